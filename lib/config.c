@@ -1,0 +1,497 @@
+/* config - the cables.conf parser; see config.h. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+
+#include "config.h"
+#include "util.h"
+
+enum key_type {
+	T_STRING,	/* any non-empty string */
+	T_PATH,		/* an absolute path */
+	T_OPTPATH,	/* an absolute path, or "none" */
+	T_SOCKET,	/* unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST */
+	T_BOOL,		/* yes/no/true/false/1/0 */
+	T_SIZE,		/* bytes with optional K/M/G suffix; 0 = unlimited */
+	T_CHOICE,	/* one word from key->choices; stored as int (enum) */
+	T_DOMAINS,	/* list of domains / .domains */
+	T_HOSTS,	/* list of IP prefixes */
+	T_POLICY,	/* "TARGET POLICY", may repeat */
+	T_DEFPOLICY,	/* the default policy */
+	T_FACILITY,	/* a syslog facility name */
+	T_DELIMS,	/* sub-address delimiter characters, or "none" */
+	T_MODE,		/* an octal file mode such as 0660 */
+	T_OPTSTRING,	/* a word, or "none" */
+};
+
+struct key {
+	const char *name;
+	enum key_type type;
+	const char *dflt;		/* NULL = unset */
+	size_t offset;
+	const char *const *choices;	/* T_CHOICE, in enum order */
+	bool repeat;
+};
+
+static const char *const bool_words[] = { "no", "yes", NULL };
+static const char *const cipher_words[] = { "aes256-cbc", "aes256-gcm", NULL };
+static const char *const padding_words[] = { "pkcs1", "oaep", NULL };
+static const char *const keynotfound_words[] = { "tempfail", "reject", NULL };
+static const char *const action_words[] = { "tempfail", "reject", "accept", NULL };
+
+#define OFF(f) offsetof(struct config, f)
+
+/* The schema.  Keep cables.conf(5) and etc/cables.conf in step (a test checks). */
+static const struct key keys[] = {
+	{ "Socket",		T_SOCKET,	"unix:/run/cables/milter.sock", OFF(socket), NULL, false },
+	{ "SocketMode",		T_MODE,		"0660",			OFF(socket_mode), NULL, false },
+	{ "SocketGroup",	T_OPTSTRING,	NULL,			OFF(socket_group), NULL, false },
+	{ "PidFile",		T_OPTPATH,	NULL,			OFF(pid_file), NULL, false },
+	{ "KeyStore",		T_PATH,		"/var/lib/cables/keys.db", OFF(key_store), NULL, false },
+	{ "KeyStoreKey",	T_PATH,		"/etc/cables/keystore.key", OFF(key_store_key), NULL, false },
+	{ "LocalDomains",	T_DOMAINS,	NULL,			OFF(local_domains), NULL, true },
+	{ "InternalHosts",	T_HOSTS,	"127.0.0.0/8, ::1",	OFF(internal_hosts), NULL, true },
+	{ "DefaultPolicy",	T_DEFPOLICY,	"encrypt",		OFF(policy), NULL, false },
+	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true },
+	{ "EncryptToSelf",	T_BOOL,		"no",			OFF(encrypt_to_self), bool_words, false },
+	{ "Cipher",		T_CHOICE,	"aes256-cbc",		OFF(cipher), cipher_words, false },
+	{ "RSAPadding",		T_CHOICE,	"pkcs1",		OFF(rsa_padding), padding_words, false },
+	{ "On-KeyNotFound",	T_CHOICE,	"tempfail",		OFF(on_key_not_found), keynotfound_words, false },
+	{ "On-InternalError",	T_CHOICE,	"tempfail",		OFF(on_internal_error), action_words, false },
+	{ "LogFacility",	T_FACILITY,	"mail",			OFF(log_facility), NULL, false },
+	{ "LogFile",		T_OPTPATH,	NULL,			OFF(log_file), NULL, false },
+	{ "TempDir",		T_PATH,		"/var/tmp",		OFF(temp_dir), NULL, false },
+	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false },
+	{ "RecipientDelimiter",	T_DELIMS,	"+",			OFF(addr.delimiters), NULL, false },
+	{ "LocalPartCaseSensitive", T_BOOL,	"no",			OFF(addr.local_case_sensitive), bool_words, false },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const facility_names[] = {
+	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
+	"local4", "local5", "local6", "local7", NULL
+};
+
+size_t config_key_count(void) { return NKEYS; }
+const char *config_key_name(size_t i) { return i < NKEYS ? keys[i].name : NULL; }
+const char *config_key_default(size_t i) { return i < NKEYS ? keys[i].dflt : NULL; }
+
+const char *
+fail_action_name(enum fail_action a)
+{
+	return action_words[a];
+}
+
+const char *
+cipher_name(enum cipher_choice c)
+{
+	return cipher_words[c];
+}
+
+static int
+choice_index(const char *const *words, const char *v)
+{
+	for (int i = 0; words[i] != NULL; i++)
+		if (str_ieq(words[i], v))
+			return i;
+	return -1;
+}
+
+static void
+choices_text(const char *const *words, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (int i = 0; words[i] != NULL; i++) {
+		size_t used = strlen(out);
+
+		snprintf(out + used, len - used, "%s%s", i == 0 ? "" :
+		    words[i + 1] == NULL ? " or " : ", ", words[i]);
+	}
+}
+
+static cables_status
+parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1", NULL };
+	static const char *const no[] = { "no", "false", "off", "0", NULL };
+
+	if (choice_index(yes, v) >= 0)
+		*out = true;
+	else if (choice_index(no, v) >= 0)
+		*out = false;
+	else
+		return CABLES_ERR_SYNTAX;
+	return CABLES_OK;
+}
+
+static cables_status
+parse_size(const char *v, size_t *out)
+{
+	char *end;
+	unsigned long long n, mult = 1;
+
+	if (*v < '0' || *v > '9')
+		return CABLES_ERR_SYNTAX;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return CABLES_ERR_SYNTAX;
+	switch (*end) {
+	case '\0':		break;
+	case 'k': case 'K':	mult = 1024ULL; end++; break;
+	case 'm': case 'M':	mult = 1024ULL * 1024; end++; break;
+	case 'g': case 'G':	mult = 1024ULL * 1024 * 1024; end++; break;
+	default:		return CABLES_ERR_SYNTAX;
+	}
+	if (*end != '\0' || n > SIZE_MAX / mult)
+		return CABLES_ERR_SYNTAX;
+	*out = (size_t)(n * mult);
+	return CABLES_OK;
+}
+
+static bool
+socket_valid(const char *v)
+{
+	const char *at;
+	char *end;
+	unsigned long port;
+
+	if (strncmp(v, "unix:", 5) == 0 || strncmp(v, "local:", 6) == 0)
+		return strchr(v, ':')[1] == '/';
+	if (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0)
+		return false;
+	v = strchr(v, ':') + 1;
+	port = strtoul(v, &end, 10);
+	if (end == v || port == 0 || port > 65535)
+		return false;
+	at = end;
+	return *at == '\0' || (*at == '@' && at[1] != '\0');
+}
+
+/* Split a list value at commas and whitespace; calls add for each item. */
+static cables_status
+for_each_item(const char *v, cables_status (*add)(void *, const char *, struct cables_err *),
+    void *arg, struct cables_err *err)
+{
+	char *copy = xstrdup(v), *save = NULL, *item;
+	cables_status st = CABLES_OK;
+
+	for (item = strtok_r(copy, ", \t", &save); item != NULL;
+	    item = strtok_r(NULL, ", \t", &save)) {
+		st = add(arg, item, err);
+		if (st != CABLES_OK)
+			break;
+	}
+	free(copy);
+	return st;
+}
+
+static cables_status
+add_domain(void *arg, const char *item, struct cables_err *err)
+{
+	if (!domain_valid(item[0] == '.' ? item + 1 : item))
+		return cables_fail(err, CABLES_ERR_SYNTAX, "'%s' is not a domain", item);
+	domain_list_add(arg, item);
+	return CABLES_OK;
+}
+
+static cables_status
+add_host(void *arg, const char *item, struct cables_err *err)
+{
+	return host_list_add(arg, item, err);
+}
+
+/* Set one key from a value.  err gets the detail without file:line. */
+static cables_status
+set_value(struct config *c, const struct key *k, const char *v, unsigned int line,
+    struct cables_err *err)
+{
+	void *field = (char *)c + k->offset;
+	char words[128];
+	int idx;
+
+	switch (k->type) {
+	case T_STRING:
+		break;
+	case T_PATH:
+		if (v[0] != '/')
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not an absolute path", k->name, v);
+		break;
+	case T_OPTPATH:
+		if (str_ieq(v, "none")) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return CABLES_OK;
+		}
+		if (v[0] != '/')
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not an absolute path or 'none'", k->name, v);
+		break;
+	case T_OPTSTRING:
+		if (str_ieq(v, "none")) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return CABLES_OK;
+		}
+		if (strpbrk(v, " \t") != NULL)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not a single word", k->name, v);
+		break;
+	case T_MODE: {
+		char *end;
+		unsigned long mode = strtoul(v, &end, 8);
+
+		if (*v < '0' || *v > '7' || *end != '\0' || mode > 0777)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not an octal mode such as 0660", k->name, v);
+		*(unsigned int *)field = (unsigned int)mode;
+		return CABLES_OK;
+	}
+	case T_SOCKET:
+		if (!socket_valid(v))
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: '%s' is not unix:/PATH, inet:PORT@HOST or inet6:PORT@HOST", k->name, v);
+		break;
+	case T_FACILITY:
+		if (choice_index(facility_names, v) < 0)
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: '%s' is not a syslog facility (mail, daemon, user, local0..local7)", k->name, v);
+		break;
+	case T_BOOL:
+		if (parse_bool(v, field) != CABLES_OK)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not yes or no", k->name, v);
+		return CABLES_OK;
+	case T_SIZE:
+		if (parse_size(v, field) != CABLES_OK)
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: '%s' is not a size (bytes, or a number with K, M or G)", k->name, v);
+		return CABLES_OK;
+	case T_CHOICE:
+		idx = choice_index(k->choices, v);
+		if (idx < 0) {
+			choices_text(k->choices, words, sizeof(words));
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not %s", k->name, v, words);
+		}
+		*(int *)field = idx;
+		return CABLES_OK;
+	case T_DOMAINS:
+		return for_each_item(v, add_domain, field, err);
+	case T_HOSTS:
+		return for_each_item(v, add_host, field, err);
+	case T_DEFPOLICY:
+		if (!policy_parse(v, &((struct policy_table *)field)->dflt))
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not require, encrypt or never", k->name, v);
+		return CABLES_OK;
+	case T_POLICY: {
+		char target[256], pol[32], extra;
+		enum enc_policy p;
+		cables_status st;
+
+		if (sscanf(v, "%255s %31s %c", target, pol, &extra) != 2)
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: expected 'ADDRESS-OR-DOMAIN require|encrypt|never', got '%s'", k->name, v);
+		if (!policy_parse(pol, &p))
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not require, encrypt or never", k->name, pol);
+		st = policy_table_add(field, target, p, line, err);
+		if (st != CABLES_OK) {
+			struct cables_err inner = *err;
+			return cables_fail(err, st, "%s: %s", k->name, inner.msg);
+		}
+		return CABLES_OK;
+	}
+	case T_DELIMS:
+		if (str_ieq(v, "none"))
+			v = "";
+		else if (strlen(v) >= sizeof(c->addr.delimiters) || strpbrk(v, "@\" \t") != NULL)
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: '%s' is not a set of delimiter characters or 'none'", k->name, v);
+		strlcpy_c(field, v, sizeof(c->addr.delimiters));
+		return CABLES_OK;
+	}
+	/* String-valued types. */
+	free(*(char **)field);
+	*(char **)field = xstrdup(v);
+	return CABLES_OK;
+}
+
+static struct config *
+config_new_defaults(void)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	struct cables_err err;
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (keys[i].dflt != NULL && set_value(c, &keys[i], keys[i].dflt, 0, &err) != CABLES_OK)
+			abort();	/* a default the parser refuses is a bug caught by every test */
+	return c;
+}
+
+struct config *
+config_defaults(void)
+{
+	struct config *c = config_new_defaults();
+
+	c->path = xstrdup("(defaults)");
+	return c;
+}
+
+static const struct key *
+find_key(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (str_ieq(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+/* Reset a list-valued key to empty when the file first sets it (file replaces default). */
+static void
+clear_value(struct config *c, const struct key *k)
+{
+	void *field = (char *)c + k->offset;
+
+	if (k->type == T_DOMAINS)
+		domain_list_release(field);
+	else if (k->type == T_HOSTS)
+		host_list_release(field);
+}
+
+struct config *
+config_parse(const char *name, const char *text, size_t len, struct cables_err *err)
+{
+	struct config *c = config_new_defaults();
+	unsigned int seen[NKEYS] = { 0 };
+	const char *p = text, *end = text + len;
+	unsigned int lineno = 0;
+	struct cables_err detail;
+
+	c->path = xstrdup(name);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t linelen = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line, *key, *value;
+		const struct key *k;
+		size_t ki;
+
+		lineno++;
+		if (memchr(p, '\0', linelen) != NULL) {
+			cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: NUL byte in line", name, lineno);
+			goto fail;
+		}
+		line = xstrndup(p, linelen);
+		p += linelen + (nl != NULL);
+		str_trim(line);
+		if (line[0] == '\0' || line[0] == '#') {
+			free(line);
+			continue;
+		}
+		key = line;
+		value = key + strcspn(key, " \t");
+		if (*value != '\0')
+			*value++ = '\0';
+		value = str_trim(value);
+		k = find_key(key);
+		if (k == NULL) {
+			cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: unknown key '%s'", name, lineno, key);
+			free(line);
+			goto fail;
+		}
+		if (*value == '\0') {
+			cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: %s: missing value", name, lineno, k->name);
+			free(line);
+			goto fail;
+		}
+		ki = (size_t)(k - keys);
+		if (seen[ki] != 0 && !k->repeat) {
+			cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: %s: already set at line %u",
+			    name, lineno, k->name, seen[ki]);
+			free(line);
+			goto fail;
+		}
+		if (seen[ki] == 0)
+			clear_value(c, k);
+		seen[ki] = lineno;
+		if (set_value(c, k, value, lineno, &detail) != CABLES_OK) {
+			cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: %s", name, lineno, detail.msg);
+			free(line);
+			goto fail;
+		}
+		free(line);
+	}
+	return c;
+fail:
+	config_free(c);
+	return NULL;
+}
+
+struct config *
+config_load(const char *path, bool must_exist, struct cables_err *err)
+{
+	FILE *fp;
+	struct buf text;
+	char chunk[4096];
+	size_t n;
+	struct config *c;
+
+	fp = fopen(path, "r");
+	if (fp == NULL) {
+		if (errno == ENOENT && !must_exist) {
+			c = config_defaults();
+			return c;
+		}
+		cables_fail(err, CABLES_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf_init(&text);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		buf_append(&text, chunk, n);
+		if (text.len > 1024 * 1024) {
+			fclose(fp);
+			buf_release(&text);
+			cables_fail(err, CABLES_ERR_TOOBIG, "%s: larger than 1 MB, not a config file", path);
+			return NULL;
+		}
+	}
+	if (ferror(fp)) {
+		cables_fail(err, CABLES_ERR_IO, "%s: read error: %s", path, strerror(errno));
+		fclose(fp);
+		buf_release(&text);
+		return NULL;
+	}
+	fclose(fp);
+	c = config_parse(path, text.data != NULL ? text.data : "", text.len, err);
+	buf_release(&text);
+	return c;
+}
+
+cables_status
+config_check_milter(const struct config *c, struct cables_err *err)
+{
+	if (c->local_domains.count == 0)
+		return cables_fail(err, CABLES_ERR_ARG,
+		    "%s: LocalDomains is not set: the milter cannot tell local from remote recipients", c->path);
+	return CABLES_OK;
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->socket);
+	free(c->socket_group);
+	free(c->pid_file);
+	free(c->key_store);
+	free(c->key_store_key);
+	domain_list_release(&c->local_domains);
+	host_list_release(&c->internal_hosts);
+	policy_table_release(&c->policy);
+	free(c->log_facility);
+	free(c->log_file);
+	free(c->temp_dir);
+	free(c);
+}

@@ -1,0 +1,90 @@
+/*
+ * config - the cables.conf parser and the configuration it produces.
+ *
+ * The file is "Key value" lines, like opendkim.conf: a key, whitespace, and
+ * the rest of the line as value.  Blank lines and lines whose first
+ * non-blank character is '#' are ignored.  Keys are case-insensitive.
+ * Every key is described once, in the table in config.c (name, type,
+ * default, documentation); defaults are parsed by the same code as values
+ * in the file, so a default cannot be something the parser would refuse.
+ *
+ * Errors name the file and line: "cables.conf:12: unknown key 'Ciper'".
+ * A key given twice is an error unless it may repeat (Policy).
+ *
+ * config_load() returns a config owned by the caller (config_free()).
+ */
+#ifndef CABLES_CONFIG_H
+#define CABLES_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "addr.h"
+#include "policy.h"
+#include "status.h"
+
+#define CABLES_DEFAULT_CONFIG "/etc/cables/cables.conf"
+
+enum cipher_choice { CIPHER_AES256_CBC, CIPHER_AES256_GCM };
+enum rsa_padding { RSA_PAD_PKCS1, RSA_PAD_OAEP };
+
+/* What to do with a message when something goes wrong (On-* keys). */
+enum fail_action {
+	ACTION_TEMPFAIL,	/* 4xx: the MTA keeps the message and retries */
+	ACTION_REJECT,		/* 5xx: the sender gets a bounce */
+	ACTION_ACCEPT,		/* pass the message unchanged (never to a require recipient) */
+};
+
+struct config {
+	char *path;			/* file it was loaded from, or "(defaults)" */
+
+	char *socket;			/* Socket */
+	unsigned int socket_mode;	/* SocketMode (unix sockets) */
+	char *socket_group;		/* SocketGroup; NULL = unchanged */
+	char *pid_file;			/* PidFile; NULL = none */
+	char *key_store;		/* KeyStore */
+	char *key_store_key;		/* KeyStoreKey */
+	struct domain_list local_domains;	/* LocalDomains */
+	struct host_list internal_hosts;	/* InternalHosts */
+	struct policy_table policy;	/* DefaultPolicy + Policy */
+	bool encrypt_to_self;		/* EncryptToSelf */
+	enum cipher_choice cipher;	/* Cipher */
+	enum rsa_padding rsa_padding;	/* RSAPadding */
+	enum fail_action on_key_not_found;	/* On-KeyNotFound */
+	enum fail_action on_internal_error;	/* On-InternalError */
+	char *log_facility;		/* LogFacility */
+	char *log_file;			/* LogFile; NULL = syslog (or stderr with -f) */
+	char *temp_dir;			/* TempDir */
+	size_t max_message_size;	/* MaxMessageSize; 0 = unlimited */
+	struct addr_opts addr;		/* RecipientDelimiter, LocalPartCaseSensitive */
+};
+
+/*
+ * Load path.  When the file does not exist and must_exist is false, the
+ * defaults are returned (cables-keyctl on a host without a config file).
+ * On error returns NULL and fills err with "file:line: detail".
+ */
+struct config *config_load(const char *path, bool must_exist, struct cables_err *err);
+
+/* The defaults only (tests, tools). Never fails. */
+struct config *config_defaults(void);
+
+/* Parse text as if it were a file named name (tests, fuzzing). */
+struct config *config_parse(const char *name, const char *text, size_t len,
+    struct cables_err *err);
+
+/* Checks a program adds before running (the milter needs LocalDomains). */
+cables_status config_check_milter(const struct config *c, struct cables_err *err);
+
+void config_free(struct config *c);
+
+const char *fail_action_name(enum fail_action a);
+const char *cipher_name(enum cipher_choice c);
+
+/* Each documented key name, in table order, for tools and the docs test. */
+size_t config_key_count(void);
+const char *config_key_name(size_t i);
+const char *config_key_default(size_t i);	/* NULL = unset */
+
+#endif

@@ -1,0 +1,343 @@
+/* keystore - the SQLite key store; see keystore.h. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "keystore.h"
+#include "util.h"
+
+struct keystore {
+	sqlite3 *db;
+	char *path;
+	pthread_mutex_t lock;
+};
+
+/* Migrations from version i to i+1; index 0 creates the first schema. */
+static const char *const migrations[] = {
+	"CREATE TABLE keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  address TEXT NOT NULL,"
+	"  format TEXT NOT NULL CHECK (format IN ('smime', 'pgp')),"
+	"  fingerprint TEXT NOT NULL,"
+	"  public_data BLOB NOT NULL,"
+	"  secret_data BLOB,"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  UNIQUE (address, format, fingerprint));"
+	"CREATE INDEX keys_by_address ON keys (address, format);",
+};
+
+#define COLUMNS "id, address, format, fingerprint, public_data, secret_data, " \
+	"not_before, not_after, source, first_seen, last_seen"
+
+static cables_status
+db_fail(struct keystore *ks, struct cables_err *err, const char *what)
+{
+	return cables_fail(err, CABLES_ERR_DB, "key store %s: %s: %s", ks->path, what,
+	    sqlite3_errmsg(ks->db));
+}
+
+static cables_status
+migrate(struct keystore *ks, struct cables_err *err)
+{
+	sqlite3_stmt *stmt;
+	int version;
+	char *errmsg = NULL;
+	cables_status st = CABLES_OK;
+
+	if (sqlite3_exec(ks->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(ks, err, "locking for schema check");
+	if (sqlite3_prepare_v2(ks->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "reading schema version");
+		goto out;
+	}
+	version = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : -1;
+	sqlite3_finalize(stmt);
+	if (version < 0 || version > KEYSTORE_SCHEMA_VERSION) {
+		st = cables_fail(err, CABLES_ERR_DB,
+		    "key store %s: schema version %d is newer than this program (%d)",
+		    ks->path, version, KEYSTORE_SCHEMA_VERSION);
+		goto out;
+	}
+	for (; version < KEYSTORE_SCHEMA_VERSION; version++) {
+		char pragma[64];
+
+		if (sqlite3_exec(ks->db, migrations[version], NULL, NULL, &errmsg) != SQLITE_OK) {
+			st = cables_fail(err, CABLES_ERR_DB, "key store %s: migrating to version %d: %s",
+			    ks->path, version + 1, errmsg != NULL ? errmsg : "?");
+			sqlite3_free(errmsg);
+			goto out;
+		}
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+		if (sqlite3_exec(ks->db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+			st = db_fail(ks, err, "setting schema version");
+			goto out;
+		}
+	}
+out:
+	sqlite3_exec(ks->db, st == CABLES_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	return st;
+}
+
+cables_status
+keystore_open(struct keystore **out, const char *path, bool create, struct cables_err *err)
+{
+	struct keystore *ks;
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	cables_status st;
+	struct stat sb;
+
+	*out = NULL;
+	if (!create && stat(path, &sb) != 0)
+		return cables_fail(err, CABLES_ERR_IO, "key store %s: %s", path, strerror(errno));
+	if (create)
+		flags |= SQLITE_OPEN_CREATE;
+	ks = xcalloc(1, sizeof(*ks));
+	ks->path = xstrdup(path);
+	pthread_mutex_init(&ks->lock, NULL);
+	if (sqlite3_open_v2(path, &ks->db, flags, NULL) != SQLITE_OK) {
+		st = cables_fail(err, CABLES_ERR_DB, "key store %s: %s", path,
+		    ks->db != NULL ? sqlite3_errmsg(ks->db) : "cannot open");
+		keystore_close(ks);
+		return st;
+	}
+	sqlite3_busy_timeout(ks->db, 5000);
+	if (sqlite3_exec(ks->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	    "PRAGMA foreign_keys = ON;", NULL, NULL, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "setting up");
+		keystore_close(ks);
+		return st;
+	}
+	st = migrate(ks, err);
+	if (st != CABLES_OK) {
+		keystore_close(ks);
+		return st;
+	}
+	*out = ks;
+	return CABLES_OK;
+}
+
+void
+keystore_close(struct keystore *ks)
+{
+	if (ks == NULL)
+		return;
+	sqlite3_close(ks->db);
+	pthread_mutex_destroy(&ks->lock);
+	free(ks->path);
+	free(ks);
+}
+
+void
+key_record_release(struct key_record *r)
+{
+	free(r->address);
+	free(r->public_data);
+	if (r->secret_data != NULL) {
+		memset(r->secret_data, 0, r->secret_len);
+		free(r->secret_data);
+	}
+	free(r->source);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+key_list_release(struct key_list *l)
+{
+	for (size_t i = 0; i < l->count; i++)
+		key_record_release(&l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->count = 0;
+}
+
+static uint8_t *
+blob_dup(sqlite3_stmt *stmt, int col, size_t *len)
+{
+	const void *p = sqlite3_column_blob(stmt, col);
+	int n = sqlite3_column_bytes(stmt, col);
+	uint8_t *d;
+
+	*len = 0;
+	if (p == NULL || n <= 0)
+		return NULL;
+	d = xmalloc((size_t)n);
+	memcpy(d, p, (size_t)n);
+	*len = (size_t)n;
+	return d;
+}
+
+static const char *
+text_col(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, col);
+
+	return t != NULL ? (const char *)t : "";
+}
+
+static void
+row_to_record(sqlite3_stmt *stmt, bool with_data, struct key_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(stmt, 0);
+	r->address = xstrdup(text_col(stmt, 1));
+	strlcpy_c(r->format, text_col(stmt, 2), sizeof(r->format));
+	strlcpy_c(r->fingerprint, text_col(stmt, 3), sizeof(r->fingerprint));
+	if (with_data) {
+		r->public_data = blob_dup(stmt, 4, &r->public_len);
+		r->secret_data = blob_dup(stmt, 5, &r->secret_len);
+	} else {
+		/* Tell "has a private key" without copying it. */
+		r->secret_len = (size_t)sqlite3_column_bytes(stmt, 5);
+	}
+	r->not_before = sqlite3_column_int64(stmt, 6);
+	r->not_after = sqlite3_column_int64(stmt, 7);
+	r->source = xstrdup(text_col(stmt, 8));
+	r->first_seen = sqlite3_column_int64(stmt, 9);
+	r->last_seen = sqlite3_column_int64(stmt, 10);
+}
+
+static cables_status
+collect(struct keystore *ks, sqlite3_stmt *stmt, bool with_data, struct key_list *out,
+    struct cables_err *err)
+{
+	int rc;
+
+	out->items = NULL;
+	out->count = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		out->items = xreallocarray(out->items, out->count + 1, sizeof(*out->items));
+		row_to_record(stmt, with_data, &out->items[out->count++]);
+	}
+	if (rc != SQLITE_DONE) {
+		key_list_release(out);
+		return db_fail(ks, err, "reading keys");
+	}
+	return CABLES_OK;
+}
+
+cables_status
+keystore_put(struct keystore *ks, const struct key_record *r, time_t now, struct cables_err *err)
+{
+	static const char sql[] =
+	    "INSERT INTO keys (address, format, fingerprint, public_data, secret_data,"
+	    " not_before, not_after, source, first_seen, last_seen)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"
+	    " ON CONFLICT (address, format, fingerprint) DO UPDATE SET"
+	    "  last_seen = excluded.last_seen,"
+	    "  source = excluded.source,"
+	    "  secret_data = coalesce(keys.secret_data, excluded.secret_data)";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing insert");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, r->address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, r->format, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, r->fingerprint, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 4, r->public_data, (int)r->public_len, SQLITE_STATIC);
+	if (r->secret_data != NULL)
+		sqlite3_bind_blob(stmt, 5, r->secret_data, (int)r->secret_len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 5);
+	sqlite3_bind_int64(stmt, 6, r->not_before);
+	sqlite3_bind_int64(stmt, 7, r->not_after);
+	sqlite3_bind_text(stmt, 8, r->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 9, (sqlite3_int64)now);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		st = db_fail(ks, err, "storing a key");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_lookup(struct keystore *ks, const char *address, const char *format,
+    struct key_list *out, struct cables_err *err)
+{
+	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE address = ?1"
+	    " AND (?2 IS NULL OR format = ?2) ORDER BY not_after DESC, id DESC";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st;
+
+	out->items = NULL;
+	out->count = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing lookup");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+	if (format != NULL)
+		sqlite3_bind_text(stmt, 2, format, -1, SQLITE_STATIC);
+	st = collect(ks, stmt, true, out, err);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_list(struct keystore *ks, bool with_data, struct key_list *out, struct cables_err *err)
+{
+	static const char sql[] = "SELECT " COLUMNS " FROM keys ORDER BY address, format, not_after DESC";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st;
+
+	out->items = NULL;
+	out->count = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		st = db_fail(ks, err, "preparing list");
+	else
+		st = collect(ks, stmt, with_data, out, err);
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_delete(struct keystore *ks, const char *address, const char *fpr_prefix,
+    size_t *deleted, struct cables_err *err)
+{
+	static const char sql[] = "DELETE FROM keys WHERE address = ?1"
+	    " AND (?2 IS NULL OR substr(fingerprint, 1, length(?2)) = lower(?2))";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+
+	*deleted = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing delete");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+	if (fpr_prefix != NULL)
+		sqlite3_bind_text(stmt, 2, fpr_prefix, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		st = db_fail(ks, err, "deleting");
+		goto out;
+	}
+	*deleted = (size_t)sqlite3_changes(ks->db);
+	if (*deleted == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no key for %s%s%s", address,
+		    fpr_prefix != NULL ? " with fingerprint " : "", fpr_prefix != NULL ? fpr_prefix : "");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}

@@ -1,0 +1,79 @@
+/*
+ * keystore - the SQLite key store: public keys (X.509 certificates now,
+ * OpenPGP keys later) per normalised address, and sealed private keys of
+ * local users.
+ *
+ * One file, WAL journal, schema version in PRAGMA user_version and migrated
+ * forward on open.  Every write is one transaction, so a crash leaves either
+ * the old or the new row, never half a key.  A key is identified by
+ * (address, format, fingerprint); putting it again refreshes last_seen and
+ * fills in a private key that was missing.
+ *
+ * A keystore handle may be shared by threads: calls are serialised by an
+ * internal mutex.  Records returned in a key_list belong to the caller
+ * (key_list_release()).  Addresses passed in must be normalised already
+ * (addr_normalize); the store does no folding of its own.
+ */
+#ifndef CABLES_KEYSTORE_H
+#define CABLES_KEYSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "status.h"
+
+#define KEYSTORE_SCHEMA_VERSION 1
+
+struct keystore;
+
+struct key_record {
+	long long id;
+	char *address;		/* normalised */
+	char format[8];		/* "smime" or "pgp" */
+	char fingerprint[65];	/* lowercase hex SHA-256 of the DER certificate */
+	uint8_t *public_data;	/* DER certificate */
+	size_t public_len;
+	uint8_t *secret_data;	/* sealed private key (seal.h), or NULL */
+	size_t secret_len;
+	long long not_before;	/* Unix time */
+	long long not_after;
+	char *source;		/* "generated", "imported", ... */
+	long long first_seen;
+	long long last_seen;
+};
+
+struct key_list {
+	struct key_record *items;
+	size_t count;
+};
+
+void key_record_release(struct key_record *r);
+void key_list_release(struct key_list *l);
+
+/* Open (creating when create is true) the store at path. */
+cables_status keystore_open(struct keystore **ks, const char *path, bool create,
+    struct cables_err *err);
+void keystore_close(struct keystore *ks);
+
+/* Insert, or refresh (last_seen, source, missing secret) an existing key. */
+cables_status keystore_put(struct keystore *ks, const struct key_record *r, time_t now,
+    struct cables_err *err);
+
+/* Keys of one address; format NULL means every format.  Newest first. */
+cables_status keystore_lookup(struct keystore *ks, const char *address, const char *format,
+    struct key_list *out, struct cables_err *err);
+
+/* Every key, ordered by address; with_data false leaves the blobs out. */
+cables_status keystore_list(struct keystore *ks, bool with_data, struct key_list *out,
+    struct cables_err *err);
+
+/*
+ * Delete the keys of address whose fingerprint starts with fpr_prefix
+ * (NULL: all of them).  *deleted tells how many; none is CABLES_ERR_NOTFOUND.
+ */
+cables_status keystore_delete(struct keystore *ks, const char *address, const char *fpr_prefix,
+    size_t *deleted, struct cables_err *err);
+
+#endif

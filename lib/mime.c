@@ -1,0 +1,394 @@
+/* mime - header fields, splitting, Content-Type, encryption detection; see mime.h. */
+#include "autoconfig.h"
+
+#include <string.h>
+
+#include <gmime/gmime.h>
+#include <openssl/evp.h>
+
+#include "mime.h"
+#include "util.h"
+
+void
+mime_init(void)
+{
+	g_mime_init();
+}
+
+bool
+mime_is_content_header(const char *name, size_t len)
+{
+	return (len >= 8 && str_nieq(name, "Content-", 8)) ||
+	    (len == 12 && str_nieq(name, "MIME-Version", 12));
+}
+
+/* Length of the line at p (up to and including '\n', or to end). */
+static size_t
+line_length(const char *p, size_t len)
+{
+	const char *nl = memchr(p, '\n', len);
+
+	return nl != NULL ? (size_t)(nl - p) + 1 : len;
+}
+
+static bool
+is_blank_line(const char *p, size_t n)
+{
+	return (n == 1 && p[0] == '\n') || (n == 2 && p[0] == '\r' && p[1] == '\n') ||
+	    (n == 1 && p[0] == '\r');
+}
+
+/* Length of a field name at p followed by optional WSP and ':'; 0 if not a field. */
+static size_t
+field_name_length(const char *p, size_t n, size_t *colon)
+{
+	size_t i = 0, name_len;
+
+	while (i < n && (unsigned char)p[i] > 32 && (unsigned char)p[i] < 127 && p[i] != ':')
+		i++;
+	name_len = i;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (name_len == 0 || i >= n || p[i] != ':')
+		return 0;
+	*colon = i;
+	return name_len;
+}
+
+int
+mime_field_next(const char *p, size_t len, size_t *off, struct mime_field *f)
+{
+	size_t start = *off, pos, n, colon, name_len, end;
+
+	if (start >= len)
+		return 0;
+	n = line_length(p + start, len - start);
+	if (is_blank_line(p + start, n)) {
+		*off = start + n;
+		return 0;
+	}
+	name_len = field_name_length(p + start, n, &colon);
+	if (name_len == 0)
+		return 0;
+	pos = start + n;
+	while (pos < len && (p[pos] == ' ' || p[pos] == '\t'))
+		pos += line_length(p + pos, len - pos);
+	end = pos;
+	/* The value stops before the final line break. */
+	if (end > start && p[end - 1] == '\n') {
+		end--;
+		if (end > start && p[end - 1] == '\r')
+			end--;
+	}
+	f->name = p + start;
+	f->name_len = name_len;
+	f->value = p + start + colon + 1;
+	f->value_len = end - (start + colon + 1);
+	f->raw = p + start;
+	f->raw_len = pos - start;
+	*off = pos;
+	return 1;
+}
+
+void
+mime_split(const char *msg, size_t len, struct buf *outer, struct buf *content, size_t *body_off)
+{
+	struct mime_field f;
+	size_t off = 0;
+
+	while (mime_field_next(msg, len, &off, &f) == 1)
+		buf_append(mime_is_content_header(f.name, f.name_len) ? content : outer,
+		    f.raw, f.raw_len);
+	*body_off = off;
+}
+
+static char *
+lower_dup(const char *s)
+{
+	char *d = xstrdup(s != NULL ? s : "");
+
+	str_lower(d);
+	return d;
+}
+
+static char *
+param_dup(GMimeContentType *ct, const char *name)
+{
+	const char *v = g_mime_content_type_get_parameter(ct, name);
+
+	return v != NULL ? xstrdup(v) : NULL;
+}
+
+void
+mime_type_parse(const char *value, struct mime_type *t)
+{
+	GMimeContentType *ct;
+
+	memset(t, 0, sizeof(*t));
+	ct = g_mime_content_type_parse(NULL, value != NULL ? value : "text/plain");
+	if (ct == NULL) {
+		t->type = xstrdup("text");
+		t->subtype = xstrdup("plain");
+		return;
+	}
+	t->type = lower_dup(g_mime_content_type_get_media_type(ct));
+	t->subtype = lower_dup(g_mime_content_type_get_media_subtype(ct));
+	t->smime_type = param_dup(ct, "smime-type");
+	t->protocol = param_dup(ct, "protocol");
+	t->name = param_dup(ct, "name");
+	t->boundary = param_dup(ct, "boundary");
+	g_object_unref(ct);
+}
+
+void
+mime_type_release(struct mime_type *t)
+{
+	free(t->type);
+	free(t->subtype);
+	free(t->smime_type);
+	free(t->protocol);
+	free(t->name);
+	free(t->boundary);
+	memset(t, 0, sizeof(*t));
+}
+
+bool
+mime_type_is(const struct mime_type *t, const char *type, const char *subtype)
+{
+	return strcmp(t->type, type) == 0 && (subtype == NULL || strcmp(t->subtype, subtype) == 0);
+}
+
+const char *
+mime_crypto_name(enum mime_crypto c)
+{
+	switch (c) {
+	case MIME_PLAIN:		return "plain";
+	case MIME_SMIME_ENVELOPED:	return "smime-enveloped";
+	case MIME_SMIME_AUTHENVELOPED:	return "smime-authenveloped";
+	case MIME_PGP_MIME:		return "pgp-mime";
+	case MIME_PGP_INLINE:		return "pgp-inline";
+	}
+	return "unknown";
+}
+
+/*
+ * A line reader over a spool, for detection.  Lines longer than the buffer
+ * are returned in pieces with long set; callers treat them as non-blank.
+ */
+struct line_reader {
+	const struct spool *sp;
+	off_t pos;
+	char buf[8192];
+	size_t have, used;
+};
+
+static cables_status
+reader_line(struct line_reader *r, const char **line, size_t *n, struct cables_err *err)
+{
+	char *nl;
+	size_t got;
+	cables_status st;
+
+	if (r->used == r->have || memchr(r->buf + r->used, '\n', r->have - r->used) == NULL) {
+		memmove(r->buf, r->buf + r->used, r->have - r->used);
+		r->have -= r->used;
+		r->used = 0;
+		st = spool_pread(r->sp, r->pos, r->buf + r->have, sizeof(r->buf) - r->have, &got, err);
+		if (st != CABLES_OK)
+			return st;
+		r->pos += (off_t)got;
+		r->have += got;
+	}
+	*line = r->buf + r->used;
+	nl = memchr(r->buf + r->used, '\n', r->have - r->used);
+	*n = nl != NULL ? (size_t)(nl - *line) + 1 : r->have - r->used;
+	r->used += *n;
+	return CABLES_OK;
+}
+
+static bool
+line_is_blank(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+			return false;
+	return true;
+}
+
+static bool
+line_starts(const char *p, size_t n, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+
+	return n >= plen && memcmp(p, prefix, plen) == 0;
+}
+
+#define PGP_BEGIN "-----BEGIN PGP MESSAGE-----"
+#define PGP_END "-----END PGP MESSAGE-----"
+
+/* Inline PGP: the body is blank lines around exactly one armored PGP MESSAGE block. */
+static cables_status
+detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
+{
+	struct line_reader *r = xcalloc(1, sizeof(*r));
+	enum { BEFORE, INSIDE, AFTER } state = BEFORE;
+	const char *line;
+	size_t n;
+	cables_status st;
+
+	*yes = false;
+	r->sp = body;
+	for (;;) {
+		st = reader_line(r, &line, &n, err);
+		if (st != CABLES_OK || n == 0)
+			break;
+		if (state == INSIDE) {
+			if (line_starts(line, n, PGP_END))
+				state = AFTER;
+			continue;
+		}
+		if (line_is_blank(line, n))
+			continue;
+		if (state == BEFORE && line_starts(line, n, PGP_BEGIN)) {
+			state = INSIDE;
+			continue;
+		}
+		state = BEFORE;		/* text outside the block: plaintext */
+		break;
+	}
+	if (st == CABLES_OK && state == AFTER)
+		*yes = true;
+	free(r);
+	return st;
+}
+
+/* PGP/MIME: some line of the body opens an armored PGP MESSAGE. */
+static cables_status
+detect_pgp_block(const struct spool *body, bool *yes, struct cables_err *err)
+{
+	struct line_reader *r = xcalloc(1, sizeof(*r));
+	const char *line;
+	size_t n;
+	cables_status st;
+
+	*yes = false;
+	r->sp = body;
+	for (;;) {
+		st = reader_line(r, &line, &n, err);
+		if (st != CABLES_OK || n == 0)
+			break;
+		if (line_starts(line, n, PGP_BEGIN)) {
+			*yes = true;
+			break;
+		}
+	}
+	free(r);
+	return st;
+}
+
+/* DER: SEQUENCE { OBJECT IDENTIFIER contentType, ... } */
+static const unsigned char oid_enveloped[] = {
+	0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03 };
+static const unsigned char oid_auth_enveloped[] = {
+	0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x01, 0x17 };
+
+static enum mime_crypto
+cms_content_type(const unsigned char *der, size_t n)
+{
+	size_t i = 2;
+
+	if (n < 2 || der[0] != 0x30)
+		return MIME_PLAIN;
+	if (der[1] & 0x80)
+		i += der[1] & 0x7f;	/* long form or indefinite (0x80) */
+	if (i + sizeof(oid_auth_enveloped) > n && i + sizeof(oid_enveloped) > n)
+		return MIME_PLAIN;
+	if (i + sizeof(oid_enveloped) <= n &&
+	    memcmp(der + i, oid_enveloped, sizeof(oid_enveloped)) == 0)
+		return MIME_SMIME_ENVELOPED;
+	if (i + sizeof(oid_auth_enveloped) <= n &&
+	    memcmp(der + i, oid_auth_enveloped, sizeof(oid_auth_enveloped)) == 0)
+		return MIME_SMIME_AUTHENVELOPED;
+	return MIME_PLAIN;
+}
+
+/* Look at the first bytes of a base64 (or binary) CMS body. */
+static cables_status
+detect_cms(const struct spool *body, bool base64, enum mime_crypto *out, struct cables_err *err)
+{
+	unsigned char raw[512], der[64];
+	char b64[65];
+	size_t got, k = 0;
+	int n;
+	cables_status st;
+
+	*out = MIME_PLAIN;
+	st = spool_pread(body, 0, raw, sizeof(raw), &got, err);
+	if (st != CABLES_OK)
+		return st;
+	if (!base64) {
+		*out = cms_content_type(raw, got);
+		return CABLES_OK;
+	}
+	for (size_t i = 0; i < got && k < 64; i++) {
+		unsigned char c = raw[i];
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '+' || c == '/')
+			b64[k++] = (char)c;
+		else if (c != '\r' && c != '\n' && c != ' ' && c != '\t')
+			return CABLES_OK;	/* not base64 */
+	}
+	k -= k % 4;
+	if (k < 24)
+		return CABLES_OK;
+	b64[k] = '\0';
+	n = EVP_DecodeBlock(der, (const unsigned char *)b64, (int)k);
+	if (n > 0)
+		*out = cms_content_type(der, (size_t)n);
+	return CABLES_OK;
+}
+
+static bool
+name_is_p7m(const char *name)
+{
+	size_t n = name != NULL ? strlen(name) : 0;
+
+	return n >= 4 && str_ieq(name + n - 4, ".p7m");
+}
+
+cables_status
+mime_detect(const char *content_type, const char *cte, const struct spool *body,
+    enum mime_crypto *out, struct cables_err *err)
+{
+	struct mime_type t;
+	cables_status st = CABLES_OK;
+	bool yes = false, base64 = false;
+
+	*out = MIME_PLAIN;
+	mime_type_parse(content_type, &t);
+	if (cte != NULL) {
+		char tmp[64];
+
+		strlcpy_c(tmp, cte, sizeof(tmp));
+		base64 = str_ieq(str_trim(tmp), "base64");
+	}
+	if (mime_type_is(&t, "application", "pkcs7-mime") ||
+	    mime_type_is(&t, "application", "x-pkcs7-mime") ||
+	    (mime_type_is(&t, "application", "octet-stream") && name_is_p7m(t.name))) {
+		st = detect_cms(body, base64, out, err);
+	} else if (mime_type_is(&t, "multipart", "encrypted") && t.protocol != NULL &&
+	    str_ieq(t.protocol, "application/pgp-encrypted")) {
+		st = detect_pgp_block(body, &yes, err);
+		if (yes)
+			*out = MIME_PGP_MIME;
+	} else if (mime_type_is(&t, "text", "plain")) {
+		st = detect_inline_pgp(body, &yes, err);
+		if (yes)
+			*out = MIME_PGP_INLINE;
+	}
+	mime_type_release(&t);
+	if (st != CABLES_OK)
+		*out = MIME_PLAIN;
+	return st;
+}

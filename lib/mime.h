@@ -1,0 +1,91 @@
+/*
+ * mime - what Cables needs to know about MIME, without changing a byte.
+ *
+ * - Header fields of an entity held in memory are iterated in place
+ *   (mime_field_next); mime_split() separates a whole message into its
+ *   outer header fields, its content header fields (Content-*, MIME-Version)
+ *   and its body, as byte ranges of the input: concatenating them in order
+ *   gives back the input.
+ * - Content-Type values are parsed by GMime (RFC 2045/2231 parameters,
+ *   quoting, comments); mime_init() must run once before threads start.
+ * - mime_detect() tells whether content is already encrypted (S/MIME
+ *   enveloped or authEnveloped, PGP/MIME, inline PGP), checking the body
+ *   and not only the label: a text that merely says it is encrypted is
+ *   treated as plaintext, so a mislabelled message is encrypted rather
+ *   than leaked.
+ *
+ * Nothing here allocates except mime_type_parse (released by
+ * mime_type_release) and mime_split (into caller-provided buffers).
+ */
+#ifndef CABLES_MIME_H
+#define CABLES_MIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "spool.h"
+#include "status.h"
+#include "util.h"
+
+void mime_init(void);
+
+/* True for Content-* and MIME-Version (case-insensitive). */
+bool mime_is_content_header(const char *name, size_t len);
+
+/* One header field, as byte ranges inside the entity. */
+struct mime_field {
+	const char *name;	/* field name, no colon */
+	size_t name_len;
+	const char *value;	/* after the colon, up to (not including) the final line break */
+	size_t value_len;
+	const char *raw;	/* the whole field including its final line break */
+	size_t raw_len;
+};
+
+/*
+ * Next header field of p[0..len) starting at *off.  Returns 1 with f set
+ * and *off advanced; 0 at the end of the header section with *off at the
+ * first body byte (after the empty line, if any).  The header section ends
+ * at an empty line, at a line that is neither a field nor a continuation,
+ * or at the end of the data.
+ */
+int mime_field_next(const char *p, size_t len, size_t *off, struct mime_field *f);
+
+/* Split a message into outer fields, content fields and the body offset. */
+void mime_split(const char *msg, size_t len, struct buf *outer, struct buf *content,
+    size_t *body_off);
+
+/* A parsed Content-Type. Strings are lowercase except parameter values. */
+struct mime_type {
+	char *type;		/* "text" */
+	char *subtype;		/* "plain" */
+	char *smime_type;	/* smime-type parameter, or NULL */
+	char *protocol;		/* protocol parameter, or NULL */
+	char *name;		/* name parameter, or NULL */
+	char *boundary;		/* boundary parameter, or NULL */
+};
+
+/* Parse a Content-Type value; NULL value means the RFC 2045 default text/plain. */
+void mime_type_parse(const char *value, struct mime_type *t);
+void mime_type_release(struct mime_type *t);
+bool mime_type_is(const struct mime_type *t, const char *type, const char *subtype);
+
+enum mime_crypto {
+	MIME_PLAIN,			/* not encrypted (includes signed-only) */
+	MIME_SMIME_ENVELOPED,		/* CMS EnvelopedData */
+	MIME_SMIME_AUTHENVELOPED,	/* CMS AuthEnvelopedData */
+	MIME_PGP_MIME,			/* RFC 3156 multipart/encrypted */
+	MIME_PGP_INLINE,		/* text/plain that is one armored PGP MESSAGE */
+};
+
+const char *mime_crypto_name(enum mime_crypto c);
+
+/*
+ * Classify content from its Content-Type and Content-Transfer-Encoding
+ * values (NULL when absent) and its body.  I/O errors reading the body
+ * are returned; the classification is then MIME_PLAIN.
+ */
+cables_status mime_detect(const char *content_type, const char *cte,
+    const struct spool *body, enum mime_crypto *out, struct cables_err *err);
+
+#endif

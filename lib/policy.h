@@ -1,0 +1,53 @@
+/*
+ * policy - the per-recipient encryption policy table.
+ *
+ * A rule names an address ("bob@b.test"), a domain ("b.test") or a domain
+ * and its subdomains (".b.test"); the most specific matching rule wins:
+ * address, then exact domain, then the longest matching ".suffix", then
+ * the default.  Rules are matched against normalised addresses (addr.h).
+ *
+ * The table owns its strings; policy_table_release() frees them.
+ */
+#ifndef CABLES_POLICY_H
+#define CABLES_POLICY_H
+
+#include <stddef.h>
+
+#include "status.h"
+
+enum enc_policy {
+	POLICY_NEVER,		/* never encrypt */
+	POLICY_ENCRYPT,		/* encrypt when every recipient has a usable key */
+	POLICY_REQUIRE,		/* must encrypt: no key means temp-fail or reject */
+};
+
+struct policy_rule {
+	char *match;		/* lowercase address, domain or .domain */
+	enum enc_policy policy;
+	unsigned int line;	/* config line that set it, for "decided by" */
+};
+
+struct policy_table {
+	struct policy_rule *rules;
+	size_t count;
+	enum enc_policy dflt;
+};
+
+const char *policy_name(enum enc_policy p);
+/* Parse "never"/"encrypt"/"require"; false if unknown. */
+int policy_parse(const char *s, enum enc_policy *out);
+
+/* Add or replace a rule; match must be a valid address, domain or .domain. */
+cables_status policy_table_add(struct policy_table *t, const char *match,
+    enum enc_policy p, unsigned int line, struct cables_err *err);
+
+/*
+ * Effective policy for a normalised address.  When rule is not NULL it is
+ * set to the deciding rule, or NULL when the default decided.
+ */
+enum enc_policy policy_lookup(const struct policy_table *t, const char *addr,
+    const struct policy_rule **rule);
+
+void policy_table_release(struct policy_table *t);
+
+#endif

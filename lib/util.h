@@ -1,0 +1,59 @@
+/*
+ * util - allocation helpers and small string utilities.
+ *
+ * The x*() allocators succeed or do not return: on exhaustion they abort(),
+ * as Postfix's mymalloc() does.  A milter that aborts is seen by the MTA as
+ * unavailable and the message is temp-failed (milter_default_action), so no
+ * mail is lost; continuing with half-built state would be worse.
+ *
+ * Strings returned by xstrdup()/xasprintf() belong to the caller (free()).
+ */
+#ifndef CABLES_UTIL_H
+#define CABLES_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Copy with truncation; always NUL-terminates when size > 0. Returns strlen(src). */
+size_t strlcpy_c(char *dst, const char *src, size_t size);
+
+/* ASCII-only case folding, independent of the locale. */
+void str_lower(char *s);
+bool str_ieq(const char *a, const char *b);
+bool str_nieq(const char *a, const char *b, size_t n);
+
+/* Strip ASCII whitespace at both ends, in place; returns s. */
+char *str_trim(char *s);
+
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void hex_encode(const uint8_t *in, size_t n, char *out);
+/* Decode exactly 2n hex digits into out; false on bad input. */
+bool hex_decode(const char *in, uint8_t *out, size_t n);
+
+/*
+ * A growable byte buffer.  buf_init() leaves it empty; buf_release() frees
+ * its storage.  data is always NUL-terminated (not counted in len) so it
+ * may be used as a C string when the content has no NUL.
+ */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+void buf_init(struct buf *b);
+void buf_release(struct buf *b);
+void buf_reset(struct buf *b);
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_appends(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
