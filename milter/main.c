@@ -1,0 +1,225 @@
+/* cables-milter - the program: options, configuration, socket, daemon. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include "config.h"
+#include "keystore.h"
+#include "log.h"
+#include "milter.h"
+#include "mime.h"
+#include "util.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: cables-milter [-fnd] [-c config-file]\n"
+	    "  -c FILE  configuration file (default " CABLES_DEFAULT_CONFIG ")\n"
+	    "  -f       stay in the foreground, log to stderr unless LogFile is set\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -d       log debugging detail\n");
+	exit(2);
+}
+
+/* Core dumps of a process that holds keys would put them on disk. */
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/*
+ * libmilter does not expose its listening socket; find it and set
+ * TCP_NODELAY so that small milter replies are not held back by Nagle's
+ * algorithm against delayed ACKs (accepted sockets inherit the option).
+ */
+static void
+set_nodelay_on_listeners(void)
+{
+	int one = 1;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int listening = 0;
+		socklen_t optlen = sizeof(listening);
+
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) == 0 && listening &&
+		    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+			log_warn("setting TCP_NODELAY on the milter socket");
+	}
+}
+
+/* The path of a unix: or local: socket specification, or NULL. */
+static const char *
+socket_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	return NULL;
+}
+
+/* Only the MTA should be able to connect: apply SocketMode and SocketGroup. */
+static int
+secure_socket(const struct config *cfg)
+{
+	const char *path = socket_path(cfg->socket);
+	struct group *gr;
+
+	if (path == NULL)
+		return 0;
+	if (cfg->socket_group != NULL) {
+		gr = getgrnam(cfg->socket_group);
+		if (gr == NULL || chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+			fprintf(stderr, "cables-milter: SocketGroup %s: %s\n", cfg->socket_group,
+			    gr == NULL ? "no such group" : strerror(errno));
+			return -1;
+		}
+	}
+	if (chmod(path, (mode_t)cfg->socket_mode) != 0) {
+		fprintf(stderr, "cables-milter: chmod %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_runtime(const struct config *cfg)
+{
+	struct keystore *ks;
+	struct cables_err err;
+	struct stat sb;
+
+	if (cfg->socket_group != NULL && getgrnam(cfg->socket_group) == NULL) {
+		fprintf(stderr, "cables-milter: %s: SocketGroup %s: no such group\n", cfg->path, cfg->socket_group);
+		return -1;
+	}
+	if (stat(cfg->temp_dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(cfg->temp_dir, W_OK) != 0) {
+		fprintf(stderr, "cables-milter: %s: TempDir %s is not a writable directory\n",
+		    cfg->path, cfg->temp_dir);
+		return -1;
+	}
+	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK) {
+		fprintf(stderr, "cables-milter: %s\n", err.msg);
+		return -1;
+	}
+	keystore_close(ks);
+	return 0;
+}
+
+static void
+write_pid_file(const char *path)
+{
+	FILE *fp = fopen(path, "w");
+
+	if (fp == NULL) {
+		log_warn("pid file %s", path);
+		return;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = CABLES_DEFAULT_CONFIG;
+	bool foreground = false, check_only = false, debug = false;
+	struct config *cfg;
+	struct keystore *ks;
+	struct cables_err err;
+	int ch, rc;
+
+	while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
+		switch (ch) {
+		case 'c': config_path = optarg; break;
+		case 'f': foreground = true; break;
+		case 'n': check_only = true; break;
+		case 'd': debug = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+
+	cfg = config_load(config_path, true, &err);
+	if (cfg == NULL) {
+		fprintf(stderr, "cables-milter: %s\n", err.msg);
+		return 1;
+	}
+	if (config_check_milter(cfg, &err) != CABLES_OK) {
+		fprintf(stderr, "cables-milter: %s\n", err.msg);
+		config_free(cfg);
+		return 1;
+	}
+	if (check_runtime(cfg) != 0) {
+		config_free(cfg);
+		return 1;
+	}
+	if (check_only) {
+		printf("cables-milter: %s: configuration OK\n", cfg->path);
+		config_free(cfg);
+		return 0;
+	}
+
+	no_core_dumps();
+	if (log_open("cables-milter", cfg->log_facility, cfg->log_file, foreground, &err) != CABLES_OK)
+		fprintf(stderr, "cables-milter: %s; logging to stderr\n", err.msg);
+	log_set_debug(debug);
+	mime_init();
+
+	if (smfi_setconn(cfg->socket) != MI_SUCCESS || smfi_register(milter_desc) != MI_SUCCESS) {
+		fprintf(stderr, "cables-milter: cannot set up the milter socket %s\n", cfg->socket);
+		return 1;
+	}
+	if (smfi_opensocket(1) != MI_SUCCESS) {
+		fprintf(stderr, "cables-milter: cannot listen on %s: %s\n", cfg->socket, strerror(errno));
+		return 1;
+	}
+	if (secure_socket(cfg) != 0)
+		return 1;
+	if (strncmp(cfg->socket, "inet", 4) == 0)
+		set_nodelay_on_listeners();
+	if (!foreground && daemon(0, 0) != 0) {
+		fprintf(stderr, "cables-milter: cannot become a daemon: %s\n", strerror(errno));
+		return 1;
+	}
+	if (cfg->pid_file != NULL)
+		write_pid_file(cfg->pid_file);
+
+	/* SQLite connections must not cross fork(): open the store after daemon(). */
+	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
+	milter_setup(cfg, ks);
+	log_info("listening on %s (config %s)", cfg->socket, cfg->path);
+	rc = smfi_main();
+	log_info("stopped");
+	keystore_close(ks);
+	if (cfg->pid_file != NULL)
+		unlink(cfg->pid_file);
+	config_free(cfg);
+	log_close();
+	return rc == MI_SUCCESS ? 0 : 1;
+}

@@ -1,0 +1,130 @@
+/* message - the per-message context of the milter; see message.h. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "message.h"
+#include "mime.h"
+#include "util.h"
+
+struct message *
+message_new(const struct config *cfg, const char *sender, bool sender_local)
+{
+	struct message *m = xcalloc(1, sizeof(*m));
+
+	m->sender = xstrdup(sender);
+	m->sender_local = sender_local;
+	m->body = spool_new(cfg->temp_dir, SPOOL_MEMORY_LIMIT, cfg->max_message_size);
+	m->body_status = CABLES_OK;
+	return m;
+}
+
+void
+message_free(struct message *m)
+{
+	if (m == NULL)
+		return;
+	free(m->queue_id);
+	free(m->sender);
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		free(m->rcpts[i].addr);
+		free(m->rcpts[i].norm);
+		X509_free(m->rcpts[i].cert);
+		free(m->rcpts[i].why_no_key);
+	}
+	free(m->rcpts);
+	for (size_t i = 0; i < m->ncontent; i++) {
+		free(m->content[i].name);
+		free(m->content[i].value);
+	}
+	free(m->content);
+	spool_free(m->body);
+	free(m);
+}
+
+void
+message_set_queue_id(struct message *m, const char *qid)
+{
+	if (qid == NULL || (m->queue_id != NULL && strcmp(m->queue_id, qid) == 0))
+		return;
+	free(m->queue_id);
+	m->queue_id = xstrdup(qid);
+}
+
+bool
+message_add_rcpt(struct message *m, const struct config *cfg, const char *arg)
+{
+	char *addr = addr_from_envelope(arg);
+	struct rcpt *r;
+
+	if (addr == NULL)
+		return false;
+	m->rcpts = xreallocarray(m->rcpts, m->nrcpts + 1, sizeof(*m->rcpts));
+	r = &m->rcpts[m->nrcpts++];
+	memset(r, 0, sizeof(*r));
+	r->addr = addr;
+	r->norm = addr_normalize(addr, &cfg->addr);
+	/* A recipient without a domain (postmaster) is delivered locally by the MTA. */
+	r->local = r->norm == NULL || domain_list_match(&cfg->local_domains, addr_domain(r->norm));
+	return true;
+}
+
+void
+message_add_header(struct message *m, const char *name, const char *value)
+{
+	struct header *h;
+	unsigned int index = 1;
+
+	if (!mime_is_content_header(name, strlen(name)))
+		return;
+	for (size_t i = 0; i < m->ncontent; i++)
+		if (str_ieq(m->content[i].name, name))
+			index++;
+	m->content = xreallocarray(m->content, m->ncontent + 1, sizeof(*m->content));
+	h = &m->content[m->ncontent++];
+	h->name = xstrdup(name);
+	h->value = xstrdup(value);
+	h->index = index;
+}
+
+void
+message_add_body(struct message *m, const void *p, size_t n)
+{
+	if (m->body_status != CABLES_OK)
+		return;
+	m->body_status = spool_append(m->body, p, n, &m->body_err);
+}
+
+const char *
+message_header_value(const struct message *m, const char *name)
+{
+	for (size_t i = 0; i < m->ncontent; i++)
+		if (str_ieq(m->content[i].name, name))
+			return m->content[i].value;
+	return NULL;
+}
+
+/* Append v with every line break made CRLF (MTAs pass folded values with bare LF). */
+static void
+append_crlf(struct buf *out, const char *v)
+{
+	for (const char *p = v; *p != '\0'; p++) {
+		if (*p == '\n' && (p == v || p[-1] != '\r'))
+			buf_append(out, "\r", 1);
+		buf_append(out, p, 1);
+	}
+}
+
+void
+message_content_head(const struct message *m, struct buf *out)
+{
+	for (size_t i = 0; i < m->ncontent; i++) {
+		buf_appends(out, m->content[i].name);
+		buf_appends(out, m->header_leadspc ? ":" : ": ");
+		append_crlf(out, m->content[i].value);
+		buf_append(out, "\r\n", 2);
+	}
+	buf_append(out, "\r\n", 2);
+}

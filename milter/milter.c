@@ -1,0 +1,326 @@
+/* milter - libmilter callbacks and smfi wrappers; see milter.h. */
+#include "autoconfig.h"
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <libmilter/mfapi.h>
+#include <libmilter/mfdef.h>
+
+#include "addr.h"
+#include "log.h"
+#include "message.h"
+#include "milter.h"
+#include "outbound.h"
+#include "util.h"
+
+static const struct config *cfg;
+static struct keystore *store;
+
+struct conn {
+	struct sockaddr_storage client;
+	bool have_client;
+	bool leadspc;		/* SMFIP_HDR_LEADSPC negotiated */
+	struct message *msg;
+};
+
+void
+milter_setup(const struct config *c, struct keystore *ks)
+{
+	cfg = c;
+	store = ks;
+}
+
+static struct conn *
+conn_of(SMFICTX *ctx)
+{
+	return smfi_getpriv(ctx);
+}
+
+/* --- smfi wrappers: the only place the MTA's edit operations are called. --- */
+
+static char *
+with_leadspc(SMFICTX *ctx, const char *value)
+{
+	struct conn *c = conn_of(ctx);
+
+	return xasprintf("%s%s", c != NULL && c->leadspc ? " " : "", value);
+}
+
+static int
+mta_chgheader(void *arg, const char *name, int index, const char *value)
+{
+	SMFICTX *ctx = arg;
+	char *v = value != NULL ? with_leadspc(ctx, value) : NULL;
+	int rc = smfi_chgheader(ctx, (char *)name, index, v);
+
+	free(v);
+	return rc == MI_SUCCESS ? 0 : -1;
+}
+
+static int
+mta_addheader(void *arg, const char *name, const char *value)
+{
+	SMFICTX *ctx = arg;
+	char *v = with_leadspc(ctx, value);
+	int rc = smfi_addheader(ctx, (char *)name, v);
+
+	free(v);
+	return rc == MI_SUCCESS ? 0 : -1;
+}
+
+static int
+mta_insheader(void *arg, int index, const char *name, const char *value)
+{
+	SMFICTX *ctx = arg;
+	char *v = with_leadspc(ctx, value);
+	int rc = smfi_insheader(ctx, index, (char *)name, v);
+
+	free(v);
+	return rc == MI_SUCCESS ? 0 : -1;
+}
+
+static int
+mta_replacebody(void *arg, const void *p, size_t n)
+{
+	return smfi_replacebody(arg, (unsigned char *)(uintptr_t)p, (int)n) == MI_SUCCESS ? 0 : -1;
+}
+
+/* --- outcome → MTA, in one place --- */
+
+static const char *
+queue_id(SMFICTX *ctx, struct message *m)
+{
+	if (m != NULL) {
+		message_set_queue_id(m, smfi_getsymval(ctx, "i"));
+		if (m->queue_id != NULL)
+			return m->queue_id;
+	}
+	return "NOQUEUE";
+}
+
+static sfsistat
+apply_outcome(SMFICTX *ctx, struct message *m, const struct outcome *out)
+{
+	log_info("%s: %s: %s", queue_id(ctx, m), out->what, out->detail);
+	switch (out->verdict) {
+	case VERDICT_CONTINUE:
+		return SMFIS_CONTINUE;
+	case VERDICT_ACCEPT:
+	case VERDICT_MODIFIED:
+		return SMFIS_ACCEPT;
+	case VERDICT_TEMPFAIL:
+		if (out->rcode != NULL)
+			smfi_setreply(ctx, (char *)out->rcode, (char *)out->xcode, (char *)out->reply);
+		return SMFIS_TEMPFAIL;
+	case VERDICT_REJECT:
+		if (out->rcode != NULL)
+			smfi_setreply(ctx, (char *)out->rcode, (char *)out->xcode, (char *)out->reply);
+		return SMFIS_REJECT;
+	}
+	return SMFIS_TEMPFAIL;
+}
+
+static void
+drop_message(struct conn *c)
+{
+	message_free(c->msg);
+	c->msg = NULL;
+}
+
+/* --- callbacks --- */
+
+static sfsistat
+mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+    unsigned long f3, unsigned long *pf0, unsigned long *pf1, unsigned long *pf2,
+    unsigned long *pf3)
+{
+	const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
+	/* Fewer round trips: no replies where we always continue, no unused events. */
+	const unsigned long wanted = SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
+	    SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR |
+	    SMFIP_NR_BODY;
+	struct conn *c;
+
+	if ((f0 & actions) != actions) {
+		log_warnx("the MTA does not offer header and body changes; not filtering");
+		return SMFIS_REJECT;
+	}
+	*pf0 = actions;
+	*pf1 = f1 & wanted;
+	*pf2 = 0;
+	*pf3 = 0;
+	c = xcalloc(1, sizeof(*c));
+	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+	smfi_setpriv(ctx, c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c == NULL) {
+		/* An MTA that does not negotiate (old Sendmail): defaults. */
+		c = xcalloc(1, sizeof(*c));
+		smfi_setpriv(ctx, c);
+	}
+	if (hostaddr != NULL && (hostaddr->sa_family == AF_INET || hostaddr->sa_family == AF_INET6)) {
+		size_t len = hostaddr->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+		    sizeof(struct sockaddr_in6);
+
+		memcpy(&c->client, hostaddr, len);
+		c->have_client = true;
+	}
+	return SMFIS_NOREPLY;
+}
+
+/* Mail submitted on this host (no client address) and from InternalHosts counts as local. */
+static bool
+client_internal(const struct conn *c)
+{
+	return !c->have_client || host_list_match(&cfg->internal_hosts, (const struct sockaddr *)&c->client);
+}
+
+static sfsistat
+mlfi_envfrom(SMFICTX *ctx, char **argv)
+{
+	struct conn *c = conn_of(ctx);
+	char *sender = addr_from_envelope(argv[0] != NULL ? argv[0] : "<>");
+	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+	bool local;
+
+	drop_message(c);
+	if (sender == NULL)
+		sender = xstrdup(argv[0]);
+	local = (auth != NULL && auth[0] != '\0') || client_internal(c) ||
+	    domain_list_match(&cfg->local_domains, addr_domain(sender));
+	c->msg = message_new(cfg, sender, local);
+	c->msg->header_leadspc = c->leadspc;
+	free(sender);
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+mlfi_envrcpt(SMFICTX *ctx, char **argv)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c->msg != NULL && argv[0] != NULL && !message_add_rcpt(c->msg, cfg, argv[0]))
+		log_warnx("%s: recipient %s is not an address; treated as local",
+		    queue_id(ctx, c->msg), argv[0]);
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+mlfi_header(SMFICTX *ctx, char *name, char *value)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c->msg != NULL)
+		message_add_header(c->msg, name, value);
+	return SMFIS_NOREPLY;
+}
+
+static struct outbound_env
+env_now(void)
+{
+	struct outbound_env env = { cfg, store, time(NULL) };
+
+	return env;
+}
+
+static sfsistat
+mlfi_eoh(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+	struct outbound_env env = env_now();
+	struct outcome out;
+	sfsistat rc;
+
+	if (c->msg == NULL)
+		return SMFIS_CONTINUE;
+	outbound_plan(c->msg, &env, &out);
+	if (out.verdict == VERDICT_CONTINUE)
+		return SMFIS_CONTINUE;
+	rc = apply_outcome(ctx, c->msg, &out);
+	drop_message(c);
+	return rc;
+}
+
+static sfsistat
+mlfi_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c->msg != NULL)
+		message_add_body(c->msg, chunk, len);
+	return SMFIS_NOREPLY;
+}
+
+static sfsistat
+mlfi_eom(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+	struct outbound_env env = env_now();
+	struct mta mta = { mta_chgheader, mta_addheader, mta_insheader, mta_replacebody, ctx };
+	struct outcome out;
+	sfsistat rc;
+
+	if (c == NULL || c->msg == NULL) {
+		log_warnx("%s: end of message without a message context; temp-failing",
+		    queue_id(ctx, NULL));
+		return SMFIS_TEMPFAIL;
+	}
+	outbound_finish(c->msg, &env, &mta, &out);
+	rc = apply_outcome(ctx, c->msg, &out);
+	drop_message(c);
+	return rc;
+}
+
+static sfsistat
+mlfi_abort(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c != NULL)
+		drop_message(c);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+mlfi_close(SMFICTX *ctx)
+{
+	struct conn *c = conn_of(ctx);
+
+	if (c != NULL) {
+		drop_message(c);
+		free(c);
+		smfi_setpriv(ctx, NULL);
+	}
+	return SMFIS_CONTINUE;
+}
+
+struct smfiDesc milter_desc = {
+	.xxfi_name = "cables",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
+	.xxfi_connect = mlfi_connect,
+	.xxfi_helo = NULL,
+	.xxfi_envfrom = mlfi_envfrom,
+	.xxfi_envrcpt = mlfi_envrcpt,
+	.xxfi_header = mlfi_header,
+	.xxfi_eoh = mlfi_eoh,
+	.xxfi_body = mlfi_body,
+	.xxfi_eom = mlfi_eom,
+	.xxfi_abort = mlfi_abort,
+	.xxfi_close = mlfi_close,
+	.xxfi_unknown = NULL,
+	.xxfi_data = NULL,
+	.xxfi_negotiate = mlfi_negotiate,
+};

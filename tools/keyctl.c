@@ -1,0 +1,575 @@
+/*
+ * cables-keyctl - key management for Cables.
+ *
+ * Exit status: 0 success, 1 a user or runtime error (one line on stderr),
+ * 2 bad usage.  Private keys are printed only with --private and written
+ * with mode 0600.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "addr.h"
+#include "config.h"
+#include "keystore.h"
+#include "seal.h"
+#include "smime.h"
+#include "util.h"
+
+#define EXIT_USER 1
+#define EXIT_USAGE 2
+
+static const char *progname = "cables-keyctl";
+
+static const char usage_text[] =
+    "usage: cables-keyctl [-c config-file] COMMAND [ARGS]\n"
+    "commands:\n"
+    "  generate ADDRESS --smime [--algo rsa3072|p256] [--days N]\n"
+    "  import FILE [--for ADDRESS] [--passphrase-file FILE]\n"
+    "  export ADDRESS [--private] [--out FILE]\n"
+    "  list\n"
+    "  show ADDRESS\n"
+    "  delete ADDRESS [--fingerprint PREFIX]\n";
+
+static void __attribute__((noreturn))
+usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (fmt != NULL) {
+		fprintf(stderr, "%s: ", progname);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	fputs(usage_text, stderr);
+	exit(EXIT_USAGE);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_USER);
+}
+
+struct ctx {
+	struct config *cfg;
+	struct keystore *ks;
+	time_t now;
+};
+
+static void
+open_store(struct ctx *c, bool create)
+{
+	struct cables_err err;
+
+	if (keystore_open(&c->ks, c->cfg->key_store, create, &err) != CABLES_OK)
+		die("%s", err.msg);
+}
+
+static char *
+normalized(const struct ctx *c, const char *addr)
+{
+	char *norm;
+
+	if (!addr_valid(addr))
+		die("'%s' is not an email address", addr);
+	norm = addr_normalize(addr, &c->cfg->addr);
+	if (norm == NULL)
+		die("'%s' is not an email address", addr);
+	return norm;
+}
+
+static void
+format_time(long long t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%d", &tm);
+}
+
+/* Store cert for addr, with its private key sealed when key is not NULL. */
+static void
+store_cert(struct ctx *c, const char *addr, X509 *cert, EVP_PKEY *key, const char *source)
+{
+	struct key_record r;
+	struct cables_err err;
+	uint8_t seal_key[SEAL_KEY_LEN], *der = NULL;
+	size_t der_len = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)addr;
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	smime_cert_fingerprint(cert, r.fingerprint);
+	r.public_data = smime_cert_to_der(cert, &r.public_len);
+	if (r.public_data == NULL)
+		die("cannot encode the certificate for %s", addr);
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.source = (char *)source;
+	if (key != NULL) {
+		if (seal_key_load(c->cfg->key_store_key, true, seal_key, &err) != CABLES_OK)
+			die("%s", err.msg);
+		if (smime_key_to_der(key, &der, &der_len, &err) != CABLES_OK ||
+		    seal_close(seal_key, r.fingerprint, der, der_len, &r.secret_data, &r.secret_len,
+		    &err) != CABLES_OK)
+			die("%s", err.msg);
+		OPENSSL_cleanse(seal_key, sizeof(seal_key));
+		seal_free_secret(der, der_len);
+	}
+	if (keystore_put(c->ks, &r, c->now, &err) != CABLES_OK)
+		die("%s", err.msg);
+	free(r.public_data);
+	free(r.secret_data);
+}
+
+static int
+cmd_generate(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "smime", no_argument, NULL, 's' }, { "pgp", no_argument, NULL, 'p' },
+		{ "algo", required_argument, NULL, 'a' }, { "days", required_argument, NULL, 'd' },
+		{ NULL, 0, NULL, 0 } };
+	enum smime_algo algo = SMIME_ALGO_RSA3072;
+	bool smime = false, pgp = false;
+	unsigned long days = 730;
+	char *end, *addr, fpr[65], desc[64], until[32];
+	struct cables_err err;
+	X509 *cert;
+	EVP_PKEY *key;
+	long long nb, na;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 's': smime = true; break;
+		case 'p': pgp = true; break;
+		case 'a':
+			if (!smime_algo_parse(optarg, &algo))
+				usage("--algo: '%s' is not rsa3072 or p256", optarg);
+			break;
+		case 'd':
+			days = strtoul(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || days == 0 || days > 36500)
+				usage("--days: '%s' is not a number of days (1-36500)", optarg);
+			break;
+		default: usage(NULL);
+		}
+	}
+	if (optind + 1 != argc)
+		usage("generate needs exactly one ADDRESS");
+	if (pgp)
+		die("--pgp: OpenPGP keys are not supported by this version yet");
+	if (!smime)
+		usage("generate needs a format: --smime");
+	addr = normalized(c, argv[optind]);
+	open_store(c, true);
+	if (smime_generate(addr, algo, (unsigned int)days, c->now, &cert, &key, &err) != CABLES_OK)
+		die("%s", err.msg);
+	store_cert(c, addr, cert, key, "generated");
+	smime_cert_fingerprint(cert, fpr);
+	smime_key_description(key, desc, sizeof(desc));
+	smime_cert_validity(cert, &nb, &na);
+	format_time(na, until, sizeof(until));
+	printf("generated S/MIME key for %s: %s, fingerprint %s, valid until %s\n", addr, desc, fpr, until);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	free(addr);
+	return 0;
+}
+
+static char *
+read_passphrase(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024];
+
+	if (fp == NULL)
+		die("--passphrase-file %s: %s", path, strerror(errno));
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	fclose(fp);
+	line[strcspn(line, "\r\n")] = '\0';
+	return xstrdup(line);
+}
+
+static char *
+cert_subject(X509 *cert)
+{
+	char buf[256];
+
+	X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof(buf));
+	return xstrdup(buf);
+}
+
+/* Import one certificate for each address it names (or only for want). */
+static int
+import_cert(struct ctx *c, X509 *cert, EVP_PKEY *key, const char *want)
+{
+	char **emails, *subject = cert_subject(cert), fpr[65];
+	size_t n = smime_cert_emails(cert, &emails);
+	struct cables_err err;
+	int imported = 0;
+
+	smime_cert_fingerprint(cert, fpr);
+	if (n == 0)
+		fprintf(stderr, "%s: skipped %s: names no email address\n", progname, subject);
+	for (size_t i = 0; i < n; i++) {
+		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &c->cfg->addr) : NULL;
+
+		if (norm == NULL || (want != NULL && strcmp(norm, want) != 0)) {
+			free(norm);
+			continue;
+		}
+		if (smime_cert_check(cert, norm, &c->cfg->addr, c->now, &err) != CABLES_OK) {
+			fprintf(stderr, "%s: refused %s for %s: %s\n", progname, subject, norm, err.msg);
+		} else {
+			store_cert(c, norm, cert, key, "imported");
+			printf("imported S/MIME certificate for %s: fingerprint %s%s\n", norm, fpr,
+			    key != NULL ? ", with private key" : "");
+			imported++;
+		}
+		free(norm);
+	}
+	smime_free_emails(emails, n);
+	free(subject);
+	return imported;
+}
+
+static int
+cmd_import(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "for", required_argument, NULL, 'f' },
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 } };
+	char *want = NULL, *pass = NULL;
+	STACK_OF(X509) *certs;
+	EVP_PKEY *key;
+	struct cables_err err;
+	int ch, imported = 0;
+	bool key_used = false;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f': free(want); want = normalized(c, optarg); break;
+		case 'p': free(pass); pass = read_passphrase(optarg); break;
+		default: usage(NULL);
+		}
+	}
+	if (optind + 1 != argc)
+		usage("import needs exactly one FILE");
+	if (smime_load_file(argv[optind], pass, &certs, &key, &err) != CABLES_OK)
+		die("%s", err.msg);
+	if (pass != NULL) {
+		OPENSSL_cleanse(pass, strlen(pass));
+		free(pass);
+	}
+	if (certs == NULL || sk_X509_num(certs) == 0)
+		die("%s: a private key alone cannot be imported; include its certificate", argv[optind]);
+	open_store(c, true);
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *cert = sk_X509_value(certs, i);
+		bool mine = key != NULL && smime_key_matches(cert, key);
+		int n = import_cert(c, cert, mine ? key : NULL, want);
+
+		imported += n;
+		key_used |= mine && n > 0;
+	}
+	sk_X509_pop_free(certs, X509_free);
+	if (key != NULL && !key_used && imported > 0)
+		fprintf(stderr, "%s: the private key in %s matches no imported certificate; not stored\n",
+		    progname, argv[optind]);
+	EVP_PKEY_free(key);
+	if (imported == 0)
+		die("%s: nothing imported%s%s", argv[optind], want != NULL ? " for " : "", want != NULL ? want : "");
+	free(want);
+	return 0;
+}
+
+static EVP_PKEY *
+open_private(struct ctx *c, const struct key_record *r)
+{
+	uint8_t seal_key[SEAL_KEY_LEN], *der;
+	size_t der_len;
+	struct cables_err err;
+	EVP_PKEY *key;
+
+	if (seal_key_load(c->cfg->key_store_key, false, seal_key, &err) != CABLES_OK)
+		die("%s", err.msg);
+	if (seal_open(seal_key, r->fingerprint, r->secret_data, r->secret_len, &der, &der_len, &err) != CABLES_OK)
+		die("private key of %s: %s", r->address, err.msg);
+	OPENSSL_cleanse(seal_key, sizeof(seal_key));
+	key = smime_key_from_der(der, der_len);
+	seal_free_secret(der, der_len);
+	if (key == NULL)
+		die("private key of %s cannot be decoded", r->address);
+	return key;
+}
+
+static int
+cmd_export(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "private", no_argument, NULL, 'p' }, { "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 } };
+	bool private = false;
+	const char *out_path = NULL;
+	struct key_list keys;
+	struct cables_err err;
+	char *addr;
+	BIO *out;
+	int ch, written = 0;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'p': private = true; break;
+		case 'o': out_path = optarg; break;
+		default: usage(NULL);
+		}
+	}
+	if (optind + 1 != argc)
+		usage("export needs exactly one ADDRESS");
+	addr = normalized(c, argv[optind]);
+	open_store(c, false);
+	if (keystore_lookup(c->ks, addr, "smime", &keys, &err) != CABLES_OK)
+		die("%s", err.msg);
+	if (keys.count == 0)
+		die("no key for %s", addr);
+	if (out_path != NULL) {
+		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+		if (fd < 0 || fchmod(fd, 0600) != 0)
+			die("%s: %s", out_path, strerror(errno));
+		out = BIO_new_fd(fd, BIO_CLOSE);
+	} else {
+		out = BIO_new_fp(stdout, BIO_NOCLOSE);
+	}
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *r = &keys.items[i];
+		X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+
+		if (cert == NULL)
+			die("stored certificate %s of %s cannot be decoded", r->fingerprint, addr);
+		if (private && r->secret_data == NULL) {
+			X509_free(cert);
+			continue;
+		}
+		PEM_write_bio_X509(out, cert);
+		if (private) {
+			EVP_PKEY *key = open_private(c, r);
+
+			PEM_write_bio_PrivateKey(out, key, NULL, NULL, 0, NULL, NULL);
+			EVP_PKEY_free(key);
+		}
+		X509_free(cert);
+		written++;
+	}
+	BIO_free(out);
+	key_list_release(&keys);
+	if (written == 0)
+		die("no private key for %s", addr);
+	free(addr);
+	return 0;
+}
+
+static int
+cmd_list(struct ctx *c, int argc, char **argv)
+{
+	struct key_list keys;
+	struct cables_err err;
+	char until[32];
+
+	if (argc != 1)
+		usage("list takes no arguments");
+	open_store(c, false);
+	if (keystore_list(c->ks, false, &keys, &err) != CABLES_OK)
+		die("%s", err.msg);
+	printf("%-32s %-6s %-16s %-10s %-10s %s\n", "ADDRESS", "FORMAT", "FINGERPRINT", "EXPIRES", "SOURCE", "PRIVATE");
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *r = &keys.items[i];
+
+		format_time(r->not_after, until, sizeof(until));
+		printf("%-32s %-6s %-16.16s %-10s %-10s %s\n", r->address, r->format, r->fingerprint,
+		    until, r->source, r->secret_len > 0 ? "yes" : "no");
+	}
+	key_list_release(&keys);
+	return 0;
+}
+
+static void
+show_key(struct ctx *c, const struct key_record *r)
+{
+	X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+	char buf[256], desc[64], from[32], until[32], seen1[32], seen2[32], **emails;
+	struct cables_err err;
+	ASN1_INTEGER *serial;
+	BIGNUM *bn;
+	char *hex;
+	size_t n;
+
+	printf("address:     %s\n", r->address);
+	printf("format:      S/MIME (X.509)\n");
+	printf("fingerprint: %s (SHA-256)\n", r->fingerprint);
+	if (cert == NULL) {
+		printf("usable:      no (stored certificate cannot be decoded)\n\n");
+		return;
+	}
+	X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof(buf));
+	printf("subject:     %s\n", buf);
+	X509_NAME_oneline(X509_get_issuer_name(cert), buf, sizeof(buf));
+	printf("issuer:      %s\n", buf);
+	serial = X509_get_serialNumber(cert);
+	bn = ASN1_INTEGER_to_BN(serial, NULL);
+	hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	printf("serial:      %s\n", hex != NULL ? hex : "?");
+	OPENSSL_free(hex);
+	BN_free(bn);
+	n = smime_cert_emails(cert, &emails);
+	printf("emails:     ");
+	for (size_t i = 0; i < n; i++)
+		printf(" %s", emails[i]);
+	printf("\n");
+	smime_free_emails(emails, n);
+	smime_key_description(X509_get0_pubkey(cert), desc, sizeof(desc));
+	printf("key:         %s\n", desc);
+	format_time(r->not_before, from, sizeof(from));
+	format_time(r->not_after, until, sizeof(until));
+	printf("valid:       %s to %s\n", from, until);
+	printf("source:      %s\n", r->source);
+	format_time(r->first_seen, seen1, sizeof(seen1));
+	format_time(r->last_seen, seen2, sizeof(seen2));
+	printf("seen:        first %s, last %s\n", seen1, seen2);
+	printf("private key: %s\n", r->secret_data != NULL ? "yes (sealed in the key store)" : "no");
+	if (smime_cert_check(cert, r->address, &c->cfg->addr, c->now, &err) == CABLES_OK)
+		printf("usable:      yes\n\n");
+	else
+		printf("usable:      no (%s)\n\n", err.msg);
+	X509_free(cert);
+}
+
+static int
+cmd_show(struct ctx *c, int argc, char **argv)
+{
+	struct key_list keys;
+	struct cables_err err;
+	char *addr;
+
+	if (argc != 2)
+		usage("show needs exactly one ADDRESS");
+	addr = normalized(c, argv[1]);
+	open_store(c, false);
+	if (keystore_lookup(c->ks, addr, NULL, &keys, &err) != CABLES_OK)
+		die("%s", err.msg);
+	if (keys.count == 0)
+		die("no key for %s", addr);
+	for (size_t i = 0; i < keys.count; i++)
+		show_key(c, &keys.items[i]);
+	key_list_release(&keys);
+	free(addr);
+	return 0;
+}
+
+static int
+cmd_delete(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "fingerprint", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
+	const char *fpr = NULL;
+	struct cables_err err;
+	size_t deleted;
+	char *addr;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			fpr = optarg;
+			if (strlen(fpr) < 8 || strspn(fpr, "0123456789abcdefABCDEF") != strlen(fpr))
+				usage("--fingerprint: '%s' is not a hex prefix of at least 8 digits", fpr);
+			break;
+		default: usage(NULL);
+		}
+	}
+	if (optind + 1 != argc)
+		usage("delete needs exactly one ADDRESS");
+	addr = normalized(c, argv[optind]);
+	open_store(c, false);
+	if (keystore_delete(c->ks, addr, fpr, &deleted, &err) != CABLES_OK)
+		die("%s", err.msg);
+	printf("deleted %zu key%s for %s\n", deleted, deleted == 1 ? "" : "s", addr);
+	free(addr);
+	return 0;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(struct ctx *, int, char **);
+} commands[] = {
+	{ "generate", cmd_generate },
+	{ "import", cmd_import },
+	{ "export", cmd_export },
+	{ "list", cmd_list },
+	{ "show", cmd_show },
+	{ "delete", cmd_delete },
+};
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = NULL;
+	struct cables_err err;
+	struct ctx c;
+	int ch, rc;
+
+	memset(&c, 0, sizeof(c));
+	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+		switch (ch) {
+		case 'c': config_path = optarg; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: usage(NULL);
+		}
+	}
+	if (optind >= argc)
+		usage("no command given");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[optind], commands[i].name) != 0)
+			continue;
+		/* An explicit -c must exist; the default may be absent (defaults apply). */
+		c.cfg = config_load(config_path != NULL ? config_path : CABLES_DEFAULT_CONFIG,
+		    config_path != NULL, &err);
+		if (c.cfg == NULL)
+			die("%s", err.msg);
+		c.now = time(NULL);
+		argv += optind;
+		argc -= optind;
+		optind = 0;	/* glibc: 0 fully resets getopt for the command's options */
+		rc = commands[i].run(&c, argc, argv);
+		keystore_close(c.ks);
+		config_free(c.cfg);
+		return rc;
+	}
+	usage("unknown command '%s'", argv[optind]);
+}
