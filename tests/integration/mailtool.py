@@ -1,0 +1,182 @@
+#!/usr/bin/python3
+"""mailtool - helpers for the integration tests, independent of Cables' own C code.
+
+  send --port P --from A --to B [--to C ...] FILE
+      Send FILE (bytes as they are) over SMTP to 127.0.0.1:P.  Prints the
+      final reply; exit 0 on 2xx, 4 on 4xx, 5 on 5xx, 3 when no connection.
+  entity FILE            The content entity: Content-* and MIME-Version fields,
+                         an empty line, and the body, CRLF line ends.
+  body FILE              The body (after the header section), CRLF line ends.
+  header FILE NAME       The unfolded value of the first NAME field.
+  strip-sink FILE        A smtp-sink capture without its envelope lines, CRLF.
+  make FILE KIND         Write a test message: plain, html-attachment, utf8,
+                         big (20 MB attachment), no-body, broken-mime.
+"""
+import base64
+import os
+import smtplib
+import sys
+
+
+def crlf(data):
+    """Every line break as CRLF."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def split(data):
+    """(header fields as raw byte strings, body) of a message, CRLF."""
+    data = crlf(data)
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        head, body = data, b""
+    else:
+        head, body = data[:end + 2], data[end + 4:]
+    fields = []
+    for line in head.split(b"\r\n")[:-1] if head.endswith(b"\r\n") else head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    return fields, body
+
+
+def is_content(field):
+    name = field.split(b":", 1)[0].strip().lower()
+    return name.startswith(b"content-") or name == b"mime-version"
+
+
+def entity(data):
+    fields, body = split(data)
+    out = b"".join(f + b"\r\n" for f in fields if is_content(f))
+    return out + b"\r\n" + body
+
+
+def header(data, name):
+    fields, _ = split(data)
+    for f in fields:
+        key, _, value = f.partition(b":")
+        if key.strip().lower() == name.lower().encode():
+            return b" ".join(value.replace(b"\r\n", b" ").split())
+    return None
+
+
+def strip_sink(data):
+    """smtp-sink -d prepends X-Client-*, X-Helo/Mail/Rcpt-Args and its own Received."""
+    data = crlf(data)
+    lines = data.split(b"\r\n")
+    i = 0
+    while i < len(lines) and lines[i].split(b":", 1)[0] in (
+            b"X-Client-Addr", b"X-Client-Proto", b"X-Helo-Args", b"X-Mail-Args", b"X-Rcpt-Args"):
+        i += 1
+    if i < len(lines) and lines[i].startswith(b"Received: from") and b"smtp-sink" in b"\r\n".join(lines[i:i + 3]):
+        i += 1
+        while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
+            i += 1
+    return b"\r\n".join(lines[i:])
+
+
+def send(args):
+    port, sender, rcpts, path = None, None, [], None
+    it = iter(args)
+    for a in it:
+        if a == "--port":
+            port = int(next(it))
+        elif a == "--from":
+            sender = next(it)
+        elif a == "--to":
+            rcpts.append(next(it))
+        else:
+            path = a
+    data = open(path, "rb").read()
+    try:
+        smtp = smtplib.SMTP("127.0.0.1", port, timeout=120)
+    except OSError as e:
+        print("connect: %s" % e)
+        return 3
+    try:
+        smtp.ehlo("client.a.test")
+        code, msg = smtp.mail(sender)
+        if code >= 400:
+            print(code, msg.decode())
+            return code // 100
+        for r in rcpts:
+            code, msg = smtp.rcpt(r)
+            if code >= 400:
+                print(code, msg.decode())
+                return code // 100
+        code, msg = smtp.data(data)
+        print(code, msg.decode())
+        smtp.quit()
+        return 0 if code < 300 else code // 100
+    except smtplib.SMTPServerDisconnected as e:
+        print("disconnected: %s" % e)
+        return 4
+    except smtplib.SMTPResponseException as e:
+        print(e.smtp_code, e.smtp_error.decode(errors="replace"))
+        return e.smtp_code // 100
+
+
+def make(path, kind):
+    head = (b"From: Alice <alice@a.test>\r\nTo: Bob <bob@b.test>\r\n"
+            b"Subject: test %s\r\nMessage-ID: <%s@a.test>\r\n" % (kind.encode(), kind.encode()))
+    if kind == "plain":
+        msg = head + b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n" \
+            b"Hello Bob,\r\n\r\nthe meeting is at noon. PLAINTEXT-MARKER\r\n.leading dot\r\n\r\nAlice\r\n"
+    elif kind == "utf8":
+        msg = head + b"MIME-Version: 1.0\r\nContent-Type: text/plain;\r\n\tcharset=\"utf-8\"\r\n" \
+            b"Content-Transfer-Encoding:8bit\r\n\r\n" + \
+            "Grüße aus Köln – 東京 PLAINTEXT-MARKER\r\n".encode("utf-8") * 20
+    elif kind in ("html-attachment", "big"):
+        size = 20 * 1024 * 1024 if kind == "big" else 3000
+        blob = bytes((i * 37 + i // 256) % 256 for i in range(size)) if kind != "big" else os.urandom(size)
+        b64 = base64.encodebytes(blob).replace(b"\n", b"\r\n")
+        msg = head + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"=_b1\"\r\n\r\n" \
+            b"This is a multi-part message in MIME format.\r\n" \
+            b"--=_b1\r\nContent-Type: multipart/alternative; boundary=\"=_b2\"\r\n\r\n" \
+            b"--=_b2\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nPLAINTEXT-MARKER\r\n" \
+            b"--=_b2\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n<p>PLAINTEXT-MARKER</p>\r\n" \
+            b"--=_b2--\r\n" \
+            b"--=_b1\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\n" \
+            b"Content-Disposition: attachment; filename=\"data.bin\"\r\n" \
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 + b"--=_b1--\r\n"
+    elif kind == "no-body":
+        msg = head + b"\r\n"
+    elif kind == "broken-mime":
+        msg = head + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\r\n" \
+            b"Content-Transfer-Encoding: base64\r\n\r\n--nothing\r\nPLAINTEXT-MARKER ===\r\n" \
+            b"--missing-end\r\n\x01\x02 not base64 at all\r\n"
+    else:
+        raise SystemExit("unknown kind " + kind)
+    with open(path, "wb") as f:
+        f.write(msg)
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise SystemExit(__doc__)
+    cmd, args = argv[1], argv[2:]
+    out = sys.stdout.buffer
+    if cmd == "send":
+        return send(args)
+    if cmd == "make":
+        make(args[0], args[1])
+        return 0
+    data = open(args[0], "rb").read()
+    if cmd == "entity":
+        out.write(entity(data))
+    elif cmd == "body":
+        out.write(split(data)[1])
+    elif cmd == "header":
+        value = header(data, args[1])
+        if value is None:
+            return 1
+        out.write(value + b"\n")
+    elif cmd == "strip-sink":
+        out.write(strip_sink(data))
+    else:
+        raise SystemExit("unknown command " + cmd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

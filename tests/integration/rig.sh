@@ -1,0 +1,207 @@
+# rig.sh - sourced by the integration tests.
+#
+# Runs real parts on loopback, in a private directory: a Postfix instance
+# (its own main.cf/master.cf/queue, smtpd on a test port, DNS disabled), an
+# smtp-sink that captures what goes on the wire, cables-milter and
+# cables-keyctl from the build tree.  Output is TAP; the plan is printed by
+# rig_done.  Every process started here is stopped on exit.
+#
+# A test sets RIG_PORT (a block of 10 free ports is assumed from there).
+
+set -u
+: "${top_builddir:=.}"
+: "${top_srcdir:=..}"
+BUILD=$(cd "$top_builddir" && pwd)
+SRC=$(cd "$top_srcdir" && pwd)
+MILTER=$BUILD/cables-milter
+KEYCTL=$BUILD/cables-keyctl
+PY=/usr/bin/python3
+MAILTOOL="$PY $SRC/tests/integration/mailtool.py"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "1..0 # SKIP integration tests start Postfix instances and need root"
+	exit 0
+fi
+for tool in postfix smtp-sink openssl "$PY"; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "1..0 # SKIP $tool is not installed (run tools/install-deps)"
+		exit 0
+	fi
+done
+
+# Short paths: the GnuPG agent socket and unix socket names have length limits.
+T=$(mktemp -d /tmp/cit.XXXXXX)
+chmod 755 "$T"
+RIG_PORT=${RIG_PORT:-12000}
+SMTP_PORT=$RIG_PORT
+REINJECT_PORT=$((RIG_PORT + 1))
+SINK_PORT=$((RIG_PORT + 2))
+PF=$T/pf
+SINK=$T/sink
+CONF=$T/cables.conf
+MILTER_LOG=$T/milter.log
+MILTER_PID=
+SINK_PID=
+TAP_N=0
+TAP_FAILED=0
+
+rig_cleanup() {
+	[ -d "$PF" ] && postfix -c "$PF" stop >/dev/null 2>&1
+	[ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2>/dev/null
+	[ -n "$SINK_PID" ] && kill -9 "$SINK_PID" 2>/dev/null
+	pkill -9 -f "smtp-sink -u postfix -d $T/" 2>/dev/null
+	if [ "$TAP_FAILED" != 0 ] || [ -n "${KEEP_TEST_DIR:-}" ]; then
+		echo "# test directory kept: $T"
+	else
+		rm -rf "$T"
+	fi
+}
+trap rig_cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $*"; }
+not_ok() {
+	TAP_N=$((TAP_N + 1)); TAP_FAILED=$((TAP_FAILED + 1))
+	echo "not ok $TAP_N - $1"; shift
+	for line in "$@"; do printf '%s\n' "$line" | sed 's/^/#   /'; done
+}
+# check DESCRIPTION COMMAND...: ok when the command succeeds; its output is shown on failure.
+check() {
+	desc=$1; shift
+	if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "command: $*" "$out"; fi
+}
+diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+rig_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" = 0 ]; }
+
+# rig_postfix [LINE...]: a Postfix instance relaying every remote domain to
+# the sink; each argument is one more main.cf line.
+rig_postfix() {
+	mkdir -p "$PF/queue" "$PF/data" "$SINK"
+	chown postfix "$PF/data" "$SINK"
+	sed -e "s/@SMTP_PORT@/127.0.0.1:$SMTP_PORT/" -e "s/@REINJECT_PORT@/127.0.0.1:$REINJECT_PORT/" \
+		"$SRC/tests/integration/master.cf" > "$PF/master.cf"
+	cat > "$PF/main.cf" <<-CF
+	compatibility_level = 3.6
+	queue_directory = $PF/queue
+	data_directory = $PF/data
+	inet_interfaces = loopback-only
+	inet_protocols = ipv4
+	mynetworks = 127.0.0.0/8
+	myhostname = mx.a.test
+	mydomain = a.test
+	myorigin = a.test
+	mydestination =
+	relayhost = [127.0.0.1]:$SINK_PORT
+	smtp_dns_support_level = disabled
+	maillog_file = $PF/maillog
+	maillog_file_prefixes = $T, /var, /dev/stdout
+	smtpd_milters = unix:$T/milter.sock
+	non_smtpd_milters = \$smtpd_milters
+	milter_default_action = tempfail
+	smtpd_relay_restrictions = permit_mynetworks, reject
+	message_size_limit = 104857600
+	biff = no
+	append_dot_mydomain = no
+	delay_warning_time = 0
+	queue_run_delay = 1s
+	minimal_backoff_time = 1s
+	maximal_backoff_time = 2s
+	CF
+	for line in "$@"; do printf '%s\n' "$line" >> "$PF/main.cf"; done
+	if ! out=$(postfix -c "$PF" start 2>&1); then
+		echo "Bail out! postfix does not start: $out"
+		script -qc "postfix -c $PF check" /dev/null
+		exit 1
+	fi
+}
+
+rig_sink() {
+	smtp-sink -u postfix -d "$SINK/%H%M%S." "127.0.0.1:$SINK_PORT" 256 >"$T/sink.log" 2>&1 &
+	SINK_PID=$!
+}
+
+rig_sink_stop() {
+	[ -n "$SINK_PID" ] && kill -9 "$SINK_PID" 2>/dev/null
+	wait "$SINK_PID" 2>/dev/null
+	SINK_PID=
+}
+
+# rig_config [LINE...]: the test cables.conf; each argument is one more line.
+rig_config() {
+	cat > "$CONF" <<-CF
+	Socket unix:$T/milter.sock
+	SocketGroup postfix
+	KeyStore $T/keys.db
+	KeyStoreKey $T/store.key
+	LocalDomains a.test
+	TempDir $T
+	LogFile $MILTER_LOG
+	CF
+	for line in "$@"; do printf '%s\n' "$line" >> "$CONF"; done
+}
+
+rig_milter() {
+	"$MILTER" -f -c "$CONF" >>"$T/milter.stderr" 2>&1 &
+	MILTER_PID=$!
+	for _ in $(seq 1 100); do
+		[ -S "$T/milter.sock" ] && return 0
+		sleep 0.05
+	done
+	echo "Bail out! cables-milter did not start: $(cat "$T/milter.stderr")"
+	exit 1
+}
+
+# Stop at once (SIGKILL): libmilter takes seconds to honour SIGTERM.
+rig_milter_stop() {
+	[ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2>/dev/null
+	wait "$MILTER_PID" 2>/dev/null
+	MILTER_PID=
+	rm -f "$T/milter.sock"
+}
+
+rig_milter_restart() { rig_milter_stop; rig_milter; }
+
+keyctl() { "$KEYCTL" -c "$CONF" "$@"; }
+
+# rig_send FILE FROM TO...: over SMTP; the reply is in $REPLY, the exit code says 2/4/5xx.
+rig_send() {
+	file=$1; from=$2; shift 2
+	args=""
+	for r in "$@"; do args="$args --to $r"; done
+	# shellcheck disable=SC2086
+	REPLY=$($MAILTOOL send --port "$SMTP_PORT" --from "$from" $args "$file")
+}
+
+# rig_submit FILE FROM TO...: through sendmail(1) and pickup, as a local program would.
+rig_submit() {
+	file=$1; from=$2; shift 2
+	/usr/sbin/sendmail -C "$PF" -f "$from" "$@" < "$file"
+}
+
+sink_count() { find "$SINK" -type f | wc -l; }
+sink_files() { find "$SINK" -type f | sort; }
+
+# wait_for SECONDS COMMAND...: poll until the command succeeds.
+wait_for() {
+	limit=$1; shift
+	end=$(( $(date +%s) + limit ))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+sink_has() { [ "$(sink_count)" -ge "$1" ]; }
+
+# delivered QID: Postfix has handed message QID to the next hop.
+delivered() { grep -q "$1: .*status=sent" "$PF/maillog"; }
+qid_of_reply() { echo "$REPLY" | sed -n 's/.*queued as \([0-9A-Za-z]*\).*/\1/p'; }
+
+# Messages Postfix holds: maildrop, incoming, active, deferred, hold.
+queue_count() {
+	find "$PF/queue/maildrop" "$PF/queue/incoming" "$PF/queue/active" \
+		"$PF/queue/deferred" "$PF/queue/hold" -type f 2>/dev/null | wc -l
+}
+queue_kick() { postkick -c "$PF" public pickup W >/dev/null 2>&1; postqueue -c "$PF" -f >/dev/null 2>&1; }
+
+# A captured message without smtp-sink's envelope lines.
+sink_message() { $MAILTOOL strip-sink "$1"; }
