@@ -20,11 +20,14 @@ addr_from_envelope(const char *arg)
 	while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
 		end--;
 	if (end > start && *start == '<') {
-		if (end[-1] != '>')
+		if (end - start < 2 || end[-1] != '>')
 			return NULL;
 		start++;
 		end--;
 	}
+	if (memchr(start, '<', (size_t)(end - start)) != NULL ||
+	    memchr(start, '>', (size_t)(end - start)) != NULL)
+		return NULL;
 	/* Obsolete source route "@a,@b:user@dom": keep what follows the colon. */
 	if (start < end && *start == '@') {
 		colon = memchr(start, ':', (size_t)(end - start));
@@ -170,7 +173,7 @@ host_list_add(struct host_list *l, const char *spec, struct cables_err *err)
 	bits = maxbits;
 	if (slash != NULL) {
 		bits = strtoul(slash, &end, 10);
-		if (*slash == '\0' || *end != '\0' || bits > maxbits)
+		if (*slash < '0' || *slash > '9' || *end != '\0' || bits > maxbits)
 			return cables_fail(err, CABLES_ERR_SYNTAX, "'%s': bad prefix length", spec);
 	}
 	hp.bits = (unsigned int)bits;

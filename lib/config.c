@@ -167,6 +167,8 @@ socket_valid(const char *v)
 	if (strncmp(v, "inet:", 5) != 0 && strncmp(v, "inet6:", 6) != 0)
 		return false;
 	v = strchr(v, ':') + 1;
+	if (*v < '0' || *v > '9')
+		return false;
 	port = strtoul(v, &end, 10);
 	if (end == v || port == 0 || port > 65535)
 		return false;
@@ -278,9 +280,15 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 		*(int *)field = idx;
 		return CABLES_OK;
 	case T_DOMAINS:
-		return for_each_item(v, add_domain, field, err);
-	case T_HOSTS:
-		return for_each_item(v, add_host, field, err);
+	case T_HOSTS: {
+		cables_status st = for_each_item(v, k->type == T_DOMAINS ? add_domain : add_host, field, err);
+
+		if (st != CABLES_OK && err != NULL) {
+			struct cables_err inner = *err;
+			cables_fail(err, st, "%s: %s", k->name, inner.msg);
+		}
+		return st;
+	}
 	case T_DEFPOLICY:
 		if (!policy_parse(v, &((struct policy_table *)field)->dflt))
 			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not require, encrypt or never", k->name, v);
@@ -420,6 +428,11 @@ config_parse(const char *name, const char *text, size_t len, struct cables_err *
 			goto fail;
 		}
 		free(line);
+	}
+	/* Address rules take the address options, wherever they appear in the file. */
+	if (policy_table_normalize(&c->policy, &c->addr, &lineno, &detail) != CABLES_OK) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: Policy: %s", name, lineno, detail.msg);
+		goto fail;
 	}
 	return c;
 fail:

@@ -1,6 +1,7 @@
 /* policy - the per-recipient encryption policy table; see policy.h. */
 #include "autoconfig.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +43,7 @@ policy_table_add(struct policy_table *t, const char *match, enum enc_policy p,
 		return cables_fail(err, CABLES_ERR_SYNTAX,
 		    "'%s' is not an address, a domain or a .domain", match);
 	key = xstrdup(match);
-	str_lower(key);
+	str_lower(strrchr(key, '@') != NULL ? strrchr(key, '@') : key);
 	for (size_t i = 0; i < t->count; i++)
 		if (strcmp(t->rules[i].match, key) == 0) {
 			free(key);
@@ -54,6 +55,38 @@ policy_table_add(struct policy_table *t, const char *match, enum enc_policy p,
 	t->rules[t->count].policy = p;
 	t->rules[t->count].line = line;
 	t->count++;
+	return CABLES_OK;
+}
+
+cables_status
+policy_table_normalize(struct policy_table *t, const struct addr_opts *o, unsigned int *line,
+    struct cables_err *err)
+{
+	for (size_t i = 0; i < t->count; i++) {
+		struct policy_rule *r = &t->rules[i];
+		char *norm;
+		size_t local_len;
+
+		if (strchr(r->match, '@') == NULL)
+			continue;
+		norm = addr_normalize(r->match, o);
+		local_len = (size_t)(strrchr(r->match, '@') - r->match);
+		if (norm == NULL || strrchr(norm, '@') - norm != (ptrdiff_t)local_len) {
+			*line = r->line;
+			free(norm);
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "'%s' names a sub-address; keys and policies belong to the address without it",
+			    r->match);
+		}
+		free(r->match);
+		r->match = norm;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(t->rules[j].match, r->match) == 0) {
+				*line = r->line;
+				return cables_fail(err, CABLES_ERR_EXISTS,
+				    "a policy for '%s' is already set at line %u", r->match, t->rules[j].line);
+			}
+	}
 	return CABLES_OK;
 }
 

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "addr.h"
 #include "status.h"
 
 enum enc_policy {
@@ -37,9 +38,23 @@ const char *policy_name(enum enc_policy p);
 /* Parse "never"/"encrypt"/"require"; false if unknown. */
 int policy_parse(const char *s, enum enc_policy *out);
 
-/* Add or replace a rule; match must be a valid address, domain or .domain. */
+/*
+ * Add a rule; match must be a valid address, domain or .domain.  The
+ * domain is folded to lowercase, the local part is kept as given.  A
+ * second rule for the same target is CABLES_ERR_EXISTS naming the line of
+ * the first.
+ */
 cables_status policy_table_add(struct policy_table *t, const char *match,
     enum enc_policy p, unsigned int line, struct cables_err *err);
+
+/*
+ * Bring address rules into the form lookups use (addr_normalize with o).
+ * A rule naming a sub-address ("bob+x@b.test") is an error, since lookups
+ * never see one; so are two rules that become the same.  On error, *line
+ * is the config line of the offending rule.
+ */
+cables_status policy_table_normalize(struct policy_table *t, const struct addr_opts *o,
+    unsigned int *line, struct cables_err *err);
 
 /*
  * Effective policy for a normalised address.  When rule is not NULL it is
