@@ -173,17 +173,20 @@ mime_crypto_name(enum mime_crypto c)
 
 /*
  * A line reader over a spool, for detection.  Lines longer than the buffer
- * are returned in pieces with long set; callers treat them as non-blank.
+ * are returned in pieces; at_start tells whether a piece begins a line and
+ * whole whether it ends one (at a line break, or at the end of the data).
  */
 struct line_reader {
 	const struct spool *sp;
 	off_t pos;
 	char buf[8192];
 	size_t have, used;
+	bool at_start;		/* the next piece begins a line */
 };
 
 static cables_status
-reader_line(struct line_reader *r, const char **line, size_t *n, struct cables_err *err)
+reader_line(struct line_reader *r, const char **line, size_t *n, bool *at_start, bool *whole,
+    struct cables_err *err)
 {
 	char *nl;
 	size_t got;
@@ -203,58 +206,126 @@ reader_line(struct line_reader *r, const char **line, size_t *n, struct cables_e
 	nl = memchr(r->buf + r->used, '\n', r->have - r->used);
 	*n = nl != NULL ? (size_t)(nl - *line) + 1 : r->have - r->used;
 	r->used += *n;
+	*at_start = r->at_start;
+	*whole = nl != NULL || (r->used == r->have && (size_t)r->pos >= spool_size(r->sp));
+	r->at_start = nl != NULL;
 	return CABLES_OK;
+}
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 static bool
 line_is_blank(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+		if (!is_blank(p[i]))
 			return false;
 	return true;
 }
 
-static bool
-line_starts(const char *p, size_t n, const char *prefix)
+/* Length of the line without trailing white space and line break. */
+static size_t
+trimmed_length(const char *p, size_t n)
 {
-	size_t plen = strlen(prefix);
+	while (n > 0 && is_blank(p[n - 1]))
+		n--;
+	return n;
+}
 
-	return n >= plen && memcmp(p, prefix, plen) == 0;
+/* A whole line that is exactly marker (trailing white space allowed). */
+static bool
+line_is_marker(const char *p, size_t n, bool at_start, bool whole, const char *marker)
+{
+	size_t len = strlen(marker);
+
+	return at_start && whole && trimmed_length(p, n) == len && memcmp(p, marker, len) == 0;
+}
+
+/* Radix-64 data, a "=XXXX" checksum, or a piece of a long data line. */
+static bool
+line_is_radix64(const char *p, size_t n)
+{
+	size_t i = 0, len = trimmed_length(p, n);
+
+	if (len > 0 && p[0] == '=')
+		i = 1;
+	for (; i < len; i++)
+		if (!((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= 'a' && p[i] <= 'z') ||
+		    (p[i] >= '0' && p[i] <= '9') || p[i] == '+' || p[i] == '/' || p[i] == '='))
+			return false;
+	return true;
+}
+
+/* An armor header line (RFC 4880 6.2) with one of the keys it defines. */
+static bool
+line_is_armor_header(const char *p, size_t n)
+{
+	static const char *const keys[] = { "Version: ", "Comment: ", "MessageID: ", "Hash: ", "Charset: " };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (n >= strlen(keys[i]) && memcmp(p, keys[i], strlen(keys[i])) == 0)
+			return true;
+	return false;
 }
 
 #define PGP_BEGIN "-----BEGIN PGP MESSAGE-----"
 #define PGP_END "-----END PGP MESSAGE-----"
 
-/* Inline PGP: the body is blank lines around exactly one armored PGP MESSAGE block. */
+/*
+ * Inline PGP: the body is exactly one armored PGP MESSAGE, with nothing but
+ * white space around it.  The armor is checked line by line (marker lines
+ * exact, armor headers, radix-64 data, checksum), so that text hidden on a
+ * marker line or between the markers is never taken for ciphertext.
+ */
 static cables_status
 detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
 {
 	struct line_reader *r = xcalloc(1, sizeof(*r));
-	enum { BEFORE, INSIDE, AFTER } state = BEFORE;
+	enum { BEFORE, HEADERS, DATA, AFTER, PLAIN } state = BEFORE;
 	const char *line;
 	size_t n;
+	bool at_start, whole;
 	cables_status st;
 
 	*yes = false;
 	r->sp = body;
-	for (;;) {
-		st = reader_line(r, &line, &n, err);
+	r->at_start = true;
+	while (state != PLAIN) {
+		st = reader_line(r, &line, &n, &at_start, &whole, err);
 		if (st != CABLES_OK || n == 0)
 			break;
-		if (state == INSIDE) {
-			if (line_starts(line, n, PGP_END))
+		switch (state) {
+		case BEFORE:
+			if (line_is_marker(line, n, at_start, whole, PGP_BEGIN))
+				state = HEADERS;
+			else if (!line_is_blank(line, n))
+				state = PLAIN;
+			break;
+		case HEADERS:
+			if (at_start && line_is_blank(line, n))
+				state = DATA;
+			else if (at_start && line_is_radix64(line, n) && !line_is_blank(line, n))
+				state = DATA;	/* no header block (tolerated, as GnuPG does) */
+			else if (!(at_start && line_is_armor_header(line, n)))
+				state = PLAIN;
+			break;
+		case DATA:
+			if (line_is_marker(line, n, at_start, whole, PGP_END))
 				state = AFTER;
-			continue;
+			else if (!line_is_radix64(line, n))
+				state = PLAIN;
+			break;
+		case AFTER:
+			if (!line_is_blank(line, n))
+				state = PLAIN;
+			break;
+		case PLAIN:
+			break;
 		}
-		if (line_is_blank(line, n))
-			continue;
-		if (state == BEFORE && line_starts(line, n, PGP_BEGIN)) {
-			state = INSIDE;
-			continue;
-		}
-		state = BEFORE;		/* text outside the block: plaintext */
-		break;
 	}
 	if (st == CABLES_OK && state == AFTER)
 		*yes = true;
@@ -262,22 +333,24 @@ detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
 	return st;
 }
 
-/* PGP/MIME: some line of the body opens an armored PGP MESSAGE. */
+/* PGP/MIME: some line of the body is a BEGIN PGP MESSAGE marker. */
 static cables_status
 detect_pgp_block(const struct spool *body, bool *yes, struct cables_err *err)
 {
 	struct line_reader *r = xcalloc(1, sizeof(*r));
 	const char *line;
 	size_t n;
+	bool at_start, whole;
 	cables_status st;
 
 	*yes = false;
 	r->sp = body;
+	r->at_start = true;
 	for (;;) {
-		st = reader_line(r, &line, &n, err);
+		st = reader_line(r, &line, &n, &at_start, &whole, err);
 		if (st != CABLES_OK || n == 0)
 			break;
-		if (line_starts(line, n, PGP_BEGIN)) {
+		if (line_is_marker(line, n, at_start, whole, PGP_BEGIN)) {
 			*yes = true;
 			break;
 		}

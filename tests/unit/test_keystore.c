@@ -1,0 +1,705 @@
+/* test_keystore - the SQLite key store: schema, round trips, refresh rules, threads. */
+#include "autoconfig.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "helpers.h"
+#include "keystore.h"
+#include "util.h"
+
+#define NOW ((time_t)1790000000)	/* a fixed clock */
+
+struct fixture {
+	char *dir;
+	char *path;
+};
+
+static int
+setup_store_dir(void **state)
+{
+	struct fixture *fx = xcalloc(1, sizeof(*fx));
+
+	fx->dir = test_tempdir();
+	fx->path = xasprintf("%s/keys.db", fx->dir);
+	*state = fx;
+	return 0;
+}
+
+static int
+teardown_store_dir(void **state)
+{
+	struct fixture *fx = *state;
+
+	test_rmdir(fx->dir);
+	free(fx->dir);
+	free(fx->path);
+	free(fx);
+	return 0;
+}
+
+static struct keystore *
+open_store(const char *path, bool create)
+{
+	struct keystore *ks = NULL;
+	struct cables_err err = { "" };
+
+	if (keystore_open(&ks, path, create, &err) != CABLES_OK)
+		fail_msg("keystore_open %s: %s", path, err.msg);
+	assert_non_null(ks);
+	return ks;
+}
+
+/* A record with blobs that hold NUL and 8-bit bytes; seed makes the fingerprint unique. */
+static void
+make_record(struct key_record *r, const char *address, const char *format, unsigned seed,
+    long long not_after, bool with_secret)
+{
+	uint8_t digest[32];
+
+	memset(r, 0, sizeof(*r));
+	r->address = xstrdup(address);
+	strlcpy_c(r->format, format, sizeof(r->format));
+	for (size_t i = 0; i < sizeof(digest); i++)
+		digest[i] = (uint8_t)(seed * 37 + i * 11 + (seed >> 8));
+	digest[0] = (uint8_t)(seed >> 8);
+	digest[1] = (uint8_t)seed;
+	hex_encode(digest, sizeof(digest), r->fingerprint);
+	r->public_len = 40 + seed % 17;
+	r->public_data = xmalloc(r->public_len);
+	for (size_t i = 0; i < r->public_len; i++)
+		r->public_data[i] = (uint8_t)(i == 3 ? 0 : 0xff - i - seed);
+	if (with_secret) {
+		r->secret_len = 31 + seed % 5;
+		r->secret_data = xmalloc(r->secret_len);
+		for (size_t i = 0; i < r->secret_len; i++)
+			r->secret_data[i] = (uint8_t)(i == 0 ? 0 : 0x80 + i + seed);
+	}
+	r->not_before = not_after - 365 * 86400;
+	r->not_after = not_after;
+	r->source = xstrdup("imported");
+}
+
+static void
+put(struct keystore *ks, const struct key_record *r, time_t now)
+{
+	struct cables_err err = { "" };
+
+	if (keystore_put(ks, r, now, &err) != CABLES_OK)
+		fail_msg("keystore_put %s %s: %s", r->address, r->fingerprint, err.msg);
+}
+
+static void
+assert_blob(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len)
+{
+	assert_int_equal(got_len, want_len);
+	if (want == NULL) {
+		assert_null(got);
+		return;
+	}
+	assert_non_null(got);
+	assert_memory_equal(got, want, want_len);
+}
+
+/* Every stored field of got equals r. */
+static void
+assert_same_key(const struct key_record *got, const struct key_record *r)
+{
+	assert_string_equal(got->address, r->address);
+	assert_string_equal(got->format, r->format);
+	assert_string_equal(got->fingerprint, r->fingerprint);
+	assert_blob(got->public_data, got->public_len, r->public_data, r->public_len);
+	assert_blob(got->secret_data, got->secret_len, r->secret_data, r->secret_len);
+	assert_int_equal(got->not_before, r->not_before);
+	assert_int_equal(got->not_after, r->not_after);
+	assert_string_equal(got->source, r->source);
+}
+
+static long long
+pragma_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+exec_sql(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+test_create_sets_wal_and_schema_version(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+
+	assert_int_equal(pragma_int(fx->path, "PRAGMA user_version"), KEYSTORE_SCHEMA_VERSION);
+	assert_int_equal(pragma_int(fx->path, "SELECT count(*) FROM sqlite_master WHERE name = 'keys'"), 1);
+	assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	keystore_close(ks);
+	keystore_close(NULL);
+}
+
+static void
+test_open_without_create_needs_the_file(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = (struct keystore *)fx;	/* must be reset to NULL */
+	struct cables_err err = { "" };
+	struct stat sb;
+
+	assert_int_equal(keystore_open(&ks, fx->path, false, &err), CABLES_ERR_IO);
+	assert_null(ks);
+	assert_non_null(strstr(err.msg, fx->path));
+	assert_int_not_equal(stat(fx->path, &sb), 0);
+}
+
+static void
+test_create_in_missing_directory_fails(void **state)
+{
+	struct fixture *fx = *state;
+	char *path = xasprintf("%s/no-such-dir/keys.db", fx->dir);
+	struct keystore *ks = NULL;
+	struct cables_err err = { "" };
+
+	assert_int_equal(keystore_open(&ks, path, true, &err), CABLES_ERR_IO);
+	assert_null(ks);
+	assert_non_null(strstr(err.msg, path));
+	free(path);
+}
+
+static void
+test_new_store_is_private_whatever_the_umask(void **state)
+{
+	struct fixture *fx = *state;
+	char *wal = xasprintf("%s-wal", fx->path);
+	mode_t old = umask(0);
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record r;
+	struct stat sb;
+
+	umask(old);
+	make_record(&r, "kim@example.org", "smime", 70, NOW + 10, true);
+	put(ks, &r, NOW);
+	assert_int_equal(stat(fx->path, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	/* The write-ahead log holds key material too. */
+	if (stat(wal, &sb) == 0)
+		assert_int_equal(sb.st_mode & 07777, 0600);
+	keystore_close(ks);
+	key_record_release(&r);
+	free(wal);
+}
+
+static void
+test_put_and_lookup_round_trip_every_field(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record a, b;
+	struct key_list l;
+	struct cables_err err;
+
+	make_record(&a, "alice@example.org", "smime", 1, NOW + 86400, true);
+	make_record(&b, "alice@example.org", "smime", 2, NOW + 2 * 86400, false);
+	free(b.source);
+	b.source = xstrdup("generated");
+	put(ks, &a, NOW);
+	put(ks, &b, NOW + 5);
+	assert_int_equal(keystore_lookup(ks, "alice@example.org", "smime", &l, &err), CABLES_OK);
+	assert_int_equal(l.count, 2);
+	assert_same_key(&l.items[0], &b);
+	assert_same_key(&l.items[1], &a);
+	assert_int_equal(l.items[0].first_seen, NOW + 5);
+	assert_int_equal(l.items[0].last_seen, NOW + 5);
+	assert_int_equal(l.items[1].first_seen, NOW);
+	assert_int_equal(l.items[1].last_seen, NOW);
+	assert_true(l.items[0].id > 0 && l.items[1].id > 0);
+	assert_int_not_equal(l.items[0].id, l.items[1].id);
+	key_list_release(&l);
+	assert_null(l.items);
+	assert_int_equal(l.count, 0);
+
+	/* The store does no folding: another spelling is another address. */
+	assert_int_equal(keystore_lookup(ks, "Alice@example.org", NULL, &l, &err), CABLES_OK);
+	assert_int_equal(l.count, 0);
+	assert_int_equal(keystore_lookup(ks, "nobody@example.org", NULL, &l, &err), CABLES_OK);
+	assert_int_equal(l.count, 0);
+	assert_null(l.items);
+	key_record_release(&a);
+	key_record_release(&b);
+	keystore_close(ks);
+}
+
+static void
+test_lookup_filters_by_format(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record smime, pgp, other;
+	struct key_list l;
+
+	make_record(&smime, "bob@example.org", "smime", 10, NOW + 100, false);
+	make_record(&pgp, "bob@example.org", "pgp", 11, NOW + 200, false);
+	make_record(&other, "carol@example.org", "smime", 12, NOW + 300, false);
+	put(ks, &smime, NOW);
+	put(ks, &pgp, NOW);
+	put(ks, &other, NOW);
+
+	assert_int_equal(keystore_lookup(ks, "bob@example.org", "smime", &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 1);
+	assert_same_key(&l.items[0], &smime);
+	key_list_release(&l);
+
+	assert_int_equal(keystore_lookup(ks, "bob@example.org", "pgp", &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 1);
+	assert_same_key(&l.items[0], &pgp);
+	key_list_release(&l);
+
+	assert_int_equal(keystore_lookup(ks, "bob@example.org", NULL, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 2);
+	assert_same_key(&l.items[0], &pgp);	/* newer not_after first */
+	assert_same_key(&l.items[1], &smime);
+	key_list_release(&l);
+
+	assert_int_equal(keystore_lookup(ks, "carol@example.org", "pgp", &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 0);
+	key_list_release(&l);
+	key_record_release(&smime);
+	key_record_release(&pgp);
+	key_record_release(&other);
+	keystore_close(ks);
+}
+
+static void
+test_lookup_orders_newest_not_after_first(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	const long long not_after[] = { 2000, 3000, 1000, 3000, 2500 };
+	/* Equal not_after: the one stored later comes first. */
+	const size_t order[] = { 3, 1, 4, 0, 2 };
+	struct key_record r[5];
+	struct key_list l;
+
+	for (size_t i = 0; i < 5; i++) {
+		make_record(&r[i], "dave@example.org", "smime", (unsigned)(20 + i), NOW + not_after[i], false);
+		put(ks, &r[i], NOW);
+	}
+	assert_int_equal(keystore_lookup(ks, "dave@example.org", "smime", &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_string_equal(l.items[i].fingerprint, r[order[i]].fingerprint);
+	key_list_release(&l);
+	for (size_t i = 0; i < 5; i++)
+		key_record_release(&r[i]);
+	keystore_close(ks);
+}
+
+static void
+test_put_again_refreshes_but_keeps_first_seen_and_secret(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record bare, with_secret;
+	struct key_list l;
+
+	make_record(&bare, "erin@example.org", "smime", 30, NOW + 1000, false);
+	make_record(&with_secret, "erin@example.org", "smime", 30, NOW + 1000, true);
+	put(ks, &bare, NOW);
+
+	/* Again with a secret: fills it in, refreshes last_seen and source. */
+	free(with_secret.source);
+	with_secret.source = xstrdup("generated");
+	put(ks, &with_secret, NOW + 100);
+	assert_int_equal(keystore_lookup(ks, "erin@example.org", NULL, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 1);
+	assert_same_key(&l.items[0], &with_secret);
+	assert_int_equal(l.items[0].first_seen, NOW);
+	assert_int_equal(l.items[0].last_seen, NOW + 100);
+	key_list_release(&l);
+
+	/* Again without a secret: the stored secret stays. */
+	free(bare.source);
+	bare.source = xstrdup("ldap");
+	put(ks, &bare, NOW + 200);
+	assert_int_equal(keystore_lookup(ks, "erin@example.org", NULL, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 1);
+	assert_blob(l.items[0].secret_data, l.items[0].secret_len, with_secret.secret_data,
+	    with_secret.secret_len);
+	assert_string_equal(l.items[0].source, "ldap");
+	assert_int_equal(l.items[0].first_seen, NOW);
+	assert_int_equal(l.items[0].last_seen, NOW + 200);
+	key_list_release(&l);
+
+	key_record_release(&bare);
+	key_record_release(&with_secret);
+	keystore_close(ks);
+}
+
+static void
+test_list_with_and_without_data(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record r[4];
+	struct key_list l;
+	/* Ordered by address, format, then newest not_after. */
+	const size_t order[] = { 2, 3, 1, 0 };
+
+	make_record(&r[0], "zed@example.org", "smime", 40, NOW + 10, true);
+	make_record(&r[1], "amy@example.org", "smime", 41, NOW + 10, false);
+	make_record(&r[2], "amy@example.org", "pgp", 42, NOW + 10, true);
+	make_record(&r[3], "amy@example.org", "smime", 43, NOW + 20, true);
+	for (size_t i = 0; i < 4; i++)
+		put(ks, &r[i], NOW);
+
+	assert_int_equal(keystore_list(ks, true, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_same_key(&l.items[i], &r[order[i]]);
+	key_list_release(&l);
+
+	assert_int_equal(keystore_list(ks, false, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 4);
+	for (size_t i = 0; i < 4; i++) {
+		const struct key_record *got = &l.items[i], *want = &r[order[i]];
+
+		assert_string_equal(got->address, want->address);
+		assert_string_equal(got->format, want->format);
+		assert_string_equal(got->fingerprint, want->fingerprint);
+		assert_null(got->public_data);
+		assert_null(got->secret_data);
+		/* secret_len tells whether there is a private key. */
+		assert_int_equal(got->secret_len, want->secret_len);
+		assert_int_equal(got->not_after, want->not_after);
+		assert_string_equal(got->source, want->source);
+		assert_int_equal(got->first_seen, NOW);
+	}
+	key_list_release(&l);
+	for (size_t i = 0; i < 4; i++)
+		key_record_release(&r[i]);
+	keystore_close(ks);
+}
+
+static void
+test_list_of_empty_store(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_list l;
+
+	assert_int_equal(keystore_list(ks, true, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 0);
+	assert_null(l.items);
+	key_list_release(&l);
+	keystore_close(ks);
+}
+
+static size_t
+count_keys(struct keystore *ks, const char *address)
+{
+	struct key_list l;
+	size_t n;
+
+	assert_int_equal(keystore_lookup(ks, address, NULL, &l, NULL), CABLES_OK);
+	n = l.count;
+	key_list_release(&l);
+	return n;
+}
+
+static void
+test_delete_all_by_prefix_and_not_found(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record r[4];
+	struct cables_err err = { "" };
+	char prefix[16];
+	size_t deleted = 99;
+
+	make_record(&r[0], "fay@example.org", "smime", 0x100, NOW + 10, false);
+	make_record(&r[1], "fay@example.org", "smime", 0x1ab, NOW + 20, false);
+	make_record(&r[2], "fay@example.org", "pgp", 0x200, NOW + 30, false);
+	make_record(&r[3], "gus@example.org", "smime", 0x101, NOW + 10, false);
+	for (size_t i = 0; i < 4; i++)
+		put(ks, &r[i], NOW);
+	/* r[0] and r[1] share the first two hex digits, "01". */
+	assert_memory_equal(r[0].fingerprint, "01", 2);
+	assert_memory_equal(r[1].fingerprint, "01", 2);
+	assert_memory_equal(r[2].fingerprint, "02", 2);
+
+	/* A prefix of one key, given in upper case. */
+	strlcpy_c(prefix, r[1].fingerprint, 9);
+	for (char *c = prefix; *c != '\0'; c++)
+		if (*c >= 'a' && *c <= 'f')
+			*c = (char)(*c - 'a' + 'A');
+	assert_int_equal(keystore_delete(ks, "fay@example.org", prefix, &deleted, &err), CABLES_OK);
+	assert_int_equal(deleted, 1);
+	assert_int_equal(count_keys(ks, "fay@example.org"), 2);
+
+	/* No match: not found, with a message naming address and prefix. */
+	assert_int_equal(keystore_delete(ks, "fay@example.org", "ffff", &deleted, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(deleted, 0);
+	assert_non_null(strstr(err.msg, "no key for fay@example.org"));
+	assert_non_null(strstr(err.msg, "ffff"));
+	/* Another address's key does not match either. */
+	assert_int_equal(keystore_delete(ks, "fay@example.org", r[3].fingerprint, &deleted, &err),
+	    CABLES_ERR_NOTFOUND);
+	assert_int_equal(count_keys(ks, "fay@example.org"), 2);
+
+	/* The full fingerprint works too. */
+	assert_int_equal(keystore_delete(ks, "fay@example.org", r[2].fingerprint, &deleted, &err), CABLES_OK);
+	assert_int_equal(deleted, 1);
+
+	put(ks, &r[1], NOW);
+	assert_int_equal(keystore_delete(ks, "fay@example.org", "01", &deleted, &err), CABLES_OK);
+	assert_int_equal(deleted, 2);
+
+	put(ks, &r[0], NOW);
+	put(ks, &r[2], NOW);
+	assert_int_equal(keystore_delete(ks, "fay@example.org", NULL, &deleted, &err), CABLES_OK);
+	assert_int_equal(deleted, 2);
+	assert_int_equal(count_keys(ks, "fay@example.org"), 0);
+	err.msg[0] = '\0';
+	assert_int_equal(keystore_delete(ks, "fay@example.org", NULL, &deleted, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(deleted, 0);
+	assert_non_null(strstr(err.msg, "no key for fay@example.org"));
+	assert_int_equal(count_keys(ks, "gus@example.org"), 1);
+
+	for (size_t i = 0; i < 4; i++)
+		key_record_release(&r[i]);
+	keystore_close(ks);
+}
+
+static void
+test_newer_schema_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct cables_err err = { "" };
+	char *sql = xasprintf("PRAGMA user_version = %d", KEYSTORE_SCHEMA_VERSION + 1);
+	char *want = xasprintf("schema version %d is newer", KEYSTORE_SCHEMA_VERSION + 1);
+
+	keystore_close(ks);
+	exec_sql(fx->path, sql);
+	ks = (struct keystore *)fx;
+	assert_int_equal(keystore_open(&ks, fx->path, false, &err), CABLES_ERR_DB);
+	assert_null(ks);
+	assert_non_null(strstr(err.msg, want));
+	assert_non_null(strstr(err.msg, fx->path));
+	err.msg[0] = '\0';
+	assert_int_equal(keystore_open(&ks, fx->path, true, &err), CABLES_ERR_DB);
+	assert_non_null(strstr(err.msg, "newer"));
+	/* The refused store was left as it was. */
+	assert_int_equal(pragma_int(fx->path, "PRAGMA user_version"), KEYSTORE_SCHEMA_VERSION + 1);
+	free(sql);
+	free(want);
+}
+
+static void
+test_file_that_is_not_a_database_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = NULL;
+	struct cables_err err = { "" };
+	FILE *f = fopen(fx->path, "w");
+
+	assert_non_null(f);
+	for (int i = 0; i < 200; i++)
+		fputs("this is not an SQLite database, just some text\n", f);
+	fclose(f);
+	assert_int_equal(keystore_open(&ks, fx->path, false, &err), CABLES_ERR_DB);
+	assert_null(ks);
+	assert_non_null(strstr(err.msg, fx->path));
+	assert_int_equal(keystore_open(&ks, fx->path, true, &err), CABLES_ERR_DB);
+	assert_null(ks);
+}
+
+static void
+test_reopen_keeps_keys(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record r;
+	struct key_list l;
+
+	make_record(&r, "hal@example.org", "smime", 50, NOW + 10, true);
+	put(ks, &r, NOW);
+	keystore_close(ks);
+
+	ks = open_store(fx->path, false);
+	assert_int_equal(keystore_lookup(ks, "hal@example.org", "smime", &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 1);
+	assert_same_key(&l.items[0], &r);
+	assert_int_equal(l.items[0].first_seen, NOW);
+	key_list_release(&l);
+	keystore_close(ks);
+
+	/* Opening with create on an existing store neither wipes nor duplicates. */
+	ks = open_store(fx->path, true);
+	assert_int_equal(count_keys(ks, "hal@example.org"), 1);
+	assert_int_equal(pragma_int(fx->path, "PRAGMA user_version"), KEYSTORE_SCHEMA_VERSION);
+	keystore_close(ks);
+	key_record_release(&r);
+}
+
+static void
+test_put_rejects_unknown_format(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record r;
+	struct cables_err err = { "" };
+
+	make_record(&r, "ivy@example.org", "x509", 60, NOW + 10, false);
+	assert_int_equal(keystore_put(ks, &r, NOW, &err), CABLES_ERR_DB);
+	assert_non_null(strstr(err.msg, "storing a key"));
+	assert_int_equal(count_keys(ks, "ivy@example.org"), 0);
+	key_record_release(&r);
+	keystore_close(ks);
+}
+
+/* ---- threads ---- */
+
+#define THREADS 4
+#define ROUNDS 200
+
+struct worker {
+	pthread_t tid;
+	struct keystore *ks;
+	int index;
+	int failures;
+	char first_failure[CABLES_ERR_MAX + 64];
+};
+
+static void
+worker_fail(struct worker *w, const char *what, size_t round, const char *detail)
+{
+	if (w->failures++ == 0)
+		snprintf(w->first_failure, sizeof(w->first_failure), "thread %d round %zu: %s: %s",
+		    w->index, round, what, detail);
+}
+
+/* No cmocka asserts here: they are not thread-safe; failures are counted. */
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	char address[64];
+
+	snprintf(address, sizeof(address), "thread%d@example.org", w->index);
+	for (size_t i = 0; i < ROUNDS; i++) {
+		struct key_record r;
+		struct key_list l;
+		struct cables_err err = { "" };
+
+		memset(&r, 0, sizeof(r));
+		r.address = address;
+		strlcpy_c(r.format, "smime", sizeof(r.format));
+		snprintf(r.fingerprint, sizeof(r.fingerprint), "%02x%062zx", w->index, i);
+		r.public_data = (uint8_t *)r.fingerprint;
+		r.public_len = 64;
+		r.not_before = 0;
+		r.not_after = NOW + (long long)i;	/* each new key is the newest */
+		r.source = "thread";
+		if (keystore_put(w->ks, &r, NOW + (time_t)i, &err) != CABLES_OK) {
+			worker_fail(w, "put", i, err.msg);
+			continue;
+		}
+		if (keystore_lookup(w->ks, address, "smime", &l, &err) != CABLES_OK) {
+			worker_fail(w, "lookup", i, err.msg);
+			continue;
+		}
+		if (l.count != i + 1)
+			worker_fail(w, "lookup", i, "wrong count");
+		else if (strcmp(l.items[0].fingerprint, r.fingerprint) != 0 ||
+		    l.items[0].public_len != 64 || memcmp(l.items[0].public_data, r.fingerprint, 64) != 0 ||
+		    strcmp(l.items[0].address, address) != 0)
+			worker_fail(w, "lookup", i, "newest key is not the one just stored");
+		key_list_release(&l);
+	}
+	return NULL;
+}
+
+static void
+test_threads_share_one_handle(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct worker w[THREADS];
+	struct key_list l;
+
+	for (int i = 0; i < THREADS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].ks = ks;
+		w[i].index = i;
+		assert_int_equal(pthread_create(&w[i].tid, NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_join(w[i].tid, NULL), 0);
+	for (int i = 0; i < THREADS; i++)
+		if (w[i].failures != 0)
+			fail_msg("%d failures, first: %s", w[i].failures, w[i].first_failure);
+	assert_int_equal(keystore_list(ks, false, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, THREADS * ROUNDS);
+	key_list_release(&l);
+	keystore_close(ks);
+}
+
+#define FX(t) cmocka_unit_test_setup_teardown(t, setup_store_dir, teardown_store_dir)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		FX(test_create_sets_wal_and_schema_version),
+		FX(test_open_without_create_needs_the_file),
+		FX(test_create_in_missing_directory_fails),
+		FX(test_new_store_is_private_whatever_the_umask),
+		FX(test_put_and_lookup_round_trip_every_field),
+		FX(test_lookup_filters_by_format),
+		FX(test_lookup_orders_newest_not_after_first),
+		FX(test_put_again_refreshes_but_keeps_first_seen_and_secret),
+		FX(test_list_with_and_without_data),
+		FX(test_list_of_empty_store),
+		FX(test_delete_all_by_prefix_and_not_found),
+		FX(test_newer_schema_is_refused),
+		FX(test_file_that_is_not_a_database_is_refused),
+		FX(test_reopen_keeps_keys),
+		FX(test_put_rejects_unknown_format),
+		FX(test_threads_share_one_handle),
+	};
+
+	return cmocka_run_group_tests_name("keystore", tests, NULL, NULL);
+}
