@@ -2,6 +2,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@ struct keystore {
 	sqlite3 *db;
 	char *path;
 	pthread_mutex_t lock;
+	sqlite3_stmt *lookup;	/* prepared once: lookups are per message */
 };
 
 /* Migrations from version i to i+1; index 0 creates the first schema. */
@@ -98,8 +101,18 @@ keystore_open(struct keystore **out, const char *path, bool create, struct cable
 	struct stat sb;
 
 	*out = NULL;
-	if (!create && stat(path, &sb) != 0)
-		return cables_fail(err, CABLES_ERR_IO, "key store %s: %s", path, strerror(errno));
+	if (stat(path, &sb) != 0) {
+		int fd;
+
+		if (!create || errno != ENOENT)
+			return cables_fail(err, CABLES_ERR_IO, "key store %s: %s", path, strerror(errno));
+		/* A new store is private to its owner (SQLite would use the umask). */
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			return cables_fail(err, CABLES_ERR_IO, "creating key store %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
 	if (create)
 		flags |= SQLITE_OPEN_CREATE;
 	ks = xcalloc(1, sizeof(*ks));
@@ -132,6 +145,7 @@ keystore_close(struct keystore *ks)
 {
 	if (ks == NULL)
 		return;
+	sqlite3_finalize(ks->lookup);
 	sqlite3_close(ks->db);
 	pthread_mutex_destroy(&ks->lock);
 	free(ks->path);
@@ -271,22 +285,23 @@ keystore_lookup(struct keystore *ks, const char *address, const char *format,
 {
 	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE address = ?1"
 	    " AND (?2 IS NULL OR format = ?2) ORDER BY not_after DESC, id DESC";
-	sqlite3_stmt *stmt = NULL;
 	cables_status st;
 
 	out->items = NULL;
 	out->count = 0;
 	pthread_mutex_lock(&ks->lock);
-	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+	if (ks->lookup == NULL &&
+	    sqlite3_prepare_v3(ks->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &ks->lookup, NULL) != SQLITE_OK) {
 		st = db_fail(ks, err, "preparing lookup");
-		goto out;
+		pthread_mutex_unlock(&ks->lock);
+		return st;
 	}
-	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ks->lookup, 1, address, -1, SQLITE_STATIC);
 	if (format != NULL)
-		sqlite3_bind_text(stmt, 2, format, -1, SQLITE_STATIC);
-	st = collect(ks, stmt, true, out, err);
-out:
-	sqlite3_finalize(stmt);
+		sqlite3_bind_text(ks->lookup, 2, format, -1, SQLITE_STATIC);
+	st = collect(ks, ks->lookup, true, out, err);
+	sqlite3_reset(ks->lookup);
+	sqlite3_clear_bindings(ks->lookup);
 	pthread_mutex_unlock(&ks->lock);
 	return st;
 }

@@ -16,10 +16,12 @@
 #include "message.h"
 #include "milter.h"
 #include "outbound.h"
+#include "smime.h"
 #include "util.h"
 
 static const struct config *cfg;
 static struct keystore *store;
+static struct smime_cache *cert_cache;
 
 struct conn {
 	struct sockaddr_storage client;
@@ -33,6 +35,8 @@ milter_setup(const struct config *c, struct keystore *ks)
 {
 	cfg = c;
 	store = ks;
+	if (cert_cache == NULL)
+		cert_cache = smime_cache_new(1024);
 }
 
 static struct conn *
@@ -230,7 +234,7 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 static struct outbound_env
 env_now(void)
 {
-	struct outbound_env env = { cfg, store, time(NULL) };
+	struct outbound_env env = { cfg, store, cert_cache, time(NULL) };
 
 	return env;
 }

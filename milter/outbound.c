@@ -104,7 +104,7 @@ find_cert(const struct outbound_env *env, const char *addr, char **why, cables_s
 		return NULL;
 	reason.msg[0] = '\0';
 	for (size_t i = 0; i < keys.count && found == NULL; i++) {
-		X509 *c = smime_cert_from_der(keys.items[i].public_data, keys.items[i].public_len);
+		X509 *c = smime_cache_cert(env->certs, keys.items[i].public_data, keys.items[i].public_len);
 
 		if (c == NULL) {
 			cables_fail(&reason, CABLES_ERR_SYNTAX, "stored certificate %.16s cannot be decoded",

@@ -52,9 +52,12 @@ struct outcome {
 	char reply[256];
 };
 
+struct smime_cache;
+
 struct outbound_env {
 	const struct config *cfg;
 	struct keystore *ks;
+	struct smime_cache *certs;	/* may be NULL: decode every time */
 	time_t now;
 };
 
