@@ -38,7 +38,7 @@ static const char usage_text[] =
     "usage: cables-keyctl [-c config-file] COMMAND [ARGS]\n"
     "commands:\n"
     "  generate ADDRESS --smime [--algo rsa3072|p256] [--days N]\n"
-    "  import FILE [--for ADDRESS] [--passphrase-file FILE]\n"
+    "  import FILE [--for ADDRESS] [--passphrase-file FILE] [--force]\n"
     "  export ADDRESS [--private] [--out FILE]\n"
     "  list\n"
     "  show ADDRESS\n"
@@ -224,14 +224,18 @@ cert_subject(X509 *cert)
 	return xstrdup(buf);
 }
 
-/* Import one certificate for each address it names (or only for want). */
+/*
+ * Import one certificate for each address it names (or only for want).
+ * A certificate that cannot be used now is refused unless force is set.
+ */
 static int
-import_cert(struct ctx *c, X509 *cert, EVP_PKEY *key, const char *want)
+import_cert(struct ctx *c, X509 *cert, EVP_PKEY *key, const char *want, bool force)
 {
 	char **emails, *subject = cert_subject(cert), fpr[65];
 	size_t n = smime_cert_emails(cert, &emails);
 	struct cables_err err;
 	int imported = 0;
+	bool usable;
 
 	smime_cert_fingerprint(cert, fpr);
 	if (n == 0)
@@ -243,9 +247,14 @@ import_cert(struct ctx *c, X509 *cert, EVP_PKEY *key, const char *want)
 			free(norm);
 			continue;
 		}
-		if (smime_cert_check(cert, norm, &c->cfg->addr, c->now, &err) != CABLES_OK) {
-			fprintf(stderr, "%s: refused %s for %s: %s\n", progname, subject, norm, err.msg);
+		usable = smime_cert_check(cert, norm, &c->cfg->addr, c->now, &err) == CABLES_OK;
+		if (!usable && !force) {
+			fprintf(stderr, "%s: refused %s for %s: %s (--force imports it anyway)\n",
+			    progname, subject, norm, err.msg);
 		} else {
+			if (!usable)
+				fprintf(stderr, "%s: warning: %s for %s is not usable now: %s\n",
+				    progname, subject, norm, err.msg);
 			store_cert(c, norm, cert, key, "imported");
 			printf("imported S/MIME certificate for %s: fingerprint %s%s\n", norm, fpr,
 			    key != NULL ? ", with private key" : "");
@@ -264,8 +273,10 @@ cmd_import(struct ctx *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "for", required_argument, NULL, 'f' },
 		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "force", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 } };
 	char *want = NULL, *pass = NULL;
+	bool force = false;
 	STACK_OF(X509) *certs;
 	EVP_PKEY *key;
 	struct cables_err err;
@@ -276,6 +287,7 @@ cmd_import(struct ctx *c, int argc, char **argv)
 		switch (ch) {
 		case 'f': free(want); want = normalized(c, optarg); break;
 		case 'p': free(pass); pass = read_passphrase(optarg); break;
+		case 'F': force = true; break;
 		default: usage(NULL);
 		}
 	}
@@ -293,7 +305,7 @@ cmd_import(struct ctx *c, int argc, char **argv)
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *cert = sk_X509_value(certs, i);
 		bool mine = key != NULL && smime_key_matches(cert, key);
-		int n = import_cert(c, cert, mine ? key : NULL, want);
+		int n = import_cert(c, cert, mine ? key : NULL, want, force);
 
 		imported += n;
 		key_used |= mine && n > 0;

@@ -61,7 +61,10 @@ def header(data, name):
 
 
 def strip_sink(data):
-    """smtp-sink -d prepends X-Client-*, X-Helo/Mail/Rcpt-Args and its own Received."""
+    """smtp-sink -d prepends X-Client-*, X-Helo/Mail/Rcpt-Args and its own Received,
+    and appends one newline."""
+    if data.endswith(b"\n"):
+        data = data[:-1]
     data = crlf(data)
     lines = data.split(b"\r\n")
     i = 0

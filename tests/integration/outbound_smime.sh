@@ -16,16 +16,6 @@ for who in bob@b.test carol@c.test dave@d.test; do
 	keyctl export "$who" --private --out "$T/${who%@*}.pem"
 done
 
-# new_capture: the sink file of the message just sent (queue ID from $REPLY).
-SEEN=$T/seen
-: > "$SEEN"
-new_capture() {
-	wait_for 120 delivered "$(qid_of_reply)" || return 1
-	f=$(sink_files | grep -vxFf "$SEEN" | head -n 1)
-	echo "$f" >> "$SEEN"
-	sink_message "$f" > "$T/$(basename "$f").eml"
-	echo "$T/$(basename "$f").eml"
-}
 
 # decrypts_to WIRE KEYFILE EXPECTED: openssl cms gives back EXPECTED exactly.
 decrypts_to() {
@@ -41,7 +31,7 @@ for kind in plain html-attachment utf8 big; do
 		continue
 	fi
 	ok "$kind: accepted by Postfix ($REPLY)"
-	wire=$(new_capture) || { not_ok "$kind: reached the sink"; continue; }
+	wire=$(capture) || { not_ok "$kind: reached the sink"; continue; }
 	ct=$($MAILTOOL header "$wire" Content-Type)
 	case "$ct" in
 	"application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m") ok "$kind: wire copy is S/MIME enveloped-data" ;;
@@ -65,7 +55,7 @@ check "trace header on the wire" grep -q '^X-Cables: encrypted; format=smime; ci
 
 # Three recipients, RSA and EC: one wire copy that each of them can decrypt.
 if rig_send "$T/plain.eml" alice@a.test bob@b.test carol@c.test dave@d.test; then
-	wire=$(new_capture)
+	wire=$(capture)
 	for who in bob carol dave; do
 		check "three recipients: $who decrypts the same wire copy" decrypts_to "$wire" "$T/$who.pem" "$T/plain.entity"
 	done
@@ -94,7 +84,7 @@ fi
 rig_config "Cipher aes256-gcm" "RSAPadding oaep"
 rig_milter_restart
 if rig_send "$T/utf8.eml" alice@a.test bob@b.test carol@c.test; then
-	wire=$(new_capture)
+	wire=$(capture)
 	check "aes256-gcm: labelled authEnveloped-data" test "$($MAILTOOL header "$wire" Content-Type)" = \
 		"application/pkcs7-mime; smime-type=authEnveloped-data; name=smime.p7m"
 	openssl cms -cmsout -print -in "$wire" > "$T/gcm.print" 2>&1

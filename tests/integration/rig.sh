@@ -17,6 +17,8 @@ MILTER=$BUILD/cables-milter
 KEYCTL=$BUILD/cables-keyctl
 PY=/usr/bin/python3
 MAILTOOL="$PY $SRC/tests/integration/mailtool.py"
+POSTFIX_INSTANCE_SH=$SRC/tools/postfix-instance.sh
+. "$POSTFIX_INSTANCE_SH"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "1..0 # SKIP integration tests start Postfix instances and need root"
@@ -46,7 +48,7 @@ TAP_N=0
 TAP_FAILED=0
 
 rig_cleanup() {
-	[ -d "$PF" ] && postfix -c "$PF" stop >/dev/null 2>&1
+	postfix_instance_stop "$PF"
 	[ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2>/dev/null
 	[ -n "$SINK_PID" ] && kill -9 "$SINK_PID" 2>/dev/null
 	pkill -9 -f "smtp-sink -u postfix -d $T/" 2>/dev/null
@@ -76,41 +78,10 @@ rig_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" = 0 ]; }
 # rig_postfix [LINE...]: a Postfix instance relaying every remote domain to
 # the sink; each argument is one more main.cf line.
 rig_postfix() {
-	mkdir -p "$PF/queue" "$PF/data" "$SINK"
-	chown postfix "$PF/data" "$SINK"
-	sed -e "s/@SMTP_PORT@/127.0.0.1:$SMTP_PORT/" -e "s/@REINJECT_PORT@/127.0.0.1:$REINJECT_PORT/" \
-		"$SRC/tests/integration/master.cf" > "$PF/master.cf"
-	cat > "$PF/main.cf" <<-CF
-	compatibility_level = 3.6
-	queue_directory = $PF/queue
-	data_directory = $PF/data
-	inet_interfaces = loopback-only
-	inet_protocols = ipv4
-	mynetworks = 127.0.0.0/8
-	myhostname = mx.a.test
-	mydomain = a.test
-	myorigin = a.test
-	mydestination =
-	relayhost = [127.0.0.1]:$SINK_PORT
-	smtp_dns_support_level = disabled
-	maillog_file = $PF/maillog
-	maillog_file_prefixes = $T, /var, /dev/stdout
-	smtpd_milters = unix:$T/milter.sock
-	non_smtpd_milters = \$smtpd_milters
-	milter_default_action = tempfail
-	smtpd_relay_restrictions = permit_mynetworks, reject
-	message_size_limit = 104857600
-	biff = no
-	append_dot_mydomain = no
-	delay_warning_time = 0
-	queue_run_delay = 1s
-	minimal_backoff_time = 1s
-	maximal_backoff_time = 2s
-	CF
-	for line in "$@"; do printf '%s\n' "$line" >> "$PF/main.cf"; done
-	if ! out=$(postfix -c "$PF" start 2>&1); then
-		echo "Bail out! postfix does not start: $out"
-		script -qc "postfix -c $PF check" /dev/null
+	mkdir -p "$SINK"
+	chown postfix "$SINK"
+	if ! postfix_instance "$PF" "$SMTP_PORT" "$REINJECT_PORT" "$SINK_PORT" "unix:$T/milter.sock" "$@"; then
+		echo "Bail out! postfix does not start"
 		exit 1
 	fi
 }
@@ -205,3 +176,47 @@ queue_kick() { postkick -c "$PF" public pickup W >/dev/null 2>&1; postqueue -c "
 
 # A captured message without smtp-sink's envelope lines.
 sink_message() { $MAILTOOL strip-sink "$1"; }
+
+# capture [QID]: wait until message QID (default: from $REPLY) has been
+# delivered to the sink; print the path of a copy without sink's envelope lines.
+# Postfix's Received header names the queue ID, which identifies the file.
+capture() {
+	qid=${1:-$(qid_of_reply)}
+	[ -n "$qid" ] || return 1
+	wait_for 120 delivered "$qid" || return 1
+	f=$(grep -l " id $qid[;]*\$" "$SINK"/* 2>/dev/null | head -n 1)
+	[ -n "$f" ] || return 1
+	sink_message "$f" > "$T/$qid.eml"
+	echo "$T/$qid.eml"
+}
+
+# make_cert OUT ADDRESS STARTDATE ENDDATE [KEYUSAGE]: a self-signed RSA certificate
+# (with its key in OUT) for ADDRESS with chosen validity (YYYYMMDDhhmmssZ) and key usage.
+make_cert() {
+	out=$1 addr=$2 start=$3 end=$4 ku=${5:-keyEncipherment,digitalSignature}
+	d=$T/ca.$$.$(date +%s%N)
+	mkdir -p "$d"
+	: > "$d/index.txt"
+	echo 01 > "$d/serial"
+	cat > "$d/ca.cnf" <<-CNF
+	[ ca ]
+	default_ca = d
+	[ d ]
+	database = $d/index.txt
+	new_certs_dir = $d
+	serial = $d/serial
+	default_md = sha256
+	policy = p
+	x509_extensions = ext
+	[ p ]
+	commonName = supplied
+	[ ext ]
+	subjectAltName = email:$addr
+	keyUsage = $ku
+	CNF
+	openssl req -new -newkey rsa:2048 -nodes -keyout "$d/key.pem" -subj "/CN=$addr" \
+		-out "$d/req.csr" 2>/dev/null &&
+	openssl ca -batch -selfsign -config "$d/ca.cnf" -keyfile "$d/key.pem" -in "$d/req.csr" \
+		-startdate "$start" -enddate "$end" -notext -out "$d/cert.pem" >/dev/null 2>&1 &&
+	cat "$d/cert.pem" "$d/key.pem" > "$out"
+}

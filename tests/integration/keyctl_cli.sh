@@ -1,0 +1,102 @@
+#!/bin/sh
+# cables-keyctl and cables-milter -n as an administrator meets them: exit
+# status 0/1/2, one-line errors that say what and why, private keys only
+# when asked and never in the clear on disk.
+RIG_PORT=12050
+. "$top_srcdir/tests/integration/rig.sh"
+
+rig_config
+# expect STATUS PATTERN DESCRIPTION COMMAND...: exit status and a line matching PATTERN (stdout+stderr).
+expect() {
+	want=$1 pattern=$2 desc=$3
+	shift 3
+	out=$("$@" 2>&1)
+	got=$?
+	if [ "$got" = "$want" ] && printf '%s\n' "$out" | grep -q -- "$pattern"; then
+		ok "$desc"
+	else
+		not_ok "$desc" "exit $got (expected $want), output:" "$out"
+	fi
+}
+
+expect 2 '^usage: cables-keyctl' "no command: usage, exit 2" "$KEYCTL"
+expect 2 "unknown command 'frob'" "unknown command: exit 2" keyctl frob
+expect 2 'generate needs a format: --smime' "generate without a format: exit 2" keyctl generate bob@b.test
+expect 2 "--algo: 'dsa' is not rsa3072 or p256" "generate --algo dsa: exit 2" keyctl generate bob@b.test --smime --algo dsa
+expect 2 "--days: '0' is not a number of days" "generate --days 0: exit 2" keyctl generate bob@b.test --smime --days 0
+expect 1 "'not-an-address' is not an email address" "generate for a non-address: exit 1" keyctl generate not-an-address --smime
+expect 1 'OpenPGP keys are not supported' "generate --pgp: exit 1 with the reason" keyctl generate bob@b.test --pgp
+expect 1 "$T/none.conf: cannot open: No such file or directory" "missing -c file: exit 1 naming it" \
+	"$KEYCTL" -c "$T/none.conf" list
+printf 'KeyStore %s/x.db\nCiper aes256-gcm\n' "$T" > "$T/bad.conf"
+expect 1 "$T/bad.conf:2: unknown key 'Ciper'" "bad config: file:line and the key" "$KEYCTL" -c "$T/bad.conf" list
+
+expect 0 '^generated S/MIME key for bob@b.test: RSA 3072, fingerprint [0-9a-f]\{64\}, valid until' \
+	"generate RSA: exit 0" keyctl generate Bob@B.TEST --smime
+expect 0 'EC P-256' "generate P-256" keyctl generate alice@a.test --smime --algo p256 --days 30
+check "key store is mode 0600" test "$(stat -c %a "$T/keys.db")" = 600
+check "store key is mode 0600, 64 hex digits" sh -c "test \$(stat -c %a $T/store.key) = 600 && grep -qx '[0-9a-f]\{64\}' $T/store.key"
+expect 0 '^bob@b.test  *smime  *[0-9a-f]\{16\} .* generated  *yes$' "list shows the key and its private half" keyctl list
+expect 0 '^usable:      yes$' "show: usable" keyctl show bob+tag@b.test
+expect 1 'no key for nobody@b.test' "show unknown: exit 1" keyctl show nobody@b.test
+
+keyctl export bob@b.test > "$T/bob-cert.pem"
+check "export: a certificate and no private key" sh -c \
+	"grep -q 'BEGIN CERTIFICATE' $T/bob-cert.pem && ! grep -q PRIVATE $T/bob-cert.pem"
+keyctl export bob@b.test --private --out "$T/bob-key.pem"
+check "export --private --out: mode 0600" test "$(stat -c %a "$T/bob-key.pem")" = 600
+check "export --private: the key matches the certificate" sh -c \
+	"[ \"\$(openssl x509 -in $T/bob-key.pem -noout -pubkey)\" = \"\$(openssl pkey -in $T/bob-key.pem -pubout)\" ]"
+openssl pkey -in "$T/bob-key.pem" -outform DER -out "$T/bob-key.der"
+check "the store never holds the private key in the clear" $PY -c "
+import sys, glob
+key = open('$T/bob-key.der', 'rb').read()
+for f in glob.glob('$T/keys.db*'):
+    if key[-64:] in open(f, 'rb').read():
+        sys.exit(f + ' contains the private key')
+"
+
+# Import: another party's certificate in PEM, DER and PKCS#12.
+C=$T/carol
+mkdir -p "$C"
+printf 'KeyStore %s/keys.db\nKeyStoreKey %s/store.key\n' "$C" "$C" > "$C/conf"
+"$KEYCTL" -c "$C/conf" generate carol@c.test --smime --algo p256 >/dev/null
+"$KEYCTL" -c "$C/conf" export carol@c.test > "$C/cert.pem"
+"$KEYCTL" -c "$C/conf" export carol@c.test --private --out "$C/both.pem"
+openssl x509 -in "$C/cert.pem" -outform DER -out "$C/cert.der"
+echo 'pass phrase' > "$C/pass"
+openssl pkcs12 -export -in "$C/both.pem" -passout file:"$C/pass" -out "$C/carol.p12"
+expect 0 '^imported S/MIME certificate for carol@c.test: fingerprint' "import PEM" keyctl import "$C/cert.pem"
+expect 0 'imported S/MIME certificate for carol@c.test' "import DER" keyctl import "$C/cert.der"
+expect 1 'wrong passphrase' "import PKCS#12 without its passphrase: exit 1" keyctl import "$C/carol.p12"
+expect 0 'with private key' "import PKCS#12 with --passphrase-file" keyctl import "$C/carol.p12" --passphrase-file "$C/pass"
+expect 0 '^carol@c.test .* yes$' "after the PKCS#12, the store holds carol's private key" keyctl list
+expect 1 'nothing imported for dave@c.test' "import --for another address: exit 1" keyctl import "$C/cert.pem" --for dave@c.test
+echo "hello" > "$T/junk"
+expect 1 'not a PEM, DER certificate or PKCS#12 file' "import garbage: exit 1" keyctl import "$T/junk"
+expect 1 "$T/missing.pem: No such file or directory" "import a missing file: exit 1" keyctl import "$T/missing.pem"
+expect 2 'import needs exactly one FILE' "import without a file: exit 2" keyctl import
+
+# Delete.
+expect 2 "--fingerprint: 'xyz' is not a hex prefix" "delete --fingerprint xyz: exit 2" keyctl delete carol@c.test --fingerprint xyz
+expect 1 'no key for nobody@c.test' "delete unknown: exit 1" keyctl delete nobody@c.test
+expect 0 'deleted 1 key for carol@c.test' "delete" keyctl delete carol@c.test
+expect 1 'no key for carol@c.test' "deleted means gone" keyctl show carol@c.test
+
+# A store key readable by others is refused.
+chmod 644 "$T/store.key"
+expect 1 'accessible by group or others (mode 0644); chmod 600' "store key mode 0644: refused" \
+	keyctl export bob@b.test --private
+chmod 600 "$T/store.key"
+
+# cables-milter -n.
+expect 0 'configuration OK' "milter -n: good configuration" "$MILTER" -n -c "$CONF"
+expect 1 "$T/bad.conf:2: unknown key 'Ciper'" "milter -n: bad key, file:line" "$MILTER" -n -c "$T/bad.conf"
+printf 'KeyStore %s/x.db\n' "$T" > "$T/nolocal.conf"
+expect 1 'LocalDomains is not set' "milter -n: LocalDomains required" "$MILTER" -n -c "$T/nolocal.conf"
+printf 'LocalDomains a.test\nKeyStore %s/x.db\nTempDir %s/nonexistent\n' "$T" "$T" > "$T/notmp.conf"
+expect 1 'TempDir .* is not a writable directory' "milter -n: TempDir checked" "$MILTER" -n -c "$T/notmp.conf"
+printf 'LocalDomains a.test\nKeyStore %s/x.db\nSocketGroup no-such-group\n' "$T" > "$T/nogroup.conf"
+expect 1 'SocketGroup no-such-group: no such group' "milter -n: SocketGroup checked" "$MILTER" -n -c "$T/nogroup.conf"
+expect 2 '^usage: cables-milter' "milter -x: usage, exit 2" "$MILTER" -x
+rig_done

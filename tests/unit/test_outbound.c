@@ -1,0 +1,582 @@
+/*
+ * test_outbound - the outbound decision and rewrite, driven without an MTA:
+ * a recording fake stands in for smfi_*, a real key store and real
+ * certificates stand behind it.
+ */
+#include "autoconfig.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "helpers.h"
+#include "keystore.h"
+#include "message.h"
+#include "mime.h"
+#include "outbound.h"
+#include "smime.h"
+
+#define NOW ((time_t)1790000000)
+
+struct fake_mta {
+	struct buf body;
+	struct buf ops;		/* one line per header operation */
+	int body_calls;
+	int fail_body_at;	/* n-th replacebody fails (0: never) */
+	bool fail_headers;
+};
+
+static int
+fake_chgheader(void *ctx, const char *name, int index, const char *value)
+{
+	struct fake_mta *f = ctx;
+
+	if (f->fail_headers)
+		return -1;
+	buf_printf(&f->ops, "chg %s %d %s\n", name, index, value != NULL ? value : "(delete)");
+	return 0;
+}
+
+static int
+fake_addheader(void *ctx, const char *name, const char *value)
+{
+	struct fake_mta *f = ctx;
+
+	if (f->fail_headers)
+		return -1;
+	buf_printf(&f->ops, "add %s %s\n", name, value);
+	return 0;
+}
+
+static int
+fake_insheader(void *ctx, int index, const char *name, const char *value)
+{
+	struct fake_mta *f = ctx;
+
+	if (f->fail_headers)
+		return -1;
+	buf_printf(&f->ops, "ins %d %s %s\n", index, name, value);
+	return 0;
+}
+
+static int
+fake_replacebody(void *ctx, const void *p, size_t n)
+{
+	struct fake_mta *f = ctx;
+
+	f->body_calls++;
+	if (f->fail_body_at != 0 && f->body_calls >= f->fail_body_at)
+		return -1;
+	buf_append(&f->body, p, n);
+	return 0;
+}
+
+struct fixture {
+	char *dir;
+	struct config *cfg;
+	struct keystore *ks;
+	struct outbound_env env;
+	struct fake_mta fake;
+	struct mta mta;
+	X509 *bob_cert, *alice_cert;
+	EVP_PKEY *bob_key, *alice_key;
+};
+
+static X509 *shared_bob_cert, *shared_alice_cert;
+static EVP_PKEY *shared_bob_key, *shared_alice_key;
+
+static int
+group_setup(void **state)
+{
+	mime_init();
+	if (smime_generate("bob@b.test", SMIME_ALGO_P256, 365, NOW, &shared_bob_cert, &shared_bob_key, NULL) != CABLES_OK ||
+	    smime_generate("alice@a.test", SMIME_ALGO_P256, 365, NOW, &shared_alice_cert, &shared_alice_key, NULL) != CABLES_OK)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	X509_free(shared_bob_cert);
+	X509_free(shared_alice_cert);
+	EVP_PKEY_free(shared_bob_key);
+	EVP_PKEY_free(shared_alice_key);
+	return 0;
+}
+
+static void
+store(struct fixture *fx, const char *addr, X509 *cert)
+{
+	struct key_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)addr;
+	strcpy(r.format, "smime");
+	smime_cert_fingerprint(cert, r.fingerprint);
+	r.public_data = smime_cert_to_der(cert, &r.public_len);
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.source = "test";
+	assert_int_equal(keystore_put(fx->ks, &r, NOW, NULL), CABLES_OK);
+	free(r.public_data);
+}
+
+/* A fixture with config lines (LocalDomains a.test always). */
+static struct fixture *
+fixture_new(const char *extra_config)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	char *text;
+	struct cables_err err;
+
+	fx->dir = test_tempdir();
+	text = xasprintf("LocalDomains a.test\nTempDir %s\nKeyStore %s/keys.db\n%s\n",
+	    fx->dir, fx->dir, extra_config);
+	fx->cfg = config_parse("test.conf", text, strlen(text), &err);
+	free(text);
+	if (fx->cfg == NULL)
+		fail_msg("config: %s", err.msg);
+	assert_int_equal(keystore_open(&fx->ks, fx->cfg->key_store, true, &err), CABLES_OK);
+	fx->env.cfg = fx->cfg;
+	fx->env.ks = fx->ks;
+	fx->env.now = NOW;
+	buf_init(&fx->fake.body);
+	buf_init(&fx->fake.ops);
+	fx->mta = (struct mta){ fake_chgheader, fake_addheader, fake_insheader, fake_replacebody, &fx->fake };
+	fx->bob_cert = shared_bob_cert;
+	fx->bob_key = shared_bob_key;
+	fx->alice_cert = shared_alice_cert;
+	fx->alice_key = shared_alice_key;
+	return fx;
+}
+
+static void
+fixture_free(struct fixture *fx)
+{
+	keystore_close(fx->ks);
+	config_free(fx->cfg);
+	buf_release(&fx->fake.body);
+	buf_release(&fx->fake.ops);
+	test_rmdir(fx->dir);
+	free(fx->dir);
+	free(fx);
+}
+
+/* A message from sender to the comma-separated recipients with a small text body. */
+static struct message *
+new_message(struct fixture *fx, const char *sender, bool sender_local, const char *rcpts)
+{
+	struct message *m = message_new(fx->cfg, sender, sender_local);
+	char *copy = xstrdup(rcpts), *save = NULL;
+
+	message_set_queue_id(m, "QID1");
+	for (char *r = strtok_r(copy, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
+		assert_true(message_add_rcpt(m, fx->cfg, r));
+	free(copy);
+	message_add_header(m, "From", "alice@a.test");
+	message_add_header(m, "MIME-Version", "1.0");
+	message_add_header(m, "Content-Type", "text/plain;\n\tcharset=utf-8");
+	message_add_header(m, "Subject", "hello");
+	message_add_body(m, "Hello Bob.\r\nPLAINTEXT-MARKER\r\n", 30);
+	return m;
+}
+
+static void
+run(struct fixture *fx, struct message *m, struct outcome *out)
+{
+	outbound_plan(m, &fx->env, out);
+	if (out->verdict == VERDICT_CONTINUE)
+		outbound_finish(m, &fx->env, &fx->mta, out);
+}
+
+static const char expected_entity[] =
+    "MIME-Version: 1.0\r\nContent-Type: text/plain;\r\n\tcharset=utf-8\r\n\r\n"
+    "Hello Bob.\r\nPLAINTEXT-MARKER\r\n";
+
+static void
+assert_body_decrypts(struct fixture *fx, X509 *cert, EVP_PKEY *key, const char *expect)
+{
+	size_t der_len, plain_len;
+	uint8_t *der = test_b64_decode(fx->fake.body.data, fx->fake.body.len, &der_len), *plain;
+
+	assert_non_null(der);
+	plain = test_cms_decrypt(der, der_len, cert, key, &plain_len);
+	assert_non_null(plain);
+	assert_int_equal(plain_len, strlen(expect));
+	assert_memory_equal(plain, expect, plain_len);
+	free(plain);
+	free(der);
+}
+
+static void
+test_encrypts_when_every_remote_recipient_has_a_key(void **state)
+{
+	struct fixture *fx = fixture_new("");
+	struct message *m;
+	struct outcome out;
+
+	store(fx, "bob@b.test", fx->bob_cert);
+	m = new_message(fx, "alice@a.test", true, "<bob@b.test>");
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_string_equal(out.what, "encrypted");
+	assert_non_null(strstr(out.detail, "format=smime cipher=aes256-cbc recipients=1"));
+	assert_body_decrypts(fx, fx->bob_cert, fx->bob_key, expected_entity);
+	assert_null(strstr(fx->fake.body.data, "PLAINTEXT-MARKER"));
+	/* Content-Type replaced in place, the other fields added, MIME-Version kept, trace first. */
+	assert_string_equal(fx->fake.ops.data,
+	    "chg Content-Type 1 application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\n"
+	    "add Content-Transfer-Encoding base64\n"
+	    "add Content-Disposition attachment; filename=smime.p7m\n"
+	    "add Content-Description S/MIME Encrypted Message\n"
+	    "ins 0 X-Cables encrypted; format=smime; cipher=aes256-cbc; recipients=1\n");
+	message_free(m);
+	fixture_free(fx);
+}
+
+static void
+test_rewrite_replaces_duplicates_and_drops_other_content_fields(void **state)
+{
+	struct fixture *fx = fixture_new("Cipher aes256-gcm");
+	struct message *m = message_new(fx->cfg, "alice@a.test", true);
+	struct outcome out;
+
+	store(fx, "bob@b.test", fx->bob_cert);
+	assert_true(message_add_rcpt(m, fx->cfg, "<bob@b.test>"));
+	message_add_header(m, "Content-Type", "text/plain");
+	message_add_header(m, "Content-ID", "<x@y>");
+	message_add_header(m, "content-type", "text/html");
+	message_add_header(m, "Content-Transfer-Encoding", "8bit");
+	message_add_header(m, "Content-ID", "<z@y>");
+	message_add_body(m, "x\r\n", 3);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_string_equal(fx->fake.ops.data,
+	    "chg Content-Type 1 application/pkcs7-mime; smime-type=authEnveloped-data; name=smime.p7m\n"
+	    "chg Content-Type 2 (delete)\n"
+	    "chg Content-Transfer-Encoding 1 base64\n"
+	    "add Content-Disposition attachment; filename=smime.p7m\n"
+	    "add Content-Description S/MIME Encrypted Message\n"
+	    "chg Content-ID 2 (delete)\n"
+	    "chg Content-ID 1 (delete)\n"
+	    "add MIME-Version 1.0\n"
+	    "ins 0 X-Cables encrypted; format=smime; cipher=aes256-gcm; recipients=1\n");
+	assert_body_decrypts(fx, fx->bob_cert, fx->bob_key,
+	    "Content-Type: text/plain\r\nContent-ID: <x@y>\r\ncontent-type: text/html\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\nContent-ID: <z@y>\r\n\r\nx\r\n");
+	message_free(m);
+	fixture_free(fx);
+}
+
+static void
+test_leading_space_values_are_kept_exactly(void **state)
+{
+	struct fixture *fx = fixture_new("");
+	struct message *m = message_new(fx->cfg, "alice@a.test", true);
+	struct outcome out;
+
+	store(fx, "bob@b.test", fx->bob_cert);
+	m->header_leadspc = true;
+	assert_true(message_add_rcpt(m, fx->cfg, "<bob@b.test>"));
+	message_add_header(m, "Content-Type", "text/plain");	/* "Content-Type:text/plain" on the wire */
+	message_add_header(m, "Content-Transfer-Encoding", "  7bit");
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_body_decrypts(fx, fx->bob_cert, fx->bob_key,
+	    "Content-Type:text/plain\r\nContent-Transfer-Encoding:  7bit\r\n\r\n");
+	message_free(m);
+	fixture_free(fx);
+}
+
+static void
+test_passes_what_it_should_not_touch(void **state)
+{
+	static const struct {
+		const char *what;
+		const char *config;
+		const char *sender;
+		bool local;
+		const char *rcpts;
+		const char *detail;
+	} cases[] = {
+		{ "remote sender", "", "mallory@evil.test", false, "bob@b.test", "sender mallory@evil.test is not local" },
+		{ "null sender", "", "", false, "bob@b.test", "sender <> is not local" },
+		{ "local recipients only", "", "alice@a.test", true, "carol@a.test,dan@A.TEST", "no remote recipients" },
+		{ "postmaster", "", "alice@a.test", true, "postmaster", "no remote recipients" },
+		{ "policy never", "DefaultPolicy never", "alice@a.test", true, "bob@b.test", "policy never for every remote recipient" },
+		{ "never by domain", "Policy b.test never", "alice@a.test", true, "bob@b.test,x@b.test", "policy never for every remote recipient" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fixture *fx = fixture_new(cases[i].config);
+		struct message *m = new_message(fx, cases[i].sender, cases[i].local, cases[i].rcpts);
+		struct outcome out;
+
+		store(fx, "bob@b.test", fx->bob_cert);
+		outbound_plan(m, &fx->env, &out);
+		if (out.verdict != VERDICT_ACCEPT || strcmp(out.what, "pass") != 0 ||
+		    strcmp(out.detail, cases[i].detail) != 0)
+			fail_msg("case '%s': verdict %d what %s detail '%s'", cases[i].what, out.verdict, out.what, out.detail);
+		assert_int_equal(fx->fake.ops.len, 0);
+		message_free(m);
+		fixture_free(fx);
+	}
+}
+
+static void
+test_missing_key_under_encrypt_sends_plaintext_and_says_why(void **state)
+{
+	struct fixture *fx = fixture_new("DefaultPolicy encrypt");
+	struct message *m = new_message(fx, "alice@a.test", true, "bob@b.test,carol@c.test");
+	struct outcome out;
+
+	store(fx, "bob@b.test", fx->bob_cert);
+	outbound_plan(m, &fx->env, &out);
+	assert_int_equal(out.verdict, VERDICT_ACCEPT);
+	assert_string_equal(out.what, "plaintext");
+	assert_string_equal(out.detail,
+	    "no usable S/MIME certificate for carol@c.test: no certificate (policy encrypt)");
+	message_free(m);
+	fixture_free(fx);
+}
+
+static void
+test_missing_key_under_require_is_refused(void **state)
+{
+	const struct {
+		const char *config;
+		enum verdict verdict;
+		const char *rcode, *xcode;
+	} cases[] = {
+		{ "DefaultPolicy require", VERDICT_TEMPFAIL, "451", "4.7.1" },
+		{ "Policy c.test require\nOn-KeyNotFound tempfail", VERDICT_TEMPFAIL, "451", "4.7.1" },
+		{ "DefaultPolicy require\nOn-KeyNotFound reject", VERDICT_REJECT, "550", "5.7.1" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fixture *fx = fixture_new(cases[i].config);
+		struct message *m = new_message(fx, "alice@a.test", true, "carol@c.test");
+		struct outcome out;
+
+		outbound_plan(m, &fx->env, &out);
+		assert_int_equal(out.verdict, VERDICT_CONTINUE);	/* the body may be pre-encrypted */
+		outbound_finish(m, &fx->env, &fx->mta, &out);
+		assert_int_equal(out.verdict, cases[i].verdict);
+		assert_string_equal(out.rcode, cases[i].rcode);
+		assert_string_equal(out.xcode, cases[i].xcode);
+		assert_non_null(strstr(out.reply, "no usable S/MIME certificate for carol@c.test"));
+		assert_non_null(strstr(out.detail, "(policy require)"));
+		assert_int_equal(fx->fake.body.len, 0);
+		message_free(m);
+		fixture_free(fx);
+	}
+}
+
+static void
+test_mixed_recipients_under_require_are_refused(void **state)
+{
+	const char *const rcpts[] = { "bob@b.test,carol@a.test", "bob@b.test,x@never.test" };
+	const char *const why[] = { "split delivery", "policy never and others" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct fixture *fx = fixture_new("DefaultPolicy require\nPolicy never.test never");
+		struct message *m = new_message(fx, "alice@a.test", true, rcpts[i]);
+		struct outcome out;
+
+		store(fx, "bob@b.test", fx->bob_cert);
+		run(fx, m, &out);
+		assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+		assert_non_null(strstr(out.detail, why[i]));
+		message_free(m);
+		fixture_free(fx);
+	}
+}
+
+static void
+test_already_encrypted_content_passes_under_require(void **state)
+{
+	struct fixture *fx = fixture_new("DefaultPolicy require");
+	struct message *m = message_new(fx->cfg, "alice@a.test", true);
+	const char *body = "\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2\r\n-----END PGP MESSAGE-----\r\n";
+	struct outcome out;
+
+	assert_true(message_add_rcpt(m, fx->cfg, "carol@c.test"));
+	message_add_header(m, "Content-Type", "text/plain; charset=us-ascii");
+	message_add_body(m, body, strlen(body));
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_ACCEPT);
+	assert_string_equal(out.what, "pass");
+	assert_string_equal(out.detail, "already encrypted (pgp-inline)");
+	assert_int_equal(fx->fake.body.len, 0);
+	message_free(m);
+	fixture_free(fx);
+}
+
+static void
+test_oversized_body(void **state)
+{
+	const char *const configs[] = { "DefaultPolicy require\nMaxMessageSize 16", "DefaultPolicy encrypt\nMaxMessageSize 16" };
+	const enum verdict verdicts[] = { VERDICT_REJECT, VERDICT_ACCEPT };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct fixture *fx = fixture_new(configs[i]);
+		struct message *m;
+		struct outcome out;
+
+		store(fx, "bob@b.test", fx->bob_cert);
+		m = new_message(fx, "alice@a.test", true, "bob@b.test");	/* 30-byte body */
+		run(fx, m, &out);
+		assert_int_equal(out.verdict, verdicts[i]);
+		assert_non_null(strstr(out.detail, "larger than MaxMessageSize (16 bytes)"));
+		if (i == 0) {
+			assert_string_equal(out.rcode, "552");
+			assert_string_equal(out.xcode, "5.3.4");
+		} else {
+			assert_string_equal(out.what, "plaintext");
+		}
+		assert_int_equal(fx->fake.body.len, 0);
+		message_free(m);
+		fixture_free(fx);
+	}
+}
+
+static void
+test_internal_errors_follow_on_internal_error_but_never_leak(void **state)
+{
+	const struct {
+		const char *config;
+		bool fail_after_start;
+		enum verdict verdict;
+	} cases[] = {
+		{ "", false, VERDICT_TEMPFAIL },
+		{ "On-InternalError reject", false, VERDICT_REJECT },
+		{ "On-InternalError accept", false, VERDICT_ACCEPT },
+		/* accept is refused when a require recipient would get plaintext... */
+		{ "On-InternalError accept\nDefaultPolicy require", false, VERDICT_TEMPFAIL },
+		/* ...and once the MTA has part of a new body. */
+		{ "On-InternalError accept", true, VERDICT_TEMPFAIL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fixture *fx = fixture_new(cases[i].config);
+		struct message *m;
+		struct outcome out;
+
+		store(fx, "bob@b.test", fx->bob_cert);
+		m = new_message(fx, "alice@a.test", true, "bob@b.test");
+		if (cases[i].fail_after_start) {
+			fx->fake.fail_body_at = 1;
+		} else {
+			/* A spool error before the end of the message. */
+			m->body_status = CABLES_ERR_IO;
+			strcpy(m->body_err.msg, "spool write in /x: No space left on device");
+		}
+		run(fx, m, &out);
+		if (out.verdict != cases[i].verdict)
+			fail_msg("case %zu: verdict %d, detail %s", i, out.verdict, out.detail);
+		assert_non_null(strstr(out.detail, "internal error"));
+		message_free(m);
+		fixture_free(fx);
+	}
+}
+
+static void
+test_header_change_failure_temp_fails(void **state)
+{
+	struct fixture *fx = fixture_new("On-InternalError accept");
+	struct message *m;
+	struct outcome out;
+
+	store(fx, "bob@b.test", fx->bob_cert);
+	m = new_message(fx, "alice@a.test", true, "bob@b.test");
+	fx->fake.fail_headers = true;
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_non_null(strstr(out.detail, "refused a header change"));
+	message_free(m);
+	fixture_free(fx);
+}
+
+static void
+test_key_store_failure_is_an_internal_error(void **state)
+{
+	struct fixture *fx = fixture_new("");
+	struct message *m = new_message(fx, "alice@a.test", true, "bob@b.test");
+	struct outcome out;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(fx->cfg->key_store, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE keys", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	outbound_plan(m, &fx->env, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_string_equal(out.rcode, "451");
+	assert_non_null(strstr(out.detail, "internal error: key store"));
+	message_free(m);
+	fixture_free(fx);
+}
+
+static void
+test_encrypt_to_self_adds_the_senders_certificate(void **state)
+{
+	struct fixture *fx = fixture_new("EncryptToSelf yes");
+	struct message *m;
+	struct outcome out;
+
+	store(fx, "bob@b.test", fx->bob_cert);
+	store(fx, "alice@a.test", fx->alice_cert);
+	/* Two spellings of bob share one certificate: encrypted to once. */
+	m = new_message(fx, "Alice@A.test", true, "bob@b.test,Bob+news@B.TEST");
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_non_null(strstr(out.detail, "recipients=1 +self"));
+	assert_body_decrypts(fx, fx->bob_cert, fx->bob_key, expected_entity);
+	assert_body_decrypts(fx, fx->alice_cert, fx->alice_key, expected_entity);
+	assert_non_null(strstr(fx->fake.ops.data, "recipients=1; self"));
+	message_free(m);
+	fixture_free(fx);
+}
+
+static void
+test_reply_text_is_safe_for_libmilter(void **state)
+{
+	struct fixture *fx = fixture_new("DefaultPolicy require");
+	struct message *m = new_message(fx, "alice@a.test", true, "100%\x01@c.test");
+	struct outcome out;
+
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_non_null(strstr(out.reply, "100%%@c.test"));
+	assert_null(strchr(out.reply, '\x01'));
+	message_free(m);
+	fixture_free(fx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_encrypts_when_every_remote_recipient_has_a_key),
+		cmocka_unit_test(test_rewrite_replaces_duplicates_and_drops_other_content_fields),
+		cmocka_unit_test(test_leading_space_values_are_kept_exactly),
+		cmocka_unit_test(test_passes_what_it_should_not_touch),
+		cmocka_unit_test(test_missing_key_under_encrypt_sends_plaintext_and_says_why),
+		cmocka_unit_test(test_missing_key_under_require_is_refused),
+		cmocka_unit_test(test_mixed_recipients_under_require_are_refused),
+		cmocka_unit_test(test_already_encrypted_content_passes_under_require),
+		cmocka_unit_test(test_oversized_body),
+		cmocka_unit_test(test_internal_errors_follow_on_internal_error_but_never_leak),
+		cmocka_unit_test(test_header_change_failure_temp_fails),
+		cmocka_unit_test(test_key_store_failure_is_an_internal_error),
+		cmocka_unit_test(test_encrypt_to_self_adds_the_senders_certificate),
+		cmocka_unit_test(test_reply_text_is_safe_for_libmilter),
+	};
+
+	return cmocka_run_group_tests_name("outbound", tests, group_setup, group_teardown);
+}

@@ -1,0 +1,60 @@
+# postfix-instance.sh - sourced by the tests, the demo and the benchmarks.
+#
+# postfix_instance DIR SMTP_PORT REINJECT_PORT RELAY_PORT MILTER [LINE...]
+#   Create and start a private Postfix instance in DIR (its own main.cf,
+#   master.cf, queue and log; no chroot; DNS lookups disabled) that listens
+#   on 127.0.0.1:SMTP_PORT with MILTER ("unix:/path", or "" for none) as
+#   smtpd and non-smtpd milter, on REINJECT_PORT without milters, and relays
+#   every remote domain to 127.0.0.1:RELAY_PORT.  Each LINE is one more
+#   main.cf line.  Returns non-zero (after printing Postfix's complaint)
+#   when the instance does not start.
+# postfix_instance_stop DIR
+
+POSTFIX_MASTER_TEMPLATE=$(cd "$(dirname "${POSTFIX_INSTANCE_SH:-$0}")" 2>/dev/null && pwd)/postfix-master.cf
+
+postfix_instance() {
+	pi_dir=$1 pi_smtp=$2 pi_reinject=$3 pi_relay=$4 pi_milter=$5
+	shift 5
+	mkdir -p "$pi_dir/queue" "$pi_dir/data"
+	chown postfix "$pi_dir/data"
+	sed -e "s/@SMTP_PORT@/127.0.0.1:$pi_smtp/" -e "s/@REINJECT_PORT@/127.0.0.1:$pi_reinject/" \
+		"$POSTFIX_MASTER_TEMPLATE" > "$pi_dir/master.cf"
+	cat > "$pi_dir/main.cf" <<-CF
+	compatibility_level = 3.6
+	queue_directory = $pi_dir/queue
+	data_directory = $pi_dir/data
+	inet_interfaces = loopback-only
+	inet_protocols = ipv4
+	mynetworks = 127.0.0.0/8
+	myhostname = mx.a.test
+	mydomain = a.test
+	myorigin = a.test
+	mydestination =
+	relayhost = [127.0.0.1]:$pi_relay
+	smtp_dns_support_level = disabled
+	maillog_file = $pi_dir/maillog
+	maillog_file_prefixes = $pi_dir, /var, /dev/stdout
+	smtpd_milters = $pi_milter
+	non_smtpd_milters = \$smtpd_milters
+	milter_default_action = tempfail
+	smtpd_relay_restrictions = permit_mynetworks, reject
+	message_size_limit = 104857600
+	biff = no
+	append_dot_mydomain = no
+	delay_warning_time = 0
+	queue_run_delay = 1s
+	minimal_backoff_time = 1s
+	maximal_backoff_time = 2s
+	CF
+	for pi_line in "$@"; do printf '%s\n' "$pi_line" >> "$pi_dir/main.cf"; done
+	if ! postfix -c "$pi_dir" start >/dev/null 2>&1; then
+		echo "postfix in $pi_dir does not start:" >&2
+		script -qc "postfix -c $pi_dir check" /dev/null >&2
+		return 1
+	fi
+}
+
+postfix_instance_stop() {
+	[ -f "$1/main.cf" ] && postfix -c "$1" stop >/dev/null 2>&1
+	return 0
+}
