@@ -73,7 +73,18 @@ check() {
 	if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "command: $*" "$out"; fi
 }
 diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
-rig_done() { echo "1..$TAP_N"; [ "$TAP_FAILED" = 0 ]; }
+# rig_done: the milter never reported a sanitizer error (ASan/UBSan build), then the plan.
+rig_done() {
+	if [ -f "$T/milter.stderr" ]; then
+		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/milter.stderr"; then
+			not_ok "no sanitizer reports from the milter" "$(head -n 40 "$T/milter.stderr")"
+		else
+			ok "no sanitizer reports from the milter"
+		fi
+	fi
+	echo "1..$TAP_N"
+	[ "$TAP_FAILED" = 0 ]
+}
 
 # rig_postfix [LINE...]: a Postfix instance relaying every remote domain to
 # the sink; each argument is one more main.cf line.
