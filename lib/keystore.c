@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "keystore.h"
@@ -157,10 +158,8 @@ key_record_release(struct key_record *r)
 {
 	free(r->address);
 	free(r->public_data);
-	if (r->secret_data != NULL) {
-		memset(r->secret_data, 0, r->secret_len);
-		free(r->secret_data);
-	}
+	if (r->secret_data != NULL)
+		OPENSSL_clear_free(r->secret_data, r->secret_len);
 	free(r->source);
 	memset(r, 0, sizeof(*r));
 }

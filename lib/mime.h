@@ -3,9 +3,9 @@
  *
  * - Header fields of an entity held in memory are iterated in place
  *   (mime_field_next); mime_split() separates a whole message into its
- *   outer header fields, its content header fields (Content-*, MIME-Version)
- *   and its body, as byte ranges of the input: concatenating them in order
- *   gives back the input.
+ *   outer header fields and its content header fields (Content-*,
+ *   MIME-Version), each field copied byte for byte in its original order
+ *   within its group, and the offset of the body (after the empty line).
  * - Content-Type values are parsed by GMime (RFC 2045/2231 parameters,
  *   quoting, comments); mime_init() must run once before threads start.
  * - mime_detect() tells whether content is already encrypted (S/MIME

@@ -23,7 +23,7 @@
 static cables_status
 read_key_file(int fd, const char *path, uint8_t key[SEAL_KEY_LEN], struct cables_err *err)
 {
-	char text[2 * SEAL_KEY_LEN + 2];
+	char text[2 * SEAL_KEY_LEN + 3];
 	struct stat sb;
 	ssize_t n;
 	cables_status st = CABLES_OK;
@@ -37,7 +37,8 @@ read_key_file(int fd, const char *path, uint8_t key[SEAL_KEY_LEN], struct cables
 	n = read(fd, text, sizeof(text));
 	if (n < 0)
 		return cables_fail(err, CABLES_ERR_IO, "%s: %s", path, strerror(errno));
-	if (n >= 2 * SEAL_KEY_LEN && (n == 2 * SEAL_KEY_LEN || text[2 * SEAL_KEY_LEN] == '\n')) {
+	/* Exactly 64 hex digits, optionally followed by one newline. */
+	if (n == 2 * SEAL_KEY_LEN || (n == 2 * SEAL_KEY_LEN + 1 && text[2 * SEAL_KEY_LEN] == '\n')) {
 		text[2 * SEAL_KEY_LEN] = '\0';
 		if (!hex_decode(text, key, SEAL_KEY_LEN))
 			st = CABLES_ERR_SYNTAX;

@@ -209,6 +209,10 @@ test_key_load_rejects_bad_content(void **state)
 		    CABLES_ERR_SYNTAX },
 		{ "text after the digits", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdefxy",
 		    CABLES_ERR_SYNTAX },
+		{ "a second line", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\nmore\n",
+		    CABLES_ERR_SYNTAX },
+		{ "two newlines", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n\n",
+		    CABLES_ERR_SYNTAX },
 		{ "no newline", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", CABLES_OK },
 		{ "upper case", "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\n", CABLES_OK },
 	};
