@@ -50,10 +50,10 @@ no_core_dumps(void)
  * TCP_NODELAY so that small milter replies are not held back by Nagle's
  * algorithm against delayed ACKs (accepted sockets inherit the option).
  */
-static void
+static int
 set_nodelay_on_listeners(void)
 {
-	int one = 1;
+	int one = 1, done = 0;
 
 	for (int fd = 0; fd < 1024; fd++) {
 		struct sockaddr_storage ss;
@@ -64,10 +64,14 @@ set_nodelay_on_listeners(void)
 		if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
 		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
 			continue;
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) == 0 && listening &&
-		    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 || !listening)
+			continue;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
 			log_warn("setting TCP_NODELAY on the milter socket");
+		else
+			done++;
 	}
+	return done;
 }
 
 /* The path of a unix: or local: socket specification, or NULL. */
@@ -146,7 +150,7 @@ int
 main(int argc, char **argv)
 {
 	const char *config_path = CABLES_DEFAULT_CONFIG;
-	bool foreground = false, check_only = false, debug = false;
+	bool foreground = false, check_only = false, debug = false, nodelay;
 	struct config *cfg;
 	struct keystore *ks;
 	struct cables_err err;
@@ -200,8 +204,7 @@ main(int argc, char **argv)
 	}
 	if (secure_socket(cfg) != 0)
 		return 1;
-	if (strncmp(cfg->socket, "inet", 4) == 0)
-		set_nodelay_on_listeners();
+	nodelay = strncmp(cfg->socket, "inet", 4) == 0 && set_nodelay_on_listeners() > 0;
 	if (!foreground && daemon(0, 0) != 0) {
 		fprintf(stderr, "cables-milter: cannot become a daemon: %s\n", strerror(errno));
 		return 1;
@@ -213,7 +216,8 @@ main(int argc, char **argv)
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	milter_setup(cfg, ks);
-	log_info("listening on %s (config %s)", cfg->socket, cfg->path);
+	log_info("listening on %s%s (config %s)", cfg->socket, nodelay ? " with TCP_NODELAY" : "",
+	    cfg->path);
 	rc = smfi_main();
 	log_info("stopped");
 	keystore_close(ks);

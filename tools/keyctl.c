@@ -36,6 +36,7 @@ static const char *progname = "cables-keyctl";
 
 static const char usage_text[] =
     "usage: cables-keyctl [-c config-file] COMMAND [ARGS]\n"
+    "       cables-keyctl [-c config-file] -n     (check the configuration)\n"
     "commands:\n"
     "  generate ADDRESS --smime [--algo rsa3072|p256] [--days N]\n"
     "  import FILE [--for ADDRESS] [--passphrase-file FILE] [--force]\n"
@@ -554,15 +555,27 @@ main(int argc, char **argv)
 	const char *config_path = NULL;
 	struct cables_err err;
 	struct ctx c;
+	bool check_only = false;
 	int ch, rc;
 
 	memset(&c, 0, sizeof(c));
-	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:hn")) != -1) {
 		switch (ch) {
 		case 'c': config_path = optarg; break;
+		case 'n': check_only = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: usage(NULL);
 		}
+	}
+	if (check_only) {
+		if (optind != argc)
+			usage("-n takes no command");
+		c.cfg = config_load(config_path != NULL ? config_path : CABLES_DEFAULT_CONFIG, true, &err);
+		if (c.cfg == NULL)
+			die("%s", err.msg);
+		printf("%s: %s: configuration OK\n", progname, c.cfg->path);
+		config_free(c.cfg);
+		return 0;
 	}
 	if (optind >= argc)
 		usage("no command given");

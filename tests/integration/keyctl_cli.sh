@@ -31,6 +31,8 @@ expect 1 "$T/none.conf: cannot open: No such file or directory" "missing -c file
 printf 'KeyStore %s/x.db\nCiper aes256-gcm\n' "$T" > "$T/bad.conf"
 expect 1 "$T/bad.conf:2: unknown key 'Ciper'" "bad config: file:line and the key" "$KEYCTL" -c "$T/bad.conf" list
 
+expect 0 "cables-keyctl: $CONF: configuration OK" "keyctl -n: good configuration" keyctl -n
+expect 1 "$T/bad.conf:2: unknown key 'Ciper'" "keyctl -n: bad configuration, file:line" "$KEYCTL" -c "$T/bad.conf" -n
 expect 0 '^generated S/MIME key for bob@b.test: RSA 3072, fingerprint [0-9a-f]\{64\}, valid until' \
 	"generate RSA: exit 0" keyctl generate Bob@B.TEST --smime
 expect 0 'EC P-256' "generate P-256" keyctl generate alice@a.test --smime --algo p256 --days 30
