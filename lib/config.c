@@ -27,6 +27,8 @@ enum key_type {
 	T_DELIMS,	/* sub-address delimiter characters, or "none" */
 	T_MODE,		/* an octal file mode such as 0660 */
 	T_OPTSTRING,	/* a word, or "none" */
+	T_SIGN,		/* "yes|no" (the default) or "TARGET yes|no", may repeat */
+	T_ANCHORS,	/* a file or directory of CA certificates, or "none" */
 };
 
 struct key {
@@ -59,6 +61,9 @@ static const struct key keys[] = {
 	{ "DefaultPolicy",	T_DEFPOLICY,	"encrypt",		OFF(policy), NULL, false },
 	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true },
 	{ "EncryptToSelf",	T_BOOL,		"no",			OFF(encrypt_to_self), bool_words, false },
+	{ "Sign",		T_SIGN,		NULL,			OFF(sign), NULL, true },
+	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false },
+	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false },
 	{ "Cipher",		T_CHOICE,	"aes256-cbc",		OFF(cipher), cipher_words, false },
 	{ "RSAPadding",		T_CHOICE,	"pkcs1",		OFF(rsa_padding), padding_words, false },
 	{ "On-KeyNotFound",	T_CHOICE,	"tempfail",		OFF(on_key_not_found), keynotfound_words, false },
@@ -289,10 +294,14 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 		}
 		return st;
 	}
-	case T_DEFPOLICY:
-		if (!policy_parse(v, &((struct policy_table *)field)->dflt))
+	case T_DEFPOLICY: {
+		enum enc_policy p;
+
+		if (!policy_parse(v, &p))
 			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not require, encrypt or never", k->name, v);
+		((struct policy_table *)field)->dflt = (int)p;
 		return CABLES_OK;
+	}
 	case T_POLICY: {
 		char target[256], pol[32], extra;
 		enum enc_policy p;
@@ -310,6 +319,39 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 		}
 		return CABLES_OK;
 	}
+	case T_SIGN: {
+		char target[256], word[32], extra;
+		bool yes;
+		int n = sscanf(v, "%255s %31s %c", target, word, &extra);
+		cables_status st;
+
+		if (n == 1 && parse_bool(target, &yes) == CABLES_OK) {
+			if (c->sign_default_line != 0)
+				return cables_fail(err, CABLES_ERR_SYNTAX, "%s: the default is already set at line %u",
+				    k->name, c->sign_default_line);
+			c->sign.dflt = yes;
+			c->sign_default_line = line;
+			return CABLES_OK;
+		}
+		if (n != 2 || parse_bool(word, &yes) != CABLES_OK)
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: expected 'yes|no' or 'ADDRESS-OR-DOMAIN yes|no', got '%s'", k->name, v);
+		st = policy_table_add(field, target, yes, line, err);
+		if (st != CABLES_OK) {
+			struct cables_err inner = *err;
+			return cables_fail(err, st, "%s: %s", k->name, inner.msg);
+		}
+		return CABLES_OK;
+	}
+	case T_ANCHORS:
+		if (str_ieq(v, "none")) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return CABLES_OK;
+		}
+		if (v[0] != '/')
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not an absolute path or 'none'", k->name, v);
+		break;
 	case T_DELIMS:
 		if (str_ieq(v, "none"))
 			v = "";
@@ -434,6 +476,10 @@ config_parse(const char *name, const char *text, size_t len, struct cables_err *
 		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: Policy: %s", name, lineno, detail.msg);
 		goto fail;
 	}
+	if (policy_table_normalize(&c->sign, &c->addr, &lineno, &detail) != CABLES_OK) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: Sign: %s", name, lineno, detail.msg);
+		goto fail;
+	}
 	return c;
 fail:
 	config_free(c);
@@ -503,6 +549,8 @@ config_free(struct config *c)
 	domain_list_release(&c->local_domains);
 	host_list_release(&c->internal_hosts);
 	policy_table_release(&c->policy);
+	policy_table_release(&c->sign);
+	free(c->trust_anchors);
 	free(c->log_facility);
 	free(c->log_file);
 	free(c->temp_dir);

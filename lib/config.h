@@ -49,6 +49,10 @@ struct config {
 	struct host_list internal_hosts;	/* InternalHosts */
 	struct policy_table policy;	/* DefaultPolicy + Policy */
 	bool encrypt_to_self;		/* EncryptToSelf */
+	struct policy_table sign;	/* Sign: 0/1 per sender address or domain */
+	unsigned int sign_default_line;	/* line of the "Sign yes|no" default, 0 if none */
+	char *trust_anchors;		/* TrustAnchors: CA file or directory; NULL = none */
+	bool harvest_certificates;	/* HarvestCertificates */
 	enum cipher_choice cipher;	/* Cipher */
 	enum rsa_padding rsa_padding;	/* RSAPadding */
 	enum fail_action on_key_not_found;	/* On-KeyNotFound */

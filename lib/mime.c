@@ -152,6 +152,44 @@ mime_type_release(struct mime_type *t)
 	memset(t, 0, sizeof(*t));
 }
 
+char *
+mime_type_param(const char *value, const char *param)
+{
+	GMimeContentType *ct = g_mime_content_type_parse(NULL, value != NULL ? value : "text/plain");
+	char *v;
+
+	if (ct == NULL)
+		return NULL;
+	v = param_dup(ct, param);
+	g_object_unref(ct);
+	return v;
+}
+
+char *
+mime_first_address(const char *value)
+{
+	InternetAddressList *list;
+	char *addr = NULL;
+
+	if (value == NULL)
+		return NULL;
+	list = internet_address_list_parse(NULL, value);
+	if (list == NULL)
+		return NULL;
+	for (int i = 0; i < internet_address_list_length(list) && addr == NULL; i++) {
+		InternetAddress *ia = internet_address_list_get_address(list, i);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+			const char *a = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+
+			if (a != NULL && a[0] != '\0')
+				addr = xstrdup(a);
+		}
+	}
+	g_object_unref(list);
+	return addr;
+}
+
 bool
 mime_type_is(const struct mime_type *t, const char *type, const char *subtype)
 {
@@ -169,47 +207,6 @@ mime_crypto_name(enum mime_crypto c)
 	case MIME_PGP_INLINE:		return "pgp-inline";
 	}
 	return "unknown";
-}
-
-/*
- * A line reader over a spool, for detection.  Lines longer than the buffer
- * are returned in pieces; at_start tells whether a piece begins a line and
- * whole whether it ends one (at a line break, or at the end of the data).
- */
-struct line_reader {
-	const struct spool *sp;
-	off_t pos;
-	char buf[8192];
-	size_t have, used;
-	bool at_start;		/* the next piece begins a line */
-};
-
-static cables_status
-reader_line(struct line_reader *r, const char **line, size_t *n, bool *at_start, bool *whole,
-    struct cables_err *err)
-{
-	char *nl;
-	size_t got;
-	cables_status st;
-
-	if (r->used == r->have || memchr(r->buf + r->used, '\n', r->have - r->used) == NULL) {
-		memmove(r->buf, r->buf + r->used, r->have - r->used);
-		r->have -= r->used;
-		r->used = 0;
-		st = spool_pread(r->sp, r->pos, r->buf + r->have, sizeof(r->buf) - r->have, &got, err);
-		if (st != CABLES_OK)
-			return st;
-		r->pos += (off_t)got;
-		r->have += got;
-	}
-	*line = r->buf + r->used;
-	nl = memchr(r->buf + r->used, '\n', r->have - r->used);
-	*n = nl != NULL ? (size_t)(nl - *line) + 1 : r->have - r->used;
-	r->used += *n;
-	*at_start = r->at_start;
-	*whole = nl != NULL || (r->used == r->have && (size_t)r->pos >= spool_size(r->sp));
-	r->at_start = nl != NULL;
-	return CABLES_OK;
 }
 
 static bool
@@ -284,18 +281,18 @@ line_is_armor_header(const char *p, size_t n)
 static cables_status
 detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
 {
-	struct line_reader *r = xcalloc(1, sizeof(*r));
+	struct spool_lines *r = xmalloc(sizeof(*r));
 	enum { BEFORE, HEADERS, DATA, AFTER, PLAIN } state = BEFORE;
 	const char *line;
 	size_t n;
+	off_t off;
 	bool at_start, whole;
-	cables_status st;
+	cables_status st = CABLES_OK;
 
 	*yes = false;
-	r->sp = body;
-	r->at_start = true;
+	spool_lines_init(r, body, 0, -1);
 	while (state != PLAIN) {
-		st = reader_line(r, &line, &n, &at_start, &whole, err);
+		st = spool_lines_next(r, &line, &n, &off, &at_start, &whole, err);
 		if (st != CABLES_OK || n == 0)
 			break;
 		switch (state) {
@@ -337,17 +334,17 @@ detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
 static cables_status
 detect_pgp_block(const struct spool *body, bool *yes, struct cables_err *err)
 {
-	struct line_reader *r = xcalloc(1, sizeof(*r));
+	struct spool_lines *r = xmalloc(sizeof(*r));
 	const char *line;
 	size_t n;
+	off_t off;
 	bool at_start, whole;
 	cables_status st;
 
 	*yes = false;
-	r->sp = body;
-	r->at_start = true;
+	spool_lines_init(r, body, 0, -1);
 	for (;;) {
-		st = reader_line(r, &line, &n, &at_start, &whole, err);
+		st = spool_lines_next(r, &line, &n, &off, &at_start, &whole, err);
 		if (st != CABLES_OK || n == 0)
 			break;
 		if (line_is_marker(line, n, at_start, whole, PGP_BEGIN)) {

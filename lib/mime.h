@@ -70,6 +70,12 @@ void mime_type_parse(const char *value, struct mime_type *t);
 void mime_type_release(struct mime_type *t);
 bool mime_type_is(const struct mime_type *t, const char *type, const char *subtype);
 
+/* A parameter of a Content-Type value (malloc'd), or NULL. */
+char *mime_type_param(const char *value, const char *param);
+
+/* The address (addr-spec) of the first mailbox in an address header value, or NULL. */
+char *mime_first_address(const char *value);
+
 enum mime_crypto {
 	MIME_PLAIN,			/* not encrypted (includes signed-only) */
 	MIME_SMIME_ENVELOPED,		/* CMS EnvelopedData */

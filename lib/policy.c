@@ -33,8 +33,8 @@ policy_parse(const char *s, enum enc_policy *out)
 }
 
 cables_status
-policy_table_add(struct policy_table *t, const char *match, enum enc_policy p,
-    unsigned int line, struct cables_err *err)
+policy_table_add(struct policy_table *t, const char *match, int value, unsigned int line,
+    struct cables_err *err)
 {
 	char *key;
 
@@ -52,7 +52,7 @@ policy_table_add(struct policy_table *t, const char *match, enum enc_policy p,
 		}
 	t->rules = xreallocarray(t->rules, t->count + 1, sizeof(*t->rules));
 	t->rules[t->count].match = key;
-	t->rules[t->count].policy = p;
+	t->rules[t->count].value = value;
 	t->rules[t->count].line = line;
 	t->count++;
 	return CABLES_OK;
@@ -90,7 +90,7 @@ policy_table_normalize(struct policy_table *t, const struct addr_opts *o, unsign
 	return CABLES_OK;
 }
 
-enum enc_policy
+int
 policy_lookup(const struct policy_table *t, const char *addr, const struct policy_rule **rule)
 {
 	const struct policy_rule *best = NULL;
@@ -124,7 +124,7 @@ policy_lookup(const struct policy_table *t, const char *addr, const struct polic
 	}
 	if (rule != NULL)
 		*rule = best;
-	return best != NULL ? best->policy : t->dflt;
+	return best != NULL ? best->value : t->dflt;
 }
 
 void

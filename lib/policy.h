@@ -1,5 +1,6 @@
 /*
- * policy - the per-recipient encryption policy table.
+ * policy - tables of per-address settings: the encryption policy of
+ * recipients (values of enum enc_policy) and whether senders sign (0/1).
  *
  * A rule names an address ("bob@b.test"), a domain ("b.test") or a domain
  * and its subdomains (".b.test"); the most specific matching rule wins:
@@ -23,15 +24,15 @@ enum enc_policy {
 };
 
 struct policy_rule {
-	char *match;		/* lowercase address, domain or .domain */
-	enum enc_policy policy;
+	char *match;		/* address, domain or .domain (domains lowercase) */
+	int value;		/* an enum enc_policy, or 0/1 */
 	unsigned int line;	/* config line that set it, for "decided by" */
 };
 
 struct policy_table {
 	struct policy_rule *rules;
 	size_t count;
-	enum enc_policy dflt;
+	int dflt;
 };
 
 const char *policy_name(enum enc_policy p);
@@ -45,7 +46,7 @@ int policy_parse(const char *s, enum enc_policy *out);
  * the first.
  */
 cables_status policy_table_add(struct policy_table *t, const char *match,
-    enum enc_policy p, unsigned int line, struct cables_err *err);
+    int value, unsigned int line, struct cables_err *err);
 
 /*
  * Bring address rules into the form lookups use (addr_normalize with o).
@@ -57,11 +58,10 @@ cables_status policy_table_normalize(struct policy_table *t, const struct addr_o
     unsigned int *line, struct cables_err *err);
 
 /*
- * Effective policy for a normalised address.  When rule is not NULL it is
- * set to the deciding rule, or NULL when the default decided.
+ * The effective value for a normalised address.  When rule is not NULL it
+ * is set to the deciding rule, or NULL when the default decided.
  */
-enum enc_policy policy_lookup(const struct policy_table *t, const char *addr,
-    const struct policy_rule **rule);
+int policy_lookup(const struct policy_table *t, const char *addr, const struct policy_rule **rule);
 
 void policy_table_release(struct policy_table *t);
 

@@ -150,3 +150,47 @@ spool_free(struct spool *s)
 	free(s->tmpdir);
 	free(s);
 }
+
+void
+spool_lines_init(struct spool_lines *l, const struct spool *sp, off_t from, off_t to)
+{
+	l->sp = sp;
+	l->next = from;
+	l->to = to < 0 || (size_t)to > sp->size ? (off_t)sp->size : to;
+	l->have = l->used = 0;
+	l->at_start = true;
+}
+
+cables_status
+spool_lines_next(struct spool_lines *l, const char **line, size_t *n, off_t *off, bool *at_start,
+    bool *whole, struct cables_err *err)
+{
+	char *nl;
+	size_t got, room;
+	cables_status st;
+
+	if (l->used == l->have || memchr(l->buf + l->used, '\n', l->have - l->used) == NULL) {
+		memmove(l->buf, l->buf + l->used, l->have - l->used);
+		l->have -= l->used;
+		l->used = 0;
+		room = sizeof(l->buf) - l->have;
+		if ((off_t)room > l->to - l->next)
+			room = (size_t)(l->to - l->next);
+		if (room > 0) {
+			st = spool_pread(l->sp, l->next, l->buf + l->have, room, &got, err);
+			if (st != CABLES_OK)
+				return st;
+			l->next += (off_t)got;
+			l->have += got;
+		}
+	}
+	*line = l->buf + l->used;
+	*off = l->next - (off_t)l->have + (off_t)l->used;
+	nl = memchr(l->buf + l->used, '\n', l->have - l->used);
+	*n = nl != NULL ? (size_t)(nl - *line) + 1 : l->have - l->used;
+	l->used += *n;
+	*at_start = l->at_start;
+	*whole = nl != NULL || (l->used == l->have && l->next >= l->to);
+	l->at_start = nl != NULL;
+	return CABLES_OK;
+}

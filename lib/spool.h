@@ -14,6 +14,7 @@
 #ifndef CABLES_SPOOL_H
 #define CABLES_SPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,5 +33,24 @@ size_t spool_size(const struct spool *s);
 /* True once the content moved to a file (for tests and benchmarks). */
 int spool_on_disk(const struct spool *s);
 void spool_free(struct spool *s);
+
+/*
+ * Lines of a spool range [from, to).  Lines longer than the buffer come in
+ * pieces: at_start tells whether a piece begins a line, whole whether it
+ * ends one (at a line break, or at the end of the range).  The piece
+ * returned stays valid until the next call.  n == 0 means the end.
+ */
+struct spool_lines {
+	const struct spool *sp;
+	off_t next;		/* spool offset of buf[have] */
+	off_t to;
+	char buf[8192];
+	size_t have, used;
+	bool at_start;
+};
+
+void spool_lines_init(struct spool_lines *l, const struct spool *sp, off_t from, off_t to);
+cables_status spool_lines_next(struct spool_lines *l, const char **line, size_t *n, off_t *off,
+    bool *at_start, bool *whole, struct cables_err *err);
 
 #endif

@@ -16,12 +16,15 @@
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
 
 #include "config.h"
 #include "keystore.h"
 #include "log.h"
 #include "milter.h"
 #include "mime.h"
+#include "seal.h"
 #include "util.h"
 
 static void
@@ -109,6 +112,33 @@ secure_socket(const struct config *cfg)
 	return 0;
 }
 
+/* TrustAnchors: a file or a hashed directory of CA certificates. */
+static X509_STORE *
+load_anchors(const struct config *cfg, struct cables_err *err)
+{
+	X509_STORE *store;
+	struct stat sb;
+	int ok;
+
+	if (cfg->trust_anchors == NULL)
+		return NULL;
+	store = X509_STORE_new();
+	if (stat(cfg->trust_anchors, &sb) != 0) {
+		cables_fail(err, CABLES_ERR_IO, "TrustAnchors %s: %s", cfg->trust_anchors, strerror(errno));
+		X509_STORE_free(store);
+		return NULL;
+	}
+	ok = S_ISDIR(sb.st_mode) ? X509_STORE_load_path(store, cfg->trust_anchors) :
+	    X509_STORE_load_file(store, cfg->trust_anchors);
+	if (ok != 1) {
+		cables_fail_ssl(err, CABLES_ERR_SYNTAX, "TrustAnchors %s: no certificates could be loaded",
+		    cfg->trust_anchors);
+		X509_STORE_free(store);
+		return NULL;
+	}
+	return store;
+}
+
 static int
 check_runtime(const struct config *cfg)
 {
@@ -130,6 +160,15 @@ check_runtime(const struct config *cfg)
 		return -1;
 	}
 	keystore_close(ks);
+	if (cfg->trust_anchors != NULL) {
+		X509_STORE *anchors = load_anchors(cfg, &err);
+
+		if (anchors == NULL) {
+			fprintf(stderr, "cables-milter: %s: %s\n", cfg->path, err.msg);
+			return -1;
+		}
+		X509_STORE_free(anchors);
+	}
 	return 0;
 }
 
@@ -154,6 +193,9 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct keystore *ks;
 	struct cables_err err;
+	uint8_t seal_key[SEAL_KEY_LEN];
+	bool have_seal_key;
+	X509_STORE *anchors = NULL;
 	int ch, rc;
 
 	while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
@@ -215,12 +257,19 @@ main(int argc, char **argv)
 	/* SQLite connections must not cross fork(): open the store after daemon(). */
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
-	milter_setup(cfg, ks);
+	have_seal_key = seal_key_load(cfg->key_store_key, false, seal_key, &err) == CABLES_OK;
+	if (!have_seal_key)
+		log_warnx("private keys unavailable (no decryption, no signing): %s", err.msg);
+	if (cfg->trust_anchors != NULL && (anchors = load_anchors(cfg, &err)) == NULL)
+		fatalx("%s", err.msg);
+	milter_setup(cfg, ks, have_seal_key ? seal_key : NULL, anchors);
 	log_info("listening on %s%s (config %s)", cfg->socket, nodelay ? " with TCP_NODELAY" : "",
 	    cfg->path);
 	rc = smfi_main();
 	log_info("stopped");
 	keystore_close(ks);
+	OPENSSL_cleanse(seal_key, sizeof(seal_key));
+	X509_STORE_free(anchors);
 	if (cfg->pid_file != NULL)
 		unlink(cfg->pid_file);
 	config_free(cfg);

@@ -9,13 +9,19 @@
 #include "mime.h"
 #include "util.h"
 
+const char *const outer_field_names[OUTER_COUNT] = {
+	"X-Cables", "Subject", "From", "To", "Cc", "Reply-To", "Date", "Message-ID", "In-Reply-To",
+	"References",
+};
+
 struct message *
-message_new(const struct config *cfg, const char *sender, bool sender_local)
+message_new(const struct config *cfg, const char *sender, bool sender_local, bool client_trusted)
 {
 	struct message *m = xcalloc(1, sizeof(*m));
 
 	m->sender = xstrdup(sender);
-	m->sender_local = sender_local;
+	m->sender_local = sender_local || client_trusted;
+	m->client_trusted = client_trusted;
 	m->body = spool_new(cfg->temp_dir, SPOOL_MEMORY_LIMIT, cfg->max_message_size);
 	m->body_status = CABLES_OK;
 	return m;
@@ -40,6 +46,9 @@ message_free(struct message *m)
 		free(m->content[i].value);
 	}
 	free(m->content);
+	free(m->from);
+	X509_free(m->sign_cert);
+	EVP_PKEY_free(m->sign_key);
 	spool_free(m->body);
 	free(m);
 }
@@ -77,6 +86,12 @@ message_add_header(struct message *m, const char *name, const char *value)
 	struct header *h;
 	unsigned int index = 1;
 
+	for (int i = 0; i < OUTER_COUNT; i++)
+		if (str_ieq(name, outer_field_names[i])) {
+			if (i == OUTER_FROM && m->outer[i] == 0)
+				m->from = xstrdup(value);
+			m->outer[i]++;
+		}
 	if (!mime_is_content_header(name, strlen(name)))
 		return;
 	for (size_t i = 0; i < m->ncontent; i++)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "config.h"
@@ -39,27 +40,44 @@ struct header {
 enum plan {
 	PLAN_NONE,		/* nothing decided yet */
 	PLAN_ENCRYPT,		/* every remote recipient has a usable certificate */
+	PLAN_SIGN_ONLY,		/* leaves unencrypted, but signed */
 	PLAN_BLOCKED,		/* a require recipient cannot be served: refuse unless already encrypted */
+	PLAN_INBOUND,		/* local recipients only: decrypt, verify, clean up */
 };
+
+/* Outer header fields counted, for anti-forgery and header protection. */
+enum outer_field {
+	OUTER_X_CABLES, OUTER_SUBJECT, OUTER_FROM, OUTER_TO, OUTER_CC, OUTER_REPLY_TO,
+	OUTER_DATE, OUTER_MESSAGE_ID, OUTER_IN_REPLY_TO, OUTER_REFERENCES, OUTER_COUNT
+};
+
+extern const char *const outer_field_names[OUTER_COUNT];
 
 struct message {
 	char *queue_id;
 	char *sender;		/* bare address; "" for the null sender */
-	bool sender_local;	/* local domain, authenticated, or internal client */
+	bool sender_local;	/* local domain, or a trusted client */
+	bool client_trusted;	/* SMTP AUTH, InternalHosts, or submitted on this host */
 	struct rcpt *rcpts;
 	size_t nrcpts;
 	struct header *content;	/* Content-* and MIME-Version fields, in order */
 	size_t ncontent;
 	bool header_leadspc;	/* values include the space after the colon */
+	unsigned int outer[OUTER_COUNT];	/* how many of each counted field */
+	char *from;		/* value of the first From field */
 	struct spool *body;
 	cables_status body_status;	/* first error while spooling */
 	struct cables_err body_err;
 	enum plan plan;
 	char blocked_reason[CABLES_ERR_MAX];
 	bool has_require;	/* some remote recipient's policy is require */
+	X509 *sign_cert;	/* the sender's signing certificate and key, when signing */
+	EVP_PKEY *sign_key;
+	char sign_note[CABLES_ERR_MAX];	/* why a wanted signature is missing */
 };
 
-struct message *message_new(const struct config *cfg, const char *sender, bool sender_local);
+struct message *message_new(const struct config *cfg, const char *sender, bool sender_local,
+    bool client_trusted);
 void message_free(struct message *m);
 
 void message_set_queue_id(struct message *m, const char *qid);

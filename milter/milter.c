@@ -15,6 +15,7 @@
 #include "log.h"
 #include "message.h"
 #include "milter.h"
+#include "inbound.h"
 #include "outbound.h"
 #include "smime.h"
 #include "util.h"
@@ -22,6 +23,8 @@
 static const struct config *cfg;
 static struct keystore *store;
 static struct smime_cache *cert_cache;
+static const uint8_t *store_key;
+static X509_STORE *trust_anchors;
 
 struct conn {
 	struct sockaddr_storage client;
@@ -31,10 +34,12 @@ struct conn {
 };
 
 void
-milter_setup(const struct config *c, struct keystore *ks)
+milter_setup(const struct config *c, struct keystore *ks, const uint8_t *seal_key, X509_STORE *anchors)
 {
 	cfg = c;
 	store = ks;
+	store_key = seal_key;
+	trust_anchors = anchors;
 	if (cert_cache == NULL)
 		cert_cache = smime_cache_new(1024);
 }
@@ -47,45 +52,22 @@ conn_of(SMFICTX *ctx)
 
 /* --- smfi wrappers: the only place the MTA's edit operations are called. --- */
 
-static char *
-with_leadspc(SMFICTX *ctx, const char *value)
-{
-	struct conn *c = conn_of(ctx);
-
-	return xasprintf("%s%s", c != NULL && c->leadspc ? " " : "", value);
-}
-
 static int
 mta_chgheader(void *arg, const char *name, int index, const char *value)
 {
-	SMFICTX *ctx = arg;
-	char *v = value != NULL ? with_leadspc(ctx, value) : NULL;
-	int rc = smfi_chgheader(ctx, (char *)name, index, v);
-
-	free(v);
-	return rc == MI_SUCCESS ? 0 : -1;
+	return smfi_chgheader(arg, (char *)name, index, (char *)value) == MI_SUCCESS ? 0 : -1;
 }
 
 static int
 mta_addheader(void *arg, const char *name, const char *value)
 {
-	SMFICTX *ctx = arg;
-	char *v = with_leadspc(ctx, value);
-	int rc = smfi_addheader(ctx, (char *)name, v);
-
-	free(v);
-	return rc == MI_SUCCESS ? 0 : -1;
+	return smfi_addheader(arg, (char *)name, (char *)value) == MI_SUCCESS ? 0 : -1;
 }
 
 static int
 mta_insheader(void *arg, int index, const char *name, const char *value)
 {
-	SMFICTX *ctx = arg;
-	char *v = with_leadspc(ctx, value);
-	int rc = smfi_insheader(ctx, index, (char *)name, v);
-
-	free(v);
-	return rc == MI_SUCCESS ? 0 : -1;
+	return smfi_insheader(arg, index, (char *)name, (char *)value) == MI_SUCCESS ? 0 : -1;
 }
 
 static int
@@ -197,14 +179,13 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	struct conn *c = conn_of(ctx);
 	char *sender = addr_from_envelope(argv[0] != NULL ? argv[0] : "<>");
 	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
-	bool local;
+	bool trusted;
 
 	drop_message(c);
 	if (sender == NULL)
 		sender = xstrdup(argv[0]);
-	local = (auth != NULL && auth[0] != '\0') || client_internal(c) ||
-	    domain_list_match(&cfg->local_domains, addr_domain(sender));
-	c->msg = message_new(cfg, sender, local);
+	trusted = (auth != NULL && auth[0] != '\0') || client_internal(c);
+	c->msg = message_new(cfg, sender, domain_list_match(&cfg->local_domains, addr_domain(sender)), trusted);
 	c->msg->header_leadspc = c->leadspc;
 	free(sender);
 	return SMFIS_NOREPLY;
@@ -231,25 +212,38 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 	return SMFIS_NOREPLY;
 }
 
-static struct outbound_env
+static struct milter_env
 env_now(void)
 {
-	struct outbound_env env = { cfg, store, cert_cache, time(NULL) };
+	struct milter_env env = { cfg, store, cert_cache, store_key, trust_anchors, time(NULL) };
 
 	return env;
+}
+
+static bool
+has_remote_recipient(const struct message *m)
+{
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (!m->rcpts[i].local)
+			return true;
+	return false;
 }
 
 static sfsistat
 mlfi_eoh(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
-	struct outbound_env env = env_now();
+	struct milter_env env = env_now();
 	struct outcome out;
 	sfsistat rc;
 
 	if (c->msg == NULL)
 		return SMFIS_CONTINUE;
-	outbound_plan(c->msg, &env, &out);
+	/* Mail for local recipients only is inbound; anything else is outbound. */
+	if (c->msg->nrcpts > 0 && !has_remote_recipient(c->msg))
+		inbound_plan(c->msg, &env, &out);
+	else
+		outbound_plan(c->msg, &env, &out);
 	if (out.verdict == VERDICT_CONTINUE)
 		return SMFIS_CONTINUE;
 	rc = apply_outcome(ctx, c->msg, &out);
@@ -271,8 +265,8 @@ static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
-	struct outbound_env env = env_now();
-	struct mta mta = { mta_chgheader, mta_addheader, mta_insheader, mta_replacebody, ctx };
+	struct milter_env env = env_now();
+	struct mta mta = { mta_chgheader, mta_addheader, mta_insheader, mta_replacebody, ctx, false };
 	struct outcome out;
 	sfsistat rc;
 
@@ -281,7 +275,11 @@ mlfi_eom(SMFICTX *ctx)
 		    queue_id(ctx, NULL));
 		return SMFIS_TEMPFAIL;
 	}
-	outbound_finish(c->msg, &env, &mta, &out);
+	mta.leadspc = c->leadspc;
+	if (c->msg->plan == PLAN_INBOUND)
+		inbound_finish(c->msg, &env, &mta, &out);
+	else
+		outbound_finish(c->msg, &env, &mta, &out);
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;

@@ -11,8 +11,16 @@
 #include "config.h"
 #include "keystore.h"
 
-/* Set the configuration and key store the callbacks use (before smfi_main). */
-void milter_setup(const struct config *cfg, struct keystore *ks);
+#include <stdint.h>
+#include <openssl/x509.h>
+
+/*
+ * Set what the callbacks use (before smfi_main): configuration, key store,
+ * the store key that unseals private keys (NULL: unavailable), trust
+ * anchors for signatures (NULL: none).
+ */
+void milter_setup(const struct config *cfg, struct keystore *ks, const uint8_t *seal_key,
+    X509_STORE *anchors);
 
 extern struct smfiDesc milter_desc;
 

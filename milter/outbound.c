@@ -1,53 +1,17 @@
-/* outbound - decisions and encryption for outbound mail; see outbound.h. */
+/* outbound - decisions, signatures and encryption for outbound mail; see outbound.h. */
 #include "autoconfig.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
+#include "addr.h"
 #include "mime.h"
 #include "outbound.h"
 #include "smime.h"
 #include "util.h"
-
-static void
-set_outcome(struct outcome *out, enum verdict v, const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void
-set_outcome(struct outcome *out, enum verdict v, const char *what, const char *fmt, ...)
-{
-	va_list ap;
-
-	out->verdict = v;
-	out->what = what;
-	va_start(ap, fmt);
-	vsnprintf(out->detail, sizeof(out->detail), fmt, ap);
-	va_end(ap);
-	out->rcode = out->xcode = NULL;
-	out->reply[0] = '\0';
-}
-
-/* An SMTP reply text: no control characters, and '%' doubled for libmilter. */
-static void
-set_reply(struct outcome *out, const char *rcode, const char *xcode, const char *text)
-{
-	size_t k = 0;
-
-	out->rcode = rcode;
-	out->xcode = xcode;
-	for (const char *p = text; *p != '\0' && k + 2 < sizeof(out->reply); p++) {
-		if ((unsigned char)*p < 32 || *p == 0x7f)
-			continue;
-		if (*p == '%')
-			out->reply[k++] = '%';
-		out->reply[k++] = *p;
-	}
-	out->reply[k] = '\0';
-}
 
 /* Refuse the message as On-KeyNotFound says. */
 static void
@@ -57,85 +21,79 @@ refuse_no_key(struct outcome *out, const struct config *cfg, const char *reason)
 
 	snprintf(text, sizeof(text), "Cables: cannot encrypt as policy requires: %s", reason);
 	if (cfg->on_key_not_found == ACTION_REJECT) {
-		set_outcome(out, VERDICT_REJECT, "reject", "%s (policy require)", reason);
-		set_reply(out, "550", "5.7.1", text);
+		outcome_set(out, VERDICT_REJECT, "reject", "%s (policy require)", reason);
+		outcome_reply(out, "550", "5.7.1", text);
 	} else {
-		set_outcome(out, VERDICT_TEMPFAIL, "tempfail", "%s (policy require)", reason);
-		set_reply(out, "451", "4.7.1", text);
+		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "%s (policy require)", reason);
+		outcome_reply(out, "451", "4.7.1", text);
 	}
 }
 
-/* An internal error, per On-InternalError; accept is never allowed to leak. */
-static void
-internal_error(struct outcome *out, const struct message *m, const struct config *cfg,
-    bool accept_allowed, const char *reason)
+/*
+ * Should this message be signed, and with what?  Only for a trusted client
+ * whose sender address is local and whose Sign setting is yes.
+ */
+static cables_status
+plan_signature(struct message *m, const struct milter_env *env, struct cables_err *err)
 {
-	enum fail_action a = cfg->on_internal_error;
+	const struct config *cfg = env->cfg;
+	char *norm, *why = NULL;
+	struct key_pair *pairs;
+	size_t n;
+	cables_status st = CABLES_OK;
 
-	if (a == ACTION_ACCEPT && (!accept_allowed || m->has_require))
-		a = ACTION_TEMPFAIL;
-	switch (a) {
-	case ACTION_ACCEPT:
-		set_outcome(out, VERDICT_ACCEPT, "plaintext", "internal error: %s (On-InternalError accept)", reason);
-		break;
-	case ACTION_REJECT:
-		set_outcome(out, VERDICT_REJECT, "reject", "internal error: %s", reason);
-		set_reply(out, "550", "5.3.0", "Cables: internal error while processing the message");
-		break;
-	case ACTION_TEMPFAIL:
-		set_outcome(out, VERDICT_TEMPFAIL, "tempfail", "internal error: %s", reason);
-		set_reply(out, "451", "4.3.0", "Cables: internal error, please try again later");
-		break;
+	if (!m->client_trusted || m->sender[0] == '\0')
+		return CABLES_OK;
+	norm = addr_normalize(m->sender, &cfg->addr);
+	if (norm == NULL || !domain_list_match(&cfg->local_domains, addr_domain(norm)) ||
+	    !policy_lookup(&cfg->sign, norm, NULL)) {
+		free(norm);
+		return CABLES_OK;
 	}
+	m->sign_cert = keys_cert(env, norm, KEY_SIGN, &why, &st, err);
+	if (st == CABLES_OK && m->sign_cert != NULL &&
+	    (st = keys_private(env, norm, &pairs, &n, err)) == CABLES_OK) {
+		for (size_t i = 0; i < n && m->sign_key == NULL; i++)
+			if (X509_cmp(pairs[i].cert, m->sign_cert) == 0) {
+				m->sign_key = pairs[i].key;
+				EVP_PKEY_up_ref(m->sign_key);
+			}
+		key_pairs_free(pairs, n);
+	}
+	if (st == CABLES_OK && m->sign_key == NULL) {
+		snprintf(m->sign_note, sizeof(m->sign_note), "unsigned: no signing key for %s: %s", norm,
+		    why != NULL ? why : "no private key");
+		X509_free(m->sign_cert);
+		m->sign_cert = NULL;
+	}
+	free(why);
+	free(norm);
+	return st;
 }
 
-/* Find a usable certificate for addr; NULL with *why set when there is none. */
-static X509 *
-find_cert(const struct outbound_env *env, const char *addr, char **why, cables_status *st,
-    struct cables_err *err)
+/* " (unsigned: ...)" or "" for log details. */
+static const char *
+sign_note(const struct message *m, char *buf, size_t len)
 {
-	struct key_list keys;
-	struct cables_err reason;
-	X509 *found = NULL;
-
-	*why = NULL;
-	*st = keystore_lookup(env->ks, addr, "smime", &keys, err);
-	if (*st != CABLES_OK)
-		return NULL;
-	reason.msg[0] = '\0';
-	for (size_t i = 0; i < keys.count && found == NULL; i++) {
-		X509 *c = smime_cache_cert(env->certs, keys.items[i].public_data, keys.items[i].public_len);
-
-		if (c == NULL) {
-			cables_fail(&reason, CABLES_ERR_SYNTAX, "stored certificate %.16s cannot be decoded",
-			    keys.items[i].fingerprint);
-			continue;
-		}
-		if (smime_cert_check(c, addr, &env->cfg->addr, env->now, &reason) == CABLES_OK)
-			found = c;
-		else
-			X509_free(c);
-	}
-	if (found == NULL)
-		*why = keys.count == 0 ? xstrdup("no certificate") :
-		    xasprintf("certificate %.16s: %s", keys.items[0].fingerprint, reason.msg);
-	key_list_release(&keys);
-	return found;
+	if (m->sign_note[0] == '\0')
+		return "";
+	snprintf(buf, len, " (%s)", m->sign_note);
+	return buf;
 }
 
 void
-outbound_plan(struct message *m, const struct outbound_env *env, struct outcome *out)
+outbound_plan(struct message *m, const struct milter_env *env, struct outcome *out)
 {
 	const struct config *cfg = env->cfg;
 	size_t nlocal = 0, nremote = 0, nnever = 0;
 	struct cables_err err;
 	cables_status st;
-	char *reason = NULL;
+	char *reason = NULL, note[300];
 
 	m->plan = PLAN_NONE;
 	m->has_require = false;
 	if (!m->sender_local) {
-		set_outcome(out, VERDICT_ACCEPT, "pass", "sender %s is not local",
+		outcome_set(out, VERDICT_ACCEPT, "pass", "sender %s is not local",
 		    m->sender[0] != '\0' ? m->sender : "<>");
 		return;
 	}
@@ -147,33 +105,36 @@ outbound_plan(struct message *m, const struct outbound_env *env, struct outcome 
 			continue;
 		}
 		nremote++;
-		r->policy = policy_lookup(&cfg->policy, r->norm, NULL);
+		r->policy = (enum enc_policy)policy_lookup(&cfg->policy, r->norm, NULL);
 		if (r->policy == POLICY_NEVER)
 			nnever++;
 		if (r->policy == POLICY_REQUIRE)
 			m->has_require = true;
 	}
 	if (nremote == 0) {
-		set_outcome(out, VERDICT_ACCEPT, "pass", "no remote recipients");
+		outcome_set(out, VERDICT_ACCEPT, "pass", "no remote recipients");
+		return;
+	}
+	if ((st = plan_signature(m, env, &err)) != CABLES_OK) {
+		outcome_internal_error(out, cfg, true, m->has_require, err.msg);
 		return;
 	}
 	if (nnever == nremote) {
-		set_outcome(out, VERDICT_ACCEPT, "pass", "policy never for every remote recipient");
-		return;
-	}
-	if (nlocal > 0)
+		reason = xstrdup("policy never for every remote recipient");
+	} else if (nlocal > 0) {
 		reason = xstrdup("local and remote recipients in one message (split delivery is not available)");
-	else if (nnever > 0)
+	} else if (nnever > 0) {
 		reason = xstrdup("recipients with policy never and others in one message");
-	for (size_t i = 0; i < m->nrcpts; i++) {
+	}
+	for (size_t i = 0; i < m->nrcpts && nnever < nremote; i++) {
 		struct rcpt *r = &m->rcpts[i];
 
 		if (r->local || r->policy == POLICY_NEVER || r->cert != NULL)
 			continue;
-		r->cert = find_cert(env, r->norm, &r->why_no_key, &st, &err);
+		r->cert = keys_cert(env, r->norm, KEY_ENCRYPT, &r->why_no_key, &st, &err);
 		if (st != CABLES_OK) {
 			free(reason);
-			internal_error(out, m, cfg, true, err.msg);
+			outcome_internal_error(out, cfg, true, m->has_require, err.msg);
 			return;
 		}
 		if (r->cert == NULL && reason == NULL)
@@ -181,28 +142,32 @@ outbound_plan(struct message *m, const struct outbound_env *env, struct outcome 
 	}
 	if (reason == NULL) {
 		m->plan = PLAN_ENCRYPT;
-		set_outcome(out, VERDICT_CONTINUE, "continue", "encrypting");
-		return;
-	}
-	if (m->has_require) {
+		outcome_set(out, VERDICT_CONTINUE, "continue", "encrypting");
+	} else if (m->has_require) {
 		/* Decided at end of message: content the sender encrypted may pass. */
 		m->plan = PLAN_BLOCKED;
 		strlcpy_c(m->blocked_reason, reason, sizeof(m->blocked_reason));
-		set_outcome(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
+		outcome_set(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
+	} else if (m->sign_key != NULL) {
+		m->plan = PLAN_SIGN_ONLY;
+		strlcpy_c(m->blocked_reason, reason, sizeof(m->blocked_reason));
+		outcome_set(out, VERDICT_CONTINUE, "continue", "signing only");
+	} else if (nnever == nremote) {
+		outcome_set(out, VERDICT_ACCEPT, "pass", "%s%s", reason, sign_note(m, note, sizeof(note)));
 	} else {
-		set_outcome(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)", reason);
+		outcome_set(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)%s", reason,
+		    sign_note(m, note, sizeof(note)));
 	}
 	free(reason);
 }
 
 /* The certificates to encrypt to: every remote recipient's, deduplicated, plus the sender's. */
 static STACK_OF(X509) *
-collect_certs(const struct message *m, const struct outbound_env *env, bool *with_self)
+collect_certs(const struct message *m, const struct milter_env *env, X509 **self)
 {
 	STACK_OF(X509) *certs = sk_X509_new_null();
-	X509 *self = NULL;
 
-	*with_self = false;
+	*self = NULL;
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		X509 *c = m->rcpts[i].cert;
 		bool dup = false;
@@ -219,13 +184,11 @@ collect_certs(const struct message *m, const struct outbound_env *env, bool *wit
 		cables_status st;
 
 		if (norm != NULL)
-			self = find_cert(env, norm, &why, &st, NULL);
+			*self = keys_cert(env, norm, KEY_ENCRYPT, &why, &st, NULL);
 		free(why);
 		free(norm);
-		if (self != NULL) {
-			sk_X509_push(certs, self);	/* freed by the caller */
-			*with_self = true;
-		}
+		if (*self != NULL)
+			sk_X509_push(certs, *self);
 	}
 	return certs;
 }
@@ -244,15 +207,6 @@ body_sink_write(void *arg, const void *p, size_t n, struct cables_err *err)
 	if (bs->mta->replacebody(bs->mta->ctx, p, n) != 0)
 		return cables_fail(err, CABLES_ERR_IO, "the MTA refused the replacement body");
 	return CABLES_OK;
-}
-
-static bool
-is_new_field(const struct smime_field *fields, const char *name)
-{
-	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++)
-		if (str_ieq(name, fields[i].name))
-			return true;
-	return false;
 }
 
 static unsigned int
@@ -276,110 +230,224 @@ delete_fields(const struct mta *mta, const char *name, unsigned int from, unsign
 	return 0;
 }
 
-/* Replace the content header fields with those of the encrypted entity. */
+static bool
+in_fields(const struct smime_field *fields, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_ieq(name, fields[i].name))
+			return true;
+	return false;
+}
+
+/* Set one field to a constant value (replacing the first occurrence, deleting others). */
 static int
-rewrite_headers(const struct message *m, const struct mta *mta, const struct smime_field *fields,
+set_field(const struct message *m, const struct mta *mta, const char *name, const char *value)
+{
+	unsigned int n = field_count(m, name);
+	char *raw = xasprintf(" %s", value), *v = mta_value(mta, raw);
+	int rc;
+
+	rc = n > 0 ? mta->chgheader(mta->ctx, name, 1, v) : mta->addheader(mta->ctx, name, v);
+	free(raw);
+	free(v);
+	return rc != 0 ? -1 : delete_fields(mta, name, 2, n);
+}
+
+/*
+ * Replace the content header fields with fields[0..n): each is set, every
+ * other content field is removed (MIME-Version stays, and is added if
+ * missing), and the trace field goes first.
+ */
+static int
+rewrite_headers(const struct message *m, const struct mta *mta, const struct smime_field *fields, size_t n,
     const char *trace)
 {
-	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++) {
-		const struct smime_field *f = &fields[i];
-		unsigned int n = field_count(m, f->name);
-		int rc;
+	char *raw, *v;
+	int rc;
 
-		rc = n > 0 ? mta->chgheader(mta->ctx, f->name, 1, f->value) :
-		    mta->addheader(mta->ctx, f->name, f->value);
-		if (rc != 0 || delete_fields(mta, f->name, 2, n) != 0)
+	for (size_t i = 0; i < n; i++)
+		if (set_field(m, mta, fields[i].name, fields[i].value) != 0)
 			return -1;
-	}
 	for (size_t i = 0; i < m->ncontent; i++) {
 		const struct header *h = &m->content[i];
 
-		/* Each other name once, at its first occurrence; MIME-Version stays outside too. */
-		if (h->index != 1 || is_new_field(fields, h->name) || str_ieq(h->name, "MIME-Version"))
+		/* Each other name once, at its first occurrence. */
+		if (h->index != 1 || in_fields(fields, n, h->name) || str_ieq(h->name, "MIME-Version"))
 			continue;
 		if (delete_fields(mta, h->name, 1, field_count(m, h->name)) != 0)
 			return -1;
 	}
-	if (field_count(m, "MIME-Version") == 0 && mta->addheader(mta->ctx, "MIME-Version", "1.0") != 0)
+	if (field_count(m, "MIME-Version") == 0 && set_field(m, mta, "MIME-Version", "1.0") != 0)
 		return -1;
-	return mta->insheader(mta->ctx, 0, "X-Cables", trace);
+	raw = xasprintf(" %s", trace);
+	v = mta_value(mta, raw);
+	rc = mta->insheader(mta->ctx, 0, "X-Cables", v);
+	free(raw);
+	free(v);
+	return rc;
 }
 
+/* Is the content already signed by the sender's client? */
+static bool
+already_signed(const struct message *m)
+{
+	struct mime_type t;
+	bool yes;
+
+	mime_type_parse(message_header_value(m, "Content-Type"), &t);
+	yes = (mime_type_is(&t, "multipart", "signed") && t.protocol != NULL) ||
+	    ((mime_type_is(&t, "application", "pkcs7-mime") || mime_type_is(&t, "application", "x-pkcs7-mime")) &&
+	    t.smime_type != NULL && str_ieq(t.smime_type, "signed-data"));
+	mime_type_release(&t);
+	return yes;
+}
+
+/* Encrypt (after signing, when a signature is wanted); see outbound.h. */
 static void
-encrypt_message(struct message *m, const struct outbound_env *env, const struct mta *mta,
-    struct outcome *out)
+encrypt_message(struct message *m, const struct milter_env *env, const struct mta *mta,
+    const struct smime_signed *sig, struct outcome *out)
 {
 	struct smime_encrypt_opts opts = { env->cfg->cipher, env->cfg->rsa_padding };
 	struct body_sink bs = { mta, false };
 	struct byte_sink sink = { body_sink_write, &bs };
 	STACK_OF(X509) *certs;
-	struct buf head;
+	X509 *self;
+	struct entity_src src;
+	struct buf head, sig_head;
 	struct cables_err err;
 	cables_status st;
-	bool with_self;
-	char trace[160];
+	char trace[200];
 	int nrecipients;
+	bool with_self;
 
-	certs = collect_certs(m, env, &with_self);
+	certs = collect_certs(m, env, &self);
+	with_self = self != NULL;
 	nrecipients = sk_X509_num(certs) - (with_self ? 1 : 0);
 	buf_init(&head);
+	buf_init(&sig_head);
 	message_content_head(m, &head);
-	st = smime_encrypt(&opts, certs, head.data, head.len, m->body, &sink, &err);
+	entity_src_init(&src);
+	if (sig != NULL) {
+		/* The encrypted entity is the multipart/signed one. */
+		buf_printf(&sig_head, "Content-Type: %s\r\n\r\n", sig->content_type);
+		entity_src_mem(&src, sig_head.data, sig_head.len);
+		entity_src_mem(&src, sig->prologue.data, sig->prologue.len);
+	}
+	entity_src_mem(&src, head.data, head.len);
+	entity_src_spool(&src, m->body, 0, -1);
+	if (sig != NULL)
+		entity_src_mem(&src, sig->epilogue.data, sig->epilogue.len);
+	st = smime_encrypt(&opts, certs, &src, &sink, &err);
 	OPENSSL_cleanse(head.data, head.len);
 	buf_release(&head);
-	if (with_self)
-		X509_free(sk_X509_value(certs, sk_X509_num(certs) - 1));
+	buf_release(&sig_head);
+	X509_free(self);
 	sk_X509_free(certs);
 	if (st != CABLES_OK) {
-		internal_error(out, m, env->cfg, !bs.started, err.msg);
+		outcome_internal_error(out, env->cfg, !bs.started, m->has_require, err.msg);
 		return;
 	}
-	snprintf(trace, sizeof(trace), "encrypted; format=smime; cipher=%s; recipients=%d%s",
-	    cipher_name(env->cfg->cipher), nrecipients, with_self ? "; self" : "");
-	if (rewrite_headers(m, mta, smime_output_fields(env->cfg->cipher), trace) != 0) {
-		internal_error(out, m, env->cfg, false, "the MTA refused a header change");
+	snprintf(trace, sizeof(trace), "encrypted; format=smime; cipher=%s; recipients=%d%s%s",
+	    cipher_name(env->cfg->cipher), nrecipients, with_self ? "; self" : "", sig != NULL ? "; signed" : "");
+	if (rewrite_headers(m, mta, smime_output_fields(env->cfg->cipher), SMIME_OUTPUT_FIELDS, trace) != 0) {
+		outcome_internal_error(out, env->cfg, false, m->has_require, "the MTA refused a header change");
 		return;
 	}
-	set_outcome(out, VERDICT_MODIFIED, "encrypted", "format=smime cipher=%s recipients=%d%s size=%zu",
-	    cipher_name(env->cfg->cipher), nrecipients, with_self ? " +self" : "", spool_size(m->body));
+	outcome_set(out, VERDICT_MODIFIED, "encrypted", "format=smime cipher=%s recipients=%d%s%s size=%zu%s%s",
+	    cipher_name(env->cfg->cipher), nrecipients, with_self ? " +self" : "",
+	    sig != NULL ? " signed" : "", spool_size(m->body), m->sign_note[0] != '\0' ? " " : "", m->sign_note);
+}
+
+/* Replace the content with the multipart/signed entity (the message leaves unencrypted). */
+static void
+clear_sign(struct message *m, const struct milter_env *env, const struct mta *mta,
+    const struct smime_signed *sig, struct outcome *out)
+{
+	struct smime_field ct = { "Content-Type", sig->content_type };
+	struct buf head;
+	const char *reason = m->blocked_reason;
+	int rc;
+
+	buf_init(&head);
+	message_content_head(m, &head);
+	rc = mta->replacebody(mta->ctx, sig->prologue.data, sig->prologue.len) == 0 &&
+	    mta->replacebody(mta->ctx, head.data, head.len) == 0 &&
+	    mta_replace_body(mta, m->body, 0, (off_t)spool_size(m->body)) == 0 &&
+	    mta->replacebody(mta->ctx, sig->epilogue.data, sig->epilogue.len) == 0 ? 0 : -1;
+	buf_release(&head);
+	if (rc == 0)
+		rc = rewrite_headers(m, mta, &ct, 1, "signed; format=smime");
+	if (rc != 0) {
+		outcome_internal_error(out, env->cfg, false, m->has_require, "the MTA refused a change");
+		return;
+	}
+	outcome_set(out, VERDICT_MODIFIED, "signed", "format=smime, not encrypted: %s", reason);
 }
 
 void
-outbound_finish(struct message *m, const struct outbound_env *env, const struct mta *mta,
+outbound_finish(struct message *m, const struct milter_env *env, const struct mta *mta,
     struct outcome *out)
 {
 	enum mime_crypto crypto;
+	struct smime_signed sig;
+	struct entity_src src;
+	struct buf head;
 	struct cables_err err;
+	bool signing;
 
 	if (m->plan == PLAN_NONE) {
-		internal_error(out, m, env->cfg, true, "end of message without a plan");
+		outcome_internal_error(out, env->cfg, true, m->has_require, "end of message without a plan");
 		return;
 	}
 	if (m->body_status == CABLES_ERR_TOOBIG) {
 		if (m->has_require) {
-			set_outcome(out, VERDICT_REJECT, "reject", "%s (policy require)", m->body_err.msg);
-			set_reply(out, "552", "5.3.4", "Cables: message too large to encrypt");
+			outcome_set(out, VERDICT_REJECT, "reject", "%s (policy require)", m->body_err.msg);
+			outcome_reply(out, "552", "5.3.4", "Cables: message too large to encrypt");
 		} else {
-			set_outcome(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)", m->body_err.msg);
+			outcome_set(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)", m->body_err.msg);
 		}
 		return;
 	}
 	if (m->body_status != CABLES_OK) {
-		internal_error(out, m, env->cfg, true, m->body_err.msg);
+		outcome_internal_error(out, env->cfg, true, m->has_require, m->body_err.msg);
 		return;
 	}
 	if (mime_detect(message_header_value(m, "Content-Type"),
 	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, &err) != CABLES_OK) {
-		internal_error(out, m, env->cfg, true, err.msg);
+		outcome_internal_error(out, env->cfg, true, m->has_require, err.msg);
 		return;
 	}
 	if (crypto != MIME_PLAIN) {
-		set_outcome(out, VERDICT_ACCEPT, "pass", "already encrypted (%s)", mime_crypto_name(crypto));
+		outcome_set(out, VERDICT_ACCEPT, "pass", "already encrypted (%s)", mime_crypto_name(crypto));
 		return;
 	}
 	if (m->plan == PLAN_BLOCKED) {
 		refuse_no_key(out, env->cfg, m->blocked_reason);
 		return;
 	}
-	encrypt_message(m, env, mta, out);
+	signing = m->sign_key != NULL && !already_signed(m);
+	if (!signing) {
+		if (m->plan == PLAN_SIGN_ONLY) {
+			outcome_set(out, VERDICT_ACCEPT, "pass", "already signed; not encrypted: %s", m->blocked_reason);
+			return;
+		}
+		encrypt_message(m, env, mta, NULL, out);
+		return;
+	}
+	buf_init(&head);
+	message_content_head(m, &head);
+	entity_src_init(&src);
+	entity_src_mem(&src, head.data, head.len);
+	entity_src_spool(&src, m->body, 0, -1);
+	if (smime_sign(m->sign_cert, m->sign_key, NULL, &src, &sig, &err) != CABLES_OK) {
+		buf_release(&head);
+		outcome_internal_error(out, env->cfg, true, m->has_require, err.msg);
+		return;
+	}
+	buf_release(&head);
+	if (m->plan == PLAN_SIGN_ONLY)
+		clear_sign(m, env, mta, &sig, out);
+	else
+		encrypt_message(m, env, mta, &sig, out);
+	smime_signed_release(&sig);
 }

@@ -30,9 +30,11 @@
 
 #include "addr.h"
 #include "config.h"
+#include "entity.h"
 #include "sink.h"
 #include "spool.h"
 #include "status.h"
+#include "util.h"
 
 struct smime_field {
 	const char *name;
@@ -50,13 +52,11 @@ struct smime_encrypt_opts {
 };
 
 /*
- * Encrypt the entity head[0..head_len) followed by the spooled body (NULL:
- * no body) to every certificate in certs.  The certificates must have
- * passed smime_cert_check().
+ * Encrypt the entity to every certificate in certs.  The certificates must
+ * have passed smime_cert_check().
  */
 cables_status smime_encrypt(const struct smime_encrypt_opts *o, STACK_OF(X509) *certs,
-    const void *head, size_t head_len, const struct spool *body,
-    struct byte_sink *out, struct cables_err *err);
+    const struct entity_src *in, struct byte_sink *out, struct cables_err *err);
 
 /* Can cert be used to encrypt to addr (normalised) at time now? */
 cables_status smime_cert_check(X509 *cert, const char *addr, const struct addr_opts *ao,
@@ -92,6 +92,14 @@ struct smime_cache *smime_cache_new(size_t capacity);
 void smime_cache_free(struct smime_cache *c);
 X509 *smime_cache_cert(struct smime_cache *c, const uint8_t *der, size_t len);
 void smime_cache_stats(struct smime_cache *c, unsigned long *hits, unsigned long *misses);
+/*
+ * Unsealed private keys by the fingerprint of their certificate, so that a
+ * busy server does not decode the same key for every message.  The key
+ * material stays in this process, which disables core dumps; EVP_PKEY_free
+ * wipes it on eviction.  get returns a new reference or NULL.
+ */
+EVP_PKEY *smime_cache_key_get(struct smime_cache *c, const char *fingerprint);
+void smime_cache_key_put(struct smime_cache *c, const char *fingerprint, EVP_PKEY *key);
 /* DER of cert, malloc'd; NULL on failure. */
 uint8_t *smime_cert_to_der(X509 *cert, size_t *len);
 
@@ -111,6 +119,102 @@ cables_status smime_generate(const char *addr, enum smime_algo algo, unsigned in
  */
 cables_status smime_load_file(const char *path, const char *passphrase,
     STACK_OF(X509) **certs, EVP_PKEY **key, struct cables_err *err);
+
+/*
+ * Signing.  smime_sign() signs an entity (detached, SHA-256, with the
+ * signer's certificate and chain) and returns the pieces of the
+ * multipart/signed entity that carries it: the new Content-Type value, the
+ * text before the signed entity (preamble and first boundary) and the text
+ * after it (the signature part and the closing boundary).  The
+ * multipart/signed entity is prologue + entity + epilogue, so the signed
+ * bytes themselves are never copied.  The boundary is random.
+ */
+struct smime_signed {
+	char content_type[200];
+	struct buf prologue;
+	struct buf epilogue;
+};
+
+cables_status smime_sign(X509 *cert, EVP_PKEY *key, STACK_OF(X509) *chain,
+    const struct entity_src *content, struct smime_signed *out, struct cables_err *err);
+void smime_signed_release(struct smime_signed *s);
+
+/* Can cert sign for addr at time now (validity, address, digitalSignature, emailProtection)? */
+cables_status smime_cert_check_signing(X509 *cert, const char *addr, const struct addr_opts *ao,
+    time_t now, struct cables_err *err);
+
+/*
+ * Verification.  The signature must verify over the exact bytes (else
+ * invalid); the signer is trusted when its certificate chains to a trust
+ * anchor for S/MIME signing at time now, or when known() says the key store
+ * holds that very certificate (else untrusted, with the reason).
+ */
+enum smime_sig_status { SMIME_SIG_VALID, SMIME_SIG_UNTRUSTED, SMIME_SIG_INVALID };
+
+struct smime_verify_ctx {
+	X509_STORE *anchors;			/* may be NULL */
+	bool (*known)(void *arg, X509 *cert);	/* may be NULL */
+	void *arg;
+	time_t now;
+	const char *tmpdir;
+};
+
+struct smime_sig {
+	enum smime_sig_status status;
+	char signer[256];	/* first email address of the signer's certificate, or "" */
+	char reason[256];	/* why untrusted or invalid */
+	X509 *cert;		/* the signer's certificate (a reference), or NULL */
+};
+
+const char *smime_sig_status_name(enum smime_sig_status s);
+void smime_sig_release(struct smime_sig *sig);
+
+/*
+ * Verify a multipart/signed body (bytes [from, to) of sp) with the given
+ * boundary.  Errors in the MIME structure itself (no boundary, no
+ * signature part) are CABLES_ERR_SYNTAX with the reason; a signature that
+ * does not verify is CABLES_OK with sig->status invalid.
+ */
+cables_status smime_verify_multipart(const struct smime_verify_ctx *ctx, const char *boundary,
+    const struct spool *sp, off_t from, off_t to, struct smime_sig *sig, struct cables_err *err);
+
+/* Verify an opaque signed-data body (base64 or binary) starting at from. */
+cables_status smime_verify_opaque(const struct smime_verify_ctx *ctx, const struct spool *sp, off_t from,
+    bool base64, struct smime_sig *sig, struct cables_err *err);
+
+/* BIOs over spools: writing appends; reading yields bytes [from, to). */
+BIO *spool_bio_writer(struct spool *sp);
+BIO *spool_bio_reader(const struct spool *sp, off_t from, off_t to);
+
+/*
+ * An encrypted S/MIME entity, opened for decryption.  The body (base64 or
+ * binary) is decoded into a spool in tmpdir and its CMS structure parsed
+ * without its content (cms_detach.h); decryption then streams the content
+ * from that spool.  smime_envelope_free() releases everything (NULL is
+ * fine).  Errors say what is wrong with the input: "bad base64 ...",
+ * "truncated base64", "CMS structure truncated ...", "not encrypted
+ * (signed data)".
+ */
+struct smime_envelope;
+
+cables_status smime_envelope_open(const struct spool *body, off_t from, bool base64,
+    const char *tmpdir, struct smime_envelope **out, struct cables_err *err);
+void smime_envelope_free(struct smime_envelope *e);
+
+/* True when a RecipientInfo names cert (issuer and serial, or subject key identifier). */
+bool smime_envelope_names(const struct smime_envelope *e, X509 *cert);
+
+/* Content-encryption algorithm as OpenSSL names it ("aes-256-cbc"), or "". */
+const char *smime_envelope_algorithm(const struct smime_envelope *e);
+
+/*
+ * Decrypt with key (for cert).  On success *plain is a new spool (in the
+ * envelope's tmpdir, owned by the caller) holding the whole content, which
+ * decrypted completely and, for AuthEnvelopedData, whose tag verified; on
+ * failure *plain is NULL and err says why.
+ */
+cables_status smime_envelope_decrypt(struct smime_envelope *e, X509 *cert, EVP_PKEY *key,
+    struct spool **plain, struct cables_err *err);
 
 /* The private key as DER PKCS#8 (malloc'd, wipe with seal_free_secret) and back. */
 cables_status smime_key_to_der(EVP_PKEY *key, uint8_t **der, size_t *len, struct cables_err *err);

@@ -15,10 +15,16 @@ struct smime_cache_slot {
 	X509 *cert;			/* one reference held by the cache */
 };
 
+struct smime_key_slot {
+	char fingerprint[65];		/* of the certificate the key belongs to */
+	EVP_PKEY *key;
+};
+
 struct smime_cache {
 	pthread_mutex_t lock;
 	size_t capacity;
 	struct smime_cache_slot *slots;
+	struct smime_key_slot *keys;
 	unsigned long hits, misses;
 };
 
@@ -29,6 +35,7 @@ smime_cache_new(size_t capacity)
 
 	c->capacity = capacity > 0 ? capacity : 1;
 	c->slots = xcalloc(c->capacity, sizeof(*c->slots));
+	c->keys = xcalloc(c->capacity, sizeof(*c->keys));
 	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
@@ -38,9 +45,12 @@ smime_cache_free(struct smime_cache *c)
 {
 	if (c == NULL)
 		return;
-	for (size_t i = 0; i < c->capacity; i++)
+	for (size_t i = 0; i < c->capacity; i++) {
 		X509_free(c->slots[i].cert);
+		EVP_PKEY_free(c->keys[i].key);
+	}
 	free(c->slots);
+	free(c->keys);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -88,5 +98,49 @@ smime_cache_stats(struct smime_cache *c, unsigned long *hits, unsigned long *mis
 	pthread_mutex_lock(&c->lock);
 	*hits = c->hits;
 	*misses = c->misses;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static struct smime_key_slot *
+key_slot(struct smime_cache *c, const char *fingerprint)
+{
+	unsigned long h = 5381;
+
+	for (const char *p = fingerprint; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)*p;
+	return &c->keys[h % c->capacity];
+}
+
+EVP_PKEY *
+smime_cache_key_get(struct smime_cache *c, const char *fingerprint)
+{
+	struct smime_key_slot *slot;
+	EVP_PKEY *key = NULL;
+
+	if (c == NULL)
+		return NULL;
+	slot = key_slot(c, fingerprint);
+	pthread_mutex_lock(&c->lock);
+	if (slot->key != NULL && strcmp(slot->fingerprint, fingerprint) == 0) {
+		key = slot->key;
+		EVP_PKEY_up_ref(key);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return key;
+}
+
+void
+smime_cache_key_put(struct smime_cache *c, const char *fingerprint, EVP_PKEY *key)
+{
+	struct smime_key_slot *slot;
+
+	if (c == NULL)
+		return;
+	slot = key_slot(c, fingerprint);
+	pthread_mutex_lock(&c->lock);
+	EVP_PKEY_free(slot->key);
+	strlcpy_c(slot->fingerprint, fingerprint, sizeof(slot->fingerprint));
+	EVP_PKEY_up_ref(key);
+	slot->key = key;
 	pthread_mutex_unlock(&c->lock);
 }

@@ -130,11 +130,14 @@ smime_key_description(EVP_PKEY *key, char *out, size_t len)
 	}
 }
 
+enum purpose { FOR_ENCRYPTION, FOR_SIGNING };
+
 static cables_status
-check_key(X509 *cert, struct cables_err *err)
+check_key(X509 *cert, enum purpose purpose, struct cables_err *err)
 {
 	EVP_PKEY *key = X509_get0_pubkey(cert);
 	uint32_t ku = X509_get_key_usage(cert);
+	bool ec;
 	char desc[64];
 
 	if (key == NULL)
@@ -144,25 +147,33 @@ check_key(X509 *cert, struct cables_err *err)
 	case EVP_PKEY_RSA:
 		if (EVP_PKEY_get_bits(key) < 2048)
 			return cables_fail(err, CABLES_ERR_UNUSABLE, "%s key is too weak (needs 2048 bits or more)", desc);
-		if (ku != UINT32_MAX && (ku & KU_KEY_ENCIPHERMENT) == 0)
-			return cables_fail(err, CABLES_ERR_UNUSABLE,
-			    "key usage does not allow keyEncipherment (signing-only certificate)");
-		return CABLES_OK;
+		ec = false;
+		break;
 	case EVP_PKEY_EC:
 		if (strcmp(desc, "EC P-256") != 0 && strcmp(desc, "EC P-384") != 0 &&
 		    strcmp(desc, "EC P-521") != 0)
 			return cables_fail(err, CABLES_ERR_UNUSABLE, "%s is not a supported curve", desc);
-		if (ku != UINT32_MAX && (ku & KU_KEY_AGREEMENT) == 0)
-			return cables_fail(err, CABLES_ERR_UNUSABLE,
-			    "key usage does not allow keyAgreement (signing-only certificate)");
-		return CABLES_OK;
+		ec = true;
+		break;
 	default:
-		return cables_fail(err, CABLES_ERR_UNUSABLE, "%s keys cannot be used for S/MIME encryption", desc);
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "%s keys cannot be used for S/MIME %s", desc,
+		    purpose == FOR_SIGNING ? "signing" : "encryption");
 	}
+	if (ku == UINT32_MAX)
+		return CABLES_OK;
+	if (purpose == FOR_SIGNING && (ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)) == 0)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "key usage does not allow digitalSignature");
+	if (purpose == FOR_ENCRYPTION && !ec && (ku & KU_KEY_ENCIPHERMENT) == 0)
+		return cables_fail(err, CABLES_ERR_UNUSABLE,
+		    "key usage does not allow keyEncipherment (signing-only certificate)");
+	if (purpose == FOR_ENCRYPTION && ec && (ku & KU_KEY_AGREEMENT) == 0)
+		return cables_fail(err, CABLES_ERR_UNUSABLE,
+		    "key usage does not allow keyAgreement (signing-only certificate)");
+	return CABLES_OK;
 }
 
-cables_status
-smime_cert_check(X509 *cert, const char *addr, const struct addr_opts *ao, time_t now,
+static cables_status
+check_cert(X509 *cert, const char *addr, const struct addr_opts *ao, time_t now, enum purpose purpose,
     struct cables_err *err)
 {
 	long long nb, na;
@@ -195,7 +206,21 @@ smime_cert_check(X509 *cert, const char *addr, const struct addr_opts *ao, time_
 	xku = X509_get_extended_key_usage(cert);
 	if (xku != UINT32_MAX && (xku & (XKU_SMIME | XKU_ANYEKU)) == 0)
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "extended key usage does not include emailProtection");
-	return check_key(cert, err);
+	return check_key(cert, purpose, err);
+}
+
+cables_status
+smime_cert_check(X509 *cert, const char *addr, const struct addr_opts *ao, time_t now,
+    struct cables_err *err)
+{
+	return check_cert(cert, addr, ao, now, FOR_ENCRYPTION, err);
+}
+
+cables_status
+smime_cert_check_signing(X509 *cert, const char *addr, const struct addr_opts *ao, time_t now,
+    struct cables_err *err)
+{
+	return check_cert(cert, addr, ao, now, FOR_SIGNING, err);
 }
 
 X509 *

@@ -166,36 +166,17 @@ add_recipients(CMS_ContentInfo *cms, STACK_OF(X509) *certs, const struct smime_e
 	return CABLES_OK;
 }
 
-/* Feed the entity into the CMS streaming BIO. */
 static cables_status
-write_content(BIO *in, const void *head, size_t head_len, const struct spool *body,
-    struct cables_err *err)
+write_to_bio(void *arg, const void *p, size_t n, struct cables_err *err)
 {
-	char chunk[16384];
-	size_t got;
-	off_t off = 0;
-	cables_status st;
-
-	if (head_len > 0 && BIO_write(in, head, (int)head_len) != (int)head_len)
-		return cables_fail_ssl(err, CABLES_ERR_CRYPTO, "encrypting the header fields");
-	if (body == NULL)
-		return CABLES_OK;
-	for (;;) {
-		st = spool_pread(body, off, chunk, sizeof(chunk), &got, err);
-		if (st != CABLES_OK)
-			return st;
-		if (got == 0)
-			break;
-		if (BIO_write(in, chunk, (int)got) != (int)got)
-			return cables_fail_ssl(err, CABLES_ERR_CRYPTO, "encrypting the body");
-		off += (off_t)got;
-	}
+	if (BIO_write(arg, p, (int)n) != (int)n)
+		return cables_fail_ssl(err, CABLES_ERR_CRYPTO, "encrypting the content");
 	return CABLES_OK;
 }
 
 cables_status
-smime_encrypt(const struct smime_encrypt_opts *o, STACK_OF(X509) *certs, const void *head,
-    size_t head_len, const struct spool *body, struct byte_sink *out, struct cables_err *err)
+smime_encrypt(const struct smime_encrypt_opts *o, STACK_OF(X509) *certs, const struct entity_src *src,
+    struct byte_sink *out, struct cables_err *err)
 {
 	const EVP_CIPHER *cipher;
 	CMS_ContentInfo *cms = NULL;
@@ -230,7 +211,7 @@ smime_encrypt(const struct smime_encrypt_opts *o, STACK_OF(X509) *certs, const v
 		st = cables_fail_ssl(err, CABLES_ERR_CRYPTO, "starting the CMS stream");
 		goto out;
 	}
-	st = write_content(in, head, head_len, body, err);
+	st = entity_src_each(src, write_to_bio, in, err);
 	if (st == CABLES_OK && BIO_flush(in) <= 0)
 		st = cables_fail_ssl(err, CABLES_ERR_CRYPTO, "finishing the CMS structure");
 	/* A sink failure surfaces as a BIO failure above; report the sink's reason. */

@@ -85,6 +85,10 @@ assert_default_values(const struct config *c)
 	assert_int_equal(c->policy.dflt, POLICY_ENCRYPT);
 	assert_int_equal(c->policy.count, 0);
 	assert_false(c->encrypt_to_self);
+	assert_int_equal(c->sign.dflt, 0);
+	assert_int_equal(c->sign.count, 0);
+	assert_null(c->trust_anchors);
+	assert_true(c->harvest_certificates);
 	assert_int_equal(c->cipher, CIPHER_AES256_CBC);
 	assert_int_equal(c->rsa_padding, RSA_PAD_PKCS1);
 	assert_int_equal(c->on_key_not_found, ACTION_TEMPFAIL);
@@ -95,6 +99,24 @@ assert_default_values(const struct config *c)
 	assert_int_equal(c->max_message_size, 104857600);
 	assert_string_equal(c->addr.delimiters, "+");
 	assert_false(c->addr.local_case_sensitive);
+}
+
+static void
+test_sign_rules(void **state)
+{
+	const struct policy_rule *rule;
+	struct config *c = parse_ok("Sign a.test yes\nSign no\nSign CEO@A.test no\nSign .lab.a.test yes\n");
+
+	assert_int_equal(c->sign.dflt, 0);
+	assert_int_equal(c->sign_default_line, 2);
+	assert_int_equal(policy_lookup(&c->sign, "alice@a.test", &rule), 1);
+	assert_int_equal(rule->line, 1);
+	assert_int_equal(policy_lookup(&c->sign, "ceo@a.test", &rule), 0);
+	assert_int_equal(rule->line, 3);
+	assert_int_equal(policy_lookup(&c->sign, "x@b.lab.a.test", NULL), 1);
+	assert_int_equal(policy_lookup(&c->sign, "x@b.test", &rule), 0);
+	assert_null(rule);
+	config_free(c);
 }
 
 static void
@@ -128,7 +150,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	static const char *const expected[] = {
 		"Socket", "SocketMode", "SocketGroup", "PidFile", "KeyStore", "KeyStoreKey",
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Policy", "EncryptToSelf",
-		"Cipher", "RSAPadding", "On-KeyNotFound", "On-InternalError", "LogFacility",
+		"Sign", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "On-KeyNotFound", "On-InternalError", "LogFacility",
 		"LogFile", "TempDir", "MaxMessageSize", "RecipientDelimiter", "LocalPartCaseSensitive",
 	};
 	size_t n = config_key_count();
@@ -154,7 +176,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	}
 	assert_null(config_key_name(n));
 	assert_null(config_key_default(n));
-	assert_string_equal(config_key_default(11), "aes256-cbc");	/* Cipher */
+	assert_string_equal(config_key_default(14), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
 	assert_null(config_key_default(6));				/* LocalDomains */
 	assert_string_equal(fail_action_name(ACTION_TEMPFAIL), "tempfail");
@@ -236,7 +258,7 @@ test_keys_and_values_are_trimmed(void **state)
 	assert_string_equal(c->socket_group, "postfix");
 	assert_int_equal(c->policy.count, 1);
 	assert_string_equal(c->policy.rules[0].match, "b.test");
-	assert_int_equal(c->policy.rules[0].policy, POLICY_REQUIRE);
+	assert_int_equal(c->policy.rules[0].value, POLICY_REQUIRE);
 	assert_int_equal(c->policy.rules[0].line, 4);
 	assert_string_equal(c->log_facility, "local3");
 	assert_string_equal(c->temp_dir, "/srv/tmp");
@@ -549,6 +571,14 @@ static const struct {
 	{ "InternalHosts 10.0.0.0/\n", 0, "t.conf:1: InternalHosts: '10.0.0.0/': bad prefix length" },
 	{ "InternalHosts 10.0.0\n", 0, "t.conf:1: InternalHosts: '10.0.0' is not an IP address or prefix" },
 	{ "InternalHosts 10.0.0.0/+8\n", 0, "t.conf:1: InternalHosts: '10.0.0.0/+8': bad prefix length" },
+	{ "Sign maybe\n", 0, "t.conf:1: Sign: expected 'yes|no' or 'ADDRESS-OR-DOMAIN yes|no', got 'maybe'" },
+	{ "Sign a.test perhaps\n", 0, "t.conf:1: Sign: expected" },
+	{ "Sign yes\nSign no\n", 0, "t.conf:2: Sign: the default is already set at line 1" },
+	{ "Sign a..test yes\n", 0, "t.conf:1: Sign: 'a..test' is not an address, a domain or a .domain" },
+	{ "Sign a.test yes\nSign A.TEST no\n", 0, "t.conf:2: Sign: a policy for 'A.TEST' is already set at line 1" },
+	{ "Sign bob+x@a.test yes\n", 0, "t.conf:1: Sign: 'bob+x@a.test' names a sub-address" },
+	{ "TrustAnchors certs\n", 0, "t.conf:1: TrustAnchors: 'certs' is not an absolute path or 'none'" },
+	{ "HarvestCertificates sometimes\n", 0, "t.conf:1: HarvestCertificates: 'sometimes' is not yes or no" },
 	/* Policy targets take the address options, wherever those are set. */
 	{ "Policy bob+x@b.test never\n", 0,
 	    "t.conf:1: Policy: 'bob+x@b.test' names a sub-address; keys and policies belong to the address without it" },
@@ -915,6 +945,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_are_the_documented_values),
+		cmocka_unit_test(test_sign_rules),
 		cmocka_unit_test(test_empty_text_gives_defaults_named_after_the_file),
 		cmocka_unit_test(test_key_table_is_complete_and_its_defaults_parse),
 		cmocka_unit_test(test_comments_and_blank_lines_are_ignored),

@@ -81,7 +81,7 @@ struct fixture {
 	char *dir;
 	struct config *cfg;
 	struct keystore *ks;
-	struct outbound_env env;
+	struct milter_env env;
 	struct fake_mta fake;
 	struct mta mta;
 	X509 *bob_cert, *alice_cert;
@@ -148,7 +148,7 @@ fixture_new(const char *extra_config)
 	fx->env.now = NOW;
 	buf_init(&fx->fake.body);
 	buf_init(&fx->fake.ops);
-	fx->mta = (struct mta){ fake_chgheader, fake_addheader, fake_insheader, fake_replacebody, &fx->fake };
+	fx->mta = (struct mta){ fake_chgheader, fake_addheader, fake_insheader, fake_replacebody, &fx->fake, false };
 	fx->bob_cert = shared_bob_cert;
 	fx->bob_key = shared_bob_key;
 	fx->alice_cert = shared_alice_cert;
@@ -172,7 +172,7 @@ fixture_free(struct fixture *fx)
 static struct message *
 new_message(struct fixture *fx, const char *sender, bool sender_local, const char *rcpts)
 {
-	struct message *m = message_new(fx->cfg, sender, sender_local);
+	struct message *m = message_new(fx->cfg, sender, sender_local, false);
 	char *copy = xstrdup(rcpts), *save = NULL;
 
 	message_set_queue_id(m, "QID1");
@@ -244,7 +244,7 @@ static void
 test_rewrite_replaces_duplicates_and_drops_other_content_fields(void **state)
 {
 	struct fixture *fx = fixture_new("Cipher aes256-gcm");
-	struct message *m = message_new(fx->cfg, "alice@a.test", true);
+	struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
 	struct outcome out;
 
 	store(fx, "bob@b.test", fx->bob_cert);
@@ -278,7 +278,7 @@ static void
 test_leading_space_values_are_kept_exactly(void **state)
 {
 	struct fixture *fx = fixture_new("");
-	struct message *m = message_new(fx->cfg, "alice@a.test", true);
+	struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
 	struct outcome out;
 
 	store(fx, "bob@b.test", fx->bob_cert);
@@ -402,7 +402,7 @@ static void
 test_already_encrypted_content_passes_under_require(void **state)
 {
 	struct fixture *fx = fixture_new("DefaultPolicy require");
-	struct message *m = message_new(fx->cfg, "alice@a.test", true);
+	struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
 	const char *body = "\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2\r\n-----END PGP MESSAGE-----\r\n";
 	struct outcome out;
 

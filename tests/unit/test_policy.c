@@ -92,9 +92,9 @@ check_lookups(const struct policy_table *t, const char *order)
 			fail_msg("%s: '%s' decided by '%s', expected '%s'", order, lookups[i].addr,
 			    by != NULL ? by : "(default)",
 			    lookups[i].decided_by != NULL ? lookups[i].decided_by : "(default)");
-		if (rule != NULL && rule->policy != p)
+		if (rule != NULL && rule->value != (int)p)
 			fail_msg("%s: '%s' returned rule says %s but lookup says %s", order,
-			    lookups[i].addr, policy_name(rule->policy), policy_name(p));
+			    lookups[i].addr, policy_name(rule->value), policy_name(p));
 		/* Without the out parameter the answer is the same. */
 		assert_int_equal(policy_lookup(t, lookups[i].addr, NULL), p);
 	}

@@ -56,8 +56,12 @@ encrypt_to(STACK_OF(X509) *certs, enum cipher_choice cipher, enum rsa_padding pa
     const char *head, struct spool *body, struct mem_sink *sink, struct cables_err *err)
 {
 	struct smime_encrypt_opts o = { cipher, pad };
+	struct entity_src src;
 
-	return smime_encrypt(&o, certs, head, strlen(head), body, &sink->sink, err);
+	entity_src_init(&src);
+	entity_src_mem(&src, head, strlen(head));
+	entity_src_spool(&src, body, 0, -1);
+	return smime_encrypt(&o, certs, &src, &sink->sink, err);
 }
 
 static STACK_OF(X509) *

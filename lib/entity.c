@@ -1,0 +1,81 @@
+/* entity - pieces of a MIME entity; see entity.h. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+
+#include "entity.h"
+
+void
+entity_src_init(struct entity_src *e)
+{
+	e->n = 0;
+}
+
+static struct entity_part *
+next_part(struct entity_src *e)
+{
+	if (e->n == ENTITY_MAX_PARTS)
+		abort();
+	return &e->part[e->n++];
+}
+
+void
+entity_src_mem(struct entity_src *e, const void *p, size_t len)
+{
+	struct entity_part *part;
+
+	if (len == 0)
+		return;
+	part = next_part(e);
+	part->mem = p;
+	part->len = len;
+	part->sp = NULL;
+}
+
+void
+entity_src_spool(struct entity_src *e, const struct spool *sp, off_t from, off_t to)
+{
+	struct entity_part *part;
+
+	if (sp == NULL)
+		return;
+	part = next_part(e);
+	part->mem = NULL;
+	part->sp = sp;
+	part->from = from;
+	part->to = to < 0 || (size_t)to > spool_size(sp) ? (off_t)spool_size(sp) : to;
+}
+
+cables_status
+entity_src_each(const struct entity_src *e,
+    cables_status (*fn)(void *arg, const void *p, size_t n, struct cables_err *err), void *arg,
+    struct cables_err *err)
+{
+	char chunk[16384];
+	cables_status st;
+
+	for (size_t i = 0; i < e->n; i++) {
+		const struct entity_part *part = &e->part[i];
+		off_t off;
+
+		if (part->mem != NULL) {
+			if ((st = fn(arg, part->mem, part->len, err)) != CABLES_OK)
+				return st;
+			continue;
+		}
+		for (off = part->from; off < part->to;) {
+			size_t want = sizeof(chunk), got;
+
+			if ((off_t)want > part->to - off)
+				want = (size_t)(part->to - off);
+			if ((st = spool_pread(part->sp, off, chunk, want, &got, err)) != CABLES_OK)
+				return st;
+			if (got == 0)
+				return cables_fail(err, CABLES_ERR_IO, "spool ended early");
+			if ((st = fn(arg, chunk, got, err)) != CABLES_OK)
+				return st;
+			off += (off_t)got;
+		}
+	}
+	return CABLES_OK;
+}

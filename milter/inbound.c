@@ -1,0 +1,479 @@
+/* inbound - decryption, verification and clean-up for local recipients; see inbound.h. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "inbound.h"
+#include "log.h"
+#include "mime.h"
+#include "smime.h"
+#include "util.h"
+
+#define INNER_HEAD_MAX (256 * 1024)
+
+enum content_kind { KIND_OTHER, KIND_ENCRYPTED, KIND_SIGNED_MULTIPART, KIND_SIGNED_OPAQUE };
+
+/* What the content claims to be, from its Content-Type. */
+static enum content_kind
+classify(const char *content_type)
+{
+	struct mime_type t;
+	enum content_kind k = KIND_OTHER;
+	const char *st;
+
+	if (content_type == NULL)
+		return KIND_OTHER;
+	mime_type_parse(content_type, &t);
+	st = t.smime_type != NULL ? t.smime_type : "";
+	if (mime_type_is(&t, "application", "pkcs7-mime") || mime_type_is(&t, "application", "x-pkcs7-mime")) {
+		if (str_ieq(st, "signed-data"))
+			k = KIND_SIGNED_OPAQUE;
+		else if (str_ieq(st, "enveloped-data") || str_ieq(st, "authEnveloped-data") || st[0] == '\0')
+			k = KIND_ENCRYPTED;
+	} else if (mime_type_is(&t, "application", "octet-stream") && t.name != NULL &&
+	    strlen(t.name) >= 4 && str_ieq(t.name + strlen(t.name) - 4, ".p7m")) {
+		k = KIND_ENCRYPTED;
+	} else if (mime_type_is(&t, "multipart", "signed") && t.protocol != NULL &&
+	    (str_ieq(t.protocol, "application/pkcs7-signature") ||
+	    str_ieq(t.protocol, "application/x-pkcs7-signature"))) {
+		k = KIND_SIGNED_MULTIPART;
+	}
+	mime_type_release(&t);
+	return k;
+}
+
+static bool
+is_base64(const char *cte)
+{
+	char tmp[32];
+
+	if (cte == NULL)
+		return false;
+	strlcpy_c(tmp, cte, sizeof(tmp));
+	return str_ieq(str_trim(tmp), "base64");
+}
+
+void
+inbound_plan(struct message *m, const struct milter_env *env, struct outcome *out)
+{
+	enum content_kind k = classify(message_header_value(m, "Content-Type"));
+
+	m->plan = PLAN_INBOUND;
+	if (k == KIND_OTHER && m->outer[OUTER_X_CABLES] == 0) {
+		outcome_set(out, VERDICT_ACCEPT, "pass", "inbound, not S/MIME");
+		return;
+	}
+	outcome_set(out, VERDICT_CONTINUE, "continue", "inbound");
+}
+
+/* An X-Cables field and the log line, built up as the message is handled. */
+struct report {
+	struct buf field;	/* X-Cables value */
+	struct buf log;
+};
+
+/* Append before, value (made quoted-string safe) and after to the X-Cables value. */
+static void
+report_add(struct report *r, const char *before, const char *value, const char *after)
+{
+	buf_appends(&r->field, before);
+	for (const char *p = value; *p != '\0'; p++)
+		buf_append(&r->field, *p == '"' || *p == '\\' || (unsigned char)*p < 32 ? "'" : p, 1);
+	buf_appends(&r->field, after);
+}
+
+/* Remove every X-Cables field the message arrived with. */
+static int
+strip_forged(const struct message *m, const struct mta *mta)
+{
+	for (unsigned int i = m->outer[OUTER_X_CABLES]; i > 0; i--)
+		if (mta->chgheader(mta->ctx, "X-Cables", (int)i, NULL) != 0)
+			return -1;
+	return 0;
+}
+
+static int
+add_report(const struct mta *mta, struct report *r)
+{
+	char *raw = xasprintf(" %s", r->field.data), *v = mta_value(mta, raw);
+	int rc = mta->insheader(mta->ctx, 0, "X-Cables", v);
+
+	free(raw);
+	free(v);
+	return rc;
+}
+
+/* Describe a signature in the report; flag a signer who is not the From address. */
+static void
+report_signature(struct report *r, const struct smime_sig *sig, const char *from_field,
+    const struct milter_env *env)
+{
+	char *from = mime_first_address(from_field), *nfrom = NULL;
+	bool match = false;
+
+	buf_printf(&r->field, "%ssignature=%s", r->field.len > 0 ? "; " : "", smime_sig_status_name(sig->status));
+	buf_printf(&r->log, " signature=%s", smime_sig_status_name(sig->status));
+	if (sig->signer[0] != '\0') {
+		report_add(r, "; signer=", sig->signer, "");
+		buf_printf(&r->log, " signer=%s", sig->signer);
+	}
+	if (sig->reason[0] != '\0') {
+		report_add(r, "; reason=\"", sig->reason, "\"");
+		buf_printf(&r->log, " (%s)", sig->reason);
+	}
+	if (sig->cert != NULL && sig->status != SMIME_SIG_INVALID) {
+		char **emails;
+		size_t n = smime_cert_emails(sig->cert, &emails);
+
+		nfrom = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
+		for (size_t i = 0; i < n && nfrom != NULL && !match; i++) {
+			char *ne = addr_normalize(emails[i], &env->cfg->addr);
+
+			match = ne != NULL && strcmp(ne, nfrom) == 0;
+			free(ne);
+		}
+		smime_free_emails(emails, n);
+		if (!match) {
+			report_add(r, "; signer-mismatch=", from != NULL ? from : "(no From address)", "");
+			buf_printf(&r->log, " signer-mismatch");
+		}
+	}
+	free(from);
+	free(nfrom);
+}
+
+/* After a valid signature, keep the signer's certificate for replies. */
+static void
+harvest(const struct milter_env *env, const struct smime_sig *sig, struct report *r)
+{
+	struct cables_err err;
+	int n;
+
+	if (!env->cfg->harvest_certificates || sig->status != SMIME_SIG_VALID || sig->cert == NULL)
+		return;
+	n = keys_harvest(env, sig->cert, &err);
+	if (n > 0)
+		buf_printf(&r->log, " harvested=%d", n);
+}
+
+/* Verify a signed entity's body (from offset from of sp); *verified says whether it was signed. */
+static void
+verify_content(const struct milter_env *env, enum content_kind k, const char *content_type, const char *cte,
+    const struct spool *sp, off_t from, struct smime_sig *sig, struct cables_err *err, bool *verified)
+{
+	struct smime_verify_ctx ctx = { env->anchors, keys_known, (void *)env, env->now, env->cfg->temp_dir };
+	cables_status st;
+	char *boundary;
+
+	*verified = false;
+	if (k == KIND_SIGNED_MULTIPART) {
+		boundary = mime_type_param(content_type, "boundary");
+		st = smime_verify_multipart(&ctx, boundary, sp, from, -1, sig, err);
+		free(boundary);
+	} else if (k == KIND_SIGNED_OPAQUE) {
+		st = smime_verify_opaque(&ctx, sp, from, is_base64(cte), sig, err);
+	} else {
+		return;
+	}
+	if (st != CABLES_OK) {
+		memset(sig, 0, sizeof(*sig));
+		sig->status = SMIME_SIG_INVALID;
+		snprintf(sig->reason, sizeof(sig->reason), "%s", err->msg);
+	}
+	*verified = true;
+}
+
+/* The inner entity's header section: fields in memory, body offset. */
+struct inner {
+	char *head;
+	size_t head_len;
+	size_t body_off;
+	char *content_type;	/* first Content-Type value, or NULL */
+	char *cte;
+	char *from;		/* protected From, when the inner entity carries one */
+	bool protected_headers;	/* Content-Type has hp= or protected-headers= */
+};
+
+static void
+inner_release(struct inner *in)
+{
+	free(in->head);
+	free(in->content_type);
+	free(in->cte);
+	free(in->from);
+}
+
+static cables_status
+read_inner(const struct spool *plain, struct inner *in, struct cables_err *err)
+{
+	size_t len = spool_size(plain) < INNER_HEAD_MAX ? spool_size(plain) : INNER_HEAD_MAX, got, off = 0;
+	struct mime_field f;
+	cables_status st;
+
+	memset(in, 0, sizeof(*in));
+	in->head = xmalloc(len + 1);
+	if ((st = spool_pread(plain, 0, in->head, len, &got, err)) != CABLES_OK)
+		return st;
+	while (mime_field_next(in->head, got, &off, &f) == 1) {
+		char *value = xstrndup(f.value, f.value_len);
+
+		if (in->content_type == NULL && f.name_len == 12 && str_nieq(f.name, "Content-Type", 12))
+			in->content_type = xstrdup(value);
+		else if (in->cte == NULL && f.name_len == 25 && str_nieq(f.name, "Content-Transfer-Encoding", 25))
+			in->cte = xstrdup(value);
+		else if (in->from == NULL && f.name_len == 4 && str_nieq(f.name, "From", 4))
+			in->from = xstrdup(value);
+		free(value);
+	}
+	if (off >= got && got == INNER_HEAD_MAX)
+		return cables_fail(err, CABLES_ERR_TOOBIG, "the decrypted header section exceeds 256 KB");
+	in->head_len = off;
+	in->body_off = off;
+	if (in->content_type != NULL) {
+		char *hp = mime_type_param(in->content_type, "hp"), *ph = mime_type_param(in->content_type,
+		    "protected-headers");
+
+		in->protected_headers = hp != NULL || ph != NULL;
+		free(hp);
+		free(ph);
+	}
+	return CABLES_OK;
+}
+
+static int
+outer_index(const char *name, size_t len)
+{
+	for (int i = 1; i < OUTER_COUNT; i++)	/* never X-Cables */
+		if (strlen(outer_field_names[i]) == len && str_nieq(outer_field_names[i], name, len))
+			return i;
+	return -1;
+}
+
+/*
+ * Replace the outer content fields with the inner ones, byte for byte, and,
+ * when the sender protected header fields, put the protected values outside.
+ */
+static int
+apply_inner_headers(const struct message *m, const struct mta *mta, const struct inner *in)
+{
+	struct mime_field f;
+	size_t off = 0;
+	unsigned int seen[OUTER_COUNT] = { 0 };
+	bool outer_mime_version = message_header_value(m, "MIME-Version") != NULL;
+
+	/* Remove the outer content fields (the S/MIME wrapper), keeping MIME-Version. */
+	for (size_t i = m->ncontent; i > 0; i--) {
+		const struct header *h = &m->content[i - 1];
+
+		if (!str_ieq(h->name, "MIME-Version") && mta->chgheader(mta->ctx, h->name, (int)h->index, NULL) != 0)
+			return -1;
+	}
+	while (mime_field_next(in->head, in->head_len, &off, &f) == 1) {
+		char *name = xstrndup(f.name, f.name_len), *raw = xstrndup(f.value, f.value_len);
+		char *v = mta_value(mta, raw);
+		int rc = 0, oi;
+
+		if (mime_is_content_header(f.name, f.name_len)) {
+			if (!str_ieq(name, "MIME-Version") || !outer_mime_version)
+				rc = mta->addheader(mta->ctx, name, v);
+		} else if (in->protected_headers && (oi = outer_index(f.name, f.name_len)) > 0) {
+			/* The first protected value replaces the outer field; later ones are added. */
+			rc = seen[oi]++ == 0 && m->outer[oi] > 0 ? mta->chgheader(mta->ctx, name, 1, v) :
+			    mta->addheader(mta->ctx, name, v);
+		}
+		free(name);
+		free(raw);
+		free(v);
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The recipients' key pairs that the envelope names: one per distinct mailbox, all required. */
+static cables_status
+find_decryption_key(const struct message *m, const struct milter_env *env, struct smime_envelope *e,
+    struct key_pair *chosen, char *why, size_t why_len, struct cables_err *err)
+{
+	cables_status st = CABLES_OK;
+	bool have = false;
+
+	memset(chosen, 0, sizeof(*chosen));
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+		struct key_pair *pairs;
+		size_t n, j;
+		bool named = false, dup = false;
+
+		for (size_t k = 0; k < i && !dup; k++)
+			dup = r->norm != NULL && m->rcpts[k].norm != NULL && strcmp(m->rcpts[k].norm, r->norm) == 0;
+		if (dup)
+			continue;
+		if (r->norm == NULL) {
+			snprintf(why, why_len, "recipient %s has no key", r->addr);
+			return CABLES_ERR_NOTFOUND;
+		}
+		if ((st = keys_private(env, r->norm, &pairs, &n, err)) != CABLES_OK)
+			return st;
+		for (j = 0; j < n && !named; j++)
+			named = smime_envelope_names(e, pairs[j].cert);
+		if (!named) {
+			snprintf(why, why_len, n == 0 ? "no private key for %s" :
+			    "%s is not a recipient of the encryption", r->addr);
+			key_pairs_free(pairs, n);
+			if (have) {
+				X509_free(chosen->cert);
+				EVP_PKEY_free(chosen->key);
+				memset(chosen, 0, sizeof(*chosen));
+			}
+			return CABLES_ERR_NOTFOUND;
+		}
+		if (!have) {
+			*chosen = pairs[j - 1];
+			pairs[j - 1].cert = NULL;
+			pairs[j - 1].key = NULL;
+			have = true;
+		}
+		key_pairs_free(pairs, n);
+	}
+	if (!have) {
+		snprintf(why, why_len, "no recipients");
+		return CABLES_ERR_NOTFOUND;
+	}
+	return CABLES_OK;
+}
+
+/* Try to decrypt; on success the message is rewritten. */
+static void
+decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, struct report *r,
+    struct outcome *out)
+{
+	struct smime_envelope *e = NULL;
+	struct spool *plain = NULL;
+	struct key_pair pair;
+	struct inner in;
+	struct smime_sig sig;
+	struct cables_err err;
+	char why[CABLES_ERR_MAX];
+	enum content_kind inner_kind;
+	bool verified = false;
+	cables_status st;
+
+	memset(&in, 0, sizeof(in));
+	memset(&sig, 0, sizeof(sig));
+	memset(&pair, 0, sizeof(pair));
+	st = smime_envelope_open(m->body, 0, is_base64(message_header_value(m, "Content-Transfer-Encoding")),
+	    env->cfg->temp_dir, &e, &err);
+	if (st == CABLES_ERR_IO) {
+		outcome_internal_error(out, env->cfg, true, false, err.msg);
+		goto out;
+	}
+	if (st != CABLES_OK) {
+		strlcpy_c(why, err.msg, sizeof(why));
+		goto not_decrypted;
+	}
+	st = find_decryption_key(m, env, e, &pair, why, sizeof(why), &err);
+	if (st == CABLES_ERR_NOTFOUND)
+		goto not_decrypted;
+	if (st != CABLES_OK) {
+		outcome_internal_error(out, env->cfg, true, false, err.msg);
+		goto out;
+	}
+	if ((st = smime_envelope_decrypt(e, pair.cert, pair.key, &plain, &err)) != CABLES_OK) {
+		strlcpy_c(why, err.msg, sizeof(why));
+		goto not_decrypted;
+	}
+	if ((st = read_inner(plain, &in, &err)) != CABLES_OK) {
+		strlcpy_c(why, err.msg, sizeof(why));
+		goto not_decrypted;
+	}
+	inner_kind = classify(in.content_type);
+	verify_content(env, inner_kind, in.content_type, in.cte, plain, (off_t)in.body_off, &sig, &err, &verified);
+	if (apply_inner_headers(m, mta, &in) != 0 ||
+	    mta_replace_body(mta, plain, (off_t)in.body_off, (off_t)spool_size(plain)) != 0) {
+		outcome_internal_error(out, env->cfg, false, false, "the MTA refused a change");
+		goto out;
+	}
+	buf_printf(&r->field, "decrypted; format=smime; key=%.16s", pair.fingerprint);
+	buf_printf(&r->log, "format=smime key=%.16s algorithm=%s", pair.fingerprint, smime_envelope_algorithm(e));
+	if (verified) {
+		report_signature(r, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, env);
+		harvest(env, &sig, r);
+	}
+	if (add_report(mta, r) != 0) {
+		outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+		goto out;
+	}
+	outcome_set(out, VERDICT_MODIFIED, "decrypted", "%s", r->log.data);
+	goto out;
+not_decrypted:
+	report_add(r, "not-decrypted; format=smime; reason=\"", why, "\"");
+	if (add_report(mta, r) != 0)
+		outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+	else
+		outcome_set(out, VERDICT_MODIFIED, "not-decrypted", "%s", why);
+out:
+	X509_free(pair.cert);
+	EVP_PKEY_free(pair.key);
+	smime_sig_release(&sig);
+	inner_release(&in);
+	spool_free(plain);
+	smime_envelope_free(e);
+}
+
+void
+inbound_finish(struct message *m, const struct milter_env *env, const struct mta *mta,
+    struct outcome *out)
+{
+	const char *ct = message_header_value(m, "Content-Type");
+	enum content_kind k = classify(ct);
+	struct report r;
+	struct smime_sig sig;
+	struct cables_err err;
+	bool verified;
+
+	buf_init(&r.field);
+	buf_init(&r.log);
+	if (m->body_status != CABLES_OK && m->body_status != CABLES_ERR_TOOBIG) {
+		outcome_internal_error(out, env->cfg, true, false, m->body_err.msg);
+		goto out;
+	}
+	if (strip_forged(m, mta) != 0) {
+		outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+		goto out;
+	}
+	if (m->body_status == CABLES_ERR_TOOBIG && k != KIND_OTHER) {
+		report_add(&r, "not-checked; format=smime; reason=\"", m->body_err.msg, "\"");
+		if (add_report(mta, &r) != 0)
+			outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+		else
+			outcome_set(out, VERDICT_MODIFIED, "not-checked", "%s", m->body_err.msg);
+		goto out;
+	}
+	if (k == KIND_ENCRYPTED) {
+		decrypt(m, env, mta, &r, out);
+		goto out;
+	}
+	verify_content(env, k, ct, message_header_value(m, "Content-Transfer-Encoding"), m->body, 0, &sig, &err,
+	    &verified);
+	if (verified) {
+		buf_appends(&r.field, "format=smime; ");
+		report_signature(&r, &sig, m->from, env);
+		harvest(env, &sig, &r);
+		smime_sig_release(&sig);
+		if (add_report(mta, &r) != 0)
+			outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+		else
+			outcome_set(out, VERDICT_MODIFIED, "verified", "format=smime%s", r.log.data);
+		goto out;
+	}
+	outcome_set(out, m->outer[OUTER_X_CABLES] > 0 ? VERDICT_MODIFIED : VERDICT_ACCEPT, "pass",
+	    "inbound, not S/MIME; %u X-Cables field%s removed", m->outer[OUTER_X_CABLES],
+	    m->outer[OUTER_X_CABLES] == 1 ? "" : "s");
+out:
+	buf_release(&r.field);
+	buf_release(&r.log);
+}

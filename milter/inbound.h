@@ -1,0 +1,27 @@
+/*
+ * inbound - mail for local recipients only: decrypt S/MIME for them,
+ * verify signatures, and remove X-Cables fields that did not come from
+ * this server.  No libmilter here (see mta.h).
+ *
+ * Plaintext is handed only to recipients the sender encrypted to: the
+ * message is decrypted when every recipient of the transaction is local and
+ * each of them has a key that a RecipientInfo names; otherwise it passes
+ * encrypted with an X-Cables field saying why.  A message that cannot be
+ * decrypted (no key, an unsupported algorithm, corrupt data) passes
+ * unchanged, with the reason in the X-Cables field and the log.  The
+ * decrypted entity replaces the content byte for byte; signatures are
+ * checked but left in place, so the recipient's client can check them too.
+ */
+#ifndef CABLES_INBOUND_H
+#define CABLES_INBOUND_H
+
+#include "keys.h"
+#include "message.h"
+#include "mta.h"
+#include "outcome.h"
+
+void inbound_plan(struct message *m, const struct milter_env *env, struct outcome *out);
+void inbound_finish(struct message *m, const struct milter_env *env, const struct mta *mta,
+    struct outcome *out);
+
+#endif

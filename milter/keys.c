@@ -1,0 +1,186 @@
+/* keys - certificates and private keys for the milter; see keys.h. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "addr.h"
+#include "keys.h"
+#include "seal.h"
+#include "smime.h"
+#include "util.h"
+
+X509 *
+keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char **why,
+    cables_status *st, struct cables_err *err)
+{
+	struct key_list keys;
+	struct cables_err reason;
+	X509 *found = NULL;
+
+	*why = NULL;
+	*st = keystore_lookup(env->ks, addr, "smime", &keys, err);
+	if (*st != CABLES_OK)
+		return NULL;
+	reason.msg[0] = '\0';
+	for (size_t i = 0; i < keys.count && found == NULL; i++) {
+		X509 *c = smime_cache_cert(env->certs, keys.items[i].public_data, keys.items[i].public_len);
+		cables_status usable;
+
+		if (c == NULL) {
+			cables_fail(&reason, CABLES_ERR_SYNTAX, "stored certificate %.16s cannot be decoded",
+			    keys.items[i].fingerprint);
+			continue;
+		}
+		usable = use == KEY_SIGN ?
+		    smime_cert_check_signing(c, addr, &env->cfg->addr, env->now, &reason) :
+		    smime_cert_check(c, addr, &env->cfg->addr, env->now, &reason);
+		if (usable == CABLES_OK && (use != KEY_SIGN || keys.items[i].secret_data != NULL))
+			found = c;
+		else
+			X509_free(c);
+	}
+	if (found == NULL)
+		*why = keys.count == 0 ? xstrdup("no certificate") :
+		    reason.msg[0] == '\0' ? xstrdup("no private key") :
+		    xasprintf("certificate %.16s: %s", keys.items[0].fingerprint, reason.msg);
+	key_list_release(&keys);
+	return found;
+}
+
+/* The unsealed private key of record r (cached by fingerprint). */
+static EVP_PKEY *
+open_key(const struct milter_env *env, const struct key_record *r, struct cables_err *err)
+{
+	EVP_PKEY *key = smime_cache_key_get(env->certs, r->fingerprint);
+	uint8_t *der;
+	size_t len;
+
+	if (key != NULL)
+		return key;
+	if (seal_open(env->seal_key, r->fingerprint, r->secret_data, r->secret_len, &der, &len, err) != CABLES_OK)
+		return NULL;
+	key = smime_key_from_der(der, len);
+	seal_free_secret(der, len);
+	if (key == NULL) {
+		cables_fail(err, CABLES_ERR_CRYPTO, "private key of %.16s cannot be decoded", r->fingerprint);
+		return NULL;
+	}
+	smime_cache_key_put(env->certs, r->fingerprint, key);
+	return key;
+}
+
+cables_status
+keys_private(const struct milter_env *env, const char *addr, struct key_pair **pairs, size_t *n,
+    struct cables_err *err)
+{
+	struct key_list keys;
+	cables_status st;
+
+	*pairs = NULL;
+	*n = 0;
+	if ((st = keystore_lookup(env->ks, addr, "smime", &keys, err)) != CABLES_OK)
+		return st;
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *r = &keys.items[i];
+		X509 *cert;
+		EVP_PKEY *key;
+
+		if (r->secret_data == NULL)
+			continue;
+		if (env->seal_key == NULL) {
+			st = cables_fail(err, CABLES_ERR_UNUSABLE,
+			    "private keys unavailable: KeyStoreKey %s could not be read", env->cfg->key_store_key);
+			break;
+		}
+		cert = smime_cache_cert(env->certs, r->public_data, r->public_len);
+		if (cert == NULL)
+			continue;
+		key = open_key(env, r, err);
+		if (key == NULL) {
+			X509_free(cert);
+			st = CABLES_ERR_CRYPTO;
+			break;
+		}
+		*pairs = xreallocarray(*pairs, *n + 1, sizeof(**pairs));
+		(*pairs)[*n].cert = cert;
+		(*pairs)[*n].key = key;
+		strlcpy_c((*pairs)[*n].fingerprint, r->fingerprint, sizeof((*pairs)[*n].fingerprint));
+		(*n)++;
+	}
+	key_list_release(&keys);
+	if (st != CABLES_OK) {
+		key_pairs_free(*pairs, *n);
+		*pairs = NULL;
+		*n = 0;
+	}
+	return st;
+}
+
+void
+key_pairs_free(struct key_pair *pairs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		X509_free(pairs[i].cert);
+		EVP_PKEY_free(pairs[i].key);
+	}
+	free(pairs);
+}
+
+bool
+keys_known(void *arg, X509 *cert)
+{
+	const struct milter_env *env = arg;
+	char **emails, fpr[65];
+	size_t n;
+	bool known = false;
+
+	smime_cert_fingerprint(cert, fpr);
+	n = smime_cert_emails(cert, &emails);
+	for (size_t i = 0; i < n && !known; i++) {
+		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
+		struct key_list keys;
+
+		if (norm != NULL && keystore_lookup(env->ks, norm, "smime", &keys, NULL) == CABLES_OK) {
+			for (size_t k = 0; k < keys.count && !known; k++)
+				known = strcmp(keys.items[k].fingerprint, fpr) == 0;
+			key_list_release(&keys);
+		}
+		free(norm);
+	}
+	smime_free_emails(emails, n);
+	return known;
+}
+
+int
+keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err)
+{
+	char **emails;
+	size_t n = smime_cert_emails(cert, &emails);
+	struct key_record r;
+	int stored = 0;
+
+	memset(&r, 0, sizeof(r));
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	smime_cert_fingerprint(cert, r.fingerprint);
+	r.public_data = smime_cert_to_der(cert, &r.public_len);
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.source = "harvested";
+	for (size_t i = 0; i < n && r.public_data != NULL; i++) {
+		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
+
+		/* Local users' keys are managed here, never learnt from mail. */
+		if (norm != NULL && !domain_list_match(&env->cfg->local_domains, addr_domain(norm)) &&
+		    smime_cert_check(cert, norm, &env->cfg->addr, env->now, NULL) == CABLES_OK) {
+			r.address = norm;
+			if (keystore_put(env->ks, &r, env->now, err) == CABLES_OK)
+				stored++;
+		}
+		free(norm);
+	}
+	free(r.public_data);
+	smime_free_emails(emails, n);
+	return stored;
+}

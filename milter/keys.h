@@ -1,0 +1,64 @@
+/*
+ * keys - the milter's view of the key store: usable certificates of an
+ * address (for encryption or signing), the private keys of local users,
+ * whether a certificate is one the store holds, and harvesting
+ * certificates from valid signatures.
+ *
+ * struct milter_env is everything a message decision needs besides the
+ * message: configuration, key store, caches, the store key that unseals
+ * private keys (NULL when it could not be read), trust anchors, and the
+ * time.  Returned certificates and keys are new references owned by the
+ * caller.  Key store failures are returned; "no key" is not a failure.
+ */
+#ifndef CABLES_KEYS_H
+#define CABLES_KEYS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "keystore.h"
+#include "status.h"
+
+struct smime_cache;
+
+struct milter_env {
+	const struct config *cfg;
+	struct keystore *ks;
+	struct smime_cache *certs;	/* may be NULL: decode every time */
+	const uint8_t *seal_key;	/* NULL: private keys unavailable */
+	X509_STORE *anchors;		/* TrustAnchors, or NULL */
+	time_t now;
+};
+
+enum key_use { KEY_ENCRYPT, KEY_SIGN };
+
+/*
+ * The newest certificate of addr usable for use, or NULL with *why set (a
+ * malloc'd reason) when there is none.  *st is the key store status.
+ */
+X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char **why,
+    cables_status *st, struct cables_err *err);
+
+struct key_pair {
+	X509 *cert;
+	EVP_PKEY *key;
+	char fingerprint[65];
+};
+
+/* The certificates of addr whose private key the store holds, newest first. */
+cables_status keys_private(const struct milter_env *env, const char *addr, struct key_pair **pairs,
+    size_t *n, struct cables_err *err);
+void key_pairs_free(struct key_pair *pairs, size_t n);
+
+/* Does the store hold this very certificate for one of the addresses it names? */
+bool keys_known(void *env, X509 *cert);
+
+/* Store cert for each remote address it names and may encrypt to; returns how many. */
+int keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err);
+
+#endif

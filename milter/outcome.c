@@ -1,0 +1,61 @@
+/* outcome - decisions, replies and their fail-safe rules; see outcome.h. */
+#include "autoconfig.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "outcome.h"
+
+void
+outcome_set(struct outcome *out, enum verdict v, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	out->verdict = v;
+	out->what = what;
+	va_start(ap, fmt);
+	vsnprintf(out->detail, sizeof(out->detail), fmt, ap);
+	va_end(ap);
+	out->rcode = out->xcode = NULL;
+	out->reply[0] = '\0';
+}
+
+void
+outcome_reply(struct outcome *out, const char *rcode, const char *xcode, const char *text)
+{
+	size_t k = 0;
+
+	out->rcode = rcode;
+	out->xcode = xcode;
+	for (const char *p = text; *p != '\0' && k + 2 < sizeof(out->reply); p++) {
+		if ((unsigned char)*p < 32 || *p == 0x7f)
+			continue;
+		if (*p == '%')
+			out->reply[k++] = '%';
+		out->reply[k++] = *p;
+	}
+	out->reply[k] = '\0';
+}
+
+void
+outcome_internal_error(struct outcome *out, const struct config *cfg, bool accept_allowed,
+    bool has_require, const char *reason)
+{
+	enum fail_action a = cfg->on_internal_error;
+
+	if (a == ACTION_ACCEPT && (!accept_allowed || has_require))
+		a = ACTION_TEMPFAIL;
+	switch (a) {
+	case ACTION_ACCEPT:
+		outcome_set(out, VERDICT_ACCEPT, "plaintext", "internal error: %s (On-InternalError accept)", reason);
+		break;
+	case ACTION_REJECT:
+		outcome_set(out, VERDICT_REJECT, "reject", "internal error: %s", reason);
+		outcome_reply(out, "550", "5.3.0", "Cables: internal error while processing the message");
+		break;
+	case ACTION_TEMPFAIL:
+		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "internal error: %s", reason);
+		outcome_reply(out, "451", "4.3.0", "Cables: internal error, please try again later");
+		break;
+	}
+}

@@ -1,0 +1,151 @@
+/* smime_decrypt - streaming decryption of S/MIME entities; see smime.h. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/cms.h>
+#include <openssl/err.h>
+
+#include "cms_detach.h"
+#include "smime.h"
+#include "util.h"
+
+struct smime_envelope {
+	char *tmpdir;
+	struct spool *der;
+	struct cms_detached det;
+	CMS_ContentInfo *cms;	/* decoded from the skeleton */
+};
+
+void
+smime_envelope_free(struct smime_envelope *e)
+{
+	if (e == NULL)
+		return;
+	CMS_ContentInfo_free(e->cms);
+	cms_detached_release(&e->det);
+	spool_free(e->der);
+	free(e->tmpdir);
+	free(e);
+}
+
+static cables_status
+copy_binary(const struct spool *in, off_t from, struct spool *out, struct cables_err *err)
+{
+	char chunk[16384];
+	size_t got;
+	cables_status st;
+
+	for (;;) {
+		if ((st = spool_pread(in, from, chunk, sizeof(chunk), &got, err)) != CABLES_OK)
+			return st;
+		if (got == 0)
+			return CABLES_OK;
+		if ((st = spool_append(out, chunk, got, err)) != CABLES_OK)
+			return st;
+		from += (off_t)got;
+	}
+}
+
+cables_status
+smime_envelope_open(const struct spool *body, off_t from, bool base64, const char *tmpdir,
+    struct smime_envelope **out, struct cables_err *err)
+{
+	struct smime_envelope *e = xcalloc(1, sizeof(*e));
+	const unsigned char *p;
+	cables_status st;
+
+	*out = NULL;
+	e->tmpdir = xstrdup(tmpdir);
+	e->der = spool_new(tmpdir, SPOOL_MEMORY_LIMIT, 0);
+	st = base64 ? cms_decode_base64(body, from, e->der, err) : copy_binary(body, from, e->der, err);
+	if (st != CABLES_OK)
+		goto fail;
+	if (spool_size(e->der) == 0) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "empty S/MIME body");
+		goto fail;
+	}
+	if ((st = cms_detach(e->der, &e->det, err)) != CABLES_OK)
+		goto fail;
+	if (e->det.kind == CMS_KIND_SIGNED) {
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "not encrypted (signed data)");
+		goto fail;
+	}
+	if (!e->det.has_content) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "the CMS structure holds no encrypted content");
+		goto fail;
+	}
+	p = (const unsigned char *)e->det.skeleton.data;
+	e->cms = d2i_CMS_ContentInfo(NULL, &p, (long)e->det.skeleton.len);
+	if (e->cms == NULL) {
+		st = cables_fail_ssl(err, CABLES_ERR_SYNTAX, "the CMS structure cannot be decoded");
+		goto fail;
+	}
+	*out = e;
+	return CABLES_OK;
+fail:
+	smime_envelope_free(e);
+	return st;
+}
+
+const char *
+smime_envelope_algorithm(const struct smime_envelope *e)
+{
+	return e->det.algorithm;
+}
+
+bool
+smime_envelope_names(const struct smime_envelope *e, X509 *cert)
+{
+	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(e->cms);
+
+	for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+
+		switch (CMS_RecipientInfo_type(ri)) {
+		case CMS_RECIPINFO_TRANS:
+			if (CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
+				return true;
+			break;
+		case CMS_RECIPINFO_AGREE: {
+			STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
+
+			for (int j = 0; j < sk_CMS_RecipientEncryptedKey_num(reks); j++)
+				if (CMS_RecipientEncryptedKey_cert_cmp(sk_CMS_RecipientEncryptedKey_value(reks, j),
+				    cert) == 0)
+					return true;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	ERR_clear_error();
+	return false;
+}
+
+cables_status
+smime_envelope_decrypt(struct smime_envelope *e, X509 *cert, EVP_PKEY *key, struct spool **plain,
+    struct cables_err *err)
+{
+	struct spool *sp = spool_new(e->tmpdir, SPOOL_MEMORY_LIMIT, 0);
+	BIO *content = cms_content_bio(e->der, &e->det), *out = spool_bio_writer(sp);
+	cables_status st = CABLES_OK;
+
+	*plain = NULL;
+	if (content == NULL || out == NULL) {
+		st = cables_fail_ssl(err, CABLES_ERR_CRYPTO, "setting up decryption");
+	} else if (CMS_decrypt(e->cms, key, cert, content, out, 0) != 1) {
+		st = cables_fail_ssl(err, CABLES_ERR_CRYPTO, "cannot decrypt (%s)",
+		    e->det.algorithm[0] != '\0' ? e->det.algorithm : "unknown algorithm");
+	}
+	BIO_free(content);
+	BIO_free(out);
+	if (st != CABLES_OK) {
+		spool_free(sp);
+		return st;
+	}
+	*plain = sp;
+	return CABLES_OK;
+}
