@@ -460,7 +460,7 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 	verify_content(env, k, ct, message_header_value(m, "Content-Transfer-Encoding"), m->body, 0, &sig, &err,
 	    &verified);
 	if (verified) {
-		buf_appends(&r.field, "format=smime; ");
+		buf_appends(&r.field, "format=smime");
 		report_signature(&r, &sig, m->from, env);
 		harvest(env, &sig, &r);
 		smime_sig_release(&sig);

@@ -10,7 +10,11 @@
 #include <openssl/cms.h>
 #include <openssl/err.h>
 
+#include <openssl/rand.h>
+
 #include "helpers.h"
+#include "seal.h"
+#include "smime.h"
 
 static cables_status
 mem_sink_write(void *arg, const void *p, size_t n, struct cables_err *err)
@@ -127,4 +131,134 @@ test_rmdir(const char *dir)
 	if (d != NULL)
 		closedir(d);
 	rmdir(dir);
+}
+
+static int
+fake_chgheader(void *ctx, const char *name, int index, const char *value)
+{
+	struct fake_mta *f = ctx;
+
+	if (f->fail_headers)
+		return -1;
+	buf_printf(&f->ops, "chg %s %d %s\n", name, index, value != NULL ? value : "(delete)");
+	return 0;
+}
+
+static int
+fake_addheader(void *ctx, const char *name, const char *value)
+{
+	struct fake_mta *f = ctx;
+
+	if (f->fail_headers)
+		return -1;
+	buf_printf(&f->ops, "add %s %s\n", name, value);
+	return 0;
+}
+
+static int
+fake_insheader(void *ctx, int index, const char *name, const char *value)
+{
+	struct fake_mta *f = ctx;
+
+	if (f->fail_headers)
+		return -1;
+	buf_printf(&f->ops, "ins %d %s %s\n", index, name, value);
+	return 0;
+}
+
+static int
+fake_replacebody(void *ctx, const void *p, size_t n)
+{
+	struct fake_mta *f = ctx;
+
+	f->body_calls++;
+	if (f->fail_body_at != 0 && f->body_calls >= f->fail_body_at)
+		return -1;
+	buf_append(&f->body, p, n);
+	return 0;
+}
+
+void
+fake_mta_init(struct fake_mta *f, bool leadspc)
+{
+	memset(f, 0, sizeof(*f));
+	buf_init(&f->body);
+	buf_init(&f->ops);
+	f->mta = (struct mta){ fake_chgheader, fake_addheader, fake_insheader, fake_replacebody, f, leadspc };
+}
+
+void
+fake_mta_release(struct fake_mta *f)
+{
+	buf_release(&f->body);
+	buf_release(&f->ops);
+}
+
+struct milter_fixture *
+milter_fixture_new(const char *extra_config, time_t now)
+{
+	struct milter_fixture *fx = calloc(1, sizeof(*fx));
+	struct cables_err err;
+	char *text;
+
+	fx->dir = test_tempdir();
+	text = xasprintf("LocalDomains a.test\nTempDir %s\nKeyStore %s/keys.db\n%s\n", fx->dir, fx->dir,
+	    extra_config);
+	fx->cfg = config_parse("test.conf", text, strlen(text), &err);
+	free(text);
+	if (fx->cfg == NULL) {
+		fprintf(stderr, "fixture config: %s\n", err.msg);
+		abort();
+	}
+	if (keystore_open(&fx->ks, fx->cfg->key_store, true, &err) != CABLES_OK) {
+		fprintf(stderr, "fixture key store: %s\n", err.msg);
+		abort();
+	}
+	RAND_bytes(fx->seal_key, sizeof(fx->seal_key));
+	fx->env.cfg = fx->cfg;
+	fx->env.ks = fx->ks;
+	fx->env.certs = smime_cache_new(16);
+	fx->env.seal_key = fx->seal_key;
+	fx->env.anchors = NULL;
+	fx->env.now = now;
+	fake_mta_init(&fx->fake, false);
+	return fx;
+}
+
+void
+milter_fixture_free(struct milter_fixture *fx)
+{
+	keystore_close(fx->ks);
+	config_free(fx->cfg);
+	smime_cache_free(fx->env.certs);
+	fake_mta_release(&fx->fake);
+	test_rmdir(fx->dir);
+	free(fx->dir);
+	free(fx);
+}
+
+void
+milter_fixture_store(struct milter_fixture *fx, const char *addr, X509 *cert, EVP_PKEY *key)
+{
+	struct key_record r;
+	uint8_t *der = NULL;
+	size_t der_len = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)addr;
+	strcpy(r.format, "smime");
+	smime_cert_fingerprint(cert, r.fingerprint);
+	r.public_data = smime_cert_to_der(cert, &r.public_len);
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.source = "test";
+	if (key != NULL) {
+		if (smime_key_to_der(key, &der, &der_len, NULL) != CABLES_OK ||
+		    seal_close(fx->seal_key, r.fingerprint, der, der_len, &r.secret_data, &r.secret_len, NULL) != CABLES_OK)
+			abort();
+		seal_free_secret(der, der_len);
+	}
+	if (keystore_put(fx->ks, &r, fx->env.now, NULL) != CABLES_OK)
+		abort();
+	free(r.public_data);
+	free(r.secret_data);
 }

@@ -2,6 +2,7 @@
 #ifndef CABLES_TEST_HELPERS_H
 #define CABLES_TEST_HELPERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,50 @@ uint8_t *test_b64_decode(const char *text, size_t len, size_t *out_len);
 
 /* Decrypt DER CMS with cert+key; returns malloc'd plaintext or NULL. */
 uint8_t *test_cms_decrypt(const uint8_t *der, size_t len, X509 *cert, EVP_PKEY *key, size_t *out_len);
+
+/*
+ * A recording MTA (mta.h): header operations as lines in ops ("chg NAME
+ * INDEX VALUE", "add NAME VALUE", "ins INDEX NAME VALUE", "(delete)" for
+ * removals), the replacement body in body.  fail_body_at > 0 makes that
+ * replacebody call fail; fail_headers makes every header operation fail.
+ */
+#include "mta.h"
+
+struct fake_mta {
+	struct mta mta;
+	struct buf body;
+	struct buf ops;
+	int body_calls;
+	int fail_body_at;
+	bool fail_headers;
+};
+
+void fake_mta_init(struct fake_mta *f, bool leadspc);
+void fake_mta_release(struct fake_mta *f);
+
+/*
+ * A milter environment for tests: a config (LocalDomains a.test, TempDir
+ * and KeyStore in a fresh directory, plus extra_config lines), its key
+ * store, a random store key, a certificate cache and a recording MTA.
+ * milter_fixture_store() puts a certificate (and its private key, sealed,
+ * when key is not NULL) into the store for addr.
+ */
+#include "config.h"
+#include "keys.h"
+#include "keystore.h"
+
+struct milter_fixture {
+	char *dir;
+	struct config *cfg;
+	struct keystore *ks;
+	uint8_t seal_key[32];
+	struct milter_env env;
+	struct fake_mta fake;
+};
+
+struct milter_fixture *milter_fixture_new(const char *extra_config, time_t now);
+void milter_fixture_free(struct milter_fixture *fx);
+void milter_fixture_store(struct milter_fixture *fx, const char *addr, X509 *cert, EVP_PKEY *key);
 
 /* A fresh temporary directory under $TMPDIR (or /tmp); caller frees the string. */
 char *test_tempdir(void);

@@ -24,79 +24,15 @@
 
 #define NOW ((time_t)1790000000)
 
-struct fake_mta {
-	struct buf body;
-	struct buf ops;		/* one line per header operation */
-	int body_calls;
-	int fail_body_at;	/* n-th replacebody fails (0: never) */
-	bool fail_headers;
-};
-
-static int
-fake_chgheader(void *ctx, const char *name, int index, const char *value)
-{
-	struct fake_mta *f = ctx;
-
-	if (f->fail_headers)
-		return -1;
-	buf_printf(&f->ops, "chg %s %d %s\n", name, index, value != NULL ? value : "(delete)");
-	return 0;
-}
-
-static int
-fake_addheader(void *ctx, const char *name, const char *value)
-{
-	struct fake_mta *f = ctx;
-
-	if (f->fail_headers)
-		return -1;
-	buf_printf(&f->ops, "add %s %s\n", name, value);
-	return 0;
-}
-
-static int
-fake_insheader(void *ctx, int index, const char *name, const char *value)
-{
-	struct fake_mta *f = ctx;
-
-	if (f->fail_headers)
-		return -1;
-	buf_printf(&f->ops, "ins %d %s %s\n", index, name, value);
-	return 0;
-}
-
-static int
-fake_replacebody(void *ctx, const void *p, size_t n)
-{
-	struct fake_mta *f = ctx;
-
-	f->body_calls++;
-	if (f->fail_body_at != 0 && f->body_calls >= f->fail_body_at)
-		return -1;
-	buf_append(&f->body, p, n);
-	return 0;
-}
-
-struct fixture {
-	char *dir;
-	struct config *cfg;
-	struct keystore *ks;
-	struct milter_env env;
-	struct fake_mta fake;
-	struct mta mta;
-	X509 *bob_cert, *alice_cert;
-	EVP_PKEY *bob_key, *alice_key;
-};
-
-static X509 *shared_bob_cert, *shared_alice_cert;
-static EVP_PKEY *shared_bob_key, *shared_alice_key;
+static X509 *bob_cert, *alice_cert;
+static EVP_PKEY *bob_key, *alice_key;
 
 static int
 group_setup(void **state)
 {
 	mime_init();
-	if (smime_generate("bob@b.test", SMIME_ALGO_P256, 365, NOW, &shared_bob_cert, &shared_bob_key, NULL) != CABLES_OK ||
-	    smime_generate("alice@a.test", SMIME_ALGO_P256, 365, NOW, &shared_alice_cert, &shared_alice_key, NULL) != CABLES_OK)
+	if (smime_generate("bob@b.test", SMIME_ALGO_P256, 365, NOW, &bob_cert, &bob_key, NULL) != CABLES_OK ||
+	    smime_generate("alice@a.test", SMIME_ALGO_P256, 365, NOW, &alice_cert, &alice_key, NULL) != CABLES_OK)
 		return -1;
 	return 0;
 }
@@ -104,73 +40,28 @@ group_setup(void **state)
 static int
 group_teardown(void **state)
 {
-	X509_free(shared_bob_cert);
-	X509_free(shared_alice_cert);
-	EVP_PKEY_free(shared_bob_key);
-	EVP_PKEY_free(shared_alice_key);
+	X509_free(bob_cert);
+	X509_free(alice_cert);
+	EVP_PKEY_free(bob_key);
+	EVP_PKEY_free(alice_key);
 	return 0;
 }
 
-static void
-store(struct fixture *fx, const char *addr, X509 *cert)
-{
-	struct key_record r;
-
-	memset(&r, 0, sizeof(r));
-	r.address = (char *)addr;
-	strcpy(r.format, "smime");
-	smime_cert_fingerprint(cert, r.fingerprint);
-	r.public_data = smime_cert_to_der(cert, &r.public_len);
-	smime_cert_validity(cert, &r.not_before, &r.not_after);
-	r.source = "test";
-	assert_int_equal(keystore_put(fx->ks, &r, NOW, NULL), CABLES_OK);
-	free(r.public_data);
-}
-
-/* A fixture with config lines (LocalDomains a.test always). */
-static struct fixture *
+static struct milter_fixture *
 fixture_new(const char *extra_config)
 {
-	struct fixture *fx = calloc(1, sizeof(*fx));
-	char *text;
-	struct cables_err err;
-
-	fx->dir = test_tempdir();
-	text = xasprintf("LocalDomains a.test\nTempDir %s\nKeyStore %s/keys.db\n%s\n",
-	    fx->dir, fx->dir, extra_config);
-	fx->cfg = config_parse("test.conf", text, strlen(text), &err);
-	free(text);
-	if (fx->cfg == NULL)
-		fail_msg("config: %s", err.msg);
-	assert_int_equal(keystore_open(&fx->ks, fx->cfg->key_store, true, &err), CABLES_OK);
-	fx->env.cfg = fx->cfg;
-	fx->env.ks = fx->ks;
-	fx->env.now = NOW;
-	buf_init(&fx->fake.body);
-	buf_init(&fx->fake.ops);
-	fx->mta = (struct mta){ fake_chgheader, fake_addheader, fake_insheader, fake_replacebody, &fx->fake, false };
-	fx->bob_cert = shared_bob_cert;
-	fx->bob_key = shared_bob_key;
-	fx->alice_cert = shared_alice_cert;
-	fx->alice_key = shared_alice_key;
-	return fx;
+	return milter_fixture_new(extra_config, NOW);
 }
 
 static void
-fixture_free(struct fixture *fx)
+store(struct milter_fixture *fx, const char *addr, X509 *cert)
 {
-	keystore_close(fx->ks);
-	config_free(fx->cfg);
-	buf_release(&fx->fake.body);
-	buf_release(&fx->fake.ops);
-	test_rmdir(fx->dir);
-	free(fx->dir);
-	free(fx);
+	milter_fixture_store(fx, addr, cert, NULL);
 }
 
 /* A message from sender to the comma-separated recipients with a small text body. */
 static struct message *
-new_message(struct fixture *fx, const char *sender, bool sender_local, const char *rcpts)
+new_message(struct milter_fixture *fx, const char *sender, bool sender_local, const char *rcpts)
 {
 	struct message *m = message_new(fx->cfg, sender, sender_local, false);
 	char *copy = xstrdup(rcpts), *save = NULL;
@@ -188,11 +79,11 @@ new_message(struct fixture *fx, const char *sender, bool sender_local, const cha
 }
 
 static void
-run(struct fixture *fx, struct message *m, struct outcome *out)
+run(struct milter_fixture *fx, struct message *m, struct outcome *out)
 {
 	outbound_plan(m, &fx->env, out);
 	if (out->verdict == VERDICT_CONTINUE)
-		outbound_finish(m, &fx->env, &fx->mta, out);
+		outbound_finish(m, &fx->env, &fx->fake.mta, out);
 }
 
 static const char expected_entity[] =
@@ -200,7 +91,7 @@ static const char expected_entity[] =
     "Hello Bob.\r\nPLAINTEXT-MARKER\r\n";
 
 static void
-assert_body_decrypts(struct fixture *fx, X509 *cert, EVP_PKEY *key, const char *expect)
+assert_body_decrypts(struct milter_fixture *fx, X509 *cert, EVP_PKEY *key, const char *expect)
 {
 	size_t der_len, plain_len;
 	uint8_t *der = test_b64_decode(fx->fake.body.data, fx->fake.body.len, &der_len), *plain;
@@ -217,17 +108,17 @@ assert_body_decrypts(struct fixture *fx, X509 *cert, EVP_PKEY *key, const char *
 static void
 test_encrypts_when_every_remote_recipient_has_a_key(void **state)
 {
-	struct fixture *fx = fixture_new("");
+	struct milter_fixture *fx = fixture_new("");
 	struct message *m;
 	struct outcome out;
 
-	store(fx, "bob@b.test", fx->bob_cert);
+	store(fx, "bob@b.test", bob_cert);
 	m = new_message(fx, "alice@a.test", true, "<bob@b.test>");
 	run(fx, m, &out);
 	assert_int_equal(out.verdict, VERDICT_MODIFIED);
 	assert_string_equal(out.what, "encrypted");
 	assert_non_null(strstr(out.detail, "format=smime cipher=aes256-cbc recipients=1"));
-	assert_body_decrypts(fx, fx->bob_cert, fx->bob_key, expected_entity);
+	assert_body_decrypts(fx, bob_cert, bob_key, expected_entity);
 	assert_null(strstr(fx->fake.body.data, "PLAINTEXT-MARKER"));
 	/* Content-Type replaced in place, the other fields added, MIME-Version kept, trace first. */
 	assert_string_equal(fx->fake.ops.data,
@@ -237,17 +128,17 @@ test_encrypts_when_every_remote_recipient_has_a_key(void **state)
 	    "add Content-Description S/MIME Encrypted Message\n"
 	    "ins 0 X-Cables encrypted; format=smime; cipher=aes256-cbc; recipients=1\n");
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
 }
 
 static void
 test_rewrite_replaces_duplicates_and_drops_other_content_fields(void **state)
 {
-	struct fixture *fx = fixture_new("Cipher aes256-gcm");
+	struct milter_fixture *fx = fixture_new("Cipher aes256-gcm");
 	struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
 	struct outcome out;
 
-	store(fx, "bob@b.test", fx->bob_cert);
+	store(fx, "bob@b.test", bob_cert);
 	assert_true(message_add_rcpt(m, fx->cfg, "<bob@b.test>"));
 	message_add_header(m, "Content-Type", "text/plain");
 	message_add_header(m, "Content-ID", "<x@y>");
@@ -267,31 +158,31 @@ test_rewrite_replaces_duplicates_and_drops_other_content_fields(void **state)
 	    "chg Content-ID 1 (delete)\n"
 	    "add MIME-Version 1.0\n"
 	    "ins 0 X-Cables encrypted; format=smime; cipher=aes256-gcm; recipients=1\n");
-	assert_body_decrypts(fx, fx->bob_cert, fx->bob_key,
+	assert_body_decrypts(fx, bob_cert, bob_key,
 	    "Content-Type: text/plain\r\nContent-ID: <x@y>\r\ncontent-type: text/html\r\n"
 	    "Content-Transfer-Encoding: 8bit\r\nContent-ID: <z@y>\r\n\r\nx\r\n");
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
 }
 
 static void
 test_leading_space_values_are_kept_exactly(void **state)
 {
-	struct fixture *fx = fixture_new("");
+	struct milter_fixture *fx = fixture_new("");
 	struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
 	struct outcome out;
 
-	store(fx, "bob@b.test", fx->bob_cert);
+	store(fx, "bob@b.test", bob_cert);
 	m->header_leadspc = true;
 	assert_true(message_add_rcpt(m, fx->cfg, "<bob@b.test>"));
 	message_add_header(m, "Content-Type", "text/plain");	/* "Content-Type:text/plain" on the wire */
 	message_add_header(m, "Content-Transfer-Encoding", "  7bit");
 	run(fx, m, &out);
 	assert_int_equal(out.verdict, VERDICT_MODIFIED);
-	assert_body_decrypts(fx, fx->bob_cert, fx->bob_key,
+	assert_body_decrypts(fx, bob_cert, bob_key,
 	    "Content-Type:text/plain\r\nContent-Transfer-Encoding:  7bit\r\n\r\n");
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
 }
 
 static void
@@ -314,36 +205,36 @@ test_passes_what_it_should_not_touch(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct fixture *fx = fixture_new(cases[i].config);
+		struct milter_fixture *fx = fixture_new(cases[i].config);
 		struct message *m = new_message(fx, cases[i].sender, cases[i].local, cases[i].rcpts);
 		struct outcome out;
 
-		store(fx, "bob@b.test", fx->bob_cert);
+		store(fx, "bob@b.test", bob_cert);
 		outbound_plan(m, &fx->env, &out);
 		if (out.verdict != VERDICT_ACCEPT || strcmp(out.what, "pass") != 0 ||
 		    strcmp(out.detail, cases[i].detail) != 0)
 			fail_msg("case '%s': verdict %d what %s detail '%s'", cases[i].what, out.verdict, out.what, out.detail);
 		assert_int_equal(fx->fake.ops.len, 0);
 		message_free(m);
-		fixture_free(fx);
+		milter_fixture_free(fx);
 	}
 }
 
 static void
 test_missing_key_under_encrypt_sends_plaintext_and_says_why(void **state)
 {
-	struct fixture *fx = fixture_new("DefaultPolicy encrypt");
+	struct milter_fixture *fx = fixture_new("DefaultPolicy encrypt");
 	struct message *m = new_message(fx, "alice@a.test", true, "bob@b.test,carol@c.test");
 	struct outcome out;
 
-	store(fx, "bob@b.test", fx->bob_cert);
+	store(fx, "bob@b.test", bob_cert);
 	outbound_plan(m, &fx->env, &out);
 	assert_int_equal(out.verdict, VERDICT_ACCEPT);
 	assert_string_equal(out.what, "plaintext");
 	assert_string_equal(out.detail,
 	    "no usable S/MIME certificate for carol@c.test: no certificate (policy encrypt)");
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
 }
 
 static void
@@ -360,13 +251,13 @@ test_missing_key_under_require_is_refused(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct fixture *fx = fixture_new(cases[i].config);
+		struct milter_fixture *fx = fixture_new(cases[i].config);
 		struct message *m = new_message(fx, "alice@a.test", true, "carol@c.test");
 		struct outcome out;
 
 		outbound_plan(m, &fx->env, &out);
 		assert_int_equal(out.verdict, VERDICT_CONTINUE);	/* the body may be pre-encrypted */
-		outbound_finish(m, &fx->env, &fx->mta, &out);
+		outbound_finish(m, &fx->env, &fx->fake.mta, &out);
 		assert_int_equal(out.verdict, cases[i].verdict);
 		assert_string_equal(out.rcode, cases[i].rcode);
 		assert_string_equal(out.xcode, cases[i].xcode);
@@ -374,7 +265,7 @@ test_missing_key_under_require_is_refused(void **state)
 		assert_non_null(strstr(out.detail, "(policy require)"));
 		assert_int_equal(fx->fake.body.len, 0);
 		message_free(m);
-		fixture_free(fx);
+		milter_fixture_free(fx);
 	}
 }
 
@@ -385,23 +276,23 @@ test_mixed_recipients_under_require_are_refused(void **state)
 	const char *const why[] = { "split delivery", "policy never and others" };
 
 	for (size_t i = 0; i < 2; i++) {
-		struct fixture *fx = fixture_new("DefaultPolicy require\nPolicy never.test never");
+		struct milter_fixture *fx = fixture_new("DefaultPolicy require\nPolicy never.test never");
 		struct message *m = new_message(fx, "alice@a.test", true, rcpts[i]);
 		struct outcome out;
 
-		store(fx, "bob@b.test", fx->bob_cert);
+		store(fx, "bob@b.test", bob_cert);
 		run(fx, m, &out);
 		assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
 		assert_non_null(strstr(out.detail, why[i]));
 		message_free(m);
-		fixture_free(fx);
+		milter_fixture_free(fx);
 	}
 }
 
 static void
 test_already_encrypted_content_passes_under_require(void **state)
 {
-	struct fixture *fx = fixture_new("DefaultPolicy require");
+	struct milter_fixture *fx = fixture_new("DefaultPolicy require");
 	struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
 	const char *body = "\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2\r\n-----END PGP MESSAGE-----\r\n";
 	struct outcome out;
@@ -415,7 +306,7 @@ test_already_encrypted_content_passes_under_require(void **state)
 	assert_string_equal(out.detail, "already encrypted (pgp-inline)");
 	assert_int_equal(fx->fake.body.len, 0);
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
 }
 
 static void
@@ -425,11 +316,11 @@ test_oversized_body(void **state)
 	const enum verdict verdicts[] = { VERDICT_REJECT, VERDICT_ACCEPT };
 
 	for (size_t i = 0; i < 2; i++) {
-		struct fixture *fx = fixture_new(configs[i]);
+		struct milter_fixture *fx = fixture_new(configs[i]);
 		struct message *m;
 		struct outcome out;
 
-		store(fx, "bob@b.test", fx->bob_cert);
+		store(fx, "bob@b.test", bob_cert);
 		m = new_message(fx, "alice@a.test", true, "bob@b.test");	/* 30-byte body */
 		run(fx, m, &out);
 		assert_int_equal(out.verdict, verdicts[i]);
@@ -442,7 +333,7 @@ test_oversized_body(void **state)
 		}
 		assert_int_equal(fx->fake.body.len, 0);
 		message_free(m);
-		fixture_free(fx);
+		milter_fixture_free(fx);
 	}
 }
 
@@ -464,11 +355,11 @@ test_internal_errors_follow_on_internal_error_but_never_leak(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct fixture *fx = fixture_new(cases[i].config);
+		struct milter_fixture *fx = fixture_new(cases[i].config);
 		struct message *m;
 		struct outcome out;
 
-		store(fx, "bob@b.test", fx->bob_cert);
+		store(fx, "bob@b.test", bob_cert);
 		m = new_message(fx, "alice@a.test", true, "bob@b.test");
 		if (cases[i].fail_after_start) {
 			fx->fake.fail_body_at = 1;
@@ -482,31 +373,31 @@ test_internal_errors_follow_on_internal_error_but_never_leak(void **state)
 			fail_msg("case %zu: verdict %d, detail %s", i, out.verdict, out.detail);
 		assert_non_null(strstr(out.detail, "internal error"));
 		message_free(m);
-		fixture_free(fx);
+		milter_fixture_free(fx);
 	}
 }
 
 static void
 test_header_change_failure_temp_fails(void **state)
 {
-	struct fixture *fx = fixture_new("On-InternalError accept");
+	struct milter_fixture *fx = fixture_new("On-InternalError accept");
 	struct message *m;
 	struct outcome out;
 
-	store(fx, "bob@b.test", fx->bob_cert);
+	store(fx, "bob@b.test", bob_cert);
 	m = new_message(fx, "alice@a.test", true, "bob@b.test");
 	fx->fake.fail_headers = true;
 	run(fx, m, &out);
 	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
 	assert_non_null(strstr(out.detail, "refused a header change"));
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
 }
 
 static void
 test_key_store_failure_is_an_internal_error(void **state)
 {
-	struct fixture *fx = fixture_new("");
+	struct milter_fixture *fx = fixture_new("");
 	struct message *m = new_message(fx, "alice@a.test", true, "bob@b.test");
 	struct outcome out;
 	sqlite3 *db;
@@ -519,34 +410,34 @@ test_key_store_failure_is_an_internal_error(void **state)
 	assert_string_equal(out.rcode, "451");
 	assert_non_null(strstr(out.detail, "internal error: key store"));
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
 }
 
 static void
 test_encrypt_to_self_adds_the_senders_certificate(void **state)
 {
-	struct fixture *fx = fixture_new("EncryptToSelf yes");
+	struct milter_fixture *fx = fixture_new("EncryptToSelf yes");
 	struct message *m;
 	struct outcome out;
 
-	store(fx, "bob@b.test", fx->bob_cert);
-	store(fx, "alice@a.test", fx->alice_cert);
+	store(fx, "bob@b.test", bob_cert);
+	store(fx, "alice@a.test", alice_cert);
 	/* Two spellings of bob share one certificate: encrypted to once. */
 	m = new_message(fx, "Alice@A.test", true, "bob@b.test,Bob+news@B.TEST");
 	run(fx, m, &out);
 	assert_int_equal(out.verdict, VERDICT_MODIFIED);
 	assert_non_null(strstr(out.detail, "recipients=1 +self"));
-	assert_body_decrypts(fx, fx->bob_cert, fx->bob_key, expected_entity);
-	assert_body_decrypts(fx, fx->alice_cert, fx->alice_key, expected_entity);
+	assert_body_decrypts(fx, bob_cert, bob_key, expected_entity);
+	assert_body_decrypts(fx, alice_cert, alice_key, expected_entity);
 	assert_non_null(strstr(fx->fake.ops.data, "recipients=1; self"));
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
 }
 
 static void
 test_reply_text_is_safe_for_libmilter(void **state)
 {
-	struct fixture *fx = fixture_new("DefaultPolicy require");
+	struct milter_fixture *fx = fixture_new("DefaultPolicy require");
 	struct message *m = new_message(fx, "alice@a.test", true, "100%\x01@c.test");
 	struct outcome out;
 
@@ -555,7 +446,119 @@ test_reply_text_is_safe_for_libmilter(void **state)
 	assert_non_null(strstr(out.reply, "100%%@c.test"));
 	assert_null(strchr(out.reply, '\x01'));
 	message_free(m);
-	fixture_free(fx);
+	milter_fixture_free(fx);
+}
+
+/* The decrypted entity is multipart/signed around the original entity, and the signature verifies. */
+static void
+assert_signed_entity(const char *entity, size_t len, X509 *signer)
+{
+	char *boundary = NULL, *dir = test_tempdir(), *ct_end = strstr(entity, "\r\n\r\n");
+	struct spool *sp = spool_new(dir, SPOOL_MEMORY_LIMIT, 0);
+	struct smime_verify_ctx ctx = { NULL, NULL, NULL, NOW, dir };
+	struct smime_sig sig;
+	struct cables_err err;
+	const char *q = strstr(entity, "boundary=\"");
+
+	assert_non_null(ct_end);
+	assert_true(strncmp(entity, "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"", 70) == 0);
+	assert_non_null(q);
+	boundary = xstrndup(q + 10, (size_t)(strchr(q + 10, '"') - q - 10));
+	assert_non_null(memmem(entity, len, expected_entity, strlen(expected_entity)));
+	spool_append(sp, entity, len, NULL);
+	assert_int_equal(smime_verify_multipart(&ctx, boundary, sp, ct_end + 4 - entity, -1, &sig, &err), CABLES_OK);
+	assert_int_equal(sig.status, SMIME_SIG_UNTRUSTED);	/* verified; no store, no anchors */
+	assert_int_equal(X509_cmp(sig.cert, signer), 0);
+	smime_sig_release(&sig);
+	spool_free(sp);
+	free(boundary);
+	test_rmdir(dir);
+	free(dir);
+}
+
+static void
+test_trusted_sender_signs_then_encrypts(void **state)
+{
+	struct milter_fixture *fx = fixture_new("Sign a.test yes");
+	struct message *m;
+	struct outcome out;
+	size_t der_len, plain_len;
+	uint8_t *der, *plain;
+
+	store(fx, "bob@b.test", bob_cert);
+	milter_fixture_store(fx, "alice@a.test", alice_cert, alice_key);
+	m = new_message(fx, "alice@a.test", true, "bob@b.test");
+	m->client_trusted = true;
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_non_null(strstr(out.detail, "recipients=1 signed"));
+	assert_non_null(strstr(fx->fake.ops.data, "ins 0 X-Cables encrypted; format=smime; cipher=aes256-cbc; recipients=1; signed"));
+	der = test_b64_decode(fx->fake.body.data, fx->fake.body.len, &der_len);
+	plain = test_cms_decrypt(der, der_len, bob_cert, bob_key, &plain_len);
+	assert_non_null(plain);
+	assert_signed_entity((char *)plain, plain_len, alice_cert);
+	free(plain);
+	free(der);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_unencrypted_mail_is_clear_signed(void **state)
+{
+	struct milter_fixture *fx = fixture_new("Sign yes");
+	struct message *m;
+	struct outcome out;
+	const char *b, *e;
+	char *entity;
+
+	milter_fixture_store(fx, "alice@a.test", alice_cert, alice_key);
+	m = new_message(fx, "alice@a.test", true, "carol@c.test");	/* carol has no key: plaintext */
+	m->client_trusted = true;
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_string_equal(out.what, "signed");
+	assert_non_null(strstr(out.detail, "not encrypted: no usable S/MIME certificate for carol@c.test"));
+	assert_non_null(strstr(fx->fake.ops.data, "chg Content-Type 1 multipart/signed; protocol=\"application/pkcs7-signature\""));
+	assert_non_null(strstr(fx->fake.ops.data, "ins 0 X-Cables signed; format=smime"));
+	/* The new body is the multipart/signed body (the entity as first part); its boundary is in the field. */
+	b = strstr(fx->fake.ops.data, "boundary=\"");
+	assert_non_null(b);
+	e = strchr(b + 10, '"');
+	entity = xasprintf("Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; "
+	    "boundary=\"%.*s\"\r\n\r\n%.*s", (int)(e - b - 10), b + 10, (int)fx->fake.body.len,
+	    fx->fake.body.data);
+	assert_signed_entity(entity, strlen(entity), alice_cert);
+	free(entity);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_no_signature_without_a_trusted_client_or_a_key(void **state)
+{
+	struct milter_fixture *fx = fixture_new("Sign yes");
+	struct message *m;
+	struct outcome out;
+
+	store(fx, "bob@b.test", bob_cert);
+	milter_fixture_store(fx, "alice@a.test", alice_cert, alice_key);
+	/* The sender domain alone (anyone can claim it) is not enough. */
+	m = new_message(fx, "alice@a.test", true, "bob@b.test");
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_null(strstr(out.detail, "signed"));
+	message_free(m);
+	/* A trusted sender without a key: encrypted, unsigned, and the log says why. */
+	m = new_message(fx, "dan@a.test", true, "bob@b.test");
+	m->client_trusted = true;
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_non_null(strstr(out.detail, "unsigned: no signing key for dan@a.test: no certificate"));
+	message_free(m);
+	milter_fixture_free(fx);
 }
 
 int
@@ -576,6 +579,9 @@ main(void)
 		cmocka_unit_test(test_key_store_failure_is_an_internal_error),
 		cmocka_unit_test(test_encrypt_to_self_adds_the_senders_certificate),
 		cmocka_unit_test(test_reply_text_is_safe_for_libmilter),
+		cmocka_unit_test(test_trusted_sender_signs_then_encrypts),
+		cmocka_unit_test(test_unencrypted_mail_is_clear_signed),
+		cmocka_unit_test(test_no_signature_without_a_trusted_client_or_a_key),
 	};
 
 	return cmocka_run_group_tests_name("outbound", tests, group_setup, group_teardown);

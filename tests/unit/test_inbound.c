@@ -1,0 +1,475 @@
+/*
+ * test_inbound - decryption, verification and clean-up for local
+ * recipients, driven without an MTA (recording fake, real key store, real
+ * certificates and CMS).
+ */
+#include "autoconfig.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "helpers.h"
+#include "inbound.h"
+#include "mime.h"
+#include "smime.h"
+
+#define NOW ((time_t)1790000000)
+
+static X509 *bob_cert, *carol_cert, *alice_cert, *old_cert;
+static EVP_PKEY *bob_key, *carol_key, *alice_key, *old_key;
+
+static const char inner[] =
+    "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHello Bob.\r\n";
+
+static int
+group_setup(void **state)
+{
+	mime_init();
+	if (smime_generate("bob@a.test", SMIME_ALGO_P256, 365, NOW, &bob_cert, &bob_key, NULL) != CABLES_OK ||
+	    smime_generate("carol@a.test", SMIME_ALGO_P256, 365, NOW, &carol_cert, &carol_key, NULL) != CABLES_OK ||
+	    smime_generate("alice@b.test", SMIME_ALGO_P256, 365, NOW, &alice_cert, &alice_key, NULL) != CABLES_OK ||
+	    smime_generate("bob@a.test", SMIME_ALGO_P256, 30, NOW - 86400, &old_cert, &old_key, NULL) != CABLES_OK)
+		return -1;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	X509_free(bob_cert);
+	X509_free(carol_cert);
+	X509_free(alice_cert);
+	X509_free(old_cert);
+	EVP_PKEY_free(bob_key);
+	EVP_PKEY_free(carol_key);
+	EVP_PKEY_free(alice_key);
+	EVP_PKEY_free(old_key);
+	return 0;
+}
+
+static cables_status
+spool_write(void *arg, const void *p, size_t n, struct cables_err *err)
+{
+	return spool_append(arg, p, n, err);
+}
+
+/* Base64 S/MIME of an entity (head + body pieces) to the given certificates. */
+static void
+encrypt_into(struct spool *out, const struct entity_src *src, X509 *c1, X509 *c2, enum cipher_choice cipher)
+{
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	struct smime_encrypt_opts o = { cipher, RSA_PAD_PKCS1 };
+	struct byte_sink sink = { spool_write, out };
+
+	sk_X509_push(certs, c1);
+	if (c2 != NULL)
+		sk_X509_push(certs, c2);
+	assert_int_equal(smime_encrypt(&o, certs, src, &sink, NULL), CABLES_OK);
+	sk_X509_free(certs);
+}
+
+/* An inbound S/MIME message from alice@b.test to the comma-separated local recipients. */
+static struct message *
+smime_message_of(struct milter_fixture *fx, const char *rcpts, X509 *c1, X509 *c2, const char *text)
+{
+	struct message *m = message_new(fx->cfg, "alice@b.test", false, false);
+	struct entity_src src;
+	char *copy = xstrdup(rcpts), *save = NULL;
+
+	message_set_queue_id(m, "QID2");
+	for (char *r = strtok_r(copy, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
+		assert_true(message_add_rcpt(m, fx->cfg, r));
+	free(copy);
+	message_add_header(m, "From", "Alice <alice@b.test>");
+	message_add_header(m, "Subject", "...");
+	message_add_header(m, "MIME-Version", "1.0");
+	message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m");
+	message_add_header(m, "Content-Transfer-Encoding", "base64");
+	message_add_header(m, "Content-Disposition", "attachment; filename=smime.p7m");
+	entity_src_init(&src);
+	entity_src_mem(&src, text, strlen(text));
+	encrypt_into(m->body, &src, c1, c2, CIPHER_AES256_GCM);
+	return m;
+}
+
+static struct message *
+smime_message(struct milter_fixture *fx, const char *rcpts, X509 *c1, X509 *c2)
+{
+	return smime_message_of(fx, rcpts, c1, c2, inner);
+}
+
+static void
+run(struct milter_fixture *fx, struct message *m, struct outcome *out)
+{
+	inbound_plan(m, &fx->env, out);
+	if (out->verdict == VERDICT_CONTINUE)
+		inbound_finish(m, &fx->env, &fx->fake.mta, out);
+}
+
+static void
+test_decrypts_for_the_local_recipient_byte_for_byte(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	struct message *m;
+	struct outcome out;
+	char fpr[65], *expect;
+
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	m = smime_message(fx, "<bob@a.test>", bob_cert, NULL);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_string_equal(out.what, "decrypted");
+	smime_cert_fingerprint(bob_cert, fpr);
+	expect = xasprintf(
+	    "chg Content-Disposition 1 (delete)\n"
+	    "chg Content-Transfer-Encoding 1 (delete)\n"
+	    "chg Content-Type 1 (delete)\n"
+	    "add Content-Type text/plain; charset=utf-8\n"
+	    "add Content-Transfer-Encoding 8bit\n"
+	    "ins 0 X-Cables decrypted; format=smime; key=%.16s\n", fpr);
+	assert_string_equal(fx->fake.ops.data, expect);
+	assert_string_equal(fx->fake.body.data, "Hello Bob.\r\n");
+	assert_non_null(strstr(out.detail, "algorithm=aes-256-gcm"));
+	free(expect);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_the_key_a_recipient_info_names_is_used(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	struct message *m;
+	struct outcome out;
+	char fpr[65], *key;
+
+	/* bob has an old and a new key; the sender used the old certificate. */
+	milter_fixture_store(fx, "bob@a.test", old_cert, old_key);
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	m = smime_message(fx, "bob@a.test", old_cert, NULL);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	smime_cert_fingerprint(old_cert, fpr);
+	key = xasprintf("key=%.16s", fpr);
+	assert_non_null(strstr(fx->fake.ops.data, key));
+	free(key);
+	assert_string_equal(fx->fake.body.data, "Hello Bob.\r\n");
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_no_plaintext_for_a_recipient_the_sender_did_not_encrypt_to(void **state)
+{
+	const struct { const char *rcpts; bool carol_key; const char *why; } cases[] = {
+		{ "bob@a.test,carol@a.test", true, "carol@a.test is not a recipient of the encryption" },
+		{ "bob@a.test,carol@a.test", false, "no private key for carol@a.test" },
+		{ "carol@a.test", true, "carol@a.test is not a recipient of the encryption" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new("", NOW);
+		struct message *m;
+		struct outcome out;
+		char *expect;
+
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		if (cases[i].carol_key)
+			milter_fixture_store(fx, "carol@a.test", carol_cert, carol_key);
+		m = smime_message(fx, cases[i].rcpts, bob_cert, NULL);
+		run(fx, m, &out);
+		assert_string_equal(out.what, "not-decrypted");
+		assert_string_equal(out.detail, cases[i].why);
+		expect = xasprintf("ins 0 X-Cables not-decrypted; format=smime; reason=\"%s\"\n", cases[i].why);
+		assert_string_equal(fx->fake.ops.data, expect);
+		assert_int_equal(fx->fake.body.len, 0);	/* the encrypted body stays */
+		free(expect);
+		message_free(m);
+		milter_fixture_free(fx);
+	}
+}
+
+static void
+test_two_targets_both_local_are_decrypted(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	struct message *m;
+	struct outcome out;
+
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	milter_fixture_store(fx, "carol@a.test", carol_cert, carol_key);
+	m = smime_message(fx, "bob@a.test,Bob+x@a.test,carol@a.test", bob_cert, carol_cert);
+	run(fx, m, &out);
+	assert_string_equal(out.what, "decrypted");
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_undecryptable_input_passes_with_the_reason(void **state)
+{
+	char long_text[8192];
+	const struct { const char *what, *body, *reason; } cases[] = {
+		{ "flipped byte", NULL, "cannot decrypt" },
+		{ "not base64", "this is not base64 at all!\r\n", "bad base64: character 0x21 at byte 25" },
+		{ "truncated base64", "MIAGCSqGSIb3DQEHA6CAMIACAQAx\r\nggHF7", "truncated base64" },
+		{ "empty", "", "empty S/MIME body" },
+	};
+
+	memset(long_text, 'x', sizeof(long_text) - 1);
+	long_text[sizeof(long_text) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new("", NOW);
+		struct message *m;
+		struct outcome out;
+
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		m = smime_message_of(fx, "bob@a.test", bob_cert, NULL, long_text);
+		if (cases[i].body != NULL) {
+			spool_free(m->body);
+			m->body = spool_new(fx->dir, SPOOL_MEMORY_LIMIT, 0);
+			spool_append(m->body, cases[i].body, strlen(cases[i].body), NULL);
+		} else {
+			/* Change one base64 character in the middle: inside the 8 KB of ciphertext. */
+			size_t n = spool_size(m->body), got;
+			char *data = malloc(n);
+
+			spool_pread(m->body, 0, data, n, &got, NULL);
+			data[n / 2] = data[n / 2] == 'A' ? 'B' : 'A';
+			spool_free(m->body);
+			m->body = spool_new(fx->dir, SPOOL_MEMORY_LIMIT, 0);
+			spool_append(m->body, data, n, NULL);
+			free(data);
+		}
+		run(fx, m, &out);
+		if (strcmp(out.what, "not-decrypted") != 0 || strstr(out.detail, cases[i].reason) == NULL)
+			fail_msg("case '%s': %s: %s", cases[i].what, out.what, out.detail);
+		assert_int_equal(out.verdict, VERDICT_MODIFIED);
+		assert_int_equal(fx->fake.body.len, 0);
+		message_free(m);
+		milter_fixture_free(fx);
+	}
+}
+
+static void
+test_forged_result_fields_are_removed(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	struct message *m = message_new(fx->cfg, "mallory@evil.test", false, false);
+	struct outcome out;
+
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	message_add_header(m, "X-Cables", "decrypted; format=smime; signature=valid; signer=ceo@a.test");
+	message_add_header(m, "Subject", "wire the money");
+	message_add_header(m, "x-cables", "whatever");
+	message_add_body(m, "hi\r\n", 4);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_string_equal(fx->fake.ops.data, "chg X-Cables 2 (delete)\nchg X-Cables 1 (delete)\n");
+	assert_non_null(strstr(out.detail, "2 X-Cables fields removed"));
+	message_free(m);
+	/* Without such fields plain inbound mail is accepted at end of header. */
+	m = message_new(fx->cfg, "alice@b.test", false, false);
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	message_add_header(m, "Content-Type", "text/plain");
+	inbound_plan(m, &fx->env, &out);
+	assert_int_equal(out.verdict, VERDICT_ACCEPT);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+/* A signed-then-encrypted message from alice@b.test. */
+static struct message *
+signed_message(struct milter_fixture *fx, const char *from)
+{
+	struct message *m = message_new(fx->cfg, "alice@b.test", false, false);
+	struct entity_src src, sig_src;
+	struct smime_signed sig;
+	char *sig_head;
+
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	message_add_header(m, "From", from);
+	message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data");
+	message_add_header(m, "Content-Transfer-Encoding", "base64");
+	entity_src_init(&sig_src);
+	entity_src_mem(&sig_src, inner, strlen(inner));
+	assert_int_equal(smime_sign(alice_cert, alice_key, NULL, &sig_src, &sig, NULL), CABLES_OK);
+	sig_head = xasprintf("Content-Type: %s\r\n\r\n", sig.content_type);
+	entity_src_init(&src);
+	entity_src_mem(&src, sig_head, strlen(sig_head));
+	entity_src_mem(&src, sig.prologue.data, sig.prologue.len);
+	entity_src_mem(&src, inner, strlen(inner));
+	entity_src_mem(&src, sig.epilogue.data, sig.epilogue.len);
+	encrypt_into(m->body, &src, bob_cert, NULL, CIPHER_AES256_CBC);
+	smime_signed_release(&sig);
+	free(sig_head);
+	return m;
+}
+
+static void
+test_inner_signature_is_verified_and_kept(void **state)
+{
+	const struct { const char *from; bool known; const char *expect; } cases[] = {
+		{ "Alice <alice@b.test>", true, "; signature=valid; signer=alice@b.test\n" },
+		{ "Alice <alice@b.test>", false, "; signature=untrusted; signer=alice@b.test; reason=\"signer's "
+		    "certificate is not in the key store and no TrustAnchors are configured\"\n" },
+		{ "CEO <ceo@a.test>", true, "; signature=valid; signer=alice@b.test; signer-mismatch=ceo@a.test\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new("HarvestCertificates no", NOW);
+		struct message *m;
+		struct outcome out;
+
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		if (cases[i].known)
+			milter_fixture_store(fx, "alice@b.test", alice_cert, NULL);
+		m = signed_message(fx, cases[i].from);
+		run(fx, m, &out);
+		assert_string_equal(out.what, "decrypted");
+		if (strstr(fx->fake.ops.data, cases[i].expect) == NULL)
+			fail_msg("case %zu: %s", i, fx->fake.ops.data);
+		/* The signed entity is delivered as it is, for the client to check too. */
+		assert_non_null(strstr(fx->fake.body.data, "Content-Type: application/pkcs7-signature"));
+		assert_non_null(strstr(fx->fake.body.data, inner));
+		assert_non_null(strstr(fx->fake.ops.data, "add Content-Type multipart/signed"));
+		message_free(m);
+		milter_fixture_free(fx);
+	}
+}
+
+static void
+test_valid_signatures_are_harvested_for_remote_addresses(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	struct message *m;
+	struct outcome out;
+	struct key_list keys;
+
+	X509_STORE_add_cert(anchors, alice_cert);	/* alice's self-signed certificate as an anchor */
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test harvested=1"));
+	assert_int_equal(keystore_lookup(fx->ks, "alice@b.test", "smime", &keys, NULL), CABLES_OK);
+	assert_int_equal(keys.count, 1);
+	assert_string_equal(keys.items[0].source, "harvested");
+	key_list_release(&keys);
+	message_free(m);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
+static void
+test_plain_signed_mail_is_verified(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	struct message *m = message_new(fx->cfg, "alice@b.test", false, false);
+	struct entity_src src;
+	struct smime_signed sig;
+	struct outcome out;
+
+	milter_fixture_store(fx, "alice@b.test", alice_cert, NULL);
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	message_add_header(m, "From", "alice@b.test");
+	entity_src_init(&src);
+	entity_src_mem(&src, inner, strlen(inner));
+	assert_int_equal(smime_sign(alice_cert, alice_key, NULL, &src, &sig, NULL), CABLES_OK);
+	message_add_header(m, "Content-Type", sig.content_type);
+	message_add_body(m, sig.prologue.data, sig.prologue.len);
+	message_add_body(m, inner, strlen(inner));
+	message_add_body(m, sig.epilogue.data, sig.epilogue.len);
+	run(fx, m, &out);
+	assert_string_equal(out.what, "verified");
+	assert_string_equal(fx->fake.ops.data, "ins 0 X-Cables format=smime; signature=valid; signer=alice@b.test\n");
+	assert_int_equal(fx->fake.body.len, 0);
+	smime_signed_release(&sig);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_protected_subject_is_restored(void **state)
+{
+	static const char protected_inner[] =
+	    "Content-Type: text/plain; charset=us-ascii; protected-headers=\"v1\"\r\n"
+	    "Subject: The real subject\r\nFrom: Alice <alice@b.test>\r\nX-Other: stays inside\r\n\r\nbody\r\n";
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	struct message *m = message_new(fx->cfg, "alice@b.test", false, false);
+	struct entity_src src;
+	struct outcome out;
+
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	message_add_header(m, "Subject", "...");
+	message_add_header(m, "From", "Alice <alice@b.test>");
+	message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data");
+	message_add_header(m, "Content-Transfer-Encoding", "base64");
+	entity_src_init(&src);
+	entity_src_mem(&src, protected_inner, strlen(protected_inner));
+	encrypt_into(m->body, &src, bob_cert, NULL, CIPHER_AES256_CBC);
+	run(fx, m, &out);
+	assert_string_equal(out.what, "decrypted");
+	assert_non_null(strstr(fx->fake.ops.data, "chg Subject 1 The real subject\n"));
+	assert_non_null(strstr(fx->fake.ops.data, "chg From 1 Alice <alice@b.test>\n"));
+	assert_null(strstr(fx->fake.ops.data, "X-Other"));
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_failures_on_our_side_temp_fail(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	struct message *m;
+	struct outcome out;
+	sqlite3 *db;
+
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	/* No store key: the mail waits until the administrator fixes it. */
+	fx->env.seal_key = NULL;
+	m = smime_message(fx, "bob@a.test", bob_cert, NULL);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_non_null(strstr(out.detail, "private keys unavailable"));
+	message_free(m);
+	fx->env.seal_key = fx->seal_key;
+	/* The key store failing. */
+	assert_int_equal(sqlite3_open(fx->cfg->key_store, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE keys", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	m = smime_message(fx, "bob@a.test", bob_cert, NULL);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_decrypts_for_the_local_recipient_byte_for_byte),
+		cmocka_unit_test(test_the_key_a_recipient_info_names_is_used),
+		cmocka_unit_test(test_no_plaintext_for_a_recipient_the_sender_did_not_encrypt_to),
+		cmocka_unit_test(test_two_targets_both_local_are_decrypted),
+		cmocka_unit_test(test_undecryptable_input_passes_with_the_reason),
+		cmocka_unit_test(test_forged_result_fields_are_removed),
+		cmocka_unit_test(test_inner_signature_is_verified_and_kept),
+		cmocka_unit_test(test_valid_signatures_are_harvested_for_remote_addresses),
+		cmocka_unit_test(test_plain_signed_mail_is_verified),
+		cmocka_unit_test(test_protected_subject_is_restored),
+		cmocka_unit_test(test_failures_on_our_side_temp_fail),
+	};
+
+	return cmocka_run_group_tests_name("inbound", tests, group_setup, group_teardown);
+}
