@@ -24,7 +24,6 @@
 #include "log.h"
 #include "milter.h"
 #include "mime.h"
-#include "seal.h"
 #include "util.h"
 
 static void
@@ -193,8 +192,6 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct keystore *ks;
 	struct cables_err err;
-	uint8_t seal_key[SEAL_KEY_LEN];
-	bool have_seal_key;
 	X509_STORE *anchors = NULL;
 	int ch, rc;
 
@@ -257,18 +254,15 @@ main(int argc, char **argv)
 	/* SQLite connections must not cross fork(): open the store after daemon(). */
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
-	have_seal_key = seal_key_load(cfg->key_store_key, false, seal_key, &err) == CABLES_OK;
-	if (!have_seal_key)
-		log_warnx("private keys unavailable (no decryption, no signing): %s", err.msg);
 	if (cfg->trust_anchors != NULL && (anchors = load_anchors(cfg, &err)) == NULL)
 		fatalx("%s", err.msg);
-	milter_setup(cfg, ks, have_seal_key ? seal_key : NULL, anchors);
+	milter_setup(cfg, ks, anchors);
 	log_info("listening on %s%s (config %s)", cfg->socket, nodelay ? " with TCP_NODELAY" : "",
 	    cfg->path);
 	rc = smfi_main();
 	log_info("stopped");
+	milter_teardown();
 	keystore_close(ks);
-	OPENSSL_cleanse(seal_key, sizeof(seal_key));
 	X509_STORE_free(anchors);
 	if (cfg->pid_file != NULL)
 		unlink(cfg->pid_file);

@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include <libmilter/mfapi.h>
 #include <libmilter/mfdef.h>
+#include <openssl/crypto.h>
 
 #include "addr.h"
 #include "log.h"
@@ -17,14 +19,20 @@
 #include "milter.h"
 #include "inbound.h"
 #include "outbound.h"
+#include "seal.h"
 #include "smime.h"
 #include "util.h"
 
 static const struct config *cfg;
 static struct keystore *store;
 static struct smime_cache *cert_cache;
-static const uint8_t *store_key;
 static X509_STORE *trust_anchors;
+
+/* The store key, loaded on demand (see milter.h). */
+static pthread_mutex_t store_key_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t store_key[SEAL_KEY_LEN];
+static bool store_key_loaded, store_key_warned;
+static time_t store_key_retry;
 
 struct conn {
 	struct sockaddr_storage client;
@@ -34,14 +42,49 @@ struct conn {
 };
 
 void
-milter_setup(const struct config *c, struct keystore *ks, const uint8_t *seal_key, X509_STORE *anchors)
+milter_setup(const struct config *c, struct keystore *ks, X509_STORE *anchors)
 {
 	cfg = c;
 	store = ks;
-	store_key = seal_key;
 	trust_anchors = anchors;
 	if (cert_cache == NULL)
 		cert_cache = smime_cache_new(1024);
+}
+
+void
+milter_teardown(void)
+{
+	pthread_mutex_lock(&store_key_lock);
+	OPENSSL_cleanse(store_key, sizeof(store_key));
+	store_key_loaded = false;
+	pthread_mutex_unlock(&store_key_lock);
+	smime_cache_free(cert_cache);
+	cert_cache = NULL;
+}
+
+static const uint8_t *
+current_store_key(time_t now)
+{
+	struct cables_err err;
+	const uint8_t *key;
+
+	pthread_mutex_lock(&store_key_lock);
+	if (!store_key_loaded && now >= store_key_retry) {
+		if (seal_key_load(cfg->key_store_key, false, store_key, &err) == CABLES_OK) {
+			store_key_loaded = true;
+			if (store_key_warned)
+				log_info("store key %s loaded: private keys available", cfg->key_store_key);
+		} else {
+			store_key_retry = now + 10;
+			if (!store_key_warned)
+				log_warnx("private keys unavailable (no decryption, no signing) until it can be read: %s",
+				    err.msg);
+			store_key_warned = true;
+		}
+	}
+	key = store_key_loaded ? store_key : NULL;
+	pthread_mutex_unlock(&store_key_lock);
+	return key;
 }
 
 static struct conn *
@@ -215,7 +258,8 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 static struct milter_env
 env_now(void)
 {
-	struct milter_env env = { cfg, store, cert_cache, store_key, trust_anchors, time(NULL) };
+	time_t now = time(NULL);
+	struct milter_env env = { cfg, store, cert_cache, current_store_key(now), trust_anchors, now };
 
 	return env;
 }

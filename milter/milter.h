@@ -16,11 +16,15 @@
 
 /*
  * Set what the callbacks use (before smfi_main): configuration, key store,
- * the store key that unseals private keys (NULL: unavailable), trust
- * anchors for signatures (NULL: none).
+ * trust anchors for signatures (NULL: none).  The store key (KeyStoreKey)
+ * is read when first needed and, while it is missing or unreadable, tried
+ * again at most every 10 seconds, so the first private key can be created
+ * while the milter runs.
  */
-void milter_setup(const struct config *cfg, struct keystore *ks, const uint8_t *seal_key,
-    X509_STORE *anchors);
+void milter_setup(const struct config *cfg, struct keystore *ks, X509_STORE *anchors);
+
+/* Forget the store key (wiping it), before exit. */
+void milter_teardown(void);
 
 extern struct smfiDesc milter_desc;
 

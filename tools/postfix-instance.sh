@@ -1,20 +1,20 @@
 # postfix-instance.sh - sourced by the tests, the demo and the benchmarks.
 #
-# postfix_instance DIR SMTP_PORT REINJECT_PORT RELAY_PORT MILTER [LINE...]
-#   Create and start a private Postfix instance in DIR (its own main.cf,
-#   master.cf, queue and log; no chroot; DNS lookups disabled) that listens
-#   on 127.0.0.1:SMTP_PORT with MILTER ("unix:/path", or "" for none) as
-#   smtpd and non-smtpd milter, on REINJECT_PORT without milters, and relays
-#   every remote domain to 127.0.0.1:RELAY_PORT.  Each LINE is one more
-#   main.cf line.  Returns non-zero (after printing Postfix's complaint)
+# postfix_instance DIR SMTP_PORT REINJECT_PORT RELAY_PORT MILTER DOMAIN [LINE...]
+#   Create and start a private Postfix instance for DOMAIN in DIR (its own
+#   main.cf, master.cf, queue and log; no chroot; DNS lookups disabled)
+#   that listens on 127.0.0.1:SMTP_PORT with MILTER ("unix:/path", or ""
+#   for none) as smtpd and non-smtpd milter, on REINJECT_PORT without
+#   milters, and relays every remote domain to 127.0.0.1:RELAY_PORT.  Each
+#   LINE is one more main.cf line.  Returns non-zero (after printing Postfix's complaint)
 #   when the instance does not start.
 # postfix_instance_stop DIR
 
 POSTFIX_MASTER_TEMPLATE=$(cd "$(dirname "${POSTFIX_INSTANCE_SH:-$0}")" 2>/dev/null && pwd)/postfix-master.cf
 
 postfix_instance() {
-	pi_dir=$1 pi_smtp=$2 pi_reinject=$3 pi_relay=$4 pi_milter=$5
-	shift 5
+	pi_dir=$1 pi_smtp=$2 pi_reinject=$3 pi_relay=$4 pi_milter=$5 pi_domain=$6
+	shift 6
 	mkdir -p "$pi_dir/queue" "$pi_dir/data"
 	chown postfix "$pi_dir/data"
 	sed -e "s/@SMTP_PORT@/127.0.0.1:$pi_smtp/" -e "s/@REINJECT_PORT@/127.0.0.1:$pi_reinject/" \
@@ -26,9 +26,9 @@ postfix_instance() {
 	inet_interfaces = loopback-only
 	inet_protocols = ipv4
 	mynetworks = 127.0.0.0/8
-	myhostname = mx.a.test
-	mydomain = a.test
-	myorigin = a.test
+	myhostname = mx.$pi_domain
+	mydomain = $pi_domain
+	myorigin = $pi_domain
 	mydestination =
 	relayhost = [127.0.0.1]:$pi_relay
 	smtp_dns_support_level = disabled
@@ -39,6 +39,7 @@ postfix_instance() {
 	milter_default_action = tempfail
 	smtpd_relay_restrictions = permit_mynetworks, reject
 	message_size_limit = 104857600
+	virtual_mailbox_limit = 0
 	biff = no
 	append_dot_mydomain = no
 	delay_warning_time = 0

@@ -11,6 +11,13 @@
   strip-sink FILE        A smtp-sink capture without its envelope lines, CRLF.
   make FILE KIND         Write a test message: plain, html-attachment, utf8,
                          big (20 MB attachment), no-body, broken-mime.
+  smime-message CMS OUT [--der] [--type T] [--header "Name: value" ...]
+                         A message whose body is CMS: openssl's S/MIME output
+                         (headers kept) or, with --der, DER (base64-encoded
+                         here, as smime-type T, default enveloped-data).
+  split-signed FILE DATA SIG
+                         The signed first part (exact bytes) and the DER
+                         signature of a multipart/signed message.
 """
 import base64
 import os
@@ -119,6 +126,52 @@ def send(args):
         return e.smtp_code // 100
 
 
+def smime_message(args):
+    cms, out = args[0], args[1]
+    der, smime_type, extra = False, "enveloped-data", []
+    i = 2
+    while i < len(args):
+        if args[i] == "--der":
+            der = True
+        elif args[i] == "--type":
+            i += 1
+            smime_type = args[i]
+        elif args[i] == "--header":
+            i += 1
+            extra.append(args[i].encode())
+        i += 1
+    head = b"".join(h + b"\r\n" for h in extra)
+    data = open(cms, "rb").read()
+    if der:
+        body = base64.encodebytes(data).replace(b"\n", b"\r\n")
+        msg = head + (b"MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=%s; "
+                      b"name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n"
+                      b"Content-Disposition: attachment; filename=smime.p7m\r\n\r\n" % smime_type.encode()) + body
+    else:
+        msg = head + crlf(data)
+    open(out, "wb").write(msg)
+
+
+def split_signed(data):
+    """(first part, DER signature) of a multipart/signed message, per RFC 1847/2046."""
+    import re
+    _, body = split(data)
+    ct = header(data, "Content-Type")
+    m = re.search(rb'boundary="?([^";\s]+)"?', ct, re.I)
+    if not m:
+        raise SystemExit("no boundary")
+    delim = b"--" + m.group(1)
+    if body.startswith(delim + b"\r\n"):
+        start1 = len(delim) + 2
+    else:
+        start1 = body.index(b"\r\n" + delim + b"\r\n") + len(delim) + 4
+    end1 = body.index(b"\r\n" + delim + b"\r\n", start1)
+    start2 = end1 + len(delim) + 4
+    end2 = body.index(b"\r\n" + delim + b"--", start2)
+    sig_fields, sig_body = split(body[start2:end2])
+    return body[start1:end1], base64.b64decode(b"".join(sig_body.split()))
+
+
 def make(path, kind):
     head = (b"From: Alice <alice@a.test>\r\nTo: Bob <bob@b.test>\r\n"
             b"Subject: test %s\r\nMessage-ID: <%s@a.test>\r\n" % (kind.encode(), kind.encode()))
@@ -163,6 +216,14 @@ def main(argv):
         return send(args)
     if cmd == "make":
         make(args[0], args[1])
+        return 0
+    if cmd == "smime-message":
+        smime_message(args)
+        return 0
+    if cmd == "split-signed":
+        part, sig = split_signed(open(args[0], "rb").read())
+        open(args[1], "wb").write(part)
+        open(args[2], "wb").write(sig)
         return 0
     data = open(args[0], "rb").read()
     if cmd == "entity":

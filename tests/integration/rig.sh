@@ -49,6 +49,8 @@ TAP_FAILED=0
 
 rig_cleanup() {
 	postfix_instance_stop "$PF"
+	for d in "$T"/*/pf; do postfix_instance_stop "$d"; done
+	[ -f "$T/pids" ] && while read -r pid; do kill -9 "$pid" 2>/dev/null; done < "$T/pids"
 	[ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2>/dev/null
 	[ -n "$SINK_PID" ] && kill -9 "$SINK_PID" 2>/dev/null
 	pkill -9 -f "smtp-sink -u postfix -d $T/" 2>/dev/null
@@ -73,15 +75,16 @@ check() {
 	if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "command: $*" "$out"; fi
 }
 diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
-# rig_done: the milter never reported a sanitizer error (ASan/UBSan build), then the plan.
+# rig_done: no milter reported a sanitizer error (ASan/UBSan build), then the plan.
 rig_done() {
-	if [ -f "$T/milter.stderr" ]; then
-		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$T/milter.stderr"; then
-			not_ok "no sanitizer reports from the milter" "$(head -n 40 "$T/milter.stderr")"
+	for f in "$T/milter.stderr" "$T"/*/milter.stderr; do
+		[ -f "$f" ] || continue
+		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$f"; then
+			not_ok "no sanitizer reports from the milter ($f)" "$(head -n 40 "$f")"
 		else
-			ok "no sanitizer reports from the milter"
+			ok "no sanitizer reports from the milter ($(basename "$(dirname "$f")"))"
 		fi
-	fi
+	done
 	echo "1..$TAP_N"
 	[ "$TAP_FAILED" = 0 ]
 }
@@ -89,15 +92,15 @@ rig_done() {
 # rig_postfix [LINE...]: a Postfix instance relaying every remote domain to
 # the sink; each argument is one more main.cf line.
 rig_postfix() {
-	mkdir -p "$SINK"
-	chown postfix "$SINK"
-	if ! postfix_instance "$PF" "$SMTP_PORT" "$REINJECT_PORT" "$SINK_PORT" "unix:$T/milter.sock" "$@"; then
+	if ! postfix_instance "$PF" "$SMTP_PORT" "$REINJECT_PORT" "$SINK_PORT" "unix:$T/milter.sock" a.test "$@"; then
 		echo "Bail out! postfix does not start"
 		exit 1
 	fi
 }
 
 rig_sink() {
+	mkdir -p "$SINK"
+	chown postfix "$SINK"
 	smtp-sink -u postfix -d "$SINK/%H%M%S." "127.0.0.1:$SINK_PORT" 256 >"$T/sink.log" 2>&1 &
 	SINK_PID=$!
 }
@@ -122,15 +125,22 @@ rig_config() {
 	for line in "$@"; do printf '%s\n' "$line" >> "$CONF"; done
 }
 
-rig_milter() {
-	"$MILTER" -f -c "$CONF" >>"$T/milter.stderr" 2>&1 &
-	MILTER_PID=$!
+# start_milter CONF SOCKET STDERR: start cables-milter in the background; its pid in STARTED_PID.
+start_milter() {
+	"$MILTER" -f -c "$1" >>"$3" 2>&1 &
+	STARTED_PID=$!
+	echo "$STARTED_PID" >> "$T/pids"
 	for _ in $(seq 1 100); do
-		[ -S "$T/milter.sock" ] && return 0
+		[ -S "$2" ] && return 0
 		sleep 0.05
 	done
-	echo "Bail out! cables-milter did not start: $(cat "$T/milter.stderr")"
+	echo "Bail out! cables-milter did not start: $(cat "$3")"
 	exit 1
+}
+
+rig_milter() {
+	start_milter "$CONF" "$T/milter.sock" "$T/milter.stderr"
+	MILTER_PID=$STARTED_PID
 }
 
 # Stop at once (SIGKILL): libmilter takes seconds to honour SIGTERM.
@@ -231,3 +241,89 @@ make_cert() {
 		-startdate "$start" -enddate "$end" -notext -out "$d/cert.pem" >/dev/null 2>&1 &&
 	cat "$d/cert.pem" "$d/key.pem" > "$out"
 }
+
+# ---- Mail domains with local delivery: several Postfix + milter pairs ----
+#
+# inst_config NAME DOMAIN [LINE...]       $T/NAME/cables.conf (LocalDomains DOMAIN)
+# inst_postfix NAME DOMAIN PORT RELAY USERS [LINE...]
+#     Postfix for DOMAIN on 127.0.0.1:PORT (PORT+1 bypasses the milter),
+#     delivering USERS ("bob carol") of DOMAIN to Maildirs under
+#     $T/NAME/mail/USER/Maildir, relaying every other domain to RELAY.
+# inst_milter NAME                        start (or restart) NAME's milter
+# inst_keyctl NAME ARGS...                cables-keyctl with NAME's config
+# maildir NAME USER                       the files delivered to USER
+# maildir_file NAME USER [QID]            the file of message QID (default: from $REPLY)
+
+inst_config() {
+	name=$1 domain=$2
+	shift 2
+	mkdir -p "$T/$name"
+	cat > "$T/$name/cables.conf" <<-CF
+	Socket unix:$T/$name/milter.sock
+	SocketGroup postfix
+	KeyStore $T/$name/keys.db
+	KeyStoreKey $T/$name/store.key
+	LocalDomains $domain
+	TempDir $T/$name
+	LogFile $T/$name/milter.log
+	CF
+	for line in "$@"; do printf '%s\n' "$line" >> "$T/$name/cables.conf"; done
+}
+
+inst_postfix() {
+	name=$1 domain=$2 port=$3 relay=$4 users=$5
+	shift 5
+	map=""
+	for u in $users; do map="$map $u@$domain=$u/Maildir/"; done
+	mkdir -p "$T/$name/mail"
+	chown 65534:65534 "$T/$name/mail"
+	if ! postfix_instance "$T/$name/pf" "$port" "$((port + 1))" "$relay" "unix:$T/$name/milter.sock" "$domain" \
+	    "virtual_mailbox_domains = $domain" "virtual_mailbox_base = $T/$name/mail" \
+	    "virtual_mailbox_maps = inline:{$map }" \
+	    "virtual_uid_maps = static:65534" "virtual_gid_maps = static:65534" "$@"; then
+		echo "Bail out! postfix for $domain does not start"
+		exit 1
+	fi
+}
+
+inst_milter() {
+	name=$1
+	pid=$(cat "$T/$name/milter.pid" 2>/dev/null)
+	if [ -n "$pid" ]; then
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		rm -f "$T/$name/milter.sock"
+	fi
+	start_milter "$T/$name/cables.conf" "$T/$name/milter.sock" "$T/$name/milter.stderr"
+	echo "$STARTED_PID" > "$T/$name/milter.pid"
+}
+
+inst_keyctl() {
+	name=$1
+	shift
+	"$KEYCTL" -c "$T/$name/cables.conf" "$@"
+}
+
+maildir() {
+	find "$T/$1/mail/$2/Maildir/new" -type f 2>/dev/null | sort
+}
+
+# maildir_file NAME USER [QID]: the file delivered to USER for message QID
+# (default: the queue ID in $REPLY), found by Postfix's Received header.
+maildir_file() {
+	qid=${3:-$(qid_of_reply)}
+	[ -n "$qid" ] && grep -l " id $qid[;]*\$" "$T/$1/mail/$2/Maildir/new"/* 2>/dev/null | head -n 1
+}
+
+# inst_send PORT FILE FROM TO...: like rig_send, to another port.
+inst_send() {
+	port=$1 file=$2 from=$3
+	shift 3
+	args=""
+	for r in "$@"; do args="$args --to $r"; done
+	# shellcheck disable=SC2086
+	REPLY=$($MAILTOOL send --port "$port" --from "$from" $args "$file")
+}
+
+# delivered_in PFDIR QID: Postfix in PFDIR delivered (or relayed) message QID.
+delivered_in() { grep -q "$2: .*status=sent" "$1/maillog"; }
