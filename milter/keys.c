@@ -154,6 +154,21 @@ keys_known(void *arg, X509 *cert)
 	return known;
 }
 
+/* Does the store hold cert (by fingerprint) for addr? */
+static bool
+held_for(const struct milter_env *env, const char *addr, const char *fpr)
+{
+	struct key_list keys;
+	bool held = false;
+
+	if (keystore_lookup(env->ks, addr, "smime", &keys, NULL) != CABLES_OK)
+		return true;	/* cannot tell: do not write */
+	for (size_t i = 0; i < keys.count && !held; i++)
+		held = strcmp(keys.items[i].fingerprint, fpr) == 0;
+	key_list_release(&keys);
+	return held;
+}
+
 int
 keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err)
 {
@@ -171,9 +186,10 @@ keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err)
 	for (size_t i = 0; i < n && r.public_data != NULL; i++) {
 		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
 
-		/* Local users' keys are managed here, never learnt from mail. */
+		/* Local users' keys are managed here, never learnt from mail; known keys keep their source. */
 		if (norm != NULL && !domain_list_match(&env->cfg->local_domains, addr_domain(norm)) &&
-		    smime_cert_check(cert, norm, &env->cfg->addr, env->now, NULL) == CABLES_OK) {
+		    smime_cert_check(cert, norm, &env->cfg->addr, env->now, NULL) == CABLES_OK &&
+		    !held_for(env, norm, r.fingerprint)) {
 			r.address = norm;
 			if (keystore_put(env->ks, &r, env->now, err) == CABLES_OK)
 				stored++;

@@ -58,7 +58,10 @@ void key_pairs_free(struct key_pair *pairs, size_t n);
 /* Does the store hold this very certificate for one of the addresses it names? */
 bool keys_known(void *env, X509 *cert);
 
-/* Store cert for each remote address it names and may encrypt to; returns how many. */
+/*
+ * Store cert for each remote address it names, may encrypt to, and does not
+ * hold it for yet (source "harvested"); returns how many it stored.
+ */
 int keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err);
 
 #endif

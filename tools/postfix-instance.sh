@@ -8,6 +8,9 @@
 #   milters, and relays every remote domain to 127.0.0.1:RELAY_PORT.  Each
 #   LINE is one more main.cf line.  Returns non-zero (after printing Postfix's complaint)
 #   when the instance does not start.
+# postfix_instance_maildir DIR SMTP_PORT REINJECT_PORT RELAY_PORT MILTER DOMAIN BASE USERS [LINE...]
+#   The same, also delivering mail for USERS ("bob carol") of DOMAIN to
+#   Maildirs BASE/USER/Maildir/ (as nobody, through virtual(8)).
 # postfix_instance_stop DIR
 
 POSTFIX_MASTER_TEMPLATE=$(cd "$(dirname "${POSTFIX_INSTANCE_SH:-$0}")" 2>/dev/null && pwd)/postfix-master.cf
@@ -53,6 +56,19 @@ postfix_instance() {
 		script -qc "postfix -c $pi_dir check" /dev/null >&2
 		return 1
 	fi
+}
+
+postfix_instance_maildir() {
+	pm_dir=$1 pm_smtp=$2 pm_reinject=$3 pm_relay=$4 pm_milter=$5 pm_domain=$6 pm_base=$7 pm_users=$8
+	shift 8
+	pm_map=""
+	for pm_user in $pm_users; do pm_map="$pm_map $pm_user@$pm_domain=$pm_user/Maildir/"; done
+	mkdir -p "$pm_base"
+	chown 65534:65534 "$pm_base"
+	postfix_instance "$pm_dir" "$pm_smtp" "$pm_reinject" "$pm_relay" "$pm_milter" "$pm_domain" \
+	    "virtual_mailbox_domains = $pm_domain" "virtual_mailbox_base = $pm_base" \
+	    "virtual_mailbox_maps = inline:{$pm_map }" \
+	    "virtual_uid_maps = static:65534" "virtual_gid_maps = static:65534" "$@"
 }
 
 postfix_instance_stop() {

@@ -273,14 +273,8 @@ inst_config() {
 inst_postfix() {
 	name=$1 domain=$2 port=$3 relay=$4 users=$5
 	shift 5
-	map=""
-	for u in $users; do map="$map $u@$domain=$u/Maildir/"; done
-	mkdir -p "$T/$name/mail"
-	chown 65534:65534 "$T/$name/mail"
-	if ! postfix_instance "$T/$name/pf" "$port" "$((port + 1))" "$relay" "unix:$T/$name/milter.sock" "$domain" \
-	    "virtual_mailbox_domains = $domain" "virtual_mailbox_base = $T/$name/mail" \
-	    "virtual_mailbox_maps = inline:{$map }" \
-	    "virtual_uid_maps = static:65534" "virtual_gid_maps = static:65534" "$@"; then
+	if ! postfix_instance_maildir "$T/$name/pf" "$port" "$((port + 1))" "$relay" \
+	    "unix:$T/$name/milter.sock" "$domain" "$T/$name/mail" "$users" "$@"; then
 		echo "Bail out! postfix for $domain does not start"
 		exit 1
 	fi

@@ -365,6 +365,14 @@ test_valid_signatures_are_harvested_for_remote_addresses(void **state)
 	assert_string_equal(keys.items[0].source, "harvested");
 	key_list_release(&keys);
 	message_free(m);
+	/* The second time the certificate is known: nothing is stored again. */
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test"));
+	assert_null(strstr(out.detail, "harvested"));
+	message_free(m);
 	X509_STORE_free(anchors);
 	milter_fixture_free(fx);
 }
