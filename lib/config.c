@@ -21,14 +21,13 @@ enum key_type {
 	T_CHOICE,	/* one word from key->choices; stored as int (enum) */
 	T_DOMAINS,	/* list of domains / .domains */
 	T_HOSTS,	/* list of IP prefixes */
-	T_POLICY,	/* "TARGET POLICY", may repeat */
-	T_DEFPOLICY,	/* the default policy */
+	T_POLICY,	/* "TARGET [POLICY] [Attribute=value...]", may repeat */
 	T_FACILITY,	/* a syslog facility name */
 	T_DELIMS,	/* sub-address delimiter characters, or "none" */
 	T_MODE,		/* an octal file mode such as 0660 */
 	T_OPTSTRING,	/* a word, or "none" */
-	T_SIGN,		/* "yes|no" (the default) or "TARGET yes|no", may repeat */
 	T_ANCHORS,	/* a file or directory of CA certificates, or "none" */
+	T_ATTR,		/* the default of a policy attribute (key->attr) */
 };
 
 struct key {
@@ -38,42 +37,43 @@ struct key {
 	size_t offset;
 	const char *const *choices;	/* T_CHOICE, in enum order */
 	bool repeat;
+	int attr;			/* T_ATTR: enum policy_attr */
 };
 
 static const char *const bool_words[] = { "no", "yes", NULL };
 static const char *const cipher_words[] = { "aes256-cbc", "aes256-gcm", NULL };
 static const char *const padding_words[] = { "pkcs1", "oaep", NULL };
-static const char *const keynotfound_words[] = { "tempfail", "reject", NULL };
-static const char *const action_words[] = { "tempfail", "reject", "accept", NULL };
 
 #define OFF(f) offsetof(struct config, f)
 
 /* The schema.  Keep cables.conf(5) and etc/cables.conf in step (a test checks). */
 static const struct key keys[] = {
-	{ "Socket",		T_SOCKET,	"unix:/run/cables/milter.sock", OFF(socket), NULL, false },
-	{ "SocketMode",		T_MODE,		"0660",			OFF(socket_mode), NULL, false },
-	{ "SocketGroup",	T_OPTSTRING,	NULL,			OFF(socket_group), NULL, false },
-	{ "PidFile",		T_OPTPATH,	NULL,			OFF(pid_file), NULL, false },
-	{ "KeyStore",		T_PATH,		"/var/lib/cables/keys.db", OFF(key_store), NULL, false },
-	{ "KeyStoreKey",	T_PATH,		"/etc/cables/keystore.key", OFF(key_store_key), NULL, false },
-	{ "LocalDomains",	T_DOMAINS,	NULL,			OFF(local_domains), NULL, true },
-	{ "InternalHosts",	T_HOSTS,	"127.0.0.0/8, ::1",	OFF(internal_hosts), NULL, true },
-	{ "DefaultPolicy",	T_DEFPOLICY,	"encrypt",		OFF(policy), NULL, false },
-	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true },
-	{ "EncryptToSelf",	T_BOOL,		"no",			OFF(encrypt_to_self), bool_words, false },
-	{ "Sign",		T_SIGN,		NULL,			OFF(sign), NULL, true },
-	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false },
-	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false },
-	{ "Cipher",		T_CHOICE,	"aes256-cbc",		OFF(cipher), cipher_words, false },
-	{ "RSAPadding",		T_CHOICE,	"pkcs1",		OFF(rsa_padding), padding_words, false },
-	{ "On-KeyNotFound",	T_CHOICE,	"tempfail",		OFF(on_key_not_found), keynotfound_words, false },
-	{ "On-InternalError",	T_CHOICE,	"tempfail",		OFF(on_internal_error), action_words, false },
-	{ "LogFacility",	T_FACILITY,	"mail",			OFF(log_facility), NULL, false },
-	{ "LogFile",		T_OPTPATH,	NULL,			OFF(log_file), NULL, false },
-	{ "TempDir",		T_PATH,		"/var/tmp",		OFF(temp_dir), NULL, false },
-	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false },
-	{ "RecipientDelimiter",	T_DELIMS,	"+",			OFF(addr.delimiters), NULL, false },
-	{ "LocalPartCaseSensitive", T_BOOL,	"no",			OFF(addr.local_case_sensitive), bool_words, false },
+	{ "Socket",		T_SOCKET,	"unix:/run/cables/milter.sock", OFF(socket), NULL, false, 0 },
+	{ "SocketMode",		T_MODE,		"0660",			OFF(socket_mode), NULL, false, 0 },
+	{ "SocketGroup",	T_OPTSTRING,	NULL,			OFF(socket_group), NULL, false, 0 },
+	{ "PidFile",		T_OPTPATH,	NULL,			OFF(pid_file), NULL, false, 0 },
+	{ "KeyStore",		T_PATH,		"/var/lib/cables/keys.db", OFF(key_store), NULL, false, 0 },
+	{ "KeyStoreKey",	T_PATH,		"/etc/cables/keystore.key", OFF(key_store_key), NULL, false, 0 },
+	{ "LocalDomains",	T_DOMAINS,	NULL,			OFF(local_domains), NULL, true, 0 },
+	{ "InternalHosts",	T_HOSTS,	"127.0.0.0/8, ::1",	OFF(internal_hosts), NULL, true, 0 },
+	{ "DefaultPolicy",	T_ATTR,		"encrypt",		OFF(policy), NULL, false, PA_POLICY },
+	{ "Format",		T_ATTR,		"auto",			OFF(policy), NULL, false, PA_FORMAT },
+	{ "Sign",		T_ATTR,		"no",			OFF(policy), NULL, false, PA_SIGN },
+	{ "EncryptToSelf",	T_ATTR,		"no",			OFF(policy), NULL, false, PA_SELF },
+	{ "On-KeyNotFound",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEY_NOT_FOUND },
+	{ "On-InternalError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_INTERNAL_ERROR },
+	{ "On-DecryptError",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_DECRYPT_ERROR },
+	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true, 0 },
+	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false, 0 },
+	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false, 0 },
+	{ "Cipher",		T_CHOICE,	"aes256-cbc",		OFF(cipher), cipher_words, false, 0 },
+	{ "RSAPadding",		T_CHOICE,	"pkcs1",		OFF(rsa_padding), padding_words, false, 0 },
+	{ "LogFacility",	T_FACILITY,	"mail",			OFF(log_facility), NULL, false, 0 },
+	{ "LogFile",		T_OPTPATH,	NULL,			OFF(log_file), NULL, false, 0 },
+	{ "TempDir",		T_PATH,		"/var/tmp",		OFF(temp_dir), NULL, false, 0 },
+	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
+	{ "RecipientDelimiter",	T_DELIMS,	"+",			OFF(addr.delimiters), NULL, false, 0 },
+	{ "LocalPartCaseSensitive", T_BOOL,	"no",			OFF(addr.local_case_sensitive), bool_words, false, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -86,12 +86,6 @@ static const char *const facility_names[] = {
 size_t config_key_count(void) { return NKEYS; }
 const char *config_key_name(size_t i) { return i < NKEYS ? keys[i].name : NULL; }
 const char *config_key_default(size_t i) { return i < NKEYS ? keys[i].dflt : NULL; }
-
-const char *
-fail_action_name(enum fail_action a)
-{
-	return action_words[a];
-}
 
 const char *
 cipher_name(enum cipher_choice c)
@@ -214,6 +208,54 @@ add_host(void *arg, const char *item, struct cables_err *err)
 	return host_list_add(arg, item, err);
 }
 
+/*
+ * "Policy TARGET [require|encrypt|never] [Attribute=value ...]": set the
+ * attributes of one entry of the policy table.
+ */
+static cables_status
+set_policy_line(struct config *c, const struct key *k, const char *v, unsigned int line,
+    struct cables_err *err)
+{
+	char *copy = xstrdup(v), *save = NULL, *target, *word;
+	struct cables_err inner;
+	cables_status st = CABLES_OK;
+	char words[128];
+	int n = 0;
+
+	target = strtok_r(copy, " \t", &save);
+	while (st == CABLES_OK && (word = strtok_r(NULL, " \t", &save)) != NULL) {
+		char *eq = strchr(word, '=');
+		int attr, value;
+
+		if (eq == NULL) {
+			attr = PA_POLICY;
+			eq = word - 1;
+		} else {
+			*eq = '\0';
+			attr = policy_attr_find(word);
+			if (attr < 0 || attr == PA_POLICY) {
+				st = cables_fail(err, CABLES_ERR_SYNTAX, "%s: unknown attribute '%s' (Format, Sign, "
+				    "EncryptToSelf, On-KeyNotFound, On-InternalError, On-DecryptError)", k->name, word);
+				break;
+			}
+		}
+		if (!policy_value_parse((enum policy_attr)attr, eq + 1, &value)) {
+			policy_value_words((enum policy_attr)attr, words, sizeof(words));
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "%s: %s '%s' is not %s", k->name,
+			    attr == PA_POLICY ? "policy" : policy_attr_name((enum policy_attr)attr), eq + 1, words);
+			break;
+		}
+		if ((st = policy_table_set(&c->policy, target, (enum policy_attr)attr, value, line, &inner)) != CABLES_OK)
+			cables_fail(err, st, "%s: %s", k->name, inner.msg);
+		n++;
+	}
+	if (st == CABLES_OK && n == 0)
+		st = cables_fail(err, CABLES_ERR_SYNTAX,
+		    "%s: expected 'ADDRESS-OR-DOMAIN [require|encrypt|never] [Attribute=value ...]', got '%s'", k->name, v);
+	free(copy);
+	return st;
+}
+
 /* Set one key from a value.  err gets the detail without file:line. */
 static cables_status
 set_value(struct config *c, const struct key *k, const char *v, unsigned int line,
@@ -294,55 +336,23 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 		}
 		return st;
 	}
-	case T_DEFPOLICY: {
-		enum enc_policy p;
+	case T_ATTR: {
+		struct policy_table *t = field;
+		int value;
 
-		if (!policy_parse(v, &p))
-			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not require, encrypt or never", k->name, v);
-		((struct policy_table *)field)->dflt = (int)p;
+		if (!policy_value_parse((enum policy_attr)k->attr, v, &value)) {
+			policy_value_words((enum policy_attr)k->attr, words, sizeof(words));
+			if (k->attr == PA_SIGN && strchr(v, ' ') != NULL)
+				return cables_fail(err, CABLES_ERR_SYNTAX,
+				    "%s: '%s' is not yes or no (per sender: Policy TARGET Sign=yes)", k->name, v);
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not %s", k->name, v, words);
+		}
+		t->dflt[k->attr] = value;
+		t->dflt_line[k->attr] = line;
 		return CABLES_OK;
 	}
-	case T_POLICY: {
-		char target[256], pol[32], extra;
-		enum enc_policy p;
-		cables_status st;
-
-		if (sscanf(v, "%255s %31s %c", target, pol, &extra) != 2)
-			return cables_fail(err, CABLES_ERR_SYNTAX,
-			    "%s: expected 'ADDRESS-OR-DOMAIN require|encrypt|never', got '%s'", k->name, v);
-		if (!policy_parse(pol, &p))
-			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not require, encrypt or never", k->name, pol);
-		st = policy_table_add(field, target, p, line, err);
-		if (st != CABLES_OK) {
-			struct cables_err inner = *err;
-			return cables_fail(err, st, "%s: %s", k->name, inner.msg);
-		}
-		return CABLES_OK;
-	}
-	case T_SIGN: {
-		char target[256], word[32], extra;
-		bool yes;
-		int n = sscanf(v, "%255s %31s %c", target, word, &extra);
-		cables_status st;
-
-		if (n == 1 && parse_bool(target, &yes) == CABLES_OK) {
-			if (c->sign_default_line != 0)
-				return cables_fail(err, CABLES_ERR_SYNTAX, "%s: the default is already set at line %u",
-				    k->name, c->sign_default_line);
-			c->sign.dflt = yes;
-			c->sign_default_line = line;
-			return CABLES_OK;
-		}
-		if (n != 2 || parse_bool(word, &yes) != CABLES_OK)
-			return cables_fail(err, CABLES_ERR_SYNTAX,
-			    "%s: expected 'yes|no' or 'ADDRESS-OR-DOMAIN yes|no', got '%s'", k->name, v);
-		st = policy_table_add(field, target, yes, line, err);
-		if (st != CABLES_OK) {
-			struct cables_err inner = *err;
-			return cables_fail(err, st, "%s: %s", k->name, inner.msg);
-		}
-		return CABLES_OK;
-	}
+	case T_POLICY:
+		return set_policy_line(c, k, v, line, err);
 	case T_ANCHORS:
 		if (str_ieq(v, "none")) {
 			free(*(char **)field);
@@ -373,6 +383,7 @@ config_new_defaults(void)
 	struct config *c = xcalloc(1, sizeof(*c));
 	struct cables_err err;
 
+	policy_table_init(&c->policy);
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].dflt != NULL && set_value(c, &keys[i], keys[i].dflt, 0, &err) != CABLES_OK)
 			abort();	/* a default the parser refuses is a bug caught by every test */
@@ -476,10 +487,6 @@ config_parse(const char *name, const char *text, size_t len, struct cables_err *
 		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: Policy: %s", name, lineno, detail.msg);
 		goto fail;
 	}
-	if (policy_table_normalize(&c->sign, &c->addr, &lineno, &detail) != CABLES_OK) {
-		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: Sign: %s", name, lineno, detail.msg);
-		goto fail;
-	}
 	return c;
 fail:
 	config_free(c);
@@ -549,7 +556,6 @@ config_free(struct config *c)
 	domain_list_release(&c->local_domains);
 	host_list_release(&c->internal_hosts);
 	policy_table_release(&c->policy);
-	policy_table_release(&c->sign);
 	free(c->trust_anchors);
 	free(c->log_facility);
 	free(c->log_file);

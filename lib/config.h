@@ -29,13 +29,6 @@
 enum cipher_choice { CIPHER_AES256_CBC, CIPHER_AES256_GCM };
 enum rsa_padding { RSA_PAD_PKCS1, RSA_PAD_OAEP };
 
-/* What to do with a message when something goes wrong (On-* keys). */
-enum fail_action {
-	ACTION_TEMPFAIL,	/* 4xx: the MTA keeps the message and retries */
-	ACTION_REJECT,		/* 5xx: the sender gets a bounce */
-	ACTION_ACCEPT,		/* pass the message unchanged (never to a require recipient) */
-};
-
 struct config {
 	char *path;			/* file it was loaded from, or "(defaults)" */
 
@@ -47,16 +40,15 @@ struct config {
 	char *key_store_key;		/* KeyStoreKey */
 	struct domain_list local_domains;	/* LocalDomains */
 	struct host_list internal_hosts;	/* InternalHosts */
-	struct policy_table policy;	/* DefaultPolicy + Policy */
-	bool encrypt_to_self;		/* EncryptToSelf */
-	struct policy_table sign;	/* Sign: 0/1 per sender address or domain */
-	unsigned int sign_default_line;	/* line of the "Sign yes|no" default, 0 if none */
+	/*
+	 * DefaultPolicy, Format, Sign, EncryptToSelf and the On-* keys are the
+	 * defaults of this table; Policy lines are its entries (policy.h).
+	 */
+	struct policy_table policy;
 	char *trust_anchors;		/* TrustAnchors: CA file or directory; NULL = none */
 	bool harvest_certificates;	/* HarvestCertificates */
 	enum cipher_choice cipher;	/* Cipher */
 	enum rsa_padding rsa_padding;	/* RSAPadding */
-	enum fail_action on_key_not_found;	/* On-KeyNotFound */
-	enum fail_action on_internal_error;	/* On-InternalError */
 	char *log_facility;		/* LogFacility */
 	char *log_file;			/* LogFile; NULL = syslog (or stderr with -f) */
 	char *temp_dir;			/* TempDir */
@@ -83,7 +75,6 @@ cables_status config_check_milter(const struct config *c, struct cables_err *err
 
 void config_free(struct config *c);
 
-const char *fail_action_name(enum fail_action a);
 const char *cipher_name(enum cipher_choice c);
 
 /* Each documented key name, in table order, for tools and the docs test. */

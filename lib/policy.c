@@ -1,7 +1,8 @@
-/* policy - the per-recipient encryption policy table; see policy.h. */
+/* policy - the policy table; see policy.h. */
 #include "autoconfig.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,33 +10,133 @@
 #include "policy.h"
 #include "util.h"
 
-static const char *const policy_names[] = {
-	[POLICY_NEVER] = "never",
-	[POLICY_ENCRYPT] = "encrypt",
-	[POLICY_REQUIRE] = "require",
+static const char *const policy_words[] = { "never", "encrypt", "require", NULL };
+static const char *const format_words[] = { "smime", "pgp", "auto", NULL };
+static const char *const bool_words[] = { "no", "yes", NULL };
+static const char *const action_words[] = { "tempfail", "reject", "accept", "quarantine", NULL };
+
+/* Attribute names, their words, the values they allow (bit mask over the words), defaults. */
+static const struct {
+	const char *name;
+	const char *const *words;
+	unsigned int allowed;
+	int dflt;
+} attrs[PA_COUNT] = {
+	[PA_POLICY] = { "Policy", policy_words, 07, POLICY_ENCRYPT },
+	[PA_FORMAT] = { "Format", format_words, 07, FORMAT_AUTO },
+	[PA_SIGN] = { "Sign", bool_words, 03, 0 },
+	[PA_SELF] = { "EncryptToSelf", bool_words, 03, 0 },
+	[PA_ON_KEY_NOT_FOUND] = { "On-KeyNotFound", action_words, 03, ACTION_TEMPFAIL },
+	[PA_ON_INTERNAL_ERROR] = { "On-InternalError", action_words, 07, ACTION_TEMPFAIL },
+	[PA_ON_DECRYPT_ERROR] = { "On-DecryptError", action_words, 017, ACTION_ACCEPT },
 };
+
+const char *
+policy_attr_name(enum policy_attr a)
+{
+	return attrs[a].name;
+}
+
+int
+policy_attr_find(const char *name)
+{
+	for (int a = 0; a < PA_COUNT; a++)
+		if (str_ieq(name, attrs[a].name))
+			return a;
+	return -1;
+}
+
+bool
+policy_value_parse(enum policy_attr a, const char *word, int *value)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1", NULL };
+	static const char *const no[] = { "no", "false", "off", "0", NULL };
+
+	if (attrs[a].words == bool_words) {
+		for (int i = 0; yes[i] != NULL; i++)
+			if (str_ieq(word, yes[i])) {
+				*value = 1;
+				return true;
+			}
+		for (int i = 0; no[i] != NULL; i++)
+			if (str_ieq(word, no[i])) {
+				*value = 0;
+				return true;
+			}
+		return false;
+	}
+	for (int i = 0; attrs[a].words[i] != NULL; i++)
+		if ((attrs[a].allowed & (1u << i)) && str_ieq(word, attrs[a].words[i])) {
+			*value = i;
+			return true;
+		}
+	return false;
+}
+
+const char *
+policy_value_name(enum policy_attr a, int value)
+{
+	return value >= 0 ? attrs[a].words[value] : "(unset)";
+}
+
+void
+policy_value_words(enum policy_attr a, char *out, size_t len)
+{
+	int n = 0, total = 0;
+
+	if (attrs[a].words == bool_words || attrs[a].words == policy_words) {
+		snprintf(out, len, "%s", attrs[a].words == bool_words ? "yes or no" : "require, encrypt or never");
+		return;
+	}
+	for (int i = 0; attrs[a].words[i] != NULL; i++)
+		if (attrs[a].allowed & (1u << i))
+			total++;
+	out[0] = '\0';
+	for (int i = 0; attrs[a].words[i] != NULL; i++) {
+		size_t used = strlen(out);
+
+		if (!(attrs[a].allowed & (1u << i)))
+			continue;
+		snprintf(out + used, len - used, "%s%s", n == 0 ? "" : n == total - 1 ? " or " : ", ",
+		    attrs[a].words[i]);
+		n++;
+	}
+}
 
 const char *
 policy_name(enum enc_policy p)
 {
-	return policy_names[p];
+	return policy_words[p];
 }
 
-int
-policy_parse(const char *s, enum enc_policy *out)
+const char *
+fail_action_name(enum fail_action a)
 {
-	for (size_t i = 0; i < sizeof(policy_names) / sizeof(policy_names[0]); i++)
-		if (str_ieq(s, policy_names[i])) {
-			*out = (enum enc_policy)i;
-			return 1;
-		}
-	return 0;
+	return action_words[a];
+}
+
+void
+policy_table_init(struct policy_table *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (int a = 0; a < PA_COUNT; a++)
+		t->dflt[a] = attrs[a].dflt;
+}
+
+static struct policy_entry *
+find_entry(struct policy_table *t, const char *key)
+{
+	for (size_t i = 0; i < t->count; i++)
+		if (strcmp(t->entries[i].match, key) == 0)
+			return &t->entries[i];
+	return NULL;
 }
 
 cables_status
-policy_table_add(struct policy_table *t, const char *match, int value, unsigned int line,
-    struct cables_err *err)
+policy_table_set(struct policy_table *t, const char *match, enum policy_attr a, int value,
+    unsigned int line, struct cables_err *err)
 {
+	struct policy_entry *e;
 	char *key;
 
 	if (strchr(match, '@') != NULL ? !addr_valid(match) :
@@ -44,18 +145,35 @@ policy_table_add(struct policy_table *t, const char *match, int value, unsigned 
 		    "'%s' is not an address, a domain or a .domain", match);
 	key = xstrdup(match);
 	str_lower(strrchr(key, '@') != NULL ? strrchr(key, '@') : key);
-	for (size_t i = 0; i < t->count; i++)
-		if (strcmp(t->rules[i].match, key) == 0) {
-			free(key);
-			return cables_fail(err, CABLES_ERR_EXISTS,
-			    "a policy for '%s' is already set at line %u", match, t->rules[i].line);
+	e = find_entry(t, key);
+	if (e == NULL) {
+		t->entries = xreallocarray(t->entries, t->count + 1, sizeof(*t->entries));
+		e = &t->entries[t->count++];
+		e->match = key;
+		for (int i = 0; i < PA_COUNT; i++) {
+			e->value[i] = -1;
+			e->line[i] = 0;
 		}
-	t->rules = xreallocarray(t->rules, t->count + 1, sizeof(*t->rules));
-	t->rules[t->count].match = key;
-	t->rules[t->count].value = value;
-	t->rules[t->count].line = line;
-	t->count++;
+	} else {
+		free(key);
+		if (e->value[a] >= 0)
+			return cables_fail(err, CABLES_ERR_EXISTS, "%s for '%s' is already set at line %u",
+			    attrs[a].name, match, e->line[a]);
+	}
+	e->value[a] = value;
+	e->line[a] = line;
 	return CABLES_OK;
+}
+
+static unsigned int
+first_line(const struct policy_entry *e)
+{
+	unsigned int line = 0;
+
+	for (int a = 0; a < PA_COUNT; a++)
+		if (e->value[a] >= 0 && (line == 0 || e->line[a] < line))
+			line = e->line[a];
+	return line;
 }
 
 cables_status
@@ -63,76 +181,96 @@ policy_table_normalize(struct policy_table *t, const struct addr_opts *o, unsign
     struct cables_err *err)
 {
 	for (size_t i = 0; i < t->count; i++) {
-		struct policy_rule *r = &t->rules[i];
+		struct policy_entry *e = &t->entries[i];
 		char *norm;
 		size_t local_len;
 
-		if (strchr(r->match, '@') == NULL)
+		if (strchr(e->match, '@') == NULL)
 			continue;
-		norm = addr_normalize(r->match, o);
-		local_len = (size_t)(strrchr(r->match, '@') - r->match);
+		norm = addr_normalize(e->match, o);
+		local_len = (size_t)(strrchr(e->match, '@') - e->match);
 		if (norm == NULL || strrchr(norm, '@') - norm != (ptrdiff_t)local_len) {
-			*line = r->line;
+			*line = first_line(e);
 			free(norm);
 			return cables_fail(err, CABLES_ERR_SYNTAX,
 			    "'%s' names a sub-address; keys and policies belong to the address without it",
-			    r->match);
+			    e->match);
 		}
-		free(r->match);
-		r->match = norm;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(t->rules[j].match, r->match) == 0) {
-				*line = r->line;
-				return cables_fail(err, CABLES_ERR_EXISTS,
-				    "a policy for '%s' is already set at line %u", r->match, t->rules[j].line);
+		free(e->match);
+		e->match = norm;
+		/* Entries that fold together merge, unless they set the same attribute. */
+		for (size_t j = 0; j < i; j++) {
+			struct policy_entry *f = &t->entries[j];
+
+			if (strcmp(f->match, e->match) != 0)
+				continue;
+			for (int a = 0; a < PA_COUNT; a++) {
+				if (e->value[a] < 0)
+					continue;
+				if (f->value[a] >= 0) {
+					*line = e->line[a];
+					return cables_fail(err, CABLES_ERR_EXISTS, "%s for '%s' is already set at line %u",
+					    attrs[a].name, e->match, f->line[a]);
+				}
+				f->value[a] = e->value[a];
+				f->line[a] = e->line[a];
 			}
+			free(e->match);
+			memmove(e, e + 1, (t->count - i - 1) * sizeof(*e));
+			t->count--;
+			i--;
+			break;
+		}
 	}
 	return CABLES_OK;
 }
 
 int
-policy_lookup(const struct policy_table *t, const char *addr, const struct policy_rule **rule)
+policy_get(const struct policy_table *t, const char *addr, enum policy_attr a,
+    const struct policy_entry **entry)
 {
-	const struct policy_rule *best = NULL;
-	const char *domain = addr_domain(addr);
+	const struct policy_entry *best = NULL;
+	const char *domain = addr != NULL ? addr_domain(addr) : NULL;
 	size_t best_len = 0, dlen = domain != NULL ? strlen(domain) : 0;
 	int best_rank = 0;	/* 3 address, 2 domain, 1 suffix */
 
-	for (size_t i = 0; i < t->count; i++) {
-		const struct policy_rule *r = &t->rules[i];
-		size_t mlen = strlen(r->match);
+	for (size_t i = 0; addr != NULL && i < t->count; i++) {
+		const struct policy_entry *e = &t->entries[i];
+		size_t mlen;
 
-		if (strchr(r->match, '@') != NULL) {
-			if (strcmp(r->match, addr) == 0) {
-				best = r;
-				best_rank = 3;
+		if (e->value[a] < 0)
+			continue;
+		mlen = strlen(e->match);
+		if (strchr(e->match, '@') != NULL) {
+			if (strcmp(e->match, addr) == 0) {
+				best = e;
 				break;
 			}
 		} else if (domain == NULL) {
 			continue;
-		} else if (r->match[0] != '.') {
-			if (best_rank < 2 && strcmp(r->match, domain) == 0) {
-				best = r;
+		} else if (e->match[0] != '.') {
+			if (best_rank < 2 && strcmp(e->match, domain) == 0) {
+				best = e;
 				best_rank = 2;
 			}
 		} else if (best_rank <= 1 && dlen > mlen &&
-		    strcmp(domain + dlen - mlen, r->match) == 0 && mlen > best_len) {
-			best = r;
+		    strcmp(domain + dlen - mlen, e->match) == 0 && mlen > best_len) {
+			best = e;
 			best_rank = 1;
 			best_len = mlen;
 		}
 	}
-	if (rule != NULL)
-		*rule = best;
-	return best != NULL ? best->value : t->dflt;
+	if (entry != NULL)
+		*entry = best;
+	return best != NULL ? best->value[a] : t->dflt[a];
 }
 
 void
 policy_table_release(struct policy_table *t)
 {
 	for (size_t i = 0; i < t->count; i++)
-		free(t->rules[i].match);
-	free(t->rules);
-	t->rules = NULL;
+		free(t->entries[i].match);
+	free(t->entries);
+	t->entries = NULL;
 	t->count = 0;
 }

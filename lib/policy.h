@@ -1,17 +1,24 @@
 /*
- * policy - tables of per-address settings: the encryption policy of
- * recipients (values of enum enc_policy) and whether senders sign (0/1).
+ * policy - the policy table: per-address settings, global → domain →
+ * address, the most specific wins, attribute by attribute.
  *
- * A rule names an address ("bob@b.test"), a domain ("b.test") or a domain
- * and its subdomains (".b.test"); the most specific matching rule wins:
- * address, then exact domain, then the longest matching ".suffix", then
- * the default.  Rules are matched against normalised addresses (addr.h).
+ * An entry names an address ("bob@b.test"), a domain ("b.test") or a
+ * domain's subdomains (".b.test") and sets some attributes; the global
+ * defaults set all of them.  For an address, the value of an attribute
+ * comes from the most specific entry that sets it (address, then exact
+ * domain, then the longest matching ".suffix"), else from the default.
+ * Recipient attributes are looked up by recipient, sender attributes
+ * (Sign, EncryptToSelf) by sender.
  *
- * The table owns its strings; policy_table_release() frees them.
+ * Entries are matched against normalised addresses (addr.h): address
+ * entries must be normalised with the same options (policy_table_normalize)
+ * before lookups.  The table owns its strings; policy_table_release()
+ * frees them.
  */
 #ifndef CABLES_POLICY_H
 #define CABLES_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "addr.h"
@@ -19,49 +26,85 @@
 
 enum enc_policy {
 	POLICY_NEVER,		/* never encrypt */
-	POLICY_ENCRYPT,		/* encrypt when every recipient has a usable key */
+	POLICY_ENCRYPT,		/* encrypt when the recipient has a usable key */
 	POLICY_REQUIRE,		/* must encrypt: no key means temp-fail or reject */
 };
 
-struct policy_rule {
-	char *match;		/* address, domain or .domain (domains lowercase) */
-	int value;		/* an enum enc_policy, or 0/1 */
-	unsigned int line;	/* config line that set it, for "decided by" */
+/* What to do with a message when something goes wrong (On-* attributes). */
+enum fail_action {
+	ACTION_TEMPFAIL,	/* 4xx: the MTA keeps the message and retries */
+	ACTION_REJECT,		/* 5xx: the sender gets a bounce */
+	ACTION_ACCEPT,		/* pass the message as it is (never plaintext to a require recipient) */
+	ACTION_QUARANTINE,	/* accept into the MTA's hold queue (On-DecryptError only) */
+};
+
+enum key_format { FORMAT_SMIME, FORMAT_PGP, FORMAT_AUTO };
+
+enum policy_attr {
+	PA_POLICY,		/* enum enc_policy */
+	PA_FORMAT,		/* enum key_format */
+	PA_SIGN,		/* 0/1, by sender */
+	PA_SELF,		/* EncryptToSelf 0/1, by sender */
+	PA_ON_KEY_NOT_FOUND,	/* tempfail|reject */
+	PA_ON_INTERNAL_ERROR,	/* tempfail|reject|accept */
+	PA_ON_DECRYPT_ERROR,	/* accept|tempfail|reject|quarantine */
+	PA_COUNT
+};
+
+struct policy_entry {
+	char *match;			/* address, domain or .domain (domains lowercase) */
+	int value[PA_COUNT];		/* -1: not set here */
+	unsigned int line[PA_COUNT];	/* config line that set it */
 };
 
 struct policy_table {
-	struct policy_rule *rules;
+	struct policy_entry *entries;
 	size_t count;
-	int dflt;
+	int dflt[PA_COUNT];
+	unsigned int dflt_line[PA_COUNT];	/* 0: the built-in default */
 };
 
+/* The attribute's name as written in the config ("Format", "On-KeyNotFound"). */
+const char *policy_attr_name(enum policy_attr a);
+/* Find an attribute by name (case-insensitive); -1 if unknown. */
+int policy_attr_find(const char *name);
+/* Parse a value word for an attribute ("require", "yes", "quarantine"); false if not allowed. */
+bool policy_value_parse(enum policy_attr a, const char *word, int *value);
+/* The word of a value ("require", "yes", "tempfail"). */
+const char *policy_value_name(enum policy_attr a, int value);
+/* The allowed words, for messages ("require, encrypt or never"). */
+void policy_value_words(enum policy_attr a, char *out, size_t len);
+
 const char *policy_name(enum enc_policy p);
-/* Parse "never"/"encrypt"/"require"; false if unknown. */
-int policy_parse(const char *s, enum enc_policy *out);
+const char *fail_action_name(enum fail_action a);
+
+/* An empty table with the built-in defaults. */
+void policy_table_init(struct policy_table *t);
 
 /*
- * Add a rule; match must be a valid address, domain or .domain.  The
- * domain is folded to lowercase, the local part is kept as given.  A
- * second rule for the same target is CABLES_ERR_EXISTS naming the line of
- * the first.
+ * Set attribute a of the entry for match (creating the entry).  match must
+ * be a valid address, domain or .domain; the domain is folded to lowercase.
+ * Setting an attribute twice for one target is CABLES_ERR_EXISTS naming
+ * the first line.
  */
-cables_status policy_table_add(struct policy_table *t, const char *match,
+cables_status policy_table_set(struct policy_table *t, const char *match, enum policy_attr a,
     int value, unsigned int line, struct cables_err *err);
 
 /*
- * Bring address rules into the form lookups use (addr_normalize with o).
- * A rule naming a sub-address ("bob+x@b.test") is an error, since lookups
- * never see one; so are two rules that become the same.  On error, *line
- * is the config line of the offending rule.
+ * Bring address entries into the form lookups use (addr_normalize with o).
+ * An entry naming a sub-address ("bob+x@b.test") is an error, since lookups
+ * never see one; so are two entries that become the same.  On error, *line
+ * is the config line of the offending entry.
  */
 cables_status policy_table_normalize(struct policy_table *t, const struct addr_opts *o,
     unsigned int *line, struct cables_err *err);
 
 /*
- * The effective value for a normalised address.  When rule is not NULL it
- * is set to the deciding rule, or NULL when the default decided.
+ * The value of attribute a for a normalised address.  When entry is not
+ * NULL it is set to the deciding entry, or NULL when the default decided.
  */
-int policy_lookup(const struct policy_table *t, const char *addr, const struct policy_rule **rule);
+int policy_get(const struct policy_table *t, const char *addr, enum policy_attr a,
+    const struct policy_entry **entry);
 
 void policy_table_release(struct policy_table *t);
 

@@ -62,6 +62,7 @@ inbound_plan(struct message *m, const struct milter_env *env, struct outcome *ou
 	enum content_kind k = classify(message_header_value(m, "Content-Type"));
 
 	m->plan = PLAN_INBOUND;
+	message_combine_actions(m, env->cfg);
 	if (k == KIND_OTHER && m->outer[OUTER_X_CABLES] == 0) {
 		outcome_set(out, VERDICT_ACCEPT, "pass", "inbound, not S/MIME");
 		return;
@@ -368,7 +369,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	st = smime_envelope_open(m->body, 0, is_base64(message_header_value(m, "Content-Transfer-Encoding")),
 	    env->cfg->temp_dir, &e, &err);
 	if (st == CABLES_ERR_IO) {
-		outcome_internal_error(out, env->cfg, true, false, err.msg);
+		outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
 		goto out;
 	}
 	if (st != CABLES_OK) {
@@ -379,7 +380,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	if (st == CABLES_ERR_NOTFOUND)
 		goto not_decrypted;
 	if (st != CABLES_OK) {
-		outcome_internal_error(out, env->cfg, true, false, err.msg);
+		outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
 		goto out;
 	}
 	if ((st = smime_envelope_decrypt(e, pair.cert, pair.key, &plain, &err)) != CABLES_OK) {
@@ -394,7 +395,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	verify_content(env, inner_kind, in.content_type, in.cte, plain, (off_t)in.body_off, &sig, &err, &verified);
 	if (apply_inner_headers(m, mta, &in) != 0 ||
 	    mta_replace_body(mta, plain, (off_t)in.body_off, (off_t)spool_size(plain)) != 0) {
-		outcome_internal_error(out, env->cfg, false, false, "the MTA refused a change");
+		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
 		goto out;
 	}
 	buf_printf(&r->field, "decrypted; format=smime; key=%.16s", pair.fingerprint);
@@ -404,7 +405,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		harvest(env, &sig, r);
 	}
 	if (add_report(mta, r) != 0) {
-		outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		goto out;
 	}
 	outcome_set(out, VERDICT_MODIFIED, "decrypted", "%s", r->log.data);
@@ -412,7 +413,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 not_decrypted:
 	report_add(r, "not-decrypted; format=smime; reason=\"", why, "\"");
 	if (add_report(mta, r) != 0)
-		outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 	else
 		outcome_set(out, VERDICT_MODIFIED, "not-decrypted", "%s", why);
 out:
@@ -438,17 +439,17 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 	buf_init(&r.field);
 	buf_init(&r.log);
 	if (m->body_status != CABLES_OK && m->body_status != CABLES_ERR_TOOBIG) {
-		outcome_internal_error(out, env->cfg, true, false, m->body_err.msg);
+		outcome_internal_error(out, m->on_internal_error, true, false, m->body_err.msg);
 		goto out;
 	}
 	if (strip_forged(m, mta) != 0) {
-		outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		goto out;
 	}
 	if (m->body_status == CABLES_ERR_TOOBIG && k != KIND_OTHER) {
 		report_add(&r, "not-checked; format=smime; reason=\"", m->body_err.msg, "\"");
 		if (add_report(mta, &r) != 0)
-			outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		else
 			outcome_set(out, VERDICT_MODIFIED, "not-checked", "%s", m->body_err.msg);
 		goto out;
@@ -465,7 +466,7 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 		harvest(env, &sig, &r);
 		smime_sig_release(&sig);
 		if (add_report(mta, &r) != 0)
-			outcome_internal_error(out, env->cfg, false, false, "the MTA refused a header change");
+			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		else
 			outcome_set(out, VERDICT_MODIFIED, "verified", "format=smime%s", r.log.data);
 		goto out;

@@ -112,6 +112,27 @@ message_add_body(struct message *m, const void *p, size_t n)
 	m->body_status = spool_append(m->body, p, n, &m->body_err);
 }
 
+enum fail_action
+fail_action_combine(enum fail_action a, enum fail_action b)
+{
+	static const int rank[] = {
+		[ACTION_TEMPFAIL] = 3, [ACTION_REJECT] = 2, [ACTION_QUARANTINE] = 1, [ACTION_ACCEPT] = 0,
+	};
+
+	return rank[a] >= rank[b] ? a : b;
+}
+
+void
+message_combine_actions(struct message *m, const struct config *cfg)
+{
+	m->on_internal_error = ACTION_ACCEPT;
+	for (size_t i = 0; i < m->nrcpts; i++)
+		m->on_internal_error = fail_action_combine(m->on_internal_error,
+		    (enum fail_action)policy_get(&cfg->policy, m->rcpts[i].norm, PA_ON_INTERNAL_ERROR, NULL));
+	if (m->nrcpts == 0)
+		m->on_internal_error = (enum fail_action)cfg->policy.dflt[PA_ON_INTERNAL_ERROR];
+}
+
 const char *
 message_header_value(const struct message *m, const char *name)
 {

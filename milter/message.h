@@ -71,6 +71,8 @@ struct message {
 	enum plan plan;
 	char blocked_reason[CABLES_ERR_MAX];
 	bool has_require;	/* some remote recipient's policy is require */
+	enum fail_action on_internal_error;	/* combined over the recipients */
+	enum fail_action on_key_not_found;	/* combined over the recipients without a key */
 	X509 *sign_cert;	/* the sender's signing certificate and key, when signing */
 	EVP_PKEY *sign_key;
 	char sign_note[CABLES_ERR_MAX];	/* why a wanted signature is missing */
@@ -85,6 +87,15 @@ void message_set_queue_id(struct message *m, const char *qid);
 bool message_add_rcpt(struct message *m, const struct config *cfg, const char *arg);
 void message_add_header(struct message *m, const char *name, const char *value);
 void message_add_body(struct message *m, const void *p, size_t n);
+
+/*
+ * The strictest of two actions for one message with several recipients:
+ * tempfail (nothing lost) before reject before quarantine before accept.
+ */
+enum fail_action fail_action_combine(enum fail_action a, enum fail_action b);
+
+/* Set on_internal_error from every recipient's On-InternalError. */
+void message_combine_actions(struct message *m, const struct config *cfg);
 
 /* First value of a content header field, or NULL. */
 const char *message_header_value(const struct message *m, const char *name);

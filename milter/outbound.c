@@ -15,12 +15,12 @@
 
 /* Refuse the message as On-KeyNotFound says. */
 static void
-refuse_no_key(struct outcome *out, const struct config *cfg, const char *reason)
+refuse_no_key(struct outcome *out, enum fail_action action, const char *reason)
 {
 	char text[300];
 
 	snprintf(text, sizeof(text), "Cables: cannot encrypt as policy requires: %s", reason);
-	if (cfg->on_key_not_found == ACTION_REJECT) {
+	if (action == ACTION_REJECT) {
 		outcome_set(out, VERDICT_REJECT, "reject", "%s (policy require)", reason);
 		outcome_reply(out, "550", "5.7.1", text);
 	} else {
@@ -46,7 +46,7 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 		return CABLES_OK;
 	norm = addr_normalize(m->sender, &cfg->addr);
 	if (norm == NULL || !domain_list_match(&cfg->local_domains, addr_domain(norm)) ||
-	    !policy_lookup(&cfg->sign, norm, NULL)) {
+	    !policy_get(&cfg->policy, norm, PA_SIGN, NULL)) {
 		free(norm);
 		return CABLES_OK;
 	}
@@ -92,6 +92,8 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 
 	m->plan = PLAN_NONE;
 	m->has_require = false;
+	m->on_key_not_found = ACTION_ACCEPT;
+	message_combine_actions(m, cfg);
 	if (!m->sender_local) {
 		outcome_set(out, VERDICT_ACCEPT, "pass", "sender %s is not local",
 		    m->sender[0] != '\0' ? m->sender : "<>");
@@ -105,7 +107,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 			continue;
 		}
 		nremote++;
-		r->policy = (enum enc_policy)policy_lookup(&cfg->policy, r->norm, NULL);
+		r->policy = (enum enc_policy)policy_get(&cfg->policy, r->norm, PA_POLICY, NULL);
 		if (r->policy == POLICY_NEVER)
 			nnever++;
 		if (r->policy == POLICY_REQUIRE)
@@ -116,7 +118,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		return;
 	}
 	if ((st = plan_signature(m, env, &err)) != CABLES_OK) {
-		outcome_internal_error(out, cfg, true, m->has_require, err.msg);
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 		return;
 	}
 	if (nnever == nremote) {
@@ -134,11 +136,14 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		r->cert = keys_cert(env, r->norm, KEY_ENCRYPT, &r->why_no_key, &st, &err);
 		if (st != CABLES_OK) {
 			free(reason);
-			outcome_internal_error(out, cfg, true, m->has_require, err.msg);
+			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
 		}
 		if (r->cert == NULL && reason == NULL)
 			reason = xasprintf("no usable S/MIME certificate for %s: %s", r->addr, r->why_no_key);
+		if (r->cert == NULL && r->policy == POLICY_REQUIRE)
+			m->on_key_not_found = fail_action_combine(m->on_key_not_found,
+			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEY_NOT_FOUND, NULL));
 	}
 	if (reason == NULL) {
 		m->plan = PLAN_ENCRYPT;
@@ -179,11 +184,11 @@ collect_certs(const struct message *m, const struct milter_env *env, X509 **self
 		if (!dup)
 			sk_X509_push(certs, c);
 	}
-	if (env->cfg->encrypt_to_self && m->sender[0] != '\0') {
+	if (m->sender[0] != '\0') {
 		char *norm = addr_normalize(m->sender, &env->cfg->addr), *why = NULL;
 		cables_status st;
 
-		if (norm != NULL)
+		if (norm != NULL && policy_get(&env->cfg->policy, norm, PA_SELF, NULL))
 			*self = keys_cert(env, norm, KEY_ENCRYPT, &why, &st, NULL);
 		free(why);
 		free(norm);
@@ -344,13 +349,13 @@ encrypt_message(struct message *m, const struct milter_env *env, const struct mt
 	X509_free(self);
 	sk_X509_free(certs);
 	if (st != CABLES_OK) {
-		outcome_internal_error(out, env->cfg, !bs.started, m->has_require, err.msg);
+		outcome_internal_error(out, m->on_internal_error, !bs.started, m->has_require, err.msg);
 		return;
 	}
 	snprintf(trace, sizeof(trace), "encrypted; format=smime; cipher=%s; recipients=%d%s%s",
 	    cipher_name(env->cfg->cipher), nrecipients, with_self ? "; self" : "", sig != NULL ? "; signed" : "");
 	if (rewrite_headers(m, mta, smime_output_fields(env->cfg->cipher), SMIME_OUTPUT_FIELDS, trace) != 0) {
-		outcome_internal_error(out, env->cfg, false, m->has_require, "the MTA refused a header change");
+		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a header change");
 		return;
 	}
 	outcome_set(out, VERDICT_MODIFIED, "encrypted", "format=smime cipher=%s recipients=%d%s%s size=%zu%s%s",
@@ -378,7 +383,7 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
 	if (rc == 0)
 		rc = rewrite_headers(m, mta, &ct, 1, "signed; format=smime");
 	if (rc != 0) {
-		outcome_internal_error(out, env->cfg, false, m->has_require, "the MTA refused a change");
+		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a change");
 		return;
 	}
 	outcome_set(out, VERDICT_MODIFIED, "signed", "format=smime, not encrypted: %s", reason);
@@ -396,7 +401,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 	bool signing;
 
 	if (m->plan == PLAN_NONE) {
-		outcome_internal_error(out, env->cfg, true, m->has_require, "end of message without a plan");
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, "end of message without a plan");
 		return;
 	}
 	if (m->body_status == CABLES_ERR_TOOBIG) {
@@ -409,12 +414,12 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		return;
 	}
 	if (m->body_status != CABLES_OK) {
-		outcome_internal_error(out, env->cfg, true, m->has_require, m->body_err.msg);
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, m->body_err.msg);
 		return;
 	}
 	if (mime_detect(message_header_value(m, "Content-Type"),
 	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, &err) != CABLES_OK) {
-		outcome_internal_error(out, env->cfg, true, m->has_require, err.msg);
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 		return;
 	}
 	if (crypto != MIME_PLAIN) {
@@ -422,7 +427,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		return;
 	}
 	if (m->plan == PLAN_BLOCKED) {
-		refuse_no_key(out, env->cfg, m->blocked_reason);
+		refuse_no_key(out, m->on_key_not_found, m->blocked_reason);
 		return;
 	}
 	signing = m->sign_key != NULL && !already_signed(m);
@@ -441,7 +446,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 	entity_src_spool(&src, m->body, 0, -1);
 	if (smime_sign(m->sign_cert, m->sign_key, NULL, &src, &sig, &err) != CABLES_OK) {
 		buf_release(&head);
-		outcome_internal_error(out, env->cfg, true, m->has_require, err.msg);
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 		return;
 	}
 	buf_release(&head);

@@ -38,12 +38,10 @@ outcome_reply(struct outcome *out, const char *rcode, const char *xcode, const c
 }
 
 void
-outcome_internal_error(struct outcome *out, const struct config *cfg, bool accept_allowed,
+outcome_internal_error(struct outcome *out, enum fail_action a, bool accept_allowed,
     bool has_require, const char *reason)
 {
-	enum fail_action a = cfg->on_internal_error;
-
-	if (a == ACTION_ACCEPT && (!accept_allowed || has_require))
+	if (a == ACTION_QUARANTINE || (a == ACTION_ACCEPT && (!accept_allowed || has_require)))
 		a = ACTION_TEMPFAIL;
 	switch (a) {
 	case ACTION_ACCEPT:
@@ -54,6 +52,7 @@ outcome_internal_error(struct outcome *out, const struct config *cfg, bool accep
 		outcome_reply(out, "550", "5.3.0", "Cables: internal error while processing the message");
 		break;
 	case ACTION_TEMPFAIL:
+	case ACTION_QUARANTINE:
 		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "internal error: %s", reason);
 		outcome_reply(out, "451", "4.3.0", "Cables: internal error, please try again later");
 		break;

@@ -3,7 +3,7 @@
  * rules every decision follows: the verdict the MTA gets, the SMTP reply,
  * and the one log line.
  *
- * internal_error() applies On-InternalError, except that "accept" becomes
+ * outcome_internal_error() applies On-InternalError, except that "accept" becomes
  * tempfail when a recipient requires encryption or when part of a new body
  * was already handed to the MTA: mail is never lost and never leaks.
  */
@@ -36,8 +36,8 @@ void outcome_set(struct outcome *out, enum verdict v, const char *what, const ch
 /* An SMTP reply text: control characters dropped, '%' doubled for libmilter. */
 void outcome_reply(struct outcome *out, const char *rcode, const char *xcode, const char *text);
 
-/* On-InternalError; accept only when accept_allowed and no recipient requires encryption. */
-void outcome_internal_error(struct outcome *out, const struct config *cfg, bool accept_allowed,
+/* On-InternalError (action); accept only when accept_allowed and no recipient requires encryption. */
+void outcome_internal_error(struct outcome *out, enum fail_action action, bool accept_allowed,
     bool has_require, const char *reason);
 
 #endif

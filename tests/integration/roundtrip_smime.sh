@@ -10,7 +10,7 @@ RIG_PORT=12080
 APORT=$((RIG_PORT + 5))
 BPORT=$((RIG_PORT + 7))
 rig_sink
-inst_config a a.test "DefaultPolicy require" "Policy c.test encrypt" "Sign a.test yes"
+inst_config a a.test "DefaultPolicy require" "Policy c.test encrypt" "Policy a.test Sign=yes"
 inst_config b b.test "DefaultPolicy encrypt"
 # Every message a.test sends is also copied to the sink: that copy is what went on the wire.
 inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \
@@ -93,7 +93,7 @@ else
 fi
 
 # 3. Without a signature (Sign no): bob's Maildir holds the original content itself.
-sed -i 's/^Sign a.test yes$/Sign a.test no/' "$T/a/cables.conf"
+sed -i "s/^Policy a.test Sign=yes$/Policy a.test Sign=no/" "$T/a/cables.conf"
 inst_milter a
 if send rt3 "plain round trip" bob@b.test && f=$(at_bob rt3); then
 	$MAILTOOL entity "$f" > "$T/rt3.got"

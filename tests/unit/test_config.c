@@ -82,17 +82,18 @@ assert_default_values(const struct config *c)
 	assert_true(host_matches(&c->internal_hosts, "::1"));
 	assert_false(host_matches(&c->internal_hosts, "128.0.0.1"));
 	assert_false(host_matches(&c->internal_hosts, "::2"));
-	assert_int_equal(c->policy.dflt, POLICY_ENCRYPT);
+	assert_int_equal(c->policy.dflt[PA_POLICY], POLICY_ENCRYPT);
 	assert_int_equal(c->policy.count, 0);
-	assert_false(c->encrypt_to_self);
-	assert_int_equal(c->sign.dflt, 0);
-	assert_int_equal(c->sign.count, 0);
+	assert_int_equal(c->policy.dflt[PA_SELF], 0);
+	assert_int_equal(c->policy.dflt[PA_SIGN], 0);
+	assert_int_equal(c->policy.dflt[PA_FORMAT], FORMAT_AUTO);
+	assert_int_equal(c->policy.dflt[PA_ON_DECRYPT_ERROR], ACTION_ACCEPT);
 	assert_null(c->trust_anchors);
 	assert_true(c->harvest_certificates);
 	assert_int_equal(c->cipher, CIPHER_AES256_CBC);
 	assert_int_equal(c->rsa_padding, RSA_PAD_PKCS1);
-	assert_int_equal(c->on_key_not_found, ACTION_TEMPFAIL);
-	assert_int_equal(c->on_internal_error, ACTION_TEMPFAIL);
+	assert_int_equal(c->policy.dflt[PA_ON_KEY_NOT_FOUND], ACTION_TEMPFAIL);
+	assert_int_equal(c->policy.dflt[PA_ON_INTERNAL_ERROR], ACTION_TEMPFAIL);
 	assert_string_equal(c->log_facility, "mail");
 	assert_null(c->log_file);
 	assert_string_equal(c->temp_dir, "/var/tmp");
@@ -102,20 +103,32 @@ assert_default_values(const struct config *c)
 }
 
 static void
-test_sign_rules(void **state)
+test_policy_attributes_by_entry(void **state)
 {
-	const struct policy_rule *rule;
-	struct config *c = parse_ok("Sign a.test yes\nSign no\nSign CEO@A.test no\nSign .lab.a.test yes\n");
+	const struct policy_entry *e;
+	struct config *c = parse_ok("Policy a.test Sign=yes\nSign no\nPolicy CEO@A.test Sign=no Format=smime\n"
+	    "Policy .lab.a.test Sign=yes\nPolicy b.test require On-KeyNotFound=reject On-DecryptError=quarantine\n"
+	    "Policy b.test EncryptToSelf=yes\n");
 
-	assert_int_equal(c->sign.dflt, 0);
-	assert_int_equal(c->sign_default_line, 2);
-	assert_int_equal(policy_lookup(&c->sign, "alice@a.test", &rule), 1);
-	assert_int_equal(rule->line, 1);
-	assert_int_equal(policy_lookup(&c->sign, "ceo@a.test", &rule), 0);
-	assert_int_equal(rule->line, 3);
-	assert_int_equal(policy_lookup(&c->sign, "x@b.lab.a.test", NULL), 1);
-	assert_int_equal(policy_lookup(&c->sign, "x@b.test", &rule), 0);
-	assert_null(rule);
+	assert_int_equal(c->policy.dflt[PA_SIGN], 0);
+	assert_int_equal(c->policy.dflt_line[PA_SIGN], 2);
+	assert_int_equal(policy_get(&c->policy, "alice@a.test", PA_SIGN, &e), 1);
+	assert_int_equal(e->line[PA_SIGN], 1);
+	assert_int_equal(policy_get(&c->policy, "ceo@a.test", PA_SIGN, &e), 0);
+	assert_int_equal(e->line[PA_SIGN], 3);
+	/* An attribute the address entry does not set comes from the next most specific entry. */
+	assert_int_equal(policy_get(&c->policy, "ceo@a.test", PA_FORMAT, NULL), FORMAT_SMIME);
+	assert_int_equal(policy_get(&c->policy, "x@a.test", PA_FORMAT, &e), FORMAT_AUTO);
+	assert_null(e);
+	assert_int_equal(policy_get(&c->policy, "x@b.lab.a.test", PA_SIGN, NULL), 1);
+	assert_int_equal(policy_get(&c->policy, "x@b.test", PA_SIGN, &e), 0);
+	assert_null(e);
+	/* Two lines for one target merge. */
+	assert_int_equal(policy_get(&c->policy, "x@b.test", PA_POLICY, NULL), POLICY_REQUIRE);
+	assert_int_equal(policy_get(&c->policy, "x@b.test", PA_ON_KEY_NOT_FOUND, NULL), ACTION_REJECT);
+	assert_int_equal(policy_get(&c->policy, "x@b.test", PA_ON_DECRYPT_ERROR, NULL), ACTION_QUARANTINE);
+	assert_int_equal(policy_get(&c->policy, "x@b.test", PA_SELF, &e), 1);
+	assert_int_equal(e->line[PA_SELF], 6);
 	config_free(c);
 }
 
@@ -149,8 +162,9 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 {
 	static const char *const expected[] = {
 		"Socket", "SocketMode", "SocketGroup", "PidFile", "KeyStore", "KeyStoreKey",
-		"LocalDomains", "InternalHosts", "DefaultPolicy", "Policy", "EncryptToSelf",
-		"Sign", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "On-KeyNotFound", "On-InternalError", "LogFacility",
+		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "EncryptToSelf",
+		"On-KeyNotFound", "On-InternalError", "On-DecryptError",
+		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
 		"LogFile", "TempDir", "MaxMessageSize", "RecipientDelimiter", "LocalPartCaseSensitive",
 	};
 	size_t n = config_key_count();
@@ -176,7 +190,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	}
 	assert_null(config_key_name(n));
 	assert_null(config_key_default(n));
-	assert_string_equal(config_key_default(14), "aes256-cbc");	/* Cipher */
+	assert_string_equal(config_key_default(18), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
 	assert_null(config_key_default(6));				/* LocalDomains */
 	assert_string_equal(fail_action_name(ACTION_TEMPFAIL), "tempfail");
@@ -226,19 +240,19 @@ test_keys_are_case_insensitive(void **state)
 
 	assert_int_equal(c->cipher, CIPHER_AES256_GCM);
 	assert_int_equal(c->rsa_padding, RSA_PAD_OAEP);
-	assert_int_equal(c->on_key_not_found, ACTION_REJECT);
-	assert_int_equal(c->on_internal_error, ACTION_ACCEPT);
+	assert_int_equal(c->policy.dflt[PA_ON_KEY_NOT_FOUND], ACTION_REJECT);
+	assert_int_equal(c->policy.dflt[PA_ON_INTERNAL_ERROR], ACTION_ACCEPT);
 	assert_int_equal(c->max_message_size, 1024);
 	assert_true(domain_list_match(&c->local_domains, "b.test"));
-	assert_int_equal(c->policy.dflt, POLICY_REQUIRE);
-	assert_int_equal(policy_lookup(&c->policy, "x@c.test", NULL), POLICY_NEVER);
+	assert_int_equal(c->policy.dflt[PA_POLICY], POLICY_REQUIRE);
+	assert_int_equal(policy_get(&c->policy, "x@c.test", PA_POLICY, NULL), POLICY_NEVER);
 	config_free(c);
 
 	/* Choice words are case-insensitive too. */
 	c = parse_ok("Cipher AES256-GCM\nDefaultPolicy Never\nEncryptToSelf YES\n");
 	assert_int_equal(c->cipher, CIPHER_AES256_GCM);
-	assert_int_equal(c->policy.dflt, POLICY_NEVER);
-	assert_true(c->encrypt_to_self);
+	assert_int_equal(c->policy.dflt[PA_POLICY], POLICY_NEVER);
+	assert_int_equal(c->policy.dflt[PA_SELF], 1);
 	config_free(c);
 }
 
@@ -257,9 +271,9 @@ test_keys_and_values_are_trimmed(void **state)
 	assert_string_equal(c->key_store, "/srv/cables/keys.db");
 	assert_string_equal(c->socket_group, "postfix");
 	assert_int_equal(c->policy.count, 1);
-	assert_string_equal(c->policy.rules[0].match, "b.test");
-	assert_int_equal(c->policy.rules[0].value, POLICY_REQUIRE);
-	assert_int_equal(c->policy.rules[0].line, 4);
+	assert_string_equal(c->policy.entries[0].match, "b.test");
+	assert_int_equal(c->policy.entries[0].value[PA_POLICY], POLICY_REQUIRE);
+	assert_int_equal(c->policy.entries[0].line[PA_POLICY], 4);
 	assert_string_equal(c->log_facility, "local3");
 	assert_string_equal(c->temp_dir, "/srv/tmp");
 	config_free(c);
@@ -312,7 +326,7 @@ test_bools_accept_yes_no_words(void **state)
 		    cases[i].value, cases[i].value);
 		struct config *c = parse_ok(text);
 
-		if (c->encrypt_to_self != cases[i].expect || c->addr.local_case_sensitive != cases[i].expect)
+		if (c->policy.dflt[PA_SELF] != (int)cases[i].expect || c->addr.local_case_sensitive != cases[i].expect)
 			fail_msg("'%s' should be %s", cases[i].value, cases[i].expect ? "true" : "false");
 		config_free(c);
 		free(text);
@@ -347,7 +361,7 @@ test_string_values_of_each_type(void **state)
 	assert_string_equal(c->log_facility, "LOCAL7");
 	assert_string_equal(c->addr.delimiters, "+-");
 	assert_string_equal(c->key_store_key, "/etc/cables/other.key");
-	assert_int_equal(c->policy.dflt, POLICY_NEVER);
+	assert_int_equal(c->policy.dflt[PA_POLICY], POLICY_NEVER);
 	config_free(c);
 
 	c = parse_ok("SocketMode 660\nRecipientDelimiter +-=~._%!$&*/|{}\n");
@@ -359,7 +373,7 @@ test_string_values_of_each_type(void **state)
 	assert_int_equal(c->socket_mode, 0);
 	assert_int_equal(c->cipher, CIPHER_AES256_CBC);
 	assert_int_equal(c->rsa_padding, RSA_PAD_PKCS1);
-	assert_int_equal(c->on_key_not_found, ACTION_TEMPFAIL);
+	assert_int_equal(c->policy.dflt[PA_ON_KEY_NOT_FOUND], ACTION_TEMPFAIL);
 	config_free(c);
 }
 
@@ -421,7 +435,7 @@ test_internal_hosts_in_the_file_replace_the_default(void **state)
 static void
 test_policy_lines_build_the_policy_table(void **state)
 {
-	const struct policy_rule *rule;
+	const struct policy_entry *rule;
 	struct config *c = parse_ok(
 	    "Policy b.test require\n"
 	    "DefaultPolicy never\n"
@@ -429,15 +443,15 @@ test_policy_lines_build_the_policy_table(void **state)
 	    "\n"
 	    "Policy .c.test REQUIRE\n");
 
-	assert_int_equal(c->policy.dflt, POLICY_NEVER);
+	assert_int_equal(c->policy.dflt[PA_POLICY], POLICY_NEVER);
 	assert_int_equal(c->policy.count, 3);
-	assert_int_equal(policy_lookup(&c->policy, "carol@b.test", &rule), POLICY_REQUIRE);
-	assert_int_equal(rule->line, 1);
-	assert_int_equal(policy_lookup(&c->policy, "bob@b.test", &rule), POLICY_ENCRYPT);
-	assert_int_equal(rule->line, 3);
-	assert_int_equal(policy_lookup(&c->policy, "dave@x.c.test", &rule), POLICY_REQUIRE);
-	assert_int_equal(rule->line, 5);
-	assert_int_equal(policy_lookup(&c->policy, "erin@d.test", &rule), POLICY_NEVER);
+	assert_int_equal(policy_get(&c->policy, "carol@b.test", PA_POLICY, &rule), POLICY_REQUIRE);
+	assert_int_equal(rule->line[PA_POLICY], 1);
+	assert_int_equal(policy_get(&c->policy, "bob@b.test", PA_POLICY, &rule), POLICY_ENCRYPT);
+	assert_int_equal(rule->line[PA_POLICY], 3);
+	assert_int_equal(policy_get(&c->policy, "dave@x.c.test", PA_POLICY, &rule), POLICY_REQUIRE);
+	assert_int_equal(rule->line[PA_POLICY], 5);
+	assert_int_equal(policy_get(&c->policy, "erin@d.test", PA_POLICY, &rule), POLICY_NEVER);
 	assert_null(rule);
 	config_free(c);
 }
@@ -451,7 +465,7 @@ test_policy_lines_build_the_policy_table(void **state)
 static void
 test_case_sensitive_local_parts_keep_policy_targets_apart(void **state)
 {
-	const struct policy_rule *rule;
+	const struct policy_entry *rule;
 	struct config *c = parse_ok(
 	    "Policy Bob@b.test require\n"
 	    "Policy alice@b.test never\n"
@@ -463,12 +477,12 @@ test_case_sensitive_local_parts_keep_policy_targets_apart(void **state)
 	unsigned int bob_line, lower_bob_line, alice_line;
 	bool bob_folded = strcmp(bob, "Bob@b.test") != 0;
 
-	for_bob = policy_lookup(&c->policy, bob, &rule);
-	bob_line = rule != NULL ? rule->line : 0;
-	for_lower_bob = policy_lookup(&c->policy, lower_bob, &rule);
-	lower_bob_line = rule != NULL ? rule->line : 0;
-	for_alice = policy_lookup(&c->policy, alice, &rule);
-	alice_line = rule != NULL ? rule->line : 0;
+	for_bob = policy_get(&c->policy, bob, PA_POLICY, &rule);
+	bob_line = rule != NULL ? rule->line[PA_POLICY] : 0;
+	for_lower_bob = policy_get(&c->policy, lower_bob, PA_POLICY, &rule);
+	lower_bob_line = rule != NULL ? rule->line[PA_POLICY] : 0;
+	for_alice = policy_get(&c->policy, alice, PA_POLICY, &rule);
+	alice_line = rule != NULL ? rule->line[PA_POLICY] : 0;
 	free(bob);
 	free(lower_bob);
 	free(alice);
@@ -571,35 +585,42 @@ static const struct {
 	{ "InternalHosts 10.0.0.0/\n", 0, "t.conf:1: InternalHosts: '10.0.0.0/': bad prefix length" },
 	{ "InternalHosts 10.0.0\n", 0, "t.conf:1: InternalHosts: '10.0.0' is not an IP address or prefix" },
 	{ "InternalHosts 10.0.0.0/+8\n", 0, "t.conf:1: InternalHosts: '10.0.0.0/+8': bad prefix length" },
-	{ "Sign maybe\n", 0, "t.conf:1: Sign: expected 'yes|no' or 'ADDRESS-OR-DOMAIN yes|no', got 'maybe'" },
-	{ "Sign a.test perhaps\n", 0, "t.conf:1: Sign: expected" },
-	{ "Sign yes\nSign no\n", 0, "t.conf:2: Sign: the default is already set at line 1" },
-	{ "Sign a..test yes\n", 0, "t.conf:1: Sign: 'a..test' is not an address, a domain or a .domain" },
-	{ "Sign a.test yes\nSign A.TEST no\n", 0, "t.conf:2: Sign: a policy for 'A.TEST' is already set at line 1" },
-	{ "Sign bob+x@a.test yes\n", 0, "t.conf:1: Sign: 'bob+x@a.test' names a sub-address" },
+	{ "Sign maybe\n", 0, "t.conf:1: Sign: 'maybe' is not yes or no" },
+	{ "Sign a.test yes\n", 0, "t.conf:1: Sign: 'a.test yes' is not yes or no (per sender: Policy TARGET Sign=yes)" },
+	{ "Sign yes\nSign no\n", 0, "t.conf:2: Sign: already set at line 1" },
+	{ "Format openpgp\n", 0, "t.conf:1: Format: 'openpgp' is not smime, pgp or auto" },
+	{ "On-DecryptError drop\n", 0, "t.conf:1: On-DecryptError: 'drop' is not tempfail, reject, accept or quarantine" },
+	{ "On-InternalError quarantine\n", 0, "t.conf:1: On-InternalError: 'quarantine' is not tempfail, reject or accept" },
+	{ "Policy a..test Sign=yes\n", 0, "t.conf:1: Policy: 'a..test' is not an address, a domain or a .domain" },
+	{ "Policy a.test Sign=yes\nPolicy A.TEST Sign=no\n", 0, "t.conf:2: Policy: Sign for 'A.TEST' is already set at line 1" },
+	{ "Policy bob+x@a.test Sign=yes\n", 0, "t.conf:1: Policy: 'bob+x@a.test' names a sub-address" },
+	{ "Policy a.test Colour=blue\n", 0, "t.conf:1: Policy: unknown attribute 'Colour'" },
+	{ "Policy a.test Sign=maybe\n", 0, "t.conf:1: Policy: Sign 'maybe' is not yes or no" },
+	{ "Policy a.test Policy=require\n", 0, "t.conf:1: Policy: unknown attribute 'Policy'" },
+	{ "Policy a.test On-KeyNotFound=accept\n", 0, "t.conf:1: Policy: On-KeyNotFound 'accept' is not tempfail or reject" },
 	{ "TrustAnchors certs\n", 0, "t.conf:1: TrustAnchors: 'certs' is not an absolute path or 'none'" },
 	{ "HarvestCertificates sometimes\n", 0, "t.conf:1: HarvestCertificates: 'sometimes' is not yes or no" },
 	/* Policy targets take the address options, wherever those are set. */
 	{ "Policy bob+x@b.test never\n", 0,
 	    "t.conf:1: Policy: 'bob+x@b.test' names a sub-address; keys and policies belong to the address without it" },
 	{ "Policy bob@b.test never\nPolicy Bob@B.test require\n", 0,
-	    "t.conf:2: Policy: a policy for 'bob@b.test' is already set at line 1" },
+	    "t.conf:2: Policy: Policy for 'bob@b.test' is already set at line 1" },
 	{ "Policy bob-x@b.test never\nRecipientDelimiter -\n", 0,
 	    "t.conf:1: Policy: 'bob-x@b.test' names a sub-address" },
 	/* Policy lines. */
 	{ "Policy b.test\n", 0,
-	    "t.conf:1: Policy: expected 'ADDRESS-OR-DOMAIN require|encrypt|never', got 'b.test'" },
-	{ "Policy b.test require now\n", 0,
-	    "t.conf:1: Policy: expected 'ADDRESS-OR-DOMAIN require|encrypt|never', got 'b.test require now'" },
-	{ "Policy b.test maybe\n", 0, "t.conf:1: Policy: 'maybe' is not require, encrypt or never" },
-	{ "Policy require b.test\n", 0, "t.conf:1: Policy: 'b.test' is not require, encrypt or never" },
+	    "t.conf:1: Policy: expected 'ADDRESS-OR-DOMAIN [require|encrypt|never] [Attribute=value ...]', got 'b.test'" },
+	{ "Policy b.test require now\n", 0, "t.conf:1: Policy: policy 'now' is not require, encrypt or never" },
+	{ "Policy b.test maybe\n", 0, "t.conf:1: Policy: policy 'maybe' is not require, encrypt or never" },
+	{ "Policy require b.test\n", 0, "t.conf:1: Policy: policy 'b.test' is not require, encrypt or never" },
+	{ "Policy b.test require never\n", 0, "t.conf:1: Policy: Policy for 'b.test' is already set at line 1" },
 	{ "Policy b..test require\n", 0, "t.conf:1: Policy: 'b..test' is not an address, a domain or a .domain" },
 	{ "Policy @b.test never\n", 0, "t.conf:1: Policy: '@b.test' is not an address, a domain or a .domain" },
 	{ "Policy bob@ never\n", 0, "t.conf:1: Policy: 'bob@' is not an address, a domain or a .domain" },
 	{ "Policy b.test require\n# x\nPolicy B.TEST never\n", 0,
-	    "t.conf:3: Policy: a policy for 'B.TEST' is already set at line 1" },
+	    "t.conf:3: Policy: Policy for 'B.TEST' is already set at line 1" },
 	{ "Policy .b.test require\nPolicy bob@b.test never\nPolicy bob@b.test never\n", 0,
-	    "t.conf:3: Policy: a policy for 'bob@b.test' is already set at line 2" },
+	    "t.conf:3: Policy: Policy for 'bob@b.test' is already set at line 2" },
 	/* Socket modes. */
 	{ "SocketMode 0999\n", 0, "t.conf:1: SocketMode: '0999' is not an octal mode such as 0660" },
 	{ "SocketMode rw-rw----\n", 0, "t.conf:1: SocketMode: 'rw-rw----' is not an octal mode such as 0660" },
@@ -708,8 +729,8 @@ test_load_of_a_real_file(void **state)
 	assert_string_equal(c->path, path);
 	assert_string_equal(c->socket, "inet:8891@127.0.0.1");
 	assert_int_equal(c->local_domains.count, 2);
-	assert_int_equal(policy_lookup(&c->policy, "bob@b.test", NULL), POLICY_REQUIRE);
-	assert_int_equal(c->policy.rules[0].line, 4);
+	assert_int_equal(policy_get(&c->policy, "bob@b.test", PA_POLICY, NULL), POLICY_REQUIRE);
+	assert_int_equal(c->policy.entries[0].line[PA_POLICY], 4);
 	assert_int_equal(c->max_message_size, 20 * 1024 * 1024);
 	assert_int_equal(c->cipher, CIPHER_AES256_GCM);
 	assert_string_equal(c->key_store, "/var/lib/cables/keys.db");	/* defaults for the rest */
@@ -945,7 +966,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_are_the_documented_values),
-		cmocka_unit_test(test_sign_rules),
+		cmocka_unit_test(test_policy_attributes_by_entry),
 		cmocka_unit_test(test_empty_text_gives_defaults_named_after_the_file),
 		cmocka_unit_test(test_key_table_is_complete_and_its_defaults_parse),
 		cmocka_unit_test(test_comments_and_blank_lines_are_ignored),

@@ -479,7 +479,7 @@ assert_signed_entity(const char *entity, size_t len, X509 *signer)
 static void
 test_trusted_sender_signs_then_encrypts(void **state)
 {
-	struct milter_fixture *fx = fixture_new("Sign a.test yes");
+	struct milter_fixture *fx = fixture_new("Policy a.test Sign=yes");
 	struct message *m;
 	struct outcome out;
 	size_t der_len, plain_len;
