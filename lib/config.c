@@ -51,6 +51,7 @@ static const struct key keys[] = {
 	{ "Socket",		T_SOCKET,	"unix:/run/cables/milter.sock", OFF(socket), NULL, false, 0 },
 	{ "SocketMode",		T_MODE,		"0660",			OFF(socket_mode), NULL, false, 0 },
 	{ "SocketGroup",	T_OPTSTRING,	NULL,			OFF(socket_group), NULL, false, 0 },
+	{ "User",		T_OPTSTRING,	NULL,			OFF(user), NULL, false, 0 },
 	{ "PidFile",		T_OPTPATH,	NULL,			OFF(pid_file), NULL, false, 0 },
 	{ "KeyStore",		T_PATH,		"/var/lib/cables/keys.db", OFF(key_store), NULL, false, 0 },
 	{ "KeyStoreKey",	T_PATH,		"/etc/cables/keystore.key", OFF(key_store_key), NULL, false, 0 },
@@ -551,6 +552,7 @@ config_free(struct config *c)
 	free(c->socket);
 	free(c->socket_group);
 	free(c->pid_file);
+	free(c->user);
 	free(c->key_store);
 	free(c->key_store_key);
 	domain_list_release(&c->local_domains);

@@ -36,6 +36,7 @@ struct config {
 	unsigned int socket_mode;	/* SocketMode (unix sockets) */
 	char *socket_group;		/* SocketGroup; NULL = unchanged */
 	char *pid_file;			/* PidFile; NULL = none */
+	char *user;			/* User to run as; NULL = stay as started */
 	char *key_store;		/* KeyStore */
 	char *key_store_key;		/* KeyStoreKey */
 	struct domain_list local_domains;	/* LocalDomains */

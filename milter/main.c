@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -24,6 +27,7 @@
 #include "log.h"
 #include "milter.h"
 #include "mime.h"
+#include "smime.h"
 #include "util.h"
 
 static void
@@ -111,33 +115,6 @@ secure_socket(const struct config *cfg)
 	return 0;
 }
 
-/* TrustAnchors: a file or a hashed directory of CA certificates. */
-static X509_STORE *
-load_anchors(const struct config *cfg, struct cables_err *err)
-{
-	X509_STORE *store;
-	struct stat sb;
-	int ok;
-
-	if (cfg->trust_anchors == NULL)
-		return NULL;
-	store = X509_STORE_new();
-	if (stat(cfg->trust_anchors, &sb) != 0) {
-		cables_fail(err, CABLES_ERR_IO, "TrustAnchors %s: %s", cfg->trust_anchors, strerror(errno));
-		X509_STORE_free(store);
-		return NULL;
-	}
-	ok = S_ISDIR(sb.st_mode) ? X509_STORE_load_path(store, cfg->trust_anchors) :
-	    X509_STORE_load_file(store, cfg->trust_anchors);
-	if (ok != 1) {
-		cables_fail_ssl(err, CABLES_ERR_SYNTAX, "TrustAnchors %s: no certificates could be loaded",
-		    cfg->trust_anchors);
-		X509_STORE_free(store);
-		return NULL;
-	}
-	return store;
-}
-
 static int
 check_runtime(const struct config *cfg)
 {
@@ -159,8 +136,12 @@ check_runtime(const struct config *cfg)
 		return -1;
 	}
 	keystore_close(ks);
+	if (cfg->user != NULL && getpwnam(cfg->user) == NULL) {
+		fprintf(stderr, "cables-milter: %s: User %s: no such user\n", cfg->path, cfg->user);
+		return -1;
+	}
 	if (cfg->trust_anchors != NULL) {
-		X509_STORE *anchors = load_anchors(cfg, &err);
+		X509_STORE *anchors = smime_anchors_load(cfg->trust_anchors, &err);
 
 		if (anchors == NULL) {
 			fprintf(stderr, "cables-milter: %s: %s\n", cfg->path, err.msg);
@@ -169,6 +150,53 @@ check_runtime(const struct config *cfg)
 		X509_STORE_free(anchors);
 	}
 	return 0;
+}
+
+/* Run as User from here on (the socket is open and belongs to the right group). */
+static void
+drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL)
+		fatalx("User %s: no such user", user);
+	if (geteuid() != 0) {
+		if (geteuid() != pw->pw_uid)
+			fatalx("User %s: cannot switch user when not started as root", user);
+		return;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+		fatalx("User %s: cannot switch to it: %s", user, strerror(errno));
+	/* setuid() would let the process dump core again on some systems. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* SIGUSR1 reloads the configuration.  libmilter's own signal thread stops the milter on SIGHUP. */
+static void *
+reload_thread(void *arg)
+{
+	sigset_t *set = arg;
+	int sig;
+
+	for (;;)
+		if (sigwait(set, &sig) == 0 && sig == SIGUSR1)
+			milter_reload();
+	return NULL;
+}
+
+static void
+start_reload_thread(void)
+{
+	static sigset_t set;
+	pthread_t tid;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	/* Blocked here, before any thread starts, so only the reload thread takes it. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (pthread_create(&tid, NULL, reload_thread, &set) != 0)
+		fatalx("cannot start the reload thread");
+	pthread_detach(tid);
 }
 
 static void
@@ -193,6 +221,7 @@ main(int argc, char **argv)
 	struct keystore *ks;
 	struct cables_err err;
 	X509_STORE *anchors = NULL;
+	char *pid_file;
 	int ch, rc;
 
 	while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
@@ -250,23 +279,26 @@ main(int argc, char **argv)
 	}
 	if (cfg->pid_file != NULL)
 		write_pid_file(cfg->pid_file);
+	if (cfg->user != NULL)
+		drop_privileges(cfg->user);
 
 	/* SQLite connections must not cross fork(): open the store after daemon(). */
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
-	if (cfg->trust_anchors != NULL && (anchors = load_anchors(cfg, &err)) == NULL)
+	if (cfg->trust_anchors != NULL && (anchors = smime_anchors_load(cfg->trust_anchors, &err)) == NULL)
 		fatalx("%s", err.msg);
-	milter_setup(cfg, ks, anchors);
+	pid_file = cfg->pid_file != NULL ? xstrdup(cfg->pid_file) : NULL;
 	log_info("listening on %s%s (config %s)", cfg->socket, nodelay ? " with TCP_NODELAY" : "",
 	    cfg->path);
+	milter_setup(cfg, ks, anchors);	/* the milter owns cfg and anchors now */
+	start_reload_thread();
 	rc = smfi_main();
 	log_info("stopped");
 	milter_teardown();
 	keystore_close(ks);
-	X509_STORE_free(anchors);
-	if (cfg->pid_file != NULL)
-		unlink(cfg->pid_file);
-	config_free(cfg);
+	if (pid_file != NULL)
+		unlink(pid_file);
+	free(pid_file);
 	log_close();
 	return rc == MI_SUCCESS ? 0 : 1;
 }

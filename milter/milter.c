@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -23,10 +24,22 @@
 #include "smime.h"
 #include "util.h"
 
-static const struct config *cfg;
 static struct keystore *store;
 static struct smime_cache *cert_cache;
-static X509_STORE *trust_anchors;
+
+/*
+ * The configuration in force and what is derived from it.  current holds
+ * one reference; each message holds one from MAIL FROM to its end, so a
+ * reload never changes the rules under a message in flight.
+ */
+struct runtime {
+	struct config *cfg;
+	X509_STORE *anchors;
+	unsigned int refs;
+};
+
+static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct runtime *current;
 
 /* The store key, loaded on demand (see milter.h). */
 static pthread_mutex_t store_key_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -39,16 +52,109 @@ struct conn {
 	bool have_client;
 	bool leadspc;		/* SMFIP_HDR_LEADSPC negotiated */
 	struct message *msg;
+	struct runtime *rt;	/* the message's configuration */
 };
 
-void
-milter_setup(const struct config *c, struct keystore *ks, X509_STORE *anchors)
+static struct runtime *
+runtime_new(struct config *cfg, X509_STORE *anchors)
 {
-	cfg = c;
+	struct runtime *rt = xcalloc(1, sizeof(*rt));
+
+	rt->cfg = cfg;
+	rt->anchors = anchors;
+	rt->refs = 1;
+	return rt;
+}
+
+static struct runtime *
+runtime_acquire(void)
+{
+	struct runtime *rt;
+
+	pthread_mutex_lock(&runtime_lock);
+	rt = current;
+	rt->refs++;
+	pthread_mutex_unlock(&runtime_lock);
+	return rt;
+}
+
+static void
+runtime_release(struct runtime *rt)
+{
+	bool last;
+
+	if (rt == NULL)
+		return;
+	pthread_mutex_lock(&runtime_lock);
+	last = --rt->refs == 0;
+	pthread_mutex_unlock(&runtime_lock);
+	if (last) {
+		config_free(rt->cfg);
+		X509_STORE_free(rt->anchors);
+		free(rt);
+	}
+}
+
+void
+milter_setup(struct config *c, struct keystore *ks, X509_STORE *anchors)
+{
 	store = ks;
-	trust_anchors = anchors;
+	current = runtime_new(c, anchors);
 	if (cert_cache == NULL)
 		cert_cache = smime_cache_new(1024);
+}
+
+/* A setting only a restart can change: say so when the file changed it. */
+static void
+restart_only(const char *key, const char *old, const char *new)
+{
+	if ((old == NULL) != (new == NULL) || (old != NULL && strcmp(old, new) != 0))
+		log_warnx("configuration: %s changed (%s -> %s); it takes effect when cables-milter restarts",
+		    key, old != NULL ? old : "none", new != NULL ? new : "none");
+}
+
+void
+milter_reload(void)
+{
+	struct runtime *rt, *old;
+	struct config *n, *o;
+	X509_STORE *anchors = NULL;
+	struct cables_err err;
+	char mode_old[16], mode_new[16];
+
+	o = current->cfg;	/* only this thread replaces current */
+	n = config_load(o->path, true, &err);
+	if (n == NULL || config_check_milter(n, &err) != CABLES_OK ||
+	    (n->trust_anchors != NULL && (anchors = smime_anchors_load(n->trust_anchors, &err)) == NULL)) {
+		log_warnx("configuration not reloaded, the old one stays in force: %s", err.msg);
+		config_free(n);
+		return;
+	}
+	restart_only("Socket", o->socket, n->socket);
+	snprintf(mode_old, sizeof(mode_old), "%04o", o->socket_mode);
+	snprintf(mode_new, sizeof(mode_new), "%04o", n->socket_mode);
+	restart_only("SocketMode", mode_old, mode_new);
+	restart_only("SocketGroup", o->socket_group, n->socket_group);
+	restart_only("User", o->user, n->user);
+	restart_only("PidFile", o->pid_file, n->pid_file);
+	restart_only("KeyStore", o->key_store, n->key_store);
+	restart_only("LogFile", o->log_file, n->log_file);
+	restart_only("LogFacility", o->log_facility, n->log_facility);
+	if (strcmp(o->key_store_key, n->key_store_key) != 0) {
+		/* The new store key is read when next needed. */
+		pthread_mutex_lock(&store_key_lock);
+		OPENSSL_cleanse(store_key, sizeof(store_key));
+		store_key_loaded = false;
+		store_key_retry = 0;
+		pthread_mutex_unlock(&store_key_lock);
+	}
+	rt = runtime_new(n, anchors);
+	pthread_mutex_lock(&runtime_lock);
+	old = current;
+	current = rt;
+	pthread_mutex_unlock(&runtime_lock);
+	log_info("configuration reloaded from %s", n->path);
+	runtime_release(old);
 }
 
 void
@@ -60,10 +166,12 @@ milter_teardown(void)
 	pthread_mutex_unlock(&store_key_lock);
 	smime_cache_free(cert_cache);
 	cert_cache = NULL;
+	runtime_release(current);
+	current = NULL;
 }
 
 static const uint8_t *
-current_store_key(time_t now)
+current_store_key(const struct config *cfg, time_t now)
 {
 	struct cables_err err;
 	const uint8_t *key;
@@ -159,6 +267,8 @@ drop_message(struct conn *c)
 {
 	message_free(c->msg);
 	c->msg = NULL;
+	runtime_release(c->rt);
+	c->rt = NULL;
 }
 
 /* --- callbacks --- */
@@ -211,7 +321,7 @@ mlfi_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
 
 /* Mail submitted on this host (no client address) and from InternalHosts counts as local. */
 static bool
-client_internal(const struct conn *c)
+client_internal(const struct conn *c, const struct config *cfg)
 {
 	return !c->have_client || host_list_match(&cfg->internal_hosts, (const struct sockaddr *)&c->client);
 }
@@ -222,13 +332,17 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	struct conn *c = conn_of(ctx);
 	char *sender = addr_from_envelope(argv[0] != NULL ? argv[0] : "<>");
 	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+	const struct config *cfg;
 	bool trusted;
 
 	drop_message(c);
+	c->rt = runtime_acquire();
+	cfg = c->rt->cfg;
 	if (sender == NULL)
 		sender = xstrdup(argv[0]);
-	trusted = (auth != NULL && auth[0] != '\0') || client_internal(c);
+	trusted = (auth != NULL && auth[0] != '\0') || client_internal(c, cfg);
 	c->msg = message_new(cfg, sender, domain_list_match(&cfg->local_domains, addr_domain(sender)), trusted);
+
 	c->msg->header_leadspc = c->leadspc;
 	free(sender);
 	return SMFIS_NOREPLY;
@@ -239,7 +353,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
 
-	if (c->msg != NULL && argv[0] != NULL && !message_add_rcpt(c->msg, cfg, argv[0]))
+	if (c->msg != NULL && argv[0] != NULL && !message_add_rcpt(c->msg, c->rt->cfg, argv[0]))
 		log_warnx("%s: recipient %s is not an address; treated as local",
 		    queue_id(ctx, c->msg), argv[0]);
 	return SMFIS_NOREPLY;
@@ -256,10 +370,11 @@ mlfi_header(SMFICTX *ctx, char *name, char *value)
 }
 
 static struct milter_env
-env_now(void)
+env_of(const struct conn *c)
 {
 	time_t now = time(NULL);
-	struct milter_env env = { cfg, store, cert_cache, current_store_key(now), trust_anchors, now };
+	struct milter_env env = { c->rt->cfg, store, cert_cache, current_store_key(c->rt->cfg, now),
+	    c->rt->anchors, now };
 
 	return env;
 }
@@ -277,12 +392,14 @@ static sfsistat
 mlfi_eoh(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
-	struct milter_env env = env_now();
+	struct milter_env env;
 	struct outcome out;
 	sfsistat rc;
 
 	if (c->msg == NULL)
 		return SMFIS_CONTINUE;
+	env = env_of(c);
+
 	/* Mail for local recipients only is inbound; anything else is outbound. */
 	if (c->msg->nrcpts > 0 && !has_remote_recipient(c->msg))
 		inbound_plan(c->msg, &env, &out);
@@ -309,7 +426,7 @@ static sfsistat
 mlfi_eom(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
-	struct milter_env env = env_now();
+	struct milter_env env;
 	struct mta mta = { mta_chgheader, mta_addheader, mta_insheader, mta_replacebody, ctx, false };
 	struct outcome out;
 	sfsistat rc;
@@ -319,6 +436,7 @@ mlfi_eom(SMFICTX *ctx)
 		    queue_id(ctx, NULL));
 		return SMFIS_TEMPFAIL;
 	}
+	env = env_of(c);
 	mta.leadspc = c->leadspc;
 	if (c->msg->plan == PLAN_INBOUND)
 		inbound_finish(c->msg, &env, &mta, &out);

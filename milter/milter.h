@@ -15,15 +15,24 @@
 #include <openssl/x509.h>
 
 /*
- * Set what the callbacks use (before smfi_main): configuration, key store,
- * trust anchors for signatures (NULL: none).  The store key (KeyStoreKey)
- * is read when first needed and, while it is missing or unreadable, tried
- * again at most every 10 seconds, so the first private key can be created
- * while the milter runs.
+ * Set what the callbacks use (before smfi_main): configuration (owned by
+ * the milter from now on), key store, trust anchors for signatures (NULL:
+ * none; owned too).  The store key (KeyStoreKey) is read when first needed
+ * and, while it is missing or unreadable, tried again at most every 10
+ * seconds, so the first private key can be created while the milter runs.
  */
-void milter_setup(const struct config *cfg, struct keystore *ks, X509_STORE *anchors);
+void milter_setup(struct config *cfg, struct keystore *ks, X509_STORE *anchors);
 
-/* Forget the store key (wiping it), before exit. */
+/*
+ * Load the configuration file again (on SIGUSR1).  A configuration that
+ * does not load or check keeps the old one in force, and says why; a good
+ * one applies to every message that starts after it, while messages in
+ * flight finish with the one they started with.  Settings that only a
+ * restart can change (Socket, KeyStore, LogFile, User, ...) are reported.
+ */
+void milter_reload(void);
+
+/* Release everything (wiping the store key), before exit. */
 void milter_teardown(void);
 
 extern struct smfiDesc milter_desc;

@@ -182,6 +182,9 @@ cables_status smime_verify_multipart(const struct smime_verify_ctx *ctx, const c
 cables_status smime_verify_opaque(const struct smime_verify_ctx *ctx, const struct spool *sp, off_t from,
     bool base64, struct smime_sig *sig, struct cables_err *err);
 
+/* TrustAnchors: CA certificates from a PEM file or a hashed directory. */
+X509_STORE *smime_anchors_load(const char *path, struct cables_err *err);
+
 /* BIOs over spools: writing appends; reading yields bytes [from, to). */
 BIO *spool_bio_writer(struct spool *sp);
 BIO *spool_bio_reader(const struct spool *sp, off_t from, off_t to);

@@ -1,8 +1,10 @@
 /* smime_sign - signing and verification; see smime.h. */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/cms.h>
 #include <openssl/err.h>
@@ -388,4 +390,26 @@ out:
 	cms_detached_release(&d);
 	spool_free(der);
 	return st;
+}
+
+X509_STORE *
+smime_anchors_load(const char *path, struct cables_err *err)
+{
+	X509_STORE *store;
+	struct stat sb;
+	int ok;
+
+	if (stat(path, &sb) != 0) {
+		cables_fail(err, CABLES_ERR_IO, "TrustAnchors %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	store = X509_STORE_new();
+	ok = store != NULL && (S_ISDIR(sb.st_mode) ? X509_STORE_load_path(store, path) :
+	    X509_STORE_load_file(store, path));
+	if (ok != 1) {
+		cables_fail_ssl(err, CABLES_ERR_SYNTAX, "TrustAnchors %s: no certificates could be loaded", path);
+		X509_STORE_free(store);
+		return NULL;
+	}
+	return store;
 }

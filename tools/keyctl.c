@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "keyctl.h"
 #include "keystore.h"
 #include "seal.h"
 #include "smime.h"
@@ -43,10 +44,13 @@ static const char usage_text[] =
     "  export ADDRESS [--private] [--out FILE]\n"
     "  list\n"
     "  show ADDRESS\n"
-    "  delete ADDRESS [--fingerprint PREFIX]\n";
+    "  delete ADDRESS [--fingerprint PREFIX]\n"
+    "  policy show ADDRESS\n"
+    "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
+    "  policy unset TARGET [Attribute ...]\n";
 
-static void __attribute__((noreturn))
-usage(const char *fmt, ...)
+void
+keyctl_usage(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -61,8 +65,8 @@ usage(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
+void
+keyctl_die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -86,7 +90,7 @@ open_store(struct ctx *c, bool create)
 	struct cables_err err;
 
 	if (keystore_open(&c->ks, c->cfg->key_store, create, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 }
 
 static char *
@@ -95,10 +99,10 @@ normalized(const struct ctx *c, const char *addr)
 	char *norm;
 
 	if (!addr_valid(addr))
-		die("'%s' is not an email address", addr);
+		keyctl_die("'%s' is not an email address", addr);
 	norm = addr_normalize(addr, &c->cfg->addr);
 	if (norm == NULL)
-		die("'%s' is not an email address", addr);
+		keyctl_die("'%s' is not an email address", addr);
 	return norm;
 }
 
@@ -127,21 +131,21 @@ store_cert(struct ctx *c, const char *addr, X509 *cert, EVP_PKEY *key, const cha
 	smime_cert_fingerprint(cert, r.fingerprint);
 	r.public_data = smime_cert_to_der(cert, &r.public_len);
 	if (r.public_data == NULL)
-		die("cannot encode the certificate for %s", addr);
+		keyctl_die("cannot encode the certificate for %s", addr);
 	smime_cert_validity(cert, &r.not_before, &r.not_after);
 	r.source = (char *)source;
 	if (key != NULL) {
 		if (seal_key_load(c->cfg->key_store_key, true, seal_key, &err) != CABLES_OK)
-			die("%s", err.msg);
+			keyctl_die("%s", err.msg);
 		if (smime_key_to_der(key, &der, &der_len, &err) != CABLES_OK ||
 		    seal_close(seal_key, r.fingerprint, der, der_len, &r.secret_data, &r.secret_len,
 		    &err) != CABLES_OK)
-			die("%s", err.msg);
+			keyctl_die("%s", err.msg);
 		OPENSSL_cleanse(seal_key, sizeof(seal_key));
 		seal_free_secret(der, der_len);
 	}
 	if (keystore_put(c->ks, &r, c->now, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 	free(r.public_data);
 	free(r.secret_data);
 }
@@ -169,26 +173,26 @@ cmd_generate(struct ctx *c, int argc, char **argv)
 		case 'p': pgp = true; break;
 		case 'a':
 			if (!smime_algo_parse(optarg, &algo))
-				usage("--algo: '%s' is not rsa3072 or p256", optarg);
+				keyctl_usage("--algo: '%s' is not rsa3072 or p256", optarg);
 			break;
 		case 'd':
 			days = strtoul(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || days == 0 || days > 36500)
-				usage("--days: '%s' is not a number of days (1-36500)", optarg);
+				keyctl_usage("--days: '%s' is not a number of days (1-36500)", optarg);
 			break;
-		default: usage(NULL);
+		default: keyctl_usage(NULL);
 		}
 	}
 	if (optind + 1 != argc)
-		usage("generate needs exactly one ADDRESS");
+		keyctl_usage("generate needs exactly one ADDRESS");
 	if (pgp)
-		die("--pgp: OpenPGP keys are not supported by this version yet");
+		keyctl_die("--pgp: OpenPGP keys are not supported by this version yet");
 	if (!smime)
-		usage("generate needs a format: --smime");
+		keyctl_usage("generate needs a format: --smime");
 	addr = normalized(c, argv[optind]);
 	open_store(c, true);
 	if (smime_generate(addr, algo, (unsigned int)days, c->now, &cert, &key, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 	store_cert(c, addr, cert, key, "generated");
 	smime_cert_fingerprint(cert, fpr);
 	smime_key_description(key, desc, sizeof(desc));
@@ -208,7 +212,7 @@ read_passphrase(const char *path)
 	char line[1024];
 
 	if (fp == NULL)
-		die("--passphrase-file %s: %s", path, strerror(errno));
+		keyctl_die("--passphrase-file %s: %s", path, strerror(errno));
 	if (fgets(line, sizeof(line), fp) == NULL)
 		line[0] = '\0';
 	fclose(fp);
@@ -289,19 +293,19 @@ cmd_import(struct ctx *c, int argc, char **argv)
 		case 'f': free(want); want = normalized(c, optarg); break;
 		case 'p': free(pass); pass = read_passphrase(optarg); break;
 		case 'F': force = true; break;
-		default: usage(NULL);
+		default: keyctl_usage(NULL);
 		}
 	}
 	if (optind + 1 != argc)
-		usage("import needs exactly one FILE");
+		keyctl_usage("import needs exactly one FILE");
 	if (smime_load_file(argv[optind], pass, &certs, &key, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 	if (pass != NULL) {
 		OPENSSL_cleanse(pass, strlen(pass));
 		free(pass);
 	}
 	if (certs == NULL || sk_X509_num(certs) == 0)
-		die("%s: a private key alone cannot be imported; include its certificate", argv[optind]);
+		keyctl_die("%s: a private key alone cannot be imported; include its certificate", argv[optind]);
 	open_store(c, true);
 	for (int i = 0; i < sk_X509_num(certs); i++) {
 		X509 *cert = sk_X509_value(certs, i);
@@ -317,7 +321,7 @@ cmd_import(struct ctx *c, int argc, char **argv)
 		    progname, argv[optind]);
 	EVP_PKEY_free(key);
 	if (imported == 0)
-		die("%s: nothing imported%s%s", argv[optind], want != NULL ? " for " : "", want != NULL ? want : "");
+		keyctl_die("%s: nothing imported%s%s", argv[optind], want != NULL ? " for " : "", want != NULL ? want : "");
 	free(want);
 	return 0;
 }
@@ -331,14 +335,14 @@ open_private(struct ctx *c, const struct key_record *r)
 	EVP_PKEY *key;
 
 	if (seal_key_load(c->cfg->key_store_key, false, seal_key, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 	if (seal_open(seal_key, r->fingerprint, r->secret_data, r->secret_len, &der, &der_len, &err) != CABLES_OK)
-		die("private key of %s: %s", r->address, err.msg);
+		keyctl_die("private key of %s: %s", r->address, err.msg);
 	OPENSSL_cleanse(seal_key, sizeof(seal_key));
 	key = smime_key_from_der(der, der_len);
 	seal_free_secret(der, der_len);
 	if (key == NULL)
-		die("private key of %s cannot be decoded", r->address);
+		keyctl_die("private key of %s cannot be decoded", r->address);
 	return key;
 }
 
@@ -360,22 +364,22 @@ cmd_export(struct ctx *c, int argc, char **argv)
 		switch (ch) {
 		case 'p': private = true; break;
 		case 'o': out_path = optarg; break;
-		default: usage(NULL);
+		default: keyctl_usage(NULL);
 		}
 	}
 	if (optind + 1 != argc)
-		usage("export needs exactly one ADDRESS");
+		keyctl_usage("export needs exactly one ADDRESS");
 	addr = normalized(c, argv[optind]);
 	open_store(c, false);
 	if (keystore_lookup(c->ks, addr, "smime", &keys, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 	if (keys.count == 0)
-		die("no key for %s", addr);
+		keyctl_die("no key for %s", addr);
 	if (out_path != NULL) {
 		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 		if (fd < 0 || fchmod(fd, 0600) != 0)
-			die("%s: %s", out_path, strerror(errno));
+			keyctl_die("%s: %s", out_path, strerror(errno));
 		out = BIO_new_fd(fd, BIO_CLOSE);
 	} else {
 		out = BIO_new_fp(stdout, BIO_NOCLOSE);
@@ -385,7 +389,7 @@ cmd_export(struct ctx *c, int argc, char **argv)
 		X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
 
 		if (cert == NULL)
-			die("stored certificate %s of %s cannot be decoded", r->fingerprint, addr);
+			keyctl_die("stored certificate %s of %s cannot be decoded", r->fingerprint, addr);
 		if (private && r->secret_data == NULL) {
 			X509_free(cert);
 			continue;
@@ -403,7 +407,7 @@ cmd_export(struct ctx *c, int argc, char **argv)
 	BIO_free(out);
 	key_list_release(&keys);
 	if (written == 0)
-		die("no private key for %s", addr);
+		keyctl_die("no private key for %s", addr);
 	free(addr);
 	return 0;
 }
@@ -416,10 +420,10 @@ cmd_list(struct ctx *c, int argc, char **argv)
 	char until[32];
 
 	if (argc != 1)
-		usage("list takes no arguments");
+		keyctl_usage("list takes no arguments");
 	open_store(c, false);
 	if (keystore_list(c->ks, false, &keys, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 	printf("%-32s %-6s %-16s %-10s %-10s %s\n", "ADDRESS", "FORMAT", "FINGERPRINT", "EXPIRES", "SOURCE", "PRIVATE");
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
@@ -491,13 +495,13 @@ cmd_show(struct ctx *c, int argc, char **argv)
 	char *addr;
 
 	if (argc != 2)
-		usage("show needs exactly one ADDRESS");
+		keyctl_usage("show needs exactly one ADDRESS");
 	addr = normalized(c, argv[1]);
 	open_store(c, false);
 	if (keystore_lookup(c->ks, addr, NULL, &keys, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 	if (keys.count == 0)
-		die("no key for %s", addr);
+		keyctl_die("no key for %s", addr);
 	for (size_t i = 0; i < keys.count; i++)
 		show_key(c, &keys.items[i]);
 	key_list_release(&keys);
@@ -521,20 +525,26 @@ cmd_delete(struct ctx *c, int argc, char **argv)
 		case 'f':
 			fpr = optarg;
 			if (strlen(fpr) < 8 || strspn(fpr, "0123456789abcdefABCDEF") != strlen(fpr))
-				usage("--fingerprint: '%s' is not a hex prefix of at least 8 digits", fpr);
+				keyctl_usage("--fingerprint: '%s' is not a hex prefix of at least 8 digits", fpr);
 			break;
-		default: usage(NULL);
+		default: keyctl_usage(NULL);
 		}
 	}
 	if (optind + 1 != argc)
-		usage("delete needs exactly one ADDRESS");
+		keyctl_usage("delete needs exactly one ADDRESS");
 	addr = normalized(c, argv[optind]);
 	open_store(c, false);
 	if (keystore_delete(c->ks, addr, fpr, &deleted, &err) != CABLES_OK)
-		die("%s", err.msg);
+		keyctl_die("%s", err.msg);
 	printf("deleted %zu key%s for %s\n", deleted, deleted == 1 ? "" : "s", addr);
 	free(addr);
 	return 0;
+}
+
+static int
+cmd_policy(struct ctx *c, int argc, char **argv)
+{
+	return keyctl_policy(c->cfg, argc, argv);
 }
 
 static const struct command {
@@ -547,6 +557,7 @@ static const struct command {
 	{ "list", cmd_list },
 	{ "show", cmd_show },
 	{ "delete", cmd_delete },
+	{ "policy", cmd_policy },
 };
 
 int
@@ -564,21 +575,21 @@ main(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case 'n': check_only = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: usage(NULL);
+		default: keyctl_usage(NULL);
 		}
 	}
 	if (check_only) {
 		if (optind != argc)
-			usage("-n takes no command");
+			keyctl_usage("-n takes no command");
 		c.cfg = config_load(config_path != NULL ? config_path : CABLES_DEFAULT_CONFIG, true, &err);
 		if (c.cfg == NULL)
-			die("%s", err.msg);
+			keyctl_die("%s", err.msg);
 		printf("%s: %s: configuration OK\n", progname, c.cfg->path);
 		config_free(c.cfg);
 		return 0;
 	}
 	if (optind >= argc)
-		usage("no command given");
+		keyctl_usage("no command given");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[optind], commands[i].name) != 0)
 			continue;
@@ -586,7 +597,7 @@ main(int argc, char **argv)
 		c.cfg = config_load(config_path != NULL ? config_path : CABLES_DEFAULT_CONFIG,
 		    config_path != NULL, &err);
 		if (c.cfg == NULL)
-			die("%s", err.msg);
+			keyctl_die("%s", err.msg);
 		c.now = time(NULL);
 		argv += optind;
 		argc -= optind;
@@ -596,5 +607,5 @@ main(int argc, char **argv)
 		config_free(c.cfg);
 		return rc;
 	}
-	usage("unknown command '%s'", argv[optind]);
+	keyctl_usage("unknown command '%s'", argv[optind]);
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """mailtool - helpers for the integration tests, independent of Cables' own C code.
 
-  send --port P --from A --to B [--to C ...] FILE
+  send --port P --from A --to B [--to C ...] [--pause-file F] FILE
       Send FILE (bytes as they are) over SMTP to 127.0.0.1:P.  Prints the
       final reply; exit 0 on 2xx, 4 on 4xx, 5 on 5xx, 3 when no connection.
+      With --pause-file, stop in the middle of DATA (the header and part of
+      the body sent), create F, and go on when F is removed.
   entity FILE            The content entity: Content-* and MIME-Version fields,
                          an empty line, and the body, CRLF line ends.
   body FILE              The body (after the header section), CRLF line ends.
@@ -86,10 +88,12 @@ def strip_sink(data):
 
 
 def send(args):
-    port, sender, rcpts, path = None, None, [], None
+    port, sender, rcpts, path, pause = None, None, [], None, None
     it = iter(args)
     for a in it:
-        if a == "--port":
+        if a == "--pause-file":
+            pause = next(it)
+        elif a == "--port":
             port = int(next(it))
         elif a == "--from":
             sender = next(it)
@@ -114,7 +118,10 @@ def send(args):
             if code >= 400:
                 print(code, msg.decode())
                 return code // 100
-        code, msg = smtp.data(data)
+        if pause:
+            code, msg = data_with_pause(smtp, data, pause)
+        else:
+            code, msg = smtp.data(data)
         print(code, msg.decode())
         smtp.quit()
         return 0 if code < 300 else code // 100
@@ -170,6 +177,26 @@ def split_signed(data):
     end2 = body.index(b"\r\n" + delim + b"--", start2)
     sig_fields, sig_body = split(body[start2:end2])
     return body[start1:end1], base64.b64decode(b"".join(sig_body.split()))
+
+
+def data_with_pause(smtp, data, pause):
+    """DATA in two halves, waiting between them until the pause file is gone."""
+    import time
+    code, msg = smtp.docmd("DATA")
+    if code != 354:
+        return code, msg
+    data = crlf(data)
+    data = b"\r\n".join(b"." + l if l.startswith(b".") else l for l in data.split(b"\r\n"))
+    cut = data.find(b"\r\n\r\n") + 4
+    cut = data.find(b"\r\n", cut) + 2          # the header and the first body line
+    smtp.send(data[:cut])
+    open(pause, "w").close()
+    for _ in range(1200):
+        if not os.path.exists(pause):
+            break
+        time.sleep(0.05)
+    smtp.send(data[cut:] + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n")
+    return smtp.getreply()
 
 
 def make(path, kind):
