@@ -1,6 +1,7 @@
 /* config - the cables.conf parser; see config.h. */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ enum key_type {
 	T_OPTSTRING,	/* a word, or "none" */
 	T_ANCHORS,	/* a file or directory of CA certificates, or "none" */
 	T_ATTR,		/* the default of a policy attribute (key->attr) */
+	T_SMTP,		/* inet:PORT@ADDRESS or inet6:PORT@ADDRESS (numeric), or "none" */
 };
 
 struct key {
@@ -72,6 +74,8 @@ static const struct key keys[] = {
 	{ "LogFacility",	T_FACILITY,	"mail",			OFF(log_facility), NULL, false, 0 },
 	{ "LogFile",		T_OPTPATH,	NULL,			OFF(log_file), NULL, false, 0 },
 	{ "TempDir",		T_PATH,		"/var/tmp",		OFF(temp_dir), NULL, false, 0 },
+	{ "ReinjectTo",		T_SMTP,		NULL,			OFF(reinject_to), NULL, false, 0 },
+	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
 	{ "RecipientDelimiter",	T_DELIMS,	"+",			OFF(addr.delimiters), NULL, false, 0 },
 	{ "LocalPartCaseSensitive", T_BOOL,	"no",			OFF(addr.local_case_sensitive), bool_words, false, 0 },
@@ -354,6 +358,24 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 	}
 	case T_POLICY:
 		return set_policy_line(c, k, v, line, err);
+	case T_SMTP: {
+		char host[INET6_ADDRSTRLEN + 1];
+		unsigned char a[16];
+		const char *at = strchr(v, '@');
+		bool v6 = strncmp(v, "inet6:", 6) == 0;
+
+		if (str_ieq(v, "none")) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return CABLES_OK;
+		}
+		if (!socket_valid(v) || (strncmp(v, "inet:", 5) != 0 && !v6) || at == NULL ||
+		    strlen(at + 1) >= sizeof(host) ||
+		    (strcmp(at + 1, "localhost") != 0 && inet_pton(v6 ? AF_INET6 : AF_INET, at + 1, a) != 1))
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: '%s' is not inet:PORT@ADDRESS or inet6:PORT@ADDRESS (a numeric address: no DNS)", k->name, v);
+		break;
+	}
 	case T_ANCHORS:
 		if (str_ieq(v, "none")) {
 			free(*(char **)field);
@@ -562,5 +584,7 @@ config_free(struct config *c)
 	free(c->log_facility);
 	free(c->log_file);
 	free(c->temp_dir);
+	free(c->reinject_to);
+	free(c->reinject_key);
 	free(c);
 }

@@ -53,6 +53,8 @@ struct config {
 	char *log_facility;		/* LogFacility */
 	char *log_file;			/* LogFile; NULL = syslog (or stderr with -f) */
 	char *temp_dir;			/* TempDir */
+	char *reinject_to;		/* ReinjectTo: inet:PORT@ADDRESS; NULL = no split delivery */
+	char *reinject_key;		/* ReinjectKey: the key of re-injection markers */
 	size_t max_message_size;	/* MaxMessageSize; 0 = unlimited */
 	struct addr_opts addr;		/* RecipientDelimiter, LocalPartCaseSensitive */
 };

@@ -190,6 +190,41 @@ mime_first_address(const char *value)
 	return addr;
 }
 
+static void
+collect_addresses(InternetAddressList *list, char ***out, size_t *n)
+{
+	for (int i = 0; list != NULL && i < internet_address_list_length(list); i++) {
+		InternetAddress *ia = internet_address_list_get_address(list, i);
+
+		if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+			collect_addresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), out, n);
+		} else if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+			const char *a = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+
+			if (a != NULL && a[0] != '\0') {
+				*out = xreallocarray(*out, *n + 1, sizeof(**out));
+				(*out)[(*n)++] = xstrdup(a);
+			}
+		}
+	}
+}
+
+size_t
+mime_addresses(const char *value, char ***out)
+{
+	InternetAddressList *list;
+	size_t n = 0;
+
+	*out = NULL;
+	if (value == NULL)
+		return 0;
+	list = internet_address_list_parse(NULL, value);
+	collect_addresses(list, out, &n);
+	if (list != NULL)
+		g_object_unref(list);
+	return n;
+}
+
 bool
 mime_type_is(const struct mime_type *t, const char *type, const char *subtype)
 {

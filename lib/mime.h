@@ -76,6 +76,9 @@ char *mime_type_param(const char *value, const char *param);
 /* The address (addr-spec) of the first mailbox in an address header value, or NULL. */
 char *mime_first_address(const char *value);
 
+/* Every mailbox address in an address list (group members included); free each and the array. */
+size_t mime_addresses(const char *value, char ***out);
+
 enum mime_crypto {
 	MIME_PLAIN,			/* not encrypted (includes signed-only) */
 	MIME_SMIME_ENVELOPED,		/* CMS EnvelopedData */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "copies.h"
 #include "inbound.h"
 #include "log.h"
 #include "mime.h"
@@ -247,7 +248,7 @@ read_inner(const struct spool *plain, struct inner *in, struct cables_err *err)
 static int
 outer_index(const char *name, size_t len)
 {
-	for (int i = 1; i < OUTER_COUNT; i++)	/* never X-Cables */
+	for (int i = OUTER_SUBJECT; i < OUTER_COUNT; i++)	/* never X-Cables or the marker */
 		if (strlen(outer_field_names[i]) == len && str_nieq(outer_field_names[i], name, len))
 			return i;
 	return -1;
@@ -294,57 +295,162 @@ apply_inner_headers(const struct message *m, const struct mta *mta, const struct
 	return 0;
 }
 
-/* The recipients' key pairs that the envelope names: one per distinct mailbox, all required. */
+/*
+ * Which recipients the encryption names: target[i] is set when one of
+ * recipient i's key pairs matches a RecipientInfo (recipients with the same
+ * address share the answer).  *chosen gets the first matching pair, why the
+ * reason for the first recipient that is not a target.
+ */
 static cables_status
-find_decryption_key(const struct message *m, const struct milter_env *env, struct smime_envelope *e,
-    struct key_pair *chosen, char *why, size_t why_len, struct cables_err *err)
+find_targets(const struct message *m, const struct milter_env *env, struct smime_envelope *e, bool *target,
+    size_t *ntargets, struct key_pair *chosen, char *why, size_t why_len, struct cables_err *err)
 {
 	cables_status st = CABLES_OK;
 	bool have = false;
 
 	memset(chosen, 0, sizeof(*chosen));
+	*ntargets = 0;
+	why[0] = '\0';
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		const struct rcpt *r = &m->rcpts[i];
 		struct key_pair *pairs;
-		size_t n, j;
-		bool named = false, dup = false;
+		size_t n, j, dup = i;
+		bool named = false;
 
-		for (size_t k = 0; k < i && !dup; k++)
-			dup = r->norm != NULL && m->rcpts[k].norm != NULL && strcmp(m->rcpts[k].norm, r->norm) == 0;
-		if (dup)
-			continue;
-		if (r->norm == NULL) {
-			snprintf(why, why_len, "recipient %s has no key", r->addr);
-			return CABLES_ERR_NOTFOUND;
-		}
-		if ((st = keys_private(env, r->norm, &pairs, &n, err)) != CABLES_OK)
-			return st;
-		for (j = 0; j < n && !named; j++)
-			named = smime_envelope_names(e, pairs[j].cert);
-		if (!named) {
-			snprintf(why, why_len, n == 0 ? "no private key for %s" :
-			    "%s is not a recipient of the encryption", r->addr);
-			key_pairs_free(pairs, n);
-			if (have) {
-				X509_free(chosen->cert);
-				EVP_PKEY_free(chosen->key);
-				memset(chosen, 0, sizeof(*chosen));
+		for (size_t k = 0; k < i && dup == i; k++)
+			if (r->norm != NULL && m->rcpts[k].norm != NULL && strcmp(m->rcpts[k].norm, r->norm) == 0)
+				dup = k;
+		if (dup != i) {
+			target[i] = target[dup];
+		} else if (r->norm == NULL) {
+			target[i] = false;
+			if (why[0] == '\0')
+				snprintf(why, why_len, "recipient %s has no key", r->addr);
+		} else {
+			if ((st = keys_private(env, r->norm, &pairs, &n, err)) != CABLES_OK)
+				break;
+			for (j = 0; j < n && !named; j++)
+				named = smime_envelope_names(e, pairs[j].cert);
+			target[i] = named;
+			if (!named && why[0] == '\0')
+				snprintf(why, why_len, n == 0 ? "no private key for %s" :
+				    "%s is not a recipient of the encryption", r->addr);
+			if (named && !have) {
+				*chosen = pairs[j - 1];
+				pairs[j - 1].cert = NULL;
+				pairs[j - 1].key = NULL;
+				have = true;
 			}
-			return CABLES_ERR_NOTFOUND;
+			key_pairs_free(pairs, n);
 		}
-		if (!have) {
-			*chosen = pairs[j - 1];
-			pairs[j - 1].cert = NULL;
-			pairs[j - 1].key = NULL;
-			have = true;
-		}
-		key_pairs_free(pairs, n);
+		if (target[i])
+			(*ntargets)++;
 	}
-	if (!have) {
-		snprintf(why, why_len, "no recipients");
-		return CABLES_ERR_NOTFOUND;
+	if (st != CABLES_OK) {
+		X509_free(chosen->cert);
+		EVP_PKEY_free(chosen->key);
+		memset(chosen, 0, sizeof(*chosen));
 	}
-	return CABLES_OK;
+	return st;
+}
+
+/* On-DecryptError combined over the recipients for whom the message stays encrypted (all when mask is NULL). */
+static enum fail_action
+decrypt_action(const struct message *m, const struct config *cfg, const bool *target)
+{
+	enum fail_action a = ACTION_ACCEPT;
+
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (target == NULL || !target[i])
+			a = fail_action_combine(a,
+			    (enum fail_action)policy_get(&cfg->policy, m->rcpts[i].norm, PA_ON_DECRYPT_ERROR, NULL));
+	if (m->nrcpts == 0)
+		a = (enum fail_action)cfg->policy.dflt[PA_ON_DECRYPT_ERROR];
+	return a;
+}
+
+/*
+ * The message stays encrypted (or unchecked) for its recipients: On-DecryptError
+ * says whether it is delivered with the reason in X-Cables, held, or refused.
+ */
+static void
+not_decrypted(const struct message *m, const struct mta *mta, struct report *r, enum fail_action action,
+    const char *state, const char *why, struct outcome *out)
+{
+	char *text;
+
+	if (action == ACTION_TEMPFAIL || action == ACTION_REJECT) {
+		outcome_set(out, action == ACTION_TEMPFAIL ? VERDICT_TEMPFAIL : VERDICT_REJECT,
+		    fail_action_name(action), "%s (On-DecryptError): %s", state, why);
+		if (action == ACTION_TEMPFAIL)
+			outcome_reply(out, "451", "4.7.5", "Cables: the message cannot be decrypted here, try again later");
+		else
+			outcome_reply(out, "554", "5.7.5", "Cables: the message cannot be decrypted here");
+		return;
+	}
+	text = xasprintf("%s; format=smime; reason=\"", state);
+	report_add(r, text, why, "\"");
+	free(text);
+	if (add_report(mta, r) != 0) {
+		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
+		return;
+	}
+	if (action == ACTION_QUARANTINE) {
+		text = xasprintf("Cables: %s: %s", state, why);
+		if (mta->quarantine(mta->ctx, text) != 0)
+			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused to quarantine");
+		else
+			outcome_set(out, VERDICT_MODIFIED, "quarantine", "%s: %s", state, why);
+		free(text);
+		return;
+	}
+	outcome_set(out, VERDICT_MODIFIED, state, "%s", why);
+}
+
+/*
+ * Split delivery, inbound: the recipients the sender did not encrypt to get
+ * the message as it came, with the reason in X-Cables, re-injected; they
+ * leave the transaction, which the caller has already decrypted in place.
+ */
+static void
+split_non_targets(const struct message *m, const struct milter_env *env, const struct mta *mta,
+    const bool *target, const char *why, struct outcome *out)
+{
+	size_t *members = xcalloc(m->nrcpts + 1, sizeof(*members)), n = 0, len;
+	struct entity_src body;
+	struct report r;
+	struct buf first, desc;
+	struct cables_err err;
+	char qid[64];
+
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (!target[i])
+			members[n++] = i;
+	buf_init(&r.field);
+	buf_init(&r.log);
+	buf_init(&first);
+	buf_init(&desc);
+	report_add(&r, "not-decrypted; format=smime; reason=\"", why, "\"");
+	buf_printf(&first, "X-Cables: %s\r\n", r.field.data);
+	entity_src_init(&body);
+	entity_src_spool(&body, m->body, 0, -1);
+	if (copy_send(m, env, members, n, &first, NULL, &body, qid, sizeof(qid), &err) != CABLES_OK) {
+		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: %s", err.msg);
+		outcome_reply(out, "451", "4.3.0", "Cables: cannot queue a copy for some recipients, try again later");
+	} else if (copy_remove(m, mta, members, n) != 0) {
+		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: the MTA refused to remove a recipient "
+		    "(a copy was queued as %s)", qid[0] != '\0' ? qid : "(unknown)");
+		outcome_reply(out, "451", "4.3.0", "Cables: split delivery failed, try again later");
+	} else {
+		copy_describe(m, "not decrypted", members, n, qid, &desc);
+		len = strlen(out->detail);
+		snprintf(out->detail + len, sizeof(out->detail) - len, "; split: copy %s (%s)", desc.data, why);
+	}
+	buf_release(&r.field);
+	buf_release(&r.log);
+	buf_release(&first);
+	buf_release(&desc);
+	free(members);
 }
 
 /* Try to decrypt; on success the message is rewritten. */
@@ -358,14 +464,17 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	struct inner in;
 	struct smime_sig sig;
 	struct cables_err err;
-	char why[CABLES_ERR_MAX];
+	char why[CABLES_ERR_MAX], non_target_why[CABLES_ERR_MAX];
 	enum content_kind inner_kind;
-	bool verified = false;
+	enum fail_action action;
+	bool verified = false, *target = xcalloc(m->nrcpts + 1, sizeof(*target)), splitting = false;
+	size_t ntargets;
 	cables_status st;
 
 	memset(&in, 0, sizeof(in));
 	memset(&sig, 0, sizeof(sig));
 	memset(&pair, 0, sizeof(pair));
+	action = decrypt_action(m, env->cfg, NULL);
 	st = smime_envelope_open(m->body, 0, is_base64(message_header_value(m, "Content-Transfer-Encoding")),
 	    env->cfg->temp_dir, &e, &err);
 	if (st == CABLES_ERR_IO) {
@@ -376,12 +485,24 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		strlcpy_c(why, err.msg, sizeof(why));
 		goto not_decrypted;
 	}
-	st = find_decryption_key(m, env, e, &pair, why, sizeof(why), &err);
-	if (st == CABLES_ERR_NOTFOUND)
-		goto not_decrypted;
+	st = find_targets(m, env, e, target, &ntargets, &pair, why, sizeof(why), &err);
 	if (st != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
 		goto out;
+	}
+	if (ntargets == 0)
+		goto not_decrypted;
+	if (ntargets < m->nrcpts) {
+		/* Plaintext only for the recipients the sender encrypted to. */
+		action = decrypt_action(m, env->cfg, target);
+		if (action != ACTION_ACCEPT || env->reinject_key == NULL) {
+			if (action == ACTION_ACCEPT)
+				snprintf(why + strlen(why), sizeof(why) - strlen(why), " (no ReinjectTo for split delivery)");
+			goto not_decrypted;
+		}
+		splitting = true;
+		strlcpy_c(non_target_why, why, sizeof(non_target_why));
+		action = decrypt_action(m, env->cfg, NULL);
 	}
 	if ((st = smime_envelope_decrypt(e, pair.cert, pair.key, &plain, &err)) != CABLES_OK) {
 		strlcpy_c(why, err.msg, sizeof(why));
@@ -409,13 +530,11 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		goto out;
 	}
 	outcome_set(out, VERDICT_MODIFIED, "decrypted", "%s", r->log.data);
+	if (splitting)
+		split_non_targets(m, env, mta, target, non_target_why, out);
 	goto out;
 not_decrypted:
-	report_add(r, "not-decrypted; format=smime; reason=\"", why, "\"");
-	if (add_report(mta, r) != 0)
-		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
-	else
-		outcome_set(out, VERDICT_MODIFIED, "not-decrypted", "%s", why);
+	not_decrypted(m, mta, r, action, "not-decrypted", why, out);
 out:
 	X509_free(pair.cert);
 	EVP_PKEY_free(pair.key);
@@ -423,6 +542,7 @@ out:
 	inner_release(&in);
 	spool_free(plain);
 	smime_envelope_free(e);
+	free(target);
 }
 
 void
@@ -447,11 +567,8 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 		goto out;
 	}
 	if (m->body_status == CABLES_ERR_TOOBIG && k != KIND_OTHER) {
-		report_add(&r, "not-checked; format=smime; reason=\"", m->body_err.msg, "\"");
-		if (add_report(mta, &r) != 0)
-			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
-		else
-			outcome_set(out, VERDICT_MODIFIED, "not-checked", "%s", m->body_err.msg);
+		not_decrypted(m, mta, &r, k == KIND_ENCRYPTED ? decrypt_action(m, env->cfg, NULL) : ACTION_ACCEPT,
+		    "not-checked", m->body_err.msg, out);
 		goto out;
 	}
 	if (k == KIND_ENCRYPTED) {

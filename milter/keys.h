@@ -33,6 +33,8 @@ struct milter_env {
 	const uint8_t *seal_key;	/* NULL: private keys unavailable */
 	X509_STORE *anchors;		/* TrustAnchors, or NULL */
 	time_t now;
+	const uint8_t *reinject_key;	/* split delivery is possible (ReinjectTo, key, MTA), or NULL */
+	const uint8_t *marker_key;	/* the key markers are checked with, or NULL */
 };
 
 enum key_use { KEY_ENCRYPT, KEY_SIGN };

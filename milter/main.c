@@ -279,6 +279,7 @@ main(int argc, char **argv)
 	}
 	if (cfg->pid_file != NULL)
 		write_pid_file(cfg->pid_file);
+	milter_load_reinject_key(cfg);
 	if (cfg->user != NULL)
 		drop_privileges(cfg->user);
 

@@ -10,7 +10,7 @@
 #include "util.h"
 
 const char *const outer_field_names[OUTER_COUNT] = {
-	"X-Cables", "Subject", "From", "To", "Cc", "Reply-To", "Date", "Message-ID", "In-Reply-To",
+	"X-Cables", "X-Cables-Reinjected", "Subject", "From", "To", "Cc", "Reply-To", "Date", "Message-ID", "In-Reply-To",
 	"References",
 };
 
@@ -23,7 +23,9 @@ message_new(const struct config *cfg, const char *sender, bool sender_local, boo
 	m->sender_local = sender_local || client_trusted;
 	m->client_trusted = client_trusted;
 	m->body = spool_new(cfg->temp_dir, SPOOL_MEMORY_LIMIT, cfg->max_message_size);
+	m->headers = spool_new(cfg->temp_dir, SPOOL_MEMORY_LIMIT, cfg->max_message_size);
 	m->body_status = CABLES_OK;
+	buf_init(&m->visible);
 	return m;
 }
 
@@ -34,8 +36,14 @@ message_free(struct message *m)
 		return;
 	free(m->queue_id);
 	free(m->sender);
+	free(m->mail_esmtp);
+	for (size_t i = 0; i < m->ngroups; i++)
+		free(m->groups[i].members);
+	free(m->groups);
 	for (size_t i = 0; i < m->nrcpts; i++) {
+		free(m->rcpts[i].arg);
 		free(m->rcpts[i].addr);
+		free(m->rcpts[i].esmtp);
 		free(m->rcpts[i].norm);
 		X509_free(m->rcpts[i].cert);
 		free(m->rcpts[i].why_no_key);
@@ -47,6 +55,9 @@ message_free(struct message *m)
 	}
 	free(m->content);
 	free(m->from);
+	free(m->marker);
+	spool_free(m->headers);
+	buf_release(&m->visible);
 	X509_free(m->sign_cert);
 	EVP_PKEY_free(m->sign_key);
 	spool_free(m->body);
@@ -62,9 +73,39 @@ message_set_queue_id(struct message *m, const char *qid)
 	m->queue_id = xstrdup(qid);
 }
 
-bool
-message_add_rcpt(struct message *m, const struct config *cfg, const char *arg)
+/* The ESMTP parameters of args whose names are in keep, space-separated; NULL if none. */
+static char *
+keep_esmtp(char **args, const char *const *keep)
 {
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; args != NULL && args[i] != NULL; i++)
+		for (size_t k = 0; keep[k] != NULL; k++) {
+			size_t n = strlen(keep[k]);
+
+			if (str_nieq(args[i], keep[k], n) && (args[i][n] == '=' || args[i][n] == '\0') &&
+			    strpbrk(args[i], " \t\r\n") == NULL) {
+				buf_printf(&b, "%s%s", b.len > 0 ? " " : "", args[i]);
+				break;
+			}
+		}
+	return b.data;
+}
+
+void
+message_set_mail_esmtp(struct message *m, char **args)
+{
+	static const char *const keep[] = { "RET", "ENVID", "BODY", "SMTPUTF8", NULL };
+
+	free(m->mail_esmtp);
+	m->mail_esmtp = keep_esmtp(args, keep);
+}
+
+bool
+message_add_rcpt(struct message *m, const struct config *cfg, const char *arg, char **args)
+{
+	static const char *const keep[] = { "NOTIFY", "ORCPT", NULL };
 	char *addr = addr_from_envelope(arg);
 	struct rcpt *r;
 
@@ -74,10 +115,23 @@ message_add_rcpt(struct message *m, const struct config *cfg, const char *arg)
 	r = &m->rcpts[m->nrcpts++];
 	memset(r, 0, sizeof(*r));
 	r->addr = addr;
+	r->arg = xstrdup(arg);
+	r->esmtp = keep_esmtp(args, keep);
 	r->norm = addr_normalize(addr, &cfg->addr);
 	/* A recipient without a domain (postmaster) is delivered locally by the MTA. */
 	r->local = r->norm == NULL || domain_list_match(&cfg->local_domains, addr_domain(r->norm));
 	return true;
+}
+
+/* Append v with every line break made CRLF (MTAs pass folded values with bare LF). */
+static void
+append_crlf(struct buf *out, const char *v)
+{
+	for (const char *p = v; *p != '\0'; p++) {
+		if (*p == '\n' && (p == v || p[-1] != '\r'))
+			buf_append(out, "\r", 1);
+		buf_append(out, p, 1);
+	}
 }
 
 void
@@ -86,10 +140,28 @@ message_add_header(struct message *m, const char *name, const char *value)
 	struct header *h;
 	unsigned int index = 1;
 
+	/* Every field, for copies of the message (a spool: headers can be large). */
+	if (m->body_status == CABLES_OK) {
+		struct buf field;
+
+		buf_init(&field);
+		buf_appends(&field, name);
+		buf_appends(&field, m->header_leadspc ? ":" : ": ");
+		append_crlf(&field, value);
+		buf_append(&field, "\r\n", 2);
+		m->body_status = spool_append(m->headers, field.data, field.len, &m->body_err);
+		buf_release(&field);
+	}
+	if (str_ieq(name, "To") || str_ieq(name, "Cc") || str_ieq(name, "Resent-To") || str_ieq(name, "Resent-Cc")) {
+		buf_appends(&m->visible, value);
+		buf_appends(&m->visible, ",");
+	}
 	for (int i = 0; i < OUTER_COUNT; i++)
 		if (str_ieq(name, outer_field_names[i])) {
 			if (i == OUTER_FROM && m->outer[i] == 0)
 				m->from = xstrdup(value);
+			if (i == OUTER_MARKER && m->outer[i] == 0)
+				m->marker = xstrdup(value);
 			m->outer[i]++;
 		}
 	if (!mime_is_content_header(name, strlen(name)))
@@ -142,17 +214,6 @@ message_header_value(const struct message *m, const char *name)
 	return NULL;
 }
 
-/* Append v with every line break made CRLF (MTAs pass folded values with bare LF). */
-static void
-append_crlf(struct buf *out, const char *v)
-{
-	for (const char *p = v; *p != '\0'; p++) {
-		if (*p == '\n' && (p == v || p[-1] != '\r'))
-			buf_append(out, "\r", 1);
-		buf_append(out, p, 1);
-	}
-}
-
 void
 message_content_head(const struct message *m, struct buf *out)
 {
@@ -163,4 +224,28 @@ message_content_head(const struct message *m, struct buf *out)
 		buf_append(out, "\r\n", 2);
 	}
 	buf_append(out, "\r\n", 2);
+}
+
+void
+message_find_bcc(struct message *m, const struct config *cfg)
+{
+	char **visible = NULL;
+	size_t n = m->visible.len > 0 ? mime_addresses(m->visible.data, &visible) : 0;
+
+	for (size_t k = 0; k < n; k++) {
+		char *norm = addr_normalize(visible[k], &cfg->addr);
+
+		free(visible[k]);
+		visible[k] = norm != NULL ? norm : xstrdup("");
+	}
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		struct rcpt *r = &m->rcpts[i];
+
+		r->bcc = true;
+		for (size_t k = 0; k < n && r->bcc; k++)
+			r->bcc = r->norm == NULL || strcmp(visible[k], r->norm) != 0;
+	}
+	for (size_t k = 0; k < n; k++)
+		free(visible[k]);
+	free(visible);
 }

@@ -17,13 +17,17 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "outcome.h"
 #include "policy.h"
 #include "spool.h"
 #include "status.h"
 #include "util.h"
 
 struct rcpt {
+	char *arg;		/* as the MTA gave it (for smfi_delrcpt) */
 	char *addr;		/* as given, without <> */
+	char *esmtp;		/* RCPT parameters worth keeping (NOTIFY=, ORCPT=), or NULL */
+	bool bcc;		/* not named in To, Cc, Resent-To or Resent-Cc */
 	char *norm;		/* normalised for lookup; NULL when not an address */
 	bool local;		/* domain in LocalDomains */
 	enum enc_policy policy;
@@ -43,11 +47,20 @@ enum plan {
 	PLAN_SIGN_ONLY,		/* leaves unencrypted, but signed */
 	PLAN_BLOCKED,		/* a require recipient cannot be served: refuse unless already encrypted */
 	PLAN_INBOUND,		/* local recipients only: decrypt, verify, clean up */
+	PLAN_SPLIT,		/* recipients in groups: one kept, the others re-injected */
+};
+
+/* A group of recipients treated alike (split delivery). */
+struct group {
+	bool encrypt;		/* encrypted to its members' certificates; else as it is */
+	bool bcc;		/* a Bcc recipient alone */
+	size_t *members;	/* indexes into rcpts */
+	size_t n;
 };
 
 /* Outer header fields counted, for anti-forgery and header protection. */
 enum outer_field {
-	OUTER_X_CABLES, OUTER_SUBJECT, OUTER_FROM, OUTER_TO, OUTER_CC, OUTER_REPLY_TO,
+	OUTER_X_CABLES, OUTER_MARKER, OUTER_SUBJECT, OUTER_FROM, OUTER_TO, OUTER_CC, OUTER_REPLY_TO,
 	OUTER_DATE, OUTER_MESSAGE_ID, OUTER_IN_REPLY_TO, OUTER_REFERENCES, OUTER_COUNT
 };
 
@@ -56,15 +69,22 @@ extern const char *const outer_field_names[OUTER_COUNT];
 struct message {
 	char *queue_id;
 	char *sender;		/* bare address; "" for the null sender */
+	char *mail_esmtp;	/* MAIL parameters worth keeping (RET=, ENVID=, BODY=, SMTPUTF8), or NULL */
 	bool sender_local;	/* local domain, or a trusted client */
 	bool client_trusted;	/* SMTP AUTH, InternalHosts, or submitted on this host */
 	struct rcpt *rcpts;
 	size_t nrcpts;
 	struct header *content;	/* Content-* and MIME-Version fields, in order */
 	size_t ncontent;
+	struct spool *headers;	/* every field as received, "Name:value" CRLF, for copies */
+	struct buf visible;	/* the values of To, Cc, Resent-To, Resent-Cc, for Bcc detection */
 	bool header_leadspc;	/* values include the space after the colon */
 	unsigned int outer[OUTER_COUNT];	/* how many of each counted field */
 	char *from;		/* value of the first From field */
+	char *marker;		/* value of the first re-injection marker field */
+	char marker_note[128];	/* for the log line: a marker field was removed */
+	bool have_early;	/* decided at end of header, but a marker needs the body */
+	struct outcome early;
 	struct spool *body;
 	cables_status body_status;	/* first error while spooling */
 	struct cables_err body_err;
@@ -73,6 +93,9 @@ struct message {
 	bool has_require;	/* some remote recipient's policy is require */
 	enum fail_action on_internal_error;	/* combined over the recipients */
 	enum fail_action on_key_not_found;	/* combined over the recipients without a key */
+	struct group *groups;	/* PLAN_SPLIT: groups[0] stays in the transaction */
+	size_t ngroups;
+	enum fail_action on_decrypt_error;	/* combined over the local recipients */
 	X509 *sign_cert;	/* the sender's signing certificate and key, when signing */
 	EVP_PKEY *sign_key;
 	char sign_note[CABLES_ERR_MAX];	/* why a wanted signature is missing */
@@ -83,8 +106,12 @@ struct message *message_new(const struct config *cfg, const char *sender, bool s
 void message_free(struct message *m);
 
 void message_set_queue_id(struct message *m, const char *qid);
-/* Returns false when arg is not a usable envelope address. */
-bool message_add_rcpt(struct message *m, const struct config *cfg, const char *arg);
+/* The MAIL FROM parameters (argv of the envfrom callback after the address). */
+void message_set_mail_esmtp(struct message *m, char **args);
+/* Returns false when arg is not a usable envelope address; args are its parameters (may be NULL). */
+bool message_add_rcpt(struct message *m, const struct config *cfg, const char *arg, char **args);
+/* Mark recipients that no To, Cc, Resent-To or Resent-Cc field names (call at end of header). */
+void message_find_bcc(struct message *m, const struct config *cfg);
 void message_add_header(struct message *m, const char *name, const char *value);
 void message_add_body(struct message *m, const void *p, size_t n);
 

@@ -18,8 +18,10 @@
 #include "log.h"
 #include "message.h"
 #include "milter.h"
+#include "copies.h"
 #include "inbound.h"
 #include "outbound.h"
+#include "reinject.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
@@ -41,6 +43,10 @@ struct runtime {
 static pthread_mutex_t runtime_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct runtime *current;
 
+/* The key of re-injection markers, loaded at start (before privileges are dropped). */
+static uint8_t reinject_key[REINJECT_KEY_LEN];
+static bool reinject_key_loaded;
+
 /* The store key, loaded on demand (see milter.h). */
 static pthread_mutex_t store_key_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t store_key[SEAL_KEY_LEN];
@@ -51,6 +57,7 @@ struct conn {
 	struct sockaddr_storage client;
 	bool have_client;
 	bool leadspc;		/* SMFIP_HDR_LEADSPC negotiated */
+	bool can_delrcpt;	/* the MTA lets us remove recipients (split delivery) */
 	struct message *msg;
 	struct runtime *rt;	/* the message's configuration */
 };
@@ -93,6 +100,22 @@ runtime_release(struct runtime *rt)
 		X509_STORE_free(rt->anchors);
 		free(rt);
 	}
+}
+
+void
+milter_load_reinject_key(const struct config *c)
+{
+	struct cables_err err;
+
+	/*
+	 * Created when missing and split delivery is on: only this milter makes
+	 * and checks markers, so nobody else needs the key.  Without the key
+	 * every marker is treated as forged, which is safe.
+	 */
+	reinject_key_loaded = seal_key_load(c->reinject_key, c->reinject_to != NULL, reinject_key, &err) ==
+	    CABLES_OK;
+	if (!reinject_key_loaded && c->reinject_to != NULL)
+		log_warnx("split delivery unavailable: ReinjectKey: %s", err.msg);
 }
 
 void
@@ -164,6 +187,7 @@ milter_teardown(void)
 	OPENSSL_cleanse(store_key, sizeof(store_key));
 	store_key_loaded = false;
 	pthread_mutex_unlock(&store_key_lock);
+	OPENSSL_cleanse(reinject_key, sizeof(reinject_key));
 	smime_cache_free(cert_cache);
 	cert_cache = NULL;
 	runtime_release(current);
@@ -219,6 +243,18 @@ static int
 mta_insheader(void *arg, int index, const char *name, const char *value)
 {
 	return smfi_insheader(arg, index, (char *)name, (char *)value) == MI_SUCCESS ? 0 : -1;
+}
+
+static int
+mta_delrcpt(void *arg, const char *rcpt)
+{
+	return smfi_delrcpt(arg, (char *)rcpt) == MI_SUCCESS ? 0 : -1;
+}
+
+static int
+mta_quarantine(void *arg, const char *reason)
+{
+	return smfi_quarantine(arg, (char *)reason) == MI_SUCCESS ? 0 : -1;
 }
 
 static int
@@ -279,6 +315,7 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
     unsigned long *pf3)
 {
 	const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
+	const unsigned long optional = SMFIF_DELRCPT | SMFIF_QUARANTINE;
 	/* Fewer round trips: no replies where we always continue, no unused events. */
 	const unsigned long wanted = SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
 	    SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR |
@@ -289,12 +326,13 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 		log_warnx("the MTA does not offer header and body changes; not filtering");
 		return SMFIS_REJECT;
 	}
-	*pf0 = actions;
+	*pf0 = actions | (f0 & optional);
 	*pf1 = f1 & wanted;
 	*pf2 = 0;
 	*pf3 = 0;
 	c = xcalloc(1, sizeof(*c));
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
+	c->can_delrcpt = (*pf0 & SMFIF_DELRCPT) != 0;
 	smfi_setpriv(ctx, c);
 	return SMFIS_CONTINUE;
 }
@@ -344,6 +382,8 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	c->msg = message_new(cfg, sender, domain_list_match(&cfg->local_domains, addr_domain(sender)), trusted);
 
 	c->msg->header_leadspc = c->leadspc;
+	if (argv[0] != NULL)
+		message_set_mail_esmtp(c->msg, argv + 1);
 	free(sender);
 	return SMFIS_NOREPLY;
 }
@@ -353,7 +393,7 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
 
-	if (c->msg != NULL && argv[0] != NULL && !message_add_rcpt(c->msg, c->rt->cfg, argv[0]))
+	if (c->msg != NULL && argv[0] != NULL && !message_add_rcpt(c->msg, c->rt->cfg, argv[0], argv + 1))
 		log_warnx("%s: recipient %s is not an address; treated as local",
 		    queue_id(ctx, c->msg), argv[0]);
 	return SMFIS_NOREPLY;
@@ -374,8 +414,12 @@ env_of(const struct conn *c)
 {
 	time_t now = time(NULL);
 	struct milter_env env = { c->rt->cfg, store, cert_cache, current_store_key(c->rt->cfg, now),
-	    c->rt->anchors, now };
+	    c->rt->anchors, now, NULL, NULL };
 
+	if (reinject_key_loaded)
+		env.marker_key = reinject_key;
+	if (c->rt->cfg->reinject_to != NULL && reinject_key_loaded && c->can_delrcpt)
+		env.reinject_key = reinject_key;
 	return env;
 }
 
@@ -407,6 +451,12 @@ mlfi_eoh(SMFICTX *ctx)
 		outbound_plan(c->msg, &env, &out);
 	if (out.verdict == VERDICT_CONTINUE)
 		return SMFIS_CONTINUE;
+	if (c->msg->outer[OUTER_MARKER] > 0) {
+		/* The marker is checked (or removed) at end of message; the decision waits. */
+		c->msg->early = out;
+		c->msg->have_early = true;
+		return SMFIS_CONTINUE;
+	}
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;
@@ -427,7 +477,8 @@ mlfi_eom(SMFICTX *ctx)
 {
 	struct conn *c = conn_of(ctx);
 	struct milter_env env;
-	struct mta mta = { mta_chgheader, mta_addheader, mta_insheader, mta_replacebody, ctx, false };
+	struct mta mta = { mta_chgheader, mta_addheader, mta_insheader, mta_replacebody, mta_delrcpt,
+	    mta_quarantine, ctx, false };
 	struct outcome out;
 	sfsistat rc;
 
@@ -438,10 +489,7 @@ mlfi_eom(SMFICTX *ctx)
 	}
 	env = env_of(c);
 	mta.leadspc = c->leadspc;
-	if (c->msg->plan == PLAN_INBOUND)
-		inbound_finish(c->msg, &env, &mta, &out);
-	else
-		outbound_finish(c->msg, &env, &mta, &out);
+	copies_finish(c->msg, &env, &mta, &out);
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;
@@ -473,7 +521,7 @@ mlfi_close(SMFICTX *ctx)
 struct smfiDesc milter_desc = {
 	.xxfi_name = "cables",
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_DELRCPT | SMFIF_QUARANTINE,
 	.xxfi_connect = mlfi_connect,
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = mlfi_envfrom,

@@ -23,6 +23,9 @@
  */
 void milter_setup(struct config *cfg, struct keystore *ks, X509_STORE *anchors);
 
+/* Read (or create) ReinjectKey; done as root, before privileges are dropped. */
+void milter_load_reinject_key(const struct config *cfg);
+
 /*
  * Load the configuration file again (on SIGUSR1).  A configuration that
  * does not load or check keeps the old one in force, and says why; a good

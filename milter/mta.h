@@ -21,6 +21,8 @@ struct mta {
 	int (*addheader)(void *ctx, const char *name, const char *value);
 	int (*insheader)(void *ctx, int index, const char *name, const char *value);
 	int (*replacebody)(void *ctx, const void *p, size_t n);
+	int (*delrcpt)(void *ctx, const char *rcpt);		/* as the MTA gave it */
+	int (*quarantine)(void *ctx, const char *reason);	/* hold queue */
 	void *ctx;
 	bool leadspc;
 };

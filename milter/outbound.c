@@ -8,8 +8,10 @@
 #include <openssl/crypto.h>
 
 #include "addr.h"
+#include "copies.h"
 #include "mime.h"
 #include "outbound.h"
+#include "reinject.h"
 #include "smime.h"
 #include "util.h"
 
@@ -71,6 +73,57 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 	return st;
 }
 
+
+static void
+group_add(struct message *m, bool encrypt, bool bcc, size_t member)
+{
+	struct group *g;
+
+	for (size_t i = 0; i < m->ngroups && !bcc; i++) {
+		g = &m->groups[i];
+		if (g->encrypt == encrypt && !g->bcc) {
+			g->members = xreallocarray(g->members, g->n + 1, sizeof(*g->members));
+			g->members[g->n++] = member;
+			return;
+		}
+	}
+	m->groups = xreallocarray(m->groups, m->ngroups + 1, sizeof(*m->groups));
+	g = &m->groups[m->ngroups++];
+	g->encrypt = encrypt;
+	g->bcc = bcc;
+	g->members = xmalloc(sizeof(*g->members));
+	g->members[0] = member;
+	g->n = 1;
+}
+
+/*
+ * Recipients into groups (split delivery): as it is (local, policy never,
+ * encrypt without a key), encrypted for the visible recipients with keys,
+ * and encrypted alone for each Bcc recipient with a key, so that no copy's
+ * RecipientInfos reveal a Bcc recipient.  The group kept in the transaction
+ * goes first: the visible encrypted one, else the as-is one.
+ */
+static void
+make_groups(struct message *m)
+{
+	struct group tmp;
+
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		if (r->local || r->policy == POLICY_NEVER || r->cert == NULL)
+			group_add(m, false, false, i);
+		else
+			group_add(m, true, r->bcc, i);
+	}
+	for (size_t i = 1; i < m->ngroups; i++)
+		if (m->groups[i].encrypt && !m->groups[i].bcc && !(m->groups[0].encrypt && !m->groups[0].bcc)) {
+			tmp = m->groups[0];
+			m->groups[0] = m->groups[i];
+			m->groups[i] = tmp;
+		}
+}
+
 /* " (unsigned: ...)" or "" for log details. */
 static const char *
 sign_note(const struct message *m, char *buf, size_t len)
@@ -85,10 +138,10 @@ void
 outbound_plan(struct message *m, const struct milter_env *env, struct outcome *out)
 {
 	const struct config *cfg = env->cfg;
-	size_t nlocal = 0, nremote = 0, nnever = 0;
+	size_t nlocal = 0, nremote = 0, nnever = 0, nkeyless = 0;
 	struct cables_err err;
 	cables_status st;
-	char *reason = NULL, note[300];
+	char *blocked = NULL, *keyless = NULL, note[300];
 
 	m->plan = PLAN_NONE;
 	m->has_require = false;
@@ -121,60 +174,80 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 		return;
 	}
-	if (nnever == nremote) {
-		reason = xstrdup("policy never for every remote recipient");
-	} else if (nlocal > 0) {
-		reason = xstrdup("local and remote recipients in one message (split delivery is not available)");
-	} else if (nnever > 0) {
-		reason = xstrdup("recipients with policy never and others in one message");
-	}
-	for (size_t i = 0; i < m->nrcpts && nnever < nremote; i++) {
+	message_find_bcc(m, cfg);
+	for (size_t i = 0; i < m->nrcpts; i++) {
 		struct rcpt *r = &m->rcpts[i];
 
 		if (r->local || r->policy == POLICY_NEVER || r->cert != NULL)
 			continue;
 		r->cert = keys_cert(env, r->norm, KEY_ENCRYPT, &r->why_no_key, &st, &err);
 		if (st != CABLES_OK) {
-			free(reason);
+			free(blocked);
+			free(keyless);
 			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
 		}
-		if (r->cert == NULL && reason == NULL)
-			reason = xasprintf("no usable S/MIME certificate for %s: %s", r->addr, r->why_no_key);
-		if (r->cert == NULL && r->policy == POLICY_REQUIRE)
+		if (r->cert != NULL)
+			continue;
+		nkeyless++;
+		if (r->policy == POLICY_REQUIRE) {
+			if (blocked == NULL)
+				blocked = xasprintf("no usable S/MIME certificate for %s: %s", r->addr, r->why_no_key);
 			m->on_key_not_found = fail_action_combine(m->on_key_not_found,
 			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEY_NOT_FOUND, NULL));
+		} else if (keyless == NULL) {
+			keyless = xasprintf("no usable S/MIME certificate for %s: %s", r->addr, r->why_no_key);
+		}
 	}
-	if (reason == NULL) {
-		m->plan = PLAN_ENCRYPT;
-		outcome_set(out, VERDICT_CONTINUE, "continue", "encrypting");
-	} else if (m->has_require) {
+	make_groups(m);
+	if (blocked != NULL) {
 		/* Decided at end of message: content the sender encrypted may pass. */
 		m->plan = PLAN_BLOCKED;
-		strlcpy_c(m->blocked_reason, reason, sizeof(m->blocked_reason));
+		strlcpy_c(m->blocked_reason, blocked, sizeof(m->blocked_reason));
 		outcome_set(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
-	} else if (m->sign_key != NULL) {
-		m->plan = PLAN_SIGN_ONLY;
-		strlcpy_c(m->blocked_reason, reason, sizeof(m->blocked_reason));
-		outcome_set(out, VERDICT_CONTINUE, "continue", "signing only");
-	} else if (nnever == nremote) {
-		outcome_set(out, VERDICT_ACCEPT, "pass", "%s%s", reason, sign_note(m, note, sizeof(note)));
+	} else if (m->ngroups > 1 && env->reinject_key != NULL) {
+		m->plan = PLAN_SPLIT;
+		strlcpy_c(m->blocked_reason, keyless != NULL ? keyless : "policy never or local recipients",
+		    sizeof(m->blocked_reason));
+		outcome_set(out, VERDICT_CONTINUE, "continue", "split delivery");
+	} else if (nnever == 0 && nlocal == 0 && nkeyless == 0) {
+		/* Every recipient has a key (without split delivery, Bcc recipients share the copy). */
+		m->plan = PLAN_ENCRYPT;
+		outcome_set(out, VERDICT_CONTINUE, "continue", "encrypting");
 	} else {
-		outcome_set(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)%s", reason,
-		    sign_note(m, note, sizeof(note)));
+		const char *reason = keyless != NULL ? keyless : nnever == nremote ?
+		    "policy never for every remote recipient" : nlocal > 0 ?
+		    "local and remote recipients in one message (no ReinjectTo for split delivery)" :
+		    "recipients with policy never and others in one message (no ReinjectTo for split delivery)";
+
+		strlcpy_c(m->blocked_reason, reason, sizeof(m->blocked_reason));
+		if (m->has_require) {
+			/* A require recipient would share a plaintext copy: decided at end of message. */
+			m->plan = PLAN_BLOCKED;
+			outcome_set(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
+		} else if (m->sign_key != NULL) {
+			m->plan = PLAN_SIGN_ONLY;
+			outcome_set(out, VERDICT_CONTINUE, "continue", "signing only");
+		} else if (nnever == nremote) {
+			outcome_set(out, VERDICT_ACCEPT, "pass", "%s%s", reason, sign_note(m, note, sizeof(note)));
+		} else {
+			outcome_set(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)%s", reason,
+			    sign_note(m, note, sizeof(note)));
+		}
 	}
-	free(reason);
+	free(blocked);
+	free(keyless);
 }
 
-/* The certificates to encrypt to: every remote recipient's, deduplicated, plus the sender's. */
+/* The certificates of a group's members, deduplicated, plus the sender's when EncryptToSelf. */
 static STACK_OF(X509) *
-collect_certs(const struct message *m, const struct milter_env *env, X509 **self)
+collect_certs(const struct message *m, const struct milter_env *env, const struct group *g, X509 **self)
 {
 	STACK_OF(X509) *certs = sk_X509_new_null();
 
 	*self = NULL;
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		X509 *c = m->rcpts[i].cert;
+	for (size_t k = 0; k < g->n; k++) {
+		X509 *c = m->rcpts[g->members[k]].cert;
 		bool dup = false;
 
 		if (c == NULL)
@@ -198,6 +271,17 @@ collect_certs(const struct message *m, const struct milter_env *env, X509 **self
 	return certs;
 }
 
+/* The group of every recipient (the whole message when there are no groups). */
+static struct group
+whole_message(const struct message *m, size_t *storage)
+{
+	struct group g = { true, false, storage, m->nrcpts };
+
+	for (size_t i = 0; i < m->nrcpts; i++)
+		storage[i] = i;
+	return g;
+}
+
 struct body_sink {
 	const struct mta *mta;
 	bool started;
@@ -212,6 +296,12 @@ body_sink_write(void *arg, const void *p, size_t n, struct cables_err *err)
 	if (bs->mta->replacebody(bs->mta->ctx, p, n) != 0)
 		return cables_fail(err, CABLES_ERR_IO, "the MTA refused the replacement body");
 	return CABLES_OK;
+}
+
+static cables_status
+spool_sink_write(void *arg, const void *p, size_t n, struct cables_err *err)
+{
+	return spool_append(arg, p, n, err);
 }
 
 static unsigned int
@@ -307,53 +397,81 @@ already_signed(const struct message *m)
 	return yes;
 }
 
-/* Encrypt (after signing, when a signature is wanted); see outbound.h. */
+/*
+ * The entity to encrypt or send: the multipart/signed one when sig is not
+ * NULL (sig_head receives its header section), else the original one.
+ */
 static void
-encrypt_message(struct message *m, const struct milter_env *env, const struct mta *mta,
-    const struct smime_signed *sig, struct outcome *out)
+entity_of(const struct message *m, const struct smime_signed *sig, const struct buf *head, struct buf *sig_head,
+    struct entity_src *src)
+{
+	entity_src_init(src);
+	if (sig != NULL) {
+		buf_printf(sig_head, "Content-Type: %s\r\n\r\n", sig->content_type);
+		entity_src_mem(src, sig_head->data, sig_head->len);
+		entity_src_mem(src, sig->prologue.data, sig->prologue.len);
+	}
+	entity_src_mem(src, head->data, head->len);
+	entity_src_spool(src, m->body, 0, -1);
+	if (sig != NULL)
+		entity_src_mem(src, sig->epilogue.data, sig->epilogue.len);
+}
+
+/* Encrypt the entity (signed when sig is not NULL) for group g into sink. */
+static cables_status
+encrypt_for(const struct message *m, const struct milter_env *env, const struct group *g,
+    const struct smime_signed *sig, struct byte_sink *sink, int *nrecipients, bool *with_self,
+    struct cables_err *err)
 {
 	struct smime_encrypt_opts opts = { env->cfg->cipher, env->cfg->rsa_padding };
-	struct body_sink bs = { mta, false };
-	struct byte_sink sink = { body_sink_write, &bs };
 	STACK_OF(X509) *certs;
 	X509 *self;
 	struct entity_src src;
 	struct buf head, sig_head;
-	struct cables_err err;
 	cables_status st;
-	char trace[200];
-	int nrecipients;
-	bool with_self;
 
-	certs = collect_certs(m, env, &self);
-	with_self = self != NULL;
-	nrecipients = sk_X509_num(certs) - (with_self ? 1 : 0);
+	certs = collect_certs(m, env, g, &self);
+	*with_self = self != NULL;
+	*nrecipients = sk_X509_num(certs) - (*with_self ? 1 : 0);
 	buf_init(&head);
 	buf_init(&sig_head);
 	message_content_head(m, &head);
-	entity_src_init(&src);
-	if (sig != NULL) {
-		/* The encrypted entity is the multipart/signed one. */
-		buf_printf(&sig_head, "Content-Type: %s\r\n\r\n", sig->content_type);
-		entity_src_mem(&src, sig_head.data, sig_head.len);
-		entity_src_mem(&src, sig->prologue.data, sig->prologue.len);
-	}
-	entity_src_mem(&src, head.data, head.len);
-	entity_src_spool(&src, m->body, 0, -1);
-	if (sig != NULL)
-		entity_src_mem(&src, sig->epilogue.data, sig->epilogue.len);
-	st = smime_encrypt(&opts, certs, &src, &sink, &err);
+	entity_of(m, sig, &head, &sig_head, &src);
+	st = smime_encrypt(&opts, certs, &src, sink, err);
 	OPENSSL_cleanse(head.data, head.len);
 	buf_release(&head);
 	buf_release(&sig_head);
 	X509_free(self);
 	sk_X509_free(certs);
-	if (st != CABLES_OK) {
+	return st;
+}
+
+static void
+trace_text(const struct milter_env *env, int nrecipients, bool with_self, bool signed_, bool bcc, char *out,
+    size_t len)
+{
+	snprintf(out, len, "encrypted; format=smime; cipher=%s; recipients=%d%s%s%s",
+	    cipher_name(env->cfg->cipher), nrecipients, with_self ? "; self" : "", signed_ ? "; signed" : "",
+	    bcc ? "; bcc" : "");
+}
+
+/* Encrypt group g in the current transaction. */
+static void
+encrypt_in_place(struct message *m, const struct milter_env *env, const struct mta *mta, const struct group *g,
+    const struct smime_signed *sig, struct outcome *out)
+{
+	struct body_sink bs = { mta, false };
+	struct byte_sink sink = { body_sink_write, &bs };
+	struct cables_err err;
+	char trace[200];
+	int nrecipients;
+	bool with_self;
+
+	if (encrypt_for(m, env, g, sig, &sink, &nrecipients, &with_self, &err) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, !bs.started, m->has_require, err.msg);
 		return;
 	}
-	snprintf(trace, sizeof(trace), "encrypted; format=smime; cipher=%s; recipients=%d%s%s",
-	    cipher_name(env->cfg->cipher), nrecipients, with_self ? "; self" : "", sig != NULL ? "; signed" : "");
+	trace_text(env, nrecipients, with_self, sig != NULL, false, trace, sizeof(trace));
 	if (rewrite_headers(m, mta, smime_output_fields(env->cfg->cipher), SMIME_OUTPUT_FIELDS, trace) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a header change");
 		return;
@@ -370,7 +488,6 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
 {
 	struct smime_field ct = { "Content-Type", sig->content_type };
 	struct buf head;
-	const char *reason = m->blocked_reason;
 	int rc;
 
 	buf_init(&head);
@@ -386,7 +503,120 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a change");
 		return;
 	}
-	outcome_set(out, VERDICT_MODIFIED, "signed", "format=smime, not encrypted: %s", reason);
+	outcome_set(out, VERDICT_MODIFIED, "signed", "format=smime, not encrypted: %s", m->blocked_reason);
+}
+
+/*
+ * A copy of the message for group g, re-injected: encrypted (or as it is,
+ * clear-signed when sig is not NULL), with the X-Cables result first.
+ * *qid gets the MTA's queue ID for it.
+ */
+static cables_status
+send_copy(const struct message *m, const struct milter_env *env, const struct group *g,
+    const struct smime_signed *sig, char *qid, size_t qlen, struct cables_err *err)
+{
+	struct spool *encrypted = NULL;
+	struct byte_sink sink;
+	struct entity_src body;
+	struct buf first, content, head;
+	char trace[200];
+	int nrecipients;
+	bool with_self;
+	cables_status st = CABLES_OK;
+
+	buf_init(&first);
+	buf_init(&content);
+	buf_init(&head);
+	entity_src_init(&body);
+	if (g->encrypt) {
+		encrypted = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
+		sink.write = spool_sink_write;
+		sink.arg = encrypted;
+		if ((st = encrypt_for(m, env, g, sig, &sink, &nrecipients, &with_self, err)) != CABLES_OK)
+			goto out;
+		trace_text(env, nrecipients, with_self, sig != NULL, g->bcc, trace, sizeof(trace));
+		buf_printf(&first, "X-Cables: %s\r\n", trace);
+		for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++)
+			buf_printf(&content, "%s: %s\r\n", smime_output_fields(env->cfg->cipher)[i].name,
+			    smime_output_fields(env->cfg->cipher)[i].value);
+		buf_appends(&content, "MIME-Version: 1.0\r\n");
+		entity_src_spool(&body, encrypted, 0, -1);
+	} else if (sig != NULL) {
+		buf_appends(&first, "X-Cables: signed; format=smime\r\n");
+		buf_printf(&content, "MIME-Version: 1.0\r\nContent-Type: %s\r\n", sig->content_type);
+		message_content_head(m, &head);
+		entity_src_mem(&body, sig->prologue.data, sig->prologue.len);
+		entity_src_mem(&body, head.data, head.len);
+		entity_src_spool(&body, m->body, 0, -1);
+		entity_src_mem(&body, sig->epilogue.data, sig->epilogue.len);
+	} else {
+		entity_src_spool(&body, m->body, 0, -1);
+	}
+	st = copy_send(m, env, g->members, g->n, &first, content.len > 0 ? &content : NULL, &body, qid, qlen, err);
+out:
+	spool_free(encrypted);
+	buf_release(&first);
+	buf_release(&content);
+	OPENSSL_cleanse(head.data, head.len);
+	buf_release(&head);
+	return st;
+}
+
+static const char *
+group_what(const struct group *g)
+{
+	return g->encrypt ? (g->bcc ? "encrypted (bcc)" : "encrypted") : "as it is";
+}
+
+/*
+ * Split delivery: the first group in place (nothing is committed until the
+ * milter answers), then a copy for every other group, then those groups'
+ * recipients out of the transaction.
+ */
+static void
+split(struct message *m, const struct milter_env *env, const struct mta *mta, const struct smime_signed *sig,
+    struct outcome *out)
+{
+	struct buf copies, kept;
+	struct cables_err err;
+	char qid[64];
+	size_t len;
+
+	if (m->groups[0].encrypt)
+		encrypt_in_place(m, env, mta, &m->groups[0], sig, out);
+	else if (sig != NULL)
+		clear_sign(m, env, mta, sig, out);
+	else
+		outcome_set(out, VERDICT_MODIFIED, "plaintext", "%s", m->blocked_reason);
+	if (out->verdict != VERDICT_MODIFIED)
+		return;
+	buf_init(&copies);
+	buf_init(&kept);
+	for (size_t i = 1; i < m->ngroups; i++) {
+		if (send_copy(m, env, &m->groups[i], sig, qid, sizeof(qid), &err) != CABLES_OK) {
+			/* A copy not queued would be lost: the whole transaction waits. */
+			outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: %s%s%s%s", err.msg,
+			    copies.len > 0 ? " (already queued: " : "", copies.len > 0 ? copies.data : "",
+			    copies.len > 0 ? ")" : "");
+			outcome_reply(out, "451", "4.3.0", "Cables: cannot queue a copy for some recipients, try again later");
+			goto out;
+		}
+		copy_describe(m, group_what(&m->groups[i]), m->groups[i].members, m->groups[i].n, qid, &copies);
+	}
+	for (size_t i = 1; i < m->ngroups; i++)
+		if (copy_remove(m, mta, m->groups[i].members, m->groups[i].n) != 0) {
+			outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: the MTA refused to remove "
+			    "a recipient (copies were queued: %s)", copies.data);
+			outcome_reply(out, "451", "4.3.0", "Cables: split delivery failed, try again later");
+			goto out;
+		}
+	copy_describe(m, group_what(&m->groups[0]), m->groups[0].members, m->groups[0].n, NULL, &kept);
+	len = strlen(out->detail);
+	snprintf(out->detail + len, sizeof(out->detail) - len, "; split: kept %s; copies %s", kept.data,
+	    copies.data);
+out:
+	buf_release(&copies);
+	buf_release(&kept);
 }
 
 void
@@ -398,6 +628,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 	struct entity_src src;
 	struct buf head;
 	struct cables_err err;
+	size_t *all;
 	bool signing;
 
 	if (m->plan == PLAN_NONE) {
@@ -431,28 +662,39 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		return;
 	}
 	signing = m->sign_key != NULL && !already_signed(m);
-	if (!signing) {
-		if (m->plan == PLAN_SIGN_ONLY) {
-			outcome_set(out, VERDICT_ACCEPT, "pass", "already signed; not encrypted: %s", m->blocked_reason);
+	if (signing) {
+		buf_init(&head);
+		message_content_head(m, &head);
+		entity_src_init(&src);
+		entity_src_mem(&src, head.data, head.len);
+		entity_src_spool(&src, m->body, 0, -1);
+		if (smime_sign(m->sign_cert, m->sign_key, NULL, &src, &sig, &err) != CABLES_OK) {
+			buf_release(&head);
+			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
 		}
-		encrypt_message(m, env, mta, NULL, out);
-		return;
-	}
-	buf_init(&head);
-	message_content_head(m, &head);
-	entity_src_init(&src);
-	entity_src_mem(&src, head.data, head.len);
-	entity_src_spool(&src, m->body, 0, -1);
-	if (smime_sign(m->sign_cert, m->sign_key, NULL, &src, &sig, &err) != CABLES_OK) {
 		buf_release(&head);
-		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
-		return;
 	}
-	buf_release(&head);
-	if (m->plan == PLAN_SIGN_ONLY)
-		clear_sign(m, env, mta, &sig, out);
-	else
-		encrypt_message(m, env, mta, &sig, out);
-	smime_signed_release(&sig);
+	switch (m->plan) {
+	case PLAN_SPLIT:
+		split(m, env, mta, signing ? &sig : NULL, out);
+		break;
+	case PLAN_SIGN_ONLY:
+		if (signing)
+			clear_sign(m, env, mta, &sig, out);
+		else
+			outcome_set(out, VERDICT_ACCEPT, "pass", "already signed; not encrypted: %s", m->blocked_reason);
+		break;
+	default: {
+		struct group g;
+
+		all = xcalloc(m->nrcpts + 1, sizeof(*all));
+		g = whole_message(m, all);
+		encrypt_in_place(m, env, mta, &g, signing ? &sig : NULL, out);
+		free(all);
+		break;
+	}
+	}
+	if (signing)
+		smime_signed_release(&sig);
 }

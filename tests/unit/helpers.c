@@ -178,13 +178,34 @@ fake_replacebody(void *ctx, const void *p, size_t n)
 	return 0;
 }
 
+static int
+fake_delrcpt(void *ctx, const char *rcpt)
+{
+	struct fake_mta *f = ctx;
+
+	if (f->fail_headers)
+		return -1;
+	buf_printf(&f->ops, "del %s\n", rcpt);
+	return 0;
+}
+
+static int
+fake_quarantine(void *ctx, const char *reason)
+{
+	struct fake_mta *f = ctx;
+
+	buf_printf(&f->ops, "quarantine %s\n", reason);
+	return 0;
+}
+
 void
 fake_mta_init(struct fake_mta *f, bool leadspc)
 {
 	memset(f, 0, sizeof(*f));
 	buf_init(&f->body);
 	buf_init(&f->ops);
-	f->mta = (struct mta){ fake_chgheader, fake_addheader, fake_insheader, fake_replacebody, f, leadspc };
+	f->mta = (struct mta){ fake_chgheader, fake_addheader, fake_insheader, fake_replacebody, fake_delrcpt,
+	    fake_quarantine, f, leadspc };
 }
 
 void

@@ -97,6 +97,9 @@ assert_default_values(const struct config *c)
 	assert_string_equal(c->log_facility, "mail");
 	assert_null(c->log_file);
 	assert_string_equal(c->temp_dir, "/var/tmp");
+	assert_null(c->reinject_to);
+	assert_string_equal(c->reinject_key, "/etc/cables/reinject.key");
+	assert_null(c->user);
 	assert_int_equal(c->max_message_size, 104857600);
 	assert_string_equal(c->addr.delimiters, "+");
 	assert_false(c->addr.local_case_sensitive);
@@ -161,11 +164,11 @@ static void
 test_key_table_is_complete_and_its_defaults_parse(void **state)
 {
 	static const char *const expected[] = {
-		"Socket", "SocketMode", "SocketGroup", "PidFile", "KeyStore", "KeyStoreKey",
+		"Socket", "SocketMode", "SocketGroup", "User", "PidFile", "KeyStore", "KeyStoreKey",
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError",
 		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
-		"LogFile", "TempDir", "MaxMessageSize", "RecipientDelimiter", "LocalPartCaseSensitive",
+		"LogFile", "TempDir", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "RecipientDelimiter", "LocalPartCaseSensitive",
 	};
 	size_t n = config_key_count();
 
@@ -190,9 +193,10 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	}
 	assert_null(config_key_name(n));
 	assert_null(config_key_default(n));
-	assert_string_equal(config_key_default(18), "aes256-cbc");	/* Cipher */
+	assert_string_equal(config_key_default(19), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
-	assert_null(config_key_default(6));				/* LocalDomains */
+	assert_null(config_key_default(7));				/* LocalDomains */
+	assert_null(config_key_default(24));				/* ReinjectTo */
 	assert_string_equal(fail_action_name(ACTION_TEMPFAIL), "tempfail");
 	assert_string_equal(fail_action_name(ACTION_REJECT), "reject");
 	assert_string_equal(fail_action_name(ACTION_ACCEPT), "accept");

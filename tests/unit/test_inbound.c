@@ -85,7 +85,7 @@ smime_message_of(struct milter_fixture *fx, const char *rcpts, X509 *c1, X509 *c
 
 	message_set_queue_id(m, "QID2");
 	for (char *r = strtok_r(copy, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
-		assert_true(message_add_rcpt(m, fx->cfg, r));
+		assert_true(message_add_rcpt(m, fx->cfg, r, NULL));
 	free(copy);
 	message_add_header(m, "From", "Alice <alice@b.test>");
 	message_add_header(m, "Subject", "...");
@@ -169,8 +169,9 @@ static void
 test_no_plaintext_for_a_recipient_the_sender_did_not_encrypt_to(void **state)
 {
 	const struct { const char *rcpts; bool carol_key; const char *why; } cases[] = {
-		{ "bob@a.test,carol@a.test", true, "carol@a.test is not a recipient of the encryption" },
-		{ "bob@a.test,carol@a.test", false, "no private key for carol@a.test" },
+		{ "bob@a.test,carol@a.test", true,
+		    "carol@a.test is not a recipient of the encryption (no ReinjectTo for split delivery)" },
+		{ "bob@a.test,carol@a.test", false, "no private key for carol@a.test (no ReinjectTo for split delivery)" },
 		{ "carol@a.test", true, "carol@a.test is not a recipient of the encryption" },
 	};
 
@@ -265,7 +266,7 @@ test_forged_result_fields_are_removed(void **state)
 	struct message *m = message_new(fx->cfg, "mallory@evil.test", false, false);
 	struct outcome out;
 
-	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
 	message_add_header(m, "X-Cables", "decrypted; format=smime; signature=valid; signer=ceo@a.test");
 	message_add_header(m, "Subject", "wire the money");
 	message_add_header(m, "x-cables", "whatever");
@@ -277,7 +278,7 @@ test_forged_result_fields_are_removed(void **state)
 	message_free(m);
 	/* Without such fields plain inbound mail is accepted at end of header. */
 	m = message_new(fx->cfg, "alice@b.test", false, false);
-	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
 	message_add_header(m, "Content-Type", "text/plain");
 	inbound_plan(m, &fx->env, &out);
 	assert_int_equal(out.verdict, VERDICT_ACCEPT);
@@ -294,7 +295,7 @@ signed_message(struct milter_fixture *fx, const char *from)
 	struct smime_signed sig;
 	char *sig_head;
 
-	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
 	message_add_header(m, "From", from);
 	message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data");
 	message_add_header(m, "Content-Transfer-Encoding", "base64");
@@ -387,7 +388,7 @@ test_plain_signed_mail_is_verified(void **state)
 	struct outcome out;
 
 	milter_fixture_store(fx, "alice@b.test", alice_cert, NULL);
-	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
 	message_add_header(m, "From", "alice@b.test");
 	entity_src_init(&src);
 	entity_src_mem(&src, inner, strlen(inner));
@@ -417,7 +418,7 @@ test_protected_subject_is_restored(void **state)
 	struct outcome out;
 
 	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
-	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test"));
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
 	message_add_header(m, "Subject", "...");
 	message_add_header(m, "From", "Alice <alice@b.test>");
 	message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data");

@@ -68,7 +68,7 @@ new_message(struct milter_fixture *fx, const char *sender, bool sender_local, co
 
 	message_set_queue_id(m, "QID1");
 	for (char *r = strtok_r(copy, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
-		assert_true(message_add_rcpt(m, fx->cfg, r));
+		assert_true(message_add_rcpt(m, fx->cfg, r, NULL));
 	free(copy);
 	message_add_header(m, "From", "alice@a.test");
 	message_add_header(m, "MIME-Version", "1.0");
@@ -139,7 +139,7 @@ test_rewrite_replaces_duplicates_and_drops_other_content_fields(void **state)
 	struct outcome out;
 
 	store(fx, "bob@b.test", bob_cert);
-	assert_true(message_add_rcpt(m, fx->cfg, "<bob@b.test>"));
+	assert_true(message_add_rcpt(m, fx->cfg, "<bob@b.test>", NULL));
 	message_add_header(m, "Content-Type", "text/plain");
 	message_add_header(m, "Content-ID", "<x@y>");
 	message_add_header(m, "content-type", "text/html");
@@ -174,7 +174,7 @@ test_leading_space_values_are_kept_exactly(void **state)
 
 	store(fx, "bob@b.test", bob_cert);
 	m->header_leadspc = true;
-	assert_true(message_add_rcpt(m, fx->cfg, "<bob@b.test>"));
+	assert_true(message_add_rcpt(m, fx->cfg, "<bob@b.test>", NULL));
 	message_add_header(m, "Content-Type", "text/plain");	/* "Content-Type:text/plain" on the wire */
 	message_add_header(m, "Content-Transfer-Encoding", "  7bit");
 	run(fx, m, &out);
@@ -297,7 +297,7 @@ test_already_encrypted_content_passes_under_require(void **state)
 	const char *body = "\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2\r\n-----END PGP MESSAGE-----\r\n";
 	struct outcome out;
 
-	assert_true(message_add_rcpt(m, fx->cfg, "carol@c.test"));
+	assert_true(message_add_rcpt(m, fx->cfg, "carol@c.test", NULL));
 	message_add_header(m, "Content-Type", "text/plain; charset=us-ascii");
 	message_add_body(m, body, strlen(body));
 	run(fx, m, &out);
