@@ -163,6 +163,10 @@ milter_reload(void)
 	restart_only("KeyStore", o->key_store, n->key_store);
 	restart_only("LogFile", o->log_file, n->log_file);
 	restart_only("LogFacility", o->log_facility, n->log_facility);
+	restart_only("ReinjectKey", o->reinject_key, n->reinject_key);
+	if (n->reinject_to != NULL && !reinject_key_loaded)
+		log_warnx("configuration: split delivery needs ReinjectKey, which is read at start; "
+		    "restart cables-milter");
 	if (strcmp(o->key_store_key, n->key_store_key) != 0) {
 		/* The new store key is read when next needed. */
 		pthread_mutex_lock(&store_key_lock);

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """mailtool - helpers for the integration tests, independent of Cables' own C code.
 
-  send --port P --from A --to B [--to C ...] [--pause-file F] FILE
-      Send FILE (bytes as they are) over SMTP to 127.0.0.1:P.  Prints the
+  send --port P --from A --to B [--to C ...] [--mail-opt O ...] [--rcpt-opt O ...]
+       [--pause-file F] FILE
+      Send FILE (bytes as they are) over SMTP to 127.0.0.1:P ("" as --from
+      is the null sender; options go on MAIL and on every RCPT).  Prints the
       final reply; exit 0 on 2xx, 4 on 4xx, 5 on 5xx, 3 when no connection.
       With --pause-file, stop in the middle of DATA (the header and part of
       the body sent), create F, and go on when F is removed.
@@ -89,9 +91,14 @@ def strip_sink(data):
 
 def send(args):
     port, sender, rcpts, path, pause = None, None, [], None, None
+    mail_opts, rcpt_opts = [], []
     it = iter(args)
     for a in it:
-        if a == "--pause-file":
+        if a == "--mail-opt":
+            mail_opts.append(next(it))
+        elif a == "--rcpt-opt":
+            rcpt_opts.append(next(it))
+        elif a == "--pause-file":
             pause = next(it)
         elif a == "--port":
             port = int(next(it))
@@ -109,12 +116,12 @@ def send(args):
         return 3
     try:
         smtp.ehlo("client.a.test")
-        code, msg = smtp.mail(sender)
+        code, msg = smtp.mail(sender, mail_opts)
         if code >= 400:
             print(code, msg.decode())
             return code // 100
         for r in rcpts:
-            code, msg = smtp.rcpt(r)
+            code, msg = smtp.rcpt(r, rcpt_opts)
             if code >= 400:
                 print(code, msg.decode())
                 return code // 100
