@@ -244,6 +244,17 @@ mime_crypto_name(enum mime_crypto c)
 	return "unknown";
 }
 
+bool
+mime_cte_is_base64(const char *cte)
+{
+	char tmp[64];
+
+	if (cte == NULL)
+		return false;
+	strlcpy_c(tmp, cte, sizeof(tmp));
+	return str_ieq(str_trim(tmp), "base64");
+}
+
 static bool
 is_blank(char c)
 {
@@ -308,16 +319,46 @@ line_is_armor_header(const char *p, size_t n)
 #define PGP_END "-----END PGP MESSAGE-----"
 
 /*
- * Inline PGP: the body is exactly one armored PGP MESSAGE, with nothing but
- * white space around it.  The armor is checked line by line (marker lines
- * exact, armor headers, radix-64 data, checksum), so that text hidden on a
- * marker line or between the markers is never taken for ciphertext.
+ * One armored PGP MESSAGE, line by line: white space before it, the BEGIN
+ * line, armor headers, an empty line, radix-64 data and checksum, the END
+ * line, white space after it.  Marker lines must be exact, so that text
+ * hidden on a marker line or between the markers is never taken for
+ * ciphertext.
  */
+enum armor_state { ARMOR_BEFORE, ARMOR_HEADERS, ARMOR_DATA, ARMOR_AFTER, ARMOR_BAD };
+
+static enum armor_state
+armor_step(enum armor_state s, const char *line, size_t n, bool at_start, bool whole)
+{
+	switch (s) {
+	case ARMOR_BEFORE:
+		if (line_is_marker(line, n, at_start, whole, PGP_BEGIN))
+			return ARMOR_HEADERS;
+		return line_is_blank(line, n) ? s : ARMOR_BAD;
+	case ARMOR_HEADERS:
+		if (at_start && line_is_blank(line, n))
+			return ARMOR_DATA;
+		if (at_start && line_is_radix64(line, n) && !line_is_blank(line, n))
+			return ARMOR_DATA;	/* no header block (tolerated, as GnuPG does) */
+		return at_start && line_is_armor_header(line, n) ? s : ARMOR_BAD;
+	case ARMOR_DATA:
+		if (line_is_marker(line, n, at_start, whole, PGP_END))
+			return ARMOR_AFTER;
+		return line_is_radix64(line, n) ? s : ARMOR_BAD;
+	case ARMOR_AFTER:
+		return line_is_blank(line, n) ? s : ARMOR_BAD;
+	case ARMOR_BAD:
+		break;
+	}
+	return ARMOR_BAD;
+}
+
+/* Inline PGP: the body is exactly one armored PGP MESSAGE, with nothing but white space around it. */
 static cables_status
 detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
 {
 	struct spool_lines *r = xmalloc(sizeof(*r));
-	enum { BEFORE, HEADERS, DATA, AFTER, PLAIN } state = BEFORE;
+	enum armor_state state = ARMOR_BEFORE;
 	const char *line;
 	size_t n;
 	off_t off;
@@ -326,67 +367,91 @@ detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
 
 	*yes = false;
 	spool_lines_init(r, body, 0, -1);
-	while (state != PLAIN) {
+	while (state != ARMOR_BAD) {
 		st = spool_lines_next(r, &line, &n, &off, &at_start, &whole, err);
 		if (st != CABLES_OK || n == 0)
 			break;
-		switch (state) {
-		case BEFORE:
-			if (line_is_marker(line, n, at_start, whole, PGP_BEGIN))
-				state = HEADERS;
-			else if (!line_is_blank(line, n))
-				state = PLAIN;
-			break;
-		case HEADERS:
-			if (at_start && line_is_blank(line, n))
-				state = DATA;
-			else if (at_start && line_is_radix64(line, n) && !line_is_blank(line, n))
-				state = DATA;	/* no header block (tolerated, as GnuPG does) */
-			else if (!(at_start && line_is_armor_header(line, n)))
-				state = PLAIN;
-			break;
-		case DATA:
-			if (line_is_marker(line, n, at_start, whole, PGP_END))
-				state = AFTER;
-			else if (!line_is_radix64(line, n))
-				state = PLAIN;
-			break;
-		case AFTER:
-			if (!line_is_blank(line, n))
-				state = PLAIN;
-			break;
-		case PLAIN:
-			break;
-		}
+		state = armor_step(state, line, n, at_start, whole);
 	}
-	if (st == CABLES_OK && state == AFTER)
+	if (st == CABLES_OK && state == ARMOR_AFTER)
 		*yes = true;
 	free(r);
 	return st;
 }
 
-/* PGP/MIME: some line of the body is a BEGIN PGP MESSAGE marker. */
+/* A whole line "--boundary" (close: "--boundary--"), trailing white space allowed. */
+static bool
+line_is_boundary(const char *p, size_t n, bool at_start, bool whole, const char *boundary, bool close)
+{
+	size_t blen = strlen(boundary), len = trimmed_length(p, n);
+
+	return at_start && whole && len == blen + (close ? 4 : 2) && p[0] == '-' && p[1] == '-' &&
+	    memcmp(p + 2, boundary, blen) == 0 && (!close || (p[len - 2] == '-' && p[len - 1] == '-'));
+}
+
+/*
+ * PGP/MIME (RFC 3156): exactly two body parts, the second of which is one
+ * armored PGP MESSAGE and nothing else; the preamble and epilogue, which
+ * no client shows, may hold anything.  A first line saying BEGIN PGP
+ * MESSAGE in an otherwise readable body is not ciphertext.
+ */
 static cables_status
-detect_pgp_block(const struct spool *body, bool *yes, struct cables_err *err)
+detect_pgp_mime(const struct spool *body, const char *boundary, bool *yes, struct cables_err *err)
 {
 	struct spool_lines *r = xmalloc(sizeof(*r));
+	enum { PREAMBLE, HEAD1, BODY1, HEAD2, ARMOR, EPILOGUE, BAD } state = PREAMBLE;
+	enum armor_state armor = ARMOR_BEFORE;
 	const char *line;
 	size_t n;
 	off_t off;
-	bool at_start, whole;
-	cables_status st;
+	bool at_start, whole, open, close;
+	cables_status st = CABLES_OK;
 
 	*yes = false;
+	if (boundary == NULL || boundary[0] == '\0' || strlen(boundary) > 70) {
+		free(r);
+		return CABLES_OK;
+	}
 	spool_lines_init(r, body, 0, -1);
-	for (;;) {
+	while (state != BAD && state != EPILOGUE) {
 		st = spool_lines_next(r, &line, &n, &off, &at_start, &whole, err);
 		if (st != CABLES_OK || n == 0)
 			break;
-		if (line_is_marker(line, n, at_start, whole, PGP_BEGIN)) {
-			*yes = true;
+		open = line_is_boundary(line, n, at_start, whole, boundary, false);
+		close = line_is_boundary(line, n, at_start, whole, boundary, true);
+		switch (state) {
+		case PREAMBLE:
+			if (open)
+				state = HEAD1;
+			break;
+		case HEAD1:
+		case HEAD2:
+			if (open || close)
+				state = BAD;
+			else if (at_start && line_is_blank(line, n))
+				state = state == HEAD1 ? BODY1 : ARMOR;
+			break;
+		case BODY1:
+			if (close)
+				state = BAD;
+			else if (open)
+				state = HEAD2;
+			break;
+		case ARMOR:
+			if (close)
+				state = armor == ARMOR_AFTER ? EPILOGUE : BAD;
+			else if (open)
+				state = BAD;
+			else if ((armor = armor_step(armor, line, n, at_start, whole)) == ARMOR_BAD)
+				state = BAD;
+			break;
+		case EPILOGUE:
+		case BAD:
 			break;
 		}
 	}
+	if (st == CABLES_OK && state == EPILOGUE)
+		*yes = true;
 	free(r);
 	return st;
 }
@@ -472,19 +537,14 @@ mime_detect(const char *content_type, const char *cte, const struct spool *body,
 
 	*out = MIME_PLAIN;
 	mime_type_parse(content_type, &t);
-	if (cte != NULL) {
-		char tmp[64];
-
-		strlcpy_c(tmp, cte, sizeof(tmp));
-		base64 = str_ieq(str_trim(tmp), "base64");
-	}
+	base64 = mime_cte_is_base64(cte);
 	if (mime_type_is(&t, "application", "pkcs7-mime") ||
 	    mime_type_is(&t, "application", "x-pkcs7-mime") ||
 	    (mime_type_is(&t, "application", "octet-stream") && name_is_p7m(t.name))) {
 		st = detect_cms(body, base64, out, err);
 	} else if (mime_type_is(&t, "multipart", "encrypted") && t.protocol != NULL &&
 	    str_ieq(t.protocol, "application/pgp-encrypted")) {
-		st = detect_pgp_block(body, &yes, err);
+		st = detect_pgp_mime(body, t.boundary, &yes, err);
 		if (yes)
 			*out = MIME_PGP_MIME;
 	} else if (mime_type_is(&t, "text", "plain")) {

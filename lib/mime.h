@@ -89,6 +89,9 @@ enum mime_crypto {
 
 const char *mime_crypto_name(enum mime_crypto c);
 
+/* Does a Content-Transfer-Encoding value (NULL when absent) say base64? */
+bool mime_cte_is_base64(const char *cte);
+
 /*
  * Classify content from its Content-Type and Content-Transfer-Encoding
  * values (NULL when absent) and its body.  I/O errors reading the body

@@ -46,17 +46,6 @@ classify(const char *content_type)
 	return k;
 }
 
-static bool
-is_base64(const char *cte)
-{
-	char tmp[32];
-
-	if (cte == NULL)
-		return false;
-	strlcpy_c(tmp, cte, sizeof(tmp));
-	return str_ieq(str_trim(tmp), "base64");
-}
-
 void
 inbound_plan(struct message *m, const struct milter_env *env, struct outcome *out)
 {
@@ -176,7 +165,7 @@ verify_content(const struct milter_env *env, enum content_kind k, const char *co
 		st = smime_verify_multipart(&ctx, boundary, sp, from, -1, sig, err);
 		free(boundary);
 	} else if (k == KIND_SIGNED_OPAQUE) {
-		st = smime_verify_opaque(&ctx, sp, from, is_base64(cte), sig, err);
+		st = smime_verify_opaque(&ctx, sp, from, mime_cte_is_base64(cte), sig, err);
 	} else {
 		return;
 	}
@@ -475,7 +464,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	memset(&sig, 0, sizeof(sig));
 	memset(&pair, 0, sizeof(pair));
 	action = decrypt_action(m, env->cfg, NULL);
-	st = smime_envelope_open(m->body, 0, is_base64(message_header_value(m, "Content-Transfer-Encoding")),
+	st = smime_envelope_open(m->body, 0, mime_cte_is_base64(message_header_value(m, "Content-Transfer-Encoding")),
 	    env->cfg->temp_dir, &e, &err);
 	if (st == CABLES_ERR_IO) {
 		outcome_internal_error(out, m->on_internal_error, true, false, err.msg);

@@ -619,11 +619,10 @@ out:
 	buf_release(&kept);
 }
 
-void
-outbound_finish(struct message *m, const struct milter_env *env, const struct mta *mta,
-    struct outcome *out)
+/* The plan at end of message, for content that is not yet encrypted. */
+static void
+outbound_transform(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
 {
-	enum mime_crypto crypto;
 	struct smime_signed sig;
 	struct entity_src src;
 	struct buf head;
@@ -631,36 +630,6 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 	size_t *all;
 	bool signing;
 
-	if (m->plan == PLAN_NONE) {
-		outcome_internal_error(out, m->on_internal_error, true, m->has_require, "end of message without a plan");
-		return;
-	}
-	if (m->body_status == CABLES_ERR_TOOBIG) {
-		if (m->has_require) {
-			outcome_set(out, VERDICT_REJECT, "reject", "%s (policy require)", m->body_err.msg);
-			outcome_reply(out, "552", "5.3.4", "Cables: message too large to encrypt");
-		} else {
-			outcome_set(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)", m->body_err.msg);
-		}
-		return;
-	}
-	if (m->body_status != CABLES_OK) {
-		outcome_internal_error(out, m->on_internal_error, true, m->has_require, m->body_err.msg);
-		return;
-	}
-	if (mime_detect(message_header_value(m, "Content-Type"),
-	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, &err) != CABLES_OK) {
-		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
-		return;
-	}
-	if (crypto != MIME_PLAIN) {
-		outcome_set(out, VERDICT_ACCEPT, "pass", "already encrypted (%s)", mime_crypto_name(crypto));
-		return;
-	}
-	if (m->plan == PLAN_BLOCKED) {
-		refuse_no_key(out, m->on_key_not_found, m->blocked_reason);
-		return;
-	}
 	signing = m->sign_key != NULL && !already_signed(m);
 	if (signing) {
 		buf_init(&head);
@@ -697,4 +666,67 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 	}
 	if (signing)
 		smime_signed_release(&sig);
+}
+
+void
+outbound_finish(struct message *m, const struct milter_env *env, const struct mta *mta,
+    struct outcome *out)
+{
+	enum mime_crypto crypto;
+	struct cables_err err;
+	char mislabelled[CABLES_ERR_MAX + 64] = "";
+	size_t len;
+
+	if (m->plan == PLAN_NONE) {
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, "end of message without a plan");
+		return;
+	}
+	if (m->body_status == CABLES_ERR_TOOBIG) {
+		if (m->has_require) {
+			outcome_set(out, VERDICT_REJECT, "reject", "%s (policy require)", m->body_err.msg);
+			outcome_reply(out, "552", "5.3.4", "Cables: message too large to encrypt");
+		} else {
+			outcome_set(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)", m->body_err.msg);
+		}
+		return;
+	}
+	if (m->body_status != CABLES_OK) {
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, m->body_err.msg);
+		return;
+	}
+	if (mime_detect(message_header_value(m, "Content-Type"),
+	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, &err) != CABLES_OK) {
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
+		return;
+	}
+	if (crypto == MIME_SMIME_ENVELOPED || crypto == MIME_SMIME_AUTHENVELOPED) {
+		/* Ciphertext only if the whole body is one well-formed envelope. */
+		struct smime_envelope *e = NULL;
+		cables_status st;
+
+		st = smime_envelope_open(m->body, 0,
+		    mime_cte_is_base64(message_header_value(m, "Content-Transfer-Encoding")), env->cfg->temp_dir, &e, &err);
+		if (st == CABLES_OK)
+			st = smime_envelope_check(e, &err);
+		smime_envelope_free(e);
+		if (st == CABLES_ERR_IO || st == CABLES_ERR_INTERNAL) {
+			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
+			return;
+		}
+		if (st != CABLES_OK) {
+			crypto = MIME_PLAIN;
+			snprintf(mislabelled, sizeof(mislabelled), "; labelled S/MIME but not well-formed: %s", err.msg);
+		}
+	}
+	if (crypto != MIME_PLAIN) {
+		outcome_set(out, VERDICT_ACCEPT, "pass", "already encrypted (%s)", mime_crypto_name(crypto));
+		return;
+	}
+	if (m->plan == PLAN_BLOCKED) {
+		refuse_no_key(out, m->on_key_not_found, m->blocked_reason);
+		return;
+	}
+	outbound_transform(m, env, mta, out);
+	len = strlen(out->detail);
+	snprintf(out->detail + len, sizeof(out->detail) - len, "%s", mislabelled);
 }

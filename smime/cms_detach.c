@@ -423,6 +423,8 @@ cms_detach(const struct spool *der, struct cms_detached *d, struct cables_err *e
 		st = cables_fail(err, CABLES_ERR_SYNTAX, "CMS content has no content info");
 		goto out;
 	}
+	if ((st = ber_skip(r, 0, 0, &d->end, err)) != CABLES_OK)
+		goto out;
 	/* ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content } */
 	copy_raw(r, &oid, ber_end(&oid), &content_info, err);
 	{

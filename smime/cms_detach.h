@@ -37,6 +37,7 @@ struct cms_detached {
 	struct buf skeleton;	/* DER ContentInfo without the content octets */
 	bool has_content;	/* false: the input itself was detached */
 	off_t content_off;	/* the OCTET STRING element holding the content */
+	off_t end;		/* offset just after the ContentInfo (trailing data follows) */
 };
 
 /* Parse der; on success d holds the skeleton (cms_detached_release() frees it). */

@@ -204,6 +204,14 @@ cables_status smime_envelope_open(const struct spool *body, off_t from, bool bas
     const char *tmpdir, struct smime_envelope **out, struct cables_err *err);
 void smime_envelope_free(struct smime_envelope *e);
 
+/*
+ * Is the opened envelope well-formed as a whole: nothing but white space
+ * after the ContentInfo, at least one RecipientInfo, and content octets
+ * whose encoding holds to the end?  Mail that only claims to be encrypted
+ * must not pass as ciphertext.
+ */
+cables_status smime_envelope_check(struct smime_envelope *e, struct cables_err *err);
+
 /* True when a RecipientInfo names cert (issuer and serial, or subject key identifier). */
 bool smime_envelope_names(const struct smime_envelope *e, X509 *cert);
 

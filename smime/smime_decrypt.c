@@ -95,6 +95,38 @@ smime_envelope_algorithm(const struct smime_envelope *e)
 	return e->det.algorithm;
 }
 
+cables_status
+smime_envelope_check(struct smime_envelope *e, struct cables_err *err)
+{
+	uint8_t chunk[4096];
+	size_t got;
+	off_t off = e->det.end;
+	BIO *content;
+	int n;
+	cables_status st;
+
+	/* Binary bodies may end with a line break; anything else after the structure is not ciphertext. */
+	while (off < (off_t)spool_size(e->der)) {
+		if ((st = spool_pread(e->der, off, chunk, sizeof(chunk), &got, err)) != CABLES_OK)
+			return st;
+		for (size_t i = 0; i < got; i++)
+			if (chunk[i] != '\r' && chunk[i] != '\n' && chunk[i] != ' ' && chunk[i] != '\t')
+				return cables_fail(err, CABLES_ERR_SYNTAX, "data after the CMS structure at byte %lld",
+				    (long long)(off + (off_t)i));
+		off += (off_t)got;
+	}
+	if (sk_CMS_RecipientInfo_num(CMS_get0_RecipientInfos(e->cms)) <= 0)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "the CMS structure has no RecipientInfo");
+	if ((content = cms_content_bio(e->der, &e->det)) == NULL)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "reading the CMS content");
+	while ((n = BIO_read(content, chunk, sizeof(chunk))) > 0)
+		;
+	st = n < 0 || !BIO_eof(content) ? cables_fail(err, CABLES_ERR_SYNTAX, "the encrypted content is malformed") :
+	    CABLES_OK;
+	BIO_free(content);
+	return st;
+}
+
 bool
 smime_envelope_names(const struct smime_envelope *e, X509 *cert)
 {

@@ -111,9 +111,10 @@ rig_sink_stop() {
 	SINK_PID=
 }
 
-# rig_config [LINE...]: the test cables.conf; each argument is one more line.
+# rig_config [LINE...]: the test cables.conf; each argument is one more line
+# (replacing the default line for the same key).
 rig_config() {
-	cat > "$CONF" <<-CF
+	cat > "$CONF.defaults" <<-CF
 	Socket unix:$T/milter.sock
 	SocketGroup postfix
 	KeyStore $T/keys.db
@@ -122,6 +123,13 @@ rig_config() {
 	TempDir $T
 	LogFile $MILTER_LOG
 	CF
+	: > "$CONF"
+	while read -r key value; do
+		given=no
+		for line in "$@"; do [ "${line%% *}" = "$key" ] && given=yes; done
+		[ "$given" = no ] && printf '%s %s\n' "$key" "$value" >> "$CONF"
+	done < "$CONF.defaults"
+	rm -f "$CONF.defaults"
 	for line in "$@"; do printf '%s\n' "$line" >> "$CONF"; done
 }
 

@@ -743,8 +743,34 @@ test_detect_pgp_mime(void **state)
 	const char *no_block =
 	    "--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n"
 	    "--b1\r\nContent-Type: text/plain\r\n\r\nI am not encrypted at all.\r\n--b1--\r\n";
+#define PART1 "--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n"
+#define PART2 "--b1\r\nContent-Type: application/octet-stream\r\n\r\n"
+#define BLOCK "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA6Vh3wL1pWPvAQf/dGhpcw==\r\n-----END PGP MESSAGE-----\r\n"
 	const struct detect_case cases[] = {
 		{ "RFC 3156 message", PGP_ENC, NULL, body, 0, MIME_PGP_MIME },
+		{ "text after the block in the second part", PGP_ENC, NULL,
+		    PART1 PART2 BLOCK "PLAINTEXT\r\n--b1--\r\n", 0, MIME_PLAIN },
+		{ "text before the block in the second part", PGP_ENC, NULL,
+		    PART1 PART2 "PLAINTEXT\r\n" BLOCK "--b1--\r\n", 0, MIME_PLAIN },
+		{ "a third part", PGP_ENC, NULL,
+		    PART1 PART2 BLOCK "--b1\r\nContent-Type: text/plain\r\n\r\nPLAINTEXT\r\n--b1--\r\n", 0, MIME_PLAIN },
+		{ "no closing boundary", PGP_ENC, NULL, PART1 PART2 BLOCK, 0, MIME_PLAIN },
+		{ "block without its END line", PGP_ENC, NULL,
+		    PART1 PART2 "-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA6Vh3w\r\nPLAINTEXT here\r\n--b1--\r\n", 0,
+		    MIME_PLAIN },
+		{ "only one part", PGP_ENC, NULL, PART2 BLOCK "--b1--\r\n", 0, MIME_PLAIN },
+		{ "block in the first part", PGP_ENC, NULL,
+		    "--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\n" BLOCK PART2 "PLAINTEXT\r\n--b1--\r\n", 0,
+		    MIME_PLAIN },
+		{ "other boundary than declared", PGP_ENC, NULL,
+		    "--b2\r\n\r\nVersion: 1\r\n--b2\r\n\r\n" BLOCK "--b2--\r\n", 0, MIME_PLAIN },
+		{ "boundary-like line with a suffix", PGP_ENC, NULL, PART1 PART2 BLOCK "--b1x\r\n--b1--\r\n", 0, MIME_PLAIN },
+		{ "epilogue text is not shown, and allowed", PGP_ENC, NULL,
+		    PART1 PART2 BLOCK "--b1--\r\nanything\r\n", 0, MIME_PGP_MIME },
+		{ "transport padding on boundary lines", PGP_ENC, NULL,
+		    "--b1 \r\n\r\nVersion: 1\r\n--b1\t\r\n\r\n" BLOCK "--b1-- \r\n", 0, MIME_PGP_MIME },
+		{ "no boundary parameter", "multipart/encrypted; protocol=\"application/pgp-encrypted\"", NULL,
+		    PART1 PART2 BLOCK "--b1--\r\n", 0, MIME_PLAIN },
 		{ "protocol in other case",
 		    "Multipart/Encrypted; Protocol=\"Application/PGP-Encrypted\"; boundary=b1", "7bit",
 		    body, 0, MIME_PGP_MIME },
@@ -852,13 +878,16 @@ test_detect_inline_pgp_with_lines_longer_than_8k(void **state)
 	char *long_after = xasprintf(ARMOR_LF "\n%s\n", text);
 	char *blank_then_text = xasprintf("%s%s\n" ARMOR_LF, spaces, "x");
 	char *long_blank = xasprintf("%s\n" ARMOR_LF "%s\n", spaces, spaces);
+	char *long_preamble = xasprintf("%s\n--b1\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n"
+	    "--b1\nContent-Type: application/octet-stream\n\n" ARMOR_LF "--b1--\n", text);
 	const struct detect_case cases[] = {
 		{ "long text line before", "text/plain", NULL, long_before, 0, MIME_PLAIN },
 		{ "long armor line inside", "text/plain", NULL, long_inside, 0, MIME_PGP_INLINE },
 		{ "long text line after", "text/plain", NULL, long_after, 0, MIME_PLAIN },
 		{ "8 KiB of blanks then text on one line", "text/plain", NULL, blank_then_text, 0, MIME_PLAIN },
 		{ "long blank lines around", "text/plain", NULL, long_blank, 0, MIME_PGP_INLINE },
-		{ "long text line in PGP/MIME before the block", PGP_ENC, NULL, long_before, 0, MIME_PGP_MIME },
+		{ "long text line in the PGP/MIME preamble", PGP_ENC, NULL, long_preamble, 0, MIME_PGP_MIME },
+		{ "long text line in PGP/MIME before the block", PGP_ENC, NULL, long_before, 0, MIME_PLAIN },
 	};
 	size_t failed;
 
@@ -867,6 +896,7 @@ test_detect_inline_pgp_with_lines_longer_than_8k(void **state)
 	free(spaces);
 	free(b64);
 	free(long_before);
+	free(long_preamble);
 	free(long_inside);
 	free(long_after);
 	free(blank_then_text);

@@ -309,6 +309,49 @@ test_already_encrypted_content_passes_under_require(void **state)
 	milter_fixture_free(fx);
 }
 
+/* Content labelled S/MIME passes only when the whole body is one well-formed envelope. */
+static void
+test_mislabelled_smime_is_encrypted_under_require(void **state)
+{
+	struct smime_encrypt_opts opts = { CIPHER_AES256_CBC, RSA_PAD_PKCS1 };
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	struct entity_src src;
+	struct mem_sink ms;
+	const char *tails[] = { "", "PLAINTEXT-MARKER\r\n" };
+
+	mem_sink_init(&ms);
+	sk_X509_push(certs, bob_cert);
+	entity_src_init(&src);
+	entity_src_mem(&src, expected_entity, strlen(expected_entity));
+	assert_int_equal(smime_encrypt(&opts, certs, &src, &ms.sink, NULL), CABLES_OK);
+	for (size_t i = 0; i < 2; i++) {
+		struct milter_fixture *fx = fixture_new("DefaultPolicy require");
+		struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
+		struct outcome out;
+
+		store(fx, "bob@b.test", bob_cert);
+		assert_true(message_add_rcpt(m, fx->cfg, "bob@b.test", NULL));
+		message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data");
+		message_add_header(m, "Content-Transfer-Encoding", "base64");
+		message_add_body(m, ms.data.data, ms.data.len);
+		message_add_body(m, tails[i], strlen(tails[i]));
+		run(fx, m, &out);
+		if (i == 0) {
+			assert_int_equal(out.verdict, VERDICT_ACCEPT);
+			assert_string_equal(out.detail, "already encrypted (smime-enveloped)");
+		} else {
+			assert_int_equal(out.verdict, VERDICT_MODIFIED);
+			assert_string_equal(out.what, "encrypted");
+			assert_non_null(strstr(out.detail, "; labelled S/MIME but not well-formed: bad base64"));
+			assert_null(strstr(fx->fake.body.data, "PLAINTEXT-MARKER"));
+		}
+		message_free(m);
+		milter_fixture_free(fx);
+	}
+	mem_sink_release(&ms);
+	sk_X509_free(certs);
+}
+
 static void
 test_oversized_body(void **state)
 {
@@ -573,6 +616,7 @@ main(void)
 		cmocka_unit_test(test_missing_key_under_require_is_refused),
 		cmocka_unit_test(test_mixed_recipients_under_require_are_refused),
 		cmocka_unit_test(test_already_encrypted_content_passes_under_require),
+		cmocka_unit_test(test_mislabelled_smime_is_encrypted_under_require),
 		cmocka_unit_test(test_oversized_body),
 		cmocka_unit_test(test_internal_errors_follow_on_internal_error_but_never_leak),
 		cmocka_unit_test(test_header_change_failure_temp_fails),

@@ -329,6 +329,70 @@ test_signed_data_is_not_an_envelope(void **state)
 	spool_free(sp);
 }
 
+static cables_status
+check_envelope(const struct spool *sp, struct cables_err *err)
+{
+	struct smime_envelope *e;
+	cables_status st;
+
+	if ((st = smime_envelope_open(sp, 0, false, tmpdir, &e, err)) != CABLES_OK)
+		return st;
+	st = smime_envelope_check(e, err);
+	smime_envelope_free(e);
+	return st;
+}
+
+/* A copy of sp with extra bytes appended. */
+static struct spool *
+with_suffix(const struct spool *sp, const char *suffix, size_t n)
+{
+	struct spool *out = copy_with(sp, spool_size(sp), (size_t)-1);
+
+	spool_append(out, suffix, n, NULL);
+	return out;
+}
+
+static void
+test_whole_envelope_is_checked(void **state)
+{
+	struct spool *der = openssl_encrypt(plaintext, strlen(plaintext), EVP_aes_256_cbc(), false, FORM_DER,
+	    rsa_cert, NULL);
+	struct spool *ber = openssl_encrypt(plaintext, strlen(plaintext), EVP_aes_256_cbc(), false, FORM_STREAM,
+	    rsa_cert, ec_cert);
+	struct spool *crlf = with_suffix(der, "\r\n", 2);
+	struct spool *text = with_suffix(der, "\r\nPLAINTEXT\r\n", 13);
+	struct spool *nul = with_suffix(ber, "\0", 1);
+	struct spool *bad_chunk;
+	struct cables_err err;
+	char *data;
+	size_t got, i;
+
+	assert_int_equal(check_envelope(der, &err), CABLES_OK);
+	assert_int_equal(check_envelope(ber, &err), CABLES_OK);
+	assert_int_equal(check_envelope(crlf, &err), CABLES_OK);
+	assert_int_equal(check_envelope(text, &err), CABLES_ERR_SYNTAX);
+	assert_non_null(strstr(err.msg, "data after the CMS structure"));
+	assert_int_equal(check_envelope(nul, &err), CABLES_ERR_SYNTAX);
+	/* A chunk of the streamed content that is not an OCTET STRING. */
+	data = malloc(spool_size(ber));
+	spool_pread(ber, 0, data, spool_size(ber), &got, NULL);
+	for (i = got - 4; i > 0 && !(data[i] == (char)0xa0 && data[i + 1] == (char)0x80 && data[i + 2] == 0x04); i--)
+		;
+	assert_true(i > 0);
+	data[i + 2] = 0x05;
+	bad_chunk = spool_new(tmpdir, SPOOL_MEMORY_LIMIT, 0);
+	spool_append(bad_chunk, data, got, NULL);
+	if (check_envelope(bad_chunk, &err) == CABLES_OK)
+		fail_msg("a content chunk with the wrong tag passed");
+	free(data);
+	spool_free(der);
+	spool_free(ber);
+	spool_free(crlf);
+	spool_free(text);
+	spool_free(nul);
+	spool_free(bad_chunk);
+}
+
 int
 main(void)
 {
@@ -338,6 +402,7 @@ main(void)
 		cmocka_unit_test(test_our_own_output_round_trips_through_disk),
 		cmocka_unit_test(test_tampering_and_wrong_keys_are_refused_with_a_reason),
 		cmocka_unit_test(test_bad_input_is_named),
+		cmocka_unit_test(test_whole_envelope_is_checked),
 		cmocka_unit_test(test_signed_data_is_not_an_envelope),
 	};
 
