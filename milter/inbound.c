@@ -484,11 +484,14 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	if (ntargets < m->nrcpts) {
 		/* Plaintext only for the recipients the sender encrypted to. */
 		action = decrypt_action(m, env->cfg, target);
-		if (action != ACTION_ACCEPT || env->reinject_key == NULL) {
-			if (action == ACTION_ACCEPT)
-				snprintf(why + strlen(why), sizeof(why) - strlen(why), " (no ReinjectTo for split delivery)");
+		if (env->reinject_key == NULL) {
+			/* Without split delivery it stays encrypted for every recipient, targets too. */
+			action = decrypt_action(m, env->cfg, NULL);
+			snprintf(why + strlen(why), sizeof(why) - strlen(why), " (no ReinjectTo for split delivery)");
 			goto not_decrypted;
 		}
+		if (action != ACTION_ACCEPT)
+			goto not_decrypted;	/* the strictest wins: the whole message is held or refused */
 		splitting = true;
 		strlcpy_c(non_target_why, why, sizeof(non_target_why));
 		action = decrypt_action(m, env->cfg, NULL);

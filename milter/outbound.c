@@ -96,6 +96,13 @@ group_add(struct message *m, bool encrypt, bool bcc, size_t member)
 	g->n = 1;
 }
 
+/* Which group to keep in the transaction: the visible encrypted one, else the as-is one, else a Bcc one. */
+static int
+keep_rank(const struct group *g)
+{
+	return g->encrypt ? (g->bcc ? 0 : 2) : 1;
+}
+
 /*
  * Recipients into groups (split delivery): as it is (local, policy never,
  * encrypt without a key), encrypted for the visible recipients with keys,
@@ -117,7 +124,7 @@ make_groups(struct message *m)
 			group_add(m, true, r->bcc, i);
 	}
 	for (size_t i = 1; i < m->ngroups; i++)
-		if (m->groups[i].encrypt && !m->groups[i].bcc && !(m->groups[0].encrypt && !m->groups[0].bcc)) {
+		if (keep_rank(&m->groups[i]) > keep_rank(&m->groups[0])) {
 			tmp = m->groups[0];
 			m->groups[0] = m->groups[i];
 			m->groups[i] = tmp;

@@ -124,7 +124,8 @@ smtp_flush(struct smtp *s, struct cables_err *err)
 	size_t done = 0;
 
 	while (done < s->nout) {
-		ssize_t w = write(s->fd, s->out + done, s->nout - done);
+		/* No SIGPIPE when the server has gone: the error is reported instead. */
+		ssize_t w = send(s->fd, s->out + done, s->nout - done, MSG_NOSIGNAL);
 
 		if (w < 0) {
 			if (errno == EINTR)
@@ -263,7 +264,8 @@ write_original_fields(struct smtp *s, const struct reinject_copy *c, struct cabl
 		if ((st = spool_lines_next(lines, &line, &n, &off, &at_start, &whole, err)) != CABLES_OK || n == 0)
 			break;
 		if (at_start && line[0] != ' ' && line[0] != '\t') {
-			size_t name = strcspn(line, ":");
+			const char *colon = memchr(line, ':', n);
+			size_t name = colon != NULL ? (size_t)(colon - line) : n;
 
 			skip = (name == 8 && str_nieq(line, "X-Cables", 8)) ||
 			    (name == strlen(REINJECT_MARKER) && str_nieq(line, REINJECT_MARKER, name)) ||
@@ -372,23 +374,23 @@ static bool
 marker_mac(const uint8_t key[REINJECT_KEY_LEN], long long t, const char *nonce, const char *const *rcpts,
     size_t n, const uint8_t body_digest[32], char hex[65])
 {
-	const char **sorted = xcalloc(n + 1, sizeof(*sorted));
+	char **sorted = xcalloc(n + 1, sizeof(*sorted));
 	struct buf msg;
 	uint8_t mac[EVP_MAX_MD_SIZE];
 	unsigned int mac_len = 0;
 	bool ok;
 
-	for (size_t i = 0; i < n; i++)
-		sorted[i] = rcpts[i];
+	/* Lowercase first: the order must not depend on case either. */
+	for (size_t i = 0; i < n; i++) {
+		sorted[i] = xstrdup(rcpts[i]);
+		str_lower(sorted[i]);
+	}
 	qsort(sorted, n, sizeof(*sorted), cmp_str);
 	buf_init(&msg);
 	buf_printf(&msg, "v1\n%lld\n%s\n", t, nonce);
 	for (size_t i = 0; i < n; i++) {
-		char *l = xstrdup(sorted[i]);
-
-		str_lower(l);
-		buf_printf(&msg, "%s\n", l);
-		free(l);
+		buf_printf(&msg, "%s\n", sorted[i]);
+		free(sorted[i]);
 	}
 	buf_append(&msg, body_digest, 32);
 	ok = HMAC(EVP_sha256(), key, REINJECT_KEY_LEN, (const uint8_t *)msg.data, msg.len, mac, &mac_len) != NULL &&
