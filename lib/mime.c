@@ -391,9 +391,10 @@ line_is_boundary(const char *p, size_t n, bool at_start, bool whole, const char 
 
 /*
  * PGP/MIME (RFC 3156): exactly two body parts, the second of which is one
- * armored PGP MESSAGE and nothing else; the preamble and epilogue, which
- * no client shows, may hold anything.  A first line saying BEGIN PGP
- * MESSAGE in an otherwise readable body is not ciphertext.
+ * armored PGP MESSAGE and nothing else, and nothing but white space after
+ * the closing delimiter.  The preamble may hold text (clients put a notice
+ * there, and none shows it).  A line saying BEGIN PGP MESSAGE in an
+ * otherwise readable body is not ciphertext.
  */
 static cables_status
 detect_pgp_mime(const struct spool *body, const char *boundary, bool *yes, struct cables_err *err)
@@ -413,7 +414,7 @@ detect_pgp_mime(const struct spool *body, const char *boundary, bool *yes, struc
 		return CABLES_OK;
 	}
 	spool_lines_init(r, body, 0, -1);
-	while (state != BAD && state != EPILOGUE) {
+	while (state != BAD) {
 		st = spool_lines_next(r, &line, &n, &off, &at_start, &whole, err);
 		if (st != CABLES_OK || n == 0)
 			break;
@@ -446,6 +447,9 @@ detect_pgp_mime(const struct spool *body, const char *boundary, bool *yes, struc
 				state = BAD;
 			break;
 		case EPILOGUE:
+			if (!line_is_blank(line, n))
+				state = BAD;
+			break;
 		case BAD:
 			break;
 		}

@@ -47,7 +47,7 @@ rm -f "$T/tmpfs/fill"
 queue_kick
 check "room again: the waiting message is delivered" wait_for 60 sink_has 2
 wait_for 30 sh -c "[ \$(queue_count) = 0 ]"
-fault_result tempdir-full 2 2 "$(sink_count)" "$(queue_count)" "$(leaks b.test)"
+fault_result tempdir-full 3 2 "$(sink_count)" "$(queue_count)" "$(leaks b.test)"
 check "room again: both copies encrypted" \
 	test "$(grep -l '^Content-Type: application/pkcs7-mime' "$SINK"/* | wc -l)" = 2
 check "the milter survived" milter_alive
