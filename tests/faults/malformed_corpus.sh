@@ -44,7 +44,7 @@ done
 queue_kick
 total=$((accepted_smtp + submitted))
 check "everything accepted reaches the sink" wait_for 600 sink_has "$total"
-wait_for 60 sh -c "[ \$(queue_count) = 0 ]"
+wait_for 60 queue_empty
 sleep 1
 fault_result malformed-corpus $((sent_smtp + submitted)) "$total" "$(sink_count)" "$(queue_count)" "$(leaks b.test)"
 check "no message was temp-failed by the milter" sh -c "! grep -q ': tempfail: ' $MILTER_LOG"

@@ -57,7 +57,7 @@ wait_for 5 test -S "$T/milter.sock" || rig_milter
 queue_kick
 check "batch with kills: some transactions temp-failed while it was down ($tempfailed)" test "$tempfailed" -gt 0
 check "restarted: everything accepted is delivered" wait_for 120 sink_has $((accepted + 5))
-wait_for 30 sh -c "[ \$(queue_count) = 0 ]"
+wait_for 30 queue_empty
 sleep 1
 fault_result milter-killed $((40 + 5 + 1)) $((accepted + 5)) "$(sink_count)" "$(queue_count)" "$(leaks b.test)"
 check "restarted: every copy on the wire is encrypted" \

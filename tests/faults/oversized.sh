@@ -26,7 +26,7 @@ check "oversized, encrypt: the log says why it left in plaintext" \
 rss_after=$(rss_kb "$MILTER_PID")
 diag "milter RSS before ${rss_before} KiB, after two 20 MB messages ${rss_after} KiB"
 check "oversized: the milter did not hold the message in memory" test $((rss_after - rss_before)) -lt 8192
-wait_for 30 sh -c "[ \$(queue_count) = 0 ]"
+wait_for 30 queue_empty
 fault_result oversized 2 1 "$(sink_count)" "$(queue_count)" "$(leaks b.test)"
 check "the milter survived" milter_alive
 rig_done

@@ -35,7 +35,7 @@ kill -USR1 "$MILTER_PID"
 wait_for 10 grep -q 'configuration reloaded' "$MILTER_LOG"
 queue_kick
 check "endpoint back: two copies per message delivered" wait_for 120 sink_has $((2 * N))
-wait_for 30 sh -c "[ \$(queue_count) = 0 ]"
+wait_for 30 queue_empty
 sleep 1
 bob=$(grep -l '^X-Rcpt-Args: <bob@b.test>' "$SINK"/* | wc -l)
 carol=$(grep -l '^X-Rcpt-Args: <carol@c.test>' "$SINK"/* | wc -l)

@@ -46,7 +46,7 @@ check "TempDir full: no plaintext on the wire" test "$(leaks b.test)" = 0
 rm -f "$T/tmpfs/fill"
 queue_kick
 check "room again: the waiting message is delivered" wait_for 60 sink_has 2
-wait_for 30 sh -c "[ \$(queue_count) = 0 ]"
+wait_for 30 queue_empty
 fault_result tempdir-full 3 2 "$(sink_count)" "$(queue_count)" "$(leaks b.test)"
 check "room again: both copies encrypted" \
 	test "$(grep -l '^Content-Type: application/pkcs7-mime' "$SINK"/* | wc -l)" = 2

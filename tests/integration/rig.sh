@@ -201,6 +201,7 @@ queue_count() {
 	find "$PF/queue/maildrop" "$PF/queue/incoming" "$PF/queue/active" \
 		"$PF/queue/deferred" "$PF/queue/hold" -type f 2>/dev/null | wc -l
 }
+queue_empty() { [ "$(queue_count)" = 0 ]; }
 queue_kick() { postkick -c "$PF" public pickup W >/dev/null 2>&1; postqueue -c "$PF" -f >/dev/null 2>&1; }
 
 # A captured message without smtp-sink's envelope lines.
