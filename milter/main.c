@@ -190,9 +190,22 @@ start_reload_thread(void)
 	static sigset_t set;
 	pthread_t tid;
 
+	sigset_t stop;
+
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
-	/* Blocked here, before any thread starts, so only the reload thread takes it. */
+	/*
+	 * Blocked here, before any thread starts, so that only the reload
+	 * thread takes SIGUSR1 and only libmilter's signal thread takes the
+	 * signals that stop the milter (it waits for them once smfi_main()
+	 * runs); a thread with them unblocked would die of them instead of
+	 * shutting down cleanly.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (pthread_create(&tid, NULL, reload_thread, &set) != 0)
 		fatalx("cannot start the reload thread");

@@ -134,11 +134,13 @@ rig_config() {
 }
 
 # start_milter CONF SOCKET STDERR: start cables-milter in the background; its pid in STARTED_PID.
+# MILTER_WRAPPER (e.g. valgrind and its options) goes before the program.
 start_milter() {
-	"$MILTER" -f -c "$1" >>"$3" 2>&1 &
+	# shellcheck disable=SC2086
+	${MILTER_WRAPPER:-} "$MILTER" -f -c "$1" >>"$3" 2>&1 &
 	STARTED_PID=$!
 	echo "$STARTED_PID" >> "$T/pids"
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 "${MILTER_START_TICKS:-100}"); do
 		[ -S "$2" ] && return 0
 		sleep 0.05
 	done
