@@ -45,6 +45,7 @@ struct key {
 static const char *const bool_words[] = { "no", "yes", NULL };
 static const char *const cipher_words[] = { "aes256-cbc", "aes256-gcm", NULL };
 static const char *const padding_words[] = { "pkcs1", "oaep", NULL };
+static const char *const preference_words[] = { "smime", "pgp", NULL };
 
 #define OFF(f) offsetof(struct config, f)
 
@@ -74,6 +75,8 @@ static const struct key keys[] = {
 	{ "LogFacility",	T_FACILITY,	"mail",			OFF(log_facility), NULL, false, 0 },
 	{ "LogFile",		T_OPTPATH,	NULL,			OFF(log_file), NULL, false, 0 },
 	{ "TempDir",		T_PATH,		"/var/tmp",		OFF(temp_dir), NULL, false, 0 },
+	{ "GnuPGHome",		T_PATH,		"/var/lib/cables/gnupg", OFF(gnupg_home), NULL, false, 0 },
+	{ "FormatPreference",	T_CHOICE,	"smime",		OFF(format_preference), preference_words, false, 0 },
 	{ "ReinjectTo",		T_SMTP,		NULL,			OFF(reinject_to), NULL, false, 0 },
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },

@@ -28,6 +28,7 @@
 
 enum cipher_choice { CIPHER_AES256_CBC, CIPHER_AES256_GCM };
 enum rsa_padding { RSA_PAD_PKCS1, RSA_PAD_OAEP };
+enum format_preference { PREFER_SMIME, PREFER_PGP };
 
 struct config {
 	char *path;			/* file it was loaded from, or "(defaults)" */
@@ -53,6 +54,8 @@ struct config {
 	char *log_facility;		/* LogFacility */
 	char *log_file;			/* LogFile; NULL = syslog (or stderr with -f) */
 	char *temp_dir;			/* TempDir */
+	char *gnupg_home;		/* GnuPGHome: the milter's GnuPG working copy */
+	enum format_preference format_preference;	/* FormatPreference: Format auto, both keys */
 	char *reinject_to;		/* ReinjectTo: inet:PORT@ADDRESS; NULL = no split delivery */
 	char *reinject_key;		/* ReinjectKey: the key of re-injection markers */
 	size_t max_message_size;	/* MaxMessageSize; 0 = unlimited */

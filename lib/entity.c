@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "entity.h"
 
@@ -76,6 +77,47 @@ entity_src_each(const struct entity_src *e,
 				return st;
 			off += (off_t)got;
 		}
+	}
+	return CABLES_OK;
+}
+
+void
+entity_reader_init(struct entity_reader *r, const struct entity_src *e)
+{
+	r->e = e;
+	r->part = 0;
+	r->off = e->n > 0 && e->part[0].mem == NULL ? e->part[0].from : 0;
+}
+
+cables_status
+entity_read(struct entity_reader *r, void *p, size_t n, size_t *got, struct cables_err *err)
+{
+	cables_status st;
+
+	*got = 0;
+	while (r->part < r->e->n) {
+		const struct entity_part *part = &r->e->part[r->part];
+		off_t end = part->mem != NULL ? (off_t)part->len : part->to;
+		size_t want = n;
+
+		if (r->off < end) {
+			if ((off_t)want > end - r->off)
+				want = (size_t)(end - r->off);
+			if (part->mem != NULL) {
+				memcpy(p, (const char *)part->mem + r->off, want);
+				*got = want;
+			} else {
+				if ((st = spool_pread(part->sp, r->off, p, want, got, err)) != CABLES_OK)
+					return st;
+				if (*got == 0)
+					return cables_fail(err, CABLES_ERR_IO, "spool ended early");
+			}
+			r->off += (off_t)*got;
+			return CABLES_OK;
+		}
+		r->part++;
+		if (r->part < r->e->n)
+			r->off = r->e->part[r->part].mem == NULL ? r->e->part[r->part].from : 0;
 	}
 	return CABLES_OK;
 }

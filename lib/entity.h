@@ -40,4 +40,17 @@ cables_status entity_src_each(const struct entity_src *e,
     cables_status (*fn)(void *arg, const void *p, size_t n, struct cables_err *err), void *arg,
     struct cables_err *err);
 
+/*
+ * Pull the bytes instead (for libraries that read their input): each call
+ * gives up to n bytes, *got 0 at the end.
+ */
+struct entity_reader {
+	const struct entity_src *e;
+	size_t part;
+	off_t off;	/* within the part: bytes for memory, absolute for a spool range */
+};
+
+void entity_reader_init(struct entity_reader *r, const struct entity_src *e);
+cables_status entity_read(struct entity_reader *r, void *p, size_t n, size_t *got, struct cables_err *err);
+
 #endif

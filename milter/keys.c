@@ -1,6 +1,7 @@
 /* keys - certificates and private keys for the milter; see keys.h. */
 #include "autoconfig.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 
 #include "addr.h"
 #include "keys.h"
+#include "pgp.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
@@ -46,6 +48,83 @@ keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char
 		*why = keys.count == 0 ? xstrdup("no certificate") :
 		    reason.msg[0] == '\0' ? xstrdup("no private key") :
 		    xasprintf("certificate %.16s: %s", keys.items[0].fingerprint, reason.msg);
+	key_list_release(&keys);
+	return found;
+}
+
+/* Secret keys already in the GnuPG home, by fingerprint (this process imported them). */
+#define SECRETS_MAX 256
+static char secrets[SECRETS_MAX][PGP_FPR_LEN + 1];
+static size_t nsecrets;
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static cables_status
+pgp_secret_in_home(const struct milter_env *env, const struct key_record *r, struct cables_err *err)
+{
+	char fprs[1][PGP_FPR_LEN + 1];
+	uint8_t *sec;
+	size_t len, n;
+	bool have = false;
+	cables_status st;
+
+	pthread_mutex_lock(&secrets_lock);
+	for (size_t i = 0; i < nsecrets && !have; i++)
+		have = strcmp(secrets[i], r->fingerprint) == 0;
+	pthread_mutex_unlock(&secrets_lock);
+	if (have)
+		return CABLES_OK;
+	if (env->seal_key == NULL)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "the key store key is not available");
+	if ((st = seal_open(env->seal_key, r->fingerprint, r->secret_data, r->secret_len, &sec, &len, err)) != CABLES_OK)
+		return st;
+	st = pgp_import(env->cfg->gnupg_home, sec, len, fprs, 1, &n, err);
+	seal_free_secret(sec, len);
+	if (st != CABLES_OK)
+		return st;
+	pthread_mutex_lock(&secrets_lock);
+	if (nsecrets < SECRETS_MAX)
+		strlcpy_c(secrets[nsecrets++], r->fingerprint, PGP_FPR_LEN + 1);
+	pthread_mutex_unlock(&secrets_lock);
+	return CABLES_OK;
+}
+
+bool
+keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[41], char **why,
+    cables_status *st, struct cables_err *err)
+{
+	struct key_list keys;
+	struct cables_err reason;
+	bool found = false;
+
+	*why = NULL;
+	*st = keystore_lookup(env->ks, addr, "pgp", &keys, err);
+	if (*st != CABLES_OK)
+		return false;
+	reason.msg[0] = '\0';
+	for (size_t i = 0; i < keys.count && !found; i++) {
+		const struct key_record *r = &keys.items[i];
+		cables_status usable;
+
+		if (use == KEY_SIGN && r->secret_data == NULL)
+			continue;
+		usable = pgp_check(env->cfg->gnupg_home, r->public_data, r->public_len, addr, &env->cfg->addr,
+		    use == KEY_SIGN ? PGP_USE_SIGN : PGP_USE_ENCRYPT, env->now, fpr, &reason);
+		if (usable == CABLES_ERR_UNUSABLE || usable == CABLES_ERR_SYNTAX)
+			continue;
+		if (usable == CABLES_OK && use == KEY_SIGN)
+			usable = pgp_secret_in_home(env, r, &reason);
+		if (usable != CABLES_OK) {
+			/* gpg itself failed: not a property of the key. */
+			*st = usable;
+			if (err != NULL)
+				*err = reason;
+			break;
+		}
+		found = true;
+	}
+	if (!found && *st == CABLES_OK)
+		*why = keys.count == 0 ? xstrdup("no OpenPGP key") :
+		    reason.msg[0] == '\0' ? xstrdup("no OpenPGP secret key") : xstrdup(reason.msg);
 	key_list_release(&keys);
 	return found;
 }

@@ -46,6 +46,15 @@ enum key_use { KEY_ENCRYPT, KEY_SIGN };
 X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char **why,
     cables_status *st, struct cables_err *err);
 
+/*
+ * The OpenPGP counterpart of keys_cert(): the fingerprint of the newest key
+ * of addr usable for use, or false with *why set.  For KEY_SIGN the store
+ * must hold the secret key, and it is put into the GnuPG home (once per
+ * process) so that gpg can sign with it.
+ */
+bool keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[41], char **why,
+    cables_status *st, struct cables_err *err);
+
 struct key_pair {
 	X509 *cert;
 	EVP_PKEY *key;

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "milter.h"
 #include "mime.h"
+#include "pgp.h"
 #include "smime.h"
 #include "util.h"
 
@@ -115,6 +116,38 @@ secure_socket(const struct config *cfg)
 	return 0;
 }
 
+/* GnuPGHome: short enough, and a directory or one that can be created (the milter creates it). */
+static int
+check_gnupg_home(const struct config *cfg)
+{
+	char *parent = xstrdup(cfg->gnupg_home), *slash;
+	struct stat sb;
+	int rc = 0;
+
+	if (strlen(cfg->gnupg_home) > 80) {
+		fprintf(stderr, "cables-milter: %s: GnuPGHome %s: longer than 80 characters\n", cfg->path,
+		    cfg->gnupg_home);
+		rc = -1;
+	} else if (stat(cfg->gnupg_home, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode)) {
+			fprintf(stderr, "cables-milter: %s: GnuPGHome %s is not a directory\n", cfg->path,
+			    cfg->gnupg_home);
+			rc = -1;
+		}
+	} else {
+		slash = strrchr(parent, '/');
+		if (slash != NULL)
+			*(slash == parent ? slash + 1 : slash) = '\0';
+		if (stat(parent, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+			fprintf(stderr, "cables-milter: %s: GnuPGHome %s cannot be created: %s is not a directory\n",
+			    cfg->path, cfg->gnupg_home, parent);
+			rc = -1;
+		}
+	}
+	free(parent);
+	return rc;
+}
+
 static int
 check_runtime(const struct config *cfg)
 {
@@ -136,6 +169,8 @@ check_runtime(const struct config *cfg)
 		return -1;
 	}
 	keystore_close(ks);
+	if (check_gnupg_home(cfg) != 0)
+		return -1;
 	if (cfg->user != NULL && getpwnam(cfg->user) == NULL) {
 		fprintf(stderr, "cables-milter: %s: User %s: no such user\n", cfg->path, cfg->user);
 		return -1;
@@ -298,6 +333,8 @@ main(int argc, char **argv)
 
 	/* SQLite connections must not cross fork(): open the store after daemon(). */
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
+	if (pgp_init(cfg->gnupg_home, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	if (cfg->trust_anchors != NULL && (anchors = smime_anchors_load(cfg->trust_anchors, &err)) == NULL)
 		fatalx("%s", err.msg);

@@ -31,8 +31,10 @@ struct rcpt {
 	char *norm;		/* normalised for lookup; NULL when not an address */
 	bool local;		/* domain in LocalDomains */
 	enum enc_policy policy;
-	X509 *cert;		/* usable certificate, once looked up */
-	char *why_no_key;	/* reason no certificate is usable */
+	X509 *cert;		/* usable certificate, once looked up (S/MIME) */
+	char pgp_fpr[41];	/* usable OpenPGP key, once looked up, or "" */
+	char *why_no_key;	/* reason no key is usable */
+	const char *why_what;	/* what was missing: "S/MIME certificate", "OpenPGP key", "key" */
 };
 
 struct header {
@@ -43,7 +45,7 @@ struct header {
 
 enum plan {
 	PLAN_NONE,		/* nothing decided yet */
-	PLAN_ENCRYPT,		/* every remote recipient has a usable certificate */
+	PLAN_ENCRYPT,		/* every remote recipient has a usable key, all of one format */
 	PLAN_SIGN_ONLY,		/* leaves unencrypted, but signed */
 	PLAN_BLOCKED,		/* a require recipient cannot be served: refuse unless already encrypted */
 	PLAN_INBOUND,		/* local recipients only: decrypt, verify, clean up */
@@ -54,6 +56,7 @@ enum plan {
 struct group {
 	bool encrypt;		/* encrypted to its members' certificates; else as it is */
 	bool bcc;		/* a Bcc recipient alone */
+	enum key_format format;	/* encrypted: FORMAT_SMIME or FORMAT_PGP */
 	size_t *members;	/* indexes into rcpts */
 	size_t n;
 };
@@ -98,6 +101,7 @@ struct message {
 	enum fail_action on_decrypt_error;	/* combined over the local recipients */
 	X509 *sign_cert;	/* the sender's signing certificate and key, when signing */
 	EVP_PKEY *sign_key;
+	char sign_pgp[41];	/* the sender's OpenPGP signing key, or "" */
 	char sign_note[CABLES_ERR_MAX];	/* why a wanted signature is missing */
 };
 

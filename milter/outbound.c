@@ -11,6 +11,7 @@
 #include "copies.h"
 #include "mime.h"
 #include "outbound.h"
+#include "pgp.h"
 #include "reinject.h"
 #include "smime.h"
 #include "util.h"
@@ -63,10 +64,18 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 		key_pairs_free(pairs, n);
 	}
 	if (st == CABLES_OK && m->sign_key == NULL) {
-		snprintf(m->sign_note, sizeof(m->sign_note), "unsigned: no signing key for %s: %s", norm,
-		    why != NULL ? why : "no private key");
 		X509_free(m->sign_cert);
 		m->sign_cert = NULL;
+	}
+	if (st == CABLES_OK) {
+		char *why_pgp = NULL;
+
+		if (!keys_pgp(env, norm, KEY_SIGN, m->sign_pgp, &why_pgp, &st, err))
+			m->sign_pgp[0] = '\0';
+		if (st == CABLES_OK && m->sign_key == NULL && m->sign_pgp[0] == '\0')
+			snprintf(m->sign_note, sizeof(m->sign_note), "unsigned: no signing key for %s: %s", norm,
+			    why != NULL ? why : "no private key");
+		free(why_pgp);
 	}
 	free(why);
 	free(norm);
@@ -74,14 +83,26 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 }
 
 
+static bool
+rcpt_keyed(const struct rcpt *r)
+{
+	return r->cert != NULL || r->pgp_fpr[0] != '\0';
+}
+
+static enum key_format
+rcpt_format(const struct rcpt *r)
+{
+	return r->cert != NULL ? FORMAT_SMIME : FORMAT_PGP;
+}
+
 static void
-group_add(struct message *m, bool encrypt, bool bcc, size_t member)
+group_add(struct message *m, bool encrypt, bool bcc, enum key_format format, size_t member)
 {
 	struct group *g;
 
 	for (size_t i = 0; i < m->ngroups && !bcc; i++) {
 		g = &m->groups[i];
-		if (g->encrypt == encrypt && !g->bcc) {
+		if (g->encrypt == encrypt && !g->bcc && (!encrypt || g->format == format)) {
 			g->members = xreallocarray(g->members, g->n + 1, sizeof(*g->members));
 			g->members[g->n++] = member;
 			return;
@@ -91,6 +112,7 @@ group_add(struct message *m, bool encrypt, bool bcc, size_t member)
 	g = &m->groups[m->ngroups++];
 	g->encrypt = encrypt;
 	g->bcc = bcc;
+	g->format = format;
 	g->members = xmalloc(sizeof(*g->members));
 	g->members[0] = member;
 	g->n = 1;
@@ -118,10 +140,10 @@ make_groups(struct message *m)
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		const struct rcpt *r = &m->rcpts[i];
 
-		if (r->local || r->policy == POLICY_NEVER || r->cert == NULL)
-			group_add(m, false, false, i);
+		if (r->local || r->policy == POLICY_NEVER || !rcpt_keyed(r))
+			group_add(m, false, false, FORMAT_AUTO, i);
 		else
-			group_add(m, true, r->bcc, i);
+			group_add(m, true, r->bcc, rcpt_format(r), i);
 	}
 	for (size_t i = 1; i < m->ngroups; i++)
 		if (keep_rank(&m->groups[i]) > keep_rank(&m->groups[0])) {
@@ -141,11 +163,62 @@ sign_note(const struct message *m, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The key to encrypt to r with, as its Format says: S/MIME, OpenPGP, or
+ * (auto) whichever it has, FormatPreference breaking ties.  The key store
+ * or gpg failing is an error; no key is not.
+ */
+static cables_status
+find_key(struct rcpt *r, const struct milter_env *env, struct cables_err *err)
+{
+	const struct config *cfg = env->cfg;
+	enum key_format want = (enum key_format)policy_get(&cfg->policy, r->norm, PA_FORMAT, NULL);
+	char *why_smime = NULL, *why_pgp = NULL;
+	cables_status st = CABLES_OK;
+	bool pgp = false;
+
+	if (want != FORMAT_PGP) {
+		r->cert = keys_cert(env, r->norm, KEY_ENCRYPT, &why_smime, &st, err);
+		if (st != CABLES_OK)
+			goto out;
+	}
+	if (want == FORMAT_PGP || (want == FORMAT_AUTO && (r->cert == NULL || cfg->format_preference == PREFER_PGP))) {
+		pgp = keys_pgp(env, r->norm, KEY_ENCRYPT, r->pgp_fpr, &why_pgp, &st, err);
+		if (st != CABLES_OK)
+			goto out;
+	}
+	if (pgp && r->cert != NULL) {
+		X509_free(r->cert);
+		r->cert = NULL;
+	}
+	if (!pgp)
+		r->pgp_fpr[0] = '\0';
+	if (rcpt_keyed(r))
+		goto out;
+	if (want == FORMAT_SMIME || (want == FORMAT_AUTO && strcmp(why_pgp, "no OpenPGP key") == 0)) {
+		r->why_what = "S/MIME certificate";
+		r->why_no_key = why_smime;
+		why_smime = NULL;
+	} else if (want == FORMAT_PGP || strcmp(why_smime, "no certificate") == 0) {
+		r->why_what = "OpenPGP key";
+		r->why_no_key = why_pgp;
+		why_pgp = NULL;
+	} else {
+		r->why_what = "key";
+		r->why_no_key = xasprintf("S/MIME: %s; OpenPGP: %s", why_smime, why_pgp);
+	}
+out:
+	free(why_smime);
+	free(why_pgp);
+	return st;
+}
+
 void
 outbound_plan(struct message *m, const struct milter_env *env, struct outcome *out)
 {
 	const struct config *cfg = env->cfg;
 	size_t nlocal = 0, nremote = 0, nnever = 0, nkeyless = 0;
+	unsigned int formats = 0;
 	struct cables_err err;
 	cables_status st;
 	char *blocked = NULL, *keyless = NULL, note[300];
@@ -185,28 +258,34 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		struct rcpt *r = &m->rcpts[i];
 
-		if (r->local || r->policy == POLICY_NEVER || r->cert != NULL)
+		if (r->local || r->policy == POLICY_NEVER || rcpt_keyed(r))
 			continue;
-		r->cert = keys_cert(env, r->norm, KEY_ENCRYPT, &r->why_no_key, &st, &err);
-		if (st != CABLES_OK) {
+		if (find_key(r, env, &err) != CABLES_OK) {
 			free(blocked);
 			free(keyless);
 			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
 		}
-		if (r->cert != NULL)
+		if (rcpt_keyed(r)) {
+			formats |= 1u << rcpt_format(r);
 			continue;
+		}
 		nkeyless++;
 		if (r->policy == POLICY_REQUIRE) {
 			if (blocked == NULL)
-				blocked = xasprintf("no usable S/MIME certificate for %s: %s", r->addr, r->why_no_key);
+				blocked = xasprintf("no usable %s for %s: %s", r->why_what, r->addr, r->why_no_key);
 			m->on_key_not_found = fail_action_combine(m->on_key_not_found,
 			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEY_NOT_FOUND, NULL));
 		} else if (keyless == NULL) {
-			keyless = xasprintf("no usable S/MIME certificate for %s: %s", r->addr, r->why_no_key);
+			keyless = xasprintf("no usable %s for %s: %s", r->why_what, r->addr, r->why_no_key);
 		}
 	}
 	make_groups(m);
+	if (blocked == NULL && formats == 3u && (m->ngroups == 1 || env->reinject_key == NULL) && m->has_require) {
+		/* One copy cannot be both S/MIME and OpenPGP. */
+		blocked = xstrdup("S/MIME and OpenPGP recipients in one message (no ReinjectTo for split delivery)");
+		m->on_key_not_found = ACTION_TEMPFAIL;
+	}
 	if (blocked != NULL) {
 		/* Decided at end of message: content the sender encrypted may pass. */
 		m->plan = PLAN_BLOCKED;
@@ -217,12 +296,13 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		strlcpy_c(m->blocked_reason, keyless != NULL ? keyless : "policy never or local recipients",
 		    sizeof(m->blocked_reason));
 		outcome_set(out, VERDICT_CONTINUE, "continue", "split delivery");
-	} else if (nnever == 0 && nlocal == 0 && nkeyless == 0) {
+	} else if (nnever == 0 && nlocal == 0 && nkeyless == 0 && formats != 3u) {
 		/* Every recipient has a key (without split delivery, Bcc recipients share the copy). */
 		m->plan = PLAN_ENCRYPT;
 		outcome_set(out, VERDICT_CONTINUE, "continue", "encrypting");
 	} else {
-		const char *reason = keyless != NULL ? keyless : nnever == nremote ?
+		const char *reason = keyless != NULL ? keyless : formats == 3u && nnever == 0 && nlocal == 0 ?
+		    "S/MIME and OpenPGP recipients in one message (no ReinjectTo for split delivery)" : nnever == nremote ?
 		    "policy never for every remote recipient" : nlocal > 0 ?
 		    "local and remote recipients in one message (no ReinjectTo for split delivery)" :
 		    "recipients with policy never and others in one message (no ReinjectTo for split delivery)";
@@ -278,14 +358,29 @@ collect_certs(const struct message *m, const struct milter_env *env, const struc
 	return certs;
 }
 
+/* What encrypt_for() did. */
+struct encrypted {
+	int nrecipients;	/* not counting the sender */
+	bool with_self;
+	bool signed_;
+	char content_type[160];	/* OpenPGP: the multipart/encrypted Content-Type */
+};
+
+static cables_status encrypt_smime(const struct message *m, const struct milter_env *env, const struct group *g,
+    const struct smime_signed *sig, struct byte_sink *sink, int *nrecipients, bool *with_self,
+    struct cables_err *err);
+
 /* The group of every recipient (the whole message when there are no groups). */
 static struct group
 whole_message(const struct message *m, size_t *storage)
 {
-	struct group g = { true, false, storage, m->nrcpts };
+	struct group g = { true, false, FORMAT_SMIME, storage, m->nrcpts };
 
-	for (size_t i = 0; i < m->nrcpts; i++)
+	for (size_t i = 0; i < m->nrcpts; i++) {
 		storage[i] = i;
+		if (rcpt_keyed(&m->rcpts[i]))
+			g.format = rcpt_format(&m->rcpts[i]);
+	}
 	return g;
 }
 
@@ -424,9 +519,95 @@ entity_of(const struct message *m, const struct smime_signed *sig, const struct 
 		entity_src_mem(src, sig->epilogue.data, sig->epilogue.len);
 }
 
-/* Encrypt the entity (signed when sig is not NULL) for group g into sink. */
+/*
+ * OpenPGP: encrypt the original entity to the group's keys (and the
+ * sender's with EncryptToSelf), signed in the same pass with the sender's
+ * OpenPGP key when signing, key IDs hidden for a Bcc recipient's copy.
+ */
+static cables_status
+encrypt_pgp(const struct message *m, const struct milter_env *env, const struct group *g, bool signing,
+    struct byte_sink *sink, struct encrypted *enc, struct cables_err *err)
+{
+	struct pgp_encrypt_opts opts = { g->bcc, signing && m->sign_pgp[0] != '\0' ? m->sign_pgp : NULL };
+	const char **fprs = xcalloc(g->n + 1, sizeof(*fprs));
+	char self[41];
+	size_t n = 0;
+	struct entity_src src;
+	struct buf head;
+	cables_status st;
+
+	for (size_t k = 0; k < g->n; k++) {
+		const char *f = m->rcpts[g->members[k]].pgp_fpr;
+		bool dup = f[0] == '\0';
+
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcmp(fprs[j], f) == 0;
+		if (!dup)
+			fprs[n++] = f;
+	}
+	enc->nrecipients = (int)n;
+	enc->with_self = false;
+	if (m->sender[0] != '\0') {
+		char *norm = addr_normalize(m->sender, &env->cfg->addr), *why = NULL;
+		cables_status lst;
+
+		if (norm != NULL && policy_get(&env->cfg->policy, norm, PA_SELF, NULL) &&
+		    keys_pgp(env, norm, KEY_ENCRYPT, self, &why, &lst, NULL)) {
+			fprs[n++] = self;
+			enc->with_self = true;
+		}
+		free(why);
+		free(norm);
+	}
+	enc->signed_ = opts.sign_fpr != NULL;
+	buf_init(&head);
+	message_content_head(m, &head);
+	entity_src_init(&src);
+	entity_src_mem(&src, head.data, head.len);
+	entity_src_spool(&src, m->body, 0, -1);
+	st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, n, &src, sink, enc->content_type, err);
+	OPENSSL_cleanse(head.data, head.len);
+	buf_release(&head);
+	free(fprs);
+	return st;
+}
+
+/* The header fields of what encrypt_for() produced. */
+static size_t
+encrypted_fields(const struct milter_env *env, const struct group *g, const struct encrypted *enc,
+    struct smime_field *fields)
+{
+	const struct smime_field *sf;
+
+	if (g->format == FORMAT_PGP) {
+		fields[0].name = "Content-Type";
+		fields[0].value = enc->content_type;
+		return 1;
+	}
+	sf = smime_output_fields(env->cfg->cipher);
+	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++)
+		fields[i] = sf[i];
+	return SMIME_OUTPUT_FIELDS;
+}
+
+/*
+ * Encrypt the entity for group g into sink: S/MIME (signed first when sig
+ * is not NULL) or OpenPGP (signed in the same pass when signing).
+ */
 static cables_status
 encrypt_for(const struct message *m, const struct milter_env *env, const struct group *g,
+    const struct smime_signed *sig, bool signing, struct byte_sink *sink, struct encrypted *enc,
+    struct cables_err *err)
+{
+	if (g->format == FORMAT_PGP)
+		return encrypt_pgp(m, env, g, signing, sink, enc, err);
+	enc->signed_ = sig != NULL;
+	return encrypt_smime(m, env, g, sig, sink, &enc->nrecipients, &enc->with_self, err);
+}
+
+/* Encrypt the entity (signed when sig is not NULL) for group g into sink with S/MIME. */
+static cables_status
+encrypt_smime(const struct message *m, const struct milter_env *env, const struct group *g,
     const struct smime_signed *sig, struct byte_sink *sink, int *nrecipients, bool *with_self,
     struct cables_err *err)
 {
@@ -454,38 +635,45 @@ encrypt_for(const struct message *m, const struct milter_env *env, const struct 
 }
 
 static void
-trace_text(const struct milter_env *env, int nrecipients, bool with_self, bool signed_, bool bcc, char *out,
-    size_t len)
+trace_text(const struct milter_env *env, const struct group *g, const struct encrypted *enc, char *out, size_t len)
 {
-	snprintf(out, len, "encrypted; format=smime; cipher=%s; recipients=%d%s%s%s",
-	    cipher_name(env->cfg->cipher), nrecipients, with_self ? "; self" : "", signed_ ? "; signed" : "",
-	    bcc ? "; bcc" : "");
+	char cipher[64] = "";
+
+	if (g->format != FORMAT_PGP)
+		snprintf(cipher, sizeof(cipher), "; cipher=%s", cipher_name(env->cfg->cipher));
+	snprintf(out, len, "encrypted; format=%s%s; recipients=%d%s%s%s", g->format == FORMAT_PGP ? "pgp" : "smime",
+	    cipher, enc->nrecipients, enc->with_self ? "; self" : "", enc->signed_ ? "; signed" : "",
+	    g->bcc ? "; bcc" : "");
 }
 
 /* Encrypt group g in the current transaction. */
 static void
 encrypt_in_place(struct message *m, const struct milter_env *env, const struct mta *mta, const struct group *g,
-    const struct smime_signed *sig, struct outcome *out)
+    const struct smime_signed *sig, bool signing, struct outcome *out)
 {
 	struct body_sink bs = { mta, false };
 	struct byte_sink sink = { body_sink_write, &bs };
+	struct smime_field fields[SMIME_OUTPUT_FIELDS];
+	struct encrypted enc;
 	struct cables_err err;
-	char trace[200];
-	int nrecipients;
-	bool with_self;
+	char trace[200], cipher[64] = "";
+	size_t nfields;
 
-	if (encrypt_for(m, env, g, sig, &sink, &nrecipients, &with_self, &err) != CABLES_OK) {
+	if (encrypt_for(m, env, g, sig, signing, &sink, &enc, &err) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, !bs.started, m->has_require, err.msg);
 		return;
 	}
-	trace_text(env, nrecipients, with_self, sig != NULL, false, trace, sizeof(trace));
-	if (rewrite_headers(m, mta, smime_output_fields(env->cfg->cipher), SMIME_OUTPUT_FIELDS, trace) != 0) {
+	trace_text(env, g, &enc, trace, sizeof(trace));
+	nfields = encrypted_fields(env, g, &enc, fields);
+	if (rewrite_headers(m, mta, fields, nfields, trace) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a header change");
 		return;
 	}
-	outcome_set(out, VERDICT_MODIFIED, "encrypted", "format=smime cipher=%s recipients=%d%s%s size=%zu%s%s",
-	    cipher_name(env->cfg->cipher), nrecipients, with_self ? " +self" : "",
-	    sig != NULL ? " signed" : "", spool_size(m->body), m->sign_note[0] != '\0' ? " " : "", m->sign_note);
+	if (g->format != FORMAT_PGP)
+		snprintf(cipher, sizeof(cipher), " cipher=%s", cipher_name(env->cfg->cipher));
+	outcome_set(out, VERDICT_MODIFIED, "encrypted", "format=%s%s recipients=%d%s%s size=%zu%s%s",
+	    g->format == FORMAT_PGP ? "pgp" : "smime", cipher, enc.nrecipients, enc.with_self ? " +self" : "",
+	    enc.signed_ ? " signed" : "", spool_size(m->body), m->sign_note[0] != '\0' ? " " : "", m->sign_note);
 }
 
 /* Replace the content with the multipart/signed entity (the message leaves unencrypted). */
@@ -520,15 +708,16 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
  */
 static cables_status
 send_copy(const struct message *m, const struct milter_env *env, const struct group *g,
-    const struct smime_signed *sig, char *qid, size_t qlen, struct cables_err *err)
+    const struct smime_signed *sig, bool signing, char *qid, size_t qlen, struct cables_err *err)
 {
+	struct smime_field fields[SMIME_OUTPUT_FIELDS];
+	struct encrypted enc;
+	size_t nfields;
 	struct spool *encrypted = NULL;
 	struct byte_sink sink;
 	struct entity_src body;
 	struct buf first, content, head;
 	char trace[200];
-	int nrecipients;
-	bool with_self;
 	cables_status st = CABLES_OK;
 
 	buf_init(&first);
@@ -539,13 +728,13 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
 		encrypted = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
 		sink.write = spool_sink_write;
 		sink.arg = encrypted;
-		if ((st = encrypt_for(m, env, g, sig, &sink, &nrecipients, &with_self, err)) != CABLES_OK)
+		if ((st = encrypt_for(m, env, g, sig, signing, &sink, &enc, err)) != CABLES_OK)
 			goto out;
-		trace_text(env, nrecipients, with_self, sig != NULL, g->bcc, trace, sizeof(trace));
+		trace_text(env, g, &enc, trace, sizeof(trace));
 		buf_printf(&first, "X-Cables: %s\r\n", trace);
-		for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++)
-			buf_printf(&content, "%s: %s\r\n", smime_output_fields(env->cfg->cipher)[i].name,
-			    smime_output_fields(env->cfg->cipher)[i].value);
+		nfields = encrypted_fields(env, g, &enc, fields);
+		for (size_t i = 0; i < nfields; i++)
+			buf_printf(&content, "%s: %s\r\n", fields[i].name, fields[i].value);
 		buf_appends(&content, "MIME-Version: 1.0\r\n");
 		entity_src_spool(&body, encrypted, 0, -1);
 	} else if (sig != NULL) {
@@ -572,7 +761,11 @@ out:
 static const char *
 group_what(const struct group *g)
 {
-	return g->encrypt ? (g->bcc ? "encrypted (bcc)" : "encrypted") : "as it is";
+	if (!g->encrypt)
+		return "as it is";
+	if (g->format == FORMAT_PGP)
+		return g->bcc ? "OpenPGP (bcc)" : "OpenPGP";
+	return g->bcc ? "encrypted (bcc)" : "encrypted";
 }
 
 /*
@@ -582,7 +775,7 @@ group_what(const struct group *g)
  */
 static void
 split(struct message *m, const struct milter_env *env, const struct mta *mta, const struct smime_signed *sig,
-    struct outcome *out)
+    bool signing, struct outcome *out)
 {
 	struct buf copies, kept;
 	struct cables_err err;
@@ -590,7 +783,7 @@ split(struct message *m, const struct milter_env *env, const struct mta *mta, co
 	size_t len;
 
 	if (m->groups[0].encrypt)
-		encrypt_in_place(m, env, mta, &m->groups[0], sig, out);
+		encrypt_in_place(m, env, mta, &m->groups[0], sig, signing, out);
 	else if (sig != NULL)
 		clear_sign(m, env, mta, sig, out);
 	else
@@ -600,7 +793,7 @@ split(struct message *m, const struct milter_env *env, const struct mta *mta, co
 	buf_init(&copies);
 	buf_init(&kept);
 	for (size_t i = 1; i < m->ngroups; i++) {
-		if (send_copy(m, env, &m->groups[i], sig, qid, sizeof(qid), &err) != CABLES_OK) {
+		if (send_copy(m, env, &m->groups[i], sig, signing, qid, sizeof(qid), &err) != CABLES_OK) {
 			/* A copy not queued would be lost: the whole transaction waits. */
 			outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: %s%s%s%s", err.msg,
 			    copies.len > 0 ? " (already queued: " : "", copies.len > 0 ? copies.data : "",
@@ -635,9 +828,10 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 	struct buf head;
 	struct cables_err err;
 	size_t *all;
-	bool signing;
+	bool signing, wants_sig;
 
-	signing = m->sign_key != NULL && !already_signed(m);
+	wants_sig = (m->sign_key != NULL || m->sign_pgp[0] != '\0') && !already_signed(m);
+	signing = wants_sig && m->sign_key != NULL;
 	if (signing) {
 		buf_init(&head);
 		message_content_head(m, &head);
@@ -653,7 +847,7 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 	}
 	switch (m->plan) {
 	case PLAN_SPLIT:
-		split(m, env, mta, signing ? &sig : NULL, out);
+		split(m, env, mta, signing ? &sig : NULL, wants_sig, out);
 		break;
 	case PLAN_SIGN_ONLY:
 		if (signing)
@@ -666,7 +860,7 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 
 		all = xcalloc(m->nrcpts + 1, sizeof(*all));
 		g = whole_message(m, all);
-		encrypt_in_place(m, env, mta, &g, signing ? &sig : NULL, out);
+		encrypt_in_place(m, env, mta, &g, signing ? &sig : NULL, wants_sig, out);
 		free(all);
 		break;
 	}

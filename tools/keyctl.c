@@ -26,6 +26,7 @@
 #include "config.h"
 #include "keyctl.h"
 #include "keystore.h"
+#include "pgp.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
@@ -40,6 +41,7 @@ static const char usage_text[] =
     "       cables-keyctl [-c config-file] -n     (check the configuration)\n"
     "commands:\n"
     "  generate ADDRESS --smime [--algo rsa3072|p256] [--days N]\n"
+    "  generate ADDRESS --pgp [--algo ed25519|rsa3072] [--days N]\n"
     "  import FILE [--for ADDRESS] [--passphrase-file FILE] [--force]\n"
     "  export ADDRESS [--private] [--out FILE]\n"
     "  list\n"
@@ -78,13 +80,7 @@ keyctl_die(const char *fmt, ...)
 	exit(EXIT_USER);
 }
 
-struct ctx {
-	struct config *cfg;
-	struct keystore *ks;
-	time_t now;
-};
-
-static void
+void
 open_store(struct ctx *c, bool create)
 {
 	struct cables_err err;
@@ -93,7 +89,7 @@ open_store(struct ctx *c, bool create)
 		keyctl_die("%s", err.msg);
 }
 
-static char *
+char *
 normalized(const struct ctx *c, const char *addr)
 {
 	char *norm;
@@ -106,7 +102,7 @@ normalized(const struct ctx *c, const char *addr)
 	return norm;
 }
 
-static void
+void
 format_time(long long t, char *out, size_t len)
 {
 	time_t tt = (time_t)t;
@@ -160,6 +156,7 @@ cmd_generate(struct ctx *c, int argc, char **argv)
 	enum smime_algo algo = SMIME_ALGO_RSA3072;
 	bool smime = false, pgp = false;
 	unsigned long days = 730;
+	const char *algo_name = NULL;
 	char *end, *addr, fpr[65], desc[64], until[32];
 	struct cables_err err;
 	X509 *cert;
@@ -171,10 +168,7 @@ cmd_generate(struct ctx *c, int argc, char **argv)
 		switch (ch) {
 		case 's': smime = true; break;
 		case 'p': pgp = true; break;
-		case 'a':
-			if (!smime_algo_parse(optarg, &algo))
-				keyctl_usage("--algo: '%s' is not rsa3072 or p256", optarg);
-			break;
+		case 'a': algo_name = optarg; break;
 		case 'd':
 			days = strtoul(optarg, &end, 10);
 			if (*optarg == '\0' || *end != '\0' || days == 0 || days > 36500)
@@ -185,12 +179,17 @@ cmd_generate(struct ctx *c, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		keyctl_usage("generate needs exactly one ADDRESS");
-	if (pgp)
-		keyctl_die("--pgp: OpenPGP keys are not supported by this version yet");
-	if (!smime)
-		keyctl_usage("generate needs a format: --smime");
+	if (smime == pgp)
+		keyctl_usage("generate needs one format: --smime or --pgp");
+	if (smime && algo_name != NULL && !smime_algo_parse(algo_name, &algo))
+		keyctl_usage("--algo: '%s' is not rsa3072 or p256 (with --smime)", algo_name);
 	addr = normalized(c, argv[optind]);
 	open_store(c, true);
+	if (pgp) {
+		keyctl_pgp_generate(c, addr, algo_name, days);
+		free(addr);
+		return 0;
+	}
 	if (smime_generate(addr, algo, (unsigned int)days, c->now, &cert, &key, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
 	store_cert(c, addr, cert, key, "generated");
@@ -203,6 +202,34 @@ cmd_generate(struct ctx *c, int argc, char **argv)
 	EVP_PKEY_free(key);
 	free(addr);
 	return 0;
+}
+
+/* The whole file, for OpenPGP detection and import; NULL with errno set on failure. */
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	struct buf b;
+	char chunk[8192];
+	size_t n;
+	FILE *fp = fopen(path, "rb");
+
+	if (fp == NULL)
+		return NULL;
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
+		if (b.len + n > 16u << 20) {
+			fclose(fp);
+			buf_release(&b);
+			errno = EFBIG;
+			return NULL;
+		}
+		buf_append(&b, chunk, n);
+	}
+	fclose(fp);
+	*len = b.len;
+	if (b.data == NULL)
+		return (uint8_t *)xstrdup("");
+	return (uint8_t *)b.data;
 }
 
 static char *
@@ -298,6 +325,27 @@ cmd_import(struct ctx *c, int argc, char **argv)
 	}
 	if (optind + 1 != argc)
 		keyctl_usage("import needs exactly one FILE");
+	{
+		size_t len = 0;
+		uint8_t *data = slurp(argv[optind], &len);
+
+		if (data == NULL)
+			keyctl_die("%s: %s", argv[optind], strerror(errno));
+		if (pgp_data_is_openpgp(data, len)) {
+			open_store(c, true);
+			imported = keyctl_pgp_import(c, argv[optind], data, len, want, force);
+			OPENSSL_cleanse(data, len);
+			free(data);
+			if (imported == 0)
+				keyctl_die("%s: nothing imported%s%s", argv[optind], want != NULL ? " for " : "",
+				    want != NULL ? want : "");
+			free(want);
+			free(pass);
+			return 0;
+		}
+		OPENSSL_cleanse(data, len);
+		free(data);
+	}
 	if (smime_load_file(argv[optind], pass, &certs, &key, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
 	if (pass != NULL) {
@@ -371,7 +419,7 @@ cmd_export(struct ctx *c, int argc, char **argv)
 		keyctl_usage("export needs exactly one ADDRESS");
 	addr = normalized(c, argv[optind]);
 	open_store(c, false);
-	if (keystore_lookup(c->ks, addr, "smime", &keys, &err) != CABLES_OK)
+	if (keystore_lookup(c->ks, addr, NULL, &keys, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
 	if (keys.count == 0)
 		keyctl_die("no key for %s", addr);
@@ -386,8 +434,15 @@ cmd_export(struct ctx *c, int argc, char **argv)
 	}
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
-		X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+		X509 *cert;
 
+		if (strcmp(r->format, "pgp") == 0) {
+			(void)BIO_flush(out);
+			if (keyctl_pgp_export(c, r, private, out_path != NULL ? (int)BIO_get_fd(out, NULL) : STDOUT_FILENO))
+				written++;
+			continue;
+		}
+		cert = smime_cert_from_der(r->public_data, r->public_len);
 		if (cert == NULL)
 			keyctl_die("stored certificate %s of %s cannot be decoded", r->fingerprint, addr);
 		if (private && r->secret_data == NULL) {
@@ -502,8 +557,12 @@ cmd_show(struct ctx *c, int argc, char **argv)
 		keyctl_die("%s", err.msg);
 	if (keys.count == 0)
 		keyctl_die("no key for %s", addr);
-	for (size_t i = 0; i < keys.count; i++)
-		show_key(c, &keys.items[i]);
+	for (size_t i = 0; i < keys.count; i++) {
+		if (strcmp(keys.items[i].format, "pgp") == 0)
+			keyctl_pgp_show(c, &keys.items[i]);
+		else
+			show_key(c, &keys.items[i]);
+	}
 	key_list_release(&keys);
 	free(addr);
 	return 0;

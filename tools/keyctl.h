@@ -2,7 +2,32 @@
 #ifndef CABLES_KEYCTL_H
 #define CABLES_KEYCTL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
 #include "config.h"
+#include "keystore.h"
+
+struct ctx {
+	struct config *cfg;
+	struct keystore *ks;
+	time_t now;
+};
+
+void open_store(struct ctx *c, bool create);
+/* addr normalised, or die naming it. */
+char *normalized(const struct ctx *c, const char *addr);
+/* YYYY-MM-DD (UTC). */
+void format_time(long long t, char *out, size_t len);
+
+/* OpenPGP keys (keyctl_pgp.c). */
+void keyctl_pgp_generate(struct ctx *c, const char *addr, const char *algo, unsigned long days);
+int keyctl_pgp_import(struct ctx *c, const char *path, const uint8_t *data, size_t len, const char *want, bool force);
+/* Write the record's key (armored; with its secret when private); false if private and it has none. */
+bool keyctl_pgp_export(struct ctx *c, const struct key_record *r, bool private, int fd);
+void keyctl_pgp_show(struct ctx *c, const struct key_record *r);
 
 /* One line "cables-keyctl: ...", exit 1. */
 void keyctl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -10,19 +10,6 @@
 FAULTS_RESULTS=$BUILD/tests/faults/results.txt
 mkdir -p "$BUILD/tests/faults"
 
-# leaks DOMAIN: sink files addressed to DOMAIN (smtp-sink records the
-# recipients in X-Rcpt-Args) whose body holds the plaintext marker.  Only the
-# body counts: header fields such as Subject stay outside the encryption.
-leaks() {
-	n=0
-	for f in $(grep -l PLAINTEXT-MARKER "$SINK"/* 2>/dev/null); do
-		grep -q "^X-Rcpt-Args: <[^>]*@$1>" "$f" || continue
-		awk 'body && /PLAINTEXT-MARKER/ { found = 1 } /^\r?$/ { body = 1 } END { exit !found }' "$f" &&
-			n=$((n + 1))
-	done
-	echo "$n"
-}
-
 bounced() { grep -c 'status=bounced' "$PF/maillog" 2>/dev/null || true; }
 
 # fault_result CASE SENT ACCEPTED DELIVERED QUEUED LEAKED: assert nothing lost or leaked, record the figures.

@@ -24,6 +24,7 @@
                          signature of a multipart/signed message.
 """
 import base64
+import re
 import os
 import smtplib
 import sys
@@ -206,6 +207,39 @@ def data_with_pause(smtp, data, pause):
     return smtp.getreply()
 
 
+def pgp_payload(data):
+    """The armored OpenPGP message of an RFC 3156 multipart/encrypted message,
+    after checking its structure; SystemExit naming what is wrong."""
+    fields, body = split(data)
+    ctype = header(data, "Content-Type")
+    if ctype is None:
+        raise SystemExit("no Content-Type")
+    low = ctype.decode().lower()
+    if not low.startswith("multipart/encrypted") or 'protocol="application/pgp-encrypted"' not in low:
+        raise SystemExit("not RFC 3156 multipart/encrypted: " + ctype.decode())
+    m = re.search(r'boundary="([^"]+)"', ctype.decode())
+    if m is None:
+        raise SystemExit("no boundary")
+    delim = b"--" + m.group(1).encode()
+    parts = body.split(b"\r\n" + delim)
+    if not body.count(delim + b"--") == 1:
+        raise SystemExit("no closing boundary")
+    chunks = re.split(b"(?:^|\r\n)" + re.escape(delim) + b"(?:--)?[ \t]*\r\n", body)
+    chunks = [c for c in chunks[1:]]
+    if len(chunks) < 2:
+        raise SystemExit("fewer than two body parts")
+    first, second = chunks[0], chunks[1]
+    if b"Content-Type: application/pgp-encrypted" not in first or b"\r\n\r\nVersion: 1" not in first:
+        raise SystemExit("first part is not application/pgp-encrypted with Version: 1")
+    head2, _, payload = second.partition(b"\r\n\r\n")
+    if b"Content-Type: application/octet-stream" not in head2:
+        raise SystemExit("second part is not application/octet-stream")
+    if not payload.startswith(b"-----BEGIN PGP MESSAGE-----\r\n"):
+        raise SystemExit("second part is not an armored OpenPGP message")
+    del parts
+    return payload
+
+
 def make(path, kind):
     head = (b"From: Alice <alice@a.test>\r\nTo: Bob <bob@b.test>\r\n"
             b"Subject: test %s\r\nMessage-ID: <%s@a.test>\r\n" % (kind.encode(), kind.encode()))
@@ -229,6 +263,10 @@ def make(path, kind):
             b"--=_b1\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\n" \
             b"Content-Disposition: attachment; filename=\"data.bin\"\r\n" \
             b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 + b"--=_b1--\r\n"
+    elif kind == "latin1":
+        msg = head + b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\n" \
+            b"Content-Transfer-Encoding: 8bit\r\n\r\n" + \
+            "Grüße, café, naïve PLAINTEXT-MARKER\r\n".encode("iso-8859-1") * 10
     elif kind == "no-body":
         msg = head + b"\r\n"
     elif kind == "broken-mime":
@@ -269,6 +307,8 @@ def main(argv):
         if value is None:
             return 1
         out.write(value + b"\n")
+    elif cmd == "pgp-payload":
+        out.write(pgp_payload(data))
     elif cmd == "strip-sink":
         out.write(strip_sink(data))
     else:

@@ -54,6 +54,7 @@ rig_cleanup() {
 	[ -n "$MILTER_PID" ] && kill -9 "$MILTER_PID" 2>/dev/null
 	[ -n "$SINK_PID" ] && kill -9 "$SINK_PID" 2>/dev/null
 	pkill -9 -f "smtp-sink -u postfix -d $T/" 2>/dev/null
+	pkill -9 -f "homedir $T/" 2>/dev/null
 	if [ "$TAP_FAILED" != 0 ] || [ -n "${KEEP_TEST_DIR:-}" ]; then
 		echo "# test directory kept: $T"
 	else
@@ -121,6 +122,7 @@ rig_config() {
 	KeyStoreKey $T/store.key
 	LocalDomains a.test
 	TempDir $T
+	GnuPGHome $T/gnupg
 	LogFile $MILTER_LOG
 	CF
 	: > "$CONF"
@@ -178,6 +180,19 @@ rig_send() {
 rig_submit() {
 	file=$1; from=$2; shift 2
 	/usr/sbin/sendmail -C "$PF" -f "$from" "$@" < "$file"
+}
+
+# leaks DOMAIN: sink files addressed to DOMAIN (smtp-sink records the
+# recipients in X-Rcpt-Args) whose body holds the plaintext marker.  Only the
+# body counts: header fields such as Subject stay outside the encryption.
+leaks() {
+	n=0
+	for f in $(grep -l PLAINTEXT-MARKER "$SINK"/* 2>/dev/null); do
+		grep -q "^X-Rcpt-Args: <[^>]*@$1>" "$f" || continue
+		awk 'body && /PLAINTEXT-MARKER/ { found = 1 } /^\r?$/ { body = 1 } END { exit !found }' "$f" &&
+			n=$((n + 1))
+	done
+	echo "$n"
 }
 
 sink_count() { find "$SINK" -type f | wc -l; }
@@ -276,6 +291,7 @@ inst_config() {
 	KeyStoreKey $T/$name/store.key
 	LocalDomains $domain
 	TempDir $T/$name
+	GnuPGHome $T/$name/gnupg
 	LogFile $T/$name/milter.log
 	CF
 	for line in "$@"; do printf '%s\n' "$line" >> "$T/$name/cables.conf"; done

@@ -97,6 +97,8 @@ assert_default_values(const struct config *c)
 	assert_string_equal(c->log_facility, "mail");
 	assert_null(c->log_file);
 	assert_string_equal(c->temp_dir, "/var/tmp");
+	assert_string_equal(c->gnupg_home, "/var/lib/cables/gnupg");
+	assert_int_equal(c->format_preference, PREFER_SMIME);
 	assert_null(c->reinject_to);
 	assert_string_equal(c->reinject_key, "/etc/cables/reinject.key");
 	assert_null(c->user);
@@ -168,7 +170,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError",
 		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
-		"LogFile", "TempDir", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "RecipientDelimiter", "LocalPartCaseSensitive",
+		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "RecipientDelimiter", "LocalPartCaseSensitive",
 	};
 	size_t n = config_key_count();
 
@@ -196,7 +198,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	assert_string_equal(config_key_default(19), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
 	assert_null(config_key_default(7));				/* LocalDomains */
-	assert_null(config_key_default(24));				/* ReinjectTo */
+	assert_null(config_key_default(26));				/* ReinjectTo */
 	assert_string_equal(fail_action_name(ACTION_TEMPFAIL), "tempfail");
 	assert_string_equal(fail_action_name(ACTION_REJECT), "reject");
 	assert_string_equal(fail_action_name(ACTION_ACCEPT), "accept");

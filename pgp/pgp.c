@@ -1,0 +1,728 @@
+/* pgp - OpenPGP keys and PGP/MIME encryption with GPGME; see pgp.h. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gpgme.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "pgp.h"
+
+extern char **environ;
+
+static pthread_once_t gpgme_once = PTHREAD_ONCE_INIT;
+static const char *gpgme_version;
+
+static void
+gpgme_setup(void)
+{
+	gpgme_version = gpgme_check_version("1.11.0");
+}
+
+static cables_status
+gpg_fail(struct cables_err *err, cables_status st, const char *what, gpgme_error_t e)
+{
+	return cables_fail(err, st, "%s: %s", what, gpgme_strerror(e));
+}
+
+cables_status
+pgp_init(const char *home, struct cables_err *err)
+{
+	struct stat sb;
+	gpgme_error_t e;
+
+	pthread_once(&gpgme_once, gpgme_setup);
+	if (gpgme_version == NULL)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "GPGME is older than 1.11.0");
+	if ((e = gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP)) != 0)
+		return gpg_fail(err, CABLES_ERR_INTERNAL, "no usable gpg for GPGME", e);
+	if (strlen(home) > 80)
+		return cables_fail(err, CABLES_ERR_ARG, "GnuPGHome %s: longer than 80 characters (gpg-agent's "
+		    "socket path would not fit)", home);
+	if (stat(home, &sb) != 0) {
+		if (errno != ENOENT || mkdir(home, 0700) != 0 || stat(home, &sb) != 0)
+			return cables_fail(err, CABLES_ERR_IO, "GnuPGHome %s: %s", home, strerror(errno));
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return cables_fail(err, CABLES_ERR_ARG, "GnuPGHome %s: not a directory", home);
+	if (sb.st_uid != geteuid())
+		return cables_fail(err, CABLES_ERR_ARG, "GnuPGHome %s: owned by uid %lu, not by this user (%lu)", home,
+		    (unsigned long)sb.st_uid, (unsigned long)geteuid());
+	if ((sb.st_mode & 077) != 0 && chmod(home, 0700) != 0)
+		return cables_fail(err, CABLES_ERR_IO, "GnuPGHome %s: chmod 0700: %s", home, strerror(errno));
+	return CABLES_OK;
+}
+
+/* gpg must never wait for a person: an empty passphrase, always. */
+static gpgme_error_t
+no_passphrase(void *hook, const char *uid_hint, const char *info, int prev_bad, int fd)
+{
+	if (prev_bad)
+		return gpgme_error(GPG_ERR_CANCELED);
+	return gpgme_io_writen(fd, "\n", 1) == 0 ? 0 : gpgme_error_from_syserror();
+}
+
+static cables_status
+ctx_new(const char *home, gpgme_ctx_t *ctx, struct cables_err *err)
+{
+	gpgme_error_t e;
+
+	pthread_once(&gpgme_once, gpgme_setup);
+	if (gpgme_version == NULL)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "GPGME is older than 1.11.0");
+	if ((e = gpgme_new(ctx)) != 0)
+		return gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_new", e);
+	if ((e = gpgme_set_protocol(*ctx, GPGME_PROTOCOL_OpenPGP)) != 0 ||
+	    (e = gpgme_ctx_set_engine_info(*ctx, GPGME_PROTOCOL_OpenPGP, NULL, home)) != 0 ||
+	    (e = gpgme_set_pinentry_mode(*ctx, GPGME_PINENTRY_MODE_LOOPBACK)) != 0) {
+		gpgme_release(*ctx);
+		*ctx = NULL;
+		return gpg_fail(err, CABLES_ERR_INTERNAL, "setting up GPGME", e);
+	}
+	gpgme_set_passphrase_cb(*ctx, no_passphrase, NULL);
+	gpgme_set_offline(*ctx, 1);
+	gpgme_set_keylist_mode(*ctx, GPGME_KEYLIST_MODE_LOCAL);
+	return CABLES_OK;
+}
+
+bool
+pgp_data_is_openpgp(const uint8_t *data, size_t len)
+{
+	static const char armor[] = "-----BEGIN PGP ";
+
+	for (size_t i = 0; i + sizeof(armor) - 1 <= len && i < 4096; i++)
+		if (memcmp(data + i, armor, sizeof(armor) - 1) == 0 && (i == 0 || data[i - 1] == '\n'))
+			return true;
+	/* A binary packet: bit 7 set; new format 0xC0|tag, old format 0x80|tag<<2.  Keys are tags 5 and 6. */
+	if (len < 2 || (data[0] & 0x80) == 0)
+		return false;
+	if ((data[0] & 0x40) != 0)
+		return (data[0] & 0x3f) == 5 || (data[0] & 0x3f) == 6;
+	return ((data[0] >> 2) & 0x0f) == 5 || ((data[0] >> 2) & 0x0f) == 6;
+}
+
+static void
+fpr_copy(char out[PGP_FPR_LEN + 1], const char *fpr)
+{
+	strlcpy_c(out, fpr != NULL ? fpr : "", PGP_FPR_LEN + 1);
+	str_lower(out);
+}
+
+cables_status
+pgp_import(const char *home, const uint8_t *data, size_t len, char (*fprs)[PGP_FPR_LEN + 1], size_t max,
+    size_t *n, struct cables_err *err)
+{
+	gpgme_ctx_t ctx;
+	gpgme_data_t d;
+	gpgme_import_result_t res;
+	gpgme_error_t e;
+	cables_status st;
+
+	*n = 0;
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	if ((e = gpgme_data_new_from_mem(&d, (const char *)data, len, 0)) != 0) {
+		gpgme_release(ctx);
+		return gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new_from_mem", e);
+	}
+	e = gpgme_op_import(ctx, d);
+	res = e == 0 ? gpgme_op_import_result(ctx) : NULL;
+	if (e != 0) {
+		st = gpg_fail(err, CABLES_ERR_SYNTAX, "importing OpenPGP data", e);
+	} else if (res == NULL || res->considered == 0) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "no OpenPGP key in the data");
+	} else {
+		const char *why = NULL;
+
+		for (gpgme_import_status_t s = res->imports; s != NULL; s = s->next) {
+			char f[PGP_FPR_LEN + 1];
+			bool dup = false;
+
+			if (s->result != 0) {
+				why = gpgme_strerror(s->result);
+				continue;
+			}
+			if (s->fpr == NULL || strlen(s->fpr) != PGP_FPR_LEN)
+				continue;
+			fpr_copy(f, s->fpr);
+			for (size_t i = 0; i < *n && !dup; i++)
+				dup = strcmp(fprs[i], f) == 0;
+			if (!dup && *n < max)
+				memcpy(fprs[(*n)++], f, sizeof(f));
+		}
+		if (*n == 0)
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "no usable OpenPGP key in the data%s%s",
+			    why != NULL ? ": " : "", why != NULL ? why : " (only v4 keys are supported)");
+	}
+	gpgme_data_release(d);
+	gpgme_release(ctx);
+	return st;
+}
+
+void
+pgp_key_info_release(struct pgp_key_info *k)
+{
+	for (size_t i = 0; i < k->nemails; i++)
+		free(k->emails[i]);
+	free(k->emails);
+	k->emails = NULL;
+	k->nemails = 0;
+}
+
+/* Latest expiry of the subkeys usable for a purpose: -1 none, 0 never, else Unix time. */
+static long long
+usable_until(gpgme_key_t key, bool encrypt)
+{
+	long long until = -1;
+
+	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next) {
+		if (sk->revoked || sk->invalid || sk->disabled || !(encrypt ? sk->can_encrypt : sk->can_sign))
+			continue;
+		if (sk->expires == 0)
+			return 0;
+		if ((long long)sk->expires > until)
+			until = sk->expires;
+	}
+	return until;
+}
+
+struct key_facts {
+	struct pgp_key_info info;
+	long long encrypt_until, sign_until;
+};
+
+static void
+facts_from_key(gpgme_key_t key, struct key_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	fpr_copy(f->info.fpr, key->subkeys != NULL ? key->subkeys->fpr : key->fpr);
+	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next) {
+		char *a = gpgme_pubkey_algo_string(sk);
+		size_t used = strlen(f->info.algo);
+
+		snprintf(f->info.algo + used, sizeof(f->info.algo) - used, "%s%s", used > 0 ? "/" : "",
+		    a != NULL ? a : "?");
+		gpgme_free(a);
+	}
+	if (key->subkeys != NULL) {
+		f->info.created = key->subkeys->timestamp;
+		f->info.expires = key->subkeys->expires;
+	}
+	f->info.revoked = key->revoked;
+	f->info.expired = key->expired;
+	f->info.disabled = key->disabled;
+	f->info.invalid = key->invalid;
+	f->encrypt_until = usable_until(key, true);
+	f->sign_until = usable_until(key, false);
+	f->info.can_encrypt = f->encrypt_until >= 0;
+	f->info.can_sign = f->sign_until >= 0;
+	for (gpgme_user_id_t u = key->uids; u != NULL; u = u->next) {
+		if (u->revoked || u->invalid || u->email == NULL || u->email[0] == '\0')
+			continue;
+		f->info.emails = xreallocarray(f->info.emails, f->info.nemails + 1, sizeof(char *));
+		f->info.emails[f->info.nemails] = xstrdup(u->email);
+		str_lower(f->info.emails[f->info.nemails++]);
+	}
+}
+
+static cables_status
+get_key(gpgme_ctx_t ctx, const char *fpr, bool secret, gpgme_key_t *key, struct cables_err *err)
+{
+	gpgme_error_t e = gpgme_get_key(ctx, fpr, key, secret);
+
+	if (gpgme_err_code(e) == GPG_ERR_EOF || gpgme_err_code(e) == GPG_ERR_NO_PUBKEY ||
+	    gpgme_err_code(e) == GPG_ERR_NO_SECKEY)
+		return cables_fail(err, CABLES_ERR_NOTFOUND, "no OpenPGP %skey %s in the GnuPG home",
+		    secret ? "secret " : "", fpr);
+	if (e != 0)
+		return gpg_fail(err, CABLES_ERR_INTERNAL, "looking up an OpenPGP key", e);
+	return CABLES_OK;
+}
+
+cables_status
+pgp_key_get(const char *home, const char *fpr, struct pgp_key_info *info, struct cables_err *err)
+{
+	struct key_facts f;
+	gpgme_ctx_t ctx;
+	gpgme_key_t key;
+	cables_status st;
+
+	memset(info, 0, sizeof(*info));
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	if ((st = get_key(ctx, fpr, false, &key, err)) == CABLES_OK) {
+		facts_from_key(key, &f);
+		*info = f.info;
+		gpgme_key_unref(key);
+		if (get_key(ctx, fpr, true, &key, NULL) == CABLES_OK) {
+			info->secret = true;
+			gpgme_key_unref(key);
+		}
+	}
+	gpgme_release(ctx);
+	return st;
+}
+
+cables_status
+pgp_export(const char *home, const char *fpr, bool secret, bool armor, struct buf *out, struct cables_err *err)
+{
+	gpgme_ctx_t ctx;
+	gpgme_data_t d;
+	gpgme_error_t e;
+	cables_status st;
+	char *mem;
+	size_t len = 0;
+
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	if ((e = gpgme_data_new(&d)) != 0) {
+		gpgme_release(ctx);
+		return gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new", e);
+	}
+	gpgme_set_armor(ctx, armor);
+	e = gpgme_op_export(ctx, fpr, secret ? GPGME_EXPORT_MODE_SECRET : 0, d);
+	mem = gpgme_data_release_and_get_mem(d, &len);
+	if (e != 0)
+		st = gpg_fail(err, CABLES_ERR_CRYPTO, "exporting an OpenPGP key", e);
+	else if (mem == NULL || len == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no OpenPGP %skey %s in the GnuPG home",
+		    secret ? "secret " : "", fpr);
+	else
+		buf_append(out, mem, len);
+	if (mem != NULL) {
+		OPENSSL_cleanse(mem, len);
+		gpgme_free(mem);
+	}
+	gpgme_release(ctx);
+	return st;
+}
+
+cables_status
+pgp_delete(const char *home, const char *fpr, struct cables_err *err)
+{
+	gpgme_ctx_t ctx;
+	gpgme_key_t key;
+	gpgme_error_t e;
+	cables_status st;
+
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	if ((st = get_key(ctx, fpr, false, &key, err)) == CABLES_ERR_NOTFOUND) {
+		st = CABLES_OK;
+	} else if (st == CABLES_OK) {
+		if ((e = gpgme_op_delete_ext(ctx, key, GPGME_DELETE_ALLOW_SECRET | GPGME_DELETE_FORCE)) != 0)
+			st = gpg_fail(err, CABLES_ERR_CRYPTO, "deleting an OpenPGP key", e);
+		gpgme_key_unref(key);
+	}
+	gpgme_release(ctx);
+	return st;
+}
+
+bool
+pgp_algo_parse(const char *s, enum pgp_algo *out)
+{
+	if (str_ieq(s, "ed25519"))
+		*out = PGP_ALGO_ED25519;
+	else if (str_ieq(s, "rsa3072"))
+		*out = PGP_ALGO_RSA3072;
+	else
+		return false;
+	return true;
+}
+
+cables_status
+pgp_generate(const char *home, const char *addr, enum pgp_algo algo, unsigned int days, char fpr[PGP_FPR_LEN + 1],
+    struct cables_err *err)
+{
+	const char *primary = algo == PGP_ALGO_ED25519 ? "ed25519" : "rsa3072";
+	const char *sub = algo == PGP_ALGO_ED25519 ? "cv25519" : "rsa3072";
+	unsigned int flags = GPGME_CREATE_NOPASSWD | GPGME_CREATE_FORCE | (days == 0 ? GPGME_CREATE_NOEXPIRE : 0);
+	unsigned long expires = (unsigned long)days * 86400UL;
+	gpgme_genkey_result_t res;
+	gpgme_ctx_t ctx;
+	gpgme_key_t key;
+	gpgme_error_t e;
+	cables_status st;
+	char *uid;
+
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	uid = xasprintf("<%s>", addr);
+	e = gpgme_op_createkey(ctx, uid, primary, 0, expires, NULL, flags | GPGME_CREATE_CERT | GPGME_CREATE_SIGN);
+	free(uid);
+	if (e != 0 || (res = gpgme_op_genkey_result(ctx)) == NULL || res->fpr == NULL) {
+		st = gpg_fail(err, CABLES_ERR_CRYPTO, "generating an OpenPGP key", e);
+		goto out;
+	}
+	fpr_copy(fpr, res->fpr);
+	if ((st = get_key(ctx, fpr, true, &key, err)) != CABLES_OK)
+		goto out;
+	e = gpgme_op_createsubkey(ctx, key, sub, 0, expires, flags | GPGME_CREATE_ENCR);
+	gpgme_key_unref(key);
+	if (e != 0)
+		st = gpg_fail(err, CABLES_ERR_CRYPTO, "generating an OpenPGP encryption subkey", e);
+out:
+	gpgme_release(ctx);
+	return st;
+}
+
+/*
+ * What pgp_check() learnt of a key, by the SHA-256 of the store's bytes.
+ * Direct-mapped and bounded: a collision just evicts.
+ */
+#define CHECK_CACHE_SIZE 256
+
+struct check_entry {
+	bool used;
+	uint8_t digest[32];
+	char *home;
+	struct key_facts facts;
+};
+
+static struct check_entry check_cache[CHECK_CACHE_SIZE];
+static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+entry_clear(struct check_entry *c)
+{
+	if (!c->used)
+		return;
+	free(c->home);
+	pgp_key_info_release(&c->facts.info);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+pgp_cache_clear(void)
+{
+	pthread_mutex_lock(&check_lock);
+	for (size_t i = 0; i < CHECK_CACHE_SIZE; i++)
+		entry_clear(&check_cache[i]);
+	pthread_mutex_unlock(&check_lock);
+}
+
+static void
+facts_copy(struct key_facts *dst, const struct key_facts *src)
+{
+	*dst = *src;
+	dst->info.emails = src->info.nemails > 0 ? xcalloc(src->info.nemails, sizeof(char *)) : NULL;
+	for (size_t i = 0; i < src->info.nemails; i++)
+		dst->info.emails[i] = xstrdup(src->info.emails[i]);
+}
+
+/* The facts of the one key in data, from the cache or by importing it into the home. */
+static cables_status
+key_facts(const char *home, const uint8_t *data, size_t len, struct key_facts *f, struct cables_err *err)
+{
+	uint8_t digest[32];
+	unsigned int dlen = 0;
+	struct check_entry *c;
+	char fprs[2][PGP_FPR_LEN + 1];
+	gpgme_ctx_t ctx;
+	gpgme_key_t key;
+	size_t n;
+	cables_status st;
+
+	if (!EVP_Digest(data, len, digest, &dlen, EVP_sha256(), NULL))
+		return cables_fail(err, CABLES_ERR_INTERNAL, "SHA-256 failed");
+	c = &check_cache[digest[0] % CHECK_CACHE_SIZE];
+	pthread_mutex_lock(&check_lock);
+	if (c->used && memcmp(c->digest, digest, 32) == 0 && strcmp(c->home, home) == 0) {
+		facts_copy(f, &c->facts);
+		pthread_mutex_unlock(&check_lock);
+		return CABLES_OK;
+	}
+	pthread_mutex_unlock(&check_lock);
+	if ((st = pgp_import(home, data, len, fprs, 2, &n, err)) != CABLES_OK)
+		return st;
+	if (n != 1)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "the key store row holds %zu OpenPGP keys, not one", n);
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	if ((st = get_key(ctx, fprs[0], false, &key, err)) == CABLES_OK) {
+		facts_from_key(key, f);
+		gpgme_key_unref(key);
+		pthread_mutex_lock(&check_lock);
+		entry_clear(c);
+		c->used = true;
+		memcpy(c->digest, digest, 32);
+		c->home = xstrdup(home);
+		facts_copy(&c->facts, f);
+		pthread_mutex_unlock(&check_lock);
+	}
+	gpgme_release(ctx);
+	return st;
+}
+
+cables_status
+pgp_inspect(const char *home, const uint8_t *data, size_t len, struct pgp_key_info *info, struct cables_err *err)
+{
+	struct key_facts f;
+	cables_status st;
+
+	memset(info, 0, sizeof(*info));
+	if ((st = key_facts(home, data, len, &f, err)) == CABLES_OK)
+		*info = f.info;
+	return st;
+}
+
+cables_status
+pgp_temp_home(const char *tmpdir, char path[64], struct cables_err *err)
+{
+	if (snprintf(path, 64, "%s/cables-gpg.XXXXXX", tmpdir) >= 64)
+		return cables_fail(err, CABLES_ERR_ARG, "TempDir %s: too long for a GnuPG home", tmpdir);
+	if (mkdtemp(path) == NULL)
+		return cables_fail(err, CABLES_ERR_IO, "creating a GnuPG home in %s: %s", tmpdir, strerror(errno));
+	return pgp_init(path, err);
+}
+
+static int
+remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+void
+pgp_temp_home_remove(const char *path)
+{
+	pid_t pid;
+	char *argv[] = { "gpgconf", "--homedir", (char *)path, "--kill", "all", NULL };
+	int status;
+
+	if (posix_spawnp(&pid, "gpgconf", NULL, NULL, argv, environ) == 0)
+		waitpid(pid, &status, 0);
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+day_of(long long t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%d", &tm);
+}
+
+cables_status
+pgp_check(const char *home, const uint8_t *data, size_t len, const char *addr, const struct addr_opts *ao,
+    enum pgp_use use, time_t now, char fpr[PGP_FPR_LEN + 1], struct cables_err *err)
+{
+	struct key_facts f;
+	long long until;
+	bool named = false;
+	char day[16];
+	cables_status st;
+
+	if ((st = key_facts(home, data, len, &f, err)) != CABLES_OK)
+		return st;
+	memcpy(fpr, f.info.fpr, PGP_FPR_LEN + 1);
+	until = use == PGP_USE_ENCRYPT ? f.encrypt_until : f.sign_until;
+	for (size_t i = 0; i < f.info.nemails && !named; i++) {
+		char *norm = addr_normalize(f.info.emails[i], ao);
+
+		named = norm != NULL && strcmp(norm, addr) == 0;
+		free(norm);
+	}
+	if (f.info.revoked)
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s is revoked", f.info.fpr);
+	else if (f.info.invalid || f.info.disabled)
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s is %s", f.info.fpr,
+		    f.info.invalid ? "invalid" : "disabled");
+	else if (f.info.expires != 0 && f.info.expires <= now) {
+		day_of(f.info.expires, day, sizeof(day));
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s expired on %s", f.info.fpr, day);
+	} else if (f.info.created > now + 86400) {
+		day_of(f.info.created, day, sizeof(day));
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s is created in the future (%s)", f.info.fpr, day);
+	} else if (until < 0) {
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s has no valid %s key", f.info.fpr,
+		    use == PGP_USE_ENCRYPT ? "encryption" : "signing");
+	} else if (until != 0 && until <= now) {
+		day_of(until, day, sizeof(day));
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s: its %s subkey expired on %s", f.info.fpr,
+		    use == PGP_USE_ENCRYPT ? "encryption" : "signing", day);
+	} else if (!named) {
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s has no user ID for %s", f.info.fpr, addr);
+	}
+	pgp_key_info_release(&f.info);
+	return st;
+}
+
+/* Reading the entity for gpg. */
+struct reader {
+	struct entity_reader r;
+	struct cables_err err;
+	bool failed;
+};
+
+static ssize_t
+read_cb(void *arg, void *p, size_t n)
+{
+	struct reader *rd = arg;
+	size_t got;
+
+	if (entity_read(&rd->r, p, n, &got, &rd->err) != CABLES_OK) {
+		rd->failed = true;
+		errno = EIO;
+		return -1;
+	}
+	return (ssize_t)got;
+}
+
+/* gpg's armor (LF line ends) to the sink with CRLF, in chunks. */
+struct writer {
+	struct byte_sink *sink;
+	char chunk[16384];
+	size_t used;
+	bool last_cr;
+	cables_status st;
+	struct cables_err err;
+};
+
+static bool
+writer_flush(struct writer *w)
+{
+	if (w->used > 0 && w->st == CABLES_OK)
+		w->st = w->sink->write(w->sink->arg, w->chunk, w->used, &w->err);
+	w->used = 0;
+	return w->st == CABLES_OK;
+}
+
+static ssize_t
+write_cb(void *arg, const void *p, size_t n)
+{
+	struct writer *w = arg;
+	const char *s = p;
+
+	for (size_t i = 0; i < n; i++) {
+		if (w->used + 2 > sizeof(w->chunk) && !writer_flush(w)) {
+			errno = EIO;
+			return -1;
+		}
+		if (s[i] == '\n' && !w->last_cr)
+			w->chunk[w->used++] = '\r';
+		w->chunk[w->used++] = s[i];
+		w->last_cr = s[i] == '\r';
+	}
+	return (ssize_t)n;
+}
+
+static cables_status
+write_text(struct writer *w, const char *text)
+{
+	write_cb(w, text, strlen(text));
+	return w->st;
+}
+
+cables_status
+pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, const char *const *fprs, size_t n,
+    const struct entity_src *in, struct byte_sink *out, char content_type[160], struct cables_err *err)
+{
+	struct gpgme_data_cbs rcbs = { read_cb, NULL, NULL, NULL }, wcbs = { NULL, write_cb, NULL, NULL };
+	struct reader rd;
+	struct writer *w;
+	gpgme_data_t plain = NULL, cipher = NULL;
+	gpgme_ctx_t ctx;
+	gpgme_key_t signer = NULL;
+	gpgme_encrypt_result_t res;
+	gpgme_error_t e;
+	struct buf recp;
+	uint8_t rnd[12];
+	char boundary[40], text[400];
+	cables_status st;
+	unsigned int flags = GPGME_ENCRYPT_ALWAYS_TRUST | GPGME_ENCRYPT_NO_ENCRYPT_TO;
+
+	if (n == 0)
+		return cables_fail(err, CABLES_ERR_ARG, "no OpenPGP recipient");
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "no random bytes for a MIME boundary");
+	memcpy(boundary, "=-cables-", 9);
+	hex_encode(rnd, sizeof(rnd), boundary + 9);
+	snprintf(content_type, 160, "multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"%s\"",
+	    boundary);
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	w = xcalloc(1, sizeof(*w));
+	w->sink = out;
+	buf_init(&recp);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&recp, "%s\n", fprs[i]);
+	if (o->hidden)
+		flags |= GPGME_ENCRYPT_THROW_KEYIDS;
+	gpgme_set_armor(ctx, 1);
+	entity_reader_init(&rd.r, in);
+	rd.failed = false;
+	if ((e = gpgme_data_new_from_cbs(&plain, &rcbs, &rd)) != 0 ||
+	    (e = gpgme_data_new_from_cbs(&cipher, &wcbs, w)) != 0) {
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new_from_cbs", e);
+		goto out;
+	}
+	gpgme_data_set_encoding(plain, GPGME_DATA_ENCODING_BINARY);
+	if (o->sign_fpr != NULL) {
+		if ((st = get_key(ctx, o->sign_fpr, true, &signer, err)) != CABLES_OK)
+			goto out;
+		if ((e = gpgme_signers_add(ctx, signer)) != 0) {
+			st = gpg_fail(err, CABLES_ERR_CRYPTO, "adding the OpenPGP signer", e);
+			goto out;
+		}
+	}
+	snprintf(text, sizeof(text), "This is an OpenPGP/MIME encrypted message (RFC 3156).\n--%s\n"
+	    "Content-Type: application/pgp-encrypted\nContent-Description: PGP/MIME version identification\n\n"
+	    "Version: 1\n\n--%s\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\n"
+	    "Content-Description: OpenPGP encrypted message\nContent-Disposition: inline; filename=\"encrypted.asc\"\n\n",
+	    boundary, boundary);
+	if ((st = write_text(w, text)) != CABLES_OK) {
+		*err = w->err;
+		goto out;
+	}
+	if (o->sign_fpr != NULL)
+		e = gpgme_op_encrypt_sign_ext(ctx, NULL, recp.data, flags, plain, cipher);
+	else
+		e = gpgme_op_encrypt_ext(ctx, NULL, recp.data, flags, plain, cipher);
+	if (rd.failed) {
+		st = CABLES_ERR_IO;
+		*err = rd.err;
+		goto out;
+	}
+	if (w->st != CABLES_OK) {
+		st = w->st;
+		*err = w->err;
+		goto out;
+	}
+	if (e != 0) {
+		res = gpgme_op_encrypt_result(ctx);
+		if (res != NULL && res->invalid_recipients != NULL)
+			st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP encryption: key %s: %s",
+			    res->invalid_recipients->fpr != NULL ? res->invalid_recipients->fpr : "?",
+			    gpgme_strerror(res->invalid_recipients->reason));
+		else
+			st = gpg_fail(err, CABLES_ERR_CRYPTO, "OpenPGP encryption", e);
+		goto out;
+	}
+	snprintf(text, sizeof(text), "\n--%s--\n", boundary);
+	if ((st = write_text(w, text)) != CABLES_OK || !writer_flush(w)) {
+		st = w->st;
+		*err = w->err;
+	}
+out:
+	gpgme_data_release(plain);
+	gpgme_data_release(cipher);
+	if (signer != NULL)
+		gpgme_key_unref(signer);
+	buf_release(&recp);
+	gpgme_release(ctx);
+	OPENSSL_cleanse(w, sizeof(*w));
+	free(w);
+	return st;
+}

@@ -1,0 +1,149 @@
+#!/bin/sh
+# Outbound PGP/MIME through a real Postfix: the wire copy is RFC 3156
+# multipart/encrypted, and gpg and rnp (Thunderbird's OpenPGP engine) give
+# back the original content entity byte for byte; Format and
+# FormatPreference choose between S/MIME and OpenPGP; unusable keys are
+# refused with the reason; signed and encrypted in one pass.
+RIG_PORT=12270
+. "$top_srcdir/tests/integration/rig.sh"
+
+rig_config
+rig_postfix
+rig_sink
+rig_milter
+
+keyctl generate bob@b.test --pgp >/dev/null
+keyctl generate carol@c.test --pgp --algo rsa3072 >/dev/null
+keyctl export bob@b.test --private --out "$T/bob.sec"
+keyctl export carol@c.test --private --out "$T/carol.sec"
+
+# Bob reads mail with gpg, Carol with rnp.
+GB=$T/gb
+mkdir -m 700 "$GB"
+gpg --homedir "$GB" --batch -q --import "$T/bob.sec" 2>/dev/null
+RH=$T/rh
+mkdir -m 700 "$RH"
+rnpkeys --homedir "$RH" --import "$T/carol.sec" >/dev/null 2>&1
+
+gpg_decrypts() {	# WIRE EXPECTED
+	$MAILTOOL pgp-payload "$1" > "$T/payload.asc" &&
+	gpg --homedir "$GB" --batch -q --pinentry-mode loopback --passphrase '' --decrypt "$T/payload.asc" \
+		> "$T/dec.out" 2>"$T/gpg.err" && cmp -s "$T/dec.out" "$2"
+}
+rnp_decrypts() {	# WIRE EXPECTED
+	$MAILTOOL pgp-payload "$1" > "$T/payload.asc" &&
+	rm -f "$T/rnp.out" &&
+	rnp --homedir "$RH" --password '' --decrypt "$T/payload.asc" --output "$T/rnp.out" >/dev/null 2>"$T/rnp.err" &&
+	cmp -s "$T/rnp.out" "$2"
+}
+
+for kind in plain html-attachment utf8 latin1; do
+	$MAILTOOL make "$T/$kind.eml" "$kind"
+	$MAILTOOL entity "$T/$kind.eml" > "$T/$kind.entity"
+	if ! rig_send "$T/$kind.eml" alice@a.test bob@b.test carol@c.test; then
+		not_ok "$kind: accepted by Postfix" "$REPLY"
+		continue
+	fi
+	ok "$kind: accepted by Postfix ($REPLY)"
+	wire=$(capture) || { not_ok "$kind: reached the sink"; continue; }
+	check "$kind: wire copy is RFC 3156 multipart/encrypted" $MAILTOOL pgp-payload "$wire"
+	if grep -q PLAINTEXT-MARKER "$wire"; then
+		not_ok "$kind: no plaintext on the wire"
+	else
+		ok "$kind: no plaintext on the wire"
+	fi
+	check "$kind: gpg decrypts the content entity byte for byte" gpg_decrypts "$wire" "$T/$kind.entity"
+	check "$kind: rnp decrypts the same wire copy byte for byte" rnp_decrypts "$wire" "$T/$kind.entity"
+	check "$kind: Subject stays outside" test "$($MAILTOOL header "$wire" Subject)" = "test $kind"
+	qid=$(qid_of_reply)
+	check "$kind: one log line with the queue ID" \
+		test "$(grep -c "$qid: encrypted: format=pgp recipients=2" "$MILTER_LOG")" = 1
+	[ "$kind" = plain ] && cp "$wire" "$T/plain.wire"
+done
+check "trace header on the wire" grep -q '^X-Cables: encrypted; format=pgp; recipients=2' "$T/plain.wire"
+gpg --homedir "$GB" --batch --list-packets "$T/payload.asc" > "$T/packets" 2>&1 </dev/null
+check "the recipients' key IDs are visible (not a Bcc copy)" grep -q 'pubkey enc packet: version 3, algo 18, keyid [0-9A-F]\{16\}' "$T/packets"
+
+# Format: S/MIME, OpenPGP or either, FormatPreference breaking ties.
+keyctl generate carol@c.test --smime >/dev/null
+if rig_send "$T/plain.eml" alice@a.test carol@c.test; then
+	check "auto, both kinds: S/MIME by default (FormatPreference smime)" \
+		grep -q '^Content-Type: application/pkcs7-mime' "$(capture)"
+else
+	not_ok "auto, both kinds: accepted" "$REPLY"
+fi
+rig_config "FormatPreference pgp"
+rig_milter_restart
+if rig_send "$T/plain.eml" alice@a.test carol@c.test; then
+	wire=$(capture)
+	check "auto, both kinds, FormatPreference pgp: OpenPGP" rnp_decrypts "$wire" "$T/plain.entity"
+else
+	not_ok "FormatPreference pgp: accepted" "$REPLY"
+fi
+rig_config "Policy c.test Format=smime" "FormatPreference pgp"
+rig_milter_restart
+if rig_send "$T/plain.eml" alice@a.test carol@c.test; then
+	check "Format=smime wins over FormatPreference" grep -q '^Content-Type: application/pkcs7-mime' "$(capture)"
+else
+	not_ok "Format=smime: accepted" "$REPLY"
+fi
+rig_config "Policy b.test require Format=smime"
+rig_milter_restart
+rig_send "$T/plain.eml" alice@a.test bob@b.test
+check "Format=smime, only an OpenPGP key, require: 4xx" test $? = 4
+check "Format=smime: the reason names the missing certificate" \
+	grep -q 'tempfail: no usable S/MIME certificate for bob@b.test: no certificate (policy require)' "$MILTER_LOG"
+
+# Recipients needing different formats in one copy under require, without ReinjectTo: temp-fail.
+rig_config "Policy b.test require" "Policy c.test require Format=smime"
+rig_milter_restart
+rig_send "$T/plain.eml" alice@a.test bob@b.test carol@c.test
+check "S/MIME and OpenPGP recipients under require, no split delivery: 4xx" test $? = 4
+check "mixed formats: the log says why" \
+	grep -q 'tempfail: S/MIME and OpenPGP recipients in one message (no ReinjectTo for split delivery)' "$MILTER_LOG"
+check "mixed formats: nothing on the wire" test "$(leaks c.test)" = 0
+
+# An expired key (made with gpg in the past) and a key without an encryption subkey are refused.
+GE=$T/ge
+mkdir -m 700 "$GE"
+gpg --homedir "$GE" --batch -q --faked-system-time 20200101T000000 --pinentry-mode loopback --passphrase '' \
+	--quick-gen-key '<erin@e.test>' ed25519 default 2d 2>/dev/null
+gpg --homedir "$GE" --batch -q --pinentry-mode loopback --passphrase '' \
+	--quick-gen-key '<frank@f.test>' ed25519 sign 1y 2>/dev/null
+gpg --homedir "$GE" --batch --export erin@e.test > "$T/erin.gpg" 2>/dev/null
+gpg --homedir "$GE" --batch --armor --export frank@f.test > "$T/frank.asc" 2>/dev/null
+check "keyctl import refuses an expired OpenPGP key" sh -c "! $KEYCTL -c $CONF import $T/erin.gpg 2>$T/imp.err"
+check "keyctl import: the reason is the expiry" grep -q 'expired on 2020-01-03' "$T/imp.err"
+keyctl import "$T/erin.gpg" --force >/dev/null 2>&1
+check "keyctl show: the expired key is not usable, with the reason" sh -c \
+	"$KEYCTL -c $CONF show erin@e.test | grep -q 'usable:      no (OpenPGP key [0-9a-f]* expired on 2020-01-03)'"
+check "keyctl import refuses a key that cannot encrypt" sh -c "! $KEYCTL -c $CONF import $T/frank.asc 2>$T/imp2.err"
+check "keyctl import: the reason is the missing encryption key" grep -q 'has no valid encryption key' "$T/imp2.err"
+rig_config "Policy e.test require"
+rig_milter_restart
+rig_send "$T/plain.eml" alice@a.test erin@e.test
+check "expired key, require: 4xx" test $? = 4
+check "expired key: the log gives the reason" \
+	grep -q 'tempfail: no usable OpenPGP key for erin@e.test: OpenPGP key [0-9a-f]* expired on 2020-01-03' "$MILTER_LOG"
+check "expired key: nothing on the wire" test "$(leaks e.test)" = 0
+
+# Signed and encrypted in one pass with the sender's OpenPGP key.
+keyctl generate alice@a.test --pgp >/dev/null
+keyctl export alice@a.test --out "$T/alice.pub"
+gpg --homedir "$GB" --batch -q --import "$T/alice.pub" 2>/dev/null
+rig_config "Policy a.test Sign=yes"
+rig_milter_restart
+if rig_send "$T/utf8.eml" alice@a.test bob@b.test; then
+	wire=$(capture)
+	check "signed: gpg decrypts" gpg_decrypts "$wire" "$T/utf8.entity"
+	gpg --homedir "$GB" --batch --status-fd 1 --pinentry-mode loopback --passphrase '' \
+		--decrypt "$T/payload.asc" > /dev/null 2>&1 > "$T/status" || true
+	afpr=$(keyctl list | awk '$1 == "alice@a.test" && $2 == "pgp" {print $3}')
+	check "signed: gpg reports a good signature by alice's key" grep -q "VALIDSIG [0-9A-F]*$(echo "$afpr" | tr a-f A-F)" "$T/status"
+	check "signed: one pass (no multipart/signed inside)" sh -c "! grep -q 'multipart/signed' $T/dec.out"
+	check "signed: trace header says so" grep -q '^X-Cables: encrypted; format=pgp; recipients=1; signed' "$wire"
+else
+	not_ok "signed: accepted" "$REPLY"
+fi
+
+rig_done
