@@ -587,6 +587,7 @@ config_free(struct config *c)
 	free(c->log_facility);
 	free(c->log_file);
 	free(c->temp_dir);
+	free(c->gnupg_home);
 	free(c->reinject_to);
 	free(c->reinject_key);
 	free(c);

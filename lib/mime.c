@@ -353,9 +353,19 @@ armor_step(enum armor_state s, const char *line, size_t n, bool at_start, bool w
 	return ARMOR_BAD;
 }
 
+/* Where the armor starts (its BEGIN line) and ends (after its END line). */
+static void
+armor_track(enum armor_state from, enum armor_state to, off_t off, size_t n, off_t range[2])
+{
+	if (from == ARMOR_BEFORE && to == ARMOR_HEADERS)
+		range[0] = off;
+	else if (from == ARMOR_DATA && to == ARMOR_AFTER)
+		range[1] = off + (off_t)n;
+}
+
 /* Inline PGP: the body is exactly one armored PGP MESSAGE, with nothing but white space around it. */
 static cables_status
-detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
+detect_inline_pgp(const struct spool *body, bool *yes, off_t range[2], struct cables_err *err)
 {
 	struct spool_lines *r = xmalloc(sizeof(*r));
 	enum armor_state state = ARMOR_BEFORE;
@@ -371,7 +381,10 @@ detect_inline_pgp(const struct spool *body, bool *yes, struct cables_err *err)
 		st = spool_lines_next(r, &line, &n, &off, &at_start, &whole, err);
 		if (st != CABLES_OK || n == 0)
 			break;
+		enum armor_state prev = state;
+
 		state = armor_step(state, line, n, at_start, whole);
+		armor_track(prev, state, off, n, range);
 	}
 	if (st == CABLES_OK && state == ARMOR_AFTER)
 		*yes = true;
@@ -397,7 +410,7 @@ line_is_boundary(const char *p, size_t n, bool at_start, bool whole, const char 
  * otherwise readable body is not ciphertext.
  */
 static cables_status
-detect_pgp_mime(const struct spool *body, const char *boundary, bool *yes, struct cables_err *err)
+detect_pgp_mime(const struct spool *body, const char *boundary, bool *yes, off_t range[2], struct cables_err *err)
 {
 	struct spool_lines *r = xmalloc(sizeof(*r));
 	enum { PREAMBLE, HEAD1, BODY1, HEAD2, ARMOR, EPILOGUE, BAD } state = PREAMBLE;
@@ -406,6 +419,7 @@ detect_pgp_mime(const struct spool *body, const char *boundary, bool *yes, struc
 	size_t n;
 	off_t off;
 	bool at_start, whole, open, close;
+	enum armor_state prev;
 	cables_status st = CABLES_OK;
 
 	*yes = false;
@@ -443,8 +457,12 @@ detect_pgp_mime(const struct spool *body, const char *boundary, bool *yes, struc
 				state = armor == ARMOR_AFTER ? EPILOGUE : BAD;
 			else if (open)
 				state = BAD;
-			else if ((armor = armor_step(armor, line, n, at_start, whole)) == ARMOR_BAD)
-				state = BAD;
+			else {
+				prev = armor;
+				if ((armor = armor_step(armor, line, n, at_start, whole)) == ARMOR_BAD)
+					state = BAD;
+				armor_track(prev, armor, off, n, range);
+			}
 			break;
 		case EPILOGUE:
 			if (!line_is_blank(line, n))
@@ -535,10 +553,20 @@ cables_status
 mime_detect(const char *content_type, const char *cte, const struct spool *body,
     enum mime_crypto *out, struct cables_err *err)
 {
+	off_t range[2];
+
+	return mime_detect_armor(content_type, cte, body, out, range, err);
+}
+
+cables_status
+mime_detect_armor(const char *content_type, const char *cte, const struct spool *body,
+    enum mime_crypto *out, off_t armor[2], struct cables_err *err)
+{
 	struct mime_type t;
 	cables_status st = CABLES_OK;
 	bool yes = false, base64 = false;
 
+	armor[0] = armor[1] = 0;
 	*out = MIME_PLAIN;
 	mime_type_parse(content_type, &t);
 	base64 = mime_cte_is_base64(cte);
@@ -548,11 +576,11 @@ mime_detect(const char *content_type, const char *cte, const struct spool *body,
 		st = detect_cms(body, base64, out, err);
 	} else if (mime_type_is(&t, "multipart", "encrypted") && t.protocol != NULL &&
 	    str_ieq(t.protocol, "application/pgp-encrypted")) {
-		st = detect_pgp_mime(body, t.boundary, &yes, err);
+		st = detect_pgp_mime(body, t.boundary, &yes, armor, err);
 		if (yes)
 			*out = MIME_PGP_MIME;
 	} else if (mime_type_is(&t, "text", "plain")) {
-		st = detect_inline_pgp(body, &yes, err);
+		st = detect_inline_pgp(body, &yes, armor, err);
 		if (yes)
 			*out = MIME_PGP_INLINE;
 	}

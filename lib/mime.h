@@ -100,4 +100,8 @@ bool mime_cte_is_base64(const char *cte);
 cables_status mime_detect(const char *content_type, const char *cte,
     const struct spool *body, enum mime_crypto *out, struct cables_err *err);
 
+/* The same, and for PGP/MIME and inline PGP the byte range [armor[0], armor[1]) of the armored message. */
+cables_status mime_detect_armor(const char *content_type, const char *cte,
+    const struct spool *body, enum mime_crypto *out, off_t armor[2], struct cables_err *err);
+
 #endif

@@ -58,8 +58,8 @@ static char secrets[SECRETS_MAX][PGP_FPR_LEN + 1];
 static size_t nsecrets;
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static cables_status
-pgp_secret_in_home(const struct milter_env *env, const struct key_record *r, struct cables_err *err)
+cables_status
+keys_pgp_secret(const struct milter_env *env, const struct key_record *r, struct cables_err *err)
 {
 	char fprs[1][PGP_FPR_LEN + 1];
 	uint8_t *sec;
@@ -112,7 +112,7 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 		if (usable == CABLES_ERR_UNUSABLE || usable == CABLES_ERR_SYNTAX)
 			continue;
 		if (usable == CABLES_OK && use == KEY_SIGN)
-			usable = pgp_secret_in_home(env, r, &reason);
+			usable = keys_pgp_secret(env, r, &reason);
 		if (usable != CABLES_OK) {
 			/* gpg itself failed: not a property of the key. */
 			*st = usable;

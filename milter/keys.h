@@ -55,6 +55,9 @@ X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use
 bool keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[41], char **why,
     cables_status *st, struct cables_err *err);
 
+/* Put the secret key of store record r (OpenPGP) into the GnuPG home, once per process. */
+cables_status keys_pgp_secret(const struct milter_env *env, const struct key_record *r, struct cables_err *err);
+
 struct key_pair {
 	X509 *cert;
 	EVP_PKEY *key;

@@ -189,12 +189,16 @@ check_runtime(const struct config *cfg)
 
 /* Run as User from here on (the socket is open and belongs to the right group). */
 static void
-drop_privileges(const char *user)
+drop_privileges(const char *user, const char *gnupg_home)
 {
 	struct passwd *pw = getpwnam(user);
 
 	if (pw == NULL)
 		fatalx("User %s: no such user", user);
+	/* A GnuPG home that does not exist yet is created for User (gpg refuses one owned by another). */
+	if (geteuid() == 0 && access(gnupg_home, F_OK) != 0 &&
+	    (mkdir(gnupg_home, 0700) != 0 || chown(gnupg_home, pw->pw_uid, pw->pw_gid) != 0))
+		fatalx("GnuPGHome %s: cannot create it for User %s: %s", gnupg_home, user, strerror(errno));
 	if (geteuid() != 0) {
 		if (geteuid() != pw->pw_uid)
 			fatalx("User %s: cannot switch user when not started as root", user);
@@ -329,7 +333,7 @@ main(int argc, char **argv)
 		write_pid_file(cfg->pid_file);
 	milter_load_reinject_key(cfg);
 	if (cfg->user != NULL)
-		drop_privileges(cfg->user);
+		drop_privileges(cfg->user, cfg->gnupg_home);
 
 	/* SQLite connections must not cross fork(): open the store after daemon(). */
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)

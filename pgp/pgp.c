@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "pgp.h"
 
 extern char **environ;
@@ -33,6 +34,28 @@ static cables_status
 gpg_fail(struct cables_err *err, cables_status st, const char *what, gpgme_error_t e)
 {
 	return cables_fail(err, st, "%s: %s", what, gpgme_strerror(e));
+}
+
+/*
+ * gpg.conf of a home Cables owns: never look keys up anywhere, never try
+ * secret keys on a hidden recipient (the caller checks the key IDs a
+ * message names against its recipients' keys first), and trust what the
+ * key store decided (keys are named by fingerprint).
+ */
+static cables_status
+write_gpg_conf(const char *home, struct cables_err *err)
+{
+	static const char conf[] = "# Written by Cables; the key store decides which keys are used.\n"
+	    "skip-hidden-recipients\nno-auto-key-retrieve\nauto-key-locate local\ntrust-model always\n";
+	char *path = xasprintf("%s/gpg.conf", home), *tmp = xasprintf("%s/gpg.conf.tmp", home);
+	FILE *fp = fopen(tmp, "w");
+	cables_status st = CABLES_OK;
+
+	if (fp == NULL || fputs(conf, fp) == EOF || fclose(fp) != 0 || rename(tmp, path) != 0)
+		st = cables_fail(err, CABLES_ERR_IO, "GnuPGHome %s: writing gpg.conf: %s", home, strerror(errno));
+	free(path);
+	free(tmp);
+	return st;
 }
 
 cables_status
@@ -60,7 +83,7 @@ pgp_init(const char *home, struct cables_err *err)
 		    (unsigned long)sb.st_uid, (unsigned long)geteuid());
 	if ((sb.st_mode & 077) != 0 && chmod(home, 0700) != 0)
 		return cables_fail(err, CABLES_ERR_IO, "GnuPGHome %s: chmod 0700: %s", home, strerror(errno));
-	return CABLES_OK;
+	return write_gpg_conf(home, err);
 }
 
 /* gpg must never wait for a person: an empty passphrase, always. */
@@ -175,8 +198,11 @@ pgp_key_info_release(struct pgp_key_info *k)
 	for (size_t i = 0; i < k->nemails; i++)
 		free(k->emails[i]);
 	free(k->emails);
+	free(k->subkeys);
 	k->emails = NULL;
 	k->nemails = 0;
+	k->subkeys = NULL;
+	k->nsubkeys = 0;
 }
 
 /* Latest expiry of the subkeys usable for a purpose: -1 none, 0 never, else Unix time. */
@@ -208,6 +234,9 @@ facts_from_key(gpgme_key_t key, struct key_facts *f)
 	fpr_copy(f->info.fpr, key->subkeys != NULL ? key->subkeys->fpr : key->fpr);
 	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next) {
 		char *a = gpgme_pubkey_algo_string(sk);
+
+		f->info.subkeys = xreallocarray(f->info.subkeys, f->info.nsubkeys + 1, sizeof(*f->info.subkeys));
+		fpr_copy(f->info.subkeys[f->info.nsubkeys++], sk->fpr);
 		size_t used = strlen(f->info.algo);
 
 		snprintf(f->info.algo + used, sizeof(f->info.algo) - used, "%s%s", used > 0 ? "/" : "",
@@ -418,6 +447,9 @@ facts_copy(struct key_facts *dst, const struct key_facts *src)
 	dst->info.emails = src->info.nemails > 0 ? xcalloc(src->info.nemails, sizeof(char *)) : NULL;
 	for (size_t i = 0; i < src->info.nemails; i++)
 		dst->info.emails[i] = xstrdup(src->info.emails[i]);
+	dst->info.subkeys = src->info.nsubkeys > 0 ? xcalloc(src->info.nsubkeys, sizeof(*src->info.subkeys)) : NULL;
+	if (src->info.nsubkeys > 0)
+		memcpy(dst->info.subkeys, src->info.subkeys, src->info.nsubkeys * sizeof(*src->info.subkeys));
 }
 
 /* The facts of the one key in data, from the cache or by importing it into the home. */
@@ -721,6 +753,213 @@ out:
 	if (signer != NULL)
 		gpgme_key_unref(signer);
 	buf_release(&recp);
+	gpgme_release(ctx);
+	OPENSSL_cleanse(w, sizeof(*w));
+	free(w);
+	return st;
+}
+
+cables_status
+pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17], size_t max, size_t *n,
+    struct cables_err *err)
+{
+	struct spool_lines *r = xmalloc(sizeof(*r));
+	struct b64_decoder d;
+	struct buf bin;
+	const char *line;
+	size_t len, pos = 0;
+	off_t off;
+	bool at_start, whole, data = false, in_headers = false;
+	cables_status st = CABLES_OK;
+
+	*n = 0;
+	buf_init(&bin);
+	b64_decoder_init(&d);
+	spool_lines_init(r, sp, from, to);
+	/* The session key packets come first: 64 KB of packets is hundreds of recipients. */
+	while (bin.len < 65536) {
+		if ((st = spool_lines_next(r, &line, &len, &off, &at_start, &whole, err)) != CABLES_OK || len == 0)
+			break;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+		    line[len - 1] == '\t'))
+			len--;
+		if (!data) {
+			if (!in_headers && len >= 15 && memcmp(line, "-----BEGIN PGP ", 15) == 0)
+				in_headers = true;
+			else if (in_headers && len == 0)
+				data = true;
+			continue;
+		}
+		if (len == 0 || line[0] == '=' || line[0] == '-')
+			break;
+		if ((st = b64_decode_update(&d, (const uint8_t *)line, len, &bin, err)) != CABLES_OK)
+			break;
+	}
+	free(r);
+	if (st != CABLES_OK) {
+		buf_release(&bin);
+		return st;
+	}
+	/* Packets: tag 1 (v3 PKESK: version, 8-byte key ID) and tag 10 (marker) until anything else. */
+	while (pos + 2 <= bin.len && *n < max) {
+		const uint8_t *b = (const uint8_t *)bin.data;
+		size_t hlen, plen, tag;
+
+		if ((b[pos] & 0x80) == 0)
+			break;
+		if ((b[pos] & 0x40) != 0) {
+			tag = b[pos] & 0x3f;
+			if (b[pos + 1] < 192) {
+				plen = b[pos + 1];
+				hlen = 2;
+			} else if (b[pos + 1] < 224) {
+				if (pos + 3 > bin.len)
+					break;
+				plen = ((size_t)(b[pos + 1] - 192) << 8) + b[pos + 2] + 192;
+				hlen = 3;
+			} else if (b[pos + 1] == 255) {
+				if (pos + 6 > bin.len)
+					break;
+				plen = ((size_t)b[pos + 2] << 24) | ((size_t)b[pos + 3] << 16) | ((size_t)b[pos + 4] << 8) |
+				    b[pos + 5];
+				hlen = 6;
+			} else {
+				break;	/* partial length: not a session key packet */
+			}
+		} else {
+			static const size_t lens[] = { 1, 2, 4 };
+			size_t lt = b[pos] & 3;
+
+			tag = (b[pos] >> 2) & 0x0f;
+			if (lt == 3 || pos + 1 + lens[lt] > bin.len)
+				break;
+			plen = 0;
+			for (size_t i = 0; i < lens[lt]; i++)
+				plen = (plen << 8) | b[pos + 1 + i];
+			hlen = 1 + lens[lt];
+		}
+		if (tag != 1 && tag != 10 && tag != 3)
+			break;
+		if (tag == 1 && plen >= 9 && pos + hlen + 9 <= bin.len && b[pos + hlen] == 3) {
+			hex_encode(b + pos + hlen + 1, 8, ids[*n]);
+			ids[(*n)++][16] = '\0';
+		}
+		pos += hlen + plen;
+	}
+	buf_release(&bin);
+	return CABLES_OK;
+}
+
+bool
+pgp_key_has(const char *home, const uint8_t *data, size_t len, const char *fpr)
+{
+	struct key_facts f;
+	bool yes = false;
+
+	if (key_facts(home, data, len, &f, NULL) != CABLES_OK)
+		return false;
+	for (size_t i = 0; i < f.info.nsubkeys && !yes; i++)
+		yes = str_ieq(f.info.subkeys[i], fpr);
+	pgp_key_info_release(&f.info);
+	return yes;
+}
+
+/* Reading a spool range for gpg. */
+struct range_reader {
+	const struct spool *sp;
+	off_t off, to;
+	struct cables_err err;
+	bool failed;
+};
+
+static ssize_t
+range_read_cb(void *arg, void *p, size_t n)
+{
+	struct range_reader *rr = arg;
+	size_t got;
+
+	if ((off_t)n > rr->to - rr->off)
+		n = (size_t)(rr->to - rr->off);
+	if (n == 0)
+		return 0;
+	if (spool_pread(rr->sp, rr->off, p, n, &got, &rr->err) != CABLES_OK) {
+		rr->failed = true;
+		errno = EIO;
+		return -1;
+	}
+	rr->off += (off_t)got;
+	return (ssize_t)got;
+}
+
+cables_status
+pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
+    struct pgp_verify *v, struct cables_err *err)
+{
+	struct gpgme_data_cbs rcbs = { range_read_cb, NULL, NULL, NULL }, wcbs = { NULL, write_cb, NULL, NULL };
+	struct range_reader rr = { sp, from, to, { "" }, false };
+	struct writer *w;
+	gpgme_data_t cipher = NULL, plain = NULL;
+	gpgme_ctx_t ctx;
+	gpgme_verify_result_t vr;
+	gpgme_error_t e;
+	cables_status st;
+
+	memset(v, 0, sizeof(*v));
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	w = xcalloc(1, sizeof(*w));
+	w->sink = out;
+	if ((e = gpgme_data_new_from_cbs(&cipher, &rcbs, &rr)) != 0 ||
+	    (e = gpgme_data_new_from_cbs(&plain, &wcbs, w)) != 0) {
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new_from_cbs", e);
+		goto out;
+	}
+	e = gpgme_op_decrypt_verify(ctx, cipher, plain);
+	if (rr.failed) {
+		st = CABLES_ERR_IO;
+		*err = rr.err;
+		goto out;
+	}
+	if (w->st != CABLES_OK) {
+		st = w->st;
+		*err = w->err;
+		goto out;
+	}
+	if (e != 0) {
+		gpgme_decrypt_result_t dr = gpgme_op_decrypt_result(ctx);
+
+		if (gpgme_err_code(e) == GPG_ERR_NO_SECKEY)
+			st = cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP: no secret key for this message");
+		else if (dr != NULL && dr->unsupported_algorithm != NULL)
+			st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP: unsupported algorithm %s",
+			    dr->unsupported_algorithm);
+		else
+			st = gpg_fail(err, CABLES_ERR_CRYPTO, "OpenPGP decryption failed", e);
+		goto out;
+	}
+	if (!writer_flush(w)) {
+		st = w->st;
+		*err = w->err;
+		goto out;
+	}
+	vr = gpgme_op_verify_result(ctx);
+	if (vr != NULL && vr->signatures != NULL) {
+		gpgme_signature_t sg = vr->signatures;
+
+		v->signed_ = true;
+		if (sg->fpr != NULL)
+			fpr_copy(v->fpr, strlen(sg->fpr) >= PGP_FPR_LEN ? sg->fpr + strlen(sg->fpr) - PGP_FPR_LEN : sg->fpr);
+		if (gpgme_err_code(sg->status) == GPG_ERR_NO_ERROR)
+			v->good = true;
+		else if (gpgme_err_code(sg->status) == GPG_ERR_NO_PUBKEY)
+			snprintf(v->reason, sizeof(v->reason), "signing key %s is not in the key store",
+			    sg->fpr != NULL ? sg->fpr : "?");
+		else
+			snprintf(v->reason, sizeof(v->reason), "bad signature: %s", gpgme_strerror(sg->status));
+	}
+out:
+	gpgme_data_release(cipher);
+	gpgme_data_release(plain);
 	gpgme_release(ctx);
 	OPENSSL_cleanse(w, sizeof(*w));
 	free(w);

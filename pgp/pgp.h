@@ -43,6 +43,8 @@ struct pgp_key_info {
 	bool secret;			/* the home holds the secret key */
 	char **emails;			/* the user IDs' addresses (lowercase) */
 	size_t nemails;
+	char (*subkeys)[PGP_FPR_LEN + 1];	/* every (sub)key's fingerprint, primary first */
+	size_t nsubkeys;
 };
 
 void pgp_key_info_release(struct pgp_key_info *k);
@@ -128,5 +130,32 @@ struct pgp_encrypt_opts {
 
 cables_status pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, const char *const *fprs, size_t n,
     const struct entity_src *in, struct byte_sink *out, char content_type[160], struct cables_err *err);
+
+/*
+ * Decryption.  pgp_message_keyids() lists the key IDs (16 lowercase hex
+ * digits) that the public-key encrypted session key packets at the start
+ * of an armored message name, "0000000000000000" for a hidden recipient;
+ * the caller decides from them whether the message is for a recipient
+ * before anything is decrypted.  pgp_decrypt() decrypts (and verifies, when
+ * signed) the armored message in [from, to) of sp with the secret keys in
+ * the home, writing the plaintext to out with CRLF line ends.  The GnuPG
+ * home skips hidden recipients (gpg.conf, written by pgp_init), so gpg
+ * never tries one local user's key on mail sent to another.
+ */
+cables_status pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17], size_t max,
+    size_t *n, struct cables_err *err);
+
+struct pgp_verify {
+	bool signed_;		/* the message carried a signature */
+	bool good;		/* which verified */
+	char fpr[PGP_FPR_LEN + 1];	/* of the signing (sub)key, lowercase, or "" */
+	char reason[200];	/* why not good */
+};
+
+cables_status pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
+    struct pgp_verify *v, struct cables_err *err);
+
+/* Is fpr (a signing subkey's fingerprint) one of the key in the store row's (sub)keys? */
+bool pgp_key_has(const char *home, const uint8_t *data, size_t len, const char *fpr);
 
 #endif

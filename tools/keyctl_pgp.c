@@ -139,7 +139,14 @@ keyctl_pgp_import(struct ctx *c, const char *path, const uint8_t *data, size_t l
 			}
 			usable = pgp_check(home, (const uint8_t *)pub.data, pub.len, norm, &c->cfg->addr, PGP_USE_ENCRYPT,
 			    c->now, check_fpr, &err) == CABLES_OK;
-			if (!usable && !force) {
+			if (!usable && pgp_check(home, (const uint8_t *)pub.data, pub.len, norm, &c->cfg->addr,
+			    PGP_USE_SIGN, c->now, check_fpr, NULL) == CABLES_OK) {
+				/* Good for checking this sender's signatures, not for encrypting to. */
+				store_pgp(c, home, norm, fprs[i], info.secret, "imported");
+				printf("imported OpenPGP key for %s: fingerprint %s, for signatures only (%s)\n", norm,
+				    fprs[i], err.msg);
+				imported++;
+			} else if (!usable && !force) {
 				fprintf(stderr, "cables-keyctl: refused OpenPGP key %s for %s: %s (--force imports it "
 				    "anyway)\n", fprs[i], norm, err.msg);
 			} else {

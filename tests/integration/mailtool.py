@@ -19,6 +19,11 @@
                          A message whose body is CMS: openssl's S/MIME output
                          (headers kept) or, with --der, DER (base64-encoded
                          here, as smime-type T, default enveloped-data).
+  pgp-message ARMOR OUT [--inline [--charset C]] [--boundary B] [--header "Name: value" ...]
+                         An armored OpenPGP message as RFC 3156 PGP/MIME, or
+                         inline in a text/plain body.
+  pgp-payload FILE       The armored message of an RFC 3156 message, after
+                         checking its structure.
   split-signed FILE DATA SIG
                          The signed first part (exact bytes) and the DER
                          signature of a multipart/signed message.
@@ -167,6 +172,40 @@ def smime_message(args):
     open(out, "wb").write(msg)
 
 
+def pgp_message(args):
+    """An armored OpenPGP message as RFC 3156 PGP/MIME, or inline in text/plain."""
+    armor, out = args[0], args[1]
+    inline, charset, extra, boundary = False, "us-ascii", [], "pgp-b0undary"
+    i = 2
+    while i < len(args):
+        if args[i] == "--inline":
+            inline = True
+        elif args[i] == "--charset":
+            i += 1
+            charset = args[i]
+        elif args[i] == "--boundary":
+            i += 1
+            boundary = args[i]
+        elif args[i] == "--header":
+            i += 1
+            extra.append(args[i].encode())
+        i += 1
+    head = b"".join(h + b"\r\n" for h in extra) + b"MIME-Version: 1.0\r\n"
+    data = crlf(open(armor, "rb").read())
+    if inline:
+        msg = head + b"Content-Type: text/plain; charset=%s\r\n\r\n" % charset.encode() + data
+    else:
+        b = boundary.encode()
+        msg = head + (b'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; '
+                      b'boundary="%s"\r\n\r\nThis is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n'
+                      b"--%s\r\nContent-Type: application/pgp-encrypted\r\n"
+                      b"Content-Description: PGP/MIME version identification\r\n\r\nVersion: 1\r\n\r\n"
+                      b'--%s\r\nContent-Type: application/octet-stream; name="encrypted.asc"\r\n'
+                      b'Content-Disposition: inline; filename="encrypted.asc"\r\n\r\n' % (b, b, b)) + \
+            data + b"\r\n--%s--\r\n" % b
+    open(out, "wb").write(msg)
+
+
 def split_signed(data):
     """(first part, DER signature) of a multipart/signed message, per RFC 1847/2046."""
     import re
@@ -288,6 +327,9 @@ def main(argv):
         return send(args)
     if cmd == "make":
         make(args[0], args[1])
+        return 0
+    if cmd == "pgp-message":
+        pgp_message(args)
         return 0
     if cmd == "smime-message":
         smime_message(args)

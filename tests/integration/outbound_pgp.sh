@@ -117,15 +117,21 @@ check "keyctl import: the reason is the expiry" grep -q 'expired on 2020-01-03' 
 keyctl import "$T/erin.gpg" --force >/dev/null 2>&1
 check "keyctl show: the expired key is not usable, with the reason" sh -c \
 	"$KEYCTL -c $CONF show erin@e.test | grep -q 'usable:      no (OpenPGP key [0-9a-f]* expired on 2020-01-03)'"
-check "keyctl import refuses a key that cannot encrypt" sh -c "! $KEYCTL -c $CONF import $T/frank.asc 2>$T/imp2.err"
-check "keyctl import: the reason is the missing encryption key" grep -q 'has no valid encryption key' "$T/imp2.err"
-rig_config "Policy e.test require"
+check "keyctl import takes a signing-only key, for signatures only" sh -c \
+	"$KEYCTL -c $CONF import $T/frank.asc | grep -q 'for signatures only (OpenPGP key [0-9a-f]* has no valid encryption key)'"
+check "keyctl show: the signing-only key is not usable to encrypt" sh -c \
+	"$KEYCTL -c $CONF show frank@f.test | grep -q 'usable:      no (OpenPGP key [0-9a-f]* has no valid encryption key)'"
+rig_config "Policy e.test require" "Policy f.test require"
 rig_milter_restart
 rig_send "$T/plain.eml" alice@a.test erin@e.test
 check "expired key, require: 4xx" test $? = 4
 check "expired key: the log gives the reason" \
 	grep -q 'tempfail: no usable OpenPGP key for erin@e.test: OpenPGP key [0-9a-f]* expired on 2020-01-03' "$MILTER_LOG"
 check "expired key: nothing on the wire" test "$(leaks e.test)" = 0
+rig_send "$T/plain.eml" alice@a.test frank@f.test
+check "signing-only key, require: 4xx" test $? = 4
+check "signing-only key: the log gives the reason" \
+	grep -q 'tempfail: no usable OpenPGP key for frank@f.test: OpenPGP key [0-9a-f]* has no valid encryption key' "$MILTER_LOG"
 
 # Signed and encrypted in one pass with the sender's OpenPGP key.
 keyctl generate alice@a.test --pgp >/dev/null

@@ -221,6 +221,58 @@ if [ -f "$T/s1.carol" ]; then
 		test "$(grep -c ': pass: a copy re-injected by Cables' "$MILTER_LOG")" = $((before + 1))
 fi
 
+# 5b. S/MIME and OpenPGP recipients, one of them Bcc: a copy per format, and
+# the Bcc recipient's OpenPGP copy hides its key ID (--throw-keyids).
+keyctl generate frank@f.test --pgp >/dev/null
+keyctl generate gina@g.test --pgp >/dev/null
+GP=$T/gp
+mkdir -m 700 "$GP"
+for who in frank@f.test gina@g.test; do
+	keyctl export "$who" --private --out "$T/${who%@*}.sec"
+	gpg --homedir "$GP" --batch -q --import "$T/${who%@*}.sec" 2>/dev/null
+done
+pgp_decrypts() {	# COPY ENTITY: gpg gives back the entity
+	# (gpg exits 2 after trying a wrong key on a hidden recipient even when the next one works)
+	$MAILTOOL pgp-payload "$1" > "$T/payload.asc" || return 1
+	gpg --homedir "$GP" --batch -q --pinentry-mode loopback --passphrase '' --decrypt "$T/payload.asc" \
+		> "$T/pgp.out" 2>/dev/null
+	cmp -s "$T/pgp.out" "$2"
+}
+key_ids() {	# COPY: the key IDs the OpenPGP message names
+	$MAILTOOL pgp-payload "$1" | gpg --homedir "$GP" --batch --list-packets 2>/dev/null |
+		sed -n 's/.*pubkey enc packet: .*keyid \([0-9A-F]*\).*/\1/p' | tr '\n' ' '
+}
+message s8 "Bob <bob@b.test>, Frank <frank@f.test>"
+rig_send "$T/s8.eml" alice@a.test bob@b.test frank@f.test gina@g.test
+check "smime + pgp + bcc: accepted" test $? = 0
+if wait_copies s8 3; then
+	check "smime + pgp + bcc: exactly three copies" test "$(ncopies s8)" = 3
+	if b=$(copy_for s8 bob@b.test); then
+		check "smime + pgp: bob's copy is S/MIME" is_smime "$b"
+		check "smime + pgp: bob decrypts his copy" decrypts_to "$b" "$T/bob.pem" "$T/s8.entity"
+	else
+		not_ok "smime + pgp: a copy for bob alone" "$(for f in $(copies s8); do echo "$f: $(rcpts_of "$f")"; done)"
+	fi
+	if f=$(copy_for s8 frank@f.test); then
+		check "smime + pgp: frank's copy is PGP/MIME and decrypts" pgp_decrypts "$f" "$T/s8.entity"
+		check "smime + pgp: frank's copy names his key ID" sh -c "[ \"\$(echo $(key_ids "$f"))\" != 0000000000000000 ]"
+		check "smime + pgp: frank's copy has no plaintext" no_plaintext "$f"
+	else
+		not_ok "smime + pgp: a copy for frank alone"
+	fi
+	if g=$(copy_for s8 gina@g.test); then
+		check "pgp bcc: gina decrypts her copy" pgp_decrypts "$g" "$T/s8.entity"
+		check "pgp bcc: gina's copy hides the key ID" test "$(key_ids "$g")" = "0000000000000000 "
+		check "pgp bcc: gina's copy says bcc" grep -q '^X-Cables: encrypted; format=pgp; recipients=1; bcc' "$g"
+	else
+		not_ok "pgp bcc: a copy for gina alone"
+	fi
+else
+	not_ok "smime + pgp + bcc: three copies arrived" "$(tail -n 5 "$MILTER_LOG")"
+fi
+check "smime + pgp + bcc: the log names each copy's format" \
+	grep -qE ': encrypted: format=smime .*split: kept encrypted to bob@b.test; copies (OpenPGP to frank@f.test|OpenPGP \(bcc\) to gina@g.test)' "$MILTER_LOG"
+
 # 6. Without ReinjectTo, mixed recipients under require are refused as before.
 rig_config "ReinjectKey $T/reinject.key" "Policy b.test require"
 kill -USR1 "$MILTER_PID"

@@ -1,0 +1,179 @@
+#!/bin/sh
+# Inbound OpenPGP through a real Postfix delivering to Maildirs: what gpg and
+# rnp encrypt for local users (PGP/MIME and inline, signed or not, UTF-8 and
+# ISO-8859-1, with an attachment) arrives decrypted, byte for byte; what
+# cannot or must not be decrypted (another user's key, a hidden recipient,
+# corrupt armor, a missing boundary, a huge inline block) arrives unchanged
+# with the reason; signatures are reported against the key store.
+RIG_PORT=12280
+. "$top_srcdir/tests/integration/rig.sh"
+
+BPORT=$((RIG_PORT + 5))
+inst_config b b.test
+inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob carol dave"
+inst_milter b
+inst_keyctl b generate bob@b.test --pgp >/dev/null
+inst_keyctl b generate carol@b.test --pgp --algo rsa3072 >/dev/null
+inst_keyctl b export bob@b.test > "$T/bob.asc"
+inst_keyctl b export carol@b.test > "$T/carol.asc"
+# Alice (a.test) writes with gpg and signs; b.test holds her public key.
+GA=$T/ga
+mkdir -m 700 "$GA"
+gpg --homedir "$GA" --batch -q --pinentry-mode loopback --passphrase '' \
+	--quick-gen-key '<alice@a.test>' ed25519 default never 2>/dev/null
+gpg --homedir "$GA" --batch -q --import "$T/bob.asc" "$T/carol.asc" 2>/dev/null
+gpg --homedir "$GA" --batch --armor --export alice@a.test > "$T/alice.asc"
+inst_keyctl b import "$T/alice.asc" >/dev/null
+# Mallory's key is nobody's here.
+gpg --homedir "$GA" --batch -q --pinentry-mode loopback --passphrase '' \
+	--quick-gen-key '<mallory@m.test>' future-default default never 2>/dev/null
+# rnp (Thunderbird's engine) writes too.
+RA=$T/ra
+mkdir -m 700 "$RA"
+rnpkeys --homedir "$RA" --import "$T/bob.asc" >/dev/null 2>&1
+
+gpg_enc() {	# IN OUT [gpg options]: armored, encrypted by alice's gpg
+	in=$1 out=$2
+	shift 2
+	gpg --homedir "$GA" --batch -q --yes --trust-model always --armor -o "$out" "$@" --encrypt "$in" 2>/dev/null
+}
+# message ARMOR NAME [pgp-message options]: a message from alice to $TO.
+message() {
+	a=$1 name=$2
+	shift 2
+	$MAILTOOL pgp-message "$a" "$T/$name.eml" --header "From: Alice <alice@a.test>" --header "To: $TO" \
+		--header "Subject: $name" "$@"
+	echo "$T/$name.eml"
+}
+deliver() {
+	file=$1
+	shift
+	inst_send "$BPORT" "$file" alice@a.test "$@" || return 1
+	wait_for 60 delivered_in "$T/b/pf" "$(qid_of_reply)"
+}
+newest() { maildir_file b "$1"; }
+
+printf 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\303\274\303\237e, Bob! PLAINTEXT-MARKER\r\n\r\n.a line with a dot\r\n' > "$T/utf8.entity"
+printf 'Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\374\337e, caf\351 PLAINTEXT-MARKER\r\n' > "$T/latin1.entity"
+$MAILTOOL make "$T/att.eml" html-attachment
+$MAILTOOL entity "$T/att.eml" > "$T/att.entity"
+# What the Maildir copy's content must be: the outer MIME-Version, then the inner entity.
+for kind in utf8 latin1; do { printf 'MIME-Version: 1.0\r\n'; cat "$T/$kind.entity"; } > "$T/$kind.expected"; done
+cp "$T/att.entity" "$T/att.expected"
+
+# decrypted_ok DESCRIPTION USER ENTITY [SIGNATURE]: the Maildir copy is ENTITY, byte for byte.
+decrypted_ok() {
+	f=$(newest "$2")
+	$MAILTOOL entity "$f" > "$T/got.entity"
+	check "$1: the Maildir copy is the original content, byte for byte" cmp -s "$T/got.entity" "$3"
+	check "$1: X-Cables says decrypted" grep -q '^X-Cables: decrypted; format=pgp; key=[0-9a-f]\{16\}' "$f"
+	if [ -n "${4:-}" ]; then
+		check "$1: signature $4" grep -q "^X-Cables: decrypted; .*signature=$4" "$f"
+	fi
+}
+not_decrypted_ok() {	# DESCRIPTION USER REASON
+	f=$(newest "$2")
+	check "$1: no plaintext delivered" sh -c "! grep -q PLAINTEXT-MARKER $f"
+	check "$1: X-Cables gives the reason" grep -q "^X-Cables: not-decrypted; format=pgp; reason=\".*$3" "$f"
+}
+
+TO=bob@b.test
+for kind in utf8 latin1 att; do
+	gpg_enc "$T/$kind.entity" "$T/$kind.asc" -r bob@b.test
+	if deliver "$(message "$T/$kind.asc" "gpg-$kind")" bob@b.test; then
+		decrypted_ok "gpg PGP/MIME $kind" bob "$T/$kind.expected"
+	else
+		not_ok "gpg PGP/MIME $kind: delivered" "$REPLY"
+	fi
+done
+gpg_enc "$T/utf8.entity" "$T/signed.asc" -r bob@b.test --sign -u alice@a.test
+if deliver "$(message "$T/signed.asc" gpg-signed)" bob@b.test; then
+	decrypted_ok "gpg signed and encrypted" bob "$T/utf8.expected" valid
+	check "gpg signed: the signer is alice" grep -q '^X-Cables: decrypted; .*signer=alice@a.test' "$(newest bob)"
+else
+	not_ok "gpg signed: delivered" "$REPLY"
+fi
+gpg_enc "$T/utf8.entity" "$T/msigned.asc" -r bob@b.test --sign -u mallory@m.test
+if deliver "$(message "$T/msigned.asc" gpg-msigned)" bob@b.test; then
+	decrypted_ok "signed by a key the store does not hold for From" bob "$T/utf8.expected" untrusted
+else
+	not_ok "mallory-signed: delivered" "$REPLY"
+fi
+rnp --homedir "$RA" --encrypt -r bob@b.test --armor "$T/att.entity" --output "$T/rnp.asc" >/dev/null 2>&1
+if deliver "$(message "$T/rnp.asc" rnp-att)" bob@b.test; then
+	decrypted_ok "rnp PGP/MIME with an attachment" bob "$T/att.expected"
+else
+	not_ok "rnp: delivered" "$REPLY"
+fi
+
+# Inline PGP: the plaintext replaces the armor, the charset stays.
+printf 'Gr\374\337e aus K\366ln, PLAINTEXT-MARKER\r\n' > "$T/inline.txt"
+gpg_enc "$T/inline.txt" "$T/inline.asc" -r bob@b.test
+if deliver "$(message "$T/inline.asc" inline --inline --charset iso-8859-1)" bob@b.test; then
+	f=$(newest bob)
+	$MAILTOOL body "$f" > "$T/inline.got"
+	check "inline: the body is the plaintext, byte for byte" cmp -s "$T/inline.got" "$T/inline.txt"
+	check "inline: the charset stays" grep -q '^Content-Type: text/plain; charset=iso-8859-1' "$f"
+	check "inline: 8-bit plaintext is labelled 8bit" grep -q '^Content-Transfer-Encoding: 8bit' "$f"
+	check "inline: X-Cables says so" grep -q '^X-Cables: decrypted; format=pgp; inline; key=' "$f"
+else
+	not_ok "inline: delivered" "$REPLY"
+fi
+
+# Two local recipients, encrypted to bob only, no ReinjectTo: carol must not
+# get bob's plaintext, so it stays encrypted for both, with the reason.
+TO="bob@b.test, carol@b.test"
+gpg_enc "$T/utf8.entity" "$T/bobonly.asc" -r bob@b.test
+if deliver "$(message "$T/bobonly.asc" bobonly)" bob@b.test carol@b.test; then
+	not_decrypted_ok "encrypted to bob, sent to bob and carol" carol "carol@b.test is not a recipient of the encryption"
+else
+	not_ok "bob only: delivered" "$REPLY"
+fi
+# Encrypted to carol's key, sent to bob: bob never gets carol's plaintext.
+TO=bob@b.test
+gpg_enc "$T/utf8.entity" "$T/forcarol.asc" -r carol@b.test
+if deliver "$(message "$T/forcarol.asc" forcarol)" bob@b.test; then
+	not_decrypted_ok "another local user's mail re-sent to bob" bob "bob@b.test is not a recipient of the encryption"
+else
+	not_ok "for carol, to bob: delivered" "$REPLY"
+fi
+# A hidden recipient: Cables cannot tell whom it is for, so it does not try.
+gpg_enc "$T/utf8.entity" "$T/hidden.asc" -R bob@b.test
+if deliver "$(message "$T/hidden.asc" hidden)" bob@b.test; then
+	not_decrypted_ok "hidden recipient" bob "hides its recipients' key IDs"
+else
+	not_ok "hidden: delivered" "$REPLY"
+fi
+
+# Bad input: delivered unchanged with a reason, nothing lost, no crash.
+sed '4y/ABCDEFGHIJKLMNOPQRSTUVWXYZ/NOPQRSTUVWXYZABCDEFGHIJKLM/' "$T/utf8.asc" > "$T/corrupt.asc"
+if deliver "$(message "$T/corrupt.asc" corrupt)" bob@b.test; then
+	not_decrypted_ok "corrupt armor" bob "OpenPGP"
+else
+	not_ok "corrupt armor: delivered" "$REPLY"
+fi
+gpg --homedir "$GA" --batch -q --yes --trust-model always --armor -o "$T/mallory.asc" -r mallory@m.test \
+	--encrypt "$T/utf8.entity" 2>/dev/null
+if deliver "$(message "$T/mallory.asc" nokey)" bob@b.test; then
+	not_decrypted_ok "a message for a key we do not have" bob "not a recipient of the encryption"
+else
+	not_ok "no key: delivered" "$REPLY"
+fi
+message "$T/utf8.asc" noclose >/dev/null
+sed '$d' "$T/noclose.eml" > "$T/noclose2.eml"
+if deliver "$T/noclose2.eml" bob@b.test; then
+	not_decrypted_ok "PGP/MIME without its closing boundary" bob "not well-formed PGP/MIME"
+else
+	not_ok "missing boundary: delivered" "$REPLY"
+fi
+/usr/bin/python3 -c "import sys; sys.stdout.buffer.write(b'PLAINTEXT-MARKER ' * 300000 + b'\\r\\n')" > "$T/huge.txt"
+gpg_enc "$T/huge.txt" "$T/huge.asc" -r bob@b.test -z 0
+if deliver "$(message "$T/huge.asc" huge --inline)" bob@b.test; then
+	f=$(newest bob)
+	check "huge inline block (7 MB armored): decrypted" grep -q '^X-Cables: decrypted; format=pgp; inline' "$f"
+	check "huge inline block: the whole plaintext, byte for byte" sh -c "$MAILTOOL body $f | cmp -s - $T/huge.txt"
+else
+	not_ok "huge inline: delivered" "$REPLY"
+fi
+check "the milter is still running" kill -0 "$(cat "$T/b/milter.pid")"
+rig_done
