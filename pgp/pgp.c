@@ -79,8 +79,8 @@ pgp_init(const char *home, struct cables_err *err)
 	if (!S_ISDIR(sb.st_mode))
 		return cables_fail(err, CABLES_ERR_ARG, "GnuPGHome %s: not a directory", home);
 	if (sb.st_uid != geteuid())
-		return cables_fail(err, CABLES_ERR_ARG, "GnuPGHome %s: owned by uid %lu, not by this user (%lu)", home,
-		    (unsigned long)sb.st_uid, (unsigned long)geteuid());
+		return cables_fail(err, CABLES_ERR_ARG, "GnuPGHome %s: owned by uid %lu, not by this user (%lu): "
+		    "chown -R it to the milter's User", home, (unsigned long)sb.st_uid, (unsigned long)geteuid());
 	if ((sb.st_mode & 077) != 0 && chmod(home, 0700) != 0)
 		return cables_fail(err, CABLES_ERR_IO, "GnuPGHome %s: chmod 0700: %s", home, strerror(errno));
 	return write_gpg_conf(home, err);

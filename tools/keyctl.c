@@ -154,6 +154,7 @@ cmd_generate(struct ctx *c, int argc, char **argv)
 		{ "algo", required_argument, NULL, 'a' }, { "days", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 } };
 	enum smime_algo algo = SMIME_ALGO_RSA3072;
+	enum pgp_algo palgo;
 	bool smime = false, pgp = false;
 	unsigned long days = 730;
 	const char *algo_name = NULL;
@@ -183,6 +184,8 @@ cmd_generate(struct ctx *c, int argc, char **argv)
 		keyctl_usage("generate needs one format: --smime or --pgp");
 	if (smime && algo_name != NULL && !smime_algo_parse(algo_name, &algo))
 		keyctl_usage("--algo: '%s' is not rsa3072 or p256 (with --smime)", algo_name);
+	if (pgp && algo_name != NULL && !pgp_algo_parse(algo_name, &palgo))
+		keyctl_usage("--algo: '%s' is not ed25519 or rsa3072 (with --pgp)", algo_name);
 	addr = normalized(c, argv[optind]);
 	open_store(c, true);
 	if (pgp) {

@@ -18,7 +18,7 @@ inst_keyctl b export bob@b.test > "$T/bob.asc"
 inst_keyctl b export carol@b.test > "$T/carol.asc"
 # Alice (a.test) writes with gpg and signs; b.test holds her public key.
 GA=$T/ga
-mkdir -m 700 "$GA"
+gpg_home "$GA"
 gpg --homedir "$GA" --batch -q --pinentry-mode loopback --passphrase '' \
 	--quick-gen-key '<alice@a.test>' ed25519 default never 2>/dev/null
 gpg --homedir "$GA" --batch -q --import "$T/bob.asc" "$T/carol.asc" 2>/dev/null

@@ -21,11 +21,12 @@ expect() {
 
 expect 2 '^usage: cables-keyctl' "no command: usage, exit 2" "$KEYCTL"
 expect 2 "unknown command 'frob'" "unknown command: exit 2" keyctl frob
-expect 2 'generate needs a format: --smime' "generate without a format: exit 2" keyctl generate bob@b.test
+expect 2 'generate needs one format: --smime or --pgp' "generate without a format: exit 2" keyctl generate bob@b.test
+expect 2 'generate needs one format: --smime or --pgp' "generate with two formats: exit 2" keyctl generate bob@b.test --smime --pgp
 expect 2 "--algo: 'dsa' is not rsa3072 or p256" "generate --algo dsa: exit 2" keyctl generate bob@b.test --smime --algo dsa
 expect 2 "--days: '0' is not a number of days" "generate --days 0: exit 2" keyctl generate bob@b.test --smime --days 0
 expect 1 "'not-an-address' is not an email address" "generate for a non-address: exit 1" keyctl generate not-an-address --smime
-expect 1 'OpenPGP keys are not supported' "generate --pgp: exit 1 with the reason" keyctl generate bob@b.test --pgp
+expect 2 "--algo: 'p256' is not ed25519 or rsa3072 (with --pgp)" "generate --pgp --algo p256: exit 2" keyctl generate bob@b.test --pgp --algo p256
 expect 1 "$T/none.conf: cannot open: No such file or directory" "missing -c file: exit 1 naming it" \
 	"$KEYCTL" -c "$T/none.conf" list
 printf 'KeyStore %s/x.db\nCiper aes256-gcm\n' "$T" > "$T/bad.conf"

@@ -48,6 +48,7 @@ sed -i '/^SocketMode/d' "$CONF"
 # User: the milter drops privileges once its socket is set up.
 rig_milter_stop
 chown nobody "$T/keys.db"* "$T"
+chown -R nobody "$T/gnupg"
 rig_config "User nobody"
 rig_milter
 check "User: the milter runs as nobody" test "$(stat -c %U /proc/$MILTER_PID)" = nobody

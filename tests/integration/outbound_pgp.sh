@@ -19,7 +19,7 @@ keyctl export carol@c.test --private --out "$T/carol.sec"
 
 # Bob reads mail with gpg, Carol with rnp.
 GB=$T/gb
-mkdir -m 700 "$GB"
+gpg_home "$GB"
 gpg --homedir "$GB" --batch -q --import "$T/bob.sec" 2>/dev/null
 RH=$T/rh
 mkdir -m 700 "$RH"
@@ -105,7 +105,7 @@ check "mixed formats: nothing on the wire" test "$(leaks c.test)" = 0
 
 # An expired key (made with gpg in the past) and a key without an encryption subkey are refused.
 GE=$T/ge
-mkdir -m 700 "$GE"
+gpg_home "$GE"
 gpg --homedir "$GE" --batch -q --faked-system-time 20200101T000000 --pinentry-mode loopback --passphrase '' \
 	--quick-gen-key '<erin@e.test>' ed25519 default 2d 2>/dev/null
 gpg --homedir "$GE" --batch -q --pinentry-mode loopback --passphrase '' \

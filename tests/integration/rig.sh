@@ -195,6 +195,13 @@ leaks() {
 	echo "$n"
 }
 
+# gpg_home DIR: a GnuPG home for a test's own gpg that never looks a key up
+# on the network (WKD, keyservers): only loopback may be asked anything.
+gpg_home() {
+	mkdir -m 700 "$1"
+	printf 'auto-key-locate local\nno-auto-key-retrieve\n' > "$1/gpg.conf"
+}
+
 sink_count() { find "$SINK" -type f | wc -l; }
 sink_files() { find "$SINK" -type f | sort; }
 

@@ -226,7 +226,7 @@ fi
 keyctl generate frank@f.test --pgp >/dev/null
 keyctl generate gina@g.test --pgp >/dev/null
 GP=$T/gp
-mkdir -m 700 "$GP"
+gpg_home "$GP"
 for who in frank@f.test gina@g.test; do
 	keyctl export "$who" --private --out "$T/${who%@*}.sec"
 	gpg --homedir "$GP" --batch -q --import "$T/${who%@*}.sec" 2>/dev/null
