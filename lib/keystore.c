@@ -249,6 +249,9 @@ keystore_put(struct keystore *ks, const struct key_record *r, time_t now, struct
 	    " ON CONFLICT (address, format, fingerprint) DO UPDATE SET"
 	    "  last_seen = excluded.last_seen,"
 	    "  source = excluded.source,"
+	    "  public_data = excluded.public_data,"
+	    "  not_before = excluded.not_before,"
+	    "  not_after = excluded.not_after,"
 	    "  secret_data = coalesce(keys.secret_data, excluded.secret_data)";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st = CABLES_OK;

@@ -6,8 +6,10 @@
  * One file, WAL journal, schema version in PRAGMA user_version and migrated
  * forward on open.  Every write is one transaction, so a crash leaves either
  * the old or the new row, never half a key.  A key is identified by
- * (address, format, fingerprint); putting it again refreshes last_seen and
- * fills in a private key that was missing.
+ * (address, format, fingerprint); putting it again refreshes last_seen,
+ * replaces the public data and validity (an OpenPGP key with the same
+ * fingerprint gains revocations, subkeys and new expiry dates: callers
+ * merge before they put) and fills in a private key that was missing.
  *
  * A keystore handle may be shared by threads: calls are serialised by an
  * internal mutex.  Records returned in a key_list belong to the caller

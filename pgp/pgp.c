@@ -256,7 +256,8 @@ facts_from_key(gpgme_key_t key, struct key_facts *f)
 	f->info.can_encrypt = f->encrypt_until >= 0;
 	f->info.can_sign = f->sign_until >= 0;
 	for (gpgme_user_id_t u = key->uids; u != NULL; u = u->next) {
-		if (u->revoked || u->invalid || u->email == NULL || u->email[0] == '\0')
+		/* A revoked or expired key makes its user IDs invalid: keep them, so the reason given is the key's. */
+		if (((u->revoked || u->invalid) && !key->revoked && !key->expired) || u->email == NULL || u->email[0] == '\0')
 			continue;
 		f->info.emails = xreallocarray(f->info.emails, f->info.nemails + 1, sizeof(char *));
 		f->info.emails[f->info.nemails] = xstrdup(u->email);

@@ -37,6 +37,28 @@ temp_home(struct ctx *c, char home[64])
 		keyctl_die("%s", err.msg);
 }
 
+/*
+ * What the store already holds of this key goes into the home too, so that
+ * gpg merges it: a revocation or a subkey the store knows is never lost by
+ * importing an older copy of the key.
+ */
+static void
+merge_stored(struct ctx *c, const char *home, const char *addr, const char *fpr)
+{
+	struct key_list keys;
+	struct cables_err err;
+	char fprs[1][PGP_FPR_LEN + 1];
+	size_t n;
+
+	if (keystore_lookup(c->ks, addr, "pgp", &keys, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	for (size_t i = 0; i < keys.count; i++)
+		if (strcmp(keys.items[i].fingerprint, fpr) == 0 &&
+		    pgp_import(home, keys.items[i].public_data, keys.items[i].public_len, fprs, 1, &n, &err) != CABLES_OK)
+			keyctl_die("stored OpenPGP key %s of %s: %s", fpr, addr, err.msg);
+	key_list_release(&keys);
+}
+
 /* Store the key fpr of home for addr; with its secret (sealed) when secret is true. */
 static void
 store_pgp(struct ctx *c, const char *home, const char *addr, const char *fpr, bool secret, const char *source)
@@ -49,6 +71,7 @@ store_pgp(struct ctx *c, const char *home, const char *addr, const char *fpr, bo
 
 	buf_init(&pub);
 	buf_init(&sec);
+	merge_stored(c, home, addr, fpr);
 	if (pgp_export(home, fpr, false, false, &pub, &err) != CABLES_OK ||
 	    pgp_key_get(home, fpr, &info, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);

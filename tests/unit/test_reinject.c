@@ -764,8 +764,9 @@ test_malformed_markers_do_not_verify(void **state)
 			xasprintf("v1 t=%lld n=%.15s h=%s", t, nonce, mac),	/* short nonce */
 			xasprintf("v1 t=%lld n=%sa h=%s", t, nonce, mac),	/* long nonce */
 			xasprintf("v1 t=%lld n= h=%s", t, mac),
-			xasprintf("v1 t=%lld n=%s h=%.62s00", t, nonce, mac),	/* another MAC */
-			xasprintf("v1 t=%lld n=%s h=00%.62s", t, nonce, mac),
+			/* Another MAC (two digits that differ from the real ones, which may be "00"). */
+			xasprintf("v1 t=%lld n=%s h=%.62s%s", t, nonce, mac, strcmp(mac + 62, "00") == 0 ? "11" : "00"),
+			xasprintf("v1 t=%lld n=%s h=%s%.62s", t, nonce, strncmp(mac, "00", 2) == 0 ? "11" : "00", mac + 2),
 			xasprintf("v1 t=x%lld n=%s h=%s", t, nonce, mac),
 		};
 
