@@ -23,6 +23,8 @@ extern char **environ;
 
 static pthread_once_t gpgme_once = PTHREAD_ONCE_INIT;
 static const char *gpgme_version;
+static char *default_home;	/* set by the first pgp_init(), never changed */
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void
 gpgme_setup(void)
@@ -63,6 +65,7 @@ pgp_init(const char *home, struct cables_err *err)
 {
 	struct stat sb;
 	gpgme_error_t e;
+	cables_status st = CABLES_OK;
 
 	pthread_once(&gpgme_once, gpgme_setup);
 	if (gpgme_version == NULL)
@@ -83,7 +86,22 @@ pgp_init(const char *home, struct cables_err *err)
 		    "chown -R it to the milter's User", home, (unsigned long)sb.st_uid, (unsigned long)geteuid());
 	if ((sb.st_mode & 077) != 0 && chmod(home, 0700) != 0)
 		return cables_fail(err, CABLES_ERR_IO, "GnuPGHome %s: chmod 0700: %s", home, strerror(errno));
-	return write_gpg_conf(home, err);
+	if ((st = write_gpg_conf(home, err)) != CABLES_OK)
+		return st;
+	/*
+	 * The first home is every context's default: GPGME runs "gpg --version"
+	 * each time a context's engine is changed, which would double the gpg
+	 * processes per message.  Other homes (keyctl, tests) are set per context.
+	 */
+	pthread_mutex_lock(&default_lock);
+	if (default_home == NULL) {
+		if ((e = gpgme_set_engine_info(GPGME_PROTOCOL_OpenPGP, NULL, home)) != 0)
+			st = gpg_fail(err, CABLES_ERR_INTERNAL, "setting the GnuPG home", e);
+		else
+			default_home = xstrdup(home);
+	}
+	pthread_mutex_unlock(&default_lock);
+	return st;
 }
 
 /* gpg must never wait for a person: an empty passphrase, always. */
@@ -99,14 +117,18 @@ static cables_status
 ctx_new(const char *home, gpgme_ctx_t *ctx, struct cables_err *err)
 {
 	gpgme_error_t e;
+	bool same;
 
 	pthread_once(&gpgme_once, gpgme_setup);
 	if (gpgme_version == NULL)
 		return cables_fail(err, CABLES_ERR_INTERNAL, "GPGME is older than 1.11.0");
 	if ((e = gpgme_new(ctx)) != 0)
 		return gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_new", e);
+	pthread_mutex_lock(&default_lock);
+	same = default_home != NULL && strcmp(default_home, home) == 0;
+	pthread_mutex_unlock(&default_lock);
 	if ((e = gpgme_set_protocol(*ctx, GPGME_PROTOCOL_OpenPGP)) != 0 ||
-	    (e = gpgme_ctx_set_engine_info(*ctx, GPGME_PROTOCOL_OpenPGP, NULL, home)) != 0 ||
+	    (!same && (e = gpgme_ctx_set_engine_info(*ctx, GPGME_PROTOCOL_OpenPGP, NULL, home)) != 0) ||
 	    (e = gpgme_set_pinentry_mode(*ctx, GPGME_PINENTRY_MODE_LOOPBACK)) != 0) {
 		gpgme_release(*ctx);
 		*ctx = NULL;
