@@ -7,16 +7,16 @@
 
 #include "addr.h"
 #include "copies.h"
+#include "handler.h"
 #include "inbound.h"
 #include "log.h"
 #include "mime.h"
-#include "pgp.h"
 #include "smime.h"
 #include "util.h"
 
 #define INNER_HEAD_MAX (256 * 1024)
 
-enum content_kind { KIND_OTHER, KIND_ENCRYPTED, KIND_SIGNED_MULTIPART, KIND_SIGNED_OPAQUE, KIND_PGP, KIND_TEXT };
+enum content_kind { KIND_OTHER, KIND_ENCRYPTED, KIND_SIGNED_MULTIPART, KIND_SIGNED_OPAQUE };
 
 /* What the content claims to be, from its Content-Type. */
 static enum content_kind
@@ -27,7 +27,7 @@ classify(const char *content_type)
 	const char *st;
 
 	if (content_type == NULL)
-		return KIND_TEXT;	/* RFC 2045: text/plain; charset=us-ascii */
+		return KIND_OTHER;
 	mime_type_parse(content_type, &t);
 	st = t.smime_type != NULL ? t.smime_type : "";
 	if (mime_type_is(&t, "application", "pkcs7-mime") || mime_type_is(&t, "application", "x-pkcs7-mime")) {
@@ -38,11 +38,6 @@ classify(const char *content_type)
 	} else if (mime_type_is(&t, "application", "octet-stream") && t.name != NULL &&
 	    strlen(t.name) >= 4 && str_ieq(t.name + strlen(t.name) - 4, ".p7m")) {
 		k = KIND_ENCRYPTED;
-	} else if (mime_type_is(&t, "multipart", "encrypted") && t.protocol != NULL &&
-	    str_ieq(t.protocol, "application/pgp-encrypted")) {
-		k = KIND_PGP;
-	} else if (mime_type_is(&t, "text", "plain")) {
-		k = KIND_TEXT;	/* inline PGP, if the whole body is one armored message */
 	} else if (mime_type_is(&t, "multipart", "signed") && t.protocol != NULL &&
 	    (str_ieq(t.protocol, "application/pkcs7-signature") ||
 	    str_ieq(t.protocol, "application/x-pkcs7-signature"))) {
@@ -52,29 +47,14 @@ classify(const char *content_type)
 	return k;
 }
 
-/*
- * Could a text/plain body be inline PGP for a recipient?  Only when some
- * recipient has an OpenPGP secret key: otherwise the body need not be
- * looked at (most inbound mail is text/plain).
- */
-static bool
-inline_pgp_possible(const struct message *m, const struct milter_env *env)
+/* The handler that could claim the body at least as surely as at_least says, or NULL. */
+static const struct body_handler *
+may_claim(const struct message *m, const struct milter_env *env, enum handler_claim at_least)
 {
-	if (classify(message_header_value(m, "Content-Type")) != KIND_TEXT)
-		return false;
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		struct key_list keys;
-		bool any = false;
-
-		if (m->rcpts[i].norm == NULL || keystore_lookup(env->ks, m->rcpts[i].norm, "pgp", &keys, NULL) != CABLES_OK)
-			continue;
-		for (size_t k = 0; k < keys.count && !any; k++)
-			any = keys.items[k].secret_data != NULL;
-		key_list_release(&keys);
-		if (any)
-			return true;
-	}
-	return false;
+	for (size_t i = 0; i < NHANDLERS; i++)
+		if (handlers[i]->may_claim(m, env) >= at_least)
+			return handlers[i];
+	return NULL;
 }
 
 void
@@ -84,7 +64,7 @@ inbound_plan(struct message *m, const struct milter_env *env, struct outcome *ou
 
 	m->plan = PLAN_INBOUND;
 	message_combine_actions(m, env->cfg);
-	if ((k == KIND_OTHER || k == KIND_TEXT) && m->outer[OUTER_X_CABLES] == 0 && !inline_pgp_possible(m, env)) {
+	if (k == KIND_OTHER && m->outer[OUTER_X_CABLES] == 0 && may_claim(m, env, CLAIM_MAYBE) == NULL) {
 		outcome_set(out, VERDICT_ACCEPT, "pass", "inbound, not S/MIME");
 		return;
 	}
@@ -316,60 +296,38 @@ apply_inner_headers(const struct message *m, const struct mta *mta, const struct
 }
 
 /*
- * Which recipients the encryption names: target[i] is set when one of
- * recipient i's key pairs matches a RecipientInfo (recipients with the same
- * address share the answer).  *chosen gets the first matching pair, why the
- * reason for the first recipient that is not a target.
+ * Which recipients the encryption names: target[i] is set when the handler
+ * says the message is encrypted to one of recipient i's keys (recipients
+ * with the same address share the answer); why gets the reason for the
+ * first recipient that is not a target.
  */
 static cables_status
-find_targets(const struct message *m, const struct milter_env *env, struct smime_envelope *e, bool *target,
-    size_t *ntargets, struct key_pair *chosen, char *why, size_t why_len, struct cables_err *err)
+find_targets(const struct message *m, const struct milter_env *env, const struct body_handler *h,
+    struct handler_msg *hm, bool *target, size_t *ntargets, char *why, size_t why_len, struct cables_err *err)
 {
+	char reason[CABLES_ERR_MAX];
 	cables_status st = CABLES_OK;
-	bool have = false;
 
-	memset(chosen, 0, sizeof(*chosen));
 	*ntargets = 0;
 	why[0] = '\0';
-	for (size_t i = 0; i < m->nrcpts; i++) {
+	for (size_t i = 0; i < m->nrcpts && st == CABLES_OK; i++) {
 		const struct rcpt *r = &m->rcpts[i];
-		struct key_pair *pairs;
-		size_t n, j, dup = i;
-		bool named = false;
+		size_t dup = i;
 
 		for (size_t k = 0; k < i && dup == i; k++)
 			if (r->norm != NULL && m->rcpts[k].norm != NULL && strcmp(m->rcpts[k].norm, r->norm) == 0)
 				dup = k;
-		if (dup != i) {
+		reason[0] = '\0';
+		if (dup != i)
 			target[i] = target[dup];
-		} else if (r->norm == NULL) {
-			target[i] = false;
-			if (why[0] == '\0')
-				snprintf(why, why_len, "recipient %s has no key", r->addr);
-		} else {
-			if ((st = keys_private(env, r->norm, &pairs, &n, err)) != CABLES_OK)
-				break;
-			for (j = 0; j < n && !named; j++)
-				named = smime_envelope_names(e, pairs[j].cert);
-			target[i] = named;
-			if (!named && why[0] == '\0')
-				snprintf(why, why_len, n == 0 ? "no private key for %s" :
-				    "%s is not a recipient of the encryption", r->addr);
-			if (named && !have) {
-				*chosen = pairs[j - 1];
-				pairs[j - 1].cert = NULL;
-				pairs[j - 1].key = NULL;
-				have = true;
-			}
-			key_pairs_free(pairs, n);
-		}
+		else if (r->norm == NULL)
+			snprintf(reason, sizeof(reason), "recipient %s has no key", r->addr);
+		else
+			st = h->names(hm, env, r->norm, &target[i], reason, sizeof(reason), err);
+		if (!target[i] && why[0] == '\0')
+			strlcpy_c(why, reason, why_len);
 		if (target[i])
 			(*ntargets)++;
-	}
-	if (st != CABLES_OK) {
-		X509_free(chosen->cert);
-		EVP_PKEY_free(chosen->key);
-		memset(chosen, 0, sizeof(*chosen));
 	}
 	return st;
 }
@@ -476,14 +434,49 @@ split_non_targets(const struct message *m, const struct milter_env *env, const s
 	free(members);
 }
 
-/* Try to decrypt; on success the message is rewritten. */
-static void
-decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, struct report *r,
-    struct outcome *out)
+/* Does the spool hold a byte with bit 7 set? */
+static bool
+has_8bit(const struct spool *sp)
 {
-	struct smime_envelope *e = NULL;
+	char chunk[8192];
+	size_t got;
+
+	for (off_t off = 0; spool_pread(sp, off, chunk, sizeof(chunk), &got, NULL) == CABLES_OK && got > 0;
+	    off += (off_t)got)
+		for (size_t i = 0; i < got; i++)
+			if ((unsigned char)chunk[i] >= 0x80)
+				return true;
+	return false;
+}
+
+/* The plaintext replaces the body of the same entity (inline PGP); 8-bit text is labelled so. */
+static int
+replace_body(const struct message *m, const struct mta *mta, const struct spool *plain)
+{
+	const char *cte = message_header_value(m, "Content-Transfer-Encoding");
+	char *v8;
+	int rc = mta_replace_body(mta, plain, 0, (off_t)spool_size(plain));
+
+	while (cte != NULL && (*cte == ' ' || *cte == '\t'))
+		cte++;
+	if (rc != 0 || !has_8bit(plain) || (cte != NULL && str_nieq(cte, "8bit", 4)))
+		return rc;
+	v8 = mta_value(mta, " 8bit");
+	rc = cte != NULL ? mta->chgheader(mta->ctx, "Content-Transfer-Encoding", 1, v8) :
+	    mta->addheader(mta->ctx, "Content-Transfer-Encoding", v8);
+	free(v8);
+	return rc;
+}
+
+/*
+ * Decrypt through handler h, which claimed the message (open gave st and
+ * hm); on success the message is rewritten.
+ */
+static void
+decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, const struct body_handler *h,
+    struct handler_msg *hm, cables_status st, struct cables_err *open_err, struct report *r, struct outcome *out)
+{
 	struct spool *plain = NULL;
-	struct key_pair pair;
 	struct inner in;
 	struct smime_sig sig;
 	struct cables_err err;
@@ -492,23 +485,19 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	enum fail_action action;
 	bool verified = false, *target = xcalloc(m->nrcpts + 1, sizeof(*target)), splitting = false;
 	size_t ntargets;
-	cables_status st;
 
 	memset(&in, 0, sizeof(in));
 	memset(&sig, 0, sizeof(sig));
-	memset(&pair, 0, sizeof(pair));
 	action = decrypt_action(m, env->cfg, NULL);
-	st = smime_envelope_open(m->body, 0, mime_cte_is_base64(message_header_value(m, "Content-Transfer-Encoding")),
-	    env->cfg->temp_dir, &e, &err);
-	if (st == CABLES_ERR_IO) {
-		outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
+	if (st == CABLES_ERR_IO || st == CABLES_ERR_INTERNAL) {
+		outcome_internal_error(out, m->on_internal_error, true, false, open_err->msg);
 		goto out;
 	}
 	if (st != CABLES_OK) {
-		strlcpy_c(why, err.msg, sizeof(why));
+		strlcpy_c(why, open_err->msg, sizeof(why));
 		goto not_decrypted;
 	}
-	st = find_targets(m, env, e, target, &ntargets, &pair, why, sizeof(why), &err);
+	st = find_targets(m, env, h, hm, target, &ntargets, why, sizeof(why), &err);
 	if (st != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
 		goto out;
@@ -530,23 +519,38 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		strlcpy_c(non_target_why, why, sizeof(non_target_why));
 		action = decrypt_action(m, env->cfg, NULL);
 	}
-	if ((st = smime_envelope_decrypt(e, pair.cert, pair.key, &plain, &err)) != CABLES_OK) {
+	if ((st = h->decrypt(hm, env, &plain, &err)) != CABLES_OK) {
+		if (st == CABLES_ERR_IO) {
+			outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
+			goto out;
+		}
 		strlcpy_c(why, err.msg, sizeof(why));
 		goto not_decrypted;
 	}
-	if ((st = read_inner(plain, &in, &err)) != CABLES_OK) {
-		strlcpy_c(why, err.msg, sizeof(why));
-		goto not_decrypted;
+	if (h->plain_is_entity(hm)) {
+		if ((st = read_inner(plain, &in, &err)) != CABLES_OK) {
+			strlcpy_c(why, err.msg, sizeof(why));
+			goto not_decrypted;
+		}
+		inner_kind = classify(in.content_type);
+		if (!h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig))
+			verify_content(env, inner_kind, in.content_type, in.cte, plain, (off_t)in.body_off, &sig, &err,
+			    &verified);
+		else
+			verified = true;
+		if (apply_inner_headers(m, mta, &in) != 0 ||
+		    mta_replace_body(mta, plain, (off_t)in.body_off, (off_t)spool_size(plain)) != 0) {
+			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
+			goto out;
+		}
+	} else {
+		verified = h->signature(hm, env, m->from, &sig);
+		if (replace_body(m, mta, plain) != 0) {
+			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
+			goto out;
+		}
 	}
-	inner_kind = classify(in.content_type);
-	verify_content(env, inner_kind, in.content_type, in.cte, plain, (off_t)in.body_off, &sig, &err, &verified);
-	if (apply_inner_headers(m, mta, &in) != 0 ||
-	    mta_replace_body(mta, plain, (off_t)in.body_off, (off_t)spool_size(plain)) != 0) {
-		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
-		goto out;
-	}
-	buf_printf(&r->field, "decrypted; format=smime; key=%.16s", pair.fingerprint);
-	buf_printf(&r->log, "format=smime key=%.16s algorithm=%s", pair.fingerprint, smime_envelope_algorithm(e));
+	h->report(hm, &r->field, &r->log);
 	if (verified) {
 		report_signature(r, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, env);
 		harvest(env, &sig, r);
@@ -557,287 +561,15 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	}
 	outcome_set(out, VERDICT_MODIFIED, "decrypted", "%s", r->log.data);
 	if (splitting)
-		split_non_targets(m, env, mta, target, "smime", non_target_why, out);
+		split_non_targets(m, env, mta, target, h->name, non_target_why, out);
 	goto out;
 not_decrypted:
-	not_decrypted(m, mta, r, action, "smime", "not-decrypted", why, out);
+	not_decrypted(m, mta, r, action, h->name, "not-decrypted", why, out);
 out:
-	X509_free(pair.cert);
-	EVP_PKEY_free(pair.key);
 	smime_sig_release(&sig);
 	inner_release(&in);
 	spool_free(plain);
-	smime_envelope_free(e);
 	free(target);
-}
-
-/*
- * Which recipients an OpenPGP message is for: target[i] is set when one of
- * recipient i's OpenPGP keys with a secret has a (sub)key whose key ID the
- * message names.  The first such key's secret goes into the GnuPG home;
- * gpg skips hidden recipients there, so it decrypts only with a key named.
- */
-static cables_status
-pgp_targets(const struct message *m, const struct milter_env *env, char (*ids)[17], size_t nids, bool *target,
-    size_t *ntargets, char *key, char *why, size_t why_len, struct cables_err *err)
-{
-	const char *home = env->cfg->gnupg_home;
-	cables_status st = CABLES_OK;
-	bool hidden = false;
-
-	*ntargets = 0;
-	key[0] = why[0] = '\0';
-	for (size_t k = 0; k < nids; k++)
-		hidden |= strcmp(ids[k], "0000000000000000") == 0;
-	for (size_t i = 0; i < m->nrcpts && st == CABLES_OK; i++) {
-		const struct rcpt *r = &m->rcpts[i];
-		struct key_list keys;
-		size_t dup = i, nsecret = 0;
-		bool named = false;
-
-		for (size_t k = 0; k < i && dup == i; k++)
-			if (r->norm != NULL && m->rcpts[k].norm != NULL && strcmp(m->rcpts[k].norm, r->norm) == 0)
-				dup = k;
-		if (dup != i || r->norm == NULL) {
-			target[i] = dup != i && target[dup];
-			*ntargets += target[i];
-			continue;
-		}
-		if ((st = keystore_lookup(env->ks, r->norm, "pgp", &keys, err)) != CABLES_OK)
-			break;
-		for (size_t j = 0; j < keys.count && !named; j++) {
-			struct pgp_key_info info;
-
-			if (keys.items[j].secret_data == NULL)
-				continue;
-			nsecret++;
-			if (pgp_inspect(home, keys.items[j].public_data, keys.items[j].public_len, &info, NULL) != CABLES_OK)
-				continue;
-			for (size_t s = 0; s < info.nsubkeys && !named; s++)
-				for (size_t k = 0; k < nids && !named; k++)
-					named = strcmp(info.subkeys[s] + PGP_FPR_LEN - 16, ids[k]) == 0;
-			pgp_key_info_release(&info);
-			if (named && key[0] == '\0') {
-				if ((st = keys_pgp_secret(env, &keys.items[j], err)) != CABLES_OK)
-					break;
-				strlcpy_c(key, keys.items[j].fingerprint, 41);
-			}
-		}
-		key_list_release(&keys);
-		target[i] = named;
-		*ntargets += named;
-		if (!named && why[0] == '\0')
-			snprintf(why, why_len, nsecret == 0 ? "no OpenPGP secret key for %s" : hidden ?
-			    "the message hides its recipients' key IDs, and names no key of %s" :
-			    "%s is not a recipient of the encryption", r->addr);
-	}
-	return st;
-}
-
-/* Is the signing key one of the From address's keys in the store?  Put them into the home first. */
-static void
-pgp_sender_keys(const struct milter_env *env, const char *from_field, const char *signing_fpr, bool *known,
-    char **from_norm)
-{
-	char *from = mime_first_address(from_field);
-	struct key_list keys;
-
-	*known = false;
-	*from_norm = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
-	free(from);
-	if (*from_norm == NULL || keystore_lookup(env->ks, *from_norm, "pgp", &keys, NULL) != CABLES_OK)
-		return;
-	for (size_t i = 0; i < keys.count && !*known; i++) {
-		const struct key_record *k = &keys.items[i];
-
-		if (signing_fpr == NULL) {
-			struct pgp_key_info info;
-
-			if (pgp_inspect(env->cfg->gnupg_home, k->public_data, k->public_len, &info, NULL) == CABLES_OK)
-				pgp_key_info_release(&info);
-		} else {
-			*known = pgp_key_has(env->cfg->gnupg_home, k->public_data, k->public_len, signing_fpr);
-		}
-	}
-	key_list_release(&keys);
-}
-
-/* What an OpenPGP signature means here, in the terms of the S/MIME report. */
-static void
-pgp_signature(const struct milter_env *env, const struct pgp_verify *v, const char *from_field, struct smime_sig *sig)
-{
-	char *from = NULL;
-	bool known;
-
-	memset(sig, 0, sizeof(*sig));
-	if (v->good) {
-		pgp_sender_keys(env, from_field, v->fpr, &known, &from);
-		sig->status = known ? SMIME_SIG_VALID : SMIME_SIG_UNTRUSTED;
-		if (known)
-			strlcpy_c(sig->signer, from, sizeof(sig->signer));
-		else
-			snprintf(sig->reason, sizeof(sig->reason), "signing key %.16s is not in the key store for %s",
-			    v->fpr, from != NULL ? from : "the From address");
-	} else {
-		sig->status = strstr(v->reason, "not in the key store") != NULL ? SMIME_SIG_UNTRUSTED : SMIME_SIG_INVALID;
-		strlcpy_c(sig->reason, v->reason, sizeof(sig->reason));
-	}
-	free(from);
-}
-
-static cables_status
-plain_write(void *arg, const void *p, size_t n, struct cables_err *err)
-{
-	return spool_append(arg, p, n, err);
-}
-
-/* Does the spool hold a byte with bit 7 set? */
-static bool
-has_8bit(const struct spool *sp)
-{
-	char chunk[8192];
-	size_t got;
-
-	for (off_t off = 0; spool_pread(sp, off, chunk, sizeof(chunk), &got, NULL) == CABLES_OK && got > 0;
-	    off += (off_t)got)
-		for (size_t i = 0; i < got; i++)
-			if ((unsigned char)chunk[i] >= 0x80)
-				return true;
-	return false;
-}
-
-/*
- * OpenPGP inbound: PGP/MIME, or inline PGP (a text/plain body that is one
- * armored message; the plaintext replaces it and the charset stays).
- * Returns false when an inline candidate is not inline PGP after all.
- */
-static bool
-decrypt_pgp(struct message *m, const struct milter_env *env, const struct mta *mta, bool inline_, struct report *r,
-    struct outcome *out)
-{
-	struct spool *plain = NULL;
-	struct byte_sink sink;
-	struct pgp_verify v;
-	struct smime_sig sig;
-	struct inner in;
-	struct cables_err err;
-	enum mime_crypto crypto;
-	enum fail_action action;
-	char (*ids)[17] = xcalloc(256, sizeof(*ids)), key[41], why[CABLES_ERR_MAX], non_target_why[CABLES_ERR_MAX];
-	char *from_norm = NULL;
-	bool *target = xcalloc(m->nrcpts + 1, sizeof(*target)), splitting = false, known;
-	size_t nids = 0, ntargets = 0;
-	off_t armor[2];
-	cables_status st;
-
-	memset(&in, 0, sizeof(in));
-	memset(&sig, 0, sizeof(sig));
-	st = mime_detect_armor(message_header_value(m, "Content-Type"),
-	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, armor, &err);
-	if (st != CABLES_OK) {
-		outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
-		goto out;
-	}
-	if (inline_ && crypto != MIME_PGP_INLINE) {
-		free(ids);
-		free(target);
-		return false;
-	}
-	action = decrypt_action(m, env->cfg, NULL);
-	if (!inline_ && crypto != MIME_PGP_MIME) {
-		strlcpy_c(why, "not well-formed PGP/MIME (RFC 3156: two parts, the second one armored message)",
-		    sizeof(why));
-		goto not_decrypted;
-	}
-	if ((st = pgp_message_keyids(m->body, armor[0], armor[1], ids, 256, &nids, &err)) != CABLES_OK) {
-		strlcpy_c(why, err.msg, sizeof(why));
-		goto not_decrypted;
-	}
-	if (nids == 0) {
-		strlcpy_c(why, "no public-key encrypted session key in the OpenPGP message", sizeof(why));
-		goto not_decrypted;
-	}
-	if ((st = pgp_targets(m, env, ids, nids, target, &ntargets, key, why, sizeof(why), &err)) != CABLES_OK) {
-		outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
-		goto out;
-	}
-	if (ntargets == 0)
-		goto not_decrypted;
-	if (ntargets < m->nrcpts) {
-		/* Plaintext only for the recipients the sender encrypted to (as for S/MIME). */
-		action = decrypt_action(m, env->cfg, target);
-		if (env->reinject_key == NULL) {
-			action = decrypt_action(m, env->cfg, NULL);
-			snprintf(why + strlen(why), sizeof(why) - strlen(why), " (no ReinjectTo for split delivery)");
-			goto not_decrypted;
-		}
-		if (action != ACTION_ACCEPT)
-			goto not_decrypted;
-		splitting = true;
-		strlcpy_c(non_target_why, why, sizeof(non_target_why));
-		action = decrypt_action(m, env->cfg, NULL);
-	}
-	pgp_sender_keys(env, m->from, NULL, &known, &from_norm);
-	plain = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
-	sink.write = plain_write;
-	sink.arg = plain;
-	if ((st = pgp_decrypt(env->cfg->gnupg_home, m->body, armor[0], armor[1], &sink, &v, &err)) != CABLES_OK) {
-		if (st == CABLES_ERR_IO) {
-			outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
-			goto out;
-		}
-		strlcpy_c(why, err.msg, sizeof(why));
-		goto not_decrypted;
-	}
-	if (inline_) {
-		const char *cte = message_header_value(m, "Content-Transfer-Encoding");
-		char *v8 = mta_value(mta, " 8bit");
-		int rc = mta_replace_body(mta, plain, 0, (off_t)spool_size(plain));
-
-		while (cte != NULL && (*cte == ' ' || *cte == '\t'))
-			cte++;
-		if (rc == 0 && has_8bit(plain) && (cte == NULL || !str_nieq(cte, "8bit", 4)))
-			rc = cte != NULL ? mta->chgheader(mta->ctx, "Content-Transfer-Encoding", 1, v8) :
-			    mta->addheader(mta->ctx, "Content-Transfer-Encoding", v8);
-		free(v8);
-		if (rc != 0) {
-			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
-			goto out;
-		}
-	} else {
-		if ((st = read_inner(plain, &in, &err)) != CABLES_OK) {
-			strlcpy_c(why, err.msg, sizeof(why));
-			goto not_decrypted;
-		}
-		if (apply_inner_headers(m, mta, &in) != 0 ||
-		    mta_replace_body(mta, plain, (off_t)in.body_off, (off_t)spool_size(plain)) != 0) {
-			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
-			goto out;
-		}
-	}
-	buf_printf(&r->field, "decrypted; format=pgp%s; key=%.16s", inline_ ? "; inline" : "", key);
-	buf_printf(&r->log, "format=pgp%s key=%.16s", inline_ ? " inline" : "", key);
-	if (v.signed_) {
-		pgp_signature(env, &v, in.protected_headers && in.from != NULL ? in.from : m->from, &sig);
-		report_signature(r, &sig, m->from, env);
-	}
-	if (add_report(mta, r) != 0) {
-		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
-		goto out;
-	}
-	outcome_set(out, VERDICT_MODIFIED, "decrypted", "%s", r->log.data);
-	if (splitting)
-		split_non_targets(m, env, mta, target, "pgp", non_target_why, out);
-	goto out;
-not_decrypted:
-	not_decrypted(m, mta, r, action, "pgp", "not-decrypted", why, out);
-out:
-	inner_release(&in);
-	spool_free(plain);
-	free(from_norm);
-	free(ids);
-	free(target);
-	return true;
 }
 
 void
@@ -846,6 +578,7 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 {
 	const char *ct = message_header_value(m, "Content-Type");
 	enum content_kind k = classify(ct);
+	const struct body_handler *h = NULL;
 	struct report r;
 	struct smime_sig sig;
 	struct cables_err err;
@@ -861,18 +594,22 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		goto out;
 	}
-	if (m->body_status == CABLES_ERR_TOOBIG && k != KIND_OTHER && k != KIND_TEXT) {
-		not_decrypted(m, mta, &r, k == KIND_ENCRYPTED || k == KIND_PGP ? decrypt_action(m, env->cfg, NULL) :
-		    ACTION_ACCEPT, k == KIND_PGP ? "pgp" : "smime", "not-checked", m->body_err.msg, out);
+	/* Too big to have been read whole: encrypted (by its label) stays so, with the reason. */
+	if (m->body_status == CABLES_ERR_TOOBIG && ((h = may_claim(m, env, CLAIM_SURE)) != NULL || k != KIND_OTHER)) {
+		not_decrypted(m, mta, &r, h != NULL ? decrypt_action(m, env->cfg, NULL) : ACTION_ACCEPT,
+		    h != NULL ? h->name : "smime", "not-checked", m->body_err.msg, out);
 		goto out;
 	}
-	if (k == KIND_ENCRYPTED) {
-		decrypt(m, env, mta, &r, out);
+	for (size_t i = 0; i < NHANDLERS; i++) {
+		struct handler_msg *hm = NULL;
+		cables_status st;
+
+		h = handlers[i];
+		if ((st = h->open(m, env, &hm, &err)) == CABLES_ERR_NOTFOUND)
+			continue;
+		decrypt(m, env, mta, h, hm, st, &err, &r, out);
+		h->close(hm);
 		goto out;
-	}
-	if (k == KIND_PGP || (k == KIND_TEXT && m->body_status == CABLES_OK && inline_pgp_possible(m, env))) {
-		if (decrypt_pgp(m, env, mta, k == KIND_TEXT, &r, out))
-			goto out;
 	}
 	verify_content(env, k, ct, message_header_value(m, "Content-Transfer-Encoding"), m->body, 0, &sig, &err,
 	    &verified);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "handler.h"
 #include "message.h"
 #include "mime.h"
 #include "util.h"
@@ -45,7 +46,7 @@ message_free(struct message *m)
 		free(m->rcpts[i].addr);
 		free(m->rcpts[i].esmtp);
 		free(m->rcpts[i].norm);
-		X509_free(m->rcpts[i].cert);
+		handler_key_free(m->rcpts[i].key);
 		free(m->rcpts[i].why_no_key);
 	}
 	free(m->rcpts);
@@ -58,8 +59,8 @@ message_free(struct message *m)
 	free(m->marker);
 	spool_free(m->headers);
 	buf_release(&m->visible);
-	X509_free(m->sign_cert);
-	EVP_PKEY_free(m->sign_key);
+	handler_key_free(m->signers[0]);
+	handler_key_free(m->signers[1]);
 	spool_free(m->body);
 	free(m);
 }

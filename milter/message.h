@@ -23,6 +23,9 @@
 #include "status.h"
 #include "util.h"
 
+struct handler_key;
+struct body_handler;
+
 struct rcpt {
 	char *arg;		/* as the MTA gave it (for smfi_delrcpt) */
 	char *addr;		/* as given, without <> */
@@ -31,8 +34,7 @@ struct rcpt {
 	char *norm;		/* normalised for lookup; NULL when not an address */
 	bool local;		/* domain in LocalDomains */
 	enum enc_policy policy;
-	X509 *cert;		/* usable certificate, once looked up (S/MIME) */
-	char pgp_fpr[41];	/* usable OpenPGP key, once looked up, or "" */
+	struct handler_key *key;	/* usable key, once looked up (handler.h), or NULL */
 	char *why_no_key;	/* reason no key is usable */
 	const char *why_what;	/* what was missing: "S/MIME certificate", "OpenPGP key", "key" */
 };
@@ -56,7 +58,7 @@ enum plan {
 struct group {
 	bool encrypt;		/* encrypted to its members' certificates; else as it is */
 	bool bcc;		/* a Bcc recipient alone */
-	enum key_format format;	/* encrypted: FORMAT_SMIME or FORMAT_PGP */
+	const struct body_handler *h;	/* encrypted: through this handler (handler.h) */
 	size_t *members;	/* indexes into rcpts */
 	size_t n;
 };
@@ -99,9 +101,7 @@ struct message {
 	struct group *groups;	/* PLAN_SPLIT: groups[0] stays in the transaction */
 	size_t ngroups;
 	enum fail_action on_decrypt_error;	/* combined over the local recipients */
-	X509 *sign_cert;	/* the sender's signing certificate and key, when signing */
-	EVP_PKEY *sign_key;
-	char sign_pgp[41];	/* the sender's OpenPGP signing key, or "" */
+	struct handler_key *signers[2];	/* the sender's signing key of each format (enum key_format), or NULL */
 	char sign_note[CABLES_ERR_MAX];	/* why a wanted signature is missing */
 };
 

@@ -10,8 +10,8 @@
 #include "addr.h"
 #include "copies.h"
 #include "mime.h"
+#include "handler.h"
 #include "outbound.h"
-#include "pgp.h"
 #include "reinject.h"
 #include "smime.h"
 #include "util.h"
@@ -41,9 +41,8 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 {
 	const struct config *cfg = env->cfg;
 	char *norm, *why = NULL;
-	struct key_pair *pairs;
-	size_t n;
 	cables_status st = CABLES_OK;
+	bool any = false;
 
 	if (!m->client_trusted || m->sender[0] == '\0')
 		return CABLES_OK;
@@ -53,56 +52,35 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 		free(norm);
 		return CABLES_OK;
 	}
-	m->sign_cert = keys_cert(env, norm, KEY_SIGN, &why, &st, err);
-	if (st == CABLES_OK && m->sign_cert != NULL &&
-	    (st = keys_private(env, norm, &pairs, &n, err)) == CABLES_OK) {
-		for (size_t i = 0; i < n && m->sign_key == NULL; i++)
-			if (X509_cmp(pairs[i].cert, m->sign_cert) == 0) {
-				m->sign_key = pairs[i].key;
-				EVP_PKEY_up_ref(m->sign_key);
-			}
-		key_pairs_free(pairs, n);
-	}
-	if (st == CABLES_OK && m->sign_key == NULL) {
-		X509_free(m->sign_cert);
-		m->sign_cert = NULL;
-	}
-	if (st == CABLES_OK) {
-		char *why_pgp = NULL;
+	/* The sender's signing key of each format: each copy is signed in its own format. */
+	for (size_t i = 0; i < NHANDLERS && st == CABLES_OK; i++) {
+		const struct body_handler *h = handlers[i];
+		char *w = NULL;
 
-		if (!keys_pgp(env, norm, KEY_SIGN, m->sign_pgp, &why_pgp, &st, err))
-			m->sign_pgp[0] = '\0';
-		if (st == CABLES_OK && m->sign_key == NULL && m->sign_pgp[0] == '\0')
-			snprintf(m->sign_note, sizeof(m->sign_note), "unsigned: no signing key for %s: %s", norm,
-			    why != NULL ? why : "no private key");
-		free(why_pgp);
+		m->signers[h->format] = h->find_key(env, norm, KEY_SIGN, &w, &st, err);
+		any |= m->signers[h->format] != NULL;
+		if (why == NULL && w != NULL && (i == 0 || strcmp(w, h->no_key) != 0)) {
+			why = w;
+			w = NULL;
+		}
+		free(w);
 	}
+	if (st == CABLES_OK && !any)
+		snprintf(m->sign_note, sizeof(m->sign_note), "unsigned: no signing key for %s: %s", norm,
+		    why != NULL ? why : "no private key");
 	free(why);
 	free(norm);
 	return st;
 }
 
-
-static bool
-rcpt_keyed(const struct rcpt *r)
-{
-	return r->cert != NULL || r->pgp_fpr[0] != '\0';
-}
-
-static enum key_format
-rcpt_format(const struct rcpt *r)
-{
-	return r->cert != NULL ? FORMAT_SMIME : FORMAT_PGP;
-}
-
 static void
-group_add(struct message *m, bool encrypt, bool bcc, enum key_format format, size_t member)
+group_add(struct message *m, bool encrypt, bool bcc, const struct body_handler *h, size_t member)
 {
 	struct group *g;
 
 	for (size_t i = 0; i < m->ngroups && !bcc; i++) {
 		g = &m->groups[i];
-		if (g->encrypt == encrypt && !g->bcc && (!encrypt || g->format == format)) {
+		if (g->encrypt == encrypt && !g->bcc && (!encrypt || g->h == h)) {
 			g->members = xreallocarray(g->members, g->n + 1, sizeof(*g->members));
 			g->members[g->n++] = member;
 			return;
@@ -112,7 +90,7 @@ group_add(struct message *m, bool encrypt, bool bcc, enum key_format format, siz
 	g = &m->groups[m->ngroups++];
 	g->encrypt = encrypt;
 	g->bcc = bcc;
-	g->format = format;
+	g->h = h;
 	g->members = xmalloc(sizeof(*g->members));
 	g->members[0] = member;
 	g->n = 1;
@@ -140,10 +118,10 @@ make_groups(struct message *m)
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		const struct rcpt *r = &m->rcpts[i];
 
-		if (r->local || r->policy == POLICY_NEVER || !rcpt_keyed(r))
-			group_add(m, false, false, FORMAT_AUTO, i);
+		if (r->local || r->policy == POLICY_NEVER || r->key == NULL)
+			group_add(m, false, false, NULL, i);
 		else
-			group_add(m, true, r->bcc, rcpt_format(r), i);
+			group_add(m, true, r->bcc, r->key->h, i);
 	}
 	for (size_t i = 1; i < m->ngroups; i++)
 		if (keep_rank(&m->groups[i]) > keep_rank(&m->groups[0])) {
@@ -164,52 +142,45 @@ sign_note(const struct message *m, char *buf, size_t len)
 }
 
 /*
- * The key to encrypt to r with, as its Format says: S/MIME, OpenPGP, or
- * (auto) whichever it has, FormatPreference breaking ties.  The key store
- * or gpg failing is an error; no key is not.
+ * The key to encrypt to r with, as its Format says: through the S/MIME or
+ * the OpenPGP handler, or (auto) whichever finds one, FormatPreference
+ * asked first.  The key store or gpg failing is an error; no key is not.
  */
 static cables_status
 find_key(struct rcpt *r, const struct milter_env *env, struct cables_err *err)
 {
 	const struct config *cfg = env->cfg;
 	enum key_format want = (enum key_format)policy_get(&cfg->policy, r->norm, PA_FORMAT, NULL);
-	char *why_smime = NULL, *why_pgp = NULL;
+	const struct body_handler *order[NHANDLERS];
+	char *why[NHANDLERS] = { NULL };
+	size_t n = 0, k;
 	cables_status st = CABLES_OK;
-	bool pgp = false;
 
-	if (want != FORMAT_PGP) {
-		r->cert = keys_cert(env, r->norm, KEY_ENCRYPT, &why_smime, &st, err);
-		if (st != CABLES_OK)
-			goto out;
+	if (want != FORMAT_AUTO)
+		order[n++] = handler_of(want);
+	else if (cfg->format_preference == PREFER_PGP)
+		order[n++] = &handler_pgp, order[n++] = &handler_smime;
+	else
+		order[n++] = &handler_smime, order[n++] = &handler_pgp;
+	for (k = 0; k < n && r->key == NULL && st == CABLES_OK; k++)
+		r->key = order[k]->find_key(env, r->norm, KEY_ENCRYPT, &why[k], &st, err);
+	if (r->key == NULL && st == CABLES_OK) {
+		/* The reason: the format that has some key (however unusable), else the first. */
+		size_t use = 0;
+
+		if (n == 2 && strcmp(why[0], order[0]->no_key) == 0 && strcmp(why[1], order[1]->no_key) != 0)
+			use = 1;
+		if (n == 2 && strcmp(why[0], order[0]->no_key) != 0 && strcmp(why[1], order[1]->no_key) != 0) {
+			r->why_what = "key";
+			r->why_no_key = xasprintf("%s: %s; %s: %s", order[0]->key_noun, why[0], order[1]->key_noun, why[1]);
+		} else {
+			r->why_what = order[use]->key_noun;
+			r->why_no_key = why[use];
+			why[use] = NULL;
+		}
 	}
-	if (want == FORMAT_PGP || (want == FORMAT_AUTO && (r->cert == NULL || cfg->format_preference == PREFER_PGP))) {
-		pgp = keys_pgp(env, r->norm, KEY_ENCRYPT, r->pgp_fpr, &why_pgp, &st, err);
-		if (st != CABLES_OK)
-			goto out;
-	}
-	if (pgp && r->cert != NULL) {
-		X509_free(r->cert);
-		r->cert = NULL;
-	}
-	if (!pgp)
-		r->pgp_fpr[0] = '\0';
-	if (rcpt_keyed(r))
-		goto out;
-	if (want == FORMAT_SMIME || (want == FORMAT_AUTO && strcmp(why_pgp, "no OpenPGP key") == 0)) {
-		r->why_what = "S/MIME certificate";
-		r->why_no_key = why_smime;
-		why_smime = NULL;
-	} else if (want == FORMAT_PGP || strcmp(why_smime, "no certificate") == 0) {
-		r->why_what = "OpenPGP key";
-		r->why_no_key = why_pgp;
-		why_pgp = NULL;
-	} else {
-		r->why_what = "key";
-		r->why_no_key = xasprintf("S/MIME: %s; OpenPGP: %s", why_smime, why_pgp);
-	}
-out:
-	free(why_smime);
-	free(why_pgp);
+	for (k = 0; k < n; k++)
+		free(why[k]);
 	return st;
 }
 
@@ -258,7 +229,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		struct rcpt *r = &m->rcpts[i];
 
-		if (r->local || r->policy == POLICY_NEVER || rcpt_keyed(r))
+		if (r->local || r->policy == POLICY_NEVER || r->key != NULL)
 			continue;
 		if (find_key(r, env, &err) != CABLES_OK) {
 			free(blocked);
@@ -266,8 +237,8 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
 		}
-		if (rcpt_keyed(r)) {
-			formats |= 1u << rcpt_format(r);
+		if (r->key != NULL) {
+			formats |= 1u << r->key->h->format;
 			continue;
 		}
 		nkeyless++;
@@ -312,7 +283,8 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 			/* A require recipient would share a plaintext copy: decided at end of message. */
 			m->plan = PLAN_BLOCKED;
 			outcome_set(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
-		} else if (m->sign_key != NULL) {
+		} else if (m->signers[FORMAT_SMIME] != NULL) {
+			/* Clear-signing is an S/MIME feature (multipart/signed that every client shows). */
 			m->plan = PLAN_SIGN_ONLY;
 			outcome_set(out, VERDICT_CONTINUE, "continue", "signing only");
 		} else if (nnever == nremote) {
@@ -326,60 +298,24 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 	free(keyless);
 }
 
-/* The certificates of a group's members, deduplicated, plus the sender's when EncryptToSelf. */
-static STACK_OF(X509) *
-collect_certs(const struct message *m, const struct milter_env *env, const struct group *g, X509 **self)
-{
-	STACK_OF(X509) *certs = sk_X509_new_null();
-
-	*self = NULL;
-	for (size_t k = 0; k < g->n; k++) {
-		X509 *c = m->rcpts[g->members[k]].cert;
-		bool dup = false;
-
-		if (c == NULL)
-			continue;
-		for (int j = 0; j < sk_X509_num(certs) && !dup; j++)
-			dup = X509_cmp(sk_X509_value(certs, j), c) == 0;
-		if (!dup)
-			sk_X509_push(certs, c);
-	}
-	if (m->sender[0] != '\0') {
-		char *norm = addr_normalize(m->sender, &env->cfg->addr), *why = NULL;
-		cables_status st;
-
-		if (norm != NULL && policy_get(&env->cfg->policy, norm, PA_SELF, NULL))
-			*self = keys_cert(env, norm, KEY_ENCRYPT, &why, &st, NULL);
-		free(why);
-		free(norm);
-		if (*self != NULL)
-			sk_X509_push(certs, *self);
-	}
-	return certs;
-}
-
 /* What encrypt_for() did. */
 struct encrypted {
 	int nrecipients;	/* not counting the sender */
 	bool with_self;
 	bool signed_;
-	char content_type[160];	/* OpenPGP: the multipart/encrypted Content-Type */
+	struct handler_result res;
 };
-
-static cables_status encrypt_smime(const struct message *m, const struct milter_env *env, const struct group *g,
-    const struct smime_signed *sig, struct byte_sink *sink, int *nrecipients, bool *with_self,
-    struct cables_err *err);
 
 /* The group of every recipient (the whole message when there are no groups). */
 static struct group
 whole_message(const struct message *m, size_t *storage)
 {
-	struct group g = { true, false, FORMAT_SMIME, storage, m->nrcpts };
+	struct group g = { true, false, &handler_smime, storage, m->nrcpts };
 
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		storage[i] = i;
-		if (rcpt_keyed(&m->rcpts[i]))
-			g.format = rcpt_format(&m->rcpts[i]);
+		if (m->rcpts[i].key != NULL)
+			g.h = m->rcpts[i].key->h;
 	}
 	return g;
 }
@@ -500,180 +436,95 @@ already_signed(const struct message *m)
 }
 
 /*
- * The entity to encrypt or send: the multipart/signed one when sig is not
- * NULL (sig_head receives its header section), else the original one.
- */
-static void
-entity_of(const struct message *m, const struct smime_signed *sig, const struct buf *head, struct buf *sig_head,
-    struct entity_src *src)
-{
-	entity_src_init(src);
-	if (sig != NULL) {
-		buf_printf(sig_head, "Content-Type: %s\r\n\r\n", sig->content_type);
-		entity_src_mem(src, sig_head->data, sig_head->len);
-		entity_src_mem(src, sig->prologue.data, sig->prologue.len);
-	}
-	entity_src_mem(src, head->data, head->len);
-	entity_src_spool(src, m->body, 0, -1);
-	if (sig != NULL)
-		entity_src_mem(src, sig->epilogue.data, sig->epilogue.len);
-}
-
-/*
- * OpenPGP: encrypt the original entity to the group's keys (and the
- * sender's with EncryptToSelf), signed in the same pass with the sender's
- * OpenPGP key when signing, key IDs hidden for a Bcc recipient's copy.
+ * Encrypt the content entity for group g through its handler: to the
+ * members' keys (each once) and the sender's (EncryptToSelf), signed with
+ * the sender's key of the same format when signing, naming no key on a Bcc
+ * recipient's copy.
  */
 static cables_status
-encrypt_pgp(const struct message *m, const struct milter_env *env, const struct group *g, bool signing,
+encrypt_for(const struct message *m, const struct milter_env *env, const struct group *g, bool signing,
     struct byte_sink *sink, struct encrypted *enc, struct cables_err *err)
 {
-	struct pgp_encrypt_opts opts = { g->bcc, signing && m->sign_pgp[0] != '\0' ? m->sign_pgp : NULL };
-	const char **fprs = xcalloc(g->n + 1, sizeof(*fprs));
-	char self[41];
-	size_t n = 0;
+	const struct body_handler *h = g->h;
+	struct handler_key **keys = xcalloc(g->n + 1, sizeof(*keys)), *self = NULL;
+	struct handler_encrypt in;
 	struct entity_src src;
 	struct buf head;
+	size_t n = 0;
 	cables_status st;
 
 	for (size_t k = 0; k < g->n; k++) {
-		const char *f = m->rcpts[g->members[k]].pgp_fpr;
-		bool dup = f[0] == '\0';
+		struct handler_key *key = m->rcpts[g->members[k]].key;
+		bool dup = key == NULL;
 
 		for (size_t j = 0; j < n && !dup; j++)
-			dup = strcmp(fprs[j], f) == 0;
+			dup = h->same_key(keys[j], key);
 		if (!dup)
-			fprs[n++] = f;
+			keys[n++] = key;
 	}
 	enc->nrecipients = (int)n;
-	enc->with_self = false;
 	if (m->sender[0] != '\0') {
 		char *norm = addr_normalize(m->sender, &env->cfg->addr), *why = NULL;
 		cables_status lst;
 
-		if (norm != NULL && policy_get(&env->cfg->policy, norm, PA_SELF, NULL) &&
-		    keys_pgp(env, norm, KEY_ENCRYPT, self, &why, &lst, NULL)) {
-			fprs[n++] = self;
-			enc->with_self = true;
-		}
+		if (norm != NULL && policy_get(&env->cfg->policy, norm, PA_SELF, NULL))
+			self = h->find_key(env, norm, KEY_ENCRYPT, &why, &lst, NULL);
 		free(why);
 		free(norm);
+		if (self != NULL)
+			keys[n++] = self;
 	}
-	enc->signed_ = opts.sign_fpr != NULL;
+	enc->with_self = self != NULL;
 	buf_init(&head);
 	message_content_head(m, &head);
 	entity_src_init(&src);
 	entity_src_mem(&src, head.data, head.len);
 	entity_src_spool(&src, m->body, 0, -1);
-	st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, n, &src, sink, enc->content_type, err);
+	in.entity = &src;
+	in.keys = keys;
+	in.nkeys = n;
+	in.hidden = g->bcc;
+	in.signer = signing ? m->signers[h->format] : NULL;
+	enc->signed_ = in.signer != NULL;
+	memset(&enc->res, 0, sizeof(enc->res));
+	st = h->encrypt(env, &in, sink, &enc->res, err);
 	OPENSSL_cleanse(head.data, head.len);
 	buf_release(&head);
-	free(fprs);
-	return st;
-}
-
-/* The header fields of what encrypt_for() produced. */
-static size_t
-encrypted_fields(const struct milter_env *env, const struct group *g, const struct encrypted *enc,
-    struct smime_field *fields)
-{
-	const struct smime_field *sf;
-
-	if (g->format == FORMAT_PGP) {
-		fields[0].name = "Content-Type";
-		fields[0].value = enc->content_type;
-		return 1;
-	}
-	sf = smime_output_fields(env->cfg->cipher);
-	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++)
-		fields[i] = sf[i];
-	return SMIME_OUTPUT_FIELDS;
-}
-
-/*
- * Encrypt the entity for group g into sink: S/MIME (signed first when sig
- * is not NULL) or OpenPGP (signed in the same pass when signing).
- */
-static cables_status
-encrypt_for(const struct message *m, const struct milter_env *env, const struct group *g,
-    const struct smime_signed *sig, bool signing, struct byte_sink *sink, struct encrypted *enc,
-    struct cables_err *err)
-{
-	if (g->format == FORMAT_PGP)
-		return encrypt_pgp(m, env, g, signing, sink, enc, err);
-	enc->signed_ = sig != NULL;
-	return encrypt_smime(m, env, g, sig, sink, &enc->nrecipients, &enc->with_self, err);
-}
-
-/* Encrypt the entity (signed when sig is not NULL) for group g into sink with S/MIME. */
-static cables_status
-encrypt_smime(const struct message *m, const struct milter_env *env, const struct group *g,
-    const struct smime_signed *sig, struct byte_sink *sink, int *nrecipients, bool *with_self,
-    struct cables_err *err)
-{
-	struct smime_encrypt_opts opts = { env->cfg->cipher, env->cfg->rsa_padding };
-	STACK_OF(X509) *certs;
-	X509 *self;
-	struct entity_src src;
-	struct buf head, sig_head;
-	cables_status st;
-
-	certs = collect_certs(m, env, g, &self);
-	*with_self = self != NULL;
-	*nrecipients = sk_X509_num(certs) - (*with_self ? 1 : 0);
-	buf_init(&head);
-	buf_init(&sig_head);
-	message_content_head(m, &head);
-	entity_of(m, sig, &head, &sig_head, &src);
-	st = smime_encrypt(&opts, certs, &src, sink, err);
-	OPENSSL_cleanse(head.data, head.len);
-	buf_release(&head);
-	buf_release(&sig_head);
-	X509_free(self);
-	sk_X509_free(certs);
+	handler_key_free(self);
+	free(keys);
 	return st;
 }
 
 static void
-trace_text(const struct milter_env *env, const struct group *g, const struct encrypted *enc, char *out, size_t len)
+trace_text(const struct group *g, const struct encrypted *enc, char *out, size_t len)
 {
-	char cipher[64] = "";
-
-	if (g->format != FORMAT_PGP)
-		snprintf(cipher, sizeof(cipher), "; cipher=%s", cipher_name(env->cfg->cipher));
-	snprintf(out, len, "encrypted; format=%s%s; recipients=%d%s%s%s", g->format == FORMAT_PGP ? "pgp" : "smime",
-	    cipher, enc->nrecipients, enc->with_self ? "; self" : "", enc->signed_ ? "; signed" : "",
-	    g->bcc ? "; bcc" : "");
+	snprintf(out, len, "encrypted; %s; recipients=%d%s%s%s", enc->res.trace, enc->nrecipients,
+	    enc->with_self ? "; self" : "", enc->signed_ ? "; signed" : "", g->bcc ? "; bcc" : "");
 }
 
 /* Encrypt group g in the current transaction. */
 static void
 encrypt_in_place(struct message *m, const struct milter_env *env, const struct mta *mta, const struct group *g,
-    const struct smime_signed *sig, bool signing, struct outcome *out)
+    bool signing, struct outcome *out)
 {
 	struct body_sink bs = { mta, false };
 	struct byte_sink sink = { body_sink_write, &bs };
-	struct smime_field fields[SMIME_OUTPUT_FIELDS];
 	struct encrypted enc;
 	struct cables_err err;
-	char trace[200], cipher[64] = "";
-	size_t nfields;
+	char trace[200];
 
-	if (encrypt_for(m, env, g, sig, signing, &sink, &enc, &err) != CABLES_OK) {
+	if (encrypt_for(m, env, g, signing, &sink, &enc, &err) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, !bs.started, m->has_require, err.msg);
 		return;
 	}
-	trace_text(env, g, &enc, trace, sizeof(trace));
-	nfields = encrypted_fields(env, g, &enc, fields);
-	if (rewrite_headers(m, mta, fields, nfields, trace) != 0) {
+	trace_text(g, &enc, trace, sizeof(trace));
+	if (rewrite_headers(m, mta, enc.res.fields, enc.res.nfields, trace) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a header change");
 		return;
 	}
-	if (g->format != FORMAT_PGP)
-		snprintf(cipher, sizeof(cipher), " cipher=%s", cipher_name(env->cfg->cipher));
-	outcome_set(out, VERDICT_MODIFIED, "encrypted", "format=%s%s recipients=%d%s%s size=%zu%s%s",
-	    g->format == FORMAT_PGP ? "pgp" : "smime", cipher, enc.nrecipients, enc.with_self ? " +self" : "",
-	    enc.signed_ ? " signed" : "", spool_size(m->body), m->sign_note[0] != '\0' ? " " : "", m->sign_note);
+	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s size=%zu%s%s", enc.res.log,
+	    enc.nrecipients, enc.with_self ? " +self" : "", enc.signed_ ? " signed" : "", spool_size(m->body),
+	    m->sign_note[0] != '\0' ? " " : "", m->sign_note);
 }
 
 /* Replace the content with the multipart/signed entity (the message leaves unencrypted). */
@@ -710,9 +561,7 @@ static cables_status
 send_copy(const struct message *m, const struct milter_env *env, const struct group *g,
     const struct smime_signed *sig, bool signing, char *qid, size_t qlen, struct cables_err *err)
 {
-	struct smime_field fields[SMIME_OUTPUT_FIELDS];
 	struct encrypted enc;
-	size_t nfields;
 	struct spool *encrypted = NULL;
 	struct byte_sink sink;
 	struct entity_src body;
@@ -728,13 +577,12 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
 		encrypted = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
 		sink.write = spool_sink_write;
 		sink.arg = encrypted;
-		if ((st = encrypt_for(m, env, g, sig, signing, &sink, &enc, err)) != CABLES_OK)
+		if ((st = encrypt_for(m, env, g, signing, &sink, &enc, err)) != CABLES_OK)
 			goto out;
-		trace_text(env, g, &enc, trace, sizeof(trace));
+		trace_text(g, &enc, trace, sizeof(trace));
 		buf_printf(&first, "X-Cables: %s\r\n", trace);
-		nfields = encrypted_fields(env, g, &enc, fields);
-		for (size_t i = 0; i < nfields; i++)
-			buf_printf(&content, "%s: %s\r\n", fields[i].name, fields[i].value);
+		for (size_t i = 0; i < enc.res.nfields; i++)
+			buf_printf(&content, "%s: %s\r\n", enc.res.fields[i].name, enc.res.fields[i].value);
 		buf_appends(&content, "MIME-Version: 1.0\r\n");
 		entity_src_spool(&body, encrypted, 0, -1);
 	} else if (sig != NULL) {
@@ -763,7 +611,7 @@ group_what(const struct group *g)
 {
 	if (!g->encrypt)
 		return "as it is";
-	if (g->format == FORMAT_PGP)
+	if (g->h->format == FORMAT_PGP)
 		return g->bcc ? "OpenPGP (bcc)" : "OpenPGP";
 	return g->bcc ? "encrypted (bcc)" : "encrypted";
 }
@@ -783,7 +631,7 @@ split(struct message *m, const struct milter_env *env, const struct mta *mta, co
 	size_t len;
 
 	if (m->groups[0].encrypt)
-		encrypt_in_place(m, env, mta, &m->groups[0], sig, signing, out);
+		encrypt_in_place(m, env, mta, &m->groups[0], signing, out);
 	else if (sig != NULL)
 		clear_sign(m, env, mta, sig, out);
 	else
@@ -819,26 +667,39 @@ out:
 	buf_release(&kept);
 }
 
+/* Will some copy leave unencrypted (and so be clear-signed with S/MIME)? */
+static bool
+needs_clear_sign(const struct message *m)
+{
+	if (m->plan == PLAN_SIGN_ONLY)
+		return true;
+	for (size_t i = 0; m->plan == PLAN_SPLIT && i < m->ngroups; i++)
+		if (!m->groups[i].encrypt)
+			return true;
+	return false;
+}
+
 /* The plan at end of message, for content that is not yet encrypted. */
 static void
 outbound_transform(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
 {
+	const struct handler_key *smime_signer = m->signers[FORMAT_SMIME];
 	struct smime_signed sig;
 	struct entity_src src;
 	struct buf head;
 	struct cables_err err;
 	size_t *all;
-	bool signing, wants_sig;
+	bool signing, clear;
 
-	wants_sig = (m->sign_key != NULL || m->sign_pgp[0] != '\0') && !already_signed(m);
-	signing = wants_sig && m->sign_key != NULL;
-	if (signing) {
+	signing = (smime_signer != NULL || m->signers[FORMAT_PGP] != NULL) && !already_signed(m);
+	clear = signing && smime_signer != NULL && needs_clear_sign(m);
+	if (clear) {
 		buf_init(&head);
 		message_content_head(m, &head);
 		entity_src_init(&src);
 		entity_src_mem(&src, head.data, head.len);
 		entity_src_spool(&src, m->body, 0, -1);
-		if (smime_sign(m->sign_cert, m->sign_key, NULL, &src, &sig, &err) != CABLES_OK) {
+		if (smime_sign(smime_signer->cert, smime_signer->pkey, NULL, &src, &sig, &err) != CABLES_OK) {
 			buf_release(&head);
 			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
@@ -847,10 +708,10 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 	}
 	switch (m->plan) {
 	case PLAN_SPLIT:
-		split(m, env, mta, signing ? &sig : NULL, wants_sig, out);
+		split(m, env, mta, clear ? &sig : NULL, signing, out);
 		break;
 	case PLAN_SIGN_ONLY:
-		if (signing)
+		if (clear)
 			clear_sign(m, env, mta, &sig, out);
 		else
 			outcome_set(out, VERDICT_ACCEPT, "pass", "already signed; not encrypted: %s", m->blocked_reason);
@@ -860,12 +721,12 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 
 		all = xcalloc(m->nrcpts + 1, sizeof(*all));
 		g = whole_message(m, all);
-		encrypt_in_place(m, env, mta, &g, signing ? &sig : NULL, wants_sig, out);
+		encrypt_in_place(m, env, mta, &g, signing, out);
 		free(all);
 		break;
 	}
 	}
-	if (signing)
+	if (clear)
 		smime_signed_release(&sig);
 }
 

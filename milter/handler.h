@@ -1,0 +1,140 @@
+/*
+ * handler - the body-handler interface: one table of operations (find a
+ * recipient's or sender's key; encrypt, signing in the same call; open,
+ * decrypt and verify what arrives) with two implementations, S/MIME over
+ * smime/ (handler_smime.c) and OpenPGP over pgp/ (handler_pgp.c).
+ *
+ * Outbound, the milter picks a handler per recipient (Format,
+ * FormatPreference) and encrypts each recipient group through its
+ * handler; inbound, it asks each handler whether it claims the message and
+ * decrypts through the one that does.  outbound.c and inbound.c never
+ * call smime/ or pgp/ to encrypt or decrypt: they do not know which
+ * implementation they are calling.  (Clear-signing mail that leaves
+ * unencrypted, and checking S/MIME signatures on mail that is not
+ * encrypted, stay S/MIME features of the milter.)
+ *
+ * The implementations live here, beside the milter, rather than in smime/
+ * and pgp/: they need the milter's view of the key store (keys.h), while
+ * smime/ and pgp/ stay libraries of crypto operations with no policy.
+ */
+#ifndef CABLES_HANDLER_H
+#define CABLES_HANDLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "entity.h"
+#include "keys.h"
+#include "message.h"
+#include "sink.h"
+#include "smime.h"
+#include "spool.h"
+#include "status.h"
+#include "util.h"
+
+struct body_handler;
+
+/* What the header section says: not this format, perhaps (the body decides), or surely. */
+enum handler_claim { CLAIM_NO, CLAIM_MAYBE, CLAIM_SURE };
+
+/* A usable key, found through a handler; only that handler looks inside. */
+struct handler_key {
+	const struct body_handler *h;
+	X509 *cert;		/* S/MIME: the certificate */
+	EVP_PKEY *pkey;		/* S/MIME signing: the private key */
+	char fpr[65];		/* OpenPGP: the fingerprint; S/MIME: the certificate's */
+};
+
+void handler_key_free(struct handler_key *k);
+
+/* What to encrypt, to whom. */
+struct handler_encrypt {
+	const struct entity_src *entity;	/* the content entity (Content-* fields and body) */
+	struct handler_key *const *keys;	/* the recipients' keys, then the sender's (EncryptToSelf) */
+	size_t nkeys;
+	bool hidden;				/* a Bcc recipient's copy: name no key */
+	const struct handler_key *signer;	/* sign with this key (of this handler), or NULL */
+};
+
+/* What encryption produced: the header fields of the new entity, and words for X-Cables and the log. */
+#define HANDLER_FIELDS_MAX 4
+
+struct handler_result {
+	struct smime_field fields[HANDLER_FIELDS_MAX];
+	size_t nfields;
+	char content_type[160];	/* storage for a Content-Type with a boundary */
+	char trace[64];		/* "format=smime; cipher=aes256-cbc" */
+	char log[64];		/* "format=smime cipher=aes256-cbc" */
+};
+
+/* A message opened for decryption (the handler's own state). */
+struct handler_msg;
+
+struct body_handler {
+	const char *name;		/* "smime", "pgp": X-Cables and the log say format=NAME */
+	const char *key_noun;		/* "S/MIME certificate", "OpenPGP key": for reasons */
+	const char *no_key;		/* the reason find_key gives when the store has no key at all */
+	enum key_format format;
+
+	/*
+	 * The newest key of addr (normalised) usable for use, or NULL with *why
+	 * (malloc'd) saying why none is; *st is the key store's (or gpg's)
+	 * status, an error only when they failed.
+	 */
+	struct handler_key *(*find_key)(const struct milter_env *env, const char *addr, enum key_use use, char **why,
+	    cables_status *st, struct cables_err *err);
+	bool (*same_key)(const struct handler_key *a, const struct handler_key *b);
+
+	/* Encrypt (and sign, when in->signer) the entity; the output body goes to out. */
+	cables_status (*encrypt)(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
+	    struct handler_result *res, struct cables_err *err);
+
+	/*
+	 * Inbound.  may_claim (at end of header): could the body be this
+	 * format's ciphertext (so that the milter needs it), or is it surely
+	 * (by its Content-Type)?  open: does this
+	 * handler claim the message (its
+	 * Content-Type, and for text/plain its body)?  CABLES_ERR_NOTFOUND:
+	 * not this format; CABLES_OK with *hm: claimed; another status: claimed
+	 * but not usable, why in err (CABLES_ERR_IO and CABLES_ERR_INTERNAL are
+	 * failures of this server, the others describe the message).
+	 */
+	enum handler_claim (*may_claim)(const struct message *m, const struct milter_env *env);
+	cables_status (*open)(const struct message *m, const struct milter_env *env, struct handler_msg **hm,
+	    struct cables_err *err);
+	/*
+	 * Is the message encrypted to a key of recipient addr (normalised) whose
+	 * secret the store holds?  When not, why says so.  The first key named
+	 * is the one decrypt() uses.  An error is a failure of this server.
+	 */
+	cables_status (*names)(struct handler_msg *hm, const struct milter_env *env, const char *addr, bool *named,
+	    char *why, size_t why_len, struct cables_err *err);
+	/* Decrypt the whole content into a new spool (only on success). */
+	cables_status (*decrypt)(struct handler_msg *hm, const struct milter_env *env, struct spool **plain,
+	    struct cables_err *err);
+	/* Is the plaintext a whole entity (header fields and body), or the new body of the same entity? */
+	bool (*plain_is_entity)(const struct handler_msg *hm);
+	/* "decrypted; format=...; key=..." into the X-Cables value and the log. */
+	void (*report)(const struct handler_msg *hm, struct buf *field, struct buf *log);
+	/*
+	 * A signature checked in the same pass as decryption: true and *sig
+	 * filled when there was one (judged against the key store for the From
+	 * address from_field); false when the format signs separately.
+	 */
+	bool (*signature)(struct handler_msg *hm, const struct milter_env *env, const char *from_field,
+	    struct smime_sig *sig);
+	void (*close)(struct handler_msg *hm);
+};
+
+extern const struct body_handler handler_smime;
+extern const struct body_handler handler_pgp;
+
+/* Every handler, S/MIME first; and the one of a format. */
+extern const struct body_handler *const handlers[];
+#define NHANDLERS 2
+const struct body_handler *handler_of(enum key_format f);
+
+#endif

@@ -1,0 +1,299 @@
+/* handler_pgp - the body handler for OpenPGP (PGP/MIME and inline PGP), over pgp/; see handler.h. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "handler.h"
+#include "mime.h"
+#include "pgp.h"
+
+#define MAX_KEYIDS 256
+
+static struct handler_key *
+pgp_find_key(const struct milter_env *env, const char *addr, enum key_use use, char **why, cables_status *st,
+    struct cables_err *err)
+{
+	struct handler_key *k;
+	char fpr[PGP_FPR_LEN + 1];
+
+	if (!keys_pgp(env, addr, use, fpr, why, st, err))
+		return NULL;
+	k = xcalloc(1, sizeof(*k));
+	k->h = &handler_pgp;
+	strlcpy_c(k->fpr, fpr, sizeof(k->fpr));
+	return k;
+}
+
+static bool
+pgp_same_key(const struct handler_key *a, const struct handler_key *b)
+{
+	return strcmp(a->fpr, b->fpr) == 0;
+}
+
+static cables_status
+pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
+    struct handler_result *res, struct cables_err *err)
+{
+	struct pgp_encrypt_opts opts = { in->hidden, in->signer != NULL ? in->signer->fpr : NULL };
+	const char **fprs = xcalloc(in->nkeys + 1, sizeof(*fprs));
+	cables_status st;
+
+	for (size_t i = 0; i < in->nkeys; i++)
+		fprs[i] = in->keys[i]->fpr;
+	st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, in->entity, out, res->content_type, err);
+	free(fprs);
+	res->fields[0].name = "Content-Type";
+	res->fields[0].value = res->content_type;
+	res->nfields = 1;
+	snprintf(res->trace, sizeof(res->trace), "format=pgp");
+	snprintf(res->log, sizeof(res->log), "format=pgp");
+	return st;
+}
+
+struct handler_msg {
+	bool inline_;			/* a text/plain body that is one armored message */
+	off_t armor[2];			/* where the armored message is in the body */
+	char (*ids)[17];		/* the key IDs its session-key packets name */
+	size_t nids;
+	bool hidden;			/* one of them is a hidden recipient's */
+	char key[PGP_FPR_LEN + 1];	/* the key it is decrypted with */
+	const struct message *m;
+	struct pgp_verify v;
+};
+
+/* Does some recipient have an OpenPGP secret key?  (Else a text/plain body need not be read.) */
+static bool
+any_secret(const struct message *m, const struct milter_env *env)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < m->nrcpts && !any; i++) {
+		struct key_list keys;
+
+		if (m->rcpts[i].norm == NULL || keystore_lookup(env->ks, m->rcpts[i].norm, "pgp", &keys, NULL) != CABLES_OK)
+			continue;
+		for (size_t k = 0; k < keys.count && !any; k++)
+			any = keys.items[k].secret_data != NULL;
+		key_list_release(&keys);
+	}
+	return any;
+}
+
+/* 1: PGP/MIME, 2: text/plain (inline PGP, perhaps), 0: neither. */
+static int
+claim_kind(const struct message *m)
+{
+	const char *ct = message_header_value(m, "Content-Type");
+	struct mime_type t;
+	int kind = 0;
+
+	if (ct == NULL)
+		return 2;	/* RFC 2045: text/plain; charset=us-ascii */
+	mime_type_parse(ct, &t);
+	if (mime_type_is(&t, "multipart", "encrypted") && t.protocol != NULL &&
+	    str_ieq(t.protocol, "application/pgp-encrypted"))
+		kind = 1;
+	else if (mime_type_is(&t, "text", "plain"))
+		kind = 2;
+	mime_type_release(&t);
+	return kind;
+}
+
+static enum handler_claim
+pgp_may_claim(const struct message *m, const struct milter_env *env)
+{
+	int kind = claim_kind(m);
+
+	return kind == 1 ? CLAIM_SURE : kind == 2 && any_secret(m, env) ? CLAIM_MAYBE : CLAIM_NO;
+}
+
+static cables_status
+pgp_open(const struct message *m, const struct milter_env *env, struct handler_msg **hm, struct cables_err *err)
+{
+	struct handler_msg *h;
+	enum mime_crypto crypto;
+	off_t armor[2];
+	int kind = claim_kind(m);
+	cables_status st;
+
+	*hm = NULL;
+	if (kind == 0 || (kind == 2 && !any_secret(m, env)))
+		return CABLES_ERR_NOTFOUND;
+	if ((st = mime_detect_armor(message_header_value(m, "Content-Type"),
+	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, armor, err)) != CABLES_OK)
+		return st;
+	if (kind == 2 && crypto != MIME_PGP_INLINE)
+		return CABLES_ERR_NOTFOUND;
+	h = xcalloc(1, sizeof(*h));
+	h->inline_ = kind == 2;
+	h->m = m;
+	memcpy(h->armor, armor, sizeof(armor));
+	h->ids = xcalloc(MAX_KEYIDS, sizeof(*h->ids));
+	*hm = h;
+	if (kind == 1 && crypto != MIME_PGP_MIME)
+		return cables_fail(err, CABLES_ERR_SYNTAX,
+		    "not well-formed PGP/MIME (RFC 3156: two parts, the second one armored message)");
+	if ((st = pgp_message_keyids(m->body, armor[0], armor[1], h->ids, MAX_KEYIDS, &h->nids, err)) != CABLES_OK)
+		return st == CABLES_ERR_IO ? st : CABLES_ERR_SYNTAX;
+	if (h->nids == 0)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "no public-key encrypted session key in the OpenPGP message");
+	for (size_t k = 0; k < h->nids; k++)
+		h->hidden |= strcmp(h->ids[k], "0000000000000000") == 0;
+	return CABLES_OK;
+}
+
+/*
+ * Named when one of addr's OpenPGP keys with a secret has a (sub)key whose
+ * key ID the message names.  The first such key's secret goes into the
+ * GnuPG home; gpg skips hidden recipients there, so it decrypts only with a
+ * key the message names.
+ */
+static cables_status
+pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr, bool *named, char *why,
+    size_t why_len, struct cables_err *err)
+{
+	struct key_list keys;
+	size_t nsecret = 0;
+	cables_status st;
+
+	*named = false;
+	if ((st = keystore_lookup(env->ks, addr, "pgp", &keys, err)) != CABLES_OK)
+		return st;
+	for (size_t j = 0; j < keys.count && !*named; j++) {
+		struct pgp_key_info info;
+
+		if (keys.items[j].secret_data == NULL)
+			continue;
+		nsecret++;
+		if (pgp_inspect(env->cfg->gnupg_home, keys.items[j].public_data, keys.items[j].public_len, &info, NULL) !=
+		    CABLES_OK)
+			continue;
+		for (size_t s = 0; s < info.nsubkeys && !*named; s++)
+			for (size_t k = 0; k < hm->nids && !*named; k++)
+				*named = strcmp(info.subkeys[s] + PGP_FPR_LEN - 16, hm->ids[k]) == 0;
+		pgp_key_info_release(&info);
+		if (*named && hm->key[0] == '\0') {
+			if ((st = keys_pgp_secret(env, &keys.items[j], err)) != CABLES_OK)
+				break;
+			strlcpy_c(hm->key, keys.items[j].fingerprint, sizeof(hm->key));
+		}
+	}
+	key_list_release(&keys);
+	if (!*named)
+		snprintf(why, why_len, nsecret == 0 ? "no OpenPGP secret key for %s" : hm->hidden ?
+		    "the message hides its recipients' key IDs, and names no key of %s" :
+		    "%s is not a recipient of the encryption", addr);
+	return st;
+}
+
+/* The From address's keys in the store: put into the home (before gpg verifies), or: is fpr one of them? */
+static bool
+sender_keys(const struct milter_env *env, const char *from_field, const char *signing_fpr, char **from_norm)
+{
+	char *from = mime_first_address(from_field);
+	struct key_list keys;
+	bool known = false;
+
+	*from_norm = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
+	free(from);
+	if (*from_norm == NULL || keystore_lookup(env->ks, *from_norm, "pgp", &keys, NULL) != CABLES_OK)
+		return false;
+	for (size_t i = 0; i < keys.count && !known; i++) {
+		const struct key_record *k = &keys.items[i];
+
+		if (signing_fpr == NULL) {
+			struct pgp_key_info info;
+
+			if (pgp_inspect(env->cfg->gnupg_home, k->public_data, k->public_len, &info, NULL) == CABLES_OK)
+				pgp_key_info_release(&info);
+		} else {
+			known = pgp_key_has(env->cfg->gnupg_home, k->public_data, k->public_len, signing_fpr);
+		}
+	}
+	key_list_release(&keys);
+	return known;
+}
+
+static cables_status
+spool_write(void *arg, const void *p, size_t n, struct cables_err *err)
+{
+	return spool_append(arg, p, n, err);
+}
+
+static cables_status
+pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spool **plain, struct cables_err *err)
+{
+	struct byte_sink sink;
+	char *from = NULL;
+	cables_status st;
+
+	sender_keys(env, hm->m->from, NULL, &from);
+	free(from);
+	*plain = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
+	sink.write = spool_write;
+	sink.arg = *plain;
+	if ((st = pgp_decrypt(env->cfg->gnupg_home, hm->m->body, hm->armor[0], hm->armor[1], &sink, &hm->v, err)) !=
+	    CABLES_OK) {
+		spool_free(*plain);
+		*plain = NULL;
+	}
+	return st;
+}
+
+static bool
+pgp_plain_is_entity(const struct handler_msg *hm)
+{
+	return !hm->inline_;
+}
+
+static void
+pgp_report(const struct handler_msg *hm, struct buf *field, struct buf *log)
+{
+	buf_printf(field, "decrypted; format=pgp%s; key=%.16s", hm->inline_ ? "; inline" : "", hm->key);
+	buf_printf(log, "format=pgp%s key=%.16s", hm->inline_ ? " inline" : "", hm->key);
+}
+
+/* Signed in the same pass: valid when the store holds the signing key for the From address. */
+static bool
+pgp_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct smime_sig *sig)
+{
+	const struct pgp_verify *v = &hm->v;
+	char *from = NULL;
+	bool known;
+
+	if (!v->signed_)
+		return false;
+	memset(sig, 0, sizeof(*sig));
+	if (v->good) {
+		known = sender_keys(env, from_field, v->fpr, &from);
+		sig->status = known ? SMIME_SIG_VALID : SMIME_SIG_UNTRUSTED;
+		if (known)
+			strlcpy_c(sig->signer, from, sizeof(sig->signer));
+		else
+			snprintf(sig->reason, sizeof(sig->reason), "signing key %.16s is not in the key store for %s",
+			    v->fpr, from != NULL ? from : "the From address");
+	} else {
+		sig->status = strstr(v->reason, "not in the key store") != NULL ? SMIME_SIG_UNTRUSTED : SMIME_SIG_INVALID;
+		strlcpy_c(sig->reason, v->reason, sizeof(sig->reason));
+	}
+	free(from);
+	return true;
+}
+
+static void
+pgp_close(struct handler_msg *hm)
+{
+	if (hm == NULL)
+		return;
+	free(hm->ids);
+	free(hm);
+}
+
+const struct body_handler handler_pgp = {
+	"pgp", "OpenPGP key", "no OpenPGP key", FORMAT_PGP,
+	pgp_find_key, pgp_same_key, pgp_encrypt_entity,
+	pgp_may_claim, pgp_open, pgp_names, pgp_decrypt_msg, pgp_plain_is_entity, pgp_report, pgp_signature, pgp_close,
+};

@@ -1,0 +1,238 @@
+/* handler_smime - the body handler for S/MIME, over smime/; see handler.h. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "handler.h"
+#include "mime.h"
+
+void
+handler_key_free(struct handler_key *k)
+{
+	if (k == NULL)
+		return;
+	X509_free(k->cert);
+	EVP_PKEY_free(k->pkey);
+	free(k);
+}
+
+static struct handler_key *
+smime_find_key(const struct milter_env *env, const char *addr, enum key_use use, char **why, cables_status *st,
+    struct cables_err *err)
+{
+	struct handler_key *k;
+	struct key_pair *pairs;
+	X509 *cert = keys_cert(env, addr, use, why, st, err);
+	size_t n;
+
+	if (cert == NULL)
+		return NULL;
+	k = xcalloc(1, sizeof(*k));
+	k->h = &handler_smime;
+	k->cert = cert;
+	smime_cert_fingerprint(cert, k->fpr);
+	if (use != KEY_SIGN)
+		return k;
+	/* Signing needs the private key of this very certificate. */
+	if ((*st = keys_private(env, addr, &pairs, &n, err)) != CABLES_OK) {
+		handler_key_free(k);
+		return NULL;
+	}
+	for (size_t i = 0; i < n && k->pkey == NULL; i++)
+		if (X509_cmp(pairs[i].cert, cert) == 0) {
+			k->pkey = pairs[i].key;
+			EVP_PKEY_up_ref(k->pkey);
+		}
+	key_pairs_free(pairs, n);
+	if (k->pkey == NULL) {
+		*why = xstrdup("no private key");
+		handler_key_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+static bool
+smime_same_key(const struct handler_key *a, const struct handler_key *b)
+{
+	return X509_cmp(a->cert, b->cert) == 0;
+}
+
+/* entity wrapped as multipart/signed: prologue, the entity, the signature part. */
+static void
+signed_entity(const struct entity_src *entity, const struct smime_signed *sig, struct buf *head, struct entity_src *out)
+{
+	entity_src_init(out);
+	buf_printf(head, "Content-Type: %s\r\n\r\n", sig->content_type);
+	entity_src_mem(out, head->data, head->len);
+	entity_src_mem(out, sig->prologue.data, sig->prologue.len);
+	for (size_t i = 0; i < entity->n; i++) {
+		const struct entity_part *p = &entity->part[i];
+
+		if (p->mem != NULL)
+			entity_src_mem(out, p->mem, p->len);
+		else
+			entity_src_spool(out, p->sp, p->from, p->to);
+	}
+	entity_src_mem(out, sig->epilogue.data, sig->epilogue.len);
+}
+
+static cables_status
+smime_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
+    struct handler_result *res, struct cables_err *err)
+{
+	struct smime_encrypt_opts opts = { env->cfg->cipher, env->cfg->rsa_padding };
+	const struct smime_field *f = smime_output_fields(env->cfg->cipher);
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	struct smime_signed sig;
+	struct entity_src signed_src;
+	struct buf head;
+	cables_status st;
+
+	for (size_t i = 0; i < in->nkeys; i++)
+		sk_X509_push(certs, in->keys[i]->cert);
+	buf_init(&head);
+	if (in->signer != NULL) {
+		if ((st = smime_sign(in->signer->cert, in->signer->pkey, NULL, in->entity, &sig, err)) != CABLES_OK)
+			goto out;
+		signed_entity(in->entity, &sig, &head, &signed_src);
+		st = smime_encrypt(&opts, certs, &signed_src, out, err);
+		smime_signed_release(&sig);
+	} else {
+		st = smime_encrypt(&opts, certs, in->entity, out, err);
+	}
+	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++)
+		res->fields[i] = f[i];
+	res->nfields = SMIME_OUTPUT_FIELDS;
+	snprintf(res->trace, sizeof(res->trace), "format=smime; cipher=%s", cipher_name(env->cfg->cipher));
+	snprintf(res->log, sizeof(res->log), "format=smime cipher=%s", cipher_name(env->cfg->cipher));
+out:
+	buf_release(&head);
+	sk_X509_free(certs);
+	return st;
+}
+
+struct handler_msg {
+	struct smime_envelope *e;
+	struct key_pair chosen;
+};
+
+/* application/pkcs7-mime (enveloped or authEnveloped, or unlabelled), or an smime.p7m sent as octet-stream. */
+static bool
+claims(const char *content_type)
+{
+	struct mime_type t;
+	bool yes = false;
+
+	if (content_type == NULL)
+		return false;
+	mime_type_parse(content_type, &t);
+	if (mime_type_is(&t, "application", "pkcs7-mime") || mime_type_is(&t, "application", "x-pkcs7-mime"))
+		yes = t.smime_type == NULL || str_ieq(t.smime_type, "enveloped-data") ||
+		    str_ieq(t.smime_type, "authEnveloped-data") || t.smime_type[0] == '\0';
+	else if (mime_type_is(&t, "application", "octet-stream") && t.name != NULL && strlen(t.name) >= 4)
+		yes = str_ieq(t.name + strlen(t.name) - 4, ".p7m");
+	mime_type_release(&t);
+	return yes;
+}
+
+static enum handler_claim
+smime_may_claim(const struct message *m, const struct milter_env *env)
+{
+	return claims(message_header_value(m, "Content-Type")) ? CLAIM_SURE : CLAIM_NO;
+}
+
+static cables_status
+smime_open(const struct message *m, const struct milter_env *env, struct handler_msg **hm, struct cables_err *err)
+{
+	struct handler_msg *h;
+	cables_status st;
+
+	*hm = NULL;
+	if (!claims(message_header_value(m, "Content-Type")))
+		return CABLES_ERR_NOTFOUND;
+	h = xcalloc(1, sizeof(*h));
+	st = smime_envelope_open(m->body, 0, mime_cte_is_base64(message_header_value(m, "Content-Transfer-Encoding")),
+	    env->cfg->temp_dir, &h->e, err);
+	*hm = h;
+	return st;
+}
+
+static cables_status
+smime_names(struct handler_msg *hm, const struct milter_env *env, const char *addr, bool *named, char *why,
+    size_t why_len, struct cables_err *err)
+{
+	struct key_pair *pairs;
+	size_t n, j;
+	cables_status st;
+
+	*named = false;
+	if ((st = keys_private(env, addr, &pairs, &n, err)) != CABLES_OK)
+		return st;
+	for (j = 0; j < n && !*named; j++)
+		*named = smime_envelope_names(hm->e, pairs[j].cert);
+	if (*named && hm->chosen.cert == NULL) {
+		hm->chosen = pairs[j - 1];
+		pairs[j - 1].cert = NULL;
+		pairs[j - 1].key = NULL;
+	}
+	key_pairs_free(pairs, n);
+	if (!*named)
+		snprintf(why, why_len, n == 0 ? "no private key for %s" : "%s is not a recipient of the encryption", addr);
+	return CABLES_OK;
+}
+
+static cables_status
+smime_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spool **plain, struct cables_err *err)
+{
+	return smime_envelope_decrypt(hm->e, hm->chosen.cert, hm->chosen.key, plain, err);
+}
+
+static bool
+smime_plain_is_entity(const struct handler_msg *hm)
+{
+	return true;
+}
+
+static void
+smime_report(const struct handler_msg *hm, struct buf *field, struct buf *log)
+{
+	buf_printf(field, "decrypted; format=smime; key=%.16s", hm->chosen.fingerprint);
+	buf_printf(log, "format=smime key=%.16s algorithm=%s", hm->chosen.fingerprint, smime_envelope_algorithm(hm->e));
+}
+
+/* S/MIME signs separately (multipart/signed or signed-data inside): the milter checks the inner entity. */
+static bool
+smime_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct smime_sig *sig)
+{
+	return false;
+}
+
+static void
+smime_close(struct handler_msg *hm)
+{
+	if (hm == NULL)
+		return;
+	smime_envelope_free(hm->e);
+	X509_free(hm->chosen.cert);
+	EVP_PKEY_free(hm->chosen.key);
+	free(hm);
+}
+
+const struct body_handler handler_smime = {
+	"smime", "S/MIME certificate", "no certificate", FORMAT_SMIME,
+	smime_find_key, smime_same_key, smime_encrypt_entity,
+	smime_may_claim, smime_open, smime_names, smime_decrypt_msg, smime_plain_is_entity, smime_report, smime_signature, smime_close,
+};
+
+const struct body_handler *const handlers[NHANDLERS] = { &handler_smime, &handler_pgp };
+
+const struct body_handler *
+handler_of(enum key_format f)
+{
+	return f == FORMAT_PGP ? &handler_pgp : &handler_smime;
+}
