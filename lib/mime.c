@@ -589,3 +589,51 @@ mime_detect_armor(const char *content_type, const char *cte, const struct spool 
 		*out = MIME_PLAIN;
 	return st;
 }
+
+/* Length of the line break ending a piece (2 CRLF, 1 LF, 0 none). */
+static size_t
+line_break_len(const char *line, size_t n)
+{
+	if (n >= 2 && line[n - 2] == '\r' && line[n - 1] == '\n')
+		return 2;
+	return n >= 1 && line[n - 1] == '\n' ? 1 : 0;
+}
+
+cables_status
+mime_signed_parts(const struct spool *sp, off_t from, off_t to, const char *boundary, off_t start[2], off_t end[2],
+    struct cables_err *err)
+{
+	struct spool_lines *lines;
+	int delimiters = 0;
+	size_t n, prev_break = 0;
+	const char *line;
+	off_t off;
+	bool at_start, whole, closing = false;
+	cables_status st = CABLES_OK;
+
+	start[0] = start[1] = end[0] = end[1] = -1;
+	if (boundary == NULL || boundary[0] == '\0' || strlen(boundary) > 70)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "multipart/signed without a usable boundary");
+	lines = xmalloc(sizeof(*lines));
+	spool_lines_init(lines, sp, from, to);
+	while (!closing) {
+		if ((st = spool_lines_next(lines, &line, &n, &off, &at_start, &whole, err)) != CABLES_OK || n == 0)
+			break;
+		closing = line_is_boundary(line, n, at_start, whole, boundary, true);
+		if (closing || line_is_boundary(line, n, at_start, whole, boundary, false)) {
+			if (delimiters > 0)
+				end[delimiters - 1] = off - (off_t)prev_break;
+			if (delimiters < 2 && !closing)
+				start[delimiters] = off + (off_t)n;
+			if (++delimiters > 3 || (delimiters == 3 && !closing))
+				break;
+		}
+		prev_break = line_break_len(line, n);
+	}
+	free(lines);
+	if (st != CABLES_OK)
+		return st;
+	if (delimiters != 3 || !closing || end[0] < start[0] || end[1] < start[1])
+		return cables_fail(err, CABLES_ERR_SYNTAX, "multipart/signed is not exactly two parts closed by the boundary");
+	return CABLES_OK;
+}

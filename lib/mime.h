@@ -100,6 +100,16 @@ bool mime_cte_is_base64(const char *cte);
 cables_status mime_detect(const char *content_type, const char *cte,
     const struct spool *body, enum mime_crypto *out, struct cables_err *err);
 
+/*
+ * The two parts of a multipart/signed body in [from, to) of sp (to < 0:
+ * the end): part k is [start[k], end[k]), the line break before each
+ * delimiter belonging to the delimiter (RFC 2046), so part 0 is exactly the
+ * signed bytes.  Anything but two parts closed by the boundary is
+ * CABLES_ERR_SYNTAX.
+ */
+cables_status mime_signed_parts(const struct spool *sp, off_t from, off_t to, const char *boundary, off_t start[2],
+    off_t end[2], struct cables_err *err);
+
 /* The same, and for PGP/MIME and inline PGP the byte range [armor[0], armor[1]) of the armored message. */
 cables_status mime_detect_armor(const char *content_type, const char *cte,
     const struct spool *body, enum mime_crypto *out, off_t armor[2], struct cables_err *err);

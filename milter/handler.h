@@ -127,6 +127,18 @@ struct body_handler {
 	bool (*signature)(struct handler_msg *hm, const struct milter_env *env, const char *from_field,
 	    struct smime_sig *sig);
 	void (*close)(struct handler_msg *hm);
+
+	/*
+	 * Signatures made separately from encryption.  is_signed: is an entity
+	 * with this Content-Type signed in this format?  verify: check such an
+	 * entity (its body starts at from in sp), judged for the From address
+	 * from_field; false when it is not this format's signed entity.  A
+	 * signature that cannot be checked at all is reported as invalid with
+	 * the reason.
+	 */
+	bool (*is_signed)(const char *content_type);
+	bool (*verify)(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
+	    off_t from, const char *from_field, struct smime_sig *sig);
 };
 
 extern const struct body_handler handler_smime;

@@ -189,18 +189,24 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 	return st;
 }
 
-/* The From address's keys in the store: put into the home (before gpg verifies), or: is fpr one of them? */
+/*
+ * The From address's keys in the store: put into the home (before gpg
+ * verifies; *count says how many there are), or: is fpr one of them?
+ */
 static bool
-sender_keys(const struct milter_env *env, const char *from_field, const char *signing_fpr, char **from_norm)
+sender_keys(const struct milter_env *env, const char *from_field, const char *signing_fpr, char **from_norm,
+    size_t *count)
 {
 	char *from = mime_first_address(from_field);
 	struct key_list keys;
 	bool known = false;
 
+	*count = 0;
 	*from_norm = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
 	free(from);
 	if (*from_norm == NULL || keystore_lookup(env->ks, *from_norm, "pgp", &keys, NULL) != CABLES_OK)
 		return false;
+	*count = keys.count;
 	for (size_t i = 0; i < keys.count && !known; i++) {
 		const struct key_record *k = &keys.items[i];
 
@@ -228,9 +234,10 @@ pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spo
 {
 	struct byte_sink sink;
 	char *from = NULL;
+	size_t nkeys;
 	cables_status st;
 
-	sender_keys(env, hm->m->from, NULL, &from);
+	sender_keys(env, hm->m->from, NULL, &from, &nkeys);
 	free(from);
 	*plain = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
 	sink.write = spool_write;
@@ -256,19 +263,17 @@ pgp_report(const struct handler_msg *hm, struct buf *field, struct buf *log)
 	buf_printf(log, "format=pgp%s key=%.16s", hm->inline_ ? " inline" : "", hm->key);
 }
 
-/* Signed in the same pass: valid when the store holds the signing key for the From address. */
-static bool
-pgp_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct smime_sig *sig)
+/* What an OpenPGP signature means here: valid when the store holds the signing key for the From address. */
+static void
+judge(const struct milter_env *env, const struct pgp_verify *v, const char *from_field, struct smime_sig *sig)
 {
-	const struct pgp_verify *v = &hm->v;
 	char *from = NULL;
+	size_t nkeys;
 	bool known;
 
-	if (!v->signed_)
-		return false;
 	memset(sig, 0, sizeof(*sig));
 	if (v->good) {
-		known = sender_keys(env, from_field, v->fpr, &from);
+		known = sender_keys(env, from_field, v->fpr, &from, &nkeys);
 		sig->status = known ? SMIME_SIG_VALID : SMIME_SIG_UNTRUSTED;
 		if (known)
 			strlcpy_c(sig->signer, from, sizeof(sig->signer));
@@ -280,6 +285,83 @@ pgp_signature(struct handler_msg *hm, const struct milter_env *env, const char *
 		strlcpy_c(sig->reason, v->reason, sizeof(sig->reason));
 	}
 	free(from);
+}
+
+/* Signed in the same pass as the encryption. */
+static bool
+pgp_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct smime_sig *sig)
+{
+	if (!hm->v.signed_)
+		return false;
+	judge(env, &hm->v, from_field, sig);
+	return true;
+}
+
+/* RFC 3156 multipart/signed with an application/pgp-signature part. */
+static bool
+pgp_is_signed(const char *content_type)
+{
+	struct mime_type t;
+	bool yes;
+
+	if (content_type == NULL)
+		return false;
+	mime_type_parse(content_type, &t);
+	yes = mime_type_is(&t, "multipart", "signed") && t.protocol != NULL &&
+	    str_ieq(t.protocol, "application/pgp-signature");
+	mime_type_release(&t);
+	return yes;
+}
+
+static bool
+pgp_verify_entity(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
+    off_t from, const char *from_field, struct smime_sig *sig)
+{
+	struct pgp_verify v;
+	struct cables_err err;
+	off_t start[2], end[2];
+	char *boundary, *norm = NULL;
+	size_t nkeys;
+	cables_status st;
+
+	if (!pgp_is_signed(content_type))
+		return false;
+	/* No key to check it with: no gpg run (mail from strangers costs nothing). */
+	sender_keys(env, from_field, NULL, &norm, &nkeys);
+	if (nkeys == 0) {
+		memset(sig, 0, sizeof(*sig));
+		sig->status = SMIME_SIG_UNTRUSTED;
+		snprintf(sig->reason, sizeof(sig->reason), "no OpenPGP key in the key store for %s",
+		    norm != NULL ? norm : "the From address");
+		free(norm);
+		return true;
+	}
+	boundary = mime_type_param(content_type, "boundary");
+	st = mime_signed_parts(sp, from, -1, boundary, start, end, &err);
+	free(boundary);
+	if (st == CABLES_OK) {
+		/* The signature part: its header fields, then the armored signature. */
+		off_t body = start[1];
+		char head[4096];
+		size_t got, off = 0;
+		struct mime_field f;
+
+		if (spool_pread(sp, start[1], head, sizeof(head) < (size_t)(end[1] - start[1]) ? sizeof(head) :
+		    (size_t)(end[1] - start[1]), &got, &err) == CABLES_OK) {
+			while (mime_field_next(head, got, &off, &f) == 1)
+				;
+			body = start[1] + (off_t)off;
+		}
+		st = pgp_verify_detached(env->cfg->gnupg_home, sp, start[0], end[0], body, end[1], &v, &err);
+	}
+	free(norm);
+	if (st != CABLES_OK) {
+		memset(sig, 0, sizeof(*sig));
+		sig->status = SMIME_SIG_INVALID;
+		snprintf(sig->reason, sizeof(sig->reason), "%s", err.msg);
+		return true;
+	}
+	judge(env, &v, from_field, sig);
 	return true;
 }
 
@@ -296,4 +378,5 @@ const struct body_handler handler_pgp = {
 	"pgp", "OpenPGP key", "no OpenPGP key", FORMAT_PGP,
 	pgp_find_key, pgp_same_key, pgp_encrypt_entity,
 	pgp_may_claim, pgp_open, pgp_names, pgp_decrypt_msg, pgp_plain_is_entity, pgp_report, pgp_signature, pgp_close,
+	pgp_is_signed, pgp_verify_entity,
 };

@@ -223,10 +223,66 @@ smime_close(struct handler_msg *hm)
 	free(hm);
 }
 
+enum signed_kind { NOT_SIGNED, SIGNED_MULTIPART, SIGNED_OPAQUE };
+
+static enum signed_kind
+signed_kind(const char *content_type)
+{
+	struct mime_type t;
+	enum signed_kind k = NOT_SIGNED;
+
+	if (content_type == NULL)
+		return NOT_SIGNED;
+	mime_type_parse(content_type, &t);
+	if ((mime_type_is(&t, "application", "pkcs7-mime") || mime_type_is(&t, "application", "x-pkcs7-mime")) &&
+	    t.smime_type != NULL && str_ieq(t.smime_type, "signed-data"))
+		k = SIGNED_OPAQUE;
+	else if (mime_type_is(&t, "multipart", "signed") && t.protocol != NULL &&
+	    (str_ieq(t.protocol, "application/pkcs7-signature") || str_ieq(t.protocol, "application/x-pkcs7-signature")))
+		k = SIGNED_MULTIPART;
+	mime_type_release(&t);
+	return k;
+}
+
+static bool
+smime_is_signed(const char *content_type)
+{
+	return signed_kind(content_type) != NOT_SIGNED;
+}
+
+/* multipart/signed or opaque signed-data: trusted through TrustAnchors or the key store. */
+static bool
+smime_verify_entity(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
+    off_t from, const char *from_field, struct smime_sig *sig)
+{
+	struct smime_verify_ctx ctx = { env->anchors, keys_known, (void *)env, env->now, env->cfg->temp_dir };
+	enum signed_kind k = signed_kind(content_type);
+	struct cables_err err;
+	cables_status st;
+	char *boundary;
+
+	if (k == NOT_SIGNED)
+		return false;
+	if (k == SIGNED_MULTIPART) {
+		boundary = mime_type_param(content_type, "boundary");
+		st = smime_verify_multipart(&ctx, boundary, sp, from, -1, sig, &err);
+		free(boundary);
+	} else {
+		st = smime_verify_opaque(&ctx, sp, from, mime_cte_is_base64(cte), sig, &err);
+	}
+	if (st != CABLES_OK) {
+		memset(sig, 0, sizeof(*sig));
+		sig->status = SMIME_SIG_INVALID;
+		snprintf(sig->reason, sizeof(sig->reason), "%s", err.msg);
+	}
+	return true;
+}
+
 const struct body_handler handler_smime = {
 	"smime", "S/MIME certificate", "no certificate", FORMAT_SMIME,
 	smime_find_key, smime_same_key, smime_encrypt_entity,
-	smime_may_claim, smime_open, smime_names, smime_decrypt_msg, smime_plain_is_entity, smime_report, smime_signature, smime_close,
+	smime_may_claim, smime_open, smime_names, smime_decrypt_msg, smime_plain_is_entity, smime_report, smime_signature,
+	smime_close, smime_is_signed, smime_verify_entity,
 };
 
 const struct body_handler *const handlers[NHANDLERS] = { &handler_smime, &handler_pgp };

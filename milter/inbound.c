@@ -16,35 +16,14 @@
 
 #define INNER_HEAD_MAX (256 * 1024)
 
-enum content_kind { KIND_OTHER, KIND_ENCRYPTED, KIND_SIGNED_MULTIPART, KIND_SIGNED_OPAQUE };
-
-/* What the content claims to be, from its Content-Type. */
-static enum content_kind
-classify(const char *content_type)
+/* The handler whose signed form an entity with this Content-Type is, or NULL. */
+static const struct body_handler *
+signed_by(const char *content_type)
 {
-	struct mime_type t;
-	enum content_kind k = KIND_OTHER;
-	const char *st;
-
-	if (content_type == NULL)
-		return KIND_OTHER;
-	mime_type_parse(content_type, &t);
-	st = t.smime_type != NULL ? t.smime_type : "";
-	if (mime_type_is(&t, "application", "pkcs7-mime") || mime_type_is(&t, "application", "x-pkcs7-mime")) {
-		if (str_ieq(st, "signed-data"))
-			k = KIND_SIGNED_OPAQUE;
-		else if (str_ieq(st, "enveloped-data") || str_ieq(st, "authEnveloped-data") || st[0] == '\0')
-			k = KIND_ENCRYPTED;
-	} else if (mime_type_is(&t, "application", "octet-stream") && t.name != NULL &&
-	    strlen(t.name) >= 4 && str_ieq(t.name + strlen(t.name) - 4, ".p7m")) {
-		k = KIND_ENCRYPTED;
-	} else if (mime_type_is(&t, "multipart", "signed") && t.protocol != NULL &&
-	    (str_ieq(t.protocol, "application/pkcs7-signature") ||
-	    str_ieq(t.protocol, "application/x-pkcs7-signature"))) {
-		k = KIND_SIGNED_MULTIPART;
-	}
-	mime_type_release(&t);
-	return k;
+	for (size_t i = 0; i < NHANDLERS; i++)
+		if (handlers[i]->is_signed(content_type))
+			return handlers[i];
+	return NULL;
 }
 
 /* The handler that could claim the body at least as surely as at_least says, or NULL. */
@@ -60,12 +39,11 @@ may_claim(const struct message *m, const struct milter_env *env, enum handler_cl
 void
 inbound_plan(struct message *m, const struct milter_env *env, struct outcome *out)
 {
-	enum content_kind k = classify(message_header_value(m, "Content-Type"));
-
 	m->plan = PLAN_INBOUND;
 	message_combine_actions(m, env->cfg);
-	if (k == KIND_OTHER && m->outer[OUTER_X_CABLES] == 0 && may_claim(m, env, CLAIM_MAYBE) == NULL) {
-		outcome_set(out, VERDICT_ACCEPT, "pass", "inbound, not S/MIME");
+	if (signed_by(message_header_value(m, "Content-Type")) == NULL && m->outer[OUTER_X_CABLES] == 0 &&
+	    may_claim(m, env, CLAIM_MAYBE) == NULL) {
+		outcome_set(out, VERDICT_ACCEPT, "pass", "inbound, not encrypted or signed");
 		return;
 	}
 	outcome_set(out, VERDICT_CONTINUE, "continue", "inbound");
@@ -161,31 +139,15 @@ harvest(const struct milter_env *env, const struct smime_sig *sig, struct report
 		buf_printf(&r->log, " harvested=%d", n);
 }
 
-/* Verify a signed entity's body (from offset from of sp); *verified says whether it was signed. */
-static void
-verify_content(const struct milter_env *env, enum content_kind k, const char *content_type, const char *cte,
-    const struct spool *sp, off_t from, struct smime_sig *sig, struct cables_err *err, bool *verified)
+/* Verify a signed entity (its body from offset from of sp) with the handler whose format it is; false if not signed. */
+static bool
+verify_content(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
+    off_t from, const char *from_field, struct smime_sig *sig, const char **format)
 {
-	struct smime_verify_ctx ctx = { env->anchors, keys_known, (void *)env, env->now, env->cfg->temp_dir };
-	cables_status st;
-	char *boundary;
+	const struct body_handler *h = signed_by(content_type);
 
-	*verified = false;
-	if (k == KIND_SIGNED_MULTIPART) {
-		boundary = mime_type_param(content_type, "boundary");
-		st = smime_verify_multipart(&ctx, boundary, sp, from, -1, sig, err);
-		free(boundary);
-	} else if (k == KIND_SIGNED_OPAQUE) {
-		st = smime_verify_opaque(&ctx, sp, from, mime_cte_is_base64(cte), sig, err);
-	} else {
-		return;
-	}
-	if (st != CABLES_OK) {
-		memset(sig, 0, sizeof(*sig));
-		sig->status = SMIME_SIG_INVALID;
-		snprintf(sig->reason, sizeof(sig->reason), "%s", err->msg);
-	}
-	*verified = true;
+	*format = h != NULL ? h->name : NULL;
+	return h != NULL && h->verify(env, content_type, cte, sp, from, from_field, sig);
 }
 
 /* The inner entity's header section: fields in memory, body offset. */
@@ -481,7 +443,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	struct smime_sig sig;
 	struct cables_err err;
 	char why[CABLES_ERR_MAX], non_target_why[CABLES_ERR_MAX];
-	enum content_kind inner_kind;
+	const char *sig_format;
 	enum fail_action action;
 	bool verified = false, *target = xcalloc(m->nrcpts + 1, sizeof(*target)), splitting = false;
 	size_t ntargets;
@@ -532,12 +494,9 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 			strlcpy_c(why, err.msg, sizeof(why));
 			goto not_decrypted;
 		}
-		inner_kind = classify(in.content_type);
-		if (!h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig))
-			verify_content(env, inner_kind, in.content_type, in.cte, plain, (off_t)in.body_off, &sig, &err,
-			    &verified);
-		else
-			verified = true;
+		verified = h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig) ||
+		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off,
+		    in.protected_headers && in.from != NULL ? in.from : m->from, &sig, &sig_format);
 		if (apply_inner_headers(m, mta, &in) != 0 ||
 		    mta_replace_body(mta, plain, (off_t)in.body_off, (off_t)spool_size(plain)) != 0) {
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
@@ -577,12 +536,11 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
     struct outcome *out)
 {
 	const char *ct = message_header_value(m, "Content-Type");
-	enum content_kind k = classify(ct);
 	const struct body_handler *h = NULL;
+	const char *format;
 	struct report r;
 	struct smime_sig sig;
 	struct cables_err err;
-	bool verified;
 
 	buf_init(&r.field);
 	buf_init(&r.log);
@@ -594,10 +552,11 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		goto out;
 	}
-	/* Too big to have been read whole: encrypted (by its label) stays so, with the reason. */
-	if (m->body_status == CABLES_ERR_TOOBIG && ((h = may_claim(m, env, CLAIM_SURE)) != NULL || k != KIND_OTHER)) {
+	/* Too big to have been read whole: encrypted or signed (by its label) stays so, with the reason. */
+	if (m->body_status == CABLES_ERR_TOOBIG && ((h = may_claim(m, env, CLAIM_SURE)) != NULL ||
+	    signed_by(ct) != NULL)) {
 		not_decrypted(m, mta, &r, h != NULL ? decrypt_action(m, env->cfg, NULL) : ACTION_ACCEPT,
-		    h != NULL ? h->name : "smime", "not-checked", m->body_err.msg, out);
+		    h != NULL ? h->name : signed_by(ct)->name, "not-checked", m->body_err.msg, out);
 		goto out;
 	}
 	for (size_t i = 0; i < NHANDLERS; i++) {
@@ -611,21 +570,21 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 		h->close(hm);
 		goto out;
 	}
-	verify_content(env, k, ct, message_header_value(m, "Content-Transfer-Encoding"), m->body, 0, &sig, &err,
-	    &verified);
-	if (verified) {
-		buf_appends(&r.field, "format=smime");
+	memset(&sig, 0, sizeof(sig));
+	if (verify_content(env, ct, message_header_value(m, "Content-Transfer-Encoding"), m->body, 0, m->from, &sig,
+	    &format)) {
+		buf_printf(&r.field, "format=%s", format);
 		report_signature(&r, &sig, m->from, env);
 		harvest(env, &sig, &r);
 		smime_sig_release(&sig);
 		if (add_report(mta, &r) != 0)
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		else
-			outcome_set(out, VERDICT_MODIFIED, "verified", "format=smime%s", r.log.data);
+			outcome_set(out, VERDICT_MODIFIED, "verified", "format=%s%s", format, r.log.data);
 		goto out;
 	}
 	outcome_set(out, m->outer[OUTER_X_CABLES] > 0 ? VERDICT_MODIFIED : VERDICT_ACCEPT, "pass",
-	    "inbound, not S/MIME; %u X-Cables field%s removed", m->outer[OUTER_X_CABLES],
+	    "inbound, not encrypted or signed; %u X-Cables field%s removed", m->outer[OUTER_X_CABLES],
 	    m->outer[OUTER_X_CABLES] == 1 ? "" : "s");
 out:
 	buf_release(&r.field);

@@ -914,6 +914,79 @@ range_read_cb(void *arg, void *p, size_t n)
 	return (ssize_t)got;
 }
 
+/* The verification result of ctx's last operation into v. */
+static void
+verify_result(gpgme_ctx_t ctx, struct pgp_verify *v)
+{
+	gpgme_verify_result_t vr = gpgme_op_verify_result(ctx);
+	gpgme_signature_t sg;
+
+	if (vr == NULL || vr->signatures == NULL)
+		return;
+	sg = vr->signatures;
+	v->signed_ = true;
+	if (sg->fpr != NULL)
+		fpr_copy(v->fpr, strlen(sg->fpr) >= PGP_FPR_LEN ? sg->fpr + strlen(sg->fpr) - PGP_FPR_LEN : sg->fpr);
+	if (gpgme_err_code(sg->status) == GPG_ERR_NO_ERROR)
+		v->good = true;
+	else if (gpgme_err_code(sg->status) == GPG_ERR_NO_PUBKEY)
+		snprintf(v->reason, sizeof(v->reason), "signing key %s is not in the key store",
+		    sg->fpr != NULL ? sg->fpr : "?");
+	else
+		snprintf(v->reason, sizeof(v->reason), "bad signature: %s", gpgme_strerror(sg->status));
+}
+
+#define SIGNATURE_MAX (64 * 1024)
+
+cables_status
+pgp_verify_detached(const char *home, const struct spool *sp, off_t from, off_t to, off_t sig_from, off_t sig_to,
+    struct pgp_verify *v, struct cables_err *err)
+{
+	struct gpgme_data_cbs rcbs = { range_read_cb, NULL, NULL, NULL };
+	struct range_reader rr = { sp, from, to, { "" }, false };
+	gpgme_data_t text = NULL, sig = NULL;
+	gpgme_ctx_t ctx;
+	gpgme_error_t e;
+	size_t len = (size_t)(sig_to - sig_from), got;
+	char *sigbuf;
+	cables_status st;
+
+	memset(v, 0, sizeof(*v));
+	if (sig_to < sig_from || len > SIGNATURE_MAX)
+		return cables_fail(err, CABLES_ERR_TOOBIG, "OpenPGP signature part larger than 64 KB");
+	sigbuf = xmalloc(len + 1);
+	if ((st = spool_pread(sp, sig_from, sigbuf, len, &got, err)) != CABLES_OK) {
+		free(sigbuf);
+		return st;
+	}
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK) {
+		free(sigbuf);
+		return st;
+	}
+	if ((e = gpgme_data_new_from_mem(&sig, sigbuf, got, 0)) != 0 ||
+	    (e = gpgme_data_new_from_cbs(&text, &rcbs, &rr)) != 0) {
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new", e);
+		goto out;
+	}
+	e = gpgme_op_verify(ctx, sig, text, NULL);
+	if (rr.failed) {
+		st = CABLES_ERR_IO;
+		*err = rr.err;
+	} else if (e != 0 && gpgme_err_code(e) != GPG_ERR_NO_DATA) {
+		st = gpg_fail(err, CABLES_ERR_SYNTAX, "OpenPGP signature", e);
+	} else {
+		verify_result(ctx, v);
+		if (!v->signed_)
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "the signature part holds no OpenPGP signature");
+	}
+out:
+	gpgme_data_release(sig);
+	gpgme_data_release(text);
+	gpgme_release(ctx);
+	free(sigbuf);
+	return st;
+}
+
 cables_status
 pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
     struct pgp_verify *v, struct cables_err *err)
@@ -923,7 +996,6 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, stru
 	struct writer *w;
 	gpgme_data_t cipher = NULL, plain = NULL;
 	gpgme_ctx_t ctx;
-	gpgme_verify_result_t vr;
 	gpgme_error_t e;
 	cables_status st;
 
@@ -965,21 +1037,7 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, stru
 		*err = w->err;
 		goto out;
 	}
-	vr = gpgme_op_verify_result(ctx);
-	if (vr != NULL && vr->signatures != NULL) {
-		gpgme_signature_t sg = vr->signatures;
-
-		v->signed_ = true;
-		if (sg->fpr != NULL)
-			fpr_copy(v->fpr, strlen(sg->fpr) >= PGP_FPR_LEN ? sg->fpr + strlen(sg->fpr) - PGP_FPR_LEN : sg->fpr);
-		if (gpgme_err_code(sg->status) == GPG_ERR_NO_ERROR)
-			v->good = true;
-		else if (gpgme_err_code(sg->status) == GPG_ERR_NO_PUBKEY)
-			snprintf(v->reason, sizeof(v->reason), "signing key %s is not in the key store",
-			    sg->fpr != NULL ? sg->fpr : "?");
-		else
-			snprintf(v->reason, sizeof(v->reason), "bad signature: %s", gpgme_strerror(sg->status));
-	}
+	verify_result(ctx, v);
 out:
 	gpgme_data_release(cipher);
 	gpgme_data_release(plain);

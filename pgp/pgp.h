@@ -155,6 +155,14 @@ struct pgp_verify {
 cables_status pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
     struct pgp_verify *v, struct cables_err *err);
 
+/*
+ * Verify a detached signature (RFC 3156 multipart/signed): the signed bytes
+ * are [from, to) of sp, the armored signature [sig_from, sig_to).  The
+ * result is in v (signed_ false when the signature part holds none).
+ */
+cables_status pgp_verify_detached(const char *home, const struct spool *sp, off_t from, off_t to, off_t sig_from,
+    off_t sig_to, struct pgp_verify *v, struct cables_err *err);
+
 /* Is fpr (a signing subkey's fingerprint) one of the key in the store row's (sub)keys? */
 bool pgp_key_has(const char *home, const uint8_t *data, size_t len, const char *fpr);
 

@@ -197,33 +197,6 @@ verify_cms(const struct smime_verify_ctx *ctx, CMS_ContentInfo *cms, BIO *conten
 	judge_signer(ctx, cms, sig);
 }
 
-/* "--boundary" or "--boundary--" alone on a whole line (trailing blanks allowed). */
-static bool
-is_delimiter(const char *line, size_t n, bool at_start, bool whole, const char *boundary,
-    bool *closing)
-{
-	size_t blen = strlen(boundary), len = n;
-
-	if (!at_start || !whole)
-		return false;
-	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n' || line[len - 1] == ' ' ||
-	    line[len - 1] == '\t'))
-		len--;
-	if (len < blen + 2 || line[0] != '-' || line[1] != '-' || memcmp(line + 2, boundary, blen) != 0)
-		return false;
-	*closing = len == blen + 4 && line[blen + 2] == '-' && line[blen + 3] == '-';
-	return len == blen + 2 || *closing;
-}
-
-/* Length of the line break ending a piece (2 CRLF, 1 LF, 0 none). */
-static size_t
-line_break(const char *line, size_t n)
-{
-	if (n >= 2 && line[n - 2] == '\r' && line[n - 1] == '\n')
-		return 2;
-	return n >= 1 && line[n - 1] == '\n' ? 1 : 0;
-}
-
 /* The signature part: header fields and a base64 (or binary) DER body. */
 static cables_status
 parse_signature_part(const struct spool *sp, off_t from, off_t to, CMS_ContentInfo **cms,
@@ -294,53 +267,21 @@ cables_status
 smime_verify_multipart(const struct smime_verify_ctx *ctx, const char *boundary, const struct spool *sp,
     off_t from, off_t to, struct smime_sig *sig, struct cables_err *err)
 {
-	struct spool_lines *lines = xmalloc(sizeof(*lines));
-	/* Part k spans [start[k], end[k]); the line break before a delimiter belongs to it (RFC 2046). */
-	off_t start[2] = { -1, -1 }, end[2] = { -1, -1 }, off;
-	int delimiters = 0;
-	size_t n, prev_break = 0;
-	const char *line;
-	bool at_start, whole, closing = false;
+	off_t start[2], end[2];
 	CMS_ContentInfo *cms = NULL;
-	BIO *content = NULL;
+	BIO *content;
 	cables_status st;
 
 	memset(sig, 0, sizeof(*sig));
-	if (boundary == NULL || boundary[0] == '\0' || strlen(boundary) > 70) {
-		free(lines);
-		return cables_fail(err, CABLES_ERR_SYNTAX, "multipart/signed without a usable boundary");
-	}
-	spool_lines_init(lines, sp, from, to);
-	while (!closing) {
-		if ((st = spool_lines_next(lines, &line, &n, &off, &at_start, &whole, err)) != CABLES_OK)
-			goto out;
-		if (n == 0)
-			break;
-		if (is_delimiter(line, n, at_start, whole, boundary, &closing)) {
-			if (delimiters > 0)
-				end[delimiters - 1] = off - (off_t)prev_break;
-			if (delimiters < 2 && !closing)
-				start[delimiters] = off + (off_t)n;
-			if (++delimiters > 3 || (delimiters == 3 && !closing))
-				break;
-		}
-		prev_break = line_break(line, n);
-	}
-	if (delimiters != 3 || !closing || end[0] < start[0] || end[1] < start[1]) {
-		st = cables_fail(err, CABLES_ERR_SYNTAX,
-		    "multipart/signed is not exactly two parts closed by the boundary");
-		goto out;
-	}
+	if ((st = mime_signed_parts(sp, from, to, boundary, start, end, err)) != CABLES_OK)
+		return st;
 	if ((st = parse_signature_part(sp, start[1], end[1], &cms, err)) != CABLES_OK)
-		goto out;
+		return st;
 	content = spool_bio_reader(sp, start[0], end[0]);
 	verify_cms(ctx, cms, content, sig);
-	st = CABLES_OK;
-out:
 	BIO_free(content);
 	CMS_ContentInfo_free(cms);
-	free(lines);
-	return st;
+	return CABLES_OK;
 }
 
 cables_status

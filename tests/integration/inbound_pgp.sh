@@ -106,6 +106,42 @@ else
 	not_ok "rnp: delivered" "$REPLY"
 fi
 
+# PGP/MIME signed, not encrypted (RFC 3156 multipart/signed): checked, left in place.
+gpg --homedir "$GA" --batch -q --yes -u alice@a.test --armor --detach-sign -o "$T/utf8.sig" "$T/utf8.entity" 2>/dev/null
+$MAILTOOL pgp-signed "$T/utf8.entity" "$T/utf8.sig" "$T/signed-only.eml" --header "From: Alice <alice@a.test>" \
+	--header "To: bob@b.test" --header "Subject: signed only"
+$MAILTOOL body "$T/signed-only.eml" > "$T/signed-only.body"
+if deliver "$T/signed-only.eml" bob@b.test; then
+	f=$(newest bob)
+	check "signed only: signature valid, signer alice" grep -q '^X-Cables: format=pgp; signature=valid; signer=alice@a.test$' "$f"
+	check "signed only: the body is left as it came" sh -c "$MAILTOOL body $f | cmp -s - $T/signed-only.body"
+else
+	not_ok "signed only: delivered" "$REPLY"
+fi
+sed 's/Gr\(.*\)PLAINTEXT-MARKER/Gr\1TAMPERED-MARKER/' "$T/signed-only.eml" > "$T/tampered.eml"
+if deliver "$T/tampered.eml" bob@b.test; then
+	check "signed, then changed: signature invalid" grep -q '^X-Cables: format=pgp; signature=invalid; reason="bad signature' "$(newest bob)"
+else
+	not_ok "tampered: delivered" "$REPLY"
+fi
+$MAILTOOL pgp-signed "$T/utf8.entity" "$T/utf8.sig" "$T/stranger.eml" --header "From: Zed <zed@z.test>" \
+	--header "To: bob@b.test" --header "Subject: from a stranger"
+if deliver "$T/stranger.eml" bob@b.test; then
+	check "signed by a sender the store has no key for: untrusted, with the reason" \
+		grep -q '^X-Cables: format=pgp; signature=untrusted; reason="no OpenPGP key in the key store for zed@z.test"' "$(newest bob)"
+else
+	not_ok "stranger: delivered" "$REPLY"
+fi
+# Signed, then encrypted separately (the multipart/signed entity inside PGP/MIME, as older clients do).
+$MAILTOOL entity "$T/signed-only.eml" > "$T/signed-entity"
+gpg_enc "$T/signed-entity" "$T/sign-then-encrypt.asc" -r bob@b.test
+if deliver "$(message "$T/sign-then-encrypt.asc" sign-then-encrypt)" bob@b.test; then
+	check "signed then encrypted: decrypted, inner signature valid" \
+		grep -q '^X-Cables: decrypted; format=pgp; key=[0-9a-f]*; signature=valid; signer=alice@a.test$' "$(newest bob)"
+else
+	not_ok "sign-then-encrypt: delivered" "$REPLY"
+fi
+
 # Inline PGP: the plaintext replaces the armor, the charset stays.
 printf 'Gr\374\337e aus K\366ln, PLAINTEXT-MARKER\r\n' > "$T/inline.txt"
 gpg_enc "$T/inline.txt" "$T/inline.asc" -r bob@b.test

@@ -22,6 +22,9 @@
   pgp-message ARMOR OUT [--inline [--charset C]] [--boundary B] [--header "Name: value" ...]
                          An armored OpenPGP message as RFC 3156 PGP/MIME, or
                          inline in a text/plain body.
+  pgp-signed ENTITY SIG OUT [--header "Name: value" ...]
+                         RFC 3156 multipart/signed: the entity and its armored
+                         detached signature.
   pgp-payload FILE       The armored message of an RFC 3156 message, after
                          checking its structure.
   split-signed FILE DATA SIG
@@ -206,6 +209,19 @@ def pgp_message(args):
     open(out, "wb").write(msg)
 
 
+def pgp_signed(args):
+    """RFC 3156 multipart/signed: ENTITY (exact bytes) and an armored detached signature."""
+    entity, sig, out = args[0], args[1], args[2]
+    extra = [args[i + 1].encode() for i in range(3, len(args) - 1) if args[i] == "--header"]
+    head = b"".join(h + b"\r\n" for h in extra) + b"MIME-Version: 1.0\r\n"
+    body = (b'Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature"; '
+            b'boundary="sig-b0undary"\r\n\r\nThis is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n'
+            b"--sig-b0undary\r\n" + open(entity, "rb").read() + b"\r\n--sig-b0undary\r\n"
+            b'Content-Type: application/pgp-signature; name="signature.asc"\r\n\r\n' +
+            crlf(open(sig, "rb").read()) + b"\r\n--sig-b0undary--\r\n")
+    open(out, "wb").write(head + body)
+
+
 def split_signed(data):
     """(first part, DER signature) of a multipart/signed message, per RFC 1847/2046."""
     import re
@@ -327,6 +343,9 @@ def main(argv):
         return send(args)
     if cmd == "make":
         make(args[0], args[1])
+        return 0
+    if cmd == "pgp-signed":
+        pgp_signed(args)
         return 0
     if cmd == "pgp-message":
         pgp_message(args)
