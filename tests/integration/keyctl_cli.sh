@@ -102,4 +102,42 @@ expect 1 'TempDir .* is not a writable directory' "milter -n: TempDir checked" "
 printf 'LocalDomains a.test\nKeyStore %s/x.db\nSocketGroup no-such-group\n' "$T" > "$T/nogroup.conf"
 expect 1 'SocketGroup no-such-group: no such group' "milter -n: SocketGroup checked" "$MILTER" -n -c "$T/nogroup.conf"
 expect 2 '^usage: cables-milter' "milter -x: usage, exit 2" "$MILTER" -x
+# OpenPGP keys: generate, export, import (armored and binary, public and secret), show, delete.
+P=$T/pgp
+mkdir -p "$P"
+printf 'KeyStore %s/keys.db\nKeyStoreKey %s/store.key\nTempDir %s\n' "$P" "$P" "$P" > "$P/conf"
+expect 0 '^generated OpenPGP key for dan@d.test: ed25519/cv25519, fingerprint [0-9a-f]\{40\}, expires ' \
+	"generate --pgp: ed25519/cv25519 by default" keyctl generate dan@d.test --pgp
+expect 0 'rsa3072/rsa3072, fingerprint [0-9a-f]\{40\}, expires ' "generate --pgp --algo rsa3072" \
+	keyctl generate erin@d.test --pgp --algo rsa3072 --days 10
+expect 0 '^dan@d.test  *pgp  *[0-9a-f]\{16\} .* generated  *yes$' "list shows the OpenPGP key and its secret" keyctl list
+expect 0 '^can:         encrypt, sign$' "show: capabilities" keyctl show dan@d.test
+expect 0 '^key:         ed25519/cv25519$' "show: algorithms" keyctl show dan@d.test
+keyctl export dan@d.test > "$P/dan.asc"
+keyctl export dan@d.test --private --out "$P/dan.sec"
+check "export: an armored public key, no secret" sh -c \
+	"grep -q 'BEGIN PGP PUBLIC KEY BLOCK' $P/dan.asc && ! grep -q 'PRIVATE KEY' $P/dan.asc"
+check "export --private: the armored secret key, mode 0600" sh -c \
+	"grep -q 'BEGIN PGP PRIVATE KEY BLOCK' $P/dan.sec && test \$(stat -c %a $P/dan.sec) = 600"
+check "keyctl leaves no GnuPG home behind in TempDir" sh -c "! ls -d $T/cables-gpg.* $P/cables-gpg.* 2>/dev/null"
+expect 0 '^imported OpenPGP key for dan@d.test: fingerprint [0-9a-f]\{40\}$' "import an armored public key" \
+	"$KEYCTL" -c "$P/conf" import "$P/dan.asc"
+G=$P/g
+gpg_home "$G"
+gpg --homedir "$G" --batch -q --import "$P/dan.sec" 2>/dev/null
+gpg --homedir "$G" --batch --export dan@d.test > "$P/dan.gpg"
+gpgconf --homedir "$G" --kill all 2>/dev/null
+expect 0 'imported OpenPGP key for dan@d.test' "import a binary public key" "$KEYCTL" -c "$P/conf" import "$P/dan.gpg"
+printf 'KeyStore %s/k2.db\nKeyStoreKey %s/store2.key\nTempDir %s\n' "$P" "$P" "$P" > "$P/conf2"
+expect 0 'imported OpenPGP key for dan@d.test: fingerprint [0-9a-f]\{40\}, with secret key' \
+	"import an armored secret key" "$KEYCTL" -c "$P/conf2" import "$P/dan.sec"
+expect 0 '^dan@d.test  *pgp  *[0-9a-f]\{16\} .* imported  *yes$' "the imported secret is in the store" \
+	"$KEYCTL" -c "$P/conf2" list
+expect 1 'nothing imported for x@y.test' "import --for another address: exit 1" \
+	"$KEYCTL" -c "$P/conf2" import "$P/dan.asc" --for x@y.test
+printf -- '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----\n' > "$P/bad.asc"
+expect 1 'bad.asc: no OpenPGP key in the data' "import corrupt armor: exit 1 with the reason" \
+	"$KEYCTL" -c "$P/conf2" import "$P/bad.asc"
+expect 0 'deleted 1 key for erin@d.test' "delete an OpenPGP key" keyctl delete erin@d.test
+
 rig_done
