@@ -111,8 +111,10 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 		    use == KEY_SIGN ? PGP_USE_SIGN : PGP_USE_ENCRYPT, env->now, fpr, &reason);
 		if (usable == CABLES_ERR_UNUSABLE || usable == CABLES_ERR_SYNTAX)
 			continue;
-		if (usable == CABLES_OK && use == KEY_SIGN)
-			usable = keys_pgp_secret(env, r, &reason);
+		if (usable == CABLES_OK && use == KEY_SIGN &&
+		    (usable = keys_pgp_secret(env, r, &reason)) != CABLES_OK && usable != CABLES_ERR_IO &&
+		    usable != CABLES_ERR_INTERNAL)
+			continue;	/* the secret cannot be opened (no store key, or damaged): not this key */
 		if (usable != CABLES_OK) {
 			/* gpg itself failed: not a property of the key. */
 			*st = usable;

@@ -183,7 +183,8 @@ pgp_import(const char *home, const uint8_t *data, size_t len, char (*fprs)[PGP_F
 	e = gpgme_op_import(ctx, d);
 	res = e == 0 ? gpgme_op_import_result(ctx) : NULL;
 	if (e != 0) {
-		st = gpg_fail(err, CABLES_ERR_SYNTAX, "importing OpenPGP data", e);
+		/* gpg itself failed (bad data is a result with nothing considered, below). */
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpg could not import OpenPGP data", e);
 	} else if (res == NULL || res->considered == 0) {
 		st = cables_fail(err, CABLES_ERR_SYNTAX, "no OpenPGP key in the data");
 	} else {
@@ -498,8 +499,21 @@ key_facts(const char *home, const uint8_t *data, size_t len, struct key_facts *f
 		return CABLES_OK;
 	}
 	pthread_mutex_unlock(&check_lock);
-	if ((st = pgp_import(home, data, len, fprs, 2, &n, err)) != CABLES_OK)
-		return st;
+	/*
+	 * Store rows were checked when they were stored: gpg not reading one is
+	 * this server's failure (a broken GnuPG home, gpg itself), so that mail
+	 * waits instead of being refused for want of a key.
+	 */
+	if ((st = pgp_import(home, data, len, fprs, 2, &n, err)) != CABLES_OK) {
+		if (err != NULL) {
+			char msg[CABLES_ERR_MAX];
+
+			strlcpy_c(msg, err->msg, sizeof(msg));
+			cables_fail(err, CABLES_ERR_INTERNAL, "gpg cannot read a stored OpenPGP key (GnuPGHome %s): %s",
+			    home, msg);
+		}
+		return CABLES_ERR_INTERNAL;
+	}
 	if (n != 1)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "the key store row holds %zu OpenPGP keys, not one", n);
 	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)

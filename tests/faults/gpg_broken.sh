@@ -8,7 +8,7 @@ RIG_PORT=12300
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/faults/faults.sh"
 
-rig_config "DefaultPolicy require"
+rig_config "DefaultPolicy require" "Policy d.test On-KeyNotFound=reject"
 rig_postfix
 rig_sink
 rig_milter
@@ -31,6 +31,11 @@ sleep 1
 check "gpg broken, sendmail: the message waits in the queue" test "$(queue_count)" = 1
 rig_send "$T/plain.eml" alice@a.test carol@c.test
 check "gpg broken: S/MIME mail still flows" test $? = 0
+# A key the milter has not looked at yet: gpg failing is this server's fault, not a missing key,
+# so even On-KeyNotFound=reject gives 4xx, not 5xx.
+keyctl generate dave@d.test --pgp >/dev/null
+rig_send "$T/plain.eml" alice@a.test dave@d.test
+check "gpg broken, a key not yet seen: 4xx, not reject" test $? = 4
 check "gpg broken: no plaintext on the wire" test "$(leaks b.test)" = 0
 
 rm -f "$T/gnupg"
@@ -38,7 +43,7 @@ mv "$T/gnupg.saved" "$T/gnupg"
 queue_kick
 check "gpg back: the waiting message is delivered" wait_for 60 sink_has 3
 wait_for 30 queue_empty
-fault_result gpg-broken 4 3 "$(sink_count)" "$(queue_count)" "$(leaks b.test)"
+fault_result gpg-broken 5 3 "$(sink_count)" "$(queue_count)" "$(leaks b.test)"
 check "gpg back: bob's copies are PGP/MIME" \
 	test "$(grep -l '^Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"' "$SINK"/* | wc -l)" = 2
 check "the milter survived" milter_alive
