@@ -1,0 +1,129 @@
+#!/bin/sh
+# Key discovery in DNS (keyd/dns.c, the first part of cables-keyd) against a
+# real nsd on loopback serving ldns-signzone'd zones: OPENPGPKEY and SMIMEA
+# records validated up to a trust anchor; NSEC-proven absence; an unsigned
+# zone is insecure; a changed record and expired signatures are bogus; a
+# record too big for UDP comes over TCP; a dead server times out in time.
+RIG_PORT=12310
+. "$top_srcdir/tests/integration/rig.sh"
+
+DNSPORT=$((RIG_PORT + 5))
+LOOKUP=$BUILD/tests/keyd/dnslookup
+Z=$T/zones
+mkdir -p "$Z"
+rig_config
+NSD_PID=
+stop_nsd() { [ -n "$NSD_PID" ] && kill "$NSD_PID" 2>/dev/null; NSD_PID=; }
+trap 'stop_nsd; rig_cleanup' EXIT
+
+owner() { /usr/bin/python3 -c "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:56])" "$1"; }
+b64() { base64 -w0 "$1"; }
+
+keyctl generate bob@e.test --pgp >/dev/null
+keyctl export bob@e.test > "$T/bob.asc"
+gpg_home "$T/g"
+gpg --homedir "$T/g" --batch -q --import "$T/bob.asc" 2>/dev/null
+gpg --homedir "$T/g" --batch --export bob@e.test > "$T/bob.pgp"
+gpgconf --homedir "$T/g" --kill all 2>/dev/null
+keyctl generate carol@e.test --smime >/dev/null
+keyctl export carol@e.test | openssl x509 -outform DER > "$T/carol.der"
+head -c 3000 /dev/urandom > "$T/big.bin"
+
+# zone NAME EXPIRY INCEPTION [MUTATE]: a signed zone with the test records; its DS goes to the anchors.
+zone() {
+	name=$1
+	cat > "$Z/$name.zone" <<-ZONE
+	\$ORIGIN $name.
+	\$TTL 300
+	@ IN SOA ns.$name. admin.$name. 1 3600 600 86400 60
+	@ IN NS ns.$name.
+	ns IN A 127.0.0.1
+	$(owner bob)._openpgpkey IN OPENPGPKEY $(b64 "$T/bob.pgp")
+	$(owner carol)._smimecert IN SMIMEA 3 0 0 $(xxd -p "$T/carol.der" | tr -d '\n')
+	$(owner big)._openpgpkey IN OPENPGPKEY $(b64 "$T/big.bin")
+	ZONE
+	[ "$2" = unsigned ] && { cp "$Z/$name.zone" "$Z/$name.zone.signed"; return; }
+	( cd "$Z" &&
+	  zsk=$(ldns-keygen -a ECDSAP256SHA256 "$name") && ksk=$(ldns-keygen -a ECDSAP256SHA256 -k "$name") &&
+	  ldns-signzone -e "$2" -i "$3" "$name.zone" "$zsk" "$ksk" && cat "$ksk.ds" >> "$T/anchors" )
+}
+zone e.test 20351231000000 20250101000000
+zone u.test unsigned
+zone x.test 20351231000000 20250101000000
+zone old.test 20210201000000 20210101000000
+# x.test: bob's record changed after signing.
+sed -i "s|^\($(owner bob)\._openpgpkey\.x\.test\.[[:space:]][0-9]*[[:space:]]*IN[[:space:]]*OPENPGPKEY[[:space:]]*\).*|\1$(b64 "$T/big.bin")|" "$Z/x.test.zone.signed"
+
+cat > "$T/nsd.conf" <<CONF
+server:
+	ip-address: 127.0.0.1@$DNSPORT
+	port: $DNSPORT
+	do-ip6: no
+	username: ""
+	chroot: ""
+	database: ""
+	zonesdir: "$Z"
+	pidfile: "$T/nsd.pid"
+	xfrdfile: "$T/xfrd.state"
+	zonelistfile: "$T/zone.list"
+	logfile: "$T/nsd.log"
+remote-control:
+	control-enable: no
+zone:
+	name: e.test
+	zonefile: e.test.zone.signed
+zone:
+	name: u.test
+	zonefile: u.test.zone.signed
+zone:
+	name: x.test
+	zonefile: x.test.zone.signed
+zone:
+	name: old.test
+	zonefile: old.test.zone.signed
+CONF
+nsd -c "$T/nsd.conf"
+wait_for 10 test -s "$T/nsd.pid"
+NSD_PID=$(cat "$T/nsd.pid")
+check "nsd serves the zones on loopback" test -n "$NSD_PID"
+
+# lookup TYPE ADDRESS [TIMEOUT_MS]: the answer in $T/answer.
+lookup() { "$LOOKUP" "127.0.0.1@$DNSPORT" "$T/anchors" "$@" > "$T/answer" 2>&1; }
+field() { sed -n "s/^$1=//p" "$T/answer" | head -n 1; }
+
+lookup openpgpkey bob@e.test
+check "OPENPGPKEY in a signed zone: secure" test "$(field status)" = secure
+check "OPENPGPKEY: the record is bob's key, byte for byte" \
+	grep -q "^record=0 0 0 len=$(wc -c < "$T/bob.pgp") sha256=$(sha256sum "$T/bob.pgp" | cut -d' ' -f1)$" "$T/answer"
+check "OPENPGPKEY: its TTL" test "$(field ttl)" = 300
+lookup smimea carol@e.test
+check "SMIMEA 3 0 0 in a signed zone: secure" test "$(field status)" = secure
+check "SMIMEA: usage 3, selector 0, matching 0, carol's certificate" \
+	grep -q "^record=3 0 0 len=$(wc -c < "$T/carol.der") sha256=$(sha256sum "$T/carol.der" | cut -d' ' -f1)$" "$T/answer"
+lookup openpgpkey big@e.test
+check "a 3000-byte record (truncated over UDP, fetched over TCP): secure" test "$(field status)" = secure
+check "the big record arrives whole" grep -q "len=3000 sha256=$(sha256sum "$T/big.bin" | cut -d' ' -f1)$" "$T/answer"
+lookup openpgpkey nobody@e.test
+check "no such name, NSEC proves it: secure-none" test "$(field status)" = secure-none
+check "secure-none carries the SOA minimum as its TTL" test "$(field ttl)" = 60
+lookup smimea bob@e.test
+check "no such type at an existing-looking name: secure-none" test "$(field status)" = secure-none
+lookup openpgpkey bob@u.test
+check "unsigned zone: insecure" test "$(field status)" = insecure
+check "unsigned zone: the reason says so" grep -q '^reason=unsigned answer' "$T/answer"
+lookup openpgpkey bob@x.test
+check "record changed after signing: bogus" test "$(field status)" = bogus
+check "bogus: the reason is the signature" grep -q '^reason=signature does not validate' "$T/answer"
+check "bogus: no record handed out" test "$(field records)" = 0
+lookup openpgpkey bob@old.test
+check "expired signatures: bogus" test "$(field status)" = bogus
+lookup openpgpkey bob@none.test
+check "a zone nobody serves: tempfail, not insecure" test "$(field status)" = tempfail
+
+stop_nsd
+sleep 0.5
+lookup openpgpkey bob@e.test 1000
+check "server down: tempfail" test "$(field status)" = tempfail
+check "server down: answered within the timeout (1 s, plus one TCP try)" test "$(field milliseconds)" -lt 3500
+check "a malformed address is refused, not looked up" sh -c "! $LOOKUP 127.0.0.1@$DNSPORT $T/anchors openpgpkey no-at-sign"
+rig_done
