@@ -47,6 +47,7 @@ static const char usage_text[] =
     "  list\n"
     "  show ADDRESS\n"
     "  delete ADDRESS [--fingerprint PREFIX]\n"
+    "  publish --dns [--domain DOMAIN]\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
     "  policy unset TARGET [Attribute ...]\n";
@@ -620,6 +621,7 @@ static const struct command {
 	{ "show", cmd_show },
 	{ "delete", cmd_delete },
 	{ "policy", cmd_policy },
+	{ "publish", keyctl_publish },
 };
 
 int

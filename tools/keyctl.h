@@ -35,5 +35,6 @@ void keyctl_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noret
 void keyctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 int keyctl_policy(struct config *cfg, int argc, char **argv);
+int keyctl_publish(struct ctx *c, int argc, char **argv);
 
 #endif

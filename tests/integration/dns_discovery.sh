@@ -48,6 +48,22 @@ zone() {
 	  ldns-signzone -e "$2" -i "$3" "$name.zone" "$zsk" "$ksk" && cat "$ksk.ds" >> "$T/anchors" )
 }
 zone e.test 20351231000000 20250101000000
+# pub.test: its users' keys as cables-keyctl publishes them.
+keyctl generate dan@pub.test --pgp >/dev/null
+keyctl generate erin@pub.test --smime >/dev/null
+make_cert "$T/old.pem" old@pub.test 20200101000000Z 20210101000000Z
+keyctl import "$T/old.pem" --force >/dev/null 2>&1
+{
+	printf '$ORIGIN pub.test.\n$TTL 300\n@ IN SOA ns.pub.test. admin.pub.test. 1 3600 600 86400 60\n'
+	printf '@ IN NS ns.pub.test.\nns IN A 127.0.0.1\n'
+	keyctl publish --dns --domain pub.test 2>"$T/publish.err"
+} > "$Z/pub.test.zone"
+check "publish --dns: an expired certificate is left out, with the reason" sh -c \
+	"! grep -q '^$(owner old)\._smimecert' $Z/pub.test.zone && grep -q 'not published: smime key .* of old@pub.test: expired' $T/publish.err"
+check "publish --dns: an OPENPGPKEY line for dan" grep -q "^$(owner dan)\._openpgpkey\.pub\.test\. IN OPENPGPKEY (" "$Z/pub.test.zone"
+check "publish --dns: an SMIMEA 3 0 0 line for erin" grep -q "^$(owner erin)\._smimecert\.pub\.test\. IN SMIMEA 3 0 0 (" "$Z/pub.test.zone"
+( cd "$Z" && zsk=$(ldns-keygen -a ECDSAP256SHA256 pub.test) && ksk=$(ldns-keygen -a ECDSAP256SHA256 -k pub.test) &&
+  ldns-signzone -e 20351231000000 -i 20250101000000 pub.test.zone "$zsk" "$ksk" && cat "$ksk.ds" >> "$T/anchors" )
 zone u.test unsigned
 zone x.test 20351231000000 20250101000000
 zone old.test 20210201000000 20210101000000
@@ -81,6 +97,9 @@ zone:
 zone:
 	name: old.test
 	zonefile: old.test.zone.signed
+zone:
+	name: pub.test
+	zonefile: pub.test.zone.signed
 CONF
 nsd -c "$T/nsd.conf"
 wait_for 10 test -s "$T/nsd.pid"
@@ -115,6 +134,19 @@ lookup openpgpkey bob@x.test
 check "record changed after signing: bogus" test "$(field status)" = bogus
 check "bogus: the reason is the signature" grep -q '^reason=signature does not validate' "$T/answer"
 check "bogus: no record handed out" test "$(field records)" = 0
+DNSLOOKUP_SAVE=$T/dan lookup openpgpkey dan@pub.test
+check "published OPENPGPKEY: found, secure" test "$(field status)" = secure
+gpg_home "$T/g2"
+gpg --homedir "$T/g2" --batch -q --import "$T/dan.0" 2>/dev/null
+check "published OPENPGPKEY: gpg reads dan's key from it" sh -c \
+	"gpg --homedir $T/g2 --batch --with-colons --list-keys dan@pub.test | grep -qi '^fpr:*$(keyctl list | awk '$1 == "dan@pub.test" {print $3}')'"
+gpgconf --homedir "$T/g2" --kill all 2>/dev/null
+DNSLOOKUP_SAVE=$T/erin lookup smimea erin@pub.test
+check "published SMIMEA: found, secure, usage 3 0 0" sh -c "[ \"\$(sed -n 's/^status=//p' $T/answer)\" = secure ] && grep -q '^record=3 0 0 ' $T/answer"
+erin_fpr=$(keyctl show erin@pub.test | sed -n 's/^fingerprint: \([0-9a-f]*\).*/\1/p')
+check "published SMIMEA: the data is erin's certificate" sh -c \
+	"[ \"\$(openssl x509 -inform DER -in $T/erin.0 -noout -fingerprint -sha256 | tr -d : | tr A-F a-f | sed 's/.*=//')\" = $erin_fpr ]"
+
 lookup openpgpkey bob@old.test
 check "expired signatures: bogus" test "$(field status)" = bogus
 lookup openpgpkey bob@none.test

@@ -3,6 +3,7 @@
  * the answer, one "name=value" per line (the keyd protocol's style).
  *
  * usage: dnslookup SERVER ANCHORS openpgpkey|smimea ADDRESS [TIMEOUT_MS]
+ * With $DNSLOOKUP_SAVE set, record i's data is also written to $DNSLOOKUP_SAVE.i.
  */
 #include "autoconfig.h"
 
@@ -53,6 +54,16 @@ main(int argc, char **argv)
 		hex[2 * mdlen] = '\0';
 		printf("record=%u %u %u len=%zu sha256=%s\n", a.recs[i].usage, a.recs[i].selector, a.recs[i].mtype,
 		    a.recs[i].len, hex);
+		if (getenv("DNSLOOKUP_SAVE") != NULL) {
+			char *path = xasprintf("%s.%zu", getenv("DNSLOOKUP_SAVE"), i);
+			FILE *fp = fopen(path, "wb");
+
+			if (fp != NULL) {
+				fwrite(a.recs[i].data, 1, a.recs[i].len, fp);
+				fclose(fp);
+			}
+			free(path);
+		}
 	}
 	dns_answer_release(&a);
 	dns_resolver_free(r);

@@ -1,0 +1,119 @@
+/*
+ * keyctl_publish - "cables-keyctl publish --dns [--domain D]": zone-file
+ * lines that publish local users' keys in DNS, as opendkim-genzone does
+ * for DKIM: OPENPGPKEY (RFC 7929, the binary public key) and SMIMEA
+ * 3 0 0 (RFC 8162: DANE-EE, the full certificate, no hash).  Only keys of
+ * local addresses (LocalDomains, or --domain) that are usable now are
+ * printed; the zone must be DNSSEC-signed for peers to trust them.
+ */
+#include "autoconfig.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "addr.h"
+#include "dns.h"
+#include "keyctl.h"
+#include "keystore.h"
+#include "pgp.h"
+#include "smime.h"
+#include "util.h"
+
+/* Is r's key usable now (certificate checks, or OpenPGP expiry)? */
+static bool
+usable(struct ctx *c, const struct key_record *r, char *why, size_t len)
+{
+	struct cables_err err;
+
+	if (strcmp(r->format, "smime") == 0) {
+		X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+		bool ok = cert != NULL && smime_cert_check(cert, r->address, &c->cfg->addr, c->now, &err) == CABLES_OK;
+
+		if (!ok)
+			snprintf(why, len, "%s", cert == NULL ? "stored certificate cannot be decoded" : err.msg);
+		X509_free(cert);
+		return ok;
+	}
+	if (r->not_after <= (long long)c->now) {
+		snprintf(why, len, "expired");
+		return false;
+	}
+	return true;
+}
+
+int
+keyctl_publish(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dns", no_argument, NULL, 'd' }, { "domain", required_argument, NULL, 'D' }, { NULL, 0, NULL, 0 } };
+	const char *only = NULL;
+	struct key_list keys;
+	struct cables_err err;
+	bool dns = false;
+	int ch, printed = 0;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dns = true; break;
+		case 'D': only = optarg; break;
+		default: keyctl_usage(NULL);
+		}
+	}
+	if (!dns)
+		keyctl_usage("publish needs --dns (the only way to publish keys so far)");
+	if (optind != argc)
+		keyctl_usage("publish takes no arguments besides its options");
+	open_store(c, false);
+	if (keystore_list(c->ks, true, &keys, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	printf("; Cables: keys of local users, for DNS (OPENPGPKEY, RFC 7929; SMIMEA 3 0 0, RFC 8162).\n"
+	    "; Add to the zone of each domain and sign it with DNSSEC: peers trust only signed answers.\n");
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *r = &keys.items[i];
+		const char *at = strrchr(r->address, '@'), *domain = at != NULL ? at + 1 : "";
+		char *local, *owner, why[CABLES_ERR_MAX];
+		bool pgp = strcmp(r->format, "pgp") == 0;
+
+		if (at == NULL || (only != NULL ? !str_ieq(domain, only) : !domain_list_match(&c->cfg->local_domains, domain)))
+			continue;
+		if (!usable(c, r, why, sizeof(why))) {
+			fprintf(stderr, "cables-keyctl: not published: %s key %.16s of %s: %s\n", r->format, r->fingerprint,
+			    r->address, why);
+			continue;
+		}
+		local = xstrndup(r->address, (size_t)(at - r->address));
+		owner = dns_owner_name(local, domain, pgp ? DNS_OPENPGPKEY : DNS_SMIMEA);
+		free(local);
+		if (owner == NULL)
+			keyctl_die("cannot hash the local part of %s", r->address);
+		printf("; %s %s %s\n%s IN ", r->address, pgp ? "OpenPGP" : "S/MIME", r->fingerprint, owner);
+		if (pgp) {
+			/* Base64 in lines of 64, inside parentheses (zone-file syntax). */
+			size_t blen = 4 * ((r->public_len + 2) / 3) + 1;
+			char *b64 = xmalloc(blen);
+
+			EVP_EncodeBlock((unsigned char *)b64, r->public_data, (int)r->public_len);
+			printf("OPENPGPKEY (");
+			for (size_t k = 0; b64[k] != '\0'; k += 64)
+				printf("\n\t%.64s", b64 + k);
+			printf(" )\n");
+			free(b64);
+		} else {
+			printf("SMIMEA 3 0 0 (");
+			for (size_t k = 0; k < r->public_len; k++)
+				printf("%s%02x", k % 32 == 0 ? "\n\t" : "", r->public_data[k]);
+			printf(" )\n");
+		}
+		free(owner);
+		printed++;
+	}
+	key_list_release(&keys);
+	if (printed == 0)
+		keyctl_die("no usable key of a local user to publish%s%s", only != NULL ? " for " : "",
+		    only != NULL ? only : "");
+	return 0;
+}
