@@ -30,6 +30,8 @@ enum key_type {
 	T_ANCHORS,	/* a file or directory of CA certificates, or "none" */
 	T_ATTR,		/* the default of a policy attribute (key->attr) */
 	T_SMTP,		/* inet:PORT@ADDRESS or inet6:PORT@ADDRESS (numeric), or "none" */
+	T_SECONDS,	/* a duration: seconds, or a number with ms, s, m, h or d; stored in milliseconds */
+	T_RESOLVER,	/* a numeric address, optionally @PORT, or "system" (/etc/resolv.conf) */
 };
 
 struct key {
@@ -46,6 +48,7 @@ static const char *const bool_words[] = { "no", "yes", NULL };
 static const char *const cipher_words[] = { "aes256-cbc", "aes256-gcm", NULL };
 static const char *const padding_words[] = { "pkcs1", "oaep", NULL };
 static const char *const preference_words[] = { "smime", "pgp", NULL };
+static const char *const dnssec_words[] = { "require", "prefer", NULL };
 
 #define OFF(f) offsetof(struct config, f)
 
@@ -80,6 +83,13 @@ static const struct key keys[] = {
 	{ "ReinjectTo",		T_SMTP,		NULL,			OFF(reinject_to), NULL, false, 0 },
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
+	{ "KeydSocket",		T_PATH,		"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
+	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
+	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
+	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
+	{ "LookupTimeout",	T_SECONDS,	"5s",			OFF(lookup_timeout_ms), NULL, false, 0 },
+	{ "CacheMinTTL",	T_SECONDS,	"60s",			OFF(cache_min_ttl_ms), NULL, false, 0 },
+	{ "CacheMaxTTL",	T_SECONDS,	"1d",			OFF(cache_max_ttl_ms), NULL, false, 0 },
 	{ "RecipientDelimiter",	T_DELIMS,	"+",			OFF(addr.delimiters), NULL, false, 0 },
 	{ "LocalPartCaseSensitive", T_BOOL,	"no",			OFF(addr.local_case_sensitive), bool_words, false, 0 },
 };
@@ -160,6 +170,57 @@ parse_size(const char *v, size_t *out)
 		return CABLES_ERR_SYNTAX;
 	*out = (size_t)(n * mult);
 	return CABLES_OK;
+}
+
+/* A duration in milliseconds: "5", "5s", "500ms", "10m", "2h", "1d"; at most 30 days. */
+static cables_status
+parse_seconds(const char *v, unsigned long *out)
+{
+	char *end;
+	unsigned long long n, mult = 1000;
+
+	if (*v < '0' || *v > '9')
+		return CABLES_ERR_SYNTAX;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno != 0)
+		return CABLES_ERR_SYNTAX;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400000;
+	else if (*end != '\0' && strcmp(end, "s") != 0)
+		return CABLES_ERR_SYNTAX;
+	if (n > 30ULL * 86400000 / mult)
+		return CABLES_ERR_SYNTAX;
+	*out = (unsigned long)(n * mult);
+	return CABLES_OK;
+}
+
+/* "system", or an IPv4/IPv6 address with an optional @PORT. */
+static bool
+resolver_valid(const char *v)
+{
+	char host[64], *at, *end;
+	unsigned char buf[16];
+	unsigned long port;
+
+	if (strcmp(v, "system") == 0)
+		return true;
+	if (strlen(v) >= sizeof(host))
+		return false;
+	strlcpy_c(host, v, sizeof(host));
+	if ((at = strchr(host, '@')) != NULL) {
+		*at = '\0';
+		port = strtoul(at + 1, &end, 10);
+		if (at[1] == '\0' || *end != '\0' || port == 0 || port > 65535)
+			return false;
+	}
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 static bool
@@ -320,6 +381,18 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 	case T_BOOL:
 		if (parse_bool(v, field) != CABLES_OK)
 			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not yes or no", k->name, v);
+		return CABLES_OK;
+	case T_SECONDS:
+		if (parse_seconds(v, field) != CABLES_OK)
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: '%s' is not a duration (seconds, or a number with ms, s, m, h or d; at most 30d)", k->name, v);
+		return CABLES_OK;
+	case T_RESOLVER:
+		if (!resolver_valid(v))
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: '%s' is not system or a numeric address with an optional @PORT", k->name, v);
+		free(*(char **)field);
+		*(char **)field = strcmp(v, "system") == 0 ? NULL : xstrdup(v);
 		return CABLES_OK;
 	case T_SIZE:
 		if (parse_size(v, field) != CABLES_OK)
@@ -588,6 +661,9 @@ config_free(struct config *c)
 	free(c->log_file);
 	free(c->temp_dir);
 	free(c->gnupg_home);
+	free(c->keyd_socket);
+	free(c->resolver);
+	free(c->dnssec_anchor);
 	free(c->reinject_to);
 	free(c->reinject_key);
 	free(c);

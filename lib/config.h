@@ -29,6 +29,7 @@
 enum cipher_choice { CIPHER_AES256_CBC, CIPHER_AES256_GCM };
 enum rsa_padding { RSA_PAD_PKCS1, RSA_PAD_OAEP };
 enum format_preference { PREFER_SMIME, PREFER_PGP };
+enum dnssec_mode { DNSSEC_REQUIRE, DNSSEC_PREFER };
 
 struct config {
 	char *path;			/* file it was loaded from, or "(defaults)" */
@@ -59,6 +60,13 @@ struct config {
 	char *reinject_to;		/* ReinjectTo: inet:PORT@ADDRESS; NULL = no split delivery */
 	char *reinject_key;		/* ReinjectKey: the key of re-injection markers */
 	size_t max_message_size;	/* MaxMessageSize; 0 = unlimited */
+	char *keyd_socket;		/* KeydSocket */
+	char *resolver;			/* Resolver: ADDRESS[@PORT]; NULL = /etc/resolv.conf */
+	char *dnssec_anchor;		/* DNSSECTrustAnchor: DS/DNSKEY records */
+	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */
+	unsigned long lookup_timeout_ms;	/* LookupTimeout */
+	unsigned long cache_min_ttl_ms;	/* CacheMinTTL */
+	unsigned long cache_max_ttl_ms;	/* CacheMaxTTL */
 	struct addr_opts addr;		/* RecipientDelimiter, LocalPartCaseSensitive */
 };
 

@@ -96,9 +96,10 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 			size_t blen = 4 * ((r->public_len + 2) / 3) + 1;
 			char *b64 = xmalloc(blen);
 
-			EVP_EncodeBlock((unsigned char *)b64, r->public_data, (int)r->public_len);
+			size_t n = (size_t)EVP_EncodeBlock((unsigned char *)b64, r->public_data, (int)r->public_len);
+
 			printf("OPENPGPKEY (");
-			for (size_t k = 0; b64[k] != '\0'; k += 64)
+			for (size_t k = 0; k < n; k += 64)
 				printf("\n\t%.64s", b64 + k);
 			printf(" )\n");
 			free(b64);

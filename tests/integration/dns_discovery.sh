@@ -9,14 +9,9 @@ RIG_PORT=12310
 
 DNSPORT=$((RIG_PORT + 5))
 LOOKUP=$BUILD/tests/keyd/dnslookup
-Z=$T/zones
-mkdir -p "$Z"
+. "$top_srcdir/tests/integration/dnszone.sh"
 rig_config
-NSD_PID=
-stop_nsd() { [ -n "$NSD_PID" ] && kill "$NSD_PID" 2>/dev/null; NSD_PID=; }
-trap 'stop_nsd; rig_cleanup' EXIT
-
-owner() { /usr/bin/python3 -c "import hashlib,sys; print(hashlib.sha256(sys.argv[1].encode()).hexdigest()[:56])" "$1"; }
+owner() { dns_owner "$1"; }
 b64() { base64 -w0 "$1"; }
 
 keyctl generate bob@e.test --pgp >/dev/null
@@ -43,9 +38,7 @@ zone() {
 	$(owner big)._openpgpkey IN OPENPGPKEY $(b64 "$T/big.bin")
 	ZONE
 	[ "$2" = unsigned ] && { cp "$Z/$name.zone" "$Z/$name.zone.signed"; return; }
-	( cd "$Z" &&
-	  zsk=$(ldns-keygen -a ECDSAP256SHA256 "$name") && ksk=$(ldns-keygen -a ECDSAP256SHA256 -k "$name") &&
-	  ldns-signzone -e "$2" -i "$3" "$name.zone" "$zsk" "$ksk" && cat "$ksk.ds" >> "$T/anchors" )
+	dns_sign_zone "$name" "$2" "$3"
 }
 zone e.test 20351231000000 20250101000000
 # pub.test: its users' keys as cables-keyctl publishes them.
@@ -62,48 +55,14 @@ check "publish --dns: an expired certificate is left out, with the reason" sh -c
 	"! grep -q '^$(owner old)\._smimecert' $Z/pub.test.zone && grep -q 'not published: smime key .* of old@pub.test: expired' $T/publish.err"
 check "publish --dns: an OPENPGPKEY line for dan" grep -q "^$(owner dan)\._openpgpkey\.pub\.test\. IN OPENPGPKEY (" "$Z/pub.test.zone"
 check "publish --dns: an SMIMEA 3 0 0 line for erin" grep -q "^$(owner erin)\._smimecert\.pub\.test\. IN SMIMEA 3 0 0 (" "$Z/pub.test.zone"
-( cd "$Z" && zsk=$(ldns-keygen -a ECDSAP256SHA256 pub.test) && ksk=$(ldns-keygen -a ECDSAP256SHA256 -k pub.test) &&
-  ldns-signzone -e 20351231000000 -i 20250101000000 pub.test.zone "$zsk" "$ksk" && cat "$ksk.ds" >> "$T/anchors" )
+dns_sign_zone pub.test 20351231000000 20250101000000
 zone u.test unsigned
 zone x.test 20351231000000 20250101000000
 zone old.test 20210201000000 20210101000000
 # x.test: bob's record changed after signing.
 sed -i "s|^\($(owner bob)\._openpgpkey\.x\.test\.[[:space:]][0-9]*[[:space:]]*IN[[:space:]]*OPENPGPKEY[[:space:]]*\).*|\1$(b64 "$T/big.bin")|" "$Z/x.test.zone.signed"
 
-cat > "$T/nsd.conf" <<CONF
-server:
-	ip-address: 127.0.0.1@$DNSPORT
-	port: $DNSPORT
-	do-ip6: no
-	username: ""
-	chroot: ""
-	database: ""
-	zonesdir: "$Z"
-	pidfile: "$T/nsd.pid"
-	xfrdfile: "$T/xfrd.state"
-	zonelistfile: "$T/zone.list"
-	logfile: "$T/nsd.log"
-remote-control:
-	control-enable: no
-zone:
-	name: e.test
-	zonefile: e.test.zone.signed
-zone:
-	name: u.test
-	zonefile: u.test.zone.signed
-zone:
-	name: x.test
-	zonefile: x.test.zone.signed
-zone:
-	name: old.test
-	zonefile: old.test.zone.signed
-zone:
-	name: pub.test
-	zonefile: pub.test.zone.signed
-CONF
-nsd -c "$T/nsd.conf"
-wait_for 10 test -s "$T/nsd.pid"
-NSD_PID=$(cat "$T/nsd.pid")
+dns_start_nsd "$DNSPORT" e.test u.test x.test old.test pub.test
 check "nsd serves the zones on loopback" test -n "$NSD_PID"
 
 # lookup TYPE ADDRESS [TIMEOUT_MS]: the answer in $T/answer.
@@ -152,7 +111,7 @@ check "expired signatures: bogus" test "$(field status)" = bogus
 lookup openpgpkey bob@none.test
 check "a zone nobody serves: tempfail, not insecure" test "$(field status)" = tempfail
 
-stop_nsd
+dns_stop_nsd
 sleep 0.5
 lookup openpgpkey bob@e.test 1000
 check "server down: tempfail" test "$(field status)" = tempfail

@@ -99,6 +99,13 @@ assert_default_values(const struct config *c)
 	assert_string_equal(c->temp_dir, "/var/tmp");
 	assert_string_equal(c->gnupg_home, "/var/lib/cables/gnupg");
 	assert_int_equal(c->format_preference, PREFER_SMIME);
+	assert_string_equal(c->keyd_socket, "/run/cables/keyd.sock");
+	assert_null(c->resolver);
+	assert_string_equal(c->dnssec_anchor, "/usr/share/dns/root.ds");
+	assert_int_equal(c->dnssec, DNSSEC_REQUIRE);
+	assert_int_equal(c->lookup_timeout_ms, 5000);
+	assert_int_equal(c->cache_min_ttl_ms, 60000);
+	assert_int_equal(c->cache_max_ttl_ms, 86400000);
 	assert_null(c->reinject_to);
 	assert_string_equal(c->reinject_key, "/etc/cables/reinject.key");
 	assert_null(c->user);
@@ -170,7 +177,8 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError",
 		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
-		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "RecipientDelimiter", "LocalPartCaseSensitive",
+		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "KeydSocket", "Resolver",
+		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 	};
 	size_t n = config_key_count();
 

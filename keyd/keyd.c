@@ -1,0 +1,287 @@
+/*
+ * cables-keyd - the key daemon: answers key lookups on a local UNIX socket
+ * (keydproto.h), from the key store and from DNS (lookup.h).
+ *
+ * One thread per connection; a connection may send many requests.  A
+ * request larger than 64 KB, or one that does not parse, gets an "error="
+ * reply; a client that says nothing for 30 s is dropped.  SIGTERM/SIGINT
+ * stop it; SIGHUP is logged (the configuration is re-read on restart, so
+ * far).  This is the first version (issue 5): the milter does not ask it
+ * yet.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dns.h"
+#include "keydproto.h"
+#include "keystore.h"
+#include "log.h"
+#include "lookup.h"
+#include "pgp.h"
+#include "util.h"
+
+#define REQUEST_MAX (64 * 1024)
+#define IDLE_MS 30000
+
+static volatile sig_atomic_t stopping;
+static struct keyd *keyd;
+
+static void
+on_stop(int sig)
+{
+	stopping = 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: cables-keyd [-fn] [-c config-file]\n"
+	    "  -c FILE  configuration file (default " CABLES_DEFAULT_CONFIG ")\n"
+	    "  -f       stay in the foreground, log to stderr unless LogFile is set\n"
+	    "  -n       check the configuration and exit\n");
+	exit(2);
+}
+
+static bool
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Where the request in buf[0..len) ends (after its empty line), or 0 when it is not complete. */
+static size_t
+request_end(const char *buf, size_t len, size_t *text_len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (buf[i + 1] == '\n') {
+			*text_len = i + 1;
+			return i + 2;
+		}
+		if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n') {
+			*text_len = i + 1;
+			return i + 3;
+		}
+	}
+	return 0;
+}
+
+static void
+answer(const char *text, size_t len, struct buf *out)
+{
+	struct keyd_request req;
+	struct cables_err err;
+
+	if (keyd_request_parse(text, len, &req, &err) != CABLES_OK) {
+		keyd_sanitize(err.msg);
+		buf_printf(out, "error=%s\n", err.msg);
+	} else if (req.type == KEYD_STATS) {
+		keyd_stats(keyd, out);
+	} else {
+		for (size_t i = 0; i < req.naddresses; i++)
+			keyd_lookup(keyd, req.addresses[i], time(NULL), out);
+	}
+	buf_appends(out, "\n");
+	keyd_request_release(&req);
+}
+
+static void *
+serve(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char *buf = xmalloc(REQUEST_MAX + 1);
+	size_t have = 0;
+
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		size_t end, text_len;
+		ssize_t n;
+
+		while (have > 0 && (end = request_end(buf, have, &text_len)) > 0) {
+			struct buf out;
+
+			buf_init(&out);
+			answer(buf, text_len, &out);
+			if (!write_all(fd, out.data, out.len)) {
+				buf_release(&out);
+				goto done;
+			}
+			buf_release(&out);
+			memmove(buf, buf + end, have - end);
+			have -= end;
+		}
+		if (have == REQUEST_MAX) {
+			static const char too_big[] = "error=request larger than 64 KB\n\n";
+
+			write_all(fd, too_big, sizeof(too_big) - 1);
+			goto done;
+		}
+		if (poll(&p, 1, IDLE_MS) <= 0)
+			goto done;
+		n = read(fd, buf + have, REQUEST_MAX - have);
+		if (n <= 0)
+			goto done;
+		have += (size_t)n;
+	}
+done:
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int
+listen_on(const struct config *cfg)
+{
+	struct sockaddr_un sun;
+	struct group *gr;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(cfg->keyd_socket) >= sizeof(sun.sun_path))
+		fatalx("KeydSocket %s: path too long", cfg->keyd_socket);
+	strlcpy_c(sun.sun_path, cfg->keyd_socket, sizeof(sun.sun_path));
+	unlink(cfg->keyd_socket);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 64) != 0)
+		fatalx("KeydSocket %s: %s", cfg->keyd_socket, strerror(errno));
+	if (cfg->socket_group != NULL && ((gr = getgrnam(cfg->socket_group)) == NULL ||
+	    chown(cfg->keyd_socket, (uid_t)-1, gr->gr_gid) != 0))
+		fatalx("KeydSocket %s: SocketGroup %s: %s", cfg->keyd_socket, cfg->socket_group,
+		    gr == NULL ? "no such group" : strerror(errno));
+	if (chmod(cfg->keyd_socket, (mode_t)cfg->socket_mode) != 0)
+		fatalx("KeydSocket %s: chmod: %s", cfg->keyd_socket, strerror(errno));
+	return fd;
+}
+
+static void
+drop_to(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL)
+		fatalx("User %s: no such user", user);
+	if (geteuid() == pw->pw_uid)
+		return;
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+		fatalx("User %s: cannot switch: %s", user, strerror(errno));
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = CABLES_DEFAULT_CONFIG;
+	bool foreground = false, check_only = false;
+	struct rlimit nocore = { 0, 0 };
+	struct config *cfg;
+	struct keystore *ks;
+	struct dns_resolver *res;
+	struct cables_err err;
+	struct sigaction sa;
+	char home[64];
+	int ch, lfd;
+
+	while ((ch = getopt(argc, argv, "c:fnh")) != -1) {
+		switch (ch) {
+		case 'c': config_path = optarg; break;
+		case 'f': foreground = true; break;
+		case 'n': check_only = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	setrlimit(RLIMIT_CORE, &nocore);
+	if ((cfg = config_load(config_path, true, &err)) == NULL) {
+		fprintf(stderr, "cables-keyd: %s\n", err.msg);
+		return 1;
+	}
+	if (dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)cfg->lookup_timeout_ms, &res, &err) !=
+	    CABLES_OK) {
+		fprintf(stderr, "cables-keyd: %s: %s\n", cfg->path, err.msg);
+		config_free(cfg);
+		return 1;
+	}
+	if (check_only) {
+		printf("cables-keyd: %s: configuration OK\n", cfg->path);
+		dns_resolver_free(res);
+		config_free(cfg);
+		return 0;
+	}
+	if (log_open("cables-keyd", cfg->log_facility, cfg->log_file, foreground, &err) != CABLES_OK) {
+		fprintf(stderr, "cables-keyd: %s\n", err.msg);
+		return 1;
+	}
+	lfd = listen_on(cfg);
+	if (!foreground && daemon(0, 0) != 0)
+		fatalx("cannot become a daemon: %s", strerror(errno));
+	if (cfg->user != NULL)
+		drop_to(cfg->user);
+	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
+	/* OpenPGP keys found in DNS are read by gpg in a home of keyd's own. */
+	if (pgp_temp_home(cfg->temp_dir, home, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
+	keyd = keyd_new(cfg, ks, res, home);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	log_info("listening on %s (config %s)", cfg->keyd_socket, cfg->path);
+	while (!stopping) {
+		struct pollfd p = { lfd, POLLIN, 0 };
+		pthread_t tid;
+		int fd;
+
+		if (poll(&p, 1, 500) <= 0)
+			continue;
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+			continue;
+		if (pthread_create(&tid, NULL, serve, (void *)(intptr_t)fd) != 0) {
+			close(fd);
+			continue;
+		}
+		pthread_detach(tid);
+	}
+	log_info("stopped");
+	close(lfd);
+	unlink(cfg->keyd_socket);
+	pgp_temp_home_remove(home);
+	keyd_free(keyd);
+	keystore_close(ks);
+	dns_resolver_free(res);
+	config_free(cfg);
+	log_close();
+	return 0;
+}

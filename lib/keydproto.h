@@ -1,0 +1,55 @@
+/*
+ * keydproto - the cables-keyd wire protocol, in the style of Postfix policy
+ * delegation: a request is "name=value" lines ended by an empty line; so is
+ * the reply.  `socat - UNIX:/run/cables/keyd.sock` can talk to it.
+ *
+ *   request=lookup            request=stats
+ *   address=bob@b.test
+ *   address=carol@c.test
+ *   (empty line)
+ *
+ * The reply to a lookup has one "key=" line per usable key and one
+ * "result=" line per address, in the order asked:
+ *
+ *   key=bob@b.test format=smime source=store trust=local fingerprint=... expires=1830000000
+ *   result=bob@b.test found
+ *   result=carol@c.test none reason=no such record (proven by NSEC)
+ *   result=dave@d.test tempfail reason=no answer: ...
+ *   (empty line)
+ *
+ * A request that cannot be parsed gets "error=REASON" and the empty line;
+ * the connection stays usable.  Limits keep a hostile client cheap: lines
+ * of at most KEYD_LINE_MAX bytes, at most KEYD_ADDRESSES_MAX addresses.
+ */
+#ifndef CABLES_KEYDPROTO_H
+#define CABLES_KEYDPROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "status.h"
+
+#define KEYD_LINE_MAX 1024
+#define KEYD_ADDRESSES_MAX 64
+
+enum keyd_request_type { KEYD_LOOKUP, KEYD_STATS };
+
+struct keyd_request {
+	enum keyd_request_type type;
+	char *addresses[KEYD_ADDRESSES_MAX];	/* as given (validated as addresses) */
+	size_t naddresses;
+};
+
+/*
+ * Parse one request (its lines, without the final empty line, LF or CRLF
+ * line ends).  Errors are CABLES_ERR_SYNTAX with the reason for the
+ * "error=" reply.  keyd_request_release() frees what a parse filled in,
+ * also after an error.
+ */
+cables_status keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struct cables_err *err);
+void keyd_request_release(struct keyd_request *req);
+
+/* A value safe for one reply line: control characters become '?'. */
+void keyd_sanitize(char *s);
+
+#endif

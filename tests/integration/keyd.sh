@@ -1,0 +1,112 @@
+#!/bin/sh
+# cables-keyd over its UNIX socket, with a real nsd on loopback: keys from
+# the store; keys a domain publishes in DNSSEC-signed DNS (SMIMEA 3 0 0 and
+# OPENPGPKEY), found, checked and stored with their source; NSEC-proven
+# absence negative-cached (the second lookup asks no one); unsigned zones
+# refused under "DNSSEC require"; nsd down is a temporary failure answered
+# in time; malformed requests get an error and the daemon lives on.
+RIG_PORT=12330
+. "$top_srcdir/tests/integration/rig.sh"
+. "$top_srcdir/tests/integration/dnszone.sh"
+
+DNSPORT=$((RIG_PORT + 5))
+KEYD=$BUILD/cables-keyd
+SOCK=$T/keyd.sock
+
+# The remote domain r.test publishes its users' keys (made in a store of its own).
+R=$T/r
+mkdir -p "$R"
+printf 'KeyStore %s/keys.db\nKeyStoreKey %s/store.key\nTempDir %s\nLocalDomains r.test\n' "$R" "$R" "$R" > "$R/conf"
+"$KEYCTL" -c "$R/conf" generate sam@r.test --smime >/dev/null
+"$KEYCTL" -c "$R/conf" generate pia@r.test --pgp >/dev/null
+{
+	printf '$ORIGIN r.test.\n$TTL 300\n@ IN SOA ns.r.test. admin.r.test. 1 3600 600 86400 120\n'
+	printf '@ IN NS ns.r.test.\nns IN A 127.0.0.1\n'
+	"$KEYCTL" -c "$R/conf" publish --dns
+} > "$Z/r.test.zone"
+dns_sign_zone r.test 20351231000000 20250101000000
+# u.test: the same kind of record, unsigned.
+sed 's/r\.test\./u.test./g; s/\$ORIGIN r.test/$ORIGIN u.test/' "$Z/r.test.zone" > "$Z/u.test.zone"
+cp "$Z/u.test.zone" "$Z/u.test.zone.signed"
+dns_start_nsd "$DNSPORT" r.test u.test
+check "nsd serves r.test and u.test" test -n "$NSD_PID"
+
+rig_config "KeydSocket $SOCK" "Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 1s"
+keyctl generate bob@b.test --smime >/dev/null
+check "keyd -n: good configuration" sh -c "$KEYD -n -c $CONF | grep -q 'configuration OK'"
+printf 'LocalDomains a.test\nResolver 127.0.0.1@99999\n' > "$T/bad.conf"
+"$KEYD" -n -c "$T/bad.conf" > "$T/bad.out" 2>&1
+check "keyd -n: a bad Resolver fails" test $? = 1
+check "keyd -n: it names the file, line and key" grep -q "bad.conf:2: Resolver: '127.0.0.1@99999'" "$T/bad.out"
+"$KEYD" -f -c "$CONF" 2>>"$T/keyd.stderr" &
+KEYD_PID=$!
+echo "$KEYD_PID" >> "$T/pids"
+wait_for 10 test -S "$SOCK"
+check "keyd listens on its socket" test -S "$SOCK"
+
+# ask LINE...: send one request (the lines, then an empty line), the reply in $T/reply.
+ask() {
+	/usr/bin/python3 - "$SOCK" "$@" > "$T/reply" <<-'PY'
+	import socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(10)
+	s.connect(sys.argv[1])
+	s.sendall(("\n".join(sys.argv[2:]) + "\n\n").encode())
+	data = b""
+	while not data.endswith(b"\n\n"):
+	    chunk = s.recv(65536)
+	    if not chunk:
+	        break
+	    data += chunk
+	sys.stdout.write(data.decode())
+	PY
+}
+
+ask request=lookup address=bob@b.test
+check "a key in the store: found, source and trust" \
+	grep -q '^key=bob@b.test format=smime source=generated trust=local fingerprint=[0-9a-f]\{64\} expires=[0-9]*$' "$T/reply"
+check "a key in the store: result found" grep -q '^result=bob@b.test found$' "$T/reply"
+ask request=lookup address=sam@r.test address=pia@r.test address=nobody@r.test
+check "SMIMEA in signed DNS: found, trust dnssec" grep -q '^key=sam@r.test format=smime source=dns-dnssec trust=dnssec ' "$T/reply"
+check "OPENPGPKEY in signed DNS: found, trust dnssec" grep -q '^key=pia@r.test format=pgp source=dns-dnssec trust=dnssec ' "$T/reply"
+check "no record, NSEC proves it: none, with the reason" grep -q '^result=nobody@r.test none reason=.*proven by NSEC' "$T/reply"
+check "results come in the order asked" test "$(sed -n 's/^result=\([^ ]*\).*/\1/p' "$T/reply" | tr '\n' ' ')" = "sam@r.test pia@r.test nobody@r.test "
+check "keys found in DNS are in the store now, with their source" sh -c \
+	"$KEYCTL -c $CONF list | grep -q '^sam@r.test  *smime .* dns-dnssec'"
+queries() { grep -c 'query' "$T/nsd.log" 2>/dev/null || true; }
+ask request=stats
+hits_before=$(sed -n 's/^negative_cache_hits=//p' "$T/reply")
+ask request=lookup address=nobody@r.test
+check "the second lookup of a proven absence is answered from the cache" grep -q '^result=nobody@r.test none reason=.*(cached)$' "$T/reply"
+ask request=stats
+check "stats count the cache hit" test "$(sed -n 's/^negative_cache_hits=//p' "$T/reply")" = $((hits_before + 1))
+ask request=lookup address=sam@u.test
+check "unsigned zone under DNSSEC require: not trusted" grep -q '^result=sam@u.test none reason=.*insecure' "$T/reply"
+check "unsigned zone: nothing stored" sh -c "! $KEYCTL -c $CONF list | grep -q '^sam@u.test'"
+
+# Malformed requests: an error, and the daemon lives on.
+ask request=frobnicate
+check "unknown request: error reply" grep -q "^error=line 1: unknown request 'frobnicate'" "$T/reply"
+ask request=lookup address=not-an-address
+check "bad address: error reply" grep -q "^error=line 2: 'not-an-address' is not an email address" "$T/reply"
+ask "request=lookup" "garbage line"
+check "not name=value: error reply" grep -q '^error=line 2: not name=value' "$T/reply"
+/usr/bin/python3 -c "
+import socket
+s = socket.socket(socket.AF_UNIX); s.connect('$SOCK')
+s.sendall(b'request=lookup\n' + b'address=' + b'x' * 70000 + b'\n\n')
+print(s.recv(100).decode())" > "$T/big.reply" 2>&1
+check "a request over 64 KB: error reply" grep -q '^error=request larger than 64 KB' "$T/big.reply"
+check "keyd survived the malformed requests" kill -0 "$KEYD_PID"
+
+dns_stop_nsd
+start=$(date +%s%N)
+ask request=lookup address=new@r.test
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check "nsd down: tempfail" grep -q '^result=new@r.test tempfail reason=' "$T/reply"
+check "nsd down: answered within LookupTimeout per query ($ms ms)" test "$ms" -lt 6000
+kill "$KEYD_PID"
+wait_for 10 sh -c "! kill -0 $KEYD_PID 2>/dev/null"
+check "SIGTERM stops keyd and removes its socket" test ! -e "$SOCK"
+check "no sanitizer reports from keyd" sh -c "! grep -q 'Sanitizer' $T/keyd.stderr"
+rig_done

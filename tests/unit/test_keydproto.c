@@ -1,0 +1,104 @@
+/* test_keydproto - the cables-keyd request parser: good requests, and every kind of bad one named. */
+#include "autoconfig.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "keydproto.h"
+#include "util.h"
+
+static void
+parses(const char *text, enum keyd_request_type type, size_t naddresses)
+{
+	struct keyd_request req;
+	struct cables_err err;
+
+	if (keyd_request_parse(text, strlen(text), &req, &err) != CABLES_OK)
+		fail_msg("'%s' did not parse: %s", text, err.msg);
+	assert_int_equal(req.type, type);
+	assert_int_equal(req.naddresses, naddresses);
+	keyd_request_release(&req);
+}
+
+static void
+refused(const char *text, size_t len, const char *reason)
+{
+	struct keyd_request req;
+	struct cables_err err;
+
+	assert_int_equal(keyd_request_parse(text, len, &req, &err), CABLES_ERR_SYNTAX);
+	if (strstr(err.msg, reason) == NULL)
+		fail_msg("'%s': expected '%s', got '%s'", text, reason, err.msg);
+	keyd_request_release(&req);
+}
+
+static void
+test_good_requests(void **state)
+{
+	struct keyd_request req;
+
+	parses("request=lookup\naddress=bob@b.test\n", KEYD_LOOKUP, 1);
+	parses("request=lookup\r\naddress=bob@b.test\r\naddress=carol@c.test", KEYD_LOOKUP, 2);
+	parses("address=bob@b.test\nrequest=lookup\n", KEYD_LOOKUP, 1);
+	parses("request=stats\n", KEYD_STATS, 0);
+	assert_int_equal(keyd_request_parse("request=lookup\naddress=Bob+x@B.test\n", 35, &req, NULL), CABLES_OK);
+	assert_string_equal(req.addresses[0], "Bob+x@B.test");	/* as given: keyd normalises */
+	keyd_request_release(&req);
+}
+
+static void
+test_bad_requests_say_why(void **state)
+{
+	struct buf many;
+	char line[KEYD_LINE_MAX + 40];
+
+	refused("", 0, "no request= line");
+	refused("address=bob@b.test\n", 19, "no request= line");
+	refused("request=lookup\n", 15, "lookup without an address= line");
+	refused("request=stats\naddress=bob@b.test\n", 33, "address= lines belong to a lookup only");
+	refused("request=lookup\nrequest=lookup\naddress=a@b.test\n", 46, "line 2: request given twice");
+	refused("request=frobnicate\n", 19, "line 1: unknown request 'frobnicate'");
+	refused("request=lookup\nfoo=bar\n", 23, "line 2: unknown name 'foo'");
+	refused("request=lookup\nno equals sign\n", 30, "line 2: not name=value");
+	refused("request=lookup\n=value\n", 22, "line 2: not name=value");
+	refused("request=lookup\naddress=not-an-address\n", 38, "line 2: 'not-an-address' is not an email address");
+	refused("request=lookup\naddress=a\0b@c.test\n", 33, "line 2: NUL byte");
+	refused("request=lookup\n\naddress=a@b.test\n", 33, "line 2: empty line inside the request");
+	refused("request=lookup\naddress=\x1b[31m@x\n", 28, "is not an email address");
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "address=", 8);
+	refused(line, sizeof(line), "longer than 1024 bytes");
+	buf_init(&many);
+	buf_appends(&many, "request=lookup\n");
+	for (int i = 0; i <= KEYD_ADDRESSES_MAX; i++)
+		buf_printf(&many, "address=u%d@d.test\n", i);
+	refused(many.data, many.len, "more than 64 addresses");
+	buf_release(&many);
+}
+
+static void
+test_sanitize_removes_control_characters(void **state)
+{
+	char s[] = "a\nb\rc\x1b\x7f" "d";
+
+	keyd_sanitize(s);
+	assert_string_equal(s, "a?b?c??d");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_requests),
+		cmocka_unit_test(test_bad_requests_say_why),
+		cmocka_unit_test(test_sanitize_removes_control_characters),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
