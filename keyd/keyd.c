@@ -225,6 +225,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "cables-keyd: %s\n", err.msg);
 		return 1;
 	}
+	if (cfg->keyd_socket == NULL) {
+		fprintf(stderr, "cables-keyd: %s: KeydSocket is none: nowhere to listen\n", cfg->path);
+		config_free(cfg);
+		return 1;
+	}
 	if (dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)cfg->lookup_timeout_ms, &res, &err) !=
 	    CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s: %s\n", cfg->path, err.msg);

@@ -70,6 +70,7 @@ static const struct key keys[] = {
 	{ "On-KeyNotFound",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEY_NOT_FOUND },
 	{ "On-InternalError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_INTERNAL_ERROR },
 	{ "On-DecryptError",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_DECRYPT_ERROR },
+	{ "On-KeydError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEYD_ERROR },
 	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true, 0 },
 	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false, 0 },
 	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false, 0 },
@@ -83,7 +84,7 @@ static const struct key keys[] = {
 	{ "ReinjectTo",		T_SMTP,		NULL,			OFF(reinject_to), NULL, false, 0 },
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
-	{ "KeydSocket",		T_PATH,		"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
+	{ "KeydSocket",		T_OPTPATH,	"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
@@ -304,7 +305,7 @@ set_policy_line(struct config *c, const struct key *k, const char *v, unsigned i
 			attr = policy_attr_find(word);
 			if (attr < 0 || attr == PA_POLICY) {
 				st = cables_fail(err, CABLES_ERR_SYNTAX, "%s: unknown attribute '%s' (Format, Sign, "
-				    "EncryptToSelf, On-KeyNotFound, On-InternalError, On-DecryptError)", k->name, word);
+				    "EncryptToSelf, On-KeyNotFound, On-InternalError, On-DecryptError, On-KeydError)", k->name, word);
 				break;
 			}
 		}

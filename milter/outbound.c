@@ -11,6 +11,7 @@
 #include "copies.h"
 #include "mime.h"
 #include "handler.h"
+#include "keydclient.h"
 #include "outbound.h"
 #include "reinject.h"
 #include "smime.h"
@@ -184,6 +185,71 @@ find_key(struct rcpt *r, const struct milter_env *env, struct cables_err *err)
 	return st;
 }
 
+/*
+ * Recipients the store has no key for: ask cables-keyd, which looks in DNS
+ * and stores what it finds, then look in the store again.  When keyd cannot
+ * be asked (or cannot answer for someone), On-KeydError decides: tempfail
+ * or reject decides the message here (false); accept goes on without.
+ */
+static bool
+ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
+{
+	const struct config *cfg = env->cfg;
+	const char **addrs = xcalloc(m->nrcpts + 1, sizeof(*addrs));
+	size_t *idx = xcalloc(m->nrcpts + 1, sizeof(*idx)), n = 0;
+	enum keyd_answer *ans = xcalloc(m->nrcpts + 1, sizeof(*ans));
+	enum fail_action action = ACTION_ACCEPT;
+	struct cables_err err;
+	char why[CABLES_ERR_MAX], text[CABLES_ERR_MAX + 64];
+	cables_status st = CABLES_OK;
+	bool go_on = true;
+
+	for (size_t i = 0; cfg->keyd_socket != NULL && i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		if (!r->local && r->policy != POLICY_NEVER && r->key == NULL && r->norm != NULL) {
+			addrs[n] = r->norm;
+			idx[n++] = i;
+		}
+	}
+	if (n == 0)
+		goto out;
+	if ((st = keyd_ask(cfg->keyd_socket, addrs, n, cfg->lookup_timeout_ms + 1000, ans, why, sizeof(why), &err)) !=
+	    CABLES_OK)
+		strlcpy_c(why, err.msg, sizeof(why));
+	for (size_t k = 0; k < n; k++) {
+		struct rcpt *r = &m->rcpts[idx[k]];
+
+		if (st == CABLES_OK && ans[k] == KEYD_ANSWER_FOUND) {
+			free(r->why_no_key);
+			r->why_no_key = NULL;
+			if (find_key(r, env, &err) != CABLES_OK) {
+				outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
+				go_on = false;
+				goto out;
+			}
+		} else if (st != CABLES_OK || ans[k] == KEYD_ANSWER_TEMPFAIL) {
+			action = fail_action_combine(action,
+			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL));
+		}
+	}
+	if (action == ACTION_TEMPFAIL || action == ACTION_REJECT) {
+		snprintf(text, sizeof(text), "Cables: cannot look up the recipients' keys: %s", why);
+		outcome_set(out, action == ACTION_REJECT ? VERDICT_REJECT : VERDICT_TEMPFAIL, fail_action_name(action),
+		    "key lookup: %s (On-KeydError)", why);
+		if (action == ACTION_REJECT)
+			outcome_reply(out, "550", "5.7.1", text);
+		else
+			outcome_reply(out, "451", "4.7.1", text);
+		go_on = false;
+	}
+out:
+	free(addrs);
+	free(idx);
+	free(ans);
+	return go_on;
+}
+
 void
 outbound_plan(struct message *m, const struct milter_env *env, struct outcome *out)
 {
@@ -232,11 +298,17 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		if (r->local || r->policy == POLICY_NEVER || r->key != NULL)
 			continue;
 		if (find_key(r, env, &err) != CABLES_OK) {
-			free(blocked);
-			free(keyless);
 			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
 		}
+	}
+	if (!ask_keyd(m, env, out))
+		return;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		struct rcpt *r = &m->rcpts[i];
+
+		if (r->local || r->policy == POLICY_NEVER)
+			continue;
 		if (r->key != NULL) {
 			formats |= 1u << r->key->h->format;
 			continue;

@@ -19,6 +19,9 @@ mkdir -p "$R"
 printf 'KeyStore %s/keys.db\nKeyStoreKey %s/store.key\nTempDir %s\nLocalDomains r.test\n' "$R" "$R" "$R" > "$R/conf"
 "$KEYCTL" -c "$R/conf" generate sam@r.test --smime >/dev/null
 "$KEYCTL" -c "$R/conf" generate pia@r.test --pgp >/dev/null
+"$KEYCTL" -c "$R/conf" generate tom@r.test --smime >/dev/null
+"$KEYCTL" -c "$R/conf" generate ula@r.test --pgp >/dev/null
+"$KEYCTL" -c "$R/conf" generate vic@r.test --smime >/dev/null
 {
 	printf '$ORIGIN r.test.\n$TTL 300\n@ IN SOA ns.r.test. admin.r.test. 1 3600 600 86400 120\n'
 	printf '@ IN NS ns.r.test.\nns IN A 127.0.0.1\n'
@@ -31,7 +34,8 @@ cp "$Z/u.test.zone" "$Z/u.test.zone.signed"
 dns_start_nsd "$DNSPORT" r.test u.test
 check "nsd serves r.test and u.test" test -n "$NSD_PID"
 
-rig_config "KeydSocket $SOCK" "Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 1s"
+rig_config "KeydSocket $SOCK" "Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 1s" \
+	"Policy r.test require"
 keyctl generate bob@b.test --smime >/dev/null
 check "keyd -n: good configuration" sh -c "$KEYD -n -c $CONF | grep -q 'configuration OK'"
 printf 'LocalDomains a.test\nResolver 127.0.0.1@99999\n' > "$T/bad.conf"
@@ -83,6 +87,46 @@ check "stats count the cache hit" test "$(sed -n 's/^negative_cache_hits=//p' "$
 ask request=lookup address=sam@u.test
 check "unsigned zone under DNSSEC require: not trusted" grep -q '^result=sam@u.test none reason=.*insecure' "$T/reply"
 check "unsigned zone: nothing stored" sh -c "! $KEYCTL -c $CONF list | grep -q '^sam@u.test'"
+
+# The milter asks keyd: recipients whose keys are only in DNS get encrypted mail through the real Postfix.
+rig_postfix
+rig_sink
+rig_milter
+$MAILTOOL make "$T/plain.eml" plain
+rig_send "$T/plain.eml" alice@a.test tom@r.test
+check "DNS-only S/MIME recipient under require: accepted" test $? = 0
+if wire=$(capture); then
+	check "DNS-only S/MIME recipient: the wire copy is S/MIME" grep -q '^Content-Type: application/pkcs7-mime' "$wire"
+	check "DNS-only S/MIME recipient: no plaintext on the wire" sh -c "! grep -q PLAINTEXT-MARKER $wire"
+else
+	not_ok "DNS-only S/MIME recipient: delivered"
+fi
+rig_send "$T/plain.eml" alice@a.test ula@r.test
+check "DNS-only OpenPGP recipient under require: accepted" test $? = 0
+if wire=$(capture); then
+	check "DNS-only OpenPGP recipient: the wire copy is PGP/MIME" $MAILTOOL pgp-payload "$wire"
+else
+	not_ok "DNS-only OpenPGP recipient: delivered"
+fi
+# keyd killed: On-KeydError (tempfail) keeps the mail; keyd back: it flows.
+kill "$KEYD_PID"
+wait_for 10 sh -c "! kill -0 $KEYD_PID 2>/dev/null"
+rig_send "$T/plain.eml" alice@a.test vic@r.test
+check "keyd down: 4xx" test $? = 4
+check "keyd down: the log says why" grep -q 'tempfail: key lookup: cables-keyd at .*(On-KeydError)' "$MILTER_LOG"
+rig_submit "$T/plain.eml" alice@a.test vic@r.test
+wait_for 30 sh -c "[ \$(grep -c 'On-KeydError' $MILTER_LOG) -ge 2 ]"
+sleep 1
+check "keyd down, sendmail: the message waits in the queue" test "$(queue_count)" = 1
+check "keyd down: no plaintext on the wire" test "$(leaks r.test)" = 0
+"$KEYD" -f -c "$CONF" 2>>"$T/keyd.stderr" &
+KEYD_PID=$!
+echo "$KEYD_PID" >> "$T/pids"
+wait_for 10 test -S "$SOCK"
+queue_kick
+check "keyd back: the waiting message is delivered" wait_for 60 queue_empty
+check "keyd back: vic's copy is encrypted" test "$(grep -l 'vic@r.test' "$SINK"/* | xargs grep -l '^Content-Type: application/pkcs7-mime' | wc -l)" -ge 1
+check "nothing leaked to r.test at any point" test "$(leaks r.test)" = 0
 
 # Malformed requests: an error, and the daemon lives on.
 ask request=frobnicate

@@ -123,6 +123,7 @@ rig_config() {
 	LocalDomains a.test
 	TempDir $T
 	GnuPGHome $T/gnupg
+	KeydSocket none
 	LogFile $MILTER_LOG
 	CF
 	: > "$CONF"
@@ -299,6 +300,7 @@ inst_config() {
 	LocalDomains $domain
 	TempDir $T/$name
 	GnuPGHome $T/$name/gnupg
+	KeydSocket none
 	LogFile $T/$name/milter.log
 	CF
 	for line in "$@"; do printf '%s\n' "$line" >> "$T/$name/cables.conf"; done
