@@ -387,6 +387,9 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	char *local, *name;
 
 	memset(out, 0, sizeof(*out));
+	/* ldns marks a server that timed out as unreachable for good: every lookup starts afresh. */
+	for (size_t i = 0; i < ldns_resolver_nameserver_count(r->res); i++)
+		ldns_resolver_set_nameserver_rtt(r->res, i, LDNS_RESOLV_RTT_MIN);
 	if (at == NULL || at == addr || at[1] == '\0')
 		return cables_fail(err, CABLES_ERR_ARG, "'%s' is not an email address", addr);
 	local = xstrndup(addr, (size_t)(at - addr));

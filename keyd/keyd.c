@@ -230,7 +230,8 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	if (dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)cfg->lookup_timeout_ms, &res, &err) !=
+	/* An address takes two queries (SMIMEA, OPENPGPKEY): together within LookupTimeout. */
+	if (dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)(cfg->lookup_timeout_ms / 2), &res, &err) !=
 	    CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s: %s\n", cfg->path, err.msg);
 		config_free(cfg);
