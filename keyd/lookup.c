@@ -26,6 +26,7 @@ struct keyd {
 	struct keystore *ks;
 	struct dns_resolver *res;
 	const char *gpg_home;
+	struct smime_cache *certs;	/* parsed certificates, by the digest of their DER */
 	pthread_mutex_t lock;	/* the resolver, the cache and the counters */
 	struct neg_entry neg[NEG_CACHE];
 	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure;
@@ -40,6 +41,7 @@ keyd_new(const struct config *cfg, struct keystore *ks, struct dns_resolver *res
 	k->ks = ks;
 	k->res = res;
 	k->gpg_home = gpg_home;
+	k->certs = smime_cache_new(4096);
 	pthread_mutex_init(&k->lock, NULL);
 	return k;
 }
@@ -51,6 +53,7 @@ keyd_free(struct keyd *k)
 		return;
 	for (size_t i = 0; i < NEG_CACHE; i++)
 		free(k->neg[i].addr);
+	smime_cache_free(k->certs);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
@@ -74,7 +77,7 @@ record_usable(struct keyd *k, const struct key_record *r, time_t now)
 
 	if (strcmp(r->format, "pgp") == 0)
 		return r->not_after > (long long)now;
-	cert = smime_cert_from_der(r->public_data, r->public_len);
+	cert = smime_cache_cert(k->certs, r->public_data, r->public_len);
 	ok = cert != NULL && smime_cert_check(cert, r->address, &k->cfg->addr, now, NULL) == CABLES_OK;
 	X509_free(cert);
 	return ok;

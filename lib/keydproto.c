@@ -1,8 +1,14 @@
 /* keydproto - the cables-keyd request parser; see keydproto.h. */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "keydproto.h"
@@ -96,4 +102,70 @@ keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struc
 	if (req->type != KEYD_LOOKUP && req->naddresses > 0)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "address= lines belong to a lookup only");
 	return CABLES_OK;
+}
+
+#define REPLY_MAX (256 * 1024)
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+cables_status
+keyd_call(const char *socket_path, const struct buf *request, unsigned long timeout_ms, struct buf *reply,
+    struct cables_err *err)
+{
+	struct sockaddr_un sun;
+	long long deadline = now_ms() + (long long)timeout_ms;
+	size_t sent = 0;
+	int fd;
+	cables_status st = CABLES_OK;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(socket_path) >= sizeof(sun.sun_path))
+		return cables_fail(err, CABLES_ERR_ARG, "KeydSocket %s: path too long", socket_path);
+	strlcpy_c(sun.sun_path, socket_path, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return cables_fail(err, CABLES_ERR_IO, "cables-keyd: socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		st = cables_fail(err, CABLES_ERR_IO, "cables-keyd at %s: %s", socket_path, strerror(errno));
+		close(fd);
+		return st;
+	}
+	while (reply->len < 2 || reply->data[reply->len - 1] != '\n' || reply->data[reply->len - 2] != '\n') {
+		struct pollfd p = { fd, sent < request->len ? POLLOUT : POLLIN, 0 };
+		long long left = deadline - now_ms();
+		char chunk[4096];
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			st = cables_fail(err, CABLES_ERR_IO, "cables-keyd did not answer within %lu ms", timeout_ms);
+			break;
+		}
+		if (sent < request->len) {
+			if ((r = write(fd, request->data + sent, request->len - sent)) < 0 && errno != EAGAIN && errno != EINTR) {
+				st = cables_fail(err, CABLES_ERR_IO, "cables-keyd: write: %s", strerror(errno));
+				break;
+			}
+			sent += r > 0 ? (size_t)r : 0;
+			continue;
+		}
+		if ((r = read(fd, chunk, sizeof(chunk))) == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			st = cables_fail(err, CABLES_ERR_IO, "cables-keyd closed the connection");
+			break;
+		}
+		if (r > 0)
+			buf_append(reply, chunk, (size_t)r);
+		if (reply->len > REPLY_MAX) {
+			st = cables_fail(err, CABLES_ERR_IO, "cables-keyd: reply larger than 256 KB");
+			break;
+		}
+	}
+	close(fd);
+	return st;
 }

@@ -28,6 +28,7 @@
 #include <stddef.h>
 
 #include "status.h"
+#include "util.h"
 
 #define KEYD_LINE_MAX 1024
 #define KEYD_ADDRESSES_MAX 64
@@ -48,6 +49,15 @@ struct keyd_request {
  */
 cables_status keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struct cables_err *err);
 void keyd_request_release(struct keyd_request *req);
+
+/*
+ * Client side: send request (complete, with its final empty line) to the
+ * keyd socket and read the reply up to its empty line into reply, all
+ * within timeout_ms.  Not reaching keyd, or no whole reply in time, is
+ * CABLES_ERR_IO with the reason.
+ */
+cables_status keyd_call(const char *socket_path, const struct buf *request, unsigned long timeout_ms,
+    struct buf *reply, struct cables_err *err);
 
 /* A value safe for one reply line: control characters become '?'. */
 void keyd_sanitize(char *s);

@@ -48,6 +48,7 @@ static const char usage_text[] =
     "  show ADDRESS\n"
     "  delete ADDRESS [--fingerprint PREFIX]\n"
     "  publish --dns [--domain DOMAIN]\n"
+    "  lookup ADDRESS...                (through cables-keyd)\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
     "  policy unset TARGET [Attribute ...]\n";
@@ -622,6 +623,7 @@ static const struct command {
 	{ "delete", cmd_delete },
 	{ "policy", cmd_policy },
 	{ "publish", keyctl_publish },
+	{ "lookup", keyctl_lookup },
 };
 
 int

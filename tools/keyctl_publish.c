@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "dns.h"
 #include "keyctl.h"
+#include "keydproto.h"
 #include "keystore.h"
 #include "pgp.h"
 #include "smime.h"
@@ -117,4 +118,63 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 		keyctl_die("no usable key of a local user to publish%s%s", only != NULL ? " for " : "",
 		    only != NULL ? only : "");
 	return 0;
+}
+
+/*
+ * "cables-keyctl lookup ADDRESS...": ask cables-keyd, as the milter does,
+ * and say where each key came from and how far it is trusted.
+ */
+int
+keyctl_lookup(struct ctx *c, int argc, char **argv)
+{
+	struct buf req, reply;
+	struct cables_err err;
+	char *line, *save = NULL;
+	int rc = 0;
+
+	if (argc < 2)
+		keyctl_usage("lookup needs at least one ADDRESS");
+	if (c->cfg->keyd_socket == NULL)
+		keyctl_die("%s: KeydSocket is none: there is no cables-keyd to ask", c->cfg->path);
+	buf_init(&req);
+	buf_init(&reply);
+	buf_appends(&req, "request=lookup\n");
+	for (int i = 1; i < argc; i++) {
+		if (!addr_valid(argv[i]) || strchr(argv[i], '\n') != NULL)
+			keyctl_die("'%s' is not an email address", argv[i]);
+		buf_printf(&req, "address=%s\n", argv[i]);
+	}
+	buf_appends(&req, "\n");
+	if (keyd_call(c->cfg->keyd_socket, &req, c->cfg->lookup_timeout_ms * 2 + 1000, &reply, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	for (line = strtok_r(reply.data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "error=", 6) == 0)
+			keyctl_die("cables-keyd: %s", line + 6);
+		if (strncmp(line, "key=", 4) == 0) {
+			char addr[256] = "", format[16] = "", source[32] = "", trust[16] = "", fpr[80] = "", until[32];
+			long long expires = 0;
+
+			if (sscanf(line, "key=%255s format=%15s source=%31s trust=%15s fingerprint=%79s expires=%lld", addr,
+			    format, source, trust, fpr, &expires) == 6) {
+				format_time(expires, until, sizeof(until));
+				printf("%s: %s key %.16s, from %s (%s), expires %s\n", addr,
+				    strcmp(format, "pgp") == 0 ? "OpenPGP" : "S/MIME", fpr, source,
+				    strcmp(trust, "dnssec") == 0 ? "DNSSEC validated" : strcmp(trust, "local") == 0 ?
+				    "held locally" : "not validated", until);
+			}
+		} else if (strncmp(line, "result=", 7) == 0) {
+			char *sp = strchr(line + 7, ' ');
+
+			if (sp == NULL)
+				continue;
+			*sp = '\0';
+			if (strncmp(sp + 1, "found", 5) != 0) {
+				printf("%s: %s\n", line + 7, sp + 1);
+				rc = 1;
+			}
+		}
+	}
+	buf_release(&req);
+	buf_release(&reply);
+	return rc;
 }

@@ -77,7 +77,14 @@ check "no record, NSEC proves it: none, with the reason" grep -q '^result=nobody
 check "results come in the order asked" test "$(sed -n 's/^result=\([^ ]*\).*/\1/p' "$T/reply" | tr '\n' ' ')" = "sam@r.test pia@r.test nobody@r.test "
 check "keys found in DNS are in the store now, with their source" sh -c \
 	"$KEYCTL -c $CONF list | grep -q '^sam@r.test  *smime .* dns-dnssec'"
-queries() { grep -c 'query' "$T/nsd.log" 2>/dev/null || true; }
+"$KEYCTL" -c "$CONF" lookup sam@r.test bob@b.test > "$T/lookup.out" 2>&1
+check "keyctl lookup through keyd: exit 0" test $? = 0
+check "keyctl lookup: a DNS key, where from and how far trusted" \
+	grep -q '^sam@r.test: S/MIME key [0-9a-f]\{16\}, from dns-dnssec (DNSSEC validated), expires ' "$T/lookup.out"
+check "keyctl lookup: a key held locally" grep -q '^bob@b.test: S/MIME key [0-9a-f]\{16\}, from generated (held locally)' "$T/lookup.out"
+"$KEYCTL" -c "$CONF" lookup nobody@r.test > "$T/lookup2.out" 2>&1
+check "keyctl lookup of an address without keys: exit 1 with keyd's reason" sh -c \
+	"[ $? = 1 ] && grep -q '^nobody@r.test: none reason=.*NSEC' $T/lookup2.out"
 ask request=stats
 hits_before=$(sed -n 's/^negative_cache_hits=//p' "$T/reply")
 ask request=lookup address=nobody@r.test
