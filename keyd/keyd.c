@@ -5,9 +5,7 @@
  * One thread per connection; a connection may send many requests.  A
  * request larger than 64 KB, or one that does not parse, gets an "error="
  * reply; a client that says nothing for 30 s is dropped.  SIGTERM/SIGINT
- * stop it; SIGHUP is logged (the configuration is re-read on restart, so
- * far).  This is the first version (issue 5): the milter does not ask it
- * yet.
+ * stop it; SIGHUP reads the configuration again.
  */
 #include "autoconfig.h"
 
@@ -40,13 +38,67 @@
 #define REQUEST_MAX (64 * 1024)
 #define IDLE_MS 30000
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reloading;
 static struct keyd *keyd;
 
 static void
 on_stop(int sig)
 {
 	stopping = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	reloading = 1;
+}
+
+/*
+ * SIGHUP: read the configuration again; a file that does not load (or whose
+ * resolver cannot be set up) leaves the old one in force.  KeydSocket,
+ * User, KeyStore and TempDir take effect on restart.
+ */
+static void
+reload(const char *path, struct config **cfg)
+{
+	struct config *fresh;
+	const struct config *old_cfg;
+	struct dns_resolver *res, *old_res;
+	struct cables_err err;
+
+	if ((fresh = config_load(path, true, &err)) == NULL) {
+		log_warnx("configuration not reloaded, the old one stays in force: %s", err.msg);
+		return;
+	}
+	if (dns_resolver_new(fresh->resolver, fresh->dnssec_anchor, (unsigned int)(fresh->lookup_timeout_ms / 2), &res,
+	    &err) != CABLES_OK) {
+		log_warnx("configuration not reloaded, the old one stays in force: %s: %s", path, err.msg);
+		config_free(fresh);
+		return;
+	}
+	if (fresh->keyd_socket == NULL || strcmp(fresh->keyd_socket, (*cfg)->keyd_socket) != 0)
+		log_warnx("configuration: KeydSocket changed; it takes effect when cables-keyd restarts");
+	/* The listening socket's path stays the old one's: keep it in the new configuration. */
+	free(fresh->keyd_socket);
+	fresh->keyd_socket = xstrdup((*cfg)->keyd_socket);
+	keyd_reconfigure(keyd, fresh, res, &old_cfg, &old_res);
+	dns_resolver_free(old_res);
+	config_free((struct config *)old_cfg);
+	*cfg = fresh;
+	log_info("configuration reloaded from %s", path);
+}
+
+static void
+write_pid(const char *path)
+{
+	FILE *fp = fopen(path, "w");
+
+	if (fp == NULL) {
+		log_warn("pid file %s", path);
+		return;
+	}
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
 }
 
 static void
@@ -263,13 +315,20 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	if (cfg->keyd_pid_file != NULL)
+		write_pid(cfg->keyd_pid_file);
 	log_info("listening on %s (config %s)", cfg->keyd_socket, cfg->path);
 	while (!stopping) {
 		struct pollfd p = { lfd, POLLIN, 0 };
 		pthread_t tid;
 		int fd;
 
+		if (reloading) {
+			reloading = 0;
+			reload(config_path, &cfg);
+		}
 		if (poll(&p, 1, 500) <= 0)
 			continue;
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
@@ -283,6 +342,8 @@ main(int argc, char **argv)
 	log_info("stopped");
 	close(lfd);
 	unlink(cfg->keyd_socket);
+	if (cfg->keyd_pid_file != NULL)
+		unlink(cfg->keyd_pid_file);
 	pgp_temp_home_remove(home);
 	keyd_free(keyd);
 	keystore_close(ks);

@@ -58,6 +58,23 @@ keyd_free(struct keyd *k)
 	free(k);
 }
 
+void
+keyd_reconfigure(struct keyd *k, const struct config *cfg, struct dns_resolver *res,
+    const struct config **old_cfg, struct dns_resolver **old_res)
+{
+	pthread_mutex_lock(&k->lock);
+	*old_cfg = k->cfg;
+	*old_res = k->res;
+	k->cfg = cfg;
+	k->res = res;
+	/* Negative answers were judged under the old rules (DNSSEC mode, anchors). */
+	for (size_t i = 0; i < NEG_CACHE; i++) {
+		free(k->neg[i].addr);
+		k->neg[i].addr = NULL;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
 static size_t
 neg_slot(const char *addr)
 {

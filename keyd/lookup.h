@@ -25,6 +25,10 @@ struct keyd;
 struct keyd *keyd_new(const struct config *cfg, struct keystore *ks, struct dns_resolver *res, const char *gpg_home);
 void keyd_free(struct keyd *k);
 
+/* A new configuration and resolver (SIGHUP); the old ones are handed back to free once no lookup uses them. */
+void keyd_reconfigure(struct keyd *k, const struct config *cfg, struct dns_resolver *res,
+    const struct config **old_cfg, struct dns_resolver **old_res);
+
 /* Append the reply lines for addr ("key=..." lines, then one "result=" line) to out. */
 void keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out);
 

@@ -85,6 +85,7 @@ static const struct key keys[] = {
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
 	{ "KeydSocket",		T_OPTPATH,	"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
+	{ "KeydPidFile",	T_OPTPATH,	NULL,			OFF(keyd_pid_file), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
@@ -663,6 +664,7 @@ config_free(struct config *c)
 	free(c->temp_dir);
 	free(c->gnupg_home);
 	free(c->keyd_socket);
+	free(c->keyd_pid_file);
 	free(c->resolver);
 	free(c->dnssec_anchor);
 	free(c->reinject_to);

@@ -60,7 +60,8 @@ struct config {
 	char *reinject_to;		/* ReinjectTo: inet:PORT@ADDRESS; NULL = no split delivery */
 	char *reinject_key;		/* ReinjectKey: the key of re-injection markers */
 	size_t max_message_size;	/* MaxMessageSize; 0 = unlimited */
-	char *keyd_socket;		/* KeydSocket */
+	char *keyd_socket;		/* KeydSocket; NULL = the milter does not ask keyd */
+	char *keyd_pid_file;		/* KeydPidFile; NULL = none */
 	char *resolver;			/* Resolver: ADDRESS[@PORT]; NULL = /etc/resolv.conf */
 	char *dnssec_anchor;		/* DNSSECTrustAnchor: DS/DNSKEY records */
 	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */

@@ -29,13 +29,26 @@ printf 'KeyStore %s/keys.db\nKeyStoreKey %s/store.key\nTempDir %s\nLocalDomains 
 } > "$Z/r.test.zone"
 dns_sign_zone r.test 20351231000000 20250101000000
 # u.test: the same kind of record, unsigned.
-sed 's/r\.test\./u.test./g; s/\$ORIGIN r.test/$ORIGIN u.test/' "$Z/r.test.zone" > "$Z/u.test.zone"
-cp "$Z/u.test.zone" "$Z/u.test.zone.signed"
+"$KEYCTL" -c "$R/conf" generate sam@u.test --smime >/dev/null
+{
+	printf '$ORIGIN u.test.\n$TTL 300\n@ IN SOA ns.u.test. admin.u.test. 1 3600 600 86400 120\n'
+	printf '@ IN NS ns.u.test.\nns IN A 127.0.0.1\n'
+	"$KEYCTL" -c "$R/conf" publish --dns --domain u.test
+} > "$Z/u.test.zone.signed"
 dns_start_nsd "$DNSPORT" r.test u.test
 check "nsd serves r.test and u.test" test -n "$NSD_PID"
 
-rig_config "KeydSocket $SOCK" "Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 1s" \
-	"Policy r.test require"
+KEYD_CONF="KeydSocket $SOCK|KeydPidFile $T/keyd.pid|Resolver 127.0.0.1@$DNSPORT|DNSSECTrustAnchor $T/anchors|LookupTimeout 1s|Policy r.test require"
+keyd_config() {	# [LINE]: the keyd configuration, plus LINE
+	extra=${1:-}
+	old_ifs=$IFS
+	IFS='|'
+	# shellcheck disable=SC2086
+	set -- $KEYD_CONF
+	IFS=$old_ifs
+	if [ -n "$extra" ]; then rig_config "$@" "$extra"; else rig_config "$@"; fi
+}
+keyd_config
 keyctl generate bob@b.test --smime >/dev/null
 check "keyd -n: good configuration" sh -c "$KEYD -n -c $CONF | grep -q 'configuration OK'"
 printf 'LocalDomains a.test\nResolver 127.0.0.1@99999\n' > "$T/bad.conf"
@@ -94,6 +107,22 @@ check "stats count the cache hit" test "$(sed -n 's/^negative_cache_hits=//p' "$
 ask request=lookup address=sam@u.test
 check "unsigned zone under DNSSEC require: not trusted" grep -q '^result=sam@u.test none reason=.*insecure' "$T/reply"
 check "unsigned zone: nothing stored" sh -c "! $KEYCTL -c $CONF list | grep -q '^sam@u.test'"
+check "KeydPidFile holds keyd's process ID" test "$(cat "$T/keyd.pid")" = "$KEYD_PID"
+# SIGHUP: DNSSEC prefer takes effect without a restart; a broken file leaves the old configuration.
+printf 'Ciper x\n' >> "$CONF"
+kill -HUP "$KEYD_PID"
+wait_for 10 grep -q 'configuration not reloaded' "$MILTER_LOG"
+check "SIGHUP with a broken file: the old configuration stays, with the reason" \
+	grep -q "configuration not reloaded, the old one stays in force: .*unknown key 'Ciper'" "$MILTER_LOG"
+keyd_config "DNSSEC prefer"
+kill -HUP "$KEYD_PID"
+wait_for 10 grep -q 'configuration reloaded' "$MILTER_LOG"
+ask request=lookup address=sam@u.test
+check "after SIGHUP, DNSSEC prefer: the unsigned zone's key is used, marked insecure" \
+	grep -q '^key=sam@u.test format=smime source=dns-insecure trust=insecure ' "$T/reply"
+keyd_config
+kill -HUP "$KEYD_PID"
+wait_for 10 sh -c "[ \$(grep -c 'configuration reloaded' $MILTER_LOG) -ge 2 ]"
 
 # The milter asks keyd: recipients whose keys are only in DNS get encrypted mail through the real Postfix.
 rig_postfix

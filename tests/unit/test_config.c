@@ -177,7 +177,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError",
 		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
-		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "KeydSocket", "Resolver",
+		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "KeydSocket", "KeydPidFile", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 	};
 	size_t n = config_key_count();
