@@ -59,7 +59,7 @@ on_hup(int sig)
  * User, KeyStore and TempDir take effect on restart.
  */
 static void
-reload(const char *path, struct config **cfg)
+reload(const char *path, struct config **cfg, struct dns_resolver **current)
 {
 	struct config *fresh;
 	const struct config *old_cfg;
@@ -85,6 +85,7 @@ reload(const char *path, struct config **cfg)
 	dns_resolver_free(old_res);
 	config_free((struct config *)old_cfg);
 	*cfg = fresh;
+	*current = res;
 	log_info("configuration reloaded from %s", path);
 }
 
@@ -327,7 +328,7 @@ main(int argc, char **argv)
 
 		if (reloading) {
 			reloading = 0;
-			reload(config_path, &cfg);
+			reload(config_path, &cfg, &res);
 		}
 		if (poll(&p, 1, 500) <= 0)
 			continue;
