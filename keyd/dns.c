@@ -213,8 +213,7 @@ zone_keys(struct dns_resolver *r, const ldns_rdf *zone, time_t now, char *why, s
 	ldns_status s = LDNS_STATUS_OK;
 	struct zone_keys *z;
 
-	for (char *p = name; *p != '\0'; p++)
-		*p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+	str_lower(name);
 	for (size_t i = 0; i < ZONE_CACHE; i++) {
 		z = &r->zones[i];
 		if (z->zone != NULL && strcmp(z->zone, name) == 0 && z->until > now) {

@@ -53,6 +53,13 @@ on_hup(int sig)
 	reloading = 1;
 }
 
+/* The resolver cfg asks for.  An address takes two queries (SMIMEA, OPENPGPKEY): together within LookupTimeout. */
+static cables_status
+resolver_for(const struct config *cfg, struct dns_resolver **res, struct cables_err *err)
+{
+	return dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)(cfg->lookup_timeout_ms / 2), res, err);
+}
+
 /*
  * SIGHUP: read the configuration again; a file that does not load (or whose
  * resolver cannot be set up) leaves the old one in force.  KeydSocket,
@@ -70,8 +77,7 @@ reload(const char *path, struct config **cfg, struct dns_resolver **current)
 		log_warnx("configuration not reloaded, the old one stays in force: %s", err.msg);
 		return;
 	}
-	if (dns_resolver_new(fresh->resolver, fresh->dnssec_anchor, (unsigned int)(fresh->lookup_timeout_ms / 2), &res,
-	    &err) != CABLES_OK) {
+	if (resolver_for(fresh, &res, &err) != CABLES_OK) {
 		log_warnx("configuration not reloaded, the old one stays in force: %s: %s", path, err.msg);
 		config_free(fresh);
 		return;
@@ -110,22 +116,6 @@ usage(void)
 	    "  -f       stay in the foreground, log to stderr unless LogFile is set\n"
 	    "  -n       check the configuration and exit\n");
 	exit(2);
-}
-
-static bool
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
 }
 
 /* Where the request in buf[0..len) ends (after its empty line), or 0 when it is not complete. */
@@ -183,7 +173,7 @@ serve(void *arg)
 
 			buf_init(&out);
 			answer(buf, text_len, &out);
-			if (!write_all(fd, out.data, out.len)) {
+			if (!write_fully(fd, out.data, out.len)) {
 				buf_release(&out);
 				goto done;
 			}
@@ -194,7 +184,7 @@ serve(void *arg)
 		if (have == REQUEST_MAX) {
 			static const char too_big[] = "error=request larger than 64 KB\n\n";
 
-			write_all(fd, too_big, sizeof(too_big) - 1);
+			write_fully(fd, too_big, sizeof(too_big) - 1);
 			goto done;
 		}
 		if (poll(&p, 1, IDLE_MS) <= 0)
@@ -283,9 +273,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	/* An address takes two queries (SMIMEA, OPENPGPKEY): together within LookupTimeout. */
-	if (dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)(cfg->lookup_timeout_ms / 2), &res, &err) !=
-	    CABLES_OK) {
+	if (resolver_for(cfg, &res, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s: %s\n", cfg->path, err.msg);
 		config_free(cfg);
 		return 1;

@@ -85,19 +85,37 @@ neg_slot(const char *addr)
 	return h % NEG_CACHE;
 }
 
-/* Is a record usable now?  OpenPGP keys are checked by the milter in full; here only their expiry. */
-static bool
-record_usable(struct keyd *k, const struct key_record *r, time_t now)
+bool
+keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struct smime_cache *certs, time_t now,
+    char *why, size_t why_len)
 {
+	struct cables_err err;
 	X509 *cert;
 	bool ok;
 
-	if (strcmp(r->format, "pgp") == 0)
-		return r->not_after > (long long)now;
-	cert = smime_cache_cert(k->certs, r->public_data, r->public_len);
-	ok = cert != NULL && smime_cert_check(cert, r->address, &k->cfg->addr, now, NULL) == CABLES_OK;
+	if (strcmp(r->format, "pgp") == 0) {
+		if (r->not_after > (long long)now)
+			return true;
+		snprintf(why, why_len, "expired");
+		return false;
+	}
+	cert = smime_cache_cert(certs, r->public_data, r->public_len);
+	ok = cert != NULL && smime_cert_check(cert, r->address, ao, now, &err) == CABLES_OK;
+	if (!ok)
+		snprintf(why, why_len, "%s", cert == NULL ? "stored certificate cannot be decoded" : err.msg);
 	X509_free(cert);
 	return ok;
+}
+
+/* How far a stored key is trusted, from where it came: found in DNS (validated or not), else held locally. */
+static const char *
+trust_of(const char *source)
+{
+	if (strcmp(source, "dns-dnssec") == 0)
+		return "dnssec";
+	if (strcmp(source, "dns-insecure") == 0)
+		return "insecure";
+	return "local";
 }
 
 static size_t
@@ -110,30 +128,39 @@ store_keys(struct keyd *k, const char *norm, time_t now, struct buf *out)
 		return 0;
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
+		char why[CABLES_ERR_MAX];
 
-		if (!record_usable(k, r, now))
+		if (!keyd_record_usable(r, &k->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
 		buf_printf(out, "key=%s format=%s source=%s trust=%s fingerprint=%s expires=%lld\n", norm, r->format,
-		    r->source, strncmp(r->source, "dns", 3) == 0 ? r->source + (r->source[3] == '-' ? 4 : 3) : "local",
-		    r->fingerprint, r->not_after);
+		    r->source, trust_of(r->source), r->fingerprint, r->not_after);
 		n++;
 	}
 	key_list_release(&keys);
 	return n;
 }
 
-/* An SMIMEA 3 0 0 record: the certificate, usable for addr, stored. */
-static bool
+/* Put r into the store; a failure is logged (the lookup then answers from what the store has). */
+static void
+put(struct keyd *k, const struct key_record *r, time_t now)
+{
+	struct cables_err err;
+
+	if (keystore_put(k->ks, r, now, &err) != CABLES_OK)
+		log_warnx("keyd: cannot store the %s key of %s found in DNS: %s", r->format, r->address, err.msg);
+}
+
+/* An SMIMEA 3 0 0 record: the certificate, if usable for addr, is stored. */
+static void
 store_smimea(struct keyd *k, const char *norm, const struct dns_record *d, const char *source, time_t now)
 {
 	struct key_record r;
 	X509 *cert;
-	bool ok = false;
 
 	if (d->usage != 3 || d->selector != 0 || d->mtype != 0)
-		return false;	/* DANE-EE with the full certificate only, so far */
+		return;	/* DANE-EE with the full certificate only, so far */
 	if ((cert = smime_cert_from_der(d->data, d->len)) == NULL)
-		return false;
+		return;
 	if (smime_cert_check(cert, norm, &k->cfg->addr, now, NULL) == CABLES_OK) {
 		memset(&r, 0, sizeof(r));
 		r.address = (char *)norm;
@@ -143,24 +170,22 @@ store_smimea(struct keyd *k, const char *norm, const struct dns_record *d, const
 		r.public_len = d->len;
 		smime_cert_validity(cert, &r.not_before, &r.not_after);
 		r.source = (char *)source;
-		ok = keystore_put(k->ks, &r, now, NULL) == CABLES_OK;
+		put(k, &r, now);
 	}
 	X509_free(cert);
-	return ok;
 }
 
-/* An OPENPGPKEY record: the key, usable for addr (gpg checks it in keyd's own home), stored. */
-static bool
+/* An OPENPGPKEY record: the key, if usable for addr (gpg checks it in keyd's own home), is stored. */
+static void
 store_openpgpkey(struct keyd *k, const char *norm, const struct dns_record *d, const char *source, time_t now)
 {
 	struct pgp_key_info info;
 	struct key_record r;
 	char fpr[PGP_FPR_LEN + 1];
-	bool ok;
 
 	if (pgp_check(k->gpg_home, d->data, d->len, norm, &k->cfg->addr, PGP_USE_ENCRYPT, now, fpr, NULL) != CABLES_OK ||
 	    pgp_inspect(k->gpg_home, d->data, d->len, &info, NULL) != CABLES_OK)
-		return false;
+		return;
 	memset(&r, 0, sizeof(r));
 	r.address = (char *)norm;
 	strlcpy_c(r.format, "pgp", sizeof(r.format));
@@ -168,11 +193,10 @@ store_openpgpkey(struct keyd *k, const char *norm, const struct dns_record *d, c
 	r.public_data = d->data;
 	r.public_len = d->len;
 	r.not_before = info.created;
-	r.not_after = info.expires != 0 ? info.expires : 253402300799LL;
+	r.not_after = info.expires != 0 ? info.expires : KEYSTORE_NEVER_EXPIRES;
 	r.source = (char *)source;
-	ok = keystore_put(k->ks, &r, now, NULL) == CABLES_OK;
+	put(k, &r, now);
 	pgp_key_info_release(&info);
-	return ok;
 }
 
 static unsigned long
@@ -215,6 +239,7 @@ keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out)
 	}
 	for (int t = 0; t < 2; t++) {
 		enum dns_key_type type = t == 0 ? DNS_SMIMEA : DNS_OPENPGPKEY;
+		const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
 		struct dns_answer a;
 		bool trusted;
 
@@ -225,18 +250,20 @@ keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out)
 			tempfail = true;
 		if (a.status == DNS_BOGUS) {
 			k->bogus++;
-			log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", norm,
-			    type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", a.reason);
+			log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", norm, rrtype, a.reason);
 		}
 		if (a.status == DNS_INSECURE && !trusted)
 			k->insecure++;
-		for (size_t i = 0; trusted && i < a.n; i++)
-			(void)(type == DNS_SMIMEA ?
-			    store_smimea(k, norm, &a.recs[i], a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure", now) :
-			    store_openpgpkey(k, norm, &a.recs[i], a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure", now));
+		/* Keys that pass the usability checks are stored; the store is what is answered from. */
+		source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
+		for (size_t i = 0; trusted && i < a.n; i++) {
+			if (type == DNS_SMIMEA)
+				store_smimea(k, norm, &a.recs[i], source, now);
+			else
+				store_openpgpkey(k, norm, &a.recs[i], source, now);
+		}
 		if (reason[0] == '\0' || a.status != DNS_SECURE_NONE)
-			snprintf(reason, sizeof(reason), "%s: %s: %s", type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY",
-			    dns_status_name(a.status), a.reason);
+			snprintf(reason, sizeof(reason), "%s: %s: %s", rrtype, dns_status_name(a.status), a.reason);
 		if (a.status == DNS_SECURE_NONE && t == 1 && !tempfail) {
 			/* Proven absent: remember for the SOA minimum (the last proof's). */
 			free(e->addr);

@@ -21,6 +21,7 @@
 #include "util.h"
 
 struct keyd;
+struct smime_cache;
 
 struct keyd *keyd_new(const struct config *cfg, struct keystore *ks, struct dns_resolver *res, const char *gpg_home);
 void keyd_free(struct keyd *k);
@@ -28,6 +29,14 @@ void keyd_free(struct keyd *k);
 /* A new configuration and resolver (SIGHUP); the old ones are handed back to free once no lookup uses them. */
 void keyd_reconfigure(struct keyd *k, const struct config *cfg, struct dns_resolver *res,
     const struct config **old_cfg, struct dns_resolver **old_res);
+
+/*
+ * Can the key in store row r be handed out now?  Certificates get the full
+ * usability checks (decoded through certs, which may be NULL); OpenPGP keys
+ * only their expiry (the milter checks them in full).  why says why not.
+ */
+bool keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struct smime_cache *certs, time_t now,
+    char *why, size_t why_len);
 
 /* Append the reply lines for addr ("key=..." lines, then one "result=" line) to out. */
 void keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out);

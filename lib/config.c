@@ -149,11 +149,24 @@ parse_bool(const char *v, bool *out)
 	return CABLES_OK;
 }
 
+/* A unit suffix and what it multiplies by; "" is the bare number. */
+struct unit {
+	const char *suffix;
+	unsigned long long mult;
+};
+
+static const struct unit size_units[] = {
+	{ "", 1 }, { "k", 1024ULL }, { "K", 1024ULL }, { "m", 1024ULL * 1024 }, { "M", 1024ULL * 1024 },
+	{ "g", 1024ULL * 1024 * 1024 }, { "G", 1024ULL * 1024 * 1024 }, { NULL, 0 } };
+static const struct unit time_units[] = {	/* to milliseconds */
+	{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "d", 86400000 }, { NULL, 0 } };
+
+/* Digits and one of units' suffixes, at most max once multiplied. */
 static cables_status
-parse_size(const char *v, size_t *out)
+parse_scaled(const char *v, const struct unit *units, unsigned long long max, unsigned long long *out)
 {
 	char *end;
-	unsigned long long n, mult = 1;
+	unsigned long long n;
 
 	if (*v < '0' || *v > '9')
 		return CABLES_ERR_SYNTAX;
@@ -161,16 +174,25 @@ parse_size(const char *v, size_t *out)
 	n = strtoull(v, &end, 10);
 	if (errno != 0)
 		return CABLES_ERR_SYNTAX;
-	switch (*end) {
-	case '\0':		break;
-	case 'k': case 'K':	mult = 1024ULL; end++; break;
-	case 'm': case 'M':	mult = 1024ULL * 1024; end++; break;
-	case 'g': case 'G':	mult = 1024ULL * 1024 * 1024; end++; break;
-	default:		return CABLES_ERR_SYNTAX;
-	}
-	if (*end != '\0' || n > SIZE_MAX / mult)
+	for (; units->suffix != NULL; units++)
+		if (strcmp(end, units->suffix) == 0) {
+			if (n > max / units->mult)
+				return CABLES_ERR_SYNTAX;
+			*out = n * units->mult;
+			return CABLES_OK;
+		}
+	return CABLES_ERR_SYNTAX;
+}
+
+/* Bytes, or a number with K, M or G. */
+static cables_status
+parse_size(const char *v, size_t *out)
+{
+	unsigned long long n;
+
+	if (parse_scaled(v, size_units, SIZE_MAX, &n) != CABLES_OK)
 		return CABLES_ERR_SYNTAX;
-	*out = (size_t)(n * mult);
+	*out = (size_t)n;
 	return CABLES_OK;
 }
 
@@ -178,28 +200,11 @@ parse_size(const char *v, size_t *out)
 static cables_status
 parse_seconds(const char *v, unsigned long *out)
 {
-	char *end;
-	unsigned long long n, mult = 1000;
+	unsigned long long n;
 
-	if (*v < '0' || *v > '9')
+	if (parse_scaled(v, time_units, 30ULL * 86400000, &n) != CABLES_OK)
 		return CABLES_ERR_SYNTAX;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno != 0)
-		return CABLES_ERR_SYNTAX;
-	if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0)
-		mult = 60000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600000;
-	else if (strcmp(end, "d") == 0)
-		mult = 86400000;
-	else if (*end != '\0' && strcmp(end, "s") != 0)
-		return CABLES_ERR_SYNTAX;
-	if (n > 30ULL * 86400000 / mult)
-		return CABLES_ERR_SYNTAX;
-	*out = (unsigned long)(n * mult);
+	*out = (unsigned long)n;
 	return CABLES_OK;
 }
 

@@ -28,6 +28,9 @@
 
 #define KEYSTORE_SCHEMA_VERSION 1
 
+/* not_after of a key that does not expire (9999-12-31T23:59:59Z). */
+#define KEYSTORE_NEVER_EXPIRES 253402300799LL
+
 struct keystore;
 
 struct key_record {

@@ -35,19 +35,8 @@ spool_new(const char *tmpdir, size_t mem_limit, size_t max_size)
 static cables_status
 write_all(int fd, const void *p, size_t n, const char *dir, struct cables_err *err)
 {
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return cables_fail(err, CABLES_ERR_IO, "spool write in %s: %s", dir, strerror(errno));
-		}
-		c += w;
-		n -= (size_t)w;
-	}
+	if (!write_fully(fd, p, n))
+		return cables_fail(err, CABLES_ERR_IO, "spool write in %s: %s", dir, strerror(errno));
 	return CABLES_OK;
 }
 

@@ -38,6 +38,15 @@ void hex_encode(const uint8_t *in, size_t n, char *out);
 /* Decode exactly 2n hex digits into out; false on bad input. */
 bool hex_decode(const char *in, uint8_t *out, size_t n);
 
+/* A Unix time as YYYY-MM-DD (UTC). */
+void format_day(long long t, char *out, size_t len);
+
+/*
+ * Write all n bytes to fd, again after EINTR and short writes.  False on
+ * failure, with errno set (EIO when write() wrote nothing).
+ */
+bool write_fully(int fd, const void *p, size_t n);
+
 /*
  * A growable byte buffer.  buf_init() leaves it empty; buf_release() frees
  * its storage.  data is always NUL-terminated (not counted in len) so it

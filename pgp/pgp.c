@@ -573,16 +573,6 @@ pgp_temp_home_remove(const char *path)
 	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void
-day_of(long long t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, len, "%Y-%m-%d", &tm);
-}
-
 cables_status
 pgp_check(const char *home, const uint8_t *data, size_t len, const char *addr, const struct addr_opts *ao,
     enum pgp_use use, time_t now, char fpr[PGP_FPR_LEN + 1], struct cables_err *err)
@@ -609,16 +599,16 @@ pgp_check(const char *home, const uint8_t *data, size_t len, const char *addr, c
 		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s is %s", f.info.fpr,
 		    f.info.invalid ? "invalid" : "disabled");
 	else if (f.info.expires != 0 && f.info.expires <= now) {
-		day_of(f.info.expires, day, sizeof(day));
+		format_day(f.info.expires, day, sizeof(day));
 		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s expired on %s", f.info.fpr, day);
 	} else if (f.info.created > now + 86400) {
-		day_of(f.info.created, day, sizeof(day));
+		format_day(f.info.created, day, sizeof(day));
 		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s is created in the future (%s)", f.info.fpr, day);
 	} else if (until < 0) {
 		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s has no valid %s key", f.info.fpr,
 		    use == PGP_USE_ENCRYPT ? "encryption" : "signing");
 	} else if (until != 0 && until <= now) {
-		day_of(until, day, sizeof(day));
+		format_day(until, day, sizeof(day));
 		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s: its %s subkey expired on %s", f.info.fpr,
 		    use == PGP_USE_ENCRYPT ? "encryption" : "signing", day);
 	} else if (!named) {
@@ -628,12 +618,20 @@ pgp_check(const char *home, const uint8_t *data, size_t len, const char *addr, c
 	return st;
 }
 
-/* Reading the entity for gpg. */
+/* Reading an entity (or a spool range, as a one-piece entity) for gpg. */
 struct reader {
 	struct entity_reader r;
 	struct cables_err err;
 	bool failed;
 };
+
+static void
+reader_init(struct reader *rd, const struct entity_src *src)
+{
+	entity_reader_init(&rd->r, src);
+	rd->err.msg[0] = '\0';
+	rd->failed = false;
+}
 
 static ssize_t
 read_cb(void *arg, void *p, size_t n)
@@ -666,6 +664,23 @@ writer_flush(struct writer *w)
 		w->st = w->sink->write(w->sink->arg, w->chunk, w->used, &w->err);
 	w->used = 0;
 	return w->st == CABLES_OK;
+}
+
+/* A failure reading gpg's input or writing its output (w may be NULL), or CABLES_OK. */
+static cables_status
+io_failure(const struct reader *rd, const struct writer *w, struct cables_err *err)
+{
+	if (rd->failed) {
+		if (err != NULL)
+			*err = rd->err;
+		return CABLES_ERR_IO;
+	}
+	if (w != NULL && w->st != CABLES_OK) {
+		if (err != NULL)
+			*err = w->err;
+		return w->st;
+	}
+	return CABLES_OK;
 }
 
 static ssize_t
@@ -730,8 +745,7 @@ pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, const char *cons
 	if (o->hidden)
 		flags |= GPGME_ENCRYPT_THROW_KEYIDS;
 	gpgme_set_armor(ctx, 1);
-	entity_reader_init(&rd.r, in);
-	rd.failed = false;
+	reader_init(&rd, in);
 	if ((e = gpgme_data_new_from_cbs(&plain, &rcbs, &rd)) != 0 ||
 	    (e = gpgme_data_new_from_cbs(&cipher, &wcbs, w)) != 0) {
 		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new_from_cbs", e);
@@ -751,24 +765,16 @@ pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, const char *cons
 	    "Version: 1\n\n--%s\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\n"
 	    "Content-Description: OpenPGP encrypted message\nContent-Disposition: inline; filename=\"encrypted.asc\"\n\n",
 	    boundary, boundary);
-	if ((st = write_text(w, text)) != CABLES_OK) {
-		*err = w->err;
+	if (write_text(w, text) != CABLES_OK) {
+		st = io_failure(&rd, w, err);
 		goto out;
 	}
 	if (o->sign_fpr != NULL)
 		e = gpgme_op_encrypt_sign_ext(ctx, NULL, recp.data, flags, plain, cipher);
 	else
 		e = gpgme_op_encrypt_ext(ctx, NULL, recp.data, flags, plain, cipher);
-	if (rd.failed) {
-		st = CABLES_ERR_IO;
-		*err = rd.err;
+	if ((st = io_failure(&rd, w, err)) != CABLES_OK)
 		goto out;
-	}
-	if (w->st != CABLES_OK) {
-		st = w->st;
-		*err = w->err;
-		goto out;
-	}
 	if (e != 0) {
 		res = gpgme_op_encrypt_result(ctx);
 		if (res != NULL && res->invalid_recipients != NULL)
@@ -780,10 +786,8 @@ pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, const char *cons
 		goto out;
 	}
 	snprintf(text, sizeof(text), "\n--%s--\n", boundary);
-	if ((st = write_text(w, text)) != CABLES_OK || !writer_flush(w)) {
-		st = w->st;
-		*err = w->err;
-	}
+	if (write_text(w, text) != CABLES_OK || !writer_flush(w))
+		st = io_failure(&rd, w, err);
 out:
 	gpgme_data_release(plain);
 	gpgme_data_release(cipher);
@@ -901,33 +905,6 @@ pgp_key_has(const char *home, const uint8_t *data, size_t len, const char *fpr)
 	return yes;
 }
 
-/* Reading a spool range for gpg. */
-struct range_reader {
-	const struct spool *sp;
-	off_t off, to;
-	struct cables_err err;
-	bool failed;
-};
-
-static ssize_t
-range_read_cb(void *arg, void *p, size_t n)
-{
-	struct range_reader *rr = arg;
-	size_t got;
-
-	if ((off_t)n > rr->to - rr->off)
-		n = (size_t)(rr->to - rr->off);
-	if (n == 0)
-		return 0;
-	if (spool_pread(rr->sp, rr->off, p, n, &got, &rr->err) != CABLES_OK) {
-		rr->failed = true;
-		errno = EIO;
-		return -1;
-	}
-	rr->off += (off_t)got;
-	return (ssize_t)got;
-}
-
 /* The verification result of ctx's last operation into v. */
 static void
 verify_result(gpgme_ctx_t ctx, struct pgp_verify *v)
@@ -956,8 +933,9 @@ cables_status
 pgp_verify_detached(const char *home, const struct spool *sp, off_t from, off_t to, off_t sig_from, off_t sig_to,
     struct pgp_verify *v, struct cables_err *err)
 {
-	struct gpgme_data_cbs rcbs = { range_read_cb, NULL, NULL, NULL };
-	struct range_reader rr = { sp, from, to, { "" }, false };
+	struct gpgme_data_cbs rcbs = { read_cb, NULL, NULL, NULL };
+	struct entity_src src;
+	struct reader rd;
 	gpgme_data_t text = NULL, sig = NULL;
 	gpgme_ctx_t ctx;
 	gpgme_error_t e;
@@ -977,18 +955,19 @@ pgp_verify_detached(const char *home, const struct spool *sp, off_t from, off_t 
 		free(sigbuf);
 		return st;
 	}
+	entity_src_init(&src);
+	entity_src_spool(&src, sp, from, to);
+	reader_init(&rd, &src);
 	if ((e = gpgme_data_new_from_mem(&sig, sigbuf, got, 0)) != 0 ||
-	    (e = gpgme_data_new_from_cbs(&text, &rcbs, &rr)) != 0) {
+	    (e = gpgme_data_new_from_cbs(&text, &rcbs, &rd)) != 0) {
 		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new", e);
 		goto out;
 	}
 	e = gpgme_op_verify(ctx, sig, text, NULL);
-	if (rr.failed) {
-		st = CABLES_ERR_IO;
-		*err = rr.err;
-	} else if (e != 0 && gpgme_err_code(e) != GPG_ERR_NO_DATA) {
+	st = io_failure(&rd, NULL, err);
+	if (st == CABLES_OK && e != 0 && gpgme_err_code(e) != GPG_ERR_NO_DATA) {
 		st = gpg_fail(err, CABLES_ERR_SYNTAX, "OpenPGP signature", e);
-	} else {
+	} else if (st == CABLES_OK) {
 		verify_result(ctx, v);
 		if (!v->signed_)
 			st = cables_fail(err, CABLES_ERR_SYNTAX, "the signature part holds no OpenPGP signature");
@@ -1005,8 +984,9 @@ cables_status
 pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
     struct pgp_verify *v, struct cables_err *err)
 {
-	struct gpgme_data_cbs rcbs = { range_read_cb, NULL, NULL, NULL }, wcbs = { NULL, write_cb, NULL, NULL };
-	struct range_reader rr = { sp, from, to, { "" }, false };
+	struct gpgme_data_cbs rcbs = { read_cb, NULL, NULL, NULL }, wcbs = { NULL, write_cb, NULL, NULL };
+	struct entity_src src;
+	struct reader rd;
 	struct writer *w;
 	gpgme_data_t cipher = NULL, plain = NULL;
 	gpgme_ctx_t ctx;
@@ -1018,22 +998,17 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, stru
 		return st;
 	w = xcalloc(1, sizeof(*w));
 	w->sink = out;
-	if ((e = gpgme_data_new_from_cbs(&cipher, &rcbs, &rr)) != 0 ||
+	entity_src_init(&src);
+	entity_src_spool(&src, sp, from, to);
+	reader_init(&rd, &src);
+	if ((e = gpgme_data_new_from_cbs(&cipher, &rcbs, &rd)) != 0 ||
 	    (e = gpgme_data_new_from_cbs(&plain, &wcbs, w)) != 0) {
 		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new_from_cbs", e);
 		goto out;
 	}
 	e = gpgme_op_decrypt_verify(ctx, cipher, plain);
-	if (rr.failed) {
-		st = CABLES_ERR_IO;
-		*err = rr.err;
+	if ((st = io_failure(&rd, w, err)) != CABLES_OK)
 		goto out;
-	}
-	if (w->st != CABLES_OK) {
-		st = w->st;
-		*err = w->err;
-		goto out;
-	}
 	if (e != 0) {
 		gpgme_decrypt_result_t dr = gpgme_op_decrypt_result(ctx);
 
@@ -1047,8 +1022,7 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, stru
 		goto out;
 	}
 	if (!writer_flush(w)) {
-		st = w->st;
-		*err = w->err;
+		st = io_failure(&rd, w, err);
 		goto out;
 	}
 	verify_result(ctx, v);

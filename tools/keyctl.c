@@ -104,16 +104,6 @@ normalized(const struct ctx *c, const char *addr)
 	return norm;
 }
 
-void
-format_time(long long t, char *out, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, len, "%Y-%m-%d", &tm);
-}
-
 /* Store cert for addr, with its private key sealed when key is not NULL. */
 static void
 store_cert(struct ctx *c, const char *addr, X509 *cert, EVP_PKEY *key, const char *source)
@@ -201,7 +191,7 @@ cmd_generate(struct ctx *c, int argc, char **argv)
 	smime_cert_fingerprint(cert, fpr);
 	smime_key_description(key, desc, sizeof(desc));
 	smime_cert_validity(cert, &nb, &na);
-	format_time(na, until, sizeof(until));
+	format_day(na, until, sizeof(until));
 	printf("generated S/MIME key for %s: %s, fingerprint %s, valid until %s\n", addr, desc, fpr, until);
 	X509_free(cert);
 	EVP_PKEY_free(key);
@@ -488,7 +478,7 @@ cmd_list(struct ctx *c, int argc, char **argv)
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
 
-		format_time(r->not_after, until, sizeof(until));
+		format_day(r->not_after, until, sizeof(until));
 		printf("%-32s %-6s %-16.16s %-10s %-10s %s\n", r->address, r->format, r->fingerprint,
 		    until, r->source, r->secret_len > 0 ? "yes" : "no");
 	}
@@ -532,12 +522,12 @@ show_key(struct ctx *c, const struct key_record *r)
 	smime_free_emails(emails, n);
 	smime_key_description(X509_get0_pubkey(cert), desc, sizeof(desc));
 	printf("key:         %s\n", desc);
-	format_time(r->not_before, from, sizeof(from));
-	format_time(r->not_after, until, sizeof(until));
+	format_day(r->not_before, from, sizeof(from));
+	format_day(r->not_after, until, sizeof(until));
 	printf("valid:       %s to %s\n", from, until);
 	printf("source:      %s\n", r->source);
-	format_time(r->first_seen, seen1, sizeof(seen1));
-	format_time(r->last_seen, seen2, sizeof(seen2));
+	format_day(r->first_seen, seen1, sizeof(seen1));
+	format_day(r->last_seen, seen2, sizeof(seen2));
 	printf("seen:        first %s, last %s\n", seen1, seen2);
 	printf("private key: %s\n", r->secret_data != NULL ? "yes (sealed in the key store)" : "no");
 	if (smime_cert_check(cert, r->address, &c->cfg->addr, c->now, &err) == CABLES_OK)

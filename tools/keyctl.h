@@ -19,8 +19,6 @@ struct ctx {
 void open_store(struct ctx *c, bool create);
 /* addr normalised, or die naming it. */
 char *normalized(const struct ctx *c, const char *addr);
-/* YYYY-MM-DD (UTC). */
-void format_time(long long t, char *out, size_t len);
 
 /* OpenPGP keys (keyctl_pgp.c). */
 void keyctl_pgp_generate(struct ctx *c, const char *addr, const char *algo, unsigned long days);

@@ -26,8 +26,6 @@
 #include "seal.h"
 #include "util.h"
 
-#define NEVER_EXPIRES 253402300799LL	/* 9999-12-31T23:59:59Z */
-
 static void
 temp_home(struct ctx *c, char home[64])
 {
@@ -82,7 +80,7 @@ store_pgp(struct ctx *c, const char *home, const char *addr, const char *fpr, bo
 	r.public_data = (uint8_t *)pub.data;
 	r.public_len = pub.len;
 	r.not_before = info.created;
-	r.not_after = info.expires != 0 ? info.expires : NEVER_EXPIRES;
+	r.not_after = info.expires != 0 ? info.expires : KEYSTORE_NEVER_EXPIRES;
 	r.source = (char *)source;
 	if (secret) {
 		if (pgp_export(home, fpr, true, false, &sec, &err) != CABLES_OK)
@@ -120,7 +118,7 @@ keyctl_pgp_generate(struct ctx *c, const char *addr, const char *algo_name, unsi
 	}
 	store_pgp(c, home, addr, fpr, true, "generated");
 	pgp_temp_home_remove(home);
-	format_time(info.expires, until, sizeof(until));
+	format_day(info.expires, until, sizeof(until));
 	printf("generated OpenPGP key for %s: %s, fingerprint %s, %s%s\n", addr, info.algo, fpr,
 	    info.expires != 0 ? "expires " : "does not expire", info.expires != 0 ? until : "");
 	pgp_key_info_release(&info);
@@ -191,23 +189,6 @@ keyctl_pgp_import(struct ctx *c, const char *path, const uint8_t *data, size_t l
 	return imported;
 }
 
-static void
-write_all(int fd, const void *p, size_t n)
-{
-	const char *s = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, s, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			keyctl_die("writing the key: %s", strerror(errno));
-		s += w;
-		n -= (size_t)w;
-	}
-}
-
 bool
 keyctl_pgp_export(struct ctx *c, const struct key_record *r, bool private, int fd)
 {
@@ -241,7 +222,8 @@ keyctl_pgp_export(struct ctx *c, const struct key_record *r, bool private, int f
 		keyctl_die("%s", err.msg);
 	}
 	pgp_temp_home_remove(home);
-	write_all(fd, out.data, out.len);
+	if (!write_fully(fd, out.data, out.len))
+		keyctl_die("writing the key: %s", strerror(errno));
 	OPENSSL_cleanse(out.data, out.len);
 	buf_release(&out);
 	return true;
@@ -270,13 +252,13 @@ keyctl_pgp_show(struct ctx *c, const struct key_record *r)
 	printf("key:         %s\n", info.algo);
 	printf("can:         %s%s%s\n", info.can_encrypt ? "encrypt" : "",
 	    info.can_encrypt && info.can_sign ? ", " : "", info.can_sign ? "sign" : "");
-	format_time(info.created, created, sizeof(created));
-	format_time(info.expires, until, sizeof(until));
+	format_day(info.created, created, sizeof(created));
+	format_day(info.expires, until, sizeof(until));
 	printf("created:     %s\n", created);
 	printf("expires:     %s\n", info.expires != 0 ? until : "never");
 	printf("source:      %s\n", r->source);
-	format_time(r->first_seen, seen1, sizeof(seen1));
-	format_time(r->last_seen, seen2, sizeof(seen2));
+	format_day(r->first_seen, seen1, sizeof(seen1));
+	format_day(r->last_seen, seen2, sizeof(seen2));
 	printf("seen:        first %s, last %s\n", seen1, seen2);
 	printf("private key: %s\n", r->secret_data != NULL ? "yes (sealed in the key store)" : "no");
 	if (pgp_check(home, r->public_data, r->public_len, r->address, &c->cfg->addr, PGP_USE_ENCRYPT, c->now, fpr,

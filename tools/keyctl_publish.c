@@ -20,31 +20,10 @@
 #include "keyctl.h"
 #include "keydproto.h"
 #include "keystore.h"
+#include "lookup.h"
 #include "pgp.h"
 #include "smime.h"
 #include "util.h"
-
-/* Is r's key usable now (certificate checks, or OpenPGP expiry)? */
-static bool
-usable(struct ctx *c, const struct key_record *r, char *why, size_t len)
-{
-	struct cables_err err;
-
-	if (strcmp(r->format, "smime") == 0) {
-		X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
-		bool ok = cert != NULL && smime_cert_check(cert, r->address, &c->cfg->addr, c->now, &err) == CABLES_OK;
-
-		if (!ok)
-			snprintf(why, len, "%s", cert == NULL ? "stored certificate cannot be decoded" : err.msg);
-		X509_free(cert);
-		return ok;
-	}
-	if (r->not_after <= (long long)c->now) {
-		snprintf(why, len, "expired");
-		return false;
-	}
-	return true;
-}
 
 int
 keyctl_publish(struct ctx *c, int argc, char **argv)
@@ -81,7 +60,7 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 
 		if (at == NULL || (only != NULL ? !str_ieq(domain, only) : !domain_list_match(&c->cfg->local_domains, domain)))
 			continue;
-		if (!usable(c, r, why, sizeof(why))) {
+		if (!keyd_record_usable(r, &c->cfg->addr, NULL, c->now, why, sizeof(why))) {
 			fprintf(stderr, "cables-keyctl: not published: %s key %.16s of %s: %s\n", r->format, r->fingerprint,
 			    r->address, why);
 			continue;
@@ -156,7 +135,7 @@ keyctl_lookup(struct ctx *c, int argc, char **argv)
 
 			if (sscanf(line, "key=%255s format=%15s source=%31s trust=%15s fingerprint=%79s expires=%lld", addr,
 			    format, source, trust, fpr, &expires) == 6) {
-				format_time(expires, until, sizeof(until));
+				format_day(expires, until, sizeof(until));
 				printf("%s: %s key %.16s, from %s (%s), expires %s\n", addr,
 				    strcmp(format, "pgp") == 0 ? "OpenPGP" : "S/MIME", fpr, source,
 				    strcmp(trust, "dnssec") == 0 ? "DNSSEC validated" : strcmp(trust, "local") == 0 ?

@@ -67,22 +67,6 @@ conn_line(struct conn *c, struct buf *line)
 	}
 }
 
-static bool
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 /* Answer step as scripted: 1 answered, 0 the session is over, -1 told to stop. */
 static int
 respond(const struct fake_smtp *s, struct conn *c, enum smtp_step step, size_t number)
@@ -107,7 +91,7 @@ respond(const struct fake_smtp *s, struct conn *c, enum smtp_step step, size_t n
 		buf_release(&ignored);
 		return r;
 	}
-	return write_all(c->fd, text, strlen(text)) ? 1 : 0;
+	return write_fully(c->fd, text, strlen(text)) ? 1 : 0;
 }
 
 static int
@@ -144,7 +128,7 @@ session(struct fake_smtp *s, struct fake_smtp_session *ss, int fd, size_t number
 		if ((step = step_of(line.data)) < 0) {
 			static const char unknown[] = "500 5.5.2 Error: command not recognized\r\n";
 
-			r = write_all(fd, unknown, strlen(unknown)) ? 1 : 0;
+			r = write_fully(fd, unknown, strlen(unknown)) ? 1 : 0;
 			continue;
 		}
 		if (step == SMTP_QUIT)
