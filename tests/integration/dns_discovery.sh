@@ -11,7 +11,6 @@ DNSPORT=$((RIG_PORT + 5))
 LOOKUP=$BUILD/tests/keyd/dnslookup
 . "$top_srcdir/tests/integration/dnszone.sh"
 rig_config
-owner() { dns_owner "$1"; }
 b64() { base64 -w0 "$1"; }
 
 keyctl generate bob@e.test --pgp >/dev/null
@@ -33,9 +32,9 @@ zone() {
 	@ IN SOA ns.$name. admin.$name. 1 3600 600 86400 60
 	@ IN NS ns.$name.
 	ns IN A 127.0.0.1
-	$(owner bob)._openpgpkey IN OPENPGPKEY $(b64 "$T/bob.pgp")
-	$(owner carol)._smimecert IN SMIMEA 3 0 0 $(xxd -p "$T/carol.der" | tr -d '\n')
-	$(owner big)._openpgpkey IN OPENPGPKEY $(b64 "$T/big.bin")
+	$(dns_owner bob)._openpgpkey IN OPENPGPKEY $(b64 "$T/bob.pgp")
+	$(dns_owner carol)._smimecert IN SMIMEA 3 0 0 $(xxd -p "$T/carol.der" | tr -d '\n')
+	$(dns_owner big)._openpgpkey IN OPENPGPKEY $(b64 "$T/big.bin")
 	ZONE
 	[ "$2" = unsigned ] && { cp "$Z/$name.zone" "$Z/$name.zone.signed"; return; }
 	dns_sign_zone "$name" "$2" "$3"
@@ -46,21 +45,17 @@ keyctl generate dan@pub.test --pgp >/dev/null
 keyctl generate erin@pub.test --smime >/dev/null
 make_cert "$T/old.pem" old@pub.test 20200101000000Z 20210101000000Z
 keyctl import "$T/old.pem" --force >/dev/null 2>&1
-{
-	printf '$ORIGIN pub.test.\n$TTL 300\n@ IN SOA ns.pub.test. admin.pub.test. 1 3600 600 86400 60\n'
-	printf '@ IN NS ns.pub.test.\nns IN A 127.0.0.1\n'
-	keyctl publish --dns --domain pub.test 2>"$T/publish.err"
-} > "$Z/pub.test.zone"
+dns_publish_zone pub.test "$CONF" 60 2>"$T/publish.err"
 check "publish --dns: an expired certificate is left out, with the reason" sh -c \
-	"! grep -q '^$(owner old)\._smimecert' $Z/pub.test.zone && grep -q 'not published: smime key .* of old@pub.test: expired' $T/publish.err"
-check "publish --dns: an OPENPGPKEY line for dan" grep -q "^$(owner dan)\._openpgpkey\.pub\.test\. IN OPENPGPKEY (" "$Z/pub.test.zone"
-check "publish --dns: an SMIMEA 3 0 0 line for erin" grep -q "^$(owner erin)\._smimecert\.pub\.test\. IN SMIMEA 3 0 0 (" "$Z/pub.test.zone"
+	"! grep -q '^$(dns_owner old)\._smimecert' $Z/pub.test.zone && grep -q 'not published: smime key .* of old@pub.test: expired' $T/publish.err"
+check "publish --dns: an OPENPGPKEY line for dan" grep -q "^$(dns_owner dan)\._openpgpkey\.pub\.test\. IN OPENPGPKEY (" "$Z/pub.test.zone"
+check "publish --dns: an SMIMEA 3 0 0 line for erin" grep -q "^$(dns_owner erin)\._smimecert\.pub\.test\. IN SMIMEA 3 0 0 (" "$Z/pub.test.zone"
 dns_sign_zone pub.test 20351231000000 20250101000000
 zone u.test unsigned
 zone x.test 20351231000000 20250101000000
 zone old.test 20210201000000 20210101000000
 # x.test: bob's record changed after signing.
-sed -i "s|^\($(owner bob)\._openpgpkey\.x\.test\.[[:space:]][0-9]*[[:space:]]*IN[[:space:]]*OPENPGPKEY[[:space:]]*\).*|\1$(b64 "$T/big.bin")|" "$Z/x.test.zone.signed"
+sed -i "s|^\($(dns_owner bob)\._openpgpkey\.x\.test\.[[:space:]][0-9]*[[:space:]]*IN[[:space:]]*OPENPGPKEY[[:space:]]*\).*|\1$(b64 "$T/big.bin")|" "$Z/x.test.zone.signed"
 
 dns_start_nsd "$DNSPORT" e.test u.test x.test old.test pub.test
 check "nsd serves the zones on loopback" test -n "$NSD_PID"

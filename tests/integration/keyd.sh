@@ -15,26 +15,14 @@ SOCK=$T/keyd.sock
 
 # The remote domain r.test publishes its users' keys (made in a store of its own).
 R=$T/r
-mkdir -p "$R"
-printf 'KeyStore %s/keys.db\nKeyStoreKey %s/store.key\nTempDir %s\nLocalDomains r.test\n' "$R" "$R" "$R" > "$R/conf"
-"$KEYCTL" -c "$R/conf" generate sam@r.test --smime >/dev/null
-"$KEYCTL" -c "$R/conf" generate pia@r.test --pgp >/dev/null
-"$KEYCTL" -c "$R/conf" generate tom@r.test --smime >/dev/null
-"$KEYCTL" -c "$R/conf" generate ula@r.test --pgp >/dev/null
-"$KEYCTL" -c "$R/conf" generate vic@r.test --smime >/dev/null
-{
-	printf '$ORIGIN r.test.\n$TTL 300\n@ IN SOA ns.r.test. admin.r.test. 1 3600 600 86400 120\n'
-	printf '@ IN NS ns.r.test.\nns IN A 127.0.0.1\n'
-	"$KEYCTL" -c "$R/conf" publish --dns
-} > "$Z/r.test.zone"
+dns_store "$R" r.test
+for who in sam@r.test tom@r.test vic@r.test sam@u.test; do "$KEYCTL" -c "$R/conf" generate "$who" --smime >/dev/null; done
+for who in pia@r.test ula@r.test; do "$KEYCTL" -c "$R/conf" generate "$who" --pgp >/dev/null; done
+dns_publish_zone r.test "$R/conf"
 dns_sign_zone r.test 20351231000000 20250101000000
 # u.test: the same kind of record, unsigned.
-"$KEYCTL" -c "$R/conf" generate sam@u.test --smime >/dev/null
-{
-	printf '$ORIGIN u.test.\n$TTL 300\n@ IN SOA ns.u.test. admin.u.test. 1 3600 600 86400 120\n'
-	printf '@ IN NS ns.u.test.\nns IN A 127.0.0.1\n'
-	"$KEYCTL" -c "$R/conf" publish --dns --domain u.test
-} > "$Z/u.test.zone.signed"
+dns_publish_zone u.test "$R/conf"
+cp "$Z/u.test.zone" "$Z/u.test.zone.signed"
 dns_start_nsd "$DNSPORT" r.test u.test
 check "nsd serves r.test and u.test" test -n "$NSD_PID"
 
@@ -55,10 +43,7 @@ printf 'LocalDomains a.test\nResolver 127.0.0.1@99999\n' > "$T/bad.conf"
 "$KEYD" -n -c "$T/bad.conf" > "$T/bad.out" 2>&1
 check "keyd -n: a bad Resolver fails" test $? = 1
 check "keyd -n: it names the file, line and key" grep -q "bad.conf:2: Resolver: '127.0.0.1@99999'" "$T/bad.out"
-"$KEYD" -f -c "$CONF" 2>>"$T/keyd.stderr" &
-KEYD_PID=$!
-echo "$KEYD_PID" >> "$T/pids"
-wait_for 10 test -S "$SOCK"
+rig_keyd
 check "keyd listens on its socket" test -S "$SOCK"
 
 # ask LINE...: send one request (the lines, then an empty line), the reply in $T/reply.
@@ -147,18 +132,9 @@ fi
 # keyd killed: On-KeydError (tempfail) keeps the mail; keyd back: it flows.
 kill "$KEYD_PID"
 wait_for 10 sh -c "! kill -0 $KEYD_PID 2>/dev/null"
-rig_send "$T/plain.eml" alice@a.test vic@r.test
-check "keyd down: 4xx" test $? = 4
-check "keyd down: the log says why" grep -q 'tempfail: key lookup: cables-keyd at .*(On-KeydError)' "$MILTER_LOG"
-rig_submit "$T/plain.eml" alice@a.test vic@r.test
-wait_for 30 sh -c "[ \$(grep -c 'On-KeydError' $MILTER_LOG) -ge 2 ]"
-sleep 1
-check "keyd down, sendmail: the message waits in the queue" test "$(queue_count)" = 1
+held_back "keyd down" vic@r.test 'tempfail: key lookup: cables-keyd at .*(On-KeydError)'
 check "keyd down: no plaintext on the wire" test "$(leaks r.test)" = 0
-"$KEYD" -f -c "$CONF" 2>>"$T/keyd.stderr" &
-KEYD_PID=$!
-echo "$KEYD_PID" >> "$T/pids"
-wait_for 10 test -S "$SOCK"
+rig_keyd
 queue_kick
 check "keyd back: the waiting message is delivered" wait_for 60 queue_empty
 check "keyd back: vic's copy is encrypted" test "$(grep -l 'vic@r.test' "$SINK"/* | xargs grep -l '^Content-Type: application/pkcs7-mime' | wc -l)" -ge 1

@@ -149,21 +149,30 @@ def send(args):
         return e.smtp_code // 100
 
 
+def options(args, flags=(), valued=()):
+    """Options after the positional arguments: --FLAG, --NAME VALUE, and
+    --header "Name: value" (repeatable, as header lines).  Returns (options, head)."""
+    opts, head, i = {}, b"", 0
+    while i < len(args):
+        name = args[i][2:]
+        if name == "header":
+            i += 1
+            head += args[i].encode() + b"\r\n"
+        elif name in flags:
+            opts[name] = True
+        elif name in valued:
+            i += 1
+            opts[name] = args[i]
+        else:
+            raise SystemExit("unknown option " + args[i])
+        i += 1
+    return opts, head
+
+
 def smime_message(args):
     cms, out = args[0], args[1]
-    der, smime_type, extra = False, "enveloped-data", []
-    i = 2
-    while i < len(args):
-        if args[i] == "--der":
-            der = True
-        elif args[i] == "--type":
-            i += 1
-            smime_type = args[i]
-        elif args[i] == "--header":
-            i += 1
-            extra.append(args[i].encode())
-        i += 1
-    head = b"".join(h + b"\r\n" for h in extra)
+    opts, head = options(args[2:], flags=("der",), valued=("type",))
+    der, smime_type = opts.get("der", False), opts.get("type", "enveloped-data")
     data = open(cms, "rb").read()
     if der:
         body = base64.encodebytes(data).replace(b"\n", b"\r\n")
@@ -178,22 +187,10 @@ def smime_message(args):
 def pgp_message(args):
     """An armored OpenPGP message as RFC 3156 PGP/MIME, or inline in text/plain."""
     armor, out = args[0], args[1]
-    inline, charset, extra, boundary = False, "us-ascii", [], "pgp-b0undary"
-    i = 2
-    while i < len(args):
-        if args[i] == "--inline":
-            inline = True
-        elif args[i] == "--charset":
-            i += 1
-            charset = args[i]
-        elif args[i] == "--boundary":
-            i += 1
-            boundary = args[i]
-        elif args[i] == "--header":
-            i += 1
-            extra.append(args[i].encode())
-        i += 1
-    head = b"".join(h + b"\r\n" for h in extra) + b"MIME-Version: 1.0\r\n"
+    opts, head = options(args[2:], flags=("inline",), valued=("charset", "boundary"))
+    inline, charset = opts.get("inline", False), opts.get("charset", "us-ascii")
+    boundary = opts.get("boundary", "pgp-b0undary")
+    head += b"MIME-Version: 1.0\r\n"
     data = crlf(open(armor, "rb").read())
     if inline:
         msg = head + b"Content-Type: text/plain; charset=%s\r\n\r\n" % charset.encode() + data
@@ -212,8 +209,8 @@ def pgp_message(args):
 def pgp_signed(args):
     """RFC 3156 multipart/signed: ENTITY (exact bytes) and an armored detached signature."""
     entity, sig, out = args[0], args[1], args[2]
-    extra = [args[i + 1].encode() for i in range(3, len(args) - 1) if args[i] == "--header"]
-    head = b"".join(h + b"\r\n" for h in extra) + b"MIME-Version: 1.0\r\n"
+    _, head = options(args[3:])
+    head += b"MIME-Version: 1.0\r\n"
     body = (b'Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature"; '
             b'boundary="sig-b0undary"\r\n\r\nThis is an OpenPGP/MIME signed message (RFC 4880 and 3156)\r\n'
             b"--sig-b0undary\r\n" + open(entity, "rb").read() + b"\r\n--sig-b0undary\r\n"

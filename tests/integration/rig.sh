@@ -166,6 +166,29 @@ rig_milter_stop() {
 
 rig_milter_restart() { rig_milter_stop; rig_milter; }
 
+# rig_keyd: start cables-keyd with the test configuration (KeydSocket $T/keyd.sock); $KEYD_PID.
+rig_keyd() {
+	"$BUILD/cables-keyd" -f -c "$CONF" 2>>"$T/keyd.stderr" &
+	KEYD_PID=$!
+	echo "$KEYD_PID" >> "$T/pids"
+	wait_for 10 test -S "$T/keyd.sock"
+}
+
+# held_back WHAT RCPT PATTERN: $T/plain.eml from alice to RCPT is refused with
+# 4xx over SMTP and, submitted with sendmail(1), waits in Postfix's queue
+# (which held nothing before); the milter logs PATTERN for each.
+held_back() {
+	what=$1 rcpt=$2 pattern=$3
+	before=$(grep -c -- "$pattern" "$MILTER_LOG" 2>/dev/null || true)
+	rig_send "$T/plain.eml" alice@a.test "$rcpt"
+	check "$what, SMTP: 4xx" test $? = 4
+	check "$what: the log says why" grep -q -- "$pattern" "$MILTER_LOG"
+	rig_submit "$T/plain.eml" alice@a.test "$rcpt"
+	wait_for 30 sh -c "[ \$(grep -c -- '$pattern' $MILTER_LOG) -ge $((before + 2)) ]"
+	sleep 1
+	check "$what, sendmail: the message waits in the queue" test "$(queue_count)" = 1
+}
+
 keyctl() { "$KEYCTL" -c "$CONF" "$@"; }
 
 # rig_send FILE FROM TO...: over SMTP; the reply is in $REPLY, the exit code says 2/4/5xx.

@@ -41,16 +41,20 @@ refused(const char *text, size_t len, const char *reason)
 static void
 test_good_requests(void **state)
 {
+	static const char given[] = "request=lookup\naddress=Bob+x@B.test\n";
 	struct keyd_request req;
 
 	parses("request=lookup\naddress=bob@b.test\n", KEYD_LOOKUP, 1);
 	parses("request=lookup\r\naddress=bob@b.test\r\naddress=carol@c.test", KEYD_LOOKUP, 2);
 	parses("address=bob@b.test\nrequest=lookup\n", KEYD_LOOKUP, 1);
 	parses("request=stats\n", KEYD_STATS, 0);
-	assert_int_equal(keyd_request_parse("request=lookup\naddress=Bob+x@B.test\n", 35, &req, NULL), CABLES_OK);
+	assert_int_equal(keyd_request_parse(given, sizeof(given) - 1, &req, NULL), CABLES_OK);
 	assert_string_equal(req.addresses[0], "Bob+x@B.test");	/* as given: keyd normalises */
 	keyd_request_release(&req);
 }
+
+/* A request written as a string literal (it may hold a NUL), refused with reason. */
+#define REFUSED(literal, reason) refused(literal, sizeof(literal) - 1, reason)
 
 static void
 test_bad_requests_say_why(void **state)
@@ -58,19 +62,19 @@ test_bad_requests_say_why(void **state)
 	struct buf many;
 	char line[KEYD_LINE_MAX + 40];
 
-	refused("", 0, "no request= line");
-	refused("address=bob@b.test\n", 19, "no request= line");
-	refused("request=lookup\n", 15, "lookup without an address= line");
-	refused("request=stats\naddress=bob@b.test\n", 33, "address= lines belong to a lookup only");
-	refused("request=lookup\nrequest=lookup\naddress=a@b.test\n", 46, "line 2: request given twice");
-	refused("request=frobnicate\n", 19, "line 1: unknown request 'frobnicate'");
-	refused("request=lookup\nfoo=bar\n", 23, "line 2: unknown name 'foo'");
-	refused("request=lookup\nno equals sign\n", 30, "line 2: not name=value");
-	refused("request=lookup\n=value\n", 22, "line 2: not name=value");
-	refused("request=lookup\naddress=not-an-address\n", 38, "line 2: 'not-an-address' is not an email address");
-	refused("request=lookup\naddress=a\0b@c.test\n", 33, "line 2: NUL byte");
-	refused("request=lookup\n\naddress=a@b.test\n", 33, "line 2: empty line inside the request");
-	refused("request=lookup\naddress=\x1b[31m@x\n", 28, "is not an email address");
+	REFUSED("", "no request= line");
+	REFUSED("address=bob@b.test\n", "no request= line");
+	REFUSED("request=lookup\n", "lookup without an address= line");
+	REFUSED("request=stats\naddress=bob@b.test\n", "address= lines belong to a lookup only");
+	REFUSED("request=lookup\nrequest=lookup\naddress=a@b.test\n", "line 2: request given twice");
+	REFUSED("request=frobnicate\n", "line 1: unknown request 'frobnicate'");
+	REFUSED("request=lookup\nfoo=bar\n", "line 2: unknown name 'foo'");
+	REFUSED("request=lookup\nno equals sign\n", "line 2: not name=value");
+	REFUSED("request=lookup\n=value\n", "line 2: not name=value");
+	REFUSED("request=lookup\naddress=not-an-address\n", "line 2: 'not-an-address' is not an email address");
+	REFUSED("request=lookup\naddress=a\0b@c.test\n", "line 2: NUL byte");
+	REFUSED("request=lookup\n\naddress=a@b.test\n", "line 2: empty line inside the request");
+	REFUSED("request=lookup\naddress=\x1b[31m@x\n", "is not an email address");
 	memset(line, 'x', sizeof(line));
 	memcpy(line, "address=", 8);
 	refused(line, sizeof(line), "longer than 1024 bytes");
