@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,17 @@ struct zone_keys {
 };
 
 struct dns_resolver {
-	ldns_resolver *res;
+	ldns_resolver *res;	/* the template: each lookup queries through a clone of its own */
 	ldns_rr_list *anchors;
+	pthread_mutex_t lock;	/* the template and the zone cache */
 	struct zone_keys zones[ZONE_CACHE];
 	size_t next;		/* round-robin eviction */
+};
+
+/* One lookup: the resolver's shared parts, and the ldns resolver this lookup queries through. */
+struct query {
+	struct dns_resolver *r;
+	ldns_resolver *res;
 };
 
 const char *
@@ -137,6 +145,7 @@ dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_m
 	ldns_resolver_set_timeout(r->res, tv);
 	ldns_resolver_set_retry(r->res, 1);
 	ldns_resolver_set_recursive(r->res, true);
+	pthread_mutex_init(&r->lock, NULL);
 	if ((st = read_anchors(anchors, &r->anchors, err)) != CABLES_OK) {
 		dns_resolver_free(r);
 		return st;
@@ -156,6 +165,7 @@ dns_resolver_free(struct dns_resolver *r)
 	}
 	ldns_rr_list_deep_free(r->anchors);
 	ldns_resolver_deep_free(r->res);
+	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
 
@@ -177,14 +187,14 @@ dns_owner_name(const char *local_part, const char *domain, enum dns_key_type t)
 
 /* The DNSKEY RRset of zone, if its RRSIG validates with one of trusted. */
 static ldns_rr_list *
-dnskey_set(struct dns_resolver *r, const ldns_rdf *zone, const ldns_rr_list *trusted, time_t now, char *why,
+dnskey_set(ldns_resolver *res, const ldns_rdf *zone, const ldns_rr_list *trusted, time_t now, char *why,
     size_t why_len)
 {
 	ldns_pkt *pkt = NULL;
 	ldns_rr_list *keys = NULL, *sigs = NULL;
 	ldns_status s;
 
-	s = ldns_resolver_query_status(&pkt, r->res, zone, LDNS_RR_TYPE_DNSKEY, LDNS_RR_CLASS_IN, LDNS_RD);
+	s = ldns_resolver_query_status(&pkt, res, zone, LDNS_RR_TYPE_DNSKEY, LDNS_RR_CLASS_IN, LDNS_RD);
 	if (s != LDNS_STATUS_OK || pkt == NULL) {
 		snprintf(why, why_len, "DNSKEY query failed: %s", ldns_get_errorstr_by_id(s));
 		goto out;
@@ -204,43 +214,50 @@ out:
 	return keys;
 }
 
-/* The validated DNSKEYs of zone, from the cache or by building the chain from the anchors. */
+/* The validated DNSKEYs of zone (a copy for the caller), from the cache or by building the chain from the anchors. */
 static ldns_rr_list *
-zone_keys(struct dns_resolver *r, const ldns_rdf *zone, time_t now, char *why, size_t why_len)
+zone_keys(struct query *q, const ldns_rdf *zone, time_t now, char *why, size_t why_len)
 {
+	struct dns_resolver *r = q->r;
 	char *name = ldns_rdf2str(zone);
-	ldns_rr_list *keys, *trusted;
+	ldns_rr_list *keys = NULL, *trusted;
 	ldns_status s = LDNS_STATUS_OK;
 	struct zone_keys *z;
 
 	str_lower(name);
-	for (size_t i = 0; i < ZONE_CACHE; i++) {
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < ZONE_CACHE && keys == NULL; i++) {
 		z = &r->zones[i];
-		if (z->zone != NULL && strcmp(z->zone, name) == 0 && z->until > now) {
-			free(name);
-			return z->keys;
-		}
+		if (z->zone != NULL && strcmp(z->zone, name) == 0 && z->until > now)
+			keys = ldns_rr_list_clone(z->keys);
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (keys != NULL) {
+		free(name);
+		return keys;
 	}
 	/* The trusted key(s) the chain from the anchors reaches (ldns returns the KSK only)... */
-	trusted = ldns_fetch_valid_domain_keys_time(r->res, zone, r->anchors, now, &s);
+	trusted = ldns_fetch_valid_domain_keys_time(q->res, zone, r->anchors, now, &s);
 	if (trusted == NULL) {
 		snprintf(why, why_len, "no chain of trust to %s: %s", name, ldns_get_errorstr_by_id(s));
 		free(name);
 		return NULL;
 	}
 	/* ...then the zone's whole DNSKEY set, valid when a trusted key signed it. */
-	keys = dnskey_set(r, zone, trusted, now, why, why_len);
+	keys = dnskey_set(q->res, zone, trusted, now, why, why_len);
 	ldns_rr_list_deep_free(trusted);
 	if (keys == NULL) {
 		free(name);
 		return NULL;
 	}
+	pthread_mutex_lock(&r->lock);
 	z = &r->zones[r->next++ % ZONE_CACHE];
 	free(z->zone);
 	ldns_rr_list_deep_free(z->keys);
 	z->zone = name;
-	z->keys = keys;
+	z->keys = ldns_rr_list_clone(keys);
 	z->until = now + 3600;
+	pthread_mutex_unlock(&r->lock);
 	return keys;
 }
 
@@ -261,7 +278,7 @@ sigs_covering(const ldns_rr_list *sigs, ldns_rr_type t)
 
 /* Verify rrset with the signatures in sigs (covering its type) by the zone's validated keys. */
 static enum dns_status
-verify_set(struct dns_resolver *r, ldns_rr_list *rrset, const ldns_rr_list *sigs, const ldns_rdf *owner, time_t now,
+verify_set(struct query *q, ldns_rr_list *rrset, const ldns_rr_list *sigs, const ldns_rdf *owner, time_t now,
     char *why, size_t why_len)
 {
 	ldns_rr_list *covering, *keys;
@@ -280,12 +297,13 @@ verify_set(struct dns_resolver *r, ldns_rr_list *rrset, const ldns_rr_list *sigs
 		snprintf(why, why_len, "signed by a zone that is not an ancestor of the name");
 		return DNS_BOGUS;
 	}
-	if ((keys = zone_keys(r, zone, now, why, why_len)) == NULL) {
+	if ((keys = zone_keys(q, zone, now, why, why_len)) == NULL) {
 		ldns_rr_list_free(covering);
 		return DNS_BOGUS;
 	}
 	s = ldns_verify_time(rrset, covering, keys, now, NULL);
 	ldns_rr_list_free(covering);
+	ldns_rr_list_deep_free(keys);
 	if (s != LDNS_STATUS_OK) {
 		snprintf(why, why_len, "signature does not validate: %s", ldns_get_errorstr_by_id(s));
 		return DNS_BOGUS;
@@ -328,7 +346,7 @@ copy_records(const ldns_rr_list *rrset, enum dns_key_type t, struct dns_answer *
 
 /* NXDOMAIN or NODATA: proven by signed NSEC records, or not. */
 static enum dns_status
-denial(struct dns_resolver *r, const ldns_pkt *pkt, ldns_rdf *owner, ldns_rr_type type, time_t now,
+denial(struct query *qr, const ldns_pkt *pkt, ldns_rdf *owner, ldns_rr_type type, time_t now,
     struct dns_answer *out)
 {
 	ldns_rr_list *nsecs = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_NSEC, LDNS_SECTION_AUTHORITY);
@@ -350,7 +368,7 @@ denial(struct dns_resolver *r, const ldns_pkt *pkt, ldns_rdf *owner, ldns_rr_typ
 		ldns_rr_list *one = ldns_rr_list_new();
 
 		ldns_rr_list_push_rr(one, ldns_rr_list_rr(nsecs, i));
-		st = verify_set(r, one, sigs, ldns_rr_owner(ldns_rr_list_rr(nsecs, i)), now, out->reason,
+		st = verify_set(qr, one, sigs, ldns_rr_owner(ldns_rr_list_rr(nsecs, i)), now, out->reason,
 		    sizeof(out->reason));
 		ldns_rr_list_free(one);
 		if (st == DNS_SECURE)
@@ -383,12 +401,10 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	ldns_pkt *pkt = NULL;
 	ldns_rr_list *rrset = NULL, *sigs = NULL;
 	ldns_status s;
+	struct query q = { r, NULL };
 	char *local, *name;
 
 	memset(out, 0, sizeof(*out));
-	/* ldns marks a server that timed out as unreachable for good: every lookup starts afresh. */
-	for (size_t i = 0; i < ldns_resolver_nameserver_count(r->res); i++)
-		ldns_resolver_set_nameserver_rtt(r->res, i, LDNS_RESOLV_RTT_MIN);
 	if (at == NULL || at == addr || at[1] == '\0')
 		return cables_fail(err, CABLES_ERR_ARG, "'%s' is not an email address", addr);
 	local = xstrndup(addr, (size_t)(at - addr));
@@ -398,7 +414,18 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	free(name);
 	if (owner == NULL)
 		return cables_fail(err, CABLES_ERR_ARG, "'%s': the domain is not a DNS name", addr);
-	s = ldns_resolver_query_status(&pkt, r->res, owner, type, LDNS_RR_CLASS_IN, LDNS_RD);
+	/*
+	 * A clone per lookup: lookups run concurrently, and ldns marks a server
+	 * that timed out as unreachable for good in the resolver it used.
+	 */
+	pthread_mutex_lock(&r->lock);
+	q.res = ldns_resolver_clone(r->res);
+	pthread_mutex_unlock(&r->lock);
+	if (q.res == NULL) {
+		ldns_rdf_deep_free(owner);
+		return cables_fail(err, CABLES_ERR_INTERNAL, "out of memory");
+	}
+	s = ldns_resolver_query_status(&pkt, q.res, owner, type, LDNS_RR_CLASS_IN, LDNS_RD);
 	if (s != LDNS_STATUS_OK || pkt == NULL) {
 		out->status = DNS_TEMPFAIL;
 		snprintf(out->reason, sizeof(out->reason), "no answer: %s", ldns_get_errorstr_by_id(s));
@@ -414,11 +441,11 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	}
 	rrset = ldns_pkt_rr_list_by_name_and_type(pkt, owner, type, LDNS_SECTION_ANSWER);
 	if (rrset == NULL || ldns_rr_list_rr_count(rrset) == 0) {
-		out->status = denial(r, pkt, owner, type, now, out);
+		out->status = denial(&q, pkt, owner, type, now, out);
 		goto out;
 	}
 	sigs = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_ANSWER);
-	out->status = verify_set(r, rrset, sigs, owner, now, out->reason, sizeof(out->reason));
+	out->status = verify_set(&q, rrset, sigs, owner, now, out->reason, sizeof(out->reason));
 	if (out->status == DNS_SECURE || out->status == DNS_INSECURE)
 		copy_records(rrset, t, out);
 	if (out->status == DNS_SECURE)
@@ -428,5 +455,6 @@ out:
 	ldns_rr_list_deep_free(sigs);
 	ldns_pkt_free(pkt);
 	ldns_rdf_deep_free(owner);
+	ldns_resolver_deep_free(q.res);
 	return CABLES_OK;
 }

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "lookup.h"
 #include "pgp.h"
+#include "smime.h"
 #include "util.h"
 
 #define REQUEST_MAX (64 * 1024)
@@ -53,45 +54,59 @@ on_hup(int sig)
 	reloading = 1;
 }
 
-/* The resolver cfg asks for.  An address takes two queries (SMIMEA, OPENPGPKEY): together within LookupTimeout. */
+/*
+ * What cfg sets up for lookups: the resolver (an address takes two queries,
+ * SMIMEA and OPENPGPKEY, together within LookupTimeout) and TrustAnchors
+ * (for SMIMEA usages 0 and 1).
+ */
 static cables_status
-resolver_for(const struct config *cfg, struct dns_resolver **res, struct cables_err *err)
+setup(const struct config *cfg, struct dns_resolver **res, X509_STORE **anchors, struct cables_err *err)
 {
-	return dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)(cfg->lookup_timeout_ms / 2), res, err);
+	cables_status st;
+
+	*anchors = NULL;
+	st = dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)(cfg->lookup_timeout_ms / 2), res, err);
+	if (st != CABLES_OK)
+		return st;
+	if (cfg->trust_anchors != NULL && (*anchors = smime_anchors_load(cfg->trust_anchors, err)) == NULL) {
+		dns_resolver_free(*res);
+		*res = NULL;
+		return CABLES_ERR_SYNTAX;
+	}
+	return CABLES_OK;
 }
 
 /*
  * SIGHUP: read the configuration again; a file that does not load (or whose
- * resolver cannot be set up) leaves the old one in force.  KeydSocket,
- * User, KeyStore and TempDir take effect on restart.
+ * resolver or trust anchors cannot be set up) leaves the old one in force.
+ * KeydSocket, User, KeyStore and TempDir take effect on restart.
  */
 static void
-reload(const char *path, struct config **cfg, struct dns_resolver **current)
+reload(const char *path, struct config **cfg)
 {
 	struct config *fresh;
-	const struct config *old_cfg;
-	struct dns_resolver *res, *old_res;
+	struct dns_resolver *res;
+	X509_STORE *anchors;
 	struct cables_err err;
 
 	if ((fresh = config_load(path, true, &err)) == NULL) {
 		log_warnx("configuration not reloaded, the old one stays in force: %s", err.msg);
 		return;
 	}
-	if (resolver_for(fresh, &res, &err) != CABLES_OK) {
+	if (setup(fresh, &res, &anchors, &err) != CABLES_OK) {
 		log_warnx("configuration not reloaded, the old one stays in force: %s: %s", path, err.msg);
 		config_free(fresh);
 		return;
 	}
 	if (fresh->keyd_socket == NULL || strcmp(fresh->keyd_socket, (*cfg)->keyd_socket) != 0)
 		log_warnx("configuration: KeydSocket changed; it takes effect when cables-keyd restarts");
-	/* The listening socket's path stays the old one's: keep it in the new configuration. */
+	/* The listening socket's path and the pid file stay the old ones: keep them in the new configuration. */
 	free(fresh->keyd_socket);
 	fresh->keyd_socket = xstrdup((*cfg)->keyd_socket);
-	keyd_reconfigure(keyd, fresh, res, &old_cfg, &old_res);
-	dns_resolver_free(old_res);
-	config_free((struct config *)old_cfg);
+	free(fresh->keyd_pid_file);
+	fresh->keyd_pid_file = (*cfg)->keyd_pid_file != NULL ? xstrdup((*cfg)->keyd_pid_file) : NULL;
 	*cfg = fresh;
-	*current = res;
+	keyd_reconfigure(keyd, fresh, res, anchors);
 	log_info("configuration reloaded from %s", path);
 }
 
@@ -248,6 +263,7 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct keystore *ks;
 	struct dns_resolver *res;
+	X509_STORE *anchors;
 	struct cables_err err;
 	struct sigaction sa;
 	char home[64];
@@ -273,7 +289,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	if (resolver_for(cfg, &res, &err) != CABLES_OK) {
+	if (setup(cfg, &res, &anchors, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s: %s\n", cfg->path, err.msg);
 		config_free(cfg);
 		return 1;
@@ -281,6 +297,7 @@ main(int argc, char **argv)
 	if (check_only) {
 		printf("cables-keyd: %s: configuration OK\n", cfg->path);
 		dns_resolver_free(res);
+		X509_STORE_free(anchors);
 		config_free(cfg);
 		return 0;
 	}
@@ -298,7 +315,7 @@ main(int argc, char **argv)
 	/* OpenPGP keys found in DNS are read by gpg in a home of keyd's own. */
 	if (pgp_temp_home(cfg->temp_dir, home, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
-	keyd = keyd_new(cfg, ks, res, home);
+	keyd = keyd_new(cfg, ks, res, anchors, home);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
@@ -316,7 +333,7 @@ main(int argc, char **argv)
 
 		if (reloading) {
 			reloading = 0;
-			reload(config_path, &cfg, &res);
+			reload(config_path, &cfg);
 		}
 		if (poll(&p, 1, 500) <= 0)
 			continue;
@@ -334,10 +351,8 @@ main(int argc, char **argv)
 	if (cfg->keyd_pid_file != NULL)
 		unlink(cfg->keyd_pid_file);
 	pgp_temp_home_remove(home);
-	keyd_free(keyd);
+	keyd_free(keyd);	/* and with it cfg */
 	keystore_close(ks);
-	dns_resolver_free(res);
-	config_free(cfg);
 	log_close();
 	return 0;
 }

@@ -12,8 +12,18 @@
 #include "lookup.h"
 #include "pgp.h"
 #include "smime.h"
+#include "smimea.h"
 
 #define NEG_CACHE 1024
+#define POS_CACHE 4096
+
+/* What one configuration sets up; lookups begun under it hold a reference. */
+struct keyd_conf {
+	struct config *cfg;
+	struct dns_resolver *res;
+	X509_STORE *anchors;
+	unsigned int refs;	/* lookups using it, plus one while it is in force */
+};
 
 struct neg_entry {
 	char *addr;		/* normalised */
@@ -21,28 +31,105 @@ struct neg_entry {
 	char reason[128];
 };
 
-struct keyd {
-	const struct config *cfg;
-	struct keystore *ks;
-	struct dns_resolver *res;
-	const char *gpg_home;
-	struct smime_cache *certs;	/* parsed certificates, by the digest of their DER */
-	pthread_mutex_t lock;	/* the resolver, the cache and the counters */
-	struct neg_entry neg[NEG_CACHE];
-	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure;
+/* Keys of addr found in DNS may be handed out until then. */
+struct pos_entry {
+	char *addr;
+	time_t until;
 };
 
+/* A DNS lookup under way; later lookups of the same address wait for its outcome. */
+struct flight {
+	char *addr;
+	unsigned int users;	/* the lookup that asks, and those waiting */
+	bool done;
+	char outcome[CABLES_ERR_MAX + 192];	/* "none reason=..." / "tempfail reason=..." when nothing usable came */
+	struct flight *next;
+};
+
+struct keyd {
+	struct keyd_conf *conf;
+	struct keystore *ks;
+	const char *gpg_home;
+	struct smime_cache *certs;	/* parsed certificates, by the digest of their DER */
+	pthread_mutex_t lock;	/* everything below, and conf */
+	pthread_cond_t landed;	/* a flight is done */
+	pthread_mutex_t gpg_lock;	/* keyd's gpg home: one user at a time */
+	struct flight *flights;
+	struct neg_entry neg[NEG_CACHE];
+	struct pos_entry pos[POS_CACHE];
+	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
+	    shared, replaced;
+};
+
+static struct keyd_conf *
+conf_new(struct config *cfg, struct dns_resolver *res, X509_STORE *anchors)
+{
+	struct keyd_conf *c = xcalloc(1, sizeof(*c));
+
+	c->cfg = cfg;
+	c->res = res;
+	c->anchors = anchors;
+	c->refs = 1;
+	return c;
+}
+
+/* Drop a reference (k->lock held); the last one frees. */
+static void
+conf_drop(struct keyd_conf *c)
+{
+	if (--c->refs > 0)
+		return;
+	dns_resolver_free(c->res);
+	X509_STORE_free(c->anchors);
+	config_free(c->cfg);
+	free(c);
+}
+
+static struct keyd_conf *
+conf_get(struct keyd *k)
+{
+	struct keyd_conf *c;
+
+	pthread_mutex_lock(&k->lock);
+	c = k->conf;
+	c->refs++;
+	pthread_mutex_unlock(&k->lock);
+	return c;
+}
+
+static void
+conf_put(struct keyd *k, struct keyd_conf *c)
+{
+	pthread_mutex_lock(&k->lock);
+	conf_drop(c);
+	pthread_mutex_unlock(&k->lock);
+}
+
+static void
+cache_clear(struct keyd *k)
+{
+	for (size_t i = 0; i < NEG_CACHE; i++) {
+		free(k->neg[i].addr);
+		k->neg[i].addr = NULL;
+	}
+	for (size_t i = 0; i < POS_CACHE; i++) {
+		free(k->pos[i].addr);
+		k->pos[i].addr = NULL;
+	}
+}
+
 struct keyd *
-keyd_new(const struct config *cfg, struct keystore *ks, struct dns_resolver *res, const char *gpg_home)
+keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509_STORE *anchors, const char *gpg_home)
 {
 	struct keyd *k = xcalloc(1, sizeof(*k));
 
-	k->cfg = cfg;
+	k->conf = conf_new(cfg, res, anchors);
 	k->ks = ks;
-	k->res = res;
 	k->gpg_home = gpg_home;
 	k->certs = smime_cache_new(4096);
 	pthread_mutex_init(&k->lock, NULL);
+	pthread_mutex_init(&k->gpg_lock, NULL);
+	pthread_cond_init(&k->landed, NULL);
 	return k;
 }
 
@@ -51,38 +138,34 @@ keyd_free(struct keyd *k)
 {
 	if (k == NULL)
 		return;
-	for (size_t i = 0; i < NEG_CACHE; i++)
-		free(k->neg[i].addr);
+	cache_clear(k);
+	conf_drop(k->conf);
 	smime_cache_free(k->certs);
+	pthread_cond_destroy(&k->landed);
+	pthread_mutex_destroy(&k->gpg_lock);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
 
 void
-keyd_reconfigure(struct keyd *k, const struct config *cfg, struct dns_resolver *res,
-    const struct config **old_cfg, struct dns_resolver **old_res)
+keyd_reconfigure(struct keyd *k, struct config *cfg, struct dns_resolver *res, X509_STORE *anchors)
 {
 	pthread_mutex_lock(&k->lock);
-	*old_cfg = k->cfg;
-	*old_res = k->res;
-	k->cfg = cfg;
-	k->res = res;
-	/* Negative answers were judged under the old rules (DNSSEC mode, anchors). */
-	for (size_t i = 0; i < NEG_CACHE; i++) {
-		free(k->neg[i].addr);
-		k->neg[i].addr = NULL;
-	}
+	conf_drop(k->conf);
+	k->conf = conf_new(cfg, res, anchors);
+	/* What was cached was judged under the old rules (DNSSEC mode, anchors, TTL bounds). */
+	cache_clear(k);
 	pthread_mutex_unlock(&k->lock);
 }
 
 static size_t
-neg_slot(const char *addr)
+slot(const char *addr, size_t n)
 {
 	size_t h = 5381;
 
 	for (const char *p = addr; *p != '\0'; p++)
 		h = h * 33 + (unsigned char)*p;
-	return h % NEG_CACHE;
+	return h % n;
 }
 
 bool
@@ -118,11 +201,33 @@ trust_of(const char *source)
 	return "local";
 }
 
+static bool
+from_dns(const struct key_record *r)
+{
+	return strncmp(r->source, "dns-", 4) == 0;
+}
+
+/* May keys of norm found in DNS be handed out without asking DNS again? */
+static bool
+pos_fresh(struct keyd *k, const char *norm, time_t now)
+{
+	struct pos_entry *e;
+	bool fresh;
+
+	pthread_mutex_lock(&k->lock);
+	e = &k->pos[slot(norm, POS_CACHE)];
+	fresh = e->addr != NULL && strcmp(e->addr, norm) == 0 && e->until >= now;
+	pthread_mutex_unlock(&k->lock);
+	return fresh;
+}
+
+/* The usable keys of norm in the store, as "key=" lines; keys from DNS only while their TTL lasts. */
 static size_t
-store_keys(struct keyd *k, const char *norm, time_t now, struct buf *out)
+store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
 {
 	struct key_list keys;
 	size_t n = 0;
+	int fresh = -1;
 
 	if (keystore_lookup(k->ks, norm, NULL, &keys, NULL) != CABLES_OK)
 		return 0;
@@ -130,7 +235,9 @@ store_keys(struct keyd *k, const char *norm, time_t now, struct buf *out)
 		const struct key_record *r = &keys.items[i];
 		char why[CABLES_ERR_MAX];
 
-		if (!keyd_record_usable(r, &k->cfg->addr, k->certs, now, why, sizeof(why)))
+		if (from_dns(r) && fresh < 0)
+			fresh = pos_fresh(k, norm, now);
+		if ((from_dns(r) && fresh == 0) || !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
 		buf_printf(out, "key=%s format=%s source=%s trust=%s fingerprint=%s expires=%lld\n", norm, r->format,
 		    r->source, trust_of(r->source), r->fingerprint, r->not_after);
@@ -141,51 +248,74 @@ store_keys(struct keyd *k, const char *norm, time_t now, struct buf *out)
 }
 
 /* Put r into the store; a failure is logged (the lookup then answers from what the store has). */
-static void
+static bool
 put(struct keyd *k, const struct key_record *r, time_t now)
 {
 	struct cables_err err;
 
-	if (keystore_put(k->ks, r, now, &err) != CABLES_OK)
-		log_warnx("keyd: cannot store the %s key of %s found in DNS: %s", r->format, r->address, err.msg);
+	if (keystore_put(k->ks, r, now, &err) == CABLES_OK)
+		return true;
+	log_warnx("keyd: cannot store the %s key of %s found in DNS: %s", r->format, r->address, err.msg);
+	return false;
 }
 
-/* An SMIMEA 3 0 0 record: the certificate, if usable for addr, is stored. */
+/* The fingerprints of the keys one DNS answer gave, kept to tell which stored ones the zone no longer has. */
+struct kept {
+	char fpr[8][65];
+	size_t n;
+};
+
+/* The certificates an SMIMEA RRset vouches for, if usable for norm, are stored; why says why none was. */
 static void
-store_smimea(struct keyd *k, const char *norm, const struct dns_record *d, const char *source, time_t now)
+store_smimea(struct keyd *k, struct keyd_conf *c, const char *norm, const struct dns_answer *a, const char *source,
+    time_t now, struct kept *kept, char *why, size_t why_len)
 {
-	struct key_record r;
-	X509 *cert;
+	X509 *certs[8];
+	size_t n = smimea_select(a->recs, a->n, c->anchors, now, certs, 8, why, why_len);
 
-	if (d->usage != 3 || d->selector != 0 || d->mtype != 0)
-		return;	/* DANE-EE with the full certificate only, so far */
-	if ((cert = smime_cert_from_der(d->data, d->len)) == NULL)
-		return;
-	if (smime_cert_check(cert, norm, &k->cfg->addr, now, NULL) == CABLES_OK) {
+	for (size_t i = 0; i < n; i++) {
+		struct cables_err err;
+		struct key_record r;
+		uint8_t *der = NULL;
+
 		memset(&r, 0, sizeof(r));
-		r.address = (char *)norm;
-		strlcpy_c(r.format, "smime", sizeof(r.format));
-		smime_cert_fingerprint(cert, r.fingerprint);
-		r.public_data = d->data;
-		r.public_len = d->len;
-		smime_cert_validity(cert, &r.not_before, &r.not_after);
-		r.source = (char *)source;
-		put(k, &r, now);
+		if (smime_cert_check(certs[i], norm, &c->cfg->addr, now, &err) != CABLES_OK) {
+			snprintf(why, why_len, "certificate not usable: %s", err.msg);
+		} else if ((der = smime_cert_to_der(certs[i], &r.public_len)) != NULL) {
+			r.address = (char *)norm;
+			strlcpy_c(r.format, "smime", sizeof(r.format));
+			smime_cert_fingerprint(certs[i], r.fingerprint);
+			r.public_data = der;
+			smime_cert_validity(certs[i], &r.not_before, &r.not_after);
+			r.source = (char *)source;
+			if (put(k, &r, now) && kept->n < 8)
+				strlcpy_c(kept->fpr[kept->n++], r.fingerprint, 65);
+		}
+		free(der);
+		X509_free(certs[i]);
 	}
-	X509_free(cert);
 }
 
-/* An OPENPGPKEY record: the key, if usable for addr (gpg checks it in keyd's own home), is stored. */
+/* An OPENPGPKEY record: the key, if usable for norm (gpg checks it in keyd's own home), is stored. */
 static void
-store_openpgpkey(struct keyd *k, const char *norm, const struct dns_record *d, const char *source, time_t now)
+store_openpgpkey(struct keyd *k, struct keyd_conf *c, const char *norm, const struct dns_record *d,
+    const char *source, time_t now, struct kept *kept, char *why, size_t why_len)
 {
 	struct pgp_key_info info;
+	struct cables_err err;
 	struct key_record r;
 	char fpr[PGP_FPR_LEN + 1];
+	cables_status st;
 
-	if (pgp_check(k->gpg_home, d->data, d->len, norm, &k->cfg->addr, PGP_USE_ENCRYPT, now, fpr, NULL) != CABLES_OK ||
-	    pgp_inspect(k->gpg_home, d->data, d->len, &info, NULL) != CABLES_OK)
+	pthread_mutex_lock(&k->gpg_lock);
+	st = pgp_check(k->gpg_home, d->data, d->len, norm, &c->cfg->addr, PGP_USE_ENCRYPT, now, fpr, &err);
+	if (st == CABLES_OK)
+		st = pgp_inspect(k->gpg_home, d->data, d->len, &info, &err);
+	pthread_mutex_unlock(&k->gpg_lock);
+	if (st != CABLES_OK) {
+		snprintf(why, why_len, "key not usable: %s", err.msg);
 		return;
+	}
 	memset(&r, 0, sizeof(r));
 	r.address = (char *)norm;
 	strlcpy_c(r.format, "pgp", sizeof(r.format));
@@ -195,98 +325,249 @@ store_openpgpkey(struct keyd *k, const char *norm, const struct dns_record *d, c
 	r.not_before = info.created;
 	r.not_after = info.expires != 0 ? info.expires : KEYSTORE_NEVER_EXPIRES;
 	r.source = (char *)source;
-	put(k, &r, now);
+	if (put(k, &r, now) && kept->n < 8)
+		strlcpy_c(kept->fpr[kept->n++], r.fingerprint, 65);
 	pgp_key_info_release(&info);
 }
 
+/*
+ * The zone answered for format with authority (the keys in kept, or proven
+ * none): keys of norm in that format stored from DNS that it no longer
+ * publishes are deleted.
+ */
+static void
+forget_replaced(struct keyd *k, const char *norm, const char *format, const struct kept *kept)
+{
+	struct key_list keys;
+
+	if (keystore_lookup(k->ks, norm, format, &keys, NULL) != CABLES_OK)
+		return;
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *r = &keys.items[i];
+		bool still = false;
+		size_t deleted;
+
+		for (size_t j = 0; j < kept->n && !still; j++)
+			still = strcmp(kept->fpr[j], r->fingerprint) == 0;
+		if (still || !from_dns(r) || keystore_delete(k->ks, norm, r->fingerprint, &deleted, NULL) != CABLES_OK)
+			continue;
+		log_info("keyd: %s: %s key %.16s is no longer in DNS: deleted", norm, format, r->fingerprint);
+		pthread_mutex_lock(&k->lock);
+		k->replaced++;
+		pthread_mutex_unlock(&k->lock);
+	}
+	key_list_release(&keys);
+}
+
 static unsigned long
-clamp_ttl(struct keyd *k, unsigned long ttl_s)
+clamp_ttl(const struct config *cfg, unsigned long ttl_s)
 {
 	unsigned long ms = ttl_s * 1000;
 
-	if (ms < k->cfg->cache_min_ttl_ms)
-		ms = k->cfg->cache_min_ttl_ms;
-	if (ms > k->cfg->cache_max_ttl_ms)
-		ms = k->cfg->cache_max_ttl_ms;
+	if (ms < cfg->cache_min_ttl_ms)
+		ms = cfg->cache_min_ttl_ms;
+	if (ms > cfg->cache_max_ttl_ms)
+		ms = cfg->cache_max_ttl_ms;
 	return ms / 1000;
+}
+
+/* Remember in the cache slot table (neg or pos) that norm holds until until. */
+static void
+remember(char **slot_addr, time_t *slot_until, const char *norm, time_t until)
+{
+	free(*slot_addr);
+	*slot_addr = xstrdup(norm);
+	*slot_until = until;
+}
+
+/*
+ * Ask DNS for the keys of norm and store those that are trusted and usable.
+ * When none is, outcome gets the answer: "tempfail reason=..." or "none
+ * reason=...".
+ */
+static void
+discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char *outcome, size_t outcome_len)
+{
+	bool tempfail = false, proven_none = true, any = false;
+	char reason[CABLES_ERR_MAX + 128] = "";
+	unsigned long ttl = 0;
+
+	for (int t = 0; t < 2; t++) {
+		enum dns_key_type type = t == 0 ? DNS_SMIMEA : DNS_OPENPGPKEY;
+		const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
+		const char *format = type == DNS_SMIMEA ? "smime" : "pgp";
+		char why[CABLES_ERR_MAX + 64] = "";
+		struct kept kept = { .n = 0 };
+		struct dns_answer a;
+		bool trusted;
+
+		if (dns_lookup(c->res, norm, type, now, &a, NULL) != CABLES_OK)
+			continue;
+		trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
+		pthread_mutex_lock(&k->lock);
+		if (a.status == DNS_BOGUS)
+			k->bogus++;
+		if (a.status == DNS_INSECURE && !trusted)
+			k->insecure++;
+		pthread_mutex_unlock(&k->lock);
+		if (a.status == DNS_BOGUS)
+			log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", norm, rrtype, a.reason);
+		if (a.status == DNS_TEMPFAIL)
+			tempfail = true;
+		if (a.status != DNS_SECURE_NONE)
+			proven_none = false;
+		/* Keys that pass the checks are stored; the store is what is answered from. */
+		source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
+		if (trusted && type == DNS_SMIMEA)
+			store_smimea(k, c, norm, &a, source, now, &kept, why, sizeof(why));
+		for (size_t i = 0; trusted && type == DNS_OPENPGPKEY && i < a.n; i++)
+			store_openpgpkey(k, c, norm, &a.recs[i], source, now, &kept, why, sizeof(why));
+		if (trusted || a.status == DNS_SECURE_NONE)
+			forget_replaced(k, norm, format, &kept);
+		if (kept.n > 0 && (!any || a.ttl < ttl))
+			ttl = a.ttl;
+		any |= kept.n > 0;
+		if (kept.n == 0 && (reason[0] == '\0' || a.status != DNS_SECURE_NONE))
+			snprintf(reason, sizeof(reason), "%s: %s: %s", rrtype, dns_status_name(a.status),
+			    why[0] != '\0' ? why : a.reason);
+		if (proven_none && t == 1)
+			ttl = a.ttl;	/* the SOA minimum of the last proof */
+		dns_answer_release(&a);
+	}
+	keyd_sanitize(reason);
+	pthread_mutex_lock(&k->lock);
+	k->dns_lookups++;
+	if (any) {
+		struct pos_entry *e = &k->pos[slot(norm, POS_CACHE)];
+
+		remember(&e->addr, &e->until, norm, now + (time_t)clamp_ttl(c->cfg, ttl));
+	} else if (proven_none) {
+		struct neg_entry *e = &k->neg[slot(norm, NEG_CACHE)];
+
+		remember(&e->addr, &e->until, norm, now + (time_t)clamp_ttl(c->cfg, ttl));
+		strlcpy_c(e->reason, reason, sizeof(e->reason));
+	}
+	pthread_mutex_unlock(&k->lock);
+	snprintf(outcome, outcome_len, "%s reason=%s", tempfail ? "tempfail" : "none", reason);
+}
+
+/* The flight for norm (k->lock held): joined if one is under way, else NULL. */
+static struct flight *
+flight_join(struct keyd *k, const char *norm)
+{
+	for (struct flight *f = k->flights; f != NULL; f = f->next) {
+		if (strcmp(f->addr, norm) == 0) {
+			f->users++;
+			return f;
+		}
+	}
+	return NULL;
+}
+
+/* Leave flight f (k->lock held); the last one out frees it. */
+static void
+flight_leave(struct keyd *k, struct flight *f)
+{
+	if (--f->users > 0)
+		return;
+	for (struct flight **pp = &k->flights; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	free(f->addr);
+	free(f);
+}
+
+/* Wait (k->lock held) until f is done or the lookup's time, begun at start, is up. */
+static void
+flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsigned long timeout_ms)
+{
+	struct timespec until = *start;
+
+	until.tv_sec += (time_t)(timeout_ms / 1000);
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!f->done && pthread_cond_timedwait(&k->landed, &k->lock, &until) == 0)
+		;
 }
 
 void
 keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out)
 {
-	char *norm = addr_normalize(addr, &k->cfg->addr), reason[300] = "";
+	struct keyd_conf *c = conf_get(k);
+	char *norm = addr_normalize(addr, &c->cfg->addr), outcome[CABLES_ERR_MAX + 192];
+	struct timespec start;
 	struct neg_entry *e;
-	bool tempfail = false;
-	size_t found;
+	struct flight *f;
 
+	clock_gettime(CLOCK_REALTIME, &start);
 	pthread_mutex_lock(&k->lock);
 	k->lookups++;
+	pthread_mutex_unlock(&k->lock);
 	if (norm == NULL) {
 		buf_printf(out, "result=%s none reason=not an address\n", addr);
 		goto out;
 	}
-	if ((found = store_keys(k, norm, now, out)) > 0) {
+	if (store_keys(k, c, norm, now, out) > 0) {
+		pthread_mutex_lock(&k->lock);
 		k->from_store++;
+		pthread_mutex_unlock(&k->lock);
 		buf_printf(out, "result=%s found\n", norm);
 		goto out;
 	}
-	e = &k->neg[neg_slot(norm)];
+	pthread_mutex_lock(&k->lock);
+	e = &k->neg[slot(norm, NEG_CACHE)];
 	if (e->addr != NULL && strcmp(e->addr, norm) == 0 && e->until > now) {
 		k->negative_hits++;
 		k->none++;
 		buf_printf(out, "result=%s none reason=%s (cached)\n", norm, e->reason);
+		pthread_mutex_unlock(&k->lock);
 		goto out;
 	}
-	for (int t = 0; t < 2; t++) {
-		enum dns_key_type type = t == 0 ? DNS_SMIMEA : DNS_OPENPGPKEY;
-		const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
-		struct dns_answer a;
-		bool trusted;
-
-		if (dns_lookup(k->res, norm, type, now, &a, NULL) != CABLES_OK)
-			continue;
-		trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && k->cfg->dnssec == DNSSEC_PREFER);
-		if (a.status == DNS_TEMPFAIL)
-			tempfail = true;
-		if (a.status == DNS_BOGUS) {
-			k->bogus++;
-			log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", norm, rrtype, a.reason);
-		}
-		if (a.status == DNS_INSECURE && !trusted)
-			k->insecure++;
-		/* Keys that pass the usability checks are stored; the store is what is answered from. */
-		source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
-		for (size_t i = 0; trusted && i < a.n; i++) {
-			if (type == DNS_SMIMEA)
-				store_smimea(k, norm, &a.recs[i], source, now);
-			else
-				store_openpgpkey(k, norm, &a.recs[i], source, now);
-		}
-		if (reason[0] == '\0' || a.status != DNS_SECURE_NONE)
-			snprintf(reason, sizeof(reason), "%s: %s: %s", rrtype, dns_status_name(a.status), a.reason);
-		if (a.status == DNS_SECURE_NONE && t == 1 && !tempfail) {
-			/* Proven absent: remember for the SOA minimum (the last proof's). */
-			free(e->addr);
-			e->addr = xstrdup(norm);
-			e->until = now + (time_t)clamp_ttl(k, a.ttl);
-			keyd_sanitize(reason);
-			strlcpy_c(e->reason, reason, sizeof(e->reason));
-		}
-		dns_answer_release(&a);
-	}
-	keyd_sanitize(reason);
-	if ((found = store_keys(k, norm, now, out)) > 0) {
-		k->from_dns++;
-		buf_printf(out, "result=%s found\n", norm);
-	} else if (tempfail) {
-		k->tempfail++;
-		buf_printf(out, "result=%s tempfail reason=%s\n", norm, reason);
+	/* One DNS query per address at a time: later lookups wait for its outcome. */
+	if ((f = flight_join(k, norm)) != NULL) {
+		k->shared++;
+		flight_wait(k, f, &start, c->cfg->lookup_timeout_ms);
 	} else {
-		k->none++;
-		buf_printf(out, "result=%s none reason=%s\n", norm, reason);
+		f = xcalloc(1, sizeof(*f));
+		f->addr = xstrdup(norm);
+		f->users = 1;
+		f->next = k->flights;
+		k->flights = f;
+		pthread_mutex_unlock(&k->lock);
+		discover(k, c, norm, now, outcome, sizeof(outcome));
+		pthread_mutex_lock(&k->lock);
+		strlcpy_c(f->outcome, outcome, sizeof(f->outcome));
+		f->done = true;
+		pthread_cond_broadcast(&k->landed);
 	}
-out:
+	if (f->done)
+		strlcpy_c(outcome, f->outcome, sizeof(outcome));
+	else
+		snprintf(outcome, sizeof(outcome), "tempfail reason=the DNS lookup under way took longer than LookupTimeout");
+	flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
+	if (store_keys(k, c, norm, now, out) > 0) {
+		pthread_mutex_lock(&k->lock);
+		k->from_dns++;
+		pthread_mutex_unlock(&k->lock);
+		buf_printf(out, "result=%s found\n", norm);
+		goto out;
+	}
+	pthread_mutex_lock(&k->lock);
+	if (strncmp(outcome, "tempfail", 8) == 0)
+		k->tempfail++;
+	else
+		k->none++;
+	pthread_mutex_unlock(&k->lock);
+	buf_printf(out, "result=%s %s\n", norm, outcome);
+out:
+	conf_put(k, c);
 	free(norm);
 }
 
@@ -295,7 +576,8 @@ keyd_stats(struct keyd *k, struct buf *out)
 {
 	pthread_mutex_lock(&k->lock);
 	buf_printf(out, "lookups=%lu\nfrom_store=%lu\nfrom_dns=%lu\nnegative_cache_hits=%lu\nnone=%lu\ntempfail=%lu\n"
-	    "bogus=%lu\ninsecure_refused=%lu\n", k->lookups, k->from_store, k->from_dns, k->negative_hits, k->none,
-	    k->tempfail, k->bogus, k->insecure);
+	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\n", k->lookups,
+	    k->from_store, k->from_dns, k->negative_hits, k->none, k->tempfail, k->bogus, k->insecure, k->dns_lookups,
+	    k->shared, k->replaced);
 	pthread_mutex_unlock(&k->lock);
 }

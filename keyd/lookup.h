@@ -1,19 +1,27 @@
 /*
  * lookup - what cables-keyd answers for an address: the usable keys the
- * store holds, else the keys its domain publishes in DNS (OPENPGPKEY,
- * SMIMEA 3 0 0) when DNSSEC proves them (or, under "DNSSEC prefer", when the
- * zone is unsigned), which are then stored (source "dns").  Answers from
- * DNS that found nothing are kept in a bounded negative cache for their
- * TTL (the SOA minimum, clamped by CacheMinTTL/CacheMaxTTL).
+ * store holds, else the keys its domain publishes in DNS (OPENPGPKEY;
+ * SMIMEA with the usages smimea.h describes) when DNSSEC proves them (or,
+ * under "DNSSEC prefer", when the zone is unsigned), which are then stored
+ * (source "dns-dnssec" or "dns-insecure").
  *
- * Not yet here (issue 5): SMIMEA usages 1 and 2 (PKIX chains), sharing one
- * query between concurrent lookups of one address, and the milter asking
- * keyd instead of reading the store.
+ * Caching follows the records' TTLs, clamped by CacheMinTTL/CacheMaxTTL: a
+ * key found in DNS is handed out from the store until its TTL runs out,
+ * then asked for again (a key the zone replaced or withdrew is deleted; one
+ * that cannot be confirmed is not used: the answer is a temporary
+ * failure).  Proven absence is kept in a bounded negative cache for the SOA
+ * minimum.
+ *
+ * Lookups run concurrently; lookups of one address while its DNS query is
+ * out share that query's outcome, and every lookup answers within
+ * LookupTimeout.
  */
 #ifndef CABLES_LOOKUP_H
 #define CABLES_LOOKUP_H
 
 #include <time.h>
+
+#include <openssl/x509.h>
 
 #include "config.h"
 #include "dns.h"
@@ -23,12 +31,16 @@
 struct keyd;
 struct smime_cache;
 
-struct keyd *keyd_new(const struct config *cfg, struct keystore *ks, struct dns_resolver *res, const char *gpg_home);
+/*
+ * cfg, res and anchors (TrustAnchors, may be NULL) become keyd's: they are
+ * freed with it, or after a reconfiguration once no lookup uses them.
+ */
+struct keyd *keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509_STORE *anchors,
+    const char *gpg_home);
 void keyd_free(struct keyd *k);
 
-/* A new configuration and resolver (SIGHUP); the old ones are handed back to free once no lookup uses them. */
-void keyd_reconfigure(struct keyd *k, const struct config *cfg, struct dns_resolver *res,
-    const struct config **old_cfg, struct dns_resolver **old_res);
+/* A new configuration (SIGHUP), taken over as keyd_new() does. */
+void keyd_reconfigure(struct keyd *k, struct config *cfg, struct dns_resolver *res, X509_STORE *anchors);
 
 /*
  * Can the key in store row r be handed out now?  Certificates get the full

@@ -9,7 +9,8 @@
 #                                    for NAME from CONF's key store
 #   dns_sign_zone NAME EXPIRY INCEPTION
 #                                    sign $Z/NAME.zone (ECDSA P-256 ZSK and KSK) into
-#                                    NAME.zone.signed; its DS goes to $T/anchors
+#                                    NAME.zone.signed; its DS goes to $T/anchors; signing
+#                                    NAME again reuses its keys (the anchors stay good)
 #   dns_start_nsd PORT NAME...       serve those zones on 127.0.0.1@PORT ($NSD_PID)
 #   dns_stop_nsd
 
@@ -34,9 +35,14 @@ dns_publish_zone() {
 }
 
 dns_sign_zone() {
-	( cd "$Z" &&
-	  zsk=$(ldns-keygen -a ECDSAP256SHA256 "$1") && ksk=$(ldns-keygen -a ECDSAP256SHA256 -k "$1") &&
-	  ldns-signzone -e "$2" -i "$3" "$1.zone" "$zsk" "$ksk" && cat "$ksk.ds" >> "$T/anchors" )
+	( cd "$Z" || exit 1
+	  if [ -s "$1.keys" ]; then
+		read -r zsk ksk < "$1.keys"
+	  else
+		zsk=$(ldns-keygen -a ECDSAP256SHA256 "$1") && ksk=$(ldns-keygen -a ECDSAP256SHA256 -k "$1") &&
+		echo "$zsk $ksk" > "$1.keys" && cat "$ksk.ds" >> "$T/anchors" || exit 1
+	  fi
+	  ldns-signzone -e "$2" -i "$3" "$1.zone" "$zsk" "$ksk" )
 }
 
 dns_start_nsd() {

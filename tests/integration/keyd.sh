@@ -5,6 +5,11 @@
 # absence negative-cached (the second lookup asks no one); unsigned zones
 # refused under "DNSSEC require"; nsd down is a temporary failure answered
 # in time; malformed requests get an error and the daemon lives on.
+# SMIMEA usages: DANE-TA (the domain's own CA), PKIX-EE refused without
+# TrustAnchors; an RSA-4096 certificate (truncated over UDP, TCP) through
+# to an encrypted message.  Concurrent lookups of one address share one
+# query; keys from DNS are handed out for their TTL, then asked for again
+# (replaced and withdrawn keys deleted, unconfirmable ones not used).
 RIG_PORT=12330
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/dnszone.sh"
@@ -18,8 +23,32 @@ R=$T/r
 dns_store "$R" r.test
 for who in sam@r.test tom@r.test vic@r.test sam@u.test; do "$KEYCTL" -c "$R/conf" generate "$who" --smime >/dev/null; done
 for who in pia@r.test ula@r.test; do "$KEYCTL" -c "$R/conf" generate "$who" --pgp >/dev/null; done
-dns_publish_zone r.test "$R/conf"
-dns_sign_zone r.test 20351231000000 20250101000000
+# Certificates from a CA of r.test's own (cas: DANE-TA; pkx: PKIX-EE, the CA not among anyone's
+# TrustAnchors), and a self-signed RSA-4096 one (rsa: DANE-EE, too big for UDP).
+printf '[req]\ndistinguished_name=dn\n[dn]\n[ca]\nbasicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n[ee]\nbasicConstraints=CA:FALSE\nkeyUsage=keyEncipherment,digitalSignature\nextendedKeyUsage=emailProtection\nsubjectAltName=$ENV::SAN\n' > "$T/x509.cnf"
+export SAN=email:ca@r.test
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ca.key" -subj "/CN=r.test CA" \
+	-days 30 -config "$T/x509.cnf" -extensions ca -outform DER -out "$T/ca.der" 2>/dev/null
+for who in cas pkx; do
+	SAN=email:$who@r.test openssl req -new -newkey rsa:2048 -nodes -keyout "$T/$who.key" -subj "/CN=$who" \
+		-config "$T/x509.cnf" -out "$T/$who.csr" 2>/dev/null
+	SAN=email:$who@r.test openssl x509 -req -in "$T/$who.csr" -CA "$T/ca.der" -CAform DER -CAkey "$T/ca.key" \
+		-set_serial "0x$(openssl rand -hex 8)" -days 30 -extfile "$T/x509.cnf" -extensions ee -outform DER -out "$T/$who.der" 2>/dev/null
+done
+SAN=email:rsa@r.test openssl req -x509 -new -newkey rsa:4096 -nodes -keyout "$T/rsa.key" -subj "/CN=rsa" -days 30 \
+	-config "$T/x509.cnf" -extensions ee -outform DER -out "$T/rsa.der" 2>/dev/null
+hexof() { xxd -p "$1" | tr -d '\n'; }
+r_zone() {	# r.test as its store publishes it, plus the records above; signed
+	dns_publish_zone r.test "$R/conf"
+	cat >> "$Z/r.test.zone" <<-ZONE
+	$(dns_owner cas)._smimecert IN SMIMEA 2 0 0 $(hexof "$T/ca.der")
+	$(dns_owner cas)._smimecert IN SMIMEA 1 0 0 $(hexof "$T/cas.der")
+	$(dns_owner pkx)._smimecert IN SMIMEA 1 0 0 $(hexof "$T/pkx.der")
+	$(dns_owner rsa)._smimecert IN SMIMEA 3 0 0 $(hexof "$T/rsa.der")
+	ZONE
+	dns_sign_zone r.test 20351231000000 20250101000000
+}
+r_zone
 # u.test: the same kind of record, unsigned.
 dns_publish_zone u.test "$R/conf"
 cp "$Z/u.test.zone" "$Z/u.test.zone.signed"
@@ -83,6 +112,13 @@ check "keyctl lookup: a key held locally" grep -q '^bob@b.test: S/MIME key [0-9a
 "$KEYCTL" -c "$CONF" lookup nobody@r.test > "$T/lookup2.out" 2>&1
 check "keyctl lookup of an address without keys: exit 1 with keyd's reason" sh -c \
 	"[ $? = 1 ] && grep -q '^nobody@r.test: none reason=.*NSEC' $T/lookup2.out"
+ask request=lookup address=cas@r.test address=pkx@r.test address=rsa@r.test
+check "SMIMEA 2 0 0 (the domain's CA) with the user's certificate: found, trust dnssec" \
+	grep -q "^key=cas@r.test format=smime source=dns-dnssec trust=dnssec fingerprint=$(sha256sum "$T/cas.der" | cut -d' ' -f1) " "$T/reply"
+check "SMIMEA 1 0 0 with no TrustAnchors: none, and why" \
+	grep -q '^result=pkx@r.test none reason=SMIMEA: secure: usage 1 (PKIX-EE): no TrustAnchors configured' "$T/reply"
+check "an RSA-4096 certificate (over TCP): found" \
+	grep -q "^key=rsa@r.test format=smime source=dns-dnssec trust=dnssec fingerprint=$(sha256sum "$T/rsa.der" | cut -d' ' -f1) " "$T/reply"
 ask request=stats
 hits_before=$(sed -n 's/^negative_cache_hits=//p' "$T/reply")
 ask request=lookup address=nobody@r.test
@@ -122,6 +158,13 @@ if wire=$(capture); then
 else
 	not_ok "DNS-only S/MIME recipient: delivered"
 fi
+rig_send "$T/plain.eml" alice@a.test rsa@r.test
+if wire=$(capture); then
+	check "RSA-4096 recipient from DNS: openssl cms decrypts the wire copy with rsa's key" sh -c \
+		"openssl cms -decrypt -in $wire -inkey $T/rsa.key 2>/dev/null | grep -q PLAINTEXT-MARKER"
+else
+	not_ok "RSA-4096 recipient from DNS: delivered"
+fi
 rig_send "$T/plain.eml" alice@a.test ula@r.test
 check "DNS-only OpenPGP recipient under require: accepted" test $? = 0
 if wire=$(capture); then
@@ -140,6 +183,41 @@ check "keyd back: the waiting message is delivered" wait_for 60 queue_empty
 check "keyd back: vic's copy is encrypted" test "$(grep -l 'vic@r.test' "$SINK"/* | xargs grep -l '^Content-Type: application/pkcs7-mime' | wc -l)" -ge 1
 check "nothing leaked to r.test at any point" test "$(leaks r.test)" = 0
 
+# Keys from DNS are handed out for their TTL (clamped to 1 s here), then DNS is asked again.
+stat() { ask request=stats; sed -n "s/^$1=//p" "$T/reply"; }
+fpr_of() { sed -n "s/^key=$1 format=smime .* fingerprint=\([0-9a-f]*\) .*/\1/p" "$T/reply"; }
+reloads=$(grep -c 'configuration reloaded' "$MILTER_LOG")
+keyd_config "CacheMaxTTL 1s"
+echo "CacheMinTTL 0s" >> "$CONF"
+kill -HUP "$KEYD_PID"
+wait_for 10 sh -c "[ \$(grep -c 'configuration reloaded' $MILTER_LOG) -gt $reloads ]"
+ask request=lookup address=sam@r.test
+old_sam=$(fpr_of sam@r.test)
+queries=$(stat dns_lookups)
+ask request=lookup address=sam@r.test
+check "within its TTL a key from DNS is answered from the store" test "$(fpr_of sam@r.test)" = "$old_sam"
+check "within its TTL: no DNS query" test "$(stat dns_lookups)" = "$queries"
+# r.test replaces sam's certificate and withdraws tom's.
+replaced=$(stat replaced_in_dns)
+"$KEYCTL" -c "$R/conf" delete sam@r.test >/dev/null
+"$KEYCTL" -c "$R/conf" delete tom@r.test >/dev/null
+"$KEYCTL" -c "$R/conf" generate sam@r.test --smime >/dev/null
+new_sam=$("$KEYCTL" -c "$R/conf" show sam@r.test | sed -n 's/^fingerprint: \([0-9a-f]*\).*/\1/p')
+r_zone
+old_nsd=$NSD_PID
+dns_stop_nsd
+wait_for 10 sh -c "! kill -0 $old_nsd 2>/dev/null"
+dns_start_nsd "$DNSPORT" r.test u.test
+sleep 2.1
+ask request=lookup address=sam@r.test address=tom@r.test
+check "after the TTL: the replaced certificate is asked for again and the new one found" \
+	test "$(fpr_of sam@r.test)" = "$new_sam"
+check "after the TTL: the old certificate is not handed out" sh -c "! grep -q 'fingerprint=$old_sam' $T/reply"
+check "after the TTL: a withdrawn key is gone (NSEC proves it)" grep -q '^result=tom@r.test none reason=.*NSEC' "$T/reply"
+check "the replaced and the withdrawn key are deleted from the store" sh -c \
+	"[ \$($KEYCTL -c $CONF list | grep -c -e '^tom@r.test' -e '$(printf %.16s "$old_sam")') = 0 ]"
+check "stats count both" test "$(stat replaced_in_dns)" = $((replaced + 2))
+
 # Malformed requests: an error, and the daemon lives on.
 ask request=frobnicate
 check "unknown request: error reply" grep -q "^error=line 1: unknown request 'frobnicate'" "$T/reply"
@@ -156,6 +234,52 @@ check "a request over 64 KB: error reply" grep -q '^error=request larger than 64
 check "keyd survived the malformed requests" kill -0 "$KEYD_PID"
 
 dns_stop_nsd
+sleep 2.1
+ask request=lookup address=sam@r.test
+check "nsd down after the TTL: the stored key from DNS is not used unconfirmed (tempfail)" \
+	grep -q '^result=sam@r.test tempfail reason=' "$T/reply"
+
+# Concurrent lookups: of one address, one DNS query; of others, side by side; the store is not held up.
+# ask_parallel [DELAY_MS:]ADDRESS...: a connection each, all at once; "ADDRESS MS RESULT" lines in $T/par.
+ask_parallel() {
+	/usr/bin/python3 - "$SOCK" "$@" > "$T/par" <<-'PY'
+	import socket, sys, threading, time
+	def one(arg, out, i):
+	    delay, _, addr = arg.rpartition(":")
+	    time.sleep(int(delay or 0) / 1000)
+	    t0 = time.monotonic()
+	    s = socket.socket(socket.AF_UNIX)
+	    s.settimeout(20)
+	    s.connect(sys.argv[1])
+	    s.sendall(("request=lookup\naddress=%s\n\n" % addr).encode())
+	    data = b""
+	    while not data.endswith(b"\n\n"):
+	        chunk = s.recv(65536)
+	        if not chunk:
+	            break
+	        data += chunk
+	    res = [l for l in data.decode().splitlines() if l.startswith("result=")]
+	    out[i] = "%s %d %s" % (addr, (time.monotonic() - t0) * 1000, res[0] if res else "(none)")
+	out = [""] * (len(sys.argv) - 2)
+	threads = [threading.Thread(target=one, args=(a, out, i)) for i, a in enumerate(sys.argv[2:])]
+	for t in threads:
+	    t.start()
+	for t in threads:
+	    t.join()
+	print("\n".join(out))
+	PY
+}
+queries=$(stat dns_lookups)
+shared=$(stat shared_lookups)
+ask_parallel same@r.test same@r.test same@r.test same@r.test same@r.test same@r.test 200:bob@b.test
+check "six concurrent lookups of one address: all tempfail" test "$(grep -c '^same@r.test [0-9]* result=same@r.test tempfail' "$T/par")" = 6
+check "six concurrent lookups of one address: one DNS lookup" test "$(stat dns_lookups)" = $((queries + 1))
+check "six concurrent lookups of one address: five shared it" test "$(stat shared_lookups)" = $((shared + 5))
+check "a store lookup meanwhile is answered at once ($(awk '$1 == "bob@b.test" {print $2}' "$T/par") ms)" \
+	awk '$1 == "bob@b.test" { ok = $2 < 500 && / found$/ } END { exit !ok }' "$T/par"
+ask_parallel d1@r.test d2@r.test d3@r.test d4@r.test
+check "four addresses at once: looked up side by side (slowest $(awk '{print $2}' "$T/par" | sort -n | tail -1) ms, LookupTimeout 1 s)" \
+	awk '{ n++; if ($2 > max) max = $2 } END { exit !(n == 4 && max < 2500) }' "$T/par"
 start=$(date +%s%N)
 ask request=lookup address=new@r.test
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
