@@ -163,6 +163,12 @@ answer(const char *text, size_t len, struct buf *out)
 		buf_printf(out, "error=%s\n", err.msg);
 	} else if (req.type == KEYD_STATS) {
 		keyd_stats(keyd, out);
+	} else if (req.type == KEYD_IMPORT) {
+		keyd_import(keyd, &req, time(NULL), out);
+	} else if (req.type == KEYD_DELETE) {
+		keyd_delete(keyd, &req, out);
+	} else if (req.type == KEYD_LIST) {
+		keyd_list(keyd, out);
 	} else {
 		for (size_t i = 0; i < req.naddresses; i++)
 			keyd_lookup(keyd, req.addresses[i], time(NULL), out);

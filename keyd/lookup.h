@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "keydproto.h"
 #include "keystore.h"
 #include "util.h"
 
@@ -52,6 +53,15 @@ bool keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, 
 
 /* Append the reply lines for addr ("key=..." lines, then one "result=" line) to out. */
 void keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out);
+
+/*
+ * The store's writer (keydproto.h): import a public key (checked, merged
+ * with what the store holds), delete keys, list every key.  Each appends
+ * its reply lines, or one "error=" line, to out.
+ */
+void keyd_import(struct keyd *k, const struct keyd_request *req, time_t now, struct buf *out);
+void keyd_delete(struct keyd *k, const struct keyd_request *req, struct buf *out);
+void keyd_list(struct keyd *k, struct buf *out);
 
 /* Append "name=value" lines of counters. */
 void keyd_stats(struct keyd *k, struct buf *out);

@@ -20,6 +20,118 @@ keyd_request_release(struct keyd_request *req)
 	for (size_t i = 0; i < req->naddresses; i++)
 		free(req->addresses[i]);
 	req->naddresses = 0;
+	free(req->format);
+	free(req->fingerprint);
+	req->format = req->fingerprint = NULL;
+	buf_release(&req->data);
+}
+
+static const struct {
+	const char *name;
+	enum keyd_request_type type;
+} request_names[] = {
+	{ "lookup", KEYD_LOOKUP }, { "stats", KEYD_STATS }, { "import", KEYD_IMPORT }, { "delete", KEYD_DELETE },
+	{ "list", KEYD_LIST },
+};
+
+/* One name=value line other than request= into req; value is taken over. */
+static cables_status
+field(struct keyd_request *req, size_t lineno, const char *name, char *value, struct cables_err *err)
+{
+	const char *bad = NULL;
+
+	if (strcmp(name, "address") == 0) {
+		if (!addr_valid(value))
+			bad = "is not an email address";
+		else if (req->naddresses == KEYD_ADDRESSES_MAX)
+			bad = "is one address too many (" KEYD_ADDRESSES_MAX_S " at most)";
+		else {
+			req->addresses[req->naddresses++] = value;
+			return CABLES_OK;
+		}
+	} else if (strcmp(name, "format") == 0) {
+		if (req->format != NULL)
+			bad = "is a second format";
+		else if (strcmp(value, "smime") != 0 && strcmp(value, "pgp") != 0)
+			bad = "is not a format (smime, pgp)";
+		else {
+			req->format = value;
+			return CABLES_OK;
+		}
+	} else if (strcmp(name, "fingerprint") == 0) {
+		size_t n = strlen(value);
+
+		if (req->fingerprint != NULL)
+			bad = "is a second fingerprint";
+		else if (n < 8 || n > 64 || strspn(value, "0123456789abcdefABCDEF") != n)
+			bad = "is not a hex fingerprint prefix of 8 to 64 digits";
+		else {
+			req->fingerprint = value;
+			return CABLES_OK;
+		}
+	} else if (strcmp(name, "force") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+			bad = "is not yes or no";
+		else
+			req->force = strcmp(value, "yes") == 0;
+	} else if (strcmp(name, "data") == 0) {
+		size_t n = strlen(value);
+
+		if (strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != n)
+			bad = "is not base64";
+		else
+			buf_append(&req->data, value, n);
+	} else {
+		char shown[32];
+
+		free(value);
+		strlcpy_c(shown, name, sizeof(shown));
+		keyd_sanitize(shown);
+		return cables_fail(err, CABLES_ERR_SYNTAX,
+		    "line %zu: unknown name '%s' (request, address, format, fingerprint, force, data)", lineno, shown);
+	}
+	if (bad != NULL) {
+		keyd_sanitize(value);
+		cables_fail(err, CABLES_ERR_SYNTAX, "line %zu: '%.64s' %s", lineno, value, bad);
+	}
+	free(value);
+	return bad != NULL ? CABLES_ERR_SYNTAX : CABLES_OK;
+}
+
+/* Does the request have what its type needs, and nothing else? */
+static cables_status
+complete(const struct keyd_request *req, struct cables_err *err)
+{
+	bool addrs = req->naddresses > 0, fmt = req->format != NULL, fpr = req->fingerprint != NULL;
+	bool data = req->data.len > 0;
+
+	switch (req->type) {
+	case KEYD_LOOKUP:
+		if (!addrs)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "lookup without an address= line");
+		if (fmt || fpr || data || req->force)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "a lookup takes address= lines only");
+		break;
+	case KEYD_STATS:
+	case KEYD_LIST:
+		if (addrs || fmt || fpr || data || req->force)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s takes nothing but request=",
+			    req->type == KEYD_STATS ? "stats" : "list");
+		break;
+	case KEYD_IMPORT:
+		if (req->naddresses != 1 || !fmt || !data)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "import needs one address=, a format= and data= lines");
+		if (fpr)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "import takes no fingerprint= (keyd derives it)");
+		break;
+	case KEYD_DELETE:
+		if (req->naddresses != 1)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "delete needs one address=");
+		if (fmt || data || req->force)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "delete takes address= and fingerprint= only");
+		break;
+	}
+	return CABLES_OK;
 }
 
 void
@@ -59,49 +171,33 @@ keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struc
 		name[eq - line] = '\0';
 		value = xstrndup(eq + 1, n - (size_t)(eq - line) - 1);
 		if (strcmp(name, "request") == 0) {
+			bool known = false;
+
 			if (have_type) {
 				free(value);
 				return cables_fail(err, CABLES_ERR_SYNTAX, "line %zu: request given twice", lineno);
 			}
 			have_type = true;
-			if (strcmp(value, "lookup") == 0) {
-				req->type = KEYD_LOOKUP;
-			} else if (strcmp(value, "stats") == 0) {
-				req->type = KEYD_STATS;
-			} else {
+			for (size_t i = 0; i < sizeof(request_names) / sizeof(request_names[0]) && !known; i++)
+				if (strcmp(value, request_names[i].name) == 0) {
+					req->type = request_names[i].type;
+					known = true;
+				}
+			if (!known) {
 				keyd_sanitize(value);
-				cables_fail(err, CABLES_ERR_SYNTAX, "line %zu: unknown request '%.64s' (lookup, stats)", lineno,
-				    value);
+				cables_fail(err, CABLES_ERR_SYNTAX,
+				    "line %zu: unknown request '%.64s' (lookup, stats, import, delete, list)", lineno, value);
 				free(value);
 				return CABLES_ERR_SYNTAX;
 			}
 			free(value);
-		} else if (strcmp(name, "address") == 0) {
-			if (!addr_valid(value)) {
-				keyd_sanitize(value);
-				cables_fail(err, CABLES_ERR_SYNTAX, "line %zu: '%.64s' is not an email address", lineno, value);
-				free(value);
-				return CABLES_ERR_SYNTAX;
-			}
-			if (req->naddresses == KEYD_ADDRESSES_MAX) {
-				free(value);
-				return cables_fail(err, CABLES_ERR_SYNTAX, "more than %d addresses", KEYD_ADDRESSES_MAX);
-			}
-			req->addresses[req->naddresses++] = value;
-		} else {
-			free(value);
-			keyd_sanitize(name);
-			return cables_fail(err, CABLES_ERR_SYNTAX, "line %zu: unknown name '%s' (request, address)", lineno,
-			    name);
+		} else if (field(req, lineno, name, value, err) != CABLES_OK) {
+			return CABLES_ERR_SYNTAX;
 		}
 	}
 	if (!have_type)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "no request= line");
-	if (req->type == KEYD_LOOKUP && req->naddresses == 0)
-		return cables_fail(err, CABLES_ERR_SYNTAX, "lookup without an address= line");
-	if (req->type != KEYD_LOOKUP && req->naddresses > 0)
-		return cables_fail(err, CABLES_ERR_SYNTAX, "address= lines belong to a lookup only");
-	return CABLES_OK;
+	return complete(req, err);
 }
 
 #define REPLY_MAX (256 * 1024)

@@ -17,6 +17,22 @@
  *   result=dave@d.test tempfail reason=no answer: ...
  *   (empty line)
  *
+ * cables-keyd is the key store's writer for public keys:
+ *
+ *   request=import          request=delete            request=list
+ *   address=bob@b.test      address=bob@b.test
+ *   format=smime            fingerprint=3f2a9c01  (optional hex prefix)
+ *   force=no                (empty line)
+ *   data=MIIF...            (base64, any number of data= lines, joined)
+ *   (empty line)
+ *
+ * import answers "stored=ADDRESS format=F fingerprint=FPR expires=T" (keyd
+ * derives the fingerprint and validity from the key, which must name the
+ * address and, unless force=yes, be usable now); delete answers
+ * "deleted=N"; list answers one line per stored key:
+ *
+ *   key=bob@b.test format=smime source=imported fingerprint=... not_before=T expires=T private=no
+ *
  * A request that cannot be parsed gets "error=REASON" and the empty line;
  * the connection stays usable.  Limits keep a hostile client cheap: lines
  * of at most KEYD_LINE_MAX bytes, at most KEYD_ADDRESSES_MAX addresses.
@@ -32,13 +48,18 @@
 
 #define KEYD_LINE_MAX 1024
 #define KEYD_ADDRESSES_MAX 64
+#define KEYD_ADDRESSES_MAX_S "64"
 
-enum keyd_request_type { KEYD_LOOKUP, KEYD_STATS };
+enum keyd_request_type { KEYD_LOOKUP, KEYD_STATS, KEYD_IMPORT, KEYD_DELETE, KEYD_LIST };
 
 struct keyd_request {
 	enum keyd_request_type type;
 	char *addresses[KEYD_ADDRESSES_MAX];	/* as given (validated as addresses) */
 	size_t naddresses;
+	char *format;		/* import: "smime" or "pgp" */
+	char *fingerprint;	/* delete: a hex prefix of 8 to 64 digits, or NULL */
+	bool force;		/* import: store a key that is not usable now */
+	struct buf data;	/* import: the key in base64, the data= lines joined */
 };
 
 /*

@@ -37,7 +37,8 @@
 static const char *progname = "cables-keyctl";
 
 static const char usage_text[] =
-    "usage: cables-keyctl [-c config-file] COMMAND [ARGS]\n"
+    "usage: cables-keyctl [-o] [-c config-file] COMMAND [ARGS]\n"
+    "       -o: write the key store directly, not through cables-keyd\n"
     "       cables-keyctl [-c config-file] -n     (check the configuration)\n"
     "commands:\n"
     "  generate ADDRESS --smime [--algo rsa3072|p256] [--days N]\n"
@@ -132,8 +133,7 @@ store_cert(struct ctx *c, const char *addr, X509 *cert, EVP_PKEY *key, const cha
 		OPENSSL_cleanse(seal_key, sizeof(seal_key));
 		seal_free_secret(der, der_len);
 	}
-	if (keystore_put(c->ks, &r, c->now, &err) != CABLES_OK)
-		keyctl_die("%s", err.msg);
+	keyctl_put(c, &r);
 	free(r.public_data);
 	free(r.secret_data);
 }
@@ -314,7 +314,7 @@ cmd_import(struct ctx *c, int argc, char **argv)
 		switch (ch) {
 		case 'f': free(want); want = normalized(c, optarg); break;
 		case 'p': free(pass); pass = read_passphrase(optarg); break;
-		case 'F': force = true; break;
+		case 'F': force = c->force = true; break;
 		default: keyctl_usage(NULL);
 		}
 	}
@@ -471,9 +471,13 @@ cmd_list(struct ctx *c, int argc, char **argv)
 
 	if (argc != 1)
 		keyctl_usage("list takes no arguments");
-	open_store(c, false);
-	if (keystore_list(c->ks, false, &keys, &err) != CABLES_OK)
-		keyctl_die("%s", err.msg);
+	if (keyctl_via_keyd(c)) {
+		keyctl_keyd_list(c, &keys);
+	} else {
+		open_store(c, false);
+		if (keystore_list(c->ks, false, &keys, &err) != CABLES_OK)
+			keyctl_die("%s", err.msg);
+	}
 	printf("%-32s %-6s %-16s %-10s %-10s %s\n", "ADDRESS", "FORMAT", "FINGERPRINT", "EXPIRES", "SOURCE", "PRIVATE");
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
@@ -587,9 +591,13 @@ cmd_delete(struct ctx *c, int argc, char **argv)
 	if (optind + 1 != argc)
 		keyctl_usage("delete needs exactly one ADDRESS");
 	addr = normalized(c, argv[optind]);
-	open_store(c, false);
-	if (keystore_delete(c->ks, addr, fpr, &deleted, &err) != CABLES_OK)
-		keyctl_die("%s", err.msg);
+	if (keyctl_via_keyd(c)) {
+		deleted = keyctl_keyd_delete(c, addr, fpr);
+	} else {
+		open_store(c, false);
+		if (keystore_delete(c->ks, addr, fpr, &deleted, &err) != CABLES_OK)
+			keyctl_die("%s", err.msg);
+	}
 	printf("deleted %zu key%s for %s\n", deleted, deleted == 1 ? "" : "s", addr);
 	free(addr);
 	return 0;
@@ -626,9 +634,10 @@ main(int argc, char **argv)
 	int ch, rc;
 
 	memset(&c, 0, sizeof(c));
-	while ((ch = getopt(argc, argv, "+c:hn")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:hno")) != -1) {
 		switch (ch) {
 		case 'c': config_path = optarg; break;
+		case 'o': c.offline = true; break;
 		case 'n': check_only = true; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: keyctl_usage(NULL);

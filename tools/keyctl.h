@@ -14,11 +14,23 @@ struct ctx {
 	struct config *cfg;
 	struct keystore *ks;
 	time_t now;
+	bool offline;		/* -o: write the store directly, not through cables-keyd */
+	bool force;		/* import --force: store a key that is not usable now */
 };
 
 void open_store(struct ctx *c, bool create);
 /* addr normalised, or die naming it. */
 char *normalized(const struct ctx *c, const char *addr);
+
+/*
+ * Writes (keyctl_keyd.c): through cables-keyd when KeydSocket is set and
+ * not -o, for public keys; a record with a private half is stored directly.
+ * Failures die with the reason.
+ */
+bool keyctl_via_keyd(const struct ctx *c);
+void keyctl_put(struct ctx *c, const struct key_record *r);
+size_t keyctl_keyd_delete(struct ctx *c, const char *addr, const char *fpr);
+void keyctl_keyd_list(struct ctx *c, struct key_list *out);
 
 /* OpenPGP keys (keyctl_pgp.c). */
 void keyctl_pgp_generate(struct ctx *c, const char *addr, const char *algo, unsigned long days);

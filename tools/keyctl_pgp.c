@@ -92,8 +92,7 @@ store_pgp(struct ctx *c, const char *home, const char *addr, const char *fpr, bo
 		OPENSSL_cleanse(seal_key, sizeof(seal_key));
 		OPENSSL_cleanse(sec.data, sec.len);
 	}
-	if (keystore_put(c->ks, &r, c->now, &err) != CABLES_OK)
-		keyctl_die("%s", err.msg);
+	keyctl_put(c, &r);
 	pgp_key_info_release(&info);
 	free(r.secret_data);
 	buf_release(&pub);

@@ -129,6 +129,47 @@ ask request=lookup address=sam@u.test
 check "unsigned zone under DNSSEC require: not trusted" grep -q '^result=sam@u.test none reason=.*insecure' "$T/reply"
 check "unsigned zone: nothing stored" sh -c "! $KEYCTL -c $CONF list | grep -q '^sam@u.test'"
 check "KeydPidFile holds keyd's process ID" test "$(cat "$T/keyd.pid")" = "$KEYD_PID"
+
+# keyd writes the store: cables-keyctl imports, deletes and lists public keys through it.
+make_cert "$T/imp.pem" imp@x.test 20250101000000Z 20351231000000Z
+openssl x509 -in "$T/imp.pem" -out "$T/imp.crt"
+make_cert "$T/old.pem" old@x.test 20200101000000Z 20210101000000Z
+openssl x509 -in "$T/old.pem" -outform DER -out "$T/old.der"
+"$KEYCTL" -c "$R/conf" generate pgpu@x.test --pgp >/dev/null
+"$KEYCTL" -c "$R/conf" export pgpu@x.test > "$T/pgpu.asc"
+"$KEYCTL" -c "$R/conf" export pgpu@x.test --private > "$T/pgpu.sec.asc"
+gpg --dearmor < "$T/pgpu.sec.asc" > "$T/pgpu.sec"
+"$KEYCTL" -c "$CONF" import "$T/imp.crt" > "$T/imp.out" 2>&1
+check "keyctl import of a certificate: through keyd" sh -c \
+	"grep -q '^imported S/MIME certificate for imp@x.test' $T/imp.out && grep -q 'keyd: stored the smime key [0-9a-f]* of imp@x.test' $MILTER_LOG"
+"$KEYCTL" -c "$CONF" import "$T/pgpu.asc" > "$T/imp.out" 2>&1
+check "keyctl import of an OpenPGP key: through keyd" grep -q 'keyd: stored the pgp key [0-9a-f]* of pgpu@x.test' "$MILTER_LOG"
+"$KEYCTL" -c "$CONF" list > "$T/list.out"
+check "keyctl list through keyd: both keys, source imported, no private key" sh -c \
+	"grep -q '^imp@x.test  *smime .* imported  *no$' $T/list.out && grep -q '^pgpu@x.test  *pgp .* imported  *no$' $T/list.out"
+check "keyctl list through keyd: the keys generated here say so" grep -q '^bob@b.test  *smime .* generated  *yes$' "$T/list.out"
+ask request=lookup address=imp@x.test
+check "an imported key is looked up at once" grep -q '^key=imp@x.test format=smime source=imported trust=local ' "$T/reply"
+"$KEYCTL" -c "$CONF" delete imp@x.test > "$T/del.out" 2>&1
+check "keyctl delete through keyd" sh -c "grep -q '^deleted 1 key for imp@x.test' $T/del.out && grep -q 'keyd: deleted 1 key of imp@x.test' $MILTER_LOG"
+set -- request=import address=old@x.test format=smime $(base64 -w 76 "$T/old.der" | sed 's/^/data=/')
+ask "$@"
+check "import of an expired certificate: refused with the reason" grep -q '^error=not usable: .*expired.*(force=yes stores it anyway)' "$T/reply"
+ask "$@" force=yes
+check "import of an expired certificate with force=yes: stored" grep -q '^stored=old@x.test format=smime fingerprint=[0-9a-f]\{64\} expires=' "$T/reply"
+set -- request=import address=other@x.test format=smime $(base64 -w 76 "$T/old.der" | sed 's/^/data=/') force=yes
+ask "$@"
+check "import of a certificate for an address it does not name: refused" grep -q '^error=the certificate does not name other@x.test' "$T/reply"
+set -- request=import address=pgpu@x.test format=pgp $(base64 -w 76 "$T/pgpu.sec" | sed 's/^/data=/')
+ask "$@"
+check "an OpenPGP secret key sent to keyd: refused" grep -q '^error=data holds a secret key; cables-keyd takes public keys only' "$T/reply"
+ask request=import address=pgpu@x.test format=pgp data=AAAA
+check "import of bytes that are no key: refused" grep -q '^error=data: ' "$T/reply"
+ask request=import address=pgpu@x.test format=smime data=AAAA
+check "import of bytes that are no certificate: refused" grep -q '^error=data is not a DER X.509 certificate' "$T/reply"
+ask request=list
+check "list: one line per key, with validity and whether a private key is held" \
+	grep -q '^key=old@x.test format=smime source=imported fingerprint=[0-9a-f]\{64\} not_before=1577836800 expires=1609459200 private=no$' "$T/reply"
 # SIGHUP: DNSSEC prefer takes effect without a restart; a broken file leaves the old configuration.
 printf 'Ciper x\n' >> "$CONF"
 kill -HUP "$KEYD_PID"
@@ -175,6 +216,11 @@ fi
 # keyd killed: On-KeydError (tempfail) keeps the mail; keyd back: it flows.
 kill "$KEYD_PID"
 wait_for 10 sh -c "! kill -0 $KEYD_PID 2>/dev/null"
+"$KEYCTL" -c "$CONF" import "$T/imp.crt" > "$T/imp.out" 2>&1
+check "keyd down: keyctl import fails and says how to go on" sh -c \
+	"[ $? = 1 ] && grep -q 'cables-keyd at .*: .*(cables-keyd writes the key store; start it, or use -o to write the store directly)' $T/imp.out"
+"$KEYCTL" -o -c "$CONF" import "$T/imp.crt" > "$T/imp.out" 2>&1
+check "keyd down: keyctl -o imports directly" grep -q '^imported S/MIME certificate for imp@x.test' "$T/imp.out"
 held_back "keyd down" vic@r.test 'tempfail: key lookup: cables-keyd at .*(On-KeydError)'
 check "keyd down: no plaintext on the wire" test "$(leaks r.test)" = 0
 rig_keyd

@@ -48,8 +48,32 @@ test_good_requests(void **state)
 	parses("request=lookup\r\naddress=bob@b.test\r\naddress=carol@c.test", KEYD_LOOKUP, 2);
 	parses("address=bob@b.test\nrequest=lookup\n", KEYD_LOOKUP, 1);
 	parses("request=stats\n", KEYD_STATS, 0);
+	parses("request=list\n", KEYD_LIST, 0);
+	parses("request=delete\naddress=bob@b.test\n", KEYD_DELETE, 1);
+	parses("request=delete\naddress=bob@b.test\nfingerprint=0123abcdEF\n", KEYD_DELETE, 1);
+	parses("request=import\naddress=bob@b.test\nformat=pgp\ndata=AAEC\ndata=AwQ=\nforce=yes\n", KEYD_IMPORT, 1);
 	assert_int_equal(keyd_request_parse(given, sizeof(given) - 1, &req, NULL), CABLES_OK);
 	assert_string_equal(req.addresses[0], "Bob+x@B.test");	/* as given: keyd normalises */
+	keyd_request_release(&req);
+}
+
+static void
+test_import_fields(void **state)
+{
+	static const char text[] = "request=import\naddress=bob@b.test\nformat=smime\ndata=AAEC\ndata=AwQ=\n";
+	static const char fpr[] = "request=delete\naddress=bob@b.test\nfingerprint=0123abcd\n";
+	struct keyd_request req;
+
+	assert_int_equal(keyd_request_parse(text, sizeof(text) - 1, &req, NULL), CABLES_OK);
+	assert_string_equal(req.format, "smime");
+	assert_false(req.force);
+	/* data= lines are joined in order */
+	assert_int_equal(req.data.len, 8);
+	assert_memory_equal(req.data.data, "AAECAwQ=", 8);
+	keyd_request_release(&req);
+	assert_int_equal(keyd_request_parse(fpr, sizeof(fpr) - 1, &req, NULL), CABLES_OK);
+	assert_string_equal(req.fingerprint, "0123abcd");
+	assert_null(req.format);
 	keyd_request_release(&req);
 }
 
@@ -65,7 +89,20 @@ test_bad_requests_say_why(void **state)
 	REFUSED("", "no request= line");
 	REFUSED("address=bob@b.test\n", "no request= line");
 	REFUSED("request=lookup\n", "lookup without an address= line");
-	REFUSED("request=stats\naddress=bob@b.test\n", "address= lines belong to a lookup only");
+	REFUSED("request=stats\naddress=bob@b.test\n", "stats takes nothing but request=");
+	REFUSED("request=list\nformat=pgp\n", "list takes nothing but request=");
+	REFUSED("request=lookup\naddress=a@b.test\nformat=pgp\n", "a lookup takes address= lines only");
+	REFUSED("request=import\naddress=a@b.test\nformat=pgp\n", "import needs one address=, a format= and data= lines");
+	REFUSED("request=import\naddress=a@b.test\naddress=c@b.test\nformat=pgp\ndata=AA==\n", "import needs one address=");
+	REFUSED("request=import\naddress=a@b.test\nformat=x509\ndata=AA==\n", "line 3: 'x509' is not a format (smime, pgp)");
+	REFUSED("request=import\naddress=a@b.test\nformat=pgp\ndata=A*A\n", "line 4: 'A*A' is not base64");
+	REFUSED("request=import\naddress=a@b.test\nformat=pgp\ndata=AA==\nforce=maybe\n", "line 5: 'maybe' is not yes or no");
+	REFUSED("request=import\naddress=a@b.test\nformat=pgp\nformat=pgp\ndata=AA==\n", "line 4: 'pgp' is a second format");
+	REFUSED("request=import\naddress=a@b.test\nformat=pgp\ndata=AA==\nfingerprint=01234567\n", "import takes no fingerprint=");
+	REFUSED("request=delete\n", "delete needs one address=");
+	REFUSED("request=delete\naddress=a@b.test\nfingerprint=0123\n", "'0123' is not a hex fingerprint prefix of 8 to 64 digits");
+	REFUSED("request=delete\naddress=a@b.test\nfingerprint=0123456g\n", "is not a hex fingerprint prefix");
+	REFUSED("request=delete\naddress=a@b.test\ndata=AA==\n", "delete takes address= and fingerprint= only");
 	REFUSED("request=lookup\nrequest=lookup\naddress=a@b.test\n", "line 2: request given twice");
 	REFUSED("request=frobnicate\n", "line 1: unknown request 'frobnicate'");
 	REFUSED("request=lookup\nfoo=bar\n", "line 2: unknown name 'foo'");
@@ -82,7 +119,7 @@ test_bad_requests_say_why(void **state)
 	buf_appends(&many, "request=lookup\n");
 	for (int i = 0; i <= KEYD_ADDRESSES_MAX; i++)
 		buf_printf(&many, "address=u%d@d.test\n", i);
-	refused(many.data, many.len, "more than 64 addresses");
+	refused(many.data, many.len, "line 66: 'u64@d.test' is one address too many (64 at most)");
 	buf_release(&many);
 }
 
@@ -100,6 +137,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_requests),
+		cmocka_unit_test(test_import_fields),
 		cmocka_unit_test(test_bad_requests_say_why),
 		cmocka_unit_test(test_sanitize_removes_control_characters),
 	};

@@ -1,0 +1,133 @@
+/*
+ * keyctl_keyd - cables-keyctl's writes of public keys go through
+ * cables-keyd, the key store's writer, when KeydSocket is set: imports,
+ * deletions and listings are keyd requests (keydproto.h).  Keys with a
+ * private half (generate, import of a PKCS#12 file) are sealed and stored
+ * by keyctl itself, so that secrets never cross the socket and keyd never
+ * holds the store's sealing key.  -o (offline) writes the store directly,
+ * for maintenance while keyd is stopped; SQLite's locking keeps that safe.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "keyctl.h"
+#include "keydproto.h"
+#include "util.h"
+
+#define KEYD_WRITE_TIMEOUT_MS 30000
+
+bool
+keyctl_via_keyd(const struct ctx *c)
+{
+	return c->cfg->keyd_socket != NULL && !c->offline;
+}
+
+/* Send req (its final empty line added here) to keyd; the reply.  No answer or an error= line: die. */
+static void
+call(struct ctx *c, struct buf *req, struct buf *reply)
+{
+	struct cables_err err;
+	const char *e;
+
+	buf_appends(req, "\n");
+	buf_init(reply);
+	if (keyd_call(c->cfg->keyd_socket, req, KEYD_WRITE_TIMEOUT_MS, reply, &err) != CABLES_OK)
+		keyctl_die("%s (cables-keyd writes the key store; start it, or use -o to write the store directly)",
+		    err.msg);
+	buf_append(reply, "", 1);
+	reply->len--;
+	if (strncmp(reply->data, "error=", 6) == 0)
+		e = reply->data + 6;
+	else if ((e = strstr(reply->data, "\nerror=")) != NULL)
+		e += 7;
+	if (e != NULL)
+		keyctl_die("cables-keyd: %.*s", (int)strcspn(e, "\n"), e);
+}
+
+void
+keyctl_put(struct ctx *c, const struct key_record *r)
+{
+	struct cables_err err;
+	struct buf req, reply;
+	size_t b64_len = 4 * ((r->public_len + 2) / 3) + 1;
+	char *b64;
+
+	if (!keyctl_via_keyd(c) || r->secret_data != NULL) {
+		if (keystore_put(c->ks, r, c->now, &err) != CABLES_OK)
+			keyctl_die("%s", err.msg);
+		return;
+	}
+	b64 = xmalloc(b64_len);
+	EVP_EncodeBlock((unsigned char *)b64, r->public_data, (int)r->public_len);
+	buf_init(&req);
+	buf_printf(&req, "request=import\naddress=%s\nformat=%s\nforce=%s\n", r->address, r->format,
+	    c->force ? "yes" : "no");
+	for (size_t off = 0, n = strlen(b64); off < n; off += 76)
+		buf_printf(&req, "data=%.76s\n", b64 + off);
+	free(b64);
+	call(c, &req, &reply);
+	if (strncmp(reply.data, "stored=", 7) != 0)
+		keyctl_die("cables-keyd: unexpected reply to an import: %.*s", (int)strcspn(reply.data, "\n"), reply.data);
+	buf_release(&req);
+	buf_release(&reply);
+}
+
+size_t
+keyctl_keyd_delete(struct ctx *c, const char *addr, const char *fpr)
+{
+	struct buf req, reply;
+	unsigned long n;
+
+	buf_init(&req);
+	buf_printf(&req, "request=delete\naddress=%s\n", addr);
+	if (fpr != NULL)
+		buf_printf(&req, "fingerprint=%s\n", fpr);
+	call(c, &req, &reply);
+	if (sscanf(reply.data, "deleted=%lu", &n) != 1)
+		keyctl_die("cables-keyd: unexpected reply to a delete: %.*s", (int)strcspn(reply.data, "\n"), reply.data);
+	buf_release(&req);
+	buf_release(&reply);
+	return (size_t)n;
+}
+
+void
+keyctl_keyd_list(struct ctx *c, struct key_list *out)
+{
+	struct buf req, reply;
+	char *line, *save = NULL;
+	size_t cap = 0;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&req);
+	buf_appends(&req, "request=list\n");
+	call(c, &req, &reply);
+	for (line = strtok_r(reply.data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char addr[256], format[8], source[32], fpr[65], private[4];
+		long long nb, na;
+		struct key_record *r;
+
+		if (sscanf(line, "key=%255s format=%7s source=%31s fingerprint=%64s not_before=%lld expires=%lld private=%3s",
+		    addr, format, source, fpr, &nb, &na, private) != 7)
+			continue;
+		if (out->count == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			out->items = xreallocarray(out->items, cap, sizeof(*out->items));
+		}
+		r = &out->items[out->count++];
+		memset(r, 0, sizeof(*r));
+		r->address = xstrdup(addr);
+		strlcpy_c(r->format, format, sizeof(r->format));
+		strlcpy_c(r->fingerprint, fpr, sizeof(r->fingerprint));
+		r->source = xstrdup(source);
+		r->not_before = nb;
+		r->not_after = na;
+		r->secret_len = strcmp(private, "yes") == 0;	/* only whether there is one */
+	}
+	buf_release(&req);
+	buf_release(&reply);
+}
