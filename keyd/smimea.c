@@ -151,6 +151,17 @@ vouches(const struct dns_record *r, X509 *c, STACK_OF(X509) *set, X509_STORE *an
 	}
 }
 
+static bool
+encodes_back(X509 *c, const struct dns_record *r)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509(c, &der);
+	bool same = len > 0 && (size_t)len == r->len && memcmp(der, r->data, r->len) == 0;
+
+	OPENSSL_free(der);
+	return same;
+}
+
 size_t
 smimea_select(const struct dns_record *recs, size_t n, X509_STORE *anchors, time_t now, X509 **out, size_t max,
     char *why, size_t why_len)
@@ -171,10 +182,16 @@ smimea_select(const struct dns_record *recs, size_t n, X509_STORE *anchors, time
 			snprintf(why, why_len, "a record's certificate cannot be decoded");
 			continue;
 		}
+		/* Digests are over DER: a certificate that does not encode back to its bytes is not one. */
+		if (!encodes_back(c, &recs[i])) {
+			X509_free(c);
+			snprintf(why, why_len, "a record's certificate is not in DER");
+			continue;
+		}
 		sk_X509_push(set, c);
 	}
 	if (set == NULL || sk_X509_num(set) == 0) {
-		if (set != NULL && n > 0 && strncmp(why, "a record's", 10) != 0)
+		if (set != NULL && n > 0 && strncmp(why, "a record's certificate", 22) != 0)
 			snprintf(why, why_len, "the records carry no certificate (only digests)");
 		sk_X509_free(set);
 		return 0;
