@@ -391,6 +391,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 {
 	bool tempfail = false, proven_none = true, any = false;
 	char reason[CABLES_ERR_MAX + 128] = "";
+	int rank, best = -1;
 	unsigned long ttl = 0;
 
 	for (int t = 0; t < 2; t++) {
@@ -428,9 +429,14 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 		if (kept.n > 0 && (!any || a.ttl < ttl))
 			ttl = a.ttl;
 		any |= kept.n > 0;
-		if (kept.n == 0 && (reason[0] == '\0' || a.status != DNS_SECURE_NONE))
+		/* The reason that says most: records that could not be used, then bogus, tempfail, unsigned, none. */
+		rank = a.n > 0 ? 4 : a.status == DNS_BOGUS ? 3 : a.status == DNS_TEMPFAIL ? 2 :
+		    a.status == DNS_INSECURE ? 1 : 0;
+		if (kept.n == 0 && (reason[0] == '\0' || rank > best)) {
 			snprintf(reason, sizeof(reason), "%s: %s: %s", rrtype, dns_status_name(a.status),
 			    why[0] != '\0' ? why : a.reason);
+			best = rank;
+		}
 		if (proven_none && t == 1)
 			ttl = a.ttl;	/* the SOA minimum of the last proof */
 		dns_answer_release(&a);

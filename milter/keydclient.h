@@ -5,6 +5,10 @@
  * again afterwards.  Not reaching keyd (no socket, refused, timeout, a
  * reply that does not parse) is an error with the reason; keyd answering
  * "tempfail" for an address is that address's answer.
+ *
+ * found (may be NULL) gets, per address, the fingerprints of the keys keyd
+ * answered with (or its reason when there were none): a key the store holds from DNS may be used only when keyd
+ * has just confirmed it (its TTL, its trust), never from the store alone.
  */
 #ifndef CABLES_KEYDCLIENT_H
 #define CABLES_KEYDCLIENT_H
@@ -15,7 +19,15 @@
 
 enum keyd_answer { KEYD_ANSWER_NONE, KEYD_ANSWER_FOUND, KEYD_ANSWER_TEMPFAIL };
 
+#define KEYD_FOUND_MAX 8
+
+struct keyd_found {
+	char fpr[KEYD_FOUND_MAX][65];
+	size_t n;
+	char reason[192];	/* keyd's reason when it found none, or "" */
+};
+
 cables_status keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned long timeout_ms,
-    enum keyd_answer *answers, char *why, size_t why_len, struct cables_err *err);
+    enum keyd_answer *answers, struct keyd_found *found, char *why, size_t why_len, struct cables_err *err);
 
 #endif

@@ -8,11 +8,24 @@
 #include <openssl/crypto.h>
 
 #include "addr.h"
+#include "keydclient.h"
 #include "keys.h"
 #include "pgp.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
+
+/* May the key in row r be used?  One from DNS only when keyd has just confirmed it. */
+static bool
+confirmed(const struct milter_env *env, const struct key_record *r)
+{
+	if (strncmp(r->source, "dns-", 4) != 0)
+		return true;
+	for (size_t i = 0; env->confirmed != NULL && i < env->confirmed->n; i++)
+		if (strcmp(env->confirmed->fpr[i], r->fingerprint) == 0)
+			return true;
+	return false;
+}
 
 X509 *
 keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char **why,
@@ -21,16 +34,23 @@ keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char
 	struct key_list keys;
 	struct cables_err reason;
 	X509 *found = NULL;
+	size_t considered;
 
 	*why = NULL;
 	*st = keystore_lookup(env->ks, addr, "smime", &keys, err);
 	if (*st != CABLES_OK)
 		return NULL;
+	considered = keys.count;
 	reason.msg[0] = '\0';
 	for (size_t i = 0; i < keys.count && found == NULL; i++) {
-		X509 *c = smime_cache_cert(env->certs, keys.items[i].public_data, keys.items[i].public_len);
+		X509 *c;
 		cables_status usable;
 
+		if (!confirmed(env, &keys.items[i])) {
+			considered--;
+			continue;
+		}
+		c = smime_cache_cert(env->certs, keys.items[i].public_data, keys.items[i].public_len);
 		if (c == NULL) {
 			cables_fail(&reason, CABLES_ERR_SYNTAX, "stored certificate %.16s cannot be decoded",
 			    keys.items[i].fingerprint);
@@ -45,7 +65,7 @@ keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char
 			X509_free(c);
 	}
 	if (found == NULL)
-		*why = keys.count == 0 ? xstrdup("no certificate") :
+		*why = considered == 0 ? xstrdup("no certificate") :
 		    reason.msg[0] == '\0' ? xstrdup("no private key") :
 		    xasprintf("certificate %.16s: %s", keys.items[0].fingerprint, reason.msg);
 	key_list_release(&keys);
@@ -95,16 +115,22 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 	struct key_list keys;
 	struct cables_err reason;
 	bool found = false;
+	size_t considered;
 
 	*why = NULL;
 	*st = keystore_lookup(env->ks, addr, "pgp", &keys, err);
 	if (*st != CABLES_OK)
 		return false;
+	considered = keys.count;
 	reason.msg[0] = '\0';
 	for (size_t i = 0; i < keys.count && !found; i++) {
 		const struct key_record *r = &keys.items[i];
 		cables_status usable;
 
+		if (!confirmed(env, r)) {
+			considered--;
+			continue;
+		}
 		if (use == KEY_SIGN && r->secret_data == NULL)
 			continue;
 		usable = pgp_check(env->cfg->gnupg_home, r->public_data, r->public_len, addr, &env->cfg->addr,
@@ -125,7 +151,7 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 		found = true;
 	}
 	if (!found && *st == CABLES_OK)
-		*why = keys.count == 0 ? xstrdup("no OpenPGP key") :
+		*why = considered == 0 ? xstrdup("no OpenPGP key") :
 		    reason.msg[0] == '\0' ? xstrdup("no OpenPGP secret key") : xstrdup(reason.msg);
 	key_list_release(&keys);
 	return found;

@@ -25,6 +25,7 @@
 #include "status.h"
 
 struct smime_cache;
+struct keyd_found;
 
 struct milter_env {
 	const struct config *cfg;
@@ -35,6 +36,11 @@ struct milter_env {
 	time_t now;
 	const uint8_t *reinject_key;	/* split delivery is possible (ReinjectTo, key, MTA), or NULL */
 	const uint8_t *marker_key;	/* the key markers are checked with, or NULL */
+	/*
+	 * Keys the store holds from DNS (source dns-...) are used only when
+	 * cables-keyd has just confirmed them: their fingerprints, or NULL.
+	 */
+	const struct keyd_found *confirmed;
 };
 
 enum key_use { KEY_ENCRYPT, KEY_SIGN };

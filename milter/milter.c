@@ -418,7 +418,7 @@ env_of(const struct conn *c)
 {
 	time_t now = time(NULL);
 	struct milter_env env = { c->rt->cfg, store, cert_cache, current_store_key(c->rt->cfg, now),
-	    c->rt->anchors, now, NULL, NULL };
+	    c->rt->anchors, now, NULL, NULL, NULL };
 
 	if (reinject_key_loaded)
 		env.marker_key = reinject_key;

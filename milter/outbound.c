@@ -198,6 +198,7 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 	const char **addrs = xcalloc(m->nrcpts + 1, sizeof(*addrs));
 	size_t *idx = xcalloc(m->nrcpts + 1, sizeof(*idx)), n = 0;
 	enum keyd_answer *ans = xcalloc(m->nrcpts + 1, sizeof(*ans));
+	struct keyd_found *found = xcalloc(m->nrcpts + 1, sizeof(*found));
 	enum fail_action action = ACTION_ACCEPT;
 	struct cables_err err;
 	char why[CABLES_ERR_MAX], text[CABLES_ERR_MAX + 64];
@@ -214,20 +215,30 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 	}
 	if (n == 0)
 		goto out;
-	if ((st = keyd_ask(cfg->keyd_socket, addrs, n, cfg->lookup_timeout_ms + 1000, ans, why, sizeof(why), &err)) !=
-	    CABLES_OK)
+	if ((st = keyd_ask(cfg->keyd_socket, addrs, n, cfg->lookup_timeout_ms + 1000, ans, found, why, sizeof(why),
+	    &err)) != CABLES_OK)
 		strlcpy_c(why, err.msg, sizeof(why));
 	for (size_t k = 0; k < n; k++) {
 		struct rcpt *r = &m->rcpts[idx[k]];
 
 		if (st == CABLES_OK && ans[k] == KEYD_ANSWER_FOUND) {
+			struct milter_env confirmed = *env;
+
+			/* Now the keys keyd answered with, those from DNS included. */
+			confirmed.confirmed = &found[k];
 			free(r->why_no_key);
 			r->why_no_key = NULL;
-			if (find_key(r, env, &err) != CABLES_OK) {
+			if (find_key(r, &confirmed, &err) != CABLES_OK) {
 				outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 				go_on = false;
 				goto out;
 			}
+		} else if (st == CABLES_OK && ans[k] == KEYD_ANSWER_NONE && found[k].reason[0] != '\0' &&
+		    r->why_no_key != NULL) {
+			char *was = r->why_no_key;
+
+			r->why_no_key = xasprintf("%s (cables-keyd: %s)", was, found[k].reason);
+			free(was);
 		} else if (st != CABLES_OK || ans[k] == KEYD_ANSWER_TEMPFAIL) {
 			action = fail_action_combine(action,
 			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL));
@@ -247,6 +258,7 @@ out:
 	free(addrs);
 	free(idx);
 	free(ans);
+	free(found);
 	return go_on;
 }
 

@@ -21,7 +21,7 @@ SOCK=$T/keyd.sock
 # The remote domain r.test publishes its users' keys (made in a store of its own).
 R=$T/r
 dns_store "$R" r.test
-for who in sam@r.test tom@r.test vic@r.test sam@u.test; do "$KEYCTL" -c "$R/conf" generate "$who" --smime >/dev/null; done
+for who in sam@r.test tom@r.test vic@r.test sam@u.test una@u.test; do "$KEYCTL" -c "$R/conf" generate "$who" --smime >/dev/null; done
 for who in pia@r.test ula@r.test; do "$KEYCTL" -c "$R/conf" generate "$who" --pgp >/dev/null; done
 # Certificates from a CA of r.test's own (cas: DANE-TA; pkx: PKIX-EE, the CA not among anyone's
 # TrustAnchors), and a self-signed RSA-4096 one (rsa: DANE-EE, too big for UDP).
@@ -55,7 +55,7 @@ cp "$Z/u.test.zone" "$Z/u.test.zone.signed"
 dns_start_nsd "$DNSPORT" r.test u.test
 check "nsd serves r.test and u.test" test -n "$NSD_PID"
 
-KEYD_CONF="KeydSocket $SOCK|KeydPidFile $T/keyd.pid|Resolver 127.0.0.1@$DNSPORT|DNSSECTrustAnchor $T/anchors|LookupTimeout 1s|Policy r.test require"
+KEYD_CONF="KeydSocket $SOCK|KeydPidFile $T/keyd.pid|Resolver 127.0.0.1@$DNSPORT|DNSSECTrustAnchor $T/anchors|LookupTimeout 1s|Policy r.test require|Policy sam@u.test require|Policy una@u.test encrypt"
 keyd_config() {	# [LINE]: the keyd configuration, plus LINE
 	extra=${1:-}
 	old_ifs=$IFS
@@ -206,6 +206,20 @@ if wire=$(capture); then
 else
 	not_ok "RSA-4096 recipient from DNS: delivered"
 fi
+# An unsigned zone under DNSSEC require: its keys are not trusted.
+rig_send "$T/plain.eml" alice@a.test sam@u.test
+check "unsigned zone, policy require: 4xx, nothing sent" sh -c "[ $? = 4 ] && [ \$(grep -l 'sam@u.test' $SINK/* 2>/dev/null | wc -l) = 0 ]"
+check "unsigned zone, policy require: the log says why (keyd's reason)" \
+	grep -q 'tempfail: no usable S/MIME certificate for sam@u.test: no certificate (cables-keyd: SMIMEA: insecure: unsigned answer) (policy require)' "$MILTER_LOG"
+rig_send "$T/plain.eml" alice@a.test una@u.test
+check "unsigned zone, policy encrypt: accepted" test $? = 0
+if wire=$(capture); then
+	check "unsigned zone, policy encrypt: sent as it is" grep -q PLAINTEXT-MARKER "$wire"
+	check "unsigned zone, policy encrypt: logged, with keyd's reason" \
+		grep -q 'plaintext: no usable S/MIME certificate for una@u.test: no certificate (cables-keyd: SMIMEA: insecure: .*) (policy encrypt)' "$MILTER_LOG"
+else
+	not_ok "unsigned zone, policy encrypt: delivered"
+fi
 rig_send "$T/plain.eml" alice@a.test ula@r.test
 check "DNS-only OpenPGP recipient under require: accepted" test $? = 0
 if wire=$(capture); then
@@ -284,6 +298,10 @@ sleep 2.1
 ask request=lookup address=sam@r.test
 check "nsd down after the TTL: the stored key from DNS is not used unconfirmed (tempfail)" \
 	grep -q '^result=sam@r.test tempfail reason=' "$T/reply"
+sent_to_sam=$(grep -l 'sam@r.test' "$SINK"/* 2>/dev/null | wc -l)
+rig_send "$T/plain.eml" alice@a.test sam@r.test
+check "nsd down after the TTL: the milter does not use the stored key from DNS either (4xx)" test $? = 4
+check "nsd down after the TTL: nothing sent to sam" test "$(grep -l 'sam@r.test' "$SINK"/* 2>/dev/null | wc -l)" = "$sent_to_sam"
 
 # Concurrent lookups: of one address, one DNS query; of others, side by side; the store is not held up.
 # ask_parallel [DELAY_MS:]ADDRESS...: a connection each, all at once; "ADDRESS MS RESULT" lines in $T/par.
