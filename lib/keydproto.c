@@ -229,7 +229,8 @@ keyd_call(const char *socket_path, const struct buf *request, unsigned long time
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
 		return cables_fail(err, CABLES_ERR_IO, "cables-keyd: socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		st = cables_fail(err, CABLES_ERR_IO, "cables-keyd at %s: %s", socket_path, strerror(errno));
+		st = cables_fail(err, errno == ENOENT || errno == ECONNREFUSED ? CABLES_ERR_NOTFOUND : CABLES_ERR_IO,
+		    "cables-keyd at %s: %s", socket_path, strerror(errno));
 		close(fd);
 		return st;
 	}

@@ -74,8 +74,9 @@ void keyd_request_release(struct keyd_request *req);
 /*
  * Client side: send request (complete, with its final empty line) to the
  * keyd socket and read the reply up to its empty line into reply, all
- * within timeout_ms.  Not reaching keyd, or no whole reply in time, is
- * CABLES_ERR_IO with the reason.
+ * within timeout_ms.  Nothing listening on the socket (no such socket,
+ * connection refused) is CABLES_ERR_NOTFOUND; any other failure to reach
+ * keyd, or no whole reply in time, is CABLES_ERR_IO; both with the reason.
  */
 cables_status keyd_call(const char *socket_path, const struct buf *request, unsigned long timeout_ms,
     struct buf *reply, struct cables_err *err);

@@ -471,9 +471,7 @@ cmd_list(struct ctx *c, int argc, char **argv)
 
 	if (argc != 1)
 		keyctl_usage("list takes no arguments");
-	if (keyctl_via_keyd(c)) {
-		keyctl_keyd_list(c, &keys);
-	} else {
+	if (!keyctl_via_keyd(c) || !keyctl_keyd_list(c, &keys)) {
 		open_store(c, false);
 		if (keystore_list(c->ks, false, &keys, &err) != CABLES_OK)
 			keyctl_die("%s", err.msg);
@@ -591,9 +589,7 @@ cmd_delete(struct ctx *c, int argc, char **argv)
 	if (optind + 1 != argc)
 		keyctl_usage("delete needs exactly one ADDRESS");
 	addr = normalized(c, argv[optind]);
-	if (keyctl_via_keyd(c)) {
-		deleted = keyctl_keyd_delete(c, addr, fpr);
-	} else {
+	if (!keyctl_via_keyd(c) || !keyctl_keyd_delete(c, addr, fpr, &deleted)) {
 		open_store(c, false);
 		if (keystore_delete(c->ks, addr, fpr, &deleted, &err) != CABLES_OK)
 			keyctl_die("%s", err.msg);

@@ -24,13 +24,15 @@ char *normalized(const struct ctx *c, const char *addr);
 
 /*
  * Writes (keyctl_keyd.c): through cables-keyd when KeydSocket is set and
- * not -o, for public keys; a record with a private half is stored directly.
- * Failures die with the reason.
+ * not -o, for public keys; a record with a private half is stored directly,
+ * and so is everything while keyd is not running (the keyd_ functions then
+ * return false and the caller uses the store).  Failures die with the
+ * reason.
  */
 bool keyctl_via_keyd(const struct ctx *c);
 void keyctl_put(struct ctx *c, const struct key_record *r);
-size_t keyctl_keyd_delete(struct ctx *c, const char *addr, const char *fpr);
-void keyctl_keyd_list(struct ctx *c, struct key_list *out);
+bool keyctl_keyd_delete(struct ctx *c, const char *addr, const char *fpr, size_t *deleted);
+bool keyctl_keyd_list(struct ctx *c, struct key_list *out);
 
 /* OpenPGP keys (keyctl_pgp.c). */
 void keyctl_pgp_generate(struct ctx *c, const char *addr, const char *algo, unsigned long days);

@@ -4,8 +4,10 @@
  * deletions and listings are keyd requests (keydproto.h).  Keys with a
  * private half (generate, import of a PKCS#12 file) are sealed and stored
  * by keyctl itself, so that secrets never cross the socket and keyd never
- * holds the store's sealing key.  -o (offline) writes the store directly,
- * for maintenance while keyd is stopped; SQLite's locking keeps that safe.
+ * holds the store's sealing key.  When keyd is not running (no socket, or
+ * nothing listening) keyctl writes the store directly and says so; -o
+ * always does.  SQLite's locking keeps that safe, and keyd reads the store
+ * on every lookup, so nothing it caches goes stale.
  */
 #include "autoconfig.h"
 
@@ -27,18 +29,31 @@ keyctl_via_keyd(const struct ctx *c)
 	return c->cfg->keyd_socket != NULL && !c->offline;
 }
 
-/* Send req (its final empty line added here) to keyd; the reply.  No answer or an error= line: die. */
-static void
+/*
+ * Send req (its final empty line added here) to keyd; the reply.  False
+ * when keyd is not running (the caller writes the store itself); no answer
+ * or an error= line: die.
+ */
+static bool
 call(struct ctx *c, struct buf *req, struct buf *reply)
 {
+	static bool noted;
 	struct cables_err err;
-	const char *e;
+	const char *e = NULL;
+	cables_status st;
 
 	buf_appends(req, "\n");
 	buf_init(reply);
-	if (keyd_call(c->cfg->keyd_socket, req, KEYD_WRITE_TIMEOUT_MS, reply, &err) != CABLES_OK)
-		keyctl_die("%s (cables-keyd writes the key store; start it, or use -o to write the store directly)",
-		    err.msg);
+	if ((st = keyd_call(c->cfg->keyd_socket, req, KEYD_WRITE_TIMEOUT_MS, reply, &err)) == CABLES_ERR_NOTFOUND) {
+		if (!noted)
+			fprintf(stderr, "cables-keyctl: %s: cables-keyd is not running; writing the key store directly\n",
+			    err.msg);
+		noted = true;
+		buf_release(reply);
+		return false;
+	}
+	if (st != CABLES_OK)
+		keyctl_die("%s", err.msg);
 	buf_append(reply, "", 1);
 	reply->len--;
 	if (strncmp(reply->data, "error=", 6) == 0)
@@ -47,6 +62,7 @@ call(struct ctx *c, struct buf *req, struct buf *reply)
 		e += 7;
 	if (e != NULL)
 		keyctl_die("cables-keyd: %.*s", (int)strcspn(e, "\n"), e);
+	return true;
 }
 
 void
@@ -58,6 +74,9 @@ keyctl_put(struct ctx *c, const struct key_record *r)
 	char *b64;
 
 	if (!keyctl_via_keyd(c) || r->secret_data != NULL) {
+direct:
+		if (c->ks == NULL)
+			open_store(c, true);
 		if (keystore_put(c->ks, r, c->now, &err) != CABLES_OK)
 			keyctl_die("%s", err.msg);
 		return;
@@ -70,15 +89,18 @@ keyctl_put(struct ctx *c, const struct key_record *r)
 	for (size_t off = 0, n = strlen(b64); off < n; off += 76)
 		buf_printf(&req, "data=%.76s\n", b64 + off);
 	free(b64);
-	call(c, &req, &reply);
+	if (!call(c, &req, &reply)) {
+		buf_release(&req);
+		goto direct;
+	}
 	if (strncmp(reply.data, "stored=", 7) != 0)
 		keyctl_die("cables-keyd: unexpected reply to an import: %.*s", (int)strcspn(reply.data, "\n"), reply.data);
 	buf_release(&req);
 	buf_release(&reply);
 }
 
-size_t
-keyctl_keyd_delete(struct ctx *c, const char *addr, const char *fpr)
+bool
+keyctl_keyd_delete(struct ctx *c, const char *addr, const char *fpr, size_t *deleted)
 {
 	struct buf req, reply;
 	unsigned long n;
@@ -87,15 +109,19 @@ keyctl_keyd_delete(struct ctx *c, const char *addr, const char *fpr)
 	buf_printf(&req, "request=delete\naddress=%s\n", addr);
 	if (fpr != NULL)
 		buf_printf(&req, "fingerprint=%s\n", fpr);
-	call(c, &req, &reply);
+	if (!call(c, &req, &reply)) {
+		buf_release(&req);
+		return false;
+	}
 	if (sscanf(reply.data, "deleted=%lu", &n) != 1)
 		keyctl_die("cables-keyd: unexpected reply to a delete: %.*s", (int)strcspn(reply.data, "\n"), reply.data);
 	buf_release(&req);
 	buf_release(&reply);
-	return (size_t)n;
+	*deleted = (size_t)n;
+	return true;
 }
 
-void
+bool
 keyctl_keyd_list(struct ctx *c, struct key_list *out)
 {
 	struct buf req, reply;
@@ -105,7 +131,10 @@ keyctl_keyd_list(struct ctx *c, struct key_list *out)
 	memset(out, 0, sizeof(*out));
 	buf_init(&req);
 	buf_appends(&req, "request=list\n");
-	call(c, &req, &reply);
+	if (!call(c, &req, &reply)) {
+		buf_release(&req);
+		return false;
+	}
 	for (line = strtok_r(reply.data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		char addr[256], format[8], source[32], fpr[65], private[4];
 		long long nb, na;
@@ -130,4 +159,5 @@ keyctl_keyd_list(struct ctx *c, struct key_list *out)
 	}
 	buf_release(&req);
 	buf_release(&reply);
+	return true;
 }

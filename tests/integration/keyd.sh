@@ -231,10 +231,12 @@ fi
 kill "$KEYD_PID"
 wait_for 10 sh -c "! kill -0 $KEYD_PID 2>/dev/null"
 "$KEYCTL" -c "$CONF" import "$T/imp.crt" > "$T/imp.out" 2>&1
-check "keyd down: keyctl import fails and says how to go on" sh -c \
-	"[ $? = 1 ] && grep -q 'cables-keyd at .*: .*(cables-keyd writes the key store; start it, or use -o to write the store directly)' $T/imp.out"
-"$KEYCTL" -o -c "$CONF" import "$T/imp.crt" > "$T/imp.out" 2>&1
-check "keyd down: keyctl -o imports directly" grep -q '^imported S/MIME certificate for imp@x.test' "$T/imp.out"
+check "keyd down: keyctl imports into the store directly, and says so" sh -c \
+	"[ $? = 0 ] && grep -q 'cables-keyd at .*: cables-keyd is not running; writing the key store directly' $T/imp.out &&
+	 grep -q '^imported S/MIME certificate for imp@x.test' $T/imp.out"
+"$KEYCTL" -o -c "$CONF" delete imp@x.test > "$T/imp.out" 2>&1
+check "keyctl -o: directly, without a word about keyd" sh -c \
+	"grep -q '^deleted 1 key for imp@x.test' $T/imp.out && ! grep -q keyd $T/imp.out"
 held_back "keyd down" vic@r.test 'tempfail: key lookup: cables-keyd at .*(On-KeydError)'
 check "keyd down: no plaintext on the wire" test "$(leaks r.test)" = 0
 rig_keyd
