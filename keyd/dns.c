@@ -311,8 +311,9 @@ verify_set(struct query *q, ldns_rr_list *rrset, const ldns_rr_list *sigs, const
 	return DNS_SECURE;
 }
 
+/* The records of rrset into out: key records as their data, any other kind as its rdata in text. */
 static void
-copy_records(const ldns_rr_list *rrset, enum dns_key_type t, struct dns_answer *out)
+copy_records(const ldns_rr_list *rrset, int kind, struct dns_answer *out)
 {
 	size_t n = ldns_rr_list_rr_count(rrset);
 
@@ -321,14 +322,14 @@ copy_records(const ldns_rr_list *rrset, enum dns_key_type t, struct dns_answer *
 		ldns_rr *rr = ldns_rr_list_rr(rrset, i);
 		struct dns_record *d = &out->recs[out->n];
 
-		if (t == DNS_OPENPGPKEY && ldns_rr_rd_count(rr) >= 1) {
+		if (kind == DNS_OPENPGPKEY && ldns_rr_rd_count(rr) >= 1) {
 			ldns_rdf *f = ldns_rr_rdf(rr, 0);
 
 			d->len = ldns_rdf_size(f);
 			d->data = xmalloc(d->len + 1);
 			memcpy(d->data, ldns_rdf_data(f), d->len);
 			out->n++;
-		} else if (t == DNS_SMIMEA && ldns_rr_rd_count(rr) >= 4 && ldns_rdf_size(ldns_rr_rdf(rr, 0)) == 1) {
+		} else if (kind == DNS_SMIMEA && ldns_rr_rd_count(rr) >= 4 && ldns_rdf_size(ldns_rr_rdf(rr, 0)) == 1) {
 			ldns_rdf *f = ldns_rr_rdf(rr, 3);
 
 			d->usage = ldns_rdf_data(ldns_rr_rdf(rr, 0))[0];
@@ -337,6 +338,20 @@ copy_records(const ldns_rr_list *rrset, enum dns_key_type t, struct dns_answer *
 			d->len = ldns_rdf_size(f);
 			d->data = xmalloc(d->len + 1);
 			memcpy(d->data, ldns_rdf_data(f), d->len);
+			out->n++;
+		} else if (kind == DNS_KIND_TEXT) {
+			struct buf text;
+
+			buf_init(&text);
+			for (size_t j = 0; j < ldns_rr_rd_count(rr); j++) {
+				char *v = ldns_rdf2str(ldns_rr_rdf(rr, j));
+
+				buf_printf(&text, "%s%s", j > 0 ? " " : "", v != NULL ? v : "");
+				free(v);
+			}
+			buf_append(&text, "", 0);
+			d->data = (uint8_t *)text.data;
+			d->len = text.len;
 			out->n++;
 		}
 		if (i == 0 || ldns_rr_ttl(rr) < out->ttl)
@@ -391,29 +406,15 @@ out:
 	return st;
 }
 
-cables_status
-dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t now, struct dns_answer *out,
-    struct cables_err *err)
+/* Query owner/type through a clone of r's resolver and validate the answer; records copied by their type. */
+static void
+query(struct dns_resolver *r, ldns_rdf *owner, ldns_rr_type type, int kind, time_t now, struct dns_answer *out)
 {
-	const char *at = strrchr(addr, '@');
-	ldns_rr_type type = t == DNS_OPENPGPKEY ? LDNS_RR_TYPE_OPENPGPKEY : LDNS_RR_TYPE_SMIMEA;
-	ldns_rdf *owner;
 	ldns_pkt *pkt = NULL;
 	ldns_rr_list *rrset = NULL, *sigs = NULL;
 	ldns_status s;
 	struct query q = { r, NULL };
-	char *local, *name;
 
-	memset(out, 0, sizeof(*out));
-	if (at == NULL || at == addr || at[1] == '\0')
-		return cables_fail(err, CABLES_ERR_ARG, "'%s' is not an email address", addr);
-	local = xstrndup(addr, (size_t)(at - addr));
-	name = dns_owner_name(local, at + 1, t);
-	free(local);
-	owner = name != NULL ? ldns_dname_new_frm_str(name) : NULL;
-	free(name);
-	if (owner == NULL)
-		return cables_fail(err, CABLES_ERR_ARG, "'%s': the domain is not a DNS name", addr);
 	/*
 	 * A clone per lookup: lookups run concurrently, and ldns marks a server
 	 * that timed out as unreachable for good in the resolver it used.
@@ -422,8 +423,9 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	q.res = ldns_resolver_clone(r->res);
 	pthread_mutex_unlock(&r->lock);
 	if (q.res == NULL) {
-		ldns_rdf_deep_free(owner);
-		return cables_fail(err, CABLES_ERR_INTERNAL, "out of memory");
+		out->status = DNS_TEMPFAIL;
+		snprintf(out->reason, sizeof(out->reason), "out of memory");
+		return;
 	}
 	s = ldns_resolver_query_status(&pkt, q.res, owner, type, LDNS_RR_CLASS_IN, LDNS_RD);
 	if (s != LDNS_STATUS_OK || pkt == NULL) {
@@ -447,14 +449,50 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	sigs = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_ANSWER);
 	out->status = verify_set(&q, rrset, sigs, owner, now, out->reason, sizeof(out->reason));
 	if (out->status == DNS_SECURE || out->status == DNS_INSECURE)
-		copy_records(rrset, t, out);
+		copy_records(rrset, kind, out);
 	if (out->status == DNS_SECURE)
 		snprintf(out->reason, sizeof(out->reason), "%zu record%s, DNSSEC validated", out->n, out->n == 1 ? "" : "s");
 out:
 	ldns_rr_list_deep_free(rrset);
 	ldns_rr_list_deep_free(sigs);
 	ldns_pkt_free(pkt);
-	ldns_rdf_deep_free(owner);
 	ldns_resolver_deep_free(q.res);
+}
+
+cables_status
+dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t now, struct dns_answer *out,
+    struct cables_err *err)
+{
+	const char *at = strrchr(addr, '@');
+	ldns_rdf *owner;
+	char *local, *name;
+
+	memset(out, 0, sizeof(*out));
+	if (at == NULL || at == addr || at[1] == '\0')
+		return cables_fail(err, CABLES_ERR_ARG, "'%s' is not an email address", addr);
+	local = xstrndup(addr, (size_t)(at - addr));
+	name = dns_owner_name(local, at + 1, t);
+	free(local);
+	owner = name != NULL ? ldns_dname_new_frm_str(name) : NULL;
+	free(name);
+	if (owner == NULL)
+		return cables_fail(err, CABLES_ERR_ARG, "'%s': the domain is not a DNS name", addr);
+	query(r, owner, t == DNS_OPENPGPKEY ? LDNS_RR_TYPE_OPENPGPKEY : LDNS_RR_TYPE_SMIMEA, (int)t, now, out);
+	ldns_rdf_deep_free(owner);
+	return CABLES_OK;
+}
+
+cables_status
+dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind, time_t now, struct dns_answer *out,
+    struct cables_err *err)
+{
+	static const ldns_rr_type types[] = { LDNS_RR_TYPE_SRV, LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
+	ldns_rdf *owner;
+
+	memset(out, 0, sizeof(*out));
+	if ((owner = ldns_dname_new_frm_str(name)) == NULL)
+		return cables_fail(err, CABLES_ERR_ARG, "'%s' is not a DNS name", name);
+	query(r, owner, types[kind], DNS_KIND_TEXT, now, out);
+	ldns_rdf_deep_free(owner);
 	return CABLES_OK;
 }

@@ -28,19 +28,23 @@
 
 #include "config.h"
 #include "dns.h"
+#include "exchange.h"
 #include "keydproto.h"
 #include "keystore.h"
 #include "log.h"
 #include "lookup.h"
+#include "peer.h"
 #include "pgp.h"
 #include "smime.h"
 #include "util.h"
+#include "xserver.h"
 
 #define REQUEST_MAX (64 * 1024)
 #define IDLE_MS 30000
 
 static volatile sig_atomic_t stopping, reloading;
 static struct keyd *keyd;
+static struct xserver *xserver;	/* the key-exchange endpoint, or NULL */
 
 static void
 on_stop(int sig)
@@ -163,6 +167,7 @@ answer(const char *text, size_t len, struct buf *out)
 		buf_printf(out, "error=%s\n", err.msg);
 	} else if (req.type == KEYD_STATS) {
 		keyd_stats(keyd, out);
+		xserver_stats(xserver, out);
 	} else if (req.type == KEYD_IMPORT) {
 		keyd_import(keyd, &req, time(NULL), out);
 	} else if (req.type == KEYD_DELETE) {
@@ -307,6 +312,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	peer_global_init();
 	if (log_open("cables-keyd", cfg->log_facility, cfg->log_file, foreground, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s\n", err.msg);
 		return 1;
@@ -314,6 +320,8 @@ main(int argc, char **argv)
 	lfd = listen_on(cfg);
 	if (!foreground && daemon(0, 0) != 0)
 		fatalx("cannot become a daemon: %s", strerror(errno));
+	if (cfg->exchange_listen != NULL && xserver_prepare(cfg, &xserver, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	if (cfg->user != NULL)
 		drop_to(cfg->user);
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
@@ -322,6 +330,11 @@ main(int argc, char **argv)
 	if (pgp_temp_home(cfg->temp_dir, home, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	keyd = keyd_new(cfg, ks, res, anchors, home);
+	if (xserver != NULL) {
+		if (xserver_start(xserver, keyd, &err) != CABLES_OK)
+			fatalx("%s", err.msg);
+		log_info("serving keys on %s (%s)", cfg->exchange_listen, X_PATH);
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
@@ -356,6 +369,7 @@ main(int argc, char **argv)
 	unlink(cfg->keyd_socket);
 	if (cfg->keyd_pid_file != NULL)
 		unlink(cfg->keyd_pid_file);
+	xserver_stop(xserver);
 	pgp_temp_home_remove(home);
 	keyd_free(keyd);	/* and with it cfg */
 	keystore_close(ks);

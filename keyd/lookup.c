@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "addr.h"
 #include "base64.h"
 #include "keydproto.h"
 #include "log.h"
 #include "lookup.h"
+#include "peer.h"
 #include "pgp.h"
 #include "smime.h"
 #include "smimea.h"
@@ -59,7 +61,7 @@ struct keyd {
 	struct neg_entry neg[NEG_CACHE];
 	struct pos_entry pos[POS_CACHE];
 	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
-	    shared, replaced;
+	    shared, replaced, peer_asked, peer_failed;
 };
 
 static struct keyd_conf *
@@ -203,9 +205,9 @@ trust_of(const char *source)
 }
 
 static bool
-from_dns(const struct key_record *r)
+discovered(const struct key_record *r)
 {
-	return strncmp(r->source, "dns-", 4) == 0;
+	return key_source_discovered(r->source);
 }
 
 /* May keys of norm found in DNS be handed out without asking DNS again? */
@@ -236,9 +238,9 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 		const struct key_record *r = &keys.items[i];
 		char why[CABLES_ERR_MAX];
 
-		if (from_dns(r) && fresh < 0)
+		if (discovered(r) && fresh < 0)
 			fresh = pos_fresh(k, norm, now);
-		if ((from_dns(r) && fresh == 0) || !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
+		if ((discovered(r) && fresh == 0) || !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
 		buf_printf(out, "key=%s format=%s source=%s trust=%s fingerprint=%s expires=%lld\n", norm, r->format,
 		    r->source, trust_of(r->source), r->fingerprint, r->not_after);
@@ -266,6 +268,31 @@ struct kept {
 	size_t n;
 };
 
+/* A certificate found for norm (from source), if usable, is stored; kept gets its fingerprint, why says why not. */
+static void
+store_cert(struct keyd *k, struct keyd_conf *c, const char *norm, X509 *cert, const char *source, time_t now,
+    struct kept *kept, char *why, size_t why_len)
+{
+	struct cables_err err;
+	struct key_record r;
+	uint8_t *der = NULL;
+
+	memset(&r, 0, sizeof(r));
+	if (smime_cert_check(cert, norm, &c->cfg->addr, now, &err) != CABLES_OK) {
+		snprintf(why, why_len, "certificate not usable: %s", err.msg);
+	} else if ((der = smime_cert_to_der(cert, &r.public_len)) != NULL) {
+		r.address = (char *)norm;
+		strlcpy_c(r.format, "smime", sizeof(r.format));
+		smime_cert_fingerprint(cert, r.fingerprint);
+		r.public_data = der;
+		smime_cert_validity(cert, &r.not_before, &r.not_after);
+		r.source = (char *)source;
+		if (put(k, &r, now) && kept->n < 8)
+			strlcpy_c(kept->fpr[kept->n++], r.fingerprint, 65);
+	}
+	free(der);
+}
+
 /* The certificates an SMIMEA RRset vouches for, if usable for norm, are stored; why says why none was. */
 static void
 store_smimea(struct keyd *k, struct keyd_conf *c, const char *norm, const struct dns_answer *a, const char *source,
@@ -275,24 +302,7 @@ store_smimea(struct keyd *k, struct keyd_conf *c, const char *norm, const struct
 	size_t n = smimea_select(a->recs, a->n, c->anchors, now, certs, 8, why, why_len);
 
 	for (size_t i = 0; i < n; i++) {
-		struct cables_err err;
-		struct key_record r;
-		uint8_t *der = NULL;
-
-		memset(&r, 0, sizeof(r));
-		if (smime_cert_check(certs[i], norm, &c->cfg->addr, now, &err) != CABLES_OK) {
-			snprintf(why, why_len, "certificate not usable: %s", err.msg);
-		} else if ((der = smime_cert_to_der(certs[i], &r.public_len)) != NULL) {
-			r.address = (char *)norm;
-			strlcpy_c(r.format, "smime", sizeof(r.format));
-			smime_cert_fingerprint(certs[i], r.fingerprint);
-			r.public_data = der;
-			smime_cert_validity(certs[i], &r.not_before, &r.not_after);
-			r.source = (char *)source;
-			if (put(k, &r, now) && kept->n < 8)
-				strlcpy_c(kept->fpr[kept->n++], r.fingerprint, 65);
-		}
-		free(der);
+		store_cert(k, c, norm, certs[i], source, now, kept, why, why_len);
 		X509_free(certs[i]);
 	}
 }
@@ -332,12 +342,12 @@ store_openpgpkey(struct keyd *k, struct keyd_conf *c, const char *norm, const st
 }
 
 /*
- * The zone answered for format with authority (the keys in kept, or proven
- * none): keys of norm in that format stored from DNS that it no longer
- * publishes are deleted.
+ * A source answered for format with authority (the keys in kept, or proven
+ * none): keys of norm in that format stored from that source (whose names
+ * start with source) that it no longer publishes are deleted.
  */
 static void
-forget_replaced(struct keyd *k, const char *norm, const char *format, const struct kept *kept)
+forget_replaced(struct keyd *k, const char *norm, const char *format, const char *source, const struct kept *kept)
 {
 	struct key_list keys;
 
@@ -350,9 +360,10 @@ forget_replaced(struct keyd *k, const char *norm, const char *format, const stru
 
 		for (size_t j = 0; j < kept->n && !still; j++)
 			still = strcmp(kept->fpr[j], r->fingerprint) == 0;
-		if (still || !from_dns(r) || keystore_delete(k->ks, norm, r->fingerprint, &deleted, NULL) != CABLES_OK)
+		if (still || strncmp(r->source, source, strlen(source)) != 0 || keystore_delete(k->ks, norm, r->fingerprint, &deleted, NULL) != CABLES_OK)
 			continue;
-		log_info("keyd: %s: %s key %.16s is no longer in DNS: deleted", norm, format, r->fingerprint);
+		log_info("keyd: %s: %s key %.16s is no longer published (%s...): deleted", norm, format, r->fingerprint,
+		    source);
 		pthread_mutex_lock(&k->lock);
 		k->replaced++;
 		pthread_mutex_unlock(&k->lock);
@@ -379,6 +390,78 @@ remember(char **slot_addr, time_t *slot_until, const char *norm, time_t until)
 	free(*slot_addr);
 	*slot_addr = xstrdup(norm);
 	*slot_until = until;
+}
+
+/*
+ * Ask norm's domain's key server (peer.h).  Its signed answer is
+ * authoritative for the keys it gave before (source "peer"): keys it gave
+ * are checked and stored, those it no longer gives are deleted.  A server
+ * that fails (unreachable, a signature by another key, a replay) makes the
+ * lookup a temporary failure.
+ */
+static void
+ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, bool *any, bool *tempfail,
+    bool *proven_none, unsigned long *ttl, char *reason, size_t reason_len)
+{
+	const char *domain = strrchr(norm, '@') + 1;
+	struct peer_outcome po;
+	struct kept kept[2] = { { .n = 0 }, { .n = 0 } };
+	char why[CABLES_ERR_MAX + 64] = "";
+
+	if (domain_list_match(&c->cfg->local_domains, domain))
+		return;
+	peer_ask(c->cfg, c->res, domain, &norm, 1, now, &po);
+	pthread_mutex_lock(&k->lock);
+	k->peer_asked++;
+	if (po.status == PEER_FAILED)
+		k->peer_failed++;
+	pthread_mutex_unlock(&k->lock);
+	if (po.status == PEER_NONE_HERE) {
+		peer_outcome_release(&po);
+		return;
+	}
+	if (po.status == PEER_FAILED) {
+		log_warnx("keyd: %s: key server of %s: %s", norm, domain, po.reason);
+		*tempfail = true;
+		*proven_none = false;
+		snprintf(reason, reason_len, "key server: %.300s", po.reason);
+		peer_outcome_release(&po);
+		return;
+	}
+	for (size_t i = 0; i < po.answer.n; i++) {
+		struct x_result *res = &po.answer.results[i];
+
+		if (strcasecmp(res->address, norm) != 0)
+			continue;
+		for (size_t j = 0; j < res->n; j++) {
+			struct x_key *xk = &res->keys[j];
+
+			if (strcmp(xk->format, "smime") == 0) {
+				X509 *cert = smime_cert_from_der(xk->data, xk->len);
+
+				if (cert == NULL)
+					snprintf(why, sizeof(why), "a certificate in the answer cannot be decoded");
+				else
+					store_cert(k, c, norm, cert, "peer", now, &kept[0], why, sizeof(why));
+				X509_free(cert);
+			} else {
+				struct dns_record d = { xk->data, xk->len, 0, 0, 0 };
+
+				store_openpgpkey(k, c, norm, &d, "peer", now, &kept[1], why, sizeof(why));
+			}
+		}
+	}
+	forget_replaced(k, norm, "smime", "peer", &kept[0]);
+	forget_replaced(k, norm, "pgp", "peer", &kept[1]);
+	if (kept[0].n + kept[1].n > 0) {
+		*any = true;
+		*ttl = 3600;
+		log_info("keyd: %s: %zu key%s from the key server of %s", norm, kept[0].n + kept[1].n,
+		    kept[0].n + kept[1].n == 1 ? "" : "s", domain);
+	} else {
+		snprintf(reason, reason_len, "key server of %s: %s", domain, why[0] != '\0' ? why : "no key for this address");
+	}
+	peer_outcome_release(&po);
 }
 
 /*
@@ -425,7 +508,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 		for (size_t i = 0; trusted && type == DNS_OPENPGPKEY && i < a.n; i++)
 			store_openpgpkey(k, c, norm, &a.recs[i], source, now, &kept, why, sizeof(why));
 		if (trusted || a.status == DNS_SECURE_NONE)
-			forget_replaced(k, norm, format, &kept);
+			forget_replaced(k, norm, format, "dns-", &kept);
 		if (kept.n > 0 && (!any || a.ttl < ttl))
 			ttl = a.ttl;
 		any |= kept.n > 0;
@@ -441,6 +524,9 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 			ttl = a.ttl;	/* the SOA minimum of the last proof */
 		dns_answer_release(&a);
 	}
+	/* Then the domain's own key server, if it runs one. */
+	if (!any && c->cfg->key_exchange)
+		ask_peer(k, c, norm, now, &any, &tempfail, &proven_none, &ttl, reason, sizeof(reason));
 	keyd_sanitize(reason);
 	pthread_mutex_lock(&k->lock);
 	k->dns_lookups++;
@@ -583,9 +669,10 @@ keyd_stats(struct keyd *k, struct buf *out)
 {
 	pthread_mutex_lock(&k->lock);
 	buf_printf(out, "lookups=%lu\nfrom_store=%lu\nfrom_dns=%lu\nnegative_cache_hits=%lu\nnone=%lu\ntempfail=%lu\n"
-	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\n", k->lookups,
+	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\npeer_asked=%lu\n"
+	    "peer_failed=%lu\n", k->lookups,
 	    k->from_store, k->from_dns, k->negative_hits, k->none, k->tempfail, k->bogus, k->insecure, k->dns_lookups,
-	    k->shared, k->replaced);
+	    k->shared, k->replaced, k->peer_asked, k->peer_failed);
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -810,4 +897,43 @@ keyd_list(struct keyd *k, struct buf *out)
 		    r->secret_len > 0 ? "yes" : "no");
 	}
 	key_list_release(&keys);
+}
+
+/* ---- The key-exchange endpoint's source ---- */
+
+bool
+keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out)
+{
+	struct keyd_conf *c = conf_get(k);
+	char *norm = addr_normalize(addr, &c->cfg->addr);
+	const char *at = norm != NULL ? strrchr(norm, '@') : NULL;
+	struct key_list keys;
+	bool local = at != NULL && domain_list_match(&c->cfg->local_domains, at + 1);
+
+	memset(out, 0, sizeof(*out));
+	out->address = xstrdup(addr);
+	/* Every address costs one store lookup, whether it exists or not. */
+	if (norm != NULL && keystore_lookup(k->ks, norm, NULL, &keys, NULL) == CABLES_OK) {
+		out->keys = xcalloc(keys.count + 1, sizeof(*out->keys));
+		for (size_t i = 0; local && i < keys.count && out->n < 8; i++) {
+			const struct key_record *r = &keys.items[i];
+			char why[CABLES_ERR_MAX];
+			struct x_key *xk = &out->keys[out->n];
+
+			/* A local user's own keys only: never what was learned from elsewhere. */
+			if (key_source_discovered(r->source) ||
+			    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
+				continue;
+			strlcpy_c(xk->format, r->format, sizeof(xk->format));
+			xk->data = xmalloc(r->public_len + 1);
+			memcpy(xk->data, r->public_data, r->public_len);
+			xk->len = r->public_len;
+			xk->not_after = r->not_after;
+			out->n++;
+		}
+		key_list_release(&keys);
+	}
+	free(norm);
+	conf_put(k, c);
+	return local;
 }

@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "exchange.h"
 #include "keydproto.h"
 #include "keystore.h"
 #include "util.h"
@@ -62,6 +63,14 @@ void keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out);
 void keyd_import(struct keyd *k, const struct keyd_request *req, time_t now, struct buf *out);
 void keyd_delete(struct keyd *k, const struct keyd_request *req, struct buf *out);
 void keyd_list(struct keyd *k, struct buf *out);
+
+/*
+ * For the key-exchange endpoint: the usable public keys of local user
+ * addr (its own keys, never ones learned from elsewhere), into out (whose
+ * address is addr as asked).  False when addr is not in LocalDomains (out
+ * then has no keys).  The cost is the same whether the address exists.
+ */
+bool keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out);
 
 /* Append "name=value" lines of counters. */
 void keyd_stats(struct keyd *k, struct buf *out);

@@ -32,6 +32,7 @@ enum key_type {
 	T_SMTP,		/* inet:PORT@ADDRESS or inet6:PORT@ADDRESS (numeric), or "none" */
 	T_SECONDS,	/* a duration: seconds, or a number with ms, s, m, h or d; stored in milliseconds */
 	T_RESOLVER,	/* a numeric address, optionally @PORT, or "system" (/etc/resolv.conf) */
+	T_PEER,		/* "DOMAIN https://URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]", may repeat */
 };
 
 struct key {
@@ -94,6 +95,13 @@ static const struct key keys[] = {
 	{ "CacheMaxTTL",	T_SECONDS,	"1d",			OFF(cache_max_ttl_ms), NULL, false, 0 },
 	{ "RecipientDelimiter",	T_DELIMS,	"+",			OFF(addr.delimiters), NULL, false, 0 },
 	{ "LocalPartCaseSensitive", T_BOOL,	"no",			OFF(addr.local_case_sensitive), bool_words, false, 0 },
+	{ "ExchangeListen",	T_SMTP,		NULL,			OFF(exchange_listen), NULL, false, 0 },
+	{ "ExchangeCertificate", T_OPTPATH,	NULL,			OFF(exchange_cert), NULL, false, 0 },
+	{ "ExchangeCertificateKey", T_OPTPATH,	NULL,			OFF(exchange_cert_key), NULL, false, 0 },
+	{ "ExchangeKey",	T_OPTPATH,	NULL,			OFF(exchange_key), NULL, false, 0 },
+	{ "ExchangeCAFile",	T_OPTPATH,	NULL,			OFF(exchange_ca_file), NULL, false, 0 },
+	{ "KeyExchange",	T_BOOL,		"yes",			OFF(key_exchange), bool_words, false, 0 },
+	{ "Peer",		T_PEER,		NULL,			OFF(peers), NULL, true, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -288,6 +296,65 @@ add_host(void *arg, const char *item, struct cables_err *err)
  * "Policy TARGET [require|encrypt|never] [Attribute=value ...]": set the
  * attributes of one entry of the policy table.
  */
+/* "Peer DOMAIN URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]": one more peer. */
+static cables_status
+set_peer_line(struct config *c, const char *v, unsigned int line, struct cables_err *err)
+{
+	char *copy = xstrdup(v), *save = NULL, *w;
+	struct peer p;
+	cables_status st = CABLES_OK;
+	int n = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.line = line;
+	for (w = strtok_r(copy, " \t", &save); w != NULL && st == CABLES_OK; w = strtok_r(NULL, " \t", &save), n++) {
+		if (n == 0) {
+			if (!domain_valid(w))
+				st = cables_fail(err, CABLES_ERR_SYNTAX, "Peer: '%s' is not a domain", w);
+			else
+				str_lower(p.domain = xstrdup(w));
+		} else if (n == 1) {
+			if (strncmp(w, "https://", 8) != 0 || strlen(w) < 9 || strlen(w) > 512 || strpbrk(w, "\"'<>\\") != NULL)
+				st = cables_fail(err, CABLES_ERR_SYNTAX, "Peer %s: '%s' is not an https:// URL", p.domain, w);
+			else
+				p.url = xstrdup(w);
+		} else if (strncasecmp(w, "ExchangeKey=", 12) == 0) {
+			const char *f = w + 12;
+
+			if (strlen(f) != 64 || strspn(f, "0123456789abcdefABCDEF") != 64)
+				st = cables_fail(err, CABLES_ERR_SYNTAX,
+				    "Peer %s: ExchangeKey: '%s' is not a SHA-256 fingerprint (64 hex digits)", p.domain, f);
+			else
+				str_lower(strcpy(p.fpr, f));
+		} else if (strncasecmp(w, "TLSPin=", 7) == 0) {
+			if (strncmp(w + 7, "sha256//", 8) != 0 || strlen(w + 15) != 44)
+				st = cables_fail(err, CABLES_ERR_SYNTAX,
+				    "Peer %s: TLSPin: '%s' is not sha256//BASE64 (a public key's SHA-256)", p.domain, w + 7);
+			else
+				p.tls_pin = xstrdup(w + 7);
+		} else {
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "Peer %s: '%s' is not ExchangeKey=FPR or TLSPin=sha256//BASE64",
+			    p.domain, w);
+		}
+	}
+	if (st == CABLES_OK && n < 2)
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "Peer: needs a DOMAIN and an https:// URL");
+	for (size_t i = 0; st == CABLES_OK && i < c->npeers; i++)
+		if (strcmp(c->peers[i].domain, p.domain) == 0)
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "Peer %s: already given at line %u", p.domain,
+			    c->peers[i].line);
+	if (st == CABLES_OK) {
+		c->peers = xreallocarray(c->peers, c->npeers + 1, sizeof(*c->peers));
+		c->peers[c->npeers++] = p;
+	} else {
+		free(p.domain);
+		free(p.url);
+		free(p.tls_pin);
+	}
+	free(copy);
+	return st;
+}
+
 static cables_status
 set_policy_line(struct config *c, const struct key *k, const char *v, unsigned int line,
     struct cables_err *err)
@@ -441,6 +508,8 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 	}
 	case T_POLICY:
 		return set_policy_line(c, k, v, line, err);
+	case T_PEER:
+		return set_peer_line(c, v, line, err);
 	case T_SMTP: {
 		char host[INET6_ADDRSTRLEN + 1];
 		unsigned char a[16];
@@ -674,5 +743,16 @@ config_free(struct config *c)
 	free(c->dnssec_anchor);
 	free(c->reinject_to);
 	free(c->reinject_key);
+	free(c->exchange_listen);
+	free(c->exchange_cert);
+	free(c->exchange_cert_key);
+	free(c->exchange_key);
+	free(c->exchange_ca_file);
+	for (size_t i = 0; i < c->npeers; i++) {
+		free(c->peers[i].domain);
+		free(c->peers[i].url);
+		free(c->peers[i].tls_pin);
+	}
+	free(c->peers);
 	free(c);
 }

@@ -31,6 +31,15 @@ enum rsa_padding { RSA_PAD_PKCS1, RSA_PAD_OAEP };
 enum format_preference { PREFER_SMIME, PREFER_PGP };
 enum dnssec_mode { DNSSEC_REQUIRE, DNSSEC_PREFER };
 
+/* "Peer DOMAIN URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]" */
+struct peer {
+	char *domain;		/* lowercase */
+	char *url;		/* https://HOST[:PORT][/PATH] */
+	char fpr[65];		/* the domain key's SHA-256 fingerprint (hex), or "" (then from DNSSEC) */
+	char *tls_pin;		/* "sha256//BASE64", or NULL (then ExchangeCAFile) */
+	unsigned int line;
+};
+
 struct config {
 	char *path;			/* file it was loaded from, or "(defaults)" */
 
@@ -69,6 +78,15 @@ struct config {
 	unsigned long cache_min_ttl_ms;	/* CacheMinTTL */
 	unsigned long cache_max_ttl_ms;	/* CacheMaxTTL */
 	struct addr_opts addr;		/* RecipientDelimiter, LocalPartCaseSensitive */
+	/* Key exchange between Cables servers (doc/key-exchange.md). */
+	char *exchange_listen;		/* ExchangeListen: inet:PORT@ADDRESS; NULL = not served */
+	char *exchange_cert;		/* ExchangeCertificate: PEM chain for the endpoint's TLS */
+	char *exchange_cert_key;	/* ExchangeCertificateKey: its private key */
+	char *exchange_key;		/* ExchangeKey: the domain's Ed25519 signing key (PEM) */
+	char *exchange_ca_file;		/* ExchangeCAFile: CAs for peers' TLS; NULL = the system's */
+	bool key_exchange;		/* KeyExchange: ask peers for keys */
+	struct peer *peers;		/* Peer lines */
+	size_t npeers;
 };
 
 /*

@@ -153,6 +153,13 @@ keystore_close(struct keystore *ks)
 	free(ks);
 }
 
+bool
+key_source_discovered(const char *source)
+{
+	return source != NULL && (strncmp(source, "dns-", 4) == 0 || strcmp(source, "peer") == 0 ||
+	    strcmp(source, "wkd") == 0);
+}
+
 void
 key_record_release(struct key_record *r)
 {

@@ -55,6 +55,13 @@ struct key_list {
 };
 
 void key_record_release(struct key_record *r);
+
+/*
+ * Was a key with this source discovered (DNS "dns-...", a peer "peer",
+ * WKD "wkd") rather than held locally?  Discovered keys are used only
+ * while cables-keyd confirms them.
+ */
+bool key_source_discovered(const char *source);
 void key_list_release(struct key_list *l);
 
 /* Open (creating when create is true) the store at path. */

@@ -50,6 +50,7 @@ static const char usage_text[] =
     "  delete ADDRESS [--fingerprint PREFIX]\n"
     "  publish --dns [--domain DOMAIN]\n"
     "  lookup ADDRESS...                (through cables-keyd)\n"
+    "  exchange-key generate|show [--domain DOMAIN]\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
     "  policy unset TARGET [Attribute ...]\n";
@@ -618,6 +619,7 @@ static const struct command {
 	{ "policy", cmd_policy },
 	{ "publish", keyctl_publish },
 	{ "lookup", keyctl_lookup },
+	{ "exchange-key", keyctl_exchange_key },
 };
 
 int

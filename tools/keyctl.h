@@ -49,5 +49,6 @@ void keyctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), nor
 int keyctl_policy(struct config *cfg, int argc, char **argv);
 int keyctl_publish(struct ctx *c, int argc, char **argv);
 int keyctl_lookup(struct ctx *c, int argc, char **argv);
+int keyctl_exchange_key(struct ctx *c, int argc, char **argv);
 
 #endif

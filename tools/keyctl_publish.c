@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "dns.h"
+#include "exchange.h"
 #include "keyctl.h"
 #include "keydproto.h"
 #include "keystore.h"
@@ -156,4 +157,58 @@ keyctl_lookup(struct ctx *c, int argc, char **argv)
 	buf_release(&req);
 	buf_release(&reply);
 	return rc;
+}
+
+/*
+ * "cables-keyctl exchange-key generate|show [--domain D]": the domain's
+ * key-exchange key (ExchangeKey, Ed25519), and the DNS records that bind it
+ * to each local domain (or D): the TXT record with its fingerprint, next to
+ * the SRV record that says where the key server listens.
+ */
+int
+keyctl_exchange_key(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = { { "domain", required_argument, NULL, 'D' }, { NULL, 0, NULL, 0 } };
+	const char *only = NULL;
+	struct cables_err err;
+	EVP_PKEY *key;
+	char txt[128], fpr[65];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'D':
+			if (!domain_valid(optarg))
+				keyctl_usage("--domain: '%s' is not a domain", optarg);
+			only = optarg;
+			break;
+		default: keyctl_usage(NULL);
+		}
+	}
+	if (optind + 1 != argc || (strcmp(argv[optind], "generate") != 0 && strcmp(argv[optind], "show") != 0))
+		keyctl_usage("exchange-key needs generate or show");
+	if (c->cfg->exchange_key == NULL)
+		keyctl_die("%s: ExchangeKey is not set: where should the key be?", c->cfg->path);
+	if (strcmp(argv[optind], "generate") == 0) {
+		if (x_key_generate(c->cfg->exchange_key, &err) != CABLES_OK)
+			keyctl_die("%s", err.msg);
+		fprintf(stderr, "cables-keyctl: made the key-exchange key %s (Ed25519, mode 0600)\n", c->cfg->exchange_key);
+	}
+	if ((key = x_key_load(c->cfg->exchange_key, &err)) == NULL)
+		keyctl_die("%s", err.msg);
+	x_key_fingerprint(key, fpr);
+	x_key_txt(key, txt, sizeof(txt));
+	printf("; Cables key exchange: the domain key's fingerprint %s.\n"
+	    "; Publish in each domain's DNSSEC-signed zone (with an SRV record for the key server's host and port):\n",
+	    fpr);
+	if (only != NULL) {
+		printf("_cables-keys._tcp.%s. IN TXT \"%s\"\n", only, txt);
+	} else {
+		for (size_t i = 0; i < c->cfg->local_domains.count; i++)
+			if (c->cfg->local_domains.names[i][0] != '.')
+				printf("_cables-keys._tcp.%s. IN TXT \"%s\"\n", c->cfg->local_domains.names[i], txt);
+	}
+	printf("; _cables-keys._tcp.DOMAIN. IN SRV 0 0 PORT HOST.\n");
+	EVP_PKEY_free(key);
+	return 0;
 }

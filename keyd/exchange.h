@@ -1,0 +1,97 @@
+/*
+ * exchange - the key-exchange protocol between Cables servers
+ * (doc/key-exchange.md): the domain key (Ed25519), requests, and signed
+ * answers.  Transport-free: the HTTPS server (xserver.c) and client
+ * (peer.c) call these.
+ *
+ * A request is JSON {"v":1,"domain":D,"nonce":N,"addresses":[...]}; an
+ * answer is {"payload":B64,"key":B64,"signature":B64} where the signature
+ * is Ed25519 over "cables-keys-v1\0" || payload octets, and the payload is
+ * {"v":1,"domain":D,"nonce":N,"issued":T,"results":[{"address":A,
+ * "keys":[{"format":"smime"|"pgp","data":B64,"not_after":T}]}]}.
+ */
+#ifndef CABLES_EXCHANGE_H
+#define CABLES_EXCHANGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "status.h"
+#include "util.h"
+
+#define X_ADDRESSES_MAX 64
+#define X_REQUEST_MAX (16 * 1024)
+#define X_ANSWER_MAX (4 * 1024 * 1024)
+#define X_NONCE_LEN 22		/* base64url of 128 bits, no padding */
+#define X_SKEW 300		/* how far "issued" may be from our clock, seconds */
+#define X_PATH "/.well-known/cables/keys"
+
+/* The domain key: load (an Ed25519 private key, PEM) or create one (mode 0600). */
+EVP_PKEY *x_key_load(const char *path, struct cables_err *err);
+cables_status x_key_generate(const char *path, struct cables_err *err);
+
+/* Lowercase hex SHA-256 of the raw 32-byte public key. */
+void x_key_fingerprint(EVP_PKEY *key, char out[65]);
+
+/* The TXT record data that binds the key to a domain: v=cables1; k=ed25519; fp=HEX */
+void x_key_txt(EVP_PKEY *key, char *out, size_t len);
+
+/* Parse one TXT record's text ("v=cables1; k=ed25519; fp=HEX", quotes allowed); the fingerprint. */
+bool x_txt_fingerprint(const char *txt, char fpr[65]);
+
+/* ---- requests ---- */
+
+struct x_request {
+	char domain[256];
+	char nonce[X_NONCE_LEN + 1];
+	char *addresses[X_ADDRESSES_MAX];	/* lowercase, each in domain */
+	size_t n;
+};
+
+/* A fresh request for addrs (all in domain): its JSON in out, its nonce in req. */
+void x_request_make(const char *domain, const char *const *addrs, size_t n, struct x_request *req, struct buf *out);
+
+/* Parse and check a request body; the reason for a 400 answer on failure. */
+cables_status x_request_parse(const char *body, size_t len, struct x_request *req, struct cables_err *err);
+void x_request_release(struct x_request *req);
+
+/* ---- answers ---- */
+
+struct x_key {
+	char format[8];		/* "smime" or "pgp" */
+	uint8_t *data;
+	size_t len;
+	long long not_after;
+};
+
+struct x_result {
+	char *address;
+	struct x_key *keys;
+	size_t n;
+};
+
+struct x_answer {
+	struct x_result *results;
+	size_t n;
+};
+
+void x_answer_release(struct x_answer *a);
+
+/* The signed answer to req (results in the order asked), made with the domain key. */
+cables_status x_answer_make(EVP_PKEY *key, const struct x_request *req, const struct x_answer *results, time_t now,
+    struct buf *out, struct cables_err *err);
+
+/*
+ * Check an answer to req: signed by a key whose fingerprint is one of
+ * fprs, for req's domain and nonce, issued within X_SKEW of now, results
+ * only for addresses asked about.  The answer's keys (not yet checked as
+ * keys) go to out.
+ */
+cables_status x_answer_verify(const char *body, size_t len, const struct x_request *req, const char (*fprs)[65],
+    size_t nfprs, time_t now, struct x_answer *out, struct cables_err *err);
+
+#endif

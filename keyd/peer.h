@@ -1,0 +1,42 @@
+/*
+ * peer - asking another domain's Cables server for keys
+ * (doc/key-exchange.md): find it (a Peer line, else the DNSSEC-validated
+ * SRV record _cables-keys._tcp.DOMAIN), learn its domain key (the Peer
+ * line's ExchangeKey, else the DNSSEC-validated TXT record at the same
+ * name), ask over HTTPS (libcurl; host addresses resolved through keyd's
+ * own resolver, never the system's), and accept only an answer signed by
+ * that key, for this request's nonce, in time.
+ *
+ * The outcome is "none here" (the domain runs no key server, or its zone
+ * is unsigned: nothing to ask), an answer (its keys not yet checked as
+ * keys), or a failure with the reason (unreachable, bad TLS, a signature
+ * by another key, a replay...): the caller treats that as a temporary
+ * failure, so mail under "require" waits rather than going out in
+ * plaintext or to a substituted key.
+ */
+#ifndef CABLES_PEER_H
+#define CABLES_PEER_H
+
+#include <time.h>
+
+#include "config.h"
+#include "dns.h"
+#include "exchange.h"
+
+enum peer_status { PEER_NONE_HERE, PEER_ANSWERED, PEER_FAILED };
+
+struct peer_outcome {
+	enum peer_status status;
+	struct x_answer answer;		/* PEER_ANSWERED */
+	char reason[512];
+};
+
+/* Once, before threads start. */
+void peer_global_init(void);
+
+/* Ask domain's key server about addrs (all in domain, at most X_ADDRESSES_MAX). */
+void peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain, const char *const *addrs,
+    size_t n, time_t now, struct peer_outcome *out);
+void peer_outcome_release(struct peer_outcome *o);
+
+#endif

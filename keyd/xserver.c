@@ -1,0 +1,343 @@
+/* xserver - the key-exchange HTTPS endpoint; see xserver.h. */
+#include "autoconfig.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "exchange.h"
+#include "log.h"
+#include "lookup.h"
+#include "util.h"
+#include "xserver.h"
+
+#define BUCKETS 1024
+
+struct bucket {
+	char ip[INET6_ADDRSTRLEN];
+	double tokens;
+	struct timespec at;
+};
+
+struct xserver {
+	struct MHD_Daemon *d;
+	int fd;				/* the listening socket until the daemon has it */
+	struct keyd *keyd;
+	EVP_PKEY *key;
+	char *cert_pem, *key_pem;
+	pthread_mutex_t lock;		/* buckets and counters */
+	struct bucket buckets[BUCKETS];
+	unsigned long answered, addresses, refused, limited;
+};
+
+/* One request's body, collected across calls. */
+struct body {
+	struct buf data;
+	bool too_big;
+};
+
+static char *
+slurp_text(const char *path, struct cables_err *err)
+{
+	FILE *fp = fopen(path, "r");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+
+	if (fp == NULL) {
+		cables_fail(err, CABLES_ERR_IO, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf_init(&b);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && b.len < 1024 * 1024)
+		buf_append(&b, chunk, n);
+	fclose(fp);
+	buf_append(&b, "", 0);
+	return b.data;
+}
+
+/* May ip ask now?  A token bucket per client address (a slot per hash; a collision shares a bucket). */
+static bool
+allowed(struct xserver *x, const char *ip)
+{
+	size_t h = 5381;
+	struct bucket *b;
+	struct timespec now;
+	bool ok;
+
+	for (const char *p = ip; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)*p;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&x->lock);
+	b = &x->buckets[h % BUCKETS];
+	if (strcmp(b->ip, ip) != 0) {
+		strlcpy_c(b->ip, ip, sizeof(b->ip));
+		b->tokens = XSERVER_BURST;
+	} else {
+		b->tokens += ((double)(now.tv_sec - b->at.tv_sec) + (double)(now.tv_nsec - b->at.tv_nsec) / 1e9) *
+		    XSERVER_RATE;
+		if (b->tokens > XSERVER_BURST)
+			b->tokens = XSERVER_BURST;
+	}
+	b->at = now;
+	ok = b->tokens >= 1;
+	if (ok)
+		b->tokens -= 1;
+	else
+		x->limited++;
+	pthread_mutex_unlock(&x->lock);
+	return ok;
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *c, unsigned int status, const char *text, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, "Allow", "POST");
+	if (status == MHD_HTTP_TOO_MANY_REQUESTS)
+		MHD_add_response_header(r, "Retry-After", "30");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* {"error": reason}, the reason with anything odd replaced. */
+static enum MHD_Result
+refuse(struct xserver *x, struct MHD_Connection *c, unsigned int status, const char *reason)
+{
+	char text[400], clean[300];
+	size_t n = 0;
+
+	for (const char *p = reason; *p != '\0' && n + 1 < sizeof(clean); p++)
+		clean[n++] = (*p >= 32 && *p < 127 && *p != '"' && *p != '\\') ? *p : '?';
+	clean[n] = '\0';
+	snprintf(text, sizeof(text), "{\"error\":\"%s\"}", clean);
+	pthread_mutex_lock(&x->lock);
+	x->refused++;
+	pthread_mutex_unlock(&x->lock);
+	return reply(c, status, text, strlen(text));
+}
+
+static void
+client_ip(struct MHD_Connection *c, char *ip, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	strlcpy_c(ip, "?", len);
+	if (sa != NULL && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, (socklen_t)len);
+	else if (sa != NULL && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, (socklen_t)len);
+}
+
+static enum MHD_Result
+answer(struct xserver *x, struct MHD_Connection *c, struct body *b)
+{
+	struct x_request req;
+	struct x_answer results;
+	struct cables_err err;
+	struct buf out;
+	time_t now = time(NULL);
+	bool any_local = false;
+	enum MHD_Result ret;
+
+	if (x_request_parse(b->data.data != NULL ? b->data.data : "", b->data.len, &req, &err) != CABLES_OK)
+		return refuse(x, c, MHD_HTTP_BAD_REQUEST, err.msg);
+	results.results = xcalloc(req.n + 1, sizeof(*results.results));
+	results.n = req.n;
+	for (size_t i = 0; i < req.n; i++)
+		any_local |= keyd_public_keys(x->keyd, req.addresses[i], now, &results.results[i]);
+	if (!any_local) {
+		x_answer_release(&results);
+		x_request_release(&req);
+		return refuse(x, c, MHD_HTTP_NOT_FOUND, "not a domain served here");
+	}
+	if (x_answer_make(x->key, &req, &results, now, &out, &err) != CABLES_OK) {
+		x_answer_release(&results);
+		x_request_release(&req);
+		return refuse(x, c, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg);
+	}
+	pthread_mutex_lock(&x->lock);
+	x->answered++;
+	x->addresses += req.n;
+	pthread_mutex_unlock(&x->lock);
+	ret = reply(c, MHD_HTTP_OK, out.data, out.len);
+	buf_release(&out);
+	x_answer_release(&results);
+	x_request_release(&req);
+	return ret;
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
+    const char *upload, size_t *upload_size, void **state)
+{
+	struct xserver *x = cls;
+	struct body *b = *state;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (b == NULL) {
+		/* The first call: the headers.  Refuse early what needs no body. */
+		if (strcmp(url, X_PATH) != 0)
+			return refuse(x, c, MHD_HTTP_NOT_FOUND, "no such resource");
+		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+			return refuse(x, c, MHD_HTTP_METHOD_NOT_ALLOWED, "POST only");
+		client_ip(c, ip, sizeof(ip));
+		if (!allowed(x, ip))
+			return refuse(x, c, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests");
+		b = xcalloc(1, sizeof(*b));
+		buf_init(&b->data);
+		*state = b;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (b->data.len + *upload_size > X_REQUEST_MAX)
+			b->too_big = true;
+		else
+			buf_append(&b->data, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (b->too_big)
+		return refuse(x, c, MHD_HTTP_CONTENT_TOO_LARGE, "request larger than 16 KiB");
+	return answer(x, c, b);
+}
+
+static void
+completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTerminationCode why)
+{
+	struct body *b = *state;
+
+	if (b != NULL) {
+		buf_release(&b->data);
+		free(b);
+		*state = NULL;
+	}
+}
+
+/* "inet:PORT@ADDRESS" / "inet6:PORT@ADDRESS" into sa. */
+static bool
+listen_addr(const char *spec, struct sockaddr_storage *sa)
+{
+	bool v6 = strncmp(spec, "inet6:", 6) == 0;
+	const char *p = spec + (v6 ? 6 : 5), *at = strchr(spec, '@');
+	char host[INET6_ADDRSTRLEN];
+	unsigned long port = strtoul(p, NULL, 10);
+
+	memset(sa, 0, sizeof(*sa));
+	if (at == NULL || port == 0 || port > 65535 || strlen(at + 1) >= sizeof(host))
+		return false;
+	strlcpy_c(host, strcmp(at + 1, "localhost") == 0 ? (v6 ? "::1" : "127.0.0.1") : at + 1, sizeof(host));
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1;
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		return inet_pton(AF_INET, host, &s4->sin_addr) == 1;
+	}
+}
+
+cables_status
+xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_err *err)
+{
+	struct xserver *x;
+	struct sockaddr_storage sa;
+	int one = 1;
+
+	*out = NULL;
+	if (cfg->exchange_cert == NULL || cfg->exchange_cert_key == NULL || cfg->exchange_key == NULL)
+		return cables_fail(err, CABLES_ERR_ARG,
+		    "ExchangeListen needs ExchangeCertificate, ExchangeCertificateKey and ExchangeKey");
+	if (!listen_addr(cfg->exchange_listen, &sa))
+		return cables_fail(err, CABLES_ERR_ARG, "ExchangeListen %s: not inet:PORT@ADDRESS", cfg->exchange_listen);
+	x = xcalloc(1, sizeof(*x));
+	x->fd = -1;
+	pthread_mutex_init(&x->lock, NULL);
+	if ((x->key = x_key_load(cfg->exchange_key, err)) == NULL ||
+	    (x->cert_pem = slurp_text(cfg->exchange_cert, err)) == NULL ||
+	    (x->key_pem = slurp_text(cfg->exchange_cert_key, err)) == NULL) {
+		xserver_stop(x);
+		return CABLES_ERR_IO;
+	}
+	if ((x->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(x->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(x->fd, (struct sockaddr *)&sa, sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in)) != 0 || listen(x->fd, 64) != 0) {
+		cables_fail(err, CABLES_ERR_IO, "ExchangeListen %s: %s", cfg->exchange_listen, strerror(errno));
+		xserver_stop(x);
+		return CABLES_ERR_IO;
+	}
+	*out = x;
+	return CABLES_OK;
+}
+
+cables_status
+xserver_start(struct xserver *x, struct keyd *k, struct cables_err *err)
+{
+	x->keyd = k;
+	x->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG, 0,
+	    NULL, NULL, handle, x,
+	    MHD_OPTION_LISTEN_SOCKET, x->fd,
+	    MHD_OPTION_HTTPS_MEM_CERT, x->cert_pem,
+	    MHD_OPTION_HTTPS_MEM_KEY, x->key_pem,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)2,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)16,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, x,
+	    MHD_OPTION_END);
+	if (x->d == NULL)
+		return cables_fail(err, CABLES_ERR_IO, "the key-exchange endpoint does not start (the TLS certificate "
+		    "and key do not load?)");
+	x->fd = -1;	/* the daemon's now */
+	return CABLES_OK;
+}
+
+void
+xserver_stop(struct xserver *x)
+{
+	if (x == NULL)
+		return;
+	if (x->d != NULL)
+		MHD_stop_daemon(x->d);
+	if (x->fd >= 0)
+		close(x->fd);
+	EVP_PKEY_free(x->key);
+	free(x->cert_pem);
+	if (x->key_pem != NULL)
+		OPENSSL_cleanse(x->key_pem, strlen(x->key_pem));
+	free(x->key_pem);
+	pthread_mutex_destroy(&x->lock);
+	free(x);
+}
+
+void
+xserver_stats(struct xserver *x, struct buf *out)
+{
+	if (x == NULL)
+		return;
+	pthread_mutex_lock(&x->lock);
+	buf_printf(out, "exchange_answered=%lu\nexchange_addresses=%lu\nexchange_refused=%lu\nexchange_rate_limited=%lu\n",
+	    x->answered, x->addresses, x->refused, x->limited);
+	pthread_mutex_unlock(&x->lock);
+}

@@ -1,0 +1,38 @@
+/*
+ * xserver - cables-keyd's key-exchange endpoint: HTTPS (libmicrohttpd with
+ * GnuTLS) on ExchangeListen, POST /.well-known/cables/keys only, answers
+ * signed with ExchangeKey (exchange.h).  Local users' public keys only.
+ *
+ * Every address asked about costs the same (one store lookup) and an
+ * unknown one gets the answer of a known one without keys.  Per client
+ * address: a token bucket (XSERVER_RATE requests per second, bursts of
+ * XSERVER_BURST), at most 16 connections; bodies over 16 KiB get 413,
+ * malformed requests 400 with the reason in JSON, other paths 404, other
+ * methods 405, too many requests 429.
+ */
+#ifndef CABLES_XSERVER_H
+#define CABLES_XSERVER_H
+
+#include "config.h"
+#include "status.h"
+
+#define XSERVER_RATE 2
+#define XSERVER_BURST 60
+
+struct keyd;
+struct xserver;
+
+/*
+ * Read the keys and bind ExchangeListen (before privileges are dropped: a
+ * port below 1024 works, the key files may be root's), then start serving
+ * keys from k (after any fork: threads start here).
+ */
+cables_status xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_err *err);
+cables_status xserver_start(struct xserver *x, struct keyd *k, struct cables_err *err);
+void xserver_stop(struct xserver *x);
+
+/* Counters, as "name=value" lines, for keyd's stats. */
+struct buf;
+void xserver_stats(struct xserver *x, struct buf *out);
+
+#endif
