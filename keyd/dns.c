@@ -408,7 +408,8 @@ out:
 
 /* Query owner/type through a clone of r's resolver and validate the answer; records copied by their type. */
 static void
-query(struct dns_resolver *r, ldns_rdf *owner, ldns_rr_type type, int kind, time_t now, struct dns_answer *out)
+query(struct dns_resolver *r, ldns_rdf *owner, ldns_rr_type type, int kind, time_t now, unsigned int timeout_ms,
+    struct dns_answer *out)
 {
 	ldns_pkt *pkt = NULL;
 	ldns_rr_list *rrset = NULL, *sigs = NULL;
@@ -426,6 +427,15 @@ query(struct dns_resolver *r, ldns_rdf *owner, ldns_rr_type type, int kind, time
 		out->status = DNS_TEMPFAIL;
 		snprintf(out->reason, sizeof(out->reason), "out of memory");
 		return;
+	}
+	if (timeout_ms > 0) {
+		struct timeval tv = ldns_resolver_timeout(q.res);
+
+		if ((unsigned long)tv.tv_sec * 1000 + (unsigned long)tv.tv_usec / 1000 > timeout_ms) {
+			tv.tv_sec = (time_t)(timeout_ms / 1000);
+			tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
+			ldns_resolver_set_timeout(q.res, tv);
+		}
 	}
 	s = ldns_resolver_query_status(&pkt, q.res, owner, type, LDNS_RR_CLASS_IN, LDNS_RD);
 	if (s != LDNS_STATUS_OK || pkt == NULL) {
@@ -477,14 +487,14 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	free(name);
 	if (owner == NULL)
 		return cables_fail(err, CABLES_ERR_ARG, "'%s': the domain is not a DNS name", addr);
-	query(r, owner, t == DNS_OPENPGPKEY ? LDNS_RR_TYPE_OPENPGPKEY : LDNS_RR_TYPE_SMIMEA, (int)t, now, out);
+	query(r, owner, t == DNS_OPENPGPKEY ? LDNS_RR_TYPE_OPENPGPKEY : LDNS_RR_TYPE_SMIMEA, (int)t, now, 0, out);
 	ldns_rdf_deep_free(owner);
 	return CABLES_OK;
 }
 
 cables_status
-dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind, time_t now, struct dns_answer *out,
-    struct cables_err *err)
+dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind, time_t now, unsigned int timeout_ms,
+    struct dns_answer *out, struct cables_err *err)
 {
 	static const ldns_rr_type types[] = { LDNS_RR_TYPE_SRV, LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
 	ldns_rdf *owner;
@@ -492,7 +502,7 @@ dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind,
 	memset(out, 0, sizeof(*out));
 	if ((owner = ldns_dname_new_frm_str(name)) == NULL)
 		return cables_fail(err, CABLES_ERR_ARG, "'%s' is not a DNS name", name);
-	query(r, owner, types[kind], DNS_KIND_TEXT, now, out);
+	query(r, owner, types[kind], DNS_KIND_TEXT, now, timeout_ms, out);
 	ldns_rdf_deep_free(owner);
 	return CABLES_OK;
 }

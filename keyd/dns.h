@@ -71,11 +71,12 @@ cables_status dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_
  * Records of other kinds at name (key exchange: the peer's SRV and TXT
  * records, its host's addresses), validated the same way.  Each record's
  * data is its rdata in presentation form, NUL-terminated: "0 0 8443
- * keys.b.test.", "\"v=cables1; ...\"", "127.0.0.1".
+ * keys.b.test.", "\"v=cables1; ...\"", "127.0.0.1".  timeout_ms (if less than
+ * the resolver's) bounds this lookup.
  */
 enum dns_rr_kind { DNS_RR_SRV, DNS_RR_TXT, DNS_RR_A, DNS_RR_AAAA };
 #define DNS_KIND_TEXT 16
 cables_status dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind, time_t now,
-    struct dns_answer *out, struct cables_err *err);
+    unsigned int timeout_ms, struct dns_answer *out, struct cables_err *err);
 
 #endif

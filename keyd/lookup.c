@@ -400,8 +400,8 @@ remember(char **slot_addr, time_t *slot_until, const char *norm, time_t until)
  * lookup a temporary failure.
  */
 static void
-ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, bool *any, bool *tempfail,
-    bool *proven_none, unsigned long *ttl, char *reason, size_t reason_len)
+ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, long long deadline, bool *any,
+    bool *tempfail, bool *proven_none, unsigned long *ttl, char *reason, size_t reason_len)
 {
 	const char *domain = strrchr(norm, '@') + 1;
 	struct peer_outcome po;
@@ -410,7 +410,7 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, bool
 
 	if (domain_list_match(&c->cfg->local_domains, domain))
 		return;
-	peer_ask(c->cfg, c->res, domain, &norm, 1, now, &po);
+	peer_ask(c->cfg, c->res, domain, &norm, 1, now, deadline, &po);
 	pthread_mutex_lock(&k->lock);
 	k->peer_asked++;
 	if (po.status == PEER_FAILED)
@@ -473,6 +473,7 @@ static void
 discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char *outcome, size_t outcome_len)
 {
 	bool tempfail = false, proven_none = true, any = false;
+	long long deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
 	char reason[CABLES_ERR_MAX + 128] = "";
 	int rank, best = -1;
 	unsigned long ttl = 0;
@@ -524,9 +525,13 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 			ttl = a.ttl;	/* the SOA minimum of the last proof */
 		dns_answer_release(&a);
 	}
-	/* Then the domain's own key server, if it runs one. */
-	if (!any && c->cfg->key_exchange)
-		ask_peer(k, c, norm, now, &any, &tempfail, &proven_none, &ttl, reason, sizeof(reason));
+	/*
+	 * Then the domain's own key server, if it runs one: found through DNS,
+	 * so not while DNS fails (unless a Peer line names it), and only in the
+	 * time LookupTimeout leaves.
+	 */
+	if (!any && c->cfg->key_exchange && (!tempfail || peer_configured(c->cfg, strrchr(norm, '@') + 1)))
+		ask_peer(k, c, norm, now, deadline, &any, &tempfail, &proven_none, &ttl, reason, sizeof(reason));
 	keyd_sanitize(reason);
 	pthread_mutex_lock(&k->lock);
 	k->dns_lookups++;

@@ -26,6 +26,15 @@ peer_outcome_release(struct peer_outcome *o)
 	x_answer_release(&o->answer);
 }
 
+/* The milliseconds left until deadline (at least 1), or 0 when none are. */
+static unsigned int
+left(long long deadline)
+{
+	long long l = deadline - monotonic_ms();
+
+	return l <= 0 ? 0 : l > 600000 ? 600000 : (unsigned int)l;
+}
+
 /* Where to ask, and whom to believe. */
 struct target {
 	char url[600];
@@ -43,6 +52,12 @@ configured(const struct config *cfg, const char *domain)
 		if (strcasecmp(cfg->peers[i].domain, domain) == 0)
 			return &cfg->peers[i];
 	return NULL;
+}
+
+bool
+peer_configured(const struct config *cfg, const char *domain)
+{
+	return configured(cfg, domain) != NULL;
 }
 
 /* Host and port of an https:// URL. */
@@ -76,7 +91,8 @@ split_url(const char *url, char *host, size_t host_len, unsigned int *port)
 
 /* The SRV record: PEER_NONE_HERE, PEER_FAILED, or PEER_ANSWERED with t's URL set. */
 static enum peer_status
-from_srv(struct dns_resolver *res, const char *domain, time_t now, struct target *t, char *why, size_t why_len)
+from_srv(struct dns_resolver *res, const char *domain, time_t now, long long deadline, struct target *t, char *why,
+    size_t why_len)
 {
 	char name[300];
 	struct dns_answer a;
@@ -84,7 +100,7 @@ from_srv(struct dns_resolver *res, const char *domain, time_t now, struct target
 	unsigned long best = 70000;
 
 	snprintf(name, sizeof(name), "_cables-keys._tcp.%s.", domain);
-	if (dns_lookup_name(res, name, DNS_RR_SRV, now, &a, NULL) != CABLES_OK) {
+	if (dns_lookup_name(res, name, DNS_RR_SRV, now, left(deadline), &a, NULL) != CABLES_OK) {
 		snprintf(why, why_len, "%.200s: not a DNS name", name);
 		return PEER_FAILED;
 	}
@@ -135,13 +151,14 @@ from_srv(struct dns_resolver *res, const char *domain, time_t now, struct target
 
 /* The domain key's fingerprints from the DNSSEC-signed TXT record. */
 static bool
-from_txt(struct dns_resolver *res, const char *domain, time_t now, struct target *t, char *why, size_t why_len)
+from_txt(struct dns_resolver *res, const char *domain, time_t now, long long deadline, struct target *t, char *why,
+    size_t why_len)
 {
 	char name[300];
 	struct dns_answer a;
 
 	snprintf(name, sizeof(name), "_cables-keys._tcp.%s.", domain);
-	if (dns_lookup_name(res, name, DNS_RR_TXT, now, &a, NULL) != CABLES_OK)
+	if (dns_lookup_name(res, name, DNS_RR_TXT, now, left(deadline), &a, NULL) != CABLES_OK)
 		return false;
 	if (a.status != DNS_SECURE) {
 		snprintf(why, why_len, "the domain key's TXT record: %s: %s", dns_status_name(a.status),
@@ -160,7 +177,8 @@ from_txt(struct dns_resolver *res, const char *domain, time_t now, struct target
 
 /* host's address through keyd's resolver (a numeric host is itself). */
 static bool
-address_of(struct dns_resolver *res, const char *host, time_t now, char *addr, size_t len, char *why, size_t why_len)
+address_of(struct dns_resolver *res, const char *host, time_t now, long long deadline, char *addr, size_t len,
+    char *why, size_t why_len)
 {
 	unsigned char tmp[16];
 	char name[300];
@@ -174,7 +192,8 @@ address_of(struct dns_resolver *res, const char *host, time_t now, char *addr, s
 		struct dns_answer a;
 		bool ok;
 
-		if (dns_lookup_name(res, name, (enum dns_rr_kind)kind, now, &a, NULL) != CABLES_OK)
+		if (left(deadline) == 0 ||
+		    dns_lookup_name(res, name, (enum dns_rr_kind)kind, now, left(deadline), &a, NULL) != CABLES_OK)
 			break;
 		/* The answer's signature is what is trusted, not the address: an unsigned address will do. */
 		ok = (a.status == DNS_SECURE || a.status == DNS_INSECURE) && a.n > 0;
@@ -209,7 +228,7 @@ collect(char *p, size_t size, size_t n, void *arg)
 
 void
 peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain, const char *const *addrs, size_t n,
-    time_t now, struct peer_outcome *out)
+    time_t now, long long deadline, struct peer_outcome *out)
 {
 	const struct peer *p = configured(cfg, domain);
 	struct target t;
@@ -235,14 +254,19 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 			snprintf(out->reason, sizeof(out->reason), "Peer %s: bad URL", domain);
 			return;
 		}
-	} else if ((out->status = from_srv(res, domain, now, &t, out->reason, sizeof(out->reason))) != PEER_ANSWERED) {
+	} else if ((out->status = from_srv(res, domain, now, deadline, &t, out->reason, sizeof(out->reason))) !=
+	    PEER_ANSWERED) {
 		return;
 	}
 	out->status = PEER_FAILED;
-	if (t.nfprs == 0 && !from_txt(res, domain, now, &t, out->reason, sizeof(out->reason)))
+	if (t.nfprs == 0 && !from_txt(res, domain, now, deadline, &t, out->reason, sizeof(out->reason)))
 		return;
-	if (!address_of(res, t.host, now, addr, sizeof(addr), out->reason, sizeof(out->reason)))
+	if (!address_of(res, t.host, now, deadline, addr, sizeof(addr), out->reason, sizeof(out->reason)))
 		return;
+	if (left(deadline) < 50) {
+		snprintf(out->reason, sizeof(out->reason), "no time left within LookupTimeout to ask %.200s", t.url);
+		return;
+	}
 	x_request_make(domain, addrs, n, &req, &body);
 	buf_init(&sink.data);
 	sink.too_big = false;
@@ -266,7 +290,7 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)cfg->lookup_timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left(deadline));
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cables-keyd/" PACKAGE_VERSION);
 	if (t.tls_pin != NULL) {
 		/* The pinned key is the server's identity: no CA is asked. */

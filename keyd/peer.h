@@ -34,9 +34,16 @@ struct peer_outcome {
 /* Once, before threads start. */
 void peer_global_init(void);
 
-/* Ask domain's key server about addrs (all in domain, at most X_ADDRESSES_MAX). */
+/*
+ * Ask domain's key server about addrs (all in domain, at most
+ * X_ADDRESSES_MAX), done by deadline (monotonic_ms()): every DNS query and
+ * the HTTPS request get only the time left.
+ */
 void peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain, const char *const *addrs,
-    size_t n, time_t now, struct peer_outcome *out);
+    size_t n, time_t now, long long deadline, struct peer_outcome *out);
 void peer_outcome_release(struct peer_outcome *o);
+
+/* Does a Peer line name domain's key server? */
+bool peer_configured(const struct config *cfg, const char *domain);
 
 #endif

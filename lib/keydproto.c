@@ -202,21 +202,12 @@ keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struc
 
 #define REPLY_MAX (256 * 1024)
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 cables_status
 keyd_call(const char *socket_path, const struct buf *request, unsigned long timeout_ms, struct buf *reply,
     struct cables_err *err)
 {
 	struct sockaddr_un sun;
-	long long deadline = now_ms() + (long long)timeout_ms;
+	long long deadline = monotonic_ms() + (long long)timeout_ms;
 	size_t sent = 0;
 	int fd;
 	cables_status st = CABLES_OK;
@@ -236,7 +227,7 @@ keyd_call(const char *socket_path, const struct buf *request, unsigned long time
 	}
 	while (reply->len < 2 || reply->data[reply->len - 1] != '\n' || reply->data[reply->len - 2] != '\n') {
 		struct pollfd p = { fd, sent < request->len ? POLLOUT : POLLIN, 0 };
-		long long left = deadline - now_ms();
+		long long left = deadline - monotonic_ms();
 		char chunk[4096];
 		ssize_t r;
 

@@ -300,3 +300,12 @@ write_fully(int fd, const void *p, size_t n)
 	}
 	return true;
 }
+
+long long
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

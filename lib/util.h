@@ -65,4 +65,7 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appends(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Milliseconds on the monotonic clock (for deadlines). */
+long long monotonic_ms(void);
+
 #endif

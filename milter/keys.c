@@ -19,7 +19,7 @@
 static bool
 confirmed(const struct milter_env *env, const struct key_record *r)
 {
-	if (strncmp(r->source, "dns-", 4) != 0)
+	if (!key_source_discovered(r->source))
 		return true;
 	for (size_t i = 0; env->confirmed != NULL && i < env->confirmed->n; i++)
 		if (strcmp(env->confirmed->fpr[i], r->fingerprint) == 0)

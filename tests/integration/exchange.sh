@@ -156,4 +156,156 @@ check "alice -> dan (OpenPGP key at b.test): accepted" test $? = 0
 if w=$(wire x2); then
 	check "dan's copy on the wire: PGP/MIME" $MAILTOOL pgp-payload "$w"
 fi
+
+# ask NAME LINE...: a request to NAME's keyd socket; the reply in $T/reply.
+ask() {
+	sock=$T/$1/keyd.sock
+	shift
+	/usr/bin/python3 - "$sock" "$@" > "$T/reply" <<-'PY'
+	import socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(20)
+	s.connect(sys.argv[1])
+	s.sendall(("\n".join(sys.argv[2:]) + "\n\n").encode())
+	data = b""
+	while not data.endswith(b"\n\n"):
+	    chunk = s.recv(65536)
+	    if not chunk:
+	        break
+	    data += chunk
+	sys.stdout.write(data.decode())
+	PY
+}
+
+# 3. A rogue server: c.test's signed SRV leads to it, but it cannot sign with c.test's key.
+send x3 carol@c.test
+check "rogue (answer signed by another key), require: 4xx" test $? = 4
+check "rogue: the reason is the signature" grep -q "keyd: carol@c.test: key server of c.test: .*signed by a key that is not c.test's" "$T/a/milter.log"
+check "rogue: nothing sent to c.test" sh -c "! grep -l 'carol@c.test' $SINK/* >/dev/null 2>&1"
+check "rogue: carol's (rogue) key not stored" sh -c "! $KEYCTL -c $T/a/cables.conf list | grep -q '^carol@c.test'"
+# 4. Unsigned DNS pointing at the rogue (its own key in the unsigned TXT record): not asked at all.
+ask r request=stats
+rogue_answers=$(sed -n 's/^exchange_answered=//p' "$T/reply")
+send x4 dora@d.test
+check "unsigned SRV/TXT, require: 4xx" test $? = 4
+ask a request=lookup address=dora@d.test
+check "unsigned SRV/TXT: no key, and why" grep -q '^result=dora@d.test none reason=' "$T/reply"
+ask r request=stats
+check "unsigned SRV/TXT: the rogue was never asked (it answered $rogue_answers before, for c.test)" \
+	sh -c "[ $rogue_answers -ge 1 ] && [ \$(sed -n 's/^exchange_answered=//p' $T/reply) = $rogue_answers ]"
+check "unsigned SRV/TXT: dora's (rogue) key not stored" sh -c "! $KEYCTL -c $T/a/cables.conf list | grep -q '^dora@d.test'"
+
+# 5. A replayed answer: a genuine, signed answer from b for another request, served again by a man in the middle.
+/usr/bin/python3 - "$XB" "$T/ca.pem" > "$T/old.json" <<-'PY'
+import http.client, json, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx, timeout=10)
+c.request("POST", "/.well-known/cables/keys",
+          json.dumps({"v": 1, "domain": "b.test", "nonce": "AAAAAAAAAAAAAAAAAAAAAA", "addresses": ["eve@b.test"]}),
+          {"Content-Type": "application/json"})
+sys.stdout.write(c.getresponse().read().decode())
+PY
+check "b's server answers a well-formed request (signed payload)" grep -q '"signature":' "$T/old.json"
+/usr/bin/python3 - "$XP" "$T/p.tls.pem" "$T/p.tls.key" "$T/old.json" > /dev/null 2>&1 <<-'PY' &
+import http.server, ssl, sys
+old = open(sys.argv[4], "rb").read()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(old)))
+        self.end_headers()
+        self.wfile.write(old)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+PY
+echo $! >> "$T/pids"
+wait_for 10 sh -c "/usr/bin/python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $XP), 1)' 2>/dev/null"
+B_FPR=$(echo "$B_TXT" | sed 's/.*fp=\([0-9a-f]*\).*/\1/')
+PIN=$(openssl x509 -in "$T/p.tls.pem" -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64)
+conf m a.test "Peer b.test https://127.0.0.1:$XP ExchangeKey=$B_FPR TLSPin=sha256//$PIN"
+keyd_start m
+ask m request=lookup address=eve@b.test
+check "a replayed answer (signed by b, another request's nonce): refused as a temporary failure" \
+	grep -q '^result=eve@b.test tempfail reason=key server: .*nonce.*replay' "$T/reply"
+check "a replayed answer: eve's key not stored" sh -c "! $KEYCTL -c $T/m/cables.conf list | grep -q '^eve@b.test'"
+keyd_stop m
+
+# 6. b's keyd down: a temporary failure; mail flows when it is back.
+keyd_stop b
+send x6 eve@b.test
+check "b's key server down, require: 4xx" test $? = 4
+check "b's key server down: the reason" grep -q "keyd: eve@b.test: key server of b.test: https://keys.b.test:$XB/.well-known/cables/keys: .*onnect" "$T/a/milter.log"
+keyd_start b
+send x6 eve@b.test
+check "b's key server back: accepted" test $? = 0
+if w=$(wire x6); then
+	check "b's key server back: eve's copy on the wire is S/MIME" grep -q '^Content-Type: application/pkcs7-mime' "$w"
+fi
+
+# 7. The endpoint itself: no enumeration, limits, malformed requests.
+# post OUT PATH BODY [METHOD]: "STATUS BODY" of one request to b's server, in $T/OUT.
+post() {
+	out=$1
+	shift
+	printf '%s' "$2" > "$T/body"
+	/usr/bin/python3 - "$XB" "$T/ca.pem" "$1" "$T/body" "${3:-}" > "$T/$out" <<-'PY'
+	import http.client, ssl, sys
+	ctx = ssl.create_default_context(cafile=sys.argv[2])
+	ctx.check_hostname = False
+	c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx, timeout=10)
+	c.request(sys.argv[5] or "POST", sys.argv[3], open(sys.argv[4], "rb").read(), {"Content-Type": "application/json"})
+	r = c.getresponse()
+	print(r.status, r.read().decode())
+	PY
+}
+payload_of() { /usr/bin/python3 -c 'import base64, json, sys; print(base64.b64decode(json.loads(sys.stdin.read().split(" ", 1)[1])["payload"]).decode())'; }
+req() { printf '{"v":1,"domain":"%s","nonce":"BBBBBBBBBBBBBBBBBBBBBB","addresses":[%s]}' "${2:-b.test}" "$1"; }
+# alice@b.test has a key in b's store, but an expired one: she must look like an unknown address.
+make_cert "$T/expired.pem" alice@b.test 20200101000000Z 20210101000000Z
+openssl x509 -in "$T/expired.pem" -out "$T/expired.crt"
+inst_keyctl b import "$T/expired.crt" --force >/dev/null 2>&1
+check "b's store holds alice's (expired) certificate" sh -c "$KEYCTL -c $T/b/cables.conf list | grep -q '^alice@b.test'"
+post unknown.out /.well-known/cables/keys "$(req '"nobody@b.test"')"
+post known.out /.well-known/cables/keys "$(req '"alice@b.test"')"
+check "unknown address: 200, a signed answer" grep -q '^200 {"payload"' "$T/unknown.out"
+check "no enumeration: an unknown address gets the answer of a known one without usable keys" \
+	test "$(payload_of < "$T/unknown.out" | sed 's/"issued":[0-9]*//; s/nobody/X/')" = "$(payload_of < "$T/known.out" | sed 's/"issued":[0-9]*//; s/alice/X/')"
+post r.out /.well-known/cables/keys '{"v":1,'
+check "bad JSON: 400 with the reason" grep -q '^400 {"error":"not JSON' "$T/r.out"
+post r.out /.well-known/cables/keys "$(req '"x@a.test"')"
+check "an address of another domain: 400 with the reason" grep -q '^400 .*not an address in b.test' "$T/r.out"
+post r.out /.well-known/cables/keys "$(req '"a@z.test"' z.test)"
+check "a domain not served here: 404" grep -q '^404 ' "$T/r.out"
+post r.out /etc/passwd ''
+check "another path: 404" grep -q '^404 ' "$T/r.out"
+post r.out /.well-known/cables/keys '' GET
+check "GET: 405" grep -q '^405 ' "$T/r.out"
+post r.out /.well-known/cables/keys "$(head -c 20000 /dev/zero | tr '\0' x)"
+check "a 20 KB body: 413" grep -q '^413 ' "$T/r.out"
+/usr/bin/python3 - "$XB" "$T/ca.pem" > "$T/burst.out" <<-'PY'
+import http.client, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+codes = {}
+for i in range(80):
+    c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx, timeout=10)
+    c.request("POST", "/.well-known/cables/keys", b"{}", {"Content-Type": "application/json"})
+    s = c.getresponse().status
+    codes[s] = codes.get(s, 0) + 1
+    c.close()
+print(" ".join("%d=%d" % kv for kv in sorted(codes.items())))
+PY
+check "a burst of 80 requests from one client: the rate limit answers 429 ($(cat "$T/burst.out"))" grep -q '429=' "$T/burst.out"
+check "b's keyd survived all of it" kill -0 "$(cat "$T/b/keyd.pid")"
+for n in a b r; do
+	check "no sanitizer reports from $n's keyd" sh -c "! grep -q Sanitizer $T/$n/keyd.stderr"
+done
 rig_done
