@@ -1,0 +1,118 @@
+/*
+ * fuzz_exchange - the key-exchange protocol's parsers (keyd/exchange.c)
+ * over hostile input.  The first byte picks what the rest is: a request
+ * body for the server (0), an answer body for the client (1), or a payload
+ * the fuzzer signs with the domain key itself (2), so that the payload
+ * parser behind the signature check is reached too.  A request must parse
+ * to 1..64 addresses in its domain or fail with a reason; an answer must
+ * give results only for addresses asked about, or fail with a reason.
+ */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "exchange.h"
+#include "fuzz.h"
+
+static EVP_PKEY *key;
+static char fpr[1][65];
+static struct x_request req;
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static const char *const addrs[] = { "bob@b.test", "carol@b.test" };
+	struct buf body;
+
+	key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	x_key_fingerprint(key, fpr[0]);
+	x_request_make("b.test", addrs, 2, &req, &body);
+	strcpy(req.nonce, "AAAAAAAAAAAAAAAAAAAAAA");
+	buf_release(&body);
+	return 0;
+}
+
+/* The answer envelope around payload, signed with the key. */
+static char *
+signed_answer(const uint8_t *payload, size_t len)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t pub[32], sig[64], *tbs = malloc(len + 15);
+	size_t publen = sizeof(pub), siglen = sizeof(sig);
+	char *b64p = malloc(4 * ((len + 2) / 3) + 1), b64k[64], b64s[100], *out;
+	json_t *o = json_object();
+
+	memcpy(tbs, "cables-keys-v1", 15);
+	memcpy(tbs + 15, payload, len);
+	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 || EVP_DigestSign(ctx, sig, &siglen, tbs, len + 15) != 1 ||
+	    !EVP_PKEY_get_raw_public_key(key, pub, &publen))
+		abort();
+	EVP_EncodeBlock((unsigned char *)b64p, payload, (int)len);
+	EVP_EncodeBlock((unsigned char *)b64k, pub, (int)publen);
+	EVP_EncodeBlock((unsigned char *)b64s, sig, (int)siglen);
+	json_object_set_new(o, "payload", json_string(b64p));
+	json_object_set_new(o, "key", json_string(b64k));
+	json_object_set_new(o, "signature", json_string(b64s));
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	EVP_MD_CTX_free(ctx);
+	free(tbs);
+	free(b64p);
+	return out;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cables_err err;
+	struct x_request r;
+	struct x_answer a;
+	cables_status st;
+
+	if (size < 1)
+		return 0;
+	switch (data[0] % 3) {
+	case 0:
+		if (x_request_parse((const char *)data + 1, size - 1, &r, &err) == CABLES_OK) {
+			if (r.n == 0 || r.n > X_ADDRESSES_MAX)
+				abort();
+			for (size_t i = 0; i < r.n; i++)
+				if (strcasecmp(strrchr(r.addresses[i], '@') + 1, r.domain) != 0)
+					abort();
+			x_request_release(&r);
+		} else if (err.msg[0] == '\0') {
+			abort();
+		}
+		return 0;
+	case 1:
+		st = x_answer_verify((const char *)data + 1, size - 1, &req, (const char (*)[65])fpr, 1, 1800000000, &a, &err);
+		break;
+	default: {
+		char *text;
+
+		/* Valid JSON strings only carry what encodes: skip payloads jansson cannot hold. */
+		if (memchr(data + 1, '\0', size - 1) != NULL)
+			return 0;
+		text = signed_answer(data + 1, size - 1);
+		if (text == NULL)
+			return 0;
+		st = x_answer_verify(text, strlen(text), &req, (const char (*)[65])fpr, 1, 1800000000, &a, &err);
+		free(text);
+		break;
+	}
+	}
+	if (st == CABLES_OK) {
+		for (size_t i = 0; i < a.n; i++)
+			if (strcasecmp(a.results[i].address, "bob@b.test") != 0 && strcasecmp(a.results[i].address, "carol@b.test") != 0)
+				abort();
+		x_answer_release(&a);
+	} else if (err.msg[0] == '\0' || a.n != 0) {
+		abort();
+	}
+	return 0;
+}

@@ -1,0 +1,263 @@
+/* test_exchange - the key-exchange protocol (keyd/exchange.c): requests, signed answers and what is refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "exchange.h"
+#include "helpers.h"
+
+#define NOW 1800000000L
+
+static EVP_PKEY *key, *other;
+static char fpr[1][65], other_fpr[1][65];
+
+static int
+setup(void **state)
+{
+	key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	other = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	x_key_fingerprint(key, fpr[0]);
+	x_key_fingerprint(other, other_fpr[0]);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(other);
+	return 0;
+}
+
+/* A request for bob and carol at b.test, and b's answer (bob has one key) made with k at time t. */
+static void
+exchange(EVP_PKEY *k, time_t t, struct x_request *req, struct buf *answer)
+{
+	static const char *const addrs[] = { "bob@b.test", "carol@b.test" };
+	static uint8_t cert[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
+	struct x_key bobs = { "smime", cert, sizeof(cert), 1830000000 };
+	struct x_result res[2] = { { (char *)"bob@b.test", &bobs, 1 }, { (char *)"carol@b.test", NULL, 0 } };
+	struct x_answer a = { res, 2 };
+	struct buf body;
+
+	x_request_make("B.test", addrs, 2, req, &body);
+	buf_release(&body);
+	assert_int_equal(x_answer_make(k, req, &a, t, answer, NULL), CABLES_OK);
+}
+
+static void
+test_a_signed_answer_verifies(void **state)
+{
+	struct x_request req;
+	struct x_answer got;
+	struct buf answer;
+
+	exchange(key, NOW, &req, &answer);
+	assert_string_equal(req.domain, "b.test");
+	assert_int_equal(strlen(req.nonce), X_NONCE_LEN);
+	assert_int_equal(x_answer_verify(answer.data, answer.len, &req, (const char (*)[65])fpr, 1, NOW + 10, &got, NULL),
+	    CABLES_OK);
+	assert_int_equal(got.n, 2);
+	assert_string_equal(got.results[0].address, "bob@b.test");
+	assert_int_equal(got.results[0].n, 1);
+	assert_string_equal(got.results[0].keys[0].format, "smime");
+	assert_int_equal(got.results[0].keys[0].len, 5);
+	assert_int_equal(got.results[0].keys[0].not_after, 1830000000);
+	assert_int_equal(got.results[1].n, 0);
+	x_answer_release(&got);
+	x_request_release(&req);
+	buf_release(&answer);
+}
+
+/* Verify text against req with fpr at NOW; the status, and the reason must contain why. */
+static void
+refused(const char *text, const struct x_request *req, const char (*fprs)[65], time_t now, const char *why)
+{
+	struct x_answer got;
+	struct cables_err err;
+
+	assert_int_not_equal(x_answer_verify(text, strlen(text), req, fprs, 1, now, &got, &err), CABLES_OK);
+	if (strstr(err.msg, why) == NULL)
+		fail_msg("reason '%s' does not say '%s'", err.msg, why);
+	assert_int_equal(got.n, 0);
+}
+
+/* answer with its payload's JSON changed by replacing from with to (the signature left as it was). */
+static char *
+altered(const struct buf *answer, const char *from, const char *to)
+{
+	json_t *o = json_loadb(answer->data, answer->len, 0, NULL), *p = json_object_get(o, "payload");
+	unsigned char dec[4096], enc[6000];
+	int n = EVP_DecodeBlock(dec, (const unsigned char *)json_string_value(p), (int)json_string_length(p));
+	char *text, *at, *out;
+
+	dec[n] = '\0';
+	text = xstrdup((char *)dec);
+	at = strstr(text, from);
+	assert_non_null(at);
+	out = malloc(strlen(text) + strlen(to) + 1);
+	sprintf(out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+	EVP_EncodeBlock(enc, (unsigned char *)out, (int)strlen(out));
+	json_object_set_new(o, "payload", json_string((char *)enc));
+	free(text);
+	free(out);
+	out = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return out;
+}
+
+static void
+test_what_is_refused(void **state)
+{
+	struct x_request req, req2;
+	struct buf answer, by_other, stale;
+	char *tampered;
+
+	exchange(key, NOW, &req, &answer);
+	exchange(other, NOW, &req2, &by_other);
+	exchange(key, NOW - 3600, &req2, &stale);
+	/* Signed by a key that is not the domain's: refused before anything else is looked at. */
+	refused(by_other.data, &req2, (const char (*)[65])fpr, NOW, "signed by a key that is not b.test's");
+	refused(answer.data, &req, (const char (*)[65])other_fpr, NOW, "signed by a key that is not b.test's");
+	/* A genuine answer to another request (its nonce): a replay. */
+	refused(answer.data, &req2, (const char (*)[65])fpr, NOW, "nonce");
+	/* Too old, or from the future. */
+	refused(stale.data, &req2, (const char (*)[65])fpr, NOW, "issued more than 300 s from now");
+	refused(answer.data, &req, (const char (*)[65])fpr, NOW - 400, "issued more than 300 s from now");
+	/* Any change to the payload breaks the signature. */
+	tampered = altered(&answer, "1830000000", "1830000001");
+	refused(tampered, &req, (const char (*)[65])fpr, NOW, "the signature over the answer does not verify");
+	free(tampered);
+	/* Not JSON, not signed, truncated. */
+	refused("not json", &req, (const char (*)[65])fpr, NOW, "not JSON");
+	refused("{\"payload\":\"e30=\"}", &req, (const char (*)[65])fpr, NOW, "not a signed payload");
+	answer.data[answer.len / 2] = '\0';
+	refused(answer.data, &req, (const char (*)[65])fpr, NOW, "not JSON");
+	x_request_release(&req);
+	x_request_release(&req2);
+	buf_release(&answer);
+	buf_release(&by_other);
+	buf_release(&stale);
+}
+
+static void
+test_answers_only_for_what_was_asked(void **state)
+{
+	static const char *const just_bob[] = { "bob@b.test" };
+	struct x_request req, small;
+	struct buf answer, body;
+	struct x_answer got;
+	struct cables_err err;
+
+	/* b answers about carol too, but the request was for bob only. */
+	exchange(key, NOW, &req, &answer);
+	x_request_make("b.test", just_bob, 1, &small, &body);
+	strcpy(small.nonce, req.nonce);
+	assert_int_not_equal(x_answer_verify(answer.data, answer.len, &small, (const char (*)[65])fpr, 1, NOW, &got, &err),
+	    CABLES_OK);
+	assert_non_null(strstr(err.msg, "an address not asked about"));
+	/* ...and an answer for another domain, with that domain's key. */
+	strcpy(small.domain, "c.test");
+	assert_int_not_equal(x_answer_verify(answer.data, answer.len, &small, (const char (*)[65])fpr, 1, NOW, &got, &err),
+	    CABLES_OK);
+	assert_non_null(strstr(err.msg, "another domain"));
+	x_request_release(&req);
+	x_request_release(&small);
+	buf_release(&answer);
+	buf_release(&body);
+}
+
+#define BAD(body, reason) bad_request(body, reason)
+
+static void
+bad_request(const char *body, const char *reason)
+{
+	struct x_request req;
+	struct cables_err err;
+
+	assert_int_not_equal(x_request_parse(body, strlen(body), &req, &err), CABLES_OK);
+	if (strstr(err.msg, reason) == NULL)
+		fail_msg("'%s': reason '%s' does not say '%s'", body, err.msg, reason);
+}
+
+static void
+test_requests(void **state)
+{
+	static const char good[] = "{\"v\":1,\"domain\":\"B.Test\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA\","
+	    "\"addresses\":[\"bob@b.test\",\"Carol@B.TEST\"],\"future\":true}";
+	struct x_request req;
+	struct buf many;
+
+	assert_int_equal(x_request_parse(good, sizeof(good) - 1, &req, NULL), CABLES_OK);
+	assert_string_equal(req.domain, "b.test");
+	assert_int_equal(req.n, 2);
+	assert_string_equal(req.addresses[1], "Carol@B.TEST");
+	x_request_release(&req);
+	BAD("", "not JSON");
+	BAD("[]", "not a version 1 request");
+	BAD("{\"v\":2}", "not a version 1 request");
+	BAD("{\"v\":1,\"v\":1}", "not JSON");	/* duplicate keys */
+	BAD("{\"v\":1,\"domain\":\"b..test\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"addresses\":[\"a@b.test\"]}", "\"domain\"");
+	BAD("{\"v\":1,\"domain\":\"b.test\",\"nonce\":\"short\",\"addresses\":[\"a@b.test\"]}", "\"nonce\"");
+	BAD("{\"v\":1,\"domain\":\"b.test\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAA+/\",\"addresses\":[\"a@b.test\"]}", "\"nonce\"");
+	BAD("{\"v\":1,\"domain\":\"b.test\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"addresses\":[]}", "\"addresses\"");
+	BAD("{\"v\":1,\"domain\":\"b.test\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"addresses\":[\"a@c.test\"]}",
+	    "address 1 is not an address in b.test");
+	BAD("{\"v\":1,\"domain\":\"b.test\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"addresses\":[7]}", "address 1");
+	buf_init(&many);
+	buf_appends(&many, "{\"v\":1,\"domain\":\"b.test\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"addresses\":[");
+	for (int i = 0; i <= X_ADDRESSES_MAX; i++)
+		buf_printf(&many, "%s\"u%d@b.test\"", i > 0 ? "," : "", i);
+	buf_appends(&many, "]}");
+	BAD(many.data, "1 to 64 addresses");
+	buf_release(&many);
+}
+
+static void
+test_domain_key_and_txt(void **state)
+{
+	char *dir = test_tempdir(), path[512], txt[128], got[65];
+	EVP_PKEY *k;
+	struct cables_err err;
+
+	snprintf(path, sizeof(path), "%s/x.key", dir);
+	assert_int_equal(x_key_generate(path, NULL), CABLES_OK);
+	assert_int_not_equal(x_key_generate(path, &err), CABLES_OK);	/* never overwritten */
+	k = x_key_load(path, NULL);
+	assert_non_null(k);
+	x_key_txt(k, txt, sizeof(txt));
+	assert_true(x_txt_fingerprint(txt, got));
+	x_key_fingerprint(k, path);
+	assert_string_equal(got, path);
+	/* The presentation form of a TXT record: quoted, maybe split. */
+	snprintf(path, sizeof(path), "\"v=cables1; k=ed25519; \" \"fp=%s\"", got);
+	assert_true(x_txt_fingerprint(path, got));
+	assert_false(x_txt_fingerprint("\"v=spf1 -all\"", got));
+	assert_false(x_txt_fingerprint("v=cables1; k=rsa; fp=00", got));
+	EVP_PKEY_free(k);
+	test_rmdir(dir);
+	free(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_a_signed_answer_verifies),
+		cmocka_unit_test(test_what_is_refused),
+		cmocka_unit_test(test_answers_only_for_what_was_asked),
+		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_domain_key_and_txt),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
