@@ -14,6 +14,7 @@
 #include "lookup.h"
 #include "peer.h"
 #include "pgp.h"
+#include "policy.h"
 #include "smime.h"
 #include "smimea.h"
 
@@ -61,7 +62,7 @@ struct keyd {
 	struct neg_entry neg[NEG_CACHE];
 	struct pos_entry pos[POS_CACHE];
 	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
-	    shared, replaced, peer_asked, peer_failed;
+	    shared, replaced, peer_asked, peer_failed, key_changes;
 };
 
 static struct keyd_conf *
@@ -262,11 +263,104 @@ put(struct keyd *k, const struct key_record *r, time_t now)
 	return false;
 }
 
-/* The fingerprints of the keys one DNS answer gave, kept to tell which stored ones the zone no longer has. */
+/* A key change held back by On-KeyChange (tempfail or reject), for the lookup's answer. */
+struct held {
+	int action;		/* ACTION_TEMPFAIL or ACTION_REJECT; ACTION_ACCEPT: nothing held */
+	char why[300];
+};
+
+/*
+ * The fingerprints of the keys one answer (DNS, a key server) gave, kept to
+ * tell which stored ones the source no longer has; held, if not NULL, gets
+ * a key change that was held back.
+ */
 struct kept {
 	char fpr[8][65];
 	size_t n;
+	struct held *held;
 };
+
+/* How far a discovery source is trusted, for pins: a DNSSEC record over a domain-signed answer over the rest. */
+static int
+trust_rank(const char *source)
+{
+	return strcmp(source, "dns-dnssec") == 0 ? 3 : strcmp(source, "peer") == 0 ? 2 : strcmp(source, "wkd") == 0 ? 1 : 0;
+}
+
+/*
+ * The pin of norm's key in r->format, before r (discovered) is stored: the
+ * first key seen is pinned; the same key refreshes it; a key from a more
+ * trusted source replaces it; a different key from a source no more
+ * trusted is a key change, which On-KeyChange decides.  True when r may be
+ * stored and used.
+ */
+static bool
+pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct kept *kept)
+{
+	enum fail_action action;
+	struct key_pin p;
+	cables_status st = keystore_pin_get(k->ks, r->address, r->format, &p, NULL);
+	char was[65];
+
+	if (st != CABLES_OK && st != CABLES_ERR_NOTFOUND)
+		return true;	/* the store failed: put() will say so */
+	if (st == CABLES_ERR_NOTFOUND) {
+		memset(&p, 0, sizeof(p));
+		p.address = xstrdup(r->address);
+		strlcpy_c(p.format, r->format, sizeof(p.format));
+		strlcpy_c(p.fingerprint, r->fingerprint, sizeof(p.fingerprint));
+		p.source = xstrdup(r->source);
+		p.first_seen = now;
+	} else if (strcmp(p.fingerprint, r->fingerprint) == 0) {
+		p.offered[0] = '\0';
+	} else if (trust_rank(r->source) > trust_rank(p.source)) {
+		log_info("keyd: %s: the pinned %s key %.16s (%s) gives way to %.16s from a more trusted source (%s)",
+		    r->address, r->format, p.fingerprint, p.source, r->fingerprint, r->source);
+		strlcpy_c(p.fingerprint, r->fingerprint, sizeof(p.fingerprint));
+		free(p.source);
+		p.source = xstrdup(r->source);
+		p.offered[0] = '\0';
+	} else {
+		action = (enum fail_action)policy_get(&c->cfg->policy, r->address, PA_ON_KEY_CHANGE, NULL);
+		strlcpy_c(was, p.fingerprint, sizeof(was));
+		log_warnx("keyd: %s: key change: %s key %.16s from %s, but %.16s (%s) is pinned: %s (On-KeyChange)",
+		    r->address, r->format, r->fingerprint, r->source, was, p.source, fail_action_name(action));
+		pthread_mutex_lock(&k->lock);
+		k->key_changes++;
+		pthread_mutex_unlock(&k->lock);
+		if (action == ACTION_ACCEPT) {
+			strlcpy_c(p.fingerprint, r->fingerprint, sizeof(p.fingerprint));
+			free(p.source);
+			p.source = xstrdup(r->source);
+			p.offered[0] = '\0';
+			p.changes++;
+		} else {
+			strlcpy_c(p.offered, r->fingerprint, sizeof(p.offered));
+			free(p.offered_source);
+			p.offered_source = xstrdup(r->source);
+			p.offered_at = now;
+			if (kept->held != NULL) {
+				kept->held->action = (int)action;
+				snprintf(kept->held->why, sizeof(kept->held->why),
+				    "key change: %s key %.16s offered, %.16s pinned (On-KeyChange %s; cables-keyctl pins clear %s "
+				    "accepts the new key)", r->format, r->fingerprint, was, fail_action_name(action), r->address);
+			}
+		}
+	}
+	p.last_seen = now;
+	keystore_pin_set(k->ks, &p, NULL);
+	st = strcmp(p.fingerprint, r->fingerprint) == 0 ? CABLES_OK : CABLES_ERR_UNUSABLE;
+	key_pin_release(&p);
+	return st == CABLES_OK;
+}
+
+/* Store discovered key r (pins permitting) and keep its fingerprint. */
+static void
+keep(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct kept *kept)
+{
+	if (pin_check(k, c, r, now, kept) && put(k, r, now) && kept->n < 8)
+		strlcpy_c(kept->fpr[kept->n++], r->fingerprint, 65);
+}
 
 /* A certificate found for norm (from source), if usable, is stored; kept gets its fingerprint, why says why not. */
 static void
@@ -287,8 +381,7 @@ store_cert(struct keyd *k, struct keyd_conf *c, const char *norm, X509 *cert, co
 		r.public_data = der;
 		smime_cert_validity(cert, &r.not_before, &r.not_after);
 		r.source = (char *)source;
-		if (put(k, &r, now) && kept->n < 8)
-			strlcpy_c(kept->fpr[kept->n++], r.fingerprint, 65);
+		keep(k, c, &r, now, kept);
 	}
 	free(der);
 }
@@ -336,8 +429,7 @@ store_openpgpkey(struct keyd *k, struct keyd_conf *c, const char *norm, const st
 	r.not_before = info.created;
 	r.not_after = info.expires != 0 ? info.expires : KEYSTORE_NEVER_EXPIRES;
 	r.source = (char *)source;
-	if (put(k, &r, now) && kept->n < 8)
-		strlcpy_c(kept->fpr[kept->n++], r.fingerprint, 65);
+	keep(k, c, &r, now, kept);
 	pgp_key_info_release(&info);
 }
 
@@ -400,12 +492,12 @@ remember(char **slot_addr, time_t *slot_until, const char *norm, time_t until)
  * lookup a temporary failure.
  */
 static void
-ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, long long deadline, bool *any,
-    bool *tempfail, bool *proven_none, unsigned long *ttl, char *reason, size_t reason_len)
+ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, long long deadline, struct held *held,
+    bool *any, bool *tempfail, bool *proven_none, unsigned long *ttl, char *reason, size_t reason_len)
 {
 	const char *domain = strrchr(norm, '@') + 1;
 	struct peer_outcome po;
-	struct kept kept[2] = { { .n = 0 }, { .n = 0 } };
+	struct kept kept[2] = { { .n = 0, .held = held }, { .n = 0, .held = held } };
 	char why[CABLES_ERR_MAX + 64] = "";
 
 	if (domain_list_match(&c->cfg->local_domains, domain))
@@ -474,6 +566,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 {
 	bool tempfail = false, proven_none = true, any = false;
 	long long deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
+	struct held held = { ACTION_ACCEPT, "" };
 	char reason[CABLES_ERR_MAX + 128] = "";
 	int rank, best = -1;
 	unsigned long ttl = 0;
@@ -483,7 +576,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 		const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
 		const char *format = type == DNS_SMIMEA ? "smime" : "pgp";
 		char why[CABLES_ERR_MAX + 64] = "";
-		struct kept kept = { .n = 0 };
+		struct kept kept = { .n = 0, .held = &held };
 		struct dns_answer a;
 		bool trusted;
 
@@ -531,7 +624,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 	 * time LookupTimeout leaves.
 	 */
 	if (!any && c->cfg->key_exchange && (!tempfail || peer_configured(c->cfg, strrchr(norm, '@') + 1)))
-		ask_peer(k, c, norm, now, deadline, &any, &tempfail, &proven_none, &ttl, reason, sizeof(reason));
+		ask_peer(k, c, norm, now, deadline, &held, &any, &tempfail, &proven_none, &ttl, reason, sizeof(reason));
 	keyd_sanitize(reason);
 	pthread_mutex_lock(&k->lock);
 	k->dns_lookups++;
@@ -539,14 +632,20 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 		struct pos_entry *e = &k->pos[slot(norm, POS_CACHE)];
 
 		remember(&e->addr, &e->until, norm, now + (time_t)clamp_ttl(c->cfg, ttl));
-	} else if (proven_none) {
+	} else if (proven_none && held.action == ACTION_ACCEPT) {
 		struct neg_entry *e = &k->neg[slot(norm, NEG_CACHE)];
 
 		remember(&e->addr, &e->until, norm, now + (time_t)clamp_ttl(c->cfg, ttl));
 		strlcpy_c(e->reason, reason, sizeof(e->reason));
 	}
 	pthread_mutex_unlock(&k->lock);
-	snprintf(outcome, outcome_len, "%s reason=%s", tempfail ? "tempfail" : "none", reason);
+	if (!any && held.action != ACTION_ACCEPT) {
+		keyd_sanitize(held.why);
+		snprintf(outcome, outcome_len, "%s reason=%s", held.action == ACTION_REJECT ? "reject" : "tempfail",
+		    held.why);
+	} else {
+		snprintf(outcome, outcome_len, "%s reason=%s", tempfail ? "tempfail" : "none", reason);
+	}
 }
 
 /* The flight for norm (k->lock held): joined if one is under way, else NULL. */
@@ -675,9 +774,9 @@ keyd_stats(struct keyd *k, struct buf *out)
 	pthread_mutex_lock(&k->lock);
 	buf_printf(out, "lookups=%lu\nfrom_store=%lu\nfrom_dns=%lu\nnegative_cache_hits=%lu\nnone=%lu\ntempfail=%lu\n"
 	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\npeer_asked=%lu\n"
-	    "peer_failed=%lu\n", k->lookups,
+	    "peer_failed=%lu\nkey_changes=%lu\n", k->lookups,
 	    k->from_store, k->from_dns, k->negative_hits, k->none, k->tempfail, k->bogus, k->insecure, k->dns_lookups,
-	    k->shared, k->replaced, k->peer_asked, k->peer_failed);
+	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes);
 	pthread_mutex_unlock(&k->lock);
 }
 

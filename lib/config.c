@@ -72,6 +72,7 @@ static const struct key keys[] = {
 	{ "On-InternalError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_INTERNAL_ERROR },
 	{ "On-DecryptError",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_DECRYPT_ERROR },
 	{ "On-KeydError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEYD_ERROR },
+	{ "On-KeyChange",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_KEY_CHANGE },
 	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true, 0 },
 	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false, 0 },
 	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false, 0 },
@@ -378,7 +379,7 @@ set_policy_line(struct config *c, const struct key *k, const char *v, unsigned i
 			attr = policy_attr_find(word);
 			if (attr < 0 || attr == PA_POLICY) {
 				st = cables_fail(err, CABLES_ERR_SYNTAX, "%s: unknown attribute '%s' (Format, Sign, "
-				    "EncryptToSelf, On-KeyNotFound, On-InternalError, On-DecryptError, On-KeydError)", k->name, word);
+				    "EncryptToSelf, On-KeyNotFound, On-InternalError, On-DecryptError, On-KeydError, On-KeyChange)", k->name, word);
 				break;
 			}
 		}

@@ -39,6 +39,18 @@ static const char *const migrations[] = {
 	"  last_seen INTEGER NOT NULL,"
 	"  UNIQUE (address, format, fingerprint));"
 	"CREATE INDEX keys_by_address ON keys (address, format);",
+	"CREATE TABLE pins ("
+	"  address TEXT NOT NULL,"
+	"  format TEXT NOT NULL CHECK (format IN ('smime', 'pgp')),"
+	"  fingerprint TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  offered TEXT,"
+	"  offered_source TEXT,"
+	"  offered_at INTEGER,"
+	"  changes INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (address, format));",
 };
 
 #define COLUMNS "id, address, format, fingerprint, public_data, secret_data, " \
@@ -360,6 +372,159 @@ keystore_delete(struct keystore *ks, const char *address, const char *fpr_prefix
 	if (*deleted == 0)
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no key for %s%s%s", address,
 		    fpr_prefix != NULL ? " with fingerprint " : "", fpr_prefix != NULL ? fpr_prefix : "");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+/* ---- pins ---- */
+
+#define PIN_COLUMNS "address, format, fingerprint, source, first_seen, last_seen, offered, offered_source, " \
+	"offered_at, changes"
+
+void
+key_pin_release(struct key_pin *p)
+{
+	free(p->address);
+	free(p->source);
+	free(p->offered_source);
+	memset(p, 0, sizeof(*p));
+}
+
+static void
+pin_from_row(sqlite3_stmt *stmt, struct key_pin *p)
+{
+	const char *t;
+
+	memset(p, 0, sizeof(*p));
+	p->address = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+	strlcpy_c(p->format, (const char *)sqlite3_column_text(stmt, 1), sizeof(p->format));
+	strlcpy_c(p->fingerprint, (const char *)sqlite3_column_text(stmt, 2), sizeof(p->fingerprint));
+	p->source = xstrdup((const char *)sqlite3_column_text(stmt, 3));
+	p->first_seen = sqlite3_column_int64(stmt, 4);
+	p->last_seen = sqlite3_column_int64(stmt, 5);
+	if ((t = (const char *)sqlite3_column_text(stmt, 6)) != NULL)
+		strlcpy_c(p->offered, t, sizeof(p->offered));
+	if ((t = (const char *)sqlite3_column_text(stmt, 7)) != NULL)
+		p->offered_source = xstrdup(t);
+	p->offered_at = sqlite3_column_int64(stmt, 8);
+	p->changes = sqlite3_column_int64(stmt, 9);
+}
+
+cables_status
+keystore_pin_get(struct keystore *ks, const char *address, const char *format, struct key_pin *out,
+    struct cables_err *err)
+{
+	static const char sql[] = "SELECT " PIN_COLUMNS " FROM pins WHERE address = ?1 AND format = ?2";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing pin lookup");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, format, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		pin_from_row(stmt, out);
+	else if (rc == SQLITE_DONE)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no pin for %s (%s)", address, format);
+	else
+		st = db_fail(ks, err, "looking up a pin");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_pin_set(struct keystore *ks, const struct key_pin *p, struct cables_err *err)
+{
+	static const char sql[] = "INSERT OR REPLACE INTO pins (" PIN_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing pin update");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, p->address, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, p->format, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, p->fingerprint, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, p->source, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, p->first_seen);
+	sqlite3_bind_int64(stmt, 6, p->last_seen);
+	if (p->offered[0] != '\0') {
+		sqlite3_bind_text(stmt, 7, p->offered, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 8, p->offered_source != NULL ? p->offered_source : "", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 9, p->offered_at);
+	}
+	sqlite3_bind_int64(stmt, 10, p->changes);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		st = db_fail(ks, err, "writing a pin");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_pin_list(struct keystore *ks, struct key_pin **out, size_t *n, struct cables_err *err)
+{
+	static const char sql[] = "SELECT " PIN_COLUMNS " FROM pins ORDER BY address, format";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing pin list");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		pin_from_row(stmt, &(*out)[(*n)++]);
+	}
+	if (rc != SQLITE_DONE)
+		st = db_fail(ks, err, "listing pins");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_pin_delete(struct keystore *ks, const char *address, size_t *deleted, struct cables_err *err)
+{
+	static const char sql[] = "DELETE FROM pins WHERE address = ?1";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+
+	*deleted = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing pin delete");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		st = db_fail(ks, err, "deleting pins");
+		goto out;
+	}
+	*deleted = (size_t)sqlite3_changes(ks->db);
+	if (*deleted == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no pin for %s", address);
 out:
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&ks->lock);

@@ -26,7 +26,7 @@
 
 #include "status.h"
 
-#define KEYSTORE_SCHEMA_VERSION 1
+#define KEYSTORE_SCHEMA_VERSION 2
 
 /* not_after of a key that does not expire (9999-12-31T23:59:59Z). */
 #define KEYSTORE_NEVER_EXPIRES 253402300799LL
@@ -87,5 +87,35 @@ cables_status keystore_list(struct keystore *ks, bool with_data, struct key_list
  */
 cables_status keystore_delete(struct keystore *ks, const char *address, const char *fpr_prefix,
     size_t *deleted, struct cables_err *err);
+
+/*
+ * Pins (schema 2): per address and format, the first key discovered for it
+ * (DNS, a key server), so that a later, different key is noticed
+ * (doc/key-exchange.md, On-KeyChange).  offered is a different key held
+ * back, and changes counts the times the pin moved.
+ */
+struct key_pin {
+	char *address;
+	char format[8];
+	char fingerprint[65];
+	char *source;
+	long long first_seen;
+	long long last_seen;
+	char offered[65];	/* "" when none */
+	char *offered_source;	/* NULL when none */
+	long long offered_at;
+	long long changes;
+};
+
+void key_pin_release(struct key_pin *p);
+/* The pin of address/format; CABLES_ERR_NOTFOUND when there is none. */
+cables_status keystore_pin_get(struct keystore *ks, const char *address, const char *format, struct key_pin *out,
+    struct cables_err *err);
+/* Insert or replace the pin of p->address/p->format. */
+cables_status keystore_pin_set(struct keystore *ks, const struct key_pin *p, struct cables_err *err);
+/* Every pin, by address. */
+cables_status keystore_pin_list(struct keystore *ks, struct key_pin **out, size_t *n, struct cables_err *err);
+/* Forget the pins of address; *deleted says how many (none is CABLES_ERR_NOTFOUND). */
+cables_status keystore_pin_delete(struct keystore *ks, const char *address, size_t *deleted, struct cables_err *err);
 
 #endif

@@ -30,6 +30,7 @@ static const struct {
 	[PA_ON_INTERNAL_ERROR] = { "On-InternalError", action_words, 07, ACTION_TEMPFAIL },
 	[PA_ON_DECRYPT_ERROR] = { "On-DecryptError", action_words, 017, ACTION_ACCEPT },
 	[PA_ON_KEYD_ERROR] = { "On-KeydError", action_words, 07, ACTION_TEMPFAIL },
+	[PA_ON_KEY_CHANGE] = { "On-KeyChange", action_words, 07, ACTION_ACCEPT },
 };
 
 const char *

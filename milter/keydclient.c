@@ -68,6 +68,10 @@ keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned l
 			snprintf(found[i].reason, sizeof(found[i].reason), "%s", word + 12);
 		if (strncmp(word, "found", 5) == 0 && (word[5] == '\0' || word[5] == ' ')) {
 			answers[i] = KEYD_ANSWER_FOUND;
+		} else if (strncmp(word, "reject", 6) == 0 && (word[6] == '\0' || word[6] == ' ')) {
+			answers[i] = KEYD_ANSWER_REJECT;
+			if (why[0] == '\0')
+				snprintf(why, why_len, "%s", line + 7);
 		} else if (strncmp(word, "tempfail", 8) == 0 && (word[8] == '\0' || word[8] == ' ')) {
 			answers[i] = KEYD_ANSWER_TEMPFAIL;
 			if (why[0] == '\0')

@@ -4,7 +4,8 @@
  * deadline.  keyd stores what it finds, so the caller looks in the store
  * again afterwards.  Not reaching keyd (no socket, refused, timeout, a
  * reply that does not parse) is an error with the reason; keyd answering
- * "tempfail" for an address is that address's answer.
+ * "tempfail" or "reject" (a key change On-KeyChange holds back) for an
+ * address is that address's answer.
  *
  * found (may be NULL) gets, per address, the fingerprints of the keys keyd
  * answered with (or its reason when there were none): a key the store holds from DNS may be used only when keyd
@@ -17,7 +18,7 @@
 
 #include "status.h"
 
-enum keyd_answer { KEYD_ANSWER_NONE, KEYD_ANSWER_FOUND, KEYD_ANSWER_TEMPFAIL };
+enum keyd_answer { KEYD_ANSWER_NONE, KEYD_ANSWER_FOUND, KEYD_ANSWER_TEMPFAIL, KEYD_ANSWER_REJECT };
 
 #define KEYD_FOUND_MAX 8
 

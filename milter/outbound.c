@@ -239,6 +239,8 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 
 			r->why_no_key = xasprintf("%s (cables-keyd: %s)", was, found[k].reason);
 			free(was);
+		} else if (st == CABLES_OK && ans[k] == KEYD_ANSWER_REJECT) {
+			action = fail_action_combine(action, ACTION_REJECT);
 		} else if (st != CABLES_OK || ans[k] == KEYD_ANSWER_TEMPFAIL) {
 			action = fail_action_combine(action,
 			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL));
@@ -247,7 +249,7 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 	if (action == ACTION_TEMPFAIL || action == ACTION_REJECT) {
 		snprintf(text, sizeof(text), "Cables: cannot look up the recipients' keys: %s", why);
 		outcome_set(out, action == ACTION_REJECT ? VERDICT_REJECT : VERDICT_TEMPFAIL, fail_action_name(action),
-		    "key lookup: %s (On-KeydError)", why);
+		    "key lookup: %s%s", why, strstr(why, "(On-KeyChange") != NULL ? "" : " (On-KeydError)");
 		if (action == ACTION_REJECT)
 			outcome_reply(out, "550", "5.7.1", text);
 		else

@@ -51,6 +51,7 @@ static const char usage_text[] =
     "  publish --dns [--domain DOMAIN]\n"
     "  lookup ADDRESS...                (through cables-keyd)\n"
     "  exchange-key generate|show [--domain DOMAIN]\n"
+    "  pins [list] | pins clear ADDRESS  (keys first seen in DNS or from key servers)\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
     "  policy unset TARGET [Attribute ...]\n";
@@ -620,6 +621,7 @@ static const struct command {
 	{ "publish", keyctl_publish },
 	{ "lookup", keyctl_lookup },
 	{ "exchange-key", keyctl_exchange_key },
+	{ "pins", keyctl_pins },
 };
 
 int

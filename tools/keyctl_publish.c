@@ -212,3 +212,50 @@ keyctl_exchange_key(struct ctx *c, int argc, char **argv)
 	EVP_PKEY_free(key);
 	return 0;
 }
+
+/*
+ * "cables-keyctl pins [list]" and "pins clear ADDRESS": the keys first seen
+ * for addresses in DNS or from key servers, the times they changed, and a
+ * different key held back (On-KeyChange tempfail/reject).  Clearing the
+ * pins of an address lets the next lookup pin whatever it finds.
+ */
+int
+keyctl_pins(struct ctx *c, int argc, char **argv)
+{
+	struct key_pin *pins;
+	struct cables_err err;
+	size_t n, deleted;
+	char *addr;
+
+	if (argc == 1 || (argc == 2 && strcmp(argv[1], "list") == 0)) {
+		open_store(c, false);
+		if (keystore_pin_list(c->ks, &pins, &n, &err) != CABLES_OK)
+			keyctl_die("%s", err.msg);
+		printf("%-32s %-6s %-16s %-10s %-10s %-7s %s\n", "ADDRESS", "FORMAT", "PINNED", "SOURCE", "SINCE", "CHANGES",
+		    "HELD BACK");
+		for (size_t i = 0; i < n; i++) {
+			char since[32], at[32];
+
+			format_day(pins[i].first_seen, since, sizeof(since));
+			format_day(pins[i].offered_at, at, sizeof(at));
+			printf("%-32s %-6s %-16.16s %-10s %-10s %-7lld ", pins[i].address, pins[i].format, pins[i].fingerprint,
+			    pins[i].source, since, pins[i].changes);
+			if (pins[i].offered[0] != '\0')
+				printf("%.16s (%s, %s)\n", pins[i].offered, pins[i].offered_source, at);
+			else
+				printf("-\n");
+			key_pin_release(&pins[i]);
+		}
+		free(pins);
+		return 0;
+	}
+	if (argc != 3 || strcmp(argv[1], "clear") != 0)
+		keyctl_usage("pins takes list, or clear ADDRESS");
+	addr = normalized(c, argv[2]);
+	open_store(c, false);
+	if (keystore_pin_delete(c->ks, addr, &deleted, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	printf("cleared %zu pin%s of %s: the next lookup pins what it finds\n", deleted, deleted == 1 ? "" : "s", addr);
+	free(addr);
+	return 0;
+}

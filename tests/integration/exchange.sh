@@ -48,7 +48,8 @@ conf() {	# NAME DOMAINS [LINE...]: NAME's cables.conf, with its keyd
 	inst_config "$name" "$domains" "$@"
 	sed -i "s|^KeydSocket none|KeydSocket $T/$name/keyd.sock|" "$T/$name/cables.conf"
 }
-conf a a.test "Policy b.test require" "Policy c.test require" "Policy d.test require" "Policy e.test encrypt"
+conf a a.test "Policy b.test require" "Policy c.test require" "Policy d.test require" "Policy e.test encrypt" \
+	"Policy bob@b.test On-KeyChange=tempfail" "CacheMinTTL 0s" "CacheMaxTTL 2s"
 conf b b.test "ExchangeListen inet:$XB@127.0.0.1" "ExchangeCertificate $T/b.tls.pem" \
 	"ExchangeCertificateKey $T/b.tls.key" "ExchangeKey $T/b/exchange.key"
 conf r "c.test d.test" "ExchangeListen inet:$XR@127.0.0.1" "ExchangeCertificate $T/r.tls.pem" \
@@ -248,6 +249,40 @@ send x6 eve@b.test
 check "b's key server back: accepted" test $? = 0
 if w=$(wire x6); then
 	check "b's key server back: eve's copy on the wire is S/MIME" grep -q '^Content-Type: application/pkcs7-mime' "$w"
+fi
+
+# 8. Key changes at b.test, noticed at a.test once the keys' time is up: eve's is accepted (the
+# default), bob's held back (On-KeyChange=tempfail for him) until the pin is cleared.
+fpr_at() { "$KEYCTL" -c "$T/$1/cables.conf" list | awk -v a="$2" '$1 == a && $2 == "smime" {print $3}'; }
+old_bob=$(fpr_at a bob@b.test)
+for who in eve bob; do
+	inst_keyctl b delete $who@b.test >/dev/null
+	inst_keyctl b generate $who@b.test --smime >/dev/null
+done
+new_eve=$(fpr_at b eve@b.test)
+new_bob=$(fpr_at b bob@b.test)
+sleep 2.5
+send x8 eve@b.test
+check "eve's key changed at b.test, On-KeyChange accept: accepted" test $? = 0
+check "eve's key change: logged" grep -q "keyd: eve@b.test: key change: smime key $new_eve.* is pinned: accept (On-KeyChange)" "$T/a/milter.log"
+check "eve's key change: a now holds her new key" sh -c "$KEYCTL -c $T/a/cables.conf list | grep -q '^eve@b.test .*$new_eve'"
+"$KEYCTL" -c "$T/a/cables.conf" pins > "$T/pins.out"
+check "keyctl pins: eve's pin moved once, nothing held back" grep -q "^eve@b.test  *smime  *$new_eve .* 1  *-$" "$T/pins.out"
+send x9 bob@b.test
+check "bob's key changed, On-KeyChange tempfail: 4xx" test $? = 4
+check "bob's key change: logged, with what to do" \
+	grep -q "key lookup: bob@b.test tempfail reason=key change: smime key $new_bob offered, $old_bob pinned (On-KeyChange tempfail; cables-keyctl pins clear bob@b.test accepts the new key)" "$T/a/milter.log"
+"$KEYCTL" -c "$T/a/cables.conf" pins > "$T/pins.out"
+check "keyctl pins: bob's new key is shown as held back" grep -q "^bob@b.test  *smime  *$old_bob .* 0  *$new_bob (peer, " "$T/pins.out"
+check "bob's key change: the new key is not stored" sh -c "! $KEYCTL -c $T/a/cables.conf list | grep -q '$new_bob'"
+"$KEYCTL" -c "$T/a/cables.conf" pins clear bob@b.test > "$T/clear.out"
+check "keyctl pins clear" grep -q '^cleared 1 pin of bob@b.test' "$T/clear.out"
+send x9 bob@b.test
+check "after pins clear: accepted" test $? = 0
+if f=$(at bob x9); then
+	check "after pins clear: bob decrypts with his new key" grep -q "^X-Cables: decrypted; format=smime; key=$new_bob" "$f"
+else
+	not_ok "bob's copy after the key change arrived"
 fi
 
 # 7. The endpoint itself: no enumeration, limits, malformed requests.
