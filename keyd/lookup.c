@@ -17,6 +17,7 @@
 #include "policy.h"
 #include "smime.h"
 #include "smimea.h"
+#include "wkd.h"
 
 #define NEG_CACHE 1024
 #define POS_CACHE 4096
@@ -625,6 +626,25 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 	 */
 	if (!any && c->cfg->key_exchange && (!tempfail || peer_configured(c->cfg, strrchr(norm, '@') + 1)))
 		ask_peer(k, c, norm, now, deadline, &held, &any, &tempfail, &proven_none, &ttl, reason, sizeof(reason));
+	/* Last, the Web Key Directory (OpenPGP only); no WKD is simply no key. */
+	if (!any && c->cfg->wkd && !domain_list_match(&c->cfg->local_domains, strrchr(norm, '@') + 1)) {
+		struct buf keys;
+		struct kept kept = { .n = 0, .held = &held };
+		char why[CABLES_ERR_MAX + 64] = "";
+
+		if (wkd_fetch(c->cfg, c->res, norm, now, deadline, &keys, why, sizeof(why))) {
+			struct dns_record d = { (uint8_t *)keys.data, keys.len, 0, 0, 0 };
+
+			store_openpgpkey(k, c, norm, &d, "wkd", now, &kept, why, sizeof(why));
+			buf_release(&keys);
+			if (kept.n > 0) {
+				any = true;
+				ttl = 3600;
+				log_info("keyd: %s: OpenPGP key from the Web Key Directory", norm);
+			}
+			forget_replaced(k, norm, "pgp", "wkd", &kept);
+		}
+	}
 	keyd_sanitize(reason);
 	pthread_mutex_lock(&k->lock);
 	k->dns_lookups++;

@@ -27,8 +27,8 @@ peer_outcome_release(struct peer_outcome *o)
 }
 
 /* The milliseconds left until deadline (at least 1), or 0 when none are. */
-static unsigned int
-left(long long deadline)
+unsigned int
+peer_left(long long deadline)
 {
 	long long l = deadline - monotonic_ms();
 
@@ -100,7 +100,7 @@ from_srv(struct dns_resolver *res, const char *domain, time_t now, long long dea
 	unsigned long best = 70000;
 
 	snprintf(name, sizeof(name), "_cables-keys._tcp.%s.", domain);
-	if (dns_lookup_name(res, name, DNS_RR_SRV, now, left(deadline), &a, NULL) != CABLES_OK) {
+	if (dns_lookup_name(res, name, DNS_RR_SRV, now, peer_left(deadline), &a, NULL) != CABLES_OK) {
 		snprintf(why, why_len, "%.200s: not a DNS name", name);
 		return PEER_FAILED;
 	}
@@ -158,7 +158,7 @@ from_txt(struct dns_resolver *res, const char *domain, time_t now, long long dea
 	struct dns_answer a;
 
 	snprintf(name, sizeof(name), "_cables-keys._tcp.%s.", domain);
-	if (dns_lookup_name(res, name, DNS_RR_TXT, now, left(deadline), &a, NULL) != CABLES_OK)
+	if (dns_lookup_name(res, name, DNS_RR_TXT, now, peer_left(deadline), &a, NULL) != CABLES_OK)
 		return false;
 	if (a.status != DNS_SECURE) {
 		snprintf(why, why_len, "the domain key's TXT record: %s: %s", dns_status_name(a.status),
@@ -176,8 +176,8 @@ from_txt(struct dns_resolver *res, const char *domain, time_t now, long long dea
 }
 
 /* host's address through keyd's resolver (a numeric host is itself). */
-static bool
-address_of(struct dns_resolver *res, const char *host, time_t now, long long deadline, char *addr, size_t len,
+bool
+peer_address_of(struct dns_resolver *res, const char *host, time_t now, long long deadline, char *addr, size_t len,
     char *why, size_t why_len)
 {
 	unsigned char tmp[16];
@@ -192,8 +192,8 @@ address_of(struct dns_resolver *res, const char *host, time_t now, long long dea
 		struct dns_answer a;
 		bool ok;
 
-		if (left(deadline) == 0 ||
-		    dns_lookup_name(res, name, (enum dns_rr_kind)kind, now, left(deadline), &a, NULL) != CABLES_OK)
+		if (peer_left(deadline) == 0 ||
+		    dns_lookup_name(res, name, (enum dns_rr_kind)kind, now, peer_left(deadline), &a, NULL) != CABLES_OK)
 			break;
 		/* The answer's signature is what is trusted, not the address: an unsigned address will do. */
 		ok = (a.status == DNS_SECURE || a.status == DNS_INSECURE) && a.n > 0;
@@ -261,9 +261,9 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 	out->status = PEER_FAILED;
 	if (t.nfprs == 0 && !from_txt(res, domain, now, deadline, &t, out->reason, sizeof(out->reason)))
 		return;
-	if (!address_of(res, t.host, now, deadline, addr, sizeof(addr), out->reason, sizeof(out->reason)))
+	if (!peer_address_of(res, t.host, now, deadline, addr, sizeof(addr), out->reason, sizeof(out->reason)))
 		return;
-	if (left(deadline) < 50) {
+	if (peer_left(deadline) < 50) {
 		snprintf(out->reason, sizeof(out->reason), "no time left within LookupTimeout to ask %.200s", t.url);
 		return;
 	}
@@ -290,7 +290,7 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left(deadline));
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)peer_left(deadline));
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cables-keyd/" PACKAGE_VERSION);
 	if (t.tls_pin != NULL) {
 		/* The pinned key is the server's identity: no CA is asked. */

@@ -43,6 +43,11 @@ void peer_ask(const struct config *cfg, struct dns_resolver *res, const char *do
     size_t n, time_t now, long long deadline, struct peer_outcome *out);
 void peer_outcome_release(struct peer_outcome *o);
 
+/* Shared with wkd.c: the milliseconds left until deadline (0: none), and host's address through res. */
+unsigned int peer_left(long long deadline);
+bool peer_address_of(struct dns_resolver *res, const char *host, time_t now, long long deadline, char *addr, size_t len,
+    char *why, size_t why_len);
+
 /* Does a Peer line name domain's key server? */
 bool peer_configured(const struct config *cfg, const char *domain);
 

@@ -103,6 +103,7 @@ static const struct key keys[] = {
 	{ "ExchangeCAFile",	T_OPTPATH,	NULL,			OFF(exchange_ca_file), NULL, false, 0 },
 	{ "KeyExchange",	T_BOOL,		"yes",			OFF(key_exchange), bool_words, false, 0 },
 	{ "Peer",		T_PEER,		NULL,			OFF(peers), NULL, true, 0 },
+	{ "WKD",		T_BOOL,		"yes",			OFF(wkd), bool_words, false, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

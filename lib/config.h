@@ -85,6 +85,7 @@ struct config {
 	char *exchange_key;		/* ExchangeKey: the domain's Ed25519 signing key (PEM) */
 	char *exchange_ca_file;		/* ExchangeCAFile: CAs for peers' TLS; NULL = the system's */
 	bool key_exchange;		/* KeyExchange: ask peers for keys */
+	bool wkd;			/* WKD: look keys up in the Web Key Directory */
 	struct peer *peers;		/* Peer lines */
 	size_t npeers;
 };

@@ -49,6 +49,7 @@ static const char usage_text[] =
     "  show ADDRESS\n"
     "  delete ADDRESS [--fingerprint PREFIX]\n"
     "  publish --dns [--domain DOMAIN]\n"
+    "  publish --wkd DIR [--domain DOMAIN]   (a Web Key Directory of local OpenPGP keys)\n"
     "  lookup ADDRESS...                (through cables-keyd)\n"
     "  exchange-key generate|show [--domain DOMAIN]\n"
     "  pins [list] | pins clear ADDRESS  (keys first seen in DNS or from key servers)\n"

@@ -8,7 +8,11 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +29,93 @@
 #include "pgp.h"
 #include "smime.h"
 #include "util.h"
+#include "wkd.h"
+
+/* mkdir -p of path (mode 0755); die with the reason. */
+static void
+make_dirs(const char *path)
+{
+	char *p = xstrdup(path), c;
+
+	for (char *s = p + 1; ; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		c = *s;
+		*s = '\0';
+		if (mkdir(p, 0755) != 0 && errno != EEXIST)
+			keyctl_die("%s: %s", p, strerror(errno));
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+}
+
+/*
+ * "publish --wkd DIR": a Web Key Directory for local users' OpenPGP keys,
+ * in the layout of the advanced method (as gpg-wks-client --install-key
+ * makes it): DIR/DOMAIN/hu/HASH holds the address's keys, DIR/DOMAIN/policy
+ * is there (empty).  DIR is what https://openpgpkey.DOMAIN/.well-known/openpgpkey/
+ * serves.  Files are replaced whole (written aside, then renamed).
+ */
+static int
+publish_wkd(struct ctx *c, const char *dir, const char *only)
+{
+	struct key_list keys;
+	struct cables_err err;
+	int written = 0;
+
+	open_store(c, false);
+	if (keystore_list(c->ks, true, &keys, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *r = &keys.items[i];
+		const char *at = strrchr(r->address, '@'), *domain = at != NULL ? at + 1 : "";
+		char why[CABLES_ERR_MAX], hash[33], *local, *path, *tmp;
+		int fd;
+
+		if (at == NULL || strcmp(r->format, "pgp") != 0 ||
+		    (only != NULL ? !str_ieq(domain, only) : !domain_list_match(&c->cfg->local_domains, domain)))
+			continue;
+		if (!keyd_record_usable(r, &c->cfg->addr, NULL, c->now, why, sizeof(why))) {
+			fprintf(stderr, "cables-keyctl: not published: pgp key %.16s of %s: %s\n", r->fingerprint, r->address, why);
+			continue;
+		}
+		local = xstrndup(r->address, (size_t)(at - r->address));
+		wkd_hash(local, hash);
+		free(local);
+		path = xasprintf("%s/%s/hu", dir, domain);
+		make_dirs(path);
+		free(path);
+		path = xasprintf("%s/%s/policy", dir, domain);
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
+			keyctl_die("%s: %s", path, strerror(errno));
+		close(fd);
+		free(path);
+		path = xasprintf("%s/%s/hu/%s", dir, domain, hash);
+		tmp = xasprintf("%s.tmp", path);
+		if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+		    !write_fully(fd, r->public_data, r->public_len) || close(fd) != 0 || rename(tmp, path) != 0)
+			keyctl_die("%s: %s", path, strerror(errno));
+		printf("%s: %s (OpenPGP key %.16s)\n", r->address, path, r->fingerprint);
+		free(tmp);
+		free(path);
+		written++;
+	}
+	key_list_release(&keys);
+	if (written == 0)
+		keyctl_die("no usable OpenPGP key of a local user to publish%s%s", only != NULL ? " for " : "",
+		    only != NULL ? only : "");
+	return 0;
+}
 
 int
 keyctl_publish(struct ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "dns", no_argument, NULL, 'd' }, { "domain", required_argument, NULL, 'D' }, { NULL, 0, NULL, 0 } };
-	const char *only = NULL;
+		{ "dns", no_argument, NULL, 'd' }, { "domain", required_argument, NULL, 'D' },
+		{ "wkd", required_argument, NULL, 'w' }, { NULL, 0, NULL, 0 } };
+	const char *only = NULL, *wkd = NULL;
 	struct key_list keys;
 	struct cables_err err;
 	bool dns = false;
@@ -41,13 +125,16 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 		switch (ch) {
 		case 'd': dns = true; break;
 		case 'D': only = optarg; break;
+		case 'w': wkd = optarg; break;
 		default: keyctl_usage(NULL);
 		}
 	}
-	if (!dns)
-		keyctl_usage("publish needs --dns (the only way to publish keys so far)");
+	if (dns == (wkd != NULL))
+		keyctl_usage("publish needs --dns or --wkd DIR");
 	if (optind != argc)
 		keyctl_usage("publish takes no arguments besides its options");
+	if (wkd != NULL)
+		return publish_wkd(c, wkd, only);
 	open_store(c, false);
 	if (keystore_list(c->ks, true, &keys, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);

@@ -35,6 +35,7 @@ tls_cert() {	# NAME SAN
 tls_cert b DNS:keys.b.test
 tls_cert r DNS:keys.c.test,DNS:keys.d.test
 tls_cert p IP:127.0.0.1
+tls_cert w DNS:openpgpkey.w.test
 
 COMMON="Resolver 127.0.0.1@$DNSPORT|DNSSECTrustAnchor $T/anchors|ExchangeCAFile $T/ca.pem|LookupTimeout 2s"
 conf() {	# NAME DOMAINS [LINE...]: NAME's cables.conf, with its keyd
@@ -49,6 +50,7 @@ conf() {	# NAME DOMAINS [LINE...]: NAME's cables.conf, with its keyd
 	sed -i "s|^KeydSocket none|KeydSocket $T/$name/keyd.sock|" "$T/$name/cables.conf"
 }
 conf a a.test "Policy b.test require" "Policy c.test require" "Policy d.test require" "Policy e.test encrypt" \
+	"Policy w.test require" \
 	"Policy bob@b.test On-KeyChange=tempfail" "CacheMinTTL 0s" "CacheMaxTTL 2s"
 conf b b.test "ExchangeListen inet:$XB@127.0.0.1" "ExchangeCertificate $T/b.tls.pem" \
 	"ExchangeCertificateKey $T/b.tls.key" "ExchangeKey $T/b/exchange.key"
@@ -85,13 +87,22 @@ zone() {	# NAME SRVPORT HOST TXT
 	_cables-keys._tcp IN TXT $4
 	ZONE
 }
+# w.test runs no key server but a Web Key Directory at openpgpkey.w.test (nginx, below).
+cat > "$Z/w.test.zone" <<-ZONE
+\$ORIGIN w.test.
+\$TTL 300
+@ IN SOA ns.w.test. admin.w.test. 1 3600 600 86400 60
+@ IN NS ns.w.test.
+ns IN A 127.0.0.1
+openpgpkey IN A 127.0.0.37
+ZONE
 zone a.test 1 keys.a.test '"v=cables1; k=ed25519; fp=0000000000000000000000000000000000000000000000000000000000000000"'
 zone b.test "$XB" keys.b.test "$B_TXT"
 zone c.test "$XR" keys.c.test "$B_TXT"
 zone d.test "$XR" keys.d.test "$R_TXT"
-for z in a.test b.test c.test; do dns_sign_zone $z 20351231000000 20250101000000 >/dev/null; done
+for z in a.test b.test c.test w.test; do dns_sign_zone $z 20351231000000 20250101000000 >/dev/null; done
 cp "$Z/d.test.zone" "$Z/d.test.zone.signed"
-dns_start_nsd "$DNSPORT" a.test b.test c.test d.test
+dns_start_nsd "$DNSPORT" a.test b.test c.test d.test w.test
 check "nsd serves the zones" test -n "$NSD_PID"
 
 keyd_start() {	# NAME
@@ -284,6 +295,48 @@ if f=$(at bob x9); then
 else
 	not_ok "bob's copy after the key change arrived"
 fi
+
+# 9. WKD: w.test publishes walt's OpenPGP key in a Web Key Directory, served by nginx with a test CA's certificate.
+inst_config w w.test
+inst_keyctl w generate walt@w.test --pgp >/dev/null
+inst_keyctl w publish --wkd "$T/wkd" > "$T/wkd.out"
+check "keyctl publish --wkd: walt's key at DIR/w.test/hu/HASH, and the policy file" sh -c \
+	"[ -s $T/wkd/w.test/hu/$(/usr/bin/python3 -c "import hashlib; a='ybndrfg8ejkmcpqxot1uwisza345h769'; d=int.from_bytes(hashlib.sha1(b'walt').digest(), 'big'); print(''.join(a[(d >> (155 - 5 * i)) & 31] for i in range(32)))") ] && [ -e $T/wkd/w.test/policy ]"
+mkdir -p "$T/nginx"
+cat > "$T/nginx/nginx.conf" <<-NGINX
+daemon off;
+user root;
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log;
+events { worker_connections 64; }
+http {
+	access_log $T/nginx/access.log;
+	client_body_temp_path $T/nginx/body;
+	server {
+		listen 127.0.0.37:443 ssl;
+		server_name openpgpkey.w.test;
+		ssl_certificate $T/w.tls.pem;
+		ssl_certificate_key $T/w.tls.key;
+		location /.well-known/openpgpkey/ {
+			alias $T/wkd/;
+			default_type application/octet-stream;
+		}
+	}
+}
+NGINX
+nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" &
+echo $! >> "$T/pids"
+wait_for 10 test -s "$T/nginx/nginx.pid"
+check "nginx serves the WKD tree" test -s "$T/nginx/nginx.pid"
+send x10 walt@w.test
+check "alice -> walt (require; his key only in w.test's WKD): accepted" test $? = 0
+if w=$(wire x10); then
+	check "walt's copy on the wire: PGP/MIME" $MAILTOOL pgp-payload "$w"
+fi
+check "a's store: walt's key, source wkd" sh -c "$KEYCTL -c $T/a/cables.conf list | grep -q '^walt@w.test  *pgp .* wkd  *no$'"
+check "nginx was asked by the advanced method" grep -q 'GET /.well-known/openpgpkey/w.test/hu/[a-z0-9]\{32\}?l=walt ' "$T/nginx/access.log"
+kill "$(cat "$T/nginx/nginx.pid")" 2>/dev/null
 
 # 7. The endpoint itself: no enumeration, limits, malformed requests.
 # post OUT PATH BODY [METHOD]: "STATUS BODY" of one request to b's server, in $T/OUT.

@@ -14,6 +14,7 @@
 
 #include "exchange.h"
 #include "helpers.h"
+#include "wkd.h"
 
 #define NOW 1800000000L
 
@@ -248,6 +249,18 @@ test_domain_key_and_txt(void **state)
 	free(dir);
 }
 
+static void
+test_wkd_hash(void **state)
+{
+	char h[33];
+
+	/* The example of draft-koch-openpgp-webkey-service: Joe.Doe@Example.ORG. */
+	wkd_hash("Joe.Doe", h);
+	assert_string_equal(h, "iy9q119eutrkn8s1mk4r39qejnbu3n5q");
+	wkd_hash("joe.doe", h);
+	assert_string_equal(h, "iy9q119eutrkn8s1mk4r39qejnbu3n5q");
+}
+
 int
 main(void)
 {
@@ -257,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_answers_only_for_what_was_asked),
 		cmocka_unit_test(test_requests),
 		cmocka_unit_test(test_domain_key_and_txt),
+		cmocka_unit_test(test_wkd_hash),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
