@@ -32,6 +32,7 @@ struct xserver {
 	struct keyd *keyd;
 	EVP_PKEY *key;
 	char *cert_pem, *key_pem;
+	double rate, burst;		/* ExchangeRateLimit: tokens a second, and at most; rate 0: no limit */
 	pthread_mutex_t lock;		/* buckets and counters */
 	struct bucket buckets[BUCKETS];
 	unsigned long answered, addresses, refused, limited;
@@ -72,6 +73,8 @@ allowed(struct xserver *x, const char *ip)
 	struct timespec now;
 	bool ok;
 
+	if (x->rate == 0)
+		return true;
 	for (const char *p = ip; *p != '\0'; p++)
 		h = h * 33 + (unsigned char)*p;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -79,12 +82,11 @@ allowed(struct xserver *x, const char *ip)
 	b = &x->buckets[h % BUCKETS];
 	if (strcmp(b->ip, ip) != 0) {
 		strlcpy_c(b->ip, ip, sizeof(b->ip));
-		b->tokens = XSERVER_BURST;
+		b->tokens = x->burst;
 	} else {
-		b->tokens += ((double)(now.tv_sec - b->at.tv_sec) + (double)(now.tv_nsec - b->at.tv_nsec) / 1e9) *
-		    XSERVER_RATE;
-		if (b->tokens > XSERVER_BURST)
-			b->tokens = XSERVER_BURST;
+		b->tokens += ((double)(now.tv_sec - b->at.tv_sec) + (double)(now.tv_nsec - b->at.tv_nsec) / 1e9) * x->rate;
+		if (b->tokens > x->burst)
+			b->tokens = x->burst;
 	}
 	b->at = now;
 	ok = b->tokens >= 1;
@@ -271,6 +273,8 @@ xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_er
 		return cables_fail(err, CABLES_ERR_ARG, "ExchangeListen %s: not inet:PORT@ADDRESS", cfg->exchange_listen);
 	x = xcalloc(1, sizeof(*x));
 	x->fd = -1;
+	x->rate = (double)cfg->exchange_rate_limit / 60;
+	x->burst = cfg->exchange_rate_limit / 2 > 0 ? (double)(cfg->exchange_rate_limit / 2) : 1;
 	pthread_mutex_init(&x->lock, NULL);
 	if ((x->key = x_key_load(cfg->exchange_key, err)) == NULL ||
 	    (x->cert_pem = slurp_text(cfg->exchange_cert, err)) == NULL ||

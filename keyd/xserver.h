@@ -5,8 +5,8 @@
  *
  * Every address asked about costs the same (one store lookup) and an
  * unknown one gets the answer of a known one without keys.  Per client
- * address: a token bucket (XSERVER_RATE requests per second, bursts of
- * XSERVER_BURST), at most 16 connections; bodies over 16 KiB get 413,
+ * address: a token bucket (ExchangeRateLimit requests a minute, bursts of
+ * half that), at most 16 connections; bodies over 16 KiB get 413,
  * malformed requests 400 with the reason in JSON, other paths 404, other
  * methods 405, too many requests 429.
  */
@@ -15,9 +15,6 @@
 
 #include "config.h"
 #include "status.h"
-
-#define XSERVER_RATE 2
-#define XSERVER_BURST 60
 
 struct keyd;
 struct xserver;

@@ -255,11 +255,21 @@ keyd_stop b
 send x6 eve@b.test
 check "b's key server down, require: 4xx" test $? = 4
 check "b's key server down: the reason" grep -q "keyd: eve@b.test: key server of b.test: https://keys.b.test:$XB/.well-known/cables/keys: .*onnect" "$T/a/milter.log"
+# The same message submitted locally waits in a's queue...
+PF=$T/a/pf
+rig_submit "$T/x6.eml" alice@a.test eve@b.test
+wait_for 30 sh -c "[ \$(grep -c 'key server of b.test: .*eve@b.test\|eve@b.test: key server of b.test' $T/a/milter.log) -ge 2 ]"
+sleep 1
+check "b's key server down, local submission: the message waits in a's queue" test "$(queue_count)" = 1
+# ...and goes out, encrypted, once b's key server is back and Postfix retries.
 keyd_start b
-send x6 eve@b.test
-check "b's key server back: accepted" test $? = 0
+queue_kick
+check "b's key server back: the queue empties" wait_for 60 queue_empty
 if w=$(wire x6); then
 	check "b's key server back: eve's copy on the wire is S/MIME" grep -q '^Content-Type: application/pkcs7-mime' "$w"
+	check "b's key server back: no plaintext" sh -c "! grep -q PLAINTEXT-MARKER $w"
+else
+	not_ok "eve's copy went out once b's key server was back"
 fi
 
 # 8. Key changes at b.test, noticed at a.test once the keys' time is up: eve's is accepted (the
