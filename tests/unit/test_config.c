@@ -977,6 +977,48 @@ test_every_key_is_documented(void **state)
 	buf_release(&problems);
 }
 
+/* text must not parse, with an error containing want. */
+static void
+refused_with(const char *text, const char *want)
+{
+	struct cables_err err;
+
+	assert_null(config_parse("t.conf", text, strlen(text), &err));
+	if (strstr(err.msg, want) == NULL)
+		fail_msg("'%s': error '%s' does not say '%s'", text, err.msg, want);
+}
+
+static void
+test_peers(void **state)
+{
+	static const char fp[] = "0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789abcdef";
+	char *text = xasprintf("Peer B.Test https://keys.b.test:8443 ExchangeKey=%s TLSPin=sha256//%s\n"
+	    "Peer c.test https://[::1]:9/x\nExchangeRateLimit 0\n", fp, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+	struct config *c = parse_ok(text);
+
+	assert_int_equal(c->npeers, 2);
+	assert_string_equal(c->peers[0].domain, "b.test");
+	assert_string_equal(c->peers[0].url, "https://keys.b.test:8443");
+	assert_string_equal(c->peers[0].fpr, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	assert_string_equal(c->peers[0].tls_pin, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+	assert_string_equal(c->peers[1].fpr, "");
+	assert_null(c->peers[1].tls_pin);
+	assert_int_equal(c->exchange_rate_limit, 0);
+	assert_true(c->key_exchange);
+	assert_true(c->wkd);
+	config_free(c);
+	free(text);
+	refused_with("Peer b.test\n", "t.conf:1: Peer: needs a DOMAIN and an https:// URL");
+	refused_with("Peer b.test http://keys.b.test\n", "'http://keys.b.test' is not an https:// URL");
+	refused_with("Peer b..test https://x\n", "'b..test' is not a domain");
+	refused_with("Peer b.test https://x ExchangeKey=00\n", "ExchangeKey: '00' is not a SHA-256 fingerprint");
+	refused_with("Peer b.test https://x TLSPin=md5//x\n", "TLSPin: 'md5//x' is not sha256//BASE64");
+	refused_with("Peer b.test https://x Colour=blue\n", "'Colour=blue' is not ExchangeKey=FPR or TLSPin=");
+	refused_with("Peer b.test https://x\nPeer B.TEST https://y\n", "t.conf:2: Peer b.test: already given at line 1");
+	refused_with("ExchangeListen 8443\n", "ExchangeListen: '8443' is not inet:PORT@ADDRESS");
+	refused_with("On-KeyChange maybe\n", "On-KeyChange: 'maybe' is not");
+}
+
 int
 main(void)
 {
@@ -1002,6 +1044,7 @@ main(void)
 		cmocka_unit_test(test_load_refuses_what_is_not_a_config_file),
 		cmocka_unit_test(test_milter_needs_local_domains),
 		cmocka_unit_test(test_every_key_is_documented),
+		cmocka_unit_test(test_peers),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
