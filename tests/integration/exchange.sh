@@ -250,6 +250,22 @@ check "a replayed answer (signed by b, another request's nonce): refused as a te
 check "a replayed answer: eve's key not stored" sh -c "! $KEYCTL -c $T/m/cables.conf list | grep -q '^eve@b.test'"
 keyd_stop m
 
+# 5b. The TLS certificate is checked too: a pin that is not the server's key, a CA that did not issue it.
+conf n a.test "Peer b.test https://keys.b.test:$XB ExchangeKey=$B_FPR TLSPin=sha256//$PIN"
+sed -i "s|^ExchangeCAFile .*|ExchangeCAFile $T/p.tls.pem|" "$T/n/cables.conf"
+keyd_start n
+ask n request=lookup address=eve@b.test
+check "a TLS key that is not the pinned one: refused (temporary failure)" \
+	grep -q '^result=eve@b.test tempfail reason=key server: https://keys.b.test:.*[Pp]inned\|^result=eve@b.test tempfail reason=key server: https://keys.b.test:.*public key' "$T/reply"
+keyd_stop n
+conf o a.test
+sed -i "s|^ExchangeCAFile .*|ExchangeCAFile $T/p.tls.pem|" "$T/o/cables.conf"
+keyd_start o
+ask o request=lookup address=eve@b.test
+check "a certificate no trusted CA issued: refused (temporary failure)" \
+	grep -q '^result=eve@b.test tempfail reason=key server: https://keys.b.test:.*[Cc]ertificate' "$T/reply"
+keyd_stop o
+
 # 6. b's keyd down: a temporary failure; mail flows when it is back.
 keyd_stop b
 send x6 eve@b.test

@@ -119,20 +119,20 @@ altered(const struct buf *answer, const char *from, const char *to)
 static void
 test_what_is_refused(void **state)
 {
-	struct x_request req, req2;
+	struct x_request req, req2, req3;
 	struct buf answer, by_other, stale;
 	char *tampered;
 
 	exchange(key, NOW, &req, &answer);
 	exchange(other, NOW, &req2, &by_other);
-	exchange(key, NOW - 3600, &req2, &stale);
+	exchange(key, NOW - 3600, &req3, &stale);
 	/* Signed by a key that is not the domain's: refused before anything else is looked at. */
 	refused(by_other.data, &req2, (const char (*)[65])fpr, NOW, "signed by a key that is not b.test's");
 	refused(answer.data, &req, (const char (*)[65])other_fpr, NOW, "signed by a key that is not b.test's");
 	/* A genuine answer to another request (its nonce): a replay. */
 	refused(answer.data, &req2, (const char (*)[65])fpr, NOW, "nonce");
 	/* Too old, or from the future. */
-	refused(stale.data, &req2, (const char (*)[65])fpr, NOW, "issued more than 300 s from now");
+	refused(stale.data, &req3, (const char (*)[65])fpr, NOW, "issued more than 300 s from now");
 	refused(answer.data, &req, (const char (*)[65])fpr, NOW - 400, "issued more than 300 s from now");
 	/* Any change to the payload breaks the signature. */
 	tampered = altered(&answer, "1830000000", "1830000001");
@@ -145,6 +145,7 @@ test_what_is_refused(void **state)
 	refused(answer.data, &req, (const char (*)[65])fpr, NOW, "not JSON");
 	x_request_release(&req);
 	x_request_release(&req2);
+	x_request_release(&req3);
 	buf_release(&answer);
 	buf_release(&by_other);
 	buf_release(&stale);
