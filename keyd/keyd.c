@@ -306,6 +306,22 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		EVP_PKEY *xkey = NULL;
+
+		/* The key-exchange endpoint's files must load (the port is bound only when serving). */
+		if (cfg->exchange_listen != NULL && (cfg->exchange_cert == NULL || cfg->exchange_cert_key == NULL ||
+		    cfg->exchange_key == NULL || (xkey = x_key_load(cfg->exchange_key, &err)) == NULL ||
+		    access(cfg->exchange_cert, R_OK) != 0 || access(cfg->exchange_cert_key, R_OK) != 0)) {
+			fprintf(stderr, "cables-keyd: %s: ExchangeListen: %s\n", cfg->path,
+			    cfg->exchange_cert == NULL || cfg->exchange_cert_key == NULL || cfg->exchange_key == NULL ?
+			    "needs ExchangeCertificate, ExchangeCertificateKey and ExchangeKey" :
+			    xkey == NULL ? err.msg : "the certificate or its key cannot be read");
+			dns_resolver_free(res);
+			X509_STORE_free(anchors);
+			config_free(cfg);
+			return 1;
+		}
+		EVP_PKEY_free(xkey);
 		printf("cables-keyd: %s: configuration OK\n", cfg->path);
 		dns_resolver_free(res);
 		X509_STORE_free(anchors);

@@ -72,6 +72,10 @@ printf 'LocalDomains a.test\nResolver 127.0.0.1@99999\n' > "$T/bad.conf"
 "$KEYD" -n -c "$T/bad.conf" > "$T/bad.out" 2>&1
 check "keyd -n: a bad Resolver fails" test $? = 1
 check "keyd -n: it names the file, line and key" grep -q "bad.conf:2: Resolver: '127.0.0.1@99999'" "$T/bad.out"
+printf 'LocalDomains a.test\nDNSSECTrustAnchor %s\nExchangeListen inet:1@127.0.0.1\n' "$T/anchors" > "$T/bad.conf"
+"$KEYD" -n -c "$T/bad.conf" > "$T/bad.out" 2>&1
+check "keyd -n: ExchangeListen without its certificate and key fails, saying what is missing" sh -c \
+	"[ $? = 1 ] && grep -q 'ExchangeListen: needs ExchangeCertificate, ExchangeCertificateKey and ExchangeKey' $T/bad.out"
 rig_keyd
 check "keyd listens on its socket" test -S "$SOCK"
 
