@@ -176,7 +176,8 @@ answer(const char *text, size_t len, struct buf *out)
 		keyd_list(keyd, out);
 	} else {
 		for (size_t i = 0; i < req.naddresses; i++)
-			keyd_lookup(keyd, req.addresses[i], time(NULL), out);
+			keyd_lookup(keyd, req.addresses[i], (const char *const *)req.addresses + i + 1,
+			    req.naddresses - i - 1, time(NULL), out);
 	}
 	buf_appends(out, "\n");
 	keyd_request_release(&req);

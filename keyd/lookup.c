@@ -492,68 +492,118 @@ remember(char **slot_addr, time_t *slot_until, const char *norm, time_t until)
  * that fails (unreachable, a signature by another key, a replay) makes the
  * lookup a temporary failure.
  */
+/* The keys a key server gave for addr (normalised) into the store (pins permitting); kept gets them. */
 static void
-ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, long long deadline, struct held *held,
-    bool *any, bool *tempfail, bool *proven_none, unsigned long *ttl, char *reason, size_t reason_len)
+keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const struct x_result *res, time_t now,
+    struct kept kept[2], char *why, size_t why_len)
+{
+	for (size_t j = 0; j < res->n; j++) {
+		const struct x_key *xk = &res->keys[j];
+
+		if (strcmp(xk->format, "smime") == 0) {
+			X509 *cert = smime_cert_from_der(xk->data, xk->len);
+
+			if (cert == NULL)
+				snprintf(why, why_len, "a certificate in the answer cannot be decoded");
+			else
+				store_cert(k, c, addr, cert, "peer", now, &kept[0], why, why_len);
+			X509_free(cert);
+		} else {
+			struct dns_record d = { xk->data, xk->len, 0, 0, 0 };
+
+			store_openpgpkey(k, c, addr, &d, "peer", now, &kept[1], why, why_len);
+		}
+	}
+	forget_replaced(k, addr, "smime", "peer", &kept[0]);
+	forget_replaced(k, addr, "pgp", "peer", &kept[1]);
+}
+
+/*
+ * Ask norm's domain's key server (peer.h), in one request together with
+ * the other addresses of the same domain in the client's request (others:
+ * as the client gave them), so that mail to many users of one domain costs
+ * one exchange.  The signed answer is authoritative for the keys the server
+ * gave before (source "peer"): keys it gives are checked and stored (those
+ * of the other addresses too, for their own lookups a moment later), those
+ * it no longer gives are deleted.  A server that fails (unreachable, a
+ * signature by another key, a replay) makes the lookup a temporary failure.
+ */
+static void
+ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers, time_t now,
+    long long deadline, struct held *held, bool *any, bool *tempfail, bool *proven_none, unsigned long *ttl,
+    char *reason, size_t reason_len)
 {
 	const char *domain = strrchr(norm, '@') + 1;
+	const char *batch[X_ADDRESSES_MAX];
+	char *normed[X_ADDRESSES_MAX];
 	struct peer_outcome po;
 	struct kept kept[2] = { { .n = 0, .held = held }, { .n = 0, .held = held } };
 	char why[CABLES_ERR_MAX + 64] = "";
+	size_t n = 0, nn = 0;
 
 	if (domain_list_match(&c->cfg->local_domains, domain))
 		return;
-	peer_ask(c->cfg, c->res, domain, &norm, 1, now, deadline, &po);
+	batch[n++] = norm;
+	for (size_t i = 0; i < nothers && n < X_ADDRESSES_MAX; i++) {
+		char *o = addr_normalize(others[i], &c->cfg->addr);
+		bool dup = o == NULL || strcasecmp(strrchr(o, '@') + 1, domain) != 0;
+
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcmp(batch[j], o) == 0;
+		if (dup) {
+			free(o);
+			continue;
+		}
+		normed[nn++] = o;
+		batch[n++] = o;
+	}
+	peer_ask(c->cfg, c->res, domain, batch, n, now, deadline, &po);
 	pthread_mutex_lock(&k->lock);
 	k->peer_asked++;
 	if (po.status == PEER_FAILED)
 		k->peer_failed++;
 	pthread_mutex_unlock(&k->lock);
-	if (po.status == PEER_NONE_HERE) {
-		peer_outcome_release(&po);
-		return;
-	}
 	if (po.status == PEER_FAILED) {
 		log_warnx("keyd: %s: key server of %s: %s", norm, domain, po.reason);
 		*tempfail = true;
 		*proven_none = false;
 		snprintf(reason, reason_len, "key server: %.300s", po.reason);
-		peer_outcome_release(&po);
-		return;
 	}
-	for (size_t i = 0; i < po.answer.n; i++) {
+	for (size_t i = 0; po.status == PEER_ANSWERED && i < po.answer.n; i++) {
 		struct x_result *res = &po.answer.results[i];
+		char *addr = addr_normalize(res->address, &c->cfg->addr);
 
-		if (strcasecmp(res->address, norm) != 0)
+		if (addr == NULL)
 			continue;
-		for (size_t j = 0; j < res->n; j++) {
-			struct x_key *xk = &res->keys[j];
+		if (strcmp(addr, norm) == 0) {
+			keep_peer_keys(k, c, norm, res, now, kept, why, sizeof(why));
+		} else {
+			/* Another address of the request: its keys, fresh for its own lookup. */
+			struct kept other[2] = { { .n = 0, .held = NULL }, { .n = 0, .held = NULL } };
+			char other_why[CABLES_ERR_MAX + 64];
 
-			if (strcmp(xk->format, "smime") == 0) {
-				X509 *cert = smime_cert_from_der(xk->data, xk->len);
+			keep_peer_keys(k, c, addr, res, now, other, other_why, sizeof(other_why));
+			if (other[0].n + other[1].n > 0) {
+				struct pos_entry *e;
 
-				if (cert == NULL)
-					snprintf(why, sizeof(why), "a certificate in the answer cannot be decoded");
-				else
-					store_cert(k, c, norm, cert, "peer", now, &kept[0], why, sizeof(why));
-				X509_free(cert);
-			} else {
-				struct dns_record d = { xk->data, xk->len, 0, 0, 0 };
-
-				store_openpgpkey(k, c, norm, &d, "peer", now, &kept[1], why, sizeof(why));
+				pthread_mutex_lock(&k->lock);
+				e = &k->pos[slot(addr, POS_CACHE)];
+				remember(&e->addr, &e->until, addr, now + (time_t)clamp_ttl(c->cfg, 3600));
+				pthread_mutex_unlock(&k->lock);
 			}
 		}
+		free(addr);
 	}
-	forget_replaced(k, norm, "smime", "peer", &kept[0]);
-	forget_replaced(k, norm, "pgp", "peer", &kept[1]);
-	if (kept[0].n + kept[1].n > 0) {
+	if (po.status == PEER_ANSWERED && kept[0].n + kept[1].n > 0) {
 		*any = true;
 		*ttl = 3600;
 		log_info("keyd: %s: %zu key%s from the key server of %s", norm, kept[0].n + kept[1].n,
 		    kept[0].n + kept[1].n == 1 ? "" : "s", domain);
-	} else {
+	} else if (po.status == PEER_ANSWERED) {
 		snprintf(reason, reason_len, "key server of %s: %s", domain, why[0] != '\0' ? why : "no key for this address");
 	}
+	for (size_t i = 0; i < nn; i++)
+		free(normed[i]);
 	peer_outcome_release(&po);
 }
 
@@ -563,7 +613,8 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, long
  * reason=...".
  */
 static void
-discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char *outcome, size_t outcome_len)
+discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers, time_t now,
+    char *outcome, size_t outcome_len)
 {
 	bool tempfail = false, proven_none = true, any = false;
 	long long deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
@@ -625,7 +676,8 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, char
 	 * time LookupTimeout leaves.
 	 */
 	if (!any && c->cfg->key_exchange && (!tempfail || peer_configured(c->cfg, strrchr(norm, '@') + 1)))
-		ask_peer(k, c, norm, now, deadline, &held, &any, &tempfail, &proven_none, &ttl, reason, sizeof(reason));
+		ask_peer(k, c, norm, others, nothers, now, deadline, &held, &any, &tempfail, &proven_none, &ttl, reason,
+		    sizeof(reason));
 	/* Last, the Web Key Directory (OpenPGP only); no WKD is simply no key. */
 	if (!any && c->cfg->wkd && !domain_list_match(&c->cfg->local_domains, strrchr(norm, '@') + 1)) {
 		struct buf keys;
@@ -714,7 +766,7 @@ flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsi
 }
 
 void
-keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out)
+keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t nothers, time_t now, struct buf *out)
 {
 	struct keyd_conf *c = conf_get(k);
 	char *norm = addr_normalize(addr, &c->cfg->addr), outcome[CABLES_ERR_MAX + 192];
@@ -757,7 +809,7 @@ keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out)
 		f->next = k->flights;
 		k->flights = f;
 		pthread_mutex_unlock(&k->lock);
-		discover(k, c, norm, now, outcome, sizeof(outcome));
+		discover(k, c, norm, others, nothers, now, outcome, sizeof(outcome));
 		pthread_mutex_lock(&k->lock);
 		strlcpy_c(f->outcome, outcome, sizeof(f->outcome));
 		f->done = true;

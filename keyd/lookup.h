@@ -52,8 +52,13 @@ void keyd_reconfigure(struct keyd *k, struct config *cfg, struct dns_resolver *r
 bool keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struct smime_cache *certs, time_t now,
     char *why, size_t why_len);
 
-/* Append the reply lines for addr ("key=..." lines, then one "result=" line) to out. */
-void keyd_lookup(struct keyd *k, const char *addr, time_t now, struct buf *out);
+/*
+ * Append the reply lines for addr ("key=..." lines, then one "result=" line)
+ * to out.  others are the other addresses of the same request: a key server
+ * asked about addr is asked about those of its domain in the same request.
+ */
+void keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t nothers, time_t now,
+    struct buf *out);
 
 /*
  * The store's writer (keydproto.h): import a public key (checked, merged

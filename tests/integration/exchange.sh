@@ -69,6 +69,7 @@ inst_keyctl a generate alice@a.test --smime >/dev/null
 inst_keyctl b generate bob@b.test --smime >/dev/null
 inst_keyctl b generate dan@b.test --pgp >/dev/null
 inst_keyctl b generate eve@b.test --smime >/dev/null
+for who in fay gus; do inst_keyctl b generate $who@b.test --smime >/dev/null; done
 inst_keyctl r generate carol@c.test --smime >/dev/null
 inst_keyctl r generate dora@d.test --smime >/dev/null
 
@@ -188,6 +189,20 @@ ask() {
 	sys.stdout.write(data.decode())
 	PY
 }
+
+# 2b. One message to two new users of b.test: one exchange for both.
+stat_of() { ask "$1" request=stats; sed -n "s/^$2=//p" "$T/reply"; }
+answered=$(stat_of b exchange_answered)
+asked=$(stat_of b exchange_addresses)
+printf 'From: Alice <alice@a.test>\r\nTo: fay@b.test, gus@b.test\r\nSubject: both\r\nMessage-ID: <x2b@a.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nPLAINTEXT-MARKER\r\n' > "$T/x2b.eml"
+inst_send "$APORT" "$T/x2b.eml" alice@a.test fay@b.test gus@b.test
+check "alice -> fay and gus (require, both new): accepted" test $? = 0
+check "one request to b's key server for both addresses" \
+	sh -c "[ $(stat_of b exchange_answered) = $((answered + 1)) ] && [ $(stat_of b exchange_addresses) = $((asked + 2)) ]"
+if w=$(wire x2b); then
+	check "fay and gus: one S/MIME copy, encrypted to both" sh -c \
+		"grep -q '^X-Cables: encrypted; format=smime; cipher=aes256-cbc; recipients=2' $w && ! grep -q PLAINTEXT-MARKER $w"
+fi
 
 # 3. A rogue server: c.test's signed SRV leads to it, but it cannot sign with c.test's key.
 send x3 carol@c.test
