@@ -36,6 +36,7 @@ tls_cert b DNS:keys.b.test
 tls_cert r DNS:keys.c.test,DNS:keys.d.test
 tls_cert p IP:127.0.0.1
 tls_cert w DNS:openpgpkey.w.test
+tls_cert v DNS:v.test
 
 COMMON="Resolver 127.0.0.1@$DNSPORT|DNSSECTrustAnchor $T/anchors|ExchangeCAFile $T/ca.pem|LookupTimeout 2s"
 conf() {	# NAME DOMAINS [LINE...]: NAME's cables.conf, with its keyd
@@ -50,7 +51,7 @@ conf() {	# NAME DOMAINS [LINE...]: NAME's cables.conf, with its keyd
 	sed -i "s|^KeydSocket none|KeydSocket $T/$name/keyd.sock|" "$T/$name/cables.conf"
 }
 conf a a.test "Policy b.test require" "Policy c.test require" "Policy d.test require" "Policy e.test encrypt" \
-	"Policy w.test require" \
+	"Policy w.test require" "Policy v.test require" \
 	"Policy bob@b.test On-KeyChange=tempfail" "CacheMinTTL 0s" "CacheMaxTTL 2s"
 conf b b.test "ExchangeListen inet:$XB@127.0.0.1" "ExchangeCertificate $T/b.tls.pem" \
 	"ExchangeCertificateKey $T/b.tls.key" "ExchangeKey $T/b/exchange.key"
@@ -97,13 +98,22 @@ cat > "$Z/w.test.zone" <<-ZONE
 ns IN A 127.0.0.1
 openpgpkey IN A 127.0.0.37
 ZONE
+# v.test has no openpgpkey host: its WKD is at v.test itself (the direct method).
+cat > "$Z/v.test.zone" <<-ZONE
+\$ORIGIN v.test.
+\$TTL 300
+@ IN SOA ns.v.test. admin.v.test. 1 3600 600 86400 60
+@ IN NS ns.v.test.
+@ IN A 127.0.0.38
+ns IN A 127.0.0.1
+ZONE
 zone a.test 1 keys.a.test '"v=cables1; k=ed25519; fp=0000000000000000000000000000000000000000000000000000000000000000"'
 zone b.test "$XB" keys.b.test "$B_TXT"
 zone c.test "$XR" keys.c.test "$B_TXT"
 zone d.test "$XR" keys.d.test "$R_TXT"
-for z in a.test b.test c.test w.test; do dns_sign_zone $z 20351231000000 20250101000000 >/dev/null; done
+for z in a.test b.test c.test w.test v.test; do dns_sign_zone $z 20351231000000 20250101000000 >/dev/null; done
 cp "$Z/d.test.zone" "$Z/d.test.zone.signed"
-dns_start_nsd "$DNSPORT" a.test b.test c.test d.test w.test
+dns_start_nsd "$DNSPORT" a.test b.test c.test d.test w.test v.test
 check "nsd serves the zones" test -n "$NSD_PID"
 
 keyd_start() {	# NAME
@@ -364,8 +374,24 @@ http {
 			default_type application/octet-stream;
 		}
 	}
+	server {
+		listen 127.0.0.38:443 ssl;
+		server_name v.test;
+		ssl_certificate $T/v.tls.pem;
+		ssl_certificate_key $T/v.tls.key;
+		location /.well-known/openpgpkey/ {
+			alias $T/wkd-direct/;
+			default_type application/octet-stream;
+		}
+	}
 }
 NGINX
+# The direct layout for v.test: DIR/hu/HASH and DIR/policy.
+inst_config v v.test
+inst_keyctl v generate vera@v.test --pgp >/dev/null
+inst_keyctl v publish --wkd "$T/wkd-v" >/dev/null
+mkdir -p "$T/wkd-direct"
+cp -r "$T/wkd-v/v.test/hu" "$T/wkd-v/v.test/policy" "$T/wkd-direct/"
 nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" &
 echo $! >> "$T/pids"
 wait_for 10 test -s "$T/nginx/nginx.pid"
@@ -377,6 +403,12 @@ if w=$(wire x10); then
 fi
 check "a's store: walt's key, source wkd" sh -c "$KEYCTL -c $T/a/cables.conf list | grep -q '^walt@w.test  *pgp .* wkd  *no$'"
 check "nginx was asked by the advanced method" grep -q 'GET /.well-known/openpgpkey/w.test/hu/[a-z0-9]\{32\}?l=walt ' "$T/nginx/access.log"
+send x11 vera@v.test
+check "alice -> vera (her key only in v.test's WKD, direct method): accepted" test $? = 0
+if w=$(wire x11); then
+	check "vera's copy on the wire: PGP/MIME" $MAILTOOL pgp-payload "$w"
+fi
+check "nginx was asked by the direct method at v.test" grep -q 'GET /.well-known/openpgpkey/hu/[a-z0-9]\{32\}?l=vera ' "$T/nginx/access.log"
 kill "$(cat "$T/nginx/nginx.pid")" 2>/dev/null
 
 # 7. The endpoint itself: no enumeration, limits, malformed requests.
