@@ -18,7 +18,6 @@
 
 #define CONTEXT "cables-keys-v1"
 #define KEYS_PER_ADDRESS 8
-#define KEY_DATA_MAX (64 * 1024)
 
 /* ---- base64 (standard alphabet, padded; strict) ---- */
 
@@ -104,7 +103,12 @@ x_key_generate(const char *path, struct cables_err *err)
 		st = cables_fail(err, CABLES_ERR_IO, "%s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-	} else if (!PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL) || fclose(fp) != 0) {
+	} else if (!PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL) || fflush(fp) != 0) {
+		fclose(fp);
+		fp = NULL;
+		unlink(path);
+		st = cables_fail(err, CABLES_ERR_IO, "%s: cannot write the key", path);
+	} else if (fclose(fp) != 0) {
 		fp = NULL;
 		unlink(path);
 		st = cables_fail(err, CABLES_ERR_IO, "%s: cannot write the key", path);
@@ -191,7 +195,8 @@ x_request_make(const char *domain, const char *const *addrs, size_t n, struct x_
 	memset(req, 0, sizeof(*req));
 	snprintf(req->domain, sizeof(req->domain), "%s", domain);
 	str_lower(req->domain);
-	RAND_bytes(rnd, sizeof(rnd));
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		abort();	/* no randomness: a guessable nonce would make replays possible */
 	b64 = b64_encode(rnd, sizeof(rnd));
 	/* base64url without padding */
 	for (char *p = b64; *p != '\0'; p++)
@@ -406,7 +411,7 @@ read_results(json_t *rs, const struct x_request *req, struct x_answer *out, stru
 
 			if (!json_is_string(f) || (strcmp(json_string_value(f), "smime") != 0 &&
 			    strcmp(json_string_value(f), "pgp") != 0) || !json_is_string(d) || !json_is_integer(na) ||
-			    (xk->data = b64_decode(json_string_value(d), KEY_DATA_MAX, &xk->len)) == NULL)
+			    (xk->data = b64_decode(json_string_value(d), X_KEY_MAX, &xk->len)) == NULL)
 				return cables_fail(err, CABLES_ERR_SYNTAX, "a key for %s in the answer is malformed",
 				    res->address);
 			strcpy(xk->format, json_string_value(f));

@@ -27,6 +27,7 @@
 #define X_REQUEST_MAX (16 * 1024)
 #define X_ANSWER_MAX (4 * 1024 * 1024)
 #define X_NONCE_LEN 22		/* base64url of 128 bits, no padding */
+#define X_KEY_MAX (48 * 1024)	/* one key's data; larger ones are neither served nor accepted */
 #define X_SKEW 300		/* how far "issued" may be from our clock, seconds */
 #define X_PATH "/.well-known/cables/keys"
 

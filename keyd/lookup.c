@@ -40,6 +40,7 @@ struct neg_entry {
 struct pos_entry {
 	char *addr;
 	time_t until;
+	time_t since;		/* when the discovery that set it ran: only keys it confirmed (last_seen) count */
 };
 
 /* A DNS lookup under way; later lookups of the same address wait for its outcome. */
@@ -59,6 +60,7 @@ struct keyd {
 	pthread_mutex_t lock;	/* everything below, and conf */
 	pthread_cond_t landed;	/* a flight is done */
 	pthread_mutex_t gpg_lock;	/* keyd's gpg home: one user at a time */
+	pthread_mutex_t pin_lock;	/* a pin's read, decision and write, with the key's store */
 	struct flight *flights;
 	struct neg_entry neg[NEG_CACHE];
 	struct pos_entry pos[POS_CACHE];
@@ -134,6 +136,7 @@ keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509
 	k->certs = smime_cache_new(4096);
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_mutex_init(&k->gpg_lock, NULL);
+	pthread_mutex_init(&k->pin_lock, NULL);
 	pthread_cond_init(&k->landed, NULL);
 	return k;
 }
@@ -148,6 +151,7 @@ keyd_free(struct keyd *k)
 	smime_cache_free(k->certs);
 	pthread_cond_destroy(&k->landed);
 	pthread_mutex_destroy(&k->gpg_lock);
+	pthread_mutex_destroy(&k->pin_lock);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
@@ -212,9 +216,13 @@ discovered(const struct key_record *r)
 	return key_source_discovered(r->source);
 }
 
-/* May keys of norm found in DNS be handed out without asking DNS again? */
+/*
+ * May keys of norm that were discovered be handed out without asking
+ * again?  When so, *since is when the discovery ran: only keys it confirmed
+ * (stored then, last_seen >= since) may be.
+ */
 static bool
-pos_fresh(struct keyd *k, const char *norm, time_t now)
+pos_fresh(struct keyd *k, const char *norm, time_t now, time_t *since)
 {
 	struct pos_entry *e;
 	bool fresh;
@@ -222,8 +230,21 @@ pos_fresh(struct keyd *k, const char *norm, time_t now)
 	pthread_mutex_lock(&k->lock);
 	e = &k->pos[slot(norm, POS_CACHE)];
 	fresh = e->addr != NULL && strcmp(e->addr, norm) == 0 && e->until >= now;
+	*since = fresh ? e->since : 0;
 	pthread_mutex_unlock(&k->lock);
 	return fresh;
+}
+
+/* Discovered keys of norm, confirmed at now, may be handed out until until (k->lock held). */
+static void
+pos_set(struct keyd *k, const char *norm, time_t now, time_t until)
+{
+	struct pos_entry *e = &k->pos[slot(norm, POS_CACHE)];
+
+	free(e->addr);
+	e->addr = xstrdup(norm);
+	e->until = until;
+	e->since = now;
 }
 
 /* The usable keys of norm in the store, as "key=" lines; keys from DNS only while their TTL lasts. */
@@ -233,6 +254,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 	struct key_list keys;
 	size_t n = 0;
 	int fresh = -1;
+	time_t since = 0;
 
 	if (keystore_lookup(k->ks, norm, NULL, &keys, NULL) != CABLES_OK)
 		return 0;
@@ -241,8 +263,9 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 		char why[CABLES_ERR_MAX];
 
 		if (discovered(r) && fresh < 0)
-			fresh = pos_fresh(k, norm, now);
-		if ((discovered(r) && fresh == 0) || !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
+			fresh = pos_fresh(k, norm, now, &since);
+		/* A discovered key only while fresh, and only if the last discovery confirmed it. */
+		if ((discovered(r) && (fresh == 0 || r->last_seen < (long long)since)) || !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
 		buf_printf(out, "key=%s format=%s source=%s trust=%s fingerprint=%s expires=%lld\n", norm, r->format,
 		    r->source, trust_of(r->source), r->fingerprint, r->not_after);
@@ -303,8 +326,15 @@ pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_
 	cables_status st = keystore_pin_get(k->ks, r->address, r->format, &p, NULL);
 	char was[65];
 
-	if (st != CABLES_OK && st != CABLES_ERR_NOTFOUND)
-		return true;	/* the store failed: put() will say so */
+	if (st != CABLES_OK && st != CABLES_ERR_NOTFOUND) {
+		/* Fail closed: a key whose pin cannot be read is not used; the lookup waits. */
+		log_warnx("keyd: %s: cannot read the pin of its %s key: not used now", r->address, r->format);
+		if (kept->held != NULL) {
+			kept->held->action = ACTION_TEMPFAIL;
+			snprintf(kept->held->why, sizeof(kept->held->why), "the key store cannot be read (pins)");
+		}
+		return false;
+	}
 	if (st == CABLES_ERR_NOTFOUND) {
 		memset(&p, 0, sizeof(p));
 		p.address = xstrdup(r->address);
@@ -355,11 +385,16 @@ pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_
 	return st == CABLES_OK;
 }
 
-/* Store discovered key r (pins permitting) and keep its fingerprint. */
+/* Store discovered key r (pins permitting) and keep its fingerprint; one discovery at a time decides pins. */
 static void
 keep(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct kept *kept)
 {
-	if (pin_check(k, c, r, now, kept) && put(k, r, now) && kept->n < 8)
+	bool ok;
+
+	pthread_mutex_lock(&k->pin_lock);
+	ok = pin_check(k, c, r, now, kept) && put(k, r, now);
+	pthread_mutex_unlock(&k->pin_lock);
+	if (ok && kept->n < 8)
 		strlcpy_c(kept->fpr[kept->n++], r->fingerprint, 65);
 }
 
@@ -584,11 +619,8 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 
 			keep_peer_keys(k, c, addr, res, now, other, other_why, sizeof(other_why));
 			if (other[0].n + other[1].n > 0) {
-				struct pos_entry *e;
-
 				pthread_mutex_lock(&k->lock);
-				e = &k->pos[slot(addr, POS_CACHE)];
-				remember(&e->addr, &e->until, addr, now + (time_t)clamp_ttl(c->cfg, 3600));
+				pos_set(k, addr, now, now + (time_t)clamp_ttl(c->cfg, 3600));
 				pthread_mutex_unlock(&k->lock);
 			}
 		}
@@ -679,7 +711,8 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		ask_peer(k, c, norm, others, nothers, now, deadline, &held, &any, &tempfail, &proven_none, &ttl, reason,
 		    sizeof(reason));
 	/* Last, the Web Key Directory (OpenPGP only); no WKD is simply no key. */
-	if (!any && c->cfg->wkd && !domain_list_match(&c->cfg->local_domains, strrchr(norm, '@') + 1)) {
+	/* Not when a more trusted source failed: that failure must not hand the choice to the web PKI. */
+	if (!any && !tempfail && c->cfg->wkd && !domain_list_match(&c->cfg->local_domains, strrchr(norm, '@') + 1)) {
 		struct buf keys;
 		struct kept kept = { .n = 0, .held = &held };
 		char why[CABLES_ERR_MAX + 64] = "";
@@ -701,9 +734,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	pthread_mutex_lock(&k->lock);
 	k->dns_lookups++;
 	if (any) {
-		struct pos_entry *e = &k->pos[slot(norm, POS_CACHE)];
-
-		remember(&e->addr, &e->until, norm, now + (time_t)clamp_ttl(c->cfg, ttl));
+		pos_set(k, norm, now, now + (time_t)clamp_ttl(c->cfg, ttl));
 	} else if (proven_none && held.action == ACTION_ACCEPT) {
 		struct neg_entry *e = &k->neg[slot(norm, NEG_CACHE)];
 
@@ -1096,8 +1127,8 @@ keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *
 			char why[CABLES_ERR_MAX];
 			struct x_key *xk = &out->keys[out->n];
 
-			/* A local user's own keys only: never what was learned from elsewhere. */
-			if (key_source_discovered(r->source) ||
+			/* A local user's own keys only (never what was learned from elsewhere), none a client would refuse. */
+			if (key_source_discovered(r->source) || r->public_len > X_KEY_MAX ||
 			    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 				continue;
 			strlcpy_c(xk->format, r->format, sizeof(xk->format));

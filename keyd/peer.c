@@ -55,6 +55,15 @@ configured(const struct config *cfg, const char *domain)
 }
 
 bool
+ascii_name(const char *name)
+{
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		if (*p >= 0x80)
+			return false;
+	return true;
+}
+
+bool
 peer_configured(const struct config *cfg, const char *domain)
 {
 	return configured(cfg, domain) != NULL;
@@ -245,6 +254,12 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 	memset(out, 0, sizeof(*out));
 	memset(&t, 0, sizeof(t));
 	out->status = PEER_FAILED;
+	if (!ascii_name(domain)) {
+		/* libcurl would turn it into punycode and ask the system resolver: not looked up at all. */
+		out->status = PEER_NONE_HERE;
+		snprintf(out->reason, sizeof(out->reason), "an internationalised domain name: no key server is asked");
+		return;
+	}
 	if (p != NULL) {
 		strlcpy_c(t.url, p->url, sizeof(t.url));
 		if (p->fpr[0] != '\0')
@@ -274,9 +289,12 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 		snprintf(out->reason, sizeof(out->reason), "cannot start an HTTPS client");
 		goto out;
 	}
-	snprintf(entry, sizeof(entry), "%s:%u:%s%s%s", t.host, t.port, strchr(addr, ':') != NULL ? "[" : "", addr,
-	    strchr(addr, ':') != NULL ? "]" : "");
-	resolve = curl_slist_append(resolve, entry);
+	/* A host name is pinned to the address our resolver found; a numeric host needs nothing. */
+	if (strcmp(addr, t.host) != 0) {
+		snprintf(entry, sizeof(entry), "%s:%u:%s%s%s", t.host, t.port, strchr(addr, ':') != NULL ? "[" : "", addr,
+		    strchr(addr, ':') != NULL ? "]" : "");
+		resolve = curl_slist_append(resolve, entry);
+	}
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	hdrs = curl_slist_append(hdrs, "Accept: application/json");
 	curl_easy_setopt(curl, CURLOPT_URL, t.url);

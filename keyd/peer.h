@@ -48,6 +48,9 @@ unsigned int peer_left(long long deadline);
 bool peer_address_of(struct dns_resolver *res, const char *host, time_t now, long long deadline, char *addr, size_t len,
     char *why, size_t why_len);
 
+/* Is name plain ASCII (an A-label form)?  Other names are not looked up over HTTPS. */
+bool ascii_name(const char *name);
+
 /* Does a Peer line name domain's key server? */
 bool peer_configured(const struct config *cfg, const char *domain);
 

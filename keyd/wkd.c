@@ -75,9 +75,11 @@ get(const struct config *cfg, struct dns_resolver *res, const char *host, const 
 		snprintf(why, why_len, "no time left within LookupTimeout");
 		return false;
 	}
-	snprintf(entry, sizeof(entry), "%s:443:%s%s%s", host, strchr(addr, ':') != NULL ? "[" : "", addr,
-	    strchr(addr, ':') != NULL ? "]" : "");
-	resolve = curl_slist_append(resolve, entry);
+	if (strcmp(addr, host) != 0) {
+		snprintf(entry, sizeof(entry), "%s:443:%s%s%s", host, strchr(addr, ':') != NULL ? "[" : "", addr,
+		    strchr(addr, ':') != NULL ? "]" : "");
+		resolve = curl_slist_append(resolve, entry);
+	}
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
@@ -118,6 +120,10 @@ wkd_fetch(const struct config *cfg, struct dns_resolver *res, const char *addr, 
 	memcpy(local, addr, (size_t)(at - addr));
 	local[at - addr] = '\0';
 	strlcpy_c(domain, at + 1, sizeof(domain));
+	if (!ascii_name(domain)) {
+		snprintf(why, why_len, "an internationalised domain name: no WKD is asked");
+		return false;
+	}
 	str_lower(domain);
 	wkd_hash(local, hash);
 	if ((curl = curl_easy_init()) == NULL || (escaped = curl_easy_escape(curl, local, 0)) == NULL) {

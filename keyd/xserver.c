@@ -80,10 +80,11 @@ allowed(struct xserver *x, const char *ip)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&x->lock);
 	b = &x->buckets[h % BUCKETS];
-	if (strcmp(b->ip, ip) != 0) {
+	if (b->ip[0] == '\0') {
 		strlcpy_c(b->ip, ip, sizeof(b->ip));
 		b->tokens = x->burst;
 	} else {
+		/* Addresses that share a slot share its bucket: alternating them earns no fresh burst. */
 		b->tokens += ((double)(now.tv_sec - b->at.tv_sec) + (double)(now.tv_nsec - b->at.tv_nsec) / 1e9) * x->rate;
 		if (b->tokens > x->burst)
 			b->tokens = x->burst;
@@ -141,8 +142,13 @@ client_ip(struct MHD_Connection *c, char *ip, size_t len)
 	strlcpy_c(ip, "?", len);
 	if (sa != NULL && sa->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, ip, (socklen_t)len);
-	else if (sa != NULL && sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, ip, (socklen_t)len);
+	else if (sa != NULL && sa->sa_family == AF_INET6) {
+		/* An IPv6 client is its /64: one host has a whole one. */
+		struct in6_addr a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		memset(a.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a, ip, (socklen_t)len);
+	}
 }
 
 static enum MHD_Result

@@ -35,7 +35,7 @@ tls_cert() {	# NAME SAN
 tls_cert b DNS:keys.b.test
 tls_cert r DNS:keys.c.test,DNS:keys.d.test
 tls_cert p IP:127.0.0.1
-tls_cert w DNS:openpgpkey.w.test
+tls_cert w DNS:openpgpkey.w.test,DNS:openpgpkey.y.test
 tls_cert v DNS:v.test
 
 COMMON="Resolver 127.0.0.1@$DNSPORT|DNSSECTrustAnchor $T/anchors|ExchangeCAFile $T/ca.pem|LookupTimeout 2s"
@@ -51,7 +51,7 @@ conf() {	# NAME DOMAINS [LINE...]: NAME's cables.conf, with its keyd
 	sed -i "s|^KeydSocket none|KeydSocket $T/$name/keyd.sock|" "$T/$name/cables.conf"
 }
 conf a a.test "Policy b.test require" "Policy c.test require" "Policy d.test require" "Policy e.test encrypt" \
-	"Policy w.test require" "Policy v.test require" \
+	"Policy w.test require" "Policy v.test require" "Policy y.test encrypt" \
 	"Policy bob@b.test On-KeyChange=tempfail" "CacheMinTTL 0s" "CacheMaxTTL 2s"
 conf b b.test "ExchangeListen inet:$XB@127.0.0.1" "ExchangeCertificate $T/b.tls.pem" \
 	"ExchangeCertificateKey $T/b.tls.key" "ExchangeKey $T/b/exchange.key"
@@ -98,6 +98,9 @@ cat > "$Z/w.test.zone" <<-ZONE
 ns IN A 127.0.0.1
 openpgpkey IN A 127.0.0.37
 ZONE
+# y.test has a WKD, and a key server (signed SRV) that does not answer: the WKD must not be used then.
+zone y.test 1 keys.y.test "$B_TXT"
+echo "openpgpkey IN A 127.0.0.37" >> "$Z/y.test.zone"
 # v.test has no openpgpkey host: its WKD is at v.test itself (the direct method).
 cat > "$Z/v.test.zone" <<-ZONE
 \$ORIGIN v.test.
@@ -111,9 +114,9 @@ zone a.test 1 keys.a.test '"v=cables1; k=ed25519; fp=000000000000000000000000000
 zone b.test "$XB" keys.b.test "$B_TXT"
 zone c.test "$XR" keys.c.test "$B_TXT"
 zone d.test "$XR" keys.d.test "$R_TXT"
-for z in a.test b.test c.test w.test v.test; do dns_sign_zone $z 20351231000000 20250101000000 >/dev/null; done
+for z in a.test b.test c.test w.test v.test y.test; do dns_sign_zone $z 20351231000000 20250101000000 >/dev/null; done
 cp "$Z/d.test.zone" "$Z/d.test.zone.signed"
-dns_start_nsd "$DNSPORT" a.test b.test c.test d.test w.test v.test
+dns_start_nsd "$DNSPORT" a.test b.test c.test d.test w.test v.test y.test
 check "nsd serves the zones" test -n "$NSD_PID"
 
 keyd_start() {	# NAME
@@ -366,7 +369,7 @@ http {
 	client_body_temp_path $T/nginx/body;
 	server {
 		listen 127.0.0.37:443 ssl;
-		server_name openpgpkey.w.test;
+		server_name openpgpkey.w.test openpgpkey.y.test;
 		ssl_certificate $T/w.tls.pem;
 		ssl_certificate_key $T/w.tls.key;
 		location /.well-known/openpgpkey/ {
@@ -402,6 +405,15 @@ if w=$(wire x10); then
 	check "walt's copy on the wire: PGP/MIME" $MAILTOOL pgp-payload "$w"
 fi
 check "a's store: walt's key, source wkd" sh -c "$KEYCTL -c $T/a/cables.conf list | grep -q '^walt@w.test  *pgp .* wkd  *no$'"
+inst_config y y.test
+inst_keyctl y generate yan@y.test --pgp >/dev/null
+inst_keyctl y publish --wkd "$T/wkd" >/dev/null
+send x12 yan@y.test
+check "y.test's key server fails: the mail waits (4xx), even under policy encrypt" test $? = 4
+check "y.test: the key server's failure is logged" grep -q 'keyd: yan@y.test: key server of y.test: ' "$T/a/milter.log"
+check "y.test: its WKD was not asked instead (a failure does not hand the choice to the web PKI)" \
+	sh -c "! grep -q 'l=yan ' $T/nginx/access.log"
+check "y.test: yan's WKD key not stored" sh -c "! $KEYCTL -c $T/a/cables.conf list | grep -q '^yan@y.test'"
 check "nginx was asked by the advanced method" grep -q 'GET /.well-known/openpgpkey/w.test/hu/[a-z0-9]\{32\}?l=walt ' "$T/nginx/access.log"
 send x11 vera@v.test
 check "alice -> vera (her key only in v.test's WKD, direct method): accepted" test $? = 0
