@@ -236,46 +236,19 @@ completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTer
 	}
 }
 
-/* "inet:PORT@ADDRESS" / "inet6:PORT@ADDRESS" into sa. */
-static bool
-listen_addr(const char *spec, struct sockaddr_storage *sa)
-{
-	bool v6 = strncmp(spec, "inet6:", 6) == 0;
-	const char *p = spec + (v6 ? 6 : 5), *at = strchr(spec, '@');
-	char host[INET6_ADDRSTRLEN];
-	unsigned long port = strtoul(p, NULL, 10);
-
-	memset(sa, 0, sizeof(*sa));
-	if (at == NULL || port == 0 || port > 65535 || strlen(at + 1) >= sizeof(host))
-		return false;
-	strlcpy_c(host, strcmp(at + 1, "localhost") == 0 ? (v6 ? "::1" : "127.0.0.1") : at + 1, sizeof(host));
-	if (v6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		return inet_pton(AF_INET6, host, &s6->sin6_addr) == 1;
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		return inet_pton(AF_INET, host, &s4->sin_addr) == 1;
-	}
-}
-
 cables_status
 xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_err *err)
 {
 	struct xserver *x;
 	struct sockaddr_storage sa;
+	socklen_t salen;
 	int one = 1;
 
 	*out = NULL;
 	if (cfg->exchange_cert == NULL || cfg->exchange_cert_key == NULL || cfg->exchange_key == NULL)
 		return cables_fail(err, CABLES_ERR_ARG,
 		    "ExchangeListen needs ExchangeCertificate, ExchangeCertificateKey and ExchangeKey");
-	if (!listen_addr(cfg->exchange_listen, &sa))
+	if (!inet_spec_parse(cfg->exchange_listen, &sa, &salen))
 		return cables_fail(err, CABLES_ERR_ARG, "ExchangeListen %s: not inet:PORT@ADDRESS", cfg->exchange_listen);
 	x = xcalloc(1, sizeof(*x));
 	x->fd = -1;
@@ -290,8 +263,7 @@ xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_er
 	}
 	if ((x->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    setsockopt(x->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(x->fd, (struct sockaddr *)&sa, sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in)) != 0 || listen(x->fd, 64) != 0) {
+	    bind(x->fd, (struct sockaddr *)&sa, salen) != 0 || listen(x->fd, 64) != 0) {
 		cables_fail(err, CABLES_ERR_IO, "ExchangeListen %s: %s", cfg->exchange_listen, strerror(errno));
 		xserver_stop(x);
 		return CABLES_ERR_IO;

@@ -1,11 +1,13 @@
 /* util - allocation helpers and small string utilities; see util.h. */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -308,4 +310,47 @@ monotonic_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool
+inet_spec_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+	const char *at, *addr;
+	char host[INET6_ADDRSTRLEN + 1], *end;
+	unsigned long port;
+	bool v6;
+
+	memset(ss, 0, sizeof(*ss));
+	if (strncmp(spec, "inet:", 5) == 0)
+		v6 = false;
+	else if (strncmp(spec, "inet6:", 6) == 0)
+		v6 = true;
+	else
+		return false;
+	spec = strchr(spec, ':') + 1;
+	if (*spec < '0' || *spec > '9')
+		return false;
+	port = strtoul(spec, &end, 10);
+	at = end;
+	if (port == 0 || port > 65535 || *at != '@')
+		return false;
+	addr = at + 1;
+	if (strlen(addr) >= sizeof(host))
+		return false;
+	strlcpy_c(host, strcmp(addr, "localhost") == 0 ? (v6 ? "::1" : "127.0.0.1") : addr, sizeof(host));
+	if (!v6) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		*len = sizeof(*sin);
+		return inet_pton(AF_INET, host, &sin->sin_addr) == 1;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*sin6);
+		return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1;
+	}
 }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
@@ -64,6 +65,12 @@ void buf_reset(struct buf *b);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_appends(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * "inet:PORT@ADDRESS" or "inet6:PORT@ADDRESS" (numeric, or localhost) as a
+ * socket address and its length; false when spec is not one.
+ */
+bool inet_spec_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len);
 
 /* Milliseconds on the monotonic clock (for deadlines). */
 long long monotonic_ms(void);

@@ -32,56 +32,13 @@ struct smtp {
 	bool esmtp_dsn, esmtp_8bit, esmtp_utf8;
 };
 
-static bool
-parse_target(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-	const char *at, *addr;
-	char host[INET6_ADDRSTRLEN + 1], *end;
-	unsigned long port;
-	bool v6;
-
-	memset(ss, 0, sizeof(*ss));
-	if (strncmp(spec, "inet:", 5) == 0)
-		v6 = false;
-	else if (strncmp(spec, "inet6:", 6) == 0)
-		v6 = true;
-	else
-		return false;
-	spec = strchr(spec, ':') + 1;
-	if (*spec < '0' || *spec > '9')
-		return false;
-	port = strtoul(spec, &end, 10);
-	at = end;
-	if (port == 0 || port > 65535 || *at != '@')
-		return false;
-	addr = at + 1;
-	if (strlen(addr) >= sizeof(host))
-		return false;
-	strlcpy_c(host, strcmp(addr, "localhost") == 0 ? (v6 ? "::1" : "127.0.0.1") : addr, sizeof(host));
-	if (!v6) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		*len = sizeof(*sin);
-		return inet_pton(AF_INET, host, &sin->sin_addr) == 1;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*sin6);
-		return inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1;
-	}
-}
-
 bool
 reinject_target_valid(const char *spec)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	return parse_target(spec, &ss, &len);
+	return inet_spec_parse(spec, &ss, &len);
 }
 
 static cables_status
@@ -97,7 +54,7 @@ smtp_connect(struct smtp *s, const char *spec, int timeout, struct cables_err *e
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
 	s->timeout = timeout;
-	if (!parse_target(spec, &ss, &len))
+	if (!inet_spec_parse(spec, &ss, &len))
 		return cables_fail(err, CABLES_ERR_ARG, "ReinjectTo %s is not inet:PORT@ADDRESS", spec);
 	s->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
