@@ -218,7 +218,8 @@ peer_address_of(struct dns_resolver *res, const char *host, time_t now, long lon
 }
 
 struct sink {
-	struct buf data;
+	struct buf *data;
+	size_t max;
 	bool too_big;
 };
 
@@ -227,12 +228,79 @@ collect(char *p, size_t size, size_t n, void *arg)
 {
 	struct sink *s = arg;
 
-	if (s->data.len + size * n > X_ANSWER_MAX) {
+	if (s->data->len + size * n > s->max) {
 		s->too_big = true;
 		return 0;
 	}
-	buf_append(&s->data, p, size * n);
+	buf_append(s->data, p, size * n);
 	return size * n;
+}
+
+bool
+peer_https(struct dns_resolver *res, const char *url, const char *host, unsigned int port, const struct buf *body,
+    const char *tls_pin, const char *ca_file, time_t now, long long deadline, size_t max, struct buf *out, char *why,
+    size_t why_len)
+{
+	char addr[INET6_ADDRSTRLEN + 2], entry[400], errbuf[CURL_ERROR_SIZE] = "";
+	struct curl_slist *hdrs = NULL, *resolve = NULL;
+	struct sink sink = { out, max, false };
+	long status = 0;
+	CURLcode rc;
+	CURL *curl;
+
+	buf_init(out);
+	if (!peer_address_of(res, host, now, deadline, addr, sizeof(addr), why, why_len))
+		return false;
+	if (peer_left(deadline) < 50 || (curl = curl_easy_init()) == NULL) {
+		snprintf(why, why_len, "no time left within LookupTimeout to ask %.200s", url);
+		return false;
+	}
+	/* A host name is pinned to the address our resolver found; a numeric host needs nothing. */
+	if (strcmp(addr, host) != 0) {
+		snprintf(entry, sizeof(entry), "%s:%u:%s%s%s", host, port, strchr(addr, ':') != NULL ? "[" : "", addr,
+		    strchr(addr, ':') != NULL ? "]" : "");
+		resolve = curl_slist_append(resolve, entry);
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
+	if (body != NULL) {
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		hdrs = curl_slist_append(hdrs, "Accept: application/json");
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data);
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)body->len);
+	}
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)peer_left(deadline));
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cables-keyd/" PACKAGE_VERSION);
+	if (tls_pin != NULL) {
+		/* The pinned key is the server's identity: no CA is asked. */
+		curl_easy_setopt(curl, CURLOPT_PINNEDPUBLICKEY, tls_pin);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else if (ca_file != NULL) {
+		curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+	}
+	rc = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(curl);
+	curl_slist_free_all(hdrs);
+	curl_slist_free_all(resolve);
+	if (rc != CURLE_OK) {
+		if (sink.too_big)
+			snprintf(why, why_len, "%.200s: the answer is larger than %zu KB", url, max / 1024);
+		else
+			snprintf(why, why_len, "%.200s: %s", url, errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+	} else if (status != 200) {
+		buf_append(out, "", 0);
+		snprintf(why, why_len, "%.200s: HTTP %ld %.100s", url, status, out->data != NULL ? out->data : "");
+	}
+	return rc == CURLE_OK && status == 200;
 }
 
 void
@@ -242,14 +310,8 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 	const struct peer *p = configured(cfg, domain);
 	struct target t;
 	struct x_request req;
-	struct buf body;
-	struct sink sink;
-	struct curl_slist *hdrs = NULL, *resolve = NULL;
+	struct buf body, answer;
 	struct cables_err err;
-	char addr[INET6_ADDRSTRLEN + 2], entry[400], errbuf[CURL_ERROR_SIZE] = "";
-	CURL *curl;
-	CURLcode rc;
-	long status = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(&t, 0, sizeof(t));
@@ -276,72 +338,21 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 	out->status = PEER_FAILED;
 	if (t.nfprs == 0 && !from_txt(res, domain, now, deadline, &t, out->reason, sizeof(out->reason)))
 		return;
-	if (!peer_address_of(res, t.host, now, deadline, addr, sizeof(addr), out->reason, sizeof(out->reason)))
-		return;
-	if (peer_left(deadline) < 50) {
-		snprintf(out->reason, sizeof(out->reason), "no time left within LookupTimeout to ask %.200s", t.url);
-		return;
-	}
 	x_request_make(domain, addrs, n, &req, &body);
-	buf_init(&sink.data);
-	sink.too_big = false;
-	if ((curl = curl_easy_init()) == NULL) {
-		snprintf(out->reason, sizeof(out->reason), "cannot start an HTTPS client");
-		goto out;
-	}
-	/* A host name is pinned to the address our resolver found; a numeric host needs nothing. */
-	if (strcmp(addr, t.host) != 0) {
-		snprintf(entry, sizeof(entry), "%s:%u:%s%s%s", t.host, t.port, strchr(addr, ':') != NULL ? "[" : "", addr,
-		    strchr(addr, ':') != NULL ? "]" : "");
-		resolve = curl_slist_append(resolve, entry);
-	}
-	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-	hdrs = curl_slist_append(hdrs, "Accept: application/json");
-	curl_easy_setopt(curl, CURLOPT_URL, t.url);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)body.len);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)peer_left(deadline));
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cables-keyd/" PACKAGE_VERSION);
-	if (t.tls_pin != NULL) {
-		/* The pinned key is the server's identity: no CA is asked. */
-		curl_easy_setopt(curl, CURLOPT_PINNEDPUBLICKEY, t.tls_pin);
-		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (cfg->exchange_ca_file != NULL) {
-		curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->exchange_ca_file);
-	}
-	rc = curl_easy_perform(curl);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	if (rc != CURLE_OK) {
-		snprintf(out->reason, sizeof(out->reason), "%.200s: %s", t.url,
-		    sink.too_big ? "answer too large" : errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
-	} else if (status != 200) {
-		buf_append(&sink.data, "", 0);
-		snprintf(out->reason, sizeof(out->reason), "%.200s: HTTP %ld %.100s", t.url, status,
-		    sink.data.data != NULL ? sink.data.data : "");
-	} else if (x_answer_verify(sink.data.data != NULL ? sink.data.data : "", sink.data.len, &req,
-	    (const char (*)[65])t.fprs, t.nfprs, now, &out->answer, &err) != CABLES_OK) {
+	if (!peer_https(res, t.url, t.host, t.port, &body, t.tls_pin, cfg->exchange_ca_file, now, deadline,
+	    X_ANSWER_MAX, &answer, out->reason, sizeof(out->reason))) {
+		/* the reason is said */
+	} else if (x_answer_verify(answer.data != NULL ? answer.data : "", answer.len, &req, (const char (*)[65])t.fprs,
+	    t.nfprs, now, &out->answer, &err) != CABLES_OK) {
 		snprintf(out->reason, sizeof(out->reason), "%.200s: %s", t.url, err.msg);
 	} else {
 		out->status = PEER_ANSWERED;
 		snprintf(out->reason, sizeof(out->reason), "answered by %.200s, signed by %.200s's key", t.url, domain);
 	}
-	curl_easy_cleanup(curl);
-out:
-	for (char *s = out->reason; *s != '\0'; s++)
-		if ((unsigned char)*s < 32)
-			*s = '?';
-	curl_slist_free_all(hdrs);
-	curl_slist_free_all(resolve);
-	buf_release(&sink.data);
+	buf_release(&answer);
 	buf_release(&body);
 	x_request_release(&req);
+	for (char *c = out->reason; *c != '\0'; c++)
+		if ((unsigned char)*c < 32)
+			*c = '?';
 }

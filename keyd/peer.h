@@ -48,6 +48,19 @@ unsigned int peer_left(long long deadline);
 bool peer_address_of(struct dns_resolver *res, const char *host, time_t now, long long deadline, char *addr, size_t len,
     char *why, size_t why_len);
 
+/*
+ * One HTTPS request (peer_ask, wkd.c) to url on host:port, whose address is
+ * looked up through res, never the system resolver: a GET, or a POST of
+ * body (JSON) when body is not NULL.  The server's certificate is checked
+ * against tls_pin when given (then no CA is asked), else against ca_file
+ * (NULL: the system's CAs); all within deadline; an answer larger than max
+ * fails.  True on a 200 with its body in out (always initialised; release
+ * it); else why says what happened, starting with the URL.
+ */
+bool peer_https(struct dns_resolver *res, const char *url, const char *host, unsigned int port, const struct buf *body,
+    const char *tls_pin, const char *ca_file, time_t now, long long deadline, size_t max, struct buf *out, char *why,
+    size_t why_len);
+
 /* Is name plain ASCII (an A-label form)?  Other names are not looked up over HTTPS. */
 bool ascii_name(const char *name);
 

@@ -1,7 +1,6 @@
 /* wkd - the OpenPGP Web Key Directory as a discovery source; see wkd.h. */
 #include "autoconfig.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,71 +38,6 @@ wkd_hash(const char *local, char out[33])
 	out[o] = '\0';
 }
 
-struct sink {
-	struct buf *data;
-	bool too_big;
-};
-
-static size_t
-collect(char *p, size_t size, size_t n, void *arg)
-{
-	struct sink *s = arg;
-
-	if (s->data->len + size * n > WKD_MAX) {
-		s->too_big = true;
-		return 0;
-	}
-	buf_append(s->data, p, size * n);
-	return size * n;
-}
-
-/* GET url from host (its address looked up through res); true on a 200 with data. */
-static bool
-get(const struct config *cfg, struct dns_resolver *res, const char *host, const char *url, time_t now,
-    long long deadline, struct buf *out, char *why, size_t why_len)
-{
-	char addr[INET6_ADDRSTRLEN + 2], entry[400], errbuf[CURL_ERROR_SIZE] = "";
-	struct curl_slist *resolve = NULL;
-	struct sink sink = { out, false };
-	long status = 0;
-	CURLcode rc;
-	CURL *curl;
-
-	if (!peer_address_of(res, host, now, deadline, addr, sizeof(addr), why, why_len))
-		return false;
-	if (peer_left(deadline) < 50 || (curl = curl_easy_init()) == NULL) {
-		snprintf(why, why_len, "no time left within LookupTimeout");
-		return false;
-	}
-	if (strcmp(addr, host) != 0) {
-		snprintf(entry, sizeof(entry), "%s:443:%s%s%s", host, strchr(addr, ':') != NULL ? "[" : "", addr,
-		    strchr(addr, ':') != NULL ? "]" : "");
-		resolve = curl_slist_append(resolve, entry);
-	}
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(curl, CURLOPT_RESOLVE, resolve);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)peer_left(deadline));
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cables-keyd/" PACKAGE_VERSION);
-	if (cfg->exchange_ca_file != NULL)
-		curl_easy_setopt(curl, CURLOPT_CAINFO, cfg->exchange_ca_file);
-	rc = curl_easy_perform(curl);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(curl);
-	curl_slist_free_all(resolve);
-	if (rc != CURLE_OK)
-		snprintf(why, why_len, "%.200s: %s", url, sink.too_big ? "larger than 256 KB" :
-		    errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
-	else if (status != 200 || out->len == 0)
-		snprintf(why, why_len, "%.200s: HTTP %ld", url, status);
-	return rc == CURLE_OK && status == 200 && out->len > 0;
-}
-
 bool
 wkd_fetch(const struct config *cfg, struct dns_resolver *res, const char *addr, time_t now, long long deadline,
     struct buf *keys, char *why, size_t why_len)
@@ -135,12 +69,16 @@ wkd_fetch(const struct config *cfg, struct dns_resolver *res, const char *addr, 
 	/* The advanced method first; the direct one when openpgpkey.DOMAIN has no address. */
 	snprintf(host, sizeof(host), "openpgpkey.%s", domain);
 	snprintf(url, sizeof(url), "https://%s/.well-known/openpgpkey/%s/hu/%s?l=%s", host, domain, hash, escaped);
-	buf_init(keys);
-	ok = get(cfg, res, host, url, now, deadline, keys, why, why_len);
+	ok = peer_https(res, url, host, 443, NULL, NULL, cfg->exchange_ca_file, now, deadline, WKD_MAX, keys, why, why_len);
 	if (!ok && strstr(why, "has no address") != NULL) {
 		buf_release(keys);
 		snprintf(url, sizeof(url), "https://%s/.well-known/openpgpkey/hu/%s?l=%s", domain, hash, escaped);
-		ok = get(cfg, res, domain, url, now, deadline, keys, why, why_len);
+		ok = peer_https(res, url, domain, 443, NULL, NULL, cfg->exchange_ca_file, now, deadline, WKD_MAX, keys, why,
+		    why_len);
+	}
+	if (ok && keys->len == 0) {
+		snprintf(why, why_len, "%.200s: an empty answer", url);
+		ok = false;
 	}
 	curl_free(escaped);
 	if (!ok)
