@@ -183,24 +183,11 @@ if w=$(wire x2); then
 	check "dan's copy on the wire: PGP/MIME" $MAILTOOL pgp-payload "$w"
 fi
 
-# ask NAME LINE...: a request to NAME's keyd socket; the reply in $T/reply.
+# ask NAME LINE...: a request to NAME's keyd; the reply in $T/reply.
 ask() {
 	sock=$T/$1/keyd.sock
 	shift
-	/usr/bin/python3 - "$sock" "$@" > "$T/reply" <<-'PY'
-	import socket, sys
-	s = socket.socket(socket.AF_UNIX)
-	s.settimeout(20)
-	s.connect(sys.argv[1])
-	s.sendall(("\n".join(sys.argv[2:]) + "\n\n").encode())
-	data = b""
-	while not data.endswith(b"\n\n"):
-	    chunk = s.recv(65536)
-	    if not chunk:
-	        break
-	    data += chunk
-	sys.stdout.write(data.decode())
-	PY
+	keyd_ask "$sock" "$@"
 }
 
 # 2b. One message to two new users of b.test: one exchange for both.

@@ -79,23 +79,8 @@ check "keyd -n: ExchangeListen without its certificate and key fails, saying wha
 rig_keyd
 check "keyd listens on its socket" test -S "$SOCK"
 
-# ask LINE...: send one request (the lines, then an empty line), the reply in $T/reply.
-ask() {
-	/usr/bin/python3 - "$SOCK" "$@" > "$T/reply" <<-'PY'
-	import socket, sys
-	s = socket.socket(socket.AF_UNIX)
-	s.settimeout(10)
-	s.connect(sys.argv[1])
-	s.sendall(("\n".join(sys.argv[2:]) + "\n\n").encode())
-	data = b""
-	while not data.endswith(b"\n\n"):
-	    chunk = s.recv(65536)
-	    if not chunk:
-	        break
-	    data += chunk
-	sys.stdout.write(data.decode())
-	PY
-}
+# ask LINE...: one request to keyd, the reply in $T/reply.
+ask() { keyd_ask "$SOCK" "$@"; }
 
 ask request=lookup address=bob@b.test
 check "a key in the store: found, source and trust" \

@@ -166,6 +166,25 @@ rig_milter_stop() {
 
 rig_milter_restart() { rig_milter_stop; rig_milter; }
 
+# keyd_ask SOCKET LINE...: one request to the cables-keyd at SOCKET (the lines, then
+# an empty line); the reply, up to its empty line, in $T/reply.
+keyd_ask() {
+	/usr/bin/python3 - "$@" > "$T/reply" <<-'PY'
+	import socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(20)
+	s.connect(sys.argv[1])
+	s.sendall(("\n".join(sys.argv[2:]) + "\n\n").encode())
+	data = b""
+	while not data.endswith(b"\n\n"):
+	    chunk = s.recv(65536)
+	    if not chunk:
+	        break
+	    data += chunk
+	sys.stdout.write(data.decode())
+	PY
+}
+
 # rig_keyd: start cables-keyd with the test configuration (KeydSocket $T/keyd.sock); $KEYD_PID.
 rig_keyd() {
 	"$BUILD/cables-keyd" -f -c "$CONF" 2>>"$T/keyd.stderr" &
