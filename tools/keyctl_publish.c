@@ -31,6 +31,28 @@
 #include "util.h"
 #include "wkd.h"
 
+/*
+ * Is store row r a key to publish: of a local address (or one in only),
+ * in format (NULL: any), and usable now?  An unusable one is named on
+ * stderr with the reason.
+ */
+static bool
+publishable(const struct ctx *c, const struct key_record *r, const char *format, const char *only)
+{
+	const char *at = strrchr(r->address, '@');
+	char why[CABLES_ERR_MAX];
+
+	if (at == NULL || (format != NULL && strcmp(r->format, format) != 0) ||
+	    (only != NULL ? !str_ieq(at + 1, only) : !domain_list_match(&c->cfg->local_domains, at + 1)))
+		return false;
+	if (!keyd_record_usable(r, &c->cfg->addr, NULL, c->now, why, sizeof(why))) {
+		fprintf(stderr, "cables-keyctl: not published: %s key %.16s of %s: %s\n", r->format, r->fingerprint,
+		    r->address, why);
+		return false;
+	}
+	return true;
+}
+
 /* mkdir -p of path (mode 0755); die with the reason. */
 static void
 make_dirs(const char *path)
@@ -71,16 +93,11 @@ publish_wkd(struct ctx *c, const char *dir, const char *only)
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
 		const char *at = strrchr(r->address, '@'), *domain = at != NULL ? at + 1 : "";
-		char why[CABLES_ERR_MAX], hash[33], *local, *path, *tmp;
+		char hash[33], *local, *path, *tmp;
 		int fd;
 
-		if (at == NULL || strcmp(r->format, "pgp") != 0 ||
-		    (only != NULL ? !str_ieq(domain, only) : !domain_list_match(&c->cfg->local_domains, domain)))
+		if (!publishable(c, r, "pgp", only))
 			continue;
-		if (!keyd_record_usable(r, &c->cfg->addr, NULL, c->now, why, sizeof(why))) {
-			fprintf(stderr, "cables-keyctl: not published: pgp key %.16s of %s: %s\n", r->fingerprint, r->address, why);
-			continue;
-		}
 		local = xstrndup(r->address, (size_t)(at - r->address));
 		wkd_hash(local, hash);
 		free(local);
@@ -143,16 +160,11 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
 		const char *at = strrchr(r->address, '@'), *domain = at != NULL ? at + 1 : "";
-		char *local, *owner, why[CABLES_ERR_MAX];
+		char *local, *owner;
 		bool pgp = strcmp(r->format, "pgp") == 0;
 
-		if (at == NULL || (only != NULL ? !str_ieq(domain, only) : !domain_list_match(&c->cfg->local_domains, domain)))
+		if (!publishable(c, r, NULL, only))
 			continue;
-		if (!keyd_record_usable(r, &c->cfg->addr, NULL, c->now, why, sizeof(why))) {
-			fprintf(stderr, "cables-keyctl: not published: %s key %.16s of %s: %s\n", r->format, r->fingerprint,
-			    r->address, why);
-			continue;
-		}
 		local = xstrndup(r->address, (size_t)(at - r->address));
 		owner = dns_owner_name(local, domain, pgp ? DNS_OPENPGPKEY : DNS_SMIMEA);
 		free(local);
