@@ -68,6 +68,15 @@ struct keyd {
 	    shared, replaced, peer_asked, peer_failed, key_changes;
 };
 
+/* One more of a counter (under k->lock). */
+static void
+count(struct keyd *k, unsigned long *counter)
+{
+	pthread_mutex_lock(&k->lock);
+	(*counter)++;
+	pthread_mutex_unlock(&k->lock);
+}
+
 static struct keyd_conf *
 conf_new(struct config *cfg, struct dns_resolver *res, X509_STORE *anchors)
 {
@@ -210,12 +219,6 @@ trust_of(const char *source)
 	return "local";
 }
 
-static bool
-discovered(const struct key_record *r)
-{
-	return key_source_discovered(r->source);
-}
-
 /*
  * May keys of norm that were discovered be handed out without asking
  * again?  When so, *since is when the discovery ran: only keys it confirmed
@@ -260,12 +263,14 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 		return 0;
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
+		bool discovered = key_source_discovered(r->source);
 		char why[CABLES_ERR_MAX];
 
-		if (discovered(r) && fresh < 0)
+		if (discovered && fresh < 0)
 			fresh = pos_fresh(k, norm, now, &since);
 		/* A discovered key only while fresh, and only if the last discovery confirmed it. */
-		if ((discovered(r) && (fresh == 0 || r->last_seen < (long long)since)) || !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
+		if ((discovered && (fresh == 0 || r->last_seen < (long long)since)) ||
+		    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
 		buf_printf(out, "key=%s format=%s source=%s trust=%s fingerprint=%s expires=%lld\n", norm, r->format,
 		    r->source, trust_of(r->source), r->fingerprint, r->not_after);
@@ -356,9 +361,7 @@ pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_
 		strlcpy_c(was, p.fingerprint, sizeof(was));
 		log_warnx("keyd: %s: key change: %s key %.16s from %s, but %.16s (%s) is pinned: %s (On-KeyChange)",
 		    r->address, r->format, r->fingerprint, r->source, was, p.source, fail_action_name(action));
-		pthread_mutex_lock(&k->lock);
-		k->key_changes++;
-		pthread_mutex_unlock(&k->lock);
+		count(k, &k->key_changes);
 		if (action == ACTION_ACCEPT) {
 			strlcpy_c(p.fingerprint, r->fingerprint, sizeof(p.fingerprint));
 			free(p.source);
@@ -492,9 +495,7 @@ forget_replaced(struct keyd *k, const char *norm, const char *format, const char
 			continue;
 		log_info("keyd: %s: %s key %.16s is no longer published (%s...): deleted", norm, format, r->fingerprint,
 		    source);
-		pthread_mutex_lock(&k->lock);
-		k->replaced++;
-		pthread_mutex_unlock(&k->lock);
+		count(k, &k->replaced);
 	}
 	key_list_release(&keys);
 }
@@ -509,15 +510,6 @@ clamp_ttl(const struct config *cfg, unsigned long ttl_s)
 	if (ms > cfg->cache_max_ttl_ms)
 		ms = cfg->cache_max_ttl_ms;
 	return ms / 1000;
-}
-
-/* Remember in the cache slot table (neg or pos) that norm holds until until. */
-static void
-remember(char **slot_addr, time_t *slot_until, const char *norm, time_t until)
-{
-	free(*slot_addr);
-	*slot_addr = xstrdup(norm);
-	*slot_until = until;
 }
 
 /*
@@ -738,7 +730,9 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	} else if (proven_none && held.action == ACTION_ACCEPT) {
 		struct neg_entry *e = &k->neg[slot(norm, NEG_CACHE)];
 
-		remember(&e->addr, &e->until, norm, now + (time_t)clamp_ttl(c->cfg, ttl));
+		free(e->addr);
+		e->addr = xstrdup(norm);
+		e->until = now + (time_t)clamp_ttl(c->cfg, ttl);
 		strlcpy_c(e->reason, reason, sizeof(e->reason));
 	}
 	pthread_mutex_unlock(&k->lock);
@@ -806,17 +800,13 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	struct flight *f;
 
 	clock_gettime(CLOCK_REALTIME, &start);
-	pthread_mutex_lock(&k->lock);
-	k->lookups++;
-	pthread_mutex_unlock(&k->lock);
+	count(k, &k->lookups);
 	if (norm == NULL) {
 		buf_printf(out, "result=%s none reason=not an address\n", addr);
 		goto out;
 	}
 	if (store_keys(k, c, norm, now, out) > 0) {
-		pthread_mutex_lock(&k->lock);
-		k->from_store++;
-		pthread_mutex_unlock(&k->lock);
+		count(k, &k->from_store);
 		buf_printf(out, "result=%s found\n", norm);
 		goto out;
 	}
@@ -853,9 +843,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
 	if (store_keys(k, c, norm, now, out) > 0) {
-		pthread_mutex_lock(&k->lock);
-		k->from_dns++;
-		pthread_mutex_unlock(&k->lock);
+		count(k, &k->from_dns);
 		buf_printf(out, "result=%s found\n", norm);
 		goto out;
 	}
