@@ -65,23 +65,14 @@ call(struct ctx *c, struct buf *req, struct buf *reply)
 	return true;
 }
 
-void
-keyctl_put(struct ctx *c, const struct key_record *r)
+/* Import public key r through keyd; false when keyd is not running. */
+static bool
+put_through_keyd(struct ctx *c, const struct key_record *r)
 {
-	struct cables_err err;
 	struct buf req, reply;
-	size_t b64_len = 4 * ((r->public_len + 2) / 3) + 1;
-	char *b64;
+	char *b64 = xmalloc(4 * ((r->public_len + 2) / 3) + 1);
+	bool reached;
 
-	if (!keyctl_via_keyd(c) || r->secret_data != NULL) {
-direct:
-		if (c->ks == NULL)
-			open_store(c, true);
-		if (keystore_put(c->ks, r, c->now, &err) != CABLES_OK)
-			keyctl_die("%s", err.msg);
-		return;
-	}
-	b64 = xmalloc(b64_len);
 	EVP_EncodeBlock((unsigned char *)b64, r->public_data, (int)r->public_len);
 	buf_init(&req);
 	buf_printf(&req, "request=import\naddress=%s\nformat=%s\nforce=%s\n", r->address, r->format,
@@ -89,14 +80,27 @@ direct:
 	for (size_t off = 0, n = strlen(b64); off < n; off += 76)
 		buf_printf(&req, "data=%.76s\n", b64 + off);
 	free(b64);
-	if (!call(c, &req, &reply)) {
-		buf_release(&req);
-		goto direct;
+	if ((reached = call(c, &req, &reply))) {
+		if (strncmp(reply.data, "stored=", 7) != 0)
+			keyctl_die("cables-keyd: unexpected reply to an import: %.*s", (int)strcspn(reply.data, "\n"),
+			    reply.data);
+		buf_release(&reply);
 	}
-	if (strncmp(reply.data, "stored=", 7) != 0)
-		keyctl_die("cables-keyd: unexpected reply to an import: %.*s", (int)strcspn(reply.data, "\n"), reply.data);
 	buf_release(&req);
-	buf_release(&reply);
+	return reached;
+}
+
+void
+keyctl_put(struct ctx *c, const struct key_record *r)
+{
+	struct cables_err err;
+
+	if (keyctl_via_keyd(c) && r->secret_data == NULL && put_through_keyd(c, r))
+		return;
+	if (c->ks == NULL)
+		open_store(c, true);
+	if (keystore_put(c->ks, r, c->now, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
 }
 
 bool
