@@ -15,6 +15,7 @@
 #include "util.h"
 
 #define ZONE_CACHE 64
+#define DNS_KIND_TEXT 16	/* copy_records(): any other record type, as text */
 
 struct zone_keys {
 	char *zone;		/* lowercase, with the final dot */

@@ -75,7 +75,6 @@ cables_status dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_
  * the resolver's) bounds this lookup.
  */
 enum dns_rr_kind { DNS_RR_SRV, DNS_RR_TXT, DNS_RR_A, DNS_RR_AAAA };
-#define DNS_KIND_TEXT 16
 cables_status dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind, time_t now,
     unsigned int timeout_ms, struct dns_answer *out, struct cables_err *err);
 

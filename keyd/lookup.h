@@ -2,8 +2,10 @@
  * lookup - what cables-keyd answers for an address: the usable keys the
  * store holds, else the keys its domain publishes in DNS (OPENPGPKEY;
  * SMIMEA with the usages smimea.h describes) when DNSSEC proves them (or,
- * under "DNSSEC prefer", when the zone is unsigned), which are then stored
- * (source "dns-dnssec" or "dns-insecure").
+ * under "DNSSEC prefer", when the zone is unsigned), else those its Cables
+ * key server gives in a signed answer (peer.h), else its Web Key Directory
+ * (wkd.h); found keys are stored with their source ("dns-dnssec",
+ * "dns-insecure", "peer", "wkd") and pinned (On-KeyChange).
  *
  * Caching follows the records' TTLs, clamped by CacheMinTTL/CacheMaxTTL: a
  * key found in DNS is handed out from the store until its TTL runs out,
