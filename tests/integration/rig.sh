@@ -6,7 +6,9 @@
 # cables-keyctl from the build tree.  Output is TAP; the plan is printed by
 # rig_done.  Every process started here is stopped on exit.
 #
-# A test sets RIG_PORT (a block of 10 free ports is assumed from there).
+# A test sets RIG_PORT (a block of 10 free ports is assumed from there);
+# CABLES_PORT_OFFSET moves every test's block, so that two trees can run
+# their suites side by side.
 
 set -u
 : "${top_builddir:=.}"
@@ -34,7 +36,7 @@ done
 # Short paths: the GnuPG agent socket and unix socket names have length limits.
 T=$(mktemp -d /tmp/cit.XXXXXX)
 chmod 755 "$T"
-RIG_PORT=${RIG_PORT:-12000}
+RIG_PORT=$((${RIG_PORT:-12000} + ${CABLES_PORT_OFFSET:-0}))
 SMTP_PORT=$RIG_PORT
 REINJECT_PORT=$((RIG_PORT + 1))
 SINK_PORT=$((RIG_PORT + 2))
