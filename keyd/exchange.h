@@ -29,7 +29,7 @@
 #define X_NONCE_LEN 22		/* base64url of 128 bits, no padding */
 #define X_KEY_MAX (48 * 1024)	/* one key's data; larger ones are neither served nor accepted */
 #define X_SKEW 300		/* how far "issued" may be from our clock, seconds */
-#define X_PATH "/.well-known/cables/keys"
+#define X_PATH CABLES_EXCHANGE_PATH
 
 /* The domain key: load (an Ed25519 private key, PEM) or create one (mode 0600). */
 EVP_PKEY *x_key_load(const char *path, struct cables_err *err);

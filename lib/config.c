@@ -299,6 +299,62 @@ add_host(void *arg, const char *item, struct cables_err *err)
  * "Policy TARGET [require|encrypt|never] [Attribute=value ...]": set the
  * attributes of one entry of the policy table.
  */
+/*
+ * A Peer URL as keyd will ask it: https://HOST[:PORT][/PATH], HOST a DNS
+ * name in ASCII (an internationalised one would reach libcurl's system
+ * resolver) or a bracketed IPv6 / dotted IPv4 address, PORT 1-65535, no
+ * user, query or fragment; no path (or "/") means the standard path.
+ * NULL when it cannot work.
+ */
+static char *
+peer_url(const char *w)
+{
+	const char *h = w + 8, *end, *path;
+	char host[256];
+	size_t n;
+
+	if (strncmp(w, "https://", 8) != 0 || strlen(w) > 512 || strpbrk(w, "\"'<>\\?#@ \t") != NULL)
+		return NULL;
+	path = h + strcspn(h, "/");
+	if (*h == '[') {
+		const char *close = memchr(h, ']', (size_t)(path - h));
+		unsigned char a6[16];
+
+		if (close == NULL || (n = (size_t)(close - h - 1)) == 0 || n >= sizeof(host))
+			return NULL;
+		memcpy(host, h + 1, n);
+		host[n] = '\0';
+		if (inet_pton(AF_INET6, host, a6) != 1)
+			return NULL;
+		end = close + 1;
+	} else {
+		unsigned char a4[4];
+
+		end = h + strcspn(h, ":/");
+		if ((n = (size_t)(end - h)) == 0 || n >= sizeof(host))
+			return NULL;
+		memcpy(host, h, n);
+		host[n] = '\0';
+		for (const char *c = host; *c != '\0'; c++)
+			if ((unsigned char)*c >= 0x80)
+				return NULL;
+		if (inet_pton(AF_INET, host, a4) != 1 && !domain_valid(host))
+			return NULL;
+	}
+	if (*end == ':') {
+		char *stop;
+		unsigned long port = strtoul(end + 1, &stop, 10);
+
+		if (end[1] < '0' || end[1] > '9' || stop != path || port == 0 || port > 65535)
+			return NULL;
+	} else if (end != path) {
+		return NULL;
+	}
+	if (*path == '\0' || strcmp(path, "/") == 0)
+		return xasprintf("%.*s%s", (int)(path - w), w, CABLES_EXCHANGE_PATH);
+	return xstrdup(w);
+}
+
 /* "Peer DOMAIN URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]": one more peer. */
 static cables_status
 set_peer_line(struct config *c, const char *v, unsigned int line, struct cables_err *err)
@@ -317,10 +373,10 @@ set_peer_line(struct config *c, const char *v, unsigned int line, struct cables_
 			else
 				str_lower(p.domain = xstrdup(w));
 		} else if (n == 1) {
-			if (strncmp(w, "https://", 8) != 0 || strlen(w) < 9 || strlen(w) > 512 || strpbrk(w, "\"'<>\\") != NULL)
-				st = cables_fail(err, CABLES_ERR_SYNTAX, "Peer %s: '%s' is not an https:// URL", p.domain, w);
-			else
-				p.url = xstrdup(w);
+			if ((p.url = peer_url(w)) == NULL)
+				st = cables_fail(err, CABLES_ERR_SYNTAX, "Peer %s: '%s' is not an https:// URL keyd can use "
+				    "(https://HOST[:PORT][/PATH], HOST a DNS name in ASCII or an IP address, no user, query or "
+				    "fragment)", p.domain, w);
 		} else if (strncasecmp(w, "ExchangeKey=", 12) == 0) {
 			const char *f = w + 12;
 

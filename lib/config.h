@@ -25,6 +25,8 @@
 #include "status.h"
 
 #define CABLES_DEFAULT_CONFIG "/etc/cables/cables.conf"
+/* Where a Cables key server answers (doc/key-exchange.md); a Peer URL without a path means it. */
+#define CABLES_EXCHANGE_PATH "/.well-known/cables/keys"
 
 enum cipher_choice { CIPHER_AES256_CBC, CIPHER_AES256_GCM };
 enum rsa_padding { RSA_PAD_PKCS1, RSA_PAD_OAEP };
@@ -34,7 +36,7 @@ enum dnssec_mode { DNSSEC_REQUIRE, DNSSEC_PREFER };
 /* "Peer DOMAIN URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]" */
 struct peer {
 	char *domain;		/* lowercase */
-	char *url;		/* https://HOST[:PORT][/PATH] */
+	char *url;		/* https://HOST[:PORT]/PATH (a URL given without a path gets CABLES_EXCHANGE_PATH) */
 	char fpr[65];		/* the domain key's SHA-256 fingerprint (hex), or "" (then from DNSSEC) */
 	char *tls_pin;		/* "sha256//BASE64", or NULL (then ExchangeCAFile) */
 	unsigned int line;

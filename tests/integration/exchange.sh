@@ -127,7 +127,8 @@ keyd_start() {	# NAME
 }
 keyd_stop() { kill "$(cat "$T/$1/keyd.pid")" 2>/dev/null; wait_for 10 sh -c "! test -S $T/$1/keyd.sock"; }
 for n in a b r; do keyd_start $n; done
-check "b's keyd serves keys" grep -q "serving keys on inet:$XB@127.0.0.1" "$T/b/milter.log"
+# keyd's socket is there before the endpoint is up: wait for the endpoint's own log line.
+check "b's keyd serves keys" wait_for 10 grep -q "serving keys on inet:$XB@127.0.0.1" "$T/b/milter.log"
 
 rig_sink
 inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \
@@ -280,6 +281,24 @@ ask o request=lookup address=eve@b.test
 check "a certificate no trusted CA issued: refused (temporary failure)" \
 	grep -q '^result=eve@b.test tempfail reason=key server: https://keys.b.test:.*[Cc]ertificate' "$T/reply"
 keyd_stop o
+
+# 5c. A Peer line as the README and doc/key-exchange.md write it (a URL without a path) reaches b's real
+# keyd, by address and TLS pin, without SRV or TXT: the standard path is meant.
+BPIN=$(openssl x509 -in "$T/b.tls.pem" -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64)
+inst_keyctl b generate hal@b.test --smime >/dev/null
+conf q a.test "Peer b.test https://127.0.0.1:$XB ExchangeKey=$B_FPR TLSPin=sha256//$BPIN"
+check "keyd -n: the documented Peer form is accepted" "$KEYD" -n -c "$T/q/cables.conf"
+keyd_start q
+ask q request=lookup address=hal@b.test
+check "Peer without a path: hal's key from b's keyd" grep -q '^key=hal@b.test format=smime source=peer ' "$T/reply"
+# (b's keyd answers 404 on any other path: the key arriving is the proof.)
+check "Peer without a path: a's keyd logged the key server's answer" \
+	grep -q "keyd: hal@b.test: 1 key from the key server of b.test" "$T/q/milter.log"
+keyd_stop q
+conf q2 a.test "Peer b.test https://127.0.0.1:$XB?x=1 ExchangeKey=$B_FPR"
+"$KEYD" -n -c "$T/q2/cables.conf" > "$T/q2.out" 2>&1
+check "keyd -n: a Peer URL that cannot work is refused" test $? = 1
+check "keyd -n: ... with the reason" grep -q "Peer b.test: 'https://127.0.0.1:$XB?x=1' is not an https:// URL keyd can use" "$T/q2.out"
 
 # 6. b's keyd down: a temporary failure; mail flows when it is back.
 keyd_stop b

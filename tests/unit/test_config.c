@@ -998,7 +998,9 @@ test_peers(void **state)
 
 	assert_int_equal(c->npeers, 2);
 	assert_string_equal(c->peers[0].domain, "b.test");
-	assert_string_equal(c->peers[0].url, "https://keys.b.test:8443");
+	/* The documented form, without a path, means the standard path. */
+	assert_string_equal(c->peers[0].url, "https://keys.b.test:8443/.well-known/cables/keys");
+	assert_string_equal(c->peers[1].url, "https://[::1]:9/x");
 	assert_string_equal(c->peers[0].fpr, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
 	assert_string_equal(c->peers[0].tls_pin, "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
 	assert_string_equal(c->peers[1].fpr, "");
@@ -1010,6 +1012,29 @@ test_peers(void **state)
 	free(text);
 	refused_with("Peer b.test\n", "t.conf:1: Peer: needs a DOMAIN and an https:// URL");
 	refused_with("Peer b.test http://keys.b.test\n", "'http://keys.b.test' is not an https:// URL");
+	{
+		/* URLs keyd could not use are refused when the file is read (cables-keyd -n), not at the first lookup. */
+		static const char *const bad[] = {
+			"https://", "https://:8443/", "https://keys.b.test:0", "https://keys.b.test:65536",
+			"https://keys.b.test:84x3", "https://keys.b.test:", "https://user@keys.b.test",
+			"https://keys.b.test/k?x=1", "https://keys.b.test/#f", "https://[::1", "https://[zz]:1",
+			"https://k\xc3\xa9ys.b.test", "https://keys..b.test",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char *line = xasprintf("Peer b.test %s\n", bad[i]);
+
+			refused_with(line, "is not an https:// URL keyd can use");
+			free(line);
+		}
+	}
+	{
+		struct config *p = parse_ok("Peer b.test https://127.0.0.1:8443/\nPeer c.test https://keys.c.test\n");
+
+		assert_string_equal(p->peers[0].url, "https://127.0.0.1:8443/.well-known/cables/keys");
+		assert_string_equal(p->peers[1].url, "https://keys.c.test/.well-known/cables/keys");
+		config_free(p);
+	}
 	refused_with("Peer b..test https://x\n", "'b..test' is not a domain");
 	refused_with("Peer b.test https://x ExchangeKey=00\n", "ExchangeKey: '00' is not a SHA-256 fingerprint");
 	refused_with("Peer b.test https://x TLSPin=md5//x\n", "TLSPin: 'md5//x' is not sha256//BASE64");
