@@ -114,17 +114,19 @@ reload(const char *path, struct config **cfg)
 	log_info("configuration reloaded from %s", path);
 }
 
+/* Through file_open_owned()'s checks, like the log file: keyd may still be root here. */
 static void
 write_pid(const char *path)
 {
-	FILE *fp = fopen(path, "w");
+	char why[CABLES_ERR_MAX], line[32];
+	int fd = file_open_owned(path, true, why, sizeof(why));
 
-	if (fp == NULL) {
-		log_warn("pid file %s", path);
-		return;
-	}
-	fprintf(fp, "%ld\n", (long)getpid());
-	fclose(fp);
+	if (fd < 0)
+		fatalx("KeydPidFile %s", why);
+	snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	if (!write_fully(fd, line, strlen(line)))
+		log_warn("KeydPidFile %s", path);
+	close(fd);
 }
 
 static void

@@ -41,10 +41,12 @@ log_open(const char *ident, const char *facility, const char *file, bool foregro
 {
 	log_ident = ident;
 	if (file != NULL) {
-		log_fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (log_fd < 0) {
+		char why[CABLES_ERR_MAX - 32];
+
+		/* Opened before privileges are dropped: no symbolic link, no file another user controls. */
+		if ((log_fd = file_open_owned(file, false, why, sizeof(why))) < 0) {
 			log_stderr = true;
-			return cables_fail(err, CABLES_ERR_IO, "log file %s: %s", file, strerror(errno));
+			return cables_fail(err, CABLES_ERR_IO, "LogFile %s", why);
 		}
 		log_stderr = false;
 		return CABLES_OK;

@@ -3,11 +3,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -301,6 +303,37 @@ write_fully(int fd, const void *p, size_t n)
 		n -= (size_t)w;
 	}
 	return true;
+}
+
+int
+file_open_owned(const char *path, bool truncate, char *why, size_t why_len)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0640);
+	const char *bad = NULL;
+
+	if (fd < 0) {
+		snprintf(why, why_len, "%s: %s", path, errno == ELOOP ? "a symbolic link: refused" : strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) != 0)
+		bad = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		bad = "not a regular file: refused";
+	else if (st.st_nlink != 1)
+		bad = "has other hard links: refused";
+	else if (st.st_uid != 0 && st.st_uid != geteuid())
+		bad = "owned by another user: refused";
+	else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		bad = "writable by group or others: refused";
+	else if (truncate && ftruncate(fd, 0) != 0)
+		bad = strerror(errno);
+	if (bad != NULL) {
+		snprintf(why, why_len, "%s: %s", path, bad);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 long long

@@ -49,6 +49,18 @@ void format_day(long long t, char *out, size_t len);
 bool write_fully(int fd, const void *p, size_t n);
 
 /*
+ * Open path for appending (or, with truncate, rewriting) as a process
+ * that may still be root does it (LogFile, PidFile): never through a
+ * symbolic link (O_NOFOLLOW); created 0640 when missing; an existing file
+ * must be a regular file with one link, owned by root or the effective
+ * user, not writable by group or others, so that a less privileged user
+ * cannot point the write somewhere else.  The checks are made on the open
+ * file, before anything is written or truncated.  The fd (close-on-exec),
+ * or -1 with why saying what was refused.
+ */
+int file_open_owned(const char *path, bool truncate, char *why, size_t why_len);
+
+/*
  * A growable byte buffer.  buf_init() leaves it empty; buf_release() frees
  * its storage.  data is always NUL-terminated (not counted in len) so it
  * may be used as a C string when the content has no NUL.

@@ -251,17 +251,19 @@ start_reload_thread(void)
 	pthread_detach(tid);
 }
 
+/* Written as root, before the privilege drop: through file_open_owned()'s checks. */
 static void
 write_pid_file(const char *path)
 {
-	FILE *fp = fopen(path, "w");
+	char why[CABLES_ERR_MAX], line[32];
+	int fd = file_open_owned(path, true, why, sizeof(why));
 
-	if (fp == NULL) {
-		log_warn("pid file %s", path);
-		return;
-	}
-	fprintf(fp, "%ld\n", (long)getpid());
-	fclose(fp);
+	if (fd < 0)
+		fatalx("PidFile %s", why);
+	snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	if (!write_fully(fd, line, strlen(line)))
+		log_warn("PidFile %s", path);
+	close(fd);
 }
 
 int
@@ -309,8 +311,10 @@ main(int argc, char **argv)
 	}
 
 	no_core_dumps();
-	if (log_open("cables-milter", cfg->log_facility, cfg->log_file, foreground, &err) != CABLES_OK)
-		fprintf(stderr, "cables-milter: %s; logging to stderr\n", err.msg);
+	if (log_open("cables-milter", cfg->log_facility, cfg->log_file, foreground, &err) != CABLES_OK) {
+		fprintf(stderr, "cables-milter: %s\n", err.msg);
+		return 1;
+	}
 	log_set_debug(debug);
 	mime_init();
 

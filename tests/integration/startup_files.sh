@@ -1,0 +1,65 @@
+#!/bin/sh
+# Files the daemons open while they may still be root (LogFile, PidFile,
+# KeydPidFile): a symbolic link, a hard link, a file another user owns or
+# one group or others may write is refused at start, with the reason, and
+# the file it points at is left as it was.
+RIG_PORT=12140
+. "$top_srcdir/tests/integration/rig.sh"
+
+KEYD=$BUILD/cables-keyd
+printf 'precious\n' > "$T/precious"
+chmod 600 "$T/precious"
+
+# run_refused WHAT PROGRAM WANT: PROGRAM (-f -c $CONF) exits 1 within 20 s, saying WANT.
+run_refused() {
+	what=$1 prog=$2 want=$3
+	rm -f "$MILTER_LOG"
+	timeout 20 "$prog" -f -c "$CONF" > "$T/out" 2>&1
+	rc=$?
+	check "$what: refused at start (exit 1)" test "$rc" = 1
+	# On stderr, or in the log when the log file was opened first.
+	check "$what: the reason" sh -c "cat $T/out $MILTER_LOG | grep -q -- '$want'"
+	check "$what: the file it points at is untouched" sh -c "test \"\$(cat $T/precious)\" = precious"
+}
+
+ln -s "$T/precious" "$T/link.log"
+rig_config "LogFile $T/link.log"
+run_refused "milter LogFile is a symbolic link to a root-owned file" "$MILTER" "LogFile $T/link.log: a symbolic link: refused"
+rig_config "LogFile $T/link.log" "KeydSocket $T/keyd.sock"
+run_refused "keyd LogFile is a symbolic link" "$KEYD" "LogFile $T/link.log: a symbolic link: refused"
+
+ln "$T/precious" "$T/hard.log"
+rig_config "LogFile $T/hard.log"
+run_refused "LogFile is a hard link to another file" "$MILTER" "LogFile $T/hard.log: has other hard links: refused"
+rm -f "$T/hard.log"
+
+: > "$T/open.log"
+chmod 666 "$T/open.log"
+rig_config "LogFile $T/open.log"
+timeout 20 "$MILTER" -f -c "$CONF" > "$T/out" 2>&1
+check "LogFile writable by others: refused" test $? = 1
+check "LogFile writable by others: the reason" grep -q "LogFile $T/open.log: writable by group or others: refused" "$T/out"
+
+: > "$T/theirs.log"
+chown nobody "$T/theirs.log"
+chmod 600 "$T/theirs.log"
+rig_config "LogFile $T/theirs.log"
+timeout 20 "$MILTER" -f -c "$CONF" > "$T/out" 2>&1
+check "LogFile owned by another user: refused" test $? = 1
+check "LogFile owned by another user: the reason" grep -q "owned by another user: refused" "$T/out"
+
+ln -s "$T/precious" "$T/link.pid"
+rig_config "PidFile $T/link.pid"
+run_refused "milter PidFile is a symbolic link" "$MILTER" "PidFile $T/link.pid: a symbolic link: refused"
+rig_config "KeydSocket $T/keyd.sock" "KeydPidFile $T/link.pid"
+run_refused "keyd KeydPidFile is a symbolic link" "$KEYD" "KeydPidFile $T/link.pid: a symbolic link: refused"
+
+# A plain file of root's, as the daemons create it, is used.
+rig_config "PidFile $T/milter.pid"
+rm -f "$MILTER_LOG"
+rig_milter
+wait_for 10 test -s "$T/milter.pid"	# written just after the socket appears
+check "a fresh PidFile: written with the milter's pid" test "$(cat "$T/milter.pid")" = "$MILTER_PID"
+check "a fresh LogFile: mode 0640, root's" test "$(stat -c '%a %U' "$MILTER_LOG")" = "640 root"
+rig_milter_stop
+rig_done
