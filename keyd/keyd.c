@@ -44,6 +44,16 @@
 
 static volatile sig_atomic_t stopping, reloading;
 static struct keyd *keyd;
+static gid_t admin_gid;		/* AdminGroup's, when admin_group_set */
+static bool admin_group_set;
+
+/* One client connection: on which socket it came, and who it is (SO_PEERCRED). */
+struct client {
+	int fd;
+	bool admin;		/* came on KeydAdminSocket and was let in */
+	uid_t uid;
+	gid_t gid;
+};
 static struct xserver *xserver;	/* the key-exchange endpoint, or NULL */
 
 static void
@@ -109,6 +119,8 @@ reload(const char *path, struct config **cfg)
 	fresh->keyd_socket = xstrdup((*cfg)->keyd_socket);
 	free(fresh->keyd_pid_file);
 	fresh->keyd_pid_file = (*cfg)->keyd_pid_file != NULL ? xstrdup((*cfg)->keyd_pid_file) : NULL;
+	free(fresh->keyd_admin_socket);	/* so are the administration socket and AdminGroup */
+	fresh->keyd_admin_socket = (*cfg)->keyd_admin_socket != NULL ? xstrdup((*cfg)->keyd_admin_socket) : NULL;
 	*cfg = fresh;
 	keyd_reconfigure(keyd, fresh, res, anchors);
 	log_info("configuration reloaded from %s", path);
@@ -158,8 +170,15 @@ request_end(const char *buf, size_t len, size_t *text_len)
 	return 0;
 }
 
+/* Requests that change or reveal the store: only on KeydAdminSocket. */
+static bool
+admin_request(enum keyd_request_type t)
+{
+	return t == KEYD_IMPORT || t == KEYD_DELETE || t == KEYD_LIST;
+}
+
 static void
-answer(const char *text, size_t len, struct buf *out)
+answer(const struct client *cl, const char *text, size_t len, struct buf *out)
 {
 	struct keyd_request req;
 	struct cables_err err;
@@ -167,6 +186,10 @@ answer(const char *text, size_t len, struct buf *out)
 	if (keyd_request_parse(text, len, &req, &err) != CABLES_OK) {
 		keyd_sanitize(err.msg);
 		buf_printf(out, "error=%s\n", err.msg);
+	} else if (admin_request(req.type) && !cl->admin) {
+		log_warnx("keyd: an administration request (import, delete or list) from uid %lu on KeydSocket: "
+		    "refused (it is taken on KeydAdminSocket only)", (unsigned long)cl->uid);
+		buf_printf(out, "error=administration requests are taken on KeydAdminSocket only\n");
 	} else if (req.type == KEYD_STATS) {
 		keyd_stats(keyd, out);
 		xserver_stats(xserver, out);
@@ -188,7 +211,8 @@ answer(const char *text, size_t len, struct buf *out)
 static void *
 serve(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct client *cl = arg;
+	int fd = cl->fd;
 	char *buf = xmalloc(REQUEST_MAX + 1);
 	size_t have = 0;
 
@@ -201,7 +225,7 @@ serve(void *arg)
 			struct buf out;
 
 			buf_init(&out);
-			answer(buf, text_len, &out);
+			answer(cl, buf, text_len, &out);
 			if (!write_fully(fd, out.data, out.len)) {
 				buf_release(&out);
 				goto done;
@@ -226,31 +250,94 @@ serve(void *arg)
 done:
 	close(fd);
 	free(buf);
+	free(cl);
 	return NULL;
 }
 
+/* Is uid (primary group gid) root, or a member of AdminGroup? */
+static bool
+admin_allowed(uid_t uid, gid_t gid)
+{
+	struct passwd pw, *pwp = NULL;
+	gid_t groups[256];
+	int n = 256;
+	char pwbuf[4096];
+
+	if (uid == 0)
+		return true;
+	if (!admin_group_set)
+		return false;
+	if (gid == admin_gid)
+		return true;
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 || pwp == NULL ||
+	    getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == admin_gid)
+			return true;
+	return false;
+}
+
+/* Accept one client on lfd (admin: KeydAdminSocket), learn who it is, and serve it in a thread of its own. */
+static void
+accept_client(int lfd, bool admin)
+{
+	struct ucred cred;
+	socklen_t credlen = sizeof(cred);
+	struct client *cl;
+	pthread_t tid;
+	int fd;
+
+	if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0) {
+		log_warn("keyd: peer credentials");
+		close(fd);
+		return;
+	}
+	if (admin && !admin_allowed(cred.uid, cred.gid)) {
+		static const char refused[] = "error=not allowed: KeydAdminSocket takes root and AdminGroup only\n\n";
+
+		log_warnx("keyd: KeydAdminSocket: uid %lu (gid %lu) refused: neither root nor in AdminGroup",
+		    (unsigned long)cred.uid, (unsigned long)cred.gid);
+		write_fully(fd, refused, sizeof(refused) - 1);
+		close(fd);
+		return;
+	}
+	cl = xcalloc(1, sizeof(*cl));
+	cl->fd = fd;
+	cl->admin = admin;
+	cl->uid = cred.uid;
+	cl->gid = cred.gid;
+	if (pthread_create(&tid, NULL, serve, cl) != 0) {
+		close(fd);
+		free(cl);
+		return;
+	}
+	pthread_detach(tid);
+}
+
+/* A listening UNIX socket at path (the setting's name for messages), with group and mode. */
 static int
-listen_on(const struct config *cfg)
+listen_on(const char *what, const char *path, const char *group, mode_t mode)
 {
 	struct sockaddr_un sun;
-	struct group *gr;
+	struct group *gr = NULL;
 	int fd;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (strlen(cfg->keyd_socket) >= sizeof(sun.sun_path))
-		fatalx("KeydSocket %s: path too long", cfg->keyd_socket);
-	strlcpy_c(sun.sun_path, cfg->keyd_socket, sizeof(sun.sun_path));
-	unlink(cfg->keyd_socket);
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatalx("%s %s: path too long", what, path);
+	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
+	unlink(path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 64) != 0)
-		fatalx("KeydSocket %s: %s", cfg->keyd_socket, strerror(errno));
-	if (cfg->socket_group != NULL && ((gr = getgrnam(cfg->socket_group)) == NULL ||
-	    chown(cfg->keyd_socket, (uid_t)-1, gr->gr_gid) != 0))
-		fatalx("KeydSocket %s: SocketGroup %s: %s", cfg->keyd_socket, cfg->socket_group,
-		    gr == NULL ? "no such group" : strerror(errno));
-	if (chmod(cfg->keyd_socket, (mode_t)cfg->socket_mode) != 0)
-		fatalx("KeydSocket %s: chmod: %s", cfg->keyd_socket, strerror(errno));
+		fatalx("%s %s: %s", what, path, strerror(errno));
+	if (group != NULL && ((gr = getgrnam(group)) == NULL || chown(path, (uid_t)-1, gr->gr_gid) != 0))
+		fatalx("%s %s: group %s: %s", what, path, group, gr == NULL ? "no such group" : strerror(errno));
+	if (chmod(path, mode) != 0)
+		fatalx("%s %s: chmod: %s", what, path, strerror(errno));
 	return fd;
 }
 
@@ -281,7 +368,7 @@ main(int argc, char **argv)
 	struct cables_err err;
 	struct sigaction sa;
 	char home[64];
-	int ch, lfd;
+	int ch, lfd, afd = -1;
 
 	while ((ch = getopt(argc, argv, "c:fnh")) != -1) {
 		switch (ch) {
@@ -336,7 +423,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "cables-keyd: %s\n", err.msg);
 		return 1;
 	}
-	lfd = listen_on(cfg);
+	/* Administration apart: root, and AdminGroup when set (checked again per client, SO_PEERCRED). */
+	if (cfg->admin_group != NULL) {
+		struct group *gr = getgrnam(cfg->admin_group);
+
+		if (gr == NULL)
+			fatalx("AdminGroup %s: no such group", cfg->admin_group);
+		admin_gid = gr->gr_gid;
+		admin_group_set = true;
+	}
+	if (cfg->keyd_admin_socket != NULL)
+		afd = listen_on("KeydAdminSocket", cfg->keyd_admin_socket, cfg->admin_group,
+		    cfg->admin_group != NULL ? 0660 : 0600);
+	/* The lookup socket last: once it is there, both are (what the tests and scripts wait for). */
+	lfd = listen_on("KeydSocket", cfg->keyd_socket, cfg->socket_group, (mode_t)cfg->socket_mode);
 	if (!foreground && daemon(0, 0) != 0)
 		fatalx("cannot become a daemon: %s", strerror(errno));
 	if (cfg->exchange_listen != NULL && xserver_prepare(cfg, &xserver, &err) != CABLES_OK)
@@ -363,29 +463,29 @@ main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	if (cfg->keyd_pid_file != NULL)
 		write_pid(cfg->keyd_pid_file);
-	log_info("listening on %s (config %s)", cfg->keyd_socket, cfg->path);
+	log_info("listening on %s, administration on %s (config %s)", cfg->keyd_socket,
+	    cfg->keyd_admin_socket != NULL ? cfg->keyd_admin_socket : "none", cfg->path);
 	while (!stopping) {
-		struct pollfd p = { lfd, POLLIN, 0 };
-		pthread_t tid;
-		int fd;
+		struct pollfd p[2] = { { lfd, POLLIN, 0 }, { afd, POLLIN, 0 } };
 
 		if (reloading) {
 			reloading = 0;
 			reload(config_path, &cfg);
 		}
-		if (poll(&p, 1, 500) <= 0)
+		if (poll(p, afd >= 0 ? 2 : 1, 500) <= 0)
 			continue;
-		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
-			continue;
-		if (pthread_create(&tid, NULL, serve, (void *)(intptr_t)fd) != 0) {
-			close(fd);
-			continue;
-		}
-		pthread_detach(tid);
+		if (p[0].revents & POLLIN)
+			accept_client(lfd, false);
+		if (afd >= 0 && (p[1].revents & POLLIN))
+			accept_client(afd, true);
 	}
 	log_info("stopped");
 	close(lfd);
 	unlink(cfg->keyd_socket);
+	if (afd >= 0) {
+		close(afd);
+		unlink(cfg->keyd_admin_socket);
+	}
 	if (cfg->keyd_pid_file != NULL)
 		unlink(cfg->keyd_pid_file);
 	xserver_stop(xserver);

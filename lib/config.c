@@ -88,6 +88,8 @@ static const struct key keys[] = {
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
 	{ "KeydSocket",		T_OPTPATH,	"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
 	{ "KeydPidFile",	T_OPTPATH,	NULL,			OFF(keyd_pid_file), NULL, false, 0 },
+	{ "KeydAdminSocket",	T_OPTPATH,	NULL,			OFF(keyd_admin_socket), NULL, false, 0 },
+	{ "AdminGroup",		T_OPTSTRING,	NULL,			OFF(admin_group), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
@@ -624,12 +626,25 @@ config_new_defaults(void)
 	return c;
 }
 
+/* KeydAdminSocket not given: keyd-admin.sock beside KeydSocket (none when KeydSocket is none). */
+static void
+derive_admin_socket(struct config *c)
+{
+	const char *slash;
+
+	if (c->keyd_admin_socket != NULL || c->keyd_socket == NULL)
+		return;
+	slash = strrchr(c->keyd_socket, '/');
+	c->keyd_admin_socket = xasprintf("%.*s/keyd-admin.sock", (int)(slash - c->keyd_socket), c->keyd_socket);
+}
+
 struct config *
 config_defaults(void)
 {
 	struct config *c = config_new_defaults();
 
 	c->path = xstrdup("(defaults)");
+	derive_admin_socket(c);
 	return c;
 }
 
@@ -721,6 +736,8 @@ config_parse(const char *name, const char *text, size_t len, struct cables_err *
 		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: Policy: %s", name, lineno, detail.msg);
 		goto fail;
 	}
+	if (seen[(size_t)(find_key("KeydAdminSocket") - keys)] == 0)
+		derive_admin_socket(c);
 	return c;
 fail:
 	config_free(c);
@@ -797,6 +814,8 @@ config_free(struct config *c)
 	free(c->temp_dir);
 	free(c->gnupg_home);
 	free(c->keyd_socket);
+	free(c->keyd_admin_socket);
+	free(c->admin_group);
 	free(c->keyd_pid_file);
 	free(c->resolver);
 	free(c->dnssec_anchor);

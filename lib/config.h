@@ -73,6 +73,8 @@ struct config {
 	size_t max_message_size;	/* MaxMessageSize; 0 = unlimited */
 	char *keyd_socket;		/* KeydSocket; NULL = the milter does not ask keyd */
 	char *keyd_pid_file;		/* KeydPidFile; NULL = none */
+	char *keyd_admin_socket;	/* KeydAdminSocket (default: keyd-admin.sock beside KeydSocket); NULL = none */
+	char *admin_group;		/* AdminGroup: may use KeydAdminSocket besides root; NULL = root only */
 	char *resolver;			/* Resolver: ADDRESS[@PORT]; NULL = /etc/resolv.conf */
 	char *dnssec_anchor;		/* DNSSECTrustAnchor: DS/DNSKEY records */
 	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */

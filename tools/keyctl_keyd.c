@@ -1,7 +1,8 @@
 /*
  * keyctl_keyd - cables-keyctl's writes of public keys go through
- * cables-keyd, the key store's writer, when KeydSocket is set: imports,
- * deletions and listings are keyd requests (keydproto.h).  Keys with a
+ * cables-keyd, the key store's writer, on its administration socket
+ * (KeydAdminSocket, root and AdminGroup only): imports, deletions and
+ * listings are keyd requests (keydproto.h).  Keys with a
  * private half (generate, import of a PKCS#12 file) are sealed and stored
  * by keyctl itself, so that secrets never cross the socket and keyd never
  * holds the store's sealing key.  When keyd is not running (no socket, or
@@ -26,7 +27,7 @@
 bool
 keyctl_via_keyd(const struct ctx *c)
 {
-	return c->cfg->keyd_socket != NULL && !c->offline;
+	return c->cfg->keyd_admin_socket != NULL && !c->offline;
 }
 
 /*
@@ -44,7 +45,7 @@ call(struct ctx *c, struct buf *req, struct buf *reply)
 
 	buf_appends(req, "\n");
 	buf_init(reply);
-	if ((st = keyd_call(c->cfg->keyd_socket, req, KEYD_WRITE_TIMEOUT_MS, reply, &err)) == CABLES_ERR_NOTFOUND) {
+	if ((st = keyd_call(c->cfg->keyd_admin_socket, req, KEYD_WRITE_TIMEOUT_MS, reply, &err)) == CABLES_ERR_NOTFOUND) {
 		if (!noted)
 			fprintf(stderr, "cables-keyctl: %s: cables-keyd is not running; writing the key store directly\n",
 			    err.msg);

@@ -81,6 +81,8 @@ check "keyd listens on its socket" test -S "$SOCK"
 
 # ask LINE...: one request to keyd, the reply in $T/reply.
 ask() { keyd_ask "$SOCK" "$@"; }
+ADMIN=$T/keyd-admin.sock	# KeydAdminSocket's default: beside KeydSocket
+admin_ask() { keyd_ask "$ADMIN" "$@"; }
 
 ask request=lookup address=bob@b.test
 check "a key in the store: found, source and trust" \
@@ -142,23 +144,70 @@ check "an imported key is looked up at once" grep -q '^key=imp@x.test format=smi
 "$KEYCTL" -c "$CONF" delete imp@x.test > "$T/del.out" 2>&1
 check "keyctl delete through keyd" sh -c "grep -q '^deleted 1 key for imp@x.test' $T/del.out && grep -q 'keyd: deleted 1 key of imp@x.test' $MILTER_LOG"
 set -- request=import address=old@x.test format=smime $(base64 -w 76 "$T/old.der" | sed 's/^/data=/')
-ask "$@"
+admin_ask "$@"
 check "import of an expired certificate: refused with the reason" grep -q '^error=not usable: .*expired.*(force=yes stores it anyway)' "$T/reply"
-ask "$@" force=yes
+admin_ask "$@" force=yes
 check "import of an expired certificate with force=yes: stored" grep -q '^stored=old@x.test format=smime fingerprint=[0-9a-f]\{64\} expires=' "$T/reply"
 set -- request=import address=other@x.test format=smime $(base64 -w 76 "$T/old.der" | sed 's/^/data=/') force=yes
-ask "$@"
+admin_ask "$@"
 check "import of a certificate for an address it does not name: refused" grep -q '^error=the certificate does not name other@x.test' "$T/reply"
 set -- request=import address=pgpu@x.test format=pgp $(base64 -w 76 "$T/pgpu.sec" | sed 's/^/data=/')
-ask "$@"
+admin_ask "$@"
 check "an OpenPGP secret key sent to keyd: refused" grep -q '^error=data holds a secret key; cables-keyd takes public keys only' "$T/reply"
-ask request=import address=pgpu@x.test format=pgp data=AAAA
+admin_ask request=import address=pgpu@x.test format=pgp data=AAAA
 check "import of bytes that are no key: refused" grep -q '^error=data: ' "$T/reply"
-ask request=import address=pgpu@x.test format=smime data=AAAA
+admin_ask request=import address=pgpu@x.test format=smime data=AAAA
 check "import of bytes that are no certificate: refused" grep -q '^error=data is not a DER X.509 certificate' "$T/reply"
-ask request=list
+admin_ask request=list
 check "list: one line per key, with validity and whether a private key is held" \
 	grep -q '^key=old@x.test format=smime source=imported fingerprint=[0-9a-f]\{64\} not_before=1577836800 expires=1609459200 private=no$' "$T/reply"
+# Administration only on KeydAdminSocket, only for root (and AdminGroup): not for the MTA's group.
+check "KeydAdminSocket: mode 0600, root's (no AdminGroup)" test "$(stat -c '%a %U' "$ADMIN")" = "600 root"
+ask request=import address=imp2@x.test format=smime force=yes data=AAAA
+check "import on the lookup socket: refused" grep -q '^error=administration requests are taken on KeydAdminSocket only' "$T/reply"
+check "import on the lookup socket: logged with the client's uid" \
+	grep -q 'keyd: an administration request (import, delete or list) from uid 0 on KeydSocket: refused' "$MILTER_LOG"
+ask request=delete address=old@x.test
+check "delete on the lookup socket: refused, nothing deleted" sh -c \
+	"grep -q '^error=administration requests' $T/reply && $KEYCTL -c $CONF -o list | grep -q '^old@x.test'"
+# A postfix-group client with the socket's file permissions on its side: SO_PEERCRED still says no.
+keyd_config "AdminGroup adm"
+kill "$KEYD_PID"; wait "$KEYD_PID" 2>/dev/null
+rig_keyd
+check "with AdminGroup: the socket is root:adm, 0660" test "$(stat -c '%a %U %G' "$ADMIN")" = "660 root adm"
+# (keyd answers a refused client at once and hangs up: read first, then try to ask anyway.)
+setpriv --reuid=postfix --regid=postfix --groups=adm /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+print(s.recv(4096).decode())
+try:
+    s.sendall(b"request=delete\naddress=old@x.test\n\n"); print(s.recv(4096).decode())
+except OSError as e:
+    print("hung up:", e)' "$ADMIN" > "$T/pf.reply" 2>&1
+check "postfix (adm only as a supplementary group of this process): refused" grep -q '^error=not allowed' "$T/pf.reply"
+check "postfix refused: logged with its uid" \
+	grep -q "keyd: KeydAdminSocket: uid $(id -u postfix) (gid $(id -g postfix)) refused: neither root nor in AdminGroup" "$MILTER_LOG"
+check "postfix refused: old@x.test's key is still there" sh -c "$KEYCTL -c $CONF -o list | grep -q '^old@x.test'"
+setpriv --reuid=postfix --regid=postfix --clear-groups /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])' "$ADMIN" > "$T/pf2.reply" 2>&1
+check "postfix without adm: cannot even connect" grep -q 'PermissionError' "$T/pf2.reply"
+setpriv --reuid=nobody --regid=adm --clear-groups /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(10); s.connect(sys.argv[1])
+s.sendall(b"request=list\n\n"); d = b""
+while not d.endswith(b"\n\n"):
+    c = s.recv(65536)
+    if not c: break
+    d += c
+print(d.decode())' "$ADMIN" > "$T/adm.reply" 2>&1
+check "a client whose group is AdminGroup: served" grep -q '^key=old@x.test format=smime' "$T/adm.reply"
+admin_ask request=delete address=old@x.test
+check "root: served (delete)" grep -q '^deleted=1$' "$T/reply"
+keyd_config
+kill "$KEYD_PID"; wait "$KEYD_PID" 2>/dev/null
+rig_keyd
+
 # SIGHUP: DNSSEC prefer takes effect without a restart; a broken file leaves the old configuration.
 printf 'Ciper x\n' >> "$CONF"
 kill -HUP "$KEYD_PID"
