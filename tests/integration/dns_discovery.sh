@@ -86,7 +86,7 @@ check "unsigned zone: insecure" test "$(field status)" = insecure
 check "unsigned zone: the reason says so" grep -q '^reason=unsigned answer' "$T/answer"
 lookup openpgpkey bob@x.test
 check "record changed after signing: bogus" test "$(field status)" = bogus
-check "bogus: the reason is the signature" grep -q '^reason=signature does not validate' "$T/answer"
+check "bogus: the reason is the signature" grep -q '^reason=DNSSEC validation failed: .*signature verification failed' "$T/answer"
 check "bogus: no record handed out" test "$(field records)" = 0
 DNSLOOKUP_SAVE=$T/dan lookup openpgpkey dan@pub.test
 check "published OPENPGPKEY: found, secure" test "$(field status)" = secure
@@ -103,6 +103,7 @@ check "published SMIMEA: the data is erin's certificate" sh -c \
 
 lookup openpgpkey bob@old.test
 check "expired signatures: bogus" test "$(field status)" = bogus
+check "expired signatures: the reason says so" grep -q "^reason=DNSSEC validation failed: signature expired" "$T/answer"
 lookup openpgpkey bob@none.test
 check "a zone nobody serves: tempfail, not insecure" test "$(field status)" = tempfail
 
