@@ -518,7 +518,7 @@ classify(const struct ub_result *res, ldns_rr_type type, int kind, struct dns_an
 		snprintf(out->reason, sizeof(out->reason), "%zu record%s, DNSSEC validated", out->n,
 		    out->n == 1 ? "" : "s");
 	else
-		snprintf(out->reason, sizeof(out->reason), "unsigned answer (an insecure zone)");
+		snprintf(out->reason, sizeof(out->reason), "unsigned answer");
 }
 
 /* Look up name/type within timeout_ms (0: the resolver's) and class the answer; records copied by kind. */
