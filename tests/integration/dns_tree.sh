@@ -125,4 +125,103 @@ check "CNAME: only the A record, in text" grep -q '^record=127.0.0.1$' "$T/answe
 class smimea bob@none.test secure-none 0 "a TLD's missing child"
 class smimea bob@nowhere secure-none 0 "a missing TLD (the root's NSEC)"
 
+# End to end: Postfix, cables-milter and cables-keyd, keyd anchored at the root only.
+POLICIES="Policy ann@n1.test require|Policy kim@n3.test require|Policy nok@n3.test encrypt|Policy nor@n3.test require
+Policy oli@oo.test require|Policy usr@uo.oo.test encrypt|Policy pat@plain.test require|Policy paul@plain.test encrypt
+Policy eve@strip.test require|Policy eva@strip.test encrypt|Policy dan@dsx.test encrypt|Policy old@exp.test require
+Policy wes@wild.test require|Policy cn@n1.test require"
+tree_config() {	# DNSSEC require|prefer
+	old_ifs=$IFS
+	IFS='|
+'
+	# shellcheck disable=SC2086
+	set -- "KeydSocket $SOCK" "KeydPidFile $T/keyd.pid" "Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/root.ds" \
+		"LookupTimeout 4s" "DefaultPolicy never" "DNSSEC $1" $POLICIES
+	IFS=$old_ifs
+	rig_config "$@"
+}
+tree_config require
+rig_postfix
+rig_sink
+rig_milter
+rig_keyd
+$MAILTOOL make "$T/plain.eml" plain
+
+on_wire() { grep -l "^X-Rcpt-Args: <$1>" "$SINK"/* 2>/dev/null | wc -l; }
+# encrypted_to FILE ADDRESS: S/MIME that ADDRESS's own private key opens, the text inside.
+encrypted_to() {
+	grep -q '^Content-Type: application.*pkcs7-mime' "$1" &&
+		openssl cms -decrypt -in "$1" -recip "$T/priv/$2.pem" -inkey "$T/priv/$2.pem" 2>/dev/null |
+		grep -q PLAINTEXT-MARKER
+}
+# expect WHEN RCPT encrypted|plaintext|4xx: one message from alice to RCPT, and what reaches the wire.
+expect() {
+	before=$(on_wire "$2")
+	rig_send "$T/plain.eml" alice@a.test "$2"
+	rc=$?
+	case $3 in
+	4xx)
+		check "$1: $2: 4xx, nothing on the wire" sh -c "[ $rc = 4 ] && [ $(on_wire "$2") = $before ]" ||
+			diag "rc=$rc $REPLY" ;;
+	*)
+		if [ "$rc" = 0 ] && wire=$(capture); then
+			if [ "$3" = encrypted ]; then
+				check "$1: $2: encrypted to $2's own key" encrypted_to "$wire" "$2"
+			else
+				check "$1: $2: sent in plaintext" sh -c "grep -q PLAINTEXT-MARKER $wire &&
+					! grep -q '^Content-Type: application.*pkcs7-mime' $wire"
+			fi
+		else
+			not_ok "$1: $2: delivered (rc=$rc: $REPLY)"
+		fi ;;
+	esac
+}
+
+W="DNSSEC require"
+expect "$W" ann@n1.test encrypted
+check "the sink's envelope lines name each recipient (what the 4xx checks count)" test "$(on_wire ann@n1.test)" = 1
+expect "$W" kim@n3.test encrypted
+expect "$W" nok@n3.test plaintext
+check "$W: a keyless user of an NSEC3 zone under encrypt: logged with the NSEC3 proof" \
+	grep -q 'plaintext: .*nok@n3.test.*proven by NSEC3' "$MILTER_LOG"
+expect "$W" nor@n3.test 4xx
+expect "$W" oli@oo.test encrypted
+expect "$W" wes@wild.test encrypted
+expect "$W" cn@n1.test encrypted
+expect "$W" eve@strip.test 4xx
+check "$W: stripped zone: keyd logs the bogus answer" \
+	grep -q 'keyd: eve@strip.test SMIMEA: bogus DNSSEC answer, not used: DNSSEC validation failed' "$MILTER_LOG"
+check "$W: stripped zone: the milter says keyd could not answer" \
+	grep -q 'tempfail: key lookup: .*eve@strip.test tempfail reason=.*bogus.*(On-KeydError)' "$MILTER_LOG"
+expect "$W" eva@strip.test 4xx
+expect "$W" dan@dsx.test 4xx
+expect "$W" old@exp.test 4xx
+check "$W: expired signatures: keyd logs why" \
+	grep -q 'keyd: old@exp.test SMIMEA: bogus DNSSEC answer, not used: DNSSEC validation failed: .*expired' "$MILTER_LOG"
+expect "$W" pat@plain.test 4xx
+expect "$W" paul@plain.test plaintext
+check "$W: insecure zone under encrypt: logged as insecure" \
+	grep -q 'plaintext: .*paul@plain.test.*insecure' "$MILTER_LOG"
+expect "$W" usr@uo.oo.test plaintext
+check "$W: no attacker's key stored" sh -c "! $KEYCTL -c $CONF list | grep -q '@strip.test'"
+check "$W: nothing stored from insecure zones" sh -c "! $KEYCTL -c $CONF list | grep -q -e '@plain.test' -e '@uo.oo.test'"
+
+W="DNSSEC prefer"
+reloads=$(grep -c 'configuration reloaded' "$MILTER_LOG")
+tree_config prefer
+kill -HUP "$KEYD_PID"
+check "keyd reloads with DNSSEC prefer" \
+	wait_for 10 sh -c "[ \$(grep -c 'configuration reloaded' $MILTER_LOG) -gt $reloads ]"
+expect "$W" pat@plain.test encrypted
+expect "$W" paul@plain.test encrypted
+expect "$W" usr@uo.oo.test encrypted
+expect "$W" eve@strip.test 4xx
+expect "$W" eva@strip.test 4xx
+check "$W: stripped zone: the attacker's key is not stored" sh -c "! $KEYCTL -c $CONF list | grep -q '@strip.test'"
+expect "$W" dan@dsx.test 4xx
+expect "$W" nok@n3.test plaintext
+expect "$W" kim@n3.test encrypted
+check "no plaintext ever reached strip.test, dsx.test or exp.test" \
+	test "$(( $(leaks strip.test) + $(leaks dsx.test) + $(leaks exp.test) ))" = 0
+
 rig_done
