@@ -337,12 +337,14 @@ resolve(struct dns_resolver *r, const char *name, int type, unsigned int timeout
 {
 	struct timespec until;
 	int e, id = 0, rc = 0;
+	bool running, done;
 
 	pthread_mutex_lock(&r->lock);
 	if (!r->started && pthread_create(&r->dispatcher, NULL, dispatch, r) == 0)
 		r->started = true;
+	running = r->started;
 	pthread_mutex_unlock(&r->lock);
-	if (!r->started) {
+	if (!running) {
 		snprintf(why, why_len, "no answer: cannot start the DNS dispatcher thread");
 		return false;
 	}
@@ -360,9 +362,10 @@ resolve(struct dns_resolver *r, const char *name, int type, unsigned int timeout
 	pthread_mutex_lock(&r->lock);
 	while (!p->done && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&r->answered, &r->lock, &until);
+	done = p->done;
 	pthread_mutex_unlock(&r->lock);
 	/* Cancelled: the callback will not come.  Not cancellable: it is being delivered, wait for it. */
-	if (!p->done && ub_cancel(r->ctx, id) == 0) {
+	if (!done && ub_cancel(r->ctx, id) == 0) {
 		snprintf(why, why_len, "no answer within %u ms", timeout_ms);
 		return false;
 	}
