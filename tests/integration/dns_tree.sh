@@ -3,7 +3,8 @@
 # one nsd on loopback: a signed root (keyd's only trust anchor), "test."
 # signed with NSEC3, and children of each kind a validator must tell apart:
 #
-#   n1.test     signed, NSEC; cn's SMIMEA is a CNAME into n3.test
+#   n1.test     signed, NSEC; cn's SMIMEA is a CNAME into n3.test, and
+#               _smimecert.dn.n1.test a DNAME to n3.test's
 #   n3.test     signed, NSEC3 (RFC 9276: no salt, no extra iterations)
 #   oo.test     signed, NSEC3 with opt-out; delegates uo.oo.test unsigned
 #   uo.oo.test  unsigned, no DS: insecure, proven by oo.test's opt-out
@@ -50,6 +51,7 @@ done
 tree_zone n1.test "$R/conf"
 echo "$(dns_owner cn)._smimecert.n1.test. IN CNAME $(dns_owner cn)._smimecert.n3.test." >> "$Z/n1.test.zone"
 echo "host.n1.test. IN CNAME ns.n3.test." >> "$Z/n1.test.zone"
+echo "_smimecert.dn.n1.test. IN DNAME _smimecert.n3.test." >> "$Z/n1.test.zone"
 tree_sign n1.test nsec
 tree_zone n3.test "$R/conf"
 tree_smimea "$(dns_owner cn)._smimecert.n3.test." "$T/cn@n1.test.crt" >> "$Z/n3.test.zone"
@@ -106,7 +108,7 @@ check "NSEC3 zone: the reason names the proof" grep -q '^reason=no such record (
 check "NSEC3 zone: the negative TTL (the SOA's) comes with the proof" test "$(field ttl)" = 60
 class openpgpkey kim@n3.test secure-none 0 "NSEC3 zone, a name without that type"
 class smimea oli@oo.test secure 1 "NSEC3 opt-out zone, a key"
-# RFC 5155 7.2.1: an opt-out NSEC3 covering the next closer name cannot deny an unsigned delegation.
+# An opt-out NSEC3 covering the next closer name leaves room for an unsigned delegation: not proven.
 class smimea nobody@oo.test insecure 0 "NSEC3 opt-out zone, no such name (opt-out proves no more)"
 class smimea usr@uo.oo.test insecure 1 "unsigned child of an opt-out zone"
 class smimea pat@plain.test insecure 1 "unsigned child, no DS proven by NSEC3"
@@ -122,6 +124,8 @@ class smimea wes@wild.test secure 1 "wildcard SMIMEA"
 check "wildcard: the record is the wildcard's certificate" grep -q "sha256=$(der_sha "$T/wes@wild.test.crt")\$" "$T/answer"
 class smimea cn@n1.test secure 1 "SMIMEA through a CNAME into another zone"
 check "CNAME: the record is the target's certificate" grep -q "sha256=$(der_sha "$T/cn@n1.test.crt")\$" "$T/answer"
+class smimea kim@dn.n1.test secure 1 "SMIMEA through a DNAME into another zone"
+check "DNAME: the record is kim's of n3.test" grep -q "sha256=$(openssl x509 -in "$T/priv/kim@n3.test.pem" -outform DER | sha256sum | cut -d' ' -f1)\$" "$T/answer"
 class a host.n1.test secure 1 "A through a CNAME into another zone"
 check "CNAME: only the A record, in text" grep -q '^record=127.0.0.1$' "$T/answer"
 class smimea bob@none.test secure-none 0 "a TLD's missing child"
@@ -131,7 +135,7 @@ class smimea bob@nowhere secure-none 0 "a missing TLD (the root's NSEC)"
 POLICIES="Policy ann@n1.test require|Policy kim@n3.test require|Policy nok@n3.test encrypt|Policy nor@n3.test require
 Policy oli@oo.test require|Policy usr@uo.oo.test encrypt|Policy pat@plain.test require|Policy paul@plain.test encrypt
 Policy eve@strip.test require|Policy eva@strip.test encrypt|Policy dan@dsx.test encrypt|Policy old@exp.test require
-Policy wes@wild.test require|Policy cn@n1.test require"
+Policy wes@wild.test require|Policy cn@n1.test require|Policy nob@oo.test encrypt"
 tree_config() {	# DNSSEC require|prefer
 	old_ifs=$IFS
 	IFS='|
@@ -188,6 +192,7 @@ check "$W: a keyless user of an NSEC3 zone under encrypt: logged with the NSEC3 
 	grep -q 'plaintext: .*nok@n3.test.*proven by NSEC3' "$MILTER_LOG"
 expect "$W" nor@n3.test 4xx
 expect "$W" oli@oo.test encrypted
+expect "$W" nob@oo.test plaintext
 expect "$W" wes@wild.test encrypted
 expect "$W" cn@n1.test encrypted
 expect "$W" eve@strip.test 4xx
