@@ -14,6 +14,8 @@
 #   dsx.test    signed, but test.'s DS matches none of its keys: bogus
 #   exp.test    signed, signatures expired: bogus
 #   wild.test   signed, NSEC3, a wildcard *._smimecert
+#   it.test     signed, NSEC3 with 200 extra iterations (RFC 9276: a denial
+#               that costly proves nothing, it is insecure)
 #
 # First each name's class (secure / secure-none / insecure / bogus) through
 # keyd/dns.c alone; then end to end through Postfix, cables-milter and
@@ -37,7 +39,7 @@ dns_store "$R" n1.test
 dns_store "$A" strip.test
 mkdir -p "$T/priv"
 for who in ann@n1.test kim@n3.test oli@oo.test usr@uo.oo.test pat@plain.test paul@plain.test \
-	dan@dsx.test old@exp.test; do
+	dan@dsx.test old@exp.test ivy@it.test; do
 	"$KEYCTL" -c "$R/conf" generate "$who" --smime >/dev/null
 	"$KEYCTL" -c "$R/conf" export "$who" --private > "$T/priv/$who.pem" 2>/dev/null
 done
@@ -75,8 +77,10 @@ tree_sign exp.test nsec 20210201000000 20210101000000
 tree_zone wild.test
 tree_smimea "*._smimecert.wild.test." "$T/wes@wild.test.crt" >> "$Z/wild.test.zone"
 tree_sign wild.test nsec3
+tree_zone it.test "$R/conf"
+tree_sign it.test iter
 tree_zone test
-for child in n1 n3 oo strip exp wild; do tree_delegate test "$child.test" "$Z/$child.test.ds"; done
+for child in n1 n3 oo strip exp wild it; do tree_delegate test "$child.test" "$Z/$child.test.ds"; done
 tree_delegate test plain.test
 tree_delegate test dsx.test "$Z/dsx.test.stray.ds"
 tree_sign test nsec3
@@ -84,7 +88,8 @@ tree_zone .
 tree_delegate . test "$Z/test.ds"
 tree_sign . nsec
 cp "$Z/..ds" "$T/root.ds"
-dns_start_nsd "$DNSPORT" . test n1.test n3.test oo.test uo.oo.test plain.test strip.test dsx.test exp.test wild.test
+dns_start_nsd "$DNSPORT" . test n1.test n3.test oo.test uo.oo.test plain.test strip.test dsx.test exp.test wild.test \
+	it.test
 check "nsd serves the tree on loopback" test -n "$NSD_PID"
 check "the root's DS is the only anchor" test "$(grep -c . "$T/root.ds")" = 1
 
@@ -110,6 +115,8 @@ class openpgpkey kim@n3.test secure-none 0 "NSEC3 zone, a name without that type
 class smimea oli@oo.test secure 1 "NSEC3 opt-out zone, a key"
 # An opt-out NSEC3 covering the next closer name leaves room for an unsigned delegation: not proven.
 class smimea nobody@oo.test insecure 0 "NSEC3 opt-out zone, no such name (opt-out proves no more)"
+class smimea ivy@it.test secure 1 "NSEC3 with 200 iterations, a key (signatures still validate)"
+class smimea nobody@it.test insecure 0 "NSEC3 with 200 iterations, no such name (too costly a proof)"
 class smimea usr@uo.oo.test insecure 1 "unsigned child of an opt-out zone"
 class smimea pat@plain.test insecure 1 "unsigned child, no DS proven by NSEC3"
 class smimea nobody@plain.test insecure 0 "unsigned child, no such name"
