@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,7 +299,11 @@ dispatch(void *arg)
 {
 	struct dns_resolver *r = arg;
 	struct pollfd p[2] = { { ub_fd(r->ctx), POLLIN, 0 }, { r->wake[0], POLLIN, 0 } };
+	sigset_t all;
 
+	/* The program's signals are for its own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
