@@ -105,7 +105,6 @@ read_anchors(const char *path, ldns_rr_list **out, struct cables_err *err)
 	return CABLES_OK;
 }
 
-
 /*
  * The anchors as records for unbound (which would read the file itself, but
  * only at the first lookup: reading it here reports a bad file at start
@@ -292,7 +291,6 @@ dns_owner_name(const char *local_part, const char *domain, enum dns_key_type t)
 	    dlen > 0 && domain[dlen - 1] == '.' ? "" : ".");
 }
 
-
 /* The dispatcher: libunbound's answers, as they come, to the lookups waiting for them. */
 static void *
 dispatch(void *arg)
@@ -432,7 +430,6 @@ copy_records(const ldns_rr_list *rrset, int kind, struct dns_answer *out)
 			out->ttl = ldns_rr_ttl(rr);
 	}
 }
-
 
 /* The records of type in res (its data: of the type asked, at the end of any CNAME chain), as ldns records. */
 static ldns_rr_list *
