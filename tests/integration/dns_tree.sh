@@ -229,6 +229,10 @@ check "keyd reloads with DNSSEC prefer" \
 expect "$W" pat@plain.test encrypted
 expect "$W" paul@plain.test encrypted
 expect "$W" usr@uo.oo.test encrypted
+"$KEYCTL" -c "$CONF" lookup pat@plain.test kim@n3.test > "$T/lookup.out" 2>&1
+check "$W: the insecure zone's key is stored as such" grep -q '^pat@plain.test: S/MIME key .*from dns-insecure' "$T/lookup.out" ||
+	diag "$(cat "$T/lookup.out")"
+check "$W: the NSEC3 zone's key is stored as validated" grep -q '^kim@n3.test: S/MIME key .*from dns-dnssec' "$T/lookup.out"
 expect "$W" eve@strip.test 4xx
 expect "$W" eva@strip.test 4xx
 check "$W: stripped zone: the attacker's key is not stored" sh -c "! $KEYCTL -c $CONF list | grep -q '@strip.test'"
