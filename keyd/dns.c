@@ -1,40 +1,46 @@
-/* dns - OPENPGPKEY and SMIMEA lookups with DNSSEC validation; see dns.h. */
+/* dns - OPENPGPKEY, SMIMEA and other lookups, validated by libunbound; see dns.h. */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <unistd.h>
 
 #include <ldns/ldns.h>
 #include <openssl/evp.h>
+#include <unbound.h>
 
 #include "dns.h"
 #include "util.h"
 
-#define ZONE_CACHE 64
 #define DNS_KIND_TEXT 16	/* copy_records(): any other record type, as text */
 
-struct zone_keys {
-	char *zone;		/* lowercase, with the final dot */
-	ldns_rr_list *keys;	/* validated DNSKEYs */
-	time_t until;		/* re-fetch after this */
-};
-
+/*
+ * The resolver: one libunbound context (its own thread does the network
+ * work), and a dispatcher thread of ours that reads the context's answers
+ * (ub_process) and wakes the lookups waiting for them.
+ */
 struct dns_resolver {
-	ldns_resolver *res;	/* the template: each lookup queries through a clone of its own */
-	ldns_rr_list *anchors;
-	pthread_mutex_t lock;	/* the template and the zone cache */
-	struct zone_keys zones[ZONE_CACHE];
-	size_t next;		/* round-robin eviction */
+	struct ub_ctx *ctx;
+	unsigned int timeout_ms;
+	pthread_mutex_t lock;	/* the pending lookups' done flags, started */
+	pthread_cond_t answered;	/* broadcast when a lookup's answer is in */
+	pthread_t dispatcher;
+	bool started;		/* the dispatcher runs (started on the first lookup) */
+	int wake[2];		/* a pipe: a byte on it stops the dispatcher */
 };
 
-/* One lookup: the resolver's shared parts, and the ldns resolver this lookup queries through. */
-struct query {
+/* One lookup in flight, on its caller's stack. */
+struct pending {
 	struct dns_resolver *r;
-	ldns_resolver *res;
+	bool done;
+	int err;		/* libunbound's error, 0 when result is set */
+	struct ub_result *result;
 };
 
 const char *
@@ -99,59 +105,153 @@ read_anchors(const char *path, ldns_rr_list **out, struct cables_err *err)
 	return CABLES_OK;
 }
 
+/*
+ * The anchors as records for unbound (which would read the file itself, but
+ * only at the first lookup: reading it here reports a bad file at start
+ * and at "-n", with its line).
+ */
+static cables_status
+add_anchors(struct ub_ctx *ctx, const char *path, struct cables_err *err)
+{
+	ldns_rr_list *list = NULL;
+	cables_status st;
+	int e = 0;
+
+	if ((st = read_anchors(path, &list, err)) != CABLES_OK)
+		return st;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(list) && e == 0; i++) {
+		char *text = ldns_rr2str(ldns_rr_list_rr(list, i));
+
+		e = text != NULL ? ub_ctx_add_ta(ctx, text) : UB_NOMEM;
+		free(text);
+	}
+	ldns_rr_list_deep_free(list);
+	if (e != 0)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "DNSSEC trust anchors %s: %s", path, ub_strerror(e));
+	return CABLES_OK;
+}
+
+static FILE *devnull;
+
+static void
+open_devnull(void)
+{
+	devnull = fopen("/dev/null", "w");
+}
+
+/*
+ * unbound's settings for validating behind a forwarder that may be an
+ * authoritative server (nsd serving a whole tree, in the tests): the
+ * validator on, nothing permissive, loopback servers allowed, a server
+ * that failed probed again soon, no logging, "test." asked like any other
+ * name.
+ */
+static cables_status
+set_options(struct ub_ctx *ctx, struct cables_err *err)
+{
+	static const char *const opts[][2] = {
+		{ "module-config:", "validator iterator" },
+		{ "val-permissive-mode:", "no" },
+		{ "harden-dnssec-stripped:", "yes" },
+		{ "aggressive-nsec:", "yes" },
+		{ "qname-minimisation:", "no" },
+		{ "edns-buffer-size:", "1232" },
+		{ "do-not-query-localhost:", "no" },
+		{ "trust-anchor-signaling:", "no" },
+		{ "root-key-sentinel:", "no" },
+		{ "infra-keep-probing:", "yes" },
+		{ "infra-host-ttl:", "60" },
+		{ "verbosity:", "0" },
+		{ "val-log-level:", "2" },
+		{ "use-syslog:", "no" },
+		/* unbound answers "test." (RFC 6761) itself unless told not to; test trees live there. */
+		{ "local-zone:", "test. transparent" },
+	};
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int e;
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		if ((e = ub_ctx_set_option(ctx, opts[i][0], opts[i][1])) != 0)
+			return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound option %s %s: %s", opts[i][0],
+			    opts[i][1], ub_strerror(e));
+	}
+	/* unbound's log target is global to the process: one /dev/null for all resolvers. */
+	pthread_once(&once, open_devnull);
+	if (devnull != NULL)
+		ub_ctx_debugout(ctx, devnull);
+	if ((e = ub_ctx_async(ctx, 1)) != 0)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound threads: %s", ub_strerror(e));
+	return CABLES_OK;
+}
+
+/* The server to forward to: server ("ADDRESS[@PORT]"), or those of /etc/resolv.conf. */
+static cables_status
+set_server(struct ub_ctx *ctx, const char *server, struct cables_err *err)
+{
+	const char *at;
+	char *end;
+	unsigned long port;
+	int e;
+
+	if (server == NULL) {
+		if ((e = ub_ctx_resolvconf(ctx, NULL)) != 0)
+			return cables_fail(err, CABLES_ERR_IO, "resolver from /etc/resolv.conf: %s",
+			    e == UB_READFILE ? strerror(errno) : ub_strerror(e));
+		return CABLES_OK;
+	}
+	if ((at = strchr(server, '@')) != NULL) {
+		port = strtoul(at + 1, &end, 10);
+		if (at[1] == '\0' || *end != '\0' || port == 0 || port > 65535)
+			return cables_fail(err, CABLES_ERR_ARG, "Resolver %s: bad port", server);
+	}
+	if ((e = ub_ctx_set_fwd(ctx, server)) != 0)
+		return cables_fail(err, CABLES_ERR_ARG, "Resolver %s: not a numeric address", server);
+	return CABLES_OK;
+}
+
 cables_status
 dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_ms, struct dns_resolver **out,
     struct cables_err *err)
 {
 	struct dns_resolver *r = xcalloc(1, sizeof(*r));
-	struct timeval tv = { (time_t)(timeout_ms / 1000), (suseconds_t)(timeout_ms % 1000) * 1000 };
+	pthread_condattr_t ca;
 	cables_status st;
-	ldns_status s;
 
 	*out = NULL;
-	if (server == NULL) {
-		if ((s = ldns_resolver_new_frm_file(&r->res, NULL)) != LDNS_STATUS_OK) {
-			free(r);
-			return cables_fail(err, CABLES_ERR_IO, "resolver from /etc/resolv.conf: %s",
-			    ldns_get_errorstr_by_id(s));
-		}
-	} else {
-		char *host = xstrdup(server), *at = strchr(host, '@'), *end;
-		ldns_rdf *addr;
-		unsigned long port = 53;
-
-		if (at != NULL) {
-			*at = '\0';
-			port = strtoul(at + 1, &end, 10);
-			if (at[1] == '\0' || *end != '\0' || port == 0 || port > 65535) {
-				free(host);
-				free(r);
-				return cables_fail(err, CABLES_ERR_ARG, "Resolver %s: bad port", server);
-			}
-		}
-		addr = ldns_rdf_new_frm_str(strchr(host, ':') != NULL ? LDNS_RDF_TYPE_AAAA : LDNS_RDF_TYPE_A, host);
-		free(host);
-		if (addr == NULL) {
-			free(r);
-			return cables_fail(err, CABLES_ERR_ARG, "Resolver %s: not a numeric address", server);
-		}
-		r->res = ldns_resolver_new();
-		ldns_resolver_push_nameserver(r->res, addr);
-		ldns_rdf_deep_free(addr);
-		ldns_resolver_set_port(r->res, (uint16_t)port);
-	}
-	ldns_resolver_set_dnssec(r->res, true);
-	ldns_resolver_set_edns_udp_size(r->res, 1232);
-	ldns_resolver_set_fallback(r->res, true);
-	ldns_resolver_set_timeout(r->res, tv);
-	ldns_resolver_set_retry(r->res, 1);
-	ldns_resolver_set_recursive(r->res, true);
+	r->timeout_ms = timeout_ms;
+	r->wake[0] = r->wake[1] = -1;
 	pthread_mutex_init(&r->lock, NULL);
-	if ((st = read_anchors(anchors, &r->anchors, err)) != CABLES_OK) {
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->answered, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((r->ctx = ub_ctx_create()) == NULL) {
+		dns_resolver_free(r);
+		return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound: cannot create a context");
+	}
+	if ((st = set_options(r->ctx, err)) != CABLES_OK || (st = set_server(r->ctx, server, err)) != CABLES_OK ||
+	    (st = add_anchors(r->ctx, anchors, err)) != CABLES_OK) {
 		dns_resolver_free(r);
 		return st;
 	}
+	if (pipe2(r->wake, O_CLOEXEC) != 0) {
+		dns_resolver_free(r);
+		return cables_fail(err, CABLES_ERR_IO, "pipe: %s", strerror(errno));
+	}
 	*out = r;
+	return CABLES_OK;
+}
+
+cables_status
+dns_resolver_cap_ttl(struct dns_resolver *r, unsigned long seconds, struct cables_err *err)
+{
+	char v[32];
+	int e;
+
+	snprintf(v, sizeof(v), "%lu", seconds);
+	if ((e = ub_ctx_set_option(r->ctx, "cache-max-ttl:", v)) != 0 ||
+	    (e = ub_ctx_set_option(r->ctx, "cache-max-negative-ttl:", v)) != 0)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound cache TTL %s: %s", v, ub_strerror(e));
 	return CABLES_OK;
 }
 
@@ -160,12 +260,17 @@ dns_resolver_free(struct dns_resolver *r)
 {
 	if (r == NULL)
 		return;
-	for (size_t i = 0; i < ZONE_CACHE; i++) {
-		free(r->zones[i].zone);
-		ldns_rr_list_deep_free(r->zones[i].keys);
+	if (r->started) {
+		(void)write_fully(r->wake[1], "x", 1);
+		pthread_join(r->dispatcher, NULL);
 	}
-	ldns_rr_list_deep_free(r->anchors);
-	ldns_resolver_deep_free(r->res);
+	if (r->ctx != NULL)
+		ub_ctx_delete(r->ctx);
+	if (r->wake[0] >= 0) {
+		close(r->wake[0]);
+		close(r->wake[1]);
+	}
+	pthread_cond_destroy(&r->answered);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -186,130 +291,96 @@ dns_owner_name(const char *local_part, const char *domain, enum dns_key_type t)
 	    dlen > 0 && domain[dlen - 1] == '.' ? "" : ".");
 }
 
-/* The DNSKEY RRset of zone, if its RRSIG validates with one of trusted. */
-static ldns_rr_list *
-dnskey_set(ldns_resolver *res, const ldns_rdf *zone, const ldns_rr_list *trusted, time_t now, char *why,
-    size_t why_len)
+/* The dispatcher: libunbound's answers, as they come, to the lookups waiting for them. */
+static void *
+dispatch(void *arg)
 {
-	ldns_pkt *pkt = NULL;
-	ldns_rr_list *keys = NULL, *sigs = NULL;
-	ldns_status s;
+	struct dns_resolver *r = arg;
+	struct pollfd p[2] = { { ub_fd(r->ctx), POLLIN, 0 }, { r->wake[0], POLLIN, 0 } };
+	sigset_t all;
 
-	s = ldns_resolver_query_status(&pkt, res, zone, LDNS_RR_TYPE_DNSKEY, LDNS_RR_CLASS_IN, LDNS_RD);
-	if (s != LDNS_STATUS_OK || pkt == NULL) {
-		snprintf(why, why_len, "DNSKEY query failed: %s", ldns_get_errorstr_by_id(s));
-		goto out;
+	/* The program's signals are for its own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents != 0)
+			break;
+		if (p[0].revents != 0 && ub_process(r->ctx) != 0)
+			break;
 	}
-	keys = ldns_pkt_rr_list_by_name_and_type(pkt, zone, LDNS_RR_TYPE_DNSKEY, LDNS_SECTION_ANSWER);
-	sigs = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_ANSWER);
-	if (keys == NULL || sigs == NULL ||
-	    (s = ldns_verify_time(keys, sigs, trusted, now, NULL)) != LDNS_STATUS_OK) {
-		snprintf(why, why_len, "the DNSKEY set does not validate: %s",
-		    keys == NULL || sigs == NULL ? "unsigned or empty" : ldns_get_errorstr_by_id(s));
-		ldns_rr_list_deep_free(keys);
-		keys = NULL;
-	}
-out:
-	ldns_rr_list_deep_free(sigs);
-	ldns_pkt_free(pkt);
-	return keys;
+	return NULL;
 }
 
-/* The validated DNSKEYs of zone (a copy for the caller), from the cache or by building the chain from the anchors. */
-static ldns_rr_list *
-zone_keys(struct query *q, const ldns_rdf *zone, time_t now, char *why, size_t why_len)
+/* Called by ub_process() in the dispatcher. */
+static void
+answered(void *arg, int err, struct ub_result *result)
 {
-	struct dns_resolver *r = q->r;
-	char *name = ldns_rdf2str(zone);
-	ldns_rr_list *keys = NULL, *trusted;
-	ldns_status s = LDNS_STATUS_OK;
-	struct zone_keys *z;
+	struct pending *p = arg;
 
-	str_lower(name);
-	pthread_mutex_lock(&r->lock);
-	for (size_t i = 0; i < ZONE_CACHE && keys == NULL; i++) {
-		z = &r->zones[i];
-		if (z->zone != NULL && strcmp(z->zone, name) == 0 && z->until > now)
-			keys = ldns_rr_list_clone(z->keys);
-	}
-	pthread_mutex_unlock(&r->lock);
-	if (keys != NULL) {
-		free(name);
-		return keys;
-	}
-	/* The trusted key(s) the chain from the anchors reaches (ldns returns the KSK only)... */
-	trusted = ldns_fetch_valid_domain_keys_time(q->res, zone, r->anchors, now, &s);
-	if (trusted == NULL) {
-		snprintf(why, why_len, "no chain of trust to %s: %s", name, ldns_get_errorstr_by_id(s));
-		free(name);
-		return NULL;
-	}
-	/* ...then the zone's whole DNSKEY set, valid when a trusted key signed it. */
-	keys = dnskey_set(q->res, zone, trusted, now, why, why_len);
-	ldns_rr_list_deep_free(trusted);
-	if (keys == NULL) {
-		free(name);
-		return NULL;
-	}
-	pthread_mutex_lock(&r->lock);
-	z = &r->zones[r->next++ % ZONE_CACHE];
-	free(z->zone);
-	ldns_rr_list_deep_free(z->keys);
-	z->zone = name;
-	z->keys = ldns_rr_list_clone(keys);
-	z->until = now + 3600;
-	pthread_mutex_unlock(&r->lock);
-	return keys;
+	pthread_mutex_lock(&p->r->lock);
+	p->err = err;
+	p->result = result;
+	p->done = true;
+	pthread_cond_broadcast(&p->r->answered);
+	pthread_mutex_unlock(&p->r->lock);
 }
 
-/* RRSIGs in list covering type t. */
-static ldns_rr_list *
-sigs_covering(const ldns_rr_list *sigs, ldns_rr_type t)
-{
-	ldns_rr_list *out = ldns_rr_list_new();
-
-	for (size_t i = 0; sigs != NULL && i < ldns_rr_list_rr_count(sigs); i++) {
-		ldns_rr *sig = ldns_rr_list_rr(sigs, i);
-
-		if (ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(sig)) == t)
-			ldns_rr_list_push_rr(out, sig);
-	}
-	return out;
-}
-
-/* Verify rrset with the signatures in sigs (covering its type) by the zone's validated keys. */
-static enum dns_status
-verify_set(struct query *q, ldns_rr_list *rrset, const ldns_rr_list *sigs, const ldns_rdf *owner, time_t now,
+/*
+ * Ask for name/type and wait at most timeout_ms: true with p->result set,
+ * or false with the reason in why.  A query still unanswered is cancelled.
+ */
+static bool
+resolve(struct dns_resolver *r, const char *name, int type, unsigned int timeout_ms, struct pending *p,
     char *why, size_t why_len)
 {
-	ldns_rr_list *covering, *keys;
-	ldns_rdf *zone;
-	ldns_status s;
+	struct timespec until;
+	int e, id = 0, rc = 0;
+	bool running, done;
 
-	covering = sigs_covering(sigs, ldns_rr_get_type(ldns_rr_list_rr(rrset, 0)));
-	if (ldns_rr_list_rr_count(covering) == 0) {
-		ldns_rr_list_free(covering);
-		snprintf(why, why_len, "unsigned answer");
-		return DNS_INSECURE;
+	pthread_mutex_lock(&r->lock);
+	if (!r->started && pthread_create(&r->dispatcher, NULL, dispatch, r) == 0)
+		r->started = true;
+	running = r->started;
+	pthread_mutex_unlock(&r->lock);
+	if (!running) {
+		snprintf(why, why_len, "no answer: cannot start the DNS dispatcher thread");
+		return false;
 	}
-	zone = ldns_rr_rrsig_signame(ldns_rr_list_rr(covering, 0));
-	if (zone == NULL || (ldns_dname_compare(zone, owner) != 0 && !ldns_dname_is_subdomain(owner, zone))) {
-		ldns_rr_list_free(covering);
-		snprintf(why, why_len, "signed by a zone that is not an ancestor of the name");
-		return DNS_BOGUS;
+	if ((e = ub_resolve_async(r->ctx, name, type, LDNS_RR_CLASS_IN, p, answered, &id)) != 0) {
+		snprintf(why, why_len, "no answer: %s", ub_strerror(e));
+		return false;
 	}
-	if ((keys = zone_keys(q, zone, now, why, why_len)) == NULL) {
-		ldns_rr_list_free(covering);
-		return DNS_BOGUS;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(timeout_ms / 1000);
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
 	}
-	s = ldns_verify_time(rrset, covering, keys, now, NULL);
-	ldns_rr_list_free(covering);
-	ldns_rr_list_deep_free(keys);
-	if (s != LDNS_STATUS_OK) {
-		snprintf(why, why_len, "signature does not validate: %s", ldns_get_errorstr_by_id(s));
-		return DNS_BOGUS;
+	pthread_mutex_lock(&r->lock);
+	while (!p->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&r->answered, &r->lock, &until);
+	done = p->done;
+	pthread_mutex_unlock(&r->lock);
+	/* Cancelled: the callback will not come.  Not cancellable: it is being delivered, wait for it. */
+	if (!done && ub_cancel(r->ctx, id) == 0) {
+		snprintf(why, why_len, "no answer within %u ms", timeout_ms);
+		return false;
 	}
-	return DNS_SECURE;
+	pthread_mutex_lock(&r->lock);
+	while (!p->done)
+		pthread_cond_wait(&r->answered, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	if (p->err != 0 || p->result == NULL) {
+		snprintf(why, why_len, "no answer: %s", ub_strerror(p->err));
+		return false;
+	}
+	return true;
 }
 
 /* The records of rrset into out: key records as their data, any other kind as its rdata in text. */
@@ -360,114 +431,116 @@ copy_records(const ldns_rr_list *rrset, int kind, struct dns_answer *out)
 	}
 }
 
-/* NXDOMAIN or NODATA: proven by signed NSEC records, or not. */
-static enum dns_status
-denial(struct query *qr, const ldns_pkt *pkt, ldns_rdf *owner, ldns_rr_type type, time_t now,
-    struct dns_answer *out)
+/* The records of type in res (its data: of the type asked, at the end of any CNAME chain), as ldns records. */
+static ldns_rr_list *
+result_records(const struct ub_result *res, ldns_rr_type type)
 {
-	ldns_rr_list *nsecs = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_NSEC, LDNS_SECTION_AUTHORITY);
-	ldns_rr_list *sigs = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_AUTHORITY);
-	ldns_rr_list *soa = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_SOA, LDNS_SECTION_AUTHORITY);
-	ldns_rr *q = ldns_rr_new();
-	enum dns_status st = DNS_SECURE_NONE;
+	ldns_rr_list *list = ldns_rr_list_new();
 
-	ldns_rr_set_owner(q, ldns_rdf_clone(owner));
-	ldns_rr_set_type(q, type);
-	if (nsecs == NULL || ldns_rr_list_rr_count(nsecs) == 0) {
-		st = sigs == NULL || ldns_rr_list_rr_count(sigs) == 0 ? DNS_INSECURE : DNS_BOGUS;
-		snprintf(out->reason, sizeof(out->reason), st == DNS_INSECURE ? "no such record (unsigned answer)" :
-		    "no such record, without an NSEC proof");
-		goto out;
-	}
-	/* Each NSEC must itself validate, then together they must deny the name and type. */
-	for (size_t i = 0; i < ldns_rr_list_rr_count(nsecs) && st == DNS_SECURE_NONE; i++) {
-		ldns_rr_list *one = ldns_rr_list_new();
+	for (size_t i = 0; res->data != NULL && res->data[i] != NULL; i++) {
+		size_t len = (size_t)res->len[i], pos = 0;
+		uint8_t *wire = xmalloc(len + 2);
+		ldns_rr *rr = ldns_rr_new();
 
-		ldns_rr_list_push_rr(one, ldns_rr_list_rr(nsecs, i));
-		st = verify_set(qr, one, sigs, ldns_rr_owner(ldns_rr_list_rr(nsecs, i)), now, out->reason,
-		    sizeof(out->reason));
-		ldns_rr_list_free(one);
-		if (st == DNS_SECURE)
-			st = DNS_SECURE_NONE;
+		wire[0] = (uint8_t)(len >> 8);
+		wire[1] = (uint8_t)len;
+		memcpy(wire + 2, res->data[i], len);
+		ldns_rr_set_type(rr, type);
+		ldns_rr_set_ttl(rr, (uint32_t)res->ttl);
+		if (len <= 65535 && ldns_wire2rdf(rr, wire, len + 2, &pos) == LDNS_STATUS_OK)
+			ldns_rr_list_push_rr(list, rr);
+		else
+			ldns_rr_free(rr);
+		free(wire);
 	}
-	if (st == DNS_SECURE_NONE && ldns_dnssec_verify_denial(q, nsecs, sigs) != LDNS_STATUS_OK) {
-		st = DNS_BOGUS;
-		snprintf(out->reason, sizeof(out->reason), "the NSEC records do not prove there is no such record");
-	}
-	if (st == DNS_SECURE_NONE) {
-		snprintf(out->reason, sizeof(out->reason), "no such record (proven by NSEC)");
-		out->ttl = soa != NULL && ldns_rr_list_rr_count(soa) > 0 ?
-		    ldns_rdf2native_int32(ldns_rr_rdf(ldns_rr_list_rr(soa, 0), 6)) : 300;
-	}
-out:
-	ldns_rr_free(q);
-	ldns_rr_list_deep_free(nsecs);
-	ldns_rr_list_deep_free(sigs);
-	ldns_rr_list_deep_free(soa);
-	return st;
+	return list;
 }
 
-/* Query owner/type through a clone of r's resolver and validate the answer; records copied by their type. */
-static void
-query(struct dns_resolver *r, ldns_rdf *owner, ldns_rr_type type, int kind, time_t now, unsigned int timeout_ms,
-    struct dns_answer *out)
+/* Which denial the answer carries, in words: "NSEC3", "NSEC", or "DNSSEC". */
+static const char *
+denial_kind(const struct ub_result *res)
 {
 	ldns_pkt *pkt = NULL;
-	ldns_rr_list *rrset = NULL, *sigs = NULL;
-	ldns_status s;
-	struct query q = { r, NULL };
+	ldns_rr_list *l;
+	const char *kind = "DNSSEC";
 
-	/*
-	 * A clone per lookup: lookups run concurrently, and ldns marks a server
-	 * that timed out as unreachable for good in the resolver it used.
-	 */
-	pthread_mutex_lock(&r->lock);
-	q.res = ldns_resolver_clone(r->res);
-	pthread_mutex_unlock(&r->lock);
-	if (q.res == NULL) {
-		out->status = DNS_TEMPFAIL;
-		snprintf(out->reason, sizeof(out->reason), "out of memory");
+	if (res->answer_packet == NULL ||
+	    ldns_wire2pkt(&pkt, res->answer_packet, (size_t)res->answer_len) != LDNS_STATUS_OK)
+		return kind;
+	if ((l = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_NSEC3, LDNS_SECTION_AUTHORITY)) != NULL)
+		kind = "NSEC3";
+	else if ((l = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_NSEC, LDNS_SECTION_AUTHORITY)) != NULL)
+		kind = "NSEC";
+	ldns_rr_list_deep_free(l);
+	ldns_pkt_free(pkt);
+	return kind;
+}
+
+/*
+ * unbound's verdict as ours: bogus is bogus (why_bogus says why); an error
+ * rcode is a temporary failure; data or its absence is secure (-none) when
+ * validated, insecure when unbound proved the zone unsigned (or no anchor
+ * covers it).
+ */
+static void
+classify(const struct ub_result *res, ldns_rr_type type, int kind, struct dns_answer *out)
+{
+	ldns_rr_list *rrset;
+
+	if (res->bogus) {
+		/* why_bogus: "validation failure <NAME TYPE CLASS>: WHY"; the caller knows the name. */
+		const char *why = res->why_bogus != NULL ? res->why_bogus : "bogus answer", *cut;
+
+		if (strncmp(why, "validation failure <", 20) == 0 && (cut = strstr(why, ">: ")) != NULL)
+			why = cut + 3;
+		out->status = DNS_BOGUS;
+		snprintf(out->reason, sizeof(out->reason), "DNSSEC validation failed: %s", why);
 		return;
 	}
-	if (timeout_ms > 0) {
-		struct timeval tv = ldns_resolver_timeout(q.res);
-
-		if ((unsigned long)tv.tv_sec * 1000 + (unsigned long)tv.tv_usec / 1000 > timeout_ms) {
-			tv.tv_sec = (time_t)(timeout_ms / 1000);
-			tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
-			ldns_resolver_set_timeout(q.res, tv);
-		}
-	}
-	s = ldns_resolver_query_status(&pkt, q.res, owner, type, LDNS_RR_CLASS_IN, LDNS_RD);
-	if (s != LDNS_STATUS_OK || pkt == NULL) {
-		out->status = DNS_TEMPFAIL;
-		snprintf(out->reason, sizeof(out->reason), "no answer: %s", ldns_get_errorstr_by_id(s));
-		goto out;
-	}
-	if (ldns_pkt_get_rcode(pkt) != LDNS_RCODE_NOERROR && ldns_pkt_get_rcode(pkt) != LDNS_RCODE_NXDOMAIN) {
-		char *rc = ldns_pkt_rcode2str(ldns_pkt_get_rcode(pkt));
+	if (res->rcode != LDNS_RCODE_NOERROR && res->rcode != LDNS_RCODE_NXDOMAIN) {
+		ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes, res->rcode);
 
 		out->status = DNS_TEMPFAIL;
-		snprintf(out->reason, sizeof(out->reason), "the server answered %s", rc != NULL ? rc : "an error");
-		free(rc);
-		goto out;
+		snprintf(out->reason, sizeof(out->reason), "no answer: the resolver answered %s",
+		    rc != NULL ? rc->name : "an error");
+		return;
 	}
-	rrset = ldns_pkt_rr_list_by_name_and_type(pkt, owner, type, LDNS_SECTION_ANSWER);
-	if (rrset == NULL || ldns_rr_list_rr_count(rrset) == 0) {
-		out->status = denial(&q, pkt, owner, type, now, out);
-		goto out;
+	out->ttl = res->ttl > 0 ? (uint32_t)res->ttl : 0;
+	if (!res->havedata) {
+		out->status = res->secure ? DNS_SECURE_NONE : DNS_INSECURE;
+		if (res->secure)
+			snprintf(out->reason, sizeof(out->reason), "no such record (proven by %s)", denial_kind(res));
+		else
+			snprintf(out->reason, sizeof(out->reason), "no such record (unsigned answer)");
+		return;
 	}
-	sigs = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_RRSIG, LDNS_SECTION_ANSWER);
-	out->status = verify_set(&q, rrset, sigs, owner, now, out->reason, sizeof(out->reason));
-	if (out->status == DNS_SECURE || out->status == DNS_INSECURE)
-		copy_records(rrset, kind, out);
-	if (out->status == DNS_SECURE)
-		snprintf(out->reason, sizeof(out->reason), "%zu record%s, DNSSEC validated", out->n, out->n == 1 ? "" : "s");
-out:
+	rrset = result_records(res, type);
+	copy_records(rrset, kind, out);
+	out->ttl = res->ttl > 0 ? (uint32_t)res->ttl : 0;
 	ldns_rr_list_deep_free(rrset);
-	ldns_rr_list_deep_free(sigs);
-	ldns_pkt_free(pkt);
-	ldns_resolver_deep_free(q.res);
+	out->status = res->secure ? DNS_SECURE : DNS_INSECURE;
+	if (res->secure)
+		snprintf(out->reason, sizeof(out->reason), "%zu record%s, DNSSEC validated", out->n,
+		    out->n == 1 ? "" : "s");
+	else
+		snprintf(out->reason, sizeof(out->reason), "unsigned answer");
+}
+
+/* Look up name/type within timeout_ms (0: the resolver's) and class the answer; records copied by kind. */
+static void
+query(struct dns_resolver *r, const char *name, ldns_rr_type type, int kind, unsigned int timeout_ms,
+    struct dns_answer *out)
+{
+	struct pending p = { r, false, 0, NULL };
+
+	if (timeout_ms == 0 || timeout_ms > r->timeout_ms)
+		timeout_ms = r->timeout_ms;
+	if (!resolve(r, name, (int)type, timeout_ms, &p, out->reason, sizeof(out->reason))) {
+		out->status = DNS_TEMPFAIL;
+		return;
+	}
+	classify(p.result, type, kind, out);
+	ub_resolve_free(p.result);
 }
 
 cables_status
@@ -478,6 +551,7 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	ldns_rdf *owner;
 	char *local, *name;
 
+	(void)now;
 	memset(out, 0, sizeof(*out));
 	if (at == NULL || at == addr || at[1] == '\0')
 		return cables_fail(err, CABLES_ERR_ARG, "'%s' is not an email address", addr);
@@ -485,11 +559,13 @@ dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_type t, time_t
 	name = dns_owner_name(local, at + 1, t);
 	free(local);
 	owner = name != NULL ? ldns_dname_new_frm_str(name) : NULL;
-	free(name);
-	if (owner == NULL)
+	if (owner == NULL) {
+		free(name);
 		return cables_fail(err, CABLES_ERR_ARG, "'%s': the domain is not a DNS name", addr);
-	query(r, owner, t == DNS_OPENPGPKEY ? LDNS_RR_TYPE_OPENPGPKEY : LDNS_RR_TYPE_SMIMEA, (int)t, now, 0, out);
+	}
 	ldns_rdf_deep_free(owner);
+	query(r, name, t == DNS_OPENPGPKEY ? LDNS_RR_TYPE_OPENPGPKEY : LDNS_RR_TYPE_SMIMEA, (int)t, 0, out);
+	free(name);
 	return CABLES_OK;
 }
 
@@ -500,10 +576,11 @@ dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind,
 	static const ldns_rr_type types[] = { LDNS_RR_TYPE_SRV, LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA };
 	ldns_rdf *owner;
 
+	(void)now;
 	memset(out, 0, sizeof(*out));
 	if ((owner = ldns_dname_new_frm_str(name)) == NULL)
 		return cables_fail(err, CABLES_ERR_ARG, "'%s' is not a DNS name", name);
-	query(r, owner, types[kind], DNS_KIND_TEXT, now, timeout_ms, out);
 	ldns_rdf_deep_free(owner);
+	query(r, name, types[kind], DNS_KIND_TEXT, timeout_ms, out);
 	return CABLES_OK;
 }

@@ -1,22 +1,40 @@
 /*
  * dns - key discovery in DNS: OPENPGPKEY (RFC 7929) and SMIMEA (RFC 8162)
- * records, with DNSSEC validated in-process by libldns against configured
- * trust anchors (DS or DNSKEY records in zone-file form).
+ * records, and the SRV/TXT/A/AAAA records of key exchange, with DNSSEC
+ * validated in-process by libunbound from the configured trust anchor (by
+ * default the root's) through every delegation.
  *
- * This is the first part of cables-keyd (issue 5): the daemon, its socket
- * protocol and its cache come on top.  A lookup's answer is one of
+ * Why libunbound and not our own libldns validator: a validator that DNS
+ * engineers trust must get NSEC3 closest-encloser proofs, opt-out, wildcard
+ * proofs, proven insecurity (a signed "no DS" at the parent), CNAME/DNAME
+ * chains, algorithm and digest downgrades and RFC 9276 iteration limits
+ * right; unbound's validator does all of that, is maintained and fuzzed by
+ * NLnet Labs, and is in Debian.  libldns stays for reading the anchor file
+ * and for turning rdata into text.
  *
- *   secure       records found, every RRSIG checked up to a trust anchor
- *   secure-none  NSEC proves there is no such record (a cacheable "no key")
- *   insecure     an answer without signatures (an unsigned zone); only
- *                "DNSSEC prefer" may use it
- *   bogus        signatures that do not validate, or expired: never used
+ * A lookup's answer is one of
+ *
+ *   secure       records found, validated up to a trust anchor
+ *   secure-none  NSEC or NSEC3 proves there is no such record (a cacheable
+ *                "no key"; the TTL is the proof's negative TTL)
+ *   insecure     an answer from a zone that DNSSEC proves unsigned (the
+ *                parent's signed denial of a DS), or that no trust anchor
+ *                covers; only "DNSSEC prefer" may use it
+ *   bogus        anything that should be signed and does not validate:
+ *                bad or expired signatures, a DS matching no key, a zone
+ *                whose parent has a DS served without signatures
+ *                ("stripped"), a missing or broken denial proof.  Never
+ *                "no key": callers treat it as a failure
  *   tempfail     no usable answer in time (timeout, SERVFAIL, network)
  *
- * with the reason in words.  Queries use EDNS0 (1232 bytes, DO bit) and
- * fall back to TCP on truncation; each lookup is bounded by the timeout.
- * The zone keys validated for a zone are cached for the resolver's life
- * (bounded), so a lookup costs one query once its zone is known.
+ * with the reason in words.  The resolver's AD bit is never looked at:
+ * unbound validates itself, forwarding its queries to the configured
+ * server (or those of /etc/resolv.conf), with EDNS0 at 1232 bytes and TCP
+ * on truncation.  Lookups may run from many threads at once; each is
+ * bounded by its timeout (an unanswered query is cancelled).  unbound
+ * caches the chain's DNSKEY and DS records, and answers, for their TTL
+ * capped by dns_resolver_cap_ttl().  Validation uses the system clock; the
+ * `now` arguments are kept for the callers' sake and not used.
  */
 #ifndef CABLES_DNS_H
 #define CABLES_DNS_H
@@ -43,7 +61,7 @@ struct dns_answer {
 	enum dns_status status;
 	struct dns_record *recs;
 	size_t n;
-	uint32_t ttl;		/* of the records, or the SOA minimum for secure-none */
+	uint32_t ttl;		/* of the records, or the negative TTL (SOA) for secure-none */
 	char reason[256];
 };
 
@@ -53,12 +71,20 @@ struct dns_resolver;
 
 /*
  * server: "ADDRESS" or "ADDRESS@PORT" (numeric), or NULL for
- * /etc/resolv.conf.  anchors: a file of DS/DNSKEY records.  timeout_ms
- * bounds each lookup.
+ * /etc/resolv.conf.  anchors: a file of DS/DNSKEY records (read and
+ * checked here).  timeout_ms bounds each lookup.  No thread is started
+ * until the first lookup (so a daemon may fork after this).
  */
 cables_status dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_ms,
     struct dns_resolver **out, struct cables_err *err);
 void dns_resolver_free(struct dns_resolver *r);
+
+/*
+ * Cache nothing (positive or negative) longer than seconds; call before
+ * the first lookup.  keyd passes its CacheMaxTTL, so that when its own
+ * cache asks again, DNS is asked again too.
+ */
+cables_status dns_resolver_cap_ttl(struct dns_resolver *r, unsigned long seconds, struct cables_err *err);
 
 /* "hex(first 28 octets of SHA-256(local part))._openpgpkey.DOMAIN." (or ._smimecert.), malloc'd. */
 char *dns_owner_name(const char *local_part, const char *domain, enum dns_key_type t);
@@ -69,10 +95,11 @@ cables_status dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_
 
 /*
  * Records of other kinds at name (key exchange: the peer's SRV and TXT
- * records, its host's addresses), validated the same way.  Each record's
- * data is its rdata in presentation form, NUL-terminated: "0 0 8443
- * keys.b.test.", "\"v=cables1; ...\"", "127.0.0.1".  timeout_ms (if less than
- * the resolver's) bounds this lookup.
+ * records, its host's addresses), validated the same way; a CNAME chain is
+ * followed and only records of the kind asked for are returned.  Each
+ * record's data is its rdata in presentation form, NUL-terminated: "0 0
+ * 8443 keys.b.test.", "\"v=cables1; ...\"", "127.0.0.1".  timeout_ms (if
+ * less than the resolver's) bounds this lookup.
  */
 enum dns_rr_kind { DNS_RR_SRV, DNS_RR_TXT, DNS_RR_A, DNS_RR_AAAA };
 cables_status dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind, time_t now,

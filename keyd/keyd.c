@@ -82,6 +82,12 @@ setup(const struct config *cfg, struct dns_resolver **res, X509_STORE **anchors,
 	st = dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, (unsigned int)(cfg->lookup_timeout_ms / 2), res, err);
 	if (st != CABLES_OK)
 		return st;
+	/* When keyd's cache asks again, DNS answers afresh. */
+	if ((st = dns_resolver_cap_ttl(*res, cfg->cache_max_ttl_ms / 1000, err)) != CABLES_OK) {
+		dns_resolver_free(*res);
+		*res = NULL;
+		return st;
+	}
 	if (cfg->trust_anchors != NULL && (*anchors = smime_anchors_load(cfg->trust_anchors, err)) == NULL) {
 		dns_resolver_free(*res);
 		*res = NULL;

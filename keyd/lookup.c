@@ -667,7 +667,8 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		pthread_mutex_unlock(&k->lock);
 		if (a.status == DNS_BOGUS)
 			log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", norm, rrtype, a.reason);
-		if (a.status == DNS_TEMPFAIL)
+		/* Bogus is never "no key": whoever breaks a zone's signatures must not force plaintext. */
+		if (a.status == DNS_TEMPFAIL || a.status == DNS_BOGUS)
 			tempfail = true;
 		if (a.status != DNS_SECURE_NONE)
 			proven_none = false;

@@ -3,7 +3,8 @@
 # real nsd on loopback serving ldns-signzone'd zones: OPENPGPKEY and SMIMEA
 # records validated up to a trust anchor; NSEC-proven absence; an unsigned
 # zone is insecure; a changed record and expired signatures are bogus; a
-# record too big for UDP comes over TCP; a dead server times out in time.
+# record too big for UDP comes over TCP; 32 threads share one resolver; a
+# dead server, and one that swallows every query, time out in time.
 RIG_PORT=12310
 . "$top_srcdir/tests/integration/rig.sh"
 
@@ -86,7 +87,7 @@ check "unsigned zone: insecure" test "$(field status)" = insecure
 check "unsigned zone: the reason says so" grep -q '^reason=unsigned answer' "$T/answer"
 lookup openpgpkey bob@x.test
 check "record changed after signing: bogus" test "$(field status)" = bogus
-check "bogus: the reason is the signature" grep -q '^reason=signature does not validate' "$T/answer"
+check "bogus: the reason is the signature" grep -q '^reason=DNSSEC validation failed: .*signature verification failed' "$T/answer"
 check "bogus: no record handed out" test "$(field records)" = 0
 DNSLOOKUP_SAVE=$T/dan lookup openpgpkey dan@pub.test
 check "published OPENPGPKEY: found, secure" test "$(field status)" = secure
@@ -103,13 +104,33 @@ check "published SMIMEA: the data is erin's certificate" sh -c \
 
 lookup openpgpkey bob@old.test
 check "expired signatures: bogus" test "$(field status)" = bogus
+check "expired signatures: the reason says so" grep -q "^reason=DNSSEC validation failed: signature expired" "$T/answer"
 lookup openpgpkey bob@none.test
 check "a zone nobody serves: tempfail, not insecure" test "$(field status)" = tempfail
 
+DNSLOOKUP_THREADS=32 lookup smimea carol@e.test
+check "32 threads at once through one resolver: all secure, all agree" \
+	sh -c "[ \"\$(sed -n 's/^status=//p' $T/answer)\" = secure ] && [ \"\$(sed -n 's/^agree=//p' $T/answer)\" = 32 ]"
+
 dns_stop_nsd
-sleep 0.5
+wait_for 10 sh -c "! kill -0 $(cat "$T/nsd.pid") 2>/dev/null"
 lookup openpgpkey bob@e.test 1000
 check "server down: tempfail" test "$(field status)" = tempfail
 check "server down: answered within the timeout (1 s, plus one TCP try)" test "$(field milliseconds)" -lt 3500
+# A server that swallows every query: each lookup is cancelled at its timeout, none waits longer.
+/usr/bin/python3 -c "
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('127.0.0.1', $DNSPORT))
+open(sys.argv[1], 'w').close()
+time.sleep(60)" "$T/blackhole.ready" &
+echo $! >> "$T/pids"
+wait_for 10 test -e "$T/blackhole.ready"
+DNSLOOKUP_THREADS=8 lookup openpgpkey bob@e.test 800
+check "a server that never answers: tempfail, all 8 at once" \
+	sh -c "[ \"\$(sed -n 's/^status=//p' $T/answer)\" = tempfail ] && [ \"\$(sed -n 's/^agree=//p' $T/answer)\" = 8 ]"
+check "a server that never answers: the reason says so" grep -q '^reason=no answer within 800 ms' "$T/answer"
+check "a server that never answers: answered at the timeout ($(field milliseconds) ms)" \
+	sh -c "[ $(field milliseconds) -ge 790 ] && [ $(field milliseconds) -lt 1500 ]"
 check "a malformed address is refused, not looked up" sh -c "! $LOOKUP 127.0.0.1@$DNSPORT $T/anchors openpgpkey no-at-sign"
 rig_done

@@ -13,6 +13,8 @@
 #                                    NAME again reuses its keys (the anchors stay good)
 #   dns_start_nsd PORT NAME...       serve those zones on 127.0.0.1@PORT ($NSD_PID)
 #   dns_stop_nsd
+#
+# dnstree.sh builds a whole tree (a signed root and "test.") on top of these.
 
 Z=$T/zones
 mkdir -p "$Z"
