@@ -85,6 +85,10 @@ struct message {
 	struct buf visible;	/* the values of To, Cc, Resent-To, Resent-Cc, for Bcc detection */
 	bool header_leadspc;	/* values include the space after the colon */
 	unsigned int outer[OUTER_COUNT];	/* how many of each counted field */
+	const char *authserv_id;	/* ours (the configuration's, which outlives the message) */
+	unsigned int nauthres;	/* Authentication-Results fields received */
+	unsigned int *authres_ours;	/* 1-based indexes of those claiming our authserv-id, ascending */
+	size_t nauthres_ours;
 	char *from;		/* value of the first From field */
 	char *marker;		/* value of the first re-injection marker field */
 	char marker_note[128];	/* for the log line: a marker field was removed */
@@ -127,6 +131,16 @@ enum fail_action fail_action_combine(enum fail_action a, enum fail_action b);
 
 /* Set on_internal_error from every recipient's On-InternalError. */
 void message_combine_actions(struct message *m, const struct config *cfg);
+
+/*
+ * Fields that claim to be ours and were received, so are forged: every
+ * X-Cables field and every Authentication-Results field with our
+ * authserv-id (or one that cannot be read).  How many.
+ */
+unsigned int message_forged_fields(const struct message *m);
+
+/* Is the index-th (1-based) Authentication-Results field one of those? */
+bool message_authres_is_ours(const struct message *m, unsigned int index);
 
 /* First value of a content header field, or NULL. */
 const char *message_header_value(const struct message *m, const char *name);

@@ -455,8 +455,8 @@ mlfi_eoh(SMFICTX *ctx)
 		outbound_plan(c->msg, &env, &out);
 	if (out.verdict == VERDICT_CONTINUE)
 		return SMFIS_CONTINUE;
-	if (c->msg->outer[OUTER_MARKER] > 0) {
-		/* The marker is checked (or removed) at end of message; the decision waits. */
+	if (c->msg->outer[OUTER_MARKER] > 0 || message_forged_fields(c->msg) > 0) {
+		/* The marker is checked (or removed), forged fields removed, at end of message; the decision waits. */
 		c->msg->early = out;
 		c->msg->have_early = true;
 		return SMFIS_CONTINUE;

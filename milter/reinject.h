@@ -47,6 +47,8 @@ struct reinject_copy {
 	size_t nrcpts;
 	const struct spool *headers;	/* original fields, "Name:value" CRLF */
 	bool drop_content_fields;	/* the copy brings its own Content-* fields */
+	const unsigned int *drop_authres;	/* 1-based indexes of Authentication-Results fields to leave out */
+	size_t ndrop_authres;
 	const struct buf *first;	/* fields to put before the original ones */
 	const struct buf *content;	/* the copy's content fields (with drop_content_fields) */
 	const struct entity_src *body;
