@@ -113,16 +113,24 @@ message_add_rcpt(struct message *m, const struct config *cfg, const char *arg, c
 	char *addr = addr_from_envelope(arg);
 	struct rcpt *r;
 
+	char *norm;
+
 	if (addr == NULL)
 		return false;
+	norm = addr_normalize(addr, &cfg->addr);
+	/* An address whose domain has no one form (a literal, IDNA refuses) is neither local nor remote. */
+	if (norm == NULL && (strchr(addr, '@') != NULL || addr[0] == '\0')) {
+		free(addr);
+		return false;
+	}
 	m->rcpts = xreallocarray(m->rcpts, m->nrcpts + 1, sizeof(*m->rcpts));
 	r = &m->rcpts[m->nrcpts++];
 	memset(r, 0, sizeof(*r));
 	r->addr = addr;
 	r->arg = xstrdup(arg);
 	r->esmtp = keep_esmtp(args, keep);
-	r->norm = addr_normalize(addr, &cfg->addr);
-	/* A recipient without a domain (postmaster) is delivered locally by the MTA. */
+	r->norm = norm;
+	/* A recipient without a domain (postmaster) is qualified with the MTA's own domain: local. */
 	r->local = r->norm == NULL || domain_list_match(&cfg->local_domains, addr_domain(r->norm));
 	return true;
 }

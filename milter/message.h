@@ -116,7 +116,13 @@ void message_free(struct message *m);
 void message_set_queue_id(struct message *m, const char *qid);
 /* The MAIL FROM parameters (argv of the envfrom callback after the address). */
 void message_set_mail_esmtp(struct message *m, char **args);
-/* Returns false when arg is not a usable envelope address; args are its parameters (may be NULL). */
+/*
+ * Returns false, adding nothing, when arg cannot be classified as local or
+ * remote: not an envelope address, or an address whose domain has no one
+ * form (an address literal, a name IDNA 2008 refuses; see addr.h).  The
+ * caller must refuse such a recipient (temp-fail), never guess.  args are
+ * its parameters (may be NULL).
+ */
 bool message_add_rcpt(struct message *m, const struct config *cfg, const char *arg, char **args);
 /* Mark recipients that no To, Cc, Resent-To or Resent-Cc field names (call at end of header). */
 void message_find_bcc(struct message *m, const struct config *cfg);

@@ -137,6 +137,42 @@ test_encrypts_when_every_remote_recipient_has_a_key(void **state)
 	milter_fixture_free(fx);
 }
 
+/* Issue 15 item 5: a recipient is classified once, normalised; one that cannot be is refused, never local. */
+static void
+test_recipients_are_classified_or_refused(void **state)
+{
+	static const struct { const char *arg; bool added, local; const char *norm; } cases[] = {
+		{ "<bob@partner.example.>", true, false, "bob@partner.example" },
+		{ "<\"Bob\"@Partner.Example>", true, false, "bob@partner.example" },
+		{ "<carol@A.TEST.>", true, true, "carol@a.test" },		/* local, however written */
+		{ "<postmaster>", true, true, NULL },			/* qualified by the MTA: local */
+		{ "<bob@[192.0.2.1]>", false, false, NULL },		/* an address literal */
+		{ "<bob@xn--zz.example>", false, false, NULL },		/* IDNA refuses it */
+		{ "<\"a>b\"@partner.example>", false, false, NULL },	/* not parsed: not local by default */
+		{ "<>", false, false, NULL },
+	};
+	struct milter_fixture *fx = fixture_new("");
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
+		bool added = message_add_rcpt(m, fx->cfg, cases[i].arg, NULL);
+
+		if (added != cases[i].added)
+			fail_msg("%s: %s", cases[i].arg, added ? "added" : "refused");
+		assert_int_equal(m->nrcpts, added ? 1 : 0);
+		if (added) {
+			assert_int_equal(m->rcpts[0].local, cases[i].local);
+			if (cases[i].norm == NULL)
+				assert_null(m->rcpts[0].norm);
+			else
+				assert_string_equal(m->rcpts[0].norm, cases[i].norm);
+		}
+		message_free(m);
+	}
+	milter_fixture_free(fx);
+	(void)state;
+}
+
 /* Outbound and mixed mail loses forged verdicts too: a local Cc must not get them. */
 static void
 test_forged_verdicts_are_removed_in_every_direction(void **state)
@@ -644,6 +680,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encrypts_when_every_remote_recipient_has_a_key),
+		cmocka_unit_test(test_recipients_are_classified_or_refused),
 		cmocka_unit_test(test_forged_verdicts_are_removed_in_every_direction),
 		cmocka_unit_test(test_rewrite_replaces_duplicates_and_drops_other_content_fields),
 		cmocka_unit_test(test_leading_space_values_are_kept_exactly),
