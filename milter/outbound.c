@@ -13,6 +13,7 @@
 #include "handler.h"
 #include "keydclient.h"
 #include "outbound.h"
+#include "pgp.h"
 #include "reinject.h"
 #include "smime.h"
 #include "util.h"
@@ -818,6 +819,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 	enum mime_crypto crypto;
 	struct cables_err err;
 	char mislabelled[CABLES_ERR_MAX + 64] = "";
+	off_t armor[2];
 	size_t len;
 
 	if (m->plan == PLAN_NONE) {
@@ -837,10 +839,24 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		outcome_internal_error(out, m->on_internal_error, true, m->has_require, m->body_err.msg);
 		return;
 	}
-	if (mime_detect(message_header_value(m, "Content-Type"),
-	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, &err) != CABLES_OK) {
+	if (mime_detect_armor(message_header_value(m, "Content-Type"),
+	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, armor, &err) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 		return;
+	}
+	if (crypto == MIME_PGP_MIME || crypto == MIME_PGP_INLINE) {
+		/* Ciphertext only if the armor holds session-key packets and then encrypted data. */
+		cables_status st = pgp_message_check(m->body, armor[0], armor[1], &err);
+
+		if (st == CABLES_ERR_IO || st == CABLES_ERR_INTERNAL) {
+			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
+			return;
+		}
+		if (st != CABLES_OK) {
+			snprintf(mislabelled, sizeof(mislabelled), "; labelled %s but not an encrypted OpenPGP message: %s",
+			    mime_crypto_name(crypto), err.msg);
+			crypto = MIME_PLAIN;
+		}
 	}
 	if (crypto == MIME_SMIME_ENVELOPED || crypto == MIME_SMIME_AUTHENVELOPED) {
 		/* Ciphertext only if the whole body is one well-formed envelope. */
@@ -865,11 +881,10 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		outcome_set(out, VERDICT_ACCEPT, "pass", "already encrypted (%s)", mime_crypto_name(crypto));
 		return;
 	}
-	if (m->plan == PLAN_BLOCKED) {
+	if (m->plan == PLAN_BLOCKED)
 		refuse_no_key(out, m->on_key_not_found, m->blocked_reason);
-		return;
-	}
-	outbound_transform(m, env, mta, out);
+	else
+		outbound_transform(m, env, mta, out);
 	len = strlen(out->detail);
 	snprintf(out->detail + len, sizeof(out->detail) - len, "%s", mislabelled);
 }

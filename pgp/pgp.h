@@ -145,6 +145,15 @@ cables_status pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, co
 cables_status pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17], size_t max,
     size_t *n, struct cables_err *err);
 
+/*
+ * Is the armored text in [from, to) of sp an encrypted OpenPGP message
+ * (pgp_packet.h: session-key packets, then an encrypted data packet)?
+ * CABLES_OK when it is; CABLES_ERR_SYNTAX with the reason when it is not
+ * (base64 of a plaintext labelled PGP/MIME, a literal data packet, a
+ * signature); other errors when the spool cannot be read.
+ */
+cables_status pgp_message_check(const struct spool *sp, off_t from, off_t to, struct cables_err *err);
+
 struct pgp_verify {
 	bool signed_;		/* the message carried a signature */
 	bool good;		/* which verified */

@@ -359,12 +359,43 @@ test_mixed_recipients_under_require_are_refused(void **state)
 	}
 }
 
+/* Issue 15 item 7: armor around a literal data packet (plaintext) is not "already encrypted". */
+static void
+test_armored_plaintext_is_not_already_encrypted(void **state)
+{
+	/* A literal data packet (tag 11), and a session-key packet cut short: both armored as PGP MESSAGE. */
+	static const char *const bodies[] = {
+		"\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nywxiAAAAAABTZWNyZXQ=\r\n-----END PGP MESSAGE-----\r\n",
+		"\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2\r\n-----END PGP MESSAGE-----\r\n",
+	};
+	static const char *const why[] = { "packet tag 11 where a session-key", "cut short" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct milter_fixture *fx = fixture_new("DefaultPolicy require");
+		struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
+		struct outcome out;
+
+		assert_true(message_add_rcpt(m, fx->cfg, "carol@c.test", NULL));
+		message_add_header(m, "Content-Type", "text/plain; charset=us-ascii");
+		message_add_body(m, bodies[i], strlen(bodies[i]));
+		run(fx, m, &out);
+		assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+		assert_non_null(strstr(out.detail, "(policy require); labelled pgp-inline but not an encrypted OpenPGP message"));
+		if (strstr(out.detail, why[i]) == NULL)
+			fail_msg("case %zu: %s", i, out.detail);
+		message_free(m);
+		milter_fixture_free(fx);
+	}
+}
+
 static void
 test_already_encrypted_content_passes_under_require(void **state)
 {
 	struct milter_fixture *fx = fixture_new("DefaultPolicy require");
 	struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
-	const char *body = "\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2\r\n-----END PGP MESSAGE-----\r\n";
+	/* A session-key packet (tag 1, key ID 1234567890abcdef), then encrypted data (tag 18). */
+	const char *body = "\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nwQwDEjRWeJCrze8BAADSBQGqu8zd\r\n"
+	    "-----END PGP MESSAGE-----\r\n";
 	struct outcome out;
 
 	assert_true(message_add_rcpt(m, fx->cfg, "carol@c.test", NULL));
@@ -689,6 +720,7 @@ main(void)
 		cmocka_unit_test(test_missing_key_under_require_is_refused),
 		cmocka_unit_test(test_mixed_recipients_under_require_are_refused),
 		cmocka_unit_test(test_already_encrypted_content_passes_under_require),
+		cmocka_unit_test(test_armored_plaintext_is_not_already_encrypted),
 		cmocka_unit_test(test_mislabelled_smime_is_encrypted_under_require),
 		cmocka_unit_test(test_oversized_body),
 		cmocka_unit_test(test_internal_errors_follow_on_internal_error_but_never_leak),
