@@ -982,6 +982,24 @@ out:
 	return st;
 }
 
+/* gpg's status lines during decryption: DECRYPTION_KEY names the (sub)key that opened the session key. */
+static gpgme_error_t
+decrypt_status(void *arg, const char *keyword, const char *args)
+{
+	struct pgp_verify *v = arg;
+	size_t n;
+
+	if (keyword == NULL || args == NULL || strcmp(keyword, "DECRYPTION_KEY") != 0)
+		return 0;
+	n = strcspn(args, " ");
+	if (n == PGP_FPR_LEN && v->decrypted_by[0] == '\0') {
+		memcpy(v->decrypted_by, args, n);
+		v->decrypted_by[n] = '\0';
+		str_lower(v->decrypted_by);
+	}
+	return 0;
+}
+
 cables_status
 pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
     struct pgp_verify *v, struct cables_err *err)
@@ -1008,6 +1026,12 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, stru
 		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new_from_cbs", e);
 		goto out;
 	}
+	/* Every status line to decrypt_status: which key decrypted is the caller's to judge. */
+	if ((e = gpgme_set_ctx_flag(ctx, "full-status", "1")) != 0) {
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_set_ctx_flag full-status", e);
+		goto out;
+	}
+	gpgme_set_status_cb(ctx, decrypt_status, v);
 	e = gpgme_op_decrypt_verify(ctx, cipher, plain);
 	if ((st = io_failure(&rd, w, err)) != CABLES_OK)
 		goto out;

@@ -159,6 +159,8 @@ struct pgp_verify {
 	bool good;		/* which verified */
 	char fpr[PGP_FPR_LEN + 1];	/* of the signing (sub)key, lowercase, or "" */
 	char reason[200];	/* why not good */
+	/* pgp_decrypt: the (sub)key gpg decrypted the session key with (DECRYPTION_KEY), lowercase, or "" */
+	char decrypted_by[PGP_FPR_LEN + 1];
 };
 
 cables_status pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,

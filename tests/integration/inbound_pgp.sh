@@ -181,6 +181,52 @@ if deliver "$(message "$T/forcarol.asc" forcarol)" bob@b.test; then
 else
 	not_ok "for carol, to bob: delivered" "$REPLY"
 fi
+# Issue 15 item 1, the spliced message: carol (a local user) takes bob's
+# ciphertext (seen on the wire), keeps bob's session-key packet first, adds
+# one naming her own encryption subkey, and mails it to herself.  bob's
+# secret is in the milter's GnuPG home since his first mail, so gpg opens
+# bob's packet: carol must get the message still encrypted, never bob's
+# plaintext, and the reason says which key was used.
+cid=$(gpg --homedir "$GA" --list-keys --with-colons carol@b.test | awk -F: '$1 == "sub" {print $5; exit}')
+/usr/bin/python3 - "$T/bobonly.asc" "$T/spliced.asc" "$cid" <<'PY'
+import base64, sys
+src, dst, keyid = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
+lines = open(src).read().splitlines()
+body = lines[lines.index("") + 1:]
+data = base64.b64decode("".join(l for l in body if l and not l.startswith(("=", "-"))))
+def header(p):
+    """Tag and total length of the packet at p (old or new format, definite lengths)."""
+    b = data[p]
+    if b & 0x40:
+        l = data[p + 1]
+        if l < 192: return b & 0x3f, 2 + l
+        if l < 224: return b & 0x3f, 3 + ((l - 192) << 8) + data[p + 2] + 192
+        return b & 0x3f, 6 + int.from_bytes(data[p + 2:p + 6], "big")
+    n = {0: 1, 1: 2, 2: 4}[b & 3]
+    return (b >> 2) & 15, 1 + n + int.from_bytes(data[p + 1:p + 1 + n], "big")
+tag, first = header(0)
+assert tag == 1, tag
+# A PKESK v3 naming carol's subkey (RSA, a junk MPI): only its key ID matters.
+fake_body = bytes([3]) + keyid + bytes([1, 0, 8, 0x5a])
+fake = bytes([0xc1, len(fake_body)]) + fake_body
+out = data[:first] + fake + data[first:]
+b64 = base64.b64encode(out).decode()
+with open(dst, "w") as f:
+    f.write("-----BEGIN PGP MESSAGE-----\n\n")
+    f.write("\n".join(b64[i:i + 64] for i in range(0, len(b64), 64)))
+    f.write("\n-----END PGP MESSAGE-----\n")
+PY
+TO=carol@b.test
+if [ -n "$cid" ] && deliver "$(message "$T/spliced.asc" spliced)" carol@b.test; then
+	not_decrypted_ok "spliced: bob's packet first, one naming carol's key added, sent to carol" carol \
+		"which is not a key of every recipient of this copy"
+	check "spliced: carol's copy still holds bob's ciphertext" \
+		sh -c "$MAILTOOL pgp-payload $(newest carol) | grep -q 'BEGIN PGP MESSAGE'"
+	check "spliced: the log names the refusal" grep -q 'not-decrypted: OpenPGP: decrypted with key [0-9a-f]\{16\}, which is not a key of every recipient' "$T/b/milter.log"
+else
+	not_ok "spliced: delivered" "$REPLY"
+fi
+TO=bob@b.test
 # A hidden recipient: Cables cannot tell whom it is for, so it does not try.
 gpg_enc "$T/utf8.entity" "$T/hidden.asc" -R bob@b.test
 if deliver "$(message "$T/hidden.asc" hidden)" bob@b.test; then
