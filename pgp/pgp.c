@@ -862,8 +862,9 @@ pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17]
 		return st;
 	}
 	/* Session-key packets (tags 1 and 3) and markers (tag 10), definite lengths, until anything else. */
-	while (*n < max && pgp_packet_header_read((const uint8_t *)bin.data + pos, bin.len - pos, &h, NULL) ==
-	    CABLES_OK && h.kind == PGP_LENGTH_DEFINITE &&
+	while (*n < max && pos < bin.len &&
+	    pgp_packet_header_read((const uint8_t *)bin.data + pos, bin.len - pos, &h, NULL) == CABLES_OK &&
+	    h.kind == PGP_LENGTH_DEFINITE &&
 	    (h.tag == PGP_TAG_PKESK || h.tag == PGP_TAG_SKESK || h.tag == PGP_TAG_MARKER)) {
 		if (h.tag == PGP_TAG_PKESK && h.body_len <= bin.len - pos - h.header_len &&
 		    pgp_packet_pkesk_keyid((const uint8_t *)bin.data + pos + h.header_len, h.body_len, ids[*n]))
