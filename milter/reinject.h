@@ -5,7 +5,8 @@
  * its own copies.
  *
  * A copy is the original header fields (minus those the copy replaces,
- * minus X-Cables fields), fields put first (the X-Cables result and the
+ * minus X-Cables fields and the Authentication-Results fields claiming our
+ * authserv-id), fields put first (an inbound copy's X-Cables result, the
  * marker), the copy's content header fields, and a body given as pieces
  * (entity.h).  It is sent with the original envelope sender and ESMTP
  * parameters the server supports; success means the server answered 250
