@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <idn2.h>
+
 #include "addr.h"
 #include "util.h"
 
@@ -77,37 +79,128 @@ addr_valid(const char *addr)
 	return domain_valid(at + 1);
 }
 
+/* The content of a quoted local part ("..." with quoted-pairs undone), or NULL if it is not one. */
+static char *
+unquote_local(const char *local, size_t len)
+{
+	char *out;
+	size_t k = 0;
+
+	if (len < 2 || local[0] != '"' || local[len - 1] != '"')
+		return NULL;
+	out = xmalloc(len);
+	for (size_t i = 1; i + 1 < len; i++) {
+		if (local[i] == '\\' && i + 2 < len)
+			i++;
+		else if (local[i] == '"')
+			return free(out), NULL;
+		out[k++] = local[i];
+	}
+	out[k] = '\0';
+	return out;
+}
+
+/* A dot-atom (RFC 5322): atext runs separated by single dots. */
+static bool
+is_dot_atom(const char *s)
+{
+	static const char specials[] = "!#$%&'*+-/=?^_`{|}~";
+
+	if (*s == '\0' || *s == '.')
+		return false;
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == '.' ? p[1] == '.' || p[1] == '\0' :
+		    !((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    strchr(specials, *p) != NULL || (unsigned char)*p >= 0x80))
+			return false;
+	}
+	return true;
+}
+
+char *
+addr_domain_normalize(const char *domain)
+{
+	char *d, *ascii = NULL, *out;
+	size_t n;
+	int rc;
+
+	if (domain == NULL || domain[0] == '[')
+		return NULL;	/* an address literal names a host, not a domain a policy can name */
+	d = xstrdup(domain);
+	n = strlen(d);
+	if (n > 0 && d[n - 1] == '.')
+		d[--n] = '\0';	/* the root: "partner.example." is "partner.example" */
+	str_lower(d);
+	if (!domain_valid(d)) {
+		free(d);
+		return NULL;
+	}
+	/* IDNA 2008 (UTS 46 non-transitional): U-labels to A-labels; A-labels are checked by a round trip. */
+	rc = idn2_lookup_u8((const uint8_t *)d, (uint8_t **)&ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL |
+	    IDN2_ALABEL_ROUNDTRIP);
+	free(d);
+	if (rc != IDN2_OK) {
+		idn2_free(ascii);
+		return NULL;
+	}
+	out = xstrdup(ascii);
+	idn2_free(ascii);
+	str_lower(out);
+	if (!domain_valid(out)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 char *
 addr_normalize(const char *addr, const struct addr_opts *o)
 {
 	const char *at = strrchr(addr, '@');
+	char *local, *domain, *unq, *out;
 	size_t local_len;
-	char *out;
+	bool quoted;
 
 	if (at == NULL || at == addr || at[1] == '\0')
 		return NULL;
-	local_len = (size_t)(at - addr);
-	if (addr[0] != '"' && o != NULL && o->delimiters[0] != '\0') {
+	if ((domain = addr_domain_normalize(at + 1)) == NULL)
+		return NULL;
+	local = xstrndup(addr, (size_t)(at - addr));
+	/* "bob"@x is bob@x: a quoted local part that is a dot-atom is written without quotes. */
+	if ((unq = unquote_local(local, strlen(local))) != NULL && is_dot_atom(unq)) {
+		free(local);
+		local = unq;
+		unq = NULL;
+	}
+	free(unq);
+	quoted = local[0] == '"';
+	local_len = strlen(local);
+	if (!quoted && o != NULL && o->delimiters[0] != '\0') {
 		/* "+tag" after the first delimiter; a leading delimiter is not one. */
-		size_t cut = strcspn(addr + 1, o->delimiters) + 1;
+		size_t cut = strcspn(local + 1, o->delimiters) + 1;
 
 		if (cut < local_len)
 			local_len = cut;
 	}
-	out = xasprintf("%.*s@%s", (int)local_len, addr, at + 1);
-	str_lower(out + local_len + 1);
-	if (addr[0] != '"' && (o == NULL || !o->local_case_sensitive))
+	out = xasprintf("%.*s@%s", (int)local_len, local, domain);
+	if (!quoted && (o == NULL || !o->local_case_sensitive))
 		for (size_t i = 0; i < local_len; i++)
 			if (out[i] >= 'A' && out[i] <= 'Z')
 				out[i] = (char)(out[i] + ('a' - 'A'));
+	free(local);
+	free(domain);
 	return out;
 }
 
 void
 domain_list_add(struct domain_list *l, const char *name)
 {
-	char *d = xstrdup(name);
+	bool suffix = name[0] == '.';
+	char *norm = addr_domain_normalize(suffix ? name + 1 : name), *d;
 
+	/* The form recipients are compared in (A-labels, no final dot); as written if it has none. */
+	d = norm == NULL ? xstrdup(name) : suffix ? xasprintf(".%s", norm) : xstrdup(norm);
+	free(norm);
 	str_lower(d);
 	l->names = xreallocarray(l->names, l->count + 1, sizeof(*l->names));
 	l->names[l->count++] = d;

@@ -7,7 +7,8 @@
  * case-insensitive), the local part is folded unless local parts are
  * configured case-sensitive, and a sub-address ("+tag" after one of the
  * configured delimiter characters) is removed.  Quoted local parts are left
- * unfolded and unstripped: their bytes are significant.
+ * unfolded and unstripped: their bytes are significant.  The domain is
+ * written one way only (addr_domain_normalize).
  *
  * Every function returning char * returns a malloc'd string owned by the
  * caller, or NULL when the input is not an address.
@@ -29,8 +30,22 @@ struct addr_opts {
 /* Bare address from an MTA envelope argument ("<a@b>", "a@b", "<>", "<@r:a@b>"); "" for <>. */
 char *addr_from_envelope(const char *arg);
 
-/* Lookup form of addr (see above); NULL if addr is not local@domain. */
+/*
+ * Lookup form of addr (see above); NULL if addr is not local@domain or its
+ * domain cannot be normalised (addr_domain_normalize).  A quoted local
+ * part that is a dot-atom loses its quotes ("bob"@x is bob@x).
+ */
 char *addr_normalize(const char *addr, const struct addr_opts *o);
+
+/*
+ * The one form of a domain that policies, local domains and key lookups
+ * compare: lowercase, without a final dot, IDNA 2008 A-labels (UTS 46
+ * non-transitional mapping, so "Bücher.example" and "xn--bcher-kva.example"
+ * are one domain).  NULL for an address literal ("[192.0.2.1]"), a name
+ * that is not a domain, or one IDNA refuses: such a recipient cannot be
+ * classified, and callers must not treat it as local or remote by guess.
+ */
+char *addr_domain_normalize(const char *domain);
 
 /* The domain part of addr (after the last '@'), or NULL. */
 const char *addr_domain(const char *addr);

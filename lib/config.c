@@ -8,7 +8,9 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 
+#include "authres.h"
 #include "config.h"
 #include "util.h"
 
@@ -33,6 +35,7 @@ enum key_type {
 	T_SECONDS,	/* a duration: seconds, or a number with ms, s, m, h or d; stored in milliseconds */
 	T_RESOLVER,	/* a numeric address, optionally @PORT, or "system" (/etc/resolv.conf) */
 	T_PEER,		/* "DOMAIN https://URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]", may repeat */
+	T_TOKEN,	/* an RFC 2045 token (what an authserv-id may be unquoted) */
 };
 
 struct key {
@@ -107,6 +110,8 @@ static const struct key keys[] = {
 	{ "KeyExchange",	T_BOOL,		"yes",			OFF(key_exchange), bool_words, false, 0 },
 	{ "Peer",		T_PEER,		NULL,			OFF(peers), NULL, true, 0 },
 	{ "WKD",		T_BOOL,		"yes",			OFF(wkd), bool_words, false, 0 },
+	/* Unset: the host name (see config_new_defaults). */
+	{ "AuthservID",		T_TOKEN,	NULL,			OFF(authserv_id), NULL, false, 0 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -472,6 +477,11 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 	switch (k->type) {
 	case T_STRING:
 		break;
+	case T_TOKEN:
+		if (!authres_is_token(v) || strlen(v) >= AUTHRES_ID_MAX)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not a single token "
+			    "(letters, digits and '.', '-', '_', no spaces or ()<>@,;:\\\"/[]?=)", k->name, v);
+		break;
 	case T_PATH:
 		if (v[0] != '/')
 			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not an absolute path", k->name, v);
@@ -613,6 +623,17 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 	return CABLES_OK;
 }
 
+/* The host name, the AuthservID when none is set (RFC 8601 suggests a host name of the ADMD). */
+static char *
+default_authserv_id(void)
+{
+	char host[AUTHRES_ID_MAX];
+
+	if (gethostname(host, sizeof(host)) != 0 || (host[sizeof(host) - 1] = '\0', !authres_is_token(host)))
+		return xstrdup("localhost");
+	return xstrdup(host);
+}
+
 static struct config *
 config_new_defaults(void)
 {
@@ -623,6 +644,7 @@ config_new_defaults(void)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].dflt != NULL && set_value(c, &keys[i], keys[i].dflt, 0, &err) != CABLES_OK)
 			abort();	/* a default the parser refuses is a bug caught by every test */
+	c->authserv_id = default_authserv_id();
 	return c;
 }
 
@@ -820,6 +842,7 @@ config_free(struct config *c)
 	free(c->resolver);
 	free(c->dnssec_anchor);
 	free(c->reinject_to);
+	free(c->authserv_id);
 	free(c->reinject_key);
 	free(c->exchange_listen);
 	free(c->exchange_cert);

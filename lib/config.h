@@ -70,6 +70,7 @@ struct config {
 	enum format_preference format_preference;	/* FormatPreference: Format auto, both keys */
 	char *reinject_to;		/* ReinjectTo: inet:PORT@ADDRESS; NULL = no split delivery */
 	char *reinject_key;		/* ReinjectKey: the key of re-injection markers */
+	char *authserv_id;		/* AuthservID: our Authentication-Results fields; the host name if unset */
 	size_t max_message_size;	/* MaxMessageSize; 0 = unlimited */
 	char *keyd_socket;		/* KeydSocket; NULL = the milter does not ask keyd */
 	char *keyd_pid_file;		/* KeydPidFile; NULL = none */

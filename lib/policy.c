@@ -178,6 +178,19 @@ first_line(const struct policy_entry *e)
 	return line;
 }
 
+/* A domain entry ("example" or ".example") in the form recipients' domains are compared in; NULL if none. */
+static char *
+domain_normalize_entry(const char *match)
+{
+	char *d = addr_domain_normalize(match[0] == '.' ? match + 1 : match), *out;
+
+	if (d == NULL || match[0] != '.')
+		return d;
+	out = xasprintf(".%s", d);
+	free(d);
+	return out;
+}
+
 cables_status
 policy_table_normalize(struct policy_table *t, const struct addr_opts *o, unsigned int *line,
     struct cables_err *err)
@@ -187,16 +200,29 @@ policy_table_normalize(struct policy_table *t, const struct addr_opts *o, unsign
 		char *norm;
 		size_t local_len;
 
-		if (strchr(e->match, '@') == NULL)
-			continue;
-		norm = addr_normalize(e->match, o);
-		local_len = (size_t)(strrchr(e->match, '@') - e->match);
-		if (norm == NULL || strrchr(norm, '@') - norm != (ptrdiff_t)local_len) {
-			*line = first_line(e);
-			free(norm);
-			return cables_fail(err, CABLES_ERR_SYNTAX,
-			    "'%s' names a sub-address; keys and policies belong to the address without it",
-			    e->match);
+		if (strchr(e->match, '@') == NULL) {
+			/* Domains as recipients' are compared: A-labels, no final dot. */
+			norm = domain_normalize_entry(e->match);
+			if (norm == NULL) {
+				*line = first_line(e);
+				return cables_fail(err, CABLES_ERR_SYNTAX, "'%s' is not a domain name IDNA 2008 accepts",
+				    e->match);
+			}
+		} else {
+			norm = addr_normalize(e->match, o);
+			local_len = (size_t)(strrchr(e->match, '@') - e->match);
+			if (norm == NULL) {
+				*line = first_line(e);
+				return cables_fail(err, CABLES_ERR_SYNTAX, "'%s' is not an address IDNA 2008 accepts",
+				    e->match);
+			}
+			if (strrchr(norm, '@') - norm != (ptrdiff_t)local_len && e->match[0] != '"') {
+				*line = first_line(e);
+				free(norm);
+				return cables_fail(err, CABLES_ERR_SYNTAX,
+				    "'%s' names a sub-address; keys and policies belong to the address without it",
+				    e->match);
+			}
 		}
 		free(e->match);
 		e->match = norm;

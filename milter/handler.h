@@ -59,7 +59,7 @@ struct handler_encrypt {
 	const struct handler_key *signer;	/* sign with this key (of this handler), or NULL */
 };
 
-/* What encryption produced: the header fields of the new entity, and words for X-Cables and the log. */
+/* What encryption produced: the header fields of the new entity, and words for the log (never a field on the wire). */
 #define HANDLER_FIELDS_MAX 4
 
 struct handler_result {

@@ -62,6 +62,14 @@ struct handler_msg {
 	char key[PGP_FPR_LEN + 1];	/* the key it is decrypted with */
 	const struct message *m;
 	struct pgp_verify v;
+	/*
+	 * The recipients it is decrypted for (pgp_names said named): the key
+	 * IDs of each one's (sub)keys with a secret.  gpg opens the first
+	 * session-key packet any secret in the home fits, so the key it used
+	 * must be one of every target's (pgp_decrypt_msg checks).
+	 */
+	struct target_ids { char (*ids)[17]; size_t n; } *targets;
+	size_t ntargets;
 };
 
 /* Does some recipient have an OpenPGP secret key?  (Else a text/plain body need not be read.) */
@@ -145,6 +153,48 @@ pgp_open(const struct message *m, const struct milter_env *env, struct handler_m
 	return CABLES_OK;
 }
 
+/* Record a target recipient's key: the key IDs of its (sub)keys. */
+static void
+target_add(struct handler_msg *hm, const struct pgp_key_info *info)
+{
+	struct target_ids *t;
+
+	hm->targets = xreallocarray(hm->targets, hm->ntargets + 1, sizeof(*hm->targets));
+	t = &hm->targets[hm->ntargets++];
+	t->ids = xcalloc(info->nsubkeys + 1, sizeof(*t->ids));
+	t->n = info->nsubkeys;
+	for (size_t s = 0; s < info->nsubkeys; s++) {
+		strlcpy_c(t->ids[s], info->subkeys[s] + PGP_FPR_LEN - 16, sizeof(t->ids[s]));
+		str_lower(t->ids[s]);
+	}
+}
+
+/*
+ * Did gpg open the session key with a key of every target?  A local user
+ * who splices a session-key packet naming their own key behind another
+ * user's makes gpg decrypt with the other user's secret: never theirs.
+ */
+static cables_status
+check_decryption_key(const struct handler_msg *hm, struct cables_err *err)
+{
+	const char *used = hm->v.decrypted_by;
+	size_t len = strlen(used);
+
+	if (len < 16)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP: gpg did not say which key it decrypted with");
+	for (size_t t = 0; t < hm->ntargets; t++) {
+		bool owns = false;
+
+		for (size_t k = 0; k < hm->targets[t].n && !owns; k++)
+			owns = strcmp(hm->targets[t].ids[k], used + len - 16) == 0;
+		if (!owns)
+			return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP: decrypted with key %.16s, which is not "
+			    "a key of every recipient of this copy (a spliced session-key packet?)", used + len - 16);
+	}
+	return hm->ntargets > 0 ? CABLES_OK :
+	    cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP: no recipient to decrypt for");
+}
+
 /*
  * Named when one of addr's OpenPGP keys with a secret has a (sub)key whose
  * key ID the message names.  The first such key's secret goes into the
@@ -174,6 +224,8 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 		for (size_t s = 0; s < info.nsubkeys && !*named; s++)
 			for (size_t k = 0; k < hm->nids && !*named; k++)
 				*named = strcmp(info.subkeys[s] + PGP_FPR_LEN - 16, hm->ids[k]) == 0;
+		if (*named)
+			target_add(hm, &info);
 		pgp_key_info_release(&info);
 		if (*named && hm->key[0] == '\0') {
 			if ((st = keys_pgp_secret(env, &keys.items[j], err)) != CABLES_OK)
@@ -242,8 +294,10 @@ pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spo
 	*plain = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
 	sink.write = spool_write;
 	sink.arg = *plain;
-	if ((st = pgp_decrypt(env->cfg->gnupg_home, hm->m->body, hm->armor[0], hm->armor[1], &sink, &hm->v, err)) !=
-	    CABLES_OK) {
+	if ((st = pgp_decrypt(env->cfg->gnupg_home, hm->m->body, hm->armor[0], hm->armor[1], &sink, &hm->v, err)) ==
+	    CABLES_OK)
+		st = check_decryption_key(hm, err);
+	if (st != CABLES_OK) {
 		spool_free(*plain);
 		*plain = NULL;
 	}
@@ -370,6 +424,9 @@ pgp_close(struct handler_msg *hm)
 {
 	if (hm == NULL)
 		return;
+	for (size_t t = 0; t < hm->ntargets; t++)
+		free(hm->targets[t].ids);
+	free(hm->targets);
 	free(hm->ids);
 	free(hm);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "authres.h"
 #include "copies.h"
 #include "handler.h"
 #include "inbound.h"
@@ -41,19 +42,40 @@ inbound_plan(struct message *m, const struct milter_env *env, struct outcome *ou
 {
 	m->plan = PLAN_INBOUND;
 	message_combine_actions(m, env->cfg);
-	if (signed_by(message_header_value(m, "Content-Type")) == NULL && m->outer[OUTER_X_CABLES] == 0 &&
-	    may_claim(m, env, CLAIM_MAYBE) == NULL) {
+	if (signed_by(message_header_value(m, "Content-Type")) == NULL && may_claim(m, env, CLAIM_MAYBE) == NULL) {
 		outcome_set(out, VERDICT_ACCEPT, "pass", "inbound, not encrypted or signed");
 		return;
 	}
 	outcome_set(out, VERDICT_CONTINUE, "continue", "inbound");
 }
 
-/* An X-Cables field and the log line, built up as the message is handled. */
+/*
+ * What the local recipients are told, and the log line, built up as the
+ * message is handled: decryption in an X-Cables field (ours alone: every
+ * received one is removed first, see copies.c), signatures in an
+ * Authentication-Results field with our authserv-id.
+ */
 struct report {
-	struct buf field;	/* X-Cables value */
+	struct buf field;	/* X-Cables value; empty: no field */
+	struct buf ar;		/* Authentication-Results resinfo ("; method=result ..."); empty: no field */
 	struct buf log;
 };
+
+static void
+report_init(struct report *r)
+{
+	buf_init(&r->field);
+	buf_init(&r->ar);
+	buf_init(&r->log);
+}
+
+static void
+report_release(struct report *r)
+{
+	buf_release(&r->field);
+	buf_release(&r->ar);
+	buf_release(&r->log);
+}
 
 /* Append before, value (made quoted-string safe) and after to the X-Cables value. */
 static void
@@ -65,49 +87,96 @@ report_add(struct report *r, const char *before, const char *value, const char *
 	buf_appends(&r->field, after);
 }
 
-/* Remove every X-Cables field the message arrived with. */
 static int
-strip_forged(const struct message *m, const struct mta *mta)
+insert_field(const struct mta *mta, const char *name, const char *value)
 {
-	for (unsigned int i = m->outer[OUTER_X_CABLES]; i > 0; i--)
-		if (mta->chgheader(mta->ctx, "X-Cables", (int)i, NULL) != 0)
-			return -1;
-	return 0;
-}
-
-static int
-add_report(const struct mta *mta, struct report *r)
-{
-	char *raw = xasprintf(" %s", r->field.data), *v = mta_value(mta, raw);
-	int rc = mta->insheader(mta->ctx, 0, "X-Cables", v);
+	char *raw = xasprintf(" %s", value), *v = mta_value(mta, raw);
+	int rc = mta->insheader(mta->ctx, 0, name, v);
 
 	free(raw);
 	free(v);
 	return rc;
 }
 
-/* Describe a signature in the report; flag a signer who is not the From address. */
+/* The fields of the report, on top: Authentication-Results first, then X-Cables. */
+static int
+add_report(const struct message *m, const struct mta *mta, struct report *r)
+{
+	struct buf ar;
+	int rc = 0;
+
+	if (r->field.len > 0)
+		rc = insert_field(mta, "X-Cables", r->field.data);
+	if (rc == 0 && r->ar.len > 0) {
+		buf_init(&ar);
+		authres_value(&ar, m->authserv_id);
+		buf_append(&ar, r->ar.data, r->ar.len);
+		rc = insert_field(mta, "Authentication-Results", ar.data);
+		buf_release(&ar);
+	}
+	return rc;
+}
+
+/*
+ * The Authentication-Results method of a signature format: "smime" is
+ * RFC 7281's.  OpenPGP has no registered method (draft-ser-authentication-
+ * results-openpgp expired unregistered), and an unregistered name without
+ * the experimental "x-" prefix could later be given another meaning, so
+ * OpenPGP results use "x-pgp"; cables-milter(8) documents both.
+ */
+static const char *
+authres_method(const char *format)
+{
+	return format != NULL && strcmp(format, "smime") == 0 ? "smime" : "x-pgp";
+}
+
+/* One resinfo: "; METHOD=RESULT [reason=...] [PROPERTY=...] [header.from=...]"; every value quoted. */
 static void
-report_signature(struct report *r, const struct smime_sig *sig, const char *from_field,
+report_authres(struct report *r, const char *format, const char *result, const char *reason, const char *signer,
+    const char *from)
+{
+	const char *method = authres_method(format);
+
+	buf_printf(&r->ar, "; %s=%s", method, result);
+	if (reason != NULL && reason[0] != '\0') {
+		buf_appends(&r->ar, " reason=");
+		authres_quote(&r->ar, reason);
+	}
+	if (signer != NULL && signer[0] != '\0') {
+		buf_printf(&r->ar, " body.%s-identifier=", strcmp(method, "smime") == 0 ? "smime" : "pgp");
+		authres_quote(&r->ar, signer);
+	}
+	if (from != NULL) {
+		buf_appends(&r->ar, " header.from=");
+		authres_quote(&r->ar, from);
+	}
+}
+
+/*
+ * Describe a signature of this format in the report: pass when valid and
+ * made by the From address; policy when valid but by someone else, or not
+ * trusted (RFC 7281's "not acceptable to the ADMD"); fail when invalid.
+ */
+static void
+report_signature(struct report *r, const struct smime_sig *sig, const char *from_field, const char *format,
     const struct milter_env *env)
 {
 	char *from = mime_first_address(from_field), *nfrom = NULL;
-	bool match = false;
+	bool match = true;
+	const char *result = sig->status == SMIME_SIG_VALID ? "pass" : sig->status == SMIME_SIG_INVALID ? "fail" :
+	    "policy";
+	char reason[CABLES_ERR_MAX + 64];
 
-	buf_printf(&r->field, "%ssignature=%s", r->field.len > 0 ? "; " : "", smime_sig_status_name(sig->status));
 	buf_printf(&r->log, " signature=%s", smime_sig_status_name(sig->status));
-	if (sig->signer[0] != '\0') {
-		report_add(r, "; signer=", sig->signer, "");
+	if (sig->signer[0] != '\0')
 		buf_printf(&r->log, " signer=%s", sig->signer);
-	}
-	if (sig->reason[0] != '\0') {
-		report_add(r, "; reason=\"", sig->reason, "\"");
+	if (sig->reason[0] != '\0')
 		buf_printf(&r->log, " (%s)", sig->reason);
-	}
 	if (sig->cert != NULL && sig->status != SMIME_SIG_INVALID) {
 		char **emails;
 		size_t n = smime_cert_emails(sig->cert, &emails);
 
+		match = false;
 		nfrom = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
 		for (size_t i = 0; i < n && nfrom != NULL && !match; i++) {
 			char *ne = addr_normalize(emails[i], &env->cfg->addr);
@@ -116,11 +185,13 @@ report_signature(struct report *r, const struct smime_sig *sig, const char *from
 			free(ne);
 		}
 		smime_free_emails(emails, n);
-		if (!match) {
-			report_add(r, "; signer-mismatch=", from != NULL ? from : "(no From address)", "");
+		if (!match)
 			buf_printf(&r->log, " signer-mismatch");
-		}
 	}
+	snprintf(reason, sizeof(reason), "%s%s%s", sig->reason,
+	    !match && sig->reason[0] != '\0' ? "; " : "", match ? "" : "the signer is not the From address");
+	report_authres(r, format, match ? result : sig->status == SMIME_SIG_VALID ? "policy" : result, reason,
+	    sig->signer, match ? NULL : from != NULL ? from : "");
 	free(from);
 	free(nfrom);
 }
@@ -331,7 +402,7 @@ not_decrypted(const struct message *m, const struct mta *mta, struct report *r, 
 	text = xasprintf("%s; format=%s; reason=\"", state, format);
 	report_add(r, text, why, "\"");
 	free(text);
-	if (add_report(mta, r) != 0) {
+	if (add_report(m, mta, r) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		return;
 	}
@@ -367,8 +438,7 @@ split_non_targets(const struct message *m, const struct milter_env *env, const s
 	for (size_t i = 0; i < m->nrcpts; i++)
 		if (!target[i])
 			members[n++] = i;
-	buf_init(&r.field);
-	buf_init(&r.log);
+	report_init(&r);
 	buf_init(&first);
 	buf_init(&desc);
 	text = xasprintf("not-decrypted; format=%s; reason=\"", format);
@@ -389,8 +459,7 @@ split_non_targets(const struct message *m, const struct milter_env *env, const s
 		len = strlen(out->detail);
 		snprintf(out->detail + len, sizeof(out->detail) - len, "; split: copy %s (%s)", desc.data, why);
 	}
-	buf_release(&r.field);
-	buf_release(&r.log);
+	report_release(&r);
 	buf_release(&first);
 	buf_release(&desc);
 	free(members);
@@ -494,6 +563,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 			strlcpy_c(why, err.msg, sizeof(why));
 			goto not_decrypted;
 		}
+		sig_format = h->name;
 		verified = h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig) ||
 		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off,
 		    in.protected_headers && in.from != NULL ? in.from : m->from, &sig, &sig_format);
@@ -503,6 +573,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 			goto out;
 		}
 	} else {
+		sig_format = h->name;
 		verified = h->signature(hm, env, m->from, &sig);
 		if (replace_body(m, mta, plain) != 0) {
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
@@ -511,10 +582,10 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	}
 	h->report(hm, &r->field, &r->log);
 	if (verified) {
-		report_signature(r, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, env);
+		report_signature(r, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, sig_format, env);
 		harvest(env, &sig, r);
 	}
-	if (add_report(mta, r) != 0) {
+	if (add_report(m, mta, r) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		goto out;
 	}
@@ -542,14 +613,9 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 	struct smime_sig sig;
 	struct cables_err err;
 
-	buf_init(&r.field);
-	buf_init(&r.log);
+	report_init(&r);
 	if (m->body_status != CABLES_OK && m->body_status != CABLES_ERR_TOOBIG) {
 		outcome_internal_error(out, m->on_internal_error, true, false, m->body_err.msg);
-		goto out;
-	}
-	if (strip_forged(m, mta) != 0) {
-		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		goto out;
 	}
 	/* Too big to have been read whole: encrypted or signed (by its label) stays so, with the reason. */
@@ -573,20 +639,16 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 	memset(&sig, 0, sizeof(sig));
 	if (verify_content(env, ct, message_header_value(m, "Content-Transfer-Encoding"), m->body, 0, m->from, &sig,
 	    &format)) {
-		buf_printf(&r.field, "format=%s", format);
-		report_signature(&r, &sig, m->from, env);
+		report_signature(&r, &sig, m->from, format, env);
 		harvest(env, &sig, &r);
 		smime_sig_release(&sig);
-		if (add_report(mta, &r) != 0)
+		if (add_report(m, mta, &r) != 0)
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		else
 			outcome_set(out, VERDICT_MODIFIED, "verified", "format=%s%s", format, r.log.data);
 		goto out;
 	}
-	outcome_set(out, m->outer[OUTER_X_CABLES] > 0 ? VERDICT_MODIFIED : VERDICT_ACCEPT, "pass",
-	    "inbound, not encrypted or signed; %u X-Cables field%s removed", m->outer[OUTER_X_CABLES],
-	    m->outer[OUTER_X_CABLES] == 1 ? "" : "s");
+	outcome_set(out, VERDICT_ACCEPT, "pass", "inbound, not encrypted or signed");
 out:
-	buf_release(&r.field);
-	buf_release(&r.log);
+	report_release(&r);
 }

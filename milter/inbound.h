@@ -1,7 +1,10 @@
 /*
- * inbound - mail for local recipients only: decrypt S/MIME for them,
- * verify signatures, and remove X-Cables fields that did not come from
- * this server.  No libmilter here (see mta.h).
+ * inbound - mail for local recipients only: decrypt S/MIME and OpenPGP for
+ * them and verify signatures.  Fields claiming to be this server's verdict
+ * (X-Cables, our Authentication-Results) are removed before this runs, on
+ * every message (copies.c).  Decryption is reported in an X-Cables field,
+ * signatures in an Authentication-Results field with our AuthservID.  No
+ * libmilter here (see mta.h).
  *
  * Plaintext is handed only to recipients the sender encrypted to: the
  * message is decrypted when every recipient of the transaction is local and

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "authres.h"
 #include "handler.h"
 #include "message.h"
 #include "mime.h"
@@ -26,6 +27,7 @@ message_new(const struct config *cfg, const char *sender, bool sender_local, boo
 	m->body = spool_new(cfg->temp_dir, SPOOL_MEMORY_LIMIT, cfg->max_message_size);
 	m->headers = spool_new(cfg->temp_dir, SPOOL_MEMORY_LIMIT, cfg->max_message_size);
 	m->body_status = CABLES_OK;
+	m->authserv_id = cfg->authserv_id != NULL ? cfg->authserv_id : "localhost";
 	buf_init(&m->visible);
 	return m;
 }
@@ -57,6 +59,7 @@ message_free(struct message *m)
 	free(m->content);
 	free(m->from);
 	free(m->marker);
+	free(m->authres_ours);
 	spool_free(m->headers);
 	buf_release(&m->visible);
 	handler_key_free(m->signers[0]);
@@ -110,16 +113,24 @@ message_add_rcpt(struct message *m, const struct config *cfg, const char *arg, c
 	char *addr = addr_from_envelope(arg);
 	struct rcpt *r;
 
+	char *norm;
+
 	if (addr == NULL)
 		return false;
+	norm = addr_normalize(addr, &cfg->addr);
+	/* An address whose domain has no one form (a literal, IDNA refuses) is neither local nor remote. */
+	if (norm == NULL && (strchr(addr, '@') != NULL || addr[0] == '\0')) {
+		free(addr);
+		return false;
+	}
 	m->rcpts = xreallocarray(m->rcpts, m->nrcpts + 1, sizeof(*m->rcpts));
 	r = &m->rcpts[m->nrcpts++];
 	memset(r, 0, sizeof(*r));
 	r->addr = addr;
 	r->arg = xstrdup(arg);
 	r->esmtp = keep_esmtp(args, keep);
-	r->norm = addr_normalize(addr, &cfg->addr);
-	/* A recipient without a domain (postmaster) is delivered locally by the MTA. */
+	r->norm = norm;
+	/* A recipient without a domain (postmaster) is qualified with the MTA's own domain: local. */
 	r->local = r->norm == NULL || domain_list_match(&cfg->local_domains, addr_domain(r->norm));
 	return true;
 }
@@ -156,6 +167,13 @@ message_add_header(struct message *m, const char *name, const char *value)
 	if (str_ieq(name, "To") || str_ieq(name, "Cc") || str_ieq(name, "Resent-To") || str_ieq(name, "Resent-Cc")) {
 		buf_appends(&m->visible, value);
 		buf_appends(&m->visible, ",");
+	}
+	if (str_ieq(name, "Authentication-Results")) {
+		m->nauthres++;
+		if (authres_claims(value, strlen(value), m->authserv_id)) {
+			m->authres_ours = xreallocarray(m->authres_ours, m->nauthres_ours + 1, sizeof(*m->authres_ours));
+			m->authres_ours[m->nauthres_ours++] = m->nauthres;
+		}
 	}
 	for (int i = 0; i < OUTER_COUNT; i++)
 		if (str_ieq(name, outer_field_names[i])) {
@@ -204,6 +222,21 @@ message_combine_actions(struct message *m, const struct config *cfg)
 		    (enum fail_action)policy_get(&cfg->policy, m->rcpts[i].norm, PA_ON_INTERNAL_ERROR, NULL));
 	if (m->nrcpts == 0)
 		m->on_internal_error = (enum fail_action)cfg->policy.dflt[PA_ON_INTERNAL_ERROR];
+}
+
+unsigned int
+message_forged_fields(const struct message *m)
+{
+	return m->outer[OUTER_X_CABLES] + (unsigned int)m->nauthres_ours;
+}
+
+bool
+message_authres_is_ours(const struct message *m, unsigned int index)
+{
+	for (size_t i = 0; i < m->nauthres_ours; i++)
+		if (m->authres_ours[i] == index)
+			return true;
+	return false;
 }
 
 const char *

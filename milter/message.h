@@ -85,6 +85,10 @@ struct message {
 	struct buf visible;	/* the values of To, Cc, Resent-To, Resent-Cc, for Bcc detection */
 	bool header_leadspc;	/* values include the space after the colon */
 	unsigned int outer[OUTER_COUNT];	/* how many of each counted field */
+	const char *authserv_id;	/* ours (the configuration's, which outlives the message) */
+	unsigned int nauthres;	/* Authentication-Results fields received */
+	unsigned int *authres_ours;	/* 1-based indexes of those claiming our authserv-id, ascending */
+	size_t nauthres_ours;
 	char *from;		/* value of the first From field */
 	char *marker;		/* value of the first re-injection marker field */
 	char marker_note[128];	/* for the log line: a marker field was removed */
@@ -112,7 +116,13 @@ void message_free(struct message *m);
 void message_set_queue_id(struct message *m, const char *qid);
 /* The MAIL FROM parameters (argv of the envfrom callback after the address). */
 void message_set_mail_esmtp(struct message *m, char **args);
-/* Returns false when arg is not a usable envelope address; args are its parameters (may be NULL). */
+/*
+ * Returns false, adding nothing, when arg cannot be classified as local or
+ * remote: not an envelope address, or an address whose domain has no one
+ * form (an address literal, a name IDNA 2008 refuses; see addr.h).  The
+ * caller must refuse such a recipient (temp-fail), never guess.  args are
+ * its parameters (may be NULL).
+ */
 bool message_add_rcpt(struct message *m, const struct config *cfg, const char *arg, char **args);
 /* Mark recipients that no To, Cc, Resent-To or Resent-Cc field names (call at end of header). */
 void message_find_bcc(struct message *m, const struct config *cfg);
@@ -127,6 +137,16 @@ enum fail_action fail_action_combine(enum fail_action a, enum fail_action b);
 
 /* Set on_internal_error from every recipient's On-InternalError. */
 void message_combine_actions(struct message *m, const struct config *cfg);
+
+/*
+ * Fields that claim to be ours and were received, so are forged: every
+ * X-Cables field and every Authentication-Results field with our
+ * authserv-id (or one that cannot be read).  How many.
+ */
+unsigned int message_forged_fields(const struct message *m);
+
+/* Is the index-th (1-based) Authentication-Results field one of those? */
+bool message_authres_is_ours(const struct message *m, unsigned int index);
 
 /* First value of a content header field, or NULL. */
 const char *message_header_value(const struct message *m, const char *name);

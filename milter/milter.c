@@ -321,9 +321,9 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 	const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
 	const unsigned long optional = SMFIF_DELRCPT | SMFIF_QUARANTINE;
 	/* Fewer round trips: no replies where we always continue, no unused events. */
+	/* RCPT is answered: a recipient that cannot be classified is temp-failed alone. */
 	const unsigned long wanted = SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
-	    SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR |
-	    SMFIP_NR_BODY;
+	    SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_BODY;
 	struct conn *c;
 
 	if ((f0 & actions) != actions) {
@@ -375,6 +375,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	char *sender = addr_from_envelope(argv[0] != NULL ? argv[0] : "<>");
 	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
 	const struct config *cfg;
+	char *norm;
 	bool trusted;
 
 	drop_message(c);
@@ -383,7 +384,10 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	if (sender == NULL)
 		sender = xstrdup(argv[0]);
 	trusted = (auth != NULL && auth[0] != '\0') || client_internal(c, cfg);
-	c->msg = message_new(cfg, sender, domain_list_match(&cfg->local_domains, addr_domain(sender)), trusted);
+	norm = addr_normalize(sender, &cfg->addr);
+	c->msg = message_new(cfg, sender, norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm)),
+	    trusted);
+	free(norm);
 
 	c->msg->header_leadspc = c->leadspc;
 	if (argv[0] != NULL)
@@ -397,10 +401,13 @@ mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
 
-	if (c->msg != NULL && argv[0] != NULL && !message_add_rcpt(c->msg, c->rt->cfg, argv[0], argv + 1))
-		log_warnx("%s: recipient %s is not an address; treated as local",
-		    queue_id(ctx, c->msg), argv[0]);
-	return SMFIS_NOREPLY;
+	if (c->msg == NULL || argv[0] == NULL || message_add_rcpt(c->msg, c->rt->cfg, argv[0], argv + 1))
+		return SMFIS_CONTINUE;
+	/* Neither local nor remote by any rule: no policy can be applied, so it waits. */
+	log_info("%s: tempfail: recipient %s: cannot classify (not an address, an address literal, or a domain "
+	    "IDNA 2008 refuses)", queue_id(ctx, c->msg), argv[0]);
+	smfi_setreply(ctx, "451", "4.1.3", "Cables: cannot classify this recipient address for encryption policy");
+	return SMFIS_TEMPFAIL;
 }
 
 static sfsistat
@@ -455,8 +462,8 @@ mlfi_eoh(SMFICTX *ctx)
 		outbound_plan(c->msg, &env, &out);
 	if (out.verdict == VERDICT_CONTINUE)
 		return SMFIS_CONTINUE;
-	if (c->msg->outer[OUTER_MARKER] > 0) {
-		/* The marker is checked (or removed) at end of message; the decision waits. */
+	if (c->msg->outer[OUTER_MARKER] > 0 || message_forged_fields(c->msg) > 0) {
+		/* The marker is checked (or removed), forged fields removed, at end of message; the decision waits. */
 		c->msg->early = out;
 		c->msg->have_early = true;
 		return SMFIS_CONTINUE;

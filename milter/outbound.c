@@ -13,6 +13,7 @@
 #include "handler.h"
 #include "keydclient.h"
 #include "outbound.h"
+#include "pgp.h"
 #include "reinject.h"
 #include "smime.h"
 #include "util.h"
@@ -475,15 +476,12 @@ set_field(const struct message *m, const struct mta *mta, const char *name, cons
 /*
  * Replace the content header fields with fields[0..n): each is set, every
  * other content field is removed (MIME-Version stays, and is added if
- * missing), and the trace field goes first.
+ * missing).  No trace field: what was done goes to the log, never to the
+ * world.
  */
 static int
-rewrite_headers(const struct message *m, const struct mta *mta, const struct smime_field *fields, size_t n,
-    const char *trace)
+rewrite_headers(const struct message *m, const struct mta *mta, const struct smime_field *fields, size_t n)
 {
-	char *raw, *v;
-	int rc;
-
 	for (size_t i = 0; i < n; i++)
 		if (set_field(m, mta, fields[i].name, fields[i].value) != 0)
 			return -1;
@@ -498,12 +496,7 @@ rewrite_headers(const struct message *m, const struct mta *mta, const struct smi
 	}
 	if (field_count(m, "MIME-Version") == 0 && set_field(m, mta, "MIME-Version", "1.0") != 0)
 		return -1;
-	raw = xasprintf(" %s", trace);
-	v = mta_value(mta, raw);
-	rc = mta->insheader(mta->ctx, 0, "X-Cables", v);
-	free(raw);
-	free(v);
-	return rc;
+	return 0;
 }
 
 /* Is the content already signed by the sender's client? */
@@ -581,10 +574,11 @@ encrypt_for(const struct message *m, const struct milter_env *env, const struct 
 	return st;
 }
 
+/* What was done to a copy, for the log line (never a header field on the wire). */
 static void
 trace_text(const struct group *g, const struct encrypted *enc, char *out, size_t len)
 {
-	snprintf(out, len, "encrypted; %s; recipients=%d%s%s%s", enc->res.trace, enc->nrecipients,
+	snprintf(out, len, "%s; recipients=%d%s%s%s", enc->res.trace, enc->nrecipients,
 	    enc->with_self ? "; self" : "", enc->signed_ ? "; signed" : "", g->bcc ? "; bcc" : "");
 }
 
@@ -597,19 +591,18 @@ encrypt_in_place(struct message *m, const struct milter_env *env, const struct m
 	struct byte_sink sink = { body_sink_write, &bs };
 	struct encrypted enc;
 	struct cables_err err;
-	char trace[200];
 
 	if (encrypt_for(m, env, g, signing, &sink, &enc, &err) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, !bs.started, m->has_require, err.msg);
 		return;
 	}
-	trace_text(g, &enc, trace, sizeof(trace));
-	if (rewrite_headers(m, mta, enc.res.fields, enc.res.nfields, trace) != 0) {
+	if (rewrite_headers(m, mta, enc.res.fields, enc.res.nfields) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a header change");
 		return;
 	}
-	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s size=%zu%s%s", enc.res.log,
-	    enc.nrecipients, enc.with_self ? " +self" : "", enc.signed_ ? " signed" : "", spool_size(m->body),
+	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s%s size=%zu%s%s", enc.res.log,
+	    enc.nrecipients, enc.with_self ? " +self" : "", enc.signed_ ? " signed" : "", g->bcc ? " bcc" : "",
+	    spool_size(m->body),
 	    m->sign_note[0] != '\0' ? " " : "", m->sign_note);
 }
 
@@ -630,7 +623,7 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
 	    mta->replacebody(mta->ctx, sig->epilogue.data, sig->epilogue.len) == 0 ? 0 : -1;
 	buf_release(&head);
 	if (rc == 0)
-		rc = rewrite_headers(m, mta, &ct, 1, "signed; format=smime");
+		rc = rewrite_headers(m, mta, &ct, 1);
 	if (rc != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a change");
 		return;
@@ -640,21 +633,22 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
 
 /*
  * A copy of the message for group g, re-injected: encrypted (or as it is,
- * clear-signed when sig is not NULL), with the X-Cables result first.
- * *qid gets the MTA's queue ID for it.
+ * clear-signed when sig is not NULL).  *qid gets the MTA's queue ID for
+ * it, trace what was done for the log ("" when nothing).
  */
 static cables_status
 send_copy(const struct message *m, const struct milter_env *env, const struct group *g,
-    const struct smime_signed *sig, bool signing, char *qid, size_t qlen, struct cables_err *err)
+    const struct smime_signed *sig, bool signing, char *qid, size_t qlen, char *trace, size_t tlen,
+    struct cables_err *err)
 {
 	struct encrypted enc;
 	struct spool *encrypted = NULL;
 	struct byte_sink sink;
 	struct entity_src body;
 	struct buf first, content, head;
-	char trace[200];
 	cables_status st = CABLES_OK;
 
+	trace[0] = '\0';
 	buf_init(&first);
 	buf_init(&content);
 	buf_init(&head);
@@ -665,14 +659,13 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
 		sink.arg = encrypted;
 		if ((st = encrypt_for(m, env, g, signing, &sink, &enc, err)) != CABLES_OK)
 			goto out;
-		trace_text(g, &enc, trace, sizeof(trace));
-		buf_printf(&first, "X-Cables: %s\r\n", trace);
+		trace_text(g, &enc, trace, tlen);
 		for (size_t i = 0; i < enc.res.nfields; i++)
 			buf_printf(&content, "%s: %s\r\n", enc.res.fields[i].name, enc.res.fields[i].value);
 		buf_appends(&content, "MIME-Version: 1.0\r\n");
 		entity_src_spool(&body, encrypted, 0, -1);
 	} else if (sig != NULL) {
-		buf_appends(&first, "X-Cables: signed; format=smime\r\n");
+		strlcpy_c(trace, "signed; format=smime", tlen);
 		buf_printf(&content, "MIME-Version: 1.0\r\nContent-Type: %s\r\n", sig->content_type);
 		message_content_head(m, &head);
 		entity_src_mem(&body, sig->prologue.data, sig->prologue.len);
@@ -713,7 +706,7 @@ split(struct message *m, const struct milter_env *env, const struct mta *mta, co
 {
 	struct buf copies, kept;
 	struct cables_err err;
-	char qid[64];
+	char qid[64], trace[200];
 	size_t len;
 
 	if (m->groups[0].encrypt)
@@ -727,7 +720,8 @@ split(struct message *m, const struct milter_env *env, const struct mta *mta, co
 	buf_init(&copies);
 	buf_init(&kept);
 	for (size_t i = 1; i < m->ngroups; i++) {
-		if (send_copy(m, env, &m->groups[i], sig, signing, qid, sizeof(qid), &err) != CABLES_OK) {
+		if (send_copy(m, env, &m->groups[i], sig, signing, qid, sizeof(qid), trace, sizeof(trace), &err) !=
+		    CABLES_OK) {
 			/* A copy not queued would be lost: the whole transaction waits. */
 			outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: %s%s%s%s", err.msg,
 			    copies.len > 0 ? " (already queued: " : "", copies.len > 0 ? copies.data : "",
@@ -736,6 +730,8 @@ split(struct message *m, const struct milter_env *env, const struct mta *mta, co
 			goto out;
 		}
 		copy_describe(m, group_what(&m->groups[i]), m->groups[i].members, m->groups[i].n, qid, &copies);
+		if (trace[0] != '\0')
+			buf_printf(&copies, " (%s)", trace);
 	}
 	for (size_t i = 1; i < m->ngroups; i++)
 		if (copy_remove(m, mta, m->groups[i].members, m->groups[i].n) != 0) {
@@ -823,6 +819,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 	enum mime_crypto crypto;
 	struct cables_err err;
 	char mislabelled[CABLES_ERR_MAX + 64] = "";
+	off_t armor[2];
 	size_t len;
 
 	if (m->plan == PLAN_NONE) {
@@ -842,10 +839,24 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		outcome_internal_error(out, m->on_internal_error, true, m->has_require, m->body_err.msg);
 		return;
 	}
-	if (mime_detect(message_header_value(m, "Content-Type"),
-	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, &err) != CABLES_OK) {
+	if (mime_detect_armor(message_header_value(m, "Content-Type"),
+	    message_header_value(m, "Content-Transfer-Encoding"), m->body, &crypto, armor, &err) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 		return;
+	}
+	if (crypto == MIME_PGP_MIME || crypto == MIME_PGP_INLINE) {
+		/* Ciphertext only if the armor holds session-key packets and then encrypted data. */
+		cables_status st = pgp_message_check(m->body, armor[0], armor[1], &err);
+
+		if (st == CABLES_ERR_IO || st == CABLES_ERR_INTERNAL) {
+			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
+			return;
+		}
+		if (st != CABLES_OK) {
+			snprintf(mislabelled, sizeof(mislabelled), "; labelled %s but not an encrypted OpenPGP message: %s",
+			    mime_crypto_name(crypto), err.msg);
+			crypto = MIME_PLAIN;
+		}
 	}
 	if (crypto == MIME_SMIME_ENVELOPED || crypto == MIME_SMIME_AUTHENVELOPED) {
 		/* Ciphertext only if the whole body is one well-formed envelope. */
@@ -870,11 +881,10 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		outcome_set(out, VERDICT_ACCEPT, "pass", "already encrypted (%s)", mime_crypto_name(crypto));
 		return;
 	}
-	if (m->plan == PLAN_BLOCKED) {
+	if (m->plan == PLAN_BLOCKED)
 		refuse_no_key(out, m->on_key_not_found, m->blocked_reason);
-		return;
-	}
-	outbound_transform(m, env, mta, out);
+	else
+		outbound_transform(m, env, mta, out);
 	len = strlen(out->detail);
 	snprintf(out->detail + len, sizeof(out->detail) - len, "%s", mislabelled);
 }

@@ -205,7 +205,20 @@ data_write(void *arg, const void *p, size_t n, struct cables_err *err)
 	return smtp_write(s, run, (size_t)(end - run), err);
 }
 
-/* The original fields, without X-Cables fields, markers, and (if asked) content fields. */
+/* Is the index-th Authentication-Results field one the copy leaves out? */
+static bool
+drop_authres(const struct reinject_copy *c, unsigned int index)
+{
+	for (size_t i = 0; i < c->ndrop_authres; i++)
+		if (c->drop_authres[i] == index)
+			return true;
+	return false;
+}
+
+/*
+ * The original fields, without X-Cables fields, markers, the
+ * Authentication-Results fields asked, and (if asked) content fields.
+ */
 static cables_status
 write_original_fields(struct smtp *s, const struct reinject_copy *c, struct cables_err *err)
 {
@@ -214,6 +227,7 @@ write_original_fields(struct smtp *s, const struct reinject_copy *c, struct cabl
 	size_t n;
 	off_t off;
 	bool at_start, whole, skip = false;
+	unsigned int nauthres = 0;
 	cables_status st = CABLES_OK;
 
 	spool_lines_init(lines, c->headers, 0, -1);
@@ -224,7 +238,10 @@ write_original_fields(struct smtp *s, const struct reinject_copy *c, struct cabl
 			const char *colon = memchr(line, ':', n);
 			size_t name = colon != NULL ? (size_t)(colon - line) : n;
 
+			if (name == 22 && str_nieq(line, "Authentication-Results", 22))
+				nauthres++;
 			skip = (name == 8 && str_nieq(line, "X-Cables", 8)) ||
+			    (name == 22 && str_nieq(line, "Authentication-Results", 22) && drop_authres(c, nauthres)) ||
 			    (name == strlen(REINJECT_MARKER) && str_nieq(line, REINJECT_MARKER, name)) ||
 			    (c->drop_content_fields && name < n && mime_is_content_header(line, name));
 		}

@@ -5,7 +5,8 @@
  * its own copies.
  *
  * A copy is the original header fields (minus those the copy replaces,
- * minus X-Cables fields), fields put first (the X-Cables result and the
+ * minus X-Cables fields and the Authentication-Results fields claiming our
+ * authserv-id), fields put first (an inbound copy's X-Cables result, the
  * marker), the copy's content header fields, and a body given as pieces
  * (entity.h).  It is sent with the original envelope sender and ESMTP
  * parameters the server supports; success means the server answered 250
@@ -47,6 +48,8 @@ struct reinject_copy {
 	size_t nrcpts;
 	const struct spool *headers;	/* original fields, "Name:value" CRLF */
 	bool drop_content_fields;	/* the copy brings its own Content-* fields */
+	const unsigned int *drop_authres;	/* 1-based indexes of Authentication-Results fields to leave out */
+	size_t ndrop_authres;
 	const struct buf *first;	/* fields to put before the original ones */
 	const struct buf *content;	/* the copy's content fields (with drop_content_fields) */
 	const struct entity_src *body;

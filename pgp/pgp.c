@@ -18,6 +18,7 @@
 
 #include "base64.h"
 #include "pgp.h"
+#include "pgp_packet.h"
 
 extern char **environ;
 
@@ -800,95 +801,97 @@ out:
 	return st;
 }
 
-cables_status
-pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17], size_t max, size_t *n,
+/*
+ * The first max bytes of the armored message in [from, to) of sp, decoded
+ * into bin; *message tells whether the armor says "PGP MESSAGE".
+ */
+static cables_status
+armor_prefix(const struct spool *sp, off_t from, off_t to, size_t max, struct buf *bin, bool *message,
     struct cables_err *err)
 {
 	struct spool_lines *r = xmalloc(sizeof(*r));
 	struct b64_decoder d;
-	struct buf bin;
 	const char *line;
-	size_t len, pos = 0;
+	size_t len;
 	off_t off;
 	bool at_start, whole, data = false, in_headers = false;
 	cables_status st = CABLES_OK;
 
-	*n = 0;
-	buf_init(&bin);
+	*message = false;
 	b64_decoder_init(&d);
 	spool_lines_init(r, sp, from, to);
-	/* The session key packets come first: 64 KB of packets is hundreds of recipients. */
-	while (bin.len < 65536) {
+	while (bin->len < max) {
 		if ((st = spool_lines_next(r, &line, &len, &off, &at_start, &whole, err)) != CABLES_OK || len == 0)
 			break;
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
 		    line[len - 1] == '\t'))
 			len--;
 		if (!data) {
-			if (!in_headers && len >= 15 && memcmp(line, "-----BEGIN PGP ", 15) == 0)
+			if (!in_headers && len >= 15 && memcmp(line, "-----BEGIN PGP ", 15) == 0) {
 				in_headers = true;
-			else if (in_headers && len == 0)
+				*message = len == 27 && memcmp(line + 15, "MESSAGE-----", 12) == 0;
+			} else if (in_headers && len == 0) {
 				data = true;
+			}
 			continue;
 		}
 		if (len == 0 || line[0] == '=' || line[0] == '-')
 			break;
-		if ((st = b64_decode_update(&d, (const uint8_t *)line, len, &bin, err)) != CABLES_OK)
+		if ((st = b64_decode_update(&d, (const uint8_t *)line, len, bin, err)) != CABLES_OK)
 			break;
 	}
 	free(r);
-	if (st != CABLES_OK) {
+	return st;
+}
+
+cables_status
+pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17], size_t max, size_t *n,
+    struct cables_err *err)
+{
+	struct pgp_packet_header h;
+	struct buf bin;
+	size_t pos = 0;
+	bool message;
+	cables_status st;
+
+	*n = 0;
+	buf_init(&bin);
+	/* The session key packets come first: 64 KB of packets is hundreds of recipients. */
+	if ((st = armor_prefix(sp, from, to, 65536, &bin, &message, err)) != CABLES_OK) {
 		buf_release(&bin);
 		return st;
 	}
-	/* Packets: tag 1 (v3 PKESK: version, 8-byte key ID) and tag 10 (marker) until anything else. */
-	while (pos + 2 <= bin.len && *n < max) {
-		const uint8_t *b = (const uint8_t *)bin.data;
-		size_t hlen, plen, tag;
-
-		if ((b[pos] & 0x80) == 0)
+	/* Session-key packets (tags 1 and 3) and markers (tag 10), definite lengths, until anything else. */
+	while (*n < max && pos < bin.len &&
+	    pgp_packet_header_read((const uint8_t *)bin.data + pos, bin.len - pos, &h, NULL) == CABLES_OK &&
+	    h.kind == PGP_LENGTH_DEFINITE &&
+	    (h.tag == PGP_TAG_PKESK || h.tag == PGP_TAG_SKESK || h.tag == PGP_TAG_MARKER)) {
+		if (h.tag == PGP_TAG_PKESK && h.body_len <= bin.len - pos - h.header_len &&
+		    pgp_packet_pkesk_keyid((const uint8_t *)bin.data + pos + h.header_len, h.body_len, ids[*n]))
+			(*n)++;
+		if (h.body_len > bin.len - pos - h.header_len)
 			break;
-		if ((b[pos] & 0x40) != 0) {
-			tag = b[pos] & 0x3f;
-			if (b[pos + 1] < 192) {
-				plen = b[pos + 1];
-				hlen = 2;
-			} else if (b[pos + 1] < 224) {
-				if (pos + 3 > bin.len)
-					break;
-				plen = ((size_t)(b[pos + 1] - 192) << 8) + b[pos + 2] + 192;
-				hlen = 3;
-			} else if (b[pos + 1] == 255) {
-				if (pos + 6 > bin.len)
-					break;
-				plen = ((size_t)b[pos + 2] << 24) | ((size_t)b[pos + 3] << 16) | ((size_t)b[pos + 4] << 8) |
-				    b[pos + 5];
-				hlen = 6;
-			} else {
-				break;	/* partial length: not a session key packet */
-			}
-		} else {
-			static const size_t lens[] = { 1, 2, 4 };
-			size_t lt = b[pos] & 3;
-
-			tag = (b[pos] >> 2) & 0x0f;
-			if (lt == 3 || pos + 1 + lens[lt] > bin.len)
-				break;
-			plen = 0;
-			for (size_t i = 0; i < lens[lt]; i++)
-				plen = (plen << 8) | b[pos + 1 + i];
-			hlen = 1 + lens[lt];
-		}
-		if (tag != 1 && tag != 10 && tag != 3)
-			break;
-		if (tag == 1 && plen >= 9 && pos + hlen + 9 <= bin.len && b[pos + hlen] == 3) {
-			hex_encode(b + pos + hlen + 1, 8, ids[*n]);
-			ids[(*n)++][16] = '\0';
-		}
-		pos += hlen + plen;
+		pos += h.header_len + h.body_len;
 	}
 	buf_release(&bin);
 	return CABLES_OK;
+}
+
+cables_status
+pgp_message_check(const struct spool *sp, off_t from, off_t to, struct cables_err *err)
+{
+	struct buf bin;
+	bool message;
+	cables_status st;
+
+	buf_init(&bin);
+	st = armor_prefix(sp, from, to, PGP_PACKET_PREFIX_MAX, &bin, &message, err);
+	if (st == CABLES_OK && !message)
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "the armor is not a PGP MESSAGE");
+	else if (st == CABLES_OK)
+		st = pgp_packet_is_encrypted((const uint8_t *)bin.data, bin.len, NULL, err);
+	buf_release(&bin);
+	return st;
 }
 
 bool
@@ -980,6 +983,24 @@ out:
 	return st;
 }
 
+/* gpg's status lines during decryption: DECRYPTION_KEY names the (sub)key that opened the session key. */
+static gpgme_error_t
+decrypt_status(void *arg, const char *keyword, const char *args)
+{
+	struct pgp_verify *v = arg;
+	size_t n;
+
+	if (keyword == NULL || args == NULL || strcmp(keyword, "DECRYPTION_KEY") != 0)
+		return 0;
+	n = strcspn(args, " ");
+	if (n == PGP_FPR_LEN && v->decrypted_by[0] == '\0') {
+		memcpy(v->decrypted_by, args, n);
+		v->decrypted_by[n] = '\0';
+		str_lower(v->decrypted_by);
+	}
+	return 0;
+}
+
 cables_status
 pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
     struct pgp_verify *v, struct cables_err *err)
@@ -1006,6 +1027,12 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, stru
 		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new_from_cbs", e);
 		goto out;
 	}
+	/* Every status line to decrypt_status: which key decrypted is the caller's to judge. */
+	if ((e = gpgme_set_ctx_flag(ctx, "full-status", "1")) != 0) {
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_set_ctx_flag full-status", e);
+		goto out;
+	}
+	gpgme_set_status_cb(ctx, decrypt_status, v);
 	e = gpgme_op_decrypt_verify(ctx, cipher, plain);
 	if ((st = io_failure(&rd, w, err)) != CABLES_OK)
 		goto out;

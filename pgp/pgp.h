@@ -145,11 +145,22 @@ cables_status pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, co
 cables_status pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17], size_t max,
     size_t *n, struct cables_err *err);
 
+/*
+ * Is the armored text in [from, to) of sp an encrypted OpenPGP message
+ * (pgp_packet.h: session-key packets, then an encrypted data packet)?
+ * CABLES_OK when it is; CABLES_ERR_SYNTAX with the reason when it is not
+ * (base64 of a plaintext labelled PGP/MIME, a literal data packet, a
+ * signature); other errors when the spool cannot be read.
+ */
+cables_status pgp_message_check(const struct spool *sp, off_t from, off_t to, struct cables_err *err);
+
 struct pgp_verify {
 	bool signed_;		/* the message carried a signature */
 	bool good;		/* which verified */
 	char fpr[PGP_FPR_LEN + 1];	/* of the signing (sub)key, lowercase, or "" */
 	char reason[200];	/* why not good */
+	/* pgp_decrypt: the (sub)key gpg decrypted the session key with (DECRYPTION_KEY), lowercase, or "" */
+	char decrypted_by[PGP_FPR_LEN + 1];
 };
 
 cables_status pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,

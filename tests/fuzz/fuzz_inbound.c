@@ -111,7 +111,7 @@ milter_run(struct message *m, bool inbound, bool leadspc)
 	else
 		outbound_plan(m, &env, &out);
 	if (out.verdict != VERDICT_CONTINUE) {
-		if (m->outer[OUTER_MARKER] == 0) {
+		if (m->outer[OUTER_MARKER] == 0 && message_forged_fields(m) == 0) {
 			if (verbose)
 				fprintf(stderr, "%s: %s: %s (end of header)\n", m->queue_id, out.what, out.detail);
 			return;

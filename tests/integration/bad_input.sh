@@ -44,8 +44,10 @@ else
 	not_ok "already S/MIME: accepted and delivered" "$REPLY"
 fi
 
-# Already inline-PGP-encrypted text: passes unchanged.
-printf 'From: alice@a.test\r\nTo: bob@b.test\r\nSubject: pgp\r\nContent-Type: text/plain\r\n\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2bS3PkF3SAQf/Y2lwaGVydGV4dA==\r\n=abcd\r\n-----END PGP MESSAGE-----\r\n\r\n' > "$T/pgp.eml"
+# Already inline-PGP-encrypted text: passes unchanged.  Its packets are those of
+# ciphertext (a whole session-key packet, tag 1, then encrypted data, tag 18):
+# a shape alone no longer passes (outbound_already_encrypted.sh).
+printf 'From: alice@a.test\r\nTo: bob@b.test\r\nSubject: pgp\r\nContent-Type: text/plain\r\n\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nwQwDEjRWeJCrze8BAADSBQGqu8zd\r\n=abcd\r\n-----END PGP MESSAGE-----\r\n\r\n' > "$T/pgp.eml"
 if rig_send "$T/pgp.eml" alice@a.test bob@b.test && wire=$(capture); then
 	check "already inline PGP: passes unchanged" grep -q '^-----BEGIN PGP MESSAGE-----' "$wire"
 	check "already inline PGP: logged" grep -q 'pass: already encrypted (pgp-inline)' "$MILTER_LOG"

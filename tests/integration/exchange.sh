@@ -202,7 +202,8 @@ check "one request to b's key server for both addresses" \
 	sh -c "[ $(stat_of b exchange_answered) = $((answered + 1)) ] && [ $(stat_of b exchange_addresses) = $((asked + 2)) ]"
 if w=$(wire x2b); then
 	check "fay and gus: one S/MIME copy, encrypted to both" sh -c \
-		"grep -q '^X-Cables: encrypted; format=smime; cipher=aes256-cbc; recipients=2' $w && ! grep -q PLAINTEXT-MARKER $w"
+		"grep -q 'encrypted: format=smime cipher=aes256-cbc recipients=2' $T/a/milter.log && ! grep -q PLAINTEXT-MARKER $w && grep -q '^Content-Type: application/pkcs7-mime' $w"
+	check "fay and gus: no X-Cables field on the wire" sh -c "! grep -qi '^X-Cables' $w"
 fi
 
 # 3. A rogue server: c.test's signed SRV leads to it, but it cannot sign with c.test's key.

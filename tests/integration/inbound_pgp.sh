@@ -61,14 +61,17 @@ $MAILTOOL entity "$T/att.eml" > "$T/att.entity"
 for kind in utf8 latin1; do { printf 'MIME-Version: 1.0\r\n'; cat "$T/$kind.entity"; } > "$T/$kind.expected"; done
 cp "$T/att.entity" "$T/att.expected"
 
-# decrypted_ok DESCRIPTION USER ENTITY [SIGNATURE]: the Maildir copy is ENTITY, byte for byte.
+# decrypted_ok DESCRIPTION USER ENTITY [RESULT]: the Maildir copy is ENTITY, byte for byte; the
+# signature's x-pgp RESULT (pass, policy, fail) in b.test's Authentication-Results, or none unsigned.
 decrypted_ok() {
 	f=$(newest "$2")
 	$MAILTOOL entity "$f" > "$T/got.entity"
 	check "$1: the Maildir copy is the original content, byte for byte" cmp -s "$T/got.entity" "$3"
-	check "$1: X-Cables says decrypted" grep -q '^X-Cables: decrypted; format=pgp; key=[0-9a-f]\{16\}' "$f"
+	check "$1: X-Cables says decrypted" grep -q '^X-Cables: decrypted; format=pgp; key=[0-9a-f]\{16\}$' "$f"
 	if [ -n "${4:-}" ]; then
-		check "$1: signature $4" grep -q "^X-Cables: decrypted; .*signature=$4" "$f"
+		check "$1: signature $4" grep -q "^Authentication-Results: mx.b.test; x-pgp=$4\( \|\$\)" "$f"
+	else
+		check "$1: no signature result" sh -c "! grep -q '^Authentication-Results: mx.b.test' $f"
 	fi
 }
 not_decrypted_ok() {	# DESCRIPTION USER REASON
@@ -88,14 +91,15 @@ for kind in utf8 latin1 att; do
 done
 gpg_enc "$T/utf8.entity" "$T/signed.asc" -r bob@b.test --sign -u alice@a.test
 if deliver "$(message "$T/signed.asc" gpg-signed)" bob@b.test; then
-	decrypted_ok "gpg signed and encrypted" bob "$T/utf8.expected" valid
-	check "gpg signed: the signer is alice" grep -q '^X-Cables: decrypted; .*signer=alice@a.test' "$(newest bob)"
+	decrypted_ok "gpg signed and encrypted" bob "$T/utf8.expected" pass
+	check "gpg signed: the signer is alice" \
+		grep -q '^Authentication-Results: mx.b.test; x-pgp=pass body.pgp-identifier="alice@a.test"$' "$(newest bob)"
 else
 	not_ok "gpg signed: delivered" "$REPLY"
 fi
 gpg_enc "$T/utf8.entity" "$T/msigned.asc" -r bob@b.test --sign -u mallory@m.test
 if deliver "$(message "$T/msigned.asc" gpg-msigned)" bob@b.test; then
-	decrypted_ok "signed by a key the store does not hold for From" bob "$T/utf8.expected" untrusted
+	decrypted_ok "signed by a key the store does not hold for From" bob "$T/utf8.expected" policy
 else
 	not_ok "mallory-signed: delivered" "$REPLY"
 fi
@@ -113,14 +117,17 @@ $MAILTOOL pgp-signed "$T/utf8.entity" "$T/utf8.sig" "$T/signed-only.eml" --heade
 $MAILTOOL body "$T/signed-only.eml" > "$T/signed-only.body"
 if deliver "$T/signed-only.eml" bob@b.test; then
 	f=$(newest bob)
-	check "signed only: signature valid, signer alice" grep -q '^X-Cables: format=pgp; signature=valid; signer=alice@a.test$' "$f"
+	check "signed only: signature valid, signer alice" \
+		grep -q '^Authentication-Results: mx.b.test; x-pgp=pass body.pgp-identifier="alice@a.test"$' "$f"
+	check "signed only: no X-Cables field (nothing was decrypted)" sh -c "! grep -q '^X-Cables' $f"
 	check "signed only: the body is left as it came" sh -c "$MAILTOOL body $f | cmp -s - $T/signed-only.body"
 else
 	not_ok "signed only: delivered" "$REPLY"
 fi
 sed 's/Gr\(.*\)PLAINTEXT-MARKER/Gr\1TAMPERED-MARKER/' "$T/signed-only.eml" > "$T/tampered.eml"
 if deliver "$T/tampered.eml" bob@b.test; then
-	check "signed, then changed: signature invalid" grep -q '^X-Cables: format=pgp; signature=invalid; reason="bad signature' "$(newest bob)"
+	check "signed, then changed: signature invalid" \
+		grep -q '^Authentication-Results: mx.b.test; x-pgp=fail reason="bad signature' "$(newest bob)"
 else
 	not_ok "tampered: delivered" "$REPLY"
 fi
@@ -128,7 +135,7 @@ $MAILTOOL pgp-signed "$T/utf8.entity" "$T/utf8.sig" "$T/stranger.eml" --header "
 	--header "To: bob@b.test" --header "Subject: from a stranger"
 if deliver "$T/stranger.eml" bob@b.test; then
 	check "signed by a sender the store has no key for: untrusted, with the reason" \
-		grep -q '^X-Cables: format=pgp; signature=untrusted; reason="no OpenPGP key in the key store for zed@z.test"' "$(newest bob)"
+		grep -q '^Authentication-Results: mx.b.test; x-pgp=policy reason="no OpenPGP key in the key store for zed@z.test"' "$(newest bob)"
 else
 	not_ok "stranger: delivered" "$REPLY"
 fi
@@ -136,8 +143,9 @@ fi
 $MAILTOOL entity "$T/signed-only.eml" > "$T/signed-entity"
 gpg_enc "$T/signed-entity" "$T/sign-then-encrypt.asc" -r bob@b.test
 if deliver "$(message "$T/sign-then-encrypt.asc" sign-then-encrypt)" bob@b.test; then
-	check "signed then encrypted: decrypted, inner signature valid" \
-		grep -q '^X-Cables: decrypted; format=pgp; key=[0-9a-f]*; signature=valid; signer=alice@a.test$' "$(newest bob)"
+	check "signed then encrypted: decrypted" grep -q '^X-Cables: decrypted; format=pgp; key=[0-9a-f]*$' "$(newest bob)"
+	check "signed then encrypted: inner signature valid, signer alice" \
+		grep -q '^Authentication-Results: mx.b.test; x-pgp=pass body.pgp-identifier="alice@a.test"$' "$(newest bob)"
 else
 	not_ok "sign-then-encrypt: delivered" "$REPLY"
 fi
@@ -173,6 +181,52 @@ if deliver "$(message "$T/forcarol.asc" forcarol)" bob@b.test; then
 else
 	not_ok "for carol, to bob: delivered" "$REPLY"
 fi
+# Issue 15 item 1, the spliced message: carol (a local user) takes bob's
+# ciphertext (seen on the wire), keeps bob's session-key packet first, adds
+# one naming her own encryption subkey, and mails it to herself.  bob's
+# secret is in the milter's GnuPG home since his first mail, so gpg opens
+# bob's packet: carol must get the message still encrypted, never bob's
+# plaintext, and the reason says which key was used.
+cid=$(gpg --homedir "$GA" --list-keys --with-colons carol@b.test | awk -F: '$1 == "sub" {print $5; exit}')
+/usr/bin/python3 - "$T/bobonly.asc" "$T/spliced.asc" "$cid" <<'PY'
+import base64, sys
+src, dst, keyid = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
+lines = open(src).read().splitlines()
+body = lines[lines.index("") + 1:]
+data = base64.b64decode("".join(l for l in body if l and not l.startswith(("=", "-"))))
+def header(p):
+    """Tag and total length of the packet at p (old or new format, definite lengths)."""
+    b = data[p]
+    if b & 0x40:
+        l = data[p + 1]
+        if l < 192: return b & 0x3f, 2 + l
+        if l < 224: return b & 0x3f, 3 + ((l - 192) << 8) + data[p + 2] + 192
+        return b & 0x3f, 6 + int.from_bytes(data[p + 2:p + 6], "big")
+    n = {0: 1, 1: 2, 2: 4}[b & 3]
+    return (b >> 2) & 15, 1 + n + int.from_bytes(data[p + 1:p + 1 + n], "big")
+tag, first = header(0)
+assert tag == 1, tag
+# A PKESK v3 naming carol's subkey (RSA, a junk MPI): only its key ID matters.
+fake_body = bytes([3]) + keyid + bytes([1, 0, 8, 0x5a])
+fake = bytes([0xc1, len(fake_body)]) + fake_body
+out = data[:first] + fake + data[first:]
+b64 = base64.b64encode(out).decode()
+with open(dst, "w") as f:
+    f.write("-----BEGIN PGP MESSAGE-----\n\n")
+    f.write("\n".join(b64[i:i + 64] for i in range(0, len(b64), 64)))
+    f.write("\n-----END PGP MESSAGE-----\n")
+PY
+TO=carol@b.test
+if [ -n "$cid" ] && deliver "$(message "$T/spliced.asc" spliced)" carol@b.test; then
+	not_decrypted_ok "spliced: bob's packet first, one naming carol's key added, sent to carol" carol \
+		"which is not a key of every recipient of this copy"
+	check "spliced: carol's copy still holds bob's ciphertext" \
+		sh -c "$MAILTOOL pgp-payload $(newest carol) | grep -q 'BEGIN PGP MESSAGE'"
+	check "spliced: the log names the refusal" grep -q 'not-decrypted: OpenPGP: decrypted with key [0-9a-f]\{16\}, which is not a key of every recipient' "$T/b/milter.log"
+else
+	not_ok "spliced: delivered" "$REPLY"
+fi
+TO=bob@b.test
 # A hidden recipient: Cables cannot tell whom it is for, so it does not try.
 gpg_enc "$T/utf8.entity" "$T/hidden.asc" -R bob@b.test
 if deliver "$(message "$T/hidden.asc" hidden)" bob@b.test; then

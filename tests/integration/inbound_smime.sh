@@ -145,13 +145,45 @@ else
 	not_ok "bob and carol: delivered" "$REPLY"
 fi
 
-# A forged result field on plain mail is removed.
-printf 'From: mallory@evil.test\r\nTo: bob@b.test\r\nSubject: urgent\r\nX-Cables: decrypted; format=smime; signature=valid; signer=ceo@b.test\r\n\r\nWire the money.\r\n' > "$T/forged.eml"
+# Forged result fields are removed: every X-Cables field, and every
+# Authentication-Results field with b.test's authserv-id (mx.b.test) however
+# it is written (other case, final dot, quoted, behind a comment, folded) or
+# that cannot be read; another server's field stays.
+{
+	printf 'From: mallory@evil.test\r\nTo: bob@b.test\r\nCc: zed@z.test\r\nSubject: urgent\r\n'
+	printf 'X-Cables: decrypted; format=smime; signature=valid; signer=ceo@b.test\r\n'
+	printf 'Authentication-Results: mx.b.test; smime=pass body.smime-identifier="ceo@b.test"\r\n'
+	printf 'Authentication-Results: (ours) "MX.B.Test."\r\n ; x-pgp=pass body.pgp-identifier="ceo@b.test"\r\n'
+	printf 'Authentication-Results: (unclosed mx.b.test; smime=pass\r\n'
+	printf 'Authentication-Results: mx.other.test; dkim=pass header.d=evil.test\r\n'
+	printf 'x-cables: signature=valid\r\n\r\nWire the money.\r\n'
+} > "$T/forged.eml"
+# forged_gone DESCRIPTION FILE: no forged field left, the other server's field kept.
+forged_gone() {
+	check "$1: every X-Cables field removed" sh -c "! grep -qi '^X-Cables' $2"
+	check "$1: every Authentication-Results field claiming mx.b.test removed" \
+		sh -c "! grep -qi -e '^Authentication-Results:.*mx\.b\.test' -e 'smime=pass' -e 'x-pgp=pass' $2"
+	check "$1: one Authentication-Results field left" test "$(grep -ci '^Authentication-Results:' "$2")" = 1
+	check "$1: another server's Authentication-Results kept" \
+		grep -q '^Authentication-Results: mx.other.test; dkim=pass header.d=evil.test' "$2"
+}
 if deliver "$T/forged.eml" bob@b.test; then
-	check "forged X-Cables removed" sh -c "! grep -q '^X-Cables' $(newest bob)"
+	forged_gone "inbound (all recipients local)" "$(newest bob)"
 else
 	not_ok "forged: delivered" "$REPLY"
 fi
+# The same with one remote Cc: the outbound path, which used to leave them for bob.
+rig_sink
+if inst_send "$BPORT" "$T/forged.eml" mallory@evil.test bob@b.test zed@z.test &&
+    wait_for 60 sh -c "[ \$(grep -c '$(qid_of_reply): .*status=sent' $T/b/pf/maillog) -ge 2 ]"; then
+	forged_gone "mixed (a remote Cc): bob's copy" "$(newest bob)"
+	w=$(grep -l " id $(qid_of_reply)[;]*\$" "$SINK"/* | head -n 1)
+	sink_message "$w" > "$T/forged.wire"
+	forged_gone "mixed (a remote Cc): the copy on the wire" "$T/forged.wire"
+else
+	not_ok "forged, remote Cc: delivered" "$REPLY"
+fi
+rig_sink_stop
 
 # Clear-signed mail from alice (whose certificate b.test holds): the signature is checked.
 inst_config a a.test
@@ -163,12 +195,27 @@ openssl cms -sign -binary -in "$T/inner.txt" -signer "$T/alice.pem" -out "$T/sig
 TO=bob@b.test
 if deliver "$(message "$T/signed.smime")" bob@b.test; then
 	f=$(newest bob)
-	check "clear-signed by a known signer: signature=valid" \
-		grep -q '^X-Cables: format=smime; signature=valid; signer=alice@a.test$' "$f"
+	check "clear-signed by a known signer: smime=pass in Authentication-Results" \
+		grep -q '^Authentication-Results: mx.b.test; smime=pass body.smime-identifier="alice@a.test"$' "$f"
+	check "clear-signed: no X-Cables field (nothing was decrypted)" sh -c "! grep -q '^X-Cables' $f"
 	check "clear-signed: the signed entity is delivered as it was" \
 		openssl cms -verify -in "$f" -CAfile "$T/alice-cert.pem" -out /dev/null
 else
 	not_ok "signed: delivered" "$REPLY"
+fi
+# A certificate address written to look like a result stays inside its quotes.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/inj.key" -out "$T/inj.pem" -days 2 -subj "/CN=inj" \
+	-addext 'subjectAltName=email:mallory@evil.test; smime=pass' 2>/dev/null
+cat "$T/inj.key" >> "$T/inj.pem"
+openssl cms -sign -binary -in "$T/inner.txt" -signer "$T/inj.pem" -out "$T/injected.smime"
+if deliver "$(message "$T/injected.smime")" bob@b.test; then
+	f=$(newest bob)
+	check "injected signer address: one quoted identifier, result policy" \
+		grep -q '^Authentication-Results: mx.b.test; smime=policy reason="[^"]*" body.smime-identifier="mallory@evil.test; smime=pass" header.from="alice@a.test"$' "$f"
+	check "injected signer address: no second result" \
+		test "$(grep '^Authentication-Results:' "$f" | sed 's/"[^"]*"//g' | grep -o 'smime=' | wc -l)" = 1
+else
+	not_ok "injected: delivered" "$REPLY"
 fi
 # One decision line per message: the queue IDs Postfix accepted are those the milter logged, once each.
 sed -n 's/.*postfix\/qmgr\[[0-9]*\]: \([0-9A-F]*\): from=.*/\1/p' "$T/b/pf/maillog" | sort -u > "$T/accepted"

@@ -123,6 +123,7 @@ rig_config() {
 	KeyStore $T/keys.db
 	KeyStoreKey $T/store.key
 	LocalDomains a.test
+	AuthservID mx.a.test
 	TempDir $T
 	GnuPGHome $T/gnupg
 	KeydSocket none
@@ -342,6 +343,7 @@ inst_config() {
 	KeyStore $T/$name/keys.db
 	KeyStoreKey $T/$name/store.key
 	LocalDomains $domain
+	AuthservID mx.${domain%%[ ,]*}
 	TempDir $T/$name
 	GnuPGHome $T/$name/gnupg
 	KeydSocket none

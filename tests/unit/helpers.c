@@ -223,8 +223,8 @@ milter_fixture_new(const char *extra_config, time_t now)
 	char *text;
 
 	fx->dir = test_tempdir();
-	text = xasprintf("LocalDomains a.test\nKeydSocket none\nTempDir %s\nKeyStore %s/keys.db\n%s\n", fx->dir, fx->dir,
-	    extra_config);
+	text = xasprintf("LocalDomains a.test\nAuthservID mx.a.test\nKeydSocket none\nTempDir %s\nKeyStore %s/keys.db\n%s\n",
+	    fx->dir, fx->dir, extra_config);
 	fx->cfg = config_parse("test.conf", text, strlen(text), &err);
 	free(text);
 	if (fx->cfg == NULL) {

@@ -91,9 +91,31 @@ test_normalize_folds_case_and_strips_subaddress(void **state)
 		{ "+x@b.test", &plus, "+x@b.test" },		/* a leading delimiter is not one */
 		{ "+X@B.Test", &plus, "+x@b.test" },
 		{ "-x@b.test", &plus_minus, "-x@b.test" },
-		{ "\"Bob+x\"@B.Test", &plus, "\"Bob+x\"@b.test" },	/* quoted: bytes kept */
+		/* A quoted dot-atom is the same mailbox as the dot-atom (RFC 5321 4.1.2): no way around policy. */
+		{ "\"Bob+x\"@B.Test", &plus, "bob@b.test" },
+		{ "\"bob\"@b.test", &plus, "bob@b.test" },
+		{ "\"b\\ob\"@b.test", &plus, "bob@b.test" },	/* a quoted-pair of a plain character */
+		{ "\"bob.smith\"@b.test", &plus, "bob.smith@b.test" },
+		/* Other quoted local parts: bytes kept. */
 		{ "\"Bob Smith\"@B.TEST", &plus, "\"Bob Smith\"@b.test" },
 		{ "\"a@b\"@C.Test", &plus, "\"a@b\"@c.test" },
+		{ "\"bob.\"@b.test", &plus, "\"bob.\"@b.test" },
+		{ "\"\"@b.test", &plus, "\"\"@b.test" },
+		/* One form of the domain: no final dot, A-labels (IDNA 2008, UTS 46 non-transitional). */
+		{ "bob@partner.example.", &plus, "bob@partner.example" },
+		{ "bob@Partner.Example.", &plus, "bob@partner.example" },
+		{ "bob@b\xc3\xbc" "cher.example", &plus, "bob@xn--bcher-kva.example" },
+		{ "bob@B\xc3\x9c" "CHER.example", &plus, "bob@xn--bcher-kva.example" },
+		{ "bob@xn--bcher-kva.example", &plus, "bob@xn--bcher-kva.example" },
+		{ "bob@XN--BCHER-KVA.example.", &plus, "bob@xn--bcher-kva.example" },
+		{ "bob@fa\xc3\x9f.example", &plus, "bob@xn--fa-hia.example" },	/* non-transitional: not fass */
+		/* No one form: cannot be classified. */
+		{ "bob@[192.0.2.1]", &plus, NULL },		/* an address literal */
+		{ "bob@[IPv6:2001:db8::1]", &plus, NULL },
+		{ "bob@xn--zz.example", &plus, NULL },		/* not a valid A-label */
+		{ "bob@b.test..", &plus, NULL },
+		{ "bob@.", &plus, NULL },
+		{ "bob@\xff\xfe.example", &plus, NULL },		/* not UTF-8 */
 		{ "Bob+x@B.Test", NULL, "bob+x@b.test" },	/* no options: fold only */
 		{ "bob", &plus, NULL },
 		{ "", &plus, NULL },
@@ -107,6 +129,32 @@ test_normalize_folds_case_and_strips_subaddress(void **state)
 		check_str("addr_normalize", cases[i].addr, got, cases[i].expect);
 		free(got);
 	}
+}
+
+static void
+test_domain_normalize_gives_one_form(void **state)
+{
+	static const struct { const char *in, *expect; } cases[] = {
+		{ "partner.example", "partner.example" },
+		{ "partner.example.", "partner.example" },
+		{ "PARTNER.Example", "partner.example" },
+		{ "b\xc3\xbc" "cher.example", "xn--bcher-kva.example" },
+		{ "xn--bcher-kva.example", "xn--bcher-kva.example" },
+		{ "a_b.example", "a_b.example" },
+		{ "[192.0.2.1]", NULL },
+		{ "", NULL },
+		{ ".", NULL },
+		{ "a..b", NULL },
+		{ "xn--zz.example", NULL },
+	};
+
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		char *got = addr_domain_normalize(cases[i].in);
+
+		check_str("addr_domain_normalize", cases[i].in, got, cases[i].expect);
+		free(got);
+	}
+	(void)state;
 }
 
 static void
@@ -221,6 +269,10 @@ test_domain_list_matches_exact_names_and_dot_suffixes(void **state)
 			fail_msg("domain_list_match('%s') should be %s", cases[i].domain,
 			    cases[i].match ? "true" : "false");
 	assert_false(domain_list_match(&l, NULL));
+	/* A U-label entry is stored as its A-label, what normalised recipients carry. */
+	domain_list_add(&l, "B\xc3\xbc" "cher.example.");
+	assert_string_equal(l.names[2], "xn--bcher-kva.example");
+	assert_true(domain_list_match(&l, "xn--bcher-kva.example"));
 	domain_list_release(&l);
 	assert_int_equal(l.count, 0);
 	assert_null(l.names);
@@ -408,6 +460,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_envelope_argument_yields_bare_address),
 		cmocka_unit_test(test_normalize_folds_case_and_strips_subaddress),
+		cmocka_unit_test(test_domain_normalize_gives_one_form),
 		cmocka_unit_test(test_domain_is_after_the_last_at),
 		cmocka_unit_test(test_domain_valid_accepts_plausible_names_only),
 		cmocka_unit_test(test_addr_valid_accepts_local_at_domain_only),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -75,6 +76,13 @@ assert_default_values(const struct config *c)
 	assert_null(c->pid_file);
 	assert_string_equal(c->key_store, "/var/lib/cables/keys.db");
 	assert_string_equal(c->key_store_key, "/etc/cables/keystore.key");
+	{
+		char host[256] = "";
+
+		/* AuthservID: the host name when not set. */
+		gethostname(host, sizeof(host));
+		assert_string_equal(c->authserv_id, host[0] != '\0' ? host : "localhost");
+	}
 	assert_int_equal(c->local_domains.count, 0);
 	assert_int_equal(c->internal_hosts.count, 2);
 	assert_true(host_matches(&c->internal_hosts, "127.0.0.1"));
@@ -180,7 +188,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "KeyExchange",
-		"Peer", "WKD",
+		"Peer", "WKD", "AuthservID",
 	};
 	size_t n = config_key_count();
 
@@ -380,6 +388,10 @@ test_string_values_of_each_type(void **state)
 	assert_int_equal(c->policy.dflt[PA_POLICY], POLICY_NEVER);
 	config_free(c);
 
+	c = parse_ok("AuthservID mx.b.test\n");
+	assert_string_equal(c->authserv_id, "mx.b.test");
+	config_free(c);
+
 	c = parse_ok("SocketMode 660\nRecipientDelimiter +-=~._%!$&*/|{}\n");
 	assert_int_equal(c->socket_mode, 0660);	/* read as octal even without the 0 */
 	assert_string_equal(c->addr.delimiters, "+-=~._%!$&*/|{}");	/* 15: the most that fits */
@@ -527,6 +539,10 @@ static const struct {
 	{ "Cipher=aes256-cbc\n", 0, "t.conf:1: unknown key 'Cipher=aes256-cbc'" },
 	{ "Cipher\n", 0, "t.conf:1: Cipher: missing value" },
 	{ "\ncipher   \t\r\n", 0, "t.conf:2: Cipher: missing value" },
+	/* An authserv-id that would need quoting could be written to look like a result. */
+	{ "AuthservID mx.b.test; smime=pass\n", 0, "t.conf:1: AuthservID: 'mx.b.test; smime=pass' is not a single token" },
+	{ "AuthservID \"mx\"\n", 0, "t.conf:1: AuthservID: '\"mx\"' is not a single token" },
+	{ "AuthservID a@b\n", 0, "t.conf:1: AuthservID: 'a@b' is not a single token" },
 	{ "Policy", 0, "t.conf:1: Policy: missing value" },
 	/* A non-repeatable key given twice. */
 	{ "Cipher aes256-cbc\n\nCipher aes256-gcm\n", 0, "t.conf:3: Cipher: already set at line 1" },

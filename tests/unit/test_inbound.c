@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "helpers.h"
+#include "copies.h"
 #include "inbound.h"
 #include "mime.h"
 #include "smime.h"
@@ -105,12 +106,18 @@ smime_message(struct milter_fixture *fx, const char *rcpts, X509 *c1, X509 *c2)
 	return smime_message_of(fx, rcpts, c1, c2, inner);
 }
 
+/* As the milter does: plan at end of header; at end of message forged fields go, then the plan's end. */
 static void
 run(struct milter_fixture *fx, struct message *m, struct outcome *out)
 {
 	inbound_plan(m, &fx->env, out);
-	if (out->verdict == VERDICT_CONTINUE)
-		inbound_finish(m, &fx->env, &fx->fake.mta, out);
+	if (out->verdict != VERDICT_CONTINUE) {
+		if (message_forged_fields(m) == 0)
+			return;
+		m->early = *out;
+		m->have_early = true;
+	}
+	copies_finish(m, &fx->env, &fx->fake.mta, out);
 }
 
 static void
@@ -268,13 +275,21 @@ test_forged_result_fields_are_removed(void **state)
 
 	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
 	message_add_header(m, "X-Cables", "decrypted; format=smime; signature=valid; signer=ceo@a.test");
+	message_add_header(m, "Authentication-Results", "mx.a.test; smime=pass body.smime-identifier=ceo@a.test");
 	message_add_header(m, "Subject", "wire the money");
+	message_add_header(m, "Authentication-Results", "mx.other.test; dkim=pass header.d=evil.test");
 	message_add_header(m, "x-cables", "whatever");
+	/* Our id however written: quoted, with comments, folded, other case, final dot; or unreadable. */
+	message_add_header(m, "authentication-results", " (ours?) \"MX.A.test.\"\r\n\t; x-pgp=pass");
+	message_add_header(m, "Authentication-Results", "(unclosed mx.a.test; smime=pass");
+	message_add_header(m, "Authentication-Results", "mx.a.test.evil.test; smime=pass");
 	message_add_body(m, "hi\r\n", 4);
 	run(fx, m, &out);
 	assert_int_equal(out.verdict, VERDICT_MODIFIED);
-	assert_string_equal(fx->fake.ops.data, "chg X-Cables 2 (delete)\nchg X-Cables 1 (delete)\n");
-	assert_non_null(strstr(out.detail, "2 X-Cables fields removed"));
+	assert_string_equal(fx->fake.ops.data, "chg X-Cables 2 (delete)\nchg X-Cables 1 (delete)\n"
+	    "chg Authentication-Results 4 (delete)\nchg Authentication-Results 3 (delete)\n"
+	    "chg Authentication-Results 1 (delete)\n");
+	assert_non_null(strstr(out.detail, "forged fields removed: 2 X-Cables, 3 Authentication-Results (mx.a.test)"));
 	message_free(m);
 	/* Without such fields plain inbound mail is accepted at end of header. */
 	m = message_new(fx->cfg, "alice@b.test", false, false);
@@ -318,10 +333,14 @@ static void
 test_inner_signature_is_verified_and_kept(void **state)
 {
 	const struct { const char *from; bool known; const char *expect; } cases[] = {
-		{ "Alice <alice@b.test>", true, "; signature=valid; signer=alice@b.test\n" },
-		{ "Alice <alice@b.test>", false, "; signature=untrusted; signer=alice@b.test; reason=\"signer's "
-		    "certificate is not in the key store and no TrustAnchors are configured\"\n" },
-		{ "CEO <ceo@a.test>", true, "; signature=valid; signer=alice@b.test; signer-mismatch=ceo@a.test\n" },
+		{ "Alice <alice@b.test>", true,
+		    "ins 0 Authentication-Results mx.a.test; smime=pass body.smime-identifier=\"alice@b.test\"\n" },
+		{ "Alice <alice@b.test>", false, "ins 0 Authentication-Results mx.a.test; smime=policy reason=\"signer's "
+		    "certificate is not in the key store and no TrustAnchors are configured\" "
+		    "body.smime-identifier=\"alice@b.test\"\n" },
+		{ "CEO <ceo@a.test>", true, "ins 0 Authentication-Results mx.a.test; smime=policy "
+		    "reason=\"the signer is not the From address\" body.smime-identifier=\"alice@b.test\" "
+		    "header.from=\"ceo@a.test\"\n" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -337,6 +356,9 @@ test_inner_signature_is_verified_and_kept(void **state)
 		assert_string_equal(out.what, "decrypted");
 		if (strstr(fx->fake.ops.data, cases[i].expect) == NULL)
 			fail_msg("case %zu: %s", i, fx->fake.ops.data);
+		/* Decryption in X-Cables, the signature only in Authentication-Results. */
+		assert_non_null(strstr(fx->fake.ops.data, "ins 0 X-Cables decrypted; format=smime; key="));
+		assert_null(strstr(fx->fake.ops.data, "signature="));
 		/* The signed entity is delivered as it is, for the client to check too. */
 		assert_non_null(strstr(fx->fake.body.data, "Content-Type: application/pkcs7-signature"));
 		assert_non_null(strstr(fx->fake.body.data, inner));
@@ -399,7 +421,8 @@ test_plain_signed_mail_is_verified(void **state)
 	message_add_body(m, sig.epilogue.data, sig.epilogue.len);
 	run(fx, m, &out);
 	assert_string_equal(out.what, "verified");
-	assert_string_equal(fx->fake.ops.data, "ins 0 X-Cables format=smime; signature=valid; signer=alice@b.test\n");
+	assert_string_equal(fx->fake.ops.data,
+	    "ins 0 Authentication-Results mx.a.test; smime=pass body.smime-identifier=\"alice@b.test\"\n");
 	assert_int_equal(fx->fake.body.len, 0);
 	smime_signed_release(&sig);
 	message_free(m);

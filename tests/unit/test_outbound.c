@@ -19,6 +19,7 @@
 #include "keystore.h"
 #include "message.h"
 #include "mime.h"
+#include "copies.h"
 #include "outbound.h"
 #include "smime.h"
 
@@ -78,12 +79,18 @@ new_message(struct milter_fixture *fx, const char *sender, bool sender_local, co
 	return m;
 }
 
+/* As the milter does: plan at end of header; at end of message forged fields go, then the plan's end. */
 static void
 run(struct milter_fixture *fx, struct message *m, struct outcome *out)
 {
 	outbound_plan(m, &fx->env, out);
-	if (out->verdict == VERDICT_CONTINUE)
-		outbound_finish(m, &fx->env, &fx->fake.mta, out);
+	if (out->verdict != VERDICT_CONTINUE) {
+		if (message_forged_fields(m) == 0)
+			return;
+		m->early = *out;
+		m->have_early = true;
+	}
+	copies_finish(m, &fx->env, &fx->fake.mta, out);
 }
 
 static const char expected_entity[] =
@@ -120,15 +127,78 @@ test_encrypts_when_every_remote_recipient_has_a_key(void **state)
 	assert_non_null(strstr(out.detail, "format=smime cipher=aes256-cbc recipients=1"));
 	assert_body_decrypts(fx, bob_cert, bob_key, expected_entity);
 	assert_null(strstr(fx->fake.body.data, "PLAINTEXT-MARKER"));
-	/* Content-Type replaced in place, the other fields added, MIME-Version kept, trace first. */
+	/* Content-Type replaced in place, the other fields added, MIME-Version kept, no trace field. */
 	assert_string_equal(fx->fake.ops.data,
 	    "chg Content-Type 1 application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\n"
 	    "add Content-Transfer-Encoding base64\n"
 	    "add Content-Disposition attachment; filename=smime.p7m\n"
-	    "add Content-Description S/MIME Encrypted Message\n"
-	    "ins 0 X-Cables encrypted; format=smime; cipher=aes256-cbc; recipients=1\n");
+	    "add Content-Description S/MIME Encrypted Message\n");
 	message_free(m);
 	milter_fixture_free(fx);
+}
+
+/* Issue 15 item 5: a recipient is classified once, normalised; one that cannot be is refused, never local. */
+static void
+test_recipients_are_classified_or_refused(void **state)
+{
+	static const struct { const char *arg; bool added, local; const char *norm; } cases[] = {
+		{ "<bob@partner.example.>", true, false, "bob@partner.example" },
+		{ "<\"Bob\"@Partner.Example>", true, false, "bob@partner.example" },
+		{ "<carol@A.TEST.>", true, true, "carol@a.test" },		/* local, however written */
+		{ "<postmaster>", true, true, NULL },			/* qualified by the MTA: local */
+		{ "<bob@[192.0.2.1]>", false, false, NULL },		/* an address literal */
+		{ "<bob@xn--zz.example>", false, false, NULL },		/* IDNA refuses it */
+		{ "<\"a>b\"@partner.example>", false, false, NULL },	/* not parsed: not local by default */
+		{ "<>", false, false, NULL },
+	};
+	struct milter_fixture *fx = fixture_new("");
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
+		bool added = message_add_rcpt(m, fx->cfg, cases[i].arg, NULL);
+
+		if (added != cases[i].added)
+			fail_msg("%s: %s", cases[i].arg, added ? "added" : "refused");
+		assert_int_equal(m->nrcpts, added ? 1 : 0);
+		if (added) {
+			assert_int_equal(m->rcpts[0].local, cases[i].local);
+			if (cases[i].norm == NULL)
+				assert_null(m->rcpts[0].norm);
+			else
+				assert_string_equal(m->rcpts[0].norm, cases[i].norm);
+		}
+		message_free(m);
+	}
+	milter_fixture_free(fx);
+	(void)state;
+}
+
+/* Outbound and mixed mail loses forged verdicts too: a local Cc must not get them. */
+static void
+test_forged_verdicts_are_removed_in_every_direction(void **state)
+{
+	static const char *const rcpts[] = { "<bob@b.test>", "<bob@b.test>,<carol@a.test>", "<dave@d.test>" };
+
+	for (size_t i = 0; i < sizeof(rcpts) / sizeof(rcpts[0]); i++) {
+		struct milter_fixture *fx = fixture_new("");
+		struct message *m;
+		struct outcome out;
+
+		store(fx, "bob@b.test", bob_cert);
+		m = new_message(fx, i == 2 ? "mallory@evil.test" : "alice@a.test", i != 2, rcpts[i]);
+		message_add_header(m, "X-Cables", "decrypted; format=smime; signature=valid; signer=ceo@a.test");
+		message_add_header(m, "Authentication-Results", "mx.a.test; smime=pass body.smime-identifier=\"ceo@a.test\"");
+		message_add_header(m, "Authentication-Results", "mx.b.test; dkim=pass");
+		run(fx, m, &out);
+		if (strstr(fx->fake.ops.data, "chg X-Cables 1 (delete)\nchg Authentication-Results 1 (delete)\n") !=
+		    fx->fake.ops.data)
+			fail_msg("case %zu: %s", i, fx->fake.ops.data);
+		assert_null(strstr(fx->fake.ops.data, "Authentication-Results 2"));
+		assert_non_null(strstr(out.detail, "forged fields removed: 1 X-Cables, 1 Authentication-Results"));
+		assert_true(out.verdict == VERDICT_MODIFIED);
+		message_free(m);
+		milter_fixture_free(fx);
+	}
 }
 
 static void
@@ -156,8 +226,8 @@ test_rewrite_replaces_duplicates_and_drops_other_content_fields(void **state)
 	    "add Content-Description S/MIME Encrypted Message\n"
 	    "chg Content-ID 2 (delete)\n"
 	    "chg Content-ID 1 (delete)\n"
-	    "add MIME-Version 1.0\n"
-	    "ins 0 X-Cables encrypted; format=smime; cipher=aes256-gcm; recipients=1\n");
+	    "add MIME-Version 1.0\n");
+	assert_non_null(strstr(out.detail, "format=smime cipher=aes256-gcm recipients=1"));
 	assert_body_decrypts(fx, bob_cert, bob_key,
 	    "Content-Type: text/plain\r\nContent-ID: <x@y>\r\ncontent-type: text/html\r\n"
 	    "Content-Transfer-Encoding: 8bit\r\nContent-ID: <z@y>\r\n\r\nx\r\n");
@@ -289,12 +359,43 @@ test_mixed_recipients_under_require_are_refused(void **state)
 	}
 }
 
+/* Issue 15 item 7: armor around a literal data packet (plaintext) is not "already encrypted". */
+static void
+test_armored_plaintext_is_not_already_encrypted(void **state)
+{
+	/* A literal data packet (tag 11), and a session-key packet cut short: both armored as PGP MESSAGE. */
+	static const char *const bodies[] = {
+		"\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nywxiAAAAAABTZWNyZXQ=\r\n-----END PGP MESSAGE-----\r\n",
+		"\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2\r\n-----END PGP MESSAGE-----\r\n",
+	};
+	static const char *const why[] = { "packet tag 11 where a session-key", "cut short" };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct milter_fixture *fx = fixture_new("DefaultPolicy require");
+		struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
+		struct outcome out;
+
+		assert_true(message_add_rcpt(m, fx->cfg, "carol@c.test", NULL));
+		message_add_header(m, "Content-Type", "text/plain; charset=us-ascii");
+		message_add_body(m, bodies[i], strlen(bodies[i]));
+		run(fx, m, &out);
+		assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+		assert_non_null(strstr(out.detail, "(policy require); labelled pgp-inline but not an encrypted OpenPGP message"));
+		if (strstr(out.detail, why[i]) == NULL)
+			fail_msg("case %zu: %s", i, out.detail);
+		message_free(m);
+		milter_fixture_free(fx);
+	}
+}
+
 static void
 test_already_encrypted_content_passes_under_require(void **state)
 {
 	struct milter_fixture *fx = fixture_new("DefaultPolicy require");
 	struct message *m = message_new(fx->cfg, "alice@a.test", true, false);
-	const char *body = "\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA5Q2\r\n-----END PGP MESSAGE-----\r\n";
+	/* A session-key packet (tag 1, key ID 1234567890abcdef), then encrypted data (tag 18). */
+	const char *body = "\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nwQwDEjRWeJCrze8BAADSBQGqu8zd\r\n"
+	    "-----END PGP MESSAGE-----\r\n";
 	struct outcome out;
 
 	assert_true(message_add_rcpt(m, fx->cfg, "carol@c.test", NULL));
@@ -472,7 +573,7 @@ test_encrypt_to_self_adds_the_senders_certificate(void **state)
 	assert_non_null(strstr(out.detail, "recipients=1 +self"));
 	assert_body_decrypts(fx, bob_cert, bob_key, expected_entity);
 	assert_body_decrypts(fx, alice_cert, alice_key, expected_entity);
-	assert_non_null(strstr(fx->fake.ops.data, "recipients=1; self"));
+	assert_null(strstr(fx->fake.ops.data, "X-Cables"));
 	message_free(m);
 	milter_fixture_free(fx);
 }
@@ -535,7 +636,8 @@ test_trusted_sender_signs_then_encrypts(void **state)
 	run(fx, m, &out);
 	assert_int_equal(out.verdict, VERDICT_MODIFIED);
 	assert_non_null(strstr(out.detail, "recipients=1 signed"));
-	assert_non_null(strstr(fx->fake.ops.data, "ins 0 X-Cables encrypted; format=smime; cipher=aes256-cbc; recipients=1; signed"));
+	assert_non_null(strstr(out.detail, "format=smime cipher=aes256-cbc recipients=1 signed"));
+	assert_null(strstr(fx->fake.ops.data, "X-Cables"));
 	der = test_b64_decode(fx->fake.body.data, fx->fake.body.len, &der_len);
 	plain = test_cms_decrypt(der, der_len, bob_cert, bob_key, &plain_len);
 	assert_non_null(plain);
@@ -563,7 +665,7 @@ test_unencrypted_mail_is_clear_signed(void **state)
 	assert_string_equal(out.what, "signed");
 	assert_non_null(strstr(out.detail, "not encrypted: no usable S/MIME certificate for carol@c.test"));
 	assert_non_null(strstr(fx->fake.ops.data, "chg Content-Type 1 multipart/signed; protocol=\"application/pkcs7-signature\""));
-	assert_non_null(strstr(fx->fake.ops.data, "ins 0 X-Cables signed; format=smime"));
+	assert_null(strstr(fx->fake.ops.data, "X-Cables"));
 	/* The new body is the multipart/signed body (the entity as first part); its boundary is in the field. */
 	b = strstr(fx->fake.ops.data, "boundary=\"");
 	assert_non_null(b);
@@ -609,6 +711,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encrypts_when_every_remote_recipient_has_a_key),
+		cmocka_unit_test(test_recipients_are_classified_or_refused),
+		cmocka_unit_test(test_forged_verdicts_are_removed_in_every_direction),
 		cmocka_unit_test(test_rewrite_replaces_duplicates_and_drops_other_content_fields),
 		cmocka_unit_test(test_leading_space_values_are_kept_exactly),
 		cmocka_unit_test(test_passes_what_it_should_not_touch),
@@ -616,6 +720,7 @@ main(void)
 		cmocka_unit_test(test_missing_key_under_require_is_refused),
 		cmocka_unit_test(test_mixed_recipients_under_require_are_refused),
 		cmocka_unit_test(test_already_encrypted_content_passes_under_require),
+		cmocka_unit_test(test_armored_plaintext_is_not_already_encrypted),
 		cmocka_unit_test(test_mislabelled_smime_is_encrypted_under_require),
 		cmocka_unit_test(test_oversized_body),
 		cmocka_unit_test(test_internal_errors_follow_on_internal_error_but_never_leak),

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "addr.h"
 #include "policy.h"
 #include "util.h"
 
@@ -190,6 +191,58 @@ test_normalize_follows_the_address_options(void **state)
 	policy_table_release(&t);
 }
 
+/* Issue 15 item 5: every spelling of a require recipient, normalised once, meets the rule. */
+static void
+test_every_spelling_of_a_recipient_meets_its_rule(void **state)
+{
+	static const struct addr_opts folded = { false, "+" };
+	static const struct { const char *addr; int expect; } lookups[] = {
+		{ "bob@partner.example", POLICY_REQUIRE },
+		{ "bob@partner.example.", POLICY_REQUIRE },		/* final dot */
+		{ "BOB+x@Partner.Example.", POLICY_REQUIRE },
+		{ "\"bob\"@partner.example", POLICY_REQUIRE },		/* quoted local part */
+		{ "\"b\\ob\"@partner.example", POLICY_REQUIRE },
+		{ "x@sub.partner.example.", POLICY_REQUIRE },		/* suffix rule, final dot */
+		{ "carol@b\xc3\xbc" "cher.example", POLICY_REQUIRE },	/* U-label vs the rule's A-label */
+		{ "carol@xn--bcher-kva.example", POLICY_REQUIRE },
+		{ "carol@XN--BCHER-KVA.example.", POLICY_REQUIRE },
+		{ "dan@stra\xc3\x9f" "e.example", POLICY_REQUIRE },	/* rule written as a U-label */
+		{ "dan@xn--strae-oqa.example", POLICY_REQUIRE },
+		{ "x@other.example", POLICY_ENCRYPT },
+	};
+	struct policy_table t;
+	struct cables_err err;
+	unsigned int line = 0;
+
+	policy_table_init(&t);
+	t.dflt[PA_POLICY] = POLICY_ENCRYPT;
+	assert_int_equal(policy_table_set(&t, "partner.example", PA_POLICY, POLICY_REQUIRE, 1, NULL), CABLES_OK);
+	assert_int_equal(policy_table_set(&t, ".Partner.Example", PA_POLICY, POLICY_REQUIRE, 2, NULL), CABLES_OK);
+	assert_int_equal(policy_table_set(&t, "xn--bcher-kva.example", PA_POLICY, POLICY_REQUIRE, 3, NULL), CABLES_OK);
+	assert_int_equal(policy_table_set(&t, "Stra\xc3\x9f" "e.example", PA_POLICY, POLICY_REQUIRE, 4, NULL),
+	    CABLES_OK);
+	assert_int_equal(policy_table_normalize(&t, &folded, &line, &err), CABLES_OK);
+	assert_string_equal(t.entries[1].match, ".partner.example");
+	assert_string_equal(t.entries[3].match, "xn--strae-oqa.example");
+	for (size_t i = 0; i < N_ELEMENTS(lookups); i++) {
+		char *norm = addr_normalize(lookups[i].addr, &folded);
+
+		assert_non_null(norm);
+		if (policy_get(&t, norm, PA_POLICY, NULL) != lookups[i].expect)
+			fail_msg("%s (%s): not %s", lookups[i].addr, norm, policy_name((enum enc_policy)lookups[i].expect));
+		free(norm);
+	}
+	policy_table_release(&t);
+
+	/* A rule for a name IDNA 2008 refuses is a configuration error, with its line. */
+	policy_table_init(&t);
+	policy_table_set(&t, "xn--zz.example", PA_POLICY, POLICY_REQUIRE, 7, NULL);
+	assert_int_equal(policy_table_normalize(&t, &folded, &line, &err), CABLES_ERR_SYNTAX);
+	assert_int_equal(line, 7);
+	policy_table_release(&t);
+	(void)state;
+}
+
 static void
 test_names_and_values(void **state)
 {
@@ -232,6 +285,7 @@ main(void)
 		cmocka_unit_test(test_setting_an_attribute_twice_names_the_first_line),
 		cmocka_unit_test(test_bad_targets_are_refused),
 		cmocka_unit_test(test_normalize_follows_the_address_options),
+		cmocka_unit_test(test_every_spelling_of_a_recipient_meets_its_rule),
 		cmocka_unit_test(test_names_and_values),
 	};
 

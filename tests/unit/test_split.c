@@ -120,6 +120,8 @@ outbound_message(struct milter_fixture *fx, const char *rcpts, const char *to)
 	message_add_header(m, "From", "alice@a.test");
 	message_add_header(m, "To", to);
 	message_add_header(m, "X-Cables", "forged by the sender");
+	message_add_header(m, "Authentication-Results", "mx.b.test; dkim=pass header.d=a.test");
+	message_add_header(m, "Authentication-Results", "mx.a.test; smime=pass (forged by the sender)");
 	message_add_header(m, "MIME-Version", "1.0");
 	message_add_header(m, "Content-Type", "text/plain;\n\tcharset=utf-8");
 	message_add_header(m, "Subject", "hello");
@@ -180,7 +182,7 @@ run(struct milter_fixture *fx, struct message *m, const struct mta *mta, struct 
 	else
 		outbound_plan(m, &fx->env, out);
 	if (out->verdict != VERDICT_CONTINUE) {
-		if (m->outer[OUTER_MARKER] == 0)
+		if (m->outer[OUTER_MARKER] == 0 && message_forged_fields(m) == 0)
 			return;
 		m->early = *out;
 		m->have_early = true;
@@ -451,8 +453,7 @@ static const char encrypt_ops[] =
     "add Content-Transfer-Encoding base64\n"
     "add Content-Disposition attachment; filename=smime.p7m\n"
     "add Content-Description S/MIME Encrypted Message\n"
-    "add MIME-Version 1.0\n"
-    "ins 0 X-Cables encrypted; format=smime; cipher=aes256-cbc; recipients=1\n";
+    "add MIME-Version 1.0\n";
 
 static void
 test_a_copy_with_a_valid_marker_passes_unchanged(void **state)
@@ -668,15 +669,19 @@ test_keyless_local_and_never_recipients_get_one_plaintext_copy(void **state)
 	assert_non_null(strstr(out.detail, "format=smime cipher=aes256-cbc recipients=1 "));
 	assert_non_null(strstr(out.detail, "; split: kept encrypted to bob@b.test; copies as it is to carol@c.test, "
 	    "dan@a.test, nev@never.test as FAKE1"));
-	/* The transaction: encrypted for bob (only) in place, the forged X-Cables gone, then the others removed. */
+	/*
+	 * The transaction: the forged X-Cables and our forged Authentication-Results gone first, encrypted
+	 * for bob (only) in place with no trace field, then the others removed.
+	 */
 	assert_decrypts(fx->fake.body.data, fx->fake.body.len, bob_cert, bob_key, plain_entity);
 	assert_null(strstr(fx->fake.body.data, "PLAINTEXT-MARKER"));
 	assert_string_equal(fx->fake.ops.data,
+	    "chg X-Cables 1 (delete)\n"
+	    "chg Authentication-Results 2 (delete)\n"
 	    "chg Content-Type 1 application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\n"
 	    "add Content-Transfer-Encoding base64\n"
 	    "add Content-Disposition attachment; filename=smime.p7m\n"
 	    "add Content-Description S/MIME Encrypted Message\n"
-	    "ins 0 X-Cables encrypted; format=smime; cipher=aes256-cbc; recipients=1\n"
 	    "del <carol@c.test>\ndel <dan@a.test>\ndel <nev@never.test>\n");
 	/* One copy for the three, with the envelope's parameters, the marker first and the original content. */
 	assert_int_equal(s->nsessions, 1);
@@ -692,6 +697,7 @@ test_keyless_local_and_never_recipients_get_one_plaintext_copy(void **state)
 	assert_string_equal(strchr(c.text, '\n') + 1,
 	    "From: alice@a.test\r\n"
 	    "To: carol@c.test, bob@b.test, dan@a.test, nev@never.test\r\n"
+	    "Authentication-Results: mx.b.test; dkim=pass header.d=a.test\r\n"
 	    "MIME-Version: 1.0\r\n"
 	    "Content-Type: text/plain;\r\n\tcharset=utf-8\r\n"
 	    "Subject: hello\r\n"
@@ -725,7 +731,8 @@ test_each_bcc_recipient_gets_an_encrypted_copy_of_its_own(void **state)
 	if (out.verdict != VERDICT_MODIFIED)
 		fail_msg("verdict %d: %s", out.verdict, out.detail);
 	assert_non_null(strstr(out.detail, "; split: kept encrypted to bob@b.test; copies encrypted (bcc) to "
-	    "dave@d.test as FAKE1, encrypted (bcc) to erin@e.test as FAKE2"));
+	    "dave@d.test as FAKE1 (format=smime; cipher=aes256-cbc; recipients=1; bcc), encrypted (bcc) to "
+	    "erin@e.test as FAKE2 (format=smime; cipher=aes256-cbc; recipients=1; bcc)"));
 	/* In place: one RecipientInfo, bob's. */
 	{
 		struct copy in_place = { fx->fake.body.data, fx->fake.body.len, fx->fake.body.data, fx->fake.body.len };
@@ -747,9 +754,9 @@ test_each_bcc_recipient_gets_an_encrypted_copy_of_its_own(void **state)
 		assert_int_equal(recipient_infos(&c), 1);
 		assert_decrypts(c.body, c.body_len, bcc[i].cert, bcc[i].key, plain_entity);
 		assert_null(strstr(c.text, "PLAINTEXT-MARKER"));
-		assert_true(starts_with(c.text,
-		    "X-Cables: encrypted; format=smime; cipher=aes256-cbc; recipients=1; bcc\r\n"
-		    "X-Cables-Reinjected: v1 t=1790000000 n="));
+		/* No trace field: the marker first. */
+		assert_true(starts_with(c.text, "X-Cables-Reinjected: v1 t=1790000000 n="));
+		assert_null(strstr(c.text, "X-Cables:"));
 		/* The copy's own content fields replace the original ones; the forged X-Cables is gone. */
 		assert_true(has_field(&c,
 		    "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m"));
@@ -787,7 +794,8 @@ test_without_a_visible_group_the_plaintext_one_stays(void **state)
 	assert_non_null(strstr(out.detail, "; split: kept as it is to carol@c.test; copies encrypted (bcc) to "
 	    "dave@d.test as FAKE1"));
 	assert_int_equal(fx->fake.body.len, 0);
-	assert_string_equal(fx->fake.ops.data, "del <dave@d.test>\n");
+	assert_string_equal(fx->fake.ops.data, "chg X-Cables 1 (delete)\nchg Authentication-Results 2 (delete)\n"
+	    "del <dave@d.test>\n");
 	assert_int_equal(s->nsessions, 1);
 	copy_of(s, 0, &c);
 	assert_int_equal(recipient_infos(&c), 1);
@@ -822,7 +830,8 @@ test_a_signing_sender_signs_every_copy(void **state)
 		fail_msg("verdict %d: %s", out.verdict, out.detail);
 	assert_non_null(strstr(out.detail, "recipients=1 signed"));
 	assert_non_null(strstr(out.detail, "; split: kept encrypted to bob@b.test; copies as it is to carol@c.test as "
-	    "FAKE1, encrypted (bcc) to dave@d.test as FAKE2"));
+	    "FAKE1 (signed; format=smime), encrypted (bcc) to dave@d.test as FAKE2 (format=smime; cipher=aes256-cbc; "
+	    "recipients=1; signed; bcc)"));
 	/* In place: signed, then encrypted for bob. */
 	plain = decrypt_to(fx->fake.body.data, fx->fake.body.len, bob_cert, bob_key, &plain_len);
 	assert_signed_by_alice((char *)plain, plain_len);
@@ -831,7 +840,8 @@ test_a_signing_sender_signs_every_copy(void **state)
 	assert_int_equal(s->nsessions, 2);
 	/* carol's copy is clear-signed: the multipart/signed fields replace the original content fields. */
 	copy_of(s, 0, &c);
-	assert_true(starts_with(c.text, "X-Cables: signed; format=smime\r\nX-Cables-Reinjected: v1 "));
+	assert_true(starts_with(c.text, "X-Cables-Reinjected: v1 "));
+	assert_null(strstr(c.text, "X-Cables:"));
 	assert_true(has_field(&c, "MIME-Version: 1.0"));
 	assert_null(memmem(c.text, (size_t)(c.body - c.text), "text/plain", 10));
 	ct = field_value(&c, "Content-Type");
@@ -843,8 +853,8 @@ test_a_signing_sender_signs_every_copy(void **state)
 	copy_release(&c);
 	/* dave's copy is signed, then encrypted for dave alone. */
 	copy_of(s, 1, &c);
-	assert_true(starts_with(c.text,
-	    "X-Cables: encrypted; format=smime; cipher=aes256-cbc; recipients=1; signed; bcc\r\n"));
+	assert_true(starts_with(c.text, "X-Cables-Reinjected: v1 "));
+	assert_null(strstr(c.text, "X-Cables:"));
 	assert_int_equal(recipient_infos(&c), 1);
 	plain = decrypt_to(c.body, c.body_len, dave_cert, dave_key, &plain_len);
 	assert_signed_by_alice((char *)plain, plain_len);
@@ -952,7 +962,8 @@ test_without_split_delivery_the_old_rules_apply(void **state)
 		const char *how, *detail;
 		int recipient_infos;
 	} cases[] = {
-		{ "keyless under encrypt", "", "bob@b.test,carol@c.test", "bob@b.test, carol@c.test", VERDICT_ACCEPT,
+		/* Accepted as they are but for the forged X-Cables field removed: modified. */
+		{ "keyless under encrypt", "", "bob@b.test,carol@c.test", "bob@b.test, carol@c.test", VERDICT_MODIFIED,
 		    "plaintext", "no usable S/MIME certificate for carol@c.test: no certificate (policy encrypt)", 0 },
 		{ "keyless under require", "DefaultPolicy require", "bob@b.test,carol@c.test",
 		    "bob@b.test, carol@c.test",
@@ -960,7 +971,7 @@ test_without_split_delivery_the_old_rules_apply(void **state)
 		{ "local under require", "DefaultPolicy require", "bob@b.test,dan@a.test", "bob@b.test, dan@a.test",
 		    VERDICT_TEMPFAIL, "tempfail",
 		    "local and remote recipients in one message (no ReinjectTo for split delivery)", 0 },
-		{ "local under encrypt", "", "bob@b.test,dan@a.test", "bob@b.test, dan@a.test", VERDICT_ACCEPT,
+		{ "local under encrypt", "", "bob@b.test,dan@a.test", "bob@b.test, dan@a.test", VERDICT_MODIFIED,
 		    "plaintext", "local and remote recipients in one message", 0 },
 		{ "Bcc shares the copy", "", "bob@b.test,dave@d.test", "bob@b.test", VERDICT_MODIFIED, "encrypted",
 		    "recipients=2", 2 },
@@ -1201,7 +1212,8 @@ test_inbound_without_split_delivery_stays_encrypted(void **state)
 	fake_smtp_stop(s);
 	assert_int_equal(out.verdict, VERDICT_MODIFIED);
 	assert_string_equal(out.what, "not-decrypted");
-	assert_string_equal(out.detail, "no private key for cal@a.test (no ReinjectTo for split delivery)");
+	assert_string_equal(out.detail, "no private key for cal@a.test (no ReinjectTo for split delivery); "
+	    "forged fields removed: 1 X-Cables, 0 Authentication-Results (mx.a.test)");
 	assert_int_equal(fx->fake.body.len, 0);
 	assert_int_equal(s->nsessions, 0);
 	assert_string_equal(dels_of(fx), "");

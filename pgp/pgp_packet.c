@@ -1,0 +1,147 @@
+/* pgp_packet - OpenPGP packet headers; see pgp_packet.h. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+
+#include "pgp_packet.h"
+#include "util.h"
+
+/* More session-key packets than this is not a message anyone sends. */
+#define SESSION_KEYS_MAX 1000
+
+static cables_status
+read_new_length(const uint8_t *p, size_t n, struct pgp_packet_header *h, struct cables_err *err)
+{
+	uint8_t b;
+
+	if (n < 2)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "packet header cut short");
+	b = p[1];
+	if (b < 192) {
+		h->body_len = b;
+		h->header_len = 2;
+	} else if (b < 224) {
+		if (n < 3)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "packet header cut short");
+		h->body_len = ((uint32_t)(b - 192) << 8) + p[2] + 192;
+		h->header_len = 3;
+	} else if (b == 255) {
+		if (n < 6)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "packet header cut short");
+		h->body_len = (uint32_t)p[2] << 24 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 8 | p[5];
+		h->header_len = 6;
+	} else {
+		h->kind = PGP_LENGTH_PARTIAL;
+		h->body_len = (uint32_t)1 << (b & 0x1f);
+		h->header_len = 2;
+	}
+	return CABLES_OK;
+}
+
+static cables_status
+read_old_length(const uint8_t *p, size_t n, struct pgp_packet_header *h, struct cables_err *err)
+{
+	static const size_t octets[] = { 1, 2, 4, 0 };
+	size_t k = octets[p[0] & 3];
+
+	if ((p[0] & 3) == 3) {
+		h->kind = PGP_LENGTH_INDETERMINATE;
+		h->header_len = 1;
+		return CABLES_OK;
+	}
+	if (n < 1 + k)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "packet header cut short");
+	h->body_len = 0;
+	for (size_t i = 0; i < k; i++)
+		h->body_len = h->body_len << 8 | p[1 + i];
+	h->header_len = 1 + k;
+	return CABLES_OK;
+}
+
+cables_status
+pgp_packet_header_read(const uint8_t *p, size_t n, struct pgp_packet_header *h, struct cables_err *err)
+{
+	h->tag = 0;
+	h->new_format = false;
+	h->header_len = 0;
+	h->kind = PGP_LENGTH_DEFINITE;
+	h->body_len = 0;
+	if (n < 1)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "no packet header");
+	if ((p[0] & 0x80) == 0)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "not a packet header (byte 0x%02x)", p[0]);
+	h->new_format = (p[0] & 0x40) != 0;
+	h->tag = h->new_format ? p[0] & 0x3fu : (p[0] >> 2) & 0x0fu;
+	if (h->tag == 0)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "packet tag 0 (reserved)");
+	return h->new_format ? read_new_length(p, n, h, err) : read_old_length(p, n, h, err);
+}
+
+/* Skip the body of the packet at *pos whose header is h; partial chunks too (only data packets may have them). */
+static cables_status
+skip_packet(const uint8_t *p, size_t n, size_t *pos, const struct pgp_packet_header *h, struct cables_err *err)
+{
+	if (h->kind != PGP_LENGTH_DEFINITE)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "session-key packet (tag %u) without a definite length",
+		    h->tag);
+	if (h->body_len > n - *pos - h->header_len)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "session-key packet (tag %u) of %u bytes cut short",
+		    h->tag, (unsigned int)h->body_len);
+	*pos += h->header_len + h->body_len;
+	return CABLES_OK;
+}
+
+static bool
+is_data_packet(unsigned int tag)
+{
+	return tag == PGP_TAG_SED || tag == PGP_TAG_SEIPD || tag == PGP_TAG_AEAD;
+}
+
+cables_status
+pgp_packet_is_encrypted(const uint8_t *p, size_t n, size_t *nsk, struct cables_err *err)
+{
+	struct pgp_packet_header h;
+	size_t pos = 0, sessions = 0;
+	cables_status st;
+
+	if (nsk != NULL)
+		*nsk = 0;
+	for (;;) {
+		if (pos >= n)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "no encrypted data packet after %zu session-key "
+			    "packet%s", sessions, sessions == 1 ? "" : "s");
+		if ((st = pgp_packet_header_read(p + pos, n - pos, &h, err)) != CABLES_OK)
+			return st;
+		if (is_data_packet(h.tag))
+			break;
+		if (h.tag != PGP_TAG_PKESK && h.tag != PGP_TAG_SKESK && h.tag != PGP_TAG_MARKER)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "packet tag %u where a session-key or encrypted "
+			    "data packet belongs", h.tag);
+		if (h.tag != PGP_TAG_MARKER && ++sessions > SESSION_KEYS_MAX)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "more than %d session-key packets", SESSION_KEYS_MAX);
+		if ((st = skip_packet(p, n, &pos, &h, err)) != CABLES_OK)
+			return st;
+	}
+	if (sessions == 0)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "encrypted data packet (tag %u) without a session-key packet",
+		    h.tag);
+	/* RFC 4880 4.2.2.4: the first partial chunk of a packet is at least 512 bytes. */
+	if (h.kind == PGP_LENGTH_PARTIAL && h.body_len < 512)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "first partial chunk of %u bytes (fewer than 512)",
+		    (unsigned int)h.body_len);
+	if (h.kind == PGP_LENGTH_DEFINITE && h.body_len == 0)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "empty encrypted data packet");
+	if (nsk != NULL)
+		*nsk = sessions;
+	return CABLES_OK;
+}
+
+bool
+pgp_packet_pkesk_keyid(const uint8_t *body, size_t n, char id[17])
+{
+	if (n < 9 || body[0] != 3)
+		return false;
+	hex_encode(body + 1, 8, id);
+	id[16] = '\0';
+	return true;
+}

@@ -1,0 +1,67 @@
+/*
+ * pgp_packet - OpenPGP packet headers (RFC 4880 / RFC 9580 section 4.2):
+ * the tag and body length of old- and new-format headers, partial body
+ * lengths included; and, from them, whether a binary OpenPGP message is
+ * encrypted.
+ *
+ * An encrypted message, here, starts with one or more session-key packets
+ * (PKESK, tag 1; SKESK, tag 3; marker packets, tag 10, may come between,
+ * RFC 4880 section 5.8) followed by an encrypted data packet (SED, tag 9;
+ * SEIPD, tag 18; AEAD, tag 20, RFC 9580 / LibrePGP).  Anything else, a
+ * literal data packet dressed as PGP/MIME for instance, is not.
+ *
+ * No allocation and no read past the bytes given; a header or a packet
+ * sequence cut short by the end of the bytes given is a syntax error
+ * (callers give the decoded prefix of a message, PGP_PACKET_PREFIX_MAX
+ * bytes at most, which holds the session-key packets of hundreds of
+ * recipients).
+ */
+#ifndef CABLES_PGP_PACKET_H
+#define CABLES_PGP_PACKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define PGP_PACKET_PREFIX_MAX (256 * 1024)
+
+enum pgp_length_kind {
+	PGP_LENGTH_DEFINITE,		/* body_len is the whole body */
+	PGP_LENGTH_PARTIAL,		/* body_len is the first chunk; more length headers follow */
+	PGP_LENGTH_INDETERMINATE,	/* old format, length type 3: to the end of the data */
+};
+
+struct pgp_packet_header {
+	unsigned int tag;		/* 0..63 (old format: 0..15) */
+	bool new_format;
+	size_t header_len;		/* bytes of the header before the body */
+	enum pgp_length_kind kind;
+	uint32_t body_len;
+};
+
+enum pgp_packet_tag {
+	PGP_TAG_PKESK = 1, PGP_TAG_SKESK = 3, PGP_TAG_SED = 9, PGP_TAG_MARKER = 10, PGP_TAG_LITERAL = 11,
+	PGP_TAG_SEIPD = 18, PGP_TAG_AEAD = 20,
+};
+
+/* The header at p[0..n): CABLES_ERR_SYNTAX when it is not one or does not fit in n. */
+cables_status pgp_packet_header_read(const uint8_t *p, size_t n, struct pgp_packet_header *h,
+    struct cables_err *err);
+
+/*
+ * Is p[0..n) the start of an encrypted OpenPGP message (see above)?
+ * CABLES_OK, with the number of session-key packets in *nsk (may be NULL);
+ * CABLES_ERR_SYNTAX with the reason otherwise.  The encrypted data packet's
+ * header must be within n; its body need not be.
+ */
+cables_status pgp_packet_is_encrypted(const uint8_t *p, size_t n, size_t *nsk, struct cables_err *err);
+
+/*
+ * A session-key packet body's key ID (PKESK version 3: 8 bytes after the
+ * version) as 16 lowercase hex digits; false for another packet or version.
+ */
+bool pgp_packet_pkesk_keyid(const uint8_t *body, size_t n, char id[17]);
+
+#endif
