@@ -163,6 +163,15 @@ set_options(struct ub_ctx *ctx, struct cables_err *err)
 		{ "infra-host-ttl:", "60" },
 		{ "verbosity:", "0" },
 		{ "val-log-level:", "2" },
+		/*
+		 * NSEC3 denials are checked up to RFC 5155's largest iteration
+		 * count: unbound's default (150, as RFC 9276 allows) calls a zone
+		 * with more "insecure", and a replayed genuine denial from such a
+		 * zone would then make a signed domain look unsigned (a key
+		 * swapped under "DNSSEC prefer", none found under "require").
+		 * Above 2500 classify() refuses the answer.
+		 */
+		{ "val-nsec3-keysize-iterations:", "1024 2500 2048 2500 4096 2500" },
 		{ "use-syslog:", "no" },
 		/* unbound answers "test." (RFC 6761) itself unless told not to; test trees live there. */
 		{ "local-zone:", "test. transparent" },
@@ -476,6 +485,32 @@ denial_kind(const struct ub_result *res)
 	return kind;
 }
 
+#define NSEC3_ITERATIONS_MAX 2500	/* RFC 5155's largest, and unbound's limit as set above */
+
+/* The largest NSEC3 iteration count in the answer's packet, or 0. */
+static unsigned int
+nsec3_iterations(const struct ub_result *res)
+{
+	ldns_pkt *pkt = NULL;
+	ldns_rr_list *l;
+	unsigned int most = 0;
+
+	if (res->answer_packet == NULL ||
+	    ldns_wire2pkt(&pkt, res->answer_packet, (size_t)res->answer_len) != LDNS_STATUS_OK)
+		return 0;
+	if ((l = ldns_pkt_rr_list_by_type(pkt, LDNS_RR_TYPE_NSEC3, LDNS_SECTION_ANY_NOQUESTION)) != NULL) {
+		for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++) {
+			ldns_rdf *it = ldns_rr_rdf(ldns_rr_list_rr(l, i), 2);
+
+			if (it != NULL && ldns_rdf_size(it) == 2 && ldns_rdf2native_int16(it) > most)
+				most = ldns_rdf2native_int16(it);
+		}
+	}
+	ldns_rr_list_deep_free(l);
+	ldns_pkt_free(pkt);
+	return most;
+}
+
 /*
  * unbound's verdict as ours: bogus is bogus (why_bogus says why); an error
  * rcode is a temporary failure; data or its absence is secure (-none) when
@@ -486,6 +521,7 @@ static void
 classify(const struct ub_result *res, ldns_rr_type type, int kind, struct dns_answer *out)
 {
 	ldns_rr_list *rrset;
+	unsigned int iterations;
 
 	if (res->bogus) {
 		/* why_bogus: "validation failure <NAME TYPE CLASS>: WHY"; the caller knows the name. */
@@ -503,6 +539,13 @@ classify(const struct ub_result *res, ldns_rr_type type, int kind, struct dns_an
 		out->status = DNS_TEMPFAIL;
 		snprintf(out->reason, sizeof(out->reason), "no answer: the resolver answered %s",
 		    rc != NULL ? rc->name : "an error");
+		return;
+	}
+	if (!res->secure && (iterations = nsec3_iterations(res)) > NSEC3_ITERATIONS_MAX) {
+		/* unbound calls such a denial insecure without checking it: anyone could replay one. */
+		out->status = DNS_TEMPFAIL;
+		snprintf(out->reason, sizeof(out->reason), "an NSEC3 denial with %u iterations (more than RFC 5155 "
+		    "allows) cannot be checked: not taken as unsigned", iterations);
 		return;
 	}
 	out->ttl = res->ttl > 0 ? (uint32_t)res->ttl : 0;

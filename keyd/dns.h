@@ -82,7 +82,9 @@ void dns_resolver_free(struct dns_resolver *r);
 /*
  * Cache nothing (positive or negative) longer than seconds; call before
  * the first lookup.  keyd passes its CacheMaxTTL, so that when its own
- * cache asks again, DNS is asked again too.
+ * cache asks again, this resolver asks its server again too.  (A caching
+ * server behind Resolver keeps records for their own TTL, at most until
+ * their signatures expire: that bound is the zone's, not ours.)
  */
 cables_status dns_resolver_cap_ttl(struct dns_resolver *r, unsigned long seconds, struct cables_err *err);
 

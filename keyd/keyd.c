@@ -125,6 +125,9 @@ reload(const char *path, struct config **cfg)
 	fresh->keyd_socket = xstrdup((*cfg)->keyd_socket);
 	free(fresh->keyd_pid_file);
 	fresh->keyd_pid_file = (*cfg)->keyd_pid_file != NULL ? xstrdup((*cfg)->keyd_pid_file) : NULL;
+	if ((fresh->admin_group == NULL) != ((*cfg)->admin_group == NULL) ||
+	    (fresh->admin_group != NULL && strcmp(fresh->admin_group, (*cfg)->admin_group) != 0))
+		log_warnx("configuration: AdminGroup changed; it takes effect when cables-keyd restarts");
 	free(fresh->keyd_admin_socket);	/* so are the administration socket and AdminGroup */
 	fresh->keyd_admin_socket = (*cfg)->keyd_admin_socket != NULL ? xstrdup((*cfg)->keyd_admin_socket) : NULL;
 	*cfg = fresh;
@@ -265,9 +268,10 @@ static bool
 admin_allowed(uid_t uid, gid_t gid)
 {
 	struct passwd pw, *pwp = NULL;
-	gid_t groups[256];
-	int n = 256;
+	gid_t *groups;
+	int n = 64;
 	char pwbuf[4096];
+	bool member = false;
 
 	if (uid == 0)
 		return true;
@@ -275,13 +279,19 @@ admin_allowed(uid_t uid, gid_t gid)
 		return false;
 	if (gid == admin_gid)
 		return true;
-	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 || pwp == NULL ||
-	    getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 || pwp == NULL)
 		return false;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == admin_gid)
-			return true;
-	return false;
+	groups = xreallocarray(NULL, (size_t)n, sizeof(*groups));
+	if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0) {
+		/* n now says how many there are. */
+		groups = xreallocarray(groups, (size_t)n, sizeof(*groups));
+		if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &n) < 0)
+			n = 0;
+	}
+	for (int i = 0; i < n && !member; i++)
+		member = groups[i] == admin_gid;
+	free(groups);
+	return member;
 }
 
 /* Accept one client on lfd (admin: KeydAdminSocket), learn who it is, and serve it in a thread of its own. */
@@ -329,21 +339,28 @@ listen_on(const char *what, const char *path, const char *group, mode_t mode)
 {
 	struct sockaddr_un sun;
 	struct group *gr = NULL;
-	int fd;
+	char why[CABLES_ERR_MAX];
+	mode_t old;
+	int fd, rc;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path))
 		fatalx("%s %s: path too long", what, path);
+	if (group != NULL && (gr = getgrnam(group)) == NULL)
+		fatalx("%s %s: group %s: no such group", what, path, group);
 	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
 	unlink(path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 64) != 0)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		fatalx("%s %s: %s", what, path, strerror(errno));
-	if (group != NULL && ((gr = getgrnam(group)) == NULL || chown(path, (uid_t)-1, gr->gr_gid) != 0))
-		fatalx("%s %s: group %s: %s", what, path, group, gr == NULL ? "no such group" : strerror(errno));
-	if (chmod(path, mode) != 0)
-		fatalx("%s %s: chmod: %s", what, path, strerror(errno));
+	/* Made with its mode (nothing is changed by path later, where a link could stand instead). */
+	old = umask(~mode & 0777);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc != 0 || listen(fd, 64) != 0)
+		fatalx("%s %s: %s", what, path, strerror(errno));
+	if (!socket_chgrp(path, gr != NULL ? gr->gr_gid : (gid_t)-1, why, sizeof(why)))
+		fatalx("%s %s", what, why);
 	return fd;
 }
 
@@ -429,6 +446,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "cables-keyd: %s\n", err.msg);
 		return 1;
 	}
+	/*
+	 * Signals first: once the sockets are there, scripts take keyd as
+	 * started, and a SIGHUP or SIGTERM then must not find the default action.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	/* Administration apart: root, and AdminGroup when set (checked again per client, SO_PEERCRED). */
 	if (cfg->admin_group != NULL) {
 		struct group *gr = getgrnam(cfg->admin_group);
@@ -460,13 +488,6 @@ main(int argc, char **argv)
 			fatalx("%s", err.msg);
 		log_info("serving keys on %s (%s)", cfg->exchange_listen, X_PATH);
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
 	if (cfg->keyd_pid_file != NULL)
 		write_pid(cfg->keyd_pid_file);
 	log_info("listening on %s, administration on %s (config %s)", cfg->keyd_socket,

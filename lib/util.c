@@ -336,6 +336,22 @@ file_open_owned(const char *path, bool truncate, char *why, size_t why_len)
 	return fd;
 }
 
+bool
+socket_chgrp(const char *path, gid_t gid, char *why, size_t why_len)
+{
+	struct stat st;
+
+	if (gid != (gid_t)-1 && fchownat(AT_FDCWD, path, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+		snprintf(why, why_len, "%s: %s", path, strerror(errno));
+		return false;
+	}
+	if (fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISSOCK(st.st_mode)) {
+		snprintf(why, why_len, "%s: no longer the socket just made (replaced?): refused", path);
+		return false;
+	}
+	return true;
+}
+
 long long
 monotonic_ms(void)
 {

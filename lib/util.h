@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
@@ -59,6 +60,15 @@ bool write_fully(int fd, const void *p, size_t n);
  * or -1 with why saying what was refused.
  */
 int file_open_owned(const char *path, bool truncate, char *why, size_t why_len);
+
+/*
+ * Give the UNIX socket at path the group gid (-1: leave it) without being
+ * led elsewhere: a symbolic link put in its place gets the group itself,
+ * not its target (AT_SYMLINK_NOFOLLOW), and the node must still be a
+ * socket afterwards.  The socket's mode is never set by path: callers
+ * make it with its mode (umask around bind()).  False with why set.
+ */
+bool socket_chgrp(const char *path, gid_t gid, char *why, size_t why_len);
 
 /*
  * A growable byte buffer.  buf_init() leaves it empty; buf_release() frees

@@ -92,25 +92,26 @@ socket_path(const char *spec)
 	return NULL;
 }
 
-/* Only the MTA should be able to connect: apply SocketMode and SocketGroup. */
+/*
+ * Only the MTA should be able to connect: SocketGroup on the socket
+ * libmilter made (SocketMode was its mode when made: see main()), never
+ * following a link put in its place.
+ */
 static int
 secure_socket(const struct config *cfg)
 {
 	const char *path = socket_path(cfg->socket);
-	struct group *gr;
+	struct group *gr = NULL;
+	char why[CABLES_ERR_MAX];
 
 	if (path == NULL)
 		return 0;
-	if (cfg->socket_group != NULL) {
-		gr = getgrnam(cfg->socket_group);
-		if (gr == NULL || chown(path, (uid_t)-1, gr->gr_gid) != 0) {
-			fprintf(stderr, "cables-milter: SocketGroup %s: %s\n", cfg->socket_group,
-			    gr == NULL ? "no such group" : strerror(errno));
-			return -1;
-		}
+	if (cfg->socket_group != NULL && (gr = getgrnam(cfg->socket_group)) == NULL) {
+		fprintf(stderr, "cables-milter: SocketGroup %s: no such group\n", cfg->socket_group);
+		return -1;
 	}
-	if (chmod(path, (mode_t)cfg->socket_mode) != 0) {
-		fprintf(stderr, "cables-milter: chmod %s: %s\n", path, strerror(errno));
+	if (!socket_chgrp(path, gr != NULL ? gr->gr_gid : (gid_t)-1, why, sizeof(why))) {
+		fprintf(stderr, "cables-milter: Socket %s\n", why);
 		return -1;
 	}
 	return 0;
@@ -271,6 +272,8 @@ main(int argc, char **argv)
 {
 	const char *config_path = CABLES_DEFAULT_CONFIG;
 	bool foreground = false, check_only = false, debug = false, nodelay;
+	mode_t old_umask;
+	int opened;
 	struct config *cfg;
 	struct keystore *ks;
 	struct cables_err err;
@@ -322,7 +325,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "cables-milter: cannot set up the milter socket %s\n", cfg->socket);
 		return 1;
 	}
-	if (smfi_opensocket(1) != MI_SUCCESS) {
+	old_umask = umask(~(mode_t)cfg->socket_mode & 0777);	/* the socket is made with SocketMode */
+	opened = smfi_opensocket(1);
+	umask(old_umask);
+	if (opened != MI_SUCCESS) {
 		fprintf(stderr, "cables-milter: cannot listen on %s: %s\n", cfg->socket, strerror(errno));
 		return 1;
 	}

@@ -14,8 +14,12 @@
 #   dsx.test    signed, but test.'s DS matches none of its keys: bogus
 #   exp.test    signed, signatures expired: bogus
 #   wild.test   signed, NSEC3, a wildcard *._smimecert
-#   it.test     signed, NSEC3 with 200 extra iterations (RFC 9276: a denial
-#               that costly proves nothing, it is insecure)
+#   it.test     signed, NSEC3 with 200 extra iterations: unbound would call
+#               its denials insecure (RFC 9276 allows it), and a replayed
+#               one would make a signed domain look unsigned; keyd checks
+#               them up to RFC 5155's 2500
+#   huge.test   signed, NSEC3 with 3000 iterations: its denials cannot be
+#               checked, and are taken as nothing (a temporary failure)
 #
 # First each name's class (secure / secure-none / insecure / bogus) through
 # keyd/dns.c alone; then end to end through Postfix, cables-milter and
@@ -79,8 +83,10 @@ tree_smimea "*._smimecert.wild.test." "$T/wes@wild.test.crt" >> "$Z/wild.test.zo
 tree_sign wild.test nsec3
 tree_zone it.test "$R/conf"
 tree_sign it.test iter
+tree_zone huge.test
+tree_sign huge.test huge
 tree_zone test
-for child in n1 n3 oo strip exp wild it; do tree_delegate test "$child.test" "$Z/$child.test.ds"; done
+for child in n1 n3 oo strip exp wild it huge; do tree_delegate test "$child.test" "$Z/$child.test.ds"; done
 tree_delegate test plain.test
 tree_delegate test dsx.test "$Z/dsx.test.stray.ds"
 tree_sign test nsec3
@@ -89,7 +95,7 @@ tree_delegate . test "$Z/test.ds"
 tree_sign . nsec
 cp "$Z/..ds" "$T/root.ds"
 dns_start_nsd "$DNSPORT" . test n1.test n3.test oo.test uo.oo.test plain.test strip.test dsx.test exp.test wild.test \
-	it.test
+	it.test huge.test
 check "nsd serves the tree on loopback" test -n "$NSD_PID"
 check "the root's DS is the only anchor" test "$(grep -c . "$T/root.ds")" = 1
 
@@ -116,7 +122,18 @@ class smimea oli@oo.test secure 1 "NSEC3 opt-out zone, a key"
 # An opt-out NSEC3 covering the next closer name leaves room for an unsigned delegation: not proven.
 class smimea nobody@oo.test insecure 0 "NSEC3 opt-out zone, no such name (opt-out proves no more)"
 class smimea ivy@it.test secure 1 "NSEC3 with 200 iterations, a key (signatures still validate)"
-class smimea nobody@it.test insecure 0 "NSEC3 with 200 iterations, no such name (too costly a proof)"
+class smimea nobody@it.test secure-none 0 "NSEC3 with 200 iterations, no such name (checked: not insecure)"
+class smimea nobody@huge.test tempfail 0 "NSEC3 with 3000 iterations, no such name (cannot be checked)"
+check "3000 iterations: the reason" grep -q '^reason=an NSEC3 denial with 3000 iterations' "$T/answer"
+# An attacker on the path answers ivy's query with it.test's genuine denial of another name.
+RPORT=$((RIG_PORT + 6))
+$PY "$SRC/tests/integration/dnsreplay.py" "$RPORT" "$DNSPORT" "$(dns_owner ivy)" "$(dns_owner nobody)" \
+	2>"$T/replay.log" &
+echo $! >> "$T/pids"
+wait_for 10 grep -q listening "$T/replay.log" || not_ok "the replaying attacker listens"
+"$LOOKUP" "127.0.0.1@$RPORT" "$T/root.ds" smimea ivy@it.test > "$T/answer" 2>&1
+check "a replayed NSEC3 denial (200 iterations) for ivy, who has a key: bogus, not insecure" \
+	sh -c "[ '$(field status)' = bogus ] && grep -q 'replayed a denial' $T/replay.log" || diag "$(cat "$T/answer")"
 class smimea usr@uo.oo.test insecure 1 "unsigned child of an opt-out zone"
 class smimea pat@plain.test insecure 1 "unsigned child, no DS proven by NSEC3"
 class smimea nobody@plain.test insecure 0 "unsigned child, no such name"

@@ -10,7 +10,7 @@
 #   tree_delegate PARENT CHILD [DS] a delegation (NS and glue) in PARENT's zone;
 #                                   with DS (a file of DS lines), the DS too
 #   tree_keys NAME                  ECDSA P-256 ZSK and KSK for NAME (once); $Z/NAME.ds
-#   tree_sign NAME nsec|nsec3|optout|iter [EXPIRY [INCEPTION]]
+#   tree_sign NAME nsec|nsec3|optout|iter|huge [EXPIRY [INCEPTION]]
 #                                   sign $Z/NAME.zone into NAME.zone.signed
 #   tree_unsigned NAME              serve $Z/NAME.zone as it is
 #   tree_smimea OWNER CERT_PEM      an SMIMEA 3 0 0 line for OWNER (a full name)
@@ -56,7 +56,8 @@ tree_sign() {
 	nsec) flags= ;;
 	nsec3) flags="-n -t 0" ;;
 	optout) flags="-n -t 0 -p" ;;
-	iter) flags="-n -t 200" ;;	# more NSEC3 iterations than validators accept (RFC 9276)
+	iter) flags="-n -t 200" ;;	# more NSEC3 iterations than RFC 9276 asks for (unbound's default limit: 150)
+	huge) flags="-n -t 3000" ;;	# more than RFC 5155 allows (2500): no validator checks such a denial
 	esac
 	( cd "$Z" || exit 1
 	  read -r zsk ksk < "$1.keys"
