@@ -15,16 +15,11 @@
 #include "exchange.h"
 #include "log.h"
 #include "lookup.h"
+#include "ratelimit.h"
 #include "util.h"
 #include "xserver.h"
 
-#define BUCKETS 1024
-
-struct bucket {
-	char ip[INET6_ADDRSTRLEN];
-	double tokens;
-	struct timespec at;
-};
+#define CLIENT_SLOTS 4096
 
 struct xserver {
 	struct MHD_Daemon *d;
@@ -32,9 +27,8 @@ struct xserver {
 	struct keyd *keyd;
 	EVP_PKEY *key;
 	char *cert_pem, *key_pem;
-	double rate, burst;		/* ExchangeRateLimit: tokens a second, and at most; rate 0: no limit */
-	pthread_mutex_t lock;		/* buckets and counters */
-	struct bucket buckets[BUCKETS];
+	struct ratelimit *per_ip;	/* ExchangeRateLimit, per client address */
+	pthread_mutex_t lock;		/* the rate limits and counters */
 	unsigned long answered, addresses, refused, limited;
 };
 
@@ -64,39 +58,27 @@ slurp_text(const char *path, struct cables_err *err)
 	return b.data;
 }
 
-/* May ip ask now?  A token bucket per client address (a slot per hash; a collision shares a bucket). */
+static double
+monotonic_s(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* May ip ask now?  Its own token bucket; when the table has no room for a new client, no. */
 static bool
 allowed(struct xserver *x, const char *ip)
 {
-	size_t h = 5381;
-	struct bucket *b;
-	struct timespec now;
-	bool ok;
+	enum ratelimit_verdict v;
 
-	if (x->rate == 0)
-		return true;
-	for (const char *p = ip; *p != '\0'; p++)
-		h = h * 33 + (unsigned char)*p;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&x->lock);
-	b = &x->buckets[h % BUCKETS];
-	if (b->ip[0] == '\0') {
-		strlcpy_c(b->ip, ip, sizeof(b->ip));
-		b->tokens = x->burst;
-	} else {
-		/* Addresses that share a slot share its bucket: alternating them earns no fresh burst. */
-		b->tokens += ((double)(now.tv_sec - b->at.tv_sec) + (double)(now.tv_nsec - b->at.tv_nsec) / 1e9) * x->rate;
-		if (b->tokens > x->burst)
-			b->tokens = x->burst;
-	}
-	b->at = now;
-	ok = b->tokens >= 1;
-	if (ok)
-		b->tokens -= 1;
-	else
+	v = ratelimit_take(x->per_ip, ip, monotonic_s());
+	if (v != RATELIMIT_OK)
 		x->limited++;
 	pthread_mutex_unlock(&x->lock);
-	return ok;
+	return v == RATELIMIT_OK;
 }
 
 static enum MHD_Result
@@ -252,8 +234,8 @@ xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_er
 		return cables_fail(err, CABLES_ERR_ARG, "ExchangeListen %s: not inet:PORT@ADDRESS", cfg->exchange_listen);
 	x = xcalloc(1, sizeof(*x));
 	x->fd = -1;
-	x->rate = (double)cfg->exchange_rate_limit / 60;
-	x->burst = cfg->exchange_rate_limit / 2 > 0 ? (double)(cfg->exchange_rate_limit / 2) : 1;
+	x->per_ip = ratelimit_new(CLIENT_SLOTS, (double)cfg->exchange_rate_limit / 60,
+	    (double)(cfg->exchange_rate_limit / 2));
 	pthread_mutex_init(&x->lock, NULL);
 	if ((x->key = x_key_load(cfg->exchange_key, err)) == NULL ||
 	    (x->cert_pem = slurp_text(cfg->exchange_cert, err)) == NULL ||
@@ -309,6 +291,7 @@ xserver_stop(struct xserver *x)
 	if (x->key_pem != NULL)
 		OPENSSL_cleanse(x->key_pem, strlen(x->key_pem));
 	free(x->key_pem);
+	ratelimit_free(x->per_ip);
 	pthread_mutex_destroy(&x->lock);
 	free(x);
 }

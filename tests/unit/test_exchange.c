@@ -14,6 +14,7 @@
 
 #include "exchange.h"
 #include "helpers.h"
+#include "ratelimit.h"
 #include "wkd.h"
 
 #define NOW 1800000000L
@@ -262,6 +263,52 @@ test_wkd_hash(void **state)
 	assert_string_equal(h, "iy9q119eutrkn8s1mk4r39qejnbu3n5q");
 }
 
+/*
+ * Rate limits: a bucket per client, never shared.  A table of 8 slots
+ * (the fewest; every key probes all of them) makes every key collide.
+ */
+static void
+test_rate_limit_buckets_are_per_client(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(8, 1, 3);	/* a token a second, bursts of 3 */
+	char name[32];
+
+	/* Eight clients, each with its own burst of 3. */
+	for (int c = 0; c < 8; c++) {
+		snprintf(name, sizeof(name), "192.0.2.%d", c);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(ratelimit_take(rl, name, 100), RATELIMIT_OK);
+		assert_int_equal(ratelimit_take(rl, name, 100), RATELIMIT_LIMITED);
+	}
+	/* A ninth finds no slot: refused, not merged with another client's budget. */
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 100), RATELIMIT_FULL);
+	/* One second later each of the eight has exactly one token again: nobody took another's. */
+	for (int c = 0; c < 8; c++) {
+		snprintf(name, sizeof(name), "192.0.2.%d", c);
+		assert_int_equal(ratelimit_take(rl, name, 101), RATELIMIT_OK);
+		assert_int_equal(ratelimit_take(rl, name, 101), RATELIMIT_LIMITED);
+	}
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 101), RATELIMIT_FULL);
+	/* Once a client has been idle long enough to refill completely its slot may go to the newcomer... */
+	for (int c = 1; c < 8; c++) {
+		snprintf(name, sizeof(name), "192.0.2.%d", c);
+		assert_int_equal(ratelimit_take(rl, name, 103), RATELIMIT_OK);
+	}
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 104.5), RATELIMIT_OK);
+	/* ...who starts with its own burst, and the evicted client comes back to a full one, as it would have had. */
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 104.5), RATELIMIT_OK);
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 104.5), RATELIMIT_OK);
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 104.5), RATELIMIT_LIMITED);
+	ratelimit_free(rl);
+
+	/* Rate 0: no limit. */
+	rl = ratelimit_new(8, 0, 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(ratelimit_take(rl, "192.0.2.1", 0), RATELIMIT_OK);
+	ratelimit_free(rl);
+	assert_string_equal(ratelimit_verdict_name(RATELIMIT_FULL), "full");
+}
+
 int
 main(void)
 {
@@ -272,6 +319,7 @@ main(void)
 		cmocka_unit_test(test_requests),
 		cmocka_unit_test(test_domain_key_and_txt),
 		cmocka_unit_test(test_wkd_hash),
+		cmocka_unit_test(test_rate_limit_buckets_are_per_client),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
