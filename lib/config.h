@@ -54,6 +54,7 @@ struct config {
 	char *key_store_key;		/* KeyStoreKey */
 	struct domain_list local_domains;	/* LocalDomains */
 	struct host_list internal_hosts;	/* InternalHosts */
+	char *exit_daemon_name;		/* ExitDaemonName: the MTA's name for the exit listener; NULL = none */
 	/*
 	 * DefaultPolicy, Format, Sign, EncryptToSelf and the On-* keys are the
 	 * defaults of this table; Policy lines are its entries (policy.h).
