@@ -142,6 +142,16 @@ plain l2 erin@l.test
 rig_send "$T/l2.eml" alice@a.test erin@l.test
 check "local(8) alias to a keyless require partner: held, nothing on the wire" held 3 l2 dave@d.test
 
+# 6. Mail encrypted on the first pass passes the exit unchanged: encrypted once, not twice.
+plain d1 bob@b.test
+rig_send "$T/d1.eml" alice@a.test bob@b.test
+if wait_for 60 sh -c "[ -n \"\$(grep -l '^Subject: d1' $SINK/* 2>/dev/null)\" ]"; then
+	check "direct to a keyed require partner: encrypted once (bob's key opens it to the plaintext)" \
+		encrypted_for_bob "$(wire_for bob@b.test d1)"
+else
+	not_ok "direct to a keyed require partner: reached the wire" "$(tail -n 5 "$MILTER_LOG")"
+fi
+
 check "no plaintext for b.test on the wire" test "$(leaks b.test)" = 0
 check "no plaintext for d.test on the wire" test "$(leaks d.test)" = 0
 check "nothing for d.test on the wire at all" sh -c "! grep -q '^X-Rcpt-Args: <dave@d.test>' $SINK/* 2>/dev/null"
