@@ -103,6 +103,8 @@ static const struct key keys[] = {
 	{ "ExchangeKey",	T_OPTPATH,	NULL,			OFF(exchange_key), NULL, false, 0 },
 	{ "ExchangeCAFile",	T_OPTPATH,	NULL,			OFF(exchange_ca_file), NULL, false, 0 },
 	{ "ExchangeRateLimit",	T_SIZE,		"120",			OFF(exchange_rate_limit), NULL, false, 0 },
+	{ "ExchangeAnonymousAddresses", T_SIZE,	"8",			OFF(exchange_anon_addresses), NULL, false, 0 },
+	{ "ExchangeAnonymousRateLimit", T_SIZE,	"20",			OFF(exchange_anon_rate_limit), NULL, false, 0 },
 	{ "KeyExchange",	T_BOOL,		"yes",			OFF(key_exchange), bool_words, false, 0 },
 	{ "Peer",		T_PEER,		NULL,			OFF(peers), NULL, true, 0 },
 	{ "WKD",		T_BOOL,		"yes",			OFF(wkd), bool_words, false, 0 },

@@ -88,6 +88,8 @@ struct config {
 	char *exchange_key;		/* ExchangeKey: the domain's Ed25519 signing key (PEM) */
 	char *exchange_ca_file;		/* ExchangeCAFile: CAs for peers' TLS; NULL = the system's */
 	size_t exchange_rate_limit;	/* ExchangeRateLimit: requests a minute per client address; 0 = none */
+	size_t exchange_anon_addresses;	/* ExchangeAnonymousAddresses: per unsigned request; 0 = unsigned refused */
+	size_t exchange_anon_rate_limit;	/* ExchangeAnonymousRateLimit: unsigned requests a minute per client */
 	bool key_exchange;		/* KeyExchange: ask peers for keys */
 	bool wkd;			/* WKD: look keys up in the Web Key Directory */
 	struct peer *peers;		/* Peer lines */
