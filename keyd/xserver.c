@@ -57,6 +57,7 @@ struct xserver {
 	size_t npins;
 	pthread_mutex_t lock;		/* the rate limits, signers and counters */
 	struct signer signers[SIGNERS];
+	bool signer_lookup;		/* a DNS lookup for an asking domain is under way */
 	unsigned long answered, addresses, refused, limited, signed_answered, signed_unbound;
 };
 
@@ -175,7 +176,10 @@ signer_slot(struct xserver *x, const char *domain)
 /*
  * The fingerprints that may sign for domain: its Peer pin, else its
  * DNSSEC-signed TXT record (remembered for SIGNER_TTL, its absence for
- * SIGNER_NEG_TTL; asked within LookupTimeout, outside the lock).
+ * SIGNER_NEG_TTL; asked within LookupTimeout, outside the lock).  One
+ * lookup at a time: signed requests naming domains with slow DNS cannot
+ * hold every thread of the endpoint; while one is under way, others find
+ * nothing (and are answered as anonymous).
  */
 static size_t
 signer_fingerprints(struct xserver *x, const char *domain, time_t now, char (*fprs)[65])
@@ -198,6 +202,11 @@ signer_fingerprints(struct xserver *x, const char *domain, time_t now, char (*fp
 		pthread_mutex_unlock(&x->lock);
 		return n;
 	}
+	if (x->signer_lookup) {
+		pthread_mutex_unlock(&x->lock);
+		return 0;
+	}
+	x->signer_lookup = true;
 	pthread_mutex_unlock(&x->lock);
 	memset(&fresh, 0, sizeof(fresh));
 	strlcpy_c(fresh.domain, domain, sizeof(fresh.domain));
@@ -207,6 +216,7 @@ signer_fingerprints(struct xserver *x, const char *domain, time_t now, char (*fp
 	fresh.until = t + (fresh.n > 0 ? SIGNER_TTL : SIGNER_NEG_TTL);
 	pthread_mutex_lock(&x->lock);
 	*signer_slot(x, domain) = fresh;
+	x->signer_lookup = false;
 	pthread_mutex_unlock(&x->lock);
 	for (n = 0; n < fresh.n; n++)
 		strlcpy_c(fprs[n], fresh.fprs[n], 65);
