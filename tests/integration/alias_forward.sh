@@ -9,7 +9,8 @@
 # ExitDaemonName.  Checked here: a local alias expanding to a require
 # partner with a key leaves encrypted and without one is held (4xx, never
 # on the wire); mail decrypted for alice whose alias also forwards to a
-# require partner is not plaintext on the wire; a local(8) alias likewise.
+# require partner is not plaintext on the wire; a local(8) alias and a
+# sendmail(1) submission (non_smtpd_milters) likewise.
 # InternalHosts leaves out 127.0.0.1: the exit listener is recognised by its
 # name, not by the address Postfix's own SMTP client comes from.
 RIG_PORT=12470
@@ -141,6 +142,11 @@ check "local(8) forwarding: the forwarded copy went through the exit listener" p
 plain l2 erin@l.test
 rig_send "$T/l2.eml" alice@a.test erin@l.test
 check "local(8) alias to a keyless require partner: held, nothing on the wire" held 3 l2 dave@d.test
+
+# 5b. sendmail(1): non_smtpd_milters also see the recipient before expansion; the exit catches it.
+plain s1 crew@a.test
+rig_submit "$T/s1.eml" alice@a.test crew@a.test
+check "sendmail(1) to a virtual alias of a keyless require partner: held, nothing on the wire" held 4 s1 dave@d.test
 
 # 6. Mail encrypted on the first pass passes the exit unchanged: encrypted once, not twice.
 plain d1 bob@b.test
