@@ -556,6 +556,18 @@ print(" ".join("%d=%d" % kv for kv in sorted(codes.items())))
 PY
 check "a burst of 80 requests from one client: the rate limit answers 429 ($(cat "$T/burst.out"))" grep -q '429=' "$T/burst.out"
 check "b's keyd survived all of it" kill -0 "$(cat "$T/b/keyd.pid")"
+
+# 7c. Keys only for signing domains: ExchangeAnonymousAddresses 0.
+keyd_stop b
+echo "ExchangeAnonymousAddresses 0" >> "$T/b/cables.conf"
+served=$(grep -c "serving keys on inet:$XB@127.0.0.1" "$T/b/milter.log")
+keyd_start b
+wait_for 10 sh -c "[ \$(grep -c 'serving keys on inet:$XB@127.0.0.1' $T/b/milter.log) -gt $served ]"
+post anon0.out /.well-known/cables/keys "$(req '"bob@b.test"')"
+check "ExchangeAnonymousAddresses 0: an anonymous request gets 403 with the reason" \
+	grep -q '^403 .*only requests signed by the asking domain' "$T/anon0.out"
+post signed0.out /.well-known/cables/keys "$(signed "$T/a/exchange.key" a.test EEEEEEEEEEEEEEEEEEEEEE)"
+check "ExchangeAnonymousAddresses 0: a.test's signed request is answered in full" answered signed0.out 10
 for n in a b r; do
 	check "no sanitizer reports from $n's keyd" sh -c "! grep -q Sanitizer $T/$n/keyd.stderr"
 done
