@@ -67,7 +67,12 @@ encrypted() {
 		--header "Subject: $1" --header "Message-ID: <$1@c.test>"
 }
 # wire_for ADDR ID: the sink files of message ID addressed to ADDR.
-wire_for() { grep -l "^X-Rcpt-Args: <$1>" $(grep -l "^Subject: $2" "$SINK"/* 2>/dev/null) 2>/dev/null; }
+wire_for() {
+	for f in $(grep -l "^Subject: $2" "$SINK"/* 2>/dev/null); do
+		grep -q "^X-Rcpt-Args: <$1>" "$f" && echo "$f"
+	done
+	return 0
+}
 # encrypted_for_bob FILE: an S/MIME copy that bob's key opens to the original content.
 encrypted_for_bob() {
 	sink_message "$1" > "$1.eml" &&
