@@ -17,6 +17,7 @@
 #include "exchange.h"
 
 #define CONTEXT "cables-keys-v1"
+#define REQUEST_CONTEXT "cables-keys-request-v1"
 #define KEYS_PER_ADDRESS 8
 
 /* ---- base64 (standard alphabet, padded; strict) ---- */
@@ -185,11 +186,12 @@ x_txt_fingerprint(const char *txt, char fpr[65])
 
 /* ---- requests ---- */
 
-void
-x_request_make(const char *domain, const char *const *addrs, size_t n, struct x_request *req, struct buf *out)
+/* The request object for addrs (all in domain), its nonce fresh; req filled in. */
+static json_t *
+request_object(const char *domain, const char *const *addrs, size_t n, struct x_request *req)
 {
 	uint8_t rnd[16];
-	char *b64, *text;
+	char *b64;
 	json_t *o = json_object(), *a = json_array();
 
 	memset(req, 0, sizeof(*req));
@@ -212,11 +214,77 @@ x_request_make(const char *domain, const char *const *addrs, size_t n, struct x_
 	json_object_set_new(o, "domain", json_string(req->domain));
 	json_object_set_new(o, "nonce", json_string(req->nonce));
 	json_object_set_new(o, "addresses", a);
-	text = json_dumps(o, JSON_COMPACT);
+	return o;
+}
+
+void
+x_request_make(const char *domain, const char *const *addrs, size_t n, struct x_request *req, struct buf *out)
+{
+	json_t *o = request_object(domain, addrs, n, req);
+	char *text = json_dumps(o, JSON_COMPACT);
+
 	buf_init(out);
 	buf_appends(out, text != NULL ? text : "");
 	free(text);
 	json_decref(o);
+}
+
+/* context 0x00 data: what a signature covers. */
+static void
+context_bytes(const char *context, const char *data, size_t len, struct buf *out)
+{
+	buf_init(out);
+	buf_append(out, context, strlen(context) + 1);	/* with its NUL */
+	buf_append(out, data, len);
+}
+
+cables_status
+x_request_make_signed(const char *domain, const char *const *addrs, size_t n, const char *from, EVP_PKEY *key,
+    time_t now, struct x_request *req, struct buf *out, struct cables_err *err)
+{
+	json_t *o = request_object(domain, addrs, n, req), *w;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t pub[32], sig[64];
+	size_t publen = sizeof(pub), siglen = sizeof(sig);
+	char *inner, *b64r, *b64k, *b64s, *text;
+	struct buf tbs;
+	cables_status st = CABLES_OK;
+
+	snprintf(req->from, sizeof(req->from), "%s", from);
+	str_lower(req->from);
+	req->issued = (long long)now;
+	req->is_signed = true;
+	json_object_set_new(o, "from", json_string(req->from));
+	json_object_set_new(o, "issued", json_integer((json_int_t)now));
+	inner = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	context_bytes(REQUEST_CONTEXT, inner, strlen(inner), &tbs);
+	buf_init(out);
+	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
+	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)tbs.data, tbs.len) != 1 ||
+	    !EVP_PKEY_get_raw_public_key(key, pub, &publen)) {
+		st = cables_fail(err, CABLES_ERR_CRYPTO, "cannot sign the request");
+	} else {
+		x_key_fingerprint(key, req->key_fpr);
+		b64r = b64_encode((const uint8_t *)inner, strlen(inner));
+		b64k = b64_encode(pub, publen);
+		b64s = b64_encode(sig, siglen);
+		w = json_object();
+		json_object_set_new(w, "request", json_string(b64r));
+		json_object_set_new(w, "key", json_string(b64k));
+		json_object_set_new(w, "signature", json_string(b64s));
+		text = json_dumps(w, JSON_COMPACT);
+		buf_appends(out, text);
+		free(text);
+		json_decref(w);
+		free(b64r);
+		free(b64k);
+		free(b64s);
+	}
+	EVP_MD_CTX_free(ctx);
+	buf_release(&tbs);
+	free(inner);
+	return st;
 }
 
 void
@@ -243,47 +311,127 @@ in_domain(const char *addr, const char *domain)
 	return at != NULL && addr_valid(addr) && strcasecmp(at + 1, domain) == 0;
 }
 
+/* The fields of a request object (signed: "from" and "issued" too) into req. */
+static cables_status
+request_fields(json_t *o, bool is_signed, struct x_request *req, struct cables_err *err)
+{
+	json_t *v = json_object_get(o, "v"), *d = json_object_get(o, "domain"), *nonce = json_object_get(o, "nonce");
+	json_t *a = json_object_get(o, "addresses"), *from = json_object_get(o, "from"), *iss = json_object_get(o, "issued");
+	cables_status st = CABLES_OK;
+
+	if (!json_is_object(o) || !json_is_integer(v) || json_integer_value(v) != 1)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "not a version 1 request");
+	if (!json_is_string(d) || json_string_length(d) >= sizeof(req->domain) || !domain_valid(json_string_value(d)))
+		return cables_fail(err, CABLES_ERR_SYNTAX, "\"domain\" is not a domain");
+	if (!json_is_string(nonce) || !nonce_valid(json_string_value(nonce)))
+		return cables_fail(err, CABLES_ERR_SYNTAX, "\"nonce\" is not %d characters of base64url", X_NONCE_LEN);
+	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > X_ADDRESSES_MAX)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "\"addresses\" is not a list of 1 to %d addresses",
+		    X_ADDRESSES_MAX);
+	if (is_signed && (!json_is_string(from) || json_string_length(from) >= sizeof(req->from) ||
+	    !domain_valid(json_string_value(from))))
+		return cables_fail(err, CABLES_ERR_SYNTAX, "the signed request's \"from\" is not a domain");
+	if (is_signed && !json_is_integer(iss))
+		return cables_fail(err, CABLES_ERR_SYNTAX, "the signed request has no \"issued\" time");
+	snprintf(req->domain, sizeof(req->domain), "%s", json_string_value(d));
+	str_lower(req->domain);
+	strcpy(req->nonce, json_string_value(nonce));
+	if (is_signed) {
+		snprintf(req->from, sizeof(req->from), "%s", json_string_value(from));
+		str_lower(req->from);
+		req->issued = (long long)json_integer_value(iss);
+		req->is_signed = true;
+	}
+	for (size_t i = 0; i < json_array_size(a) && st == CABLES_OK; i++) {
+		json_t *e = json_array_get(a, i);
+
+		if (!json_is_string(e) || json_string_length(e) > 320 || !in_domain(json_string_value(e), req->domain))
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "address %zu is not an address in %s", i + 1, req->domain);
+		else
+			req->addresses[req->n++] = xstrdup(json_string_value(e));
+	}
+	return st;
+}
+
+/* The signed form: check the signature with the key it carries, then the request inside. */
+static cables_status
+signed_request(json_t *w, struct x_request *req, struct cables_err *err)
+{
+	json_t *jr = json_object_get(w, "request"), *jk = json_object_get(w, "key"), *js = json_object_get(w, "signature");
+	uint8_t *inner = NULL, *pub = NULL, *sig = NULL;
+	size_t ilen = 0, publen = 0, siglen = 0;
+	EVP_PKEY *pk = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	json_error_t jerr;
+	json_t *o = NULL;
+	struct buf tbs;
+	cables_status st;
+
+	buf_init(&tbs);
+	if (!json_is_string(jr) || !json_is_string(jk) || !json_is_string(js) ||
+	    (inner = b64_decode(json_string_value(jr), X_REQUEST_MAX, &ilen)) == NULL ||
+	    (pub = b64_decode(json_string_value(jk), 64, &publen)) == NULL || publen != 32 ||
+	    (sig = b64_decode(json_string_value(js), 128, &siglen)) == NULL || siglen != 64) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "not a signed request (request, key, signature in base64)");
+	} else {
+		context_bytes(REQUEST_CONTEXT, (const char *)inner, ilen, &tbs);
+		if ((pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, publen)) == NULL ||
+		    (ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) != 1 ||
+		    EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)tbs.data, tbs.len) != 1)
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "the request's signature does not verify");
+		else if ((o = json_loadb((const char *)inner, ilen, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "the signed request is not JSON: %s", jerr.text);
+		else if ((st = request_fields(o, true, req, err)) == CABLES_OK)
+			fingerprint_raw(pub, publen, req->key_fpr);
+	}
+	json_decref(o);
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	buf_release(&tbs);
+	free(inner);
+	free(pub);
+	free(sig);
+	return st;
+}
+
 cables_status
 x_request_parse(const char *body, size_t len, struct x_request *req, struct cables_err *err)
 {
 	json_error_t jerr;
-	json_t *o, *v, *d, *nonce, *a;
-	cables_status st = CABLES_OK;
+	json_t *o;
+	cables_status st;
 
 	memset(req, 0, sizeof(*req));
 	if (len > X_REQUEST_MAX)
 		return cables_fail(err, CABLES_ERR_TOOBIG, "request larger than %d bytes", X_REQUEST_MAX);
 	if ((o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "not JSON: %s", jerr.text);
-	v = json_object_get(o, "v");
-	d = json_object_get(o, "domain");
-	nonce = json_object_get(o, "nonce");
-	a = json_object_get(o, "addresses");
-	if (!json_is_object(o) || !json_is_integer(v) || json_integer_value(v) != 1)
-		st = cables_fail(err, CABLES_ERR_SYNTAX, "not a version 1 request");
-	else if (!json_is_string(d) || json_string_length(d) >= sizeof(req->domain) || !domain_valid(json_string_value(d)))
-		st = cables_fail(err, CABLES_ERR_SYNTAX, "\"domain\" is not a domain");
-	else if (!json_is_string(nonce) || !nonce_valid(json_string_value(nonce)))
-		st = cables_fail(err, CABLES_ERR_SYNTAX, "\"nonce\" is not %d characters of base64url", X_NONCE_LEN);
-	else if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > X_ADDRESSES_MAX)
-		st = cables_fail(err, CABLES_ERR_SYNTAX, "\"addresses\" is not a list of 1 to %d addresses", X_ADDRESSES_MAX);
-	if (st == CABLES_OK) {
-		snprintf(req->domain, sizeof(req->domain), "%s", json_string_value(d));
-		str_lower(req->domain);
-		strcpy(req->nonce, json_string_value(nonce));
-		for (size_t i = 0; i < json_array_size(a) && st == CABLES_OK; i++) {
-			json_t *e = json_array_get(a, i);
-
-			if (!json_is_string(e) || json_string_length(e) > 320 || !in_domain(json_string_value(e), req->domain))
-				st = cables_fail(err, CABLES_ERR_SYNTAX, "address %zu is not an address in %s", i + 1, req->domain);
-			else
-				req->addresses[req->n++] = xstrdup(json_string_value(e));
-		}
-	}
+	if (json_is_object(o) && json_object_get(o, "request") != NULL)
+		st = signed_request(o, req, err);
+	else
+		st = request_fields(o, false, req, err);
 	json_decref(o);
 	if (st != CABLES_OK)
 		x_request_release(req);
 	return st;
+}
+
+cables_status
+x_request_check_signer(const struct x_request *req, const char (*fprs)[65], size_t nfprs, time_t now,
+    struct cables_err *err)
+{
+	bool known = false;
+
+	if (!req->is_signed)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "the request is not signed");
+	for (size_t i = 0; i < nfprs && !known; i++)
+		known = strcmp(fprs[i], req->key_fpr) == 0;
+	if (!known)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "signed by a key that is not %s's (fingerprint %.16s...)",
+		    req->from, req->key_fpr);
+	if (req->issued < (long long)now - X_SKEW || req->issued > (long long)now + X_SKEW)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "the request was issued more than %d s from now", X_SKEW);
+	return CABLES_OK;
 }
 
 /* ---- answers ---- */
@@ -306,9 +454,7 @@ x_answer_release(struct x_answer *a)
 static void
 signed_bytes(const char *payload, size_t len, struct buf *out)
 {
-	buf_init(out);
-	buf_append(out, CONTEXT, sizeof(CONTEXT));	/* with its NUL */
-	buf_append(out, payload, len);
+	context_bytes(CONTEXT, payload, len, out);
 }
 
 cables_status

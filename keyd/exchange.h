@@ -4,8 +4,11 @@
  * answers.  Transport-free: the HTTPS server (xserver.c) and client
  * (peer.c) call these.
  *
- * A request is JSON {"v":1,"domain":D,"nonce":N,"addresses":[...]}; an
- * answer is {"payload":B64,"key":B64,"signature":B64} where the signature
+ * A request is JSON {"v":1,"domain":D,"nonce":N,"addresses":[...]}
+ * (anonymous), or the asking domain's signed form
+ * {"request":B64,"key":B64,"signature":B64}, the signature Ed25519 over
+ * "cables-keys-request-v1\0" || request octets, the request the JSON above
+ * with "from":ASKING-DOMAIN and "issued":T added.  An answer is {"payload":B64,"key":B64,"signature":B64} where the signature
  * is Ed25519 over "cables-keys-v1\0" || payload octets, and the payload is
  * {"v":1,"domain":D,"nonce":N,"issued":T,"results":[{"address":A,
  * "keys":[{"format":"smime"|"pgp","data":B64,"not_after":T}]}]}.
@@ -51,14 +54,32 @@ struct x_request {
 	char nonce[X_NONCE_LEN + 1];
 	char *addresses[X_ADDRESSES_MAX];	/* lowercase, each in domain */
 	size_t n;
+	/* A signed request: its signature verified with key_fpr's key; from and issued as it claims. */
+	bool is_signed;
+	char from[256];			/* the asking domain, lowercase */
+	long long issued;
+	char key_fpr[65];
 };
 
 /* A fresh request for addrs (all in domain): its JSON in out, its nonce in req. */
 void x_request_make(const char *domain, const char *const *addrs, size_t n, struct x_request *req, struct buf *out);
 
-/* Parse and check a request body; the reason for a 400 answer on failure. */
+/* The same, signed by from's domain key (the signed form), issued at now. */
+cables_status x_request_make_signed(const char *domain, const char *const *addrs, size_t n, const char *from,
+    EVP_PKEY *key, time_t now, struct x_request *req, struct buf *out, struct cables_err *err);
+
+/*
+ * Parse and check a request body, either form; the reason for a 400
+ * answer on failure.  A signed request whose signature does not verify
+ * with the key it carries fails; whether that key is the asking domain's
+ * is for x_request_check_signer.
+ */
 cables_status x_request_parse(const char *body, size_t len, struct x_request *req, struct cables_err *err);
 void x_request_release(struct x_request *req);
+
+/* Is signed req's key one of fprs (its domain's), and was it issued within X_SKEW of now? */
+cables_status x_request_check_signer(const struct x_request *req, const char (*fprs)[65], size_t nfprs, time_t now,
+    struct cables_err *err);
 
 /* ---- answers ---- */
 

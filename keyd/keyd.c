@@ -442,6 +442,17 @@ main(int argc, char **argv)
 		return 0;
 	}
 	peer_global_init();
+	if (cfg->exchange_key != NULL && cfg->local_domains.count > 0) {
+		/* Our requests are signed as our first local domain (read before privileges are dropped). */
+		EVP_PKEY *xkey = x_key_load(cfg->exchange_key, &err);
+
+		if (xkey == NULL) {
+			fprintf(stderr, "cables-keyd: %s\n", err.msg);
+			return 1;
+		}
+		peer_sign_as(xkey, cfg->local_domains.names[0]);
+		EVP_PKEY_free(xkey);
+	}
 	if (log_open("cables-keyd", cfg->log_facility, cfg->log_file, foreground, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s\n", err.msg);
 		return 1;

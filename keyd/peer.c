@@ -14,10 +14,25 @@
 
 #define FPRS_MAX 4
 
+/* Who this server signs its requests as (peer_sign_as), or no key. */
+static EVP_PKEY *sign_key;
+static char sign_domain[256];
+
 void
 peer_global_init(void)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void
+peer_sign_as(EVP_PKEY *key, const char *domain)
+{
+	EVP_PKEY_free(sign_key);
+	sign_key = NULL;
+	if (key != NULL && domain != NULL && EVP_PKEY_up_ref(key) == 1) {
+		sign_key = key;
+		strlcpy_c(sign_domain, domain, sizeof(sign_domain));
+	}
 }
 
 void
@@ -184,6 +199,25 @@ from_txt(struct dns_resolver *res, const char *domain, time_t now, long long dea
 	return t->nfprs > 0;
 }
 
+bool
+peer_domain_fingerprints(struct dns_resolver *res, const char *domain, time_t now, long long deadline,
+    char (*fprs)[65], size_t max, size_t *n, char *why, size_t why_len)
+{
+	struct target t;
+
+	memset(&t, 0, sizeof(t));
+	*n = 0;
+	if (!ascii_name(domain)) {
+		snprintf(why, why_len, "an internationalised domain name: not looked up");
+		return false;
+	}
+	if (!from_txt(res, domain, now, deadline, &t, why, why_len))
+		return false;
+	for (size_t i = 0; i < t.nfprs && *n < max; i++)
+		strlcpy_c(fprs[(*n)++], t.fprs[i], 65);
+	return *n > 0;
+}
+
 /* host's address through keyd's resolver (a numeric host is itself). */
 bool
 peer_address_of(struct dns_resolver *res, const char *host, time_t now, long long deadline, char *addr, size_t len,
@@ -338,7 +372,14 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 	out->status = PEER_FAILED;
 	if (t.nfprs == 0 && !from_txt(res, domain, now, deadline, &t, out->reason, sizeof(out->reason)))
 		return;
-	x_request_make(domain, addrs, n, &req, &body);
+	if (sign_key == NULL)
+		x_request_make(domain, addrs, n, &req, &body);
+	else if (x_request_make_signed(domain, addrs, n, sign_domain, sign_key, now, &req, &body, &err) != CABLES_OK) {
+		snprintf(out->reason, sizeof(out->reason), "%s", err.msg);
+		buf_release(&body);
+		x_request_release(&req);
+		return;
+	}
 	if (!peer_https(res, t.url, t.host, t.port, &body, t.tls_pin, cfg->exchange_ca_file, now, deadline,
 	    X_ANSWER_MAX, &answer, out->reason, sizeof(out->reason))) {
 		/* the reason is said */

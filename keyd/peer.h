@@ -35,6 +35,22 @@ struct peer_outcome {
 void peer_global_init(void);
 
 /*
+ * Sign requests from now on as domain with key (ExchangeKey; the key is
+ * kept, with a reference of its own): answering servers that can bind the
+ * key to domain (its DNSSEC-signed TXT record or a Peer pin) answer them
+ * fully; unsigned requests get their anonymous limits.  Before threads start.
+ */
+void peer_sign_as(EVP_PKEY *key, const char *domain);
+
+/*
+ * The fingerprints of domain's key-exchange key from its DNSSEC-validated
+ * TXT record _cables-keys._tcp.DOMAIN (at most max); false with the
+ * reason when there is none that can be trusted.
+ */
+bool peer_domain_fingerprints(struct dns_resolver *res, const char *domain, time_t now, long long deadline,
+    char (*fprs)[65], size_t max, size_t *n, char *why, size_t why_len);
+
+/*
  * Ask domain's key server about addrs (all in domain, at most
  * X_ADDRESSES_MAX), done by deadline (monotonic_ms()): every DNS query and
  * the HTTPS request get only the time left.

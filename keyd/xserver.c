@@ -12,18 +12,33 @@
 
 #include <microhttpd.h>
 
+#include "dns.h"
 #include "exchange.h"
 #include "log.h"
 #include "lookup.h"
+#include "peer.h"
+#include "ratelimit.h"
 #include "util.h"
 #include "xserver.h"
 
-#define BUCKETS 1024
+#define CLIENT_SLOTS 4096
+#define SIGNERS 256		/* asking domains whose keys are remembered */
+#define SIGNER_FPRS 4
+#define SIGNER_TTL 600		/* seconds a domain's key fingerprints are trusted without asking DNS again */
+#define SIGNER_NEG_TTL 60	/* and that a domain has none */
 
-struct bucket {
-	char ip[INET6_ADDRSTRLEN];
-	double tokens;
-	struct timespec at;
+/* An asking domain's key fingerprints (from a Peer pin or its DNSSEC-signed TXT record). */
+struct signer {
+	char domain[256];	/* "" when free */
+	char fprs[SIGNER_FPRS][65];
+	size_t n;		/* 0: none could be trusted */
+	double until;
+};
+
+/* A Peer line's pin, copied: the configuration may be replaced while the endpoint runs. */
+struct pin {
+	char domain[256];
+	char fpr[65];
 };
 
 struct xserver {
@@ -32,10 +47,18 @@ struct xserver {
 	struct keyd *keyd;
 	EVP_PKEY *key;
 	char *cert_pem, *key_pem;
-	double rate, burst;		/* ExchangeRateLimit: tokens a second, and at most; rate 0: no limit */
-	pthread_mutex_t lock;		/* buckets and counters */
-	struct bucket buckets[BUCKETS];
-	unsigned long answered, addresses, refused, limited;
+	struct ratelimit *per_ip;	/* ExchangeRateLimit, per client address: every request */
+	struct ratelimit *per_domain;	/* ExchangeRateLimit, per asking domain: signed requests */
+	struct ratelimit *anon_ip;	/* ExchangeAnonymousRateLimit, per client address: unsigned requests */
+	size_t anon_addresses;		/* ExchangeAnonymousAddresses: answered per unsigned request; 0: none */
+	struct dns_resolver *res;	/* for asking domains' TXT records */
+	unsigned int lookup_ms;		/* LookupTimeout */
+	struct pin *pins;
+	size_t npins;
+	pthread_mutex_t lock;		/* the rate limits, signers and counters */
+	struct signer signers[SIGNERS];
+	bool signer_lookup;		/* a DNS lookup for an asking domain is under way */
+	unsigned long answered, addresses, refused, limited, signed_answered, signed_unbound;
 };
 
 /* One request's body, collected across calls. */
@@ -64,39 +87,27 @@ slurp_text(const char *path, struct cables_err *err)
 	return b.data;
 }
 
-/* May ip ask now?  A token bucket per client address (a slot per hash; a collision shares a bucket). */
+static double
+monotonic_s(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* May ip ask now?  Its own token bucket; when the table has no room for a new client, no. */
 static bool
 allowed(struct xserver *x, const char *ip)
 {
-	size_t h = 5381;
-	struct bucket *b;
-	struct timespec now;
-	bool ok;
+	enum ratelimit_verdict v;
 
-	if (x->rate == 0)
-		return true;
-	for (const char *p = ip; *p != '\0'; p++)
-		h = h * 33 + (unsigned char)*p;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	pthread_mutex_lock(&x->lock);
-	b = &x->buckets[h % BUCKETS];
-	if (b->ip[0] == '\0') {
-		strlcpy_c(b->ip, ip, sizeof(b->ip));
-		b->tokens = x->burst;
-	} else {
-		/* Addresses that share a slot share its bucket: alternating them earns no fresh burst. */
-		b->tokens += ((double)(now.tv_sec - b->at.tv_sec) + (double)(now.tv_nsec - b->at.tv_nsec) / 1e9) * x->rate;
-		if (b->tokens > x->burst)
-			b->tokens = x->burst;
-	}
-	b->at = now;
-	ok = b->tokens >= 1;
-	if (ok)
-		b->tokens -= 1;
-	else
+	v = ratelimit_take(x->per_ip, ip, monotonic_s());
+	if (v != RATELIMIT_OK)
 		x->limited++;
 	pthread_mutex_unlock(&x->lock);
-	return ok;
+	return v == RATELIMIT_OK;
 }
 
 static enum MHD_Result
@@ -151,6 +162,131 @@ client_ip(struct MHD_Connection *c, char *ip, size_t len)
 	}
 }
 
+/* The slot of domain in the signers cache. */
+static struct signer *
+signer_slot(struct xserver *x, const char *domain)
+{
+	size_t h = 5381;
+
+	for (const char *p = domain; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)*p;
+	return &x->signers[h % SIGNERS];
+}
+
+/*
+ * The fingerprints that may sign for domain: its Peer pin, else its
+ * DNSSEC-signed TXT record (remembered for SIGNER_TTL, its absence for
+ * SIGNER_NEG_TTL; asked within LookupTimeout, outside the lock).  One
+ * lookup at a time: signed requests naming domains with slow DNS cannot
+ * hold every thread of the endpoint; while one is under way, others find
+ * nothing (and are answered as anonymous).
+ */
+static size_t
+signer_fingerprints(struct xserver *x, const char *domain, time_t now, char (*fprs)[65])
+{
+	struct signer *s, fresh;
+	char why[256];
+	double t = monotonic_s();
+	size_t n = 0;
+
+	for (size_t i = 0; i < x->npins; i++)
+		if (strcmp(x->pins[i].domain, domain) == 0 && x->pins[i].fpr[0] != '\0' && n < SIGNER_FPRS)
+			strlcpy_c(fprs[n++], x->pins[i].fpr, 65);
+	if (n > 0)
+		return n;
+	pthread_mutex_lock(&x->lock);
+	s = signer_slot(x, domain);
+	if (strcmp(s->domain, domain) == 0 && s->until > t) {
+		for (n = 0; n < s->n; n++)
+			strlcpy_c(fprs[n], s->fprs[n], 65);
+		pthread_mutex_unlock(&x->lock);
+		return n;
+	}
+	if (x->signer_lookup) {
+		pthread_mutex_unlock(&x->lock);
+		return 0;
+	}
+	x->signer_lookup = true;
+	pthread_mutex_unlock(&x->lock);
+	memset(&fresh, 0, sizeof(fresh));
+	strlcpy_c(fresh.domain, domain, sizeof(fresh.domain));
+	if (!peer_domain_fingerprints(x->res, domain, now, monotonic_ms() + x->lookup_ms, fresh.fprs, SIGNER_FPRS,
+	    &fresh.n, why, sizeof(why)))
+		fresh.n = 0;
+	fresh.until = t + (fresh.n > 0 ? SIGNER_TTL : SIGNER_NEG_TTL);
+	pthread_mutex_lock(&x->lock);
+	*signer_slot(x, domain) = fresh;
+	x->signer_lookup = false;
+	pthread_mutex_unlock(&x->lock);
+	for (n = 0; n < fresh.n; n++)
+		strlcpy_c(fprs[n], fresh.fprs[n], 65);
+	return n;
+}
+
+/* Is req signed by its asking domain's key, in time? */
+static bool
+signer_bound(struct xserver *x, const struct x_request *req, time_t now)
+{
+	char fprs[SIGNER_FPRS][65];
+	size_t n;
+	struct cables_err err;
+
+	if (!req->is_signed)
+		return false;
+	n = signer_fingerprints(x, req->from, now, fprs);
+	return x_request_check_signer(req, (const char (*)[65])fprs, n, now, &err) == CABLES_OK;
+}
+
+static bool
+take(struct xserver *x, struct ratelimit *rl, const char *key)
+{
+	enum ratelimit_verdict v;
+
+	pthread_mutex_lock(&x->lock);
+	v = ratelimit_take(rl, key, monotonic_s());
+	if (v != RATELIMIT_OK)
+		x->limited++;
+	pthread_mutex_unlock(&x->lock);
+	return v == RATELIMIT_OK;
+}
+
+/*
+ * Who asks decides how much is answered: a request signed by its asking
+ * domain's key is answered for every address, within that domain's rate;
+ * any other (unsigned, or signed by a key we cannot bind to its domain) is
+ * anonymous: the first ExchangeAnonymousAddresses addresses, within the
+ * client's anonymous rate.  0: the status to refuse with, and why.
+ */
+static unsigned int
+admit(struct xserver *x, struct MHD_Connection *c, struct x_request *req, time_t now, const char **why)
+{
+	char ip[INET6_ADDRSTRLEN];
+	bool bound = signer_bound(x, req, now);
+
+	pthread_mutex_lock(&x->lock);
+	if (bound)
+		x->signed_answered++;
+	else if (req->is_signed)
+		x->signed_unbound++;
+	pthread_mutex_unlock(&x->lock);
+	if (bound) {
+		*why = "too many requests from your domain";
+		return take(x, x->per_domain, req->from) ? 0 : MHD_HTTP_TOO_MANY_REQUESTS;
+	}
+	if (x->anon_addresses == 0) {
+		*why = "only requests signed by the asking domain's exchange key are answered here";
+		return MHD_HTTP_FORBIDDEN;
+	}
+	client_ip(c, ip, sizeof(ip));
+	if (!take(x, x->anon_ip, ip)) {
+		*why = "too many unsigned requests: sign them with your domain's exchange key";
+		return MHD_HTTP_TOO_MANY_REQUESTS;
+	}
+	while (req->n > x->anon_addresses)
+		free(req->addresses[--req->n]);
+	return 0;
+}
+
 static enum MHD_Result
 answer(struct xserver *x, struct MHD_Connection *c, struct body *b)
 {
@@ -160,10 +296,16 @@ answer(struct xserver *x, struct MHD_Connection *c, struct body *b)
 	struct buf out;
 	time_t now = time(NULL);
 	bool any_local = false;
+	const char *why = NULL;
+	unsigned int status;
 	enum MHD_Result ret;
 
 	if (x_request_parse(b->data.data != NULL ? b->data.data : "", b->data.len, &req, &err) != CABLES_OK)
 		return refuse(x, c, MHD_HTTP_BAD_REQUEST, err.msg);
+	if ((status = admit(x, c, &req, now, &why)) != 0) {
+		x_request_release(&req);
+		return refuse(x, c, status, why);
+	}
 	results.results = xcalloc(req.n + 1, sizeof(*results.results));
 	results.n = req.n;
 	for (size_t i = 0; i < req.n; i++)
@@ -252,9 +394,24 @@ xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_er
 		return cables_fail(err, CABLES_ERR_ARG, "ExchangeListen %s: not inet:PORT@ADDRESS", cfg->exchange_listen);
 	x = xcalloc(1, sizeof(*x));
 	x->fd = -1;
-	x->rate = (double)cfg->exchange_rate_limit / 60;
-	x->burst = cfg->exchange_rate_limit / 2 > 0 ? (double)(cfg->exchange_rate_limit / 2) : 1;
+	x->per_ip = ratelimit_new(CLIENT_SLOTS, (double)cfg->exchange_rate_limit / 60,
+	    (double)(cfg->exchange_rate_limit / 2));
+	x->per_domain = ratelimit_new(CLIENT_SLOTS, (double)cfg->exchange_rate_limit / 60,
+	    (double)(cfg->exchange_rate_limit / 2));
+	x->anon_ip = ratelimit_new(CLIENT_SLOTS, (double)cfg->exchange_anon_rate_limit / 60,
+	    (double)(cfg->exchange_anon_rate_limit / 2));
+	x->anon_addresses = cfg->exchange_anon_addresses;
+	x->lookup_ms = (unsigned int)cfg->lookup_timeout_ms;
+	x->pins = xcalloc(cfg->npeers + 1, sizeof(*x->pins));
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		strlcpy_c(x->pins[x->npins].domain, cfg->peers[i].domain, sizeof(x->pins[0].domain));
+		strlcpy_c(x->pins[x->npins++].fpr, cfg->peers[i].fpr, sizeof(x->pins[0].fpr));
+	}
 	pthread_mutex_init(&x->lock, NULL);
+	if (dns_resolver_new(cfg->resolver, cfg->dnssec_anchor, x->lookup_ms, &x->res, err) != CABLES_OK) {
+		xserver_stop(x);
+		return CABLES_ERR_IO;
+	}
 	if ((x->key = x_key_load(cfg->exchange_key, err)) == NULL ||
 	    (x->cert_pem = slurp_text(cfg->exchange_cert, err)) == NULL ||
 	    (x->key_pem = slurp_text(cfg->exchange_cert_key, err)) == NULL) {
@@ -309,6 +466,11 @@ xserver_stop(struct xserver *x)
 	if (x->key_pem != NULL)
 		OPENSSL_cleanse(x->key_pem, strlen(x->key_pem));
 	free(x->key_pem);
+	ratelimit_free(x->per_ip);
+	ratelimit_free(x->per_domain);
+	ratelimit_free(x->anon_ip);
+	dns_resolver_free(x->res);
+	free(x->pins);
 	pthread_mutex_destroy(&x->lock);
 	free(x);
 }
@@ -319,7 +481,8 @@ xserver_stats(struct xserver *x, struct buf *out)
 	if (x == NULL)
 		return;
 	pthread_mutex_lock(&x->lock);
-	buf_printf(out, "exchange_answered=%lu\nexchange_addresses=%lu\nexchange_refused=%lu\nexchange_rate_limited=%lu\n",
-	    x->answered, x->addresses, x->refused, x->limited);
+	buf_printf(out, "exchange_answered=%lu\nexchange_addresses=%lu\nexchange_refused=%lu\nexchange_rate_limited=%lu\n"
+	    "exchange_signed=%lu\nexchange_signed_unbound=%lu\n",
+	    x->answered, x->addresses, x->refused, x->limited, x->signed_answered, x->signed_unbound);
 	pthread_mutex_unlock(&x->lock);
 }

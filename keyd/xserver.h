@@ -5,8 +5,9 @@
  *
  * Every address asked about costs the same (one store lookup) and an
  * unknown one gets the answer of a known one without keys.  Per client
- * address: a token bucket (ExchangeRateLimit requests a minute, bursts of
- * half that), at most 16 connections; bodies over 16 KiB get 413,
+ * address: a token bucket of its own (ExchangeRateLimit requests a minute,
+ * bursts of half that; ratelimit.h: a new client finds no room rather
+ * than share another's bucket), at most 16 connections; bodies over 16 KiB get 413,
  * malformed requests 400 with the reason in JSON, other paths 404, other
  * methods 405, too many requests 429.
  */

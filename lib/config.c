@@ -88,6 +88,7 @@ static const struct key keys[] = {
 	{ "FormatPreference",	T_CHOICE,	"smime",		OFF(format_preference), preference_words, false, 0 },
 	{ "ReinjectTo",		T_SMTP,		NULL,			OFF(reinject_to), NULL, false, 0 },
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
+	{ "ExitDaemonName",	T_OPTSTRING,	NULL,			OFF(exit_daemon_name), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
 	{ "KeydSocket",		T_OPTPATH,	"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
 	{ "KeydPidFile",	T_OPTPATH,	NULL,			OFF(keyd_pid_file), NULL, false, 0 },
@@ -107,6 +108,8 @@ static const struct key keys[] = {
 	{ "ExchangeKey",	T_OPTPATH,	NULL,			OFF(exchange_key), NULL, false, 0 },
 	{ "ExchangeCAFile",	T_OPTPATH,	NULL,			OFF(exchange_ca_file), NULL, false, 0 },
 	{ "ExchangeRateLimit",	T_SIZE,		"120",			OFF(exchange_rate_limit), NULL, false, 0 },
+	{ "ExchangeAnonymousAddresses", T_SIZE,	"8",			OFF(exchange_anon_addresses), NULL, false, 0 },
+	{ "ExchangeAnonymousRateLimit", T_SIZE,	"20",			OFF(exchange_anon_rate_limit), NULL, false, 0 },
 	{ "KeyExchange",	T_BOOL,		"yes",			OFF(key_exchange), bool_words, false, 0 },
 	{ "Peer",		T_PEER,		NULL,			OFF(peers), NULL, true, 0 },
 	{ "WKD",		T_BOOL,		"yes",			OFF(wkd), bool_words, false, 0 },
@@ -825,6 +828,7 @@ config_free(struct config *c)
 	free(c->socket_group);
 	free(c->pid_file);
 	free(c->user);
+	free(c->exit_daemon_name);
 	free(c->key_store);
 	free(c->key_store_key);
 	domain_list_release(&c->local_domains);

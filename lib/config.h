@@ -54,6 +54,7 @@ struct config {
 	char *key_store_key;		/* KeyStoreKey */
 	struct domain_list local_domains;	/* LocalDomains */
 	struct host_list internal_hosts;	/* InternalHosts */
+	char *exit_daemon_name;		/* ExitDaemonName: the MTA's name for the exit listener; NULL = none */
 	/*
 	 * DefaultPolicy, Format, Sign, EncryptToSelf and the On-* keys are the
 	 * defaults of this table; Policy lines are its entries (policy.h).
@@ -90,6 +91,8 @@ struct config {
 	char *exchange_key;		/* ExchangeKey: the domain's Ed25519 signing key (PEM) */
 	char *exchange_ca_file;		/* ExchangeCAFile: CAs for peers' TLS; NULL = the system's */
 	size_t exchange_rate_limit;	/* ExchangeRateLimit: requests a minute per client address; 0 = none */
+	size_t exchange_anon_addresses;	/* ExchangeAnonymousAddresses: per unsigned request; 0 = unsigned refused */
+	size_t exchange_anon_rate_limit;	/* ExchangeAnonymousRateLimit: unsigned requests a minute per client */
 	bool key_exchange;		/* KeyExchange: ask peers for keys */
 	bool wkd;			/* WKD: look keys up in the Web Key Directory */
 	struct peer *peers;		/* Peer lines */

@@ -368,6 +368,20 @@ client_internal(const struct conn *c, const struct config *cfg)
 	return !c->have_client || host_list_match(&cfg->internal_hosts, (const struct sockaddr *)&c->client);
 }
 
+/*
+ * Is this the exit listener (ExitDaemonName: Postfix's
+ * milter_macro_daemon_name there), which every message leaving the host
+ * for a remote address passes after alias expansion and forwarding?  Its
+ * mail is outbound whoever sent it: every remote recipient's policy applies.
+ */
+static bool
+exit_listener(SMFICTX *ctx, const struct config *cfg)
+{
+	const char *name = smfi_getsymval(ctx, "{daemon_name}");
+
+	return cfg->exit_daemon_name != NULL && name != NULL && strcmp(name, cfg->exit_daemon_name) == 0;
+}
+
 static sfsistat
 mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
@@ -385,8 +399,8 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		sender = xstrdup(argv[0]);
 	trusted = (auth != NULL && auth[0] != '\0') || client_internal(c, cfg);
 	norm = addr_normalize(sender, &cfg->addr);
-	c->msg = message_new(cfg, sender, norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm)),
-	    trusted);
+	c->msg = message_new(cfg, sender, (norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm))) ||
+	    exit_listener(ctx, cfg), trusted);
 	free(norm);
 
 	c->msg->header_leadspc = c->leadspc;

@@ -1,11 +1,13 @@
 /*
  * fuzz_exchange - the key-exchange protocol's parsers (keyd/exchange.c)
  * over hostile input.  The first byte picks what the rest is: a request
- * body for the server (0), an answer body for the client (1), or a payload
- * the fuzzer signs with the domain key itself (2), so that the payload
- * parser behind the signature check is reached too.  A request must parse
- * to 1..64 addresses in its domain or fail with a reason; an answer must
- * give results only for addresses asked about, or fail with a reason.
+ * body for the server (0, either form), an answer body for the client (1),
+ * a payload the fuzzer signs with the domain key itself (2), or a request
+ * the fuzzer signs as an asking domain (3), so that the parsers behind the
+ * signature checks are reached too.  A request must parse to 1..64
+ * addresses in its domain (signed: with a valid "from" and the signing
+ * key's fingerprint) or fail with a reason; an answer must give results
+ * only for addresses asked about, or fail with a reason.
  */
 #include "autoconfig.h"
 
@@ -37,25 +39,26 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The answer envelope around payload, signed with the key. */
+/* An envelope {field, key, signature} around payload, signed with the key under context. */
 static char *
-signed_answer(const uint8_t *payload, size_t len)
+signed_envelope(const char *context, const char *field, const uint8_t *payload, size_t len)
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t pub[32], sig[64], *tbs = malloc(len + 15);
+	size_t clen = strlen(context) + 1;
+	uint8_t pub[32], sig[64], *tbs = malloc(len + clen);
 	size_t publen = sizeof(pub), siglen = sizeof(sig);
 	char *b64p = malloc(4 * ((len + 2) / 3) + 1), b64k[64], b64s[100], *out;
 	json_t *o = json_object();
 
-	memcpy(tbs, "cables-keys-v1", 15);
-	memcpy(tbs + 15, payload, len);
-	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 || EVP_DigestSign(ctx, sig, &siglen, tbs, len + 15) != 1 ||
+	memcpy(tbs, context, clen);
+	memcpy(tbs + clen, payload, len);
+	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 || EVP_DigestSign(ctx, sig, &siglen, tbs, len + clen) != 1 ||
 	    !EVP_PKEY_get_raw_public_key(key, pub, &publen))
 		abort();
 	EVP_EncodeBlock((unsigned char *)b64p, payload, (int)len);
 	EVP_EncodeBlock((unsigned char *)b64k, pub, (int)publen);
 	EVP_EncodeBlock((unsigned char *)b64s, sig, (int)siglen);
-	json_object_set_new(o, "payload", json_string(b64p));
+	json_object_set_new(o, field, json_string(b64p));
 	json_object_set_new(o, "key", json_string(b64k));
 	json_object_set_new(o, "signature", json_string(b64s));
 	out = json_dumps(o, JSON_COMPACT);
@@ -66,29 +69,58 @@ signed_answer(const uint8_t *payload, size_t len)
 	return out;
 }
 
+/* A request body: parsed to what the server may rely on, or refused with a reason (ours: signed by the key here). */
+static void
+request(const char *body, size_t len, bool ours)
+{
+	struct cables_err err;
+	struct x_request r;
+
+	if (x_request_parse(body, len, &r, &err) == CABLES_OK) {
+		if (r.n == 0 || r.n > X_ADDRESSES_MAX || (ours && !r.is_signed))
+			abort();
+		for (size_t i = 0; i < r.n; i++)
+			if (strcasecmp(strrchr(r.addresses[i], '@') + 1, r.domain) != 0)
+				abort();
+		if (r.is_signed && (r.from[0] == '\0' || strspn(r.key_fpr, "0123456789abcdef") != 64))
+			abort();
+		/* Signed here: the key is ours, so only the time may be wrong. */
+		if (ours && (strcmp(r.key_fpr, fpr[0]) != 0 ||
+		    (x_request_check_signer(&r, (const char (*)[65])fpr, 1, 1800000000, &err) != CABLES_OK &&
+		    strstr(err.msg, "issued") == NULL)))
+			abort();
+		if (!r.is_signed && r.from[0] != '\0')
+			abort();
+		x_request_release(&r);
+	} else if (err.msg[0] == '\0') {
+		abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cables_err err;
-	struct x_request r;
 	struct x_answer a;
 	cables_status st;
 
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
-		if (x_request_parse((const char *)data + 1, size - 1, &r, &err) == CABLES_OK) {
-			if (r.n == 0 || r.n > X_ADDRESSES_MAX)
-				abort();
-			for (size_t i = 0; i < r.n; i++)
-				if (strcasecmp(strrchr(r.addresses[i], '@') + 1, r.domain) != 0)
-					abort();
-			x_request_release(&r);
-		} else if (err.msg[0] == '\0') {
-			abort();
-		}
+		request((const char *)data + 1, size - 1, false);
 		return 0;
+	case 3: {
+		char *text;
+
+		if (memchr(data + 1, '\0', size - 1) != NULL)
+			return 0;
+		text = signed_envelope("cables-keys-request-v1", "request", data + 1, size - 1);
+		if (text != NULL)
+			request(text, strlen(text), true);
+		free(text);
+		return 0;
+	}
 	case 1:
 		st = x_answer_verify((const char *)data + 1, size - 1, &req, (const char (*)[65])fpr, 1, 1800000000, &a, &err);
 		break;
@@ -98,7 +130,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Valid JSON strings only carry what encodes: skip payloads jansson cannot hold. */
 		if (memchr(data + 1, '\0', size - 1) != NULL)
 			return 0;
-		text = signed_answer(data + 1, size - 1);
+		text = signed_envelope("cables-keys-v1", "payload", data + 1, size - 1);
 		if (text == NULL)
 			return 0;
 		st = x_answer_verify(text, strlen(text), &req, (const char (*)[65])fpr, 1, 1800000000, &a, &err);

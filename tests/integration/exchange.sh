@@ -8,7 +8,11 @@
 # is S/MIME, b decrypts, bob's Maildir holds what alice sent.  A rogue
 # server (an answer signed by another key; unsigned DNS pointing at it; a
 # replayed old answer) is refused, and mail under "require" waits.  b's
-# keyd down: a temporary failure, mail flows when it is back.
+# keyd down: a temporary failure, mail flows when it is back.  a's keyd
+# signs its requests with a.test's exchange key and b's binds it through
+# a.test's signed TXT record; requests signed so are answered in full,
+# anonymous ones (unsigned, or signed by a key b cannot bind) for their
+# first 8 addresses and at a lower rate.
 RIG_PORT=12370
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/dnszone.sh"
@@ -50,7 +54,7 @@ conf() {	# NAME DOMAINS [LINE...]: NAME's cables.conf, with its keyd
 	inst_config "$name" "$domains" "$@"
 	sed -i "s|^KeydSocket none|KeydSocket $T/$name/keyd.sock|" "$T/$name/cables.conf"
 }
-conf a a.test "Policy b.test require" "Policy c.test require" "Policy d.test require" "Policy e.test encrypt" \
+conf a a.test "ExchangeKey $T/a/exchange.key" "Policy b.test require" "Policy c.test require" "Policy d.test require" "Policy e.test encrypt" \
 	"Policy w.test require" "Policy v.test require" "Policy y.test encrypt" \
 	"Policy bob@b.test On-KeyChange=tempfail" "CacheMinTTL 0s" "CacheMaxTTL 2s"
 conf b b.test "ExchangeListen inet:$XB@127.0.0.1" "ExchangeCertificate $T/b.tls.pem" \
@@ -62,6 +66,9 @@ check "keyctl exchange-key generate: the TXT record for b.test" \
 	grep -q '^_cables-keys\._tcp\.b\.test\. IN TXT "v=cables1; k=ed25519; fp=[0-9a-f]\{64\}"$' "$T/b.txt"
 check "keyctl exchange-key: the key file is mode 0600" test "$(stat -c %a "$T/b/exchange.key")" = 600
 inst_keyctl r exchange-key generate > "$T/r.txt" 2>/dev/null
+# a.test signs its requests with its own exchange key (no endpoint of its own): b binds it by a.test's TXT record.
+inst_keyctl a exchange-key generate > "$T/a.txt" 2>/dev/null
+A_TXT=$(sed -n 's/^_cables-keys\._tcp\.a\.test\. IN TXT //p' "$T/a.txt")
 B_TXT=$(sed -n 's/^_cables-keys\._tcp\.b\.test\. IN TXT //p' "$T/b.txt")
 R_TXT=$(sed -n 's/^_cables-keys\._tcp\.c\.test\. IN TXT //p' "$T/r.txt")
 
@@ -110,7 +117,7 @@ cat > "$Z/v.test.zone" <<-ZONE
 @ IN A 127.0.0.38
 ns IN A 127.0.0.1
 ZONE
-zone a.test 1 keys.a.test '"v=cables1; k=ed25519; fp=0000000000000000000000000000000000000000000000000000000000000000"'
+zone a.test 1 keys.a.test "$A_TXT"
 zone b.test "$XB" keys.b.test "$B_TXT"
 zone c.test "$XR" keys.c.test "$B_TXT"
 zone d.test "$XR" keys.d.test "$R_TXT"
@@ -205,6 +212,11 @@ if w=$(wire x2b); then
 		"grep -q 'encrypted: format=smime cipher=aes256-cbc recipients=2' $T/a/milter.log && ! grep -q PLAINTEXT-MARKER $w && grep -q '^Content-Type: application/pkcs7-mime' $w"
 	check "fay and gus: no X-Cables field on the wire" sh -c "! grep -qi '^X-Cables' $w"
 fi
+
+# 2c. a's keyd signs its requests as a.test, and b's keyd binds the key by a.test's signed TXT record.
+stat_of b exchange_signed > "$T/signed.n"
+check "b answered a's requests as signed by a.test (exchange_signed=$(cat "$T/signed.n"))" test "$(cat "$T/signed.n")" -gt 0
+check "no request of a's was signed by a key b could not bind" test "$(stat_of b exchange_signed_unbound)" = 0
 
 # 3. A rogue server: c.test's signed SRV leads to it, but it cannot sign with c.test's key.
 send x3 carol@c.test
@@ -470,6 +482,66 @@ post r.out /.well-known/cables/keys '' GET
 check "GET: 405" grep -q '^405 ' "$T/r.out"
 post r.out /.well-known/cables/keys "$(head -c 20000 /dev/zero | tr '\0' x)"
 check "a 20 KB body: 413" grep -q '^413 ' "$T/r.out"
+# 7b. Who gets what: signed requests in full, anonymous ones for their first 8 addresses.
+# signed KEYFILE [FROM] [NONCE]: a signed request (from a.test by default) for u0..u9@b.test.
+ten='"u0@b.test","u1@b.test","u2@b.test","u3@b.test","u4@b.test","u5@b.test","u6@b.test","u7@b.test","u8@b.test","u9@b.test"'
+signed() {
+	printf '{"v":1,"domain":"b.test","nonce":"%s","addresses":[%s],"from":"%s","issued":%s}' \
+		"${3:-CCCCCCCCCCCCCCCCCCCCCC}" "$ten" "${2:-a.test}" "$(date +%s)" > "$T/inner.json"
+	{ printf 'cables-keys-request-v1\0'; cat "$T/inner.json"; } > "$T/tbs.bin"
+	openssl pkeyutl -sign -inkey "$1" -rawin -in "$T/tbs.bin" -out "$T/sig.bin" &&
+	openssl pkey -in "$1" -pubout -outform DER 2>/dev/null | tail -c 32 > "$T/pub.bin" &&
+	/usr/bin/python3 -c 'import base64, json, sys
+b = lambda p: base64.b64encode(open(p, "rb").read()).decode()
+print(json.dumps({"request": b(sys.argv[1]), "key": b(sys.argv[2]), "signature": b(sys.argv[3])}))' \
+		"$T/inner.json" "$T/pub.bin" "$T/sig.bin"
+}
+# answered OUT N: the request in OUT got 200 with results for exactly its first N addresses.
+answered() {
+	grep -q '^200 ' "$T/$1" &&
+	[ "$(payload_of < "$T/$1" | /usr/bin/python3 -c 'import json, sys; print(" ".join(r["address"] for r in json.load(sys.stdin)["results"]))')" = \
+	  "$(echo u0@b.test u1@b.test u2@b.test u3@b.test u4@b.test u5@b.test u6@b.test u7@b.test u8@b.test u9@b.test | cut -d' ' -f1-"$2")" ]
+}
+post anon.out /.well-known/cables/keys "$(req "$ten")"
+check "anonymous, 10 addresses: 200, answered for the first 8 only" answered anon.out 8
+unbound_before=$(stat_of b exchange_signed_unbound)
+post signed.out /.well-known/cables/keys "$(signed "$T/a/exchange.key")"
+check "signed by a.test's key (bound by its signed TXT record), 10 addresses: all 10 answered" answered signed.out 10
+openssl genpkey -algorithm ed25519 -out "$T/stranger.key" 2>/dev/null
+post stranger.out /.well-known/cables/keys "$(signed "$T/stranger.key")"
+check "signed by a key that is not a.test's: treated as anonymous, 8 answered" answered stranger.out 8
+check "b counts the signature it could not bind" test "$(stat_of b exchange_signed_unbound)" = "$((unbound_before + 1))"
+post nodomain.out /.well-known/cables/keys "$(signed "$T/stranger.key" nokeys.test)"
+check "signed as a domain with no exchange key in DNS: treated as anonymous, 8 answered" answered nodomain.out 8
+signed "$T/a/exchange.key" | /usr/bin/python3 -c 'import base64, json, sys
+o = json.load(sys.stdin)
+s = bytearray(base64.b64decode(o["signature"]))
+s[0] ^= 1
+o["signature"] = base64.b64encode(bytes(s)).decode()
+print(json.dumps(o))' > "$T/tampered.json"
+post tampered.out /.well-known/cables/keys "$(cat "$T/tampered.json")"
+check "a signature that does not verify: 400 with the reason" grep -q '^400 .*signature does not verify' "$T/tampered.out"
+/usr/bin/python3 - "$XB" "$T/ca.pem" "$(req '"u1@b.test"')" > "$T/anonburst.out" <<-'PY'
+import http.client, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+codes = {}
+for i in range(14):
+    c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx, timeout=10)
+    c.request("POST", "/.well-known/cables/keys", sys.argv[3].encode(), {"Content-Type": "application/json"})
+    r = c.getresponse()
+    body = r.read().decode()
+    codes[r.status] = codes.get(r.status, 0) + 1
+    if r.status == 429 and "unsigned" not in body:
+        codes["wrong reason"] = 1
+    c.close()
+print(" ".join("%s=%d" % kv for kv in sorted(codes.items(), key=str)))
+PY
+check "14 anonymous requests at once: the anonymous rate answers 429 ($(cat "$T/anonburst.out"))" \
+	sh -c "grep -q '429=' $T/anonburst.out && ! grep -q 'wrong reason' $T/anonburst.out"
+post signed2.out /.well-known/cables/keys "$(signed "$T/a/exchange.key" a.test DDDDDDDDDDDDDDDDDDDDDD)"
+check "a signing domain is still answered in full meanwhile" answered signed2.out 10
+
 /usr/bin/python3 - "$XB" "$T/ca.pem" > "$T/burst.out" <<-'PY'
 import http.client, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2])
@@ -485,6 +557,18 @@ print(" ".join("%d=%d" % kv for kv in sorted(codes.items())))
 PY
 check "a burst of 80 requests from one client: the rate limit answers 429 ($(cat "$T/burst.out"))" grep -q '429=' "$T/burst.out"
 check "b's keyd survived all of it" kill -0 "$(cat "$T/b/keyd.pid")"
+
+# 7c. Keys only for signing domains: ExchangeAnonymousAddresses 0.
+keyd_stop b
+echo "ExchangeAnonymousAddresses 0" >> "$T/b/cables.conf"
+served=$(grep -c "serving keys on inet:$XB@127.0.0.1" "$T/b/milter.log")
+keyd_start b
+wait_for 10 sh -c "[ \$(grep -c 'serving keys on inet:$XB@127.0.0.1' $T/b/milter.log) -gt $served ]"
+post anon0.out /.well-known/cables/keys "$(req '"bob@b.test"')"
+check "ExchangeAnonymousAddresses 0: an anonymous request gets 403 with the reason" \
+	grep -q '^403 .*only requests signed by the asking domain' "$T/anon0.out"
+post signed0.out /.well-known/cables/keys "$(signed "$T/a/exchange.key" a.test EEEEEEEEEEEEEEEEEEEEEE)"
+check "ExchangeAnonymousAddresses 0: a.test's signed request is answered in full" answered signed0.out 10
 for n in a b r; do
 	check "no sanitizer reports from $n's keyd" sh -c "! grep -q Sanitizer $T/$n/keyd.stderr"
 done

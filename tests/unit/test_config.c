@@ -185,9 +185,9 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
 		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
-		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectKey", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "Resolver",
+		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
-		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "KeyExchange",
+		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "ExchangeAnonymousAddresses", "ExchangeAnonymousRateLimit", "KeyExchange",
 		"Peer", "WKD", "AuthservID",
 	};
 	size_t n = config_key_count();

@@ -14,6 +14,7 @@
 
 #include "exchange.h"
 #include "helpers.h"
+#include "ratelimit.h"
 #include "wkd.h"
 
 #define NOW 1800000000L
@@ -224,6 +225,105 @@ test_requests(void **state)
 	buf_release(&many);
 }
 
+/* A signed request as a.test sends it, with one field of its outer object replaced by value (NULL: as made). */
+static void
+signed_request(const char *field, const char *value, struct x_request *made, struct buf *out)
+{
+	static const char *const addrs[] = { "bob@b.test", "carol@b.test" };
+	json_t *o;
+	char *text;
+
+	assert_int_equal(x_request_make_signed("b.test", addrs, 2, "A.Test", key, NOW, made, out, NULL), CABLES_OK);
+	if (field == NULL)
+		return;
+	o = json_loadb(out->data, out->len, 0, NULL);
+	assert_non_null(o);
+	json_object_set_new(o, field, json_string(value));
+	text = json_dumps(o, JSON_COMPACT);
+	buf_release(out);
+	buf_init(out);
+	buf_appends(out, text);
+	free(text);
+	json_decref(o);
+}
+
+static void
+test_signed_requests(void **state)
+{
+	struct x_request made, req, other_made;
+	struct buf body, other_body;
+	struct cables_err err;
+
+	/* As made: parsed as signed by a.test's key, checked against a.test's fingerprints, in time. */
+	signed_request(NULL, NULL, &made, &body);
+	assert_int_equal(x_request_parse(body.data, body.len, &req, &err), CABLES_OK);
+	assert_true(req.is_signed);
+	assert_string_equal(req.from, "a.test");
+	assert_string_equal(req.domain, "b.test");
+	assert_string_equal(req.nonce, made.nonce);
+	assert_string_equal(req.key_fpr, fpr[0]);
+	assert_int_equal(req.n, 2);
+	assert_string_equal(req.addresses[1], "carol@b.test");
+	assert_int_equal(x_request_check_signer(&req, (const char (*)[65])fpr, 1, NOW + 10, NULL), CABLES_OK);
+	/* Another domain's key, no key known, or too far from our clock: not the asking domain's request. */
+	assert_int_not_equal(x_request_check_signer(&req, (const char (*)[65])other_fpr, 1, NOW, &err), CABLES_OK);
+	assert_non_null(strstr(err.msg, "not a.test's"));
+	assert_int_not_equal(x_request_check_signer(&req, NULL, 0, NOW, NULL), CABLES_OK);
+	assert_int_not_equal(x_request_check_signer(&req, (const char (*)[65])fpr, 1, NOW + X_SKEW + 1, &err), CABLES_OK);
+	assert_non_null(strstr(err.msg, "issued"));
+	x_request_release(&req);
+
+	x_request_release(&made);
+	buf_release(&body);
+
+	/* The key swapped for another's, the request tampered with, a signature from elsewhere: refused. */
+	signed_request(NULL, NULL, &other_made, &other_body);
+	x_request_release(&other_made);
+	{
+		json_t *ob = json_loadb(other_body.data, other_body.len, 0, NULL);
+		char *alt;
+		uint8_t pub[32];
+		size_t publen = sizeof(pub);
+		char b64[64];
+
+		EVP_PKEY_get_raw_public_key(other, pub, &publen);
+		EVP_EncodeBlock((unsigned char *)b64, pub, (int)publen);
+		signed_request("key", b64, &made, &body);
+		assert_int_not_equal(x_request_parse(body.data, body.len, &req, &err), CABLES_OK);
+		assert_non_null(strstr(err.msg, "signature does not verify"));
+		x_request_release(&made);
+		buf_release(&body);
+		/* Another signed request's body under this one's signature, and the reverse. */
+		alt = xstrdup(json_string_value(json_object_get(ob, "request")));
+		signed_request("request", alt, &made, &body);
+		assert_int_not_equal(x_request_parse(body.data, body.len, &req, &err), CABLES_OK);
+		assert_non_null(strstr(err.msg, "signature does not verify"));
+		x_request_release(&made);
+		buf_release(&body);
+		signed_request("signature", json_string_value(json_object_get(ob, "signature")), &made, &body);
+		assert_int_not_equal(x_request_parse(body.data, body.len, &req, NULL), CABLES_OK);
+		x_request_release(&made);
+		buf_release(&body);
+		free(alt);
+		json_decref(ob);
+	}
+	buf_release(&other_body);
+	BAD("{\"request\":\"eyJ2IjoxfQ==\",\"key\":\"AAAA\",\"signature\":\"AAAA\"}", "not a signed request");
+	BAD("{\"request\":7}", "not a signed request");
+
+	/* An unsigned request says so, and check_signer refuses it. */
+	{
+		static const char anon[] = "{\"v\":1,\"domain\":\"b.test\",\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA\","
+		    "\"addresses\":[\"bob@b.test\"],\"from\":\"a.test\",\"issued\":1800000000}";
+
+		assert_int_equal(x_request_parse(anon, sizeof(anon) - 1, &req, NULL), CABLES_OK);
+		assert_false(req.is_signed);
+		assert_string_equal(req.from, "");	/* "from" outside a signature means nothing */
+		assert_int_not_equal(x_request_check_signer(&req, (const char (*)[65])fpr, 1, NOW, NULL), CABLES_OK);
+		x_request_release(&req);
+	}
+}
+
 static void
 test_domain_key_and_txt(void **state)
 {
@@ -262,6 +362,52 @@ test_wkd_hash(void **state)
 	assert_string_equal(h, "iy9q119eutrkn8s1mk4r39qejnbu3n5q");
 }
 
+/*
+ * Rate limits: a bucket per client, never shared.  A table of 8 slots
+ * (the fewest; every key probes all of them) makes every key collide.
+ */
+static void
+test_rate_limit_buckets_are_per_client(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(8, 1, 3);	/* a token a second, bursts of 3 */
+	char name[32];
+
+	/* Eight clients, each with its own burst of 3. */
+	for (int c = 0; c < 8; c++) {
+		snprintf(name, sizeof(name), "192.0.2.%d", c);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(ratelimit_take(rl, name, 100), RATELIMIT_OK);
+		assert_int_equal(ratelimit_take(rl, name, 100), RATELIMIT_LIMITED);
+	}
+	/* A ninth finds no slot: refused, not merged with another client's budget. */
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 100), RATELIMIT_FULL);
+	/* One second later each of the eight has exactly one token again: nobody took another's. */
+	for (int c = 0; c < 8; c++) {
+		snprintf(name, sizeof(name), "192.0.2.%d", c);
+		assert_int_equal(ratelimit_take(rl, name, 101), RATELIMIT_OK);
+		assert_int_equal(ratelimit_take(rl, name, 101), RATELIMIT_LIMITED);
+	}
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 101), RATELIMIT_FULL);
+	/* Once a client has been idle long enough to refill completely its slot may go to the newcomer... */
+	for (int c = 1; c < 8; c++) {
+		snprintf(name, sizeof(name), "192.0.2.%d", c);
+		assert_int_equal(ratelimit_take(rl, name, 103), RATELIMIT_OK);
+	}
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 104.5), RATELIMIT_OK);
+	/* ...who starts with its own burst, and the evicted client comes back to a full one, as it would have had. */
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 104.5), RATELIMIT_OK);
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 104.5), RATELIMIT_OK);
+	assert_int_equal(ratelimit_take(rl, "198.51.100.1", 104.5), RATELIMIT_LIMITED);
+	ratelimit_free(rl);
+
+	/* Rate 0: no limit. */
+	rl = ratelimit_new(8, 0, 0);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(ratelimit_take(rl, "192.0.2.1", 0), RATELIMIT_OK);
+	ratelimit_free(rl);
+	assert_string_equal(ratelimit_verdict_name(RATELIMIT_FULL), "full");
+}
+
 int
 main(void)
 {
@@ -270,8 +416,10 @@ main(void)
 		cmocka_unit_test(test_what_is_refused),
 		cmocka_unit_test(test_answers_only_for_what_was_asked),
 		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_signed_requests),
 		cmocka_unit_test(test_domain_key_and_txt),
 		cmocka_unit_test(test_wkd_hash),
+		cmocka_unit_test(test_rate_limit_buckets_are_per_client),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
