@@ -19,8 +19,9 @@
 #include "smimea.h"
 #include "wkd.h"
 
-#define NEG_CACHE 1024
-#define POS_CACHE 4096
+/* Slots, by a hash of the address: a list of a few thousand members stays cached. */
+#define NEG_CACHE 16384
+#define POS_CACHE 16384
 
 /* What one configuration sets up; lookups begun under it hold a reference. */
 struct keyd_conf {
@@ -640,12 +641,12 @@ static void
 discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers, time_t now,
     char *outcome, size_t outcome_len)
 {
-	bool tempfail = false, proven_none = true, any = false;
+	bool tempfail = false, proven_none = true, any = false, cacheable = true;
 	long long deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
 	struct held held = { ACTION_ACCEPT, "" };
 	char reason[CABLES_ERR_MAX + 128] = "";
 	int rank, best = -1;
-	unsigned long ttl = 0;
+	unsigned long ttl = 0, none_ttl = ~0UL;
 
 	for (int t = 0; t < 2; t++) {
 		enum dns_key_type type = t == 0 ? DNS_SMIMEA : DNS_OPENPGPKEY;
@@ -656,8 +657,10 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		struct dns_answer a;
 		bool trusted;
 
-		if (dns_lookup(c->res, norm, type, now, &a, NULL) != CABLES_OK)
+		if (dns_lookup(c->res, norm, type, now, &a, NULL) != CABLES_OK) {
+			cacheable = false;
 			continue;
+		}
 		trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
 		pthread_mutex_lock(&k->lock);
 		if (a.status == DNS_BOGUS)
@@ -671,6 +674,11 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 			tempfail = true;
 		if (a.status != DNS_SECURE_NONE)
 			proven_none = false;
+		/* "No key" from a proof of absence or from an unsigned zone may be cached; bogus or no answer not. */
+		if (a.status != DNS_SECURE_NONE && a.status != DNS_INSECURE)
+			cacheable = false;
+		if (a.ttl < none_ttl)
+			none_ttl = a.ttl;
 		/* Keys that pass the checks are stored; the store is what is answered from. */
 		source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
 		if (trusted && type == DNS_SMIMEA)
@@ -690,8 +698,6 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 			    why[0] != '\0' ? why : a.reason);
 			best = rank;
 		}
-		if (proven_none && t == 1)
-			ttl = a.ttl;	/* the SOA minimum of the last proof */
 		dns_answer_release(&a);
 	}
 	/*
@@ -727,12 +733,13 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	k->dns_lookups++;
 	if (any) {
 		pos_set(k, norm, now, now + (time_t)clamp_ttl(c->cfg, ttl));
-	} else if (proven_none && held.action == ACTION_ACCEPT) {
+	} else if (cacheable && !tempfail && held.action == ACTION_ACCEPT) {
+		/* No key, proven or from an unsigned zone: asked again after the answers' TTL (the SOA minimum). */
 		struct neg_entry *e = &k->neg[slot(norm, NEG_CACHE)];
 
 		free(e->addr);
 		e->addr = xstrdup(norm);
-		e->until = now + (time_t)clamp_ttl(c->cfg, ttl);
+		e->until = now + (time_t)clamp_ttl(c->cfg, none_ttl == ~0UL ? 0 : none_ttl);
 		strlcpy_c(e->reason, reason, sizeof(e->reason));
 	}
 	pthread_mutex_unlock(&k->lock);
@@ -857,6 +864,17 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 out:
 	conf_put(k, c);
 	free(norm);
+}
+
+unsigned long
+keyd_lookup_timeout_ms(struct keyd *k)
+{
+	unsigned long ms;
+
+	pthread_mutex_lock(&k->lock);
+	ms = k->conf->cfg->lookup_timeout_ms;
+	pthread_mutex_unlock(&k->lock);
+	return ms;
 }
 
 void

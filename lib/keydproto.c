@@ -19,7 +19,9 @@ keyd_request_release(struct keyd_request *req)
 {
 	for (size_t i = 0; i < req->naddresses; i++)
 		free(req->addresses[i]);
-	req->naddresses = 0;
+	free(req->addresses);
+	req->addresses = NULL;
+	req->naddresses = req->addresses_room = 0;
 	free(req->format);
 	free(req->fingerprint);
 	req->format = req->fingerprint = NULL;
@@ -44,8 +46,12 @@ field(struct keyd_request *req, size_t lineno, const char *name, char *value, st
 		if (!addr_valid(value))
 			bad = "is not an email address";
 		else if (req->naddresses == KEYD_ADDRESSES_MAX)
-			bad = "is one address too many (" KEYD_ADDRESSES_MAX_S " at most)";
+			bad = "is one address too many (" KEYD_ADDRESSES_MAX_S " at most in one request)";
 		else {
+			if (req->naddresses == req->addresses_room) {
+				req->addresses_room = req->addresses_room == 0 ? 8 : 2 * req->addresses_room;
+				req->addresses = xreallocarray(req->addresses, req->addresses_room, sizeof(*req->addresses));
+			}
 			req->addresses[req->naddresses++] = value;
 			return CABLES_OK;
 		}
@@ -200,7 +206,8 @@ keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struc
 	return complete(req, err);
 }
 
-#define REPLY_MAX (256 * 1024)
+/* A reply: a key= and a result= line per address at most, for KEYD_ADDRESSES_MAX addresses. */
+#define REPLY_MAX (4 * 1024 * 1024)
 
 cables_status
 keyd_call(const char *socket_path, const struct buf *request, unsigned long timeout_ms, struct buf *reply,
@@ -250,7 +257,7 @@ keyd_call(const char *socket_path, const struct buf *request, unsigned long time
 		if (r > 0)
 			buf_append(reply, chunk, (size_t)r);
 		if (reply->len > REPLY_MAX) {
-			st = cables_fail(err, CABLES_ERR_IO, "cables-keyd: reply larger than 256 KB");
+			st = cables_fail(err, CABLES_ERR_IO, "cables-keyd: reply larger than 4 MB");
 			break;
 		}
 	}

@@ -35,7 +35,11 @@
  *
  * A request that cannot be parsed gets "error=REASON" and the empty line;
  * the connection stays usable.  Limits keep a hostile client cheap: lines
- * of at most KEYD_LINE_MAX bytes, at most KEYD_ADDRESSES_MAX addresses.
+ * of at most KEYD_LINE_MAX bytes, requests of at most KEYD_REQUEST_MAX
+ * bytes and KEYD_ADDRESSES_MAX addresses (Postfix's smtpd_recipient_limit).
+ * A client with more addresses sends them in several requests (cables-milter
+ * sends batches of KEYD_BATCH_MAX side by side, on connections of their
+ * own, within one deadline).
  */
 #ifndef CABLES_KEYDPROTO_H
 #define CABLES_KEYDPROTO_H
@@ -47,15 +51,18 @@
 #include "util.h"
 
 #define KEYD_LINE_MAX 1024
-#define KEYD_ADDRESSES_MAX 64
-#define KEYD_ADDRESSES_MAX_S "64"
+#define KEYD_ADDRESSES_MAX 1000
+#define KEYD_ADDRESSES_MAX_S "1000"
+#define KEYD_REQUEST_MAX (1024 * 1024)
+#define KEYD_REQUEST_MAX_S "1 MB"
+#define KEYD_BATCH_MAX 250
 
 enum keyd_request_type { KEYD_LOOKUP, KEYD_STATS, KEYD_IMPORT, KEYD_DELETE, KEYD_LIST };
 
 struct keyd_request {
 	enum keyd_request_type type;
-	char *addresses[KEYD_ADDRESSES_MAX];	/* as given (validated as addresses) */
-	size_t naddresses;
+	char **addresses;	/* as given (validated as addresses); NULL when there are none */
+	size_t naddresses, addresses_room;
 	char *format;		/* import: "smime" or "pgp" */
 	char *fingerprint;	/* delete: a hex prefix of 8 to 64 digits, or NULL */
 	bool force;		/* import: store a key that is not usable now */

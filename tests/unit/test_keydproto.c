@@ -119,7 +119,25 @@ test_bad_requests_say_why(void **state)
 	buf_appends(&many, "request=lookup\n");
 	for (int i = 0; i <= KEYD_ADDRESSES_MAX; i++)
 		buf_printf(&many, "address=u%d@d.test\n", i);
-	refused(many.data, many.len, "line 66: 'u64@d.test' is one address too many (64 at most)");
+	refused(many.data, many.len, "line 1002: 'u1000@d.test' is one address too many (1000 at most in one request)");
+	buf_release(&many);
+}
+
+/* A message to a list: 300 remote recipients fit one request (issue 13: 64 was a cap that stopped mail). */
+static void
+test_a_list_fits_one_request(void **state)
+{
+	struct keyd_request req;
+	struct buf many;
+
+	buf_init(&many);
+	buf_appends(&many, "request=lookup\n");
+	for (int i = 0; i < 300; i++)
+		buf_printf(&many, "address=member%d@lists.test\n", i);
+	assert_int_equal(keyd_request_parse(many.data, many.len, &req, NULL), CABLES_OK);
+	assert_int_equal(req.naddresses, 300);
+	assert_string_equal(req.addresses[299], "member299@lists.test");
+	keyd_request_release(&req);
 	buf_release(&many);
 }
 
@@ -139,6 +157,7 @@ main(void)
 		cmocka_unit_test(test_good_requests),
 		cmocka_unit_test(test_import_fields),
 		cmocka_unit_test(test_bad_requests_say_why),
+		cmocka_unit_test(test_a_list_fits_one_request),
 		cmocka_unit_test(test_sanitize_removes_control_characters),
 	};
 
