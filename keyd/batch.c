@@ -23,6 +23,7 @@ struct batch {
 	size_t n;
 	size_t *domain;		/* per address: the index of the first address of its domain */
 	unsigned int *busy;	/* per such index: lookups of that domain running */
+	long long *progress;	/* per such index: when a lookup of that domain last finished, or 0 */
 	enum lookup_state *state;
 	struct buf *outs;	/* per address: its reply lines, read once DONE */
 	size_t ndone, first_waiting;
@@ -86,6 +87,7 @@ batch_new(batch_lookup_fn *lookup, void *arg, const char *const *addrs, size_t n
 		b->addrs[i] = xstrdup(addrs[i]);
 	b->domain = xcalloc(n + 1, sizeof(*b->domain));
 	b->busy = xcalloc(n + 1, sizeof(*b->busy));
+	b->progress = xcalloc(n + 1, sizeof(*b->progress));
 	b->state = xcalloc(n + 1, sizeof(*b->state));
 	b->outs = xcalloc(n + 1, sizeof(*b->outs));
 	for (size_t i = 0; i < n; i++)
@@ -111,6 +113,7 @@ batch_drop(struct batch *b)
 	free(b->addrs);
 	free(b->domain);
 	free(b->busy);
+	free(b->progress);
 	free(b->state);
 	free(b->outs);
 	pthread_cond_destroy(&b->changed);
@@ -132,10 +135,17 @@ batch_wait(struct batch *b)
 	return monotonic_ms() < b->deadline;
 }
 
-/* The next address to look up (b->lock held): the first waiting one whose domain has a free slot. */
+/*
+ * The next address to look up (b->lock held): the first waiting one whose
+ * domain may have another lookup.  A domain whose lookups finish (one did
+ * within BATCH_SLOW_MS) may have any number; one whose lookups do not
+ * (a server that drops queries) at most BATCH_PER_DOMAIN.
+ */
 static size_t
 batch_pick(struct batch *b, bool *waiting)
 {
+	long long now = monotonic_ms();
+
 	*waiting = false;
 	while (b->first_waiting < b->n && b->state[b->first_waiting] != WAITING)
 		b->first_waiting++;
@@ -143,7 +153,7 @@ batch_pick(struct batch *b, bool *waiting)
 		if (b->state[i] != WAITING)
 			continue;
 		*waiting = true;
-		if (b->busy[b->domain[i]] < BATCH_PER_DOMAIN)
+		if (b->busy[b->domain[i]] < BATCH_PER_DOMAIN || now - b->progress[b->domain[i]] < BATCH_SLOW_MS)
 			return i;
 	}
 	return SIZE_MAX;
@@ -170,6 +180,7 @@ batch_worker(void *arg)
 		b->lookup(b->arg, b->addrs[i], (const char *const *)b->addrs, b->n, &b->outs[i]);
 		pthread_mutex_lock(&b->lock);
 		b->busy[b->domain[i]]--;
+		b->progress[b->domain[i]] = monotonic_ms();
 		b->state[i] = DONE;
 		b->ndone++;
 		pthread_cond_broadcast(&b->changed);

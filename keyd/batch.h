@@ -2,9 +2,10 @@
  * batch - the lookups of one request, side by side, within one deadline.
  *
  * A request's addresses are looked up by a bounded pool of worker threads
- * (BATCH_WORKERS, at most BATCH_PER_DOMAIN of them on one domain at a
- * time, so that a domain whose servers do not answer cannot take every
- * worker from the others).  batch_run() returns when every lookup is done
+ * (BATCH_WORKERS).  A domain whose lookups finish may use them all; one
+ * whose lookups have not finished for BATCH_SLOW_MS (its servers do not
+ * answer) gets at most BATCH_PER_DOMAIN, so that it cannot take every
+ * worker from the others.  batch_run() returns when every lookup is done
  * or at the deadline, whichever comes first; an address whose lookup had
  * not finished by then (still running, or never begun) is answered
  * "result=ADDRESS tempfail reason=..." for itself only.  Lookups still
@@ -21,8 +22,9 @@
 
 #include "util.h"
 
-#define BATCH_WORKERS 32
-#define BATCH_PER_DOMAIN 8
+#define BATCH_WORKERS 16
+#define BATCH_PER_DOMAIN 4
+#define BATCH_SLOW_MS 200
 /* keyd answers a request by LookupTimeout plus this (a lookup begun at once ends by LookupTimeout). */
 #define BATCH_MARGIN_MS 250
 
