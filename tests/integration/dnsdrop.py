@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""dnsdrop - a DNS forwarder for tests: queries for names with a label that
-starts with "dead" are dropped (a domain whose servers never answer);
+"""dnsdrop - a DNS forwarder for tests: queries for names under a domain
+dead*.test are dropped (a domain whose servers never answer);
 every other query goes to the real server and its answer comes back.  UDP
 and TCP (UDP in one loop: a thread per query is slow here).
 
@@ -16,14 +16,13 @@ LISTEN, UPSTREAM, READY = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 
 
 def dead(msg):
-    """Does the question's name have a label starting with "dead"?"""
-    i = 12
+    """Is the question's domain DEAD*.test?  (Only the domain: an owner's hashed label may start with "dead".)"""
+    labels, i = [], 12
     while i < len(msg) and msg[i] != 0:
         n = msg[i]
-        if msg[i + 1:i + 1 + n].lower().startswith(b"dead"):
-            return True
+        labels.append(msg[i + 1:i + 1 + n].lower())
         i += 1 + n
-    return False
+    return len(labels) >= 2 and labels[-1] == b"test" and labels[-2].startswith(b"dead")
 
 
 def recv_exactly(s, n):
