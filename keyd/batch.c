@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "keydproto.h"
 
 enum lookup_state { WAITING, RUNNING, DONE };
 
@@ -226,8 +227,9 @@ batch_run(batch_lookup_fn *lookup, void *arg, const char *const *addrs, size_t n
 		if (b->state[i] == DONE) {
 			buf_append(out, b->outs[i].data, b->outs[i].len);
 		} else {
-			buf_printf(out, "result=%s tempfail reason=the lookup did not finish within LookupTimeout%s\n",
-			    b->addrs[i], b->state[i] == WAITING ? " (not begun in time)" : "");
+			keyd_result_format(out, b->addrs[i], KEYD_OUTCOME_TEMPFAIL, b->state[i] == WAITING ?
+			    "the lookup did not finish within LookupTimeout (not begun in time)" :
+			    "the lookup did not finish within LookupTimeout");
 			late++;
 		}
 	}

@@ -44,12 +44,18 @@ struct pos_entry {
 	time_t since;		/* when the discovery that set it ran: only keys it confirmed (last_seen) count */
 };
 
+/* What a discovery answers when it found nothing usable. */
+struct keyd_verdict {
+	enum keyd_outcome outcome;
+	char reason[CABLES_ERR_MAX + 192];
+};
+
 /* A DNS lookup under way; later lookups of the same address wait for its outcome. */
 struct flight {
 	char *addr;
 	unsigned int users;	/* the lookup that asks, and those waiting */
 	bool done;
-	char outcome[CABLES_ERR_MAX + 192];	/* "none reason=..." / "tempfail reason=..." when nothing usable came */
+	struct keyd_verdict verdict;	/* none, tempfail or reject, and why, when nothing usable came */
 	struct flight *next;
 };
 
@@ -209,17 +215,6 @@ keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struc
 	return ok;
 }
 
-/* How far a stored key is trusted, from where it came: found in DNS (validated or not), else held locally. */
-static const char *
-trust_of(const char *source)
-{
-	if (strcmp(source, "dns-dnssec") == 0)
-		return "dnssec";
-	if (strcmp(source, "dns-insecure") == 0)
-		return "insecure";
-	return "local";
-}
-
 /*
  * May keys of norm that were discovered be handed out without asking
  * again?  When so, *since is when the discovery ran: only keys it confirmed
@@ -251,6 +246,23 @@ pos_set(struct keyd *k, const char *norm, time_t now, time_t until)
 	e->since = now;
 }
 
+/* Append r's "key=" line (keydproto.h) to out; false for a row whose format or source keyd does not know. */
+static bool
+key_line(const char *norm, const struct key_record *r, struct buf *out)
+{
+	struct keyd_key key;
+
+	memset(&key, 0, sizeof(key));
+	if (!keyd_format_parse(r->format, &key.format) || !keyd_source_parse(r->source, &key.source))
+		return false;
+	strlcpy_c(key.address, norm, sizeof(key.address));
+	key.trust = keyd_trust_of(key.source);
+	strlcpy_c(key.fingerprint, r->fingerprint, sizeof(key.fingerprint));
+	key.expires = r->not_after;
+	keyd_key_format(out, &key);
+	return true;
+}
+
 /* The usable keys of norm in the store, as "key=" lines; keys from DNS only while their TTL lasts. */
 static size_t
 store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
@@ -273,8 +285,8 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 		if ((discovered && (fresh == 0 || r->last_seen < (long long)since)) ||
 		    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
-		buf_printf(out, "key=%s format=%s source=%s trust=%s fingerprint=%s expires=%lld\n", norm, r->format,
-		    r->source, trust_of(r->source), r->fingerprint, r->not_after);
+		if (!key_line(norm, r, out))
+			continue;
 		n++;
 	}
 	key_list_release(&keys);
@@ -634,12 +646,12 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 
 /*
  * Ask DNS for the keys of norm and store those that are trusted and usable.
- * When none is, outcome gets the answer: "tempfail reason=..." or "none
+ * When none is, v gets the answer: tempfail, reject or none, and why (
  * reason=...".
  */
 static void
 discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers, time_t now,
-    char *outcome, size_t outcome_len)
+    struct keyd_verdict *v)
 {
 	bool tempfail = false, proven_none = true, any = false, cacheable = true;
 	long long deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
@@ -745,10 +757,11 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	pthread_mutex_unlock(&k->lock);
 	if (!any && held.action != ACTION_ACCEPT) {
 		keyd_sanitize(held.why);
-		snprintf(outcome, outcome_len, "%s reason=%s", held.action == ACTION_REJECT ? "reject" : "tempfail",
-		    held.why);
+		v->outcome = held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
+		snprintf(v->reason, sizeof(v->reason), "%s", held.why);
 	} else {
-		snprintf(outcome, outcome_len, "%s reason=%s", tempfail ? "tempfail" : "none", reason);
+		v->outcome = tempfail ? KEYD_OUTCOME_TEMPFAIL : KEYD_OUTCOME_NONE;
+		snprintf(v->reason, sizeof(v->reason), "%s", reason);
 	}
 }
 
@@ -801,7 +814,8 @@ void
 keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t nothers, time_t now, struct buf *out)
 {
 	struct keyd_conf *c = conf_get(k);
-	char *norm = addr_normalize(addr, &c->cfg->addr), outcome[CABLES_ERR_MAX + 192];
+	char *norm = addr_normalize(addr, &c->cfg->addr);
+	struct keyd_verdict v;
 	struct timespec start;
 	struct neg_entry *e;
 	struct flight *f;
@@ -809,12 +823,12 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	clock_gettime(CLOCK_REALTIME, &start);
 	count(k, &k->lookups);
 	if (norm == NULL) {
-		buf_printf(out, "result=%s none reason=not an address\n", addr);
+		keyd_result_format(out, addr, KEYD_OUTCOME_NONE, "not an address");
 		goto out;
 	}
 	if (store_keys(k, c, norm, now, out) > 0) {
 		count(k, &k->from_store);
-		buf_printf(out, "result=%s found\n", norm);
+		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	pthread_mutex_lock(&k->lock);
@@ -822,7 +836,12 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	if (e->addr != NULL && strcmp(e->addr, norm) == 0 && e->until > now) {
 		k->negative_hits++;
 		k->none++;
-		buf_printf(out, "result=%s none reason=%s (cached)\n", norm, e->reason);
+		{
+			char cached[sizeof(e->reason) + 16];
+
+			snprintf(cached, sizeof(cached), "%s (cached)", e->reason);
+			keyd_result_format(out, norm, KEYD_OUTCOME_NONE, cached);
+		}
 		pthread_mutex_unlock(&k->lock);
 		goto out;
 	}
@@ -837,30 +856,32 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		f->next = k->flights;
 		k->flights = f;
 		pthread_mutex_unlock(&k->lock);
-		discover(k, c, norm, others, nothers, now, outcome, sizeof(outcome));
+		discover(k, c, norm, others, nothers, now, &v);
 		pthread_mutex_lock(&k->lock);
-		strlcpy_c(f->outcome, outcome, sizeof(f->outcome));
+		f->verdict = v;
 		f->done = true;
 		pthread_cond_broadcast(&k->landed);
 	}
-	if (f->done)
-		strlcpy_c(outcome, f->outcome, sizeof(outcome));
-	else
-		snprintf(outcome, sizeof(outcome), "tempfail reason=the DNS lookup under way took longer than LookupTimeout");
+	if (f->done) {
+		v = f->verdict;
+	} else {
+		v.outcome = KEYD_OUTCOME_TEMPFAIL;
+		snprintf(v.reason, sizeof(v.reason), "the DNS lookup under way took longer than LookupTimeout");
+	}
 	flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
 	if (store_keys(k, c, norm, now, out) > 0) {
 		count(k, &k->from_dns);
-		buf_printf(out, "result=%s found\n", norm);
+		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	pthread_mutex_lock(&k->lock);
-	if (strncmp(outcome, "tempfail", 8) == 0)
+	if (v.outcome == KEYD_OUTCOME_TEMPFAIL)
 		k->tempfail++;
 	else
 		k->none++;
 	pthread_mutex_unlock(&k->lock);
-	buf_printf(out, "result=%s %s\n", norm, outcome);
+	keyd_result_format(out, norm, v.outcome, v.reason);
 out:
 	conf_put(k, c);
 	free(norm);

@@ -16,58 +16,50 @@ struct batch_call {
 	const char *const *addrs;
 	size_t n;
 	unsigned long timeout_ms;
-	enum keyd_answer *answers;
+	enum keyd_outcome *answers;
 	struct keyd_found *found;	/* may be NULL */
 	char why[CABLES_ERR_MAX];
 	struct cables_err err;
 	cables_status st;
 };
 
-/* The reply to one lookup request: "key=" lines, then "result=ADDRESS OUTCOME [reason=...]" per address, in order. */
+/* The reply to one lookup request (keydproto.h): one result per address, in the order asked. */
 static cables_status
-parse_reply(struct batch_call *bc, char *reply)
+parse_reply(struct batch_call *bc, const struct buf *reply)
 {
-	for (size_t i = 0, off = 0; i < bc->n; i++) {
-		char *line = strstr(reply + off, "result="), *word;
-		struct keyd_found *found = bc->found != NULL ? &bc->found[i] : NULL;
-		size_t len;
+	struct keyd_lookup_reply r;
+	cables_status st;
 
-		if (line == NULL)
-			return cables_fail(&bc->err, CABLES_ERR_SYNTAX, "cables-keyd: %zu results for %zu addresses", i, bc->n);
-		len = strcspn(line, "\n");
-		/* The "key=... fingerprint=FPR ..." lines before it are this address's keys. */
-		for (char *k = reply + off; found != NULL && (k = strstr(k, "key=")) != NULL && k < line; k++) {
-			char *f = strstr(k, " fingerprint="), *nl = strchr(k, '\n');
-			size_t flen;
-
-			if (f == NULL || f > line || (nl != NULL && f > nl) || found->n == KEYD_FOUND_MAX)
-				continue;
-			f += 13;
-			flen = strcspn(f, " \n");
-			if (flen > 0 && flen < sizeof(found->fpr[0])) {
-				memcpy(found->fpr[found->n], f, flen);
-				found->fpr[found->n++][flen] = '\0';
-			}
-		}
-		off = (size_t)(line - reply) + len;
-		line[len] = '\0';
-		word = strchr(line + 7, ' ');
-		word = word != NULL ? word + 1 : "";
-		if (found != NULL && strncmp(word, "none reason=", 12) == 0)
-			snprintf(found->reason, sizeof(found->reason), "%s", word + 12);
-		if (strncmp(word, "found", 5) == 0 && (word[5] == '\0' || word[5] == ' ')) {
-			bc->answers[i] = KEYD_ANSWER_FOUND;
-		} else if (strncmp(word, "reject", 6) == 0 && (word[6] == '\0' || word[6] == ' ')) {
-			bc->answers[i] = KEYD_ANSWER_REJECT;
-			if (bc->why[0] == '\0')
-				snprintf(bc->why, sizeof(bc->why), "%s", line + 7);
-		} else if (strncmp(word, "tempfail", 8) == 0 && (word[8] == '\0' || word[8] == ' ')) {
-			bc->answers[i] = KEYD_ANSWER_TEMPFAIL;
-			if (bc->why[0] == '\0')
-				snprintf(bc->why, sizeof(bc->why), "%s", line + 7);
-		}
-		line[len] = '\n';
+	if ((st = keyd_lookup_reply_parse(reply->data, reply->len, &r, &bc->err)) != CABLES_OK) {
+		keyd_lookup_reply_release(&r);
+		return st;
 	}
+	if (r.n != bc->n) {
+		st = cables_fail(&bc->err, CABLES_ERR_SYNTAX, "cables-keyd: %zu results for %zu addresses", r.n, bc->n);
+		keyd_lookup_reply_release(&r);
+		return st;
+	}
+	for (size_t i = 0; i < bc->n; i++) {
+		const struct keyd_result *res = &r.results[i];
+		struct keyd_found *found = bc->found != NULL ? &bc->found[i] : NULL;
+
+		bc->answers[i] = res->outcome;
+		for (size_t k = 0; found != NULL && k < res->nkeys && found->n < KEYD_FOUND_MAX; k++)
+			strlcpy_c(found->fpr[found->n++], res->keys[k].fingerprint, sizeof(found->fpr[0]));
+		if (found != NULL && res->outcome == KEYD_OUTCOME_NONE)
+			strlcpy_c(found->reason, res->reason, sizeof(found->reason));
+		if ((res->outcome == KEYD_OUTCOME_TEMPFAIL || res->outcome == KEYD_OUTCOME_REJECT) && bc->why[0] == '\0') {
+			struct buf why;
+
+			/* As keyd worded it: "ADDRESS tempfail reason=..." */
+			buf_init(&why);
+			buf_printf(&why, "%s %s%s%s", res->address, keyd_outcome_name(res->outcome),
+			    res->reason[0] != '\0' ? " reason=" : "", res->reason);
+			strlcpy_c(bc->why, why.data, sizeof(bc->why));
+			buf_release(&why);
+		}
+	}
+	keyd_lookup_reply_release(&r);
 	return CABLES_OK;
 }
 
@@ -83,13 +75,8 @@ batch_call_run(void *arg)
 	for (size_t i = 0; i < bc->n; i++)
 		buf_printf(&req, "address=%s\n", bc->addrs[i]);
 	buf_appends(&req, "\n");
-	if ((bc->st = keyd_call(bc->socket_path, &req, bc->timeout_ms, &reply, &bc->err)) == CABLES_OK) {
-		if (strncmp(reply.data, "error=", 6) == 0)
-			bc->st = cables_fail(&bc->err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s",
-			    (int)strcspn(reply.data + 6, "\n"), reply.data + 6);
-		else
-			bc->st = parse_reply(bc, reply.data);
-	}
+	if ((bc->st = keyd_call(bc->socket_path, &req, bc->timeout_ms, &reply, &bc->err)) == CABLES_OK)
+		bc->st = parse_reply(bc, &reply);
 	buf_release(&req);
 	buf_release(&reply);
 	return NULL;
@@ -97,7 +84,7 @@ batch_call_run(void *arg)
 
 cables_status
 keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned long timeout_ms,
-    enum keyd_answer *answers, struct keyd_found *found, char *why, size_t why_len, struct cables_err *err)
+    enum keyd_outcome *answers, struct keyd_found *found, char *why, size_t why_len, struct cables_err *err)
 {
 	size_t nbatches = (n + KEYD_BATCH_MAX - 1) / KEYD_BATCH_MAX, failed = 0;
 	struct batch_call *bcs = xcalloc(nbatches + 1, sizeof(*bcs));
@@ -107,7 +94,7 @@ keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned l
 
 	why[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		answers[i] = KEYD_ANSWER_NONE;
+		answers[i] = KEYD_OUTCOME_NONE;
 		if (found != NULL) {
 			found[i].n = 0;
 			found[i].reason[0] = '\0';
@@ -137,7 +124,7 @@ keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned l
 			if (failed++ == 0)
 				st = cables_fail(err, bc->st, "%s", bc->err.msg);
 			for (size_t i = 0; i < bc->n; i++)
-				bc->answers[i] = KEYD_ANSWER_TEMPFAIL;
+				bc->answers[i] = KEYD_OUTCOME_TEMPFAIL;
 			if (why[0] == '\0')
 				snprintf(why, why_len, "%s", bc->err.msg);
 		} else if (why[0] == '\0' && bc->why[0] != '\0') {

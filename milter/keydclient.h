@@ -20,9 +20,8 @@
 
 #include <stddef.h>
 
+#include "keydproto.h"
 #include "status.h"
-
-enum keyd_answer { KEYD_ANSWER_NONE, KEYD_ANSWER_FOUND, KEYD_ANSWER_TEMPFAIL, KEYD_ANSWER_REJECT };
 
 #define KEYD_FOUND_MAX 8
 
@@ -33,6 +32,6 @@ struct keyd_found {
 };
 
 cables_status keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned long timeout_ms,
-    enum keyd_answer *answers, struct keyd_found *found, char *why, size_t why_len, struct cables_err *err);
+    enum keyd_outcome *answers, struct keyd_found *found, char *why, size_t why_len, struct cables_err *err);
 
 #endif
