@@ -18,62 +18,7 @@
 #include "smime.h"
 #include "smimea.h"
 #include "wkd.h"
-
-/* Slots, by a hash of the address: a list of a few thousand members stays cached. */
-#define NEG_CACHE 16384
-#define POS_CACHE 16384
-
-/* What one configuration sets up; lookups begun under it hold a reference. */
-struct keyd_conf {
-	struct config *cfg;
-	struct dns_resolver *res;
-	X509_STORE *anchors;
-	unsigned int refs;	/* lookups using it, plus one while it is in force */
-};
-
-struct neg_entry {
-	char *addr;		/* normalised */
-	time_t until;
-	char reason[128];
-};
-
-/* Keys of addr found in DNS may be handed out until then. */
-struct pos_entry {
-	char *addr;
-	time_t until;
-	time_t since;		/* when the discovery that set it ran: only keys it confirmed (last_seen) count */
-};
-
-/* What a discovery answers when it found nothing usable. */
-struct keyd_verdict {
-	enum keyd_outcome outcome;
-	char reason[CABLES_ERR_MAX + 192];
-};
-
-/* A DNS lookup under way; later lookups of the same address wait for its outcome. */
-struct flight {
-	char *addr;
-	unsigned int users;	/* the lookup that asks, and those waiting */
-	bool done;
-	struct keyd_verdict verdict;	/* none, tempfail or reject, and why, when nothing usable came */
-	struct flight *next;
-};
-
-struct keyd {
-	struct keyd_conf *conf;
-	struct keystore *ks;
-	const char *gpg_home;
-	struct smime_cache *certs;	/* parsed certificates, by the digest of their DER */
-	pthread_mutex_t lock;	/* everything below, and conf */
-	pthread_cond_t landed;	/* a flight is done */
-	pthread_mutex_t gpg_lock;	/* keyd's gpg home: one user at a time */
-	pthread_mutex_t pin_lock;	/* a pin's read, decision and write, with the key's store */
-	struct flight *flights;
-	struct neg_entry neg[NEG_CACHE];
-	struct pos_entry pos[POS_CACHE];
-	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
-	    shared, replaced, peer_asked, peer_failed, key_changes;
-};
+#include "keyd_private.h"
 
 /* One more of a counter (under k->lock). */
 static void
@@ -108,8 +53,8 @@ conf_drop(struct keyd_conf *c)
 	free(c);
 }
 
-static struct keyd_conf *
-conf_get(struct keyd *k)
+struct keyd_conf *
+keyd_conf_get(struct keyd *k)
 {
 	struct keyd_conf *c;
 
@@ -120,8 +65,8 @@ conf_get(struct keyd *k)
 	return c;
 }
 
-static void
-conf_put(struct keyd *k, struct keyd_conf *c)
+void
+keyd_conf_put(struct keyd *k, struct keyd_conf *c)
 {
 	pthread_mutex_lock(&k->lock);
 	conf_drop(c);
@@ -558,6 +503,10 @@ keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const stru
 	forget_replaced(k, addr, "pgp", "peer", &kept[1]);
 }
 
+static struct flight *flight_join(struct keyd *k, const char *norm);
+static void flight_leave(struct keyd *k, struct flight *f);
+static void flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsigned long timeout_ms);
+
 /*
  * Ask norm's domain's key server (peer.h), in one request together with
  * the other addresses of the same domain in the client's request (others:
@@ -645,6 +594,55 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 }
 
 /*
+ * One key-server exchange per domain at a time: the lookups of a request run
+ * side by side, and the first to ask a domain's key server asks about all
+ * the request's addresses in that domain.  A lookup that finds an exchange
+ * with its domain under way waits for it (within the deadline) and asks
+ * the server itself only when that exchange gave no keys for norm.
+ */
+static void
+ask_peer_shared(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers,
+    time_t now, long long deadline, struct held *held, bool *any, bool *tempfail, bool *proven_none,
+    unsigned long *ttl, char *reason, size_t reason_len)
+{
+	char key[KEYD_ADDRESS_MAX + 8];
+	long long left = deadline - monotonic_ms();
+	struct timespec start;
+	struct flight *f;
+	time_t since;
+
+	snprintf(key, sizeof(key), "@%s", strrchr(norm, '@') + 1);	/* a domain's flight: no address starts with '@' */
+	clock_gettime(CLOCK_REALTIME, &start);
+	pthread_mutex_lock(&k->lock);
+	if ((f = flight_join(k, key)) != NULL) {
+		flight_wait(k, f, &start, left > 0 ? (unsigned long)left : 0);
+		flight_leave(k, f);
+		pthread_mutex_unlock(&k->lock);
+		if (pos_fresh(k, norm, now, &since)) {
+			*any = true;
+			*ttl = 3600;
+			return;
+		}
+	} else {
+		f = xcalloc(1, sizeof(*f));
+		f->addr = xstrdup(key);
+		f->users = 1;
+		f->next = k->flights;
+		k->flights = f;
+		pthread_mutex_unlock(&k->lock);
+		ask_peer(k, c, norm, others, nothers, now, deadline, held, any, tempfail, proven_none, ttl, reason,
+		    reason_len);
+		pthread_mutex_lock(&k->lock);
+		f->done = true;
+		pthread_cond_broadcast(&k->landed);
+		flight_leave(k, f);
+		pthread_mutex_unlock(&k->lock);
+		return;
+	}
+	ask_peer(k, c, norm, others, nothers, now, deadline, held, any, tempfail, proven_none, ttl, reason, reason_len);
+}
+
+/*
  * Ask DNS for the keys of norm and store those that are trusted and usable.
  * When none is, v gets the answer: tempfail, reject or none, and why (
  * reason=...".
@@ -718,8 +716,8 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	 * time LookupTimeout leaves.
 	 */
 	if (!any && c->cfg->key_exchange && (!tempfail || peer_configured(c->cfg, strrchr(norm, '@') + 1)))
-		ask_peer(k, c, norm, others, nothers, now, deadline, &held, &any, &tempfail, &proven_none, &ttl, reason,
-		    sizeof(reason));
+		ask_peer_shared(k, c, norm, others, nothers, now, deadline, &held, &any, &tempfail, &proven_none, &ttl,
+		    reason, sizeof(reason));
 	/* Last, the Web Key Directory (OpenPGP only); no WKD is simply no key. */
 	/* Not when a more trusted source failed: that failure must not hand the choice to the web PKI. */
 	if (!any && !tempfail && c->cfg->wkd && !domain_list_match(&c->cfg->local_domains, strrchr(norm, '@') + 1)) {
@@ -813,7 +811,7 @@ flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsi
 void
 keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t nothers, time_t now, struct buf *out)
 {
-	struct keyd_conf *c = conf_get(k);
+	struct keyd_conf *c = keyd_conf_get(k);
 	char *norm = addr_normalize(addr, &c->cfg->addr);
 	struct keyd_verdict v;
 	struct timespec start;
@@ -883,7 +881,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	pthread_mutex_unlock(&k->lock);
 	keyd_result_format(out, norm, v.outcome, v.reason);
 out:
-	conf_put(k, c);
+	keyd_conf_put(k, c);
 	free(norm);
 }
 
@@ -910,235 +908,12 @@ keyd_stats(struct keyd *k, struct buf *out)
 	pthread_mutex_unlock(&k->lock);
 }
 
-/* ---- The store's writer: import, delete, list ---- */
-
-/* The base64 data of an import, decoded; false with the reason in out. */
-static bool
-decode_data(const struct buf *b64, struct buf *bin, struct buf *out)
-{
-	struct b64_decoder d;
-	struct cables_err err;
-
-	b64_decoder_init(&d);
-	if (b64_decode_update(&d, (const uint8_t *)b64->data, b64->len, bin, &err) != CABLES_OK ||
-	    b64_decode_final(&d, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=data: %s\n", err.msg);
-		return false;
-	}
-	return true;
-}
-
-/* A certificate for norm: it must name norm and, unless forced, be usable now. */
-static bool
-import_smime(struct keyd *k, struct keyd_conf *c, const char *norm, const struct buf *bin, bool force, time_t now,
-    struct key_record *r, struct buf *out)
-{
-	X509 *cert = smime_cert_from_der((const uint8_t *)bin->data, bin->len);
-	struct cables_err err;
-	char **emails;
-	bool named = false;
-	size_t n;
-
-	if (cert == NULL) {
-		buf_printf(out, "error=data is not a DER X.509 certificate\n");
-		return false;
-	}
-	n = smime_cert_emails(cert, &emails);
-	for (size_t i = 0; i < n && !named; i++) {
-		char *e = addr_valid(emails[i]) ? addr_normalize(emails[i], &c->cfg->addr) : NULL;
-
-		named = e != NULL && strcmp(e, norm) == 0;
-		free(e);
-	}
-	smime_free_emails(emails, n);
-	if (!named) {
-		buf_printf(out, "error=the certificate does not name %s\n", norm);
-	} else if (!force && smime_cert_check(cert, norm, &c->cfg->addr, now, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=not usable: %s (force=yes stores it anyway)\n", err.msg);
-		named = false;
-	} else {
-		smime_cert_fingerprint(cert, r->fingerprint);
-		smime_cert_validity(cert, &r->not_before, &r->not_after);
-		r->public_data = smime_cert_to_der(cert, &r->public_len);
-	}
-	X509_free(cert);
-	return named && r->public_data != NULL;
-}
-
-/*
- * One OpenPGP key for norm: it must have a user ID with norm and, unless
- * forced, be usable for encryption now.  What the store holds of the key
- * is merged in, so an older copy never takes back a revocation or a subkey.
- */
-static bool
-import_pgp(struct keyd *k, struct keyd_conf *c, const char *norm, const struct buf *bin, bool force, time_t now,
-    struct key_record *r, struct buf *out)
-{
-	char fprs[2][PGP_FPR_LEN + 1], fpr[PGP_FPR_LEN + 1], one[1][PGP_FPR_LEN + 1];
-	struct pgp_key_info info;
-	struct cables_err err;
-	struct key_list stored;
-	struct buf merged;
-	size_t n = 0, m;
-	bool named = false, ok = false;
-
-	buf_init(&merged);
-	memset(&info, 0, sizeof(info));
-	pthread_mutex_lock(&k->gpg_lock);
-	if (pgp_import(k->gpg_home, (const uint8_t *)bin->data, bin->len, fprs, 2, &n, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=data: %s\n", err.msg);
-		goto out;
-	}
-	if (n != 1) {
-		buf_printf(out, "error=data holds %zu keys; import one at a time\n", n);
-		goto out;
-	}
-	/* Secrets never cross the socket: a secret key sent anyway is dropped from keyd's home at once. */
-	if (pgp_key_get(k->gpg_home, fprs[0], &info, &err) == CABLES_OK && info.secret) {
-		pgp_delete(k->gpg_home, fprs[0], NULL);
-		buf_printf(out, "error=data holds a secret key; cables-keyd takes public keys only\n");
-		goto out;
-	}
-	pgp_key_info_release(&info);
-	memset(&info, 0, sizeof(info));
-	if (keystore_lookup(k->ks, norm, "pgp", &stored, NULL) == CABLES_OK) {
-		for (size_t i = 0; i < stored.count; i++)
-			if (strcmp(stored.items[i].fingerprint, fprs[0]) == 0)
-				pgp_import(k->gpg_home, stored.items[i].public_data, stored.items[i].public_len, one, 1, &m,
-				    NULL);
-		key_list_release(&stored);
-	}
-	if (pgp_export(k->gpg_home, fprs[0], false, false, &merged, &err) != CABLES_OK ||
-	    pgp_inspect(k->gpg_home, (const uint8_t *)merged.data, merged.len, &info, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
-		goto out;
-	}
-	for (size_t i = 0; i < info.nemails && !named; i++) {
-		char *e = addr_normalize(info.emails[i], &c->cfg->addr);
-
-		named = e != NULL && strcmp(e, norm) == 0;
-		free(e);
-	}
-	if (!named) {
-		buf_printf(out, "error=no user ID of the key is %s\n", norm);
-		goto out;
-	}
-	if (!force && pgp_check(k->gpg_home, (const uint8_t *)merged.data, merged.len, norm, &c->cfg->addr,
-	    PGP_USE_ENCRYPT, now, fpr, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=not usable: %s (force=yes stores it anyway)\n", err.msg);
-		goto out;
-	}
-	strlcpy_c(r->fingerprint, info.fpr, sizeof(r->fingerprint));
-	r->not_before = info.created;
-	r->not_after = info.expires != 0 ? info.expires : KEYSTORE_NEVER_EXPIRES;
-	r->public_len = merged.len;
-	r->public_data = (uint8_t *)merged.data;
-	merged.data = NULL;	/* now the record's */
-	ok = true;
-out:
-	pthread_mutex_unlock(&k->gpg_lock);
-	pgp_key_info_release(&info);
-	buf_release(&merged);
-	return ok;
-}
-
-void
-keyd_import(struct keyd *k, const struct keyd_request *req, time_t now, struct buf *out)
-{
-	struct keyd_conf *c = conf_get(k);
-	char *norm = addr_normalize(req->addresses[0], &c->cfg->addr);
-	struct cables_err err;
-	struct key_record r;
-	struct buf bin;
-	bool ok;
-
-	buf_init(&bin);
-	memset(&r, 0, sizeof(r));
-	if (norm == NULL) {
-		buf_printf(out, "error=not an address\n");
-		goto out;
-	}
-	if (!decode_data(&req->data, &bin, out))
-		goto out;
-	r.address = norm;
-	strlcpy_c(r.format, req->format, sizeof(r.format));
-	r.source = (char *)"imported";
-	if (strcmp(req->format, "smime") == 0)
-		ok = import_smime(k, c, norm, &bin, req->force, now, &r, out);
-	else
-		ok = import_pgp(k, c, norm, &bin, req->force, now, &r, out);
-	if (!ok)
-		goto out;
-	if (keystore_put(k->ks, &r, now, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
-		goto out;
-	}
-	log_info("keyd: stored the %s key %.16s of %s", r.format, r.fingerprint, norm);
-	buf_printf(out, "stored=%s format=%s fingerprint=%s expires=%lld\n", norm, r.format, r.fingerprint, r.not_after);
-out:
-	free(r.public_data);
-	buf_release(&bin);
-	free(norm);
-	conf_put(k, c);
-}
-
-void
-keyd_delete(struct keyd *k, const struct keyd_request *req, struct buf *out)
-{
-	struct keyd_conf *c = conf_get(k);
-	char *norm = addr_normalize(req->addresses[0], &c->cfg->addr), *fpr = NULL;
-	struct cables_err err;
-	size_t deleted = 0;
-
-	if (req->fingerprint != NULL)
-		str_lower(fpr = xstrdup(req->fingerprint));
-	if (norm == NULL) {
-		buf_printf(out, "error=not an address\n");
-	} else if (keystore_delete(k->ks, norm, fpr, &deleted, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
-	} else {
-		log_info("keyd: deleted %zu key%s of %s", deleted, deleted == 1 ? "" : "s", norm);
-		buf_printf(out, "deleted=%zu\n", deleted);
-	}
-	free(fpr);
-	free(norm);
-	conf_put(k, c);
-}
-
-void
-keyd_list(struct keyd *k, struct buf *out)
-{
-	struct key_list keys;
-	struct cables_err err;
-
-	if (keystore_list(k->ks, false, &keys, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
-		return;
-	}
-	for (size_t i = 0; i < keys.count; i++) {
-		const struct key_record *r = &keys.items[i];
-
-		buf_printf(out, "key=%s format=%s source=%s fingerprint=%s not_before=%lld expires=%lld private=%s\n",
-		    r->address, r->format, r->source, r->fingerprint, r->not_before, r->not_after,
-		    r->secret_len > 0 ? "yes" : "no");
-	}
-	key_list_release(&keys);
-}
-
 /* ---- The key-exchange endpoint's source ---- */
 
 bool
 keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out)
 {
-	struct keyd_conf *c = conf_get(k);
+	struct keyd_conf *c = keyd_conf_get(k);
 	char *norm = addr_normalize(addr, &c->cfg->addr);
 	const char *at = norm != NULL ? strrchr(norm, '@') : NULL;
 	struct key_list keys;
@@ -1168,6 +943,6 @@ keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *
 		key_list_release(&keys);
 	}
 	free(norm);
-	conf_put(k, c);
+	keyd_conf_put(k, c);
 	return local;
 }
