@@ -80,6 +80,20 @@ struct keyd {
 	    shared, replaced, peer_asked, peer_failed, key_changes;
 };
 
+/* A key change held back by On-KeyChange (tempfail or reject), for the lookup's answer. */
+struct held {
+	int action;		/* ACTION_TEMPFAIL or ACTION_REJECT; ACTION_ACCEPT: nothing held */
+	char why[300];
+};
+
+/*
+ * The pin of r's address and format, before r (a discovered key) is stored:
+ * true when r may be stored and used.  A change held back by On-KeyChange
+ * (or a pin that cannot be read) is put in held, if not NULL.  The caller
+ * holds k->pin_lock (a pin's read, decision and write, with the key's store).
+ */
+bool keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct held *held);
+
 /* The configuration in force, held until keyd_conf_put() (a SIGHUP may replace it meanwhile). */
 struct keyd_conf *keyd_conf_get(struct keyd *k);
 void keyd_conf_put(struct keyd *k, struct keyd_conf *c);
