@@ -234,10 +234,18 @@ keyd_list(struct keyd *k, struct buf *out)
 	}
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
+		struct keyd_stored stored;
 
-		buf_printf(out, "key=%s format=%s source=%s fingerprint=%s not_before=%lld expires=%lld private=%s\n",
-		    r->address, r->format, r->source, r->fingerprint, r->not_before, r->not_after,
-		    r->secret_len > 0 ? "yes" : "no");
+		memset(&stored, 0, sizeof(stored));
+		/* A row whose format or source keyd does not know is left out (a client would refuse the reply). */
+		if (!keyd_format_parse(r->format, &stored.format) || !keyd_source_parse(r->source, &stored.source))
+			continue;
+		strlcpy_c(stored.address, r->address, sizeof(stored.address));
+		strlcpy_c(stored.fingerprint, r->fingerprint, sizeof(stored.fingerprint));
+		stored.not_before = r->not_before;
+		stored.expires = r->not_after;
+		stored.private_key = r->secret_len > 0;
+		keyd_stored_format(out, &stored);
 	}
 	key_list_release(&keys);
 }

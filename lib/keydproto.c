@@ -478,3 +478,88 @@ out:
 	free(copy);
 	return st;
 }
+
+/* ---- The reply to a list ---- */
+
+void
+keyd_stored_format(struct buf *out, const struct keyd_stored *k)
+{
+	buf_printf(out, "key=%s format=%s source=%s fingerprint=%s not_before=%lld expires=%lld private=%s\n", k->address,
+	    keyd_format_name(k->format), keyd_source_name(k->source), k->fingerprint, k->not_before, k->expires,
+	    k->private_key ? "yes" : "no");
+}
+
+static bool
+parse_number(const char *text, long long *out)
+{
+	char *end;
+
+	*out = strtoll(text, &end, 10);
+	return *text != '\0' && *end == '\0';
+}
+
+/* One list line (its text after "key=", modified) into k. */
+static bool
+parse_stored(char *line, struct keyd_stored *k)
+{
+	const char *format, *source, *fpr, *nb, *na, *priv;
+	char *p = strchr(line, ' ');
+	size_t n;
+
+	if (p == NULL || p == line || (size_t)(p - line) >= sizeof(k->address))
+		return false;
+	*p++ = '\0';
+	strlcpy_c(k->address, line, sizeof(k->address));
+	if (!token(&p, "format", &format) || !token(&p, "source", &source) || !token(&p, "fingerprint", &fpr) ||
+	    !token(&p, "not_before", &nb) || !token(&p, "expires", &na) || !token(&p, "private", &priv) || p != NULL)
+		return false;
+	n = strlen(fpr);
+	if (n == 0 || n >= sizeof(k->fingerprint) || strspn(fpr, "0123456789abcdefABCDEF") != n)
+		return false;
+	strlcpy_c(k->fingerprint, fpr, sizeof(k->fingerprint));
+	if (strcmp(priv, "yes") != 0 && strcmp(priv, "no") != 0)
+		return false;
+	k->private_key = strcmp(priv, "yes") == 0;
+	return parse_number(nb, &k->not_before) && parse_number(na, &k->expires) &&
+	    keyd_format_parse(format, &k->format) && keyd_source_parse(source, &k->source);
+}
+
+void
+keyd_list_reply_release(struct keyd_list_reply *r)
+{
+	free(r->keys);
+	r->keys = NULL;
+	r->n = 0;
+}
+
+cables_status
+keyd_list_reply_parse(const char *text, size_t len, struct keyd_list_reply *out, struct cables_err *err)
+{
+	char *copy = xstrndup(text, len), *line, *save = NULL;
+	size_t room = 0, lineno = 0;
+	cables_status st = CABLES_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(copy, "error=", 6) == 0) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s",
+		    (int)strcspn(copy + 6, "\n"), copy + 6);
+		free(copy);
+		return st;
+	}
+	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (out->n == room) {
+			room = room == 0 ? 16 : 2 * room;
+			out->keys = xreallocarray(out->keys, room, sizeof(*out->keys));
+		}
+		memset(&out->keys[out->n], 0, sizeof(out->keys[0]));
+		if (strncmp(line, "key=", 4) != 0 || !parse_stored(line + 4, &out->keys[out->n])) {
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: reply line %zu is not a key= line of a list",
+			    lineno);
+			break;
+		}
+		out->n++;
+	}
+	free(copy);
+	return st;
+}

@@ -160,4 +160,28 @@ cables_status keyd_lookup_reply_parse(const char *text, size_t len, struct keyd_
     struct cables_err *err);
 void keyd_lookup_reply_release(struct keyd_lookup_reply *r);
 
+/*
+ * The reply to request=list: one line per stored key,
+ * "key=ADDRESS format=F source=S fingerprint=FPR not_before=T expires=T private=yes|no".
+ * keyd formats each with keyd_stored_format(); keyd_list_reply_parse()
+ * parses the whole reply with the same rules as a lookup reply's.
+ */
+struct keyd_stored {
+	char address[KEYD_ADDRESS_MAX];
+	enum keyd_format format;
+	enum keyd_source source;
+	char fingerprint[65];
+	long long not_before, expires;
+	bool private_key;	/* the store holds its private key too */
+};
+
+struct keyd_list_reply {
+	struct keyd_stored *keys;
+	size_t n;
+};
+
+void keyd_stored_format(struct buf *out, const struct keyd_stored *k);
+cables_status keyd_list_reply_parse(const char *text, size_t len, struct keyd_list_reply *out, struct cables_err *err);
+void keyd_list_reply_release(struct keyd_list_reply *r);
+
 #endif

@@ -261,6 +261,41 @@ test_bad_replies_refused(void **state)
 	    "1 key= lines without their result= line");
 }
 
+/* A list reply: what keyd formats parses back; a line that is not a list line is refused. */
+static void
+test_list_reply(void **state)
+{
+	struct keyd_stored k = { "old@x.test", KEYD_FORMAT_SMIME, KEYD_SOURCE_IMPORTED, "0123abcd", 1577836800, 1609459200,
+		false };
+	struct keyd_list_reply r;
+	struct cables_err err;
+	struct buf out;
+
+	buf_init(&out);
+	keyd_stored_format(&out, &k);
+	k.private_key = true;
+	k.source = KEYD_SOURCE_GENERATED;
+	keyd_stored_format(&out, &k);
+	assert_string_equal(out.data, "key=old@x.test format=smime source=imported fingerprint=0123abcd not_before=1577836800 "
+	    "expires=1609459200 private=no\nkey=old@x.test format=smime source=generated fingerprint=0123abcd "
+	    "not_before=1577836800 expires=1609459200 private=yes\n");
+	assert_int_equal(keyd_list_reply_parse(out.data, out.len, &r, NULL), CABLES_OK);
+	assert_int_equal(r.n, 2);
+	assert_false(r.keys[0].private_key);
+	assert_true(r.keys[1].private_key);
+	assert_int_equal(r.keys[1].source, KEYD_SOURCE_GENERATED);
+	assert_int_equal(r.keys[0].not_before, 1577836800);
+	keyd_list_reply_release(&r);
+	buf_appends(&out, "key=a@b.test format=smime source=imported fingerprint=00 not_before=1 expires=2 private=maybe\n");
+	assert_int_equal(keyd_list_reply_parse(out.data, out.len, &r, &err), CABLES_ERR_SYNTAX);
+	assert_non_null(strstr(err.msg, "reply line 3 is not a key= line of a list"));
+	keyd_list_reply_release(&r);
+	assert_int_equal(keyd_list_reply_parse("", 0, &r, NULL), CABLES_OK);
+	assert_int_equal(r.n, 0);
+	keyd_list_reply_release(&r);
+	buf_release(&out);
+}
+
 int
 main(void)
 {
@@ -273,6 +308,7 @@ main(void)
 		cmocka_unit_test(test_names_parse_back),
 		cmocka_unit_test(test_reply_round_trip),
 		cmocka_unit_test(test_bad_replies_refused),
+		cmocka_unit_test(test_list_reply),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
