@@ -64,8 +64,12 @@ struct flight {
 	struct flight *next;
 };
 
+struct discovery_source;
+
 struct keyd {
 	struct keyd_conf *conf;
+	const struct discovery_source *sources;	/* discovery_sources, or a test's */
+	size_t nsources;
 	struct keystore *ks;
 	const char *gpg_home;
 	struct smime_cache *certs;	/* parsed certificates, by the digest of their DER */
@@ -93,6 +97,43 @@ struct held {
  * holds k->pin_lock (a pin's read, decision and write, with the key's store).
  */
 bool keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct held *held);
+
+/* One address's discovery: what its sources found so far. */
+struct discovery {
+	struct keyd *k;
+	struct keyd_conf *c;
+	const char *norm;	/* the address, normalised */
+	const char *const *others;	/* the request's addresses (a key server is asked about its domain's) */
+	size_t nothers;
+	time_t now;
+	long long deadline;	/* monotonic_ms(): LookupTimeout from the discovery's start */
+	struct held held;	/* a key change held back by On-KeyChange */
+	bool any;		/* a key was stored: the lookup answers from the store */
+	bool tempfail;		/* a source failed (no answer, a key server that failed) */
+	bool proven_none;	/* every DNS answer so far proved absence */
+	bool cacheable;		/* "no key" may be negative-cached: only proofs and unsigned answers so far */
+	unsigned long ttl;	/* of the keys found, seconds */
+	unsigned long none_ttl;	/* of the answers that said "no key" (the SOA minimum); ~0UL: none yet */
+	char reason[CABLES_ERR_MAX + 128];	/* why no key, the most telling reason so far */
+	int best;		/* how telling reason is (see source_dns) */
+};
+
+/*
+ * A discovery source, in the style of Postfix's dict types: asked in table
+ * order, each looks at what those before it found (d->any, d->tempfail) to
+ * decide whether to ask at all, stores what it finds and says so in d.
+ */
+struct discovery_source {
+	const char *name;
+	void (*lookup)(struct discovery *d);
+};
+
+/* SMIMEA, OPENPGPKEY, the domain's key server, WKD. */
+extern const struct discovery_source discovery_sources[];
+extern const size_t discovery_nsources;
+
+/* Tests: ask these sources instead (they must outlive k). */
+void keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t n);
 
 /* The configuration in force, held until keyd_conf_put() (a SIGHUP may replace it meanwhile). */
 struct keyd_conf *keyd_conf_get(struct keyd *k);

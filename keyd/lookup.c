@@ -95,6 +95,8 @@ keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509
 	k->ks = ks;
 	k->gpg_home = gpg_home;
 	k->certs = smime_cache_new(4096);
+	k->sources = discovery_sources;
+	k->nsources = discovery_nsources;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_mutex_init(&k->gpg_lock, NULL);
 	pthread_mutex_init(&k->pin_lock, NULL);
@@ -558,123 +560,174 @@ ask_peer_shared(struct keyd *k, struct keyd_conf *c, const char *norm, const cha
 }
 
 /*
- * Ask DNS for the keys of norm and store those that are trusted and usable.
- * When none is, v gets the answer: tempfail, reject or none, and why (
- * reason=...".
+ * The DNS source of one record type: the records of d->norm, stored when
+ * trusted and usable (the store is what is answered from); keys stored
+ * from DNS that the zone no longer publishes are deleted.
+ */
+static void
+source_dns(struct discovery *d, enum dns_key_type type)
+{
+	const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
+	const char *format = type == DNS_SMIMEA ? "smime" : "pgp";
+	char why[CABLES_ERR_MAX + 64] = "";
+	struct kept kept = { .n = 0, .held = &d->held };
+	struct keyd *k = d->k;
+	struct keyd_conf *c = d->c;
+	struct dns_answer a;
+	bool trusted;
+	int rank;
+
+	if (dns_lookup(c->res, d->norm, type, d->now, &a, NULL) != CABLES_OK) {
+		d->cacheable = false;
+		return;
+	}
+	trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
+	pthread_mutex_lock(&k->lock);
+	if (a.status == DNS_BOGUS)
+		k->bogus++;
+	if (a.status == DNS_INSECURE && !trusted)
+		k->insecure++;
+	pthread_mutex_unlock(&k->lock);
+	if (a.status == DNS_BOGUS)
+		log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", d->norm, rrtype, a.reason);
+	if (a.status == DNS_TEMPFAIL)
+		d->tempfail = true;
+	if (a.status != DNS_SECURE_NONE)
+		d->proven_none = false;
+	/* "No key" from a proof of absence or from an unsigned zone may be cached; bogus or no answer not. */
+	if (a.status != DNS_SECURE_NONE && a.status != DNS_INSECURE)
+		d->cacheable = false;
+	if (a.ttl < d->none_ttl)
+		d->none_ttl = a.ttl;
+	source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
+	if (trusted && type == DNS_SMIMEA)
+		store_smimea(k, c, d->norm, &a, source, d->now, &kept, why, sizeof(why));
+	for (size_t i = 0; trusted && type == DNS_OPENPGPKEY && i < a.n; i++)
+		store_openpgpkey(k, c, d->norm, &a.recs[i], source, d->now, &kept, why, sizeof(why));
+	if (trusted || a.status == DNS_SECURE_NONE)
+		forget_replaced(k, d->norm, format, "dns-", &kept);
+	if (kept.n > 0 && (!d->any || a.ttl < d->ttl))
+		d->ttl = a.ttl;
+	d->any |= kept.n > 0;
+	/* The reason that says most: records that could not be used, then bogus, tempfail, unsigned, none. */
+	rank = a.n > 0 ? 4 : a.status == DNS_BOGUS ? 3 : a.status == DNS_TEMPFAIL ? 2 : a.status == DNS_INSECURE ? 1 : 0;
+	if (kept.n == 0 && (d->reason[0] == '\0' || rank > d->best)) {
+		snprintf(d->reason, sizeof(d->reason), "%s: %s: %s", rrtype, dns_status_name(a.status),
+		    why[0] != '\0' ? why : a.reason);
+		d->best = rank;
+	}
+	dns_answer_release(&a);
+}
+
+static void source_smimea(struct discovery *d) { source_dns(d, DNS_SMIMEA); }
+static void source_openpgpkey(struct discovery *d) { source_dns(d, DNS_OPENPGPKEY); }
+
+/*
+ * The domain's own key server, if it runs one and nothing was found yet:
+ * found through DNS, so not while DNS fails (unless a Peer line names it),
+ * and only in the time LookupTimeout leaves.
+ */
+static void
+source_peer(struct discovery *d)
+{
+	if (!d->any && d->c->cfg->key_exchange && (!d->tempfail || peer_configured(d->c->cfg, strrchr(d->norm, '@') + 1)))
+		ask_peer_shared(d->k, d->c, d->norm, d->others, d->nothers, d->now, d->deadline, &d->held, &d->any,
+		    &d->tempfail, &d->proven_none, &d->ttl, d->reason, sizeof(d->reason));
+}
+
+/*
+ * Last, the Web Key Directory (OpenPGP only); no WKD is simply no key.  Not
+ * when a more trusted source failed: that failure must not hand the choice
+ * to the web PKI.
+ */
+static void
+source_wkd(struct discovery *d)
+{
+	struct keyd_conf *c = d->c;
+	struct kept kept = { .n = 0, .held = &d->held };
+	char why[CABLES_ERR_MAX + 64] = "";
+	struct buf keys;
+
+	if (d->any || d->tempfail || !c->cfg->wkd || domain_list_match(&c->cfg->local_domains, strrchr(d->norm, '@') + 1))
+		return;
+	if (wkd_fetch(c->cfg, c->res, d->norm, d->now, d->deadline, &keys, why, sizeof(why))) {
+		struct dns_record r = { (uint8_t *)keys.data, keys.len, 0, 0, 0 };
+
+		store_openpgpkey(d->k, c, d->norm, &r, "wkd", d->now, &kept, why, sizeof(why));
+		buf_release(&keys);
+		if (kept.n > 0) {
+			d->any = true;
+			d->ttl = 3600;
+			log_info("keyd: %s: OpenPGP key from the Web Key Directory", d->norm);
+		}
+		forget_replaced(d->k, d->norm, "pgp", "wkd", &kept);
+	}
+}
+
+/* The discovery sources, asked in this order (each looks at what those before it found). */
+const struct discovery_source discovery_sources[] = {
+	{ "SMIMEA", source_smimea },
+	{ "OPENPGPKEY", source_openpgpkey },
+	{ "key server", source_peer },
+	{ "WKD", source_wkd },
+};
+const size_t discovery_nsources = sizeof(discovery_sources) / sizeof(discovery_sources[0]);
+
+/* What d's sources found decides the caches: keys for their TTL, "no key" (proven or unsigned) for the SOA minimum. */
+static void
+remember(struct discovery *d)
+{
+	struct keyd *k = d->k;
+
+	pthread_mutex_lock(&k->lock);
+	k->dns_lookups++;
+	if (d->any) {
+		pos_set(k, d->norm, d->now, d->now + (time_t)clamp_ttl(d->c->cfg, d->ttl));
+	} else if (d->cacheable && !d->tempfail && d->held.action == ACTION_ACCEPT) {
+		struct neg_entry *e = &k->neg[slot(d->norm, NEG_CACHE)];
+
+		free(e->addr);
+		e->addr = xstrdup(d->norm);
+		e->until = d->now + (time_t)clamp_ttl(d->c->cfg, d->none_ttl == ~0UL ? 0 : d->none_ttl);
+		strlcpy_c(e->reason, d->reason, sizeof(e->reason));
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+/*
+ * Ask the sources (k->sources, discovery_sources unless a test set others) for
+ * the keys of norm; they store those that are trusted and usable.  When
+ * none is, v gets the answer: tempfail, reject or none, and why.
  */
 static void
 discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers, time_t now,
     struct keyd_verdict *v)
 {
-	bool tempfail = false, proven_none = true, any = false, cacheable = true;
-	long long deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
-	struct held held = { ACTION_ACCEPT, "" };
-	char reason[CABLES_ERR_MAX + 128] = "";
-	int rank, best = -1;
-	unsigned long ttl = 0, none_ttl = ~0UL;
+	struct discovery d;
 
-	for (int t = 0; t < 2; t++) {
-		enum dns_key_type type = t == 0 ? DNS_SMIMEA : DNS_OPENPGPKEY;
-		const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
-		const char *format = type == DNS_SMIMEA ? "smime" : "pgp";
-		char why[CABLES_ERR_MAX + 64] = "";
-		struct kept kept = { .n = 0, .held = &held };
-		struct dns_answer a;
-		bool trusted;
-
-		if (dns_lookup(c->res, norm, type, now, &a, NULL) != CABLES_OK) {
-			cacheable = false;
-			continue;
-		}
-		trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
-		pthread_mutex_lock(&k->lock);
-		if (a.status == DNS_BOGUS)
-			k->bogus++;
-		if (a.status == DNS_INSECURE && !trusted)
-			k->insecure++;
-		pthread_mutex_unlock(&k->lock);
-		if (a.status == DNS_BOGUS)
-			log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", norm, rrtype, a.reason);
-		if (a.status == DNS_TEMPFAIL)
-			tempfail = true;
-		if (a.status != DNS_SECURE_NONE)
-			proven_none = false;
-		/* "No key" from a proof of absence or from an unsigned zone may be cached; bogus or no answer not. */
-		if (a.status != DNS_SECURE_NONE && a.status != DNS_INSECURE)
-			cacheable = false;
-		if (a.ttl < none_ttl)
-			none_ttl = a.ttl;
-		/* Keys that pass the checks are stored; the store is what is answered from. */
-		source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
-		if (trusted && type == DNS_SMIMEA)
-			store_smimea(k, c, norm, &a, source, now, &kept, why, sizeof(why));
-		for (size_t i = 0; trusted && type == DNS_OPENPGPKEY && i < a.n; i++)
-			store_openpgpkey(k, c, norm, &a.recs[i], source, now, &kept, why, sizeof(why));
-		if (trusted || a.status == DNS_SECURE_NONE)
-			forget_replaced(k, norm, format, "dns-", &kept);
-		if (kept.n > 0 && (!any || a.ttl < ttl))
-			ttl = a.ttl;
-		any |= kept.n > 0;
-		/* The reason that says most: records that could not be used, then bogus, tempfail, unsigned, none. */
-		rank = a.n > 0 ? 4 : a.status == DNS_BOGUS ? 3 : a.status == DNS_TEMPFAIL ? 2 :
-		    a.status == DNS_INSECURE ? 1 : 0;
-		if (kept.n == 0 && (reason[0] == '\0' || rank > best)) {
-			snprintf(reason, sizeof(reason), "%s: %s: %s", rrtype, dns_status_name(a.status),
-			    why[0] != '\0' ? why : a.reason);
-			best = rank;
-		}
-		dns_answer_release(&a);
-	}
-	/*
-	 * Then the domain's own key server, if it runs one: found through DNS,
-	 * so not while DNS fails (unless a Peer line names it), and only in the
-	 * time LookupTimeout leaves.
-	 */
-	if (!any && c->cfg->key_exchange && (!tempfail || peer_configured(c->cfg, strrchr(norm, '@') + 1)))
-		ask_peer_shared(k, c, norm, others, nothers, now, deadline, &held, &any, &tempfail, &proven_none, &ttl,
-		    reason, sizeof(reason));
-	/* Last, the Web Key Directory (OpenPGP only); no WKD is simply no key. */
-	/* Not when a more trusted source failed: that failure must not hand the choice to the web PKI. */
-	if (!any && !tempfail && c->cfg->wkd && !domain_list_match(&c->cfg->local_domains, strrchr(norm, '@') + 1)) {
-		struct buf keys;
-		struct kept kept = { .n = 0, .held = &held };
-		char why[CABLES_ERR_MAX + 64] = "";
-
-		if (wkd_fetch(c->cfg, c->res, norm, now, deadline, &keys, why, sizeof(why))) {
-			struct dns_record d = { (uint8_t *)keys.data, keys.len, 0, 0, 0 };
-
-			store_openpgpkey(k, c, norm, &d, "wkd", now, &kept, why, sizeof(why));
-			buf_release(&keys);
-			if (kept.n > 0) {
-				any = true;
-				ttl = 3600;
-				log_info("keyd: %s: OpenPGP key from the Web Key Directory", norm);
-			}
-			forget_replaced(k, norm, "pgp", "wkd", &kept);
-		}
-	}
-	keyd_sanitize(reason);
-	pthread_mutex_lock(&k->lock);
-	k->dns_lookups++;
-	if (any) {
-		pos_set(k, norm, now, now + (time_t)clamp_ttl(c->cfg, ttl));
-	} else if (cacheable && !tempfail && held.action == ACTION_ACCEPT) {
-		/* No key, proven or from an unsigned zone: asked again after the answers' TTL (the SOA minimum). */
-		struct neg_entry *e = &k->neg[slot(norm, NEG_CACHE)];
-
-		free(e->addr);
-		e->addr = xstrdup(norm);
-		e->until = now + (time_t)clamp_ttl(c->cfg, none_ttl == ~0UL ? 0 : none_ttl);
-		strlcpy_c(e->reason, reason, sizeof(e->reason));
-	}
-	pthread_mutex_unlock(&k->lock);
-	if (!any && held.action != ACTION_ACCEPT) {
-		keyd_sanitize(held.why);
-		v->outcome = held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
-		snprintf(v->reason, sizeof(v->reason), "%s", held.why);
+	memset(&d, 0, sizeof(d));
+	d.k = k;
+	d.c = c;
+	d.norm = norm;
+	d.others = others;
+	d.nothers = nothers;
+	d.now = now;
+	d.deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
+	d.held.action = ACTION_ACCEPT;
+	d.proven_none = d.cacheable = true;
+	d.none_ttl = ~0UL;
+	d.best = -1;
+	for (size_t i = 0; i < k->nsources; i++)
+		k->sources[i].lookup(&d);
+	keyd_sanitize(d.reason);
+	remember(&d);
+	if (!d.any && d.held.action != ACTION_ACCEPT) {
+		keyd_sanitize(d.held.why);
+		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
+		snprintf(v->reason, sizeof(v->reason), "%s", d.held.why);
 	} else {
-		v->outcome = tempfail ? KEYD_OUTCOME_TEMPFAIL : KEYD_OUTCOME_NONE;
-		snprintf(v->reason, sizeof(v->reason), "%s", reason);
+		v->outcome = d.tempfail ? KEYD_OUTCOME_TEMPFAIL : KEYD_OUTCOME_NONE;
+		snprintf(v->reason, sizeof(v->reason), "%s", d.reason);
 	}
 }
 
@@ -798,6 +851,13 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 out:
 	keyd_conf_put(k, c);
 	free(norm);
+}
+
+void
+keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t n)
+{
+	k->sources = sources;
+	k->nsources = n;
 }
 
 unsigned long
