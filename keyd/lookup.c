@@ -435,23 +435,25 @@ static void flight_wait(struct keyd *k, struct flight *f, const struct timespec 
  * signature by another key, a replay) makes the lookup a temporary failure.
  */
 static void
-ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers, time_t now,
-    long long deadline, struct held *held, bool *any, bool *tempfail, bool *proven_none, unsigned long *ttl,
-    char *reason, size_t reason_len)
+ask_peer(struct discovery *d)
 {
+	struct keyd *k = d->k;
+	struct keyd_conf *c = d->c;
+	const char *norm = d->norm;
+	time_t now = d->now;
 	const char *domain = strrchr(norm, '@') + 1;
 	const char *batch[X_ADDRESSES_MAX];
 	char *normed[X_ADDRESSES_MAX];
 	struct peer_outcome po;
-	struct kept kept[2] = { { .n = 0, .held = held }, { .n = 0, .held = held } };
+	struct kept kept[2] = { { .n = 0, .held = &d->held }, { .n = 0, .held = &d->held } };
 	char why[CABLES_ERR_MAX + 64] = "";
 	size_t n = 0, nn = 0;
 
 	if (domain_list_match(&c->cfg->local_domains, domain))
 		return;
 	batch[n++] = norm;
-	for (size_t i = 0; i < nothers && n < X_ADDRESSES_MAX; i++) {
-		char *o = addr_normalize(others[i], &c->cfg->addr);
+	for (size_t i = 0; i < d->nothers && n < X_ADDRESSES_MAX; i++) {
+		char *o = addr_normalize(d->others[i], &c->cfg->addr);
 		bool dup = o == NULL || strcasecmp(strrchr(o, '@') + 1, domain) != 0;
 
 		for (size_t j = 0; j < n && !dup; j++)
@@ -463,7 +465,7 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		normed[nn++] = o;
 		batch[n++] = o;
 	}
-	peer_ask(c->cfg, c->res, domain, batch, n, now, deadline, &po);
+	peer_ask(c->cfg, c->res, domain, batch, n, now, d->deadline, &po);
 	pthread_mutex_lock(&k->lock);
 	k->peer_asked++;
 	if (po.status == PEER_FAILED)
@@ -471,9 +473,9 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	pthread_mutex_unlock(&k->lock);
 	if (po.status == PEER_FAILED) {
 		log_warnx("keyd: %s: key server of %s: %s", norm, domain, po.reason);
-		*tempfail = true;
-		*proven_none = false;
-		snprintf(reason, reason_len, "key server: %.300s", po.reason);
+		d->tempfail = true;
+		d->proven_none = false;
+		snprintf(d->reason, sizeof(d->reason), "key server: %.300s", po.reason);
 	}
 	for (size_t i = 0; po.status == PEER_ANSWERED && i < po.answer.n; i++) {
 		struct x_result *res = &po.answer.results[i];
@@ -498,12 +500,12 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		free(addr);
 	}
 	if (po.status == PEER_ANSWERED && kept[0].n + kept[1].n > 0) {
-		*any = true;
-		*ttl = 3600;
+		d->any = true;
+		d->ttl = 3600;
 		log_info("keyd: %s: %zu key%s from the key server of %s", norm, kept[0].n + kept[1].n,
 		    kept[0].n + kept[1].n == 1 ? "" : "s", domain);
 	} else if (po.status == PEER_ANSWERED) {
-		snprintf(reason, reason_len, "key server of %s: %s", domain, why[0] != '\0' ? why : "no key for this address");
+		snprintf(d->reason, sizeof(d->reason), "key server of %s: %s", domain, why[0] != '\0' ? why : "no key for this address");
 	}
 	for (size_t i = 0; i < nn; i++)
 		free(normed[i]);
@@ -518,12 +520,12 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
  * the server itself only when that exchange gave no keys for norm.
  */
 static void
-ask_peer_shared(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers,
-    time_t now, long long deadline, struct held *held, bool *any, bool *tempfail, bool *proven_none,
-    unsigned long *ttl, char *reason, size_t reason_len)
+ask_peer_shared(struct discovery *d)
 {
+	struct keyd *k = d->k;
+	const char *norm = d->norm;
 	char key[KEYD_ADDRESS_MAX + 8];
-	long long left = deadline - monotonic_ms();
+	long long left = d->deadline - monotonic_ms();
 	struct timespec start;
 	struct flight *f;
 	time_t since;
@@ -535,9 +537,9 @@ ask_peer_shared(struct keyd *k, struct keyd_conf *c, const char *norm, const cha
 		flight_wait(k, f, &start, left > 0 ? (unsigned long)left : 0);
 		flight_leave(k, f);
 		pthread_mutex_unlock(&k->lock);
-		if (pos_fresh(k, norm, now, &since)) {
-			*any = true;
-			*ttl = 3600;
+		if (pos_fresh(k, norm, d->now, &since)) {
+			d->any = true;
+			d->ttl = 3600;
 			return;
 		}
 	} else {
@@ -547,8 +549,7 @@ ask_peer_shared(struct keyd *k, struct keyd_conf *c, const char *norm, const cha
 		f->next = k->flights;
 		k->flights = f;
 		pthread_mutex_unlock(&k->lock);
-		ask_peer(k, c, norm, others, nothers, now, deadline, held, any, tempfail, proven_none, ttl, reason,
-		    reason_len);
+		ask_peer(d);
 		pthread_mutex_lock(&k->lock);
 		f->done = true;
 		pthread_cond_broadcast(&k->landed);
@@ -556,7 +557,7 @@ ask_peer_shared(struct keyd *k, struct keyd_conf *c, const char *norm, const cha
 		pthread_mutex_unlock(&k->lock);
 		return;
 	}
-	ask_peer(k, c, norm, others, nothers, now, deadline, held, any, tempfail, proven_none, ttl, reason, reason_len);
+	ask_peer(d);
 }
 
 /*
@@ -631,8 +632,7 @@ static void
 source_peer(struct discovery *d)
 {
 	if (!d->any && d->c->cfg->key_exchange && (!d->tempfail || peer_configured(d->c->cfg, strrchr(d->norm, '@') + 1)))
-		ask_peer_shared(d->k, d->c, d->norm, d->others, d->nothers, d->now, d->deadline, &d->held, &d->any,
-		    &d->tempfail, &d->proven_none, &d->ttl, d->reason, sizeof(d->reason));
+		ask_peer_shared(d);
 }
 
 /*
