@@ -2,8 +2,10 @@
  * cables-keyd - the key daemon: answers key lookups on a local UNIX socket
  * (keydproto.h), from the key store and from DNS (lookup.h).
  *
- * One thread per connection; a connection may send many requests.  A
- * request larger than 64 KB, or one that does not parse, gets an "error="
+ * One thread per connection; a connection may send many requests.  The
+ * addresses of a lookup request are looked up side by side (batch.h), and
+ * the reply comes within LookupTimeout + BATCH_MARGIN_MS.  A request larger
+ * than KEYD_REQUEST_MAX, or one that does not parse, gets an "error="
  * reply; a client that says nothing for 30 s is dropped.  SIGTERM/SIGINT
  * stop it; SIGHUP reads the configuration again.
  */
@@ -26,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "config.h"
 #include "dns.h"
 #include "exchange.h"
@@ -39,7 +42,7 @@
 #include "util.h"
 #include "xserver.h"
 
-#define REQUEST_MAX (64 * 1024)
+#define REQUEST_MAX KEYD_REQUEST_MAX
 #define IDLE_MS 30000
 
 static volatile sig_atomic_t stopping, reloading;
@@ -186,6 +189,13 @@ admin_request(enum keyd_request_type t)
 	return t == KEYD_IMPORT || t == KEYD_DELETE || t == KEYD_LIST;
 }
 
+/* batch_lookup_fn for keyd's lookups. */
+static void
+lookup_one(void *arg, const char *addr, const char *const *all, size_t nall, struct buf *out)
+{
+	keyd_lookup(arg, addr, all, nall, time(NULL), out);
+}
+
 static void
 answer(const struct client *cl, const char *text, size_t len, struct buf *out)
 {
@@ -209,9 +219,12 @@ answer(const struct client *cl, const char *text, size_t len, struct buf *out)
 	} else if (req.type == KEYD_LIST) {
 		keyd_list(keyd, out);
 	} else {
-		for (size_t i = 0; i < req.naddresses; i++)
-			keyd_lookup(keyd, req.addresses[i], (const char *const *)req.addresses + i + 1,
-			    req.naddresses - i - 1, time(NULL), out);
+		size_t late = batch_run(lookup_one, keyd, (const char *const *)req.addresses, req.naddresses,
+		    keyd_lookup_timeout_ms(keyd) + BATCH_MARGIN_MS, out);
+
+		if (late > 0)
+			log_warnx("keyd: %zu of %zu lookups of a request did not finish within LookupTimeout: tempfail for them",
+			    late, req.naddresses);
 	}
 	buf_appends(out, "\n");
 	keyd_request_release(&req);
@@ -244,7 +257,7 @@ serve(void *arg)
 			have -= end;
 		}
 		if (have == REQUEST_MAX) {
-			static const char too_big[] = "error=request larger than 64 KB\n\n";
+			static const char too_big[] = "error=request larger than " KEYD_REQUEST_MAX_S "\n\n";
 
 			write_fully(fd, too_big, sizeof(too_big) - 1);
 			goto done;

@@ -18,55 +18,7 @@
 #include "smime.h"
 #include "smimea.h"
 #include "wkd.h"
-
-#define NEG_CACHE 1024
-#define POS_CACHE 4096
-
-/* What one configuration sets up; lookups begun under it hold a reference. */
-struct keyd_conf {
-	struct config *cfg;
-	struct dns_resolver *res;
-	X509_STORE *anchors;
-	unsigned int refs;	/* lookups using it, plus one while it is in force */
-};
-
-struct neg_entry {
-	char *addr;		/* normalised */
-	time_t until;
-	char reason[128];
-};
-
-/* Keys of addr found in DNS may be handed out until then. */
-struct pos_entry {
-	char *addr;
-	time_t until;
-	time_t since;		/* when the discovery that set it ran: only keys it confirmed (last_seen) count */
-};
-
-/* A DNS lookup under way; later lookups of the same address wait for its outcome. */
-struct flight {
-	char *addr;
-	unsigned int users;	/* the lookup that asks, and those waiting */
-	bool done;
-	char outcome[CABLES_ERR_MAX + 192];	/* "none reason=..." / "tempfail reason=..." when nothing usable came */
-	struct flight *next;
-};
-
-struct keyd {
-	struct keyd_conf *conf;
-	struct keystore *ks;
-	const char *gpg_home;
-	struct smime_cache *certs;	/* parsed certificates, by the digest of their DER */
-	pthread_mutex_t lock;	/* everything below, and conf */
-	pthread_cond_t landed;	/* a flight is done */
-	pthread_mutex_t gpg_lock;	/* keyd's gpg home: one user at a time */
-	pthread_mutex_t pin_lock;	/* a pin's read, decision and write, with the key's store */
-	struct flight *flights;
-	struct neg_entry neg[NEG_CACHE];
-	struct pos_entry pos[POS_CACHE];
-	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
-	    shared, replaced, peer_asked, peer_failed, key_changes;
-};
+#include "keyd_private.h"
 
 /* One more of a counter (under k->lock). */
 static void
@@ -101,8 +53,8 @@ conf_drop(struct keyd_conf *c)
 	free(c);
 }
 
-static struct keyd_conf *
-conf_get(struct keyd *k)
+struct keyd_conf *
+keyd_conf_get(struct keyd *k)
 {
 	struct keyd_conf *c;
 
@@ -113,8 +65,8 @@ conf_get(struct keyd *k)
 	return c;
 }
 
-static void
-conf_put(struct keyd *k, struct keyd_conf *c)
+void
+keyd_conf_put(struct keyd *k, struct keyd_conf *c)
 {
 	pthread_mutex_lock(&k->lock);
 	conf_drop(c);
@@ -143,6 +95,8 @@ keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509
 	k->ks = ks;
 	k->gpg_home = gpg_home;
 	k->certs = smime_cache_new(4096);
+	k->sources = discovery_sources;
+	k->nsources = discovery_nsources;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_mutex_init(&k->gpg_lock, NULL);
 	pthread_mutex_init(&k->pin_lock, NULL);
@@ -208,17 +162,6 @@ keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struc
 	return ok;
 }
 
-/* How far a stored key is trusted, from where it came: found in DNS (validated or not), else held locally. */
-static const char *
-trust_of(const char *source)
-{
-	if (strcmp(source, "dns-dnssec") == 0)
-		return "dnssec";
-	if (strcmp(source, "dns-insecure") == 0)
-		return "insecure";
-	return "local";
-}
-
 /*
  * May keys of norm that were discovered be handed out without asking
  * again?  When so, *since is when the discovery ran: only keys it confirmed
@@ -250,6 +193,23 @@ pos_set(struct keyd *k, const char *norm, time_t now, time_t until)
 	e->since = now;
 }
 
+/* Append r's "key=" line (keydproto.h) to out; false for a row whose format or source keyd does not know. */
+static bool
+key_line(const char *norm, const struct key_record *r, struct buf *out)
+{
+	struct keyd_key key;
+
+	memset(&key, 0, sizeof(key));
+	if (!keyd_format_parse(r->format, &key.format) || !keyd_source_parse(r->source, &key.source))
+		return false;
+	strlcpy_c(key.address, norm, sizeof(key.address));
+	key.trust = keyd_trust_of(key.source);
+	strlcpy_c(key.fingerprint, r->fingerprint, sizeof(key.fingerprint));
+	key.expires = r->not_after;
+	keyd_key_format(out, &key);
+	return true;
+}
+
 /* The usable keys of norm in the store, as "key=" lines; keys from DNS only while their TTL lasts. */
 static size_t
 store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
@@ -272,8 +232,8 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 		if ((discovered && (fresh == 0 || r->last_seen < (long long)since)) ||
 		    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
-		buf_printf(out, "key=%s format=%s source=%s trust=%s fingerprint=%s expires=%lld\n", norm, r->format,
-		    r->source, trust_of(r->source), r->fingerprint, r->not_after);
+		if (!key_line(norm, r, out))
+			continue;
 		n++;
 	}
 	key_list_release(&keys);
@@ -292,12 +252,6 @@ put(struct keyd *k, const struct key_record *r, time_t now)
 	return false;
 }
 
-/* A key change held back by On-KeyChange (tempfail or reject), for the lookup's answer. */
-struct held {
-	int action;		/* ACTION_TEMPFAIL or ACTION_REJECT; ACTION_ACCEPT: nothing held */
-	char why[300];
-};
-
 /*
  * The fingerprints of the keys one answer (DNS, a key server) gave, kept to
  * tell which stored ones the source no longer has; held, if not NULL, gets
@@ -309,85 +263,6 @@ struct kept {
 	struct held *held;
 };
 
-/* How far a discovery source is trusted, for pins: a DNSSEC record over a domain-signed answer over the rest. */
-static int
-trust_rank(const char *source)
-{
-	return strcmp(source, "dns-dnssec") == 0 ? 3 : strcmp(source, "peer") == 0 ? 2 : strcmp(source, "wkd") == 0 ? 1 : 0;
-}
-
-/*
- * The pin of norm's key in r->format, before r (discovered) is stored: the
- * first key seen is pinned; the same key refreshes it; a key from a more
- * trusted source replaces it; a different key from a source no more
- * trusted is a key change, which On-KeyChange decides.  True when r may be
- * stored and used.
- */
-static bool
-pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct kept *kept)
-{
-	enum fail_action action;
-	struct key_pin p;
-	cables_status st = keystore_pin_get(k->ks, r->address, r->format, &p, NULL);
-	char was[65];
-
-	if (st != CABLES_OK && st != CABLES_ERR_NOTFOUND) {
-		/* Fail closed: a key whose pin cannot be read is not used; the lookup waits. */
-		log_warnx("keyd: %s: cannot read the pin of its %s key: not used now", r->address, r->format);
-		if (kept->held != NULL) {
-			kept->held->action = ACTION_TEMPFAIL;
-			snprintf(kept->held->why, sizeof(kept->held->why), "the key store cannot be read (pins)");
-		}
-		return false;
-	}
-	if (st == CABLES_ERR_NOTFOUND) {
-		memset(&p, 0, sizeof(p));
-		p.address = xstrdup(r->address);
-		strlcpy_c(p.format, r->format, sizeof(p.format));
-		strlcpy_c(p.fingerprint, r->fingerprint, sizeof(p.fingerprint));
-		p.source = xstrdup(r->source);
-		p.first_seen = now;
-	} else if (strcmp(p.fingerprint, r->fingerprint) == 0) {
-		p.offered[0] = '\0';
-	} else if (trust_rank(r->source) > trust_rank(p.source)) {
-		log_info("keyd: %s: the pinned %s key %.16s (%s) gives way to %.16s from a more trusted source (%s)",
-		    r->address, r->format, p.fingerprint, p.source, r->fingerprint, r->source);
-		strlcpy_c(p.fingerprint, r->fingerprint, sizeof(p.fingerprint));
-		free(p.source);
-		p.source = xstrdup(r->source);
-		p.offered[0] = '\0';
-	} else {
-		action = (enum fail_action)policy_get(&c->cfg->policy, r->address, PA_ON_KEY_CHANGE, NULL);
-		strlcpy_c(was, p.fingerprint, sizeof(was));
-		log_warnx("keyd: %s: key change: %s key %.16s from %s, but %.16s (%s) is pinned: %s (On-KeyChange)",
-		    r->address, r->format, r->fingerprint, r->source, was, p.source, fail_action_name(action));
-		count(k, &k->key_changes);
-		if (action == ACTION_ACCEPT) {
-			strlcpy_c(p.fingerprint, r->fingerprint, sizeof(p.fingerprint));
-			free(p.source);
-			p.source = xstrdup(r->source);
-			p.offered[0] = '\0';
-			p.changes++;
-		} else {
-			strlcpy_c(p.offered, r->fingerprint, sizeof(p.offered));
-			free(p.offered_source);
-			p.offered_source = xstrdup(r->source);
-			p.offered_at = now;
-			if (kept->held != NULL) {
-				kept->held->action = (int)action;
-				snprintf(kept->held->why, sizeof(kept->held->why),
-				    "key change: %s key %.16s offered, %.16s pinned (On-KeyChange %s; cables-keyctl pins clear %s "
-				    "accepts the new key)", r->format, r->fingerprint, was, fail_action_name(action), r->address);
-			}
-		}
-	}
-	p.last_seen = now;
-	keystore_pin_set(k->ks, &p, NULL);
-	st = strcmp(p.fingerprint, r->fingerprint) == 0 ? CABLES_OK : CABLES_ERR_UNUSABLE;
-	key_pin_release(&p);
-	return st == CABLES_OK;
-}
-
 /* Store discovered key r (pins permitting) and keep its fingerprint; one discovery at a time decides pins. */
 static void
 keep(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct kept *kept)
@@ -395,7 +270,7 @@ keep(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now
 	bool ok;
 
 	pthread_mutex_lock(&k->pin_lock);
-	ok = pin_check(k, c, r, now, kept) && put(k, r, now);
+	ok = keyd_pin_check(k, c, r, now, kept->held) && put(k, r, now);
 	pthread_mutex_unlock(&k->pin_lock);
 	if (ok && kept->n < 8)
 		strlcpy_c(kept->fpr[kept->n++], r->fingerprint, 65);
@@ -545,6 +420,10 @@ keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const stru
 	forget_replaced(k, addr, "pgp", "peer", &kept[1]);
 }
 
+static struct flight *flight_join(struct keyd *k, const char *norm);
+static void flight_leave(struct keyd *k, struct flight *f);
+static void flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsigned long timeout_ms);
+
 /*
  * Ask norm's domain's key server (peer.h), in one request together with
  * the other addresses of the same domain in the client's request (others:
@@ -556,23 +435,25 @@ keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const stru
  * signature by another key, a replay) makes the lookup a temporary failure.
  */
 static void
-ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers, time_t now,
-    long long deadline, struct held *held, bool *any, bool *tempfail, bool *proven_none, unsigned long *ttl,
-    char *reason, size_t reason_len)
+ask_peer(struct discovery *d)
 {
+	struct keyd *k = d->k;
+	struct keyd_conf *c = d->c;
+	const char *norm = d->norm;
+	time_t now = d->now;
 	const char *domain = strrchr(norm, '@') + 1;
 	const char *batch[X_ADDRESSES_MAX];
 	char *normed[X_ADDRESSES_MAX];
 	struct peer_outcome po;
-	struct kept kept[2] = { { .n = 0, .held = held }, { .n = 0, .held = held } };
+	struct kept kept[2] = { { .n = 0, .held = &d->held }, { .n = 0, .held = &d->held } };
 	char why[CABLES_ERR_MAX + 64] = "";
 	size_t n = 0, nn = 0;
 
 	if (domain_list_match(&c->cfg->local_domains, domain))
 		return;
 	batch[n++] = norm;
-	for (size_t i = 0; i < nothers && n < X_ADDRESSES_MAX; i++) {
-		char *o = addr_normalize(others[i], &c->cfg->addr);
+	for (size_t i = 0; i < d->nothers && n < X_ADDRESSES_MAX; i++) {
+		char *o = addr_normalize(d->others[i], &c->cfg->addr);
 		bool dup = o == NULL || strcasecmp(strrchr(o, '@') + 1, domain) != 0;
 
 		for (size_t j = 0; j < n && !dup; j++)
@@ -584,7 +465,7 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		normed[nn++] = o;
 		batch[n++] = o;
 	}
-	peer_ask(c->cfg, c->res, domain, batch, n, now, deadline, &po);
+	peer_ask(c->cfg, c->res, domain, batch, n, now, d->deadline, &po);
 	pthread_mutex_lock(&k->lock);
 	k->peer_asked++;
 	if (po.status == PEER_FAILED)
@@ -592,9 +473,9 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	pthread_mutex_unlock(&k->lock);
 	if (po.status == PEER_FAILED) {
 		log_warnx("keyd: %s: key server of %s: %s", norm, domain, po.reason);
-		*tempfail = true;
-		*proven_none = false;
-		snprintf(reason, reason_len, "key server: %.300s", po.reason);
+		d->tempfail = true;
+		d->proven_none = false;
+		snprintf(d->reason, sizeof(d->reason), "key server: %.300s", po.reason);
 	}
 	for (size_t i = 0; po.status == PEER_ANSWERED && i < po.answer.n; i++) {
 		struct x_result *res = &po.answer.results[i];
@@ -619,12 +500,12 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		free(addr);
 	}
 	if (po.status == PEER_ANSWERED && kept[0].n + kept[1].n > 0) {
-		*any = true;
-		*ttl = 3600;
+		d->any = true;
+		d->ttl = 3600;
 		log_info("keyd: %s: %zu key%s from the key server of %s", norm, kept[0].n + kept[1].n,
 		    kept[0].n + kept[1].n == 1 ? "" : "s", domain);
 	} else if (po.status == PEER_ANSWERED) {
-		snprintf(reason, reason_len, "key server of %s: %s", domain, why[0] != '\0' ? why : "no key for this address");
+		snprintf(d->reason, sizeof(d->reason), "key server of %s: %s", domain, why[0] != '\0' ? why : "no key for this address");
 	}
 	for (size_t i = 0; i < nn; i++)
 		free(normed[i]);
@@ -632,117 +513,222 @@ ask_peer(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 }
 
 /*
- * Ask DNS for the keys of norm and store those that are trusted and usable.
- * When none is, outcome gets the answer: "tempfail reason=..." or "none
- * reason=...".
+ * One key-server exchange per domain at a time: the lookups of a request run
+ * side by side, and the first to ask a domain's key server asks about all
+ * the request's addresses in that domain.  A lookup that finds an exchange
+ * with its domain under way waits for it (within the deadline) and asks
+ * the server itself only when that exchange gave no keys for norm.
+ */
+static void
+ask_peer_shared(struct discovery *d)
+{
+	struct keyd *k = d->k;
+	const char *norm = d->norm;
+	char key[KEYD_ADDRESS_MAX + 8];
+	long long left = d->deadline - monotonic_ms();
+	struct timespec start;
+	struct flight *f;
+	time_t since;
+
+	snprintf(key, sizeof(key), "@%s", strrchr(norm, '@') + 1);	/* a domain's flight: no address starts with '@' */
+	clock_gettime(CLOCK_REALTIME, &start);
+	pthread_mutex_lock(&k->lock);
+	if ((f = flight_join(k, key)) != NULL) {
+		flight_wait(k, f, &start, left > 0 ? (unsigned long)left : 0);
+		flight_leave(k, f);
+		pthread_mutex_unlock(&k->lock);
+		if (pos_fresh(k, norm, d->now, &since)) {
+			d->any = true;
+			d->ttl = 3600;
+			return;
+		}
+	} else {
+		f = xcalloc(1, sizeof(*f));
+		f->addr = xstrdup(key);
+		f->users = 1;
+		f->next = k->flights;
+		k->flights = f;
+		pthread_mutex_unlock(&k->lock);
+		ask_peer(d);
+		pthread_mutex_lock(&k->lock);
+		f->done = true;
+		pthread_cond_broadcast(&k->landed);
+		flight_leave(k, f);
+		pthread_mutex_unlock(&k->lock);
+		return;
+	}
+	ask_peer(d);
+}
+
+/*
+ * The DNS source of one record type: the records of d->norm, stored when
+ * trusted and usable (the store is what is answered from); keys stored
+ * from DNS that the zone no longer publishes are deleted.
+ */
+static void
+source_dns(struct discovery *d, enum dns_key_type type)
+{
+	const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
+	const char *format = type == DNS_SMIMEA ? "smime" : "pgp";
+	char why[CABLES_ERR_MAX + 64] = "";
+	struct kept kept = { .n = 0, .held = &d->held };
+	struct keyd *k = d->k;
+	struct keyd_conf *c = d->c;
+	struct dns_answer a;
+	bool trusted;
+	int rank;
+
+	if (dns_lookup(c->res, d->norm, type, d->now, &a, NULL) != CABLES_OK) {
+		d->cacheable = false;
+		return;
+	}
+	trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
+	pthread_mutex_lock(&k->lock);
+	if (a.status == DNS_BOGUS)
+		k->bogus++;
+	if (a.status == DNS_INSECURE && !trusted)
+		k->insecure++;
+	pthread_mutex_unlock(&k->lock);
+	if (a.status == DNS_BOGUS)
+		log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", d->norm, rrtype, a.reason);
+	/* Bogus is never "no key": whoever breaks a zone's signatures must not force plaintext. */
+	if (a.status == DNS_TEMPFAIL || a.status == DNS_BOGUS)
+		d->tempfail = true;
+	if (a.status != DNS_SECURE_NONE)
+		d->proven_none = false;
+	/* "No key" from a proof of absence or from an unsigned zone may be cached; bogus or no answer not. */
+	if (a.status != DNS_SECURE_NONE && a.status != DNS_INSECURE)
+		d->cacheable = false;
+	if (a.ttl < d->none_ttl)
+		d->none_ttl = a.ttl;
+	source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
+	if (trusted && type == DNS_SMIMEA)
+		store_smimea(k, c, d->norm, &a, source, d->now, &kept, why, sizeof(why));
+	for (size_t i = 0; trusted && type == DNS_OPENPGPKEY && i < a.n; i++)
+		store_openpgpkey(k, c, d->norm, &a.recs[i], source, d->now, &kept, why, sizeof(why));
+	if (trusted || a.status == DNS_SECURE_NONE)
+		forget_replaced(k, d->norm, format, "dns-", &kept);
+	if (kept.n > 0 && (!d->any || a.ttl < d->ttl))
+		d->ttl = a.ttl;
+	d->any |= kept.n > 0;
+	/* The reason that says most: records that could not be used, then bogus, tempfail, unsigned, none. */
+	rank = a.n > 0 ? 4 : a.status == DNS_BOGUS ? 3 : a.status == DNS_TEMPFAIL ? 2 : a.status == DNS_INSECURE ? 1 : 0;
+	if (kept.n == 0 && (d->reason[0] == '\0' || rank > d->best)) {
+		snprintf(d->reason, sizeof(d->reason), "%s: %s: %s", rrtype, dns_status_name(a.status),
+		    why[0] != '\0' ? why : a.reason);
+		d->best = rank;
+	}
+	dns_answer_release(&a);
+}
+
+static void source_smimea(struct discovery *d) { source_dns(d, DNS_SMIMEA); }
+static void source_openpgpkey(struct discovery *d) { source_dns(d, DNS_OPENPGPKEY); }
+
+/*
+ * The domain's own key server, if it runs one and nothing was found yet:
+ * found through DNS, so not while DNS fails (unless a Peer line names it),
+ * and only in the time LookupTimeout leaves.
+ */
+static void
+source_peer(struct discovery *d)
+{
+	if (!d->any && d->c->cfg->key_exchange && (!d->tempfail || peer_configured(d->c->cfg, strrchr(d->norm, '@') + 1)))
+		ask_peer_shared(d);
+}
+
+/*
+ * Last, the Web Key Directory (OpenPGP only); no WKD is simply no key.  Not
+ * when a more trusted source failed: that failure must not hand the choice
+ * to the web PKI.
+ */
+static void
+source_wkd(struct discovery *d)
+{
+	struct keyd_conf *c = d->c;
+	struct kept kept = { .n = 0, .held = &d->held };
+	char why[CABLES_ERR_MAX + 64] = "";
+	struct buf keys;
+
+	if (d->any || d->tempfail || !c->cfg->wkd || domain_list_match(&c->cfg->local_domains, strrchr(d->norm, '@') + 1))
+		return;
+	if (wkd_fetch(c->cfg, c->res, d->norm, d->now, d->deadline, &keys, why, sizeof(why))) {
+		struct dns_record r = { (uint8_t *)keys.data, keys.len, 0, 0, 0 };
+
+		store_openpgpkey(d->k, c, d->norm, &r, "wkd", d->now, &kept, why, sizeof(why));
+		buf_release(&keys);
+		if (kept.n > 0) {
+			d->any = true;
+			d->ttl = 3600;
+			log_info("keyd: %s: OpenPGP key from the Web Key Directory", d->norm);
+		}
+		forget_replaced(d->k, d->norm, "pgp", "wkd", &kept);
+	}
+}
+
+/* The discovery sources, asked in this order (each looks at what those before it found). */
+const struct discovery_source discovery_sources[] = {
+	{ "SMIMEA", source_smimea },
+	{ "OPENPGPKEY", source_openpgpkey },
+	{ "key server", source_peer },
+	{ "WKD", source_wkd },
+};
+const size_t discovery_nsources = sizeof(discovery_sources) / sizeof(discovery_sources[0]);
+
+/* What d's sources found decides the caches: keys for their TTL, "no key" (proven or unsigned) for the SOA minimum. */
+static void
+remember(struct discovery *d)
+{
+	struct keyd *k = d->k;
+
+	pthread_mutex_lock(&k->lock);
+	k->dns_lookups++;
+	if (d->any) {
+		pos_set(k, d->norm, d->now, d->now + (time_t)clamp_ttl(d->c->cfg, d->ttl));
+	} else if (d->cacheable && !d->tempfail && d->held.action == ACTION_ACCEPT) {
+		struct neg_entry *e = &k->neg[slot(d->norm, NEG_CACHE)];
+
+		free(e->addr);
+		e->addr = xstrdup(d->norm);
+		e->until = d->now + (time_t)clamp_ttl(d->c->cfg, d->none_ttl == ~0UL ? 0 : d->none_ttl);
+		strlcpy_c(e->reason, d->reason, sizeof(e->reason));
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+/*
+ * Ask the sources (k->sources, discovery_sources unless a test set others) for
+ * the keys of norm; they store those that are trusted and usable.  When
+ * none is, v gets the answer: tempfail, reject or none, and why.
  */
 static void
 discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *const *others, size_t nothers, time_t now,
-    char *outcome, size_t outcome_len)
+    struct keyd_verdict *v)
 {
-	bool tempfail = false, proven_none = true, any = false;
-	long long deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
-	struct held held = { ACTION_ACCEPT, "" };
-	char reason[CABLES_ERR_MAX + 128] = "";
-	int rank, best = -1;
-	unsigned long ttl = 0;
+	struct discovery d;
 
-	for (int t = 0; t < 2; t++) {
-		enum dns_key_type type = t == 0 ? DNS_SMIMEA : DNS_OPENPGPKEY;
-		const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
-		const char *format = type == DNS_SMIMEA ? "smime" : "pgp";
-		char why[CABLES_ERR_MAX + 64] = "";
-		struct kept kept = { .n = 0, .held = &held };
-		struct dns_answer a;
-		bool trusted;
-
-		if (dns_lookup(c->res, norm, type, now, &a, NULL) != CABLES_OK)
-			continue;
-		trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
-		pthread_mutex_lock(&k->lock);
-		if (a.status == DNS_BOGUS)
-			k->bogus++;
-		if (a.status == DNS_INSECURE && !trusted)
-			k->insecure++;
-		pthread_mutex_unlock(&k->lock);
-		if (a.status == DNS_BOGUS)
-			log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", norm, rrtype, a.reason);
-		/* Bogus is never "no key": whoever breaks a zone's signatures must not force plaintext. */
-		if (a.status == DNS_TEMPFAIL || a.status == DNS_BOGUS)
-			tempfail = true;
-		if (a.status != DNS_SECURE_NONE)
-			proven_none = false;
-		/* Keys that pass the checks are stored; the store is what is answered from. */
-		source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
-		if (trusted && type == DNS_SMIMEA)
-			store_smimea(k, c, norm, &a, source, now, &kept, why, sizeof(why));
-		for (size_t i = 0; trusted && type == DNS_OPENPGPKEY && i < a.n; i++)
-			store_openpgpkey(k, c, norm, &a.recs[i], source, now, &kept, why, sizeof(why));
-		if (trusted || a.status == DNS_SECURE_NONE)
-			forget_replaced(k, norm, format, "dns-", &kept);
-		if (kept.n > 0 && (!any || a.ttl < ttl))
-			ttl = a.ttl;
-		any |= kept.n > 0;
-		/* The reason that says most: records that could not be used, then bogus, tempfail, unsigned, none. */
-		rank = a.n > 0 ? 4 : a.status == DNS_BOGUS ? 3 : a.status == DNS_TEMPFAIL ? 2 :
-		    a.status == DNS_INSECURE ? 1 : 0;
-		if (kept.n == 0 && (reason[0] == '\0' || rank > best)) {
-			snprintf(reason, sizeof(reason), "%s: %s: %s", rrtype, dns_status_name(a.status),
-			    why[0] != '\0' ? why : a.reason);
-			best = rank;
-		}
-		if (proven_none && t == 1)
-			ttl = a.ttl;	/* the SOA minimum of the last proof */
-		dns_answer_release(&a);
-	}
-	/*
-	 * Then the domain's own key server, if it runs one: found through DNS,
-	 * so not while DNS fails (unless a Peer line names it), and only in the
-	 * time LookupTimeout leaves.
-	 */
-	if (!any && c->cfg->key_exchange && (!tempfail || peer_configured(c->cfg, strrchr(norm, '@') + 1)))
-		ask_peer(k, c, norm, others, nothers, now, deadline, &held, &any, &tempfail, &proven_none, &ttl, reason,
-		    sizeof(reason));
-	/* Last, the Web Key Directory (OpenPGP only); no WKD is simply no key. */
-	/* Not when a more trusted source failed: that failure must not hand the choice to the web PKI. */
-	if (!any && !tempfail && c->cfg->wkd && !domain_list_match(&c->cfg->local_domains, strrchr(norm, '@') + 1)) {
-		struct buf keys;
-		struct kept kept = { .n = 0, .held = &held };
-		char why[CABLES_ERR_MAX + 64] = "";
-
-		if (wkd_fetch(c->cfg, c->res, norm, now, deadline, &keys, why, sizeof(why))) {
-			struct dns_record d = { (uint8_t *)keys.data, keys.len, 0, 0, 0 };
-
-			store_openpgpkey(k, c, norm, &d, "wkd", now, &kept, why, sizeof(why));
-			buf_release(&keys);
-			if (kept.n > 0) {
-				any = true;
-				ttl = 3600;
-				log_info("keyd: %s: OpenPGP key from the Web Key Directory", norm);
-			}
-			forget_replaced(k, norm, "pgp", "wkd", &kept);
-		}
-	}
-	keyd_sanitize(reason);
-	pthread_mutex_lock(&k->lock);
-	k->dns_lookups++;
-	if (any) {
-		pos_set(k, norm, now, now + (time_t)clamp_ttl(c->cfg, ttl));
-	} else if (proven_none && held.action == ACTION_ACCEPT) {
-		struct neg_entry *e = &k->neg[slot(norm, NEG_CACHE)];
-
-		free(e->addr);
-		e->addr = xstrdup(norm);
-		e->until = now + (time_t)clamp_ttl(c->cfg, ttl);
-		strlcpy_c(e->reason, reason, sizeof(e->reason));
-	}
-	pthread_mutex_unlock(&k->lock);
-	if (!any && held.action != ACTION_ACCEPT) {
-		keyd_sanitize(held.why);
-		snprintf(outcome, outcome_len, "%s reason=%s", held.action == ACTION_REJECT ? "reject" : "tempfail",
-		    held.why);
+	memset(&d, 0, sizeof(d));
+	d.k = k;
+	d.c = c;
+	d.norm = norm;
+	d.others = others;
+	d.nothers = nothers;
+	d.now = now;
+	d.deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
+	d.held.action = ACTION_ACCEPT;
+	d.proven_none = d.cacheable = true;
+	d.none_ttl = ~0UL;
+	d.best = -1;
+	for (size_t i = 0; i < k->nsources; i++)
+		k->sources[i].lookup(&d);
+	keyd_sanitize(d.reason);
+	remember(&d);
+	if (!d.any && d.held.action != ACTION_ACCEPT) {
+		keyd_sanitize(d.held.why);
+		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
+		snprintf(v->reason, sizeof(v->reason), "%s", d.held.why);
 	} else {
-		snprintf(outcome, outcome_len, "%s reason=%s", tempfail ? "tempfail" : "none", reason);
+		v->outcome = d.tempfail ? KEYD_OUTCOME_TEMPFAIL : KEYD_OUTCOME_NONE;
+		snprintf(v->reason, sizeof(v->reason), "%s", d.reason);
 	}
 }
 
@@ -794,8 +780,9 @@ flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsi
 void
 keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t nothers, time_t now, struct buf *out)
 {
-	struct keyd_conf *c = conf_get(k);
-	char *norm = addr_normalize(addr, &c->cfg->addr), outcome[CABLES_ERR_MAX + 192];
+	struct keyd_conf *c = keyd_conf_get(k);
+	char *norm = addr_normalize(addr, &c->cfg->addr);
+	struct keyd_verdict v;
 	struct timespec start;
 	struct neg_entry *e;
 	struct flight *f;
@@ -803,12 +790,12 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	clock_gettime(CLOCK_REALTIME, &start);
 	count(k, &k->lookups);
 	if (norm == NULL) {
-		buf_printf(out, "result=%s none reason=not an address\n", addr);
+		keyd_result_format(out, addr, KEYD_OUTCOME_NONE, "not an address");
 		goto out;
 	}
 	if (store_keys(k, c, norm, now, out) > 0) {
 		count(k, &k->from_store);
-		buf_printf(out, "result=%s found\n", norm);
+		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	pthread_mutex_lock(&k->lock);
@@ -816,7 +803,12 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	if (e->addr != NULL && strcmp(e->addr, norm) == 0 && e->until > now) {
 		k->negative_hits++;
 		k->none++;
-		buf_printf(out, "result=%s none reason=%s (cached)\n", norm, e->reason);
+		{
+			char cached[sizeof(e->reason) + 16];
+
+			snprintf(cached, sizeof(cached), "%s (cached)", e->reason);
+			keyd_result_format(out, norm, KEYD_OUTCOME_NONE, cached);
+		}
 		pthread_mutex_unlock(&k->lock);
 		goto out;
 	}
@@ -831,33 +823,53 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		f->next = k->flights;
 		k->flights = f;
 		pthread_mutex_unlock(&k->lock);
-		discover(k, c, norm, others, nothers, now, outcome, sizeof(outcome));
+		discover(k, c, norm, others, nothers, now, &v);
 		pthread_mutex_lock(&k->lock);
-		strlcpy_c(f->outcome, outcome, sizeof(f->outcome));
+		f->verdict = v;
 		f->done = true;
 		pthread_cond_broadcast(&k->landed);
 	}
-	if (f->done)
-		strlcpy_c(outcome, f->outcome, sizeof(outcome));
-	else
-		snprintf(outcome, sizeof(outcome), "tempfail reason=the DNS lookup under way took longer than LookupTimeout");
+	if (f->done) {
+		v = f->verdict;
+	} else {
+		v.outcome = KEYD_OUTCOME_TEMPFAIL;
+		snprintf(v.reason, sizeof(v.reason), "the DNS lookup under way took longer than LookupTimeout");
+	}
 	flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
 	if (store_keys(k, c, norm, now, out) > 0) {
 		count(k, &k->from_dns);
-		buf_printf(out, "result=%s found\n", norm);
+		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	pthread_mutex_lock(&k->lock);
-	if (strncmp(outcome, "tempfail", 8) == 0)
+	if (v.outcome == KEYD_OUTCOME_TEMPFAIL)
 		k->tempfail++;
 	else
 		k->none++;
 	pthread_mutex_unlock(&k->lock);
-	buf_printf(out, "result=%s %s\n", norm, outcome);
+	keyd_result_format(out, norm, v.outcome, v.reason);
 out:
-	conf_put(k, c);
+	keyd_conf_put(k, c);
 	free(norm);
+}
+
+void
+keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t n)
+{
+	k->sources = sources;
+	k->nsources = n;
+}
+
+unsigned long
+keyd_lookup_timeout_ms(struct keyd *k)
+{
+	unsigned long ms;
+
+	pthread_mutex_lock(&k->lock);
+	ms = k->conf->cfg->lookup_timeout_ms;
+	pthread_mutex_unlock(&k->lock);
+	return ms;
 }
 
 void
@@ -872,235 +884,12 @@ keyd_stats(struct keyd *k, struct buf *out)
 	pthread_mutex_unlock(&k->lock);
 }
 
-/* ---- The store's writer: import, delete, list ---- */
-
-/* The base64 data of an import, decoded; false with the reason in out. */
-static bool
-decode_data(const struct buf *b64, struct buf *bin, struct buf *out)
-{
-	struct b64_decoder d;
-	struct cables_err err;
-
-	b64_decoder_init(&d);
-	if (b64_decode_update(&d, (const uint8_t *)b64->data, b64->len, bin, &err) != CABLES_OK ||
-	    b64_decode_final(&d, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=data: %s\n", err.msg);
-		return false;
-	}
-	return true;
-}
-
-/* A certificate for norm: it must name norm and, unless forced, be usable now. */
-static bool
-import_smime(struct keyd *k, struct keyd_conf *c, const char *norm, const struct buf *bin, bool force, time_t now,
-    struct key_record *r, struct buf *out)
-{
-	X509 *cert = smime_cert_from_der((const uint8_t *)bin->data, bin->len);
-	struct cables_err err;
-	char **emails;
-	bool named = false;
-	size_t n;
-
-	if (cert == NULL) {
-		buf_printf(out, "error=data is not a DER X.509 certificate\n");
-		return false;
-	}
-	n = smime_cert_emails(cert, &emails);
-	for (size_t i = 0; i < n && !named; i++) {
-		char *e = addr_valid(emails[i]) ? addr_normalize(emails[i], &c->cfg->addr) : NULL;
-
-		named = e != NULL && strcmp(e, norm) == 0;
-		free(e);
-	}
-	smime_free_emails(emails, n);
-	if (!named) {
-		buf_printf(out, "error=the certificate does not name %s\n", norm);
-	} else if (!force && smime_cert_check(cert, norm, &c->cfg->addr, now, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=not usable: %s (force=yes stores it anyway)\n", err.msg);
-		named = false;
-	} else {
-		smime_cert_fingerprint(cert, r->fingerprint);
-		smime_cert_validity(cert, &r->not_before, &r->not_after);
-		r->public_data = smime_cert_to_der(cert, &r->public_len);
-	}
-	X509_free(cert);
-	return named && r->public_data != NULL;
-}
-
-/*
- * One OpenPGP key for norm: it must have a user ID with norm and, unless
- * forced, be usable for encryption now.  What the store holds of the key
- * is merged in, so an older copy never takes back a revocation or a subkey.
- */
-static bool
-import_pgp(struct keyd *k, struct keyd_conf *c, const char *norm, const struct buf *bin, bool force, time_t now,
-    struct key_record *r, struct buf *out)
-{
-	char fprs[2][PGP_FPR_LEN + 1], fpr[PGP_FPR_LEN + 1], one[1][PGP_FPR_LEN + 1];
-	struct pgp_key_info info;
-	struct cables_err err;
-	struct key_list stored;
-	struct buf merged;
-	size_t n = 0, m;
-	bool named = false, ok = false;
-
-	buf_init(&merged);
-	memset(&info, 0, sizeof(info));
-	pthread_mutex_lock(&k->gpg_lock);
-	if (pgp_import(k->gpg_home, (const uint8_t *)bin->data, bin->len, fprs, 2, &n, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=data: %s\n", err.msg);
-		goto out;
-	}
-	if (n != 1) {
-		buf_printf(out, "error=data holds %zu keys; import one at a time\n", n);
-		goto out;
-	}
-	/* Secrets never cross the socket: a secret key sent anyway is dropped from keyd's home at once. */
-	if (pgp_key_get(k->gpg_home, fprs[0], &info, &err) == CABLES_OK && info.secret) {
-		pgp_delete(k->gpg_home, fprs[0], NULL);
-		buf_printf(out, "error=data holds a secret key; cables-keyd takes public keys only\n");
-		goto out;
-	}
-	pgp_key_info_release(&info);
-	memset(&info, 0, sizeof(info));
-	if (keystore_lookup(k->ks, norm, "pgp", &stored, NULL) == CABLES_OK) {
-		for (size_t i = 0; i < stored.count; i++)
-			if (strcmp(stored.items[i].fingerprint, fprs[0]) == 0)
-				pgp_import(k->gpg_home, stored.items[i].public_data, stored.items[i].public_len, one, 1, &m,
-				    NULL);
-		key_list_release(&stored);
-	}
-	if (pgp_export(k->gpg_home, fprs[0], false, false, &merged, &err) != CABLES_OK ||
-	    pgp_inspect(k->gpg_home, (const uint8_t *)merged.data, merged.len, &info, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
-		goto out;
-	}
-	for (size_t i = 0; i < info.nemails && !named; i++) {
-		char *e = addr_normalize(info.emails[i], &c->cfg->addr);
-
-		named = e != NULL && strcmp(e, norm) == 0;
-		free(e);
-	}
-	if (!named) {
-		buf_printf(out, "error=no user ID of the key is %s\n", norm);
-		goto out;
-	}
-	if (!force && pgp_check(k->gpg_home, (const uint8_t *)merged.data, merged.len, norm, &c->cfg->addr,
-	    PGP_USE_ENCRYPT, now, fpr, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=not usable: %s (force=yes stores it anyway)\n", err.msg);
-		goto out;
-	}
-	strlcpy_c(r->fingerprint, info.fpr, sizeof(r->fingerprint));
-	r->not_before = info.created;
-	r->not_after = info.expires != 0 ? info.expires : KEYSTORE_NEVER_EXPIRES;
-	r->public_len = merged.len;
-	r->public_data = (uint8_t *)merged.data;
-	merged.data = NULL;	/* now the record's */
-	ok = true;
-out:
-	pthread_mutex_unlock(&k->gpg_lock);
-	pgp_key_info_release(&info);
-	buf_release(&merged);
-	return ok;
-}
-
-void
-keyd_import(struct keyd *k, const struct keyd_request *req, time_t now, struct buf *out)
-{
-	struct keyd_conf *c = conf_get(k);
-	char *norm = addr_normalize(req->addresses[0], &c->cfg->addr);
-	struct cables_err err;
-	struct key_record r;
-	struct buf bin;
-	bool ok;
-
-	buf_init(&bin);
-	memset(&r, 0, sizeof(r));
-	if (norm == NULL) {
-		buf_printf(out, "error=not an address\n");
-		goto out;
-	}
-	if (!decode_data(&req->data, &bin, out))
-		goto out;
-	r.address = norm;
-	strlcpy_c(r.format, req->format, sizeof(r.format));
-	r.source = (char *)"imported";
-	if (strcmp(req->format, "smime") == 0)
-		ok = import_smime(k, c, norm, &bin, req->force, now, &r, out);
-	else
-		ok = import_pgp(k, c, norm, &bin, req->force, now, &r, out);
-	if (!ok)
-		goto out;
-	if (keystore_put(k->ks, &r, now, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
-		goto out;
-	}
-	log_info("keyd: stored the %s key %.16s of %s", r.format, r.fingerprint, norm);
-	buf_printf(out, "stored=%s format=%s fingerprint=%s expires=%lld\n", norm, r.format, r.fingerprint, r.not_after);
-out:
-	free(r.public_data);
-	buf_release(&bin);
-	free(norm);
-	conf_put(k, c);
-}
-
-void
-keyd_delete(struct keyd *k, const struct keyd_request *req, struct buf *out)
-{
-	struct keyd_conf *c = conf_get(k);
-	char *norm = addr_normalize(req->addresses[0], &c->cfg->addr), *fpr = NULL;
-	struct cables_err err;
-	size_t deleted = 0;
-
-	if (req->fingerprint != NULL)
-		str_lower(fpr = xstrdup(req->fingerprint));
-	if (norm == NULL) {
-		buf_printf(out, "error=not an address\n");
-	} else if (keystore_delete(k->ks, norm, fpr, &deleted, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
-	} else {
-		log_info("keyd: deleted %zu key%s of %s", deleted, deleted == 1 ? "" : "s", norm);
-		buf_printf(out, "deleted=%zu\n", deleted);
-	}
-	free(fpr);
-	free(norm);
-	conf_put(k, c);
-}
-
-void
-keyd_list(struct keyd *k, struct buf *out)
-{
-	struct key_list keys;
-	struct cables_err err;
-
-	if (keystore_list(k->ks, false, &keys, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
-		return;
-	}
-	for (size_t i = 0; i < keys.count; i++) {
-		const struct key_record *r = &keys.items[i];
-
-		buf_printf(out, "key=%s format=%s source=%s fingerprint=%s not_before=%lld expires=%lld private=%s\n",
-		    r->address, r->format, r->source, r->fingerprint, r->not_before, r->not_after,
-		    r->secret_len > 0 ? "yes" : "no");
-	}
-	key_list_release(&keys);
-}
-
 /* ---- The key-exchange endpoint's source ---- */
 
 bool
 keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out)
 {
-	struct keyd_conf *c = conf_get(k);
+	struct keyd_conf *c = keyd_conf_get(k);
 	char *norm = addr_normalize(addr, &c->cfg->addr);
 	const char *at = norm != NULL ? strrchr(norm, '@') : NULL;
 	struct key_list keys;
@@ -1130,6 +919,6 @@ keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *
 		key_list_release(&keys);
 	}
 	free(norm);
-	conf_put(k, c);
+	keyd_conf_put(k, c);
 	return local;
 }

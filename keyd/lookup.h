@@ -56,8 +56,9 @@ bool keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, 
 
 /*
  * Append the reply lines for addr ("key=..." lines, then one "result=" line)
- * to out.  others are the other addresses of the same request: a key server
- * asked about addr is asked about those of its domain in the same request.
+ * to out.  others are the addresses of the same request (addr may be among
+ * them): a key server asked about addr is asked about those of its domain
+ * in the same request.
  */
 void keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t nothers, time_t now,
     struct buf *out);
@@ -78,6 +79,9 @@ void keyd_list(struct keyd *k, struct buf *out);
  * then has no keys).  The cost is the same whether the address exists.
  */
 bool keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out);
+
+/* The LookupTimeout in force, in ms. */
+unsigned long keyd_lookup_timeout_ms(struct keyd *k);
 
 /* Append "name=value" lines of counters. */
 void keyd_stats(struct keyd *k, struct buf *out);

@@ -19,7 +19,9 @@ keyd_request_release(struct keyd_request *req)
 {
 	for (size_t i = 0; i < req->naddresses; i++)
 		free(req->addresses[i]);
-	req->naddresses = 0;
+	free(req->addresses);
+	req->addresses = NULL;
+	req->naddresses = req->addresses_room = 0;
 	free(req->format);
 	free(req->fingerprint);
 	req->format = req->fingerprint = NULL;
@@ -44,8 +46,12 @@ field(struct keyd_request *req, size_t lineno, const char *name, char *value, st
 		if (!addr_valid(value))
 			bad = "is not an email address";
 		else if (req->naddresses == KEYD_ADDRESSES_MAX)
-			bad = "is one address too many (" KEYD_ADDRESSES_MAX_S " at most)";
+			bad = "is one address too many (" KEYD_ADDRESSES_MAX_S " at most in one request)";
 		else {
+			if (req->naddresses == req->addresses_room) {
+				req->addresses_room = req->addresses_room == 0 ? 8 : 2 * req->addresses_room;
+				req->addresses = xreallocarray(req->addresses, req->addresses_room, sizeof(*req->addresses));
+			}
 			req->addresses[req->naddresses++] = value;
 			return CABLES_OK;
 		}
@@ -200,7 +206,8 @@ keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struc
 	return complete(req, err);
 }
 
-#define REPLY_MAX (256 * 1024)
+/* A reply: a key= and a result= line per address at most, for KEYD_ADDRESSES_MAX addresses. */
+#define REPLY_MAX (4 * 1024 * 1024)
 
 cables_status
 keyd_call(const char *socket_path, const struct buf *request, unsigned long timeout_ms, struct buf *reply,
@@ -250,10 +257,309 @@ keyd_call(const char *socket_path, const struct buf *request, unsigned long time
 		if (r > 0)
 			buf_append(reply, chunk, (size_t)r);
 		if (reply->len > REPLY_MAX) {
-			st = cables_fail(err, CABLES_ERR_IO, "cables-keyd: reply larger than 256 KB");
+			st = cables_fail(err, CABLES_ERR_IO, "cables-keyd: reply larger than 4 MB");
 			break;
 		}
 	}
 	close(fd);
+	return st;
+}
+
+/* ---- The reply to a lookup ---- */
+
+static const char *const outcome_names[] = { "found", "none", "tempfail", "reject" };
+static const char *const format_names[] = { "smime", "pgp" };
+static const char *const source_names[] = { "generated", "imported", "harvested", "dns-dnssec", "dns-insecure", "peer",
+	"wkd" };
+static const char *const trust_names[] = { "local", "dnssec", "insecure" };
+
+#define NAMES(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *
+name_of(const char *const *names, size_t n, int v)
+{
+	return v >= 0 && (size_t)v < n ? names[v] : "?";
+}
+
+static bool
+parse_word(const char *const *names, size_t n, const char *word, int *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(word, names[i]) == 0) {
+			*out = (int)i;
+			return true;
+		}
+	return false;
+}
+
+const char *keyd_outcome_name(enum keyd_outcome o) { return name_of(outcome_names, NAMES(outcome_names), (int)o); }
+const char *keyd_format_name(enum keyd_format f) { return name_of(format_names, NAMES(format_names), (int)f); }
+const char *keyd_source_name(enum keyd_source s) { return name_of(source_names, NAMES(source_names), (int)s); }
+const char *keyd_trust_name(enum keyd_trust t) { return name_of(trust_names, NAMES(trust_names), (int)t); }
+
+bool
+keyd_outcome_parse(const char *word, enum keyd_outcome *out)
+{
+	int v;
+
+	return parse_word(outcome_names, NAMES(outcome_names), word, &v) && (*out = (enum keyd_outcome)v, true);
+}
+
+bool
+keyd_format_parse(const char *word, enum keyd_format *out)
+{
+	int v;
+
+	return parse_word(format_names, NAMES(format_names), word, &v) && (*out = (enum keyd_format)v, true);
+}
+
+bool
+keyd_source_parse(const char *word, enum keyd_source *out)
+{
+	int v;
+
+	return parse_word(source_names, NAMES(source_names), word, &v) && (*out = (enum keyd_source)v, true);
+}
+
+bool
+keyd_trust_parse(const char *word, enum keyd_trust *out)
+{
+	int v;
+
+	return parse_word(trust_names, NAMES(trust_names), word, &v) && (*out = (enum keyd_trust)v, true);
+}
+
+enum keyd_trust
+keyd_trust_of(enum keyd_source s)
+{
+	return s == KEYD_SOURCE_DNS_DNSSEC ? KEYD_TRUST_DNSSEC : s == KEYD_SOURCE_DNS_INSECURE ? KEYD_TRUST_INSECURE :
+	    KEYD_TRUST_LOCAL;
+}
+
+void
+keyd_key_format(struct buf *out, const struct keyd_key *k)
+{
+	buf_printf(out, "key=%s format=%s source=%s trust=%s fingerprint=%s expires=%lld\n", k->address,
+	    keyd_format_name(k->format), keyd_source_name(k->source), keyd_trust_name(k->trust), k->fingerprint,
+	    k->expires);
+}
+
+void
+keyd_result_format(struct buf *out, const char *address, enum keyd_outcome o, const char *reason)
+{
+	char *clean;
+
+	if (reason == NULL || reason[0] == '\0') {
+		buf_printf(out, "result=%s %s\n", address, keyd_outcome_name(o));
+		return;
+	}
+	keyd_sanitize(clean = xstrdup(reason));
+	buf_printf(out, "result=%s %s reason=%s\n", address, keyd_outcome_name(o), clean);
+	free(clean);
+}
+
+/* "NAME=VALUE" at *p (a token of a key= line) into value; false when it is not NAME=. */
+static bool
+token(char **p, const char *name, const char **value)
+{
+	size_t n = strlen(name);
+	char *t = *p, *sp;
+
+	if (t == NULL || strncmp(t, name, n) != 0 || t[n] != '=')
+		return false;
+	*value = t + n + 1;
+	sp = strchr(t, ' ');
+	if (sp != NULL)
+		*sp++ = '\0';
+	*p = sp;
+	return true;
+}
+
+/* One key= line (its text after "key=", modified) into k. */
+static bool
+parse_key(char *line, struct keyd_key *k)
+{
+	const char *format, *source, *trust, *fpr, *expires;
+	char *p = strchr(line, ' '), *end;
+	size_t n;
+
+	if (p == NULL || (size_t)(p - line) >= sizeof(k->address))
+		return false;
+	*p++ = '\0';
+	strlcpy_c(k->address, line, sizeof(k->address));
+	if (!token(&p, "format", &format) || !token(&p, "source", &source) || !token(&p, "trust", &trust) ||
+	    !token(&p, "fingerprint", &fpr) || !token(&p, "expires", &expires) || p != NULL)
+		return false;
+	n = strlen(fpr);
+	if (n == 0 || n >= sizeof(k->fingerprint) || strspn(fpr, "0123456789abcdefABCDEF") != n)
+		return false;
+	strlcpy_c(k->fingerprint, fpr, sizeof(k->fingerprint));
+	k->expires = strtoll(expires, &end, 10);
+	return *expires != '\0' && *end == '\0' && keyd_format_parse(format, &k->format) &&
+	    keyd_source_parse(source, &k->source) && keyd_trust_parse(trust, &k->trust);
+}
+
+/* One result= line (its text after "result=", modified) into r. */
+static bool
+parse_result(char *line, struct keyd_result *r)
+{
+	char *word = strchr(line, ' '), *rest;
+
+	if (word == NULL || word == line || (size_t)(word - line) >= sizeof(r->address))
+		return false;
+	*word++ = '\0';
+	strlcpy_c(r->address, line, sizeof(r->address));
+	if ((rest = strchr(word, ' ')) != NULL) {
+		*rest++ = '\0';
+		if (strncmp(rest, "reason=", 7) != 0)
+			return false;
+		strlcpy_c(r->reason, rest + 7, sizeof(r->reason));
+	}
+	return keyd_outcome_parse(word, &r->outcome);
+}
+
+void
+keyd_lookup_reply_release(struct keyd_lookup_reply *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->results[i].keys);
+	free(r->results);
+	r->results = NULL;
+	r->n = 0;
+}
+
+cables_status
+keyd_lookup_reply_parse(const char *text, size_t len, struct keyd_lookup_reply *out, struct cables_err *err)
+{
+	struct keyd_key *pending = NULL;
+	size_t npending = 0, room = 0, lineno = 0;
+	char *copy = xstrndup(text, len), *line, *save = NULL;
+	cables_status st = CABLES_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(copy, "error=", 6) == 0) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s",
+		    (int)strcspn(copy + 6, "\n"), copy + 6);
+		goto out;
+	}
+	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (strncmp(line, "key=", 4) == 0) {
+			pending = xreallocarray(pending, npending + 1, sizeof(*pending));
+			memset(&pending[npending], 0, sizeof(*pending));
+			if (!parse_key(line + 4, &pending[npending++]))
+				break;
+		} else if (strncmp(line, "result=", 7) == 0) {
+			struct keyd_result *r;
+
+			if (out->n == room) {
+				room = room == 0 ? 16 : 2 * room;
+				out->results = xreallocarray(out->results, room, sizeof(*out->results));
+			}
+			r = &out->results[out->n++];
+			memset(r, 0, sizeof(*r));
+			r->keys = pending;
+			r->nkeys = npending;
+			pending = NULL;
+			npending = 0;
+			if (!parse_result(line + 7, r))
+				break;
+		} else {
+			break;
+		}
+	}
+	if (line != NULL)
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: reply line %zu is not a key= or result= line as "
+		    "keydproto.h says", lineno);
+	else if (npending > 0)
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: %zu key= lines without their result= line", npending);
+out:
+	free(pending);
+	free(copy);
+	return st;
+}
+
+/* ---- The reply to a list ---- */
+
+void
+keyd_stored_format(struct buf *out, const struct keyd_stored *k)
+{
+	buf_printf(out, "key=%s format=%s source=%s fingerprint=%s not_before=%lld expires=%lld private=%s\n", k->address,
+	    keyd_format_name(k->format), keyd_source_name(k->source), k->fingerprint, k->not_before, k->expires,
+	    k->private_key ? "yes" : "no");
+}
+
+static bool
+parse_number(const char *text, long long *out)
+{
+	char *end;
+
+	*out = strtoll(text, &end, 10);
+	return *text != '\0' && *end == '\0';
+}
+
+/* One list line (its text after "key=", modified) into k. */
+static bool
+parse_stored(char *line, struct keyd_stored *k)
+{
+	const char *format, *source, *fpr, *nb, *na, *priv;
+	char *p = strchr(line, ' ');
+	size_t n;
+
+	if (p == NULL || p == line || (size_t)(p - line) >= sizeof(k->address))
+		return false;
+	*p++ = '\0';
+	strlcpy_c(k->address, line, sizeof(k->address));
+	if (!token(&p, "format", &format) || !token(&p, "source", &source) || !token(&p, "fingerprint", &fpr) ||
+	    !token(&p, "not_before", &nb) || !token(&p, "expires", &na) || !token(&p, "private", &priv) || p != NULL)
+		return false;
+	n = strlen(fpr);
+	if (n == 0 || n >= sizeof(k->fingerprint) || strspn(fpr, "0123456789abcdefABCDEF") != n)
+		return false;
+	strlcpy_c(k->fingerprint, fpr, sizeof(k->fingerprint));
+	if (strcmp(priv, "yes") != 0 && strcmp(priv, "no") != 0)
+		return false;
+	k->private_key = strcmp(priv, "yes") == 0;
+	return parse_number(nb, &k->not_before) && parse_number(na, &k->expires) &&
+	    keyd_format_parse(format, &k->format) && keyd_source_parse(source, &k->source);
+}
+
+void
+keyd_list_reply_release(struct keyd_list_reply *r)
+{
+	free(r->keys);
+	r->keys = NULL;
+	r->n = 0;
+}
+
+cables_status
+keyd_list_reply_parse(const char *text, size_t len, struct keyd_list_reply *out, struct cables_err *err)
+{
+	char *copy = xstrndup(text, len), *line, *save = NULL;
+	size_t room = 0, lineno = 0;
+	cables_status st = CABLES_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(copy, "error=", 6) == 0) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s",
+		    (int)strcspn(copy + 6, "\n"), copy + 6);
+		free(copy);
+		return st;
+	}
+	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (out->n == room) {
+			room = room == 0 ? 16 : 2 * room;
+			out->keys = xreallocarray(out->keys, room, sizeof(*out->keys));
+		}
+		memset(&out->keys[out->n], 0, sizeof(out->keys[0]));
+		if (strncmp(line, "key=", 4) != 0 || !parse_stored(line + 4, &out->keys[out->n])) {
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: reply line %zu is not a key= line of a list",
+			    lineno);
+			break;
+		}
+		out->n++;
+	}
+	free(copy);
 	return st;
 }

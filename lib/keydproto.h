@@ -35,7 +35,11 @@
  *
  * A request that cannot be parsed gets "error=REASON" and the empty line;
  * the connection stays usable.  Limits keep a hostile client cheap: lines
- * of at most KEYD_LINE_MAX bytes, at most KEYD_ADDRESSES_MAX addresses.
+ * of at most KEYD_LINE_MAX bytes, requests of at most KEYD_REQUEST_MAX
+ * bytes and KEYD_ADDRESSES_MAX addresses (Postfix's smtpd_recipient_limit).
+ * A client with more addresses sends them in several requests (cables-milter
+ * sends batches of KEYD_BATCH_MAX side by side, on connections of their
+ * own, within one deadline).
  */
 #ifndef CABLES_KEYDPROTO_H
 #define CABLES_KEYDPROTO_H
@@ -47,15 +51,18 @@
 #include "util.h"
 
 #define KEYD_LINE_MAX 1024
-#define KEYD_ADDRESSES_MAX 64
-#define KEYD_ADDRESSES_MAX_S "64"
+#define KEYD_ADDRESSES_MAX 1000
+#define KEYD_ADDRESSES_MAX_S "1000"
+#define KEYD_REQUEST_MAX (1024 * 1024)
+#define KEYD_REQUEST_MAX_S "1 MB"
+#define KEYD_BATCH_MAX KEYD_ADDRESSES_MAX
 
 enum keyd_request_type { KEYD_LOOKUP, KEYD_STATS, KEYD_IMPORT, KEYD_DELETE, KEYD_LIST };
 
 struct keyd_request {
 	enum keyd_request_type type;
-	char *addresses[KEYD_ADDRESSES_MAX];	/* as given (validated as addresses) */
-	size_t naddresses;
+	char **addresses;	/* as given (validated as addresses); NULL when there are none */
+	size_t naddresses, addresses_room;
 	char *format;		/* import: "smime" or "pgp" */
 	char *fingerprint;	/* delete: a hex prefix of 8 to 64 digits, or NULL */
 	bool force;		/* import: store a key that is not usable now */
@@ -83,5 +90,98 @@ cables_status keyd_call(const char *socket_path, const struct buf *request, unsi
 
 /* A value safe for one reply line: control characters become '?'. */
 void keyd_sanitize(char *s);
+
+/*
+ * The reply to a lookup, typed.  keyd formats its lines with
+ * keyd_key_format() and keyd_result_format(); clients parse the whole reply
+ * with keyd_lookup_reply_parse().  Each enum has a _name() (its word on the
+ * wire) and a _parse() (false for a word that is not one).
+ */
+enum keyd_outcome { KEYD_OUTCOME_FOUND, KEYD_OUTCOME_NONE, KEYD_OUTCOME_TEMPFAIL, KEYD_OUTCOME_REJECT };
+enum keyd_format { KEYD_FORMAT_SMIME, KEYD_FORMAT_PGP };
+enum keyd_source {
+	KEYD_SOURCE_GENERATED, KEYD_SOURCE_IMPORTED, KEYD_SOURCE_HARVESTED, KEYD_SOURCE_DNS_DNSSEC,
+	KEYD_SOURCE_DNS_INSECURE, KEYD_SOURCE_PEER, KEYD_SOURCE_WKD
+};
+enum keyd_trust { KEYD_TRUST_LOCAL, KEYD_TRUST_DNSSEC, KEYD_TRUST_INSECURE };
+
+const char *keyd_outcome_name(enum keyd_outcome o);
+bool keyd_outcome_parse(const char *word, enum keyd_outcome *out);
+const char *keyd_format_name(enum keyd_format f);
+bool keyd_format_parse(const char *word, enum keyd_format *out);
+const char *keyd_source_name(enum keyd_source s);
+bool keyd_source_parse(const char *word, enum keyd_source *out);
+const char *keyd_trust_name(enum keyd_trust t);
+bool keyd_trust_parse(const char *word, enum keyd_trust *out);
+/* How far a key from source is trusted: DNSSEC-validated, unvalidated DNS, else held locally. */
+enum keyd_trust keyd_trust_of(enum keyd_source s);
+
+#define KEYD_ADDRESS_MAX 256
+#define KEYD_REASON_MAX 512
+
+/* "key=ADDRESS format=F source=S trust=T fingerprint=FPR expires=T" */
+struct keyd_key {
+	char address[KEYD_ADDRESS_MAX];
+	enum keyd_format format;
+	enum keyd_source source;
+	enum keyd_trust trust;
+	char fingerprint[65];
+	long long expires;
+};
+
+/* "result=ADDRESS OUTCOME [reason=...]", with the key= lines just before it. */
+struct keyd_result {
+	char address[KEYD_ADDRESS_MAX];
+	enum keyd_outcome outcome;
+	char reason[KEYD_REASON_MAX];	/* "" when keyd gave none */
+	struct keyd_key *keys;
+	size_t nkeys;
+};
+
+struct keyd_lookup_reply {
+	struct keyd_result *results;	/* in the order of the reply */
+	size_t n;
+};
+
+/* Append one key= line, or one result= line (reason may be NULL; it is sanitized), to out. */
+void keyd_key_format(struct buf *out, const struct keyd_key *k);
+void keyd_result_format(struct buf *out, const char *address, enum keyd_outcome o, const char *reason);
+
+/*
+ * Parse the reply to a lookup (up to and without its empty line).  An
+ * "error=" reply is CABLES_ERR_SYNTAX "cables-keyd refused the request:
+ * REASON"; a line that is not a key= or result= line as above, or key=
+ * lines without their result=, is CABLES_ERR_SYNTAX naming the line: a
+ * peer that breaks the protocol is not read best-effort.
+ * keyd_lookup_reply_release() frees what a parse filled in, also after an
+ * error.
+ */
+cables_status keyd_lookup_reply_parse(const char *text, size_t len, struct keyd_lookup_reply *out,
+    struct cables_err *err);
+void keyd_lookup_reply_release(struct keyd_lookup_reply *r);
+
+/*
+ * The reply to request=list: one line per stored key,
+ * "key=ADDRESS format=F source=S fingerprint=FPR not_before=T expires=T private=yes|no".
+ * keyd formats each with keyd_stored_format(); keyd_list_reply_parse()
+ * parses the whole reply with the same rules as a lookup reply's.
+ */
+struct keyd_stored {
+	char address[KEYD_ADDRESS_MAX];
+	enum keyd_format format;
+	enum keyd_source source;
+	char fingerprint[65];
+	long long not_before, expires;
+	bool private_key;	/* the store holds its private key too */
+};
+
+struct keyd_list_reply {
+	struct keyd_stored *keys;
+	size_t n;
+};
+
+void keyd_stored_format(struct buf *out, const struct keyd_stored *k);
+cables_status keyd_list_reply_parse(const char *text, size_t len, struct keyd_list_reply *out, struct cables_err *err);
+void keyd_list_reply_release(struct keyd_list_reply *r);
 
 #endif

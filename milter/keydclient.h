@@ -1,11 +1,15 @@
 /*
  * keydclient - the milter asking cables-keyd about recipients the key store
- * has no key for: one lookup request for all of them, bounded by a
- * deadline.  keyd stores what it finds, so the caller looks in the store
- * again afterwards.  Not reaching keyd (no socket, refused, timeout, a
- * reply that does not parse) is an error with the reason; keyd answering
- * "tempfail" or "reject" (a key change On-KeyChange holds back) for an
- * address is that address's answer.
+ * has no key for: lookup requests of at most KEYD_BATCH_MAX addresses each,
+ * asked side by side on connections of their own, all bounded by one
+ * deadline (timeout_ms), so any number of recipients waits no longer than
+ * one.  keyd stores what it finds, so the caller looks in the store again
+ * afterwards.  Not reaching keyd for any batch (no socket, refused,
+ * timeout, a reply that does not parse) is an error with the reason; when
+ * only some batches fail, their addresses are answered "tempfail" (why says
+ * why) and the others as keyd said.  keyd answering "tempfail" or "reject"
+ * (a key change On-KeyChange holds back) for an address is that address's
+ * answer.
  *
  * found (may be NULL) gets, per address, the fingerprints of the keys keyd
  * answered with (or its reason when there were none): a key the store holds from DNS may be used only when keyd
@@ -16,9 +20,8 @@
 
 #include <stddef.h>
 
+#include "keydproto.h"
 #include "status.h"
-
-enum keyd_answer { KEYD_ANSWER_NONE, KEYD_ANSWER_FOUND, KEYD_ANSWER_TEMPFAIL, KEYD_ANSWER_REJECT };
 
 #define KEYD_FOUND_MAX 8
 
@@ -29,6 +32,6 @@ struct keyd_found {
 };
 
 cables_status keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned long timeout_ms,
-    enum keyd_answer *answers, struct keyd_found *found, char *why, size_t why_len, struct cables_err *err);
+    enum keyd_outcome *answers, struct keyd_found *found, char *why, size_t why_len, struct cables_err *err);
 
 #endif

@@ -198,7 +198,7 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 	const struct config *cfg = env->cfg;
 	const char **addrs = xcalloc(m->nrcpts + 1, sizeof(*addrs));
 	size_t *idx = xcalloc(m->nrcpts + 1, sizeof(*idx)), n = 0;
-	enum keyd_answer *ans = xcalloc(m->nrcpts + 1, sizeof(*ans));
+	enum keyd_outcome *ans = xcalloc(m->nrcpts + 1, sizeof(*ans));
 	struct keyd_found *found = xcalloc(m->nrcpts + 1, sizeof(*found));
 	enum fail_action action = ACTION_ACCEPT;
 	struct cables_err err;
@@ -222,7 +222,7 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 	for (size_t k = 0; k < n; k++) {
 		struct rcpt *r = &m->rcpts[idx[k]];
 
-		if (st == CABLES_OK && ans[k] == KEYD_ANSWER_FOUND) {
+		if (st == CABLES_OK && ans[k] == KEYD_OUTCOME_FOUND) {
 			struct milter_env confirmed = *env;
 
 			/* Now the keys keyd answered with, those from DNS included. */
@@ -234,15 +234,15 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 				go_on = false;
 				goto out;
 			}
-		} else if (st == CABLES_OK && ans[k] == KEYD_ANSWER_NONE && found[k].reason[0] != '\0' &&
+		} else if (st == CABLES_OK && ans[k] == KEYD_OUTCOME_NONE && found[k].reason[0] != '\0' &&
 		    r->why_no_key != NULL) {
 			char *was = r->why_no_key;
 
 			r->why_no_key = xasprintf("%s (cables-keyd: %s)", was, found[k].reason);
 			free(was);
-		} else if (st == CABLES_OK && ans[k] == KEYD_ANSWER_REJECT) {
+		} else if (st == CABLES_OK && ans[k] == KEYD_OUTCOME_REJECT) {
 			action = fail_action_combine(action, ACTION_REJECT);
-		} else if (st != CABLES_OK || ans[k] == KEYD_ANSWER_TEMPFAIL) {
+		} else if (st != CABLES_OK || ans[k] == KEYD_OUTCOME_TEMPFAIL) {
 			action = fail_action_combine(action,
 			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL));
 		}

@@ -130,8 +130,8 @@ bool
 keyctl_keyd_list(struct ctx *c, struct key_list *out)
 {
 	struct buf req, reply;
-	char *line, *save = NULL;
-	size_t cap = 0;
+	struct keyd_list_reply listed;
+	struct cables_err err;
 
 	memset(out, 0, sizeof(*out));
 	buf_init(&req);
@@ -140,28 +140,22 @@ keyctl_keyd_list(struct ctx *c, struct key_list *out)
 		buf_release(&req);
 		return false;
 	}
-	for (line = strtok_r(reply.data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		char addr[256], format[8], source[32], fpr[65], private[4];
-		long long nb, na;
-		struct key_record *r;
+	if (keyd_list_reply_parse(reply.data, reply.len, &listed, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	out->items = xcalloc(listed.n + 1, sizeof(*out->items));
+	for (size_t i = 0; i < listed.n; i++) {
+		const struct keyd_stored *k = &listed.keys[i];
+		struct key_record *r = &out->items[out->count++];
 
-		if (sscanf(line, "key=%255s format=%7s source=%31s fingerprint=%64s not_before=%lld expires=%lld private=%3s",
-		    addr, format, source, fpr, &nb, &na, private) != 7)
-			continue;
-		if (out->count == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			out->items = xreallocarray(out->items, cap, sizeof(*out->items));
-		}
-		r = &out->items[out->count++];
-		memset(r, 0, sizeof(*r));
-		r->address = xstrdup(addr);
-		strlcpy_c(r->format, format, sizeof(r->format));
-		strlcpy_c(r->fingerprint, fpr, sizeof(r->fingerprint));
-		r->source = xstrdup(source);
-		r->not_before = nb;
-		r->not_after = na;
-		r->secret_len = strcmp(private, "yes") == 0;	/* only whether there is one */
+		r->address = xstrdup(k->address);
+		strlcpy_c(r->format, keyd_format_name(k->format), sizeof(r->format));
+		strlcpy_c(r->fingerprint, k->fingerprint, sizeof(r->fingerprint));
+		r->source = xstrdup(keyd_source_name(k->source));
+		r->not_before = k->not_before;
+		r->not_after = k->expires;
+		r->secret_len = k->private_key;	/* only whether there is one */
 	}
+	keyd_list_reply_release(&listed);
 	buf_release(&req);
 	buf_release(&reply);
 	return true;

@@ -207,8 +207,8 @@ int
 keyctl_lookup(struct ctx *c, int argc, char **argv)
 {
 	struct buf req, reply;
+	struct keyd_lookup_reply answer;
 	struct cables_err err;
-	char *line, *save = NULL;
 	int rc = 0;
 
 	if (argc < 2)
@@ -224,35 +224,29 @@ keyctl_lookup(struct ctx *c, int argc, char **argv)
 		buf_printf(&req, "address=%s\n", argv[i]);
 	}
 	buf_appends(&req, "\n");
-	if (keyd_call(c->cfg->keyd_socket, &req, c->cfg->lookup_timeout_ms * 2 + 1000, &reply, &err) != CABLES_OK)
+	if (keyd_call(c->cfg->keyd_socket, &req, c->cfg->lookup_timeout_ms * 2 + 1000, &reply, &err) != CABLES_OK ||
+	    keyd_lookup_reply_parse(reply.data, reply.len, &answer, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
-	for (line = strtok_r(reply.data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		if (strncmp(line, "error=", 6) == 0)
-			keyctl_die("cables-keyd: %s", line + 6);
-		if (strncmp(line, "key=", 4) == 0) {
-			char addr[256] = "", format[16] = "", source[32] = "", trust[16] = "", fpr[80] = "", until[32];
-			long long expires = 0;
+	for (size_t i = 0; i < answer.n; i++) {
+		const struct keyd_result *res = &answer.results[i];
 
-			if (sscanf(line, "key=%255s format=%15s source=%31s trust=%15s fingerprint=%79s expires=%lld", addr,
-			    format, source, trust, fpr, &expires) == 6) {
-				format_day(expires, until, sizeof(until));
-				printf("%s: %s key %.16s, from %s (%s), expires %s\n", addr,
-				    strcmp(format, "pgp") == 0 ? "OpenPGP" : "S/MIME", fpr, source,
-				    strcmp(trust, "dnssec") == 0 ? "DNSSEC validated" : strcmp(trust, "local") == 0 ?
-				    "held locally" : "not validated", until);
-			}
-		} else if (strncmp(line, "result=", 7) == 0) {
-			char *sp = strchr(line + 7, ' ');
+		for (size_t k = 0; k < res->nkeys; k++) {
+			const struct keyd_key *key = &res->keys[k];
+			char until[32];
 
-			if (sp == NULL)
-				continue;
-			*sp = '\0';
-			if (strncmp(sp + 1, "found", 5) != 0) {
-				printf("%s: %s\n", line + 7, sp + 1);
-				rc = 1;
-			}
+			format_day(key->expires, until, sizeof(until));
+			printf("%s: %s key %.16s, from %s (%s), expires %s\n", key->address,
+			    key->format == KEYD_FORMAT_PGP ? "OpenPGP" : "S/MIME", key->fingerprint,
+			    keyd_source_name(key->source), key->trust == KEYD_TRUST_DNSSEC ? "DNSSEC validated" :
+			    key->trust == KEYD_TRUST_LOCAL ? "held locally" : "not validated", until);
+		}
+		if (res->outcome != KEYD_OUTCOME_FOUND) {
+			printf("%s: %s%s%s\n", res->address, keyd_outcome_name(res->outcome),
+			    res->reason[0] != '\0' ? " reason=" : "", res->reason);
+			rc = 1;
 		}
 	}
+	keyd_lookup_reply_release(&answer);
 	buf_release(&req);
 	buf_release(&reply);
 	return rc;

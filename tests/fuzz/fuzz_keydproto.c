@@ -4,7 +4,9 @@
  * a lookup with 1..KEYD_ADDRESSES_MAX valid addresses, stats or list
  * without any, an import with one address, a format and base64 data, or a
  * delete with one address; and a sanitized value must hold no control
- * character.
+ * character.  The same bytes as a lookup reply: a parse must fail with a
+ * reason or give results whose words are known and whose reasons hold no
+ * newline, and formatting them again must parse to the same results.
  */
 #include "autoconfig.h"
 
@@ -20,6 +22,39 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	return 0;
+}
+
+/* The bytes as a lookup reply: parsed, formatted again, parsed again to the same. */
+static void
+check_reply(const uint8_t *data, size_t size)
+{
+	struct keyd_lookup_reply r, again;
+	struct cables_err err;
+	struct buf out;
+
+	if (keyd_lookup_reply_parse((const char *)data, size, &r, &err) != CABLES_OK) {
+		if (err.msg[0] == '\0')
+			abort();
+		keyd_lookup_reply_release(&r);
+		return;
+	}
+	buf_init(&out);
+	for (size_t i = 0; i < r.n; i++) {
+		if (strchr(r.results[i].reason, '\n') != NULL || strcmp(keyd_outcome_name(r.results[i].outcome), "?") == 0)
+			abort();
+		for (size_t k = 0; k < r.results[i].nkeys; k++)
+			keyd_key_format(&out, &r.results[i].keys[k]);
+		keyd_result_format(&out, r.results[i].address, r.results[i].outcome, r.results[i].reason);
+	}
+	buf_appends(&out, "");
+	if (keyd_lookup_reply_parse(out.data, out.len, &again, &err) != CABLES_OK || again.n != r.n)
+		abort();
+	for (size_t i = 0; i < r.n; i++)
+		if (again.results[i].outcome != r.results[i].outcome || again.results[i].nkeys != r.results[i].nkeys)
+			abort();
+	keyd_lookup_reply_release(&again);
+	keyd_lookup_reply_release(&r);
+	buf_release(&out);
 }
 
 int
@@ -46,6 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	keyd_request_release(&req);
+	check_reply(data, size);
 	copy = xstrndup((const char *)data, size);
 	keyd_sanitize(copy);
 	for (const char *p = copy; *p != '\0'; p++)

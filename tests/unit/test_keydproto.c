@@ -1,4 +1,8 @@
-/* test_keydproto - the cables-keyd request parser: good requests, and every kind of bad one named. */
+/*
+ * test_keydproto - the cables-keyd protocol: good requests, and every kind
+ * of bad one named; lookup replies formatted and parsed back, bad replies
+ * refused; every enum word parses back.
+ */
 #include "autoconfig.h"
 
 #include <setjmp.h>
@@ -119,7 +123,25 @@ test_bad_requests_say_why(void **state)
 	buf_appends(&many, "request=lookup\n");
 	for (int i = 0; i <= KEYD_ADDRESSES_MAX; i++)
 		buf_printf(&many, "address=u%d@d.test\n", i);
-	refused(many.data, many.len, "line 66: 'u64@d.test' is one address too many (64 at most)");
+	refused(many.data, many.len, "line 1002: 'u1000@d.test' is one address too many (1000 at most in one request)");
+	buf_release(&many);
+}
+
+/* A message to a list: 300 remote recipients fit one request (issue 13: 64 was a cap that stopped mail). */
+static void
+test_a_list_fits_one_request(void **state)
+{
+	struct keyd_request req;
+	struct buf many;
+
+	buf_init(&many);
+	buf_appends(&many, "request=lookup\n");
+	for (int i = 0; i < 300; i++)
+		buf_printf(&many, "address=member%d@lists.test\n", i);
+	assert_int_equal(keyd_request_parse(many.data, many.len, &req, NULL), CABLES_OK);
+	assert_int_equal(req.naddresses, 300);
+	assert_string_equal(req.addresses[299], "member299@lists.test");
+	keyd_request_release(&req);
 	buf_release(&many);
 }
 
@@ -132,6 +154,148 @@ test_sanitize_removes_control_characters(void **state)
 	assert_string_equal(s, "a?b?c??d");
 }
 
+/* Every enum word parses back to its value; words that are not one do not parse. */
+static void
+test_names_parse_back(void **state)
+{
+	enum keyd_outcome o;
+	enum keyd_format f;
+	enum keyd_source src;
+	enum keyd_trust t;
+
+	for (int i = KEYD_OUTCOME_FOUND; i <= KEYD_OUTCOME_REJECT; i++) {
+		assert_true(keyd_outcome_parse(keyd_outcome_name((enum keyd_outcome)i), &o));
+		assert_int_equal(o, i);
+	}
+	for (int i = KEYD_FORMAT_SMIME; i <= KEYD_FORMAT_PGP; i++) {
+		assert_true(keyd_format_parse(keyd_format_name((enum keyd_format)i), &f));
+		assert_int_equal(f, i);
+	}
+	for (int i = KEYD_SOURCE_GENERATED; i <= KEYD_SOURCE_WKD; i++) {
+		assert_true(keyd_source_parse(keyd_source_name((enum keyd_source)i), &src));
+		assert_int_equal(src, i);
+	}
+	for (int i = KEYD_TRUST_LOCAL; i <= KEYD_TRUST_INSECURE; i++) {
+		assert_true(keyd_trust_parse(keyd_trust_name((enum keyd_trust)i), &t));
+		assert_int_equal(t, i);
+	}
+	assert_false(keyd_outcome_parse("Found", &o));
+	assert_false(keyd_format_parse("x509", &f));
+	assert_false(keyd_source_parse("dns", &src));
+	assert_false(keyd_trust_parse("", &t));
+	assert_int_equal(keyd_trust_of(KEYD_SOURCE_DNS_DNSSEC), KEYD_TRUST_DNSSEC);
+	assert_int_equal(keyd_trust_of(KEYD_SOURCE_DNS_INSECURE), KEYD_TRUST_INSECURE);
+	assert_int_equal(keyd_trust_of(KEYD_SOURCE_PEER), KEYD_TRUST_LOCAL);
+}
+
+/* What keyd formats, a client parses: keys with their result, outcomes and reasons, in order. */
+static void
+test_reply_round_trip(void **state)
+{
+	struct keyd_key k = { "bob@b.test", KEYD_FORMAT_SMIME, KEYD_SOURCE_DNS_DNSSEC, KEYD_TRUST_DNSSEC,
+		"3f2a9c01", 1830000000 };
+	struct keyd_lookup_reply r;
+	struct buf out;
+
+	buf_init(&out);
+	keyd_key_format(&out, &k);
+	k.format = KEYD_FORMAT_PGP;
+	keyd_key_format(&out, &k);
+	keyd_result_format(&out, "bob@b.test", KEYD_OUTCOME_FOUND, NULL);
+	keyd_result_format(&out, "carol@c.test", KEYD_OUTCOME_NONE, "no such record (proven by NSEC)");
+	keyd_result_format(&out, "dave@d.test", KEYD_OUTCOME_TEMPFAIL, "no answer:\nnewline");
+	keyd_result_format(&out, "erin@e.test", KEYD_OUTCOME_REJECT, "key change");
+	buf_appends(&out, "\n");
+	assert_non_null(strstr(out.data, "key=bob@b.test format=smime source=dns-dnssec trust=dnssec fingerprint=3f2a9c01 "
+	    "expires=1830000000\n"));
+	assert_non_null(strstr(out.data, "result=dave@d.test tempfail reason=no answer:?newline\n"));
+	assert_int_equal(keyd_lookup_reply_parse(out.data, out.len, &r, NULL), CABLES_OK);
+	assert_int_equal(r.n, 4);
+	assert_string_equal(r.results[0].address, "bob@b.test");
+	assert_int_equal(r.results[0].outcome, KEYD_OUTCOME_FOUND);
+	assert_int_equal(r.results[0].nkeys, 2);
+	assert_int_equal(r.results[0].keys[1].format, KEYD_FORMAT_PGP);
+	assert_int_equal(r.results[0].keys[0].source, KEYD_SOURCE_DNS_DNSSEC);
+	assert_int_equal(r.results[0].keys[0].expires, 1830000000);
+	assert_string_equal(r.results[0].keys[0].fingerprint, "3f2a9c01");
+	assert_string_equal(r.results[0].reason, "");
+	assert_int_equal(r.results[1].outcome, KEYD_OUTCOME_NONE);
+	assert_int_equal(r.results[1].nkeys, 0);
+	assert_string_equal(r.results[1].reason, "no such record (proven by NSEC)");
+	assert_int_equal(r.results[2].outcome, KEYD_OUTCOME_TEMPFAIL);
+	assert_int_equal(r.results[3].outcome, KEYD_OUTCOME_REJECT);
+	keyd_lookup_reply_release(&r);
+	buf_release(&out);
+}
+
+static void
+reply_refused(const char *text, const char *reason)
+{
+	struct keyd_lookup_reply r;
+	struct cables_err err;
+
+	assert_int_equal(keyd_lookup_reply_parse(text, strlen(text), &r, &err), CABLES_ERR_SYNTAX);
+	if (strstr(err.msg, reason) == NULL)
+		fail_msg("'%s': expected '%s', got '%s'", text, reason, err.msg);
+	keyd_lookup_reply_release(&r);
+}
+
+/* A reply that breaks the protocol is refused, never read best-effort. */
+static void
+test_bad_replies_refused(void **state)
+{
+	reply_refused("error=line 2: 'x' is not an email address\n\n", "cables-keyd refused the request: line 2: 'x' is");
+	reply_refused("result=bob@b.test maybe\n", "reply line 1 is not");
+	reply_refused("result=bob@b.test none because\n", "reply line 1 is not");
+	reply_refused("result=bob@b.test\n", "reply line 1 is not");
+	reply_refused("result=bob@b.test found\nstats=1\n", "reply line 2 is not");
+	reply_refused("key=bob@b.test format=x509 source=store trust=local fingerprint=00 expires=1\nresult=bob@b.test found\n",
+	    "reply line 1 is not");
+	reply_refused("key=bob@b.test format=smime source=imported trust=local fingerprint=zz expires=1\nresult=bob@b.test found\n",
+	    "reply line 1 is not");
+	reply_refused("key=bob@b.test format=smime source=imported trust=local fingerprint=00 expires=1x\nresult=b@b.test found\n",
+	    "reply line 1 is not");
+	reply_refused("key=bob@b.test format=smime source=imported trust=local fingerprint=00 expires=1 extra=1\n",
+	    "reply line 1 is not");
+	reply_refused("key=bob@b.test format=smime source=imported trust=local fingerprint=00 expires=1\n",
+	    "1 key= lines without their result= line");
+}
+
+/* A list reply: what keyd formats parses back; a line that is not a list line is refused. */
+static void
+test_list_reply(void **state)
+{
+	struct keyd_stored k = { "old@x.test", KEYD_FORMAT_SMIME, KEYD_SOURCE_IMPORTED, "0123abcd", 1577836800, 1609459200,
+		false };
+	struct keyd_list_reply r;
+	struct cables_err err;
+	struct buf out;
+
+	buf_init(&out);
+	keyd_stored_format(&out, &k);
+	k.private_key = true;
+	k.source = KEYD_SOURCE_GENERATED;
+	keyd_stored_format(&out, &k);
+	assert_string_equal(out.data, "key=old@x.test format=smime source=imported fingerprint=0123abcd not_before=1577836800 "
+	    "expires=1609459200 private=no\nkey=old@x.test format=smime source=generated fingerprint=0123abcd "
+	    "not_before=1577836800 expires=1609459200 private=yes\n");
+	assert_int_equal(keyd_list_reply_parse(out.data, out.len, &r, NULL), CABLES_OK);
+	assert_int_equal(r.n, 2);
+	assert_false(r.keys[0].private_key);
+	assert_true(r.keys[1].private_key);
+	assert_int_equal(r.keys[1].source, KEYD_SOURCE_GENERATED);
+	assert_int_equal(r.keys[0].not_before, 1577836800);
+	keyd_list_reply_release(&r);
+	buf_appends(&out, "key=a@b.test format=smime source=imported fingerprint=00 not_before=1 expires=2 private=maybe\n");
+	assert_int_equal(keyd_list_reply_parse(out.data, out.len, &r, &err), CABLES_ERR_SYNTAX);
+	assert_non_null(strstr(err.msg, "reply line 3 is not a key= line of a list"));
+	keyd_list_reply_release(&r);
+	assert_int_equal(keyd_list_reply_parse("", 0, &r, NULL), CABLES_OK);
+	assert_int_equal(r.n, 0);
+	keyd_list_reply_release(&r);
+	buf_release(&out);
+}
+
 int
 main(void)
 {
@@ -139,7 +303,12 @@ main(void)
 		cmocka_unit_test(test_good_requests),
 		cmocka_unit_test(test_import_fields),
 		cmocka_unit_test(test_bad_requests_say_why),
+		cmocka_unit_test(test_a_list_fits_one_request),
 		cmocka_unit_test(test_sanitize_removes_control_characters),
+		cmocka_unit_test(test_names_parse_back),
+		cmocka_unit_test(test_reply_round_trip),
+		cmocka_unit_test(test_bad_replies_refused),
+		cmocka_unit_test(test_list_reply),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

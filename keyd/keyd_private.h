@@ -1,0 +1,142 @@
+/*
+ * keyd_private - the state of cables-keyd's lookups (struct keyd), shared by
+ * the files of keyd/ that implement lookup.h (lookup.c: lookups, caches,
+ * flights, pins, discovery; store.c: the store's writer).  Nothing outside
+ * keyd/ includes it.
+ *
+ * k->lock guards the caches, the flights, the counters and k->conf; a lookup
+ * holds its configuration with keyd_conf_get() / keyd_conf_put().
+ */
+#ifndef CABLES_KEYD_PRIVATE_H
+#define CABLES_KEYD_PRIVATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "dns.h"
+#include "keydproto.h"
+#include "keystore.h"
+#include "status.h"
+
+struct smime_cache;
+
+/* Slots, by a hash of the address: a list of a few thousand members stays cached. */
+#define NEG_CACHE 16384
+#define POS_CACHE 16384
+
+/* What one configuration sets up; lookups begun under it hold a reference. */
+struct keyd_conf {
+	struct config *cfg;
+	struct dns_resolver *res;
+	X509_STORE *anchors;
+	unsigned int refs;	/* lookups using it, plus one while it is in force */
+};
+
+struct neg_entry {
+	char *addr;		/* normalised */
+	time_t until;
+	char reason[128];
+};
+
+/* Keys of addr found in DNS may be handed out until then. */
+struct pos_entry {
+	char *addr;
+	time_t until;
+	time_t since;		/* when the discovery that set it ran: only keys it confirmed (last_seen) count */
+};
+
+/* What a discovery answers when it found nothing usable. */
+struct keyd_verdict {
+	enum keyd_outcome outcome;
+	char reason[CABLES_ERR_MAX + 192];
+};
+
+/* A DNS lookup under way; later lookups of the same address wait for its outcome. */
+struct flight {
+	char *addr;
+	unsigned int users;	/* the lookup that asks, and those waiting */
+	bool done;
+	struct keyd_verdict verdict;	/* none, tempfail or reject, and why, when nothing usable came */
+	struct flight *next;
+};
+
+struct discovery_source;
+
+struct keyd {
+	struct keyd_conf *conf;
+	const struct discovery_source *sources;	/* discovery_sources, or a test's */
+	size_t nsources;
+	struct keystore *ks;
+	const char *gpg_home;
+	struct smime_cache *certs;	/* parsed certificates, by the digest of their DER */
+	pthread_mutex_t lock;	/* everything below, and conf */
+	pthread_cond_t landed;	/* a flight is done */
+	pthread_mutex_t gpg_lock;	/* keyd's gpg home: one user at a time */
+	pthread_mutex_t pin_lock;	/* a pin's read, decision and write, with the key's store */
+	struct flight *flights;
+	struct neg_entry neg[NEG_CACHE];
+	struct pos_entry pos[POS_CACHE];
+	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
+	    shared, replaced, peer_asked, peer_failed, key_changes;
+};
+
+/* A key change held back by On-KeyChange (tempfail or reject), for the lookup's answer. */
+struct held {
+	int action;		/* ACTION_TEMPFAIL or ACTION_REJECT; ACTION_ACCEPT: nothing held */
+	char why[300];
+};
+
+/*
+ * The pin of r's address and format, before r (a discovered key) is stored:
+ * true when r may be stored and used.  A change held back by On-KeyChange
+ * (or a pin that cannot be read) is put in held, if not NULL.  The caller
+ * holds k->pin_lock (a pin's read, decision and write, with the key's store).
+ */
+bool keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct held *held);
+
+/* One address's discovery: what its sources found so far. */
+struct discovery {
+	struct keyd *k;
+	struct keyd_conf *c;
+	const char *norm;	/* the address, normalised */
+	const char *const *others;	/* the request's addresses (a key server is asked about its domain's) */
+	size_t nothers;
+	time_t now;
+	long long deadline;	/* monotonic_ms(): LookupTimeout from the discovery's start */
+	struct held held;	/* a key change held back by On-KeyChange */
+	bool any;		/* a key was stored: the lookup answers from the store */
+	bool tempfail;		/* a source failed (no answer, a key server that failed) */
+	bool proven_none;	/* every DNS answer so far proved absence */
+	bool cacheable;		/* "no key" may be negative-cached: only proofs and unsigned answers so far */
+	unsigned long ttl;	/* of the keys found, seconds */
+	unsigned long none_ttl;	/* of the answers that said "no key" (the SOA minimum); ~0UL: none yet */
+	char reason[CABLES_ERR_MAX + 128];	/* why no key, the most telling reason so far */
+	int best;		/* how telling reason is (see source_dns) */
+};
+
+/*
+ * A discovery source, in the style of Postfix's dict types: asked in table
+ * order, each looks at what those before it found (d->any, d->tempfail) to
+ * decide whether to ask at all, stores what it finds and says so in d.
+ */
+struct discovery_source {
+	const char *name;
+	void (*lookup)(struct discovery *d);
+};
+
+/* SMIMEA, OPENPGPKEY, the domain's key server, WKD. */
+extern const struct discovery_source discovery_sources[];
+extern const size_t discovery_nsources;
+
+/* Tests: ask these sources instead (they must outlive k). */
+void keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t n);
+
+/* The configuration in force, held until keyd_conf_put() (a SIGHUP may replace it meanwhile). */
+struct keyd_conf *keyd_conf_get(struct keyd *k);
+void keyd_conf_put(struct keyd *k, struct keyd_conf *c);
+
+#endif

@@ -1,0 +1,145 @@
+#!/bin/sh
+# Mail to lists through a real Postfix, cables-milter and cables-keyd
+# (issue 13): one message to 1,000 remote recipients, with keys for some in
+# a signed zone served by nsd, most at an unsigned domain, and some at a
+# domain whose DNS server never answers (dnsdrop.py drops its queries).
+# The message is accepted within LookupTimeout plus the documented margin;
+# every recipient is delivered (smtp-sink's X-Rcpt-Args lines), those with
+# keys encrypted; the dead domain's recipients alone wait for On-KeydError.
+# keyd killed and restarted in the middle of a list: the message is
+# temp-failed (never lost, never plaintext to a require recipient: k1..k3@keys.test) and goes
+# through when sent again.
+RIG_PORT=12380
+. "$top_srcdir/tests/integration/rig.sh"
+. "$top_srcdir/tests/integration/dnszone.sh"
+
+DNSPORT=$((RIG_PORT + 5))
+STUBPORT=$((RIG_PORT + 6))
+SOCK=$T/keyd.sock
+TIMEOUT_S=2
+MARGIN_S=1	# the milter waits LookupTimeout + 1 s for keyd (keyd answers by LookupTimeout + 250 ms)
+SLACK_S=6	# SMTP for 1,000 RCPT commands, encryption and re-injection of the copies on 2 busy cores
+
+# keys.test: signed, three users with keys; lists.test: unsigned, no keys.
+R=$T/r
+dns_store "$R" keys.test
+for who in k1 k2 k3; do "$KEYCTL" -c "$R/conf" generate "$who@keys.test" --smime >/dev/null; done
+dns_publish_zone keys.test "$R/conf"
+dns_sign_zone keys.test 20351231000000 20250101000000
+printf '$ORIGIN lists.test.\n$TTL 300\n@ IN SOA ns.lists.test. admin.lists.test. 1 3600 600 86400 300\n@ IN NS ns.lists.test.\nns IN A 127.0.0.1\n' \
+	> "$Z/lists.test.zone"
+cp "$Z/lists.test.zone" "$Z/lists.test.zone.signed"
+dns_start_nsd "$DNSPORT" keys.test lists.test
+check "nsd serves keys.test and lists.test" test -n "$NSD_PID"
+$PY "$SRC/tests/integration/dnsdrop.py" "$STUBPORT" "$DNSPORT" "$T/stub.ready" 2>"$T/stub.err" &
+echo $! >> "$T/pids"
+check "the forwarder that drops dead*.test is up" wait_for 10 test -s "$T/stub.ready"
+
+rig_config "KeydSocket $SOCK" "Resolver 127.0.0.1@$STUBPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout ${TIMEOUT_S}s" \
+	"DefaultPolicy encrypt" "Policy k1@keys.test require" "Policy k2@keys.test require" "Policy k3@keys.test require" \
+	"Policy dead.test On-KeydError=accept" \
+	"ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key"
+keyd_up() {
+	rm -f "$SOCK"
+	rig_keyd
+	wait_for 10 keyd_ask "$SOCK" request=stats
+}
+keyd_up
+check "keyd answers" grep -q '^lookups=' "$T/reply"
+rig_postfix
+rig_sink
+rig_milter
+$MAILTOOL make "$T/plain.eml" plain
+
+# recipients FIRST: 1,000 addresses: k1..k3 and 5 keyless users at keys.test, 10 at DEAD, the rest at lists.test.
+recipients() {
+	echo k1@keys.test k2@keys.test k3@keys.test
+	for i in 1 2 3 4 5; do echo "nokey$i@keys.test"; done
+	for i in $(seq 1 10); do echo "user$i@$DEAD"; done
+	for i in $(seq "$1" $(($1 + 981))); do echo "member$i@lists.test"; done
+}
+rcpt_lines() { cat "$SINK"/* 2>/dev/null | grep -c '^X-Rcpt-Args:'; }
+# send_timed FIRST: the message to recipients FIRST; $RC, $REPLY and $TOOK (ms).
+send_timed() {
+	start=$(date +%s%N)
+	# shellcheck disable=SC2046
+	rig_send "$T/plain.eml" alice@a.test $(recipients "$1")
+	RC=$?
+	TOOK=$(( ($(date +%s%N) - start) / 1000000 ))
+}
+# encrypted_only ADDRESS: every copy for ADDRESS on the wire is S/MIME without the plaintext.
+encrypted_only() {
+	files=$(grep -l "^X-Rcpt-Args: <$1>" "$SINK"/* 2>/dev/null)
+	[ -n "$files" ] || return 1
+	for f in $files; do
+		grep -q '^Content-Type: application/pkcs7-mime' "$f" || return 1
+		awk 'body && /PLAINTEXT-MARKER/ { found = 1 } /^\r?$/ { body = 1 } END { exit found }' "$f" || return 1
+	done
+}
+
+# 1. Keyless, keyed and dead recipients together; the dead domain's On-KeydError is accept.
+DEAD=dead.test
+keyd_ask "$SOCK" request=stats
+none_before=$(sed -n 's/^none=//p' "$T/reply")
+send_timed 1
+diag "1,000 recipients, one dead domain: accepted in $TOOK ms (LookupTimeout ${TIMEOUT_S}s)"
+check "1,000 recipients with a dead domain among them: accepted ($REPLY)" test "$RC" = 0
+check "... within LookupTimeout + ${MARGIN_S} s (+ ${SLACK_S} s for SMTP): $TOOK ms" \
+	test "$TOOK" -le $(( (TIMEOUT_S + MARGIN_S + SLACK_S) * 1000 ))
+check "all 1,000 recipients delivered" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge 1000 ]"
+check "exactly 1,000 recipient lines on the wire" test "$(rcpt_lines)" = 1000
+for who in k1 k2 k3; do check "$who@keys.test (key in signed DNS): encrypted only" encrypted_only "$who@keys.test"; done
+check "keyd says the dead domain's lookups did not finish (tempfail for them alone)" \
+	grep -q 'lookups of a request did not finish within LookupTimeout' "$MILTER_LOG"
+
+# 2. The same list again: every "none" of the first time (unsigned or proven) comes from the negative cache.
+keyd_ask "$SOCK" request=stats
+hits_before=$(sed -n 's/^negative_cache_hits=//p' "$T/reply")
+nones=$(( $(sed -n 's/^none=//p' "$T/reply") - none_before ))
+diag "first time: $nones of 1,000 lookups answered none in time"
+send_timed 1
+diag "the same 1,000 recipients again (answers cached, the dead domain's not): accepted in $TOOK ms"
+check "the list again: accepted" test "$RC" = 0
+keyd_ask "$SOCK" request=stats
+hits_after=$(sed -n 's/^negative_cache_hits=//p' "$T/reply")
+check "the first time, the 987 keyless recipients were answered 'none' in time: $nones" test "$nones" -ge 987
+check "the list again: those answers come from the negative cache ($hits_before -> $hits_after)" \
+	test $((hits_after - hits_before)) -ge 987
+check "the list again: delivered" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge 2000 ]"
+
+# 3. A dead domain whose On-KeydError is the default (tempfail): 4xx in time, nothing sent.
+DEAD=dead2.test
+sent=$(rcpt_lines)
+send_timed 5001
+diag "1,000 recipients, dead domain with On-KeydError tempfail: $REPLY in $TOOK ms"
+check "a dead domain under On-KeydError tempfail: 4xx" test "$RC" = 4
+check "... within LookupTimeout + ${MARGIN_S} s (+ ${SLACK_S} s): $TOOK ms" \
+	test "$TOOK" -le $(( (TIMEOUT_S + MARGIN_S + SLACK_S) * 1000 ))
+check "... nothing of it queued or sent" sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') = $sent ] && [ $(queue_count) = 0 ]"
+
+# 4. keyd killed and restarted while it looks up a list (new members: nothing cached).
+DEAD=dead.test
+keyd_ask "$SOCK" request=stats
+lookups_before=$(sed -n 's/^lookups=//p' "$T/reply")
+sent=$(rcpt_lines)
+( send_timed 10001; echo "$RC" > "$T/mid.rc"; echo "$REPLY" > "$T/mid.reply" ) &
+mid=$!
+lookups_under_way() {
+	keyd_ask "$SOCK" request=stats && [ "$(sed -n 's/^lookups=//p' "$T/reply")" -gt "$lookups_before" ]
+}
+check "keyd has begun the list's lookups" wait_for 30 lookups_under_way
+kill -9 "$KEYD_PID"
+wait "$KEYD_PID" 2>/dev/null
+keyd_up
+check "keyd is back" grep -q '^lookups=' "$T/reply"
+wait "$mid"
+diag "keyd killed mid-list: $(cat "$T/mid.reply")"
+check "keyd killed mid-list: the message is temp-failed (4xx), not lost" test "$(cat "$T/mid.rc")" = 4
+check "keyd killed mid-list: nothing of it queued or sent" \
+	sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') = $sent ] && [ $(queue_count) = 0 ]"
+send_timed 10001
+check "sent again after the restart: accepted ($REPLY)" test "$RC" = 0
+check "sent again: all 1,000 delivered" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge $((sent + 1000)) ]"
+for who in k1 k2 k3; do check "sent again: $who@keys.test encrypted only" encrypted_only "$who@keys.test"; done
+check "keyd survived" kill -0 "$KEYD_PID"
+rig_done
