@@ -305,6 +305,21 @@ keys_of_every_target(const struct handler_msg *hm, char (*keep)[17], size_t *n)
 	}
 }
 
+/* gpg decrypts for a copy only with a key every recipient of it has. */
+static bool
+pgp_one_copy(const struct handler_msg *hm)
+{
+	char (*keep)[17];
+	size_t n;
+
+	if (hm->ntargets <= 1)
+		return true;
+	keep = xcalloc(hm->targets[0].n + 1, sizeof(*keep));
+	keys_of_every_target(hm, keep, &n);
+	free(keep);
+	return n > 0;
+}
+
 static cables_status
 pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spool **plain, struct cables_err *err)
 {
@@ -463,5 +478,5 @@ const struct body_handler handler_pgp = {
 	"pgp", "OpenPGP key", "no OpenPGP key", FORMAT_PGP,
 	pgp_find_key, pgp_same_key, pgp_encrypt_entity,
 	pgp_may_claim, pgp_open, pgp_names, pgp_decrypt_msg, pgp_plain_is_entity, pgp_report, pgp_signature, pgp_close,
-	pgp_is_signed, pgp_verify_entity,
+	pgp_is_signed, pgp_verify_entity, pgp_one_copy,
 };
