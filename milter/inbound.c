@@ -654,6 +654,8 @@ split_by_key(const struct message *m, const struct milter_env *env, const struct
 	free(members);
 	if (st != CABLES_OK)
 		return st;
+	if (first == m->nrcpts)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "split by key without a target");
 	h->close(*hm);
 	*hm = NULL;
 	if ((st = h->open(m, env, hm, err)) == CABLES_OK &&
