@@ -241,10 +241,15 @@ else
 	not_ok "spliced: delivered" "$REPLY"
 fi
 TO=bob@b.test
-# A hidden recipient: Cables cannot tell whom it is for, so it does not try.
+# A hidden recipient (--throw-keyids, bob's only packet names key ID 0):
+# Cables cannot tell whom it is for, so it does not try (a wildcard packet
+# is never given to gpg, and the GnuPG home skips hidden recipients): bob
+# gets the message as it came, with the reason, and opens it himself.
 gpg_enc "$T/utf8.entity" "$T/hidden.asc" -R bob@b.test
 if deliver "$(message "$T/hidden.asc" hidden)" bob@b.test; then
 	not_decrypted_ok "hidden recipient" bob "hides its recipients' key IDs"
+	check "hidden recipient: bob's copy still holds the ciphertext" \
+		sh -c "$MAILTOOL pgp-payload $(newest bob) | grep -q 'BEGIN PGP MESSAGE'"
 else
 	not_ok "hidden: delivered" "$REPLY"
 fi
