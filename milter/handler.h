@@ -139,6 +139,14 @@ struct body_handler {
 	bool (*is_signed)(const char *content_type);
 	bool (*verify)(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
 	    off_t from, const char *from_field, struct smime_sig *sig);
+
+	/*
+	 * Inbound, after names(): can one decryption serve every recipient the
+	 * message was named for?  false when they have different keys and
+	 * decrypt() would need another's: each then gets its own copy (see
+	 * inbound.c).  NULL: always.
+	 */
+	bool (*one_copy)(const struct handler_msg *hm);
 };
 
 extern const struct body_handler handler_smime;

@@ -64,9 +64,9 @@ struct handler_msg {
 	struct pgp_verify v;
 	/*
 	 * The recipients it is decrypted for (pgp_names said named): the key
-	 * IDs of each one's (sub)keys with a secret.  gpg opens the first
-	 * session-key packet any secret in the home fits, so the key it used
-	 * must be one of every target's (pgp_decrypt_msg checks).
+	 * IDs of each one's (sub)keys with a secret.  gpg gets only the
+	 * session-key packets naming a key of every target, and the key it
+	 * used must still be one of every target's (pgp_decrypt_msg checks).
 	 */
 	struct target_ids { char (*ids)[17]; size_t n; } *targets;
 	size_t ntargets;
@@ -281,12 +281,51 @@ spool_write(void *arg, const void *p, size_t n, struct cables_err *err)
 	return spool_append(arg, p, n, err);
 }
 
+/*
+ * The key IDs gpg may decrypt with: those of the first target's keys that
+ * are every target's (a copy's recipients normally share one key).  keep
+ * has room for the first target's IDs; *n says how many.
+ */
+static void
+keys_of_every_target(const struct handler_msg *hm, char (*keep)[17], size_t *n)
+{
+	*n = 0;
+	if (hm->ntargets == 0)
+		return;
+	for (size_t k = 0; k < hm->targets[0].n; k++) {
+		bool everyone = true;
+
+		for (size_t t = 1; t < hm->ntargets && everyone; t++) {
+			everyone = false;
+			for (size_t j = 0; j < hm->targets[t].n && !everyone; j++)
+				everyone = strcmp(hm->targets[t].ids[j], hm->targets[0].ids[k]) == 0;
+		}
+		if (everyone)
+			strlcpy_c(keep[(*n)++], hm->targets[0].ids[k], sizeof(keep[0]));
+	}
+}
+
+/* gpg decrypts for a copy only with a key every recipient of it has. */
+static bool
+pgp_one_copy(const struct handler_msg *hm)
+{
+	char (*keep)[17];
+	size_t n;
+
+	if (hm->ntargets <= 1)
+		return true;
+	keep = xcalloc(hm->targets[0].n + 1, sizeof(*keep));
+	keys_of_every_target(hm, keep, &n);
+	free(keep);
+	return n > 0;
+}
+
 static cables_status
 pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spool **plain, struct cables_err *err)
 {
 	struct byte_sink sink;
-	char *from = NULL;
-	size_t nkeys;
+	char *from = NULL, (*keep)[17];
+	size_t nkeys, nkeep;
 	cables_status st;
 
 	sender_keys(env, hm->m->from, NULL, &from, &nkeys);
@@ -294,9 +333,13 @@ pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spo
 	*plain = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
 	sink.write = spool_write;
 	sink.arg = *plain;
-	if ((st = pgp_decrypt(env->cfg->gnupg_home, hm->m->body, hm->armor[0], hm->armor[1], &sink, &hm->v, err)) ==
-	    CABLES_OK)
+	keep = xcalloc(hm->ntargets > 0 ? hm->targets[0].n + 1 : 1, sizeof(*keep));
+	keys_of_every_target(hm, keep, &nkeep);
+	/* gpg sees only the session-key packets of the copy's key; what it used is checked all the same. */
+	if ((st = pgp_decrypt(env->cfg->gnupg_home, hm->m->body, hm->armor[0], hm->armor[1], (const char (*)[17])keep,
+	    nkeep, &sink, &hm->v, err)) == CABLES_OK)
 		st = check_decryption_key(hm, err);
+	free(keep);
 	if (st != CABLES_OK) {
 		spool_free(*plain);
 		*plain = NULL;
@@ -435,5 +478,5 @@ const struct body_handler handler_pgp = {
 	"pgp", "OpenPGP key", "no OpenPGP key", FORMAT_PGP,
 	pgp_find_key, pgp_same_key, pgp_encrypt_entity,
 	pgp_may_claim, pgp_open, pgp_names, pgp_decrypt_msg, pgp_plain_is_entity, pgp_report, pgp_signature, pgp_close,
-	pgp_is_signed, pgp_verify_entity,
+	pgp_is_signed, pgp_verify_entity, pgp_one_copy,
 };

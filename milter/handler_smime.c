@@ -282,7 +282,7 @@ const struct body_handler handler_smime = {
 	"smime", "S/MIME certificate", "no certificate", FORMAT_SMIME,
 	smime_find_key, smime_same_key, smime_encrypt_entity,
 	smime_may_claim, smime_open, smime_names, smime_decrypt_msg, smime_plain_is_entity, smime_report, smime_signature,
-	smime_close, smime_is_signed, smime_verify_entity,
+	smime_close, smime_is_signed, smime_verify_entity, NULL,
 };
 
 const struct body_handler *const handlers[NHANDLERS] = { &handler_smime, &handler_pgp };

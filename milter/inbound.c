@@ -499,14 +499,231 @@ replace_body(const struct message *m, const struct mta *mta, const struct spool 
 	return rc;
 }
 
+/* The report as fields to put first in a copy: Authentication-Results, then X-Cables (as add_report leaves them). */
+static void
+report_fields(const struct message *m, const struct report *r, struct buf *first)
+{
+	if (r->ar.len > 0) {
+		buf_appends(first, "Authentication-Results: ");
+		authres_value(first, m->authserv_id);
+		buf_append(first, r->ar.data, r->ar.len);
+		buf_appends(first, "\r\n");
+	}
+	if (r->field.len > 0)
+		buf_printf(first, "X-Cables: %s\r\n", r->field.data);
+}
+
+/*
+ * The content of a decrypted copy: the plaintext entity's content fields
+ * (after MIME-Version) and body; or, for inline PGP, the plaintext as the
+ * body, labelled 8bit when it is.  Protected header fields are not applied.
+ */
+static cables_status
+copy_content(const struct message *m, const struct body_handler *h, struct handler_msg *hm,
+    const struct milter_env *env, const struct spool *plain, struct buf *content, struct entity_src *body,
+    struct report *r, struct cables_err *err)
+{
+	struct inner in;
+	struct smime_sig sig;
+	struct mime_field f;
+	const char *sig_format = h->name, *ct = message_header_value(m, "Content-Type");
+	size_t off = 0;
+	bool verified;
+	cables_status st;
+
+	memset(&sig, 0, sizeof(sig));
+	entity_src_init(body);
+	if (!h->plain_is_entity(hm)) {
+		verified = h->signature(hm, env, m->from, &sig);
+		if (has_8bit(plain))
+			buf_printf(content, "MIME-Version: 1.0\r\nContent-Type:%s\r\nContent-Transfer-Encoding: 8bit\r\n",
+			    ct != NULL ? ct : " text/plain; charset=us-ascii");
+		entity_src_spool(body, plain, 0, -1);
+	} else {
+		if ((st = read_inner(plain, &in, err)) != CABLES_OK) {
+			inner_release(&in);
+			return st;
+		}
+		verified = h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig) ||
+		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off,
+		    in.protected_headers && in.from != NULL ? in.from : m->from, &sig, &sig_format);
+		buf_appends(content, "MIME-Version: 1.0\r\n");
+		while (mime_field_next(in.head, in.head_len, &off, &f) == 1)
+			if (mime_is_content_header(f.name, f.name_len) && !(f.name_len == 12 &&
+			    str_nieq(f.name, "MIME-Version", 12)))
+				buf_printf(content, "%.*s:%.*s\r\n", (int)f.name_len, f.name, (int)f.value_len, f.value);
+		entity_src_spool(body, plain, (off_t)in.body_off, -1);
+		inner_release(&in);
+	}
+	h->report(hm, &r->field, &r->log);
+	if (verified)
+		report_signature(r, &sig, m->from, sig_format, env);
+	smime_sig_release(&sig);
+	return CABLES_OK;
+}
+
+/*
+ * A copy for members[0..n) (all of address addr), decrypted with addr's
+ * key alone and re-injected; or, when it cannot be decrypted, the message
+ * as it came with the reason.  An error: nothing could be queued.
+ */
+static cables_status
+decrypted_copy(const struct message *m, const struct milter_env *env, const struct body_handler *h,
+    const char *addr, const size_t *members, size_t n, struct buf *desc, struct cables_err *err)
+{
+	struct handler_msg *hm = NULL;
+	struct spool *plain = NULL;
+	struct report r;
+	struct buf first, content;
+	struct entity_src body;
+	struct cables_err why;
+	char qid[64], reason[CABLES_ERR_MAX], *text;
+	bool named = false;
+	cables_status st;
+
+	report_init(&r);
+	buf_init(&first);
+	buf_init(&content);
+	why.msg[0] = '\0';
+	if ((st = h->open(m, env, &hm, err)) == CABLES_OK &&
+	    (st = h->names(hm, env, addr, &named, reason, sizeof(reason), err)) == CABLES_OK && !named)
+		st = cables_fail(err, CABLES_ERR_INTERNAL, "%s", reason);
+	if (st == CABLES_OK && ((st = h->decrypt(hm, env, &plain, &why)) != CABLES_OK ||
+	    (st = copy_content(m, h, hm, env, plain, &content, &body, &r, &why)) != CABLES_OK)) {
+		if (st == CABLES_ERR_IO) {
+			*err = why;
+			goto out;
+		}
+		/* Not decryptable for addr: the message as it came, with the reason. */
+		buf_reset(&content);
+		buf_reset(&r.field);
+		buf_reset(&r.ar);
+		text = xasprintf("not-decrypted; format=%s; reason=\"", h->name);
+		report_add(&r, text, why.msg, "\"");
+		free(text);
+		entity_src_init(&body);
+		entity_src_spool(&body, m->body, 0, -1);
+		st = CABLES_OK;
+	}
+	if (st != CABLES_OK)
+		goto out;
+	report_fields(m, &r, &first);
+	if ((st = copy_send(m, env, members, n, &first, content.len > 0 ? &content : NULL, &body, qid, sizeof(qid),
+	    err)) == CABLES_OK)
+		copy_describe(m, why.msg[0] == '\0' ? "decrypted with its own key" : "not decrypted", members, n, qid,
+		    desc);
+out:
+	h->close(hm);
+	spool_free(plain);
+	report_release(&r);
+	buf_release(&first);
+	buf_release(&content);
+	return st;
+}
+
+/*
+ * The targets do not share a key (h->one_copy): every target address but
+ * the first gets its own copy (decrypted_copy), own[] marks its
+ * recipients, and *hm is opened again for the first address alone, which
+ * the caller decrypts in place.  An error: temp-fail the transaction.
+ */
+static cables_status
+split_by_key(const struct message *m, const struct milter_env *env, const struct body_handler *h,
+    struct handler_msg **hm, const bool *target, bool *own, struct buf *desc, struct cables_err *err)
+{
+	size_t *members = xcalloc(m->nrcpts + 1, sizeof(*members)), n, first = m->nrcpts;
+	char reason[CABLES_ERR_MAX];
+	bool named = false;
+	cables_status st = CABLES_OK;
+
+	for (size_t i = 0; i < m->nrcpts && st == CABLES_OK; i++) {
+		if (!target[i] || own[i] || m->rcpts[i].norm == NULL)
+			continue;
+		if (first == m->nrcpts || strcmp(m->rcpts[i].norm, m->rcpts[first].norm) == 0) {
+			first = first == m->nrcpts ? i : first;
+			continue;
+		}
+		n = 0;
+		for (size_t k = i; k < m->nrcpts; k++)
+			if (target[k] && m->rcpts[k].norm != NULL && strcmp(m->rcpts[k].norm, m->rcpts[i].norm) == 0)
+				members[n++] = k;
+		st = decrypted_copy(m, env, h, m->rcpts[i].norm, members, n, desc, err);
+		for (size_t k = 0; k < n && st == CABLES_OK; k++)
+			own[members[k]] = true;
+	}
+	free(members);
+	if (st != CABLES_OK)
+		return st;
+	if (first == m->nrcpts)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "split by key without a target");
+	h->close(*hm);
+	*hm = NULL;
+	if ((st = h->open(m, env, hm, err)) == CABLES_OK &&
+	    (st = h->names(*hm, env, m->rcpts[first].norm, &named, reason, sizeof(reason), err)) == CABLES_OK && !named)
+		st = cables_fail(err, CABLES_ERR_INTERNAL, "%s", reason);
+	return st;
+}
+
+/* Remove the recipients that got their own copy (split_by_key) from the transaction. */
+static void
+remove_own(const struct message *m, const struct mta *mta, const bool *own, const struct buf *desc,
+    struct outcome *out)
+{
+	size_t *members = xcalloc(m->nrcpts + 1, sizeof(*members)), n = 0, len;
+
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (own[i])
+			members[n++] = i;
+	if (n > 0 && (out->verdict == VERDICT_MODIFIED || out->verdict == VERDICT_ACCEPT)) {
+		if (copy_remove(m, mta, members, n) != 0) {
+			outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: the MTA refused to remove a "
+			    "recipient (copies were queued: %s)", desc->data);
+			outcome_reply(out, "451", "4.3.0", "Cables: split delivery failed, try again later");
+		} else {
+			len = strlen(out->detail);
+			snprintf(out->detail + len, sizeof(out->detail) - len, "; split by key: copy %s", desc->data);
+		}
+	}
+	free(members);
+}
+
+/*
+ * The targets have different keys: each target address gets its own copy,
+ * decrypted with its own key alone (split_by_key).  CABLES_ERR_UNUSABLE
+ * with why: no split delivery, it stays encrypted; another error: out says
+ * what to do.
+ */
+static cables_status
+by_key(const struct message *m, const struct milter_env *env, const struct body_handler *h,
+    struct handler_msg **hm, const bool *target, bool *own, struct buf *copies, char *why, size_t why_len,
+    struct outcome *out)
+{
+	struct cables_err err;
+	cables_status st;
+
+	if (env->reinject_key == NULL) {
+		strlcpy_c(why, "the recipients have different keys (no ReinjectTo for split delivery)", why_len);
+		return CABLES_ERR_UNUSABLE;
+	}
+	if ((st = split_by_key(m, env, h, hm, target, own, copies, &err)) != CABLES_OK) {
+		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery by key: %s", err.msg);
+		outcome_reply(out, "451", "4.3.0", "Cables: cannot queue a copy for some recipients, try again later");
+		return st == CABLES_ERR_UNUSABLE ? CABLES_ERR_INTERNAL : st;
+	}
+	return CABLES_OK;
+}
+
 /*
  * Decrypt through handler h, which claimed the message (open gave st and
  * hm); on success the message is rewritten.
  */
 static void
 decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, const struct body_handler *h,
-    struct handler_msg *hm, cables_status st, struct cables_err *open_err, struct report *r, struct outcome *out)
+    struct handler_msg **hmp, cables_status st, struct cables_err *open_err, struct report *r, struct outcome *out)
 {
+	struct handler_msg *hm = *hmp;
+	bool *own = xcalloc(m->nrcpts + 1, sizeof(*own));
+	struct buf copies;
 	struct spool *plain = NULL;
 	struct inner in;
 	struct smime_sig sig;
@@ -519,6 +736,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 
 	memset(&in, 0, sizeof(in));
 	memset(&sig, 0, sizeof(sig));
+	buf_init(&copies);
 	action = decrypt_action(m, env->cfg, NULL);
 	if (st == CABLES_ERR_IO || st == CABLES_ERR_INTERNAL) {
 		outcome_internal_error(out, m->on_internal_error, true, false, open_err->msg);
@@ -549,6 +767,15 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		splitting = true;
 		strlcpy_c(non_target_why, why, sizeof(non_target_why));
 		action = decrypt_action(m, env->cfg, NULL);
+	}
+	if (ntargets > 1 && h->one_copy != NULL && !h->one_copy(hm)) {
+		if ((st = by_key(m, env, h, hmp, target, own, &copies, why, sizeof(why), out)) != CABLES_OK) {
+			action = decrypt_action(m, env->cfg, NULL);
+			if (st == CABLES_ERR_UNUSABLE)
+				goto not_decrypted;
+			goto out;
+		}
+		hm = *hmp;
 	}
 	if ((st = h->decrypt(hm, env, &plain, &err)) != CABLES_OK) {
 		if (st == CABLES_ERR_IO) {
@@ -592,14 +819,18 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	outcome_set(out, VERDICT_MODIFIED, "decrypted", "%s", r->log.data);
 	if (splitting)
 		split_non_targets(m, env, mta, target, h->name, non_target_why, out);
+	remove_own(m, mta, own, &copies, out);
 	goto out;
 not_decrypted:
 	not_decrypted(m, mta, r, action, h->name, "not-decrypted", why, out);
+	remove_own(m, mta, own, &copies, out);
 out:
 	smime_sig_release(&sig);
 	inner_release(&in);
 	spool_free(plain);
 	free(target);
+	free(own);
+	buf_release(&copies);
 }
 
 void
@@ -632,7 +863,7 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 		h = handlers[i];
 		if ((st = h->open(m, env, &hm, &err)) == CABLES_ERR_NOTFOUND)
 			continue;
-		decrypt(m, env, mta, h, hm, st, &err, &r, out);
+		decrypt(m, env, mta, h, &hm, st, &err, &r, out);
 		h->close(hm);
 		goto out;
 	}

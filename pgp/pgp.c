@@ -801,6 +801,60 @@ out:
 	return st;
 }
 
+/* Decoding the armored message in [from, to) of a spool, a piece at a time. */
+struct armor_dec {
+	struct spool_lines r;
+	struct b64_decoder d;
+	bool in_headers, data, done;
+	bool message;		/* the armor says "PGP MESSAGE" */
+};
+
+static void
+armor_dec_init(struct armor_dec *a, const struct spool *sp, off_t from, off_t to)
+{
+	memset(a, 0, sizeof(*a));
+	b64_decoder_init(&a->d);
+	spool_lines_init(&a->r, sp, from, to);
+}
+
+/* Decode lines into bin until it holds at least max bytes or the armor ends (a->done). */
+static cables_status
+armor_dec_more(struct armor_dec *a, struct buf *bin, size_t max, struct cables_err *err)
+{
+	const char *line;
+	size_t len;
+	off_t off;
+	bool at_start, whole;
+	cables_status st;
+
+	while (!a->done && bin->len < max) {
+		if ((st = spool_lines_next(&a->r, &line, &len, &off, &at_start, &whole, err)) != CABLES_OK)
+			return st;
+		if (len == 0)
+			break;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
+		    line[len - 1] == '\t'))
+			len--;
+		if (!a->data) {
+			if (!a->in_headers && len >= 15 && memcmp(line, "-----BEGIN PGP ", 15) == 0) {
+				a->in_headers = true;
+				a->message = len == 27 && memcmp(line + 15, "MESSAGE-----", 12) == 0;
+			} else if (a->in_headers && len == 0) {
+				a->data = true;
+			}
+			continue;
+		}
+		/* A blank line, the checksum or the END line ends the data. */
+		if (at_start && (len == 0 || line[0] == '=' || line[0] == '-'))
+			break;
+		if ((st = b64_decode_update(&a->d, (const uint8_t *)line, len, bin, err)) != CABLES_OK)
+			return st;
+	}
+	if (bin->len < max)
+		a->done = true;
+	return CABLES_OK;
+}
+
 /*
  * The first max bytes of the armored message in [from, to) of sp, decoded
  * into bin; *message tells whether the armor says "PGP MESSAGE".
@@ -809,38 +863,13 @@ static cables_status
 armor_prefix(const struct spool *sp, off_t from, off_t to, size_t max, struct buf *bin, bool *message,
     struct cables_err *err)
 {
-	struct spool_lines *r = xmalloc(sizeof(*r));
-	struct b64_decoder d;
-	const char *line;
-	size_t len;
-	off_t off;
-	bool at_start, whole, data = false, in_headers = false;
-	cables_status st = CABLES_OK;
+	struct armor_dec *a = xmalloc(sizeof(*a));
+	cables_status st;
 
-	*message = false;
-	b64_decoder_init(&d);
-	spool_lines_init(r, sp, from, to);
-	while (bin->len < max) {
-		if ((st = spool_lines_next(r, &line, &len, &off, &at_start, &whole, err)) != CABLES_OK || len == 0)
-			break;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
-		    line[len - 1] == '\t'))
-			len--;
-		if (!data) {
-			if (!in_headers && len >= 15 && memcmp(line, "-----BEGIN PGP ", 15) == 0) {
-				in_headers = true;
-				*message = len == 27 && memcmp(line + 15, "MESSAGE-----", 12) == 0;
-			} else if (in_headers && len == 0) {
-				data = true;
-			}
-			continue;
-		}
-		if (len == 0 || line[0] == '=' || line[0] == '-')
-			break;
-		if ((st = b64_decode_update(&d, (const uint8_t *)line, len, bin, err)) != CABLES_OK)
-			break;
-	}
-	free(r);
+	armor_dec_init(a, sp, from, to);
+	st = armor_dec_more(a, bin, max, err);
+	*message = a->message;
+	free(a);
 	return st;
 }
 
@@ -983,6 +1012,64 @@ out:
 	return st;
 }
 
+/*
+ * gpg's input when decrypting: the binary message, its session-key packets
+ * cut down to the ones naming the keys to decrypt with (pgp_packet.h), then
+ * the rest decoded from the armor as gpg reads it.  Only the front is held
+ * (PGP_PACKET_PREFIX_MAX, then a chunk at a time), whatever the size.
+ */
+#define CIPHER_CHUNK 16384
+
+struct cipher_reader {
+	struct armor_dec a;
+	struct buf bin;		/* decoded, gpg has read bin[0..used) */
+	size_t used;
+	bool failed;
+	struct cables_err err;
+};
+
+static cables_status
+cipher_reader_open(struct cipher_reader *cr, const struct spool *sp, off_t from, off_t to, const char (*keep)[17],
+    size_t nkeep, struct cables_err *err)
+{
+	struct cables_err why;
+	size_t len, kept;
+	cables_status st;
+
+	armor_dec_init(&cr->a, sp, from, to);
+	buf_init(&cr->bin);
+	if ((st = armor_dec_more(&cr->a, &cr->bin, PGP_PACKET_PREFIX_MAX, err)) != CABLES_OK)
+		return st;
+	if (!cr->a.message)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP: the armor is not a PGP MESSAGE");
+	len = cr->bin.len;
+	if ((st = pgp_packet_keep_pkesks((uint8_t *)cr->bin.data, &len, keep, nkeep, &kept, &why)) != CABLES_OK)
+		return cables_fail(err, st, "OpenPGP: %s", why.msg);
+	cr->bin.len = len;
+	return CABLES_OK;
+}
+
+static ssize_t
+cipher_read_cb(void *arg, void *p, size_t n)
+{
+	struct cipher_reader *cr = arg;
+	size_t k;
+
+	if (cr->used == cr->bin.len) {
+		buf_reset(&cr->bin);
+		cr->used = 0;
+		if (armor_dec_more(&cr->a, &cr->bin, CIPHER_CHUNK, &cr->err) != CABLES_OK) {
+			cr->failed = true;
+			errno = EIO;
+			return -1;
+		}
+	}
+	k = n < cr->bin.len - cr->used ? n : cr->bin.len - cr->used;
+	memcpy(p, cr->bin.data + cr->used, k);
+	cr->used += k;
+	return (ssize_t)k;
+}
+
 /* gpg's status lines during decryption: DECRYPTION_KEY names the (sub)key that opened the session key. */
 static gpgme_error_t
 decrypt_status(void *arg, const char *keyword, const char *args)
@@ -1001,13 +1088,35 @@ decrypt_status(void *arg, const char *keyword, const char *args)
 	return 0;
 }
 
-cables_status
-pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
-    struct pgp_verify *v, struct cables_err *err)
+/* A failure writing gpg's output, or CABLES_OK. */
+static cables_status
+writer_status(const struct writer *w, struct cables_err *err)
 {
-	struct gpgme_data_cbs rcbs = { read_cb, NULL, NULL, NULL }, wcbs = { NULL, write_cb, NULL, NULL };
-	struct entity_src src;
-	struct reader rd;
+	if (w->st != CABLES_OK && err != NULL)
+		*err = w->err;
+	return w->st;
+}
+
+/* Why gpg did not decrypt. */
+static cables_status
+decrypt_failure(gpgme_ctx_t ctx, gpgme_error_t e, struct cables_err *err)
+{
+	gpgme_decrypt_result_t dr = gpgme_op_decrypt_result(ctx);
+
+	if (gpgme_err_code(e) == GPG_ERR_NO_SECKEY)
+		return cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP: no secret key for this message");
+	if (dr != NULL && dr->unsupported_algorithm != NULL)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP: unsupported algorithm %s",
+		    dr->unsupported_algorithm);
+	return gpg_fail(err, CABLES_ERR_CRYPTO, "OpenPGP decryption failed", e);
+}
+
+cables_status
+pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, const char (*keep)[17], size_t nkeep,
+    struct byte_sink *out, struct pgp_verify *v, struct cables_err *err)
+{
+	struct gpgme_data_cbs rcbs = { cipher_read_cb, NULL, NULL, NULL }, wcbs = { NULL, write_cb, NULL, NULL };
+	struct cipher_reader *cr;
 	struct writer *w;
 	gpgme_data_t cipher = NULL, plain = NULL;
 	gpgme_ctx_t ctx;
@@ -1015,14 +1124,20 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, stru
 	cables_status st;
 
 	memset(v, 0, sizeof(*v));
-	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+	cr = xcalloc(1, sizeof(*cr));
+	if ((st = cipher_reader_open(cr, sp, from, to, keep, nkeep, err)) != CABLES_OK) {
+		buf_release(&cr->bin);
+		free(cr);
 		return st;
+	}
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK) {
+		buf_release(&cr->bin);
+		free(cr);
+		return st;
+	}
 	w = xcalloc(1, sizeof(*w));
 	w->sink = out;
-	entity_src_init(&src);
-	entity_src_spool(&src, sp, from, to);
-	reader_init(&rd, &src);
-	if ((e = gpgme_data_new_from_cbs(&cipher, &rcbs, &rd)) != 0 ||
+	if ((e = gpgme_data_new_from_cbs(&cipher, &rcbs, cr)) != 0 ||
 	    (e = gpgme_data_new_from_cbs(&plain, &wcbs, w)) != 0) {
 		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_data_new_from_cbs", e);
 		goto out;
@@ -1034,22 +1149,19 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, stru
 	}
 	gpgme_set_status_cb(ctx, decrypt_status, v);
 	e = gpgme_op_decrypt_verify(ctx, cipher, plain);
-	if ((st = io_failure(&rd, w, err)) != CABLES_OK)
+	if (cr->failed) {
+		*err = cr->err;
+		st = CABLES_ERR_IO;
+		goto out;
+	}
+	if ((st = writer_status(w, err)) != CABLES_OK)
 		goto out;
 	if (e != 0) {
-		gpgme_decrypt_result_t dr = gpgme_op_decrypt_result(ctx);
-
-		if (gpgme_err_code(e) == GPG_ERR_NO_SECKEY)
-			st = cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP: no secret key for this message");
-		else if (dr != NULL && dr->unsupported_algorithm != NULL)
-			st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP: unsupported algorithm %s",
-			    dr->unsupported_algorithm);
-		else
-			st = gpg_fail(err, CABLES_ERR_CRYPTO, "OpenPGP decryption failed", e);
+		st = decrypt_failure(ctx, e, err);
 		goto out;
 	}
 	if (!writer_flush(w)) {
-		st = io_failure(&rd, w, err);
+		st = writer_status(w, err);
 		goto out;
 	}
 	verify_result(ctx, v);
@@ -1059,5 +1171,7 @@ out:
 	gpgme_release(ctx);
 	OPENSSL_cleanse(w, sizeof(*w));
 	free(w);
+	buf_release(&cr->bin);
+	free(cr);
 	return st;
 }

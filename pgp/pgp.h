@@ -137,10 +137,15 @@ cables_status pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, co
  * of an armored message name, "0000000000000000" for a hidden recipient;
  * the caller decides from them whether the message is for a recipient
  * before anything is decrypted.  pgp_decrypt() decrypts (and verifies, when
- * signed) the armored message in [from, to) of sp with the secret keys in
- * the home, writing the plaintext to out with CRLF line ends.  The GnuPG
- * home skips hidden recipients (gpg.conf, written by pgp_init), so gpg
- * never tries one local user's key on mail sent to another.
+ * signed) the armored message in [from, to) of sp, writing the plaintext to
+ * out with CRLF line ends.  gpg gets the message with only the session-key
+ * packets naming a key ID in keep[0..nkeep) (pgp_packet_keep_pkesks: no
+ * passphrase or hidden-recipient packet, nobody else's), so the secret keys
+ * of other users in the shared home cannot open it; the caller still checks
+ * v->decrypted_by.  A message naming none of them is CABLES_ERR_NOTFOUND,
+ * one that is not an encrypted message CABLES_ERR_SYNTAX, before gpg runs.
+ * Only the front of the message is held in memory.  The GnuPG home skips
+ * hidden recipients too (gpg.conf, written by pgp_init).
  */
 cables_status pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17], size_t max,
     size_t *n, struct cables_err *err);
@@ -163,8 +168,8 @@ struct pgp_verify {
 	char decrypted_by[PGP_FPR_LEN + 1];
 };
 
-cables_status pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, struct byte_sink *out,
-    struct pgp_verify *v, struct cables_err *err);
+cables_status pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, const char (*keep)[17],
+    size_t nkeep, struct byte_sink *out, struct pgp_verify *v, struct cables_err *err);
 
 /*
  * Verify a detached signature (RFC 3156 multipart/signed): the signed bytes

@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "pgp_packet.h"
 #include "util.h"
@@ -144,4 +145,47 @@ pgp_packet_pkesk_keyid(const uint8_t *body, size_t n, char id[17])
 	hex_encode(body + 1, 8, id);
 	id[16] = '\0';
 	return true;
+}
+
+/* Does the PKESK body name one of ids?  Never a wildcard (hidden recipient) ID. */
+static bool
+pkesk_names(const uint8_t *body, size_t n, const char (*ids)[17], size_t nids)
+{
+	char id[17];
+
+	if (!pgp_packet_pkesk_keyid(body, n, id) || strcmp(id, "0000000000000000") == 0)
+		return false;
+	for (size_t i = 0; i < nids; i++)
+		if (strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+cables_status
+pgp_packet_keep_pkesks(uint8_t *p, size_t *n, const char (*ids)[17], size_t nids, size_t *kept,
+    struct cables_err *err)
+{
+	struct pgp_packet_header h;
+	size_t pos = 0, out = 0, len;
+	cables_status st;
+
+	*kept = 0;
+	/* Whole definite session-key packets, then a data packet's header, all within *n. */
+	if ((st = pgp_packet_is_encrypted(p, *n, NULL, err)) != CABLES_OK)
+		return st;
+	while (pgp_packet_header_read(p + pos, *n - pos, &h, NULL) == CABLES_OK && !is_data_packet(h.tag)) {
+		len = h.header_len + h.body_len;
+		if (h.tag == PGP_TAG_PKESK && pkesk_names(p + pos + h.header_len, h.body_len, ids, nids)) {
+			memmove(p + out, p + pos, len);
+			out += len;
+			(*kept)++;
+		}
+		pos += len;
+	}
+	if (*kept == 0)
+		return cables_fail(err, CABLES_ERR_NOTFOUND, "no public-key encrypted session key for the "
+		    "recipient's keys");
+	memmove(p + out, p + pos, *n - pos);
+	*n -= pos - out;
+	return CABLES_OK;
 }

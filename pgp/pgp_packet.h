@@ -64,4 +64,21 @@ cables_status pgp_packet_is_encrypted(const uint8_t *p, size_t n, size_t *nsk, s
  */
 bool pgp_packet_pkesk_keyid(const uint8_t *body, size_t n, char id[17]);
 
+/*
+ * Rewrite, in place, the encrypted message p[0..*n) (its start, as
+ * pgp_packet_is_encrypted accepts it) so that its only session-key packets
+ * are the PKESKs naming one of ids[0..nids) (16 lowercase hex digits each):
+ * every other PKESK, every SKESK (passphrase) and marker packet is dropped;
+ * the encrypted data packet and all after it follow unchanged, and *n is
+ * the new length.  A PKESK naming no key (the wildcard ID of a hidden
+ * recipient, or a version without a key ID) is never kept: it could be
+ * anybody's.  Then gpg can only open the session key with a key in ids.
+ *
+ * *kept is the number of PKESKs kept.  CABLES_ERR_SYNTAX when p is not an
+ * encrypted message, CABLES_ERR_NOTFOUND when no PKESK names a key in ids;
+ * on error p[0..*n) may have been changed and is not to be used.
+ */
+cables_status pgp_packet_keep_pkesks(uint8_t *p, size_t *n, const char (*ids)[17], size_t nids, size_t *kept,
+    struct cables_err *err);
+
 #endif

@@ -3,11 +3,13 @@
  * any bytes as a binary message.  A header read must fit in the bytes
  * given and name a tag 1..63; a message called encrypted must have at
  * least one session-key packet; walking the packets by their headers
- * never leaves the input.
+ * never leaves the input; keeping the session-key packets of one key ID
+ * shrinks the message and leaves it encrypted.
  */
 #include "autoconfig.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "fuzz.h"
 #include "pgp_packet.h"
@@ -16,6 +18,27 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	return 0;
+}
+
+/* Keep the PKESKs naming the first PKESK's key ID (or a fixed one). */
+static void
+keep(const uint8_t *data, size_t size)
+{
+	char ids[1][17] = { "0102030405060708" };
+	struct cables_err err;
+	uint8_t *copy = malloc(size + 1);
+	size_t n = size, kept;
+	cables_status st;
+
+	if (size > 2 && data[1] < 192 && data[1] <= size - 2)
+		(void)pgp_packet_pkesk_keyid(data + 2, data[1], ids[0]);
+	memcpy(copy, data, size);
+	st = pgp_packet_keep_pkesks(copy, &n, ids, 1, &kept, &err);
+	if (st == CABLES_OK && (kept == 0 || n > size || pgp_packet_is_encrypted(copy, n, NULL, &err) != CABLES_OK))
+		abort();
+	if (st != CABLES_OK && kept != 0)
+		abort();
+	free(copy);
 }
 
 int
@@ -41,5 +64,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (err.msg[0] == '\0') {
 		abort();
 	}
+	keep(data, size);
 	return 0;
 }

@@ -173,6 +173,17 @@ if deliver "$(message "$T/bobonly.asc" bobonly)" bob@b.test carol@b.test; then
 else
 	not_ok "bob only: delivered" "$REPLY"
 fi
+# Encrypted by gpg to bob and carol (different keys), no ReinjectTo: one
+# decryption cannot serve both (gpg gets one recipient's session-key packet
+# at a time), and there is no split delivery, so it stays encrypted for both.
+gpg_enc "$T/utf8.entity" "$T/bobcarol.asc" -r bob@b.test -r carol@b.test
+TO="bob@b.test, carol@b.test"
+if deliver "$(message "$T/bobcarol.asc" bobcarol-nosplit)" bob@b.test carol@b.test; then
+	not_decrypted_ok "to bob and carol, no ReinjectTo: bob" bob "the recipients have different keys (no ReinjectTo"
+	not_decrypted_ok "to bob and carol, no ReinjectTo: carol" carol "the recipients have different keys (no ReinjectTo"
+else
+	not_ok "bob and carol, no split: delivered" "$REPLY"
+fi
 # Encrypted to carol's key, sent to bob: bob never gets carol's plaintext.
 TO=bob@b.test
 gpg_enc "$T/utf8.entity" "$T/forcarol.asc" -r carol@b.test
@@ -185,8 +196,9 @@ fi
 # ciphertext (seen on the wire), keeps bob's session-key packet first, adds
 # one naming her own encryption subkey, and mails it to herself.  bob's
 # secret is in the milter's GnuPG home since his first mail, so gpg opens
-# bob's packet: carol must get the message still encrypted, never bob's
-# plaintext, and the reason says which key was used.
+# bob's packet, were it given it: gpg gets the message with carol's packet
+# only (and would be checked for the key it used), so carol gets the message
+# still encrypted, never bob's plaintext, with the reason.
 cid=$(gpg --homedir "$GA" --list-keys --with-colons carol@b.test | awk -F: '$1 == "sub" {print $5; exit}')
 /usr/bin/python3 - "$T/bobonly.asc" "$T/spliced.asc" "$cid" <<'PY'
 import base64, sys
@@ -219,18 +231,25 @@ PY
 TO=carol@b.test
 if [ -n "$cid" ] && deliver "$(message "$T/spliced.asc" spliced)" carol@b.test; then
 	not_decrypted_ok "spliced: bob's packet first, one naming carol's key added, sent to carol" carol \
-		"which is not a key of every recipient of this copy"
+		"OpenPGP decryption failed"
 	check "spliced: carol's copy still holds bob's ciphertext" \
 		sh -c "$MAILTOOL pgp-payload $(newest carol) | grep -q 'BEGIN PGP MESSAGE'"
-	check "spliced: the log names the refusal" grep -q 'not-decrypted: OpenPGP: decrypted with key [0-9a-f]\{16\}, which is not a key of every recipient' "$T/b/milter.log"
+	check "spliced: the log names the refusal" grep -q 'not-decrypted: OpenPGP decryption failed' "$T/b/milter.log"
+	check "spliced: gpg never used bob's key for carol" \
+		sh -c "! grep -q 'decrypted with key [0-9a-f]\{16\}, which is not a key of every recipient' $T/b/milter.log"
 else
 	not_ok "spliced: delivered" "$REPLY"
 fi
 TO=bob@b.test
-# A hidden recipient: Cables cannot tell whom it is for, so it does not try.
+# A hidden recipient (--throw-keyids, bob's only packet names key ID 0):
+# Cables cannot tell whom it is for, so it does not try (a wildcard packet
+# is never given to gpg, and the GnuPG home skips hidden recipients): bob
+# gets the message as it came, with the reason, and opens it himself.
 gpg_enc "$T/utf8.entity" "$T/hidden.asc" -R bob@b.test
 if deliver "$(message "$T/hidden.asc" hidden)" bob@b.test; then
 	not_decrypted_ok "hidden recipient" bob "hides its recipients' key IDs"
+	check "hidden recipient: bob's copy still holds the ciphertext" \
+		sh -c "$MAILTOOL pgp-payload $(newest bob) | grep -q 'BEGIN PGP MESSAGE'"
 else
 	not_ok "hidden: delivered" "$REPLY"
 fi
@@ -264,6 +283,79 @@ if deliver "$(message "$T/huge.asc" huge --inline)" bob@b.test; then
 	check "huge inline block: the whole plaintext, byte for byte" sh -c "$MAILTOOL body $f | cmp -s - $T/huge.txt"
 else
 	not_ok "huge inline: delivered" "$REPLY"
+fi
+check "the milter is still running" kill -0 "$(cat "$T/b/milter.pid")"
+
+# With split delivery (ReinjectTo): a message gpg encrypted to bob and carol,
+# who have different keys, is decrypted for each with their own key alone:
+# bob's in the transaction, carol's in a copy of her own.
+inst_config b b.test "ReinjectTo inet:$((BPORT + 1))@127.0.0.1" "ReinjectKey $T/b/reinject.key"
+inst_milter b
+# by_subject USER SUBJECT: USER's Maildir file of the message with SUBJECT (waits for it).
+by_subject() {
+	wait_for 60 sh -c "grep -l '^Subject: $2\$' $T/b/mail/$1/Maildir/new/* >/dev/null 2>&1" || return 1
+	grep -l "^Subject: $2\$" "$T/b/mail/$1/Maildir/new"/* | head -n 1
+}
+fpr16() { gpg --homedir "$GA" --list-keys --with-colons "$1" | awk -F: '$1 == "fpr" {print tolower(substr($10, 1, 16)); exit}'; }
+TO="bob@b.test, carol@b.test"
+for signed in "" signed; do
+	name=bobcarol${signed:+-$signed}
+	if [ -n "$signed" ]; then
+		gpg_enc "$T/utf8.entity" "$T/$name.asc" -r bob@b.test -r carol@b.test --sign -u alice@a.test
+	else
+		cp "$T/bobcarol.asc" "$T/$name.asc"
+	fi
+	inst_send "$BPORT" "$(message "$T/$name.asc" "$name")" alice@a.test bob@b.test carol@b.test
+	check "$name: accepted ($REPLY)" test $? = 0
+	for user in bob carol; do
+		if f=$(by_subject "$user" "$name"); then
+			$MAILTOOL entity "$f" > "$T/got.entity"
+			check "$name: $user's copy is the plaintext, byte for byte" cmp -s "$T/got.entity" "$T/utf8.expected"
+			check "$name: $user's copy says decrypted with $user's own key" \
+				grep -q "^X-Cables: decrypted; format=pgp; key=$(fpr16 "$user@b.test")\$" "$f"
+			check "$name: $user's copy has one Content-Type field" test "$(grep -ci '^Content-Type:' "$f")" = 1
+			check "$name: $user got one copy" \
+				test "$(grep -l "^Subject: $name\$" "$T/b/mail/$user/Maildir/new"/* | wc -l)" = 1
+			if [ -n "$signed" ]; then
+				check "$name: $user's copy reports alice's signature" \
+					grep -q '^Authentication-Results: mx.b.test; x-pgp=pass body.pgp-identifier="alice@a.test"$' "$f"
+			else
+				check "$name: $user's copy has no signature result" sh -c "! grep -q '^Authentication-Results: mx.b.test' $f"
+			fi
+		else
+			not_ok "$name: $user got a copy"
+		fi
+	done
+done
+# Inline PGP to both: each gets the plaintext body, labelled 8bit, the charset kept.
+gpg_enc "$T/inline.txt" "$T/inline-bc.asc" -r bob@b.test -r carol@b.test
+inst_send "$BPORT" "$(message "$T/inline-bc.asc" inline-bobcarol --inline --charset iso-8859-1)" alice@a.test \
+	bob@b.test carol@b.test
+check "inline-bobcarol: accepted ($REPLY)" test $? = 0
+for user in bob carol; do
+	if f=$(by_subject "$user" inline-bobcarol); then
+		check "inline-bobcarol: $user's body is the plaintext, byte for byte" \
+			sh -c "$MAILTOOL body $f | cmp -s - $T/inline.txt"
+		check "inline-bobcarol: $user's copy keeps the charset" grep -q '^Content-Type: text/plain; charset=iso-8859-1' "$f"
+		check "inline-bobcarol: $user's copy is labelled 8bit" grep -q '^Content-Transfer-Encoding: 8bit' "$f"
+		check "inline-bobcarol: $user's copy has one Content-Type and one Content-Transfer-Encoding" \
+			test "$(grep -ci '^Content-Type:' "$f") $(grep -ci '^Content-Transfer-Encoding:' "$f")" = "1 1"
+		check "inline-bobcarol: $user's copy says decrypted with $user's own key" \
+			grep -q "^X-Cables: decrypted; format=pgp; inline; key=$(fpr16 "$user@b.test")\$" "$f"
+	else
+		not_ok "inline-bobcarol: $user got a copy"
+	fi
+done
+check "bob and carol: the log says carol got her own copy" \
+	grep -q 'split by key: copy decrypted with its own key to carol@b.test as' "$T/b/milter.log"
+check "bob and carol: gpg was never refused a key" \
+	sh -c "! grep -q 'which is not a key of every recipient' $T/b/milter.log"
+# The spliced message with split delivery too: still nothing for carol.
+TO=carol@b.test
+if [ -n "$cid" ] && deliver "$(message "$T/spliced.asc" spliced-split)" carol@b.test; then
+	not_decrypted_ok "spliced, with split delivery" carol "OpenPGP decryption failed"
+else
+	not_ok "spliced, split: delivered" "$REPLY"
 fi
 check "the milter is still running" kill -0 "$(cat "$T/b/milter.pid")"
 rig_done

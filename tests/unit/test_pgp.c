@@ -254,13 +254,26 @@ test_encrypt_then_decrypt_round_trips_with_crlf_and_signature(void **state)
 	sp = spool_of(out.data.data, out.data.len);
 	assert_int_equal(pgp_message_keyids(sp, from, end, ids, 4, &n, &err), CABLES_OK);
 	assert_int_equal(n, 2);
+	/* The home holds both secrets: gpg decrypts with the one whose packet is kept, each in turn. */
+	for (size_t k = 0; k < 2; k++) {
+		mem_sink_init(&plain);
+		assert_int_equal(pgp_decrypt(home, sp, from, end, (const char (*)[17])&ids[k], 1, &plain.sink, &v, &err),
+		    CABLES_OK);
+		assert_int_equal(plain.data.len, strlen(text));
+		assert_memory_equal(plain.data.data, text, strlen(text));
+		assert_int_equal(strlen(v.decrypted_by), PGP_FPR_LEN);
+		assert_string_equal(v.decrypted_by + PGP_FPR_LEN - 16, ids[k]);
+		assert_true(v.signed_ && v.good);
+		assert_true(pgp_key_has(home, (uint8_t *)carol_pub.data, carol_pub.len, v.fpr));
+		assert_false(pgp_key_has(home, (uint8_t *)bob_pub.data, bob_pub.len, v.fpr));
+		mem_sink_release(&plain);
+	}
+	/* Neither: gpg does not run. */
 	mem_sink_init(&plain);
-	assert_int_equal(pgp_decrypt(home, sp, from, end, &plain.sink, &v, &err), CABLES_OK);
-	assert_int_equal(plain.data.len, strlen(text));
-	assert_memory_equal(plain.data.data, text, strlen(text));
-	assert_true(v.signed_ && v.good);
-	assert_true(pgp_key_has(home, (uint8_t *)carol_pub.data, carol_pub.len, v.fpr));
-	assert_false(pgp_key_has(home, (uint8_t *)bob_pub.data, bob_pub.len, v.fpr));
+	assert_int_equal(pgp_decrypt(home, sp, from, end, (const char (*)[17])&ids[2], 0, &plain.sink, &v, &err),
+	    CABLES_ERR_NOTFOUND);
+	assert_non_null(strstr(err.msg, "OpenPGP: no public-key encrypted session key"));
+	assert_int_equal(plain.data.len, 0);
 	spool_free(sp);
 	mem_sink_release(&plain);
 	mem_sink_release(&out);
@@ -308,7 +321,8 @@ test_broken_input_fails_with_a_reason(void **state)
 	assert_int_equal(pgp_encrypt(home, &o, nobody, 0, &src, &out.sink, ct, &err), CABLES_ERR_ARG);
 	sp = spool_of(garbage, strlen(garbage));
 	mem_sink_init(&plain);
-	assert_int_not_equal(pgp_decrypt(home, sp, 0, (off_t)spool_size(sp), &plain.sink, &v, &err), CABLES_OK);
+	assert_int_not_equal(pgp_decrypt(home, sp, 0, (off_t)spool_size(sp), (const char (*)[17])&"7abacdef01234567",
+	    1, &plain.sink, &v, &err), CABLES_OK);
 	assert_non_null(strstr(err.msg, "OpenPGP"));
 	spool_free(sp);
 	mem_sink_release(&plain);

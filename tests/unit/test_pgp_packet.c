@@ -181,6 +181,116 @@ test_pkesk_key_id(void **state)
 	(void)state;
 }
 
+/* A v3 PKESK naming key ID id (8 bytes), with an old (old_format) or new header and a 4-byte junk MPI. */
+static void
+pkesk(struct buf *b, const uint8_t id[8], bool old_format)
+{
+	uint8_t h[2] = { old_format ? 0x84 : 0xc1, 13 }, v = 3, algo_mpi[4] = { 1, 0, 8, 0x5a };
+
+	buf_append(b, h, 2);
+	buf_append(b, &v, 1);
+	buf_append(b, id, 8);
+	buf_append(b, algo_mpi, 4);
+}
+
+static void
+test_keep_pkesks_of_the_recipient_only(void **state)
+{
+	static const uint8_t bob[8] = { 0xb0, 0xb0, 0xb0, 0xb0, 0xb0, 0xb0, 0xb0, 0x01 };
+	static const uint8_t carol[8] = { 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0xca, 0x02 };
+	static const uint8_t hidden[8] = { 0 };
+	static const uint8_t skesk[] = { 0xc3, 4, 4, 9, 3, 0 }, marker[] = { 0xca, 3, 'P', 'G', 'P' };
+	static const uint8_t seipd[] = { 0xd2, 5, 1, 'D', 'A', 'T', 'A' }, tail[] = { 0xcb, 1, 'T' };
+	const char bob_ids[][17] = { "1111111111111111", "b0b0b0b0b0b0b001" };
+	const char carol_ids[][17] = { "cacacacacacaca02" };
+	const char wildcard[][17] = { "0000000000000000" };
+	struct buf b, want;
+	struct cables_err err;
+	size_t n, kept;
+
+	/* carol's PKESK, a hidden one, an SKESK, a marker, bob's, then the data and a trailing packet. */
+	buf_init(&b);
+	pkesk(&b, carol, false);
+	pkesk(&b, hidden, false);
+	buf_append(&b, skesk, sizeof(skesk));
+	buf_append(&b, marker, sizeof(marker));
+	pkesk(&b, bob, true);
+	buf_append(&b, seipd, sizeof(seipd));
+	buf_append(&b, tail, sizeof(tail));
+
+	/* For bob: his packet (old header kept as it was), then the rest byte for byte. */
+	buf_init(&want);
+	pkesk(&want, bob, true);
+	buf_append(&want, seipd, sizeof(seipd));
+	buf_append(&want, tail, sizeof(tail));
+	{
+		struct buf c;
+
+		buf_init(&c);
+		buf_append(&c, b.data, b.len);
+		n = c.len;
+		assert_int_equal(pgp_packet_keep_pkesks((uint8_t *)c.data, &n, bob_ids, 2, &kept, &err), CABLES_OK);
+		assert_int_equal(kept, 1);
+		assert_int_equal(n, want.len);
+		assert_memory_equal(c.data, want.data, n);
+		assert_int_equal(pgp_packet_is_encrypted((uint8_t *)c.data, n, NULL, &err), CABLES_OK);
+		buf_release(&c);
+	}
+	/* For carol: hers only. */
+	n = b.len;
+	assert_int_equal(pgp_packet_keep_pkesks((uint8_t *)b.data, &n, carol_ids, 1, &kept, &err), CABLES_OK);
+	assert_int_equal(kept, 1);
+	assert_int_equal(n, 15 + sizeof(seipd) + sizeof(tail));
+	assert_memory_equal(b.data + 3, carol, 8);
+	assert_memory_equal(b.data + 15, seipd, sizeof(seipd));
+	buf_release(&b);
+	buf_release(&want);
+
+	/* A wildcard ID is never kept, even when asked for: a hidden PKESK could be anybody's. */
+	buf_init(&b);
+	pkesk(&b, hidden, false);
+	buf_append(&b, seipd, sizeof(seipd));
+	n = b.len;
+	assert_int_equal(pgp_packet_keep_pkesks((uint8_t *)b.data, &n, wildcard, 1, &kept, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(kept, 0);
+	assert_non_null(strstr(err.msg, "no public-key encrypted session key"));
+	buf_release(&b);
+	(void)state;
+}
+
+static void
+test_keep_pkesks_refuses_what_is_not_encrypted(void **state)
+{
+	static const uint8_t literal[] = { 0xcb, 3, 'b', 0, 'x' };
+	/* Two PKESKs naming the same key: both kept (a re-encryption to one key, say). */
+	static const uint8_t twice[] = { 0xc1, 9, 3, 1, 2, 3, 4, 5, 6, 7, 8, 0xc1, 9, 3, 1, 2, 3, 4, 5, 6, 7, 8,
+	    0xd2, 1, 1 };
+	/* A v6 PKESK (no key ID): dropped. */
+	static const uint8_t v6[] = { 0xc1, 9, 6, 1, 2, 3, 4, 5, 6, 7, 8, 0xd2, 1, 1 };
+	const char ids[][17] = { "0102030405060708" };
+	uint8_t buf[sizeof(twice)];
+	struct cables_err err;
+	size_t n, kept;
+
+	memcpy(buf, literal, sizeof(literal));
+	n = sizeof(literal);
+	assert_int_equal(pgp_packet_keep_pkesks(buf, &n, ids, 1, &kept, &err), CABLES_ERR_SYNTAX);
+	n = 0;
+	assert_int_equal(pgp_packet_keep_pkesks(buf, &n, ids, 1, &kept, &err), CABLES_ERR_SYNTAX);
+	memcpy(buf, twice, sizeof(twice));
+	n = sizeof(twice);
+	assert_int_equal(pgp_packet_keep_pkesks(buf, &n, ids, 1, &kept, &err), CABLES_OK);
+	assert_int_equal(kept, 2);
+	assert_int_equal(n, sizeof(twice));
+	assert_memory_equal(buf, twice, n);
+	memcpy(buf, v6, sizeof(v6));
+	n = sizeof(v6);
+	assert_int_equal(pgp_packet_keep_pkesks(buf, &n, ids, 1, &kept, &err), CABLES_ERR_NOTFOUND);
+	n = sizeof(v6);
+	assert_int_equal(pgp_packet_keep_pkesks(buf, &n, NULL, 0, &kept, &err), CABLES_ERR_NOTFOUND);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -189,6 +299,8 @@ main(void)
 		cmocka_unit_test(test_encrypted_only_with_session_keys_then_data),
 		cmocka_unit_test(test_session_keys_must_be_whole_and_definite),
 		cmocka_unit_test(test_pkesk_key_id),
+		cmocka_unit_test(test_keep_pkesks_of_the_recipient_only),
+		cmocka_unit_test(test_keep_pkesks_refuses_what_is_not_encrypted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
