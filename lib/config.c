@@ -67,6 +67,8 @@ static const struct key keys[] = {
 	{ "DefaultPolicy",	T_ATTR,		"encrypt",		OFF(policy), NULL, false, PA_POLICY },
 	{ "Format",		T_ATTR,		"auto",			OFF(policy), NULL, false, PA_FORMAT },
 	{ "Sign",		T_ATTR,		"no",			OFF(policy), NULL, false, PA_SIGN },
+	{ "SenderLogins",	T_OPTPATH,	NULL,			OFF(sender_logins_path), NULL, false, 0 },
+	{ "SignUnauthenticated", T_BOOL,	"no",			OFF(sign_unauthenticated), bool_words, false, 0 },
 	{ "EncryptToSelf",	T_ATTR,		"no",			OFF(policy), NULL, false, PA_SELF },
 	{ "On-KeyNotFound",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEY_NOT_FOUND },
 	{ "On-InternalError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_INTERNAL_ERROR },
@@ -764,6 +766,12 @@ config_load(const char *path, bool must_exist, struct cables_err *err)
 	fclose(fp);
 	c = config_parse(path, text.data != NULL ? text.data : "", text.len, err);
 	buf_release(&text);
+	/* Read here, not in config_parse: parsing text never opens files. */
+	if (c != NULL && c->sender_logins_path != NULL &&
+	    sender_logins_load(&c->sender_logins, c->sender_logins_path, &c->addr, err) != CABLES_OK) {
+		config_free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -802,6 +810,8 @@ config_free(struct config *c)
 	free(c->dnssec_anchor);
 	free(c->reinject_to);
 	free(c->reinject_key);
+	free(c->sender_logins_path);
+	sender_logins_free(c->sender_logins);
 	free(c->exchange_listen);
 	free(c->exchange_cert);
 	free(c->exchange_cert_key);

@@ -384,6 +384,8 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		sender = xstrdup(argv[0]);
 	trusted = (auth != NULL && auth[0] != '\0') || client_internal(c, cfg);
 	c->msg = message_new(cfg, sender, domain_list_match(&cfg->local_domains, addr_domain(sender)), trusted);
+	if (auth != NULL && auth[0] != '\0')
+		c->msg->auth_login = xstrdup(auth);
 
 	c->msg->header_leadspc = c->leadspc;
 	if (argv[0] != NULL)
