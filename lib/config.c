@@ -86,6 +86,7 @@ static const struct key keys[] = {
 	{ "GnuPGHome",		T_PATH,		"/var/lib/cables/gnupg", OFF(gnupg_home), NULL, false, 0 },
 	{ "FormatPreference",	T_CHOICE,	"smime",		OFF(format_preference), preference_words, false, 0 },
 	{ "ReinjectTo",		T_SMTP,		NULL,			OFF(reinject_to), NULL, false, 0 },
+	{ "ReinjectDaemonName",	T_OPTSTRING,	NULL,			OFF(reinject_daemon_name), NULL, false, 0 },
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
 	{ "KeydSocket",		T_OPTPATH,	"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
@@ -811,6 +812,7 @@ config_free(struct config *c)
 	free(c->reinject_to);
 	free(c->reinject_key);
 	free(c->sender_logins_path);
+	free(c->reinject_daemon_name);
 	sender_logins_free(c->sender_logins);
 	free(c->exchange_listen);
 	free(c->exchange_cert);

@@ -71,6 +71,7 @@ struct config {
 	enum format_preference format_preference;	/* FormatPreference: Format auto, both keys */
 	char *reinject_to;		/* ReinjectTo: inet:PORT@ADDRESS; NULL = no split delivery */
 	char *reinject_key;		/* ReinjectKey: the key of re-injection markers */
+	char *reinject_daemon_name;	/* ReinjectDaemonName: {daemon_name} of the verify-only listener */
 	char *sender_logins_path;	/* SenderLogins: who may sign as whom; NULL = none */
 	struct sender_logins *sender_logins;	/* that file, read by config_load (owned) */
 	bool sign_unauthenticated;	/* SignUnauthenticated: sign for unauthenticated submitters */

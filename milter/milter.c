@@ -19,6 +19,7 @@
 #include "message.h"
 #include "milter.h"
 #include "copies.h"
+#include "gate.h"
 #include "inbound.h"
 #include "outbound.h"
 #include "reinject.h"
@@ -58,6 +59,7 @@ struct conn {
 	bool have_client;
 	bool leadspc;		/* SMFIP_HDR_LEADSPC negotiated */
 	bool can_delrcpt;	/* the MTA lets us remove recipients (split delivery) */
+	bool gate;		/* the re-injection listener ({daemon_name} is ReinjectDaemonName) */
 	struct message *msg;
 	struct runtime *rt;	/* the message's configuration */
 };
@@ -123,6 +125,7 @@ milter_setup(struct config *c, struct keystore *ks, X509_STORE *anchors)
 {
 	store = ks;
 	current = runtime_new(c, anchors);
+	gate_setup(time(NULL));
 	if (cert_cache == NULL)
 		cert_cache = smime_cache_new(1024);
 }
@@ -194,6 +197,7 @@ milter_teardown(void)
 	OPENSSL_cleanse(reinject_key, sizeof(reinject_key));
 	smime_cache_free(cert_cache);
 	cert_cache = NULL;
+	gate_release();
 	runtime_release(current);
 	current = NULL;
 }
@@ -373,7 +377,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
 	char *sender = addr_from_envelope(argv[0] != NULL ? argv[0] : "<>");
-	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+	const char *auth = smfi_getsymval(ctx, "{auth_authen}"), *daemon;
 	const struct config *cfg;
 	bool trusted;
 
@@ -386,6 +390,8 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	c->msg = message_new(cfg, sender, domain_list_match(&cfg->local_domains, addr_domain(sender)), trusted);
 	if (auth != NULL && auth[0] != '\0')
 		c->msg->auth_login = xstrdup(auth);
+	daemon = smfi_getsymval(ctx, "{daemon_name}");
+	c->gate = cfg->reinject_daemon_name != NULL && daemon != NULL && strcmp(daemon, cfg->reinject_daemon_name) == 0;
 
 	c->msg->header_leadspc = c->leadspc;
 	if (argv[0] != NULL)
@@ -446,7 +452,7 @@ mlfi_eoh(SMFICTX *ctx)
 	struct outcome out;
 	sfsistat rc;
 
-	if (c->msg == NULL)
+	if (c->msg == NULL || c->gate)	/* the gate decides on the whole message */
 		return SMFIS_CONTINUE;
 	env = env_of(c);
 
@@ -495,7 +501,10 @@ mlfi_eom(SMFICTX *ctx)
 	}
 	env = env_of(c);
 	mta.leadspc = c->leadspc;
-	copies_finish(c->msg, &env, &mta, &out);
+	if (c->gate)
+		gate_check(c->msg, &env, &out);
+	else
+		copies_finish(c->msg, &env, &mta, &out);
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;

@@ -127,6 +127,7 @@ rig_config() {
 	GnuPGHome $T/gnupg
 	KeydSocket none
 	LogFile $MILTER_LOG
+	ReinjectDaemonName cables-reinject
 	CF
 	: > "$CONF"
 	while read -r key value; do
@@ -346,6 +347,7 @@ inst_config() {
 	GnuPGHome $T/$name/gnupg
 	KeydSocket none
 	LogFile $T/$name/milter.log
+	ReinjectDaemonName cables-reinject
 	CF
 	for line in "$@"; do printf '%s\n' "$line" >> "$T/$name/cables.conf"; done
 }
