@@ -2,12 +2,13 @@
 """mailtool - helpers for the integration tests, independent of Cables' own C code.
 
   send --port P --from A --to B [--to C ...] [--mail-opt O ...] [--rcpt-opt O ...]
-       [--pause-file F] FILE
+       [--pause-file F] [--auth USER:PASSWORD] FILE
       Send FILE (bytes as they are) over SMTP to 127.0.0.1:P ("" as --from
       is the null sender; options go on MAIL and on every RCPT).  Prints the
       final reply; exit 0 on 2xx, 4 on 4xx, 5 on 5xx, 3 when no connection.
       With --pause-file, stop in the middle of DATA (the header and part of
-      the body sent), create F, and go on when F is removed.
+      the body sent), create F, and go on when F is removed.  With --auth,
+      AUTH PLAIN after EHLO (exit 5 when the server refuses it).
   entity FILE            The content entity: Content-* and MIME-Version fields,
                          an empty line, and the body, CRLF line ends.
   body FILE              The body (after the header section), CRLF line ends.
