@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "copies.h"
+#include "gate.h"
 #include "inbound.h"
 #include "outbound.h"
 #include "reinject.h"
@@ -89,10 +90,14 @@ copy_marker_check(struct message *m, const struct milter_env *env, const struct 
 		for (size_t i = 0; i < m->nrcpts; i++)
 			rcpts[i] = m->rcpts[i].addr;
 		struct reinject_received r = { m->sender, rcpts, m->nrcpts, m->headers, m->body };
+		struct reinject_stamp stamp;
 
-		ok = reinject_marker_verify(env->marker_key, m->marker, env->now, REINJECT_WINDOW, &r, NULL);
+		ok = reinject_marker_verify(env->marker_key, m->marker, env->now, REINJECT_WINDOW, &r, &stamp);
 		free(rcpts);
 		why = "it does not verify";
+		/* A copy passes once: replayed, it is filtered like any other message. */
+		if (ok && gate_remember(&stamp, REINJECT_WINDOW, env->now, &why) != GATE_NEW)
+			ok = false;
 	}
 	if (ok) {
 		outcome_set(out, VERDICT_ACCEPT, "pass", "a copy re-injected by Cables");

@@ -60,40 +60,52 @@ bucket_expire(struct seen **b, long long now)
 	}
 }
 
-enum seen_result { SEEN_NEW, SEEN_BEFORE, SEEN_FULL };
-
-/* Record a marker's MAC until it expires; was it there already? */
-static enum seen_result
-seen_add(const struct reinject_stamp *st, long long now)
+/* Record a marker's MAC until t + lifetime; was it there already, or is the memory full? */
+static enum gate_seen
+seen_add(const struct reinject_stamp *st, long lifetime, long long now)
 {
 	unsigned long h = 0;
 	struct seen **b, *s;
-	enum seen_result r = SEEN_NEW;
+	enum gate_seen r = GATE_NEW;
 
 	/* The MAC is uniform: its first characters are hash enough. */
 	for (size_t i = 0; i < 8; i++)
 		h = h * 16 + (unsigned long)(st->mac[i] <= '9' ? st->mac[i] - '0' : st->mac[i] - 'a' + 10);
 	b = &buckets[h % GATE_BUCKETS];
-
 	pthread_mutex_lock(&gate_lock);
 	bucket_expire(b, now);
 	for (s = *b; s != NULL; s = s->next)
 		if (strcmp(s->mac, st->mac) == 0)
-			r = SEEN_BEFORE;
-	if (r == SEEN_NEW && nseen >= GATE_SEEN_MAX)
+			r = GATE_SEEN_BEFORE;
+	if (r == GATE_NEW && nseen >= GATE_SEEN_MAX)
 		for (size_t i = 0; i < GATE_BUCKETS; i++)
 			bucket_expire(&buckets[i], now);
-	if (r == SEEN_NEW && nseen >= GATE_SEEN_MAX)
-		r = SEEN_FULL;
-	if (r == SEEN_NEW) {
+	if (r == GATE_NEW && nseen >= GATE_SEEN_MAX)
+		r = GATE_FULL;
+	if (r == GATE_NEW) {
 		s = xcalloc(1, sizeof(*s));
 		memcpy(s->mac, st->mac, sizeof(s->mac));
-		s->expires = st->t + REINJECT_GATE_WINDOW;
+		s->expires = st->t + lifetime;
 		s->next = *b;
 		*b = s;
 		nseen++;
 	}
 	pthread_mutex_unlock(&gate_lock);
+	return r;
+}
+
+enum gate_seen
+gate_remember(const struct reinject_stamp *st, long lifetime, time_t now, const char **why)
+{
+	enum gate_seen r;
+
+	if (st->t < (long long)gate_started) {
+		*why = "the marker was made before cables-milter started";
+		return GATE_SEEN_BEFORE;
+	}
+	r = seen_add(st, lifetime, (long long)now);
+	*why = r == GATE_SEEN_BEFORE ? "the marker has been used before (a replayed copy)" :
+	    r == GATE_FULL ? "too many copies in flight to remember another" : NULL;
 	return r;
 }
 
@@ -125,8 +137,6 @@ marker_problem(const struct message *m, const struct milter_env *env, struct rei
 	free(rcpts);
 	if (!ok)
 		return "the marker does not verify (forged, stale, or for another sender, recipients, header or body)";
-	if (stamp->t < (long long)gate_started)
-		return "the marker was made before cables-milter started";
 	return NULL;
 }
 
@@ -137,17 +147,15 @@ gate_check(const struct message *m, const struct milter_env *env, struct outcome
 	const char *why = marker_problem(m, env, &stamp);
 
 	if (why == NULL) {
-		switch (seen_add(&stamp, (long long)env->now)) {
-		case SEEN_NEW:
+		switch (gate_remember(&stamp, REINJECT_GATE_WINDOW, env->now, &why)) {
+		case GATE_NEW:
 			outcome_set(out, VERDICT_ACCEPT, "pass", "re-injection: a copy made by Cables");
 			return;
-		case SEEN_FULL:
-			outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "re-injection: %d copies in flight",
-			    GATE_SEEN_MAX);
+		case GATE_FULL:
+			outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "re-injection: %s", why);
 			outcome_reply(out, "451", "4.3.2", "Cables: too many copies in flight, try again");
 			return;
-		case SEEN_BEFORE:
-			why = "the marker has been used before (a replayed copy)";
+		case GATE_SEEN_BEFORE:
 			break;
 		}
 	}

@@ -30,6 +30,7 @@
 #include "keys.h"
 #include "message.h"
 #include "outcome.h"
+#include "reinject.h"
 
 #define REINJECT_GATE_WINDOW 600
 #define GATE_SEEN_MAX 65536
@@ -39,6 +40,18 @@ void gate_setup(time_t started);
 
 /* The verdict on message m at the re-injection listener (after its body). */
 void gate_check(const struct message *m, const struct milter_env *env, struct outcome *out);
+
+enum gate_seen { GATE_NEW, GATE_SEEN_BEFORE, GATE_FULL };
+
+/*
+ * A marker that verified (stamp from reinject_marker_verify), checked
+ * against replays and remembered until stamp->t + lifetime: GATE_NEW the
+ * first time; GATE_SEEN_BEFORE when it passed before or was made before
+ * gate_setup's time; GATE_FULL when GATE_SEEN_MAX live markers are
+ * remembered.  *why says why when it is not GATE_NEW.  Used by the
+ * verify-only listener and by the marker check on any other (copies.h).
+ */
+enum gate_seen gate_remember(const struct reinject_stamp *stamp, long lifetime, time_t now, const char **why);
 
 /* Forget every marker seen. */
 void gate_release(void);

@@ -141,6 +141,25 @@ test_a_seen_marker_is_forgotten_when_it_expires(void **state)
 	free(marker);
 }
 
+static void
+test_remembering_is_shared_with_other_listeners(void **state)
+{
+	struct reinject_stamp fresh = { (long long)NOW - 5, "" }, old = { (long long)NOW - 101, "" };
+	const char *why = NULL;
+
+	(void)state;
+	memset(fresh.mac, 'a', 64);
+	memset(old.mac, 'b', 64);
+	assert_int_equal(gate_remember(&fresh, REINJECT_WINDOW, NOW, &why), GATE_NEW);
+	assert_null(why);
+	assert_int_equal(gate_remember(&fresh, REINJECT_WINDOW, NOW, &why), GATE_SEEN_BEFORE);
+	assert_string_equal(why, "the marker has been used before (a replayed copy)");
+	assert_int_equal(gate_remember(&old, REINJECT_WINDOW, NOW, &why), GATE_SEEN_BEFORE);
+	assert_string_equal(why, "the marker was made before cables-milter started");
+	/* Forgotten once its lifetime is over (it would no longer verify either). */
+	assert_int_equal(gate_remember(&fresh, REINJECT_WINDOW, NOW + REINJECT_WINDOW, &why), GATE_NEW);
+}
+
 int
 main(void)
 {
@@ -148,6 +167,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_a_fresh_copy_passes_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_everything_else_is_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_seen_marker_is_forgotten_when_it_expires, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remembering_is_shared_with_other_listeners, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
