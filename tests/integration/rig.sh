@@ -325,7 +325,8 @@ make_cert() {
 #
 # inst_config NAME DOMAIN [LINE...]       $T/NAME/cables.conf (LocalDomains DOMAIN)
 # inst_postfix NAME DOMAIN PORT RELAY USERS [LINE...]
-#     Postfix for DOMAIN on 127.0.0.1:PORT (PORT+1 bypasses the milter),
+#     Postfix for DOMAIN on 127.0.0.1:PORT (PORT+1 the re-injection listener:
+#     with ReinjectDaemonName, the milter lets only its own copies in there),
 #     delivering USERS ("bob carol") of DOMAIN to Maildirs under
 #     $T/NAME/mail/USER/Maildir, relaying every other domain to RELAY.
 # inst_milter NAME                        start (or restart) NAME's milter
