@@ -118,6 +118,10 @@ milter_load_reinject_key(const struct config *c)
 	    CABLES_OK;
 	if (!reinject_key_loaded && c->reinject_to != NULL)
 		log_warnx("split delivery unavailable: ReinjectKey: %s", err.msg);
+	if (c->reinject_to != NULL && c->reinject_daemon_name == NULL)
+		log_warnx("ReinjectTo is set without ReinjectDaemonName: unless the listener at %s runs this milter "
+		    "in its verify-only mode, any local user can send through it past the milter "
+		    "(see cables-milter(8))", c->reinject_to);
 }
 
 void

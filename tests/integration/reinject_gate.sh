@@ -93,4 +93,12 @@ check "nothing refused reached the wire" test "$(grep -l 'gate p1\|wire money\|m
 check "no plaintext for the require domain" test "$(leaks b.test)" = 0
 check "the replayed copies left nothing on the wire" sh -c "[ \$(grep -l '^Message-ID: <s1@a.test>' $SINK/* | wc -l) = 2 ]"
 
+# An upgraded configuration without ReinjectDaemonName gets a warning at start.
+sed -e '/^ReinjectDaemonName /d' -e "s|^Socket .*|Socket unix:$T/old.sock|" -e "s|^LogFile .*|LogFile $T/old.log|" \
+	-e "s|^PidFile .*||" "$CONF" > "$T/old.conf"
+start_milter "$T/old.conf" "$T/old.sock" "$T/old.stderr"
+check "ReinjectTo without ReinjectDaemonName: a warning at start" \
+	wait_for 10 grep -q "ReinjectTo is set without ReinjectDaemonName" "$T/old.log"
+kill -9 "$STARTED_PID" 2>/dev/null
+
 rig_done
