@@ -327,7 +327,7 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
     unsigned long *pf3)
 {
 	const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
-	const unsigned long optional = SMFIF_DELRCPT | SMFIF_QUARANTINE;
+	const unsigned long optional = SMFIF_DELRCPT | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
 	/* Fewer round trips: no replies where we always continue, no unused events. */
 	const unsigned long wanted = SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
 	    SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR |
@@ -342,6 +342,14 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 	*pf1 = f1 & wanted;
 	*pf2 = 0;
 	*pf3 = 0;
+	/*
+	 * Who may sign and the verify-only listener rest on {auth_authen} and
+	 * {daemon_name} at MAIL FROM: ask for them rather than trust the MTA's
+	 * macro lists (Postfix's defaults have them; an admin may trim them).
+	 */
+	if ((*pf0 & SMFIF_SETSYMLIST) != 0 &&
+	    smfi_setsymlist(ctx, SMFIM_ENVFROM, (char *)"i {auth_authen} {daemon_name}") != MI_SUCCESS)
+		log_warnx("cannot ask the MTA for the {auth_authen} and {daemon_name} macros");
 	c = xcalloc(1, sizeof(*c));
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
 	c->can_delrcpt = (*pf0 & SMFIF_DELRCPT) != 0;
@@ -540,7 +548,8 @@ mlfi_close(SMFICTX *ctx)
 struct smfiDesc milter_desc = {
 	.xxfi_name = "cables",
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_DELRCPT | SMFIF_QUARANTINE,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_DELRCPT | SMFIF_QUARANTINE |
+	    SMFIF_SETSYMLIST,
 	.xxfi_connect = mlfi_connect,
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = mlfi_envfrom,

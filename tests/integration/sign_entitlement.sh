@@ -29,8 +29,9 @@ CONF
 
 : > "$T/logins"
 rig_config "Policy a.test Sign=yes" "SenderLogins $T/logins"
+# milter_mail_macros without {auth_authen}: the milter asks for it itself (smfi_setsymlist).
 rig_postfix "smtpd_sasl_auth_enable = yes" "smtpd_sasl_type = cyrus" "smtpd_sasl_path = smtpd" \
-	"smtpd_sasl_security_options = noanonymous"
+	"smtpd_sasl_security_options = noanonymous" "milter_mail_macros = i {mail_addr}"
 rig_sink
 rig_milter
 keyctl generate alice@a.test --smime >/dev/null
