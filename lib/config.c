@@ -70,6 +70,8 @@ static const struct key keys[] = {
 	{ "DefaultPolicy",	T_ATTR,		"encrypt",		OFF(policy), NULL, false, PA_POLICY },
 	{ "Format",		T_ATTR,		"auto",			OFF(policy), NULL, false, PA_FORMAT },
 	{ "Sign",		T_ATTR,		"no",			OFF(policy), NULL, false, PA_SIGN },
+	{ "SenderLogins",	T_OPTPATH,	NULL,			OFF(sender_logins_path), NULL, false, 0 },
+	{ "SignUnauthenticated", T_BOOL,	"no",			OFF(sign_unauthenticated), bool_words, false, 0 },
 	{ "EncryptToSelf",	T_ATTR,		"no",			OFF(policy), NULL, false, PA_SELF },
 	{ "On-KeyNotFound",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEY_NOT_FOUND },
 	{ "On-InternalError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_INTERNAL_ERROR },
@@ -87,6 +89,7 @@ static const struct key keys[] = {
 	{ "GnuPGHome",		T_PATH,		"/var/lib/cables/gnupg", OFF(gnupg_home), NULL, false, 0 },
 	{ "FormatPreference",	T_CHOICE,	"smime",		OFF(format_preference), preference_words, false, 0 },
 	{ "ReinjectTo",		T_SMTP,		NULL,			OFF(reinject_to), NULL, false, 0 },
+	{ "ReinjectDaemonName",	T_OPTSTRING,	NULL,			OFF(reinject_daemon_name), NULL, false, 0 },
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "ExitDaemonName",	T_OPTSTRING,	NULL,			OFF(exit_daemon_name), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
@@ -806,6 +809,12 @@ config_load(const char *path, bool must_exist, struct cables_err *err)
 	fclose(fp);
 	c = config_parse(path, text.data != NULL ? text.data : "", text.len, err);
 	buf_release(&text);
+	/* Read here, not in config_parse: parsing text never opens files. */
+	if (c != NULL && c->sender_logins_path != NULL &&
+	    sender_logins_load(&c->sender_logins, c->sender_logins_path, &c->addr, err) != CABLES_OK) {
+		config_free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -848,6 +857,9 @@ config_free(struct config *c)
 	free(c->reinject_to);
 	free(c->authserv_id);
 	free(c->reinject_key);
+	free(c->sender_logins_path);
+	free(c->reinject_daemon_name);
+	sender_logins_free(c->sender_logins);
 	free(c->exchange_listen);
 	free(c->exchange_cert);
 	free(c->exchange_cert_key);

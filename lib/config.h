@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "addr.h"
+#include "senderlogins.h"
 #include "policy.h"
 #include "status.h"
 
@@ -72,6 +73,10 @@ struct config {
 	char *reinject_to;		/* ReinjectTo: inet:PORT@ADDRESS; NULL = no split delivery */
 	char *reinject_key;		/* ReinjectKey: the key of re-injection markers */
 	char *authserv_id;		/* AuthservID: our Authentication-Results fields; the host name if unset */
+	char *reinject_daemon_name;	/* ReinjectDaemonName: {daemon_name} of the verify-only listener */
+	char *sender_logins_path;	/* SenderLogins: who may sign as whom; NULL = none */
+	struct sender_logins *sender_logins;	/* that file, read by config_load (owned) */
+	bool sign_unauthenticated;	/* SignUnauthenticated: sign for unauthenticated submitters */
 	size_t max_message_size;	/* MaxMessageSize; 0 = unlimited */
 	char *keyd_socket;		/* KeydSocket; NULL = the milter does not ask keyd */
 	char *keyd_pid_file;		/* KeydPidFile; NULL = none */

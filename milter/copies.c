@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "copies.h"
+#include "gate.h"
 #include "inbound.h"
 #include "outbound.h"
 #include "reinject.h"
@@ -20,7 +21,6 @@ copy_send(const struct message *m, const struct milter_env *env, const size_t *m
 {
 	struct reinject_rcpt *rcpts = xcalloc(n + 1, sizeof(*rcpts));
 	struct reinject_copy copy;
-	char marker[200];
 	cables_status st;
 
 	qid[0] = '\0';
@@ -32,23 +32,22 @@ copy_send(const struct message *m, const struct milter_env *env, const size_t *m
 		rcpts[k].addr = m->rcpts[members[k]].addr;
 		rcpts[k].esmtp = m->rcpts[members[k]].esmtp;
 	}
-	st = reinject_marker(env->reinject_key, env->now, rcpts, n, body, marker, sizeof(marker), err);
-	if (st == CABLES_OK) {
-		buf_printf(first, "%s: %s\r\n", REINJECT_MARKER, marker);
-		memset(&copy, 0, sizeof(copy));
-		copy.sender = m->sender;
-		copy.mail_esmtp = m->mail_esmtp;
-		copy.rcpts = rcpts;
-		copy.nrcpts = n;
-		copy.headers = m->headers;
-		copy.drop_content_fields = content != NULL;
-		copy.drop_authres = m->authres_ours;
-		copy.ndrop_authres = m->nauthres_ours;
-		copy.first = first;
-		copy.content = content;
-		copy.body = body;
-		st = reinject_send(env->cfg->reinject_to, &copy, COPY_TIMEOUT, qid, qlen, err);
-	}
+	/* reinject_send adds the marker, last in the header block it covers. */
+	memset(&copy, 0, sizeof(copy));
+	copy.sender = m->sender;
+	copy.mail_esmtp = m->mail_esmtp;
+	copy.rcpts = rcpts;
+	copy.nrcpts = n;
+	copy.headers = m->headers;
+	copy.drop_content_fields = content != NULL;
+	copy.drop_authres = m->authres_ours;
+	copy.ndrop_authres = m->nauthres_ours;
+	copy.first = first;
+	copy.content = content;
+	copy.body = body;
+	copy.marker_key = env->reinject_key;
+	copy.now = env->now;
+	st = reinject_send(env->cfg->reinject_to, &copy, COPY_TIMEOUT, qid, qlen, err);
 	free(rcpts);
 	return st;
 }
@@ -92,9 +91,15 @@ copy_marker_check(struct message *m, const struct milter_env *env, const struct 
 		rcpts = xcalloc(m->nrcpts + 1, sizeof(*rcpts));
 		for (size_t i = 0; i < m->nrcpts; i++)
 			rcpts[i] = m->rcpts[i].addr;
-		ok = reinject_marker_verify(env->marker_key, m->marker, env->now, rcpts, m->nrcpts, m->body);
+		struct reinject_received r = { m->sender, rcpts, m->nrcpts, m->headers, m->body };
+		struct reinject_stamp stamp;
+
+		ok = reinject_marker_verify(env->marker_key, m->marker, env->now, REINJECT_WINDOW, &r, &stamp);
 		free(rcpts);
 		why = "it does not verify";
+		/* A copy passes once: replayed, it is filtered like any other message. */
+		if (ok && gate_remember(&stamp, REINJECT_WINDOW, env->now, &why) != GATE_NEW)
+			ok = false;
 	}
 	if (ok) {
 		outcome_set(out, VERDICT_ACCEPT, "pass", "a copy re-injected by Cables");

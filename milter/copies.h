@@ -26,7 +26,7 @@
 
 /*
  * Queue a copy for recipients members[0..n) of m: first holds the fields to
- * put first (an inbound X-Cables result, or none; the marker is added), content the
+ * put first (the X-Cables result; the marker goes last in the header), content the
  * copy's content fields (NULL: the original ones), body the copy's body.
  * *qid gets the MTA's queue ID for it ("" when it did not say).
  */

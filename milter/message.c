@@ -37,6 +37,7 @@ message_free(struct message *m)
 {
 	if (m == NULL)
 		return;
+	free(m->auth_login);
 	free(m->queue_id);
 	free(m->sender);
 	free(m->mail_esmtp);

@@ -77,6 +77,7 @@ struct message {
 	char *mail_esmtp;	/* MAIL parameters worth keeping (RET=, ENVID=, BODY=, SMTPUTF8), or NULL */
 	bool sender_local;	/* local domain, or a trusted client */
 	bool client_trusted;	/* SMTP AUTH, InternalHosts, or submitted on this host */
+	char *auth_login;	/* the SASL login ({auth_authen}), or NULL */
 	struct rcpt *rcpts;
 	size_t nrcpts;
 	struct header *content;	/* Content-* and MIME-Version fields, in order */

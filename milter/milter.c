@@ -19,6 +19,7 @@
 #include "message.h"
 #include "milter.h"
 #include "copies.h"
+#include "gate.h"
 #include "inbound.h"
 #include "outbound.h"
 #include "reinject.h"
@@ -58,6 +59,7 @@ struct conn {
 	bool have_client;
 	bool leadspc;		/* SMFIP_HDR_LEADSPC negotiated */
 	bool can_delrcpt;	/* the MTA lets us remove recipients (split delivery) */
+	bool gate;		/* the re-injection listener ({daemon_name} is ReinjectDaemonName) */
 	struct message *msg;
 	struct runtime *rt;	/* the message's configuration */
 };
@@ -116,6 +118,10 @@ milter_load_reinject_key(const struct config *c)
 	    CABLES_OK;
 	if (!reinject_key_loaded && c->reinject_to != NULL)
 		log_warnx("split delivery unavailable: ReinjectKey: %s", err.msg);
+	if (c->reinject_to != NULL && c->reinject_daemon_name == NULL)
+		log_warnx("ReinjectTo is set without ReinjectDaemonName: unless the listener at %s runs this milter "
+		    "in its verify-only mode, any local user can send through it past the milter "
+		    "(see cables-milter(8))", c->reinject_to);
 }
 
 void
@@ -123,6 +129,7 @@ milter_setup(struct config *c, struct keystore *ks, X509_STORE *anchors)
 {
 	store = ks;
 	current = runtime_new(c, anchors);
+	gate_setup(time(NULL));
 	if (cert_cache == NULL)
 		cert_cache = smime_cache_new(1024);
 }
@@ -194,6 +201,7 @@ milter_teardown(void)
 	OPENSSL_cleanse(reinject_key, sizeof(reinject_key));
 	smime_cache_free(cert_cache);
 	cert_cache = NULL;
+	gate_release();
 	runtime_release(current);
 	current = NULL;
 }
@@ -319,7 +327,7 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
     unsigned long *pf3)
 {
 	const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
-	const unsigned long optional = SMFIF_DELRCPT | SMFIF_QUARANTINE;
+	const unsigned long optional = SMFIF_DELRCPT | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
 	/* Fewer round trips: no replies where we always continue, no unused events. */
 	/* RCPT is answered: a recipient that cannot be classified is temp-failed alone. */
 	const unsigned long wanted = SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
@@ -334,6 +342,14 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 	*pf1 = f1 & wanted;
 	*pf2 = 0;
 	*pf3 = 0;
+	/*
+	 * Who may sign and the verify-only listener rest on {auth_authen} and
+	 * {daemon_name} at MAIL FROM: ask for them rather than trust the MTA's
+	 * macro lists (Postfix's defaults have them; an admin may trim them).
+	 */
+	if ((*pf0 & SMFIF_SETSYMLIST) != 0 &&
+	    smfi_setsymlist(ctx, SMFIM_ENVFROM, (char *)"i {auth_authen} {daemon_name}") != MI_SUCCESS)
+		log_warnx("cannot ask the MTA for the {auth_authen} and {daemon_name} macros");
 	c = xcalloc(1, sizeof(*c));
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
 	c->can_delrcpt = (*pf0 & SMFIF_DELRCPT) != 0;
@@ -387,7 +403,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
 	char *sender = addr_from_envelope(argv[0] != NULL ? argv[0] : "<>");
-	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+	const char *auth = smfi_getsymval(ctx, "{auth_authen}"), *daemon;
 	const struct config *cfg;
 	char *norm;
 	bool trusted;
@@ -402,6 +418,10 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	c->msg = message_new(cfg, sender, (norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm))) ||
 	    exit_listener(ctx, cfg), trusted);
 	free(norm);
+	if (auth != NULL && auth[0] != '\0')
+		c->msg->auth_login = xstrdup(auth);
+	daemon = smfi_getsymval(ctx, "{daemon_name}");
+	c->gate = cfg->reinject_daemon_name != NULL && daemon != NULL && strcmp(daemon, cfg->reinject_daemon_name) == 0;
 
 	c->msg->header_leadspc = c->leadspc;
 	if (argv[0] != NULL)
@@ -465,7 +485,7 @@ mlfi_eoh(SMFICTX *ctx)
 	struct outcome out;
 	sfsistat rc;
 
-	if (c->msg == NULL)
+	if (c->msg == NULL || c->gate)	/* the gate decides on the whole message */
 		return SMFIS_CONTINUE;
 	env = env_of(c);
 
@@ -514,7 +534,10 @@ mlfi_eom(SMFICTX *ctx)
 	}
 	env = env_of(c);
 	mta.leadspc = c->leadspc;
-	copies_finish(c->msg, &env, &mta, &out);
+	if (c->gate)
+		gate_check(c->msg, &env, &out);
+	else
+		copies_finish(c->msg, &env, &mta, &out);
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;
@@ -546,7 +569,8 @@ mlfi_close(SMFICTX *ctx)
 struct smfiDesc milter_desc = {
 	.xxfi_name = "cables",
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_DELRCPT | SMFIF_QUARANTINE,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_DELRCPT | SMFIF_QUARANTINE |
+	    SMFIF_SETSYMLIST,
 	.xxfi_connect = mlfi_connect,
 	.xxfi_helo = NULL,
 	.xxfi_envfrom = mlfi_envfrom,

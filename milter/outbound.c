@@ -36,13 +36,15 @@ refuse_no_key(struct outcome *out, enum fail_action action, const char *reason)
 
 /*
  * Should this message be signed, and with what?  Only for a trusted client
- * whose sender address is local and whose Sign setting is yes.
+ * whose sender address is local and whose Sign setting is yes, and only
+ * when the submitter is entitled to the address (senderlogins.h): the
+ * envelope sender alone is what any SASL user or local process can claim.
  */
 static cables_status
 plan_signature(struct message *m, const struct milter_env *env, struct cables_err *err)
 {
 	const struct config *cfg = env->cfg;
-	char *norm, *why = NULL;
+	char *norm, *why = NULL, why_not[200];
 	cables_status st = CABLES_OK;
 	bool any = false;
 
@@ -51,6 +53,12 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 	norm = addr_normalize(m->sender, &cfg->addr);
 	if (norm == NULL || !domain_list_match(&cfg->local_domains, addr_domain(norm)) ||
 	    !policy_get(&cfg->policy, norm, PA_SIGN, NULL)) {
+		free(norm);
+		return CABLES_OK;
+	}
+	if (!sender_entitled(cfg->sender_logins, cfg->sign_unauthenticated, norm, m->auth_login, why_not,
+	    sizeof(why_not))) {
+		snprintf(m->sign_note, sizeof(m->sign_note), "unsigned: %s", why_not);
 		free(norm);
 		return CABLES_OK;
 	}

@@ -30,7 +30,128 @@ struct smtp {
 	size_t nout;
 	bool line_start;	/* DATA: the next byte starts a line (dot-stuffing) */
 	bool esmtp_dsn, esmtp_8bit, esmtp_utf8;
+	struct header_digest *hd;	/* while writing the header block: what it digests, or NULL */
 };
+
+/*
+ * The header block's digest: every field but Received (each hop prepends
+ * one) and the marker itself, in order, in a relaxed form (name in
+ * lowercase; runs of spaces, tabs and line breaks in the value made one
+ * space; no space at either end), so folding and the milter protocol's
+ * leading space do not matter.
+ */
+struct header_digest {
+	EVP_MD_CTX *md;
+	struct buf line;	/* the line being read */
+	struct buf field;	/* the field being read: its lines joined */
+	bool ok;
+};
+
+static void
+header_digest_init(struct header_digest *d)
+{
+	d->md = EVP_MD_CTX_new();
+	d->ok = d->md != NULL && EVP_DigestInit_ex(d->md, EVP_sha256(), NULL) == 1;
+	buf_init(&d->line);
+	buf_init(&d->field);
+}
+
+/* The field read so far, into the digest (unless it is one that does not count). */
+static void
+header_digest_field(struct header_digest *d)
+{
+	const char *f = d->field.data, *colon;
+	size_t name_len;
+	struct buf canon;
+	bool space = false;
+
+	if (d->field.len == 0 || (colon = memchr(f, ':', d->field.len)) == NULL) {
+		d->field.len = 0;
+		return;
+	}
+	name_len = (size_t)(colon - f);
+	while (name_len > 0 && (f[name_len - 1] == ' ' || f[name_len - 1] == '\t'))
+		name_len--;
+	if ((name_len == 8 && str_nieq(f, "Received", 8)) ||
+	    (name_len == strlen(REINJECT_MARKER) && str_nieq(f, REINJECT_MARKER, name_len))) {
+		d->field.len = 0;
+		return;
+	}
+	buf_init(&canon);
+	for (size_t i = 0; i < name_len; i++) {
+		char c = f[i] >= 'A' && f[i] <= 'Z' ? (char)(f[i] - 'A' + 'a') : f[i];
+
+		buf_append(&canon, &c, 1);
+	}
+	buf_append(&canon, ":", 1);
+	for (const char *v = colon + 1; v < f + d->field.len; v++) {
+		if (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n') {
+			space = true;
+			continue;
+		}
+		if (space && canon.data[canon.len - 1] != ':')
+			buf_append(&canon, " ", 1);
+		space = false;
+		buf_append(&canon, v, 1);
+	}
+	buf_append(&canon, "\r\n", 2);
+	d->ok = d->ok && EVP_DigestUpdate(d->md, canon.data, canon.len) == 1;
+	buf_release(&canon);
+	d->field.len = 0;
+}
+
+/* One whole line (without its line end): a new field, or the continuation of the last one. */
+static void
+header_digest_line(struct header_digest *d, const char *p, size_t n)
+{
+	if (n > 0 && (p[0] == ' ' || p[0] == '\t')) {
+		buf_append(&d->field, " ", 1);
+	} else {
+		header_digest_field(d);
+	}
+	buf_append(&d->field, p, n);
+}
+
+/* Bytes of the header block, in pieces of any size. */
+static void
+header_digest_feed(struct header_digest *d, const char *p, size_t n)
+{
+	const char *end = p + n, *nl;
+
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		buf_append(&d->line, p, (size_t)(nl - p));
+		if (d->line.len > 0 && d->line.data[d->line.len - 1] == '\r')
+			d->line.len--;
+		header_digest_line(d, d->line.data != NULL ? d->line.data : "", d->line.len);
+		d->line.len = 0;
+		p = nl + 1;
+	}
+	buf_append(&d->line, p, (size_t)(end - p));
+}
+
+/* The digest of everything fed; false when the digest could not be made. */
+static bool
+header_digest_final(struct header_digest *d, uint8_t out[32])
+{
+	bool ok;
+
+	if (d->line.len > 0)
+		header_digest_line(d, d->line.data, d->line.len);
+	header_digest_field(d);
+	ok = d->ok && EVP_DigestFinal_ex(d->md, out, NULL) == 1;
+	EVP_MD_CTX_free(d->md);
+	buf_release(&d->line);
+	buf_release(&d->field);
+	return ok;
+}
+
+static cables_status
+header_digest_piece(void *arg, const void *p, size_t n, struct cables_err *err)
+{
+	(void)err;
+	header_digest_feed(arg, p, n);
+	return CABLES_OK;
+}
 
 bool
 reinject_target_valid(const char *spec)
@@ -215,6 +336,17 @@ drop_authres(const struct reinject_copy *c, unsigned int index)
 	return false;
 }
 
+/* Bytes of the header block: into the digest (when the copy gets a marker), then out. */
+static cables_status
+header_write(void *arg, const void *p, size_t n, struct cables_err *err)
+{
+	struct smtp *s = arg;
+
+	if (s->hd != NULL)
+		header_digest_feed(s->hd, p, n);
+	return data_write(s, p, n, err);
+}
+
 /*
  * The original fields, without X-Cables fields, markers, the
  * Authentication-Results fields asked, and (if asked) content fields.
@@ -245,11 +377,47 @@ write_original_fields(struct smtp *s, const struct reinject_copy *c, struct cabl
 			    (name == strlen(REINJECT_MARKER) && str_nieq(line, REINJECT_MARKER, name)) ||
 			    (c->drop_content_fields && name < n && mime_is_content_header(line, name));
 		}
-		if (!skip && (st = data_write(s, line, n, err)) != CABLES_OK)
+		if (!skip && (st = header_write(s, line, n, err)) != CABLES_OK)
 			break;
 	}
 	free(lines);
 	return st;
+}
+
+static cables_status marker_make(const uint8_t key[REINJECT_KEY_LEN], time_t now, const char *sender,
+    const char *const *rcpts, size_t n, const uint8_t header_digest[32], const uint8_t body_digest[32],
+    char *out, size_t len, struct cables_err *err);
+static cables_status body_digest(const struct entity_src *body, uint8_t out[32], struct cables_err *err);
+
+/* The marker, last in the header block: it covers every field written before it. */
+static cables_status
+write_marker(struct smtp *s, const struct reinject_copy *c, const uint8_t body_dig[32], struct cables_err *err)
+{
+	const char **names;
+	uint8_t hdig[32];
+	char line[300];
+	size_t off;
+	bool ok;
+	cables_status st;
+
+	if (s->hd == NULL)
+		return CABLES_OK;
+	ok = header_digest_final(s->hd, hdig);
+	s->hd = NULL;
+	if (!ok)
+		return cables_fail(err, CABLES_ERR_CRYPTO, "digesting a header block");
+	names = xcalloc(c->nrcpts + 1, sizeof(*names));
+	for (size_t i = 0; i < c->nrcpts; i++)
+		names[i] = c->rcpts[i].addr;
+	off = (size_t)snprintf(line, sizeof(line), "%s: ", REINJECT_MARKER);
+	st = marker_make(c->marker_key, c->now, c->sender, names, c->nrcpts, hdig, body_dig, line + off,
+	    sizeof(line) - off - 2, err);
+	free(names);
+	if (st != CABLES_OK)
+		return st;
+	off = strlen(line);
+	memcpy(line + off, "\r\n", 2);
+	return data_write(s, line, off + 2, err);
 }
 
 cables_status
@@ -257,6 +425,8 @@ reinject_send(const char *spec, const struct reinject_copy *c, int timeout, char
     struct cables_err *err)
 {
 	struct smtp *s = xcalloc(1, sizeof(*s));
+	struct header_digest hd;
+	uint8_t bdig[32];
 	struct buf ehlo;
 	char text[512];
 	int code;
@@ -264,6 +434,10 @@ reinject_send(const char *spec, const struct reinject_copy *c, int timeout, char
 
 	queue_id[0] = '\0';
 	buf_init(&ehlo);
+	if (c->marker_key != NULL && (st = body_digest(c->body, bdig, err)) != CABLES_OK) {
+		free(s);
+		return st;
+	}
 	if ((st = smtp_connect(s, spec, timeout, err)) != CABLES_OK ||
 	    (st = smtp_cmd(s, '2', "greeting", NULL, err, NULL)) != CABLES_OK ||
 	    (st = smtp_cmd(s, '2', "EHLO", &ehlo, err, "EHLO cables-reinject")) != CABLES_OK)
@@ -298,9 +472,14 @@ reinject_send(const char *spec, const struct reinject_copy *c, int timeout, char
 	if ((st = smtp_cmd(s, '3', "DATA", NULL, err, "DATA")) != CABLES_OK)
 		goto out;
 	s->line_start = true;
-	if ((c->first != NULL && (st = data_write(s, c->first->data, c->first->len, err)) != CABLES_OK) ||
+	if (c->marker_key != NULL) {
+		header_digest_init(&hd);
+		s->hd = &hd;
+	}
+	if ((c->first != NULL && (st = header_write(s, c->first->data, c->first->len, err)) != CABLES_OK) ||
 	    (st = write_original_fields(s, c, err)) != CABLES_OK ||
-	    (c->content != NULL && (st = data_write(s, c->content->data, c->content->len, err)) != CABLES_OK) ||
+	    (c->content != NULL && (st = header_write(s, c->content->data, c->content->len, err)) != CABLES_OK) ||
+	    (st = write_marker(s, c, bdig, err)) != CABLES_OK ||
 	    (st = data_write(s, "\r\n", 2, err)) != CABLES_OK ||
 	    (st = entity_src_each(c->body, data_write, s, err)) != CABLES_OK)
 		goto out;
@@ -321,6 +500,8 @@ reinject_send(const char *spec, const struct reinject_copy *c, int timeout, char
 	smtp_cmd(s, '2', "QUIT", NULL, NULL, "QUIT");
 	st = CABLES_OK;
 out:
+	if (s->hd != NULL)
+		header_digest_final(s->hd, bdig);	/* only to free it */
 	if (s->fd >= 0)
 		close(s->fd);
 	buf_release(&ehlo);
@@ -343,12 +524,31 @@ digest_piece(void *arg, const void *p, size_t n, struct cables_err *err)
 	    cables_fail(err, CABLES_ERR_CRYPTO, "digesting a copy");
 }
 
-/* HMAC over "v1", t, nonce, the sorted lowercase recipients and the body digest. */
-static bool
-marker_mac(const uint8_t key[REINJECT_KEY_LEN], long long t, const char *nonce, const char *const *rcpts,
-    size_t n, const uint8_t body_digest[32], char hex[65])
+static cables_status
+body_digest(const struct entity_src *body, uint8_t out[32], struct cables_err *err)
 {
-	char **sorted = xcalloc(n + 1, sizeof(*sorted));
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	cables_status st;
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		st = cables_fail(err, CABLES_ERR_CRYPTO, "digesting a copy");
+	else if ((st = entity_src_each(body, digest_piece, md, err)) == CABLES_OK &&
+	    EVP_DigestFinal_ex(md, out, NULL) != 1)
+		st = cables_fail(err, CABLES_ERR_CRYPTO, "digesting a copy");
+	EVP_MD_CTX_free(md);
+	return st;
+}
+
+/*
+ * HMAC over "v2", t, nonce, the envelope sender, the sorted lowercase
+ * recipients, and the digests of the header block and the body.
+ */
+static bool
+marker_mac(const uint8_t key[REINJECT_KEY_LEN], long long t, const char *nonce, const char *sender,
+    const char *const *rcpts, size_t n, const uint8_t header_digest[32], const uint8_t body_digest[32],
+    char hex[65])
+{
+	char **sorted = xcalloc(n + 2, sizeof(*sorted));
 	struct buf msg;
 	uint8_t mac[EVP_MAX_MD_SIZE];
 	unsigned int mac_len = 0;
@@ -359,13 +559,17 @@ marker_mac(const uint8_t key[REINJECT_KEY_LEN], long long t, const char *nonce, 
 		sorted[i] = xstrdup(rcpts[i]);
 		str_lower(sorted[i]);
 	}
+	sorted[n] = xstrdup(sender);
+	str_lower(sorted[n]);
 	qsort(sorted, n, sizeof(*sorted), cmp_str);
 	buf_init(&msg);
-	buf_printf(&msg, "v1\n%lld\n%s\n", t, nonce);
-	for (size_t i = 0; i < n; i++) {
-		buf_printf(&msg, "%s\n", sorted[i]);
+	buf_printf(&msg, "v2\n%lld\n%s\n%s\n%zu\n", t, nonce, sorted[n], n);
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n)
+			buf_printf(&msg, "%s\n", sorted[i]);
 		free(sorted[i]);
 	}
+	buf_append(&msg, header_digest, 32);
 	buf_append(&msg, body_digest, 32);
 	ok = HMAC(EVP_sha256(), key, REINJECT_KEY_LEN, (const uint8_t *)msg.data, msg.len, mac, &mac_len) != NULL &&
 	    mac_len == 32;
@@ -376,61 +580,80 @@ marker_mac(const uint8_t key[REINJECT_KEY_LEN], long long t, const char *nonce, 
 	return ok;
 }
 
-cables_status
-reinject_marker(const uint8_t key[REINJECT_KEY_LEN], time_t now, const struct reinject_rcpt *rcpts, size_t n,
-    const struct entity_src *body, char *out, size_t len, struct cables_err *err)
+/* A new marker value: a fresh nonce and the MAC over the rest. */
+static cables_status
+marker_make(const uint8_t key[REINJECT_KEY_LEN], time_t now, const char *sender, const char *const *rcpts,
+    size_t n, const uint8_t header_digest[32], const uint8_t body_digest[32], char *out, size_t len,
+    struct cables_err *err)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	const char **names = xcalloc(n + 1, sizeof(*names));
-	uint8_t digest[32], rnd[8];
+	uint8_t rnd[8];
 	char nonce[17], hex[65];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return cables_fail(err, CABLES_ERR_CRYPTO, "making a marker");
+	hex_encode(rnd, sizeof(rnd), nonce);
+	if (!marker_mac(key, (long long)now, nonce, sender, rcpts, n, header_digest, body_digest, hex))
+		return cables_fail(err, CABLES_ERR_CRYPTO, "making a marker");
+	snprintf(out, len, "v2 t=%lld n=%s h=%s", (long long)now, nonce, hex);
+	return CABLES_OK;
+}
+
+/* The digests of a message as it arrived (headers: every field, as the milter spools them). */
+static cables_status
+received_digests(const struct reinject_received *r, uint8_t header_digest[32], uint8_t body_digest_out[32],
+    struct cables_err *err)
+{
+	struct header_digest hd;
+	struct entity_src src;
 	cables_status st;
 
-	for (size_t i = 0; i < n; i++)
-		names[i] = rcpts[i].addr;
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		st = cables_fail(err, CABLES_ERR_CRYPTO, "digesting a copy");
-	} else if ((st = entity_src_each(body, digest_piece, md, err)) == CABLES_OK) {
-		if (EVP_DigestFinal_ex(md, digest, NULL) != 1 || RAND_bytes(rnd, sizeof(rnd)) != 1) {
-			st = cables_fail(err, CABLES_ERR_CRYPTO, "making a marker");
-		} else {
-			hex_encode(rnd, sizeof(rnd), nonce);
-			if (!marker_mac(key, (long long)now, nonce, names, n, digest, hex))
-				st = cables_fail(err, CABLES_ERR_CRYPTO, "making a marker");
-			else
-				snprintf(out, len, "v1 t=%lld n=%s h=%s", (long long)now, nonce, hex);
-		}
-	}
-	EVP_MD_CTX_free(md);
-	free(names);
+	entity_src_init(&src);
+	entity_src_spool(&src, r->body, 0, -1);
+	if ((st = body_digest(&src, body_digest_out, err)) != CABLES_OK)
+		return st;
+	header_digest_init(&hd);
+	entity_src_init(&src);
+	entity_src_spool(&src, r->headers, 0, -1);
+	st = entity_src_each(&src, header_digest_piece, &hd, err);
+	if (!header_digest_final(&hd, header_digest) && st == CABLES_OK)
+		st = cables_fail(err, CABLES_ERR_CRYPTO, "digesting a header block");
 	return st;
 }
 
+cables_status
+reinject_marker_for(const uint8_t key[REINJECT_KEY_LEN], time_t now, const struct reinject_received *r,
+    char *out, size_t len, struct cables_err *err)
+{
+	uint8_t hdig[32], bdig[32];
+	cables_status st;
+
+	if ((st = received_digests(r, hdig, bdig, err)) != CABLES_OK)
+		return st;
+	return marker_make(key, now, r->sender, r->rcpts, r->nrcpts, hdig, bdig, out, len, err);
+}
+
 bool
-reinject_marker_verify(const uint8_t key[REINJECT_KEY_LEN], const char *value, time_t now,
-    const char *const *rcpts, size_t n, const struct spool *body)
+reinject_marker_verify(const uint8_t key[REINJECT_KEY_LEN], const char *value, time_t now, long window,
+    const struct reinject_received *r, struct reinject_stamp *stamp)
 {
 	long long t;
 	char nonce[17], given[65], expect[65];
-	uint8_t digest[32];
-	struct entity_src src;
-	EVP_MD_CTX *md;
-	bool ok = false;
+	uint8_t hdig[32], bdig[32];
 
 	while (*value == ' ' || *value == '\t')
 		value++;
-	if (sscanf(value, "v1 t=%lld n=%16[0-9a-f] h=%64[0-9a-f]", &t, nonce, given) != 3 ||
+	if (sscanf(value, "v2 t=%lld n=%16[0-9a-f] h=%64[0-9a-f]", &t, nonce, given) != 3 ||
 	    strlen(nonce) != 16 || strlen(given) != 64)
 		return false;
-	if (t > (long long)now + 300 || t < (long long)now - REINJECT_WINDOW)
+	if (t > (long long)now + 300 || t < (long long)now - window)
 		return false;
-	entity_src_init(&src);
-	entity_src_spool(&src, body, 0, -1);
-	md = EVP_MD_CTX_new();
-	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-	    entity_src_each(&src, digest_piece, md, NULL) == CABLES_OK && EVP_DigestFinal_ex(md, digest, NULL) == 1 &&
-	    marker_mac(key, t, nonce, rcpts, n, digest, expect))
-		ok = CRYPTO_memcmp(given, expect, 64) == 0;
-	EVP_MD_CTX_free(md);
-	return ok;
+	if (received_digests(r, hdig, bdig, NULL) != CABLES_OK ||
+	    !marker_mac(key, t, nonce, r->sender, r->rcpts, r->nrcpts, hdig, bdig, expect) ||
+	    CRYPTO_memcmp(given, expect, 64) != 0)
+		return false;
+	if (stamp != NULL) {
+		stamp->t = t;
+		memcpy(stamp->mac, given, sizeof(stamp->mac));
+	}
+	return true;
 }

@@ -4,8 +4,10 @@
 #   Create and start a private Postfix instance for DOMAIN in DIR (its own
 #   main.cf, master.cf, queue and log; no chroot; DNS lookups disabled)
 #   that listens on 127.0.0.1:SMTP_PORT with MILTER ("unix:/path", or ""
-#   for none) as smtpd and non-smtpd milter, on REINJECT_PORT without
-#   milters, and relays every remote domain to 127.0.0.1:RELAY_PORT.  Each
+#   for none) as smtpd and non-smtpd milter, on REINJECT_PORT with the same
+#   milter named "cables-reinject" ({daemon_name}; without milters when
+#   POSTFIX_REINJECT_NO_MILTER=yes, for benchmarks), and relays every remote
+#   domain to 127.0.0.1:RELAY_PORT.  Each
 #   LINE is one more main.cf line.  Returns non-zero (after printing Postfix's complaint)
 #   when the instance does not start.
 # postfix_instance_maildir DIR SMTP_PORT REINJECT_PORT RELAY_PORT MILTER DOMAIN BASE USERS [LINE...]
@@ -20,7 +22,9 @@ postfix_instance() {
 	shift 6
 	mkdir -p "$pi_dir/queue" "$pi_dir/data"
 	chown postfix "$pi_dir/data"
-	sed -e "s/@SMTP_PORT@/127.0.0.1:$pi_smtp/" -e "s/@REINJECT_PORT@/127.0.0.1:$pi_reinject/" \
+	pi_open='s/^  -o milter_macro_daemon_name=cables-reinject.*/  -o smtpd_milters= -o non_smtpd_milters= -o receive_override_options=no_milters/'
+	[ "${POSTFIX_REINJECT_NO_MILTER:-no}" = yes ] || pi_open=
+	sed -e "s/@SMTP_PORT@/127.0.0.1:$pi_smtp/" -e "s/@REINJECT_PORT@/127.0.0.1:$pi_reinject/" ${pi_open:+-e "$pi_open"} \
 		"$POSTFIX_MASTER_TEMPLATE" > "$pi_dir/master.cf"
 	cat > "$pi_dir/main.cf" <<-CF
 	compatibility_level = 3.6

@@ -23,7 +23,7 @@ else
 fi
 
 rig_config "ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key" "Policy b.test require" \
-	"Policy a.test Sign=yes" "TrustAnchors $T/anchors.pem"
+	"Policy a.test Sign=yes" "SignUnauthenticated yes" "TrustAnchors $T/anchors.pem"
 keyctl generate bob@b.test --smime >/dev/null
 keyctl generate alice@a.test --smime >/dev/null
 keyctl generate colleague@a.test --smime --algo p256 >/dev/null

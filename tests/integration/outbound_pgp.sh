@@ -138,7 +138,7 @@ check "signing-only key: the log gives the reason" \
 keyctl generate alice@a.test --pgp >/dev/null
 keyctl export alice@a.test --out "$T/alice.pub"
 gpg --homedir "$GB" --batch -q --import "$T/alice.pub" 2>/dev/null
-rig_config "Policy a.test Sign=yes"
+rig_config "Policy a.test Sign=yes" "SignUnauthenticated yes"
 rig_milter_restart
 if rig_send "$T/utf8.eml" alice@a.test bob@b.test; then
 	wire=$(capture)

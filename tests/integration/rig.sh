@@ -128,6 +128,7 @@ rig_config() {
 	GnuPGHome $T/gnupg
 	KeydSocket none
 	LogFile $MILTER_LOG
+	ReinjectDaemonName cables-reinject
 	CF
 	: > "$CONF"
 	while read -r key value; do
@@ -325,7 +326,8 @@ make_cert() {
 #
 # inst_config NAME DOMAIN [LINE...]       $T/NAME/cables.conf (LocalDomains DOMAIN)
 # inst_postfix NAME DOMAIN PORT RELAY USERS [LINE...]
-#     Postfix for DOMAIN on 127.0.0.1:PORT (PORT+1 bypasses the milter),
+#     Postfix for DOMAIN on 127.0.0.1:PORT (PORT+1 the re-injection listener:
+#     with ReinjectDaemonName, the milter lets only its own copies in there),
 #     delivering USERS ("bob carol") of DOMAIN to Maildirs under
 #     $T/NAME/mail/USER/Maildir, relaying every other domain to RELAY.
 # inst_milter NAME                        start (or restart) NAME's milter
@@ -348,6 +350,7 @@ inst_config() {
 	GnuPGHome $T/$name/gnupg
 	KeydSocket none
 	LogFile $T/$name/milter.log
+	ReinjectDaemonName cables-reinject
 	CF
 	for line in "$@"; do printf '%s\n' "$line" >> "$T/$name/cables.conf"; done
 }

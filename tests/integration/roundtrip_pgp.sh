@@ -11,7 +11,7 @@ RIG_PORT=12290
 APORT=$((RIG_PORT + 5))
 BPORT=$((RIG_PORT + 7))
 rig_sink
-inst_config a a.test "DefaultPolicy require" "Policy a.test Sign=yes"
+inst_config a a.test "DefaultPolicy require" "Policy a.test Sign=yes" "SignUnauthenticated yes"
 inst_config b b.test "DefaultPolicy encrypt"
 inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \
 	"transport_maps = inline:{ tap.test=smtp:[127.0.0.1]:$SINK_PORT }"

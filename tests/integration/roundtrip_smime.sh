@@ -10,7 +10,7 @@ RIG_PORT=12080
 APORT=$((RIG_PORT + 5))
 BPORT=$((RIG_PORT + 7))
 rig_sink
-inst_config a a.test "DefaultPolicy require" "Policy c.test encrypt" "Policy a.test Sign=yes"
+inst_config a a.test "DefaultPolicy require" "Policy c.test encrypt" "Policy a.test Sign=yes" "SignUnauthenticated yes"
 inst_config b b.test "DefaultPolicy encrypt"
 # Every message a.test sends is also copied to the sink: that copy is what went on the wire.
 inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \

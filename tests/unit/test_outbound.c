@@ -633,6 +633,7 @@ test_trusted_sender_signs_then_encrypts(void **state)
 	milter_fixture_store(fx, "alice@a.test", alice_cert, alice_key);
 	m = new_message(fx, "alice@a.test", true, "bob@b.test");
 	m->client_trusted = true;
+	m->auth_login = xstrdup("alice@a.test");
 	run(fx, m, &out);
 	assert_int_equal(out.verdict, VERDICT_MODIFIED);
 	assert_non_null(strstr(out.detail, "recipients=1 signed"));
@@ -660,6 +661,7 @@ test_unencrypted_mail_is_clear_signed(void **state)
 	milter_fixture_store(fx, "alice@a.test", alice_cert, alice_key);
 	m = new_message(fx, "alice@a.test", true, "carol@c.test");	/* carol has no key: plaintext */
 	m->client_trusted = true;
+	m->auth_login = xstrdup("alice@a.test");
 	run(fx, m, &out);
 	assert_int_equal(out.verdict, VERDICT_MODIFIED);
 	assert_string_equal(out.what, "signed");
@@ -697,6 +699,7 @@ test_no_signature_without_a_trusted_client_or_a_key(void **state)
 	/* A trusted sender without a key: encrypted, unsigned, and the log says why. */
 	m = new_message(fx, "dan@a.test", true, "bob@b.test");
 	m->client_trusted = true;
+	m->auth_login = xstrdup("dan@a.test");
 	fake_mta_release(&fx->fake);
 	fake_mta_init(&fx->fake, false);
 	run(fx, m, &out);

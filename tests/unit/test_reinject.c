@@ -601,34 +601,42 @@ static const uint8_t key[REINJECT_KEY_LEN] = {
 };
 static const char body_text[] = "MIAGCSqGSIb3DQEHA6CAMIACAQAxggFe\r\n.dotted line\r\n";
 
-/* A marker for body_text (given in two pieces) and these recipients, made at now. */
+/* The header block the marker helpers use, as the milter spools it. */
+static const char marker_fields[] = "Received: from x by y; Mon, 1 Dec 2026 10:00:00 +0000\r\n"
+    "From: Alice <alice@a.test>\r\nTo: bob@b.test,\r\n\tcarol@c.test\r\nSubject: the plan\r\n";
+
+/* verify_as: the message checked, by default alice's with marker_fields. */
+static const char *check_sender = "alice@a.test";
+static const char *check_fields = marker_fields;
+
+/* A marker for body_text, marker_fields and these recipients, from alice, made at now. */
 static void
 make_marker(const uint8_t *k, time_t now, const char *const *addrs, size_t n, char *out, size_t len)
 {
-	struct reinject_rcpt rcpts[8];
-	struct entity_src body;
+	struct spool *body = spool_of(body_text, strlen(body_text));
+	struct spool *fields = spool_of(marker_fields, strlen(marker_fields));
+	struct reinject_received r = { "alice@a.test", addrs, n, fields, body };
 	struct cables_err err;
 
-	assert_true(n <= 8);
-	for (size_t i = 0; i < n; i++) {
-		rcpts[i].addr = addrs[i];
-		rcpts[i].esmtp = i % 2 == 0 ? "NOTIFY=NEVER" : NULL;	/* parameters are not part of it */
-	}
-	entity_src_init(&body);
-	entity_src_mem(&body, body_text, 20);
-	entity_src_mem(&body, body_text + 20, strlen(body_text) - 20);
-	if (reinject_marker(k, now, rcpts, n, &body, out, len, &err) != CABLES_OK)
-		fail_msg("reinject_marker: %s", err.msg);
+	if (reinject_marker_for(k, now, &r, out, len, &err) != CABLES_OK)
+		fail_msg("reinject_marker_for: %s", err.msg);
+	spool_free(body);
+	spool_free(fields);
 }
 
 static bool
 verify(const uint8_t *k, const char *marker, time_t now, const char *const *addrs, size_t n, const char *body,
     size_t body_len)
 {
-	struct spool *sp = spool_of(body, body_len);
-	bool ok = reinject_marker_verify(k, marker, now, addrs, n, sp);
+	struct spool *sp = spool_of(body, body_len), *fields = spool_of(check_fields, strlen(check_fields));
+	struct reinject_received r = { check_sender, addrs, n, fields, sp };
+	struct reinject_stamp stamp;
+	bool ok = reinject_marker_verify(k, marker, now, REINJECT_WINDOW, &r, &stamp);
 
+	if (ok && (stamp.t != (long long)NOW || strstr(marker, stamp.mac) == NULL))
+		fail_msg("the stamp of %s is not its time and MAC", marker);
 	spool_free(sp);
+	spool_free(fields);
 	return ok;
 }
 
@@ -642,11 +650,11 @@ test_a_marker_verifies_for_its_recipients_and_body(void **state)
 	char nonce[17], mac[65], rest;
 
 	make_marker(key, NOW, bob_carol, 2, marker, sizeof(marker));
-	assert_int_equal(sscanf(marker, "v1 t=%lld n=%16[0-9a-f] h=%64[0-9a-f]%c", &t, nonce, mac, &rest), 3);
+	assert_int_equal(sscanf(marker, "v2 t=%lld n=%16[0-9a-f] h=%64[0-9a-f]%c", &t, nonce, mac, &rest), 3);
 	assert_int_equal(t, (long long)NOW);
 	assert_int_equal(strlen(nonce), 16);
 	assert_int_equal(strlen(mac), 64);
-	assert_int_equal(strlen(marker), strlen("v1 t=1790000000 n= h=") + 16 + 64);
+	assert_int_equal(strlen(marker), strlen("v2 t=1790000000 n= h=") + 16 + 64);
 	assert_true(verify(key, marker, NOW, bob_carol, 2, body_text, strlen(body_text)));
 	/* As a field value may come, after the colon's space. */
 	{
@@ -726,6 +734,49 @@ test_recipient_order_and_case_do_not_matter(void **state)
 }
 
 static void
+test_a_marker_is_bound_to_the_sender_and_the_header_block(void **state)
+{
+	static const struct { const char *what, *sender, *fields; bool ok; } cases[] = {
+		{ "as made", "alice@a.test", marker_fields, true },
+		{ "sender in another case", "Alice@A.test", marker_fields, true },
+		{ "another hop's Received field", "alice@a.test",
+		    "Received: from a by b\r\n\tid 1; now\r\nReceived: from x by y; Mon, 1 Dec 2026 10:00:00 +0000\r\n"
+		    "From: Alice <alice@a.test>\r\nTo: bob@b.test,\r\n\tcarol@c.test\r\nSubject: the plan\r\n", true },
+		{ "folded otherwise, the milter's leading space", "alice@a.test",
+		    "Received: from x by y; Mon, 1 Dec 2026 10:00:00 +0000\r\nFrom:Alice <alice@a.test>\r\n"
+		    "to: bob@b.test, carol@c.test\r\nSubject:  the\r\n plan \r\n", true },
+		{ "a marker field among them", "alice@a.test",
+		    "Received: from x by y; Mon, 1 Dec 2026 10:00:00 +0000\r\nX-Cables-Reinjected: v2 x\r\n"
+		    "From: Alice <alice@a.test>\r\nTo: bob@b.test,\r\n\tcarol@c.test\r\nSubject: the plan\r\n", true },
+		{ "another sender", "mallory@a.test", marker_fields, false },
+		{ "the null sender", "", marker_fields, false },
+		{ "another Subject", "alice@a.test",
+		    "Received: from x by y; Mon, 1 Dec 2026 10:00:00 +0000\r\n"
+		    "From: Alice <alice@a.test>\r\nTo: bob@b.test,\r\n\tcarol@c.test\r\nSubject: the plan!\r\n", false },
+		{ "a field added", "alice@a.test",
+		    "Received: from x by y; Mon, 1 Dec 2026 10:00:00 +0000\r\nReply-To: mallory@m.test\r\n"
+		    "From: Alice <alice@a.test>\r\nTo: bob@b.test,\r\n\tcarol@c.test\r\nSubject: the plan\r\n", false },
+		{ "a field removed", "alice@a.test",
+		    "From: Alice <alice@a.test>\r\nTo: bob@b.test,\r\n\tcarol@c.test\r\n", false },
+		{ "fields in another order", "alice@a.test",
+		    "To: bob@b.test,\r\n\tcarol@c.test\r\nFrom: Alice <alice@a.test>\r\nSubject: the plan\r\n", false },
+		{ "a line break moved into a word", "alice@a.test",
+		    "From: Alice <alice@a.test>\r\nTo: bob@b.test,\r\n\tcarol@c.test\r\nSubject: the pl\r\n an\r\n", false },
+	};
+	char marker[200];
+
+	make_marker(key, NOW, bob_carol, 2, marker, sizeof(marker));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		check_sender = cases[i].sender;
+		check_fields = cases[i].fields;
+		if (verify(key, marker, NOW, bob_carol, 2, body_text, strlen(body_text)) != cases[i].ok)
+			fail_msg("%s: should %sverify", cases[i].what, cases[i].ok ? "" : "not ");
+	}
+	check_sender = "alice@a.test";
+	check_fields = marker_fields;
+}
+
+static void
 test_a_marker_is_valid_for_an_hour_and_not_from_the_future(void **state)
 {
 	static const struct { long long offset; bool ok; } cases[] = {
@@ -749,25 +800,25 @@ test_malformed_markers_do_not_verify(void **state)
 	long long t;
 
 	make_marker(key, NOW, bob_carol, 2, marker, sizeof(marker));
-	assert_int_equal(sscanf(marker, "v1 t=%lld n=%16s h=%64s", &t, nonce, mac), 3);
+	assert_int_equal(sscanf(marker, "v2 t=%lld n=%16s h=%64s", &t, nonce, mac), 3);
 	{
 		char *cases[] = {
-			xasprintf("v2 t=%lld n=%s h=%s", t, nonce, mac),
-			xasprintf("V1 t=%lld n=%s h=%s", t, nonce, mac),
+			xasprintf("v1 t=%lld n=%s h=%s", t, nonce, mac),	/* the old form, which bound less */
+			xasprintf("V2 t=%lld n=%s h=%s", t, nonce, mac),
 			xasprintf("t=%lld n=%s h=%s", t, nonce, mac),
-			xasprintf("v1 n=%s h=%s", nonce, mac),
-			xasprintf("v1 t=%lld h=%s", t, mac),
-			xasprintf("v1 t=%lld n=%s", t, nonce),
-			xasprintf("v1 t=%lld h=%s n=%s", t, mac, nonce),
-			xasprintf("v1 t=%lld n=%s h=%.63s", t, nonce, mac),	/* short MAC */
-			xasprintf("v1 t=%lld n=%s h=", t, nonce),
-			xasprintf("v1 t=%lld n=%.15s h=%s", t, nonce, mac),	/* short nonce */
-			xasprintf("v1 t=%lld n=%sa h=%s", t, nonce, mac),	/* long nonce */
-			xasprintf("v1 t=%lld n= h=%s", t, mac),
+			xasprintf("v2 n=%s h=%s", nonce, mac),
+			xasprintf("v2 t=%lld h=%s", t, mac),
+			xasprintf("v2 t=%lld n=%s", t, nonce),
+			xasprintf("v2 t=%lld h=%s n=%s", t, mac, nonce),
+			xasprintf("v2 t=%lld n=%s h=%.63s", t, nonce, mac),	/* short MAC */
+			xasprintf("v2 t=%lld n=%s h=", t, nonce),
+			xasprintf("v2 t=%lld n=%.15s h=%s", t, nonce, mac),	/* short nonce */
+			xasprintf("v2 t=%lld n=%sa h=%s", t, nonce, mac),	/* long nonce */
+			xasprintf("v2 t=%lld n= h=%s", t, mac),
 			/* Another MAC (two digits that differ from the real ones, which may be "00"). */
-			xasprintf("v1 t=%lld n=%s h=%.62s%s", t, nonce, mac, strcmp(mac + 62, "00") == 0 ? "11" : "00"),
-			xasprintf("v1 t=%lld n=%s h=%s%.62s", t, nonce, strncmp(mac, "00", 2) == 0 ? "11" : "00", mac + 2),
-			xasprintf("v1 t=x%lld n=%s h=%s", t, nonce, mac),
+			xasprintf("v2 t=%lld n=%s h=%.62s%s", t, nonce, mac, strcmp(mac + 62, "00") == 0 ? "11" : "00"),
+			xasprintf("v2 t=%lld n=%s h=%s%.62s", t, nonce, strncmp(mac, "00", 2) == 0 ? "11" : "00", mac + 2),
+			xasprintf("v2 t=x%lld n=%s h=%s", t, nonce, mac),
 		};
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -795,15 +846,15 @@ test_malformed_markers_do_not_verify(void **state)
 	if (strcmp(bad, marker) != 0)
 		assert_false(verify(key, bad, NOW, bob_carol, 2, body_text, strlen(body_text)));
 	/* Another time with the same nonce and MAC. */
-	snprintf(bad, sizeof(bad), "v1 t=%lld n=%s h=%s", t + 1, nonce, mac);
+	snprintf(bad, sizeof(bad), "v2 t=%lld n=%s h=%s", t + 1, nonce, mac);
 	assert_false(verify(key, bad, NOW, bob_carol, 2, body_text, strlen(body_text)));
 	/* Another nonce with the same time and MAC. */
 	nonce[0] = nonce[0] == 'a' ? 'b' : 'a';
-	snprintf(bad, sizeof(bad), "v1 t=%lld n=%s h=%s", t, nonce, mac);
+	snprintf(bad, sizeof(bad), "v2 t=%lld n=%s h=%s", t, nonce, mac);
 	assert_false(verify(key, bad, NOW, bob_carol, 2, body_text, strlen(body_text)));
 	{
 		const char *const garbage[] = {
-			"", " ", "v1", "v1 t=", "garbage", "v1 t=1790000000 n=0123456789abcdef h=",
+			"", " ", "v2", "v2 t=", "garbage", "v2 t=1790000000 n=0123456789abcdef h=",
 		};
 
 		for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
@@ -819,7 +870,7 @@ test_two_markers_for_the_same_copy_differ(void **state)
 	make_marker(key, NOW, bob_carol, 2, m1, sizeof(m1));
 	make_marker(key, NOW, bob_carol, 2, m2, sizeof(m2));
 	assert_string_not_equal(m1, m2);
-	assert_true(strncmp(m1, m2, strlen("v1 t=1790000000 n=")) == 0);
+	assert_true(strncmp(m1, m2, strlen("v2 t=1790000000 n=")) == 0);
 	assert_true(strncmp(strstr(m1, " n="), strstr(m2, " n="), 19) != 0);	/* a new nonce */
 	assert_string_not_equal(strstr(m1, " h="), strstr(m2, " h="));
 	assert_true(verify(key, m1, NOW, bob_carol, 2, body_text, strlen(body_text)));
@@ -850,6 +901,7 @@ main(void)
 		cmocka_unit_test(test_a_marker_does_not_verify_on_other_content),
 		cmocka_unit_test(test_a_marker_does_not_verify_for_other_recipients),
 		cmocka_unit_test(test_recipient_order_and_case_do_not_matter),
+		cmocka_unit_test(test_a_marker_is_bound_to_the_sender_and_the_header_block),
 		cmocka_unit_test(test_a_marker_is_valid_for_an_hour_and_not_from_the_future),
 		cmocka_unit_test(test_malformed_markers_do_not_verify),
 		cmocka_unit_test(test_two_markers_for_the_same_copy_differ),

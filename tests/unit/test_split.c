@@ -197,6 +197,7 @@ struct copy {
 	size_t len;
 	const char *body;	/* after the empty line */
 	size_t body_len;
+	char marker[256];	/* the marker field, taken out of text: the last of the header */
 };
 
 static void
@@ -208,6 +209,21 @@ copy_of(const struct fake_smtp *s, size_t i, struct copy *c)
 	c->text = fake_smtp_message(&s->session[i], &c->len);
 	sep = strstr(c->text, "\r\n\r\n");
 	assert_non_null(sep);
+	{
+		char *f = sep;	/* the start of the last field: the marker */
+		size_t n;
+
+		while (f > c->text && !(f[-1] == '\n'))
+			f--;
+		assert_true(strncmp(f, REINJECT_MARKER ": ", strlen(REINJECT_MARKER) + 2) == 0);
+		n = (size_t)(sep + 2 - f);
+		assert_true(n < sizeof(c->marker));
+		memcpy(c->marker, f, n - 2);
+		c->marker[n - 2] = '\0';
+		memmove(f, sep + 2, c->len - (size_t)(sep + 2 - c->text) + 1);
+		c->len -= n;
+		sep = f - 2;
+	}
 	c->body = sep + 4;
 	c->body_len = c->len - (size_t)(c->body - c->text);
 }
@@ -374,6 +390,8 @@ message_of_copy(struct milter_fixture *fx, const struct fake_smtp *s, size_t i, 
 		free(value);
 		p = end;
 	}
+	/* The marker, as the last field. */
+	message_add_header(m, REINJECT_MARKER, c.marker + strlen(REINJECT_MARKER) + 2);
 	message_add_body(m, c.body, c.body_len);
 	copy_release(&c);
 	return m;
@@ -411,22 +429,17 @@ dels_of(const struct milter_fixture *fx)
 
 /* ---- the marker a message arrives with ---- */
 
-/* A marker for m's recipients and body, made at when. */
+/* A marker for m's sender, recipients, header fields and body, made at when. */
 static char *
 marker_for(const struct message *m, time_t when)
 {
-	struct reinject_rcpt rcpts[8];
-	struct entity_src body;
+	const char *rcpts[8];
+	struct reinject_received r = { m->sender, rcpts, m->nrcpts, m->headers, m->body };
 	char marker[200];
 
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		rcpts[i].addr = m->rcpts[i].addr;
-		rcpts[i].esmtp = NULL;
-	}
-	entity_src_init(&body);
-	entity_src_spool(&body, m->body, 0, -1);
-	assert_int_equal(reinject_marker(reinject_key, when, rcpts, m->nrcpts, &body, marker, sizeof(marker), NULL),
-	    CABLES_OK);
+	for (size_t i = 0; i < m->nrcpts; i++)
+		rcpts[i] = m->rcpts[i].addr;
+	assert_int_equal(reinject_marker_for(reinject_key, when, &r, marker, sizeof(marker), NULL), CABLES_OK);
 	return xstrdup(marker);
 }
 
@@ -693,8 +706,8 @@ test_keyless_local_and_never_recipients_get_one_plaintext_copy(void **state)
 	    "RCPT TO:<nev@never.test> NOTIFY=FAILURE ORCPT=rfc822;nev@never.test\r\n"
 	    "DATA\r\nQUIT\r\n");
 	copy_of(s, 0, &c);
-	assert_true(starts_with(c.text, "X-Cables-Reinjected: v1 t=1790000000 n="));
-	assert_string_equal(strchr(c.text, '\n') + 1,
+	assert_true(starts_with(c.marker, "X-Cables-Reinjected: v2 t=1790000000 n="));
+	assert_string_equal(c.text,
 	    "From: alice@a.test\r\n"
 	    "To: carol@c.test, bob@b.test, dan@a.test, nev@never.test\r\n"
 	    "Authentication-Results: mx.b.test; dkim=pass header.d=a.test\r\n"
@@ -735,7 +748,7 @@ test_each_bcc_recipient_gets_an_encrypted_copy_of_its_own(void **state)
 	    "erin@e.test as FAKE2 (format=smime; cipher=aes256-cbc; recipients=1; bcc)"));
 	/* In place: one RecipientInfo, bob's. */
 	{
-		struct copy in_place = { fx->fake.body.data, fx->fake.body.len, fx->fake.body.data, fx->fake.body.len };
+		struct copy in_place = { fx->fake.body.data, fx->fake.body.len, fx->fake.body.data, fx->fake.body.len, "" };
 
 		assert_int_equal(recipient_infos(&in_place), 1);
 		assert_decrypts(fx->fake.body.data, fx->fake.body.len, bob_cert, bob_key, plain_entity);
@@ -754,9 +767,9 @@ test_each_bcc_recipient_gets_an_encrypted_copy_of_its_own(void **state)
 		assert_int_equal(recipient_infos(&c), 1);
 		assert_decrypts(c.body, c.body_len, bcc[i].cert, bcc[i].key, plain_entity);
 		assert_null(strstr(c.text, "PLAINTEXT-MARKER"));
-		/* No trace field: the marker first. */
-		assert_true(starts_with(c.text, "X-Cables-Reinjected: v1 t=1790000000 n="));
+		/* No trace field on the wire copy: the marker is last in the header. */
 		assert_null(strstr(c.text, "X-Cables:"));
+		assert_true(starts_with(c.marker, "X-Cables-Reinjected: v2 t=1790000000 n="));
 		/* The copy's own content fields replace the original ones; the forged X-Cables is gone. */
 		assert_true(has_field(&c,
 		    "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m"));
@@ -823,6 +836,7 @@ test_a_signing_sender_signs_every_copy(void **state)
 	milter_fixture_store(fx, "dave@d.test", dave_cert, NULL);
 	m = outbound_message(fx, "bob@b.test,carol@c.test,dave@d.test", "bob@b.test, carol@c.test");
 	m->client_trusted = true;
+	m->auth_login = xstrdup("alice@a.test");
 	fake_smtp_serve(s);
 	run(fx, m, NULL, &out);
 	fake_smtp_stop(s);
@@ -840,8 +854,8 @@ test_a_signing_sender_signs_every_copy(void **state)
 	assert_int_equal(s->nsessions, 2);
 	/* carol's copy is clear-signed: the multipart/signed fields replace the original content fields. */
 	copy_of(s, 0, &c);
-	assert_true(starts_with(c.text, "X-Cables-Reinjected: v1 "));
 	assert_null(strstr(c.text, "X-Cables:"));
+	assert_true(starts_with(c.marker, "X-Cables-Reinjected: v2 "));
 	assert_true(has_field(&c, "MIME-Version: 1.0"));
 	assert_null(memmem(c.text, (size_t)(c.body - c.text), "text/plain", 10));
 	ct = field_value(&c, "Content-Type");
@@ -853,8 +867,8 @@ test_a_signing_sender_signs_every_copy(void **state)
 	copy_release(&c);
 	/* dave's copy is signed, then encrypted for dave alone. */
 	copy_of(s, 1, &c);
-	assert_true(starts_with(c.text, "X-Cables-Reinjected: v1 "));
 	assert_null(strstr(c.text, "X-Cables:"));
+	assert_true(starts_with(c.marker, "X-Cables-Reinjected: v2 "));
 	assert_int_equal(recipient_infos(&c), 1);
 	plain = decrypt_to(c.body, c.body_len, dave_cert, dave_key, &plain_len);
 	assert_signed_by_alice((char *)plain, plain_len);
@@ -998,7 +1012,7 @@ test_without_split_delivery_the_old_rules_apply(void **state)
 		assert_string_equal(dels_of(fx), "");
 		if (cases[i].recipient_infos > 0) {
 			struct copy in_place = { fx->fake.body.data, fx->fake.body.len, fx->fake.body.data,
-			    fx->fake.body.len };
+			    fx->fake.body.len, "" };
 
 			assert_int_equal(recipient_infos(&in_place), cases[i].recipient_infos);
 		}
@@ -1079,8 +1093,8 @@ test_recipients_the_sender_did_not_encrypt_to_get_the_message_as_it_came(void **
 	    "DATA\r\nQUIT\r\n");
 	copy_of(s, 0, &c);
 	assert_true(starts_with(c.text,
-	    "X-Cables: not-decrypted; format=smime; reason=\"cal@a.test is not a recipient of the encryption\"\r\n"
-	    "X-Cables-Reinjected: v1 t=1790000000 n="));
+	    "X-Cables: not-decrypted; format=smime; reason=\"cal@a.test is not a recipient of the encryption\"\r\n"));
+	assert_true(starts_with(c.marker, "X-Cables-Reinjected: v2 t=1790000000 n="));
 	assert_non_null(strstr(c.text,
 	    "\r\nFrom: Alice <alice@b.test>\r\n"
 	    "To: ann@a.test, cal@a.test\r\n"

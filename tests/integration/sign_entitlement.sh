@@ -1,0 +1,106 @@
+#!/bin/sh
+# Who may sign, through a real Postfix with Cyrus SASL on loopback: mail is
+# signed with the envelope sender's key only when the SASL login is that
+# address or SenderLogins allows it; mallory authenticated as mallory
+# sending as alice gets it out unsigned, with the reason in the log; an
+# unauthenticated submitter (SMTP from 127.0.0.1, sendmail(1)) is not
+# signed for unless SignUnauthenticated says so.
+RIG_PORT=12430
+. "$top_srcdir/tests/integration/rig.sh"
+
+if ! command -v saslpasswd2 >/dev/null 2>&1; then
+	echo "1..0 # SKIP saslpasswd2 is not installed (package sasl2-bin; run tools/install-deps)"
+	exit 0
+fi
+
+# Two SASL users in a sasldb only this instance reads (smtpd runs as postfix).
+SASLDB=$T/sasldb2
+for u in alice mallory; do
+	echo "pw-$u" | saslpasswd2 -p -f "$SASLDB" -u a.test -c "$u"
+done
+chown postfix "$SASLDB"
+mkdir -p "$PF/sasl"
+cat > "$PF/sasl/smtpd.conf" <<-CONF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+mech_list: PLAIN
+sasldb_path: $SASLDB
+CONF
+
+: > "$T/logins"
+rig_config "Policy a.test Sign=yes" "SenderLogins $T/logins"
+# milter_mail_macros without {auth_authen}: the milter asks for it itself (smfi_setsymlist).
+rig_postfix "smtpd_sasl_auth_enable = yes" "smtpd_sasl_type = cyrus" "smtpd_sasl_path = smtpd" \
+	"smtpd_sasl_security_options = noanonymous" "milter_mail_macros = i {mail_addr}"
+rig_sink
+rig_milter
+keyctl generate alice@a.test --smime >/dev/null
+$MAILTOOL make "$T/plain.eml" plain
+
+# carol@c.test has no key: the mail leaves in plaintext, clear-signed when signed.
+signed_wire() { grep -qi '^Content-Type: multipart/signed' "$1"; }
+
+# send_as WHAT AUTH SIGNED: alice@a.test to carol@c.test, authenticated as AUTH ("" for none).
+send_as() {
+	what=$1 auth=$2 expect=$3
+	if [ -n "$auth" ]; then
+		REPLY=$($MAILTOOL send --port "$SMTP_PORT" --auth "$auth" --from alice@a.test --to carol@c.test "$T/plain.eml")
+	else
+		REPLY=$($MAILTOOL send --port "$SMTP_PORT" --from alice@a.test --to carol@c.test "$T/plain.eml")
+	fi
+	rc=$?
+	if [ "$rc" != 0 ]; then
+		not_ok "$what: accepted" "$REPLY"
+		return 1
+	fi
+	ok "$what: accepted"
+	QID=$(qid_of_reply)
+	wire=$(capture) || { not_ok "$what: reaches the wire" "$REPLY"; return 1; }
+	if [ "$expect" = signed ]; then
+		check "$what: signed on the wire" signed_wire "$wire"
+	else
+		check "$what: not signed on the wire" sh -c "! grep -qi '^Content-Type: multipart/signed' $wire"
+	fi
+}
+
+send_as "alice as alice" "alice@a.test:pw-alice" signed
+check "alice as alice: the log says signed" grep -q "$QID: signed: format=smime" "$MILTER_LOG"
+
+send_as "mallory as alice" "mallory@a.test:pw-mallory" unsigned
+check "mallory as alice: the log line says why it is not signed" \
+	grep -q "$QID: plaintext: .*unsigned: login mallory@a.test may not send as alice@a.test (SenderLogins)" "$MILTER_LOG"
+
+# A wrong password is no login at all: Postfix refuses it.
+REPLY=$($MAILTOOL send --port "$SMTP_PORT" --auth "mallory@a.test:pw-alice" --from alice@a.test \
+	--to carol@c.test "$T/plain.eml")
+check "a wrong password is refused by Postfix" test $? = 5
+
+# The map lets mallory (say, alice's assistant) send as alice; a reload reads it.
+echo "alice@a.test mallory@a.test" > "$T/logins"
+kill -USR1 "$MILTER_PID"
+wait_for 10 grep -q "configuration reloaded" "$MILTER_LOG"
+send_as "mallory as alice, SenderLogins allows it" "mallory@a.test:pw-mallory" signed
+
+send_as "unauthenticated SMTP from 127.0.0.1" "" unsigned
+check "unauthenticated: the log line says why" \
+	grep -q "$QID: plaintext: .*unsigned: not authenticated (SignUnauthenticated no)" "$MILTER_LOG"
+
+# Local submission: sendmail -f claims any sender.
+before=$(grep -c "unsigned: not authenticated" "$MILTER_LOG")
+rig_submit "$T/plain.eml" alice@a.test carol@c.test
+check "sendmail(1) -f alice: not signed, and the log says why" \
+	wait_for 60 sh -c "[ \$(grep -c 'unsigned: not authenticated' $MILTER_LOG) -gt $before ]"
+
+# The admin may say unauthenticated submitters are trusted to sign.
+rig_config "Policy a.test Sign=yes" "SenderLogins $T/logins" "SignUnauthenticated yes"
+kill -USR1 "$MILTER_PID"
+wait_for 10 sh -c "[ \$(grep -c 'configuration reloaded' $MILTER_LOG) -ge 2 ]"
+send_as "unauthenticated, SignUnauthenticated yes" "" signed
+
+# A SenderLogins file that does not parse keeps the milter from starting (-n says why).
+echo "not-an-address mallory" > "$T/logins"
+"$MILTER" -n -c "$CONF" > "$T/check.out" 2>&1
+check "a malformed SenderLogins file: cables-milter -n fails" test $? != 0
+check "a malformed SenderLogins file: the error names the line" grep -q "logins:1: " "$T/check.out"
+
+rig_done
