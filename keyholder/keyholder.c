@@ -16,7 +16,11 @@
  * malformed is dropped, never answered best-effort.  Every operation is
  * logged (peer uid, address, operation, fingerprint prefix, outcome) and
  * charged to a per-address token bucket (KeyholderRateLimit a minute).
- * One thread, one poll loop: requests are short and CPU-bound.  No core
+ * One thread per client connection (the milter keeps one per worker thread),
+ * so RSA operations for concurrent messages use every CPU, as they did in
+ * the milter; the state they share (rate buckets, the store, the cache of
+ * unsealed keys) is behind one lock, the private-key operation itself is
+ * not.  No core
  * dumps (RLIMIT_CORE 0, PR_SET_DUMPABLE 0); unsealed keys are freed, and
  * the store key wiped, at exit.
  */
@@ -26,6 +30,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,7 +56,8 @@
 #include "smime.h"
 #include "util.h"
 
-#define CLIENTS_MAX 256
+#define CLIENTS_MAX 128
+#define FRAME_TIMEOUT_MS 10000	/* a request begun must be complete within this */
 #define KEYS_MAX 64
 #define BUCKETS_MAX 1024
 
@@ -60,7 +66,6 @@ struct client {
 	uid_t uid;
 	pid_t pid;
 	uint8_t buf[KH_REQUEST_SIZE];
-	size_t have;
 };
 
 struct cached_key {
@@ -81,7 +86,7 @@ static uint8_t store_key[SEAL_KEY_LEN];
 static bool store_key_loaded;
 static uid_t milter_uid;
 static bool milter_uid_set;
-static struct client clients[CLIENTS_MAX];
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;	/* everything below, ks and the store key */
 static size_t nclients;
 static struct cached_key keys[KEYS_MAX];
 static size_t nkeys;
@@ -161,7 +166,7 @@ keys_flush(void)
 	nkeys = 0;
 }
 
-/* The private key of record r, unsealed once and kept by fingerprint. */
+/* The private key of record r, unsealed once and kept by fingerprint: a new reference. */
 static EVP_PKEY *
 key_of(const struct key_record *r, struct cables_err *err)
 {
@@ -170,8 +175,10 @@ key_of(const struct key_record *r, struct cables_err *err)
 	EVP_PKEY *key;
 
 	for (size_t i = 0; i < nkeys; i++)
-		if (strcmp(keys[i].fingerprint, r->fingerprint) == 0)
+		if (strcmp(keys[i].fingerprint, r->fingerprint) == 0) {
+			EVP_PKEY_up_ref(keys[i].key);
 			return keys[i].key;
+		}
 	if (seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &der, &len, err) != CABLES_OK)
 		return NULL;
 	key = smime_key_from_der(der, len);
@@ -184,10 +191,14 @@ key_of(const struct key_record *r, struct cables_err *err)
 		keys_flush();
 	strlcpy_c(keys[nkeys].fingerprint, r->fingerprint, sizeof(keys[nkeys].fingerprint));
 	keys[nkeys++].key = key;
+	EVP_PKEY_up_ref(key);
 	return key;
 }
 
-/* Is req's address local, and does the store hold req's certificate with a private key for it? */
+/*
+ * Is req's address local, within its rate, and does the store hold req's
+ * certificate with a private key for it?  *key: a new reference.  Under state_lock.
+ */
 static enum kh_status
 authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 {
@@ -223,15 +234,7 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	return st;
 }
 
-static void
-client_drop(size_t i)
-{
-	close(clients[i].fd);
-	OPENSSL_cleanse(clients[i].buf, sizeof(clients[i].buf));
-	clients[i] = clients[--nclients];
-}
-
-/* Answer the full request of client i; false when the client is to be dropped. */
+/* Answer the request in c->buf; false when the reply could not be sent. */
 static bool
 serve(struct client *c)
 {
@@ -239,7 +242,7 @@ serve(struct client *c)
 	struct kh_reply rep;
 	struct cables_err err;
 	uint8_t wire[KH_REPLY_SIZE];
-	EVP_PKEY *key;
+	EVP_PKEY *key = NULL;
 	bool sent;
 
 	err.msg[0] = '\0';
@@ -248,9 +251,12 @@ serve(struct client *c)
 		return false;
 	}
 	memset(&rep, 0, sizeof(rep));
+	pthread_mutex_lock(&state_lock);
 	rep.status = authorise(&req, &key, &err);
+	pthread_mutex_unlock(&state_lock);
 	if (rep.status == KH_OK)
 		rep.status = khop_perform(key, &req, &rep, &err);
+	EVP_PKEY_free(key);
 	log_info("uid=%u %s %s fingerprint=%.16s: %s%s%s", (unsigned)c->uid, req.address, kh_op_name(req.op),
 	    req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
 	    rep.status == KH_OK ? "" : err.msg);
@@ -259,9 +265,55 @@ serve(struct client *c)
 	OPENSSL_cleanse(&req, sizeof(req));
 	OPENSSL_cleanse(&rep, sizeof(rep));
 	OPENSSL_cleanse(wire, sizeof(wire));
-	OPENSSL_cleanse(c->buf, sizeof(c->buf));
-	c->have = 0;
 	return sent;
+}
+
+/*
+ * One whole request into c->buf: false when the peer is gone, or began a
+ * request and did not finish it within FRAME_TIMEOUT_MS.  Waiting for the
+ * first byte has no limit (the milter keeps its connections).
+ */
+static bool
+read_request(struct client *c)
+{
+	size_t have = 0;
+	long long deadline = 0;
+
+	while (have < sizeof(c->buf) && !stopping) {
+		struct pollfd p = { c->fd, POLLIN, 0 };
+		int wait = have == 0 ? 1000 : (int)(deadline - monotonic_ms());
+		ssize_t n;
+
+		if (have > 0 && wait <= 0) {
+			log_warnx("peer uid %u pid %d dropped: an incomplete request", (unsigned)c->uid, (int)c->pid);
+			return false;
+		}
+		if (poll(&p, 1, wait) <= 0)
+			continue;
+		n = read(c->fd, c->buf + have, sizeof(c->buf) - have);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return false;
+		if (n > 0 && have == 0)
+			deadline = monotonic_ms() + FRAME_TIMEOUT_MS;
+		if (n > 0)
+			have += (size_t)n;
+	}
+	return have == sizeof(c->buf);
+}
+
+static void *
+client_thread(void *arg)
+{
+	struct client *c = arg;
+
+	while (read_request(c) && serve(c))
+		OPENSSL_cleanse(c->buf, sizeof(c->buf));
+	close(c->fd);
+	OPENSSL_clear_free(c, sizeof(*c));
+	pthread_mutex_lock(&state_lock);
+	nclients--;
+	pthread_mutex_unlock(&state_lock);
+	return NULL;
 }
 
 static void
@@ -270,7 +322,10 @@ accept_client(int lfd)
 	struct ucred cred;
 	socklen_t credlen = sizeof(cred);
 	struct timeval tv = { 5, 0 };
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct client *c;
+	pthread_t tid;
+	bool room;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
@@ -285,51 +340,39 @@ accept_client(int lfd)
 		close(fd);
 		return;
 	}
-	if (nclients == CLIENTS_MAX) {
+	pthread_mutex_lock(&state_lock);
+	if ((room = nclients < CLIENTS_MAX))
+		nclients++;
+	pthread_mutex_unlock(&state_lock);
+	if (!room) {
 		log_warnx("peer uid %u pid %d refused: %d clients already", (unsigned)cred.uid, (int)cred.pid, CLIENTS_MAX);
 		close(fd);
 		return;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	memset(&clients[nclients], 0, sizeof(clients[nclients]));
-	clients[nclients].fd = fd;
-	clients[nclients].uid = cred.uid;
-	clients[nclients].pid = cred.pid;
-	nclients++;
-}
-
-/* Read what client i sent; false when it is to be dropped (gone, or broke the protocol). */
-static bool
-client_read(struct client *c)
-{
-	ssize_t n = read(c->fd, c->buf + c->have, sizeof(c->buf) - c->have);
-
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-		return false;
-	if (n < 0)
-		return true;
-	c->have += (size_t)n;
-	return c->have < sizeof(c->buf) || serve(c);
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	if (pthread_create(&tid, NULL, client_thread, c) != 0) {
+		log_warnx("peer uid %u pid %d refused: no thread for it", (unsigned)cred.uid, (int)cred.pid);
+		close(fd);
+		free(c);
+		pthread_mutex_lock(&state_lock);
+		nclients--;
+		pthread_mutex_unlock(&state_lock);
+		return;
+	}
+	pthread_detach(tid);
 }
 
 static void
 run(int lfd)
 {
-	struct pollfd p[CLIENTS_MAX + 1];
-
 	while (!stopping) {
-		size_t n = nclients;
+		struct pollfd p = { lfd, POLLIN, 0 };
 
-		p[0] = (struct pollfd){ lfd, POLLIN, 0 };
-		for (size_t i = 0; i < n; i++)
-			p[i + 1] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
-		if (poll(p, n + 1, 1000) < 0)
-			continue;
-		/* Backwards: client_drop() moves the last client into the slot it frees. */
-		for (size_t i = n; i-- > 0;)
-			if ((p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) && !client_read(&clients[i]))
-				client_drop(i);
-		if (p[0].revents & POLLIN)
+		if (poll(&p, 1, 1000) > 0 && (p.revents & POLLIN))
 			accept_client(lfd);
 	}
 }
@@ -448,13 +491,12 @@ main(int argc, char **argv)
 	log_info("listening on %s for root%s%s (config %s)", c->keyholder_socket, milter_uid_set ? " and User " : "",
 	    milter_uid_set ? c->user : "", c->path);
 	run(lfd);
-	while (nclients > 0)
-		client_drop(nclients - 1);
+	/* Client threads see stopping within a second; the process ends with them, keys freed and wiped first. */
+	pthread_mutex_lock(&state_lock);
 	keys_flush();
 	OPENSSL_cleanse(store_key, sizeof(store_key));
-	keystore_close(ks);
+	store_key_loaded = false;
 	unlink(c->keyholder_socket);
 	log_info("stopped");
-	config_free(c);
-	return 0;
+	_exit(0);
 }
