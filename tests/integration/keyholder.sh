@@ -126,7 +126,7 @@ fi
 # --- The keyholder's refusals. ---
 # kh_ask [RAW-HEX] OP NID ADDRESS FPR DATA-HEX: one request to the keyholder; prints "status=N" or "closed".
 kh_ask() {
-	$PY - "$T/keyholder.sock" "$@" <<-'PY'
+	$PY - "${KH_SOCK:-$T/keyholder.sock}" "$@" <<-'PY'
 	import socket, struct, sys
 	sock, args = sys.argv[1], sys.argv[2:]
 	if args[0] == "raw":
@@ -187,6 +187,18 @@ chmod 0666 "$T/keyholder.sock"	# let daemon reach the socket: SO_PEERCRED must r
 check "keyholder: a peer that is neither root nor the milter's user is refused" \
 	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/keyholder.sock")" = closed
 check "keyholder: the refused peer is logged with its uid" grep -q "peer uid $OTHER pid [0-9]* refused" "$KH_LOG"
+
+# --- The rate limit: a second keyholder allowing 2 operations a minute per address. ---
+sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/rl.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/rl.log|" \
+	"$CONF" > "$T/rl.conf"
+echo "KeyholderRateLimit 2" >> "$T/rl.conf"
+start_keyholder "$T/rl.conf"
+rl="$(KH_SOCK=$T/rl.sock kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST") $(KH_SOCK=$T/rl.sock kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST")"
+rl="$rl $(KH_SOCK=$T/rl.sock kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST") $(KH_SOCK=$T/rl.sock kh_ask 4 672 carol@a.test "$FPR_carol" "$DIGEST")"
+check "keyholder: KeyholderRateLimit 2: two operations, the third rate-limited, another address unaffected" \
+	test "$rl" = "status=0 status=0 status=3 status=0"
+check "keyholder: the rate limit is logged" grep -q 'alice@a.test sign fingerprint=[0-9a-f]*: rate-limited: more than 2 operations a minute' "$T/rl.log"
+stop_keyholder "$T/rl.conf"
 
 # --- Keyholder down: temp-fail, never plaintext, never dropped; back: works again. ---
 stop_keyholder "$CONF"
