@@ -205,6 +205,8 @@ stop_keyholder "$CONF"
 inbound down alice@a.test -recip "$T/alice-cert.pem"
 check "keyholder down: the encrypted message is temp-failed (4xx)" test $? = 4
 check "keyholder down: the milter says why" grep -q "keyholder" "$MILTER_LOG"
+rig_send "$T/out.eml" alice@a.test bob@b.test
+check "keyholder down: mail alice must sign is temp-failed too (4xx), not sent unsigned" test $? = 4
 start_keyholder "$CONF"
 decrypted "keyholder back" alice@a.test "$T/alice-cert.pem"
 
