@@ -188,6 +188,9 @@ check "keyholder: a peer that is neither root nor the milter's user is refused" 
 	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/keyholder.sock")" = closed
 check "keyholder: the refused peer is logged with its uid" grep -q "peer uid $OTHER pid [0-9]* refused" "$KH_LOG"
 
+KH_PID=$(cat "$T/keyholder.sock.rigpid")
+check "keyholder: no core files (RLIMIT_CORE 0)" grep -q '^Max core file size *0 *0 ' "/proc/$KH_PID/limits"
+
 # --- The rate limit: a second keyholder allowing 2 operations a minute per address. ---
 sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/rl.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/rl.log|" \
 	"$CONF" > "$T/rl.conf"
@@ -199,6 +202,12 @@ check "keyholder: KeyholderRateLimit 2: two operations, the third rate-limited, 
 	test "$rl" = "status=0 status=0 status=3 status=0"
 check "keyholder: the rate limit is logged" grep -q 'alice@a.test sign fingerprint=[0-9a-f]*: rate-limited: more than 2 operations a minute' "$T/rl.log"
 stop_keyholder "$T/rl.conf"
+# A key deleted from the store is refused at once, although the keyholder has it unsealed in memory.
+check "keyholder: carol's key works before it is deleted" \
+	test "$(kh_ask 4 672 carol@a.test "$FPR_carol" "$DIGEST")" = status=0
+keyctl -o delete carol@a.test >/dev/null
+check "keyholder: a key deleted with cables-keyctl is refused at once" \
+	test "$(kh_ask 4 672 carol@a.test "$FPR_carol" "$DIGEST")" = status=1
 
 # --- Keyholder down: temp-fail, never plaintext, never dropped; back: works again. ---
 stop_keyholder "$CONF"
