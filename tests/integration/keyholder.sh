@@ -1,6 +1,6 @@
 #!/bin/sh
 # Privilege separation (doc/privsep.md): the milter runs as nobody and cannot
-# open KeyStoreKey, yet decrypts S/MIME mail for local users (RSA PKCS#1,
+# open KeyStoreKey, which only the keyholder's user (daemon) can read, yet decrypts S/MIME mail for local users (RSA PKCS#1,
 # RSA-OAEP, EC) and signs outbound mail through cables-keyholder; a core
 # image of the milter afterwards holds none of the private keys' bytes (nor
 # the store key); the keyholder refuses a remote address, another address's
@@ -13,10 +13,11 @@ RIG_PORT=12410
 MUSER=nobody
 MUID=$(id -u $MUSER)
 MGID=$(id -g $MUSER)
+KHUSER=daemon
 as_milter_user() { setpriv --reuid="$MUID" --regid="$MGID" --clear-groups "$@"; }
 
 mkdir -p "$T/store" "$T/tmp"
-rig_config "User $MUSER" "KeyStore $T/store/keys.db" "TempDir $T/tmp" "Policy a.test Sign=yes"
+rig_config "User $MUSER" "KeyholderUser $KHUSER" "KeyStore $T/store/keys.db" "TempDir $T/tmp" "Policy a.test Sign=yes"
 keyctl generate alice@a.test --smime >/dev/null
 keyctl generate carol@a.test --smime --algo p256 >/dev/null
 keyctl generate bob@b.test --smime >/dev/null
@@ -27,16 +28,23 @@ for who in alice carol bob; do
 	keyctl export "$addr" > "$T/$who-cert.pem"
 	eval "FPR_$who=$(openssl x509 -in "$T/$who-cert.pem" -outform DER | sha256sum | cut -c1-64)"
 done
-# The milter's user owns the store (it harvests certificates); only root reads the store key.
-chown -R "$MUSER" "$T/store" "$T/tmp"
+# The milter's user owns the store (it harvests certificates), the keyholder's group reads it (SQLite's
+# WAL files take the database's mode and, in a setgid directory, its group); only the keyholder's
+# user reads the store key.
+chown -R "$MUSER:$(id -gn $KHUSER)" "$T/store"
+chmod 2770 "$T/store"
+chmod 660 "$T/store"/*
+chown "$MUSER" "$T/tmp"
+chown "$KHUSER" "$T/store.key"
 rig_postfix
 rig_sink
 rig_milter
 
-check "KeyStoreKey is mode 0600, root's" test "$(stat -c %a:%U "$T/store.key")" = 600:root
+check "KeyStoreKey is mode 0600, the keyholder's user's" test "$(stat -c %a:%U "$T/store.key")" = 600:$KHUSER
 check "as the milter's user ($MUSER), KeyStoreKey cannot be opened" \
 	sh -c "! setpriv --reuid=$MUID --regid=$MGID --clear-groups cat $T/store.key"
 check "the milter runs as $MUSER" test "$(ps -o uid= -p "$MILTER_PID" | tr -d ' ')" = "$MUID"
+check "the keyholder runs as $KHUSER" test "$(ps -o uid= -p "$(cat "$T/keyholder.sock.rigpid")" | tr -d ' ')" = "$(id -u $KHUSER)"
 
 printf 'Content-Type: text/plain\r\n\r\nthe plan PLAINTEXT-MARKER\r\n' > "$T/inner.txt"
 
@@ -171,7 +179,7 @@ check "keyholder: malformed and oversized requests are logged" \
 	test "$(grep -c 'dropped: malformed request' "$KH_LOG")" -ge 2
 check "keyholder: the milter's user may still connect after that" \
 	test "$(as_milter_user "$PY" -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('$T/keyholder.sock'); print('ok')")" = ok
-OTHER=$(id -u daemon)
+OTHER=$(id -u bin)
 cat > "$T/peer.py" <<-'PY'
 	import socket, sys
 	s = socket.socket(socket.AF_UNIX)
@@ -183,7 +191,7 @@ cat > "$T/peer.py" <<-'PY'
 	except OSError:
 	    print("closed")
 	PY
-chmod 0666 "$T/keyholder.sock"	# let daemon reach the socket: SO_PEERCRED must refuse it
+chmod 0666 "$T/keyholder.sock"	# let bin reach the socket: SO_PEERCRED must refuse it
 check "keyholder: a peer that is neither root nor the milter's user is refused" \
 	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/keyholder.sock")" = closed
 check "keyholder: the refused peer is logged with its uid" grep -q "peer uid $OTHER pid [0-9]* refused" "$KH_LOG"
