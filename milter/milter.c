@@ -223,7 +223,7 @@ current_store_key(const struct config *cfg, time_t now)
 		} else {
 			store_key_retry = now + 10;
 			if (!store_key_warned)
-				log_warnx("OpenPGP secret keys unavailable (no PGP signing) until it can be read: %s",
+				log_warnx("OpenPGP secret keys unavailable (no PGP decryption or signing) until it can be read: %s",
 				    err.msg);
 			store_key_warned = true;
 		}
