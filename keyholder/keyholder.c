@@ -22,7 +22,7 @@
  * unsealed keys) is behind one lock, the private-key operation itself is
  * not.  No core
  * dumps (RLIMIT_CORE 0, PR_SET_DUMPABLE 0); unsealed keys are freed, and
- * the store key wiped, at exit.
+ * the store key wiped, at exit and on SIGHUP (read again when next needed).
  */
 #include "autoconfig.h"
 
@@ -79,7 +79,7 @@ struct bucket {
 	long long at_ms;
 };
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, flushing;
 static const struct config *cfg;
 static struct keystore *ks;
 static uint8_t store_key[SEAL_KEY_LEN];
@@ -97,6 +97,12 @@ static void
 on_stop(int sig)
 {
 	stopping = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	flushing = 1;
 }
 
 static void
@@ -374,6 +380,16 @@ run(int lfd)
 
 		if (poll(&p, 1, 1000) > 0 && (p.revents & POLLIN))
 			accept_client(lfd);
+		if (flushing) {
+			/* SIGHUP: forget unsealed keys and the store key (rotated?); both are read again when needed. */
+			flushing = 0;
+			pthread_mutex_lock(&state_lock);
+			keys_flush();
+			OPENSSL_cleanse(store_key, sizeof(store_key));
+			store_key_loaded = false;
+			pthread_mutex_unlock(&state_lock);
+			log_info("SIGHUP: unsealed keys and the store key forgotten");
+		}
 	}
 }
 
@@ -485,6 +501,8 @@ main(int argc, char **argv)
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (store_ready(&err) != KH_OK)
 		log_warnx("private keys unavailable until this can be read: %s", err.msg);

@@ -197,6 +197,10 @@ check "keyholder: a peer that is neither root nor the milter's user is refused" 
 check "keyholder: the refused peer is logged with its uid" grep -q "peer uid $OTHER pid [0-9]* refused" "$KH_LOG"
 
 KH_PID=$(cat "$T/keyholder.sock.rigpid")
+kill -HUP "$KH_PID"
+wait_for 10 grep -q 'SIGHUP: unsealed keys and the store key forgotten' "$KH_LOG"
+check "keyholder: after SIGHUP it still runs and serves, reading the store key again" \
+	test "$(kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST") $(grep -c 'store key .* loaded' "$KH_LOG")" = "status=0 2"
 check "keyholder: no core files (RLIMIT_CORE 0)" grep -q '^Max core file size *0 *0 ' "/proc/$KH_PID/limits"
 
 # --- The rate limit: a second keyholder allowing 2 operations a minute per address. ---
