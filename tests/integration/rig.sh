@@ -78,7 +78,7 @@ check() {
 	if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "command: $*" "$out"; fi
 }
 diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
-# rig_done: no milter reported a sanitizer error (ASan/UBSan build), then the plan.
+# rig_done: no milter (nor keyholder) reported a sanitizer error (ASan/UBSan build), then the plan.
 rig_done() {
 	for f in "$T/milter.stderr" "$T"/*/milter.stderr; do
 		[ -f "$f" ] || continue
@@ -86,6 +86,12 @@ rig_done() {
 			not_ok "no sanitizer reports from the milter ($f)" "$(head -n 40 "$f")"
 		else
 			ok "no sanitizer reports from the milter ($(basename "$(dirname "$f")"))"
+		fi
+	done
+	for f in "$T"/keyholder.stderr "$T"/*/keyholder.stderr; do
+		[ -f "$f" ] || continue
+		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$f"; then
+			not_ok "no sanitizer reports from the keyholder ($f)" "$(head -n 40 "$f")"
 		fi
 	done
 	echo "1..$TAP_N"
