@@ -97,6 +97,10 @@ static const struct key keys[] = {
 	{ "KeydPidFile",	T_OPTPATH,	NULL,			OFF(keyd_pid_file), NULL, false, 0 },
 	{ "KeydAdminSocket",	T_OPTPATH,	NULL,			OFF(keyd_admin_socket), NULL, false, 0 },
 	{ "AdminGroup",		T_OPTSTRING,	NULL,			OFF(admin_group), NULL, false, 0 },
+	{ "KeyholderSocket",	T_OPTPATH,	"/run/cables/keyholder.sock", OFF(keyholder_socket), NULL, false, 0 },
+	{ "KeyholderUser",	T_OPTSTRING,	NULL,			OFF(keyholder_user), NULL, false, 0 },
+	{ "KeyholderLogFile",	T_OPTPATH,	NULL,			OFF(keyholder_log_file), NULL, false, 0 },
+	{ "KeyholderRateLimit",	T_SIZE,		"6000",			OFF(keyholder_rate_limit), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
@@ -851,6 +855,9 @@ config_free(struct config *c)
 	free(c->keyd_socket);
 	free(c->keyd_admin_socket);
 	free(c->admin_group);
+	free(c->keyholder_socket);
+	free(c->keyholder_user);
+	free(c->keyholder_log_file);
 	free(c->keyd_pid_file);
 	free(c->resolver);
 	free(c->dnssec_anchor);

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "handler.h"
+#include "khkey.h"
 #include "mime.h"
 
 void
@@ -186,10 +187,17 @@ smime_names(struct handler_msg *hm, const struct milter_env *env, const char *ad
 	return CABLES_OK;
 }
 
+/* A keyholder that cannot be reached (or rate-limits) is an I/O failure: the message waits, it is not "undecryptable". */
 static cables_status
 smime_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spool **plain, struct cables_err *err)
 {
-	return smime_envelope_decrypt(hm->e, hm->chosen.cert, hm->chosen.key, plain, err);
+	cables_status st;
+
+	khkey_reset();
+	st = smime_envelope_decrypt(hm->e, hm->chosen.cert, hm->chosen.key, plain, err);
+	if (st != CABLES_OK && khkey_failure(err) == KHKEY_UNREACHABLE)
+		st = CABLES_ERR_IO;
+	return st;
 }
 
 static bool

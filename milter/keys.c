@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "keydclient.h"
 #include "keys.h"
+#include "khkey.h"
 #include "pgp.h"
 #include "seal.h"
 #include "smime.h"
@@ -82,6 +83,7 @@ cables_status
 keys_pgp_secret(const struct milter_env *env, const struct key_record *r, struct cables_err *err)
 {
 	char fprs[1][PGP_FPR_LEN + 1];
+	const uint8_t *store_key;
 	uint8_t *sec;
 	size_t len, n;
 	bool have = false;
@@ -93,9 +95,11 @@ keys_pgp_secret(const struct milter_env *env, const struct key_record *r, struct
 	pthread_mutex_unlock(&secrets_lock);
 	if (have)
 		return CABLES_OK;
-	if (env->seal_key == NULL)
+	if ((store_key = env->seal_key) == NULL && env->store_key != NULL)
+		store_key = env->store_key(env->cfg, env->now);
+	if (store_key == NULL)
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "the key store key is not available");
-	if ((st = seal_open(env->seal_key, r->fingerprint, r->secret_data, r->secret_len, &sec, &len, err)) != CABLES_OK)
+	if ((st = seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &sec, &len, err)) != CABLES_OK)
 		return st;
 	st = pgp_import(env->cfg->gnupg_home, sec, len, fprs, 1, &n, err);
 	seal_free_secret(sec, len);
@@ -197,15 +201,15 @@ keys_private(const struct milter_env *env, const char *addr, struct key_pair **p
 
 		if (r->secret_data == NULL)
 			continue;
-		if (env->seal_key == NULL) {
-			st = cables_fail(err, CABLES_ERR_UNUSABLE,
-			    "private keys unavailable: KeyStoreKey %s could not be read", env->cfg->key_store_key);
+		if (env->keyholder == NULL && env->seal_key == NULL) {
+			st = cables_fail(err, CABLES_ERR_UNUSABLE, "private keys unavailable: KeyholderSocket is none");
 			break;
 		}
 		cert = smime_cache_cert(env->certs, r->public_data, r->public_len);
 		if (cert == NULL)
 			continue;
-		key = open_key(env, r, err);
+		key = env->keyholder != NULL ? khkey_new(env->keyholder, cert, addr, r->fingerprint, err) :
+		    open_key(env, r, err);
 		if (key == NULL) {
 			X509_free(cert);
 			st = CABLES_ERR_CRYPTO;

@@ -5,9 +5,11 @@
  * certificates from valid signatures.
  *
  * struct milter_env is everything a message decision needs besides the
- * message: configuration, key store, caches, the store key that unseals
- * private keys (NULL when it could not be read), trust anchors, and the
- * time.  Returned certificates and keys are new references owned by the
+ * message: configuration, key store, caches, the keyholder that performs
+ * local users' private-key operations (doc/privsep.md), trust anchors, and
+ * the time.  The store key itself is for OpenPGP secrets only (read on
+ * first need through store_key), and for tests, which unseal S/MIME keys in
+ * process when there is no keyholder.  Returned certificates and keys are new references owned by the
  * caller.  Key store failures are returned; "no key" is not a failure.
  */
 #ifndef CABLES_KEYS_H
@@ -26,12 +28,13 @@
 
 struct smime_cache;
 struct keyd_found;
+struct kh_transport;
 
 struct milter_env {
 	const struct config *cfg;
 	struct keystore *ks;
 	struct smime_cache *certs;	/* may be NULL: decode every time */
-	const uint8_t *seal_key;	/* NULL: private keys unavailable */
+	const uint8_t *seal_key;	/* in-process unsealing (tests), or NULL */
 	X509_STORE *anchors;		/* TrustAnchors, or NULL */
 	time_t now;
 	const uint8_t *reinject_key;	/* split delivery is possible (ReinjectTo, key, MTA), or NULL */
@@ -41,6 +44,10 @@ struct milter_env {
 	 * cables-keyd has just confirmed them: their fingerprints, or NULL.
 	 */
 	const struct keyd_found *confirmed;
+	/* S/MIME private keys stay in cables-keyholder: their operations go here (NULL: none). */
+	const struct kh_transport *keyholder;
+	/* The store key for OpenPGP secrets, read on first need (NULL: seal_key or nothing). */
+	const uint8_t *(*store_key)(const struct config *cfg, time_t now);
 };
 
 enum key_use { KEY_ENCRYPT, KEY_SIGN };
@@ -70,7 +77,11 @@ struct key_pair {
 	char fingerprint[65];
 };
 
-/* The certificates of addr whose private key the store holds, newest first. */
+/*
+ * The certificates of addr whose private key the store holds, newest first.
+ * With a keyholder each key is a khkey (its private half stays there);
+ * without one, the key is unsealed here with seal_key (tests only).
+ */
 cables_status keys_private(const struct milter_env *env, const char *addr, struct key_pair **pairs,
     size_t *n, struct cables_err *err);
 void key_pairs_free(struct key_pair *pairs, size_t n);

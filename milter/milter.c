@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "log.h"
 #include "message.h"
+#include "khclient.h"
 #include "milter.h"
 #include "copies.h"
 #include "gate.h"
@@ -48,7 +49,10 @@ static struct runtime *current;
 static uint8_t reinject_key[REINJECT_KEY_LEN];
 static bool reinject_key_loaded;
 
-/* The store key, loaded on demand (see milter.h). */
+/* S/MIME private-key operations go to cables-keyholder (KeyholderSocket at start; NULL: none). */
+static struct khclient *keyholder;
+
+/* The store key, loaded on demand for OpenPGP secrets only (see milter.h). */
 static pthread_mutex_t store_key_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t store_key[SEAL_KEY_LEN];
 static bool store_key_loaded, store_key_warned;
@@ -132,6 +136,8 @@ milter_setup(struct config *c, struct keystore *ks, X509_STORE *anchors)
 	gate_setup(time(NULL));
 	if (cert_cache == NULL)
 		cert_cache = smime_cache_new(1024);
+	if (keyholder == NULL && c->keyholder_socket != NULL)
+		keyholder = khclient_new(c->keyholder_socket);
 }
 
 /* A setting only a restart can change: say so when the file changed it. */
@@ -171,6 +177,7 @@ milter_reload(void)
 	restart_only("LogFile", o->log_file, n->log_file);
 	restart_only("LogFacility", o->log_facility, n->log_facility);
 	restart_only("ReinjectKey", o->reinject_key, n->reinject_key);
+	restart_only("KeyholderSocket", o->keyholder_socket, n->keyholder_socket);
 	if (n->reinject_to != NULL && !reinject_key_loaded)
 		log_warnx("configuration: split delivery needs ReinjectKey, which is read at start; "
 		    "restart cables-milter");
@@ -202,10 +209,13 @@ milter_teardown(void)
 	smime_cache_free(cert_cache);
 	cert_cache = NULL;
 	gate_release();
+	khclient_free(keyholder);
+	keyholder = NULL;
 	runtime_release(current);
 	current = NULL;
 }
 
+/* OpenPGP only: S/MIME keys are never unsealed in the milter. */
 static const uint8_t *
 current_store_key(const struct config *cfg, time_t now)
 {
@@ -221,7 +231,7 @@ current_store_key(const struct config *cfg, time_t now)
 		} else {
 			store_key_retry = now + 10;
 			if (!store_key_warned)
-				log_warnx("private keys unavailable (no decryption, no signing) until it can be read: %s",
+				log_warnx("OpenPGP secret keys unavailable (no PGP decryption or signing) until it can be read: %s",
 				    err.msg);
 			store_key_warned = true;
 		}
@@ -458,8 +468,8 @@ static struct milter_env
 env_of(const struct conn *c)
 {
 	time_t now = time(NULL);
-	struct milter_env env = { c->rt->cfg, store, cert_cache, current_store_key(c->rt->cfg, now),
-	    c->rt->anchors, now, NULL, NULL, NULL };
+	struct milter_env env = { c->rt->cfg, store, cert_cache, NULL, c->rt->anchors, now, NULL, NULL, NULL,
+	    keyholder != NULL ? khclient_transport(keyholder) : NULL, current_store_key };
 
 	if (reinject_key_loaded)
 		env.marker_key = reinject_key;

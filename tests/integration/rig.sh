@@ -78,7 +78,7 @@ check() {
 	if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "command: $*" "$out"; fi
 }
 diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
-# rig_done: no milter reported a sanitizer error (ASan/UBSan build), then the plan.
+# rig_done: no milter (nor keyholder) reported a sanitizer error (ASan/UBSan build), then the plan.
 rig_done() {
 	for f in "$T/milter.stderr" "$T"/*/milter.stderr; do
 		[ -f "$f" ] || continue
@@ -86,6 +86,12 @@ rig_done() {
 			not_ok "no sanitizer reports from the milter ($f)" "$(head -n 40 "$f")"
 		else
 			ok "no sanitizer reports from the milter ($(basename "$(dirname "$f")"))"
+		fi
+	done
+	for f in "$T"/keyholder.stderr "$T"/*/keyholder.stderr; do
+		[ -f "$f" ] || continue
+		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$f"; then
+			not_ok "no sanitizer reports from the keyholder ($f)" "$(head -n 40 "$f")"
 		fi
 	done
 	echo "1..$TAP_N"
@@ -129,6 +135,8 @@ rig_config() {
 	KeydSocket none
 	LogFile $MILTER_LOG
 	ReinjectDaemonName cables-reinject
+	KeyholderSocket $T/keyholder.sock
+	KeyholderLogFile $T/keyholder.log
 	CF
 	: > "$CONF"
 	while read -r key value; do
@@ -140,9 +148,41 @@ rig_config() {
 	for line in "$@"; do printf '%s\n' "$line" >> "$CONF"; done
 }
 
-# start_milter CONF SOCKET STDERR: start cables-milter in the background; its pid in STARTED_PID.
+# start_keyholder CONF: cables-keyholder for CONF's KeyholderSocket (when it is in $T), unless it runs
+# already; its pid in SOCKET.rigpid.  KEYHOLDER_WRAPPER goes before the program.
+start_keyholder() {
+	kh_sock=$(sed -n 's/^KeyholderSocket[[:space:]]*//p' "$1" | tail -n 1)
+	case "$kh_sock" in "$T"/*) ;; *) return 0 ;; esac
+	if [ -f "$kh_sock.rigpid" ] && kill -0 "$(cat "$kh_sock.rigpid")" 2>/dev/null; then
+		return 0
+	fi
+	rm -f "$kh_sock"
+	# shellcheck disable=SC2086
+	${KEYHOLDER_WRAPPER:-} "$BUILD/cables-keyholder" -f -c "$1" >>"${kh_sock%.sock}.stderr" 2>&1 &
+	echo $! > "$kh_sock.rigpid"
+	echo $! >> "$T/pids"
+	for _ in $(seq 1 100); do
+		[ -S "$kh_sock" ] && return 0
+		sleep 0.05
+	done
+	echo "Bail out! cables-keyholder did not start: $(cat "${kh_sock%.sock}.stderr")"
+	exit 1
+}
+
+# stop_keyholder CONF: stop CONF's keyholder (SIGKILL) and wait for it.
+stop_keyholder() {
+	kh_sock=$(sed -n 's/^KeyholderSocket[[:space:]]*//p' "$1" | tail -n 1)
+	[ -f "$kh_sock.rigpid" ] || return 0
+	kill -9 "$(cat "$kh_sock.rigpid")" 2>/dev/null
+	while kill -0 "$(cat "$kh_sock.rigpid")" 2>/dev/null; do sleep 0.05; done
+	rm -f "$kh_sock.rigpid" "$kh_sock"
+}
+
+# start_milter CONF SOCKET STDERR: start cables-milter in the background (and its keyholder,
+# start_keyholder); the milter's pid in STARTED_PID.
 # MILTER_WRAPPER (e.g. valgrind and its options) goes before the program.
 start_milter() {
+	start_keyholder "$1"
 	# shellcheck disable=SC2086
 	${MILTER_WRAPPER:-} "$MILTER" -f -c "$1" >>"$3" 2>&1 &
 	STARTED_PID=$!
@@ -351,6 +391,8 @@ inst_config() {
 	KeydSocket none
 	LogFile $T/$name/milter.log
 	ReinjectDaemonName cables-reinject
+	KeyholderSocket $T/$name/keyholder.sock
+	KeyholderLogFile $T/$name/keyholder.log
 	CF
 	for line in "$@"; do printf '%s\n' "$line" >> "$T/$name/cables.conf"; done
 }

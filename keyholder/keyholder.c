@@ -1,0 +1,520 @@
+/*
+ * cables-keyholder - the only Cables process that can unseal private keys.
+ *
+ * It reads KeyStoreKey, opens sealed private keys from the key store, and
+ * performs one private-key operation per request (khop.h) for the milter:
+ * unwrap a content key (RSA PKCS#1 v1.5 / OAEP-checked, ECDH) or sign a
+ * digest, for a LOCAL address and a certificate the store holds with a
+ * private key for that very address.  It never answers with a key.  It talks
+ * to nothing but its UNIX socket (KeyholderSocket), parses no mail, and runs
+ * as KeyholderUser; the milter runs as User and holds no private key.  The
+ * model is OpenSMTPD's "ca" process; doc/privsep.md says what a compromised
+ * milter can still do with it and how that is bounded.
+ *
+ * Clients: root, or the milter's User (SO_PEERCRED at accept).  A request is
+ * exactly KH_REQUEST_SIZE bytes (khproto.h); a peer that sends anything
+ * malformed is dropped, never answered best-effort.  Every operation is
+ * logged (peer uid, address, operation, fingerprint prefix, outcome) and
+ * charged to a per-address token bucket (KeyholderRateLimit a minute).
+ * One thread per client connection (the milter keeps one per worker thread),
+ * so RSA operations for concurrent messages use every CPU, as they did in
+ * the milter; the state they share (rate buckets, the store, the cache of
+ * unsealed keys) is behind one lock, the private-key operation itself is
+ * not.  No core
+ * dumps (RLIMIT_CORE 0, PR_SET_DUMPABLE 0); unsealed keys are freed, and
+ * the store key wiped, at exit and on SIGHUP (read again when next needed).
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "addr.h"
+#include "config.h"
+#include "keystore.h"
+#include "khop.h"
+#include "khproto.h"
+#include "log.h"
+#include "seal.h"
+#include "smime.h"
+#include "util.h"
+
+#define CLIENTS_MAX 128
+#define FRAME_TIMEOUT_MS 10000	/* a request begun must be complete within this */
+#define KEYS_MAX 64
+#define BUCKETS_MAX 1024
+
+struct client {
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	uint8_t buf[KH_REQUEST_SIZE];
+};
+
+struct cached_key {
+	char fingerprint[KH_FPR_LEN + 1];
+	EVP_PKEY *key;
+};
+
+struct bucket {
+	char address[KH_ADDR_MAX];
+	double tokens;
+	long long at_ms;
+};
+
+static volatile sig_atomic_t stopping, flushing;
+static const struct config *cfg;
+static struct keystore *ks;
+static uint8_t store_key[SEAL_KEY_LEN];
+static bool store_key_loaded;
+static uid_t milter_uid;
+static bool milter_uid_set;
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;	/* everything below, ks and the store key */
+static size_t nclients;
+static struct cached_key keys[KEYS_MAX];
+static size_t nkeys;
+static struct bucket buckets[BUCKETS_MAX];
+static size_t nbuckets;
+
+static void
+on_stop(int sig)
+{
+	stopping = 1;
+}
+
+static void
+on_hup(int sig)
+{
+	flushing = 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: cables-keyholder [-c FILE] [-f] [-n]\n");
+	exit(2);
+}
+
+/* May address spend one more operation?  Token bucket: KeyholderRateLimit a minute, as much in a burst. */
+static bool
+bucket_take(const char *address)
+{
+	double cap = (double)cfg->keyholder_rate_limit;
+	long long now = monotonic_ms();
+	struct bucket *b = NULL;
+
+	if (cfg->keyholder_rate_limit == 0)
+		return true;
+	for (size_t i = 0; i < nbuckets && b == NULL; i++)
+		if (strcmp(buckets[i].address, address) == 0)
+			b = &buckets[i];
+	if (b == NULL) {
+		size_t slot = nbuckets < BUCKETS_MAX ? nbuckets++ : 0;
+
+		/* Full: take the slot of a full bucket (forgetting it loses nothing), else the first. */
+		for (size_t i = 0; nbuckets == BUCKETS_MAX && i < BUCKETS_MAX; i++)
+			if (buckets[i].tokens + (double)(now - buckets[i].at_ms) * cap / 60000.0 >= cap) {
+				slot = i;
+				break;
+			}
+		b = &buckets[slot];
+		strlcpy_c(b->address, address, sizeof(b->address));
+		b->tokens = cap;
+		b->at_ms = now;
+	}
+	b->tokens += (double)(now - b->at_ms) * cap / 60000.0;
+	if (b->tokens > cap)
+		b->tokens = cap;
+	b->at_ms = now;
+	if (b->tokens < 1.0)
+		return false;
+	b->tokens -= 1.0;
+	return true;
+}
+
+/* The store and its key, opened on first use and again after a failure (the operator may fix them). */
+static enum kh_status
+store_ready(struct cables_err *err)
+{
+	if (ks == NULL && keystore_open(&ks, cfg->key_store, false, err) != CABLES_OK)
+		return KH_UNAVAILABLE;
+	if (!store_key_loaded) {
+		if (seal_key_load(cfg->key_store_key, false, store_key, err) != CABLES_OK)
+			return KH_UNAVAILABLE;
+		store_key_loaded = true;
+		log_info("store key %s loaded", cfg->key_store_key);
+	}
+	return KH_OK;
+}
+
+static void
+keys_flush(void)
+{
+	for (size_t i = 0; i < nkeys; i++)
+		EVP_PKEY_free(keys[i].key);	/* OpenSSL clears private components as it frees them */
+	nkeys = 0;
+}
+
+/* The private key of record r, unsealed once and kept by fingerprint: a new reference. */
+static EVP_PKEY *
+key_of(const struct key_record *r, struct cables_err *err)
+{
+	uint8_t *der;
+	size_t len;
+	EVP_PKEY *key;
+
+	for (size_t i = 0; i < nkeys; i++)
+		if (strcmp(keys[i].fingerprint, r->fingerprint) == 0) {
+			EVP_PKEY_up_ref(keys[i].key);
+			return keys[i].key;
+		}
+	if (seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &der, &len, err) != CABLES_OK)
+		return NULL;
+	key = smime_key_from_der(der, len);
+	seal_free_secret(der, len);
+	if (key == NULL) {
+		cables_fail(err, CABLES_ERR_CRYPTO, "the private key cannot be decoded");
+		return NULL;
+	}
+	if (nkeys == KEYS_MAX)
+		keys_flush();
+	strlcpy_c(keys[nkeys].fingerprint, r->fingerprint, sizeof(keys[nkeys].fingerprint));
+	keys[nkeys++].key = key;
+	EVP_PKEY_up_ref(key);
+	return key;
+}
+
+/*
+ * Is req's address local, within its rate, and does the store hold req's
+ * certificate with a private key for it?  *key: a new reference.  Under state_lock.
+ */
+static enum kh_status
+authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
+{
+	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
+	struct key_list list;
+	const struct key_record *r = NULL;
+	enum kh_status st;
+
+	*key = NULL;
+	if (norm == NULL || strcmp(norm, req->address) != 0 ||
+	    !domain_list_match(&cfg->local_domains, addr_domain(norm))) {
+		free(norm);
+		cables_fail(err, CABLES_ERR_UNUSABLE, "not a local address");
+		return KH_REFUSED;
+	}
+	free(norm);
+	if (!bucket_take(req->address)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute", cfg->keyholder_rate_limit);
+		return KH_LIMITED;
+	}
+	if ((st = store_ready(err)) != KH_OK)
+		return st;
+	if (keystore_lookup(ks, req->address, "smime", &list, err) != CABLES_OK)
+		return KH_UNAVAILABLE;
+	for (size_t i = 0; i < list.count && r == NULL; i++)
+		if (strcmp(list.items[i].fingerprint, req->fingerprint) == 0 && list.items[i].secret_data != NULL)
+			r = &list.items[i];
+	if (r == NULL)
+		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this certificate for the address");
+	else if ((*key = key_of(r, err)) == NULL)
+		st = KH_FAILED;
+	key_list_release(&list);
+	return st;
+}
+
+/* Answer the request in c->buf; false when the reply could not be sent. */
+static bool
+serve(struct client *c)
+{
+	struct kh_request req;
+	struct kh_reply rep;
+	struct cables_err err;
+	uint8_t wire[KH_REPLY_SIZE];
+	EVP_PKEY *key = NULL;
+	bool sent;
+
+	err.msg[0] = '\0';
+	if (kh_request_decode(&req, c->buf, &err) != CABLES_OK) {
+		log_warnx("peer uid %u pid %d dropped: malformed request: %s", (unsigned)c->uid, (int)c->pid, err.msg);
+		return false;
+	}
+	memset(&rep, 0, sizeof(rep));
+	pthread_mutex_lock(&state_lock);
+	rep.status = authorise(&req, &key, &err);
+	pthread_mutex_unlock(&state_lock);
+	if (rep.status == KH_OK)
+		rep.status = khop_perform(key, &req, &rep, &err);
+	EVP_PKEY_free(key);
+	log_info("uid=%u %s %s fingerprint=%.16s: %s%s%s", (unsigned)c->uid, req.address, kh_op_name(req.op),
+	    req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
+	    rep.status == KH_OK ? "" : err.msg);
+	kh_reply_encode(wire, &rep, NULL);
+	sent = write_fully(c->fd, wire, sizeof(wire));
+	OPENSSL_cleanse(&req, sizeof(req));
+	OPENSSL_cleanse(&rep, sizeof(rep));
+	OPENSSL_cleanse(wire, sizeof(wire));
+	return sent;
+}
+
+/*
+ * One whole request into c->buf: false when the peer is gone, or began a
+ * request and did not finish it within FRAME_TIMEOUT_MS.  Waiting for the
+ * first byte has no limit (the milter keeps its connections).
+ */
+static bool
+read_request(struct client *c)
+{
+	size_t have = 0;
+	long long deadline = 0;
+
+	while (have < sizeof(c->buf) && !stopping) {
+		struct pollfd p = { c->fd, POLLIN, 0 };
+		int wait = have == 0 ? 1000 : (int)(deadline - monotonic_ms());
+		ssize_t n;
+
+		if (have > 0 && wait <= 0) {
+			log_warnx("peer uid %u pid %d dropped: an incomplete request", (unsigned)c->uid, (int)c->pid);
+			return false;
+		}
+		if (poll(&p, 1, wait) <= 0)
+			continue;
+		n = read(c->fd, c->buf + have, sizeof(c->buf) - have);
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return false;
+		if (n > 0 && have == 0)
+			deadline = monotonic_ms() + FRAME_TIMEOUT_MS;
+		if (n > 0)
+			have += (size_t)n;
+	}
+	return have == sizeof(c->buf);
+}
+
+static void *
+client_thread(void *arg)
+{
+	struct client *c = arg;
+
+	while (read_request(c) && serve(c))
+		OPENSSL_cleanse(c->buf, sizeof(c->buf));
+	close(c->fd);
+	OPENSSL_clear_free(c, sizeof(*c));
+	pthread_mutex_lock(&state_lock);
+	nclients--;
+	pthread_mutex_unlock(&state_lock);
+	return NULL;
+}
+
+static void
+accept_client(int lfd)
+{
+	struct ucred cred;
+	socklen_t credlen = sizeof(cred);
+	struct timeval tv = { 5, 0 };
+	struct client *c;
+	pthread_t tid;
+	bool room;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) != 0) {
+		log_warn("peer credentials");
+		close(fd);
+		return;
+	}
+	if (cred.uid != 0 && !(milter_uid_set && cred.uid == milter_uid)) {
+		log_warnx("peer uid %u pid %d refused: neither root nor the milter's User", (unsigned)cred.uid,
+		    (int)cred.pid);
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&state_lock);
+	if ((room = nclients < CLIENTS_MAX))
+		nclients++;
+	pthread_mutex_unlock(&state_lock);
+	if (!room) {
+		log_warnx("peer uid %u pid %d refused: %d clients already", (unsigned)cred.uid, (int)cred.pid, CLIENTS_MAX);
+		close(fd);
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->uid = cred.uid;
+	c->pid = cred.pid;
+	if (pthread_create(&tid, NULL, client_thread, c) != 0) {
+		log_warnx("peer uid %u pid %d refused: no thread for it", (unsigned)cred.uid, (int)cred.pid);
+		close(fd);
+		free(c);
+		pthread_mutex_lock(&state_lock);
+		nclients--;
+		pthread_mutex_unlock(&state_lock);
+		return;
+	}
+	pthread_detach(tid);
+}
+
+static void
+run(int lfd)
+{
+	while (!stopping) {
+		struct pollfd p = { lfd, POLLIN, 0 };
+
+		if (poll(&p, 1, 1000) > 0 && (p.revents & POLLIN))
+			accept_client(lfd);
+		if (flushing) {
+			/* SIGHUP: forget unsealed keys and the store key (rotated?); both are read again when needed. */
+			flushing = 0;
+			pthread_mutex_lock(&state_lock);
+			keys_flush();
+			OPENSSL_cleanse(store_key, sizeof(store_key));
+			store_key_loaded = false;
+			pthread_mutex_unlock(&state_lock);
+			log_info("SIGHUP: unsealed keys and the store key forgotten");
+		}
+	}
+}
+
+static int
+listen_on(const char *path, gid_t gid, bool group)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatalx("KeyholderSocket %s: path too long", path);
+	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
+	unlink(path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 64) != 0)
+		fatalx("KeyholderSocket %s: %s", path, strerror(errno));
+	/* The mode keeps others out; SO_PEERCRED decides. */
+	if ((group && chown(path, (uid_t)-1, gid) != 0) || chmod(path, group ? 0660 : 0600) != 0)
+		fatalx("KeyholderSocket %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static void
+drop_to(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL)
+		fatalx("KeyholderUser %s: no such user", user);
+	if (geteuid() == pw->pw_uid)
+		return;
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+		fatalx("KeyholderUser %s: cannot switch: %s", user, strerror(errno));
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* setuid() may have made it dumpable again */
+}
+
+/* -n: the configuration is one the keyholder can serve; 0 or 1. */
+static int
+check(const struct config *c)
+{
+	if (c->keyholder_socket == NULL) {
+		fprintf(stderr, "cables-keyholder: %s: KeyholderSocket is none: nowhere to listen\n", c->path);
+		return 1;
+	}
+	if (c->keyholder_user != NULL && getpwnam(c->keyholder_user) == NULL) {
+		fprintf(stderr, "cables-keyholder: %s: KeyholderUser %s: no such user\n", c->path, c->keyholder_user);
+		return 1;
+	}
+	if (c->user != NULL && getpwnam(c->user) == NULL) {
+		fprintf(stderr, "cables-keyholder: %s: User %s: no such user\n", c->path, c->user);
+		return 1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config_path = CABLES_DEFAULT_CONFIG;
+	bool foreground = false, check_only = false;
+	struct rlimit nocore = { 0, 0 };
+	struct config *c;
+	struct cables_err err;
+	struct sigaction sa;
+	struct passwd *pw;
+	int ch, lfd;
+
+	/* Before anything is read: this process never dumps core. */
+	setrlimit(RLIMIT_CORE, &nocore);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	while ((ch = getopt(argc, argv, "c:fnh")) != -1) {
+		switch (ch) {
+		case 'c': config_path = optarg; break;
+		case 'f': foreground = true; break;
+		case 'n': check_only = true; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if ((c = config_load(config_path, true, &err)) == NULL) {
+		fprintf(stderr, "cables-keyholder: %s\n", err.msg);
+		return 1;
+	}
+	if ((ch = check(c)) != 0 || check_only) {
+		if (ch == 0)
+			printf("cables-keyholder: %s: configuration OK\n", c->path);
+		config_free(c);
+		return ch;
+	}
+	cfg = c;
+	if (log_open("cables-keyholder", c->log_facility, c->keyholder_log_file, foreground, &err) != CABLES_OK) {
+		fprintf(stderr, "cables-keyholder: %s\n", err.msg);
+		return 1;
+	}
+	if (c->user != NULL && (pw = getpwnam(c->user)) != NULL) {
+		milter_uid = pw->pw_uid;
+		milter_uid_set = true;
+	}
+	pw = c->user != NULL ? getpwnam(c->user) : NULL;
+	lfd = listen_on(c->keyholder_socket, pw != NULL ? pw->pw_gid : 0, pw != NULL);
+	if (!foreground && daemon(0, 0) != 0)
+		fatalx("cannot become a daemon: %s", strerror(errno));
+	if (c->keyholder_user != NULL)
+		drop_to(c->keyholder_user);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (store_ready(&err) != KH_OK)
+		log_warnx("private keys unavailable until this can be read: %s", err.msg);
+	log_info("listening on %s for root%s%s (config %s)", c->keyholder_socket, milter_uid_set ? " and User " : "",
+	    milter_uid_set ? c->user : "", c->path);
+	run(lfd);
+	/* Client threads see stopping within a second; the process ends with them, keys freed and wiped first. */
+	pthread_mutex_lock(&state_lock);
+	keys_flush();
+	OPENSSL_cleanse(store_key, sizeof(store_key));
+	store_key_loaded = false;
+	unlink(c->keyholder_socket);
+	log_info("stopped");
+	_exit(0);
+}

@@ -1,0 +1,176 @@
+/* khop - the keyholder's private-key operations; see khop.h. */
+#define OPENSSL_SUPPRESS_DEPRECATED	/* RSA_padding_check_PKCS1_OAEP_mgf1: the OAEP check has no EVP form */
+#include "autoconfig.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
+
+#include "khop.h"
+
+static enum kh_status
+failed(struct cables_err *err, const char *what)
+{
+	cables_fail_ssl(err, CABLES_ERR_CRYPTO, "%s", what);
+	return KH_FAILED;
+}
+
+/* EVP_PKEY_decrypt of r->data with padding; the result into out. */
+static enum kh_status
+rsa_decrypt(EVP_PKEY *key, const struct kh_request *r, int padding, struct kh_reply *out, struct cables_err *err)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	size_t len = sizeof(out->data);
+	enum kh_status st = KH_OK;
+
+	if ((size_t)EVP_PKEY_get_size(key) != r->len)
+		st = failed(err, "the block is not the size of the modulus");
+	else if (ctx == NULL || EVP_PKEY_decrypt_init(ctx) <= 0 || EVP_PKEY_CTX_set_rsa_padding(ctx, padding) <= 0 ||
+	    EVP_PKEY_decrypt(ctx, out->data, &len, r->data, r->len) <= 0)
+		st = failed(err, "RSA decryption failed");
+	else
+		out->len = len;
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return st;
+}
+
+/* Is block (the modulus's length) an OAEP encoding, empty label, for one of the digests we accept? */
+static bool
+oaep_valid(const uint8_t *block, size_t len)
+{
+	const EVP_MD *mds[] = { EVP_sha1(), EVP_sha256(), EVP_sha384(), EVP_sha512() };
+	uint8_t to[KH_DATA_MAX];
+	bool ok = false;
+
+	for (size_t i = 0; i < sizeof(mds) / sizeof(mds[0]) && !ok; i++)
+		for (size_t j = 0; j < sizeof(mds) / sizeof(mds[0]) && !ok; j++)
+			ok = RSA_padding_check_PKCS1_OAEP_mgf1(to, (int)sizeof(to), block, (int)len, (int)len, NULL, 0,
+			    mds[i], mds[j]) > 0;
+	OPENSSL_cleanse(to, sizeof(to));
+	ERR_clear_error();
+	return ok;
+}
+
+static enum kh_status
+ecdh(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
+{
+	char group[64];
+	OSSL_PARAM params[3];
+	EVP_PKEY_CTX *pctx = NULL, *dctx = NULL;
+	EVP_PKEY *peer = NULL;
+	size_t len = sizeof(out->data);
+	enum kh_status st = KH_FAILED;
+
+	if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL) != 1)
+		return failed(err, "the key has no named curve");
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)r->data, r->len);
+	params[2] = OSSL_PARAM_construct_end();
+	/* fromdata decodes the point (off the curve fails); set_peer_ex(…, 1) checks it again. */
+	if ((pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
+	    EVP_PKEY_fromdata(pctx, &peer, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+		st = failed(err, "the peer point is not on the curve");
+	else if ((dctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL || EVP_PKEY_derive_init(dctx) <= 0 ||
+	    EVP_PKEY_derive_set_peer_ex(dctx, peer, 1) <= 0)
+		st = failed(err, "the peer point is not valid");
+	else if (EVP_PKEY_derive(dctx, out->data, &len) <= 0)
+		st = failed(err, "ECDH failed");
+	else {
+		out->len = len;
+		st = KH_OK;
+	}
+	EVP_PKEY_free(peer);
+	EVP_PKEY_CTX_free(pctx);
+	EVP_PKEY_CTX_free(dctx);
+	ERR_clear_error();
+	return st;
+}
+
+static const EVP_MD *
+rsa_digest(int nid)
+{
+	switch (nid) {
+	case NID_sha256: return EVP_sha256();
+	case NID_sha384: return EVP_sha384();
+	case NID_sha512: return EVP_sha512();
+	default: return NULL;
+	}
+}
+
+static enum kh_status
+sign(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
+{
+	bool rsa = EVP_PKEY_is_a(key, "RSA");
+	const EVP_MD *md = rsa ? rsa_digest(r->md_nid) : NULL;
+	EVP_PKEY_CTX *ctx;
+	size_t len = sizeof(out->data);
+	enum kh_status st = KH_OK;
+
+	if (rsa && (md == NULL || (size_t)EVP_MD_get_size(md) != r->len)) {
+		cables_fail(err, CABLES_ERR_ARG, "digest %d of %zu bytes is not one RSA signs here", r->md_nid, r->len);
+		return KH_FAILED;
+	}
+	if (!rsa && r->len != 20 && r->len != 28 && r->len != 32 && r->len != 48 && r->len != 64) {
+		cables_fail(err, CABLES_ERR_ARG, "a %zu-byte digest is not one ECDSA signs here", r->len);
+		return KH_FAILED;
+	}
+	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	if (ctx == NULL || EVP_PKEY_sign_init(ctx) <= 0 ||
+	    (rsa && (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, md) <= 0)) ||
+	    EVP_PKEY_sign(ctx, out->data, &len, r->data, r->len) <= 0)
+		st = failed(err, "signing failed");
+	else
+		out->len = len;
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return st;
+}
+
+enum kh_status
+khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
+{
+	bool rsa = EVP_PKEY_is_a(key, "RSA"), ec = EVP_PKEY_is_a(key, "EC");
+	enum kh_status st;
+
+	memset(out, 0, sizeof(*out));
+	if ((r->op == KH_OP_RSA_DECRYPT || r->op == KH_OP_RSA_DECRYPT_OAEP) ? !rsa :
+	    r->op == KH_OP_ECDH ? !ec : !(rsa || ec)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s does not suit a %s key", kh_op_name(r->op),
+		    EVP_PKEY_get0_type_name(key));
+		return KH_FAILED;
+	}
+	switch (r->op) {
+	case KH_OP_RSA_DECRYPT:
+		st = rsa_decrypt(key, r, RSA_PKCS1_PADDING, out, err);
+		if (st == KH_OK && out->len > KHOP_KEY_MAX) {
+			st = KH_FAILED;
+			cables_fail(err, CABLES_ERR_CRYPTO, "the decrypted content is longer than a content key");
+		}
+		break;
+	case KH_OP_RSA_DECRYPT_OAEP:
+		st = rsa_decrypt(key, r, RSA_NO_PADDING, out, err);
+		if (st == KH_OK && !oaep_valid(out->data, out->len)) {
+			st = KH_FAILED;
+			cables_fail(err, CABLES_ERR_CRYPTO, "the block is not an OAEP encoding");
+		}
+		break;
+	case KH_OP_ECDH:
+		st = ecdh(key, r, out, err);
+		break;
+	default:
+		st = sign(key, r, out, err);
+		break;
+	}
+	if (st != KH_OK) {
+		OPENSSL_cleanse(out, sizeof(*out));
+		out->status = st;
+	}
+	return st;
+}

@@ -1,0 +1,31 @@
+/*
+ * khop - the private-key operations cables-keyholder performs for the
+ * milter, one request at a time, on a key it has unsealed itself.
+ *
+ * khop_perform() checks that the operation suits the key (RSA operations on
+ * an RSA key, ECDH and ECDSA on an EC key) and the bounds of the data, and
+ * refuses what would make the key a general oracle:
+ *   - KH_OP_RSA_DECRYPT checks PKCS#1 v1.5 type 2 padding itself and answers
+ *     only the unpadded content (at most KHOP_KEY_MAX bytes: a content key);
+ *   - KH_OP_RSA_DECRYPT_OAEP answers the raw block only when it is a valid
+ *     OAEP encoding with an empty label for one of SHA-1/256/384/512 (MGF1
+ *     with any of them), so the raw decryption is no signing oracle;
+ *   - KH_OP_ECDH validates the peer point on the key's curve;
+ *   - KH_OP_SIGN signs only a digest of the length of SHA-256/384/512 (or
+ *     SHA-1 and SHA-224 for ECDSA, whose callers do not say which).
+ * It never logs and never returns key material; the reply it fills may
+ * hold a secret (a content key, a shared secret): the caller wipes it.
+ * Returns KH_OK or KH_FAILED (with the reason in err).
+ */
+#ifndef CABLES_KHOP_H
+#define CABLES_KHOP_H
+
+#include <openssl/evp.h>
+
+#include "khproto.h"
+
+#define KHOP_KEY_MAX 64		/* the longest content-encryption key unwrapped with PKCS#1 v1.5 */
+
+enum kh_status khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err);
+
+#endif

@@ -1,0 +1,179 @@
+/* khclient - the milter's connection to cables-keyholder; see khclient.h. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "khclient.h"
+#include "util.h"
+
+struct khclient {
+	char *path;
+	pthread_key_t fd_key;		/* per thread: an int * holding the connection, or -1 */
+	struct kh_transport t;
+};
+
+static void
+close_fd(void *p)
+{
+	int *fd = p;
+
+	if (*fd >= 0)
+		close(*fd);
+	free(fd);
+}
+
+static int *
+thread_fd(struct khclient *c)
+{
+	int *fd = pthread_getspecific(c->fd_key);
+
+	if (fd == NULL) {
+		fd = xmalloc(sizeof(*fd));
+		*fd = -1;
+		pthread_setspecific(c->fd_key, fd);
+	}
+	return fd;
+}
+
+static int
+connect_to(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -1;
+	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Exactly n bytes within the deadline; false on EOF, error or timeout. */
+static bool
+read_exactly(int fd, uint8_t *p, size_t n)
+{
+	long long deadline = monotonic_ms() + KHCLIENT_TIMEOUT_MS;
+	size_t have = 0;
+
+	while (have < n) {
+		struct pollfd pfd = { fd, POLLIN, 0 };
+		long long left = deadline - monotonic_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return false;
+		r = recv(fd, p + have, n - have, 0);
+		if (r <= 0 && !(r < 0 && errno == EINTR))
+			return false;
+		if (r > 0)
+			have += (size_t)r;
+	}
+	return true;
+}
+
+static bool
+send_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static cables_status
+call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	struct khclient *c = arg;
+	int *fd = thread_fd(c);
+	uint8_t out[KH_REQUEST_SIZE], in[KH_REPLY_SIZE];
+	cables_status st = CABLES_ERR_IO;
+
+	if (kh_request_encode(out, req, err) != CABLES_OK)
+		return CABLES_ERR_ARG;
+	for (int attempt = 0; attempt < 2 && st != CABLES_OK; attempt++) {
+		bool fresh = *fd < 0;
+
+		if (fresh && (*fd = connect_to(c->path)) < 0) {
+			cables_fail(err, CABLES_ERR_IO, "keyholder %s: %s", c->path, strerror(errno));
+			break;
+		}
+		if (send_all(*fd, out, sizeof(out)) && read_exactly(*fd, in, sizeof(in))) {
+			st = kh_reply_decode(rep, in, err) == CABLES_OK ? CABLES_OK : CABLES_ERR_IO;
+			if (st != CABLES_OK) {
+				close(*fd);
+				*fd = -1;
+				break;
+			}
+		} else {
+			close(*fd);
+			*fd = -1;
+			cables_fail(err, CABLES_ERR_IO, "keyholder %s: no answer", c->path);
+			if (fresh)
+				break;	/* a new connection failed too: no second try */
+		}
+	}
+	OPENSSL_cleanse(out, sizeof(out));
+	OPENSSL_cleanse(in, sizeof(in));
+	return st;
+}
+
+struct khclient *
+khclient_new(const char *path)
+{
+	struct khclient *c = xcalloc(1, sizeof(*c));
+
+	c->path = xstrdup(path);
+	if (pthread_key_create(&c->fd_key, close_fd) != 0)
+		abort();
+	c->t.call = call;
+	c->t.arg = c;
+	return c;
+}
+
+void
+khclient_free(struct khclient *c)
+{
+	int *fd;
+
+	if (c == NULL)
+		return;
+	if ((fd = pthread_getspecific(c->fd_key)) != NULL) {
+		pthread_setspecific(c->fd_key, NULL);
+		close_fd(fd);
+	}
+	pthread_key_delete(c->fd_key);
+	free(c->path);
+	free(c);
+}
+
+const struct kh_transport *
+khclient_transport(struct khclient *c)
+{
+	return &c->t;
+}

@@ -1,0 +1,31 @@
+/*
+ * khclient - the milter's connection to cables-keyholder: the real
+ * kh_transport behind khkey.h.
+ *
+ * One connection per milter thread (libmilter serves a connection on one
+ * thread at a time), opened on first use and kept; a request that fails on
+ * a kept connection (the keyholder restarted) is sent once more on a fresh
+ * one, which is safe because every operation can be repeated.  When the
+ * keyholder cannot be reached the call fails with CABLES_ERR_IO at once, and
+ * the next call tries again, so the milter recovers by itself when it is
+ * back.  A reply that breaks the protocol closes the connection
+ * (CABLES_ERR_IO too).  Each reply is awaited at most KHCLIENT_TIMEOUT_MS.
+ *
+ * khclient_new() keeps a copy of path; the client must outlive the keys made
+ * with its transport.  Not reloadable: the milter keeps the KeyholderSocket
+ * it started with.
+ */
+#ifndef CABLES_KHCLIENT_H
+#define CABLES_KHCLIENT_H
+
+#include "khkey.h"
+
+#define KHCLIENT_TIMEOUT_MS 10000
+
+struct khclient;
+
+struct khclient *khclient_new(const char *path);
+void khclient_free(struct khclient *c);
+const struct kh_transport *khclient_transport(struct khclient *c);
+
+#endif

@@ -1,0 +1,242 @@
+#!/bin/sh
+# Privilege separation (doc/privsep.md): the milter runs as nobody and cannot
+# open KeyStoreKey, which only the keyholder's user (daemon) can read, yet decrypts S/MIME mail for local users (RSA PKCS#1,
+# RSA-OAEP, EC) and signs outbound mail through cables-keyholder; a core
+# image of the milter afterwards holds none of the private keys' bytes (nor
+# the store key); the keyholder refuses a remote address, another address's
+# certificate, malformed and oversized requests and a peer that is not the
+# milter's user; with the keyholder down the milter temp-fails, and it
+# recovers when the keyholder is back.
+RIG_PORT=12410
+. "$top_srcdir/tests/integration/rig.sh"
+
+MUSER=nobody
+MUID=$(id -u $MUSER)
+MGID=$(id -g $MUSER)
+KHUSER=daemon
+as_milter_user() { setpriv --reuid="$MUID" --regid="$MGID" --clear-groups "$@"; }
+
+mkdir -p "$T/store" "$T/tmp"
+rig_config "User $MUSER" "KeyholderUser $KHUSER" "KeyStore $T/store/keys.db" "TempDir $T/tmp" "Policy a.test Sign=yes"
+keyctl generate alice@a.test --smime >/dev/null
+keyctl generate carol@a.test --smime --algo p256 >/dev/null
+keyctl generate bob@b.test --smime >/dev/null
+for who in alice carol bob; do
+	addr=$who@a.test
+	[ "$who" = bob ] && addr=bob@b.test
+	keyctl export "$addr" --private --out "$T/$who.pem"
+	keyctl export "$addr" > "$T/$who-cert.pem"
+	eval "FPR_$who=$(openssl x509 -in "$T/$who-cert.pem" -outform DER | sha256sum | cut -c1-64)"
+done
+# The milter's user owns the store (it harvests certificates), the keyholder's group reads it (SQLite's
+# WAL files take the database's mode and, in a setgid directory, its group); only the keyholder's
+# user reads the store key.
+chown -R "$MUSER:$(id -gn $KHUSER)" "$T/store"
+chmod 2770 "$T/store"
+chmod 660 "$T/store"/*
+chown "$MUSER" "$T/tmp"
+chown "$KHUSER" "$T/store.key"
+rig_postfix
+rig_sink
+rig_milter
+
+check "KeyStoreKey is mode 0600, the keyholder's user's" test "$(stat -c %a:%U "$T/store.key")" = 600:$KHUSER
+check "as the milter's user ($MUSER), KeyStoreKey cannot be opened" \
+	sh -c "! setpriv --reuid=$MUID --regid=$MGID --clear-groups cat $T/store.key"
+check "the milter runs as $MUSER" test "$(ps -o uid= -p "$MILTER_PID" | tr -d ' ')" = "$MUID"
+check "the keyholder runs as $KHUSER" test "$(ps -o uid= -p "$(cat "$T/keyholder.sock.rigpid")" | tr -d ' ')" = "$(id -u $KHUSER)"
+
+printf 'Content-Type: text/plain\r\n\r\nthe plan PLAINTEXT-MARKER\r\n' > "$T/inner.txt"
+
+# inbound NAME RCPT OPENSSL-ARGS...: encrypt to RCPT with openssl, send; sets $WIRE.
+inbound() {
+	name=$1 rcpt=$2
+	shift 2
+	openssl cms -encrypt -binary -aes-256-cbc -in "$T/inner.txt" -out "$T/$name.p7m" "$@" || return 1
+	$MAILTOOL smime-message "$T/$name.p7m" "$T/$name.eml" --header "From: <eve@e.test>" \
+		--header "To: <$rcpt>" --header "Subject: $name"
+	rig_send "$T/$name.eml" eve@e.test "$rcpt"
+}
+
+decrypted() {
+	inbound "$1" "$2" -recip "$3" ${4:+-keyopt "$4"} || { not_ok "$1: accepted" "$REPLY"; return; }
+	w=$(capture) || { not_ok "$1: reached the sink"; return; }
+	check "$1: decrypted through the keyholder" grep -q '^X-Cables: decrypted; format=smime' "$w"
+	check "$1: the plaintext arrived" grep -q PLAINTEXT-MARKER "$w"
+}
+decrypted "RSA PKCS#1 v1.5" alice@a.test "$T/alice-cert.pem"
+decrypted "RSA-OAEP" alice@a.test "$T/alice-cert.pem" rsa_padding_mode:oaep
+decrypted "EC P-256 (ECDH)" carol@a.test "$T/carol-cert.pem"
+
+$MAILTOOL make "$T/out.eml" plain
+if rig_send "$T/out.eml" alice@a.test bob@b.test && w=$(capture); then
+	check "outbound: signed (by the keyholder) and encrypted" \
+		grep -q '^X-Cables: encrypted; format=smime; cipher=aes256-cbc; recipients=1; signed' "$w"
+else
+	not_ok "outbound signed: sent" "$REPLY"
+fi
+KH_LOG=$T/keyholder.log
+check "the keyholder logged the operations, with the milter's uid" \
+	sh -c "grep -q 'uid=$MUID alice@a.test rsa-decrypt fingerprint=$(echo "$FPR_alice" | cut -c1-16): ok' $KH_LOG &&
+	grep -q 'uid=$MUID alice@a.test rsa-decrypt-oaep ' $KH_LOG && grep -q 'uid=$MUID carol@a.test ecdh ' $KH_LOG &&
+	grep -q 'uid=$MUID alice@a.test sign ' $KH_LOG"
+
+# --- A core image of the milter holds no private key bytes. ---
+# needles KEYFILE OUT: the PKCS#8 DER, and each secret number (RSA d, p, q, dp, dq, qinv; EC scalar)
+# big-endian and as OpenSSL keeps BIGNUMs on this machine (little-endian limbs: reversed), one hex line each.
+needles() {
+	openssl pkey -in "$1" -outform DER | xxd -p | tr -d '\n' > "$2"
+	echo >> "$2"
+	openssl pkey -in "$1" -text -noout | awk '
+		/^[a-zA-Z0-9]+:/ { name = $1; next }
+		/^ / { if (name ~ /^(privateExponent|prime1|prime2|exponent1|exponent2|coefficient|priv):$/) v[name] = v[name] $0 }
+		END { for (n in v) { gsub(/[ :]/, "", v[n]); sub(/^(00)+/, "", v[n]); print v[n] } }' |
+	while read -r hex; do
+		echo "$hex"
+		echo "$hex" | sed 's/../& /g' | tr ' ' '\n' | grep . | tac | tr -d '\n'
+		echo
+	done >> "$2"
+}
+# found CORE NEEDLES: how many needles occur in CORE.
+found() {
+	$PY - "$1" "$2" <<-'PY'
+	import sys
+	core = open(sys.argv[1], "rb").read()
+	hits = sum(1 for line in open(sys.argv[2]) if line.strip() and bytes.fromhex(line.strip()) in core)
+	print(hits)
+	PY
+}
+needles "$T/alice.pem" "$T/alice.needles"
+needles "$T/carol.pem" "$T/carol.needles"
+tr -d '\n' < "$T/store.key" > "$T/storekey.needles"
+echo >> "$T/storekey.needles"
+check "needles: PKCS#8 DER and 6 RSA numbers both ways (13), EC: DER and the scalar (3)" \
+	test "$(wc -l < "$T/alice.needles"):$(wc -l < "$T/carol.needles")" = "13:3"
+if ldd "$MILTER" | grep -q libasan; then
+	# AddressSanitizer's shadow memory makes a core image of terabytes: the normal build checks this.
+	ok "# SKIP core images in a sanitizer build"
+elif command -v gcore >/dev/null 2>&1; then
+	gcore -o "$T/milter.core" "$MILTER_PID" >/dev/null 2>&1
+	core=$T/milter.core.$MILTER_PID
+	if [ -s "$core" ]; then
+		check "core of the milter: no byte string of alice's RSA key" test "$(found "$core" "$T/alice.needles")" = 0
+		check "core of the milter: no byte string of carol's EC key" test "$(found "$core" "$T/carol.needles")" = 0
+		check "core of the milter: not the store key" test "$(found "$core" "$T/storekey.needles")" = 0
+		KH_PID=$(cat "$T/keyholder.sock.rigpid")
+		gcore -o "$T/kh.core" "$KH_PID" >/dev/null 2>&1
+		check "the search works: the keyholder's core holds alice's key" \
+			test "$(found "$T/kh.core.$KH_PID" "$T/alice.needles")" -gt 0
+		rm -f "$T"/*.core.*
+	else
+		not_ok "gcore wrote a core image of the milter"
+	fi
+else
+	ok "# SKIP gcore is not installed (tools/install-deps)"
+fi
+
+# --- The keyholder's refusals. ---
+# kh_ask [RAW-HEX] OP NID ADDRESS FPR DATA-HEX: one request to the keyholder; prints "status=N" or "closed".
+kh_ask() {
+	$PY - "${KH_SOCK:-$T/keyholder.sock}" "$@" <<-'PY'
+	import socket, struct, sys
+	sock, args = sys.argv[1], sys.argv[2:]
+	if args[0] == "raw":
+	    frame = bytes.fromhex(args[1]) if args[1] != "-" else b""
+	    frame = frame + (int(args[2]) and b"\0" * int(args[2]) or b"")
+	else:
+	    op, nid, addr, fpr, data = int(args[0]), int(args[1]), args[2].encode(), args[3].encode(), bytes.fromhex(args[4])
+	    frame = b"CKH1" + struct.pack(">BBHHH", op, 0, nid, len(addr), len(data)) + fpr
+	    frame += addr + b"\0" * (256 - len(addr)) + data + b"\0" * (1024 - len(data))
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(10)
+	try:
+	    s.connect(sock)
+	    s.sendall(frame)
+	    rep = b""
+	    while len(rep) < 1032:
+	        chunk = s.recv(2048)
+	        if not chunk:
+	            break
+	        rep += chunk
+	except OSError as e:
+	    print("closed", e)
+	    sys.exit(0)
+	print("status=%d" % rep[4] if len(rep) == 1032 else "closed")
+	PY
+}
+DIGEST=$(printf 'x' | sha256sum | cut -c1-64)
+check "keyholder: root may sign a digest for a local address with its key" \
+	test "$(kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST")" = status=0
+check "keyholder: a remote address is refused" \
+	test "$(kh_ask 4 672 bob@b.test "$FPR_bob" "$DIGEST")" = status=1
+check "keyholder: another address's certificate is refused" \
+	test "$(kh_ask 4 672 alice@a.test "$FPR_carol" "$DIGEST")" = status=1
+check "keyholder: an unknown digest is not signed" \
+	test "$(kh_ask 4 4 alice@a.test "$FPR_alice" "$(echo "$DIGEST" | cut -c1-32)")" = status=2
+check "keyholder: a raw RSA block that is no OAEP encoding is not decrypted" \
+	test "$(kh_ask 2 0 alice@a.test "$FPR_alice" "00$(head -c 383 /dev/urandom | xxd -p | tr -d '\n')")" = status=2
+check "keyholder: a frame with a wrong magic drops the peer" test "$(kh_ask raw 58585858 1352)" = closed
+check "keyholder: an oversized data length drops the peer" \
+	test "$(kh_ask raw "434b48310400"02a0000c"$(printf '%04x' 2000)" 1344)" = closed
+check "keyholder: malformed and oversized requests are logged" \
+	test "$(grep -c 'dropped: malformed request' "$KH_LOG")" -ge 2
+check "keyholder: the milter's user may still connect after that" \
+	test "$(as_milter_user "$PY" -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('$T/keyholder.sock'); print('ok')")" = ok
+OTHER=$(id -u bin)
+cat > "$T/peer.py" <<-'PY'
+	import socket, sys
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(10)
+	s.connect(sys.argv[1])
+	try:
+	    s.sendall(b"\0" * 1356)
+	    print("closed" if s.recv(2048) == b"" else "answered")
+	except OSError:
+	    print("closed")
+	PY
+chmod 0666 "$T/keyholder.sock"	# let bin reach the socket: SO_PEERCRED must refuse it
+check "keyholder: a peer that is neither root nor the milter's user is refused" \
+	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/keyholder.sock")" = closed
+check "keyholder: the refused peer is logged with its uid" grep -q "peer uid $OTHER pid [0-9]* refused" "$KH_LOG"
+
+KH_PID=$(cat "$T/keyholder.sock.rigpid")
+kill -HUP "$KH_PID"
+wait_for 10 grep -q 'SIGHUP: unsealed keys and the store key forgotten' "$KH_LOG"
+check "keyholder: after SIGHUP it still runs and serves, reading the store key again" \
+	test "$(kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST") $(grep -c 'store key .* loaded' "$KH_LOG")" = "status=0 2"
+check "keyholder: no core files (RLIMIT_CORE 0)" grep -q '^Max core file size *0 *0 ' "/proc/$KH_PID/limits"
+
+# --- The rate limit: a second keyholder allowing 2 operations a minute per address. ---
+sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/rl.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/rl.log|" \
+	"$CONF" > "$T/rl.conf"
+echo "KeyholderRateLimit 2" >> "$T/rl.conf"
+start_keyholder "$T/rl.conf"
+rl="$(KH_SOCK=$T/rl.sock kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST") $(KH_SOCK=$T/rl.sock kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST")"
+rl="$rl $(KH_SOCK=$T/rl.sock kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST") $(KH_SOCK=$T/rl.sock kh_ask 4 672 carol@a.test "$FPR_carol" "$DIGEST")"
+check "keyholder: KeyholderRateLimit 2: two operations, the third rate-limited, another address unaffected" \
+	test "$rl" = "status=0 status=0 status=3 status=0"
+check "keyholder: the rate limit is logged" grep -q 'alice@a.test sign fingerprint=[0-9a-f]*: rate-limited: more than 2 operations a minute' "$T/rl.log"
+stop_keyholder "$T/rl.conf"
+# A key deleted from the store is refused at once, although the keyholder has it unsealed in memory.
+check "keyholder: carol's key works before it is deleted" \
+	test "$(kh_ask 4 672 carol@a.test "$FPR_carol" "$DIGEST")" = status=0
+keyctl -o delete carol@a.test >/dev/null
+check "keyholder: a key deleted with cables-keyctl is refused at once" \
+	test "$(kh_ask 4 672 carol@a.test "$FPR_carol" "$DIGEST")" = status=1
+
+# --- Keyholder down: temp-fail, never plaintext, never dropped; back: works again. ---
+stop_keyholder "$CONF"
+inbound down alice@a.test -recip "$T/alice-cert.pem"
+check "keyholder down: the encrypted message is temp-failed (4xx)" test $? = 4
+check "keyholder down: the milter says why" grep -q "keyholder" "$MILTER_LOG"
+rig_send "$T/out.eml" alice@a.test bob@b.test
+check "keyholder down: mail alice must sign is temp-failed too (4xx), not sent unsigned" test $? = 4
+start_keyholder "$CONF"
+decrypted "keyholder back" alice@a.test "$T/alice-cert.pem"
+
+if command -v systemd-analyze >/dev/null 2>&1; then
+	sed -e "s|/usr/local/sbin/cables-keyholder|$BUILD/cables-keyholder|" -e '/^Documentation=/d' \
+		"$SRC/etc/cables-keyholder.service" > "$T/cables-keyholder.service"
+	check "etc/cables-keyholder.service: systemd-analyze verify" systemd-analyze verify "$T/cables-keyholder.service"
+fi
+rig_done
