@@ -397,7 +397,9 @@ static int
 listen_on(const char *path, gid_t gid, bool group)
 {
 	struct sockaddr_un sun;
-	int fd;
+	char why[CABLES_ERR_MAX];
+	mode_t old;
+	int fd, rc;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -405,12 +407,19 @@ listen_on(const char *path, gid_t gid, bool group)
 		fatalx("KeyholderSocket %s: path too long", path);
 	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
 	unlink(path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 || listen(fd, 64) != 0)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		fatalx("KeyholderSocket %s: %s", path, strerror(errno));
-	/* The mode keeps others out; SO_PEERCRED decides. */
-	if ((group && chown(path, (uid_t)-1, gid) != 0) || chmod(path, group ? 0660 : 0600) != 0)
+	/*
+	 * The mode keeps others out (SO_PEERCRED decides): set when the socket
+	 * is made, and its group without following a link put in its place.
+	 */
+	old = umask(group ? 0117 : 0177);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc != 0 || listen(fd, 64) != 0)
 		fatalx("KeyholderSocket %s: %s", path, strerror(errno));
+	if (!socket_chgrp(path, group ? gid : (gid_t)-1, why, sizeof(why)))
+		fatalx("KeyholderSocket %s", why);
 	return fd;
 }
 
