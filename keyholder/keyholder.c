@@ -126,14 +126,24 @@ bucket_take(const char *address)
 		if (strcmp(buckets[i].address, address) == 0)
 			b = &buckets[i];
 	if (b == NULL) {
-		size_t slot = nbuckets < BUCKETS_MAX ? nbuckets++ : 0;
+		bool full = nbuckets == BUCKETS_MAX;
+		size_t slot = full ? 0 : nbuckets++;
 
-		/* Full: take the slot of a full bucket (forgetting it loses nothing), else the first. */
-		for (size_t i = 0; nbuckets == BUCKETS_MAX && i < BUCKETS_MAX; i++)
-			if (buckets[i].tokens + (double)(now - buckets[i].at_ms) * cap / 60000.0 >= cap) {
-				slot = i;
-				break;
-			}
+		/*
+		 * Full: take the slot of a full bucket (forgetting it loses
+		 * nothing); when there is none, refuse, rather than hand an
+		 * address a fresh budget by evicting a live one.
+		 */
+		if (full) {
+			slot = BUCKETS_MAX;
+			for (size_t i = 0; i < BUCKETS_MAX; i++)
+				if (buckets[i].tokens + (double)(now - buckets[i].at_ms) * cap / 60000.0 >= cap) {
+					slot = i;
+					break;
+				}
+			if (slot == BUCKETS_MAX)
+				return false;
+		}
 		b = &buckets[slot];
 		strlcpy_c(b->address, address, sizeof(b->address));
 		b->tokens = cap;
@@ -221,10 +231,6 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 		return KH_REFUSED;
 	}
 	free(norm);
-	if (!bucket_take(req->address)) {
-		cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute", cfg->keyholder_rate_limit);
-		return KH_LIMITED;
-	}
 	if ((st = store_ready(err)) != KH_OK)
 		return st;
 	if (keystore_lookup(ks, req->address, "smime", &list, err) != CABLES_OK)
@@ -232,8 +238,12 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	for (size_t i = 0; i < list.count && r == NULL; i++)
 		if (strcmp(list.items[i].fingerprint, req->fingerprint) == 0 && list.items[i].secret_data != NULL)
 			r = &list.items[i];
+	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
 	if (r == NULL)
 		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this certificate for the address");
+	else if (!bucket_take(req->address))
+		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
+		    cfg->keyholder_rate_limit);
 	else if ((*key = key_of(r, err)) == NULL)
 		st = KH_FAILED;
 	key_list_release(&list);

@@ -416,7 +416,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	const char *auth = smfi_getsymval(ctx, "{auth_authen}"), *daemon;
 	const struct config *cfg;
 	char *norm;
-	bool trusted;
+	bool trusted, exiting;
 
 	drop_message(c);
 	c->rt = runtime_acquire();
@@ -425,9 +425,16 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 		sender = xstrdup(argv[0]);
 	trusted = (auth != NULL && auth[0] != '\0') || client_internal(c, cfg);
 	norm = addr_normalize(sender, &cfg->addr);
+	exiting = exit_listener(ctx, cfg);
 	c->msg = message_new(cfg, sender, (norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm))) ||
-	    exit_listener(ctx, cfg), trusted);
+	    exiting, trusted);
 	free(norm);
+	/*
+	 * Never sign on the exit pass: the submission pass decided whether the
+	 * submitter may sign as the sender; here the client is Postfix itself.
+	 */
+	if (exiting)
+		c->msg->client_trusted = false;
 	if (auth != NULL && auth[0] != '\0')
 		c->msg->auth_login = xstrdup(auth);
 	daemon = smfi_getsymval(ctx, "{daemon_name}");
