@@ -26,7 +26,7 @@
 # cables-keyd under "DNSSEC require" and "DNSSEC prefer", with recipients
 # under the policies require and encrypt: what reaches the wire (encrypted
 # to the right key, plaintext, or nothing: 4xx) and what keyd logs.
-RIG_PORT=12380
+RIG_PORT=12500
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/dnszone.sh"
 . "$top_srcdir/tests/integration/dnstree.sh"

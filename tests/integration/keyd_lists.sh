@@ -9,7 +9,7 @@
 # keyd killed and restarted in the middle of a list: the message is
 # temp-failed (never lost, never plaintext to a require recipient: k1..k3@keys.test) and goes
 # through when sent again.
-RIG_PORT=12380
+RIG_PORT=12520
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/dnszone.sh"
 

@@ -4,7 +4,7 @@
 # rule; and a recipient that cannot be classified (an address literal) is
 # temp-failed alone.  Without a key, each gets 4xx and nothing leaves, while
 # a recipient under encrypt does get plaintext (so the rig would show a leak).
-RIG_PORT=12410
+RIG_PORT=12540
 . "$top_srcdir/tests/integration/rig.sh"
 
 rig_config "DefaultPolicy encrypt" "Policy partner.example require" "Policy .partner.example require" \
