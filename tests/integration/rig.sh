@@ -161,10 +161,7 @@ start_keyholder() {
 	${KEYHOLDER_WRAPPER:-} "$BUILD/cables-keyholder" -f -c "$1" >>"${kh_sock%.sock}.stderr" 2>&1 &
 	echo $! > "$kh_sock.rigpid"
 	echo $! >> "$T/pids"
-	for _ in $(seq 1 100); do
-		[ -S "$kh_sock" ] && return 0
-		sleep 0.05
-	done
+	wait_for 5 test -S "$kh_sock" && return 0
 	echo "Bail out! cables-keyholder did not start: $(cat "${kh_sock%.sock}.stderr")"
 	exit 1
 }
@@ -174,7 +171,7 @@ stop_keyholder() {
 	kh_sock=$(sed -n 's/^KeyholderSocket[[:space:]]*//p' "$1" | tail -n 1)
 	[ -f "$kh_sock.rigpid" ] || return 0
 	kill -9 "$(cat "$kh_sock.rigpid")" 2>/dev/null
-	while kill -0 "$(cat "$kh_sock.rigpid")" 2>/dev/null; do sleep 0.05; done
+	wait_for 10 sh -c "! kill -0 $(cat "$kh_sock.rigpid") 2>/dev/null"
 	rm -f "$kh_sock.rigpid" "$kh_sock"
 }
 
