@@ -78,6 +78,8 @@ static const struct key keys[] = {
 	{ "On-DecryptError",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_DECRYPT_ERROR },
 	{ "On-KeydError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEYD_ERROR },
 	{ "On-KeyChange",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_KEY_CHANGE },
+	{ "HeaderProtection",	T_ATTR,		"baseline",		OFF(policy), NULL, false, PA_HEADER_PROTECTION },
+	{ "Padding",		T_ATTR,		"buckets",		OFF(policy), NULL, false, PA_PADDING },
 	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true, 0 },
 	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false, 0 },
 	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false, 0 },
