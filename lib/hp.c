@@ -294,8 +294,10 @@ bare_addresses(const char *flat)
 static char *
 utc_date(const char *flat)
 {
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+	    "Nov", "Dec" };
 	GDateTime *dt = g_mime_utils_header_decode_date(flat), *utc;
-	gchar *s;
 	char *out;
 
 	if (dt == NULL)
@@ -304,12 +306,12 @@ utc_date(const char *flat)
 	g_date_time_unref(dt);
 	if (utc == NULL)
 		return NULL;
-	s = g_date_time_format(utc, " %a, %d %b %Y %H:%M:%S +0000");
+	/* English names whatever the locale (RFC 5322 day-name, month-name). */
+	out = xasprintf(" %s, %02d %s %04d %02d:%02d:%02d +0000", days[g_date_time_get_day_of_week(utc) % 7],
+	    g_date_time_get_day_of_month(utc), months[(g_date_time_get_month(utc) + 11) % 12],
+	    g_date_time_get_year(utc), g_date_time_get_hour(utc), g_date_time_get_minute(utc),
+	    g_date_time_get_second(utc));
 	g_date_time_unref(utc);
-	if (s == NULL)
-		return NULL;
-	out = xstrdup(s);
-	g_free(s);
 	return out;
 }
 
@@ -941,7 +943,11 @@ next_delimiter(const char *p, size_t len, size_t off, const char *boundary)
 	for (size_t i = off; i + 2 + bl <= len; i++) {
 		if (i > 0 && p[i - 1] != '\n')
 			continue;
-		if (p[i] == '-' && p[i + 1] == '-' && memcmp(p + i + 2, boundary, bl) == 0)
+		if (p[i] != '-' || p[i + 1] != '-' || memcmp(p + i + 2, boundary, bl) != 0)
+			continue;
+		/* "--b" must not be the start of "--bogus". */
+		if (i + 2 + bl == len || p[i + 2 + bl] == '\r' || p[i + 2 + bl] == '\n' || p[i + 2 + bl] == ' ' ||
+		    p[i + 2 + bl] == '\t' || p[i + 2 + bl] == '-')
 			return i;
 	}
 	return len;
