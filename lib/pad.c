@@ -95,11 +95,10 @@ fit(const struct pad_cost *c, size_t w)
 size_t
 pad_target(size_t len, const struct pad_cost *c, size_t cap)
 {
-	size_t need = len + PAD_FIELD_MIN, b = pad_bucket(pad_wire(c, need)), n;
+	size_t need = len + PAD_FIELD_MIN, n;
 
-	/* Rounding can leave the bucket too small for the field: take the next one. */
-	while ((n = fit(c, b)) < need)
-		b = pad_bucket(b + 1);
+	/* wire(need) is within its bucket, so the largest length that fits is at least need. */
+	n = fit(c, pad_bucket(pad_wire(c, need)));
 	if (cap > 0 && pad_wire(c, n) > cap) {
 		n = fit(c, cap);
 		if (n < need)
@@ -124,10 +123,13 @@ random_chars(char *out, size_t n, bool *ok)
 }
 
 /*
- * The field is "Content-Padding:" then k lines " " + d_i characters, the
- * first ended by nothing more than its CRLF, the others folded in: 16 +
- * sum(1 + d_i) + 2k bytes.  Find k with every d_i in [1, PAD_LINE].
+ * The field is "Content-Padding:" then k lines of " " + d_i characters +
+ * CRLF, the first one folded after the name: 16 + sum(3 + d_i) bytes.  The
+ * first line holds at most PAD_FIRST characters, the others PAD_LINE, so
+ * no line is longer than 77 characters and its CRLF.
  */
+#define PAD_FIRST 60
+
 static bool
 layout(size_t n, size_t *lines, size_t *chars)
 {
@@ -141,7 +143,7 @@ layout(size_t n, size_t *lines, size_t *chars)
 		d = n - frame;
 		if (d < k)
 			return false;
-		if (d <= k * PAD_LINE) {
+		if (d <= PAD_FIRST + (k - 1) * PAD_LINE) {
 			*lines = k;
 			*chars = d;
 			return true;
@@ -150,12 +152,23 @@ layout(size_t n, size_t *lines, size_t *chars)
 	return false;
 }
 
+/* Characters on line i of k holding d in all: the first as full as it may be, the rest even. */
+static size_t
+line_chars(size_t i, size_t k, size_t d)
+{
+	size_t first = d - (k - 1) < PAD_FIRST ? d - (k - 1) : PAD_FIRST, rest = d - first;
+
+	if (i == 0)
+		return first;
+	return rest / (k - 1) + (i - 1 < rest % (k - 1) ? 1 : 0);
+}
+
 cables_status
 pad_write(size_t n, cables_status (*fn)(void *arg, const void *p, size_t n, struct cables_err *err), void *arg,
     struct cables_err *err)
 {
 	char chunk[PAD_CHUNK];
-	size_t lines, chars, used = 0, line = 0;
+	size_t lines, chars, used = 0;
 	bool ok = true;
 	cables_status st;
 
@@ -163,9 +176,8 @@ pad_write(size_t n, cables_status (*fn)(void *arg, const void *p, size_t n, stru
 		return cables_fail(err, CABLES_ERR_ARG, "a padding field cannot be %zu bytes long", n);
 	memcpy(chunk, PAD_FIELD_NAME ":", sizeof(PAD_FIELD_NAME));
 	used = sizeof(PAD_FIELD_NAME);
-	for (line = 0; line < lines; line++) {
-		/* Spread the characters evenly: every line gets chars / lines, the first ones one more. */
-		size_t d = chars / lines + (line < chars % lines ? 1 : 0);
+	for (size_t line = 0; line < lines; line++) {
+		size_t d = line_chars(line, lines, chars);
 
 		if (used + d + 3 > sizeof(chunk)) {
 			if ((st = fn(arg, chunk, used, err)) != CABLES_OK)

@@ -6,7 +6,7 @@
  * field of the entity that is encrypted (the multipart/signed header when
  * Cables signs: that header is outside what the signature covers).  Its
  * value is random characters of the base64 alphabet folded into lines of
- * at most 78 bytes, so no client shows it, compression gains little on it
+ * at most 77 characters, so no client shows it, compression gains little on it
  * and it carries nothing.  A receiving Cables cuts exactly that field
  * (pad_strip), so the local user gets the sender's entity byte for byte.
  *
