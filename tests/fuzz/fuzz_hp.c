@@ -1,0 +1,164 @@
+/*
+ * fuzz_hp - the header protection reader (lib/hp.c) and the padding
+ * recogniser (lib/pad.c) on hostile decrypted content.
+ *
+ * Input: the outer header section, a line "--", then the decrypted entity
+ * (padding field, payload header, body); without that line, all of it is
+ * the entity and the outer header is empty.  The first byte picks the
+ * hp_restore flags.  Whatever the input, a plan must keep to its bounds,
+ * and every value it would write into a header must be one field: no NUL,
+ * no CR but in CRLF, no line break but before a blank, no line of blanks
+ * only.  The outer section also goes through hp_protect with each policy,
+ * under the same rule.
+ */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "hp.h"
+#include "mime.h"
+#include "pad.h"
+#include "util.h"
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	mime_init();
+	return 0;
+}
+
+/* One field's worth of value: what a header write must never be handed otherwise. */
+static void
+check_value(const char *v)
+{
+	size_t n;
+
+	if (v == NULL)
+		abort();
+	n = strlen(v);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] == '\r' && v[i + 1] != '\n')
+			abort();
+		if (v[i] == '\n') {
+			size_t j = i + 1;
+
+			if (v[j] != ' ' && v[j] != '\t')
+				abort();
+			while (v[j] == ' ' || v[j] == '\t')
+				j++;
+			if (v[j] == '\r' || v[j] == '\n' || v[j] == '\0')
+				abort();
+		}
+	}
+}
+
+static void
+check_edits(const struct hp_edits *e)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		const struct hp_edit *d = &e->v[i];
+
+		if (d->name == NULL || d->name[0] == '\0' || strpbrk(d->name, ": \t\r\n") != NULL)
+			abort();
+		if (d->op == HP_OP_DELETE) {
+			if (d->value != NULL || d->index == 0)
+				abort();
+			continue;
+		}
+		check_value(d->value);
+		if (d->op == HP_OP_SET && d->index == 0)
+			abort();
+	}
+}
+
+/* The boundary of the entity's first Content-Type, or NULL. */
+static char *
+boundary_of(const char *entity, size_t n)
+{
+	struct mime_field f;
+	size_t off = 0;
+
+	while (mime_field_next(entity, n, &off, &f) == 1)
+		if (f.name_len == 12 && str_nieq(f.name, "Content-Type", 12)) {
+			char *v = xstrndup(f.value, f.value_len), *b = mime_type_param(v, "boundary");
+
+			free(v);
+			return b;
+		}
+	return NULL;
+}
+
+static void
+body_cuts(const char *body, size_t n, const char *boundary)
+{
+	size_t from, to, cut;
+
+	cut = hp_legacy_strip_text(body, n);
+	if (cut > n)
+		abort();
+	if (hp_legacy_strip_html(body, n, &from, &to) && (from > to || to > n))
+		abort();
+	if (hp_legacy_html_offset(body, n) > n)
+		abort();
+	if (boundary != NULL && hp_legacy_strip_v1(body, n, boundary, &from, &to) &&
+	    (from >= to || to + 2 > n || memcmp(body + to, "--", 2) != 0))
+		abort();
+}
+
+static void
+protect_all(const char *outer, size_t n)
+{
+	for (int pol = HP_POLICY_NONE; pol <= HP_POLICY_SHY; pol++) {
+		struct hp_protect p;
+
+		if (hp_protect(outer, n, (enum hp_policy)pol, &p, NULL) == CABLES_OK) {
+			check_edits(&p.outer);
+			/* The protected copy is whole fields: it never holds an empty line. */
+			if (p.inner.len > 0 && (strstr(p.inner.data, "\r\n\r\n") != NULL || p.inner.data[0] == '\r'))
+				abort();
+		}
+		hp_protect_release(&p);
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *p = (const char *)data, *sep;
+	const char *outer = "", *entity = p;
+	size_t outer_len = 0, entity_len = size, pad;
+	unsigned int flags = size > 0 ? data[0] & 3 : 0;
+	struct hp_restore r;
+	struct cables_err err;
+
+	sep = size >= 4 ? memmem(p, size, "\n--\n", 4) : NULL;
+	if (sep != NULL) {
+		outer = p;
+		outer_len = (size_t)(sep - p) + 1;
+		entity = sep + 4;
+		entity_len = size - (size_t)(entity - p);
+	}
+	pad = pad_strip(entity, entity_len);
+	if (pad > entity_len)
+		abort();
+	entity += pad;
+	entity_len -= pad;
+	if (hp_restore(entity, entity_len, outer, outer_len, flags, &r, &err) == CABLES_OK) {
+		if (r.body_off > entity_len)
+			abort();
+		check_edits(&r.outer);
+		if (r.legacy != HP_LEGACY_NONE && (r.scheme == HP_SCHEME_NONE || (flags & HP_SIGNED)))
+			abort();
+		char *boundary = boundary_of(entity, entity_len);
+
+		body_cuts(entity + r.body_off, entity_len - r.body_off, boundary);
+		free(boundary);
+	} else if (err.msg[0] == '\0') {
+		abort();	/* a failure always says why */
+	}
+	hp_restore_release(&r);
+	protect_all(outer, outer_len);
+	return 0;
+}
