@@ -17,6 +17,8 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "hp.h"
+#include "pad.h"
 #include "helpers.h"
 #include "util.h"
 
@@ -184,7 +186,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"Socket", "SocketMode", "SocketGroup", "User", "PidFile", "KeyStore", "KeyStoreKey",
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "SenderLogins", "SignUnauthenticated", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
-		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
+		"HeaderProtection", "Padding", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
 		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup",
 		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
@@ -214,10 +216,10 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	}
 	assert_null(config_key_name(n));
 	assert_null(config_key_default(n));
-	assert_string_equal(config_key_default(23), "aes256-cbc");	/* Cipher */
+	assert_string_equal(config_key_default(25), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
 	assert_null(config_key_default(7));				/* LocalDomains */
-	assert_null(config_key_default(30));				/* ReinjectTo */
+	assert_null(config_key_default(32));				/* ReinjectTo */
 	assert_string_equal(fail_action_name(ACTION_TEMPFAIL), "tempfail");
 	assert_string_equal(fail_action_name(ACTION_REJECT), "reject");
 	assert_string_equal(fail_action_name(ACTION_ACCEPT), "accept");
@@ -1061,6 +1063,32 @@ test_peers(void **state)
 	refused_with("On-KeyChange maybe\n", "On-KeyChange: 'maybe' is not");
 }
 
+/* HeaderProtection and Padding: defaults, per entry, and bad words named with the words allowed. */
+static void
+test_header_protection_and_padding_per_entry(void **state)
+{
+	struct config *c = parse_ok("HeaderProtection shy\n"
+	    "Policy b.test HeaderProtection=none Padding=none\n"
+	    "Policy carol@c.test HeaderProtection=baseline\n");
+	struct config *d = parse_ok("");
+	struct cables_err err;
+
+	assert_int_equal(policy_get(&d->policy, "x@y.test", PA_HEADER_PROTECTION, NULL), HP_POLICY_BASELINE);
+	assert_int_equal(policy_get(&d->policy, "x@y.test", PA_PADDING, NULL), PAD_BUCKETS);
+	assert_int_equal(policy_get(&c->policy, "x@y.test", PA_HEADER_PROTECTION, NULL), HP_POLICY_SHY);
+	assert_int_equal(policy_get(&c->policy, "bob@b.test", PA_HEADER_PROTECTION, NULL), HP_POLICY_NONE);
+	assert_int_equal(policy_get(&c->policy, "bob@b.test", PA_PADDING, NULL), PAD_NONE);
+	assert_int_equal(policy_get(&c->policy, "carol@c.test", PA_HEADER_PROTECTION, NULL), HP_POLICY_BASELINE);
+	assert_int_equal(policy_get(&c->policy, "carol@c.test", PA_PADDING, NULL), PAD_BUCKETS);
+	config_free(c);
+	config_free(d);
+	assert_null(config_parse("t.conf", "HeaderProtection strict\n", 24, &err));
+	assert_string_equal(err.msg, "t.conf:1: HeaderProtection: 'strict' is not none, baseline or shy");
+	assert_null(config_parse("t.conf", "Policy b.test Padding=padme\n", 28, &err));
+	assert_non_null(strstr(err.msg, "'padme' is not none or buckets"));
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -1086,6 +1114,7 @@ main(void)
 		cmocka_unit_test(test_load_refuses_what_is_not_a_config_file),
 		cmocka_unit_test(test_milter_needs_local_domains),
 		cmocka_unit_test(test_every_key_is_documented),
+		cmocka_unit_test(test_header_protection_and_padding_per_entry),
 		cmocka_unit_test(test_peers),
 	};
 
