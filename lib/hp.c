@@ -792,6 +792,8 @@ restore_legacy(const struct hp_restore *r, const char *ct, unsigned int flags)
 			kind = HP_LEGACY_HTML;
 	} else if (r->scheme == HP_SCHEME_V1 && mime_type_is(&t, "multipart", "mixed") && t.boundary != NULL) {
 		kind = HP_LEGACY_V1_PART;
+	} else if (r->scheme == HP_SCHEME_RFC9788 && mime_type_is(&t, "multipart", NULL) && t.boundary != NULL) {
+		kind = HP_LEGACY_NESTED;
 	}
 	mime_type_release(&t);
 	return kind;
@@ -1003,4 +1005,151 @@ hp_legacy_strip_v1(const char *p, size_t len, const char *boundary, size_t *from
 		*to = second;
 	}
 	return ok;
+}
+
+/* ---- cutting legacy display elements out of a body ---- */
+
+struct cutter {
+	const char *p;		/* the payload */
+	size_t len;
+	struct hp_cut *cuts;
+	size_t n, max;
+};
+
+static void
+cut_add(struct cutter *c, size_t from, size_t to)
+{
+	if (from < to && c->n < c->max && (c->n == 0 || c->cuts[c->n - 1].to <= from)) {
+		c->cuts[c->n].from = from;
+		c->cuts[c->n].to = to;
+		c->n++;
+	}
+}
+
+/* The first Content-Type and Content-Transfer-Encoding values of a header section (flat, malloc'd). */
+static void
+part_types(const struct fields *fs, char **ct, char **cte)
+{
+	const struct field *f;
+
+	*ct = (f = first_named(fs, "Content-Type")) != NULL ? value_flat(f->value, f->value_len) : NULL;
+	*cte = (f = first_named(fs, "Content-Transfer-Encoding")) != NULL ? value_flat(f->value, f->value_len) :
+	    NULL;
+}
+
+static void cut_multipart(struct cutter *c, size_t from, size_t to, const char *boundary, bool all, int depth);
+
+/* One part [from, to) of the payload: cut its element, or look inside it. */
+static void
+cut_part(struct cutter *c, size_t from, size_t to, int depth)
+{
+	struct fields fs;
+	char *ct = NULL, *cte = NULL;
+	struct mime_type t;
+	size_t body;
+
+	if (fields_parse(c->p + from, to - from, false, &fs, NULL) != CABLES_OK || !fs.blank) {
+		fields_release(&fs);
+		return;
+	}
+	body = from + fs.end;
+	part_types(&fs, &ct, &cte);
+	mime_type_parse(ct, &t);
+	if (mime_type_is(&t, "multipart", NULL) && t.boundary != NULL && depth < 2) {
+		cut_multipart(c, body, to, t.boundary, mime_type_is(&t, "multipart", "alternative"), depth + 1);
+	} else if (ct != NULL && param_is(ct, "hp-legacy-display", "1") && cte_is_identity(cte)) {
+		if (mime_type_is(&t, "text", "plain")) {
+			cut_add(c, body, body + hp_legacy_strip_text(c->p + body, to - body));
+		} else if (mime_type_is(&t, "text", "html")) {
+			size_t a, b;
+
+			if (hp_legacy_strip_html(c->p + body, to - body, &a, &b))
+				cut_add(c, body + a, body + b);
+		}
+	}
+	mime_type_release(&t);
+	free(ct);
+	free(cte);
+	fields_release(&fs);
+}
+
+/* The parts of a multipart body [from, to): all of them, or the first only. */
+static void
+cut_multipart(struct cutter *c, size_t from, size_t to, const char *boundary, bool all, int depth)
+{
+	size_t bl = strlen(boundary), at = from + next_delimiter(c->p + from, to - from, 0, boundary);
+
+	while (at < to) {
+		size_t start = at + 2 + bl, next, end;
+
+		if (start + 1 < to && c->p[start] == '-' && c->p[start + 1] == '-')
+			return;	/* the close delimiter */
+		while (start < to && c->p[start] != '\n')
+			start++;
+		if (start >= to)
+			return;
+		start++;
+		next = start + next_delimiter(c->p + start, to - start, 0, boundary);
+		if (next >= to) {
+			/*
+			 * A part that does not end within the bytes at hand: what
+			 * it starts with is still looked at, since every cut needs
+			 * its whole element in view (the first blank line, the
+			 * closing div).
+			 */
+			cut_part(c, start, to, depth);
+			return;
+		}
+		/* The line break before a delimiter belongs to it. */
+		end = next;
+		if (end > start && c->p[end - 1] == '\n')
+			end--;
+		if (end > start && c->p[end - 1] == '\r')
+			end--;
+		cut_part(c, start, end, depth);
+		if (!all)
+			return;
+		at = next;
+	}
+}
+
+size_t
+hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *r, struct hp_cut *cuts, size_t max)
+{
+	struct cutter c = { payload, len, cuts, 0, max };
+	size_t b = r->body_off, from, to;
+	struct fields fs;
+	char *ct = NULL, *cte = NULL;
+	struct mime_type t;
+
+	if (b > len || r->legacy == HP_LEGACY_NONE)
+		return 0;
+	switch (r->legacy) {
+	case HP_LEGACY_TEXT:
+		cut_add(&c, b, b + hp_legacy_strip_text(payload + b, len - b));
+		return c.n;
+	case HP_LEGACY_HTML:
+		if (hp_legacy_strip_html(payload + b, len - b, &from, &to))
+			cut_add(&c, b + from, b + to);
+		return c.n;
+	default:
+		break;
+	}
+	if (fields_parse(payload, b, false, &fs, NULL) != CABLES_OK) {
+		fields_release(&fs);
+		return 0;
+	}
+	part_types(&fs, &ct, &cte);
+	mime_type_parse(ct, &t);
+	if (t.boundary != NULL && r->legacy == HP_LEGACY_V1_PART) {
+		if (hp_legacy_strip_v1(payload + b, len - b, t.boundary, &from, &to))
+			cut_add(&c, b + from, b + to);
+	} else if (t.boundary != NULL && r->legacy == HP_LEGACY_NESTED) {
+		cut_multipart(&c, b, len, t.boundary, mime_type_is(&t, "multipart", "alternative"), 1);
+	}
+	mime_type_release(&t);
+	free(ct);
+	free(cte);
+	fields_release(&fs);
+	return c.n;
 }

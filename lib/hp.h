@@ -120,6 +120,7 @@ enum hp_legacy {
 	HP_LEGACY_TEXT,		/* text/plain, identity transfer encoding */
 	HP_LEGACY_HTML,		/* text/html, identity transfer encoding */
 	HP_LEGACY_V1_PART,	/* inbound only: protected-headers="v1" display part, the first of a multipart/mixed */
+	HP_LEGACY_NESTED,	/* inbound only: main body parts inside a multipart may carry one (hp_legacy_cuts) */
 };
 
 /*
@@ -209,6 +210,26 @@ bool hp_legacy_strip_html(const char *p, size_t len, size_t *from, size_t *to);
  * within p.
  */
 bool hp_legacy_strip_v1(const char *p, size_t len, const char *boundary, size_t *from, size_t *to);
+
+/*
+ * Every legacy display element hp_restore() found reason to look for, as
+ * byte ranges of payload[0..len) (the same bytes given to hp_restore, at
+ * least the first 64 KiB of the body) to leave out of the delivered body,
+ * ascending and disjoint.  Covers all the kinds above; for
+ * HP_LEGACY_NESTED the main body parts (RFC 9787: the first part of a
+ * multipart/mixed or multipart/related, every part of a
+ * multipart/alternative, two levels deep) that are text/plain or text/html
+ * in an identity transfer encoding and carry hp-legacy-display="1".  A
+ * part cut off by len is looked at as far as it goes: an element is cut
+ * only when it is whole within len.  Returns how many ranges were stored (at most max); 0: cut nothing.
+ */
+#define HP_CUTS_MAX 8
+
+struct hp_cut {
+	size_t from, to;
+};
+
+size_t hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *r, struct hp_cut *cuts, size_t max);
 
 void hp_edits_release(struct hp_edits *e);
 

@@ -8,8 +8,9 @@
  * hp_restore flags.  Whatever the input, a plan must keep to its bounds,
  * and every value it would write into a header must be one field: no NUL,
  * no CR but in CRLF, no line break but before a blank, no line of blanks
- * only.  The outer section also goes through hp_protect with each policy,
- * under the same rule.
+ * only; legacy display cuts are ascending ranges of the body.  The outer
+ * section also goes through hp_protect with each policy, under the same
+ * rule.
  */
 #include "autoconfig.h"
 
@@ -152,6 +153,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r.legacy != HP_LEGACY_NONE && (r.scheme == HP_SCHEME_NONE || (flags & HP_SIGNED)))
 			abort();
 		char *boundary = boundary_of(entity, entity_len);
+		struct hp_cut cuts[HP_CUTS_MAX];
+		size_t ncuts = hp_legacy_cuts(entity, entity_len, &r, cuts, HP_CUTS_MAX), at = r.body_off;
+
+		/* Ranges of the body, ascending and disjoint. */
+		if (ncuts > HP_CUTS_MAX)
+			abort();
+		for (size_t i = 0; i < ncuts; i++) {
+			if (cuts[i].from < at || cuts[i].to <= cuts[i].from || cuts[i].to > entity_len)
+				abort();
+			at = cuts[i].to;
+		}
 
 		body_cuts(entity + r.body_off, entity_len - r.body_off, boundary);
 		free(boundary);

@@ -504,12 +504,15 @@ test_restore_outer_only_addressing_is_dropped(void **state)
 {
 	struct case_files c;
 	struct hp_restore r;
+	struct hp_cut cuts[HP_CUTS_MAX];
 	char *edits, *after;
 
 	load("alternative", &c);
 	assert_int_equal(hp_restore(c.payload, c.payload_len, c.outer, c.outer_len, HP_IN_ENCRYPTION, &r, NULL),
 	    CABLES_OK);
-	assert_int_equal(r.legacy, HP_LEGACY_NONE);
+	/* A multipart may hold elements in its parts; this one holds none. */
+	assert_int_equal(r.legacy, HP_LEGACY_NESTED);
+	assert_int_equal(hp_legacy_cuts(c.payload, c.payload_len, &r, cuts, HP_CUTS_MAX), 0);
 	edits = edits_text(&r.outer);
 	/* One protected Cc against two outside: the added one goes; so does a Reply-To only outside. */
 	assert_non_null(strstr(edits, "set Cc 1 Erin <erin@third.example>\ndel Cc 2\n"));
@@ -747,6 +750,98 @@ test_legacy_html_strip_needs_the_div(void **state)
 	(void)state;
 }
 
+/* What the reader gets: the payload's body without the cut ranges. */
+static char *
+cut_body(const char *payload, size_t len, const struct hp_restore *r)
+{
+	struct hp_cut cuts[HP_CUTS_MAX];
+	size_t n = hp_legacy_cuts(payload, len, r, cuts, HP_CUTS_MAX), at = r->body_off;
+	struct buf b;
+
+	buf_init(&b);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(cuts[i].from >= at && cuts[i].to > cuts[i].from && cuts[i].to <= len);
+		buf_append(&b, payload + at, cuts[i].from - at);
+		at = cuts[i].to;
+	}
+	buf_append(&b, payload + at, len - at);
+	return b.data;
+}
+
+static void
+test_legacy_cuts_in_main_body_parts_only(void **state)
+{
+	struct case_files c;
+	struct hp_restore r;
+	char *body;
+
+	load("nested-legacy", &c);
+	assert_int_equal(hp_restore(c.payload, c.payload_len, c.outer, c.outer_len, HP_IN_ENCRYPTION, &r, NULL),
+	    CABLES_OK);
+	assert_int_equal(r.legacy, HP_LEGACY_NESTED);
+	body = cut_body(c.payload, c.payload_len, &r);
+	assert_string_equal(body,
+	    "--mix-o\r\n"
+	    "Content-Type: multipart/alternative; boundary=\"alt-i\"\r\n\r\n"
+	    "--alt-i\r\n"
+	    "Content-Type: text/plain; charset=us-ascii; hp-legacy-display=\"1\"\r\n\r\n"
+	    "The gutter on the north side is full of leaves again.\r\n"
+	    "--alt-i\r\n"
+	    "Content-Type: text/html; charset=us-ascii; hp-legacy-display=\"1\"\r\n\r\n"
+	    "<html><body><p>The gutter on the north side is full of leaves again.</p>\r\n</body></html>\r\n"
+	    "--alt-i--\r\n\r\n"
+	    "--mix-o\r\n"
+	    "Content-Type: text/plain; charset=us-ascii; hp-legacy-display=\"1\"\r\n"
+	    "Content-Disposition: attachment; filename=\"notes.txt\"\r\n\r\n"
+	    "Subject: this attachment is not a main body part\r\n\r\nand is never cut.\r\n"
+	    "--mix-o--\r\n");
+	free(body);
+	hp_restore_release(&r);
+	/* Signed, or outside encryption: nothing is cut. */
+	assert_int_equal(hp_restore(c.payload, c.payload_len, c.outer, c.outer_len, HP_IN_ENCRYPTION | HP_SIGNED, &r,
+	    NULL), CABLES_OK);
+	body = cut_body(c.payload, c.payload_len, &r);
+	assert_string_equal(body, c.payload + r.body_off);
+	free(body);
+	hp_restore_release(&r);
+	/* Only the first bytes at hand: a part that does not end in them is left alone. */
+	assert_int_equal(hp_restore(c.payload, c.payload_len, c.outer, c.outer_len, HP_IN_ENCRYPTION, &r, NULL),
+	    CABLES_OK);
+	body = cut_body(c.payload, (size_t)(strstr(c.payload, "</pre></div>") - c.payload), &r);
+	assert_null(strstr(body, "Subject: Bring the ladder\r\n\r\nThe gutter"));
+	assert_non_null(strstr(body, "header-protection-legacy-display"));
+	free(body);
+	hp_restore_release(&r);
+	unload(&c);
+	(void)state;
+}
+
+static void
+test_legacy_cuts_single_and_v1(void **state)
+{
+	static const char *const names[] = { "legacy-text", "legacy-html", "thunderbird-v1" };
+	static const char *const gone[] = { "Subject: Choir", "header-protection-legacy-display",
+	    "protected-headers=\"v1\"\r\nContent-Disposition" };
+
+	for (size_t i = 0; i < 3; i++) {
+		struct case_files c;
+		struct hp_restore r;
+		char *body;
+
+		load(names[i], &c);
+		assert_int_equal(hp_restore(c.payload, c.payload_len, c.outer, c.outer_len, HP_IN_ENCRYPTION, &r,
+		    NULL), CABLES_OK);
+		assert_non_null(strstr(c.payload + r.body_off, gone[i]));
+		body = cut_body(c.payload, c.payload_len, &r);
+		assert_null(strstr(body, gone[i]));
+		assert_true(strlen(body) < c.payload_len - r.body_off);
+		free(body);
+		hp_restore_release(&r);
+		unload(&c);
+	}
+	(void)state;
+}
+
 /*
  * The whole way: a message protected as Cables sends it (content head
  * marked, legacy display in front of the body), restored as Cables
@@ -761,8 +856,8 @@ round_trip(const char *content_type, const char *body)
 	enum hp_legacy kind = hp_legacy_kind(content_type, NULL, NULL);
 	char *ct = hp_content_type(content_type, kind != HP_LEGACY_NONE, NULL), *outer_after, *restored;
 	struct buf msg, payload, content;
-	size_t at = 0, from, to, cut;
-	struct buf shown;
+	size_t at = 0;
+	char *shown;
 
 	buf_init(&msg);
 	buf_printf(&msg, "Received: by mx\r\nFrom: A <a@a.test>\r\nTo: b@b.test\r\nSubject: Plans\r\n"
@@ -786,21 +881,10 @@ round_trip(const char *content_type, const char *body)
 	buf_init(&content);
 	buf_printf(&content, "Content-Type:%s\r\n", content_type);
 	assert_string_equal(r.content.data, content.data);
-	assert_int_equal(r.legacy, kind);
-	buf_init(&shown);
-	if (kind == HP_LEGACY_TEXT) {
-		cut = hp_legacy_strip_text(payload.data + r.body_off, payload.len - r.body_off);
-		assert_true(cut > 0);
-		buf_appends(&shown, payload.data + r.body_off + cut);
-	} else if (kind == HP_LEGACY_HTML) {
-		assert_true(hp_legacy_strip_html(payload.data + r.body_off, payload.len - r.body_off, &from, &to));
-		buf_append(&shown, payload.data + r.body_off, from);
-		buf_appends(&shown, payload.data + r.body_off + to);
-	} else {
-		buf_appends(&shown, payload.data + r.body_off);
-	}
-	assert_string_equal(shown.data, body);
-	buf_release(&shown);
+	assert_int_equal(r.legacy, kind != HP_LEGACY_NONE ? kind : HP_LEGACY_NESTED);
+	shown = cut_body(payload.data, payload.len, &r);
+	assert_string_equal(shown, body);
+	free(shown);
 	buf_release(&content);
 	free(restored);
 	free(outer_after);
@@ -878,6 +962,8 @@ main(void)
 		cmocka_unit_test(test_restore_refuses_malformed_payloads),
 		cmocka_unit_test(test_legacy_text_strip_needs_field_lines),
 		cmocka_unit_test(test_legacy_html_strip_needs_the_div),
+		cmocka_unit_test(test_legacy_cuts_in_main_body_parts_only),
+		cmocka_unit_test(test_legacy_cuts_single_and_v1),
 		cmocka_unit_test(test_round_trip_is_byte_for_byte),
 		cmocka_unit_test(test_names),
 	};
