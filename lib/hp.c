@@ -8,6 +8,7 @@
 #include <gmime/gmime.h>
 
 #include "hp.h"
+#include "hp_private.h"
 #include "mime.h"
 #include "util.h"
 
@@ -72,8 +73,8 @@ name_in(const char *name, size_t len, const char *const *list)
 	return false;
 }
 
-static bool
-name_is(const char *name, size_t len, const char *what)
+bool
+hp_name_is(const char *name, size_t len, const char *what)
 {
 	return strlen(what) == len && str_nieq(name, what, len);
 }
@@ -93,23 +94,9 @@ hp_field_class(const char *name, size_t len)
 
 /* ---- parsing ---- */
 
-struct field {
-	const char *name;
-	size_t name_len;
-	const char *value;	/* after the colon, without the final line break */
-	size_t value_len;
-	unsigned int index;	/* 1-based among fields of this name */
-};
 
-struct fields {
-	struct field *v;
-	size_t n;
-	size_t end;		/* offset after the header section (after the empty line) */
-	bool blank;		/* the section ended with an empty line */
-};
-
-static void
-fields_release(struct fields *f)
+void
+hp_fields_release(struct fields *f)
 {
 	free(f->v);
 	memset(f, 0, sizeof(*f));
@@ -160,8 +147,8 @@ count_name(const struct fields *fs, size_t upto, const char *name, size_t len)
 }
 
 /* Parse a header section; check values when strict. */
-static cables_status
-fields_parse(const char *p, size_t len, bool strict, struct fields *out, struct cables_err *err)
+cables_status
+hp_fields_parse(const char *p, size_t len, bool strict, struct fields *out, struct cables_err *err)
 {
 	struct mime_field mf;
 	size_t off = 0, cap = 0, fend = 0;
@@ -228,8 +215,8 @@ value_dup(const char *v, size_t n)
 }
 
 /* The value unfolded and trimmed, for display and parsing. */
-static char *
-value_flat(const char *v, size_t n)
+char *
+hp_value_flat(const char *v, size_t n)
 {
 	char *s = xmalloc(n + 1), *w = s;
 
@@ -329,24 +316,24 @@ hcp(enum hp_policy pol, const struct field *f, char **repl)
 	*repl = NULL;
 	if (pol == HP_POLICY_NONE)
 		return HCP_KEEP;
-	if (name_is(f->name, f->name_len, "Subject")) {
+	if (hp_name_is(f->name, f->name_len, "Subject")) {
 		*repl = xstrdup(" [...]");
 		return HCP_REPLACE;
 	}
-	if (name_is(f->name, f->name_len, "Keywords") || name_is(f->name, f->name_len, "Comments"))
+	if (hp_name_is(f->name, f->name_len, "Keywords") || hp_name_is(f->name, f->name_len, "Comments"))
 		return HCP_REMOVE;
 	if (pol != HP_POLICY_SHY)
 		return HCP_KEEP;
-	flat = value_flat(f->value, f->value_len);
-	if (name_is(f->name, f->name_len, "From") || name_is(f->name, f->name_len, "To") ||
-	    name_is(f->name, f->name_len, "Cc"))
+	flat = hp_value_flat(f->value, f->value_len);
+	if (hp_name_is(f->name, f->name_len, "From") || hp_name_is(f->name, f->name_len, "To") ||
+	    hp_name_is(f->name, f->name_len, "Cc"))
 		v = bare_addresses(flat);
-	else if (name_is(f->name, f->name_len, "Date"))
+	else if (hp_name_is(f->name, f->name_len, "Date"))
 		v = utc_date(flat);
 	free(flat);
 	if (v == NULL)
 		return HCP_KEEP;
-	flat = value_flat(f->value, f->value_len);
+	flat = hp_value_flat(f->value, f->value_len);
 	if (strcmp(v + 1, flat) == 0) {
 		free(flat);
 		free(v);
@@ -385,9 +372,9 @@ legacy_lines(const struct fields *fs, const bool *hidden, struct buf *out)
 			const struct field *f = &fs->v[i];
 			char *flat;
 
-			if (!hidden[i] || !name_is(f->name, f->name_len, display_names[k]))
+			if (!hidden[i] || !hp_name_is(f->name, f->name_len, display_names[k]))
 				continue;
-			flat = value_flat(f->value, f->value_len);
+			flat = hp_value_flat(f->value, f->value_len);
 			buf_printf(out, "%s: %s\r\n", display_names[k], flat);
 			free(flat);
 		}
@@ -405,8 +392,8 @@ hp_protect(const char *head, size_t len, enum hp_policy pol, struct hp_protect *
 	memset(out, 0, sizeof(*out));
 	buf_init(&out->inner);
 	buf_init(&out->legacy);
-	if ((st = fields_parse(head, len, true, &fs, err)) != CABLES_OK) {
-		fields_release(&fs);
+	if ((st = hp_fields_parse(head, len, true, &fs, err)) != CABLES_OK) {
+		hp_fields_release(&fs);
 		return st;
 	}
 	hidden = xcalloc(fs.n + 1, sizeof(*hidden));
@@ -449,7 +436,7 @@ hp_protect(const char *head, size_t len, enum hp_policy pol, struct hp_protect *
 	hp_edits_release(&deletes);
 	legacy_lines(&fs, hidden, &out->legacy);
 	free(hidden);
-	fields_release(&fs);
+	hp_fields_release(&fs);
 	return CABLES_OK;
 }
 
@@ -477,147 +464,6 @@ hp_content_type(const char *value, bool legacy, struct cables_err *err)
 	return xasprintf("%s%s; hp=\"cipher\"", v, legacy ? "; hp-legacy-display=\"1\"" : "");
 }
 
-static bool
-cte_is_identity(const char *cte)
-{
-	char *c;
-	bool yes;
-
-	if (cte == NULL)
-		return true;
-	c = value_flat(cte, strlen(cte));
-	yes = str_ieq(c, "7bit") || str_ieq(c, "8bit") || str_ieq(c, "binary");
-	free(c);
-	return yes;
-}
-
-enum hp_legacy
-hp_legacy_kind(const char *content_type, const char *cte, const char *disposition)
-{
-	struct mime_type t;
-	char *charset = mime_type_param(content_type, "charset"), *disp = NULL;
-	enum hp_legacy kind = HP_LEGACY_NONE;
-	bool cs_ok = charset == NULL || str_ieq(charset, "us-ascii") || str_ieq(charset, "utf-8");
-
-	if (disposition != NULL) {
-		disp = value_flat(disposition, strlen(disposition));
-		if (str_nieq(disp, "attachment", 10))
-			cs_ok = false;
-	}
-	mime_type_parse(content_type, &t);
-	if (cs_ok && cte_is_identity(cte)) {
-		if (mime_type_is(&t, "text", "plain"))
-			kind = HP_LEGACY_TEXT;
-		else if (mime_type_is(&t, "text", "html"))
-			kind = HP_LEGACY_HTML;
-	}
-	mime_type_release(&t);
-	free(charset);
-	free(disp);
-	return kind;
-}
-
-static bool
-part_is_utf8(const char *content_type, const char *cte)
-{
-	char *charset = mime_type_param(content_type, "charset"), *c = NULL;
-	bool yes = charset != NULL && str_ieq(charset, "utf-8");
-
-	if (yes && cte != NULL) {
-		c = value_flat(cte, strlen(cte));
-		yes = str_ieq(c, "8bit") || str_ieq(c, "binary");
-	} else if (cte == NULL) {
-		yes = false;	/* 7bit by default */
-	}
-	free(charset);
-	free(c);
-	return yes;
-}
-
-static void
-append_html_escaped(struct buf *out, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		switch (s[i]) {
-		case '<':
-			buf_appends(out, "&lt;");
-			break;
-		case '>':
-			buf_appends(out, "&gt;");
-			break;
-		case '&':
-			buf_appends(out, "&amp;");
-			break;
-		case '"':
-			buf_appends(out, "&quot;");
-			break;
-		default:
-			buf_append(out, &s[i], 1);
-		}
-}
-
-void
-hp_legacy_element(enum hp_legacy kind, const struct buf *fields, const char *content_type, const char *cte,
-    struct buf *out)
-{
-	bool utf8 = part_is_utf8(content_type, cte);
-	const char *p = fields->data, *end = fields->data + fields->len;
-
-	if ((kind != HP_LEGACY_TEXT && kind != HP_LEGACY_HTML) || fields->len == 0)
-		return;
-	if (kind == HP_LEGACY_HTML)
-		buf_appends(out, "<div class=\"header-protection-legacy-display\"><pre>\r\n");
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = (nl != NULL ? (size_t)(nl - p) : (size_t)(end - p));
-		char *line = xstrndup(p, n), *shown = line;
-		gchar *dec = NULL;
-
-		str_trim(line);
-		if (utf8 && strstr(line, "=?") != NULL && (dec = g_mime_utils_header_decode_text(NULL, line)) != NULL)
-			shown = dec;
-		if (kind == HP_LEGACY_HTML)
-			append_html_escaped(out, shown, strlen(shown));
-		else
-			buf_appends(out, shown);
-		buf_append(out, "\r\n", 2);
-		g_free(dec);
-		free(line);
-		p = nl != NULL ? nl + 1 : end;
-	}
-	buf_appends(out, kind == HP_LEGACY_HTML ? "</pre></div>\r\n" : "\r\n");
-}
-
-/* Case-insensitive search for an ASCII needle. */
-static const char *
-find_ci(const char *p, size_t len, const char *needle)
-{
-	size_t n = strlen(needle);
-
-	for (size_t i = 0; n <= len && i <= len - n; i++)
-		if (str_nieq(p + i, needle, n))
-			return p + i;
-	return NULL;
-}
-
-size_t
-hp_legacy_html_offset(const char *p, size_t len)
-{
-	const char *b = p, *gt;
-
-	for (;;) {
-		b = find_ci(b, len - (size_t)(b - p), "<body");
-		if (b == NULL)
-			return 0;
-		/* "<body>" or "<body attr...>", not "<bodyfoo>". */
-		if (b + 5 < p + len && (b[5] == '>' || b[5] == ' ' || b[5] == '\t' || b[5] == '\r' || b[5] == '\n'))
-			break;
-		b += 5;
-	}
-	gt = memchr(b, '>', len - (size_t)(b - p));
-	return gt != NULL ? (size_t)(gt - p) + 1 : 0;
-}
-
 /* ---- inbound ---- */
 
 void
@@ -628,18 +474,18 @@ hp_restore_release(struct hp_restore *r)
 }
 
 /* The first field named name, or NULL. */
-static const struct field *
-first_named(const struct fields *fs, const char *name)
+const struct field *
+hp_first_named(const struct fields *fs, const char *name)
 {
 	for (size_t i = 0; i < fs->n; i++)
-		if (name_is(fs->v[i].name, fs->v[i].name_len, name))
+		if (hp_name_is(fs->v[i].name, fs->v[i].name_len, name))
 			return &fs->v[i];
 	return NULL;
 }
 
 /* Is parameter name of a Content-Type value equal to want (case-insensitive)? */
-static bool
-param_is(const char *ct, const char *name, const char *want)
+bool
+hp_param_is(const char *ct, const char *name, const char *want)
 {
 	char *v = mime_type_param(ct, name);
 	bool yes = v != NULL && str_ieq(v, want);
@@ -651,7 +497,7 @@ param_is(const char *ct, const char *name, const char *want)
 static bool
 is_drop_param(const char *name, size_t n)
 {
-	return name_is(name, n, "hp") || name_is(name, n, "hp-legacy-display") || name_is(name, n, "protected-headers");
+	return hp_name_is(name, n, "hp") || hp_name_is(name, n, "hp-legacy-display") || hp_name_is(name, n, "protected-headers");
 }
 
 /*
@@ -744,8 +590,8 @@ name_among(const struct fields *fs, const char *name, size_t len, enum hp_class 
 static bool
 absence_counts(const char *name, size_t len)
 {
-	return hp_field_class(name, len) == HP_CLASS_USER && !name_is(name, len, "From") &&
-	    !name_is(name, len, "Date") && !name_is(name, len, "Message-ID");
+	return hp_field_class(name, len) == HP_CLASS_USER && !hp_name_is(name, len, "From") &&
+	    !hp_name_is(name, len, "Date") && !hp_name_is(name, len, "Message-ID");
 }
 
 /* Edits for one protected name: SET over the outer fields, ADD beyond them, DELETE the surplus. */
@@ -785,7 +631,7 @@ restore_legacy(const struct hp_restore *r, const char *ct, unsigned int flags)
 	if ((flags & HP_SIGNED) || !(flags & HP_IN_ENCRYPTION) || !r->cipher || ct == NULL)
 		return HP_LEGACY_NONE;
 	mime_type_parse(ct, &t);
-	if (r->scheme == HP_SCHEME_RFC9788 && param_is(ct, "hp-legacy-display", "1")) {
+	if (r->scheme == HP_SCHEME_RFC9788 && hp_param_is(ct, "hp-legacy-display", "1")) {
 		if (mime_type_is(&t, "text", "plain"))
 			kind = HP_LEGACY_TEXT;
 		else if (mime_type_is(&t, "text", "html"))
@@ -811,7 +657,7 @@ hp_restore(const char *payload, size_t len, const char *outer, size_t outer_len,
 	memset(out, 0, sizeof(*out));
 	buf_init(&out->content);
 	memset(&of, 0, sizeof(of));
-	if ((st = fields_parse(payload, len, true, &in, err)) != CABLES_OK)
+	if ((st = hp_fields_parse(payload, len, true, &in, err)) != CABLES_OK)
 		goto out;
 	if (!in.blank) {
 		st = cables_fail(err, in.end >= len ? CABLES_ERR_TOOBIG : CABLES_ERR_SYNTAX,
@@ -820,16 +666,16 @@ hp_restore(const char *payload, size_t len, const char *outer, size_t outer_len,
 		goto out;
 	}
 	out->body_off = in.end;
-	if ((ctf = first_named(&in, "Content-Type")) != NULL)
-		ct = value_flat(ctf->value, ctf->value_len);
-	if (ct != NULL && (param_is(ct, "hp", "cipher") || param_is(ct, "hp", "clear"))) {
+	if ((ctf = hp_first_named(&in, "Content-Type")) != NULL)
+		ct = hp_value_flat(ctf->value, ctf->value_len);
+	if (ct != NULL && (hp_param_is(ct, "hp", "cipher") || hp_param_is(ct, "hp", "clear"))) {
 		out->scheme = HP_SCHEME_RFC9788;
-		out->cipher = param_is(ct, "hp", "cipher") && (flags & HP_IN_ENCRYPTION);
-	} else if (ct != NULL && param_is(ct, "protected-headers", "v1")) {
+		out->cipher = hp_param_is(ct, "hp", "cipher") && (flags & HP_IN_ENCRYPTION);
+	} else if (ct != NULL && hp_param_is(ct, "protected-headers", "v1")) {
 		out->scheme = HP_SCHEME_V1;
 		out->cipher = (flags & HP_IN_ENCRYPTION) != 0;
 	}
-	if ((st = fields_parse(outer, outer_len, false, &of, err)) != CABLES_OK)
+	if ((st = hp_fields_parse(outer, outer_len, false, &of, err)) != CABLES_OK)
 		goto out;
 	/* The payload's content fields, the parameters we or the sender's client added taken off. */
 	for (size_t i = 0; i < in.n; i++) {
@@ -855,7 +701,7 @@ hp_restore(const char *payload, size_t len, const char *outer, size_t outer_len,
 		const struct field *f = &in.v[i];
 		enum hp_class c = hp_field_class(f->name, f->name_len);
 
-		if (c == HP_CLASS_TRANSPORT && !name_is(f->name, f->name_len, "HP-Outer"))
+		if (c == HP_CLASS_TRANSPORT && !hp_name_is(f->name, f->name_len, "HP-Outer"))
 			out->refused++;
 		if ((c != HP_CLASS_USER && c != HP_CLASS_OTHER) || f->index != 1)
 			continue;
@@ -873,283 +719,7 @@ hp_restore(const char *payload, size_t len, const char *outer, size_t outer_len,
 	out->legacy = restore_legacy(out, ct, flags);
 out:
 	free(ct);
-	fields_release(&in);
-	fields_release(&of);
+	hp_fields_release(&in);
+	hp_fields_release(&of);
 	return st;
-}
-
-/* Is p[0..n) a run of "Name: value" lines (folds allowed)? */
-static bool
-only_field_lines(const char *p, size_t n)
-{
-	struct mime_field f;
-	size_t off = 0;
-	unsigned int count = 0;
-
-	while (mime_field_next(p, n, &off, &f) == 1)
-		count++;
-	return count > 0 && off >= n;
-}
-
-size_t
-hp_legacy_strip_text(const char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (i + 1 < len && p[i + 1] == '\n')
-			return only_field_lines(p, i + 1) ? i + 2 : 0;
-		if (i + 2 < len && p[i + 1] == '\r' && p[i + 2] == '\n')
-			return only_field_lines(p, i + 1) ? i + 3 : 0;
-	}
-	return 0;
-}
-
-bool
-hp_legacy_strip_html(const char *p, size_t len, size_t *from, size_t *to)
-{
-	const char *cls = find_ci(p, len, "header-protection-legacy-display"), *div, *end;
-	size_t at, stop;
-
-	if (cls == NULL)
-		return false;
-	/* The div that carries the class: the last "<div" before it, within its tag. */
-	for (div = cls; div > p && !(div[0] == '<' && str_nieq(div, "<div", 4)); div--)
-		if (*div == '>')
-			return false;
-	if (div[0] != '<' || !str_nieq(div, "<div", 4))
-		return false;
-	at = (size_t)(div - p);
-	end = find_ci(cls, len - (size_t)(cls - p), "</div>");
-	if (end == NULL)
-		return false;
-	/* Ours holds no nested div; one that does is not cut (the reader sees it, nothing is lost). */
-	if (find_ci(cls, (size_t)(end - cls), "<div") != NULL)
-		return false;
-	stop = (size_t)(end - p) + 6;
-	if (stop < len && p[stop] == '\r')
-		stop++;
-	if (stop < len && p[stop] == '\n')
-		stop++;
-	*from = at;
-	*to = stop;
-	return true;
-}
-
-/* Offset of the next delimiter line "--boundary" at or after off (at a line start), or len. */
-static size_t
-next_delimiter(const char *p, size_t len, size_t off, const char *boundary)
-{
-	size_t bl = strlen(boundary);
-
-	for (size_t i = off; i + 2 + bl <= len; i++) {
-		if (i > 0 && p[i - 1] != '\n')
-			continue;
-		if (p[i] != '-' || p[i + 1] != '-' || memcmp(p + i + 2, boundary, bl) != 0)
-			continue;
-		/* "--b" must not be the start of "--bogus". */
-		if (i + 2 + bl == len || p[i + 2 + bl] == '\r' || p[i + 2 + bl] == '\n' || p[i + 2 + bl] == ' ' ||
-		    p[i + 2 + bl] == '\t' || p[i + 2 + bl] == '-')
-			return i;
-	}
-	return len;
-}
-
-bool
-hp_legacy_strip_v1(const char *p, size_t len, const char *boundary, size_t *from, size_t *to)
-{
-	size_t first, second, hoff = 0, bl = strlen(boundary), line_end;
-	struct fields fs;
-	const struct field *ctf;
-	char *ct = NULL;
-	struct mime_type t;
-	bool ok = false;
-
-	if (bl == 0)
-		return false;
-	first = next_delimiter(p, len, 0, boundary);
-	if (first >= len)
-		return false;
-	line_end = first + 2 + bl;
-	while (line_end < len && p[line_end] != '\n')
-		line_end++;
-	if (line_end >= len)
-		return false;
-	second = next_delimiter(p, len, line_end + 1, boundary);
-	if (second >= len)
-		return false;
-	hoff = line_end + 1;
-	if (fields_parse(p + hoff, second - hoff, false, &fs, NULL) != CABLES_OK || !fs.blank) {
-		fields_release(&fs);
-		return false;
-	}
-	if ((ctf = first_named(&fs, "Content-Type")) != NULL)
-		ct = value_flat(ctf->value, ctf->value_len);
-	if (ct != NULL && param_is(ct, "protected-headers", "v1")) {
-		mime_type_parse(ct, &t);
-		/* Its lines, without the line break that belongs to the next delimiter. */
-		size_t body = hoff + fs.end, stop = second;
-
-		if (stop > body && p[stop - 1] == '\n')
-			stop--;
-		if (stop > body && p[stop - 1] == '\r')
-			stop--;
-		ok = (mime_type_is(&t, "text", "rfc822-headers") || mime_type_is(&t, "text", "plain")) &&
-		    only_field_lines(p + body, stop - body);
-		mime_type_release(&t);
-	}
-	free(ct);
-	fields_release(&fs);
-	if (ok) {
-		*from = first;
-		*to = second;
-	}
-	return ok;
-}
-
-/* ---- cutting legacy display elements out of a body ---- */
-
-struct cutter {
-	const char *p;		/* the payload */
-	size_t len;
-	struct hp_cut *cuts;
-	size_t n, max;
-};
-
-static void
-cut_add(struct cutter *c, size_t from, size_t to)
-{
-	if (from < to && c->n < c->max && (c->n == 0 || c->cuts[c->n - 1].to <= from)) {
-		c->cuts[c->n].from = from;
-		c->cuts[c->n].to = to;
-		c->n++;
-	}
-}
-
-/* The first Content-Type and Content-Transfer-Encoding values of a header section (flat, malloc'd). */
-static void
-part_types(const struct fields *fs, char **ct, char **cte)
-{
-	const struct field *f;
-
-	*ct = (f = first_named(fs, "Content-Type")) != NULL ? value_flat(f->value, f->value_len) : NULL;
-	*cte = (f = first_named(fs, "Content-Transfer-Encoding")) != NULL ? value_flat(f->value, f->value_len) :
-	    NULL;
-}
-
-static void cut_multipart(struct cutter *c, size_t from, size_t to, const char *boundary, bool all, int depth);
-
-/* One part [from, to) of the payload: cut its element, or look inside it. */
-static void
-cut_part(struct cutter *c, size_t from, size_t to, int depth)
-{
-	struct fields fs;
-	char *ct = NULL, *cte = NULL;
-	struct mime_type t;
-	size_t body;
-
-	if (fields_parse(c->p + from, to - from, false, &fs, NULL) != CABLES_OK || !fs.blank) {
-		fields_release(&fs);
-		return;
-	}
-	body = from + fs.end;
-	part_types(&fs, &ct, &cte);
-	mime_type_parse(ct, &t);
-	if (mime_type_is(&t, "multipart", NULL) && t.boundary != NULL && depth < 2) {
-		cut_multipart(c, body, to, t.boundary, mime_type_is(&t, "multipart", "alternative"), depth + 1);
-	} else if (ct != NULL && param_is(ct, "hp-legacy-display", "1") && cte_is_identity(cte)) {
-		if (mime_type_is(&t, "text", "plain")) {
-			cut_add(c, body, body + hp_legacy_strip_text(c->p + body, to - body));
-		} else if (mime_type_is(&t, "text", "html")) {
-			size_t a, b;
-
-			if (hp_legacy_strip_html(c->p + body, to - body, &a, &b))
-				cut_add(c, body + a, body + b);
-		}
-	}
-	mime_type_release(&t);
-	free(ct);
-	free(cte);
-	fields_release(&fs);
-}
-
-/* The parts of a multipart body [from, to): all of them, or the first only. */
-static void
-cut_multipart(struct cutter *c, size_t from, size_t to, const char *boundary, bool all, int depth)
-{
-	size_t bl = strlen(boundary), at = from + next_delimiter(c->p + from, to - from, 0, boundary);
-
-	while (at < to) {
-		size_t start = at + 2 + bl, next, end;
-
-		if (start + 1 < to && c->p[start] == '-' && c->p[start + 1] == '-')
-			return;	/* the close delimiter */
-		while (start < to && c->p[start] != '\n')
-			start++;
-		if (start >= to)
-			return;
-		start++;
-		next = start + next_delimiter(c->p + start, to - start, 0, boundary);
-		if (next >= to) {
-			/*
-			 * A part that does not end within the bytes at hand: what
-			 * it starts with is still looked at, since every cut needs
-			 * its whole element in view (the first blank line, the
-			 * closing div).
-			 */
-			cut_part(c, start, to, depth);
-			return;
-		}
-		/* The line break before a delimiter belongs to it. */
-		end = next;
-		if (end > start && c->p[end - 1] == '\n')
-			end--;
-		if (end > start && c->p[end - 1] == '\r')
-			end--;
-		cut_part(c, start, end, depth);
-		if (!all)
-			return;
-		at = next;
-	}
-}
-
-size_t
-hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *r, struct hp_cut *cuts, size_t max)
-{
-	struct cutter c = { payload, len, cuts, 0, max };
-	size_t b = r->body_off, from, to;
-	struct fields fs;
-	char *ct = NULL, *cte = NULL;
-	struct mime_type t;
-
-	if (b > len || r->legacy == HP_LEGACY_NONE)
-		return 0;
-	switch (r->legacy) {
-	case HP_LEGACY_TEXT:
-		cut_add(&c, b, b + hp_legacy_strip_text(payload + b, len - b));
-		return c.n;
-	case HP_LEGACY_HTML:
-		if (hp_legacy_strip_html(payload + b, len - b, &from, &to))
-			cut_add(&c, b + from, b + to);
-		return c.n;
-	default:
-		break;
-	}
-	if (fields_parse(payload, b, false, &fs, NULL) != CABLES_OK) {
-		fields_release(&fs);
-		return 0;
-	}
-	part_types(&fs, &ct, &cte);
-	mime_type_parse(ct, &t);
-	if (t.boundary != NULL && r->legacy == HP_LEGACY_V1_PART) {
-		if (hp_legacy_strip_v1(payload + b, len - b, t.boundary, &from, &to))
-			cut_add(&c, b + from, b + to);
-	} else if (t.boundary != NULL && r->legacy == HP_LEGACY_NESTED) {
-		cut_multipart(&c, b, len, t.boundary, mime_type_is(&t, "multipart", "alternative"), 1);
-	}
-	mime_type_release(&t);
-	free(ct);
-	free(cte);
-	fields_release(&fs);
-	return c.n;
 }
