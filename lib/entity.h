@@ -15,7 +15,7 @@
 #include "spool.h"
 #include "status.h"
 
-#define ENTITY_MAX_PARTS 8
+#define ENTITY_MAX_PARTS 16	/* a signed, padded entity with legacy display elements in two parts: 13 */
 
 struct entity_part {
 	const void *mem;	/* bytes in memory, or NULL for a spool range */

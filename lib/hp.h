@@ -144,6 +144,33 @@ void hp_legacy_element(enum hp_legacy kind, const struct buf *fields, const char
     struct buf *out);
 
 /*
+ * Where the legacy display element goes in a body whose first bytes are
+ * body[0..len) (at least 64 KiB, or all of it), for content of this
+ * Content-Type, Content-Transfer-Encoding and Content-Disposition (values,
+ * NULL when absent), showing fields (hp_protect's legacy lines): byte
+ * strings to insert, ascending by offset.  A single text part
+ * (hp_legacy_kind) gets its element at the start, or after <body> for
+ * HTML, and *top is set: its hp-legacy-display parameter goes on the
+ * message's Content-Type (hp_content_type).  In a multipart, every main
+ * body part (RFC 9787: the first part of a multipart/mixed or
+ * multipart/related, every part of a multipart/alternative, down to three
+ * multipart levels) that hp_legacy_kind accepts and that has its own Content-Type gets
+ * two insertions: the parameter at the end of its Content-Type value, and
+ * the element.  At most max (HP_INSERTS_MAX) insertions; returns how many.
+ * Free them with hp_inserts_release.
+ */
+#define HP_INSERTS_MAX 8
+
+struct hp_insert {
+	size_t at;		/* offset in the body */
+	struct buf text;	/* the bytes to insert there */
+};
+
+size_t hp_legacy_inserts(const char *body, size_t len, const char *content_type, const char *cte,
+    const char *disposition, const struct buf *fields, bool *top, struct hp_insert *ins, size_t max);
+void hp_inserts_release(struct hp_insert *ins, size_t n);
+
+/*
  * Where an HTML part's legacy display element goes: just after the
  * opening <body> tag found in p[0..len) (the first bytes of the body), or
  * 0 when there is none.
@@ -218,8 +245,11 @@ bool hp_legacy_strip_v1(const char *p, size_t len, const char *boundary, size_t 
  * ascending and disjoint.  Covers all the kinds above; for
  * HP_LEGACY_NESTED the main body parts (RFC 9787: the first part of a
  * multipart/mixed or multipart/related, every part of a
- * multipart/alternative, two levels deep) that are text/plain or text/html
- * in an identity transfer encoding and carry hp-legacy-display="1".  A
+ * multipart/alternative, down to three multipart levels) that are
+ * text/plain or text/html
+ * in an identity transfer encoding and carry hp-legacy-display="1" (and
+ * that parameter, when it ends the Content-Type value as
+ * hp_legacy_inserts put it there).  A
  * part cut off by len is looked at as far as it goes: an element is cut
  * only when it is whole within len.  Returns how many ranges were stored (at most max); 0: cut nothing.
  */

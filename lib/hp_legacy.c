@@ -282,11 +282,197 @@ hp_legacy_strip_v1(const char *p, size_t len, const char *boundary, size_t *from
 	return ok;
 }
 
-/* ---- cutting legacy display elements out of a body ---- */
+/* ---- main body parts (RFC 9787): where elements go and are found ---- */
+
+/* One main body part that is not a multipart: its bytes, header and body. */
+struct leaf {
+	size_t from, body, to;	/* part start, first body byte, end (before the next delimiter's line break) */
+	const struct fields *fs;
+	const char *ct, *cte, *disp;	/* flat values, or NULL */
+};
+
+struct walk {
+	const char *p;
+	void (*visit)(void *arg, const char *p, const struct leaf *l);
+	void *arg;
+};
+
+/* The first value of a field of a header section (flat, malloc'd), or NULL. */
+static char *
+value_of(const struct fields *fs, const char *name)
+{
+	const struct field *f = hp_first_named(fs, name);
+
+	return f != NULL ? hp_value_flat(f->value, f->value_len) : NULL;
+}
+
+static void walk_multipart(struct walk *w, size_t from, size_t to, const char *boundary, bool all, int depth);
+
+/*
+ * Part [from, to): a multipart/alternative's parts are all main body
+ * parts, a multipart/mixed's or multipart/related's first one is; other
+ * multiparts (signed, encrypted, report) are not looked into.
+ */
+static void
+walk_part(struct walk *w, size_t from, size_t to, int depth)
+{
+	struct fields fs;
+	struct leaf l;
+	char *ct = NULL, *cte = NULL, *disp = NULL;
+	struct mime_type t;
+
+	if (hp_fields_parse(w->p + from, to - from, false, &fs, NULL) != CABLES_OK || !fs.blank) {
+		hp_fields_release(&fs);
+		return;
+	}
+	ct = value_of(&fs, "Content-Type");
+	cte = value_of(&fs, "Content-Transfer-Encoding");
+	disp = value_of(&fs, "Content-Disposition");
+	mime_type_parse(ct, &t);
+	if (mime_type_is(&t, "multipart", NULL)) {
+		bool alt = mime_type_is(&t, "multipart", "alternative");
+
+		if (t.boundary != NULL && depth < 3 && (alt || mime_type_is(&t, "multipart", "mixed") ||
+		    mime_type_is(&t, "multipart", "related")))
+			walk_multipart(w, from + fs.end, to, t.boundary, alt, depth + 1);
+	} else {
+		l.from = from;
+		l.body = from + fs.end;
+		l.to = to;
+		l.fs = &fs;
+		l.ct = ct;
+		l.cte = cte;
+		l.disp = disp;
+		w->visit(w->arg, w->p, &l);
+	}
+	mime_type_release(&t);
+	free(ct);
+	free(cte);
+	free(disp);
+	hp_fields_release(&fs);
+}
+
+/* The parts of a multipart body [from, to): all of them, or the first only. */
+static void
+walk_multipart(struct walk *w, size_t from, size_t to, const char *boundary, bool all, int depth)
+{
+	size_t bl = strlen(boundary), at = from + next_delimiter(w->p + from, to - from, 0, boundary);
+
+	while (at < to) {
+		size_t start = at + 2 + bl, next, end;
+
+		if (start + 1 < to && w->p[start] == '-' && w->p[start + 1] == '-')
+			return;	/* the close delimiter */
+		while (start < to && w->p[start] != '\n')
+			start++;
+		if (start >= to)
+			return;
+		start++;
+		next = start + next_delimiter(w->p + start, to - start, 0, boundary);
+		if (next >= to) {
+			/*
+			 * A part that does not end within the bytes at hand: what
+			 * it starts with is still looked at, since every cut needs
+			 * its whole element in view (the first blank line, the
+			 * closing div) and every insertion is near a part's start.
+			 */
+			walk_part(w, start, to, depth);
+			return;
+		}
+		/* The line break before a delimiter belongs to it. */
+		end = next;
+		if (end > start && w->p[end - 1] == '\n')
+			end--;
+		if (end > start && w->p[end - 1] == '\r')
+			end--;
+		walk_part(w, start, end, depth);
+		if (!all)
+			return;
+		at = next;
+	}
+}
+
+/* ---- putting elements in (outbound) ---- */
+
+#define PARAM "; hp-legacy-display=\"1\""
+
+struct inserter {
+	const struct buf *fields;
+	struct hp_insert *ins;
+	size_t n, max;
+};
+
+static void
+insert_add(struct inserter *in, size_t at, const void *p, size_t len)
+{
+	struct hp_insert *i = &in->ins[in->n++];
+
+	i->at = at;
+	buf_init(&i->text);
+	buf_append(&i->text, p, len);
+}
+
+static void
+insert_leaf(void *arg, const char *p, const struct leaf *l)
+{
+	struct inserter *in = arg;
+	enum hp_legacy kind = hp_legacy_kind(l->ct, l->cte, l->disp);
+	const struct field *ctf = hp_first_named(l->fs, "Content-Type");
+	struct buf el;
+	size_t at;
+
+	/* A part without its own Content-Type would need a whole field: left alone. */
+	if (kind == HP_LEGACY_NONE || ctf == NULL || in->n + 2 > in->max ||
+	    hp_param_is(l->ct, "hp-legacy-display", "1"))
+		return;
+	insert_add(in, (size_t)(ctf->value + ctf->value_len - p), PARAM, strlen(PARAM));
+	at = kind == HP_LEGACY_HTML ? l->body + hp_legacy_html_offset(p + l->body, l->to - l->body) : l->body;
+	buf_init(&el);
+	hp_legacy_element(kind, in->fields, l->ct, l->cte, &el);
+	insert_add(in, at, el.data, el.len);
+	buf_release(&el);
+}
+
+size_t
+hp_legacy_inserts(const char *body, size_t len, const char *content_type, const char *cte, const char *disposition,
+    const struct buf *fields, bool *top, struct hp_insert *ins, size_t max)
+{
+	struct inserter in = { fields, ins, 0, max };
+	enum hp_legacy kind = hp_legacy_kind(content_type, cte, disposition);
+	struct walk w = { body, insert_leaf, &in };
+	struct mime_type t;
+
+	*top = false;
+	if (fields->len == 0 || max == 0)
+		return 0;
+	if (kind != HP_LEGACY_NONE) {
+		struct buf el;
+
+		buf_init(&el);
+		hp_legacy_element(kind, fields, content_type, cte, &el);
+		insert_add(&in, kind == HP_LEGACY_HTML ? hp_legacy_html_offset(body, len) : 0, el.data, el.len);
+		buf_release(&el);
+		*top = true;
+		return in.n;
+	}
+	mime_type_parse(content_type, &t);
+	if (t.boundary != NULL && (mime_type_is(&t, "multipart", "alternative") ||
+	    mime_type_is(&t, "multipart", "mixed") || mime_type_is(&t, "multipart", "related")))
+		walk_multipart(&w, 0, len, t.boundary, mime_type_is(&t, "multipart", "alternative"), 1);
+	mime_type_release(&t);
+	return in.n;
+}
+
+void
+hp_inserts_release(struct hp_insert *ins, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		buf_release(&ins[i].text);
+}
+
+/* ---- cutting them out (inbound) ---- */
 
 struct cutter {
-	const char *p;		/* the payload */
-	size_t len;
 	struct hp_cut *cuts;
 	size_t n, max;
 };
@@ -301,100 +487,46 @@ cut_add(struct cutter *c, size_t from, size_t to)
 	}
 }
 
-/* The first Content-Type and Content-Transfer-Encoding values of a header section (flat, malloc'd). */
+/*
+ * A main body part marked hp-legacy-display="1": its element, and the
+ * parameter too when it ends the Content-Type value as hp_legacy_inserts()
+ * puts it (so a Cables sender's entity comes back byte for byte).
+ */
 static void
-part_types(const struct fields *fs, char **ct, char **cte)
+cut_leaf(void *arg, const char *p, const struct leaf *l)
 {
-	const struct field *f;
-
-	*ct = (f = hp_first_named(fs, "Content-Type")) != NULL ? hp_value_flat(f->value, f->value_len) : NULL;
-	*cte = (f = hp_first_named(fs, "Content-Transfer-Encoding")) != NULL ? hp_value_flat(f->value, f->value_len) :
-	    NULL;
-}
-
-static void cut_multipart(struct cutter *c, size_t from, size_t to, const char *boundary, bool all, int depth);
-
-/* One part [from, to) of the payload: cut its element, or look inside it. */
-static void
-cut_part(struct cutter *c, size_t from, size_t to, int depth)
-{
-	struct fields fs;
-	char *ct = NULL, *cte = NULL;
+	struct cutter *c = arg;
+	const struct field *ctf = hp_first_named(l->fs, "Content-Type");
 	struct mime_type t;
-	size_t body;
+	size_t from = 0, to = 0, plen = strlen(PARAM);
 
-	if (hp_fields_parse(c->p + from, to - from, false, &fs, NULL) != CABLES_OK || !fs.blank) {
-		hp_fields_release(&fs);
+	if (l->ct == NULL || !hp_param_is(l->ct, "hp-legacy-display", "1") || !cte_is_identity(l->cte))
 		return;
-	}
-	body = from + fs.end;
-	part_types(&fs, &ct, &cte);
-	mime_type_parse(ct, &t);
-	if (mime_type_is(&t, "multipart", NULL) && t.boundary != NULL && depth < 2) {
-		cut_multipart(c, body, to, t.boundary, mime_type_is(&t, "multipart", "alternative"), depth + 1);
-	} else if (ct != NULL && hp_param_is(ct, "hp-legacy-display", "1") && cte_is_identity(cte)) {
-		if (mime_type_is(&t, "text", "plain")) {
-			cut_add(c, body, body + hp_legacy_strip_text(c->p + body, to - body));
-		} else if (mime_type_is(&t, "text", "html")) {
-			size_t a, b;
-
-			if (hp_legacy_strip_html(c->p + body, to - body, &a, &b))
-				cut_add(c, body + a, body + b);
-		}
+	mime_type_parse(l->ct, &t);
+	if (mime_type_is(&t, "text", "plain")) {
+		from = l->body;
+		to = l->body + hp_legacy_strip_text(p + l->body, l->to - l->body);
+	} else if (mime_type_is(&t, "text", "html") && hp_legacy_strip_html(p + l->body, l->to - l->body, &from,
+	    &to)) {
+		from += l->body;
+		to += l->body;
 	}
 	mime_type_release(&t);
-	free(ct);
-	free(cte);
-	hp_fields_release(&fs);
-}
-
-/* The parts of a multipart body [from, to): all of them, or the first only. */
-static void
-cut_multipart(struct cutter *c, size_t from, size_t to, const char *boundary, bool all, int depth)
-{
-	size_t bl = strlen(boundary), at = from + next_delimiter(c->p + from, to - from, 0, boundary);
-
-	while (at < to) {
-		size_t start = at + 2 + bl, next, end;
-
-		if (start + 1 < to && c->p[start] == '-' && c->p[start + 1] == '-')
-			return;	/* the close delimiter */
-		while (start < to && c->p[start] != '\n')
-			start++;
-		if (start >= to)
-			return;
-		start++;
-		next = start + next_delimiter(c->p + start, to - start, 0, boundary);
-		if (next >= to) {
-			/*
-			 * A part that does not end within the bytes at hand: what
-			 * it starts with is still looked at, since every cut needs
-			 * its whole element in view (the first blank line, the
-			 * closing div).
-			 */
-			cut_part(c, start, to, depth);
-			return;
-		}
-		/* The line break before a delimiter belongs to it. */
-		end = next;
-		if (end > start && c->p[end - 1] == '\n')
-			end--;
-		if (end > start && c->p[end - 1] == '\r')
-			end--;
-		cut_part(c, start, end, depth);
-		if (!all)
-			return;
-		at = next;
-	}
+	if (from >= to)
+		return;
+	if (ctf->value_len >= plen && memcmp(ctf->value + ctf->value_len - plen, PARAM, plen) == 0)
+		cut_add(c, (size_t)(ctf->value + ctf->value_len - plen - p), (size_t)(ctf->value + ctf->value_len - p));
+	cut_add(c, from, to);
 }
 
 size_t
 hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *r, struct hp_cut *cuts, size_t max)
 {
-	struct cutter c = { payload, len, cuts, 0, max };
+	struct cutter c = { cuts, 0, max };
+	struct walk w = { payload, cut_leaf, &c };
 	size_t b = r->body_off, from, to;
 	struct fields fs;
-	char *ct = NULL, *cte = NULL;
+	char *ct;
 	struct mime_type t;
 
 	if (b > len || r->legacy == HP_LEGACY_NONE)
@@ -414,17 +546,16 @@ hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *r, stru
 		hp_fields_release(&fs);
 		return 0;
 	}
-	part_types(&fs, &ct, &cte);
+	ct = value_of(&fs, "Content-Type");
 	mime_type_parse(ct, &t);
 	if (t.boundary != NULL && r->legacy == HP_LEGACY_V1_PART) {
 		if (hp_legacy_strip_v1(payload + b, len - b, t.boundary, &from, &to))
 			cut_add(&c, b + from, b + to);
 	} else if (t.boundary != NULL && r->legacy == HP_LEGACY_NESTED) {
-		cut_multipart(&c, b, len, t.boundary, mime_type_is(&t, "multipart", "alternative"), 1);
+		walk_multipart(&w, b, len, t.boundary, mime_type_is(&t, "multipart", "alternative"), 1);
 	}
 	mime_type_release(&t);
 	free(ct);
-	free(cte);
 	hp_fields_release(&fs);
 	return c.n;
 }

@@ -108,13 +108,44 @@ body_cuts(const char *body, size_t n, const char *boundary)
 		abort();
 }
 
+/* Insertions of legacy display elements into the entity's body: ascending, within it. */
 static void
-protect_all(const char *outer, size_t n)
+inserts(const char *entity, size_t len, const struct buf *legacy)
+{
+	struct hp_insert ins[HP_INSERTS_MAX];
+	struct mime_field f;
+	size_t off = 0, n, at = 0;
+	char *ct = NULL, *cte = NULL;
+	bool top;
+
+	while (mime_field_next(entity, len, &off, &f) == 1) {
+		if (ct == NULL && f.name_len == 12 && str_nieq(f.name, "Content-Type", 12))
+			ct = xstrndup(f.value, f.value_len);
+		else if (cte == NULL && f.name_len == 25 && str_nieq(f.name, "Content-Transfer-Encoding", 25))
+			cte = xstrndup(f.value, f.value_len);
+	}
+	n = hp_legacy_inserts(entity + off, len - off, ct, cte, NULL, legacy, &top, ins, HP_INSERTS_MAX);
+	if (n > HP_INSERTS_MAX || (top && n != 1))
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (ins[i].at < at || ins[i].at > len - off || ins[i].text.len == 0)
+			abort();
+		at = ins[i].at;
+	}
+	hp_inserts_release(ins, n);
+	free(ct);
+	free(cte);
+}
+
+static void
+protect_all(const char *outer, size_t n, const char *entity, size_t len)
 {
 	for (int pol = HP_POLICY_NONE; pol <= HP_POLICY_SHY; pol++) {
 		struct hp_protect p;
 
 		if (hp_protect(outer, n, (enum hp_policy)pol, &p, NULL) == CABLES_OK) {
+			if (pol == HP_POLICY_BASELINE)
+				inserts(entity, len, &p.legacy);
 			check_edits(&p.outer);
 			/* The protected copy is whole fields: it never holds an empty line. */
 			if (p.inner.len > 0 && (strstr(p.inner.data, "\r\n\r\n") != NULL || p.inner.data[0] == '\r'))
@@ -171,6 +202,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();	/* a failure always says why */
 	}
 	hp_restore_release(&r);
-	protect_all(outer, outer_len);
+	protect_all(outer, outer_len, entity, entity_len);
 	return 0;
 }
