@@ -114,9 +114,9 @@ void hp_protect_release(struct hp_protect *p);
  */
 char *hp_content_type(const char *value, bool legacy, struct cables_err *err);
 
-/* Can a legacy display element be put in front of this content, and how? */
+/* What kind of legacy display element a part takes, or carries. */
 enum hp_legacy {
-	HP_LEGACY_NONE,		/* no: not a single text part, or an encoding we do not rewrite */
+	HP_LEGACY_NONE,		/* none: not a text part, or an encoding we do not rewrite */
 	HP_LEGACY_TEXT,		/* text/plain, identity transfer encoding */
 	HP_LEGACY_HTML,		/* text/html, identity transfer encoding */
 	HP_LEGACY_V1_PART,	/* inbound only: protected-headers="v1" display part, the first of a multipart/mixed */
@@ -124,12 +124,11 @@ enum hp_legacy {
 };
 
 /*
- * Decide from the content's Content-Type, Content-Transfer-Encoding and
- * Content-Disposition values (NULL when absent).  Only a single text part
- * in 7bit, 8bit or binary is decorated: a multipart body would need its
- * first part rewritten inside the spool, and base64 or quoted-printable
- * text re-encoded, so those go without the element (the protected fields
- * are there all the same).
+ * Decide for one part from its Content-Type, Content-Transfer-Encoding and
+ * Content-Disposition values (NULL when absent): text/plain or text/html
+ * in 7bit, 8bit or binary, charset us-ascii or utf-8, not an attachment.
+ * Base64 or quoted-printable text would need re-encoding, so it goes
+ * without the element (the protected fields are there all the same).
  */
 enum hp_legacy hp_legacy_kind(const char *content_type, const char *cte, const char *disposition);
 
@@ -154,8 +153,8 @@ void hp_legacy_element(enum hp_legacy kind, const struct buf *fields, const char
  * message's Content-Type (hp_content_type).  In a multipart, every main
  * body part (RFC 9787: the first part of a multipart/mixed or
  * multipart/related, every part of a multipart/alternative, down to three
- * multipart levels) that hp_legacy_kind accepts and that has its own Content-Type gets
- * two insertions: the parameter at the end of its Content-Type value, and
+ * multipart levels) that hp_legacy_kind accepts and that has its own
+ * Content-Type gets two insertions: the parameter at the end of its Content-Type value, and
  * the element.  At most max (HP_INSERTS_MAX) insertions; returns how many.
  * Free them with hp_inserts_release.
  */
