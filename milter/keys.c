@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "keys.h"
 #include "khkey.h"
 #include "pgp.h"
+#include "pins.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
@@ -265,49 +267,138 @@ keys_known(void *arg, X509 *cert)
 	return known;
 }
 
-/* Does the store hold cert (by fingerprint) for addr? */
+/* Does cert name addr (normalised) among its e-mail addresses? */
 static bool
-held_for(const struct milter_env *env, const char *addr, const char *fpr)
-{
-	struct key_list keys;
-	bool held = false;
-
-	if (keystore_lookup(env->ks, addr, "smime", &keys, NULL) != CABLES_OK)
-		return true;	/* cannot tell: do not write */
-	for (size_t i = 0; i < keys.count && !held; i++)
-		held = strcmp(keys.items[i].fingerprint, fpr) == 0;
-	key_list_release(&keys);
-	return held;
-}
-
-int
-keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err)
+cert_names(const struct milter_env *env, X509 *cert, const char *addr)
 {
 	char **emails;
 	size_t n = smime_cert_emails(cert, &emails);
+	bool names = false;
+
+	for (size_t i = 0; i < n && !names; i++) {
+		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
+
+		names = norm != NULL && strcmp(norm, addr) == 0;
+		free(norm);
+	}
+	smime_free_emails(emails, n);
+	return names;
+}
+
+/* One harvest at a time in this process: a pin's read, decision and write, with the key's store. */
+static pthread_mutex_t harvest_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Harvest r (the certificate, for r->address) under harvest_lock: see keys_harvest(). */
+static enum harvest_outcome
+harvest_locked(const struct milter_env *env, const struct key_record *r, char *why, size_t why_len)
+{
+	struct cables_err err;
+	struct key_list keys;
+	struct pin_result res;
+	size_t deleted;
+
+	if (keystore_lookup(env->ks, r->address, "smime", &keys, &err) != CABLES_OK) {
+		snprintf(why, why_len, "the key store cannot be read: %s", err.msg);
+		return HARVEST_FAILED;
+	}
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *k = &keys.items[i];
+
+		if (strcmp(k->fingerprint, r->fingerprint) == 0) {
+			snprintf(why, why_len, "certificate %.16s is held for %s already (%s)", r->fingerprint,
+			    r->address, k->source);
+			key_list_release(&keys);
+			return HARVEST_UNCHANGED;
+		}
+	}
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *k = &keys.items[i];
+
+		/* A key the administrator put here (imported) is trusted over anything learnt from mail. */
+		if (!key_source_discovered(k->source) && strcmp(k->source, "harvested") != 0) {
+			snprintf(why, why_len, "key change: certificate %.16s offered, but %.16s (%s) is held for %s, "
+			    "which a harvested certificate never replaces", r->fingerprint, k->fingerprint, k->source,
+			    r->address);
+			key_list_release(&keys);
+			return HARVEST_REFUSED;
+		}
+	}
+	key_list_release(&keys);
+	if (pin_check(env->ks, &env->cfg->policy, r, env->now, &res, &err) != CABLES_OK) {
+		snprintf(why, why_len, "the pin of %s cannot be read: %s", r->address, err.msg);
+		return HARVEST_FAILED;
+	}
+	if (res.verdict == PIN_HELD) {
+		snprintf(why, why_len, "key change: certificate %.16s offered, %.16s (%s) pinned for %s: On-KeyChange %s "
+		    "(cables-keyctl pins clear %s accepts the new key)", r->fingerprint, res.was, res.was_source,
+		    r->address, fail_action_name(res.action), r->address);
+		return HARVEST_REFUSED;
+	}
+	if (keystore_put(env->ks, r, env->now, &err) != CABLES_OK) {
+		snprintf(why, why_len, "certificate %.16s for %s cannot be stored: %s", r->fingerprint, r->address,
+		    err.msg);
+		return HARVEST_FAILED;
+	}
+	if (res.verdict == PIN_CHANGED) {
+		/* The pin moved: the harvested key it pointed to must not be chosen any more. */
+		if (strcmp(res.was_source, "harvested") == 0)
+			(void)keystore_delete(env->ks, r->address, res.was, &deleted, NULL);
+		snprintf(why, why_len, "certificate %.16s for %s, pinned: key change from %.16s (%s) accepted "
+		    "(On-KeyChange accept)", r->fingerprint, r->address, res.was, res.was_source);
+	} else {
+		snprintf(why, why_len, "certificate %.16s for %s, %s", r->fingerprint, r->address,
+		    res.verdict == PIN_NEW ? "pinned (first key seen)" : "the pinned key");
+	}
+	return HARVEST_STORED;
+}
+
+enum harvest_outcome
+keys_harvest(const struct milter_env *env, X509 *cert, const char *from, char *why, size_t why_len)
+{
+	struct cables_err err;
 	struct key_record r;
-	int stored = 0;
+	enum harvest_outcome o;
 
 	memset(&r, 0, sizeof(r));
 	strlcpy_c(r.format, "smime", sizeof(r.format));
 	smime_cert_fingerprint(cert, r.fingerprint);
-	r.public_data = smime_cert_to_der(cert, &r.public_len);
-	smime_cert_validity(cert, &r.not_before, &r.not_after);
-	r.source = "harvested";
-	for (size_t i = 0; i < n && r.public_data != NULL; i++) {
-		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
-
-		/* Local users' keys are managed here, never learnt from mail; known keys keep their source. */
-		if (norm != NULL && !domain_list_match(&env->cfg->local_domains, addr_domain(norm)) &&
-		    smime_cert_check(cert, norm, &env->cfg->addr, env->now, NULL) == CABLES_OK &&
-		    !held_for(env, norm, r.fingerprint)) {
-			r.address = norm;
-			if (keystore_put(env->ks, &r, env->now, err) == CABLES_OK)
-				stored++;
-		}
-		free(norm);
+	if (from == NULL) {
+		snprintf(why, why_len, "address mismatch: the message has no From address to match certificate %.16s",
+		    r.fingerprint);
+		return HARVEST_REFUSED;
 	}
+	if (!cert_names(env, cert, from)) {
+		snprintf(why, why_len, "address mismatch: certificate %.16s does not name the From address %s",
+		    r.fingerprint, from);
+		return HARVEST_REFUSED;
+	}
+	/* Local users' keys are managed here, never learnt from mail. */
+	if (domain_list_match(&env->cfg->local_domains, addr_domain(from))) {
+		snprintf(why, why_len, "%s is a local address: its keys are managed here", from);
+		return HARVEST_SKIPPED;
+	}
+	if (smime_cert_check(cert, from, &env->cfg->addr, env->now, &err) != CABLES_OK) {
+		snprintf(why, why_len, "certificate %.16s cannot be used for %s: %s", r.fingerprint, from, err.msg);
+		return HARVEST_SKIPPED;
+	}
+	if ((r.public_data = smime_cert_to_der(cert, &r.public_len)) == NULL) {
+		snprintf(why, why_len, "certificate %.16s cannot be encoded", r.fingerprint);
+		return HARVEST_FAILED;
+	}
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.address = (char *)from;
+	r.source = "harvested";
+	pthread_mutex_lock(&harvest_lock);
+	o = harvest_locked(env, &r, why, why_len);
+	pthread_mutex_unlock(&harvest_lock);
 	free(r.public_data);
-	smime_free_emails(emails, n);
-	return stored;
+	return o;
+}
+
+const char *
+harvest_outcome_name(enum harvest_outcome o)
+{
+	static const char *const names[] = { "harvested", "unchanged", "refused", "skipped", "failed" };
+
+	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }

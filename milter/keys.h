@@ -89,10 +89,24 @@ void key_pairs_free(struct key_pair *pairs, size_t n);
 /* Does the store hold this very certificate for one of the addresses it names? */
 bool keys_known(void *env, X509 *cert);
 
+enum harvest_outcome {
+	HARVEST_STORED,		/* stored and pinned (first key, the pinned key, or a change On-KeyChange accepted) */
+	HARVEST_UNCHANGED,	/* the store holds this certificate for the address already */
+	HARVEST_REFUSED,	/* address mismatch, or a key change held back (On-KeyChange, an imported key) */
+	HARVEST_SKIPPED,	/* not for harvesting: a local address, or not usable for encryption */
+	HARVEST_FAILED,		/* the key store failed */
+};
+
 /*
- * Store cert for each remote address it names, may encrypt to, and does not
- * hold it for yet (source "harvested"); returns how many it stored.
+ * Harvest cert, the signer's certificate of a valid signature on a message
+ * whose From address (normalised) is from: only when cert names from, and
+ * only for from (a remote address), as a key of source "harvested".  The
+ * key goes through pin_check (pins.h) like a discovered key, and never
+ * replaces a key the administrator imported.  why gets what happened, for
+ * the log.
  */
-int keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err);
+enum harvest_outcome keys_harvest(const struct milter_env *env, X509 *cert, const char *from, char *why,
+    size_t why_len);
+const char *harvest_outcome_name(enum harvest_outcome o);
 
 #endif

@@ -23,8 +23,8 @@
 
 #define NOW ((time_t)1790000000)
 
-static X509 *bob_cert, *carol_cert, *alice_cert, *old_cert;
-static EVP_PKEY *bob_key, *carol_key, *alice_key, *old_key;
+static X509 *bob_cert, *carol_cert, *alice_cert, *old_cert, *alice2_cert;
+static EVP_PKEY *bob_key, *carol_key, *alice_key, *old_key, *alice2_key;
 
 static const char inner[] =
     "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHello Bob.\r\n";
@@ -36,6 +36,7 @@ group_setup(void **state)
 	if (smime_generate("bob@a.test", SMIME_ALGO_P256, 365, NOW, &bob_cert, &bob_key, NULL) != CABLES_OK ||
 	    smime_generate("carol@a.test", SMIME_ALGO_P256, 365, NOW, &carol_cert, &carol_key, NULL) != CABLES_OK ||
 	    smime_generate("alice@b.test", SMIME_ALGO_P256, 365, NOW, &alice_cert, &alice_key, NULL) != CABLES_OK ||
+	    smime_generate("alice@b.test", SMIME_ALGO_P256, 365, NOW, &alice2_cert, &alice2_key, NULL) != CABLES_OK ||
 	    smime_generate("bob@a.test", SMIME_ALGO_P256, 30, NOW - 86400, &old_cert, &old_key, NULL) != CABLES_OK)
 		return -1;
 	return 0;
@@ -48,6 +49,8 @@ group_teardown(void **state)
 	X509_free(carol_cert);
 	X509_free(alice_cert);
 	X509_free(old_cert);
+	X509_free(alice2_cert);
+	EVP_PKEY_free(alice2_key);
 	EVP_PKEY_free(bob_key);
 	EVP_PKEY_free(carol_key);
 	EVP_PKEY_free(alice_key);
@@ -301,9 +304,9 @@ test_forged_result_fields_are_removed(void **state)
 	milter_fixture_free(fx);
 }
 
-/* A signed-then-encrypted message from alice@b.test. */
+/* A signed-then-encrypted message from alice@b.test, signed with cert and key. */
 static struct message *
-signed_message(struct milter_fixture *fx, const char *from)
+signed_message_by(struct milter_fixture *fx, const char *from, X509 *cert, EVP_PKEY *key)
 {
 	struct message *m = message_new(fx->cfg, "alice@b.test", false, false);
 	struct entity_src src, sig_src;
@@ -316,7 +319,7 @@ signed_message(struct milter_fixture *fx, const char *from)
 	message_add_header(m, "Content-Transfer-Encoding", "base64");
 	entity_src_init(&sig_src);
 	entity_src_mem(&sig_src, inner, strlen(inner));
-	assert_int_equal(smime_sign(alice_cert, alice_key, NULL, &sig_src, &sig, NULL), CABLES_OK);
+	assert_int_equal(smime_sign(cert, key, NULL, &sig_src, &sig, NULL), CABLES_OK);
 	sig_head = xasprintf("Content-Type: %s\r\n\r\n", sig.content_type);
 	entity_src_init(&src);
 	entity_src_mem(&src, sig_head, strlen(sig_head));
@@ -327,6 +330,13 @@ signed_message(struct milter_fixture *fx, const char *from)
 	smime_signed_release(&sig);
 	free(sig_head);
 	return m;
+}
+
+/* A signed-then-encrypted message from alice@b.test, signed by her first certificate. */
+static struct message *
+signed_message(struct milter_fixture *fx, const char *from)
+{
+	return signed_message_by(fx, from, alice_cert, alice_key);
 }
 
 static void
@@ -382,7 +392,8 @@ test_valid_signatures_are_harvested_for_remote_addresses(void **state)
 	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
 	m = signed_message(fx, "alice@b.test");
 	run(fx, m, &out);
-	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test harvested=1"));
+	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test harvest=harvested (certificate "));
+	assert_non_null(strstr(out.detail, "for alice@b.test, pinned (first key seen)"));
 	assert_int_equal(keystore_lookup(fx->ks, "alice@b.test", "smime", &keys, NULL), CABLES_OK);
 	assert_int_equal(keys.count, 1);
 	assert_string_equal(keys.items[0].source, "harvested");
@@ -393,8 +404,7 @@ test_valid_signatures_are_harvested_for_remote_addresses(void **state)
 	fake_mta_init(&fx->fake, false);
 	m = signed_message(fx, "alice@b.test");
 	run(fx, m, &out);
-	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test"));
-	assert_null(strstr(out.detail, "harvested"));
+	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test harvest=unchanged (certificate "));
 	message_free(m);
 	X509_STORE_free(anchors);
 	milter_fixture_free(fx);
@@ -486,6 +496,128 @@ test_failures_on_our_side_temp_fail(void **state)
 	milter_fixture_free(fx);
 }
 
+/* The store's S/MIME keys of addr: how many, and the fingerprint of the first (newest). */
+static size_t
+stored(struct milter_fixture *fx, const char *addr, char fpr[65])
+{
+	struct key_list keys;
+	size_t n;
+
+	assert_int_equal(keystore_lookup(fx->ks, addr, "smime", &keys, NULL), CABLES_OK);
+	n = keys.count;
+	if (fpr != NULL)
+		strlcpy_c(fpr, n > 0 ? keys.items[0].fingerprint : "", 65);
+	key_list_release(&keys);
+	return n;
+}
+
+static void
+test_harvest_only_for_the_from_address(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	struct message *m;
+	struct outcome out;
+
+	X509_STORE_add_cert(anchors, alice_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	/* alice's valid signature on a message From mallory: stored for nobody. */
+	m = signed_message(fx, "Alice <mallory@b.test>");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=refused (address mismatch: certificate "));
+	assert_non_null(strstr(out.detail, "does not name the From address mallory@b.test)"));
+	assert_int_equal(stored(fx, "alice@b.test", NULL), 0);
+	assert_int_equal(stored(fx, "mallory@b.test", NULL), 0);
+	message_free(m);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
+static void
+test_harvest_key_change_follows_on_key_change(void **state)
+{
+	const struct { const char *config; bool changes; const char *expect; } cases[] = {
+		{ "", true, "harvest=harvested (certificate " },
+		{ "On-KeyChange tempfail\n", false, "On-KeyChange tempfail (cables-keyctl pins clear alice@b.test" },
+		{ "Policy alice@b.test On-KeyChange=reject\n", false, "pinned for alice@b.test: On-KeyChange reject" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new(cases[i].config, NOW);
+		X509_STORE *anchors = X509_STORE_new(), *anchors2 = X509_STORE_new();
+		char first[65], second[65], now_fpr[65];
+		struct message *m;
+		struct outcome out;
+		struct key_pin pin;
+
+		/* Both self-signed with one subject: a store each, as if a CA had issued both. */
+		X509_STORE_add_cert(anchors, alice_cert);
+		X509_STORE_add_cert(anchors2, alice2_cert);
+		fx->env.anchors = anchors;
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		smime_cert_fingerprint(alice_cert, first);
+		smime_cert_fingerprint(alice2_cert, second);
+		m = signed_message(fx, "alice@b.test");
+		run(fx, m, &out);
+		assert_non_null(strstr(out.detail, "harvest=harvested"));
+		message_free(m);
+		fake_mta_release(&fx->fake);
+		fake_mta_init(&fx->fake, false);
+		fx->env.anchors = anchors2;
+		m = signed_message_by(fx, "alice@b.test", alice2_cert, alice2_key);
+		run(fx, m, &out);
+		if (strstr(out.detail, cases[i].expect) == NULL)
+			fail_msg("case %zu: %s", i, out.detail);
+		/* One key for alice either way: the new one replaced the old, or the old stays. */
+		assert_int_equal(stored(fx, "alice@b.test", now_fpr), 1);
+		assert_string_equal(now_fpr, cases[i].changes ? second : first);
+		assert_int_equal(keystore_pin_get(fx->ks, "alice@b.test", "smime", &pin, NULL), CABLES_OK);
+		assert_string_equal(pin.fingerprint, cases[i].changes ? second : first);
+		assert_string_equal(pin.offered, cases[i].changes ? "" : second);
+		assert_int_equal(pin.changes, cases[i].changes ? 1 : 0);
+		key_pin_release(&pin);
+		message_free(m);
+		X509_STORE_free(anchors);
+		X509_STORE_free(anchors2);
+		milter_fixture_free(fx);
+	}
+}
+
+static void
+test_harvest_never_replaces_an_imported_key(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	struct key_record r;
+	struct message *m;
+	struct outcome out;
+	char fpr[65], held[65];
+
+	X509_STORE_add_cert(anchors, alice_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	memset(&r, 0, sizeof(r));
+	r.address = "alice@b.test";
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	smime_cert_fingerprint(alice2_cert, held);
+	strlcpy_c(r.fingerprint, held, sizeof(r.fingerprint));
+	r.public_data = smime_cert_to_der(alice2_cert, &r.public_len);
+	smime_cert_validity(alice2_cert, &r.not_before, &r.not_after);
+	r.source = "imported";
+	assert_int_equal(keystore_put(fx->ks, &r, NOW, NULL), CABLES_OK);
+	free(r.public_data);
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=refused (key change: certificate "));
+	assert_non_null(strstr(out.detail, "(imported) is held for alice@b.test"));
+	assert_int_equal(stored(fx, "alice@b.test", fpr), 1);
+	assert_string_equal(fpr, held);
+	message_free(m);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
 int
 main(void)
 {
@@ -498,6 +630,9 @@ main(void)
 		cmocka_unit_test(test_forged_result_fields_are_removed),
 		cmocka_unit_test(test_inner_signature_is_verified_and_kept),
 		cmocka_unit_test(test_valid_signatures_are_harvested_for_remote_addresses),
+		cmocka_unit_test(test_harvest_only_for_the_from_address),
+		cmocka_unit_test(test_harvest_key_change_follows_on_key_change),
+		cmocka_unit_test(test_harvest_never_replaces_an_imported_key),
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),
