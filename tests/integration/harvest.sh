@@ -21,14 +21,14 @@ issue() {
 	sans=$(printf 'email:%s,' "$@")
 	printf 'subjectAltName=%s\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=emailProtection\n' \
 		"${sans%,}" > "$T/$name.ext"
-	openssl req -new -newkey rsa:2048 -nodes -keyout "$T/$name.key" -subj "/CN=$1" -out "$T/$name.csr" \
-		2>/dev/null &&
-	openssl x509 -req -in "$T/$name.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
-		-days 20 -extfile "$T/$name.ext" -out "$T/$name.crt" 2>/dev/null &&
-	cat "$T/$name.crt" "$T/$name.key" > "$T/$name.pem" || {
+	if ! openssl req -new -newkey rsa:2048 -nodes -keyout "$T/$name.key" -subj "/CN=$1" -out "$T/$name.csr" \
+	    2>/dev/null ||
+	    ! openssl x509 -req -in "$T/$name.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" \
+	    -set_serial "0x$(openssl rand -hex 8)" -days 20 -extfile "$T/$name.ext" -out "$T/$name.crt" 2>/dev/null; then
 		echo "Bail out! cannot issue a certificate for $*"
 		exit 1
-	}
+	fi
+	cat "$T/$name.crt" "$T/$name.key" > "$T/$name.pem"
 }
 issue bob1 bob@partner.test dave@partner.test
 issue bob2 bob@partner.test
@@ -68,7 +68,7 @@ outbound() {
 	inst_send "$APORT" "$T/out$N.eml" alice@a.test bob@partner.test || return $?
 	qid=$(qid_of_reply)
 	wait_for 60 delivered_in "$T/a/pf" "$qid" || return 1
-	f=$(grep -l " id $qid[;]*\$" "$SINK"/* | head -n 1)
+	f=$(grep -l " id ${qid}[;]*\$" "$SINK"/* | head -n 1)
 	sink_message "$f" > "$T/wire"
 }
 
