@@ -288,6 +288,32 @@ cert_names(const struct milter_env *env, X509 *cert, const char *addr)
 /* One harvest at a time in this process: a pin's read, decision and write, with the key's store. */
 static pthread_mutex_t harvest_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * Is r->address pinned to a key from a source more trusted than mail (DNSSEC,
+ * a signed key-server answer, WKD)?  Then a harvested certificate never
+ * replaces it, whatever On-KeyChange says: anyone holding a certificate that
+ * chains to TrustAnchors could otherwise displace a key the recipient's own
+ * domain published, just by sending one signed message.
+ */
+static bool
+pinned_higher(const struct milter_env *env, const struct key_record *r, char *why, size_t why_len)
+{
+	struct cables_err err;
+	struct key_pin p;
+	bool higher;
+
+	if (keystore_pin_get(env->ks, r->address, r->format, &p, &err) != CABLES_OK)
+		return false;	/* no pin (or unreadable: pin_check() reports it) */
+	higher = strcmp(p.fingerprint, r->fingerprint) != 0 &&
+	    pin_trust_rank(p.source) > pin_trust_rank(r->source);
+	if (higher)
+		snprintf(why, why_len, "key change: certificate %.16s offered, but %s is pinned to %.16s (%s), "
+		    "which a harvested certificate never replaces", r->fingerprint, r->address, p.fingerprint,
+		    p.source != NULL ? p.source : "?");
+	key_pin_release(&p);
+	return higher;
+}
+
 /* Harvest r (the certificate, for r->address) under harvest_lock: see keys_harvest(). */
 static enum harvest_outcome
 harvest_locked(const struct milter_env *env, const struct key_record *r, char *why, size_t why_len)
@@ -324,6 +350,8 @@ harvest_locked(const struct milter_env *env, const struct key_record *r, char *w
 		}
 	}
 	key_list_release(&keys);
+	if (pinned_higher(env, r, why, why_len))
+		return HARVEST_REFUSED;
 	if (pin_check(env->ks, &env->cfg->policy, r, env->now, &res, &err) != CABLES_OK) {
 		snprintf(why, why_len, "the pin of %s cannot be read: %s", r->address, err.msg);
 		return HARVEST_FAILED;

@@ -618,6 +618,40 @@ test_harvest_never_replaces_an_imported_key(void **state)
 	milter_fixture_free(fx);
 }
 
+/* A pin from DNSSEC is never moved by a harvested certificate, even under On-KeyChange accept. */
+static void
+test_harvest_never_replaces_a_dnssec_pin(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("On-KeyChange accept\n", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	struct key_pin pin;
+	struct message *m;
+	struct outcome out;
+
+	X509_STORE_add_cert(anchors, alice_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	memset(&pin, 0, sizeof(pin));
+	pin.address = "alice@b.test";
+	strlcpy_c(pin.format, "smime", sizeof(pin.format));
+	smime_cert_fingerprint(alice2_cert, pin.fingerprint);
+	pin.source = "dns-dnssec";
+	pin.first_seen = pin.last_seen = NOW;
+	assert_int_equal(keystore_pin_set(fx->ks, &pin, NULL), CABLES_OK);
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	if (strstr(out.detail, "harvest=refused (key change: certificate ") == NULL ||
+	    strstr(out.detail, "(dns-dnssec), which a harvested certificate never replaces") == NULL)
+		fail_msg("%s", out.detail);
+	assert_int_equal(stored(fx, "alice@b.test", NULL), 0);
+	assert_int_equal(keystore_pin_get(fx->ks, "alice@b.test", "smime", &pin, NULL), CABLES_OK);
+	assert_string_equal(pin.source, "dns-dnssec");
+	key_pin_release(&pin);
+	message_free(m);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
 int
 main(void)
 {
@@ -633,6 +667,7 @@ main(void)
 		cmocka_unit_test(test_harvest_only_for_the_from_address),
 		cmocka_unit_test(test_harvest_key_change_follows_on_key_change),
 		cmocka_unit_test(test_harvest_never_replaces_an_imported_key),
+		cmocka_unit_test(test_harvest_never_replaces_a_dnssec_pin),
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),
