@@ -40,6 +40,15 @@
  * A client with more addresses sends them in several requests (cables-milter
  * sends batches of KEYD_BATCH_MAX side by side, on connections of their
  * own, within one deadline).
+ *
+ * This module is the protocol's one owner: clients (cables-milter,
+ * cables-keyctl) format requests with keyd_*_request_format() and parse
+ * replies with keyd_*_reply_parse(); keyd parses requests with
+ * keyd_request_parse() and formats replies with the *_format() functions.
+ * Nothing else writes or reads these lines.  Formatters append to a
+ * caller's struct buf; parsers fill caller-owned structs (released with
+ * their _release() where they allocate) and fail with a status and a
+ * reason, never logging.
  */
 #ifndef CABLES_KEYDPROTO_H
 #define CABLES_KEYDPROTO_H
