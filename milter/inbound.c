@@ -203,17 +203,15 @@ report_signature(struct report *r, const struct smime_sig *sig, const char *from
 static void
 harvest(const struct milter_env *env, const struct smime_sig *sig, const char *from_field, struct report *r)
 {
-	char why[CABLES_ERR_MAX + 256], *from, *nfrom;
+	char why[CABLES_ERR_MAX + 256], *from;
 	enum harvest_outcome o;
 
 	if (!env->cfg->harvest_certificates || sig->status != SMIME_SIG_VALID || sig->cert == NULL)
 		return;
 	from = mime_first_address(from_field);
-	nfrom = from != NULL && addr_valid(from) ? addr_normalize(from, &env->cfg->addr) : NULL;
-	o = keys_harvest(env, sig->cert, nfrom, why, sizeof(why));
+	o = keys_harvest(env, sig->cert, from, why, sizeof(why));
 	buf_printf(&r->log, " harvest=%s (%s)", harvest_outcome_name(o), why);
 	free(from);
-	free(nfrom);
 }
 
 /* Verify a signed entity (its body from offset from of sp) with the handler whose format it is; false if not signed. */

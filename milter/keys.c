@@ -12,6 +12,7 @@
 #include "keydclient.h"
 #include "keys.h"
 #include "khkey.h"
+#include "mime.h"
 #include "pgp.h"
 #include "pins.h"
 #include "seal.h"
@@ -245,38 +246,42 @@ key_pairs_free(struct key_pair *pairs, size_t n)
 bool
 keys_known(void *arg, X509 *cert)
 {
-	const struct milter_env *env = arg;
-	char **emails, fpr[65];
-	size_t n;
+	const struct keys_known_arg *a = arg;
+	char *from = a->from_field != NULL ? mime_first_address(a->from_field) : NULL, fpr[65];
+	char *norm = from != NULL && addr_valid(from) ? addr_normalize(from, &a->env->cfg->addr) : NULL;
+	struct key_list keys;
 	bool known = false;
 
+	/*
+	 * Held for the From address only: a certificate stored for one address
+	 * (say found by DNSSEC for mallory@evil.example) vouches for nothing
+	 * else it names, or its owner could sign as anyone it lists.
+	 */
 	smime_cert_fingerprint(cert, fpr);
-	n = smime_cert_emails(cert, &emails);
-	for (size_t i = 0; i < n && !known; i++) {
-		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
-		struct key_list keys;
-
-		if (norm != NULL && keystore_lookup(env->ks, norm, "smime", &keys, NULL) == CABLES_OK) {
-			for (size_t k = 0; k < keys.count && !known; k++)
-				known = strcmp(keys.items[k].fingerprint, fpr) == 0;
-			key_list_release(&keys);
-		}
-		free(norm);
+	if (norm != NULL && keystore_lookup(a->env->ks, norm, "smime", &keys, NULL) == CABLES_OK) {
+		for (size_t k = 0; k < keys.count && !known; k++)
+			known = strcmp(keys.items[k].fingerprint, fpr) == 0;
+		key_list_release(&keys);
 	}
-	smime_free_emails(emails, n);
+	free(from);
+	free(norm);
 	return known;
 }
 
-/* Does cert name addr (normalised) among its e-mail addresses? */
+/*
+ * Does cert name addr (normalised without folding sub-addresses) among its
+ * e-mail addresses?  Our RecipientDelimiter says nothing about another
+ * domain's mailboxes: bob-x@example.net may be someone else's than bob's.
+ */
 static bool
-cert_names(const struct milter_env *env, X509 *cert, const char *addr)
+cert_names(const struct addr_opts *exact, X509 *cert, const char *addr)
 {
 	char **emails;
 	size_t n = smime_cert_emails(cert, &emails);
 	bool names = false;
 
 	for (size_t i = 0; i < n && !names; i++) {
-		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
+		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], exact) : NULL;
 
 		names = norm != NULL && strcmp(norm, addr) == 0;
 		free(norm);
@@ -348,6 +353,18 @@ harvest_locked(const struct milter_env *env, const struct key_record *r, char *w
 			key_list_release(&keys);
 			return HARVEST_REFUSED;
 		}
+		/*
+		 * Never back to an older certificate: anyone can replay an old signed
+		 * message (a list archive has plenty), and the certificate it carries
+		 * may be one its owner replaced, or lost the key of.
+		 */
+		if (strcmp(k->source, "harvested") == 0 && k->not_before > r->not_before) {
+			snprintf(why, why_len, "key change: certificate %.16s offered, but %.16s held for %s is newer "
+			    "(issued later): an older certificate never replaces it", r->fingerprint, k->fingerprint,
+			    r->address);
+			key_list_release(&keys);
+			return HARVEST_REFUSED;
+		}
 	}
 	key_list_release(&keys);
 	if (pinned_higher(env, r, why, why_len))
@@ -380,26 +397,58 @@ harvest_locked(const struct milter_env *env, const struct key_record *r, char *w
 	return HARVEST_STORED;
 }
 
+static enum harvest_outcome harvest_for(const struct milter_env *env, X509 *cert, const char *from,
+    struct key_record *rp, char *why, size_t why_len);
+
 enum harvest_outcome
-keys_harvest(const struct milter_env *env, X509 *cert, const char *from, char *why, size_t why_len)
+keys_harvest(const struct milter_env *env, X509 *cert, const char *from_addr, char *why, size_t why_len)
 {
-	struct cables_err err;
 	struct key_record r;
+	struct addr_opts exact = env->cfg->addr;
 	enum harvest_outcome o;
+	char *from, *from_exact;
 
 	memset(&r, 0, sizeof(r));
 	strlcpy_c(r.format, "smime", sizeof(r.format));
 	smime_cert_fingerprint(cert, r.fingerprint);
-	if (from == NULL) {
+	exact.delimiters[0] = '\0';
+	from = from_addr != NULL && addr_valid(from_addr) ? addr_normalize(from_addr, &env->cfg->addr) : NULL;
+	from_exact = from != NULL ? addr_normalize(from_addr, &exact) : NULL;
+	if (from == NULL || from_exact == NULL) {
 		snprintf(why, why_len, "address mismatch: the message has no From address to match certificate %.16s",
 		    r.fingerprint);
-		return HARVEST_REFUSED;
+		o = HARVEST_REFUSED;
+		goto out;
 	}
-	if (!cert_names(env, cert, from)) {
+	if (strcmp(from, from_exact) != 0) {
+		/* Stored for from, it would be the key of a mailbox the certificate does not name. */
+		snprintf(why, why_len, "address mismatch: the From address %s is a sub-address (RecipientDelimiter); "
+		    "certificate %.16s is not harvested for %s", from_exact, r.fingerprint, from);
+		o = HARVEST_REFUSED;
+		goto out;
+	}
+	if (!cert_names(&exact, cert, from)) {
 		snprintf(why, why_len, "address mismatch: certificate %.16s does not name the From address %s",
 		    r.fingerprint, from);
-		return HARVEST_REFUSED;
+		o = HARVEST_REFUSED;
+		goto out;
 	}
+	o = harvest_for(env, cert, from, &r, why, why_len);
+out:
+	free(from);
+	free(from_exact);
+	return o;
+}
+
+/* Harvest cert for from (normalised, named by cert): see keys_harvest(). */
+static enum harvest_outcome
+harvest_for(const struct milter_env *env, X509 *cert, const char *from, struct key_record *rp, char *why,
+    size_t why_len)
+{
+	struct cables_err err;
+	struct key_record r = *rp;
+	enum harvest_outcome o;
+
 	/* Local users' keys are managed here, never learnt from mail. */
 	if (domain_list_match(&env->cfg->local_domains, addr_domain(from))) {
 		snprintf(why, why_len, "%s is a local address: its keys are managed here", from);

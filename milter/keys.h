@@ -86,8 +86,16 @@ cables_status keys_private(const struct milter_env *env, const char *addr, struc
     size_t *n, struct cables_err *err);
 void key_pairs_free(struct key_pair *pairs, size_t n);
 
-/* Does the store hold this very certificate for one of the addresses it names? */
-bool keys_known(void *env, X509 *cert);
+/*
+ * Does the store hold this very certificate for the (normalised) first
+ * address of from_field?  arg is a struct keys_known_arg.  Only for that
+ * address: a certificate held for one address vouches for no other it names.
+ */
+struct keys_known_arg {
+	const struct milter_env *env;
+	const char *from_field;		/* the From field the signature is judged for; may be NULL */
+};
+bool keys_known(void *arg, X509 *cert);
 
 enum harvest_outcome {
 	HARVEST_STORED,		/* stored and pinned (first key, the pinned key, or a change On-KeyChange accepted) */
@@ -99,8 +107,11 @@ enum harvest_outcome {
 
 /*
  * Harvest cert, the signer's certificate of a valid signature on a message
- * whose From address (normalised) is from: only when cert names from, and
- * only for from (a remote address), as a key of source "harvested".  The
+ * whose From address is from (as written; NULL if none): only when cert
+ * names it (normalised, sub-addresses not folded: a From that is a
+ * sub-address is refused), and only for it (a remote address), as a key of
+ * source "harvested"; never a certificate issued before a harvested one
+ * held for the address (a replayed old message).  The
  * key goes through pin_check (pins.h) like a discovered key, and never
  * replaces a key the administrator imported.  why gets what happened, for
  * the log.

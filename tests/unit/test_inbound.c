@@ -21,6 +21,8 @@
 #include "mime.h"
 #include "smime.h"
 
+#include <openssl/x509v3.h>
+
 #define NOW ((time_t)1790000000)
 
 static X509 *bob_cert, *carol_cert, *alice_cert, *old_cert, *alice2_cert;
@@ -348,8 +350,10 @@ test_inner_signature_is_verified_and_kept(void **state)
 		{ "Alice <alice@b.test>", false, "ins 0 Authentication-Results mx.a.test; smime=policy reason=\"signer's "
 		    "certificate is not in the key store and no TrustAnchors are configured\" "
 		    "body.smime-identifier=\"alice@b.test\"\n" },
+		/* Held for alice, the certificate vouches for nobody else: not trusted for ceo. */
 		{ "CEO <ceo@a.test>", true, "ins 0 Authentication-Results mx.a.test; smime=policy "
-		    "reason=\"the signer is not the From address\" body.smime-identifier=\"alice@b.test\" "
+		    "reason=\"signer's certificate is not in the key store and no TrustAnchors are configured; "
+		    "the signer is not the From address\" body.smime-identifier=\"alice@b.test\" "
 		    "header.from=\"ceo@a.test\"\n" },
 	};
 
@@ -652,6 +656,170 @@ test_harvest_never_replaces_a_dnssec_pin(void **state)
 	milter_fixture_free(fx);
 }
 
+/* A copy of base (re-signed with key) whose subjectAltName names the comma-separated e-mail addresses. */
+static X509 *
+cert_naming(X509 *base, EVP_PKEY *key, const char *emails)
+{
+	X509 *c = X509_dup(base);
+	X509_EXTENSION *ext;
+	struct buf b;
+	char *copy = xstrdup(emails), *save = NULL, *san;
+	int i;
+
+	buf_init(&b);
+	for (char *e = strtok_r(copy, ",", &save); e != NULL; e = strtok_r(NULL, ",", &save))
+		buf_printf(&b, "%semail:%s", b.len > 0 ? "," : "", e);
+	san = xstrndup(b.data, b.len);
+	buf_release(&b);
+	free(copy);
+	while ((i = X509_get_ext_by_NID(c, NID_subject_alt_name, -1)) >= 0)
+		X509_EXTENSION_free(X509_delete_ext(c, i));
+	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+	assert_non_null(ext);
+	X509_add_ext(c, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(c, key, EVP_sha256()) > 0);
+	free(san);
+	return c;
+}
+
+/* Store cert for addr with source. */
+static void
+store_cert_as(struct milter_fixture *fx, const char *addr, X509 *cert, const char *source)
+{
+	struct key_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)addr;
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	smime_cert_fingerprint(cert, r.fingerprint);
+	r.public_data = smime_cert_to_der(cert, &r.public_len);
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.source = (char *)source;
+	assert_int_equal(keystore_put(fx->ks, &r, NOW, NULL), CABLES_OK);
+	free(r.public_data);
+}
+
+/*
+ * A certificate the store holds for one address (here: found by DNSSEC for
+ * mallory's own address) vouches for that address only: mallory's
+ * self-made certificate also naming ceo@c.test does not make a message
+ * From ceo@c.test validly signed, nor is it harvested as ceo's key.
+ */
+static void
+test_known_certificate_vouches_only_for_its_address(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509 *m_cert = cert_naming(alice_cert, alice_key, "mallory@evil.test,ceo@c.test");
+	struct message *m;
+	struct outcome out;
+
+	fx->env.anchors = NULL;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	store_cert_as(fx, "mallory@evil.test", m_cert, "dns-dnssec");
+	m = signed_message_by(fx, "CEO <ceo@c.test>", m_cert, alice_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "signature=valid") != NULL || strstr(out.detail, "harvest=harvested") != NULL)
+		fail_msg("%s", out.detail);
+	assert_int_equal(stored(fx, "ceo@c.test", NULL), 0);
+	message_free(m);
+	/* From mallory herself it is valid, and (already held) not harvested again. */
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	m = signed_message_by(fx, "mallory@evil.test", m_cert, alice_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "signature=valid") == NULL)
+		fail_msg("%s", out.detail);
+	message_free(m);
+	X509_free(m_cert);
+	milter_fixture_free(fx);
+}
+
+/*
+ * Replaying an old signed message (an older certificate, still in its
+ * validity) does not roll the pin back from the newer certificate that
+ * replaced it, nor delete the newer one, even under On-KeyChange accept.
+ */
+static void
+test_harvest_refuses_an_older_certificate(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new(), *anchors_old = X509_STORE_new();
+	X509 *older;
+	EVP_PKEY *older_key;
+	char newer_fpr[65], fpr[65];
+	struct key_pin pin;
+	struct message *m;
+	struct outcome out;
+
+	assert_int_equal(smime_generate("alice@b.test", SMIME_ALGO_P256, 365, NOW - 100 * 86400, &older, &older_key,
+	    NULL), CABLES_OK);
+	/* Both self-signed with one subject: a store each, as if a CA had issued both. */
+	X509_STORE_add_cert(anchors, alice_cert);
+	X509_STORE_add_cert(anchors_old, older);
+	fx->env.anchors = anchors_old;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	smime_cert_fingerprint(alice_cert, newer_fpr);
+	/* The older certificate first, then the renewed one: a key change, accepted. */
+	m = signed_message_by(fx, "alice@b.test", older, older_key);
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=harvested"));
+	message_free(m);
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	fx->env.anchors = anchors;
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=harvested"));
+	message_free(m);
+	/* The old message again. */
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	fx->env.anchors = anchors_old;
+	m = signed_message_by(fx, "alice@b.test", older, older_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "harvest=refused") == NULL)
+		fail_msg("%s", out.detail);
+	assert_int_equal(stored(fx, "alice@b.test", fpr), 1);
+	assert_string_equal(fpr, newer_fpr);
+	assert_int_equal(keystore_pin_get(fx->ks, "alice@b.test", "smime", &pin, NULL), CABLES_OK);
+	assert_string_equal(pin.fingerprint, newer_fpr);
+	key_pin_release(&pin);
+	message_free(m);
+	X509_free(older);
+	EVP_PKEY_free(older_key);
+	X509_STORE_free(anchors);
+	X509_STORE_free(anchors_old);
+	milter_fixture_free(fx);
+}
+
+/*
+ * Our RecipientDelimiter says nothing about a remote domain's mailboxes: a
+ * certificate for bob-x@b.test (someone else's mailbox there) is not bob's.
+ */
+static void
+test_harvest_keeps_sub_addresses_apart(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("RecipientDelimiter +-\n", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	X509 *x_cert = cert_naming(alice_cert, alice_key, "bob-x@b.test");
+	struct message *m;
+	struct outcome out;
+
+	X509_STORE_add_cert(anchors, x_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	m = signed_message_by(fx, "bob-x@b.test", x_cert, alice_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "harvest=harvested") != NULL)
+		fail_msg("%s", out.detail);
+	assert_int_equal(stored(fx, "bob@b.test", NULL), 0);
+	message_free(m);
+	X509_free(x_cert);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
 int
 main(void)
 {
@@ -668,6 +836,9 @@ main(void)
 		cmocka_unit_test(test_harvest_key_change_follows_on_key_change),
 		cmocka_unit_test(test_harvest_never_replaces_an_imported_key),
 		cmocka_unit_test(test_harvest_never_replaces_a_dnssec_pin),
+		cmocka_unit_test(test_known_certificate_vouches_only_for_its_address),
+		cmocka_unit_test(test_harvest_refuses_an_older_certificate),
+		cmocka_unit_test(test_harvest_keeps_sub_addresses_apart),
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),
