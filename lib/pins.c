@@ -49,11 +49,29 @@ pin_check(struct keystore *ks, const struct policy_table *policy, const struct k
 		strlcpy_c(res->was, p.fingerprint, sizeof(res->was));
 		strlcpy_c(res->was_source, p.source != NULL ? p.source : "", sizeof(res->was_source));
 		if (strcmp(p.fingerprint, r->fingerprint) == 0) {
+			/*
+			 * The same key from a more trusted source: the pin takes that
+			 * source, or a key from a source between the two would later
+			 * "raise" it (and a harvested one would displace a key DNSSEC
+			 * vouches for).
+			 */
+			if (pin_trust_rank(r->source) > pin_trust_rank(p.source)) {
+				free(p.source);
+				p.source = xstrdup(r->source);
+			}
 			p.offered[0] = '\0';
 			res->verdict = PIN_SAME;
 		} else if (pin_trust_rank(r->source) > pin_trust_rank(p.source)) {
 			repin(&p, r);
 			res->verdict = PIN_RAISED;
+		} else if (strcmp(r->source, "harvested") == 0 && pin_trust_rank(p.source) > 0) {
+			/* Mail never displaces a key DNSSEC, a key server or WKD gave, whatever On-KeyChange says. */
+			res->action = ACTION_REJECT;
+			strlcpy_c(p.offered, r->fingerprint, sizeof(p.offered));
+			free(p.offered_source);
+			p.offered_source = xstrdup(r->source);
+			p.offered_at = now;
+			res->verdict = PIN_HELD;
 		} else {
 			res->action = (enum fail_action)policy_get(policy, r->address, PA_ON_KEY_CHANGE, NULL);
 			if (res->action == ACTION_ACCEPT) {

@@ -6,8 +6,11 @@
  * Per address and format the first key seen is pinned.  The same key again
  * refreshes the pin.  A different key from a more trusted source replaces
  * the pin (pin_trust_rank: a DNSSEC record > a domain-signed key-server
- * answer > WKD > the rest, harvested certificates among the rest).  Any
- * other different key is a key change, decided by the address's
+ * answer > WKD > the rest, harvested certificates among the rest); the
+ * same key from a more trusted source raises the pin's source.  A
+ * harvested key never replaces a pin from DNSSEC, a key server or WKD
+ * (PIN_HELD, action reject, whatever On-KeyChange says).  Any other
+ * different key is a key change, decided by the address's
  * On-KeyChange: accept re-pins to the new key (and counts the change);
  * tempfail and reject keep the pin and record the new key as offered, so
  * that cables-keyctl pins shows it.  pin_check reads, decides and writes

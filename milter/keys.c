@@ -19,10 +19,25 @@
 #include "smime.h"
 #include "util.h"
 
-/* May the key in row r be used?  One from DNS only when keyd has just confirmed it. */
+/*
+ * May the key in row r be used?  One from DNS only when keyd has just
+ * confirmed it; a harvested one only while it is the address's pinned key
+ * (a key keyd found since may have taken the pin; one stored before
+ * harvesting was pinned has never been through the pin decision).
+ */
 static bool
 confirmed(const struct milter_env *env, const struct key_record *r)
 {
+	if (strcmp(r->source, "harvested") == 0) {
+		struct key_pin p;
+		bool pinned;
+
+		if (keystore_pin_get(env->ks, r->address, r->format, &p, NULL) != CABLES_OK)
+			return false;
+		pinned = strcmp(p.fingerprint, r->fingerprint) == 0;
+		key_pin_release(&p);
+		return pinned;
+	}
 	if (!key_source_discovered(r->source))
 		return true;
 	for (size_t i = 0; env->confirmed != NULL && i < env->confirmed->n; i++)
@@ -326,7 +341,9 @@ harvest_locked(const struct milter_env *env, const struct key_record *r, char *w
 	struct cables_err err;
 	struct key_list keys;
 	struct pin_result res;
+	struct key_pin p;
 	size_t deleted;
+	bool was_harvested = false;
 
 	if (keystore_lookup(env->ks, r->address, "smime", &keys, &err) != CABLES_OK) {
 		snprintf(why, why_len, "the key store cannot be read: %s", err.msg);
@@ -336,8 +353,20 @@ harvest_locked(const struct milter_env *env, const struct key_record *r, char *w
 		const struct key_record *k = &keys.items[i];
 
 		if (strcmp(k->fingerprint, r->fingerprint) == 0) {
-			snprintf(why, why_len, "certificate %.16s is held for %s already (%s)", r->fingerprint,
-			    r->address, k->source);
+			bool pin_now = false;
+
+			/* Harvested but never pinned (stored by an older version): it is not used until pinned. */
+			if (strcmp(k->source, "harvested") == 0) {
+				cables_status pst = keystore_pin_get(env->ks, r->address, r->format, &p, NULL);
+
+				if (pst == CABLES_OK)
+					key_pin_release(&p);
+				else if (pst == CABLES_ERR_NOTFOUND)
+					pin_now = pin_check(env->ks, &env->cfg->policy, r, env->now, &res, NULL) ==
+					    CABLES_OK && res.verdict == PIN_NEW;
+			}
+			snprintf(why, why_len, "certificate %.16s is held for %s already (%s)%s", r->fingerprint,
+			    r->address, k->source, pin_now ? ", pinned now" : "");
 			key_list_release(&keys);
 			return HARVEST_UNCHANGED;
 		}
@@ -366,13 +395,20 @@ harvest_locked(const struct milter_env *env, const struct key_record *r, char *w
 			return HARVEST_REFUSED;
 		}
 	}
-	key_list_release(&keys);
-	if (pinned_higher(env, r, why, why_len))
+	if (pinned_higher(env, r, why, why_len)) {
+		key_list_release(&keys);
 		return HARVEST_REFUSED;
+	}
 	if (pin_check(env->ks, &env->cfg->policy, r, env->now, &res, &err) != CABLES_OK) {
 		snprintf(why, why_len, "the pin of %s cannot be read: %s", r->address, err.msg);
+		key_list_release(&keys);
 		return HARVEST_FAILED;
 	}
+	/* Is the key the pin pointed to stored as harvested (not, say, found by DNSSEC since)? */
+	for (size_t i = 0; i < keys.count; i++)
+		if (strcmp(keys.items[i].fingerprint, res.was) == 0 && strcmp(keys.items[i].source, "harvested") == 0)
+			was_harvested = true;
+	key_list_release(&keys);
 	if (res.verdict == PIN_HELD) {
 		snprintf(why, why_len, "key change: certificate %.16s offered, %.16s (%s) pinned for %s: On-KeyChange %s "
 		    "(cables-keyctl pins clear %s accepts the new key)", r->fingerprint, res.was, res.was_source,
@@ -386,7 +422,7 @@ harvest_locked(const struct milter_env *env, const struct key_record *r, char *w
 	}
 	if (res.verdict == PIN_CHANGED) {
 		/* The pin moved: the harvested key it pointed to must not be chosen any more. */
-		if (strcmp(res.was_source, "harvested") == 0)
+		if (strcmp(res.was_source, "harvested") == 0 && was_harvested)
 			(void)keystore_delete(env->ks, r->address, res.was, &deleted, NULL);
 		snprintf(why, why_len, "certificate %.16s for %s, pinned: key change from %.16s (%s) accepted "
 		    "(On-KeyChange accept)", r->fingerprint, r->address, res.was, res.was_source);

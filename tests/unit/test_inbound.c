@@ -18,6 +18,7 @@
 #include "helpers.h"
 #include "copies.h"
 #include "inbound.h"
+#include "keydclient.h"
 #include "mime.h"
 #include "smime.h"
 
@@ -820,6 +821,92 @@ test_harvest_keeps_sub_addresses_apart(void **state)
 	milter_fixture_free(fx);
 }
 
+/* The fingerprint of the certificate keys_cert picks to encrypt to addr, or "" for none. */
+static void
+encrypts_to(struct milter_fixture *fx, const char *addr, char fpr[65])
+{
+	cables_status st;
+	char *why = NULL;
+	X509 *c = keys_cert(&fx->env, addr, KEY_ENCRYPT, &why, &st, NULL);
+
+	assert_int_equal(st, CABLES_OK);
+	fpr[0] = '\0';
+	if (c != NULL)
+		smime_cert_fingerprint(c, fpr);
+	X509_free(c);
+	free(why);
+}
+
+/*
+ * A harvested certificate encrypts only while it is the pinned key: after
+ * a DNSSEC key took the pin (keyd), the harvested one that held it is not
+ * chosen (the milter asks keyd, which confirms the DNSSEC key); and one
+ * stored unpinned (before harvesting was pinned) waits for its next signed
+ * message to be pinned.
+ */
+static void
+test_harvested_key_is_used_only_while_pinned(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new(), *anchors_d = X509_STORE_new();
+	X509 *d_cert = cert_naming(alice_cert, alice_key, "dave@c.test");
+	struct keyd_found confirmed;
+	struct key_pin pin;
+	char first[65], second[65], d_fpr[65], fpr[65];
+	struct message *m;
+	struct outcome out;
+
+	X509_STORE_add_cert(anchors, alice_cert);
+	X509_STORE_add_cert(anchors_d, d_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	smime_cert_fingerprint(alice_cert, first);
+	smime_cert_fingerprint(alice2_cert, second);
+	smime_cert_fingerprint(d_cert, d_fpr);
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=harvested"));
+	message_free(m);
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, first);
+	/* keyd finds alice2 by DNSSEC: the pin moves to it. */
+	store_cert_as(fx, "alice@b.test", alice2_cert, "dns-dnssec");
+	memset(&pin, 0, sizeof(pin));
+	pin.address = "alice@b.test";
+	strlcpy_c(pin.format, "smime", sizeof(pin.format));
+	strlcpy_c(pin.fingerprint, second, sizeof(pin.fingerprint));
+	pin.source = "dns-dnssec";
+	pin.first_seen = pin.last_seen = NOW;
+	assert_int_equal(keystore_pin_set(fx->ks, &pin, NULL), CABLES_OK);
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, "");
+	memset(&confirmed, 0, sizeof(confirmed));
+	strlcpy_c(confirmed.fpr[0], second, sizeof(confirmed.fpr[0]));
+	confirmed.n = 1;
+	fx->env.confirmed = &confirmed;
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, second);
+	fx->env.confirmed = NULL;
+	/* Harvested, unpinned (stored by an older version): not used until its next signed message pins it. */
+	store_cert_as(fx, "dave@c.test", d_cert, "harvested");
+	encrypts_to(fx, "dave@c.test", fpr);
+	assert_string_equal(fpr, "");
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	fx->env.anchors = anchors_d;
+	m = signed_message_by(fx, "dave@c.test", d_cert, alice_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "harvest=unchanged") == NULL || strstr(out.detail, "pinned now") == NULL)
+		fail_msg("%s", out.detail);
+	message_free(m);
+	encrypts_to(fx, "dave@c.test", fpr);
+	assert_string_equal(fpr, d_fpr);
+	X509_free(d_cert);
+	X509_STORE_free(anchors);
+	X509_STORE_free(anchors_d);
+	milter_fixture_free(fx);
+}
+
 int
 main(void)
 {
@@ -839,6 +926,7 @@ main(void)
 		cmocka_unit_test(test_known_certificate_vouches_only_for_its_address),
 		cmocka_unit_test(test_harvest_refuses_an_older_certificate),
 		cmocka_unit_test(test_harvest_keeps_sub_addresses_apart),
+		cmocka_unit_test(test_harvested_key_is_used_only_while_pinned),
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),

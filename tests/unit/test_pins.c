@@ -120,11 +120,16 @@ test_more_trusted_source_replaces_the_pin(void **state)
 	assert_int_equal(res.verdict, PIN_RAISED);
 	assert_string_equal(res.was_source, "harvested");
 	pin_is(fx, "bob@b.test", 'b', "dns-dnssec", 0, 0);
-	/* A harvested key is never more trusted than a DNSSEC one: a key change (default accept). */
+	/* A harvested key never replaces a DNSSEC one, even under On-KeyChange accept (the default). */
 	res = decide(fx, "bob@b.test", 'c', "harvested", NOW);
+	assert_int_equal(res.verdict, PIN_HELD);
+	assert_int_equal(res.action, ACTION_REJECT);
+	pin_is(fx, "bob@b.test", 'b', "dns-dnssec", 'c', 0);
+	/* Another rank-0 source is a key change (default accept). */
+	res = decide(fx, "bob@b.test", 'c', "dns-insecure", NOW);
 	assert_int_equal(res.verdict, PIN_CHANGED);
 	assert_int_equal(res.action, ACTION_ACCEPT);
-	pin_is(fx, "bob@b.test", 'c', "harvested", 0, 1);
+	pin_is(fx, "bob@b.test", 'c', "dns-insecure", 0, 1);
 	assert_int_equal(pin_trust_rank("dns-dnssec"), 3);
 	assert_int_equal(pin_trust_rank("peer"), 2);
 	assert_int_equal(pin_trust_rank("wkd"), 1);
@@ -161,6 +166,33 @@ test_key_change_follows_on_key_change(void **state)
 	pin_is(fx, "dave@d.test", 'b', "harvested", 0, 1);
 }
 
+/*
+ * The same key seen again from a more trusted source raises the pin's
+ * source: a key from a source between the two is a key change then, not a
+ * "more trusted" replacement; nor may a harvested one displace it.
+ */
+static void
+test_same_key_from_a_more_trusted_source_raises_the_pin(void **state)
+{
+	struct fixture *fx = *state;
+	struct pin_result res;
+
+	decide(fx, "bob@b.test", 'a', "wkd", NOW);
+	assert_int_equal(decide(fx, "bob@b.test", 'a', "dns-dnssec", NOW).verdict, PIN_SAME);
+	pin_is(fx, "bob@b.test", 'a', "dns-dnssec", 0, 0);
+	assert_int_equal(decide(fx, "bob@b.test", 'a', "wkd", NOW).verdict, PIN_SAME);
+	pin_is(fx, "bob@b.test", 'a', "dns-dnssec", 0, 0);
+	res = decide(fx, "bob@b.test", 'b', "peer", NOW);
+	assert_int_equal(res.verdict, PIN_CHANGED);
+	pin_is(fx, "bob@b.test", 'b', "peer", 0, 1);
+	/* First harvested, then found by DNSSEC: a later harvested one does not displace it. */
+	decide(fx, "carol@b.test", 'a', "harvested", NOW);
+	decide(fx, "carol@b.test", 'a', "dns-dnssec", NOW);
+	res = decide(fx, "carol@b.test", 'c', "harvested", NOW);
+	assert_int_equal(res.verdict, PIN_HELD);
+	pin_is(fx, "carol@b.test", 'a', "dns-dnssec", 'c', 0);
+}
+
 int
 main(void)
 {
@@ -168,6 +200,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_first_seen_is_pinned_and_same_refreshes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_more_trusted_source_replaces_the_pin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_change_follows_on_key_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_key_from_a_more_trusted_source_raises_the_pin, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("pins", tests, NULL, NULL);
