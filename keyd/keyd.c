@@ -203,12 +203,11 @@ answer(const struct client *cl, const char *text, size_t len, struct buf *out)
 	struct cables_err err;
 
 	if (keyd_request_parse(text, len, &req, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
+		keyd_error_format(out, "%s", err.msg);
 	} else if (admin_request(req.type) && !cl->admin) {
 		log_warnx("keyd: an administration request (import, delete or list) from uid %lu on KeydSocket: "
 		    "refused (it is taken on KeydAdminSocket only)", (unsigned long)cl->uid);
-		buf_printf(out, "error=administration requests are taken on KeydAdminSocket only\n");
+		keyd_error_format(out, "administration requests are taken on KeydAdminSocket only");
 	} else if (req.type == KEYD_STATS) {
 		keyd_stats(keyd, out);
 		xserver_stats(xserver, out);

@@ -1,7 +1,8 @@
 /*
  * keyd_private - the state of cables-keyd's lookups (struct keyd), shared by
- * the files of keyd/ that implement lookup.h (lookup.c: lookups, caches,
- * flights, pins, discovery; store.c: the store's writer).  Nothing outside
+ * the files of keyd/ that implement lookup.h (lookup.c: the lookups, which
+ * ask the caches and the flights of cache.c, then the discovery sources of
+ * sources.c; pins.c: pins; store.c: the store's writer).  Nothing outside
  * keyd/ includes it.
  *
  * k->lock guards the caches, the flights, the counters and k->conf; a lookup
@@ -138,5 +139,48 @@ void keyd_set_sources(struct keyd *k, const struct discovery_source *sources, si
 /* The configuration in force, held until keyd_conf_put() (a SIGHUP may replace it meanwhile). */
 struct keyd_conf *keyd_conf_get(struct keyd *k);
 void keyd_conf_put(struct keyd *k, struct keyd_conf *c);
+
+/*
+ * cache.c: the caches, the flights and the counters.  "k->lock held" means
+ * the caller holds it; the others take it themselves.
+ */
+
+/* One more of a counter. */
+void keyd_count(struct keyd *k, unsigned long *counter);
+
+/* Forget every cached answer (k->lock held, or k not yet shared). */
+void keyd_cache_clear(struct keyd *k);
+
+/*
+ * May keys of norm that were discovered be handed out without asking
+ * again?  When so, *since is when the discovery ran: only keys it confirmed
+ * (stored then, last_seen >= since) may be.
+ */
+bool keyd_cache_fresh(struct keyd *k, const char *norm, time_t now, time_t *since);
+
+/* Discovered keys of norm, confirmed at now, may be handed out until until (k->lock held). */
+void keyd_cache_keys(struct keyd *k, const char *norm, time_t now, time_t until);
+
+/* Is "no key" for norm cached at now?  If so, reason gets why (k->lock held). */
+bool keyd_cache_none(struct keyd *k, const char *norm, time_t now, char *reason, size_t reason_len);
+
+/* A TTL in seconds, clamped by CacheMinTTL/CacheMaxTTL. */
+unsigned long keyd_cache_ttl(const struct config *cfg, unsigned long ttl_s);
+
+/* What d's sources found decides the caches: keys for their TTL, "no key" (proven or unsigned) for the SOA minimum. */
+void keyd_cache_remember(struct discovery *d);
+
+/*
+ * Flights, by key (an address, or "@domain" for a key-server exchange), all
+ * with k->lock held: join the one under way (NULL if none), or begin one;
+ * its owner lands it when done; every user (the owner too) leaves it, and
+ * the last one out frees it.  keyd_flight_wait() waits until f is done or
+ * timeout_ms from start (CLOCK_REALTIME) is up.
+ */
+struct flight *keyd_flight_join(struct keyd *k, const char *key);
+struct flight *keyd_flight_begin(struct keyd *k, const char *key);
+void keyd_flight_land(struct keyd *k, struct flight *f);
+void keyd_flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsigned long timeout_ms);
+void keyd_flight_leave(struct keyd *k, struct flight *f);
 
 #endif

@@ -1,33 +1,21 @@
-/* lookup - the answers of cables-keyd; see lookup.h. */
+/*
+ * lookup - the answers of cables-keyd (lookup.h): from the store, else from
+ * the caches and flights (cache.c), else from the discovery sources
+ * (sources.c).
+ */
 #include "autoconfig.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "addr.h"
-#include "base64.h"
 #include "keydproto.h"
-#include "log.h"
 #include "lookup.h"
-#include "peer.h"
-#include "pgp.h"
 #include "policy.h"
 #include "smime.h"
-#include "smimea.h"
-#include "wkd.h"
 #include "keyd_private.h"
-
-/* One more of a counter (under k->lock). */
-static void
-count(struct keyd *k, unsigned long *counter)
-{
-	pthread_mutex_lock(&k->lock);
-	(*counter)++;
-	pthread_mutex_unlock(&k->lock);
-}
 
 static struct keyd_conf *
 conf_new(struct config *cfg, struct dns_resolver *res, X509_STORE *anchors)
@@ -73,19 +61,6 @@ keyd_conf_put(struct keyd *k, struct keyd_conf *c)
 	pthread_mutex_unlock(&k->lock);
 }
 
-static void
-cache_clear(struct keyd *k)
-{
-	for (size_t i = 0; i < NEG_CACHE; i++) {
-		free(k->neg[i].addr);
-		k->neg[i].addr = NULL;
-	}
-	for (size_t i = 0; i < POS_CACHE; i++) {
-		free(k->pos[i].addr);
-		k->pos[i].addr = NULL;
-	}
-}
-
 struct keyd *
 keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509_STORE *anchors, const char *gpg_home)
 {
@@ -109,7 +84,7 @@ keyd_free(struct keyd *k)
 {
 	if (k == NULL)
 		return;
-	cache_clear(k);
+	keyd_cache_clear(k);
 	conf_drop(k->conf);
 	smime_cache_free(k->certs);
 	pthread_cond_destroy(&k->landed);
@@ -126,19 +101,10 @@ keyd_reconfigure(struct keyd *k, struct config *cfg, struct dns_resolver *res, X
 	conf_drop(k->conf);
 	k->conf = conf_new(cfg, res, anchors);
 	/* What was cached was judged under the old rules (DNSSEC mode, anchors, TTL bounds). */
-	cache_clear(k);
+	keyd_cache_clear(k);
 	pthread_mutex_unlock(&k->lock);
 }
 
-static size_t
-slot(const char *addr, size_t n)
-{
-	size_t h = 5381;
-
-	for (const char *p = addr; *p != '\0'; p++)
-		h = h * 33 + (unsigned char)*p;
-	return h % n;
-}
 
 bool
 keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struct smime_cache *certs, time_t now,
@@ -160,37 +126,6 @@ keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struc
 		snprintf(why, why_len, "%s", cert == NULL ? "stored certificate cannot be decoded" : err.msg);
 	X509_free(cert);
 	return ok;
-}
-
-/*
- * May keys of norm that were discovered be handed out without asking
- * again?  When so, *since is when the discovery ran: only keys it confirmed
- * (stored then, last_seen >= since) may be.
- */
-static bool
-pos_fresh(struct keyd *k, const char *norm, time_t now, time_t *since)
-{
-	struct pos_entry *e;
-	bool fresh;
-
-	pthread_mutex_lock(&k->lock);
-	e = &k->pos[slot(norm, POS_CACHE)];
-	fresh = e->addr != NULL && strcmp(e->addr, norm) == 0 && e->until >= now;
-	*since = fresh ? e->since : 0;
-	pthread_mutex_unlock(&k->lock);
-	return fresh;
-}
-
-/* Discovered keys of norm, confirmed at now, may be handed out until until (k->lock held). */
-static void
-pos_set(struct keyd *k, const char *norm, time_t now, time_t until)
-{
-	struct pos_entry *e = &k->pos[slot(norm, POS_CACHE)];
-
-	free(e->addr);
-	e->addr = xstrdup(norm);
-	e->until = until;
-	e->since = now;
 }
 
 /* Append r's "key=" line (keydproto.h) to out; false for a row whose format or source keyd does not know. */
@@ -227,7 +162,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 		char why[CABLES_ERR_MAX];
 
 		if (discovered && fresh < 0)
-			fresh = pos_fresh(k, norm, now, &since);
+			fresh = keyd_cache_fresh(k, norm, now, &since);
 		/* A discovered key only while fresh, and only if the last discovery confirmed it. */
 		if ((discovered && (fresh == 0 || r->last_seen < (long long)since)) ||
 		    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
@@ -238,461 +173,6 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 	}
 	key_list_release(&keys);
 	return n;
-}
-
-/* Put r into the store; a failure is logged (the lookup then answers from what the store has). */
-static bool
-put(struct keyd *k, const struct key_record *r, time_t now)
-{
-	struct cables_err err;
-
-	if (keystore_put(k->ks, r, now, &err) == CABLES_OK)
-		return true;
-	log_warnx("keyd: cannot store the %s key of %s found in DNS: %s", r->format, r->address, err.msg);
-	return false;
-}
-
-/*
- * The fingerprints of the keys one answer (DNS, a key server) gave, kept to
- * tell which stored ones the source no longer has; held, if not NULL, gets
- * a key change that was held back.
- */
-struct kept {
-	char fpr[8][65];
-	size_t n;
-	struct held *held;
-};
-
-/* Store discovered key r (pins permitting) and keep its fingerprint; one discovery at a time decides pins. */
-static void
-keep(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct kept *kept)
-{
-	bool ok;
-
-	pthread_mutex_lock(&k->pin_lock);
-	ok = keyd_pin_check(k, c, r, now, kept->held) && put(k, r, now);
-	pthread_mutex_unlock(&k->pin_lock);
-	if (ok && kept->n < 8)
-		strlcpy_c(kept->fpr[kept->n++], r->fingerprint, 65);
-}
-
-/* A certificate found for norm (from source), if usable, is stored; kept gets its fingerprint, why says why not. */
-static void
-store_cert(struct keyd *k, struct keyd_conf *c, const char *norm, X509 *cert, const char *source, time_t now,
-    struct kept *kept, char *why, size_t why_len)
-{
-	struct cables_err err;
-	struct key_record r;
-	uint8_t *der = NULL;
-
-	memset(&r, 0, sizeof(r));
-	if (smime_cert_check(cert, norm, &c->cfg->addr, now, &err) != CABLES_OK) {
-		snprintf(why, why_len, "certificate not usable: %s", err.msg);
-	} else if ((der = smime_cert_to_der(cert, &r.public_len)) != NULL) {
-		r.address = (char *)norm;
-		strlcpy_c(r.format, "smime", sizeof(r.format));
-		smime_cert_fingerprint(cert, r.fingerprint);
-		r.public_data = der;
-		smime_cert_validity(cert, &r.not_before, &r.not_after);
-		r.source = (char *)source;
-		keep(k, c, &r, now, kept);
-	}
-	free(der);
-}
-
-/* The certificates an SMIMEA RRset vouches for, if usable for norm, are stored; why says why none was. */
-static void
-store_smimea(struct keyd *k, struct keyd_conf *c, const char *norm, const struct dns_answer *a, const char *source,
-    time_t now, struct kept *kept, char *why, size_t why_len)
-{
-	X509 *certs[8];
-	size_t n = smimea_select(a->recs, a->n, c->anchors, now, certs, 8, why, why_len);
-
-	for (size_t i = 0; i < n; i++) {
-		store_cert(k, c, norm, certs[i], source, now, kept, why, why_len);
-		X509_free(certs[i]);
-	}
-}
-
-/* An OPENPGPKEY record: the key, if usable for norm (gpg checks it in keyd's own home), is stored. */
-static void
-store_openpgpkey(struct keyd *k, struct keyd_conf *c, const char *norm, const struct dns_record *d,
-    const char *source, time_t now, struct kept *kept, char *why, size_t why_len)
-{
-	struct pgp_key_info info;
-	struct cables_err err;
-	struct key_record r;
-	char fpr[PGP_FPR_LEN + 1];
-	cables_status st;
-
-	pthread_mutex_lock(&k->gpg_lock);
-	st = pgp_check(k->gpg_home, d->data, d->len, norm, &c->cfg->addr, PGP_USE_ENCRYPT, now, fpr, &err);
-	if (st == CABLES_OK)
-		st = pgp_inspect(k->gpg_home, d->data, d->len, &info, &err);
-	pthread_mutex_unlock(&k->gpg_lock);
-	if (st != CABLES_OK) {
-		snprintf(why, why_len, "key not usable: %s", err.msg);
-		return;
-	}
-	memset(&r, 0, sizeof(r));
-	r.address = (char *)norm;
-	strlcpy_c(r.format, "pgp", sizeof(r.format));
-	strlcpy_c(r.fingerprint, fpr, sizeof(r.fingerprint));
-	r.public_data = d->data;
-	r.public_len = d->len;
-	r.not_before = info.created;
-	r.not_after = info.expires != 0 ? info.expires : KEYSTORE_NEVER_EXPIRES;
-	r.source = (char *)source;
-	keep(k, c, &r, now, kept);
-	pgp_key_info_release(&info);
-}
-
-/*
- * A source answered for format with authority (the keys in kept, or proven
- * none): keys of norm in that format stored from that source (whose names
- * start with source) that it no longer publishes are deleted.
- */
-static void
-forget_replaced(struct keyd *k, const char *norm, const char *format, const char *source, const struct kept *kept)
-{
-	struct key_list keys;
-
-	if (keystore_lookup(k->ks, norm, format, &keys, NULL) != CABLES_OK)
-		return;
-	for (size_t i = 0; i < keys.count; i++) {
-		const struct key_record *r = &keys.items[i];
-		bool still = false;
-		size_t deleted;
-
-		for (size_t j = 0; j < kept->n && !still; j++)
-			still = strcmp(kept->fpr[j], r->fingerprint) == 0;
-		if (still || strncmp(r->source, source, strlen(source)) != 0 || keystore_delete(k->ks, norm, r->fingerprint, &deleted, NULL) != CABLES_OK)
-			continue;
-		log_info("keyd: %s: %s key %.16s is no longer published (%s...): deleted", norm, format, r->fingerprint,
-		    source);
-		count(k, &k->replaced);
-	}
-	key_list_release(&keys);
-}
-
-static unsigned long
-clamp_ttl(const struct config *cfg, unsigned long ttl_s)
-{
-	unsigned long ms = ttl_s * 1000;
-
-	if (ms < cfg->cache_min_ttl_ms)
-		ms = cfg->cache_min_ttl_ms;
-	if (ms > cfg->cache_max_ttl_ms)
-		ms = cfg->cache_max_ttl_ms;
-	return ms / 1000;
-}
-
-/*
- * Ask norm's domain's key server (peer.h).  Its signed answer is
- * authoritative for the keys it gave before (source "peer"): keys it gave
- * are checked and stored, those it no longer gives are deleted.  A server
- * that fails (unreachable, a signature by another key, a replay) makes the
- * lookup a temporary failure.
- */
-/* The keys a key server gave for addr (normalised) into the store (pins permitting); kept gets them. */
-static void
-keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const struct x_result *res, time_t now,
-    struct kept kept[2], char *why, size_t why_len)
-{
-	for (size_t j = 0; j < res->n; j++) {
-		const struct x_key *xk = &res->keys[j];
-
-		if (strcmp(xk->format, "smime") == 0) {
-			X509 *cert = smime_cert_from_der(xk->data, xk->len);
-
-			if (cert == NULL)
-				snprintf(why, why_len, "a certificate in the answer cannot be decoded");
-			else
-				store_cert(k, c, addr, cert, "peer", now, &kept[0], why, why_len);
-			X509_free(cert);
-		} else {
-			struct dns_record d = { xk->data, xk->len, 0, 0, 0 };
-
-			store_openpgpkey(k, c, addr, &d, "peer", now, &kept[1], why, why_len);
-		}
-	}
-	forget_replaced(k, addr, "smime", "peer", &kept[0]);
-	forget_replaced(k, addr, "pgp", "peer", &kept[1]);
-}
-
-static struct flight *flight_join(struct keyd *k, const char *norm);
-static void flight_leave(struct keyd *k, struct flight *f);
-static void flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsigned long timeout_ms);
-
-/*
- * Ask norm's domain's key server (peer.h), in one request together with
- * the other addresses of the same domain in the client's request (others:
- * as the client gave them), so that mail to many users of one domain costs
- * one exchange.  The signed answer is authoritative for the keys the server
- * gave before (source "peer"): keys it gives are checked and stored (those
- * of the other addresses too, for their own lookups a moment later), those
- * it no longer gives are deleted.  A server that fails (unreachable, a
- * signature by another key, a replay) makes the lookup a temporary failure.
- */
-static void
-ask_peer(struct discovery *d)
-{
-	struct keyd *k = d->k;
-	struct keyd_conf *c = d->c;
-	const char *norm = d->norm;
-	time_t now = d->now;
-	const char *domain = strrchr(norm, '@') + 1;
-	const char *batch[X_ADDRESSES_MAX];
-	char *normed[X_ADDRESSES_MAX];
-	struct peer_outcome po;
-	struct kept kept[2] = { { .n = 0, .held = &d->held }, { .n = 0, .held = &d->held } };
-	char why[CABLES_ERR_MAX + 64] = "";
-	size_t n = 0, nn = 0;
-
-	if (domain_list_match(&c->cfg->local_domains, domain))
-		return;
-	batch[n++] = norm;
-	for (size_t i = 0; i < d->nothers && n < X_ADDRESSES_MAX; i++) {
-		char *o = addr_normalize(d->others[i], &c->cfg->addr);
-		bool dup = o == NULL || strcasecmp(strrchr(o, '@') + 1, domain) != 0;
-
-		for (size_t j = 0; j < n && !dup; j++)
-			dup = strcmp(batch[j], o) == 0;
-		if (dup) {
-			free(o);
-			continue;
-		}
-		normed[nn++] = o;
-		batch[n++] = o;
-	}
-	peer_ask(c->cfg, c->res, domain, batch, n, now, d->deadline, &po);
-	pthread_mutex_lock(&k->lock);
-	k->peer_asked++;
-	if (po.status == PEER_FAILED)
-		k->peer_failed++;
-	pthread_mutex_unlock(&k->lock);
-	if (po.status == PEER_FAILED) {
-		log_warnx("keyd: %s: key server of %s: %s", norm, domain, po.reason);
-		d->tempfail = true;
-		d->proven_none = false;
-		snprintf(d->reason, sizeof(d->reason), "key server: %.300s", po.reason);
-	}
-	for (size_t i = 0; po.status == PEER_ANSWERED && i < po.answer.n; i++) {
-		struct x_result *res = &po.answer.results[i];
-		char *addr = addr_normalize(res->address, &c->cfg->addr);
-
-		if (addr == NULL)
-			continue;
-		if (strcmp(addr, norm) == 0) {
-			keep_peer_keys(k, c, norm, res, now, kept, why, sizeof(why));
-		} else {
-			/* Another address of the request: its keys, fresh for its own lookup. */
-			struct kept other[2] = { { .n = 0, .held = NULL }, { .n = 0, .held = NULL } };
-			char other_why[CABLES_ERR_MAX + 64];
-
-			keep_peer_keys(k, c, addr, res, now, other, other_why, sizeof(other_why));
-			if (other[0].n + other[1].n > 0) {
-				pthread_mutex_lock(&k->lock);
-				pos_set(k, addr, now, now + (time_t)clamp_ttl(c->cfg, 3600));
-				pthread_mutex_unlock(&k->lock);
-			}
-		}
-		free(addr);
-	}
-	if (po.status == PEER_ANSWERED && kept[0].n + kept[1].n > 0) {
-		d->any = true;
-		d->ttl = 3600;
-		log_info("keyd: %s: %zu key%s from the key server of %s", norm, kept[0].n + kept[1].n,
-		    kept[0].n + kept[1].n == 1 ? "" : "s", domain);
-	} else if (po.status == PEER_ANSWERED) {
-		snprintf(d->reason, sizeof(d->reason), "key server of %s: %s", domain, why[0] != '\0' ? why : "no key for this address");
-	}
-	for (size_t i = 0; i < nn; i++)
-		free(normed[i]);
-	peer_outcome_release(&po);
-}
-
-/*
- * One key-server exchange per domain at a time: the lookups of a request run
- * side by side, and the first to ask a domain's key server asks about all
- * the request's addresses in that domain.  A lookup that finds an exchange
- * with its domain under way waits for it (within the deadline) and asks
- * the server itself only when that exchange gave no keys for norm.
- */
-static void
-ask_peer_shared(struct discovery *d)
-{
-	struct keyd *k = d->k;
-	const char *norm = d->norm;
-	char key[KEYD_ADDRESS_MAX + 8];
-	long long left = d->deadline - monotonic_ms();
-	struct timespec start;
-	struct flight *f;
-	time_t since;
-
-	snprintf(key, sizeof(key), "@%s", strrchr(norm, '@') + 1);	/* a domain's flight: no address starts with '@' */
-	clock_gettime(CLOCK_REALTIME, &start);
-	pthread_mutex_lock(&k->lock);
-	if ((f = flight_join(k, key)) != NULL) {
-		flight_wait(k, f, &start, left > 0 ? (unsigned long)left : 0);
-		flight_leave(k, f);
-		pthread_mutex_unlock(&k->lock);
-		if (pos_fresh(k, norm, d->now, &since)) {
-			d->any = true;
-			d->ttl = 3600;
-			return;
-		}
-	} else {
-		f = xcalloc(1, sizeof(*f));
-		f->addr = xstrdup(key);
-		f->users = 1;
-		f->next = k->flights;
-		k->flights = f;
-		pthread_mutex_unlock(&k->lock);
-		ask_peer(d);
-		pthread_mutex_lock(&k->lock);
-		f->done = true;
-		pthread_cond_broadcast(&k->landed);
-		flight_leave(k, f);
-		pthread_mutex_unlock(&k->lock);
-		return;
-	}
-	ask_peer(d);
-}
-
-/*
- * The DNS source of one record type: the records of d->norm, stored when
- * trusted and usable (the store is what is answered from); keys stored
- * from DNS that the zone no longer publishes are deleted.
- */
-static void
-source_dns(struct discovery *d, enum dns_key_type type)
-{
-	const char *rrtype = type == DNS_SMIMEA ? "SMIMEA" : "OPENPGPKEY", *source;
-	const char *format = type == DNS_SMIMEA ? "smime" : "pgp";
-	char why[CABLES_ERR_MAX + 64] = "";
-	struct kept kept = { .n = 0, .held = &d->held };
-	struct keyd *k = d->k;
-	struct keyd_conf *c = d->c;
-	struct dns_answer a;
-	bool trusted;
-	int rank;
-
-	if (dns_lookup(c->res, d->norm, type, d->now, &a, NULL) != CABLES_OK) {
-		d->cacheable = false;
-		return;
-	}
-	trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
-	pthread_mutex_lock(&k->lock);
-	if (a.status == DNS_BOGUS)
-		k->bogus++;
-	if (a.status == DNS_INSECURE && !trusted)
-		k->insecure++;
-	pthread_mutex_unlock(&k->lock);
-	if (a.status == DNS_BOGUS)
-		log_warnx("keyd: %s %s: bogus DNSSEC answer, not used: %s", d->norm, rrtype, a.reason);
-	/* Bogus is never "no key": whoever breaks a zone's signatures must not force plaintext. */
-	if (a.status == DNS_TEMPFAIL || a.status == DNS_BOGUS)
-		d->tempfail = true;
-	if (a.status != DNS_SECURE_NONE)
-		d->proven_none = false;
-	/* "No key" from a proof of absence or from an unsigned zone may be cached; bogus or no answer not. */
-	if (a.status != DNS_SECURE_NONE && a.status != DNS_INSECURE)
-		d->cacheable = false;
-	if (a.ttl < d->none_ttl)
-		d->none_ttl = a.ttl;
-	source = a.status == DNS_SECURE ? "dns-dnssec" : "dns-insecure";
-	if (trusted && type == DNS_SMIMEA)
-		store_smimea(k, c, d->norm, &a, source, d->now, &kept, why, sizeof(why));
-	for (size_t i = 0; trusted && type == DNS_OPENPGPKEY && i < a.n; i++)
-		store_openpgpkey(k, c, d->norm, &a.recs[i], source, d->now, &kept, why, sizeof(why));
-	if (trusted || a.status == DNS_SECURE_NONE)
-		forget_replaced(k, d->norm, format, "dns-", &kept);
-	if (kept.n > 0 && (!d->any || a.ttl < d->ttl))
-		d->ttl = a.ttl;
-	d->any |= kept.n > 0;
-	/* The reason that says most: records that could not be used, then bogus, tempfail, unsigned, none. */
-	rank = a.n > 0 ? 4 : a.status == DNS_BOGUS ? 3 : a.status == DNS_TEMPFAIL ? 2 : a.status == DNS_INSECURE ? 1 : 0;
-	if (kept.n == 0 && (d->reason[0] == '\0' || rank > d->best)) {
-		snprintf(d->reason, sizeof(d->reason), "%s: %s: %s", rrtype, dns_status_name(a.status),
-		    why[0] != '\0' ? why : a.reason);
-		d->best = rank;
-	}
-	dns_answer_release(&a);
-}
-
-static void source_smimea(struct discovery *d) { source_dns(d, DNS_SMIMEA); }
-static void source_openpgpkey(struct discovery *d) { source_dns(d, DNS_OPENPGPKEY); }
-
-/*
- * The domain's own key server, if it runs one and nothing was found yet:
- * found through DNS, so not while DNS fails (unless a Peer line names it),
- * and only in the time LookupTimeout leaves.
- */
-static void
-source_peer(struct discovery *d)
-{
-	if (!d->any && d->c->cfg->key_exchange && (!d->tempfail || peer_configured(d->c->cfg, strrchr(d->norm, '@') + 1)))
-		ask_peer_shared(d);
-}
-
-/*
- * Last, the Web Key Directory (OpenPGP only); no WKD is simply no key.  Not
- * when a more trusted source failed: that failure must not hand the choice
- * to the web PKI.
- */
-static void
-source_wkd(struct discovery *d)
-{
-	struct keyd_conf *c = d->c;
-	struct kept kept = { .n = 0, .held = &d->held };
-	char why[CABLES_ERR_MAX + 64] = "";
-	struct buf keys;
-
-	if (d->any || d->tempfail || !c->cfg->wkd || domain_list_match(&c->cfg->local_domains, strrchr(d->norm, '@') + 1))
-		return;
-	if (wkd_fetch(c->cfg, c->res, d->norm, d->now, d->deadline, &keys, why, sizeof(why))) {
-		struct dns_record r = { (uint8_t *)keys.data, keys.len, 0, 0, 0 };
-
-		store_openpgpkey(d->k, c, d->norm, &r, "wkd", d->now, &kept, why, sizeof(why));
-		buf_release(&keys);
-		if (kept.n > 0) {
-			d->any = true;
-			d->ttl = 3600;
-			log_info("keyd: %s: OpenPGP key from the Web Key Directory", d->norm);
-		}
-		forget_replaced(d->k, d->norm, "pgp", "wkd", &kept);
-	}
-}
-
-/* The discovery sources, asked in this order (each looks at what those before it found). */
-const struct discovery_source discovery_sources[] = {
-	{ "SMIMEA", source_smimea },
-	{ "OPENPGPKEY", source_openpgpkey },
-	{ "key server", source_peer },
-	{ "WKD", source_wkd },
-};
-const size_t discovery_nsources = sizeof(discovery_sources) / sizeof(discovery_sources[0]);
-
-/* What d's sources found decides the caches: keys for their TTL, "no key" (proven or unsigned) for the SOA minimum. */
-static void
-remember(struct discovery *d)
-{
-	struct keyd *k = d->k;
-
-	pthread_mutex_lock(&k->lock);
-	k->dns_lookups++;
-	if (d->any) {
-		pos_set(k, d->norm, d->now, d->now + (time_t)clamp_ttl(d->c->cfg, d->ttl));
-	} else if (d->cacheable && !d->tempfail && d->held.action == ACTION_ACCEPT) {
-		struct neg_entry *e = &k->neg[slot(d->norm, NEG_CACHE)];
-
-		free(e->addr);
-		e->addr = xstrdup(d->norm);
-		e->until = d->now + (time_t)clamp_ttl(d->c->cfg, d->none_ttl == ~0UL ? 0 : d->none_ttl);
-		strlcpy_c(e->reason, d->reason, sizeof(e->reason));
-	}
-	pthread_mutex_unlock(&k->lock);
 }
 
 /*
@@ -721,7 +201,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	for (size_t i = 0; i < k->nsources; i++)
 		k->sources[i].lookup(&d);
 	keyd_sanitize(d.reason);
-	remember(&d);
+	keyd_cache_remember(&d);
 	if (!d.any && d.held.action != ACTION_ACCEPT) {
 		keyd_sanitize(d.held.why);
 		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
@@ -732,51 +212,6 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	}
 }
 
-/* The flight for norm (k->lock held): joined if one is under way, else NULL. */
-static struct flight *
-flight_join(struct keyd *k, const char *norm)
-{
-	for (struct flight *f = k->flights; f != NULL; f = f->next) {
-		if (strcmp(f->addr, norm) == 0) {
-			f->users++;
-			return f;
-		}
-	}
-	return NULL;
-}
-
-/* Leave flight f (k->lock held); the last one out frees it. */
-static void
-flight_leave(struct keyd *k, struct flight *f)
-{
-	if (--f->users > 0)
-		return;
-	for (struct flight **pp = &k->flights; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == f) {
-			*pp = f->next;
-			break;
-		}
-	}
-	free(f->addr);
-	free(f);
-}
-
-/* Wait (k->lock held) until f is done or the lookup's time, begun at start, is up. */
-static void
-flight_wait(struct keyd *k, struct flight *f, const struct timespec *start, unsigned long timeout_ms)
-{
-	struct timespec until = *start;
-
-	until.tv_sec += (time_t)(timeout_ms / 1000);
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	while (!f->done && pthread_cond_timedwait(&k->landed, &k->lock, &until) == 0)
-		;
-}
-
 void
 keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t nothers, time_t now, struct buf *out)
 {
@@ -784,50 +219,40 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	char *norm = addr_normalize(addr, &c->cfg->addr);
 	struct keyd_verdict v;
 	struct timespec start;
-	struct neg_entry *e;
+	char why[sizeof(((struct neg_entry *)0)->reason)], cached[sizeof(why) + 16];
 	struct flight *f;
 
 	clock_gettime(CLOCK_REALTIME, &start);
-	count(k, &k->lookups);
+	keyd_count(k, &k->lookups);
 	if (norm == NULL) {
 		keyd_result_format(out, addr, KEYD_OUTCOME_NONE, "not an address");
 		goto out;
 	}
 	if (store_keys(k, c, norm, now, out) > 0) {
-		count(k, &k->from_store);
+		keyd_count(k, &k->from_store);
 		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	pthread_mutex_lock(&k->lock);
-	e = &k->neg[slot(norm, NEG_CACHE)];
-	if (e->addr != NULL && strcmp(e->addr, norm) == 0 && e->until > now) {
+	if (keyd_cache_none(k, norm, now, why, sizeof(why))) {
 		k->negative_hits++;
 		k->none++;
-		{
-			char cached[sizeof(e->reason) + 16];
-
-			snprintf(cached, sizeof(cached), "%s (cached)", e->reason);
-			keyd_result_format(out, norm, KEYD_OUTCOME_NONE, cached);
-		}
 		pthread_mutex_unlock(&k->lock);
+		snprintf(cached, sizeof(cached), "%s (cached)", why);
+		keyd_result_format(out, norm, KEYD_OUTCOME_NONE, cached);
 		goto out;
 	}
 	/* One DNS query per address at a time: later lookups wait for its outcome. */
-	if ((f = flight_join(k, norm)) != NULL) {
+	if ((f = keyd_flight_join(k, norm)) != NULL) {
 		k->shared++;
-		flight_wait(k, f, &start, c->cfg->lookup_timeout_ms);
+		keyd_flight_wait(k, f, &start, c->cfg->lookup_timeout_ms);
 	} else {
-		f = xcalloc(1, sizeof(*f));
-		f->addr = xstrdup(norm);
-		f->users = 1;
-		f->next = k->flights;
-		k->flights = f;
+		f = keyd_flight_begin(k, norm);
 		pthread_mutex_unlock(&k->lock);
 		discover(k, c, norm, others, nothers, now, &v);
 		pthread_mutex_lock(&k->lock);
 		f->verdict = v;
-		f->done = true;
-		pthread_cond_broadcast(&k->landed);
+		keyd_flight_land(k, f);
 	}
 	if (f->done) {
 		v = f->verdict;
@@ -835,10 +260,10 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		v.outcome = KEYD_OUTCOME_TEMPFAIL;
 		snprintf(v.reason, sizeof(v.reason), "the DNS lookup under way took longer than LookupTimeout");
 	}
-	flight_leave(k, f);
+	keyd_flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
 	if (store_keys(k, c, norm, now, out) > 0) {
-		count(k, &k->from_dns);
+		keyd_count(k, &k->from_dns);
 		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}

@@ -31,8 +31,7 @@ decode_data(const struct buf *b64, struct buf *bin, struct buf *out)
 	b64_decoder_init(&d);
 	if (b64_decode_update(&d, (const uint8_t *)b64->data, b64->len, bin, &err) != CABLES_OK ||
 	    b64_decode_final(&d, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=data: %s\n", err.msg);
+		keyd_error_format(out, "data: %s", err.msg);
 		return false;
 	}
 	return true;
@@ -50,7 +49,7 @@ import_smime(struct keyd *k, struct keyd_conf *c, const char *norm, const struct
 	size_t n;
 
 	if (cert == NULL) {
-		buf_printf(out, "error=data is not a DER X.509 certificate\n");
+		keyd_error_format(out, "data is not a DER X.509 certificate");
 		return false;
 	}
 	n = smime_cert_emails(cert, &emails);
@@ -62,10 +61,9 @@ import_smime(struct keyd *k, struct keyd_conf *c, const char *norm, const struct
 	}
 	smime_free_emails(emails, n);
 	if (!named) {
-		buf_printf(out, "error=the certificate does not name %s\n", norm);
+		keyd_error_format(out, "the certificate does not name %s", norm);
 	} else if (!force && smime_cert_check(cert, norm, &c->cfg->addr, now, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=not usable: %s (force=yes stores it anyway)\n", err.msg);
+		keyd_error_format(out, "not usable: %s (force=yes stores it anyway)", err.msg);
 		named = false;
 	} else {
 		smime_cert_fingerprint(cert, r->fingerprint);
@@ -97,18 +95,17 @@ import_pgp(struct keyd *k, struct keyd_conf *c, const char *norm, const struct b
 	memset(&info, 0, sizeof(info));
 	pthread_mutex_lock(&k->gpg_lock);
 	if (pgp_import(k->gpg_home, (const uint8_t *)bin->data, bin->len, fprs, 2, &n, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=data: %s\n", err.msg);
+		keyd_error_format(out, "data: %s", err.msg);
 		goto out;
 	}
 	if (n != 1) {
-		buf_printf(out, "error=data holds %zu keys; import one at a time\n", n);
+		keyd_error_format(out, "data holds %zu keys; import one at a time", n);
 		goto out;
 	}
 	/* Secrets never cross the socket: a secret key sent anyway is dropped from keyd's home at once. */
 	if (pgp_key_get(k->gpg_home, fprs[0], &info, &err) == CABLES_OK && info.secret) {
 		pgp_delete(k->gpg_home, fprs[0], NULL);
-		buf_printf(out, "error=data holds a secret key; cables-keyd takes public keys only\n");
+		keyd_error_format(out, "data holds a secret key; cables-keyd takes public keys only");
 		goto out;
 	}
 	pgp_key_info_release(&info);
@@ -122,8 +119,7 @@ import_pgp(struct keyd *k, struct keyd_conf *c, const char *norm, const struct b
 	}
 	if (pgp_export(k->gpg_home, fprs[0], false, false, &merged, &err) != CABLES_OK ||
 	    pgp_inspect(k->gpg_home, (const uint8_t *)merged.data, merged.len, &info, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
+		keyd_error_format(out, "%s", err.msg);
 		goto out;
 	}
 	for (size_t i = 0; i < info.nemails && !named; i++) {
@@ -133,13 +129,12 @@ import_pgp(struct keyd *k, struct keyd_conf *c, const char *norm, const struct b
 		free(e);
 	}
 	if (!named) {
-		buf_printf(out, "error=no user ID of the key is %s\n", norm);
+		keyd_error_format(out, "no user ID of the key is %s", norm);
 		goto out;
 	}
 	if (!force && pgp_check(k->gpg_home, (const uint8_t *)merged.data, merged.len, norm, &c->cfg->addr,
 	    PGP_USE_ENCRYPT, now, fpr, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=not usable: %s (force=yes stores it anyway)\n", err.msg);
+		keyd_error_format(out, "not usable: %s (force=yes stores it anyway)", err.msg);
 		goto out;
 	}
 	strlcpy_c(r->fingerprint, info.fpr, sizeof(r->fingerprint));
@@ -161,6 +156,7 @@ keyd_import(struct keyd *k, const struct keyd_request *req, time_t now, struct b
 {
 	struct keyd_conf *c = keyd_conf_get(k);
 	char *norm = addr_normalize(req->addresses[0], &c->cfg->addr);
+	struct keyd_import_reply stored;
 	struct cables_err err;
 	struct key_record r;
 	struct buf bin;
@@ -169,7 +165,7 @@ keyd_import(struct keyd *k, const struct keyd_request *req, time_t now, struct b
 	buf_init(&bin);
 	memset(&r, 0, sizeof(r));
 	if (norm == NULL) {
-		buf_printf(out, "error=not an address\n");
+		keyd_error_format(out, "not an address");
 		goto out;
 	}
 	if (!decode_data(&req->data, &bin, out))
@@ -184,12 +180,16 @@ keyd_import(struct keyd *k, const struct keyd_request *req, time_t now, struct b
 	if (!ok)
 		goto out;
 	if (keystore_put(k->ks, &r, now, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
+		keyd_error_format(out, "%s", err.msg);
 		goto out;
 	}
 	log_info("keyd: stored the %s key %.16s of %s", r.format, r.fingerprint, norm);
-	buf_printf(out, "stored=%s format=%s fingerprint=%s expires=%lld\n", norm, r.format, r.fingerprint, r.not_after);
+	memset(&stored, 0, sizeof(stored));
+	strlcpy_c(stored.address, norm, sizeof(stored.address));
+	keyd_format_parse(r.format, &stored.format);	/* req->format: keyd_request_parse() took smime or pgp only */
+	strlcpy_c(stored.fingerprint, r.fingerprint, sizeof(stored.fingerprint));
+	stored.expires = r.not_after;
+	keyd_import_reply_format(out, &stored);
 out:
 	free(r.public_data);
 	buf_release(&bin);
@@ -208,13 +208,12 @@ keyd_delete(struct keyd *k, const struct keyd_request *req, struct buf *out)
 	if (req->fingerprint != NULL)
 		str_lower(fpr = xstrdup(req->fingerprint));
 	if (norm == NULL) {
-		buf_printf(out, "error=not an address\n");
+		keyd_error_format(out, "not an address");
 	} else if (keystore_delete(k->ks, norm, fpr, &deleted, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
+		keyd_error_format(out, "%s", err.msg);
 	} else {
 		log_info("keyd: deleted %zu key%s of %s", deleted, deleted == 1 ? "" : "s", norm);
-		buf_printf(out, "deleted=%zu\n", deleted);
+		keyd_delete_reply_format(out, deleted);
 	}
 	free(fpr);
 	free(norm);
@@ -228,8 +227,7 @@ keyd_list(struct keyd *k, struct buf *out)
 	struct cables_err err;
 
 	if (keystore_list(k->ks, false, &keys, &err) != CABLES_OK) {
-		keyd_sanitize(err.msg);
-		buf_printf(out, "error=%s\n", err.msg);
+		keyd_error_format(out, "%s", err.msg);
 		return;
 	}
 	for (size_t i = 0; i < keys.count; i++) {

@@ -1,14 +1,19 @@
-/* keydproto - the cables-keyd request parser; see keydproto.h. */
+/* keydproto - the cables-keyd protocol, both directions; see keydproto.h. */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "addr.h"
 #include "keydproto.h"
@@ -28,13 +33,45 @@ keyd_request_release(struct keyd_request *req)
 	buf_release(&req->data);
 }
 
-static const struct {
-	const char *name;
-	enum keyd_request_type type;
-} request_names[] = {
-	{ "lookup", KEYD_LOOKUP }, { "stats", KEYD_STATS }, { "import", KEYD_IMPORT }, { "delete", KEYD_DELETE },
-	{ "list", KEYD_LIST },
-};
+/* The words of the enums, in their order. */
+static const char *const request_names[] = { "lookup", "stats", "import", "delete", "list" };
+static const char *const outcome_names[] = { "found", "none", "tempfail", "reject" };
+static const char *const format_names[] = { "smime", "pgp" };
+static const char *const source_names[] = { "generated", "imported", "harvested", "dns-dnssec", "dns-insecure", "peer",
+	"wkd" };
+static const char *const trust_names[] = { "local", "dnssec", "insecure" };
+
+#define NAMES(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *
+name_of(const char *const *names, size_t n, int v)
+{
+	return v >= 0 && (size_t)v < n ? names[v] : "?";
+}
+
+static bool
+parse_word(const char *const *names, size_t n, const char *word, int *out)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(word, names[i]) == 0) {
+			*out = (int)i;
+			return true;
+		}
+	return false;
+}
+const char *
+keyd_request_type_name(enum keyd_request_type t)
+{
+	return name_of(request_names, NAMES(request_names), (int)t);
+}
+
+bool
+keyd_request_type_parse(const char *word, enum keyd_request_type *out)
+{
+	int v;
+
+	return parse_word(request_names, NAMES(request_names), word, &v) && (*out = (enum keyd_request_type)v, true);
+}
 
 /* One name=value line other than request= into req; value is taken over. */
 static cables_status
@@ -177,19 +214,12 @@ keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struc
 		name[eq - line] = '\0';
 		value = xstrndup(eq + 1, n - (size_t)(eq - line) - 1);
 		if (strcmp(name, "request") == 0) {
-			bool known = false;
-
 			if (have_type) {
 				free(value);
 				return cables_fail(err, CABLES_ERR_SYNTAX, "line %zu: request given twice", lineno);
 			}
 			have_type = true;
-			for (size_t i = 0; i < sizeof(request_names) / sizeof(request_names[0]) && !known; i++)
-				if (strcmp(value, request_names[i].name) == 0) {
-					req->type = request_names[i].type;
-					known = true;
-				}
-			if (!known) {
+			if (!keyd_request_type_parse(value, &req->type)) {
 				keyd_sanitize(value);
 				cables_fail(err, CABLES_ERR_SYNTAX,
 				    "line %zu: unknown request '%.64s' (lookup, stats, import, delete, list)", lineno, value);
@@ -266,31 +296,6 @@ keyd_call(const char *socket_path, const struct buf *request, unsigned long time
 }
 
 /* ---- The reply to a lookup ---- */
-
-static const char *const outcome_names[] = { "found", "none", "tempfail", "reject" };
-static const char *const format_names[] = { "smime", "pgp" };
-static const char *const source_names[] = { "generated", "imported", "harvested", "dns-dnssec", "dns-insecure", "peer",
-	"wkd" };
-static const char *const trust_names[] = { "local", "dnssec", "insecure" };
-
-#define NAMES(a) (sizeof(a) / sizeof((a)[0]))
-
-static const char *
-name_of(const char *const *names, size_t n, int v)
-{
-	return v >= 0 && (size_t)v < n ? names[v] : "?";
-}
-
-static bool
-parse_word(const char *const *names, size_t n, const char *word, int *out)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(word, names[i]) == 0) {
-			*out = (int)i;
-			return true;
-		}
-	return false;
-}
 
 const char *keyd_outcome_name(enum keyd_outcome o) { return name_of(outcome_names, NAMES(outcome_names), (int)o); }
 const char *keyd_format_name(enum keyd_format f) { return name_of(format_names, NAMES(format_names), (int)f); }
@@ -562,4 +567,240 @@ keyd_list_reply_parse(const char *text, size_t len, struct keyd_list_reply *out,
 	}
 	free(copy);
 	return st;
+}
+
+/* ---- Requests, formatted (the client side) ---- */
+
+/* An address= line for addr onto req; CABLES_ERR_ARG for one keyd would refuse. */
+static cables_status
+address_line(struct buf *req, const char *addr, struct cables_err *err)
+{
+	char shown[65];
+
+	if (strlen(addr) > KEYD_LINE_MAX - (sizeof("address=") - 1) || !addr_valid(addr)) {
+		strlcpy_c(shown, addr, sizeof(shown));
+		keyd_sanitize(shown);
+		return cables_fail(err, CABLES_ERR_ARG, "'%s%s' is not an email address cables-keyd takes", shown,
+		    strlen(addr) >= sizeof(shown) ? "..." : "");
+	}
+	buf_printf(req, "address=%s\n", addr);
+	return CABLES_OK;
+}
+
+/* req (a request of type), finished with its empty line, onto out if keyd takes a request that large; req is freed. */
+static cables_status
+request_done(struct buf *out, struct buf *req, enum keyd_request_type type, struct cables_err *err)
+{
+	cables_status st = CABLES_OK;
+
+	buf_appends(req, "\n");
+	if (req->len > KEYD_REQUEST_MAX)
+		st = cables_fail(err, CABLES_ERR_ARG, "an %s request of %zu bytes is larger than cables-keyd takes (%s)",
+		    keyd_request_type_name(type), req->len, KEYD_REQUEST_MAX_S);
+	else
+		buf_append(out, req->data, req->len);
+	buf_release(req);
+	return st;
+}
+
+cables_status
+keyd_lookup_request_format(struct buf *out, const char *const *addrs, size_t n, struct cables_err *err)
+{
+	struct buf req;
+
+	if (n == 0)
+		return cables_fail(err, CABLES_ERR_ARG, "a lookup needs at least one address");
+	if (n > KEYD_ADDRESSES_MAX)
+		return cables_fail(err, CABLES_ERR_ARG, "a lookup of %zu addresses (" KEYD_ADDRESSES_MAX_S " at most)", n);
+	buf_init(&req);
+	buf_appends(&req, "request=lookup\n");
+	for (size_t i = 0; i < n; i++) {
+		if (address_line(&req, addrs[i], err) != CABLES_OK) {
+			buf_release(&req);
+			return CABLES_ERR_ARG;
+		}
+	}
+	return request_done(out, &req, KEYD_LOOKUP, err);
+}
+
+/* The data= lines of an import: the key in base64, 76 characters a line. */
+#define DATA_LINE 76
+
+cables_status
+keyd_import_request_format(struct buf *out, const char *address, enum keyd_format format, bool force,
+    const unsigned char *key, size_t len, struct cables_err *err)
+{
+	struct buf req;
+	char *b64;
+	size_t n;
+
+	if (strcmp(keyd_format_name(format), "?") == 0)
+		return cables_fail(err, CABLES_ERR_ARG, "an import of a key in format %d (smime, pgp)", (int)format);
+	if (len == 0)
+		return cables_fail(err, CABLES_ERR_ARG, "an import needs a key");
+	/* Larger keys would not fit a request anyway (and EVP_EncodeBlock counts in int). */
+	if (len > KEYD_REQUEST_MAX)
+		return cables_fail(err, CABLES_ERR_ARG, "a key of %zu bytes is larger than cables-keyd takes (%s)", len,
+		    KEYD_REQUEST_MAX_S);
+	buf_init(&req);
+	buf_appends(&req, "request=import\n");
+	if (address_line(&req, address, err) != CABLES_OK) {
+		buf_release(&req);
+		return CABLES_ERR_ARG;
+	}
+	buf_printf(&req, "format=%s\nforce=%s\n", keyd_format_name(format), force ? "yes" : "no");
+	b64 = xmalloc(4 * ((len + 2) / 3) + 1);
+	n = (size_t)EVP_EncodeBlock((unsigned char *)b64, key, (int)len);
+	for (size_t off = 0; off < n; off += DATA_LINE)
+		buf_printf(&req, "data=%.*s\n", DATA_LINE, b64 + off);
+	free(b64);
+	return request_done(out, &req, KEYD_IMPORT, err);
+}
+
+cables_status
+keyd_delete_request_format(struct buf *out, const char *address, const char *fingerprint, struct cables_err *err)
+{
+	struct buf req;
+	size_t n = fingerprint != NULL ? strlen(fingerprint) : 0;
+
+	if (fingerprint != NULL && (n < 8 || n > 64 || strspn(fingerprint, "0123456789abcdefABCDEF") != n))
+		return cables_fail(err, CABLES_ERR_ARG, "a delete by a fingerprint that is not a hex prefix of 8 to 64 digits");
+	buf_init(&req);
+	buf_appends(&req, "request=delete\n");
+	if (address_line(&req, address, err) != CABLES_OK) {
+		buf_release(&req);
+		return CABLES_ERR_ARG;
+	}
+	if (fingerprint != NULL)
+		buf_printf(&req, "fingerprint=%s\n", fingerprint);
+	return request_done(out, &req, KEYD_DELETE, err);
+}
+
+void
+keyd_list_request_format(struct buf *out)
+{
+	buf_appends(out, "request=list\n\n");
+}
+
+void
+keyd_stats_request_format(struct buf *out)
+{
+	buf_appends(out, "request=stats\n\n");
+}
+
+/* ---- The replies to import and delete; errors ---- */
+
+void
+keyd_error_format(struct buf *out, const char *fmt, ...)
+{
+	char reason[KEYD_LINE_MAX - 6];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	keyd_sanitize(reason);
+	buf_printf(out, "error=%s\n", reason);
+}
+
+void
+keyd_import_reply_format(struct buf *out, const struct keyd_import_reply *r)
+{
+	buf_printf(out, "stored=%s format=%s fingerprint=%s expires=%lld\n", r->address, keyd_format_name(r->format),
+	    r->fingerprint, r->expires);
+}
+
+void
+keyd_delete_reply_format(struct buf *out, size_t deleted)
+{
+	buf_printf(out, "deleted=%zu\n", deleted);
+}
+
+/*
+ * The one line of a reply that has one (with or without the empty line
+ * after it), into a copy the caller frees; NULL after an error= reply or
+ * a reply of any other shape.  what names the request for the message.
+ */
+static char *
+one_line(const char *text, size_t len, const char *what, struct cables_err *err)
+{
+	char *copy;
+	size_t n;
+
+	if (len >= 6 && strncmp(text, "error=", 6) == 0) {
+		n = len - 6;
+		copy = xstrndup(text + 6, n);
+		copy[strcspn(copy, "\n")] = '\0';
+		cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %s", copy);
+		free(copy);
+		return NULL;
+	}
+	n = len;
+	if (n > 0 && text[n - 1] == '\n')
+		n--;
+	if (n > 0 && text[n - 1] == '\n')
+		n--;
+	if (n == 0 || n > KEYD_LINE_MAX || memchr(text, '\n', n) != NULL || memchr(text, '\0', n) != NULL) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: the reply to %s is not one line as keydproto.h says",
+		    what);
+		return NULL;
+	}
+	return xstrndup(text, n);
+}
+
+cables_status
+keyd_import_reply_parse(const char *text, size_t len, struct keyd_import_reply *out, struct cables_err *err)
+{
+	const char *format, *fpr, *expires;
+	char *line, *p;
+	size_t n;
+	bool ok;
+
+	memset(out, 0, sizeof(*out));
+	if ((line = one_line(text, len, "an import", err)) == NULL)
+		return CABLES_ERR_SYNTAX;
+	ok = strncmp(line, "stored=", 7) == 0 && (p = strchr(line + 7, ' ')) != NULL && p != line + 7 &&
+	    (size_t)(p - line - 7) < sizeof(out->address);
+	if (ok) {
+		*p++ = '\0';
+		strlcpy_c(out->address, line + 7, sizeof(out->address));
+		ok = token(&p, "format", &format) && token(&p, "fingerprint", &fpr) && token(&p, "expires", &expires) &&
+		    p == NULL && keyd_format_parse(format, &out->format) && parse_number(expires, &out->expires);
+	}
+	if (ok) {
+		n = strlen(fpr);
+		ok = n > 0 && n < sizeof(out->fingerprint) && strspn(fpr, "0123456789abcdefABCDEF") == n &&
+		    addr_valid(out->address);
+	}
+	if (ok)
+		strlcpy_c(out->fingerprint, fpr, sizeof(out->fingerprint));
+	free(line);
+	if (!ok)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: the reply to an import is not "
+		    "\"stored=ADDRESS format=F fingerprint=FPR expires=T\"");
+	return CABLES_OK;
+}
+
+cables_status
+keyd_delete_reply_parse(const char *text, size_t len, size_t *deleted, struct cables_err *err)
+{
+	unsigned long long v;
+	char *line, *end;
+	bool ok;
+
+	*deleted = 0;
+	if ((line = one_line(text, len, "a delete", err)) == NULL)
+		return CABLES_ERR_SYNTAX;
+	/* Digits only: strtoull would take a sign or blanks. */
+	ok = strncmp(line, "deleted=", 8) == 0 && line[8] != '\0' && strspn(line + 8, "0123456789") == strlen(line + 8);
+	if (ok) {
+		errno = 0;
+		v = strtoull(line + 8, &end, 10);
+		ok = errno == 0 && *end == '\0' && v <= SIZE_MAX;
+		*deleted = ok ? (size_t)v : 0;
+	}
+	free(line);
+	if (!ok)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: the reply to a delete is not \"deleted=N\"");
+	return CABLES_OK;
 }

@@ -40,6 +40,15 @@
  * A client with more addresses sends them in several requests (cables-milter
  * sends batches of KEYD_BATCH_MAX side by side, on connections of their
  * own, within one deadline).
+ *
+ * This module is the protocol's one owner: clients (cables-milter,
+ * cables-keyctl) format requests with keyd_*_request_format() and parse
+ * replies with keyd_*_reply_parse(); keyd parses requests with
+ * keyd_request_parse() and formats replies with the *_format() functions.
+ * Nothing else writes or reads these lines.  Formatters append to a
+ * caller's struct buf; parsers fill caller-owned structs (released with
+ * their _release() where they allocate) and fail with a status and a
+ * reason, never logging.
  */
 #ifndef CABLES_KEYDPROTO_H
 #define CABLES_KEYDPROTO_H
@@ -78,6 +87,10 @@ struct keyd_request {
 cables_status keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struct cables_err *err);
 void keyd_request_release(struct keyd_request *req);
 
+/* A request type's word on the wire ("lookup", ...), and back (false for a word that is not one). */
+const char *keyd_request_type_name(enum keyd_request_type t);
+bool keyd_request_type_parse(const char *word, enum keyd_request_type *out);
+
 /*
  * Client side: send request (complete, with its final empty line) to the
  * keyd socket and read the reply up to its empty line into reply, all
@@ -115,6 +128,26 @@ const char *keyd_trust_name(enum keyd_trust t);
 bool keyd_trust_parse(const char *word, enum keyd_trust *out);
 /* How far a key from source is trusted: DNSSEC-validated, unvalidated DNS, else held locally. */
 enum keyd_trust keyd_trust_of(enum keyd_source s);
+
+/*
+ * Client side: the requests, typed.  Each formatter appends one whole
+ * request, its final empty line included, to out, as keyd_call() sends it.
+ * They check what keyd_request_parse() checks, so that what a client
+ * formats is what keyd reads: an address that is not one (addr_valid()),
+ * a line longer than KEYD_LINE_MAX, no address or more than
+ * KEYD_ADDRESSES_MAX, a fingerprint that is not a hex prefix of 8 to 64
+ * digits, a request larger than KEYD_REQUEST_MAX are CABLES_ERR_ARG with
+ * the reason, and out is left as it was.
+ */
+cables_status keyd_lookup_request_format(struct buf *out, const char *const *addrs, size_t n, struct cables_err *err);
+/* key is the key itself (DER certificate, OpenPGP key), sent in base64. */
+cables_status keyd_import_request_format(struct buf *out, const char *address, enum keyd_format format, bool force,
+    const unsigned char *key, size_t len, struct cables_err *err);
+/* fingerprint NULL: every key of address. */
+cables_status keyd_delete_request_format(struct buf *out, const char *address, const char *fingerprint,
+    struct cables_err *err);
+void keyd_list_request_format(struct buf *out);
+void keyd_stats_request_format(struct buf *out);
 
 #define KEYD_ADDRESS_MAX 256
 #define KEYD_REASON_MAX 512
@@ -183,5 +216,29 @@ struct keyd_list_reply {
 void keyd_stored_format(struct buf *out, const struct keyd_stored *k);
 cables_status keyd_list_reply_parse(const char *text, size_t len, struct keyd_list_reply *out, struct cables_err *err);
 void keyd_list_reply_release(struct keyd_list_reply *r);
+
+/*
+ * The reply to request=import: "stored=ADDRESS format=F fingerprint=FPR
+ * expires=T" (ADDRESS normalised, FPR and T as keyd derived them from the
+ * key); to request=delete: "deleted=N".  Each parser takes the whole reply
+ * (with or without its empty line) and refuses anything but that one line
+ * with CABLES_ERR_SYNTAX, or an "error=" reply with CABLES_ERR_SYNTAX
+ * "cables-keyd refused the request: REASON".
+ */
+struct keyd_import_reply {
+	char address[KEYD_ADDRESS_MAX];
+	enum keyd_format format;
+	char fingerprint[65];
+	long long expires;
+};
+
+void keyd_import_reply_format(struct buf *out, const struct keyd_import_reply *r);
+cables_status keyd_import_reply_parse(const char *text, size_t len, struct keyd_import_reply *out,
+    struct cables_err *err);
+void keyd_delete_reply_format(struct buf *out, size_t deleted);
+cables_status keyd_delete_reply_parse(const char *text, size_t len, size_t *deleted, struct cables_err *err);
+
+/* Any request may instead be answered with one "error=REASON" line (sanitized); keyd formats it with this. */
+void keyd_error_format(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

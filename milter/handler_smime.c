@@ -263,7 +263,8 @@ static bool
 smime_verify_entity(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
     off_t from, const char *from_field, struct smime_sig *sig)
 {
-	struct smime_verify_ctx ctx = { env->anchors, keys_known, (void *)env, env->now, env->cfg->temp_dir };
+	struct keys_known_arg known = { env, from_field };
+	struct smime_verify_ctx ctx = { env->anchors, keys_known, &known, env->now, env->cfg->temp_dir };
 	enum signed_kind k = signed_kind(content_type);
 	struct cables_err err;
 	cables_status st;

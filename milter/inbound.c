@@ -196,18 +196,22 @@ report_signature(struct report *r, const struct smime_sig *sig, const char *from
 	free(nfrom);
 }
 
-/* After a valid signature, keep the signer's certificate for replies. */
+/*
+ * After a valid signature, keep the signer's certificate for replies: for
+ * the From address the signature covers (from_field), if it names it.
+ */
 static void
-harvest(const struct milter_env *env, const struct smime_sig *sig, struct report *r)
+harvest(const struct milter_env *env, const struct smime_sig *sig, const char *from_field, struct report *r)
 {
-	struct cables_err err;
-	int n;
+	char why[CABLES_ERR_MAX + 256], *from;
+	enum harvest_outcome o;
 
 	if (!env->cfg->harvest_certificates || sig->status != SMIME_SIG_VALID || sig->cert == NULL)
 		return;
-	n = keys_harvest(env, sig->cert, &err);
-	if (n > 0)
-		buf_printf(&r->log, " harvested=%d", n);
+	from = mime_first_address(from_field);
+	o = keys_harvest(env, sig->cert, from, why, sizeof(why));
+	buf_printf(&r->log, " harvest=%s (%s)", harvest_outcome_name(o), why);
+	free(from);
 }
 
 /* Verify a signed entity (its body from offset from of sp) with the handler whose format it is; false if not signed. */
@@ -810,7 +814,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	h->report(hm, &r->field, &r->log);
 	if (verified) {
 		report_signature(r, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, sig_format, env);
-		harvest(env, &sig, r);
+		harvest(env, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, r);
 	}
 	if (add_report(m, mta, r) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
@@ -871,7 +875,7 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 	if (verify_content(env, ct, message_header_value(m, "Content-Transfer-Encoding"), m->body, 0, m->from, &sig,
 	    &format)) {
 		report_signature(&r, &sig, m->from, format, env);
-		harvest(env, &sig, &r);
+		harvest(env, &sig, m->from, &r);
 		smime_sig_release(&sig);
 		if (add_report(m, mta, &r) != 0)
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");

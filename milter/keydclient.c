@@ -71,11 +71,8 @@ batch_call_run(void *arg)
 
 	buf_init(&req);
 	buf_init(&reply);
-	buf_appends(&req, "request=lookup\n");
-	for (size_t i = 0; i < bc->n; i++)
-		buf_printf(&req, "address=%s\n", bc->addrs[i]);
-	buf_appends(&req, "\n");
-	if ((bc->st = keyd_call(bc->socket_path, &req, bc->timeout_ms, &reply, &bc->err)) == CABLES_OK)
+	if ((bc->st = keyd_lookup_request_format(&req, bc->addrs, bc->n, &bc->err)) == CABLES_OK &&
+	    (bc->st = keyd_call(bc->socket_path, &req, bc->timeout_ms, &reply, &bc->err)) == CABLES_OK)
 		bc->st = parse_reply(bc, &reply);
 	buf_release(&req);
 	buf_release(&reply);

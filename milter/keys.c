@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,15 +12,32 @@
 #include "keydclient.h"
 #include "keys.h"
 #include "khkey.h"
+#include "mime.h"
 #include "pgp.h"
+#include "pins.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
 
-/* May the key in row r be used?  One from DNS only when keyd has just confirmed it. */
+/*
+ * May the key in row r be used?  One from DNS only when keyd has just
+ * confirmed it; a harvested one only while it is the address's pinned key
+ * (a key keyd found since may have taken the pin; one stored before
+ * harvesting was pinned has never been through the pin decision).
+ */
 static bool
 confirmed(const struct milter_env *env, const struct key_record *r)
 {
+	if (strcmp(r->source, "harvested") == 0) {
+		struct key_pin p;
+		bool pinned;
+
+		if (keystore_pin_get(env->ks, r->address, r->format, &p, NULL) != CABLES_OK)
+			return false;
+		pinned = strcmp(p.fingerprint, r->fingerprint) == 0;
+		key_pin_release(&p);
+		return pinned;
+	}
 	if (!key_source_discovered(r->source))
 		return true;
 	for (size_t i = 0; env->confirmed != NULL && i < env->confirmed->n; i++)
@@ -243,71 +261,257 @@ key_pairs_free(struct key_pair *pairs, size_t n)
 bool
 keys_known(void *arg, X509 *cert)
 {
-	const struct milter_env *env = arg;
-	char **emails, fpr[65];
-	size_t n;
+	const struct keys_known_arg *a = arg;
+	char *from = a->from_field != NULL ? mime_first_address(a->from_field) : NULL, fpr[65];
+	char *norm = from != NULL && addr_valid(from) ? addr_normalize(from, &a->env->cfg->addr) : NULL;
+	struct key_list keys;
 	bool known = false;
 
+	/*
+	 * Held for the From address only: a certificate stored for one address
+	 * (say found by DNSSEC for mallory@evil.example) vouches for nothing
+	 * else it names, or its owner could sign as anyone it lists.
+	 */
 	smime_cert_fingerprint(cert, fpr);
-	n = smime_cert_emails(cert, &emails);
-	for (size_t i = 0; i < n && !known; i++) {
-		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
-		struct key_list keys;
-
-		if (norm != NULL && keystore_lookup(env->ks, norm, "smime", &keys, NULL) == CABLES_OK) {
-			for (size_t k = 0; k < keys.count && !known; k++)
-				known = strcmp(keys.items[k].fingerprint, fpr) == 0;
-			key_list_release(&keys);
-		}
-		free(norm);
+	if (norm != NULL && keystore_lookup(a->env->ks, norm, "smime", &keys, NULL) == CABLES_OK) {
+		for (size_t k = 0; k < keys.count && !known; k++)
+			known = strcmp(keys.items[k].fingerprint, fpr) == 0;
+		key_list_release(&keys);
 	}
-	smime_free_emails(emails, n);
+	free(from);
+	free(norm);
 	return known;
 }
 
-/* Does the store hold cert (by fingerprint) for addr? */
+/*
+ * Does cert name addr (normalised without folding sub-addresses) among its
+ * e-mail addresses?  Our RecipientDelimiter says nothing about another
+ * domain's mailboxes: bob-x@example.net may be someone else's than bob's.
+ */
 static bool
-held_for(const struct milter_env *env, const char *addr, const char *fpr)
-{
-	struct key_list keys;
-	bool held = false;
-
-	if (keystore_lookup(env->ks, addr, "smime", &keys, NULL) != CABLES_OK)
-		return true;	/* cannot tell: do not write */
-	for (size_t i = 0; i < keys.count && !held; i++)
-		held = strcmp(keys.items[i].fingerprint, fpr) == 0;
-	key_list_release(&keys);
-	return held;
-}
-
-int
-keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err)
+cert_names(const struct addr_opts *exact, X509 *cert, const char *addr)
 {
 	char **emails;
 	size_t n = smime_cert_emails(cert, &emails);
+	bool names = false;
+
+	for (size_t i = 0; i < n && !names; i++) {
+		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], exact) : NULL;
+
+		names = norm != NULL && strcmp(norm, addr) == 0;
+		free(norm);
+	}
+	smime_free_emails(emails, n);
+	return names;
+}
+
+/* One harvest at a time in this process: a pin's read, decision and write, with the key's store. */
+static pthread_mutex_t harvest_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Is r->address pinned to a key from a source more trusted than mail (DNSSEC,
+ * a signed key-server answer, WKD)?  Then a harvested certificate never
+ * replaces it, whatever On-KeyChange says: anyone holding a certificate that
+ * chains to TrustAnchors could otherwise displace a key the recipient's own
+ * domain published, just by sending one signed message.
+ */
+static bool
+pinned_higher(const struct milter_env *env, const struct key_record *r, char *why, size_t why_len)
+{
+	struct cables_err err;
+	struct key_pin p;
+	bool higher;
+
+	if (keystore_pin_get(env->ks, r->address, r->format, &p, &err) != CABLES_OK)
+		return false;	/* no pin (or unreadable: pin_check() reports it) */
+	higher = strcmp(p.fingerprint, r->fingerprint) != 0 &&
+	    pin_trust_rank(p.source) > pin_trust_rank(r->source);
+	if (higher)
+		snprintf(why, why_len, "key change: certificate %.16s offered, but %s is pinned to %.16s (%s), "
+		    "which a harvested certificate never replaces", r->fingerprint, r->address, p.fingerprint,
+		    p.source != NULL ? p.source : "?");
+	key_pin_release(&p);
+	return higher;
+}
+
+/* Harvest r (the certificate, for r->address) under harvest_lock: see keys_harvest(). */
+static enum harvest_outcome
+harvest_locked(const struct milter_env *env, const struct key_record *r, char *why, size_t why_len)
+{
+	struct cables_err err;
+	struct key_list keys;
+	struct pin_result res;
+	struct key_pin p;
+	size_t deleted;
+	bool was_harvested = false;
+
+	if (keystore_lookup(env->ks, r->address, "smime", &keys, &err) != CABLES_OK) {
+		snprintf(why, why_len, "the key store cannot be read: %s", err.msg);
+		return HARVEST_FAILED;
+	}
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *k = &keys.items[i];
+
+		if (strcmp(k->fingerprint, r->fingerprint) == 0) {
+			bool pin_now = false;
+
+			/* Harvested but never pinned (stored by an older version): it is not used until pinned. */
+			if (strcmp(k->source, "harvested") == 0) {
+				cables_status pst = keystore_pin_get(env->ks, r->address, r->format, &p, NULL);
+
+				if (pst == CABLES_OK)
+					key_pin_release(&p);
+				else if (pst == CABLES_ERR_NOTFOUND)
+					pin_now = pin_check(env->ks, &env->cfg->policy, r, env->now, &res, NULL) ==
+					    CABLES_OK && res.verdict == PIN_NEW;
+			}
+			snprintf(why, why_len, "certificate %.16s is held for %s already (%s)%s", r->fingerprint,
+			    r->address, k->source, pin_now ? ", pinned now" : "");
+			key_list_release(&keys);
+			return HARVEST_UNCHANGED;
+		}
+	}
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *k = &keys.items[i];
+
+		/* A key the administrator put here (imported) is trusted over anything learnt from mail. */
+		if (!key_source_discovered(k->source) && strcmp(k->source, "harvested") != 0) {
+			snprintf(why, why_len, "key change: certificate %.16s offered, but %.16s (%s) is held for %s, "
+			    "which a harvested certificate never replaces", r->fingerprint, k->fingerprint, k->source,
+			    r->address);
+			key_list_release(&keys);
+			return HARVEST_REFUSED;
+		}
+		/*
+		 * Never back to an older certificate: anyone can replay an old signed
+		 * message (a list archive has plenty), and the certificate it carries
+		 * may be one its owner replaced, or lost the key of.
+		 */
+		if (strcmp(k->source, "harvested") == 0 && k->not_before > r->not_before) {
+			snprintf(why, why_len, "key change: certificate %.16s offered, but %.16s held for %s is newer "
+			    "(issued later): an older certificate never replaces it", r->fingerprint, k->fingerprint,
+			    r->address);
+			key_list_release(&keys);
+			return HARVEST_REFUSED;
+		}
+	}
+	if (pinned_higher(env, r, why, why_len)) {
+		key_list_release(&keys);
+		return HARVEST_REFUSED;
+	}
+	if (pin_check(env->ks, &env->cfg->policy, r, env->now, &res, &err) != CABLES_OK) {
+		snprintf(why, why_len, "the pin of %s cannot be read: %s", r->address, err.msg);
+		key_list_release(&keys);
+		return HARVEST_FAILED;
+	}
+	/* Is the key the pin pointed to stored as harvested (not, say, found by DNSSEC since)? */
+	for (size_t i = 0; i < keys.count; i++)
+		if (strcmp(keys.items[i].fingerprint, res.was) == 0 && strcmp(keys.items[i].source, "harvested") == 0)
+			was_harvested = true;
+	key_list_release(&keys);
+	if (res.verdict == PIN_HELD) {
+		snprintf(why, why_len, "key change: certificate %.16s offered, %.16s (%s) pinned for %s: On-KeyChange %s "
+		    "(cables-keyctl pins clear %s accepts the new key)", r->fingerprint, res.was, res.was_source,
+		    r->address, fail_action_name(res.action), r->address);
+		return HARVEST_REFUSED;
+	}
+	if (keystore_put(env->ks, r, env->now, &err) != CABLES_OK) {
+		snprintf(why, why_len, "certificate %.16s for %s cannot be stored: %s", r->fingerprint, r->address,
+		    err.msg);
+		return HARVEST_FAILED;
+	}
+	if (res.verdict == PIN_CHANGED) {
+		/* The pin moved: the harvested key it pointed to must not be chosen any more. */
+		if (strcmp(res.was_source, "harvested") == 0 && was_harvested)
+			(void)keystore_delete(env->ks, r->address, res.was, &deleted, NULL);
+		snprintf(why, why_len, "certificate %.16s for %s, pinned: key change from %.16s (%s) accepted "
+		    "(On-KeyChange accept)", r->fingerprint, r->address, res.was, res.was_source);
+	} else {
+		snprintf(why, why_len, "certificate %.16s for %s, %s", r->fingerprint, r->address,
+		    res.verdict == PIN_NEW ? "pinned (first key seen)" : "the pinned key");
+	}
+	return HARVEST_STORED;
+}
+
+static enum harvest_outcome harvest_for(const struct milter_env *env, X509 *cert, const char *from,
+    struct key_record *rp, char *why, size_t why_len);
+
+enum harvest_outcome
+keys_harvest(const struct milter_env *env, X509 *cert, const char *from_addr, char *why, size_t why_len)
+{
 	struct key_record r;
-	int stored = 0;
+	struct addr_opts exact = env->cfg->addr;
+	enum harvest_outcome o;
+	char *from, *from_exact;
 
 	memset(&r, 0, sizeof(r));
 	strlcpy_c(r.format, "smime", sizeof(r.format));
 	smime_cert_fingerprint(cert, r.fingerprint);
-	r.public_data = smime_cert_to_der(cert, &r.public_len);
-	smime_cert_validity(cert, &r.not_before, &r.not_after);
-	r.source = "harvested";
-	for (size_t i = 0; i < n && r.public_data != NULL; i++) {
-		char *norm = addr_valid(emails[i]) ? addr_normalize(emails[i], &env->cfg->addr) : NULL;
-
-		/* Local users' keys are managed here, never learnt from mail; known keys keep their source. */
-		if (norm != NULL && !domain_list_match(&env->cfg->local_domains, addr_domain(norm)) &&
-		    smime_cert_check(cert, norm, &env->cfg->addr, env->now, NULL) == CABLES_OK &&
-		    !held_for(env, norm, r.fingerprint)) {
-			r.address = norm;
-			if (keystore_put(env->ks, &r, env->now, err) == CABLES_OK)
-				stored++;
-		}
-		free(norm);
+	exact.delimiters[0] = '\0';
+	from = from_addr != NULL && addr_valid(from_addr) ? addr_normalize(from_addr, &env->cfg->addr) : NULL;
+	from_exact = from != NULL ? addr_normalize(from_addr, &exact) : NULL;
+	if (from == NULL || from_exact == NULL) {
+		snprintf(why, why_len, "address mismatch: the message has no From address to match certificate %.16s",
+		    r.fingerprint);
+		o = HARVEST_REFUSED;
+		goto out;
 	}
+	if (strcmp(from, from_exact) != 0) {
+		/* Stored for from, it would be the key of a mailbox the certificate does not name. */
+		snprintf(why, why_len, "address mismatch: the From address %s is a sub-address (RecipientDelimiter); "
+		    "certificate %.16s is not harvested for %s", from_exact, r.fingerprint, from);
+		o = HARVEST_REFUSED;
+		goto out;
+	}
+	if (!cert_names(&exact, cert, from)) {
+		snprintf(why, why_len, "address mismatch: certificate %.16s does not name the From address %s",
+		    r.fingerprint, from);
+		o = HARVEST_REFUSED;
+		goto out;
+	}
+	o = harvest_for(env, cert, from, &r, why, why_len);
+out:
+	free(from);
+	free(from_exact);
+	return o;
+}
+
+/* Harvest cert for from (normalised, named by cert): see keys_harvest(). */
+static enum harvest_outcome
+harvest_for(const struct milter_env *env, X509 *cert, const char *from, struct key_record *rp, char *why,
+    size_t why_len)
+{
+	struct cables_err err;
+	struct key_record r = *rp;
+	enum harvest_outcome o;
+
+	/* Local users' keys are managed here, never learnt from mail. */
+	if (domain_list_match(&env->cfg->local_domains, addr_domain(from))) {
+		snprintf(why, why_len, "%s is a local address: its keys are managed here", from);
+		return HARVEST_SKIPPED;
+	}
+	if (smime_cert_check(cert, from, &env->cfg->addr, env->now, &err) != CABLES_OK) {
+		snprintf(why, why_len, "certificate %.16s cannot be used for %s: %s", r.fingerprint, from, err.msg);
+		return HARVEST_SKIPPED;
+	}
+	if ((r.public_data = smime_cert_to_der(cert, &r.public_len)) == NULL) {
+		snprintf(why, why_len, "certificate %.16s cannot be encoded", r.fingerprint);
+		return HARVEST_FAILED;
+	}
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.address = (char *)from;
+	r.source = "harvested";
+	pthread_mutex_lock(&harvest_lock);
+	o = harvest_locked(env, &r, why, why_len);
+	pthread_mutex_unlock(&harvest_lock);
 	free(r.public_data);
-	smime_free_emails(emails, n);
-	return stored;
+	return o;
+}
+
+const char *
+harvest_outcome_name(enum harvest_outcome o)
+{
+	static const char *const names[] = { "harvested", "unchanged", "refused", "skipped", "failed" };
+
+	return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "?";
 }

@@ -86,13 +86,38 @@ cables_status keys_private(const struct milter_env *env, const char *addr, struc
     size_t *n, struct cables_err *err);
 void key_pairs_free(struct key_pair *pairs, size_t n);
 
-/* Does the store hold this very certificate for one of the addresses it names? */
-bool keys_known(void *env, X509 *cert);
+/*
+ * Does the store hold this very certificate for the (normalised) first
+ * address of from_field?  arg is a struct keys_known_arg.  Only for that
+ * address: a certificate held for one address vouches for no other it names.
+ */
+struct keys_known_arg {
+	const struct milter_env *env;
+	const char *from_field;		/* the From field the signature is judged for; may be NULL */
+};
+bool keys_known(void *arg, X509 *cert);
+
+enum harvest_outcome {
+	HARVEST_STORED,		/* stored and pinned (first key, the pinned key, or a change On-KeyChange accepted) */
+	HARVEST_UNCHANGED,	/* the store holds this certificate for the address already */
+	HARVEST_REFUSED,	/* address mismatch, or a key change held back (On-KeyChange, an imported key) */
+	HARVEST_SKIPPED,	/* not for harvesting: a local address, or not usable for encryption */
+	HARVEST_FAILED,		/* the key store failed */
+};
 
 /*
- * Store cert for each remote address it names, may encrypt to, and does not
- * hold it for yet (source "harvested"); returns how many it stored.
+ * Harvest cert, the signer's certificate of a valid signature on a message
+ * whose From address is from (as written; NULL if none): only when cert
+ * names it (normalised, sub-addresses not folded: a From that is a
+ * sub-address is refused), and only for it (a remote address), as a key of
+ * source "harvested"; never a certificate issued before a harvested one
+ * held for the address (a replayed old message).  The
+ * key goes through pin_check (pins.h) like a discovered key, and never
+ * replaces a key the administrator imported.  why gets what happened, for
+ * the log.
  */
-int keys_harvest(const struct milter_env *env, X509 *cert, struct cables_err *err);
+enum harvest_outcome keys_harvest(const struct milter_env *env, X509 *cert, const char *from, char *why,
+    size_t why_len);
+const char *harvest_outcome_name(enum harvest_outcome o);
 
 #endif

@@ -52,7 +52,7 @@ static const char usage_text[] =
     "  publish --wkd DIR [--domain DOMAIN]   (a Web Key Directory of local OpenPGP keys)\n"
     "  lookup ADDRESS...                (through cables-keyd)\n"
     "  exchange-key generate|show [--domain DOMAIN]\n"
-    "  pins [list] | pins clear ADDRESS  (keys first seen in DNS or from key servers)\n"
+    "  pins [list] | pins clear ADDRESS  (keys first seen: DNS, key servers, harvested)\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
     "  policy unset TARGET [Attribute ...]\n";

@@ -16,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "keyctl.h"
 #include "keydproto.h"
 #include "util.h"
@@ -31,19 +29,17 @@ keyctl_via_keyd(const struct ctx *c)
 }
 
 /*
- * Send req (its final empty line added here) to keyd; the reply.  False
- * when keyd is not running (the caller writes the store itself); no answer
- * or an error= line: die.
+ * Send req (a whole request, keydproto.h) to keyd; the reply, for the
+ * caller to parse.  False when keyd is not running (the caller writes the
+ * store itself); no answer: die.
  */
 static bool
-call(struct ctx *c, struct buf *req, struct buf *reply)
+call(struct ctx *c, const struct buf *req, struct buf *reply)
 {
 	static bool noted;
 	struct cables_err err;
-	const char *e = NULL;
 	cables_status st;
 
-	buf_appends(req, "\n");
 	buf_init(reply);
 	if ((st = keyd_call(c->cfg->keyd_admin_socket, req, KEYD_WRITE_TIMEOUT_MS, reply, &err)) == CABLES_ERR_NOTFOUND) {
 		if (!noted)
@@ -55,14 +51,6 @@ call(struct ctx *c, struct buf *req, struct buf *reply)
 	}
 	if (st != CABLES_OK)
 		keyctl_die("%s", err.msg);
-	buf_append(reply, "", 1);
-	reply->len--;
-	if (strncmp(reply->data, "error=", 6) == 0)
-		e = reply->data + 6;
-	else if ((e = strstr(reply->data, "\nerror=")) != NULL)
-		e += 7;
-	if (e != NULL)
-		keyctl_die("cables-keyd: %.*s", (int)strcspn(e, "\n"), e);
 	return true;
 }
 
@@ -70,21 +58,21 @@ call(struct ctx *c, struct buf *req, struct buf *reply)
 static bool
 put_through_keyd(struct ctx *c, const struct key_record *r)
 {
+	struct keyd_import_reply stored;
+	struct cables_err err;
+	enum keyd_format format;
 	struct buf req, reply;
-	char *b64 = xmalloc(4 * ((r->public_len + 2) / 3) + 1);
 	bool reached;
 
-	EVP_EncodeBlock((unsigned char *)b64, r->public_data, (int)r->public_len);
+	if (!keyd_format_parse(r->format, &format))
+		keyctl_die("%s: a key in format '%s' cannot be imported through cables-keyd", r->address, r->format);
 	buf_init(&req);
-	buf_printf(&req, "request=import\naddress=%s\nformat=%s\nforce=%s\n", r->address, r->format,
-	    c->force ? "yes" : "no");
-	for (size_t off = 0, n = strlen(b64); off < n; off += 76)
-		buf_printf(&req, "data=%.76s\n", b64 + off);
-	free(b64);
+	if (keyd_import_request_format(&req, r->address, format, c->force, r->public_data, r->public_len, &err) !=
+	    CABLES_OK)
+		keyctl_die("%s", err.msg);
 	if ((reached = call(c, &req, &reply))) {
-		if (strncmp(reply.data, "stored=", 7) != 0)
-			keyctl_die("cables-keyd: unexpected reply to an import: %.*s", (int)strcspn(reply.data, "\n"),
-			    reply.data);
+		if (keyd_import_reply_parse(reply.data, reply.len, &stored, &err) != CABLES_OK)
+			keyctl_die("%s", err.msg);
 		buf_release(&reply);
 	}
 	buf_release(&req);
@@ -107,22 +95,20 @@ keyctl_put(struct ctx *c, const struct key_record *r)
 bool
 keyctl_keyd_delete(struct ctx *c, const char *addr, const char *fpr, size_t *deleted)
 {
+	struct cables_err err;
 	struct buf req, reply;
-	unsigned long n;
 
 	buf_init(&req);
-	buf_printf(&req, "request=delete\naddress=%s\n", addr);
-	if (fpr != NULL)
-		buf_printf(&req, "fingerprint=%s\n", fpr);
+	if (keyd_delete_request_format(&req, addr, fpr, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
 	if (!call(c, &req, &reply)) {
 		buf_release(&req);
 		return false;
 	}
-	if (sscanf(reply.data, "deleted=%lu", &n) != 1)
-		keyctl_die("cables-keyd: unexpected reply to a delete: %.*s", (int)strcspn(reply.data, "\n"), reply.data);
+	if (keyd_delete_reply_parse(reply.data, reply.len, deleted, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
 	buf_release(&req);
 	buf_release(&reply);
-	*deleted = (size_t)n;
 	return true;
 }
 
@@ -135,7 +121,7 @@ keyctl_keyd_list(struct ctx *c, struct key_list *out)
 
 	memset(out, 0, sizeof(*out));
 	buf_init(&req);
-	buf_appends(&req, "request=list\n");
+	keyd_list_request_format(&req);
 	if (!call(c, &req, &reply)) {
 		buf_release(&req);
 		return false;

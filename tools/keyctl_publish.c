@@ -217,13 +217,8 @@ keyctl_lookup(struct ctx *c, int argc, char **argv)
 		keyctl_die("%s: KeydSocket is none: there is no cables-keyd to ask", c->cfg->path);
 	buf_init(&req);
 	buf_init(&reply);
-	buf_appends(&req, "request=lookup\n");
-	for (int i = 1; i < argc; i++) {
-		if (!addr_valid(argv[i]) || strchr(argv[i], '\n') != NULL)
-			keyctl_die("'%s' is not an email address", argv[i]);
-		buf_printf(&req, "address=%s\n", argv[i]);
-	}
-	buf_appends(&req, "\n");
+	if (keyd_lookup_request_format(&req, (const char *const *)argv + 1, (size_t)argc - 1, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
 	if (keyd_call(c->cfg->keyd_socket, &req, c->cfg->lookup_timeout_ms * 2 + 1000, &reply, &err) != CABLES_OK ||
 	    keyd_lookup_reply_parse(reply.data, reply.len, &answer, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);

@@ -6,7 +6,12 @@
  * delete with one address; and a sanitized value must hold no control
  * character.  The same bytes as a lookup reply: a parse must fail with a
  * reason or give results whose words are known and whose reasons hold no
- * newline, and formatting them again must parse to the same results.
+ * newline, and formatting them again must parse to the same results.  The
+ * same bytes as an import and as a delete reply: a parse fails with a
+ * reason or gives fields keyd could have sent, which format and parse back
+ * to the same.  And a request that parses must be one the typed request
+ * formatters (the clients' side) format again, to a request that parses
+ * to the same: what keyd reads, a client can say, and the reverse.
  */
 #include "autoconfig.h"
 
@@ -14,6 +19,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "base64.h"
 #include "fuzz.h"
 #include "keydproto.h"
 #include "util.h"
@@ -57,6 +63,104 @@ check_reply(const uint8_t *data, size_t size)
 	buf_release(&out);
 }
 
+/* The bytes as an import reply and as a delete reply: parsed, formatted again, parsed again to the same. */
+static void
+check_import_delete_replies(const uint8_t *data, size_t size)
+{
+	struct keyd_import_reply ir, ir2;
+	struct cables_err err;
+	struct buf out;
+	size_t n, n2;
+
+	buf_init(&out);
+	if (keyd_import_reply_parse((const char *)data, size, &ir, &err) == CABLES_OK) {
+		if (!addr_valid(ir.address) || ir.fingerprint[0] == '\0' ||
+		    strspn(ir.fingerprint, "0123456789abcdefABCDEF") != strlen(ir.fingerprint) ||
+		    strcmp(keyd_format_name(ir.format), "?") == 0)
+			abort();
+		keyd_import_reply_format(&out, &ir);
+		if (keyd_import_reply_parse(out.data, out.len, &ir2, &err) != CABLES_OK || memcmp(&ir, &ir2, sizeof(ir)) != 0)
+			abort();
+	} else if (err.msg[0] == '\0') {
+		abort();
+	}
+	buf_reset(&out);
+	if (keyd_delete_reply_parse((const char *)data, size, &n, &err) == CABLES_OK) {
+		keyd_delete_reply_format(&out, n);
+		if (keyd_delete_reply_parse(out.data, out.len, &n2, &err) != CABLES_OK || n2 != n)
+			abort();
+	} else if (err.msg[0] == '\0' || n != 0) {
+		abort();
+	}
+	buf_release(&out);
+}
+
+/* base64 text (as a request's data= lines joined) decoded; false when it is not whole base64. */
+static bool
+decode(const struct buf *b64, struct buf *bin)
+{
+	struct b64_decoder d;
+
+	b64_decoder_init(&d);
+	return b64_decode_update(&d, (const uint8_t *)b64->data, b64->len, bin, NULL) == CABLES_OK &&
+	    b64_decode_final(&d, NULL) == CABLES_OK;
+}
+
+/* A request keyd took, formatted again by the clients' formatters: it must format, and parse to the same. */
+static void
+check_request_formats(const struct keyd_request *req)
+{
+	struct keyd_request again;
+	enum keyd_format format = KEYD_FORMAT_SMIME;
+	struct cables_err err;
+	struct buf out, bin, bin2;
+	cables_status st = CABLES_OK;
+
+	buf_init(&out);
+	buf_init(&bin);
+	buf_init(&bin2);
+	switch (req->type) {
+	case KEYD_LOOKUP:
+		st = keyd_lookup_request_format(&out, (const char *const *)req->addresses, req->naddresses, &err);
+		break;
+	case KEYD_DELETE:
+		st = keyd_delete_request_format(&out, req->addresses[0], req->fingerprint, &err);
+		break;
+	case KEYD_LIST:
+		keyd_list_request_format(&out);
+		break;
+	case KEYD_STATS:
+		keyd_stats_request_format(&out);
+		break;
+	case KEYD_IMPORT:
+		if (!decode(&req->data, &bin) || bin.len == 0)
+			goto out;	/* keyd refuses it when it decodes the data */
+		if (!keyd_format_parse(req->format, &format))
+			abort();
+		st = keyd_import_request_format(&out, req->addresses[0], format, req->force,
+		    (const unsigned char *)bin.data, bin.len, &err);
+		break;
+	}
+	if (st != CABLES_OK || out.len < 2 || keyd_request_parse(out.data, out.len - 1, &again, &err) != CABLES_OK)
+		abort();
+	if (again.type != req->type || again.naddresses != req->naddresses || again.force != req->force ||
+	    (again.fingerprint == NULL) != (req->fingerprint == NULL) ||
+	    (req->fingerprint != NULL && strcmp(again.fingerprint, req->fingerprint) != 0) ||
+	    (again.format == NULL) != (req->format == NULL) || (req->format != NULL && strcmp(again.format, req->format) != 0))
+		abort();
+	for (size_t i = 0; i < req->naddresses; i++)
+		if (strcmp(again.addresses[i], req->addresses[i]) != 0)
+			abort();
+	if (req->type == KEYD_IMPORT && (!decode(&again.data, &bin2) || bin2.len != bin.len ||
+	    memcmp(bin2.data, bin.data, bin.len) != 0))
+		abort();
+	keyd_request_release(&again);
+out:
+	buf_release(&out);
+	buf_release(&bin);
+	buf_release(&bin2);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -77,11 +181,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t i = 0; i < req.naddresses; i++)
 			if (!addr_valid(req.addresses[i]))
 				abort();
+		check_request_formats(&req);
 	} else if (err.msg[0] == '\0') {
 		abort();
 	}
 	keyd_request_release(&req);
 	check_reply(data, size);
+	check_import_delete_replies(data, size);
 	copy = xstrndup((const char *)data, size);
 	keyd_sanitize(copy);
 	for (const char *p = copy; *p != '\0'; p++)

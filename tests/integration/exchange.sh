@@ -14,6 +14,7 @@
 # anonymous ones (unsigned, or signed by a key b cannot bind) for their
 # first 8 addresses and at a lower rate.
 RIG_PORT=12370
+RIG_PORTS=13	# two Postfix instances, nsd, three key servers (tests/integration/port_blocks.sh)
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/dnszone.sh"
 

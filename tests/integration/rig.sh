@@ -6,9 +6,16 @@
 # cables-keyctl from the build tree.  Output is TAP; the plan is printed by
 # rig_done.  Every process started here is stopped on exit.
 #
-# A test sets RIG_PORT (a block of 10 free ports is assumed from there);
-# CABLES_PORT_OFFSET moves every test's block, so that two trees can run
-# their suites side by side.
+# Ports: a test sets RIG_PORT=BASE (a number, before sourcing rig.sh) and
+# owns the block [BASE, BASE + RIG_PORTS); RIG_PORTS is 10 unless the test
+# sets it too (exchange.sh: 13).  rig.sh takes BASE (smtpd), BASE+1 (the
+# re-injection listener) and BASE+2 (smtp-sink); a test derives every other
+# port from RIG_PORT ("DNSPORT=$((RIG_PORT + 5))"), never writes one as a
+# number, and stays inside its block.  tests/integration/port_blocks.sh
+# checks that, and that no two tests' blocks overlap (make -j check runs
+# them side by side): pick a free block from its output.  CABLES_PORT_OFFSET
+# moves every test's block, so that two trees can run their suites side by
+# side.
 
 set -u
 : "${top_builddir:=.}"

@@ -18,13 +18,16 @@
 #include "helpers.h"
 #include "copies.h"
 #include "inbound.h"
+#include "keydclient.h"
 #include "mime.h"
 #include "smime.h"
 
+#include <openssl/x509v3.h>
+
 #define NOW ((time_t)1790000000)
 
-static X509 *bob_cert, *carol_cert, *alice_cert, *old_cert;
-static EVP_PKEY *bob_key, *carol_key, *alice_key, *old_key;
+static X509 *bob_cert, *carol_cert, *alice_cert, *old_cert, *alice2_cert;
+static EVP_PKEY *bob_key, *carol_key, *alice_key, *old_key, *alice2_key;
 
 static const char inner[] =
     "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHello Bob.\r\n";
@@ -36,6 +39,7 @@ group_setup(void **state)
 	if (smime_generate("bob@a.test", SMIME_ALGO_P256, 365, NOW, &bob_cert, &bob_key, NULL) != CABLES_OK ||
 	    smime_generate("carol@a.test", SMIME_ALGO_P256, 365, NOW, &carol_cert, &carol_key, NULL) != CABLES_OK ||
 	    smime_generate("alice@b.test", SMIME_ALGO_P256, 365, NOW, &alice_cert, &alice_key, NULL) != CABLES_OK ||
+	    smime_generate("alice@b.test", SMIME_ALGO_P256, 365, NOW, &alice2_cert, &alice2_key, NULL) != CABLES_OK ||
 	    smime_generate("bob@a.test", SMIME_ALGO_P256, 30, NOW - 86400, &old_cert, &old_key, NULL) != CABLES_OK)
 		return -1;
 	return 0;
@@ -48,6 +52,8 @@ group_teardown(void **state)
 	X509_free(carol_cert);
 	X509_free(alice_cert);
 	X509_free(old_cert);
+	X509_free(alice2_cert);
+	EVP_PKEY_free(alice2_key);
 	EVP_PKEY_free(bob_key);
 	EVP_PKEY_free(carol_key);
 	EVP_PKEY_free(alice_key);
@@ -301,9 +307,9 @@ test_forged_result_fields_are_removed(void **state)
 	milter_fixture_free(fx);
 }
 
-/* A signed-then-encrypted message from alice@b.test. */
+/* A signed-then-encrypted message from alice@b.test, signed with cert and key. */
 static struct message *
-signed_message(struct milter_fixture *fx, const char *from)
+signed_message_by(struct milter_fixture *fx, const char *from, X509 *cert, EVP_PKEY *key)
 {
 	struct message *m = message_new(fx->cfg, "alice@b.test", false, false);
 	struct entity_src src, sig_src;
@@ -316,7 +322,7 @@ signed_message(struct milter_fixture *fx, const char *from)
 	message_add_header(m, "Content-Transfer-Encoding", "base64");
 	entity_src_init(&sig_src);
 	entity_src_mem(&sig_src, inner, strlen(inner));
-	assert_int_equal(smime_sign(alice_cert, alice_key, NULL, &sig_src, &sig, NULL), CABLES_OK);
+	assert_int_equal(smime_sign(cert, key, NULL, &sig_src, &sig, NULL), CABLES_OK);
 	sig_head = xasprintf("Content-Type: %s\r\n\r\n", sig.content_type);
 	entity_src_init(&src);
 	entity_src_mem(&src, sig_head, strlen(sig_head));
@@ -329,6 +335,13 @@ signed_message(struct milter_fixture *fx, const char *from)
 	return m;
 }
 
+/* A signed-then-encrypted message from alice@b.test, signed by her first certificate. */
+static struct message *
+signed_message(struct milter_fixture *fx, const char *from)
+{
+	return signed_message_by(fx, from, alice_cert, alice_key);
+}
+
 static void
 test_inner_signature_is_verified_and_kept(void **state)
 {
@@ -338,8 +351,10 @@ test_inner_signature_is_verified_and_kept(void **state)
 		{ "Alice <alice@b.test>", false, "ins 0 Authentication-Results mx.a.test; smime=policy reason=\"signer's "
 		    "certificate is not in the key store and no TrustAnchors are configured\" "
 		    "body.smime-identifier=\"alice@b.test\"\n" },
+		/* Held for alice, the certificate vouches for nobody else: not trusted for ceo. */
 		{ "CEO <ceo@a.test>", true, "ins 0 Authentication-Results mx.a.test; smime=policy "
-		    "reason=\"the signer is not the From address\" body.smime-identifier=\"alice@b.test\" "
+		    "reason=\"signer's certificate is not in the key store and no TrustAnchors are configured; "
+		    "the signer is not the From address\" body.smime-identifier=\"alice@b.test\" "
 		    "header.from=\"ceo@a.test\"\n" },
 	};
 
@@ -382,7 +397,8 @@ test_valid_signatures_are_harvested_for_remote_addresses(void **state)
 	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
 	m = signed_message(fx, "alice@b.test");
 	run(fx, m, &out);
-	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test harvested=1"));
+	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test harvest=harvested (certificate "));
+	assert_non_null(strstr(out.detail, "for alice@b.test, pinned (first key seen)"));
 	assert_int_equal(keystore_lookup(fx->ks, "alice@b.test", "smime", &keys, NULL), CABLES_OK);
 	assert_int_equal(keys.count, 1);
 	assert_string_equal(keys.items[0].source, "harvested");
@@ -393,8 +409,7 @@ test_valid_signatures_are_harvested_for_remote_addresses(void **state)
 	fake_mta_init(&fx->fake, false);
 	m = signed_message(fx, "alice@b.test");
 	run(fx, m, &out);
-	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test"));
-	assert_null(strstr(out.detail, "harvested"));
+	assert_non_null(strstr(out.detail, "signature=valid signer=alice@b.test harvest=unchanged (certificate "));
 	message_free(m);
 	X509_STORE_free(anchors);
 	milter_fixture_free(fx);
@@ -486,6 +501,412 @@ test_failures_on_our_side_temp_fail(void **state)
 	milter_fixture_free(fx);
 }
 
+/* The store's S/MIME keys of addr: how many, and the fingerprint of the first (newest). */
+static size_t
+stored(struct milter_fixture *fx, const char *addr, char fpr[65])
+{
+	struct key_list keys;
+	size_t n;
+
+	assert_int_equal(keystore_lookup(fx->ks, addr, "smime", &keys, NULL), CABLES_OK);
+	n = keys.count;
+	if (fpr != NULL)
+		strlcpy_c(fpr, n > 0 ? keys.items[0].fingerprint : "", 65);
+	key_list_release(&keys);
+	return n;
+}
+
+static void
+test_harvest_only_for_the_from_address(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	struct message *m;
+	struct outcome out;
+
+	X509_STORE_add_cert(anchors, alice_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	/* alice's valid signature on a message From mallory: stored for nobody. */
+	m = signed_message(fx, "Alice <mallory@b.test>");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=refused (address mismatch: certificate "));
+	assert_non_null(strstr(out.detail, "does not name the From address mallory@b.test)"));
+	assert_int_equal(stored(fx, "alice@b.test", NULL), 0);
+	assert_int_equal(stored(fx, "mallory@b.test", NULL), 0);
+	message_free(m);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
+static void
+test_harvest_key_change_follows_on_key_change(void **state)
+{
+	const struct { const char *config; bool changes; const char *expect; } cases[] = {
+		{ "", true, "harvest=harvested (certificate " },
+		{ "On-KeyChange tempfail\n", false, "On-KeyChange tempfail (cables-keyctl pins clear alice@b.test" },
+		{ "Policy alice@b.test On-KeyChange=reject\n", false, "pinned for alice@b.test: On-KeyChange reject" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new(cases[i].config, NOW);
+		X509_STORE *anchors = X509_STORE_new(), *anchors2 = X509_STORE_new();
+		char first[65], second[65], now_fpr[65];
+		struct message *m;
+		struct outcome out;
+		struct key_pin pin;
+
+		/* Both self-signed with one subject: a store each, as if a CA had issued both. */
+		X509_STORE_add_cert(anchors, alice_cert);
+		X509_STORE_add_cert(anchors2, alice2_cert);
+		fx->env.anchors = anchors;
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		smime_cert_fingerprint(alice_cert, first);
+		smime_cert_fingerprint(alice2_cert, second);
+		m = signed_message(fx, "alice@b.test");
+		run(fx, m, &out);
+		assert_non_null(strstr(out.detail, "harvest=harvested"));
+		message_free(m);
+		fake_mta_release(&fx->fake);
+		fake_mta_init(&fx->fake, false);
+		fx->env.anchors = anchors2;
+		m = signed_message_by(fx, "alice@b.test", alice2_cert, alice2_key);
+		run(fx, m, &out);
+		if (strstr(out.detail, cases[i].expect) == NULL)
+			fail_msg("case %zu: %s", i, out.detail);
+		/* One key for alice either way: the new one replaced the old, or the old stays. */
+		assert_int_equal(stored(fx, "alice@b.test", now_fpr), 1);
+		assert_string_equal(now_fpr, cases[i].changes ? second : first);
+		assert_int_equal(keystore_pin_get(fx->ks, "alice@b.test", "smime", &pin, NULL), CABLES_OK);
+		assert_string_equal(pin.fingerprint, cases[i].changes ? second : first);
+		assert_string_equal(pin.offered, cases[i].changes ? "" : second);
+		assert_int_equal(pin.changes, cases[i].changes ? 1 : 0);
+		key_pin_release(&pin);
+		message_free(m);
+		X509_STORE_free(anchors);
+		X509_STORE_free(anchors2);
+		milter_fixture_free(fx);
+	}
+}
+
+static void
+test_harvest_never_replaces_an_imported_key(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	struct key_record r;
+	struct message *m;
+	struct outcome out;
+	char fpr[65], held[65];
+
+	X509_STORE_add_cert(anchors, alice_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	memset(&r, 0, sizeof(r));
+	r.address = "alice@b.test";
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	smime_cert_fingerprint(alice2_cert, held);
+	strlcpy_c(r.fingerprint, held, sizeof(r.fingerprint));
+	r.public_data = smime_cert_to_der(alice2_cert, &r.public_len);
+	smime_cert_validity(alice2_cert, &r.not_before, &r.not_after);
+	r.source = "imported";
+	assert_int_equal(keystore_put(fx->ks, &r, NOW, NULL), CABLES_OK);
+	free(r.public_data);
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=refused (key change: certificate "));
+	assert_non_null(strstr(out.detail, "(imported) is held for alice@b.test"));
+	assert_int_equal(stored(fx, "alice@b.test", fpr), 1);
+	assert_string_equal(fpr, held);
+	message_free(m);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
+/* A pin from DNSSEC is never moved by a harvested certificate, even under On-KeyChange accept. */
+static void
+test_harvest_never_replaces_a_dnssec_pin(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("On-KeyChange accept\n", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	struct key_pin pin;
+	struct message *m;
+	struct outcome out;
+
+	X509_STORE_add_cert(anchors, alice_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	memset(&pin, 0, sizeof(pin));
+	pin.address = "alice@b.test";
+	strlcpy_c(pin.format, "smime", sizeof(pin.format));
+	smime_cert_fingerprint(alice2_cert, pin.fingerprint);
+	pin.source = "dns-dnssec";
+	pin.first_seen = pin.last_seen = NOW;
+	assert_int_equal(keystore_pin_set(fx->ks, &pin, NULL), CABLES_OK);
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	if (strstr(out.detail, "harvest=refused (key change: certificate ") == NULL ||
+	    strstr(out.detail, "(dns-dnssec), which a harvested certificate never replaces") == NULL)
+		fail_msg("%s", out.detail);
+	assert_int_equal(stored(fx, "alice@b.test", NULL), 0);
+	assert_int_equal(keystore_pin_get(fx->ks, "alice@b.test", "smime", &pin, NULL), CABLES_OK);
+	assert_string_equal(pin.source, "dns-dnssec");
+	key_pin_release(&pin);
+	message_free(m);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
+/* A copy of base (re-signed with key) whose subjectAltName names the comma-separated e-mail addresses. */
+static X509 *
+cert_naming(X509 *base, EVP_PKEY *key, const char *emails)
+{
+	X509 *c = X509_dup(base);
+	X509_EXTENSION *ext;
+	struct buf b;
+	char *copy = xstrdup(emails), *save = NULL, *san;
+	int i;
+
+	buf_init(&b);
+	for (char *e = strtok_r(copy, ",", &save); e != NULL; e = strtok_r(NULL, ",", &save))
+		buf_printf(&b, "%semail:%s", b.len > 0 ? "," : "", e);
+	san = xstrndup(b.data, b.len);
+	buf_release(&b);
+	free(copy);
+	while ((i = X509_get_ext_by_NID(c, NID_subject_alt_name, -1)) >= 0)
+		X509_EXTENSION_free(X509_delete_ext(c, i));
+	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+	assert_non_null(ext);
+	X509_add_ext(c, ext, -1);
+	X509_EXTENSION_free(ext);
+	assert_true(X509_sign(c, key, EVP_sha256()) > 0);
+	free(san);
+	return c;
+}
+
+/* Store cert for addr with source. */
+static void
+store_cert_as(struct milter_fixture *fx, const char *addr, X509 *cert, const char *source)
+{
+	struct key_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)addr;
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	smime_cert_fingerprint(cert, r.fingerprint);
+	r.public_data = smime_cert_to_der(cert, &r.public_len);
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.source = (char *)source;
+	assert_int_equal(keystore_put(fx->ks, &r, NOW, NULL), CABLES_OK);
+	free(r.public_data);
+}
+
+/*
+ * A certificate the store holds for one address (here: found by DNSSEC for
+ * mallory's own address) vouches for that address only: mallory's
+ * self-made certificate also naming ceo@c.test does not make a message
+ * From ceo@c.test validly signed, nor is it harvested as ceo's key.
+ */
+static void
+test_known_certificate_vouches_only_for_its_address(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509 *m_cert = cert_naming(alice_cert, alice_key, "mallory@evil.test,ceo@c.test");
+	struct message *m;
+	struct outcome out;
+
+	fx->env.anchors = NULL;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	store_cert_as(fx, "mallory@evil.test", m_cert, "dns-dnssec");
+	m = signed_message_by(fx, "CEO <ceo@c.test>", m_cert, alice_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "signature=valid") != NULL || strstr(out.detail, "harvest=harvested") != NULL)
+		fail_msg("%s", out.detail);
+	assert_int_equal(stored(fx, "ceo@c.test", NULL), 0);
+	message_free(m);
+	/* From mallory herself it is valid, and (already held) not harvested again. */
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	m = signed_message_by(fx, "mallory@evil.test", m_cert, alice_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "signature=valid") == NULL)
+		fail_msg("%s", out.detail);
+	message_free(m);
+	X509_free(m_cert);
+	milter_fixture_free(fx);
+}
+
+/*
+ * Replaying an old signed message (an older certificate, still in its
+ * validity) does not roll the pin back from the newer certificate that
+ * replaced it, nor delete the newer one, even under On-KeyChange accept.
+ */
+static void
+test_harvest_refuses_an_older_certificate(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new(), *anchors_old = X509_STORE_new();
+	X509 *older;
+	EVP_PKEY *older_key;
+	char newer_fpr[65], fpr[65];
+	struct key_pin pin;
+	struct message *m;
+	struct outcome out;
+
+	assert_int_equal(smime_generate("alice@b.test", SMIME_ALGO_P256, 365, NOW - 100 * 86400, &older, &older_key,
+	    NULL), CABLES_OK);
+	/* Both self-signed with one subject: a store each, as if a CA had issued both. */
+	X509_STORE_add_cert(anchors, alice_cert);
+	X509_STORE_add_cert(anchors_old, older);
+	fx->env.anchors = anchors_old;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	smime_cert_fingerprint(alice_cert, newer_fpr);
+	/* The older certificate first, then the renewed one: a key change, accepted. */
+	m = signed_message_by(fx, "alice@b.test", older, older_key);
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=harvested"));
+	message_free(m);
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	fx->env.anchors = anchors;
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=harvested"));
+	message_free(m);
+	/* The old message again. */
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	fx->env.anchors = anchors_old;
+	m = signed_message_by(fx, "alice@b.test", older, older_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "harvest=refused") == NULL)
+		fail_msg("%s", out.detail);
+	assert_int_equal(stored(fx, "alice@b.test", fpr), 1);
+	assert_string_equal(fpr, newer_fpr);
+	assert_int_equal(keystore_pin_get(fx->ks, "alice@b.test", "smime", &pin, NULL), CABLES_OK);
+	assert_string_equal(pin.fingerprint, newer_fpr);
+	key_pin_release(&pin);
+	message_free(m);
+	X509_free(older);
+	EVP_PKEY_free(older_key);
+	X509_STORE_free(anchors);
+	X509_STORE_free(anchors_old);
+	milter_fixture_free(fx);
+}
+
+/*
+ * Our RecipientDelimiter says nothing about a remote domain's mailboxes: a
+ * certificate for bob-x@b.test (someone else's mailbox there) is not bob's.
+ */
+static void
+test_harvest_keeps_sub_addresses_apart(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("RecipientDelimiter +-\n", NOW);
+	X509_STORE *anchors = X509_STORE_new();
+	X509 *x_cert = cert_naming(alice_cert, alice_key, "bob-x@b.test");
+	struct message *m;
+	struct outcome out;
+
+	X509_STORE_add_cert(anchors, x_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	m = signed_message_by(fx, "bob-x@b.test", x_cert, alice_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "harvest=harvested") != NULL)
+		fail_msg("%s", out.detail);
+	assert_int_equal(stored(fx, "bob@b.test", NULL), 0);
+	message_free(m);
+	X509_free(x_cert);
+	X509_STORE_free(anchors);
+	milter_fixture_free(fx);
+}
+
+/* The fingerprint of the certificate keys_cert picks to encrypt to addr, or "" for none. */
+static void
+encrypts_to(struct milter_fixture *fx, const char *addr, char fpr[65])
+{
+	cables_status st;
+	char *why = NULL;
+	X509 *c = keys_cert(&fx->env, addr, KEY_ENCRYPT, &why, &st, NULL);
+
+	assert_int_equal(st, CABLES_OK);
+	fpr[0] = '\0';
+	if (c != NULL)
+		smime_cert_fingerprint(c, fpr);
+	X509_free(c);
+	free(why);
+}
+
+/*
+ * A harvested certificate encrypts only while it is the pinned key: after
+ * a DNSSEC key took the pin (keyd), the harvested one that held it is not
+ * chosen (the milter asks keyd, which confirms the DNSSEC key); and one
+ * stored unpinned (before harvesting was pinned) waits for its next signed
+ * message to be pinned.
+ */
+static void
+test_harvested_key_is_used_only_while_pinned(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", NOW);
+	X509_STORE *anchors = X509_STORE_new(), *anchors_d = X509_STORE_new();
+	X509 *d_cert = cert_naming(alice_cert, alice_key, "dave@c.test");
+	struct keyd_found confirmed;
+	struct key_pin pin;
+	char first[65], second[65], d_fpr[65], fpr[65];
+	struct message *m;
+	struct outcome out;
+
+	X509_STORE_add_cert(anchors, alice_cert);
+	X509_STORE_add_cert(anchors_d, d_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	smime_cert_fingerprint(alice_cert, first);
+	smime_cert_fingerprint(alice2_cert, second);
+	smime_cert_fingerprint(d_cert, d_fpr);
+	m = signed_message(fx, "alice@b.test");
+	run(fx, m, &out);
+	assert_non_null(strstr(out.detail, "harvest=harvested"));
+	message_free(m);
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, first);
+	/* keyd finds alice2 by DNSSEC: the pin moves to it. */
+	store_cert_as(fx, "alice@b.test", alice2_cert, "dns-dnssec");
+	memset(&pin, 0, sizeof(pin));
+	pin.address = "alice@b.test";
+	strlcpy_c(pin.format, "smime", sizeof(pin.format));
+	strlcpy_c(pin.fingerprint, second, sizeof(pin.fingerprint));
+	pin.source = "dns-dnssec";
+	pin.first_seen = pin.last_seen = NOW;
+	assert_int_equal(keystore_pin_set(fx->ks, &pin, NULL), CABLES_OK);
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, "");
+	memset(&confirmed, 0, sizeof(confirmed));
+	strlcpy_c(confirmed.fpr[0], second, sizeof(confirmed.fpr[0]));
+	confirmed.n = 1;
+	fx->env.confirmed = &confirmed;
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, second);
+	fx->env.confirmed = NULL;
+	/* Harvested, unpinned (stored by an older version): not used until its next signed message pins it. */
+	store_cert_as(fx, "dave@c.test", d_cert, "harvested");
+	encrypts_to(fx, "dave@c.test", fpr);
+	assert_string_equal(fpr, "");
+	fake_mta_release(&fx->fake);
+	fake_mta_init(&fx->fake, false);
+	fx->env.anchors = anchors_d;
+	m = signed_message_by(fx, "dave@c.test", d_cert, alice_key);
+	run(fx, m, &out);
+	if (strstr(out.detail, "harvest=unchanged") == NULL || strstr(out.detail, "pinned now") == NULL)
+		fail_msg("%s", out.detail);
+	message_free(m);
+	encrypts_to(fx, "dave@c.test", fpr);
+	assert_string_equal(fpr, d_fpr);
+	X509_free(d_cert);
+	X509_STORE_free(anchors);
+	X509_STORE_free(anchors_d);
+	milter_fixture_free(fx);
+}
+
 int
 main(void)
 {
@@ -498,6 +919,14 @@ main(void)
 		cmocka_unit_test(test_forged_result_fields_are_removed),
 		cmocka_unit_test(test_inner_signature_is_verified_and_kept),
 		cmocka_unit_test(test_valid_signatures_are_harvested_for_remote_addresses),
+		cmocka_unit_test(test_harvest_only_for_the_from_address),
+		cmocka_unit_test(test_harvest_key_change_follows_on_key_change),
+		cmocka_unit_test(test_harvest_never_replaces_an_imported_key),
+		cmocka_unit_test(test_harvest_never_replaces_a_dnssec_pin),
+		cmocka_unit_test(test_known_certificate_vouches_only_for_its_address),
+		cmocka_unit_test(test_harvest_refuses_an_older_certificate),
+		cmocka_unit_test(test_harvest_keeps_sub_addresses_apart),
+		cmocka_unit_test(test_harvested_key_is_used_only_while_pinned),
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),

@@ -1,7 +1,9 @@
 /*
  * test_keydproto - the cables-keyd protocol: good requests, and every kind
- * of bad one named; lookup replies formatted and parsed back, bad replies
- * refused; every enum word parses back.
+ * of bad one named; requests formatted by the typed formatters parse back,
+ * and what keyd would refuse is not formatted; lookup, list, import and
+ * delete replies formatted and parsed back, bad replies refused; every
+ * enum word parses back.
  */
 #include "autoconfig.h"
 
@@ -14,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "helpers.h"
 #include "keydproto.h"
 #include "util.h"
 
@@ -179,6 +182,13 @@ test_names_parse_back(void **state)
 		assert_true(keyd_trust_parse(keyd_trust_name((enum keyd_trust)i), &t));
 		assert_int_equal(t, i);
 	}
+	for (int i = KEYD_LOOKUP; i <= KEYD_LIST; i++) {
+		enum keyd_request_type rt;
+
+		assert_true(keyd_request_type_parse(keyd_request_type_name((enum keyd_request_type)i), &rt));
+		assert_int_equal(rt, i);
+	}
+	assert_string_equal(keyd_request_type_name((enum keyd_request_type)99), "?");
 	assert_false(keyd_outcome_parse("Found", &o));
 	assert_false(keyd_format_parse("x509", &f));
 	assert_false(keyd_source_parse("dns", &src));
@@ -296,6 +306,320 @@ test_list_reply(void **state)
 	buf_release(&out);
 }
 
+/* A formatted request (ending in its empty line) parsed as keyd parses it. */
+static void
+parse_formatted(const struct buf *b, struct keyd_request *req)
+{
+	struct cables_err err;
+
+	assert_true(b->len >= 2 && b->data[b->len - 1] == '\n' && b->data[b->len - 2] == '\n');
+	if (keyd_request_parse(b->data, b->len - 1, req, &err) != CABLES_OK)
+		fail_msg("'%s' did not parse: %s", b->data, err.msg);
+}
+
+/* What the lookup formatter writes, keyd reads: the same addresses, in order. */
+static void
+test_lookup_request_round_trip(void **state)
+{
+	const char *addrs[] = { "bob@b.test", "Carol+x@C.test" };
+	struct keyd_request req;
+	struct buf out, many;
+	const char **list = xcalloc(KEYD_ADDRESSES_MAX, sizeof(*list));
+
+	buf_init(&out);
+	assert_int_equal(keyd_lookup_request_format(&out, addrs, 2, NULL), CABLES_OK);
+	assert_string_equal(out.data, "request=lookup\naddress=bob@b.test\naddress=Carol+x@C.test\n\n");
+	parse_formatted(&out, &req);
+	assert_int_equal(req.type, KEYD_LOOKUP);
+	assert_int_equal(req.naddresses, 2);
+	assert_string_equal(req.addresses[1], "Carol+x@C.test");
+	keyd_request_release(&req);
+	/* A full batch is one request keyd takes. */
+	buf_init(&many);
+	for (size_t i = 0; i < KEYD_ADDRESSES_MAX; i++)
+		list[i] = "member@lists.test";
+	assert_int_equal(keyd_lookup_request_format(&many, list, KEYD_ADDRESSES_MAX, NULL), CABLES_OK);
+	parse_formatted(&many, &req);
+	assert_int_equal(req.naddresses, KEYD_ADDRESSES_MAX);
+	keyd_request_release(&req);
+	buf_release(&many);
+	free(list);
+	buf_release(&out);
+}
+
+/* A formatter that refuses leaves out as it was and says why. */
+#define FORMAT_REFUSED(call, reason) do { \
+	struct cables_err err_; \
+	struct buf out_; \
+	buf_init(&out_); \
+	buf_appends(&out_, "before"); \
+	assert_int_equal((call), CABLES_ERR_ARG); \
+	assert_string_equal(out_.data, "before"); \
+	if (strstr(err_.msg, (reason)) == NULL) \
+		fail_msg("expected '%s', got '%s'", (reason), err_.msg); \
+	buf_release(&out_); \
+} while (0)
+
+/* An address of n bytes, "xxx...@example.test", for a line of 8 + n bytes. */
+static char *
+address_of(size_t n)
+{
+	char *a = xmalloc(n + 1);
+
+	memset(a, 'x', n);
+	memcpy(a + n - 13, "@example.test", 14);
+	return a;
+}
+
+/* What keyd would refuse is not formatted: a client cannot smuggle lines into a request. */
+static void
+test_lookup_request_refused(void **state)
+{
+	const char *injected[] = { "bob@b.test\nrequest=stats" };
+	const char *cr[] = { "bob@b.test\r" };
+	const char *bad[] = { "bob@b.test", "not-an-address" };
+	const char *ctl[] = { "a\x1b[31m@b.test" };
+	const char *empty[] = { "" };
+	const char *longest[] = { address_of(KEYD_LINE_MAX - 8) }, *longer[] = { address_of(KEYD_LINE_MAX - 7) };
+	const char **list = xcalloc(KEYD_ADDRESSES_MAX + 1, sizeof(*list));
+	struct keyd_request req;
+	struct buf out;
+
+	for (size_t i = 0; i <= KEYD_ADDRESSES_MAX; i++)
+		list[i] = "member@lists.test";
+	FORMAT_REFUSED(keyd_lookup_request_format(&out_, injected, 1, &err_), "is not an email address cables-keyd takes");
+	FORMAT_REFUSED(keyd_lookup_request_format(&out_, cr, 1, &err_), "is not an email address");
+	FORMAT_REFUSED(keyd_lookup_request_format(&out_, bad, 2, &err_), "'not-an-address' is not an email address");
+	FORMAT_REFUSED(keyd_lookup_request_format(&out_, ctl, 1, &err_), "'a?[31m@b.test' is not an email address");
+	FORMAT_REFUSED(keyd_lookup_request_format(&out_, empty, 1, &err_), "'' is not an email address");
+	FORMAT_REFUSED(keyd_lookup_request_format(&out_, longer, 1, &err_), "xxx...' is not an email address");
+	FORMAT_REFUSED(keyd_lookup_request_format(&out_, bad, 0, &err_), "a lookup needs at least one address");
+	FORMAT_REFUSED(keyd_lookup_request_format(&out_, list, KEYD_ADDRESSES_MAX + 1, &err_),
+	    "a lookup of 1001 addresses (1000 at most)");
+	/* One byte shorter is the longest line keyd takes. */
+	buf_init(&out);
+	assert_int_equal(keyd_lookup_request_format(&out, longest, 1, NULL), CABLES_OK);
+	parse_formatted(&out, &req);
+	assert_string_equal(req.addresses[0], longest[0]);
+	keyd_request_release(&req);
+	buf_release(&out);
+	free(list);
+	free((char *)longest[0]);
+	free((char *)longer[0]);
+}
+
+/* An import: the key travels in base64 lines keyd joins and decodes to the same bytes. */
+static void
+test_import_request_round_trip(void **state)
+{
+	unsigned char key[1000];
+	struct keyd_request req;
+	struct buf out;
+	uint8_t *back;
+	size_t back_len;
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 7 + 3);
+	buf_init(&out);
+	assert_int_equal(keyd_import_request_format(&out, "bob@b.test", KEYD_FORMAT_PGP, true, key, sizeof(key), NULL),
+	    CABLES_OK);
+	assert_non_null(strstr(out.data, "request=import\naddress=bob@b.test\nformat=pgp\nforce=yes\ndata="));
+	for (const char *l = out.data; *l != '\0'; l = strchr(l, '\n') + 1)
+		assert_true(strcspn(l, "\n") <= 5 + 76);
+	parse_formatted(&out, &req);
+	assert_int_equal(req.type, KEYD_IMPORT);
+	assert_string_equal(req.addresses[0], "bob@b.test");
+	assert_string_equal(req.format, "pgp");
+	assert_true(req.force);
+	back = test_b64_decode(req.data.data, req.data.len, &back_len);
+	assert_non_null(back);
+	assert_int_equal(back_len, sizeof(key));
+	assert_memory_equal(back, key, sizeof(key));
+	free(back);
+	keyd_request_release(&req);
+	buf_reset(&out);
+	assert_int_equal(keyd_import_request_format(&out, "bob@b.test", KEYD_FORMAT_SMIME, false, key, 1, NULL), CABLES_OK);
+	parse_formatted(&out, &req);
+	assert_string_equal(req.format, "smime");
+	assert_false(req.force);
+	assert_string_equal(req.data.data, "Aw==");
+	keyd_request_release(&req);
+	buf_release(&out);
+}
+
+static void
+test_import_request_refused(void **state)
+{
+	size_t huge = KEYD_REQUEST_MAX / 4 * 3;	/* its base64 alone fills a request */
+	unsigned char *key = xcalloc(1, huge);
+
+	FORMAT_REFUSED(keyd_import_request_format(&out_, "bob@b.test\nforce=yes", KEYD_FORMAT_PGP, false, key, 10, &err_),
+	    "is not an email address");
+	FORMAT_REFUSED(keyd_import_request_format(&out_, "bob@b.test", (enum keyd_format)7, false, key, 10, &err_),
+	    "an import of a key in format 7 (smime, pgp)");
+	FORMAT_REFUSED(keyd_import_request_format(&out_, "bob@b.test", KEYD_FORMAT_PGP, false, key, 0, &err_),
+	    "an import needs a key");
+	FORMAT_REFUSED(keyd_import_request_format(&out_, "bob@b.test", KEYD_FORMAT_PGP, false, key, huge, &err_),
+	    "an import request of ");
+	FORMAT_REFUSED(keyd_import_request_format(&out_, "bob@b.test", KEYD_FORMAT_PGP, false, key,
+	    (size_t)KEYD_REQUEST_MAX + 1, &err_), "is larger than cables-keyd takes (1 MB)");
+	free(key);
+}
+
+static void
+test_delete_list_stats_requests(void **state)
+{
+	struct keyd_request req;
+	struct buf out;
+
+	buf_init(&out);
+	assert_int_equal(keyd_delete_request_format(&out, "bob@b.test", "0123ABCDef", NULL), CABLES_OK);
+	assert_string_equal(out.data, "request=delete\naddress=bob@b.test\nfingerprint=0123ABCDef\n\n");
+	parse_formatted(&out, &req);
+	assert_int_equal(req.type, KEYD_DELETE);
+	assert_string_equal(req.fingerprint, "0123ABCDef");
+	keyd_request_release(&req);
+	buf_reset(&out);
+	assert_int_equal(keyd_delete_request_format(&out, "bob@b.test", NULL, NULL), CABLES_OK);
+	parse_formatted(&out, &req);
+	assert_null(req.fingerprint);
+	assert_int_equal(req.naddresses, 1);
+	keyd_request_release(&req);
+	buf_reset(&out);
+	keyd_list_request_format(&out);
+	parse_formatted(&out, &req);
+	assert_int_equal(req.type, KEYD_LIST);
+	keyd_request_release(&req);
+	buf_reset(&out);
+	keyd_stats_request_format(&out);
+	parse_formatted(&out, &req);
+	assert_int_equal(req.type, KEYD_STATS);
+	keyd_request_release(&req);
+	buf_release(&out);
+	FORMAT_REFUSED(keyd_delete_request_format(&out_, "bob@b.test", "0123", &err_), "not a hex prefix of 8 to 64 digits");
+	FORMAT_REFUSED(keyd_delete_request_format(&out_, "bob@b.test", "0123456g", &err_), "not a hex prefix");
+	FORMAT_REFUSED(keyd_delete_request_format(&out_, "bob@b.test", "01234567\nrequest=list", &err_), "not a hex prefix");
+	FORMAT_REFUSED(keyd_delete_request_format(&out_, "bob@b.test",
+	    "00000000000000000000000000000000000000000000000000000000000000000", &err_), "not a hex prefix");
+	FORMAT_REFUSED(keyd_delete_request_format(&out_, "bob", NULL, &err_), "'bob' is not an email address");
+}
+
+/* The import reply: what keyd formats parses back; anything else is refused, never read best-effort. */
+static void
+test_import_reply(void **state)
+{
+	struct keyd_import_reply r = { "bob@b.test", KEYD_FORMAT_PGP, "0123abcdef", 1830000000 }, back;
+	struct buf out;
+
+	buf_init(&out);
+	keyd_import_reply_format(&out, &r);
+	assert_string_equal(out.data, "stored=bob@b.test format=pgp fingerprint=0123abcdef expires=1830000000\n");
+	assert_int_equal(keyd_import_reply_parse(out.data, out.len, &back, NULL), CABLES_OK);
+	assert_string_equal(back.address, "bob@b.test");
+	assert_int_equal(back.format, KEYD_FORMAT_PGP);
+	assert_string_equal(back.fingerprint, "0123abcdef");
+	assert_int_equal(back.expires, 1830000000);
+	buf_appends(&out, "\n");	/* with the empty line, as keyd_call() reads it */
+	assert_int_equal(keyd_import_reply_parse(out.data, out.len, &back, NULL), CABLES_OK);
+	buf_release(&out);
+}
+
+static void
+import_reply_refused(const char *text, const char *reason)
+{
+	struct keyd_import_reply r;
+	struct cables_err err;
+
+	assert_int_equal(keyd_import_reply_parse(text, strlen(text), &r, &err), CABLES_ERR_SYNTAX);
+	if (strstr(err.msg, reason) == NULL)
+		fail_msg("'%s': expected '%s', got '%s'", text, reason, err.msg);
+}
+
+static void
+test_bad_import_replies_refused(void **state)
+{
+	static const char shape[] = "the reply to an import is not \"stored=ADDRESS format=F fingerprint=FPR expires=T\"";
+	static const char lines[] = "the reply to an import is not one line";
+
+	import_reply_refused("error=not usable: expired (force=yes stores it anyway)\n\n",
+	    "cables-keyd refused the request: not usable: expired (force=yes stores it anyway)");
+	import_reply_refused("", lines);
+	import_reply_refused("\n\n", lines);
+	import_reply_refused("stored=bob@b.test format=pgp fingerprint=00 expires=1\nstored=x@b.test format=pgp "
+	    "fingerprint=00 expires=1\n", lines);
+	import_reply_refused("stored=bob@b.test format=pgp fingerprint=00 expires=1\n\n\n", lines);
+	import_reply_refused("deleted=1\n", shape);
+	import_reply_refused("stored=bob@b.test\n", shape);
+	import_reply_refused("stored= format=pgp fingerprint=00 expires=1\n", shape);
+	import_reply_refused("stored=bob format=pgp fingerprint=00 expires=1\n", shape);
+	import_reply_refused("stored=bob@b.test format=x509 fingerprint=00 expires=1\n", shape);
+	import_reply_refused("stored=bob@b.test format=pgp fingerprint=zz expires=1\n", shape);
+	import_reply_refused("stored=bob@b.test format=pgp fingerprint= expires=1\n", shape);
+	import_reply_refused("stored=bob@b.test format=pgp fingerprint=00 expires=1x\n", shape);
+	import_reply_refused("stored=bob@b.test format=pgp fingerprint=00 expires=\n", shape);
+	import_reply_refused("stored=bob@b.test format=pgp fingerprint=00 expires=1 extra=1\n", shape);
+	import_reply_refused("stored=bob@b.test fingerprint=00 format=pgp expires=1\n", shape);
+	import_reply_refused("stored=bob@b.test format=pgp fingerprint="
+	    "00000000000000000000000000000000000000000000000000000000000000000 expires=1\n", shape);
+}
+
+static void
+delete_reply_refused(const char *text, const char *reason)
+{
+	struct cables_err err;
+	size_t n = 7;
+
+	assert_int_equal(keyd_delete_reply_parse(text, strlen(text), &n, &err), CABLES_ERR_SYNTAX);
+	assert_int_equal(n, 0);
+	if (strstr(err.msg, reason) == NULL)
+		fail_msg("'%s': expected '%s', got '%s'", text, reason, err.msg);
+}
+
+static void
+test_delete_reply(void **state)
+{
+	static const char shape[] = "the reply to a delete is not \"deleted=N\"";
+	struct buf out;
+	size_t n;
+
+	buf_init(&out);
+	keyd_delete_reply_format(&out, 3);
+	assert_string_equal(out.data, "deleted=3\n");
+	assert_int_equal(keyd_delete_reply_parse(out.data, out.len, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(keyd_delete_reply_parse("deleted=0\n\n", 11, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 0);
+	buf_release(&out);
+	delete_reply_refused("error=not an address\n\n", "cables-keyd refused the request: not an address");
+	delete_reply_refused("deleted=\n", shape);
+	delete_reply_refused("deleted=-1\n", shape);
+	delete_reply_refused("deleted=+1\n", shape);
+	delete_reply_refused("deleted= 1\n", shape);
+	delete_reply_refused("deleted=1 \n", shape);
+	delete_reply_refused("deleted=0x10\n", shape);
+	delete_reply_refused("deleted=99999999999999999999999\n", shape);
+	delete_reply_refused("removed=1\n", shape);
+	delete_reply_refused("deleted=1\ndeleted=2\n", "the reply to a delete is not one line");
+	delete_reply_refused("", "the reply to a delete is not one line");
+}
+
+/* keyd's error= lines: one line whatever the reason holds. */
+static void
+test_error_format(void **state)
+{
+	struct keyd_lookup_reply r;
+	struct cables_err err;
+	struct buf out;
+
+	buf_init(&out);
+	keyd_error_format(&out, "data: %s", "bad\nrequest=stats");
+	assert_string_equal(out.data, "error=data: bad?request=stats\n");
+	assert_int_equal(keyd_lookup_reply_parse(out.data, out.len, &r, &err), CABLES_ERR_SYNTAX);
+	assert_string_equal(err.msg, "cables-keyd refused the request: data: bad?request=stats");
+	keyd_lookup_reply_release(&r);
+	buf_release(&out);
+}
+
 int
 main(void)
 {
@@ -309,6 +633,15 @@ main(void)
 		cmocka_unit_test(test_reply_round_trip),
 		cmocka_unit_test(test_bad_replies_refused),
 		cmocka_unit_test(test_list_reply),
+		cmocka_unit_test(test_lookup_request_round_trip),
+		cmocka_unit_test(test_lookup_request_refused),
+		cmocka_unit_test(test_import_request_round_trip),
+		cmocka_unit_test(test_import_request_refused),
+		cmocka_unit_test(test_delete_list_stats_requests),
+		cmocka_unit_test(test_import_reply),
+		cmocka_unit_test(test_bad_import_replies_refused),
+		cmocka_unit_test(test_delete_reply),
+		cmocka_unit_test(test_error_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
