@@ -19,6 +19,7 @@
 
 #include "hp.h"
 #include "mime.h"
+#include "pad.h"
 #include "util.h"
 
 /* A fixture file, LF line ends made CRLF (as on the wire). */
@@ -906,6 +907,64 @@ round_trip(const char *content_type, const char *body, size_t want, const char *
 	hp_protect_release(&p);
 }
 
+static cables_status
+collect(void *arg, const void *p, size_t n, struct cables_err *err)
+{
+	(void)err;
+	buf_append(arg, p, n);
+	return CABLES_OK;
+}
+
+/*
+ * The receiving milter's order on a padded, protected entity: cut the
+ * padding, restore the header, cut the legacy display; what is left is the
+ * sender's content entity.
+ */
+static void
+test_padding_then_header_protection(void **state)
+{
+	static const char head[] = "From: a@a.test\r\nTo: b@b.test\r\nSubject: Keys\r\nContent-Type: text/plain\r\n";
+	static const char body[] = "The spare keys are under the blue pot.\r\n";
+	static const struct pad_cost plain = { 0, 1, 1 };
+	struct hp_protect p;
+	struct hp_restore r;
+	struct hp_insert ins[HP_INSERTS_MAX];
+	struct buf entity, padded;
+	bool top;
+	size_t n, skip;
+	char *ct, *shown;
+
+	assert_int_equal(hp_protect(head, strlen(head), HP_POLICY_BASELINE, &p, NULL), CABLES_OK);
+	n = hp_legacy_inserts(body, strlen(body), " text/plain", NULL, NULL, &p.legacy, &top, ins, HP_INSERTS_MAX);
+	assert_int_equal(n, 1);
+	ct = hp_content_type(" text/plain", top, NULL);
+	buf_init(&entity);
+	buf_append(&entity, p.inner.data, p.inner.len);
+	buf_printf(&entity, "Content-Type:%s\r\n\r\n", ct);
+	buf_append(&entity, ins[0].text.data, ins[0].text.len);
+	buf_appends(&entity, body);
+	buf_init(&padded);
+	assert_int_equal(pad_write(pad_target(entity.len, &plain, 0) - entity.len, collect, &padded, NULL), CABLES_OK);
+	buf_append(&padded, entity.data, entity.len);
+	assert_int_equal(padded.len, 4096);
+
+	skip = pad_strip(padded.data, padded.len);
+	assert_int_equal(skip, 4096 - entity.len);
+	assert_int_equal(hp_restore(padded.data + skip, padded.len - skip, "Subject: [...]\r\n", 16, HP_IN_ENCRYPTION,
+	    &r, NULL), CABLES_OK);
+	assert_string_equal(r.content.data, "Content-Type: text/plain\r\n");
+	shown = cut_body(padded.data + skip, padded.len - skip, &r);
+	assert_string_equal(shown, body);
+	free(shown);
+	hp_restore_release(&r);
+	hp_inserts_release(ins, n);
+	hp_protect_release(&p);
+	buf_release(&entity);
+	buf_release(&padded);
+	free(ct);
+	(void)state;
+}
+
 static void
 test_round_trip_is_byte_for_byte(void **state)
 {
@@ -994,6 +1053,7 @@ main(void)
 		cmocka_unit_test(test_legacy_cuts_in_main_body_parts_only),
 		cmocka_unit_test(test_legacy_cuts_single_and_v1),
 		cmocka_unit_test(test_round_trip_is_byte_for_byte),
+		cmocka_unit_test(test_padding_then_header_protection),
 		cmocka_unit_test(test_names),
 	};
 
