@@ -20,11 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +33,7 @@
 #include "keydproto.h"
 #include "keystore.h"
 #include "log.h"
+#include "privdrop.h"
 #include "lookup.h"
 #include "peer.h"
 #include "pgp.h"
@@ -350,45 +349,15 @@ accept_client(int lfd, bool admin)
 static int
 listen_on(const char *what, const char *path, const char *group, mode_t mode)
 {
-	struct sockaddr_un sun;
 	struct group *gr = NULL;
-	char why[CABLES_ERR_MAX];
-	mode_t old;
-	int fd, rc;
+	struct cables_err err;
+	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		fatalx("%s %s: path too long", what, path);
 	if (group != NULL && (gr = getgrnam(group)) == NULL)
 		fatalx("%s %s: group %s: no such group", what, path, group);
-	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
-	unlink(path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		fatalx("%s %s: %s", what, path, strerror(errno));
-	/* Made with its mode (nothing is changed by path later, where a link could stand instead). */
-	old = umask(~mode & 0777);
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (rc != 0 || listen(fd, 64) != 0)
-		fatalx("%s %s: %s", what, path, strerror(errno));
-	if (!socket_chgrp(path, gr != NULL ? gr->gr_gid : (gid_t)-1, why, sizeof(why)))
-		fatalx("%s %s", what, why);
+	if ((fd = privdrop_listen(what, path, gr != NULL ? gr->gr_gid : (gid_t)-1, mode, 64, &err)) < 0)
+		fatalx("%s", err.msg);
 	return fd;
-}
-
-static void
-drop_to(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
-
-	if (pw == NULL)
-		fatalx("User %s: no such user", user);
-	if (geteuid() == pw->pw_uid)
-		return;
-	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-		fatalx("User %s: cannot switch: %s", user, strerror(errno));
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int
@@ -499,8 +468,8 @@ main(int argc, char **argv)
 		fatalx("cannot become a daemon: %s", strerror(errno));
 	if (cfg->exchange_listen != NULL && xserver_prepare(cfg, &xserver, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
-	if (cfg->user != NULL)
-		drop_to(cfg->user);
+	if (cfg->user != NULL && privdrop_to("User", cfg->user, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	/* OpenPGP keys found in DNS are read by gpg in a home of keyd's own. */

@@ -40,7 +40,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +51,7 @@
 #include "khop.h"
 #include "khproto.h"
 #include "log.h"
+#include "privdrop.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
@@ -403,48 +403,20 @@ run(int lfd)
 	}
 }
 
+/*
+ * The socket: mode 0660 with the milter's group (0600 without one); the mode
+ * keeps others out, SO_PEERCRED decides.
+ */
 static int
 listen_on(const char *path, gid_t gid, bool group)
 {
-	struct sockaddr_un sun;
-	char why[CABLES_ERR_MAX];
-	mode_t old;
-	int fd, rc;
+	struct cables_err err;
+	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		fatalx("KeyholderSocket %s: path too long", path);
-	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
-	unlink(path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		fatalx("KeyholderSocket %s: %s", path, strerror(errno));
-	/*
-	 * The mode keeps others out (SO_PEERCRED decides): set when the socket
-	 * is made, and its group without following a link put in its place.
-	 */
-	old = umask(group ? 0117 : 0177);
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (rc != 0 || listen(fd, 64) != 0)
-		fatalx("KeyholderSocket %s: %s", path, strerror(errno));
-	if (!socket_chgrp(path, group ? gid : (gid_t)-1, why, sizeof(why)))
-		fatalx("KeyholderSocket %s", why);
+	if ((fd = privdrop_listen("KeyholderSocket", path, group ? gid : (gid_t)-1, group ? 0660 : 0600, 64,
+	    &err)) < 0)
+		fatalx("%s", err.msg);
 	return fd;
-}
-
-static void
-drop_to(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
-
-	if (pw == NULL)
-		fatalx("KeyholderUser %s: no such user", user);
-	if (geteuid() == pw->pw_uid)
-		return;
-	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-		fatalx("KeyholderUser %s: cannot switch: %s", user, strerror(errno));
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* setuid() may have made it dumpable again */
 }
 
 /* -n: the configuration is one the keyholder can serve; 0 or 1. */
@@ -514,8 +486,8 @@ main(int argc, char **argv)
 	lfd = listen_on(c->keyholder_socket, pw != NULL ? pw->pw_gid : 0, pw != NULL);
 	if (!foreground && daemon(0, 0) != 0)
 		fatalx("cannot become a daemon: %s", strerror(errno));
-	if (c->keyholder_user != NULL)
-		drop_to(c->keyholder_user);
+	if (c->keyholder_user != NULL && privdrop_to("KeyholderUser", c->keyholder_user, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
