@@ -97,7 +97,7 @@ static const struct key keys[] = {
 	{ "KeydPidFile",	T_OPTPATH,	NULL,			OFF(keyd_pid_file), NULL, false, 0 },
 	{ "KeydAdminSocket",	T_OPTPATH,	NULL,			OFF(keyd_admin_socket), NULL, false, 0 },
 	{ "AdminGroup",		T_OPTSTRING,	NULL,			OFF(admin_group), NULL, false, 0 },
-	{ "KeyholderSocket",	T_OPTPATH,	"/run/cables/keyholder.sock", OFF(keyholder_socket), NULL, false, 0 },
+	{ "KeyholderSocket",	T_OPTPATH,	"/run/cables-keyholder/keyholder.sock", OFF(keyholder_socket), NULL, false, 0 },
 	{ "KeyholderUser",	T_OPTSTRING,	NULL,			OFF(keyholder_user), NULL, false, 0 },
 	{ "KeyholderLogFile",	T_OPTPATH,	NULL,			OFF(keyholder_log_file), NULL, false, 0 },
 	{ "KeyholderRateLimit",	T_SIZE,		"6000",			OFF(keyholder_rate_limit), NULL, false, 0 },

@@ -17,7 +17,8 @@ KHUSER=daemon
 as_milter_user() { setpriv --reuid="$MUID" --regid="$MGID" --clear-groups "$@"; }
 
 mkdir -p "$T/store" "$T/tmp"
-rig_config "User $MUSER" "KeyholderUser $KHUSER" "KeyStore $T/store/keys.db" "TempDir $T/tmp" "Policy a.test Sign=yes" "SignUnauthenticated yes"
+rig_config "User $MUSER" "KeyholderUser $KHUSER" "KeyStore $T/store/keys.db" "TempDir $T/tmp" "Policy a.test Sign=yes" "SignUnauthenticated yes" \
+	"KeyholderSocket $T/kh/keyholder.sock"
 keyctl generate alice@a.test --smime >/dev/null
 keyctl generate carol@a.test --smime --algo p256 >/dev/null
 keyctl generate bob@b.test --smime >/dev/null
@@ -36,6 +37,8 @@ chmod 2770 "$T/store"
 chmod 660 "$T/store"/*
 chown "$MUSER" "$T/tmp"
 chown "$KHUSER" "$T/store.key"
+# The keyholder's socket in a runtime directory of its own, as README says (root, the milter's group, 0750).
+install -d -m 750 -g "$MGID" "$T/kh"
 rig_postfix
 rig_sink
 rig_milter
@@ -44,7 +47,7 @@ check "KeyStoreKey is mode 0600, the keyholder's user's" test "$(stat -c %a:%U "
 check "as the milter's user ($MUSER), KeyStoreKey cannot be opened" \
 	sh -c "! setpriv --reuid=$MUID --regid=$MGID --clear-groups cat $T/store.key"
 check "the milter runs as $MUSER" test "$(ps -o uid= -p "$MILTER_PID" | tr -d ' ')" = "$MUID"
-check "the keyholder runs as $KHUSER" test "$(ps -o uid= -p "$(cat "$T/keyholder.sock.rigpid")" | tr -d ' ')" = "$(id -u $KHUSER)"
+check "the keyholder runs as $KHUSER" test "$(ps -o uid= -p "$(cat "$T/kh/keyholder.sock.rigpid")" | tr -d ' ')" = "$(id -u $KHUSER)"
 
 printf 'Content-Type: text/plain\r\n\r\nthe plan PLAINTEXT-MARKER\r\n' > "$T/inner.txt"
 
@@ -125,7 +128,7 @@ elif command -v gcore >/dev/null 2>&1; then
 		check "core of the milter: no byte string of alice's RSA key" test "$(found "$core" "$T/alice.needles")" = 0
 		check "core of the milter: no byte string of carol's EC key" test "$(found "$core" "$T/carol.needles")" = 0
 		check "core of the milter: not the store key" test "$(found "$core" "$T/storekey.needles")" = 0
-		KH_PID=$(cat "$T/keyholder.sock.rigpid")
+		KH_PID=$(cat "$T/kh/keyholder.sock.rigpid")
 		gcore -o "$T/kh.core" "$KH_PID" >/dev/null 2>&1
 		check "the search works: the keyholder's core holds alice's key" \
 			test "$(found "$T/kh.core.$KH_PID" "$T/alice.needles")" -gt 0
@@ -140,7 +143,7 @@ fi
 # --- The keyholder's refusals. ---
 # kh_ask [RAW-HEX] OP NID ADDRESS FPR DATA-HEX: one request to the keyholder; prints "status=N" or "closed".
 kh_ask() {
-	$PY - "${KH_SOCK:-$T/keyholder.sock}" "$@" <<-'PY'
+	$PY - "${KH_SOCK:-$T/kh/keyholder.sock}" "$@" <<-'PY'
 	import socket, struct, sys
 	sock, args = sys.argv[1], sys.argv[2:]
 	if args[0] == "raw":
@@ -184,7 +187,7 @@ check "keyholder: an oversized data length drops the peer" \
 check "keyholder: malformed and oversized requests are logged" \
 	test "$(grep -c 'dropped: malformed request' "$KH_LOG")" -ge 2
 check "keyholder: the milter's user may still connect after that" \
-	test "$(as_milter_user "$PY" -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('$T/keyholder.sock'); print('ok')")" = ok
+	test "$(as_milter_user "$PY" -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('$T/kh/keyholder.sock'); print('ok')")" = ok
 OTHER=$(id -u bin)
 cat > "$T/peer.py" <<-'PY'
 	import socket, sys
@@ -197,12 +200,12 @@ cat > "$T/peer.py" <<-'PY'
 	except OSError:
 	    print("closed")
 	PY
-chmod 0666 "$T/keyholder.sock"	# let bin reach the socket: SO_PEERCRED must refuse it
+chmod 0666 "$T/kh/keyholder.sock"	# let bin reach the socket: SO_PEERCRED must refuse it
 check "keyholder: a peer that is neither root nor the milter's user is refused" \
-	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/keyholder.sock")" = closed
+	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/kh/keyholder.sock")" = closed
 check "keyholder: the refused peer is logged with its uid" grep -q "peer uid $OTHER pid [0-9]* refused" "$KH_LOG"
 
-KH_PID=$(cat "$T/keyholder.sock.rigpid")
+KH_PID=$(cat "$T/kh/keyholder.sock.rigpid")
 kill -HUP "$KH_PID"
 wait_for 10 grep -q 'SIGHUP: unsealed keys and the store key forgotten' "$KH_LOG"
 check "keyholder: after SIGHUP it still runs and serves, reading the store key again" \
@@ -236,6 +239,31 @@ rig_send "$T/out.eml" alice@a.test bob@b.test
 check "keyholder down: mail alice must sign is temp-failed too (4xx), not sent unsigned" test $? = 4
 start_keyholder "$CONF"
 decrypted "keyholder back" alice@a.test "$T/alice-cert.pem"
+
+# --- Its runtime directory: made when missing, refused when others could write there. ---
+sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/khnew/kh.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/khnew.log|" \
+	"$CONF" > "$T/khnew.conf"
+"$BUILD/cables-keyholder" -f -c "$T/khnew.conf" >"$T/khnew.stderr" 2>&1 &
+echo $! >> "$T/pids"
+KHNEW=$!
+wait_for 10 test -S "$T/khnew/kh.sock"
+check "keyholder: a missing socket directory is made 0750 with the milter's group" \
+	test "$(stat -c %a:%g "$T/khnew")" = "750:$MGID"
+check "keyholder: its socket there is 0660 with the milter's group" \
+	test "$(stat -c %a:%g "$T/khnew/kh.sock")" = "660:$MGID"
+kill "$KHNEW"
+wait "$KHNEW" 2>/dev/null
+mkdir -p "$T/khopen"
+chmod 0777 "$T/khopen"
+sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/khopen/kh.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/khopen.log|" \
+	"$CONF" > "$T/khopen.conf"
+"$BUILD/cables-keyholder" -f -c "$T/khopen.conf" >"$T/khopen.stderr" 2>&1 &
+echo $! >> "$T/pids"
+wait $!
+check "keyholder: a socket directory writable by others is refused at start" test $? = 1
+check "keyholder: ... with a message that says why" \
+	grep -q "KeyholderSocket $T/khopen/kh.sock: directory $T/khopen: writable by group or others" "$T/khopen.log"
+check "keyholder: ... and no socket was made there" test ! -e "$T/khopen/kh.sock"
 
 if command -v systemd-analyze >/dev/null 2>&1; then
 	sed -e "s|/usr/local/sbin/cables-keyholder|$BUILD/cables-keyholder|" -e '/^Documentation=/d' \

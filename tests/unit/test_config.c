@@ -108,6 +108,7 @@ assert_default_values(const struct config *c)
 	assert_string_equal(c->gnupg_home, "/var/lib/cables/gnupg");
 	assert_int_equal(c->format_preference, PREFER_SMIME);
 	assert_string_equal(c->keyd_socket, "/run/cables/keyd.sock");
+	assert_string_equal(c->keyholder_socket, "/run/cables-keyholder/keyholder.sock");
 	assert_null(c->resolver);
 	assert_string_equal(c->dnssec_anchor, "/usr/share/dns/root.ds");
 	assert_int_equal(c->dnssec, DNSSEC_REQUIRE);
