@@ -16,6 +16,9 @@
  * malformed is dropped, never answered best-effort.  Every operation is
  * logged (peer uid, address, operation, fingerprint prefix, outcome) and
  * charged to a per-address token bucket (KeyholderRateLimit a minute).
+ * At most KeyholderClients connections at once: when all are taken the one
+ * idle the longest makes room (a client that connects and sends nothing
+ * cannot lock the milter out), and one idle for KeyholderIdleTimeout is closed.
  * One thread per client connection (the milter keeps one per worker thread),
  * so RSA operations for concurrent messages use every CPU, as they did in
  * the milter; the state they share (rate buckets, the store, the cache of
@@ -57,7 +60,7 @@
 #include "smime.h"
 #include "util.h"
 
-#define CLIENTS_MAX 128
+#define CLIENTS_MAX 4096		/* KeyholderClients at most */
 #define FRAME_TIMEOUT_MS 10000	/* a request begun must be complete within this */
 #define KEYS_MAX 64
 #define BUCKETS_MAX 1024
@@ -66,6 +69,10 @@ struct client {
 	int fd;
 	uid_t uid;
 	pid_t pid;
+	/* Under state_lock: */
+	bool busy;			/* a whole request is being answered */
+	bool evicted;			/* no longer in clients[]: closed to make room */
+	long long idle_since;		/* monotonic ms: connected, or its last reply */
 	uint8_t buf[KH_REQUEST_SIZE];
 };
 
@@ -88,6 +95,7 @@ static bool store_key_loaded;
 static uid_t milter_uid;
 static bool milter_uid_set;
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;	/* everything below, ks and the store key */
+static struct client **clients;	/* KeyholderClients slots; NULL = free */
 static size_t nclients;
 static struct cached_key keys[KEYS_MAX];
 static size_t nkeys;
@@ -285,10 +293,28 @@ serve(struct client *c)
 	return sent;
 }
 
+/* Has c sent nothing for KeyholderIdleTimeout?  Logged once, when it is closed for it. */
+static bool
+idle_expired(struct client *c)
+{
+	long long idle;
+
+	if (cfg->keyholder_idle_timeout_ms == 0)
+		return false;
+	pthread_mutex_lock(&state_lock);
+	idle = monotonic_ms() - c->idle_since;
+	pthread_mutex_unlock(&state_lock);
+	if (idle < (long long)cfg->keyholder_idle_timeout_ms)
+		return false;
+	log_info("peer uid %u pid %d closed: idle for %lld s (KeyholderIdleTimeout)", (unsigned)c->uid, (int)c->pid,
+	    idle / 1000);
+	return true;
+}
+
 /*
- * One whole request into c->buf: false when the peer is gone, or began a
- * request and did not finish it within FRAME_TIMEOUT_MS.  Waiting for the
- * first byte has no limit (the milter keeps its connections).
+ * One whole request into c->buf: false when the peer is gone, was idle for
+ * KeyholderIdleTimeout before its request, was closed to make room, or
+ * began a request and did not finish it within FRAME_TIMEOUT_MS.
  */
 static bool
 read_request(struct client *c)
@@ -305,6 +331,8 @@ read_request(struct client *c)
 			log_warnx("peer uid %u pid %d dropped: an incomplete request", (unsigned)c->uid, (int)c->pid);
 			return false;
 		}
+		if (have == 0 && idle_expired(c))
+			return false;
 		if (poll(&p, 1, wait) <= 0)
 			continue;
 		n = read(c->fd, c->buf + have, sizeof(c->buf) - have);
@@ -318,19 +346,87 @@ read_request(struct client *c)
 	return have == sizeof(c->buf);
 }
 
+/* Take c out of clients[] (unless it was evicted, which did); under state_lock. */
+static void
+client_remove(struct client *c)
+{
+	if (c->evicted)
+		return;
+	for (size_t i = 0; i < cfg->keyholder_clients; i++)
+		if (clients[i] == c) {
+			clients[i] = NULL;
+			nclients--;
+			return;
+		}
+}
+
+/*
+ * Mark c as being answered (never closed to make room) or done with its
+ * answer (idle from now); false when it was closed to make room meanwhile.
+ */
+static bool
+client_busy(struct client *c, bool busy)
+{
+	bool evicted;
+
+	pthread_mutex_lock(&state_lock);
+	c->busy = busy;
+	if (!busy)
+		c->idle_since = monotonic_ms();
+	evicted = c->evicted;
+	pthread_mutex_unlock(&state_lock);
+	return !evicted;
+}
+
 static void *
 client_thread(void *arg)
 {
 	struct client *c = arg;
 
-	while (read_request(c) && serve(c))
+	while (read_request(c) && client_busy(c, true) && serve(c)) {
 		OPENSSL_cleanse(c->buf, sizeof(c->buf));
+		client_busy(c, false);
+	}
+	/* Only this thread closes the fd, after leaving the table: an eviction never meets a reused fd. */
+	pthread_mutex_lock(&state_lock);
+	client_remove(c);
+	pthread_mutex_unlock(&state_lock);
 	close(c->fd);
 	OPENSSL_clear_free(c, sizeof(*c));
-	pthread_mutex_lock(&state_lock);
-	nclients--;
-	pthread_mutex_unlock(&state_lock);
 	return NULL;
+}
+
+/*
+ * A free slot for a new client, under state_lock: when every slot is taken,
+ * the connection idle the longest (since it connected or was last answered,
+ * so a request begun and never finished counts as idle; never one being
+ * answered) is shut down and its slot given to the newcomer, so connections
+ * that send nothing, or a byte, cannot lock the milter out.
+ * KeyholderClients when there is none.
+ */
+static size_t
+client_slot(void)
+{
+	size_t victim = cfg->keyholder_clients;
+	struct client *v;
+
+	for (size_t i = 0; i < cfg->keyholder_clients; i++) {
+		if (clients[i] == NULL)
+			return i;
+		if (!clients[i]->busy && (victim == cfg->keyholder_clients ||
+		    clients[i]->idle_since < clients[victim]->idle_since))
+			victim = i;
+	}
+	if (victim == cfg->keyholder_clients)
+		return victim;
+	v = clients[victim];
+	log_warnx("peer uid %u pid %d closed: idle for %lld ms, its slot given to a new client (KeyholderClients %zu)",
+	    (unsigned)v->uid, (int)v->pid, monotonic_ms() - v->idle_since, cfg->keyholder_clients);
+	shutdown(v->fd, SHUT_RDWR);	/* its thread sees the end and closes it */
+	v->evicted = true;
+	clients[victim] = NULL;
+	nclients--;
+	return victim;
 }
 
 static void
@@ -341,7 +437,7 @@ accept_client(int lfd)
 	struct timeval tv = { 5, 0 };
 	struct client *c;
 	pthread_t tid;
-	bool room;
+	size_t slot;
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0)
@@ -357,27 +453,32 @@ accept_client(int lfd)
 		close(fd);
 		return;
 	}
-	pthread_mutex_lock(&state_lock);
-	if ((room = nclients < CLIENTS_MAX))
-		nclients++;
-	pthread_mutex_unlock(&state_lock);
-	if (!room) {
-		log_warnx("peer uid %u pid %d refused: %d clients already", (unsigned)cred.uid, (int)cred.pid, CLIENTS_MAX);
-		close(fd);
-		return;
-	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
-	if (pthread_create(&tid, NULL, client_thread, c) != 0) {
-		log_warnx("peer uid %u pid %d refused: no thread for it", (unsigned)cred.uid, (int)cred.pid);
+	c->idle_since = monotonic_ms();
+	pthread_mutex_lock(&state_lock);
+	if ((slot = client_slot()) < cfg->keyholder_clients) {
+		clients[slot] = c;
+		nclients++;
+	}
+	pthread_mutex_unlock(&state_lock);
+	if (slot == cfg->keyholder_clients) {
+		log_warnx("peer uid %u pid %d refused: %zu clients already, each being answered",
+		    (unsigned)cred.uid, (int)cred.pid, cfg->keyholder_clients);
 		close(fd);
 		free(c);
+		return;
+	}
+	if (pthread_create(&tid, NULL, client_thread, c) != 0) {
+		log_warnx("peer uid %u pid %d refused: no thread for it", (unsigned)cred.uid, (int)cred.pid);
 		pthread_mutex_lock(&state_lock);
-		nclients--;
+		client_remove(c);
 		pthread_mutex_unlock(&state_lock);
+		close(fd);
+		free(c);
 		return;
 	}
 	pthread_detach(tid);
@@ -447,6 +548,11 @@ check(const struct config *c)
 		fprintf(stderr, "cables-keyholder: %s: User %s: no such user\n", c->path, c->user);
 		return 1;
 	}
+	if (c->keyholder_clients < 1 || c->keyholder_clients > CLIENTS_MAX) {
+		fprintf(stderr, "cables-keyholder: %s: KeyholderClients %zu: not between 1 and %d\n", c->path,
+		    c->keyholder_clients, CLIENTS_MAX);
+		return 1;
+	}
 	return 0;
 }
 
@@ -486,6 +592,7 @@ main(int argc, char **argv)
 		return ch;
 	}
 	cfg = c;
+	clients = xcalloc(c->keyholder_clients, sizeof(*clients));
 	if (log_open("cables-keyholder", c->log_facility, c->keyholder_log_file, foreground, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyholder: %s\n", err.msg);
 		return 1;

@@ -101,6 +101,8 @@ static const struct key keys[] = {
 	{ "KeyholderUser",	T_OPTSTRING,	NULL,			OFF(keyholder_user), NULL, false, 0 },
 	{ "KeyholderLogFile",	T_OPTPATH,	NULL,			OFF(keyholder_log_file), NULL, false, 0 },
 	{ "KeyholderRateLimit",	T_SIZE,		"6000",			OFF(keyholder_rate_limit), NULL, false, 0 },
+	{ "KeyholderClients",	T_SIZE,		"128",			OFF(keyholder_clients), NULL, false, 0 },
+	{ "KeyholderIdleTimeout", T_SECONDS,	"5m",			OFF(keyholder_idle_timeout_ms), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },

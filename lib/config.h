@@ -87,6 +87,8 @@ struct config {
 	char *keyholder_user;		/* KeyholderUser: cables-keyholder runs as; NULL = stay as started */
 	char *keyholder_log_file;	/* KeyholderLogFile; NULL = syslog (stderr with -f) */
 	size_t keyholder_rate_limit;	/* KeyholderRateLimit: operations a minute per address; 0 = none */
+	size_t keyholder_clients;	/* KeyholderClients: connections served at once (1..4096, cables-keyholder checks) */
+	unsigned long keyholder_idle_timeout_ms;	/* KeyholderIdleTimeout: a connection idle this long is closed; 0 = never */
 	char *resolver;			/* Resolver: ADDRESS[@PORT]; NULL = /etc/resolv.conf */
 	char *dnssec_anchor;		/* DNSSECTrustAnchor: DS/DNSKEY records */
 	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */
