@@ -109,6 +109,8 @@ assert_default_values(const struct config *c)
 	assert_int_equal(c->format_preference, PREFER_SMIME);
 	assert_string_equal(c->keyd_socket, "/run/cables/keyd.sock");
 	assert_string_equal(c->keyholder_socket, "/run/cables-keyholder/keyholder.sock");
+	assert_int_equal(c->keyholder_clients, 128);
+	assert_int_equal(c->keyholder_idle_timeout_ms, 300000);
 	assert_null(c->resolver);
 	assert_string_equal(c->dnssec_anchor, "/usr/share/dns/root.ds");
 	assert_int_equal(c->dnssec, DNSSEC_REQUIRE);
@@ -187,7 +189,8 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
 		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
 		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup",
-		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "Resolver",
+		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderClients",
+		"KeyholderIdleTimeout", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "ExchangeAnonymousAddresses", "ExchangeAnonymousRateLimit", "KeyExchange",
 		"Peer", "WKD", "AuthservID",
