@@ -32,6 +32,7 @@
 #include "exchange.h"
 #include "keydproto.h"
 #include "keystore.h"
+#include "khsign.h"
 #include "log.h"
 #include "privdrop.h"
 #include "lookup.h"
@@ -373,6 +374,8 @@ main(int argc, char **argv)
 	struct cables_err err;
 	struct sigaction sa;
 	char home[64];
+	struct khsign *khsign = NULL;
+	struct x_signer signer = { NULL, NULL };
 	int ch, lfd, afd = -1;
 
 	while ((ch = getopt(argc, argv, "c:fnh")) != -1) {
@@ -401,22 +404,20 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		EVP_PKEY *xkey = NULL;
-
-		/* The key-exchange endpoint's files must load (the port is bound only when serving). */
+		/* The key-exchange endpoint's files must be readable (the port is bound only when serving). */
 		if (cfg->exchange_listen != NULL && (cfg->exchange_cert == NULL || cfg->exchange_cert_key == NULL ||
-		    cfg->exchange_key == NULL || (xkey = x_key_load(cfg->exchange_key, &err)) == NULL ||
+		    cfg->exchange_key == NULL || cfg->keyholder_socket == NULL ||
 		    access(cfg->exchange_cert, R_OK) != 0 || access(cfg->exchange_cert_key, R_OK) != 0)) {
 			fprintf(stderr, "cables-keyd: %s: ExchangeListen: %s\n", cfg->path,
 			    cfg->exchange_cert == NULL || cfg->exchange_cert_key == NULL || cfg->exchange_key == NULL ?
 			    "needs ExchangeCertificate, ExchangeCertificateKey and ExchangeKey" :
-			    xkey == NULL ? err.msg : "the certificate or its key cannot be read");
+			    cfg->keyholder_socket == NULL ? "needs KeyholderSocket (cables-keyholder signs with ExchangeKey)" :
+			    "the certificate or its key cannot be read");
 			dns_resolver_free(res);
 			X509_STORE_free(anchors);
 			config_free(cfg);
 			return 1;
 		}
-		EVP_PKEY_free(xkey);
 		printf("cables-keyd: %s: configuration OK\n", cfg->path);
 		dns_resolver_free(res);
 		X509_STORE_free(anchors);
@@ -424,16 +425,12 @@ main(int argc, char **argv)
 		return 0;
 	}
 	peer_global_init();
-	if (cfg->exchange_key != NULL && cfg->local_domains.count > 0) {
-		/* Our requests are signed as our first local domain (read before privileges are dropped). */
-		EVP_PKEY *xkey = x_key_load(cfg->exchange_key, &err);
-
-		if (xkey == NULL) {
-			fprintf(stderr, "cables-keyd: %s\n", err.msg);
-			return 1;
-		}
-		peer_sign_as(xkey, cfg->local_domains.names[0]);
-		EVP_PKEY_free(xkey);
+	/* ExchangeKey is the keyholder's: keyd asks it for each signature and never reads the key. */
+	if (cfg->exchange_key != NULL && cfg->keyholder_socket != NULL) {
+		khsign = khsign_new(cfg->keyholder_socket);
+		signer = khsign_signer(khsign);
+		if (cfg->local_domains.count > 0)
+			peer_sign_as(&signer, cfg->local_domains.names[0]);	/* our requests: as our first domain */
 	}
 	if (log_open("cables-keyd", cfg->log_facility, cfg->log_file, foreground, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s\n", err.msg);
@@ -466,9 +463,13 @@ main(int argc, char **argv)
 	lfd = listen_on("KeydSocket", cfg->keyd_socket, cfg->socket_group, (mode_t)cfg->socket_mode);
 	if (!foreground && daemon(0, 0) != 0)
 		fatalx("cannot become a daemon: %s", strerror(errno));
-	if (cfg->exchange_listen != NULL && xserver_prepare(cfg, &xserver, &err) != CABLES_OK)
+	if (cfg->exchange_listen != NULL && cfg->keyholder_socket == NULL)
+		fatalx("ExchangeListen needs KeyholderSocket: cables-keyholder signs the answers with ExchangeKey");
+	if (cfg->exchange_listen != NULL && xserver_prepare(cfg, &signer, &xserver, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
-	if (cfg->user != NULL && privdrop_to("User", cfg->user, &err) != CABLES_OK)
+	if (cfg->keyd_user != NULL && privdrop_to("KeydUser", cfg->keyd_user, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
+	else if (cfg->keyd_user == NULL && cfg->user != NULL && privdrop_to("User", cfg->user, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
@@ -509,6 +510,7 @@ main(int argc, char **argv)
 	if (cfg->keyd_pid_file != NULL)
 		unlink(cfg->keyd_pid_file);
 	xserver_stop(xserver);
+	khsign_free(khsign);
 	pgp_temp_home_remove(home);
 	keyd_free(keyd);	/* and with it cfg */
 	keystore_close(ks);

@@ -48,6 +48,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/obj_mac.h>
+#include <openssl/pem.h>
 
 #include "addr.h"
 #include "config.h"
@@ -59,6 +61,7 @@
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
+#include "xsign.h"
 
 #define CLIENTS_MAX 4096		/* KeyholderClients at most */
 #define FRAME_TIMEOUT_MS 10000	/* a request begun must be complete within this */
@@ -94,6 +97,9 @@ static uint8_t store_key[SEAL_KEY_LEN];
 static bool store_key_loaded;
 static uid_t milter_uid;
 static bool milter_uid_set;
+static uid_t keyd_uid;			/* KeydUser's: exchange signatures only */
+static bool keyd_uid_set;		/* KeydUser set, and not the milter's User */
+static EVP_PKEY *exchange_key;		/* ExchangeKey, read on first use; under state_lock */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;	/* everything below, ks and the store key */
 static struct client **clients;	/* KeyholderClients slots; NULL = free */
 static size_t nclients;
@@ -259,6 +265,100 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	return st;
 }
 
+/* ExchangeKey, read on first use and after SIGHUP; under state_lock. */
+static enum kh_status
+exchange_key_ready(struct cables_err *err)
+{
+	FILE *fp;
+
+	if (exchange_key != NULL)
+		return KH_OK;
+	if (cfg->exchange_key == NULL) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "ExchangeKey is not set");
+		return KH_UNAVAILABLE;
+	}
+	if ((fp = fopen(cfg->exchange_key, "re")) == NULL) {
+		cables_fail(err, CABLES_ERR_IO, "ExchangeKey %s: %s", cfg->exchange_key, strerror(errno));
+		return KH_UNAVAILABLE;
+	}
+	exchange_key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (exchange_key == NULL || EVP_PKEY_get_base_id(exchange_key) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(exchange_key);
+		exchange_key = NULL;
+		cables_fail(err, CABLES_ERR_SYNTAX, "ExchangeKey %s: not an Ed25519 private key in PEM", cfg->exchange_key);
+		return KH_UNAVAILABLE;
+	}
+	log_info("exchange key %s loaded", cfg->exchange_key);
+	return KH_OK;
+}
+
+/* Is req a well-formed exchange-sign request for a local domain? */
+static bool
+exchange_request_ok(const struct kh_request *req, struct cables_err *err)
+{
+	for (size_t i = 0; i < KH_FPR_LEN; i++)
+		if (req->fingerprint[i] != '0') {
+			cables_fail(err, CABLES_ERR_ARG, "the fingerprint must be zeros");
+			return false;
+		}
+	if (req->md_nid != NID_sha512 || req->len != 1 + X_DIGEST_LEN || x_sign_context(req->data[0]) == NULL) {
+		cables_fail(err, CABLES_ERR_ARG, "not a kind and a SHA-512 digest");
+		return false;
+	}
+	if (req->address[0] != '@' || !domain_list_match(&cfg->local_domains, req->address + 1)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "not @ and a local domain");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Sign an exchange answer or request (lib/xsign.h) as a local domain with
+ * ExchangeKey: for keyd's KeydUser and root only, never for the milter's
+ * User.  The reply: the signature and the key's raw public half.
+ */
+static enum kh_status
+exchange_sign(const struct client *c, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	uint8_t msg[X_SIGN_MSG_MAX];
+	size_t mlen, siglen = X_SIG_LEN, publen = X_PUB_LEN;
+	EVP_MD_CTX *ctx = NULL;
+	EVP_PKEY *key = NULL;
+	enum kh_status st;
+	bool ok;
+
+	if (c->uid != 0 && !(keyd_uid_set && c->uid == keyd_uid)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "exchange signatures are for keyd's KeydUser only%s",
+		    keyd_uid_set ? "" : " (KeydUser is not set, or is the milter's User)");
+		return KH_REFUSED;
+	}
+	if (!exchange_request_ok(req, err))
+		return KH_REFUSED;
+	pthread_mutex_lock(&state_lock);
+	if ((st = exchange_key_ready(err)) == KH_OK && !bucket_take(req->address))
+		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
+		    cfg->keyholder_rate_limit);
+	if (st == KH_OK && EVP_PKEY_up_ref(exchange_key) == 1)
+		key = exchange_key;
+	pthread_mutex_unlock(&state_lock);
+	if (st != KH_OK)
+		return st;
+	mlen = x_sign_message(req->data[0], req->data + 1, msg);
+	ok = key != NULL && (ctx = EVP_MD_CTX_new()) != NULL;
+	ok = ok && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, rep->data, &siglen, msg, mlen) == 1 && siglen == X_SIG_LEN &&
+	    EVP_PKEY_get_raw_public_key(key, rep->data + X_SIG_LEN, &publen) == 1 && publen == X_PUB_LEN;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	if (!ok) {
+		cables_fail(err, CABLES_ERR_CRYPTO, "Ed25519 signing failed");
+		return KH_FAILED;
+	}
+	rep->len = X_SIG_LEN + X_PUB_LEN;
+	return KH_OK;
+}
+
 /* Answer the request in c->buf; false when the reply could not be sent. */
 static bool
 serve(struct client *c)
@@ -276,11 +376,18 @@ serve(struct client *c)
 		return false;
 	}
 	memset(&rep, 0, sizeof(rep));
-	pthread_mutex_lock(&state_lock);
-	rep.status = authorise(&req, &key, &err);
-	pthread_mutex_unlock(&state_lock);
-	if (rep.status == KH_OK)
-		rep.status = khop_perform(key, &req, &rep, &err);
+	if (req.op == KH_OP_EXCHANGE_SIGN) {
+		rep.status = exchange_sign(c, &req, &rep, &err);
+	} else if (c->uid != 0 && !(milter_uid_set && c->uid == milter_uid)) {
+		rep.status = KH_REFUSED;	/* keyd's user: exchange signatures only */
+		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only");
+	} else {
+		pthread_mutex_lock(&state_lock);
+		rep.status = authorise(&req, &key, &err);
+		pthread_mutex_unlock(&state_lock);
+		if (rep.status == KH_OK)
+			rep.status = khop_perform(key, &req, &rep, &err);
+	}
 	EVP_PKEY_free(key);
 	log_info("uid=%u %s %s fingerprint=%.16s: %s%s%s", (unsigned)c->uid, req.address, kh_op_name(req.op),
 	    req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
@@ -447,9 +554,9 @@ accept_client(int lfd)
 		close(fd);
 		return;
 	}
-	if (cred.uid != 0 && !(milter_uid_set && cred.uid == milter_uid)) {
-		log_warnx("peer uid %u pid %d refused: neither root nor the milter's User", (unsigned)cred.uid,
-		    (int)cred.pid);
+	if (cred.uid != 0 && !(milter_uid_set && cred.uid == milter_uid) && !(keyd_uid_set && cred.uid == keyd_uid)) {
+		log_warnx("peer uid %u pid %d refused: neither root nor the milter's User nor keyd's KeydUser",
+		    (unsigned)cred.uid, (int)cred.pid);
 		close(fd);
 		return;
 	}
@@ -499,8 +606,10 @@ run(int lfd)
 			keys_flush();
 			OPENSSL_cleanse(store_key, sizeof(store_key));
 			store_key_loaded = false;
+			EVP_PKEY_free(exchange_key);
+			exchange_key = NULL;
 			pthread_mutex_unlock(&state_lock);
-			log_info("SIGHUP: unsealed keys and the store key forgotten");
+			log_info("SIGHUP: unsealed keys, the store key and the exchange key forgotten");
 		}
 	}
 }
@@ -546,6 +655,10 @@ check(const struct config *c)
 	}
 	if (c->user != NULL && getpwnam(c->user) == NULL) {
 		fprintf(stderr, "cables-keyholder: %s: User %s: no such user\n", c->path, c->user);
+		return 1;
+	}
+	if (c->keyd_user != NULL && getpwnam(c->keyd_user) == NULL) {
+		fprintf(stderr, "cables-keyholder: %s: KeydUser %s: no such user\n", c->path, c->keyd_user);
 		return 1;
 	}
 	if (c->keyholder_clients < 1 || c->keyholder_clients > CLIENTS_MAX) {
@@ -601,6 +714,12 @@ main(int argc, char **argv)
 		milter_uid = pw->pw_uid;
 		milter_uid_set = true;
 	}
+	if (c->keyd_user != NULL && (pw = getpwnam(c->keyd_user)) != NULL) {
+		keyd_uid = pw->pw_uid;
+		keyd_uid_set = !(milter_uid_set && keyd_uid == milter_uid);
+		if (!keyd_uid_set)
+			log_warnx("KeydUser %s is the milter's User: no exchange signatures for it", c->keyd_user);
+	}
 	pw = c->user != NULL ? getpwnam(c->user) : NULL;
 	lfd = listen_on(c->keyholder_socket, pw != NULL ? pw->pw_gid : 0, pw != NULL);
 	if (!foreground && daemon(0, 0) != 0)
@@ -624,6 +743,8 @@ main(int argc, char **argv)
 	keys_flush();
 	OPENSSL_cleanse(store_key, sizeof(store_key));
 	store_key_loaded = false;
+	EVP_PKEY_free(exchange_key);
+	exchange_key = NULL;
 	unlink(c->keyholder_socket);
 	log_info("stopped");
 	_exit(0);

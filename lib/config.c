@@ -97,6 +97,7 @@ static const struct key keys[] = {
 	{ "KeydPidFile",	T_OPTPATH,	NULL,			OFF(keyd_pid_file), NULL, false, 0 },
 	{ "KeydAdminSocket",	T_OPTPATH,	NULL,			OFF(keyd_admin_socket), NULL, false, 0 },
 	{ "AdminGroup",		T_OPTSTRING,	NULL,			OFF(admin_group), NULL, false, 0 },
+	{ "KeydUser",		T_OPTSTRING,	NULL,			OFF(keyd_user), NULL, false, 0 },
 	{ "KeyholderSocket",	T_OPTPATH,	"/run/cables-keyholder/keyholder.sock", OFF(keyholder_socket), NULL, false, 0 },
 	{ "KeyholderUser",	T_OPTSTRING,	NULL,			OFF(keyholder_user), NULL, false, 0 },
 	{ "KeyholderLogFile",	T_OPTPATH,	NULL,			OFF(keyholder_log_file), NULL, false, 0 },
@@ -857,6 +858,7 @@ config_free(struct config *c)
 	free(c->keyd_socket);
 	free(c->keyd_admin_socket);
 	free(c->admin_group);
+	free(c->keyd_user);
 	free(c->keyholder_socket);
 	free(c->keyholder_user);
 	free(c->keyholder_log_file);

@@ -82,6 +82,7 @@ struct config {
 	char *keyd_pid_file;		/* KeydPidFile; NULL = none */
 	char *keyd_admin_socket;	/* KeydAdminSocket (default: keyd-admin.sock beside KeydSocket); NULL = none */
 	char *admin_group;		/* AdminGroup: may use KeydAdminSocket besides root; NULL = root only */
+	char *keyd_user;		/* KeydUser: cables-keyd runs as; NULL = User */
 	/* The key process (doc/privsep.md): the only one that unseals private keys. */
 	char *keyholder_socket;		/* KeyholderSocket; NULL = no private keys in the milter */
 	char *keyholder_user;		/* KeyholderUser: cables-keyholder runs as; NULL = stay as started */

@@ -18,7 +18,7 @@ as_milter_user() { setpriv --reuid="$MUID" --regid="$MGID" --clear-groups "$@"; 
 
 mkdir -p "$T/store" "$T/tmp"
 rig_config "User $MUSER" "KeyholderUser $KHUSER" "KeyStore $T/store/keys.db" "TempDir $T/tmp" "Policy a.test Sign=yes" "SignUnauthenticated yes" \
-	"KeyholderSocket $T/kh/keyholder.sock"
+	"KeyholderSocket $T/kh/keyholder.sock" "ExchangeKey $T/exchange.key" "KeydUser sys"
 keyctl generate alice@a.test --smime >/dev/null
 keyctl generate carol@a.test --smime --algo p256 >/dev/null
 keyctl generate bob@b.test --smime >/dev/null
@@ -37,6 +37,9 @@ chmod 2770 "$T/store"
 chmod 660 "$T/store"/*
 chown "$MUSER" "$T/tmp"
 chown "$KHUSER" "$T/store.key"
+openssl genpkey -algorithm ed25519 -out "$T/exchange.key" 2>/dev/null
+chown "$KHUSER" "$T/exchange.key"
+chmod 600 "$T/exchange.key"
 # The keyholder's socket in a runtime directory of its own, as README says (root, the milter's group, 0750).
 install -d -m 750 -g "$MGID" "$T/kh"
 rig_postfix
@@ -143,7 +146,7 @@ fi
 # --- The keyholder's refusals. ---
 # kh_ask [RAW-HEX] OP NID ADDRESS FPR DATA-HEX: one request to the keyholder; prints "status=N" or "closed".
 kh_ask() {
-	$PY - "${KH_SOCK:-$T/kh/keyholder.sock}" "$@" <<-'PY'
+	${KH_AS:-} $PY - "${KH_SOCK:-$T/kh/keyholder.sock}" "$@" <<-'PY'
 	import socket, struct, sys
 	sock, args = sys.argv[1], sys.argv[2:]
 	if args[0] == "raw":
@@ -205,9 +208,68 @@ check "keyholder: a peer that is neither root nor the milter's user is refused" 
 	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/kh/keyholder.sock")" = closed
 check "keyholder: the refused peer is logged with its uid" grep -q "peer uid $OTHER pid [0-9]* refused" "$KH_LOG"
 
+# --- Exchange signatures (ExchangeKey moved from keyd to the keyholder): keyd's KeydUser only. ---
+# xsign [USER] DOMAIN: an exchange-sign request for a made-up answer, as USER (root by default); prints
+# "status=N" and, when signed, verifies the signature over lib/xsign.h's message with the key answered.
+KEYD_UID=$(id -u sys)
+cat > "$T/xsign.py" <<-'PY'
+	import hashlib, socket, struct, subprocess, sys
+	path, domain, tmp = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+	payload = b'{"v":1,"domain":"b.test","results":[]}'
+	digest = hashlib.sha512(b"cables-keys-v1\0" + payload).digest()
+	data, fpr = b"\x01" + digest, b"0" * 64
+	frame = b"CKH1" + struct.pack(">BBHHH", 5, 0, 674, len(domain), len(data)) + fpr
+	frame += domain + b"\0" * (256 - len(domain)) + data + b"\0" * (1024 - len(data))
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(10)
+	s.connect(path)
+	s.sendall(frame)
+	rep = b""
+	while len(rep) < 1032:
+	    chunk = s.recv(2048)
+	    if not chunk:
+	        break
+	    rep += chunk
+	if len(rep) != 1032:
+	    print("closed")
+	    sys.exit(0)
+	n = struct.unpack(">H", rep[6:8])[0]
+	out = "status=%d" % rep[4]
+	if rep[4] == 0:
+	    sig, pub = rep[8:8 + 64], rep[8 + 64:8 + n]
+	    open(tmp + "/x.msg", "wb").write(b"cables-keys-v1-sha512\0" + digest)
+	    open(tmp + "/x.sig", "wb").write(sig)
+	    # SubjectPublicKeyInfo for Ed25519: a fixed 12-byte prefix, then the raw key.
+	    open(tmp + "/x.pub", "wb").write(bytes.fromhex("302a300506032b6570032100") + pub)
+	    ok = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", tmp + "/x.pub", "-keyform", "DER",
+	        "-rawin", "-in", tmp + "/x.msg", "-sigfile", tmp + "/x.sig"], capture_output=True).returncode == 0
+	    out += " verified" if ok else " not-verified"
+	print(out)
+	PY
+mkdir -p "$T/xs"
+chmod 777 "$T/xs"
+xsign() {
+	if [ $# = 2 ]; then
+		(cd / && setpriv --reuid="$(id -u "$1")" --regid="$MGID" --clear-groups "$PY" "$T/xsign.py" "$T/kh/keyholder.sock" "$2" "$T/xs")
+	else
+		"$PY" "$T/xsign.py" "$T/kh/keyholder.sock" "$1" "$T/xs"
+	fi
+}
+check "exchange-sign: keyd's KeydUser (sys) gets a signature that verifies over the prehashed message" \
+	test "$(xsign sys @a.test)" = "status=0 verified"
+check "exchange-sign: root too" test "$(xsign @a.test)" = "status=0 verified"
+check "exchange-sign: the milter's User ($MUSER) is refused" test "$(xsign $MUSER @a.test)" = status=1
+check "exchange-sign: the refusal is logged with the milter's uid and why" \
+	grep -q "uid=$MUID @a.test exchange-sign fingerprint=0000000000000000: refused: exchange signatures are for keyd's KeydUser only" "$KH_LOG"
+check "exchange-sign: a domain that is not local is refused" test "$(xsign sys @b.test)" = status=1
+# shellcheck disable=SC2086
+check "keyd's KeydUser may not sign as a local user (exchange signatures only)" \
+	test "$(KH_AS="setpriv --reuid=$KEYD_UID --regid=$MGID --clear-groups" kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST")" = status=1
+check "... and that refusal is logged" grep -q "uid=$KEYD_UID alice@a.test sign .*refused: keyd's KeydUser may ask for exchange signatures only" "$KH_LOG"
+
 KH_PID=$(cat "$T/kh/keyholder.sock.rigpid")
 kill -HUP "$KH_PID"
-wait_for 10 grep -q 'SIGHUP: unsealed keys and the store key forgotten' "$KH_LOG"
+wait_for 10 grep -q 'SIGHUP: unsealed keys, the store key and the exchange key forgotten' "$KH_LOG"
 check "keyholder: after SIGHUP it still runs and serves, reading the store key again" \
 	test "$(kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST") $(grep -c 'store key .* loaded' "$KH_LOG")" = "status=0 2"
 check "keyholder: no core files (RLIMIT_CORE 0)" grep -q '^Max core file size *0 *0 ' "/proc/$KH_PID/limits"

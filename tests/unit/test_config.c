@@ -188,7 +188,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "SenderLogins", "SignUnauthenticated", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
 		"Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
-		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup",
+		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "KeydUser",
 		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderClients",
 		"KeyholderIdleTimeout", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
