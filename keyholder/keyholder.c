@@ -227,6 +227,31 @@ key_of(const struct key_record *r, struct cables_err *err)
 }
 
 /*
+ * May r's certificate sign as address now: within its validity period, with
+ * a key usage that allows digitalSignature or nonRepudiation (when it has
+ * one), naming the address, for emailProtection?  The milter checks this
+ * when it picks a signing key; the keyholder checks again, because it is
+ * the keyholder's key that signs, whoever asks.
+ */
+static bool
+may_sign(const struct key_record *r, const char *address, struct cables_err *err)
+{
+	X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+	struct cables_err why;
+	bool ok;
+
+	if (cert == NULL) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "the stored certificate cannot be decoded");
+		return false;
+	}
+	ok = smime_cert_check_signing(cert, address, &cfg->addr, time(NULL), &why) == CABLES_OK;
+	X509_free(cert);
+	if (!ok)
+		cables_fail(err, CABLES_ERR_UNUSABLE, "the certificate may not sign: %s", why.msg);
+	return ok;
+}
+
+/*
  * Is req's address local, within its rate, and does the store hold req's
  * certificate with a private key for it?  *key: a new reference.  Under state_lock.
  */
@@ -256,6 +281,8 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
 	if (r == NULL)
 		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this certificate for the address");
+	else if (req->op == KH_OP_SIGN && !may_sign(r, req->address, err))
+		st = KH_REFUSED;
 	else if (!bucket_take(req->address))
 		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
 		    cfg->keyholder_rate_limit);

@@ -184,6 +184,24 @@ check "keyholder: an unknown digest is not signed" \
 	test "$(kh_ask 4 4 alice@a.test "$FPR_alice" "$(echo "$DIGEST" | cut -c1-32)")" = status=2
 check "keyholder: a raw RSA block that is no OAEP encoding is not decrypted" \
 	test "$(kh_ask 2 0 alice@a.test "$FPR_alice" "00$(head -c 383 /dev/urandom | xxd -p | tr -d '\n')")" = status=2
+# SIGN checks the certificate: a key usage without digitalSignature/nonRepudiation, or outside its validity.
+make_cert "$T/dave.pem" dave@a.test 20250101000000Z 20351231000000Z keyEncipherment
+make_cert "$T/erin.pem" erin@a.test 20200101000000Z 20210101000000Z
+make_cert "$T/fred.pem" fred@a.test 20250101000000Z 20351231000000Z nonRepudiation
+for who in dave erin fred; do
+	keyctl import "$T/$who.pem" --force >/dev/null 2>&1
+	eval "FPR_$who=$(openssl x509 -in "$T/$who.pem" -outform DER | sha256sum | cut -c1-64)"
+done
+check "keyholder: a certificate whose key usage has no digitalSignature does not sign" \
+	test "$(kh_ask 4 672 dave@a.test "$FPR_dave" "$DIGEST")" = status=1
+check "... logged with why" grep -q "dave@a.test sign fingerprint=[0-9a-f]*: refused: the certificate may not sign: key usage does not allow digitalSignature" "$KH_LOG"
+check "keyholder: an expired certificate does not sign" \
+	test "$(kh_ask 4 672 erin@a.test "$FPR_erin" "$DIGEST")" = status=1
+check "... logged with why" grep -q "erin@a.test sign fingerprint=[0-9a-f]*: refused: the certificate may not sign: expired on" "$KH_LOG"
+check "keyholder: nonRepudiation alone allows signing" \
+	test "$(kh_ask 4 672 fred@a.test "$FPR_fred" "$DIGEST")" = status=0
+check "keyholder: decryption is not refused for the expired certificate (old mail stays readable): a bad block fails, not refused" \
+	test "$(kh_ask 1 0 erin@a.test "$FPR_erin" "00$(head -c 255 /dev/urandom | xxd -p | tr -d '\n')")" = status=2
 check "keyholder: a frame with a wrong magic drops the peer" test "$(kh_ask raw 58585858 1352)" = closed
 check "keyholder: an oversized data length drops the peer" \
 	test "$(kh_ask raw "434b48310400"02a0000c"$(printf '%04x' 2000)" 1344)" = closed
