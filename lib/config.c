@@ -93,7 +93,7 @@ static const struct key keys[] = {
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "ExitDaemonName",	T_OPTSTRING,	NULL,			OFF(exit_daemon_name), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
-	{ "KeydSocket",		T_OPTPATH,	"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
+	{ "KeydSocket",		T_OPTPATH,	"/run/cables-keyd/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
 	{ "KeydPidFile",	T_OPTPATH,	NULL,			OFF(keyd_pid_file), NULL, false, 0 },
 	{ "KeydAdminSocket",	T_OPTPATH,	NULL,			OFF(keyd_admin_socket), NULL, false, 0 },
 	{ "AdminGroup",		T_OPTSTRING,	NULL,			OFF(admin_group), NULL, false, 0 },

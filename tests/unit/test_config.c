@@ -107,7 +107,7 @@ assert_default_values(const struct config *c)
 	assert_string_equal(c->temp_dir, "/var/tmp");
 	assert_string_equal(c->gnupg_home, "/var/lib/cables/gnupg");
 	assert_int_equal(c->format_preference, PREFER_SMIME);
-	assert_string_equal(c->keyd_socket, "/run/cables/keyd.sock");
+	assert_string_equal(c->keyd_socket, "/run/cables-keyd/keyd.sock");
 	assert_string_equal(c->keyholder_socket, "/run/cables-keyholder/keyholder.sock");
 	assert_int_equal(c->keyholder_clients, 128);
 	assert_int_equal(c->keyholder_idle_timeout_ms, 300000);
