@@ -484,6 +484,9 @@ main(int argc, char **argv)
 	}
 	if (cfg->keyd_pid_file != NULL)
 		write_pid(cfg->keyd_pid_file);
+	if (cfg->exchange_key != NULL && cfg->keyd_user == NULL && cfg->user != NULL)
+		log_warnx("ExchangeKey is set but KeydUser is not: keyd runs as the milter's User %s, for which "
+		    "cables-keyholder makes no exchange signatures; give keyd a KeydUser of its own", cfg->user);
 	log_info("listening on %s, administration on %s (config %s)", cfg->keyd_socket,
 	    cfg->keyd_admin_socket != NULL ? cfg->keyd_admin_socket : "none", cfg->path);
 	while (!stopping) {
