@@ -572,6 +572,11 @@ check "ExchangeAnonymousAddresses 0: an anonymous request gets 403 with the reas
 	grep -q '^403 .*only requests signed by the asking domain' "$T/anon0.out"
 post signed0.out /.well-known/cables/keys "$(signed "$T/a/exchange.key" a.test EEEEEEEEEEEEEEEEEEEEEE)"
 check "ExchangeAnonymousAddresses 0: a.test's signed request is answered in full" answered signed0.out 10
+# ExchangeKey is the keyholders': they signed b's answers and a's requests, keyd asked them.
+check "b's keyholder signed b's answers (exchange-sign as @b.test)" \
+	grep -q '@b.test exchange-sign fingerprint=0000000000000000: ok' "$T/b/keyholder.log"
+check "a's keyholder signed a's requests (exchange-sign as @a.test)" \
+	grep -q '@a.test exchange-sign fingerprint=0000000000000000: ok' "$T/a/keyholder.log"
 for n in a b r; do
 	check "no sanitizer reports from $n's keyd" sh -c "! grep -q Sanitizer $T/$n/keyd.stderr"
 done
