@@ -316,7 +316,6 @@ exchange_key_ready(struct cables_err *err)
 		cables_fail(err, CABLES_ERR_SYNTAX, "ExchangeKey %s: not an Ed25519 private key in PEM", cfg->exchange_key);
 		return KH_UNAVAILABLE;
 	}
-	log_info("exchange key %s loaded", cfg->exchange_key);
 	return KH_OK;
 }
 
@@ -353,7 +352,7 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 	EVP_MD_CTX *ctx = NULL;
 	EVP_PKEY *key = NULL;
 	enum kh_status st;
-	bool ok;
+	bool ok, fresh;
 
 	if (c->uid != 0 && !(keyd_uid_set && c->uid == keyd_uid)) {
 		cables_fail(err, CABLES_ERR_UNUSABLE, "exchange signatures are for keyd's KeydUser only%s",
@@ -363,7 +362,10 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 	if (!exchange_request_ok(req, err))
 		return KH_REFUSED;
 	pthread_mutex_lock(&state_lock);
-	if ((st = exchange_key_ready(err)) == KH_OK && !bucket_take(req->address))
+	fresh = exchange_key == NULL;
+	if ((st = exchange_key_ready(err)) == KH_OK && fresh)
+		log_info("exchange key %s loaded", cfg->exchange_key);
+	if (st == KH_OK && !bucket_take(req->address))
 		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
 		    cfg->keyholder_rate_limit);
 	if (st == KH_OK && EVP_PKEY_up_ref(exchange_key) == 1)
@@ -687,6 +689,21 @@ check(const struct config *c)
 	if (c->keyd_user != NULL && getpwnam(c->keyd_user) == NULL) {
 		fprintf(stderr, "cables-keyholder: %s: KeydUser %s: no such user\n", c->path, c->keyd_user);
 		return 1;
+	}
+	if (c->exchange_key != NULL) {
+		/* Read as the check runs (root, or KeyholderUser): the unit's ExecStartPre runs as root. */
+		struct cables_err err;
+		enum kh_status st;
+
+		cfg = c;
+		st = exchange_key_ready(&err);
+		EVP_PKEY_free(exchange_key);
+		exchange_key = NULL;
+		cfg = NULL;
+		if (st != KH_OK) {
+			fprintf(stderr, "cables-keyholder: %s: %s\n", c->path, err.msg);
+			return 1;
+		}
 	}
 	if (c->keyholder_clients < 1 || c->keyholder_clients > CLIENTS_MAX) {
 		fprintf(stderr, "cables-keyholder: %s: KeyholderClients %zu: not between 1 and %d\n", c->path,

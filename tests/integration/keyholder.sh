@@ -320,6 +320,14 @@ check "keyholder down: mail alice must sign is temp-failed too (4xx), not sent u
 start_keyholder "$CONF"
 decrypted "keyholder back" alice@a.test "$T/alice-cert.pem"
 
+# -n reads ExchangeKey: a key that is not Ed25519 is refused with a clear message.
+openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out "$T/notx.key" 2>/dev/null
+sed -e "s|^ExchangeKey .*|ExchangeKey $T/notx.key|" "$CONF" > "$T/notx.conf"
+out=$("$BUILD/cables-keyholder" -n -c "$T/notx.conf" 2>&1)
+check "keyholder -n: an ExchangeKey that is not Ed25519 fails the check, saying so" \
+	test "$?:$(echo "$out" | grep -c "ExchangeKey $T/notx.key: not an Ed25519 private key in PEM")" = "1:1"
+check "keyholder -n: the test configuration (with its Ed25519 ExchangeKey) passes" "$BUILD/cables-keyholder" -n -c "$CONF"
+
 # --- Its runtime directory: made when missing, refused when others could write there. ---
 sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/khnew/kh.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/khnew.log|" \
 	"$CONF" > "$T/khnew.conf"
