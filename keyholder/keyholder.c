@@ -690,7 +690,11 @@ check(const struct config *c)
 		fprintf(stderr, "cables-keyholder: %s: KeydUser %s: no such user\n", c->path, c->keyd_user);
 		return 1;
 	}
-	if (c->exchange_key != NULL) {
+	if (c->exchange_key != NULL && access(c->exchange_key, F_OK) != 0) {
+		/* Not made yet (cables-keyctl exchange-key generate): read when keyd first asks; private keys need not wait. */
+		fprintf(stderr, "cables-keyholder: %s: warning: ExchangeKey %s: %s (no exchange signatures until it is "
+		    "there)\n", c->path, c->exchange_key, strerror(errno));
+	} else if (c->exchange_key != NULL) {
 		/* Read as the check runs (root, or KeyholderUser): the unit's ExecStartPre runs as root. */
 		struct cables_err err;
 		enum kh_status st;

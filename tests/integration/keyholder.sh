@@ -327,6 +327,10 @@ out=$("$BUILD/cables-keyholder" -n -c "$T/notx.conf" 2>&1)
 check "keyholder -n: an ExchangeKey that is not Ed25519 fails the check, saying so" \
 	test "$?:$(echo "$out" | grep -c "ExchangeKey $T/notx.key: not an Ed25519 private key in PEM")" = "1:1"
 check "keyholder -n: the test configuration (with its Ed25519 ExchangeKey) passes" "$BUILD/cables-keyholder" -n -c "$CONF"
+sed -e "s|^ExchangeKey .*|ExchangeKey $T/none.key|" "$CONF" > "$T/nox.conf"
+out=$("$BUILD/cables-keyholder" -n -c "$T/nox.conf" 2>&1)
+check "keyholder -n: an ExchangeKey not made yet is a warning, not a failure (private keys need not wait)" \
+	test "$?:$(echo "$out" | grep -c "warning: ExchangeKey $T/none.key: No such file")" = "0:1"
 
 # --- Its runtime directory: made when missing, refused when others could write there. ---
 sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/khnew/kh.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/khnew.log|" \
