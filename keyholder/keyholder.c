@@ -11,7 +11,12 @@
  * model is OpenSMTPD's "ca" process; doc/privsep.md says what a compromised
  * milter can still do with it and how that is bounded.
  *
- * Clients: root, or the milter's User (SO_PEERCRED at accept).  A request is
+ * It also holds ExchangeKey and signs key-exchange answers and requests
+ * (lib/xsign.h) for cables-keyd, which never reads that key.
+ *
+ * Clients: root, the milter's User, and keyd's KeydUser (SO_PEERCRED at
+ * accept); keyd's user gets exchange signatures only, the milter's user
+ * never gets them.  A request is
  * exactly KH_REQUEST_SIZE bytes (khproto.h); a peer that sends anything
  * malformed is dropped, never answered best-effort.  Every operation is
  * logged (peer uid, address, operation, fingerprint prefix, outcome) and
