@@ -16,8 +16,6 @@
 #include "addr.h"
 #include "exchange.h"
 
-#define CONTEXT "cables-keys-v1"
-#define REQUEST_CONTEXT "cables-keys-request-v1"
 #define KEYS_PER_ADDRESS 8
 
 /* ---- base64 (standard alphabet, padded; strict) ---- */
@@ -229,26 +227,75 @@ x_request_make(const char *domain, const char *const *addrs, size_t n, struct x_
 	json_decref(o);
 }
 
-/* context 0x00 data: what a signature covers. */
-static void
-context_bytes(const char *context, const char *data, size_t len, struct buf *out)
+/* Sign data of kind as domain (lib/xsign.h says what is signed): the signature and the key's raw public half. */
+static cables_status
+x_sign(const struct x_signer *signer, const char *domain, int kind, const void *data, size_t len,
+    uint8_t sig[X_SIG_LEN], uint8_t pub[X_PUB_LEN], struct cables_err *err)
 {
-	buf_init(out);
-	buf_append(out, context, strlen(context) + 1);	/* with its NUL */
-	buf_append(out, data, len);
+	uint8_t digest[X_DIGEST_LEN];
+
+	if (signer == NULL || signer->sign == NULL)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "no exchange key to sign with");
+	if (!x_sign_digest(kind, data, len, digest))
+		return cables_fail(err, CABLES_ERR_CRYPTO, "cannot hash what is to be signed");
+	return signer->sign(signer->arg, domain, kind, digest, sig, pub, err);
+}
+
+/* Does sig, by the Ed25519 key pub, cover data of kind? */
+static bool
+x_verify(int kind, const uint8_t *pub, const uint8_t *sig, const void *data, size_t len)
+{
+	uint8_t digest[X_DIGEST_LEN], msg[X_SIGN_MSG_MAX];
+	size_t mlen;
+	EVP_PKEY *pk;
+	EVP_MD_CTX *ctx = NULL;
+	bool ok;
+
+	if (!x_sign_digest(kind, data, len, digest) || (mlen = x_sign_message(kind, digest, msg)) == 0 ||
+	    (pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, X_PUB_LEN)) == NULL)
+		return false;
+	ok = (ctx = EVP_MD_CTX_new()) != NULL && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
+	    EVP_DigestVerify(ctx, sig, X_SIG_LEN, msg, mlen) == 1;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pk);
+	return ok;
+}
+
+/* x_signer_local's sign: key is an EVP_PKEY (Ed25519). */
+static cables_status
+sign_local(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN], uint8_t sig[X_SIG_LEN],
+    uint8_t pub[X_PUB_LEN], struct cables_err *err)
+{
+	EVP_PKEY *key = arg;
+	uint8_t msg[X_SIGN_MSG_MAX];
+	size_t mlen = x_sign_message(kind, digest, msg), siglen = X_SIG_LEN, publen = X_PUB_LEN;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok;
+
+	ok = mlen > 0 && ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, sig, &siglen, msg, mlen) == 1 && siglen == X_SIG_LEN &&
+	    EVP_PKEY_get_raw_public_key(key, pub, &publen) == 1 && publen == X_PUB_LEN;
+	EVP_MD_CTX_free(ctx);
+	return ok ? CABLES_OK : cables_fail(err, CABLES_ERR_CRYPTO, "cannot sign as %s", domain);
+}
+
+struct x_signer
+x_signer_local(EVP_PKEY *key)
+{
+	struct x_signer s = { sign_local, key };
+
+	return s;
 }
 
 cables_status
-x_request_make_signed(const char *domain, const char *const *addrs, size_t n, const char *from, EVP_PKEY *key,
-    time_t now, struct x_request *req, struct buf *out, struct cables_err *err)
+x_request_make_signed(const char *domain, const char *const *addrs, size_t n, const char *from,
+    const struct x_signer *signer, time_t now, struct x_request *req, struct buf *out, struct cables_err *err)
 {
 	json_t *o = request_object(domain, addrs, n, req), *w;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t pub[32], sig[64];
+	uint8_t pub[X_PUB_LEN], sig[X_SIG_LEN];
 	size_t publen = sizeof(pub), siglen = sizeof(sig);
 	char *inner, *b64r, *b64k, *b64s, *text;
-	struct buf tbs;
-	cables_status st = CABLES_OK;
+	cables_status st;
 
 	snprintf(req->from, sizeof(req->from), "%s", from);
 	str_lower(req->from);
@@ -258,14 +305,11 @@ x_request_make_signed(const char *domain, const char *const *addrs, size_t n, co
 	json_object_set_new(o, "issued", json_integer((json_int_t)now));
 	inner = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	context_bytes(REQUEST_CONTEXT, inner, strlen(inner), &tbs);
 	buf_init(out);
-	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
-	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)tbs.data, tbs.len) != 1 ||
-	    !EVP_PKEY_get_raw_public_key(key, pub, &publen)) {
-		st = cables_fail(err, CABLES_ERR_CRYPTO, "cannot sign the request");
+	if ((st = x_sign(signer, req->from, X_SIGN_REQUEST, inner, strlen(inner), sig, pub, err)) != CABLES_OK) {
+		/* err says why */
 	} else {
-		x_key_fingerprint(key, req->key_fpr);
+		fingerprint_raw(pub, publen, req->key_fpr);
 		b64r = b64_encode((const uint8_t *)inner, strlen(inner));
 		b64k = b64_encode(pub, publen);
 		b64s = b64_encode(sig, siglen);
@@ -281,8 +325,6 @@ x_request_make_signed(const char *domain, const char *const *addrs, size_t n, co
 		free(b64k);
 		free(b64s);
 	}
-	EVP_MD_CTX_free(ctx);
-	buf_release(&tbs);
 	free(inner);
 	return st;
 }
@@ -360,24 +402,17 @@ signed_request(json_t *w, struct x_request *req, struct cables_err *err)
 	json_t *jr = json_object_get(w, "request"), *jk = json_object_get(w, "key"), *js = json_object_get(w, "signature");
 	uint8_t *inner = NULL, *pub = NULL, *sig = NULL;
 	size_t ilen = 0, publen = 0, siglen = 0;
-	EVP_PKEY *pk = NULL;
-	EVP_MD_CTX *ctx = NULL;
 	json_error_t jerr;
 	json_t *o = NULL;
-	struct buf tbs;
 	cables_status st;
 
-	buf_init(&tbs);
 	if (!json_is_string(jr) || !json_is_string(jk) || !json_is_string(js) ||
 	    (inner = b64_decode(json_string_value(jr), X_REQUEST_MAX, &ilen)) == NULL ||
 	    (pub = b64_decode(json_string_value(jk), 64, &publen)) == NULL || publen != 32 ||
 	    (sig = b64_decode(json_string_value(js), 128, &siglen)) == NULL || siglen != 64) {
 		st = cables_fail(err, CABLES_ERR_SYNTAX, "not a signed request (request, key, signature in base64)");
 	} else {
-		context_bytes(REQUEST_CONTEXT, (const char *)inner, ilen, &tbs);
-		if ((pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, publen)) == NULL ||
-		    (ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) != 1 ||
-		    EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)tbs.data, tbs.len) != 1)
+		if (!x_verify(X_SIGN_REQUEST, pub, sig, inner, ilen))
 			st = cables_fail(err, CABLES_ERR_SYNTAX, "the request's signature does not verify");
 		else if ((o = json_loadb((const char *)inner, ilen, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
 			st = cables_fail(err, CABLES_ERR_SYNTAX, "the signed request is not JSON: %s", jerr.text);
@@ -385,9 +420,6 @@ signed_request(json_t *w, struct x_request *req, struct cables_err *err)
 			fingerprint_raw(pub, publen, req->key_fpr);
 	}
 	json_decref(o);
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pk);
-	buf_release(&tbs);
 	free(inner);
 	free(pub);
 	free(sig);
@@ -450,24 +482,16 @@ x_answer_release(struct x_answer *a)
 	a->n = 0;
 }
 
-/* "cables-keys-v1" 0x00 payload: what is signed. */
-static void
-signed_bytes(const char *payload, size_t len, struct buf *out)
-{
-	context_bytes(CONTEXT, payload, len, out);
-}
 
 cables_status
-x_answer_make(EVP_PKEY *key, const struct x_request *req, const struct x_answer *results, time_t now, struct buf *out,
-    struct cables_err *err)
+x_answer_make(const struct x_signer *signer, const struct x_request *req, const struct x_answer *results, time_t now,
+    struct buf *out, struct cables_err *err)
 {
 	json_t *p = json_object(), *rs = json_array(), *o;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t pub[32], sig[64];
+	uint8_t pub[X_PUB_LEN], sig[X_SIG_LEN];
 	size_t publen = sizeof(pub), siglen = sizeof(sig);
 	char *payload, *b64p, *b64k, *b64s, *text;
-	struct buf tbs;
-	cables_status st = CABLES_OK;
+	cables_status st;
 
 	for (size_t i = 0; i < results->n; i++) {
 		json_t *r = json_object(), *ks = json_array();
@@ -494,11 +518,8 @@ x_answer_make(EVP_PKEY *key, const struct x_request *req, const struct x_answer 
 	json_object_set_new(p, "results", rs);
 	payload = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
-	signed_bytes(payload, strlen(payload), &tbs);
-	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
-	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)tbs.data, tbs.len) != 1 ||
-	    !EVP_PKEY_get_raw_public_key(key, pub, &publen)) {
-		st = cables_fail(err, CABLES_ERR_CRYPTO, "cannot sign the answer");
+	if ((st = x_sign(signer, req->domain, X_SIGN_ANSWER, payload, strlen(payload), sig, pub, err)) != CABLES_OK) {
+		/* err says why */
 	} else {
 		b64p = b64_encode((const uint8_t *)payload, strlen(payload));
 		b64k = b64_encode(pub, publen);
@@ -516,8 +537,6 @@ x_answer_make(EVP_PKEY *key, const struct x_request *req, const struct x_answer 
 		free(b64k);
 		free(b64s);
 	}
-	EVP_MD_CTX_free(ctx);
-	buf_release(&tbs);
 	free(payload);
 	return st;
 }
@@ -578,13 +597,9 @@ x_answer_verify(const char *body, size_t len, const struct x_request *req, const
 	size_t plen = 0, publen = 0, siglen = 0;
 	char fpr[65];
 	bool known = false;
-	EVP_PKEY *pk = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	struct buf tbs;
 	cables_status st = CABLES_OK;
 
 	memset(out, 0, sizeof(*out));
-	buf_init(&tbs);
 	if (len > X_ANSWER_MAX) {
 		st = cables_fail(err, CABLES_ERR_TOOBIG, "the answer is larger than %d bytes", X_ANSWER_MAX);
 		goto out;
@@ -612,10 +627,7 @@ x_answer_verify(const char *body, size_t len, const struct x_request *req, const
 		    req->domain, fpr);
 		goto out;
 	}
-	signed_bytes((const char *)payload, plen, &tbs);
-	if ((pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, publen)) == NULL ||
-	    (ctx = EVP_MD_CTX_new()) == NULL || EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) != 1 ||
-	    EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)tbs.data, tbs.len) != 1) {
+	if (!x_verify(X_SIGN_ANSWER, pub, sig, payload, plen)) {
 		st = cables_fail(err, CABLES_ERR_UNUSABLE, "the signature over the answer does not verify");
 		goto out;
 	}
@@ -643,9 +655,6 @@ out:
 		x_answer_release(out);
 	json_decref(o);
 	json_decref(p);
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pk);
-	buf_release(&tbs);
 	free(payload);
 	free(pub);
 	free(sig);

@@ -4,12 +4,17 @@
  * answers.  Transport-free: the HTTPS server (xserver.c) and client
  * (peer.c) call these.
  *
+ * Every signature is Ed25519 over the fixed-size message lib/xsign.h
+ * describes (a context and the SHA-512 of the context and the signed
+ * octets), so that cables-keyholder, which alone holds ExchangeKey, can sign
+ * answers of any size from a digest.
+ *
  * A request is JSON {"v":1,"domain":D,"nonce":N,"addresses":[...]}
  * (anonymous), or the asking domain's signed form
- * {"request":B64,"key":B64,"signature":B64}, the signature Ed25519 over
- * "cables-keys-request-v1\0" || request octets, the request the JSON above
- * with "from":ASKING-DOMAIN and "issued":T added.  An answer is {"payload":B64,"key":B64,"signature":B64} where the signature
- * is Ed25519 over "cables-keys-v1\0" || payload octets, and the payload is
+ * {"request":B64,"key":B64,"signature":B64}, the signature over the
+ * request octets (context "cables-keys-request-v1"), the request the JSON above
+ * with "from":ASKING-DOMAIN and "issued":T added.  An answer is {"payload":B64,"key":B64,"signature":B64}  where the signature
+ * is over the payload octets (context "cables-keys-v1"), and the payload is
  * {"v":1,"domain":D,"nonce":N,"issued":T,"results":[{"address":A,
  * "keys":[{"format":"smime"|"pgp","data":B64,"not_after":T}]}]}.
  */
@@ -25,6 +30,7 @@
 
 #include "status.h"
 #include "util.h"
+#include "xsign.h"
 
 #define X_ADDRESSES_MAX 64
 #define X_REQUEST_MAX (16 * 1024)
@@ -61,12 +67,25 @@ struct x_request {
 	char key_fpr[65];
 };
 
+/*
+ * Who signs as a local domain: sign() gets the digest of what is to be
+ * signed (xsign.h) and gives the signature and the key's raw public half.
+ * keyd's signer asks cables-keyholder (khsign.h); x_signer_local() signs
+ * with a key in memory (tests, cables-keyctl), which must outlive it.
+ */
+struct x_signer {
+	cables_status (*sign)(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN],
+	    uint8_t sig[X_SIG_LEN], uint8_t pub[X_PUB_LEN], struct cables_err *err);
+	void *arg;
+};
+struct x_signer x_signer_local(EVP_PKEY *key);
+
 /* A fresh request for addrs (all in domain): its JSON in out, its nonce in req. */
 void x_request_make(const char *domain, const char *const *addrs, size_t n, struct x_request *req, struct buf *out);
 
 /* The same, signed by from's domain key (the signed form), issued at now. */
 cables_status x_request_make_signed(const char *domain, const char *const *addrs, size_t n, const char *from,
-    EVP_PKEY *key, time_t now, struct x_request *req, struct buf *out, struct cables_err *err);
+    const struct x_signer *signer, time_t now, struct x_request *req, struct buf *out, struct cables_err *err);
 
 /*
  * Parse and check a request body, either form; the reason for a 400
@@ -104,7 +123,7 @@ struct x_answer {
 void x_answer_release(struct x_answer *a);
 
 /* The signed answer to req (results in the order asked), made with the domain key. */
-cables_status x_answer_make(EVP_PKEY *key, const struct x_request *req, const struct x_answer *results, time_t now,
+cables_status x_answer_make(const struct x_signer *signer, const struct x_request *req, const struct x_answer *results, time_t now,
     struct buf *out, struct cables_err *err);
 
 /*

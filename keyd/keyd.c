@@ -20,11 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +32,9 @@
 #include "exchange.h"
 #include "keydproto.h"
 #include "keystore.h"
+#include "khsign.h"
 #include "log.h"
+#include "privdrop.h"
 #include "lookup.h"
 #include "peer.h"
 #include "pgp.h"
@@ -349,45 +349,15 @@ accept_client(int lfd, bool admin)
 static int
 listen_on(const char *what, const char *path, const char *group, mode_t mode)
 {
-	struct sockaddr_un sun;
 	struct group *gr = NULL;
-	char why[CABLES_ERR_MAX];
-	mode_t old;
-	int fd, rc;
+	struct cables_err err;
+	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		fatalx("%s %s: path too long", what, path);
 	if (group != NULL && (gr = getgrnam(group)) == NULL)
 		fatalx("%s %s: group %s: no such group", what, path, group);
-	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
-	unlink(path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		fatalx("%s %s: %s", what, path, strerror(errno));
-	/* Made with its mode (nothing is changed by path later, where a link could stand instead). */
-	old = umask(~mode & 0777);
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (rc != 0 || listen(fd, 64) != 0)
-		fatalx("%s %s: %s", what, path, strerror(errno));
-	if (!socket_chgrp(path, gr != NULL ? gr->gr_gid : (gid_t)-1, why, sizeof(why)))
-		fatalx("%s %s", what, why);
+	if ((fd = privdrop_listen(what, path, gr != NULL ? gr->gr_gid : (gid_t)-1, mode, 64, &err)) < 0)
+		fatalx("%s", err.msg);
 	return fd;
-}
-
-static void
-drop_to(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
-
-	if (pw == NULL)
-		fatalx("User %s: no such user", user);
-	if (geteuid() == pw->pw_uid)
-		return;
-	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-		fatalx("User %s: cannot switch: %s", user, strerror(errno));
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int
@@ -403,6 +373,8 @@ main(int argc, char **argv)
 	struct cables_err err;
 	struct sigaction sa;
 	char home[64];
+	struct khsign *khsign = NULL;
+	struct x_signer signer = { NULL, NULL };
 	int ch, lfd, afd = -1;
 
 	while ((ch = getopt(argc, argv, "c:fnh")) != -1) {
@@ -431,22 +403,20 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
-		EVP_PKEY *xkey = NULL;
-
-		/* The key-exchange endpoint's files must load (the port is bound only when serving). */
+		/* The key-exchange endpoint's files must be readable (the port is bound only when serving). */
 		if (cfg->exchange_listen != NULL && (cfg->exchange_cert == NULL || cfg->exchange_cert_key == NULL ||
-		    cfg->exchange_key == NULL || (xkey = x_key_load(cfg->exchange_key, &err)) == NULL ||
+		    cfg->exchange_key == NULL || cfg->keyholder_socket == NULL ||
 		    access(cfg->exchange_cert, R_OK) != 0 || access(cfg->exchange_cert_key, R_OK) != 0)) {
 			fprintf(stderr, "cables-keyd: %s: ExchangeListen: %s\n", cfg->path,
 			    cfg->exchange_cert == NULL || cfg->exchange_cert_key == NULL || cfg->exchange_key == NULL ?
 			    "needs ExchangeCertificate, ExchangeCertificateKey and ExchangeKey" :
-			    xkey == NULL ? err.msg : "the certificate or its key cannot be read");
+			    cfg->keyholder_socket == NULL ? "needs KeyholderSocket (cables-keyholder signs with ExchangeKey)" :
+			    "the certificate or its key cannot be read");
 			dns_resolver_free(res);
 			X509_STORE_free(anchors);
 			config_free(cfg);
 			return 1;
 		}
-		EVP_PKEY_free(xkey);
 		printf("cables-keyd: %s: configuration OK\n", cfg->path);
 		dns_resolver_free(res);
 		X509_STORE_free(anchors);
@@ -454,16 +424,12 @@ main(int argc, char **argv)
 		return 0;
 	}
 	peer_global_init();
-	if (cfg->exchange_key != NULL && cfg->local_domains.count > 0) {
-		/* Our requests are signed as our first local domain (read before privileges are dropped). */
-		EVP_PKEY *xkey = x_key_load(cfg->exchange_key, &err);
-
-		if (xkey == NULL) {
-			fprintf(stderr, "cables-keyd: %s\n", err.msg);
-			return 1;
-		}
-		peer_sign_as(xkey, cfg->local_domains.names[0]);
-		EVP_PKEY_free(xkey);
+	/* ExchangeKey is the keyholder's: keyd asks it for each signature and never reads the key. */
+	if (cfg->exchange_key != NULL && cfg->keyholder_socket != NULL) {
+		khsign = khsign_new(cfg->keyholder_socket);
+		signer = khsign_signer(khsign);
+		if (cfg->local_domains.count > 0)
+			peer_sign_as(&signer, cfg->local_domains.names[0]);	/* our requests: as our first domain */
 	}
 	if (log_open("cables-keyd", cfg->log_facility, cfg->log_file, foreground, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s\n", err.msg);
@@ -496,10 +462,14 @@ main(int argc, char **argv)
 	lfd = listen_on("KeydSocket", cfg->keyd_socket, cfg->socket_group, (mode_t)cfg->socket_mode);
 	if (!foreground && daemon(0, 0) != 0)
 		fatalx("cannot become a daemon: %s", strerror(errno));
-	if (cfg->exchange_listen != NULL && xserver_prepare(cfg, &xserver, &err) != CABLES_OK)
+	if (cfg->exchange_listen != NULL && cfg->keyholder_socket == NULL)
+		fatalx("ExchangeListen needs KeyholderSocket: cables-keyholder signs the answers with ExchangeKey");
+	if (cfg->exchange_listen != NULL && xserver_prepare(cfg, &signer, &xserver, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
-	if (cfg->user != NULL)
-		drop_to(cfg->user);
+	if (cfg->keyd_user != NULL && privdrop_to("KeydUser", cfg->keyd_user, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
+	else if (cfg->keyd_user == NULL && cfg->user != NULL && privdrop_to("User", cfg->user, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	if (keystore_open(&ks, cfg->key_store, true, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	/* OpenPGP keys found in DNS are read by gpg in a home of keyd's own. */
@@ -513,6 +483,9 @@ main(int argc, char **argv)
 	}
 	if (cfg->keyd_pid_file != NULL)
 		write_pid(cfg->keyd_pid_file);
+	if (cfg->exchange_key != NULL && cfg->keyd_user == NULL && cfg->user != NULL)
+		log_warnx("ExchangeKey is set but KeydUser is not: keyd runs as the milter's User %s, for which "
+		    "cables-keyholder makes no exchange signatures; give keyd a KeydUser of its own", cfg->user);
 	log_info("listening on %s, administration on %s (config %s)", cfg->keyd_socket,
 	    cfg->keyd_admin_socket != NULL ? cfg->keyd_admin_socket : "none", cfg->path);
 	while (!stopping) {
@@ -539,6 +512,7 @@ main(int argc, char **argv)
 	if (cfg->keyd_pid_file != NULL)
 		unlink(cfg->keyd_pid_file);
 	xserver_stop(xserver);
+	khsign_free(khsign);
 	pgp_temp_home_remove(home);
 	keyd_free(keyd);	/* and with it cfg */
 	keystore_close(ks);

@@ -14,8 +14,9 @@
 
 #define FPRS_MAX 4
 
-/* Who this server signs its requests as (peer_sign_as), or no key. */
-static EVP_PKEY *sign_key;
+/* Who this server signs its requests as (peer_sign_as), or no signer. */
+static struct x_signer signer;
+static bool signing;
 static char sign_domain[256];
 
 void
@@ -25,12 +26,11 @@ peer_global_init(void)
 }
 
 void
-peer_sign_as(EVP_PKEY *key, const char *domain)
+peer_sign_as(const struct x_signer *s, const char *domain)
 {
-	EVP_PKEY_free(sign_key);
-	sign_key = NULL;
-	if (key != NULL && domain != NULL && EVP_PKEY_up_ref(key) == 1) {
-		sign_key = key;
+	signing = s != NULL && domain != NULL;
+	if (signing) {
+		signer = *s;
 		strlcpy_c(sign_domain, domain, sizeof(sign_domain));
 	}
 }
@@ -372,9 +372,9 @@ peer_ask(const struct config *cfg, struct dns_resolver *res, const char *domain,
 	out->status = PEER_FAILED;
 	if (t.nfprs == 0 && !from_txt(res, domain, now, deadline, &t, out->reason, sizeof(out->reason)))
 		return;
-	if (sign_key == NULL)
+	if (!signing)
 		x_request_make(domain, addrs, n, &req, &body);
-	else if (x_request_make_signed(domain, addrs, n, sign_domain, sign_key, now, &req, &body, &err) != CABLES_OK) {
+	else if (x_request_make_signed(domain, addrs, n, sign_domain, &signer, now, &req, &body, &err) != CABLES_OK) {
 		snprintf(out->reason, sizeof(out->reason), "%s", err.msg);
 		buf_release(&body);
 		x_request_release(&req);

@@ -35,12 +35,13 @@ struct peer_outcome {
 void peer_global_init(void);
 
 /*
- * Sign requests from now on as domain with key (ExchangeKey; the key is
- * kept, with a reference of its own): answering servers that can bind the
+ * Sign requests from now on as domain through signer (cables-keyholder,
+ * which holds ExchangeKey; the struct is copied, what it points to must
+ * outlive keyd's requests): answering servers that can bind the
  * key to domain (its DNSSEC-signed TXT record or a Peer pin) answer them
  * fully; unsigned requests get their anonymous limits.  Before threads start.
  */
-void peer_sign_as(EVP_PKEY *key, const char *domain);
+void peer_sign_as(const struct x_signer *signer, const char *domain);
 
 /*
  * The fingerprints of domain's key-exchange key from its DNSSEC-validated

@@ -45,7 +45,7 @@ struct xserver {
 	struct MHD_Daemon *d;
 	int fd;				/* the listening socket until the daemon has it */
 	struct keyd *keyd;
-	EVP_PKEY *key;
+	struct x_signer signer;		/* cables-keyholder, with ExchangeKey */
 	char *cert_pem, *key_pem;
 	struct ratelimit *per_ip;	/* ExchangeRateLimit, per client address: every request */
 	struct ratelimit *per_domain;	/* ExchangeRateLimit, per asking domain: signed requests */
@@ -315,7 +315,7 @@ answer(struct xserver *x, struct MHD_Connection *c, struct body *b)
 		x_request_release(&req);
 		return refuse(x, c, MHD_HTTP_NOT_FOUND, "not a domain served here");
 	}
-	if (x_answer_make(x->key, &req, &results, now, &out, &err) != CABLES_OK) {
+	if (x_answer_make(&x->signer, &req, &results, now, &out, &err) != CABLES_OK) {
 		x_answer_release(&results);
 		x_request_release(&req);
 		return refuse(x, c, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg);
@@ -379,7 +379,8 @@ completed(void *cls, struct MHD_Connection *c, void **state, enum MHD_RequestTer
 }
 
 cables_status
-xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_err *err)
+xserver_prepare(const struct config *cfg, const struct x_signer *signer, struct xserver **out,
+    struct cables_err *err)
 {
 	struct xserver *x;
 	struct sockaddr_storage sa;
@@ -394,6 +395,7 @@ xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_er
 		return cables_fail(err, CABLES_ERR_ARG, "ExchangeListen %s: not inet:PORT@ADDRESS", cfg->exchange_listen);
 	x = xcalloc(1, sizeof(*x));
 	x->fd = -1;
+	x->signer = *signer;
 	x->per_ip = ratelimit_new(CLIENT_SLOTS, (double)cfg->exchange_rate_limit / 60,
 	    (double)(cfg->exchange_rate_limit / 2));
 	x->per_domain = ratelimit_new(CLIENT_SLOTS, (double)cfg->exchange_rate_limit / 60,
@@ -412,8 +414,7 @@ xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_er
 		xserver_stop(x);
 		return CABLES_ERR_IO;
 	}
-	if ((x->key = x_key_load(cfg->exchange_key, err)) == NULL ||
-	    (x->cert_pem = slurp_text(cfg->exchange_cert, err)) == NULL ||
+	if ((x->cert_pem = slurp_text(cfg->exchange_cert, err)) == NULL ||
 	    (x->key_pem = slurp_text(cfg->exchange_cert_key, err)) == NULL) {
 		xserver_stop(x);
 		return CABLES_ERR_IO;
@@ -461,7 +462,6 @@ xserver_stop(struct xserver *x)
 		MHD_stop_daemon(x->d);
 	if (x->fd >= 0)
 		close(x->fd);
-	EVP_PKEY_free(x->key);
 	free(x->cert_pem);
 	if (x->key_pem != NULL)
 		OPENSSL_cleanse(x->key_pem, strlen(x->key_pem));

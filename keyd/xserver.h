@@ -17,15 +17,20 @@
 #include "config.h"
 #include "status.h"
 
+#include "exchange.h"
+
 struct keyd;
 struct xserver;
 
 /*
- * Read the keys and bind ExchangeListen (before privileges are dropped: a
- * port below 1024 works, the key files may be root's), then start serving
- * keys from k (after any fork: threads start here).
+ * Read the TLS certificate and its key and bind ExchangeListen (before
+ * privileges are dropped: a port below 1024 works, the key files may be
+ * root's), then start serving keys from k (after any fork: threads start
+ * here).  Answers are signed through signer (cables-keyholder holds
+ * ExchangeKey; keyd never reads it); what it points to must outlive the server.
  */
-cables_status xserver_prepare(const struct config *cfg, struct xserver **out, struct cables_err *err);
+cables_status xserver_prepare(const struct config *cfg, const struct x_signer *signer, struct xserver **out,
+    struct cables_err *err);
 cables_status xserver_start(struct xserver *x, struct keyd *k, struct cables_err *err);
 void xserver_stop(struct xserver *x);
 

@@ -11,11 +11,19 @@
  * model is OpenSMTPD's "ca" process; doc/privsep.md says what a compromised
  * milter can still do with it and how that is bounded.
  *
- * Clients: root, or the milter's User (SO_PEERCRED at accept).  A request is
+ * It also holds ExchangeKey and signs key-exchange answers and requests
+ * (lib/xsign.h) for cables-keyd, which never reads that key.
+ *
+ * Clients: root, the milter's User, and keyd's KeydUser (SO_PEERCRED at
+ * accept); keyd's user gets exchange signatures only, the milter's user
+ * never gets them.  A request is
  * exactly KH_REQUEST_SIZE bytes (khproto.h); a peer that sends anything
  * malformed is dropped, never answered best-effort.  Every operation is
  * logged (peer uid, address, operation, fingerprint prefix, outcome) and
  * charged to a per-address token bucket (KeyholderRateLimit a minute).
+ * At most KeyholderClients connections at once: when all are taken the one
+ * idle the longest makes room (a client that connects and sends nothing
+ * cannot lock the milter out), and one idle for KeyholderIdleTimeout is closed.
  * One thread per client connection (the milter keeps one per worker thread),
  * so RSA operations for concurrent messages use every CPU, as they did in
  * the milter; the state they share (rate buckets, the store, the cache of
@@ -29,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <libgen.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -40,11 +49,12 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/obj_mac.h>
+#include <openssl/pem.h>
 
 #include "addr.h"
 #include "config.h"
@@ -52,11 +62,13 @@
 #include "khop.h"
 #include "khproto.h"
 #include "log.h"
+#include "privdrop.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
+#include "xsign.h"
 
-#define CLIENTS_MAX 128
+#define CLIENTS_MAX 4096		/* KeyholderClients at most */
 #define FRAME_TIMEOUT_MS 10000	/* a request begun must be complete within this */
 #define KEYS_MAX 64
 #define BUCKETS_MAX 1024
@@ -65,6 +77,10 @@ struct client {
 	int fd;
 	uid_t uid;
 	pid_t pid;
+	/* Under state_lock: */
+	bool busy;			/* a whole request is being answered */
+	bool evicted;			/* no longer in clients[]: closed to make room */
+	long long idle_since;		/* monotonic ms: connected, or its last reply */
 	uint8_t buf[KH_REQUEST_SIZE];
 };
 
@@ -86,7 +102,11 @@ static uint8_t store_key[SEAL_KEY_LEN];
 static bool store_key_loaded;
 static uid_t milter_uid;
 static bool milter_uid_set;
+static uid_t keyd_uid;			/* KeydUser's: exchange signatures only */
+static bool keyd_uid_set;		/* KeydUser set, and not the milter's User */
+static EVP_PKEY *exchange_key;		/* ExchangeKey, read on first use; under state_lock */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;	/* everything below, ks and the store key */
+static struct client **clients;	/* KeyholderClients slots; NULL = free */
 static size_t nclients;
 static struct cached_key keys[KEYS_MAX];
 static size_t nkeys;
@@ -212,6 +232,31 @@ key_of(const struct key_record *r, struct cables_err *err)
 }
 
 /*
+ * May r's certificate sign as address now: within its validity period, with
+ * a key usage that allows digitalSignature or nonRepudiation (when it has
+ * one), naming the address, for emailProtection?  The milter checks this
+ * when it picks a signing key; the keyholder checks again, because it is
+ * the keyholder's key that signs, whoever asks.
+ */
+static bool
+may_sign(const struct key_record *r, const char *address, struct cables_err *err)
+{
+	X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+	struct cables_err why;
+	bool ok;
+
+	if (cert == NULL) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "the stored certificate cannot be decoded");
+		return false;
+	}
+	ok = smime_cert_check_signing(cert, address, &cfg->addr, time(NULL), &why) == CABLES_OK;
+	X509_free(cert);
+	if (!ok)
+		cables_fail(err, CABLES_ERR_UNUSABLE, "the certificate may not sign: %s", why.msg);
+	return ok;
+}
+
+/*
  * Is req's address local, within its rate, and does the store hold req's
  * certificate with a private key for it?  *key: a new reference.  Under state_lock.
  */
@@ -241,6 +286,8 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
 	if (r == NULL)
 		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this certificate for the address");
+	else if (req->op == KH_OP_SIGN && !may_sign(r, req->address, err))
+		st = KH_REFUSED;
 	else if (!bucket_take(req->address))
 		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
 		    cfg->keyholder_rate_limit);
@@ -248,6 +295,102 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 		st = KH_FAILED;
 	key_list_release(&list);
 	return st;
+}
+
+/* ExchangeKey, read on first use and after SIGHUP; under state_lock. */
+static enum kh_status
+exchange_key_ready(struct cables_err *err)
+{
+	FILE *fp;
+
+	if (exchange_key != NULL)
+		return KH_OK;
+	if (cfg->exchange_key == NULL) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "ExchangeKey is not set");
+		return KH_UNAVAILABLE;
+	}
+	if ((fp = fopen(cfg->exchange_key, "re")) == NULL) {
+		cables_fail(err, CABLES_ERR_IO, "ExchangeKey %s: %s", cfg->exchange_key, strerror(errno));
+		return KH_UNAVAILABLE;
+	}
+	exchange_key = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (exchange_key == NULL || EVP_PKEY_get_base_id(exchange_key) != EVP_PKEY_ED25519) {
+		EVP_PKEY_free(exchange_key);
+		exchange_key = NULL;
+		cables_fail(err, CABLES_ERR_SYNTAX, "ExchangeKey %s: not an Ed25519 private key in PEM", cfg->exchange_key);
+		return KH_UNAVAILABLE;
+	}
+	return KH_OK;
+}
+
+/* Is req a well-formed exchange-sign request for a local domain? */
+static bool
+exchange_request_ok(const struct kh_request *req, struct cables_err *err)
+{
+	for (size_t i = 0; i < KH_FPR_LEN; i++)
+		if (req->fingerprint[i] != '0') {
+			cables_fail(err, CABLES_ERR_ARG, "the fingerprint must be zeros");
+			return false;
+		}
+	if (req->md_nid != NID_sha512 || req->len != 1 + X_DIGEST_LEN || x_sign_context(req->data[0]) == NULL) {
+		cables_fail(err, CABLES_ERR_ARG, "not a kind and a SHA-512 digest");
+		return false;
+	}
+	if (req->address[0] != '@' || !domain_list_match(&cfg->local_domains, req->address + 1)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "not @ and a local domain");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Sign an exchange answer or request (lib/xsign.h) as a local domain with
+ * ExchangeKey: for keyd's KeydUser and root only, never for the milter's
+ * User.  The reply: the signature and the key's raw public half.
+ */
+static enum kh_status
+exchange_sign(const struct client *c, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	uint8_t msg[X_SIGN_MSG_MAX];
+	size_t mlen, siglen = X_SIG_LEN, publen = X_PUB_LEN;
+	EVP_MD_CTX *ctx = NULL;
+	EVP_PKEY *key = NULL;
+	enum kh_status st;
+	bool ok, fresh;
+
+	if (c->uid != 0 && !(keyd_uid_set && c->uid == keyd_uid)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "exchange signatures are for keyd's KeydUser only%s",
+		    keyd_uid_set ? "" : " (KeydUser is not set, or is the milter's User)");
+		return KH_REFUSED;
+	}
+	if (!exchange_request_ok(req, err))
+		return KH_REFUSED;
+	pthread_mutex_lock(&state_lock);
+	fresh = exchange_key == NULL;
+	if ((st = exchange_key_ready(err)) == KH_OK && fresh)
+		log_info("exchange key %s loaded", cfg->exchange_key);
+	if (st == KH_OK && !bucket_take(req->address))
+		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
+		    cfg->keyholder_rate_limit);
+	if (st == KH_OK && EVP_PKEY_up_ref(exchange_key) == 1)
+		key = exchange_key;
+	pthread_mutex_unlock(&state_lock);
+	if (st != KH_OK)
+		return st;
+	mlen = x_sign_message(req->data[0], req->data + 1, msg);
+	ok = key != NULL && (ctx = EVP_MD_CTX_new()) != NULL;
+	ok = ok && EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) == 1 &&
+	    EVP_DigestSign(ctx, rep->data, &siglen, msg, mlen) == 1 && siglen == X_SIG_LEN &&
+	    EVP_PKEY_get_raw_public_key(key, rep->data + X_SIG_LEN, &publen) == 1 && publen == X_PUB_LEN;
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(key);
+	if (!ok) {
+		cables_fail(err, CABLES_ERR_CRYPTO, "Ed25519 signing failed");
+		return KH_FAILED;
+	}
+	rep->len = X_SIG_LEN + X_PUB_LEN;
+	return KH_OK;
 }
 
 /* Answer the request in c->buf; false when the reply could not be sent. */
@@ -267,11 +410,18 @@ serve(struct client *c)
 		return false;
 	}
 	memset(&rep, 0, sizeof(rep));
-	pthread_mutex_lock(&state_lock);
-	rep.status = authorise(&req, &key, &err);
-	pthread_mutex_unlock(&state_lock);
-	if (rep.status == KH_OK)
-		rep.status = khop_perform(key, &req, &rep, &err);
+	if (req.op == KH_OP_EXCHANGE_SIGN) {
+		rep.status = exchange_sign(c, &req, &rep, &err);
+	} else if (c->uid != 0 && !(milter_uid_set && c->uid == milter_uid)) {
+		rep.status = KH_REFUSED;	/* keyd's user: exchange signatures only */
+		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only");
+	} else {
+		pthread_mutex_lock(&state_lock);
+		rep.status = authorise(&req, &key, &err);
+		pthread_mutex_unlock(&state_lock);
+		if (rep.status == KH_OK)
+			rep.status = khop_perform(key, &req, &rep, &err);
+	}
 	EVP_PKEY_free(key);
 	log_info("uid=%u %s %s fingerprint=%.16s: %s%s%s", (unsigned)c->uid, req.address, kh_op_name(req.op),
 	    req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
@@ -284,10 +434,28 @@ serve(struct client *c)
 	return sent;
 }
 
+/* Has c sent nothing for KeyholderIdleTimeout?  Logged once, when it is closed for it. */
+static bool
+idle_expired(struct client *c)
+{
+	long long idle;
+
+	if (cfg->keyholder_idle_timeout_ms == 0)
+		return false;
+	pthread_mutex_lock(&state_lock);
+	idle = monotonic_ms() - c->idle_since;
+	pthread_mutex_unlock(&state_lock);
+	if (idle < (long long)cfg->keyholder_idle_timeout_ms)
+		return false;
+	log_info("peer uid %u pid %d closed: idle for %lld s (KeyholderIdleTimeout)", (unsigned)c->uid, (int)c->pid,
+	    idle / 1000);
+	return true;
+}
+
 /*
- * One whole request into c->buf: false when the peer is gone, or began a
- * request and did not finish it within FRAME_TIMEOUT_MS.  Waiting for the
- * first byte has no limit (the milter keeps its connections).
+ * One whole request into c->buf: false when the peer is gone, was idle for
+ * KeyholderIdleTimeout before its request, was closed to make room, or
+ * began a request and did not finish it within FRAME_TIMEOUT_MS.
  */
 static bool
 read_request(struct client *c)
@@ -304,6 +472,8 @@ read_request(struct client *c)
 			log_warnx("peer uid %u pid %d dropped: an incomplete request", (unsigned)c->uid, (int)c->pid);
 			return false;
 		}
+		if (have == 0 && idle_expired(c))
+			return false;
 		if (poll(&p, 1, wait) <= 0)
 			continue;
 		n = read(c->fd, c->buf + have, sizeof(c->buf) - have);
@@ -317,19 +487,87 @@ read_request(struct client *c)
 	return have == sizeof(c->buf);
 }
 
+/* Take c out of clients[] (unless it was evicted, which did); under state_lock. */
+static void
+client_remove(struct client *c)
+{
+	if (c->evicted)
+		return;
+	for (size_t i = 0; i < cfg->keyholder_clients; i++)
+		if (clients[i] == c) {
+			clients[i] = NULL;
+			nclients--;
+			return;
+		}
+}
+
+/*
+ * Mark c as being answered (never closed to make room) or done with its
+ * answer (idle from now); false when it was closed to make room meanwhile.
+ */
+static bool
+client_busy(struct client *c, bool busy)
+{
+	bool evicted;
+
+	pthread_mutex_lock(&state_lock);
+	c->busy = busy;
+	if (!busy)
+		c->idle_since = monotonic_ms();
+	evicted = c->evicted;
+	pthread_mutex_unlock(&state_lock);
+	return !evicted;
+}
+
 static void *
 client_thread(void *arg)
 {
 	struct client *c = arg;
 
-	while (read_request(c) && serve(c))
+	while (read_request(c) && client_busy(c, true) && serve(c)) {
 		OPENSSL_cleanse(c->buf, sizeof(c->buf));
+		client_busy(c, false);
+	}
+	/* Only this thread closes the fd, after leaving the table: an eviction never meets a reused fd. */
+	pthread_mutex_lock(&state_lock);
+	client_remove(c);
+	pthread_mutex_unlock(&state_lock);
 	close(c->fd);
 	OPENSSL_clear_free(c, sizeof(*c));
-	pthread_mutex_lock(&state_lock);
-	nclients--;
-	pthread_mutex_unlock(&state_lock);
 	return NULL;
+}
+
+/*
+ * A free slot for a new client, under state_lock: when every slot is taken,
+ * the connection idle the longest (since it connected or was last answered,
+ * so a request begun and never finished counts as idle; never one being
+ * answered) is shut down and its slot given to the newcomer, so connections
+ * that send nothing, or a byte, cannot lock the milter out.
+ * KeyholderClients when there is none.
+ */
+static size_t
+client_slot(void)
+{
+	size_t victim = cfg->keyholder_clients;
+	struct client *v;
+
+	for (size_t i = 0; i < cfg->keyholder_clients; i++) {
+		if (clients[i] == NULL)
+			return i;
+		if (!clients[i]->busy && (victim == cfg->keyholder_clients ||
+		    clients[i]->idle_since < clients[victim]->idle_since))
+			victim = i;
+	}
+	if (victim == cfg->keyholder_clients)
+		return victim;
+	v = clients[victim];
+	log_warnx("peer uid %u pid %d closed: idle for %lld ms, its slot given to a new client (KeyholderClients %zu)",
+	    (unsigned)v->uid, (int)v->pid, monotonic_ms() - v->idle_since, cfg->keyholder_clients);
+	shutdown(v->fd, SHUT_RDWR);	/* its thread sees the end and closes it */
+	v->evicted = true;
+	clients[victim] = NULL;
+	nclients--;
+	return victim;
 }
 
 static void
@@ -340,7 +578,7 @@ accept_client(int lfd)
 	struct timeval tv = { 5, 0 };
 	struct client *c;
 	pthread_t tid;
-	bool room;
+	size_t slot;
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (fd < 0)
@@ -350,18 +588,9 @@ accept_client(int lfd)
 		close(fd);
 		return;
 	}
-	if (cred.uid != 0 && !(milter_uid_set && cred.uid == milter_uid)) {
-		log_warnx("peer uid %u pid %d refused: neither root nor the milter's User", (unsigned)cred.uid,
-		    (int)cred.pid);
-		close(fd);
-		return;
-	}
-	pthread_mutex_lock(&state_lock);
-	if ((room = nclients < CLIENTS_MAX))
-		nclients++;
-	pthread_mutex_unlock(&state_lock);
-	if (!room) {
-		log_warnx("peer uid %u pid %d refused: %d clients already", (unsigned)cred.uid, (int)cred.pid, CLIENTS_MAX);
+	if (cred.uid != 0 && !(milter_uid_set && cred.uid == milter_uid) && !(keyd_uid_set && cred.uid == keyd_uid)) {
+		log_warnx("peer uid %u pid %d refused: neither root nor the milter's User nor keyd's KeydUser",
+		    (unsigned)cred.uid, (int)cred.pid);
 		close(fd);
 		return;
 	}
@@ -370,13 +599,27 @@ accept_client(int lfd)
 	c->fd = fd;
 	c->uid = cred.uid;
 	c->pid = cred.pid;
-	if (pthread_create(&tid, NULL, client_thread, c) != 0) {
-		log_warnx("peer uid %u pid %d refused: no thread for it", (unsigned)cred.uid, (int)cred.pid);
+	c->idle_since = monotonic_ms();
+	pthread_mutex_lock(&state_lock);
+	if ((slot = client_slot()) < cfg->keyholder_clients) {
+		clients[slot] = c;
+		nclients++;
+	}
+	pthread_mutex_unlock(&state_lock);
+	if (slot == cfg->keyholder_clients) {
+		log_warnx("peer uid %u pid %d refused: %zu clients already, each being answered",
+		    (unsigned)cred.uid, (int)cred.pid, cfg->keyholder_clients);
 		close(fd);
 		free(c);
+		return;
+	}
+	if (pthread_create(&tid, NULL, client_thread, c) != 0) {
+		log_warnx("peer uid %u pid %d refused: no thread for it", (unsigned)cred.uid, (int)cred.pid);
 		pthread_mutex_lock(&state_lock);
-		nclients--;
+		client_remove(c);
 		pthread_mutex_unlock(&state_lock);
+		close(fd);
+		free(c);
 		return;
 	}
 	pthread_detach(tid);
@@ -397,54 +640,39 @@ run(int lfd)
 			keys_flush();
 			OPENSSL_cleanse(store_key, sizeof(store_key));
 			store_key_loaded = false;
+			EVP_PKEY_free(exchange_key);
+			exchange_key = NULL;
 			pthread_mutex_unlock(&state_lock);
-			log_info("SIGHUP: unsealed keys and the store key forgotten");
+			log_info("SIGHUP: unsealed keys, the store key and the exchange key forgotten");
 		}
 	}
 }
 
+/*
+ * The socket: mode 0660 with the milter's group (0600 without one); the mode
+ * keeps others out, SO_PEERCRED decides.
+ */
 static int
 listen_on(const char *path, gid_t gid, bool group)
 {
-	struct sockaddr_un sun;
-	char why[CABLES_ERR_MAX];
-	mode_t old;
-	int fd, rc;
+	struct cables_err err;
+	char *copy = xstrdup(path), *dir = dirname(copy);
+	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		fatalx("KeyholderSocket %s: path too long", path);
-	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
-	unlink(path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		fatalx("KeyholderSocket %s: %s", path, strerror(errno));
 	/*
-	 * The mode keeps others out (SO_PEERCRED decides): set when the socket
-	 * is made, and its group without following a link put in its place.
+	 * Its own runtime directory (/run/cables-keyholder), not the milter's: made
+	 * here when missing (0750, the milter's group), refused when someone else
+	 * could put a socket of theirs in the keyholder's place.
 	 */
-	old = umask(group ? 0117 : 0177);
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (rc != 0 || listen(fd, 64) != 0)
-		fatalx("KeyholderSocket %s: %s", path, strerror(errno));
-	if (!socket_chgrp(path, group ? gid : (gid_t)-1, why, sizeof(why)))
-		fatalx("KeyholderSocket %s", why);
+	if (mkdir(dir, 0750) == 0 && ((group && chown(dir, (uid_t)-1, gid) != 0) || chmod(dir, 0750) != 0))
+		fatalx("KeyholderSocket %s: directory %s: %s", path, dir, strerror(errno));
+	free(copy);
+	if (privdrop_socket_dir("KeyholderSocket", path, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
+	if ((fd = privdrop_listen("KeyholderSocket", path, group ? gid : (gid_t)-1, group ? 0660 : 0600, 64,
+	    &err)) < 0)
+		fatalx("%s", err.msg);
 	return fd;
-}
-
-static void
-drop_to(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
-
-	if (pw == NULL)
-		fatalx("KeyholderUser %s: no such user", user);
-	if (geteuid() == pw->pw_uid)
-		return;
-	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-		fatalx("KeyholderUser %s: cannot switch: %s", user, strerror(errno));
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);	/* setuid() may have made it dumpable again */
 }
 
 /* -n: the configuration is one the keyholder can serve; 0 or 1. */
@@ -461,6 +689,34 @@ check(const struct config *c)
 	}
 	if (c->user != NULL && getpwnam(c->user) == NULL) {
 		fprintf(stderr, "cables-keyholder: %s: User %s: no such user\n", c->path, c->user);
+		return 1;
+	}
+	if (c->keyd_user != NULL && getpwnam(c->keyd_user) == NULL) {
+		fprintf(stderr, "cables-keyholder: %s: KeydUser %s: no such user\n", c->path, c->keyd_user);
+		return 1;
+	}
+	if (c->exchange_key != NULL && access(c->exchange_key, F_OK) != 0) {
+		/* Not made yet (cables-keyctl exchange-key generate): read when keyd first asks; private keys need not wait. */
+		fprintf(stderr, "cables-keyholder: %s: warning: ExchangeKey %s: %s (no exchange signatures until it is "
+		    "there)\n", c->path, c->exchange_key, strerror(errno));
+	} else if (c->exchange_key != NULL) {
+		/* Read as the check runs (root, or KeyholderUser): the unit's ExecStartPre runs as root. */
+		struct cables_err err;
+		enum kh_status st;
+
+		cfg = c;
+		st = exchange_key_ready(&err);
+		EVP_PKEY_free(exchange_key);
+		exchange_key = NULL;
+		cfg = NULL;
+		if (st != KH_OK) {
+			fprintf(stderr, "cables-keyholder: %s: %s\n", c->path, err.msg);
+			return 1;
+		}
+	}
+	if (c->keyholder_clients < 1 || c->keyholder_clients > CLIENTS_MAX) {
+		fprintf(stderr, "cables-keyholder: %s: KeyholderClients %zu: not between 1 and %d\n", c->path,
+		    c->keyholder_clients, CLIENTS_MAX);
 		return 1;
 	}
 	return 0;
@@ -502,6 +758,7 @@ main(int argc, char **argv)
 		return ch;
 	}
 	cfg = c;
+	clients = xcalloc(c->keyholder_clients, sizeof(*clients));
 	if (log_open("cables-keyholder", c->log_facility, c->keyholder_log_file, foreground, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyholder: %s\n", err.msg);
 		return 1;
@@ -510,12 +767,18 @@ main(int argc, char **argv)
 		milter_uid = pw->pw_uid;
 		milter_uid_set = true;
 	}
+	if (c->keyd_user != NULL && (pw = getpwnam(c->keyd_user)) != NULL) {
+		keyd_uid = pw->pw_uid;
+		keyd_uid_set = !(milter_uid_set && keyd_uid == milter_uid);
+		if (!keyd_uid_set)
+			log_warnx("KeydUser %s is the milter's User: no exchange signatures for it", c->keyd_user);
+	}
 	pw = c->user != NULL ? getpwnam(c->user) : NULL;
 	lfd = listen_on(c->keyholder_socket, pw != NULL ? pw->pw_gid : 0, pw != NULL);
 	if (!foreground && daemon(0, 0) != 0)
 		fatalx("cannot become a daemon: %s", strerror(errno));
-	if (c->keyholder_user != NULL)
-		drop_to(c->keyholder_user);
+	if (c->keyholder_user != NULL && privdrop_to("KeyholderUser", c->keyholder_user, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
@@ -533,6 +796,8 @@ main(int argc, char **argv)
 	keys_flush();
 	OPENSSL_cleanse(store_key, sizeof(store_key));
 	store_key_loaded = false;
+	EVP_PKEY_free(exchange_key);
+	exchange_key = NULL;
 	unlink(c->keyholder_socket);
 	log_info("stopped");
 	_exit(0);

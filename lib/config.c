@@ -95,14 +95,17 @@ static const struct key keys[] = {
 	{ "ReinjectKey",	T_PATH,		"/etc/cables/reinject.key", OFF(reinject_key), NULL, false, 0 },
 	{ "ExitDaemonName",	T_OPTSTRING,	NULL,			OFF(exit_daemon_name), NULL, false, 0 },
 	{ "MaxMessageSize",	T_SIZE,		"100M",			OFF(max_message_size), NULL, false, 0 },
-	{ "KeydSocket",		T_OPTPATH,	"/run/cables/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
+	{ "KeydSocket",		T_OPTPATH,	"/run/cables-keyd/keyd.sock", OFF(keyd_socket), NULL, false, 0 },
 	{ "KeydPidFile",	T_OPTPATH,	NULL,			OFF(keyd_pid_file), NULL, false, 0 },
 	{ "KeydAdminSocket",	T_OPTPATH,	NULL,			OFF(keyd_admin_socket), NULL, false, 0 },
 	{ "AdminGroup",		T_OPTSTRING,	NULL,			OFF(admin_group), NULL, false, 0 },
-	{ "KeyholderSocket",	T_OPTPATH,	"/run/cables/keyholder.sock", OFF(keyholder_socket), NULL, false, 0 },
+	{ "KeydUser",		T_OPTSTRING,	NULL,			OFF(keyd_user), NULL, false, 0 },
+	{ "KeyholderSocket",	T_OPTPATH,	"/run/cables-keyholder/keyholder.sock", OFF(keyholder_socket), NULL, false, 0 },
 	{ "KeyholderUser",	T_OPTSTRING,	NULL,			OFF(keyholder_user), NULL, false, 0 },
 	{ "KeyholderLogFile",	T_OPTPATH,	NULL,			OFF(keyholder_log_file), NULL, false, 0 },
 	{ "KeyholderRateLimit",	T_SIZE,		"6000",			OFF(keyholder_rate_limit), NULL, false, 0 },
+	{ "KeyholderClients",	T_SIZE,		"128",			OFF(keyholder_clients), NULL, false, 0 },
+	{ "KeyholderIdleTimeout", T_SECONDS,	"5m",			OFF(keyholder_idle_timeout_ms), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
@@ -857,6 +860,7 @@ config_free(struct config *c)
 	free(c->keyd_socket);
 	free(c->keyd_admin_socket);
 	free(c->admin_group);
+	free(c->keyd_user);
 	free(c->keyholder_socket);
 	free(c->keyholder_user);
 	free(c->keyholder_log_file);

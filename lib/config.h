@@ -82,11 +82,14 @@ struct config {
 	char *keyd_pid_file;		/* KeydPidFile; NULL = none */
 	char *keyd_admin_socket;	/* KeydAdminSocket (default: keyd-admin.sock beside KeydSocket); NULL = none */
 	char *admin_group;		/* AdminGroup: may use KeydAdminSocket besides root; NULL = root only */
+	char *keyd_user;		/* KeydUser: cables-keyd runs as; NULL = User */
 	/* The key process (doc/privsep.md): the only one that unseals private keys. */
 	char *keyholder_socket;		/* KeyholderSocket; NULL = no private keys in the milter */
 	char *keyholder_user;		/* KeyholderUser: cables-keyholder runs as; NULL = stay as started */
 	char *keyholder_log_file;	/* KeyholderLogFile; NULL = syslog (stderr with -f) */
 	size_t keyholder_rate_limit;	/* KeyholderRateLimit: operations a minute per address; 0 = none */
+	size_t keyholder_clients;	/* KeyholderClients: connections served at once (1..4096, cables-keyholder checks) */
+	unsigned long keyholder_idle_timeout_ms;	/* KeyholderIdleTimeout: a connection idle this long is closed; 0 = never */
 	char *resolver;			/* Resolver: ADDRESS[@PORT]; NULL = /etc/resolv.conf */
 	char *dnssec_anchor;		/* DNSSECTrustAnchor: DS/DNSKEY records */
 	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */

@@ -1,7 +1,7 @@
 /*
  * keydproto - the cables-keyd wire protocol, in the style of Postfix policy
  * delegation: a request is "name=value" lines ended by an empty line; so is
- * the reply.  `socat - UNIX:/run/cables/keyd.sock` can talk to it.
+ * the reply.  `socat - UNIX:/run/cables-keyd/keyd.sock` can talk to it.
  *
  *   request=lookup            request=stats
  *   address=bob@b.test

@@ -16,7 +16,8 @@
 #define ROFF_LEN 6
 #define ROFF_DATA 8
 
-static const char *const op_names[KH_OP_MAX] = { "none", "rsa-decrypt", "rsa-decrypt-oaep", "ecdh", "sign" };
+static const char *const op_names[KH_OP_MAX] = { "none", "rsa-decrypt", "rsa-decrypt-oaep", "ecdh", "sign",
+    "exchange-sign" };
 static const char *const status_names[KH_STATUS_MAX] = { "ok", "refused", "failed", "rate-limited",
     "unavailable" };
 

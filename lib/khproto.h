@@ -41,6 +41,9 @@ enum kh_op {
 	KH_OP_RSA_DECRYPT_OAEP,	/* raw decryption, answered only when the block is a valid OAEP encoding */
 	KH_OP_ECDH,		/* ECDH with a peer point (X9.62 octets); the shared x coordinate */
 	KH_OP_SIGN,		/* sign a digest: RSA PKCS#1 v1.5 DigestInfo (nid = digest) or ECDSA (DER) */
+	KH_OP_EXCHANGE_SIGN,	/* keyd only: Ed25519 with ExchangeKey over lib/xsign.h's message; address "@DOMAIN",
+				 * data kind (1) || SHA-512 (64), nid NID_sha512, fingerprint 64 '0's;
+				 * the answer: signature (64) || public key (32) */
 	KH_OP_MAX
 };
 

@@ -187,16 +187,22 @@ smime_names(struct handler_msg *hm, const struct milter_env *env, const char *ad
 	return CABLES_OK;
 }
 
-/* A keyholder that cannot be reached (or rate-limits) is an I/O failure: the message waits, it is not "undecryptable". */
+/*
+ * A keyholder that cannot be reached (or rate-limits) is an I/O failure: the
+ * message waits, it is not "undecryptable"; and a failure the keyholder
+ * reported is one even when CMS_decrypt() said success (khkey_settle()).
+ */
 static cables_status
 smime_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spool **plain, struct cables_err *err)
 {
 	cables_status st;
 
 	khkey_reset();
-	st = smime_envelope_decrypt(hm->e, hm->chosen.cert, hm->chosen.key, plain, err);
-	if (st != CABLES_OK && khkey_failure(err) == KHKEY_UNREACHABLE)
-		st = CABLES_ERR_IO;
+	st = khkey_settle(smime_envelope_decrypt(hm->e, hm->chosen.cert, hm->chosen.key, plain, err), err);
+	if (st != CABLES_OK && *plain != NULL) {
+		spool_free(*plain);	/* garbage from a random content key */
+		*plain = NULL;
+	}
 	return st;
 }
 

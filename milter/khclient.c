@@ -21,6 +21,20 @@ struct khclient {
 	struct kh_transport t;
 };
 
+static _Thread_local bool outage;
+
+void
+khclient_outage_clear(void)
+{
+	outage = false;
+}
+
+bool
+khclient_outage(void)
+{
+	return outage;
+}
+
 static void
 close_fd(void *p)
 {
@@ -138,6 +152,8 @@ call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cable
 				break;	/* a new connection failed too: no second try */
 		}
 	}
+	if (st != CABLES_OK || rep->status == KH_UNAVAILABLE || rep->status == KH_LIMITED)
+		outage = true;
 	OPENSSL_cleanse(out, sizeof(out));
 	OPENSSL_cleanse(in, sizeof(in));
 	return st;

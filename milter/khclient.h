@@ -18,6 +18,8 @@
 #ifndef CABLES_KHCLIENT_H
 #define CABLES_KHCLIENT_H
 
+#include <stdbool.h>
+
 #include "khkey.h"
 
 #define KHCLIENT_TIMEOUT_MS 10000
@@ -27,5 +29,18 @@ struct khclient;
 struct khclient *khclient_new(const char *path);
 void khclient_free(struct khclient *c);
 const struct kh_transport *khclient_transport(struct khclient *c);
+
+/*
+ * Keyholder outage, its own error class: whether, on this thread since
+ * khclient_outage_clear(), a keyholder call could not be made (no
+ * connection, no answer, a broken reply) or was answered "unavailable" or
+ * "rate-limited".  A message that needed a private-key operation then waits
+ * (4xx) whatever On-InternalError says: "accept" would pass it undecrypted or
+ * unsigned, "reject" would bounce mail a restart of the keyholder would have
+ * delivered.  The milter clears it when a callback that may use the keyholder
+ * begins (libmilter runs one callback on one thread).
+ */
+void khclient_outage_clear(void);
+bool khclient_outage(void);
 
 #endif

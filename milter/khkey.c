@@ -43,6 +43,20 @@ khkey_failure(struct cables_err *err)
 	return failure;
 }
 
+cables_status
+khkey_settle(cables_status st, struct cables_err *err)
+{
+	struct cables_err why;
+	enum khkey_failure f = khkey_failure(&why);
+
+	if (f == KHKEY_NONE)
+		return st;
+	/* Declined with CMS's own failure: keep CMS's words; otherwise the keyholder's. */
+	if (st == CABLES_OK || f == KHKEY_UNREACHABLE)
+		cables_fail(err, CABLES_ERR_IO, "%s", why.msg);
+	return f == KHKEY_UNREACHABLE ? CABLES_ERR_IO : CABLES_ERR_CRYPTO;
+}
+
 static void
 note(enum khkey_failure f, const char *detail)
 {

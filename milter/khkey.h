@@ -44,4 +44,15 @@ void khkey_reset(void);
 /* The worst failure since khkey_reset() on this thread; err gets its detail. */
 enum khkey_failure khkey_failure(struct cables_err *err);
 
+/*
+ * The status of a CMS operation that used khkey keys, st, settled with what
+ * the keyholder said since khkey_reset(): CABLES_ERR_IO when it could not be
+ * reached (err: why), CABLES_ERR_CRYPTO when it declined, even if st is
+ * CABLES_OK.  Given the recipient's certificate, CMS_decrypt() hides a
+ * failed key unwrap (OpenSSL's countermeasure to padding oracles) and
+ * decrypts the content with a random key, which passes CBC's padding check
+ * one time in 256: its "success" is then garbage in place of the mail.
+ */
+cables_status khkey_settle(cables_status st, struct cables_err *err);
+
 #endif

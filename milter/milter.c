@@ -505,6 +505,7 @@ mlfi_eoh(SMFICTX *ctx)
 	if (c->msg == NULL || c->gate)	/* the gate decides on the whole message */
 		return SMFIS_CONTINUE;
 	env = env_of(c);
+	khclient_outage_clear();	/* nothing left from another message served on this thread */
 
 	/* Mail for local recipients only is inbound; anything else is outbound. */
 	if (c->msg->nrcpts > 0 && !has_remote_recipient(c->msg))
@@ -551,6 +552,7 @@ mlfi_eom(SMFICTX *ctx)
 	}
 	env = env_of(c);
 	mta.leadspc = c->leadspc;
+	khclient_outage_clear();	/* decryption and signing happen in this callback, on this thread */
 	if (c->gate)
 		gate_check(c->msg, &env, &out);
 	else

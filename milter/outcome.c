@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "khclient.h"
 #include "outcome.h"
 
 void
@@ -41,6 +42,13 @@ void
 outcome_internal_error(struct outcome *out, enum fail_action a, bool accept_allowed,
     bool has_require, const char *reason)
 {
+	if (khclient_outage()) {
+		/* Its own class: the message needed the keyholder and it was down; it waits, whatever the policy. */
+		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "keyholder unavailable: %s (temp-failed whatever "
+		    "On-InternalError says)", reason);
+		outcome_reply(out, "451", "4.3.0", "Cables: private-key service unavailable, please try again later");
+		return;
+	}
 	if (a == ACTION_QUARANTINE || (a == ACTION_ACCEPT && (!accept_allowed || has_require)))
 		a = ACTION_TEMPFAIL;
 	switch (a) {

@@ -5,7 +5,9 @@
  *
  * outcome_internal_error() applies On-InternalError, except that "accept" becomes
  * tempfail when a recipient requires encryption or when part of a new body
- * was already handed to the MTA: mail is never lost and never leaks.
+ * was already handed to the MTA: mail is never lost and never leaks.  An
+ * error met while the keyholder was unavailable (khclient_outage()) always
+ * temp-fails.
  */
 #ifndef CABLES_OUTCOME_H
 #define CABLES_OUTCOME_H

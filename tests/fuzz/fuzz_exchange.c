@@ -39,32 +39,26 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* An envelope {field, key, signature} around payload, signed with the key under context. */
+/* An envelope {field, key, signature} around payload, signed with the key as kind (lib/xsign.h says what is signed). */
 static char *
-signed_envelope(const char *context, const char *field, const uint8_t *payload, size_t len)
+signed_envelope(int kind, const char *field, const uint8_t *payload, size_t len)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	size_t clen = strlen(context) + 1;
-	uint8_t pub[32], sig[64], *tbs = malloc(len + clen);
-	size_t publen = sizeof(pub), siglen = sizeof(sig);
+	struct x_signer signer = x_signer_local(key);
+	uint8_t pub[X_PUB_LEN], sig[X_SIG_LEN], digest[X_DIGEST_LEN];
 	char *b64p = malloc(4 * ((len + 2) / 3) + 1), b64k[64], b64s[100], *out;
 	json_t *o = json_object();
 
-	memcpy(tbs, context, clen);
-	memcpy(tbs + clen, payload, len);
-	if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 || EVP_DigestSign(ctx, sig, &siglen, tbs, len + clen) != 1 ||
-	    !EVP_PKEY_get_raw_public_key(key, pub, &publen))
+	if (!x_sign_digest(kind, payload, len, digest) ||
+	    signer.sign(signer.arg, "fuzz.test", kind, digest, sig, pub, NULL) != CABLES_OK)
 		abort();
 	EVP_EncodeBlock((unsigned char *)b64p, payload, (int)len);
-	EVP_EncodeBlock((unsigned char *)b64k, pub, (int)publen);
-	EVP_EncodeBlock((unsigned char *)b64s, sig, (int)siglen);
+	EVP_EncodeBlock((unsigned char *)b64k, pub, X_PUB_LEN);
+	EVP_EncodeBlock((unsigned char *)b64s, sig, X_SIG_LEN);
 	json_object_set_new(o, field, json_string(b64p));
 	json_object_set_new(o, "key", json_string(b64k));
 	json_object_set_new(o, "signature", json_string(b64s));
 	out = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	EVP_MD_CTX_free(ctx);
-	free(tbs);
 	free(b64p);
 	return out;
 }
@@ -115,7 +109,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (memchr(data + 1, '\0', size - 1) != NULL)
 			return 0;
-		text = signed_envelope("cables-keys-request-v1", "request", data + 1, size - 1);
+		text = signed_envelope(X_SIGN_REQUEST, "request", data + 1, size - 1);
 		if (text != NULL)
 			request(text, strlen(text), true);
 		free(text);
@@ -130,7 +124,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Valid JSON strings only carry what encodes: skip payloads jansson cannot hold. */
 		if (memchr(data + 1, '\0', size - 1) != NULL)
 			return 0;
-		text = signed_envelope("cables-keys-v1", "payload", data + 1, size - 1);
+		text = signed_envelope(X_SIGN_ANSWER, "payload", data + 1, size - 1);
 		if (text == NULL)
 			return 0;
 		st = x_answer_verify(text, strlen(text), &req, (const char (*)[65])fpr, 1, 1800000000, &a, &err);

@@ -127,7 +127,8 @@ cp "$Z/d.test.zone" "$Z/d.test.zone.signed"
 dns_start_nsd "$DNSPORT" a.test b.test c.test d.test w.test v.test y.test
 check "nsd serves the zones" test -n "$NSD_PID"
 
-keyd_start() {	# NAME
+keyd_start() {	# NAME; with its keyholder: ExchangeKey is the keyholder's, keyd asks it for every signature
+	start_keyholder "$T/$1/cables.conf"
 	"$KEYD" -f -c "$T/$1/cables.conf" 2>>"$T/$1/keyd.stderr" &
 	echo $! > "$T/$1/keyd.pid"
 	echo $! >> "$T/pids"
@@ -489,7 +490,9 @@ ten='"u0@b.test","u1@b.test","u2@b.test","u3@b.test","u4@b.test","u5@b.test","u6
 signed() {
 	printf '{"v":1,"domain":"b.test","nonce":"%s","addresses":[%s],"from":"%s","issued":%s}' \
 		"${3:-CCCCCCCCCCCCCCCCCCCCCC}" "$ten" "${2:-a.test}" "$(date +%s)" > "$T/inner.json"
-	{ printf 'cables-keys-request-v1\0'; cat "$T/inner.json"; } > "$T/tbs.bin"
+	# What is signed (lib/xsign.h): the context with -sha512, NUL, SHA-512 of the context, NUL, the request.
+	{ printf 'cables-keys-request-v1-sha512\0'
+	  { printf 'cables-keys-request-v1\0'; cat "$T/inner.json"; } | openssl dgst -sha512 -binary; } > "$T/tbs.bin"
 	openssl pkeyutl -sign -inkey "$1" -rawin -in "$T/tbs.bin" -out "$T/sig.bin" &&
 	openssl pkey -in "$1" -pubout -outform DER 2>/dev/null | tail -c 32 > "$T/pub.bin" &&
 	/usr/bin/python3 -c 'import base64, json, sys
@@ -570,6 +573,11 @@ check "ExchangeAnonymousAddresses 0: an anonymous request gets 403 with the reas
 	grep -q '^403 .*only requests signed by the asking domain' "$T/anon0.out"
 post signed0.out /.well-known/cables/keys "$(signed "$T/a/exchange.key" a.test EEEEEEEEEEEEEEEEEEEEEE)"
 check "ExchangeAnonymousAddresses 0: a.test's signed request is answered in full" answered signed0.out 10
+# ExchangeKey is the keyholders': they signed b's answers and a's requests, keyd asked them.
+check "b's keyholder signed b's answers (exchange-sign as @b.test)" \
+	grep -q '@b.test exchange-sign fingerprint=0000000000000000: ok' "$T/b/keyholder.log"
+check "a's keyholder signed a's requests (exchange-sign as @a.test)" \
+	grep -q '@a.test exchange-sign fingerprint=0000000000000000: ok' "$T/a/keyholder.log"
 for n in a b r; do
 	check "no sanitizer reports from $n's keyd" sh -c "! grep -q Sanitizer $T/$n/keyd.stderr"
 done

@@ -17,7 +17,8 @@ KHUSER=daemon
 as_milter_user() { setpriv --reuid="$MUID" --regid="$MGID" --clear-groups "$@"; }
 
 mkdir -p "$T/store" "$T/tmp"
-rig_config "User $MUSER" "KeyholderUser $KHUSER" "KeyStore $T/store/keys.db" "TempDir $T/tmp" "Policy a.test Sign=yes" "SignUnauthenticated yes"
+rig_config "User $MUSER" "KeyholderUser $KHUSER" "KeyStore $T/store/keys.db" "TempDir $T/tmp" "Policy a.test Sign=yes" "SignUnauthenticated yes" \
+	"KeyholderSocket $T/kh/keyholder.sock" "ExchangeKey $T/exchange.key" "KeydUser sys"
 keyctl generate alice@a.test --smime >/dev/null
 keyctl generate carol@a.test --smime --algo p256 >/dev/null
 keyctl generate bob@b.test --smime >/dev/null
@@ -36,6 +37,11 @@ chmod 2770 "$T/store"
 chmod 660 "$T/store"/*
 chown "$MUSER" "$T/tmp"
 chown "$KHUSER" "$T/store.key"
+openssl genpkey -algorithm ed25519 -out "$T/exchange.key" 2>/dev/null
+chown "$KHUSER" "$T/exchange.key"
+chmod 600 "$T/exchange.key"
+# The keyholder's socket in a runtime directory of its own, as README says (root, the milter's group, 0750).
+install -d -m 750 -g "$MGID" "$T/kh"
 rig_postfix
 rig_sink
 rig_milter
@@ -44,7 +50,7 @@ check "KeyStoreKey is mode 0600, the keyholder's user's" test "$(stat -c %a:%U "
 check "as the milter's user ($MUSER), KeyStoreKey cannot be opened" \
 	sh -c "! setpriv --reuid=$MUID --regid=$MGID --clear-groups cat $T/store.key"
 check "the milter runs as $MUSER" test "$(ps -o uid= -p "$MILTER_PID" | tr -d ' ')" = "$MUID"
-check "the keyholder runs as $KHUSER" test "$(ps -o uid= -p "$(cat "$T/keyholder.sock.rigpid")" | tr -d ' ')" = "$(id -u $KHUSER)"
+check "the keyholder runs as $KHUSER" test "$(ps -o uid= -p "$(cat "$T/kh/keyholder.sock.rigpid")" | tr -d ' ')" = "$(id -u $KHUSER)"
 
 printf 'Content-Type: text/plain\r\n\r\nthe plan PLAINTEXT-MARKER\r\n' > "$T/inner.txt"
 
@@ -125,7 +131,7 @@ elif command -v gcore >/dev/null 2>&1; then
 		check "core of the milter: no byte string of alice's RSA key" test "$(found "$core" "$T/alice.needles")" = 0
 		check "core of the milter: no byte string of carol's EC key" test "$(found "$core" "$T/carol.needles")" = 0
 		check "core of the milter: not the store key" test "$(found "$core" "$T/storekey.needles")" = 0
-		KH_PID=$(cat "$T/keyholder.sock.rigpid")
+		KH_PID=$(cat "$T/kh/keyholder.sock.rigpid")
 		gcore -o "$T/kh.core" "$KH_PID" >/dev/null 2>&1
 		check "the search works: the keyholder's core holds alice's key" \
 			test "$(found "$T/kh.core.$KH_PID" "$T/alice.needles")" -gt 0
@@ -140,7 +146,7 @@ fi
 # --- The keyholder's refusals. ---
 # kh_ask [RAW-HEX] OP NID ADDRESS FPR DATA-HEX: one request to the keyholder; prints "status=N" or "closed".
 kh_ask() {
-	$PY - "${KH_SOCK:-$T/keyholder.sock}" "$@" <<-'PY'
+	${KH_AS:-} $PY - "${KH_SOCK:-$T/kh/keyholder.sock}" "$@" <<-'PY'
 	import socket, struct, sys
 	sock, args = sys.argv[1], sys.argv[2:]
 	if args[0] == "raw":
@@ -178,13 +184,31 @@ check "keyholder: an unknown digest is not signed" \
 	test "$(kh_ask 4 4 alice@a.test "$FPR_alice" "$(echo "$DIGEST" | cut -c1-32)")" = status=2
 check "keyholder: a raw RSA block that is no OAEP encoding is not decrypted" \
 	test "$(kh_ask 2 0 alice@a.test "$FPR_alice" "00$(head -c 383 /dev/urandom | xxd -p | tr -d '\n')")" = status=2
+# SIGN checks the certificate: a key usage without digitalSignature/nonRepudiation, or outside its validity.
+make_cert "$T/dave.pem" dave@a.test 20250101000000Z 20351231000000Z keyEncipherment
+make_cert "$T/erin.pem" erin@a.test 20200101000000Z 20210101000000Z
+make_cert "$T/fred.pem" fred@a.test 20250101000000Z 20351231000000Z nonRepudiation
+for who in dave erin fred; do
+	keyctl import "$T/$who.pem" --force >/dev/null 2>&1
+	eval "FPR_$who=$(openssl x509 -in "$T/$who.pem" -outform DER | sha256sum | cut -c1-64)"
+done
+check "keyholder: a certificate whose key usage has no digitalSignature does not sign" \
+	test "$(kh_ask 4 672 dave@a.test "$FPR_dave" "$DIGEST")" = status=1
+check "... logged with why" grep -q "dave@a.test sign fingerprint=[0-9a-f]*: refused: the certificate may not sign: key usage does not allow digitalSignature" "$KH_LOG"
+check "keyholder: an expired certificate does not sign" \
+	test "$(kh_ask 4 672 erin@a.test "$FPR_erin" "$DIGEST")" = status=1
+check "... logged with why" grep -q "erin@a.test sign fingerprint=[0-9a-f]*: refused: the certificate may not sign: expired on" "$KH_LOG"
+check "keyholder: nonRepudiation alone allows signing" \
+	test "$(kh_ask 4 672 fred@a.test "$FPR_fred" "$DIGEST")" = status=0
+check "keyholder: decryption is not refused for the expired certificate (old mail stays readable): a bad block fails, not refused" \
+	test "$(kh_ask 1 0 erin@a.test "$FPR_erin" "00$(head -c 255 /dev/urandom | xxd -p | tr -d '\n')")" = status=2
 check "keyholder: a frame with a wrong magic drops the peer" test "$(kh_ask raw 58585858 1352)" = closed
 check "keyholder: an oversized data length drops the peer" \
 	test "$(kh_ask raw "434b48310400"02a0000c"$(printf '%04x' 2000)" 1344)" = closed
 check "keyholder: malformed and oversized requests are logged" \
 	test "$(grep -c 'dropped: malformed request' "$KH_LOG")" -ge 2
 check "keyholder: the milter's user may still connect after that" \
-	test "$(as_milter_user "$PY" -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('$T/keyholder.sock'); print('ok')")" = ok
+	test "$(as_milter_user "$PY" -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('$T/kh/keyholder.sock'); print('ok')")" = ok
 OTHER=$(id -u bin)
 cat > "$T/peer.py" <<-'PY'
 	import socket, sys
@@ -197,14 +221,73 @@ cat > "$T/peer.py" <<-'PY'
 	except OSError:
 	    print("closed")
 	PY
-chmod 0666 "$T/keyholder.sock"	# let bin reach the socket: SO_PEERCRED must refuse it
+chmod 0666 "$T/kh/keyholder.sock"	# let bin reach the socket: SO_PEERCRED must refuse it
 check "keyholder: a peer that is neither root nor the milter's user is refused" \
-	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/keyholder.sock")" = closed
+	test "$(cd / && setpriv --reuid="$OTHER" --regid="$MGID" --clear-groups "$PY" "$T/peer.py" "$T/kh/keyholder.sock")" = closed
 check "keyholder: the refused peer is logged with its uid" grep -q "peer uid $OTHER pid [0-9]* refused" "$KH_LOG"
 
-KH_PID=$(cat "$T/keyholder.sock.rigpid")
+# --- Exchange signatures (ExchangeKey moved from keyd to the keyholder): keyd's KeydUser only. ---
+# xsign [USER] DOMAIN: an exchange-sign request for a made-up answer, as USER (root by default); prints
+# "status=N" and, when signed, verifies the signature over lib/xsign.h's message with the key answered.
+KEYD_UID=$(id -u sys)
+cat > "$T/xsign.py" <<-'PY'
+	import hashlib, socket, struct, subprocess, sys
+	path, domain, tmp = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+	payload = b'{"v":1,"domain":"b.test","results":[]}'
+	digest = hashlib.sha512(b"cables-keys-v1\0" + payload).digest()
+	data, fpr = b"\x01" + digest, b"0" * 64
+	frame = b"CKH1" + struct.pack(">BBHHH", 5, 0, 674, len(domain), len(data)) + fpr
+	frame += domain + b"\0" * (256 - len(domain)) + data + b"\0" * (1024 - len(data))
+	s = socket.socket(socket.AF_UNIX)
+	s.settimeout(10)
+	s.connect(path)
+	s.sendall(frame)
+	rep = b""
+	while len(rep) < 1032:
+	    chunk = s.recv(2048)
+	    if not chunk:
+	        break
+	    rep += chunk
+	if len(rep) != 1032:
+	    print("closed")
+	    sys.exit(0)
+	n = struct.unpack(">H", rep[6:8])[0]
+	out = "status=%d" % rep[4]
+	if rep[4] == 0:
+	    sig, pub = rep[8:8 + 64], rep[8 + 64:8 + n]
+	    open(tmp + "/x.msg", "wb").write(b"cables-keys-v1-sha512\0" + digest)
+	    open(tmp + "/x.sig", "wb").write(sig)
+	    # SubjectPublicKeyInfo for Ed25519: a fixed 12-byte prefix, then the raw key.
+	    open(tmp + "/x.pub", "wb").write(bytes.fromhex("302a300506032b6570032100") + pub)
+	    ok = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", tmp + "/x.pub", "-keyform", "DER",
+	        "-rawin", "-in", tmp + "/x.msg", "-sigfile", tmp + "/x.sig"], capture_output=True).returncode == 0
+	    out += " verified" if ok else " not-verified"
+	print(out)
+	PY
+mkdir -p "$T/xs"
+chmod 777 "$T/xs"
+xsign() {
+	if [ $# = 2 ]; then
+		(cd / && setpriv --reuid="$(id -u "$1")" --regid="$MGID" --clear-groups "$PY" "$T/xsign.py" "$T/kh/keyholder.sock" "$2" "$T/xs")
+	else
+		"$PY" "$T/xsign.py" "$T/kh/keyholder.sock" "$1" "$T/xs"
+	fi
+}
+check "exchange-sign: keyd's KeydUser (sys) gets a signature that verifies over the prehashed message" \
+	test "$(xsign sys @a.test)" = "status=0 verified"
+check "exchange-sign: root too" test "$(xsign @a.test)" = "status=0 verified"
+check "exchange-sign: the milter's User ($MUSER) is refused" test "$(xsign $MUSER @a.test)" = status=1
+check "exchange-sign: the refusal is logged with the milter's uid and why" \
+	grep -q "uid=$MUID @a.test exchange-sign fingerprint=0000000000000000: refused: exchange signatures are for keyd's KeydUser only" "$KH_LOG"
+check "exchange-sign: a domain that is not local is refused" test "$(xsign sys @b.test)" = status=1
+# shellcheck disable=SC2086
+check "keyd's KeydUser may not sign as a local user (exchange signatures only)" \
+	test "$(KH_AS="setpriv --reuid=$KEYD_UID --regid=$MGID --clear-groups" kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST")" = status=1
+check "... and that refusal is logged" grep -q "uid=$KEYD_UID alice@a.test sign .*refused: keyd's KeydUser may ask for exchange signatures only" "$KH_LOG"
+
+KH_PID=$(cat "$T/kh/keyholder.sock.rigpid")
 kill -HUP "$KH_PID"
-wait_for 10 grep -q 'SIGHUP: unsealed keys and the store key forgotten' "$KH_LOG"
+wait_for 10 grep -q 'SIGHUP: unsealed keys, the store key and the exchange key forgotten' "$KH_LOG"
 check "keyholder: after SIGHUP it still runs and serves, reading the store key again" \
 	test "$(kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST") $(grep -c 'store key .* loaded' "$KH_LOG")" = "status=0 2"
 check "keyholder: no core files (RLIMIT_CORE 0)" grep -q '^Max core file size *0 *0 ' "/proc/$KH_PID/limits"
@@ -236,6 +319,43 @@ rig_send "$T/out.eml" alice@a.test bob@b.test
 check "keyholder down: mail alice must sign is temp-failed too (4xx), not sent unsigned" test $? = 4
 start_keyholder "$CONF"
 decrypted "keyholder back" alice@a.test "$T/alice-cert.pem"
+
+# -n reads ExchangeKey: a key that is not Ed25519 is refused with a clear message.
+openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:P-256 -out "$T/notx.key" 2>/dev/null
+sed -e "s|^ExchangeKey .*|ExchangeKey $T/notx.key|" "$CONF" > "$T/notx.conf"
+out=$("$BUILD/cables-keyholder" -n -c "$T/notx.conf" 2>&1)
+check "keyholder -n: an ExchangeKey that is not Ed25519 fails the check, saying so" \
+	test "$?:$(echo "$out" | grep -c "ExchangeKey $T/notx.key: not an Ed25519 private key in PEM")" = "1:1"
+check "keyholder -n: the test configuration (with its Ed25519 ExchangeKey) passes" "$BUILD/cables-keyholder" -n -c "$CONF"
+sed -e "s|^ExchangeKey .*|ExchangeKey $T/none.key|" "$CONF" > "$T/nox.conf"
+out=$("$BUILD/cables-keyholder" -n -c "$T/nox.conf" 2>&1)
+check "keyholder -n: an ExchangeKey not made yet is a warning, not a failure (private keys need not wait)" \
+	test "$?:$(echo "$out" | grep -c "warning: ExchangeKey $T/none.key: No such file")" = "0:1"
+
+# --- Its runtime directory: made when missing, refused when others could write there. ---
+sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/khnew/kh.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/khnew.log|" \
+	"$CONF" > "$T/khnew.conf"
+"$BUILD/cables-keyholder" -f -c "$T/khnew.conf" >"$T/khnew.stderr" 2>&1 &
+echo $! >> "$T/pids"
+KHNEW=$!
+wait_for 10 test -S "$T/khnew/kh.sock"
+check "keyholder: a missing socket directory is made 0750 with the milter's group" \
+	test "$(stat -c %a:%g "$T/khnew")" = "750:$MGID"
+check "keyholder: its socket there is 0660 with the milter's group" \
+	test "$(stat -c %a:%g "$T/khnew/kh.sock")" = "660:$MGID"
+kill "$KHNEW"
+wait "$KHNEW" 2>/dev/null
+mkdir -p "$T/khopen"
+chmod 0777 "$T/khopen"
+sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/khopen/kh.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/khopen.log|" \
+	"$CONF" > "$T/khopen.conf"
+"$BUILD/cables-keyholder" -f -c "$T/khopen.conf" >"$T/khopen.stderr" 2>&1 &
+echo $! >> "$T/pids"
+wait $!
+check "keyholder: a socket directory writable by others is refused at start" test $? = 1
+check "keyholder: ... with a message that says why" \
+	grep -q "KeyholderSocket $T/khopen/kh.sock: directory $T/khopen: writable by group or others" "$T/khopen.log"
+check "keyholder: ... and no socket was made there" test ! -e "$T/khopen/kh.sock"
 
 if command -v systemd-analyze >/dev/null 2>&1; then
 	sed -e "s|/usr/local/sbin/cables-keyholder|$BUILD/cables-keyholder|" -e '/^Documentation=/d' \

@@ -109,7 +109,10 @@ assert_default_values(const struct config *c)
 	assert_string_equal(c->temp_dir, "/var/tmp");
 	assert_string_equal(c->gnupg_home, "/var/lib/cables/gnupg");
 	assert_int_equal(c->format_preference, PREFER_SMIME);
-	assert_string_equal(c->keyd_socket, "/run/cables/keyd.sock");
+	assert_string_equal(c->keyd_socket, "/run/cables-keyd/keyd.sock");
+	assert_string_equal(c->keyholder_socket, "/run/cables-keyholder/keyholder.sock");
+	assert_int_equal(c->keyholder_clients, 128);
+	assert_int_equal(c->keyholder_idle_timeout_ms, 300000);
 	assert_null(c->resolver);
 	assert_string_equal(c->dnssec_anchor, "/usr/share/dns/root.ds");
 	assert_int_equal(c->dnssec, DNSSEC_REQUIRE);
@@ -187,8 +190,9 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "SenderLogins", "SignUnauthenticated", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
 		"HeaderProtection", "Padding", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
-		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup",
-		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "Resolver",
+		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "KeydUser",
+		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderClients",
+		"KeyholderIdleTimeout", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "ExchangeAnonymousAddresses", "ExchangeAnonymousRateLimit", "KeyExchange",
 		"Peer", "WKD", "AuthservID",

@@ -53,7 +53,9 @@ exchange(EVP_PKEY *k, time_t t, struct x_request *req, struct buf *answer)
 
 	x_request_make("B.test", addrs, 2, req, &body);
 	buf_release(&body);
-	assert_int_equal(x_answer_make(k, req, &a, t, answer, NULL), CABLES_OK);
+	struct x_signer signer = x_signer_local(k);
+
+	assert_int_equal(x_answer_make(&signer, req, &a, t, answer, NULL), CABLES_OK);
 }
 
 static void
@@ -233,7 +235,9 @@ signed_request(const char *field, const char *value, struct x_request *made, str
 	json_t *o;
 	char *text;
 
-	assert_int_equal(x_request_make_signed("b.test", addrs, 2, "A.Test", key, NOW, made, out, NULL), CABLES_OK);
+	struct x_signer signer = x_signer_local(key);
+
+	assert_int_equal(x_request_make_signed("b.test", addrs, 2, "A.Test", &signer, NOW, made, out, NULL), CABLES_OK);
 	if (field == NULL)
 		return;
 	o = json_loadb(out->data, out->len, 0, NULL);

@@ -1,0 +1,148 @@
+/* khsign - keyd's exchange signatures, made by cables-keyholder; see khsign.h. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/obj_mac.h>
+
+#include "khproto.h"
+#include "khsign.h"
+#include "util.h"
+
+struct khsign {
+	char *path;
+};
+
+static int
+connect_to(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* One request, one reply, within KHSIGN_TIMEOUT_MS; false with errno-ish detail in why. */
+static bool
+exchange_frames(int fd, const uint8_t *out, size_t olen, uint8_t *in, size_t ilen)
+{
+	long long deadline = monotonic_ms() + KHSIGN_TIMEOUT_MS;
+	size_t done = 0;
+
+	while (done < olen) {
+		ssize_t w = send(fd, out + done, olen - done, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		done += (size_t)w;
+	}
+	for (done = 0; done < ilen;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long long left = deadline - monotonic_ms();
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return false;
+		r = recv(fd, in + done, ilen - done, 0);
+		if (r <= 0 && !(r < 0 && errno == EINTR))
+			return false;
+		if (r > 0)
+			done += (size_t)r;
+	}
+	return true;
+}
+
+static cables_status
+sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN], uint8_t sig[X_SIG_LEN],
+    uint8_t pub[X_PUB_LEN], struct cables_err *err)
+{
+	struct khsign *k = arg;
+	struct kh_request req;
+	struct kh_reply rep;
+	uint8_t out[KH_REQUEST_SIZE], in[KH_REPLY_SIZE];
+	cables_status st;
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	req.op = KH_OP_EXCHANGE_SIGN;
+	req.md_nid = NID_sha512;
+	memset(req.fingerprint, '0', KH_FPR_LEN);
+	/* "@DOMAIN": the frame's address field, which must hold one '@', names the domain signed as. */
+	if ((size_t)snprintf(req.address, sizeof(req.address), "@%s", domain) >= sizeof(req.address))
+		return cables_fail(err, CABLES_ERR_ARG, "exchange signature: domain %.64s too long", domain);
+	req.data[0] = (uint8_t)kind;
+	memcpy(req.data + 1, digest, X_DIGEST_LEN);
+	req.len = 1 + X_DIGEST_LEN;
+	if (kh_request_encode(out, &req, err) != CABLES_OK)
+		return CABLES_ERR_ARG;
+	if ((fd = connect_to(k->path)) < 0)
+		return cables_fail(err, CABLES_ERR_IO, "exchange signature: keyholder %s: %s", k->path, strerror(errno));
+	if (!exchange_frames(fd, out, sizeof(out), in, sizeof(in)))
+		st = cables_fail(err, CABLES_ERR_IO, "exchange signature: keyholder %s: no answer", k->path);
+	else if (kh_reply_decode(&rep, in, err) != CABLES_OK)
+		st = CABLES_ERR_IO;
+	else if (rep.status != KH_OK)
+		st = cables_fail(err, rep.status == KH_REFUSED ? CABLES_ERR_UNUSABLE : CABLES_ERR_IO,
+		    "exchange signature for %s: keyholder says %s (its log says why)", domain, kh_status_name(rep.status));
+	else if (rep.len != X_SIG_LEN + X_PUB_LEN)
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "exchange signature: keyholder answered %zu bytes, not %d",
+		    rep.len, X_SIG_LEN + X_PUB_LEN);
+	else {
+		memcpy(sig, rep.data, X_SIG_LEN);
+		memcpy(pub, rep.data + X_SIG_LEN, X_PUB_LEN);
+		st = CABLES_OK;
+	}
+	close(fd);
+	return st;
+}
+
+struct khsign *
+khsign_new(const char *path)
+{
+	struct khsign *k = xcalloc(1, sizeof(*k));
+
+	k->path = xstrdup(path);
+	return k;
+}
+
+void
+khsign_free(struct khsign *k)
+{
+	if (k == NULL)
+		return;
+	free(k->path);
+	free(k);
+}
+
+struct x_signer
+khsign_signer(struct khsign *k)
+{
+	struct x_signer s = { sign, k };
+
+	return s;
+}

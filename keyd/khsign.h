@@ -1,0 +1,26 @@
+/*
+ * khsign - keyd's exchange signatures, made by cables-keyholder: keyd does
+ * not read ExchangeKey.  Each signature is one request on a connection of
+ * its own (exchange answers and requests are rare next to mail): the digest
+ * (lib/xsign.h) and the domain go to the keyholder, which checks that the
+ * domain is local and that the peer is keyd's user, builds the signed
+ * message itself and answers the signature and the key's public half.
+ *
+ * The signer keeps a copy of path; x_signer.arg points into it, so it must
+ * outlive the signer it fills.
+ */
+#ifndef CABLES_KHSIGN_H
+#define CABLES_KHSIGN_H
+
+#include "exchange.h"
+
+#define KHSIGN_TIMEOUT_MS 10000
+
+struct khsign;
+
+struct khsign *khsign_new(const char *path);
+void khsign_free(struct khsign *k);
+/* The x_signer that asks the keyholder at k's path. */
+struct x_signer khsign_signer(struct khsign *k);
+
+#endif

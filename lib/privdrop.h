@@ -1,0 +1,40 @@
+/*
+ * privdrop - what cables-keyd and cables-keyholder do as root before they
+ * give root up: make their listening UNIX sockets for the right group with
+ * the right mode, and switch to their configured user for good.
+ *
+ * Library rules apply (status.h): nothing here logs or exits; the daemons
+ * turn a failure into their own fatal message.  what is the setting's name
+ * ("KeydSocket", "KeyholderUser"), put first in every message.
+ */
+#ifndef CABLES_PRIVDROP_H
+#define CABLES_PRIVDROP_H
+
+#include <sys/types.h>
+
+#include "status.h"
+
+/*
+ * A listening UNIX stream socket at path (an old one there is removed),
+ * made with mode (umask around bind(), never chmod by path) and given the
+ * group gid ((gid_t)-1: leave it) without following a link put in its place
+ * (socket_chgrp).  The fd (close-on-exec), or -1 with err set.
+ */
+int privdrop_listen(const char *what, const char *path, gid_t gid, mode_t mode, int backlog, struct cables_err *err);
+
+/*
+ * The directory that will hold the socket at path may not let anyone but
+ * its owner put another socket in its place: it must be a directory (not a
+ * link to one), owned by root or the effective user, and not writable by
+ * group or others.  CABLES_ERR_UNUSABLE with err saying which rule it breaks.
+ */
+cables_status privdrop_socket_dir(const char *what, const char *path, struct cables_err *err);
+
+/*
+ * Become user for good: supplementary groups, group, then user (no way
+ * back), and not dumpable again afterwards (setuid() may have made the
+ * process dumpable).  Nothing to do when already running as user.
+ */
+cables_status privdrop_to(const char *what, const char *user, struct cables_err *err);
+
+#endif

@@ -1,0 +1,97 @@
+#!/bin/sh
+# cables-keyholder's connection limits (issue 14): KeyholderClients caps the
+# connections served at once and KeyholderIdleTimeout closes a connection
+# that sends nothing.  A local client that opens connections and sends
+# nothing cannot lock the milter out: when every slot is taken the
+# connection idle the longest makes room, and the milter still decrypts;
+# connections in the middle of a request are never closed for a newcomer,
+# which is refused instead; every closing is logged.
+RIG_PORT=12630
+. "$top_srcdir/tests/integration/rig.sh"
+
+mkdir -p "$T/store"
+rig_config "KeyStore $T/store/keys.db" "KeyholderClients 4" "KeyholderIdleTimeout 6s"
+keyctl generate alice@a.test --smime >/dev/null
+keyctl export alice@a.test > "$T/alice-cert.pem"
+rig_postfix
+rig_sink
+rig_milter
+KH_SOCK=$T/keyholder.sock
+KH_LOG=$T/keyholder.log
+
+printf 'Content-Type: text/plain\r\n\r\nthe plan PLAINTEXT-MARKER\r\n' > "$T/inner.txt"
+openssl cms -encrypt -binary -aes-256-cbc -in "$T/inner.txt" -out "$T/in.p7m" -recip "$T/alice-cert.pem"
+$MAILTOOL smime-message "$T/in.p7m" "$T/in.eml" --header "From: <eve@e.test>" --header "To: <alice@a.test>" \
+	--header "Subject: inbound"
+decrypted() {
+	if rig_send "$T/in.eml" eve@e.test alice@a.test && w=$(capture); then
+		check "$1" grep -q PLAINTEXT-MARKER "$w"
+	else
+		not_ok "$1" "$REPLY"
+	fi
+}
+
+# hold N SECONDS PREFIX-HEX OUT: N connections to the keyholder that send PREFIX (nothing, or the start of
+# a request) and then nothing; OUT.ready once all are connected; after SECONDS (or once all are closed),
+# in OUT, one line per connection the keyholder closed: seconds after OUT.ready.
+hold() {
+	$PY - "$KH_SOCK" "$@" <<-'PY' &
+	import select, socket, sys, time
+	path, n, secs, prefix, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), bytes.fromhex(sys.argv[4]), sys.argv[5]
+	socks = []
+	for _ in range(n):
+	    s = socket.socket(socket.AF_UNIX)
+	    s.connect(path)
+	    if prefix:
+	        s.sendall(prefix)
+	    socks.append(s)
+	start, closed = time.time(), {}
+	open(out + ".ready", "w").write("ready\n")
+	while time.time() - start < secs and len(closed) < n:
+	    r, _, _ = select.select([s for s in socks if s not in closed], [], [], 0.1)
+	    for s in r:
+	        try:
+	            data = s.recv(2048)
+	        except OSError:
+	            data = b""
+	        if data == b"":
+	            closed[s] = time.time() - start
+	open(out, "w").write("".join("%.2f\n" % t for t in sorted(closed.values())))
+	PY
+	echo $! >> "$T/pids"
+	HOLD_PID=$!
+}
+# closed OUT FROM TO: how many connections of OUT the keyholder closed between FROM and TO seconds.
+closed() { awk -v a="$2" -v b="$3" '$1 >= a && $1 < b { n++ } END { print n + 0 }' "$1"; }
+
+decrypted "decrypted through the keyholder (the milter keeps its connection)"
+
+# Ten connections that send nothing, against four slots (KeyholderClients 4).
+hold 10 14 "" "$T/idle"
+wait_for 10 test -f "$T/idle.ready"
+decrypted "ten idle connections hold every slot: the milter still decrypts (it takes the slot idle the longest)"
+wait "$HOLD_PID"
+check "idle connections: six closed at once to make room (10 against 4 slots; a 7th for the milter)" \
+	test "$(closed "$T/idle" 0 2)" -ge 6
+check "idle connections: the rest closed within 14 s (one for the milter, the others after KeyholderIdleTimeout)" \
+	test "$(closed "$T/idle" 0 14)" = 10
+check "idle connections: at least three lasted until KeyholderIdleTimeout (6 s)" test "$(closed "$T/idle" 5.5 14)" -ge 3
+check "keyholder: making room is logged" \
+	test "$(grep -c 'closed: idle for [0-9]* ms, its slot given to a new client (KeyholderClients 4)' "$KH_LOG")" -ge 7
+check "keyholder: the idle timeout is logged" grep -q 'closed: idle for [0-9]* s (KeyholderIdleTimeout)' "$KH_LOG"
+
+# Connections that begin a request and stop: a begun request does not keep its slot either.
+hold 6 3 "434b4831" "$T/begun"
+wait_for 10 test -f "$T/begun.ready"
+decrypted "six begun requests hold every slot: the milter still decrypts"
+wait "$HOLD_PID"
+check "begun requests: the two oldest closed at once to make room" test "$(closed "$T/begun" 0 2)" -ge 2
+check "keyholder: the milter's requests were answered each time" \
+	test "$(grep -c 'alice@a.test rsa-decrypt .*: ok' "$KH_LOG")" = 3
+
+# The limit is checked: KeyholderClients 0 is refused.
+sed -e 's/^KeyholderClients .*/KeyholderClients 0/' "$CONF" > "$T/zero.conf"
+out=$("$BUILD/cables-keyholder" -n -c "$T/zero.conf" 2>&1)
+check "KeyholderClients 0 is refused with a clear message" \
+	test "$?:$(echo "$out" | grep -c 'KeyholderClients 0: not between 1 and 4096')" = "1:1"
+rig_done

@@ -1,0 +1,141 @@
+/* test_privdrop - sockets made as root and the directory that holds them (privdrop.h). */
+#include "autoconfig.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "privdrop.h"
+#include "util.h"
+
+static char dir[64];
+
+static int
+setup(void **state)
+{
+	strlcpy_c(dir, "/tmp/privdrop.XXXXXX", sizeof(dir));
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_listen_makes_the_socket_with_its_mode(void **state)
+{
+	struct cables_err err;
+	struct stat st;
+	char *path = xasprintf("%s/s.sock", dir);
+	int fd = privdrop_listen("TestSocket", path, (gid_t)-1, 0660, 4, &err);
+
+	assert_true(fd >= 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0660);
+	close(fd);
+	free(path);
+}
+
+static void
+test_listen_refuses_a_path_too_long(void **state)
+{
+	struct cables_err err;
+	char path[200];
+
+	memset(path, 'a', sizeof(path) - 1);
+	path[0] = '/';
+	path[sizeof(path) - 1] = '\0';
+	assert_int_equal(privdrop_listen("TestSocket", path, (gid_t)-1, 0600, 4, &err), -1);
+	assert_non_null(strstr(err.msg, "TestSocket /aaa"));
+	assert_non_null(strstr(err.msg, "path too long"));
+}
+
+static void
+test_socket_dir_accepts_a_private_directory(void **state)
+{
+	struct cables_err err;
+	char *path = xasprintf("%s/s.sock", dir);
+
+	chmod(dir, 0750);
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_OK);
+	free(path);
+}
+
+static void
+test_socket_dir_refuses_a_writable_directory(void **state)
+{
+	struct cables_err err;
+	char *path = xasprintf("%s/s.sock", dir);
+
+	chmod(dir, 0770);
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "writable by group or others"));
+	chmod(dir, 0757);
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_ERR_UNUSABLE);
+	chmod(dir, 0750);
+	free(path);
+}
+
+static void
+test_socket_dir_refuses_a_link(void **state)
+{
+	struct cables_err err;
+	char *link = xasprintf("%s/link", dir), *path = xasprintf("%s/link/s.sock", dir);
+
+	assert_int_equal(symlink(dir, link), 0);
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "not a directory"));
+	unlink(link);
+	free(link);
+	free(path);
+}
+
+static void
+test_socket_dir_refuses_a_missing_directory(void **state)
+{
+	struct cables_err err;
+	char *path = xasprintf("%s/none/s.sock", dir);
+
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "No such file"));
+	free(path);
+}
+
+static void
+test_to_unknown_user(void **state)
+{
+	struct cables_err err;
+
+	assert_int_equal(privdrop_to("KeyholderUser", "no-such-user-cables", &err), CABLES_ERR_NOTFOUND);
+	assert_string_equal(err.msg, "KeyholderUser no-such-user-cables: no such user");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_listen_makes_the_socket_with_its_mode),
+		cmocka_unit_test(test_listen_refuses_a_path_too_long),
+		cmocka_unit_test(test_socket_dir_accepts_a_private_directory),
+		cmocka_unit_test(test_socket_dir_refuses_a_writable_directory),
+		cmocka_unit_test(test_socket_dir_refuses_a_link),
+		cmocka_unit_test(test_socket_dir_refuses_a_missing_directory),
+		cmocka_unit_test(test_to_unknown_user),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
