@@ -5,7 +5,7 @@
 # switched to after they make their sockets), none of them as the milter's
 # User; each carries the hardening the issue asks for; and the runtime
 # directories the units make are the ones the default configuration uses.
-RIG_PORT=12636
+RIG_PORT=12690
 . "$top_srcdir/tests/integration/rig.sh"
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
