@@ -268,6 +268,7 @@ test_harvested_key_ranks_below_a_discovered_one(void **state)
 	struct keyd *k = new_keyd();
 	X509 *attacker = cert_for("bob@b.test");
 	char harvested[65], dns[65];
+	struct key_list keys;
 	struct key_pin pin;
 	char *r;
 
@@ -285,6 +286,11 @@ test_harvested_key_ranks_below_a_discovered_one(void **state)
 	assert_string_equal(pin.fingerprint, dns);
 	assert_string_equal(pin.source, "dns-dnssec");
 	key_pin_release(&pin);
+	/* The harvested key that lost the pin is gone from the store. */
+	assert_int_equal(keystore_lookup(k->ks, "bob@b.test", "smime", &keys, NULL), CABLES_OK);
+	assert_int_equal(keys.count, 1);
+	assert_string_equal(keys.items[0].fingerprint, dns);
+	key_list_release(&keys);
 	/* While the DNS key is fresh it is answered from the store, the harvested one still not. */
 	r = lookup(k, "bob@b.test");
 	assert_int_equal(calls[0], 1);
