@@ -46,18 +46,24 @@ issue bob3 bob@partner.test
 issue carol carol@partner.test
 issue erin erin@partner.test
 issue mallory erin@partner.test
+issue gus gus@partner.test
 fpr() { openssl x509 -in "$T/$1.crt" -outform DER | openssl dgst -sha256 -r | cut -c1-16; }
 
-# partner.test, signed: erin's certificate as SMIMEA 3 0 0; nothing for bob (NSEC proves it).
+# partner.test, signed: erin's certificate as SMIMEA 3 0 0; nothing for bob (NSEC proves it); gus's
+# record changed after signing (bogus).
+hexcert() { openssl x509 -in "$T/$1.crt" -outform DER | xxd -p | tr -d '\n'; }
 cat > "$Z/partner.test.zone" <<-ZONE
 \$ORIGIN partner.test.
 \$TTL 300
 @ IN SOA ns.partner.test. admin.partner.test. 1 3600 600 86400 60
 @ IN NS ns.partner.test.
 ns IN A 127.0.0.1
-$(dns_owner erin)._smimecert IN SMIMEA 3 0 0 $(openssl x509 -in "$T/erin.crt" -outform DER | xxd -p | tr -d '\n')
+$(dns_owner erin)._smimecert IN SMIMEA 3 0 0 $(hexcert erin)
+$(dns_owner gus)._smimecert IN SMIMEA 3 0 0 $(hexcert carol)
 ZONE
 dns_sign_zone partner.test 20351231000000 20250101000000 >/dev/null
+sed -i "s|^\($(dns_owner gus)\._smimecert\.partner\.test\.[[:space:]].*SMIMEA[[:space:]]*3 0 0[[:space:]]*\).*|\1$(hexcert gus)|" \
+	"$Z/partner.test.zone.signed"
 dns_start_nsd "$DNSPORT" partner.test
 check "nsd serves partner.test" test -n "$NSD_PID"
 
@@ -226,5 +232,18 @@ else
 	not_ok "signed by mallory as erin again: delivered" "$REPLY"
 fi
 encrypted_to "to erin, after mallory's second try" erin mallory erin@partner.test
+
+# 7. gus's certificate is harvested, but his zone's answer is bogus (whoever breaks it may be the one
+# who got a certificate harvested): a temporary failure, never the harvested key.
+if inbound gus gus@partner.test; then
+	check "gus's certificate: harvested, pinned" grep -q "harvest=harvested (certificate $(fpr gus)[0-9a-f]* for gus@partner.test, pinned (first key seen))" "$T/line"
+else
+	not_ok "signed by gus: delivered" "$REPLY"
+fi
+bogus_before=$(keyd_stat bogus)
+outbound gus@partner.test
+check "to gus, his zone's answer bogus: refused with 4xx, not sent to the harvested key" test $? = 4
+check "to gus: keyd saw the bogus answer" test "$(keyd_stat bogus)" -gt "$bogus_before"
+check "to gus: nothing went out for him" sh -c "! grep -ql '^X-Rcpt-Args: <gus@partner.test>' $SINK/*"
 dns_stop_nsd
 rig_done
