@@ -245,5 +245,7 @@ outbound gus@partner.test
 check "to gus, his zone's answer bogus: refused with 4xx, not sent to the harvested key" test $? = 4
 check "to gus: keyd saw the bogus answer" test "$(keyd_stat bogus)" -gt "$bogus_before"
 check "to gus: nothing went out for him" sh -c "! grep -ql '^X-Rcpt-Args: <gus@partner.test>' $SINK/*"
+check "no sanitizer reports from a.test's cables-keyd" \
+	sh -c "! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' $T/a/keyd.stderr"
 dns_stop_nsd
 rig_done
