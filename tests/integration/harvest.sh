@@ -174,9 +174,9 @@ fi
 encrypted_to "after harvesting" bob1 carol
 check "after harvesting: keyd was asked first, found nothing in DNS, and answered with bob's harvested key" \
 	test "$(keyd_stat from_harvest)" -ge 1
-check "cables-keyctl lookup bob: his harvested key, not called held locally" sh -c "
-    \"$KEYCTL\" -c $T/a/cables.conf lookup bob@partner.test |
-    grep -q '^bob@partner.test: S/MIME key $(fpr bob1), from harvested (from signed mail; its domain publishes none), expires '"
+check "cables-keyctl lookup bob: his harvested key, not called held locally" sh -c \
+	"\"$KEYCTL\" -c $T/a/cables.conf lookup bob@partner.test |
+	    grep -q '^bob@partner.test: S/MIME key $(fpr bob1), from harvested (from signed mail; its domain publishes none), '"
 
 # 3. The same certificate again: nothing changes.
 if inbound bob1; then
