@@ -82,7 +82,7 @@ struct keyd {
 	struct neg_entry neg[NEG_CACHE];
 	struct pos_entry pos[POS_CACHE];
 	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
-	    shared, replaced, peer_asked, peer_failed, key_changes;
+	    shared, replaced, peer_asked, peer_failed, key_changes, from_harvest;
 };
 
 /* A key change held back by On-KeyChange (tempfail or reject), for the lookup's answer. */

@@ -1,7 +1,8 @@
 /*
- * lookup - the answers of cables-keyd (lookup.h): from the store, else from
- * the caches and flights (cache.c), else from the discovery sources
- * (sources.c).
+ * lookup - the answers of cables-keyd (lookup.h): from the store (keys held
+ * locally, fresh discovered ones), else from the caches and flights
+ * (cache.c), else from the discovery sources (sources.c), and only when
+ * those found none from a pinned harvested certificate.
  */
 #include "autoconfig.h"
 
@@ -145,9 +146,34 @@ key_line(const char *norm, const struct key_record *r, struct buf *out)
 	return true;
 }
 
-/* The usable keys of norm in the store, as "key=" lines; keys from DNS only while their TTL lasts. */
+/* Is r the pinned key of its address and format? */
+static bool
+pinned(struct keyd *k, const char *norm, const struct key_record *r)
+{
+	struct key_pin p;
+	bool is;
+
+	if (keystore_pin_get(k->ks, norm, r->format, &p, NULL) != CABLES_OK)
+		return false;
+	is = strcmp(p.fingerprint, r->fingerprint) == 0;
+	key_pin_release(&p);
+	return is;
+}
+
+/*
+ * Which store rows an answer is made of: keys held locally (imported,
+ * generated) and discovered keys while fresh, or else (discovery found
+ * none) the pinned harvested certificate.
+ */
+enum store_rank { STORE_HELD, STORE_HARVESTED };
+
+/*
+ * The usable keys of norm in the store of rank, as "key=" lines; keys from
+ * DNS only while their TTL lasts, a harvested one only while pinned.
+ */
 static size_t
-store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
+store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_rank rank, time_t now,
+    struct buf *out)
 {
 	struct key_list keys;
 	size_t n = 0;
@@ -159,8 +185,11 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, st
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
 		bool discovered = key_source_discovered(r->source);
+		bool harvested = strcmp(r->source, "harvested") == 0;
 		char why[CABLES_ERR_MAX];
 
+		if (harvested != (rank == STORE_HARVESTED) || (harvested && !pinned(k, norm, r)))
+			continue;
 		if (discovered && fresh < 0)
 			fresh = keyd_cache_fresh(k, norm, now, &since);
 		/* A discovered key only while fresh, and only if the last discovery confirmed it. */
@@ -212,6 +241,27 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	}
 }
 
+/*
+ * Discovery found no key for norm (proven absence, an unsigned zone, no key
+ * server, no WKD), now or in the negative cache: the pinned certificate
+ * harvested from norm's signed mail, if any, is the answer (found).  Only
+ * then: a key norm's domain publishes outranks anything learnt from mail,
+ * and a failed discovery (bogus DNSSEC, no answer, a key server that
+ * fails) stays a temporary failure.  Falling back there would let whoever
+ * can break the answers on the path (strip signatures, drop packets) turn
+ * a certificate they got harvested into the key of norm's mail; waiting
+ * costs them nothing they could not cause anyway.
+ */
+static bool
+harvested_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
+{
+	if (store_keys(k, c, norm, STORE_HARVESTED, now, out) == 0)
+		return false;
+	keyd_count(k, &k->from_harvest);
+	keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
+	return true;
+}
+
 void
 keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t nothers, time_t now, struct buf *out)
 {
@@ -228,7 +278,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		keyd_result_format(out, addr, KEYD_OUTCOME_NONE, "not an address");
 		goto out;
 	}
-	if (store_keys(k, c, norm, now, out) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out) > 0) {
 		keyd_count(k, &k->from_store);
 		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
@@ -236,8 +286,10 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	pthread_mutex_lock(&k->lock);
 	if (keyd_cache_none(k, norm, now, why, sizeof(why))) {
 		k->negative_hits++;
-		k->none++;
 		pthread_mutex_unlock(&k->lock);
+		if (harvested_keys(k, c, norm, now, out))
+			goto out;
+		keyd_count(k, &k->none);
 		snprintf(cached, sizeof(cached), "%s (cached)", why);
 		keyd_result_format(out, norm, KEYD_OUTCOME_NONE, cached);
 		goto out;
@@ -262,11 +314,14 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	}
 	keyd_flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
-	if (store_keys(k, c, norm, now, out) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out) > 0) {
 		keyd_count(k, &k->from_dns);
 		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
+	/* Never after a failure (bogus, no answer, a key server down): see harvested_keys(). */
+	if (v.outcome == KEYD_OUTCOME_NONE && harvested_keys(k, c, norm, now, out))
+		goto out;
 	pthread_mutex_lock(&k->lock);
 	if (v.outcome == KEYD_OUTCOME_TEMPFAIL)
 		k->tempfail++;
@@ -303,9 +358,9 @@ keyd_stats(struct keyd *k, struct buf *out)
 	pthread_mutex_lock(&k->lock);
 	buf_printf(out, "lookups=%lu\nfrom_store=%lu\nfrom_dns=%lu\nnegative_cache_hits=%lu\nnone=%lu\ntempfail=%lu\n"
 	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\npeer_asked=%lu\n"
-	    "peer_failed=%lu\nkey_changes=%lu\n", k->lookups,
+	    "peer_failed=%lu\nkey_changes=%lu\nfrom_harvest=%lu\n", k->lookups,
 	    k->from_store, k->from_dns, k->negative_hits, k->none, k->tempfail, k->bogus, k->insecure, k->dns_lookups,
-	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes);
+	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest);
 	pthread_mutex_unlock(&k->lock);
 }
 

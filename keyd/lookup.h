@@ -1,11 +1,17 @@
 /*
  * lookup - what cables-keyd answers for an address: the usable keys the
- * store holds, else the keys its domain publishes in DNS (OPENPGPKEY;
+ * store holds locally (imported, generated) or found by a discovery whose
+ * TTL still runs, else the keys its domain publishes in DNS (OPENPGPKEY;
  * SMIMEA with the usages smimea.h describes) when DNSSEC proves them (or,
  * under "DNSSEC prefer", when the zone is unsigned), else those its Cables
  * key server gives in a signed answer (peer.h), else its Web Key Directory
  * (wkd.h); found keys are stored with their source ("dns-dnssec",
- * "dns-insecure", "peer", "wkd") and pinned (On-KeyChange).
+ * "dns-insecure", "peer", "wkd") and pinned (On-KeyChange).  A certificate
+ * the milter harvested from signed mail ranks below all of these: it is
+ * the answer only when discovery (or the negative cache) found no key, and
+ * only while it is the address's pinned key; a key discovery finds takes
+ * the pin from it (pins.h), and a failed discovery (bogus, no answer) is a
+ * temporary failure, never an answer from the harvested key.
  *
  * Caching follows the records' TTLs, clamped by CacheMinTTL/CacheMaxTTL: a
  * key found in DNS is handed out from the store until its TTL runs out,

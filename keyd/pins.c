@@ -17,6 +17,31 @@
 #include "policy.h"
 
 /*
+ * The pin of r's address moved from key was (its source was_source) to r:
+ * if was is stored as harvested, it is deleted.  A harvested certificate is
+ * used only while pinned, so it would only linger (and make the milter call
+ * its next arrival "held already" rather than refuse it).
+ */
+static void
+forget_harvested(struct keyd *k, const struct key_record *r, const struct pin_result *res)
+{
+	struct key_list keys;
+	bool harvested = false;
+	size_t deleted;
+
+	if (strcmp(res->was_source, "harvested") != 0 ||
+	    keystore_lookup(k->ks, r->address, r->format, &keys, NULL) != CABLES_OK)
+		return;
+	for (size_t i = 0; i < keys.count; i++)
+		if (strcmp(keys.items[i].fingerprint, res->was) == 0 && strcmp(keys.items[i].source, "harvested") == 0)
+			harvested = true;
+	key_list_release(&keys);
+	if (harvested && keystore_delete(k->ks, r->address, res->was, &deleted, NULL) == CABLES_OK)
+		log_info("keyd: %s: the harvested %s key %.16s is no longer pinned: deleted", r->address, r->format,
+		    res->was);
+}
+
+/*
  * The pin of norm's key in r->format, before r (discovered) is stored:
  * see pins.h.  True when r may be stored and used.
  */
@@ -41,6 +66,7 @@ keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, 
 	case PIN_RAISED:
 		log_info("keyd: %s: the pinned %s key %.16s (%s) gives way to %.16s from a more trusted source (%s)",
 		    r->address, r->format, res.was, res.was_source, r->fingerprint, r->source);
+		forget_harvested(k, r, &res);
 		return true;
 	case PIN_CHANGED:
 	case PIN_HELD:
@@ -51,8 +77,10 @@ keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, 
 	pthread_mutex_lock(&k->lock);
 	k->key_changes++;
 	pthread_mutex_unlock(&k->lock);
-	if (res.verdict == PIN_CHANGED)
+	if (res.verdict == PIN_CHANGED) {
+		forget_harvested(k, r, &res);
 		return true;
+	}
 	if (held != NULL) {
 		held->action = (int)res.action;
 		snprintf(held->why, sizeof(held->why),

@@ -262,7 +262,9 @@ keyd_call(const char *socket_path, const struct buf *request, unsigned long time
 		close(fd);
 		return st;
 	}
-	while (reply->len < 2 || reply->data[reply->len - 1] != '\n' || reply->data[reply->len - 2] != '\n') {
+	/* A reply ends at its empty line: "\n" alone is a whole reply (list of an empty store). */
+	while (!(reply->len == 1 && reply->data[0] == '\n') &&
+	    (reply->len < 2 || reply->data[reply->len - 1] != '\n' || reply->data[reply->len - 2] != '\n')) {
 		struct pollfd p = { fd, sent < request->len ? POLLOUT : POLLIN, 0 };
 		long long left = deadline - monotonic_ms();
 		char chunk[4096];

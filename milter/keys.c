@@ -19,11 +19,26 @@
 #include "smime.h"
 #include "util.h"
 
+/* Has cables-keyd just answered with the key in row r (env->confirmed)? */
+static bool
+keyd_confirmed(const struct milter_env *env, const struct key_record *r)
+{
+	for (size_t i = 0; env->confirmed != NULL && i < env->confirmed->n; i++)
+		if (strcmp(env->confirmed->fpr[i], r->fingerprint) == 0)
+			return true;
+	return false;
+}
+
 /*
- * May the key in row r be used?  One from DNS only when keyd has just
- * confirmed it; a harvested one only while it is the address's pinned key
- * (a key keyd found since may have taken the pin; one stored before
- * harvesting was pinned has never been through the pin decision).
+ * May the key in row r be used?  One held locally (imported, generated)
+ * always.  One from DNS, a key server or WKD only when keyd has just
+ * confirmed it.  A harvested one ranks below discovery: only when keyd,
+ * having looked for a key the recipient's domain publishes and found none,
+ * answered with it, and while it is the address's pinned key (a key keyd
+ * found since may have taken the pin; one stored before harvesting was
+ * pinned has never been through the pin decision).  Otherwise anyone with a
+ * certificate under TrustAnchors naming bob, writing to us before we ever
+ * looked bob up, would decide the key of bob's mail.
  */
 static bool
 confirmed(const struct milter_env *env, const struct key_record *r)
@@ -32,18 +47,14 @@ confirmed(const struct milter_env *env, const struct key_record *r)
 		struct key_pin p;
 		bool pinned;
 
-		if (keystore_pin_get(env->ks, r->address, r->format, &p, NULL) != CABLES_OK)
+		if (!keyd_confirmed(env, r) ||
+		    keystore_pin_get(env->ks, r->address, r->format, &p, NULL) != CABLES_OK)
 			return false;
 		pinned = strcmp(p.fingerprint, r->fingerprint) == 0;
 		key_pin_release(&p);
 		return pinned;
 	}
-	if (!key_source_discovered(r->source))
-		return true;
-	for (size_t i = 0; env->confirmed != NULL && i < env->confirmed->n; i++)
-		if (strcmp(env->confirmed->fpr[i], r->fingerprint) == 0)
-			return true;
-	return false;
+	return !key_source_discovered(r->source) || keyd_confirmed(env, r);
 }
 
 X509 *

@@ -40,8 +40,9 @@ struct milter_env {
 	const uint8_t *reinject_key;	/* split delivery is possible (ReinjectTo, key, MTA), or NULL */
 	const uint8_t *marker_key;	/* the key markers are checked with, or NULL */
 	/*
-	 * Keys the store holds from DNS (source dns-...) are used only when
-	 * cables-keyd has just confirmed them: their fingerprints, or NULL.
+	 * Keys the store holds from DNS, a key server or WKD, and harvested
+	 * ones, are used only when cables-keyd has just confirmed them (a
+	 * harvested one also only while pinned): their fingerprints, or NULL.
 	 */
 	const struct keyd_found *confirmed;
 	/* S/MIME private keys stay in cables-keyholder: their operations go here (NULL: none). */

@@ -233,6 +233,7 @@ keyctl_lookup(struct ctx *c, int argc, char **argv)
 			printf("%s: %s key %.16s, from %s (%s), expires %s\n", key->address,
 			    key->format == KEYD_FORMAT_PGP ? "OpenPGP" : "S/MIME", key->fingerprint,
 			    keyd_source_name(key->source), key->trust == KEYD_TRUST_DNSSEC ? "DNSSEC validated" :
+			    key->source == KEYD_SOURCE_HARVESTED ? "from signed mail; its domain publishes none" :
 			    key->trust == KEYD_TRUST_LOCAL ? "held locally" : "not validated", until);
 		}
 		if (res->outcome != KEYD_OUTCOME_FOUND) {

@@ -837,15 +837,28 @@ encrypts_to(struct milter_fixture *fx, const char *addr, char fpr[65])
 	free(why);
 }
 
+/* keyd's answer for one address: the fingerprints a and b (either may be NULL). */
+static const struct keyd_found *
+answered(struct keyd_found *f, const char *a, const char *b)
+{
+	memset(f, 0, sizeof(*f));
+	if (a != NULL)
+		strlcpy_c(f->fpr[f->n++], a, sizeof(f->fpr[0]));
+	if (b != NULL)
+		strlcpy_c(f->fpr[f->n++], b, sizeof(f->fpr[0]));
+	return f;
+}
+
 /*
- * A harvested certificate encrypts only while it is the pinned key: after
- * a DNSSEC key took the pin (keyd), the harvested one that held it is not
- * chosen (the milter asks keyd, which confirms the DNSSEC key); and one
- * stored unpinned (before harvesting was pinned) waits for its next signed
- * message to be pinned.
+ * A harvested certificate ranks below discovery: it encrypts only when
+ * cables-keyd has answered with it for this message (keyd looked for a key
+ * the recipient's domain publishes and found none), and only while it is
+ * the pinned key: after a DNSSEC key took the pin (keyd), the harvested one
+ * that held it is not chosen even if named; and one stored unpinned (before
+ * harvesting was pinned) waits for its next signed message to be pinned.
  */
 static void
-test_harvested_key_is_used_only_while_pinned(void **state)
+test_harvested_key_is_used_only_when_keyd_confirms_it_and_while_pinned(void **state)
 {
 	struct milter_fixture *fx = milter_fixture_new("", NOW);
 	X509_STORE *anchors = X509_STORE_new(), *anchors_d = X509_STORE_new();
@@ -867,8 +880,18 @@ test_harvested_key_is_used_only_while_pinned(void **state)
 	run(fx, m, &out);
 	assert_non_null(strstr(out.detail, "harvest=harvested"));
 	message_free(m);
+	/* Pinned, but keyd has not been asked: not used (the recipient goes to keyd). */
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, "");
+	/* keyd answered with another key only: still not this one. */
+	fx->env.confirmed = answered(&confirmed, second, NULL);
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, "");
+	/* keyd found nothing published and answered with the harvested key: used. */
+	fx->env.confirmed = answered(&confirmed, first, NULL);
 	encrypts_to(fx, "alice@b.test", fpr);
 	assert_string_equal(fpr, first);
+	fx->env.confirmed = NULL;
 	/* keyd finds alice2 by DNSSEC: the pin moves to it. */
 	store_cert_as(fx, "alice@b.test", alice2_cert, "dns-dnssec");
 	memset(&pin, 0, sizeof(pin));
@@ -880,17 +903,20 @@ test_harvested_key_is_used_only_while_pinned(void **state)
 	assert_int_equal(keystore_pin_set(fx->ks, &pin, NULL), CABLES_OK);
 	encrypts_to(fx, "alice@b.test", fpr);
 	assert_string_equal(fpr, "");
-	memset(&confirmed, 0, sizeof(confirmed));
-	strlcpy_c(confirmed.fpr[0], second, sizeof(confirmed.fpr[0]));
-	confirmed.n = 1;
-	fx->env.confirmed = &confirmed;
+	/* Named by keyd but no longer pinned: the harvested key is not used. */
+	fx->env.confirmed = answered(&confirmed, first, NULL);
+	encrypts_to(fx, "alice@b.test", fpr);
+	assert_string_equal(fpr, "");
+	fx->env.confirmed = answered(&confirmed, first, second);
 	encrypts_to(fx, "alice@b.test", fpr);
 	assert_string_equal(fpr, second);
 	fx->env.confirmed = NULL;
 	/* Harvested, unpinned (stored by an older version): not used until its next signed message pins it. */
 	store_cert_as(fx, "dave@c.test", d_cert, "harvested");
+	fx->env.confirmed = answered(&confirmed, d_fpr, NULL);
 	encrypts_to(fx, "dave@c.test", fpr);
 	assert_string_equal(fpr, "");
+	fx->env.confirmed = NULL;
 	fake_mta_release(&fx->fake);
 	fake_mta_init(&fx->fake, false);
 	fx->env.anchors = anchors_d;
@@ -900,7 +926,11 @@ test_harvested_key_is_used_only_while_pinned(void **state)
 		fail_msg("%s", out.detail);
 	message_free(m);
 	encrypts_to(fx, "dave@c.test", fpr);
+	assert_string_equal(fpr, "");
+	fx->env.confirmed = answered(&confirmed, d_fpr, NULL);
+	encrypts_to(fx, "dave@c.test", fpr);
 	assert_string_equal(fpr, d_fpr);
+	fx->env.confirmed = NULL;
 	X509_free(d_cert);
 	X509_STORE_free(anchors);
 	X509_STORE_free(anchors_d);
@@ -926,7 +956,7 @@ main(void)
 		cmocka_unit_test(test_known_certificate_vouches_only_for_its_address),
 		cmocka_unit_test(test_harvest_refuses_an_older_certificate),
 		cmocka_unit_test(test_harvest_keeps_sub_addresses_apart),
-		cmocka_unit_test(test_harvested_key_is_used_only_while_pinned),
+		cmocka_unit_test(test_harvested_key_is_used_only_when_keyd_confirms_it_and_while_pinned),
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),

@@ -3,7 +3,10 @@
  * sources in place of DNS, key servers and WKD: "no key" is negative-cached
  * and answered from the cache; a temporary failure is not cached; sources
  * are asked in table order, each seeing what those before it found; two
- * lookups of one address at once share one discovery (a flight).
+ * lookups of one address at once share one discovery (a flight).  A
+ * certificate harvested from mail ranks below discovery: an address with
+ * only that is discovered, a key found outranks it (and takes the pin), and
+ * it is the answer only when discovery found none (never on a failure).
  */
 #include "autoconfig.h"
 
@@ -24,6 +27,8 @@
 #include "keyd_private.h"
 #include "keystore.h"
 #include "lookup.h"
+#include "pins.h"
+#include "smime.h"
 #include "util.h"
 
 static int calls[4];
@@ -65,6 +70,32 @@ fake_slow(struct discovery *d)
 	snprintf(d->reason, sizeof(d->reason), "fake: slow");
 }
 
+/* The certificate a fake DNSSEC answer publishes (for whichever address is looked up). */
+static X509 *published;
+
+static void
+fake_dnssec(struct discovery *d)
+{
+	struct key_record r;
+
+	calls[0]++;
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)d->norm;
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	smime_cert_fingerprint(published, r.fingerprint);
+	r.public_data = smime_cert_to_der(published, &r.public_len);
+	smime_cert_validity(published, &r.not_before, &r.not_after);
+	r.source = "dns-dnssec";
+	pthread_mutex_lock(&d->k->pin_lock);
+	if (keyd_pin_check(d->k, d->c, &r, d->now, &d->held) && keystore_put(d->k->ks, &r, d->now, NULL) == CABLES_OK) {
+		d->any = true;
+		d->ttl = 300;
+	}
+	pthread_mutex_unlock(&d->k->pin_lock);
+	free(r.public_data);
+}
+
+static const struct discovery_source dnssec_sources[] = { { "dnssec", fake_dnssec } };
 static const struct discovery_source none_sources[] = { { "none", fake_none } };
 static const struct discovery_source failing_sources[] = { { "tempfail", fake_tempfail }, { "after", fake_after } };
 static const struct discovery_source slow_sources[] = { { "slow", fake_slow } };
@@ -180,6 +211,179 @@ test_lookups_at_once_share_one_discovery(void **state)
 	free_keyd(k);
 }
 
+/* Store cert for addr from source; pinned (first key seen) when pin is true. */
+static void
+store_as(struct keyd *k, const char *addr, X509 *cert, const char *source, bool pin, char fpr[65])
+{
+	struct key_record r;
+	struct pin_result res;
+
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)addr;
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	smime_cert_fingerprint(cert, r.fingerprint);
+	r.public_data = smime_cert_to_der(cert, &r.public_len);
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.source = (char *)source;
+	if (pin) {
+		assert_int_equal(pin_check(k->ks, &k->conf->cfg->policy, &r, time(NULL), &res, NULL), CABLES_OK);
+		assert_int_equal(res.verdict, PIN_NEW);
+	}
+	assert_int_equal(keystore_put(k->ks, &r, time(NULL), NULL), CABLES_OK);
+	strlcpy_c(fpr, r.fingerprint, 65);
+	free(r.public_data);
+}
+
+static X509 *
+cert_for(const char *addr)
+{
+	X509 *cert;
+	EVP_PKEY *key;
+
+	assert_int_equal(smime_generate(addr, SMIME_ALGO_P256, 30, time(NULL) - 60, &cert, &key, NULL), CABLES_OK);
+	EVP_PKEY_free(key);
+	return cert;
+}
+
+/* The reply r holds a key line for addr with source and fingerprint fpr, and says found. */
+static void
+answers_with(const char *r, const char *addr, const char *source, const char *fpr)
+{
+	char want[256], result[128];
+
+	snprintf(want, sizeof(want), "key=%s format=smime source=%s ", addr, source);
+	snprintf(result, sizeof(result), "result=%s found\n", addr);
+	if (strstr(r, want) == NULL || strstr(r, fpr) == NULL || strstr(r, result) == NULL)
+		fail_msg("want %s%s..., got:\n%s", want, fpr, r);
+}
+
+/*
+ * Someone with a certificate naming bob got it harvested before bob was
+ * looked up: keyd still asks DNS, and the key bob's domain publishes is the
+ * answer (the harvested one is not among it) and takes the pin.
+ */
+static void
+test_harvested_key_ranks_below_a_discovered_one(void **state)
+{
+	struct keyd *k = new_keyd();
+	X509 *attacker = cert_for("bob@b.test");
+	char harvested[65], dns[65];
+	struct key_list keys;
+	struct key_pin pin;
+	char *r;
+
+	published = cert_for("bob@b.test");
+	store_as(k, "bob@b.test", attacker, "harvested", true, harvested);
+	smime_cert_fingerprint(published, dns);
+	keyd_set_sources(k, dnssec_sources, 1);
+	memset(calls, 0, sizeof(calls));
+	r = lookup(k, "bob@b.test");
+	assert_int_equal(calls[0], 1);
+	answers_with(r, "bob@b.test", "dns-dnssec", dns);
+	assert_null(strstr(r, harvested));
+	free(r);
+	assert_int_equal(keystore_pin_get(k->ks, "bob@b.test", "smime", &pin, NULL), CABLES_OK);
+	assert_string_equal(pin.fingerprint, dns);
+	assert_string_equal(pin.source, "dns-dnssec");
+	key_pin_release(&pin);
+	/* The harvested key that lost the pin is gone from the store. */
+	assert_int_equal(keystore_lookup(k->ks, "bob@b.test", "smime", &keys, NULL), CABLES_OK);
+	assert_int_equal(keys.count, 1);
+	assert_string_equal(keys.items[0].fingerprint, dns);
+	key_list_release(&keys);
+	/* While the DNS key is fresh it is answered from the store, the harvested one still not. */
+	r = lookup(k, "bob@b.test");
+	assert_int_equal(calls[0], 1);
+	answers_with(r, "bob@b.test", "dns-dnssec", dns);
+	assert_null(strstr(r, harvested));
+	free(r);
+	X509_free(attacker);
+	X509_free(published);
+	free_keyd(k);
+}
+
+/*
+ * Discovery finds nothing (proven absence): the pinned harvested key is the
+ * answer, also from the negative cache (no second discovery).  One that is
+ * not the pinned key is never the answer.
+ */
+static void
+test_harvested_key_answers_when_discovery_finds_none(void **state)
+{
+	struct keyd *k = new_keyd();
+	X509 *h = cert_for("erin@e.test"), *other = cert_for("erin@e.test"), *f = cert_for("fay@e.test");
+	char harvested[65], other_fpr[65], f_fpr[65];
+	struct key_pin pin;
+	char *r;
+
+	store_as(k, "erin@e.test", h, "harvested", true, harvested);
+	keyd_set_sources(k, none_sources, 1);
+	memset(calls, 0, sizeof(calls));
+	for (int i = 0; i < 2; i++) {
+		r = lookup(k, "erin@e.test");
+		answers_with(r, "erin@e.test", "harvested", harvested);
+		free(r);
+	}
+	assert_int_equal(calls[0], 1);
+	/* fay's harvested key is not her pinned one (the pin points to another key). */
+	store_as(k, "fay@e.test", other, "imported", true, other_fpr);
+	assert_int_equal(keystore_delete(k->ks, "fay@e.test", other_fpr, &(size_t){ 0 }, NULL), CABLES_OK);
+	store_as(k, "fay@e.test", f, "harvested", false, f_fpr);
+	assert_int_equal(keystore_pin_get(k->ks, "fay@e.test", "smime", &pin, NULL), CABLES_OK);
+	assert_string_equal(pin.fingerprint, other_fpr);
+	key_pin_release(&pin);
+	r = lookup(k, "fay@e.test");
+	assert_string_equal(r, "result=fay@e.test none reason=fake: no such record\n");
+	free(r);
+	X509_free(h);
+	X509_free(other);
+	X509_free(f);
+	free_keyd(k);
+}
+
+/* A failed discovery (bogus DNSSEC, no answer) is a temporary failure: never the harvested key. */
+static void
+test_harvested_key_is_no_fallback_on_failure(void **state)
+{
+	struct keyd *k = new_keyd();
+	X509 *h = cert_for("gus@g.test");
+	char harvested[65];
+	char *r;
+
+	store_as(k, "gus@g.test", h, "harvested", true, harvested);
+	keyd_set_sources(k, failing_sources, 2);
+	memset(calls, 0, sizeof(calls));
+	r = lookup(k, "gus@g.test");
+	assert_string_equal(r, "result=gus@g.test tempfail reason=fake: no answer\n");
+	free(r);
+	assert_int_equal(calls[1], 1);
+	X509_free(h);
+	free_keyd(k);
+}
+
+/* A key held locally (imported) is answered from the store, without discovery; a harvested one beside it is not. */
+static void
+test_held_key_is_answered_without_discovery(void **state)
+{
+	struct keyd *k = new_keyd();
+	X509 *held = cert_for("hal@h.test"), *h = cert_for("hal@h.test");
+	char held_fpr[65], harvested[65];
+	char *r;
+
+	store_as(k, "hal@h.test", h, "harvested", true, harvested);
+	store_as(k, "hal@h.test", held, "imported", false, held_fpr);
+	keyd_set_sources(k, none_sources, 1);
+	memset(calls, 0, sizeof(calls));
+	r = lookup(k, "hal@h.test");
+	assert_int_equal(calls[0], 0);
+	answers_with(r, "hal@h.test", "imported", held_fpr);
+	assert_null(strstr(r, harvested));
+	free(r);
+	X509_free(held);
+	X509_free(h);
+	free_keyd(k);
+}
+
 static int
 setup(void **state)
 {
@@ -202,6 +406,10 @@ main(void)
 		cmocka_unit_test(test_no_key_is_cached),
 		cmocka_unit_test(test_tempfail_is_not_cached_and_stops_later_sources),
 		cmocka_unit_test(test_lookups_at_once_share_one_discovery),
+		cmocka_unit_test(test_harvested_key_ranks_below_a_discovered_one),
+		cmocka_unit_test(test_harvested_key_answers_when_discovery_finds_none),
+		cmocka_unit_test(test_harvested_key_is_no_fallback_on_failure),
+		cmocka_unit_test(test_held_key_is_answered_without_discovery),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
