@@ -52,6 +52,7 @@
 #include "khop.h"
 #include "khproto.h"
 #include "log.h"
+#include "pgp_key.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
@@ -69,7 +70,8 @@ struct client {
 };
 
 struct cached_key {
-	char fingerprint[KH_FPR_LEN + 1];
+	enum kh_key kind;
+	char fingerprint[KH_FPR_LEN + 1];	/* the request's field: for OpenPGP, primary and key ID */
 	EVP_PKEY *key;
 };
 
@@ -182,38 +184,74 @@ keys_flush(void)
 	nkeys = 0;
 }
 
-/* The private key of record r, unsealed once and kept by fingerprint: a new reference. */
+/*
+ * The (sub)key whose key ID the request names, from an OpenPGP secret key
+ * as gpg exports it (pgp_key.h: unprotected RSA, Curve25519, Ed25519,
+ * P-256).  These bytes come from the key store, never from mail.
+ */
 static EVP_PKEY *
-key_of(const struct key_record *r, struct cables_err *err)
+pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, struct cables_err *err)
+{
+	struct pgp_keypkt k;
+	char keyid[17];
+
+	memcpy(keyid, req->fingerprint + 40, 16);
+	keyid[16] = '\0';
+	if (pgp_key_find(sec, len, keyid, &k, err) != CABLES_OK)
+		return NULL;
+	if (!k.secret) {
+		cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP key %s has no secret part in the store", keyid);
+		return NULL;
+	}
+	return pgp_key_private(&k, err);
+}
+
+/* The private key of record r for req, unsealed once and kept by the request's fingerprint: a new reference. */
+static EVP_PKEY *
+key_of(const struct key_record *r, const struct kh_request *req, struct cables_err *err)
 {
 	uint8_t *der;
 	size_t len;
 	EVP_PKEY *key;
 
 	for (size_t i = 0; i < nkeys; i++)
-		if (strcmp(keys[i].fingerprint, r->fingerprint) == 0) {
+		if (keys[i].kind == req->key && strcmp(keys[i].fingerprint, req->fingerprint) == 0) {
 			EVP_PKEY_up_ref(keys[i].key);
 			return keys[i].key;
 		}
 	if (seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &der, &len, err) != CABLES_OK)
 		return NULL;
-	key = smime_key_from_der(der, len);
+	key = req->key == KH_KEY_PGP ? pgp_private(der, len, req, err) : smime_key_from_der(der, len);
 	seal_free_secret(der, len);
 	if (key == NULL) {
-		cables_fail(err, CABLES_ERR_CRYPTO, "the private key cannot be decoded");
+		if (req->key != KH_KEY_PGP)
+			cables_fail(err, CABLES_ERR_CRYPTO, "the private key cannot be decoded");
 		return NULL;
 	}
 	if (nkeys == KEYS_MAX)
 		keys_flush();
-	strlcpy_c(keys[nkeys].fingerprint, r->fingerprint, sizeof(keys[nkeys].fingerprint));
+	keys[nkeys].kind = req->key;
+	strlcpy_c(keys[nkeys].fingerprint, req->fingerprint, sizeof(keys[nkeys].fingerprint));
 	keys[nkeys++].key = key;
 	EVP_PKEY_up_ref(key);
 	return key;
 }
 
+/* Does store record r hold the key req names?  S/MIME: the certificate's fingerprint; OpenPGP: the primary's. */
+static bool
+names_record(const struct kh_request *req, const struct key_record *r)
+{
+	if (r->secret_data == NULL)
+		return false;
+	if (req->key == KH_KEY_PGP)
+		return strlen(r->fingerprint) == 40 && strncmp(r->fingerprint, req->fingerprint, 40) == 0;
+	return strcmp(r->fingerprint, req->fingerprint) == 0;
+}
+
 /*
  * Is req's address local, within its rate, and does the store hold req's
- * certificate with a private key for it?  *key: a new reference.  Under state_lock.
+ * certificate (or OpenPGP key) with a private key for it?  *key: a new
+ * reference.  Under state_lock.
  */
 static enum kh_status
 authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
@@ -233,18 +271,19 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	free(norm);
 	if ((st = store_ready(err)) != KH_OK)
 		return st;
-	if (keystore_lookup(ks, req->address, "smime", &list, err) != CABLES_OK)
+	if (keystore_lookup(ks, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", &list, err) != CABLES_OK)
 		return KH_UNAVAILABLE;
 	for (size_t i = 0; i < list.count && r == NULL; i++)
-		if (strcmp(list.items[i].fingerprint, req->fingerprint) == 0 && list.items[i].secret_data != NULL)
+		if (names_record(req, &list.items[i]))
 			r = &list.items[i];
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
 	if (r == NULL)
-		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this certificate for the address");
+		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this %s for the address",
+		    req->key == KH_KEY_PGP ? "OpenPGP key" : "certificate");
 	else if (!bucket_take(req->address))
 		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
 		    cfg->keyholder_rate_limit);
-	else if ((*key = key_of(r, err)) == NULL)
+	else if ((*key = key_of(r, req, err)) == NULL)
 		st = KH_FAILED;
 	key_list_release(&list);
 	return st;
@@ -273,8 +312,9 @@ serve(struct client *c)
 	if (rep.status == KH_OK)
 		rep.status = khop_perform(key, &req, &rep, &err);
 	EVP_PKEY_free(key);
-	log_info("uid=%u %s %s fingerprint=%.16s: %s%s%s", (unsigned)c->uid, req.address, kh_op_name(req.op),
-	    req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
+	log_info("uid=%u %s %s%s %s=%.16s: %s%s%s", (unsigned)c->uid, req.address, req.key == KH_KEY_PGP ? "pgp-" : "",
+	    kh_op_name(req.op), req.key == KH_KEY_PGP ? "keyid" : "fingerprint",
+	    req.key == KH_KEY_PGP ? req.fingerprint + 40 : req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
 	    rep.status == KH_OK ? "" : err.msg);
 	kh_reply_encode(wire, &rep, NULL);
 	sent = write_fully(c->fd, wire, sizeof(wire));

@@ -907,6 +907,31 @@ pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17]
 }
 
 cables_status
+pgp_message_pkesk(const struct spool *sp, off_t from, off_t to, const char id[17], uint8_t body[PGP_PKESK_MAX],
+    size_t *len, struct cables_err *err)
+{
+	struct buf bin;
+	const uint8_t *b;
+	bool message;
+	cables_status st;
+
+	*len = 0;
+	buf_init(&bin);
+	st = armor_prefix(sp, from, to, PGP_PACKET_PREFIX_MAX, &bin, &message, err);
+	if (st == CABLES_OK && !message)
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP: the armor is not a PGP MESSAGE");
+	if (st == CABLES_OK &&
+	    (st = pgp_packet_find_pkesk((const uint8_t *)bin.data, bin.len, id, &b, len, err)) == CABLES_OK) {
+		if (*len > PGP_PKESK_MAX)
+			st = cables_fail(err, CABLES_ERR_TOOBIG, "OpenPGP: a session-key packet of %zu bytes", *len);
+		else
+			memcpy(body, b, *len);
+	}
+	buf_release(&bin);
+	return st;
+}
+
+cables_status
 pgp_message_check(const struct spool *sp, off_t from, off_t to, struct cables_err *err)
 {
 	struct buf bin;
@@ -1115,6 +1140,13 @@ cables_status
 pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, const char (*keep)[17], size_t nkeep,
     struct byte_sink *out, struct pgp_verify *v, struct cables_err *err)
 {
+	return pgp_decrypt_with(home, sp, from, to, keep, nkeep, NULL, out, v, err);
+}
+
+cables_status
+pgp_decrypt_with(const char *home, const struct spool *sp, off_t from, off_t to, const char (*keep)[17],
+    size_t nkeep, const char *session_key, struct byte_sink *out, struct pgp_verify *v, struct cables_err *err)
+{
 	struct gpgme_data_cbs rcbs = { cipher_read_cb, NULL, NULL, NULL }, wcbs = { NULL, write_cb, NULL, NULL };
 	struct cipher_reader *cr;
 	struct writer *w;
@@ -1145,6 +1177,11 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, cons
 	/* Every status line to decrypt_status: which key decrypted is the caller's to judge. */
 	if ((e = gpgme_set_ctx_flag(ctx, "full-status", "1")) != 0) {
 		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_set_ctx_flag full-status", e);
+		goto out;
+	}
+	/* The session key opened elsewhere (the keyholder): gpg needs no secret key. */
+	if (session_key != NULL && (e = gpgme_set_ctx_flag(ctx, "override-session-key", session_key)) != 0) {
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_set_ctx_flag override-session-key", e);
 		goto out;
 	}
 	gpgme_set_status_cb(ctx, decrypt_status, v);

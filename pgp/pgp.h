@@ -172,6 +172,21 @@ cables_status pgp_decrypt(const char *home, const struct spool *sp, off_t from, 
     size_t nkeep, struct byte_sink *out, struct pgp_verify *v, struct cables_err *err);
 
 /*
+ * pgp_decrypt() with the session key given ("ALGO:HEX", pgp_key.h; NULL:
+ * gpg finds it with a secret key of the home): gpg decrypts with it and
+ * uses no secret key.  It does not say which key opened the session key
+ * then (v->decrypted_by stays ""): the caller knows.
+ */
+cables_status pgp_decrypt_with(const char *home, const struct spool *sp, off_t from, off_t to,
+    const char (*keep)[17], size_t nkeep, const char *session_key, struct byte_sink *out, struct pgp_verify *v,
+    struct cables_err *err);
+
+/* The body of the first session-key packet naming key ID id (pgp_packet_find_pkesk), copied into body. */
+#define PGP_PKESK_MAX 2048
+cables_status pgp_message_pkesk(const struct spool *sp, off_t from, off_t to, const char id[17],
+    uint8_t body[PGP_PKESK_MAX], size_t *len, struct cables_err *err);
+
+/*
  * Verify a detached signature (RFC 3156 multipart/signed): the signed bytes
  * are [from, to) of sp, the armored signature [sig_from, sig_to).  The
  * result is in v (signed_ false when the signature part holds none).
