@@ -27,6 +27,8 @@ pgp_find_key(const struct milter_env *env, const char *addr, enum key_use use, c
 	k = xcalloc(1, sizeof(*k));
 	k->h = &handler_pgp;
 	strlcpy_c(k->fpr, fpr, sizeof(k->fpr));
+	if (use == KEY_SIGN)
+		k->addr = xstrdup(addr);
 	return k;
 }
 
@@ -36,17 +38,92 @@ pgp_same_key(const struct handler_key *a, const struct handler_key *b)
 	return strcmp(a->fpr, b->fpr) == 0;
 }
 
+/*
+ * Sign entity as the signer (RFC 3156 section 5), its private-key step done
+ * by the keyholder: the store's row of the key gives the public key, gpg's
+ * listing of it (cached) the signing (sub)key.
+ */
+static cables_status
+sign_entity(const struct milter_env *env, const struct handler_key *signer, const struct entity_src *entity,
+    struct pgp_signed *sig, struct cables_err *err)
+{
+	struct key_list keys;
+	struct pgp_key_info info;
+	const struct key_record *r = NULL;
+	cables_status st;
+
+	memset(sig, 0, sizeof(*sig));
+	if (signer->addr == NULL)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "OpenPGP: a signing key without its address");
+	if ((st = keystore_lookup(env->ks, signer->addr, "pgp", &keys, err)) != CABLES_OK)
+		return st;
+	for (size_t i = 0; i < keys.count && r == NULL; i++)
+		if (strcmp(keys.items[i].fingerprint, signer->fpr) == 0 && keys.items[i].secret_data != NULL)
+			r = &keys.items[i];
+	if (r == NULL)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP: the store no longer holds the secret key %.16s of %s",
+		    signer->fpr, signer->addr);
+	else if ((st = pgp_inspect(env->cfg->gnupg_home, r->public_data, r->public_len, &info, err)) == CABLES_OK) {
+		if (info.sign_keyid[0] == '\0')
+			st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %.16s has no valid signing key",
+			    signer->fpr);
+		else
+			st = khpgp_sign(env->keyholder, signer->addr, signer->fpr, r->public_data, r->public_len,
+			    info.sign_keyid, env->now, entity, sig, err);
+		pgp_key_info_release(&info);
+	}
+	key_list_release(&keys);
+	return st;
+}
+
+/* entity wrapped as multipart/signed: its Content-Type, the prologue, the entity, the signature part. */
+static void
+signed_entity(const struct entity_src *entity, const struct pgp_signed *sig, struct buf *head, struct entity_src *out)
+{
+	entity_src_init(out);
+	buf_printf(head, "Content-Type: %s\r\n\r\n", sig->content_type);
+	entity_src_mem(out, head->data, head->len);
+	entity_src_mem(out, sig->prologue.data, sig->prologue.len);
+	for (size_t i = 0; i < entity->n; i++) {
+		const struct entity_part *p = &entity->part[i];
+
+		if (p->mem != NULL)
+			entity_src_mem(out, p->mem, p->len);
+		else
+			entity_src_spool(out, p->sp, p->from, p->to);
+	}
+	entity_src_mem(out, sig->epilogue.data, sig->epilogue.len);
+}
+
+/*
+ * Encrypt (RFC 3156 section 6.1 when signing: the multipart/signed entity
+ * encrypted, since gpg here holds no secret key to sign with).
+ */
 static cables_status
 pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
     struct handler_result *res, struct cables_err *err)
 {
-	struct pgp_encrypt_opts opts = { in->hidden, in->signer != NULL ? in->signer->fpr : NULL };
+	struct pgp_encrypt_opts opts = { in->hidden, NULL };
 	const char **fprs = xcalloc(in->nkeys + 1, sizeof(*fprs));
+	struct pgp_signed sig;
+	struct entity_src signed_src;
+	struct buf head;
 	cables_status st;
 
 	for (size_t i = 0; i < in->nkeys; i++)
 		fprs[i] = in->keys[i]->fpr;
-	st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, in->entity, out, res->content_type, err);
+	buf_init(&head);
+	if (in->signer != NULL) {
+		if ((st = sign_entity(env, in->signer, in->entity, &sig, err)) == CABLES_OK) {
+			signed_entity(in->entity, &sig, &head, &signed_src);
+			st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &signed_src, out, res->content_type,
+			    err);
+			pgp_signed_release(&sig);
+		}
+	} else {
+		st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, in->entity, out, res->content_type, err);
+	}
+	buf_release(&head);
 	free(fprs);
 	res->fields[0].name = "Content-Type";
 	res->fields[0].value = res->content_type;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/obj_mac.h>
 
 #include "khpgp.h"
 #include "pgp_packet.h"
@@ -132,5 +133,36 @@ khpgp_session_key(const struct kh_transport *t, const char *addr, const char *pr
 		strlcpy_c(detail, err->msg, sizeof(detail));
 		cables_fail(err, st, "OpenPGP decryption failed: %s", detail);
 	}
+	return st;
+}
+
+struct signer {
+	const struct kh_transport *t;
+	const char *addr, *primary;
+};
+
+static cables_status
+keyholder_sign(void *arg, const struct pgp_keypkt *k, const uint8_t digest[32], uint8_t *sig, size_t max,
+    size_t *len, struct cables_err *err)
+{
+	const struct signer *s = arg;
+
+	return ask(s->t, s->addr, s->primary, k->keyid, KH_OP_SIGN, k->algo == PGP_PK_EDDSA ? 0 : NID_sha256, digest,
+	    32, sig, max, len, err);
+}
+
+cables_status
+khpgp_sign(const struct kh_transport *t, const char *addr, const char *primary, const uint8_t *pub, size_t pub_len,
+    const char *keyid, time_t now, const struct entity_src *content, struct pgp_signed *out, struct cables_err *err)
+{
+	struct signer s = { t, addr, primary };
+	struct pgp_keypkt k;
+	cables_status st;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = pgp_key_find(pub, pub_len, keyid, &k, err)) != CABLES_OK)
+		return st;
+	if ((st = pgp_sign_mime(&k, now, content, keyholder_sign, &s, out, err)) != CABLES_OK)
+		pgp_signed_release(out);
 	return st;
 }

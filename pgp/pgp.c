@@ -1,7 +1,9 @@
 /* pgp - OpenPGP keys and PGP/MIME encryption with GPGME; see pgp.h. */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <ftw.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -267,6 +269,16 @@ facts_from_key(gpgme_key_t key, struct key_facts *f)
 		    a != NULL ? a : "?");
 		gpgme_free(a);
 	}
+	/* What gpg would sign with: the newest valid signing (sub)key. */
+	long newest = -1;
+
+	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next)
+		if (sk->can_sign && !sk->revoked && !sk->expired && !sk->invalid && !sk->disabled && sk->fpr != NULL &&
+		    strlen(sk->fpr) == PGP_FPR_LEN && sk->timestamp > newest) {
+			newest = sk->timestamp;
+			strlcpy_c(f->info.sign_keyid, sk->fpr + PGP_FPR_LEN - 16, sizeof(f->info.sign_keyid));
+			str_lower(f->info.sign_keyid);
+		}
 	if (key->subkeys != NULL) {
 		f->info.created = key->subkeys->timestamp;
 		f->info.expires = key->subkeys->expires;
@@ -379,6 +391,72 @@ pgp_delete(const char *home, const char *fpr, struct cables_err *err)
 		gpgme_key_unref(key);
 	}
 	gpgme_release(ctx);
+	return st;
+}
+
+/* Every secret key gpg lists in home, by fingerprint: at most max into fprs. */
+static cables_status
+secret_fprs(const char *home, char (*fprs)[PGP_FPR_LEN + 1], size_t max, size_t *n, struct cables_err *err)
+{
+	gpgme_ctx_t ctx;
+	gpgme_key_t key;
+	gpgme_error_t e;
+	cables_status st;
+
+	*n = 0;
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	if ((e = gpgme_op_keylist_start(ctx, NULL, 1)) != 0)
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "listing secret keys", e);
+	while (st == CABLES_OK && gpgme_op_keylist_next(ctx, &key) == 0) {
+		if (*n < max && key->subkeys != NULL && key->subkeys->fpr != NULL)
+			fpr_copy(fprs[(*n)++], key->subkeys->fpr);
+		gpgme_key_unref(key);
+	}
+	gpgme_op_keylist_end(ctx);
+	gpgme_release(ctx);
+	return st;
+}
+
+/* Key files gpg-agent keeps (private-keys-v1.d/<keygrip>.key) that no listed key accounted for. */
+static size_t
+remove_key_files(const char *home)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *d;
+	size_t removed = 0;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/private-keys-v1.d", home);
+	if ((dp = opendir(dir)) == NULL)
+		return 0;
+	while ((d = readdir(dp)) != NULL) {
+		size_t len = strlen(d->d_name);
+
+		if (len > 4 && strcmp(d->d_name + len - 4, ".key") == 0 &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, d->d_name) < (int)sizeof(path) && unlink(path) == 0)
+			removed++;
+	}
+	closedir(dp);
+	return removed;
+}
+
+cables_status
+pgp_remove_secrets(const char *home, char (*fprs)[PGP_FPR_LEN + 1], size_t max, size_t *n, size_t *files,
+    struct cables_err *err)
+{
+	char (*all)[PGP_FPR_LEN + 1] = xcalloc(PGP_SECRETS_MAX, sizeof(*all));
+	size_t found;
+	cables_status st;
+
+	*n = *files = 0;
+	if ((st = secret_fprs(home, all, PGP_SECRETS_MAX, &found, err)) == CABLES_OK)
+		for (size_t i = 0; i < found && st == CABLES_OK; i++)
+			if ((st = pgp_delete(home, all[i], err)) == CABLES_OK && *n < max)
+				strlcpy_c(fprs[(*n)++], all[i], sizeof(fprs[0]));
+	free(all);
+	if (st == CABLES_OK)
+		*files = remove_key_files(home);
 	return st;
 }
 
