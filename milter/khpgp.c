@@ -147,8 +147,10 @@ keyholder_sign(void *arg, const struct pgp_keypkt *k, const uint8_t digest[32], 
 {
 	const struct signer *s = arg;
 
-	return ask(s->t, s->addr, s->primary, k->keyid, KH_OP_SIGN, k->algo == PGP_PK_EDDSA ? 0 : NID_sha256, digest,
-	    32, sig, max, len, err);
+	bool rsa = k->algo == PGP_PK_RSA || k->algo == PGP_PK_RSA_S;
+
+	return ask(s->t, s->addr, s->primary, k->keyid, KH_OP_SIGN, rsa ? NID_sha256 : 0, digest, 32, sig, max, len,
+	    err);
 }
 
 cables_status

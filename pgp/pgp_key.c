@@ -87,10 +87,11 @@ read_curve(struct rd *r, struct pgp_keypkt *k, struct cables_err *err)
 	    !rd_byte(r, &k->kdf_hash) || !rd_byte(r, &k->kdf_cipher)))
 		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP ECDH key without valid KDF parameters");
 	if ((k->algo == PGP_PK_ECDH && k->curve != PGP_CURVE_25519 && k->curve != PGP_CURVE_P256) ||
+	    (k->algo == PGP_PK_ECDSA && k->curve != PGP_CURVE_P256) ||
 	    (k->algo == PGP_PK_EDDSA && k->curve != PGP_CURVE_ED25519))
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP %s key on a curve other than %s",
-		    k->algo == PGP_PK_ECDH ? "ECDH" : "EdDSA", k->algo == PGP_PK_ECDH ? "Curve25519 or P-256" :
-		    "Ed25519");
+		    k->algo == PGP_PK_ECDH ? "ECDH" : k->algo == PGP_PK_ECDSA ? "ECDSA" : "EdDSA",
+		    k->algo == PGP_PK_ECDH ? "Curve25519 or P-256" : k->algo == PGP_PK_ECDSA ? "P-256" : "Ed25519");
 	x_only = k->curve != PGP_CURVE_P256;
 	if (x_only ? k->point.len != 33 || k->point.p[0] != 0x40 : k->point.len != 65 || k->point.p[0] != 0x04)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP key with a malformed public point");
@@ -115,13 +116,13 @@ read_public(const uint8_t *body, size_t len, struct pgp_keypkt *k, size_t *end, 
 		if (!rd_mpi(&r, &k->n) || !rd_mpi(&r, &k->e))
 			return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP RSA key packet cut short");
 		break;
-	case PGP_PK_ECDH: case PGP_PK_EDDSA:
+	case PGP_PK_ECDH: case PGP_PK_ECDSA: case PGP_PK_EDDSA:
 		if ((st = read_curve(&r, k, err)) != CABLES_OK)
 			return st;
 		break;
 	default:
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP public-key algorithm %u is not supported "
-		    "(RSA, ECDH over Curve25519 or P-256, EdDSA over Ed25519 are)", k->algo);
+		    "(RSA, ECDH over Curve25519 or P-256, ECDSA over P-256, EdDSA over Ed25519 are)", k->algo);
 	}
 	*end = r.pos;
 	return CABLES_OK;
@@ -150,7 +151,7 @@ read_secret(const uint8_t *body, size_t len, size_t at, struct pgp_keypkt *k, st
 	const uint8_t *sum;
 	unsigned int usage, want, got = 0;
 	size_t from;
-	bool rsa = k->algo != PGP_PK_ECDH && k->algo != PGP_PK_EDDSA;
+	bool rsa = k->algo != PGP_PK_ECDH && k->algo != PGP_PK_ECDSA && k->algo != PGP_PK_EDDSA;
 
 	if (!rd_byte(&r, &usage))
 		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP secret key packet cut short");

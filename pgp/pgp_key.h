@@ -8,7 +8,7 @@
  * pgp_key_find() walks a transferable key (public or secret, binary, as
  * gpg --export[-secret-keys] writes it) for the (sub)key with a given key
  * ID.  Supported: RSA (algorithms 1, 2, 3), ECDH (18) over Curve25519 and
- * NIST P-256, EdDSA (22) over Ed25519.  A secret part must be unprotected
+ * NIST P-256, ECDSA (19) over P-256, EdDSA (22) over Ed25519.  A secret part must be unprotected
  * (S2K usage 0; the key store seals it) and its checksum must match.
  * Everything else is CABLES_ERR_UNUSABLE with what it is; bytes that are
  * not a key are CABLES_ERR_SYNTAX; no such key ID is CABLES_ERR_NOTFOUND.
@@ -40,7 +40,8 @@
 
 #include "status.h"
 
-enum pgp_pk_algo { PGP_PK_RSA = 1, PGP_PK_RSA_E = 2, PGP_PK_RSA_S = 3, PGP_PK_ECDH = 18, PGP_PK_EDDSA = 22 };
+enum pgp_pk_algo { PGP_PK_RSA = 1, PGP_PK_RSA_E = 2, PGP_PK_RSA_S = 3, PGP_PK_ECDH = 18, PGP_PK_ECDSA = 19,
+    PGP_PK_EDDSA = 22 };
 enum pgp_curve { PGP_CURVE_NONE, PGP_CURVE_25519, PGP_CURVE_ED25519, PGP_CURVE_P256 };
 
 struct pgp_mpi {
@@ -55,12 +56,12 @@ struct pgp_keypkt {
 	uint8_t fpr[20];		/* v4 fingerprint */
 	char keyid[17];			/* its last 8 bytes, lowercase hex */
 	struct pgp_mpi n, e;		/* RSA */
-	const uint8_t *oid;		/* ECDH, EdDSA: the curve's OID */
+	const uint8_t *oid;		/* ECDH, ECDSA, EdDSA: the curve's OID */
 	size_t oid_len;
-	struct pgp_mpi point;		/* ECDH, EdDSA: the public point (0x40 || x, or 04 || x || y) */
+	struct pgp_mpi point;		/* ECDH, ECDSA, EdDSA: the public point (0x40 || x, or 04 || x || y) */
 	unsigned int kdf_hash, kdf_cipher;	/* ECDH */
 	bool secret;			/* a secret packet: the MPIs below are set */
-	struct pgp_mpi d, p, q, u;	/* RSA; for ECDH and EdDSA the secret is d */
+	struct pgp_mpi d, p, q, u;	/* RSA; for the curves the secret is d */
 };
 
 #define PGP_SESSION_KEY_STR (4 + 2 * 32 + 1)	/* "9:" and 64 hex digits */

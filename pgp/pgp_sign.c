@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -91,6 +93,24 @@ put_mpi(struct buf *b, const uint8_t *v, size_t n)
 	buf_append(b, v, n);
 }
 
+/* An ECDSA signature (DER, as OpenSSL and the keyholder give it) as r || s, 32 bytes each (P-256). */
+static bool
+ecdsa_raw(uint8_t *sig, size_t *len)
+{
+	const unsigned char *p = sig;
+	ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)*len);
+	const BIGNUM *r, *s;
+	bool ok;
+
+	if (es == NULL)
+		return false;
+	ECDSA_SIG_get0(es, &r, &s);
+	ok = p == sig + *len && BN_bn2binpad(r, sig, 32) == 32 && BN_bn2binpad(s, sig + 32, 32) == 32;
+	ECDSA_SIG_free(es);
+	*len = 64;
+	return ok;
+}
+
 /* The signature packet (tag 2, new format) into pkt. */
 static void
 packet(const struct pgp_keypkt *k, const uint8_t *hashed, size_t hlen, const uint8_t md[32], const uint8_t *sig,
@@ -103,7 +123,7 @@ packet(const struct pgp_keypkt *k, const uint8_t *hashed, size_t hlen, const uin
 	buf_append(&body, hashed, hlen);
 	buf_append(&body, "\0\0", 2);		/* no unhashed subpackets */
 	buf_append(&body, md, 2);		/* the digest's left 16 bits */
-	if (k->algo == PGP_PK_EDDSA) {
+	if (k->algo == PGP_PK_EDDSA || k->algo == PGP_PK_ECDSA) {
 		put_mpi(&body, sig, 32);
 		put_mpi(&body, sig + 32, 32);
 	} else {
@@ -175,14 +195,16 @@ pgp_sign_mime(const struct pgp_keypkt *k, time_t now, const struct entity_src *c
 	memset(out, 0, sizeof(*out));
 	buf_init(&out->prologue);
 	buf_init(&out->epilogue);
-	if (k->algo != PGP_PK_EDDSA && k->algo != PGP_PK_RSA && k->algo != PGP_PK_RSA_S)
-		return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s cannot sign (algorithm %u; RSA and "
-		    "Ed25519 sign here)", k->keyid, k->algo);
+	if (k->algo != PGP_PK_EDDSA && k->algo != PGP_PK_ECDSA && k->algo != PGP_PK_RSA && k->algo != PGP_PK_RSA_S)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s cannot sign (algorithm %u; RSA, "
+		    "ECDSA P-256 and Ed25519 sign here)", k->keyid, k->algo);
 	hlen = hashed_part(k, now, hashed);
 	if ((st = digest(content, hashed, hlen, md, err)) != CABLES_OK ||
 	    (st = sign(arg, k, md, sig, sizeof(sig), &slen, err)) != CABLES_OK)
 		return st;
-	if (k->algo == PGP_PK_EDDSA ? slen != 64 : slen != k->n.len)
+	if (k->algo == PGP_PK_ECDSA && !ecdsa_raw(sig, &slen))
+		return cables_fail(err, CABLES_ERR_CRYPTO, "OpenPGP: a malformed ECDSA signature for key %s", k->keyid);
+	if (k->algo == PGP_PK_EDDSA || k->algo == PGP_PK_ECDSA ? slen != 64 : slen != k->n.len)
 		return cables_fail(err, CABLES_ERR_CRYPTO, "OpenPGP: a signature of %zu bytes for key %s", slen,
 		    k->keyid);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)

@@ -4,12 +4,13 @@
  * entity around it.  Only the private-key step is someone else's: sign()
  * gets the SHA-256 digest and answers the raw signature (RSA: the PKCS#1
  * v1.5 signature of the digest, as long as the modulus; EdDSA: r || s, 64
- * bytes), so the secret key can stay in cables-keyholder.
+ * bytes; ECDSA P-256: DER, as OpenSSL writes it), so the secret key can
+ * stay in cables-keyholder.
  *
  * The signature: type 0x01 (canonical text: the entity is CRLF already, as
  * RFC 3156 requires), SHA-256, hashed subpackets signature creation time,
  * issuer fingerprint (33) and issuer key ID (16).  k is the signing
- * (sub)key's public packet (pgp_key.h), RSA or EdDSA.
+ * (sub)key's public packet (pgp_key.h), RSA, ECDSA (P-256) or EdDSA.
  *
  * out: the Content-Type of the multipart/signed entity and the bytes that
  * go before the signed entity (prologue: up to the first boundary) and

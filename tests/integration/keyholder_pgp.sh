@@ -3,7 +3,7 @@
 # cannot open KeyStoreKey and never holds an OpenPGP secret key, yet decrypts
 # what real gpg encrypts to local users' RSA-3072, Curve25519 and NIST P-256
 # keys (the keyholder opens the session-key packet, or answers the ECDH
-# shared secret) and signs outbound mail (Ed25519 and RSA; gpg verifies);
+# shared secret) and signs outbound mail (Ed25519, RSA, ECDSA; gpg verifies);
 # its GnuPG home holds no secret key afterwards and a core image of it none of
 # the secret keys' bytes, while the keyholder's does (the search works); the
 # keyholder refuses OpenPGP requests for a remote address, another address's
@@ -95,6 +95,7 @@ signed() {	# NAME SENDER: signed by SENDER through the keyholder, encrypted to b
 }
 signed "signed by Ed25519" alice@a.test
 signed "signed by RSA-3072" dave@a.test
+signed "signed by ECDSA P-256" pat@a.test
 
 KH_LOG=$T/keyholder.log
 check "the keyholder logged each OpenPGP operation with the milter's uid" \
@@ -102,7 +103,8 @@ check "the keyholder logged each OpenPGP operation with the milter's uid" \
 	grep -q 'uid=$MUID alice@a.test pgp-ecdh keyid=[0-9a-f]*: ok' $KH_LOG &&
 	grep -q 'uid=$MUID pat@a.test pgp-ecdh keyid=[0-9a-f]*: ok' $KH_LOG &&
 	grep -q 'uid=$MUID alice@a.test pgp-sign keyid=[0-9a-f]*: ok' $KH_LOG &&
-	grep -q 'uid=$MUID dave@a.test pgp-sign keyid=[0-9a-f]*: ok' $KH_LOG"
+	grep -q 'uid=$MUID dave@a.test pgp-sign keyid=[0-9a-f]*: ok' $KH_LOG &&
+	grep -q 'uid=$MUID pat@a.test pgp-sign keyid=[0-9a-f]*: ok' $KH_LOG"
 # gpg as the milter's user on its home (as root it would leave root's files there).
 as_milter_user() { (cd / && setpriv --reuid="$MUID" --regid="$MGID" --clear-groups "$@"); }
 secrets_in_home() {	# the count, or "gpg failed" (so that a broken listing is no "0")
