@@ -3,9 +3,11 @@
  *
  * It reads KeyStoreKey, opens sealed private keys from the key store, and
  * performs one private-key operation per request (khop.h) for the milter:
- * unwrap a content key (RSA PKCS#1 v1.5 / OAEP-checked, ECDH) or sign a
- * digest, for a LOCAL address and a certificate the store holds with a
- * private key for that very address.  It never answers with a key.  It talks
+ * unwrap a content key (RSA PKCS#1 v1.5 / OAEP-checked, ECDH, X25519) or
+ * sign a digest, for a LOCAL address and a certificate (or OpenPGP key,
+ * named by primary fingerprint and key ID) the store holds with a private
+ * key for that very address.  OpenPGP secrets are gpg's export, read by
+ * pgp_key.c: no gpg runs here.  It never answers with a key.  It talks
  * to nothing but its UNIX socket (KeyholderSocket), parses no mail, and runs
  * as KeyholderUser; the milter runs as User and holds no private key.  The
  * model is OpenSMTPD's "ca" process; doc/privsep.md says what a compromised
