@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gpgme.h>
@@ -634,10 +635,17 @@ pgp_temp_home(const char *tmpdir, char path[64], struct cables_err *err)
 	return pgp_init(path, err);
 }
 
+/*
+ * Remove what can be removed and go on: gpg-agent, told to stop, deletes
+ * its sockets while we walk, and an entry gone under us must not end the
+ * walk (nftw stops at the first non-zero return) and leave the secret key
+ * files in private-keys-v1.d behind.
+ */
 static int
 remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-	return remove(p);
+	(void)remove(p);
+	return 0;
 }
 
 void
@@ -645,11 +653,19 @@ pgp_temp_home_remove(const char *path)
 {
 	pid_t pid;
 	char *argv[] = { "gpgconf", "--homedir", (char *)path, "--kill", "all", NULL };
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	struct stat sb;
 	int status;
 
 	if (posix_spawnp(&pid, "gpgconf", NULL, NULL, argv, environ) == 0)
 		waitpid(pid, &status, 0);
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	/* The agent exits on its own time and may still write (random_seed): again until gone, for 2 s at most. */
+	for (int i = 0; i < 100; i++) {
+		nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		if (lstat(path, &sb) != 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
 }
 
 cables_status
