@@ -205,7 +205,7 @@ pgp_key_find(const uint8_t *data, size_t len, const char keyid[17], struct pgp_k
 			return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP key packet (tag %u) cut short", h.tag);
 		if (h.tag == 5 || h.tag == 6 || h.tag == 7 || h.tag == 14) {
 			st = read_key(data + pos + h.header_len, h.body_len, h.tag, k, &why);
-			if (st == CABLES_OK && strcmp(k->keyid, keyid) == 0)
+			if (st == CABLES_OK && (keyid == NULL || strcmp(k->keyid, keyid) == 0))
 				return CABLES_OK;
 			if (st != CABLES_OK)
 				last = st;	/* may be the one asked for: say why, when none matches */
@@ -214,8 +214,8 @@ pgp_key_find(const uint8_t *data, size_t len, const char keyid[17], struct pgp_k
 	}
 	memset(k, 0, sizeof(*k));
 	if (last != CABLES_ERR_NOTFOUND)
-		return cables_fail(err, last, "OpenPGP key %s not found; %s", keyid, why.msg);
-	return cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP key %s not found", keyid);
+		return cables_fail(err, last, "OpenPGP key %s not found; %s", keyid != NULL ? keyid : "packet", why.msg);
+	return cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP key %s not found", keyid != NULL ? keyid : "packet");
 }
 
 /* OSSL_PARAM_free(), the values wiped first (OpenSSL 3.0 has no OSSL_PARAM_clear_free). */

@@ -7,7 +7,7 @@
  *
  * pgp_key_find() walks a transferable key (public or secret, binary, as
  * gpg --export[-secret-keys] writes it) for the (sub)key with a given key
- * ID.  Supported: RSA (algorithms 1, 2, 3), ECDH (18) over Curve25519 and
+ * ID (NULL: the first key packet that can be read, the primary key).  Supported: RSA (algorithms 1, 2, 3), ECDH (18) over Curve25519 and
  * NIST P-256, ECDSA (19) over P-256, EdDSA (22) over Ed25519.  A secret part must be unprotected
  * (S2K usage 0; the key store seals it) and its checksum must match.
  * Everything else is CABLES_ERR_UNUSABLE with what it is; bytes that are

@@ -58,7 +58,7 @@ pkesk(const uint8_t *body, size_t n)
 		abort();
 }
 
-/* The bytes as a key (the key ID of the first 8 bytes, or a fixed one), and as a session key. */
+/* The bytes as a key (the first, and the key ID of the first 8 bytes or a fixed one), and as a session key. */
 static void
 as_key(const uint8_t *data, size_t size)
 {
@@ -69,9 +69,10 @@ as_key(const uint8_t *data, size_t size)
 	if (size >= 8)
 		for (size_t i = 0; i < 8; i++)
 			snprintf(id + 2 * i, 3, "%02x", data[i]);
-	if (pgp_key_find(data, size, id, &k, NULL) == CABLES_OK && k.secret &&
-	    (key = pgp_key_private(&k, NULL)) != NULL)
-		EVP_PKEY_free(key);
+	for (int i = 0; i < 2; i++)
+		if (pgp_key_find(data, size, i == 0 ? NULL : id, &k, NULL) == CABLES_OK && k.secret &&
+		    (key = pgp_key_private(&k, NULL)) != NULL)
+			EVP_PKEY_free(key);
 	if (pgp_session_key_decode(data, size, size > 0 && (data[0] & 1), sk, NULL) == CABLES_OK &&
 	    strlen(sk) < 4)
 		abort();
