@@ -73,6 +73,7 @@ struct client {
 
 struct cached_key {
 	enum kh_key kind;
+	unsigned int pgp_algo;			/* OpenPGP: the (sub)key's public-key algorithm */
 	char fingerprint[KH_FPR_LEN + 1];	/* the request's field: for OpenPGP, primary and key ID */
 	EVP_PKEY *key;
 };
@@ -192,7 +193,7 @@ keys_flush(void)
  * P-256).  These bytes come from the key store, never from mail.
  */
 static EVP_PKEY *
-pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, struct cables_err *err)
+pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, unsigned int *algo, struct cables_err *err)
 {
 	struct pgp_keypkt k;
 	char keyid[17];
@@ -205,25 +206,32 @@ pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, struct
 		cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP key %s has no secret part in the store", keyid);
 		return NULL;
 	}
+	*algo = k.algo;
 	return pgp_key_private(&k, err);
 }
 
-/* The private key of record r for req, unsealed once and kept by the request's fingerprint: a new reference. */
+/*
+ * The private key of record r for req, unsealed once and kept by the
+ * request's fingerprint: a new reference.  *algo: an OpenPGP key's
+ * public-key algorithm (0 for S/MIME).
+ */
 static EVP_PKEY *
-key_of(const struct key_record *r, const struct kh_request *req, struct cables_err *err)
+key_of(const struct key_record *r, const struct kh_request *req, unsigned int *algo, struct cables_err *err)
 {
 	uint8_t *der;
 	size_t len;
 	EVP_PKEY *key;
 
+	*algo = 0;
 	for (size_t i = 0; i < nkeys; i++)
 		if (keys[i].kind == req->key && strcmp(keys[i].fingerprint, req->fingerprint) == 0) {
 			EVP_PKEY_up_ref(keys[i].key);
+			*algo = keys[i].pgp_algo;
 			return keys[i].key;
 		}
 	if (seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &der, &len, err) != CABLES_OK)
 		return NULL;
-	key = req->key == KH_KEY_PGP ? pgp_private(der, len, req, err) : smime_key_from_der(der, len);
+	key = req->key == KH_KEY_PGP ? pgp_private(der, len, req, algo, err) : smime_key_from_der(der, len);
 	seal_free_secret(der, len);
 	if (key == NULL) {
 		if (req->key != KH_KEY_PGP)
@@ -233,10 +241,29 @@ key_of(const struct key_record *r, const struct kh_request *req, struct cables_e
 	if (nkeys == KEYS_MAX)
 		keys_flush();
 	keys[nkeys].kind = req->key;
+	keys[nkeys].pgp_algo = *algo;
 	strlcpy_c(keys[nkeys].fingerprint, req->fingerprint, sizeof(keys[nkeys].fingerprint));
 	keys[nkeys++].key = key;
 	EVP_PKEY_up_ref(key);
 	return key;
+}
+
+/*
+ * Does the OpenPGP (sub)key's algorithm allow op?  ECDH only with an ECDH
+ * key, signing only with a signing algorithm, PKCS#1 v1.5 decryption only
+ * with RSA; raw OAEP-checked decryption is no OpenPGP operation.  (RSA's
+ * algorithm 1 serves both: key flags, which the keyholder does not read,
+ * would tell a signing key from an encryption one.)
+ */
+static bool
+pgp_op_suits(enum kh_op op, unsigned int algo)
+{
+	switch (op) {
+	case KH_OP_RSA_DECRYPT: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_E;
+	case KH_OP_ECDH: return algo == PGP_PK_ECDH;
+	case KH_OP_SIGN: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_S || algo == PGP_PK_ECDSA || algo == PGP_PK_EDDSA;
+	default: return false;
+	}
 }
 
 /* Does store record r hold the key req names?  S/MIME: the certificate's fingerprint; OpenPGP: the primary's. */
@@ -262,6 +289,7 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	struct key_list list;
 	const struct key_record *r = NULL;
 	enum kh_status st;
+	unsigned int algo;
 
 	*key = NULL;
 	if (norm == NULL || strcmp(norm, req->address) != 0 ||
@@ -285,8 +313,15 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	else if (!bucket_take(req->address))
 		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
 		    cfg->keyholder_rate_limit);
-	else if ((*key = key_of(r, req, err)) == NULL)
+	else if ((*key = key_of(r, req, &algo, err)) == NULL)
 		st = KH_FAILED;
+	else if (req->key == KH_KEY_PGP && !pgp_op_suits(req->op, algo)) {
+		st = KH_REFUSED;
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s is not an operation of OpenPGP algorithm %u", kh_op_name(req->op),
+		    algo);
+		EVP_PKEY_free(*key);
+		*key = NULL;
+	}
 	key_list_release(&list);
 	return st;
 }

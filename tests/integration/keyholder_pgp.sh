@@ -7,8 +7,8 @@
 # its GnuPG home holds no secret key afterwards and a core image of it none of
 # the secret keys' bytes, while the keyholder's does (the search works); the
 # keyholder refuses OpenPGP requests for a remote address, another address's
-# key, a key ID not in the key, a small-order X25519 point, a malformed
-# fingerprint field; with the keyholder down the milter temp-fails (inbound
+# key, a key ID not in the key, an operation the key's algorithm is not for,
+# a small-order X25519 point, a malformed fingerprint field; with the keyholder down the milter temp-fails (inbound
 # and signing), and it recovers when the keyholder is back; after
 # cables-keyctl delete the key is refused at once and no copy of it is left.
 RIG_PORT=12600
@@ -244,6 +244,12 @@ check "keyholder: a key ID that is not one of the key's is not used" \
 	test "$(kh_ask 4 1 0 alice@a.test "$(field alice | cut -c1-40)$(field dave | cut -c41-56)00000000" "$DIGEST")" = status=2
 check "keyholder: a small-order X25519 point (u = 0) gets no answer" \
 	test "$(kh_ask 3 1 0 alice@a.test "$(field alice sub)" "$(printf '%064d' 0)")" = status=2
+check "keyholder: an ECDH key does not sign (P-256 ECDH subkey asked for ECDSA)" \
+	test "$(kh_ask 4 1 0 pat@a.test "$(field pat sub)" "$DIGEST")" = status=1
+check "keyholder: a signing key does no ECDH (P-256 ECDSA primary)" \
+	test "$(kh_ask 3 1 0 pat@a.test "$(field pat)" "04$(head -c 64 /dev/urandom | xxd -p | tr -d '\n')")" = status=1
+check "keyholder: no raw OAEP-checked RSA decryption with an OpenPGP key" \
+	test "$(kh_ask 2 1 0 dave@a.test "$(field dave sub)" "00$(head -c 383 /dev/urandom | xxd -p | tr -d '\n')")" = status=1
 check "keyholder: Ed25519 signs no 20-byte digest" \
 	test "$(kh_ask 4 1 0 alice@a.test "$(field alice)" "$(echo "$DIGEST" | cut -c1-40)")" = status=2
 check "keyholder: a random RSA block is not decrypted (PKCS#1 v1.5 checked there)" \
