@@ -3,9 +3,11 @@
  *
  * It reads KeyStoreKey, opens sealed private keys from the key store, and
  * performs one private-key operation per request (khop.h) for the milter:
- * unwrap a content key (RSA PKCS#1 v1.5 / OAEP-checked, ECDH) or sign a
- * digest, for a LOCAL address and a certificate the store holds with a
- * private key for that very address.  It never answers with a key.  It talks
+ * unwrap a content key (RSA PKCS#1 v1.5 / OAEP-checked, ECDH, X25519) or
+ * sign a digest, for a LOCAL address and a certificate (or OpenPGP key,
+ * named by primary fingerprint and key ID) the store holds with a private
+ * key for that very address.  OpenPGP secrets are gpg's export, read by
+ * pgp_key.c: no gpg runs here.  It never answers with a key.  It talks
  * to nothing but its UNIX socket (KeyholderSocket), parses no mail, and runs
  * as KeyholderUser; the milter runs as User and holds no private key.  The
  * model is OpenSMTPD's "ca" process; doc/privsep.md says what a compromised
@@ -63,6 +65,7 @@
 #include "khproto.h"
 #include "log.h"
 #include "privdrop.h"
+#include "pgp_key.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
@@ -85,7 +88,9 @@ struct client {
 };
 
 struct cached_key {
-	char fingerprint[KH_FPR_LEN + 1];
+	enum kh_key kind;
+	unsigned int pgp_algo;			/* OpenPGP: the (sub)key's public-key algorithm */
+	char fingerprint[KH_FPR_LEN + 1];	/* the request's field: for OpenPGP, primary and key ID */
 	EVP_PKEY *key;
 };
 
@@ -202,30 +207,62 @@ keys_flush(void)
 	nkeys = 0;
 }
 
-/* The private key of record r, unsealed once and kept by fingerprint: a new reference. */
+/*
+ * The (sub)key whose key ID the request names, from an OpenPGP secret key
+ * as gpg exports it (pgp_key.h: unprotected RSA, Curve25519, Ed25519,
+ * P-256).  These bytes come from the key store, never from mail.
+ */
 static EVP_PKEY *
-key_of(const struct key_record *r, struct cables_err *err)
+pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, unsigned int *algo, struct cables_err *err)
+{
+	struct pgp_keypkt k;
+	char keyid[17];
+
+	memcpy(keyid, req->fingerprint + 40, 16);
+	keyid[16] = '\0';
+	if (pgp_key_find(sec, len, keyid, &k, err) != CABLES_OK)
+		return NULL;
+	if (!k.secret) {
+		cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP key %s has no secret part in the store", keyid);
+		return NULL;
+	}
+	*algo = k.algo;
+	return pgp_key_private(&k, err);
+}
+
+/*
+ * The private key of record r for req, unsealed once and kept by the
+ * request's fingerprint: a new reference.  *algo: an OpenPGP key's
+ * public-key algorithm (0 for S/MIME).
+ */
+static EVP_PKEY *
+key_of(const struct key_record *r, const struct kh_request *req, unsigned int *algo, struct cables_err *err)
 {
 	uint8_t *der;
 	size_t len;
 	EVP_PKEY *key;
 
+	*algo = 0;
 	for (size_t i = 0; i < nkeys; i++)
-		if (strcmp(keys[i].fingerprint, r->fingerprint) == 0) {
+		if (keys[i].kind == req->key && strcmp(keys[i].fingerprint, req->fingerprint) == 0) {
 			EVP_PKEY_up_ref(keys[i].key);
+			*algo = keys[i].pgp_algo;
 			return keys[i].key;
 		}
 	if (seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &der, &len, err) != CABLES_OK)
 		return NULL;
-	key = smime_key_from_der(der, len);
+	key = req->key == KH_KEY_PGP ? pgp_private(der, len, req, algo, err) : smime_key_from_der(der, len);
 	seal_free_secret(der, len);
 	if (key == NULL) {
-		cables_fail(err, CABLES_ERR_CRYPTO, "the private key cannot be decoded");
+		if (req->key != KH_KEY_PGP)
+			cables_fail(err, CABLES_ERR_CRYPTO, "the private key cannot be decoded");
 		return NULL;
 	}
 	if (nkeys == KEYS_MAX)
 		keys_flush();
-	strlcpy_c(keys[nkeys].fingerprint, r->fingerprint, sizeof(keys[nkeys].fingerprint));
+	keys[nkeys].kind = req->key;
+	keys[nkeys].pgp_algo = *algo;
+	strlcpy_c(keys[nkeys].fingerprint, req->fingerprint, sizeof(keys[nkeys].fingerprint));
 	keys[nkeys++].key = key;
 	EVP_PKEY_up_ref(key);
 	return key;
@@ -257,8 +294,38 @@ may_sign(const struct key_record *r, const char *address, struct cables_err *err
 }
 
 /*
+ * Does the OpenPGP (sub)key's algorithm allow op?  ECDH only with an ECDH
+ * key, signing only with a signing algorithm, PKCS#1 v1.5 decryption only
+ * with RSA; raw OAEP-checked decryption is no OpenPGP operation.  (RSA's
+ * algorithm 1 serves both: key flags, which the keyholder does not read,
+ * would tell a signing key from an encryption one.)
+ */
+static bool
+pgp_op_suits(enum kh_op op, unsigned int algo)
+{
+	switch (op) {
+	case KH_OP_RSA_DECRYPT: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_E;
+	case KH_OP_ECDH: return algo == PGP_PK_ECDH;
+	case KH_OP_SIGN: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_S || algo == PGP_PK_ECDSA || algo == PGP_PK_EDDSA;
+	default: return false;
+	}
+}
+
+/* Does store record r hold the key req names?  S/MIME: the certificate's fingerprint; OpenPGP: the primary's. */
+static bool
+names_record(const struct kh_request *req, const struct key_record *r)
+{
+	if (r->secret_data == NULL)
+		return false;
+	if (req->key == KH_KEY_PGP)
+		return strlen(r->fingerprint) == 40 && strncmp(r->fingerprint, req->fingerprint, 40) == 0;
+	return strcmp(r->fingerprint, req->fingerprint) == 0;
+}
+
+/*
  * Is req's address local, within its rate, and does the store hold req's
- * certificate with a private key for it?  *key: a new reference.  Under state_lock.
+ * certificate (or OpenPGP key) with a private key for it?  *key: a new
+ * reference.  Under state_lock.
  */
 static enum kh_status
 authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
@@ -267,6 +334,7 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	struct key_list list;
 	const struct key_record *r = NULL;
 	enum kh_status st;
+	unsigned int algo;
 
 	*key = NULL;
 	if (norm == NULL || strcmp(norm, req->address) != 0 ||
@@ -278,21 +346,29 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	free(norm);
 	if ((st = store_ready(err)) != KH_OK)
 		return st;
-	if (keystore_lookup(ks, req->address, "smime", &list, err) != CABLES_OK)
+	if (keystore_lookup(ks, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", &list, err) != CABLES_OK)
 		return KH_UNAVAILABLE;
 	for (size_t i = 0; i < list.count && r == NULL; i++)
-		if (strcmp(list.items[i].fingerprint, req->fingerprint) == 0 && list.items[i].secret_data != NULL)
+		if (names_record(req, &list.items[i]))
 			r = &list.items[i];
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
 	if (r == NULL)
-		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this certificate for the address");
-	else if (req->op == KH_OP_SIGN && !may_sign(r, req->address, err))
+		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this %s for the address",
+		    req->key == KH_KEY_PGP ? "OpenPGP key" : "certificate");
+	else if (req->op == KH_OP_SIGN && req->key != KH_KEY_PGP && !may_sign(r, req->address, err))
 		st = KH_REFUSED;
 	else if (!bucket_take(req->address))
 		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
 		    cfg->keyholder_rate_limit);
-	else if ((*key = key_of(r, err)) == NULL)
+	else if ((*key = key_of(r, req, &algo, err)) == NULL)
 		st = KH_FAILED;
+	else if (req->key == KH_KEY_PGP && !pgp_op_suits(req->op, algo)) {
+		st = KH_REFUSED;
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s is not an operation of OpenPGP algorithm %u", kh_op_name(req->op),
+		    algo);
+		EVP_PKEY_free(*key);
+		*key = NULL;
+	}
 	key_list_release(&list);
 	return st;
 }
@@ -423,8 +499,9 @@ serve(struct client *c)
 			rep.status = khop_perform(key, &req, &rep, &err);
 	}
 	EVP_PKEY_free(key);
-	log_info("uid=%u %s %s fingerprint=%.16s: %s%s%s", (unsigned)c->uid, req.address, kh_op_name(req.op),
-	    req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
+	log_info("uid=%u %s %s%s %s=%.16s: %s%s%s", (unsigned)c->uid, req.address, req.key == KH_KEY_PGP ? "pgp-" : "",
+	    kh_op_name(req.op), req.key == KH_KEY_PGP ? "keyid" : "fingerprint",
+	    req.key == KH_KEY_PGP ? req.fingerprint + 40 : req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
 	    rep.status == KH_OK ? "" : err.msg);
 	kh_reply_encode(wire, &rep, NULL);
 	sent = write_fully(c->fd, wire, sizeof(wire));

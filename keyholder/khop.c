@@ -57,6 +57,54 @@ oaep_valid(const uint8_t *block, size_t len)
 	return ok;
 }
 
+/* X25519 with a peer's 32-byte u coordinate (an OpenPGP ECDH key on Curve25519). */
+static enum kh_status
+x25519(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
+{
+	EVP_PKEY *peer = NULL;
+	EVP_PKEY_CTX *dctx = NULL;
+	size_t len = sizeof(out->data);
+	enum kh_status st = KH_OK;
+
+	if (r->len != 32) {
+		cables_fail(err, CABLES_ERR_ARG, "an X25519 peer key of %zu bytes (not 32)", r->len);
+		return KH_FAILED;
+	}
+	/* OpenSSL refuses an all-zero result: a small-order peer point gets no answer. */
+	if ((peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, r->data, r->len)) == NULL ||
+	    (dctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL || EVP_PKEY_derive_init(dctx) <= 0 ||
+	    EVP_PKEY_derive_set_peer(dctx, peer) <= 0 || EVP_PKEY_derive(dctx, out->data, &len) <= 0 || len != 32)
+		st = failed(err, "X25519 failed (a small-order peer point?)");
+	else
+		out->len = len;
+	EVP_PKEY_free(peer);
+	EVP_PKEY_CTX_free(dctx);
+	ERR_clear_error();
+	return st;
+}
+
+/* Pure Ed25519 over the digest's bytes, as legacy OpenPGP EdDSA signs the hash: r || s. */
+static enum kh_status
+ed25519_sign(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
+{
+	EVP_MD_CTX *c;
+	size_t len = sizeof(out->data);
+	enum kh_status st = KH_OK;
+
+	if (r->len != 32 && r->len != 48 && r->len != 64) {
+		cables_fail(err, CABLES_ERR_ARG, "a %zu-byte digest is not one Ed25519 signs here", r->len);
+		return KH_FAILED;
+	}
+	if ((c = EVP_MD_CTX_new()) == NULL || EVP_DigestSignInit(c, NULL, NULL, NULL, key) != 1 ||
+	    EVP_DigestSign(c, out->data, &len, r->data, r->len) != 1 || len != 64)
+		st = failed(err, "Ed25519 signing failed");
+	else
+		out->len = len;
+	EVP_MD_CTX_free(c);
+	ERR_clear_error();
+	return st;
+}
+
 static enum kh_status
 ecdh(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
 {
@@ -137,11 +185,12 @@ enum kh_status
 khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
 {
 	bool rsa = EVP_PKEY_is_a(key, "RSA"), ec = EVP_PKEY_is_a(key, "EC");
+	bool x = EVP_PKEY_is_a(key, "X25519"), ed = EVP_PKEY_is_a(key, "ED25519");
 	enum kh_status st;
 
 	memset(out, 0, sizeof(*out));
 	if ((r->op == KH_OP_RSA_DECRYPT || r->op == KH_OP_RSA_DECRYPT_OAEP) ? !rsa :
-	    r->op == KH_OP_ECDH ? !ec : !(rsa || ec)) {
+	    r->op == KH_OP_ECDH ? !(ec || x) : !(rsa || ec || ed)) {
 		cables_fail(err, CABLES_ERR_UNUSABLE, "%s does not suit a %s key", kh_op_name(r->op),
 		    EVP_PKEY_get0_type_name(key));
 		return KH_FAILED;
@@ -162,10 +211,10 @@ khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, st
 		}
 		break;
 	case KH_OP_ECDH:
-		st = ecdh(key, r, out, err);
+		st = x ? x25519(key, r, out, err) : ecdh(key, r, out, err);
 		break;
 	default:
-		st = sign(key, r, out, err);
+		st = ed ? ed25519_sign(key, r, out, err) : sign(key, r, out, err);
 		break;
 	}
 	if (st != KH_OK) {

@@ -10,9 +10,13 @@
  *   - KH_OP_RSA_DECRYPT_OAEP answers the raw block only when it is a valid
  *     OAEP encoding with an empty label for one of SHA-1/256/384/512 (MGF1
  *     with any of them), so the raw decryption is no signing oracle;
- *   - KH_OP_ECDH validates the peer point on the key's curve;
+ *   - KH_OP_ECDH validates the peer point on the key's curve; on an X25519
+ *     key (OpenPGP Curve25519) it takes a 32-byte u coordinate and refuses
+ *     a small-order one (an all-zero result);
  *   - KH_OP_SIGN signs only a digest of the length of SHA-256/384/512 (or
- *     SHA-1 and SHA-224 for ECDSA, whose callers do not say which).
+ *     SHA-1 and SHA-224 for ECDSA, whose callers do not say which); on an
+ *     Ed25519 key (OpenPGP EdDSA) a 32/48/64-byte digest, signed as a
+ *     message with pure Ed25519, as RFC 4880bis EdDSA signs the hash.
  * It never logs and never returns key material; the reply it fills may
  * hold a secret (a content key, a shared secret): the caller wipes it.
  * Returns KH_OK or KH_FAILED (with the reason in err).

@@ -1,12 +1,14 @@
 /* khproto - the cables-keyholder wire protocol; see khproto.h. */
 #include "autoconfig.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "khproto.h"
 #include "util.h"
 
 #define OFF_OP 4
+#define OFF_KEY 5
 #define OFF_NID 6
 #define OFF_ALEN 8
 #define OFF_DLEN 10
@@ -25,6 +27,12 @@ const char *
 kh_op_name(enum kh_op op)
 {
 	return op > 0 && op < KH_OP_MAX ? op_names[op] : "unknown";
+}
+
+const char *
+kh_key_name(enum kh_key k)
+{
+	return k == KH_KEY_SMIME ? "smime" : k == KH_KEY_PGP ? "pgp" : "unknown";
 }
 
 const char *
@@ -73,12 +81,31 @@ address_ok(const char *a, size_t n)
 }
 
 static bool
-fingerprint_ok(const char *f)
+is_hex(const char *f, size_t n)
 {
-	for (size_t i = 0; i < KH_FPR_LEN; i++)
+	for (size_t i = 0; i < n; i++)
 		if (!((f[i] >= '0' && f[i] <= '9') || (f[i] >= 'a' && f[i] <= 'f')))
 			return false;
-	return f[KH_FPR_LEN] == '\0';
+	return true;
+}
+
+/* 64 lowercase hex digits; for an OpenPGP key the last 8 are zero padding. */
+static bool
+fingerprint_ok(const char *f, enum kh_key k)
+{
+	if (!is_hex(f, KH_FPR_LEN) || f[KH_FPR_LEN] != '\0')
+		return false;
+	return k != KH_KEY_PGP || memcmp(f + KH_FPR_LEN - 8, "00000000", 8) == 0;
+}
+
+bool
+kh_pgp_fingerprint(char out[KH_FPR_LEN + 1], const char *primary, const char *keyid)
+{
+	out[0] = '\0';
+	if (strlen(primary) != 40 || strlen(keyid) != 16 || !is_hex(primary, 40) || !is_hex(keyid, 16))
+		return false;
+	snprintf(out, KH_FPR_LEN + 1, "%s%s00000000", primary, keyid);
+	return true;
 }
 
 cables_status
@@ -86,12 +113,13 @@ kh_request_encode(uint8_t out[KH_REQUEST_SIZE], const struct kh_request *r, stru
 {
 	size_t alen = strnlen(r->address, KH_ADDR_MAX);
 
-	if (r->op <= 0 || r->op >= KH_OP_MAX || r->md_nid < 0 || r->md_nid > 0xffff || !address_ok(r->address, alen) ||
-	    !fingerprint_ok(r->fingerprint) || r->len == 0 || r->len > KH_DATA_MAX)
+	if (r->op <= 0 || r->op >= KH_OP_MAX || r->key >= KH_KEY_MAX || r->md_nid < 0 || r->md_nid > 0xffff ||
+	    !address_ok(r->address, alen) || !fingerprint_ok(r->fingerprint, r->key) || r->len == 0 || r->len > KH_DATA_MAX)
 		return cables_fail(err, CABLES_ERR_ARG, "keyholder request out of bounds");
 	memset(out, 0, KH_REQUEST_SIZE);
 	memcpy(out, "CKH1", 4);
 	out[OFF_OP] = (uint8_t)r->op;
+	out[OFF_KEY] = (uint8_t)r->key;
 	put16(out + OFF_NID, (unsigned)r->md_nid);
 	put16(out + OFF_ALEN, (unsigned)alen);
 	put16(out + OFF_DLEN, (unsigned)r->len);
@@ -109,17 +137,20 @@ kh_request_decode(struct kh_request *r, const uint8_t in[KH_REQUEST_SIZE], struc
 	memset(r, 0, sizeof(*r));
 	if (memcmp(in, "CKH1", 4) != 0)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "bad magic");
-	if (in[OFF_OP] == 0 || in[OFF_OP] >= KH_OP_MAX || in[OFF_OP + 1] != 0)
+	if (in[OFF_OP] == 0 || in[OFF_OP] >= KH_OP_MAX)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "unknown operation %u", in[OFF_OP]);
+	if (in[OFF_KEY] >= KH_KEY_MAX)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "unknown key kind %u", in[OFF_KEY]);
 	if (alen == 0 || alen >= KH_ADDR_MAX || dlen == 0 || dlen > KH_DATA_MAX)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "length out of range (address %zu, data %zu)", alen, dlen);
 	if (!all_zero(in + OFF_ADDR + alen, KH_ADDR_MAX - alen) || !all_zero(in + OFF_DATA + dlen, KH_DATA_MAX - dlen))
 		return cables_fail(err, CABLES_ERR_SYNTAX, "non-zero padding");
 	r->op = (enum kh_op)in[OFF_OP];
+	r->key = (enum kh_key)in[OFF_KEY];
 	r->md_nid = (int)get16(in + OFF_NID);
 	memcpy(r->fingerprint, in + OFF_FPR, KH_FPR_LEN);
 	memcpy(r->address, in + OFF_ADDR, alen);
-	if (!fingerprint_ok(r->fingerprint) || !address_ok(r->address, alen)) {
+	if (!fingerprint_ok(r->fingerprint, r->key) || !address_ok(r->address, alen)) {
 		memset(r, 0, sizeof(*r));
 		return cables_fail(err, CABLES_ERR_SYNTAX, "malformed fingerprint or address");
 	}

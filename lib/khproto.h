@@ -6,7 +6,7 @@
  * Every request is exactly KH_REQUEST_SIZE bytes and every reply exactly
  * KH_REPLY_SIZE bytes, so neither side ever sizes a buffer from the peer:
  *
- *   request: "CKH1" | op (1) | 0 (1) | digest nid (2) | address length (2) |
+ *   request: "CKH1" | op (1) | key kind (1) | digest nid (2) | address length (2) |
  *            data length (2) | fingerprint (64, lowercase hex) |
  *            address (KH_ADDR_MAX, zero padded) | data (KH_DATA_MAX, zero padded)
  *   reply:   "CKR1" | status (1) | 0 (1) | data length (2) | data (KH_DATA_MAX)
@@ -25,6 +25,7 @@
 #ifndef CABLES_KHPROTO_H
 #define CABLES_KHPROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,24 @@ enum kh_op {
 	KH_OP_MAX
 };
 
+/*
+ * Which key the fingerprint names.  KH_KEY_SMIME: the SHA-256 of a local
+ * user's certificate.  KH_KEY_PGP: an OpenPGP key of the store, as the
+ * primary key's v4 fingerprint (40 hex digits), the key ID of the (sub)key
+ * to use (16), and "00000000" (kh_pgp_fingerprint() writes it; the decoder
+ * refuses any other padding).  The ops are the same primitives on either
+ * kind: RSA_DECRYPT (PKCS#1 v1.5) on an OpenPGP RSA key answers
+ * algo || session key || checksum; ECDH on a Curve25519 key takes the
+ * 32-byte u coordinate and answers the 32-byte X25519 output; SIGN on an
+ * Ed25519 key signs the digest's bytes with pure Ed25519 (legacy OpenPGP
+ * EdDSA) and answers r || s.
+ */
+enum kh_key {
+	KH_KEY_SMIME = 0,
+	KH_KEY_PGP,
+	KH_KEY_MAX
+};
+
 enum kh_status {
 	KH_OK = 0,
 	KH_REFUSED,		/* not a local address, or not this address's key */
@@ -58,6 +77,7 @@ enum kh_status {
 
 struct kh_request {
 	enum kh_op op;
+	enum kh_key key;		/* what fingerprint names; 0 (S/MIME) unless set */
 	int md_nid;			/* KH_OP_SIGN with RSA: the digest's NID; else 0 */
 	char fingerprint[KH_FPR_LEN + 1];
 	char address[KH_ADDR_MAX];
@@ -73,6 +93,10 @@ struct kh_reply {
 
 const char *kh_op_name(enum kh_op op);
 const char *kh_status_name(enum kh_status st);
+const char *kh_key_name(enum kh_key k);
+
+/* The KH_KEY_PGP fingerprint field of primary (40 hex digits) and keyid (16); false when they are not that. */
+bool kh_pgp_fingerprint(char out[KH_FPR_LEN + 1], const char *primary, const char *keyid);
 
 cables_status kh_request_encode(uint8_t out[KH_REQUEST_SIZE], const struct kh_request *r, struct cables_err *err);
 cables_status kh_request_decode(struct kh_request *r, const uint8_t in[KH_REQUEST_SIZE], struct cables_err *err);

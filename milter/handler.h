@@ -46,6 +46,7 @@ struct handler_key {
 	X509 *cert;		/* S/MIME: the certificate */
 	EVP_PKEY *pkey;		/* S/MIME signing: the private key */
 	char fpr[65];		/* OpenPGP: the fingerprint; S/MIME: the certificate's */
+	char *addr;		/* OpenPGP signing: whose key (the keyholder checks it), or NULL */
 };
 
 void handler_key_free(struct handler_key *k);

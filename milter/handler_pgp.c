@@ -6,7 +6,10 @@
 #include <string.h>
 
 #include "addr.h"
+#include <openssl/crypto.h>
+
 #include "handler.h"
+#include "khpgp.h"
 #include "mime.h"
 #include "pgp.h"
 
@@ -24,6 +27,8 @@ pgp_find_key(const struct milter_env *env, const char *addr, enum key_use use, c
 	k = xcalloc(1, sizeof(*k));
 	k->h = &handler_pgp;
 	strlcpy_c(k->fpr, fpr, sizeof(k->fpr));
+	if (use == KEY_SIGN)
+		k->addr = xstrdup(addr);
 	return k;
 }
 
@@ -33,17 +38,92 @@ pgp_same_key(const struct handler_key *a, const struct handler_key *b)
 	return strcmp(a->fpr, b->fpr) == 0;
 }
 
+/*
+ * Sign entity as the signer (RFC 3156 section 5), its private-key step done
+ * by the keyholder: the store's row of the key gives the public key, gpg's
+ * listing of it (cached) the signing (sub)key.
+ */
+static cables_status
+sign_entity(const struct milter_env *env, const struct handler_key *signer, const struct entity_src *entity,
+    struct pgp_signed *sig, struct cables_err *err)
+{
+	struct key_list keys;
+	struct pgp_key_info info;
+	const struct key_record *r = NULL;
+	cables_status st;
+
+	memset(sig, 0, sizeof(*sig));
+	if (signer->addr == NULL)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "OpenPGP: a signing key without its address");
+	if ((st = keystore_lookup(env->ks, signer->addr, "pgp", &keys, err)) != CABLES_OK)
+		return st;
+	for (size_t i = 0; i < keys.count && r == NULL; i++)
+		if (strcmp(keys.items[i].fingerprint, signer->fpr) == 0 && keys.items[i].secret_data != NULL)
+			r = &keys.items[i];
+	if (r == NULL)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP: the store no longer holds the secret key %.16s of %s",
+		    signer->fpr, signer->addr);
+	else if ((st = pgp_inspect(env->cfg->gnupg_home, r->public_data, r->public_len, &info, err)) == CABLES_OK) {
+		if (info.sign_keyid[0] == '\0')
+			st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %.16s has no valid signing key",
+			    signer->fpr);
+		else
+			st = khpgp_sign(env->keyholder, signer->addr, signer->fpr, r->public_data, r->public_len,
+			    info.sign_keyid, env->now, entity, sig, err);
+		pgp_key_info_release(&info);
+	}
+	key_list_release(&keys);
+	return st;
+}
+
+/* entity wrapped as multipart/signed: its Content-Type, the prologue, the entity, the signature part. */
+static void
+signed_entity(const struct entity_src *entity, const struct pgp_signed *sig, struct buf *head, struct entity_src *out)
+{
+	entity_src_init(out);
+	buf_printf(head, "Content-Type: %s\r\n\r\n", sig->content_type);
+	entity_src_mem(out, head->data, head->len);
+	entity_src_mem(out, sig->prologue.data, sig->prologue.len);
+	for (size_t i = 0; i < entity->n; i++) {
+		const struct entity_part *p = &entity->part[i];
+
+		if (p->mem != NULL)
+			entity_src_mem(out, p->mem, p->len);
+		else
+			entity_src_spool(out, p->sp, p->from, p->to);
+	}
+	entity_src_mem(out, sig->epilogue.data, sig->epilogue.len);
+}
+
+/*
+ * Encrypt (RFC 3156 section 6.1 when signing: the multipart/signed entity
+ * encrypted, since gpg here holds no secret key to sign with).
+ */
 static cables_status
 pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
     struct handler_result *res, struct cables_err *err)
 {
-	struct pgp_encrypt_opts opts = { in->hidden, in->signer != NULL ? in->signer->fpr : NULL };
+	struct pgp_encrypt_opts opts = { in->hidden, NULL };
 	const char **fprs = xcalloc(in->nkeys + 1, sizeof(*fprs));
+	struct pgp_signed sig;
+	struct entity_src signed_src;
+	struct buf head;
 	cables_status st;
 
 	for (size_t i = 0; i < in->nkeys; i++)
 		fprs[i] = in->keys[i]->fpr;
-	st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, in->entity, out, res->content_type, err);
+	buf_init(&head);
+	if (in->signer != NULL) {
+		if ((st = sign_entity(env, in->signer, in->entity, &sig, err)) == CABLES_OK) {
+			signed_entity(in->entity, &sig, &head, &signed_src);
+			st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &signed_src, out, res->content_type,
+			    err);
+			pgp_signed_release(&sig);
+		}
+	} else {
+		st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, in->entity, out, res->content_type, err);
+	}
+	buf_release(&head);
 	free(fprs);
 	res->fields[0].name = "Content-Type";
 	res->fields[0].value = res->content_type;
@@ -60,6 +140,9 @@ struct handler_msg {
 	size_t nids;
 	bool hidden;			/* one of them is a hidden recipient's */
 	char key[PGP_FPR_LEN + 1];	/* the key it is decrypted with */
+	char *key_addr;			/* whose key that is (the keyholder checks the store holds it for them) */
+	uint8_t *key_pub;		/* its public key, as the store holds it */
+	size_t key_pub_len;
 	const struct message *m;
 	struct pgp_verify v;
 	/*
@@ -197,9 +280,8 @@ check_decryption_key(const struct handler_msg *hm, struct cables_err *err)
 
 /*
  * Named when one of addr's OpenPGP keys with a secret has a (sub)key whose
- * key ID the message names.  The first such key's secret goes into the
- * GnuPG home; gpg skips hidden recipients there, so it decrypts only with a
- * key the message names.
+ * key ID the message names.  The first such key is the one the session key
+ * is opened with (by the keyholder: its secret never comes here).
  */
 static cables_status
 pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr, bool *named, char *why,
@@ -228,9 +310,11 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 			target_add(hm, &info);
 		pgp_key_info_release(&info);
 		if (*named && hm->key[0] == '\0') {
-			if ((st = keys_pgp_secret(env, &keys.items[j], err)) != CABLES_OK)
-				break;
 			strlcpy_c(hm->key, keys.items[j].fingerprint, sizeof(hm->key));
+			hm->key_addr = xstrdup(addr);
+			hm->key_pub = xmalloc(keys.items[j].public_len);
+			memcpy(hm->key_pub, keys.items[j].public_data, keys.items[j].public_len);
+			hm->key_pub_len = keys.items[j].public_len;
 		}
 	}
 	key_list_release(&keys);
@@ -320,9 +404,45 @@ pgp_one_copy(const struct handler_msg *hm)
 	return n > 0;
 }
 
+/*
+ * The session key, from the first session-key packet naming one of
+ * keep[0..nkeep), opened by the keyholder with hm->key; used: the (sub)key.
+ * CABLES_ERR_IO when the keyholder cannot be asked (temp-fail).
+ */
+static cables_status
+session_key(const struct handler_msg *hm, const struct milter_env *env, const char (*keep)[17], size_t nkeep,
+    char sk[PGP_SESSION_KEY_STR], char used[PGP_FPR_LEN + 1], struct cables_err *err)
+{
+	uint8_t body[PGP_PKESK_MAX];
+	size_t len;
+	cables_status st = CABLES_ERR_NOTFOUND;
+
+	if (hm->key_addr == NULL)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "OpenPGP: no key chosen to decrypt with");
+	for (size_t i = 0; i < nkeep; i++) {
+		struct cables_err why;
+
+		/* Most (sub)keys have no packet here (the primary key, a signing subkey): not an error. */
+		st = pgp_message_pkesk(hm->m->body, hm->armor[0], hm->armor[1], keep[i], body, &len, &why);
+		if (st == CABLES_ERR_NOTFOUND)
+			continue;
+		if (st != CABLES_OK && err != NULL)
+			*err = why;
+		if (st == CABLES_OK)
+			st = khpgp_session_key(env->keyholder, hm->key_addr, hm->key, hm->key_pub, hm->key_pub_len, body,
+			    len, sk, used, err);
+		if (st == CABLES_OK || st == CABLES_ERR_IO)
+			break;
+	}
+	if (st == CABLES_ERR_NOTFOUND)
+		cables_fail(err, st, "OpenPGP: no session-key packet for the recipient's keys");
+	return st;
+}
+
 static cables_status
 pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spool **plain, struct cables_err *err)
 {
+	char sk[PGP_SESSION_KEY_STR], used[PGP_FPR_LEN + 1];
 	struct byte_sink sink;
 	char *from = NULL, (*keep)[17];
 	size_t nkeys, nkeep;
@@ -335,10 +455,18 @@ pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spo
 	sink.arg = *plain;
 	keep = xcalloc(hm->ntargets > 0 ? hm->targets[0].n + 1 : 1, sizeof(*keep));
 	keys_of_every_target(hm, keep, &nkeep);
-	/* gpg sees only the session-key packets of the copy's key; what it used is checked all the same. */
-	if ((st = pgp_decrypt(env->cfg->gnupg_home, hm->m->body, hm->armor[0], hm->armor[1], (const char (*)[17])keep,
-	    nkeep, &sink, &hm->v, err)) == CABLES_OK)
+	/*
+	 * The keyholder opens the session key; gpg decrypts with it and holds
+	 * no secret key.  gpg sees only the session-key packets of the copy's
+	 * key, and the key used must be every target's all the same.
+	 */
+	if ((st = session_key(hm, env, (const char (*)[17])keep, nkeep, sk, used, err)) == CABLES_OK &&
+	    (st = pgp_decrypt_with(env->cfg->gnupg_home, hm->m->body, hm->armor[0], hm->armor[1],
+	    (const char (*)[17])keep, nkeep, sk, &sink, &hm->v, err)) == CABLES_OK) {
+		strlcpy_c(hm->v.decrypted_by, used, sizeof(hm->v.decrypted_by));
 		st = check_decryption_key(hm, err);
+	}
+	OPENSSL_cleanse(sk, sizeof(sk));
 	free(keep);
 	if (st != CABLES_OK) {
 		spool_free(*plain);
@@ -471,6 +599,8 @@ pgp_close(struct handler_msg *hm)
 		free(hm->targets[t].ids);
 	free(hm->targets);
 	free(hm->ids);
+	free(hm->key_addr);
+	free(hm->key_pub);
 	free(hm);
 }
 

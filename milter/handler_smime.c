@@ -18,6 +18,7 @@ handler_key_free(struct handler_key *k)
 		return;
 	X509_free(k->cert);
 	EVP_PKEY_free(k->pkey);
+	free(k->addr);
 	free(k);
 }
 

@@ -102,45 +102,6 @@ keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char
 	return found;
 }
 
-/* Secret keys already in the GnuPG home, by fingerprint (this process imported them). */
-#define SECRETS_MAX 256
-static char secrets[SECRETS_MAX][PGP_FPR_LEN + 1];
-static size_t nsecrets;
-static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
-
-cables_status
-keys_pgp_secret(const struct milter_env *env, const struct key_record *r, struct cables_err *err)
-{
-	char fprs[1][PGP_FPR_LEN + 1];
-	const uint8_t *store_key;
-	uint8_t *sec;
-	size_t len, n;
-	bool have = false;
-	cables_status st;
-
-	pthread_mutex_lock(&secrets_lock);
-	for (size_t i = 0; i < nsecrets && !have; i++)
-		have = strcmp(secrets[i], r->fingerprint) == 0;
-	pthread_mutex_unlock(&secrets_lock);
-	if (have)
-		return CABLES_OK;
-	if ((store_key = env->seal_key) == NULL && env->store_key != NULL)
-		store_key = env->store_key(env->cfg, env->now);
-	if (store_key == NULL)
-		return cables_fail(err, CABLES_ERR_UNUSABLE, "the key store key is not available");
-	if ((st = seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &sec, &len, err)) != CABLES_OK)
-		return st;
-	st = pgp_import(env->cfg->gnupg_home, sec, len, fprs, 1, &n, err);
-	seal_free_secret(sec, len);
-	if (st != CABLES_OK)
-		return st;
-	pthread_mutex_lock(&secrets_lock);
-	if (nsecrets < SECRETS_MAX)
-		strlcpy_c(secrets[nsecrets++], r->fingerprint, PGP_FPR_LEN + 1);
-	pthread_mutex_unlock(&secrets_lock);
-	return CABLES_OK;
-}
-
 bool
 keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[41], char **why,
     cables_status *st, struct cables_err *err)
@@ -170,10 +131,12 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 		    use == KEY_SIGN ? PGP_USE_SIGN : PGP_USE_ENCRYPT, env->now, fpr, &reason);
 		if (usable == CABLES_ERR_UNUSABLE || usable == CABLES_ERR_SYNTAX)
 			continue;
-		if (usable == CABLES_OK && use == KEY_SIGN &&
-		    (usable = keys_pgp_secret(env, r, &reason)) != CABLES_OK && usable != CABLES_ERR_IO &&
-		    usable != CABLES_ERR_INTERNAL)
-			continue;	/* the secret cannot be opened (no store key, or damaged): not this key */
+		if (usable == CABLES_OK && use == KEY_SIGN && env->keyholder == NULL) {
+			/* The secret stays in the keyholder: without one, no OpenPGP signing. */
+			cables_fail(&reason, CABLES_ERR_UNUSABLE, "OpenPGP signing needs cables-keyholder "
+			    "(KeyholderSocket is none)");
+			continue;
+		}
 		if (usable != CABLES_OK) {
 			/* gpg itself failed: not a property of the key. */
 			*st = usable;

@@ -7,10 +7,10 @@
  * struct milter_env is everything a message decision needs besides the
  * message: configuration, key store, caches, the keyholder that performs
  * local users' private-key operations (doc/privsep.md), trust anchors, and
- * the time.  The store key itself is for OpenPGP secrets only (read on
- * first need through store_key), and for tests, which unseal S/MIME keys in
- * process when there is no keyholder.  Returned certificates and keys are new references owned by the
- * caller.  Key store failures are returned; "no key" is not a failure.
+ * the time.  The milter never reads the store key: only tests set seal_key,
+ * to unseal S/MIME keys in process when there is no keyholder (OpenPGP
+ * secrets are never unsealed here, not even then).  Returned certificates
+ * and keys are new references owned by the caller.  Key store failures are returned; "no key" is not a failure.
  */
 #ifndef CABLES_KEYS_H
 #define CABLES_KEYS_H
@@ -45,10 +45,8 @@ struct milter_env {
 	 * harvested one also only while pinned): their fingerprints, or NULL.
 	 */
 	const struct keyd_found *confirmed;
-	/* S/MIME private keys stay in cables-keyholder: their operations go here (NULL: none). */
+	/* Private keys (S/MIME and OpenPGP) stay in cables-keyholder: their operations go here (NULL: none). */
 	const struct kh_transport *keyholder;
-	/* The store key for OpenPGP secrets, read on first need (NULL: seal_key or nothing). */
-	const uint8_t *(*store_key)(const struct config *cfg, time_t now);
 };
 
 enum key_use { KEY_ENCRYPT, KEY_SIGN };
@@ -63,14 +61,11 @@ X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use
 /*
  * The OpenPGP counterpart of keys_cert(): the fingerprint of the newest key
  * of addr usable for use, or false with *why set.  For KEY_SIGN the store
- * must hold the secret key, and it is put into the GnuPG home (once per
- * process) so that gpg can sign with it.
+ * must hold the secret key and there must be a keyholder to sign with it
+ * (the secret never comes into the milter or its GnuPG home).
  */
 bool keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[41], char **why,
     cables_status *st, struct cables_err *err);
-
-/* Put the secret key of store record r (OpenPGP) into the GnuPG home, once per process. */
-cables_status keys_pgp_secret(const struct milter_env *env, const struct key_record *r, struct cables_err *err);
 
 struct key_pair {
 	X509 *cert;

@@ -189,6 +189,30 @@ check_runtime(const struct config *cfg)
 }
 
 /* Run as User from here on (the socket is open and belongs to the right group). */
+/*
+ * OpenPGP secret keys live in cables-keyholder only; an older milter
+ * imported them into GnuPGHome, in the clear: remove them, and say so.
+ */
+static void
+remove_pgp_secrets(const char *home)
+{
+	char fprs[64][PGP_FPR_LEN + 1];
+	size_t n, files;
+	struct cables_err err;
+
+	if (pgp_remove_secrets(home, fprs, 64, &n, &files, &err) != CABLES_OK) {
+		log_warnx("GnuPGHome %s: cannot remove the OpenPGP secret keys an older version left there: %s", home,
+		    err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		log_info("GnuPGHome %s: removed OpenPGP secret key %s (secret keys live in cables-keyholder now)", home,
+		    fprs[i]);
+	if (files > 0)
+		log_info("GnuPGHome %s: removed %zu secret key file%s from private-keys-v1.d", home, files,
+		    files == 1 ? "" : "s");
+}
+
 static void
 drop_privileges(const char *user, const char *gnupg_home)
 {
@@ -350,6 +374,7 @@ main(int argc, char **argv)
 		fatalx("%s", err.msg);
 	if (pgp_init(cfg->gnupg_home, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
+	remove_pgp_secrets(cfg->gnupg_home);
 	if (cfg->trust_anchors != NULL && (anchors = smime_anchors_load(cfg->trust_anchors, &err)) == NULL)
 		fatalx("%s", err.msg);
 	pid_file = cfg->pid_file != NULL ? xstrdup(cfg->pid_file) : NULL;

@@ -53,10 +53,6 @@ static bool reinject_key_loaded;
 static struct khclient *keyholder;
 
 /* The store key, loaded on demand for OpenPGP secrets only (see milter.h). */
-static pthread_mutex_t store_key_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t store_key[SEAL_KEY_LEN];
-static bool store_key_loaded, store_key_warned;
-static time_t store_key_retry;
 
 struct conn {
 	struct sockaddr_storage client;
@@ -181,14 +177,6 @@ milter_reload(void)
 	if (n->reinject_to != NULL && !reinject_key_loaded)
 		log_warnx("configuration: split delivery needs ReinjectKey, which is read at start; "
 		    "restart cables-milter");
-	if (strcmp(o->key_store_key, n->key_store_key) != 0) {
-		/* The new store key is read when next needed. */
-		pthread_mutex_lock(&store_key_lock);
-		OPENSSL_cleanse(store_key, sizeof(store_key));
-		store_key_loaded = false;
-		store_key_retry = 0;
-		pthread_mutex_unlock(&store_key_lock);
-	}
 	rt = runtime_new(n, anchors);
 	pthread_mutex_lock(&runtime_lock);
 	old = current;
@@ -201,10 +189,6 @@ milter_reload(void)
 void
 milter_teardown(void)
 {
-	pthread_mutex_lock(&store_key_lock);
-	OPENSSL_cleanse(store_key, sizeof(store_key));
-	store_key_loaded = false;
-	pthread_mutex_unlock(&store_key_lock);
 	OPENSSL_cleanse(reinject_key, sizeof(reinject_key));
 	smime_cache_free(cert_cache);
 	cert_cache = NULL;
@@ -213,32 +197,6 @@ milter_teardown(void)
 	keyholder = NULL;
 	runtime_release(current);
 	current = NULL;
-}
-
-/* OpenPGP only: S/MIME keys are never unsealed in the milter. */
-static const uint8_t *
-current_store_key(const struct config *cfg, time_t now)
-{
-	struct cables_err err;
-	const uint8_t *key;
-
-	pthread_mutex_lock(&store_key_lock);
-	if (!store_key_loaded && now >= store_key_retry) {
-		if (seal_key_load(cfg->key_store_key, false, store_key, &err) == CABLES_OK) {
-			store_key_loaded = true;
-			if (store_key_warned)
-				log_info("store key %s loaded: private keys available", cfg->key_store_key);
-		} else {
-			store_key_retry = now + 10;
-			if (!store_key_warned)
-				log_warnx("OpenPGP secret keys unavailable (no PGP decryption or signing) until it can be read: %s",
-				    err.msg);
-			store_key_warned = true;
-		}
-	}
-	key = store_key_loaded ? store_key : NULL;
-	pthread_mutex_unlock(&store_key_lock);
-	return key;
 }
 
 static struct conn *
@@ -476,7 +434,7 @@ env_of(const struct conn *c)
 {
 	time_t now = time(NULL);
 	struct milter_env env = { c->rt->cfg, store, cert_cache, NULL, c->rt->anchors, now, NULL, NULL, NULL,
-	    keyholder != NULL ? khclient_transport(keyholder) : NULL, current_store_key };
+	    keyholder != NULL ? khclient_transport(keyholder) : NULL };
 
 	if (reinject_key_loaded)
 		env.marker_key = reinject_key;

@@ -1,7 +1,9 @@
 /* pgp - OpenPGP keys and PGP/MIME encryption with GPGME; see pgp.h. */
 #include "autoconfig.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <ftw.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gpgme.h>
@@ -267,6 +270,16 @@ facts_from_key(gpgme_key_t key, struct key_facts *f)
 		    a != NULL ? a : "?");
 		gpgme_free(a);
 	}
+	/* What gpg would sign with: the newest valid signing (sub)key. */
+	long newest = -1;
+
+	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next)
+		if (sk->can_sign && !sk->revoked && !sk->expired && !sk->invalid && !sk->disabled && sk->fpr != NULL &&
+		    strlen(sk->fpr) == PGP_FPR_LEN && sk->timestamp > newest) {
+			newest = sk->timestamp;
+			strlcpy_c(f->info.sign_keyid, sk->fpr + PGP_FPR_LEN - 16, sizeof(f->info.sign_keyid));
+			str_lower(f->info.sign_keyid);
+		}
 	if (key->subkeys != NULL) {
 		f->info.created = key->subkeys->timestamp;
 		f->info.expires = key->subkeys->expires;
@@ -379,6 +392,72 @@ pgp_delete(const char *home, const char *fpr, struct cables_err *err)
 		gpgme_key_unref(key);
 	}
 	gpgme_release(ctx);
+	return st;
+}
+
+/* Every secret key gpg lists in home, by fingerprint: at most max into fprs. */
+static cables_status
+secret_fprs(const char *home, char (*fprs)[PGP_FPR_LEN + 1], size_t max, size_t *n, struct cables_err *err)
+{
+	gpgme_ctx_t ctx;
+	gpgme_key_t key;
+	gpgme_error_t e;
+	cables_status st;
+
+	*n = 0;
+	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
+		return st;
+	if ((e = gpgme_op_keylist_start(ctx, NULL, 1)) != 0)
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "listing secret keys", e);
+	while (st == CABLES_OK && gpgme_op_keylist_next(ctx, &key) == 0) {
+		if (*n < max && key->subkeys != NULL && key->subkeys->fpr != NULL)
+			fpr_copy(fprs[(*n)++], key->subkeys->fpr);
+		gpgme_key_unref(key);
+	}
+	gpgme_op_keylist_end(ctx);
+	gpgme_release(ctx);
+	return st;
+}
+
+/* Key files gpg-agent keeps (private-keys-v1.d/<keygrip>.key) that no listed key accounted for. */
+static size_t
+remove_key_files(const char *home)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *d;
+	size_t removed = 0;
+	DIR *dp;
+
+	snprintf(dir, sizeof(dir), "%s/private-keys-v1.d", home);
+	if ((dp = opendir(dir)) == NULL)
+		return 0;
+	while ((d = readdir(dp)) != NULL) {
+		size_t len = strlen(d->d_name);
+
+		if (len > 4 && strcmp(d->d_name + len - 4, ".key") == 0 &&
+		    snprintf(path, sizeof(path), "%s/%s", dir, d->d_name) < (int)sizeof(path) && unlink(path) == 0)
+			removed++;
+	}
+	closedir(dp);
+	return removed;
+}
+
+cables_status
+pgp_remove_secrets(const char *home, char (*fprs)[PGP_FPR_LEN + 1], size_t max, size_t *n, size_t *files,
+    struct cables_err *err)
+{
+	char (*all)[PGP_FPR_LEN + 1] = xcalloc(PGP_SECRETS_MAX, sizeof(*all));
+	size_t found;
+	cables_status st;
+
+	*n = *files = 0;
+	if ((st = secret_fprs(home, all, PGP_SECRETS_MAX, &found, err)) == CABLES_OK)
+		for (size_t i = 0; i < found && st == CABLES_OK; i++)
+			if ((st = pgp_delete(home, all[i], err)) == CABLES_OK && *n < max)
+				strlcpy_c(fprs[(*n)++], all[i], sizeof(fprs[0]));
+	free(all);
+	if (st == CABLES_OK)
+		*files = remove_key_files(home);
 	return st;
 }
 
@@ -556,10 +635,17 @@ pgp_temp_home(const char *tmpdir, char path[64], struct cables_err *err)
 	return pgp_init(path, err);
 }
 
+/*
+ * Remove what can be removed and go on: gpg-agent, told to stop, deletes
+ * its sockets while we walk, and an entry gone under us must not end the
+ * walk (nftw stops at the first non-zero return) and leave the secret key
+ * files in private-keys-v1.d behind.
+ */
 static int
 remove_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-	return remove(p);
+	(void)remove(p);
+	return 0;
 }
 
 void
@@ -567,11 +653,19 @@ pgp_temp_home_remove(const char *path)
 {
 	pid_t pid;
 	char *argv[] = { "gpgconf", "--homedir", (char *)path, "--kill", "all", NULL };
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	struct stat sb;
 	int status;
 
 	if (posix_spawnp(&pid, "gpgconf", NULL, NULL, argv, environ) == 0)
 		waitpid(pid, &status, 0);
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	/* The agent exits on its own time and may still write (random_seed): again until gone, for 2 s at most. */
+	for (int i = 0; i < 100; i++) {
+		nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+		if (lstat(path, &sb) != 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
 }
 
 cables_status
@@ -907,6 +1001,31 @@ pgp_message_keyids(const struct spool *sp, off_t from, off_t to, char (*ids)[17]
 }
 
 cables_status
+pgp_message_pkesk(const struct spool *sp, off_t from, off_t to, const char id[17], uint8_t body[PGP_PKESK_MAX],
+    size_t *len, struct cables_err *err)
+{
+	struct buf bin;
+	const uint8_t *b;
+	bool message;
+	cables_status st;
+
+	*len = 0;
+	buf_init(&bin);
+	st = armor_prefix(sp, from, to, PGP_PACKET_PREFIX_MAX, &bin, &message, err);
+	if (st == CABLES_OK && !message)
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP: the armor is not a PGP MESSAGE");
+	if (st == CABLES_OK &&
+	    (st = pgp_packet_find_pkesk((const uint8_t *)bin.data, bin.len, id, &b, len, err)) == CABLES_OK) {
+		if (*len > PGP_PKESK_MAX)
+			st = cables_fail(err, CABLES_ERR_TOOBIG, "OpenPGP: a session-key packet of %zu bytes", *len);
+		else
+			memcpy(body, b, *len);
+	}
+	buf_release(&bin);
+	return st;
+}
+
+cables_status
 pgp_message_check(const struct spool *sp, off_t from, off_t to, struct cables_err *err)
 {
 	struct buf bin;
@@ -1115,6 +1234,13 @@ cables_status
 pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, const char (*keep)[17], size_t nkeep,
     struct byte_sink *out, struct pgp_verify *v, struct cables_err *err)
 {
+	return pgp_decrypt_with(home, sp, from, to, keep, nkeep, NULL, out, v, err);
+}
+
+cables_status
+pgp_decrypt_with(const char *home, const struct spool *sp, off_t from, off_t to, const char (*keep)[17],
+    size_t nkeep, const char *session_key, struct byte_sink *out, struct pgp_verify *v, struct cables_err *err)
+{
 	struct gpgme_data_cbs rcbs = { cipher_read_cb, NULL, NULL, NULL }, wcbs = { NULL, write_cb, NULL, NULL };
 	struct cipher_reader *cr;
 	struct writer *w;
@@ -1145,6 +1271,11 @@ pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, cons
 	/* Every status line to decrypt_status: which key decrypted is the caller's to judge. */
 	if ((e = gpgme_set_ctx_flag(ctx, "full-status", "1")) != 0) {
 		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_set_ctx_flag full-status", e);
+		goto out;
+	}
+	/* The session key opened elsewhere (the keyholder): gpg needs no secret key. */
+	if (session_key != NULL && (e = gpgme_set_ctx_flag(ctx, "override-session-key", session_key)) != 0) {
+		st = gpg_fail(err, CABLES_ERR_INTERNAL, "gpgme_set_ctx_flag override-session-key", e);
 		goto out;
 	}
 	gpgme_set_status_cb(ctx, decrypt_status, v);

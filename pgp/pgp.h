@@ -45,6 +45,7 @@ struct pgp_key_info {
 	size_t nemails;
 	char (*subkeys)[PGP_FPR_LEN + 1];	/* every (sub)key's fingerprint, primary first */
 	size_t nsubkeys;
+	char sign_keyid[17];		/* the newest valid signing (sub)key's key ID, lowercase; "" none */
 };
 
 void pgp_key_info_release(struct pgp_key_info *k);
@@ -76,6 +77,18 @@ cables_status pgp_export(const char *home, const char *fpr, bool secret, bool ar
 
 /* Delete a key (and its secret) from the home; a missing key is fine. */
 cables_status pgp_delete(const char *home, const char *fpr, struct cables_err *err);
+
+/*
+ * Remove every secret key from the home (with its public key: the store
+ * is the record, and keys are imported again when needed), then any key
+ * file gpg-agent still keeps in private-keys-v1.d.  The milter holds no
+ * OpenPGP secret (the keyholder does; doc/privsep.md) and calls this at
+ * start for what an older version imported.  fprs gets the fingerprints
+ * removed (at most max, *n of them), *files the stray key files removed.
+ */
+#define PGP_SECRETS_MAX 4096
+cables_status pgp_remove_secrets(const char *home, char (*fprs)[PGP_FPR_LEN + 1], size_t max, size_t *n,
+    size_t *files, struct cables_err *err);
 
 enum pgp_algo { PGP_ALGO_ED25519, PGP_ALGO_RSA3072 };
 
@@ -170,6 +183,21 @@ struct pgp_verify {
 
 cables_status pgp_decrypt(const char *home, const struct spool *sp, off_t from, off_t to, const char (*keep)[17],
     size_t nkeep, struct byte_sink *out, struct pgp_verify *v, struct cables_err *err);
+
+/*
+ * pgp_decrypt() with the session key given ("ALGO:HEX", pgp_key.h; NULL:
+ * gpg finds it with a secret key of the home): gpg decrypts with it and
+ * uses no secret key.  It does not say which key opened the session key
+ * then (v->decrypted_by stays ""): the caller knows.
+ */
+cables_status pgp_decrypt_with(const char *home, const struct spool *sp, off_t from, off_t to,
+    const char (*keep)[17], size_t nkeep, const char *session_key, struct byte_sink *out, struct pgp_verify *v,
+    struct cables_err *err);
+
+/* The body of the first session-key packet naming key ID id (pgp_packet_find_pkesk), copied into body. */
+#define PGP_PKESK_MAX 2048
+cables_status pgp_message_pkesk(const struct spool *sp, off_t from, off_t to, const char id[17],
+    uint8_t body[PGP_PKESK_MAX], size_t *len, struct cables_err *err);
 
 /*
  * Verify a detached signature (RFC 3156 multipart/signed): the signed bytes

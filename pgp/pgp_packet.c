@@ -189,3 +189,70 @@ pgp_packet_keep_pkesks(uint8_t *p, size_t *n, const char (*ids)[17], size_t nids
 	*n -= pos - out;
 	return CABLES_OK;
 }
+
+/* An MPI at body[*pos]: its value bytes. */
+static bool
+mpi_at(const uint8_t *body, size_t n, size_t *pos, const uint8_t **v, size_t *len)
+{
+	size_t bits;
+
+	if (n - *pos < 2)
+		return false;
+	bits = (size_t)body[*pos] << 8 | body[*pos + 1];
+	*len = (bits + 7) / 8;
+	if (*len == 0 || *len > n - *pos - 2)
+		return false;
+	*v = body + *pos + 2;
+	*pos += 2 + *len;
+	return true;
+}
+
+cables_status
+pgp_packet_pkesk_parse(const uint8_t *body, size_t n, struct pgp_pkesk *k, struct cables_err *err)
+{
+	size_t pos = 10;
+
+	memset(k, 0, sizeof(*k));
+	if (!pgp_packet_pkesk_keyid(body, n, k->keyid) || n < 10)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP: not a version 3 public-key session-key packet");
+	k->algo = body[9];
+	if (k->algo != 1 && k->algo != 2 && k->algo != 18)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP: session key encrypted with public-key "
+		    "algorithm %u (RSA and ECDH are decrypted here)", k->algo);
+	if (!mpi_at(body, n, &pos, &k->mpi, &k->mpi_len))
+		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP: session-key packet cut short");
+	if (k->algo == 18) {
+		if (pos >= n || body[pos] == 0 || body[pos] > n - pos - 1)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP: ECDH session-key packet cut short");
+		k->wrapped_len = body[pos];
+		k->wrapped = body + pos + 1;
+		pos += 1 + k->wrapped_len;
+	}
+	if (pos != n)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP: %zu bytes after the session-key packet's fields",
+		    n - pos);
+	return CABLES_OK;
+}
+
+cables_status
+pgp_packet_find_pkesk(const uint8_t *p, size_t n, const char id[17], const uint8_t **body, size_t *len,
+    struct cables_err *err)
+{
+	struct pgp_packet_header h;
+	size_t pos = 0;
+	cables_status st;
+
+	*body = NULL;
+	*len = 0;
+	if ((st = pgp_packet_is_encrypted(p, n, NULL, err)) != CABLES_OK)
+		return st;
+	while (pgp_packet_header_read(p + pos, n - pos, &h, NULL) == CABLES_OK && !is_data_packet(h.tag)) {
+		if (h.tag == PGP_TAG_PKESK && pkesk_names(p + pos + h.header_len, h.body_len, (const char (*)[17])id, 1)) {
+			*body = p + pos + h.header_len;
+			*len = h.body_len;
+			return CABLES_OK;
+		}
+		pos += h.header_len + h.body_len;
+	}
+	return cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP: no session-key packet for key %s", id);
+}

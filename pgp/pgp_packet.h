@@ -65,6 +65,34 @@ cables_status pgp_packet_is_encrypted(const uint8_t *p, size_t n, size_t *nsk, s
 bool pgp_packet_pkesk_keyid(const uint8_t *body, size_t n, char id[17]);
 
 /*
+ * A version 3 PKESK body (RFC 4880 section 5.1): the key ID, the
+ * public-key algorithm, and its fields, pointing into body: RSA (1, 2) one
+ * MPI (m^e mod n, its value bytes); ECDH (18) the ephemeral point's MPI
+ * value and the wrapped session key (RFC 6637 section 10).  Anything else,
+ * or a field that overruns the body or leaves bytes after it, is
+ * CABLES_ERR_SYNTAX (an algorithm we do not decrypt: CABLES_ERR_UNUSABLE).
+ */
+struct pgp_pkesk {
+	char keyid[17];
+	unsigned int algo;
+	const uint8_t *mpi;		/* RSA: the encrypted block; ECDH: the ephemeral point */
+	size_t mpi_len;
+	const uint8_t *wrapped;		/* ECDH */
+	size_t wrapped_len;
+};
+
+cables_status pgp_packet_pkesk_parse(const uint8_t *body, size_t n, struct pgp_pkesk *k, struct cables_err *err);
+
+/*
+ * The body of the first PKESK in the encrypted message p[0..n) naming key
+ * ID id (never the wildcard): *body and *len point into p.
+ * CABLES_ERR_NOTFOUND when none does, CABLES_ERR_SYNTAX when p is not an
+ * encrypted message.
+ */
+cables_status pgp_packet_find_pkesk(const uint8_t *p, size_t n, const char id[17], const uint8_t **body,
+    size_t *len, struct cables_err *err);
+
+/*
  * Rewrite, in place, the encrypted message p[0..*n) (its start, as
  * pgp_packet_is_encrypted accepts it) so that its only session-key packets
  * are the PKESKs naming one of ids[0..nids) (16 lowercase hex digits each):

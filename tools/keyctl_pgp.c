@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -26,6 +27,21 @@
 #include "seal.h"
 #include "util.h"
 
+/*
+ * The throw-away home of this run: it may hold an unsealed secret key, so
+ * it is removed at exit too, keyctl_die() included (one home per run).
+ */
+static char pending_home[64];
+
+static void
+remove_pending_home(void)
+{
+	struct stat sb;
+
+	if (pending_home[0] != '\0' && lstat(pending_home, &sb) == 0)
+		pgp_temp_home_remove(pending_home);
+}
+
 static void
 temp_home(struct ctx *c, char home[64])
 {
@@ -33,6 +49,9 @@ temp_home(struct ctx *c, char home[64])
 
 	if (pgp_temp_home(c->cfg->temp_dir, home, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
+	if (pending_home[0] == '\0')
+		atexit(remove_pending_home);
+	strlcpy_c(pending_home, home, sizeof(pending_home));
 }
 
 /*

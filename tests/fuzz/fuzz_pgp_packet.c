@@ -4,14 +4,19 @@
  * given and name a tag 1..63; a message called encrypted must have at
  * least one session-key packet; walking the packets by their headers
  * never leaves the input; keeping the session-key packets of one key ID
- * shrinks the message and leaves it encrypted.
+ * shrinks the message and leaves it encrypted; a PKESK body that parses
+ * points within itself; the same bytes read as a transferable key
+ * (pgp_key.c, which the keyholder and the milter use on store rows) and as
+ * a decrypted session key never read outside them.
  */
 #include "autoconfig.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
+#include "pgp_key.h"
 #include "pgp_packet.h"
 
 int
@@ -41,6 +46,38 @@ keep(const uint8_t *data, size_t size)
 	free(copy);
 }
 
+static void
+pkesk(const uint8_t *body, size_t n)
+{
+	struct pgp_pkesk k;
+
+	if (pgp_packet_pkesk_parse(body, n, &k, NULL) != CABLES_OK)
+		return;
+	if (k.mpi < body || k.mpi + k.mpi_len > body + n || k.mpi_len == 0 ||
+	    (k.wrapped != NULL && (k.wrapped < body || k.wrapped + k.wrapped_len > body + n)))
+		abort();
+}
+
+/* The bytes as a key (the first, and the key ID of the first 8 bytes or a fixed one), and as a session key. */
+static void
+as_key(const uint8_t *data, size_t size)
+{
+	struct pgp_keypkt k;
+	char id[17] = "0102030405060708", sk[PGP_SESSION_KEY_STR];
+	EVP_PKEY *key;
+
+	if (size >= 8)
+		for (size_t i = 0; i < 8; i++)
+			snprintf(id + 2 * i, 3, "%02x", data[i]);
+	for (int i = 0; i < 2; i++)
+		if (pgp_key_find(data, size, i == 0 ? NULL : id, &k, NULL) == CABLES_OK && k.secret &&
+		    (key = pgp_key_private(&k, NULL)) != NULL)
+			EVP_PKEY_free(key);
+	if (pgp_session_key_decode(data, size, size > 0 && (data[0] & 1), sk, NULL) == CABLES_OK &&
+	    strlen(sk) < 4)
+		abort();
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -55,6 +92,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (h.kind != PGP_LENGTH_DEFINITE || h.body_len > size - pos - h.header_len)
 			break;
 		(void)pgp_packet_pkesk_keyid(data + pos + h.header_len, h.body_len, id);
+		if (h.tag == PGP_TAG_PKESK)
+			pkesk(data + pos + h.header_len, h.body_len);
 		pos += h.header_len + h.body_len;
 	}
 	err.msg[0] = '\0';
@@ -65,5 +104,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	keep(data, size);
+	as_key(data, size);
 	return 0;
 }

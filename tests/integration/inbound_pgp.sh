@@ -194,11 +194,10 @@ else
 fi
 # Issue 15 item 1, the spliced message: carol (a local user) takes bob's
 # ciphertext (seen on the wire), keeps bob's session-key packet first, adds
-# one naming her own encryption subkey, and mails it to herself.  bob's
-# secret is in the milter's GnuPG home since his first mail, so gpg opens
-# bob's packet, were it given it: gpg gets the message with carol's packet
-# only (and would be checked for the key it used), so carol gets the message
-# still encrypted, never bob's plaintext, with the reason.
+# one naming her own encryption subkey, and mails it to herself.  Only the
+# packet naming carol's key is opened (by the keyholder, with carol's key,
+# for carol), and it does not hold bob's session key, so carol gets the
+# message still encrypted, never bob's plaintext, with the reason.
 cid=$(gpg --homedir "$GA" --list-keys --with-colons carol@b.test | awk -F: '$1 == "sub" {print $5; exit}')
 /usr/bin/python3 - "$T/bobonly.asc" "$T/spliced.asc" "$cid" <<'PY'
 import base64, sys

@@ -31,6 +31,9 @@
   split-signed FILE DATA SIG
                          The signed first part (exact bytes) and the DER
                          signature of a multipart/signed message.
+  split-pgp-signed FILE DATA SIG
+                         The same for RFC 3156: the armored OpenPGP
+                         signature as it is.
 """
 import base64
 import re
@@ -229,8 +232,8 @@ def pgp_signed(args):
     open(out, "wb").write(head + body)
 
 
-def split_signed(data):
-    """(first part, DER signature) of a multipart/signed message, per RFC 1847/2046."""
+def split_signed(data, raw=False):
+    """(first part, DER signature) of a multipart/signed message, per RFC 1847/2046; raw: the signature part's body as it is."""
     import re
     _, body = split(data)
     ct = header(data, "Content-Type")
@@ -246,6 +249,8 @@ def split_signed(data):
     start2 = end1 + len(delim) + 4
     end2 = body.index(b"\r\n" + delim + b"--", start2)
     sig_fields, sig_body = split(body[start2:end2])
+    if raw:
+        return body[start1:end1], sig_body
     return body[start1:end1], base64.b64decode(b"".join(sig_body.split()))
 
 
@@ -360,8 +365,8 @@ def main(argv):
     if cmd == "smime-message":
         smime_message(args)
         return 0
-    if cmd == "split-signed":
-        part, sig = split_signed(open(args[0], "rb").read())
+    if cmd in ("split-signed", "split-pgp-signed"):
+        part, sig = split_signed(open(args[0], "rb").read(), cmd == "split-pgp-signed")
         open(args[1], "wb").write(part)
         open(args[2], "wb").write(sig)
         return 0

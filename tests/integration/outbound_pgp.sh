@@ -3,7 +3,8 @@
 # multipart/encrypted, and gpg and rnp (Thunderbird's OpenPGP engine) give
 # back the original content entity byte for byte; Format and
 # FormatPreference choose between S/MIME and OpenPGP; unusable keys are
-# refused with the reason; signed and encrypted in one pass.
+# refused with the reason; signed (RFC 3156 6.1) through cables-keyholder, and
+# the milter's GnuPG home holds no secret key.
 RIG_PORT=12270
 . "$top_srcdir/tests/integration/rig.sh"
 
@@ -134,24 +135,56 @@ check "signing-only key, require: 4xx" test $? = 4
 check "signing-only key: the log gives the reason" \
 	grep -q 'tempfail: no usable OpenPGP key for frank@f.test: OpenPGP key [0-9a-f]* has no valid encryption key' "$MILTER_LOG"
 
-# Signed and encrypted in one pass with the sender's OpenPGP key.
+# Signed with the sender's OpenPGP key (RFC 3156 section 6.1: multipart/signed,
+# then encrypted): the signature is built by the milter, its private-key step
+# done by cables-keyholder; gpg in the milter holds no secret key.
 keyctl generate alice@a.test --pgp >/dev/null
 keyctl export alice@a.test --out "$T/alice.pub"
-gpg --homedir "$GB" --batch -q --import "$T/alice.pub" 2>/dev/null
+keyctl generate dave@a.test --pgp --algo rsa3072 >/dev/null
+keyctl export dave@a.test --out "$T/dave.pub"
+gpg --homedir "$GB" --batch -q --import "$T/alice.pub" "$T/dave.pub" 2>/dev/null
+# A secret key an older milter imported into its GnuPG home: removed at start, and said so.
+gpg --homedir "$T/gnupg" --batch -q --import "$T/bob.sec" 2>/dev/null
+check "setup: the milter's GnuPG home holds a secret key before the restart" \
+	sh -c "gpg --homedir $T/gnupg --batch --list-secret-keys --with-colons 2>/dev/null | grep -q '^sec'"
 rig_config "Policy a.test Sign=yes" "SignUnauthenticated yes"
 rig_milter_restart
-if rig_send "$T/utf8.eml" alice@a.test bob@b.test; then
+check "start: the log names the secret key removed from GnuPGHome" wait_for 30 \
+	grep -q "removed OpenPGP secret key $(keyctl list | awk '$1 == "bob@b.test" && $2 == "pgp" {print $3}')" "$MILTER_LOG"
+# signed_ok NAME SENDER: the last wire copy decrypts (gpg) to a multipart/signed entity whose
+# first part is utf8.entity, byte for byte, and gpg verifies the detached signature by SENDER's key.
+signed_ok() {
 	wire=$(capture)
-	check "signed: gpg decrypts" gpg_decrypts "$wire" "$T/utf8.entity"
-	gpg --homedir "$GB" --batch --status-fd 1 --pinentry-mode loopback --passphrase '' \
-		--decrypt "$T/payload.asc" > /dev/null 2>&1 > "$T/status" || true
-	afpr=$(keyctl list | awk '$1 == "alice@a.test" && $2 == "pgp" {print $3}')
-	check "signed: gpg reports a good signature by alice's key" grep -q "VALIDSIG [0-9A-F]*$(echo "$afpr" | tr a-f A-F)" "$T/status"
-	check "signed: one pass (no multipart/signed inside)" sh -c "! grep -q 'multipart/signed' $T/dec.out"
-	check "signed: the log line says so" grep -q "$(qid_of_reply): encrypted: format=pgp recipients=1 signed" "$MILTER_LOG"
-	check "signed: no X-Cables field on the wire" sh -c "! grep -qi '^X-Cables' $wire"
+	$MAILTOOL pgp-payload "$wire" > "$T/payload.asc"
+	gpg --homedir "$GB" --batch -q --pinentry-mode loopback --passphrase '' --decrypt "$T/payload.asc" \
+		> "$T/dec.out" 2>"$T/gpg.err"
+	check "$1: gpg decrypts a multipart/signed entity (RFC 3156 6.1)" \
+		grep -q '^Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature"' "$T/dec.out"
+	$MAILTOOL split-pgp-signed "$T/dec.out" "$T/signed.part" "$T/signed.sig"
+	check "$1: the signed part is the original content entity, byte for byte" cmp -s "$T/signed.part" "$T/utf8.entity"
+	gpg --homedir "$GB" --batch --status-fd 1 --verify "$T/signed.sig" "$T/signed.part" > "$T/status" 2>/dev/null || true
+	sfpr=$(keyctl list | awk -v a="$2" '$1 == a && $2 == "pgp" {print $3}')
+	check "$1: gpg reports a good signature by $2's key" \
+		grep -q "VALIDSIG [0-9A-F]* .* $(echo "$sfpr" | tr a-f A-F)[0-9A-F]*\$" "$T/status"
+	check "$1: a v4 text signature (class 01), SHA-256" grep -q "VALIDSIG .* 4 0 [0-9]* 8 01 " "$T/status"
+	check "$1: the log line says signed" grep -q "$(qid_of_reply): encrypted: format=pgp recipients=1 signed" "$MILTER_LOG"
+	check "$1: no X-Cables field on the wire" sh -c "! grep -qi '^X-Cables' $wire"
+}
+if rig_send "$T/utf8.eml" alice@a.test bob@b.test; then
+	signed_ok "signed by Ed25519" alice@a.test
 else
-	not_ok "signed: accepted" "$REPLY"
+	not_ok "signed by Ed25519: accepted" "$REPLY"
 fi
+if rig_send "$T/utf8.eml" dave@a.test bob@b.test; then
+	signed_ok "signed by RSA-3072" dave@a.test
+else
+	not_ok "signed by RSA-3072: accepted" "$REPLY"
+fi
+check "the keyholder signed as alice (Ed25519) and dave (RSA)" sh -c \
+	"grep -q 'alice@a.test pgp-sign keyid=[0-9a-f]*: ok' $T/keyholder.log && grep -q 'dave@a.test pgp-sign keyid=[0-9a-f]*: ok' $T/keyholder.log"
+check "the milter's GnuPG home holds no secret key" \
+	sh -c "! gpg --homedir $T/gnupg --batch --list-secret-keys --with-colons 2>/dev/null | grep -q '^sec'"
+check "the milter's GnuPG home has no key file in private-keys-v1.d" \
+	sh -c "! ls $T/gnupg/private-keys-v1.d/ 2>/dev/null | grep -q ."
 
 rig_done

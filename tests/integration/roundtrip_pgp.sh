@@ -1,9 +1,10 @@
 #!/bin/sh
 # Two mail domains on loopback, each a Postfix with its own cables-milter,
-# with OpenPGP keys only: alice@a.test writes to bob@b.test; a.test signs and
-# encrypts in one pass, the copy on the wire is PGP/MIME that rnp (with
-# bob's key) decrypts and whose signature rnp verifies, b.test decrypts and
-# checks the signature, and bob's Maildir holds what alice sent.  A revoked
+# with OpenPGP keys only: alice@a.test writes to bob@b.test; a.test signs
+# (RFC 3156 multipart/signed, through its keyholder) and encrypts, the copy
+# on the wire is PGP/MIME that rnp (with bob's key) decrypts and whose
+# signature rnp verifies, b.test decrypts (through its keyholder) and checks
+# the signature, and bob's Maildir holds what alice sent as the signed part.  A revoked
 # key is refused with the reason.
 RIG_PORT=12290
 . "$top_srcdir/tests/integration/rig.sh"
@@ -53,13 +54,17 @@ if send rt1 bob@b.test; then
 	if w=$(wire rt1); then
 		check "on the wire: PGP/MIME" $MAILTOOL pgp-payload "$w"
 		check "on the wire: no plaintext" sh -c "! grep -q PLAINTEXT-MARKER $w"
-		check "a.test's log: signed and encrypted in one pass" \
+		check "a.test's log: signed and encrypted" \
 			grep -q "$(qid_of_reply): encrypted: format=pgp recipients=1 signed" "$T/a/milter.log"
 		check "on the wire: no X-Cables field" sh -c "! grep -qi '^X-Cables' $w"
 		$MAILTOOL pgp-payload "$w" > "$T/rt1.asc"
 		rnp --homedir "$RH" --password '' --decrypt "$T/rt1.asc" --output "$T/rt1.rnp" > "$T/rnp.out" 2>&1
-		check "rnp decrypts the wire copy to what alice sent, byte for byte" cmp -s "$T/rt1.rnp" "$T/rt1.entity"
-		check "rnp finds alice's signature good" grep -q 'Good signature' "$T/rnp.out"
+		# RFC 3156 6.1: multipart/signed (the signature made through a.test's keyholder), then encrypted.
+		$MAILTOOL split-pgp-signed "$T/rt1.rnp" "$T/rt1.rnp-part" "$T/rt1.rnp-sig"
+		check "rnp decrypts the wire copy to multipart/signed, the signed part what alice sent, byte for byte" \
+			cmp -s "$T/rt1.rnp-part" "$T/rt1.entity"
+		rnp --homedir "$RH" --verify "$T/rt1.rnp-sig" --source "$T/rt1.rnp-part" > "$T/rnp-verify.out" 2>&1
+		check "rnp finds alice's signature good" grep -q 'Good signature' "$T/rnp-verify.out"
 	else
 		not_ok "the wire copy was captured"
 	fi
@@ -70,8 +75,8 @@ if send rt1 bob@b.test; then
 		check "bob's copy: only b.test's X-Cables field" test "$(grep -c '^X-Cables:' "$f")" = 1
 		check "bob's copy: only b.test's Authentication-Results field" \
 			test "$(grep -c '^Authentication-Results:' "$f")" = 1
-		$MAILTOOL entity "$f" > "$T/rt1.got"
-		check "bob's copy: the content is what alice sent, byte for byte" cmp -s "$T/rt1.got" "$T/rt1.entity"
+		$MAILTOOL split-pgp-signed "$f" "$T/rt1.got" "$T/rt1.gotsig"
+		check "bob's copy: the signed part is what alice sent, byte for byte" cmp -s "$T/rt1.got" "$T/rt1.entity"
 	else
 		not_ok "bob received the message"
 	fi

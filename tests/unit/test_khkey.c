@@ -297,6 +297,24 @@ test_proto_strict(void **state)
 	kh_request_encode(wire, &r, NULL);
 	wire[12] = 'G';		/* fingerprint */
 	assert_int_equal(kh_request_decode(&back, wire, NULL), CABLES_ERR_SYNTAX);
+	/* An OpenPGP key: primary fingerprint, key ID, and zero padding that must be zero. */
+	r.key = KH_KEY_PGP;
+	assert_false(kh_pgp_fingerprint(r.fingerprint, "0123", "89abcdef01234567"));
+	assert_true(kh_pgp_fingerprint(r.fingerprint, "0123456789abcdef0123456789abcdef01234567", "89abcdef01234567"));
+	assert_string_equal(r.fingerprint, "0123456789abcdef0123456789abcdef0123456789abcdef0123456700000000");
+	assert_int_equal(kh_request_encode(wire, &r, NULL), CABLES_OK);
+	assert_int_equal(wire[5], KH_KEY_PGP);
+	assert_int_equal(kh_request_decode(&back, wire, NULL), CABLES_OK);
+	assert_int_equal(back.key, KH_KEY_PGP);
+	assert_string_equal(back.fingerprint, r.fingerprint);
+	wire[12 + 63] = '1';	/* padding of an OpenPGP fingerprint field */
+	assert_int_equal(kh_request_decode(&back, wire, NULL), CABLES_ERR_SYNTAX);
+	kh_request_encode(wire, &r, NULL);
+	wire[5] = KH_KEY_MAX;	/* key kind */
+	assert_int_equal(kh_request_decode(&back, wire, NULL), CABLES_ERR_SYNTAX);
+	strcpy(r.fingerprint, FPR);	/* an S/MIME fingerprint is no OpenPGP field */
+	assert_int_equal(kh_request_encode(wire, &r, NULL), CABLES_ERR_ARG);
+	r.key = KH_KEY_SMIME;
 	strcpy(r.address, "no-at-sign");
 	assert_int_equal(kh_request_encode(wire, &r, NULL), CABLES_ERR_ARG);
 	rep.status = KH_REFUSED;
