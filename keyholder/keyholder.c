@@ -684,7 +684,6 @@ static int
 listen_on(const char *path, gid_t gid, bool group)
 {
 	struct cables_err err;
-	char *copy = xstrdup(path), *dir = dirname(copy);
 	int fd;
 
 	/*
@@ -692,9 +691,8 @@ listen_on(const char *path, gid_t gid, bool group)
 	 * here when missing (0750, the milter's group), refused when someone else
 	 * could put a socket of theirs in the keyholder's place.
 	 */
-	if (mkdir(dir, 0750) == 0 && ((group && chown(dir, (uid_t)-1, gid) != 0) || chmod(dir, 0750) != 0))
-		fatalx("KeyholderSocket %s: directory %s: %s", path, dir, strerror(errno));
-	free(copy);
+	if (privdrop_make_dir("KeyholderSocket", path, 0750, group ? gid : (gid_t)-1, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	if (privdrop_socket_dir("KeyholderSocket", path, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	if ((fd = privdrop_listen("KeyholderSocket", path, group ? gid : (gid_t)-1, group ? 0660 : 0600, 64,
