@@ -355,6 +355,9 @@ listen_on(const char *what, const char *path, const char *group, mode_t mode)
 
 	if (group != NULL && (gr = getgrnam(group)) == NULL)
 		fatalx("%s %s: group %s: no such group", what, path, group);
+	/* As the keyholder's: no one else may put a socket of theirs in keyd's place (the admin socket is root's). */
+	if (privdrop_socket_dir(what, path, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	if ((fd = privdrop_listen(what, path, gr != NULL ? gr->gr_gid : (gid_t)-1, mode, 64, &err)) < 0)
 		fatalx("%s", err.msg);
 	return fd;

@@ -24,8 +24,10 @@
  * logged (peer uid, address, operation, fingerprint prefix, outcome) and
  * charged to a per-address token bucket (KeyholderRateLimit a minute).
  * At most KeyholderClients connections at once: when all are taken the one
- * idle the longest makes room (a client that connects and sends nothing
- * cannot lock the milter out), and one idle for KeyholderIdleTimeout is closed.
+ * idle the longest, of the peer uid holding the most, makes room (a client
+ * that connects and sends nothing cannot lock the milter out, and a peer
+ * that floods only closes its own connections), and one idle for
+ * KeyholderIdleTimeout is closed.
  * One thread per client connection (the milter keeps one per worker thread),
  * so RSA operations for concurrent messages use every CPU, as they did in
  * the milter; the state they share (rate buckets, the store, the cache of
@@ -615,31 +617,57 @@ client_thread(void *arg)
 }
 
 /*
- * A free slot for a new client, under state_lock: when every slot is taken,
- * the connection idle the longest (since it connected or was last answered,
- * so a request begun and never finished counts as idle; never one being
- * answered) is shut down and its slot given to the newcomer, so connections
- * that send nothing, or a byte, cannot lock the milter out.
+ * A free slot for a new client of uid, under state_lock: when every slot is
+ * taken, a connection not being answered is shut down and its slot given to
+ * the newcomer, so connections that send nothing, or a byte, cannot lock
+ * anyone out.  The victim is the one idle the longest (since it connected
+ * or was last answered, so a request begun and never finished counts as
+ * idle) among the connections of the peer uid holding the most slots (the
+ * newcomer's own uid on a tie): one peer (a compromised milter, or keyd,
+ * which faces the network) flooding the keyholder with connections only
+ * ever closes its own, never the other's.
  * KeyholderClients when there is none.
  */
 static size_t
-client_slot(void)
+client_slot(uid_t uid)
 {
-	size_t victim = cfg->keyholder_clients;
+	struct { uid_t uid; size_t n; } per[4];
+	size_t nper = 0, victim = cfg->keyholder_clients, most = 0;
+	uid_t heavy = uid;
 	struct client *v;
 
 	for (size_t i = 0; i < cfg->keyholder_clients; i++) {
+		size_t k;
+
 		if (clients[i] == NULL)
 			return i;
-		if (!clients[i]->busy && (victim == cfg->keyholder_clients ||
+		if (clients[i]->busy)
+			continue;
+		for (k = 0; k < nper && per[k].uid != clients[i]->uid; k++)
+			;
+		if (k == nper && nper < sizeof(per) / sizeof(per[0])) {
+			per[nper].uid = clients[i]->uid;
+			per[nper++].n = 0;
+		}
+		if (k < nper)
+			per[k].n++;
+	}
+	/* root, User and KeydUser are the only peers accepted: a few uids at most. */
+	for (size_t k = 0; k < nper; k++)
+		if (per[k].n > most || (per[k].n == most && per[k].uid == uid)) {
+			most = per[k].n;
+			heavy = per[k].uid;
+		}
+	for (size_t i = 0; i < cfg->keyholder_clients; i++)
+		if (!clients[i]->busy && clients[i]->uid == heavy && (victim == cfg->keyholder_clients ||
 		    clients[i]->idle_since < clients[victim]->idle_since))
 			victim = i;
-	}
 	if (victim == cfg->keyholder_clients)
 		return victim;
 	v = clients[victim];
-	log_warnx("peer uid %u pid %d closed: idle for %lld ms, its slot given to a new client (KeyholderClients %zu)",
-	    (unsigned)v->uid, (int)v->pid, monotonic_ms() - v->idle_since, cfg->keyholder_clients);
+	log_warnx("peer uid %u pid %d closed: idle for %lld ms, its slot given to a new client of uid %u "
+	    "(KeyholderClients %zu)", (unsigned)v->uid, (int)v->pid, monotonic_ms() - v->idle_since, (unsigned)uid,
+	    cfg->keyholder_clients);
 	shutdown(v->fd, SHUT_RDWR);	/* its thread sees the end and closes it */
 	v->evicted = true;
 	clients[victim] = NULL;
@@ -678,7 +706,7 @@ accept_client(int lfd)
 	c->pid = cred.pid;
 	c->idle_since = monotonic_ms();
 	pthread_mutex_lock(&state_lock);
-	if ((slot = client_slot()) < cfg->keyholder_clients) {
+	if ((slot = client_slot(cred.uid)) < cfg->keyholder_clients) {
 		clients[slot] = c;
 		nclients++;
 	}
@@ -733,7 +761,6 @@ static int
 listen_on(const char *path, gid_t gid, bool group)
 {
 	struct cables_err err;
-	char *copy = xstrdup(path), *dir = dirname(copy);
 	int fd;
 
 	/*
@@ -741,9 +768,8 @@ listen_on(const char *path, gid_t gid, bool group)
 	 * here when missing (0750, the milter's group), refused when someone else
 	 * could put a socket of theirs in the keyholder's place.
 	 */
-	if (mkdir(dir, 0750) == 0 && ((group && chown(dir, (uid_t)-1, gid) != 0) || chmod(dir, 0750) != 0))
-		fatalx("KeyholderSocket %s: directory %s: %s", path, dir, strerror(errno));
-	free(copy);
+	if (privdrop_make_dir("KeyholderSocket", path, 0750, group ? gid : (gid_t)-1, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	if (privdrop_socket_dir("KeyholderSocket", path, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	if ((fd = privdrop_listen("KeyholderSocket", path, group ? gid : (gid_t)-1, group ? 0660 : 0600, 64,

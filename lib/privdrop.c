@@ -2,6 +2,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <libgen.h>
 #include <pwd.h>
@@ -54,23 +56,109 @@ privdrop_listen(const char *what, const char *path, gid_t gid, mode_t mode, int 
 	return fd;
 }
 
+/*
+ * May the directory whose lstat() is st hold what only its owner should
+ * change?  final: the socket's own directory (no one else may write it);
+ * else an ancestor, which others may write only when it is sticky (they
+ * cannot then remove or rename what is not theirs).  NULL, or why not.
+ */
+static const char *
+dir_rule(const struct stat *st, bool final)
+{
+	if (!S_ISDIR(st->st_mode))
+		return "not a directory (a symbolic link?): refused";
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return "owned by another user, who could put a socket of theirs in its place: refused";
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0 && (final || (st->st_mode & S_ISVTX) == 0))
+		return final ? "writable by group or others, who could put a socket of theirs in its place: refused" :
+		    "writable by group or others (and not sticky), who could put a directory or a link of theirs "
+		    "in its place: refused";
+	return NULL;
+}
+
+/*
+ * Every directory above dir, as written (an absolute dir: a link among them
+ * is checked where it stands) and as resolved (realpath): dir_rule() for an
+ * ancestor.  NULL, or why not, with the directory in where.
+ */
+static const char *
+ancestors_bad(const char *dir, char *where, size_t wlen)
+{
+	char *real = realpath(dir, NULL);
+	const char *forms[2] = { dir[0] == '/' ? dir : NULL, real }, *bad = NULL;
+	struct stat st;
+
+	for (size_t f = 0; f < 2 && bad == NULL; f++) {
+		char *p;
+
+		if (forms[f] == NULL)
+			continue;
+		p = xstrdup(forms[f]);
+		for (char *slash = strrchr(p, '/'); slash != NULL && bad == NULL; slash = strrchr(p, '/')) {
+			*slash = '\0';
+			strlcpy_c(where, slash == p ? "/" : p, wlen);
+			if (lstat(where, &st) != 0)
+				bad = strerror(errno);
+			else if (!S_ISLNK(st.st_mode))
+				bad = dir_rule(&st, false);
+			if (slash == p)
+				break;
+		}
+		free(p);
+	}
+	free(real);
+	return bad;
+}
+
+cables_status
+privdrop_make_dir(const char *what, const char *path, mode_t mode, gid_t gid, struct cables_err *err)
+{
+	char *copy = xstrdup(path), *dir = dirname(copy), where[PATH_MAX];
+	const char *bad;
+	struct stat st;
+	int fd;
+
+	/* Above it, no one but root may put a directory or a link of theirs in its place (between mkdir and fchown). */
+	if ((bad = ancestors_bad(dir, where, sizeof(where))) != NULL) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s %s: directory %s: %s", what, path, where, bad);
+		free(copy);
+		return CABLES_ERR_UNUSABLE;
+	}
+	if (mkdir(dir, mode & 0777) != 0) {
+		free(copy);
+		return CABLES_OK;	/* there already (privdrop_socket_dir() checks it), or cannot be made (it says so) */
+	}
+	/* The one just made, never one a link points to: by descriptor. */
+	errno = 0;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0 ||
+	    st.st_uid != geteuid() || (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) != 0) ||
+	    fchmod(fd, mode & 0777) != 0) {
+		cables_fail(err, CABLES_ERR_IO, "%s %s: directory %s: %s", what, path, dir,
+		    errno != 0 ? strerror(errno) : "not the one just made");
+		if (fd >= 0)
+			close(fd);
+		free(copy);
+		return CABLES_ERR_IO;
+	}
+	close(fd);
+	free(copy);
+	return CABLES_OK;
+}
+
 cables_status
 privdrop_socket_dir(const char *what, const char *path, struct cables_err *err)
 {
-	char *copy = xstrdup(path), *dir = dirname(copy);
+	char *copy = xstrdup(path), *dir = dirname(copy), where[PATH_MAX];
 	const char *bad = NULL;
 	struct stat st;
 
+	strlcpy_c(where, dir, sizeof(where));
 	if (lstat(dir, &st) != 0)
 		bad = strerror(errno);
-	else if (!S_ISDIR(st.st_mode))
-		bad = "not a directory (a symbolic link?): refused";
-	else if (st.st_uid != 0 && st.st_uid != geteuid())
-		bad = "owned by another user, who could put a socket of theirs in its place: refused";
-	else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-		bad = "writable by group or others, who could put a socket of theirs in its place: refused";
+	else if ((bad = dir_rule(&st, true)) == NULL)
+		bad = ancestors_bad(dir, where, sizeof(where));
 	if (bad != NULL)
-		cables_fail(err, CABLES_ERR_UNUSABLE, "%s %s: directory %s: %s", what, path, dir, bad);
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s %s: directory %s: %s", what, path, where, bad);
 	free(copy);
 	return bad == NULL ? CABLES_OK : CABLES_ERR_UNUSABLE;
 }

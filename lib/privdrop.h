@@ -26,9 +26,23 @@ int privdrop_listen(const char *what, const char *path, gid_t gid, mode_t mode, 
  * The directory that will hold the socket at path may not let anyone but
  * its owner put another socket in its place: it must be a directory (not a
  * link to one), owned by root or the effective user, and not writable by
- * group or others.  CABLES_ERR_UNUSABLE with err saying which rule it breaks.
+ * group or others; and every directory above it (as written and as
+ * resolved) owned by root or the effective user and writable by no one
+ * else unless sticky, so that no one can put another directory or a link
+ * in its place between this check and bind().  CABLES_ERR_UNUSABLE with
+ * err saying which directory breaks which rule.
  */
 cables_status privdrop_socket_dir(const char *what, const char *path, struct cables_err *err);
+
+/*
+ * Make the directory that will hold the socket at path when it is missing:
+ * mode, group gid ((gid_t)-1: leave it), set through a descriptor of the
+ * directory just made (O_NOFOLLOW), never by path, where a link put in its
+ * place would have root change another file; refused (CABLES_ERR_UNUSABLE)
+ * before anything is made when a directory above it breaks
+ * privdrop_socket_dir()'s rule.  CABLES_OK when it was there already.
+ */
+cables_status privdrop_make_dir(const char *what, const char *path, mode_t mode, gid_t gid, struct cables_err *err);
 
 /*
  * Become user for good: supplementary groups, group, then user (no way

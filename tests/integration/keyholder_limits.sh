@@ -31,11 +31,12 @@ decrypted() {
 	fi
 }
 
-# hold N SECONDS PREFIX-HEX OUT: N connections to the keyholder that send PREFIX (nothing, or the start of
+# hold N SECONDS PREFIX-HEX OUT (HOLD_AS: a command before python, HOLD_SOCK: another keyholder's socket): N connections to the keyholder that send PREFIX (nothing, or the start of
 # a request) and then nothing; OUT.ready once all are connected; after SECONDS (or once all are closed),
 # in OUT, one line per connection the keyholder closed: seconds after OUT.ready.
 hold() {
-	$PY - "$KH_SOCK" "$@" <<-'PY' &
+	# shellcheck disable=SC2086
+	${HOLD_AS:-} $PY - "${HOLD_SOCK:-$KH_SOCK}" "$@" <<-'PY' &
 	import select, socket, sys, time
 	path, n, secs, prefix, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), bytes.fromhex(sys.argv[4]), sys.argv[5]
 	socks = []
@@ -77,7 +78,7 @@ check "idle connections: the rest closed within 14 s (one for the milter, the ot
 	test "$(closed "$T/idle" 0 14)" = 10
 check "idle connections: at least three lasted until KeyholderIdleTimeout (6 s)" test "$(closed "$T/idle" 5.5 14)" -ge 3
 check "keyholder: making room is logged" \
-	test "$(grep -c 'closed: idle for [0-9]* ms, its slot given to a new client (KeyholderClients 4)' "$KH_LOG")" -ge 7
+	test "$(grep -c 'closed: idle for [0-9]* ms, its slot given to a new client of uid [0-9]* (KeyholderClients 4)' "$KH_LOG")" -ge 7
 check "keyholder: the idle timeout is logged" grep -q 'closed: idle for [0-9]* s (KeyholderIdleTimeout)' "$KH_LOG"
 
 # Connections that begin a request and stop: a begun request does not keep its slot either.
@@ -88,6 +89,35 @@ wait "$HOLD_PID"
 check "begun requests: the two oldest closed at once to make room" test "$(closed "$T/begun" 0 2)" -ge 2
 check "keyholder: the milter's requests were answered each time" \
 	test "$(grep -c 'alice@a.test rsa-decrypt .*: ok' "$KH_LOG")" = 3
+
+# Fairness between peers: a second keyholder serving a milter User (nobody) and a KeydUser (sys).
+# One peer flooding the slots closes only its own connections, never the other peer's:
+# a compromised keyd (it faces the network) cannot keep closing the milter's, nor a
+# compromised milter keyd's.
+NGID=$(id -g nobody)
+sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/kh2/keyholder.sock|" \
+	-e "s|^KeyholderLogFile .*|KeyholderLogFile $T/kh2.log|" "$CONF" > "$T/kh2.conf"
+printf 'User nobody\nKeydUser sys\n' >> "$T/kh2.conf"
+mkdir -p "$T/kh2"
+start_keyholder "$T/kh2.conf"
+F=$T/fair	# where the peers' helpers, as nobody and sys, write what they saw
+mkdir -p "$F" && chmod 777 "$F"
+as() { echo "env -C / setpriv --reuid=$(id -u "$1") --regid=$NGID --clear-groups"; }
+fair() {	# fair VICTIM FLOODER TAG
+	HOLD_SOCK=$T/kh2/keyholder.sock HOLD_AS=$(as "$1") hold 1 4 "" "$F/$3-one"
+	wait_for 10 test -f "$F/$3-one.ready"
+	HOLD_SOCK=$T/kh2/keyholder.sock HOLD_AS=$(as "$2") hold 8 4 "" "$F/$3-flood"
+	wait_for 10 test -f "$F/$3-flood.ready"
+	wait_for 10 test -f "$F/$3-one"
+	wait_for 10 test -f "$F/$3-flood"
+	check "fairness ($3): $2's eight connections against four slots close five of its own" \
+		test "$(closed "$F/$3-flood" 0 4)" = 5
+	check "fairness ($3): $1's one idle connection is not closed for $2's" test "$(closed "$F/$3-one" 0 4)" = 0
+}
+fair nobody sys keyd-floods
+fair sys nobody milter-floods
+check "fairness: making room is logged with the newcomer's uid" \
+	grep -q "peer uid $(id -u sys) pid [0-9]* closed: idle for [0-9]* ms, its slot given to a new client of uid $(id -u sys)" "$T/kh2.log"
 
 # The limit is checked: KeyholderClients 0 is refused.
 sed -e 's/^KeyholderClients .*/KeyholderClients 0/' "$CONF" > "$T/zero.conf"

@@ -54,6 +54,29 @@ run_refused "milter PidFile is a symbolic link" "$MILTER" "PidFile $T/link.pid: 
 rig_config "KeydSocket $T/keyd.sock" "KeydPidFile $T/link.pid"
 run_refused "keyd KeydPidFile is a symbolic link" "$KEYD" "KeydPidFile $T/link.pid: a symbolic link: refused"
 
+# keyd's sockets, like the keyholder's: not in a directory another user owns (the milter's
+# /run/cables, KeydSocket's old default, where the milter's user could put an administration
+# socket of its own in keyd's place for root's cables-keyctl), nor one under a directory others
+# may write that is not sticky (between the check and bind() they could swap it).
+mkdir -p "$T/milters" && chown nobody "$T/milters" && chmod 755 "$T/milters"
+rig_config "KeydSocket $T/milters/keyd.sock"
+run_refused "keyd KeydSocket in a directory another user owns" "$KEYD" \
+	".sock: directory $T/milters: owned by another user"
+check "... and no socket was made there" test ! -e "$T/milters/keyd.sock"
+mkdir -p "$T/open/keyd" && chmod 777 "$T/open" && chmod 755 "$T/open/keyd"
+rig_config "KeydSocket $T/open/keyd/keyd.sock"
+run_refused "keyd KeydSocket under a directory others may write (not sticky)" "$KEYD" \
+	".sock: directory $T/open: writable by group or others (and not sticky)"
+chmod 1777 "$T/open"
+rig_config "KeydSocket $T/open/keyd/keyd.sock"
+"$KEYD" -f -c "$CONF" > "$T/keyd.out" 2>&1 &
+KEYD_PID=$!
+echo "$KEYD_PID" >> "$T/pids"
+wait_for 10 test -S "$T/open/keyd/keyd.sock"
+check "keyd KeydSocket under a sticky directory others may write (/tmp): served" test -S "$T/open/keyd/keyd.sock"
+kill "$KEYD_PID"
+wait "$KEYD_PID" 2>/dev/null
+
 # A plain file of root's, as the daemons create it, is used.
 rig_config "PidFile $T/milter.pid"
 rm -f "$MILTER_LOG"

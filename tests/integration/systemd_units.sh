@@ -40,6 +40,14 @@ check "cables-keyholder.service: no network at all" grep -q '^PrivateNetwork=yes
 check "cables-keyholder.service: UNIX sockets only" \
 	grep -qx 'RestrictAddressFamilies=AF_UNIX' "$T/units/cables-keyholder.service"
 check "cables-milter.service: no capabilities" grep -qx 'CapabilityBoundingSet=' "$T/units/cables-milter.service"
+# /run/cables and the milter's socket get the unit's Group=: Postfix's, as README's table says, never
+# group cables, which keyd's user is in (it would speak the milter protocol and have mail decrypted).
+check "cables-milter.service: Group=postfix, so /run/cables is cables:postfix (README's table)" \
+	grep -qx 'Group=postfix' "$T/units/cables-milter.service"
+check "cables-milter.service: its runtime directory is not group cables (keyd's user's group)" \
+	sh -c "! grep -qx 'Group=cables' '$T/units/cables-milter.service'"
+check "README: keyd's user is in group cables, not postfix" \
+	grep -qF "adduser --system --no-create-home --ingroup cables cables-keyd" "$SRC/README.md"
 
 # The defaults live in the units' runtime directories.
 conf=$SRC/etc/cables.conf

@@ -116,6 +116,100 @@ test_socket_dir_refuses_a_missing_directory(void **state)
 }
 
 static void
+test_socket_dir_refuses_a_writable_parent(void **state)
+{
+	struct cables_err err;
+	char *open_ = xasprintf("%s/open", dir), *priv = xasprintf("%s/open/priv", dir);
+	char *path = xasprintf("%s/open/priv/s.sock", dir);
+
+	assert_int_equal(mkdir(open_, 0755), 0);
+	assert_int_equal(mkdir(priv, 0750), 0);
+	chmod(dir, 0755);
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_OK);
+	/* Others may replace priv (rmdir, then a directory or a link of theirs) between the check and bind(). */
+	chmod(open_, 0777);
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, open_));
+	assert_non_null(strstr(err.msg, "writable by group or others (and not sticky)"));
+	/* Sticky (as /tmp): others cannot remove or rename what is not theirs. */
+	chmod(open_, 01777);
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_OK);
+	rmdir(priv);
+	rmdir(open_);
+	free(open_);
+	free(priv);
+	free(path);
+}
+
+static void
+test_make_dir_by_descriptor(void **state)
+{
+	struct cables_err err;
+	struct stat st;
+	char *made = xasprintf("%s/made", dir), *path = xasprintf("%s/made/s.sock", dir);
+
+	chmod(dir, 0755);
+	assert_int_equal(privdrop_make_dir("TestSocket", path, 0750, (gid_t)-1, &err), CABLES_OK);
+	assert_int_equal(lstat(made, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0750);
+	/* There already: left to privdrop_socket_dir(). */
+	assert_int_equal(privdrop_make_dir("TestSocket", path, 0700, (gid_t)-1, &err), CABLES_OK);
+	assert_int_equal(lstat(made, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	rmdir(made);
+	free(made);
+	free(path);
+}
+
+static void
+test_make_dir_refuses_under_a_writable_parent(void **state)
+{
+	struct cables_err err;
+	struct stat st;
+	char *open_ = xasprintf("%s/open", dir), *made = xasprintf("%s/open/made", dir);
+	char *path = xasprintf("%s/open/made/s.sock", dir);
+
+	/*
+	 * Whoever may write open could, between mkdir and the change of group
+	 * and mode, put a link to a file of root's in made's place: nothing is made.
+	 */
+	assert_int_equal(mkdir(open_, 0777), 0);
+	chmod(open_, 0777);
+	assert_int_equal(privdrop_make_dir("TestSocket", path, 0750, (gid_t)-1, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "writable by group or others (and not sticky)"));
+	assert_int_not_equal(lstat(made, &st), 0);
+	rmdir(open_);
+	free(open_);
+	free(made);
+	free(path);
+}
+
+static void
+test_make_dir_leaves_a_link_alone(void **state)
+{
+	struct cables_err err;
+	struct stat st;
+	char *target = xasprintf("%s/precious", dir), *link = xasprintf("%s/link", dir);
+	char *path = xasprintf("%s/link/s.sock", dir);
+	FILE *fp = fopen(target, "w");
+
+	assert_non_null(fp);
+	fclose(fp);
+	chmod(target, 0600);
+	assert_int_equal(symlink(target, link), 0);
+	assert_int_equal(privdrop_make_dir("TestSocket", path, 0750, (gid_t)-1, &err), CABLES_OK);
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(privdrop_socket_dir("TestSocket", path, &err), CABLES_ERR_UNUSABLE);
+	unlink(link);
+	unlink(target);
+	free(target);
+	free(link);
+	free(path);
+}
+
+static void
 test_to_unknown_user(void **state)
 {
 	struct cables_err err;
@@ -134,6 +228,10 @@ main(void)
 		cmocka_unit_test(test_socket_dir_refuses_a_writable_directory),
 		cmocka_unit_test(test_socket_dir_refuses_a_link),
 		cmocka_unit_test(test_socket_dir_refuses_a_missing_directory),
+		cmocka_unit_test(test_socket_dir_refuses_a_writable_parent),
+		cmocka_unit_test(test_make_dir_by_descriptor),
+		cmocka_unit_test(test_make_dir_refuses_under_a_writable_parent),
+		cmocka_unit_test(test_make_dir_leaves_a_link_alone),
 		cmocka_unit_test(test_to_unknown_user),
 	};
 
