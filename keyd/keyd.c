@@ -363,6 +363,27 @@ listen_on(const char *what, const char *path, const char *group, mode_t mode)
 	return fd;
 }
 
+/*
+ * keyd faces the network; cables-keyholder tells its clients apart by uid
+ * alone.  keyd running as the milter's User would get every operation the
+ * milter gets (decryptions for every local user, signatures as them): so
+ * when a keyholder is configured, keyd needs a KeydUser of its own.
+ */
+static cables_status
+user_check(const struct config *cfg, struct cables_err *err)
+{
+	if (cfg->keyholder_socket == NULL || cfg->user == NULL)
+		return CABLES_OK;
+	if (cfg->keyd_user == NULL)
+		return cables_fail(err, CABLES_ERR_ARG, "KeyholderSocket and User are set but KeydUser is not: "
+		    "keyd would run as the milter's User %s and get from cables-keyholder whatever the milter gets; "
+		    "give keyd a KeydUser of its own", cfg->user);
+	if (strcmp(cfg->keyd_user, cfg->user) == 0)
+		return cables_fail(err, CABLES_ERR_ARG, "KeydUser %s is the milter's User: cables-keyholder could "
+		    "not tell keyd from the milter; give keyd a user of its own", cfg->keyd_user);
+	return CABLES_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -400,7 +421,7 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	if (setup(cfg, &res, &anchors, &err) != CABLES_OK) {
+	if (user_check(cfg, &err) != CABLES_OK || setup(cfg, &res, &anchors, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyd: %s: %s\n", cfg->path, err.msg);
 		config_free(cfg);
 		return 1;

@@ -76,6 +76,14 @@ printf 'LocalDomains a.test\nDNSSECTrustAnchor %s\nExchangeListen inet:1@127.0.0
 "$KEYD" -n -c "$T/bad.conf" > "$T/bad.out" 2>&1
 check "keyd -n: ExchangeListen without its certificate and key fails, saying what is missing" sh -c \
 	"[ $? = 1 ] && grep -q 'ExchangeListen: needs ExchangeCertificate, ExchangeCertificateKey and ExchangeKey' $T/bad.out"
+# keyd must not share the milter's uid when cables-keyholder serves it (the keyholder tells clients apart by uid).
+printf 'LocalDomains a.test\nUser nobody\nKeyholderSocket %s/kh.sock\n' "$T" > "$T/bad.conf"
+"$KEYD" -n -c "$T/bad.conf" > "$T/bad.out" 2>&1
+check "keyd -n: KeyholderSocket and User without KeydUser fails, saying why" sh -c \
+	"[ $? = 1 ] && grep -q 'User are set but KeydUser is not' $T/bad.out"
+printf 'LocalDomains a.test\nUser nobody\nKeydUser nobody\nKeyholderSocket %s/kh.sock\n' "$T" > "$T/bad.conf"
+"$KEYD" -n -c "$T/bad.conf" > "$T/bad.out" 2>&1
+check "keyd -n: a KeydUser equal to User fails" sh -c "[ $? = 1 ] && grep -q 'KeydUser nobody is the milter' $T/bad.out"
 rig_keyd
 check "keyd listens on its socket" test -S "$SOCK"
 
