@@ -40,15 +40,11 @@ struct body_handler;
 /* What the header section says: not this format, perhaps (the body decides), or surely. */
 enum handler_claim { CLAIM_NO, CLAIM_MAYBE, CLAIM_SURE };
 
-/* A usable key, found through a handler; only that handler looks inside. */
-struct handler_key {
-	const struct body_handler *h;
-	X509 *cert;		/* S/MIME: the certificate */
-	EVP_PKEY *pkey;		/* S/MIME signing: the private key */
-	char fpr[65];		/* OpenPGP: the fingerprint; S/MIME: the certificate's */
-	char *addr;		/* OpenPGP signing: whose key (the keyholder checks it), or NULL */
-};
+/* A usable key, found through a handler; only that handler looks inside (handler_impl.h). */
+struct handler_key;
 
+/* The handler that found k. */
+const struct body_handler *handler_key_handler(const struct handler_key *k);
 void handler_key_free(struct handler_key *k);
 
 /* What to encrypt, to whom. */
@@ -88,10 +84,18 @@ struct body_handler {
 	struct handler_key *(*find_key)(const struct milter_env *env, const char *addr, enum key_use use, char **why,
 	    cables_status *st, struct cables_err *err);
 	bool (*same_key)(const struct handler_key *a, const struct handler_key *b);
+	void (*key_free)(struct handler_key *k);	/* handler_key_free() calls it */
 
 	/* Encrypt (and sign, when in->signer) the entity; the output body goes to out. */
 	cables_status (*encrypt)(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
 	    struct handler_result *res, struct cables_err *err);
+	/*
+	 * Clear-sign the entity with signer (a key of this handler) for a copy
+	 * that leaves unencrypted; NULL when the format does not (clear-signing
+	 * is an S/MIME feature: multipart/signed that every client shows).
+	 */
+	cables_status (*sign)(const struct milter_env *env, const struct handler_key *signer,
+	    const struct entity_src *entity, struct smime_signed *out, struct cables_err *err);
 
 	/*
 	 * Inbound.  may_claim (at end of header): could the body be this

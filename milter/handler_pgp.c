@@ -9,33 +9,56 @@
 #include <openssl/crypto.h>
 
 #include "handler.h"
+#include "handler_impl.h"
 #include "khpgp.h"
 #include "mime.h"
 #include "pgp.h"
 
 #define MAX_KEYIDS 256
 
+/* An OpenPGP key: its fingerprint (gpg finds the key by it), and for signing its address. */
+struct openpgp_key {
+	struct handler_key base;	/* first: a struct handler_key * points here */
+	char fpr[PGP_FPR_LEN + 1];
+	char *addr;			/* signing: whose key (the keyholder checks it), or NULL */
+};
+
+static const struct openpgp_key *
+openpgp_key(const struct handler_key *k)
+{
+	return (const struct openpgp_key *)k;
+}
+
+static void
+pgp_key_free(struct handler_key *k)
+{
+	struct openpgp_key *pk = (struct openpgp_key *)k;
+
+	free(pk->addr);
+	free(pk);
+}
+
 static struct handler_key *
 pgp_find_key(const struct milter_env *env, const char *addr, enum key_use use, char **why, cables_status *st,
     struct cables_err *err)
 {
-	struct handler_key *k;
+	struct openpgp_key *k;
 	char fpr[PGP_FPR_LEN + 1];
 
 	if (!keys_pgp(env, addr, use, fpr, why, st, err))
 		return NULL;
 	k = xcalloc(1, sizeof(*k));
-	k->h = &handler_pgp;
+	k->base.h = &handler_pgp;
 	strlcpy_c(k->fpr, fpr, sizeof(k->fpr));
 	if (use == KEY_SIGN)
 		k->addr = xstrdup(addr);
-	return k;
+	return &k->base;
 }
 
 static bool
 pgp_same_key(const struct handler_key *a, const struct handler_key *b)
 {
-	return strcmp(a->fpr, b->fpr) == 0;
+	return strcmp(openpgp_key(a)->fpr, openpgp_key(b)->fpr) == 0;
 }
 
 /*
@@ -44,9 +67,10 @@ pgp_same_key(const struct handler_key *a, const struct handler_key *b)
  * listing of it (cached) the signing (sub)key.
  */
 static cables_status
-sign_entity(const struct milter_env *env, const struct handler_key *signer, const struct entity_src *entity,
+sign_entity(const struct milter_env *env, const struct handler_key *key, const struct entity_src *entity,
     struct pgp_signed *sig, struct cables_err *err)
 {
+	const struct openpgp_key *signer = openpgp_key(key);
 	struct key_list keys;
 	struct pgp_key_info info;
 	const struct key_record *r = NULL;
@@ -111,7 +135,7 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
 	cables_status st;
 
 	for (size_t i = 0; i < in->nkeys; i++)
-		fprs[i] = in->keys[i]->fpr;
+		fprs[i] = openpgp_key(in->keys[i])->fpr;
 	buf_init(&head);
 	if (in->signer != NULL) {
 		if ((st = sign_entity(env, in->signer, in->entity, &sig, err)) == CABLES_OK) {
@@ -606,7 +630,7 @@ pgp_close(struct handler_msg *hm)
 
 const struct body_handler handler_pgp = {
 	"pgp", "OpenPGP key", "no OpenPGP key", FORMAT_PGP,
-	pgp_find_key, pgp_same_key, pgp_encrypt_entity,
+	pgp_find_key, pgp_same_key, pgp_key_free, pgp_encrypt_entity, NULL,
 	pgp_may_claim, pgp_open, pgp_names, pgp_decrypt_msg, pgp_plain_is_entity, pgp_report, pgp_signature, pgp_close,
 	pgp_is_signed, pgp_verify_entity, pgp_one_copy,
 };

@@ -8,25 +8,38 @@
 #include <openssl/crypto.h>
 
 #include "handler.h"
+#include "handler_impl.h"
 #include "khkey.h"
 #include "mime.h"
 
-void
-handler_key_free(struct handler_key *k)
+/* An S/MIME key: a certificate, and for signing its private key (a khkey). */
+struct cert_key {
+	struct handler_key base;	/* first: a struct handler_key * points here */
+	X509 *cert;
+	EVP_PKEY *pkey;
+};
+
+static const struct cert_key *
+cert_key(const struct handler_key *k)
 {
-	if (k == NULL)
-		return;
-	X509_free(k->cert);
-	EVP_PKEY_free(k->pkey);
-	free(k->addr);
-	free(k);
+	return (const struct cert_key *)k;
+}
+
+static void
+smime_key_free(struct handler_key *k)
+{
+	struct cert_key *ck = (struct cert_key *)k;
+
+	X509_free(ck->cert);
+	EVP_PKEY_free(ck->pkey);
+	free(ck);
 }
 
 static struct handler_key *
 smime_find_key(const struct milter_env *env, const char *addr, enum key_use use, char **why, cables_status *st,
     struct cables_err *err)
 {
-	struct handler_key *k;
+	struct cert_key *k;
 	struct key_pair *pairs;
 	X509 *cert = keys_cert(env, addr, use, why, st, err);
 	size_t n;
@@ -34,14 +47,13 @@ smime_find_key(const struct milter_env *env, const char *addr, enum key_use use,
 	if (cert == NULL)
 		return NULL;
 	k = xcalloc(1, sizeof(*k));
-	k->h = &handler_smime;
+	k->base.h = &handler_smime;
 	k->cert = cert;
-	smime_cert_fingerprint(cert, k->fpr);
 	if (use != KEY_SIGN)
-		return k;
+		return &k->base;
 	/* Signing needs the private key of this very certificate. */
 	if ((*st = keys_private(env, addr, &pairs, &n, err)) != CABLES_OK) {
-		handler_key_free(k);
+		smime_key_free(&k->base);
 		return NULL;
 	}
 	for (size_t i = 0; i < n && k->pkey == NULL; i++)
@@ -52,16 +64,16 @@ smime_find_key(const struct milter_env *env, const char *addr, enum key_use use,
 	key_pairs_free(pairs, n);
 	if (k->pkey == NULL) {
 		*why = xstrdup("no private key");
-		handler_key_free(k);
+		smime_key_free(&k->base);
 		return NULL;
 	}
-	return k;
+	return &k->base;
 }
 
 static bool
 smime_same_key(const struct handler_key *a, const struct handler_key *b)
 {
-	return X509_cmp(a->cert, b->cert) == 0;
+	return X509_cmp(cert_key(a)->cert, cert_key(b)->cert) == 0;
 }
 
 /* entity wrapped as multipart/signed: prologue, the entity, the signature part. */
@@ -96,10 +108,11 @@ smime_encrypt_entity(const struct milter_env *env, const struct handler_encrypt 
 	cables_status st;
 
 	for (size_t i = 0; i < in->nkeys; i++)
-		sk_X509_push(certs, in->keys[i]->cert);
+		sk_X509_push(certs, cert_key(in->keys[i])->cert);
 	buf_init(&head);
 	if (in->signer != NULL) {
-		if ((st = smime_sign(in->signer->cert, in->signer->pkey, NULL, in->entity, &sig, err)) != CABLES_OK)
+		if ((st = smime_sign(cert_key(in->signer)->cert, cert_key(in->signer)->pkey, NULL, in->entity, &sig,
+		    err)) != CABLES_OK)
 			goto out;
 		signed_entity(in->entity, &sig, &head, &signed_src);
 		st = smime_encrypt(&opts, certs, &signed_src, out, err);
@@ -116,6 +129,13 @@ out:
 	buf_release(&head);
 	sk_X509_free(certs);
 	return st;
+}
+
+static cables_status
+smime_sign_entity(const struct milter_env *env, const struct handler_key *signer, const struct entity_src *entity,
+    struct smime_signed *out, struct cables_err *err)
+{
+	return smime_sign(cert_key(signer)->cert, cert_key(signer)->pkey, NULL, entity, out, err);
 }
 
 struct handler_msg {
@@ -296,15 +316,7 @@ smime_verify_entity(const struct milter_env *env, const char *content_type, cons
 
 const struct body_handler handler_smime = {
 	"smime", "S/MIME certificate", "no certificate", FORMAT_SMIME,
-	smime_find_key, smime_same_key, smime_encrypt_entity,
+	smime_find_key, smime_same_key, smime_key_free, smime_encrypt_entity, smime_sign_entity,
 	smime_may_claim, smime_open, smime_names, smime_decrypt_msg, smime_plain_is_entity, smime_report, smime_signature,
 	smime_close, smime_is_signed, smime_verify_entity, NULL,
 };
-
-const struct body_handler *const handlers[NHANDLERS] = { &handler_smime, &handler_pgp };
-
-const struct body_handler *
-handler_of(enum key_format f)
-{
-	return f == FORMAT_PGP ? &handler_pgp : &handler_smime;
-}

@@ -83,6 +83,16 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 	return st;
 }
 
+/* The handler that clear-signs with the sender's key (copies that leave unencrypted), or NULL. */
+static const struct body_handler *
+clear_signer(const struct message *m)
+{
+	for (size_t i = 0; i < NHANDLERS; i++)
+		if (handlers[i]->sign != NULL && m->signers[handlers[i]->format] != NULL)
+			return handlers[i];
+	return NULL;
+}
+
 static void
 group_add(struct message *m, bool encrypt, bool bcc, const struct body_handler *h, size_t member)
 {
@@ -131,7 +141,7 @@ make_groups(struct message *m)
 		if (r->local || r->policy == POLICY_NEVER || r->key == NULL)
 			group_add(m, false, false, NULL, i);
 		else
-			group_add(m, true, r->bcc, r->key->h, i);
+			group_add(m, true, r->bcc, handler_key_handler(r->key), i);
 	}
 	for (size_t i = 1; i < m->ngroups; i++)
 		if (keep_rank(&m->groups[i]) > keep_rank(&m->groups[0])) {
@@ -333,7 +343,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		if (r->local || r->policy == POLICY_NEVER)
 			continue;
 		if (r->key != NULL) {
-			formats |= 1u << r->key->h->format;
+			formats |= 1u << handler_key_handler(r->key)->format;
 			continue;
 		}
 		nkeyless++;
@@ -378,7 +388,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 			/* A require recipient would share a plaintext copy: decided at end of message. */
 			m->plan = PLAN_BLOCKED;
 			outcome_set(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
-		} else if (m->signers[FORMAT_SMIME] != NULL) {
+		} else if (clear_signer(m) != NULL) {
 			/* Clear-signing is an S/MIME feature (multipart/signed that every client shows). */
 			m->plan = PLAN_SIGN_ONLY;
 			outcome_set(out, VERDICT_CONTINUE, "continue", "signing only");
@@ -410,7 +420,7 @@ whole_message(const struct message *m, size_t *storage)
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		storage[i] = i;
 		if (m->rcpts[i].key != NULL)
-			g.h = m->rcpts[i].key->h;
+			g.h = handler_key_handler(m->rcpts[i].key);
 	}
 	return g;
 }
@@ -773,7 +783,7 @@ needs_clear_sign(const struct message *m)
 static void
 outbound_transform(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
 {
-	const struct handler_key *smime_signer = m->signers[FORMAT_SMIME];
+	const struct body_handler *ch = clear_signer(m);
 	struct smime_signed sig;
 	struct entity_src src;
 	struct buf head;
@@ -781,15 +791,18 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 	size_t *all;
 	bool signing, clear;
 
-	signing = (smime_signer != NULL || m->signers[FORMAT_PGP] != NULL) && !already_signed(m);
-	clear = signing && smime_signer != NULL && needs_clear_sign(m);
+	signing = false;
+	for (size_t i = 0; i < NHANDLERS; i++)
+		signing |= m->signers[handlers[i]->format] != NULL;
+	signing = signing && !already_signed(m);
+	clear = signing && ch != NULL && needs_clear_sign(m);
 	if (clear) {
 		buf_init(&head);
 		message_content_head(m, &head);
 		entity_src_init(&src);
 		entity_src_mem(&src, head.data, head.len);
 		entity_src_spool(&src, m->body, 0, -1);
-		if (smime_sign(smime_signer->cert, smime_signer->pkey, NULL, &src, &sig, &err) != CABLES_OK) {
+		if (ch->sign(env, m->signers[ch->format], &src, &sig, &err) != CABLES_OK) {
 			buf_release(&head);
 			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
