@@ -29,8 +29,8 @@
 #include "entity.h"
 #include "keys.h"
 #include "message.h"
+#include "mime.h"
 #include "sink.h"
-#include "smime.h"
 #include "spool.h"
 #include "status.h"
 #include "util.h"
@@ -47,6 +47,46 @@ struct handler_key;
 const struct body_handler *handler_key_handler(const struct handler_key *k);
 void handler_key_free(struct handler_key *k);
 
+/* A header field (name and value) a handler produced. */
+struct handler_field {
+	const char *name;
+	const char *value;
+};
+
+/* A clear-signed entity: prologue, then the signed entity, then epilogue, labelled content_type. */
+struct handler_signed {
+	const char *format;	/* the handler's name */
+	char content_type[200];
+	struct buf prologue;
+	struct buf epilogue;
+};
+
+void handler_signed_release(struct handler_signed *s);
+
+/* A checked signature. */
+enum handler_sig_status { HANDLER_SIG_VALID, HANDLER_SIG_UNTRUSTED, HANDLER_SIG_INVALID };
+
+struct handler_sig {
+	enum handler_sig_status status;
+	char signer[256];		/* the signer's address, or "" */
+	char reason[256];		/* why untrusted or invalid */
+	struct handler_key *key;	/* the signer's key when the signature carries it (S/MIME), or NULL */
+};
+
+const char *handler_sig_status_name(enum handler_sig_status s);
+void handler_sig_release(struct handler_sig *sig);
+
+/* Does k name the address addr (normalised; NULL: false)? */
+bool handler_key_names(const struct milter_env *env, const struct handler_key *k, const char *addr);
+
+/*
+ * Keep k, the signer's key of a valid signature on a message whose From
+ * address is from (as written; NULL if none), for from (HarvestCertificates;
+ * keys_harvest() in keys.h says how); why says what happened.
+ */
+enum harvest_outcome handler_key_harvest(const struct milter_env *env, const struct handler_key *k, const char *from,
+    char *why, size_t why_len);
+
 /* What to encrypt, to whom. */
 struct handler_encrypt {
 	const struct entity_src *entity;	/* the content entity (Content-* fields and body) */
@@ -60,7 +100,7 @@ struct handler_encrypt {
 #define HANDLER_FIELDS_MAX 4
 
 struct handler_result {
-	struct smime_field fields[HANDLER_FIELDS_MAX];
+	struct handler_field fields[HANDLER_FIELDS_MAX];
 	size_t nfields;
 	char content_type[160];	/* storage for a Content-Type with a boundary */
 	char trace[64];		/* "format=smime; cipher=aes256-cbc" */
@@ -85,6 +125,13 @@ struct body_handler {
 	    cables_status *st, struct cables_err *err);
 	bool (*same_key)(const struct handler_key *a, const struct handler_key *b);
 	void (*key_free)(struct handler_key *k);	/* handler_key_free() calls it */
+	/*
+	 * handler_key_names() and handler_key_harvest(); NULL when the format's
+	 * signatures carry no key (struct handler_sig) or nothing is kept.
+	 */
+	bool (*key_names)(const struct milter_env *env, const struct handler_key *k, const char *addr);
+	enum harvest_outcome (*harvest)(const struct milter_env *env, const struct handler_key *k, const char *from,
+	    char *why, size_t why_len);
 
 	/* Encrypt (and sign, when in->signer) the entity; the output body goes to out. */
 	cables_status (*encrypt)(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
@@ -95,7 +142,17 @@ struct body_handler {
 	 * is an S/MIME feature: multipart/signed that every client shows).
 	 */
 	cables_status (*sign)(const struct milter_env *env, const struct handler_key *signer,
-	    const struct entity_src *entity, struct smime_signed *out, struct cables_err *err);
+	    const struct entity_src *entity, struct handler_signed *out, struct cables_err *err);
+
+	/*
+	 * Outbound: is a body labelled as this format's ciphertext (crypto, as
+	 * mime_detect_armor() found it, the armored message at armor) really
+	 * ciphertext?  CABLES_ERR_NOTFOUND: not this format's label; CABLES_OK:
+	 * it is; CABLES_ERR_IO or CABLES_ERR_INTERNAL: this server failed (err
+	 * says why); another status: it is not, why says so for the log.
+	 */
+	cables_status (*check_ciphertext)(const struct message *m, const struct milter_env *env, enum mime_crypto crypto,
+	    const off_t armor[2], char *why, size_t why_len, struct cables_err *err);
 
 	/*
 	 * Inbound.  may_claim (at end of header): could the body be this
@@ -130,7 +187,7 @@ struct body_handler {
 	 * address from_field); false when the format signs separately.
 	 */
 	bool (*signature)(struct handler_msg *hm, const struct milter_env *env, const char *from_field,
-	    struct smime_sig *sig);
+	    struct handler_sig *sig);
 	void (*close)(struct handler_msg *hm);
 
 	/*
@@ -143,7 +200,7 @@ struct body_handler {
 	 */
 	bool (*is_signed)(const char *content_type);
 	bool (*verify)(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
-	    off_t from, const char *from_field, struct smime_sig *sig);
+	    off_t from, const char *from_field, struct handler_sig *sig);
 
 	/*
 	 * Inbound, after names(): can one decryption serve every recipient the

@@ -157,6 +157,23 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
 	return st;
 }
 
+/* Ciphertext only if the armor holds session-key packets and then encrypted data. */
+static cables_status
+pgp_check_ciphertext(const struct message *m, const struct milter_env *env, enum mime_crypto crypto,
+    const off_t armor[2], char *why, size_t why_len, struct cables_err *err)
+{
+	cables_status st;
+
+	if (crypto != MIME_PGP_MIME && crypto != MIME_PGP_INLINE)
+		return CABLES_ERR_NOTFOUND;
+	st = pgp_message_check(m->body, armor[0], armor[1], err);
+	if (st != CABLES_OK && st != CABLES_ERR_IO && st != CABLES_ERR_INTERNAL)
+		snprintf(why, why_len, "labelled %s but not an encrypted OpenPGP message: %s", mime_crypto_name(crypto),
+		    err->msg);
+	/* Not an encrypted message is never "not this format". */
+	return st == CABLES_ERR_NOTFOUND ? CABLES_ERR_SYNTAX : st;
+}
+
 struct handler_msg {
 	bool inline_;			/* a text/plain body that is one armored message */
 	off_t armor[2];			/* where the armored message is in the body */
@@ -514,7 +531,7 @@ pgp_report(const struct handler_msg *hm, struct buf *field, struct buf *log)
 
 /* What an OpenPGP signature means here: valid when the store holds the signing key for the From address. */
 static void
-judge(const struct milter_env *env, const struct pgp_verify *v, const char *from_field, struct smime_sig *sig)
+judge(const struct milter_env *env, const struct pgp_verify *v, const char *from_field, struct handler_sig *sig)
 {
 	char *from = NULL;
 	size_t nkeys;
@@ -523,14 +540,14 @@ judge(const struct milter_env *env, const struct pgp_verify *v, const char *from
 	memset(sig, 0, sizeof(*sig));
 	if (v->good) {
 		known = sender_keys(env, from_field, v->fpr, &from, &nkeys);
-		sig->status = known ? SMIME_SIG_VALID : SMIME_SIG_UNTRUSTED;
+		sig->status = known ? HANDLER_SIG_VALID : HANDLER_SIG_UNTRUSTED;
 		if (known)
 			strlcpy_c(sig->signer, from, sizeof(sig->signer));
 		else
 			snprintf(sig->reason, sizeof(sig->reason), "signing key %.16s is not in the key store for %s",
 			    v->fpr, from != NULL ? from : "the From address");
 	} else {
-		sig->status = strstr(v->reason, "not in the key store") != NULL ? SMIME_SIG_UNTRUSTED : SMIME_SIG_INVALID;
+		sig->status = strstr(v->reason, "not in the key store") != NULL ? HANDLER_SIG_UNTRUSTED : HANDLER_SIG_INVALID;
 		strlcpy_c(sig->reason, v->reason, sizeof(sig->reason));
 	}
 	free(from);
@@ -538,7 +555,7 @@ judge(const struct milter_env *env, const struct pgp_verify *v, const char *from
 
 /* Signed in the same pass as the encryption. */
 static bool
-pgp_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct smime_sig *sig)
+pgp_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct handler_sig *sig)
 {
 	if (!hm->v.signed_)
 		return false;
@@ -564,7 +581,7 @@ pgp_is_signed(const char *content_type)
 
 static bool
 pgp_verify_entity(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
-    off_t from, const char *from_field, struct smime_sig *sig)
+    off_t from, const char *from_field, struct handler_sig *sig)
 {
 	struct pgp_verify v;
 	struct cables_err err;
@@ -579,7 +596,7 @@ pgp_verify_entity(const struct milter_env *env, const char *content_type, const 
 	sender_keys(env, from_field, NULL, &norm, &nkeys);
 	if (nkeys == 0) {
 		memset(sig, 0, sizeof(*sig));
-		sig->status = SMIME_SIG_UNTRUSTED;
+		sig->status = HANDLER_SIG_UNTRUSTED;
 		snprintf(sig->reason, sizeof(sig->reason), "no OpenPGP key in the key store for %s",
 		    norm != NULL ? norm : "the From address");
 		free(norm);
@@ -606,7 +623,7 @@ pgp_verify_entity(const struct milter_env *env, const char *content_type, const 
 	free(norm);
 	if (st != CABLES_OK) {
 		memset(sig, 0, sizeof(*sig));
-		sig->status = SMIME_SIG_INVALID;
+		sig->status = HANDLER_SIG_INVALID;
 		snprintf(sig->reason, sizeof(sig->reason), "%s", err.msg);
 		return true;
 	}
@@ -630,7 +647,7 @@ pgp_close(struct handler_msg *hm)
 
 const struct body_handler handler_pgp = {
 	"pgp", "OpenPGP key", "no OpenPGP key", FORMAT_PGP,
-	pgp_find_key, pgp_same_key, pgp_key_free, pgp_encrypt_entity, NULL,
+	pgp_find_key, pgp_same_key, pgp_key_free, NULL, NULL, pgp_encrypt_entity, NULL, pgp_check_ciphertext,
 	pgp_may_claim, pgp_open, pgp_names, pgp_decrypt_msg, pgp_plain_is_entity, pgp_report, pgp_signature, pgp_close,
 	pgp_is_signed, pgp_verify_entity, pgp_one_copy,
 };

@@ -7,10 +7,12 @@
 
 #include <openssl/crypto.h>
 
+#include "addr.h"
 #include "handler.h"
 #include "handler_impl.h"
 #include "khkey.h"
 #include "mime.h"
+#include "smime.h"
 
 /* An S/MIME key: a certificate, and for signing its private key (a khkey). */
 struct cert_key {
@@ -70,6 +72,30 @@ smime_find_key(const struct milter_env *env, const char *addr, enum key_use use,
 	return &k->base;
 }
 
+/* Does one of the certificate's email addresses normalise to addr? */
+static bool
+smime_key_names(const struct milter_env *env, const struct handler_key *k, const char *addr)
+{
+	char **emails;
+	size_t n = smime_cert_emails(cert_key(k)->cert, &emails);
+	bool match = false;
+
+	for (size_t i = 0; i < n && !match; i++) {
+		char *ne = addr_normalize(emails[i], &env->cfg->addr);
+
+		match = ne != NULL && strcmp(ne, addr) == 0;
+		free(ne);
+	}
+	smime_free_emails(emails, n);
+	return match;
+}
+
+static enum harvest_outcome
+smime_harvest(const struct milter_env *env, const struct handler_key *k, const char *from, char *why, size_t why_len)
+{
+	return keys_harvest(env, cert_key(k)->cert, from, why, why_len);
+}
+
 static bool
 smime_same_key(const struct handler_key *a, const struct handler_key *b)
 {
@@ -120,8 +146,10 @@ smime_encrypt_entity(const struct milter_env *env, const struct handler_encrypt 
 	} else {
 		st = smime_encrypt(&opts, certs, in->entity, out, err);
 	}
-	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++)
-		res->fields[i] = f[i];
+	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++) {
+		res->fields[i].name = f[i].name;
+		res->fields[i].value = f[i].value;
+	}
 	res->nfields = SMIME_OUTPUT_FIELDS;
 	snprintf(res->trace, sizeof(res->trace), "format=smime; cipher=%s", cipher_name(env->cfg->cipher));
 	snprintf(res->log, sizeof(res->log), "format=smime cipher=%s", cipher_name(env->cfg->cipher));
@@ -133,9 +161,39 @@ out:
 
 static cables_status
 smime_sign_entity(const struct milter_env *env, const struct handler_key *signer, const struct entity_src *entity,
-    struct smime_signed *out, struct cables_err *err)
+    struct handler_signed *out, struct cables_err *err)
 {
-	return smime_sign(cert_key(signer)->cert, cert_key(signer)->pkey, NULL, entity, out, err);
+	struct smime_signed sig;
+	cables_status st;
+
+	if ((st = smime_sign(cert_key(signer)->cert, cert_key(signer)->pkey, NULL, entity, &sig, err)) != CABLES_OK)
+		return st;
+	out->format = handler_smime.name;
+	strlcpy_c(out->content_type, sig.content_type, sizeof(out->content_type));
+	out->prologue = sig.prologue;
+	out->epilogue = sig.epilogue;
+	return CABLES_OK;
+}
+
+/* Ciphertext only if the whole body is one well-formed envelope. */
+static cables_status
+smime_check_ciphertext(const struct message *m, const struct milter_env *env, enum mime_crypto crypto,
+    const off_t armor[2], char *why, size_t why_len, struct cables_err *err)
+{
+	struct smime_envelope *e = NULL;
+	cables_status st;
+
+	if (crypto != MIME_SMIME_ENVELOPED && crypto != MIME_SMIME_AUTHENVELOPED)
+		return CABLES_ERR_NOTFOUND;
+	st = smime_envelope_open(m->body, 0, mime_cte_is_base64(message_header_value(m, "Content-Transfer-Encoding")),
+	    env->cfg->temp_dir, &e, err);
+	if (st == CABLES_OK)
+		st = smime_envelope_check(e, err);
+	smime_envelope_free(e);
+	if (st != CABLES_OK && st != CABLES_ERR_IO && st != CABLES_ERR_INTERNAL)
+		snprintf(why, why_len, "labelled S/MIME but not well-formed: %s", err->msg);
+	/* Not well-formed is never "not this format". */
+	return st == CABLES_ERR_NOTFOUND ? CABLES_ERR_SYNTAX : st;
 }
 
 struct handler_msg {
@@ -242,7 +300,7 @@ smime_report(const struct handler_msg *hm, struct buf *field, struct buf *log)
 
 /* S/MIME signs separately (multipart/signed or signed-data inside): the milter checks the inner entity. */
 static bool
-smime_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct smime_sig *sig)
+smime_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct handler_sig *sig)
 {
 	return false;
 }
@@ -285,38 +343,65 @@ smime_is_signed(const char *content_type)
 	return signed_kind(content_type) != NOT_SIGNED;
 }
 
+/* smime/'s result as the handler's, taking over the signer's certificate. */
+static void
+sig_of(struct smime_sig *in, struct handler_sig *out)
+{
+	struct cert_key *k;
+
+	memset(out, 0, sizeof(*out));
+	out->status = in->status == SMIME_SIG_VALID ? HANDLER_SIG_VALID : in->status == SMIME_SIG_UNTRUSTED ?
+	    HANDLER_SIG_UNTRUSTED : HANDLER_SIG_INVALID;
+	strlcpy_c(out->signer, in->signer, sizeof(out->signer));
+	strlcpy_c(out->reason, in->reason, sizeof(out->reason));
+	if (in->cert != NULL) {
+		k = xcalloc(1, sizeof(*k));
+		k->base.h = &handler_smime;
+		k->cert = in->cert;
+		in->cert = NULL;
+		out->key = &k->base;
+	}
+	smime_sig_release(in);
+}
+
 /* multipart/signed or opaque signed-data: trusted through TrustAnchors or the key store. */
 static bool
 smime_verify_entity(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
-    off_t from, const char *from_field, struct smime_sig *sig)
+    off_t from, const char *from_field, struct handler_sig *sig)
 {
 	struct keys_known_arg known = { env, from_field };
 	struct smime_verify_ctx ctx = { env->anchors, keys_known, &known, env->now, env->cfg->temp_dir };
 	enum signed_kind k = signed_kind(content_type);
+	struct smime_sig s;
 	struct cables_err err;
 	cables_status st;
 	char *boundary;
 
 	if (k == NOT_SIGNED)
 		return false;
+	memset(&s, 0, sizeof(s));
 	if (k == SIGNED_MULTIPART) {
 		boundary = mime_type_param(content_type, "boundary");
-		st = smime_verify_multipart(&ctx, boundary, sp, from, -1, sig, &err);
+		st = smime_verify_multipart(&ctx, boundary, sp, from, -1, &s, &err);
 		free(boundary);
 	} else {
-		st = smime_verify_opaque(&ctx, sp, from, mime_cte_is_base64(cte), sig, &err);
+		st = smime_verify_opaque(&ctx, sp, from, mime_cte_is_base64(cte), &s, &err);
 	}
 	if (st != CABLES_OK) {
+		smime_sig_release(&s);
 		memset(sig, 0, sizeof(*sig));
-		sig->status = SMIME_SIG_INVALID;
+		sig->status = HANDLER_SIG_INVALID;
 		snprintf(sig->reason, sizeof(sig->reason), "%s", err.msg);
+		return true;
 	}
+	sig_of(&s, sig);
 	return true;
 }
 
 const struct body_handler handler_smime = {
 	"smime", "S/MIME certificate", "no certificate", FORMAT_SMIME,
-	smime_find_key, smime_same_key, smime_key_free, smime_encrypt_entity, smime_sign_entity,
+	smime_find_key, smime_same_key, smime_key_free, smime_key_names, smime_harvest, smime_encrypt_entity,
+	smime_sign_entity, smime_check_ciphertext,
 	smime_may_claim, smime_open, smime_names, smime_decrypt_msg, smime_plain_is_entity, smime_report, smime_signature,
 	smime_close, smime_is_signed, smime_verify_entity, NULL,
 };
