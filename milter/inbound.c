@@ -51,7 +51,7 @@ inbound_plan(struct message *m, const struct milter_env *env, struct outcome *ou
 /*
  * What the local recipients are told, and the log line, built up as the
  * message is handled: decryption in an X-Cables field (ours alone: every
- * received one is removed first, see copies.c), signatures in an
+ * received one is removed first, see dispatch.c), signatures in an
  * Authentication-Results field with our authserv-id.
  */
 struct report {
