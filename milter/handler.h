@@ -1,30 +1,55 @@
 /*
  * handler - the body-handler interface: one table of operations (find a
- * recipient's or sender's key; encrypt, signing in the same call; open,
- * decrypt and verify what arrives) with two implementations, S/MIME over
- * smime/ (handler_smime.c) and OpenPGP over pgp/ (handler_pgp.c).
+ * recipient's or sender's key; encrypt, signing in the same call;
+ * clear-sign; tell ciphertext from a mislabelled body; open, decrypt and
+ * verify what arrives) with two implementations, S/MIME over smime/
+ * (handler_smime.c) and OpenPGP over pgp/ (handler_pgp.c).
  *
  * Outbound, the milter picks a handler per recipient (Format,
  * FormatPreference) and encrypts each recipient group through its
  * handler; inbound, it asks each handler whether it claims the message and
- * decrypts through the one that does.  outbound.c and inbound.c never
- * call smime/ or pgp/ to encrypt or decrypt: they do not know which
- * implementation they are calling.  (Clear-signing mail that leaves
- * unencrypted, and checking S/MIME signatures on mail that is not
- * encrypted, stay S/MIME features of the milter.)
+ * decrypts or verifies through the one that does.  Only the handlers know
+ * a format: keys are opaque (struct handler_key, whose shared part is in
+ * handler_impl.h for handler.c and the handlers alone), signatures and
+ * header fields are the format-neutral types below, and outbound.c and
+ * inbound.c neither call smime/ or pgp/ nor use their types.  (Clear-
+ * signing mail that leaves unencrypted is an S/MIME feature: only that
+ * handler has a sign operation.)
  *
  * The implementations live here, beside the milter, rather than in smime/
  * and pgp/: they need the milter's view of the key store (keys.h), while
  * smime/ and pgp/ stay libraries of crypto operations with no policy.
+ *
+ * The milter's modules, each calling only those listed below it:
+ *
+ *   milter.c      libmilter callbacks, the only code that talks to libmilter;
+ *                 a message goes to dispatch.c, or to gate.c when it came in
+ *                 through the re-injection listener
+ *   dispatch.c    end of header and end of message: inbound or outbound,
+ *                 the marker check, forged fields removed
+ *   outbound.c, inbound.c
+ *                 plan and finish of each path, through this interface
+ *                 only: no format, no smime/ or pgp/
+ *   copies.c      split-delivery helpers for both paths (queue a copy,
+ *                 remove its recipients, describe it, check a marker);
+ *                 calls neither path
+ *   handler.c, handler_smime.c, handler_pgp.c
+ *                 the formats, over smime/ and pgp/
+ *   gate.c, reinject.c
+ *                 markers, copies on the wire, the verify-only listener
+ *   keys.c, khkey.c, khclient.c, keydclient.c
+ *                 the key store, private-key operations in cables-keyholder,
+ *                 lookups through cables-keyd
+ *   message.c, mta.c, outcome.c
+ *                 the per-message context (it owns the recipients' and the
+ *                 sender's keys and frees them with handler_key_free), the
+ *                 MTA's edit operations, verdicts
  */
 #ifndef CABLES_HANDLER_H
 #define CABLES_HANDLER_H
 
 #include <stdbool.h>
 #include <stddef.h>
-
-#include <openssl/evp.h>
-#include <openssl/x509.h>
 
 #include "entity.h"
 #include "keys.h"
