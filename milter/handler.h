@@ -41,9 +41,9 @@
  *                 the key store, private-key operations in cables-keyholder,
  *                 lookups through cables-keyd
  *   message.c, mta.c, outcome.c
- *                 the per-message context (it owns the recipients' and the
- *                 sender's keys and frees them with handler_key_free), the
- *                 MTA's edit operations, verdicts
+ *                 the per-message context, the MTA's edit operations,
+ *                 verdicts (one call goes up: message_free() frees the
+ *                 recipients' and the sender's keys with handler_key_free)
  */
 #ifndef CABLES_HANDLER_H
 #define CABLES_HANDLER_H
