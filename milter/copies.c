@@ -7,8 +7,6 @@
 
 #include "copies.h"
 #include "gate.h"
-#include "inbound.h"
-#include "outbound.h"
 #include "reinject.h"
 
 /* Seconds per SMTP step of a re-injection (connect, each command, the data). */
@@ -114,59 +112,4 @@ copy_marker_check(struct message *m, const struct milter_env *env, const struct 
 		}
 	snprintf(m->marker_note, sizeof(m->marker_note), "; %s field removed: %s", REINJECT_MARKER, why);
 	return false;
-}
-
-/*
- * Remove what claims to be ours and came with the message (every X-Cables
- * field, our Authentication-Results fields), last first so indexes stay
- * valid; the note says so for the log.  -1 if the MTA refuses.
- */
-static int
-strip_forged(struct message *m, const struct mta *mta, char *note, size_t len)
-{
-	note[0] = '\0';
-	for (unsigned int i = m->outer[OUTER_X_CABLES]; i > 0; i--)
-		if (mta->chgheader(mta->ctx, "X-Cables", (int)i, NULL) != 0)
-			return -1;
-	for (size_t i = m->nauthres_ours; i > 0; i--)
-		if (mta->chgheader(mta->ctx, "Authentication-Results", (int)m->authres_ours[i - 1], NULL) != 0)
-			return -1;
-	if (message_forged_fields(m) > 0)
-		snprintf(note, len, "; forged fields removed: %u X-Cables, %zu Authentication-Results (%s)",
-		    m->outer[OUTER_X_CABLES], m->nauthres_ours, m->authserv_id);
-	return 0;
-}
-
-void
-copies_finish(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
-{
-	char forged[160];
-	size_t len;
-
-	if (copy_marker_check(m, env, mta, out))
-		return;
-	/* A copy of ours passed above; anything else loses our fields before anything is added. */
-	if (strip_forged(m, mta, forged, sizeof(forged)) != 0) {
-		outcome_internal_error(out, m->on_internal_error, false, m->has_require,
-		    "the MTA refused a header change");
-		return;
-	}
-	if (m->have_early)
-		*out = m->early;
-	else if (m->plan == PLAN_INBOUND)
-		inbound_finish(m, env, mta, out);
-	else
-		outbound_finish(m, env, mta, out);
-	if (m->marker_note[0] != '\0') {
-		len = strlen(out->detail);
-		snprintf(out->detail + len, sizeof(out->detail) - len, "%s", m->marker_note);
-		/* The removal is a change the MTA must keep. */
-		if (out->verdict == VERDICT_ACCEPT)
-			out->verdict = VERDICT_MODIFIED;
-	}
-	if (forged[0] != '\0' && (out->verdict == VERDICT_ACCEPT || out->verdict == VERDICT_MODIFIED)) {
-		len = strlen(out->detail);
-		snprintf(out->detail + len, sizeof(out->detail) - len, "%s", forged);
-		out->verdict = VERDICT_MODIFIED;
-	}
 }

@@ -51,10 +51,4 @@ void copy_describe(const struct message *m, const char *what, const size_t *memb
 bool copy_marker_check(struct message *m, const struct milter_env *env, const struct mta *mta,
     struct outcome *out);
 
-/*
- * End of message: the marker check, then the decision made at end of
- * header (when a marker made it wait) or the inbound or outbound finish.
- */
-void copies_finish(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out);
-
 #endif

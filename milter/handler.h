@@ -1,21 +1,49 @@
 /*
  * handler - the body-handler interface: one table of operations (find a
- * recipient's or sender's key; encrypt, signing in the same call; open,
- * decrypt and verify what arrives) with two implementations, S/MIME over
- * smime/ (handler_smime.c) and OpenPGP over pgp/ (handler_pgp.c).
+ * recipient's or sender's key; encrypt, signing in the same call;
+ * clear-sign; tell ciphertext from a mislabelled body; open, decrypt and
+ * verify what arrives) with two implementations, S/MIME over smime/
+ * (handler_smime.c) and OpenPGP over pgp/ (handler_pgp.c).
  *
  * Outbound, the milter picks a handler per recipient (Format,
  * FormatPreference) and encrypts each recipient group through its
  * handler; inbound, it asks each handler whether it claims the message and
- * decrypts through the one that does.  outbound.c and inbound.c never
- * call smime/ or pgp/ to encrypt or decrypt: they do not know which
- * implementation they are calling.  (Clear-signing mail that leaves
- * unencrypted, and checking S/MIME signatures on mail that is not
- * encrypted, stay S/MIME features of the milter.)
+ * decrypts or verifies through the one that does.  Only the handlers know
+ * a format: keys are opaque (struct handler_key, whose shared part is in
+ * handler_impl.h for handler.c and the handlers alone), signatures and
+ * header fields are the format-neutral types below, and outbound.c and
+ * inbound.c neither call smime/ or pgp/ nor use their types.  (Clear-
+ * signing mail that leaves unencrypted is an S/MIME feature: only that
+ * handler has a sign operation.)
  *
  * The implementations live here, beside the milter, rather than in smime/
  * and pgp/: they need the milter's view of the key store (keys.h), while
  * smime/ and pgp/ stay libraries of crypto operations with no policy.
+ *
+ * The milter's modules, each calling only those listed below it:
+ *
+ *   milter.c      libmilter callbacks, the only code that talks to libmilter;
+ *                 a message goes to dispatch.c, or to gate.c when it came in
+ *                 through the re-injection listener
+ *   dispatch.c    end of header and end of message: inbound or outbound,
+ *                 the marker check, forged fields removed
+ *   outbound.c, inbound.c
+ *                 plan and finish of each path, through this interface
+ *                 only: no format, no smime/ or pgp/
+ *   copies.c      split-delivery helpers for both paths (queue a copy,
+ *                 remove its recipients, describe it, check a marker);
+ *                 calls neither path
+ *   handler.c, handler_smime.c, handler_pgp.c
+ *                 the formats, over smime/ and pgp/
+ *   gate.c, reinject.c
+ *                 markers, copies on the wire, the verify-only listener
+ *   keys.c, khkey.c, khclient.c, keydclient.c
+ *                 the key store, private-key operations in cables-keyholder,
+ *                 lookups through cables-keyd
+ *   message.c, mta.c, outcome.c
+ *                 the per-message context, the MTA's edit operations,
+ *                 verdicts (one call goes up: message_free() frees the
+ *                 recipients' and the sender's keys with handler_key_free)
  */
 #ifndef CABLES_HANDLER_H
 #define CABLES_HANDLER_H
@@ -23,14 +51,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <openssl/evp.h>
-#include <openssl/x509.h>
-
 #include "entity.h"
 #include "keys.h"
 #include "message.h"
+#include "mime.h"
 #include "sink.h"
-#include "smime.h"
 #include "spool.h"
 #include "status.h"
 #include "util.h"
@@ -40,16 +65,52 @@ struct body_handler;
 /* What the header section says: not this format, perhaps (the body decides), or surely. */
 enum handler_claim { CLAIM_NO, CLAIM_MAYBE, CLAIM_SURE };
 
-/* A usable key, found through a handler; only that handler looks inside. */
-struct handler_key {
-	const struct body_handler *h;
-	X509 *cert;		/* S/MIME: the certificate */
-	EVP_PKEY *pkey;		/* S/MIME signing: the private key */
-	char fpr[65];		/* OpenPGP: the fingerprint; S/MIME: the certificate's */
-	char *addr;		/* OpenPGP signing: whose key (the keyholder checks it), or NULL */
+/* A usable key, found through a handler; only that handler looks inside (handler_impl.h). */
+struct handler_key;
+
+/* The handler that found k. */
+const struct body_handler *handler_key_handler(const struct handler_key *k);
+void handler_key_free(struct handler_key *k);
+
+/* A header field (name and value) a handler produced. */
+struct handler_field {
+	const char *name;
+	const char *value;
 };
 
-void handler_key_free(struct handler_key *k);
+/* A clear-signed entity: prologue, then the signed entity, then epilogue, labelled content_type. */
+struct handler_signed {
+	const char *format;	/* the handler's name */
+	char content_type[200];
+	struct buf prologue;
+	struct buf epilogue;
+};
+
+void handler_signed_release(struct handler_signed *s);
+
+/* A checked signature. */
+enum handler_sig_status { HANDLER_SIG_VALID, HANDLER_SIG_UNTRUSTED, HANDLER_SIG_INVALID };
+
+struct handler_sig {
+	enum handler_sig_status status;
+	char signer[256];		/* the signer's address, or "" */
+	char reason[256];		/* why untrusted or invalid */
+	struct handler_key *key;	/* the signer's key when the signature carries it (S/MIME), or NULL */
+};
+
+const char *handler_sig_status_name(enum handler_sig_status s);
+void handler_sig_release(struct handler_sig *sig);
+
+/* Does k name the address addr (normalised; NULL: false)? */
+bool handler_key_names(const struct milter_env *env, const struct handler_key *k, const char *addr);
+
+/*
+ * Keep k, the signer's key of a valid signature on a message whose From
+ * address is from (as written; NULL if none), for from (HarvestCertificates;
+ * keys_harvest() in keys.h says how); why says what happened.
+ */
+enum harvest_outcome handler_key_harvest(const struct milter_env *env, const struct handler_key *k, const char *from,
+    char *why, size_t why_len);
 
 /* What to encrypt, to whom. */
 struct handler_encrypt {
@@ -64,7 +125,7 @@ struct handler_encrypt {
 #define HANDLER_FIELDS_MAX 4
 
 struct handler_result {
-	struct smime_field fields[HANDLER_FIELDS_MAX];
+	struct handler_field fields[HANDLER_FIELDS_MAX];
 	size_t nfields;
 	char content_type[160];	/* storage for a Content-Type with a boundary */
 	char trace[64];		/* "format=smime; cipher=aes256-cbc" */
@@ -88,10 +149,35 @@ struct body_handler {
 	struct handler_key *(*find_key)(const struct milter_env *env, const char *addr, enum key_use use, char **why,
 	    cables_status *st, struct cables_err *err);
 	bool (*same_key)(const struct handler_key *a, const struct handler_key *b);
+	void (*key_free)(struct handler_key *k);	/* handler_key_free() calls it */
+	/*
+	 * handler_key_names() and handler_key_harvest(); NULL when the format's
+	 * signatures carry no key (struct handler_sig) or nothing is kept.
+	 */
+	bool (*key_names)(const struct milter_env *env, const struct handler_key *k, const char *addr);
+	enum harvest_outcome (*harvest)(const struct milter_env *env, const struct handler_key *k, const char *from,
+	    char *why, size_t why_len);
 
 	/* Encrypt (and sign, when in->signer) the entity; the output body goes to out. */
 	cables_status (*encrypt)(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
 	    struct handler_result *res, struct cables_err *err);
+	/*
+	 * Clear-sign the entity with signer (a key of this handler) for a copy
+	 * that leaves unencrypted; NULL when the format does not (clear-signing
+	 * is an S/MIME feature: multipart/signed that every client shows).
+	 */
+	cables_status (*sign)(const struct milter_env *env, const struct handler_key *signer,
+	    const struct entity_src *entity, struct handler_signed *out, struct cables_err *err);
+
+	/*
+	 * Outbound: is a body labelled as this format's ciphertext (crypto, as
+	 * mime_detect_armor() found it, the armored message at armor) really
+	 * ciphertext?  CABLES_ERR_NOTFOUND: not this format's label; CABLES_OK:
+	 * it is; CABLES_ERR_IO or CABLES_ERR_INTERNAL: this server failed (err
+	 * says why); another status: it is not, why says so for the log.
+	 */
+	cables_status (*check_ciphertext)(const struct message *m, const struct milter_env *env, enum mime_crypto crypto,
+	    const off_t armor[2], char *why, size_t why_len, struct cables_err *err);
 
 	/*
 	 * Inbound.  may_claim (at end of header): could the body be this
@@ -126,7 +212,7 @@ struct body_handler {
 	 * address from_field); false when the format signs separately.
 	 */
 	bool (*signature)(struct handler_msg *hm, const struct milter_env *env, const char *from_field,
-	    struct smime_sig *sig);
+	    struct handler_sig *sig);
 	void (*close)(struct handler_msg *hm);
 
 	/*
@@ -139,7 +225,7 @@ struct body_handler {
 	 */
 	bool (*is_signed)(const char *content_type);
 	bool (*verify)(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
-	    off_t from, const char *from_field, struct smime_sig *sig);
+	    off_t from, const char *from_field, struct handler_sig *sig);
 
 	/*
 	 * Inbound, after names(): can one decryption serve every recipient the

@@ -9,33 +9,56 @@
 #include <openssl/crypto.h>
 
 #include "handler.h"
+#include "handler_impl.h"
 #include "khpgp.h"
 #include "mime.h"
 #include "pgp.h"
 
 #define MAX_KEYIDS 256
 
+/* An OpenPGP key: its fingerprint (gpg finds the key by it), and for signing its address. */
+struct openpgp_key {
+	struct handler_key base;	/* first: a struct handler_key * points here */
+	char fpr[PGP_FPR_LEN + 1];
+	char *addr;			/* signing: whose key (the keyholder checks it), or NULL */
+};
+
+static const struct openpgp_key *
+openpgp_key(const struct handler_key *k)
+{
+	return (const struct openpgp_key *)k;
+}
+
+static void
+pgp_key_free(struct handler_key *k)
+{
+	struct openpgp_key *pk = (struct openpgp_key *)k;
+
+	free(pk->addr);
+	free(pk);
+}
+
 static struct handler_key *
 pgp_find_key(const struct milter_env *env, const char *addr, enum key_use use, char **why, cables_status *st,
     struct cables_err *err)
 {
-	struct handler_key *k;
+	struct openpgp_key *k;
 	char fpr[PGP_FPR_LEN + 1];
 
 	if (!keys_pgp(env, addr, use, fpr, why, st, err))
 		return NULL;
 	k = xcalloc(1, sizeof(*k));
-	k->h = &handler_pgp;
+	k->base.h = &handler_pgp;
 	strlcpy_c(k->fpr, fpr, sizeof(k->fpr));
 	if (use == KEY_SIGN)
 		k->addr = xstrdup(addr);
-	return k;
+	return &k->base;
 }
 
 static bool
 pgp_same_key(const struct handler_key *a, const struct handler_key *b)
 {
-	return strcmp(a->fpr, b->fpr) == 0;
+	return strcmp(openpgp_key(a)->fpr, openpgp_key(b)->fpr) == 0;
 }
 
 /*
@@ -44,9 +67,10 @@ pgp_same_key(const struct handler_key *a, const struct handler_key *b)
  * listing of it (cached) the signing (sub)key.
  */
 static cables_status
-sign_entity(const struct milter_env *env, const struct handler_key *signer, const struct entity_src *entity,
+sign_entity(const struct milter_env *env, const struct handler_key *key, const struct entity_src *entity,
     struct pgp_signed *sig, struct cables_err *err)
 {
+	const struct openpgp_key *signer = openpgp_key(key);
 	struct key_list keys;
 	struct pgp_key_info info;
 	const struct key_record *r = NULL;
@@ -111,7 +135,7 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
 	cables_status st;
 
 	for (size_t i = 0; i < in->nkeys; i++)
-		fprs[i] = in->keys[i]->fpr;
+		fprs[i] = openpgp_key(in->keys[i])->fpr;
 	buf_init(&head);
 	if (in->signer != NULL) {
 		if ((st = sign_entity(env, in->signer, in->entity, &sig, err)) == CABLES_OK) {
@@ -131,6 +155,23 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
 	snprintf(res->trace, sizeof(res->trace), "format=pgp");
 	snprintf(res->log, sizeof(res->log), "format=pgp");
 	return st;
+}
+
+/* Ciphertext only if the armor holds session-key packets and then encrypted data. */
+static cables_status
+pgp_check_ciphertext(const struct message *m, const struct milter_env *env, enum mime_crypto crypto,
+    const off_t armor[2], char *why, size_t why_len, struct cables_err *err)
+{
+	cables_status st;
+
+	if (crypto != MIME_PGP_MIME && crypto != MIME_PGP_INLINE)
+		return CABLES_ERR_NOTFOUND;
+	st = pgp_message_check(m->body, armor[0], armor[1], err);
+	if (st != CABLES_OK && st != CABLES_ERR_IO && st != CABLES_ERR_INTERNAL)
+		snprintf(why, why_len, "labelled %s but not an encrypted OpenPGP message: %s", mime_crypto_name(crypto),
+		    err->msg);
+	/* Not an encrypted message is never "not this format". */
+	return st == CABLES_ERR_NOTFOUND ? CABLES_ERR_SYNTAX : st;
 }
 
 struct handler_msg {
@@ -490,7 +531,7 @@ pgp_report(const struct handler_msg *hm, struct buf *field, struct buf *log)
 
 /* What an OpenPGP signature means here: valid when the store holds the signing key for the From address. */
 static void
-judge(const struct milter_env *env, const struct pgp_verify *v, const char *from_field, struct smime_sig *sig)
+judge(const struct milter_env *env, const struct pgp_verify *v, const char *from_field, struct handler_sig *sig)
 {
 	char *from = NULL;
 	size_t nkeys;
@@ -499,14 +540,14 @@ judge(const struct milter_env *env, const struct pgp_verify *v, const char *from
 	memset(sig, 0, sizeof(*sig));
 	if (v->good) {
 		known = sender_keys(env, from_field, v->fpr, &from, &nkeys);
-		sig->status = known ? SMIME_SIG_VALID : SMIME_SIG_UNTRUSTED;
+		sig->status = known ? HANDLER_SIG_VALID : HANDLER_SIG_UNTRUSTED;
 		if (known)
 			strlcpy_c(sig->signer, from, sizeof(sig->signer));
 		else
 			snprintf(sig->reason, sizeof(sig->reason), "signing key %.16s is not in the key store for %s",
 			    v->fpr, from != NULL ? from : "the From address");
 	} else {
-		sig->status = strstr(v->reason, "not in the key store") != NULL ? SMIME_SIG_UNTRUSTED : SMIME_SIG_INVALID;
+		sig->status = strstr(v->reason, "not in the key store") != NULL ? HANDLER_SIG_UNTRUSTED : HANDLER_SIG_INVALID;
 		strlcpy_c(sig->reason, v->reason, sizeof(sig->reason));
 	}
 	free(from);
@@ -514,7 +555,7 @@ judge(const struct milter_env *env, const struct pgp_verify *v, const char *from
 
 /* Signed in the same pass as the encryption. */
 static bool
-pgp_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct smime_sig *sig)
+pgp_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct handler_sig *sig)
 {
 	if (!hm->v.signed_)
 		return false;
@@ -540,7 +581,7 @@ pgp_is_signed(const char *content_type)
 
 static bool
 pgp_verify_entity(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
-    off_t from, const char *from_field, struct smime_sig *sig)
+    off_t from, const char *from_field, struct handler_sig *sig)
 {
 	struct pgp_verify v;
 	struct cables_err err;
@@ -555,7 +596,7 @@ pgp_verify_entity(const struct milter_env *env, const char *content_type, const 
 	sender_keys(env, from_field, NULL, &norm, &nkeys);
 	if (nkeys == 0) {
 		memset(sig, 0, sizeof(*sig));
-		sig->status = SMIME_SIG_UNTRUSTED;
+		sig->status = HANDLER_SIG_UNTRUSTED;
 		snprintf(sig->reason, sizeof(sig->reason), "no OpenPGP key in the key store for %s",
 		    norm != NULL ? norm : "the From address");
 		free(norm);
@@ -582,7 +623,7 @@ pgp_verify_entity(const struct milter_env *env, const char *content_type, const 
 	free(norm);
 	if (st != CABLES_OK) {
 		memset(sig, 0, sizeof(*sig));
-		sig->status = SMIME_SIG_INVALID;
+		sig->status = HANDLER_SIG_INVALID;
 		snprintf(sig->reason, sizeof(sig->reason), "%s", err.msg);
 		return true;
 	}
@@ -606,7 +647,7 @@ pgp_close(struct handler_msg *hm)
 
 const struct body_handler handler_pgp = {
 	"pgp", "OpenPGP key", "no OpenPGP key", FORMAT_PGP,
-	pgp_find_key, pgp_same_key, pgp_encrypt_entity,
+	pgp_find_key, pgp_same_key, pgp_key_free, NULL, NULL, pgp_encrypt_entity, NULL, pgp_check_ciphertext,
 	pgp_may_claim, pgp_open, pgp_names, pgp_decrypt_msg, pgp_plain_is_entity, pgp_report, pgp_signature, pgp_close,
 	pgp_is_signed, pgp_verify_entity, pgp_one_copy,
 };

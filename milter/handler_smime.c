@@ -7,26 +7,41 @@
 
 #include <openssl/crypto.h>
 
+#include "addr.h"
 #include "handler.h"
+#include "handler_impl.h"
 #include "khkey.h"
 #include "mime.h"
+#include "smime.h"
 
-void
-handler_key_free(struct handler_key *k)
+/* An S/MIME key: a certificate, and for signing its private key (a khkey). */
+struct cert_key {
+	struct handler_key base;	/* first: a struct handler_key * points here */
+	X509 *cert;
+	EVP_PKEY *pkey;
+};
+
+static const struct cert_key *
+cert_key(const struct handler_key *k)
 {
-	if (k == NULL)
-		return;
-	X509_free(k->cert);
-	EVP_PKEY_free(k->pkey);
-	free(k->addr);
-	free(k);
+	return (const struct cert_key *)k;
+}
+
+static void
+smime_key_free(struct handler_key *k)
+{
+	struct cert_key *ck = (struct cert_key *)k;
+
+	X509_free(ck->cert);
+	EVP_PKEY_free(ck->pkey);
+	free(ck);
 }
 
 static struct handler_key *
 smime_find_key(const struct milter_env *env, const char *addr, enum key_use use, char **why, cables_status *st,
     struct cables_err *err)
 {
-	struct handler_key *k;
+	struct cert_key *k;
 	struct key_pair *pairs;
 	X509 *cert = keys_cert(env, addr, use, why, st, err);
 	size_t n;
@@ -34,14 +49,13 @@ smime_find_key(const struct milter_env *env, const char *addr, enum key_use use,
 	if (cert == NULL)
 		return NULL;
 	k = xcalloc(1, sizeof(*k));
-	k->h = &handler_smime;
+	k->base.h = &handler_smime;
 	k->cert = cert;
-	smime_cert_fingerprint(cert, k->fpr);
 	if (use != KEY_SIGN)
-		return k;
+		return &k->base;
 	/* Signing needs the private key of this very certificate. */
 	if ((*st = keys_private(env, addr, &pairs, &n, err)) != CABLES_OK) {
-		handler_key_free(k);
+		smime_key_free(&k->base);
 		return NULL;
 	}
 	for (size_t i = 0; i < n && k->pkey == NULL; i++)
@@ -52,16 +66,40 @@ smime_find_key(const struct milter_env *env, const char *addr, enum key_use use,
 	key_pairs_free(pairs, n);
 	if (k->pkey == NULL) {
 		*why = xstrdup("no private key");
-		handler_key_free(k);
+		smime_key_free(&k->base);
 		return NULL;
 	}
-	return k;
+	return &k->base;
+}
+
+/* Does one of the certificate's email addresses normalise to addr? */
+static bool
+smime_key_names(const struct milter_env *env, const struct handler_key *k, const char *addr)
+{
+	char **emails;
+	size_t n = smime_cert_emails(cert_key(k)->cert, &emails);
+	bool match = false;
+
+	for (size_t i = 0; i < n && !match; i++) {
+		char *ne = addr_normalize(emails[i], &env->cfg->addr);
+
+		match = ne != NULL && strcmp(ne, addr) == 0;
+		free(ne);
+	}
+	smime_free_emails(emails, n);
+	return match;
+}
+
+static enum harvest_outcome
+smime_harvest(const struct milter_env *env, const struct handler_key *k, const char *from, char *why, size_t why_len)
+{
+	return keys_harvest(env, cert_key(k)->cert, from, why, why_len);
 }
 
 static bool
 smime_same_key(const struct handler_key *a, const struct handler_key *b)
 {
-	return X509_cmp(a->cert, b->cert) == 0;
+	return X509_cmp(cert_key(a)->cert, cert_key(b)->cert) == 0;
 }
 
 /* entity wrapped as multipart/signed: prologue, the entity, the signature part. */
@@ -96,10 +134,11 @@ smime_encrypt_entity(const struct milter_env *env, const struct handler_encrypt 
 	cables_status st;
 
 	for (size_t i = 0; i < in->nkeys; i++)
-		sk_X509_push(certs, in->keys[i]->cert);
+		sk_X509_push(certs, cert_key(in->keys[i])->cert);
 	buf_init(&head);
 	if (in->signer != NULL) {
-		if ((st = smime_sign(in->signer->cert, in->signer->pkey, NULL, in->entity, &sig, err)) != CABLES_OK)
+		if ((st = smime_sign(cert_key(in->signer)->cert, cert_key(in->signer)->pkey, NULL, in->entity, &sig,
+		    err)) != CABLES_OK)
 			goto out;
 		signed_entity(in->entity, &sig, &head, &signed_src);
 		st = smime_encrypt(&opts, certs, &signed_src, out, err);
@@ -107,8 +146,10 @@ smime_encrypt_entity(const struct milter_env *env, const struct handler_encrypt 
 	} else {
 		st = smime_encrypt(&opts, certs, in->entity, out, err);
 	}
-	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++)
-		res->fields[i] = f[i];
+	for (size_t i = 0; i < SMIME_OUTPUT_FIELDS; i++) {
+		res->fields[i].name = f[i].name;
+		res->fields[i].value = f[i].value;
+	}
 	res->nfields = SMIME_OUTPUT_FIELDS;
 	snprintf(res->trace, sizeof(res->trace), "format=smime; cipher=%s", cipher_name(env->cfg->cipher));
 	snprintf(res->log, sizeof(res->log), "format=smime cipher=%s", cipher_name(env->cfg->cipher));
@@ -116,6 +157,43 @@ out:
 	buf_release(&head);
 	sk_X509_free(certs);
 	return st;
+}
+
+static cables_status
+smime_sign_entity(const struct milter_env *env, const struct handler_key *signer, const struct entity_src *entity,
+    struct handler_signed *out, struct cables_err *err)
+{
+	struct smime_signed sig;
+	cables_status st;
+
+	if ((st = smime_sign(cert_key(signer)->cert, cert_key(signer)->pkey, NULL, entity, &sig, err)) != CABLES_OK)
+		return st;
+	out->format = handler_smime.name;
+	strlcpy_c(out->content_type, sig.content_type, sizeof(out->content_type));
+	out->prologue = sig.prologue;
+	out->epilogue = sig.epilogue;
+	return CABLES_OK;
+}
+
+/* Ciphertext only if the whole body is one well-formed envelope. */
+static cables_status
+smime_check_ciphertext(const struct message *m, const struct milter_env *env, enum mime_crypto crypto,
+    const off_t armor[2], char *why, size_t why_len, struct cables_err *err)
+{
+	struct smime_envelope *e = NULL;
+	cables_status st;
+
+	if (crypto != MIME_SMIME_ENVELOPED && crypto != MIME_SMIME_AUTHENVELOPED)
+		return CABLES_ERR_NOTFOUND;
+	st = smime_envelope_open(m->body, 0, mime_cte_is_base64(message_header_value(m, "Content-Transfer-Encoding")),
+	    env->cfg->temp_dir, &e, err);
+	if (st == CABLES_OK)
+		st = smime_envelope_check(e, err);
+	smime_envelope_free(e);
+	if (st != CABLES_OK && st != CABLES_ERR_IO && st != CABLES_ERR_INTERNAL)
+		snprintf(why, why_len, "labelled S/MIME but not well-formed: %s", err->msg);
+	/* Not well-formed is never "not this format". */
+	return st == CABLES_ERR_NOTFOUND ? CABLES_ERR_SYNTAX : st;
 }
 
 struct handler_msg {
@@ -222,7 +300,7 @@ smime_report(const struct handler_msg *hm, struct buf *field, struct buf *log)
 
 /* S/MIME signs separately (multipart/signed or signed-data inside): the milter checks the inner entity. */
 static bool
-smime_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct smime_sig *sig)
+smime_signature(struct handler_msg *hm, const struct milter_env *env, const char *from_field, struct handler_sig *sig)
 {
 	return false;
 }
@@ -265,46 +343,65 @@ smime_is_signed(const char *content_type)
 	return signed_kind(content_type) != NOT_SIGNED;
 }
 
+/* smime/'s result as the handler's, taking over the signer's certificate. */
+static void
+sig_of(struct smime_sig *in, struct handler_sig *out)
+{
+	struct cert_key *k;
+
+	memset(out, 0, sizeof(*out));
+	out->status = in->status == SMIME_SIG_VALID ? HANDLER_SIG_VALID : in->status == SMIME_SIG_UNTRUSTED ?
+	    HANDLER_SIG_UNTRUSTED : HANDLER_SIG_INVALID;
+	strlcpy_c(out->signer, in->signer, sizeof(out->signer));
+	strlcpy_c(out->reason, in->reason, sizeof(out->reason));
+	if (in->cert != NULL) {
+		k = xcalloc(1, sizeof(*k));
+		k->base.h = &handler_smime;
+		k->cert = in->cert;
+		in->cert = NULL;
+		out->key = &k->base;
+	}
+	smime_sig_release(in);
+}
+
 /* multipart/signed or opaque signed-data: trusted through TrustAnchors or the key store. */
 static bool
 smime_verify_entity(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
-    off_t from, const char *from_field, struct smime_sig *sig)
+    off_t from, const char *from_field, struct handler_sig *sig)
 {
 	struct keys_known_arg known = { env, from_field };
 	struct smime_verify_ctx ctx = { env->anchors, keys_known, &known, env->now, env->cfg->temp_dir };
 	enum signed_kind k = signed_kind(content_type);
+	struct smime_sig s;
 	struct cables_err err;
 	cables_status st;
 	char *boundary;
 
 	if (k == NOT_SIGNED)
 		return false;
+	memset(&s, 0, sizeof(s));
 	if (k == SIGNED_MULTIPART) {
 		boundary = mime_type_param(content_type, "boundary");
-		st = smime_verify_multipart(&ctx, boundary, sp, from, -1, sig, &err);
+		st = smime_verify_multipart(&ctx, boundary, sp, from, -1, &s, &err);
 		free(boundary);
 	} else {
-		st = smime_verify_opaque(&ctx, sp, from, mime_cte_is_base64(cte), sig, &err);
+		st = smime_verify_opaque(&ctx, sp, from, mime_cte_is_base64(cte), &s, &err);
 	}
 	if (st != CABLES_OK) {
+		smime_sig_release(&s);
 		memset(sig, 0, sizeof(*sig));
-		sig->status = SMIME_SIG_INVALID;
+		sig->status = HANDLER_SIG_INVALID;
 		snprintf(sig->reason, sizeof(sig->reason), "%s", err.msg);
+		return true;
 	}
+	sig_of(&s, sig);
 	return true;
 }
 
 const struct body_handler handler_smime = {
 	"smime", "S/MIME certificate", "no certificate", FORMAT_SMIME,
-	smime_find_key, smime_same_key, smime_encrypt_entity,
+	smime_find_key, smime_same_key, smime_key_free, smime_key_names, smime_harvest, smime_encrypt_entity,
+	smime_sign_entity, smime_check_ciphertext,
 	smime_may_claim, smime_open, smime_names, smime_decrypt_msg, smime_plain_is_entity, smime_report, smime_signature,
 	smime_close, smime_is_signed, smime_verify_entity, NULL,
 };
-
-const struct body_handler *const handlers[NHANDLERS] = { &handler_smime, &handler_pgp };
-
-const struct body_handler *
-handler_of(enum key_format f)
-{
-	return f == FORMAT_PGP ? &handler_pgp : &handler_smime;
-}

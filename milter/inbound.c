@@ -12,7 +12,6 @@
 #include "inbound.h"
 #include "log.h"
 #include "mime.h"
-#include "smime.h"
 #include "util.h"
 
 #define INNER_HEAD_MAX (256 * 1024)
@@ -52,7 +51,7 @@ inbound_plan(struct message *m, const struct milter_env *env, struct outcome *ou
 /*
  * What the local recipients are told, and the log line, built up as the
  * message is handled: decryption in an X-Cables field (ours alone: every
- * received one is removed first, see copies.c), signatures in an
+ * received one is removed first, see dispatch.c), signatures in an
  * Authentication-Results field with our authserv-id.
  */
 struct report {
@@ -158,39 +157,29 @@ report_authres(struct report *r, const char *format, const char *result, const c
  * trusted (RFC 7281's "not acceptable to the ADMD"); fail when invalid.
  */
 static void
-report_signature(struct report *r, const struct smime_sig *sig, const char *from_field, const char *format,
+report_signature(struct report *r, const struct handler_sig *sig, const char *from_field, const char *format,
     const struct milter_env *env)
 {
 	char *from = mime_first_address(from_field), *nfrom = NULL;
 	bool match = true;
-	const char *result = sig->status == SMIME_SIG_VALID ? "pass" : sig->status == SMIME_SIG_INVALID ? "fail" :
+	const char *result = sig->status == HANDLER_SIG_VALID ? "pass" : sig->status == HANDLER_SIG_INVALID ? "fail" :
 	    "policy";
 	char reason[CABLES_ERR_MAX + 64];
 
-	buf_printf(&r->log, " signature=%s", smime_sig_status_name(sig->status));
+	buf_printf(&r->log, " signature=%s", handler_sig_status_name(sig->status));
 	if (sig->signer[0] != '\0')
 		buf_printf(&r->log, " signer=%s", sig->signer);
 	if (sig->reason[0] != '\0')
 		buf_printf(&r->log, " (%s)", sig->reason);
-	if (sig->cert != NULL && sig->status != SMIME_SIG_INVALID) {
-		char **emails;
-		size_t n = smime_cert_emails(sig->cert, &emails);
-
-		match = false;
+	if (sig->key != NULL && sig->status != HANDLER_SIG_INVALID) {
 		nfrom = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
-		for (size_t i = 0; i < n && nfrom != NULL && !match; i++) {
-			char *ne = addr_normalize(emails[i], &env->cfg->addr);
-
-			match = ne != NULL && strcmp(ne, nfrom) == 0;
-			free(ne);
-		}
-		smime_free_emails(emails, n);
+		match = handler_key_names(env, sig->key, nfrom);
 		if (!match)
 			buf_printf(&r->log, " signer-mismatch");
 	}
 	snprintf(reason, sizeof(reason), "%s%s%s", sig->reason,
 	    !match && sig->reason[0] != '\0' ? "; " : "", match ? "" : "the signer is not the From address");
-	report_authres(r, format, match ? result : sig->status == SMIME_SIG_VALID ? "policy" : result, reason,
+	report_authres(r, format, match ? result : sig->status == HANDLER_SIG_VALID ? "policy" : result, reason,
 	    sig->signer, match ? NULL : from != NULL ? from : "");
 	free(from);
 	free(nfrom);
@@ -201,15 +190,15 @@ report_signature(struct report *r, const struct smime_sig *sig, const char *from
  * the From address the signature covers (from_field), if it names it.
  */
 static void
-harvest(const struct milter_env *env, const struct smime_sig *sig, const char *from_field, struct report *r)
+harvest(const struct milter_env *env, const struct handler_sig *sig, const char *from_field, struct report *r)
 {
 	char why[CABLES_ERR_MAX + 256], *from;
 	enum harvest_outcome o;
 
-	if (!env->cfg->harvest_certificates || sig->status != SMIME_SIG_VALID || sig->cert == NULL)
+	if (!env->cfg->harvest_certificates || sig->status != HANDLER_SIG_VALID || sig->key == NULL)
 		return;
 	from = mime_first_address(from_field);
-	o = keys_harvest(env, sig->cert, from, why, sizeof(why));
+	o = handler_key_harvest(env, sig->key, from, why, sizeof(why));
 	buf_printf(&r->log, " harvest=%s (%s)", harvest_outcome_name(o), why);
 	free(from);
 }
@@ -217,7 +206,7 @@ harvest(const struct milter_env *env, const struct smime_sig *sig, const char *f
 /* Verify a signed entity (its body from offset from of sp) with the handler whose format it is; false if not signed. */
 static bool
 verify_content(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
-    off_t from, const char *from_field, struct smime_sig *sig, const char **format)
+    off_t from, const char *from_field, struct handler_sig *sig, const char **format)
 {
 	const struct body_handler *h = signed_by(content_type);
 
@@ -528,7 +517,7 @@ copy_content(const struct message *m, const struct body_handler *h, struct handl
     struct report *r, struct cables_err *err)
 {
 	struct inner in;
-	struct smime_sig sig;
+	struct handler_sig sig;
 	struct mime_field f;
 	const char *sig_format = h->name, *ct = message_header_value(m, "Content-Type");
 	size_t off = 0;
@@ -562,7 +551,7 @@ copy_content(const struct message *m, const struct body_handler *h, struct handl
 	h->report(hm, &r->field, &r->log);
 	if (verified)
 		report_signature(r, &sig, m->from, sig_format, env);
-	smime_sig_release(&sig);
+	handler_sig_release(&sig);
 	return CABLES_OK;
 }
 
@@ -730,7 +719,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	struct buf copies;
 	struct spool *plain = NULL;
 	struct inner in;
-	struct smime_sig sig;
+	struct handler_sig sig;
 	struct cables_err err;
 	char why[CABLES_ERR_MAX], non_target_why[CABLES_ERR_MAX];
 	const char *sig_format;
@@ -829,7 +818,7 @@ not_decrypted:
 	not_decrypted(m, mta, r, action, h->name, "not-decrypted", why, out);
 	remove_own(m, mta, own, &copies, out);
 out:
-	smime_sig_release(&sig);
+	handler_sig_release(&sig);
 	inner_release(&in);
 	spool_free(plain);
 	free(target);
@@ -845,7 +834,7 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 	const struct body_handler *h = NULL;
 	const char *format;
 	struct report r;
-	struct smime_sig sig;
+	struct handler_sig sig;
 	struct cables_err err;
 
 	report_init(&r);
@@ -876,7 +865,7 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 	    &format)) {
 		report_signature(&r, &sig, m->from, format, env);
 		harvest(env, &sig, m->from, &r);
-		smime_sig_release(&sig);
+		handler_sig_release(&sig);
 		if (add_report(m, mta, &r) != 0)
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
 		else

@@ -2,7 +2,7 @@
  * inbound - mail for local recipients only: decrypt S/MIME and OpenPGP for
  * them and verify signatures.  Fields claiming to be this server's verdict
  * (X-Cables, our Authentication-Results) are removed before this runs, on
- * every message (copies.c).  Decryption is reported in an X-Cables field,
+ * every message (dispatch.c).  Decryption is reported in an X-Cables field,
  * signatures in an Authentication-Results field with our AuthservID.  No
  * libmilter here (see mta.h).
  *

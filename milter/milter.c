@@ -19,10 +19,8 @@
 #include "message.h"
 #include "khclient.h"
 #include "milter.h"
-#include "copies.h"
+#include "dispatch.h"
 #include "gate.h"
-#include "inbound.h"
-#include "outbound.h"
 #include "reinject.h"
 #include "seal.h"
 #include "smime.h"
@@ -443,15 +441,6 @@ env_of(const struct conn *c)
 	return env;
 }
 
-static bool
-has_remote_recipient(const struct message *m)
-{
-	for (size_t i = 0; i < m->nrcpts; i++)
-		if (!m->rcpts[i].local)
-			return true;
-	return false;
-}
-
 static sfsistat
 mlfi_eoh(SMFICTX *ctx)
 {
@@ -464,20 +453,9 @@ mlfi_eoh(SMFICTX *ctx)
 		return SMFIS_CONTINUE;
 	env = env_of(c);
 	khclient_outage_clear();	/* nothing left from another message served on this thread */
-
-	/* Mail for local recipients only is inbound; anything else is outbound. */
-	if (c->msg->nrcpts > 0 && !has_remote_recipient(c->msg))
-		inbound_plan(c->msg, &env, &out);
-	else
-		outbound_plan(c->msg, &env, &out);
+	dispatch_eoh(c->msg, &env, &out);
 	if (out.verdict == VERDICT_CONTINUE)
 		return SMFIS_CONTINUE;
-	if (c->msg->outer[OUTER_MARKER] > 0 || message_forged_fields(c->msg) > 0) {
-		/* The marker is checked (or removed), forged fields removed, at end of message; the decision waits. */
-		c->msg->early = out;
-		c->msg->have_early = true;
-		return SMFIS_CONTINUE;
-	}
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;
@@ -514,7 +492,7 @@ mlfi_eom(SMFICTX *ctx)
 	if (c->gate)
 		gate_check(c->msg, &env, &out);
 	else
-		copies_finish(c->msg, &env, &mta, &out);
+		dispatch_eom(c->msg, &env, &mta, &out);
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;

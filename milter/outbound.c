@@ -13,9 +13,7 @@
 #include "handler.h"
 #include "keydclient.h"
 #include "outbound.h"
-#include "pgp.h"
 #include "reinject.h"
-#include "smime.h"
 #include "util.h"
 
 /* Refuse the message as On-KeyNotFound says. */
@@ -83,6 +81,26 @@ plan_signature(struct message *m, const struct milter_env *env, struct cables_er
 	return st;
 }
 
+/* Has the sender a signing key of some format? */
+static bool
+any_signer(const struct message *m)
+{
+	for (size_t i = 0; i < NHANDLERS; i++)
+		if (m->signers[handlers[i]->format] != NULL)
+			return true;
+	return false;
+}
+
+/* The handler that clear-signs with the sender's key (copies that leave unencrypted), or NULL. */
+static const struct body_handler *
+clear_signer(const struct message *m)
+{
+	for (size_t i = 0; i < NHANDLERS; i++)
+		if (handlers[i]->sign != NULL && m->signers[handlers[i]->format] != NULL)
+			return handlers[i];
+	return NULL;
+}
+
 static void
 group_add(struct message *m, bool encrypt, bool bcc, const struct body_handler *h, size_t member)
 {
@@ -131,7 +149,7 @@ make_groups(struct message *m)
 		if (r->local || r->policy == POLICY_NEVER || r->key == NULL)
 			group_add(m, false, false, NULL, i);
 		else
-			group_add(m, true, r->bcc, r->key->h, i);
+			group_add(m, true, r->bcc, handler_key_handler(r->key), i);
 	}
 	for (size_t i = 1; i < m->ngroups; i++)
 		if (keep_rank(&m->groups[i]) > keep_rank(&m->groups[0])) {
@@ -333,7 +351,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		if (r->local || r->policy == POLICY_NEVER)
 			continue;
 		if (r->key != NULL) {
-			formats |= 1u << r->key->h->format;
+			formats |= 1u << handler_key_handler(r->key)->format;
 			continue;
 		}
 		nkeyless++;
@@ -378,7 +396,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 			/* A require recipient would share a plaintext copy: decided at end of message. */
 			m->plan = PLAN_BLOCKED;
 			outcome_set(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
-		} else if (m->signers[FORMAT_SMIME] != NULL) {
+		} else if (clear_signer(m) != NULL) {
 			/* Clear-signing is an S/MIME feature (multipart/signed that every client shows). */
 			m->plan = PLAN_SIGN_ONLY;
 			outcome_set(out, VERDICT_CONTINUE, "continue", "signing only");
@@ -410,7 +428,7 @@ whole_message(const struct message *m, size_t *storage)
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		storage[i] = i;
 		if (m->rcpts[i].key != NULL)
-			g.h = m->rcpts[i].key->h;
+			g.h = handler_key_handler(m->rcpts[i].key);
 	}
 	return g;
 }
@@ -459,7 +477,7 @@ delete_fields(const struct mta *mta, const char *name, unsigned int from, unsign
 }
 
 static bool
-in_fields(const struct smime_field *fields, size_t n, const char *name)
+in_fields(const struct handler_field *fields, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (str_ieq(name, fields[i].name))
@@ -488,7 +506,7 @@ set_field(const struct message *m, const struct mta *mta, const char *name, cons
  * world.
  */
 static int
-rewrite_headers(const struct message *m, const struct mta *mta, const struct smime_field *fields, size_t n)
+rewrite_headers(const struct message *m, const struct mta *mta, const struct handler_field *fields, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (set_field(m, mta, fields[i].name, fields[i].value) != 0)
@@ -617,9 +635,9 @@ encrypt_in_place(struct message *m, const struct milter_env *env, const struct m
 /* Replace the content with the multipart/signed entity (the message leaves unencrypted). */
 static void
 clear_sign(struct message *m, const struct milter_env *env, const struct mta *mta,
-    const struct smime_signed *sig, struct outcome *out)
+    const struct handler_signed *sig, struct outcome *out)
 {
-	struct smime_field ct = { "Content-Type", sig->content_type };
+	struct handler_field ct = { "Content-Type", sig->content_type };
 	struct buf head;
 	int rc;
 
@@ -636,7 +654,7 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a change");
 		return;
 	}
-	outcome_set(out, VERDICT_MODIFIED, "signed", "format=smime, not encrypted: %s", m->blocked_reason);
+	outcome_set(out, VERDICT_MODIFIED, "signed", "format=%s, not encrypted: %s", sig->format, m->blocked_reason);
 }
 
 /*
@@ -646,7 +664,7 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
  */
 static cables_status
 send_copy(const struct message *m, const struct milter_env *env, const struct group *g,
-    const struct smime_signed *sig, bool signing, char *qid, size_t qlen, char *trace, size_t tlen,
+    const struct handler_signed *sig, bool signing, char *qid, size_t qlen, char *trace, size_t tlen,
     struct cables_err *err)
 {
 	struct encrypted enc;
@@ -673,7 +691,7 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
 		buf_appends(&content, "MIME-Version: 1.0\r\n");
 		entity_src_spool(&body, encrypted, 0, -1);
 	} else if (sig != NULL) {
-		strlcpy_c(trace, "signed; format=smime", tlen);
+		snprintf(trace, tlen, "signed; format=%s", sig->format);
 		buf_printf(&content, "MIME-Version: 1.0\r\nContent-Type: %s\r\n", sig->content_type);
 		message_content_head(m, &head);
 		entity_src_mem(&body, sig->prologue.data, sig->prologue.len);
@@ -709,7 +727,7 @@ group_what(const struct group *g)
  * recipients out of the transaction.
  */
 static void
-split(struct message *m, const struct milter_env *env, const struct mta *mta, const struct smime_signed *sig,
+split(struct message *m, const struct milter_env *env, const struct mta *mta, const struct handler_signed *sig,
     bool signing, struct outcome *out)
 {
 	struct buf copies, kept;
@@ -773,23 +791,23 @@ needs_clear_sign(const struct message *m)
 static void
 outbound_transform(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
 {
-	const struct handler_key *smime_signer = m->signers[FORMAT_SMIME];
-	struct smime_signed sig;
+	const struct body_handler *ch = clear_signer(m);
+	struct handler_signed sig;
 	struct entity_src src;
 	struct buf head;
 	struct cables_err err;
 	size_t *all;
 	bool signing, clear;
 
-	signing = (smime_signer != NULL || m->signers[FORMAT_PGP] != NULL) && !already_signed(m);
-	clear = signing && smime_signer != NULL && needs_clear_sign(m);
+	signing = any_signer(m) && !already_signed(m);
+	clear = signing && ch != NULL && needs_clear_sign(m);
 	if (clear) {
 		buf_init(&head);
 		message_content_head(m, &head);
 		entity_src_init(&src);
 		entity_src_mem(&src, head.data, head.len);
 		entity_src_spool(&src, m->body, 0, -1);
-		if (smime_sign(smime_signer->cert, smime_signer->pkey, NULL, &src, &sig, &err) != CABLES_OK) {
+		if (ch->sign(env, m->signers[ch->format], &src, &sig, &err) != CABLES_OK) {
 			buf_release(&head);
 			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
@@ -817,7 +835,7 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 	}
 	}
 	if (clear)
-		smime_signed_release(&sig);
+		handler_signed_release(&sig);
 }
 
 void
@@ -826,7 +844,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 {
 	enum mime_crypto crypto;
 	struct cables_err err;
-	char mislabelled[CABLES_ERR_MAX + 64] = "";
+	char mislabelled[CABLES_ERR_MAX + 64] = "", why[CABLES_ERR_MAX + 62];
 	off_t armor[2];
 	size_t len;
 
@@ -852,38 +870,20 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 		return;
 	}
-	if (crypto == MIME_PGP_MIME || crypto == MIME_PGP_INLINE) {
-		/* Ciphertext only if the armor holds session-key packets and then encrypted data. */
-		cables_status st = pgp_message_check(m->body, armor[0], armor[1], &err);
+	for (size_t i = 0; i < NHANDLERS && crypto != MIME_PLAIN; i++) {
+		cables_status st = handlers[i]->check_ciphertext(m, env, crypto, armor, why, sizeof(why), &err);
 
+		if (st == CABLES_ERR_NOTFOUND)
+			continue;
 		if (st == CABLES_ERR_IO || st == CABLES_ERR_INTERNAL) {
 			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 			return;
 		}
 		if (st != CABLES_OK) {
-			snprintf(mislabelled, sizeof(mislabelled), "; labelled %s but not an encrypted OpenPGP message: %s",
-			    mime_crypto_name(crypto), err.msg);
+			snprintf(mislabelled, sizeof(mislabelled), "; %s", why);
 			crypto = MIME_PLAIN;
 		}
-	}
-	if (crypto == MIME_SMIME_ENVELOPED || crypto == MIME_SMIME_AUTHENVELOPED) {
-		/* Ciphertext only if the whole body is one well-formed envelope. */
-		struct smime_envelope *e = NULL;
-		cables_status st;
-
-		st = smime_envelope_open(m->body, 0,
-		    mime_cte_is_base64(message_header_value(m, "Content-Transfer-Encoding")), env->cfg->temp_dir, &e, &err);
-		if (st == CABLES_OK)
-			st = smime_envelope_check(e, &err);
-		smime_envelope_free(e);
-		if (st == CABLES_ERR_IO || st == CABLES_ERR_INTERNAL) {
-			outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
-			return;
-		}
-		if (st != CABLES_OK) {
-			crypto = MIME_PLAIN;
-			snprintf(mislabelled, sizeof(mislabelled), "; labelled S/MIME but not well-formed: %s", err.msg);
-		}
+		break;
 	}
 	if (crypto != MIME_PLAIN) {
 		outcome_set(out, VERDICT_ACCEPT, "pass", "already encrypted (%s)", mime_crypto_name(crypto));

@@ -25,7 +25,7 @@
 #include <openssl/err.h>
 
 #include "../unit/helpers.h"
-#include "copies.h"
+#include "dispatch.h"
 #include "fuzz.h"
 #include "inbound.h"
 #include "mime.h"
@@ -119,7 +119,7 @@ milter_run(struct message *m, bool inbound, bool leadspc)
 		m->early = out;
 		m->have_early = true;
 	}
-	copies_finish(m, &env, &fx->fake.mta, &out);
+	dispatch_eom(m, &env, &fx->fake.mta, &out);
 	if (out.verdict == VERDICT_CONTINUE || memchr(out.detail, '\0', sizeof(out.detail)) == NULL)
 		abort();	/* no decision at end of message */
 	if (verbose)

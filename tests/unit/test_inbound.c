@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 
 #include "helpers.h"
-#include "copies.h"
+#include "dispatch.h"
 #include "inbound.h"
 #include "keydclient.h"
 #include "mime.h"
@@ -123,7 +123,7 @@ run(struct milter_fixture *fx, struct message *m, struct outcome *out)
 		m->early = *out;
 		m->have_early = true;
 	}
-	copies_finish(m, &fx->env, &fx->fake.mta, out);
+	dispatch_eom(m, &fx->env, &fx->fake.mta, out);
 }
 
 static void

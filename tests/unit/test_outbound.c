@@ -19,7 +19,7 @@
 #include "keystore.h"
 #include "message.h"
 #include "mime.h"
-#include "copies.h"
+#include "dispatch.h"
 #include "outbound.h"
 #include "smime.h"
 
@@ -90,7 +90,7 @@ run(struct milter_fixture *fx, struct message *m, struct outcome *out)
 		m->early = *out;
 		m->have_early = true;
 	}
-	copies_finish(m, &fx->env, &fx->fake.mta, out);
+	dispatch_eom(m, &fx->env, &fx->fake.mta, out);
 }
 
 static const char expected_entity[] =

@@ -21,6 +21,7 @@
 #include <openssl/cms.h>
 
 #include "copies.h"
+#include "dispatch.h"
 #include "fake_smtp.h"
 #include "helpers.h"
 #include "inbound.h"
@@ -164,30 +165,13 @@ inbound_message(struct milter_fixture *fx, const char *rcpts)
 	return m;
 }
 
-static bool
-has_remote(const struct message *m)
-{
-	for (size_t i = 0; i < m->nrcpts; i++)
-		if (!m->rcpts[i].local)
-			return true;
-	return false;
-}
-
 /* The milter's path: the plan at end of header (kept when a marker makes it wait), then end of message. */
 static void
 run(struct milter_fixture *fx, struct message *m, const struct mta *mta, struct outcome *out)
 {
-	if (m->nrcpts > 0 && !has_remote(m))
-		inbound_plan(m, &fx->env, out);
-	else
-		outbound_plan(m, &fx->env, out);
-	if (out->verdict != VERDICT_CONTINUE) {
-		if (m->outer[OUTER_MARKER] == 0 && message_forged_fields(m) == 0)
-			return;
-		m->early = *out;
-		m->have_early = true;
-	}
-	copies_finish(m, &fx->env, mta != NULL ? mta : &fx->fake.mta, out);
+	dispatch_eoh(m, &fx->env, out);
+	if (out->verdict == VERDICT_CONTINUE)
+		dispatch_eom(m, &fx->env, mta != NULL ? mta : &fx->fake.mta, out);
 }
 
 /* ---- copies as the server got them ---- */

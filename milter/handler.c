@@ -1,0 +1,71 @@
+/* handler - what is common to every body handler; see handler.h. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handler.h"
+#include "handler_impl.h"
+
+const struct body_handler *const handlers[NHANDLERS] = { &handler_smime, &handler_pgp };
+
+const struct body_handler *
+handler_of(enum key_format f)
+{
+	return f == FORMAT_PGP ? &handler_pgp : &handler_smime;
+}
+
+const struct body_handler *
+handler_key_handler(const struct handler_key *k)
+{
+	return k->h;
+}
+
+void
+handler_key_free(struct handler_key *k)
+{
+	if (k != NULL)
+		k->h->key_free(k);
+}
+
+bool
+handler_key_names(const struct milter_env *env, const struct handler_key *k, const char *addr)
+{
+	return addr != NULL && k->h->key_names != NULL && k->h->key_names(env, k, addr);
+}
+
+enum harvest_outcome
+handler_key_harvest(const struct milter_env *env, const struct handler_key *k, const char *from, char *why,
+    size_t why_len)
+{
+	if (k->h->harvest != NULL)
+		return k->h->harvest(env, k, from, why, why_len);
+	snprintf(why, why_len, "%s keys are not harvested", k->h->name);
+	return HARVEST_SKIPPED;
+}
+
+void
+handler_signed_release(struct handler_signed *s)
+{
+	buf_release(&s->prologue);
+	buf_release(&s->epilogue);
+}
+
+const char *
+handler_sig_status_name(enum handler_sig_status s)
+{
+	switch (s) {
+	case HANDLER_SIG_VALID:		return "valid";
+	case HANDLER_SIG_UNTRUSTED:	return "untrusted";
+	case HANDLER_SIG_INVALID:	return "invalid";
+	}
+	return "unknown";
+}
+
+void
+handler_sig_release(struct handler_sig *sig)
+{
+	handler_key_free(sig->key);
+	memset(sig, 0, sizeof(*sig));
+}
