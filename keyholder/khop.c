@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -12,6 +13,8 @@
 #include <openssl/rsa.h>
 
 #include "khop.h"
+#include "pgp_key.h"
+#include "pgp_sign.h"
 
 static enum kh_status
 failed(struct cables_err *err, const char *what)
@@ -181,6 +184,41 @@ sign(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cab
 	return st;
 }
 
+/*
+ * OpenPGP: the request is the content's hash state and the signature's
+ * hashed part (pgp_sign.h), never a bare digest; the digest is finished
+ * here, so that only a document signature by this (sub)key, made now,
+ * can come out (no certification, key binding or revocation).
+ */
+static enum kh_status
+pgp_sign(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
+{
+	struct kh_request d;
+	char keyid[17];
+	unsigned int algo;
+	bool rsa = EVP_PKEY_is_a(key, "RSA"), ed = EVP_PKEY_is_a(key, "ED25519");
+	enum kh_status st;
+
+	memcpy(keyid, r->fingerprint + 40, 16);
+	keyid[16] = '\0';
+	memset(&d, 0, sizeof(d));
+	d.op = r->op;
+	d.key = r->key;
+	d.md_nid = NID_sha256;
+	memcpy(d.fingerprint, r->fingerprint, sizeof(d.fingerprint));
+	if (pgp_sign_request_digest(r->data, r->len, keyid, time(NULL), d.data, &algo, err) != CABLES_OK)
+		return KH_FAILED;
+	if (rsa ? algo != PGP_PK_RSA && algo != PGP_PK_RSA_S : algo != (ed ? PGP_PK_EDDSA : PGP_PK_ECDSA)) {
+		cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signature naming algorithm %u for a %s key", algo,
+		    EVP_PKEY_get0_type_name(key));
+		return KH_FAILED;
+	}
+	d.len = 32;
+	st = ed ? ed25519_sign(key, &d, out, err) : sign(key, &d, out, err);
+	OPENSSL_cleanse(&d, sizeof(d));
+	return st;
+}
+
 enum kh_status
 khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
 {
@@ -214,7 +252,10 @@ khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, st
 		st = x ? x25519(key, r, out, err) : ecdh(key, r, out, err);
 		break;
 	default:
-		st = ed ? ed25519_sign(key, r, out, err) : sign(key, r, out, err);
+		if (r->key == KH_KEY_PGP)
+			st = pgp_sign(key, r, out, err);
+		else
+			st = ed ? ed25519_sign(key, r, out, err) : sign(key, r, out, err);
 		break;
 	}
 	if (st != KH_OK) {

@@ -16,7 +16,12 @@
  *   - KH_OP_SIGN signs only a digest of the length of SHA-256/384/512 (or
  *     SHA-1 and SHA-224 for ECDSA, whose callers do not say which); on an
  *     Ed25519 key (OpenPGP EdDSA) a 32/48/64-byte digest, signed as a
- *     message with pure Ed25519, as RFC 4880bis EdDSA signs the hash.
+ *     message with pure Ed25519, as RFC 4880bis EdDSA signs the hash;
+ *     for an OpenPGP key (KH_KEY_PGP) never a digest but the content's
+ *     SHA-256 state and the signature's hashed part (pgp_sign.h): the
+ *     digest is finished here, so that only a document signature of this
+ *     (sub)key, created now, can be made (no certification, subkey binding,
+ *     revocation or direct-key signature with a primary key).
  * It never logs and never returns key material; the reply it fills may
  * hold a secret (a content key, a shared secret): the caller wipes it.
  * Returns KH_OK or KH_FAILED (with the reason in err).

@@ -56,9 +56,11 @@ enum kh_op {
  * refuses any other padding).  The ops are the same primitives on either
  * kind: RSA_DECRYPT (PKCS#1 v1.5) on an OpenPGP RSA key answers
  * algo || session key || checksum; ECDH on a Curve25519 key takes the
- * 32-byte u coordinate and answers the 32-byte X25519 output; SIGN on an
- * Ed25519 key signs the digest's bytes with pure Ed25519 (legacy OpenPGP
- * EdDSA) and answers r || s.
+ * 32-byte u coordinate and answers the 32-byte X25519 output; SIGN takes
+ * no digest but the content's SHA-256 state and the signature's hashed
+ * part (pgp_sign.h), which the keyholder checks and finishes into the
+ * digest itself; on an Ed25519 key it signs that digest with pure Ed25519
+ * (legacy OpenPGP EdDSA) and answers r || s.
  */
 enum kh_key {
 	KH_KEY_SMIME = 0,

@@ -141,15 +141,16 @@ struct signer {
 	const char *addr, *primary;
 };
 
+/* The keyholder finishes the digest from the request (pgp_sign.h) and signs it. */
 static cables_status
-keyholder_sign(void *arg, const struct pgp_keypkt *k, const uint8_t digest[32], uint8_t *sig, size_t max,
+keyholder_sign(void *arg, const struct pgp_keypkt *k, const uint8_t *req, size_t req_len, uint8_t *sig, size_t max,
     size_t *len, struct cables_err *err)
 {
 	const struct signer *s = arg;
 
 	bool rsa = k->algo == PGP_PK_RSA || k->algo == PGP_PK_RSA_S;
 
-	return ask(s->t, s->addr, s->primary, k->keyid, KH_OP_SIGN, rsa ? NID_sha256 : 0, digest, 32, sig, max, len,
+	return ask(s->t, s->addr, s->primary, k->keyid, KH_OP_SIGN, rsa ? NID_sha256 : 0, req, req_len, sig, max, len,
 	    err);
 }
 

@@ -1,4 +1,5 @@
 /* pgp_sign - OpenPGP detached signatures without gpg, and RFC 3156 multipart/signed; see pgp_sign.h. */
+#define OPENSSL_SUPPRESS_DEPRECATED	/* SHA256_CTX: the content's state goes to the keyholder, which finishes it */
 #include "autoconfig.h"
 
 #include <stdio.h>
@@ -9,11 +10,20 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "pgp_sign.h"
 
+#define SIG_TYPE_BINARY 0x00
 #define SIG_TYPE_TEXT 0x01
 #define HASH_SHA256 8
+
+/* The request's fields (pgp_sign.h). */
+#define REQ_STATE 0
+#define REQ_BYTES 32
+#define REQ_TAIL_LEN 40
+#define REQ_TAIL 41
+#define REQ_HASHED 105
 
 static void
 put32(uint8_t *p, uint32_t v)
@@ -22,6 +32,12 @@ put32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 16);
 	p[2] = (uint8_t)(v >> 8);
 	p[3] = (uint8_t)v;
+}
+
+static uint32_t
+get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* The hashed part: version, type, algorithms, hashed subpackets (creation time, issuer fingerprint, issuer). */
@@ -49,30 +65,100 @@ hashed_part(const struct pgp_keypkt *k, time_t now, uint8_t out[64])
 }
 
 static cables_status
-digest_update(void *arg, const void *p, size_t n, struct cables_err *err)
+sha_update(void *arg, const void *p, size_t n, struct cables_err *err)
 {
-	return EVP_DigestUpdate(arg, p, n) == 1 ? CABLES_OK : cables_fail(err, CABLES_ERR_CRYPTO, "SHA-256");
+	return SHA256_Update(arg, p, n) == 1 ? CABLES_OK : cables_fail(err, CABLES_ERR_CRYPTO, "SHA-256");
 }
 
-/* SHA-256 of the content, the hashed part and the v4 trailer (RFC 4880 section 5.2.4). */
-static cables_status
-digest(const struct entity_src *content, const uint8_t *hashed, size_t hlen, uint8_t md[32], struct cables_err *err)
+/* The digest a request stands for: its state, the rest of the content, the hashed part and the v4 trailer. */
+static void
+request_finish(const uint8_t req[PGP_SIGN_REQ_LEN], uint8_t md[32])
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	uint8_t trailer[6] = { 4, 0xff };
+	uint64_t bytes = (uint64_t)get32(req + REQ_BYTES) << 32 | get32(req + REQ_BYTES + 4);
+	SHA256_CTX c;
+
+	SHA256_Init(&c);
+	for (size_t i = 0; i < 8; i++)
+		c.h[i] = get32(req + REQ_STATE + 4 * i);
+	c.Nl = (SHA_LONG)(bytes << 3);
+	c.Nh = (SHA_LONG)(bytes >> 29);
+	c.num = 0;
+	SHA256_Update(&c, req + REQ_TAIL, req[REQ_TAIL_LEN]);
+	SHA256_Update(&c, req + REQ_HASHED, PGP_SIGN_HASHED_LEN);
+	put32(trailer + 2, PGP_SIGN_HASHED_LEN);
+	SHA256_Update(&c, trailer, sizeof(trailer));
+	SHA256_Final(md, &c);
+	OPENSSL_cleanse(&c, sizeof(c));
+}
+
+/*
+ * The keyholder's request (pgp_sign.h): the SHA-256 state after the
+ * content's whole blocks, the rest, and the hashed part; md: the digest.
+ */
+static cables_status
+request(const struct entity_src *content, const uint8_t hashed[PGP_SIGN_HASHED_LEN], uint8_t req[PGP_SIGN_REQ_LEN],
+    uint8_t md[32], struct cables_err *err)
+{
+	SHA256_CTX c;
+	uint64_t bytes;
 	cables_status st;
 
-	put32(trailer + 2, (uint32_t)hlen);
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(c);
+	memset(req, 0, PGP_SIGN_REQ_LEN);
+	if (SHA256_Init(&c) != 1)
 		return cables_fail(err, CABLES_ERR_CRYPTO, "SHA-256");
-	}
-	if ((st = entity_src_each(content, digest_update, c, err)) == CABLES_OK &&
-	    (EVP_DigestUpdate(c, hashed, hlen) != 1 || EVP_DigestUpdate(c, trailer, sizeof(trailer)) != 1 ||
-	    EVP_DigestFinal_ex(c, md, NULL) != 1))
-		st = cables_fail(err, CABLES_ERR_CRYPTO, "SHA-256");
-	EVP_MD_CTX_free(c);
-	return st;
+	if ((st = entity_src_each(content, sha_update, &c, err)) != CABLES_OK)
+		return st;
+	bytes = ((uint64_t)c.Nh << 29 | c.Nl >> 3) - c.num;
+	for (size_t i = 0; i < 8; i++)
+		put32(req + REQ_STATE + 4 * i, c.h[i]);
+	put32(req + REQ_BYTES, (uint32_t)(bytes >> 32));
+	put32(req + REQ_BYTES + 4, (uint32_t)bytes);
+	req[REQ_TAIL_LEN] = (uint8_t)c.num;
+	memcpy(req + REQ_TAIL, c.data, c.num);
+	memcpy(req + REQ_HASHED, hashed, PGP_SIGN_HASHED_LEN);
+	request_finish(req, md);
+	return CABLES_OK;
+}
+
+cables_status
+pgp_sign_request_digest(const uint8_t *req, size_t len, const char keyid[17], time_t now, uint8_t md[32],
+    unsigned int *algo, struct cables_err *err)
+{
+	const uint8_t *h = req + REQ_HASHED;
+	uint64_t bytes;
+	char issuer[17];
+	long long skew;
+
+	*algo = 0;
+	if (len != PGP_SIGN_REQ_LEN)
+		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signing request of %zu bytes (not %d)", len,
+		    PGP_SIGN_REQ_LEN);
+	bytes = (uint64_t)get32(req + REQ_BYTES) << 32 | get32(req + REQ_BYTES + 4);
+	if (bytes % 64 != 0 || bytes >> 61 != 0 || req[REQ_TAIL_LEN] >= 64)
+		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signing request with a malformed hash state");
+	for (size_t i = req[REQ_TAIL_LEN]; i < 64; i++)
+		if (req[REQ_TAIL + i] != 0)
+			return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signing request with non-zero padding");
+	/* Exactly what hashed_part() writes: a document signature, never a certification, binding or revocation. */
+	if (h[0] != 4 || (h[1] != SIG_TYPE_BINARY && h[1] != SIG_TYPE_TEXT))
+		return cables_fail(err, CABLES_ERR_ARG, "OpenPGP signature type 0x%02x is not a document signature",
+		    h[1]);
+	if (h[3] != HASH_SHA256 || h[4] != 0 || h[5] != PGP_SIGN_HASHED_LEN - 6 || h[6] != 5 || h[7] != 2 ||
+	    h[12] != 22 || h[13] != 33 || h[14] != 4 || h[35] != 9 || h[36] != 16 || memcmp(h + 15 + 12, h + 37, 8) != 0)
+		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signature's hashed part other than creation time, "
+		    "issuer fingerprint and issuer key ID with SHA-256");
+	hex_encode(h + 37, 8, issuer);
+	issuer[16] = '\0';
+	if (strcmp(issuer, keyid) != 0)
+		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signature naming issuer %s, not key %s", issuer,
+		    keyid);
+	skew = (long long)get32(h + 8) - (long long)now;
+	if (skew > PGP_SIGN_SKEW || skew < -PGP_SIGN_SKEW)
+		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signature created %lld s from now", skew);
+	*algo = h[2];
+	request_finish(req, md);
+	return CABLES_OK;
 }
 
 /* An MPI of the big-endian bytes v[0..n): leading zeros dropped, the bit count first. */
@@ -186,7 +272,7 @@ cables_status
 pgp_sign_mime(const struct pgp_keypkt *k, time_t now, const struct entity_src *content, pgp_sign_fn sign, void *arg,
     struct pgp_signed *out, struct cables_err *err)
 {
-	uint8_t hashed[64], md[32], sig[1024], rnd[16];
+	uint8_t hashed[64], md[32], sig[1024], rnd[16], req[PGP_SIGN_REQ_LEN];
 	char boundary[48];
 	size_t hlen, slen = 0;
 	struct buf pkt;
@@ -199,8 +285,10 @@ pgp_sign_mime(const struct pgp_keypkt *k, time_t now, const struct entity_src *c
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s cannot sign (algorithm %u; RSA, "
 		    "ECDSA P-256 and Ed25519 sign here)", k->keyid, k->algo);
 	hlen = hashed_part(k, now, hashed);
-	if ((st = digest(content, hashed, hlen, md, err)) != CABLES_OK ||
-	    (st = sign(arg, k, md, sig, sizeof(sig), &slen, err)) != CABLES_OK)
+	if (hlen != PGP_SIGN_HASHED_LEN)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "OpenPGP: a hashed part of %zu bytes", hlen);
+	if ((st = request(content, hashed, req, md, err)) != CABLES_OK ||
+	    (st = sign(arg, k, req, sizeof(req), sig, sizeof(sig), &slen, err)) != CABLES_OK)
 		return st;
 	if (k->algo == PGP_PK_ECDSA && !ecdsa_raw(sig, &slen))
 		return cables_fail(err, CABLES_ERR_CRYPTO, "OpenPGP: a malformed ECDSA signature for key %s", k->keyid);

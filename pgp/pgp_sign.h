@@ -2,7 +2,7 @@
  * pgp_sign - an OpenPGP v4 detached signature (RFC 4880 section 5.2.3)
  * built here, without gpg, and the RFC 3156 section 5 multipart/signed
  * entity around it.  Only the private-key step is someone else's: sign()
- * gets the SHA-256 digest and answers the raw signature (RSA: the PKCS#1
+ * gets the signing request below (never a bare digest) and answers the raw signature (RSA: the PKCS#1
  * v1.5 signature of the digest, as long as the modulus; EdDSA: r || s, 64
  * bytes; ECDSA P-256: DER, as OpenSSL writes it), so the secret key can
  * stay in cables-keyholder.
@@ -29,8 +29,32 @@
 #include "status.h"
 #include "util.h"
 
-typedef cables_status (*pgp_sign_fn)(void *arg, const struct pgp_keypkt *k, const uint8_t digest[32], uint8_t *sig,
-    size_t max, size_t *len, struct cables_err *err);
+/*
+ * The signing request (the keyholder's KH_KEY_PGP sign data), PGP_SIGN_REQ_LEN bytes:
+ *   the SHA-256 state after the content's whole 64-byte blocks (8 words, big-endian) |
+ *   the length of those blocks in bytes (8, big-endian) | the rest's length (1, < 64) |
+ *   the rest of the content (64, zero after it) | the signature's hashed part (PGP_SIGN_HASHED_LEN).
+ * The signer finishes the digest itself, with the hashed part and the v4
+ * trailer, after pgp_sign_request_digest() has checked that the hashed
+ * part is exactly the one pgp_sign_mime() writes: a document signature
+ * (type 0x00 or 0x01), SHA-256, created within PGP_SIGN_SKEW seconds of
+ * now, issuer fingerprint and key ID those of keyid.  So a signer that is
+ * handed only digests' states, whoever asks, makes no certification, key
+ * binding, revocation or direct-key signature with a primary key that
+ * also signs mail (a bare digest would let a compromised milter add its
+ * own subkey to a user's key, revoke it or certify other keys, lastingly).
+ * md: the digest to sign; *algo: the public-key algorithm the hashed part
+ * names.  CABLES_ERR_ARG with the reason otherwise.
+ */
+#define PGP_SIGN_HASHED_LEN 45
+#define PGP_SIGN_REQ_LEN (32 + 8 + 1 + 64 + PGP_SIGN_HASHED_LEN)
+#define PGP_SIGN_SKEW 3600
+
+cables_status pgp_sign_request_digest(const uint8_t *req, size_t len, const char keyid[17], time_t now, uint8_t md[32],
+    unsigned int *algo, struct cables_err *err);
+
+typedef cables_status (*pgp_sign_fn)(void *arg, const struct pgp_keypkt *k, const uint8_t *req, size_t req_len,
+    uint8_t *sig, size_t max, size_t *len, struct cables_err *err);
 
 struct pgp_signed {
 	char content_type[200];

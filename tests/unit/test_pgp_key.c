@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
@@ -26,6 +27,7 @@
 #include "pgp.h"
 #include "pgp_key.h"
 #include "pgp_packet.h"
+#include "pgp_sign.h"
 #include "spool.h"
 
 static char home[64], pubhome[64];
@@ -324,6 +326,100 @@ test_decrypt_without_secret_in_gpg(void **state)
 	spool_free(plain);
 }
 
+/* The last request fake_call() saw. */
+static struct kh_request last_req;
+
+static cables_status
+capture_call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	last_req = *req;
+	return fake_call(arg, req, rep, err);
+}
+
+/*
+ * Signing through the keyholder: the milter sends the content's hash state
+ * and the hashed part, never a bare digest, and the keyholder finishes the
+ * digest itself; gpg verifies the result.  What a compromised milter might
+ * send instead is refused: a bare SHA-256 digest (it could be a subkey
+ * binding's or a certification's), a hashed part of a certification (0x13),
+ * a subkey binding (0x18) or a key revocation (0x20), another issuer, a
+ * creation time a day away, a non-zero pad.
+ */
+static void
+test_sign_only_documents(void **state)
+{
+	static const char text[] = "Content-Type: text/plain\r\n\r\nsigned by the keyholder, finished there\r\n";
+	struct kh_transport t = { capture_call, NULL };
+	struct spool *sp = spool_new("/tmp", 1 << 20, 0);
+	struct entity_src src;
+	struct pgp_signed out;
+	struct pgp_verify v;
+	struct pgp_keypkt k;
+	struct kh_request r;
+	struct kh_reply rep;
+	struct cables_err err;
+	EVP_PKEY *key;
+	off_t from, to, sfrom, sto;
+	const char *b, *e;
+	uint8_t *h;
+	uint32_t when;
+
+	assert_int_not_equal(info.sign_keyid[0], '\0');
+	entity_src_init(&src);
+	entity_src_mem(&src, text, strlen(text));
+	assert_int_equal(khpgp_sign(&t, "alice@a.test", fpr, (const uint8_t *)pub.data, pub.len, info.sign_keyid,
+	    time(NULL), &src, &out, &err), CABLES_OK);
+	assert_int_equal(last_req.op, KH_OP_SIGN);
+	assert_int_equal(last_req.len, PGP_SIGN_REQ_LEN);
+	/* The signed entity and the signature, as gpg sees them in multipart/signed. */
+	assert_int_equal(spool_append(sp, text, strlen(text), NULL), CABLES_OK);
+	from = 0;
+	to = (off_t)strlen(text);
+	assert_non_null(b = memmem(out.epilogue.data, out.epilogue.len, "-----BEGIN PGP SIGNATURE-----", 29));
+	assert_non_null(e = memmem(out.epilogue.data, out.epilogue.len, "-----END PGP SIGNATURE-----\r\n", 29));
+	sfrom = to + (b - out.epilogue.data);
+	sto = to + (e + 29 - out.epilogue.data);
+	assert_int_equal(spool_append(sp, out.epilogue.data, out.epilogue.len, NULL), CABLES_OK);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(pgp_verify_detached(pubhome, sp, from, to, sfrom, sto, &v, &err), CABLES_OK);
+	assert_true(v.signed_);
+	assert_true(v.good);
+	assert_string_equal(v.fpr + PGP_FPR_LEN - 16, info.sign_keyid);
+	pgp_signed_release(&out);
+	spool_free(sp);
+
+	assert_int_equal(pgp_key_find((const uint8_t *)sec.data, sec.len, info.sign_keyid, &k, &err), CABLES_OK);
+	assert_non_null(key = pgp_key_private(&k, &err));
+	r = last_req;
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_OK);
+	h = r.data + PGP_SIGN_REQ_LEN - PGP_SIGN_HASHED_LEN;
+	r.len = 32;		/* a bare digest */
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_FAILED);
+	assert_int_equal(rep.len, 0);
+	r = last_req;
+	h[1] = 0x13;		/* a certification */
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_FAILED);
+	h[1] = 0x18;		/* a subkey binding */
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_FAILED);
+	h[1] = 0x20;		/* a key revocation */
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_FAILED);
+	r = last_req;
+	h[44] ^= 1;		/* another issuer key ID */
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_FAILED);
+	r = last_req;
+	when = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+	when += 86400;		/* created tomorrow */
+	h[8] = (uint8_t)(when >> 24), h[9] = (uint8_t)(when >> 16), h[10] = (uint8_t)(when >> 8), h[11] = (uint8_t)when;
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_FAILED);
+	r = last_req;
+	r.data[40] = 64;	/* a tail as long as a block */
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_FAILED);
+	r = last_req;
+	r.data[41 + 63] = 1;	/* non-zero padding after the tail */
+	assert_int_equal(khop_perform(key, &r, &rep, &err), KH_FAILED);
+	EVP_PKEY_free(key);
+}
+
 int
 main(void)
 {
@@ -333,6 +429,7 @@ main(void)
 		cmocka_unit_test(test_session_key_decode),
 		cmocka_unit_test(test_pkesk_parse),
 		cmocka_unit_test(test_decrypt_without_secret_in_gpg),
+		cmocka_unit_test(test_sign_only_documents),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
