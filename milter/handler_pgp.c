@@ -491,7 +491,12 @@ pgp_decrypt_msg(struct handler_msg *hm, const struct milter_env *env, struct spo
 
 	sender_keys(env, hm->m->from, NULL, &from, &nkeys);
 	free(from);
-	*plain = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
+	/*
+	 * gpg inflates compressed packets: a few kilobytes from anyone can
+	 * stand for gigabytes.  The plaintext is held to MaxMessageSize like
+	 * the message itself (TOOBIG: not decrypted, with the reason).
+	 */
+	*plain = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, env->cfg->max_message_size);
 	sink.write = spool_write;
 	sink.arg = *plain;
 	keep = xcalloc(hm->ntargets > 0 ? hm->targets[0].n + 1 : 1, sizeof(*keep));

@@ -3,7 +3,7 @@
 # rnp encrypt for local users (PGP/MIME and inline, signed or not, UTF-8 and
 # ISO-8859-1, with an attachment) arrives decrypted, byte for byte; what
 # cannot or must not be decrypted (another user's key, a hidden recipient,
-# corrupt armor, a missing boundary, a huge inline block) arrives unchanged
+# corrupt armor, a missing boundary, a huge inline block, a compression bomb) arrives unchanged
 # with the reason; signatures are reported against the key store.
 RIG_PORT=12280
 . "$top_srcdir/tests/integration/rig.sh"
@@ -284,6 +284,21 @@ else
 	not_ok "huge inline: delivered" "$REPLY"
 fi
 check "the milter is still running" kill -0 "$(cat "$T/b/milter.pid")"
+
+# A compression bomb: a few kilobytes that gpg inflates to 3 MB, past MaxMessageSize (1M here): the
+# plaintext is not spooled without bound (TempDir, disk) but refused, the message delivered as it came.
+inst_config b b.test "MaxMessageSize 1M"
+inst_milter b
+/usr/bin/python3 -c "import sys; sys.stdout.buffer.write(b'Content-Type: text/plain\r\n\r\nPLAINTEXT-MARKER\r\n' + b'A' * 3000000)" > "$T/bomb.txt"
+gpg_enc "$T/bomb.txt" "$T/bomb.asc" -r bob@b.test -z 9
+check "bomb: the ciphertext is small (compressed)" test "$(wc -c < "$T/bomb.asc")" -lt 100000
+if deliver "$(message "$T/bomb.asc" bomb)" bob@b.test; then
+	not_decrypted_ok "bomb" bob ""
+	check "bomb: the reason is MaxMessageSize" grep -q "MaxMessageSize" "$(newest bob)"
+else
+	not_ok "bomb: delivered" "$REPLY"
+fi
+check "bomb: the milter is still running" kill -0 "$(cat "$T/b/milter.pid")"
 
 # With split delivery (ReinjectTo): a message gpg encrypted to bob and carol,
 # who have different keys, is decrypted for each with their own key alone:
