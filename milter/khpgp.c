@@ -73,6 +73,14 @@ rsa_session_key(const struct kh_transport *t, const char *addr, const char *prim
 	st = ask(t, addr, primary, k->keyid, KH_OP_RSA_DECRYPT, 0, block, k->n.len, m, sizeof(m), &mlen, err);
 	if (st == CABLES_OK)
 		st = pgp_session_key_decode(m, mlen, false, out, err);
+	/*
+	 * Bad PKCS#1 padding (the keyholder's "failed") and a bad session key
+	 * behind good padding read the same wherever the reason goes (X-Cables
+	 * in the delivered copy, the log): no Bleichenbacher bit for a sender
+	 * who gets to read them.  The keyholder's own log keeps the detail.
+	 */
+	if (st == CABLES_ERR_CRYPTO)
+		cables_fail(err, st, "the session key does not decrypt with key %s", k->keyid);
 	OPENSSL_cleanse(m, sizeof(m));
 	return st;
 }
@@ -97,6 +105,8 @@ ecdh_session_key(const struct kh_transport *t, const char *addr, const char *pri
 	if (st == CABLES_OK && (st = pgp_ecdh_unwrap(k, shared, slen, pk->wrapped, pk->wrapped_len, m, &mlen, err)) ==
 	    CABLES_OK)
 		st = pgp_session_key_decode(m, mlen, true, out, err);
+	if (st == CABLES_ERR_CRYPTO)	/* as for RSA: one reason, whichever step failed */
+		cables_fail(err, st, "the session key does not decrypt with key %s", k->keyid);
 	OPENSSL_cleanse(shared, sizeof(shared));
 	OPENSSL_cleanse(m, sizeof(m));
 	return st;

@@ -420,6 +420,76 @@ test_sign_only_documents(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* A keyholder that refuses the padding, and one that answers a block whose session key is damaged. */
+static cables_status
+bad_padding_call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->status = KH_FAILED;
+	return CABLES_OK;
+}
+
+static cables_status
+bad_checksum_call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	memset(rep, 0, sizeof(*rep));
+	rep->status = KH_OK;
+	rep->data[0] = 9;		/* AES-256, a key, a checksum that does not match */
+	memset(rep->data + 1, 0x41, 32);
+	rep->data[33] = 0, rep->data[34] = 1;
+	rep->len = 35;
+	return CABLES_OK;
+}
+
+/*
+ * RSA: bad PKCS#1 padding (the keyholder fails) and good padding with a bad
+ * session key give the same status and the same reason, which goes into the
+ * delivered copy's X-Cables: no padding oracle for whoever reads it.
+ */
+static void
+test_rsa_failures_look_alike(void **state)
+{
+	static const char text[] = "Content-Type: text/plain\r\n\r\nx\r\n";
+	struct kh_transport pad = { bad_padding_call, NULL }, sum = { bad_checksum_call, NULL };
+	struct spool *cipher = spool_new("/tmp", 1 << 20, 0);
+	struct pgp_encrypt_opts o = { false, NULL };
+	struct entity_src src;
+	struct byte_sink sink;
+	struct buf out, rpub;
+	struct cables_err e1, e2;
+	char rhome[64], rfpr[PGP_FPR_LEN + 1], ct[160], ids[4][17], sk[PGP_SESSION_KEY_STR], used[PGP_FPR_LEN + 1];
+	const char *fprs[1] = { rfpr }, *b, *e;
+	uint8_t body[PGP_PKESK_MAX];
+	size_t n, len;
+
+	buf_init(&out);
+	buf_init(&rpub);
+	sink.write = buf_write;
+	sink.arg = &out;
+	assert_int_equal(pgp_temp_home("/tmp", rhome, &e1), CABLES_OK);
+	assert_int_equal(pgp_generate(rhome, "dave@a.test", PGP_ALGO_RSA3072, 0, rfpr, &e1), CABLES_OK);
+	assert_int_equal(pgp_export(rhome, rfpr, false, false, &rpub, &e1), CABLES_OK);
+	entity_src_init(&src);
+	entity_src_mem(&src, text, strlen(text));
+	assert_int_equal(pgp_encrypt(rhome, &o, fprs, 1, &src, &sink, ct, &e1), CABLES_OK);
+	assert_non_null(b = memmem(out.data, out.len, "-----BEGIN PGP MESSAGE-----", 27));
+	assert_non_null(e = memmem(out.data, out.len, "-----END PGP MESSAGE-----\r\n", 27));
+	assert_int_equal(spool_append(cipher, out.data, out.len, NULL), CABLES_OK);
+	assert_int_equal(pgp_message_keyids(cipher, b - out.data, e + 27 - out.data, ids, 4, &n, &e1), CABLES_OK);
+	assert_int_equal(pgp_message_pkesk(cipher, b - out.data, e + 27 - out.data, ids[0], body, &len, &e1), CABLES_OK);
+	for (char *p = rfpr; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
+	assert_int_equal(khpgp_session_key(&pad, "dave@a.test", rfpr, (const uint8_t *)rpub.data, rpub.len, body, len,
+	    sk, used, &e1), CABLES_ERR_CRYPTO);
+	assert_int_equal(khpgp_session_key(&sum, "dave@a.test", rfpr, (const uint8_t *)rpub.data, rpub.len, body, len,
+	    sk, used, &e2), CABLES_ERR_CRYPTO);
+	assert_string_equal(e1.msg, e2.msg);
+	spool_free(cipher);
+	buf_release(&out);
+	buf_release(&rpub);
+	pgp_temp_home_remove(rhome);
+}
+
 int
 main(void)
 {
@@ -430,6 +500,7 @@ main(void)
 		cmocka_unit_test(test_pkesk_parse),
 		cmocka_unit_test(test_decrypt_without_secret_in_gpg),
 		cmocka_unit_test(test_sign_only_documents),
+		cmocka_unit_test(test_rsa_failures_look_alike),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
