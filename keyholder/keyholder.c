@@ -296,6 +296,25 @@ may_sign(const struct key_record *r, const char *address, struct cables_err *err
 }
 
 /*
+ * May OpenPGP key record r sign now?  Not once its primary key has
+ * expired (the store row's not_after, from gpg's listing at import), as
+ * the milter itself would not pick it: the keyholder checks again because
+ * it is its key that signs, whoever asks.  (Revocations and subkey expiry
+ * are not in the row; the milter's choice of subkey covers them.)
+ */
+static bool
+pgp_may_sign(const struct key_record *r, struct cables_err *err)
+{
+	time_t now = time(NULL);
+
+	if (r->not_after > 0 && r->not_after <= (long long)now) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "the OpenPGP key expired at %lld", r->not_after);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Does the OpenPGP (sub)key's algorithm allow op?  ECDH only with an ECDH
  * key, signing only with a signing algorithm, PKCS#1 v1.5 decryption only
  * with RSA; raw OAEP-checked decryption is no OpenPGP operation.  (RSA's
@@ -358,6 +377,8 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this %s for the address",
 		    req->key == KH_KEY_PGP ? "OpenPGP key" : "certificate");
 	else if (req->op == KH_OP_SIGN && req->key != KH_KEY_PGP && !may_sign(r, req->address, err))
+		st = KH_REFUSED;
+	else if (req->op == KH_OP_SIGN && req->key == KH_KEY_PGP && !pgp_may_sign(r, err))
 		st = KH_REFUSED;
 	else if (!bucket_take(req->address))
 		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",

@@ -274,6 +274,25 @@ start_keyholder "$CONF"
 decrypted "keyholder back" alice@a.test
 signed "keyholder back, signed" alice@a.test
 
+# An expired OpenPGP key does not sign, whoever asks (the store row's expiry; put back afterwards).
+pat_expiry() {	# [NEW]: print pat's OpenPGP row's not_after, or set it to NEW (as the milter's user, who owns the store)
+	as_milter_user $PY - "$T/store/keys.db" "$@" <<-'PY'
+	import sqlite3, sys
+	db = sqlite3.connect(sys.argv[1])
+	if len(sys.argv) > 2:
+	    db.execute("UPDATE keys SET not_after = ? WHERE address = 'pat@a.test' AND format = 'pgp'", (int(sys.argv[2]),))
+	    db.commit()
+	else:
+	    print(db.execute("SELECT not_after FROM keys WHERE address = 'pat@a.test' AND format = 'pgp'").fetchone()[0])
+	PY
+}
+pat_na=$(pat_expiry)
+pat_expiry 1000
+check "keyholder: an expired OpenPGP key is refused for signing" \
+	test "$(kh_ask 4 1 0 pat@a.test "$(field pat)" "$DIGEST")" = status=1
+check "keyholder: the refusal says expired" grep -q 'pat@a.test pgp-sign keyid=[0-9a-f]*: refused: the OpenPGP key expired' "$KH_LOG"
+pat_expiry "$pat_na"
+
 # --- cables-keyctl delete: refused at once, no copy anywhere. ---
 keyctl -o delete pat@a.test >/dev/null
 check "keyctl delete: the keyholder refuses pat's key at once" \
