@@ -92,6 +92,7 @@ struct client {
 struct cached_key {
 	enum kh_key kind;
 	unsigned int pgp_algo;			/* OpenPGP: the (sub)key's public-key algorithm */
+	unsigned int pgp_use;			/* OpenPGP: its key flags and PGP_USE_REVOKED (pgp_private) */
 	char fingerprint[KH_FPR_LEN + 1];	/* the request's field: for OpenPGP, primary and key ID */
 	EVP_PKEY *key;
 };
@@ -214,11 +215,16 @@ keys_flush(void)
  * as gpg exports it (pgp_key.h: unprotected RSA, Curve25519, Ed25519,
  * P-256).  These bytes come from the key store, never from mail.
  */
+#define PGP_USE_REVOKED 0x100	/* the primary revoked the (sub)key */
+
 static EVP_PKEY *
-pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, unsigned int *algo, struct cables_err *err)
+pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, unsigned int *algo, unsigned int *use,
+    struct cables_err *err)
 {
 	struct pgp_keypkt k;
 	char keyid[17];
+	unsigned int flags;
+	bool revoked;
 
 	memcpy(keyid, req->fingerprint + 40, 16);
 	keyid[16] = '\0';
@@ -228,7 +234,10 @@ pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, unsign
 		cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP key %s has no secret part in the store", keyid);
 		return NULL;
 	}
+	if (pgp_key_usage(sec, len, keyid, &flags, &revoked, err) != CABLES_OK)
+		return NULL;
 	*algo = k.algo;
+	*use = flags | (revoked ? PGP_USE_REVOKED : 0);
 	return pgp_key_private(&k, err);
 }
 
@@ -238,22 +247,24 @@ pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, unsign
  * public-key algorithm (0 for S/MIME).
  */
 static EVP_PKEY *
-key_of(const struct key_record *r, const struct kh_request *req, unsigned int *algo, struct cables_err *err)
+key_of(const struct key_record *r, const struct kh_request *req, unsigned int *algo, unsigned int *use,
+    struct cables_err *err)
 {
 	uint8_t *der;
 	size_t len;
 	EVP_PKEY *key;
 
-	*algo = 0;
+	*algo = *use = 0;
 	for (size_t i = 0; i < nkeys; i++)
 		if (keys[i].kind == req->key && strcmp(keys[i].fingerprint, req->fingerprint) == 0) {
 			EVP_PKEY_up_ref(keys[i].key);
 			*algo = keys[i].pgp_algo;
+			*use = keys[i].pgp_use;
 			return keys[i].key;
 		}
 	if (seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &der, &len, err) != CABLES_OK)
 		return NULL;
-	key = req->key == KH_KEY_PGP ? pgp_private(der, len, req, algo, err) : smime_key_from_der(der, len);
+	key = req->key == KH_KEY_PGP ? pgp_private(der, len, req, algo, use, err) : smime_key_from_der(der, len);
 	seal_free_secret(der, len);
 	if (key == NULL) {
 		if (req->key != KH_KEY_PGP)
@@ -264,6 +275,7 @@ key_of(const struct key_record *r, const struct kh_request *req, unsigned int *a
 		keys_flush();
 	keys[nkeys].kind = req->key;
 	keys[nkeys].pgp_algo = *algo;
+	keys[nkeys].pgp_use = *use;
 	strlcpy_c(keys[nkeys].fingerprint, req->fingerprint, sizeof(keys[nkeys].fingerprint));
 	keys[nkeys++].key = key;
 	EVP_PKEY_up_ref(key);
@@ -317,13 +329,32 @@ pgp_may_sign(const struct key_record *r, struct cables_err *err)
 /*
  * Does the OpenPGP (sub)key's algorithm allow op?  ECDH only with an ECDH
  * key, signing only with a signing algorithm, PKCS#1 v1.5 decryption only
- * with RSA; raw OAEP-checked decryption is no OpenPGP operation.  (RSA's
- * algorithm 1 serves both: key flags, which the keyholder does not read,
- * would tell a signing key from an encryption one.)
+ * with RSA; raw OAEP-checked decryption is no OpenPGP operation.  RSA's
+ * algorithm 1 serves both: the key flags (use, from pgp_key_usage) tell a
+ * signing key from an encryption one.
  */
 static bool
-pgp_op_suits(enum kh_op op, unsigned int algo)
+pgp_op_suits(enum kh_op op, unsigned int algo, unsigned int use, struct cables_err *err)
 {
+	unsigned int flags = use & 0xff;
+
+	/*
+	 * The key's own flags, when its self-signatures carry them: a key
+	 * that certifies and signs (an RSA primary) decrypts nothing, so no
+	 * padding oracle reaches the key that makes certifications; an
+	 * encryption subkey signs nothing; a revoked (sub)key signs nothing
+	 * (it still decrypts: mail sent before the revocation stays readable).
+	 */
+	if (op == KH_OP_SIGN && (use & PGP_USE_REVOKED)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "the OpenPGP key is revoked");
+		return false;
+	}
+	if (flags != 0 && (op == KH_OP_SIGN ? !(flags & PGP_FLAG_SIGN) : !(flags & PGP_FLAG_ENCRYPT))) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s is not a use of this OpenPGP key (key flags 0x%02x)",
+		    kh_op_name(op), flags);
+		return false;
+	}
+	cables_fail(err, CABLES_ERR_UNUSABLE, "%s is not an operation of OpenPGP algorithm %u", kh_op_name(op), algo);
 	switch (op) {
 	case KH_OP_RSA_DECRYPT: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_E;
 	case KH_OP_ECDH: return algo == PGP_PK_ECDH;
@@ -355,7 +386,7 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	struct key_list list;
 	const struct key_record *r = NULL;
 	enum kh_status st;
-	unsigned int algo;
+	unsigned int algo, use;
 
 	*key = NULL;
 	if (norm == NULL || strcmp(norm, req->address) != 0 ||
@@ -383,12 +414,10 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 	else if (!bucket_take(req->address))
 		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
 		    cfg->keyholder_rate_limit);
-	else if ((*key = key_of(r, req, &algo, err)) == NULL)
+	else if ((*key = key_of(r, req, &algo, &use, err)) == NULL)
 		st = KH_FAILED;
-	else if (req->key == KH_KEY_PGP && !pgp_op_suits(req->op, algo)) {
+	else if (req->key == KH_KEY_PGP && !pgp_op_suits(req->op, algo, use, err)) {
 		st = KH_REFUSED;
-		cables_fail(err, CABLES_ERR_UNUSABLE, "%s is not an operation of OpenPGP algorithm %u", kh_op_name(req->op),
-		    algo);
 		EVP_PKEY_free(*key);
 		*key = NULL;
 	}

@@ -218,6 +218,115 @@ pgp_key_find(const uint8_t *data, size_t len, const char keyid[17], struct pgp_k
 	return cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP key %s not found", keyid != NULL ? keyid : "packet");
 }
 
+/* A subpacket area: the issuer key ID (16, or the last 8 bytes of 33), creation time (2), key flags (27). */
+static bool
+subpackets(const uint8_t *p, size_t n, uint8_t issuer[8], bool *has_issuer, uint32_t *created, unsigned int *flags,
+    bool *has_flags)
+{
+	size_t pos = 0;
+
+	while (pos < n) {
+		size_t len;
+		unsigned int type;
+
+		if (p[pos] < 192) {
+			len = p[pos];
+			pos += 1;
+		} else if (p[pos] < 255) {
+			if (n - pos < 2)
+				return false;
+			len = ((size_t)(p[pos] - 192) << 8) + p[pos + 1] + 192;
+			pos += 2;
+		} else {
+			if (n - pos < 5)
+				return false;
+			len = (size_t)p[pos + 1] << 24 | (size_t)p[pos + 2] << 16 | (size_t)p[pos + 3] << 8 | p[pos + 4];
+			pos += 5;
+		}
+		if (len == 0 || len > n - pos)
+			return false;
+		type = p[pos] & 0x7f;
+		if (type == 16 && len == 9) {
+			memcpy(issuer, p + pos + 1, 8);
+			*has_issuer = true;
+		} else if (type == 33 && len == 22 && p[pos + 1] == 4) {
+			memcpy(issuer, p + pos + 2 + 12, 8);
+			*has_issuer = true;
+		} else if (type == 2 && len == 5 && created != NULL) {
+			*created = (uint32_t)p[pos + 1] << 24 | (uint32_t)p[pos + 2] << 16 | (uint32_t)p[pos + 3] << 8 |
+			    p[pos + 4];
+		} else if (type == 27 && len >= 2 && flags != NULL) {
+			*flags = p[pos + 1];
+			*has_flags = true;
+		}
+		pos += len;
+	}
+	return true;
+}
+
+cables_status
+pgp_key_usage(const uint8_t *data, size_t len, const char keyid[17], unsigned int *flags, bool *revoked,
+    struct cables_err *err)
+{
+	struct pgp_packet_header h;
+	struct pgp_keypkt k;
+	uint8_t primary[8];
+	bool have_primary = false, in_target = false, found = false;
+	uint32_t newest = 0;
+	size_t pos = 0;
+
+	*flags = 0;
+	*revoked = false;
+	while (pos < len) {
+		const uint8_t *b;
+
+		if (pgp_packet_header_read(data + pos, len - pos, &h, err) != CABLES_OK)
+			return CABLES_ERR_SYNTAX;
+		if (h.kind != PGP_LENGTH_DEFINITE || h.body_len > len - pos - h.header_len)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP key packet (tag %u) cut short", h.tag);
+		b = data + pos + h.header_len;
+		if (h.tag == 5 || h.tag == 6 || h.tag == 7 || h.tag == 14) {
+			struct cables_err why;
+			bool ok = read_key(b, h.body_len, h.tag, &k, &why) == CABLES_OK;
+
+			if ((h.tag == 5 || h.tag == 6) && !have_primary && ok) {
+				memcpy(primary, k.fpr + 12, 8);
+				have_primary = true;
+			}
+			/* A subkey's section ends at the next key; the primary's runs over its user IDs. */
+			if (h.tag == 5 || h.tag == 6 || h.tag == 7 || h.tag == 14)
+				in_target = ok && strcmp(k.keyid, keyid) == 0;
+			found = found || in_target;
+		} else if (h.tag == 2 && in_target && have_primary && h.body_len >= 6 && b[0] == 4) {
+			size_t hl = (size_t)b[4] << 8 | b[5], ul;
+			uint8_t issuer[8];
+			bool has_issuer = false, has_flags = false;
+			unsigned int f = 0, type = b[1];
+			uint32_t created = 0;
+
+			if (6 + hl + 2 > h.body_len)
+				goto next;
+			ul = (size_t)b[6 + hl] << 8 | b[7 + hl];
+			if (8 + hl + ul > h.body_len || !subpackets(b + 6, hl, issuer, &has_issuer, &created, &f, &has_flags) ||
+			    !subpackets(b + 8 + hl, ul, issuer, &has_issuer, NULL, NULL, NULL) || !has_issuer ||
+			    memcmp(issuer, primary, 8) != 0)
+				goto next;
+			if (type == 0x20 || type == 0x28)
+				*revoked = true;
+			else if (((type >= 0x10 && type <= 0x13) || type == 0x1f || type == 0x18) && has_flags &&
+			    created >= newest) {
+				newest = created;
+				*flags = f;
+			}
+		}
+next:
+		pos += h.header_len + h.body_len;
+	}
+	if (!found)
+		return cables_fail(err, CABLES_ERR_NOTFOUND, "OpenPGP key %s not found", keyid);
+	return CABLES_OK;
+}
+
 /* OSSL_PARAM_free(), the values wiped first (OpenSSL 3.0 has no OSSL_PARAM_clear_free). */
 static void
 params_clear_free(OSSL_PARAM *params)

@@ -64,6 +64,21 @@ struct pgp_keypkt {
 	struct pgp_mpi d, p, q, u;	/* RSA; for the curves the secret is d */
 };
 
+/*
+ * What the key's own signatures in a transferable key (the store's export:
+ * trusted, not verified here) say about (sub)key keyid: its key flags
+ * (RFC 4880 5.2.3.21: 0x01 certify, 0x02 sign, 0x04 | 0x08 encrypt) from
+ * the newest self-signature (user ID certification or direct-key for the
+ * primary, subkey binding for a subkey) issued by the primary key, 0 when
+ * none carries flags; *revoked when the primary issued a revocation of it
+ * (0x20, 0x28).  CABLES_ERR_NOTFOUND without that key ID.
+ */
+#define PGP_FLAG_CERTIFY 0x01
+#define PGP_FLAG_SIGN 0x02
+#define PGP_FLAG_ENCRYPT 0x0c
+cables_status pgp_key_usage(const uint8_t *data, size_t len, const char keyid[17], unsigned int *flags, bool *revoked,
+    struct cables_err *err);
+
 #define PGP_SESSION_KEY_STR (4 + 2 * 32 + 1)	/* "9:" and 64 hex digits */
 
 cables_status pgp_key_find(const uint8_t *data, size_t len, const char keyid[17], struct pgp_keypkt *k,

@@ -6,7 +6,8 @@
  * never leaves the input; keeping the session-key packets of one key ID
  * shrinks the message and leaves it encrypted; a PKESK body that parses
  * points within itself; the same bytes read as a transferable key
- * (pgp_key.c, which the keyholder and the milter use on store rows) and as
+ * (pgp_key.c, which the keyholder and the milter use on store rows; its
+ * key flags too) and as
  * a decrypted session key never read outside them.
  */
 #include "autoconfig.h"
@@ -65,6 +66,8 @@ as_key(const uint8_t *data, size_t size)
 	struct pgp_keypkt k;
 	char id[17] = "0102030405060708", sk[PGP_SESSION_KEY_STR];
 	EVP_PKEY *key;
+	unsigned int flags;
+	bool revoked;
 
 	if (size >= 8)
 		for (size_t i = 0; i < 8; i++)
@@ -73,6 +76,12 @@ as_key(const uint8_t *data, size_t size)
 		if (pgp_key_find(data, size, i == 0 ? NULL : id, &k, NULL) == CABLES_OK && k.secret &&
 		    (key = pgp_key_private(&k, NULL)) != NULL)
 			EVP_PKEY_free(key);
+	/* The key flags of the first key's ID (its self-signatures), or of the made-up one. */
+	if (pgp_key_find(data, size, NULL, &k, NULL) == CABLES_OK)
+		memcpy(id, k.keyid, sizeof(id));
+	(void)pgp_key_usage(data, size, id, &flags, &revoked, NULL);
+	if (flags > 0xff)
+		abort();
 	if (pgp_session_key_decode(data, size, size > 0 && (data[0] & 1), sk, NULL) == CABLES_OK &&
 	    strlen(sk) < 4)
 		abort();

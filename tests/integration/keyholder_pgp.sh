@@ -254,6 +254,14 @@ check "keyholder: no raw OAEP-checked RSA decryption with an OpenPGP key" \
 	test "$(kh_ask 2 1 0 dave@a.test "$(field dave sub)" "00$(head -c 383 /dev/urandom | xxd -p | tr -d '\n')")" = status=1
 check "keyholder: Ed25519 signs no 20-byte digest" \
 	test "$(kh_ask 4 1 0 alice@a.test "$(field alice)" "$(echo "$DIGEST" | cut -c1-40)")" = status=2
+# Key flags: dave's RSA primary certifies and signs (no decryption: no padding oracle on the key that
+# certifies), his RSA subkey encrypts (no signatures): refused before any RSA operation.
+check "keyholder: dave's RSA primary key (certify, sign) decrypts nothing" \
+	test "$(kh_ask 1 1 0 dave@a.test "$(field dave)" "00$(head -c 383 /dev/urandom | xxd -p | tr -d '\n')")" = status=1
+check "keyholder: dave's RSA encryption subkey signs nothing" \
+	test "$(kh_ask 4 1 672 dave@a.test "$(field dave sub)" "$DIGEST")" = status=1
+check "keyholder: the key-flag refusals are logged" \
+	grep -q 'dave@a.test pgp-sign keyid=[0-9a-f]*: refused: sign is not a use of this OpenPGP key' "$KH_LOG"
 check "keyholder: a random RSA block is not decrypted (PKCS#1 v1.5 checked there)" \
 	test "$(kh_ask 1 1 0 dave@a.test "$(field dave sub)" "00$(head -c 383 /dev/urandom | xxd -p | tr -d '\n')")" = status=2
 check "keyholder: an OpenPGP fingerprint field with non-zero padding drops the peer" \

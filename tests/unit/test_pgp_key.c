@@ -490,6 +490,31 @@ test_rsa_failures_look_alike(void **state)
 	pgp_temp_home_remove(rhome);
 }
 
+/* Key flags from the key's own signatures: the Ed25519 primary certifies and signs, the Curve25519 subkey encrypts. */
+static void
+test_key_usage(void **state)
+{
+	char id0[17], id1[17];
+	unsigned int flags;
+	bool revoked;
+
+	keyid_of(0, id0);
+	keyid_of(1, id1);
+	for (int i = 0; i < 2; i++) {
+		const struct buf *b = i == 0 ? &sec : &pub;
+
+		assert_int_equal(pgp_key_usage((const uint8_t *)b->data, b->len, id0, &flags, &revoked, NULL), CABLES_OK);
+		assert_int_equal(flags, PGP_FLAG_CERTIFY | PGP_FLAG_SIGN);
+		assert_false(revoked);
+		assert_int_equal(pgp_key_usage((const uint8_t *)b->data, b->len, id1, &flags, &revoked, NULL), CABLES_OK);
+		assert_int_equal(flags & PGP_FLAG_ENCRYPT, PGP_FLAG_ENCRYPT);
+		assert_int_equal(flags & (PGP_FLAG_CERTIFY | PGP_FLAG_SIGN), 0);
+		assert_false(revoked);
+		assert_int_equal(pgp_key_usage((const uint8_t *)b->data, b->len, "0102030405060708", &flags, &revoked,
+		    NULL), CABLES_ERR_NOTFOUND);
+	}
+}
+
 int
 main(void)
 {
@@ -501,6 +526,7 @@ main(void)
 		cmocka_unit_test(test_decrypt_without_secret_in_gpg),
 		cmocka_unit_test(test_sign_only_documents),
 		cmocka_unit_test(test_rsa_failures_look_alike),
+		cmocka_unit_test(test_key_usage),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
