@@ -50,12 +50,19 @@ noop_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * The callbacks below were negotiated as "no reply" (SMFIP_NR_*): they
+ * return SMFIS_NOREPLY.  Returning SMFIS_CONTINUE there made libmilter log
+ * "milter claimed not to reply" for every one of them, through syslog(3),
+ * which (no /dev/log here) cost a socket, a failed connect and a close each:
+ * 27 to 42 system calls a message that a no-op milter does not make.
+ */
 static sfsistat
 noop_envfrom(SMFICTX *ctx, char **argv)
 {
 	(void)ctx;
 	touch((const unsigned char *)argv[0], strlen(argv[0]));
-	return SMFIS_CONTINUE;
+	return SMFIS_NOREPLY;
 }
 
 static sfsistat
@@ -63,7 +70,7 @@ noop_envrcpt(SMFICTX *ctx, char **argv)
 {
 	(void)ctx;
 	touch((const unsigned char *)argv[0], strlen(argv[0]));
-	return SMFIS_CONTINUE;
+	return SMFIS_NOREPLY;
 }
 
 static sfsistat
@@ -72,14 +79,14 @@ noop_header(SMFICTX *ctx, char *name, char *value)
 	(void)ctx;
 	touch((const unsigned char *)name, strlen(name));
 	touch((const unsigned char *)value, strlen(value));
-	return SMFIS_CONTINUE;
+	return SMFIS_NOREPLY;
 }
 
 static sfsistat
 noop_eoh(SMFICTX *ctx)
 {
 	(void)ctx;
-	return SMFIS_CONTINUE;
+	return SMFIS_NOREPLY;
 }
 
 static sfsistat
@@ -87,7 +94,7 @@ noop_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 {
 	(void)ctx;
 	touch(chunk, len);
-	return SMFIS_CONTINUE;
+	return SMFIS_NOREPLY;
 }
 
 static sfsistat

@@ -28,7 +28,7 @@
  * that connects and sends nothing cannot lock the milter out, and a peer
  * that floods only closes its own connections), and one idle for
  * KeyholderIdleTimeout is closed.
- * One thread per client connection (the milter keeps one per worker thread),
+ * One thread per client connection (the milter keeps up to 16 and shares them),
  * so RSA operations for concurrent messages use every CPU, as they did in
  * the milter; the state they share (rate buckets, the store, the cache of
  * unsealed keys) is behind one lock, the private-key operation itself is

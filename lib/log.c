@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,34 @@ static const char *log_ident = "cables";
 static int log_fd = -1;		/* LogFile, or -1 */
 static bool log_stderr = true;	/* until log_open() says otherwise */
 static bool log_debug_on;
+/* Our pid for the line prefix, looked up once (0: not yet), not once a line; a forked child looks again. */
+static _Atomic long log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void
+log_pid_forget(void)
+{
+	atomic_store(&log_pid, 0);
+}
+
+static void
+log_pid_watch_forks(void)
+{
+	(void)pthread_atfork(NULL, NULL, log_pid_forget);
+}
+
+static long
+log_getpid(void)
+{
+	long pid = atomic_load(&log_pid);
+
+	if (pid == 0) {
+		pthread_once(&log_pid_once, log_pid_watch_forks);
+		pid = (long)getpid();
+		atomic_store(&log_pid, pid);
+	}
+	return pid;
+}
 
 static int
 facility_value(const char *name)
@@ -93,7 +123,7 @@ log_vwrite(int prio, const char *fmt, va_list ap, const char *suffix)
 	localtime_r(&now, &tm);
 	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d %s[%ld]: %s%s\n",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, log_ident, (long)getpid(), msg, suffix);
+	    tm.tm_sec, log_ident, log_getpid(), msg, suffix);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {

@@ -17,7 +17,9 @@
 
 struct khclient {
 	char *path;
-	pthread_key_t fd_key;		/* per thread: an int * holding the connection, or -1 */
+	pthread_mutex_t lock;		/* guards idle[] and nidle */
+	int idle[KHCLIENT_IDLE_MAX];	/* connections no call is using */
+	size_t nidle;
 	struct kh_transport t;
 };
 
@@ -35,27 +37,31 @@ khclient_outage(void)
 	return outage;
 }
 
-static void
-close_fd(void *p)
+/* An idle connection, or -1 when there is none. */
+static int
+take_idle(struct khclient *c)
 {
-	int *fd = p;
+	int fd = -1;
 
-	if (*fd >= 0)
-		close(*fd);
-	free(fd);
+	pthread_mutex_lock(&c->lock);
+	if (c->nidle > 0)
+		fd = c->idle[--c->nidle];
+	pthread_mutex_unlock(&c->lock);
+	return fd;
 }
 
-static int *
-thread_fd(struct khclient *c)
+/* A connection that answered whole: kept for the next call, or closed when enough are kept. */
+static void
+give_back(struct khclient *c, int fd)
 {
-	int *fd = pthread_getspecific(c->fd_key);
-
-	if (fd == NULL) {
-		fd = xmalloc(sizeof(*fd));
-		*fd = -1;
-		pthread_setspecific(c->fd_key, fd);
+	pthread_mutex_lock(&c->lock);
+	if (c->nidle < KHCLIENT_IDLE_MAX) {
+		c->idle[c->nidle++] = fd;
+		fd = -1;
 	}
-	return fd;
+	pthread_mutex_unlock(&c->lock);
+	if (fd >= 0)
+		close(fd);
 }
 
 static int
@@ -124,34 +130,36 @@ static cables_status
 call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
 {
 	struct khclient *c = arg;
-	int *fd = thread_fd(c);
+	int fd = take_idle(c);
 	uint8_t out[KH_REQUEST_SIZE], in[KH_REPLY_SIZE];
 	cables_status st = CABLES_ERR_IO;
 
 	if (kh_request_encode(out, req, err) != CABLES_OK)
 		return CABLES_ERR_ARG;
 	for (int attempt = 0; attempt < 2 && st != CABLES_OK; attempt++) {
-		bool fresh = *fd < 0;
+		bool fresh = fd < 0;
 
-		if (fresh && (*fd = connect_to(c->path)) < 0) {
+		if (fresh && (fd = connect_to(c->path)) < 0) {
 			cables_fail(err, CABLES_ERR_IO, "keyholder %s: %s", c->path, strerror(errno));
 			break;
 		}
-		if (send_all(*fd, out, sizeof(out)) && read_exactly(*fd, in, sizeof(in))) {
+		if (send_all(fd, out, sizeof(out)) && read_exactly(fd, in, sizeof(in))) {
 			st = kh_reply_decode(rep, in, err) == CABLES_OK ? CABLES_OK : CABLES_ERR_IO;
 			if (st != CABLES_OK) {
-				close(*fd);
-				*fd = -1;
+				close(fd);
+				fd = -1;
 				break;
 			}
 		} else {
-			close(*fd);
-			*fd = -1;
+			close(fd);
+			fd = -1;
 			cables_fail(err, CABLES_ERR_IO, "keyholder %s: no answer", c->path);
 			if (fresh)
 				break;	/* a new connection failed too: no second try */
 		}
 	}
+	if (fd >= 0)
+		give_back(c, fd);
 	if (st != CABLES_OK || rep->status == KH_UNAVAILABLE || rep->status == KH_LIMITED)
 		outage = true;
 	OPENSSL_cleanse(out, sizeof(out));
@@ -165,7 +173,7 @@ khclient_new(const char *path)
 	struct khclient *c = xcalloc(1, sizeof(*c));
 
 	c->path = xstrdup(path);
-	if (pthread_key_create(&c->fd_key, close_fd) != 0)
+	if (pthread_mutex_init(&c->lock, NULL) != 0)
 		abort();
 	c->t.call = call;
 	c->t.arg = c;
@@ -175,15 +183,11 @@ khclient_new(const char *path)
 void
 khclient_free(struct khclient *c)
 {
-	int *fd;
-
 	if (c == NULL)
 		return;
-	if ((fd = pthread_getspecific(c->fd_key)) != NULL) {
-		pthread_setspecific(c->fd_key, NULL);
-		close_fd(fd);
-	}
-	pthread_key_delete(c->fd_key);
+	while (c->nidle > 0)
+		close(c->idle[--c->nidle]);
+	pthread_mutex_destroy(&c->lock);
 	free(c->path);
 	free(c);
 }

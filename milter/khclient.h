@@ -2,10 +2,15 @@
  * khclient - the milter's connection to cables-keyholder: the real
  * kh_transport behind khkey.h.
  *
- * One connection per milter thread (libmilter serves a connection on one
- * thread at a time), opened on first use and kept; a request that fails on
- * a kept connection (the keyholder restarted) is sent once more on a fresh
- * one, which is safe because every operation can be repeated.  When the
+ * A call takes a kept connection, or opens one when none is free, and gives
+ * it back after a whole answer; up to KHCLIENT_IDLE_MAX are kept.  They are
+ * shared by all threads, not one per thread: libmilter's worker threads come
+ * and go (about one per SMTP session under load), and a connection per
+ * thread made the keyholder accept a connection and start a thread for most
+ * messages.  A request that fails on a kept connection (the keyholder
+ * restarted, or closed it after KeyholderIdleTimeout or to make room) is
+ * sent once more on a fresh one, which is safe because every operation can
+ * be repeated.  When the
  * keyholder cannot be reached the call fails with CABLES_ERR_IO at once, and
  * the next call tries again, so the milter recovers by itself when it is
  * back.  A reply that breaks the protocol closes the connection
@@ -23,6 +28,7 @@
 #include "khkey.h"
 
 #define KHCLIENT_TIMEOUT_MS 10000
+#define KHCLIENT_IDLE_MAX 16	/* connections kept (KeyholderClients defaults to 128) */
 
 struct khclient;
 
