@@ -63,6 +63,7 @@ struct dns_answer {
 	size_t n;
 	uint32_t ttl;		/* of the records, or the negative TTL (SOA) for secure-none */
 	char reason[256];
+	bool unanswered;	/* tempfail because no server answered (timeout, SERVFAIL, ...), not for what an answer said */
 };
 
 void dns_answer_release(struct dns_answer *a);

@@ -338,6 +338,13 @@ source_dns(struct discovery *d, enum dns_key_type type)
 		d->cacheable = false;
 		return;
 	}
+	/* Whether the domain's servers answer at all (unresponsive.h): bogus is an answer, a timeout is not. */
+	if (a.unanswered && !d->unanswered) {
+		d->unanswered = true;
+		snprintf(d->unanswered_why, sizeof(d->unanswered_why), "%s: %.100s", rrtype, a.reason);
+	} else if (!a.unanswered) {
+		d->answered = true;
+	}
 	trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
 	pthread_mutex_lock(&k->lock);
 	if (a.status == DNS_BOGUS)
