@@ -537,7 +537,7 @@ classify(const struct ub_result *res, ldns_rr_type type, int kind, struct dns_an
 		ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes, res->rcode);
 
 		out->status = DNS_TEMPFAIL;
-		out->unanswered = true;
+		out->resolver_error = true;
 		snprintf(out->reason, sizeof(out->reason), "no answer: the resolver answered %s",
 		    rc != NULL ? rc->name : "an error");
 		return;

@@ -208,8 +208,10 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 /*
  * What d's DNS queries say about its domain's servers (unresponsive.h): an
  * answer clears a mark; no answer at all (and no answer to any other
- * query) sets one for UnresponsiveTime.  Only the domain's own failures
- * count: a lookup never begun (keyd's workers busy) marks nothing.
+ * query) sets one for UnresponsiveTime, unless the domain answered within
+ * twice LookupTimeout.  Only the domain's own failures count: a lookup
+ * never begun (keyd's workers busy) marks nothing; a resolver's SERVFAIL
+ * neither marks nor clears (dns.h).
  */
 static void
 note_responsiveness(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
@@ -221,10 +223,10 @@ note_responsiveness(struct keyd *k, struct keyd_conf *c, const struct discovery 
 		return;
 	pthread_mutex_lock(&k->lock);
 	if (d->answered)
-		unresponsive_clear(&k->unresponsive, domain);
+		unresponsive_answered(&k->unresponsive, domain, time(NULL));
 	else
 		fresh = unresponsive_mark(&k->unresponsive, domain, time(NULL), c->cfg->unresponsive_time_ms / 1000,
-		    d->unanswered_why);
+		    2 * ((c->cfg->lookup_timeout_ms + 999) / 1000), d->unanswered_why);
 	pthread_mutex_unlock(&k->lock);
 	if (fresh)
 		log_warnx("keyd: %s: its DNS servers do not answer (%s): recipients there are deferred at RCPT for %lu s "
@@ -428,10 +430,10 @@ keyd_stats(struct keyd *k, struct buf *out)
 	buf_printf(out, "lookups=%lu\nfrom_store=%lu\nfrom_dns=%lu\nnegative_cache_hits=%lu\nnone=%lu\ntempfail=%lu\n"
 	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\npeer_asked=%lu\n"
 	    "peer_failed=%lu\nkey_changes=%lu\nfrom_harvest=%lu\nchecks=%lu\nchecks_unresponsive=%lu\n"
-	    "unresponsive_marked=%lu\nunresponsive_cleared=%lu\n", k->lookups,
+	    "unresponsive_marked=%lu\nunresponsive_cleared=%lu\nunresponsive_spared=%lu\n", k->lookups,
 	    k->from_store, k->from_dns, k->negative_hits, k->none, k->tempfail, k->bogus, k->insecure, k->dns_lookups,
 	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest, k->checks,
-	    k->checks_unresponsive, k->unresponsive.marked, k->unresponsive.cleared);
+	    k->checks_unresponsive, k->unresponsive.marked, k->unresponsive.cleared, k->unresponsive.spared);
 	pthread_mutex_unlock(&k->lock);
 }
 

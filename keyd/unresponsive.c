@@ -15,14 +15,27 @@ unresponsive_init(struct unresponsive *u)
 	memset(u, 0, sizeof(*u));
 }
 
+/* FNV-1a of the domain in lower case; never 0 (a free answer slot). */
+static unsigned long long
+hash_of(const char *domain)
+{
+	unsigned long long h = 14695981039346656037ULL;
+
+	for (; *domain != '\0'; domain++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*domain)) * 1099511628211ULL;
+	return h != 0 ? h : 1;
+}
+
 static size_t
 slot_of(const char *domain)
 {
-	size_t h = 5381;
+	return (size_t)(hash_of(domain) % UNRESPONSIVE_SLOTS);
+}
 
-	for (; *domain != '\0'; domain++)
-		h = h * 33 + (unsigned char)tolower((unsigned char)*domain);
-	return h % UNRESPONSIVE_SLOTS;
+static struct unresponsive_answer *
+answer_of(const struct unresponsive *u, unsigned long long h)
+{
+	return (struct unresponsive_answer *)&u->answers[(h >> 16) % UNRESPONSIVE_ANSWERS];
 }
 
 /* The slot holding domain's mark (expired or not), or NULL. */
@@ -41,13 +54,21 @@ find(const struct unresponsive *u, const char *domain)
 }
 
 bool
-unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s, const char *reason)
+unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s, unsigned long quiet_s,
+    const char *reason)
 {
 	struct unresponsive_slot *e = find(u, domain), *victim = NULL;
 	size_t s = slot_of(domain);
+	unsigned long long h = hash_of(domain);
+	const struct unresponsive_answer *a = answer_of(u, h);
 
 	if (hold_s == 0 || domain[0] == '\0' || strlen(domain) >= UNRESPONSIVE_DOMAIN_MAX)
 		return false;
+	/* It answered a moment ago: keyd's side failed, not the domain. */
+	if (a->hash == h && now - a->at <= (time_t)quiet_s) {
+		u->spared++;
+		return false;
+	}
 	if (e != NULL && e->until > now) {
 		e->failures++;
 		e->until = now + (time_t)hold_s;
@@ -80,14 +101,19 @@ unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsign
 }
 
 void
-unresponsive_clear(struct unresponsive *u, const char *domain)
+unresponsive_answered(struct unresponsive *u, const char *domain, time_t now)
 {
 	struct unresponsive_slot *e = find(u, domain);
+	unsigned long long h = hash_of(domain);
+	struct unresponsive_answer *a = answer_of(u, h);
 
+	a->hash = h;
+	a->at = now;
 	if (e == NULL)
 		return;
+	if (e->until > now)
+		u->cleared++;
 	memset(e, 0, sizeof(*e));
-	u->cleared++;
 }
 
 bool

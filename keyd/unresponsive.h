@@ -10,6 +10,15 @@
  * domain's servers (records, proven absence, even a bogus answer) clears
  * the mark: the servers answer again.  A bogus answer never sets one.
  *
+ * A domain that answered a moment ago (within the quiet time the caller
+ * gives: keyd's is twice LookupTimeout) is not marked by a query that got
+ * none: that is keyd's resolver or its path failing under load (one
+ * sender's 1,000 lookups, a forwarder that dropped another domain's
+ * queries), not the domain, and marking it would defer mail that a retry
+ * a second later would deliver.  The answers are kept by a hash of the
+ * domain in UNRESPONSIVE_ANSWERS slots, a later domain overwriting an
+ * earlier one in its slot (then a failure of the earlier one may mark it).
+ *
  * The table has a fixed number of slots (UNRESPONSIVE_SLOTS, by a hash of
  * the domain, a short probe window): a sender who names addresses at many
  * dead domains costs no memory, and a mark pushed out early only means
@@ -37,9 +46,17 @@ struct unresponsive_slot {
 	char reason[UNRESPONSIVE_REASON_MAX];
 };
 
+#define UNRESPONSIVE_ANSWERS 8192
+
+struct unresponsive_answer {
+	unsigned long long hash;	/* of the domain, lower case; 0: free */
+	time_t at;
+};
+
 struct unresponsive {
 	struct unresponsive_slot slots[UNRESPONSIVE_SLOTS];
-	unsigned long marked, cleared;	/* counters for request=stats */
+	struct unresponsive_answer answers[UNRESPONSIVE_ANSWERS];	/* when a domain last answered */
+	unsigned long marked, cleared, spared;	/* counters for request=stats (spared: answered a moment ago) */
 };
 
 /* Empty the table. */
@@ -47,15 +64,16 @@ void unresponsive_init(struct unresponsive *u);
 
 /*
  * A lookup at domain got no answer at now: mark it until now + hold_s
- * (hold_s 0: marks are off, nothing is kept).  A mark that exists is
- * extended.  A domain longer than UNRESPONSIVE_DOMAIN_MAX - 1 is not kept.
- * True when the domain was not marked before (for one log line per mark).
+ * (hold_s 0: marks are off, nothing is kept), unless it answered within
+ * the last quiet_s.  A mark that exists is extended.  A domain longer than
+ * UNRESPONSIVE_DOMAIN_MAX - 1 is not kept.  True when the domain was not
+ * marked before (for one log line per mark).
  */
 bool unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s,
-    const char *reason);
+    unsigned long quiet_s, const char *reason);
 
-/* A server of domain answered: its mark, if any, is gone. */
-void unresponsive_clear(struct unresponsive *u, const char *domain);
+/* A server of domain answered at now: its mark, if any, is gone, and the answer remembered. */
+void unresponsive_answered(struct unresponsive *u, const char *domain, time_t now);
 
 /*
  * Is domain marked at now?  If so, *until and reason (may be NULL) say
