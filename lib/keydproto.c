@@ -611,6 +611,10 @@ parse_check(char *line, struct keyd_check *c)
 {
 	char *word = strchr(line, ' '), *rest, *end;
 
+	/* keyd sanitizes what it sends: a control character is a peer that breaks the protocol. */
+	for (const char *p = line; *p != '\0'; p++)
+		if ((unsigned char)*p < 32 || *p == 127)
+			return false;
 	if (word == NULL || word == line || (size_t)(word - line) >= sizeof(c->address))
 		return false;
 	*word++ = '\0';

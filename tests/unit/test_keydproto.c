@@ -697,6 +697,8 @@ test_bad_check_replies_refused(void **state)
 		{ "check=bob@b.test unresponsive reason=\n", "reply line 1 is not" },
 		{ "check=bob@b.test cached\nresult=bob@b.test found\n", "reply line 2 is not" },
 		{ "result=bob@b.test found\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive retry=5 reason=a\001b\n", "reply line 1 is not" },
+		{ "check=bob\033@b.test cached\n", "reply line 1 is not" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
