@@ -2,7 +2,8 @@
  * unresponsive - the domains whose key lookups recently got no answer.
  *
  * When a discovery at a domain ends with no server answering (a DNS query
- * timed out or the resolver said SERVFAIL: dns_answer.unanswered), keyd
+ * timed out: dns_answer.unanswered; a resolver's SERVFAIL counts neither
+ * way, as resolvers answer it for their own troubles too), keyd
  * marks the domain for UnresponsiveTime.  The milter asks at RCPT time
  * (request=check, keydproto.h) and temp-fails that recipient alone while
  * the mark lasts, instead of accepting it and then temp-failing the whole
