@@ -137,8 +137,13 @@ for u in cables cables-keyd cables-keys; do
 	r "passwd-$u" "$(getent passwd "$u" | cut -d: -f6,7)"
 	r "groups-$u" "$(id -gn "$u" 2>/dev/null):$(id -Gn "$u" 2>/dev/null | tr ' ' ',')"
 done
-for d in /var/lib/cables /var/lib/cables/gnupg /etc/cables /etc/cables/cables.conf; do
+for d in /var/lib/cables /var/lib/cables/gnupg /etc/cables /etc/cables/cables.conf \
+    /etc/cables/keystore.key /etc/cables/reinject.key; do
 	r "stat-$d" "$(stat -c '%U:%G:%a' "$d" 2>&1)"
+done
+for k in keystore reinject; do
+	r "format-$k" "$(grep -cxE '[0-9a-f]{64}' "/etc/cables/$k.key") $(wc -c <"/etc/cables/$k.key")"
+	r "sum-$k" "$(sha256sum <"/etc/cables/$k.key")"
 done
 for u in cables-milter cables-keyd cables-keyholder; do
 	r "enabled-$u" "$(readlink "/etc/systemd/system/multi-user.target.wants/$u.service")"
@@ -152,6 +157,7 @@ dpkg-statoverride --update --add root cables 0750 /var/lib/cables >>"$T/ns-posti
 script postinst configure 0.1.0-0; r upgrade $?
 r statoverride "$(stat -c '%U:%G:%a' /var/lib/cables)"
 r upgrade-passwd "$(grep -c '^cables' /etc/passwd)"
+for k in keystore reinject; do r "upgrade-sum-$k" "$(sha256sum <"/etc/cables/$k.key")"; done
 # Remove and purge.
 script prerm remove; r prerm $?
 script postrm remove; r postrm-remove $?
@@ -159,12 +165,12 @@ rm -f /etc/cables/cables.conf	# dpkg removes conffiles on purge before postrm
 dpkg-statoverride --remove /var/lib/cables >>"$T/ns-postinst.out" 2>&1
 r left "$(ls -A /var/lib/cables | tr '\n' ' ')"
 script postrm purge; r purge $?
-r purged "$(ls -d /var/lib/cables /var/lib/cables/gnupg /etc/cables /etc/systemd/system/multi-user.target.wants/cables-*.service 2>/dev/null | tr '\n' ' ')"
-r kept "$(ls -A /var/lib/cables 2>&1 | tr '\n' ' ')"
+r purged "$(ls -d /var/lib/cables /var/lib/cables/gnupg /etc/cables/reinject.key /etc/systemd/system/multi-user.target.wants/cables-*.service 2>/dev/null | tr '\n' ' ')"
+r kept "$(ls -A /var/lib/cables /etc/cables 2>&1 | tr '\n' ' ')"
 # With no key store left, purge leaves nothing.
 rm -f /var/lib/cables/keys.db*
 script postrm purge; r purge-empty $?
-r purged-empty "$(ls -d /var/lib/cables 2>/dev/null)"
+r purged-empty "$(ls -d /var/lib/cables /etc/cables 2>/dev/null | tr '\n' ' ')"
 NS
 machine_ids=$(cat /etc/passwd /etc/group /etc/shadow /etc/gshadow 2>/dev/null | sha256sum)
 T=$T ROOT=$ROOT unshare -m sh "$T/ns.sh" >"$T/ns.results" 2>"$T/ns.err"
@@ -184,10 +190,25 @@ is "user cables-keys: no home, no login" passwd-cables-keys "/nonexistent:/usr/s
 is "user cables: group cables" groups-cables "cables:cables"
 is "user cables-keyd: in group cables only (never postfix: the milter's socket)" groups-cables-keyd "cables:cables"
 is "user cables-keys: in group cables only" groups-cables-keys "cables:cables"
-is "/var/lib/cables is cables:cables 2770 (README)" stat-/var/lib/cables "cables:cables:2770"
+# readme PATH: owner:group:mode of PATH's row in README's table of paths (mode without leading zeros).
+readme() {
+	awk -F'|' -v p="\`$1\`" '{ for (i = 2; i <= 4; i++) gsub(/^ +| +$/, "", $i) }
+		$2 == p { sub(/^0+/, "", $4); print $3 ":" $4; exit }' "$SRC/README.md"
+}
+want=$(readme /var/lib/cables)
+check "README's table has /var/lib/cables as cables:cables 2770" test "$want" = "cables:cables:2770"
+is "/var/lib/cables is as README's table says" stat-/var/lib/cables "$want"
 is "/var/lib/cables/gnupg (GnuPGHome) is cables:cables 0700" stat-/var/lib/cables/gnupg "cables:cables:700"
-is "/etc/cables is root:root 0755 (README)" stat-/etc/cables "root:root:755"
-is "/etc/cables/cables.conf is root:root 0644 (README)" stat-/etc/cables/cables.conf "root:root:644"
+is "/etc/cables is root:root 0755" stat-/etc/cables "root:root:755"
+is "/etc/cables/cables.conf is as README's table says" stat-/etc/cables/cables.conf "$(readme /etc/cables/cables.conf)"
+# README: KeyStoreKey is cables-keys' 0600, ReinjectKey the milter's (cables) 0600.
+check "README's table: keystore.key is cables-keys' 0600, ReinjectKey cables' 0600" \
+	test "$(readme /etc/cables/keystore.key):$(readme ReinjectKey)" = "cables-keys:600:cables:600"
+is "postinst makes KeyStoreKey, cables-keys' alone (0600)" stat-/etc/cables/keystore.key "cables-keys:cables:600"
+is "postinst makes ReinjectKey, the milter's alone (0600)" stat-/etc/cables/reinject.key "cables:cables:600"
+is "KeyStoreKey is 64 hex digits and a newline, as cables-keyctl makes it" format-keystore "1 65"
+is "ReinjectKey is 64 hex digits and a newline" format-reinject "1 65"
+check "the two keys differ" test "$(result sum-keystore)" != "$(result sum-reinject)"
 for u in cables-milter cables-keyd cables-keyholder; do
 	is "postinst enables $u.service (multi-user.target)" "enabled-$u" "/lib/systemd/system/$u.service"
 	is "$u -n accepts the installed /etc/cables/cables.conf" "check-$u" 0
@@ -195,14 +216,16 @@ done
 is "postinst runs again on upgrade" upgrade 0
 is "postinst keeps an admin's dpkg-statoverride of /var/lib/cables" statoverride "root:cables:750"
 is "postinst on upgrade adds no second user" upgrade-passwd 3
+is "postinst on upgrade keeps KeyStoreKey" upgrade-sum-keystore "$(result sum-keystore)"
+is "postinst on upgrade keeps ReinjectKey" upgrade-sum-reinject "$(result sum-reinject)"
 is "prerm remove succeeds" prerm 0
 is "postrm remove succeeds" postrm-remove 0
 is "postrm purge succeeds" purge 0
-is "purge keeps the key store the daemons made, removes /etc/cables, the empty GnuPG home and the units' links" \
+is "purge keeps the key store the daemons made, removes ReinjectKey, the empty GnuPG home and the units' links" \
 	purged "/var/lib/cables "
-is "what purge keeps in /var/lib/cables is the key store" kept "keys.db "
+is "what purge keeps is the key store and KeyStoreKey" kept "/etc/cables: keystore.key  /var/lib/cables: keys.db "
 is "postrm purge again succeeds" purge-empty 0
-is "purge with no key store left removes /var/lib/cables" purged-empty ""
+is "purge with no key store left removes KeyStoreKey, /etc/cables and /var/lib/cables" purged-empty ""
 check "the machine's own users and groups are untouched (the namespace had copies)" \
 	test "$(cat /etc/passwd /etc/group /etc/shadow /etc/gshadow 2>/dev/null | sha256sum)" = "$machine_ids"
 
