@@ -136,7 +136,7 @@ test_refusals(void **state)
 	uint8_t *copy = malloc(sec.len);
 	struct pgp_keypkt k;
 	struct cables_err err;
-	size_t at, body, blen, sum;
+	size_t at, body = 0, blen = 0, sum;	/* set by subkey_secret_at(), which gcc -O2 cannot see */
 	char id[17];
 
 	keyid_of(1, id);
