@@ -12,18 +12,18 @@
 #include "mime.h"
 #include "util.h"
 
-static const char *const policy_words[] = { "none", "baseline", "shy" };
+static const char *const policy_words[] = { "none", "baseline", "shy", "off" };
 
 const char *
 hp_policy_name(enum hp_policy p)
 {
-	return (unsigned int)p < 3 ? policy_words[p] : "?";
+	return (unsigned int)p < 4 ? policy_words[p] : "?";
 }
 
 bool
 hp_policy_parse(const char *word, enum hp_policy *p)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (str_ieq(word, policy_words[i])) {
 			*p = (enum hp_policy)i;
 			return true;

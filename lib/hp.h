@@ -52,6 +52,7 @@ enum hp_policy {
 	HP_POLICY_NONE,		/* hcp_no_confidentiality: fields protected (signed, encrypted copy), none hidden */
 	HP_POLICY_BASELINE,	/* hcp_baseline: Subject becomes "[...]", Keywords and Comments removed */
 	HP_POLICY_SHY,		/* hcp_shy: baseline, no display names in From/To/Cc, Date in UTC */
+	HP_POLICY_OFF,		/* no header protection at all: the entity is encrypted as it is (not for hp_protect) */
 };
 
 const char *hp_policy_name(enum hp_policy p);

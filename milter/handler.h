@@ -33,6 +33,8 @@
  *   copies.c      split-delivery helpers for both paths (queue a copy,
  *                 remove its recipients, describe it, check a marker);
  *                 calls neither path
+ *   protect.c     header protection of an outbound copy (lib/hp.c's plan
+ *                 carried out over the spooled message); calls neither path
  *   handler.c, handler_smime.c, handler_pgp.c
  *                 the formats, over smime/ and pgp/
  *   gate.c, reinject.c

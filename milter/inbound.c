@@ -440,7 +440,7 @@ split_non_targets(const struct message *m, const struct milter_env *env, const s
 	buf_printf(&first, "X-Cables: %s\r\n", r.field.data);
 	entity_src_init(&body);
 	entity_src_spool(&body, m->body, 0, -1);
-	if (copy_send(m, env, members, n, &first, NULL, &body, qid, sizeof(qid), &err) != CABLES_OK) {
+	if (copy_send(m, env, members, n, NULL, &first, NULL, &body, qid, sizeof(qid), &err) != CABLES_OK) {
 		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: %s", err.msg);
 		outcome_reply(out, "451", "4.3.0", "Cables: cannot queue a copy for some recipients, try again later");
 	} else if (copy_remove(m, mta, members, n) != 0) {
@@ -601,7 +601,7 @@ decrypted_copy(const struct message *m, const struct milter_env *env, const stru
 	if (st != CABLES_OK)
 		goto out;
 	report_fields(m, &r, &first);
-	if ((st = copy_send(m, env, members, n, &first, content.len > 0 ? &content : NULL, &body, qid, sizeof(qid),
+	if ((st = copy_send(m, env, members, n, NULL, &first, content.len > 0 ? &content : NULL, &body, qid, sizeof(qid),
 	    err)) == CABLES_OK)
 		copy_describe(m, why.msg[0] == '\0' ? "decrypted with its own key" : "not decrypted", members, n, qid,
 		    desc);

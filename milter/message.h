@@ -157,5 +157,10 @@ const char *message_header_value(const struct message *m, const char *name);
  * followed by the empty line that separates it from the body.
  */
 void message_content_head(const struct message *m, struct buf *out);
+/*
+ * The same with the first Content-Type's value replaced by content_type
+ * (raw, as the MTA would send it), or that field added when there is none.
+ */
+void message_content_head_ct(const struct message *m, const char *content_type, struct buf *out);
 
 #endif

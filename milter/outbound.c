@@ -13,6 +13,7 @@
 #include "handler.h"
 #include "keydclient.h"
 #include "outbound.h"
+#include "protect.h"
 #include "reinject.h"
 #include "util.h"
 
@@ -548,7 +549,7 @@ already_signed(const struct message *m)
  */
 static cables_status
 encrypt_for(const struct message *m, const struct milter_env *env, const struct group *g, bool signing,
-    struct byte_sink *sink, struct encrypted *enc, struct cables_err *err)
+    const struct protect *pr, struct byte_sink *sink, struct encrypted *enc, struct cables_err *err)
 {
 	const struct body_handler *h = g->h;
 	struct handler_key **keys = xcalloc(g->n + 1, sizeof(*keys)), *self = NULL;
@@ -581,10 +582,7 @@ encrypt_for(const struct message *m, const struct milter_env *env, const struct 
 	}
 	enc->with_self = self != NULL;
 	buf_init(&head);
-	message_content_head(m, &head);
-	entity_src_init(&src);
-	entity_src_mem(&src, head.data, head.len);
-	entity_src_spool(&src, m->body, 0, -1);
+	protect_entity(pr, m, &head, &src);
 	in.entity = &src;
 	in.keys = keys;
 	in.nkeys = n;
@@ -616,20 +614,29 @@ encrypt_in_place(struct message *m, const struct milter_env *env, const struct m
 	struct body_sink bs = { mta, false };
 	struct byte_sink sink = { body_sink_write, &bs };
 	struct encrypted enc;
+	struct protect pr;
 	struct cables_err err;
+	char note[160];
 
-	if (encrypt_for(m, env, g, signing, &sink, &enc, &err) != CABLES_OK) {
+	if (protect_plan(&pr, m, env, g->members, g->n, already_signed(m), &err) != CABLES_OK) {
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
+		goto out;
+	}
+	if (encrypt_for(m, env, g, signing, &pr, &sink, &enc, &err) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, !bs.started, m->has_require, err.msg);
-		return;
+		goto out;
 	}
-	if (rewrite_headers(m, mta, enc.res.fields, enc.res.nfields) != 0) {
+	if (rewrite_headers(m, mta, enc.res.fields, enc.res.nfields) != 0 || protect_outer(&pr, mta) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a header change");
-		return;
+		goto out;
 	}
-	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s%s size=%zu%s%s", enc.res.log,
+	protect_note(&pr, note, sizeof(note));
+	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s%s size=%zu%s%s%s", enc.res.log,
 	    enc.nrecipients, enc.with_self ? " +self" : "", enc.signed_ ? " signed" : "", g->bcc ? " bcc" : "",
-	    spool_size(m->body),
+	    spool_size(m->body), note,
 	    m->sign_note[0] != '\0' ? " " : "", m->sign_note);
+out:
+	protect_release(&pr);
 }
 
 /* Replace the content with the multipart/signed entity (the message leaves unencrypted). */
@@ -668,24 +675,33 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
     struct cables_err *err)
 {
 	struct encrypted enc;
-	struct spool *encrypted = NULL;
+	struct protect pr;
+	struct spool *encrypted = NULL, *headers = NULL;
 	struct byte_sink sink;
 	struct entity_src body;
 	struct buf first, content, head;
 	cables_status st = CABLES_OK;
+	size_t len;
 
 	trace[0] = '\0';
 	buf_init(&first);
 	buf_init(&content);
 	buf_init(&head);
 	entity_src_init(&body);
+	memset(&pr, 0, sizeof(pr));
 	if (g->encrypt) {
 		encrypted = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
 		sink.write = spool_sink_write;
 		sink.arg = encrypted;
-		if ((st = encrypt_for(m, env, g, signing, &sink, &enc, err)) != CABLES_OK)
+		if ((st = protect_plan(&pr, m, env, g->members, g->n, already_signed(m), err)) != CABLES_OK)
+			goto out;
+		if ((st = encrypt_for(m, env, g, signing, &pr, &sink, &enc, err)) != CABLES_OK)
+			goto out;
+		if ((st = protect_headers(&headers, &pr, env->cfg->temp_dir, err)) != CABLES_OK)
 			goto out;
 		trace_text(g, &enc, trace, tlen);
+		len = strlen(trace);
+		protect_note(&pr, trace + len, tlen - len);
 		for (size_t i = 0; i < enc.res.nfields; i++)
 			buf_printf(&content, "%s: %s\r\n", enc.res.fields[i].name, enc.res.fields[i].value);
 		buf_appends(&content, "MIME-Version: 1.0\r\n");
@@ -701,8 +717,11 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
 	} else {
 		entity_src_spool(&body, m->body, 0, -1);
 	}
-	st = copy_send(m, env, g->members, g->n, &first, content.len > 0 ? &content : NULL, &body, qid, qlen, err);
+	st = copy_send(m, env, g->members, g->n, headers, &first, content.len > 0 ? &content : NULL, &body, qid, qlen,
+	    err);
 out:
+	protect_release(&pr);
+	spool_free(headers);
 	spool_free(encrypted);
 	buf_release(&first);
 	buf_release(&content);

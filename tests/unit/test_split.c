@@ -630,7 +630,7 @@ test_no_copy_without_split_delivery(void **state)
 	entity_src_init(&body);
 	entity_src_spool(&body, m->body, 0, -1);
 	fake_smtp_serve(s);
-	assert_int_equal(copy_send(m, &fx->env, members, 1, &first, NULL, &body, qid, sizeof(qid), &err),
+	assert_int_equal(copy_send(m, &fx->env, members, 1, NULL, &first, NULL, &body, qid, sizeof(qid), &err),
 	    CABLES_ERR_ARG);
 	fake_smtp_stop(s);
 	assert_string_equal(err.msg, "split delivery is not available");
