@@ -263,4 +263,14 @@ size_t hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *
 
 void hp_edits_release(struct hp_edits *e);
 
+/*
+ * Apply edits e in order to the header section head[0..len) ("Name:value"
+ * fields, CRLF or LF, folds kept), appending the result to out (fields an
+ * edit does not touch byte for byte; SET and ADD write "Name:" value CRLF).
+ * An edit naming a field that is not there is skipped.  CABLES_ERR_SYNTAX
+ * when a line is neither a field nor a fold.
+ */
+cables_status hp_edits_apply(const char *head, size_t len, const struct hp_edits *e, struct buf *out,
+    struct cables_err *err);
+
 #endif

@@ -33,8 +33,11 @@
  *   copies.c      split-delivery helpers for both paths (queue a copy,
  *                 remove its recipients, describe it, check a marker);
  *                 calls neither path
- *   protect.c     header protection of an outbound copy (lib/hp.c's plan
- *                 carried out over the spooled message); calls neither path
+ *   restore.c, protect.c
+ *                 header protection both ways (lib/hp.c's plans carried out
+ *                 over the spooled message): restored on decrypted mail
+ *                 (and its padding cut), applied to outbound copies;
+ *                 call neither path
  *   handler.c, handler_smime.c, handler_pgp.c
  *                 the formats, over smime/ and pgp/
  *   gate.c, reinject.c

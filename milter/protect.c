@@ -35,39 +35,13 @@ group_hcp(const struct message *m, const struct config *cfg, const size_t *membe
 	return hcp;
 }
 
-/* Read n bytes of sp from 0 into p (fewer only at its end: *got). */
-static cables_status
-read_fully(const struct spool *sp, void *p, size_t n, size_t *got, struct cables_err *err)
-{
-	size_t k;
-	cables_status st;
-
-	for (*got = 0; *got < n; *got += k) {
-		if ((st = spool_pread(sp, (off_t)*got, (char *)p + *got, n - *got, &k, err)) != CABLES_OK)
-			return st;
-		if (k == 0)
-			break;
-	}
-	return CABLES_OK;
-}
-
 /* Read all of sp (at most max bytes) into out. */
 static cables_status
 read_spool(const struct spool *sp, size_t max, struct buf *out, struct cables_err *err)
 {
-	size_t n = sp != NULL ? spool_size(sp) : 0, got;
-	char *p;
-	cables_status st;
-
-	if (n > max)
+	if (sp != NULL && spool_size(sp) > max)
 		return cables_fail(err, CABLES_ERR_TOOBIG, "the header section is over %zu bytes", max);
-	if (n == 0)
-		return CABLES_OK;
-	p = xmalloc(n);
-	if ((st = read_fully(sp, p, n, &got, err)) == CABLES_OK)
-		buf_append(out, p, got);
-	free(p);
-	return st;
+	return sp != NULL ? spool_read_buf(sp, 0, max, out, err) : CABLES_OK;
 }
 
 /* The legacy display insertions for the body, when the policy hid a user-facing field. */
@@ -75,24 +49,22 @@ static cables_status
 plan_legacy(struct protect *pr, const struct message *m, bool *top, struct cables_err *err)
 {
 	const char *ct = message_header_value(m, "Content-Type");
-	size_t got = spool_size(m->body);
-	char *first;
+	struct buf first;
 	cables_status st;
 
 	*top = false;
 	if (pr->p.hidden == 0 || pr->p.legacy.len == 0)
 		return CABLES_OK;
-	if (got > LEGACY_SCAN)
-		got = LEGACY_SCAN;
-	first = xmalloc(got + 1);
-	if (got > 0 && (st = read_fully(m->body, first, got, &got, err)) != CABLES_OK) {
-		free(first);
+	buf_init(&first);
+	if ((st = spool_read_buf(m->body, 0, LEGACY_SCAN, &first, err)) == CABLES_OK)
+		pr->nins = hp_legacy_inserts(first.data != NULL ? first.data : "", first.len, ct,
+		    message_header_value(m, "Content-Transfer-Encoding"), message_header_value(m, "Content-Disposition"),
+		    &pr->p.legacy, top, pr->ins, PROTECT_INSERTS_MAX);
+	if (first.data != NULL)
+		OPENSSL_cleanse(first.data, first.len);
+	buf_release(&first);
+	if (st != CABLES_OK)
 		return st;
-	}
-	pr->nins = hp_legacy_inserts(first, got, ct, message_header_value(m, "Content-Transfer-Encoding"),
-	    message_header_value(m, "Content-Disposition"), &pr->p.legacy, top, pr->ins, PROTECT_INSERTS_MAX);
-	OPENSSL_cleanse(first, got);
-	free(first);
 	if (*top)
 		pr->legacy = hp_legacy_kind(ct, message_header_value(m, "Content-Transfer-Encoding"), NULL) ==
 		    HP_LEGACY_HTML ? "html" : "text";
@@ -167,8 +139,14 @@ protect_entity(const struct protect *pr, const struct message *m, struct buf *pl
 int
 protect_outer(const struct protect *pr, const struct mta *mta)
 {
-	for (size_t i = 0; pr->on && i < pr->p.outer.n; i++) {
-		const struct hp_edit *e = &pr->p.outer.v[i];
+	return pr->on ? protect_edits_apply(&pr->p.outer, mta) : 0;
+}
+
+int
+protect_edits_apply(const struct hp_edits *edits, const struct mta *mta)
+{
+	for (size_t i = 0; i < edits->n; i++) {
+		const struct hp_edit *e = &edits->v[i];
 		char *v = e->op != HP_OP_DELETE ? mta_value(mta, e->value) : NULL;
 		int rc;
 
@@ -183,105 +161,25 @@ protect_outer(const struct protect *pr, const struct mta *mta)
 	return 0;
 }
 
-/* One field of a header section: its name and its whole text (folds and CRLF included). */
-struct field_text {
-	char *name;
-	struct buf text;
-};
-
-/* Split a header section into fields; false on a line that is neither a field nor a fold. */
-static bool
-split_fields(const char *p, size_t len, struct field_text **out, size_t *n)
-{
-	size_t at = 0;
-
-	*out = NULL;
-	*n = 0;
-	while (at < len) {
-		const char *eol = memchr(p + at, '\n', len - at);
-		size_t end = eol != NULL ? (size_t)(eol - p) + 1 : len;
-
-		if (p[at] == ' ' || p[at] == '\t') {
-			if (*n == 0)
-				return false;
-			buf_append(&(*out)[*n - 1].text, p + at, end - at);
-		} else {
-			const char *colon = memchr(p + at, ':', end - at);
-
-			if (colon == NULL)
-				return false;
-			*out = xreallocarray(*out, *n + 1, sizeof(**out));
-			(*out)[*n].name = xstrndup(p + at, (size_t)(colon - (p + at)));
-			buf_init(&(*out)[*n].text);
-			buf_append(&(*out)[*n].text, p + at, end - at);
-			(*n)++;
-		}
-		at = end;
-	}
-	return true;
-}
-
-/* The index-th (1-based) field named name, or n. */
-static size_t
-find_field(const struct field_text *f, size_t n, const char *name, unsigned int index)
-{
-	for (size_t i = 0; i < n; i++)
-		if (str_ieq(f[i].name, name) && --index == 0)
-			return i;
-	return n;
-}
-
 cables_status
 protect_headers(struct spool **out, const struct protect *pr, const char *tmpdir, struct cables_err *err)
 {
-	struct field_text *f;
+	struct buf head;
 	struct spool *sp;
-	size_t n, i;
-	cables_status st = CABLES_OK;
+	cables_status st;
 
 	*out = NULL;
 	if (!pr->on)
 		return CABLES_OK;
-	if (!split_fields(pr->outer_head.data, pr->outer_head.len, &f, &n)) {
-		st = cables_fail(err, CABLES_ERR_SYNTAX, "header protection: the header section cannot be read");
-		goto out;
+	buf_init(&head);
+	if ((st = hp_edits_apply(pr->outer_head.data, pr->outer_head.len, &pr->p.outer, &head, err)) == CABLES_OK) {
+		sp = spool_new(tmpdir, SPOOL_MEMORY_LIMIT, 0);
+		if ((st = spool_append(sp, head.data, head.len, err)) == CABLES_OK)
+			*out = sp;
+		else
+			spool_free(sp);
 	}
-	for (size_t k = 0; k < pr->p.outer.n; k++) {
-		const struct hp_edit *e = &pr->p.outer.v[k];
-
-		if (e->op == HP_OP_ADD) {
-			f = xreallocarray(f, n + 1, sizeof(*f));
-			f[n].name = xstrdup(e->name);
-			buf_init(&f[n].text);
-			buf_printf(&f[n].text, "%s:%s\r\n", e->name, e->value);
-			n++;
-			continue;
-		}
-		if ((i = find_field(f, n, e->name, e->index)) == n)
-			continue;
-		if (e->op == HP_OP_SET) {
-			buf_reset(&f[i].text);
-			buf_printf(&f[i].text, "%s:%s\r\n", f[i].name, e->value);
-		} else {
-			free(f[i].name);
-			buf_release(&f[i].text);
-			memmove(&f[i], &f[i + 1], (n - i - 1) * sizeof(*f));
-			n--;
-		}
-	}
-	sp = spool_new(tmpdir, SPOOL_MEMORY_LIMIT, 0);
-	for (i = 0; i < n && st == CABLES_OK; i++)
-		st = spool_append(sp, f[i].text.data, f[i].text.len, err);
-	if (st == CABLES_OK)
-		*out = sp;
-	else
-		spool_free(sp);
-out:
-	for (i = 0; i < n; i++) {
-		free(f[i].name);
-		buf_release(&f[i].text);
-	}
-	free(f);
+	buf_release(&head);
 	return st;
 }
 

@@ -64,6 +64,9 @@ void protect_entity(const struct protect *pr, const struct message *m, struct bu
 /* Edit the outer header of the message in the transaction (after its body was replaced); -1 if the MTA refuses. */
 int protect_outer(const struct protect *pr, const struct mta *mta);
 
+/* Carry out edits (in order) on the message in the transaction through the MTA; -1 if it refuses. */
+int protect_edits_apply(const struct hp_edits *edits, const struct mta *mta);
+
 /*
  * *out: a new spool holding the outer header section of a re-injected copy
  * with the edits applied, or NULL when header protection is off (the
