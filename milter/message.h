@@ -100,6 +100,7 @@ struct message {
 	struct cables_err body_err;
 	enum plan plan;
 	char blocked_reason[CABLES_ERR_MAX];
+	bool blocked_bcc;	/* blocked: a Bcc recipient's key would be in the copy others see */
 	bool has_require;	/* some remote recipient's policy is require */
 	enum fail_action on_internal_error;	/* combined over the recipients */
 	enum fail_action on_key_not_found;	/* combined over the recipients without a key */

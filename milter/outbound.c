@@ -17,12 +17,18 @@
 #include "reinject.h"
 #include "util.h"
 
-/* Refuse the message as On-KeyNotFound says. */
+/* Refuse the message as On-KeyNotFound says (a Bcc recipient's privacy: always temp-fail, no policy named). */
 static void
-refuse_no_key(struct outcome *out, enum fail_action action, const char *reason)
+refuse_no_key(struct outcome *out, enum fail_action action, const char *reason, bool bcc)
 {
 	char text[300];
 
+	if (bcc) {
+		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "%s", reason);
+		outcome_reply(out, "451", "4.7.1", "Cables: a Bcc recipient's key would be visible to the other "
+		    "recipients; split delivery is not configured");
+		return;
+	}
 	snprintf(text, sizeof(text), "Cables: cannot encrypt as policy requires: %s", reason);
 	if (action == ACTION_REJECT) {
 		outcome_set(out, VERDICT_REJECT, "reject", "%s (policy require)", reason);
@@ -158,6 +164,35 @@ make_groups(struct message *m)
 			m->groups[0] = m->groups[i];
 			m->groups[i] = tmp;
 		}
+}
+
+/*
+ * Without split delivery every recipient with a key shares one copy, whose
+ * RecipientInfos (or PKESKs) name each key: the first Bcc recipient (one
+ * that no To, Cc, Resent-To or Resent-Cc names) whose key would sit there
+ * beside another recipient's, or NULL.
+ */
+static const struct rcpt *
+bcc_exposed(const struct message *m)
+{
+	const struct rcpt *bcc = NULL;
+	bool other = false;
+
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		if (r->local || r->policy == POLICY_NEVER || r->key == NULL)
+			continue;
+		if (r->bcc && bcc == NULL)
+			bcc = r;
+	}
+	for (size_t i = 0; bcc != NULL && i < m->nrcpts && !other; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		other = !r->local && r->policy != POLICY_NEVER && r->key != NULL && r != bcc &&
+		    (r->norm == NULL || bcc->norm == NULL || strcmp(r->norm, bcc->norm) != 0);
+	}
+	return other ? bcc : NULL;
 }
 
 /* " (unsigned: ...)" or "" for log details. */
@@ -303,6 +338,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 	char *blocked = NULL, *keyless = NULL, note[300];
 
 	m->plan = PLAN_NONE;
+	m->blocked_bcc = false;
 	m->has_require = false;
 	m->on_key_not_found = ACTION_ACCEPT;
 	message_combine_actions(m, cfg);
@@ -381,8 +417,15 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		strlcpy_c(m->blocked_reason, keyless != NULL ? keyless : "policy never or local recipients",
 		    sizeof(m->blocked_reason));
 		outcome_set(out, VERDICT_CONTINUE, "continue", "split delivery");
+	} else if (nnever == 0 && nlocal == 0 && nkeyless == 0 && formats != 3u && bcc_exposed(m) != NULL) {
+		/* One copy would show every recipient the Bcc recipient's key: decided at end of message. */
+		m->plan = PLAN_BLOCKED;
+		m->blocked_bcc = true;
+		snprintf(m->blocked_reason, sizeof(m->blocked_reason), "Bcc recipient %s would be named in the copy "
+		    "the other recipients get (no ReinjectTo for split delivery)", bcc_exposed(m)->addr);
+		outcome_set(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
 	} else if (nnever == 0 && nlocal == 0 && nkeyless == 0 && formats != 3u) {
-		/* Every recipient has a key (without split delivery, Bcc recipients share the copy). */
+		/* Every recipient has a key; no Bcc recipient shares a copy with another. */
 		m->plan = PLAN_ENCRYPT;
 		outcome_set(out, VERDICT_CONTINUE, "continue", "encrypting");
 	} else {
@@ -909,7 +952,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		return;
 	}
 	if (m->plan == PLAN_BLOCKED)
-		refuse_no_key(out, m->on_key_not_found, m->blocked_reason);
+		refuse_no_key(out, m->on_key_not_found, m->blocked_reason, m->blocked_bcc);
 	else
 		outbound_transform(m, env, mta, out);
 	len = strlen(out->detail);

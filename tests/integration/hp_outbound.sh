@@ -8,6 +8,7 @@
 # hcp_shy drops display names outside; HeaderProtection off leaves the
 # entity as it was.
 RIG_PORT=12700
+RIG_PORTS=3
 . "$top_srcdir/tests/integration/rig.sh"
 
 rig_config "HeaderProtection baseline" "Padding none"
