@@ -631,6 +631,11 @@ encrypt_for(const struct message *m, const struct milter_env *env, const struct 
 	in.nkeys = n;
 	in.hidden = g->bcc;
 	in.signer = signing ? m->signers[h->format] : NULL;
+	/* Padding when any member's entry asks for it (the stricter choice, as for header protection). */
+	in.pad = false;
+	for (size_t k = 0; k < g->n && !in.pad; k++)
+		in.pad = policy_get(&env->cfg->policy, m->rcpts[g->members[k]].norm, PA_PADDING, NULL) == PAD_BUCKETS;
+	in.pad_cap = env->cfg->max_message_size;
 	enc->signed_ = in.signer != NULL;
 	memset(&enc->res, 0, sizeof(enc->res));
 	st = h->encrypt(env, &in, sink, &enc->res, err);
@@ -674,6 +679,11 @@ encrypt_in_place(struct message *m, const struct milter_env *env, const struct m
 		goto out;
 	}
 	protect_note(&pr, note, sizeof(note));
+	if (enc.res.padded > 0) {
+		size_t len = strlen(note);
+
+		snprintf(note + len, sizeof(note) - len, " pad=%zu", enc.res.padded);
+	}
 	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s%s size=%zu%s%s%s", enc.res.log,
 	    enc.nrecipients, enc.with_self ? " +self" : "", enc.signed_ ? " signed" : "", g->bcc ? " bcc" : "",
 	    spool_size(m->body), note,
@@ -745,6 +755,9 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
 		trace_text(g, &enc, trace, tlen);
 		len = strlen(trace);
 		protect_note(&pr, trace + len, tlen - len);
+		len = strlen(trace);
+		if (enc.res.padded > 0)
+			snprintf(trace + len, tlen - len, " pad=%zu", enc.res.padded);
 		for (size_t i = 0; i < enc.res.nfields; i++)
 			buf_printf(&content, "%s: %s\r\n", enc.res.fields[i].name, enc.res.fields[i].value);
 		buf_appends(&content, "MIME-Version: 1.0\r\n");

@@ -1,9 +1,10 @@
 #!/bin/sh
-# Header protection between two Cables domains, and inbound interop: a.test
-# protects (RFC 9788, hcp_baseline: "[...]" on the wire), b.test restores,
-# and bob's copy has alice's Subject, From, To and Cc, her content byte for
-# byte (the legacy display element and hp parameters gone), and, signed, a
-# valid signature.  Messages made as Thunderbird makes them
+# Header protection and padding between two Cables domains, and inbound
+# interop: a.test protects (RFC 9788, hcp_baseline: "[...]" on the wire)
+# and pads to a size bucket, b.test cuts the padding and restores, and
+# bob's copy has alice's Subject, From, To and Cc, her content byte for
+# byte (no padding, legacy display element or hp parameter left), and,
+# signed, a valid signature.  Messages made as Thunderbird makes them
 # (protected-headers="v1", a display part) and as RFC 9788's samples are
 # (hp="cipher", legacy display), encrypted to bob and delivered inbound,
 # show their protected Subject with the display element cut.
@@ -13,7 +14,8 @@ RIG_PORT=12710
 APORT=$((RIG_PORT + 5))
 BPORT=$((RIG_PORT + 7))
 rig_sink
-inst_config a a.test "DefaultPolicy require" "HeaderProtection baseline" "Padding none" "SignUnauthenticated yes"
+# The shipped defaults: HeaderProtection baseline, Padding buckets.
+inst_config a a.test "DefaultPolicy require" "SignUnauthenticated yes"
 inst_config b b.test "DefaultPolicy encrypt"
 inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \
 	"transport_maps = inline:{ tap.test=smtp:[127.0.0.1]:$SINK_PORT }"
@@ -69,7 +71,9 @@ for fmt in smime pgp; do
 			check "$fmt: no HP-Outer, hp parameter or legacy display left" sh -c \
 				"! grep -qiE '^HP-Outer|hp=|^Subject: Q3.*\$' $T/u$fmt.got"
 			check "$fmt: b.test's log says what it restored" \
-				grep -q "decrypted: format=$fmt.* hp=rfc9788 restored=[1-9][0-9]* refused=0 legacy=cut" "$T/b/milter.log"
+				grep -q "decrypted: format=$fmt.* pad=cut hp=rfc9788 restored=[1-9][0-9]* refused=0 legacy=cut" "$T/b/milter.log"
+			check "$fmt: a.test padded it" grep -q "encrypted: format=$fmt.* hp=baseline .*pad=[0-9]" "$T/a/milter.log"
+			check "$fmt: no padding field left" sh -c "! grep -qi '^Content-Padding' $f"
 		else
 			not_ok "$fmt: delivered to $user"
 		fi
