@@ -145,4 +145,28 @@ else
 	not_ok "off: accepted" "$REPLY"
 fi
 
+# 6. Split delivery: a Bcc recipient's re-injected copy is protected the same way (its header edited in the copy).
+keyctl generate dave@d.test --smime >/dev/null
+keyctl export dave@d.test --private --out "$T/dave.pem"
+rig_config "HeaderProtection baseline" "Padding none" "ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key"
+rig_milter_restart
+if rig_send "$T/msg.eml" alice@a.test bob@b.test dave@d.test; then
+	wait_for 60 sh -c "[ \$(grep -l '^Message-ID: <hp1@a.test>' $SINK/* 2>/dev/null | wc -l) -ge 2 ]"
+	d=
+	for f in $(grep -l '^Message-ID: <hp1@a.test>' "$SINK"/*); do
+		sink_message "$f" > "$f.eml"
+		grep -q '^X-Rcpt-Args: <dave@d.test>' "$f" && d=$f.eml
+	done
+	if [ -n "$d" ]; then
+		check "split: dave's re-injected copy is hcp_baseline's outside" outer_ok "$d"
+		openssl cms -decrypt -in "$d" -recip "$T/dave.pem" -inkey "$T/dave.pem" -binary -out "$T/dave.inner"
+		check "split: dave's copy carries the protected fields" same_fields "$T/dave.inner"
+		check "split: and no Bcc field inside" sh -c "! grep -qi '^Bcc:' $T/dave.inner"
+	else
+		not_ok "split: dave's copy arrived" "$(ls "$SINK")"
+	fi
+else
+	not_ok "split: accepted" "$REPLY"
+fi
+
 rig_done
