@@ -150,7 +150,8 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
 		}
 	} else if ((st = handler_pad(&handler_pgp, in, in->entity, &pad, &padded_src, &res->padded, err)) ==
 	    CABLES_OK) {
-		st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &padded_src, out, res->content_type, err);
+		st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &padded_src, out, res->content_type,
+		    err);
 	}
 	buf_release(&head);
 	buf_release(&pad);

@@ -239,7 +239,8 @@ inner_release(struct inner *in)
 static cables_status
 read_inner(const struct spool *plain, off_t from, struct inner *in, struct cables_err *err)
 {
-	size_t left = spool_size(plain) - (size_t)from, len = left < INNER_HEAD_MAX ? left : INNER_HEAD_MAX, got, off = 0;
+	size_t left = spool_size(plain) - (size_t)from, got, off = 0;
+	size_t len = left < INNER_HEAD_MAX ? left : INNER_HEAD_MAX;
 	struct mime_field f;
 	cables_status st;
 

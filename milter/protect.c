@@ -58,8 +58,8 @@ plan_legacy(struct protect *pr, const struct message *m, bool *top, struct cable
 	buf_init(&first);
 	if ((st = spool_read_buf(m->body, 0, LEGACY_SCAN, &first, err)) == CABLES_OK)
 		pr->nins = hp_legacy_inserts(first.data != NULL ? first.data : "", first.len, ct,
-		    message_header_value(m, "Content-Transfer-Encoding"), message_header_value(m, "Content-Disposition"),
-		    &pr->p.legacy, top, pr->ins, PROTECT_INSERTS_MAX);
+		    message_header_value(m, "Content-Transfer-Encoding"),
+		    message_header_value(m, "Content-Disposition"), &pr->p.legacy, top, pr->ins, PROTECT_INSERTS_MAX);
 	if (first.data != NULL)
 		OPENSSL_cleanse(first.data, first.len);
 	buf_release(&first);

@@ -12,7 +12,7 @@
 #include "protect.h"
 #include "restore.h"
 
-#define PAD_SCAN (2 * 1024 * 1024)	/* plaintext bytes pad_strip() looks at: a field below 1 MiB buckets, and more */
+#define PAD_SCAN (2 * 1024 * 1024)	/* plaintext bytes pad_strip() looks at: any field below 1 MiB, and more */
 #define HEAD_SCAN (256 * 1024)		/* an entity's header section */
 #define LEGACY_SCAN (64 * 1024)		/* body bytes where a legacy display element can be */
 

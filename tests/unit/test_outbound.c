@@ -168,8 +168,10 @@ test_header_protection_and_padding(void **state)
 	assert_int_equal(strncmp((char *)plain, "Content-Padding: ", 17), 0);
 	inner = strstr((char *)plain, "\r\nFrom: alice@a.test\r\n");
 	assert_non_null(inner);
-	assert_non_null(strstr(inner, "\r\nSubject: hello\r\nHP-Outer: From: alice@a.test\r\nHP-Outer: Subject: [...]\r\n"));
-	assert_non_null(strstr(inner, "Content-Type: text/plain;\r\n\tcharset=utf-8; hp-legacy-display=\"1\"; hp=\"cipher\"\r\n\r\n"
+	assert_non_null(strstr(inner,
+	    "\r\nSubject: hello\r\nHP-Outer: From: alice@a.test\r\nHP-Outer: Subject: [...]\r\n"));
+	assert_non_null(strstr(inner,
+	    "Content-Type: text/plain;\r\n\tcharset=utf-8; hp-legacy-display=\"1\"; hp=\"cipher\"\r\n\r\n"
 	    "Subject: hello\r\n\r\nHello Bob.\r\nPLAINTEXT-MARKER\r\n"));
 	/* The wire size fills a bucket (4 KiB for so little), well above the unpadded ~1 KB. */
 	assert_true(fx->fake.body.len > 3000 && fx->fake.body.len <= 4096);
