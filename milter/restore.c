@@ -59,6 +59,7 @@ restore_plan(struct restore *rs, const struct message *m, const struct spool *pl
 	struct cables_err why;
 	size_t off;
 	off_t start[2], end[2];
+	const char *p;
 	char *ct;
 	cables_status st;
 
@@ -69,10 +70,11 @@ restore_plan(struct restore *rs, const struct message *m, const struct spool *pl
 	buf_init(&outer);
 	if ((st = spool_read_buf(plain, 0, PAD_SCAN, &first, err)) != CABLES_OK)
 		goto out;
-	rs->from = (off_t)pad_strip(first.data != NULL ? first.data : "", first.len);
-	ct = content_type_of(first.data + rs->from, first.len - (size_t)rs->from, &off);
+	p = first.data != NULL ? first.data : "";
+	rs->from = (off_t)pad_strip(p, first.len);
+	ct = content_type_of(p + rs->from, first.len - (size_t)rs->from, &off);
 	rs->body_off = rs->from + (off_t)off;
-	content_fields(first.data + rs->from, off, &rs->entity_content);
+	content_fields(p + rs->from, off, &rs->entity_content);
 	rs->payload_off = rs->from;
 	mime_type_parse(ct, &t);
 	if (mime_type_is(&t, "multipart", "signed") && t.boundary != NULL) {
