@@ -33,6 +33,17 @@ entity_src_mem(struct entity_src *e, const void *p, size_t len)
 	part->sp = NULL;
 }
 
+size_t
+entity_src_len(const struct entity_src *e)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		n += e->part[i].mem != NULL ? e->part[i].len :
+		    e->part[i].to > e->part[i].from ? (size_t)(e->part[i].to - e->part[i].from) : 0;
+	return n;
+}
+
 void
 entity_src_spool(struct entity_src *e, const struct spool *sp, off_t from, off_t to)
 {

@@ -12,18 +12,18 @@
 #include "mime.h"
 #include "util.h"
 
-static const char *const policy_words[] = { "none", "baseline", "shy" };
+static const char *const policy_words[] = { "none", "baseline", "shy", "off" };
 
 const char *
 hp_policy_name(enum hp_policy p)
 {
-	return (unsigned int)p < 3 ? policy_words[p] : "?";
+	return (unsigned int)p < 4 ? policy_words[p] : "?";
 }
 
 bool
 hp_policy_parse(const char *word, enum hp_policy *p)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (str_ieq(word, policy_words[i])) {
 			*p = (enum hp_policy)i;
 			return true;
@@ -721,5 +721,100 @@ out:
 	free(ct);
 	hp_fields_release(&in);
 	hp_fields_release(&of);
+	return st;
+}
+
+/* ---- applying edits to a header section held in memory ---- */
+
+/* One field of a header section: its name and its whole text (folds and line end included). */
+struct field_text {
+	char *name;
+	struct buf text;
+};
+
+/* Split a header section into fields; false on a line that is neither a field nor a fold. */
+static bool
+split_fields(const char *p, size_t len, struct field_text **out, size_t *n)
+{
+	size_t at = 0;
+
+	*out = NULL;
+	*n = 0;
+	while (at < len) {
+		const char *eol = memchr(p + at, '\n', len - at);
+		size_t end = eol != NULL ? (size_t)(eol - p) + 1 : len;
+
+		if (p[at] == ' ' || p[at] == '\t') {
+			if (*n == 0)
+				return false;
+			buf_append(&(*out)[*n - 1].text, p + at, end - at);
+		} else {
+			const char *colon = memchr(p + at, ':', end - at);
+
+			if (colon == NULL)
+				return false;
+			*out = xreallocarray(*out, *n + 1, sizeof(**out));
+			(*out)[*n].name = xstrndup(p + at, (size_t)(colon - (p + at)));
+			buf_init(&(*out)[*n].text);
+			buf_append(&(*out)[*n].text, p + at, end - at);
+			(*n)++;
+		}
+		at = end;
+	}
+	return true;
+}
+
+/* The index-th (1-based) field named name, or n. */
+static size_t
+find_field(const struct field_text *f, size_t n, const char *name, unsigned int index)
+{
+	for (size_t i = 0; i < n; i++)
+		if (str_ieq(f[i].name, name) && --index == 0)
+			return i;
+	return n;
+}
+
+cables_status
+hp_edits_apply(const char *head, size_t len, const struct hp_edits *e, struct buf *out, struct cables_err *err)
+{
+	struct field_text *f;
+	size_t n, i;
+	cables_status st = CABLES_OK;
+
+	if (!split_fields(head, len, &f, &n)) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "a header line is neither a field nor a continuation");
+		goto out;
+	}
+	for (size_t k = 0; k < e->n; k++) {
+		const struct hp_edit *ed = &e->v[k];
+
+		if (ed->op == HP_OP_ADD) {
+			f = xreallocarray(f, n + 1, sizeof(*f));
+			f[n].name = xstrdup(ed->name);
+			buf_init(&f[n].text);
+			buf_printf(&f[n].text, "%s:%s\r\n", ed->name, ed->value);
+			n++;
+			continue;
+		}
+		if ((i = find_field(f, n, ed->name, ed->index)) == n)
+			continue;
+		if (ed->op == HP_OP_SET) {
+			buf_reset(&f[i].text);
+			buf_printf(&f[i].text, "%s:%s\r\n", f[i].name, ed->value);
+		} else {
+			free(f[i].name);
+			buf_release(&f[i].text);
+			memmove(&f[i], &f[i + 1], (n - i - 1) * sizeof(*f));
+			n--;
+		}
+	}
+	for (i = 0; i < n; i++)
+		buf_append(out, f[i].text.data, f[i].text.len);
+out:
+	for (i = 0; i < n; i++) {
+		free(f[i].name);
+		buf_release(&f[i].text);
+	}
+	free(f);
 	return st;
 }

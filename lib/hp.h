@@ -52,6 +52,7 @@ enum hp_policy {
 	HP_POLICY_NONE,		/* hcp_no_confidentiality: fields protected (signed, encrypted copy), none hidden */
 	HP_POLICY_BASELINE,	/* hcp_baseline: Subject becomes "[...]", Keywords and Comments removed */
 	HP_POLICY_SHY,		/* hcp_shy: baseline, no display names in From/To/Cc, Date in UTC */
+	HP_POLICY_OFF,		/* no header protection at all: the entity is encrypted as it is (not for hp_protect) */
 };
 
 const char *hp_policy_name(enum hp_policy p);
@@ -261,5 +262,15 @@ struct hp_cut {
 size_t hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *r, struct hp_cut *cuts, size_t max);
 
 void hp_edits_release(struct hp_edits *e);
+
+/*
+ * Apply edits e in order to the header section head[0..len) ("Name:value"
+ * fields, CRLF or LF, folds kept), appending the result to out (fields an
+ * edit does not touch byte for byte; SET and ADD write "Name:" value CRLF).
+ * An edit naming a field that is not there is skipped.  CABLES_ERR_SYNTAX
+ * when a line is neither a field nor a fold.
+ */
+cables_status hp_edits_apply(const char *head, size_t len, const struct hp_edits *e, struct buf *out,
+    struct cables_err *err);
 
 #endif

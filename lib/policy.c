@@ -17,9 +17,10 @@ static const char *const format_words[] = { "smime", "pgp", "auto", NULL };
 static const char *const bool_words[] = { "no", "yes", NULL };
 static const char *const action_words[] = { "tempfail", "reject", "accept", "quarantine", NULL };
 /* In the order of enum hp_policy (hp.h) and enum pad_mode (pad.h). */
-static const char *const hcp_words[] = { "none", "baseline", "shy", NULL };
+static const char *const hcp_words[] = { "none", "baseline", "shy", "off", NULL };
 static const char *const padding_words[] = { "none", "buckets", NULL };
-_Static_assert(HP_POLICY_NONE == 0 && HP_POLICY_BASELINE == 1 && HP_POLICY_SHY == 2, "hcp_words order");
+_Static_assert(HP_POLICY_NONE == 0 && HP_POLICY_BASELINE == 1 && HP_POLICY_SHY == 2 && HP_POLICY_OFF == 3,
+    "hcp_words order");
 _Static_assert(PAD_NONE == 0 && PAD_BUCKETS == 1, "padding_words order");
 
 /* Attribute names, their words, the values they allow (bit mask over the words), defaults. */
@@ -38,7 +39,7 @@ static const struct {
 	[PA_ON_DECRYPT_ERROR] = { "On-DecryptError", action_words, 017, ACTION_ACCEPT },
 	[PA_ON_KEYD_ERROR] = { "On-KeydError", action_words, 07, ACTION_TEMPFAIL },
 	[PA_ON_KEY_CHANGE] = { "On-KeyChange", action_words, 07, ACTION_ACCEPT },
-	[PA_HEADER_PROTECTION] = { "HeaderProtection", hcp_words, 07, HP_POLICY_BASELINE },
+	[PA_HEADER_PROTECTION] = { "HeaderProtection", hcp_words, 017, HP_POLICY_BASELINE },
 	[PA_PADDING] = { "Padding", padding_words, 03, PAD_BUCKETS },
 };
 

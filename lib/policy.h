@@ -50,7 +50,7 @@ enum policy_attr {
 	PA_ON_DECRYPT_ERROR,	/* accept|tempfail|reject|quarantine */
 	PA_ON_KEYD_ERROR,	/* accept|tempfail|reject: cables-keyd could not be asked */
 	PA_ON_KEY_CHANGE,	/* accept|tempfail|reject: a discovered or harvested key differs from the pinned one */
-	PA_HEADER_PROTECTION,	/* enum hp_policy (hp.h): none|baseline|shy */
+	PA_HEADER_PROTECTION,	/* enum hp_policy (hp.h): none|baseline|shy|off */
 	PA_PADDING,		/* enum pad_mode (pad.h): none|buckets */
 	PA_COUNT
 };

@@ -116,6 +116,26 @@ spool_pread(const struct spool *s, off_t offset, void *p, size_t n, size_t *got,
 	return CABLES_OK;
 }
 
+cables_status
+spool_read_buf(const struct spool *s, off_t offset, size_t max, struct buf *out, struct cables_err *err)
+{
+	char chunk[16384];
+	size_t got;
+	cables_status st;
+
+	while (max > 0) {
+		if ((st = spool_pread(s, offset, chunk, max < sizeof(chunk) ? max : sizeof(chunk), &got, err)) !=
+		    CABLES_OK)
+			return st;
+		if (got == 0)
+			break;
+		buf_append(out, chunk, got);
+		offset += (off_t)got;
+		max -= got;
+	}
+	return CABLES_OK;
+}
+
 size_t
 spool_size(const struct spool *s)
 {

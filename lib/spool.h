@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include "status.h"
+#include "util.h"
 
 #define SPOOL_MEMORY_LIMIT (64 * 1024)
 
@@ -29,6 +30,9 @@ cables_status spool_append(struct spool *s, const void *p, size_t n, struct cabl
 /* Read up to n bytes at offset; *got is 0 at the end. */
 cables_status spool_pread(const struct spool *s, off_t offset, void *p, size_t n,
     size_t *got, struct cables_err *err);
+/* Append up to max bytes from offset (fewer only at the end) to out, which must be initialised. */
+cables_status spool_read_buf(const struct spool *s, off_t offset, size_t max, struct buf *out,
+    struct cables_err *err);
 size_t spool_size(const struct spool *s);
 /* True once the content moved to a file (for tests and benchmarks). */
 int spool_on_disk(const struct spool *s);

@@ -14,7 +14,7 @@
 
 cables_status
 copy_send(const struct message *m, const struct milter_env *env, const size_t *members, size_t n,
-    struct buf *first, const struct buf *content, const struct entity_src *body, char *qid, size_t qlen,
+    const struct spool *headers, struct buf *first, const struct buf *content, const struct entity_src *body, char *qid, size_t qlen,
     struct cables_err *err)
 {
 	struct reinject_rcpt *rcpts = xcalloc(n + 1, sizeof(*rcpts));
@@ -36,7 +36,7 @@ copy_send(const struct message *m, const struct milter_env *env, const size_t *m
 	copy.mail_esmtp = m->mail_esmtp;
 	copy.rcpts = rcpts;
 	copy.nrcpts = n;
-	copy.headers = m->headers;
+	copy.headers = headers != NULL ? headers : m->headers;
 	copy.drop_content_fields = content != NULL;
 	copy.drop_authres = m->authres_ours;
 	copy.ndrop_authres = m->nauthres_ours;

@@ -27,11 +27,13 @@
 /*
  * Queue a copy for recipients members[0..n) of m: first holds the fields to
  * put first (the X-Cables result; the marker goes last in the header), content the
- * copy's content fields (NULL: the original ones), body the copy's body.
+ * copy's content fields (NULL: the original ones), body the copy's body;
+ * headers the copy's outer header section ("Name:value" CRLF fields; NULL:
+ * the message's as received).
  * *qid gets the MTA's queue ID for it ("" when it did not say).
  */
 cables_status copy_send(const struct message *m, const struct milter_env *env, const size_t *members, size_t n,
-    struct buf *first, const struct buf *content, const struct entity_src *body, char *qid, size_t qlen,
+    const struct spool *headers, struct buf *first, const struct buf *content, const struct entity_src *body, char *qid, size_t qlen,
     struct cables_err *err);
 
 /* Remove recipients members[0..n) from the transaction; -1 if the MTA refuses. */

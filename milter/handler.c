@@ -69,3 +69,43 @@ handler_sig_release(struct handler_sig *sig)
 	handler_key_free(sig->key);
 	memset(sig, 0, sizeof(*sig));
 }
+
+static cables_status
+pad_collect(void *arg, const void *p, size_t n, struct cables_err *err)
+{
+	(void)err;
+	buf_append(arg, p, n);
+	return CABLES_OK;
+}
+
+cables_status
+handler_pad(const struct body_handler *h, const struct handler_encrypt *in, const struct entity_src *entity,
+    struct buf *field, struct entity_src *out, size_t *padded, struct cables_err *err)
+{
+	struct pad_cost cost;
+	size_t len, target;
+	cables_status st;
+
+	*padded = 0;
+	entity_src_init(out);
+	if (in->pad) {
+		len = entity_src_len(entity);
+		h->pad_cost(in, &cost);
+		target = pad_target(len, &cost, in->pad_cap);
+		if (target > len) {
+			if ((st = pad_write(target - len, pad_collect, field, err)) != CABLES_OK)
+				return st;
+			*padded = target - len;
+			entity_src_mem(out, field->data, field->len);
+		}
+	}
+	for (size_t i = 0; i < entity->n; i++) {
+		const struct entity_part *p = &entity->part[i];
+
+		if (p->mem != NULL)
+			entity_src_mem(out, p->mem, p->len);
+		else
+			entity_src_spool(out, p->sp, p->from, p->to);
+	}
+	return CABLES_OK;
+}

@@ -33,6 +33,11 @@
  *   copies.c      split-delivery helpers for both paths (queue a copy,
  *                 remove its recipients, describe it, check a marker);
  *                 calls neither path
+ *   restore.c, protect.c
+ *                 header protection both ways (lib/hp.c's plans carried out
+ *                 over the spooled message): restored on decrypted mail
+ *                 (and its padding cut), applied to outbound copies;
+ *                 call neither path
  *   handler.c, handler_smime.c, handler_pgp.c
  *                 the formats, over smime/ and pgp/
  *   gate.c, reinject.c
@@ -55,6 +60,7 @@
 #include "keys.h"
 #include "message.h"
 #include "mime.h"
+#include "pad.h"
 #include "sink.h"
 #include "spool.h"
 #include "status.h"
@@ -119,6 +125,8 @@ struct handler_encrypt {
 	size_t nkeys;
 	bool hidden;				/* a Bcc recipient's copy: name no key */
 	const struct handler_key *signer;	/* sign with this key (of this handler), or NULL */
+	bool pad;				/* pad to a size bucket (Padding buckets; lib/pad.h) */
+	size_t pad_cap;				/* never pad the wire size past this (0: no cap) */
 };
 
 /* What encryption produced: the header fields of the new entity, and words for the log (never a field on the wire). */
@@ -130,7 +138,19 @@ struct handler_result {
 	char content_type[160];	/* storage for a Content-Type with a boundary */
 	char trace[64];		/* "format=smime; cipher=aes256-cbc" */
 	char log[64];		/* "format=smime cipher=aes256-cbc" */
+	size_t padded;		/* the padding field's length, 0 when none */
 };
+
+/*
+ * The entity to encrypt for in, padded when in->pad: a padding field
+ * (lib/pad.h) in field, then entity's pieces, in out, so that h's estimate
+ * of the wire size (h->pad_cost) fills a size bucket.  The handlers call
+ * it on the entity they encrypt (the multipart/signed one when signing,
+ * whose header the signature does not cover).  *padded: the field's length.
+ */
+cables_status handler_pad(const struct body_handler *h, const struct handler_encrypt *in,
+    const struct entity_src *entity, struct buf *field, struct entity_src *out, size_t *padded,
+    struct cables_err *err);
 
 /* A message opened for decryption (the handler's own state). */
 struct handler_msg;
@@ -158,6 +178,12 @@ struct body_handler {
 	enum harvest_outcome (*harvest)(const struct milter_env *env, const struct handler_key *k, const char *from,
 	    char *why, size_t why_len);
 
+	/*
+	 * What encrypting n plaintext bytes for in's keys makes on the wire
+	 * (the body the MTA sends), an estimate that errs high: padding fills
+	 * a size bucket by it (handler_pad).
+	 */
+	void (*pad_cost)(const struct handler_encrypt *in, struct pad_cost *c);
 	/* Encrypt (and sign, when in->signer) the entity; the output body goes to out. */
 	cables_status (*encrypt)(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
 	    struct handler_result *res, struct cables_err *err);

@@ -127,27 +127,34 @@ static cables_status
 pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
     struct handler_result *res, struct cables_err *err)
 {
-	struct pgp_encrypt_opts opts = { in->hidden, NULL };
+	/* Padding holds only if compression does not make the size depend on the content. */
+	struct pgp_encrypt_opts opts = { in->hidden, NULL, in->pad };
 	const char **fprs = xcalloc(in->nkeys + 1, sizeof(*fprs));
 	struct pgp_signed sig;
-	struct entity_src signed_src;
-	struct buf head;
+	struct entity_src signed_src, padded_src;
+	struct buf head, pad;
 	cables_status st;
 
 	for (size_t i = 0; i < in->nkeys; i++)
 		fprs[i] = openpgp_key(in->keys[i])->fpr;
 	buf_init(&head);
+	buf_init(&pad);
 	if (in->signer != NULL) {
 		if ((st = sign_entity(env, in->signer, in->entity, &sig, err)) == CABLES_OK) {
 			signed_entity(in->entity, &sig, &head, &signed_src);
-			st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &signed_src, out, res->content_type,
-			    err);
+			if ((st = handler_pad(&handler_pgp, in, &signed_src, &pad, &padded_src, &res->padded, err)) ==
+			    CABLES_OK)
+				st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &padded_src, out,
+				    res->content_type, err);
 			pgp_signed_release(&sig);
 		}
-	} else {
-		st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, in->entity, out, res->content_type, err);
+	} else if ((st = handler_pad(&handler_pgp, in, in->entity, &pad, &padded_src, &res->padded, err)) ==
+	    CABLES_OK) {
+		st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &padded_src, out, res->content_type,
+		    err);
 	}
 	buf_release(&head);
+	buf_release(&pad);
 	free(fprs);
 	res->fields[0].name = "Content-Type";
 	res->fields[0].value = res->content_type;
@@ -155,6 +162,23 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
 	snprintf(res->trace, sizeof(res->trace), "format=pgp");
 	snprintf(res->log, sizeof(res->log), "format=pgp");
 	return st;
+}
+
+/*
+ * ASCII armor in 64-column lines, counted with CRLF (4/3 * 66/64), and a
+ * partial-length header per chunk of the literal and encrypted data; a
+ * fixed part for the RFC 3156 wrapper, the armor lines, the literal data
+ * and integrity packets and the cipher's block; each recipient's session
+ * key packet counted for a 4096-bit RSA key (the handler sees fingerprints,
+ * not sizes), so that the estimate errs high (handler.h).  Compression is
+ * off when padding (pgp_encrypt_entity).
+ */
+static void
+pgp_pad_cost(const struct handler_encrypt *in, struct pad_cost *c)
+{
+	c->num = 90123;
+	c->den = 65536;
+	c->fixed = 900 + in->nkeys * 760;
 }
 
 /* Ciphertext only if the armor holds session-key packets and then encrypted data. */
@@ -652,7 +676,8 @@ pgp_close(struct handler_msg *hm)
 
 const struct body_handler handler_pgp = {
 	"pgp", "OpenPGP key", "no OpenPGP key", FORMAT_PGP,
-	pgp_find_key, pgp_same_key, pgp_key_free, NULL, NULL, pgp_encrypt_entity, NULL, pgp_check_ciphertext,
+	pgp_find_key, pgp_same_key, pgp_key_free, NULL, NULL, pgp_pad_cost, pgp_encrypt_entity, NULL,
+	pgp_check_ciphertext,
 	pgp_may_claim, pgp_open, pgp_names, pgp_decrypt_msg, pgp_plain_is_entity, pgp_report, pgp_signature, pgp_close,
 	pgp_is_signed, pgp_verify_entity, pgp_one_copy,
 };

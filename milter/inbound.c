@@ -12,6 +12,7 @@
 #include "inbound.h"
 #include "log.h"
 #include "mime.h"
+#include "restore.h"
 #include "util.h"
 
 #define INNER_HEAD_MAX (256 * 1024)
@@ -234,16 +235,18 @@ inner_release(struct inner *in)
 	free(in->from);
 }
 
+/* The entity's header section, the entity starting at from in plain (after a padding field). */
 static cables_status
-read_inner(const struct spool *plain, struct inner *in, struct cables_err *err)
+read_inner(const struct spool *plain, off_t from, struct inner *in, struct cables_err *err)
 {
-	size_t len = spool_size(plain) < INNER_HEAD_MAX ? spool_size(plain) : INNER_HEAD_MAX, got, off = 0;
+	size_t left = spool_size(plain) - (size_t)from, got, off = 0;
+	size_t len = left < INNER_HEAD_MAX ? left : INNER_HEAD_MAX;
 	struct mime_field f;
 	cables_status st;
 
 	memset(in, 0, sizeof(*in));
 	in->head = xmalloc(len + 1);
-	if ((st = spool_pread(plain, 0, in->head, len, &got, err)) != CABLES_OK)
+	if ((st = spool_pread(plain, from, in->head, len, &got, err)) != CABLES_OK)
 		return st;
 	while (mime_field_next(in->head, got, &off, &f) == 1) {
 		char *value = xstrndup(f.value, f.value_len);
@@ -259,7 +262,7 @@ read_inner(const struct spool *plain, struct inner *in, struct cables_err *err)
 	if (off >= got && got == INNER_HEAD_MAX)
 		return cables_fail(err, CABLES_ERR_TOOBIG, "the decrypted header section exceeds 256 KB");
 	in->head_len = off;
-	in->body_off = off;
+	in->body_off = (size_t)from + off;
 	if (in->content_type != NULL) {
 		char *hp = mime_type_param(in->content_type, "hp"), *ph = mime_type_param(in->content_type,
 		    "protected-headers");
@@ -269,56 +272,6 @@ read_inner(const struct spool *plain, struct inner *in, struct cables_err *err)
 		free(ph);
 	}
 	return CABLES_OK;
-}
-
-static int
-outer_index(const char *name, size_t len)
-{
-	for (int i = OUTER_SUBJECT; i < OUTER_COUNT; i++)	/* never X-Cables or the marker */
-		if (strlen(outer_field_names[i]) == len && str_nieq(outer_field_names[i], name, len))
-			return i;
-	return -1;
-}
-
-/*
- * Replace the outer content fields with the inner ones, byte for byte, and,
- * when the sender protected header fields, put the protected values outside.
- */
-static int
-apply_inner_headers(const struct message *m, const struct mta *mta, const struct inner *in)
-{
-	struct mime_field f;
-	size_t off = 0;
-	unsigned int seen[OUTER_COUNT] = { 0 };
-	bool outer_mime_version = message_header_value(m, "MIME-Version") != NULL;
-
-	/* Remove the outer content fields (the S/MIME wrapper), keeping MIME-Version. */
-	for (size_t i = m->ncontent; i > 0; i--) {
-		const struct header *h = &m->content[i - 1];
-
-		if (!str_ieq(h->name, "MIME-Version") && mta->chgheader(mta->ctx, h->name, (int)h->index, NULL) != 0)
-			return -1;
-	}
-	while (mime_field_next(in->head, in->head_len, &off, &f) == 1) {
-		char *name = xstrndup(f.name, f.name_len), *raw = xstrndup(f.value, f.value_len);
-		char *v = mta_value(mta, raw);
-		int rc = 0, oi;
-
-		if (mime_is_content_header(f.name, f.name_len)) {
-			if (!str_ieq(name, "MIME-Version") || !outer_mime_version)
-				rc = mta->addheader(mta->ctx, name, v);
-		} else if (in->protected_headers && (oi = outer_index(f.name, f.name_len)) > 0) {
-			/* The first protected value replaces the outer field; later ones are added. */
-			rc = seen[oi]++ == 0 && m->outer[oi] > 0 ? mta->chgheader(mta->ctx, name, 1, v) :
-			    mta->addheader(mta->ctx, name, v);
-		}
-		free(name);
-		free(raw);
-		free(v);
-		if (rc != 0)
-			return -1;
-	}
-	return 0;
 }
 
 /*
@@ -440,7 +393,7 @@ split_non_targets(const struct message *m, const struct milter_env *env, const s
 	buf_printf(&first, "X-Cables: %s\r\n", r.field.data);
 	entity_src_init(&body);
 	entity_src_spool(&body, m->body, 0, -1);
-	if (copy_send(m, env, members, n, &first, NULL, &body, qid, sizeof(qid), &err) != CABLES_OK) {
+	if (copy_send(m, env, members, n, NULL, &first, NULL, &body, qid, sizeof(qid), &err) != CABLES_OK) {
 		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "split delivery: %s", err.msg);
 		outcome_reply(out, "451", "4.3.0", "Cables: cannot queue a copy for some recipients, try again later");
 	} else if (copy_remove(m, mta, members, n) != 0) {
@@ -514,13 +467,12 @@ report_fields(const struct message *m, const struct report *r, struct buf *first
 static cables_status
 copy_content(const struct message *m, const struct body_handler *h, struct handler_msg *hm,
     const struct milter_env *env, const struct spool *plain, struct buf *content, struct entity_src *body,
-    struct report *r, struct cables_err *err)
+    struct spool **headers, struct report *r, struct cables_err *err)
 {
 	struct inner in;
+	struct restore rs;
 	struct handler_sig sig;
-	struct mime_field f;
 	const char *sig_format = h->name, *ct = message_header_value(m, "Content-Type");
-	size_t off = 0;
 	bool verified;
 	cables_status st;
 
@@ -533,22 +485,23 @@ copy_content(const struct message *m, const struct body_handler *h, struct handl
 			    ct != NULL ? ct : " text/plain; charset=us-ascii");
 		entity_src_spool(body, plain, 0, -1);
 	} else {
-		if ((st = read_inner(plain, &in, err)) != CABLES_OK) {
+		if ((st = restore_plan(&rs, m, plain, err)) != CABLES_OK ||
+		    (st = read_inner(plain, rs.from, &in, err)) != CABLES_OK ||
+		    (st = restore_copy(&rs, m, plain, env->cfg->temp_dir, content, body, headers, err)) != CABLES_OK) {
 			inner_release(&in);
+			restore_release(&rs);
 			return st;
 		}
 		verified = h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig) ||
 		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off,
 		    in.protected_headers && in.from != NULL ? in.from : m->from, &sig, &sig_format);
-		buf_appends(content, "MIME-Version: 1.0\r\n");
-		while (mime_field_next(in.head, in.head_len, &off, &f) == 1)
-			if (mime_is_content_header(f.name, f.name_len) && !(f.name_len == 12 &&
-			    str_nieq(f.name, "MIME-Version", 12)))
-				buf_printf(content, "%.*s:%.*s\r\n", (int)f.name_len, f.name, (int)f.value_len, f.value);
-		entity_src_spool(body, plain, (off_t)in.body_off, -1);
 		inner_release(&in);
 	}
 	h->report(hm, &r->field, &r->log);
+	if (h->plain_is_entity(hm)) {
+		restore_note(&rs, &r->log);
+		restore_release(&rs);
+	}
 	if (verified)
 		report_signature(r, &sig, m->from, sig_format, env);
 	handler_sig_release(&sig);
@@ -565,7 +518,7 @@ decrypted_copy(const struct message *m, const struct milter_env *env, const stru
     const char *addr, const size_t *members, size_t n, struct buf *desc, struct cables_err *err)
 {
 	struct handler_msg *hm = NULL;
-	struct spool *plain = NULL;
+	struct spool *plain = NULL, *headers = NULL;
 	struct report r;
 	struct buf first, content;
 	struct entity_src body;
@@ -582,7 +535,7 @@ decrypted_copy(const struct message *m, const struct milter_env *env, const stru
 	    (st = h->names(hm, env, addr, &named, reason, sizeof(reason), err)) == CABLES_OK && !named)
 		st = cables_fail(err, CABLES_ERR_INTERNAL, "%s", reason);
 	if (st == CABLES_OK && ((st = h->decrypt(hm, env, &plain, &why)) != CABLES_OK ||
-	    (st = copy_content(m, h, hm, env, plain, &content, &body, &r, &why)) != CABLES_OK)) {
+	    (st = copy_content(m, h, hm, env, plain, &content, &body, &headers, &r, &why)) != CABLES_OK)) {
 		if (st == CABLES_ERR_IO) {
 			*err = why;
 			goto out;
@@ -591,6 +544,8 @@ decrypted_copy(const struct message *m, const struct milter_env *env, const stru
 		buf_reset(&content);
 		buf_reset(&r.field);
 		buf_reset(&r.ar);
+		spool_free(headers);
+		headers = NULL;
 		text = xasprintf("not-decrypted; format=%s; reason=\"", h->name);
 		report_add(&r, text, why.msg, "\"");
 		free(text);
@@ -601,12 +556,13 @@ decrypted_copy(const struct message *m, const struct milter_env *env, const stru
 	if (st != CABLES_OK)
 		goto out;
 	report_fields(m, &r, &first);
-	if ((st = copy_send(m, env, members, n, &first, content.len > 0 ? &content : NULL, &body, qid, sizeof(qid),
-	    err)) == CABLES_OK)
+	if ((st = copy_send(m, env, members, n, headers, &first, content.len > 0 ? &content : NULL, &body, qid,
+	    sizeof(qid), err)) == CABLES_OK)
 		copy_describe(m, why.msg[0] == '\0' ? "decrypted with its own key" : "not decrypted", members, n, qid,
 		    desc);
 out:
 	h->close(hm);
+	spool_free(headers);
 	spool_free(plain);
 	report_release(&r);
 	buf_release(&first);
@@ -719,6 +675,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	struct buf copies;
 	struct spool *plain = NULL;
 	struct inner in;
+	struct restore rs;
 	struct handler_sig sig;
 	struct cables_err err;
 	char why[CABLES_ERR_MAX], non_target_why[CABLES_ERR_MAX];
@@ -728,6 +685,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	size_t ntargets;
 
 	memset(&in, 0, sizeof(in));
+	memset(&rs, 0, sizeof(rs));
 	memset(&sig, 0, sizeof(sig));
 	buf_init(&copies);
 	action = decrypt_action(m, env->cfg, NULL);
@@ -779,7 +737,11 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		goto not_decrypted;
 	}
 	if (h->plain_is_entity(hm)) {
-		if ((st = read_inner(plain, &in, &err)) != CABLES_OK) {
+		if ((st = restore_plan(&rs, m, plain, &err)) != CABLES_OK) {
+			outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
+			goto out;
+		}
+		if ((st = read_inner(plain, rs.from, &in, &err)) != CABLES_OK) {
 			strlcpy_c(why, err.msg, sizeof(why));
 			goto not_decrypted;
 		}
@@ -787,8 +749,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		verified = h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig) ||
 		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off,
 		    in.protected_headers && in.from != NULL ? in.from : m->from, &sig, &sig_format);
-		if (apply_inner_headers(m, mta, &in) != 0 ||
-		    mta_replace_body(mta, plain, (off_t)in.body_off, (off_t)spool_size(plain)) != 0) {
+		if (restore_apply(&rs, m, mta, plain) != 0) {
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
 			goto out;
 		}
@@ -801,6 +762,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		}
 	}
 	h->report(hm, &r->field, &r->log);
+	restore_note(&rs, &r->log);
 	if (verified) {
 		report_signature(r, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, sig_format, env);
 		harvest(env, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, r);
@@ -820,6 +782,7 @@ not_decrypted:
 out:
 	handler_sig_release(&sig);
 	inner_release(&in);
+	restore_release(&rs);
 	spool_free(plain);
 	free(target);
 	free(own);

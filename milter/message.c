@@ -269,10 +269,28 @@ message_header_value(const struct message *m, const char *name)
 void
 message_content_head(const struct message *m, struct buf *out)
 {
+	message_content_head_ct(m, NULL, out);
+}
+
+void
+message_content_head_ct(const struct message *m, const char *content_type, struct buf *out)
+{
+	bool have_ct = false;
+
 	for (size_t i = 0; i < m->ncontent; i++) {
+		bool ct = content_type != NULL && str_ieq(m->content[i].name, "Content-Type") && m->content[i].index == 1;
+
+		if (ct && have_ct)
+			continue;
 		buf_appends(out, m->content[i].name);
 		buf_appends(out, m->header_leadspc ? ":" : ": ");
-		append_crlf(out, m->content[i].value);
+		append_crlf(out, ct ? content_type : m->content[i].value);
+		buf_append(out, "\r\n", 2);
+		have_ct |= ct;
+	}
+	if (content_type != NULL && !have_ct) {
+		buf_appends(out, m->header_leadspc ? "Content-Type:" : "Content-Type: ");
+		append_crlf(out, content_type);
 		buf_append(out, "\r\n", 2);
 	}
 	buf_append(out, "\r\n", 2);

@@ -100,6 +100,7 @@ struct message {
 	struct cables_err body_err;
 	enum plan plan;
 	char blocked_reason[CABLES_ERR_MAX];
+	bool blocked_bcc;	/* blocked: a Bcc recipient's key would be in the copy others see */
 	bool has_require;	/* some remote recipient's policy is require */
 	enum fail_action on_internal_error;	/* combined over the recipients */
 	enum fail_action on_key_not_found;	/* combined over the recipients without a key */
@@ -159,5 +160,10 @@ const char *message_header_value(const struct message *m, const char *name);
  * followed by the empty line that separates it from the body.
  */
 void message_content_head(const struct message *m, struct buf *out);
+/*
+ * The same with the first Content-Type's value replaced by content_type
+ * (raw, as the MTA would send it), or that field added when there is none.
+ */
+void message_content_head_ct(const struct message *m, const char *content_type, struct buf *out);
 
 #endif

@@ -13,15 +13,22 @@
 #include "handler.h"
 #include "keydclient.h"
 #include "outbound.h"
+#include "protect.h"
 #include "reinject.h"
 #include "util.h"
 
-/* Refuse the message as On-KeyNotFound says. */
+/* Refuse the message as On-KeyNotFound says (a Bcc recipient's privacy: always temp-fail, no policy named). */
 static void
-refuse_no_key(struct outcome *out, enum fail_action action, const char *reason)
+refuse_no_key(struct outcome *out, enum fail_action action, const char *reason, bool bcc)
 {
 	char text[300];
 
+	if (bcc) {
+		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "%s", reason);
+		outcome_reply(out, "451", "4.7.1", "Cables: a Bcc recipient's key would be visible to the other "
+		    "recipients; split delivery is not configured");
+		return;
+	}
 	snprintf(text, sizeof(text), "Cables: cannot encrypt as policy requires: %s", reason);
 	if (action == ACTION_REJECT) {
 		outcome_set(out, VERDICT_REJECT, "reject", "%s (policy require)", reason);
@@ -157,6 +164,35 @@ make_groups(struct message *m)
 			m->groups[0] = m->groups[i];
 			m->groups[i] = tmp;
 		}
+}
+
+/*
+ * Without split delivery every recipient with a key shares one copy, whose
+ * RecipientInfos (or PKESKs) name each key: the first Bcc recipient (one
+ * that no To, Cc, Resent-To or Resent-Cc names) whose key would sit there
+ * beside another recipient's, or NULL.
+ */
+static const struct rcpt *
+bcc_exposed(const struct message *m)
+{
+	const struct rcpt *bcc = NULL;
+	bool other = false;
+
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		if (r->local || r->policy == POLICY_NEVER || r->key == NULL)
+			continue;
+		if (r->bcc && bcc == NULL)
+			bcc = r;
+	}
+	for (size_t i = 0; bcc != NULL && i < m->nrcpts && !other; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		other = !r->local && r->policy != POLICY_NEVER && r->key != NULL && r != bcc &&
+		    (r->norm == NULL || bcc->norm == NULL || strcmp(r->norm, bcc->norm) != 0);
+	}
+	return other ? bcc : NULL;
 }
 
 /* " (unsigned: ...)" or "" for log details. */
@@ -302,6 +338,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 	char *blocked = NULL, *keyless = NULL, note[300];
 
 	m->plan = PLAN_NONE;
+	m->blocked_bcc = false;
 	m->has_require = false;
 	m->on_key_not_found = ACTION_ACCEPT;
 	message_combine_actions(m, cfg);
@@ -380,8 +417,15 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		strlcpy_c(m->blocked_reason, keyless != NULL ? keyless : "policy never or local recipients",
 		    sizeof(m->blocked_reason));
 		outcome_set(out, VERDICT_CONTINUE, "continue", "split delivery");
+	} else if (nnever == 0 && nlocal == 0 && nkeyless == 0 && formats != 3u && bcc_exposed(m) != NULL) {
+		/* One copy would show every recipient the Bcc recipient's key: decided at end of message. */
+		m->plan = PLAN_BLOCKED;
+		m->blocked_bcc = true;
+		snprintf(m->blocked_reason, sizeof(m->blocked_reason), "Bcc recipient %s would be named in the copy "
+		    "the other recipients get (no ReinjectTo for split delivery)", bcc_exposed(m)->addr);
+		outcome_set(out, VERDICT_CONTINUE, "continue", "blocked unless already encrypted");
 	} else if (nnever == 0 && nlocal == 0 && nkeyless == 0 && formats != 3u) {
-		/* Every recipient has a key (without split delivery, Bcc recipients share the copy). */
+		/* Every recipient has a key; no Bcc recipient shares a copy with another. */
 		m->plan = PLAN_ENCRYPT;
 		outcome_set(out, VERDICT_CONTINUE, "continue", "encrypting");
 	} else {
@@ -548,7 +592,7 @@ already_signed(const struct message *m)
  */
 static cables_status
 encrypt_for(const struct message *m, const struct milter_env *env, const struct group *g, bool signing,
-    struct byte_sink *sink, struct encrypted *enc, struct cables_err *err)
+    const struct protect *pr, struct byte_sink *sink, struct encrypted *enc, struct cables_err *err)
 {
 	const struct body_handler *h = g->h;
 	struct handler_key **keys = xcalloc(g->n + 1, sizeof(*keys)), *self = NULL;
@@ -581,15 +625,17 @@ encrypt_for(const struct message *m, const struct milter_env *env, const struct 
 	}
 	enc->with_self = self != NULL;
 	buf_init(&head);
-	message_content_head(m, &head);
-	entity_src_init(&src);
-	entity_src_mem(&src, head.data, head.len);
-	entity_src_spool(&src, m->body, 0, -1);
+	protect_entity(pr, m, &head, &src);
 	in.entity = &src;
 	in.keys = keys;
 	in.nkeys = n;
 	in.hidden = g->bcc;
 	in.signer = signing ? m->signers[h->format] : NULL;
+	/* Padding when any member's entry asks for it (the stricter choice, as for header protection). */
+	in.pad = false;
+	for (size_t k = 0; k < g->n && !in.pad; k++)
+		in.pad = policy_get(&env->cfg->policy, m->rcpts[g->members[k]].norm, PA_PADDING, NULL) == PAD_BUCKETS;
+	in.pad_cap = env->cfg->max_message_size;
 	enc->signed_ = in.signer != NULL;
 	memset(&enc->res, 0, sizeof(enc->res));
 	st = h->encrypt(env, &in, sink, &enc->res, err);
@@ -616,20 +662,34 @@ encrypt_in_place(struct message *m, const struct milter_env *env, const struct m
 	struct body_sink bs = { mta, false };
 	struct byte_sink sink = { body_sink_write, &bs };
 	struct encrypted enc;
+	struct protect pr;
 	struct cables_err err;
+	char note[160];
 
-	if (encrypt_for(m, env, g, signing, &sink, &enc, &err) != CABLES_OK) {
+	if (protect_plan(&pr, m, env, g->members, g->n, already_signed(m), &err) != CABLES_OK) {
+		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
+		goto out;
+	}
+	if (encrypt_for(m, env, g, signing, &pr, &sink, &enc, &err) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, !bs.started, m->has_require, err.msg);
-		return;
+		goto out;
 	}
-	if (rewrite_headers(m, mta, enc.res.fields, enc.res.nfields) != 0) {
+	if (rewrite_headers(m, mta, enc.res.fields, enc.res.nfields) != 0 || protect_outer(&pr, mta) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, m->has_require, "the MTA refused a header change");
-		return;
+		goto out;
 	}
-	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s%s size=%zu%s%s", enc.res.log,
+	protect_note(&pr, note, sizeof(note));
+	if (enc.res.padded > 0) {
+		size_t len = strlen(note);
+
+		snprintf(note + len, sizeof(note) - len, " pad=%zu", enc.res.padded);
+	}
+	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s%s size=%zu%s%s%s", enc.res.log,
 	    enc.nrecipients, enc.with_self ? " +self" : "", enc.signed_ ? " signed" : "", g->bcc ? " bcc" : "",
-	    spool_size(m->body),
+	    spool_size(m->body), note,
 	    m->sign_note[0] != '\0' ? " " : "", m->sign_note);
+out:
+	protect_release(&pr);
 }
 
 /* Replace the content with the multipart/signed entity (the message leaves unencrypted). */
@@ -668,24 +728,36 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
     struct cables_err *err)
 {
 	struct encrypted enc;
-	struct spool *encrypted = NULL;
+	struct protect pr;
+	struct spool *encrypted = NULL, *headers = NULL;
 	struct byte_sink sink;
 	struct entity_src body;
 	struct buf first, content, head;
 	cables_status st = CABLES_OK;
+	size_t len;
 
 	trace[0] = '\0';
 	buf_init(&first);
 	buf_init(&content);
 	buf_init(&head);
 	entity_src_init(&body);
+	memset(&pr, 0, sizeof(pr));
 	if (g->encrypt) {
 		encrypted = spool_new(env->cfg->temp_dir, SPOOL_MEMORY_LIMIT, 0);
 		sink.write = spool_sink_write;
 		sink.arg = encrypted;
-		if ((st = encrypt_for(m, env, g, signing, &sink, &enc, err)) != CABLES_OK)
+		if ((st = protect_plan(&pr, m, env, g->members, g->n, already_signed(m), err)) != CABLES_OK)
+			goto out;
+		if ((st = encrypt_for(m, env, g, signing, &pr, &sink, &enc, err)) != CABLES_OK)
+			goto out;
+		if ((st = protect_headers(&headers, &pr, env->cfg->temp_dir, err)) != CABLES_OK)
 			goto out;
 		trace_text(g, &enc, trace, tlen);
+		len = strlen(trace);
+		protect_note(&pr, trace + len, tlen - len);
+		len = strlen(trace);
+		if (enc.res.padded > 0)
+			snprintf(trace + len, tlen - len, " pad=%zu", enc.res.padded);
 		for (size_t i = 0; i < enc.res.nfields; i++)
 			buf_printf(&content, "%s: %s\r\n", enc.res.fields[i].name, enc.res.fields[i].value);
 		buf_appends(&content, "MIME-Version: 1.0\r\n");
@@ -701,8 +773,11 @@ send_copy(const struct message *m, const struct milter_env *env, const struct gr
 	} else {
 		entity_src_spool(&body, m->body, 0, -1);
 	}
-	st = copy_send(m, env, g->members, g->n, &first, content.len > 0 ? &content : NULL, &body, qid, qlen, err);
+	st = copy_send(m, env, g->members, g->n, headers, &first, content.len > 0 ? &content : NULL, &body, qid, qlen,
+	    err);
 out:
+	protect_release(&pr);
+	spool_free(headers);
 	spool_free(encrypted);
 	buf_release(&first);
 	buf_release(&content);
@@ -890,7 +965,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		return;
 	}
 	if (m->plan == PLAN_BLOCKED)
-		refuse_no_key(out, m->on_key_not_found, m->blocked_reason);
+		refuse_no_key(out, m->on_key_not_found, m->blocked_reason, m->blocked_bcc);
 	else
 		outbound_transform(m, env, mta, out);
 	len = strlen(out->detail);

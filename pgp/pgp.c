@@ -839,6 +839,8 @@ pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, const char *cons
 		buf_printf(&recp, "%s\n", fprs[i]);
 	if (o->hidden)
 		flags |= GPGME_ENCRYPT_THROW_KEYIDS;
+	if (o->no_compress)
+		flags |= GPGME_ENCRYPT_NO_COMPRESS;
 	gpgme_set_armor(ctx, 1);
 	reader_init(&rd, in);
 	if ((e = gpgme_data_new_from_cbs(&plain, &rcbs, &rd)) != 0 ||

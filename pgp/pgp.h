@@ -139,6 +139,7 @@ void pgp_cache_clear(void);
 struct pgp_encrypt_opts {
 	bool hidden;		/* --throw-keyids */
 	const char *sign_fpr;	/* NULL: not signed */
+	bool no_compress;	/* no compression packet (padded input: sizes must not depend on the content) */
 };
 
 cables_status pgp_encrypt(const char *home, const struct pgp_encrypt_opts *o, const char *const *fprs, size_t n,

@@ -40,6 +40,8 @@ rnp_decrypts() {	# WIRE EXPECTED
 
 for kind in plain html-attachment utf8 latin1; do
 	$MAILTOOL make "$T/$kind.eml" "$kind"
+	# Every recipient named in To: one not named would be Bcc, and one copy may not show a Bcc key (bcc_privacy.sh).
+	sed -i 's/^To: Bob <bob@b.test>\r$/To: Bob <bob@b.test>, Carol <carol@c.test>, Dave <dave@d.test>\r/' "$T/$kind.eml"
 	$MAILTOOL entity "$T/$kind.eml" > "$T/$kind.entity"
 	if ! rig_send "$T/$kind.eml" alice@a.test bob@b.test carol@c.test; then
 		not_ok "$kind: accepted by Postfix" "$REPLY"

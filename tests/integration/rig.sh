@@ -128,7 +128,9 @@ rig_sink_stop() {
 }
 
 # rig_config [LINE...]: the test cables.conf; each argument is one more line
-# (replacing the default line for the same key).
+# (replacing the default line for the same key).  Header protection and
+# padding are off here so that a test can compare what it decrypts with the
+# entity it sent; hp_*.sh and padding.sh turn them on (the shipped defaults).
 rig_config() {
 	cat > "$CONF.defaults" <<-CF
 	Socket unix:$T/milter.sock
@@ -144,6 +146,8 @@ rig_config() {
 	ReinjectDaemonName cables-reinject
 	KeyholderSocket $T/keyholder.sock
 	KeyholderLogFile $T/keyholder.log
+	HeaderProtection off
+	Padding none
 	CF
 	: > "$CONF"
 	while read -r key value; do

@@ -10,7 +10,9 @@ RIG_PORT=12080
 APORT=$((RIG_PORT + 5))
 BPORT=$((RIG_PORT + 7))
 rig_sink
-inst_config a a.test "DefaultPolicy require" "Policy c.test encrypt" "Policy a.test Sign=yes" "SignUnauthenticated yes"
+# Header protection and padding off: the signed part is compared with what alice sent (hp_roundtrip.sh has them on).
+inst_config a a.test "DefaultPolicy require" "Policy c.test encrypt" "Policy a.test Sign=yes" "SignUnauthenticated yes" \
+	"HeaderProtection off" "Padding none"
 inst_config b b.test "DefaultPolicy encrypt"
 # Every message a.test sends is also copied to the sink: that copy is what went on the wire.
 inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \

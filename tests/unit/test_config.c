@@ -1073,7 +1073,8 @@ test_header_protection_and_padding_per_entry(void **state)
 {
 	struct config *c = parse_ok("HeaderProtection shy\n"
 	    "Policy b.test HeaderProtection=none Padding=none\n"
-	    "Policy carol@c.test HeaderProtection=baseline\n");
+	    "Policy carol@c.test HeaderProtection=baseline\n"
+	    "Policy dave@d.test HeaderProtection=off\n");
 	struct config *d = parse_ok("");
 	struct cables_err err;
 
@@ -1084,10 +1085,11 @@ test_header_protection_and_padding_per_entry(void **state)
 	assert_int_equal(policy_get(&c->policy, "bob@b.test", PA_PADDING, NULL), PAD_NONE);
 	assert_int_equal(policy_get(&c->policy, "carol@c.test", PA_HEADER_PROTECTION, NULL), HP_POLICY_BASELINE);
 	assert_int_equal(policy_get(&c->policy, "carol@c.test", PA_PADDING, NULL), PAD_BUCKETS);
+	assert_int_equal(policy_get(&c->policy, "dave@d.test", PA_HEADER_PROTECTION, NULL), HP_POLICY_OFF);
 	config_free(c);
 	config_free(d);
 	assert_null(config_parse("t.conf", "HeaderProtection strict\n", 24, &err));
-	assert_string_equal(err.msg, "t.conf:1: HeaderProtection: 'strict' is not none, baseline or shy");
+	assert_string_equal(err.msg, "t.conf:1: HeaderProtection: 'strict' is not none, baseline, shy or off");
 	assert_null(config_parse("t.conf", "Policy b.test Padding=padme\n", 28, &err));
 	assert_non_null(strstr(err.msg, "'padme' is not none or buckets"));
 	(void)state;

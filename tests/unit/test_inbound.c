@@ -468,7 +468,9 @@ test_protected_subject_is_restored(void **state)
 	assert_string_equal(out.what, "decrypted");
 	assert_non_null(strstr(fx->fake.ops.data, "chg Subject 1 The real subject\n"));
 	assert_non_null(strstr(fx->fake.ops.data, "chg From 1 Alice <alice@b.test>\n"));
-	assert_null(strstr(fx->fake.ops.data, "X-Other"));
+	/* RFC 9788 section 4: the protected header section is the message's, every field of it. */
+	assert_non_null(strstr(fx->fake.ops.data, "add X-Other stays inside\n"));
+	assert_non_null(strstr(out.detail, "hp=protected-headers-v1"));
 	message_free(m);
 	milter_fixture_free(fx);
 }

@@ -137,6 +137,62 @@ test_encrypts_when_every_remote_recipient_has_a_key(void **state)
 	milter_fixture_free(fx);
 }
 
+/*
+ * Issue 16: header protection and padding on (the shipped defaults): the
+ * protected fields and hp="cipher" inside, the legacy display element, a
+ * padding field first; outside, Subject "[...]".  A header section lib/hp
+ * cannot protect faithfully temp-fails: nothing leaves with its Subject
+ * outside by accident.
+ */
+static void
+test_header_protection_and_padding(void **state)
+{
+	struct milter_fixture *fx = fixture_new("HeaderProtection baseline\nPadding buckets\n");
+	struct message *m;
+	struct outcome out;
+	size_t der_len, plain_len;
+	uint8_t *der, *plain;
+	const char *inner;
+
+	store(fx, "bob@b.test", bob_cert);
+	m = new_message(fx, "alice@a.test", true, "<bob@b.test>");
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_non_null(strstr(out.detail, " hp=baseline hidden=1 legacy=text pad="));
+	assert_non_null(strstr(fx->fake.ops.data, "chg Subject 1 [...]\n"));
+	der = test_b64_decode(fx->fake.body.data, fx->fake.body.len, &der_len);
+	plain = test_cms_decrypt(der, der_len, bob_cert, bob_key, &plain_len);
+	assert_non_null(plain);
+	plain = realloc(plain, plain_len + 1);
+	plain[plain_len] = '\0';
+	assert_int_equal(strncmp((char *)plain, "Content-Padding: ", 17), 0);
+	inner = strstr((char *)plain, "\r\nFrom: alice@a.test\r\n");
+	assert_non_null(inner);
+	assert_non_null(strstr(inner,
+	    "\r\nSubject: hello\r\nHP-Outer: From: alice@a.test\r\nHP-Outer: Subject: [...]\r\n"));
+	assert_non_null(strstr(inner,
+	    "Content-Type: text/plain;\r\n\tcharset=utf-8; hp-legacy-display=\"1\"; hp=\"cipher\"\r\n\r\n"
+	    "Subject: hello\r\n\r\nHello Bob.\r\nPLAINTEXT-MARKER\r\n"));
+	/* The wire size fills a bucket (4 KiB for so little), well above the unpadded ~1 KB. */
+	assert_true(fx->fake.body.len > 3000 && fx->fake.body.len <= 4096);
+	free(plain);
+	free(der);
+	message_free(m);
+	milter_fixture_free(fx);
+
+	/* A control character in a field: temp-fail with the reason, nothing replaced. */
+	fx = fixture_new("HeaderProtection baseline\n");
+	store(fx, "bob@b.test", bob_cert);
+	m = new_message(fx, "alice@a.test", true, "<bob@b.test>");
+	message_add_header(m, "Keywords", "a\001b");
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_int_equal(fx->fake.body.len, 0);
+	message_free(m);
+	milter_fixture_free(fx);
+	(void)state;
+}
+
 /* Issue 15 item 5: a recipient is classified once, normalised; one that cannot be is refused, never local. */
 static void
 test_recipients_are_classified_or_refused(void **state)
@@ -714,6 +770,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encrypts_when_every_remote_recipient_has_a_key),
+		cmocka_unit_test(test_header_protection_and_padding),
 		cmocka_unit_test(test_recipients_are_classified_or_refused),
 		cmocka_unit_test(test_forged_verdicts_are_removed_in_every_direction),
 		cmocka_unit_test(test_rewrite_replaces_duplicates_and_drops_other_content_fields),

@@ -630,7 +630,7 @@ test_no_copy_without_split_delivery(void **state)
 	entity_src_init(&body);
 	entity_src_spool(&body, m->body, 0, -1);
 	fake_smtp_serve(s);
-	assert_int_equal(copy_send(m, &fx->env, members, 1, &first, NULL, &body, qid, sizeof(qid), &err),
+	assert_int_equal(copy_send(m, &fx->env, members, 1, NULL, &first, NULL, &body, qid, sizeof(qid), &err),
 	    CABLES_ERR_ARG);
 	fake_smtp_stop(s);
 	assert_string_equal(err.msg, "split delivery is not available");
@@ -971,8 +971,12 @@ test_without_split_delivery_the_old_rules_apply(void **state)
 		    "local and remote recipients in one message (no ReinjectTo for split delivery)", 0 },
 		{ "local under encrypt", "", "bob@b.test,dan@a.test", "bob@b.test, dan@a.test", VERDICT_MODIFIED,
 		    "plaintext", "local and remote recipients in one message", 0 },
-		{ "Bcc shares the copy", "", "bob@b.test,dave@d.test", "bob@b.test", VERDICT_MODIFIED, "encrypted",
-		    "recipients=2", 2 },
+		/* Issue 16: one copy would show bob dave's key; without split delivery, none leaves. */
+		{ "Bcc would share the copy", "", "bob@b.test,dave@d.test", "bob@b.test", VERDICT_TEMPFAIL, "tempfail",
+		    "Bcc recipient dave@d.test would be named in the copy the other recipients get (no ReinjectTo "
+		    "for split delivery)", 0 },
+		{ "a Bcc recipient alone", "", "dave@d.test", "list@lists.a.test", VERDICT_MODIFIED, "encrypted",
+		    "recipients=1", 1 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

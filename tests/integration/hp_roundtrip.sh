@@ -1,0 +1,144 @@
+#!/bin/sh
+# Header protection and padding between two Cables domains, and inbound
+# interop: a.test protects (RFC 9788, hcp_baseline: "[...]" on the wire)
+# and pads to a size bucket, b.test cuts the padding and restores, and
+# bob's copy has alice's Subject, From, To and Cc, her content byte for
+# byte (no padding, legacy display element or hp parameter left), and,
+# signed, a valid signature.  Messages made as Thunderbird makes them
+# (protected-headers="v1", a display part) and as RFC 9788's samples are
+# (hp="cipher", legacy display), encrypted to bob and delivered inbound,
+# show their protected Subject with the display element cut.
+RIG_PORT=12710
+. "$top_srcdir/tests/integration/rig.sh"
+
+APORT=$((RIG_PORT + 5))
+BPORT=$((RIG_PORT + 7))
+rig_sink
+# The shipped defaults: HeaderProtection baseline, Padding buckets.
+inst_config a a.test "DefaultPolicy require" "SignUnauthenticated yes"
+inst_config b b.test "DefaultPolicy encrypt"
+inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \
+	"transport_maps = inline:{ tap.test=smtp:[127.0.0.1]:$SINK_PORT }"
+inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob dave"
+inst_keyctl a generate alice@a.test --smime >/dev/null
+inst_keyctl b generate bob@b.test --smime >/dev/null
+inst_keyctl b generate dave@b.test --pgp >/dev/null
+inst_keyctl a export alice@a.test > "$T/alice.pem"
+inst_keyctl b export bob@b.test > "$T/bob.pem"
+inst_keyctl b export dave@b.test > "$T/dave.asc"
+inst_keyctl a import "$T/bob.pem" >/dev/null
+inst_keyctl a import "$T/dave.asc" >/dev/null
+inst_keyctl b import "$T/alice.pem" >/dev/null
+inst_milter a
+inst_milter b
+
+# send ID TO: alice writes to TO, Cc carol (who is not a recipient of this copy).
+send() {
+	printf 'From: Alice <alice@a.test>\r\nTo: %s\r\nCc: Carol <carol@c.test>\r\nSubject: Q3 numbers for %s\r\nDate: Thu, 03 Dec 2026 09:00:00 +0000\r\nMessage-ID: <%s@a.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nDear Bob,\r\n\r\nthe numbers for Q3: 42. Gr\303\274\303\237e PLAINTEXT-MARKER\r\n\r\n-- \r\nAlice\r\n' \
+		"$2" "$1" "$1" > "$T/$1.eml"
+	$MAILTOOL entity "$T/$1.eml" > "$T/$1.entity"
+	inst_send "$APORT" "$T/$1.eml" alice@a.test "$2"
+}
+wire() {	# ID: the copy of message ID that left a.test
+	wait_for 60 sh -c "grep -l '^Message-ID: <$1@a.test>' $SINK/* >/dev/null 2>&1" || return 1
+	f=$(grep -l "^Message-ID: <$1@a.test>" "$SINK"/* | head -n 1)
+	sink_message "$f" > "$T/$1.wire"
+	echo "$T/$1.wire"
+}
+at() {	# USER ID: USER's copy of message ID (Message-ID as written)
+	wait_for 60 sh -c "grep -l '^Message-ID: <$2>' $T/b/mail/$1/Maildir/new/* >/dev/null 2>&1" || return 1
+	grep -l "^Message-ID: <$2>" "$T/b/mail/$1/Maildir/new"/* | head -n 1
+}
+# same_fields GOT ORIGINAL: Subject, From, To, Cc, Date, Message-ID as the original's.
+same_fields() {
+	for h in Subject From To Cc Date Message-ID; do
+		[ "$($MAILTOOL header "$1" "$h")" = "$($MAILTOOL header "$2" "$h")" ] ||
+			{ echo "$h: '$($MAILTOOL header "$1" "$h")', sent '$($MAILTOOL header "$2" "$h")'"; return 1; }
+	done
+	[ "$(sed '/^\r*$/q' "$1" | grep -ci '^Subject:')" = 1 ] || { echo "more than one Subject outside"; return 1; }
+}
+
+# 1. S/MIME, unsigned: the content byte for byte.
+for fmt in smime pgp; do
+	to=bob@b.test user=bob
+	[ $fmt = pgp ] && to=dave@b.test user=dave
+	if send "u$fmt" "$to" && w=$(wire "u$fmt"); then
+		check "$fmt: the wire copy says [...]" test "$($MAILTOOL header "$w" Subject)" = "[...]"
+		if f=$(at $user "u$fmt@a.test"); then
+			check "$fmt: $user's copy has alice's Subject, From, To, Cc, Date" same_fields "$f" "$T/u$fmt.eml"
+			$MAILTOOL entity "$f" > "$T/u$fmt.got"
+			check "$fmt: $user's content is alice's, byte for byte" cmp "$T/u$fmt.got" "$T/u$fmt.entity"
+			check "$fmt: no HP-Outer, hp parameter or legacy display left" sh -c \
+				"! grep -qiE '^HP-Outer|hp=|^Subject: Q3.*\$' $T/u$fmt.got"
+			check "$fmt: b.test's log says what it restored" \
+				grep -q "decrypted: format=$fmt.* pad=cut hp=rfc9788 restored=[1-9][0-9]* refused=0 legacy=cut" "$T/b/milter.log"
+			check "$fmt: a.test padded it" grep -q "encrypted: format=$fmt.* hp=baseline .*pad=[0-9]" "$T/a/milter.log"
+			check "$fmt: no padding field left" sh -c "! grep -qi '^Content-Padding' $f"
+		else
+			not_ok "$fmt: delivered to $user"
+		fi
+	else
+		not_ok "$fmt: sent and captured" "$REPLY"
+	fi
+done
+
+# 2. Signed then encrypted (S/MIME): fields restored, signature valid.
+printf 'Policy a.test Sign=yes\n' >> "$T/a/cables.conf"
+inst_milter a
+if send signed bob@b.test && w=$(wire signed); then
+	check "signed: the wire copy says [...]" test "$($MAILTOOL header "$w" Subject)" = "[...]"
+	if f=$(at bob signed@a.test); then
+		check "signed: bob's copy has alice's Subject, From, To, Cc, Date" same_fields "$f" "$T/signed.eml"
+		check "signed: b.test found the signature valid" \
+			grep -q '^Authentication-Results: mx.b.test; smime=pass body.smime-identifier="alice@a.test"$' "$f"
+		check "signed: openssl cms -verify accepts it" openssl cms -verify -in "$f" -CAfile "$T/alice.pem" -out "$T/signed.out"
+		check "signed: the signed part carries the protected fields" grep -q '^Subject: Q3 numbers for signed' "$T/signed.out"
+	else
+		not_ok "signed: delivered to bob"
+	fi
+else
+	not_ok "signed: sent and captured" "$REPLY"
+fi
+
+# 3. Interop: fixtures encrypted to bob (S/MIME) and sent to b.test straight.
+# inbound FIXTURE: outer header FIXTURE.outer (its encryption fields replaced), payload encrypted to bob.
+inbound() {
+	tr -d '\r' < "$FIX/$1.payload" | sed 's/$/\r/' > "$T/$1.payload"
+	openssl cms -encrypt -aes-256-cbc -binary -in "$T/$1.payload" -out "$T/$1.p7" -outform DER "$T/bob.pem" || return 1
+	{
+		tr -d '\r' < "$FIX/$1.outer" | grep -v '^Received:\|^Return-Path:\|^Content-Type:\|^ boundary=\|^MIME-Version:' |
+			sed 's/[a-z]*@receiver\.example/bob@b.test/; s/$/\r/'
+		printf 'MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n'
+		printf 'Content-Transfer-Encoding: base64\r\n\r\n'
+		base64 -w 76 "$T/$1.p7" | sed 's/$/\r/'
+	} > "$T/$1.eml"
+	inst_send "$BPORT" "$T/$1.eml" sender@sender.example bob@b.test
+}
+FIX=$top_srcdir/tests/unit/fixtures/hp
+if inbound thunderbird-v1 && f=$(at bob 5c1e0a9b-tb@sender.example); then
+	check "thunderbird v1: the protected Subject is shown" test "$($MAILTOOL header "$f" Subject)" = "Minutes of the allotment meeting"
+	check "thunderbird v1: the display part is cut" sh -c "! grep -q 'protected-headers=\"v1\"' $f"
+	check "thunderbird v1: the text is there" grep -q 'Water rota starts in May' "$f"
+	check "thunderbird v1: what remains is valid MIME (one part)" test "$(grep -c '^--------------mix1TB' "$f")" = 2
+else
+	not_ok "thunderbird v1: delivered" "$REPLY"
+fi
+if inbound legacy-text && f=$(at bob legacy-text-11@sender.example); then
+	check "rfc 9788 legacy text: the protected Subject is shown" test "$($MAILTOOL header "$f" Subject)" = "Choir practice moves to Thursday"
+	$MAILTOOL body "$f" > "$T/lt.body"
+	check "rfc 9788 legacy text: the legacy display element is cut" sh -c \
+		"printf 'We start at seven in the small hall; bring the new scores.\r\n' | cmp - $T/lt.body"
+	check "rfc 9788 legacy text: no hp parameters left" sh -c "! grep -q 'hp=' $f"
+else
+	not_ok "rfc 9788 legacy text: delivered" "$REPLY"
+fi
+if inbound alternative && f=$(at bob alt-3@sender.example); then
+	check "rfc 9788 alternative: the Cc the sender wrote stays" test "$(grep -ci '^Cc:' "$f")" = 1
+	check "rfc 9788 alternative: the Cc the sender never wrote is gone" sh -c "! grep -qi '^Cc:.*mallory' $f"
+	check "rfc 9788 alternative: the Reply-To the sender never wrote is gone" sh -c "! grep -qi '^Reply-To:' $f"
+	check "rfc 9788 alternative: the protected Subject is shown" test "$($MAILTOOL header "$f" Subject)" = "Seeds ordered"
+else
+	not_ok "rfc 9788 alternative: delivered" "$REPLY"
+fi
+
+rig_done
