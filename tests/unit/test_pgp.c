@@ -231,7 +231,7 @@ test_encrypt_then_decrypt_round_trips_with_crlf_and_signature(void **state)
 {
 	static const char text[] = "Content-Type: text/plain; charset=utf-8\r\n\r\nGr\xc3\xbc\xc3\x9f" "e\r\n.dot\r\n";
 	const char *to[] = { bob, carol };
-	struct pgp_encrypt_opts o = { false, carol };
+	struct pgp_encrypt_opts o = { false, carol, false };
 	struct mem_sink out, plain;
 	struct pgp_verify v;
 	struct cables_err err;
@@ -283,7 +283,7 @@ static void
 test_hidden_recipients_show_no_key_id(void **state)
 {
 	const char *to[] = { bob };
-	struct pgp_encrypt_opts o = { true, NULL };
+	struct pgp_encrypt_opts o = { true, NULL, false };
 	struct mem_sink out;
 	struct spool *sp;
 	char ct[160], ids[2][17];
@@ -304,7 +304,7 @@ static void
 test_broken_input_fails_with_a_reason(void **state)
 {
 	const char *nobody[] = { "0123456789012345678901234567890123456789" };
-	struct pgp_encrypt_opts o = { false, NULL };
+	struct pgp_encrypt_opts o = { false, NULL, false };
 	struct entity_src src;
 	struct mem_sink out, plain;
 	struct pgp_verify v;

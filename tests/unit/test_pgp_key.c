@@ -283,7 +283,7 @@ test_decrypt_without_secret_in_gpg(void **state)
 	struct byte_sink sink = { buf_write, &out }, psink = { spool_write, plain };
 	const char *b, *e;
 	struct entity_src src;
-	struct pgp_encrypt_opts o = { false, NULL };
+	struct pgp_encrypt_opts o = { false, NULL, false };
 	struct pgp_verify v;
 	struct cables_err err;
 	const char *fprs[1] = { fpr };
@@ -452,7 +452,7 @@ test_rsa_failures_look_alike(void **state)
 	static const char text[] = "Content-Type: text/plain\r\n\r\nx\r\n";
 	struct kh_transport pad = { bad_padding_call, NULL }, sum = { bad_checksum_call, NULL };
 	struct spool *cipher = spool_new("/tmp", 1 << 20, 0);
-	struct pgp_encrypt_opts o = { false, NULL };
+	struct pgp_encrypt_opts o = { false, NULL, false };
 	struct entity_src src;
 	struct byte_sink sink;
 	struct buf out, rpub;
