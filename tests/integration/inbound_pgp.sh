@@ -49,8 +49,10 @@ deliver() {
 	file=$1
 	shift
 	inst_send "$BPORT" "$file" alice@a.test "$@" || return 1
-	wait_for 60 delivered_in "$T/b/pf" "$(qid_of_reply)"
+	# Every recipient's delivery, not the first one's: each is a line of its own.
+	wait_for 60 sent_to_all "$T/b/pf" "$(qid_of_reply)" $#
 }
+sent_to_all() { [ "$(grep -c "$2: .*status=sent" "$1/maillog")" -ge "$3" ]; }
 newest() { maildir_file b "$1"; }
 
 printf 'Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\303\274\303\237e, Bob! PLAINTEXT-MARKER\r\n\r\n.a line with a dot\r\n' > "$T/utf8.entity"
