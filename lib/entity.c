@@ -58,6 +58,19 @@ entity_src_spool(struct entity_src *e, const struct spool *sp, off_t from, off_t
 	part->to = to < 0 || (size_t)to > spool_size(sp) ? (off_t)spool_size(sp) : to;
 }
 
+void
+entity_src_append(struct entity_src *e, const struct entity_src *src)
+{
+	for (size_t i = 0; i < src->n; i++) {
+		const struct entity_part *p = &src->part[i];
+
+		if (p->mem != NULL)
+			entity_src_mem(e, p->mem, p->len);
+		else
+			entity_src_spool(e, p->sp, p->from, p->to);
+	}
+}
+
 cables_status
 entity_src_each(const struct entity_src *e,
     cables_status (*fn)(void *arg, const void *p, size_t n, struct cables_err *err), void *arg,

@@ -35,6 +35,9 @@ void entity_src_mem(struct entity_src *e, const void *p, size_t len);
 /* Bytes [from, to) of sp; to < 0 means to the end.  sp NULL adds nothing. */
 void entity_src_spool(struct entity_src *e, const struct spool *sp, off_t from, off_t to);
 
+/* Add every piece of src, in order (src's pieces stay borrowed from their owners). */
+void entity_src_append(struct entity_src *e, const struct entity_src *src);
+
 /* How many bytes the entity has. */
 size_t entity_src_len(const struct entity_src *e);
 /* Hand every byte to fn in order, in chunks of at most 16 KiB; stops at fn's first failure. */

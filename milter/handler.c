@@ -78,6 +78,18 @@ pad_collect(void *arg, const void *p, size_t n, struct cables_err *err)
 	return CABLES_OK;
 }
 
+void
+handler_signed_entity(const struct entity_src *entity, const char *content_type, const struct buf *prologue,
+    const struct buf *epilogue, struct buf *head, struct entity_src *out)
+{
+	entity_src_init(out);
+	buf_printf(head, "Content-Type: %s\r\n\r\n", content_type);
+	entity_src_mem(out, head->data, head->len);
+	entity_src_mem(out, prologue->data, prologue->len);
+	entity_src_append(out, entity);
+	entity_src_mem(out, epilogue->data, epilogue->len);
+}
+
 cables_status
 handler_pad(const struct body_handler *h, const struct handler_encrypt *in, const struct entity_src *entity,
     struct buf *field, struct entity_src *out, size_t *padded, struct cables_err *err)
@@ -99,13 +111,6 @@ handler_pad(const struct body_handler *h, const struct handler_encrypt *in, cons
 			entity_src_mem(out, field->data, field->len);
 		}
 	}
-	for (size_t i = 0; i < entity->n; i++) {
-		const struct entity_part *p = &entity->part[i];
-
-		if (p->mem != NULL)
-			entity_src_mem(out, p->mem, p->len);
-		else
-			entity_src_spool(out, p->sp, p->from, p->to);
-	}
+	entity_src_append(out, entity);
 	return CABLES_OK;
 }

@@ -148,6 +148,14 @@ struct handler_result {
  * it on the entity they encrypt (the multipart/signed one when signing,
  * whose header the signature does not cover).  *padded: the field's length.
  */
+/*
+ * entity wrapped as multipart/signed in out: "Content-Type: content_type"
+ * and a blank line (written into head), the prologue, the entity, the
+ * epilogue (which holds the signature part).
+ */
+void handler_signed_entity(const struct entity_src *entity, const char *content_type, const struct buf *prologue,
+    const struct buf *epilogue, struct buf *head, struct entity_src *out);
+
 cables_status handler_pad(const struct body_handler *h, const struct handler_encrypt *in,
     const struct entity_src *entity, struct buf *field, struct entity_src *out, size_t *padded,
     struct cables_err *err);

@@ -100,25 +100,6 @@ sign_entity(const struct milter_env *env, const struct handler_key *key, const s
 	return st;
 }
 
-/* entity wrapped as multipart/signed: its Content-Type, the prologue, the entity, the signature part. */
-static void
-signed_entity(const struct entity_src *entity, const struct pgp_signed *sig, struct buf *head, struct entity_src *out)
-{
-	entity_src_init(out);
-	buf_printf(head, "Content-Type: %s\r\n\r\n", sig->content_type);
-	entity_src_mem(out, head->data, head->len);
-	entity_src_mem(out, sig->prologue.data, sig->prologue.len);
-	for (size_t i = 0; i < entity->n; i++) {
-		const struct entity_part *p = &entity->part[i];
-
-		if (p->mem != NULL)
-			entity_src_mem(out, p->mem, p->len);
-		else
-			entity_src_spool(out, p->sp, p->from, p->to);
-	}
-	entity_src_mem(out, sig->epilogue.data, sig->epilogue.len);
-}
-
 /*
  * Encrypt (RFC 3156 section 6.1 when signing: the multipart/signed entity
  * encrypted, since gpg here holds no secret key to sign with).
@@ -141,7 +122,8 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
 	buf_init(&pad);
 	if (in->signer != NULL) {
 		if ((st = sign_entity(env, in->signer, in->entity, &sig, err)) == CABLES_OK) {
-			signed_entity(in->entity, &sig, &head, &signed_src);
+			handler_signed_entity(in->entity, sig.content_type, &sig.prologue, &sig.epilogue, &head,
+			    &signed_src);
 			if ((st = handler_pad(&handler_pgp, in, &signed_src, &pad, &padded_src, &res->padded, err)) ==
 			    CABLES_OK)
 				st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &padded_src, out,

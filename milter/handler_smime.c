@@ -102,25 +102,6 @@ smime_same_key(const struct handler_key *a, const struct handler_key *b)
 	return X509_cmp(cert_key(a)->cert, cert_key(b)->cert) == 0;
 }
 
-/* entity wrapped as multipart/signed: prologue, the entity, the signature part. */
-static void
-signed_entity(const struct entity_src *entity, const struct smime_signed *sig, struct buf *head, struct entity_src *out)
-{
-	entity_src_init(out);
-	buf_printf(head, "Content-Type: %s\r\n\r\n", sig->content_type);
-	entity_src_mem(out, head->data, head->len);
-	entity_src_mem(out, sig->prologue.data, sig->prologue.len);
-	for (size_t i = 0; i < entity->n; i++) {
-		const struct entity_part *p = &entity->part[i];
-
-		if (p->mem != NULL)
-			entity_src_mem(out, p->mem, p->len);
-		else
-			entity_src_spool(out, p->sp, p->from, p->to);
-	}
-	entity_src_mem(out, sig->epilogue.data, sig->epilogue.len);
-}
-
 static cables_status
 smime_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
     struct handler_result *res, struct cables_err *err)
@@ -141,7 +122,8 @@ smime_encrypt_entity(const struct milter_env *env, const struct handler_encrypt 
 		if ((st = smime_sign(cert_key(in->signer)->cert, cert_key(in->signer)->pkey, NULL, in->entity, &sig,
 		    err)) != CABLES_OK)
 			goto out;
-		signed_entity(in->entity, &sig, &head, &signed_src);
+		handler_signed_entity(in->entity, sig.content_type, &sig.prologue, &sig.epilogue, &head,
+		    &signed_src);
 		if ((st = handler_pad(&handler_smime, in, &signed_src, &pad, &padded_src, &res->padded, err)) ==
 		    CABLES_OK)
 			st = smime_encrypt(&opts, certs, &padded_src, out, err);
