@@ -2,11 +2,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -19,63 +16,6 @@
 struct khsign {
 	char *path;
 };
-
-static int
-connect_to(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* One request, one reply, within KHSIGN_TIMEOUT_MS; false with errno-ish detail in why. */
-static bool
-exchange_frames(int fd, const uint8_t *out, size_t olen, uint8_t *in, size_t ilen)
-{
-	long long deadline = monotonic_ms() + KHSIGN_TIMEOUT_MS;
-	size_t done = 0;
-
-	while (done < olen) {
-		ssize_t w = send(fd, out + done, olen - done, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		done += (size_t)w;
-	}
-	for (done = 0; done < ilen;) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		long long left = deadline - monotonic_ms();
-		ssize_t r;
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			return false;
-		r = recv(fd, in + done, ilen - done, 0);
-		if (r <= 0 && !(r < 0 && errno == EINTR))
-			return false;
-		if (r > 0)
-			done += (size_t)r;
-	}
-	return true;
-}
 
 static cables_status
 sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN], uint8_t sig[X_SIG_LEN],
@@ -100,9 +40,10 @@ sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN]
 	req.len = 1 + X_DIGEST_LEN;
 	if (kh_request_encode(out, &req, err) != CABLES_OK)
 		return CABLES_ERR_ARG;
-	if ((fd = connect_to(k->path)) < 0)
+	if ((fd = unix_connect(k->path, 0)) < 0)
 		return cables_fail(err, CABLES_ERR_IO, "exchange signature: keyholder %s: %s", k->path, strerror(errno));
-	if (!exchange_frames(fd, out, sizeof(out), in, sizeof(in)))
+	if (!send_fully(fd, out, sizeof(out)) ||
+	    !recv_exactly(fd, in, sizeof(in), monotonic_ms() + KHSIGN_TIMEOUT_MS))
 		st = cables_fail(err, CABLES_ERR_IO, "exchange signature: keyholder %s: no answer", k->path);
 	else if (kh_reply_decode(&rep, in, err) != CABLES_OK)
 		st = CABLES_ERR_IO;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -243,24 +242,16 @@ cables_status
 keyd_call(const char *socket_path, const struct buf *request, unsigned long timeout_ms, struct buf *reply,
     struct cables_err *err)
 {
-	struct sockaddr_un sun;
 	long long deadline = monotonic_ms() + (long long)timeout_ms;
 	size_t sent = 0;
 	int fd;
 	cables_status st = CABLES_OK;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(socket_path) >= sizeof(sun.sun_path))
-		return cables_fail(err, CABLES_ERR_ARG, "KeydSocket %s: path too long", socket_path);
-	strlcpy_c(sun.sun_path, socket_path, sizeof(sun.sun_path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
-		return cables_fail(err, CABLES_ERR_IO, "cables-keyd: socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		st = cables_fail(err, errno == ENOENT || errno == ECONNREFUSED ? CABLES_ERR_NOTFOUND : CABLES_ERR_IO,
+	if ((fd = unix_connect(socket_path, SOCK_NONBLOCK)) < 0) {
+		if (errno == ENAMETOOLONG)
+			return cables_fail(err, CABLES_ERR_ARG, "KeydSocket %s: path too long", socket_path);
+		return cables_fail(err, errno == ENOENT || errno == ECONNREFUSED ? CABLES_ERR_NOTFOUND : CABLES_ERR_IO,
 		    "cables-keyd at %s: %s", socket_path, strerror(errno));
-		close(fd);
-		return st;
 	}
 	/* A reply ends at its empty line: "\n" alone is a whole reply (list of an empty store). */
 	while (!(reply->len == 1 && reply->data[0] == '\n') &&

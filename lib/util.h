@@ -50,6 +50,25 @@ void format_day(long long t, char *out, size_t len);
 bool write_fully(int fd, const void *p, size_t n);
 
 /*
+ * The same for a socket, with send(MSG_NOSIGNAL): a peer gone is a false
+ * return (EPIPE), never a SIGPIPE.
+ */
+bool send_fully(int fd, const void *p, size_t n);
+
+/*
+ * Read exactly n bytes from fd before deadline (monotonic_ms()); false on
+ * end of file, error or timeout.
+ */
+bool recv_exactly(int fd, void *p, size_t n, long long deadline);
+
+/*
+ * A stream socket (close-on-exec, and flags such as SOCK_NONBLOCK)
+ * connected to the UNIX socket at path; -1 with errno set on failure
+ * (ENAMETOOLONG for a path that does not fit a sockaddr_un).
+ */
+int unix_connect(const char *path, int flags);
+
+/*
  * Open path for appending (or, with truncate, rewriting) as a process
  * that may still be root does it (LogFile, PidFile): never through a
  * symbolic link (O_NOFOLLOW); created 0640 when missing; an existing file

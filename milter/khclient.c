@@ -2,12 +2,10 @@
 #include "autoconfig.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -64,68 +62,6 @@ give_back(struct khclient *c, int fd)
 		close(fd);
 }
 
-static int
-connect_to(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -1;
-	strlcpy_c(sun.sun_path, path, sizeof(sun.sun_path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		int saved = errno;
-
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return fd;
-}
-
-/* Exactly n bytes within the deadline; false on EOF, error or timeout. */
-static bool
-read_exactly(int fd, uint8_t *p, size_t n)
-{
-	long long deadline = monotonic_ms() + KHCLIENT_TIMEOUT_MS;
-	size_t have = 0;
-
-	while (have < n) {
-		struct pollfd pfd = { fd, POLLIN, 0 };
-		long long left = deadline - monotonic_ms();
-		ssize_t r;
-
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-			return false;
-		r = recv(fd, p + have, n - have, 0);
-		if (r <= 0 && !(r < 0 && errno == EINTR))
-			return false;
-		if (r > 0)
-			have += (size_t)r;
-	}
-	return true;
-}
-
-static bool
-send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 static cables_status
 call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
 {
@@ -139,11 +75,12 @@ call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cable
 	for (int attempt = 0; attempt < 2 && st != CABLES_OK; attempt++) {
 		bool fresh = fd < 0;
 
-		if (fresh && (fd = connect_to(c->path)) < 0) {
+		if (fresh && (fd = unix_connect(c->path, 0)) < 0) {
 			cables_fail(err, CABLES_ERR_IO, "keyholder %s: %s", c->path, strerror(errno));
 			break;
 		}
-		if (send_all(fd, out, sizeof(out)) && read_exactly(fd, in, sizeof(in))) {
+		if (send_fully(fd, out, sizeof(out)) &&
+		    recv_exactly(fd, in, sizeof(in), monotonic_ms() + KHCLIENT_TIMEOUT_MS)) {
 			st = kh_reply_decode(rep, in, err) == CABLES_OK ? CABLES_OK : CABLES_ERR_IO;
 			if (st != CABLES_OK) {
 				close(fd);
