@@ -287,14 +287,47 @@ x_signer_local(EVP_PKEY *key)
 	return s;
 }
 
+/*
+ * inner (a JSON text) signed as name for kind, wrapped for the wire:
+ * {"FIELD": base64(inner), "key": base64(public key), "signature": ...}
+ * in out (initialised here), the public key in pub.
+ */
+static cables_status
+signed_wrapper(const struct x_signer *signer, const char *name, int kind, const char *field, const char *inner,
+    uint8_t pub[X_PUB_LEN], struct buf *out, struct cables_err *err)
+{
+	uint8_t sig[X_SIG_LEN];
+	char *b64i, *b64k, *b64s, *text;
+	json_t *w;
+	cables_status st;
+
+	buf_init(out);
+	if ((st = x_sign(signer, name, kind, inner, strlen(inner), sig, pub, err)) != CABLES_OK)
+		return st;	/* err says why */
+	b64i = b64_encode((const uint8_t *)inner, strlen(inner));
+	b64k = b64_encode(pub, X_PUB_LEN);
+	b64s = b64_encode(sig, X_SIG_LEN);
+	w = json_object();
+	json_object_set_new(w, field, json_string(b64i));
+	json_object_set_new(w, "key", json_string(b64k));
+	json_object_set_new(w, "signature", json_string(b64s));
+	text = json_dumps(w, JSON_COMPACT);
+	buf_appends(out, text);
+	free(text);
+	json_decref(w);
+	free(b64i);
+	free(b64k);
+	free(b64s);
+	return CABLES_OK;
+}
+
 cables_status
 x_request_make_signed(const char *domain, const char *const *addrs, size_t n, const char *from,
     const struct x_signer *signer, time_t now, struct x_request *req, struct buf *out, struct cables_err *err)
 {
-	json_t *o = request_object(domain, addrs, n, req), *w;
-	uint8_t pub[X_PUB_LEN], sig[X_SIG_LEN];
-	size_t publen = sizeof(pub), siglen = sizeof(sig);
-	char *inner, *b64r, *b64k, *b64s, *text;
+	json_t *o = request_object(domain, addrs, n, req);
+	uint8_t pub[X_PUB_LEN];
+	char *inner;
 	cables_status st;
 
 	snprintf(req->from, sizeof(req->from), "%s", from);
@@ -305,26 +338,8 @@ x_request_make_signed(const char *domain, const char *const *addrs, size_t n, co
 	json_object_set_new(o, "issued", json_integer((json_int_t)now));
 	inner = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	buf_init(out);
-	if ((st = x_sign(signer, req->from, X_SIGN_REQUEST, inner, strlen(inner), sig, pub, err)) != CABLES_OK) {
-		/* err says why */
-	} else {
-		fingerprint_raw(pub, publen, req->key_fpr);
-		b64r = b64_encode((const uint8_t *)inner, strlen(inner));
-		b64k = b64_encode(pub, publen);
-		b64s = b64_encode(sig, siglen);
-		w = json_object();
-		json_object_set_new(w, "request", json_string(b64r));
-		json_object_set_new(w, "key", json_string(b64k));
-		json_object_set_new(w, "signature", json_string(b64s));
-		text = json_dumps(w, JSON_COMPACT);
-		buf_appends(out, text);
-		free(text);
-		json_decref(w);
-		free(b64r);
-		free(b64k);
-		free(b64s);
-	}
+	if ((st = signed_wrapper(signer, req->from, X_SIGN_REQUEST, "request", inner, pub, out, err)) == CABLES_OK)
+		fingerprint_raw(pub, sizeof(pub), req->key_fpr);
 	free(inner);
 	return st;
 }
@@ -487,10 +502,9 @@ cables_status
 x_answer_make(const struct x_signer *signer, const struct x_request *req, const struct x_answer *results, time_t now,
     struct buf *out, struct cables_err *err)
 {
-	json_t *p = json_object(), *rs = json_array(), *o;
-	uint8_t pub[X_PUB_LEN], sig[X_SIG_LEN];
-	size_t publen = sizeof(pub), siglen = sizeof(sig);
-	char *payload, *b64p, *b64k, *b64s, *text;
+	json_t *p = json_object(), *rs = json_array();
+	uint8_t pub[X_PUB_LEN];
+	char *payload;
 	cables_status st;
 
 	for (size_t i = 0; i < results->n; i++) {
@@ -518,25 +532,7 @@ x_answer_make(const struct x_signer *signer, const struct x_request *req, const 
 	json_object_set_new(p, "results", rs);
 	payload = json_dumps(p, JSON_COMPACT);
 	json_decref(p);
-	if ((st = x_sign(signer, req->domain, X_SIGN_ANSWER, payload, strlen(payload), sig, pub, err)) != CABLES_OK) {
-		/* err says why */
-	} else {
-		b64p = b64_encode((const uint8_t *)payload, strlen(payload));
-		b64k = b64_encode(pub, publen);
-		b64s = b64_encode(sig, siglen);
-		o = json_object();
-		json_object_set_new(o, "payload", json_string(b64p));
-		json_object_set_new(o, "key", json_string(b64k));
-		json_object_set_new(o, "signature", json_string(b64s));
-		text = json_dumps(o, JSON_COMPACT);
-		buf_init(out);
-		buf_appends(out, text);
-		free(text);
-		json_decref(o);
-		free(b64p);
-		free(b64k);
-		free(b64s);
-	}
+	st = signed_wrapper(signer, req->domain, X_SIGN_ANSWER, "payload", payload, pub, out, err);
 	free(payload);
 	return st;
 }
