@@ -286,13 +286,14 @@ format_day(long long t, char *out, size_t len)
 	strftime(out, len, "%Y-%m-%d", &tm);
 }
 
-bool
-write_fully(int fd, const void *p, size_t n)
+/* write() or, for a socket, send(MSG_NOSIGNAL) until all n bytes are out. */
+static bool
+put_fully(int fd, const void *p, size_t n, bool sock)
 {
 	const char *c = p;
 
 	while (n > 0) {
-		ssize_t w = write(fd, c, n);
+		ssize_t w = sock ? send(fd, c, n, MSG_NOSIGNAL) : write(fd, c, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -308,24 +309,15 @@ write_fully(int fd, const void *p, size_t n)
 }
 
 bool
+write_fully(int fd, const void *p, size_t n)
+{
+	return put_fully(fd, p, n, false);
+}
+
+bool
 send_fully(int fd, const void *p, size_t n)
 {
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return false;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return true;
+	return put_fully(fd, p, n, true);
 }
 
 bool
