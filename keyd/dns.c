@@ -537,6 +537,7 @@ classify(const struct ub_result *res, ldns_rr_type type, int kind, struct dns_an
 		ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes, res->rcode);
 
 		out->status = DNS_TEMPFAIL;
+		out->resolver_error = true;
 		snprintf(out->reason, sizeof(out->reason), "no answer: the resolver answered %s",
 		    rc != NULL ? rc->name : "an error");
 		return;
@@ -580,6 +581,7 @@ query(struct dns_resolver *r, const char *name, ldns_rr_type type, int kind, uns
 		timeout_ms = r->timeout_ms;
 	if (!resolve(r, name, (int)type, timeout_ms, &p, out->reason, sizeof(out->reason))) {
 		out->status = DNS_TEMPFAIL;
+		out->unanswered = true;
 		return;
 	}
 	classify(p.result, type, kind, out);

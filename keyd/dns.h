@@ -63,6 +63,8 @@ struct dns_answer {
 	size_t n;
 	uint32_t ttl;		/* of the records, or the negative TTL (SOA) for secure-none */
 	char reason[256];
+	bool unanswered;	/* tempfail because no answer came in time, not for what an answer said */
+	bool resolver_error;	/* tempfail: the resolver answered SERVFAIL or another error (its own trouble, or the domain's) */
 };
 
 void dns_answer_release(struct dns_answer *a);

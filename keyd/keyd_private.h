@@ -22,6 +22,7 @@
 #include "keydproto.h"
 #include "keystore.h"
 #include "status.h"
+#include "unresponsive.h"
 
 struct smime_cache;
 
@@ -81,6 +82,8 @@ struct keyd {
 	struct flight *flights;
 	struct neg_entry neg[NEG_CACHE];
 	struct pos_entry pos[POS_CACHE];
+	struct unresponsive unresponsive;	/* domains whose lookups recently got no answer */
+	unsigned long checks, checks_unresponsive;
 	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
 	    shared, replaced, peer_asked, peer_failed, key_changes, from_harvest;
 };
@@ -113,6 +116,9 @@ struct discovery {
 	bool tempfail;		/* a source failed (no answer, a key server that failed) */
 	bool proven_none;	/* every DNS answer so far proved absence */
 	bool cacheable;		/* "no key" may be negative-cached: only proofs and unsigned answers so far */
+	bool answered;		/* a server of the domain answered (anything, bogus too) */
+	bool unanswered;	/* a query got no answer (timeout, SERVFAIL): unresponsive.h */
+	char unanswered_why[128];
 	unsigned long ttl;	/* of the keys found, seconds */
 	unsigned long none_ttl;	/* of the answers that said "no key" (the SOA minimum); ~0UL: none yet */
 	char reason[CABLES_ERR_MAX + 128];	/* why no key, the most telling reason so far */

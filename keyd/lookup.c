@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "keydproto.h"
+#include "log.h"
 #include "lookup.h"
 #include "policy.h"
 #include "smime.h"
@@ -205,6 +206,34 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 }
 
 /*
+ * What d's DNS queries say about its domain's servers (unresponsive.h): an
+ * answer clears a mark; no answer at all (and no answer to any other
+ * query) sets one for UnresponsiveTime, unless the domain answered within
+ * twice LookupTimeout.  Only the domain's own failures count: a lookup
+ * never begun (keyd's workers busy) marks nothing; a resolver's SERVFAIL
+ * neither marks nor clears (dns.h).
+ */
+static void
+note_responsiveness(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
+{
+	const char *domain = strrchr(d->norm, '@') + 1;
+	bool fresh = false;
+
+	if (!d->answered && !d->unanswered)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (d->answered)
+		unresponsive_answered(&k->unresponsive, domain, time(NULL));
+	else
+		fresh = unresponsive_mark(&k->unresponsive, domain, time(NULL), c->cfg->unresponsive_time_ms / 1000,
+		    2 * ((c->cfg->lookup_timeout_ms + 999) / 1000), d->unanswered_why);
+	pthread_mutex_unlock(&k->lock);
+	if (fresh)
+		log_warnx("keyd: %s: its DNS servers do not answer (%s): recipients there are deferred at RCPT for %lu s "
+		    "(UnresponsiveTime)", domain, d->unanswered_why, c->cfg->unresponsive_time_ms / 1000);
+}
+
+/*
  * Ask the sources (k->sources, discovery_sources unless a test set others) for
  * the keys of norm; they store those that are trusted and usable.  When
  * none is, v gets the answer: tempfail, reject or none, and why.
@@ -231,6 +260,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		k->sources[i].lookup(&d);
 	keyd_sanitize(d.reason);
 	keyd_cache_remember(&d);
+	note_responsiveness(k, c, &d);
 	if (!d.any && d.held.action != ACTION_ACCEPT) {
 		keyd_sanitize(d.held.why);
 		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
@@ -335,6 +365,47 @@ out:
 }
 
 void
+keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out)
+{
+	struct keyd_conf *c = keyd_conf_get(k);
+	char *norm = addr_normalize(addr, &c->cfg->addr);
+	char why[sizeof(((struct neg_entry *)0)->reason)];
+	time_t until = 0;
+	bool marked, cached;
+	struct buf scratch;
+
+	memset(out, 0, sizeof(*out));
+	strlcpy_c(out->address, norm != NULL ? norm : addr, sizeof(out->address));
+	out->state = KEYD_CHECK_CACHED;	/* not an address: a lookup answers "none" at once */
+	pthread_mutex_lock(&k->lock);
+	k->checks++;
+	marked = norm != NULL && unresponsive_get(&k->unresponsive, strrchr(norm, '@') + 1, now, &until, out->reason,
+	    sizeof(out->reason));
+	cached = norm != NULL && keyd_cache_none(k, norm, now, why, sizeof(why));
+	pthread_mutex_unlock(&k->lock);
+	if (norm == NULL || cached)
+		goto out;
+	/* Keys held (or found and still fresh): the store, read only; never a query on the network. */
+	buf_init(&scratch);
+	cached = store_keys(k, c, norm, STORE_HELD, now, &scratch) > 0;
+	buf_release(&scratch);
+	if (cached) {
+		out->reason[0] = '\0';
+	} else if (marked) {
+		out->state = KEYD_CHECK_UNRESPONSIVE;
+		out->retry = until - now > 0 ? (long long)(until - now) : 1;
+		keyd_count(k, &k->checks_unresponsive);
+	} else {
+		out->state = KEYD_CHECK_LOOKUP;
+	}
+out:
+	if (out->state != KEYD_CHECK_UNRESPONSIVE)
+		out->reason[0] = '\0';
+	keyd_conf_put(k, c);
+	free(norm);
+}
+
+void
 keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t n)
 {
 	k->sources = sources;
@@ -358,9 +429,11 @@ keyd_stats(struct keyd *k, struct buf *out)
 	pthread_mutex_lock(&k->lock);
 	buf_printf(out, "lookups=%lu\nfrom_store=%lu\nfrom_dns=%lu\nnegative_cache_hits=%lu\nnone=%lu\ntempfail=%lu\n"
 	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\npeer_asked=%lu\n"
-	    "peer_failed=%lu\nkey_changes=%lu\nfrom_harvest=%lu\n", k->lookups,
+	    "peer_failed=%lu\nkey_changes=%lu\nfrom_harvest=%lu\nchecks=%lu\nchecks_unresponsive=%lu\n"
+	    "unresponsive_marked=%lu\nunresponsive_cleared=%lu\nunresponsive_spared=%lu\n", k->lookups,
 	    k->from_store, k->from_dns, k->negative_hits, k->none, k->tempfail, k->bogus, k->insecure, k->dns_lookups,
-	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest);
+	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest, k->checks,
+	    k->checks_unresponsive, k->unresponsive.marked, k->unresponsive.cleared, k->unresponsive.spared);
 	pthread_mutex_unlock(&k->lock);
 }
 

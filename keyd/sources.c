@@ -338,6 +338,18 @@ source_dns(struct discovery *d, enum dns_key_type type)
 		d->cacheable = false;
 		return;
 	}
+	/*
+	 * Whether the domain's servers answer at all (unresponsive.h): bogus is
+	 * an answer, a timeout is not; a resolver's SERVFAIL says neither (a
+	 * resolver answers it for its own troubles too, e.g. a forwarder it
+	 * holds for down after another domain's queries were dropped).
+	 */
+	if (a.unanswered && !d->unanswered) {
+		d->unanswered = true;
+		snprintf(d->unanswered_why, sizeof(d->unanswered_why), "%s: %.100s", rrtype, a.reason);
+	} else if (!a.unanswered && !a.resolver_error) {
+		d->answered = true;
+	}
 	trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
 	pthread_mutex_lock(&k->lock);
 	if (a.status == DNS_BOGUS)

@@ -7,6 +7,8 @@
  * certificate harvested from mail ranks below discovery: an address with
  * only that is discovered, a key found outranks it (and takes the pin), and
  * it is the answer only when discovery found none (never on a failure).
+ * A domain whose DNS did not answer is marked for the RCPT-time check; a
+ * bogus answer marks nothing; an answer clears the mark.
  */
 #include "autoconfig.h"
 
@@ -95,6 +97,40 @@ fake_dnssec(struct discovery *d)
 	free(r.public_data);
 }
 
+/* A domain whose servers do not answer: DNS timed out (sources.c sets unanswered). */
+static void
+fake_unanswered(struct discovery *d)
+{
+	calls[1]++;
+	d->tempfail = true;
+	d->cacheable = false;
+	d->unanswered = true;
+	snprintf(d->unanswered_why, sizeof(d->unanswered_why), "SMIMEA: no answer within 1000 ms");
+	snprintf(d->reason, sizeof(d->reason), "SMIMEA: tempfail: no answer within 1000 ms");
+}
+
+/* A bogus answer: a failure, but the servers answered. */
+static void
+fake_bogus(struct discovery *d)
+{
+	calls[1]++;
+	d->tempfail = true;
+	d->cacheable = false;
+	d->answered = true;
+	snprintf(d->reason, sizeof(d->reason), "SMIMEA: bogus: DNSSEC validation failed");
+}
+
+/* Proven absence: an answer. */
+static void
+fake_none_answered(struct discovery *d)
+{
+	fake_none(d);
+	d->answered = true;
+}
+
+static const struct discovery_source unanswered_sources[] = { { "unanswered", fake_unanswered } };
+static const struct discovery_source bogus_sources[] = { { "bogus", fake_bogus } };
+static const struct discovery_source answered_sources[] = { { "none", fake_none_answered } };
 static const struct discovery_source dnssec_sources[] = { { "dnssec", fake_dnssec } };
 static const struct discovery_source none_sources[] = { { "none", fake_none } };
 static const struct discovery_source failing_sources[] = { { "tempfail", fake_tempfail }, { "after", fake_after } };
@@ -181,6 +217,55 @@ test_tempfail_is_not_cached_and_stops_later_sources(void **state)
 	}
 	assert_int_equal(calls[1], 2);
 	assert_int_equal(calls[2], 0);
+	free_keyd(k);
+}
+
+static enum keyd_check_state
+check(struct keyd *k, const char *addr, struct keyd_check *c)
+{
+	keyd_check(k, addr, time(NULL), c);
+	return c->state;
+}
+
+/*
+ * A lookup whose DNS got no answer marks its domain (every address there),
+ * a bogus one does not, an answer clears the mark; a check never asks a
+ * source, and a cached "no key" is "cached" even at a marked domain.
+ */
+static void
+test_unanswered_domain_is_marked(void **state)
+{
+	struct keyd *k = new_keyd();
+	struct keyd_check c;
+	char *r;
+
+	memset(calls, 0, sizeof(calls));
+	keyd_set_sources(k, unanswered_sources, 1);
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);
+	r = lookup(k, "dave@dead.test");
+	assert_non_null(strstr(r, "result=dave@dead.test tempfail"));
+	free(r);
+	assert_int_equal(check(k, "Dave@DEAD.test", &c), KEYD_CHECK_UNRESPONSIVE);
+	assert_string_equal(c.address, "dave@dead.test");
+	assert_true(c.retry > 590 && c.retry <= 600);	/* UnresponsiveTime's default, 10m */
+	assert_non_null(strstr(c.reason, "1 lookup at dead.test got no answer"));
+	assert_int_equal(check(k, "erin@dead.test", &c), KEYD_CHECK_UNRESPONSIVE);
+	assert_int_equal(check(k, "bob@b.test", &c), KEYD_CHECK_LOOKUP);
+	assert_string_equal(c.reason, "");
+	assert_int_equal(calls[1], 1);	/* checks asked no source */
+
+	keyd_set_sources(k, bogus_sources, 1);
+	r = lookup(k, "frank@bogus.test");
+	free(r);
+	assert_int_equal(check(k, "frank@bogus.test", &c), KEYD_CHECK_LOOKUP);
+
+	/* dead.test answers again (a proof of absence): the mark is gone, the answer cached. */
+	keyd_set_sources(k, answered_sources, 1);
+	r = lookup(k, "erin@dead.test");
+	free(r);
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);
+	assert_int_equal(check(k, "erin@dead.test", &c), KEYD_CHECK_CACHED);
+	assert_int_equal(check(k, "not an address", &c), KEYD_CHECK_CACHED);
 	free_keyd(k);
 }
 
@@ -410,6 +495,7 @@ main(void)
 		cmocka_unit_test(test_harvested_key_answers_when_discovery_finds_none),
 		cmocka_unit_test(test_harvested_key_is_no_fallback_on_failure),
 		cmocka_unit_test(test_held_key_is_answered_without_discovery),
+		cmocka_unit_test(test_unanswered_domain_is_marked),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

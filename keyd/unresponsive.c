@@ -1,0 +1,132 @@
+/* unresponsive - domains whose lookups recently got no answer; see unresponsive.h. */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "unresponsive.h"
+#include "util.h"
+
+void
+unresponsive_init(struct unresponsive *u)
+{
+	memset(u, 0, sizeof(*u));
+}
+
+/* FNV-1a of the domain in lower case; never 0 (a free answer slot). */
+static unsigned long long
+hash_of(const char *domain)
+{
+	unsigned long long h = 14695981039346656037ULL;
+
+	for (; *domain != '\0'; domain++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*domain)) * 1099511628211ULL;
+	return h != 0 ? h : 1;
+}
+
+static size_t
+slot_of(const char *domain)
+{
+	return (size_t)(hash_of(domain) % UNRESPONSIVE_SLOTS);
+}
+
+static struct unresponsive_answer *
+answer_of(const struct unresponsive *u, unsigned long long h)
+{
+	return (struct unresponsive_answer *)&u->answers[(h >> 16) % UNRESPONSIVE_ANSWERS];
+}
+
+/* The slot holding domain's mark (expired or not), or NULL. */
+static struct unresponsive_slot *
+find(const struct unresponsive *u, const char *domain)
+{
+	size_t s = slot_of(domain);
+
+	for (size_t i = 0; i < UNRESPONSIVE_PROBE; i++) {
+		const struct unresponsive_slot *e = &u->slots[(s + i) % UNRESPONSIVE_SLOTS];
+
+		if (e->domain[0] != '\0' && strcasecmp(e->domain, domain) == 0)
+			return (struct unresponsive_slot *)e;
+	}
+	return NULL;
+}
+
+bool
+unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s, unsigned long quiet_s,
+    const char *reason)
+{
+	struct unresponsive_slot *e = find(u, domain), *victim = NULL;
+	size_t s = slot_of(domain);
+	unsigned long long h = hash_of(domain);
+	const struct unresponsive_answer *a = answer_of(u, h);
+
+	if (hold_s == 0 || domain[0] == '\0' || strlen(domain) >= UNRESPONSIVE_DOMAIN_MAX)
+		return false;
+	/* It answered a moment ago: keyd's side failed, not the domain. */
+	if (a->hash == h && now - a->at <= (time_t)quiet_s) {
+		u->spared++;
+		return false;
+	}
+	if (e != NULL && e->until > now) {
+		e->failures++;
+		e->until = now + (time_t)hold_s;
+		strlcpy_c(e->reason, reason, sizeof(e->reason));
+		return false;
+	}
+	/* Its old slot, else a free or expired one in the window, else the mark that ends first. */
+	victim = e;
+	for (size_t i = 0; victim == NULL && i < UNRESPONSIVE_PROBE; i++) {
+		struct unresponsive_slot *c = &u->slots[(s + i) % UNRESPONSIVE_SLOTS];
+
+		if (c->domain[0] == '\0' || c->until <= now)
+			victim = c;
+	}
+	for (size_t i = 0; victim == NULL && i < UNRESPONSIVE_PROBE; i++) {
+		struct unresponsive_slot *c = &u->slots[(s + i) % UNRESPONSIVE_SLOTS];
+
+		if (i == 0 || c->until < victim->until)
+			victim = c;
+	}
+	memset(victim, 0, sizeof(*victim));
+	for (size_t i = 0; domain[i] != '\0'; i++)
+		victim->domain[i] = (char)tolower((unsigned char)domain[i]);
+	victim->since = now;
+	victim->until = now + (time_t)hold_s;
+	victim->failures = 1;
+	strlcpy_c(victim->reason, reason, sizeof(victim->reason));
+	u->marked++;
+	return true;
+}
+
+void
+unresponsive_answered(struct unresponsive *u, const char *domain, time_t now)
+{
+	struct unresponsive_slot *e = find(u, domain);
+	unsigned long long h = hash_of(domain);
+	struct unresponsive_answer *a = answer_of(u, h);
+
+	a->hash = h;
+	a->at = now;
+	if (e == NULL)
+		return;
+	if (e->until > now)
+		u->cleared++;
+	memset(e, 0, sizeof(*e));
+}
+
+bool
+unresponsive_get(const struct unresponsive *u, const char *domain, time_t now, time_t *until, char *reason,
+    size_t reason_len)
+{
+	const struct unresponsive_slot *e = find(u, domain);
+
+	if (e == NULL || e->until <= now)
+		return false;
+	*until = e->until;
+	if (reason != NULL)
+		snprintf(reason, reason_len, "%lu lookup%s at %s got no answer in the last %lld s: %s", e->failures,
+		    e->failures == 1 ? "" : "s", e->domain, (long long)(now - e->since), e->reason);
+	return true;
+}

@@ -1,0 +1,124 @@
+#!/bin/sh
+# One domain that does not answer holds back no one else (issue 13), through
+# a real Postfix, cables-milter and cables-keyd, under the default
+# On-KeydError tempfail.  A message to 40 recipients, 5 of them at a domain
+# whose DNS server never answers (dnsdrop.py drops its queries): the first
+# attempt is temp-failed as a whole (nothing is known of the domain yet);
+# keyd then marks the domain unresponsive, and the retry, as the sending
+# MTA makes it, gets 451 4.4.3 for the dead domain's RCPTs alone and 250
+# for the message: the 35 others are delivered (encrypted where keyed), the
+# dead ones not.  Once the mark ends (UnresponsiveTime, short here) their
+# RCPTs are accepted again.  keyd down at RCPT time blocks nothing: the
+# RCPTs are accepted and the end of the message decides, as before.
+RIG_PORT=12720
+. "$top_srcdir/tests/integration/rig.sh"
+. "$top_srcdir/tests/integration/dnszone.sh"
+
+DNSPORT=$((RIG_PORT + 5))
+STUBPORT=$((RIG_PORT + 6))
+SOCK=$T/keyd.sock
+HOLD_S=20
+
+# keys.test: signed, two users with keys; lists.test: unsigned, no keys; dead.test: never answers.
+R=$T/r
+dns_store "$R" keys.test
+for who in k1 k2; do "$KEYCTL" -c "$R/conf" generate "$who@keys.test" --smime >/dev/null; done
+dns_publish_zone keys.test "$R/conf"
+dns_sign_zone keys.test 20351231000000 20250101000000
+printf '$ORIGIN lists.test.\n$TTL 300\n@ IN SOA ns.lists.test. admin.lists.test. 1 3600 600 86400 300\n@ IN NS ns.lists.test.\nns IN A 127.0.0.1\n' \
+	> "$Z/lists.test.zone"
+cp "$Z/lists.test.zone" "$Z/lists.test.zone.signed"
+dns_start_nsd "$DNSPORT" keys.test lists.test
+check "nsd serves keys.test and lists.test" test -n "$NSD_PID"
+$PY "$SRC/tests/integration/dnsdrop.py" "$STUBPORT" "$DNSPORT" "$T/stub.ready" 2>"$T/stub.err" &
+echo $! >> "$T/pids"
+check "the forwarder that drops dead*.test is up" wait_for 10 test -s "$T/stub.ready"
+
+rig_config "KeydSocket $SOCK" "Resolver 127.0.0.1@$STUBPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s" \
+	"UnresponsiveTime ${HOLD_S}s" "DefaultPolicy encrypt" \
+	"ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key"
+rig_keyd
+check "keyd answers" wait_for 10 keyd_ask "$SOCK" request=stats
+rig_postfix
+rig_sink
+rig_milter
+$MAILTOOL make "$T/plain.eml" plain
+
+recipients() {
+	echo k1@keys.test k2@keys.test
+	for i in 1 2 3; do echo "nokey$i@keys.test"; done
+	for i in 1 2 3 4 5; do echo "user$i@dead.test"; done
+	for i in $(seq 1 30); do echo "member$i@lists.test"; done
+}
+# send: the message to every recipient, going on past refused RCPTs as an MTA does;
+# $RC (0/4/5 for DATA, or the RCPTs' when none was accepted), $REPLY, per-RCPT replies in $T/rcpts.
+send() {
+	args=""
+	for r in $(recipients); do args="$args --to $r"; done
+	# shellcheck disable=SC2086
+	REPLY=$($MAILTOOL send --port "$SMTP_PORT" --from alice@a.test --rcpt-replies "$T/rcpts" $args "$T/plain.eml")
+	RC=$?
+}
+rcpt_count() { grep -c "$1" "$T/rcpts"; }
+rcpt_lines() { cat "$SINK"/* 2>/dev/null | grep -c '^X-Rcpt-Args:'; }
+dead_state() { keyd_ask "$SOCK" request=check address=user1@dead.test && grep -q "^check=user1@dead.test $1" "$T/reply"; }
+encrypted_only() {
+	files=$(grep -l "^X-Rcpt-Args: <$1>" "$SINK"/* 2>/dev/null)
+	[ -n "$files" ] || return 1
+	for f in $files; do
+		grep -q '^Content-Type: application/pkcs7-mime' "$f" || return 1
+		awk 'body && /PLAINTEXT-MARKER/ { found = 1 } /^\r?$/ { body = 1 } END { exit found }' "$f" || return 1
+	done
+}
+
+# 1. Nothing known of dead.test yet: every RCPT accepted, the message temp-failed as a whole (as before).
+check "before any lookup, keyd's check says dead.test needs a lookup" dead_state lookup
+send
+diag "first attempt: $REPLY"
+check "first attempt: all 40 RCPTs accepted" test "$(rcpt_count '^250 ')" = 40
+check "first attempt: the message is temp-failed (4xx), dead.test unknown yet" test "$RC" = 4
+check "first attempt: nothing queued or sent" sh -c "[ $(rcpt_lines) = 0 ] && [ $(queue_count) = 0 ]"
+
+# 2. keyd marks dead.test (its lookups, still running after the 4xx, end with no answer); nothing else.
+check "keyd marks dead.test unresponsive" wait_for 20 dead_state unresponsive
+diag "$(cat "$T/reply")"
+check "... with the seconds it lasts and why" grep -q 'retry=[0-9]* reason=.*got no answer' "$T/reply"
+check "... and logs it once" sh -c "[ \$(grep -c 'dead.test: its DNS servers do not answer' $MILTER_LOG) = 1 ]"
+keyd_ask "$SOCK" request=check address=member1@lists.test address=k1@keys.test address=nokey1@keys.test
+check "live domains are not marked" sh -c "! grep -q unresponsive $T/reply"
+
+# 3. The retry: the dead domain's RCPTs alone wait; the others are delivered.
+send
+diag "retry: $REPLY"
+check "retry: the message is accepted (250)" test "$RC" = 0
+check "retry: 451 4.4.3 for the 5 dead.test RCPTs" test "$(grep -c '^451 .*@dead.test$' "$T/rcpts")" = 5
+check "retry: 451 for no other RCPT" test "$(rcpt_count '^4')" = 5
+check "retry: 250 for the 35 others" test "$(rcpt_count '^250 ')" = 35
+check "retry: the 35 are delivered" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge 35 ]"
+check "retry: exactly 35 recipient lines on the wire" test "$(rcpt_lines)" = 35
+check "retry: nothing for dead.test on the wire" sh -c "! grep -q '^X-Rcpt-Args: <user[0-9]*@dead.test>' $SINK/*"
+for who in k1 k2; do check "retry: $who@keys.test (key in signed DNS): encrypted only" encrypted_only "$who@keys.test"; done
+check "retry: lists.test members delivered" grep -q '^X-Rcpt-Args: <member30@lists.test>' "$SINK"/*
+check "the milter logs each deferred recipient" \
+	sh -c "[ \$(grep -c 'recipient user[0-9]@dead.test: the key servers of its domain do not answer' $MILTER_LOG) = 5 ]"
+check "retry: nothing left in the queue" wait_for 30 queue_empty
+
+# 4. The mark ends: dead.test's RCPTs are accepted again (and the end of the message asks it again).
+check "the mark ends within UnresponsiveTime" wait_for $((HOLD_S + 10)) dead_state lookup
+send
+diag "after the mark: $REPLY"
+check "after the mark: all 40 RCPTs accepted again" test "$(rcpt_count '^250 ')" = 40
+check "after the mark: dead.test asked again at the end of the message, still dead: 4xx" test "$RC" = 4
+
+# 5. keyd down at RCPT time: no RCPT waits on it, the end of the message decides (On-KeydError tempfail).
+kill "$KEYD_PID"
+wait "$KEYD_PID" 2>/dev/null
+rm -f "$SOCK"
+start=$(date +%s%N)
+send
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+diag "keyd down: $REPLY in $took ms"
+check "keyd down: all 40 RCPTs accepted" test "$(rcpt_count '^250 ')" = 40
+check "keyd down: the message is temp-failed (On-KeydError tempfail)" test "$RC" = 4
+check "keyd down: answered without waiting on keyd ($took ms)" test "$took" -lt 10000
+rig_done
