@@ -13,6 +13,7 @@
 
 #include <ldns/ldns.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <unbound.h>
 
 #include "dns.h"
@@ -33,6 +34,8 @@ struct dns_resolver {
 	pthread_t dispatcher;
 	bool started;		/* the dispatcher runs (started on the first lookup) */
 	int wake[2];		/* a pipe: a byte on it stops the dispatcher */
+	char *server;		/* as given to dns_resolver_new(), for the probe's context */
+	struct dns_resolver *probe;	/* dns_probe()'s: no validator, so no aggressive NSEC; made when first asked */
 };
 
 /* One lookup in flight, on its caller's stack. */
@@ -147,7 +150,7 @@ open_devnull(void)
  * name.
  */
 static cables_status
-set_options(struct ub_ctx *ctx, struct cables_err *err)
+set_options(struct ub_ctx *ctx, bool probe, struct cables_err *err)
 {
 	static const char *const opts[][2] = {
 		{ "module-config:", "validator iterator" },
@@ -176,6 +179,18 @@ set_options(struct ub_ctx *ctx, struct cables_err *err)
 		/* unbound answers "test." (RFC 6761) itself unless told not to; test trees live there. */
 		{ "local-zone:", "test. transparent" },
 	};
+	/*
+	 * The probe's context (dns_probe()) answers nothing it did not ask its
+	 * server for just now: no validator (so no aggressive NSEC synthesis,
+	 * which would answer a random name from cached NSEC records), small
+	 * caches, and its names are random.
+	 */
+	static const char *const probe_opts[][2] = {
+		{ "module-config:", "iterator" },
+		{ "aggressive-nsec:", "no" },
+		{ "msg-cache-size:", "64k" },
+		{ "rrset-cache-size:", "64k" },
+	};
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	int e;
 
@@ -183,6 +198,11 @@ set_options(struct ub_ctx *ctx, struct cables_err *err)
 		if ((e = ub_ctx_set_option(ctx, opts[i][0], opts[i][1])) != 0)
 			return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound option %s %s: %s", opts[i][0],
 			    opts[i][1], ub_strerror(e));
+	}
+	for (size_t i = 0; probe && i < sizeof(probe_opts) / sizeof(probe_opts[0]); i++) {
+		if ((e = ub_ctx_set_option(ctx, probe_opts[i][0], probe_opts[i][1])) != 0)
+			return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound option %s %s: %s", probe_opts[i][0],
+			    probe_opts[i][1], ub_strerror(e));
 	}
 	/* unbound's log target is global to the process: one /dev/null for all resolvers. */
 	pthread_once(&once, open_devnull);
@@ -218,8 +238,9 @@ set_server(struct ub_ctx *ctx, const char *server, struct cables_err *err)
 	return CABLES_OK;
 }
 
-cables_status
-dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_ms, struct dns_resolver **out,
+/* A resolver forwarding to server; with anchors, validating; without, the probe's (set_options()). */
+static cables_status
+resolver_create(const char *server, const char *anchors, unsigned int timeout_ms, struct dns_resolver **out,
     struct cables_err *err)
 {
 	struct dns_resolver *r = xcalloc(1, sizeof(*r));
@@ -229,6 +250,7 @@ dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_m
 	*out = NULL;
 	r->timeout_ms = timeout_ms;
 	r->wake[0] = r->wake[1] = -1;
+	r->server = server != NULL ? xstrdup(server) : NULL;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -238,8 +260,9 @@ dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_m
 		dns_resolver_free(r);
 		return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound: cannot create a context");
 	}
-	if ((st = set_options(r->ctx, err)) != CABLES_OK || (st = set_server(r->ctx, server, err)) != CABLES_OK ||
-	    (st = add_anchors(r->ctx, anchors, err)) != CABLES_OK) {
+	if ((st = set_options(r->ctx, anchors == NULL, err)) != CABLES_OK ||
+	    (st = set_server(r->ctx, server, err)) != CABLES_OK ||
+	    (anchors != NULL && (st = add_anchors(r->ctx, anchors, err)) != CABLES_OK)) {
 		dns_resolver_free(r);
 		return st;
 	}
@@ -249,6 +272,13 @@ dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_m
 	}
 	*out = r;
 	return CABLES_OK;
+}
+
+cables_status
+dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_ms, struct dns_resolver **out,
+    struct cables_err *err)
+{
+	return resolver_create(server, anchors, timeout_ms, out, err);
 }
 
 cables_status
@@ -269,6 +299,8 @@ dns_resolver_free(struct dns_resolver *r)
 {
 	if (r == NULL)
 		return;
+	dns_resolver_free(r->probe);
+	free(r->server);
 	if (r->started) {
 		(void)write_fully(r->wake[1], "x", 1);
 		pthread_join(r->dispatcher, NULL);
@@ -537,7 +569,7 @@ classify(const struct ub_result *res, ldns_rr_type type, int kind, struct dns_an
 		ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes, res->rcode);
 
 		out->status = DNS_TEMPFAIL;
-		out->resolver_error = true;
+		out->servfail = res->rcode == LDNS_RCODE_SERVFAIL;
 		snprintf(out->reason, sizeof(out->reason), "no answer: the resolver answered %s",
 		    rc != NULL ? rc->name : "an error");
 		return;
@@ -628,4 +660,50 @@ dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind,
 	ldns_rdf_deep_free(owner);
 	query(r, name, types[kind], DNS_KIND_TEXT, timeout_ms, out);
 	return CABLES_OK;
+}
+
+bool
+dns_probe(struct dns_resolver *r, const char *zone, unsigned int timeout_ms, char *why, size_t why_len)
+{
+	struct pending p;
+	unsigned char nonce[8];
+	char hex[17], *name;
+	struct cables_err err;
+	struct dns_resolver *probe;
+	bool ok;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->probe == NULL && resolver_create(r->server, NULL, r->timeout_ms, &r->probe, &err) != CABLES_OK)
+		snprintf(why, why_len, "no probe: %s", err.msg);
+	probe = r->probe;
+	pthread_mutex_unlock(&r->lock);
+	if (probe == NULL)
+		return false;
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		snprintf(why, why_len, "no probe: no random bytes");
+		return false;
+	}
+	hex_encode(nonce, sizeof(nonce), hex);
+	hex[16] = '\0';
+	name = xasprintf("cables-probe-%s.%s%s", hex, zone != NULL ? zone : "",
+	    zone == NULL || zone[0] == '\0' || zone[strlen(zone) - 1] != '.' ? "." : "");
+	if (timeout_ms == 0 || timeout_ms > r->timeout_ms)
+		timeout_ms = r->timeout_ms;
+	memset(&p, 0, sizeof(p));
+	p.r = probe;
+	if (!resolve(probe, name, LDNS_RR_TYPE_A, timeout_ms, &p, why, why_len)) {
+		free(name);
+		return false;
+	}
+	ok = p.result->rcode == LDNS_RCODE_NOERROR || p.result->rcode == LDNS_RCODE_NXDOMAIN;
+	if (ok) {
+		snprintf(why, why_len, "%s answered %s", name, p.result->rcode == LDNS_RCODE_NOERROR ? "NOERROR" : "NXDOMAIN");
+	} else {
+		ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes, p.result->rcode);
+
+		snprintf(why, why_len, "%s: the resolver answered %s", name, rc != NULL ? rc->name : "an error");
+	}
+	ub_resolve_free(p.result);
+	free(name);
+	return ok;
 }

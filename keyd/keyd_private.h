@@ -68,6 +68,9 @@ struct flight {
 
 struct discovery_source;
 
+/* Did the resolver answer a random name under zone ("" the root) within timeout_ms?  why says what happened. */
+typedef bool keyd_probe_fn(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char *why, size_t why_len);
+
 struct keyd {
 	struct keyd_conf *conf;
 	const struct discovery_source *sources;	/* discovery_sources, or a test's */
@@ -82,8 +85,14 @@ struct keyd {
 	struct flight *flights;
 	struct neg_entry neg[NEG_CACHE];
 	struct pos_entry pos[POS_CACHE];
-	struct unresponsive unresponsive;	/* domains whose lookups recently got no answer */
-	unsigned long checks, checks_unresponsive;
+	struct unresponsive unresponsive;	/* domains whose DNS servers do not answer */
+	unsigned long checks, checks_unresponsive, probes;
+	/* The resolver's probe (unresponsive.h, condition 2): dns_probe(), or a test's. */
+	keyd_probe_fn *probe;
+	pthread_mutex_t probe_lock;	/* the three below: one probe at a time */
+	long long probe_sent_ms;	/* monotonic_ms() when the last probe was sent; -1: none yet */
+	bool probe_alive;	/* it was answered */
+	char probe_why[160];
 	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
 	    shared, replaced, peer_asked, peer_failed, key_changes, from_harvest;
 };
@@ -116,8 +125,9 @@ struct discovery {
 	bool tempfail;		/* a source failed (no answer, a key server that failed) */
 	bool proven_none;	/* every DNS answer so far proved absence */
 	bool cacheable;		/* "no key" may be negative-cached: only proofs and unsigned answers so far */
-	bool answered;		/* a server of the domain answered (anything, bogus too) */
-	bool unanswered;	/* a query got no answer (timeout, SERVFAIL): unresponsive.h */
+	bool answered;		/* a query for the domain's names got an answer (any rcode but SERVFAIL, bogus too) */
+	bool unanswered;	/* a query timed out: unresponsive.h */
+	long long started_ms;	/* monotonic_ms() at the start: the window of unresponsive.h's condition 1 */
 	char unanswered_why[128];
 	unsigned long ttl;	/* of the keys found, seconds */
 	unsigned long none_ttl;	/* of the answers that said "no key" (the SOA minimum); ~0UL: none yet */
@@ -135,12 +145,22 @@ struct discovery_source {
 	void (*lookup)(struct discovery *d);
 };
 
+/*
+ * A query for d's domain got an answer (unresponsive.h): d->answered, and
+ * the answer kept at once for the other lookups at the domain to see; the
+ * domain's mark, if any, is gone.
+ */
+void keyd_note_answered(struct discovery *d);
+
 /* SMIMEA, OPENPGPKEY, the domain's key server, WKD. */
 extern const struct discovery_source discovery_sources[];
 extern const size_t discovery_nsources;
 
 /* Tests: ask these sources instead (they must outlive k). */
 void keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t n);
+
+/* Tests: probe the resolver with this instead of dns_probe(). */
+void keyd_set_probe(struct keyd *k, keyd_probe_fn *probe);
 
 /* The configuration in force, held until keyd_conf_put() (a SIGHUP may replace it meanwhile). */
 struct keyd_conf *keyd_conf_get(struct keyd *k);

@@ -63,6 +63,13 @@ keyd_conf_put(struct keyd *k, struct keyd_conf *c)
 	pthread_mutex_unlock(&k->lock);
 }
 
+/* The default probe (keyd_set_probe()): the resolver's, dns.h. */
+static bool
+probe_dns(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char *why, size_t why_len)
+{
+	return dns_probe(c->res, zone, timeout_ms, why, why_len);
+}
+
 struct keyd *
 keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509_STORE *anchors, const char *gpg_home)
 {
@@ -74,7 +81,10 @@ keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509
 	k->certs = smime_cache_new(4096);
 	k->sources = discovery_sources;
 	k->nsources = discovery_nsources;
+	k->probe = probe_dns;
+	k->probe_sent_ms = -1;
 	pthread_mutex_init(&k->lock, NULL);
+	pthread_mutex_init(&k->probe_lock, NULL);
 	pthread_mutex_init(&k->gpg_lock, NULL);
 	pthread_mutex_init(&k->pin_lock, NULL);
 	pthread_cond_init(&k->landed, NULL);
@@ -92,6 +102,7 @@ keyd_free(struct keyd *k)
 	pthread_cond_destroy(&k->landed);
 	pthread_mutex_destroy(&k->gpg_lock);
 	pthread_mutex_destroy(&k->pin_lock);
+	pthread_mutex_destroy(&k->probe_lock);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
@@ -205,32 +216,85 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 	return n;
 }
 
+void
+keyd_note_answered(struct discovery *d)
+{
+	d->answered = true;
+	pthread_mutex_lock(&d->k->lock);
+	unresponsive_answered(&d->k->unresponsive, strrchr(d->norm, '@') + 1, time(NULL), monotonic_ms());
+	pthread_mutex_unlock(&d->k->lock);
+}
+
 /*
- * What d's DNS queries say about its domain's servers (unresponsive.h): an
- * answer clears a mark; no answer at all (and no answer to any other
- * query) sets one for UnresponsiveTime, unless the domain answered within
- * twice LookupTimeout.  Only the domain's own failures count: a lookup
- * never begun (keyd's workers busy) marks nothing; a resolver's SERVFAIL
- * neither marks nor clears (dns.h).
+ * Condition 2 of a mark (unresponsive.h): did the resolver answer a query
+ * that no cache could answer, asked after ended_ms (when domain's lookup
+ * gave up)?  One probe at a time; a lookup that gave up before a probe
+ * was sent takes its outcome (many dead domains cost a probe per round,
+ * not one each).  The probe asks under the domain that answered last
+ * (a zone of its own, reached the way domain's would be), else the root.
+ */
+static bool
+resolver_answers(struct keyd *k, struct keyd_conf *c, const char *domain, long long ended_ms, char *why,
+    size_t why_len)
+{
+	char zone[UNRESPONSIVE_DOMAIN_MAX] = "";
+	bool alive;
+
+	pthread_mutex_lock(&k->probe_lock);
+	if (k->probe_sent_ms <= ended_ms) {
+		pthread_mutex_lock(&k->lock);
+		(void)unresponsive_other(&k->unresponsive, domain, zone, sizeof(zone));
+		pthread_mutex_unlock(&k->lock);
+		k->probe_sent_ms = monotonic_ms();
+		k->probe_alive = k->probe(c, zone, (unsigned int)c->cfg->lookup_timeout_ms, k->probe_why,
+		    sizeof(k->probe_why));
+		keyd_sanitize(k->probe_why);
+		keyd_count(k, &k->probes);
+	}
+	alive = k->probe_alive;
+	strlcpy_c(why, k->probe_why, why_len);
+	pthread_mutex_unlock(&k->probe_lock);
+	return alive;
+}
+
+/*
+ * What a lookup that got no DNS answer says about its domain's servers
+ * (unresponsive.h): a query for its names timed out, none answered
+ * (source_dns() keeps every answer as it comes, and clears the mark), so
+ * the domain is marked for UnresponsiveTime if no other lookup there got
+ * an answer since this one began (condition 1) and the resolver answers a
+ * fresh query for another zone right after (condition 2).  A SERVFAIL
+ * neither marks nor spares (dns.h); a lookup never begun (keyd's workers
+ * busy) marks nothing.
  */
 static void
-note_responsiveness(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
+note_unanswered(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
 {
 	const char *domain = strrchr(d->norm, '@') + 1;
-	bool fresh = false;
+	long long ended_ms = monotonic_ms();
+	enum unresponsive_evidence ev;
+	char why[UNRESPONSIVE_REASON_MAX];
+	bool fresh = false, alive;
 
-	if (!d->answered && !d->unanswered)
+	if (d->answered || !d->unanswered || c->cfg->unresponsive_time_ms == 0)
 		return;
 	pthread_mutex_lock(&k->lock);
-	if (d->answered)
-		unresponsive_answered(&k->unresponsive, domain, time(NULL));
-	else
+	ev = unresponsive_silent_since(&k->unresponsive, domain, d->started_ms);
+	pthread_mutex_unlock(&k->lock);
+	/* Some names answered, others did not: slow, not dead. */
+	alive = ev == UNRESPONSIVE_SILENT && resolver_answers(k, c, domain, ended_ms, why, sizeof(why));
+	pthread_mutex_lock(&k->lock);
+	/* Again: an answer may have come while the probe ran. */
+	if (alive && unresponsive_silent_since(&k->unresponsive, domain, d->started_ms) == UNRESPONSIVE_SILENT)
 		fresh = unresponsive_mark(&k->unresponsive, domain, time(NULL), c->cfg->unresponsive_time_ms / 1000,
-		    2 * ((c->cfg->lookup_timeout_ms + 999) / 1000), d->unanswered_why);
+		    d->unanswered_why);
+	else
+		k->unresponsive.spared++;
 	pthread_mutex_unlock(&k->lock);
 	if (fresh)
-		log_warnx("keyd: %s: its DNS servers do not answer (%s): recipients there are deferred at RCPT for %lu s "
-		    "(UnresponsiveTime)", domain, d->unanswered_why, c->cfg->unresponsive_time_ms / 1000);
+		log_warnx("keyd: %s: its DNS servers do not answer (%s; the resolver does: %s): recipients there are "
+		    "deferred at RCPT for %lu s (UnresponsiveTime)", domain, d->unanswered_why, why,
+		    c->cfg->unresponsive_time_ms / 1000);
 }
 
 /*
@@ -251,7 +315,8 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	d.others = others;
 	d.nothers = nothers;
 	d.now = now;
-	d.deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
+	d.started_ms = monotonic_ms();
+	d.deadline = d.started_ms + (long long)c->cfg->lookup_timeout_ms;
 	d.held.action = ACTION_ACCEPT;
 	d.proven_none = d.cacheable = true;
 	d.none_ttl = ~0UL;
@@ -260,7 +325,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		k->sources[i].lookup(&d);
 	keyd_sanitize(d.reason);
 	keyd_cache_remember(&d);
-	note_responsiveness(k, c, &d);
+	note_unanswered(k, c, &d);
 	if (!d.any && d.held.action != ACTION_ACCEPT) {
 		keyd_sanitize(d.held.why);
 		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
@@ -412,6 +477,12 @@ keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t 
 	k->nsources = n;
 }
 
+void
+keyd_set_probe(struct keyd *k, keyd_probe_fn *probe)
+{
+	k->probe = probe;
+}
+
 unsigned long
 keyd_lookup_timeout_ms(struct keyd *k)
 {
@@ -430,10 +501,10 @@ keyd_stats(struct keyd *k, struct buf *out)
 	buf_printf(out, "lookups=%lu\nfrom_store=%lu\nfrom_dns=%lu\nnegative_cache_hits=%lu\nnone=%lu\ntempfail=%lu\n"
 	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\npeer_asked=%lu\n"
 	    "peer_failed=%lu\nkey_changes=%lu\nfrom_harvest=%lu\nchecks=%lu\nchecks_unresponsive=%lu\n"
-	    "unresponsive_marked=%lu\nunresponsive_cleared=%lu\nunresponsive_spared=%lu\n", k->lookups,
+	    "unresponsive_marked=%lu\nunresponsive_cleared=%lu\nunresponsive_spared=%lu\nunresponsive_probes=%lu\n", k->lookups,
 	    k->from_store, k->from_dns, k->negative_hits, k->none, k->tempfail, k->bogus, k->insecure, k->dns_lookups,
 	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest, k->checks,
-	    k->checks_unresponsive, k->unresponsive.marked, k->unresponsive.cleared, k->unresponsive.spared);
+	    k->checks_unresponsive, k->unresponsive.marked, k->unresponsive.cleared, k->unresponsive.spared, k->probes);
 	pthread_mutex_unlock(&k->lock);
 }
 

@@ -339,16 +339,19 @@ source_dns(struct discovery *d, enum dns_key_type type)
 		return;
 	}
 	/*
-	 * Whether the domain's servers answer at all (unresponsive.h): bogus is
-	 * an answer, a timeout is not; a resolver's SERVFAIL says neither (a
-	 * resolver answers it for its own troubles too, e.g. a forwarder it
-	 * holds for down after another domain's queries were dropped).
+	 * Whether the domain's servers answer at all (unresponsive.h): any
+	 * answer (NXDOMAIN, NODATA, bogus, an error rcode) is one, kept at once
+	 * for the other lookups at the domain to see; a timeout is not; a
+	 * SERVFAIL says neither (a resolver answers it for its own troubles
+	 * too, e.g. a forwarder it holds for down after another domain's
+	 * queries were dropped).
 	 */
-	if (a.unanswered && !d->unanswered) {
+	if (a.unanswered) {
+		if (!d->unanswered)
+			snprintf(d->unanswered_why, sizeof(d->unanswered_why), "%s: %.100s", rrtype, a.reason);
 		d->unanswered = true;
-		snprintf(d->unanswered_why, sizeof(d->unanswered_why), "%s: %.100s", rrtype, a.reason);
-	} else if (!a.unanswered && !a.resolver_error) {
-		d->answered = true;
+	} else if (!a.servfail) {
+		keyd_note_answered(d);
 	}
 	trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
 	pthread_mutex_lock(&k->lock);

@@ -1,4 +1,4 @@
-/* unresponsive - domains whose lookups recently got no answer; see unresponsive.h. */
+/* unresponsive - domains whose DNS servers do not answer, and the evidence; see unresponsive.h. */
 #include "autoconfig.h"
 
 #include <ctype.h>
@@ -54,21 +54,13 @@ find(const struct unresponsive *u, const char *domain)
 }
 
 bool
-unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s, unsigned long quiet_s,
-    const char *reason)
+unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s, const char *reason)
 {
 	struct unresponsive_slot *e = find(u, domain), *victim = NULL;
 	size_t s = slot_of(domain);
-	unsigned long long h = hash_of(domain);
-	const struct unresponsive_answer *a = answer_of(u, h);
 
 	if (hold_s == 0 || domain[0] == '\0' || strlen(domain) >= UNRESPONSIVE_DOMAIN_MAX)
 		return false;
-	/* It answered a moment ago: keyd's side failed, not the domain. */
-	if (a->hash == h && now - a->at <= (time_t)quiet_s) {
-		u->spared++;
-		return false;
-	}
 	if (e != NULL && e->until > now) {
 		e->failures++;
 		e->until = now + (time_t)hold_s;
@@ -100,20 +92,61 @@ unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsign
 	return true;
 }
 
+/* domain, newest first, in the list of those that answered last (once). */
+static void
+remember_recent(struct unresponsive *u, const char *domain)
+{
+	size_t i, len = strlen(domain);
+
+	if (len == 0 || len >= UNRESPONSIVE_DOMAIN_MAX)
+		return;
+	for (i = 0; i < UNRESPONSIVE_RECENT - 1; i++)
+		if (strcasecmp(u->recent[i], domain) == 0)
+			break;
+	memmove(u->recent[1], u->recent[0], i * sizeof(u->recent[0]));
+	for (size_t j = 0; j <= len; j++)
+		u->recent[0][j] = (char)tolower((unsigned char)domain[j]);
+}
+
 void
-unresponsive_answered(struct unresponsive *u, const char *domain, time_t now)
+unresponsive_answered(struct unresponsive *u, const char *domain, time_t now, long long at_ms)
 {
 	struct unresponsive_slot *e = find(u, domain);
 	unsigned long long h = hash_of(domain);
 	struct unresponsive_answer *a = answer_of(u, h);
 
 	a->hash = h;
-	a->at = now;
+	if (at_ms > a->at_ms)	/* times only grow (see the header) */
+		a->at_ms = at_ms;
+	remember_recent(u, domain);
 	if (e == NULL)
 		return;
 	if (e->until > now)
 		u->cleared++;
 	memset(e, 0, sizeof(*e));
+}
+
+enum unresponsive_evidence
+unresponsive_silent_since(const struct unresponsive *u, const char *domain, long long since_ms)
+{
+	unsigned long long h = hash_of(domain);
+	const struct unresponsive_answer *a = answer_of(u, h);
+
+	if (a->hash == 0 || a->at_ms < since_ms)
+		return UNRESPONSIVE_SILENT;
+	return a->hash == h ? UNRESPONSIVE_ANSWERED : UNRESPONSIVE_UNKNOWN;
+}
+
+bool
+unresponsive_other(const struct unresponsive *u, const char *domain, char *out, size_t out_len)
+{
+	for (size_t i = 0; i < UNRESPONSIVE_RECENT; i++) {
+		if (u->recent[i][0] != '\0' && strcasecmp(u->recent[i], domain) != 0) {
+			strlcpy_c(out, u->recent[i], out_len);
+			return true;
+		}
+	}
+	return false;
 }
 
 bool

@@ -1,31 +1,44 @@
 /*
- * unresponsive - the domains whose key lookups recently got no answer.
+ * unresponsive - the domains whose DNS servers do not answer, and the
+ * evidence a mark is made from.
  *
- * When a discovery at a domain ends with no server answering (a DNS query
- * timed out: dns_answer.unanswered; a resolver's SERVFAIL counts neither
- * way, as resolvers answer it for their own troubles too), keyd
- * marks the domain for UnresponsiveTime.  The milter asks at RCPT time
- * (request=check, keydproto.h) and temp-fails that recipient alone while
- * the mark lasts, instead of accepting it and then temp-failing the whole
- * message when the lookup times out at its end.  Any answer from the
- * domain's servers (records, proven absence, even a bogus answer) clears
- * the mark: the servers answer again.  A bogus answer never sets one.
+ * A mark says "the servers of this domain do not answer": while it lasts
+ * (UnresponsiveTime), the milter temp-fails that domain's recipients alone
+ * at RCPT time (request=check, keydproto.h) instead of accepting them and
+ * then temp-failing the whole message when the lookup times out at its
+ * end.  A wrong mark defers mail that would have gone through, so a mark
+ * is made from evidence about the domain, never from keyd's resolver being
+ * slow.  keyd (lookup.c) marks domain D when, for one lookup at D:
  *
- * A domain that answered a moment ago (within the quiet time the caller
- * gives: keyd's is twice LookupTimeout) is not marked by a query that got
- * none: that is keyd's resolver or its path failing under load (one
- * sender's 1,000 lookups, a forwarder that dropped another domain's
- * queries), not the domain, and marking it would defer mail that a retry
- * a second later would deliver.  The answers are kept by a hash of the
- * domain in UNRESPONSIVE_ANSWERS slots, a later domain overwriting an
- * earlier one in its slot (then a failure of the earlier one may mark it).
+ *  1. a query for D's names timed out, none got any answer (an answer of
+ *     any kind, NXDOMAIN, NODATA and bogus included), and no other lookup
+ *     at D got one during that lookup's window (its start to now):
+ *     unresponsive_silent_since() says so.  A domain of which some names
+ *     answer while others time out is slow, not dead;
+ *  2. and the resolver answered a query that no cache could answer, about
+ *     another zone, after the window began (lookup.c's probe: a random
+ *     name, asked through a resolver context without a cache of names or
+ *     aggressive NSEC).  An overloaded or cut-off resolver answers no such
+ *     query in time, and then nothing is marked.
  *
- * The table has a fixed number of slots (UNRESPONSIVE_SLOTS, by a hash of
+ * SERVFAIL counts neither way (a resolver answers it for its own troubles
+ * too: a forwarder it holds for down, a validation it gave up).  Any answer
+ * from D's servers clears D's mark.
+ *
+ * The evidence of answers is kept in UNRESPONSIVE_ANSWERS slots by a hash
+ * of the domain, each with the time of its last write (times only grow):
+ * a slot written before the window began proves D silent since; a slot
+ * written since by D proves an answer; a slot written since by another
+ * domain (a collision) proves nothing, and nothing is marked.  So a lost
+ * answer never makes a mark; it can only spare one.
+ *
+ * The marks have a fixed number of slots (UNRESPONSIVE_SLOTS, by a hash of
  * the domain, a short probe window): a sender who names addresses at many
- * dead domains costs no memory, and a mark pushed out early only means
- * the domain is tried again at the end of a message, as without marks.
- * The struct is the caller's (embedded in struct keyd, under its lock);
- * nothing here locks, logs or reads the clock: times are given.
+ * dead domains costs no memory, and a mark pushed out early only means the
+ * domain is tried again at the end of a message, as without marks.  The
+ * struct is the caller's (embedded in struct keyd, under its lock);
+ * nothing here locks, logs or reads a clock: times are given, marks in
+ * seconds of the wall clock, evidence in milliseconds of a monotonic one.
  */
 #ifndef CABLES_UNRESPONSIVE_H
 #define CABLES_UNRESPONSIVE_H
@@ -38,6 +51,8 @@
 #define UNRESPONSIVE_PROBE 8
 #define UNRESPONSIVE_DOMAIN_MAX 256
 #define UNRESPONSIVE_REASON_MAX 160
+#define UNRESPONSIVE_ANSWERS 8192
+#define UNRESPONSIVE_RECENT 4
 
 struct unresponsive_slot {
 	char domain[UNRESPONSIVE_DOMAIN_MAX];	/* lower case; "" when free */
@@ -47,38 +62,52 @@ struct unresponsive_slot {
 	char reason[UNRESPONSIVE_REASON_MAX];
 };
 
-#define UNRESPONSIVE_ANSWERS 8192
-
 struct unresponsive_answer {
-	unsigned long long hash;	/* of the domain, lower case; 0: free */
-	time_t at;
+	unsigned long long hash;	/* of the domain, lower case; 0: never written */
+	long long at_ms;	/* the last write */
 };
 
 struct unresponsive {
 	struct unresponsive_slot slots[UNRESPONSIVE_SLOTS];
-	struct unresponsive_answer answers[UNRESPONSIVE_ANSWERS];	/* when a domain last answered */
-	unsigned long marked, cleared, spared;	/* counters for request=stats (spared: answered a moment ago) */
+	struct unresponsive_answer answers[UNRESPONSIVE_ANSWERS];
+	char recent[UNRESPONSIVE_RECENT][UNRESPONSIVE_DOMAIN_MAX];	/* domains that answered last, newest first */
+	unsigned long marked, cleared, spared;	/* counters for request=stats (spared: timed out, not marked) */
 };
 
 /* Empty the table. */
 void unresponsive_init(struct unresponsive *u);
 
 /*
- * A lookup at domain got no answer at now: mark it until now + hold_s
- * (hold_s 0: marks are off, nothing is kept), unless it answered within
- * the last quiet_s.  A mark that exists is extended.  A domain longer than
- * UNRESPONSIVE_DOMAIN_MAX - 1 is not kept.  True when the domain was not
- * marked before (for one log line per mark).
+ * Mark domain (the caller has the evidence above) until now + hold_s
+ * (hold_s 0: marks are off, nothing is kept).  A mark that exists is
+ * extended.  A domain longer than UNRESPONSIVE_DOMAIN_MAX - 1 is not kept.
+ * True when the domain was not marked before (for one log line per mark).
  */
 bool unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s,
-    unsigned long quiet_s, const char *reason);
+    const char *reason);
 
-/* A server of domain answered at now: its mark, if any, is gone, and the answer remembered. */
-void unresponsive_answered(struct unresponsive *u, const char *domain, time_t now);
+/* A server of domain answered (at now, at_ms): its mark, if any, is gone, and the answer kept as evidence. */
+void unresponsive_answered(struct unresponsive *u, const char *domain, time_t now, long long at_ms);
+
+enum unresponsive_evidence {
+	UNRESPONSIVE_SILENT,	/* no answer from domain's servers since the time asked */
+	UNRESPONSIVE_ANSWERED,	/* one came */
+	UNRESPONSIVE_UNKNOWN,	/* its slot was taken by another domain since: treat as answered */
+};
+
+/* Did domain's servers answer since since_ms (condition 1)? */
+enum unresponsive_evidence unresponsive_silent_since(const struct unresponsive *u, const char *domain,
+    long long since_ms);
+
+/*
+ * The domain other than domain whose servers answered last (at any time),
+ * for the probe of condition 2: true with it in out, false when none did.
+ */
+bool unresponsive_other(const struct unresponsive *u, const char *domain, char *out, size_t out_len);
 
 /*
  * Is domain marked at now?  If so, *until and reason (may be NULL) say
- * till when and why ("N lookups got no answer since T: REASON").
+ * till when and why ("N lookups at D got no answer in the last S s: REASON").
  */
 bool unresponsive_get(const struct unresponsive *u, const char *domain, time_t now, time_t *until, char *reason,
     size_t reason_len);

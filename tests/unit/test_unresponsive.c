@@ -1,11 +1,13 @@
 /*
  * test_unresponsive - keyd's marks on domains whose lookups got no answer
  * (keyd/unresponsive.c), with a fixed clock: a mark lasts its hold time
- * and no longer, another failure extends it, an answer clears it, a
- * failure within the quiet time after an answer marks nothing, hold 0
+ * and no longer, another failure extends it, an answer clears it, hold 0
  * keeps nothing, case does not matter, and the table stays bounded when a
  * sender names many dead domains (the newest marks are kept, the old
- * ones pushed out, never memory grown).
+ * ones pushed out, never memory grown).  The evidence: a domain is silent
+ * since a time only if no answer of it was kept since, and an answer lost
+ * to another domain in its slot makes it "unknown", never silent; the
+ * domain that answered last (not the one asked about) is the probe's.
  */
 #include "autoconfig.h"
 
@@ -46,8 +48,7 @@ test_mark_lifetime(void **state)
 		{ MARK, 1000, 600, false, true },	/* another failure extends it: until 1600 */
 		{ LOOK, 1599, 0, false, true },
 		{ CLEAR, 1599, 0, false, false },	/* the servers answered */
-		{ MARK, 1603, 600, false, false },	/* no answer 4 s after one: keyd's side, not the domain */
-		{ MARK, 1604, 600, true, true },	/* 5 s after: the domain */
+		{ MARK, 1604, 600, true, true },
 		{ MARK, 2000, 0, false, true },		/* UnresponsiveTime 0: nothing new kept (the old mark runs on) */
 		{ LOOK, 2204, 0, false, false },
 		{ MARK, 2300, 0, false, false },
@@ -58,16 +59,15 @@ test_mark_lifetime(void **state)
 		time_t now = T0 + steps[i].at;
 
 		if (steps[i].op == MARK)
-			assert_int_equal(unresponsive_mark(&u, "dead.test", now, steps[i].hold, 4, "SMIMEA: no answer"),
+			assert_int_equal(unresponsive_mark(&u, "dead.test", now, steps[i].hold, "SMIMEA: no answer"),
 			    steps[i].fresh);
 		else if (steps[i].op == CLEAR)
-			unresponsive_answered(&u, "dead.test", now);
+			unresponsive_answered(&u, "dead.test", now, steps[i].at * 1000);
 		if (marked("dead.test", now) != steps[i].marked)
 			fail_msg("step %zu: marked should be %d", i, steps[i].marked);
 	}
 	assert_int_equal(u.marked, 3);
 	assert_int_equal(u.cleared, 1);
-	assert_int_equal(u.spared, 1);
 }
 
 static void
@@ -77,20 +77,110 @@ test_reason_and_until(void **state)
 	time_t until;
 
 	unresponsive_init(&u);
-	unresponsive_mark(&u, "Dead.Test", T0, 300, 4, "SMIMEA: no answer within 1000 ms");
-	unresponsive_mark(&u, "dead.test", T0 + 10, 300, 4, "OPENPGPKEY: no answer within 1000 ms");
+	unresponsive_mark(&u, "Dead.Test", T0, 300, "SMIMEA: no answer within 1000 ms");
+	unresponsive_mark(&u, "dead.test", T0 + 10, 300, "OPENPGPKEY: no answer within 1000 ms");
 	assert_true(unresponsive_get(&u, "DEAD.test", T0 + 20, &until, why, sizeof(why)));
 	assert_int_equal(until, T0 + 310);
 	assert_string_equal(why, "2 lookups at dead.test got no answer in the last 20 s: "
 	    "OPENPGPKEY: no answer within 1000 ms");
 	assert_false(marked("live.test", T0 + 20));
 	assert_false(marked("sub.dead.test", T0 + 20));
-	unresponsive_answered(&u, "live.test", T0 + 20);	/* nothing to clear: nothing changes */
+	unresponsive_answered(&u, "live.test", T0 + 20, 20000);	/* nothing to clear: nothing changes */
 	assert_true(marked("dead.test", T0 + 20));
 	assert_int_equal(u.cleared, 0);
-	/* live.test answered: a timeout right after does not mark it, nor does the case of its name matter. */
-	assert_false(unresponsive_mark(&u, "LIVE.test", T0 + 21, 300, 4, "SMIMEA: no answer within 1000 ms"));
-	assert_false(marked("live.test", T0 + 21));
+	unresponsive_answered(&u, "DEAD.TEST", T0 + 21, 21000);
+	assert_false(marked("dead.test", T0 + 21));
+	assert_int_equal(u.cleared, 1);
+}
+
+/* The index of domain's evidence slot (found by writing it into an empty table). */
+static size_t
+answer_slot(const char *domain)
+{
+	size_t i = 0;
+
+	unresponsive_init(&u);
+	unresponsive_answered(&u, domain, T0, 1);
+	while (u.answers[i].hash == 0)
+		i++;
+	return i;
+}
+
+/* A domain whose answers land in dead.test's evidence slot. */
+static void
+slot_mate(char *out, size_t len)
+{
+	size_t mine = answer_slot("dead.test");
+
+	for (int i = 0;; i++) {
+		snprintf(out, len, "mate%d.test", i);
+		if (answer_slot(out) == mine)
+			return;
+	}
+}
+
+/*
+ * Condition 1's evidence, a table of answers then questions: silent since
+ * a time only if no answer was kept since; an answer of another domain
+ * in the same slot since then hides whether it answered: unknown.
+ */
+static void
+test_silent_since(void **state)
+{
+	static const struct {
+		const char *answered;
+		long long at, since;
+		enum unresponsive_evidence ev;
+	} steps[] = {
+		{ NULL, 0, 0, UNRESPONSIVE_SILENT },			/* never answered */
+		{ "dead.test", 1000, 900, UNRESPONSIVE_ANSWERED },	/* answered in the window */
+		{ NULL, 0, 1000, UNRESPONSIVE_ANSWERED },		/* at its first instant too */
+		{ NULL, 0, 1001, UNRESPONSIVE_SILENT },			/* not since */
+		{ "DEAD.test", 2000, 1500, UNRESPONSIVE_ANSWERED },	/* case does not matter */
+		{ "live.test", 3000, 2500, UNRESPONSIVE_SILENT },	/* another domain's answer: still silent */
+		{ "MATE", 4000, 3500, UNRESPONSIVE_UNKNOWN },		/* its slot taken since: not known, never silent */
+		{ NULL, 0, 4001, UNRESPONSIVE_SILENT },			/* taken before the window: silent */
+		{ "dead.test", 3999, 3998, UNRESPONSIVE_ANSWERED },	/* a late write never moves the time back */
+		{ NULL, 0, 4001, UNRESPONSIVE_SILENT },
+	};
+	char mate[64];
+
+	slot_mate(mate, sizeof(mate));
+	unresponsive_init(&u);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		const char *who = steps[i].answered;
+
+		if (who != NULL)
+			unresponsive_answered(&u, strcmp(who, "MATE") == 0 ? mate : who, T0, steps[i].at);
+		if (unresponsive_silent_since(&u, "dead.test", steps[i].since) != steps[i].ev)
+			fail_msg("step %zu: evidence should be %d", i, (int)steps[i].ev);
+	}
+}
+
+/* The probe's zone: the domain that answered last, not the one asked about; none before any answer. */
+static void
+test_other(void **state)
+{
+	char zone[UNRESPONSIVE_DOMAIN_MAX];
+
+	unresponsive_init(&u);
+	assert_false(unresponsive_other(&u, "dead.test", zone, sizeof(zone)));
+	unresponsive_answered(&u, "Lists.Test", T0, 1);
+	assert_true(unresponsive_other(&u, "dead.test", zone, sizeof(zone)));
+	assert_string_equal(zone, "lists.test");
+	assert_false(unresponsive_other(&u, "lists.test", zone, sizeof(zone)));
+	unresponsive_answered(&u, "keys.test", T0, 2);
+	unresponsive_answered(&u, "lists.test", T0, 3);
+	assert_true(unresponsive_other(&u, "lists.test", zone, sizeof(zone)));
+	assert_string_equal(zone, "keys.test");
+	assert_true(unresponsive_other(&u, "dead.test", zone, sizeof(zone)));
+	assert_string_equal(zone, "lists.test");
+	for (int i = 0; i < 10; i++) {
+		snprintf(zone, sizeof(zone), "d%d.test", i);
+		unresponsive_answered(&u, zone, T0, 4 + i);
+	}
+	assert_true(unresponsive_other(&u, "d9.test", zone, sizeof(zone)));
+	assert_string_equal(zone, "d8.test");
 }
 
 /* Many dead domains: the table keeps a fixed size; every recent mark of the last slots' worth is there. */
@@ -103,7 +193,7 @@ test_bounded(void **state)
 	unresponsive_init(&u);
 	for (int i = 0; i < 20000; i++) {
 		snprintf(name, sizeof(name), "dead%d.test", i);
-		unresponsive_mark(&u, name, T0 + i, 100000, 4, "no answer");
+		unresponsive_mark(&u, name, T0 + i, 100000, "no answer");
 	}
 	for (int i = 20000 - 64; i < 20000; i++) {
 		snprintf(name, sizeof(name), "dead%d.test", i);
@@ -119,9 +209,9 @@ test_bounded(void **state)
 	assert_true(kept < 64);
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	assert_false(unresponsive_mark(&u, longname, T0, 600, 4, "no answer"));
+	assert_false(unresponsive_mark(&u, longname, T0, 600, "no answer"));
 	assert_false(marked(longname, T0));
-	assert_false(unresponsive_mark(&u, "", T0, 600, 4, "no answer"));
+	assert_false(unresponsive_mark(&u, "", T0, 600, "no answer"));
 }
 
 int
@@ -130,6 +220,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mark_lifetime),
 		cmocka_unit_test(test_reason_and_until),
+		cmocka_unit_test(test_silent_since),
+		cmocka_unit_test(test_other),
 		cmocka_unit_test(test_bounded),
 	};
 
