@@ -89,8 +89,9 @@ struct keyd {
 	unsigned long checks, checks_unresponsive, probes;
 	/* The resolver's probe (unresponsive.h, condition 2): dns_probe(), or a test's. */
 	keyd_probe_fn *probe;
-	pthread_mutex_t probe_lock;	/* the three below: one probe at a time */
+	pthread_mutex_t probe_lock;	/* the four below: one probe at a time */
 	long long probe_sent_ms;	/* monotonic_ms() when the last probe was sent; -1: none yet */
+	long long probe_answered_ms;	/* and when it ended */
 	bool probe_alive;	/* it was answered */
 	char probe_why[160];
 	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
@@ -128,6 +129,10 @@ struct discovery {
 	bool answered;		/* a query for the domain's names got an answer (any rcode but SERVFAIL, bogus too) */
 	bool unanswered;	/* a query timed out: unresponsive.h */
 	long long started_ms;	/* monotonic_ms() at the start: the window of unresponsive.h's condition 1 */
+	bool probed;		/* the resolver was probed (at the first timeout) */
+	long long alive_ms;	/* when it answered the probe; 0: it did not */
+	bool silent_after_alive;	/* a query asked after alive_ms timed out: condition 2 */
+	char alive_why[160];
 	char unanswered_why[128];
 	unsigned long ttl;	/* of the keys found, seconds */
 	unsigned long none_ttl;	/* of the answers that said "no key" (the SOA minimum); ~0UL: none yet */
@@ -151,6 +156,21 @@ struct discovery_source {
  * domain's mark, if any, is gone.
  */
 void keyd_note_answered(struct discovery *d);
+
+/*
+ * A query for d's domain asked at asked_ms timed out (what: which, and
+ * why): d->unanswered; at the first timeout the resolver is probed, and a
+ * query asked after it answered that times out too is condition 2 of
+ * unresponsive.h (d->silent_after_alive).
+ */
+void keyd_note_timeout(struct discovery *d, long long asked_ms, const char *what);
+
+/*
+ * Did the resolver answer a query no cache could answer, sent after
+ * since_ms?  *answered_ms says when it ended (lookup.c, unresponsive.h).
+ */
+bool keyd_resolver_answers(struct discovery *d, long long since_ms, long long *answered_ms, char *why,
+    size_t why_len);
 
 /* SMIMEA, OPENPGPKEY, the domain's key server, WKD. */
 extern const struct discovery_source discovery_sources[];

@@ -227,31 +227,34 @@ keyd_note_answered(struct discovery *d)
 
 /*
  * Condition 2 of a mark (unresponsive.h): did the resolver answer a query
- * that no cache could answer, asked after ended_ms (when domain's lookup
- * gave up)?  One probe at a time; a lookup that gave up before a probe
- * was sent takes its outcome (many dead domains cost a probe per round,
- * not one each).  The probe asks under the domain that answered last
- * (a zone of its own, reached the way domain's would be), else the root.
+ * that no cache could answer, sent after since_ms (when a query of d's
+ * timed out)?  If so, *answered_ms says when.  One probe at a time; a
+ * lookup whose query timed out before a probe was sent takes its outcome
+ * (many dead domains cost a probe per round, not one each).  The probe
+ * asks under the domain that answered last (a zone of its own, reached
+ * the way d's would be), else the root.
  */
-static bool
-resolver_answers(struct keyd *k, struct keyd_conf *c, const char *domain, long long ended_ms, char *why,
-    size_t why_len)
+bool
+keyd_resolver_answers(struct discovery *d, long long since_ms, long long *answered_ms, char *why, size_t why_len)
 {
+	struct keyd *k = d->k;
 	char zone[UNRESPONSIVE_DOMAIN_MAX] = "";
 	bool alive;
 
 	pthread_mutex_lock(&k->probe_lock);
-	if (k->probe_sent_ms <= ended_ms) {
+	if (k->probe_sent_ms <= since_ms) {
 		pthread_mutex_lock(&k->lock);
-		(void)unresponsive_other(&k->unresponsive, domain, zone, sizeof(zone));
+		(void)unresponsive_other(&k->unresponsive, strrchr(d->norm, '@') + 1, zone, sizeof(zone));
 		pthread_mutex_unlock(&k->lock);
 		k->probe_sent_ms = monotonic_ms();
-		k->probe_alive = k->probe(c, zone, (unsigned int)c->cfg->lookup_timeout_ms, k->probe_why,
+		k->probe_alive = k->probe(d->c, zone, (unsigned int)d->c->cfg->lookup_timeout_ms, k->probe_why,
 		    sizeof(k->probe_why));
+		k->probe_answered_ms = monotonic_ms();
 		keyd_sanitize(k->probe_why);
 		keyd_count(k, &k->probes);
 	}
 	alive = k->probe_alive;
+	*answered_ms = k->probe_answered_ms;
 	strlcpy_c(why, k->probe_why, why_len);
 	pthread_mutex_unlock(&k->probe_lock);
 	return alive;
@@ -259,33 +262,27 @@ resolver_answers(struct keyd *k, struct keyd_conf *c, const char *domain, long l
 
 /*
  * What a lookup that got no DNS answer says about its domain's servers
- * (unresponsive.h): a query for its names timed out, none answered
- * (source_dns() keeps every answer as it comes, and clears the mark), so
- * the domain is marked for UnresponsiveTime if no other lookup there got
- * an answer since this one began (condition 1) and the resolver answers a
- * fresh query for another zone right after (condition 2).  A SERVFAIL
- * neither marks nor spares (dns.h); a lookup never begun (keyd's workers
- * busy) marks nothing.
+ * (unresponsive.h): the domain is marked for UnresponsiveTime when no
+ * query for its names got an answer since this lookup began, here or in
+ * another lookup there (condition 1: source_dns() keeps every answer as it
+ * comes, and clears the mark), and when a query of this lookup asked
+ * after the resolver answered a fresh query for another zone timed out
+ * all the same (condition 2: source_dns() probes at the first timeout).
+ * A resolver that stalled for a while, or drops queries under load,
+ * answers no probe then, or answers the domain's next query; a SERVFAIL
+ * neither marks nor spares (dns.h); a lookup never begun marks nothing.
  */
 static void
 note_unanswered(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
 {
 	const char *domain = strrchr(d->norm, '@') + 1;
-	long long ended_ms = monotonic_ms();
-	enum unresponsive_evidence ev;
-	char why[UNRESPONSIVE_REASON_MAX];
-	bool fresh = false, alive;
+	bool fresh = false;
 
 	if (d->answered || !d->unanswered || c->cfg->unresponsive_time_ms == 0)
 		return;
 	pthread_mutex_lock(&k->lock);
-	ev = unresponsive_silent_since(&k->unresponsive, domain, d->started_ms);
-	pthread_mutex_unlock(&k->lock);
-	/* Some names answered, others did not: slow, not dead. */
-	alive = ev == UNRESPONSIVE_SILENT && resolver_answers(k, c, domain, ended_ms, why, sizeof(why));
-	pthread_mutex_lock(&k->lock);
-	/* Again: an answer may have come while the probe ran. */
-	if (alive && unresponsive_silent_since(&k->unresponsive, domain, d->started_ms) == UNRESPONSIVE_SILENT)
+	if (d->silent_after_alive &&
+	    unresponsive_silent_since(&k->unresponsive, domain, d->started_ms) == UNRESPONSIVE_SILENT)
 		fresh = unresponsive_mark(&k->unresponsive, domain, time(NULL), c->cfg->unresponsive_time_ms / 1000,
 		    d->unanswered_why);
 	else
@@ -293,7 +290,7 @@ note_unanswered(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
 	pthread_mutex_unlock(&k->lock);
 	if (fresh)
 		log_warnx("keyd: %s: its DNS servers do not answer (%s; the resolver does: %s): recipients there are "
-		    "deferred at RCPT for %lu s (UnresponsiveTime)", domain, d->unanswered_why, why,
+		    "deferred at RCPT for %lu s (UnresponsiveTime)", domain, d->unanswered_why, d->alive_why,
 		    c->cfg->unresponsive_time_ms / 1000);
 }
 

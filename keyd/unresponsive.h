@@ -15,11 +15,13 @@
  *     at D got one during that lookup's window (its start to now):
  *     unresponsive_silent_since() says so.  A domain of which some names
  *     answer while others time out is slow, not dead;
- *  2. and the resolver answered a query that no cache could answer, about
- *     another zone, after the window began (lookup.c's probe: a random
- *     name, asked through a resolver context without a cache of names or
- *     aggressive NSEC).  An overloaded or cut-off resolver answers no such
- *     query in time, and then nothing is marked.
+ *  2. and, after D's first query timed out, the resolver answered a query
+ *     that no cache could answer, about another zone (the probe: a random
+ *     name, asked through a resolver context without validator, hence
+ *     without aggressive NSEC), and a query for D asked after that answer
+ *     timed out all the same.  An overloaded or stalled resolver answers
+ *     no probe in time; one that recovers answers D's next query; either
+ *     way nothing is marked.
  *
  * SERVFAIL counts neither way (a resolver answers it for its own troubles
  * too: a forwarder it holds for down, a validation it gave up).  Any answer

@@ -100,15 +100,18 @@ fake_dnssec(struct discovery *d)
 	free(r.public_data);
 }
 
-/* A domain whose servers do not answer: DNS timed out (sources.c sets unanswered). */
+/*
+ * A domain whose servers do not answer: both its queries time out, the
+ * second asked after the first (and after the probe, as source_dns() does).
+ */
 static void
 fake_unanswered(struct discovery *d)
 {
 	calls[1]++;
 	d->tempfail = true;
 	d->cacheable = false;
-	d->unanswered = true;
-	snprintf(d->unanswered_why, sizeof(d->unanswered_why), "SMIMEA: no answer within 1000 ms");
+	keyd_note_timeout(d, monotonic_ms(), "SMIMEA: no answer within 1000 ms");
+	keyd_note_timeout(d, monotonic_ms() + 1, "OPENPGPKEY: no answer within 1000 ms");
 	snprintf(d->reason, sizeof(d->reason), "SMIMEA: tempfail: no answer within 1000 ms");
 }
 
