@@ -1,15 +1,20 @@
 #!/bin/sh
 # One domain that does not answer holds back no one else (issue 13), through
 # a real Postfix, cables-milter and cables-keyd, under the default
-# On-KeydError tempfail.  A message to 40 recipients, 5 of them at a domain
+# On-KeydError tempfail.  A message to 60 recipients, 25 of them at a domain
 # whose DNS server never answers (dnsdrop.py drops its queries): the first
 # attempt is temp-failed as a whole (nothing is known of the domain yet);
 # keyd then marks the domain unresponsive, and the retry, as the sending
 # MTA makes it, gets 451 4.4.3 for the dead domain's RCPTs alone and 250
 # for the message: the 35 others are delivered (encrypted where keyed), the
-# dead ones not.  Once the mark ends (UnresponsiveTime, short here) their
-# RCPTs are accepted again.  keyd down at RCPT time blocks nothing: the
-# RCPTs are accepted and the end of the message decides, as before.
+# dead ones not.  25 deferred RCPTs are 25 client errors to Postfix's smtpd:
+# with its default smtpd_hard_error_limit (20) the session ends at the 20th
+# and nothing is sent, which is why cables-milter(8) says to raise it.  When
+# the domain answers again and the mark ends (UnresponsiveTime, short
+# here), its recipients are delivered.  A resolver that stalls (the
+# forwarder stopped while keyd looks up a list) marks no domain.  keyd down
+# at RCPT time blocks nothing: the RCPTs are accepted and the end of the
+# message decides, as before.
 RIG_PORT=12720
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/dnszone.sh"
@@ -25,13 +30,18 @@ dns_store "$R" keys.test
 for who in k1 k2; do "$KEYCTL" -c "$R/conf" generate "$who@keys.test" --smime >/dev/null; done
 dns_publish_zone keys.test "$R/conf"
 dns_sign_zone keys.test 20351231000000 20250101000000
-printf '$ORIGIN lists.test.\n$TTL 300\n@ IN SOA ns.lists.test. admin.lists.test. 1 3600 600 86400 300\n@ IN NS ns.lists.test.\nns IN A 127.0.0.1\n' \
-	> "$Z/lists.test.zone"
-cp "$Z/lists.test.zone" "$Z/lists.test.zone.signed"
-dns_start_nsd "$DNSPORT" keys.test lists.test
-check "nsd serves keys.test and lists.test" test -n "$NSD_PID"
-$PY "$SRC/tests/integration/dnsdrop.py" "$STUBPORT" "$DNSPORT" "$T/stub.ready" 2>"$T/stub.err" &
-echo $! >> "$T/pids"
+for zone in lists.test dead.test; do
+	printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. admin.%s. 1 3600 600 86400 300\n@ IN NS ns.%s.\nns IN A 127.0.0.1\n' \
+		"$zone" "$zone" "$zone" "$zone" > "$Z/$zone.zone"
+	cp "$Z/$zone.zone" "$Z/$zone.zone.signed"
+done
+dns_start_nsd "$DNSPORT" keys.test lists.test dead.test
+check "nsd serves keys.test, lists.test and dead.test" test -n "$NSD_PID"
+# dead*.test answer only once $T/revive/DOMAIN exists.
+mkdir "$T/revive"
+$PY "$SRC/tests/integration/dnsdrop.py" "$STUBPORT" "$DNSPORT" "$T/stub.ready" "$T/revive" 2>"$T/stub.err" &
+STUB_PID=$!
+echo $STUB_PID >> "$T/pids"
 check "the forwarder that drops dead*.test is up" wait_for 10 test -s "$T/stub.ready"
 
 rig_config "KeydSocket $SOCK" "Resolver 127.0.0.1@$STUBPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s" \
@@ -39,7 +49,8 @@ rig_config "KeydSocket $SOCK" "Resolver 127.0.0.1@$STUBPORT" "DNSSECTrustAnchor 
 	"ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key"
 rig_keyd
 check "keyd answers" wait_for 10 keyd_ask "$SOCK" request=stats
-rig_postfix
+# 25 RCPTs deferred in one session are 25 client errors to smtpd: cables-milter(8), POSTFIX.
+rig_postfix "smtpd_error_sleep_time = 0" "smtpd_soft_error_limit = 1000" "smtpd_hard_error_limit = 1001"
 rig_sink
 rig_milter
 $MAILTOOL make "$T/plain.eml" plain
@@ -47,7 +58,7 @@ $MAILTOOL make "$T/plain.eml" plain
 recipients() {
 	echo k1@keys.test k2@keys.test
 	for i in 1 2 3; do echo "nokey$i@keys.test"; done
-	for i in 1 2 3 4 5; do echo "user$i@dead.test"; done
+	for i in $(seq 1 25); do echo "user$i@dead.test"; done
 	for i in $(seq 1 30); do echo "member$i@lists.test"; done
 }
 # send: the message to every recipient, going on past refused RCPTs as an MTA does;
@@ -75,7 +86,7 @@ encrypted_only() {
 check "before any lookup, keyd's check says dead.test needs a lookup" dead_state lookup
 send
 diag "first attempt: $REPLY"
-check "first attempt: all 40 RCPTs accepted" test "$(rcpt_count '^250 ')" = 40
+check "first attempt: all 60 RCPTs accepted" test "$(rcpt_count '^250 ')" = 60
 check "first attempt: the message is temp-failed (4xx), dead.test unknown yet" test "$RC" = 4
 check "first attempt: nothing queued or sent" sh -c "[ $(rcpt_lines) = 0 ] && [ $(queue_count) = 0 ]"
 
@@ -91,8 +102,8 @@ check "live domains are not marked" sh -c "! grep -q unresponsive $T/reply"
 send
 diag "retry: $REPLY"
 check "retry: the message is accepted (250)" test "$RC" = 0
-check "retry: 451 4.4.3 for the 5 dead.test RCPTs" test "$(grep -c '^451 .*@dead.test$' "$T/rcpts")" = 5
-check "retry: 451 for no other RCPT" test "$(rcpt_count '^4')" = 5
+check "retry: 451 4.4.3 for the 25 dead.test RCPTs" test "$(grep -c '^451 .*@dead.test$' "$T/rcpts")" = 25
+check "retry: 451 for no other RCPT" test "$(rcpt_count '^4')" = 25
 check "retry: 250 for the 35 others" test "$(rcpt_count '^250 ')" = 35
 check "retry: the 35 are delivered" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge 35 ]"
 check "retry: exactly 35 recipient lines on the wire" test "$(rcpt_lines)" = 35
@@ -100,15 +111,62 @@ check "retry: nothing for dead.test on the wire" sh -c "! grep -q '^X-Rcpt-Args:
 for who in k1 k2; do check "retry: $who@keys.test (key in signed DNS): encrypted only" encrypted_only "$who@keys.test"; done
 check "retry: lists.test members delivered" grep -q '^X-Rcpt-Args: <member30@lists.test>' "$SINK"/*
 check "the milter logs each deferred recipient" \
-	sh -c "[ \$(grep -c 'recipient user[0-9]@dead.test: the key servers of its domain do not answer' $MILTER_LOG) = 5 ]"
+	sh -c "[ \$(grep -c 'recipient user[0-9]*@dead.test: the key servers of its domain do not answer' $MILTER_LOG) = 25 ]"
 check "retry: nothing left in the queue" wait_for 30 queue_empty
 
-# 4. The mark ends: dead.test's RCPTs are accepted again (and the end of the message asks it again).
+# 3c. Postfix's default smtpd_hard_error_limit (20): the 20th deferred RCPT ends the session, nothing is sent.
+sent=$(rcpt_lines)
+postconf -c "$PF" -X smtpd_error_sleep_time smtpd_soft_error_limit smtpd_hard_error_limit
+postconf -c "$PF" -e "smtpd_error_sleep_time = 0"
+postfix -c "$PF" reload >/dev/null 2>&1
+default_limits_refuse() { send; [ "$RC" = 4 ] && grep -q 'too many errors' "$PF/maillog"; }
+check "default smtpd_hard_error_limit: the 20th 451 ends the session (Postfix: too many errors)" \
+	wait_for 60 default_limits_refuse
+diag "default limits: $(grep 'too many errors' "$PF/maillog" | tail -n 1)"
+check "default limits: nothing of it sent" sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') = $sent ]"
+for line in "smtpd_soft_error_limit = 1000" "smtpd_hard_error_limit = 1001"; do postconf -c "$PF" -e "$line"; done
+postfix -c "$PF" reload >/dev/null 2>&1
+
+# 4. dead.test answers again; once the mark ends its RCPTs are accepted and everyone is delivered.
+touch "$T/revive/dead.test"
 check "the mark ends within UnresponsiveTime" wait_for $((HOLD_S + 10)) dead_state lookup
-send
-diag "after the mark: $REPLY"
-check "after the mark: all 40 RCPTs accepted again" test "$(rcpt_count '^250 ')" = 40
-check "after the mark: dead.test asked again at the end of the message, still dead: 4xx" test "$RC" = 4
+sent=$(rcpt_lines)
+revived() { send; [ "$RC" = 0 ]; }
+check "dead.test back: the message is accepted" wait_for 60 revived
+check "dead.test back: all 60 RCPTs accepted" test "$(rcpt_count '^250 ')" = 60
+check "dead.test back: its 25 recipients delivered" \
+	wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args: <user[0-9]*@dead.test>') = 25 ]"
+check "dead.test back: all 60 on the wire" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge $((sent + 60)) ]"
+check "dead.test back: nothing left in the queue" wait_for 30 queue_empty
+
+# 6. The resolver stalls (the forwarder stopped) while keyd looks up new list members: their lookups
+# time out, the message is temp-failed, and no domain is marked (the probe goes unanswered); once the
+# forwarder runs again the message goes through.
+stats_value() { keyd_ask "$SOCK" request=stats >/dev/null && sed -n "s/^$1=//p" "$T/reply"; }
+marked_before=$(stats_value unresponsive_marked)
+spared_before=$(stats_value unresponsive_spared)
+stall_send() {
+	# shellcheck disable=SC2046
+	STALL=$($MAILTOOL send --port "$SMTP_PORT" --from alice@a.test --rcpt-replies "$T/rcpts" \
+	    $(for i in $(seq 100 119); do echo "--to new$i@lists.test"; done) --to k1@keys.test "$T/plain.eml")
+	STALL_RC=$?
+}
+kill -STOP "$STUB_PID"
+stall_send
+lookups_judged() { [ "$(stats_value unresponsive_spared)" -gt "$spared_before" ]; }
+check "stalled resolver: lookups time out and are judged (unresponsive_spared grows)" wait_for 60 lookups_judged
+diag "stalled resolver: $STALL"
+check "stalled resolver: the message is temp-failed (4xx)" test "$STALL_RC" = 4
+keyd_ask "$SOCK" request=check address=new100@lists.test address=k1@keys.test
+check "stalled resolver: lists.test and keys.test not marked" sh -c "! grep -q unresponsive $T/reply"
+kill -CONT "$STUB_PID"
+sent=$(rcpt_lines)
+stall_over() { stall_send; [ "$STALL_RC" = 0 ]; }
+check "the forwarder runs again: the message goes through" wait_for 60 stall_over
+check "... its 21 recipients delivered" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge $((sent + 21)) ]"
+check "stalled resolver: no mark at all" test "$(stats_value unresponsive_marked)" = "$marked_before"
+check "no live domain was ever marked (keyd's log)" \
+	sh -c "! grep -E '(lists|keys)\.test: its DNS servers do not answer' $MILTER_LOG"
 
 # 5. keyd down at RCPT time: no RCPT waits on it, the end of the message decides (On-KeydError tempfail).
 kill "$KEYD_PID"
@@ -118,7 +176,7 @@ start=$(date +%s%N)
 send
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 diag "keyd down: $REPLY in $took ms"
-check "keyd down: all 40 RCPTs accepted" test "$(rcpt_count '^250 ')" = 40
+check "keyd down: all 60 RCPTs accepted" test "$(rcpt_count '^250 ')" = 60
 check "keyd down: the message is temp-failed (On-KeydError tempfail)" test "$RC" = 4
 check "keyd down: answered without waiting on keyd ($took ms)" test "$took" -lt 10000
 rig_done
