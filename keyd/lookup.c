@@ -226,7 +226,7 @@ keyd_note_answered(struct discovery *d)
 }
 
 /*
- * Condition 2 of a mark (unresponsive.h): did the resolver answer a query
+ * Condition 2 of a strike (unresponsive.h): did the resolver answer a query
  * that no cache could answer, sent after since_ms (when a query of d's
  * timed out)?  If so, *answered_ms says when.  One probe at a time; a
  * lookup whose query timed out before a probe was sent takes its outcome
@@ -262,15 +262,16 @@ keyd_resolver_answers(struct discovery *d, long long since_ms, long long *answer
 
 /*
  * What a lookup that got no DNS answer says about its domain's servers
- * (unresponsive.h): the domain is marked for UnresponsiveTime when no
- * query for its names got an answer since this lookup began, here or in
- * another lookup there (condition 1: source_dns() keeps every answer as it
- * comes, and clears the mark), and when a query of this lookup asked
- * after the resolver answered a fresh query for another zone timed out
- * all the same (condition 2: source_dns() probes at the first timeout).
- * A resolver that stalled for a while, or drops queries under load,
- * answers no probe then, or answers the domain's next query; a SERVFAIL
- * neither marks nor spares (dns.h); a lookup never begun marks nothing.
+ * (unresponsive.h): a strike against the domain (the second marks it for
+ * UnresponsiveTime) when no query for its names got an answer since this
+ * lookup began, here or in another lookup there (condition 1:
+ * source_dns() keeps every answer as it comes, and clears the mark), and
+ * when a query of this lookup asked after the resolver answered a fresh
+ * query for another zone timed out all the same (condition 2:
+ * source_dns() probes at the first timeout).  A resolver that stalled for
+ * a while, or drops queries under load, answers no probe then, or answers
+ * the domain's next query; a SERVFAIL neither marks nor spares (dns.h); a
+ * lookup never begun marks nothing.
  */
 static void
 note_unanswered(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
@@ -284,7 +285,7 @@ note_unanswered(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
 	if (d->silent_after_alive &&
 	    unresponsive_silent_since(&k->unresponsive, domain, d->started_ms) == UNRESPONSIVE_SILENT)
 		fresh = unresponsive_mark(&k->unresponsive, domain, time(NULL), c->cfg->unresponsive_time_ms / 1000,
-		    d->unanswered_why);
+		    UNRESPONSIVE_STRIKES, d->unanswered_why);
 	else
 		k->unresponsive.spared++;
 	pthread_mutex_unlock(&k->lock);

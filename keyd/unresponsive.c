@@ -54,7 +54,8 @@ find(const struct unresponsive *u, const char *domain)
 }
 
 bool
-unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s, const char *reason)
+unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s, unsigned int strikes,
+    const char *reason)
 {
 	struct unresponsive_slot *e = find(u, domain), *victim = NULL;
 	size_t s = slot_of(domain);
@@ -67,12 +68,23 @@ unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsign
 		strlcpy_c(e->reason, reason, sizeof(e->reason));
 		return false;
 	}
-	/* Its old slot, else a free or expired one in the window, else the mark that ends first. */
+	/* Strikes counted since its last answer, within hold_s: one more; marked at the last one. */
+	if (e != NULL && e->until == 0 && now - e->since <= (time_t)hold_s) {
+		e->failures++;
+		strlcpy_c(e->reason, reason, sizeof(e->reason));
+		if (e->failures < strikes)
+			return false;
+		e->until = now + (time_t)hold_s;
+		u->marked++;
+		return true;
+	}
+	/* Its old slot, else a free or expired one in the window, else the one that ends first. */
 	victim = e;
 	for (size_t i = 0; victim == NULL && i < UNRESPONSIVE_PROBE; i++) {
 		struct unresponsive_slot *c = &u->slots[(s + i) % UNRESPONSIVE_SLOTS];
 
-		if (c->domain[0] == '\0' || c->until <= now)
+		if (c->domain[0] == '\0' || (c->until != 0 && c->until <= now) ||
+		    (c->until == 0 && now - c->since > (time_t)hold_s))
 			victim = c;
 	}
 	for (size_t i = 0; victim == NULL && i < UNRESPONSIVE_PROBE; i++) {
@@ -85,9 +97,11 @@ unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsign
 	for (size_t i = 0; domain[i] != '\0'; i++)
 		victim->domain[i] = (char)tolower((unsigned char)domain[i]);
 	victim->since = now;
-	victim->until = now + (time_t)hold_s;
 	victim->failures = 1;
 	strlcpy_c(victim->reason, reason, sizeof(victim->reason));
+	if (strikes > 1)
+		return false;
+	victim->until = now + (time_t)hold_s;
 	u->marked++;
 	return true;
 }
@@ -123,7 +137,7 @@ unresponsive_answered(struct unresponsive *u, const char *domain, time_t now, lo
 		return;
 	if (e->until > now)
 		u->cleared++;
-	memset(e, 0, sizeof(*e));
+	memset(e, 0, sizeof(*e));	/* a mark, or strikes towards one */
 }
 
 enum unresponsive_evidence

@@ -23,6 +23,14 @@
  *     no probe in time; one that recovers answers D's next query; either
  *     way nothing is marked.
  *
+ * One such lookup is a strike; the mark needs UNRESPONSIVE_STRIKES of them
+ * since D's last answer, within UnresponsiveTime: two witnesses, so that a
+ * resolver that loses packets at random (each strike needs every try of
+ * a query for D lost while a probe got through) marks nobody by bad luck.
+ * A message with two or more recipients at a dead domain brings two
+ * strikes at once (their lookups run side by side); a lone recipient's
+ * domain is marked at the message's first retry.
+ *
  * SERVFAIL counts neither way (a resolver answers it for its own troubles
  * too: a forwarder it holds for down, a validation it gave up).  Any answer
  * from D's servers clears D's mark.
@@ -56,11 +64,13 @@
 #define UNRESPONSIVE_ANSWERS 8192
 #define UNRESPONSIVE_RECENT 4
 
+#define UNRESPONSIVE_STRIKES 2
+
 struct unresponsive_slot {
 	char domain[UNRESPONSIVE_DOMAIN_MAX];	/* lower case; "" when free */
-	time_t since;		/* the first failure of this mark */
-	time_t until;		/* the mark lasts while now < until */
-	unsigned long failures;	/* lookups that got no answer while marked */
+	time_t since;		/* the first strike */
+	time_t until;		/* the mark lasts while now < until; 0: strikes only, not marked yet */
+	unsigned long failures;	/* strikes: lookups that got no answer (with the evidence above) */
 	char reason[UNRESPONSIVE_REASON_MAX];
 };
 
@@ -80,13 +90,15 @@ struct unresponsive {
 void unresponsive_init(struct unresponsive *u);
 
 /*
- * Mark domain (the caller has the evidence above) until now + hold_s
- * (hold_s 0: marks are off, nothing is kept).  A mark that exists is
- * extended.  A domain longer than UNRESPONSIVE_DOMAIN_MAX - 1 is not kept.
- * True when the domain was not marked before (for one log line per mark).
+ * A strike against domain (the caller has the evidence above): with the
+ * strikes-th since its last answer (the earlier ones within hold_s), it
+ * is marked until now + hold_s (hold_s 0: marks are off, nothing is
+ * kept).  A mark that exists is extended.  A domain longer than
+ * UNRESPONSIVE_DOMAIN_MAX - 1 is not kept.  True when this strike marked
+ * it (for one log line per mark).
  */
 bool unresponsive_mark(struct unresponsive *u, const char *domain, time_t now, unsigned long hold_s,
-    const char *reason);
+    unsigned int strikes, const char *reason);
 
 /* A server of domain answered (at now, at_ms): its mark, if any, is gone, and the answer kept as evidence. */
 void unresponsive_answered(struct unresponsive *u, const char *domain, time_t now, long long at_ms);

@@ -139,7 +139,7 @@ check "dead.test back: its 25 recipients delivered" \
 check "dead.test back: all 60 on the wire" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge $((sent + 60)) ]"
 check "dead.test back: nothing left in the queue" wait_for 30 queue_empty
 
-# 6. The resolver stalls (the forwarder stopped) while keyd looks up new list members: their lookups
+# 5. The resolver stalls (the forwarder stopped) while keyd looks up new list members: their lookups
 # time out, the message is temp-failed, and no domain is marked (the probe goes unanswered); once the
 # forwarder runs again the message goes through.
 stats_value() { keyd_ask "$SOCK" request=stats >/dev/null && sed -n "s/^$1=//p" "$T/reply"; }
@@ -168,7 +168,84 @@ check "stalled resolver: no mark at all" test "$(stats_value unresponsive_marked
 check "no live domain was ever marked (keyd's log)" \
 	sh -c "! grep -E '(lists|keys)\.test: its DNS servers do not answer' $MILTER_LOG"
 
-# 5. keyd down at RCPT time: no RCPT waits on it, the end of the message decides (On-KeydError tempfail).
+# 6. Under load: a flood of queries through the forwarder (more than it can answer, so that keyd's
+# queries are dropped at random and time out, as on a busy resolver) while a message to 1,000
+# recipients is sent, again and again as an MTA retries: 985 new list members, five at keys.test and
+# ten at dead3.test (dead).  No live domain is ever marked; dead3.test may be; once the flood stops,
+# the retry defers dead3.test's ten alone and the 990 others are delivered.
+load_rcpts() {
+	echo k1@keys.test k2@keys.test
+	for i in 1 2 3; do echo "nokey$i@keys.test"; done
+	for i in $(seq 1 10); do echo "user$i@dead3.test"; done
+	for i in $(seq 1 985); do echo "load$i@lists.test"; done
+}
+load_send() {
+	# shellcheck disable=SC2046
+	LOAD=$($MAILTOOL send --port "$SMTP_PORT" --from alice@a.test --rcpt-replies "$T/rcpts" \
+	    $(for r in $(load_rcpts); do echo "--to $r"; done) "$T/plain.eml")
+	LOAD_RC=$?
+}
+live_marked() {
+	keyd_ask "$SOCK" request=check address=load1@lists.test address=load985@lists.test address=k1@keys.test \
+	    address=nokey1@keys.test >/dev/null
+	grep -q unresponsive "$T/reply"
+}
+# shellcheck disable=SC2016
+$PY -c '
+import os, socket, struct, sys
+port, stop, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", port))
+s.setblocking(False)
+open(ready, "w").close()
+while not os.path.exists(stop):
+    for _ in range(100):
+        label = os.urandom(6).hex().encode()
+        q = struct.pack("!HHHHHH", struct.unpack("!H", os.urandom(2))[0], 0x0100, 1, 0, 0, 0)
+        q += bytes([len(label)]) + label + b"\x05lists\x04test\x00" + struct.pack("!HH", 1, 1)
+        try:
+            s.send(q)
+        except OSError:
+            pass
+    try:
+        while True:
+            s.recv(65535)
+    except OSError:
+        pass
+' "$STUBPORT" "$T/flood.stop" "$T/flood.ready" 2>"$T/flood.err" &
+echo $! >> "$T/pids"
+check "the flood through the forwarder runs" wait_for 10 test -e "$T/flood.ready"
+marked_before=$(stats_value unresponsive_marked)
+spared_before=$(stats_value unresponsive_spared)
+give_up=$(( $(date +%s) + 60 ))
+attempts=0 ever_live=0
+while :; do
+	attempts=$((attempts + 1))
+	load_send
+	live_marked && ever_live=1
+	[ "$LOAD_RC" = 0 ] || [ "$(date +%s)" -ge "$give_up" ] && break
+done
+touch "$T/flood.stop"
+check "under the flood: the queue empties" wait_for 60 queue_empty
+sent=$(rcpt_lines)
+diag "under the flood: $attempts attempts, the last: $LOAD; marked $marked_before -> $(stats_value unresponsive_marked), spared $spared_before -> $(stats_value unresponsive_spared)"
+check "under the flood: no live domain marked (checked after each attempt)" test "$ever_live" = 0
+give_up=$(( $(date +%s) + 120 ))
+while :; do
+	load_send
+	live_marked && ever_live=1
+	[ "$LOAD_RC" = 0 ] || [ "$(date +%s)" -ge "$give_up" ] && break
+done
+diag "after the flood: $LOAD; $(grep -c '^451 ' "$T/rcpts") RCPTs deferred"
+check "after the flood: the message is accepted" test "$LOAD_RC" = 0
+check "after the flood: 451 4.4.3 for the 10 dead3.test RCPTs, and no other" \
+	sh -c "[ \$(grep -c '^451 .*@dead3.test\$' $T/rcpts) = 10 ] && [ \$(grep -c '^4' $T/rcpts) = 10 ]"
+check "after the flood: no live domain marked" test "$ever_live" = 0
+check "after the flood: the 990 others delivered" \
+	wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge $((sent + 990)) ]"
+for who in k1 k2; do check "after the flood: $who@keys.test encrypted only" encrypted_only "$who@keys.test"; done
+
+# 7. keyd down at RCPT time: no RCPT waits on it, the end of the message decides (On-KeydError tempfail).
 kill "$KEYD_PID"
 wait "$KEYD_PID" 2>/dev/null
 rm -f "$SOCK"

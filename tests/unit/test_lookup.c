@@ -266,9 +266,10 @@ check(struct keyd *k, const char *addr, struct keyd_check *c)
 }
 
 /*
- * A lookup whose DNS got no answer marks its domain (every address there)
- * when the resolver answers its probe, asked under the domain that
- * answered last; a bogus answer does not mark, an answer clears the mark;
+ * A lookup whose DNS got no answer is a strike against its domain when the
+ * resolver answers its probe, asked under the domain that answered last;
+ * the second strike marks the domain (every address there); a bogus
+ * answer does not count, an answer clears the mark;
  * a check never asks a source, and a cached "no key" is "cached" even at
  * a marked domain.
  */
@@ -289,20 +290,23 @@ test_unanswered_domain_is_marked(void **state)
 	free(r);
 	assert_int_equal(probes, 1);
 	assert_string_equal(probe_zone, "lists.test");
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);	/* one strike */
+	free(lookup(k, "grace@dead.test"));
+	assert_int_equal(probes, 2);
 	assert_int_equal(check(k, "Dave@DEAD.test", &c), KEYD_CHECK_UNRESPONSIVE);
 	assert_string_equal(c.address, "dave@dead.test");
 	assert_true(c.retry > 590 && c.retry <= 600);	/* UnresponsiveTime's default, 10m */
-	assert_non_null(strstr(c.reason, "1 lookup at dead.test got no answer"));
+	assert_non_null(strstr(c.reason, "2 lookups at dead.test got no answer"));
 	assert_int_equal(check(k, "erin@dead.test", &c), KEYD_CHECK_UNRESPONSIVE);
 	assert_int_equal(check(k, "bob@b.test", &c), KEYD_CHECK_LOOKUP);
 	assert_string_equal(c.reason, "");
-	assert_int_equal(calls[1], 1);	/* checks asked no source */
+	assert_int_equal(calls[1], 2);	/* checks asked no source */
 
 	keyd_set_sources(k, bogus_sources, 1);
 	r = lookup(k, "frank@bogus.test");
 	free(r);
 	assert_int_equal(check(k, "frank@bogus.test", &c), KEYD_CHECK_LOOKUP);
-	assert_int_equal(probes, 1);	/* an answer, bogus or not, needs no probe */
+	assert_int_equal(probes, 2);	/* an answer, bogus or not, needs no probe */
 
 	/* dead.test answers again (a proof of absence): the mark is gone, the answer cached. */
 	keyd_set_sources(k, answered_sources, 1);
@@ -341,11 +345,13 @@ test_no_mark_without_evidence(void **state)
 	assert_int_equal(k->unresponsive.spared, 2);
 	assert_int_equal(k->unresponsive.marked, 0);
 
-	/* The resolver answers again: the next lookup at the dead domain marks it. */
+	/* The resolver answers again: the next two lookups at the dead domain mark it. */
 	keyd_set_sources(k, unanswered_sources, 1);
 	free(lookup(k, "erin@dead.test"));
 	assert_int_equal(probes, 2);
 	assert_string_equal(probe_zone, "lists.test");
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);
+	free(lookup(k, "frank@dead.test"));
 	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_UNRESPONSIVE);
 	free_keyd(k);
 }

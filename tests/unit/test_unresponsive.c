@@ -1,6 +1,7 @@
 /*
  * test_unresponsive - keyd's marks on domains whose lookups got no answer
- * (keyd/unresponsive.c), with a fixed clock: a mark lasts its hold time
+ * (keyd/unresponsive.c), with a fixed clock: two strikes make a mark (an
+ * answer between them, or too long, starts again); a mark lasts its hold time
  * and no longer, another failure extends it, an answer clears it, hold 0
  * keeps nothing, case does not matter, and the table stays bounded when a
  * sender names many dead domains (the newest marks are kept, the old
@@ -59,7 +60,7 @@ test_mark_lifetime(void **state)
 		time_t now = T0 + steps[i].at;
 
 		if (steps[i].op == MARK)
-			assert_int_equal(unresponsive_mark(&u, "dead.test", now, steps[i].hold, "SMIMEA: no answer"),
+			assert_int_equal(unresponsive_mark(&u, "dead.test", now, steps[i].hold, 1, "SMIMEA: no answer"),
 			    steps[i].fresh);
 		else if (steps[i].op == CLEAR)
 			unresponsive_answered(&u, "dead.test", now, steps[i].at * 1000);
@@ -70,6 +71,42 @@ test_mark_lifetime(void **state)
 	assert_int_equal(u.cleared, 1);
 }
 
+/*
+ * Two strikes make a mark: the first alone marks nothing; an answer
+ * between them starts the count again; a strike older than the hold time
+ * no longer counts.
+ */
+static void
+test_strikes(void **state)
+{
+	enum op { STRIKE, CLEAR };
+	static const struct { enum op op; long at; bool fresh, marked; } steps[] = {
+		{ STRIKE, 0, false, false },		/* one witness: not yet */
+		{ STRIKE, 1, true, true },		/* two: marked */
+		{ STRIKE, 2, false, true },		/* a third extends it */
+		{ CLEAR, 3, false, false },		/* an answer: the mark and the count are gone */
+		{ STRIKE, 4, false, false },
+		{ STRIKE, 700, false, false },		/* the last strike is older than the hold time: a first one */
+		{ STRIKE, 1000, true, true },
+		{ STRIKE, 1599, false, true },		/* extended to 2199 */
+		{ STRIKE, 2199, false, false },		/* ended: a first strike again */
+	};
+
+	unresponsive_init(&u);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		time_t now = T0 + steps[i].at;
+
+		if (steps[i].op == STRIKE)
+			assert_int_equal(unresponsive_mark(&u, "dead.test", now, 600, UNRESPONSIVE_STRIKES, "no answer"),
+			    steps[i].fresh);
+		else
+			unresponsive_answered(&u, "dead.test", now, steps[i].at * 1000);
+		if (marked("dead.test", now) != steps[i].marked)
+			fail_msg("step %zu: marked should be %d", i, steps[i].marked);
+	}
+	assert_int_equal(u.marked, 2);
+}
+
 static void
 test_reason_and_until(void **state)
 {
@@ -77,8 +114,8 @@ test_reason_and_until(void **state)
 	time_t until;
 
 	unresponsive_init(&u);
-	unresponsive_mark(&u, "Dead.Test", T0, 300, "SMIMEA: no answer within 1000 ms");
-	unresponsive_mark(&u, "dead.test", T0 + 10, 300, "OPENPGPKEY: no answer within 1000 ms");
+	unresponsive_mark(&u, "Dead.Test", T0, 300, 1, "SMIMEA: no answer within 1000 ms");
+	unresponsive_mark(&u, "dead.test", T0 + 10, 300, 1, "OPENPGPKEY: no answer within 1000 ms");
 	assert_true(unresponsive_get(&u, "DEAD.test", T0 + 20, &until, why, sizeof(why)));
 	assert_int_equal(until, T0 + 310);
 	assert_string_equal(why, "2 lookups at dead.test got no answer in the last 20 s: "
@@ -193,7 +230,7 @@ test_bounded(void **state)
 	unresponsive_init(&u);
 	for (int i = 0; i < 20000; i++) {
 		snprintf(name, sizeof(name), "dead%d.test", i);
-		unresponsive_mark(&u, name, T0 + i, 100000, "no answer");
+		unresponsive_mark(&u, name, T0 + i, 100000, 1, "no answer");
 	}
 	for (int i = 20000 - 64; i < 20000; i++) {
 		snprintf(name, sizeof(name), "dead%d.test", i);
@@ -209,9 +246,9 @@ test_bounded(void **state)
 	assert_true(kept < 64);
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	assert_false(unresponsive_mark(&u, longname, T0, 600, "no answer"));
+	assert_false(unresponsive_mark(&u, longname, T0, 600, 1, "no answer"));
 	assert_false(marked(longname, T0));
-	assert_false(unresponsive_mark(&u, "", T0, 600, "no answer"));
+	assert_false(unresponsive_mark(&u, "", T0, 600, 1, "no answer"));
 }
 
 int
@@ -219,6 +256,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mark_lifetime),
+		cmocka_unit_test(test_strikes),
 		cmocka_unit_test(test_reason_and_until),
 		cmocka_unit_test(test_silent_since),
 		cmocka_unit_test(test_other),
