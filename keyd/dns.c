@@ -34,8 +34,6 @@ struct dns_resolver {
 	pthread_t dispatcher;
 	bool started;		/* the dispatcher runs (started on the first lookup) */
 	int wake[2];		/* a pipe: a byte on it stops the dispatcher */
-	char *server;		/* as given to dns_resolver_new(), for the probe's context */
-	struct dns_resolver *probe;	/* dns_probe()'s: no validator, so no aggressive NSEC; made when first asked */
 };
 
 /* One lookup in flight, on its caller's stack. */
@@ -150,13 +148,20 @@ open_devnull(void)
  * name.
  */
 static cables_status
-set_options(struct ub_ctx *ctx, bool probe, struct cables_err *err)
+set_options(struct ub_ctx *ctx, struct cables_err *err)
 {
 	static const char *const opts[][2] = {
 		{ "module-config:", "validator iterator" },
 		{ "val-permissive-mode:", "no" },
 		{ "harden-dnssec-stripped:", "yes" },
-		{ "aggressive-nsec:", "yes" },
+		/*
+		 * No answers synthesized from cached NSEC records (RFC 8198): then
+		 * a random name is never answered from our cache, and dns_probe()
+		 * learns whether this resolver, its queue, its forwarder and the
+		 * forwarder's opinion of it, answers right now.  keyd caches "no
+		 * key" itself, and a forwarding server may still synthesize.
+		 */
+		{ "aggressive-nsec:", "no" },
 		{ "qname-minimisation:", "no" },
 		{ "edns-buffer-size:", "1232" },
 		{ "do-not-query-localhost:", "no" },
@@ -179,18 +184,6 @@ set_options(struct ub_ctx *ctx, bool probe, struct cables_err *err)
 		/* unbound answers "test." (RFC 6761) itself unless told not to; test trees live there. */
 		{ "local-zone:", "test. transparent" },
 	};
-	/*
-	 * The probe's context (dns_probe()) answers nothing it did not ask its
-	 * server for just now: no validator (so no aggressive NSEC synthesis,
-	 * which would answer a random name from cached NSEC records), small
-	 * caches, and its names are random.
-	 */
-	static const char *const probe_opts[][2] = {
-		{ "module-config:", "iterator" },
-		{ "aggressive-nsec:", "no" },
-		{ "msg-cache-size:", "64k" },
-		{ "rrset-cache-size:", "64k" },
-	};
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	int e;
 
@@ -198,11 +191,6 @@ set_options(struct ub_ctx *ctx, bool probe, struct cables_err *err)
 		if ((e = ub_ctx_set_option(ctx, opts[i][0], opts[i][1])) != 0)
 			return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound option %s %s: %s", opts[i][0],
 			    opts[i][1], ub_strerror(e));
-	}
-	for (size_t i = 0; probe && i < sizeof(probe_opts) / sizeof(probe_opts[0]); i++) {
-		if ((e = ub_ctx_set_option(ctx, probe_opts[i][0], probe_opts[i][1])) != 0)
-			return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound option %s %s: %s", probe_opts[i][0],
-			    probe_opts[i][1], ub_strerror(e));
 	}
 	/* unbound's log target is global to the process: one /dev/null for all resolvers. */
 	pthread_once(&once, open_devnull);
@@ -238,9 +226,8 @@ set_server(struct ub_ctx *ctx, const char *server, struct cables_err *err)
 	return CABLES_OK;
 }
 
-/* A resolver forwarding to server; with anchors, validating; without, the probe's (set_options()). */
-static cables_status
-resolver_create(const char *server, const char *anchors, unsigned int timeout_ms, struct dns_resolver **out,
+cables_status
+dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_ms, struct dns_resolver **out,
     struct cables_err *err)
 {
 	struct dns_resolver *r = xcalloc(1, sizeof(*r));
@@ -250,7 +237,6 @@ resolver_create(const char *server, const char *anchors, unsigned int timeout_ms
 	*out = NULL;
 	r->timeout_ms = timeout_ms;
 	r->wake[0] = r->wake[1] = -1;
-	r->server = server != NULL ? xstrdup(server) : NULL;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -260,9 +246,8 @@ resolver_create(const char *server, const char *anchors, unsigned int timeout_ms
 		dns_resolver_free(r);
 		return cables_fail(err, CABLES_ERR_INTERNAL, "libunbound: cannot create a context");
 	}
-	if ((st = set_options(r->ctx, anchors == NULL, err)) != CABLES_OK ||
-	    (st = set_server(r->ctx, server, err)) != CABLES_OK ||
-	    (anchors != NULL && (st = add_anchors(r->ctx, anchors, err)) != CABLES_OK)) {
+	if ((st = set_options(r->ctx, err)) != CABLES_OK || (st = set_server(r->ctx, server, err)) != CABLES_OK ||
+	    (st = add_anchors(r->ctx, anchors, err)) != CABLES_OK) {
 		dns_resolver_free(r);
 		return st;
 	}
@@ -272,13 +257,6 @@ resolver_create(const char *server, const char *anchors, unsigned int timeout_ms
 	}
 	*out = r;
 	return CABLES_OK;
-}
-
-cables_status
-dns_resolver_new(const char *server, const char *anchors, unsigned int timeout_ms, struct dns_resolver **out,
-    struct cables_err *err)
-{
-	return resolver_create(server, anchors, timeout_ms, out, err);
 }
 
 cables_status
@@ -299,8 +277,6 @@ dns_resolver_free(struct dns_resolver *r)
 {
 	if (r == NULL)
 		return;
-	dns_resolver_free(r->probe);
-	free(r->server);
 	if (r->started) {
 		(void)write_fully(r->wake[1], "x", 1);
 		pthread_join(r->dispatcher, NULL);
@@ -665,20 +641,11 @@ dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind,
 bool
 dns_probe(struct dns_resolver *r, const char *zone, unsigned int timeout_ms, char *why, size_t why_len)
 {
-	struct pending p;
+	struct pending p = { r, false, 0, NULL };
 	unsigned char nonce[8];
 	char hex[17], *name;
-	struct cables_err err;
-	struct dns_resolver *probe;
 	bool ok;
 
-	pthread_mutex_lock(&r->lock);
-	if (r->probe == NULL && resolver_create(r->server, NULL, r->timeout_ms, &r->probe, &err) != CABLES_OK)
-		snprintf(why, why_len, "no probe: %s", err.msg);
-	probe = r->probe;
-	pthread_mutex_unlock(&r->lock);
-	if (probe == NULL)
-		return false;
 	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
 		snprintf(why, why_len, "no probe: no random bytes");
 		return false;
@@ -689,15 +656,14 @@ dns_probe(struct dns_resolver *r, const char *zone, unsigned int timeout_ms, cha
 	    zone == NULL || zone[0] == '\0' || zone[strlen(zone) - 1] != '.' ? "." : "");
 	if (timeout_ms == 0 || timeout_ms > r->timeout_ms)
 		timeout_ms = r->timeout_ms;
-	memset(&p, 0, sizeof(p));
-	p.r = probe;
-	if (!resolve(probe, name, LDNS_RR_TYPE_A, timeout_ms, &p, why, why_len)) {
+	if (!resolve(r, name, LDNS_RR_TYPE_A, timeout_ms, &p, why, why_len)) {
 		free(name);
 		return false;
 	}
 	ok = p.result->rcode == LDNS_RCODE_NOERROR || p.result->rcode == LDNS_RCODE_NXDOMAIN;
 	if (ok) {
-		snprintf(why, why_len, "%s answered %s", name, p.result->rcode == LDNS_RCODE_NOERROR ? "NOERROR" : "NXDOMAIN");
+		snprintf(why, why_len, "%s answered %s", name, p.result->rcode == LDNS_RCODE_NOERROR ? "NOERROR" :
+		    "NXDOMAIN");
 	} else {
 		ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes, p.result->rcode);
 

@@ -110,13 +110,13 @@ cables_status dns_lookup_name(struct dns_resolver *r, const char *name, enum dns
     unsigned int timeout_ms, struct dns_answer *out, struct cables_err *err);
 
 /*
- * Is the resolver's server answering now?  Asks it for a random name
- * ("cables-probe-<16 hex digits>.ZONE", ZONE NULL or "" for the root)
- * through a second context made for this on the first call: no validator,
- * hence no aggressive NSEC, so no cache on our side can answer; the answer
- * crossed the wire.  True when one came within timeout_ms (at most the
- * resolver's) with NOERROR or NXDOMAIN; why says what happened either way.
- * unresponsive.h says what it is for.
+ * Is this resolver answering now?  Asks it for a random name
+ * ("cables-probe-<16 hex digits>.ZONE", ZONE NULL or "" for the root),
+ * which its cache cannot answer (no aggressive NSEC, set_options()): the
+ * answer went through the same queue, forwarder and opinion of the
+ * forwarder as every lookup's.  True when one came within timeout_ms (at
+ * most the resolver's) with NOERROR or NXDOMAIN; why says what happened
+ * either way.  unresponsive.h says what it is for.
  */
 bool dns_probe(struct dns_resolver *r, const char *zone, unsigned int timeout_ms, char *why, size_t why_len);
 

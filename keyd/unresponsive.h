@@ -17,8 +17,9 @@
  *     answer while others time out is slow, not dead;
  *  2. and, after D's first query timed out, the resolver answered a query
  *     that no cache could answer, about another zone (the probe: a random
- *     name, asked through a resolver context without validator, hence
- *     without aggressive NSEC), and a query for D asked after that answer
+ *     name, asked through the same libunbound context as D's queries, so
+ *     through the same queue, forwarder and opinion of the forwarder, with
+ *     aggressive NSEC off), and a query for D asked after that answer
  *     timed out all the same.  An overloaded or stalled resolver answers
  *     no probe in time; one that recovers answers D's next query; either
  *     way nothing is marked.
