@@ -240,6 +240,7 @@ touch "$T/flood.stop"
 check "under the flood: the queue empties" wait_for 60 queue_empty
 sent=$(rcpt_lines)
 diag "under the flood: $attempts attempts, the last: $LOAD; marked $marked_before -> $(stats_value unresponsive_marked), spared $spared_before -> $(stats_value unresponsive_spared)"
+diag "marks so far: $(grep -o 'keyd: [a-z0-9.]*: its DNS servers do not answer' "$MILTER_LOG" | cut -d' ' -f2 | sort | uniq -c | tr '\n' ' ')"
 check "under the flood: no live domain marked (checked after each attempt)" test "$ever_live" = 0
 give_up=$(( $(date +%s) + 120 ))
 while :; do
