@@ -13,6 +13,7 @@
 
 #include <ldns/ldns.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <unbound.h>
 
 #include "dns.h"
@@ -153,7 +154,14 @@ set_options(struct ub_ctx *ctx, struct cables_err *err)
 		{ "module-config:", "validator iterator" },
 		{ "val-permissive-mode:", "no" },
 		{ "harden-dnssec-stripped:", "yes" },
-		{ "aggressive-nsec:", "yes" },
+		/*
+		 * No answers synthesized from cached NSEC records (RFC 8198): then
+		 * a random name is never answered from our cache, and dns_probe()
+		 * learns whether this resolver, its queue, its forwarder and the
+		 * forwarder's opinion of it, answers right now.  keyd caches "no
+		 * key" itself, and a forwarding server may still synthesize.
+		 */
+		{ "aggressive-nsec:", "no" },
 		{ "qname-minimisation:", "no" },
 		{ "edns-buffer-size:", "1232" },
 		{ "do-not-query-localhost:", "no" },
@@ -537,6 +545,7 @@ classify(const struct ub_result *res, ldns_rr_type type, int kind, struct dns_an
 		ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes, res->rcode);
 
 		out->status = DNS_TEMPFAIL;
+		out->servfail = res->rcode == LDNS_RCODE_SERVFAIL;
 		snprintf(out->reason, sizeof(out->reason), "no answer: the resolver answered %s",
 		    rc != NULL ? rc->name : "an error");
 		return;
@@ -580,6 +589,7 @@ query(struct dns_resolver *r, const char *name, ldns_rr_type type, int kind, uns
 		timeout_ms = r->timeout_ms;
 	if (!resolve(r, name, (int)type, timeout_ms, &p, out->reason, sizeof(out->reason))) {
 		out->status = DNS_TEMPFAIL;
+		out->unanswered = true;
 		return;
 	}
 	classify(p.result, type, kind, out);
@@ -626,4 +636,40 @@ dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind,
 	ldns_rdf_deep_free(owner);
 	query(r, name, types[kind], DNS_KIND_TEXT, timeout_ms, out);
 	return CABLES_OK;
+}
+
+bool
+dns_probe(struct dns_resolver *r, const char *zone, unsigned int timeout_ms, char *why, size_t why_len)
+{
+	struct pending p = { r, false, 0, NULL };
+	unsigned char nonce[8];
+	char hex[17], *name;
+	bool ok;
+
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+		snprintf(why, why_len, "no probe: no random bytes");
+		return false;
+	}
+	hex_encode(nonce, sizeof(nonce), hex);
+	hex[16] = '\0';
+	name = xasprintf("cables-probe-%s.%s%s", hex, zone != NULL ? zone : "",
+	    zone == NULL || zone[0] == '\0' || zone[strlen(zone) - 1] != '.' ? "." : "");
+	if (timeout_ms == 0 || timeout_ms > r->timeout_ms)
+		timeout_ms = r->timeout_ms;
+	if (!resolve(r, name, LDNS_RR_TYPE_A, timeout_ms, &p, why, why_len)) {
+		free(name);
+		return false;
+	}
+	ok = p.result->rcode == LDNS_RCODE_NOERROR || p.result->rcode == LDNS_RCODE_NXDOMAIN;
+	if (ok) {
+		snprintf(why, why_len, "%s answered %s", name, p.result->rcode == LDNS_RCODE_NOERROR ? "NOERROR" :
+		    "NXDOMAIN");
+	} else {
+		ldns_lookup_table *rc = ldns_lookup_by_id(ldns_rcodes, p.result->rcode);
+
+		snprintf(why, why_len, "%s: the resolver answered %s", name, rc != NULL ? rc->name : "an error");
+	}
+	ub_resolve_free(p.result);
+	free(name);
+	return ok;
 }

@@ -63,6 +63,8 @@ struct dns_answer {
 	size_t n;
 	uint32_t ttl;		/* of the records, or the negative TTL (SOA) for secure-none */
 	char reason[256];
+	bool unanswered;	/* tempfail because no answer came in time, not for what an answer said */
+	bool servfail;		/* tempfail: the resolver answered SERVFAIL (its own trouble, or the domain's) */
 };
 
 void dns_answer_release(struct dns_answer *a);
@@ -106,5 +108,16 @@ cables_status dns_lookup(struct dns_resolver *r, const char *addr, enum dns_key_
 enum dns_rr_kind { DNS_RR_SRV, DNS_RR_TXT, DNS_RR_A, DNS_RR_AAAA };
 cables_status dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind, time_t now,
     unsigned int timeout_ms, struct dns_answer *out, struct cables_err *err);
+
+/*
+ * Is this resolver answering now?  Asks it for a random name
+ * ("cables-probe-<16 hex digits>.ZONE", ZONE NULL or "" for the root),
+ * which its cache cannot answer (no aggressive NSEC, set_options()): the
+ * answer went through the same queue, forwarder and opinion of the
+ * forwarder as every lookup's.  True when one came within timeout_ms (at
+ * most the resolver's) with NOERROR or NXDOMAIN; why says what happened
+ * either way.  unresponsive.h says what it is for.
+ */
+bool dns_probe(struct dns_resolver *r, const char *zone, unsigned int timeout_ms, char *why, size_t why_len);
 
 #endif

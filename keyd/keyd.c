@@ -217,6 +217,14 @@ answer(const struct client *cl, const char *text, size_t len, struct buf *out)
 		keyd_delete(keyd, &req, out);
 	} else if (req.type == KEYD_LIST) {
 		keyd_list(keyd, out);
+	} else if (req.type == KEYD_CHECK) {
+		/* From memory and the store only, at once: the milter asks at RCPT time. */
+		for (size_t i = 0; i < req.naddresses; i++) {
+			struct keyd_check c;
+
+			keyd_check(keyd, req.addresses[i], time(NULL), &c);
+			keyd_check_format(out, &c);
+		}
 	} else {
 		size_t late = batch_run(lookup_one, keyd, (const char *const *)req.addresses, req.naddresses,
 		    keyd_lookup_timeout_ms(keyd) + BATCH_MARGIN_MS, out);

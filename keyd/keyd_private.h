@@ -22,6 +22,7 @@
 #include "keydproto.h"
 #include "keystore.h"
 #include "status.h"
+#include "unresponsive.h"
 
 struct smime_cache;
 
@@ -67,6 +68,9 @@ struct flight {
 
 struct discovery_source;
 
+/* Did the resolver answer a random name under zone ("" the root) within timeout_ms?  why says what happened. */
+typedef bool keyd_probe_fn(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char *why, size_t why_len);
+
 struct keyd {
 	struct keyd_conf *conf;
 	const struct discovery_source *sources;	/* discovery_sources, or a test's */
@@ -81,6 +85,15 @@ struct keyd {
 	struct flight *flights;
 	struct neg_entry neg[NEG_CACHE];
 	struct pos_entry pos[POS_CACHE];
+	struct unresponsive unresponsive;	/* domains whose DNS servers do not answer */
+	unsigned long checks, checks_unresponsive, probes;
+	/* The resolver's probe (unresponsive.h, condition 2): dns_probe(), or a test's. */
+	keyd_probe_fn *probe;
+	pthread_mutex_t probe_lock;	/* the four below: one probe at a time */
+	long long probe_sent_ms;	/* monotonic_ms() when the last probe was sent; -1: none yet */
+	long long probe_answered_ms;	/* and when it ended */
+	bool probe_alive;	/* it was answered */
+	char probe_why[160];
 	unsigned long lookups, from_store, from_dns, negative_hits, none, tempfail, bogus, insecure, dns_lookups,
 	    shared, replaced, peer_asked, peer_failed, key_changes, from_harvest;
 };
@@ -113,6 +126,14 @@ struct discovery {
 	bool tempfail;		/* a source failed (no answer, a key server that failed) */
 	bool proven_none;	/* every DNS answer so far proved absence */
 	bool cacheable;		/* "no key" may be negative-cached: only proofs and unsigned answers so far */
+	bool answered;		/* a query for the domain's names got an answer (any rcode but SERVFAIL, bogus too) */
+	bool unanswered;	/* a query timed out: unresponsive.h */
+	long long started_ms;	/* monotonic_ms() at the start: the window of unresponsive.h's condition 1 */
+	bool probed;		/* the resolver was probed (at the first timeout) */
+	long long alive_ms;	/* when it answered the probe; 0: it did not */
+	bool silent_after_alive;	/* a query asked after alive_ms timed out: condition 2 */
+	char alive_why[160];
+	char unanswered_why[128];
 	unsigned long ttl;	/* of the keys found, seconds */
 	unsigned long none_ttl;	/* of the answers that said "no key" (the SOA minimum); ~0UL: none yet */
 	char reason[CABLES_ERR_MAX + 128];	/* why no key, the most telling reason so far */
@@ -129,12 +150,37 @@ struct discovery_source {
 	void (*lookup)(struct discovery *d);
 };
 
+/*
+ * A query for d's domain got an answer (unresponsive.h): d->answered, and
+ * the answer kept at once for the other lookups at the domain to see; the
+ * domain's mark, if any, is gone.
+ */
+void keyd_note_answered(struct discovery *d);
+
+/*
+ * A query for d's domain asked at asked_ms timed out (what: which, and
+ * why): d->unanswered; at the first timeout the resolver is probed, and a
+ * query asked after it answered that times out too is condition 2 of
+ * unresponsive.h (d->silent_after_alive).
+ */
+void keyd_note_timeout(struct discovery *d, long long asked_ms, const char *what);
+
+/*
+ * Did the resolver answer a query no cache could answer, sent after
+ * since_ms?  *answered_ms says when it ended (lookup.c, unresponsive.h).
+ */
+bool keyd_resolver_answers(struct discovery *d, long long since_ms, long long *answered_ms, char *why,
+    size_t why_len);
+
 /* SMIMEA, OPENPGPKEY, the domain's key server, WKD. */
 extern const struct discovery_source discovery_sources[];
 extern const size_t discovery_nsources;
 
 /* Tests: ask these sources instead (they must outlive k). */
 void keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t n);
+
+/* Tests: probe the resolver with this instead of dns_probe(). */
+void keyd_set_probe(struct keyd *k, keyd_probe_fn *probe);
 
 /* The configuration in force, held until keyd_conf_put() (a SIGHUP may replace it meanwhile). */
 struct keyd_conf *keyd_conf_get(struct keyd *k);

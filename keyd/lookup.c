@@ -13,6 +13,7 @@
 
 #include "addr.h"
 #include "keydproto.h"
+#include "log.h"
 #include "lookup.h"
 #include "policy.h"
 #include "smime.h"
@@ -62,6 +63,13 @@ keyd_conf_put(struct keyd *k, struct keyd_conf *c)
 	pthread_mutex_unlock(&k->lock);
 }
 
+/* The default probe (keyd_set_probe()): the resolver's, dns.h. */
+static bool
+probe_dns(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char *why, size_t why_len)
+{
+	return dns_probe(c->res, zone, timeout_ms, why, why_len);
+}
+
 struct keyd *
 keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509_STORE *anchors, const char *gpg_home)
 {
@@ -73,7 +81,10 @@ keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509
 	k->certs = smime_cache_new(4096);
 	k->sources = discovery_sources;
 	k->nsources = discovery_nsources;
+	k->probe = probe_dns;
+	k->probe_sent_ms = -1;
 	pthread_mutex_init(&k->lock, NULL);
+	pthread_mutex_init(&k->probe_lock, NULL);
 	pthread_mutex_init(&k->gpg_lock, NULL);
 	pthread_mutex_init(&k->pin_lock, NULL);
 	pthread_cond_init(&k->landed, NULL);
@@ -91,6 +102,7 @@ keyd_free(struct keyd *k)
 	pthread_cond_destroy(&k->landed);
 	pthread_mutex_destroy(&k->gpg_lock);
 	pthread_mutex_destroy(&k->pin_lock);
+	pthread_mutex_destroy(&k->probe_lock);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
@@ -204,6 +216,85 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 	return n;
 }
 
+void
+keyd_note_answered(struct discovery *d)
+{
+	d->answered = true;
+	pthread_mutex_lock(&d->k->lock);
+	unresponsive_answered(&d->k->unresponsive, strrchr(d->norm, '@') + 1, time(NULL), monotonic_ms());
+	pthread_mutex_unlock(&d->k->lock);
+}
+
+/*
+ * Condition 2 of a strike (unresponsive.h): did the resolver answer a query
+ * that no cache could answer, sent after since_ms (when a query of d's
+ * timed out)?  If so, *answered_ms says when.  One probe at a time; a
+ * lookup whose query timed out before a probe was sent takes its outcome
+ * (many dead domains cost a probe per round, not one each).  The probe
+ * asks under the domain that answered last (a zone of its own, reached
+ * the way d's would be), else the root.
+ */
+bool
+keyd_resolver_answers(struct discovery *d, long long since_ms, long long *answered_ms, char *why, size_t why_len)
+{
+	struct keyd *k = d->k;
+	char zone[UNRESPONSIVE_DOMAIN_MAX] = "";
+	bool alive;
+
+	pthread_mutex_lock(&k->probe_lock);
+	if (k->probe_sent_ms <= since_ms) {
+		pthread_mutex_lock(&k->lock);
+		(void)unresponsive_other(&k->unresponsive, strrchr(d->norm, '@') + 1, zone, sizeof(zone));
+		pthread_mutex_unlock(&k->lock);
+		k->probe_sent_ms = monotonic_ms();
+		k->probe_alive = k->probe(d->c, zone, (unsigned int)d->c->cfg->lookup_timeout_ms, k->probe_why,
+		    sizeof(k->probe_why));
+		k->probe_answered_ms = monotonic_ms();
+		keyd_sanitize(k->probe_why);
+		keyd_count(k, &k->probes);
+	}
+	alive = k->probe_alive;
+	*answered_ms = k->probe_answered_ms;
+	strlcpy_c(why, k->probe_why, why_len);
+	pthread_mutex_unlock(&k->probe_lock);
+	return alive;
+}
+
+/*
+ * What a lookup that got no DNS answer says about its domain's servers
+ * (unresponsive.h): a strike against the domain (the second marks it for
+ * UnresponsiveTime) when no query for its names got an answer since this
+ * lookup began, here or in another lookup there (condition 1:
+ * source_dns() keeps every answer as it comes, and clears the mark), and
+ * when a query of this lookup asked after the resolver answered a fresh
+ * query for another zone timed out all the same (condition 2:
+ * source_dns() probes at the first timeout).  A resolver that stalled for
+ * a while, or drops queries under load, answers no probe then, or answers
+ * the domain's next query; a SERVFAIL neither marks nor spares (dns.h); a
+ * lookup never begun marks nothing.
+ */
+static void
+note_unanswered(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
+{
+	const char *domain = strrchr(d->norm, '@') + 1;
+	bool fresh = false;
+
+	if (d->answered || !d->unanswered || c->cfg->unresponsive_time_ms == 0)
+		return;
+	pthread_mutex_lock(&k->lock);
+	if (d->silent_after_alive &&
+	    unresponsive_silent_since(&k->unresponsive, domain, d->started_ms) == UNRESPONSIVE_SILENT)
+		fresh = unresponsive_mark(&k->unresponsive, domain, time(NULL), c->cfg->unresponsive_time_ms / 1000,
+		    UNRESPONSIVE_STRIKES, d->unanswered_why);
+	else
+		k->unresponsive.spared++;
+	pthread_mutex_unlock(&k->lock);
+	if (fresh)
+		log_warnx("keyd: %s: its DNS servers do not answer (%s; the resolver does: %s): recipients there are "
+		    "deferred at RCPT for %lu s (UnresponsiveTime)", domain, d->unanswered_why, d->alive_why,
+		    c->cfg->unresponsive_time_ms / 1000);
+}
+
 /*
  * Ask the sources (k->sources, discovery_sources unless a test set others) for
  * the keys of norm; they store those that are trusted and usable.  When
@@ -222,7 +313,8 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	d.others = others;
 	d.nothers = nothers;
 	d.now = now;
-	d.deadline = monotonic_ms() + (long long)c->cfg->lookup_timeout_ms;
+	d.started_ms = monotonic_ms();
+	d.deadline = d.started_ms + (long long)c->cfg->lookup_timeout_ms;
 	d.held.action = ACTION_ACCEPT;
 	d.proven_none = d.cacheable = true;
 	d.none_ttl = ~0UL;
@@ -231,6 +323,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 		k->sources[i].lookup(&d);
 	keyd_sanitize(d.reason);
 	keyd_cache_remember(&d);
+	note_unanswered(k, c, &d);
 	if (!d.any && d.held.action != ACTION_ACCEPT) {
 		keyd_sanitize(d.held.why);
 		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
@@ -335,10 +428,57 @@ out:
 }
 
 void
+keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out)
+{
+	struct keyd_conf *c = keyd_conf_get(k);
+	char *norm = addr_normalize(addr, &c->cfg->addr);
+	char why[sizeof(((struct neg_entry *)0)->reason)];
+	time_t until = 0;
+	bool marked, cached;
+	struct buf scratch;
+
+	memset(out, 0, sizeof(*out));
+	strlcpy_c(out->address, norm != NULL ? norm : addr, sizeof(out->address));
+	out->state = KEYD_CHECK_CACHED;	/* not an address: a lookup answers "none" at once */
+	pthread_mutex_lock(&k->lock);
+	k->checks++;
+	marked = norm != NULL && unresponsive_get(&k->unresponsive, strrchr(norm, '@') + 1, now, &until, out->reason,
+	    sizeof(out->reason));
+	cached = norm != NULL && keyd_cache_none(k, norm, now, why, sizeof(why));
+	pthread_mutex_unlock(&k->lock);
+	if (norm == NULL || cached)
+		goto out;
+	/* Keys held (or found and still fresh): the store, read only; never a query on the network. */
+	buf_init(&scratch);
+	cached = store_keys(k, c, norm, STORE_HELD, now, &scratch) > 0;
+	buf_release(&scratch);
+	if (cached) {
+		out->reason[0] = '\0';
+	} else if (marked) {
+		out->state = KEYD_CHECK_UNRESPONSIVE;
+		out->retry = until - now > 0 ? (long long)(until - now) : 1;
+		keyd_count(k, &k->checks_unresponsive);
+	} else {
+		out->state = KEYD_CHECK_LOOKUP;
+	}
+out:
+	if (out->state != KEYD_CHECK_UNRESPONSIVE)
+		out->reason[0] = '\0';
+	keyd_conf_put(k, c);
+	free(norm);
+}
+
+void
 keyd_set_sources(struct keyd *k, const struct discovery_source *sources, size_t n)
 {
 	k->sources = sources;
 	k->nsources = n;
+}
+
+void
+keyd_set_probe(struct keyd *k, keyd_probe_fn *probe)
+{
+	k->probe = probe;
 }
 
 unsigned long
@@ -358,9 +498,11 @@ keyd_stats(struct keyd *k, struct buf *out)
 	pthread_mutex_lock(&k->lock);
 	buf_printf(out, "lookups=%lu\nfrom_store=%lu\nfrom_dns=%lu\nnegative_cache_hits=%lu\nnone=%lu\ntempfail=%lu\n"
 	    "bogus=%lu\ninsecure_refused=%lu\ndns_lookups=%lu\nshared_lookups=%lu\nreplaced_in_dns=%lu\npeer_asked=%lu\n"
-	    "peer_failed=%lu\nkey_changes=%lu\nfrom_harvest=%lu\n", k->lookups,
+	    "peer_failed=%lu\nkey_changes=%lu\nfrom_harvest=%lu\nchecks=%lu\nchecks_unresponsive=%lu\n"
+	    "unresponsive_marked=%lu\nunresponsive_cleared=%lu\nunresponsive_spared=%lu\nunresponsive_probes=%lu\n", k->lookups,
 	    k->from_store, k->from_dns, k->negative_hits, k->none, k->tempfail, k->bogus, k->insecure, k->dns_lookups,
-	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest);
+	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest, k->checks,
+	    k->checks_unresponsive, k->unresponsive.marked, k->unresponsive.cleared, k->unresponsive.spared, k->probes);
 	pthread_mutex_unlock(&k->lock);
 }
 

@@ -70,6 +70,15 @@ void keyd_lookup(struct keyd *k, const char *addr, const char *const *others, si
     struct buf *out);
 
 /*
+ * The answer to a check of addr (keydproto.h), from what keyd holds only,
+ * never a query on the network: "cached" when a lookup would answer from
+ * the store or the negative cache, else "unresponsive" (with the seconds
+ * left and why) when addr's domain is marked (unresponsive.h), else
+ * "lookup".
+ */
+void keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out);
+
+/*
  * The store's writer (keydproto.h): import a public key (checked, merged
  * with what the store holds), delete keys, list every key.  Each appends
  * its reply lines, or one "error=" line, to out.

@@ -316,6 +316,31 @@ ask_peer_shared(struct discovery *d)
 	ask_peer(d);
 }
 
+void
+keyd_note_timeout(struct discovery *d, long long asked_ms, const char *what)
+{
+	long long at;
+	bool silent;
+
+	if (!d->unanswered)
+		strlcpy_c(d->unanswered_why, what, sizeof(d->unanswered_why));
+	d->unanswered = true;
+	if (d->alive_ms > 0 && asked_ms >= d->alive_ms)
+		d->silent_after_alive = true;
+	if (d->probed || d->answered || d->c->cfg->unresponsive_time_ms == 0)
+		return;
+	/* Another lookup there got an answer: slow, not dead, and no probe to add to a busy resolver's load. */
+	pthread_mutex_lock(&d->k->lock);
+	silent = unresponsive_silent_since(&d->k->unresponsive, strrchr(d->norm, '@') + 1, d->started_ms) ==
+	    UNRESPONSIVE_SILENT;
+	pthread_mutex_unlock(&d->k->lock);
+	if (silent) {
+		d->probed = true;
+		if (keyd_resolver_answers(d, monotonic_ms(), &at, d->alive_why, sizeof(d->alive_why)))
+			d->alive_ms = at;
+	}
+}
+
 /*
  * The DNS source of one record type: the records of d->norm, stored when
  * trusted and usable (the store is what is answered from); keys stored
@@ -331,12 +356,31 @@ source_dns(struct discovery *d, enum dns_key_type type)
 	struct keyd *k = d->k;
 	struct keyd_conf *c = d->c;
 	struct dns_answer a;
+	long long asked_ms = monotonic_ms();
 	bool trusted;
 	int rank;
 
 	if (dns_lookup(c->res, d->norm, type, d->now, &a, NULL) != CABLES_OK) {
 		d->cacheable = false;
 		return;
+	}
+	/*
+	 * Whether the domain's servers answer at all (unresponsive.h): any
+	 * answer (NXDOMAIN, NODATA, bogus, an error rcode) is one, kept at once
+	 * for the other lookups at the domain to see; a timeout is not; a
+	 * SERVFAIL says neither (a resolver answers it for its own troubles
+	 * too, e.g. a forwarder it holds for down after another domain's
+	 * queries were dropped).  At the first timeout the resolver is probed;
+	 * a query asked after it answered the probe that times out too is the
+	 * domain's silence, not the resolver's (condition 2).
+	 */
+	if (a.unanswered) {
+		char what[160];
+
+		snprintf(what, sizeof(what), "%s: %.100s", rrtype, a.reason);
+		keyd_note_timeout(d, asked_ms, what);
+	} else if (!a.servfail) {
+		keyd_note_answered(d);
 	}
 	trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
 	pthread_mutex_lock(&k->lock);

@@ -110,6 +110,7 @@ static const struct key keys[] = {
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
 	{ "LookupTimeout",	T_SECONDS,	"5s",			OFF(lookup_timeout_ms), NULL, false, 0 },
+	{ "UnresponsiveTime",	T_SECONDS,	"10m",			OFF(unresponsive_time_ms), NULL, false, 0 },
 	{ "CacheMinTTL",	T_SECONDS,	"60s",			OFF(cache_min_ttl_ms), NULL, false, 0 },
 	{ "CacheMaxTTL",	T_SECONDS,	"1d",			OFF(cache_max_ttl_ms), NULL, false, 0 },
 	{ "RecipientDelimiter",	T_DELIMS,	"+",			OFF(addr.delimiters), NULL, false, 0 },

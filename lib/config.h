@@ -94,6 +94,7 @@ struct config {
 	char *dnssec_anchor;		/* DNSSECTrustAnchor: DS/DNSKEY records */
 	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */
 	unsigned long lookup_timeout_ms;	/* LookupTimeout */
+	unsigned long unresponsive_time_ms;	/* UnresponsiveTime: how long a domain that did not answer is marked */
 	unsigned long cache_min_ttl_ms;	/* CacheMinTTL */
 	unsigned long cache_max_ttl_ms;	/* CacheMaxTTL */
 	struct addr_opts addr;		/* RecipientDelimiter, LocalPartCaseSensitive */

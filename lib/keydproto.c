@@ -33,12 +33,13 @@ keyd_request_release(struct keyd_request *req)
 }
 
 /* The words of the enums, in their order. */
-static const char *const request_names[] = { "lookup", "stats", "import", "delete", "list" };
+static const char *const request_names[] = { "lookup", "stats", "import", "delete", "list", "check" };
 static const char *const outcome_names[] = { "found", "none", "tempfail", "reject" };
 static const char *const format_names[] = { "smime", "pgp" };
 static const char *const source_names[] = { "generated", "imported", "harvested", "dns-dnssec", "dns-insecure", "peer",
 	"wkd" };
 static const char *const trust_names[] = { "local", "dnssec", "insecure" };
+static const char *const check_names[] = { "cached", "lookup", "unresponsive" };
 
 #define NAMES(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -149,10 +150,11 @@ complete(const struct keyd_request *req, struct cables_err *err)
 
 	switch (req->type) {
 	case KEYD_LOOKUP:
+	case KEYD_CHECK:
 		if (!addrs)
-			return cables_fail(err, CABLES_ERR_SYNTAX, "lookup without an address= line");
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s without an address= line", keyd_request_type_name(req->type));
 		if (fmt || fpr || data || req->force)
-			return cables_fail(err, CABLES_ERR_SYNTAX, "a lookup takes address= lines only");
+			return cables_fail(err, CABLES_ERR_SYNTAX, "a %s takes address= lines only", keyd_request_type_name(req->type));
 		break;
 	case KEYD_STATS:
 	case KEYD_LIST:
@@ -221,7 +223,7 @@ keyd_request_parse(const char *text, size_t len, struct keyd_request *req, struc
 			if (!keyd_request_type_parse(value, &req->type)) {
 				keyd_sanitize(value);
 				cables_fail(err, CABLES_ERR_SYNTAX,
-				    "line %zu: unknown request '%.64s' (lookup, stats, import, delete, list)", lineno, value);
+				    "line %zu: unknown request '%.64s' (lookup, check, stats, import, delete, list)", lineno, value);
 				free(value);
 				return CABLES_ERR_SYNTAX;
 			}
@@ -562,6 +564,117 @@ keyd_list_reply_parse(const char *text, size_t len, struct keyd_list_reply *out,
 	return st;
 }
 
+/* ---- The reply to a check ---- */
+
+const char *
+keyd_check_state_name(enum keyd_check_state st)
+{
+	return name_of(check_names, NAMES(check_names), (int)st);
+}
+
+bool
+keyd_check_state_parse(const char *word, enum keyd_check_state *out)
+{
+	int v;
+
+	return parse_word(check_names, NAMES(check_names), word, &v) && (*out = (enum keyd_check_state)v, true);
+}
+
+void
+keyd_check_format(struct buf *out, const struct keyd_check *c)
+{
+	char *clean;
+
+	buf_printf(out, "check=%s %s", c->address, keyd_check_state_name(c->state));
+	if (c->retry > 0)
+		buf_printf(out, " retry=%lld", c->retry);
+	if (c->reason[0] != '\0') {
+		keyd_sanitize(clean = xstrdup(c->reason));
+		buf_printf(out, " reason=%s", clean);
+		free(clean);
+	}
+	buf_appends(out, "\n");
+}
+
+/* One check= line (its text after "check=", modified) into c. */
+static bool
+parse_check(char *line, struct keyd_check *c)
+{
+	char *word = strchr(line, ' '), *rest, *end;
+
+	/* keyd sanitizes what it sends: a control character is a peer that breaks the protocol. */
+	for (const char *p = line; *p != '\0'; p++)
+		if ((unsigned char)*p < 32 || *p == 127)
+			return false;
+	if (word == NULL || word == line || (size_t)(word - line) >= sizeof(c->address))
+		return false;
+	*word++ = '\0';
+	strlcpy_c(c->address, line, sizeof(c->address));
+	if ((rest = strchr(word, ' ')) != NULL)
+		*rest++ = '\0';
+	if (!keyd_check_state_parse(word, &c->state))
+		return false;
+	if (rest != NULL && strncmp(rest, "retry=", 6) == 0) {
+		char *sp = strchr(rest, ' ');
+
+		if (sp != NULL)
+			*sp++ = '\0';
+		/* Digits only, not 0 (a formatter leaves 0 out), and no more than a year. */
+		if (rest[6] == '\0' || strspn(rest + 6, "0123456789") != strlen(rest + 6))
+			return false;
+		c->retry = strtoll(rest + 6, &end, 10);
+		if (c->retry <= 0 || c->retry > 366LL * 86400)
+			return false;
+		rest = sp;
+	}
+	if (rest != NULL) {
+		if (strncmp(rest, "reason=", 7) != 0 || rest[7] == '\0')
+			return false;
+		strlcpy_c(c->reason, rest + 7, sizeof(c->reason));
+	}
+	return true;
+}
+
+void
+keyd_check_reply_release(struct keyd_check_reply *r)
+{
+	free(r->checks);
+	r->checks = NULL;
+	r->n = 0;
+}
+
+cables_status
+keyd_check_reply_parse(const char *text, size_t len, struct keyd_check_reply *out, struct cables_err *err)
+{
+	char *copy = xstrndup(text, len), *line, *save = NULL;
+	size_t room = 0, lineno = 0;
+	cables_status st = CABLES_OK;
+
+	memset(out, 0, sizeof(*out));
+	if (strncmp(copy, "error=", 6) == 0) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s",
+		    (int)strcspn(copy + 6, "\n"), copy + 6);
+		free(copy);
+		return st;
+	}
+	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		lineno++;
+		if (out->n == room) {
+			room = room == 0 ? 16 : 2 * room;
+			out->checks = xreallocarray(out->checks, room, sizeof(*out->checks));
+		}
+		memset(&out->checks[out->n], 0, sizeof(out->checks[0]));
+		if (strncmp(line, "check=", 6) != 0 || !parse_check(line + 6, &out->checks[out->n])) {
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: reply line %zu is not a check= line as "
+			    "keydproto.h says", lineno);
+			break;
+		}
+		out->n++;
+	}
+	free(copy);
+	return st;
+}
+
 /* ---- Requests, formatted (the client side) ---- */
 
 /* An address= line for addr onto req; CABLES_ERR_ARG for one keyd would refuse. */
@@ -596,24 +709,39 @@ request_done(struct buf *out, struct buf *req, enum keyd_request_type type, stru
 	return st;
 }
 
-cables_status
-keyd_lookup_request_format(struct buf *out, const char *const *addrs, size_t n, struct cables_err *err)
+/* A request of type (lookup, check) for the n addresses. */
+static cables_status
+addresses_request_format(struct buf *out, enum keyd_request_type type, const char *const *addrs, size_t n,
+    struct cables_err *err)
 {
+	const char *name = keyd_request_type_name(type);
 	struct buf req;
 
 	if (n == 0)
-		return cables_fail(err, CABLES_ERR_ARG, "a lookup needs at least one address");
+		return cables_fail(err, CABLES_ERR_ARG, "a %s needs at least one address", name);
 	if (n > KEYD_ADDRESSES_MAX)
-		return cables_fail(err, CABLES_ERR_ARG, "a lookup of %zu addresses (" KEYD_ADDRESSES_MAX_S " at most)", n);
+		return cables_fail(err, CABLES_ERR_ARG, "a %s of %zu addresses (" KEYD_ADDRESSES_MAX_S " at most)", name, n);
 	buf_init(&req);
-	buf_appends(&req, "request=lookup\n");
+	buf_printf(&req, "request=%s\n", name);
 	for (size_t i = 0; i < n; i++) {
 		if (address_line(&req, addrs[i], err) != CABLES_OK) {
 			buf_release(&req);
 			return CABLES_ERR_ARG;
 		}
 	}
-	return request_done(out, &req, KEYD_LOOKUP, err);
+	return request_done(out, &req, type, err);
+}
+
+cables_status
+keyd_lookup_request_format(struct buf *out, const char *const *addrs, size_t n, struct cables_err *err)
+{
+	return addresses_request_format(out, KEYD_LOOKUP, addrs, n, err);
+}
+
+cables_status
+keyd_check_request_format(struct buf *out, const char *const *addrs, size_t n, struct cables_err *err)
+{
+	return addresses_request_format(out, KEYD_CHECK, addrs, n, err);
 }
 
 /* The data= lines of an import: the key in base64, 76 characters a line. */

@@ -33,6 +33,19 @@
  *
  *   key=bob@b.test format=smime source=imported fingerprint=... not_before=T expires=T private=no
  *
+ * A check is the milter's question at RCPT time, answered at once from
+ * what keyd holds (never a query on the network): may a lookup of these
+ * addresses be answered without the network ("cached"), would it have to
+ * ask ("lookup"), or has keyd marked the address's domain unresponsive
+ * (its recent lookups got no answer) so that a lookup now would only wait
+ * for LookupTimeout and temp-fail ("unresponsive", with the seconds the
+ * mark still lasts and why):
+ *
+ *   request=check             check=bob@b.test cached
+ *   address=bob@b.test        check=dave@dead.test unresponsive retry=420 reason=...
+ *   address=dave@dead.test    (empty line)
+ *   (empty line)
+ *
  * A request that cannot be parsed gets "error=REASON" and the empty line;
  * the connection stays usable.  Limits keep a hostile client cheap: lines
  * of at most KEYD_LINE_MAX bytes, requests of at most KEYD_REQUEST_MAX
@@ -66,7 +79,7 @@
 #define KEYD_REQUEST_MAX_S "1 MB"
 #define KEYD_BATCH_MAX KEYD_ADDRESSES_MAX
 
-enum keyd_request_type { KEYD_LOOKUP, KEYD_STATS, KEYD_IMPORT, KEYD_DELETE, KEYD_LIST };
+enum keyd_request_type { KEYD_LOOKUP, KEYD_STATS, KEYD_IMPORT, KEYD_DELETE, KEYD_LIST, KEYD_CHECK };
 
 struct keyd_request {
 	enum keyd_request_type type;
@@ -140,6 +153,8 @@ enum keyd_trust keyd_trust_of(enum keyd_source s);
  * the reason, and out is left as it was.
  */
 cables_status keyd_lookup_request_format(struct buf *out, const char *const *addrs, size_t n, struct cables_err *err);
+/* The same addresses as a check (cache-only, see above). */
+cables_status keyd_check_request_format(struct buf *out, const char *const *addrs, size_t n, struct cables_err *err);
 /* key is the key itself (DER certificate, OpenPGP key), sent in base64. */
 cables_status keyd_import_request_format(struct buf *out, const char *address, enum keyd_format format, bool force,
     const unsigned char *key, size_t len, struct cables_err *err);
@@ -237,6 +252,36 @@ cables_status keyd_import_reply_parse(const char *text, size_t len, struct keyd_
     struct cables_err *err);
 void keyd_delete_reply_format(struct buf *out, size_t deleted);
 cables_status keyd_delete_reply_parse(const char *text, size_t len, size_t *deleted, struct cables_err *err);
+
+/*
+ * The reply to request=check: one line per address, in the order asked,
+ * "check=ADDRESS STATE [retry=SECONDS] [reason=TEXT]".  keyd formats each
+ * with keyd_check_format() (retry 0 and an empty reason are left out);
+ * keyd_check_reply_parse() parses the whole reply with the same rules as a
+ * lookup reply's (an "error=" reply or a line of another shape is
+ * CABLES_ERR_SYNTAX).
+ */
+enum keyd_check_state { KEYD_CHECK_CACHED, KEYD_CHECK_LOOKUP, KEYD_CHECK_UNRESPONSIVE };
+
+const char *keyd_check_state_name(enum keyd_check_state s);
+bool keyd_check_state_parse(const char *word, enum keyd_check_state *out);
+
+struct keyd_check {
+	char address[KEYD_ADDRESS_MAX];
+	enum keyd_check_state state;
+	long long retry;	/* unresponsive: seconds the mark still lasts; else 0 */
+	char reason[KEYD_REASON_MAX];	/* "" when keyd gave none */
+};
+
+struct keyd_check_reply {
+	struct keyd_check *checks;
+	size_t n;
+};
+
+void keyd_check_format(struct buf *out, const struct keyd_check *c);
+cables_status keyd_check_reply_parse(const char *text, size_t len, struct keyd_check_reply *out,
+    struct cables_err *err);
+void keyd_check_reply_release(struct keyd_check_reply *r);
 
 /* Any request may instead be answered with one "error=REASON" line (sanitized); keyd formats it with this. */
 void keyd_error_format(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

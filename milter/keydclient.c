@@ -134,3 +134,28 @@ keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned l
 	/* Some batches answered: the others' addresses are temporary failures, each for itself. */
 	return failed == nbatches && nbatches > 0 ? st : CABLES_OK;
 }
+
+cables_status
+keyd_check_address(const char *socket_path, const char *addr, unsigned long timeout_ms, struct keyd_check *out,
+    struct cables_err *err)
+{
+	struct keyd_check_reply r = { NULL, 0 };
+	struct buf req, reply;
+	cables_status st;
+
+	memset(out, 0, sizeof(*out));
+	buf_init(&req);
+	buf_init(&reply);
+	if ((st = keyd_check_request_format(&req, &addr, 1, err)) == CABLES_OK &&
+	    (st = keyd_call(socket_path, &req, timeout_ms, &reply, err)) == CABLES_OK &&
+	    (st = keyd_check_reply_parse(reply.data, reply.len, &r, err)) == CABLES_OK) {
+		if (r.n != 1)
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: %zu answers to a check of one address", r.n);
+		else
+			*out = r.checks[0];
+	}
+	keyd_check_reply_release(&r);
+	buf_release(&req);
+	buf_release(&reply);
+	return st;
+}

@@ -34,4 +34,15 @@ struct keyd_found {
 cables_status keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned long timeout_ms,
     enum keyd_outcome *answers, struct keyd_found *found, char *why, size_t why_len, struct cables_err *err);
 
+/*
+ * At RCPT time: ask keyd what it holds about addr (request=check,
+ * keydproto.h), within timeout_ms (keep it short: the SMTP client waits).
+ * keyd answers from memory and its store at once and never starts a
+ * lookup.  Not reaching keyd, no answer in time, or a reply that does not
+ * parse is an error with the reason; the caller then goes on as if keyd
+ * had said "lookup" (the end of the message decides, as without the check).
+ */
+cables_status keyd_check_address(const char *socket_path, const char *addr, unsigned long timeout_ms,
+    struct keyd_check *out, struct cables_err *err);
+
 #endif

@@ -136,6 +136,23 @@ message_add_rcpt(struct message *m, const struct config *cfg, const char *arg, c
 	return true;
 }
 
+void
+message_drop_last_rcpt(struct message *m)
+{
+	struct rcpt *r;
+
+	if (m->nrcpts == 0)
+		return;
+	r = &m->rcpts[--m->nrcpts];
+	free(r->arg);
+	free(r->addr);
+	free(r->esmtp);
+	free(r->norm);
+	handler_key_free(r->key);
+	free(r->why_no_key);
+	memset(r, 0, sizeof(*r));
+}
+
 /* Append v with every line break made CRLF (MTAs pass folded values with bare LF). */
 static void
 append_crlf(struct buf *out, const char *v)

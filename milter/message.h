@@ -126,6 +126,8 @@ void message_set_mail_esmtp(struct message *m, char **args);
  * its parameters (may be NULL).
  */
 bool message_add_rcpt(struct message *m, const struct config *cfg, const char *arg, char **args);
+/* Forget the recipient message_add_rcpt() added last (the milter temp-failed its RCPT after all). */
+void message_drop_last_rcpt(struct message *m);
 /* Mark recipients that no To, Cc, Resent-To or Resent-Cc field names (call at end of header). */
 void message_find_bcc(struct message *m, const struct config *cfg);
 void message_add_header(struct message *m, const char *name, const char *value);

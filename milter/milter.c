@@ -17,7 +17,9 @@
 #include "addr.h"
 #include "log.h"
 #include "message.h"
+#include "keydclient.h"
 #include "khclient.h"
+#include "policy.h"
 #include "milter.h"
 #include "dispatch.h"
 #include "gate.h"
@@ -403,12 +405,57 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	return SMFIS_NOREPLY;
 }
 
+/* How long an RCPT waits for keyd's check: keyd answers from memory; a keyd that does not is not waited for. */
+#define RCPT_CHECK_TIMEOUT_MS 500
+
+/*
+ * Should the recipient just added (the message's last) wait, alone, for
+ * its domain's key servers to answer again?  Only a remote recipient of
+ * local mail whose key keyd would have to look up, whose domain keyd has
+ * marked unresponsive (its lookups recently got no answer), and whose
+ * On-KeydError is tempfail: the lookup at the end of the message would
+ * only wait out LookupTimeout and temp-fail the whole message, holding
+ * back every other recipient.  A keyd that cannot be asked in
+ * RCPT_CHECK_TIMEOUT_MS decides nothing here: the end of the message does.
+ * reply gets the SMTP text.
+ */
+static bool
+rcpt_waits_for_domain(const struct conn *c, char *reply, size_t reply_len)
+{
+	const struct config *cfg = c->rt->cfg;
+	const struct rcpt *r = &c->msg->rcpts[c->msg->nrcpts - 1];
+	struct keyd_check check;
+	struct cables_err err;
+
+	if (cfg->keyd_socket == NULL || c->gate || !c->msg->sender_local || r->local || r->norm == NULL ||
+	    policy_get(&cfg->policy, r->norm, PA_POLICY, NULL) == POLICY_NEVER ||
+	    policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL) != ACTION_TEMPFAIL)
+		return false;
+	if (keyd_check_address(cfg->keyd_socket, r->norm, RCPT_CHECK_TIMEOUT_MS, &check, &err) != CABLES_OK ||
+	    check.state != KEYD_CHECK_UNRESPONSIVE)
+		return false;
+	snprintf(reply, reply_len, "Cables: the key servers of %s do not answer; try this recipient again in %lld s",
+	    addr_domain(r->norm), check.retry);
+	return true;
+}
+
 static sfsistat
 mlfi_envrcpt(SMFICTX *ctx, char **argv)
 {
 	struct conn *c = conn_of(ctx);
+	char reply[KEYD_ADDRESS_MAX + 128];
 
-	if (c->msg == NULL || argv[0] == NULL || message_add_rcpt(c->msg, c->rt->cfg, argv[0], argv + 1))
+	if (c->msg != NULL && argv[0] != NULL && message_add_rcpt(c->msg, c->rt->cfg, argv[0], argv + 1)) {
+		if (!rcpt_waits_for_domain(c, reply, sizeof(reply)))
+			return SMFIS_CONTINUE;
+		log_info("%s: tempfail: recipient %s: the key servers of its domain do not answer (cables-keyd "
+		    "marked it unresponsive; On-KeydError tempfail): this recipient waits, the others go on",
+		    queue_id(ctx, c->msg), c->msg->rcpts[c->msg->nrcpts - 1].addr);
+		message_drop_last_rcpt(c->msg);
+		smfi_setreply(ctx, "451", "4.4.3", reply);
+		return SMFIS_TEMPFAIL;
+	}
+	if (c->msg == NULL || argv[0] == NULL)
 		return SMFIS_CONTINUE;
 	/* Neither local nor remote by any rule: no policy can be applied, so it waits. */
 	log_info("%s: tempfail: recipient %s: cannot classify (not an address, an address literal, or a domain "

@@ -11,7 +11,10 @@
  * reason or gives fields keyd could have sent, which format and parse back
  * to the same.  And a request that parses must be one the typed request
  * formatters (the clients' side) format again, to a request that parses
- * to the same: what keyd reads, a client can say, and the reverse.
+ * to the same: what keyd reads, a client can say, and the reverse.  The
+ * same bytes as a check reply (the milter's RCPT-time question): a parse
+ * fails with a reason or gives states keyd could have sent, which format
+ * and parse back to the same.
  */
 #include "autoconfig.h"
 
@@ -95,6 +98,42 @@ check_import_delete_replies(const uint8_t *data, size_t size)
 	buf_release(&out);
 }
 
+/* The bytes as a check reply: parsed, formatted again, parsed again to the same. */
+static void
+check_check_reply(const uint8_t *data, size_t size)
+{
+	struct keyd_check_reply r, again;
+	struct cables_err err;
+	struct buf out;
+
+	if (keyd_check_reply_parse((const char *)data, size, &r, &err) != CABLES_OK) {
+		if (err.msg[0] == '\0')
+			abort();
+		keyd_check_reply_release(&r);
+		return;
+	}
+	buf_init(&out);
+	for (size_t i = 0; i < r.n; i++) {
+		const struct keyd_check *c = &r.checks[i];
+
+		if (strchr(c->reason, '\n') != NULL || strcmp(keyd_check_state_name(c->state), "?") == 0 || c->retry < 0 ||
+		    c->address[0] == '\0' || strchr(c->address, ' ') != NULL)
+			abort();
+		keyd_check_format(&out, c);
+	}
+	buf_appends(&out, "");
+	if (keyd_check_reply_parse(out.data, out.len, &again, &err) != CABLES_OK || again.n != r.n)
+		abort();
+	for (size_t i = 0; i < r.n; i++)
+		if (again.checks[i].state != r.checks[i].state || again.checks[i].retry != r.checks[i].retry ||
+		    strcmp(again.checks[i].address, r.checks[i].address) != 0 ||
+		    strcmp(again.checks[i].reason, r.checks[i].reason) != 0)
+			abort();
+	keyd_check_reply_release(&again);
+	keyd_check_reply_release(&r);
+	buf_release(&out);
+}
+
 /* base64 text (as a request's data= lines joined) decoded; false when it is not whole base64. */
 static bool
 decode(const struct buf *b64, struct buf *bin)
@@ -122,6 +161,9 @@ check_request_formats(const struct keyd_request *req)
 	switch (req->type) {
 	case KEYD_LOOKUP:
 		st = keyd_lookup_request_format(&out, (const char *const *)req->addresses, req->naddresses, &err);
+		break;
+	case KEYD_CHECK:
+		st = keyd_check_request_format(&out, (const char *const *)req->addresses, req->naddresses, &err);
 		break;
 	case KEYD_DELETE:
 		st = keyd_delete_request_format(&out, req->addresses[0], req->fingerprint, &err);
@@ -169,7 +211,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *copy;
 
 	if (keyd_request_parse((const char *)data, size, &req, &err) == CABLES_OK) {
-		if (req.type == KEYD_LOOKUP && (req.naddresses == 0 || req.naddresses > KEYD_ADDRESSES_MAX))
+		if ((req.type == KEYD_LOOKUP || req.type == KEYD_CHECK) &&
+		    (req.naddresses == 0 || req.naddresses > KEYD_ADDRESSES_MAX))
 			abort();
 		if ((req.type == KEYD_STATS || req.type == KEYD_LIST) && req.naddresses != 0)
 			abort();
@@ -187,6 +230,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	keyd_request_release(&req);
 	check_reply(data, size);
+	check_check_reply(data, size);
 	check_import_delete_replies(data, size);
 	copy = xstrndup((const char *)data, size);
 	keyd_sanitize(copy);

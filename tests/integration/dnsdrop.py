@@ -4,8 +4,11 @@ dead*.test are dropped (a domain whose servers never answer);
 every other query goes to the real server and its answer comes back.  UDP
 and TCP (UDP in one loop: a thread per query is slow here).
 
-usage: dnsdrop.py LISTEN_PORT UPSTREAM_PORT READY_FILE
+usage: dnsdrop.py LISTEN_PORT UPSTREAM_PORT READY_FILE [REVIVE_DIR]
+
+A dead domain D answers again once REVIVE_DIR/D exists.
 """
+import os
 import select
 import socket
 import struct
@@ -13,6 +16,7 @@ import sys
 import threading
 
 LISTEN, UPSTREAM, READY = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+REVIVE_DIR = sys.argv[4] if len(sys.argv) > 4 else None
 
 
 def dead(msg):
@@ -22,7 +26,10 @@ def dead(msg):
         n = msg[i]
         labels.append(msg[i + 1:i + 1 + n].lower())
         i += 1 + n
-    return len(labels) >= 2 and labels[-1] == b"test" and labels[-2].startswith(b"dead")
+    if len(labels) < 2 or labels[-1] != b"test" or not labels[-2].startswith(b"dead"):
+        return False
+    domain = (labels[-2] + b".test").decode(errors="replace")
+    return REVIVE_DIR is None or "/" in domain or not os.path.exists(os.path.join(REVIVE_DIR, domain))
 
 
 def recv_exactly(s, n):

@@ -6,6 +6,8 @@
 # The message is accepted within LookupTimeout plus the documented margin;
 # every recipient is delivered (smtp-sink's X-Rcpt-Args lines), those with
 # keys encrypted; the dead domain's recipients alone wait for On-KeydError.
+# Under On-KeydError tempfail the first attempt waits as a whole; keyd then
+# marks the dead domain, and the retry defers its RCPTs alone (451 4.4.3).
 # keyd killed and restarted in the middle of a list: the message is
 # temp-failed (never lost, never plaintext to a require recipient: k1..k3@keys.test) and goes
 # through when sent again.
@@ -46,7 +48,9 @@ keyd_up() {
 }
 keyd_up
 check "keyd answers" grep -q '^lookups=' "$T/reply"
-rig_postfix
+# 10 RCPTs deferred in one session (3b) are 10 client errors to smtpd: without these (cables-milter(8),
+# POSTFIX) every later reply would wait smtpd_error_sleep_time, and the 20th error would end the session.
+rig_postfix "smtpd_error_sleep_time = 0" "smtpd_soft_error_limit = 1000" "smtpd_hard_error_limit = 1001"
 rig_sink
 rig_milter
 $MAILTOOL make "$T/plain.eml" plain
@@ -125,6 +129,37 @@ check "a dead domain under On-KeydError tempfail: 4xx" test "$RC" = 4
 check "... within LookupTimeout + ${MARGIN_S} s (+ ${SLACK_S} s): $TOOK ms" \
 	test "$TOOK" -le $(( (TIMEOUT_S + MARGIN_S + SLACK_S) * 1000 ))
 check "... nothing of it queued or sent" sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') = $sent ] && [ $(queue_count) = 0 ]"
+# 3b. keyd marks dead2.test unresponsive; the retry, as the sending MTA makes it, gets 451 4.4.3 for
+# the 10 dead2.test RCPTs alone, and the message goes to the 990 others (cables-keyd(8), UnresponsiveTime).
+dead2_marked() {
+	keyd_ask "$SOCK" request=check address=user1@dead2.test && grep -q '^check=user1@dead2.test unresponsive' "$T/reply"
+}
+# keyd marks it only on evidence about it (cables-keyd(8)): when the resolver is too busy to answer its
+# probe, the lookups of that attempt mark nothing, and the sending MTA's next retry is temp-failed as a
+# whole again; as the MTA would, send again (each attempt a 4xx, nothing sent) until it is marked.
+sent=$(rcpt_lines)
+give_up=$(( $(date +%s) + 120 ))
+whole=0
+until wait_for 10 dead2_marked || [ "$(date +%s)" -ge "$give_up" ]; do
+	send_timed 5001
+	[ "$RC" = 4 ] || whole=$RC
+	diag "not marked yet (a busy resolver): sent again: $REPLY"
+done
+check "keyd marks dead2.test unresponsive" dead2_marked
+check "... the retries until then: 4xx as a whole, nothing sent" \
+	sh -c "[ $whole = 0 ] && [ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') = $sent ] && [ $(queue_count) = 0 ]"
+args=""
+for r in $(recipients 5001); do args="$args --to $r"; done
+# shellcheck disable=SC2086
+REPLY=$($MAILTOOL send --port "$SMTP_PORT" --from alice@a.test --rcpt-replies "$T/rcpts" $args "$T/plain.eml")
+RC=$?
+diag "the retry: $REPLY; $(grep -c '^451 ' "$T/rcpts") RCPTs deferred"
+check "the retry: the message is accepted" test "$RC" = 0
+check "the retry: 451 4.4.3 for the 10 dead2.test RCPTs, and no other" \
+	sh -c "[ \$(grep -c '^451 .*@dead2.test\$' $T/rcpts) = 10 ] && [ \$(grep -c '^4' $T/rcpts) = 10 ]"
+check "the retry: the 990 others delivered" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge $((sent + 990)) ]"
+check "the retry: nothing for dead2.test on the wire" sh -c "! grep -q '^X-Rcpt-Args: <user[0-9]*@dead2.test>' $SINK/*"
+check "the retry: the queue empties" wait_for 60 queue_empty
 
 # 4. keyd killed and restarted while it looks up a list (new members: nothing cached).
 DEAD=dead.test

@@ -9,6 +9,10 @@
       With --pause-file, stop in the middle of DATA (the header and part of
       the body sent), create F, and go on when F is removed.  With --auth,
       AUTH PLAIN after EHLO (exit 5 when the server refuses it).
+      With --rcpt-replies F, go on past a refused RCPT as a sending MTA
+      does (DATA when any was accepted) and write "CODE ADDRESS" per RCPT
+      to F; exit as above for DATA, or for the last RCPT when none was
+      accepted.
   entity FILE            The content entity: Content-* and MIME-Version fields,
                          an empty line, and the body, CRLF line ends.
   body FILE              The body (after the header section), CRLF line ends.
@@ -104,6 +108,7 @@ def strip_sink(data):
 
 def send(args):
     port, sender, rcpts, path, pause, auth = None, None, [], None, None, None
+    rcpt_replies = None
     mail_opts, rcpt_opts = [], []
     it = iter(args)
     for a in it:
@@ -113,6 +118,8 @@ def send(args):
             rcpt_opts.append(next(it))
         elif a == "--pause-file":
             pause = next(it)
+        elif a == "--rcpt-replies":
+            rcpt_replies = next(it)
         elif a == "--auth":
             auth = next(it).split(":", 1)
         elif a == "--port":
@@ -142,9 +149,19 @@ def send(args):
         if code >= 400:
             print(code, msg.decode())
             return code // 100
+        accepted, log = 0, []
         for r in rcpts:
             code, msg = smtp.rcpt(r, rcpt_opts)
-            if code >= 400:
+            log.append("%d %s\n" % (code, r))
+            if code < 400:
+                accepted += 1
+            elif rcpt_replies is None:
+                print(code, msg.decode())
+                return code // 100
+        if rcpt_replies is not None:
+            with open(rcpt_replies, "w") as f:
+                f.write("".join(log))
+            if accepted == 0:
                 print(code, msg.decode())
                 return code // 100
         if pause:

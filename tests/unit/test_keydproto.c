@@ -3,7 +3,8 @@
  * of bad one named; requests formatted by the typed formatters parse back,
  * and what keyd would refuse is not formatted; lookup, list, import and
  * delete replies formatted and parsed back, bad replies refused; every
- * enum word parses back.
+ * enum word parses back.  The RCPT-time check: its request formats and
+ * parses like a lookup's, its reply round-trips, bad ones are refused.
  */
 #include "autoconfig.h"
 
@@ -182,7 +183,13 @@ test_names_parse_back(void **state)
 		assert_true(keyd_trust_parse(keyd_trust_name((enum keyd_trust)i), &t));
 		assert_int_equal(t, i);
 	}
-	for (int i = KEYD_LOOKUP; i <= KEYD_LIST; i++) {
+	for (int i = KEYD_CHECK_CACHED; i <= KEYD_CHECK_UNRESPONSIVE; i++) {
+		enum keyd_check_state cs;
+
+		assert_true(keyd_check_state_parse(keyd_check_state_name((enum keyd_check_state)i), &cs));
+		assert_int_equal(cs, i);
+	}
+	for (int i = KEYD_LOOKUP; i <= KEYD_CHECK; i++) {
 		enum keyd_request_type rt;
 
 		assert_true(keyd_request_type_parse(keyd_request_type_name((enum keyd_request_type)i), &rt));
@@ -604,6 +611,100 @@ test_delete_reply(void **state)
 }
 
 /* keyd's error= lines: one line whatever the reason holds. */
+/* A check is a lookup's addresses under another request word; what a client formats, keyd reads. */
+static void
+test_check_request(void **state)
+{
+	const char *addrs[] = { "bob@b.test", "dave@dead.test" };
+	struct keyd_request req;
+	struct cables_err err;
+	struct buf out;
+
+	buf_init(&out);
+	assert_int_equal(keyd_check_request_format(&out, addrs, 2, &err), CABLES_OK);
+	assert_string_equal(out.data, "request=check\naddress=bob@b.test\naddress=dave@dead.test\n\n");
+	assert_int_equal(keyd_request_parse(out.data, out.len - 1, &req, &err), CABLES_OK);
+	assert_int_equal(req.type, KEYD_CHECK);
+	assert_int_equal(req.naddresses, 2);
+	keyd_request_release(&req);
+	buf_reset(&out);
+	assert_int_equal(keyd_check_request_format(&out, addrs, 0, &err), CABLES_ERR_ARG);
+	assert_non_null(strstr(err.msg, "a check needs at least one address"));
+	assert_int_equal(out.len, 0);
+	buf_release(&out);
+	refused("request=check\n", strlen("request=check\n"), "check without an address= line");
+	refused("request=check\naddress=bob@b.test\nforce=yes\n", strlen("request=check\naddress=bob@b.test\nforce=yes\n"),
+	    "a check takes address= lines only");
+	parses("request=check\naddress=bob@b.test\n", KEYD_CHECK, 1);
+}
+
+/* What keyd formats for a check, the milter parses: state, the seconds left, why. */
+static void
+test_check_reply_round_trip(void **state)
+{
+	struct keyd_check c[3] = {
+		{ "bob@b.test", KEYD_CHECK_CACHED, 0, "" },
+		{ "carol@c.test", KEYD_CHECK_LOOKUP, 0, "" },
+		{ "dave@dead.test", KEYD_CHECK_UNRESPONSIVE, 420, "2 lookups at dead.test got no answer:\nSMIMEA" },
+	};
+	struct keyd_check_reply r;
+	struct buf out;
+
+	buf_init(&out);
+	for (size_t i = 0; i < 3; i++)
+		keyd_check_format(&out, &c[i]);
+	buf_appends(&out, "\n");
+	assert_string_equal(out.data, "check=bob@b.test cached\ncheck=carol@c.test lookup\n"
+	    "check=dave@dead.test unresponsive retry=420 reason=2 lookups at dead.test got no answer:?SMIMEA\n\n");
+	assert_int_equal(keyd_check_reply_parse(out.data, out.len, &r, NULL), CABLES_OK);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.checks[0].state, KEYD_CHECK_CACHED);
+	assert_int_equal(r.checks[1].state, KEYD_CHECK_LOOKUP);
+	assert_string_equal(r.checks[2].address, "dave@dead.test");
+	assert_int_equal(r.checks[2].state, KEYD_CHECK_UNRESPONSIVE);
+	assert_int_equal(r.checks[2].retry, 420);
+	assert_string_equal(r.checks[2].reason, "2 lookups at dead.test got no answer:?SMIMEA");
+	keyd_check_reply_release(&r);
+	buf_release(&out);
+}
+
+static void
+check_reply_refused(const char *text, const char *reason)
+{
+	struct keyd_check_reply r;
+	struct cables_err err;
+
+	assert_int_equal(keyd_check_reply_parse(text, strlen(text), &r, &err), CABLES_ERR_SYNTAX);
+	if (strstr(err.msg, reason) == NULL)
+		fail_msg("'%s': expected '%s', got '%s'", text, reason, err.msg);
+	keyd_check_reply_release(&r);
+}
+
+static void
+test_bad_check_replies_refused(void **state)
+{
+	static const struct { const char *text, *reason; } cases[] = {
+		{ "error=line 1: unknown request 'check'\n\n", "cables-keyd refused the request: line 1" },
+		{ "check=bob@b.test maybe\n", "reply line 1 is not a check= line" },
+		{ "check=bob@b.test\n", "reply line 1 is not" },
+		{ "check= cached\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive retry=\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive retry=0\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive retry=-5\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive retry=12x\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive retry=99999999999999999999999\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive because\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive reason=\n", "reply line 1 is not" },
+		{ "check=bob@b.test cached\nresult=bob@b.test found\n", "reply line 2 is not" },
+		{ "result=bob@b.test found\n", "reply line 1 is not" },
+		{ "check=bob@b.test unresponsive retry=5 reason=a\001b\n", "reply line 1 is not" },
+		{ "check=bob\033@b.test cached\n", "reply line 1 is not" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		check_reply_refused(cases[i].text, cases[i].reason);
+}
+
 static void
 test_error_format(void **state)
 {
@@ -642,6 +743,9 @@ main(void)
 		cmocka_unit_test(test_bad_import_replies_refused),
 		cmocka_unit_test(test_delete_reply),
 		cmocka_unit_test(test_error_format),
+		cmocka_unit_test(test_check_request),
+		cmocka_unit_test(test_check_reply_round_trip),
+		cmocka_unit_test(test_bad_check_replies_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

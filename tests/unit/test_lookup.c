@@ -7,6 +7,11 @@
  * certificate harvested from mail ranks below discovery: an address with
  * only that is discovered, a key found outranks it (and takes the pin), and
  * it is the answer only when discovery found none (never on a failure).
+ * A domain whose DNS did not answer is marked for the RCPT-time check only
+ * with the evidence of keyd/unresponsive.h: not when another lookup there
+ * got an answer meanwhile (slow, not dead), not when the resolver's probe
+ * goes unanswered (the resolver, not the domain); a bogus answer marks
+ * nothing; an answer clears the mark.
  */
 #include "autoconfig.h"
 
@@ -95,6 +100,70 @@ fake_dnssec(struct discovery *d)
 	free(r.public_data);
 }
 
+/*
+ * A domain whose servers do not answer: both its queries time out, the
+ * second asked after the first (and after the probe, as source_dns() does).
+ */
+static void
+fake_unanswered(struct discovery *d)
+{
+	calls[1]++;
+	d->tempfail = true;
+	d->cacheable = false;
+	keyd_note_timeout(d, monotonic_ms(), "SMIMEA: no answer within 1000 ms");
+	keyd_note_timeout(d, monotonic_ms() + 1, "OPENPGPKEY: no answer within 1000 ms");
+	snprintf(d->reason, sizeof(d->reason), "SMIMEA: tempfail: no answer within 1000 ms");
+}
+
+/* A bogus answer: a failure, but the servers answered. */
+static void
+fake_bogus(struct discovery *d)
+{
+	calls[1]++;
+	d->tempfail = true;
+	d->cacheable = false;
+	d->answered = true;
+	snprintf(d->reason, sizeof(d->reason), "SMIMEA: bogus: DNSSEC validation failed");
+}
+
+/* Proven absence: an answer. */
+static void
+fake_none_answered(struct discovery *d)
+{
+	fake_none(d);
+	keyd_note_answered(d);
+}
+
+/* A slow domain: another lookup there got an answer while this one timed out. */
+static void
+fake_slow_domain(struct discovery *d)
+{
+	struct discovery other = *d;
+
+	keyd_note_answered(&other);
+	fake_unanswered(d);
+}
+
+/* The resolver's probe: answered or not as probe_answers says; probes counts the calls. */
+static bool probe_answers = true;
+static int probes;
+static char probe_zone[256];
+
+static bool
+fake_probe(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char *why, size_t why_len)
+{
+	(void)c;
+	(void)timeout_ms;
+	probes++;
+	snprintf(probe_zone, sizeof(probe_zone), "%s", zone);
+	snprintf(why, why_len, "cables-probe-0.%s %s", zone, probe_answers ? "answered NXDOMAIN" : "no answer");
+	return probe_answers;
+}
+
+static const struct discovery_source unanswered_sources[] = { { "unanswered", fake_unanswered } };
+static const struct discovery_source bogus_sources[] = { { "bogus", fake_bogus } };
+static const struct discovery_source answered_sources[] = { { "none", fake_none_answered } };
+static const struct discovery_source slow_domain_sources[] = { { "slow domain", fake_slow_domain } };
 static const struct discovery_source dnssec_sources[] = { { "dnssec", fake_dnssec } };
 static const struct discovery_source none_sources[] = { { "none", fake_none } };
 static const struct discovery_source failing_sources[] = { { "tempfail", fake_tempfail }, { "after", fake_after } };
@@ -108,6 +177,7 @@ new_keyd(void)
 	struct keystore *ks;
 	struct dns_resolver *res;
 	struct cables_err err;
+	struct keyd *k;
 	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/cables.conf", dir);
@@ -125,7 +195,11 @@ new_keyd(void)
 		fail_msg("key store: %s", err.msg);
 	if (dns_resolver_new("127.0.0.1@9", anchors, 500, &res, &err) != CABLES_OK)
 		fail_msg("resolver: %s", err.msg);
-	return keyd_new(cfg, ks, res, NULL, dir);
+	k = keyd_new(cfg, ks, res, NULL, dir);
+	keyd_set_probe(k, fake_probe);
+	probe_answers = true;
+	probes = 0;
+	return k;
 }
 
 static void
@@ -181,6 +255,104 @@ test_tempfail_is_not_cached_and_stops_later_sources(void **state)
 	}
 	assert_int_equal(calls[1], 2);
 	assert_int_equal(calls[2], 0);
+	free_keyd(k);
+}
+
+static enum keyd_check_state
+check(struct keyd *k, const char *addr, struct keyd_check *c)
+{
+	keyd_check(k, addr, time(NULL), c);
+	return c->state;
+}
+
+/*
+ * A lookup whose DNS got no answer is a strike against its domain when the
+ * resolver answers its probe, asked under the domain that answered last;
+ * the second strike marks the domain (every address there); a bogus
+ * answer does not count, an answer clears the mark;
+ * a check never asks a source, and a cached "no key" is "cached" even at
+ * a marked domain.
+ */
+static void
+test_unanswered_domain_is_marked(void **state)
+{
+	struct keyd *k = new_keyd();
+	struct keyd_check c;
+	char *r;
+
+	memset(calls, 0, sizeof(calls));
+	keyd_set_sources(k, answered_sources, 1);
+	free(lookup(k, "bob@lists.test"));
+	keyd_set_sources(k, unanswered_sources, 1);
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);
+	r = lookup(k, "dave@dead.test");
+	assert_non_null(strstr(r, "result=dave@dead.test tempfail"));
+	free(r);
+	assert_int_equal(probes, 1);
+	assert_string_equal(probe_zone, "lists.test");
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);	/* one strike */
+	free(lookup(k, "grace@dead.test"));
+	assert_int_equal(probes, 2);
+	assert_int_equal(check(k, "Dave@DEAD.test", &c), KEYD_CHECK_UNRESPONSIVE);
+	assert_string_equal(c.address, "dave@dead.test");
+	assert_true(c.retry > 590 && c.retry <= 600);	/* UnresponsiveTime's default, 10m */
+	assert_non_null(strstr(c.reason, "2 lookups at dead.test got no answer"));
+	assert_int_equal(check(k, "erin@dead.test", &c), KEYD_CHECK_UNRESPONSIVE);
+	assert_int_equal(check(k, "bob@b.test", &c), KEYD_CHECK_LOOKUP);
+	assert_string_equal(c.reason, "");
+	assert_int_equal(calls[1], 2);	/* checks asked no source */
+
+	keyd_set_sources(k, bogus_sources, 1);
+	r = lookup(k, "frank@bogus.test");
+	free(r);
+	assert_int_equal(check(k, "frank@bogus.test", &c), KEYD_CHECK_LOOKUP);
+	assert_int_equal(probes, 2);	/* an answer, bogus or not, needs no probe */
+
+	/* dead.test answers again (a proof of absence): the mark is gone, the answer cached. */
+	keyd_set_sources(k, answered_sources, 1);
+	r = lookup(k, "erin@dead.test");
+	free(r);
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);
+	assert_int_equal(check(k, "erin@dead.test", &c), KEYD_CHECK_CACHED);
+	assert_int_equal(check(k, "not an address", &c), KEYD_CHECK_CACHED);
+	free_keyd(k);
+}
+
+/*
+ * No mark without evidence about the domain itself: not when the resolver
+ * does not answer its probe (overloaded, cut off: every domain would time
+ * out), not when another lookup at the domain got an answer meanwhile
+ * (slow, not dead: and then no probe is asked), not when marks are off.
+ */
+static void
+test_no_mark_without_evidence(void **state)
+{
+	struct keyd *k = new_keyd();
+	struct keyd_check c;
+
+	keyd_set_sources(k, unanswered_sources, 1);
+	probe_answers = false;
+	free(lookup(k, "dave@dead.test"));
+	assert_int_equal(probes, 1);
+	assert_string_equal(probe_zone, "");	/* no domain answered yet: the root */
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);
+
+	probe_answers = true;
+	keyd_set_sources(k, slow_domain_sources, 1);
+	free(lookup(k, "member1@lists.test"));
+	assert_int_equal(probes, 1);
+	assert_int_equal(check(k, "member2@lists.test", &c), KEYD_CHECK_LOOKUP);
+	assert_int_equal(k->unresponsive.spared, 2);
+	assert_int_equal(k->unresponsive.marked, 0);
+
+	/* The resolver answers again: the next two lookups at the dead domain mark it. */
+	keyd_set_sources(k, unanswered_sources, 1);
+	free(lookup(k, "erin@dead.test"));
+	assert_int_equal(probes, 2);
+	assert_string_equal(probe_zone, "lists.test");
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);
+	free(lookup(k, "frank@dead.test"));
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_UNRESPONSIVE);
 	free_keyd(k);
 }
 
@@ -410,6 +582,8 @@ main(void)
 		cmocka_unit_test(test_harvested_key_answers_when_discovery_finds_none),
 		cmocka_unit_test(test_harvested_key_is_no_fallback_on_failure),
 		cmocka_unit_test(test_held_key_is_answered_without_discovery),
+		cmocka_unit_test(test_unanswered_domain_is_marked),
+		cmocka_unit_test(test_no_mark_without_evidence),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
