@@ -11,7 +11,8 @@
 # From naming someone else than the outer From (ceo@b.test inside, from
 # attacker@evil.test) is shown only when ceo's own valid signature covers
 # it: unsigned, or signed by the attacker's valid certificate, the outer
-# From stays and X-Cables says so; the same address outside is restored.
+# From stays and X-Cables says so; the same address outside is restored;
+# the same with PGP/MIME signed and encrypted in one pass.
 RIG_PORT=12710
 . "$top_srcdir/tests/integration/rig.sh"
 
@@ -222,5 +223,54 @@ if f=$(spoof same-d "The Attacker <Attacker@evil.test>"); then
 else
 	not_ok "same address: delivered to bob" "$REPLY"
 fi
+
+# (e, f) PGP/MIME: signed and encrypted in one pass by the attacker's key (b.test does not hold it for
+# ceo); signed by ceo's own key (b.test's store holds it for ceo@b.test), then encrypted (RFC 3156 6.1).
+GC=$T/gc
+gpg_home "$GC"
+for who in ceo@b.test attacker@evil.test; do
+	gpg --homedir "$GC" --batch -q --pinentry-mode loopback --passphrase '' \
+		--quick-gen-key "<$who>" ed25519 default never 2>/dev/null
+done
+gpg --homedir "$GC" --batch -q --import "$T/dave.asc" 2>/dev/null
+gpg --homedir "$GC" --batch --armor --export ceo@b.test > "$T/ceo.asc"
+inst_keyctl b import "$T/ceo.asc" >/dev/null || echo "Bail out! b.test does not take ceo's public key"
+pgp_spoof() {	# ID SIGNER one-pass|detached: as spoof, to dave, signed with SIGNER's OpenPGP key
+	printf 'From: CEO <ceo@b.test>\r\nTo: dave@b.test\r\nSubject: Wire the money today (%s)\r\nMessage-ID: <%s@evil.test>\r\nContent-Type: text/plain; charset=us-ascii; hp="cipher"\r\n\r\nPlease wire it before noon.\r\n' \
+		"$1" "$1" > "$T/$1.payload"
+	if [ "$3" = one-pass ]; then
+		set -- "$1" "$2" --sign -u "$2"
+	else
+		gpg --homedir "$GC" --batch -q --yes -u "$2" --armor --detach-sign -o "$T/$1.sig" "$T/$1.payload" \
+			2>/dev/null || return 1
+		$MAILTOOL pgp-signed "$T/$1.payload" "$T/$1.sig" "$T/$1.signed" || return 1
+		cp "$T/$1.signed" "$T/$1.payload"
+		set -- "$1" "$2"
+	fi
+	id=$1
+	shift 2
+	gpg --homedir "$GC" --batch -q --yes --trust-model always --armor -o "$T/$id.asc" -r dave@b.test \
+		"$@" --encrypt "$T/$id.payload" 2>/dev/null || return 1
+	$MAILTOOL pgp-message "$T/$id.asc" "$T/$id.eml" --header "From: attacker@evil.test" --header "To: dave@b.test" \
+		--header "Subject: [...]" --header "Message-ID: <$id@evil.test>"
+	inst_send "$BPORT" "$T/$id.eml" attacker@evil.test dave@b.test || return 1
+	at dave "$id@evil.test"
+}
+if f=$(pgp_spoof pgp-e attacker@evil.test one-pass); then
+	check "pgp, attacker-signed: dave's copy keeps the outer From" test "$($MAILTOOL header "$f" From)" = "attacker@evil.test"
+	check "pgp, attacker-signed: X-Cables says so" grep -q '^X-Cables: decrypted; format=pgp; .*; from=outer; protected-identity="ceo@b.test"' "$f"
+	check "pgp, attacker-signed: the protected Subject is restored" \
+		test "$($MAILTOOL header "$f" Subject)" = "Wire the money today (pgp-e)"
+else
+	not_ok "pgp, attacker-signed: delivered to dave" "$REPLY"
+fi
+if f=$(pgp_spoof pgp-f ceo@b.test detached); then
+	check "pgp, ceo-signed: dave's copy shows the protected From" test "$($MAILTOOL header "$f" From)" = "CEO <ceo@b.test>"
+	check "pgp, ceo-signed: the signature passes for ceo" \
+		grep -q '^Authentication-Results: mx.b.test; x-pgp=pass body.pgp-identifier="ceo@b.test"$' "$f"
+else
+	not_ok "pgp, ceo-signed: delivered to dave" "$REPLY"
+fi
+GNUPGHOME=$GC gpgconf --kill gpg-agent 2>/dev/null
 
 rig_done
