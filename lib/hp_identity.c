@@ -95,6 +95,33 @@ drop_edits(struct hp_edits *e, const char *name)
 	e->n = w;
 }
 
+/*
+ * Write the field's values as they were parsed: the addresses compared
+ * above are then the ones a client shows, whatever its own parser would
+ * have made of an odd value (comments, routes, quoted '@' in names).
+ */
+static void
+canonical_values(struct hp_edits *e, const char *name)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		char *flat, *c;
+
+		if (e->v[i].op == HP_OP_DELETE || !str_ieq(e->v[i].name, name))
+			continue;
+		flat = hp_value_flat(e->v[i].value, strlen(e->v[i].value));
+		c = mime_addresses_canonical(flat);
+		free(flat);
+		if (c == NULL)
+			continue;	/* not reached: a value without a mailbox was kept outside */
+		for (char *q = c; *q != '\0'; q++)
+			if (*q == '\r' || *q == '\n')
+				*q = ' ';	/* one line: folding is the MTA's business */
+		free(e->v[i].value);
+		e->v[i].value = xasprintf(" %s", c);
+		free(c);
+	}
+}
+
 /* Judge the protected field name against the outer ones; drop its edits when kept. */
 static enum hp_identity
 judge(struct hp_restore *r, const struct fields *outer, const char *name, const struct hp_vouch *v,
@@ -144,6 +171,8 @@ judge(struct hp_restore *r, const struct fields *outer, const char *name, const 
 	}
 	if (verdict == HP_IDENTITY_KEPT)
 		drop_edits(&r->outer, name);
+	else
+		canonical_values(&r->outer, name);
 	addrs_release(&in);
 	addrs_release(&out);
 	return verdict;

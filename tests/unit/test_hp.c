@@ -1096,6 +1096,15 @@ test_restore_identity_from_needs_its_own_signature(void **state)
 		/* A display name that reads like an address is the sender's choice, outside as inside. */
 		{ "attacker@evil.test", "From: \"ceo@b.test\" <attacker@evil.test>\r\n", none, HP_IDENTITY_SAME,
 		    HP_IDENTITY_NONE, "", " \"ceo@b.test\" <attacker@evil.test>", NULL },
+		/*
+		 * What is restored is what was parsed, written one way: a comment naming someone else
+		 * becomes a quoted display name beside the address in angle brackets, so no client's
+		 * parser can read another address out of it.
+		 */
+		{ "attacker@evil.test", "From: attacker@evil.test (CEO <ceo@b.test>)\r\n", none, HP_IDENTITY_SAME,
+		    HP_IDENTITY_NONE, "", " \"CEO <ceo@b.test>\" <attacker@evil.test>", NULL },
+		{ "attacker@evil.test", "From: <@b.test:ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " attacker@evil.test", NULL },
 		/* Sender is an identity too: added only under its own signature. */
 		{ "attacker@evil.test", "From: attacker@evil.test\r\nSender: ceo@b.test\r\n", none,
 		    HP_IDENTITY_SAME, HP_IDENTITY_KEPT, "ceo@b.test", " attacker@evil.test", NULL },
