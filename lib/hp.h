@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "addr.h"
 #include "status.h"
 #include "util.h"
 
@@ -260,6 +261,56 @@ struct hp_cut {
 };
 
 size_t hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *r, struct hp_cut *cuts, size_t max);
+
+/*
+ * Who wrote the message.  From and Sender name the author and the agent
+ * that sent it, and the edge's checks (DMARC, DKIM and SPF alignment) were
+ * made on the outer From; an encrypted message that nobody signed can be
+ * made by anyone who has the recipient's certificate, so a protected From
+ * or Sender that names another address than the outer one is restored only
+ * when a signature over the protected fields, verified by the caller, was
+ * made by that address.  RFC 9788's receiving guidance (section 4) makes
+ * the protected header section the message's, and its security
+ * considerations distinguish encrypted-only from signed-and-encrypted
+ * messages: encryption alone gives the fields confidentiality, never
+ * authenticity, so an MTA that rewrites the header for every client must
+ * not let it stand in for the From the edge checked.
+ * Addresses are compared, not display names: a display name is the
+ * sender's own choice outside as much as inside.  Other fields (Subject,
+ * To, Cc, Reply-To, Date, ...) are restored as before: none of them was
+ * authenticated outside either.
+ */
+enum hp_identity {
+	HP_IDENTITY_NONE,	/* no protected field of that name: nothing to decide */
+	HP_IDENTITY_SAME,	/* no address the outer field does not name (display names may differ): restored */
+	HP_IDENTITY_SIGNED,	/* another address, and a verified signature was made by each one: restored */
+	HP_IDENTITY_KEPT,	/* another address without such a signature: the outer field stays */
+};
+
+const char *hp_identity_name(enum hp_identity i);
+
+struct hp_vouch {
+	const struct addr_opts *opts;	/* how addresses compare (callers fold no sub-addresses) */
+	/* Did a signature verified as valid, covering the protected fields, come from addr (opts' form)? */
+	bool (*signed_by)(void *arg, const char *addr);
+	void *arg;
+};
+
+struct hp_identities {
+	enum hp_identity from;
+	enum hp_identity sender;
+	char claimed[256];	/* the first protected address that no signature vouched for, or "" */
+};
+
+/*
+ * Check r's From and Sender edits against the outer header section
+ * outer[0..outer_len) (hp_restore's), and drop every edit of a field
+ * judged HP_IDENTITY_KEPT, so that the outer field stays as it came.  A
+ * protected field with an address that cannot be normalised, or with none
+ * at all (a group, a bare display name), is never vouched for.
+ */
+void hp_restore_identity(struct hp_restore *r, const char *outer, size_t outer_len, const struct hp_vouch *v,
+    struct hp_identities *out);
 
 void hp_edits_release(struct hp_edits *e);
 

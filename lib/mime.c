@@ -225,6 +225,27 @@ mime_addresses(const char *value, char ***out)
 	return n;
 }
 
+char *
+mime_addresses_canonical(const char *value)
+{
+	InternetAddressList *list;
+	char **addrs = NULL, *s, *out = NULL;
+	size_t n = 0;
+
+	if (value == NULL || (list = internet_address_list_parse(NULL, value)) == NULL)
+		return NULL;
+	collect_addresses(list, &addrs, &n);
+	for (size_t i = 0; i < n; i++)
+		free(addrs[i]);
+	free(addrs);
+	if (n > 0 && (s = internet_address_list_to_string(list, NULL, TRUE)) != NULL) {
+		out = xstrdup(s);
+		g_free(s);
+	}
+	g_object_unref(list);
+	return out;
+}
+
 bool
 mime_type_is(const struct mime_type *t, const char *type, const char *subtype)
 {

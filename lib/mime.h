@@ -79,6 +79,14 @@ char *mime_first_address(const char *value);
 /* Every mailbox address in an address list (group members included); free each and the array. */
 size_t mime_addresses(const char *value, char ***out);
 
+/*
+ * An address list as this parser read it, written back in one form
+ * (display names RFC 2047-encoded where needed, addresses in angle
+ * brackets): what is shown is then what was parsed.  NULL when the value
+ * holds no mailbox.  Free it.
+ */
+char *mime_addresses_canonical(const char *value);
+
 enum mime_crypto {
 	MIME_PLAIN,			/* not encrypted (includes signed-only) */
 	MIME_SMIME_ENVELOPED,		/* CMS EnvelopedData */

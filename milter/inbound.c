@@ -215,6 +215,78 @@ verify_content(const struct milter_env *env, const char *content_type, const cha
 	return h != NULL && h->verify(env, content_type, cte, sp, from, from_field, sig);
 }
 
+/* What a checked signature vouches for, for hp_restore_identity(). */
+struct signer_check {
+	const struct milter_env *env;
+	const struct handler_sig *sig;
+	bool verified;		/* there was a signature over the payload, and sig says what it is */
+};
+
+/*
+ * Was the signature over the protected fields made by addr (exact form)?
+ * Only a valid one (TrustAnchors, or the key store's key for the address
+ * it was judged for), whose certificate names addr (S/MIME), or whose key
+ * the store holds for addr (OpenPGP: judge() names that address signer).
+ * A sub-address is never vouched for, as in harvesting: bob-x@ may be
+ * someone else's mailbox than bob@.
+ */
+static bool
+signature_vouches(void *arg, const char *addr)
+{
+	const struct signer_check *c = arg;
+	char *folded;
+	bool own;
+
+	if (!c->verified || c->sig->status != HANDLER_SIG_VALID)
+		return false;
+	folded = addr_normalize(addr, &c->env->cfg->addr);
+	own = folded != NULL && strcmp(folded, addr) == 0;
+	free(folded);
+	if (!own)
+		return false;
+	if (c->sig->key != NULL)
+		return handler_key_names(c->env, c->sig->key, addr);
+	return strcmp(c->sig->signer, addr) == 0;
+}
+
+/*
+ * Decide the protected identities of rs under the signature checked (or
+ * none); errors are the spool's.
+ */
+static cables_status
+decide_identity(struct restore *rs, const struct message *m, const struct milter_env *env,
+    const struct handler_sig *sig, bool verified, struct cables_err *err)
+{
+	struct addr_opts exact = env->cfg->addr;
+	struct signer_check c = { env, sig, verified };
+	struct hp_vouch v = { &exact, signature_vouches, &c };
+
+	exact.delimiters[0] = '\0';
+	return restore_identity(rs, m, &v, err);
+}
+
+/* The From the reader is shown: the protected one when it was restored, else the outer one. */
+static const char *
+shown_from(const struct restore *rs, const struct message *m)
+{
+	const char *p = restore_protected_from(rs);
+
+	return p != NULL && rs->identity_decided && rs->id.from != HP_IDENTITY_KEPT ? p : m->from;
+}
+
+/* The X-Cables words for protected identities that were not restored. */
+static void
+report_identity(struct report *r, const struct restore *rs)
+{
+	if (rs->id.from != HP_IDENTITY_KEPT && rs->id.sender != HP_IDENTITY_KEPT)
+		return;
+	if (rs->id.from == HP_IDENTITY_KEPT)
+		buf_appends(&r->field, "; from=outer");
+	if (rs->id.sender == HP_IDENTITY_KEPT)
+		buf_appends(&r->field, "; sender=outer");
+	report_add(r, "; protected-identity=\"", rs->id.claimed, "\"");
+}
+
 /* The inner entity's header section: fields in memory, body offset. */
 struct inner {
 	char *head;
@@ -472,11 +544,13 @@ copy_content(const struct message *m, const struct body_handler *h, struct handl
 	struct inner in;
 	struct restore rs;
 	struct handler_sig sig;
-	const char *sig_format = h->name, *ct = message_header_value(m, "Content-Type");
+	const char *sig_format = h->name, *ct = message_header_value(m, "Content-Type"), *judged;
 	bool verified;
 	cables_status st;
 
 	memset(&sig, 0, sizeof(sig));
+	memset(&rs, 0, sizeof(rs));
+	memset(&in, 0, sizeof(in));
 	entity_src_init(body);
 	if (!h->plain_is_entity(hm)) {
 		verified = h->signature(hm, env, m->from, &sig);
@@ -486,24 +560,32 @@ copy_content(const struct message *m, const struct body_handler *h, struct handl
 		entity_src_spool(body, plain, 0, -1);
 	} else {
 		if ((st = restore_plan(&rs, m, plain, err)) != CABLES_OK ||
-		    (st = read_inner(plain, rs.from, &in, err)) != CABLES_OK ||
-		    (st = restore_copy(&rs, m, plain, env->cfg->temp_dir, content, body, headers, err)) != CABLES_OK) {
+		    (st = read_inner(plain, rs.from, &in, err)) != CABLES_OK) {
 			inner_release(&in);
 			restore_release(&rs);
 			return st;
 		}
-		verified = h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig) ||
-		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off,
-		    in.protected_headers && in.from != NULL ? in.from : m->from, &sig, &sig_format);
+		/* Judged for the protected From, which only a signature by that address lets through. */
+		judged = restore_protected_from(&rs) != NULL ? restore_protected_from(&rs) : m->from;
+		verified = h->signature(hm, env, judged, &sig) ||
+		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off, judged, &sig, &sig_format);
 		inner_release(&in);
+		if ((st = decide_identity(&rs, m, env, &sig, verified, err)) != CABLES_OK ||
+		    (st = restore_copy(&rs, m, plain, env->cfg->temp_dir, content, body, headers, err)) != CABLES_OK) {
+			handler_sig_release(&sig);
+			restore_release(&rs);
+			return st;
+		}
 	}
 	h->report(hm, &r->field, &r->log);
 	if (h->plain_is_entity(hm)) {
+		report_identity(r, &rs);
 		restore_note(&rs, &r->log);
-		restore_release(&rs);
 	}
 	if (verified)
-		report_signature(r, &sig, m->from, sig_format, env);
+		report_signature(r, &sig, h->plain_is_entity(hm) ? shown_from(&rs, m) : m->from, sig_format, env);
+	if (h->plain_is_entity(hm))
+		restore_release(&rs);
 	handler_sig_release(&sig);
 	return CABLES_OK;
 }
@@ -679,7 +761,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	struct handler_sig sig;
 	struct cables_err err;
 	char why[CABLES_ERR_MAX], non_target_why[CABLES_ERR_MAX];
-	const char *sig_format;
+	const char *sig_format, *judged = m->from;
 	enum fail_action action;
 	bool verified = false, *target = xcalloc(m->nrcpts + 1, sizeof(*target)), splitting = false;
 	size_t ntargets;
@@ -746,9 +828,14 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 			goto not_decrypted;
 		}
 		sig_format = h->name;
-		verified = h->signature(hm, env, in.protected_headers && in.from != NULL ? in.from : m->from, &sig) ||
-		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off,
-		    in.protected_headers && in.from != NULL ? in.from : m->from, &sig, &sig_format);
+		/* Judged for the protected From, which only a signature by that address lets through. */
+		judged = restore_protected_from(&rs) != NULL ? restore_protected_from(&rs) : m->from;
+		verified = h->signature(hm, env, judged, &sig) ||
+		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off, judged, &sig, &sig_format);
+		if ((st = decide_identity(&rs, m, env, &sig, verified, &err)) != CABLES_OK) {
+			outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
+			goto out;
+		}
 		if (restore_apply(&rs, m, mta, plain) != 0) {
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a change");
 			goto out;
@@ -762,10 +849,12 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		}
 	}
 	h->report(hm, &r->field, &r->log);
+	report_identity(r, &rs);
 	restore_note(&rs, &r->log);
 	if (verified) {
-		report_signature(r, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, sig_format, env);
-		harvest(env, &sig, in.protected_headers && in.from != NULL ? in.from : m->from, r);
+		/* The verdict is about the From the reader sees; the certificate kept is for the From signed. */
+		report_signature(r, &sig, shown_from(&rs, m), sig_format, env);
+		harvest(env, &sig, judged, r);
 	}
 	if (add_report(m, mta, r) != 0) {
 		outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");

@@ -119,6 +119,37 @@ out:
 	return st;
 }
 
+const char *
+restore_protected_from(const struct restore *rs)
+{
+	if (!rs->planned)
+		return NULL;
+	for (size_t i = 0; i < rs->r.outer.n; i++)
+		if (rs->r.outer.v[i].op != HP_OP_DELETE && str_ieq(rs->r.outer.v[i].name, "From"))
+			return rs->r.outer.v[i].value;
+	return NULL;
+}
+
+cables_status
+restore_identity(struct restore *rs, const struct message *m, const struct hp_vouch *v, struct cables_err *err)
+{
+	static const struct addr_opts exact = { false, "" };
+	struct hp_vouch nobody = { &exact, NULL, NULL };
+	struct buf outer;
+	cables_status st;
+
+	if (!rs->planned || rs->identity_decided)
+		return CABLES_OK;
+	buf_init(&outer);
+	if ((st = spool_read_buf(m->headers, 0, HP_HEAD_MAX, &outer, err)) == CABLES_OK) {
+		hp_restore_identity(&rs->r, outer.data != NULL ? outer.data : "", outer.len, v != NULL ? v : &nobody,
+		    &rs->id);
+		rs->identity_decided = true;
+	}
+	buf_release(&outer);
+	return st;
+}
+
 /* Restored unsigned: the payload's content fields without the hp parameters, its body with the cuts. */
 static bool
 rewritten(const struct restore *rs)
@@ -141,13 +172,18 @@ delivered_body(const struct restore *rs)
 }
 
 int
-restore_apply(const struct restore *rs, const struct message *m, const struct mta *mta, const struct spool *plain)
+restore_apply(struct restore *rs, const struct message *m, const struct mta *mta, const struct spool *plain)
 {
 	const struct buf *content = delivered_content(rs);
 	bool outer_mime_version = message_header_value(m, "MIME-Version") != NULL;
 	struct mime_field f;
+	struct cables_err err;
 	size_t off = 0, i;
 	off_t at = delivered_body(rs);
+
+	/* Undecided identities stay outside (fail closed). */
+	if (restore_identity(rs, m, NULL, &err) != CABLES_OK)
+		return -1;
 
 	/* Remove the outer content fields (the encryption's wrapper), keeping MIME-Version. */
 	for (i = m->ncontent; i > 0; i--) {
@@ -180,7 +216,7 @@ restore_apply(const struct restore *rs, const struct message *m, const struct mt
 }
 
 cables_status
-restore_copy(const struct restore *rs, const struct message *m, const struct spool *plain, const char *tmpdir,
+restore_copy(struct restore *rs, const struct message *m, const struct spool *plain, const char *tmpdir,
     struct buf *content, struct entity_src *body, struct spool **headers, struct cables_err *err)
 {
 	const struct buf *c = delivered_content(rs);
@@ -191,6 +227,9 @@ restore_copy(const struct restore *rs, const struct message *m, const struct spo
 	cables_status st = CABLES_OK;
 
 	*headers = NULL;
+	/* Undecided identities stay outside (fail closed). */
+	if ((st = restore_identity(rs, m, NULL, err)) != CABLES_OK)
+		return st;
 	buf_appends(content, "MIME-Version: 1.0\r\n");
 	while (mime_field_next(c->data != NULL ? c->data : "", c->len, &off, &f) == 1)
 		if (!(f.name_len == 12 && str_nieq(f.name, "MIME-Version", 12)))
@@ -230,6 +269,13 @@ restore_note(const struct restore *rs, struct buf *log)
 	else if (rs->planned && rs->r.scheme != HP_SCHEME_NONE)
 		buf_printf(log, " hp=%s restored=%zu refused=%u%s", hp_scheme_name(rs->r.scheme), rs->r.outer.n,
 		    rs->r.refused, rs->ncuts > 0 && rewritten(rs) ? " legacy=cut" : "");
+	if (rs->id.from == HP_IDENTITY_KEPT || rs->id.sender == HP_IDENTITY_KEPT)
+		buf_printf(log, " identity=kept-outer (protected %s%s%s %s is not signed by that address)",
+		    rs->id.from == HP_IDENTITY_KEPT ? "From" : "",
+		    rs->id.from == HP_IDENTITY_KEPT && rs->id.sender == HP_IDENTITY_KEPT ? "/" : "",
+		    rs->id.sender == HP_IDENTITY_KEPT ? "Sender" : "", rs->id.claimed);
+	else if (rs->id.from == HP_IDENTITY_SIGNED || rs->id.sender == HP_IDENTITY_SIGNED)
+		buf_printf(log, " identity=signed");
 }
 
 void

@@ -11,6 +11,11 @@
  * body and outer header section of a re-injected copy.  struct restore
  * owns what it holds (restore_release(), also on a zeroed struct).
  *
+ * Protected From and Sender fields are identities: restore_identity()
+ * decides them once the caller has checked the signature (lib/hp.h says
+ * the rule), and a plan applied without that decision keeps the outer
+ * From and Sender whenever the protected ones name someone else.
+ *
  * A protection that cannot be restored faithfully (lib/hp.c refuses a
  * field) is not an error: the message is delivered decrypted with its
  * outer header as it came, and why says so for the log.  Errors are the
@@ -41,25 +46,44 @@ struct restore {
 	size_t ncuts;
 	struct buf entity_content;	/* the entity's own content fields, CRLF lines */
 	char why[CABLES_ERR_MAX];	/* why nothing was restored, or "" */
+	bool identity_decided;	/* restore_identity() ran */
+	struct hp_identities id;	/* what it decided for From and Sender */
 };
 
 /* Plan for the decrypted entity in plain (a whole entity: header fields and body). */
 cables_status restore_plan(struct restore *rs, const struct message *m, const struct spool *plain,
     struct cables_err *err);
 
+/*
+ * The protected From value (raw) the plan would put outside, or NULL: the
+ * address a signature over the payload is to be judged for.
+ */
+const char *restore_protected_from(const struct restore *rs);
+
+/*
+ * Decide the protected From and Sender (hp_restore_identity): v says which
+ * addresses a verified signature over the payload vouches for (NULL: none).
+ * Errors are the spool's.
+ */
+cables_status restore_identity(struct restore *rs, const struct message *m, const struct hp_vouch *v,
+    struct cables_err *err);
+
 /* Replace the message's content fields and body, then restore its header; -1 if the MTA refuses. */
-int restore_apply(const struct restore *rs, const struct message *m, const struct mta *mta, const struct spool *plain);
+int restore_apply(struct restore *rs, const struct message *m, const struct mta *mta, const struct spool *plain);
 
 /*
  * For a re-injected copy: content gets its content fields ("MIME-Version"
  * first), body its body from plain, *headers a new spool with its outer
  * header section (NULL: the message's as received).
  */
-cables_status restore_copy(const struct restore *rs, const struct message *m, const struct spool *plain,
+cables_status restore_copy(struct restore *rs, const struct message *m, const struct spool *plain,
     const char *tmpdir, struct buf *content, struct entity_src *body, struct spool **headers,
     struct cables_err *err);
 
-/* " hp=rfc9788 restored=3 refused=0 legacy=cut pad=cut" or "" for the log. */
+/*
+ * " hp=rfc9788 restored=3 refused=0 legacy=cut pad=cut" or "" for the log,
+ * with " from=kept-outer (...)" when a protected identity was not restored.
+ */
 void restore_note(const struct restore *rs, struct buf *log);
 
 void restore_release(struct restore *rs);

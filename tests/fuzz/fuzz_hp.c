@@ -10,10 +10,13 @@
  * no CR but in CRLF, no line break but before a blank, no line of blanks
  * only; legacy display cuts are ascending ranges of the body.  The outer
  * section also goes through hp_protect with each policy, under the same
- * rule.
+ * rule.  hp_restore_identity (bit 2 of the first byte: every address is a
+ * signer's) leaves no edit of a field it kept outside, and signs nothing
+ * unsigned.
  */
 #include "autoconfig.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +25,14 @@
 #include "mime.h"
 #include "pad.h"
 #include "util.h"
+
+/* Every address is a signer's when the input's first byte has bit 2 set, none otherwise. */
+static bool
+fuzz_vouch(void *arg, const char *addr)
+{
+	(void)addr;
+	return arg != NULL;
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -178,9 +189,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	entity += pad;
 	entity_len -= pad;
 	if (hp_restore(entity, entity_len, outer, outer_len, flags, &r, &err) == CABLES_OK) {
+		struct addr_opts exact = { false, "" };
+		struct hp_vouch v = { &exact, fuzz_vouch, (void *)(uintptr_t)(size > 0 && (data[0] & 4)) };
+		struct hp_identities id;
+
 		if (r.body_off > entity_len)
 			abort();
 		check_edits(&r.outer);
+		/* Identities: a field kept outside has no edit left; what stays still obeys the rule. */
+		hp_restore_identity(&r, outer, outer_len, &v, &id);
+		check_edits(&r.outer);
+		for (size_t i = 0; i < r.outer.n; i++)
+			if ((id.from == HP_IDENTITY_KEPT && str_ieq(r.outer.v[i].name, "From")) ||
+			    (id.sender == HP_IDENTITY_KEPT && str_ieq(r.outer.v[i].name, "Sender")))
+				abort();
+		if ((id.from == HP_IDENTITY_SIGNED || id.sender == HP_IDENTITY_SIGNED) && !(size > 0 && (data[0] & 4)))
+			abort();
 		if (r.legacy != HP_LEGACY_NONE && (r.scheme == HP_SCHEME_NONE || (flags & HP_SIGNED)))
 			abort();
 		char *boundary = boundary_of(entity, entity_len);

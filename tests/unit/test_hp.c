@@ -1021,6 +1021,187 @@ setup_group(void **state)
 	return 0;
 }
 
+/* ---- who wrote it: protected From and Sender ---- */
+
+/* signed_by for the tests: arg is a NULL-terminated list of addresses a verified signature vouches for. */
+static bool
+vouch_list(void *arg, const char *addr)
+{
+	for (const char *const *a = arg; a != NULL && *a != NULL; a++)
+		if (strcmp(*a, addr) == 0)
+			return true;
+	return false;
+}
+
+#define IDENT_OUTER(from) \
+	"Received: from mx.evil.test by mx.b.test\r\n" \
+	"From: " from "\r\n" \
+	"To: bob@b.test\r\n" \
+	"Subject: [...]\r\n" \
+	"Date: Thu, 03 Dec 2026 09:00:00 +0000\r\n" \
+	"Message-ID: <id1@evil.test>\r\n" \
+	"MIME-Version: 1.0\r\n" \
+	"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n"
+
+static void
+test_restore_identity_from_needs_its_own_signature(void **state)
+{
+	static const char *const none[] = { NULL };
+	static const char *const attacker[] = { "attacker@evil.test", NULL };
+	static const char *const ceo[] = { "ceo@b.test", NULL };
+	static const char *const ceo_sub[] = { "ceo+x@b.test", NULL };
+	static const struct {
+		const char *outer_from;		/* outer From value */
+		const char *inner;		/* protected fields (From, Sender...) */
+		const char *const *vouched;	/* addresses a verified signature was made by */
+		enum hp_identity from, sender;
+		const char *claimed;
+		const char *after_from;		/* the From after the edits */
+		const char *after_sender;	/* the Sender after the edits, or NULL for none */
+	} cases[] = {
+		/* (a) unsigned, another address inside: the outer From stays. */
+		{ "attacker@evil.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " attacker@evil.test", NULL },
+		/* (b) signed, but by the attacker's own key: still the outer. */
+		{ "attacker@evil.test", "From: CEO <ceo@b.test>\r\n", attacker, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " attacker@evil.test", NULL },
+		/* (c) signed by the protected From's own key: restored. */
+		{ "attacker@evil.test", "From: CEO <ceo@b.test>\r\n", ceo, HP_IDENTITY_SIGNED, HP_IDENTITY_NONE,
+		    "", " CEO <ceo@b.test>", NULL },
+		/* (d) the same address: restored unsigned, display name and all. */
+		{ "alice@a.test", "From: Alice Liddell <Alice@A.TEST>\r\n", none, HP_IDENTITY_SAME,
+		    HP_IDENTITY_NONE, "", " Alice Liddell <Alice@A.TEST>", NULL },
+		/* Case and display names do not count, sub-addresses do. */
+		{ "Alice <alice@a.test>", "From: alice+x@a.test\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "alice+x@a.test", " Alice <alice@a.test>", NULL },
+		{ "attacker@evil.test", "From: ceo+x@b.test\r\n", ceo, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo+x@b.test", " attacker@evil.test", NULL },
+		{ "attacker@evil.test", "From: ceo+x@b.test\r\n", ceo_sub, HP_IDENTITY_SIGNED, HP_IDENTITY_NONE, "",
+		    " ceo+x@b.test", NULL },
+		/* An address the outer From does not have, beside one it has: the new one must be signed. */
+		{ "attacker@evil.test", "From: attacker@evil.test, ceo@b.test\r\nSender: attacker@evil.test\r\n",
+		    none, HP_IDENTITY_KEPT, HP_IDENTITY_SAME, "ceo@b.test", " attacker@evil.test",
+		    " attacker@evil.test" },
+		/*
+		 * An address the outer section has only as a Sender is not the edge's From: From must not
+		 * take it (and the outer-only Sender goes, as RFC 9788 restoration has it).
+		 */
+		{ "attacker@evil.test\r\nSender: ceo@b.test", "From: ceo@b.test\r\n", none, HP_IDENTITY_KEPT,
+		    HP_IDENTITY_NONE, "ceo@b.test", " attacker@evil.test", NULL },
+		/* No address to vouch for: a group, a bare name, an address we cannot read. */
+		{ "attacker@evil.test", "From: The CEO:;\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "(no address)", " attacker@evil.test", NULL },
+		{ "attacker@evil.test", "From: \"ceo@b.test\"\r\n", ceo, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "(no address)", " attacker@evil.test", NULL },
+		/* A display name that reads like an address is the sender's choice, outside as inside. */
+		{ "attacker@evil.test", "From: \"ceo@b.test\" <attacker@evil.test>\r\n", none, HP_IDENTITY_SAME,
+		    HP_IDENTITY_NONE, "", " \"ceo@b.test\" <attacker@evil.test>", NULL },
+		/*
+		 * What is restored is what was parsed, written one way: a comment naming someone else
+		 * becomes a quoted display name beside the address in angle brackets, so no client's
+		 * parser can read another address out of it.
+		 */
+		{ "attacker@evil.test", "From: attacker@evil.test (CEO <ceo@b.test>)\r\n", none, HP_IDENTITY_SAME,
+		    HP_IDENTITY_NONE, "", " \"CEO <ceo@b.test>\" <attacker@evil.test>", NULL },
+		{ "attacker@evil.test", "From: <@b.test:ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " attacker@evil.test", NULL },
+		/* Sender is an identity too: added only under its own signature. */
+		{ "attacker@evil.test", "From: attacker@evil.test\r\nSender: ceo@b.test\r\n", none,
+		    HP_IDENTITY_SAME, HP_IDENTITY_KEPT, "ceo@b.test", " attacker@evil.test", NULL },
+		{ "attacker@evil.test", "From: attacker@evil.test\r\nSender: ceo@b.test\r\n", ceo,
+		    HP_IDENTITY_SAME, HP_IDENTITY_SIGNED, "", " attacker@evil.test", " ceo@b.test" },
+		/* FROM in capitals is the same field. */
+		{ "attacker@evil.test", "FROM: ceo@b.test\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " attacker@evil.test", NULL },
+	};
+	struct addr_opts exact = { false, "" };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *outer = xasprintf("Received: from mx.evil.test by mx.b.test\r\nFrom: %s\r\nTo: bob@b.test\r\n"
+		    "Subject: [...]\r\nMessage-ID: <id1@evil.test>\r\n", cases[i].outer_from);
+		char *payload = xasprintf("%sTo: bob@b.test\r\nSubject: Board meeting\r\n"
+		    "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\nHello\r\n", cases[i].inner);
+		struct hp_vouch v = { &exact, vouch_list, (void *)cases[i].vouched };
+		struct hp_identities id;
+		struct hp_restore r;
+		struct cables_err err;
+		char *after, *from, *sender, *want;
+
+		assert_int_equal(hp_restore(payload, strlen(payload), outer, strlen(outer), HP_IN_ENCRYPTION, &r, &err),
+		    CABLES_OK);
+		hp_restore_identity(&r, outer, strlen(outer), &v, &id);
+		if (id.from != cases[i].from || id.sender != cases[i].sender ||
+		    strcmp(id.claimed, cases[i].claimed) != 0)
+			fail_msg("case %zu: from=%s sender=%s claimed='%s'", i, hp_identity_name(id.from),
+			    hp_identity_name(id.sender), id.claimed);
+		after = apply_edits(outer, strlen(outer), &r.outer);
+		want = xasprintf("\r\nFrom:%s\r\n", cases[i].after_from);
+		from = strstr(after, want);
+		if (from == NULL)
+			fail_msg("case %zu: no '%s' in\n%s", i, cases[i].after_from, after);
+		free(want);
+		sender = strstr(after, "\r\nSender:");
+		if (cases[i].after_sender == NULL) {
+			if (sender != NULL)
+				fail_msg("case %zu: a Sender was added:\n%s", i, after);
+		} else {
+			want = xasprintf("\r\nSender:%s\r\n", cases[i].after_sender);
+			if (strstr(after, want) == NULL)
+				fail_msg("case %zu: no Sender '%s' in\n%s", i, cases[i].after_sender, after);
+			free(want);
+		}
+		/* Fields that name no one keep today's behaviour. */
+		assert_non_null(strstr(after, "Subject: Board meeting\r\n"));
+		free(after);
+		hp_restore_release(&r);
+		free(outer);
+		free(payload);
+	}
+	(void)state;
+}
+
+static void
+test_restore_identity_v1_and_signed_payloads(void **state)
+{
+	static const char *const none[] = { NULL };
+	const char *outer = IDENT_OUTER("attacker@evil.test");
+	const char *v1 = "From: ceo@b.test\r\nSubject: Wire the money\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"b1\"; protected-headers=\"v1\"\r\n\r\n--b1--\r\n";
+	struct addr_opts exact = { false, "" };
+	struct hp_vouch v = { &exact, vouch_list, (void *)none }, nobody = { &exact, NULL, NULL };
+	struct hp_identities id;
+	struct hp_restore r;
+	struct cables_err err;
+	char *edits;
+
+	/* Thunderbird's form: the same rule. */
+	assert_int_equal(hp_restore(v1, strlen(v1), outer, strlen(outer), HP_IN_ENCRYPTION, &r, &err), CABLES_OK);
+	assert_int_equal(r.scheme, HP_SCHEME_V1);
+	hp_restore_identity(&r, outer, strlen(outer), &v, &id);
+	assert_int_equal(id.from, HP_IDENTITY_KEPT);
+	edits = edits_text(&r.outer);
+	assert_null(strstr(edits, "From"));
+	assert_non_null(strstr(edits, "set Subject 1 Wire the money\n"));
+	free(edits);
+	hp_restore_release(&r);
+	/* A signed payload whose signature the caller could not tie to anyone (no signed_by). */
+	assert_int_equal(hp_restore(v1, strlen(v1), outer, strlen(outer), HP_IN_ENCRYPTION | HP_SIGNED, &r, &err),
+	    CABLES_OK);
+	hp_restore_identity(&r, outer, strlen(outer), &nobody, &id);
+	assert_int_equal(id.from, HP_IDENTITY_KEPT);
+	assert_string_equal(id.claimed, "ceo@b.test");
+	hp_restore_release(&r);
+	/* Nothing protected: nothing decided. */
+	assert_int_equal(hp_restore("Content-Type: text/plain\r\n\r\nx", 29, outer, strlen(outer), HP_IN_ENCRYPTION,
+	    &r, &err), CABLES_OK);
+	hp_restore_identity(&r, outer, strlen(outer), &v, &id);
+	assert_int_equal(id.from, HP_IDENTITY_NONE);
+	assert_int_equal(id.sender, HP_IDENTITY_NONE);
+	assert_int_equal(r.outer.n, 0);
+	hp_restore_release(&r);
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -1055,6 +1236,8 @@ main(void)
 		cmocka_unit_test(test_round_trip_is_byte_for_byte),
 		cmocka_unit_test(test_padding_then_header_protection),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_restore_identity_from_needs_its_own_signature),
+		cmocka_unit_test(test_restore_identity_v1_and_signed_payloads),
 	};
 
 	return cmocka_run_group_tests_name("hp", tests, setup_group, NULL);

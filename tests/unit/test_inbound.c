@@ -475,6 +475,117 @@ test_protected_subject_is_restored(void **state)
 	milter_fixture_free(fx);
 }
 
+/*
+ * An encrypted message with protected fields (RFC 9788 hp="cipher") From
+ * outer_from, the payload's From protected_from, signed with cert and key
+ * when cert is not NULL (signed then encrypted, as clients do).
+ */
+static struct message *
+hp_message(struct milter_fixture *fx, const char *outer_from, const char *protected_from, X509 *cert, EVP_PKEY *key)
+{
+	struct message *m = message_new(fx->cfg, "x@evil.test", false, false);
+	char *payload = xasprintf("From: %s\r\nSubject: Board meeting moved\r\n"
+	    "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\nSee you at nine.\r\n", protected_from);
+	struct entity_src src, sig_src;
+	struct smime_signed sig;
+	char *sig_head = NULL;
+
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
+	message_add_header(m, "From", outer_from);
+	message_add_header(m, "Subject", "[...]");
+	message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data");
+	message_add_header(m, "Content-Transfer-Encoding", "base64");
+	entity_src_init(&src);
+	if (cert != NULL) {
+		entity_src_init(&sig_src);
+		entity_src_mem(&sig_src, payload, strlen(payload));
+		assert_int_equal(smime_sign(cert, key, NULL, &sig_src, &sig, NULL), CABLES_OK);
+		sig_head = xasprintf("Content-Type: %s\r\n\r\n", sig.content_type);
+		entity_src_mem(&src, sig_head, strlen(sig_head));
+		entity_src_mem(&src, sig.prologue.data, sig.prologue.len);
+	}
+	entity_src_mem(&src, payload, strlen(payload));
+	if (cert != NULL)
+		entity_src_mem(&src, sig.epilogue.data, sig.epilogue.len);
+	encrypt_into(m->body, &src, bob_cert, NULL, CIPHER_AES256_CBC);
+	if (cert != NULL)
+		smime_signed_release(&sig);
+	free(sig_head);
+	free(payload);
+	return m;
+}
+
+static void
+test_protected_from_needs_its_own_signature(void **state)
+{
+	X509 *ceo_cert, *evil_cert;
+	EVP_PKEY *ceo_key, *evil_key;
+	enum { NOBODY, EVIL, CEO };
+	const struct {
+		const char *outer, *inner;
+		int signer;
+		bool evil_anchored;		/* the attacker's certificate chains to TrustAnchors */
+		const char *want, *not_want;	/* in the MTA's operations */
+		const char *detail;		/* in the log line */
+	} cases[] = {
+		/* (a) unsigned, the CEO's address inside: the outer From stays, and the verdict says so. */
+		{ "attacker@evil.test", "CEO <ceo@a.test>", NOBODY, false,
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From",
+		    "identity=kept-outer (protected From ceo@a.test is not signed by that address)" },
+		/* (b) signed by the attacker's own certificate, untrusted and then trusted: still the outer From. */
+		{ "attacker@evil.test", "CEO <ceo@a.test>", EVIL, false, "; from=outer;", "chg From",
+		    "identity=kept-outer" },
+		{ "attacker@evil.test", "CEO <ceo@a.test>", EVIL, true,
+		    "smime=pass body.smime-identifier=\"attacker@evil.test\"\n", "chg From", "identity=kept-outer" },
+		/* (c) signed by the CEO's own certificate: the protected From is shown, and passes. */
+		{ "attacker@evil.test", "CEO <ceo@a.test>", CEO, false,
+		    "chg From 1 CEO <ceo@a.test>\n", "from=outer", "identity=signed" },
+		{ "attacker@evil.test", "CEO <ceo@a.test>", CEO, false,
+		    "smime=pass body.smime-identifier=\"ceo@a.test\"\n", "header.from", "signature=valid" },
+		/* (d) the same address outside: restored as before, unsigned, display name and all. */
+		{ "attacker@evil.test", "The Attacker <Attacker@Evil.test>", NOBODY, false,
+		    "chg From 1 The Attacker <Attacker@Evil.test>\n", "from=outer", "hp=rfc9788" },
+	};
+
+	assert_int_equal(smime_generate("ceo@a.test", SMIME_ALGO_P256, 365, NOW, &ceo_cert, &ceo_key, NULL), CABLES_OK);
+	assert_int_equal(smime_generate("attacker@evil.test", SMIME_ALGO_P256, 365, NOW, &evil_cert, &evil_key, NULL),
+	    CABLES_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new("HarvestCertificates no", NOW);
+		X509_STORE *anchors = NULL;
+		struct message *m;
+		struct outcome out;
+
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		milter_fixture_store(fx, "ceo@a.test", ceo_cert, ceo_key);
+		milter_fixture_store(fx, "attacker@evil.test", evil_cert, NULL);
+		if (cases[i].evil_anchored) {
+			anchors = X509_STORE_new();
+			X509_STORE_add_cert(anchors, evil_cert);
+			fx->env.anchors = anchors;
+		}
+		m = hp_message(fx, cases[i].outer, cases[i].inner,
+		    cases[i].signer == CEO ? ceo_cert : cases[i].signer == EVIL ? evil_cert : NULL,
+		    cases[i].signer == CEO ? ceo_key : cases[i].signer == EVIL ? evil_key : NULL);
+		run(fx, m, &out);
+		assert_string_equal(out.what, "decrypted");
+		if (strstr(fx->fake.ops.data, cases[i].want) == NULL || strstr(fx->fake.ops.data, cases[i].not_want) != NULL ||
+		    strstr(out.detail, cases[i].detail) == NULL)
+			fail_msg("case %zu:\n%s\n%s", i, fx->fake.ops.data, out.detail);
+		/* Fields that name no one are restored whatever the signature. */
+		assert_non_null(strstr(fx->fake.ops.data, "chg Subject 1 Board meeting moved\n"));
+		message_free(m);
+		fx->env.anchors = NULL;
+		X509_STORE_free(anchors);
+		milter_fixture_free(fx);
+	}
+	X509_free(ceo_cert);
+	X509_free(evil_cert);
+	EVP_PKEY_free(ceo_key);
+	EVP_PKEY_free(evil_key);
+	(void)state;
+}
+
 static void
 test_failures_on_our_side_temp_fail(void **state)
 {
@@ -961,6 +1072,7 @@ main(void)
 		cmocka_unit_test(test_harvested_key_is_used_only_when_keyd_confirms_it_and_while_pinned),
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
+		cmocka_unit_test(test_protected_from_needs_its_own_signature),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),
 	};
 
