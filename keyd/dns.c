@@ -40,6 +40,7 @@ struct dns_resolver {
 struct pending {
 	struct dns_resolver *r;
 	bool done;
+	bool timed_out;		/* no answer within the time allowed (not an error of ours) */
 	int err;		/* libunbound's error, 0 when result is set */
 	struct ub_result *result;
 };
@@ -386,6 +387,7 @@ resolve(struct dns_resolver *r, const char *name, int type, unsigned int timeout
 	pthread_mutex_unlock(&r->lock);
 	/* Cancelled: the callback will not come.  Not cancellable: it is being delivered, wait for it. */
 	if (!done && ub_cancel(r->ctx, id) == 0) {
+		p->timed_out = true;
 		snprintf(why, why_len, "no answer within %u ms", timeout_ms);
 		return false;
 	}
@@ -583,13 +585,14 @@ static void
 query(struct dns_resolver *r, const char *name, ldns_rr_type type, int kind, unsigned int timeout_ms,
     struct dns_answer *out)
 {
-	struct pending p = { r, false, 0, NULL };
+	struct pending p = { r, false, false, 0, NULL };
 
 	if (timeout_ms == 0 || timeout_ms > r->timeout_ms)
 		timeout_ms = r->timeout_ms;
 	if (!resolve(r, name, (int)type, timeout_ms, &p, out->reason, sizeof(out->reason))) {
 		out->status = DNS_TEMPFAIL;
-		out->unanswered = true;
+		/* Only silence is evidence against the domain's servers; an error of ours is not. */
+		out->unanswered = p.timed_out;
 		return;
 	}
 	classify(p.result, type, kind, out);
@@ -641,7 +644,7 @@ dns_lookup_name(struct dns_resolver *r, const char *name, enum dns_rr_kind kind,
 bool
 dns_probe(struct dns_resolver *r, const char *zone, unsigned int timeout_ms, char *why, size_t why_len)
 {
-	struct pending p = { r, false, 0, NULL };
+	struct pending p = { r, false, false, 0, NULL };
 	unsigned char nonce[8];
 	char hex[17], *name;
 	bool ok;
@@ -652,6 +655,9 @@ dns_probe(struct dns_resolver *r, const char *zone, unsigned int timeout_ms, cha
 	}
 	hex_encode(nonce, sizeof(nonce), hex);
 	hex[16] = '\0';
+	/* A zone whose probe name would not fit a domain name (253): the root's instead. */
+	if (zone != NULL && strlen(zone) > 253 - sizeof("cables-probe-.") - 16)
+		zone = NULL;
 	name = xasprintf("cables-probe-%s.%s%s", hex, zone != NULL ? zone : "",
 	    zone == NULL || zone[0] == '\0' || zone[strlen(zone) - 1] != '.' ? "." : "");
 	if (timeout_ms == 0 || timeout_ms > r->timeout_ms)

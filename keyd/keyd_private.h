@@ -87,6 +87,8 @@ struct keyd {
 	struct pos_entry pos[POS_CACHE];
 	struct unresponsive unresponsive;	/* domains whose DNS servers do not answer */
 	unsigned long checks, checks_unresponsive, probes;
+	unsigned long retest_every_s;	/* a marked domain's background re-test, at most this often; 0: none */
+	unsigned int retests;	/* re-tests running (keyd_free waits for them; landed is signalled) */
 	/* The resolver's probe (unresponsive.h, condition 2): dns_probe(), or a test's. */
 	keyd_probe_fn *probe;
 	pthread_mutex_t probe_lock;	/* the four below: one probe at a time */
@@ -181,6 +183,10 @@ void keyd_set_sources(struct keyd *k, const struct discovery_source *sources, si
 
 /* Tests: probe the resolver with this instead of dns_probe(). */
 void keyd_set_probe(struct keyd *k, keyd_probe_fn *probe);
+/* Re-test marked domains in the background at most every every_s (60 by default; 0: never). */
+void keyd_set_retest(struct keyd *k, unsigned long every_s);
+/* Until no re-test runs (keyd_free waits so too). */
+void keyd_wait_retests(struct keyd *k);
 
 /* The configuration in force, held until keyd_conf_put() (a SIGHUP may replace it meanwhile). */
 struct keyd_conf *keyd_conf_get(struct keyd *k);

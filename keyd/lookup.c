@@ -15,9 +15,13 @@
 #include "keydproto.h"
 #include "log.h"
 #include "lookup.h"
+#include "peer.h"
 #include "policy.h"
 #include "smime.h"
 #include "keyd_private.h"
+
+/* How often a marked domain is looked up again in the background (unresponsive_retest_due). */
+#define RETEST_EVERY_S 60
 
 static struct keyd_conf *
 conf_new(struct config *cfg, struct dns_resolver *res, X509_STORE *anchors)
@@ -82,6 +86,7 @@ keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509
 	k->sources = discovery_sources;
 	k->nsources = discovery_nsources;
 	k->probe = probe_dns;
+	k->retest_every_s = RETEST_EVERY_S;
 	k->probe_sent_ms = -1;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_mutex_init(&k->probe_lock, NULL);
@@ -96,6 +101,7 @@ keyd_free(struct keyd *k)
 {
 	if (k == NULL)
 		return;
+	keyd_wait_retests(k);
 	keyd_cache_clear(k);
 	conf_drop(k->conf);
 	smime_cache_free(k->certs);
@@ -279,7 +285,8 @@ note_unanswered(struct keyd *k, struct keyd_conf *c, const struct discovery *d)
 	const char *domain = strrchr(d->norm, '@') + 1;
 	bool fresh = false;
 
-	if (d->answered || !d->unanswered || c->cfg->unresponsive_time_ms == 0)
+	/* A key found another way (a Peer, a key server) says the domain is reachable where it counts. */
+	if (d->answered || d->any || !d->unanswered || c->cfg->unresponsive_time_ms == 0)
 		return;
 	pthread_mutex_lock(&k->lock);
 	if (d->silent_after_alive &&
@@ -427,6 +434,52 @@ out:
 	free(norm);
 }
 
+struct retest {
+	struct keyd *k;
+	char *addr;
+};
+
+static void *
+retest_run(void *arg)
+{
+	struct retest *r = arg;
+	struct buf out;
+
+	buf_init(&out);
+	keyd_lookup(r->k, r->addr, NULL, 0, time(NULL), &out);
+	buf_release(&out);
+	pthread_mutex_lock(&r->k->lock);
+	r->k->retests--;
+	pthread_cond_broadcast(&r->k->landed);
+	pthread_mutex_unlock(&r->k->lock);
+	free(r->addr);
+	free(r);
+	return NULL;
+}
+
+/* Look addr up once in a thread of its own; its answer (or silence) updates the mark. */
+static void
+retest_start(struct keyd *k, const char *addr)
+{
+	struct retest *r = xcalloc(1, sizeof(*r));
+	pthread_t tid;
+
+	r->k = k;
+	r->addr = xstrdup(addr);
+	pthread_mutex_lock(&k->lock);
+	k->retests++;
+	pthread_mutex_unlock(&k->lock);
+	if (pthread_create(&tid, NULL, retest_run, r) != 0) {
+		pthread_mutex_lock(&k->lock);
+		k->retests--;
+		pthread_mutex_unlock(&k->lock);
+		free(r->addr);
+		free(r);
+		return;
+	}
+	pthread_detach(tid);
+}
+
 void
 keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out)
 {
@@ -434,7 +487,7 @@ keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out)
 	char *norm = addr_normalize(addr, &c->cfg->addr);
 	char why[sizeof(((struct neg_entry *)0)->reason)];
 	time_t until = 0;
-	bool marked, cached;
+	bool marked, cached, retest = false;
 	struct buf scratch;
 
 	memset(out, 0, sizeof(*out));
@@ -445,6 +498,8 @@ keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out)
 	marked = norm != NULL && unresponsive_get(&k->unresponsive, strrchr(norm, '@') + 1, now, &until, out->reason,
 	    sizeof(out->reason));
 	cached = norm != NULL && keyd_cache_none(k, norm, now, why, sizeof(why));
+	if (marked && !cached && k->retest_every_s > 0)
+		retest = unresponsive_retest_due(&k->unresponsive, strrchr(norm, '@') + 1, now, k->retest_every_s);
 	pthread_mutex_unlock(&k->lock);
 	if (norm == NULL || cached)
 		goto out;
@@ -452,12 +507,18 @@ keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out)
 	buf_init(&scratch);
 	cached = store_keys(k, c, norm, STORE_HELD, now, &scratch) > 0;
 	buf_release(&scratch);
+	/*
+	 * A domain with a Peer line is asked through its key server whatever
+	 * its DNS does: the end of the message decides, never the mark.
+	 */
 	if (cached) {
 		out->reason[0] = '\0';
-	} else if (marked) {
+	} else if (marked && !peer_configured(c->cfg, strrchr(norm, '@') + 1)) {
 		out->state = KEYD_CHECK_UNRESPONSIVE;
 		out->retry = until - now > 0 ? (long long)(until - now) : 1;
 		keyd_count(k, &k->checks_unresponsive);
+		if (retest)
+			retest_start(k, norm);
 	} else {
 		out->state = KEYD_CHECK_LOOKUP;
 	}
@@ -479,6 +540,23 @@ void
 keyd_set_probe(struct keyd *k, keyd_probe_fn *probe)
 {
 	k->probe = probe;
+}
+
+void
+keyd_wait_retests(struct keyd *k)
+{
+	pthread_mutex_lock(&k->lock);
+	while (k->retests > 0)
+		pthread_cond_wait(&k->landed, &k->lock);
+	pthread_mutex_unlock(&k->lock);
+}
+
+void
+keyd_set_retest(struct keyd *k, unsigned long every_s)
+{
+	pthread_mutex_lock(&k->lock);
+	k->retest_every_s = every_s;
+	pthread_mutex_unlock(&k->lock);
 }
 
 unsigned long

@@ -164,6 +164,17 @@ unresponsive_other(const struct unresponsive *u, const char *domain, char *out, 
 }
 
 bool
+unresponsive_retest_due(struct unresponsive *u, const char *domain, time_t now, unsigned long every_s)
+{
+	struct unresponsive_slot *e = find(u, domain);
+
+	if (e == NULL || e->until <= now || (e->retested != 0 && now - e->retested < (time_t)every_s))
+		return false;
+	e->retested = now;
+	return true;
+}
+
+bool
 unresponsive_get(const struct unresponsive *u, const char *domain, time_t now, time_t *until, char *reason,
     size_t reason_len)
 {

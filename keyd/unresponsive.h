@@ -72,6 +72,7 @@ struct unresponsive_slot {
 	time_t since;		/* the first strike */
 	time_t until;		/* the mark lasts while now < until; 0: strikes only, not marked yet */
 	unsigned long failures;	/* strikes: lookups that got no answer (with the evidence above) */
+	time_t retested;	/* the last re-test of a marked domain (unresponsive_retest_due) */
 	char reason[UNRESPONSIVE_REASON_MAX];
 };
 
@@ -124,6 +125,14 @@ bool unresponsive_other(const struct unresponsive *u, const char *domain, char *
  * Is domain marked at now?  If so, *until and reason (may be NULL) say
  * till when and why ("N lookups at D got no answer in the last S s: REASON").
  */
+/*
+ * Is domain marked and its last re-test at least every_s ago (or none)?
+ * Then the re-test is noted as begun now and the caller looks the domain
+ * up once, in the background: any answer ends the mark at once
+ * (unresponsive_answered), so a domain that is back does not wait out
+ * UnresponsiveTime.  At most one re-test per domain per every_s.
+ */
+bool unresponsive_retest_due(struct unresponsive *u, const char *domain, time_t now, unsigned long every_s);
 bool unresponsive_get(const struct unresponsive *u, const char *domain, time_t now, time_t *until, char *reason,
     size_t reason_len);
 

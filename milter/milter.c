@@ -60,6 +60,7 @@ struct conn {
 	bool leadspc;		/* SMFIP_HDR_LEADSPC negotiated */
 	bool can_delrcpt;	/* the MTA lets us remove recipients (split delivery) */
 	bool gate;		/* the re-injection listener ({daemon_name} is ReinjectDaemonName) */
+	bool no_rcpt_check;	/* keyd failed an RCPT check of this message: no more of them */
 	struct message *msg;
 	struct runtime *rt;	/* the message's configuration */
 };
@@ -384,6 +385,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	trusted = (auth != NULL && auth[0] != '\0') || client_internal(c, cfg);
 	norm = addr_normalize(sender, &cfg->addr);
 	exiting = exit_listener(ctx, cfg);
+	c->no_rcpt_check = false;
 	c->msg = message_new(cfg, sender, (norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm))) ||
 	    exiting, trusted);
 	free(norm);
@@ -416,23 +418,29 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
  * On-KeydError is tempfail: the lookup at the end of the message would
  * only wait out LookupTimeout and temp-fail the whole message, holding
  * back every other recipient.  A keyd that cannot be asked in
- * RCPT_CHECK_TIMEOUT_MS decides nothing here: the end of the message does.
+ * RCPT_CHECK_TIMEOUT_MS decides nothing here: the end of the message does,
+ * and the message's later RCPTs are not checked (a keyd that hangs would
+ * otherwise cost every RCPT of a long list its RCPT_CHECK_TIMEOUT_MS).
  * reply gets the SMTP text.
  */
 static bool
-rcpt_waits_for_domain(const struct conn *c, char *reply, size_t reply_len)
+rcpt_waits_for_domain(struct conn *c, char *reply, size_t reply_len)
 {
 	const struct config *cfg = c->rt->cfg;
 	const struct rcpt *r = &c->msg->rcpts[c->msg->nrcpts - 1];
 	struct keyd_check check;
 	struct cables_err err;
 
-	if (cfg->keyd_socket == NULL || c->gate || !c->msg->sender_local || r->local || r->norm == NULL ||
+	if (cfg->keyd_socket == NULL || c->gate || c->no_rcpt_check || !c->msg->sender_local || r->local ||
+	    r->norm == NULL ||
 	    policy_get(&cfg->policy, r->norm, PA_POLICY, NULL) == POLICY_NEVER ||
 	    policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL) != ACTION_TEMPFAIL)
 		return false;
-	if (keyd_check_address(cfg->keyd_socket, r->norm, RCPT_CHECK_TIMEOUT_MS, &check, &err) != CABLES_OK ||
-	    check.state != KEYD_CHECK_UNRESPONSIVE)
+	if (keyd_check_address(cfg->keyd_socket, r->norm, RCPT_CHECK_TIMEOUT_MS, &check, &err) != CABLES_OK) {
+		c->no_rcpt_check = true;
+		return false;
+	}
+	if (check.state != KEYD_CHECK_UNRESPONSIVE)
 		return false;
 	snprintf(reply, reply_len, "Cables: the key servers of %s do not answer; try this recipient again in %lld s",
 	    addr_domain(r->norm), check.retry);

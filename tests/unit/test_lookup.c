@@ -280,6 +280,7 @@ test_unanswered_domain_is_marked(void **state)
 	struct keyd_check c;
 	char *r;
 
+	keyd_set_retest(k, 0);	/* test_marked_domain_is_retested */
 	memset(calls, 0, sizeof(calls));
 	keyd_set_sources(k, answered_sources, 1);
 	free(lookup(k, "bob@lists.test"));
@@ -315,6 +316,42 @@ test_unanswered_domain_is_marked(void **state)
 	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_LOOKUP);
 	assert_int_equal(check(k, "erin@dead.test", &c), KEYD_CHECK_CACHED);
 	assert_int_equal(check(k, "not an address", &c), KEYD_CHECK_CACHED);
+	free_keyd(k);
+}
+
+/*
+ * A check of a marked domain starts one lookup in the background (at most
+ * one per re-test period): when the domain answers again, the mark ends
+ * then, not when UnresponsiveTime runs out; while it stays silent, the
+ * mark stays and no second re-test starts within the period.
+ */
+static void
+test_marked_domain_is_retested(void **state)
+{
+	struct keyd *k = new_keyd();
+	struct keyd_check c;
+
+	keyd_set_retest(k, 3600);
+	keyd_set_sources(k, answered_sources, 1);
+	free(lookup(k, "bob@lists.test"));
+	keyd_set_sources(k, unanswered_sources, 1);
+	free(lookup(k, "dave@dead.test"));
+	free(lookup(k, "grace@dead.test"));
+	memset(calls, 0, sizeof(calls));
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_UNRESPONSIVE);	/* re-test 1: silent */
+	keyd_wait_retests(k);
+	assert_int_equal(calls[1], 1);
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_UNRESPONSIVE);	/* within the period: none */
+	keyd_wait_retests(k);
+	assert_int_equal(calls[1], 1);
+
+	/* A new period; dead.test answers again: the re-test ends the mark. */
+	keyd_set_retest(k, 1);
+	sleep(2);
+	keyd_set_sources(k, answered_sources, 1);
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_UNRESPONSIVE);
+	keyd_wait_retests(k);
+	assert_int_equal(check(k, "dave@dead.test", &c), KEYD_CHECK_CACHED);
 	free_keyd(k);
 }
 
@@ -583,6 +620,7 @@ main(void)
 		cmocka_unit_test(test_harvested_key_is_no_fallback_on_failure),
 		cmocka_unit_test(test_held_key_is_answered_without_discovery),
 		cmocka_unit_test(test_unanswered_domain_is_marked),
+		cmocka_unit_test(test_marked_domain_is_retested),
 		cmocka_unit_test(test_no_mark_without_evidence),
 	};
 
