@@ -37,4 +37,17 @@
 
 enum kh_status khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err);
 
+/*
+ * The answer to a KH_OP_RSA_DECRYPT that failed, when the keyholder may no
+ * longer say so (KeyholderFailureRateLimit spent): implicit rejection, as
+ * OpenSSL 3.2 and draft-irtf-cfrg-rsa-guidance do it.  A "content key" of
+ * 0 to KHOP_KEY_MAX bytes (uniform length, as a padding-conforming block
+ * chosen by an attacker would give) made from HMAC-SHA-256 under the
+ * SHA-256 of the private exponent over the block: the same block gets the
+ * same answer every time, as a block that decrypts does, and nothing
+ * tells it from one that decrypts but the mail that will not open with
+ * it.  KH_OK, or KH_FAILED when no HMAC could be made.
+ */
+enum kh_status khop_substitute(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err);
+
 #endif
