@@ -192,6 +192,35 @@ privdrop_private_dir(const char *what, const char *path, uid_t owner, bool missi
 }
 
 cables_status
+privdrop_temp_dir(const char *what, const char *path, struct cables_err *err)
+{
+	char where[PATH_MAX];
+	const char *bad = NULL;
+	struct stat st;
+
+	strlcpy_c(where, path, sizeof(where));
+	if (path[0] != '/')
+		bad = "not an absolute path: refused";
+	else if (stat(path, &st) != 0)
+		bad = strerror(errno);
+	else if ((bad = dir_rule(&st, false, geteuid())) == NULL && strcmp(path, "/") != 0)
+		bad = ancestors_bad(path, where, sizeof(where), geteuid());
+	if (bad == NULL) {
+		/* As resolved, too (path may be a link, checked where it stands above). */
+		char *real = realpath(path, NULL);
+
+		if (real == NULL || lstat(real, &st) != 0)
+			bad = "cannot be resolved: refused";
+		else
+			bad = dir_rule(&st, false, geteuid());
+		free(real);
+	}
+	if (bad != NULL)
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s %s: directory %s: %s", what, path, where, bad);
+	return bad == NULL ? CABLES_OK : CABLES_ERR_UNUSABLE;
+}
+
+cables_status
 privdrop_to(const char *what, const char *user, struct cables_err *err)
 {
 	struct passwd *pw = getpwnam(user);

@@ -60,6 +60,17 @@ cables_status privdrop_private_dir(const char *what, const char *path, uid_t own
     struct cables_err *err);
 
 /*
+ * A directory in which what the effective user makes (a mkdtemp() home
+ * that will hold an unsealed secret for a moment) stays its own: path and
+ * every directory above it owned by root or the effective user and
+ * writable by no one else unless sticky (as /tmp), so no one else can
+ * rename what is made there, or the directory itself, and put a link to a
+ * directory of theirs in its place.  CABLES_ERR_UNUSABLE with err saying
+ * which directory breaks which rule.
+ */
+cables_status privdrop_temp_dir(const char *what, const char *path, struct cables_err *err);
+
+/*
  * Become user for good: supplementary groups, group, then user (no way
  * back), and not dumpable again afterwards (setuid() may have made the
  * process dumpable).  Nothing to do when already running as user.

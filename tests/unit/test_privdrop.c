@@ -192,6 +192,31 @@ test_private_dir_under_the_shared_state_directory(void **state)
 	free(home);
 }
 
+/* Where cables-keyctl may make a throw-away GnuPG home: nobody else may rename what it makes there. */
+static void
+test_temp_dir(void **state)
+{
+	struct cables_err err;
+	char *t = xasprintf("%s/tmp", dir);
+
+	chmod(dir, 0755);
+	assert_int_equal(privdrop_temp_dir("TempDir", "/tmp", &err), CABLES_OK);
+	assert_int_equal(mkdir(t, 0700), 0);
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_OK);
+	chmod(t, 01777);	/* as /tmp */
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_OK);
+	chmod(t, 0770);
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "(and not sticky)"));
+	chmod(t, 0700);
+	assert_int_equal(chown(t, geteuid() + 4242, (gid_t)-1), 0);	/* the milter's spool */
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "owned by another user"));
+	assert_int_equal(privdrop_temp_dir("TempDir", "relative", &err), CABLES_ERR_UNUSABLE);
+	rmdir(t);
+	free(t);
+}
+
 static void
 test_make_dir_by_descriptor(void **state)
 {
@@ -281,6 +306,7 @@ main(void)
 		cmocka_unit_test(test_socket_dir_refuses_a_missing_directory),
 		cmocka_unit_test(test_socket_dir_refuses_a_writable_parent),
 		cmocka_unit_test(test_private_dir_under_the_shared_state_directory),
+		cmocka_unit_test(test_temp_dir),
 		cmocka_unit_test(test_make_dir_by_descriptor),
 		cmocka_unit_test(test_make_dir_refuses_under_a_writable_parent),
 		cmocka_unit_test(test_make_dir_leaves_a_link_alone),
