@@ -606,31 +606,31 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 }
 
 /*
- * A decryption req performed with key failed: it gives its decrypt token
- * back and takes a failure token, and is answered "failed".  With no
- * failure token left, a PKCS#1 v1.5 decryption is answered with a
- * substitute key instead (khop_substitute, implicit rejection): "failed"
- * answers beyond KeyholderFailureRateLimit would make the keyholder a fast
- * padding oracle, and refusing the address's decryptions would let anyone
- * who sends it junk stop its mail.  Other failures (an OAEP block that is
- * no encoding, a point not on the curve) tell nothing that depends on the
- * key and stay "failed".  True when rep holds a substitute.
+ * A decryption req performed failed: it gives its decrypt token back and
+ * takes a failure token, and is answered "failed".  With no failure token
+ * left, a PKCS#1 v1.5 decryption is answered with its substitute key sub
+ * instead (khop_substitute, implicit rejection): "failed" answers beyond
+ * KeyholderFailureRateLimit would make the keyholder a fast padding oracle,
+ * and refusing the address's decryptions would let anyone who sends it junk
+ * stop its mail.  Other failures (an OAEP block that is no encoding, a
+ * point not on the curve) tell nothing that depends on the key and stay
+ * "failed".  True when rep holds the substitute.
  */
 static bool
-settle_failure(const struct kh_request *req, EVP_PKEY *key, struct kh_reply *rep)
+settle_failure(const struct kh_request *req, const struct kh_reply *sub, struct kh_reply *rep)
 {
-	struct cables_err ignored;
-	bool counted, substituted = false;
+	bool counted;
 
 	pthread_mutex_lock(&state_lock);
 	bucket_give(req->address, BUCKET_DECRYPT);
 	counted = bucket_take(req->address, BUCKET_FAILURE);
-	if (!counted && req->op == KH_OP_RSA_DECRYPT)
-		substituted = khop_substitute(key, req, rep, &ignored) == KH_OK;
 	pthread_mutex_unlock(&state_lock);
-	if (!substituted)
-		rep->status = KH_FAILED;
-	return substituted;
+	if (!counted && req->op == KH_OP_RSA_DECRYPT && sub->status == KH_OK) {
+		memcpy(rep, sub, sizeof(*rep));
+		return true;
+	}
+	rep->status = KH_FAILED;
+	return false;
 }
 
 /* Answer the request in c->buf; false when the reply could not be sent. */
@@ -641,6 +641,8 @@ serve(struct client *c)
 	struct kh_reply rep;
 	struct cables_err err;
 	uint8_t wire[KH_REPLY_SIZE];
+	struct kh_reply sub;		/* a PKCS#1 v1.5 decryption's substitute key (settle_failure) */
+	struct cables_err ignored;
 	EVP_PKEY *key = NULL;
 	bool sent, substituted = false;
 
@@ -659,9 +661,17 @@ serve(struct client *c)
 		pthread_mutex_lock(&state_lock);
 		rep.status = authorise(&req, &key, &err);
 		pthread_mutex_unlock(&state_lock);
+		/*
+		 * Every PKCS#1 v1.5 decryption makes its substitute, used or
+		 * not, so that one that fails takes no longer than one that
+		 * succeeds (a compromised milter could time them).
+		 */
+		sub.status = KH_FAILED;
+		if (rep.status == KH_OK && req.op == KH_OP_RSA_DECRYPT)
+			khop_substitute(key, &req, &sub, &ignored);
 		if (rep.status == KH_OK && (rep.status = khop_perform(key, &req, &rep, &err)) == KH_FAILED &&
 		    is_decryption(req.op))
-			substituted = settle_failure(&req, key, &rep);
+			substituted = settle_failure(&req, &sub, &rep);
 	}
 	EVP_PKEY_free(key);
 	log_info("uid=%u %s %s%s %s=%.16s: %s%s%s%s", (unsigned)c->uid, req.address, req.key == KH_KEY_PGP ? "pgp-" : "",
@@ -674,6 +684,7 @@ serve(struct client *c)
 	sent = write_fully(c->fd, wire, sizeof(wire));
 	OPENSSL_cleanse(&req, sizeof(req));
 	OPENSSL_cleanse(&rep, sizeof(rep));
+	OPENSSL_cleanse(&sub, sizeof(sub));
 	OPENSSL_cleanse(wire, sizeof(wire));
 	return sent;
 }

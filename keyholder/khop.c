@@ -11,7 +11,6 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 
@@ -241,8 +240,6 @@ substitute_prf(const uint8_t kdk[32], const char *label, const struct kh_request
 enum kh_status
 khop_substitute(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
 {
-	static uint8_t process_secret[32];
-	static bool have_secret;
 	uint8_t d[KH_DATA_MAX], kdk[32], len[32], m[64];
 	BIGNUM *bn = NULL;
 	int size = EVP_PKEY_get_size(key);
@@ -251,19 +248,12 @@ khop_substitute(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out,
 	memset(out, 0, sizeof(*out));
 	/*
 	 * The key derivation key: SHA-256 of the private exponent, so the
-	 * answer to a block is the same in every run (as for a block that
-	 * decrypts); a random secret of this run when d cannot be read.
-	 * Callers serialise calls (state_lock), which guards process_secret.
+	 * answer to a block is the same in every run, as for a block that
+	 * decrypts.  (No fallback: an RSA key whose d cannot be read gets
+	 * "failed", which the keyholder's own keys never do.)
 	 */
-	if (size > 0 && (size_t)size <= sizeof(d) && EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_D, &bn) == 1 &&
-	    BN_bn2binpad(bn, d, size) == size) {
-		ok = SHA256(d, (size_t)size, kdk) != NULL;
-	} else {
-		if (!have_secret)
-			have_secret = RAND_priv_bytes(process_secret, sizeof(process_secret)) == 1;
-		memcpy(kdk, process_secret, sizeof(kdk));
-		ok = have_secret;
-	}
+	ok = size > 0 && (size_t)size <= sizeof(d) && EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_D, &bn) == 1 &&
+	    BN_bn2binpad(bn, d, size) == size && SHA256(d, (size_t)size, kdk) != NULL;
 	BN_clear_free(bn);
 	OPENSSL_cleanse(d, sizeof(d));
 	ok = ok && substitute_prf(kdk, "length", r, len) && substitute_prf(kdk, "message 1", r, m) &&
