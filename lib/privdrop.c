@@ -201,6 +201,10 @@ privdrop_temp_dir(const char *what, const char *path, struct cables_err *err)
 	strlcpy_c(where, path, sizeof(where));
 	if (path[0] != '/')
 		bad = "not an absolute path: refused";
+	else if (lstat(path, &st) != 0)
+		bad = strerror(errno);
+	else if (S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != geteuid())
+		bad = "a symbolic link another user owns, who could point it elsewhere: refused";
 	else if (stat(path, &st) != 0)
 		bad = strerror(errno);
 	else if ((bad = dir_rule(&st, false, geteuid())) == NULL && strcmp(path, "/") != 0)

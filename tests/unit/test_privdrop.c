@@ -214,6 +214,13 @@ test_temp_dir(void **state)
 	assert_non_null(strstr(err.msg, "owned by another user"));
 	assert_int_equal(privdrop_temp_dir("TempDir", "relative", &err), CABLES_ERR_UNUSABLE);
 	rmdir(t);
+	/* A link to /tmp is fine while it is ours; another user's could be pointed elsewhere after the check. */
+	assert_int_equal(symlink("/tmp", t), 0);
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_OK);
+	assert_int_equal(lchown(t, geteuid() + 4242, (gid_t)-1), 0);
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "a symbolic link another user owns"));
+	unlink(t);
 	free(t);
 }
 
