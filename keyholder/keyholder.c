@@ -105,6 +105,12 @@ struct bucket {
 	long long at_ms;
 };
 
+/* KH_OP_PGP_ECDH_UNWRAP: the recipient (sub)key's public packet, for the RFC 6637 KDF; the OID copied. */
+struct unwrap_params {
+	struct pgp_keypkt k;
+	uint8_t oid[16];
+};
+
 static volatile sig_atomic_t stopping, flushing;
 static const struct config *cfg;
 static struct keystore *ks;
@@ -264,7 +270,7 @@ limited(enum bucket_class k, struct cables_err *err)
 static bool
 is_decryption(enum kh_op op)
 {
-	return op == KH_OP_RSA_DECRYPT || op == KH_OP_RSA_DECRYPT_OAEP || op == KH_OP_ECDH;
+	return op == KH_OP_RSA_DECRYPT || op == KH_OP_RSA_DECRYPT_OAEP || op == KH_OP_ECDH || op == KH_OP_PGP_ECDH_UNWRAP;
 }
 
 /* The store and its key, opened on first use and again after a failure (the operator may fix them). */
@@ -437,7 +443,8 @@ pgp_op_suits(enum kh_op op, unsigned int algo, unsigned int use, struct cables_e
 	cables_fail(err, CABLES_ERR_UNUSABLE, "%s is not an operation of OpenPGP algorithm %u", kh_op_name(op), algo);
 	switch (op) {
 	case KH_OP_RSA_DECRYPT: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_E;
-	case KH_OP_ECDH: return algo == PGP_PK_ECDH;
+	case KH_OP_ECDH:
+	case KH_OP_PGP_ECDH_UNWRAP: return algo == PGP_PK_ECDH;
 	case KH_OP_SIGN: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_S || algo == PGP_PK_ECDSA || algo == PGP_PK_EDDSA;
 	default: return false;
 	}
@@ -454,13 +461,41 @@ names_record(const struct kh_request *req, const struct key_record *r)
 	return strcmp(r->fingerprint, req->fingerprint) == 0;
 }
 
+/* The KDF's inputs for req's (sub)key, from r's public key (the store's bytes). */
+static enum kh_status
+unwrap_params(const struct key_record *r, const struct kh_request *req, struct unwrap_params *up,
+    struct cables_err *err)
+{
+	char keyid[17];
+
+	if (req->key != KH_KEY_PGP) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "ecdh-unwrap is for OpenPGP keys only");
+		return KH_REFUSED;
+	}
+	memcpy(keyid, req->fingerprint + 40, 16);
+	keyid[16] = '\0';
+	if (pgp_key_find(r->public_data, r->public_len, keyid, &up->k, err) != CABLES_OK)
+		return KH_REFUSED;
+	if (up->k.oid_len > sizeof(up->oid)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s: a curve OID of %zu bytes", keyid, up->k.oid_len);
+		return KH_REFUSED;
+	}
+	memcpy(up->oid, up->k.oid, up->k.oid_len);
+	up->k.oid = up->oid;
+	/* Nothing else of the packet is used: its MPIs point into bytes freed with the lookup. */
+	memset(&up->k.n, 0, sizeof(up->k.n));
+	memset(&up->k.e, 0, sizeof(up->k.e));
+	memset(&up->k.point, 0, sizeof(up->k.point));
+	return KH_OK;
+}
+
 /*
  * Is req's address local, within its rate, and does the store hold req's
  * certificate (or OpenPGP key) with a private key for it?  *key: a new
  * reference.  Under state_lock.
  */
 static enum kh_status
-authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
+authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up, struct cables_err *err)
 {
 	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
 	struct key_list list;
@@ -485,7 +520,9 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 		if (names_record(req, &list.items[i]))
 			r = &list.items[i];
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
-	if (r == NULL)
+	if (r != NULL && req->op == KH_OP_PGP_ECDH_UNWRAP && unwrap_params(r, req, up, err) != KH_OK)
+		st = KH_REFUSED;
+	else if (r == NULL)
 		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this %s for the address",
 		    req->key == KH_KEY_PGP ? "OpenPGP key" : "certificate");
 	else if (req->op == KH_OP_SIGN && req->key != KH_KEY_PGP && !may_sign(r, req->address, err))
@@ -643,6 +680,7 @@ serve(struct client *c)
 	uint8_t wire[KH_REPLY_SIZE];
 	struct kh_reply sub;		/* a PKCS#1 v1.5 decryption's substitute key (settle_failure) */
 	struct cables_err ignored;
+	struct unwrap_params up;
 	EVP_PKEY *key = NULL;
 	bool sent, substituted = false;
 
@@ -659,7 +697,7 @@ serve(struct client *c)
 		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only");
 	} else {
 		pthread_mutex_lock(&state_lock);
-		rep.status = authorise(&req, &key, &err);
+		rep.status = authorise(&req, &key, &up, &err);
 		pthread_mutex_unlock(&state_lock);
 		/*
 		 * Every PKCS#1 v1.5 decryption makes its substitute, used or
@@ -669,8 +707,10 @@ serve(struct client *c)
 		sub.status = KH_FAILED;
 		if (rep.status == KH_OK && req.op == KH_OP_RSA_DECRYPT)
 			khop_substitute(key, &req, &sub, &ignored);
-		if (rep.status == KH_OK && (rep.status = khop_perform(key, &req, &rep, &err)) == KH_FAILED &&
-		    is_decryption(req.op))
+		if (rep.status == KH_OK)
+			rep.status = req.op == KH_OP_PGP_ECDH_UNWRAP ? khop_pgp_ecdh_unwrap(key, &up.k, &req, &rep, &err) :
+			    khop_perform(key, &req, &rep, &err);
+		if (rep.status == KH_FAILED && key != NULL && is_decryption(req.op))
 			substituted = settle_failure(&req, &sub, &rep);
 	}
 	EVP_PKEY_free(key);

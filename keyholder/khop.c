@@ -221,6 +221,40 @@ pgp_sign(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct
 	return st;
 }
 
+enum kh_status
+khop_pgp_ecdh_unwrap(EVP_PKEY *key, const struct pgp_keypkt *k, const struct kh_request *r, struct kh_reply *out,
+    struct cables_err *err)
+{
+	struct kh_request dh;
+	struct kh_reply shared;
+	char decoded[PGP_SESSION_KEY_STR];
+	size_t plen = k->curve == PGP_CURVE_25519 ? 32 : 65, mlen = 0;
+	enum kh_status st;
+
+	memset(out, 0, sizeof(*out));
+	if (r->len <= plen || r->len - plen > KHOP_KEY_MAX) {
+		cables_fail(err, CABLES_ERR_ARG, "ecdh-unwrap: %zu bytes for a %zu-byte ephemeral key", r->len, plen);
+		out->status = KH_FAILED;
+		return KH_FAILED;
+	}
+	memcpy(&dh, r, sizeof(dh));
+	dh.op = KH_OP_ECDH;
+	dh.len = plen;
+	if ((st = khop_perform(key, &dh, &shared, err)) == KH_OK &&
+	    (pgp_ecdh_unwrap(k, shared.data, shared.len, r->data + plen, r->len - plen, out->data, &mlen, err) !=
+	    CABLES_OK || pgp_session_key_decode(out->data, mlen, true, decoded, err) != CABLES_OK))
+		st = KH_FAILED;
+	if (st == KH_OK)
+		out->len = mlen;
+	else
+		OPENSSL_cleanse(out, sizeof(*out));
+	out->status = st;
+	OPENSSL_cleanse(&dh, sizeof(dh));
+	OPENSSL_cleanse(&shared, sizeof(shared));
+	OPENSSL_cleanse(decoded, sizeof(decoded));
+	return st;
+}
+
 /* HMAC-SHA-256 under kdk of label || data. */
 static bool
 substitute_prf(const uint8_t kdk[32], const char *label, const struct kh_request *r, uint8_t out[32])
