@@ -22,7 +22,9 @@
  * exactly KH_REQUEST_SIZE bytes (khproto.h); a peer that sends anything
  * malformed is dropped, never answered best-effort.  Every operation is
  * logged (peer uid, address, operation, fingerprint prefix, outcome) and
- * charged to a per-address token bucket (KeyholderRateLimit a minute).
+ * charged to one of the address's token buckets: signatures, successful
+ * decryptions, failed decryptions (bucket_take below; doc/privsep.md,
+ * "Rate buckets").
  * At most KeyholderClients connections at once: when all are taken the one
  * idle the longest, of the peer uid holding the most, makes room (a client
  * that connects and sends nothing cannot lock the milter out, and a peer
@@ -99,8 +101,14 @@ struct cached_key {
 
 struct bucket {
 	char address[KH_ADDR_MAX];
-	double tokens;
+	double tokens[3];		/* per enum bucket_class */
 	long long at_ms;
+};
+
+/* KH_OP_PGP_ECDH_UNWRAP: the recipient (sub)key's public packet, for the RFC 6637 KDF; the OID copied. */
+struct unwrap_params {
+	struct pgp_keypkt k;
+	uint8_t oid[16];
 };
 
 static volatile sig_atomic_t stopping, flushing;
@@ -140,51 +148,129 @@ usage(void)
 	exit(2);
 }
 
-/* May address spend one more operation?  Token bucket: KeyholderRateLimit a minute, as much in a burst. */
-static bool
-bucket_take(const char *address)
+/*
+ * Rate buckets, three per address (doc/privsep.md, "Authorisation"): a
+ * signature takes a token from the address's sign bucket (an exchange
+ * signature from its domain's, "@DOMAIN"); a decryption (RSA, OAEP, ECDH)
+ * needs a token in the decrypt bucket, which it keeps only when it
+ * succeeds: a failed one gives it back and takes one from the failure
+ * bucket instead.  So junk that fails to unwrap, which anyone can send,
+ * never spends what the user's valid mail and outgoing signatures need.
+ * Each holds its limit a minute, as much in a burst; a limit of 0 = none.
+ */
+enum bucket_class {
+	BUCKET_SIGN,
+	BUCKET_DECRYPT,
+	BUCKET_FAILURE,
+	BUCKET_CLASSES
+};
+
+static double
+bucket_cap(enum bucket_class k)
 {
-	double cap = (double)cfg->keyholder_rate_limit;
+	switch (k) {
+	case BUCKET_SIGN: return (double)cfg->keyholder_sign_rate_limit;
+	case BUCKET_DECRYPT: return (double)cfg->keyholder_decrypt_rate_limit;
+	default: return (double)cfg->keyholder_failure_rate_limit;
+	}
+}
+
+static const char *
+bucket_limit_name(enum bucket_class k)
+{
+	switch (k) {
+	case BUCKET_SIGN: return "KeyholderSignRateLimit";
+	case BUCKET_DECRYPT: return "KeyholderDecryptRateLimit";
+	default: return "KeyholderFailureRateLimit";
+	}
+}
+
+/* Tokens b would hold at now in class k, refilled at its limit a minute. */
+static double
+bucket_level(const struct bucket *b, enum bucket_class k, long long now)
+{
+	double cap = bucket_cap(k), t = b->tokens[k] + (double)(now - b->at_ms) * cap / 60000.0;
+
+	return t > cap ? cap : t;
+}
+
+/*
+ * address's buckets, refilled to now; made (full) when it has none.  NULL
+ * when the table is full and no address's buckets are all full: then
+ * refuse, rather than hand an address a fresh budget by evicting a live one
+ * (forgetting full buckets loses nothing).  Under state_lock.
+ */
+static struct bucket *
+bucket_of(const char *address)
+{
 	long long now = monotonic_ms();
 	struct bucket *b = NULL;
+	size_t slot;
 
-	if (cfg->keyholder_rate_limit == 0)
-		return true;
 	for (size_t i = 0; i < nbuckets && b == NULL; i++)
 		if (strcmp(buckets[i].address, address) == 0)
 			b = &buckets[i];
 	if (b == NULL) {
-		bool full = nbuckets == BUCKETS_MAX;
-		size_t slot = full ? 0 : nbuckets++;
+		slot = nbuckets < BUCKETS_MAX ? nbuckets++ : BUCKETS_MAX;
+		for (size_t i = 0; i < BUCKETS_MAX && slot == BUCKETS_MAX; i++) {
+			size_t k;
 
-		/*
-		 * Full: take the slot of a full bucket (forgetting it loses
-		 * nothing); when there is none, refuse, rather than hand an
-		 * address a fresh budget by evicting a live one.
-		 */
-		if (full) {
-			slot = BUCKETS_MAX;
-			for (size_t i = 0; i < BUCKETS_MAX; i++)
-				if (buckets[i].tokens + (double)(now - buckets[i].at_ms) * cap / 60000.0 >= cap) {
-					slot = i;
-					break;
-				}
-			if (slot == BUCKETS_MAX)
-				return false;
+			for (k = 0; k < BUCKET_CLASSES && bucket_level(&buckets[i], k, now) >= bucket_cap(k); k++)
+				;
+			if (k == BUCKET_CLASSES)
+				slot = i;
 		}
+		if (slot == BUCKETS_MAX)
+			return NULL;
 		b = &buckets[slot];
 		strlcpy_c(b->address, address, sizeof(b->address));
-		b->tokens = cap;
+		for (size_t k = 0; k < BUCKET_CLASSES; k++)
+			b->tokens[k] = bucket_cap(k);
 		b->at_ms = now;
 	}
-	b->tokens += (double)(now - b->at_ms) * cap / 60000.0;
-	if (b->tokens > cap)
-		b->tokens = cap;
+	for (size_t k = 0; k < BUCKET_CLASSES; k++)
+		b->tokens[k] = bucket_level(b, k, now);
 	b->at_ms = now;
-	if (b->tokens < 1.0)
+	return b;
+}
+
+/* May address spend one more operation of class k?  Takes the token.  Under state_lock. */
+static bool
+bucket_take(const char *address, enum bucket_class k)
+{
+	struct bucket *b;
+
+	if (bucket_cap(k) == 0)
+		return true;
+	if ((b = bucket_of(address)) == NULL || b->tokens[k] < 1.0)
 		return false;
-	b->tokens -= 1.0;
+	b->tokens[k] -= 1.0;
 	return true;
+}
+
+/* Give back a token of class k that bucket_take() took.  Under state_lock. */
+static void
+bucket_give(const char *address, enum bucket_class k)
+{
+	struct bucket *b;
+
+	if (bucket_cap(k) != 0 && (b = bucket_of(address)) != NULL && (b->tokens[k] += 1.0) > bucket_cap(k))
+		b->tokens[k] = bucket_cap(k);
+}
+
+static enum kh_status
+limited(enum bucket_class k, struct cables_err *err)
+{
+	cables_fail(err, CABLES_ERR_UNUSABLE, "more than %.0f %s a minute (%s)", bucket_cap(k),
+	    k == BUCKET_SIGN ? "signatures" : k == BUCKET_DECRYPT ? "decryptions" : "failed decryptions",
+	    bucket_limit_name(k));
+	return KH_LIMITED;
+}
+
+static bool
+is_decryption(enum kh_op op)
+{
+	return op == KH_OP_RSA_DECRYPT || op == KH_OP_RSA_DECRYPT_OAEP || op == KH_OP_ECDH || op == KH_OP_PGP_ECDH_UNWRAP;
 }
 
 /* The store and its key, opened on first use and again after a failure (the operator may fix them). */
@@ -357,7 +443,8 @@ pgp_op_suits(enum kh_op op, unsigned int algo, unsigned int use, struct cables_e
 	cables_fail(err, CABLES_ERR_UNUSABLE, "%s is not an operation of OpenPGP algorithm %u", kh_op_name(op), algo);
 	switch (op) {
 	case KH_OP_RSA_DECRYPT: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_E;
-	case KH_OP_ECDH: return algo == PGP_PK_ECDH;
+	case KH_OP_ECDH:
+	case KH_OP_PGP_ECDH_UNWRAP: return algo == PGP_PK_ECDH;
 	case KH_OP_SIGN: return algo == PGP_PK_RSA || algo == PGP_PK_RSA_S || algo == PGP_PK_ECDSA || algo == PGP_PK_EDDSA;
 	default: return false;
 	}
@@ -374,18 +461,47 @@ names_record(const struct kh_request *req, const struct key_record *r)
 	return strcmp(r->fingerprint, req->fingerprint) == 0;
 }
 
+/* The KDF's inputs for req's (sub)key, from r's public key (the store's bytes). */
+static enum kh_status
+unwrap_params(const struct key_record *r, const struct kh_request *req, struct unwrap_params *up,
+    struct cables_err *err)
+{
+	char keyid[17];
+
+	if (req->key != KH_KEY_PGP) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "ecdh-unwrap is for OpenPGP keys only");
+		return KH_REFUSED;
+	}
+	memcpy(keyid, req->fingerprint + 40, 16);
+	keyid[16] = '\0';
+	if (pgp_key_find(r->public_data, r->public_len, keyid, &up->k, err) != CABLES_OK)
+		return KH_REFUSED;
+	if (up->k.oid_len > sizeof(up->oid)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s: a curve OID of %zu bytes", keyid, up->k.oid_len);
+		return KH_REFUSED;
+	}
+	memcpy(up->oid, up->k.oid, up->k.oid_len);
+	up->k.oid = up->oid;
+	/* Nothing else of the packet is used: its MPIs point into bytes freed with the lookup. */
+	memset(&up->k.n, 0, sizeof(up->k.n));
+	memset(&up->k.e, 0, sizeof(up->k.e));
+	memset(&up->k.point, 0, sizeof(up->k.point));
+	return KH_OK;
+}
+
 /*
  * Is req's address local, within its rate, and does the store hold req's
  * certificate (or OpenPGP key) with a private key for it?  *key: a new
  * reference.  Under state_lock.
  */
 static enum kh_status
-authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
+authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up, struct cables_err *err)
 {
 	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
 	struct key_list list;
 	const struct key_record *r = NULL;
 	enum kh_status st;
+	enum bucket_class class = is_decryption(req->op) ? BUCKET_DECRYPT : BUCKET_SIGN;
 	unsigned int algo, use;
 
 	*key = NULL;
@@ -404,22 +520,28 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct cables_err *err)
 		if (names_record(req, &list.items[i]))
 			r = &list.items[i];
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
-	if (r == NULL)
+	if (r != NULL && req->op == KH_OP_PGP_ECDH_UNWRAP && unwrap_params(r, req, up, err) != KH_OK)
+		st = KH_REFUSED;
+	else if (r == NULL)
 		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this %s for the address",
 		    req->key == KH_KEY_PGP ? "OpenPGP key" : "certificate");
 	else if (req->op == KH_OP_SIGN && req->key != KH_KEY_PGP && !may_sign(r, req->address, err))
 		st = KH_REFUSED;
 	else if (req->op == KH_OP_SIGN && req->key == KH_KEY_PGP && !pgp_may_sign(r, err))
 		st = KH_REFUSED;
-	else if (!bucket_take(req->address))
-		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
-		    cfg->keyholder_rate_limit);
-	else if ((*key = key_of(r, req, &algo, &use, err)) == NULL)
-		st = KH_FAILED;
-	else if (req->key == KH_KEY_PGP && !pgp_op_suits(req->op, algo, use, err)) {
-		st = KH_REFUSED;
-		EVP_PKEY_free(*key);
-		*key = NULL;
+	else if (!bucket_take(req->address, class))
+		st = limited(class, err);
+	else {
+		if ((*key = key_of(r, req, &algo, &use, err)) == NULL)
+			st = KH_FAILED;
+		else if (req->key == KH_KEY_PGP && !pgp_op_suits(req->op, algo, use, err)) {
+			st = KH_REFUSED;
+			EVP_PKEY_free(*key);
+			*key = NULL;
+		}
+		/* A decryption keeps its token only when performed and successful (serve() settles that). */
+		if (st != KH_OK && class == BUCKET_DECRYPT)
+			bucket_give(req->address, BUCKET_DECRYPT);
 	}
 	key_list_release(&list);
 	return st;
@@ -498,9 +620,8 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 	fresh = exchange_key == NULL;
 	if ((st = exchange_key_ready(err)) == KH_OK && fresh)
 		log_info("exchange key %s loaded", cfg->exchange_key);
-	if (st == KH_OK && !bucket_take(req->address))
-		st = KH_LIMITED, cables_fail(err, CABLES_ERR_UNUSABLE, "more than %zu operations a minute",
-		    cfg->keyholder_rate_limit);
+	if (st == KH_OK && !bucket_take(req->address, BUCKET_SIGN))
+		st = limited(BUCKET_SIGN, err);
 	if (st == KH_OK && EVP_PKEY_up_ref(exchange_key) == 1)
 		key = exchange_key;
 	pthread_mutex_unlock(&state_lock);
@@ -521,6 +642,34 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 	return KH_OK;
 }
 
+/*
+ * A decryption req performed failed: it gives its decrypt token back and
+ * takes a failure token, and is answered "failed".  With no failure token
+ * left, a PKCS#1 v1.5 decryption is answered with its substitute key sub
+ * instead (khop_substitute, implicit rejection): "failed" answers beyond
+ * KeyholderFailureRateLimit would make the keyholder a fast padding oracle,
+ * and refusing the address's decryptions would let anyone who sends it junk
+ * stop its mail.  Other failures (an OAEP block that is no encoding, a
+ * point not on the curve) tell nothing that depends on the key and stay
+ * "failed".  True when rep holds the substitute.
+ */
+static bool
+settle_failure(const struct kh_request *req, const struct kh_reply *sub, struct kh_reply *rep)
+{
+	bool counted;
+
+	pthread_mutex_lock(&state_lock);
+	bucket_give(req->address, BUCKET_DECRYPT);
+	counted = bucket_take(req->address, BUCKET_FAILURE);
+	pthread_mutex_unlock(&state_lock);
+	if (!counted && req->op == KH_OP_RSA_DECRYPT && sub->status == KH_OK) {
+		memcpy(rep, sub, sizeof(*rep));
+		return true;
+	}
+	rep->status = KH_FAILED;
+	return false;
+}
+
 /* Answer the request in c->buf; false when the reply could not be sent. */
 static bool
 serve(struct client *c)
@@ -529,8 +678,11 @@ serve(struct client *c)
 	struct kh_reply rep;
 	struct cables_err err;
 	uint8_t wire[KH_REPLY_SIZE];
+	struct kh_reply sub;		/* a PKCS#1 v1.5 decryption's substitute key (settle_failure) */
+	struct cables_err ignored;
+	struct unwrap_params up;
 	EVP_PKEY *key = NULL;
-	bool sent;
+	bool sent, substituted = false;
 
 	err.msg[0] = '\0';
 	if (kh_request_decode(&req, c->buf, &err) != CABLES_OK) {
@@ -545,20 +697,34 @@ serve(struct client *c)
 		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only");
 	} else {
 		pthread_mutex_lock(&state_lock);
-		rep.status = authorise(&req, &key, &err);
+		rep.status = authorise(&req, &key, &up, &err);
 		pthread_mutex_unlock(&state_lock);
+		/*
+		 * Every PKCS#1 v1.5 decryption makes its substitute, used or
+		 * not, so that one that fails takes no longer than one that
+		 * succeeds (a compromised milter could time them).
+		 */
+		sub.status = KH_FAILED;
+		if (rep.status == KH_OK && req.op == KH_OP_RSA_DECRYPT)
+			khop_substitute(key, &req, &sub, &ignored);
 		if (rep.status == KH_OK)
-			rep.status = khop_perform(key, &req, &rep, &err);
+			rep.status = req.op == KH_OP_PGP_ECDH_UNWRAP ? khop_pgp_ecdh_unwrap(key, &up.k, &req, &rep, &err) :
+			    khop_perform(key, &req, &rep, &err);
+		if (rep.status == KH_FAILED && key != NULL && is_decryption(req.op))
+			substituted = settle_failure(&req, &sub, &rep);
 	}
 	EVP_PKEY_free(key);
-	log_info("uid=%u %s %s%s %s=%.16s: %s%s%s", (unsigned)c->uid, req.address, req.key == KH_KEY_PGP ? "pgp-" : "",
+	log_info("uid=%u %s %s%s %s=%.16s: %s%s%s%s", (unsigned)c->uid, req.address, req.key == KH_KEY_PGP ? "pgp-" : "",
 	    kh_op_name(req.op), req.key == KH_KEY_PGP ? "keyid" : "fingerprint",
-	    req.key == KH_KEY_PGP ? req.fingerprint + 40 : req.fingerprint, kh_status_name(rep.status), rep.status == KH_OK ? "" : ": ",
-	    rep.status == KH_OK ? "" : err.msg);
+	    req.key == KH_KEY_PGP ? req.fingerprint + 40 : req.fingerprint,
+	    substituted ? "failed" : kh_status_name(rep.status), rep.status == KH_OK && !substituted ? "" : ": ",
+	    rep.status == KH_OK && !substituted ? "" : err.msg,
+	    substituted ? " (over KeyholderFailureRateLimit: answered with a substitute key)" : "");
 	kh_reply_encode(wire, &rep, NULL);
 	sent = write_fully(c->fd, wire, sizeof(wire));
 	OPENSSL_cleanse(&req, sizeof(req));
 	OPENSSL_cleanse(&rep, sizeof(rep));
+	OPENSSL_cleanse(&sub, sizeof(sub));
 	OPENSSL_cleanse(wire, sizeof(wire));
 	return sent;
 }

@@ -10,7 +10,9 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/hmac.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 
 #include "khop.h"
 #include "pgp_key.h"
@@ -217,6 +219,92 @@ pgp_sign(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct
 	st = ed ? ed25519_sign(key, &d, out, err) : sign(key, &d, out, err);
 	OPENSSL_cleanse(&d, sizeof(d));
 	return st;
+}
+
+enum kh_status
+khop_pgp_ecdh_unwrap(EVP_PKEY *key, const struct pgp_keypkt *k, const struct kh_request *r, struct kh_reply *out,
+    struct cables_err *err)
+{
+	struct kh_request dh;
+	struct kh_reply shared;
+	char decoded[PGP_SESSION_KEY_STR];
+	size_t plen = k->curve == PGP_CURVE_25519 ? 32 : 65, mlen = 0;
+	enum kh_status st;
+
+	memset(out, 0, sizeof(*out));
+	if (r->len <= plen || r->len - plen > KHOP_KEY_MAX) {
+		cables_fail(err, CABLES_ERR_ARG, "ecdh-unwrap: %zu bytes for a %zu-byte ephemeral key", r->len, plen);
+		out->status = KH_FAILED;
+		return KH_FAILED;
+	}
+	memcpy(&dh, r, sizeof(dh));
+	dh.op = KH_OP_ECDH;
+	dh.len = plen;
+	if ((st = khop_perform(key, &dh, &shared, err)) == KH_OK &&
+	    (pgp_ecdh_unwrap(k, shared.data, shared.len, r->data + plen, r->len - plen, out->data, &mlen, err) !=
+	    CABLES_OK || pgp_session_key_decode(out->data, mlen, true, decoded, err) != CABLES_OK))
+		st = KH_FAILED;
+	if (st == KH_OK)
+		out->len = mlen;
+	else
+		OPENSSL_cleanse(out, sizeof(*out));
+	out->status = st;
+	OPENSSL_cleanse(&dh, sizeof(dh));
+	OPENSSL_cleanse(&shared, sizeof(shared));
+	OPENSSL_cleanse(decoded, sizeof(decoded));
+	return st;
+}
+
+/* HMAC-SHA-256 under kdk of label || data. */
+static bool
+substitute_prf(const uint8_t kdk[32], const char *label, const struct kh_request *r, uint8_t out[32])
+{
+	uint8_t msg[16 + KH_DATA_MAX];
+	size_t n = strlen(label);
+	unsigned int len = 32;
+	bool ok;
+
+	memcpy(msg, label, n);
+	memcpy(msg + n, r->data, r->len);
+	ok = HMAC(EVP_sha256(), kdk, 32, msg, n + r->len, out, &len) != NULL && len == 32;
+	OPENSSL_cleanse(msg, sizeof(msg));
+	return ok;
+}
+
+enum kh_status
+khop_substitute(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err)
+{
+	uint8_t d[KH_DATA_MAX], kdk[32], len[32], m[64];
+	BIGNUM *bn = NULL;
+	int size = EVP_PKEY_get_size(key);
+	bool ok;
+
+	memset(out, 0, sizeof(*out));
+	/*
+	 * The key derivation key: SHA-256 of the private exponent, so the
+	 * answer to a block is the same in every run, as for a block that
+	 * decrypts.  (No fallback: an RSA key whose d cannot be read gets
+	 * "failed", which the keyholder's own keys never do.)
+	 */
+	ok = size > 0 && (size_t)size <= sizeof(d) && EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_D, &bn) == 1 &&
+	    BN_bn2binpad(bn, d, size) == size && SHA256(d, (size_t)size, kdk) != NULL;
+	BN_clear_free(bn);
+	OPENSSL_cleanse(d, sizeof(d));
+	ok = ok && substitute_prf(kdk, "length", r, len) && substitute_prf(kdk, "message 1", r, m) &&
+	    substitute_prf(kdk, "message 2", r, m + 32);
+	if (ok) {
+		out->len = (((size_t)len[0] << 8) | len[1]) % (KHOP_KEY_MAX + 1);
+		memcpy(out->data, m, out->len);
+		out->status = KH_OK;
+	}
+	OPENSSL_cleanse(kdk, sizeof(kdk));
+	OPENSSL_cleanse(m, sizeof(m));
+	ERR_clear_error();
+	if (!ok) {
+		OPENSSL_cleanse(out, sizeof(*out));
+		return failed(err, "no substitute key could be made");
+	}
+	return KH_OK;
 }
 
 enum kh_status

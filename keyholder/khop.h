@@ -32,9 +32,35 @@
 #include <openssl/evp.h>
 
 #include "khproto.h"
+#include "pgp_key.h"
 
 #define KHOP_KEY_MAX 64		/* the longest content-encryption key unwrapped with PKCS#1 v1.5 */
 
 enum kh_status khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err);
+
+/*
+ * KH_OP_PGP_ECDH_UNWRAP with an OpenPGP ECDH key and k, its (sub)key's
+ * packet (the KDF's parameters and fingerprint): r's data is the ephemeral
+ * key (32 bytes on Curve25519, a 65-byte point on P-256) and the wrapped
+ * session key; ECDH as KH_OP_ECDH, then the RFC 6637 KDF, AES key unwrap
+ * and the session key's checksum (pgp_key.h).  The answer: the unwrapped
+ * algo || key || checksum || padding.  KH_FAILED when any step fails: a
+ * junk session-key packet fails here, where its cost is counted.
+ */
+enum kh_status khop_pgp_ecdh_unwrap(EVP_PKEY *key, const struct pgp_keypkt *k, const struct kh_request *r,
+    struct kh_reply *out, struct cables_err *err);
+
+/*
+ * The answer to a KH_OP_RSA_DECRYPT that failed, when the keyholder may no
+ * longer say so (KeyholderFailureRateLimit spent): implicit rejection, as
+ * OpenSSL 3.2 and draft-irtf-cfrg-rsa-guidance do it.  A "content key" of
+ * 0 to KHOP_KEY_MAX bytes (uniform length, as a padding-conforming block
+ * chosen by an attacker would give) made from HMAC-SHA-256 under the
+ * SHA-256 of the private exponent over the block: the same block gets the
+ * same answer every time, as a block that decrypts does, and nothing
+ * tells it from one that decrypts but the mail that will not open with
+ * it.  KH_OK, or KH_FAILED when no HMAC could be made.
+ */
+enum kh_status khop_substitute(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err);
 
 #endif

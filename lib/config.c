@@ -104,6 +104,9 @@ static const struct key keys[] = {
 	{ "KeyholderUser",	T_OPTSTRING,	NULL,			OFF(keyholder_user), NULL, false, 0 },
 	{ "KeyholderLogFile",	T_OPTPATH,	NULL,			OFF(keyholder_log_file), NULL, false, 0 },
 	{ "KeyholderRateLimit",	T_SIZE,		"6000",			OFF(keyholder_rate_limit), NULL, false, 0 },
+	{ "KeyholderSignRateLimit", T_SIZE,	"6000",			OFF(keyholder_sign_rate_limit), NULL, false, 0 },
+	{ "KeyholderDecryptRateLimit", T_SIZE,	"6000",			OFF(keyholder_decrypt_rate_limit), NULL, false, 0 },
+	{ "KeyholderFailureRateLimit", T_SIZE,	"60",			OFF(keyholder_failure_rate_limit), NULL, false, 0 },
 	{ "KeyholderClients",	T_SIZE,		"128",			OFF(keyholder_clients), NULL, false, 0 },
 	{ "KeyholderIdleTimeout", T_SECONDS,	"5m",			OFF(keyholder_idle_timeout_ms), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
@@ -776,6 +779,11 @@ config_parse(const char *name, const char *text, size_t len, struct cables_err *
 	}
 	if (seen[(size_t)(find_key("KeydAdminSocket") - keys)] == 0)
 		derive_admin_socket(c);
+	/* KeyholderRateLimit is what the sign and decrypt buckets hold unless they are set themselves. */
+	if (seen[(size_t)(find_key("KeyholderSignRateLimit") - keys)] == 0)
+		c->keyholder_sign_rate_limit = c->keyholder_rate_limit;
+	if (seen[(size_t)(find_key("KeyholderDecryptRateLimit") - keys)] == 0)
+		c->keyholder_decrypt_rate_limit = c->keyholder_rate_limit;
 	return c;
 fail:
 	config_free(c);

@@ -87,7 +87,10 @@ struct config {
 	char *keyholder_socket;		/* KeyholderSocket; NULL = no private keys in the milter */
 	char *keyholder_user;		/* KeyholderUser: cables-keyholder runs as; NULL = stay as started */
 	char *keyholder_log_file;	/* KeyholderLogFile; NULL = syslog (stderr with -f) */
-	size_t keyholder_rate_limit;	/* KeyholderRateLimit: operations a minute per address; 0 = none */
+	size_t keyholder_rate_limit;	/* KeyholderRateLimit: the default of the two below */
+	size_t keyholder_sign_rate_limit;	/* KeyholderSignRateLimit: signatures a minute per address (or domain); 0 = none */
+	size_t keyholder_decrypt_rate_limit;	/* KeyholderDecryptRateLimit: successful decryptions a minute per address; 0 = none */
+	size_t keyholder_failure_rate_limit;	/* KeyholderFailureRateLimit: failed decryptions answered as such a minute per address */
 	size_t keyholder_clients;	/* KeyholderClients: connections served at once (1..4096, cables-keyholder checks) */
 	unsigned long keyholder_idle_timeout_ms;	/* KeyholderIdleTimeout: a connection idle this long is closed; 0 = never */
 	char *resolver;			/* Resolver: ADDRESS[@PORT]; NULL = /etc/resolv.conf */

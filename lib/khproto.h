@@ -45,6 +45,10 @@ enum kh_op {
 	KH_OP_EXCHANGE_SIGN,	/* keyd only: Ed25519 with ExchangeKey over lib/xsign.h's message; address "@DOMAIN",
 				 * data kind (1) || SHA-512 (64), nid NID_sha512, fingerprint 64 '0's;
 				 * the answer: signature (64) || public key (32) */
+	KH_OP_PGP_ECDH_UNWRAP,	/* OpenPGP ECDH key only: the ephemeral key (32-byte u, or 65-byte P-256 point) ||
+				 * the wrapped session key; the keyholder does ECDH, the RFC 6637 KDF and the AES
+				 * key unwrap, so it sees a junk session-key packet fail; the answer: the
+				 * unwrapped algo || key || checksum || PKCS#5 padding */
 	KH_OP_MAX
 };
 

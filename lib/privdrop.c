@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <libgen.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -63,11 +64,11 @@ privdrop_listen(const char *what, const char *path, gid_t gid, mode_t mode, int 
  * cannot then remove or rename what is not theirs).  NULL, or why not.
  */
 static const char *
-dir_rule(const struct stat *st, bool final)
+dir_rule(const struct stat *st, bool final, uid_t owner)
 {
 	if (!S_ISDIR(st->st_mode))
 		return "not a directory (a symbolic link?): refused";
-	if (st->st_uid != 0 && st->st_uid != geteuid())
+	if (st->st_uid != 0 && st->st_uid != owner)
 		return "owned by another user, who could put a socket of theirs in its place: refused";
 	if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0 && (final || (st->st_mode & S_ISVTX) == 0))
 		return final ? "writable by group or others, who could put a socket of theirs in its place: refused" :
@@ -79,10 +80,11 @@ dir_rule(const struct stat *st, bool final)
 /*
  * Every directory above dir, as written (an absolute dir: a link among them
  * is checked where it stands) and as resolved (realpath): dir_rule() for an
- * ancestor.  NULL, or why not, with the directory in where.
+ * ancestor, owner being who else may own one (besides root).  NULL, or why
+ * not, with the directory in where.
  */
 static const char *
-ancestors_bad(const char *dir, char *where, size_t wlen)
+ancestors_bad(const char *dir, char *where, size_t wlen, uid_t owner)
 {
 	char *real = realpath(dir, NULL);
 	const char *forms[2] = { dir[0] == '/' ? dir : NULL, real }, *bad = NULL;
@@ -100,7 +102,7 @@ ancestors_bad(const char *dir, char *where, size_t wlen)
 			if (lstat(where, &st) != 0)
 				bad = strerror(errno);
 			else if (!S_ISLNK(st.st_mode))
-				bad = dir_rule(&st, false);
+				bad = dir_rule(&st, false, owner);
 			if (slash == p)
 				break;
 		}
@@ -119,7 +121,7 @@ privdrop_make_dir(const char *what, const char *path, mode_t mode, gid_t gid, st
 	int fd;
 
 	/* Above it, no one but root may put a directory or a link of theirs in its place (between mkdir and fchown). */
-	if ((bad = ancestors_bad(dir, where, sizeof(where))) != NULL) {
+	if ((bad = ancestors_bad(dir, where, sizeof(where), geteuid())) != NULL) {
 		cables_fail(err, CABLES_ERR_UNUSABLE, "%s %s: directory %s: %s", what, path, where, bad);
 		free(copy);
 		return CABLES_ERR_UNUSABLE;
@@ -155,11 +157,70 @@ privdrop_socket_dir(const char *what, const char *path, struct cables_err *err)
 	strlcpy_c(where, dir, sizeof(where));
 	if (lstat(dir, &st) != 0)
 		bad = strerror(errno);
-	else if ((bad = dir_rule(&st, true)) == NULL)
-		bad = ancestors_bad(dir, where, sizeof(where));
+	else if ((bad = dir_rule(&st, true, geteuid())) == NULL)
+		bad = ancestors_bad(dir, where, sizeof(where), geteuid());
 	if (bad != NULL)
 		cables_fail(err, CABLES_ERR_UNUSABLE, "%s %s: directory %s: %s", what, path, where, bad);
 	free(copy);
+	return bad == NULL ? CABLES_OK : CABLES_ERR_UNUSABLE;
+}
+
+cables_status
+privdrop_private_dir(const char *what, const char *path, uid_t owner, bool missing_ok, struct cables_err *err)
+{
+	char where[PATH_MAX];
+	const char *bad = NULL;
+	struct stat st;
+
+	strlcpy_c(where, path, sizeof(where));
+	if (path[0] != '/')
+		bad = "not an absolute path: refused";
+	else if (lstat(path, &st) != 0)
+		bad = errno == ENOENT && missing_ok ? NULL : strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		bad = "not a directory (a symbolic link?): refused";
+	else if (st.st_uid != owner) {
+		snprintf(where, sizeof(where), "%s (uid %u, not uid %u)", path, (unsigned)st.st_uid, (unsigned)owner);
+		bad = "owned by another user, who could change what is in it: refused";
+	} else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+		bad = "writable by group or others, who could change what is in it: refused";
+	if (bad == NULL && strcmp(path, "/") != 0)
+		bad = ancestors_bad(path, where, sizeof(where), owner);
+	if (bad != NULL)
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s %s: directory %s: %s", what, path, where, bad);
+	return bad == NULL ? CABLES_OK : CABLES_ERR_UNUSABLE;
+}
+
+cables_status
+privdrop_temp_dir(const char *what, const char *path, struct cables_err *err)
+{
+	char where[PATH_MAX];
+	const char *bad = NULL;
+	struct stat st;
+
+	strlcpy_c(where, path, sizeof(where));
+	if (path[0] != '/')
+		bad = "not an absolute path: refused";
+	else if (lstat(path, &st) != 0)
+		bad = strerror(errno);
+	else if (S_ISLNK(st.st_mode) && st.st_uid != 0 && st.st_uid != geteuid())
+		bad = "a symbolic link another user owns, who could point it elsewhere: refused";
+	else if (stat(path, &st) != 0)
+		bad = strerror(errno);
+	else if ((bad = dir_rule(&st, false, geteuid())) == NULL && strcmp(path, "/") != 0)
+		bad = ancestors_bad(path, where, sizeof(where), geteuid());
+	if (bad == NULL) {
+		/* As resolved, too (path may be a link, checked where it stands above). */
+		char *real = realpath(path, NULL);
+
+		if (real == NULL || lstat(real, &st) != 0)
+			bad = "cannot be resolved: refused";
+		else
+			bad = dir_rule(&st, false, geteuid());
+		free(real);
+	}
+	if (bad != NULL)
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s %s: directory %s: %s", what, path, where, bad);
 	return bad == NULL ? CABLES_OK : CABLES_ERR_UNUSABLE;
 }
 

@@ -10,6 +10,7 @@
 #ifndef CABLES_PRIVDROP_H
 #define CABLES_PRIVDROP_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "status.h"
@@ -43,6 +44,31 @@ cables_status privdrop_socket_dir(const char *what, const char *path, struct cab
  * privdrop_socket_dir()'s rule.  CABLES_OK when it was there already.
  */
 cables_status privdrop_make_dir(const char *what, const char *path, mode_t mode, gid_t gid, struct cables_err *err);
+
+/*
+ * A directory that one user alone may change (the milter's GnuPGHome, whose
+ * gpg.conf and keyrings gpg trusts): path must be absolute, a directory (not
+ * a link to one), owned by owner and writable by no one else; every
+ * directory above it owned by root or owner and writable by no one else
+ * unless sticky (privdrop_socket_dir()'s rule), so that no one else can
+ * put a directory or a link of theirs in its place.  missing_ok: a path
+ * that does not exist passes when the directories above it do (it is
+ * about to be made).  CABLES_ERR_UNUSABLE with err saying which directory
+ * breaks which rule.  It may run as root for owner (before the switch).
+ */
+cables_status privdrop_private_dir(const char *what, const char *path, uid_t owner, bool missing_ok,
+    struct cables_err *err);
+
+/*
+ * A directory in which what the effective user makes (a mkdtemp() home
+ * that will hold an unsealed secret for a moment) stays its own: path and
+ * every directory above it owned by root or the effective user and
+ * writable by no one else unless sticky (as /tmp), so no one else can
+ * rename what is made there, or the directory itself, and put a link to a
+ * directory of theirs in its place.  CABLES_ERR_UNUSABLE with err saying
+ * which directory breaks which rule.
+ */
+cables_status privdrop_temp_dir(const char *what, const char *path, struct cables_err *err);
 
 /*
  * Become user for good: supplementary groups, group, then user (no way

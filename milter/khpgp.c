@@ -85,29 +85,36 @@ rsa_session_key(const struct kh_transport *t, const char *addr, const char *prim
 	return st;
 }
 
-/* ECDH: the keyholder answers the shared secret; KDF and key unwrap here. */
+/*
+ * ECDH: the keyholder does ECDH, the KDF and the key unwrap
+ * (KH_OP_PGP_ECDH_UNWRAP) and answers the unwrapped session key, so that a
+ * junk session-key packet fails where its cost is counted (its failure
+ * bucket, not the user's decryptions: doc/privsep.md, "Rate buckets").
+ */
 static cables_status
 ecdh_session_key(const struct kh_transport *t, const char *addr, const char *primary, const struct pgp_keypkt *k,
     const struct pgp_pkesk *pk, char out[PGP_SESSION_KEY_STR], struct cables_err *err)
 {
-	uint8_t shared[KH_DATA_MAX], m[64];
-	size_t slen, mlen;
+	uint8_t data[KH_DATA_MAX], m[64];
+	size_t plen, mlen;
 	bool x = k->curve == PGP_CURVE_25519;
 	cables_status st;
 
 	if (x ? pk->mpi_len != 33 || pk->mpi[0] != 0x40 : pk->mpi_len != 65 || pk->mpi[0] != 0x04)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP: malformed ephemeral point in the session-key packet");
+	if (pk->wrapped_len == 0 || pk->wrapped_len > sizeof(m))
+		return cables_fail(err, CABLES_ERR_SYNTAX, "OpenPGP ECDH: wrapped session key of %zu bytes",
+		    pk->wrapped_len);
 	/* Curve25519: the 32-byte u coordinate; P-256: the uncompressed point.  The keyholder validates it. */
-	st = ask(t, addr, primary, k->keyid, KH_OP_ECDH, 0, x ? pk->mpi + 1 : pk->mpi, x ? 32 : pk->mpi_len, shared,
-	    sizeof(shared), &slen, err);
-	if (st == CABLES_OK && slen != 32)
-		st = cables_fail(err, CABLES_ERR_CRYPTO, "keyholder: a shared secret of %zu bytes", slen);
-	if (st == CABLES_OK && (st = pgp_ecdh_unwrap(k, shared, slen, pk->wrapped, pk->wrapped_len, m, &mlen, err)) ==
-	    CABLES_OK)
+	plen = x ? 32 : pk->mpi_len;
+	memcpy(data, x ? pk->mpi + 1 : pk->mpi, plen);
+	memcpy(data + plen, pk->wrapped, pk->wrapped_len);
+	st = ask(t, addr, primary, k->keyid, KH_OP_PGP_ECDH_UNWRAP, 0, data, plen + pk->wrapped_len, m, sizeof(m),
+	    &mlen, err);
+	if (st == CABLES_OK)
 		st = pgp_session_key_decode(m, mlen, true, out, err);
 	if (st == CABLES_ERR_CRYPTO)	/* as for RSA: one reason, whichever step failed */
 		cables_fail(err, st, "the session key does not decrypt with key %s", k->keyid);
-	OPENSSL_cleanse(shared, sizeof(shared));
 	OPENSSL_cleanse(m, sizeof(m));
 	return st;
 }

@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -28,6 +29,7 @@
 #include "milter.h"
 #include "mime.h"
 #include "pgp.h"
+#include "privdrop.h"
 #include "smime.h"
 #include "util.h"
 
@@ -117,36 +119,32 @@ secure_socket(const struct config *cfg)
 	return 0;
 }
 
-/* GnuPGHome: short enough, and a directory or one that can be created (the milter creates it). */
+/*
+ * GnuPGHome: short enough, and the milter's own: a directory that User (or,
+ * without User, the user it runs as) owns and no one else may write, under
+ * directories no one else can swap (privdrop_private_dir()), or one that can
+ * be made there.  gpg trusts what is in it (gpg.conf, keyrings): a home that
+ * keyd's user could replace would let it run code as the milter.
+ */
 static int
 check_gnupg_home(const struct config *cfg)
 {
-	char *parent = xstrdup(cfg->gnupg_home), *slash;
-	struct stat sb;
-	int rc = 0;
+	struct passwd *pw = cfg->user != NULL ? getpwnam(cfg->user) : NULL;
+	struct cables_err err;
 
 	if (strlen(cfg->gnupg_home) > 80) {
 		fprintf(stderr, "cables-milter: %s: GnuPGHome %s: longer than 80 characters\n", cfg->path,
 		    cfg->gnupg_home);
-		rc = -1;
-	} else if (stat(cfg->gnupg_home, &sb) == 0) {
-		if (!S_ISDIR(sb.st_mode)) {
-			fprintf(stderr, "cables-milter: %s: GnuPGHome %s is not a directory\n", cfg->path,
-			    cfg->gnupg_home);
-			rc = -1;
-		}
-	} else {
-		slash = strrchr(parent, '/');
-		if (slash != NULL)
-			*(slash == parent ? slash + 1 : slash) = '\0';
-		if (stat(parent, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-			fprintf(stderr, "cables-milter: %s: GnuPGHome %s cannot be created: %s is not a directory\n",
-			    cfg->path, cfg->gnupg_home, parent);
-			rc = -1;
-		}
+		return -1;
 	}
-	free(parent);
-	return rc;
+	if (cfg->user != NULL && pw == NULL)
+		return 0;	/* check_runtime() says User is unknown */
+	if (privdrop_private_dir("GnuPGHome", cfg->gnupg_home, pw != NULL ? pw->pw_uid : geteuid(), true, &err) !=
+	    CABLES_OK) {
+		fprintf(stderr, "cables-milter: %s: %s\n", cfg->path, err.msg);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -220,9 +218,22 @@ drop_privileges(const char *user, const char *gnupg_home)
 
 	if (pw == NULL)
 		fatalx("User %s: no such user", user);
-	/* A GnuPG home that does not exist yet is created for User (gpg refuses one owned by another). */
-	if (geteuid() == 0 && access(gnupg_home, F_OK) != 0 &&
-	    (mkdir(gnupg_home, 0700) != 0 || chown(gnupg_home, pw->pw_uid, pw->pw_gid) != 0))
+	/*
+	 * A GnuPG home that does not exist yet is made for User (gpg refuses
+	 * one owned by another), given to it through a descriptor of the
+	 * directory just made, never by path, where a link could stand.
+	 */
+	if (geteuid() == 0 && mkdir(gnupg_home, 0700) == 0) {
+		struct stat st;
+		int fd;
+
+		errno = 0;
+		fd = open(gnupg_home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) != 0 || st.st_uid != 0 || fchown(fd, pw->pw_uid, pw->pw_gid) != 0)
+			fatalx("GnuPGHome %s: cannot create it for User %s: %s", gnupg_home, user,
+			    fd < 0 || errno != 0 ? strerror(errno) : "not the directory just made");
+		close(fd);
+	} else if (geteuid() == 0 && errno != EEXIST)
 		fatalx("GnuPGHome %s: cannot create it for User %s: %s", gnupg_home, user, strerror(errno));
 	if (geteuid() != 0) {
 		if (geteuid() != pw->pw_uid)

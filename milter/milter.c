@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libmilter/mfapi.h>
 #include <libmilter/mfdef.h>
@@ -21,6 +22,7 @@
 #include "khclient.h"
 #include "policy.h"
 #include "milter.h"
+#include "privdrop.h"
 #include "dispatch.h"
 #include "gate.h"
 #include "reinject.h"
@@ -157,7 +159,10 @@ milter_reload(void)
 
 	o = current->cfg;	/* only this thread replaces current */
 	n = config_load(o->path, true, &err);
+	/* A new GnuPGHome must be the milter's alone, as at start (main.c check_gnupg_home). */
 	if (n == NULL || config_check_milter(n, &err) != CABLES_OK ||
+	    (strcmp(n->gnupg_home, o->gnupg_home) != 0 &&
+	    privdrop_private_dir("GnuPGHome", n->gnupg_home, geteuid(), false, &err) != CABLES_OK) ||
 	    (n->trust_anchors != NULL && (anchors = smime_anchors_load(n->trust_anchors, &err)) == NULL)) {
 		log_warnx("configuration not reloaded, the old one stays in force: %s", err.msg);
 		config_free(n);

@@ -21,6 +21,7 @@
 
 #include "base64.h"
 #include "pgp.h"
+#include "privdrop.h"
 #include "pgp_packet.h"
 
 extern char **environ;
@@ -628,9 +629,22 @@ pgp_inspect(const char *home, const uint8_t *data, size_t len, struct pgp_key_in
 cables_status
 pgp_temp_home(const char *tmpdir, char path[64], struct cables_err *err)
 {
+	struct cables_err why;
+
+	/*
+	 * Not in a TempDir another user may write without the sticky bit, or
+	 * owns (the milter's spool): they could rename the home and put a
+	 * link to a directory of theirs in its place, and gpg would write the
+	 * secret there.  /tmp then (root's, sticky).
+	 */
+	if (privdrop_temp_dir("TempDir", tmpdir, &why) != CABLES_OK) {
+		if (privdrop_temp_dir("TempDir", "/tmp", NULL) != CABLES_OK)
+			return cables_fail(err, CABLES_ERR_UNUSABLE, "%s; and /tmp may not hold it either", why.msg);
+		tmpdir = "/tmp";
+	}
 	if (snprintf(path, 64, "%s/cables-gpg.XXXXXX", tmpdir) >= 64)
 		return cables_fail(err, CABLES_ERR_ARG, "TempDir %s: too long for a GnuPG home", tmpdir);
-	if (mkdtemp(path) == NULL)
+	if (mkdtemp(path) == NULL)	/* mode 0700 */
 		return cables_fail(err, CABLES_ERR_IO, "creating a GnuPG home in %s: %s", tmpdir, strerror(errno));
 	return pgp_init(path, err);
 }

@@ -12,6 +12,8 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +30,18 @@
 #include "util.h"
 
 /*
- * The throw-away home of this run: it may hold an unsealed secret key, so
- * it is removed at exit too, keyctl_die() included (one home per run).
+ * The throw-away home of this run: it may hold an unsealed secret key
+ * (gpg-agent's private-keys-v1.d), so it is removed on every way out:
+ * explicitly when done, at exit (keyctl_die() included), and, for the
+ * signals that end a program (a terminal's ^C, kill, a closed terminal),
+ * by holding them blocked while the home exists: one that arrives then
+ * takes effect once the home is gone (home_done()).  So ^C during a key
+ * generation waits for it to end.  SIGKILL cannot be held; the home is
+ * then left, mode 0700 and root's, in a TempDir only root may rename in
+ * (pgp_temp_home()).
  */
 static char pending_home[64];
+static sigset_t held, before;
 
 static void
 remove_pending_home(void)
@@ -40,18 +50,39 @@ remove_pending_home(void)
 
 	if (pending_home[0] != '\0' && lstat(pending_home, &sb) == 0)
 		pgp_temp_home_remove(pending_home);
+	pending_home[0] = '\0';
 }
 
 static void
 temp_home(struct ctx *c, char home[64])
 {
 	struct cables_err err;
+	cables_status st;
+	static bool registered;
 
-	if (pgp_temp_home(c->cfg->temp_dir, home, &err) != CABLES_OK)
-		keyctl_die("%s", err.msg);
-	if (pending_home[0] == '\0')
+	sigemptyset(&held);
+	sigaddset(&held, SIGINT);
+	sigaddset(&held, SIGTERM);
+	sigaddset(&held, SIGHUP);
+	sigaddset(&held, SIGQUIT);
+	sigaddset(&held, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &held, pending_home[0] == '\0' ? &before : NULL);
+	if (!registered)
 		atexit(remove_pending_home);
-	strlcpy_c(pending_home, home, sizeof(pending_home));
+	registered = true;
+	home[0] = '\0';
+	st = pgp_temp_home(c->cfg->temp_dir, home, &err);
+	strlcpy_c(pending_home, home, sizeof(pending_home));	/* made, even when gpg then failed in it */
+	if (st != CABLES_OK)
+		keyctl_die("%s", err.msg);
+}
+
+/* The home is no longer needed: removed, then the signals held meanwhile take effect. */
+static void
+home_done(void)
+{
+	remove_pending_home();
+	sigprocmask(SIG_SETMASK, &before, NULL);
 }
 
 /*
@@ -131,11 +162,11 @@ keyctl_pgp_generate(struct ctx *c, const char *addr, const char *algo_name, unsi
 	temp_home(c, home);
 	if (pgp_generate(home, addr, algo, (unsigned int)days, fpr, &err) != CABLES_OK ||
 	    pgp_key_get(home, fpr, &info, &err) != CABLES_OK) {
-		pgp_temp_home_remove(home);
+		home_done();
 		keyctl_die("%s", err.msg);
 	}
 	store_pgp(c, home, addr, fpr, true, "generated");
-	pgp_temp_home_remove(home);
+	home_done();
 	format_day(info.expires, until, sizeof(until));
 	printf("generated OpenPGP key for %s: %s, fingerprint %s, %s%s\n", addr, info.algo, fpr,
 	    info.expires != 0 ? "expires " : "does not expire", info.expires != 0 ? until : "");
@@ -153,7 +184,7 @@ keyctl_pgp_import(struct ctx *c, const char *path, const uint8_t *data, size_t l
 	temp_home(c, home);
 	fprs = xcalloc(64, sizeof(*fprs));
 	if (pgp_import(home, data, len, fprs, 64, &n, &err) != CABLES_OK) {
-		pgp_temp_home_remove(home);
+		home_done();
 		keyctl_die("%s: %s", path, err.msg);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -203,7 +234,7 @@ keyctl_pgp_import(struct ctx *c, const char *path, const uint8_t *data, size_t l
 		buf_release(&pub);
 	}
 	free(fprs);
-	pgp_temp_home_remove(home);
+	home_done();
 	return imported;
 }
 
@@ -221,14 +252,14 @@ keyctl_pgp_export(struct ctx *c, const struct key_record *r, bool private, int f
 	temp_home(c, home);
 	buf_init(&out);
 	if (pgp_import(home, r->public_data, r->public_len, fprs, 1, &n, &err) != CABLES_OK) {
-		pgp_temp_home_remove(home);
+		home_done();
 		keyctl_die("stored OpenPGP key %s of %s: %s", r->fingerprint, r->address, err.msg);
 	}
 	if (private) {
 		if (seal_key_load(c->cfg->key_store_key, false, seal_key, &err) != CABLES_OK ||
 		    seal_open(seal_key, r->fingerprint, r->secret_data, r->secret_len, &sec, &sec_len, &err) != CABLES_OK ||
 		    pgp_import(home, sec, sec_len, fprs, 1, &n, &err) != CABLES_OK) {
-			pgp_temp_home_remove(home);
+			home_done();
 			keyctl_die("secret key of %s: %s", r->address, err.msg);
 		}
 		OPENSSL_cleanse(seal_key, sizeof(seal_key));
@@ -236,10 +267,10 @@ keyctl_pgp_export(struct ctx *c, const struct key_record *r, bool private, int f
 	}
 	if (pgp_export(home, r->fingerprint, false, true, &out, &err) != CABLES_OK ||
 	    (private && pgp_export(home, r->fingerprint, true, true, &out, &err) != CABLES_OK)) {
-		pgp_temp_home_remove(home);
+		home_done();
 		keyctl_die("%s", err.msg);
 	}
-	pgp_temp_home_remove(home);
+	home_done();
 	if (!write_fully(fd, out.data, out.len))
 		keyctl_die("writing the key: %s", strerror(errno));
 	OPENSSL_cleanse(out.data, out.len);
@@ -259,7 +290,7 @@ keyctl_pgp_show(struct ctx *c, const struct key_record *r)
 	printf("fingerprint: %s\n", r->fingerprint);
 	temp_home(c, home);
 	if (pgp_inspect(home, r->public_data, r->public_len, &info, &err) != CABLES_OK) {
-		pgp_temp_home_remove(home);
+		home_done();
 		printf("usable:      no (%s)\n\n", err.msg);
 		return;
 	}
@@ -285,5 +316,5 @@ keyctl_pgp_show(struct ctx *c, const struct key_record *r)
 	else
 		printf("usable:      no (%s)\n\n", err.msg);
 	pgp_key_info_release(&info);
-	pgp_temp_home_remove(home);
+	home_done();
 }

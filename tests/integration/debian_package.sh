@@ -152,6 +152,14 @@ done
 for p in cables-milter cables-keyd cables-keyholder; do
 	"$ROOT/usr/sbin/$p" -n -c /etc/cables/cables.conf >"$T/ns-$p.out" 2>&1; r "check-$p" $?
 done
+# Upgrade from a version that made /var/lib/cables cables:cables 2770 (keyd's user could rename the milter's
+# GnuPG home): the milter refuses it, and postinst makes it root:cables 3770.
+chown cables:cables /var/lib/cables && chmod 2770 /var/lib/cables
+"$ROOT/usr/sbin/cables-milter" -n -c /etc/cables/cables.conf >"$T/ns-old.out" 2>&1; r check-old $?
+r check-old-why "$(grep -c 'GnuPGHome /var/lib/cables/gnupg: directory /var/lib/cables: writable by group or others (and not sticky)' "$T/ns-old.out")"
+script postinst configure 0.1.0-0; r upgrade-old $?
+r upgrade-old-stat "$(stat -c '%U:%G:%a' /var/lib/cables)"
+"$ROOT/usr/sbin/cables-milter" -n -c /etc/cables/cables.conf >>"$T/ns-old.out" 2>&1; r check-new $?
 # Upgrade: runs again, keeping what is there; an admin's statoverride wins.
 dpkg-statoverride --update --add root cables 0750 /var/lib/cables >>"$T/ns-postinst.out" 2>&1
 script postinst configure 0.1.0-0; r upgrade $?
@@ -196,8 +204,14 @@ readme() {
 		$2 == p { sub(/^0+/, "", $4); print $3 ":" $4; exit }' "$SRC/README.md"
 }
 want=$(readme /var/lib/cables)
-check "README's table has /var/lib/cables as cables:cables 2770" test "$want" = "cables:cables:2770"
+check "README's table has /var/lib/cables as root:cables 3770 (sticky: no daemon may replace another's entries)" \
+	test "$want" = "root:cables:3770"
 is "/var/lib/cables is as README's table says" stat-/var/lib/cables "$want"
+is "upgrade from 2770: cables-milter -n refuses the GnuPG home under it" check-old 1
+is "... saying why" check-old-why 1
+is "upgrade from 2770: postinst succeeds" upgrade-old 0
+is "upgrade from 2770: /var/lib/cables is root:cables 3770 afterwards" upgrade-old-stat "root:cables:3770"
+is "upgrade from 2770: cables-milter -n accepts it then" check-new 0
 is "/var/lib/cables/gnupg (GnuPGHome) is cables:cables 0700" stat-/var/lib/cables/gnupg "cables:cables:700"
 is "/etc/cables is root:root 0755" stat-/etc/cables "root:root:755"
 is "/etc/cables/cables.conf is as README's table says" stat-/etc/cables/cables.conf "$(readme /etc/cables/cables.conf)"

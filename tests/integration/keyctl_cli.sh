@@ -120,6 +120,50 @@ check "export: an armored public key, no secret" sh -c \
 check "export --private: the armored secret key, mode 0600" sh -c \
 	"grep -q 'BEGIN PGP PRIVATE KEY BLOCK' $P/dan.sec && test \$(stat -c %a $P/dan.sec) = 600"
 check "keyctl leaves no GnuPG home behind in TempDir" sh -c "! ls -d $T/cables-gpg.* $P/cables-gpg.* 2>/dev/null"
+# The throw-away home holds the unsealed secret for a moment (issue 14): removed on every way out.
+# A failure after gpg made the key: KeyStoreKey cannot be read or made (a directory stands there).
+mkdir -p "$P/fail/store.key"
+printf 'KeyStore %s/fail/keys.db\nKeyStoreKey %s/fail/store.key\nTempDir %s/fail\n' "$P" "$P" "$P" > "$P/fail.conf"
+expect 1 'store.key' "generate --pgp failing after gpg made the key (KeyStoreKey is a directory): exit 1" \
+	"$KEYCTL" -c "$P/fail.conf" generate fay@d.test --pgp
+check "... leaves no GnuPG home behind" sh -c "! ls -d $P/fail/cables-gpg.* 2>/dev/null"
+expect 1 '' "import of a secret key failing after gpg read it (KeyStoreKey is a directory): exit 1" \
+	"$KEYCTL" -c "$P/fail.conf" import "$P/dan.sec"
+check "... leaves no GnuPG home behind" sh -c "! ls -d $P/fail/cables-gpg.* 2>/dev/null"
+# A signal that ends keyctl while gpg makes a key: held until the home is gone, then it takes effect.
+mkdir -p "$P/sig"
+printf 'KeyStore %s/sig/keys.db\nKeyStoreKey %s/sig/store.key\nTempDir %s/sig\n' "$P" "$P" "$P" > "$P/sig.conf"
+for sig in TERM HUP; do
+	"$KEYCTL" -c "$P/sig.conf" generate "sig-$sig@d.test" --pgp --algo rsa3072 > /dev/null 2>&1 &
+	pid=$!
+	if wait_for 20 sh -c "ls -d $P/sig/cables-gpg.* 2>/dev/null"; then
+		kill -"$sig" "$pid"
+		wait "$pid"
+		rc=$?
+		check "SIG$sig while the throw-away home exists: no GnuPG home left behind" \
+			sh -c "! ls -d $P/sig/cables-gpg.* 2>/dev/null"
+		# 128 + the signal's number when it ended keyctl; 0 when gpg had finished just before it arrived.
+		check "SIG$sig: keyctl ended by it (or had finished), exit $rc" \
+			test "$rc" = $((128 + $(kill -l "$sig"))) -o "$rc" = 0
+	else
+		wait "$pid"
+		not_ok "SIG$sig: the throw-away home was never seen in TempDir"
+	fi
+done
+# TempDir another user owns (the milter's spool): they could rename the home and put a link to a
+# directory of theirs in its place while gpg writes the secret; the home is made in /tmp instead.
+mkdir -p "$P/theirs" && chown nobody "$P/theirs" && chmod 755 "$P/theirs"
+printf 'KeyStore %s/theirs.db\nKeyStoreKey %s/theirs.key\nTempDir %s/theirs\n' "$P" "$P" "$P" > "$P/theirs.conf"
+if command -v strace >/dev/null 2>&1; then
+	strace -f -e trace=mkdir,mkdirat -o "$P/mkdir.trace" "$KEYCTL" -c "$P/theirs.conf" generate ted@d.test --pgp \
+		> "$P/theirs.out" 2>&1
+	check "TempDir owned by another user: generate --pgp still works" grep -q 'generated OpenPGP key for ted@d.test' "$P/theirs.out"
+	check "... its throw-away home is made in /tmp (root's, sticky)" grep -q '"/tmp/cables-gpg\.' "$P/mkdir.trace"
+	check "... never in that TempDir" sh -c "! grep -q '\"$P/theirs/' '$P/mkdir.trace'"
+	check "... and is gone" sh -c "! grep -o '\"/tmp/cables-gpg\.[^\"]*' '$P/mkdir.trace' | tr -d '\"' | xargs ls -d 2>/dev/null | grep -q ."
+else
+	ok "# SKIP strace is not installed"
+fi
 expect 0 '^imported OpenPGP key for dan@d.test: fingerprint [0-9a-f]\{40\}$' "import an armored public key" \
 	"$KEYCTL" -c "$P/conf" import "$P/dan.asc"
 G=$P/g

@@ -5,7 +5,9 @@
 # nothing cannot lock the milter out: when every slot is taken the
 # connection idle the longest makes room, and the milter still decrypts;
 # connections in the middle of a request are never closed for a newcomer,
-# which is refused instead; every closing is logged.
+# which is refused instead; every closing is logged.  And the rate buckets:
+# junk that fails to unwrap spends the failure bucket, not the decrypt
+# bucket, so alice's valid mail still opens; the decrypt bucket still limits.
 RIG_PORT=12630
 . "$top_srcdir/tests/integration/rig.sh"
 
@@ -118,6 +120,46 @@ fair nobody sys keyd-floods
 fair sys nobody milter-floods
 check "fairness: making room is logged with the newcomer's uid" \
 	grep -q "peer uid $(id -u sys) pid [0-9]* closed: idle for [0-9]* ms, its slot given to a new client of uid $(id -u sys)" "$T/kh2.log"
+
+# --- Rate buckets (issue 14): junk that fails to unwrap cannot temp-fail a user's valid mail. ---
+# Junk: mail to alice whose RecipientInfo names her certificate but whose encrypted key is random, as
+# any sender can make.  With a decrypt bucket of 3 and a failure bucket of 2, six junk messages take
+# the failure bucket (then substitute keys), never the decrypt bucket: alice's valid mail still opens.
+rig_milter_stop
+stop_keyholder "$CONF"
+rig_config "KeyStore $T/store/keys.db" "KeyholderClients 4" "KeyholderDecryptRateLimit 3" "KeyholderFailureRateLimit 2" \
+	"Policy a.test On-DecryptError=tempfail"
+rig_milter
+: > "$T/junk.codes"
+for i in 1 2 3 4 5 6; do
+	openssl cms -encrypt -binary -aes-256-cbc -in "$T/inner.txt" -outform DER -out "$T/junk.der" -recip "$T/alice-cert.pem"
+	/usr/bin/python3 - "$T/junk.der" <<-'PY'
+	import os, sys
+	d = open(sys.argv[1], "rb").read()
+	i = d.find(b"\x04\x82\x01\x80")	# the 384-byte encryptedKey of RSA-3072
+	open(sys.argv[1], "wb").write(d[:i + 4] + b"\x00" + os.urandom(383) + d[i + 4 + 384:])
+	PY
+	openssl cms -cmsout -inform DER -in "$T/junk.der" -outform SMIME -out "$T/junk.p7m"
+	$MAILTOOL smime-message "$T/junk.p7m" "$T/junk.eml" --header "From: <eve@e.test>" --header "To: <alice@a.test>" \
+		--header "Subject: junk $i"
+	rig_send "$T/junk.eml" eve@e.test alice@a.test
+	echo "$?" >> "$T/junk.codes"
+done
+check "junk: the keyholder answered the first two failed (KeyholderFailureRateLimit 2)" \
+	test "$(grep 'alice@a.test rsa-decrypt fingerprint=[0-9a-f]*: failed: ' "$KH_LOG" | grep -vc 'substitute key')" = 2
+check "junk: and the other four with substitute keys, logged as failures" \
+	test "$(grep -c 'alice@a.test rsa-decrypt .*(over KeyholderFailureRateLimit: answered with a substitute key)' "$KH_LOG")" = 4
+check "junk: none was rate-limited" sh -c "! grep -q 'alice@a.test rsa-decrypt .*rate-limited' '$KH_LOG'"
+# The milter cannot open junk with a substitute key either (bad CBC padding; 1 in 256 would "open" to garbage).
+check "junk: the milter temp-failed at least five of six (On-DecryptError tempfail)" \
+	test "$(grep -c '^4$' "$T/junk.codes")" -ge 5
+decrypted "after six junk messages (decrypt bucket 3): alice's valid mail is still decrypted"
+decrypted "... and again"
+decrypted "... and a third time"
+rig_send "$T/in.eml" eve@e.test alice@a.test
+check "the decrypt bucket still limits: a fourth valid message is temp-failed" test $? = 4
+check "... the keyholder said rate-limited (KeyholderDecryptRateLimit)" \
+	grep -q 'alice@a.test rsa-decrypt .*rate-limited: more than 3 decryptions a minute (KeyholderDecryptRateLimit)' "$KH_LOG"
 
 # The limit is checked: KeyholderClients 0 is refused.
 sed -e 's/^KeyholderClients .*/KeyholderClients 0/' "$CONF" > "$T/zero.conf"

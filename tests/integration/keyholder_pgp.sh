@@ -100,8 +100,8 @@ signed "signed by ECDSA P-256" pat@a.test
 KH_LOG=$T/keyholder.log
 check "the keyholder logged each OpenPGP operation with the milter's uid" \
 	sh -c "grep -q 'uid=$MUID dave@a.test pgp-rsa-decrypt keyid=[0-9a-f]*: ok' $KH_LOG &&
-	grep -q 'uid=$MUID alice@a.test pgp-ecdh keyid=[0-9a-f]*: ok' $KH_LOG &&
-	grep -q 'uid=$MUID pat@a.test pgp-ecdh keyid=[0-9a-f]*: ok' $KH_LOG &&
+	grep -q 'uid=$MUID alice@a.test pgp-ecdh-unwrap keyid=[0-9a-f]*: ok' $KH_LOG &&
+	grep -q 'uid=$MUID pat@a.test pgp-ecdh-unwrap keyid=[0-9a-f]*: ok' $KH_LOG &&
 	grep -q 'uid=$MUID alice@a.test pgp-sign keyid=[0-9a-f]*: ok' $KH_LOG &&
 	grep -q 'uid=$MUID dave@a.test pgp-sign keyid=[0-9a-f]*: ok' $KH_LOG &&
 	grep -q 'uid=$MUID pat@a.test pgp-sign keyid=[0-9a-f]*: ok' $KH_LOG"
@@ -204,7 +204,7 @@ fi
 # --- The keyholder's refusals of OpenPGP requests. ---
 # kh_ask OP KIND NID ADDRESS FPR-FIELD DATA-HEX: one request; prints "status=N" or "closed".
 kh_ask() {
-	$PY - "$T/keyholder.sock" "$@" <<-'PY'
+	$PY - "${KH_SOCK:-$T/keyholder.sock}" "$@" <<-'PY'
 	import socket, struct, sys
 	sock, (op, kind, nid, addr, fpr, data) = sys.argv[1], sys.argv[2:]
 	addr, fpr, data = addr.encode(), fpr.encode(), bytes.fromhex(data)
@@ -246,6 +246,25 @@ check "keyholder: a key ID that is not one of the key's is not used" \
 	test "$(kh_ask 4 1 0 alice@a.test "$(field alice | cut -c1-40)$(field dave | cut -c41-56)00000000" "$DIGEST")" = status=2
 check "keyholder: a small-order X25519 point (u = 0) gets no answer" \
 	test "$(kh_ask 3 1 0 alice@a.test "$(field alice sub)" "$(printf '%064d' 0)")" = status=2
+# ECDH with the unwrap in the keyholder (ecdh-unwrap, op 6): a junk session-key packet (a random ephemeral
+# key, a random wrapped key), as anyone can send, fails in the keyholder, where it is charged as a failure.
+junk_unwrap() { echo "$(head -c 32 /dev/urandom | xxd -p | tr -d '\n')$(head -c 40 /dev/urandom | xxd -p | tr -d '\n')"; }
+check "keyholder: a junk Curve25519 session-key packet does not unwrap (ecdh-unwrap: failed)" \
+	test "$(kh_ask 6 1 0 alice@a.test "$(field alice sub)" "$(junk_unwrap)")" = status=2
+check "... logged as a failed pgp-ecdh-unwrap" \
+	grep -q "alice@a.test pgp-ecdh-unwrap keyid=[0-9a-f]*: failed: OpenPGP ECDH: the session key does not unwrap" "$T/keyholder.log"
+check "keyholder: ecdh-unwrap is for OpenPGP keys only" \
+	test "$(kh_ask 6 0 0 alice@a.test "$(field alice sub | cut -c1-56)00000000" "$(junk_unwrap)")" != status=0
+# With a decrypt bucket of 1: junk does not spend it (else the second would be rate-limited).
+sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/kb.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/kb.log|" \
+	"$CONF" > "$T/kb.conf"
+printf 'KeyholderDecryptRateLimit 1\nKeyholderFailureRateLimit 1\n' >> "$T/kb.conf"
+start_keyholder "$T/kb.conf"
+kb=""
+for i in 1 2 3; do kb="$kb $(KH_SOCK=$T/kb.sock kh_ask 6 1 0 alice@a.test "$(field alice sub)" "$(junk_unwrap)")"; done
+check "keyholder: three junk Curve25519 packets with KeyholderDecryptRateLimit 1: failed, never rate-limited" \
+	test "$kb" = " status=2 status=2 status=2"
+stop_keyholder "$T/kb.conf"
 check "keyholder: an ECDH key does not sign (P-256 ECDH subkey asked for ECDSA)" \
 	test "$(kh_ask 4 1 0 pat@a.test "$(field pat sub)" "$DIGEST")" = status=1
 check "keyholder: a signing key does no ECDH (P-256 ECDSA primary)" \

@@ -39,6 +39,14 @@ check "the old configuration is still in force" test $? = 4
 check "the milter survived" kill -0 "$MILTER_PID"
 sed -i '/^Ciper/d' "$CONF"
 
+# A new GnuPGHome must be the milter's alone, as at start: one its group may write is refused.
+mkdir -m 770 "$T/gnupg2"
+sed -i "s|^GnuPGHome .*|GnuPGHome $T/gnupg2|" "$CONF"
+kill -USR1 "$MILTER_PID"
+check "a GnuPGHome others may write is not loaded on reload, and the log says why" \
+	wait_for 20 grep -q "configuration not reloaded, the old one stays in force: GnuPGHome $T/gnupg2: directory $T/gnupg2: writable by group or others" "$MILTER_LOG"
+sed -i "s|^GnuPGHome .*|GnuPGHome $T/gnupg|" "$CONF"
+
 # SIGHUP is libmilter's: documented as stop, not reload.  A restart-only key is reported.
 sed -i "s|^LogFile .*|LogFile $MILTER_LOG|; \$a SocketMode 0600" "$CONF"
 kill -USR1 "$MILTER_PID"

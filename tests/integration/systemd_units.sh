@@ -46,6 +46,18 @@ check "cables-milter.service: Group=postfix, so /run/cables is cables:postfix (R
 	grep -qx 'Group=postfix' "$T/units/cables-milter.service"
 check "cables-milter.service: its runtime directory is not group cables (keyd's user's group)" \
 	sh -c "! grep -qx 'Group=cables' '$T/units/cables-milter.service'"
+# /var/lib/cables is shared (root:cables 3770, sticky): a unit that owned it (StateDirectory=) could replace
+# the other daemons' entries, keyd the milter's GnuPG home; keyd and the keyholder do not see that home at all.
+for u in $units; do
+	check "$u: no StateDirectory= (it would give the shared /var/lib/cables to the unit's user)" \
+		sh -c "! grep -q '^StateDirectory' '$T/units/$u'"
+done
+for u in cables-keyd.service cables-keyholder.service; do
+	check "$u: the milter's GnuPG home is hidden from it" \
+		grep -qx 'InaccessiblePaths=-/var/lib/cables/gnupg' "$T/units/$u"
+done
+check "cables-milter.service: -n before start (it refuses a GnuPGHome that is not the milter's alone)" \
+	grep -q '^ExecStartPre=.*cables-milter -n ' "$T/units/cables-milter.service"
 check "README: keyd's user is in group cables, not postfix" \
 	grep -qF "adduser --system --no-create-home --ingroup cables cables-keyd" "$SRC/README.md"
 
@@ -58,7 +70,8 @@ for pair in "KeydSocket:cables-keyd.service" "KeyholderSocket:cables-keyholder.s
 		grep -qx "RuntimeDirectory=${dir#/run/}" "$T/units/$unit"
 done
 for row in '/run/cables` | cables:postfix' '/run/cables-keyd` | root:root' '/run/cables-keyholder` | root:cables' \
-    '/var/lib/cables` | cables:cables' '/etc/cables/keystore.key` | cables-keys' \
+    '/var/lib/cables` | root:cables | 3770' '/var/lib/cables/gnupg` | cables:cables | 0700' \
+    '/etc/cables/keystore.key` | cables-keys' \
     '/etc/cables/exchange.key` | cables-keys'; do
 	check "README's table of directories, users and modes: \`$row" grep -qF "| \`$row" "$SRC/README.md"
 done

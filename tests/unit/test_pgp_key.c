@@ -255,7 +255,10 @@ fake_call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct 
 	keyid[16] = '\0';
 	assert_int_equal(pgp_key_find((const uint8_t *)sec.data, sec.len, keyid, &k, err), CABLES_OK);
 	assert_non_null(key = pgp_key_private(&k, err));
-	khop_perform(key, &got, rep, err);
+	if (got.op == KH_OP_PGP_ECDH_UNWRAP)
+		khop_pgp_ecdh_unwrap(key, &k, &got, rep, err);
+	else
+		khop_perform(key, &got, rep, err);
 	EVP_PKEY_free(key);
 	return CABLES_OK;
 }

@@ -141,6 +141,89 @@ test_socket_dir_refuses_a_writable_parent(void **state)
 	free(path);
 }
 
+/* GnuPGHome's rule: the state directory shared by the milter and keyd (root:cables 3770) and a home of its own. */
+static void
+test_private_dir_under_the_shared_state_directory(void **state)
+{
+	struct cables_err err;
+	char *state_ = xasprintf("%s/state", dir), *home = xasprintf("%s/state/gnupg", dir);
+	uid_t me = geteuid(), other = me + 4242;
+
+	chmod(dir, 0755);
+	assert_int_equal(mkdir(state_, 0755), 0);
+	assert_int_equal(chmod(state_, 03770), 0);
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, true, &err), CABLES_OK);	/* to be made */
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, false, &err), CABLES_ERR_UNUSABLE);
+	assert_int_equal(mkdir(home, 0700), 0);
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, false, &err), CABLES_OK);
+	/* Not the milter's: another user (keyd's) could change gpg.conf or the keyrings. */
+	assert_int_equal(chown(home, other, (gid_t)-1), 0);
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, false, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "owned by another user"));
+	assert_int_equal(chown(home, me, (gid_t)-1), 0);
+	/* Writable by the group (keyd's user is in it). */
+	chmod(home, 0770);
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, false, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "writable by group or others"));
+	chmod(home, 0700);
+	/* The shared directory as it was (2770, not sticky): keyd's user could rename the home and put its own there. */
+	chmod(state_, 02770);
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, false, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "(and not sticky)"));
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, true, &err), CABLES_ERR_UNUSABLE);
+	/* Owned by keyd's user: it could rename anything in it, sticky or not. */
+	chmod(state_, 03770);
+	assert_int_equal(chown(state_, other, (gid_t)-1), 0);
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, false, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "owned by another user"));
+	assert_int_equal(chown(state_, me, (gid_t)-1), 0);
+	/* A link to a good home is not the home. */
+	rmdir(home);
+	free(home);
+	home = xasprintf("%s/state/real", dir);
+	assert_int_equal(mkdir(home, 0700), 0);
+	free(home);
+	home = xasprintf("%s/state/gnupg", dir);
+	assert_int_equal(symlink("real", home), 0);
+	assert_int_equal(privdrop_private_dir("GnuPGHome", home, me, false, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "not a directory (a symbolic link?)"));
+	assert_int_equal(privdrop_private_dir("GnuPGHome", "gnupg", me, true, &err), CABLES_ERR_UNUSABLE);
+	free(state_);
+	free(home);
+}
+
+/* Where cables-keyctl may make a throw-away GnuPG home: nobody else may rename what it makes there. */
+static void
+test_temp_dir(void **state)
+{
+	struct cables_err err;
+	char *t = xasprintf("%s/tmp", dir);
+
+	chmod(dir, 0755);
+	assert_int_equal(privdrop_temp_dir("TempDir", "/tmp", &err), CABLES_OK);
+	assert_int_equal(mkdir(t, 0700), 0);
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_OK);
+	chmod(t, 01777);	/* as /tmp */
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_OK);
+	chmod(t, 0770);
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "(and not sticky)"));
+	chmod(t, 0700);
+	assert_int_equal(chown(t, geteuid() + 4242, (gid_t)-1), 0);	/* the milter's spool */
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "owned by another user"));
+	assert_int_equal(privdrop_temp_dir("TempDir", "relative", &err), CABLES_ERR_UNUSABLE);
+	rmdir(t);
+	/* A link to /tmp is fine while it is ours; another user's could be pointed elsewhere after the check. */
+	assert_int_equal(symlink("/tmp", t), 0);
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_OK);
+	assert_int_equal(lchown(t, geteuid() + 4242, (gid_t)-1), 0);
+	assert_int_equal(privdrop_temp_dir("TempDir", t, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "a symbolic link another user owns"));
+	unlink(t);
+	free(t);
+}
+
 static void
 test_make_dir_by_descriptor(void **state)
 {
@@ -229,6 +312,8 @@ main(void)
 		cmocka_unit_test(test_socket_dir_refuses_a_link),
 		cmocka_unit_test(test_socket_dir_refuses_a_missing_directory),
 		cmocka_unit_test(test_socket_dir_refuses_a_writable_parent),
+		cmocka_unit_test(test_private_dir_under_the_shared_state_directory),
+		cmocka_unit_test(test_temp_dir),
 		cmocka_unit_test(test_make_dir_by_descriptor),
 		cmocka_unit_test(test_make_dir_refuses_under_a_writable_parent),
 		cmocka_unit_test(test_make_dir_leaves_a_link_alone),
