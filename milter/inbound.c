@@ -219,7 +219,7 @@ verify_content(const struct milter_env *env, const char *content_type, const cha
 struct signer_check {
 	const struct milter_env *env;
 	const struct handler_sig *sig;
-	bool verified;		/* there was a signature over the payload, and sig says what it is */
+	bool verified;		/* there was a signature covering the payload header, and sig says what it is */
 };
 
 /*
@@ -247,22 +247,6 @@ signature_vouches(void *arg, const char *addr)
 	if (c->sig->key != NULL)
 		return handler_key_names(c->env, c->sig->key, addr);
 	return strcmp(c->sig->signer, addr) == 0;
-}
-
-/*
- * Decide the protected identities of rs under the signature checked (or
- * none); errors are the spool's.
- */
-static cables_status
-decide_identity(struct restore *rs, const struct message *m, const struct milter_env *env,
-    const struct handler_sig *sig, bool verified, struct cables_err *err)
-{
-	struct addr_opts exact = env->cfg->addr;
-	struct signer_check c = { env, sig, verified };
-	struct hp_vouch v = { &exact, signature_vouches, &c };
-
-	exact.delimiters[0] = '\0';
-	return restore_identity(rs, m, &v, err);
 }
 
 /* The From the reader is shown: the protected one when it was restored, else the outer one. */
@@ -344,6 +328,42 @@ read_inner(const struct spool *plain, off_t from, struct inner *in, struct cable
 		free(ph);
 	}
 	return CABLES_OK;
+}
+
+/*
+ * Check the signature of a decrypted entity (its header section in) for
+ * the From it is judged for (*judged: the protected From, which only a
+ * signature by that address lets through, else the outer one), then decide
+ * rs's protected identities under it.  *verified: there was a signature,
+ * and sig says what it is.  It vouches for the protected fields only when
+ * it covers the payload header they were read from: a signature made in
+ * the same pass as the encryption covers the whole plaintext; a separate
+ * one only a multipart/signed entity's first part, which restore_plan
+ * took as the payload (rs->is_signed).  An opaque signed-data entity's
+ * signature covers the content inside it, never the entity's own header
+ * section, which anyone could have written around a replayed signature.
+ * Errors are the spool's.
+ */
+static cables_status
+check_entity(struct restore *rs, const struct message *m, const struct milter_env *env,
+    const struct body_handler *h, struct handler_msg *hm, const struct spool *plain, const struct inner *in,
+    struct handler_sig *sig, const char **format, const char **judged, bool *verified, struct cables_err *err)
+{
+	struct addr_opts exact = env->cfg->addr;
+	struct signer_check c = { env, sig, false };
+	struct hp_vouch v = { &exact, signature_vouches, &c };
+
+	*format = h->name;
+	*judged = restore_protected_from(rs) != NULL ? restore_protected_from(rs) : m->from;
+	if (h->signature(hm, env, *judged, sig)) {
+		*verified = c.verified = true;
+	} else {
+		*verified = verify_content(env, in->content_type, in->cte, plain, (off_t)in->body_off, *judged, sig,
+		    format);
+		c.verified = *verified && rs->is_signed;
+	}
+	exact.delimiters[0] = '\0';
+	return restore_identity(rs, m, &v, err);
 }
 
 /*
@@ -565,12 +585,9 @@ copy_content(const struct message *m, const struct body_handler *h, struct handl
 			restore_release(&rs);
 			return st;
 		}
-		/* Judged for the protected From, which only a signature by that address lets through. */
-		judged = restore_protected_from(&rs) != NULL ? restore_protected_from(&rs) : m->from;
-		verified = h->signature(hm, env, judged, &sig) ||
-		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off, judged, &sig, &sig_format);
+		st = check_entity(&rs, m, env, h, hm, plain, &in, &sig, &sig_format, &judged, &verified, err);
 		inner_release(&in);
-		if ((st = decide_identity(&rs, m, env, &sig, verified, err)) != CABLES_OK ||
+		if (st != CABLES_OK ||
 		    (st = restore_copy(&rs, m, plain, env->cfg->temp_dir, content, body, headers, err)) != CABLES_OK) {
 			handler_sig_release(&sig);
 			restore_release(&rs);
@@ -827,12 +844,8 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 			strlcpy_c(why, err.msg, sizeof(why));
 			goto not_decrypted;
 		}
-		sig_format = h->name;
-		/* Judged for the protected From, which only a signature by that address lets through. */
-		judged = restore_protected_from(&rs) != NULL ? restore_protected_from(&rs) : m->from;
-		verified = h->signature(hm, env, judged, &sig) ||
-		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off, judged, &sig, &sig_format);
-		if ((st = decide_identity(&rs, m, env, &sig, verified, &err)) != CABLES_OK) {
+		if ((st = check_entity(&rs, m, env, h, hm, plain, &in, &sig, &sig_format, &judged, &verified, &err)) !=
+		    CABLES_OK) {
 			outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
 			goto out;
 		}

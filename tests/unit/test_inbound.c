@@ -22,6 +22,7 @@
 #include "mime.h"
 #include "smime.h"
 
+#include <openssl/cms.h>
 #include <openssl/x509v3.h>
 
 #define NOW ((time_t)1790000000)
@@ -586,6 +587,71 @@ test_protected_from_needs_its_own_signature(void **state)
 	(void)state;
 }
 
+/*
+ * Opaque signed-data signs the content inside it, not the entity's own
+ * header section: a replayed signed-data blob from the CEO, wrapped in
+ * protected fields naming the CEO, restores no From however valid the
+ * signature is (the review's first hole).
+ */
+static void
+test_opaque_signed_data_vouches_for_no_protected_field(void **state)
+{
+	static const char content[] = "Content-Type: text/plain\r\n\r\nOK, approved.\r\n";
+	struct milter_fixture *fx = milter_fixture_new("HarvestCertificates no", NOW);
+	struct message *m = message_new(fx->cfg, "x@evil.test", false, false);
+	X509_STORE *anchors = X509_STORE_new();
+	X509 *ceo_cert;
+	EVP_PKEY *ceo_key;
+	BIO *in;
+	CMS_ContentInfo *cms;
+	unsigned char *der = NULL;
+	int der_len;
+	struct buf ent;
+	struct entity_src src;
+	struct outcome out;
+
+	assert_int_equal(smime_generate("ceo@a.test", SMIME_ALGO_P256, 365, NOW, &ceo_cert, &ceo_key, NULL), CABLES_OK);
+	X509_STORE_add_cert(anchors, ceo_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	/* Whatever the CEO once signed, opaque. */
+	in = BIO_new_mem_buf(content, (int)strlen(content));
+	cms = CMS_sign(ceo_cert, ceo_key, NULL, in, CMS_BINARY | CMS_NOSMIMECAP);
+	assert_non_null(cms);
+	der_len = i2d_CMS_ContentInfo(cms, &der);
+	assert_true(der_len > 0);
+	buf_init(&ent);
+	buf_appends(&ent, "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m; hp=\"cipher\"\r\n"
+	    "Content-Transfer-Encoding: binary\r\nFrom: CEO <ceo@a.test>\r\nSubject: Wire 1M today\r\n\r\n");
+	buf_append(&ent, der, (size_t)der_len);
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
+	message_add_header(m, "From", "attacker@evil.test");
+	message_add_header(m, "Subject", "[...]");
+	message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data");
+	message_add_header(m, "Content-Transfer-Encoding", "base64");
+	entity_src_init(&src);
+	entity_src_mem(&src, ent.data, ent.len);
+	encrypt_into(m->body, &src, bob_cert, NULL, CIPHER_AES256_CBC);
+	run(fx, m, &out);
+	assert_string_equal(out.what, "decrypted");
+	/* The signature checks out, but it is no one's word on the From: the outer one stays. */
+	if (strstr(out.detail, "signature=valid") == NULL || strstr(fx->fake.ops.data, "chg From") != NULL ||
+	    strstr(fx->fake.ops.data, "; from=outer; protected-identity=\"ceo@a.test\"") == NULL ||
+	    strstr(out.detail, "identity=kept-outer") == NULL)
+		fail_msg("%s\n%s", fx->fake.ops.data, out.detail);
+	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	buf_release(&ent);
+	message_free(m);
+	fx->env.anchors = NULL;
+	X509_STORE_free(anchors);
+	X509_free(ceo_cert);
+	EVP_PKEY_free(ceo_key);
+	milter_fixture_free(fx);
+	(void)state;
+}
+
 static void
 test_failures_on_our_side_temp_fail(void **state)
 {
@@ -1073,6 +1139,7 @@ main(void)
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
 		cmocka_unit_test(test_protected_from_needs_its_own_signature),
+		cmocka_unit_test(test_opaque_signed_data_vouches_for_no_protected_field),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),
 	};
 
