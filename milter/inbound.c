@@ -153,6 +153,24 @@ report_authres(struct report *r, const char *format, const char *result, const c
 }
 
 /*
+ * Does a valid signature speak for addr (normalised)?  Through
+ * TrustAnchors, for every address its certificate names; through the key
+ * store, only for the address the store holds its key for, whatever else
+ * the certificate lists.
+ */
+static bool
+sig_speaks_for(const struct milter_env *env, const struct handler_sig *sig, const char *addr)
+{
+	if (addr == NULL || sig->status != HANDLER_SIG_VALID)
+		return false;
+	if (sig->held_for[0] != '\0' && strcmp(sig->held_for, addr) != 0)
+		return false;
+	if (sig->key != NULL)
+		return handler_key_names(env, sig->key, addr);
+	return sig->held_for[0] != '\0';
+}
+
+/*
  * Describe a signature of this format in the report: pass when valid and
  * made by the From address; policy when valid but by someone else, or not
  * trusted (RFC 7281's "not acceptable to the ADMD"); fail when invalid.
@@ -172,7 +190,10 @@ report_signature(struct report *r, const struct handler_sig *sig, const char *fr
 		buf_printf(&r->log, " signer=%s", sig->signer);
 	if (sig->reason[0] != '\0')
 		buf_printf(&r->log, " (%s)", sig->reason);
-	if (sig->key != NULL && sig->status != HANDLER_SIG_INVALID) {
+	if (sig->status == HANDLER_SIG_VALID) {
+		nfrom = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
+		match = sig_speaks_for(env, sig, nfrom);
+	} else if (sig->key != NULL && sig->status != HANDLER_SIG_INVALID) {
 		nfrom = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
 		match = handler_key_names(env, sig->key, nfrom);
 		if (!match)
@@ -224,11 +245,11 @@ struct signer_check {
 
 /*
  * Was the signature over the protected fields made by addr (exact form)?
- * Only a valid one (TrustAnchors, or the key store's key for the address
- * it was judged for), whose certificate names addr (S/MIME), or whose key
- * the store holds for addr (OpenPGP: judge() names that address signer).
- * A sub-address is never vouched for, as in harvesting: bob-x@ may be
- * someone else's mailbox than bob@.
+ * Only a valid one that speaks for addr (sig_speaks_for): through
+ * TrustAnchors when its certificate names addr, through the key store
+ * when the store holds the key for addr itself.  A sub-address is never
+ * vouched for, as in harvesting: bob-x@ may be someone else's mailbox
+ * than bob@.
  */
 static bool
 signature_vouches(void *arg, const char *addr)
@@ -242,11 +263,7 @@ signature_vouches(void *arg, const char *addr)
 	folded = addr_normalize(addr, &c->env->cfg->addr);
 	own = folded != NULL && strcmp(folded, addr) == 0;
 	free(folded);
-	if (!own)
-		return false;
-	if (c->sig->key != NULL)
-		return handler_key_names(c->env, c->sig->key, addr);
-	return strcmp(c->sig->signer, addr) == 0;
+	return own && sig_speaks_for(c->env, c->sig, addr);
 }
 
 /* The From the reader is shown: the protected one when it was restored, else the outer one. */

@@ -916,6 +916,61 @@ test_known_certificate_vouches_only_for_its_address(void **state)
 }
 
 /*
+ * A certificate trusted only because the store holds it for one address
+ * (here the attacker's own, as DNSSEC might give it) vouches for that
+ * address alone in a protected From, however many others it names, also
+ * inside a group; through TrustAnchors it speaks for every name in it.
+ */
+static void
+test_stored_certificate_vouches_only_for_its_own_address(void **state)
+{
+	const struct {
+		const char *inner;
+		bool anchored;
+		const char *signature;		/* in the log line: judged for the first address, group members too */
+		const char *want, *not_want;	/* in the MTA's operations */
+	} cases[] = {
+		{ "attacker@evil.test, CEO <ceo@a.test>", false, "signature=valid",
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From" },
+		{ "X: ceo@a.test;, attacker@evil.test", false, "signature=untrusted",
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From" },
+		{ "CEO <ceo@a.test>, attacker@evil.test", false, "signature=untrusted",
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From" },
+		{ "attacker@evil.test, CEO <ceo@a.test>", true, "signature=valid",
+		    "chg From 1 attacker@evil.test, CEO <ceo@a.test>\n", "from=outer" },
+	};
+	X509 *m_cert = cert_naming(alice_cert, alice_key, "attacker@evil.test,ceo@a.test");
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new("HarvestCertificates no", NOW);
+		X509_STORE *anchors = NULL;
+		struct message *m;
+		struct outcome out;
+
+		fx->env.anchors = NULL;
+		if (cases[i].anchored) {
+			anchors = X509_STORE_new();
+			X509_STORE_add_cert(anchors, m_cert);
+			fx->env.anchors = anchors;
+		}
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		store_cert_as(fx, "attacker@evil.test", m_cert, "dns-dnssec");
+		m = hp_message(fx, "attacker@evil.test", cases[i].inner, m_cert, alice_key);
+		run(fx, m, &out);
+		assert_string_equal(out.what, "decrypted");
+		if (strstr(out.detail, cases[i].signature) == NULL || strstr(fx->fake.ops.data, cases[i].want) == NULL ||
+		    strstr(fx->fake.ops.data, cases[i].not_want) != NULL)
+			fail_msg("case %zu:\n%s\n%s", i, fx->fake.ops.data, out.detail);
+		message_free(m);
+		fx->env.anchors = NULL;
+		X509_STORE_free(anchors);
+		milter_fixture_free(fx);
+	}
+	X509_free(m_cert);
+	(void)state;
+}
+
+/*
  * Replaying an old signed message (an older certificate, still in its
  * validity) does not roll the pin back from the newer certificate that
  * replaced it, nor delete the newer one, even under On-KeyChange accept.
@@ -1133,6 +1188,7 @@ main(void)
 		cmocka_unit_test(test_harvest_never_replaces_an_imported_key),
 		cmocka_unit_test(test_harvest_never_replaces_a_dnssec_pin),
 		cmocka_unit_test(test_known_certificate_vouches_only_for_its_address),
+		cmocka_unit_test(test_stored_certificate_vouches_only_for_its_own_address),
 		cmocka_unit_test(test_harvest_refuses_an_older_certificate),
 		cmocka_unit_test(test_harvest_keeps_sub_addresses_apart),
 		cmocka_unit_test(test_harvested_key_is_used_only_when_keyd_confirms_it_and_while_pinned),
