@@ -1110,6 +1110,37 @@ test_restore_identity_from_needs_its_own_signature(void **state)
 		    HP_IDENTITY_SAME, HP_IDENTITY_KEPT, "ceo@b.test", " attacker@evil.test", NULL },
 		{ "attacker@evil.test", "From: attacker@evil.test\r\nSender: ceo@b.test\r\n", ceo,
 		    HP_IDENTITY_SAME, HP_IDENTITY_SIGNED, "", " attacker@evil.test", " ceo@b.test" },
+		/*
+		 * The outer From names one author only when it is one field with one mailbox: a
+		 * protected From that picks one out of several outer ones, or out of two From
+		 * fields, names someone the edge's checks need not have been about.
+		 */
+		{ "attacker@evil.test, ceo@b.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT,
+		    HP_IDENTITY_NONE, "ceo@b.test", " attacker@evil.test, ceo@b.test", NULL },
+		{ "attacker@evil.test\r\nFrom: ceo@b.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT,
+		    HP_IDENTITY_NONE, "ceo@b.test", " attacker@evil.test", NULL },
+		{ "Board: ceo@b.test;", "From: ceo@b.test\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " Board: ceo@b.test;", NULL },
+		{ "attacker@evil.test, ceo@b.test", "From: attacker@evil.test, ceo@b.test\r\nSender: ceo@b.test\r\n",
+		    none, HP_IDENTITY_KEPT, HP_IDENTITY_KEPT, "attacker@evil.test", " attacker@evil.test, ceo@b.test",
+		    NULL },
+		/*
+		 * An outer From read strictly: a value our parser reads leniently (a second '@',
+		 * a stray ';', a route) names no one, so the protected From needs its signature.
+		 */
+		{ "ceo@b.test@evil.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " ceo@b.test@evil.test", NULL },
+		{ "ceo@b.test;a@evil.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " ceo@b.test;a@evil.test", NULL },
+		{ "<@evil.test:ceo@b.test>", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " <@evil.test:ceo@b.test>", NULL },
+		{ "(\") x@evil.test (\") ceo@b.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT,
+		    HP_IDENTITY_NONE, "ceo@b.test", " (\") x@evil.test (\") ceo@b.test", NULL },
+		/* Quoted commas and '@'s, comments and folds are no doubt. */
+		{ "\"Board, CEO@b\" <ceo@b.test> (the CEO)", "From: ceo@b.test\r\n", none, HP_IDENTITY_SAME,
+		    HP_IDENTITY_NONE, "", " ceo@b.test", NULL },
+		{ "The CEO\r\n <ceo@b.test>", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_SAME,
+		    HP_IDENTITY_NONE, "", " CEO <ceo@b.test>", NULL },
 		/* FROM in capitals is the same field. */
 		{ "attacker@evil.test", "FROM: ceo@b.test\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
 		    "ceo@b.test", " attacker@evil.test", NULL },

@@ -543,6 +543,11 @@ test_protected_from_needs_its_own_signature(void **state)
 		    "chg From 1 CEO <ceo@a.test>\n", "from=outer", "identity=signed" },
 		{ "attacker@evil.test", "CEO <ceo@a.test>", CEO, false,
 		    "smime=pass body.smime-identifier=\"ceo@a.test\"\n", "header.from", "signature=valid" },
+		/* (e) an outer From of two mailboxes, or one read leniently, names no one: signature needed. */
+		{ "attacker@evil.test, ceo@a.test", "CEO <ceo@a.test>", NOBODY, false,
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From", "identity=kept-outer" },
+		{ "ceo@a.test@evil.test", "CEO <ceo@a.test>", NOBODY, false,
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From", "identity=kept-outer" },
 		/* (d) the same address outside: restored as before, unsigned, display name and all. */
 		{ "attacker@evil.test", "The Attacker <Attacker@Evil.test>", NOBODY, false,
 		    "chg From 1 The Attacker <Attacker@Evil.test>\n", "from=outer", "hp=rfc9788" },
