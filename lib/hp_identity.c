@@ -176,6 +176,57 @@ drop_edits(struct hp_edits *e, const char *name)
 	e->n = w;
 }
 
+#define FOLD_AT 78	/* RFC 5322 2.1.1: lines should be no longer */
+
+/*
+ * " " and the address list c (one line), folded after a comma outside
+ * quoted strings with CRLF TAB wherever the line, which starts with
+ * "name:", would pass FOLD_AT characters.  A single mailbox longer than
+ * that stays whole.
+ */
+static char *
+folded_list(const char *name, const char *c)
+{
+	struct buf out;
+	size_t col = strlen(name) + 1, len;
+	bool quoted = false;
+	const char *start = c, *p;
+	char *v;
+
+	buf_init(&out);
+	for (p = c;; p++) {
+		if (quoted && *p == '\\' && p[1] != '\0') {
+			p++;
+			continue;
+		}
+		if (*p == '"')
+			quoted = !quoted;
+		if (*p != '\0' && (quoted || *p != ','))
+			continue;
+		len = (size_t)(p - start);
+		if (start == c) {
+			buf_append(&out, " ", 1);
+			col += 1 + len;
+		} else if (col + 2 + len > FOLD_AT) {
+			buf_append(&out, ",\r\n\t", 4);
+			col = 1 + len;
+		} else {
+			buf_append(&out, ", ", 2);
+			col += 2 + len;
+		}
+		buf_append(&out, start, len);
+		if (*p == '\0')
+			break;
+		start = p + 1;
+		while (*start == ' ' || *start == '\t')
+			start++;
+		p = start - 1;
+	}
+	v = xstrndup(out.data, out.len);
+	buf_release(&out);
+	return v;
+}
+
 /*
  * Write the field's values as they were parsed: the addresses compared
  * above are then the ones a client shows, whatever its own parser would
@@ -196,9 +247,9 @@ canonical_values(struct hp_edits *e, const char *name)
 			continue;	/* not reached: a value without a mailbox was kept outside */
 		for (char *q = c; *q != '\0'; q++)
 			if (*q == '\r' || *q == '\n')
-				*q = ' ';	/* one line: folding is the MTA's business */
+				*q = ' ';	/* one line, folded below where we choose */
 		free(e->v[i].value);
-		e->v[i].value = xasprintf(" %s", c);
+		e->v[i].value = folded_list(name, c);
 		free(c);
 	}
 }

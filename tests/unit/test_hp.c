@@ -1191,6 +1191,41 @@ test_restore_identity_from_needs_its_own_signature(void **state)
 	(void)state;
 }
 
+/* A long From or Sender let out is folded after its commas, each line within 78 characters. */
+static void
+test_restore_identity_folds_a_long_from(void **state)
+{
+	static const char *const signers[] = { "bravo@b.test", "charlie@b.test", "delta@b.test", NULL };
+	static const char outer[] = IDENT_OUTER("a@evil.test");
+	static const char payload[] = "From: Alpha Person <a@evil.test>, Bravo Person <bravo@b.test>, "
+	    "\"Person, Charlie\" <charlie@b.test>, Delta <delta@b.test>\r\nSubject: Board meeting\r\n"
+	    "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\nHello\r\n";
+	struct addr_opts exact = { false, "" };
+	struct hp_vouch v = { &exact, vouch_list, (void *)signers };
+	struct hp_identities id;
+	struct hp_restore r;
+	struct cables_err err;
+	char *after;
+	size_t col = 0;
+
+	assert_int_equal(hp_restore(payload, strlen(payload), outer, strlen(outer), HP_IN_ENCRYPTION, &r, &err),
+	    CABLES_OK);
+	hp_restore_identity(&r, outer, strlen(outer), &v, &id);
+	assert_int_equal(id.from, HP_IDENTITY_SIGNED);
+	after = apply_edits(outer, strlen(outer), &r.outer);
+	if (strstr(after, "\r\nFrom: Alpha Person <a@evil.test>, Bravo Person <bravo@b.test>,\r\n"
+	    "\t\"Person, Charlie\" <charlie@b.test>, Delta <delta@b.test>\r\n") == NULL)
+		fail_msg("%s", after);
+	for (const char *p = after; *p != '\0'; p++) {
+		col = *p == '\n' ? 0 : col + (*p != '\r');
+		if (col > 78)
+			fail_msg("a line over 78 characters:\n%s", after);
+	}
+	free(after);
+	hp_restore_release(&r);
+	(void)state;
+}
+
 static void
 test_restore_identity_v1_and_signed_payloads(void **state)
 {
@@ -1269,6 +1304,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_restore_identity_from_needs_its_own_signature),
 		cmocka_unit_test(test_restore_identity_v1_and_signed_payloads),
+		cmocka_unit_test(test_restore_identity_folds_a_long_from),
 	};
 
 	return cmocka_run_group_tests_name("hp", tests, setup_group, NULL);
