@@ -276,7 +276,12 @@ size_t hp_legacy_cuts(const char *payload, size_t len, const struct hp_restore *
  * authenticity, so an MTA that rewrites the header for every client must
  * not let it stand in for the From the edge checked.
  * Addresses are compared, not display names: a display name is the
- * sender's own choice outside as much as inside.  Other fields (Subject,
+ * sender's own choice outside as much as inside.  An outer field names
+ * an address only when it is the only field of its name and plainly one
+ * mailbox (one '@', no ',' or ';' outside quotes, parsed to one address
+ * that its canonical form parses back to): picking one mailbox out of
+ * several, or the address a lenient parse made of an odd value, is
+ * naming a new one.  Other fields (Subject,
  * To, Cc, Reply-To, Date, ...) are restored as before: none of them was
  * authenticated outside either.
  */
@@ -291,7 +296,10 @@ const char *hp_identity_name(enum hp_identity i);
 
 struct hp_vouch {
 	const struct addr_opts *opts;	/* how addresses compare (callers fold no sub-addresses) */
-	/* Did a signature verified as valid, covering the protected fields, come from addr (opts' form)? */
+	/*
+	 * Did a signature verified as valid, covering the header section the
+	 * protected fields were read from, come from addr (opts' form)?
+	 */
 	bool (*signed_by)(void *arg, const char *addr);
 	void *arg;
 };

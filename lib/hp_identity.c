@@ -78,6 +78,87 @@ addrs_add_value(struct addrs *a, const char *v, size_t len, const struct addr_op
 	free(flat);
 }
 
+/*
+ * Is v (unfolded) one mailbox beyond doubt?  Exactly one '@' and no ','
+ * or ';' outside quoted strings, every quote and comment closed: no
+ * second address, route or group that one client's parser could read and
+ * another's skip.  '@' inside a comment counts: a comment is no place for
+ * an address either.
+ */
+static bool
+plainly_one(const char *v)
+{
+	size_t at = 0, depth = 0;
+	bool quoted = false;
+
+	for (const char *p = v; *p != '\0'; p++) {
+		if ((quoted || depth > 0) && *p == '\\') {
+			if (*++p == '\0')
+				return false;
+		} else if (quoted) {
+			quoted = *p != '"';
+		} else if (*p == '(') {
+			depth++;
+		} else if (depth > 0 && *p == ')') {
+			depth--;
+		} else if (*p == '@') {
+			at++;
+		} else if (depth == 0 && *p == '"') {
+			quoted = true;
+		} else if (depth == 0 && (*p == ',' || *p == ';' || *p == ')')) {
+			return false;
+		}
+	}
+	return at == 1 && !quoted && depth == 0;
+}
+
+/*
+ * Add the one mailbox the outer field name says to a, if it says one:
+ * exactly one such field, whose value is plainly one mailbox
+ * (plainly_one), that parses to one address, and whose canonical form
+ * parses back to that address.  On any doubt nothing is added, so that
+ * every protected address needs a signature.
+ */
+static void
+addrs_add_outer(struct addrs *a, const struct fields *outer, const char *name, const struct addr_opts *opts)
+{
+	const struct field *f = NULL;
+	struct addrs one = { NULL, 0, false };
+	char *flat, *canon = NULL, **first = NULL, **again = NULL;
+	size_t nfirst = 0, nagain = 0;
+
+	for (size_t i = 0; i < outer->n; i++) {
+		if (!hp_name_is(outer->v[i].name, outer->v[i].name_len, name))
+			continue;
+		if (f != NULL)
+			return;
+		f = &outer->v[i];
+	}
+	if (f == NULL)
+		return;
+	flat = hp_value_flat(f->value, f->value_len);
+	if (plainly_one(flat) && (nfirst = mime_addresses(flat, &first)) == 1 &&
+	    (canon = mime_addresses_canonical(flat)) != NULL && (nagain = mime_addresses(canon, &again)) == 1 &&
+	    strcmp(first[0], again[0]) == 0) {
+		addrs_add_value(&one, f->value, f->value_len, opts);
+		if (!one.bad && one.n == 1) {
+			a->v = xreallocarray(a->v, a->n + 1, sizeof(*a->v));
+			a->v[a->n++] = one.v[0];
+			one.v[0] = NULL;
+			one.n = 0;
+		}
+	}
+	for (size_t i = 0; i < nfirst; i++)
+		free(first[i]);
+	for (size_t i = 0; i < nagain; i++)
+		free(again[i]);
+	free(first);
+	free(again);
+	free(canon);
+	free(flat);
+	addrs_release(&one);
+}
+
 /* Remove every edit of name from e (the outer fields of that name then stay as they came). */
 static void
 drop_edits(struct hp_edits *e, const char *name)
@@ -93,6 +174,57 @@ drop_edits(struct hp_edits *e, const char *name)
 		e->v[w++] = e->v[i];
 	}
 	e->n = w;
+}
+
+#define FOLD_AT 78	/* RFC 5322 2.1.1: lines should be no longer */
+
+/*
+ * " " and the address list c (one line), folded after a comma outside
+ * quoted strings with CRLF TAB wherever the line, which starts with
+ * "name:", would pass FOLD_AT characters.  A single mailbox longer than
+ * that stays whole.
+ */
+static char *
+folded_list(const char *name, const char *c)
+{
+	struct buf out;
+	size_t col = strlen(name) + 1, len;
+	bool quoted = false;
+	const char *start = c, *p;
+	char *v;
+
+	buf_init(&out);
+	for (p = c;; p++) {
+		if (quoted && *p == '\\' && p[1] != '\0') {
+			p++;
+			continue;
+		}
+		if (*p == '"')
+			quoted = !quoted;
+		if (*p != '\0' && (quoted || *p != ','))
+			continue;
+		len = (size_t)(p - start);
+		if (start == c) {
+			buf_append(&out, " ", 1);
+			col += 1 + len;
+		} else if (col + 2 + len > FOLD_AT) {
+			buf_append(&out, ",\r\n\t", 4);
+			col = 1 + len;
+		} else {
+			buf_append(&out, ", ", 2);
+			col += 2 + len;
+		}
+		buf_append(&out, start, len);
+		if (*p == '\0')
+			break;
+		start = p + 1;
+		while (*start == ' ' || *start == '\t')
+			start++;
+		p = start - 1;
+	}
+	v = xstrndup(out.data, out.len);
+	buf_release(&out);
+	return v;
 }
 
 /*
@@ -115,9 +247,9 @@ canonical_values(struct hp_edits *e, const char *name)
 			continue;	/* not reached: a value without a mailbox was kept outside */
 		for (char *q = c; *q != '\0'; q++)
 			if (*q == '\r' || *q == '\n')
-				*q = ' ';	/* one line: folding is the MTA's business */
+				*q = ' ';	/* one line, folded below where we choose */
 		free(e->v[i].value);
-		e->v[i].value = xasprintf(" %s", c);
+		e->v[i].value = folded_list(name, c);
 		free(c);
 	}
 }
@@ -146,12 +278,14 @@ judge(struct hp_restore *r, const struct fields *outer, const char *name, const 
 	/*
 	 * What the world saw: the outer field, and for Sender the outer From
 	 * too (a Sender naming the From the edge checked adds no one).  Never
-	 * the outer Sender for From: nothing checked it.
+	 * the outer Sender for From: nothing checked it.  Each only when it
+	 * names one mailbox beyond doubt (addrs_add_outer): a protected From
+	 * picking one of several outer mailboxes or fields, or the address a
+	 * lenient parse made of an odd value, is a new address.
 	 */
-	for (size_t i = 0; i < outer->n; i++)
-		if (hp_name_is(outer->v[i].name, outer->v[i].name_len, name) ||
-		    (strcmp(name, "Sender") == 0 && hp_name_is(outer->v[i].name, outer->v[i].name_len, "From")))
-			addrs_add_value(&out, outer->v[i].value, outer->v[i].value_len, v->opts);
+	addrs_add_outer(&out, outer, name, v->opts);
+	if (strcmp(name, "Sender") == 0)
+		addrs_add_outer(&out, outer, "From", v->opts);
 	if (in.bad) {
 		/* Nothing to vouch for: no address, or one we cannot read the way a client might. */
 		verdict = HP_IDENTITY_KEPT;

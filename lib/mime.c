@@ -165,30 +165,6 @@ mime_type_param(const char *value, const char *param)
 	return v;
 }
 
-char *
-mime_first_address(const char *value)
-{
-	InternetAddressList *list;
-	char *addr = NULL;
-
-	if (value == NULL)
-		return NULL;
-	list = internet_address_list_parse(NULL, value);
-	if (list == NULL)
-		return NULL;
-	for (int i = 0; i < internet_address_list_length(list) && addr == NULL; i++) {
-		InternetAddress *ia = internet_address_list_get_address(list, i);
-
-		if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
-			const char *a = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
-
-			if (a != NULL && a[0] != '\0')
-				addr = xstrdup(a);
-		}
-	}
-	g_object_unref(list);
-	return addr;
-}
 
 static void
 collect_addresses(InternetAddressList *list, char ***out, size_t *n)
@@ -207,6 +183,19 @@ collect_addresses(InternetAddressList *list, char ***out, size_t *n)
 			}
 		}
 	}
+}
+
+char *
+mime_first_address(const char *value)
+{
+	char **all, *addr;
+	size_t n = mime_addresses(value, &all);
+
+	addr = n > 0 ? all[0] : NULL;
+	for (size_t i = 1; i < n; i++)
+		free(all[i]);
+	free(all);
+	return addr;
 }
 
 size_t

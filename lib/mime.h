@@ -73,7 +73,11 @@ bool mime_type_is(const struct mime_type *t, const char *type, const char *subty
 /* A parameter of a Content-Type value (malloc'd), or NULL. */
 char *mime_type_param(const char *value, const char *param);
 
-/* The address (addr-spec) of the first mailbox in an address header value, or NULL. */
+/*
+ * The address (addr-spec) of the first mailbox in an address header
+ * value, group members included (mime_addresses' first), or NULL: every
+ * check of one From address reads the same one.
+ */
 char *mime_first_address(const char *value);
 
 /* Every mailbox address in an address list (group members included); free each and the array. */

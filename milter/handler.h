@@ -102,6 +102,13 @@ struct handler_sig {
 	char signer[256];		/* the signer's address, or "" */
 	char reason[256];		/* why untrusted or invalid */
 	struct handler_key *key;	/* the signer's key when the signature carries it (S/MIME), or NULL */
+	/*
+	 * Valid because the key store holds the key for this one address (the
+	 * From's it was judged for, normalised): it vouches for no other.
+	 * "": valid through TrustAnchors (for every address the certificate
+	 * names), or not valid.
+	 */
+	char held_for[256];
 };
 
 const char *handler_sig_status_name(enum handler_sig_status s);

@@ -552,8 +552,10 @@ judge(const struct milter_env *env, const struct pgp_verify *v, const char *from
 	if (v->good) {
 		known = sender_keys(env, from_field, v->fpr, &from, &nkeys);
 		sig->status = known ? HANDLER_SIG_VALID : HANDLER_SIG_UNTRUSTED;
-		if (known)
+		if (known) {
 			strlcpy_c(sig->signer, from, sizeof(sig->signer));
+			strlcpy_c(sig->held_for, from, sizeof(sig->held_for));
+		}
 		else
 			snprintf(sig->reason, sizeof(sig->reason), "signing key %.16s is not in the key store for %s",
 			    v->fpr, from != NULL ? from : "the From address");

@@ -387,13 +387,14 @@ static bool
 smime_verify_entity(const struct milter_env *env, const char *content_type, const char *cte, const struct spool *sp,
     off_t from, const char *from_field, struct handler_sig *sig)
 {
-	struct keys_known_arg known = { env, from_field };
+	struct keys_known_arg known = { env, from_field, "" };
 	struct smime_verify_ctx ctx = { env->anchors, keys_known, &known, env->now, env->cfg->temp_dir };
 	enum signed_kind k = signed_kind(content_type);
 	struct smime_sig s;
 	struct cables_err err;
 	cables_status st;
 	char *boundary;
+	bool by_store;
 
 	if (k == NOT_SIGNED)
 		return false;
@@ -412,7 +413,10 @@ smime_verify_entity(const struct milter_env *env, const char *content_type, cons
 		snprintf(sig->reason, sizeof(sig->reason), "%s", err.msg);
 		return true;
 	}
+	by_store = s.status == SMIME_SIG_VALID && s.by_store;
 	sig_of(&s, sig);
+	if (by_store)
+		strlcpy_c(sig->held_for, known.held_for, sizeof(sig->held_for));
 	return true;
 }
 

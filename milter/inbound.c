@@ -153,6 +153,24 @@ report_authres(struct report *r, const char *format, const char *result, const c
 }
 
 /*
+ * Does a valid signature speak for addr (normalised)?  Through
+ * TrustAnchors, for every address its certificate names; through the key
+ * store, only for the address the store holds its key for, whatever else
+ * the certificate lists.
+ */
+static bool
+sig_speaks_for(const struct milter_env *env, const struct handler_sig *sig, const char *addr)
+{
+	if (addr == NULL || sig->status != HANDLER_SIG_VALID)
+		return false;
+	if (sig->held_for[0] != '\0' && strcmp(sig->held_for, addr) != 0)
+		return false;
+	if (sig->key != NULL)
+		return handler_key_names(env, sig->key, addr);
+	return sig->held_for[0] != '\0';
+}
+
+/*
  * Describe a signature of this format in the report: pass when valid and
  * made by the From address; policy when valid but by someone else, or not
  * trusted (RFC 7281's "not acceptable to the ADMD"); fail when invalid.
@@ -172,7 +190,10 @@ report_signature(struct report *r, const struct handler_sig *sig, const char *fr
 		buf_printf(&r->log, " signer=%s", sig->signer);
 	if (sig->reason[0] != '\0')
 		buf_printf(&r->log, " (%s)", sig->reason);
-	if (sig->key != NULL && sig->status != HANDLER_SIG_INVALID) {
+	if (sig->status == HANDLER_SIG_VALID) {
+		nfrom = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
+		match = sig_speaks_for(env, sig, nfrom);
+	} else if (sig->key != NULL && sig->status != HANDLER_SIG_INVALID) {
 		nfrom = from != NULL ? addr_normalize(from, &env->cfg->addr) : NULL;
 		match = handler_key_names(env, sig->key, nfrom);
 		if (!match)
@@ -219,16 +240,16 @@ verify_content(const struct milter_env *env, const char *content_type, const cha
 struct signer_check {
 	const struct milter_env *env;
 	const struct handler_sig *sig;
-	bool verified;		/* there was a signature over the payload, and sig says what it is */
+	bool verified;		/* there was a signature covering the payload header, and sig says what it is */
 };
 
 /*
  * Was the signature over the protected fields made by addr (exact form)?
- * Only a valid one (TrustAnchors, or the key store's key for the address
- * it was judged for), whose certificate names addr (S/MIME), or whose key
- * the store holds for addr (OpenPGP: judge() names that address signer).
- * A sub-address is never vouched for, as in harvesting: bob-x@ may be
- * someone else's mailbox than bob@.
+ * Only a valid one that speaks for addr (sig_speaks_for): through
+ * TrustAnchors when its certificate names addr, through the key store
+ * when the store holds the key for addr itself.  A sub-address is never
+ * vouched for, as in harvesting: bob-x@ may be someone else's mailbox
+ * than bob@.
  */
 static bool
 signature_vouches(void *arg, const char *addr)
@@ -242,27 +263,7 @@ signature_vouches(void *arg, const char *addr)
 	folded = addr_normalize(addr, &c->env->cfg->addr);
 	own = folded != NULL && strcmp(folded, addr) == 0;
 	free(folded);
-	if (!own)
-		return false;
-	if (c->sig->key != NULL)
-		return handler_key_names(c->env, c->sig->key, addr);
-	return strcmp(c->sig->signer, addr) == 0;
-}
-
-/*
- * Decide the protected identities of rs under the signature checked (or
- * none); errors are the spool's.
- */
-static cables_status
-decide_identity(struct restore *rs, const struct message *m, const struct milter_env *env,
-    const struct handler_sig *sig, bool verified, struct cables_err *err)
-{
-	struct addr_opts exact = env->cfg->addr;
-	struct signer_check c = { env, sig, verified };
-	struct hp_vouch v = { &exact, signature_vouches, &c };
-
-	exact.delimiters[0] = '\0';
-	return restore_identity(rs, m, &v, err);
+	return own && sig_speaks_for(c->env, c->sig, addr);
 }
 
 /* The From the reader is shown: the protected one when it was restored, else the outer one. */
@@ -344,6 +345,42 @@ read_inner(const struct spool *plain, off_t from, struct inner *in, struct cable
 		free(ph);
 	}
 	return CABLES_OK;
+}
+
+/*
+ * Check the signature of a decrypted entity (its header section in) for
+ * the From it is judged for (*judged: the protected From, which only a
+ * signature by that address lets through, else the outer one), then decide
+ * rs's protected identities under it.  *verified: there was a signature,
+ * and sig says what it is.  It vouches for the protected fields only when
+ * it covers the payload header they were read from: a signature made in
+ * the same pass as the encryption covers the whole plaintext; a separate
+ * one only a multipart/signed entity's first part, which restore_plan
+ * took as the payload (rs->is_signed).  An opaque signed-data entity's
+ * signature covers the content inside it, never the entity's own header
+ * section, which anyone could have written around a replayed signature.
+ * Errors are the spool's.
+ */
+static cables_status
+check_entity(struct restore *rs, const struct message *m, const struct milter_env *env,
+    const struct body_handler *h, struct handler_msg *hm, const struct spool *plain, const struct inner *in,
+    struct handler_sig *sig, const char **format, const char **judged, bool *verified, struct cables_err *err)
+{
+	struct addr_opts exact = env->cfg->addr;
+	struct signer_check c = { env, sig, false };
+	struct hp_vouch v = { &exact, signature_vouches, &c };
+
+	*format = h->name;
+	*judged = restore_protected_from(rs) != NULL ? restore_protected_from(rs) : m->from;
+	if (h->signature(hm, env, *judged, sig)) {
+		*verified = c.verified = true;
+	} else {
+		*verified = verify_content(env, in->content_type, in->cte, plain, (off_t)in->body_off, *judged, sig,
+		    format);
+		c.verified = *verified && rs->is_signed;
+	}
+	exact.delimiters[0] = '\0';
+	return restore_identity(rs, m, &v, err);
 }
 
 /*
@@ -565,12 +602,9 @@ copy_content(const struct message *m, const struct body_handler *h, struct handl
 			restore_release(&rs);
 			return st;
 		}
-		/* Judged for the protected From, which only a signature by that address lets through. */
-		judged = restore_protected_from(&rs) != NULL ? restore_protected_from(&rs) : m->from;
-		verified = h->signature(hm, env, judged, &sig) ||
-		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off, judged, &sig, &sig_format);
+		st = check_entity(&rs, m, env, h, hm, plain, &in, &sig, &sig_format, &judged, &verified, err);
 		inner_release(&in);
-		if ((st = decide_identity(&rs, m, env, &sig, verified, err)) != CABLES_OK ||
+		if (st != CABLES_OK ||
 		    (st = restore_copy(&rs, m, plain, env->cfg->temp_dir, content, body, headers, err)) != CABLES_OK) {
 			handler_sig_release(&sig);
 			restore_release(&rs);
@@ -827,12 +861,8 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 			strlcpy_c(why, err.msg, sizeof(why));
 			goto not_decrypted;
 		}
-		sig_format = h->name;
-		/* Judged for the protected From, which only a signature by that address lets through. */
-		judged = restore_protected_from(&rs) != NULL ? restore_protected_from(&rs) : m->from;
-		verified = h->signature(hm, env, judged, &sig) ||
-		    verify_content(env, in.content_type, in.cte, plain, (off_t)in.body_off, judged, &sig, &sig_format);
-		if ((st = decide_identity(&rs, m, env, &sig, verified, &err)) != CABLES_OK) {
+		if ((st = check_entity(&rs, m, env, h, hm, plain, &in, &sig, &sig_format, &judged, &verified, &err)) !=
+		    CABLES_OK) {
 			outcome_internal_error(out, m->on_internal_error, true, false, err.msg);
 			goto out;
 		}

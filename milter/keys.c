@@ -235,7 +235,7 @@ key_pairs_free(struct key_pair *pairs, size_t n)
 bool
 keys_known(void *arg, X509 *cert)
 {
-	const struct keys_known_arg *a = arg;
+	struct keys_known_arg *a = arg;
 	char *from = a->from_field != NULL ? mime_first_address(a->from_field) : NULL, fpr[65];
 	char *norm = from != NULL && addr_valid(from) ? addr_normalize(from, &a->env->cfg->addr) : NULL;
 	struct key_list keys;
@@ -252,6 +252,8 @@ keys_known(void *arg, X509 *cert)
 			known = strcmp(keys.items[k].fingerprint, fpr) == 0;
 		key_list_release(&keys);
 	}
+	if (known)
+		strlcpy_c(a->held_for, norm, sizeof(a->held_for));
 	free(from);
 	free(norm);
 	return known;

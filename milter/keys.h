@@ -84,12 +84,15 @@ void key_pairs_free(struct key_pair *pairs, size_t n);
 
 /*
  * Does the store hold this very certificate for the (normalised) first
- * address of from_field?  arg is a struct keys_known_arg.  Only for that
- * address: a certificate held for one address vouches for no other it names.
+ * address of from_field (mime_first_address: group members count)?  arg is
+ * a struct keys_known_arg; held_for gets that address when it does.  Only
+ * for that address: a certificate held for one address vouches for no
+ * other it names.
  */
 struct keys_known_arg {
 	const struct milter_env *env;
 	const char *from_field;		/* the From field the signature is judged for; may be NULL */
+	char held_for[256];		/* out: the address the store holds the certificate for, or "" */
 };
 bool keys_known(void *arg, X509 *cert);
 

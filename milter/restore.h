@@ -38,7 +38,8 @@
 struct restore {
 	off_t from;		/* where the entity starts in the plaintext (after the padding field) */
 	off_t body_off;		/* where the entity's body starts in the plaintext */
-	bool is_signed;		/* the entity is multipart/signed: its bytes stay as they are */
+	bool is_signed;		/* the entity is multipart/signed: its bytes stay as they are, and its
+				   first part, the payload, is what its signature covers */
 	bool planned;		/* hp_restore gave a plan (r is valid) */
 	struct hp_restore r;
 	off_t payload_off;	/* where the payload (the entity, or its signed part) starts */

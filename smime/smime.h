@@ -146,8 +146,9 @@ cables_status smime_cert_check_signing(X509 *cert, const char *addr, const struc
 /*
  * Verification.  The signature must verify over the exact bytes (else
  * invalid); the signer is trusted when its certificate chains to a trust
- * anchor for S/MIME signing at time now, or when known() says the key store
- * holds that very certificate (else untrusted, with the reason).
+ * anchor for S/MIME signing at time now, or else when known() says the key
+ * store holds that very certificate (by_store: the caller knows for which
+ * address), else untrusted, with the reason.
  */
 enum smime_sig_status { SMIME_SIG_VALID, SMIME_SIG_UNTRUSTED, SMIME_SIG_INVALID };
 
@@ -164,6 +165,7 @@ struct smime_sig {
 	char signer[256];	/* first email address of the signer's certificate, or "" */
 	char reason[256];	/* why untrusted or invalid */
 	X509 *cert;		/* the signer's certificate (a reference), or NULL */
+	bool by_store;		/* valid through known(), not through the anchors */
 };
 
 const char *smime_sig_status_name(enum smime_sig_status s);

@@ -150,27 +150,32 @@ judge_signer(const struct smime_verify_ctx *ctx, CMS_ContentInfo *cms, struct sm
 	if (n > 0)
 		strlcpy_c(sig->signer, emails[0], sizeof(sig->signer));
 	smime_free_emails(emails, n);
-	if (ctx->known != NULL && ctx->known(ctx->arg, cert)) {
-		sig->status = SMIME_SIG_VALID;
-		goto out;
-	}
+	/*
+	 * The anchors first: a certificate they vouch for speaks for every
+	 * address it names, one the store holds only for the address the
+	 * store holds it for, so the caller must know which trust it was.
+	 */
 	if (ctx->anchors == NULL) {
 		snprintf(sig->reason, sizeof(sig->reason),
 		    "signer's certificate is not in the key store and no TrustAnchors are configured");
-		goto out;
-	}
-	sctx = X509_STORE_CTX_new();
-	if (sctx == NULL || X509_STORE_CTX_init(sctx, ctx->anchors, cert, certs) != 1) {
+	} else if ((sctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(sctx, ctx->anchors, cert, certs) != 1) {
 		snprintf(sig->reason, sizeof(sig->reason), "cannot set up certificate verification");
-		goto out;
-	}
-	X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_SMIME_SIGN);
-	X509_STORE_CTX_set_time(sctx, 0, ctx->now);
-	if (X509_verify_cert(sctx) == 1)
-		sig->status = SMIME_SIG_VALID;
-	else
+	} else {
+		X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_SMIME_SIGN);
+		X509_STORE_CTX_set_time(sctx, 0, ctx->now);
+		if (X509_verify_cert(sctx) == 1) {
+			sig->status = SMIME_SIG_VALID;
+			goto out;
+		}
 		snprintf(sig->reason, sizeof(sig->reason), "certificate: %s",
 		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)));
+	}
+	if (ctx->known != NULL && ctx->known(ctx->arg, cert)) {
+		sig->status = SMIME_SIG_VALID;
+		sig->by_store = true;
+		sig->reason[0] = '\0';
+	}
 out:
 	X509_STORE_CTX_free(sctx);
 	sk_X509_free(signers);

@@ -1110,6 +1110,37 @@ test_restore_identity_from_needs_its_own_signature(void **state)
 		    HP_IDENTITY_SAME, HP_IDENTITY_KEPT, "ceo@b.test", " attacker@evil.test", NULL },
 		{ "attacker@evil.test", "From: attacker@evil.test\r\nSender: ceo@b.test\r\n", ceo,
 		    HP_IDENTITY_SAME, HP_IDENTITY_SIGNED, "", " attacker@evil.test", " ceo@b.test" },
+		/*
+		 * The outer From names one author only when it is one field with one mailbox: a
+		 * protected From that picks one out of several outer ones, or out of two From
+		 * fields, names someone the edge's checks need not have been about.
+		 */
+		{ "attacker@evil.test, ceo@b.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT,
+		    HP_IDENTITY_NONE, "ceo@b.test", " attacker@evil.test, ceo@b.test", NULL },
+		{ "attacker@evil.test\r\nFrom: ceo@b.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT,
+		    HP_IDENTITY_NONE, "ceo@b.test", " attacker@evil.test", NULL },
+		{ "Board: ceo@b.test;", "From: ceo@b.test\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " Board: ceo@b.test;", NULL },
+		{ "attacker@evil.test, ceo@b.test", "From: attacker@evil.test, ceo@b.test\r\nSender: ceo@b.test\r\n",
+		    none, HP_IDENTITY_KEPT, HP_IDENTITY_KEPT, "attacker@evil.test", " attacker@evil.test, ceo@b.test",
+		    NULL },
+		/*
+		 * An outer From read strictly: a value our parser reads leniently (a second '@',
+		 * a stray ';', a route) names no one, so the protected From needs its signature.
+		 */
+		{ "ceo@b.test@evil.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " ceo@b.test@evil.test", NULL },
+		{ "ceo@b.test;a@evil.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " ceo@b.test;a@evil.test", NULL },
+		{ "<@evil.test:ceo@b.test>", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
+		    "ceo@b.test", " <@evil.test:ceo@b.test>", NULL },
+		{ "(\") x@evil.test (\") ceo@b.test", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_KEPT,
+		    HP_IDENTITY_NONE, "ceo@b.test", " (\") x@evil.test (\") ceo@b.test", NULL },
+		/* Quoted commas and '@'s, comments and folds are no doubt. */
+		{ "\"Board, CEO@b\" <ceo@b.test> (the CEO)", "From: ceo@b.test\r\n", none, HP_IDENTITY_SAME,
+		    HP_IDENTITY_NONE, "", " ceo@b.test", NULL },
+		{ "The CEO\r\n <ceo@b.test>", "From: CEO <ceo@b.test>\r\n", none, HP_IDENTITY_SAME,
+		    HP_IDENTITY_NONE, "", " CEO <ceo@b.test>", NULL },
 		/* FROM in capitals is the same field. */
 		{ "attacker@evil.test", "FROM: ceo@b.test\r\n", none, HP_IDENTITY_KEPT, HP_IDENTITY_NONE,
 		    "ceo@b.test", " attacker@evil.test", NULL },
@@ -1157,6 +1188,41 @@ test_restore_identity_from_needs_its_own_signature(void **state)
 		free(outer);
 		free(payload);
 	}
+	(void)state;
+}
+
+/* A long From or Sender let out is folded after its commas, each line within 78 characters. */
+static void
+test_restore_identity_folds_a_long_from(void **state)
+{
+	static const char *const signers[] = { "bravo@b.test", "charlie@b.test", "delta@b.test", NULL };
+	static const char outer[] = IDENT_OUTER("a@evil.test");
+	static const char payload[] = "From: Alpha Person <a@evil.test>, Bravo Person <bravo@b.test>, "
+	    "\"Person, Charlie\" <charlie@b.test>, Delta <delta@b.test>\r\nSubject: Board meeting\r\n"
+	    "Content-Type: text/plain; charset=us-ascii; hp=\"cipher\"\r\n\r\nHello\r\n";
+	struct addr_opts exact = { false, "" };
+	struct hp_vouch v = { &exact, vouch_list, (void *)signers };
+	struct hp_identities id;
+	struct hp_restore r;
+	struct cables_err err;
+	char *after;
+	size_t col = 0;
+
+	assert_int_equal(hp_restore(payload, strlen(payload), outer, strlen(outer), HP_IN_ENCRYPTION, &r, &err),
+	    CABLES_OK);
+	hp_restore_identity(&r, outer, strlen(outer), &v, &id);
+	assert_int_equal(id.from, HP_IDENTITY_SIGNED);
+	after = apply_edits(outer, strlen(outer), &r.outer);
+	if (strstr(after, "\r\nFrom: Alpha Person <a@evil.test>, Bravo Person <bravo@b.test>,\r\n"
+	    "\t\"Person, Charlie\" <charlie@b.test>, Delta <delta@b.test>\r\n") == NULL)
+		fail_msg("%s", after);
+	for (const char *p = after; *p != '\0'; p++) {
+		col = *p == '\n' ? 0 : col + (*p != '\r');
+		if (col > 78)
+			fail_msg("a line over 78 characters:\n%s", after);
+	}
+	free(after);
+	hp_restore_release(&r);
 	(void)state;
 }
 
@@ -1238,6 +1304,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_restore_identity_from_needs_its_own_signature),
 		cmocka_unit_test(test_restore_identity_v1_and_signed_payloads),
+		cmocka_unit_test(test_restore_identity_folds_a_long_from),
 	};
 
 	return cmocka_run_group_tests_name("hp", tests, setup_group, NULL);

@@ -22,6 +22,7 @@
 #include "mime.h"
 #include "smime.h"
 
+#include <openssl/cms.h>
 #include <openssl/x509v3.h>
 
 #define NOW ((time_t)1790000000)
@@ -542,6 +543,11 @@ test_protected_from_needs_its_own_signature(void **state)
 		    "chg From 1 CEO <ceo@a.test>\n", "from=outer", "identity=signed" },
 		{ "attacker@evil.test", "CEO <ceo@a.test>", CEO, false,
 		    "smime=pass body.smime-identifier=\"ceo@a.test\"\n", "header.from", "signature=valid" },
+		/* (e) an outer From of two mailboxes, or one read leniently, names no one: signature needed. */
+		{ "attacker@evil.test, ceo@a.test", "CEO <ceo@a.test>", NOBODY, false,
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From", "identity=kept-outer" },
+		{ "ceo@a.test@evil.test", "CEO <ceo@a.test>", NOBODY, false,
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From", "identity=kept-outer" },
 		/* (d) the same address outside: restored as before, unsigned, display name and all. */
 		{ "attacker@evil.test", "The Attacker <Attacker@Evil.test>", NOBODY, false,
 		    "chg From 1 The Attacker <Attacker@Evil.test>\n", "from=outer", "hp=rfc9788" },
@@ -583,6 +589,71 @@ test_protected_from_needs_its_own_signature(void **state)
 	X509_free(evil_cert);
 	EVP_PKEY_free(ceo_key);
 	EVP_PKEY_free(evil_key);
+	(void)state;
+}
+
+/*
+ * Opaque signed-data signs the content inside it, not the entity's own
+ * header section: a replayed signed-data blob from the CEO, wrapped in
+ * protected fields naming the CEO, restores no From however valid the
+ * signature is (the review's first hole).
+ */
+static void
+test_opaque_signed_data_vouches_for_no_protected_field(void **state)
+{
+	static const char content[] = "Content-Type: text/plain\r\n\r\nOK, approved.\r\n";
+	struct milter_fixture *fx = milter_fixture_new("HarvestCertificates no", NOW);
+	struct message *m = message_new(fx->cfg, "x@evil.test", false, false);
+	X509_STORE *anchors = X509_STORE_new();
+	X509 *ceo_cert;
+	EVP_PKEY *ceo_key;
+	BIO *in;
+	CMS_ContentInfo *cms;
+	unsigned char *der = NULL;
+	int der_len;
+	struct buf ent;
+	struct entity_src src;
+	struct outcome out;
+
+	assert_int_equal(smime_generate("ceo@a.test", SMIME_ALGO_P256, 365, NOW, &ceo_cert, &ceo_key, NULL), CABLES_OK);
+	X509_STORE_add_cert(anchors, ceo_cert);
+	fx->env.anchors = anchors;
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	/* Whatever the CEO once signed, opaque. */
+	in = BIO_new_mem_buf(content, (int)strlen(content));
+	cms = CMS_sign(ceo_cert, ceo_key, NULL, in, CMS_BINARY | CMS_NOSMIMECAP);
+	assert_non_null(cms);
+	der_len = i2d_CMS_ContentInfo(cms, &der);
+	assert_true(der_len > 0);
+	buf_init(&ent);
+	buf_appends(&ent, "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m; hp=\"cipher\"\r\n"
+	    "Content-Transfer-Encoding: binary\r\nFrom: CEO <ceo@a.test>\r\nSubject: Wire 1M today\r\n\r\n");
+	buf_append(&ent, der, (size_t)der_len);
+	assert_true(message_add_rcpt(m, fx->cfg, "bob@a.test", NULL));
+	message_add_header(m, "From", "attacker@evil.test");
+	message_add_header(m, "Subject", "[...]");
+	message_add_header(m, "Content-Type", "application/pkcs7-mime; smime-type=enveloped-data");
+	message_add_header(m, "Content-Transfer-Encoding", "base64");
+	entity_src_init(&src);
+	entity_src_mem(&src, ent.data, ent.len);
+	encrypt_into(m->body, &src, bob_cert, NULL, CIPHER_AES256_CBC);
+	run(fx, m, &out);
+	assert_string_equal(out.what, "decrypted");
+	/* The signature checks out, but it is no one's word on the From: the outer one stays. */
+	if (strstr(out.detail, "signature=valid") == NULL || strstr(fx->fake.ops.data, "chg From") != NULL ||
+	    strstr(fx->fake.ops.data, "; from=outer; protected-identity=\"ceo@a.test\"") == NULL ||
+	    strstr(out.detail, "identity=kept-outer") == NULL)
+		fail_msg("%s\n%s", fx->fake.ops.data, out.detail);
+	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	buf_release(&ent);
+	message_free(m);
+	fx->env.anchors = NULL;
+	X509_STORE_free(anchors);
+	X509_free(ceo_cert);
+	EVP_PKEY_free(ceo_key);
+	milter_fixture_free(fx);
 	(void)state;
 }
 
@@ -850,6 +921,61 @@ test_known_certificate_vouches_only_for_its_address(void **state)
 }
 
 /*
+ * A certificate trusted only because the store holds it for one address
+ * (here the attacker's own, as DNSSEC might give it) vouches for that
+ * address alone in a protected From, however many others it names, also
+ * inside a group; through TrustAnchors it speaks for every name in it.
+ */
+static void
+test_stored_certificate_vouches_only_for_its_own_address(void **state)
+{
+	const struct {
+		const char *inner;
+		bool anchored;
+		const char *signature;		/* in the log line: judged for the first address, group members too */
+		const char *want, *not_want;	/* in the MTA's operations */
+	} cases[] = {
+		{ "attacker@evil.test, CEO <ceo@a.test>", false, "signature=valid",
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From" },
+		{ "X: ceo@a.test;, attacker@evil.test", false, "signature=untrusted",
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From" },
+		{ "CEO <ceo@a.test>, attacker@evil.test", false, "signature=untrusted",
+		    "; from=outer; protected-identity=\"ceo@a.test\"", "chg From" },
+		{ "attacker@evil.test, CEO <ceo@a.test>", true, "signature=valid",
+		    "chg From 1 attacker@evil.test, CEO <ceo@a.test>\n", "from=outer" },
+	};
+	X509 *m_cert = cert_naming(alice_cert, alice_key, "attacker@evil.test,ceo@a.test");
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new("HarvestCertificates no", NOW);
+		X509_STORE *anchors = NULL;
+		struct message *m;
+		struct outcome out;
+
+		fx->env.anchors = NULL;
+		if (cases[i].anchored) {
+			anchors = X509_STORE_new();
+			X509_STORE_add_cert(anchors, m_cert);
+			fx->env.anchors = anchors;
+		}
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		store_cert_as(fx, "attacker@evil.test", m_cert, "dns-dnssec");
+		m = hp_message(fx, "attacker@evil.test", cases[i].inner, m_cert, alice_key);
+		run(fx, m, &out);
+		assert_string_equal(out.what, "decrypted");
+		if (strstr(out.detail, cases[i].signature) == NULL || strstr(fx->fake.ops.data, cases[i].want) == NULL ||
+		    strstr(fx->fake.ops.data, cases[i].not_want) != NULL)
+			fail_msg("case %zu:\n%s\n%s", i, fx->fake.ops.data, out.detail);
+		message_free(m);
+		fx->env.anchors = NULL;
+		X509_STORE_free(anchors);
+		milter_fixture_free(fx);
+	}
+	X509_free(m_cert);
+	(void)state;
+}
+
+/*
  * Replaying an old signed message (an older certificate, still in its
  * validity) does not roll the pin back from the newer certificate that
  * replaced it, nor delete the newer one, even under On-KeyChange accept.
@@ -1067,12 +1193,14 @@ main(void)
 		cmocka_unit_test(test_harvest_never_replaces_an_imported_key),
 		cmocka_unit_test(test_harvest_never_replaces_a_dnssec_pin),
 		cmocka_unit_test(test_known_certificate_vouches_only_for_its_address),
+		cmocka_unit_test(test_stored_certificate_vouches_only_for_its_own_address),
 		cmocka_unit_test(test_harvest_refuses_an_older_certificate),
 		cmocka_unit_test(test_harvest_keeps_sub_addresses_apart),
 		cmocka_unit_test(test_harvested_key_is_used_only_when_keyd_confirms_it_and_while_pinned),
 		cmocka_unit_test(test_plain_signed_mail_is_verified),
 		cmocka_unit_test(test_protected_subject_is_restored),
 		cmocka_unit_test(test_protected_from_needs_its_own_signature),
+		cmocka_unit_test(test_opaque_signed_data_vouches_for_no_protected_field),
 		cmocka_unit_test(test_failures_on_our_side_temp_fail),
 	};
 
