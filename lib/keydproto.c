@@ -524,6 +524,48 @@ parse_stored(char *line, struct keyd_stored *k)
 	    keyd_format_parse(format, &k->format) && keyd_source_parse(source, &k->source);
 }
 
+/*
+ * A reply of lines "PREFIX=..." only, each parsed by parse into the next
+ * element (size bytes, zeroed first) of a growing array: *arr and *n.
+ * An error= reply is keyd's refusal; any other line is a syntax error
+ * naming its number and what (what the lines should be).
+ */
+static cables_status
+parse_uniform_reply(const char *text, size_t len, const char *prefix, bool (*parse)(char *, void *),
+    size_t size, void **arr, size_t *n, const char *what, struct cables_err *err)
+{
+	char *copy = xstrndup(text, len), *line, *save = NULL;
+	size_t room = 0, lineno = 0, plen = strlen(prefix);
+	cables_status st = CABLES_OK;
+
+	*arr = NULL;
+	*n = 0;
+	if (strncmp(copy, "error=", 6) == 0) {
+		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s",
+		    (int)strcspn(copy + 6, "\n"), copy + 6);
+		free(copy);
+		return st;
+	}
+	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char *elem;
+
+		lineno++;
+		if (*n == room) {
+			room = room == 0 ? 16 : 2 * room;
+			*arr = xreallocarray(*arr, room, size);
+		}
+		elem = (char *)*arr + *n * size;
+		memset(elem, 0, size);
+		if (strncmp(line, prefix, plen) != 0 || !parse(line + plen, elem)) {
+			st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: reply line %zu is not %s", lineno, what);
+			break;
+		}
+		(*n)++;
+	}
+	free(copy);
+	return st;
+}
+
 void
 keyd_list_reply_release(struct keyd_list_reply *r)
 {
@@ -532,35 +574,22 @@ keyd_list_reply_release(struct keyd_list_reply *r)
 	r->n = 0;
 }
 
+static bool
+parse_stored_elem(char *text, void *elem)
+{
+	return parse_stored(text, elem);
+}
+
 cables_status
 keyd_list_reply_parse(const char *text, size_t len, struct keyd_list_reply *out, struct cables_err *err)
 {
-	char *copy = xstrndup(text, len), *line, *save = NULL;
-	size_t room = 0, lineno = 0;
-	cables_status st = CABLES_OK;
+	void *keys;
+	cables_status st;
 
 	memset(out, 0, sizeof(*out));
-	if (strncmp(copy, "error=", 6) == 0) {
-		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s",
-		    (int)strcspn(copy + 6, "\n"), copy + 6);
-		free(copy);
-		return st;
-	}
-	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		lineno++;
-		if (out->n == room) {
-			room = room == 0 ? 16 : 2 * room;
-			out->keys = xreallocarray(out->keys, room, sizeof(*out->keys));
-		}
-		memset(&out->keys[out->n], 0, sizeof(out->keys[0]));
-		if (strncmp(line, "key=", 4) != 0 || !parse_stored(line + 4, &out->keys[out->n])) {
-			st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: reply line %zu is not a key= line of a list",
-			    lineno);
-			break;
-		}
-		out->n++;
-	}
-	free(copy);
+	st = parse_uniform_reply(text, len, "key=", parse_stored_elem, sizeof(*out->keys), &keys, &out->n,
+	    "a key= line of a list", err);
+	out->keys = keys;
 	return st;
 }
 
@@ -643,35 +672,22 @@ keyd_check_reply_release(struct keyd_check_reply *r)
 	r->n = 0;
 }
 
+static bool
+parse_check_elem(char *text, void *elem)
+{
+	return parse_check(text, elem);
+}
+
 cables_status
 keyd_check_reply_parse(const char *text, size_t len, struct keyd_check_reply *out, struct cables_err *err)
 {
-	char *copy = xstrndup(text, len), *line, *save = NULL;
-	size_t room = 0, lineno = 0;
-	cables_status st = CABLES_OK;
+	void *checks;
+	cables_status st;
 
 	memset(out, 0, sizeof(*out));
-	if (strncmp(copy, "error=", 6) == 0) {
-		st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s",
-		    (int)strcspn(copy + 6, "\n"), copy + 6);
-		free(copy);
-		return st;
-	}
-	for (line = strtok_r(copy, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		lineno++;
-		if (out->n == room) {
-			room = room == 0 ? 16 : 2 * room;
-			out->checks = xreallocarray(out->checks, room, sizeof(*out->checks));
-		}
-		memset(&out->checks[out->n], 0, sizeof(out->checks[0]));
-		if (strncmp(line, "check=", 6) != 0 || !parse_check(line + 6, &out->checks[out->n])) {
-			st = cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: reply line %zu is not a check= line as "
-			    "keydproto.h says", lineno);
-			break;
-		}
-		out->n++;
-	}
-	free(copy);
+	st = parse_uniform_reply(text, len, "check=", parse_check_elem, sizeof(*out->checks), &checks, &out->n,
+	    "a check= line as keydproto.h says", err);
+	out->checks = checks;
 	return st;
 }
 
