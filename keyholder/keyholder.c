@@ -643,15 +643,18 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 }
 
 /*
- * A decryption req performed failed: it gives its decrypt token back and
- * takes a failure token, and is answered "failed".  With no failure token
- * left, a PKCS#1 v1.5 decryption is answered with its substitute key sub
- * instead (khop_substitute, implicit rejection): "failed" answers beyond
- * KeyholderFailureRateLimit would make the keyholder a fast padding oracle,
- * and refusing the address's decryptions would let anyone who sends it junk
- * stop its mail.  Other failures (an OAEP block that is no encoding, a
- * point not on the curve) tell nothing that depends on the key and stay
- * "failed".  True when rep holds the substitute.
+ * A decryption req performed failed.  While the failure bucket has a token
+ * it is answered "failed", charged to that bucket, and gives its decrypt
+ * token back.  With no failure token left (or KeyholderFailureRateLimit 0),
+ * a PKCS#1 v1.5 decryption is answered with its substitute key sub instead
+ * (khop_substitute, implicit rejection) and keeps its decrypt token, as a
+ * success does: "failed" answers beyond the limit would make the keyholder
+ * a fast padding oracle, and so would a decrypt bucket that paid only for
+ * conforming blocks (a milter watching for "rate-limited" would read the
+ * padding off it); refusing the address's decryptions would let anyone who
+ * sends it junk stop its mail.  Other failures (an OAEP block that is no
+ * encoding, a point not on the curve) tell nothing that depends on the key
+ * and stay "failed".  True when rep holds the substitute.
  */
 static bool
 settle_failure(const struct kh_request *req, const struct kh_reply *sub, struct kh_reply *rep)
@@ -659,8 +662,9 @@ settle_failure(const struct kh_request *req, const struct kh_reply *sub, struct 
 	bool counted;
 
 	pthread_mutex_lock(&state_lock);
-	bucket_give(req->address, BUCKET_DECRYPT);
-	counted = bucket_take(req->address, BUCKET_FAILURE);
+	counted = bucket_cap(BUCKET_FAILURE) > 0 && bucket_take(req->address, BUCKET_FAILURE);
+	if (counted)
+		bucket_give(req->address, BUCKET_DECRYPT);
 	pthread_mutex_unlock(&state_lock);
 	if (!counted && req->op == KH_OP_RSA_DECRYPT && sub->status == KH_OK) {
 		memcpy(rep, sub, sizeof(*rep));

@@ -235,6 +235,17 @@ drop_privileges(const char *user, const char *gnupg_home)
 		close(fd);
 	} else if (geteuid() == 0 && errno != EEXIST)
 		fatalx("GnuPGHome %s: cannot create it for User %s: %s", gnupg_home, user, strerror(errno));
+	/*
+	 * Checked again now that it exists: one that was missing at the check
+	 * could have been put there since by another user who may create
+	 * entries in its directory (keyd's, in a shared /var/lib/cables).
+	 */
+	if (geteuid() == 0) {
+		struct cables_err err;
+
+		if (privdrop_private_dir("GnuPGHome", gnupg_home, pw->pw_uid, false, &err) != CABLES_OK)
+			fatalx("%s", err.msg);
+	}
 	if (geteuid() != 0) {
 		if (geteuid() != pw->pw_uid)
 			fatalx("User %s: cannot switch user when not started as root", user);

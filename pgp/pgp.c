@@ -631,6 +631,7 @@ pgp_temp_home(const char *tmpdir, char path[64], struct cables_err *err)
 {
 	struct cables_err why;
 
+	path[0] = '\0';
 	/*
 	 * Not in a TempDir another user may write without the sticky bit, or
 	 * owns (the milter's spool): they could rename the home and put a
@@ -642,10 +643,15 @@ pgp_temp_home(const char *tmpdir, char path[64], struct cables_err *err)
 			return cables_fail(err, CABLES_ERR_UNUSABLE, "%s; and /tmp may not hold it either", why.msg);
 		tmpdir = "/tmp";
 	}
-	if (snprintf(path, 64, "%s/cables-gpg.XXXXXX", tmpdir) >= 64)
+	/* path names a directory only once mkdtemp made it: callers remove what path names. */
+	if (snprintf(path, 64, "%s/cables-gpg.XXXXXX", tmpdir) >= 64) {
+		path[0] = '\0';
 		return cables_fail(err, CABLES_ERR_ARG, "TempDir %s: too long for a GnuPG home", tmpdir);
-	if (mkdtemp(path) == NULL)	/* mode 0700 */
+	}
+	if (mkdtemp(path) == NULL) {	/* mode 0700 */
+		path[0] = '\0';
 		return cables_fail(err, CABLES_ERR_IO, "creating a GnuPG home in %s: %s", tmpdir, strerror(errno));
+	}
 	return pgp_init(path, err);
 }
 

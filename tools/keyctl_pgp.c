@@ -34,14 +34,27 @@
  * (gpg-agent's private-keys-v1.d), so it is removed on every way out:
  * explicitly when done, at exit (keyctl_die() included), and, for the
  * signals that end a program (a terminal's ^C, kill, a closed terminal),
- * by holding them blocked while the home exists: one that arrives then
- * takes effect once the home is gone (home_done()).  So ^C during a key
- * generation waits for it to end.  SIGKILL cannot be held; the home is
- * then left, mode 0700 and root's, in a TempDir only root may rename in
+ * by catching them while the home exists: one that arrives then is noted
+ * and takes effect once the home is gone (home_done()).  They are caught,
+ * not blocked: a blocked signal stays blocked in the gpg that GPGME starts
+ * (the mask is inherited, handlers are not), and a gpg that hangs could then
+ * be ended by SIGKILL alone.  So ^C (sent to gpg too) ends gpg, and keyctl
+ * after removing the home.  SIGKILL cannot be caught; the home is then
+ * left, mode 0700 and root's, in a TempDir only root may rename in
  * (pgp_temp_home()).
  */
 static char pending_home[64];
-static sigset_t held, before;
+static const int ending[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
+static struct sigaction saved[sizeof(ending) / sizeof(ending[0])];
+static bool catching;
+static volatile sig_atomic_t caught;
+
+static void
+note_signal(int sig)
+{
+	if (caught == 0)
+		caught = sig;
+}
 
 static void
 remove_pending_home(void)
@@ -60,29 +73,43 @@ temp_home(struct ctx *c, char home[64])
 	cables_status st;
 	static bool registered;
 
-	sigemptyset(&held);
-	sigaddset(&held, SIGINT);
-	sigaddset(&held, SIGTERM);
-	sigaddset(&held, SIGHUP);
-	sigaddset(&held, SIGQUIT);
-	sigaddset(&held, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &held, pending_home[0] == '\0' ? &before : NULL);
+	if (!catching) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = note_signal;
+		sigemptyset(&sa.sa_mask);
+		for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++)
+			sigaction(ending[i], &sa, &saved[i]);
+		catching = true;
+	}
 	if (!registered)
 		atexit(remove_pending_home);
 	registered = true;
 	home[0] = '\0';
 	st = pgp_temp_home(c->cfg->temp_dir, home, &err);
-	strlcpy_c(pending_home, home, sizeof(pending_home));	/* made, even when gpg then failed in it */
+	/* Made (home is "" unless mkdtemp made it), even when gpg then failed in it. */
+	strlcpy_c(pending_home, home, sizeof(pending_home));
 	if (st != CABLES_OK)
 		keyctl_die("%s", err.msg);
 }
 
-/* The home is no longer needed: removed, then the signals held meanwhile take effect. */
+/* The home is no longer needed: removed, then a signal caught meanwhile takes effect. */
 static void
 home_done(void)
 {
+	int sig;
+
 	remove_pending_home();
-	sigprocmask(SIG_SETMASK, &before, NULL);
+	if (catching) {
+		for (size_t i = 0; i < sizeof(ending) / sizeof(ending[0]); i++)
+			sigaction(ending[i], &saved[i], NULL);
+		catching = false;
+	}
+	sig = caught;	/* one that comes now has its own action again */
+	caught = 0;
+	if (sig != 0)
+		raise(sig);
 }
 
 /*

@@ -130,6 +130,14 @@ check "... leaves no GnuPG home behind" sh -c "! ls -d $P/fail/cables-gpg.* 2>/d
 expect 1 '' "import of a secret key failing after gpg read it (KeyStoreKey is a directory): exit 1" \
 	"$KEYCTL" -c "$P/fail.conf" import "$P/dan.sec"
 check "... leaves no GnuPG home behind" sh -c "! ls -d $P/fail/cables-gpg.* 2>/dev/null"
+# A TempDir too long for a GnuPG home (63 characters): refused, and neither it nor what it holds removed
+# (the throw-away home's name was once kept, truncated, and removed at exit: the TempDir itself).
+long=$P/long/$(printf '%0*d' $((62 - ${#P} - 6)) 0)
+mkdir -p "$long/sub" && : > "$long/kept"
+printf 'KeyStore %s/long.db\nKeyStoreKey %s/long.key\nTempDir %s\n' "$P" "$P" "$long" > "$P/long.conf"
+expect 1 'too long for a GnuPG home' "generate --pgp with a TempDir too long for a GnuPG home: exit 1, says why" \
+	"$KEYCTL" -c "$P/long.conf" generate lee@d.test --pgp
+check "... and the TempDir and what it holds are still there" test -f "$long/kept" -a -d "$long/sub"
 # A signal that ends keyctl while gpg makes a key: held until the home is gone, then it takes effect.
 mkdir -p "$P/sig"
 printf 'KeyStore %s/sig/keys.db\nKeyStoreKey %s/sig/store.key\nTempDir %s/sig\n' "$P" "$P" "$P" > "$P/sig.conf"
