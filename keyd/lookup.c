@@ -14,7 +14,9 @@
 #include "addr.h"
 #include "keydproto.h"
 #include "log.h"
+#include "keydstats.h"
 #include "lookup.h"
+#include "metrics.h"
 #include "peer.h"
 #include "policy.h"
 #include "smime.h"
@@ -147,6 +149,14 @@ keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struc
 	return ok;
 }
 
+/* A lookup's result= line, counted (keydstats.h). */
+static void
+answer(struct buf *out, const char *addr, enum keyd_outcome o, const char *reason)
+{
+	keydstats_lookup(o);
+	keyd_result_format(out, addr, o, reason);
+}
+
 /* Append r's "key=" line (keydproto.h) to out; false for a row whose format or source keyd does not know. */
 static bool
 key_line(const char *norm, const struct key_record *r, struct buf *out)
@@ -161,6 +171,7 @@ key_line(const char *norm, const struct key_record *r, struct buf *out)
 	strlcpy_c(key.fingerprint, r->fingerprint, sizeof(key.fingerprint));
 	key.expires = r->not_after;
 	keyd_key_format(out, &key);
+	keydstats_key(key.source, key.trust);
 	return true;
 }
 
@@ -191,7 +202,7 @@ enum store_rank { STORE_HELD, STORE_HARVESTED };
  */
 static size_t
 store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_rank rank, time_t now,
-    struct buf *out)
+    struct buf *out, bool *discovered_any)
 {
 	struct key_list keys;
 	size_t n = 0;
@@ -216,6 +227,8 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 			continue;
 		if (!key_line(norm, r, out))
 			continue;
+		if (discovered && discovered_any != NULL)
+			*discovered_any = true;
 		n++;
 	}
 	key_list_release(&keys);
@@ -355,10 +368,10 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 static bool
 harvested_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
 {
-	if (store_keys(k, c, norm, STORE_HARVESTED, now, out) == 0)
+	if (store_keys(k, c, norm, STORE_HARVESTED, now, out, NULL) == 0)
 		return false;
 	keyd_count(k, &k->from_harvest);
-	keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
+	answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 	return true;
 }
 
@@ -371,27 +384,31 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	struct timespec start;
 	char why[sizeof(((struct neg_entry *)0)->reason)], cached[sizeof(why) + 16];
 	struct flight *f;
+	bool cached_keys = false;
 
 	clock_gettime(CLOCK_REALTIME, &start);
 	keyd_count(k, &k->lookups);
 	if (norm == NULL) {
-		keyd_result_format(out, addr, KEYD_OUTCOME_NONE, "not an address");
+		answer(out, addr, KEYD_OUTCOME_NONE, "not an address");
 		goto out;
 	}
-	if (store_keys(k, c, norm, STORE_HELD, now, out) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out, &cached_keys) > 0) {
 		keyd_count(k, &k->from_store);
-		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
+		if (cached_keys)
+			keydstats_cache_hit(true);
+		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	pthread_mutex_lock(&k->lock);
 	if (keyd_cache_none(k, norm, now, why, sizeof(why))) {
 		k->negative_hits++;
 		pthread_mutex_unlock(&k->lock);
+		keydstats_cache_hit(false);
 		if (harvested_keys(k, c, norm, now, out))
 			goto out;
 		keyd_count(k, &k->none);
 		snprintf(cached, sizeof(cached), "%s (cached)", why);
-		keyd_result_format(out, norm, KEYD_OUTCOME_NONE, cached);
+		answer(out, norm, KEYD_OUTCOME_NONE, cached);
 		goto out;
 	}
 	/* One DNS query per address at a time: later lookups wait for its outcome. */
@@ -414,9 +431,9 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	}
 	keyd_flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
-	if (store_keys(k, c, norm, STORE_HELD, now, out) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out, NULL) > 0) {
 		keyd_count(k, &k->from_dns);
-		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
+		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	/* Never after a failure (bogus, no answer, a key server down): see harvested_keys(). */
@@ -428,7 +445,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	else
 		k->none++;
 	pthread_mutex_unlock(&k->lock);
-	keyd_result_format(out, norm, v.outcome, v.reason);
+	answer(out, norm, v.outcome, v.reason);
 out:
 	keyd_conf_put(k, c);
 	free(norm);
@@ -582,6 +599,36 @@ keyd_stats(struct keyd *k, struct buf *out)
 	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest, k->checks,
 	    k->checks_unresponsive, k->unresponsive.marked, k->unresponsive.cleared, k->unresponsive.spared, k->probes);
 	pthread_mutex_unlock(&k->lock);
+}
+
+void
+keyd_metrics(struct keyd *k, struct buf *out)
+{
+	unsigned long shared, replaced, asked, failed, changes, insecure;
+
+	pthread_mutex_lock(&k->lock);
+	shared = k->shared;
+	replaced = k->replaced;
+	asked = k->peer_asked;
+	failed = k->peer_failed;
+	changes = k->key_changes;
+	insecure = k->insecure;
+	pthread_mutex_unlock(&k->lock);
+	keydstats_render(out);
+	metric_family(out, "cables_keyd_shared_lookups_total", "counter",
+	    "Lookups that waited for another lookup's discovery of the same address.");
+	metric_sample(out, "cables_keyd_shared_lookups_total", "", shared);
+	metric_family(out, "cables_keyd_insecure_refused_total", "counter",
+	    "Unsigned DNS answers with keys not used under DNSSEC require.");
+	metric_sample(out, "cables_keyd_insecure_refused_total", "", insecure);
+	metric_family(out, "cables_keyd_replaced_in_dns_total", "counter",
+	    "Stored keys deleted because their zone no longer publishes them.");
+	metric_sample(out, "cables_keyd_replaced_in_dns_total", "", replaced);
+	metric_family(out, "cables_keyd_peer_requests_total", "counter", "Requests to other domains' key servers.");
+	metric_sample(out, "cables_keyd_peer_requests_total", "result=\"ok\"", asked - failed);
+	metric_sample(out, "cables_keyd_peer_requests_total", "result=\"failed\"", failed);
+	metric_family(out, "cables_keyd_key_changes_total", "counter", "Key changes met by a pin (On-KeyChange).");
+	metric_sample(out, "cables_keyd_key_changes_total", "", changes);
 }
 
 /* ---- The key-exchange endpoint's source ---- */
