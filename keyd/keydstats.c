@@ -18,7 +18,8 @@ static metric_counter dns[NDNSTYPES][NDNSCLASSES];
 static metric_counter cache_hits[2];	/* negative, positive */
 
 static const char *const dns_type_names[NDNSTYPES] = { "openpgpkey", "smimea" };
-static const char *const trust_words[NTRUST] = { "local", "secure", "insecure" };
+/* The dnssec label: how far DNSSEC vouches for a key (keys not from DNS: not-dns). */
+static const char *const trust_words[NTRUST] = { "not-dns", "secure", "insecure" };
 
 void
 keydstats_lookup(enum keyd_outcome o)
@@ -69,11 +70,11 @@ keydstats_render(struct buf *out)
 		metric_sample(out, "cables_keyd_keys_answered_total", labels, metric_get(&keys[s][t]));
 	}
 	metric_family(out, "cables_keyd_dns_answers_total", "counter",
-	    "DNS questions for key records, by record type and DNSSEC class of the answer (no-answer: none in time).");
+	    "DNS questions for key records, by record type and DNSSEC class of the answer (tempfail: no answer in time; error: the question could not be asked).");
 	for (int t = 0; t < NDNSTYPES; t++)
 		for (int c = 0; c < NDNSCLASSES; c++) {
 			snprintf(labels, sizeof(labels), "type=\"%s\",dnssec=\"%s\"", dns_type_names[t],
-			    c == NDNSCLASSES - 1 ? "no-answer" : dns_status_name((enum dns_status)c));
+			    c == NDNSCLASSES - 1 ? "error" : dns_status_name((enum dns_status)c));
 			metric_sample(out, "cables_keyd_dns_answers_total", labels, metric_get(&dns[t][c]));
 		}
 	metric_family(out, "cables_keyd_cache_hits_total", "counter",

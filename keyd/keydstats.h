@@ -20,7 +20,7 @@
 void keydstats_lookup(enum keyd_outcome o);
 /* One key handed out in a lookup's answer. */
 void keydstats_key(enum keyd_source s, enum keyd_trust t);
-/* One DNS question for a key record: its answer's class, or no answer (answered false). */
+/* One DNS question for a key record: its answer's class, or none (answered false: it could not be asked). */
 void keydstats_dns(enum dns_key_type type, enum dns_status status, bool answered);
 /* A lookup answered from a cache: the keys a discovery stored while their TTL runs, or a cached "no key". */
 void keydstats_cache_hit(bool positive);

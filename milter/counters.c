@@ -54,6 +54,29 @@ counters_keyholder(enum kh_op op, const struct kh_reply *rep, bool reached)
 		metric_inc(&keyholder[op][result]);
 }
 
+/* Is (direction, class, format) a series shown while it is zero? */
+static bool
+expected(int d, int c, int f)
+{
+	static const bool by_format[CLASS_COUNT] = {
+		[CLASS_ENCRYPTED] = true, [CLASS_SIGNED] = true, [CLASS_DECRYPTED] = true, [CLASS_VERIFIED] = true,
+		[CLASS_NOT_DECRYPTED] = true, [CLASS_HELD] = true,
+	};
+	static const bool in_direction[DIRECTION_COUNT][CLASS_COUNT] = {
+		[DIRECTION_INBOUND] = { [CLASS_PASSED] = true, [CLASS_DECRYPTED] = true, [CLASS_VERIFIED] = true,
+		    [CLASS_NOT_DECRYPTED] = true, [CLASS_HELD] = true, [CLASS_TEMPFAILED] = true,
+		    [CLASS_REJECTED] = true },
+		[DIRECTION_OUTBOUND] = { [CLASS_PASSED] = true, [CLASS_ENCRYPTED] = true, [CLASS_SIGNED] = true,
+		    [CLASS_PLAINTEXT] = true, [CLASS_TEMPFAILED] = true, [CLASS_REJECTED] = true,
+		    [CLASS_OWN_COPY] = true },
+		[DIRECTION_REINJECTION] = { [CLASS_OWN_COPY] = true, [CLASS_TEMPFAILED] = true, [CLASS_REJECTED] = true },
+	};
+
+	if (!in_direction[d][c] || by_format[c] != (f != FMT_NONE))
+		return false;
+	return !(c == CLASS_SIGNED && f == FMT_PGP);	/* clear-signing is S/MIME's alone (handler.h) */
+}
+
 void
 counters_render(struct buf *out, struct smime_cache *certs)
 {
@@ -64,11 +87,8 @@ counters_render(struct buf *out, struct smime_cache *certs)
 	for (int d = 0; d < DIRECTION_COUNT; d++)
 		for (int c = CLASS_PASSED; c < CLASS_COUNT; c++)
 			for (int f = 0; f < FMT_COUNT; f++) {
-				/* Every series of the classes a format does, so rate() sees them from zero. */
-				bool formatted = c == CLASS_ENCRYPTED || c == CLASS_SIGNED || c == CLASS_DECRYPTED ||
-				    c == CLASS_VERIFIED || c == CLASS_NOT_DECRYPTED || c == CLASS_HELD;
-
-				if ((f != FMT_NONE) != formatted && metric_get(&messages[d][c][f]) == 0)
+				/* The series each direction can have, from zero, so that rate() sees them start; any other once it counts. */
+				if (!expected(d, c, f) && metric_get(&messages[d][c][f]) == 0)
 					continue;
 				snprintf(labels, sizeof(labels), "direction=\"%s\",verdict=\"%s\",format=\"%s\"",
 				    direction_names[d], outcome_class_name((enum outcome_class)c), format_names[f]);
