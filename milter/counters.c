@@ -31,17 +31,18 @@ void
 counters_message(enum direction d, const struct outcome *out, uint64_t elapsed_ns)
 {
 	enum outcome_class cls = out->cls;
+	int f = format_index(out->format);
 
 	/* The verdict the MTA gets wins over the class (a refusal is a refusal, whatever was done before it). */
-	if (out->verdict == VERDICT_TEMPFAIL)
-		cls = CLASS_TEMPFAILED;
-	else if (out->verdict == VERDICT_REJECT)
-		cls = CLASS_REJECTED;
-	else if (cls == CLASS_NONE)
+	if (out->verdict == VERDICT_TEMPFAIL || out->verdict == VERDICT_REJECT) {
+		cls = out->verdict == VERDICT_TEMPFAIL ? CLASS_TEMPFAILED : CLASS_REJECTED;
+		f = FMT_NONE;
+	} else if (cls == CLASS_NONE) {
 		cls = CLASS_PASSED;
+	}
 	if (d >= DIRECTION_COUNT || cls >= CLASS_COUNT)
 		return;
-	metric_inc(&messages[d][cls][format_index(out->format)]);
+	metric_inc(&messages[d][cls][f]);
 	metric_observe(&seconds[d], elapsed_ns);
 }
 
