@@ -132,6 +132,11 @@ reload(const char *path, struct config **cfg)
 	if ((fresh->admin_group == NULL) != ((*cfg)->admin_group == NULL) ||
 	    (fresh->admin_group != NULL && strcmp(fresh->admin_group, (*cfg)->admin_group) != 0))
 		log_warnx("configuration: AdminGroup changed; it takes effect when cables-keyd restarts");
+	if ((fresh->keyd_metrics_listen == NULL) != ((*cfg)->keyd_metrics_listen == NULL) ||
+	    (fresh->keyd_metrics_listen != NULL && strcmp(fresh->keyd_metrics_listen, (*cfg)->keyd_metrics_listen) != 0))
+		log_warnx("configuration: KeydMetricsListen changed; it takes effect when cables-keyd restarts");
+	free(fresh->keyd_metrics_listen);	/* the metrics port is bound at start */
+	fresh->keyd_metrics_listen = (*cfg)->keyd_metrics_listen != NULL ? xstrdup((*cfg)->keyd_metrics_listen) : NULL;
 	free(fresh->keyd_admin_socket);	/* so are the administration socket and AdminGroup */
 	fresh->keyd_admin_socket = (*cfg)->keyd_admin_socket != NULL ? xstrdup((*cfg)->keyd_admin_socket) : NULL;
 	*cfg = fresh;
