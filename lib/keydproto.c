@@ -930,8 +930,11 @@ keyd_delete_reply_parse(const char *text, size_t len, size_t *deleted, struct ca
 void
 keyd_stats_metrics_format(struct buf *out, const char *text, size_t len)
 {
-	const char *p = text, *end = text + len;
+	const char *p = text, *end;
 
+	if (len == 0)
+		return;	/* text may be NULL (an empty struct buf) */
+	end = text + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
@@ -973,9 +976,12 @@ sample_valid(const char *s, size_t n)
 cables_status
 keyd_stats_reply_parse(const char *text, size_t len, struct buf *metrics, struct cables_err *err)
 {
-	const char *p = text, *end = text + len;
+	const char *p = text, *end;
 	size_t lineno = 0;
 
+	if (len == 0)
+		return CABLES_OK;	/* text may be NULL */
+	end = text + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);

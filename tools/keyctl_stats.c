@@ -82,8 +82,11 @@ fetch_metrics(const char *spec, struct buf *out, char *why, size_t why_len)
 static void
 print_samples(const char *text, size_t len)
 {
-	const char *p = text, *end = text + len;
+	const char *p = text, *end;
 
+	if (len == 0)
+		return;	/* text may be NULL */
+	end = text + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
