@@ -223,4 +223,5 @@ else
 	diag "promtool not found (PROMTOOL=path/to/promtool to use one): checked by metrics.py only"
 fi
 
+check "no sanitizer reports from cables-keyd" sh -c "! grep -qE 'AddressSanitizer|runtime error:' $T/keyd.stderr"
 rig_done
