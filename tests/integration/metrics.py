@@ -4,6 +4,7 @@ Prometheus text exposition (0.0.4) as cables-milter and cables-keyd serve it.
 
   get PORT PATH [METHOD]      print "STATUS CONTENT-TYPE" of one request (body to stdout after a line "--")
   big PORT BYTES              a GET /metrics with a header field of BYTES bytes: print the status, or "closed"
+  hold PORT N SECONDS         N connections that send half a request line and wait (a slow client)
   check FILE                  the text parses as the format says: HELP and TYPE before a family's samples,
                               names and labels well formed, one value per series, histograms consistent
                               (buckets cumulative and sorted, +Inf equal to _count); exit 1 with the reason
@@ -16,6 +17,7 @@ import http.client
 import re
 import socket
 import sys
+import time
 
 NAME = re.compile(r'[a-zA-Z_:][a-zA-Z0-9_:]*$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"')
@@ -168,6 +170,19 @@ def main():
             data = b''
         m = re.match(rb'HTTP/1\.[01] (\d{3})', data)
         print(m.group(1).decode() if m else 'closed')
+    elif cmd == 'hold':
+        port, n, seconds = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+        held = []
+        for _ in range(n):
+            try:
+                s = socket.create_connection(('127.0.0.1', port), timeout=2)
+                s.sendall(b'GET /met')
+                held.append(s)
+            except OSError:
+                pass
+        time.sleep(seconds)
+        for s in held:
+            s.close()
     elif cmd == 'check':
         parse(sys.argv[2])
     elif cmd == 'diff':

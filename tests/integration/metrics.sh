@@ -214,6 +214,18 @@ status=$($MT big "$MPORT" 65536)
 check "a 64 KB request header: refused, not served ($status)" sh -c "[ '$status' != 200 ]"
 check "the endpoint still answers after it" sh -c "$MT get $MPORT /metrics | sed -n 1p | grep -q '^200 '"
 check "the milter still filters after it" sh -c "kill -0 $MILTER_PID"
+# Slow clients take the endpoint's few connections (and time out): mail goes on, counted.
+$MT hold "$MPORT" 24 4 &
+hold_pid=$!
+sleep 1
+before=$($MT value "$T/s_last.prom" 'cables_message_processing_seconds_count{direction="outbound"}')
+rig_send "$T/plain.eml" alice@a.test nick@n.test
+check "24 slow clients on the endpoint: mail is still accepted" test $? = 0
+wait "$hold_pid"
+wait_for 10 sh -c "$MT get $MPORT /metrics > $T/after-hold.http"
+sed '1,2d' "$T/after-hold.http" > "$T/after-hold.prom"
+check "after them, the endpoint answers and counted that message" test \
+	"$($MT value "$T/after-hold.prom" 'cables_message_processing_seconds_count{direction="outbound"}')" = $((before + 1))
 
 if command -v promtool >/dev/null 2>&1 || [ -x "${PROMTOOL:-}" ]; then
 	pt=${PROMTOOL:-promtool}
