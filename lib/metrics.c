@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "metrics.h"
@@ -101,6 +102,38 @@ is_loopback(const struct sockaddr_storage *ss)
 	if (ss->ss_family == AF_INET6)
 		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 	return false;
+}
+
+bool
+metrics_host_is_loopback(const char *host)
+{
+	char name[INET6_ADDRSTRLEN + 1];
+	const char *end, *colon;
+	struct sockaddr_storage ss;
+	size_t n;
+
+	memset(&ss, 0, sizeof(ss));
+	if (host[0] == '[') {
+		if ((end = strchr(host, ']')) == NULL || (end[1] != '\0' && end[1] != ':'))
+			return false;
+		n = (size_t)(end - host - 1);
+		if (n >= sizeof(name))
+			return false;
+		memcpy(name, host + 1, n);
+		name[n] = '\0';
+		ss.ss_family = AF_INET6;
+		return inet_pton(AF_INET6, name, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1 && is_loopback(&ss);
+	}
+	colon = strchr(host, ':');
+	n = colon != NULL ? (size_t)(colon - host) : strlen(host);
+	if (n >= sizeof(name) || (colon != NULL && strchr(colon + 1, ':') != NULL))
+		return false;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (strcasecmp(name, "localhost") == 0)
+		return true;
+	ss.ss_family = AF_INET;
+	return inet_pton(AF_INET, name, &((struct sockaddr_in *)&ss)->sin_addr) == 1 && is_loopback(&ss);
 }
 
 cables_status

@@ -18,6 +18,7 @@
 #define CABLES_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -74,5 +75,14 @@ void metric_histogram(struct buf *out, const char *name, const char *labels, con
  */
 cables_status metrics_listen_parse(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
     struct cables_err *err);
+
+/*
+ * Does an HTTP Host header name this host's loopback ("127.0.0.1:9464",
+ * "[::1]:9464", "localhost", with or without a port)?  The server answers
+ * only such requests: a web page the host's browser loads could otherwise
+ * point a name of its own at 127.0.0.1 (DNS rebinding) and read the
+ * counters as same-origin.
+ */
+bool metrics_host_is_loopback(const char *host);
 
 #endif

@@ -70,7 +70,7 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	struct buf body;
 	enum MHD_Result ret;
 	unsigned int status;
-	const char *type = "text/plain; charset=utf-8";
+	const char *type = "text/plain; charset=utf-8", *host;
 
 	(void)version;
 	(void)upload_data;
@@ -78,7 +78,11 @@ handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	(void)state;
 	/* Answered on the first call, before any body is read: a body is never wanted here. */
 	buf_init(&body);
-	if (strcmp(url, "/metrics") != 0) {
+	host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	if (host != NULL && !metrics_host_is_loopback(host)) {
+		status = MHD_HTTP_FORBIDDEN;
+		buf_appends(&body, "forbidden: the Host header must name a loopback address\n");
+	} else if (strcmp(url, "/metrics") != 0) {
 		status = MHD_HTTP_NOT_FOUND;
 		buf_appends(&body, "not found: only /metrics is served here\n");
 	} else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {

@@ -25,7 +25,8 @@ struct metrics_server;
  * stops and frees it (NULL is fine).  Requests are bounded: a request line
  * and header fields within 8 KB, no body read, 8 connections at once,
  * 5 seconds each; only GET and HEAD of /metrics are answered 200, other
- * paths 404, other methods 405.
+ * paths 404, other methods 405, a Host header that is not a loopback
+ * address 403 (metrics_host_is_loopback()).
  */
 cables_status metrics_server_bind(const char *spec, struct metrics_server **out, struct cables_err *err);
 cables_status metrics_server_start(struct metrics_server *s, metrics_render_fn render, void *arg,

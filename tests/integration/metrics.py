@@ -2,7 +2,7 @@
 """metrics.py - the metrics test's helper: fetch, check and compare
 Prometheus text exposition (0.0.4) as cables-milter and cables-keyd serve it.
 
-  get PORT PATH [METHOD]      print "STATUS CONTENT-TYPE" of one request (body to stdout after a line "--")
+  get PORT PATH [METHOD [HOST]]  print "STATUS CONTENT-TYPE" of one request (body to stdout after a line "--")
   big PORT BYTES              a GET /metrics with a header field of BYTES bytes: print the status, or "closed"
   hold PORT N SECONDS         N connections that send half a request line and wait (a slow client)
   check FILE                  the text parses as the format says: HELP and TYPE before a family's samples,
@@ -151,7 +151,12 @@ def main():
         port, path = int(sys.argv[2]), sys.argv[3]
         method = sys.argv[4] if len(sys.argv) > 4 else 'GET'
         c = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
-        c.request(method, path)
+        if len(sys.argv) > 5:
+            c.putrequest(method, path, skip_host=True)
+            c.putheader('Host', sys.argv[5])
+            c.endheaders()
+        else:
+            c.request(method, path)
         r = c.getresponse()
         body = r.read().decode('utf-8', 'replace')
         print(r.status, r.getheader('Content-Type'))

@@ -207,6 +207,10 @@ for path in / /metrics/ /metricsx /metrics/../etc "/metrics?x=1"; do
 	*) check "GET $path: 404" test "$status" = 404 ;;
 	esac
 done
+check "GET /metrics with Host: localhost:PORT: 200" sh -c \
+	"$MT get $MPORT /metrics GET localhost:$MPORT | sed -n 1p | grep -q '^200 '"
+check "GET /metrics with Host: a name of someone else's (DNS rebinding): 403" sh -c \
+	"$MT get $MPORT /metrics GET rebind.example:$MPORT | sed -n 1p | grep -q '^403 '"
 for method in POST PUT DELETE; do
 	check "$method /metrics: 405" sh -c "$MT get $MPORT /metrics $method | sed -n 1p | grep -q '^405 '"
 done

@@ -1,6 +1,7 @@
 /*
  * test_metrics - MetricsListen takes loopback addresses only, in every
- * spelling cables.conf knows; histograms put an observation in the first
+ * spelling cables.conf knows, and the server Host headers naming loopback
+ * only; histograms put an observation in the first
  * bucket whose bound it does not exceed and render cumulatively with _count
  * equal to +Inf; counters bumped from several threads lose nothing; the
  * milter's counters file a refusal under the verdict the MTA got, whatever
@@ -63,6 +64,35 @@ test_listen_loopback_only(void **state)
 	}
 	assert_int_equal(metrics_listen_parse("192.0.2.1:9464", &ss, &len, &err), CABLES_ERR_SYNTAX);
 	assert_non_null(strstr(err.msg, "not a loopback address"));
+}
+
+/* DNS rebinding: a page in the host's browser may reach 127.0.0.1 under a name of its own. */
+static void
+test_host_header_must_be_loopback(void **state)
+{
+	static const struct { const char *host; bool ok; } cases[] = {
+		{ "127.0.0.1:9464", true },
+		{ "127.0.0.1", true },
+		{ "127.9.9.9:1", true },
+		{ "localhost:9464", true },
+		{ "LOCALHOST", true },
+		{ "[::1]:9464", true },
+		{ "[::1]", true },
+		{ "evil.example:9464", false },
+		{ "127.0.0.1.evil.example", false },
+		{ "localhost.evil.example", false },
+		{ "10.0.0.1:9464", false },
+		{ "[::2]:9464", false },
+		{ "[::1", false },
+		{ "[::1]x", false },
+		{ "127.0.0.1:9464:1", false },
+		{ "", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (metrics_host_is_loopback(cases[i].host) != cases[i].ok)
+			fail_msg("Host '%s': %s", cases[i].host, cases[i].ok ? "refused" : "accepted");
 }
 
 static void
@@ -199,6 +229,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listen_loopback_only),
+		cmocka_unit_test(test_host_header_must_be_loopback),
 		cmocka_unit_test(test_histogram_buckets_and_text),
 		cmocka_unit_test(test_counters_lose_nothing_across_threads),
 		cmocka_unit_test(test_milter_counters_file_the_verdict_the_mta_got),
