@@ -16,6 +16,7 @@ static metric_counter lookups[NOUTCOMES];
 static metric_counter keys[NSOURCES][NTRUST];
 static metric_counter dns[NDNSTYPES][NDNSCLASSES];
 static metric_counter cache_hits[2];	/* negative, positive */
+static metric_counter keyholder[KH_STATUS_MAX + 1];	/* by answer; the last: unreachable */
 
 static const char *const dns_type_names[NDNSTYPES] = { "openpgpkey", "smimea" };
 /* The dnssec label: how far DNSSEC vouches for a key (keys not from DNS: not-dns). */
@@ -51,6 +52,12 @@ keydstats_cache_hit(bool positive)
 }
 
 void
+keydstats_keyholder(enum kh_status answer)
+{
+	metric_inc(&keyholder[(unsigned int)answer < KH_STATUS_MAX ? (unsigned int)answer : KH_STATUS_MAX]);
+}
+
+void
 keydstats_render(struct buf *out)
 {
 	char labels[128];
@@ -82,4 +89,11 @@ keydstats_render(struct buf *out)
 	    "(negative).");
 	metric_sample(out, "cables_keyd_cache_hits_total", "cache=\"positive\"", metric_get(&cache_hits[1]));
 	metric_sample(out, "cables_keyd_cache_hits_total", "cache=\"negative\"", metric_get(&cache_hits[0]));
+	metric_family(out, "cables_keyd_keyholder_operations_total", "counter",
+	    "Exchange signatures cables-keyd asked of cables-keyholder, by answer (unreachable: no connection or answer).");
+	for (int r = 0; r <= KH_STATUS_MAX; r++) {
+		snprintf(labels, sizeof(labels), "operation=\"exchange-sign\",result=\"%s\"",
+		    r == KH_STATUS_MAX ? "unreachable" : kh_status_name((enum kh_status)r));
+		metric_sample(out, "cables_keyd_keyholder_operations_total", labels, metric_get(&keyholder[r]));
+	}
 }

@@ -219,6 +219,9 @@ fi
 stat_of b exchange_signed > "$T/signed.n"
 check "b answered a's requests as signed by a.test (exchange_signed=$(cat "$T/signed.n"))" test "$(cat "$T/signed.n")" -gt 0
 check "no request of a's was signed by a key b could not bind" test "$(stat_of b exchange_signed_unbound)" = 0
+ask a request=stats
+check "a's exchange signatures are counted as the keyholder's ok answers" test \
+	"$(sed -n 's/^metric=cables_keyd_keyholder_operations_total{operation="exchange-sign",result="ok"} //p' "$T/reply")" -gt 0
 # The metric= lines of the same reply (KeydMetricsListen's samples) carry the same numbers.
 ask b request=stats
 check "stats: cables_keyd_exchange_requests_total{result=answered} is exchange_answered" test \
