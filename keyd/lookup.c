@@ -13,8 +13,8 @@
 
 #include "addr.h"
 #include "keydproto.h"
-#include "log.h"
 #include "keydstats.h"
+#include "log.h"
 #include "lookup.h"
 #include "metrics.h"
 #include "peer.h"
