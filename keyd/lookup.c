@@ -157,9 +157,13 @@ answer(struct buf *out, const char *addr, enum keyd_outcome o, const char *reaso
 	keyd_result_format(out, addr, o, reason);
 }
 
-/* Append r's "key=" line (keydproto.h) to out; false for a row whose format or source keyd does not know. */
+/*
+ * Append r's "key=" line (keydproto.h) to out, counted (keydstats.h) when
+ * it goes into an answer; false for a row whose format or source keyd does
+ * not know.
+ */
 static bool
-key_line(const char *norm, const struct key_record *r, struct buf *out)
+key_line(const char *norm, const struct key_record *r, bool answer, struct buf *out)
 {
 	struct keyd_key key;
 
@@ -171,7 +175,8 @@ key_line(const char *norm, const struct key_record *r, struct buf *out)
 	strlcpy_c(key.fingerprint, r->fingerprint, sizeof(key.fingerprint));
 	key.expires = r->not_after;
 	keyd_key_format(out, &key);
-	keydstats_key(key.source, key.trust);
+	if (answer)
+		keydstats_key(key.source, key.trust);
 	return true;
 }
 
@@ -197,12 +202,22 @@ pinned(struct keyd *k, const char *norm, const struct key_record *r)
 enum store_rank { STORE_HELD, STORE_HARVESTED };
 
 /*
+ * What store_keys() wrote is a lookup's answer: its keys are counted
+ * (keydstats.h), and discovered says whether one came from a discovery
+ * (a positive cache hit when no discovery ran for this lookup).
+ */
+struct answered {
+	bool discovered;
+};
+
+/*
  * The usable keys of norm in the store of rank, as "key=" lines; keys from
  * DNS only while their TTL lasts, a harvested one only while pinned.
+ * answer: NULL when the lines are not handed out (request=check).
  */
 static size_t
 store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_rank rank, time_t now,
-    struct buf *out, bool *discovered_any)
+    struct buf *out, struct answered *answer)
 {
 	struct key_list keys;
 	size_t n = 0;
@@ -225,10 +240,10 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 		if ((discovered && (fresh == 0 || r->last_seen < (long long)since)) ||
 		    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
-		if (!key_line(norm, r, out))
+		if (!key_line(norm, r, answer != NULL, out))
 			continue;
-		if (discovered && discovered_any != NULL)
-			*discovered_any = true;
+		if (discovered && answer != NULL)
+			answer->discovered = true;
 		n++;
 	}
 	key_list_release(&keys);
@@ -368,7 +383,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 static bool
 harvested_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
 {
-	if (store_keys(k, c, norm, STORE_HARVESTED, now, out, NULL) == 0)
+	if (store_keys(k, c, norm, STORE_HARVESTED, now, out, &(struct answered){ false }) == 0)
 		return false;
 	keyd_count(k, &k->from_harvest);
 	answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
@@ -384,7 +399,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	struct timespec start;
 	char why[sizeof(((struct neg_entry *)0)->reason)], cached[sizeof(why) + 16];
 	struct flight *f;
-	bool cached_keys = false;
+	struct answered held = { false };
 
 	clock_gettime(CLOCK_REALTIME, &start);
 	keyd_count(k, &k->lookups);
@@ -392,9 +407,9 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		answer(out, addr, KEYD_OUTCOME_NONE, "not an address");
 		goto out;
 	}
-	if (store_keys(k, c, norm, STORE_HELD, now, out, &cached_keys) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out, &held) > 0) {
 		keyd_count(k, &k->from_store);
-		if (cached_keys)
+		if (held.discovered)
 			keydstats_cache_hit(true);
 		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
@@ -431,7 +446,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	}
 	keyd_flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
-	if (store_keys(k, c, norm, STORE_HELD, now, out, NULL) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out, &(struct answered){ false }) > 0) {
 		keyd_count(k, &k->from_dns);
 		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
@@ -522,7 +537,7 @@ keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out)
 		goto out;
 	/* Keys held (or found and still fresh): the store, read only; never a query on the network. */
 	buf_init(&scratch);
-	cached = store_keys(k, c, norm, STORE_HELD, now, &scratch) > 0;
+	cached = store_keys(k, c, norm, STORE_HELD, now, &scratch, NULL) > 0;
 	buf_release(&scratch);
 	/*
 	 * A domain with a Peer line is asked through its key server whatever
