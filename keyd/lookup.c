@@ -619,9 +619,15 @@ keyd_stats(struct keyd *k, struct buf *out)
 void
 keyd_metrics(struct keyd *k, struct buf *out)
 {
-	unsigned long shared, replaced, asked, failed, changes, insecure;
+	unsigned long shared, replaced, asked, failed, changes, insecure, checks, checks_unresponsive, marked, cleared,
+	    spared;
 
 	pthread_mutex_lock(&k->lock);
+	checks = k->checks;
+	checks_unresponsive = k->checks_unresponsive;
+	marked = k->unresponsive.marked;
+	cleared = k->unresponsive.cleared;
+	spared = k->unresponsive.spared;
 	shared = k->shared;
 	replaced = k->replaced;
 	asked = k->peer_asked;
@@ -644,6 +650,16 @@ keyd_metrics(struct keyd *k, struct buf *out)
 	metric_sample(out, "cables_keyd_peer_requests_total", "result=\"failed\"", failed);
 	metric_family(out, "cables_keyd_key_changes_total", "counter", "Key changes met by a pin (On-KeyChange).");
 	metric_sample(out, "cables_keyd_key_changes_total", "", changes);
+	metric_family(out, "cables_keyd_checks_total", "counter",
+	    "RCPT-time checks (request=check), by answer: the domain is marked unresponsive, or not.");
+	metric_sample(out, "cables_keyd_checks_total", "result=\"unresponsive\"", checks_unresponsive);
+	metric_sample(out, "cables_keyd_checks_total", "result=\"other\"", checks - checks_unresponsive);
+	metric_family(out, "cables_keyd_unresponsive_marks_total", "counter",
+	    "Domains marked unresponsive (their servers did not answer), marks cleared by an answer, and domains spared "
+	    "a mark (they answered within twice LookupTimeout).");
+	metric_sample(out, "cables_keyd_unresponsive_marks_total", "event=\"marked\"", marked);
+	metric_sample(out, "cables_keyd_unresponsive_marks_total", "event=\"cleared\"", cleared);
+	metric_sample(out, "cables_keyd_unresponsive_marks_total", "event=\"spared\"", spared);
 }
 
 /* ---- The key-exchange endpoint's source ---- */

@@ -178,7 +178,9 @@ check "cables-keyd's text parses as exposition format" $MT check "$T/k0.prom"
 "$KEYCTL" -c "$T/keyd.conf" lookup bob@b.test > /dev/null
 "$KEYCTL" -c "$T/keyd.conf" lookup nobody@x.test > /dev/null 2>&1
 scrape k1 "$KMPORT"
-$MT diff "$T/k0.prom" "$T/k1.prom" > "$T/kmoved"
+# (Unresponsive-domain marks are left out: whether a silent domain is marked or spared depends on
+# the resolver's answers to keyd's probes; keyd_lists.sh tests them.)
+$MT diff "$T/k0.prom" "$T/k1.prom" | grep -v '^cables_keyd_unresponsive_marks_total' > "$T/kmoved"
 cat > "$T/kexpected" <<-'EOF'
 cables_keyd_dns_answers_total{type="openpgpkey",dnssec="tempfail"} +1
 cables_keyd_dns_answers_total{type="smimea",dnssec="tempfail"} +1
