@@ -36,6 +36,7 @@
 #include "log.h"
 #include "privdrop.h"
 #include "lookup.h"
+#include "metrics_server.h"
 #include "peer.h"
 #include "pgp.h"
 #include "smime.h"
@@ -131,6 +132,11 @@ reload(const char *path, struct config **cfg)
 	if ((fresh->admin_group == NULL) != ((*cfg)->admin_group == NULL) ||
 	    (fresh->admin_group != NULL && strcmp(fresh->admin_group, (*cfg)->admin_group) != 0))
 		log_warnx("configuration: AdminGroup changed; it takes effect when cables-keyd restarts");
+	if ((fresh->keyd_metrics_listen == NULL) != ((*cfg)->keyd_metrics_listen == NULL) ||
+	    (fresh->keyd_metrics_listen != NULL && strcmp(fresh->keyd_metrics_listen, (*cfg)->keyd_metrics_listen) != 0))
+		log_warnx("configuration: KeydMetricsListen changed; it takes effect when cables-keyd restarts");
+	free(fresh->keyd_metrics_listen);	/* the metrics port is bound at start */
+	fresh->keyd_metrics_listen = (*cfg)->keyd_metrics_listen != NULL ? xstrdup((*cfg)->keyd_metrics_listen) : NULL;
 	free(fresh->keyd_admin_socket);	/* so are the administration socket and AdminGroup */
 	fresh->keyd_admin_socket = (*cfg)->keyd_admin_socket != NULL ? xstrdup((*cfg)->keyd_admin_socket) : NULL;
 	*cfg = fresh;
@@ -196,6 +202,15 @@ lookup_one(void *arg, const char *addr, const char *const *all, size_t nall, str
 	keyd_lookup(arg, addr, all, nall, time(NULL), out);
 }
 
+/* /metrics (KeydMetricsListen) and request=stats: the lookups' and the exchange endpoint's counters. */
+static void
+render_metrics(struct buf *out, void *arg)
+{
+	(void)arg;
+	keyd_metrics(keyd, out);
+	xserver_metrics(xserver, out);
+}
+
 static void
 answer(const struct client *cl, const char *text, size_t len, struct buf *out)
 {
@@ -209,8 +224,15 @@ answer(const struct client *cl, const char *text, size_t len, struct buf *out)
 		    "refused (it is taken on KeydAdminSocket only)", (unsigned long)cl->uid);
 		keyd_error_format(out, "administration requests are taken on KeydAdminSocket only");
 	} else if (req.type == KEYD_STATS) {
+		struct buf exposition;
+
 		keyd_stats(keyd, out);
 		xserver_stats(xserver, out);
+		/* The same numbers as KeydMetricsListen's, from the same renderer, for cables-keyctl stats. */
+		buf_init(&exposition);
+		render_metrics(&exposition, NULL);
+		keyd_stats_metrics_format(out, exposition.data, exposition.len);
+		buf_release(&exposition);
 	} else if (req.type == KEYD_IMPORT) {
 		keyd_import(keyd, &req, time(NULL), out);
 	} else if (req.type == KEYD_DELETE) {
@@ -408,6 +430,7 @@ main(int argc, char **argv)
 	struct khsign *khsign = NULL;
 	struct x_signer signer = { NULL, NULL };
 	int ch, lfd, afd = -1;
+	struct metrics_server *metrics = NULL;
 
 	while ((ch = getopt(argc, argv, "c:fnh")) != -1) {
 		switch (ch) {
@@ -490,6 +513,8 @@ main(int argc, char **argv)
 	if (cfg->keyd_admin_socket != NULL)
 		afd = listen_on("KeydAdminSocket", cfg->keyd_admin_socket, cfg->admin_group,
 		    cfg->admin_group != NULL ? 0660 : 0600);
+	if (cfg->keyd_metrics_listen != NULL && metrics_server_bind(cfg->keyd_metrics_listen, &metrics, &err) != CABLES_OK)
+		fatalx("KeydMetricsListen %s", err.msg);
 	/* The lookup socket last: once it is there, both are (what the tests and scripts wait for). */
 	lfd = listen_on("KeydSocket", cfg->keyd_socket, cfg->socket_group, (mode_t)cfg->socket_mode);
 	if (!foreground && daemon(0, 0) != 0)
@@ -512,6 +537,11 @@ main(int argc, char **argv)
 		if (xserver_start(xserver, keyd, &err) != CABLES_OK)
 			fatalx("%s", err.msg);
 		log_info("serving keys on %s (%s)", cfg->exchange_listen, X_PATH);
+	}
+	if (metrics != NULL) {
+		if (metrics_server_start(metrics, render_metrics, NULL, &err) != CABLES_OK)
+			fatalx("KeydMetricsListen: %s", err.msg);
+		log_info("serving metrics on %s (GET /metrics)", cfg->keyd_metrics_listen);
 	}
 	if (cfg->keyd_pid_file != NULL)
 		write_pid(cfg->keyd_pid_file);
@@ -543,6 +573,7 @@ main(int argc, char **argv)
 	}
 	if (cfg->keyd_pid_file != NULL)
 		unlink(cfg->keyd_pid_file);
+	metrics_server_stop(metrics);
 	xserver_stop(xserver);
 	khsign_free(khsign);
 	pgp_temp_home_remove(home);

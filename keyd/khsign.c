@@ -10,12 +10,30 @@
 #include <openssl/obj_mac.h>
 
 #include "khproto.h"
+#include "keydstats.h"
 #include "khsign.h"
 #include "util.h"
 
 struct khsign {
 	char *path;
 };
+
+/* The keyholder's answer (counted): the signature and public key, or why not. */
+static cables_status
+take_answer(const struct kh_reply *rep, const char *domain, uint8_t sig[X_SIG_LEN], uint8_t pub[X_PUB_LEN],
+    struct cables_err *err)
+{
+	keydstats_keyholder(rep->status);
+	if (rep->status != KH_OK)
+		return cables_fail(err, rep->status == KH_REFUSED ? CABLES_ERR_UNUSABLE : CABLES_ERR_IO,
+		    "exchange signature for %s: keyholder says %s (its log says why)", domain, kh_status_name(rep->status));
+	if (rep->len != X_SIG_LEN + X_PUB_LEN)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "exchange signature: keyholder answered %zu bytes, not %d",
+		    rep->len, X_SIG_LEN + X_PUB_LEN);
+	memcpy(sig, rep->data, X_SIG_LEN);
+	memcpy(pub, rep->data + X_SIG_LEN, X_PUB_LEN);
+	return CABLES_OK;
+}
 
 static cables_status
 sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN], uint8_t sig[X_SIG_LEN],
@@ -40,23 +58,19 @@ sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN]
 	req.len = 1 + X_DIGEST_LEN;
 	if (kh_request_encode(out, &req, err) != CABLES_OK)
 		return CABLES_ERR_ARG;
-	if ((fd = unix_connect(k->path, 0)) < 0)
+	if ((fd = unix_connect(k->path, 0)) < 0) {
+		keydstats_keyholder(KH_STATUS_MAX);
 		return cables_fail(err, CABLES_ERR_IO, "exchange signature: keyholder %s: %s", k->path, strerror(errno));
+	}
 	if (!send_fully(fd, out, sizeof(out)) ||
-	    !recv_exactly(fd, in, sizeof(in), monotonic_ms() + KHSIGN_TIMEOUT_MS))
+	    !recv_exactly(fd, in, sizeof(in), monotonic_ms() + KHSIGN_TIMEOUT_MS)) {
+		keydstats_keyholder(KH_STATUS_MAX);
 		st = cables_fail(err, CABLES_ERR_IO, "exchange signature: keyholder %s: no answer", k->path);
-	else if (kh_reply_decode(&rep, in, err) != CABLES_OK)
+	} else if (kh_reply_decode(&rep, in, err) != CABLES_OK) {
+		keydstats_keyholder(KH_STATUS_MAX);	/* a broken reply: as good as none */
 		st = CABLES_ERR_IO;
-	else if (rep.status != KH_OK)
-		st = cables_fail(err, rep.status == KH_REFUSED ? CABLES_ERR_UNUSABLE : CABLES_ERR_IO,
-		    "exchange signature for %s: keyholder says %s (its log says why)", domain, kh_status_name(rep.status));
-	else if (rep.len != X_SIG_LEN + X_PUB_LEN)
-		st = cables_fail(err, CABLES_ERR_SYNTAX, "exchange signature: keyholder answered %zu bytes, not %d",
-		    rep.len, X_SIG_LEN + X_PUB_LEN);
-	else {
-		memcpy(sig, rep.data, X_SIG_LEN);
-		memcpy(pub, rep.data + X_SIG_LEN, X_PUB_LEN);
-		st = CABLES_OK;
+	} else {
+		st = take_answer(&rep, domain, sig, pub, err);
 	}
 	close(fd);
 	return st;

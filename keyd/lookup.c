@@ -13,8 +13,10 @@
 
 #include "addr.h"
 #include "keydproto.h"
+#include "keydstats.h"
 #include "log.h"
 #include "lookup.h"
+#include "metrics.h"
 #include "peer.h"
 #include "policy.h"
 #include "smime.h"
@@ -147,9 +149,21 @@ keyd_record_usable(const struct key_record *r, const struct addr_opts *ao, struc
 	return ok;
 }
 
-/* Append r's "key=" line (keydproto.h) to out; false for a row whose format or source keyd does not know. */
+/* A lookup's result= line, counted (keydstats.h). */
+static void
+answer(struct buf *out, const char *addr, enum keyd_outcome o, const char *reason)
+{
+	keydstats_lookup(o);
+	keyd_result_format(out, addr, o, reason);
+}
+
+/*
+ * Append r's "key=" line (keydproto.h) to out, counted (keydstats.h) when
+ * it goes into an answer; false for a row whose format or source keyd does
+ * not know.
+ */
 static bool
-key_line(const char *norm, const struct key_record *r, struct buf *out)
+key_line(const char *norm, const struct key_record *r, bool answer, struct buf *out)
 {
 	struct keyd_key key;
 
@@ -161,6 +175,8 @@ key_line(const char *norm, const struct key_record *r, struct buf *out)
 	strlcpy_c(key.fingerprint, r->fingerprint, sizeof(key.fingerprint));
 	key.expires = r->not_after;
 	keyd_key_format(out, &key);
+	if (answer)
+		keydstats_key(key.source, key.trust);
 	return true;
 }
 
@@ -186,12 +202,22 @@ pinned(struct keyd *k, const char *norm, const struct key_record *r)
 enum store_rank { STORE_HELD, STORE_HARVESTED };
 
 /*
+ * What store_keys() wrote is a lookup's answer: its keys are counted
+ * (keydstats.h), and discovered says whether one came from a discovery
+ * (a positive cache hit when no discovery ran for this lookup).
+ */
+struct answered {
+	bool discovered;
+};
+
+/*
  * The usable keys of norm in the store of rank, as "key=" lines; keys from
  * DNS only while their TTL lasts, a harvested one only while pinned.
+ * answer: NULL when the lines are not handed out (request=check).
  */
 static size_t
 store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_rank rank, time_t now,
-    struct buf *out)
+    struct buf *out, struct answered *answer)
 {
 	struct key_list keys;
 	size_t n = 0;
@@ -214,8 +240,10 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 		if ((discovered && (fresh == 0 || r->last_seen < (long long)since)) ||
 		    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 			continue;
-		if (!key_line(norm, r, out))
+		if (!key_line(norm, r, answer != NULL, out))
 			continue;
+		if (discovered && answer != NULL)
+			answer->discovered = true;
 		n++;
 	}
 	key_list_release(&keys);
@@ -355,10 +383,10 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 static bool
 harvested_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
 {
-	if (store_keys(k, c, norm, STORE_HARVESTED, now, out) == 0)
+	if (store_keys(k, c, norm, STORE_HARVESTED, now, out, &(struct answered){ false }) == 0)
 		return false;
 	keyd_count(k, &k->from_harvest);
-	keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
+	answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 	return true;
 }
 
@@ -371,27 +399,31 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	struct timespec start;
 	char why[sizeof(((struct neg_entry *)0)->reason)], cached[sizeof(why) + 16];
 	struct flight *f;
+	struct answered held = { false };
 
 	clock_gettime(CLOCK_REALTIME, &start);
 	keyd_count(k, &k->lookups);
 	if (norm == NULL) {
-		keyd_result_format(out, addr, KEYD_OUTCOME_NONE, "not an address");
+		answer(out, addr, KEYD_OUTCOME_NONE, "not an address");
 		goto out;
 	}
-	if (store_keys(k, c, norm, STORE_HELD, now, out) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out, &held) > 0) {
 		keyd_count(k, &k->from_store);
-		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
+		if (held.discovered)
+			keydstats_cache_hit(true);
+		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	pthread_mutex_lock(&k->lock);
 	if (keyd_cache_none(k, norm, now, why, sizeof(why))) {
 		k->negative_hits++;
 		pthread_mutex_unlock(&k->lock);
+		keydstats_cache_hit(false);
 		if (harvested_keys(k, c, norm, now, out))
 			goto out;
 		keyd_count(k, &k->none);
 		snprintf(cached, sizeof(cached), "%s (cached)", why);
-		keyd_result_format(out, norm, KEYD_OUTCOME_NONE, cached);
+		answer(out, norm, KEYD_OUTCOME_NONE, cached);
 		goto out;
 	}
 	/* One DNS query per address at a time: later lookups wait for its outcome. */
@@ -414,9 +446,9 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	}
 	keyd_flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
-	if (store_keys(k, c, norm, STORE_HELD, now, out) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out, &(struct answered){ false }) > 0) {
 		keyd_count(k, &k->from_dns);
-		keyd_result_format(out, norm, KEYD_OUTCOME_FOUND, NULL);
+		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
 	}
 	/* Never after a failure (bogus, no answer, a key server down): see harvested_keys(). */
@@ -428,7 +460,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	else
 		k->none++;
 	pthread_mutex_unlock(&k->lock);
-	keyd_result_format(out, norm, v.outcome, v.reason);
+	answer(out, norm, v.outcome, v.reason);
 out:
 	keyd_conf_put(k, c);
 	free(norm);
@@ -505,7 +537,7 @@ keyd_check(struct keyd *k, const char *addr, time_t now, struct keyd_check *out)
 		goto out;
 	/* Keys held (or found and still fresh): the store, read only; never a query on the network. */
 	buf_init(&scratch);
-	cached = store_keys(k, c, norm, STORE_HELD, now, &scratch) > 0;
+	cached = store_keys(k, c, norm, STORE_HELD, now, &scratch, NULL) > 0;
 	buf_release(&scratch);
 	/*
 	 * A domain with a Peer line is asked through its key server whatever
@@ -582,6 +614,52 @@ keyd_stats(struct keyd *k, struct buf *out)
 	    k->shared, k->replaced, k->peer_asked, k->peer_failed, k->key_changes, k->from_harvest, k->checks,
 	    k->checks_unresponsive, k->unresponsive.marked, k->unresponsive.cleared, k->unresponsive.spared, k->probes);
 	pthread_mutex_unlock(&k->lock);
+}
+
+void
+keyd_metrics(struct keyd *k, struct buf *out)
+{
+	unsigned long shared, replaced, asked, failed, changes, insecure, checks, checks_unresponsive, marked, cleared,
+	    spared;
+
+	pthread_mutex_lock(&k->lock);
+	checks = k->checks;
+	checks_unresponsive = k->checks_unresponsive;
+	marked = k->unresponsive.marked;
+	cleared = k->unresponsive.cleared;
+	spared = k->unresponsive.spared;
+	shared = k->shared;
+	replaced = k->replaced;
+	asked = k->peer_asked;
+	failed = k->peer_failed;
+	changes = k->key_changes;
+	insecure = k->insecure;
+	pthread_mutex_unlock(&k->lock);
+	keydstats_render(out);
+	metric_family(out, "cables_keyd_shared_lookups_total", "counter",
+	    "Lookups that waited for another lookup's discovery of the same address.");
+	metric_sample(out, "cables_keyd_shared_lookups_total", "", shared);
+	metric_family(out, "cables_keyd_insecure_refused_total", "counter",
+	    "Unsigned DNS answers with keys not used under DNSSEC require.");
+	metric_sample(out, "cables_keyd_insecure_refused_total", "", insecure);
+	metric_family(out, "cables_keyd_replaced_in_dns_total", "counter",
+	    "Stored keys deleted because their zone no longer publishes them.");
+	metric_sample(out, "cables_keyd_replaced_in_dns_total", "", replaced);
+	metric_family(out, "cables_keyd_peer_requests_total", "counter", "Requests to other domains' key servers.");
+	metric_sample(out, "cables_keyd_peer_requests_total", "result=\"ok\"", asked - failed);
+	metric_sample(out, "cables_keyd_peer_requests_total", "result=\"failed\"", failed);
+	metric_family(out, "cables_keyd_key_changes_total", "counter", "Key changes met by a pin (On-KeyChange).");
+	metric_sample(out, "cables_keyd_key_changes_total", "", changes);
+	metric_family(out, "cables_keyd_checks_total", "counter",
+	    "RCPT-time checks (request=check), by answer: the domain is marked unresponsive, or not.");
+	metric_sample(out, "cables_keyd_checks_total", "result=\"unresponsive\"", checks_unresponsive);
+	metric_sample(out, "cables_keyd_checks_total", "result=\"other\"", checks - checks_unresponsive);
+	metric_family(out, "cables_keyd_unresponsive_marks_total", "counter",
+	    "Domains marked unresponsive (their servers did not answer), marks cleared by an answer, and domains spared "
+	    "a mark (they answered within twice LookupTimeout).");
+	metric_sample(out, "cables_keyd_unresponsive_marks_total", "event=\"marked\"", marked);
+	metric_sample(out, "cables_keyd_unresponsive_marks_total", "event=\"cleared\"", cleared);
+	metric_sample(out, "cables_keyd_unresponsive_marks_total", "event=\"spared\"", spared);
 }
 
 /* ---- The key-exchange endpoint's source ---- */

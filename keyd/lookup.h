@@ -100,5 +100,7 @@ unsigned long keyd_lookup_timeout_ms(struct keyd *k);
 
 /* Append "name=value" lines of counters. */
 void keyd_stats(struct keyd *k, struct buf *out);
+/* Append the lookups' counters (these and keydstats.h's) as Prometheus text (metrics.h). */
+void keyd_metrics(struct keyd *k, struct buf *out);
 
 #endif

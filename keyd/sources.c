@@ -23,6 +23,7 @@
 #include "smimea.h"
 #include "wkd.h"
 #include "keyd_private.h"
+#include "keydstats.h"
 
 /* Put r into the store; a failure is logged (the lookup then answers from what the store has). */
 static bool
@@ -361,6 +362,7 @@ source_dns(struct discovery *d, enum dns_key_type type)
 	int rank;
 
 	if (dns_lookup(c->res, d->norm, type, d->now, &a, NULL) != CABLES_OK) {
+		keydstats_dns(type, DNS_TEMPFAIL, false);
 		d->cacheable = false;
 		return;
 	}
@@ -382,6 +384,7 @@ source_dns(struct discovery *d, enum dns_key_type type)
 	} else if (!a.servfail) {
 		keyd_note_answered(d);
 	}
+	keydstats_dns(type, a.status, true);
 	trusted = a.status == DNS_SECURE || (a.status == DNS_INSECURE && c->cfg->dnssec == DNSSEC_PREFER);
 	pthread_mutex_lock(&k->lock);
 	if (a.status == DNS_BOGUS)

@@ -19,6 +19,7 @@
 #include "peer.h"
 #include "ratelimit.h"
 #include "util.h"
+#include "metrics.h"
 #include "xserver.h"
 
 #define CLIENT_SLOTS 4096
@@ -485,4 +486,35 @@ xserver_stats(struct xserver *x, struct buf *out)
 	    "exchange_signed=%lu\nexchange_signed_unbound=%lu\n",
 	    x->answered, x->addresses, x->refused, x->limited, x->signed_answered, x->signed_unbound);
 	pthread_mutex_unlock(&x->lock);
+}
+
+void
+xserver_metrics(struct xserver *x, struct buf *out)
+{
+	unsigned long answered, refused, limited, addresses, bound, unbound;
+
+	if (x == NULL)
+		return;
+	pthread_mutex_lock(&x->lock);
+	answered = x->answered;
+	refused = x->refused;
+	limited = x->limited;
+	addresses = x->addresses;
+	bound = x->signed_answered;
+	unbound = x->signed_unbound;
+	pthread_mutex_unlock(&x->lock);
+	metric_family(out, "cables_keyd_exchange_requests_total", "counter",
+	    "Key-exchange requests (ExchangeListen) answered, or refused (bad, unknown domain, rate-limited).");
+	metric_sample(out, "cables_keyd_exchange_requests_total", "result=\"answered\"", answered);
+	metric_sample(out, "cables_keyd_exchange_requests_total", "result=\"refused\"", refused);
+	metric_family(out, "cables_keyd_exchange_rate_limited_total", "counter",
+	    "Key-exchange requests over a rate limit (per client, per asking domain, anonymous).");
+	metric_sample(out, "cables_keyd_exchange_rate_limited_total", "", limited);
+	metric_family(out, "cables_keyd_exchange_addresses_total", "counter",
+	    "Addresses asked about in answered key-exchange requests.");
+	metric_sample(out, "cables_keyd_exchange_addresses_total", "", addresses);
+	metric_family(out, "cables_keyd_exchange_signed_requests_total", "counter",
+	    "Signed key-exchange requests, by whether the signature was bound to the asking domain.");
+	metric_sample(out, "cables_keyd_exchange_signed_requests_total", "bound=\"yes\"", bound);
+	metric_sample(out, "cables_keyd_exchange_signed_requests_total", "bound=\"no\"", unbound);
 }

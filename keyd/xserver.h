@@ -37,5 +37,7 @@ void xserver_stop(struct xserver *x);
 /* Counters, as "name=value" lines, for keyd's stats. */
 struct buf;
 void xserver_stats(struct xserver *x, struct buf *out);
+/* The same counters as Prometheus text (metrics.h); nothing when x is NULL (no ExchangeListen). */
+void xserver_metrics(struct xserver *x, struct buf *out);
 
 #endif

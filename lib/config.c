@@ -12,6 +12,7 @@
 
 #include "authres.h"
 #include "config.h"
+#include "metrics.h"
 #include "util.h"
 
 enum key_type {
@@ -36,6 +37,7 @@ enum key_type {
 	T_RESOLVER,	/* a numeric address, optionally @PORT, or "system" (/etc/resolv.conf) */
 	T_PEER,		/* "DOMAIN https://URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]", may repeat */
 	T_TOKEN,	/* an RFC 2045 token (what an authserv-id may be unquoted) */
+	T_LOOPBACK,	/* ADDRESS:PORT on a loopback address (metrics.h), or "none" */
 };
 
 struct key {
@@ -129,6 +131,8 @@ static const struct key keys[] = {
 	{ "KeyExchange",	T_BOOL,		"yes",			OFF(key_exchange), bool_words, false, 0 },
 	{ "Peer",		T_PEER,		NULL,			OFF(peers), NULL, true, 0 },
 	{ "WKD",		T_BOOL,		"yes",			OFF(wkd), bool_words, false, 0 },
+	{ "MetricsListen",	T_LOOPBACK,	NULL,			OFF(metrics_listen), NULL, false, 0 },
+	{ "KeydMetricsListen",	T_LOOPBACK,	NULL,			OFF(keyd_metrics_listen), NULL, false, 0 },
 	/* Unset: the host name (see config_new_defaults). */
 	{ "AuthservID",		T_TOKEN,	NULL,			OFF(authserv_id), NULL, false, 0 },
 };
@@ -618,6 +622,20 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 			    "%s: '%s' is not inet:PORT@ADDRESS or inet6:PORT@ADDRESS (a numeric address: no DNS)", k->name, v);
 		break;
 	}
+	case T_LOOPBACK: {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		struct cables_err why;
+
+		if (str_ieq(v, "none")) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return CABLES_OK;
+		}
+		if (metrics_listen_parse(v, &ss, &len, &why) != CABLES_OK)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: %s", k->name, why.msg);
+		break;
+	}
 	case T_ANCHORS:
 		if (str_ieq(v, "none")) {
 			free(*(char **)field);
@@ -883,6 +901,8 @@ config_free(struct config *c)
 	free(c->reinject_daemon_name);
 	sender_logins_free(c->sender_logins);
 	free(c->exchange_listen);
+	free(c->metrics_listen);
+	free(c->keyd_metrics_listen);
 	free(c->exchange_cert);
 	free(c->exchange_cert_key);
 	free(c->exchange_key);

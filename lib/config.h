@@ -112,6 +112,8 @@ struct config {
 	size_t exchange_anon_rate_limit;	/* ExchangeAnonymousRateLimit: unsigned requests a minute per client */
 	bool key_exchange;		/* KeyExchange: ask peers for keys */
 	bool wkd;			/* WKD: look keys up in the Web Key Directory */
+	char *metrics_listen;		/* MetricsListen: the milter's /metrics, loopback ADDRESS:PORT; NULL = off */
+	char *keyd_metrics_listen;	/* KeydMetricsListen: cables-keyd's /metrics; NULL = off */
 	struct peer *peers;		/* Peer lines */
 	size_t npeers;
 };

@@ -1,6 +1,7 @@
 /* keydproto - the cables-keyd protocol, both directions; see keydproto.h. */
 #include "autoconfig.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -939,5 +940,96 @@ keyd_delete_reply_parse(const char *text, size_t len, size_t *deleted, struct ca
 	free(line);
 	if (!ok)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd: the reply to a delete is not \"deleted=N\"");
+	return CABLES_OK;
+}
+
+void
+keyd_stats_metrics_format(struct buf *out, const char *text, size_t len)
+{
+	const char *p = text, *end;
+
+	if (len == 0)
+		return;	/* text may be NULL (an empty struct buf) */
+	end = text + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n > 0 && p[0] != '#') {
+			buf_appends(out, "metric=");
+			buf_append(out, p, n);
+			buf_appends(out, "\n");
+		}
+		p += n + 1;
+	}
+}
+
+/* "name{labels} value" or "name value": a Prometheus sample as keyd writes them (no timestamps). */
+static bool
+sample_valid(const char *s, size_t n)
+{
+	size_t i = 0, digits = 0;
+
+	if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return false;
+	while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == ':'))
+		i++;
+	if (i < n && s[i] == '{') {
+		const char *close = memchr(s + i, '}', n - i);
+
+		if (close == NULL)
+			return false;
+		i = (size_t)(close - s) + 1;
+	}
+	if (i >= n || s[i] != ' ')
+		return false;
+	for (i++; i < n && (isdigit((unsigned char)s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == '+' || s[i] == '-');
+	    i++)
+		digits++;
+	return digits > 0 && i == n;
+}
+
+cables_status
+keyd_stats_reply_parse(const char *text, size_t len, struct buf *metrics, struct cables_err *err)
+{
+	const char *p = text, *end;
+	size_t lineno = 0;
+
+	if (len == 0)
+		return CABLES_OK;	/* text may be NULL */
+	end = text + len;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+		const char *eq = memchr(p, '=', n);
+
+		lineno++;
+		if (n > 0 && p[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			break;	/* the reply's end */
+		if (n > 6 && memcmp(p, "error=", 6) == 0)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "cables-keyd refused the request: %.*s", (int)(n - 6),
+			    p + 6);
+		if (n > 7 && memcmp(p, "metric=", 7) == 0) {
+			if (!sample_valid(p + 7, n - 7))
+				return cables_fail(err, CABLES_ERR_SYNTAX, "stats reply line %zu is not a metric sample",
+				    lineno);
+			buf_append(metrics, p + 7, n - 7);
+			buf_appends(metrics, "\n");
+		} else {
+			size_t k = 0;
+
+			if (eq == NULL || eq == p)
+				return cables_fail(err, CABLES_ERR_SYNTAX, "stats reply line %zu is not name=value", lineno);
+			for (const char *q = eq + 1; q < p + n; q++, k++)
+				if (!isdigit((unsigned char)*q))
+					return cables_fail(err, CABLES_ERR_SYNTAX, "stats reply line %zu: not a number",
+					    lineno);
+			if (k == 0)
+				return cables_fail(err, CABLES_ERR_SYNTAX, "stats reply line %zu: no value", lineno);
+		}
+		p += (nl != NULL ? (size_t)(nl - p) : (size_t)(end - p)) + 1;
+	}
 	return CABLES_OK;
 }

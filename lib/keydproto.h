@@ -283,6 +283,26 @@ cables_status keyd_check_reply_parse(const char *text, size_t len, struct keyd_c
     struct cables_err *err);
 void keyd_check_reply_release(struct keyd_check_reply *r);
 
+/*
+ * The reply to request=stats: "name=value" counter lines (keyd's own
+ * words: lookups=, from_dns=, exchange_answered=, ...), then one
+ * "metric=SAMPLE" line per sample of the Prometheus text keyd serves on
+ * KeydMetricsListen (the same renderer, so the same numbers):
+ *
+ *   lookups=12
+ *   metric=cables_keyd_lookups_total{result="found"} 9
+ *
+ * keyd_stats_metrics_format() appends the metric= lines of an exposition
+ * text (its samples; HELP and TYPE comments are left out).
+ * keyd_stats_reply_parse() checks the whole reply (up to its empty line)
+ * and puts the samples, one a line, in metrics; a line that is neither
+ * "word=number" nor "metric=" with a sample "name[{labels}] number" is
+ * CABLES_ERR_SYNTAX, an "error=" reply CABLES_ERR_SYNTAX "cables-keyd
+ * refused the request: REASON".
+ */
+void keyd_stats_metrics_format(struct buf *out, const char *text, size_t len);
+cables_status keyd_stats_reply_parse(const char *text, size_t len, struct buf *metrics, struct cables_err *err);
+
 /* Any request may instead be answered with one "error=REASON" line (sanitized); keyd formats it with this. */
 void keyd_error_format(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

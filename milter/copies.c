@@ -101,6 +101,7 @@ copy_marker_check(struct message *m, const struct milter_env *env, const struct 
 	}
 	if (ok) {
 		outcome_set(out, VERDICT_ACCEPT, "pass", "a copy re-injected by Cables");
+		outcome_classify(out, CLASS_OWN_COPY, NULL);
 		return true;
 	}
 	/* Someone else's, replayed onto other content or recipients, or stale: gone, and no effect. */

@@ -150,6 +150,7 @@ gate_check(const struct message *m, const struct milter_env *env, struct outcome
 		switch (gate_remember(&stamp, REINJECT_GATE_WINDOW, env->now, &why)) {
 		case GATE_NEW:
 			outcome_set(out, VERDICT_ACCEPT, "pass", "re-injection: a copy made by Cables");
+			outcome_classify(out, CLASS_OWN_COPY, NULL);
 			return;
 		case GATE_FULL:
 			outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "re-injection: %s", why);

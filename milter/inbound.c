@@ -465,12 +465,15 @@ not_decrypted(const struct message *m, const struct mta *mta, struct report *r, 
 		text = xasprintf("Cables: %s: %s", state, why);
 		if (mta->quarantine(mta->ctx, text) != 0)
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused to quarantine");
-		else
+		else {
 			outcome_set(out, VERDICT_MODIFIED, "quarantine", "%s: %s", state, why);
+			outcome_classify(out, CLASS_HELD, format);
+		}
 		free(text);
 		return;
 	}
 	outcome_set(out, VERDICT_MODIFIED, state, "%s", why);
+	outcome_classify(out, CLASS_NOT_DECRYPTED, format);
 }
 
 /*
@@ -891,6 +894,7 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 		goto out;
 	}
 	outcome_set(out, VERDICT_MODIFIED, "decrypted", "%s", r->log.data);
+	outcome_classify(out, CLASS_DECRYPTED, h->name);
 	if (splitting)
 		split_non_targets(m, env, mta, target, h->name, non_target_why, out);
 	remove_own(m, mta, own, &copies, out);
@@ -950,8 +954,10 @@ inbound_finish(struct message *m, const struct milter_env *env, const struct mta
 		handler_sig_release(&sig);
 		if (add_report(m, mta, &r) != 0)
 			outcome_internal_error(out, m->on_internal_error, false, false, "the MTA refused a header change");
-		else
+		else {
 			outcome_set(out, VERDICT_MODIFIED, "verified", "format=%s%s", format, r.log.data);
+			outcome_classify(out, CLASS_VERIFIED, format);
+		}
 		goto out;
 	}
 	outcome_set(out, VERDICT_ACCEPT, "pass", "inbound, not encrypted or signed");

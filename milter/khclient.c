@@ -10,6 +10,7 @@
 
 #include <openssl/crypto.h>
 
+#include "counters.h"
 #include "khclient.h"
 #include "util.h"
 
@@ -97,6 +98,7 @@ call(void *arg, const struct kh_request *req, struct kh_reply *rep, struct cable
 	}
 	if (fd >= 0)
 		give_back(c, fd);
+	counters_keyholder(req->op, rep, st == CABLES_OK);
 	if (st != CABLES_OK || rep->status == KH_UNAVAILABLE || rep->status == KH_LIMITED)
 		outage = true;
 	OPENSSL_cleanse(out, sizeof(out));

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "keystore.h"
 #include "log.h"
+#include "metrics_server.h"
 #include "milter.h"
 #include "mime.h"
 #include "pgp.h"
@@ -325,6 +326,7 @@ main(int argc, char **argv)
 	struct cables_err err;
 	X509_STORE *anchors = NULL;
 	char *pid_file;
+	struct metrics_server *metrics = NULL;
 	int ch, rc;
 
 	while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
@@ -381,6 +383,11 @@ main(int argc, char **argv)
 	if (secure_socket(cfg) != 0)
 		return 1;
 	nodelay = strncmp(cfg->socket, "inet", 4) == 0 && set_nodelay_on_listeners() > 0;
+	/* Bound here, so that a port in use is said on the terminal; served once the threads are set up. */
+	if (cfg->metrics_listen != NULL && metrics_server_bind(cfg->metrics_listen, &metrics, &err) != CABLES_OK) {
+		fprintf(stderr, "cables-milter: MetricsListen %s\n", err.msg);
+		return 1;
+	}
 	if (!foreground && daemon(0, 0) != 0) {
 		fprintf(stderr, "cables-milter: cannot become a daemon: %s\n", strerror(errno));
 		return 1;
@@ -402,10 +409,16 @@ main(int argc, char **argv)
 	pid_file = cfg->pid_file != NULL ? xstrdup(cfg->pid_file) : NULL;
 	log_info("listening on %s%s (config %s)", cfg->socket, nodelay ? " with TCP_NODELAY" : "",
 	    cfg->path);
+	if (metrics != NULL)
+		log_info("serving metrics on %s (GET /metrics)", cfg->metrics_listen);
 	milter_setup(cfg, ks, anchors);	/* the milter owns cfg and anchors now */
 	start_reload_thread();
+	/* After start_reload_thread(): its thread inherits the blocked stop signals. */
+	if (metrics != NULL && metrics_server_start(metrics, milter_render_metrics, NULL, &err) != CABLES_OK)
+		fatalx("MetricsListen: %s", err.msg);
 	rc = smfi_main();
 	log_info("stopped");
+	metrics_server_stop(metrics);
 	milter_teardown();
 	keystore_close(ks);
 	if (pid_file != NULL)

@@ -16,7 +16,9 @@
 #include <openssl/crypto.h>
 
 #include "addr.h"
+#include "counters.h"
 #include "log.h"
+#include "metrics.h"
 #include "message.h"
 #include "keydclient.h"
 #include "khclient.h"
@@ -65,6 +67,7 @@ struct conn {
 	bool no_rcpt_check;	/* keyd failed an RCPT check of this message: no more of them */
 	struct message *msg;
 	struct runtime *rt;	/* the message's configuration */
+	uint64_t busy_ns;	/* the milter's time on the message so far (its decisions), for the counters */
 };
 
 static struct runtime *
@@ -180,6 +183,7 @@ milter_reload(void)
 	restart_only("LogFacility", o->log_facility, n->log_facility);
 	restart_only("ReinjectKey", o->reinject_key, n->reinject_key);
 	restart_only("KeyholderSocket", o->keyholder_socket, n->keyholder_socket);
+	restart_only("MetricsListen", o->metrics_listen, n->metrics_listen);
 	if (n->reinject_to != NULL && !reinject_key_loaded)
 		log_warnx("configuration: split delivery needs ReinjectKey, which is read at start; "
 		    "restart cables-milter");
@@ -260,6 +264,23 @@ queue_id(SMFICTX *ctx, struct message *m)
 			return m->queue_id;
 	}
 	return "NOQUEUE";
+}
+
+/* One decided message for the counters; since is when the callback that decided it began. */
+static void
+count_message(const struct conn *c, const struct outcome *out, uint64_t since)
+{
+	enum direction d = c->gate ? DIRECTION_REINJECTION :
+	    c->msg != NULL && c->msg->plan == PLAN_INBOUND ? DIRECTION_INBOUND : DIRECTION_OUTBOUND;
+
+	counters_message(d, out, c->busy_ns + (metric_now_ns() - since));
+}
+
+void
+milter_render_metrics(struct buf *out, void *arg)
+{
+	(void)arg;
+	counters_render(out, cert_cache);
 }
 
 static sfsistat
@@ -383,6 +404,7 @@ mlfi_envfrom(SMFICTX *ctx, char **argv)
 	bool trusted, exiting;
 
 	drop_message(c);
+	c->busy_ns = 0;
 	c->rt = runtime_acquire();
 	cfg = c->rt->cfg;
 	if (sender == NULL)
@@ -508,14 +530,19 @@ mlfi_eoh(SMFICTX *ctx)
 	struct milter_env env;
 	struct outcome out;
 	sfsistat rc;
+	uint64_t start;
 
 	if (c->msg == NULL || c->gate)	/* the gate decides on the whole message */
 		return SMFIS_CONTINUE;
+	start = metric_now_ns();
 	env = env_of(c);
 	khclient_outage_clear();	/* nothing left from another message served on this thread */
 	dispatch_eoh(c->msg, &env, &out);
-	if (out.verdict == VERDICT_CONTINUE)
+	if (out.verdict == VERDICT_CONTINUE) {
+		c->busy_ns += metric_now_ns() - start;
 		return SMFIS_CONTINUE;
+	}
+	count_message(c, &out, start);
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;
@@ -540,6 +567,7 @@ mlfi_eom(SMFICTX *ctx)
 	    mta_quarantine, ctx, false };
 	struct outcome out;
 	sfsistat rc;
+	uint64_t start = metric_now_ns();
 
 	if (c == NULL || c->msg == NULL) {
 		log_warnx("%s: end of message without a message context; temp-failing",
@@ -553,6 +581,7 @@ mlfi_eom(SMFICTX *ctx)
 		gate_check(c->msg, &env, &out);
 	else
 		dispatch_eom(c->msg, &env, &mta, &out);
+	count_message(c, &out, start);
 	rc = apply_outcome(ctx, c->msg, &out);
 	drop_message(c);
 	return rc;

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "keystore.h"
+#include "util.h"
 
 #include <stdint.h>
 #include <openssl/x509.h>
@@ -34,6 +35,9 @@ void milter_load_reinject_key(const struct config *cfg);
  * restart can change (Socket, KeyStore, LogFile, User, ...) are reported.
  */
 void milter_reload(void);
+
+/* The counters (counters.h) as Prometheus text: the metrics server's render function (arg unused). */
+void milter_render_metrics(struct buf *out, void *arg);
 
 /* Release everything (wiping the store key), before exit. */
 void milter_teardown(void);

@@ -449,6 +449,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		} else {
 			outcome_set(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)%s", reason,
 			    sign_note(m, note, sizeof(note)));
+			outcome_classify(out, CLASS_PLAINTEXT, NULL);
 		}
 	}
 	free(blocked);
@@ -688,6 +689,7 @@ encrypt_in_place(struct message *m, const struct milter_env *env, const struct m
 	    enc.nrecipients, enc.with_self ? " +self" : "", enc.signed_ ? " signed" : "", g->bcc ? " bcc" : "",
 	    spool_size(m->body), note,
 	    m->sign_note[0] != '\0' ? " " : "", m->sign_note);
+	outcome_classify(out, CLASS_ENCRYPTED, g->h->name);
 out:
 	protect_release(&pr);
 }
@@ -715,6 +717,7 @@ clear_sign(struct message *m, const struct milter_env *env, const struct mta *mt
 		return;
 	}
 	outcome_set(out, VERDICT_MODIFIED, "signed", "format=%s, not encrypted: %s", sig->format, m->blocked_reason);
+	outcome_classify(out, CLASS_SIGNED, sig->format);
 }
 
 /*
@@ -814,8 +817,10 @@ split(struct message *m, const struct milter_env *env, const struct mta *mta, co
 		encrypt_in_place(m, env, mta, &m->groups[0], signing, out);
 	else if (sig != NULL)
 		clear_sign(m, env, mta, sig, out);
-	else
+	else {
 		outcome_set(out, VERDICT_MODIFIED, "plaintext", "%s", m->blocked_reason);
+		outcome_classify(out, CLASS_PLAINTEXT, NULL);
+	}
 	if (out->verdict != VERDICT_MODIFIED)
 		return;
 	buf_init(&copies);
@@ -933,6 +938,7 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 			outcome_reply(out, "552", "5.3.4", "Cables: message too large to encrypt");
 		} else {
 			outcome_set(out, VERDICT_ACCEPT, "plaintext", "%s (policy encrypt)", m->body_err.msg);
+			outcome_classify(out, CLASS_PLAINTEXT, NULL);
 		}
 		return;
 	}

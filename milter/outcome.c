@@ -12,13 +12,40 @@ outcome_set(struct outcome *out, enum verdict v, const char *what, const char *f
 {
 	va_list ap;
 
+	static const enum outcome_class by_verdict[] = {
+		[VERDICT_CONTINUE] = CLASS_NONE, [VERDICT_ACCEPT] = CLASS_PASSED, [VERDICT_MODIFIED] = CLASS_PASSED,
+		[VERDICT_TEMPFAIL] = CLASS_TEMPFAILED, [VERDICT_REJECT] = CLASS_REJECTED,
+	};
+
 	out->verdict = v;
+	out->cls = by_verdict[v];
+	out->format = NULL;
 	out->what = what;
 	va_start(ap, fmt);
 	vsnprintf(out->detail, sizeof(out->detail), fmt, ap);
 	va_end(ap);
 	out->rcode = out->xcode = NULL;
 	out->reply[0] = '\0';
+}
+
+void
+outcome_classify(struct outcome *out, enum outcome_class cls, const char *format)
+{
+	out->cls = cls;
+	out->format = format;
+}
+
+const char *
+outcome_class_name(enum outcome_class cls)
+{
+	static const char *const names[CLASS_COUNT] = {
+		[CLASS_NONE] = "undecided", [CLASS_PASSED] = "passed", [CLASS_ENCRYPTED] = "encrypted",
+		[CLASS_SIGNED] = "signed", [CLASS_PLAINTEXT] = "plaintext-by-policy", [CLASS_DECRYPTED] = "decrypted",
+		[CLASS_VERIFIED] = "verified", [CLASS_NOT_DECRYPTED] = "not-decrypted", [CLASS_HELD] = "held",
+		[CLASS_TEMPFAILED] = "temp-failed", [CLASS_REJECTED] = "rejected", [CLASS_OWN_COPY] = "own-copy",
+	};
+
+	return cls < CLASS_COUNT ? names[cls] : "undecided";
 }
 
 void
@@ -54,6 +81,7 @@ outcome_internal_error(struct outcome *out, enum fail_action a, bool accept_allo
 	switch (a) {
 	case ACTION_ACCEPT:
 		outcome_set(out, VERDICT_ACCEPT, "plaintext", "internal error: %s (On-InternalError accept)", reason);
+		outcome_classify(out, CLASS_PLAINTEXT, NULL);
 		break;
 	case ACTION_REJECT:
 		outcome_set(out, VERDICT_REJECT, "reject", "internal error: %s", reason);

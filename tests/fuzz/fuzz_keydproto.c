@@ -9,8 +9,10 @@
  * newline, and formatting them again must parse to the same results.  The
  * same bytes as an import and as a delete reply: a parse fails with a
  * reason or gives fields keyd could have sent, which format and parse back
- * to the same.  And a request that parses must be one the typed request
- * formatters (the clients' side) format again, to a request that parses
+ * to the same.  The same bytes as a stats reply: its samples, formatted as
+ * metric= lines again, parse to the same samples.  And a request that
+ * parses must be one the typed request formatters (the clients' side)
+ * format again, to a request that parses
  * to the same: what keyd reads, a client can say, and the reverse.  The
  * same bytes as a check reply (the milter's RCPT-time question): a parse
  * fails with a reason or gives states keyd could have sent, which format
@@ -134,6 +136,31 @@ check_check_reply(const uint8_t *data, size_t size)
 	buf_release(&out);
 }
 
+/* The bytes as a stats reply: the samples it gives, formatted as metric= lines again, parse to the same. */
+static void
+check_stats_reply(const uint8_t *data, size_t size)
+{
+	struct buf samples, out, again;
+	struct cables_err err;
+
+	buf_init(&samples);
+	buf_init(&out);
+	buf_init(&again);
+	if (keyd_stats_reply_parse((const char *)data, size, &samples, &err) == CABLES_OK) {
+		if (memchr(samples.data != NULL ? samples.data : "", '\r', samples.len) != NULL)
+			abort();
+		keyd_stats_metrics_format(&out, samples.data, samples.len);
+		if (keyd_stats_reply_parse(out.data, out.len, &again, &err) != CABLES_OK || again.len != samples.len ||
+		    (samples.len > 0 && memcmp(again.data, samples.data, samples.len) != 0))
+			abort();
+	} else if (err.msg[0] == '\0') {
+		abort();
+	}
+	buf_release(&samples);
+	buf_release(&out);
+	buf_release(&again);
+}
+
 /* base64 text (as a request's data= lines joined) decoded; false when it is not whole base64. */
 static bool
 decode(const struct buf *b64, struct buf *bin)
@@ -231,6 +258,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	keyd_request_release(&req);
 	check_reply(data, size);
 	check_check_reply(data, size);
+	check_stats_reply(data, size);
 	check_import_delete_replies(data, size);
 	copy = xstrndup((const char *)data, size);
 	keyd_sanitize(copy);

@@ -219,6 +219,17 @@ fi
 stat_of b exchange_signed > "$T/signed.n"
 check "b answered a's requests as signed by a.test (exchange_signed=$(cat "$T/signed.n"))" test "$(cat "$T/signed.n")" -gt 0
 check "no request of a's was signed by a key b could not bind" test "$(stat_of b exchange_signed_unbound)" = 0
+ask a request=stats
+check "a's exchange signatures are counted as the keyholder's ok answers" test \
+	"$(sed -n 's/^metric=cables_keyd_keyholder_operations_total{operation="exchange-sign",result="ok"} //p' "$T/reply")" -gt 0
+# The metric= lines of the same reply (KeydMetricsListen's samples) carry the same numbers.
+ask b request=stats
+check "stats: cables_keyd_exchange_requests_total{result=answered} is exchange_answered" test \
+	"$(sed -n 's/^metric=cables_keyd_exchange_requests_total{result="answered"} //p' "$T/reply")" = \
+	"$(sed -n 's/^exchange_answered=//p' "$T/reply")"
+check "stats: cables_keyd_exchange_requests_total{result=refused} is exchange_refused" test \
+	"$(sed -n 's/^metric=cables_keyd_exchange_requests_total{result="refused"} //p' "$T/reply")" = \
+	"$(sed -n 's/^exchange_refused=//p' "$T/reply")"
 
 # 3. A rogue server: c.test's signed SRV leads to it, but it cannot sign with c.test's key.
 send x3 carol@c.test

@@ -196,7 +196,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"KeyholderIdleTimeout", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "UnresponsiveTime", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "ExchangeAnonymousAddresses", "ExchangeAnonymousRateLimit", "KeyExchange",
-		"Peer", "WKD", "AuthservID",
+		"Peer", "WKD", "MetricsListen", "KeydMetricsListen", "AuthservID",
 	};
 	size_t n = config_key_count();
 

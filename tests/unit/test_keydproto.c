@@ -473,6 +473,46 @@ test_import_request_refused(void **state)
 	free(key);
 }
 
+/* request=stats: counters, then the exposition's samples as metric= lines (comments left out). */
+static void
+test_stats_reply(void **state)
+{
+	static const char text[] = "# HELP a_total A.\n# TYPE a_total counter\na_total{r=\"x\"} 3\n"
+	    "# HELP h Seconds.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.250000000\nh_count 2\n";
+	static const char *const refused[][2] = {
+		{ "lookups=1\nmetric=a_total{r=\"x\"}\n", "line 2 is not a metric sample" },
+		{ "lookups=1\nmetric=a_total 3 4\n", "line 2 is not a metric sample" },
+		{ "metric=9a 1\n", "line 1 is not a metric sample" },
+		{ "metric=a_total{r=\"x\" 1\n", "line 1 is not a metric sample" },
+		{ "lookups=x\n", "line 1: not a number" },
+		{ "lookups=\n", "line 1: no value" },
+		{ "lookups\n", "line 1 is not name=value" },
+		{ "error=not now\n", "cables-keyd refused the request: not now" },
+	};
+	struct buf out, samples;
+	struct cables_err err;
+
+	(void)state;
+	buf_init(&out);
+	buf_init(&samples);
+	buf_appends(&out, "lookups=4\n");
+	keyd_stats_metrics_format(&out, text, strlen(text));
+	assert_string_equal(out.data, "lookups=4\nmetric=a_total{r=\"x\"} 3\nmetric=h_bucket{le=\"+Inf\"} 2\n"
+	    "metric=h_sum 0.250000000\nmetric=h_count 2\n");
+	buf_appends(&out, "\n");
+	assert_int_equal(keyd_stats_reply_parse(out.data, out.len, &samples, &err), CABLES_OK);
+	assert_string_equal(samples.data, "a_total{r=\"x\"} 3\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.250000000\nh_count 2\n");
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		buf_reset(&samples);
+		assert_int_equal(keyd_stats_reply_parse(refused[i][0], strlen(refused[i][0]), &samples, &err),
+		    CABLES_ERR_SYNTAX);
+		if (strstr(err.msg, refused[i][1]) == NULL)
+			fail_msg("'%s': '%s', not '%s'", refused[i][0], err.msg, refused[i][1]);
+	}
+	buf_release(&out);
+	buf_release(&samples);
+}
+
 static void
 test_delete_list_stats_requests(void **state)
 {
@@ -739,6 +779,7 @@ main(void)
 		cmocka_unit_test(test_import_request_round_trip),
 		cmocka_unit_test(test_import_request_refused),
 		cmocka_unit_test(test_delete_list_stats_requests),
+		cmocka_unit_test(test_stats_reply),
 		cmocka_unit_test(test_import_reply),
 		cmocka_unit_test(test_bad_import_replies_refused),
 		cmocka_unit_test(test_delete_reply),
