@@ -150,10 +150,18 @@ check "... the retries until then: 4xx as a whole, nothing sent" \
 	sh -c "[ $whole = 0 ] && [ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') = $sent ] && [ $(queue_count) = 0 ]"
 args=""
 for r in $(recipients 5001); do args="$args --to $r"; done
-# shellcheck disable=SC2086
-REPLY=$($MAILTOOL send --port "$SMTP_PORT" --from alice@a.test --rcpt-replies "$T/rcpts" $args "$T/plain.eml")
-RC=$?
-diag "the retry: $REPLY; $(grep -c '^451 ' "$T/rcpts") RCPTs deferred"
+# The 990 live members' lookups may still not all finish within LookupTimeout on busy cores (those of
+# the attempts above that timed out were not cached): a 4xx as a whole then, nothing sent, and the
+# sending MTA tries again, as in 1 (for up to 120 s).
+give_up=$(( $(date +%s) + 120 ))
+while :; do
+	# shellcheck disable=SC2086
+	REPLY=$($MAILTOOL send --port "$SMTP_PORT" --from alice@a.test --rcpt-replies "$T/rcpts" $args "$T/plain.eml")
+	RC=$?
+	diag "the retry: $REPLY; $(grep -c '^451 ' "$T/rcpts") RCPTs deferred"
+	[ "$RC" = 0 ] || [ "$RC" != 4 ] || [ "$(date +%s)" -ge "$give_up" ] && break
+	dead2_marked || break	# the mark holds throughout
+done
 check "the retry: the message is accepted" test "$RC" = 0
 check "the retry: 451 4.4.3 for the 10 dead2.test RCPTs, and no other" \
 	sh -c "[ \$(grep -c '^451 .*@dead2.test\$' $T/rcpts) = 10 ] && [ \$(grep -c '^4' $T/rcpts) = 10 ]"
