@@ -513,8 +513,9 @@ main(int argc, char **argv)
 	if (cfg->keyd_admin_socket != NULL)
 		afd = listen_on("KeydAdminSocket", cfg->keyd_admin_socket, cfg->admin_group,
 		    cfg->admin_group != NULL ? 0660 : 0600);
+	/* Not being able to serve metrics never stops keyd (any local user can take the port first). */
 	if (cfg->keyd_metrics_listen != NULL && metrics_server_bind(cfg->keyd_metrics_listen, &metrics, &err) != CABLES_OK)
-		fatalx("KeydMetricsListen %s", err.msg);
+		log_warnx("KeydMetricsListen %s: running without metrics", err.msg);
 	/* The lookup socket last: once it is there, both are (what the tests and scripts wait for). */
 	lfd = listen_on("KeydSocket", cfg->keyd_socket, cfg->socket_group, (mode_t)cfg->socket_mode);
 	if (!foreground && daemon(0, 0) != 0)
@@ -538,11 +539,13 @@ main(int argc, char **argv)
 			fatalx("%s", err.msg);
 		log_info("serving keys on %s (%s)", cfg->exchange_listen, X_PATH);
 	}
-	if (metrics != NULL) {
-		if (metrics_server_start(metrics, render_metrics, NULL, &err) != CABLES_OK)
-			fatalx("KeydMetricsListen: %s", err.msg);
-		log_info("serving metrics on %s (GET /metrics)", cfg->keyd_metrics_listen);
+	if (metrics != NULL && metrics_server_start(metrics, render_metrics, NULL, &err) != CABLES_OK) {
+		log_warnx("KeydMetricsListen: %s: running without metrics", err.msg);
+		metrics_server_stop(metrics);
+		metrics = NULL;
 	}
+	if (metrics != NULL)
+		log_info("serving metrics on %s (GET /metrics)", cfg->keyd_metrics_listen);
 	if (cfg->keyd_pid_file != NULL)
 		write_pid(cfg->keyd_pid_file);
 	if (cfg->exchange_key != NULL && cfg->keyd_user == NULL && cfg->user != NULL)

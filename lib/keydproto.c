@@ -979,6 +979,10 @@ sample_valid(const char *s, size_t n)
 
 		if (close == NULL)
 			return false;
+		/* Labels as printable ASCII only: no control byte reaches a terminal (cables-keyctl stats). */
+		for (i++; s + i < close; i++)
+			if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '{')
+				return false;
 		i = (size_t)(close - s) + 1;
 	}
 	if (i >= n || s[i] != ' ')

@@ -24,7 +24,7 @@ struct metrics_server;
  * (the server's thread must not cross fork()).  metrics_server_stop()
  * stops and frees it (NULL is fine).  Requests are bounded: a request line
  * and header fields within 8 KB, no body read, 8 connections at once,
- * 5 seconds each; only GET and HEAD of /metrics are answered 200, other
+ * each closed after 5 seconds idle; only GET and HEAD of /metrics are answered 200, other
  * paths 404, other methods 405, a Host header that is not a loopback
  * address 403 (metrics_host_is_loopback()).
  */

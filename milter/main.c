@@ -327,6 +327,7 @@ main(int argc, char **argv)
 	X509_STORE *anchors = NULL;
 	char *pid_file;
 	struct metrics_server *metrics = NULL;
+	char metrics_why[256] = "";
 	int ch, rc;
 
 	while ((ch = getopt(argc, argv, "c:fndh")) != -1) {
@@ -383,10 +384,16 @@ main(int argc, char **argv)
 	if (secure_socket(cfg) != 0)
 		return 1;
 	nodelay = strncmp(cfg->socket, "inet", 4) == 0 && set_nodelay_on_listeners() > 0;
-	/* Bound here, so that a port in use is said on the terminal; served once the threads are set up. */
+	/*
+	 * Bound here, so that a port in use is said on the terminal; served once
+	 * the threads are set up.  Not being able to serve metrics never stops
+	 * the milter: any local user can take a loopback port first, and mail
+	 * must not wait (or, under milter_default_action accept, leave
+	 * unencrypted) for want of counters.
+	 */
 	if (cfg->metrics_listen != NULL && metrics_server_bind(cfg->metrics_listen, &metrics, &err) != CABLES_OK) {
-		fprintf(stderr, "cables-milter: MetricsListen %s\n", err.msg);
-		return 1;
+		fprintf(stderr, "cables-milter: MetricsListen %s: running without metrics\n", err.msg);
+		strlcpy_c(metrics_why, err.msg, sizeof(metrics_why));
 	}
 	if (!foreground && daemon(0, 0) != 0) {
 		fprintf(stderr, "cables-milter: cannot become a daemon: %s\n", strerror(errno));
@@ -411,11 +418,16 @@ main(int argc, char **argv)
 	    cfg->path);
 	if (metrics != NULL)
 		log_info("serving metrics on %s (GET /metrics)", cfg->metrics_listen);
+	else if (metrics_why[0] != '\0')
+		log_warnx("MetricsListen %s: running without metrics", metrics_why);
 	milter_setup(cfg, ks, anchors);	/* the milter owns cfg and anchors now */
 	start_reload_thread();
 	/* After start_reload_thread(): its thread inherits the blocked stop signals. */
-	if (metrics != NULL && metrics_server_start(metrics, milter_render_metrics, NULL, &err) != CABLES_OK)
-		fatalx("MetricsListen: %s", err.msg);
+	if (metrics != NULL && metrics_server_start(metrics, milter_render_metrics, NULL, &err) != CABLES_OK) {
+		log_warnx("MetricsListen: %s: running without metrics", err.msg);
+		metrics_server_stop(metrics);
+		metrics = NULL;
+	}
 	rc = smfi_main();
 	log_info("stopped");
 	metrics_server_stop(metrics);

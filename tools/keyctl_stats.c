@@ -78,23 +78,34 @@ fetch_metrics(const char *spec, struct buf *out, char *why, size_t why_len)
 	return true;
 }
 
-/* The sample lines of an exposition text (no comments). */
+/*
+ * The sample lines of an exposition text (no comments).  Whatever answers
+ * on MetricsListen (another process may hold the port) reaches the admin's
+ * terminal: a line with a byte that is not printable ASCII is not shown.
+ */
 static void
 print_samples(const char *text, size_t len)
 {
 	const char *p = text, *end;
+	size_t hidden = 0;
 
 	if (len == 0)
 		return;	/* text may be NULL */
 	end = text + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p), i;
 
-		if (n > 0 && p[0] != '#')
+		for (i = 0; i < n && (unsigned char)p[i] >= 0x20 && (unsigned char)p[i] <= 0x7e; i++)
+			;
+		if (i < n)
+			hidden++;
+		else if (n > 0 && p[0] != '#')
 			printf("%.*s\n", (int)n, p);
 		p += n + 1;
 	}
+	if (hidden > 0)
+		printf("# %zu line%s not shown: not printable text\n", hidden, hidden == 1 ? "" : "s");
 }
 
 int

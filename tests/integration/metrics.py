@@ -166,7 +166,7 @@ def main():
         port, size = int(sys.argv[2]), int(sys.argv[3])
         s = socket.create_connection(('127.0.0.1', port), timeout=10)
         try:
-            s.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\nX-Filler: ' + b'a' * size + b'\r\n\r\n')
+            s.sendall(b'GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Filler: ' + b'a' * size + b'\r\n\r\n')
         except OSError:
             pass
         try:

@@ -484,6 +484,8 @@ test_stats_reply(void **state)
 		{ "lookups=1\nmetric=a_total 3 4\n", "line 2 is not a metric sample" },
 		{ "metric=9a 1\n", "line 1 is not a metric sample" },
 		{ "metric=a_total{r=\"x\" 1\n", "line 1 is not a metric sample" },
+		{ "metric=a{\r} 1\n", "line 1 is not a metric sample" },
+		{ "metric=a{x=\"\033]0;t\007\"} 1\n", "line 1 is not a metric sample" },
 		{ "lookups=x\n", "line 1: not a number" },
 		{ "lookups=\n", "line 1: no value" },
 		{ "lookups\n", "line 1 is not name=value" },
