@@ -309,43 +309,48 @@ check "keyholder: KeyholderRateLimit 2: two operations, the third rate-limited, 
 check "keyholder: the rate limit is logged" grep -q 'alice@a.test sign fingerprint=[0-9a-f]*: rate-limited: more than 2 signatures a minute (KeyholderSignRateLimit)' "$T/rl.log"
 stop_keyholder "$T/rl.conf"
 
-# --- Separate buckets (issue 14): junk that fails to unwrap spends the failure bucket only. ---
+# --- Separate buckets (issue 14): junk that fails to unwrap spends the failure bucket first. ---
+# Decrypt bucket 4, failure bucket 2: two junk blocks are answered failed and charged to the failure
+# bucket; then junk gets substitute keys, each costing a decrypt token as a block that decrypts would
+# (a bucket that paid only for conforming blocks would tell the padding).
 sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/rb.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/rb.log|" \
 	"$CONF" > "$T/rb.conf"
-printf 'KeyholderSignRateLimit 2\nKeyholderDecryptRateLimit 3\nKeyholderFailureRateLimit 2\n' >> "$T/rb.conf"
+printf 'KeyholderSignRateLimit 2\nKeyholderDecryptRateLimit 4\nKeyholderFailureRateLimit 2\n' >> "$T/rb.conf"
 start_keyholder "$T/rb.conf"
 rb() { KH_SOCK=$T/rb.sock KH_DATA=1 kh_ask "$@"; }
 openssl x509 -in "$T/alice-cert.pem" -noout -pubkey > "$T/alice-pub.pem"
 head -c 32 /dev/urandom > "$T/cek"
 pkcs1() { openssl pkeyutl -encrypt -pubin -inkey "$T/alice-pub.pem" -pkeyopt rsa_padding_mode:pkcs1 -in "$T/cek" | xxd -p | tr -d '\n'; }
 BLOCK_HEX=$(pkcs1)
+VALID_HEX=$(pkcs1)
 junk() { echo "00$(head -c $((${#BLOCK_HEX} / 2 - 1)) /dev/urandom | xxd -p | tr -d '\n')"; }
 JUNK=$(junk)
+OAEP_JUNK=$(junk)
 answers=""
-for i in 1 2 3 4; do
+for i in 1 2; do
 	answers="$answers $(rb 1 0 alice@a.test "$FPR_alice" "$(junk)" | cut -d' ' -f1)"
 done
-check "buckets: junk PKCS#1 v1.5 blocks: two answered failed (KeyholderFailureRateLimit 2), then substitute keys" \
-	test "$answers" = " status=2 status=2 status=0 status=0"
 s1=$(rb 1 0 alice@a.test "$FPR_alice" "$JUNK")
 s2=$(rb 1 0 alice@a.test "$FPR_alice" "$JUNK")
+valid=$(rb 1 0 alice@a.test "$FPR_alice" "$VALID_HEX")
+sig=$(rb 4 672 alice@a.test "$FPR_alice" "$DIGEST" | cut -d' ' -f1)
+oaep=$(rb 2 0 alice@a.test "$FPR_alice" "$OAEP_JUNK" | cut -d' ' -f1)
+fifth=$(rb 1 0 alice@a.test "$FPR_alice" "$VALID_HEX" | cut -d' ' -f1)
+check "buckets: junk PKCS#1 v1.5 blocks: two answered failed (KeyholderFailureRateLimit 2), then substitute keys" \
+	test "$answers ${s1%% *}" = " status=2 status=2 status=0"
 check "buckets: a junk block asked twice gets the same substitute (as a block that decrypts would)" \
 	test "${s1%% *}:$s1" = "status=0:$s2"
 check "buckets: the substitute is logged as a failure" \
 	grep -q 'alice@a.test rsa-decrypt fingerprint=[0-9a-f]*: failed: .*(over KeyholderFailureRateLimit: answered with a substitute key)' "$T/rb.log"
-check "buckets: with the failure bucket empty, a valid decryption for the same user still succeeds, with the right key" \
-	test "$(rb 1 0 alice@a.test "$FPR_alice" "$(pkcs1)")" = "status=0 data=$(xxd -p "$T/cek" | tr -d '\n')"
-check "buckets: ... and a signature for the same user" test "$(rb 4 672 alice@a.test "$FPR_alice" "$DIGEST" | cut -d' ' -f1)" = status=0
+check "buckets: with the failure bucket empty, a valid decryption for the same user succeeds, with the right key" \
+	test "$valid" = "status=0 data=$(xxd -p "$T/cek" | tr -d '\n')"
+check "buckets: ... and a signature for the same user" test "$sig" = status=0
 check "buckets: an OAEP block that is no encoding is still answered failed (it tells nothing about the key)" \
-	test "$(rb 2 0 alice@a.test "$FPR_alice" "$(junk)" | cut -d' ' -f1)" = status=2
-rl=""
-for i in 1 2 3; do
-	rl="$rl $(rb 1 0 alice@a.test "$FPR_alice" "$(pkcs1)" | cut -d' ' -f1)"
-done
-check "buckets: the decrypt bucket still limits: two more valid decryptions, then rate-limited (KeyholderDecryptRateLimit 3)" \
-	test "$rl" = " status=0 status=0 status=3"
+	test "$oaep" = status=2
+check "buckets: the two substitutes cost decrypt tokens as successes do: the fifth decryption is rate-limited (KeyholderDecryptRateLimit 4)" \
+	test "$fifth" = status=3
 check "buckets: ... logged with its limit" \
-	grep -q 'alice@a.test rsa-decrypt fingerprint=[0-9a-f]*: rate-limited: more than 3 decryptions a minute (KeyholderDecryptRateLimit)' "$T/rb.log"
+	grep -q 'alice@a.test rsa-decrypt fingerprint=[0-9a-f]*: rate-limited: more than 4 decryptions a minute (KeyholderDecryptRateLimit)' "$T/rb.log"
 check "buckets: with the decrypt bucket empty, junk is limited too (never performed)" \
 	test "$(rb 1 0 alice@a.test "$FPR_alice" "$(junk)" | cut -d' ' -f1)" = status=3
 check "buckets: the sign bucket is its own: one more signature, then rate-limited (KeyholderSignRateLimit 2)" \

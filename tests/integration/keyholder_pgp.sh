@@ -255,15 +255,17 @@ check "... logged as a failed pgp-ecdh-unwrap" \
 	grep -q "alice@a.test pgp-ecdh-unwrap keyid=[0-9a-f]*: failed: OpenPGP ECDH: the session key does not unwrap" "$T/keyholder.log"
 check "keyholder: ecdh-unwrap is for OpenPGP keys only" \
 	test "$(kh_ask 6 0 0 alice@a.test "$(field alice sub | cut -c1-56)00000000" "$(junk_unwrap)")" != status=0
-# With a decrypt bucket of 1: junk does not spend it (else the second would be rate-limited).
+# With a decrypt bucket of 1 and a failure bucket of 2: junk within the failure bucket does not spend the
+# decrypt bucket (else the second would be rate-limited); past it, junk costs a decrypt token, as a
+# success does (the third), and then the bucket limits (the fourth).
 sed -e "s|^KeyholderSocket .*|KeyholderSocket $T/kb.sock|" -e "s|^KeyholderLogFile .*|KeyholderLogFile $T/kb.log|" \
 	"$CONF" > "$T/kb.conf"
-printf 'KeyholderDecryptRateLimit 1\nKeyholderFailureRateLimit 1\n' >> "$T/kb.conf"
+printf 'KeyholderDecryptRateLimit 1\nKeyholderFailureRateLimit 2\n' >> "$T/kb.conf"
 start_keyholder "$T/kb.conf"
 kb=""
-for i in 1 2 3; do kb="$kb $(KH_SOCK=$T/kb.sock kh_ask 6 1 0 alice@a.test "$(field alice sub)" "$(junk_unwrap)")"; done
-check "keyholder: three junk Curve25519 packets with KeyholderDecryptRateLimit 1: failed, never rate-limited" \
-	test "$kb" = " status=2 status=2 status=2"
+for i in 1 2 3 4; do kb="$kb $(KH_SOCK=$T/kb.sock kh_ask 6 1 0 alice@a.test "$(field alice sub)" "$(junk_unwrap)")"; done
+check "keyholder: four junk Curve25519 packets, KeyholderDecryptRateLimit 1, KeyholderFailureRateLimit 2: failed three times, then rate-limited" \
+	test "$kb" = " status=2 status=2 status=2 status=3"
 stop_keyholder "$T/kb.conf"
 check "keyholder: an ECDH key does not sign (P-256 ECDH subkey asked for ECDSA)" \
 	test "$(kh_ask 4 1 0 pat@a.test "$(field pat sub)" "$DIGEST")" = status=1
