@@ -224,9 +224,9 @@ check "... while a 4 KB one is served ($status)" test "$status" = 200
 check "the endpoint still answers after it" sh -c "$MT get $MPORT /metrics | sed -n 1p | grep -q '^200 '"
 check "the milter still filters after it" sh -c "kill -0 $MILTER_PID"
 # Slow clients take the endpoint's few connections (and time out): mail goes on, counted.
-$MT hold "$MPORT" 24 4 &
+$MT hold "$MPORT" 24 4 "$T/hold.ready" &
 hold_pid=$!
-sleep 1
+wait_for 10 test -f "$T/hold.ready"
 before=$($MT value "$T/s_last.prom" 'cables_message_processing_seconds_count{direction="outbound"}')
 rig_send "$T/plain.eml" alice@a.test nick@n.test
 check "24 slow clients on the endpoint: mail is still accepted" test $? = 0
