@@ -20,7 +20,6 @@ STUBPORT=$((RIG_PORT + 6))
 SOCK=$T/keyd.sock
 TIMEOUT_S=2
 MARGIN_S=1	# the milter waits LookupTimeout + 1 s for keyd (keyd answers by LookupTimeout + 250 ms)
-SLACK_S=6	# SMTP for 1,000 RCPT commands, encryption and re-injection of the copies on 2 busy cores
 
 # keys.test: signed, three users with keys; lists.test: unsigned, no keys.
 R=$T/r
@@ -88,17 +87,20 @@ none_before=$(sed -n 's/^none=//p' "$T/reply")
 # Cold, 990 live addresses may not all be looked up within LookupTimeout on slow or busy cores (a
 # sanitizer build beside other suites): then the message is refused with a 4xx, nothing is sent, and the
 # sending MTA tries again, as here (for up to 120 s); every answer, either way, comes in time.
+# "In time" is keyd's promise, checked where it matters: the milter never gave up waiting for keyd's
+# answer (LookupTimeout + 1 s); the SMTP times around it (1,000 RCPTs, Postfix) are shown, not judged.
+late() { grep -c 'cables-keyd did not answer within' "$MILTER_LOG"; }
+late_before=$(late)
 give_up=$(( $(date +%s) + 120 ))
-slow=0
 while :; do
 	send_timed 1
-	[ "$TOOK" -le $(( (TIMEOUT_S + MARGIN_S + SLACK_S) * 1000 )) ] || slow=$TOOK
 	[ "$RC" = 0 ] || [ "$RC" != 4 ] || [ "$(date +%s)" -ge "$give_up" ] && break
 	diag "1,000 recipients, cold: $REPLY in $TOOK ms; sending again"
 done
 diag "1,000 recipients, one dead domain: accepted in $TOOK ms (LookupTimeout ${TIMEOUT_S}s)"
 check "1,000 recipients with a dead domain among them: accepted ($REPLY)" test "$RC" = 0
-check "... every attempt answered within LookupTimeout + ${MARGIN_S} s (+ ${SLACK_S} s for SMTP)" test "$slow" = 0
+check "... keyd answered every attempt before the milter's LookupTimeout + ${MARGIN_S} s were up" \
+	test "$(late)" = "$late_before"
 check "all 1,000 recipients delivered" wait_for 60 sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') -ge 1000 ]"
 check "exactly 1,000 recipient lines on the wire" test "$(rcpt_lines)" = 1000
 for who in k1 k2 k3; do check "$who@keys.test (key in signed DNS): encrypted only" encrypted_only "$who@keys.test"; done
@@ -126,8 +128,8 @@ sent=$(rcpt_lines)
 send_timed 5001
 diag "1,000 recipients, dead domain with On-KeydError tempfail: $REPLY in $TOOK ms"
 check "a dead domain under On-KeydError tempfail: 4xx" test "$RC" = 4
-check "... within LookupTimeout + ${MARGIN_S} s (+ ${SLACK_S} s): $TOOK ms" \
-	test "$TOOK" -le $(( (TIMEOUT_S + MARGIN_S + SLACK_S) * 1000 ))
+diag "... in $TOOK ms (LookupTimeout ${TIMEOUT_S}s + ${MARGIN_S} s)"
+check "... keyd answered before the milter's LookupTimeout + ${MARGIN_S} s were up" test "$(late)" = "$late_before"
 check "... nothing of it queued or sent" sh -c "[ \$(cat $SINK/* | grep -c '^X-Rcpt-Args:') = $sent ] && [ $(queue_count) = 0 ]"
 # 3b. keyd marks dead2.test unresponsive; the retry, as the sending MTA makes it, gets 451 4.4.3 for
 # the 10 dead2.test RCPTs alone, and the message goes to the 990 others (cables-keyd(8), UnresponsiveTime).

@@ -326,15 +326,21 @@ queue_kick() { postkick -c "$PF" public pickup W >/dev/null 2>&1; postqueue -c "
 # A captured message without smtp-sink's envelope lines.
 sink_message() { $MAILTOOL strip-sink "$1"; }
 
+# sink_file_of QID: the sink's dump file of message QID (named in Postfix's Received header).
+sink_file_of() {
+	f=$(grep -l " id $1[;]*\$" "$SINK"/* 2>/dev/null | head -n 1)
+	[ -n "$f" ] && echo "$f"
+}
+
 # capture [QID]: wait until message QID (default: from $REPLY) has been
 # delivered to the sink; print the path of a copy without sink's envelope lines.
 # Postfix's Received header names the queue ID, which identifies the file.
 capture() {
 	qid=${1:-$(qid_of_reply)}
 	[ -n "$qid" ] || return 1
-	wait_for 120 delivered "$qid" || return 1
-	f=$(grep -l " id $qid[;]*\$" "$SINK"/* 2>/dev/null | head -n 1)
-	[ -n "$f" ] || return 1
+	wait_for 120 delivered "$qid" || { echo "# capture: $qid not delivered within 120 s:" \
+		"$(grep "$qid" "$PF/maillog" | tail -n 3)" >&2; return 1; }
+	f=$(sink_file_of "$qid") || { echo "# capture: $qid delivered, but no copy at the sink names it" >&2; return 1; }
 	sink_message "$f" > "$T/$qid.eml"
 	echo "$T/$qid.eml"
 }

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 #include <openssl/cms.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -260,6 +261,38 @@ test_ecdh_bad_point(void **state)
 	r.data[0] = 4;
 	memset(r.data + 1, 0x11, 64);
 	assert_int_equal(khop_perform(key, &r, &out, NULL), KH_FAILED);
+	r.len = 1;		/* the point at infinity: decodes, and ECDH must refuse it */
+	r.data[0] = 0;
+	assert_int_equal(khop_perform(key, &r, &out, NULL), KH_FAILED);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+}
+
+/* A good point (P-256: cofactor 1, no order check) gives the secret the other side computes. */
+static void
+test_ecdh_good_point(void **state)
+{
+	struct kh_request r = { 0 };
+	struct kh_reply out;
+	X509 *cert;
+	EVP_PKEY *key, *peer = EVP_EC_gen("P-256");
+	EVP_PKEY_CTX *d;
+	uint8_t theirs[66];
+	size_t len = sizeof(theirs), plen = 0;
+
+	assert_non_null(peer);
+	assert_int_equal(smime_generate("alice@a.test", SMIME_ALGO_P256, 30, NOW, &cert, &key, NULL), CABLES_OK);
+	assert_int_equal(EVP_PKEY_get_octet_string_param(peer, OSSL_PKEY_PARAM_PUB_KEY, r.data, sizeof(r.data), &plen), 1);
+	r.op = KH_OP_ECDH;
+	r.len = plen;
+	assert_int_equal(khop_perform(key, &r, &out, NULL), KH_OK);
+	assert_non_null(d = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL));
+	assert_true(EVP_PKEY_derive_init(d) > 0 && EVP_PKEY_derive_set_peer_ex(d, key, 1) > 0 &&
+	    EVP_PKEY_derive(d, theirs, &len) > 0);
+	assert_int_equal(out.len, len);
+	assert_memory_equal(out.data, theirs, len);
+	EVP_PKEY_CTX_free(d);
+	EVP_PKEY_free(peer);
 	EVP_PKEY_free(key);
 	X509_free(cert);
 }
@@ -337,6 +370,7 @@ main(void)
 		cmocka_unit_test(test_sign_ecdsa),
 		cmocka_unit_test(test_no_raw_oracle),
 		cmocka_unit_test(test_ecdh_bad_point),
+		cmocka_unit_test(test_ecdh_good_point),
 		cmocka_unit_test(test_proto_strict),
 		cmocka_unit_test(test_hidden_unwrap_failure),
 	};
