@@ -64,6 +64,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "epochkeys.h"
 #include "keystore.h"
 #include "khop.h"
 #include "khproto.h"
@@ -79,6 +80,7 @@
 #define FRAME_TIMEOUT_MS 10000	/* a request begun must be complete within this */
 #define KEYS_MAX 64
 #define BUCKETS_MAX 1024
+#define EPOCH_ROUND_SECS 3600	/* how often epoch keys are looked after */
 
 struct client {
 	int fd;
@@ -498,7 +500,7 @@ static enum kh_status
 authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up, struct cables_err *err)
 {
 	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
-	struct key_list list;
+	struct key_list list, epochs;
 	const struct key_record *r = NULL;
 	enum kh_status st;
 	enum bucket_class class = is_decryption(req->op) ? BUCKET_DECRYPT : BUCKET_SIGN;
@@ -516,8 +518,15 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up
 		return st;
 	if (keystore_lookup(ks, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", &list, err) != CABLES_OK)
 		return KH_UNAVAILABLE;
+	/* The address's epoch keys too (they decrypt; an epoch certificate's key usage allows no signing). */
+	if (keystore_epoch_list(ks, req->address, true, &epochs, err) != CABLES_OK) {
+		key_list_release(&list);
+		return KH_UNAVAILABLE;
+	}
+	key_list_take(&list, &epochs);
 	for (size_t i = 0; i < list.count && r == NULL; i++)
-		if (names_record(req, &list.items[i]))
+		if (names_record(req, &list.items[i]) && strcmp(list.items[i].format,
+		    req->key == KH_KEY_PGP ? "pgp" : "smime") == 0)
 			r = &list.items[i];
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
 	if (r != NULL && req->op == KH_OP_PGP_ECDH_UNWRAP && unwrap_params(r, req, up, err) != KH_OK)
@@ -950,12 +959,80 @@ accept_client(int lfd)
 	pthread_detach(tid);
 }
 
+/* A deleted epoch key's unsealed copy goes at once; the store no longer names it anyway. */
+static void
+epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char *fpr, long long when,
+    const char *why)
+{
+	(void)arg;
+	switch (ev) {
+	case EPOCHKEYS_MADE:
+		log_info("epoch key %.16s made for %s, expires %lld, deleted after %lld", fpr, address, when,
+		    when + (long long)(cfg->epoch_key_grace_ms / 1000));
+		break;
+	case EPOCHKEYS_DELETED:
+		pthread_mutex_lock(&state_lock);
+		for (size_t i = 0; i < nkeys; i++)
+			if (keys[i].kind == KH_KEY_SMIME && strcmp(keys[i].fingerprint, fpr) == 0) {
+				EVP_PKEY_free(keys[i].key);
+				keys[i] = keys[--nkeys];
+				break;
+			}
+		pthread_mutex_unlock(&state_lock);
+		log_info("epoch key %.16s of %s deleted (expired %lld)", fpr, address, when);
+		break;
+	case EPOCHKEYS_FAILED:
+		log_warnx("epoch keys: %s: %.16s: %s", address, fpr, why);
+		break;
+	}
+}
+
+/* One round of epoch key upkeep (doc/key-exchange.md, "Forward secrecy: epoch keys"). */
+static void
+epoch_round(void)
+{
+	struct epochkeys_env e;
+	struct epochkeys_counts n;
+	struct cables_err err;
+	enum kh_status st;
+
+	pthread_mutex_lock(&state_lock);
+	st = store_ready(&err);
+	pthread_mutex_unlock(&state_lock);
+	if (st != KH_OK) {
+		log_warnx("epoch keys: not looked after: %s", err.msg);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ks = ks;
+	e.store_key = store_key;
+	e.local_domains = &cfg->local_domains;
+	e.times.lifetime = (long long)(cfg->epoch_key_lifetime_ms / 1000);
+	e.times.grace = (long long)(cfg->epoch_key_grace_ms / 1000);
+	e.report = epoch_report;
+	if (epochkeys_maintain(&e, (long long)time(NULL), &n, &err) != CABLES_OK)
+		log_warnx("epoch keys: %s", err.msg);
+	else if (n.made + n.deleted + n.failed > 0)
+		log_info("epoch keys: %zu made, %zu deleted, %zu failed", n.made, n.deleted, n.failed);
+}
+
 static void
 run(int lfd)
 {
+	time_t next_epoch_round = 0;
+
 	while (!stopping) {
 		struct pollfd p = { lfd, POLLIN, 0 };
 
+		/*
+		 * In this thread, between accepts: it reads the store key that
+		 * only this thread (re)loads, and a slow round delays new
+		 * connections, never requests on open ones.
+		 */
+		if (cfg->epoch_key_lifetime_ms != 0 && time(NULL) >= next_epoch_round) {
+			epoch_round();
+			next_epoch_round = time(NULL) + EPOCH_ROUND_SECS;
+		}
 		if (poll(&p, 1, 1000) > 0 && (p.revents & POLLIN))
 			accept_client(lfd);
 		if (flushing) {

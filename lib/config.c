@@ -111,6 +111,8 @@ static const struct key keys[] = {
 	{ "KeyholderFailureRateLimit", T_SIZE,	"60",			OFF(keyholder_failure_rate_limit), NULL, false, 0 },
 	{ "KeyholderClients",	T_SIZE,		"128",			OFF(keyholder_clients), NULL, false, 0 },
 	{ "KeyholderIdleTimeout", T_SECONDS,	"5m",			OFF(keyholder_idle_timeout_ms), NULL, false, 0 },
+	{ "EpochKeyLifetime",	T_SECONDS,	"7d",			OFF(epoch_key_lifetime_ms), NULL, false, 0 },
+	{ "EpochKeyGrace",	T_SECONDS,	"6d",			OFF(epoch_key_grace_ms), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
@@ -797,6 +799,12 @@ config_parse(const char *name, const char *text, size_t len, struct cables_err *
 	}
 	if (seen[(size_t)(find_key("KeydAdminSocket") - keys)] == 0)
 		derive_admin_socket(c);
+	/* An overlap (a seventh of the lifetime) shorter than a few minutes would rotate faster than keyd can publish. */
+	if (c->epoch_key_lifetime_ms != 0 && c->epoch_key_lifetime_ms < 3600UL * 1000) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: EpochKeyLifetime: at least 1h (or 0: no epoch keys)", name,
+		    seen[(size_t)(find_key("EpochKeyLifetime") - keys)]);
+		goto fail;
+	}
 	/* KeyholderRateLimit is what the sign and decrypt buckets hold unless they are set themselves. */
 	if (seen[(size_t)(find_key("KeyholderSignRateLimit") - keys)] == 0)
 		c->keyholder_sign_rate_limit = c->keyholder_rate_limit;

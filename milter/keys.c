@@ -179,19 +179,25 @@ cables_status
 keys_private(const struct milter_env *env, const char *addr, struct key_pair **pairs, size_t *n,
     struct cables_err *err)
 {
-	struct key_list keys;
+	struct key_list keys, epochs;
 	cables_status st;
 
 	*pairs = NULL;
 	*n = 0;
 	if ((st = keystore_lookup(env->ks, addr, "smime", &keys, err)) != CABLES_OK)
 		return st;
+	/* Epoch keys decrypt what senders encrypted to them (doc/key-exchange.md, "Forward secrecy"). */
+	if ((st = keystore_epoch_list(env->ks, addr, true, &epochs, err)) != CABLES_OK) {
+		key_list_release(&keys);
+		return st;
+	}
+	key_list_take(&keys, &epochs);
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
 		X509 *cert;
 		EVP_PKEY *key;
 
-		if (r->secret_data == NULL)
+		if (r->secret_data == NULL || strcmp(r->format, "smime") != 0)
 			continue;
 		if (env->keyholder == NULL && env->seal_key == NULL) {
 			st = cables_fail(err, CABLES_ERR_UNUSABLE, "private keys unavailable: KeyholderSocket is none");

@@ -113,6 +113,15 @@ cables_status smime_generate(const char *addr, enum smime_algo algo, unsigned in
     time_t now, X509 **cert, EVP_PKEY **key, struct cables_err *err);
 
 /*
+ * An epoch key for addr (doc/key-exchange.md, "Forward secrecy"): a new
+ * P-256 key for key agreement in a certificate valid from not_before to
+ * not_after, issued by the long-term certificate parent and signed with
+ * its private key parent_key.
+ */
+cables_status smime_epoch_issue(X509 *parent, EVP_PKEY *parent_key, const char *addr,
+    long long not_before, long long not_after, X509 **cert, EVP_PKEY **key, struct cables_err *err);
+
+/*
  * Read certificates and at most one private key from a file: PEM
  * (certificates and/or a private key), DER certificate, or PKCS#12
  * (passphrase may be NULL for none).

@@ -193,7 +193,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "KeydUser",
 		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderSignRateLimit",
 		"KeyholderDecryptRateLimit", "KeyholderFailureRateLimit", "KeyholderClients",
-		"KeyholderIdleTimeout", "Resolver",
+		"KeyholderIdleTimeout", "EpochKeyLifetime", "EpochKeyGrace", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "UnresponsiveTime", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "ExchangeAnonymousAddresses", "ExchangeAnonymousRateLimit", "KeyExchange",
 		"Peer", "WKD", "MetricsListen", "KeydMetricsListen", "AuthservID",
