@@ -1012,8 +1012,8 @@ epoch_round(void)
 	e.report = epoch_report;
 	if (epochkeys_maintain(&e, (long long)time(NULL), &n, &err) != CABLES_OK)
 		log_warnx("epoch keys: %s", err.msg);
-	else if (n.made + n.deleted + n.failed > 0)
-		log_info("epoch keys: %zu made, %zu deleted, %zu failed", n.made, n.deleted, n.failed);
+	else
+		log_info("epoch keys looked after: %zu made, %zu deleted, %zu failed", n.made, n.deleted, n.failed);
 }
 
 static void
@@ -1038,6 +1038,7 @@ run(int lfd)
 		if (flushing) {
 			/* SIGHUP: forget unsealed keys and the store key (rotated?); both are read again when needed. */
 			flushing = 0;
+			next_epoch_round = 0;	/* and look after epoch keys now: keys generated meanwhile get theirs */
 			pthread_mutex_lock(&state_lock);
 			keys_flush();
 			OPENSSL_cleanse(store_key, sizeof(store_key));
