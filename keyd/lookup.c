@@ -664,6 +664,40 @@ keyd_metrics(struct keyd *k, struct buf *out)
 
 /* ---- The key-exchange endpoint's source ---- */
 
+/*
+ * The address's current S/MIME epoch key (the one valid now that expires
+ * last), made by cables-keyholder, into out->epochs: a sender that
+ * understands it encrypts to it alone (doc/key-exchange.md, "Forward
+ * secrecy: epoch keys").  Served next to the long-term keys that vouch
+ * for it, never instead of them.
+ */
+static void
+current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out)
+{
+	struct key_list epochs;
+	const struct key_record *best = NULL;
+
+	if (keystore_epoch_list(k->ks, norm, true, &epochs, NULL) != CABLES_OK)
+		return;
+	for (size_t i = 0; i < epochs.count; i++) {
+		const struct key_record *r = &epochs.items[i];
+
+		if (strcmp(r->format, "smime") == 0 && r->not_before <= (long long)now && (long long)now < r->not_after &&
+		    r->public_len <= X_KEY_MAX && (best == NULL || r->not_after > best->not_after))
+			best = r;
+	}
+	if (best != NULL) {
+		out->epochs = xcalloc(1, sizeof(*out->epochs));
+		strlcpy_c(out->epochs[0].format, best->format, sizeof(out->epochs[0].format));
+		out->epochs[0].data = xmalloc(best->public_len);
+		memcpy(out->epochs[0].data, best->public_data, best->public_len);
+		out->epochs[0].len = best->public_len;
+		out->epochs[0].not_after = best->not_after;
+		out->nepochs = 1;
+	}
+	key_list_release(&epochs);
+}
+
 bool
 keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out)
 {
@@ -695,6 +729,8 @@ keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *
 			out->n++;
 		}
 		key_list_release(&keys);
+		if (local && out->n > 0)
+			current_epoch(k, norm, now, out);
 	}
 	free(norm);
 	keyd_conf_put(k, c);

@@ -184,6 +184,19 @@ keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const stru
 	}
 	forget_replaced(k, addr, "smime", "peer", &kept[0]);
 	forget_replaced(k, addr, "pgp", "peer", &kept[1]);
+	/*
+	 * Epoch keys are checked (tampered, expired, foreign-signed ones are
+	 * refused and logged) but not used for sending yet: that is the next
+	 * step of issue 17 (ForwardSecrecy).
+	 */
+	for (size_t j = 0; j < res->nepochs; j++) {
+		struct cables_err err;
+
+		if (x_epoch_check(res, &res->epochs[j], &c->cfg->addr, now, &err) == CABLES_OK)
+			log_info("keyd: %s: epoch key offered by the key server, verified (not used for sending yet)", addr);
+		else
+			log_warnx("keyd: %s: epoch key offered by the key server refused: %s", addr, err.msg);
+	}
 }
 
 /*
