@@ -1,0 +1,89 @@
+#!/bin/sh
+# Epoch keys through the key exchange (issue 17, doc/key-exchange.md
+# "Forward secrecy: epoch keys"): b.test's keyd answers with bob's current
+# epoch key next to his long-term key, signed with the rest; a.test's keyd
+# checks it against bob's long-term certificate in the same answer and
+# logs it as verified.  a.test does not send to epoch keys yet: its store
+# keeps bob's long-term key only.  The peer is pinned in a.test's Peer
+# line; nsd serves a signed b.test without keys or SRV, so DNS proves there
+# is nothing there and the key server is asked.
+RIG_PORT=12770
+. "$top_srcdir/tests/integration/rig.sh"
+. "$top_srcdir/tests/integration/dnszone.sh"
+
+XB=$((RIG_PORT + 5))	# b's key server
+DNSPORT=$((RIG_PORT + 6))
+KEYD=$BUILD/cables-keyd
+PY=/usr/bin/python3
+
+printf '[req]\ndistinguished_name=dn\n[dn]\n[srv]\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$T/x509.cnf"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/b.tls.key" -subj "/CN=keys.b.test" \
+	-days 30 -config "$T/x509.cnf" -extensions srv -out "$T/b.tls.pem" 2>/dev/null
+printf '$ORIGIN b.test.\n$TTL 300\n@ IN SOA ns.b.test. admin.b.test. 1 3600 600 86400 60\n@ IN NS ns.b.test.\nns IN A 127.0.0.1\n' \
+	> "$Z/b.test.zone"
+dns_sign_zone b.test 20351231000000 20250101000000 >/dev/null
+dns_start_nsd "$DNSPORT" b.test
+check "nsd serves b.test" test -n "$NSD_PID"
+BPIN=$(openssl x509 -in "$T/b.tls.pem" -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64)
+
+inst_config b b.test "ExchangeListen inet:$XB@127.0.0.1" "ExchangeCertificate $T/b.tls.pem" \
+	"ExchangeCertificateKey $T/b.tls.key" "ExchangeKey $T/b/exchange.key" "Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s"
+sed -i "s|^KeydSocket none|KeydSocket $T/b/keyd.sock|" "$T/b/cables.conf"
+inst_keyctl b exchange-key generate > "$T/b.txt" 2>/dev/null
+B_FPR=$(sed -n 's/.*fp=\([0-9a-f]\{64\}\).*/\1/p' "$T/b.txt")
+inst_keyctl b generate bob@b.test --smime >/dev/null
+inst_keyctl b generate carol@b.test --smime >/dev/null
+
+inst_config a a.test "Peer b.test https://127.0.0.1:$XB ExchangeKey=$B_FPR TLSPin=sha256//$BPIN" \
+	"Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s"
+sed -i "s|^KeydSocket none|KeydSocket $T/a/keyd.sock|" "$T/a/cables.conf"
+
+keyd_start() {	# NAME, with its keyholder
+	start_keyholder "$T/$1/cables.conf"
+	"$KEYD" -f -c "$T/$1/cables.conf" 2>>"$T/$1/keyd.stderr" &
+	echo $! >> "$T/pids"
+	wait_for 10 test -S "$T/$1/keyd.sock"
+}
+keyd_start b
+# b's keyholder started with bob's and carol's keys in the store: their epoch keys come first.
+check "b's keyholder made bob's epoch key" wait_for 30 grep -q 'epoch key [0-9a-f]\{16\} made for bob@b.test' "$T/b/keyholder.log"
+check "b's keyd serves keys" wait_for 10 grep -q "serving keys on inet:$XB@127.0.0.1" "$T/b/milter.log"
+# carol's epoch key is taken away: her answer carries none, and she stays reachable by her long-term key.
+$PY -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute(\"DELETE FROM keys WHERE source='epoch' AND address='carol@b.test'\"); d.commit()" "$T/b/keys.db"
+BOB_EPOCH=$($PY -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT substr(fingerprint,1,16) FROM keys WHERE source='epoch' AND address='bob@b.test'\").fetchone()[0])" "$T/b/keys.db")
+
+# What b's endpoint says, asked by hand: the epoch key next to the long-term one, inside the signed payload.
+$PY - "$XB" > "$T/payload.json" <<-'PY'
+import base64, json, os, ssl, sys, urllib.request
+nonce = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+body = json.dumps({"v": 1, "domain": "b.test", "nonce": nonce, "addresses": ["bob@b.test", "carol@b.test"]}).encode()
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+req = urllib.request.Request("https://127.0.0.1:%s/.well-known/cables/keys" % sys.argv[1], data=body,
+                             headers={"Content-Type": "application/json"})
+answer = json.load(urllib.request.urlopen(req, context=ctx, timeout=20))
+print(base64.b64decode(answer["payload"]).decode())
+PY
+# shellcheck disable=SC2016
+check "the answer carries one epoch key for bob, none for carol" $PY -c '
+import json, sys
+p = json.load(open(sys.argv[1]))
+r = {x["address"]: x for x in p["results"]}
+assert len(r["bob@b.test"]["keys"]) == 1, r
+assert len(r["bob@b.test"]["epoch"]) == 1 and r["bob@b.test"]["epoch"][0]["format"] == "smime", r
+assert "epoch" not in r["carol@b.test"] and len(r["carol@b.test"]["keys"]) == 1, r
+' "$T/payload.json"
+
+keyd_start a
+keyd_ask "$T/a/keyd.sock" request=lookup address=bob@b.test
+check "a's keyd: bob's long-term key from b's key server" grep -q '^key=bob@b.test format=smime source=peer ' "$T/reply"
+check "a's keyd verified bob's epoch key" \
+	grep -q 'keyd: bob@b.test: epoch key offered by the key server, verified (not used for sending yet)' "$T/a/milter.log"
+check "a's keyd refused no epoch key" sh -c "! grep -q 'epoch key offered by the key server refused' $T/a/milter.log"
+check "a's store: bob's long-term key only, no epoch key (not used for sending yet)" sh -c \
+	"[ \$($KEYCTL -c $T/a/cables.conf list | grep -c 'bob@b.test') = 1 ] && ! $KEYCTL -c $T/a/cables.conf list | grep -q $BOB_EPOCH"
+keyd_ask "$T/a/keyd.sock" request=lookup address=carol@b.test
+check "carol, without an epoch key: her long-term key as before" grep -q '^key=carol@b.test format=smime source=peer ' "$T/reply"
+
+rig_done
