@@ -278,9 +278,26 @@ smime_names(struct handler_msg *hm, const struct milter_env *env, const char *ad
 		pairs[j - 1].cert = NULL;
 		pairs[j - 1].key = NULL;
 	}
+	if (!*named) {
+		bool gone = false;
+
+		/*
+		 * Encrypted to a certificate issued under the name of one of the
+		 * user's certificates, which is not here: most likely an epoch
+		 * key deleted EpochKeyGrace after its expiry (forward secrecy:
+		 * nobody can open this now), or a key the administrator deleted.
+		 * The name alone cannot tell which, so the reason says both.
+		 */
+		for (j = 0; j < n && !gone; j++)
+			gone = smime_envelope_names_issuer(hm->e, pairs[j].cert);
+		if (gone)
+			snprintf(why, why_len, "encrypted to a key of %s that is no longer held (an expired epoch key "
+			    "deleted after EpochKeyGrace, or a deleted key)", addr);
+		else
+			snprintf(why, why_len, n == 0 ? "no private key for %s" : "%s is not a recipient of the encryption",
+			    addr);
+	}
 	key_pairs_free(pairs, n);
-	if (!*named)
-		snprintf(why, why_len, n == 0 ? "no private key for %s" : "%s is not a recipient of the encryption", addr);
 	return CABLES_OK;
 }
 

@@ -225,6 +225,13 @@ cables_status smime_envelope_check(struct smime_envelope *e, struct cables_err *
 
 /* True when a RecipientInfo names cert (issuer and serial, or subject key identifier). */
 bool smime_envelope_names(const struct smime_envelope *e, X509 *cert);
+/*
+ * Does a recipient of e name a certificate that issuer issued (by issuer
+ * and serial number)?  The milter asks, for mail it cannot open, whether
+ * it was encrypted to an epoch key its user's long-term certificate issued
+ * and that is gone (doc/key-exchange.md, "Forward secrecy: epoch keys").
+ */
+bool smime_envelope_names_issuer(const struct smime_envelope *e, X509 *issuer);
 
 /* Content-encryption algorithm as OpenSSL names it ("aes-256-cbc"), or "". */
 const char *smime_envelope_algorithm(const struct smime_envelope *e);
