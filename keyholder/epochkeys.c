@@ -168,6 +168,9 @@ epochkeys_maintain(const struct epochkeys_env *e, long long now, struct epochkey
 		report(e, EPOCHKEYS_FAILED, "-", "-", 0, why.msg);
 		n->failed++;
 	}
+	/* EpochKeyLifetime 0: no new ones, but those made before still go on time. */
+	if (e->times.lifetime <= 0)
+		return CABLES_OK;
 	if (keystore_list(e->ks, true, &all, err) != CABLES_OK)
 		return CABLES_ERR_DB;
 	/* Rows come by address, newest expiry first: the first usable one of an address is its parent. */

@@ -43,7 +43,8 @@ struct epochkeys_counts {
 };
 
 /*
- * One round at now.  Fails only when the store cannot be read; a user
+ * One round at now (with times.lifetime 0, deletions only).  Fails only
+ * when the store cannot be read; a user
  * whose key cannot be made is reported (EPOCHKEYS_FAILED) and counted.
  */
 cables_status epochkeys_maintain(const struct epochkeys_env *e, long long now, struct epochkeys_counts *n,

@@ -1029,7 +1029,7 @@ run(int lfd)
 		 * only this thread (re)loads, and a slow round delays new
 		 * connections, never requests on open ones.
 		 */
-		if (cfg->epoch_key_lifetime_ms != 0 && time(NULL) >= next_epoch_round) {
+		if (time(NULL) >= next_epoch_round) {
 			epoch_round();
 			next_epoch_round = time(NULL) + EPOCH_ROUND_SECS;
 		}

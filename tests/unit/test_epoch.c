@@ -203,6 +203,32 @@ test_rotation_over_weeks(void **state)
 	milter_fixture_free(fx);
 }
 
+/* Epoch keys turned off (EpochKeyLifetime 0): none made, and those made before still deleted on time. */
+static void
+test_turned_off_makes_none_but_still_deletes(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", (time_t)NOW);
+	struct epoch_times off = { 0, week.grace };
+	struct epochkeys_counts n;
+	struct events ev;
+	struct key_list l;
+	struct epochkeys_env e = { fx->ks, fx->seal_key, &fx->cfg->local_domains, off, count_event, &ev };
+
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	maintain(fx, NOW, &ev);
+	assert_int_equal(ev.made, 1);
+	memset(&ev, 0, sizeof(ev));
+	assert_int_equal(epochkeys_maintain(&e, NOW + 8 * DAY + 6 * DAY - 1, &n, NULL), CABLES_OK);
+	assert_int_equal(n.made + n.deleted, 0);
+	assert_int_equal(epochkeys_maintain(&e, NOW + 8 * DAY + 6 * DAY, &n, NULL), CABLES_OK);
+	assert_int_equal(n.made, 0);
+	assert_int_equal(n.deleted, 1);
+	l = epochs_of(fx, "bob@a.test");
+	assert_int_equal(l.count, 0);
+	key_list_release(&l);
+	milter_fixture_free(fx);
+}
+
 static void
 test_no_epoch_key_without_a_usable_private_key(void **state)
 {
@@ -397,6 +423,7 @@ main(void)
 		cmocka_unit_test(test_plan_makes_and_deletes_on_time),
 		cmocka_unit_test(test_plan_without_keys_makes_one),
 		cmocka_unit_test(test_rotation_over_weeks),
+		cmocka_unit_test(test_turned_off_makes_none_but_still_deletes),
 		cmocka_unit_test(test_no_epoch_key_without_a_usable_private_key),
 		cmocka_unit_test(test_epoch_certificate_binds_address_and_long_term_key),
 		cmocka_unit_test(test_inbound_decrypts_with_the_epoch_key_until_it_is_deleted),
