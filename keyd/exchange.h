@@ -159,9 +159,11 @@ struct addr_opts;
  * agreement only, is no CA, and is issued and signed by one of the
  * result's own usable long-term certificates (doc/key-exchange.md: the
  * domain's signature over the answer and the user's over the epoch key).
+ * parent_fpr (may be NULL) gets that certificate's fingerprint: the
+ * caller uses the epoch key only if it accepted that very key.
  * CABLES_ERR_UNUSABLE with the reason otherwise.
  */
 cables_status x_epoch_check(const struct x_result *res, const struct x_key *epoch, const struct addr_opts *ao,
-    time_t now, struct cables_err *err);
+    time_t now, char parent_fpr[65], struct cables_err *err);
 
 #endif

@@ -211,6 +211,33 @@ struct answered {
 };
 
 /*
+ * The epoch key of norm that the key server gave with the long-term key
+ * just answered, as a "key=" line with source peer-epoch: only if the same
+ * discovery confirmed it (last_seen since then) and it is usable now.  The
+ * milter encrypts to it alone as ForwardSecrecy says.
+ */
+static size_t
+peer_epoch_line(struct keyd *k, struct keyd_conf *c, const char *norm, time_t since, time_t now, struct buf *out)
+{
+	struct key_list keys;
+	size_t n = 0;
+
+	if (keystore_epoch_list(k->ks, norm, true, &keys, NULL) != CABLES_OK)
+		return 0;
+	for (size_t i = 0; i < keys.count && n == 0; i++) {
+		const struct key_record *r = &keys.items[i];
+		char why[CABLES_ERR_MAX];
+
+		if (strcmp(r->source, KEYSTORE_PEER_EPOCH_SOURCE) == 0 && r->last_seen >= (long long)since &&
+		    keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)) &&
+		    key_line(norm, r, false, out))
+			n++;
+	}
+	key_list_release(&keys);
+	return n;
+}
+
+/*
  * The usable keys of norm in the store of rank, as "key=" lines; keys from
  * DNS only while their TTL lasts, a harvested one only while pinned.
  * answer: NULL when the lines are not handed out (request=check).
@@ -223,6 +250,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 	size_t n = 0;
 	int fresh = -1;
 	time_t since = 0;
+	bool peer_answered = false;
 
 	if (keystore_lookup(k->ks, norm, NULL, &keys, NULL) != CABLES_OK)
 		return 0;
@@ -244,9 +272,12 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 			continue;
 		if (discovered && answer != NULL)
 			answer->discovered = true;
+		peer_answered |= strcmp(r->source, "peer") == 0 && strcmp(r->format, "smime") == 0;
 		n++;
 	}
 	key_list_release(&keys);
+	if (peer_answered)
+		n += peer_epoch_line(k, c, norm, since, now, out);
 	return n;
 }
 
@@ -682,7 +713,8 @@ current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out
 	for (size_t i = 0; i < epochs.count; i++) {
 		const struct key_record *r = &epochs.items[i];
 
-		if (strcmp(r->format, "smime") == 0 && r->not_before <= (long long)now && (long long)now < r->not_after &&
+		if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) == 0 && strcmp(r->format, "smime") == 0 &&
+		    r->not_before <= (long long)now && (long long)now < r->not_after &&
 		    r->public_len <= X_KEY_MAX && (best == NULL || r->not_after > best->not_after))
 			best = r;
 	}

@@ -12,10 +12,12 @@
 #include "addr.h"
 #include "exchange.h"
 #include "smime.h"
+#include "util.h"
 
 /* Is parent one of the result's usable long-term certificates, and did it issue and sign cert? */
 static bool
-issued_by(X509 *cert, const struct x_key *k, const char *address, const struct addr_opts *ao, time_t now)
+issued_by(X509 *cert, const struct x_key *k, const char *address, const struct addr_opts *ao, time_t now,
+    char fpr[65])
 {
 	X509 *parent;
 	bool ok;
@@ -25,14 +27,17 @@ issued_by(X509 *cert, const struct x_key *k, const char *address, const struct a
 	ok = smime_cert_check(parent, address, ao, now, NULL) == CABLES_OK &&
 	    X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(parent)) == 0 &&
 	    X509_verify(cert, X509_get0_pubkey(parent)) == 1;
+	if (ok)
+		smime_cert_fingerprint(parent, fpr);
 	X509_free(parent);
 	return ok;
 }
 
 cables_status
 x_epoch_check(const struct x_result *res, const struct x_key *epoch, const struct addr_opts *ao, time_t now,
-    struct cables_err *err)
+    char parent_fpr[65], struct cables_err *err)
 {
+	char fpr[65] = "";
 	X509 *cert;
 	long long not_before, not_after;
 	struct cables_err why;
@@ -45,7 +50,7 @@ x_epoch_check(const struct x_result *res, const struct x_key *epoch, const struc
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "the epoch certificate cannot be decoded");
 	smime_cert_validity(cert, &not_before, &not_after);
 	for (size_t i = 0; i < res->n && !signed_by_user; i++)
-		signed_by_user = issued_by(cert, &res->keys[i], res->address, ao, now);
+		signed_by_user = issued_by(cert, &res->keys[i], res->address, ao, now, fpr);
 	if (not_after != epoch->not_after)
 		cables_fail(err, st, "the epoch certificate expires at %lld, not at %lld as the answer says", not_after,
 		    epoch->not_after);
@@ -61,6 +66,8 @@ x_epoch_check(const struct x_result *res, const struct x_key *epoch, const struc
 		    res->address);
 	else
 		st = CABLES_OK;
+	if (st == CABLES_OK && parent_fpr != NULL)
+		strlcpy_c(parent_fpr, fpr, 65);
 	X509_free(cert);
 	return st;
 }

@@ -141,6 +141,12 @@ make_due(const struct epochkeys_env *e, const struct key_record *parent, long lo
 		n->failed++;
 		return;
 	}
+	/* Only the keys made here (a peer's are never on a local address anyway). */
+	for (size_t i = mine.count; i-- > 0;)
+		if (strcmp(mine.items[i].source, KEYSTORE_EPOCH_SOURCE) != 0) {
+			key_record_release(&mine.items[i]);
+			mine.items[i] = mine.items[--mine.count];
+		}
 	epoch_plan_make(&mine, "smime", now, &e->times, &p);
 	key_list_release(&mine);
 	if (p.make) {

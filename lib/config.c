@@ -82,6 +82,7 @@ static const struct key keys[] = {
 	{ "On-KeyChange",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_KEY_CHANGE },
 	{ "HeaderProtection",	T_ATTR,		"baseline",		OFF(policy), NULL, false, PA_HEADER_PROTECTION },
 	{ "Padding",		T_ATTR,		"buckets",		OFF(policy), NULL, false, PA_PADDING },
+	{ "ForwardSecrecy",	T_ATTR,		"prefer",		OFF(policy), NULL, false, PA_FORWARD_SECRECY },
 	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true, 0 },
 	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false, 0 },
 	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false, 0 },

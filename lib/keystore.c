@@ -53,6 +53,8 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (address, format));",
 };
 
+#define EPOCH_SOURCES "('" KEYSTORE_EPOCH_SOURCE "', '" KEYSTORE_PEER_EPOCH_SOURCE "')"
+
 #define COLUMNS "id, address, format, fingerprint, public_data, secret_data, " \
 	"not_before, not_after, source, first_seen, last_seen"
 
@@ -323,7 +325,7 @@ keystore_lookup(struct keystore *ks, const char *address, const char *format,
     struct key_list *out, struct cables_err *err)
 {
 	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE address = ?1"
-	    " AND (?2 IS NULL OR format = ?2) AND source <> '" KEYSTORE_EPOCH_SOURCE "'"
+	    " AND (?2 IS NULL OR format = ?2) AND source NOT IN " EPOCH_SOURCES
 	    " ORDER BY not_after DESC, id DESC";
 	cables_status st;
 
@@ -349,7 +351,7 @@ keystore_lookup(struct keystore *ks, const char *address, const char *format,
 cables_status
 keystore_list(struct keystore *ks, bool with_data, struct key_list *out, struct cables_err *err)
 {
-	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source <> '" KEYSTORE_EPOCH_SOURCE "'"
+	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source NOT IN " EPOCH_SOURCES
 	    " ORDER BY address, format, not_after DESC";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st;
@@ -402,7 +404,7 @@ cables_status
 keystore_epoch_list(struct keystore *ks, const char *address, bool with_data, struct key_list *out,
     struct cables_err *err)
 {
-	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source = '" KEYSTORE_EPOCH_SOURCE "'"
+	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source IN " EPOCH_SOURCES
 	    " AND (?1 IS NULL OR address = ?1) ORDER BY address, format, not_after DESC, id DESC";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st;

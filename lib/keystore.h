@@ -82,6 +82,8 @@ cables_status keystore_put(struct keystore *ks, const struct key_record *r, time
  * knows them asks keystore_epoch_list().
  */
 #define KEYSTORE_EPOCH_SOURCE "epoch"
+/* An epoch key of a remote address, from its domain's key exchange answer (public only). */
+#define KEYSTORE_PEER_EPOCH_SOURCE "peer-epoch"
 
 /* Keys of one address but epoch keys; format NULL means every format.  Newest first. */
 cables_status keystore_lookup(struct keystore *ks, const char *address, const char *format,
@@ -91,7 +93,10 @@ cables_status keystore_lookup(struct keystore *ks, const char *address, const ch
 cables_status keystore_list(struct keystore *ks, bool with_data, struct key_list *out,
     struct cables_err *err);
 
-/* The epoch keys of address (NULL: of every address), by address, newest first. */
+/*
+ * The epoch keys, local and remote (either source above), of address (NULL:
+ * of every address), by address, newest first.
+ */
 cables_status keystore_epoch_list(struct keystore *ks, const char *address, bool with_data,
     struct key_list *out, struct cables_err *err);
 

@@ -356,6 +356,10 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		}
 		nremote++;
 		r->policy = (enum enc_policy)policy_get(&cfg->policy, r->norm, PA_POLICY, NULL);
+		/* ForwardSecrecy require: encrypted to an epoch key or not sent; never plaintext. */
+		if (r->policy == POLICY_ENCRYPT && r->norm != NULL &&
+		    policy_get(&cfg->policy, r->norm, PA_FORWARD_SECRECY, NULL) == FS_REQUIRE)
+			r->policy = POLICY_REQUIRE;
 		if (r->policy == POLICY_NEVER)
 			nnever++;
 		if (r->policy == POLICY_REQUIRE)

@@ -498,16 +498,16 @@ list_epoch_keys(struct ctx *c)
 		fprintf(stderr, "cables-keyctl: epoch keys not listed: %s\n", err.msg);
 	else if (keys.count > 0) {
 		/* Lines start with "epoch", not the address: scripts that read the table above by address stay right. */
-		printf("\n%-6s %-32s %-6s %-16s %-17s %-17s %s\n", "EPOCH", "ADDRESS", "FORMAT", "FINGERPRINT",
-		    "EXPIRES", "DELETED AFTER", "PRIVATE");
+		printf("\n%-6s %-32s %-6s %-16s %-17s %-17s %-10s %s\n", "EPOCH", "ADDRESS", "FORMAT", "FINGERPRINT",
+		    "EXPIRES", "DELETED AFTER", "SOURCE", "PRIVATE");
 		for (size_t i = 0; i < keys.count; i++) {
 			const struct key_record *r = &keys.items[i];
 
 			format_minute(r->not_after, until, sizeof(until));
 			format_minute(r->not_after + (long long)(c->cfg->epoch_key_grace_ms / 1000), gone,
 			    sizeof(gone));
-			printf("%-6s %-32s %-6s %-16.16s %-17s %-17s %s\n", "epoch", r->address, r->format,
-			    r->fingerprint, until, gone, r->secret_len > 0 ? "yes" : "no");
+			printf("%-6s %-32s %-6s %-16.16s %-17s %-17s %-10s %s\n", "epoch", r->address, r->format,
+			    r->fingerprint, until, gone, r->source, r->secret_len > 0 ? "yes" : "no");
 		}
 	}
 	key_list_release(&keys);

@@ -142,7 +142,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			/* Epoch keys the domain signed are still checked as keys: refused with a reason, never a crash. */
 			for (size_t j = 0; j < a.results[i].nepochs; j++) {
 				err.msg[0] = '\0';
-				if (x_epoch_check(&a.results[i], &a.results[i].epochs[j], &ao, 1800000000, &err) != CABLES_OK &&
+				if (x_epoch_check(&a.results[i], &a.results[i].epochs[j], &ao, 1800000000, NULL, &err) != CABLES_OK &&
 				    err.msg[0] == '\0')
 					abort();
 			}

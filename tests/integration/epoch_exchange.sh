@@ -1,18 +1,23 @@
 #!/bin/sh
 # Epoch keys through the key exchange (issue 17, doc/key-exchange.md
-# "Forward secrecy: epoch keys"): b.test's keyd answers with bob's current
-# epoch key next to his long-term key, signed with the rest; a.test's keyd
-# checks it against bob's long-term certificate in the same answer and
-# logs it as verified.  a.test does not send to epoch keys yet: its store
-# keeps bob's long-term key only.  The peer is pinned in a.test's Peer
-# line; nsd serves a signed b.test without keys or SRV, so DNS proves there
-# is nothing there and the key server is asked.
+# "Forward secrecy: epoch keys"), two domains through Postfix: b.test's
+# keyd answers with bob's current epoch key next to his long-term key,
+# signed with the rest; a.test's keyd checks it against bob's long-term
+# certificate in the same answer and keeps it; alice's mail to bob leaves
+# a.test encrypted to the epoch key alone and reaches bob decrypted.
+# carol's domain offers no epoch key for her: under ForwardSecrecy prefer
+# her long-term key is used, under require her mail waits (4xx) and
+# nothing leaves.  The peer is pinned in a.test's Peer line; nsd serves a
+# signed b.test without keys or SRV, so DNS proves there is nothing there
+# and the key server is asked.
 RIG_PORT=12770
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/dnszone.sh"
 
+APORT=$((RIG_PORT + 3))	# a's Postfix (and +4)
 XB=$((RIG_PORT + 5))	# b's key server
 DNSPORT=$((RIG_PORT + 6))
+BPORT=$((RIG_PORT + 7))	# b's Postfix (and +8)
 KEYD=$BUILD/cables-keyd
 PY=/usr/bin/python3
 
@@ -33,9 +38,11 @@ inst_keyctl b exchange-key generate > "$T/b.txt" 2>/dev/null
 B_FPR=$(sed -n 's/.*fp=\([0-9a-f]\{64\}\).*/\1/p' "$T/b.txt")
 inst_keyctl b generate bob@b.test --smime >/dev/null
 inst_keyctl b generate carol@b.test --smime >/dev/null
+inst_keyctl b generate zoe@b.test --smime >/dev/null
 
 inst_config a a.test "Peer b.test https://127.0.0.1:$XB ExchangeKey=$B_FPR TLSPin=sha256//$BPIN" \
-	"Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s"
+	"Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s" "Policy b.test require" \
+	"Policy zoe@b.test ForwardSecrecy=require"
 sed -i "s|^KeydSocket none|KeydSocket $T/a/keyd.sock|" "$T/a/cables.conf"
 
 keyd_start() {	# NAME, with its keyholder
@@ -48,8 +55,8 @@ keyd_start b
 # b's keyholder started with bob's and carol's keys in the store: their epoch keys come first.
 check "b's keyholder made bob's epoch key" wait_for 30 grep -q 'epoch key [0-9a-f]\{16\} made for bob@b.test' "$T/b/keyholder.log"
 check "b's keyd serves keys" wait_for 10 grep -q "serving keys on inet:$XB@127.0.0.1" "$T/b/milter.log"
-# carol's epoch key is taken away: her answer carries none, and she stays reachable by her long-term key.
-$PY -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute(\"DELETE FROM keys WHERE source='epoch' AND address='carol@b.test'\"); d.commit()" "$T/b/keys.db"
+# carol's and zoe's epoch keys are taken away: their answers carry none.
+$PY -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute(\"DELETE FROM keys WHERE source='epoch' AND address IN ('carol@b.test', 'zoe@b.test')\"); d.commit()" "$T/b/keys.db"
 BOB_EPOCH=$($PY -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT substr(fingerprint,1,16) FROM keys WHERE source='epoch' AND address='bob@b.test'\").fetchone()[0])" "$T/b/keys.db")
 
 # What b's endpoint says, asked by hand: the epoch key next to the long-term one, inside the signed payload.
@@ -78,12 +85,79 @@ assert "epoch" not in r["carol@b.test"] and len(r["carol@b.test"]["keys"]) == 1,
 keyd_start a
 keyd_ask "$T/a/keyd.sock" request=lookup address=bob@b.test
 check "a's keyd: bob's long-term key from b's key server" grep -q '^key=bob@b.test format=smime source=peer ' "$T/reply"
-check "a's keyd verified bob's epoch key" \
-	grep -q 'keyd: bob@b.test: epoch key offered by the key server, verified (not used for sending yet)' "$T/a/milter.log"
+check "a's keyd: bob's epoch key from b's key server, with it" grep -q "^key=bob@b.test format=smime source=peer-epoch .*fingerprint=$BOB_EPOCH" "$T/reply"
+check "a's keyd kept bob's epoch key" \
+	grep -q "keyd: bob@b.test: epoch key $BOB_EPOCH from the key server, valid until" "$T/a/milter.log"
 check "a's keyd refused no epoch key" sh -c "! grep -q 'epoch key offered by the key server refused' $T/a/milter.log"
-check "a's store: bob's long-term key only, no epoch key (not used for sending yet)" sh -c \
-	"[ \$($KEYCTL -c $T/a/cables.conf list | grep -c 'bob@b.test') = 1 ] && ! $KEYCTL -c $T/a/cables.conf list | grep -q $BOB_EPOCH"
+check "a's store: bob's long-term key, and his epoch key on an epoch line" sh -c \
+	"[ \$($KEYCTL -c $T/a/cables.conf list | grep -c '^bob@b.test') = 1 ] && $KEYCTL -c $T/a/cables.conf list | grep -q '^epoch  *bob@b.test  *smime  *$BOB_EPOCH .* peer-epoch  *no\$'"
 keyd_ask "$T/a/keyd.sock" request=lookup address=carol@b.test
 check "carol, without an epoch key: her long-term key as before" grep -q '^key=carol@b.test format=smime source=peer ' "$T/reply"
+check "carol: no epoch key line" sh -c "! grep -q 'source=peer-epoch' $T/reply"
+
+# Mail: a's Postfix relays to b's, with a copy of what goes on the wire to the sink.
+rig_sink
+inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \
+	"transport_maps = inline:{ tap.test=smtp:[127.0.0.1]:$SINK_PORT }"
+inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob carol zoe"
+inst_milter a
+inst_milter b
+send() {	# ID TO: a message from alice, found later by its Message-ID
+	printf 'From: Alice <alice@a.test>\r\nTo: %s\r\nSubject: epoch\r\nMessage-ID: <%s@a.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nDear %s, PLAINTEXT-MARKER\r\n' \
+		"$2" "$1" "$2" > "$T/$1.eml"
+	$MAILTOOL entity "$T/$1.eml" > "$T/$1.entity"
+	inst_send "$APORT" "$T/$1.eml" alice@a.test "$2"
+}
+wire() {	# ID: the wire copy's file
+	wait_for 60 sh -c "grep -l '^Message-ID: <$1@a.test>' $SINK/* >/dev/null 2>&1" || return 1
+	sink_message "$(grep -l "^Message-ID: <$1@a.test>" "$SINK"/* | head -n 1)" > "$T/$1.wire"
+	echo "$T/$1.wire"
+}
+at() {	# USER ID: USER's copy at b.test
+	wait_for 60 sh -c "grep -l '^Message-ID: <$2@a.test>' $T/b/mail/$1/Maildir/new/* >/dev/null 2>&1" || return 1
+	grep -l "^Message-ID: <$2@a.test>" "$T/b/mail/$1/Maildir/new"/* | head -n 1
+}
+# serial_of CERT: its serial number in decimal, as openssl cms -print writes recipients' serials.
+serial_of() { $PY -c "import sys; print(int(sys.argv[1], 16))" "$(openssl x509 -noout -serial -in "$1" | sed 's/^serial=//')"; }
+# recipients_of WIRE: the serial numbers the CMS envelope's recipients name.
+recipients_of() {
+	openssl cms -cmsout -print -inform SMIME -in "$1" 2>/dev/null | sed -n 's/^ *serialNumber: *//p'
+}
+$PY -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT hex(public_data) FROM keys WHERE source='epoch' AND address='bob@b.test'\").fetchone()[0])" "$T/b/keys.db" |
+	xxd -r -p | openssl x509 -inform der -out "$T/bob-epoch.pem"
+inst_keyctl b export bob@b.test > "$T/bob-lt.pem"
+
+send m1 bob@b.test
+if w=$(wire m1); then
+	recipients_of "$w" > "$T/m1.rcpts"
+	check "alice -> bob: the wire copy names bob's epoch key" grep -qx "$(serial_of "$T/bob-epoch.pem")" "$T/m1.rcpts"
+	check "alice -> bob: ... and only it (not his long-term key)" sh -c \
+		"[ \$(wc -l < $T/m1.rcpts) = 1 ] && ! grep -qx $(serial_of "$T/bob-lt.pem") $T/m1.rcpts"
+	check "alice -> bob: no plaintext on the wire" sh -c "! grep -q PLAINTEXT-MARKER $w"
+else
+	not_ok "alice -> bob: the wire copy was captured" "$REPLY"
+fi
+if f=$(at bob m1); then
+	$MAILTOOL entity "$f" > "$T/m1.got"
+	check "bob's mailbox: what alice sent, byte for byte" cmp "$T/m1.entity" "$T/m1.got"
+	check "bob's mailbox: decrypted with the epoch key" grep -q "^X-Cables: decrypted; format=smime; key=$BOB_EPOCH" "$f"
+else
+	not_ok "bob's copy arrived"
+fi
+
+send m2 carol@b.test
+if w=$(wire m2); then
+	recipients_of "$w" > "$T/m2.rcpts"
+	inst_keyctl b export carol@b.test > "$T/carol-lt.pem"
+	check "alice -> carol (prefer, no epoch key): her long-term key" grep -qx "$(serial_of "$T/carol-lt.pem")" "$T/m2.rcpts"
+else
+	not_ok "alice -> carol: the wire copy was captured" "$REPLY"
+fi
+
+before=$(ls "$SINK" | wc -l)
+send m3 zoe@b.test
+check "alice -> zoe (ForwardSecrecy require, no epoch key): 4xx" test "$(printf %s "$REPLY" | cut -c1)" = 4
+check "alice -> zoe: the reason names ForwardSecrecy" grep -q 'zoe@b.test.*ForwardSecrecy require' "$T/a/milter.log"
+check "alice -> zoe: nothing went out" sh -c "[ \$(ls $SINK | wc -l) = $before ] && ! grep -l 'Message-ID: <m3@a.test>' $SINK/* 2>/dev/null | grep -q ."
 
 rig_done

@@ -56,7 +56,7 @@ EXPIRES=$(date -u -d "@$NOT_AFTER" +%Y-%m-%dT%H:%MZ)
 GONE=$(date -u -d "@$((NOT_AFTER + 6 * 86400))" +%Y-%m-%dT%H:%MZ)
 check "list shows bob's long-term key" grep -q '^bob@b.test  *smime  *[0-9a-f]\{16\} .* generated  *yes$' "$T/list"
 check "list shows the epoch key, its expiry and when it goes" \
-	grep -q "^epoch  *bob@b.test  *smime  *$(echo "$FPR" | cut -c1-16)  *$EXPIRES  *$GONE  *yes$" "$T/list"
+	grep -q "^epoch  *bob@b.test  *smime  *$(echo "$FPR" | cut -c1-16)  *$EXPIRES  *$GONE  *epoch  *yes$" "$T/list"
 check "list shows bob's address at the start of one line only (the long-term key's)" \
 	test "$(grep -c '^bob@b.test' "$T/list")" = 1
 

@@ -189,7 +189,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"Socket", "SocketMode", "SocketGroup", "User", "PidFile", "KeyStore", "KeyStoreKey",
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "SenderLogins", "SignUnauthenticated", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
-		"HeaderProtection", "Padding", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
+		"HeaderProtection", "Padding", "ForwardSecrecy", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
 		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "KeydUser",
 		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderSignRateLimit",
 		"KeyholderDecryptRateLimit", "KeyholderFailureRateLimit", "KeyholderClients",
@@ -221,10 +221,10 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	}
 	assert_null(config_key_name(n));
 	assert_null(config_key_default(n));
-	assert_string_equal(config_key_default(25), "aes256-cbc");	/* Cipher */
+	assert_string_equal(config_key_default(26), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
 	assert_null(config_key_default(7));				/* LocalDomains */
-	assert_null(config_key_default(32));				/* ReinjectTo */
+	assert_null(config_key_default(33));				/* ReinjectTo */
 	assert_string_equal(fail_action_name(ACTION_TEMPFAIL), "tempfail");
 	assert_string_equal(fail_action_name(ACTION_REJECT), "reject");
 	assert_string_equal(fail_action_name(ACTION_ACCEPT), "accept");
@@ -1096,6 +1096,24 @@ test_header_protection_and_padding_per_entry(void **state)
 	(void)state;
 }
 
+/* ForwardSecrecy: default prefer, globally and per entry, bad words named. */
+static void
+test_forward_secrecy_per_entry(void **state)
+{
+	struct config *c = parse_ok("ForwardSecrecy off\nPolicy b.test ForwardSecrecy=require\n");
+	struct config *d = parse_ok("");
+	struct cables_err err;
+
+	assert_int_equal(policy_get(&d->policy, "x@y.test", PA_FORWARD_SECRECY, NULL), FS_PREFER);
+	assert_int_equal(policy_get(&c->policy, "x@y.test", PA_FORWARD_SECRECY, NULL), FS_OFF);
+	assert_int_equal(policy_get(&c->policy, "bob@b.test", PA_FORWARD_SECRECY, NULL), FS_REQUIRE);
+	config_free(c);
+	config_free(d);
+	assert_null(config_parse("t.conf", "Policy b.test ForwardSecrecy=always\n", 36, &err));
+	assert_non_null(strstr(err.msg, "'always' is not require, prefer or off"));
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -1122,6 +1140,7 @@ main(void)
 		cmocka_unit_test(test_milter_needs_local_domains),
 		cmocka_unit_test(test_every_key_is_documented),
 		cmocka_unit_test(test_header_protection_and_padding_per_entry),
+		cmocka_unit_test(test_forward_secrecy_per_entry),
 		cmocka_unit_test(test_peers),
 	};
 

@@ -22,6 +22,8 @@
 #include "epochkeys.h"
 #include "helpers.h"
 #include "inbound.h"
+#include "keydclient.h"
+#include "keys.h"
 #include "mime.h"
 #include "smime.h"
 
@@ -416,6 +418,96 @@ test_inbound_decrypts_with_the_epoch_key_until_it_is_deleted(void **state)
 	milter_fixture_free(fx);
 }
 
+
+/* Store cert for addr as a discovered key of source (no private key). */
+static void
+store_public(struct milter_fixture *fx, const char *addr, X509 *cert, const char *source, char fpr[65])
+{
+	struct key_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)addr;
+	strcpy(r.format, "smime");
+	smime_cert_fingerprint(cert, r.fingerprint);
+	r.public_data = smime_cert_to_der(cert, &r.public_len);
+	smime_cert_validity(cert, &r.not_before, &r.not_after);
+	r.source = (char *)source;
+	assert_int_equal(keystore_put(fx->ks, &r, (time_t)NOW, NULL), CABLES_OK);
+	free(r.public_data);
+	strcpy(fpr, r.fingerprint);
+}
+
+/*
+ * Sending: which certificate the milter encrypts dave@c.test's mail to,
+ * given what keyd confirmed, by ForwardSecrecy.
+ */
+static void
+test_sending_follows_forward_secrecy(void **state)
+{
+	X509 *lt, *ep, *got;
+	EVP_PKEY *ltk, *epk;
+	char lt_fpr[65], ep_fpr[65], fpr[65];
+	const struct {
+		const char *what, *config;
+		bool confirm_epoch;
+		const char *want;	/* "epoch", "long-term" or NULL (none) */
+		const char *why;
+	} cases[] = {
+		{ "prefer (the default), epoch key confirmed", "", true, "epoch", NULL },
+		{ "prefer, the epoch key not confirmed by keyd", "", false, "long-term", NULL },
+		{ "off", "Policy c.test ForwardSecrecy=off", true, "long-term", NULL },
+		{ "require, epoch key confirmed", "Policy c.test ForwardSecrecy=require", true, "epoch", NULL },
+		{ "require, none", "Policy dave@c.test ForwardSecrecy=require", false, NULL, "ForwardSecrecy require" },
+	};
+
+	assert_int_equal(smime_generate("dave@c.test", SMIME_ALGO_P256, 365, (time_t)NOW, &lt, &ltk, NULL), CABLES_OK);
+	assert_int_equal(smime_epoch_issue(lt, ltk, "dave@c.test", NOW, NOW + 8 * DAY, &ep, &epk, NULL), CABLES_OK);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = milter_fixture_new(cases[i].config, (time_t)NOW + 60);
+		struct keyd_found found;
+		cables_status st;
+		char *why = NULL;
+
+		store_public(fx, "dave@c.test", lt, "peer", lt_fpr);
+		store_public(fx, "dave@c.test", ep, KEYSTORE_PEER_EPOCH_SOURCE, ep_fpr);
+		memset(&found, 0, sizeof(found));
+		strcpy(found.fpr[found.n++], lt_fpr);
+		if (cases[i].confirm_epoch)
+			strcpy(found.fpr[found.n++], ep_fpr);
+		fx->env.confirmed = &found;
+		got = keys_cert(&fx->env, "dave@c.test", KEY_ENCRYPT, &why, &st, NULL);
+		assert_int_equal(st, CABLES_OK);
+		if (cases[i].want == NULL) {
+			if (got != NULL || why == NULL || strstr(why, cases[i].why) == NULL)
+				fail_msg("%s: a key, or the reason '%s'", cases[i].what, why != NULL ? why : "");
+		} else {
+			if (got == NULL)
+				fail_msg("%s: no key: %s", cases[i].what, why);
+			smime_cert_fingerprint(got, fpr);
+			if (strcmp(fpr, strcmp(cases[i].want, "epoch") == 0 ? ep_fpr : lt_fpr) != 0)
+				fail_msg("%s: not the %s key", cases[i].what, cases[i].want);
+		}
+		/* Signing and local addresses know no ForwardSecrecy; OpenPGP has no epoch keys yet. */
+		X509_free(got);
+		free(why);
+		why = NULL;
+		{
+			char pfpr[41];
+			bool pgp = keys_pgp(&fx->env, "dave@c.test", KEY_ENCRYPT, pfpr, &why, &st, NULL);
+
+			assert_false(pgp);
+			if (strstr(cases[i].config, "require") != NULL)
+				assert_non_null(strstr(why, "ForwardSecrecy require"));
+			free(why);
+		}
+		milter_fixture_free(fx);
+	}
+	X509_free(lt);
+	X509_free(ep);
+	EVP_PKEY_free(ltk);
+	EVP_PKEY_free(epk);
+}
+
 int
 main(void)
 {
@@ -427,6 +519,7 @@ main(void)
 		cmocka_unit_test(test_no_epoch_key_without_a_usable_private_key),
 		cmocka_unit_test(test_epoch_certificate_binds_address_and_long_term_key),
 		cmocka_unit_test(test_inbound_decrypts_with_the_epoch_key_until_it_is_deleted),
+		cmocka_unit_test(test_sending_follows_forward_secrecy),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

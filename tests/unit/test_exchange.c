@@ -508,7 +508,7 @@ test_an_epoch_key_travels_in_the_signed_answer(void **state)
 	{
 		struct addr_opts ao = { 0 };
 
-		if (x_epoch_check(&got.results[0], &got.results[0].epochs[0], &ao, NOW + 60, &err) != CABLES_OK)
+		if (x_epoch_check(&got.results[0], &got.results[0].epochs[0], &ao, NOW + 60, NULL, &err) != CABLES_OK)
 			fail_msg("%s", err.msg);
 	}
 	x_answer_release(&got);
@@ -580,7 +580,7 @@ test_bad_epoch_keys_are_refused(void **state)
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			struct cables_err err = { "" };
-			cables_status st = x_epoch_check(cases[i].res, cases[i].k, &ao, cases[i].now, &err);
+			cables_status st = x_epoch_check(cases[i].res, cases[i].k, &ao, cases[i].now, NULL, &err);
 
 			if (cases[i].reason == NULL ? st != CABLES_OK :
 			    st == CABLES_OK || strstr(err.msg, cases[i].reason) == NULL)
