@@ -49,7 +49,7 @@ exchange(EVP_PKEY *k, time_t t, struct x_request *req, struct buf *answer)
 	static const char *const addrs[] = { "bob@b.test", "carol@b.test" };
 	static uint8_t cert[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
 	struct x_key bobs = { "smime", cert, sizeof(cert), 1830000000 };
-	struct x_result res[2] = { { (char *)"bob@b.test", &bobs, 1 }, { (char *)"carol@b.test", NULL, 0 } };
+	struct x_result res[2] = { { (char *)"bob@b.test", &bobs, 1, NULL, 0 }, { (char *)"carol@b.test", NULL, 0, NULL, 0 } };
 	struct x_answer a = { res, 2 };
 	struct buf body;
 
@@ -524,8 +524,8 @@ test_an_epoch_key_travels_in_the_signed_answer(void **state)
 static void
 test_bad_epoch_keys_are_refused(void **state)
 {
-	X509 *lt, *lt2, *other, *ep, *foreign, *longlived, *carols, *signing;
-	EVP_PKEY *ltk, *lt2k, *otherk, *sk;
+	X509 *lt, *lt2, *eves, *ep, *foreign, *longlived, *carols, *signing;
+	EVP_PKEY *ltk, *lt2k, *evek, *sk;
 	struct addr_opts ao = { 0 };
 	struct x_key keys[1];
 	struct x_key good, tampered, expired_na, lying, foreign_k, long_k, carol_k, signing_k, pgp;
@@ -533,7 +533,7 @@ test_bad_epoch_keys_are_refused(void **state)
 	assert_int_equal(smime_generate("bob@b.test", SMIME_ALGO_P256, 365, NOW, &lt, &ltk, NULL), CABLES_OK);
 	/* Another certificate for bob, not in the answer: an attacker's, say, with ExchangeKey but not bob's key. */
 	assert_int_equal(smime_generate("bob@b.test", SMIME_ALGO_P256, 365, NOW, &lt2, &lt2k, NULL), CABLES_OK);
-	assert_int_equal(smime_generate("eve@e.test", SMIME_ALGO_P256, 365, NOW, &other, &otherk, NULL), CABLES_OK);
+	assert_int_equal(smime_generate("eve@e.test", SMIME_ALGO_P256, 365, NOW, &eves, &evek, NULL), CABLES_OK);
 	ep = epoch_cert(lt, ltk, "bob@b.test", NOW, NOW + 8 * DAY);
 	foreign = epoch_cert(lt2, lt2k, "bob@b.test", NOW, NOW + 8 * DAY);
 	longlived = epoch_cert(lt, ltk, "bob@b.test", NOW, NOW + 365 * DAY);
@@ -599,7 +599,7 @@ test_bad_epoch_keys_are_refused(void **state)
 	free(pgp.data);
 	X509_free(lt);
 	X509_free(lt2);
-	X509_free(other);
+	X509_free(eves);
 	X509_free(ep);
 	X509_free(foreign);
 	X509_free(longlived);
@@ -607,7 +607,7 @@ test_bad_epoch_keys_are_refused(void **state)
 	X509_free(signing);
 	EVP_PKEY_free(ltk);
 	EVP_PKEY_free(lt2k);
-	EVP_PKEY_free(otherk);
+	EVP_PKEY_free(evek);
 	EVP_PKEY_free(sk);
 }
 
