@@ -4,8 +4,12 @@
 # epoch key (issued by his long-term certificate, P-256, key agreement
 # only), cables-keyctl list shows it and when it goes, and mail that
 # openssl encrypted to the epoch key alone reaches bob decrypted, the
-# keyholder doing the ECDH with the epoch key.  Rotation and deletion
-# with a moved clock are in tests/unit/test_epoch.c.
+# keyholder doing the ECDH with the epoch key.  Then the keyholder runs
+# 15 days ahead (faketime: expiry + grace have passed): the old epoch
+# key is deleted, no byte of it is left in the SQLite files or anywhere
+# under b's directory, and the recorded message no longer opens, with a
+# reason that says why.  Rotation and deletion step by step are in
+# tests/unit/test_epoch.c.
 RIG_PORT=12760
 . "$top_srcdir/tests/integration/rig.sh"
 
@@ -90,5 +94,49 @@ for cipher in aes-256-gcm aes-256-cbc; do
 	check "$cipher: the keyholder did the ECDH with the epoch key" sh -c \
 		"[ \$(grep -c 'bob@b.test ecdh fingerprint=$(echo "$FPR" | cut -c1-16): ok' $T/b/keyholder.log) = $n ]"
 done
+
+# Expiry + grace later.  The keyholder (the only process that deletes epoch
+# keys) runs on a clock 15 days ahead; the recorded message is resent.
+if ! command -v faketime >/dev/null 2>&1; then
+	diag "faketime (Debian package faketime, tools/install-deps) is missing: deletion through the real keyholder not tested"
+	rig_done
+	exit 0
+fi
+$PY - "$T/b/keys.db" "$FPR" > "$T/sealed.hex" <<-'PY'
+import sqlite3, sys
+row = sqlite3.connect(sys.argv[1]).execute("SELECT hex(secret_data) FROM keys WHERE fingerprint = ?", (sys.argv[2],)).fetchone()
+print(row[0] if row else "")
+PY
+# holds HEXFILE FILE...: does any FILE contain the bytes HEXFILE spells?
+holds() {
+	$PY - "$@" <<-'PY'
+	import sys
+	needle = bytes.fromhex(open(sys.argv[1]).read().strip())
+	sys.exit(0 if needle and any(needle in open(f, "rb").read() for f in sys.argv[2:]) else 1)
+	PY
+}
+check "before: the sealed epoch key is in the store's files (the search works)" \
+	holds "$T/sealed.hex" "$T/b/keys.db" "$T/b/keys.db-wal"
+stop_keyholder "$T/b/cables.conf"
+KEYHOLDER_WRAPPER="faketime -f +15d" start_keyholder "$T/b/cables.conf"
+if wait_for 30 grep -q "epoch key $(echo "$FPR" | cut -c1-16) of bob@b.test deleted" "$T/b/keyholder.log"; then
+	ok "15 days on, the keyholder deleted the epoch key"
+else
+	not_ok "15 days on, the keyholder deleted the epoch key" "$(tail -n 20 "$T/b/keyholder.log")"
+fi
+# Every file b keeps (store, WAL, GnuPG home, logs, spool): no trace of the sealed key.
+check "no file under b's directory holds the old epoch key's sealed bytes" sh -c \
+	"! find $T/b -type f -size -64M -exec $PY -c 'import sys; n=bytes.fromhex(open(\"$T/sealed.hex\").read().strip()); sys.exit(0 if any(n in open(f,\"rb\").read() for f in sys.argv[1:]) else 1)' {} + "
+check "keyctl list no longer shows it" sh -c "! $KEYCTL -c $T/b/cables.conf list | grep -q $(echo "$FPR" | cut -c1-16)"
+inst_send "$BPORT" "$T/aes-256-gcm.eml" alice@a.test bob@b.test
+if wait_for 60 delivered_in "$T/b/pf" "$(qid_of_reply)"; then
+	f=$(maildir_file b bob)
+	check "the recorded message no longer opens: delivered still encrypted" grep -q '^Content-Type: application/pkcs7-mime' "$f"
+	check "... with no plaintext" sh -c "! grep -q PLAINTEXT-MARKER $f"
+	check "... and the reason says the key is no longer held" \
+		grep -q '^X-Cables: not-decrypted; format=smime; reason=".*no longer held (an expired epoch key' "$f"
+else
+	not_ok "the recorded message: delivered" "$REPLY"
+fi
 
 rig_done
