@@ -7,7 +7,9 @@
 # a.test encrypted to the epoch key alone and reaches bob decrypted.
 # carol's domain offers no epoch key for her: under ForwardSecrecy prefer
 # her long-term key is used, under require her mail waits (4xx) and
-# nothing leaves.  The peer is pinned in a.test's Peer line; nsd serves a
+# nothing leaves.  A message waiting in a.test's queue while b.test is
+# down across a rotation (b's keyholder a week ahead under faketime) is
+# decrypted with the old epoch key.  The peer is pinned in a.test's Peer line; nsd serves a
 # signed b.test without keys or SRV, so DNS proves there is nothing there
 # and the key server is asked.
 RIG_PORT=12770
