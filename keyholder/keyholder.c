@@ -114,6 +114,7 @@ struct unwrap_params {
 };
 
 static volatile sig_atomic_t stopping, flushing;
+static _Atomic int epoch_busy;		/* a round of epoch key upkeep is running */
 static const struct config *cfg;
 static struct keystore *ks;
 static uint8_t store_key[SEAL_KEY_LEN];
@@ -987,25 +988,35 @@ epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char
 	}
 }
 
-/* One round of epoch key upkeep (doc/key-exchange.md, "Forward secrecy: epoch keys"). */
-static void
-epoch_round(void)
+/*
+ * One round of epoch key upkeep (doc/key-exchange.md, "Forward secrecy:
+ * epoch keys"), in a thread of its own: making a week's keys for
+ * thousands of users takes seconds, and neither new connections nor
+ * requests wait for it.  It works with its own copy of the store key (a
+ * SIGHUP may wipe the shared one meanwhile), wiped when it is done.
+ */
+static void *
+epoch_round(void *arg)
 {
+	uint8_t key[SEAL_KEY_LEN];
 	struct epochkeys_env e;
 	struct epochkeys_counts n;
 	struct cables_err err;
 	enum kh_status st;
 
+	(void)arg;
 	pthread_mutex_lock(&state_lock);
-	st = store_ready(&err);
+	if ((st = store_ready(&err)) == KH_OK)
+		memcpy(key, store_key, sizeof(key));
 	pthread_mutex_unlock(&state_lock);
 	if (st != KH_OK) {
 		log_warnx("epoch keys: not looked after: %s", err.msg);
-		return;
+		epoch_busy = 0;
+		return NULL;
 	}
 	memset(&e, 0, sizeof(e));
 	e.ks = ks;
-	e.store_key = store_key;
+	e.store_key = key;
 	e.local_domains = &cfg->local_domains;
 	e.times.lifetime = (long long)(cfg->epoch_key_lifetime_ms / 1000);
 	e.times.grace = (long long)(cfg->epoch_key_grace_ms / 1000);
@@ -1014,6 +1025,28 @@ epoch_round(void)
 		log_warnx("epoch keys: %s", err.msg);
 	else
 		log_info("epoch keys looked after: %zu made, %zu deleted, %zu failed", n.made, n.deleted, n.failed);
+	OPENSSL_cleanse(key, sizeof(key));
+	epoch_busy = 0;
+	return NULL;
+}
+
+/* Start a round unless one is still running (a slow one is not doubled); false when none was started. */
+static bool
+epoch_round_start(void)
+{
+	pthread_t tid;
+	int rc;
+
+	if (epoch_busy)
+		return false;
+	epoch_busy = 1;
+	if ((rc = pthread_create(&tid, NULL, epoch_round, NULL)) != 0) {
+		epoch_busy = 0;
+		log_warnx("epoch keys: cannot start a round: %s", strerror(rc));
+		return false;
+	}
+	pthread_detach(tid);
+	return true;
 }
 
 static void
@@ -1024,15 +1057,9 @@ run(int lfd)
 	while (!stopping) {
 		struct pollfd p = { lfd, POLLIN, 0 };
 
-		/*
-		 * In this thread, between accepts: it reads the store key that
-		 * only this thread (re)loads, and a slow round delays new
-		 * connections, never requests on open ones.
-		 */
-		if (time(NULL) >= next_epoch_round) {
-			epoch_round();
+		/* A round asked for (SIGHUP) while one runs starts when that one is done. */
+		if (time(NULL) >= next_epoch_round && epoch_round_start())
 			next_epoch_round = time(NULL) + EPOCH_ROUND_SECS;
-		}
 		if (poll(&p, 1, 1000) > 0 && (p.revents & POLLIN))
 			accept_client(lfd);
 		if (flushing) {
