@@ -97,7 +97,7 @@ done
 
 # Expiry + grace later.  The keyholder (the only process that deletes epoch
 # keys) runs on a clock 15 days ahead; the recorded message is resent.
-if ! command -v faketime >/dev/null 2>&1; then
+if [ -z "$FAKETIME_LIB" ]; then
 	diag "faketime (Debian package faketime, tools/install-deps) is missing: deletion through the real keyholder not tested"
 	rig_done
 	exit 0
@@ -118,7 +118,7 @@ holds() {
 check "before: the sealed epoch key is in the store's files (the search works)" \
 	holds "$T/sealed.hex" "$T/b/keys.db" "$T/b/keys.db-wal"
 stop_keyholder "$T/b/cables.conf"
-KEYHOLDER_WRAPPER="faketime -f +15d" start_keyholder "$T/b/cables.conf"
+KEYHOLDER_WRAPPER=$(clock_ahead +15d) start_keyholder "$T/b/cables.conf"
 if wait_for 30 grep -q "epoch key $(echo "$FPR" | cut -c1-16) of bob@b.test deleted" "$T/b/keyholder.log"; then
 	ok "15 days on, the keyholder deleted the epoch key"
 else
