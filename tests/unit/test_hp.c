@@ -212,6 +212,63 @@ test_protect_shy_drops_display_names_and_time_zone(void **state)
 	(void)state;
 }
 
+/*
+ * hcp_shy field by field: the value the world sees (NULL: the field stays
+ * as it is, and is not hidden).  Only names go: a display name, a group
+ * name or a comment; the addr-spec stays as written (quoted local parts
+ * too), and a value that names no one is not rewritten for its form alone.
+ * Date is the same instant in UTC; one that cannot be read stays.
+ */
+static void
+test_protect_shy_field_by_field(void **state)
+{
+	static const struct {
+		const char *field, *outer;
+	} cases[] = {
+		{ "From: Alice Liddell <alice@a.test>", " alice@a.test" },
+		{ "From: <alice@a.test>", NULL },
+		{ "From: alice@a.test", NULL },
+		{ "From: alice@a.test (Alice Liddell)", " alice@a.test" },
+		{ "From: =?utf-8?q?J=C3=B6rg?= <joerg@a.test>", " joerg@a.test" },
+		{ "To: \"John\" <\"john doe\"@b.test>", " \"john doe\"@b.test" },
+		{ "To: \"john doe\"@b.test", NULL },
+		{ "To: Friends: Alice <a@b.test>, c@b.test;", " a@b.test, c@b.test" },
+		{ "To: undisclosed-recipients:;", NULL },
+		{ "To: <@relay.test:bob@b.test>", NULL },
+		{ "Cc: Bob <bob@b.test>, carol@c.test", " bob@b.test, carol@c.test" },
+		{ "Cc: not an address", NULL },
+		{ "Reply-To: Alice <alice@a.test>", NULL },
+		{ "Sender: Alice <alice@a.test>", NULL },
+		{ "Date: Tue, 3 Mar 2026 23:30 -0500", " Wed, 04 Mar 2026 04:30:00 +0000" },
+		{ "Date: Tue, 03 Mar 2026 10:00:00 EST", " Tue, 03 Mar 2026 15:00:00 +0000" },
+		{ "Date: Tue, 03 Mar 2026 10:00:00 +0000", NULL },
+		{ "Date: yesterday", NULL },
+		{ "Message-ID: <m1@a.test>", NULL },
+		{ "In-Reply-To: <m0@b.test>", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct hp_protect p;
+		char *head = xasprintf("%s\r\n", cases[i].field);
+
+		assert_int_equal(hp_protect(head, strlen(head), HP_POLICY_SHY, &p, NULL), CABLES_OK);
+		if (cases[i].outer == NULL) {
+			if (p.outer.n != 0)
+				fail_msg("%s: rewritten as '%s'", cases[i].field, p.outer.v[0].value);
+			assert_int_equal(p.hidden, 0);
+		} else {
+			if (p.outer.n != 1)
+				fail_msg("%s: %zu edits", cases[i].field, p.outer.n);
+			assert_int_equal(p.outer.v[0].op, HP_OP_SET);
+			assert_string_equal(p.outer.v[0].value, cases[i].outer);
+			assert_int_equal(p.hidden, 1);
+		}
+		hp_protect_release(&p);
+		free(head);
+	}
+	(void)state;
+}
+
 static void
 test_protect_duplicated_fields_are_each_protected_and_hidden(void **state)
 {
@@ -1275,6 +1332,7 @@ main(void)
 		cmocka_unit_test(test_protect_baseline_hides_subject_and_keeps_what_mtas_need),
 		cmocka_unit_test(test_protect_none_hides_nothing_but_protects_everything),
 		cmocka_unit_test(test_protect_shy_drops_display_names_and_time_zone),
+		cmocka_unit_test(test_protect_shy_field_by_field),
 		cmocka_unit_test(test_protect_duplicated_fields_are_each_protected_and_hidden),
 		cmocka_unit_test(test_protect_lf_input_and_missing_fields),
 		cmocka_unit_test(test_protect_refuses_injection),
