@@ -163,7 +163,7 @@ struct handler_result {
 void handler_signed_entity(const struct entity_src *entity, const char *content_type, const struct buf *prologue,
     const struct buf *epilogue, struct buf *head, struct entity_src *out);
 
-cables_status handler_pad(const struct body_handler *h, const struct handler_encrypt *in,
+cables_status handler_pad(const struct body_handler *h, const struct milter_env *env, const struct handler_encrypt *in,
     const struct entity_src *entity, struct buf *field, struct entity_src *out, size_t *padded,
     struct cables_err *err);
 
@@ -198,7 +198,7 @@ struct body_handler {
 	 * (the body the MTA sends), an estimate that errs high: padding fills
 	 * a size bucket by it (handler_pad).
 	 */
-	void (*pad_cost)(const struct handler_encrypt *in, struct pad_cost *c);
+	void (*pad_cost)(const struct milter_env *env, const struct handler_encrypt *in, struct pad_cost *c);
 	/* Encrypt (and sign, when in->signer) the entity; the output body goes to out. */
 	cables_status (*encrypt)(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
 	    struct handler_result *res, struct cables_err *err);
