@@ -131,7 +131,7 @@ run(const char *label, const struct smime_encrypt_opts *o, STACK_OF(X509) *certs
 
 	for (int i = 0; i < sk_X509_num(certs); i++)
 		v[i] = sk_X509_value(certs, i);
-	smime_pad_cost(o, v, (size_t)sk_X509_num(certs), &cost);
+	smime_pad_cost(o, v, (size_t)sk_X509_num(certs), 2, &cost);
 	buf_init(&pad);
 	buf_init(&least);
 	if (pad_write(PAD_FIELD_MIN, collect, &least, &err) != CABLES_OK) {

@@ -103,7 +103,7 @@ handler_pad(const struct body_handler *h, const struct milter_env *env, const st
 	entity_src_init(out);
 	if (in->pad) {
 		len = entity_src_len(entity);
-		h->pad_cost(env, in, &cost);
+		h->pad_cost(env, in, entity->n + 1, &cost);
 		target = pad_target(len, &cost, in->pad_cap);
 		if (target > len) {
 			if ((st = pad_write(target - len, pad_collect, field, err)) != CABLES_OK)

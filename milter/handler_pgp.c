@@ -156,9 +156,10 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
  * off when padding (pgp_encrypt_entity).
  */
 static void
-pgp_pad_cost(const struct milter_env *env, const struct handler_encrypt *in, struct pad_cost *c)
+pgp_pad_cost(const struct milter_env *env, const struct handler_encrypt *in, size_t pieces, struct pad_cost *c)
 {
 	(void)env;
+	(void)pieces;
 	c->num = 90123;
 	c->den = 65536;
 	c->fixed = 900 + in->nkeys * 760;

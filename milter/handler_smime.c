@@ -148,14 +148,15 @@ out:
 
 /* The recipients' certificates in a stack of the handler's keys: smime_pad_cost() knows the rest. */
 static void
-smime_handler_pad_cost(const struct milter_env *env, const struct handler_encrypt *in, struct pad_cost *c)
+smime_handler_pad_cost(const struct milter_env *env, const struct handler_encrypt *in, size_t pieces,
+    struct pad_cost *c)
 {
 	struct smime_encrypt_opts opts = { env->cfg->cipher, env->cfg->rsa_padding };
 	X509 **certs = xcalloc(in->nkeys + 1, sizeof(*certs));
 
 	for (size_t i = 0; i < in->nkeys; i++)
 		certs[i] = cert_key(in->keys[i])->cert;
-	smime_pad_cost(&opts, certs, in->nkeys, c);
+	smime_pad_cost(&opts, certs, in->nkeys, pieces, c);
 	free(certs);
 }
 
