@@ -15,16 +15,23 @@
 # - opaque signed-data inside enveloped-data (the RFC's signed-and-encrypted
 #   S/MIME samples): decrypted, the signed blob delivered as it came (its
 #   protected fields are inside the signature, where the reader's client
-#   shows them from), outer "[...]" left, nothing lost.
+#   shows them from), outer "[...]" left, nothing lost;
+# - a replay: alice's genuine signed message to bob, re-encrypted by someone
+#   else to dave: dave's copy shows alice's signed From and the protected
+#   To (bob), and X-Cables says the protected To and Cc name others; the
+#   same message encrypted to bob and dave in one copy (dave as a Bcc) says
+#   nothing of the kind in the field both see, only in the log.
 RIG_PORT=12740
 . "$top_srcdir/tests/integration/rig.sh"
 
 BPORT=$((RIG_PORT + 5))
 FIX=$top_srcdir/tests/unit/fixtures/hp
 inst_config b b.test "DefaultPolicy encrypt"
-inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob"
+inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob dave"
 inst_keyctl b generate bob@b.test --smime >/dev/null
 inst_keyctl b export bob@b.test > "$T/bob.pem"
+inst_keyctl b generate dave@b.test --smime >/dev/null
+inst_keyctl b export dave@b.test > "$T/dave.pem"
 inst_milter b
 make_signer() {	# NAME ADDRESS: $T/NAME.pem, a self-signed certificate and key for ADDRESS
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/$1.key" -out "$T/$1.crt" -days 30 -subj "/CN=$1" \
@@ -35,10 +42,10 @@ make_signer() {	# NAME ADDRESS: $T/NAME.pem, a self-signed certificate and key f
 crlf() { tr -d '\r' < "$1" | sed 's/$/\r/'; }
 # body_of FILE: what follows the first empty line (CRLF line ends; a Maildir holds LF).
 body_of() { $MAILTOOL body "$1"; }
-# at ID: bob's copy of message ID (Message-ID as written), once delivered.
+# at ID [USER]: USER's (bob's) copy of message ID (Message-ID as written), once delivered.
 at() {
-	wait_for 60 sh -c "grep -l '^Message-ID: <$1>' $T/b/mail/bob/Maildir/new/* >/dev/null 2>&1" || return 1
-	grep -l "^Message-ID: <$1>" "$T/b/mail/bob/Maildir/new"/* | head -n 1
+	wait_for 60 sh -c "grep -l '^Message-ID: <$1>' $T/b/mail/${2:-bob}/Maildir/new/* >/dev/null 2>&1" || return 1
+	grep -l "^Message-ID: <$1>" "$T/b/mail/${2:-bob}/Maildir/new"/* | head -n 1
 }
 # head_of FILE: the header section of FILE.
 head_of() { sed '/^\r*$/q' "$1"; }
@@ -143,6 +150,60 @@ if f=$(at opaque-signed-41@sender.example); then
 	check "opaque: the outer Subject is left as it came" test "$($MAILTOOL header "$f" Subject)" = "[...]"
 else
 	not_ok "opaque: delivered" "$REPLY"
+fi
+
+# 5. Replay: alice's signed, header-protected message to bob, re-encrypted to dave by someone else.
+# replay ID CERT...: alice's signed payload (protected To: bob) encrypted to CERTs, sent to b.test for the
+# local users the certificates belong to.
+replay() {
+	id=$1
+	shift
+	printf 'From: Alice <alice@sender.example>\r\nTo: Bob <bob@b.test>\r\nSubject: The contract, as agreed\r\nDate: Mon, 09 Mar 2026 09:00:00 +0000\r\nMessage-ID: <%s@sender.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset="us-ascii"; hp="cipher"\r\n\r\nBob, I sign the contract as agreed.\r\n' \
+		"$id" > "$T/$id.payload"
+	openssl cms -sign -binary -crlfeol -in "$T/$id.payload" -signer "$T/alice.pem" -out "$T/$id.signed" || return 1
+	sed 's/\r*$/\r/' "$T/$id.signed" > "$T/$id.entity"
+	certs="" rcpts=""
+	for u in "$@"; do
+		certs="$certs $T/$u.pem"
+		rcpts="$rcpts $u@b.test"
+	done
+	# shellcheck disable=SC2086
+	openssl cms -encrypt -aes-256-cbc -binary -in "$T/$id.entity" -out "$T/$id.p7" -outform DER $certs || return 1
+	{
+		printf 'From: Alice <alice@sender.example>\r\nTo: %s@b.test\r\nSubject: [...]\r\n' "$1"
+		printf 'Date: Mon, 09 Mar 2026 09:00:00 +0000\r\nMessage-ID: <%s@sender.example>\r\nMIME-Version: 1.0\r\n' "$id"
+		printf 'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n'
+		printf 'Content-Transfer-Encoding: base64\r\n\r\n'
+		base64 -w 76 "$T/$id.p7" | sed 's/$/\r/'
+	} > "$T/$id.eml"
+	# shellcheck disable=SC2086
+	inst_send "$BPORT" "$T/$id.eml" mallory@forged.example $rcpts
+}
+if replay replay-51 dave && q=$(qid_of_reply) && f=$(at replay-51@sender.example dave); then
+	check "replay: dave's copy shows alice's From" test "$($MAILTOOL header "$f" From)" = "Alice <alice@sender.example>"
+	check "replay: and the protected To, bob (not the outer one, dave)" test "$($MAILTOOL header "$f" To)" = "Bob <bob@b.test>"
+	check "replay: alice's signature is checked and named" \
+		grep -q '^Authentication-Results: mx.b.test; smime=.* body.smime-identifier="alice@sender.example"' "$f"
+	check "replay: X-Cables says the protected To and Cc name others" \
+		grep -q '^X-Cables: decrypted; format=smime; .*; protected-to=others' "$f"
+	check "replay: the log line names dave" \
+		grep -q "$q: decrypted: .* addressed=elsewhere (not in the protected To or Cc: dave@b.test)" "$T/b/milter.log"
+else
+	not_ok "replay: delivered to dave" "$REPLY"
+fi
+if replay genuine-52 bob && f=$(at genuine-52@sender.example bob); then
+	check "genuine: bob's copy, addressed to him, says nothing of the kind" sh -c "! grep -q 'protected-to=' $f"
+else
+	not_ok "genuine: delivered to bob" "$REPLY"
+fi
+if replay bcc-53 bob dave && q=$(qid_of_reply) && f=$(at bcc-53@sender.example bob) &&
+    g=$(at bcc-53@sender.example dave); then
+	check "bcc: one copy for bob and dave, whose X-Cables tells bob of no unnamed recipient" \
+		sh -c "! grep -q 'protected-to=' $f && ! grep -q 'protected-to=' $g"
+	check "bcc: the log line names dave, and only dave" \
+		grep -q "$q: decrypted: .* addressed=elsewhere (not in the protected To or Cc: dave@b.test)" "$T/b/milter.log"
+else
+	not_ok "bcc: delivered to bob and dave" "$REPLY"
 fi
 
 rig_done
