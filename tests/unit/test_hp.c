@@ -1050,6 +1050,44 @@ test_round_trip_is_byte_for_byte(void **state)
 	(void)state;
 }
 
+/* Whom the protected To and Cc name (hp_restore_names): the replay mark's judge. */
+static void
+test_restore_names_recipients(void **state)
+{
+	static const struct addr_opts folded = { false, "+" };
+	static const char outer[] = "From: alice@a.test\r\nTo: dave@b.test\r\nCc: eve@b.test\r\nSubject: [...]\r\n";
+	static const struct {
+		const char *payload, *addr;
+		bool named;
+	} cases[] = {
+		{ "To: Bob <bob@b.test>\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "bob@b.test", true },
+		{ "To: Bob <bob@b.test>\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "dave@b.test", false },
+		{ "To: Bob <BOB+lists@B.test>\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "bob@b.test", true },
+		{ "To: bob@b.test\r\nCc: x@c.test, Dave <dave@b.test>\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx",
+		    "dave@b.test", true },
+		{ "To: Team: bob@b.test, dave@b.test;\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "dave@b.test",
+		    true },
+		/* RFC 9788: no protected To or Cc, so the outer ones go, and no one is named. */
+		{ "Subject: hi\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "dave@b.test", false },
+		/* v1 without To or Cc: the outer ones stay; nothing to judge by. */
+		{ "Subject: hi\r\nContent-Type: text/plain; protected-headers=\"v1\"\r\n\r\nx", "dave@b.test", true },
+		{ "To: bob@b.test\r\nContent-Type: text/plain; protected-headers=\"v1\"\r\n\r\nx", "dave@b.test", false },
+		/* No header protection: nothing restored, nothing judged. */
+		{ "To: bob@b.test\r\nContent-Type: text/plain\r\n\r\nx", "dave@b.test", true },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct hp_restore r;
+
+		assert_int_equal(hp_restore(cases[i].payload, strlen(cases[i].payload), outer, strlen(outer),
+		    HP_IN_ENCRYPTION, &r, NULL), CABLES_OK);
+		if (hp_restore_names(&r, cases[i].addr, &folded) != cases[i].named)
+			fail_msg("case %zu: %s is %snamed", i, cases[i].addr, cases[i].named ? "not " : "");
+		hp_restore_release(&r);
+	}
+	(void)state;
+}
+
 static void
 test_names(void **state)
 {
@@ -1333,6 +1371,7 @@ main(void)
 		cmocka_unit_test(test_protect_none_hides_nothing_but_protects_everything),
 		cmocka_unit_test(test_protect_shy_drops_display_names_and_time_zone),
 		cmocka_unit_test(test_protect_shy_field_by_field),
+		cmocka_unit_test(test_restore_names_recipients),
 		cmocka_unit_test(test_protect_duplicated_fields_are_each_protected_and_hidden),
 		cmocka_unit_test(test_protect_lf_input_and_missing_fields),
 		cmocka_unit_test(test_protect_refuses_injection),
