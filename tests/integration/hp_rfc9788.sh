@@ -8,8 +8,9 @@
 #   the protected Subject, From, To, Cc and Date are shown, the body is the
 #   payload's byte for byte, and no Received, Return-Path,
 #   Authentication-Results, Delivered-To, X-Cables or Bcc comes from inside;
-# - hp="cipher" with a legacy display element, text and HTML: the element is
-#   cut and nothing else;
+# - hp="cipher" with a legacy display element, text and HTML, and in both
+#   renderings of a multipart/alternative (an attachment marked the same
+#   way stays whole): the elements are cut and nothing else;
 # - hp="clear", signed only, not encrypted: delivered as sent, signature
 #   intact;
 # - opaque signed-data inside enveloped-data (the RFC's signed-and-encrypted
@@ -116,6 +117,48 @@ for kind in text html; do
 		not_ok "legacy $kind: delivered" "$REPLY"
 	fi
 done
+
+# The RFC's multipart shape: a legacy display element in both renderings of a multipart/alternative
+# under multipart/mixed, cut with their parameters; an attachment marked the same way is not a main
+# body part and stays whole.  Its outer From (carol) is not the protected one (alice) and nothing is
+# signed: the outer From stays.
+crlf "$FIX/nested-legacy.payload" > "$T/nested-legacy.payload"
+cat > "$T/nested-legacy.want" <<'EOF_WANT'
+--mix-o
+Content-Type: multipart/alternative; boundary="alt-i"
+
+--alt-i
+Content-Type: text/plain; charset=us-ascii
+
+The gutter on the north side is full of leaves again.
+--alt-i
+Content-Type: text/html; charset=us-ascii
+
+<html><body><p>The gutter on the north side is full of leaves again.</p>
+</body></html>
+--alt-i--
+
+--mix-o
+Content-Type: text/plain; charset=us-ascii; hp-legacy-display="1"
+Content-Disposition: attachment; filename="notes.txt"
+
+Subject: this attachment is not a main body part
+
+and is never cut.
+--mix-o--
+EOF_WANT
+crlf "$T/nested-legacy.want" > "$T/nested-legacy.want.crlf"
+if encrypted nested-legacy "$T/nested-legacy.payload" && f=$(at nested-5@sender.example); then
+	check "nested: the protected Subject is shown" test "$($MAILTOOL header "$f" Subject)" = "Bring the ladder"
+	check "nested: the outer From stays (another address, unsigned)" \
+		test "$($MAILTOOL header "$f" From)" = "Carol <carol@sender.example>"
+	check "nested: X-Cables says so" grep -q '^X-Cables: decrypted; .*from=outer; protected-identity="alice@sender.example"' "$f"
+	body_of "$f" > "$T/nested-legacy.got"
+	check "nested: both elements and their parameters cut, the attachment whole, the rest byte for byte" \
+		cmp "$T/nested-legacy.got" "$T/nested-legacy.want.crlf"
+else
+	not_ok "nested: delivered" "$REPLY"
+fi
 
 # 3. hp="clear", signed only (multipart/signed, not encrypted): nothing to restore or cut; delivered as signed.
 make_signer grace grace@sender.example || echo "Bail out! cannot make grace's certificate"
