@@ -346,7 +346,8 @@ hcp(enum hp_policy pol, const struct field *f, char **repl)
 		v = bare_addresses(flat);
 	else if (hp_name_is(f->name, f->name_len, "Date"))
 		v = utc_date(flat);
-	if (v != NULL && (strcmp(v + 1, flat) == 0 || (!hp_name_is(f->name, f->name_len, "Date") && !names_someone(flat, v + 1)))) {
+	if (v != NULL && (strcmp(v + 1, flat) == 0 ||
+	    (!hp_name_is(f->name, f->name_len, "Date") && !names_someone(flat, v + 1)))) {
 		free(v);
 		v = NULL;
 	}
