@@ -302,6 +302,22 @@ utc_date(const char *flat)
 	return out;
 }
 
+/*
+ * Does an address list carry a name beyond its bare addresses: a display
+ * name, a group name, or a comment (GMime reads a trailing comment as the
+ * name)?  "<a@b>" or a route names no one: rewriting it would change only
+ * its form, and the legacy display would repeat a field the world sees.
+ */
+static bool
+names_someone(const char *flat, const char *bare)
+{
+	char *canon = mime_addresses_canonical(flat);
+	bool named = canon == NULL || strcmp(canon, bare) != 0;
+
+	free(canon);
+	return named;
+}
+
 enum hcp_result { HCP_KEEP, HCP_REPLACE, HCP_REMOVE };
 
 /*
@@ -330,16 +346,14 @@ hcp(enum hp_policy pol, const struct field *f, char **repl)
 		v = bare_addresses(flat);
 	else if (hp_name_is(f->name, f->name_len, "Date"))
 		v = utc_date(flat);
+	if (v != NULL && (strcmp(v + 1, flat) == 0 ||
+	    (!hp_name_is(f->name, f->name_len, "Date") && !names_someone(flat, v + 1)))) {
+		free(v);
+		v = NULL;
+	}
 	free(flat);
 	if (v == NULL)
 		return HCP_KEEP;
-	flat = hp_value_flat(f->value, f->value_len);
-	if (strcmp(v + 1, flat) == 0) {
-		free(flat);
-		free(v);
-		return HCP_KEEP;
-	}
-	free(flat);
 	*repl = v;
 	return HCP_REPLACE;
 }

@@ -332,3 +332,33 @@ hp_restore_identity(struct hp_restore *r, const char *outer, size_t outer_len, c
 	out->sender = judge(r, &of, "Sender", v, out->claimed, sizeof(out->claimed));
 	hp_fields_release(&of);
 }
+
+bool
+hp_restore_names(const struct hp_restore *r, const char *addr, const struct addr_opts *o)
+{
+	bool any = false, named = false;
+
+	if (r->scheme == HP_SCHEME_NONE)
+		return true;
+	for (size_t i = 0; i < r->outer.n && !named; i++) {
+		const struct hp_edit *e = &r->outer.v[i];
+		char **addrs, *flat;
+		size_t n;
+
+		if (e->op == HP_OP_DELETE || (!str_ieq(e->name, "To") && !str_ieq(e->name, "Cc")))
+			continue;
+		any = true;
+		flat = hp_value_flat(e->value, strlen(e->value));
+		n = mime_addresses(flat, &addrs);
+		for (size_t k = 0; k < n; k++) {
+			char *norm = addr_normalize(addrs[k], o);
+
+			named = named || (norm != NULL && strcmp(norm, addr) == 0);
+			free(norm);
+			free(addrs[k]);
+		}
+		free(addrs);
+		free(flat);
+	}
+	return named || (!any && r->scheme == HP_SCHEME_V1);
+}

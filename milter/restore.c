@@ -130,6 +130,12 @@ restore_protected_from(const struct restore *rs)
 	return NULL;
 }
 
+bool
+restore_names(const struct restore *rs, const char *addr, const struct addr_opts *o)
+{
+	return !rs->planned || rs->why[0] != '\0' || hp_restore_names(&rs->r, addr, o);
+}
+
 cables_status
 restore_identity(struct restore *rs, const struct message *m, const struct hp_vouch *v, struct cables_err *err)
 {
