@@ -332,6 +332,9 @@ void hp_restore_identity(struct hp_restore *r, const char *outer, size_t outer_l
  * no protected To or Cc names no one.
  */
 bool hp_restore_names(const struct hp_restore *r, const char *addr, const struct addr_opts *o);
+/* hp_restore_names for each of naddr addresses at once (named[j] for addr[j]), the fields read once. */
+void hp_restore_names_each(const struct hp_restore *r, const char *const *addr, size_t naddr,
+    const struct addr_opts *o, bool *named);
 
 void hp_edits_release(struct hp_edits *e);
 

@@ -333,14 +333,18 @@ hp_restore_identity(struct hp_restore *r, const char *outer, size_t outer_len, c
 	hp_fields_release(&of);
 }
 
-bool
-hp_restore_names(const struct hp_restore *r, const char *addr, const struct addr_opts *o)
+void
+hp_restore_names_each(const struct hp_restore *r, const char *const *addr, size_t naddr, const struct addr_opts *o,
+    bool *named)
 {
-	bool any = false, named = false;
+	bool any = false;
 
+	for (size_t j = 0; j < naddr; j++)
+		named[j] = r->scheme == HP_SCHEME_NONE;
 	if (r->scheme == HP_SCHEME_NONE)
-		return true;
-	for (size_t i = 0; i < r->outer.n && !named; i++) {
+		return;
+	/* The protected To and Cc are read once for all the addresses (a sender chooses how many of each). */
+	for (size_t i = 0; i < r->outer.n; i++) {
 		const struct hp_edit *e = &r->outer.v[i];
 		char **addrs, *flat;
 		size_t n;
@@ -353,12 +357,24 @@ hp_restore_names(const struct hp_restore *r, const char *addr, const struct addr
 		for (size_t k = 0; k < n; k++) {
 			char *norm = addr_normalize(addrs[k], o);
 
-			named = named || (norm != NULL && strcmp(norm, addr) == 0);
+			for (size_t j = 0; norm != NULL && j < naddr; j++)
+				named[j] = named[j] || strcmp(norm, addr[j]) == 0;
 			free(norm);
 			free(addrs[k]);
 		}
 		free(addrs);
 		free(flat);
 	}
-	return named || (!any && r->scheme == HP_SCHEME_V1);
+	if (!any && r->scheme == HP_SCHEME_V1)
+		for (size_t j = 0; j < naddr; j++)
+			named[j] = true;
+}
+
+bool
+hp_restore_names(const struct hp_restore *r, const char *addr, const struct addr_opts *o)
+{
+	bool named;
+
+	hp_restore_names_each(r, &addr, 1, o, &named);
+	return named;
 }

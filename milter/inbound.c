@@ -305,16 +305,21 @@ report_addressed(struct report *r, const struct restore *rs, const struct messag
     const bool *target, const bool *own)
 {
 	size_t targets = 0, unnamed = 0;
+	const char **addrs = xcalloc(m->nrcpts + 1, sizeof(*addrs));
+	bool *named = xcalloc(m->nrcpts + 1, sizeof(*named));
 
-	for (size_t i = 0; i < m->nrcpts; i++) {
-		if (!target[i] || (own != NULL && own[i]) || m->rcpts[i].norm == NULL)
-			continue;
-		targets++;
-		if (restore_names(rs, m->rcpts[i].norm, &env->cfg->addr))
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (target[i] && (own == NULL || !own[i]) && m->rcpts[i].norm != NULL)
+			addrs[targets++] = m->rcpts[i].norm;
+	restore_names_each(rs, addrs, targets, &env->cfg->addr, named);
+	for (size_t j = 0; j < targets; j++) {
+		if (named[j])
 			continue;
 		buf_printf(&r->log, "%s%s", unnamed++ == 0 ? " addressed=elsewhere (not in the protected To or Cc: " :
-		    ", ", m->rcpts[i].norm);
+		    ", ", addrs[j]);
 	}
+	free(addrs);
+	free(named);
 	if (unnamed > 0)
 		buf_appends(&r->log, ")");
 	if (targets > 0 && unnamed == targets)

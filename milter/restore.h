@@ -66,6 +66,9 @@ const char *restore_protected_from(const struct restore *rs);
  * (hp_restore_names)?  True when nothing was restored.
  */
 bool restore_names(const struct restore *rs, const char *addr, const struct addr_opts *o);
+/* restore_names for n addresses at once (named[j] for addr[j]). */
+void restore_names_each(const struct restore *rs, const char *const *addr, size_t n, const struct addr_opts *o,
+    bool *named);
 
 /*
  * Decide the protected From and Sender (hp_restore_identity): v says which

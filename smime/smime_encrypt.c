@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/cms.h>
@@ -309,12 +310,14 @@ void
 smime_pad_cost(const struct smime_encrypt_opts *o, X509 *const *certs, size_t n_certs, size_t pieces,
     struct pad_cost *c)
 {
-	size_t raw = o->cipher == CIPHER_AES256_GCM ? ENVELOPE_GCM : ENVELOPE_CBC;
+	/* In 64 bits: a 32-bit size_t would wrap at ~48 KB of RecipientInfos and pad too little. */
+	uint64_t raw = o->cipher == CIPHER_AES256_GCM ? ENVELOPE_GCM : ENVELOPE_CBC, fixed;
 
 	for (size_t i = 0; i < n_certs; i++)
 		raw += recipient_info_len(certs[i], o->rsa_padding);
-	raw += CHUNK_HEADER * pieces;
+	raw += (uint64_t)CHUNK_HEADER * pieces;
 	c->num = RATE_NUM;
 	c->den = RATE_DEN;
-	c->fixed = (raw * RATE_NUM + RATE_DEN - 1) / RATE_DEN + WIRE_SLACK;
+	fixed = (raw * RATE_NUM + RATE_DEN - 1) / RATE_DEN + WIRE_SLACK;
+	c->fixed = fixed > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)fixed;
 }

@@ -215,6 +215,8 @@ replay() {
 	{
 		printf 'From: Alice <alice@sender.example>\r\nTo: %s@b.test\r\nSubject: [...]\r\n' "$1"
 		printf 'Date: Mon, 09 Mar 2026 09:00:00 +0000\r\nMessage-ID: <%s@sender.example>\r\nMIME-Version: 1.0\r\n' "$id"
+		i=0
+		while [ "$i" -lt "${PADFIELDS:-0}" ]; do printf 'X-Pad-%d: x\r\n' "$i"; i=$((i + 1)); done
 		printf 'Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n'
 		printf 'Content-Transfer-Encoding: base64\r\n\r\n'
 		base64 -w 76 "$T/$id.p7" | sed 's/$/\r/'
@@ -233,6 +235,15 @@ if replay replay-51 dave && q=$(qid_of_reply) && f=$(at replay-51@sender.example
 		grep -q "$q: decrypted: .* addressed=elsewhere (not in the protected To or Cc: dave@b.test)" "$T/b/milter.log"
 else
 	not_ok "replay: delivered to dave" "$REPLY"
+fi
+# The replay again, with an outer header the restoration refuses (over 1,000 fields): whom the payload
+# addressed is then unknown, and the copy is marked as for others all the same (it fails closed).
+if PADFIELDS=1001 replay replay-54 dave && q=$(qid_of_reply) && f=$(at replay-54@sender.example dave); then
+	check "replay, 1,001 outer fields: not restored" grep -q "$q: decrypted: .*hp=not-restored" "$T/b/milter.log"
+	check "replay, 1,001 outer fields: X-Cables still says protected-to=others" \
+		grep -q '^X-Cables: decrypted; format=smime; .*; protected-to=others' "$f"
+else
+	not_ok "replay, 1,001 outer fields: delivered to dave" "$REPLY"
 fi
 if replay genuine-52 bob && f=$(at genuine-52@sender.example bob); then
 	check "genuine: bob's copy, addressed to him, says nothing of the kind" sh -c "! grep -q 'protected-to=' $f"
