@@ -1,0 +1,157 @@
+#!/bin/sh
+# The milter behind a real Sendmail 8.17 (INPUT_MAIL_FILTER with F=T, the
+# lines of etc/sendmail.mc as an admin pastes them): outbound S/MIME and
+# PGP/MIME decrypt with openssl and gpg; inbound S/MIME is decrypted for a
+# local user and forged result fields are removed (smfi_chgheader indexes
+# as Sendmail counts them); what cannot be decrypted for a quarantine user
+# is held in Sendmail's quarantine (smfi_quarantine); a require recipient
+# without a key gets 4xx and nothing on the wire; the milter down means 4xx
+# (F=T), not unfiltered mail; split delivery re-injects the keyless copy
+# through the cables-reinject listener, where the milter only checks the
+# marker; the queue ID, {daemon_name} and the missing {auth_authen} reach
+# the milter as it needs them.
+RIG_PORT=12800
+. "$top_srcdir/tests/integration/rig.sh"
+. "$top_srcdir/tests/integration/sendmail_rig.sh"
+
+rig_config "ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key" \
+	"Policy d.test require" "Policy quinn@a.test On-DecryptError=quarantine"
+rig_sink
+rig_milter
+sm_start
+
+keyctl generate bob@b.test --smime >/dev/null
+keyctl generate carol@c.test --pgp >/dev/null
+keyctl generate alice@a.test --smime >/dev/null
+keyctl export bob@b.test --private --out "$T/bob.pem"
+keyctl export carol@c.test --private --out "$T/carol.sec"
+keyctl export alice@a.test > "$T/alice-cert.pem"
+GB=$T/gb
+gpg_home "$GB"
+gpg --homedir "$GB" --batch -q --import "$T/carol.sec" 2>/dev/null
+
+# sm_send FILE FROM TO...: to Sendmail's MTA listener; the queue ID of an accepted message in $QID.
+sm_send() {
+	rig_send "$@"
+	rc=$?
+	QID=$(sm_qid)
+	return $rc
+}
+# wire ID: the sink's copy of Sendmail's message ID (waits for it), or fails.
+wire() { sm_captured "$1"; }
+
+# 1. Outbound S/MIME: the wire copy is CMS that openssl opens to the original entity.
+$MAILTOOL make "$T/plain.eml" plain
+$MAILTOOL entity "$T/plain.eml" > "$T/plain.entity"
+if sm_send "$T/plain.eml" alice@a.test bob@b.test && [ -n "$QID" ] && w=$(wire "$QID"); then
+	ok "S/MIME: accepted by Sendmail as $QID and relayed"
+	check "S/MIME: the wire copy is enveloped CMS" grep -q '^Content-Type: application/pkcs7-mime' "$w"
+	check "S/MIME: no plaintext on the wire" sh -c "! grep -q PLAINTEXT-MARKER $w"
+	check "S/MIME: openssl cms -decrypt gives the original entity" sh -c \
+		"openssl cms -decrypt -in $w -recip $T/bob.pem -inkey $T/bob.pem -binary -out $T/dec.out && cmp $T/dec.out $T/plain.entity"
+	# The decision's log line names Sendmail's queue ID: the i macro arrived.
+	check "S/MIME: the milter's log line names Sendmail's queue ID" grep -q "^.*$QID: encrypted" "$MILTER_LOG"
+else
+	not_ok "S/MIME: accepted and relayed" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
+fi
+
+# 2. Outbound PGP/MIME: gpg opens it.
+if sm_send "$T/plain.eml" alice@a.test carol@c.test && w=$(wire "$QID"); then
+	check "PGP/MIME: the wire copy is multipart/encrypted" grep -q '^Content-Type: multipart/encrypted' "$w"
+	check "PGP/MIME: no plaintext on the wire" sh -c "! grep -q PLAINTEXT-MARKER $w"
+	check "PGP/MIME: gpg decrypts to the original entity" sh -c \
+		"$MAILTOOL pgp-payload $w > $T/payload.asc &&
+		gpg --homedir $GB --batch -q --pinentry-mode loopback --passphrase '' --decrypt $T/payload.asc > $T/dec.out 2>/dev/null &&
+		cmp $T/dec.out $T/plain.entity"
+else
+	not_ok "PGP/MIME: accepted and relayed" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
+fi
+
+# 3. Inbound S/MIME for a local user, with forged result fields that must go:
+# two X-Cables and our Authentication-Results, among fields Sendmail keeps.
+printf 'Content-Type: text/plain; charset=us-ascii\r\n\r\nHello Alice, PLAINTEXT-MARKER inbound\r\n' > "$T/inner.txt"
+{ printf 'MIME-Version: 1.0\r\n'; cat "$T/inner.txt"; } > "$T/inner.entity"
+openssl cms -encrypt -binary -aes-256-cbc -in "$T/inner.txt" -out "$T/in.smime" "$T/alice-cert.pem"
+$MAILTOOL smime-message "$T/in.smime" "$T/in.eml" --header "From: Eve <eve@e.test>" --header "To: alice@a.test" \
+	--header "Subject: inbound" --header "X-Cables: decrypted; forged=1" \
+	--header "Authentication-Results: mx.a.test; smime=pass forged" --header "X-Keep: kept" \
+	--header "X-Cables: decrypted; forged=2"
+if sm_send "$T/in.eml" eve@e.test alice@a.test && w=$(wire "$QID"); then
+	$MAILTOOL entity "$w" > "$T/got.entity"
+	check "inbound: the copy is the original content, byte for byte" cmp "$T/got.entity" "$T/inner.entity"
+	check "inbound: X-Cables says decrypted" grep -q '^X-Cables: decrypted; format=smime' "$w"
+	check "inbound: the forged fields are gone, ours is the only X-Cables" sh -c \
+		"[ \$(grep -c '^X-Cables:' $w) = 1 ] && ! grep -q forged $w"
+	check "inbound: the other fields stay" grep -q '^X-Keep: kept' "$w"
+else
+	not_ok "inbound: accepted and relayed" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
+fi
+
+# 4. What cannot be decrypted for quinn (On-DecryptError=quarantine) stays in Sendmail's quarantine.
+$MAILTOOL smime-message "$T/in.smime" "$T/q.eml" --header "From: Eve <eve@e.test>" --header "To: quinn@a.test" \
+	--header "Subject: for quinn"
+before=$(sink_count)
+if sm_send "$T/q.eml" eve@e.test quinn@a.test; then
+	check "quarantine: Sendmail keeps the message as quarantined (hf file)" \
+		wait_for 20 test -f "$SM/queue/hf$QID"
+	check "quarantine: the queue file gives the milter's reason" grep -q '^qCables: not-decrypted' "$SM/queue/hf$QID"
+	check "quarantine: nothing went on the wire" test "$(sink_count)" = "$before"
+else
+	not_ok "quarantine: accepted" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
+fi
+
+# 5. require without a key: 4xx at the end of DATA, nothing on the wire.
+before=$(sink_count)
+sm_send "$T/plain.eml" alice@a.test dave@d.test
+check "require, no key: 4xx from Sendmail ($REPLY)" test $? = 4
+check "require, no key: the log says why" grep -q 'dave@d.test' "$MILTER_LOG"
+check "require, no key: Sendmail queued nothing" test "$(find "$SM/queue" -name "qf*" | wc -l)" = 0
+check "require, no key: nothing on the wire" test "$(sink_count)" = "$before"
+
+# 6. Split delivery: bob is keyed, erin is not; erin's copy comes back through
+# the cables-reinject listener with a marker that the milter there accepts.
+sed 's/^To: Bob <bob@b.test>\r$/To: Bob <bob@b.test>, Erin <erin@e.test>\r/' "$T/plain.eml" > "$T/split.eml"
+if sm_send "$T/split.eml" alice@a.test bob@b.test erin@e.test && b=$(wire "$QID"); then
+	check "split: bob's copy is S/MIME and opens" sh -c \
+		"openssl cms -decrypt -in $b -recip $T/bob.pem -inkey $T/bob.pem -binary -out $T/dec.out && cmp $T/dec.out $T/plain.entity"
+	check "split: bob's copy goes to bob alone" sh -c \
+		"[ \$(grep -c '^X-Rcpt-Args:' $(sm_sink_file "$QID")) = 1 ] && grep -q '^X-Rcpt-Args: <bob@b.test>' $(sm_sink_file "$QID")"
+	copy=$(sed -n 's/.*split: .*copies as it is to erin@e.test as \([0-9A-Za-z]*\).*/\1/p' "$MILTER_LOG" | tail -n 1)
+	check "split: the log names the re-injected copy's Sendmail queue ID ($copy)" test -n "$copy"
+	if [ -n "$copy" ] && e=$(wire "$copy"); then
+		check "split: erin's copy is the original content" sh -c "$MAILTOOL entity $e | cmp -s - $T/plain.entity"
+		check "split: erin's copy carries the marker" grep -q '^X-Cables-Reinjected: v2 ' "$e"
+		check "split: erin's copy goes to erin alone" grep -q '^X-Rcpt-Args: <erin@e.test>' "$(sm_sink_file "$copy")"
+		check "split: the milter on cables-reinject checked the marker (daemon_name arrived)" \
+			grep -q "$copy: pass: re-injection: a copy made by Cables" "$MILTER_LOG"
+	else
+		not_ok "split: erin's copy reached the wire" "$(tail -n 5 "$MILTER_LOG")"
+	fi
+else
+	not_ok "split: accepted and relayed" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
+fi
+
+# 7. A message sent straight to the cables-reinject listener without a marker is refused there.
+sm_send_to_reinject() { inst_send "$REINJECT_PORT" "$@"; }
+before=$(sink_count)
+sm_send_to_reinject "$T/plain.eml" alice@a.test erin@e.test
+rc=$?
+check "reinject listener, no marker: refused ($REPLY)" test "$rc" = 4 -o "$rc" = 5
+check "reinject listener, no marker: nothing on the wire" test "$(sink_count)" = "$before"
+
+# 8. Milter down with F=T: 4xx, never unfiltered mail; back up: accepted again.
+rig_milter_stop
+before=$(sink_count)
+sm_send "$T/plain.eml" alice@a.test bob@b.test
+check "milter down: 4xx from Sendmail ($REPLY)" test $? = 4
+check "milter down: Sendmail queued nothing" test "$(find "$SM/queue" -name "qf*" | wc -l)" = 0
+check "milter down: nothing on the wire" test "$(sink_count)" = "$before"
+rig_milter
+if sm_send "$T/plain.eml" alice@a.test bob@b.test && w=$(wire "$QID"); then
+	check "milter back: encrypted again" grep -q '^Content-Type: application/pkcs7-mime' "$w"
+else
+	not_ok "milter back: accepted and relayed" "$REPLY"
+fi
+
+sm_stop
+rig_done
