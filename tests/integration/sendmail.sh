@@ -153,5 +153,34 @@ else
 	not_ok "milter back: accepted and relayed" "$REPLY"
 fi
 
+# 9. Sendmail with every milter macro list emptied in the .mc: the milter
+# asks for i, {auth_authen} and {daemon_name} itself (smfi_setsymlist, which
+# Sendmail 8.14+ honours), so the queue ID and the re-injection listener are
+# still known; {auth_authen} never comes (no SASL here), and its absence
+# makes no one a trusted submitter: Sign=yes mail is not signed.
+sm_stop
+sm_start "define(\`confMILTER_MACROS_CONNECT', \`')dnl" "define(\`confMILTER_MACROS_HELO', \`')dnl" \
+	"define(\`confMILTER_MACROS_ENVFROM', \`')dnl" "define(\`confMILTER_MACROS_ENVRCPT', \`')dnl" \
+	"define(\`confMILTER_MACROS_EOM', \`')dnl"
+check "trimmed macros: the .cf gives Sendmail no macro list for MAIL FROM" grep -qx 'O Milter.macros.envfrom' "$SM/sendmail.cf"
+rig_config "ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key" "Policy a.test Sign=yes"
+rig_milter_restart
+if sm_send "$T/split.eml" alice@a.test bob@b.test erin@e.test && b=$(wire "$QID"); then
+	check "trimmed macros: the milter's log line still names the queue ID" grep -q "$QID: encrypted: .*split:" "$MILTER_LOG"
+	copy=$(sed -n "s/.*$QID: .*copies as it is to erin@e.test as \([0-9A-Za-z]*\).*/\1/p" "$MILTER_LOG" | tail -n 1)
+	if [ -n "$copy" ] && e=$(wire "$copy"); then
+		check "trimmed macros: the copy passed the cables-reinject listener's check" \
+			grep -q "$copy: pass: re-injection: a copy made by Cables" "$MILTER_LOG"
+		check "trimmed macros, no {auth_authen}: the copy left unsigned" \
+			sh -c "! grep -qi '^Content-Type: multipart/signed' $e"
+	else
+		not_ok "trimmed macros: erin's copy reached the wire" "$(tail -n 3 "$MILTER_LOG")"
+	fi
+	check "trimmed macros, no {auth_authen}: the log says not authenticated" \
+		grep -q "$QID: .*unsigned: not authenticated (SignUnauthenticated no)" "$MILTER_LOG"
+else
+	not_ok "trimmed macros: accepted and relayed" "$REPLY" "$(tail -n 3 "$MILTER_LOG")"
+fi
+
 sm_stop
 rig_done

@@ -40,8 +40,9 @@ SM_PID=
 sm_stop() {
 	[ -n "$SM_PID" ] || return 0
 	# -bD keeps the daemon in front; its children (one per connection and queue run) share its group.
-	kill -TERM -- "-$SM_PID" 2>/dev/null
-	wait_for 10 sh -c "! kill -0 -- -$SM_PID" || kill -KILL -- "-$SM_PID" 2>/dev/null
+	# (No "--" before the negative group ID: dash's kill does not take it.)
+	kill -TERM "-$SM_PID" 2>/dev/null
+	wait_for 10 sh -c "! kill -0 -$SM_PID" || kill -KILL "-$SM_PID" 2>/dev/null
 	wait "$SM_PID" 2>/dev/null
 	SM_PID=
 }
