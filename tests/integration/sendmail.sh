@@ -108,6 +108,26 @@ check "require, no key: the log says why" grep -q 'dave@d.test' "$MILTER_LOG"
 check "require, no key: Sendmail queued nothing" test "$(find "$SM/queue" -name "qf*" | wc -l)" = 0
 check "require, no key: nothing on the wire" test "$(sink_count)" = "$before"
 
+# 5b. Local submission: the MSP hands the message to the MTA over SMTP, so
+# the milter sees it; the require recipient's mail waits in the MSP's queue.
+before=$(sink_count)
+sm_submit "$T/plain.eml" alice@a.test dave@d.test
+check "require, no key, MSP submission: the MSP took it" test $? = 0
+check "require, no key, MSP submission: the milter refused it again" \
+	wait_for 20 sh -c "[ \$(grep -c 'tempfail: no usable S/MIME certificate for dave@d.test' $MILTER_LOG) -ge 2 ]"
+check "require, no key, MSP submission: it waits in the MSP's queue" wait_for 10 test "$(sm_msp_queue_count)" = 1
+check "require, no key, MSP submission: nothing on the wire" test "$(sink_count)" = "$before"
+touch "$T/msp.stamp"
+sm_submit "$T/plain.eml" alice@a.test bob@b.test
+check "MSP submission to bob: encrypted on the wire" wait_for 30 sh -c \
+	"grep -l '^X-Rcpt-Args: <bob@b.test>' \$(find $SINK -type f -newer $T/msp.stamp) /dev/null |
+	xargs grep -l '^Content-Type: application/pkcs7-mime' | grep -q ."
+# What the SENDMAIL section of cables-milter(8) warns about: the MTA's own
+# -bm (its sendmail.cf, no MSP) runs no milter at all.
+sm_run -C "$SM/sendmail.cf" -bm -f alice@a.test carol@c.test < "$T/plain.eml"
+check "the MTA's own -bm passes no milter (plaintext to carol, who has a key)" wait_for 30 sh -c \
+	"grep -l '^X-Rcpt-Args: <carol@c.test>' $SINK/* 2>/dev/null | xargs grep -l PLAINTEXT-MARKER 2>/dev/null | grep -q ."
+
 # 6. Split delivery: bob is keyed, erin is not; erin's copy comes back through
 # the cables-reinject listener with a marker that the milter there accepts.
 sed 's/^To: Bob <bob@b.test>\r$/To: Bob <bob@b.test>, Erin <erin@e.test>\r/' "$T/plain.eml" > "$T/split.eml"

@@ -18,6 +18,9 @@
 # sm_start [MC-LINE...]  build $T/sm/sendmail.cf (each argument one more
 #                        .mc line) and start Sendmail; wait until it answers
 # sm_stop                stop it (the whole process group)
+# sm_run ARG...          the Sendmail binary, in the same private namespace
+# sm_submit FILE FROM TO...  local submission through the MSP (submit.cf)
+# sm_msp_queue_count     messages waiting in the MSP's queue
 # sm_qid                 the queue ID from $REPLY ("250 2.0.0 ID Message accepted")
 # sm_captured QID        the sink file of message QID, stripped, in $T/QID.eml
 # sm_queue_count         messages in Sendmail's queue (qf files, also quarantined hf)
@@ -123,6 +126,54 @@ sm_answers() {
 		PY
 	done
 }
+
+# sm_run ARG...: the private Sendmail binary in the same private namespace as the daemon.
+sm_run() {
+	unshare -m -u sh -c '
+		root=$0 sm=$1 bin=$2
+		shift 2
+		hostname mx.a.test &&
+		mount --bind "$sm/hosts" /etc/hosts &&
+		mount --bind "$sm/resolv.conf" /etc/resolv.conf &&
+		LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu exec "$bin" "$@"' \
+		"$SM_ROOT" "$SM" "$SM_BIN" "$@"
+}
+
+# sm_submit FILE FROM TO...: local submission as Debian sets it up: the
+# submission program (MSP, FEATURE(msp) in submit.cf) hands the message to
+# the MTA listener over SMTP; what the MTA does not take waits in the MSP's
+# own queue, $SM/clientmqueue.
+sm_submit() {
+	file=$1 from=$2
+	shift 2
+	if [ ! -f "$SM/submit.cf" ]; then
+		mkdir -p "$SM/clientmqueue"
+		chown nobody:nogroup "$SM/clientmqueue"
+		chmod 770 "$SM/clientmqueue"
+		{
+			printf 'divert(0)dnl\n'
+			printf "include(\`%s/m4/cf.m4')dnl\n" "$SM_ROOT/usr/share/sendmail/cf"
+			printf "OSTYPE(\`linux')dnl\n"
+			printf "define(\`confDOMAIN_NAME', \`mx.a.test')dnl\n"
+			printf "define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl\n"
+			# Debian's MSP runs as smmsp, a user this machine need not have; it may not run as root.
+			printf "define(\`confRUN_AS_USER', \`nobody:nogroup')dnl\n"
+			printf "define(\`MSP_QUEUE_DIR', \`%s/clientmqueue')dnl\n" "$SM"
+			printf "define(\`confPID_FILE', \`%s/submit.pid')dnl\n" "$SM"
+			printf "define(\`RELAY_MAILER_ARGS', \`TCP \$h %s')dnl\n" "$SMTP_PORT"
+			printf "define(\`confQUEUE_LA', \`500')dnl\n"
+			printf "define(\`confREFUSE_LA', \`500')dnl\n"
+			# No DNS here: the MSP would defer mail whose sender domain it cannot look up.
+			printf "FEATURE(\`nocanonify')dnl\n"
+			printf "define(\`confDIRECT_SUBMISSION_MODIFIERS', \`C')dnl\n"
+			printf "FEATURE(\`msp', \`[127.0.0.1]')dnl\n"
+		} > "$SM/submit.mc"
+		m4 "$SM/submit.mc" > "$SM/submit.cf" || return 1
+	fi
+	sm_run -C "$SM/submit.cf" -bm -f "$from" "$@" < "$file"
+}
+
+sm_msp_queue_count() { find "$SM/clientmqueue" -type f -name 'qf*' | wc -l; }
 
 sm_qid() { echo "$REPLY" | sed -n 's/^250 2\.0\.0 \([0-9A-Za-z]*\) Message accepted.*/\1/p'; }
 
