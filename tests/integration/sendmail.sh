@@ -1,7 +1,8 @@
 #!/bin/sh
 # The milter behind a real Sendmail 8.17 (INPUT_MAIL_FILTER with F=T, the
 # lines of etc/sendmail.mc as an admin pastes them): outbound S/MIME and
-# PGP/MIME decrypt with openssl and gpg; inbound S/MIME is decrypted for a
+# PGP/MIME decrypt with openssl and gpg; header protection changes and
+# removes fields by index as Sendmail counts them; inbound S/MIME is decrypted for a
 # local user and forged result fields are removed (smfi_chgheader indexes
 # as Sendmail counts them); what cannot be decrypted for a quarantine user
 # is held in Sendmail's quarantine (smfi_quarantine); a require recipient
@@ -15,7 +16,7 @@ RIG_PORT=12800
 . "$top_srcdir/tests/integration/sendmail_rig.sh"
 
 rig_config "ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key" \
-	"Policy d.test require" "Policy quinn@a.test On-DecryptError=quarantine"
+	"Policy d.test require" "Policy quinn@a.test On-DecryptError=quarantine" "Policy h.test HeaderProtection=shy"
 rig_sink
 rig_milter
 sm_start
@@ -23,6 +24,8 @@ sm_start
 keyctl generate bob@b.test --smime >/dev/null
 keyctl generate carol@c.test --pgp >/dev/null
 keyctl generate alice@a.test --smime >/dev/null
+keyctl generate hank@h.test --smime >/dev/null
+keyctl export hank@h.test --private --out "$T/hank.pem"
 keyctl export bob@b.test --private --out "$T/bob.pem"
 keyctl export carol@c.test --private --out "$T/carol.sec"
 keyctl export alice@a.test > "$T/alice-cert.pem"
@@ -65,6 +68,28 @@ if sm_send "$T/plain.eml" alice@a.test carol@c.test && w=$(wire "$QID"); then
 		cmp $T/dec.out $T/plain.entity"
 else
 	not_ok "PGP/MIME: accepted and relayed" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
+fi
+
+# 2b. Header protection (shy) edits header fields by index through Sendmail:
+# Subject becomes [...], both Keywords fields go, display names go; inside,
+# the fields are as they were.
+{
+	printf 'From: Alice Secret <alice@a.test>\r\nTo: Hank Hidden <hank@h.test>\r\nSubject: merger SUBJECT-MARKER\r\n'
+	printf 'Keywords: first KEYWORD-MARKER\r\nX-Keep: kept\r\nKeywords: second KEYWORD-MARKER\r\n'
+	printf 'Message-ID: <hp@a.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n'
+	printf 'Hank, PLAINTEXT-MARKER\r\n'
+} > "$T/hp.eml"
+if sm_send "$T/hp.eml" alice@a.test hank@h.test && w=$(wire "$QID"); then
+	check "header protection: the outer Subject is [...]" test "$($MAILTOOL header "$w" Subject)" = "[...]"
+	check "header protection: neither Keywords field is outside" sh -c "! grep -q -e KEYWORD-MARKER -e '^Keywords:' $w"
+	check "header protection: From and To lost their display names outside" sh -c \
+		"! grep -q -e 'Alice Secret' -e 'Hank Hidden' $w"
+	check "header protection: other fields stay outside, once" test "$(grep -c '^X-Keep: kept' "$w")" = 1
+	check "header protection: inside, Subject and both Keywords as they were" sh -c \
+		"openssl cms -decrypt -in $w -recip $T/hank.pem -inkey $T/hank.pem -binary -out $T/hp.inner &&
+		grep -q '^Subject: merger SUBJECT-MARKER' $T/hp.inner && [ \$(grep -c '^Keywords: .* KEYWORD-MARKER' $T/hp.inner) = 2 ]"
+else
+	not_ok "header protection: accepted and relayed" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
 fi
 
 # 3. Inbound S/MIME for a local user, with forged result fields that must go:
