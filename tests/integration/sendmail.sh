@@ -2,8 +2,8 @@
 # The milter behind a real Sendmail 8.17 (INPUT_MAIL_FILTER with F=T, the
 # lines of etc/sendmail.mc as an admin pastes them): outbound S/MIME and
 # PGP/MIME decrypt with openssl and gpg; header protection changes and
-# removes fields by index as Sendmail counts them; inbound S/MIME is decrypted for a
-# local user and forged result fields are removed (smfi_chgheader indexes
+# removes fields by index as Sendmail counts them; inbound S/MIME and
+# PGP/MIME are decrypted for local users and forged result fields are removed (smfi_chgheader indexes
 # as Sendmail counts them); what cannot be decrypted for a quarantine user
 # is held in Sendmail's quarantine (smfi_quarantine); a require recipient
 # without a key gets 4xx and nothing on the wire; the milter down means 4xx
@@ -110,6 +110,24 @@ if sm_send "$T/in.eml" eve@e.test alice@a.test && w=$(wire "$QID"); then
 	check "inbound: the other fields stay" grep -q '^X-Keep: kept' "$w"
 else
 	not_ok "inbound: accepted and relayed" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
+fi
+
+# 3b. Inbound PGP/MIME for a local user: what gpg encrypts to pat arrives decrypted.
+keyctl generate pat@a.test --pgp >/dev/null
+keyctl export pat@a.test > "$T/pat.asc"
+GE=$T/ge
+gpg_home "$GE"
+gpg --homedir "$GE" --batch -q --import "$T/pat.asc" 2>/dev/null
+gpg --homedir "$GE" --batch -q --yes --trust-model always --armor -r pat@a.test -o "$T/in.asc" \
+	--encrypt "$T/inner.txt" 2>/dev/null
+$MAILTOOL pgp-message "$T/in.asc" "$T/inpgp.eml" --header "From: Eve <eve@e.test>" --header "To: pat@a.test" \
+	--header "Subject: inbound pgp"
+if sm_send "$T/inpgp.eml" eve@e.test pat@a.test && w=$(wire "$QID"); then
+	$MAILTOOL entity "$w" > "$T/got.entity"
+	check "inbound PGP/MIME: the copy is the original content, byte for byte" cmp "$T/got.entity" "$T/inner.entity"
+	check "inbound PGP/MIME: X-Cables says decrypted" grep -q '^X-Cables: decrypted; format=pgp' "$w"
+else
+	not_ok "inbound PGP/MIME: accepted and relayed" "$REPLY" "$(tail -n 5 "$MILTER_LOG")"
 fi
 
 # 4. What cannot be decrypted for quinn (On-DecryptError=quarantine) stays in Sendmail's quarantine.
