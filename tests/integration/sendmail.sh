@@ -9,8 +9,9 @@
 # without a key gets 4xx and nothing on the wire; the milter down means 4xx
 # (F=T), not unfiltered mail; split delivery re-injects the keyless copy
 # through the cables-reinject listener, where the milter only checks the
-# marker; the queue ID, {daemon_name} and the missing {auth_authen} reach
-# the milter as it needs them.
+# marker; the queue ID, {daemon_name} and {auth_authen} (SMTP AUTH through
+# Cyrus SASL) reach the milter even with every macro list of the .cf
+# emptied, and without a login nothing is signed.
 RIG_PORT=12800
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/sendmail_rig.sh"
@@ -216,15 +217,17 @@ else
 	not_ok "milter back: accepted and relayed" "$REPLY"
 fi
 
-# 9. Sendmail with every milter macro list emptied in the .mc: the milter
-# asks for i, {auth_authen} and {daemon_name} itself (smfi_setsymlist, which
-# Sendmail 8.14+ honours), so the queue ID and the re-injection listener are
-# still known; {auth_authen} never comes (no SASL here), and its absence
-# makes no one a trusted submitter: Sign=yes mail is not signed.
+# 9. Sendmail with every milter macro list emptied in the .mc (and SMTP
+# AUTH on): the milter asks for i, {auth_authen} and {daemon_name} itself
+# (smfi_setsymlist, which Sendmail 8.14+ honours), so the queue ID and the
+# re-injection listener are still known; without a login {auth_authen} is
+# empty, which makes no one a trusted submitter: Sign=yes mail is not signed.
 sm_stop
+sm_sasl "alice@a.test:pw-alice" "mallory@a.test:pw-mallory"
 sm_start "define(\`confMILTER_MACROS_CONNECT', \`')dnl" "define(\`confMILTER_MACROS_HELO', \`')dnl" \
 	"define(\`confMILTER_MACROS_ENVFROM', \`')dnl" "define(\`confMILTER_MACROS_ENVRCPT', \`')dnl" \
-	"define(\`confMILTER_MACROS_EOM', \`')dnl"
+	"define(\`confMILTER_MACROS_EOM', \`')dnl" \
+	"define(\`confAUTH_MECHANISMS', \`PLAIN')dnl" "TRUST_AUTH_MECH(\`PLAIN')dnl"
 check "trimmed macros: the .cf gives Sendmail no macro list for MAIL FROM" grep -qx 'O Milter.macros.envfrom' "$SM/sendmail.cf"
 rig_config "ReinjectTo inet:$REINJECT_PORT@127.0.0.1" "ReinjectKey $T/reinject.key" "Policy a.test Sign=yes"
 rig_milter_restart
@@ -234,16 +237,39 @@ if sm_send "$T/split.eml" alice@a.test bob@b.test erin@e.test && b=$(wire "$QID"
 	if [ -n "$copy" ] && e=$(wire "$copy"); then
 		check "trimmed macros: the copy passed the cables-reinject listener's check" \
 			grep -q "$copy: pass: re-injection: a copy made by Cables" "$MILTER_LOG"
-		check "trimmed macros, no {auth_authen}: the copy left unsigned" \
+		check "trimmed macros, no login: the copy left unsigned" \
 			sh -c "! grep -qi '^Content-Type: multipart/signed' $e"
 	else
 		not_ok "trimmed macros: erin's copy reached the wire" "$(tail -n 3 "$MILTER_LOG")"
 	fi
-	check "trimmed macros, no {auth_authen}: the log says not authenticated" \
+	check "trimmed macros, no login: the log says not authenticated" \
 		grep -q "$QID: .*unsigned: not authenticated (SignUnauthenticated no)" "$MILTER_LOG"
 else
 	not_ok "trimmed macros: accepted and relayed" "$REPLY" "$(tail -n 3 "$MILTER_LOG")"
 fi
+
+# 10. SMTP AUTH through Sendmail (Cyrus SASL): {auth_authen}, asked for by
+# the milter and in no list of the .cf, says who logged in.
+# signed_as WHAT LOGIN EXPECT: alice@a.test to keyless frank@f.test, authenticated as LOGIN.
+signed_as() {
+	REPLY=$($MAILTOOL send --port "$SMTP_PORT" --auth "$2" --from alice@a.test --to frank@f.test "$T/plain.eml")
+	rc=$?
+	QID=$(sm_qid)
+	if [ "$rc" != 0 ] || ! w=$(wire "$QID"); then
+		not_ok "$1: accepted and relayed" "$REPLY"
+		return 1
+	fi
+	if [ "$3" = signed ]; then
+		check "$1: signed on the wire" grep -qi '^Content-Type: multipart/signed' "$w"
+	else
+		check "$1: not signed on the wire" sh -c "! grep -qi '^Content-Type: multipart/signed' $w"
+	fi
+}
+signed_as "AUTH as alice" "alice@a.test:pw-alice" signed
+check "AUTH as alice: the log says signed" grep -q "$QID: signed: format=smime" "$MILTER_LOG"
+signed_as "AUTH as mallory, sending as alice" "mallory@a.test:pw-mallory" unsigned
+check "AUTH as mallory: the log line says why not signed" \
+	grep -q "$QID: plaintext: .*unsigned: login mallory@a.test may not send as alice@a.test" "$MILTER_LOG"
 
 sm_stop
 rig_done

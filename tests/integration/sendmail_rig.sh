@@ -17,6 +17,9 @@
 #
 # sm_start [MC-LINE...]  build $T/sm/sendmail.cf (each argument one more
 #                        .mc line) and start Sendmail; wait until it answers
+# sm_sasl USER@DOMAIN:PASSWORD...  before sm_start: SMTP AUTH PLAIN for them
+#                        (a sasldb and Sendmail.conf in $T/sm/sasl, mounted
+#                        over Cyrus SASL's /usr/lib/sasl2 for Sendmail alone)
 # sm_stop                stop it (the whole process group)
 # sm_run ARG...          the Sendmail binary, in the same private namespace
 # sm_submit FILE FROM TO...  local submission through the MSP (submit.cf)
@@ -29,7 +32,7 @@ SM_PKG=$("$SRC/tools/sendmail-private" 2>"$T/sendmail-private.err") || {
 	echo "1..0 # SKIP no private Sendmail: $(tr '\n' ' ' < "$T/sendmail-private.err")"
 	exit 0
 }
-for tool in m4 unshare setsid; do
+for tool in m4 unshare setsid saslpasswd2; do
 	if ! command -v "$tool" >/dev/null 2>&1; then
 		echo "1..0 # SKIP $tool is not installed (run tools/install-deps)"
 		exit 0
@@ -106,6 +109,7 @@ sm_start() {
 		hostname mx.a.test &&
 		mount --bind "$1/hosts" /etc/hosts &&
 		mount --bind "$1/resolv.conf" /etc/resolv.conf &&
+		{ [ ! -d "$1/sasl" ] || mount --bind "$1/sasl" /usr/lib/sasl2; } &&
 		LD_LIBRARY_PATH=$2/usr/lib/x86_64-linux-gnu exec "$3" -C "$1/sendmail.cf" -bD -q2s \
 			-X "$1/trace" -O LogLevel=14' sh "$SM" "$SM_ROOT" "$SM_BIN" \
 		>>"$SM/stderr" 2>&1 &
@@ -114,6 +118,17 @@ sm_start() {
 		echo "Bail out! sendmail does not answer on $SMTP_PORT: $(tail -n 5 "$SM/stderr")"
 		exit 1
 	fi
+}
+
+sm_sasl() {
+	mkdir -p "$SM/sasl"
+	cp /usr/lib/sasl2/* "$SM/sasl/" 2>/dev/null
+	for pair in "$@"; do
+		user=${pair%%:*}
+		echo "${pair#*:}" | saslpasswd2 -p -f "$SM/sasl/sasldb2" -u "${user#*@}" -c "${user%@*}" || return 1
+	done
+	printf 'pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN\nsasldb_path: %s\n' \
+		"$SM/sasl/sasldb2" > "$SM/sasl/Sendmail.conf"
 }
 
 # sm_answers: both listeners greet with 220.
