@@ -106,6 +106,8 @@ if sm_send "$T/in.eml" eve@e.test alice@a.test && w=$(wire "$QID"); then
 	$MAILTOOL entity "$w" > "$T/got.entity"
 	check "inbound: the copy is the original content, byte for byte" cmp "$T/got.entity" "$T/inner.entity"
 	check "inbound: X-Cables says decrypted" grep -q '^X-Cables: decrypted; format=smime' "$w"
+	check "inbound: X-Cables is the first field, above Sendmail's Received (smfi_insheader index 0)" \
+		sh -c "head -n 1 $w | grep -q '^X-Cables: ' && sed -n 2p $w | grep -q '^Received: .*mx.a.test'"
 	check "inbound: the forged fields are gone, ours is the only X-Cables" sh -c \
 		"[ \$(grep -c '^X-Cables:' $w) = 1 ] && ! grep -q forged $w"
 	check "inbound: the other fields stay" grep -q '^X-Keep: kept' "$w"
