@@ -151,7 +151,7 @@ before=$(sink_count)
 sm_send "$T/plain.eml" alice@a.test dave@d.test
 check "require, no key: 4xx from Sendmail ($REPLY)" test $? = 4
 check "require, no key: the log says why" grep -q 'dave@d.test' "$MILTER_LOG"
-check "require, no key: Sendmail queued nothing" test "$(find "$SM/queue" -name "qf*" | wc -l)" = 0
+check "require, no key: Sendmail queued nothing" test "$(sm_queue_count)" = 0
 check "require, no key: nothing on the wire" test "$(sink_count)" = "$before"
 
 # 5b. Local submission: the MSP hands the message to the MTA over SMTP, so
@@ -210,7 +210,7 @@ rig_milter_stop
 before=$(sink_count)
 sm_send "$T/plain.eml" alice@a.test bob@b.test
 check "milter down: 4xx from Sendmail ($REPLY)" test $? = 4
-check "milter down: Sendmail queued nothing" test "$(find "$SM/queue" -name "qf*" | wc -l)" = 0
+check "milter down: Sendmail queued nothing" test "$(sm_queue_count)" = 0
 check "milter down: nothing on the wire" test "$(sink_count)" = "$before"
 rig_milter
 if sm_send "$T/plain.eml" alice@a.test bob@b.test && w=$(wire "$QID"); then

@@ -26,7 +26,7 @@
 # sm_msp_queue_count     messages waiting in the MSP's queue
 # sm_qid                 the queue ID from $REPLY ("250 2.0.0 ID Message accepted")
 # sm_captured QID        the sink file of message QID, stripped, in $T/QID.eml
-# sm_queue_count         messages in Sendmail's queue (qf files, also quarantined hf)
+# sm_queue_count         messages waiting in Sendmail's queue (qf files; quarantined ones are hf)
 
 SM_PKG=$("$SRC/tools/sendmail-private" 2>"$T/sendmail-private.err") || {
 	echo "1..0 # SKIP no private Sendmail: $(tr '\n' ' ' < "$T/sendmail-private.err")"
@@ -192,7 +192,7 @@ sm_msp_queue_count() { find "$SM/clientmqueue" -type f -name 'qf*' | wc -l; }
 
 sm_qid() { echo "$REPLY" | sed -n 's/^250 2\.0\.0 \([0-9A-Za-z]*\) Message accepted.*/\1/p'; }
 
-sm_queue_count() { find "$SM/queue" -type f \( -name 'qf*' -o -name 'hf*' \) | wc -l; }
+sm_queue_count() { find "$SM/queue" -type f -name 'qf*' | wc -l; }
 
 # sm_sink_file QID: the sink file whose Received header (Sendmail's) names QID.
 sm_sink_file() {
