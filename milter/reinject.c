@@ -433,7 +433,9 @@ reply_queue_id(const char *text, char *out, size_t len)
 
 	out[0] = '\0';
 	if (q != NULL) {
-		snprintf(out, len, "%.*s", (int)strcspn(q + 10, " \r\n"), q + 10);
+		/* Letters and digits only: the ID goes into the log, and the listener's reply is not ours. */
+		snprintf(out, len, "%.*s", (int)strspn(q + 10,
+		    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), q + 10);
 		return;
 	}
 	/* Sendmail: the code, the enhanced status code, the ID, then its fixed text. */
