@@ -111,9 +111,8 @@ ed25519_sign(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, st
 	return st;
 }
 
-/* Whether the key's curve has cofactor 1 (an unknown answer is "no"). */
-static bool
-cofactor_one(EVP_PKEY *key)
+bool
+khop_cofactor_one(EVP_PKEY *key)
 {
 	BIGNUM *h = NULL;
 	bool one = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_COFACTOR, &h) == 1 && BN_is_one(h);
@@ -127,7 +126,7 @@ ecdh(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cab
 {
 	char group[64];
 	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *pctx = NULL, *dctx = NULL;
+	EVP_PKEY_CTX *pctx = NULL, *cctx = NULL, *dctx = NULL;
 	EVP_PKEY *peer = NULL;
 	size_t len = sizeof(out->data);
 	enum kh_status st = KH_FAILED;
@@ -139,7 +138,8 @@ ecdh(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cab
 	params[2] = OSSL_PARAM_construct_end();
 	/*
 	 * fromdata decodes the point: one off the curve fails (an invalid-curve
-	 * point would leak the key to whoever asks, a compromised milter).  On a
+	 * point would leak the key to whoever asks, a compromised milter), and
+	 * the quick check says so again whatever provider decoded it.  On a
 	 * curve of cofactor 1 (P-256, P-384, P-521, brainpool) every point on it
 	 * but infinity (which ECDH refuses) is of the group's order, so the full
 	 * check of set_peer_ex(…, 1), a second scalar multiplication, adds
@@ -148,8 +148,10 @@ ecdh(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cab
 	if ((pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
 	    EVP_PKEY_fromdata(pctx, &peer, EVP_PKEY_PUBLIC_KEY, params) <= 0)
 		st = failed(err, "the peer point is not on the curve");
+	else if ((cctx = EVP_PKEY_CTX_new_from_pkey(NULL, peer, NULL)) == NULL || EVP_PKEY_public_check_quick(cctx) != 1)
+		st = failed(err, "the peer point is not valid");
 	else if ((dctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)) == NULL || EVP_PKEY_derive_init(dctx) <= 0 ||
-	    EVP_PKEY_derive_set_peer_ex(dctx, peer, !cofactor_one(key)) <= 0)
+	    EVP_PKEY_derive_set_peer_ex(dctx, peer, !khop_cofactor_one(key)) <= 0)
 		st = failed(err, "the peer point is not valid");
 	else if (EVP_PKEY_derive(dctx, out->data, &len) <= 0)
 		st = failed(err, "ECDH failed");
@@ -159,6 +161,7 @@ ecdh(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cab
 	}
 	EVP_PKEY_free(peer);
 	EVP_PKEY_CTX_free(pctx);
+	EVP_PKEY_CTX_free(cctx);
 	EVP_PKEY_CTX_free(dctx);
 	ERR_clear_error();
 	return st;

@@ -36,6 +36,8 @@
 
 #define KHOP_KEY_MAX 64		/* the longest content-encryption key unwrapped with PKCS#1 v1.5 */
 
+/* Whether an EC key's curve has cofactor 1 (an unknown answer is "no"): ECDH then needs no order check. */
+bool khop_cofactor_one(EVP_PKEY *key);
 enum kh_status khop_perform(EVP_PKEY *key, const struct kh_request *r, struct kh_reply *out, struct cables_err *err);
 
 /*

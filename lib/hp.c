@@ -302,6 +302,53 @@ utc_date(const char *flat)
 	return out;
 }
 
+/*
+ * Does an address list carry a name beyond its bare addresses: a display
+ * name, a group name, or a comment?  Judged on the raw text, not on a
+ * parser's reading (GMime drops most comments, and a name written as one
+ * would go out as written): outside quoted strings, a '(' or ':' names
+ * someone, and so does anything left when blanks and the angle brackets are
+ * taken away that is not the bare list.  "<a@b>" names no one: rewriting it
+ * would change only its form, and the legacy display would repeat a field
+ * the world sees.  A doubt rewrites: the rewritten field hides more.
+ */
+static bool
+names_someone(const char *flat, const char *bare)
+{
+	struct buf raw, want;
+	bool quoted = false, escaped = false, named = false;
+
+	buf_init(&raw);
+	buf_init(&want);
+	for (const char *p = flat; *p != '\0' && !named; p++) {
+		if (quoted) {
+			buf_append(&raw, p, 1);
+			if (escaped)
+				escaped = false;
+			else if (*p == '\\')
+				escaped = true;
+			else if (*p == '"')
+				quoted = false;
+		} else if (*p == '(' || *p == ':') {
+			named = true;
+		} else if (*p == '"') {
+			quoted = true;
+			buf_append(&raw, p, 1);
+		} else if (*p != '<' && *p != '>' && *p != ' ' && *p != '\t') {
+			buf_append(&raw, p, 1);
+		}
+	}
+	for (const char *p = bare; *p != '\0'; p++)
+		if (*p != ' ' && *p != '\t')
+			buf_append(&want, p, 1);
+	buf_appends(&raw, "");
+	buf_appends(&want, "");
+	named = named || quoted || strcmp(raw.data, want.data) != 0;
+	buf_release(&raw);
+	buf_release(&want);
+	return named;
+}
+
 enum hcp_result { HCP_KEEP, HCP_REPLACE, HCP_REMOVE };
 
 /*
@@ -330,16 +377,18 @@ hcp(enum hp_policy pol, const struct field *f, char **repl)
 		v = bare_addresses(flat);
 	else if (hp_name_is(f->name, f->name_len, "Date"))
 		v = utc_date(flat);
+	/* A group of no one ("Secret Project:;") still names the group. */
+	if (v == NULL && (hp_name_is(f->name, f->name_len, "To") || hp_name_is(f->name, f->name_len, "Cc")) &&
+	    names_someone(flat, ""))
+		v = xstrdup(" undisclosed-recipients:;");
+	if (v != NULL && (strcmp(v + 1, flat) == 0 ||
+	    (!hp_name_is(f->name, f->name_len, "Date") && !names_someone(flat, v + 1)))) {
+		free(v);
+		v = NULL;
+	}
 	free(flat);
 	if (v == NULL)
 		return HCP_KEEP;
-	flat = hp_value_flat(f->value, f->value_len);
-	if (strcmp(v + 1, flat) == 0) {
-		free(flat);
-		free(v);
-		return HCP_KEEP;
-	}
-	free(flat);
 	*repl = v;
 	return HCP_REPLACE;
 }

@@ -320,6 +320,22 @@ struct hp_identities {
 void hp_restore_identity(struct hp_restore *r, const char *outer, size_t outer_len, const struct hp_vouch *v,
     struct hp_identities *out);
 
+/*
+ * Is addr (normalised with o) among the addresses of r's protected To and
+ * Cc, the ones the restored header shows?  A signed payload replayed to
+ * another recipient (re-encrypted to them: surreptitious forwarding) still
+ * names its first recipients there, and so does mail that came by Bcc,
+ * a list or an alias: the answer is for the reader's information, never a
+ * reason to refuse.  True when there is nothing to judge by: no header
+ * protection, or a protected-headers="v1" payload without To or Cc (the
+ * outer ones stay); with RFC 9788, whose protected section alone decides,
+ * no protected To or Cc names no one.
+ */
+bool hp_restore_names(const struct hp_restore *r, const char *addr, const struct addr_opts *o);
+/* hp_restore_names for each of naddr addresses at once (named[j] for addr[j]), the fields read once. */
+void hp_restore_names_each(const struct hp_restore *r, const char *const *addr, size_t naddr,
+    const struct addr_opts *o, bool *named);
+
 void hp_edits_release(struct hp_edits *e);
 
 /*

@@ -332,3 +332,49 @@ hp_restore_identity(struct hp_restore *r, const char *outer, size_t outer_len, c
 	out->sender = judge(r, &of, "Sender", v, out->claimed, sizeof(out->claimed));
 	hp_fields_release(&of);
 }
+
+void
+hp_restore_names_each(const struct hp_restore *r, const char *const *addr, size_t naddr, const struct addr_opts *o,
+    bool *named)
+{
+	bool any = false;
+
+	for (size_t j = 0; j < naddr; j++)
+		named[j] = r->scheme == HP_SCHEME_NONE;
+	if (r->scheme == HP_SCHEME_NONE)
+		return;
+	/* The protected To and Cc are read once for all the addresses (a sender chooses how many of each). */
+	for (size_t i = 0; i < r->outer.n; i++) {
+		const struct hp_edit *e = &r->outer.v[i];
+		char **addrs, *flat;
+		size_t n;
+
+		if (e->op == HP_OP_DELETE || (!str_ieq(e->name, "To") && !str_ieq(e->name, "Cc")))
+			continue;
+		any = true;
+		flat = hp_value_flat(e->value, strlen(e->value));
+		n = mime_addresses(flat, &addrs);
+		for (size_t k = 0; k < n; k++) {
+			char *norm = addr_normalize(addrs[k], o);
+
+			for (size_t j = 0; norm != NULL && j < naddr; j++)
+				named[j] = named[j] || strcmp(norm, addr[j]) == 0;
+			free(norm);
+			free(addrs[k]);
+		}
+		free(addrs);
+		free(flat);
+	}
+	if (!any && r->scheme == HP_SCHEME_V1)
+		for (size_t j = 0; j < naddr; j++)
+			named[j] = true;
+}
+
+bool
+hp_restore_names(const struct hp_restore *r, const char *addr, const struct addr_opts *o)
+{
+	bool named;
+
+	hp_restore_names_each(r, &addr, 1, o, &named);
+	return named;
+}

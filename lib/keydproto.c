@@ -694,13 +694,19 @@ keyd_check_reply_parse(const char *text, size_t len, struct keyd_check_reply *ou
 
 /* ---- Requests, formatted (the client side) ---- */
 
+bool
+keyd_address_takes(const char *addr)
+{
+	return strlen(addr) <= KEYD_LINE_MAX - (sizeof("address=") - 1) && addr_valid(addr);
+}
+
 /* An address= line for addr onto req; CABLES_ERR_ARG for one keyd would refuse. */
 static cables_status
 address_line(struct buf *req, const char *addr, struct cables_err *err)
 {
 	char shown[65];
 
-	if (strlen(addr) > KEYD_LINE_MAX - (sizeof("address=") - 1) || !addr_valid(addr)) {
+	if (!keyd_address_takes(addr)) {
 		strlcpy_c(shown, addr, sizeof(shown));
 		keyd_sanitize(shown);
 		return cables_fail(err, CABLES_ERR_ARG, "'%s%s' is not an email address cables-keyd takes", shown,

@@ -116,6 +116,8 @@ cables_status keyd_call(const char *socket_path, const struct buf *request, unsi
 
 /* A value safe for one reply line: control characters become '?'. */
 void keyd_sanitize(char *s);
+/* Whether cables-keyd takes addr in a request (a valid address, not too long for a line). */
+bool keyd_address_takes(const char *addr);
 
 /*
  * The reply to a lookup, typed.  keyd formats its lines with

@@ -91,7 +91,8 @@ handler_signed_entity(const struct entity_src *entity, const char *content_type,
 }
 
 cables_status
-handler_pad(const struct body_handler *h, const struct handler_encrypt *in, const struct entity_src *entity,
+handler_pad(const struct body_handler *h, const struct milter_env *env, const struct handler_encrypt *in,
+    const struct entity_src *entity,
     struct buf *field, struct entity_src *out, size_t *padded, struct cables_err *err)
 {
 	struct pad_cost cost;
@@ -102,7 +103,7 @@ handler_pad(const struct body_handler *h, const struct handler_encrypt *in, cons
 	entity_src_init(out);
 	if (in->pad) {
 		len = entity_src_len(entity);
-		h->pad_cost(in, &cost);
+		h->pad_cost(env, in, entity->n + 1, &cost);
 		target = pad_target(len, &cost, in->pad_cap);
 		if (target > len) {
 			if ((st = pad_write(target - len, pad_collect, field, err)) != CABLES_OK)

@@ -163,7 +163,7 @@ struct handler_result {
 void handler_signed_entity(const struct entity_src *entity, const char *content_type, const struct buf *prologue,
     const struct buf *epilogue, struct buf *head, struct entity_src *out);
 
-cables_status handler_pad(const struct body_handler *h, const struct handler_encrypt *in,
+cables_status handler_pad(const struct body_handler *h, const struct milter_env *env, const struct handler_encrypt *in,
     const struct entity_src *entity, struct buf *field, struct entity_src *out, size_t *padded,
     struct cables_err *err);
 
@@ -195,10 +195,12 @@ struct body_handler {
 
 	/*
 	 * What encrypting n plaintext bytes for in's keys makes on the wire
-	 * (the body the MTA sends), an estimate that errs high: padding fills
-	 * a size bucket by it (handler_pad).
+	 * (the body the MTA sends) when the entity comes in pieces
+	 * entity_src pieces, an estimate that may be a few bytes high, never
+	 * low: padding fills a size bucket by it (handler_pad).
 	 */
-	void (*pad_cost)(const struct handler_encrypt *in, struct pad_cost *c);
+	void (*pad_cost)(const struct milter_env *env, const struct handler_encrypt *in, size_t pieces,
+	    struct pad_cost *c);
 	/* Encrypt (and sign, when in->signer) the entity; the output body goes to out. */
 	cables_status (*encrypt)(const struct milter_env *env, const struct handler_encrypt *in, struct byte_sink *out,
 	    struct handler_result *res, struct cables_err *err);

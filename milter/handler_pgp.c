@@ -124,13 +124,13 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
 		if ((st = sign_entity(env, in->signer, in->entity, &sig, err)) == CABLES_OK) {
 			handler_signed_entity(in->entity, sig.content_type, &sig.prologue, &sig.epilogue, &head,
 			    &signed_src);
-			if ((st = handler_pad(&handler_pgp, in, &signed_src, &pad, &padded_src, &res->padded, err)) ==
+			if ((st = handler_pad(&handler_pgp, env, in, &signed_src, &pad, &padded_src, &res->padded, err)) ==
 			    CABLES_OK)
 				st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &padded_src, out,
 				    res->content_type, err);
 			pgp_signed_release(&sig);
 		}
-	} else if ((st = handler_pad(&handler_pgp, in, in->entity, &pad, &padded_src, &res->padded, err)) ==
+	} else if ((st = handler_pad(&handler_pgp, env, in, in->entity, &pad, &padded_src, &res->padded, err)) ==
 	    CABLES_OK) {
 		st = pgp_encrypt(env->cfg->gnupg_home, &opts, fprs, in->nkeys, &padded_src, out, res->content_type,
 		    err);
@@ -156,8 +156,10 @@ pgp_encrypt_entity(const struct milter_env *env, const struct handler_encrypt *i
  * off when padding (pgp_encrypt_entity).
  */
 static void
-pgp_pad_cost(const struct handler_encrypt *in, struct pad_cost *c)
+pgp_pad_cost(const struct milter_env *env, const struct handler_encrypt *in, size_t pieces, struct pad_cost *c)
 {
+	(void)env;
+	(void)pieces;
 	c->num = 90123;
 	c->den = 65536;
 	c->fixed = 900 + in->nkeys * 760;

@@ -124,11 +124,11 @@ smime_encrypt_entity(const struct milter_env *env, const struct handler_encrypt 
 			goto out;
 		handler_signed_entity(in->entity, sig.content_type, &sig.prologue, &sig.epilogue, &head,
 		    &signed_src);
-		if ((st = handler_pad(&handler_smime, in, &signed_src, &pad, &padded_src, &res->padded, err)) ==
+		if ((st = handler_pad(&handler_smime, env, in, &signed_src, &pad, &padded_src, &res->padded, err)) ==
 		    CABLES_OK)
 			st = smime_encrypt(&opts, certs, &padded_src, out, err);
 		smime_signed_release(&sig);
-	} else if ((st = handler_pad(&handler_smime, in, in->entity, &pad, &padded_src, &res->padded, err)) ==
+	} else if ((st = handler_pad(&handler_smime, env, in, in->entity, &pad, &padded_src, &res->padded, err)) ==
 	    CABLES_OK) {
 		st = smime_encrypt(&opts, certs, &padded_src, out, err);
 	}
@@ -146,35 +146,18 @@ out:
 	return st;
 }
 
-/*
- * The streamed CMS in base64: 76-column CRLF lines (26/19 per byte) and
- * the chunk headers of the indefinite-length content (bench/padding
- * measured 89769/65536 per byte in all); a fixed part for the CMS
- * structure, the content type's fields and the cipher's IV and block
- * padding, and each recipient's RecipientInfo from its certificate:
- * issuer and serial number, and the encrypted key (RSA: the modulus; EC:
- * the originator's ephemeral key and the wrapped key, counted generously).
- * An estimate too high leaves wire sizes further below the bucket's top; one
- * too low would push a message into the next bucket, so it errs high.
- */
+/* The recipients' certificates in a stack of the handler's keys: smime_pad_cost() knows the rest. */
 static void
-smime_pad_cost(const struct handler_encrypt *in, struct pad_cost *c)
+smime_handler_pad_cost(const struct milter_env *env, const struct handler_encrypt *in, size_t pieces,
+    struct pad_cost *c)
 {
-	size_t raw = 200;
+	struct smime_encrypt_opts opts = { env->cfg->cipher, env->cfg->rsa_padding };
+	X509 **certs = xcalloc(in->nkeys + 1, sizeof(*certs));
 
-	for (size_t i = 0; i < in->nkeys; i++) {
-		X509 *cert = cert_key(in->keys[i])->cert;
-		EVP_PKEY *pub = X509_get0_pubkey(cert);
-		int size = pub != NULL ? EVP_PKEY_get_size(pub) : 512;
-
-		raw += (size_t)i2d_X509_NAME(X509_get_issuer_name(cert), NULL) +
-		    (size_t)i2d_ASN1_INTEGER(X509_get0_serialNumber(cert), NULL);
-		raw += pub != NULL && EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA ? (size_t)size + 120 :
-		    3 * (size_t)size + 250;
-	}
-	c->num = 89769;
-	c->den = 65536;
-	c->fixed = (raw * 89769 + 65535) / 65536 + 160;
+	for (size_t i = 0; i < in->nkeys; i++)
+		certs[i] = cert_key(in->keys[i])->cert;
+	smime_pad_cost(&opts, certs, in->nkeys, pieces, c);
+	free(certs);
 }
 
 static cables_status
@@ -439,7 +422,7 @@ smime_verify_entity(const struct milter_env *env, const char *content_type, cons
 
 const struct body_handler handler_smime = {
 	"smime", "S/MIME certificate", "no certificate", FORMAT_SMIME,
-	smime_find_key, smime_same_key, smime_key_free, smime_key_names, smime_harvest, smime_pad_cost,
+	smime_find_key, smime_same_key, smime_key_free, smime_key_names, smime_harvest, smime_handler_pad_cost,
 	smime_encrypt_entity,
 	smime_sign_entity, smime_check_ciphertext,
 	smime_may_claim, smime_open, smime_names, smime_decrypt_msg, smime_plain_is_entity, smime_report, smime_signature,

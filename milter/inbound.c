@@ -288,6 +288,44 @@ report_identity(struct report *r, const struct restore *rs)
 	report_add(r, "; protected-identity=\"", rs->id.claimed, "\"");
 }
 
+/*
+ * Who the protected To and Cc name.  A genuine signed message re-encrypted
+ * by someone else to a local user (surreptitious forwarding) arrives with
+ * its From restored and signed, and its protected To and Cc, restored too,
+ * naming its first recipients: RFC 9788's reader shows the protected
+ * fields, and they are what tells this reader the message was written for
+ * someone else.  Bcc, lists and aliases give the same picture, so it is
+ * said, never refused: the log line names every target the protected To
+ * and Cc leave out; X-Cables says "protected-to=others" only when they
+ * name none of the copy's targets, since a field every target sees must not
+ * tell one of them that another, unnamed (a Bcc), got the same copy.
+ */
+static void
+report_addressed(struct report *r, const struct restore *rs, const struct message *m, const struct milter_env *env,
+    const bool *target, const bool *own)
+{
+	size_t targets = 0, unnamed = 0;
+	const char **addrs = xcalloc(m->nrcpts + 1, sizeof(*addrs));
+	bool *named = xcalloc(m->nrcpts + 1, sizeof(*named));
+
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (target[i] && (own == NULL || !own[i]) && m->rcpts[i].norm != NULL)
+			addrs[targets++] = m->rcpts[i].norm;
+	restore_names_each(rs, addrs, targets, &env->cfg->addr, named);
+	for (size_t j = 0; j < targets; j++) {
+		if (named[j])
+			continue;
+		buf_printf(&r->log, "%s%s", unnamed++ == 0 ? " addressed=elsewhere (not in the protected To or Cc: " :
+		    ", ", addrs[j]);
+	}
+	free(addrs);
+	free(named);
+	if (unnamed > 0)
+		buf_appends(&r->log, ")");
+	if (targets > 0 && unnamed == targets)
+		buf_appends(&r->field, "; protected-to=others");
+}
+
 /* The inner entity's header section: fields in memory, body offset. */
 struct inner {
 	char *head;
@@ -578,8 +616,8 @@ report_fields(const struct message *m, const struct report *r, struct buf *first
  */
 static cables_status
 copy_content(const struct message *m, const struct body_handler *h, struct handler_msg *hm,
-    const struct milter_env *env, const struct spool *plain, struct buf *content, struct entity_src *body,
-    struct spool **headers, struct report *r, struct cables_err *err)
+    const struct milter_env *env, const char *addr, const struct spool *plain, struct buf *content,
+    struct entity_src *body, struct spool **headers, struct report *r, struct cables_err *err)
 {
 	struct inner in;
 	struct restore rs;
@@ -617,6 +655,11 @@ copy_content(const struct message *m, const struct body_handler *h, struct handl
 	h->report(hm, &r->field, &r->log);
 	if (h->plain_is_entity(hm)) {
 		report_identity(r, &rs);
+		if (!restore_names(&rs, addr, &env->cfg->addr)) {
+			/* The copy is addr's alone (decrypted_copy): naming it tells no one else anything. */
+			buf_printf(&r->log, " addressed=elsewhere (not in the protected To or Cc: %s)", addr);
+			buf_appends(&r->field, "; protected-to=others");
+		}
 		restore_note(&rs, &r->log);
 	}
 	if (verified)
@@ -654,7 +697,7 @@ decrypted_copy(const struct message *m, const struct milter_env *env, const stru
 	    (st = h->names(hm, env, addr, &named, reason, sizeof(reason), err)) == CABLES_OK && !named)
 		st = cables_fail(err, CABLES_ERR_INTERNAL, "%s", reason);
 	if (st == CABLES_OK && ((st = h->decrypt(hm, env, &plain, &why)) != CABLES_OK ||
-	    (st = copy_content(m, h, hm, env, plain, &content, &body, &headers, &r, &why)) != CABLES_OK)) {
+	    (st = copy_content(m, h, hm, env, addr, plain, &content, &body, &headers, &r, &why)) != CABLES_OK)) {
 		if (st == CABLES_ERR_IO) {
 			*err = why;
 			goto out;
@@ -883,6 +926,8 @@ decrypt(struct message *m, const struct milter_env *env, const struct mta *mta, 
 	}
 	h->report(hm, &r->field, &r->log);
 	report_identity(r, &rs);
+	if (h->plain_is_entity(hm))
+		report_addressed(r, &rs, m, env, target, own);
 	restore_note(&rs, &r->log);
 	if (verified) {
 		/* The verdict is about the From the reader sees; the certificate kept is for the From signed. */

@@ -119,8 +119,7 @@ keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned l
 			pthread_join(tids[b], NULL);
 		if (bc->st != CABLES_OK) {
 			/* This batch's addresses only: cables-keyd could not answer for them. */
-			log_warnx("key lookup of %zu address%s (first %s): %s", bc->n, bc->n == 1 ? "" : "es",
-			    bc->addrs[0], bc->err.msg);
+			log_warnx("key lookup of %zu address%s: %s", bc->n, bc->n == 1 ? "" : "es", bc->err.msg);
 			if (failed++ == 0)
 				st = cables_fail(err, bc->st, "%s", bc->err.msg);
 			for (size_t i = 0; i < bc->n; i++)

@@ -12,6 +12,7 @@
 #include "mime.h"
 #include "handler.h"
 #include "keydclient.h"
+#include "log.h"
 #include "outbound.h"
 #include "protect.h"
 #include "reinject.h"
@@ -264,20 +265,41 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 	struct keyd_found *found = xcalloc(m->nrcpts + 1, sizeof(*found));
 	enum fail_action action = ACTION_ACCEPT;
 	struct cables_err err;
-	char why[CABLES_ERR_MAX], text[CABLES_ERR_MAX + 64];
+	char why[CABLES_ERR_MAX] = "", refused[CABLES_ERR_MAX] = "", text[CABLES_ERR_MAX + 64];
 	cables_status st = CABLES_OK;
 	bool go_on = true;
 
 	for (size_t i = 0; cfg->keyd_socket != NULL && i < m->nrcpts; i++) {
 		const struct rcpt *r = &m->rcpts[i];
 
-		if (!r->local && r->policy != POLICY_NEVER && r->key == NULL && r->norm != NULL) {
+		if (r->local || r->policy == POLICY_NEVER || r->key != NULL || r->norm == NULL)
+			continue;
+		if (keyd_address_takes(r->norm)) {
 			addrs[n] = r->norm;
 			idx[n++] = i;
+			continue;
+		}
+		/*
+		 * An address keyd refuses (e.g. a quoted local part with a space)
+		 * would fail the whole batch, and so every recipient of the
+		 * message: it alone gets On-KeydError, as a lookup that failed.
+		 */
+		{
+			enum fail_action a = (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL);
+			char shown[65], what[CABLES_ERR_MAX];
+
+			strlcpy_c(shown, r->norm, sizeof(shown));
+			keyd_sanitize(shown);
+			snprintf(what, sizeof(what), "'%s%s': cables-keyd cannot look up this address form", shown,
+			    strlen(r->norm) >= sizeof(shown) ? "..." : "");
+			log_warnx("key lookup: %s (On-KeydError %s)", what, fail_action_name(a));
+			if (a != ACTION_ACCEPT && refused[0] == '\0')
+				strlcpy_c(refused, what, sizeof(refused));
+			action = fail_action_combine(action, a);
 		}
 	}
 	if (n == 0)
-		goto out;
+		goto decide;
 	if ((st = keyd_ask(cfg->keyd_socket, addrs, n, cfg->lookup_timeout_ms + 1000, ans, found, why, sizeof(why),
 	    &err)) != CABLES_OK)
 		strlcpy_c(why, err.msg, sizeof(why));
@@ -309,6 +331,9 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL));
 		}
 	}
+decide:
+	if (why[0] == '\0')
+		strlcpy_c(why, refused, sizeof(why));
 	if (action == ACTION_TEMPFAIL || action == ACTION_REJECT) {
 		snprintf(text, sizeof(text), "Cables: cannot look up the recipients' keys: %s", why);
 		outcome_set(out, action == ACTION_REJECT ? VERDICT_REJECT : VERDICT_TEMPFAIL, fail_action_name(action),

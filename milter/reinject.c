@@ -420,6 +420,35 @@ write_marker(struct smtp *s, const struct reinject_copy *c, const uint8_t body_d
 	return data_write(s, line, off + 2, err);
 }
 
+/*
+ * The queue ID in the server's reply to the end of DATA, for the log: Postfix
+ * says "250 2.0.0 Ok: queued as ID", Sendmail "250 2.0.0 ID Message accepted
+ * for delivery".  Any other wording leaves out empty.
+ */
+static void
+reply_queue_id(const char *text, char *out, size_t len)
+{
+	const char *q = strstr(text, "queued as "), *p;
+	size_t n;
+
+	out[0] = '\0';
+	if (q != NULL) {
+		/* Letters and digits only: the ID goes into the log, and the listener's reply is not ours. */
+		snprintf(out, len, "%.*s", (int)strspn(q + 10,
+		    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"), q + 10);
+		return;
+	}
+	/* Sendmail: the code, the enhanced status code, the ID, then its fixed text. */
+	p = text + strspn(text, "0123456789");
+	p += strspn(p, " -");
+	if (*p >= '2' && *p <= '5' && p[1] == '.')
+		p += strcspn(p, " ");
+	p += strspn(p, " ");
+	n = strspn(p, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+	if (n > 0 && strncmp(p + n, " Message accepted for delivery", 30) == 0)
+		snprintf(out, len, "%.*s", (int)n, p);
+}
+
 cables_status
 reinject_send(const char *spec, const struct reinject_copy *c, int timeout, char *queue_id, size_t qlen,
     struct cables_err *err)
@@ -491,12 +520,7 @@ reinject_send(const char *spec, const struct reinject_copy *c, int timeout, char
 		st = cables_fail(err, CABLES_ERR_IO, "re-injection: the copy was refused: %s", text);
 		goto out;
 	}
-	{
-		const char *q = strstr(text, "queued as ");
-
-		if (q != NULL)
-			snprintf(queue_id, qlen, "%.*s", (int)strcspn(q + 10, " \r\n"), q + 10);
-	}
+	reply_queue_id(text, queue_id, qlen);
 	smtp_cmd(s, '2', "QUIT", NULL, NULL, "QUIT");
 	st = CABLES_OK;
 out:

@@ -130,6 +130,31 @@ restore_protected_from(const struct restore *rs)
 	return NULL;
 }
 
+bool
+restore_names(const struct restore *rs, const char *addr, const struct addr_opts *o)
+{
+	/*
+	 * A restoration that failed cannot say whom the payload addressed, and
+	 * the sender chooses the outer header that makes it fail (too many
+	 * fields): fail closed, as for a payload addressed to others.
+	 */
+	if (rs->why[0] != '\0')
+		return false;
+	return !rs->planned || hp_restore_names(&rs->r, addr, o);
+}
+
+void
+restore_names_each(const struct restore *rs, const char *const *addr, size_t n, const struct addr_opts *o,
+    bool *named)
+{
+	if (rs->why[0] != '\0' || !rs->planned) {
+		for (size_t j = 0; j < n; j++)
+			named[j] = rs->why[0] == '\0';
+		return;
+	}
+	hp_restore_names_each(&rs->r, addr, n, o, named);
+}
+
 cables_status
 restore_identity(struct restore *rs, const struct message *m, const struct hp_vouch *v, struct cables_err *err)
 {

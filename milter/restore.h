@@ -62,6 +62,15 @@ cables_status restore_plan(struct restore *rs, const struct message *m, const st
 const char *restore_protected_from(const struct restore *rs);
 
 /*
+ * Does the restored header name addr (normalised with o) in its To or Cc
+ * (hp_restore_names)?  True when nothing was restored.
+ */
+bool restore_names(const struct restore *rs, const char *addr, const struct addr_opts *o);
+/* restore_names for n addresses at once (named[j] for addr[j]). */
+void restore_names_each(const struct restore *rs, const char *const *addr, size_t n, const struct addr_opts *o,
+    bool *named);
+
+/*
  * Decide the protected From and Sender (hp_restore_identity): v says which
  * addresses a verified signature over the payload vouches for (NULL: none).
  * Errors are the spool's.

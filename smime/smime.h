@@ -31,6 +31,7 @@
 #include "addr.h"
 #include "config.h"
 #include "entity.h"
+#include "pad.h"
 #include "sink.h"
 #include "spool.h"
 #include "status.h"
@@ -57,6 +58,16 @@ struct smime_encrypt_opts {
  */
 cables_status smime_encrypt(const struct smime_encrypt_opts *o, STACK_OF(X509) *certs,
     const struct entity_src *in, struct byte_sink *out, struct cables_err *err);
+
+/*
+ * What smime_encrypt() with o makes of n entity bytes, given in at most
+ * pieces entity_src pieces, for these n_certs recipients, as lib/pad.h's
+ * wire(n) = fixed + ceil(n * num / den): the base64 body the MTA sends.
+ * It is a few bytes high, never low: padding fills a size bucket by it
+ * (doc/header-protection.md, "Wire sizes").
+ */
+void smime_pad_cost(const struct smime_encrypt_opts *o, X509 *const *certs, size_t n_certs, size_t pieces,
+    struct pad_cost *c);
 
 /* Can cert be used to encrypt to addr (normalised) at time now? */
 cables_status smime_cert_check(X509 *cert, const char *addr, const struct addr_opts *ao,

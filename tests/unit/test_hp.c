@@ -212,6 +212,71 @@ test_protect_shy_drops_display_names_and_time_zone(void **state)
 	(void)state;
 }
 
+/*
+ * hcp_shy field by field: the value the world sees (NULL: the field stays
+ * as it is, and is not hidden).  Only names go: a display name, a group
+ * name or a comment; the addr-spec stays as written (quoted local parts
+ * too), and a value that names no one is not rewritten for its form alone.
+ * Date is the same instant in UTC; one that cannot be read stays.
+ */
+static void
+test_protect_shy_field_by_field(void **state)
+{
+	static const struct {
+		const char *field, *outer;
+	} cases[] = {
+		{ "From: Alice Liddell <alice@a.test>", " alice@a.test" },
+		{ "From: <alice@a.test>", NULL },
+		{ "From: alice@a.test", NULL },
+		{ "From: alice@a.test (Alice Liddell)", " alice@a.test" },
+		{ "From: =?utf-8?q?J=C3=B6rg?= <joerg@a.test>", " joerg@a.test" },
+		{ "To: \"John\" <\"john doe\"@b.test>", " \"john doe\"@b.test" },
+		{ "To: \"john doe\"@b.test", NULL },
+		{ "To: Friends: Alice <a@b.test>, c@b.test;", " a@b.test, c@b.test" },
+		{ "To: undisclosed-recipients:;", NULL },
+		{ "To: <@relay.test:bob@b.test>", " bob@b.test" },
+		{ "To: Secret Project:;", " undisclosed-recipients:;" },
+		/* A name written as a comment is a name: GMime drops the comment, the raw text still has it. */
+		{ "From: alice(Alice Liddell)@a.test", " alice@a.test" },
+		{ "From: <alice@a.test> (Alice Liddell)", " alice@a.test" },
+		{ "From: (Alice Liddell) alice@a.test", " alice@a.test" },
+		{ "To: alice@a.test, (Bob Secret) bob@b.test", " alice@a.test, bob@b.test" },
+		{ "Cc: <alice@a.test>, <bob@b.test> (Bob the CFO)", " alice@a.test, bob@b.test" },
+		{ "Cc: <alice@a.test>,<bob@b.test>", NULL },
+		{ "Cc: Bob <bob@b.test>, carol@c.test", " bob@b.test, carol@c.test" },
+		{ "Cc: not an address", " undisclosed-recipients:;" },	/* no address, but maybe a name: hidden */
+		{ "Reply-To: Alice <alice@a.test>", NULL },
+		{ "Sender: Alice <alice@a.test>", NULL },
+		{ "Date: Tue, 3 Mar 2026 23:30 -0500", " Wed, 04 Mar 2026 04:30:00 +0000" },
+		{ "Date: Tue, 03 Mar 2026 10:00:00 EST", " Tue, 03 Mar 2026 15:00:00 +0000" },
+		{ "Date: Tue, 03 Mar 2026 10:00:00 +0000", NULL },
+		{ "Date: yesterday", NULL },
+		{ "Message-ID: <m1@a.test>", NULL },
+		{ "In-Reply-To: <m0@b.test>", NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct hp_protect p;
+		char *head = xasprintf("%s\r\n", cases[i].field);
+
+		assert_int_equal(hp_protect(head, strlen(head), HP_POLICY_SHY, &p, NULL), CABLES_OK);
+		if (cases[i].outer == NULL) {
+			if (p.outer.n != 0)
+				fail_msg("%s: rewritten as '%s'", cases[i].field, p.outer.v[0].value);
+			assert_int_equal(p.hidden, 0);
+		} else {
+			if (p.outer.n != 1)
+				fail_msg("%s: %zu edits", cases[i].field, p.outer.n);
+			assert_int_equal(p.outer.v[0].op, HP_OP_SET);
+			assert_string_equal(p.outer.v[0].value, cases[i].outer);
+			assert_int_equal(p.hidden, 1);
+		}
+		hp_protect_release(&p);
+		free(head);
+	}
+	(void)state;
+}
+
 static void
 test_protect_duplicated_fields_are_each_protected_and_hidden(void **state)
 {
@@ -993,6 +1058,44 @@ test_round_trip_is_byte_for_byte(void **state)
 	(void)state;
 }
 
+/* Whom the protected To and Cc name (hp_restore_names): the replay mark's judge. */
+static void
+test_restore_names_recipients(void **state)
+{
+	static const struct addr_opts folded = { false, "+" };
+	static const char outer[] = "From: alice@a.test\r\nTo: dave@b.test\r\nCc: eve@b.test\r\nSubject: [...]\r\n";
+	static const struct {
+		const char *payload, *addr;
+		bool named;
+	} cases[] = {
+		{ "To: Bob <bob@b.test>\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "bob@b.test", true },
+		{ "To: Bob <bob@b.test>\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "dave@b.test", false },
+		{ "To: Bob <BOB+lists@B.test>\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "bob@b.test", true },
+		{ "To: bob@b.test\r\nCc: x@c.test, Dave <dave@b.test>\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx",
+		    "dave@b.test", true },
+		{ "To: Team: bob@b.test, dave@b.test;\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "dave@b.test",
+		    true },
+		/* RFC 9788: no protected To or Cc, so the outer ones go, and no one is named. */
+		{ "Subject: hi\r\nContent-Type: text/plain; hp=\"cipher\"\r\n\r\nx", "dave@b.test", false },
+		/* v1 without To or Cc: the outer ones stay; nothing to judge by. */
+		{ "Subject: hi\r\nContent-Type: text/plain; protected-headers=\"v1\"\r\n\r\nx", "dave@b.test", true },
+		{ "To: bob@b.test\r\nContent-Type: text/plain; protected-headers=\"v1\"\r\n\r\nx", "dave@b.test", false },
+		/* No header protection: nothing restored, nothing judged. */
+		{ "To: bob@b.test\r\nContent-Type: text/plain\r\n\r\nx", "dave@b.test", true },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct hp_restore r;
+
+		assert_int_equal(hp_restore(cases[i].payload, strlen(cases[i].payload), outer, strlen(outer),
+		    HP_IN_ENCRYPTION, &r, NULL), CABLES_OK);
+		if (hp_restore_names(&r, cases[i].addr, &folded) != cases[i].named)
+			fail_msg("case %zu: %s is %snamed", i, cases[i].addr, cases[i].named ? "not " : "");
+		hp_restore_release(&r);
+	}
+	(void)state;
+}
+
 static void
 test_names(void **state)
 {
@@ -1275,6 +1378,8 @@ main(void)
 		cmocka_unit_test(test_protect_baseline_hides_subject_and_keeps_what_mtas_need),
 		cmocka_unit_test(test_protect_none_hides_nothing_but_protects_everything),
 		cmocka_unit_test(test_protect_shy_drops_display_names_and_time_zone),
+		cmocka_unit_test(test_protect_shy_field_by_field),
+		cmocka_unit_test(test_restore_names_recipients),
 		cmocka_unit_test(test_protect_duplicated_fields_are_each_protected_and_hidden),
 		cmocka_unit_test(test_protect_lf_input_and_missing_fields),
 		cmocka_unit_test(test_protect_refuses_injection),

@@ -268,6 +268,29 @@ test_ecdh_bad_point(void **state)
 	X509_free(cert);
 }
 
+/* On a curve of cofactor 2 (sect163k1), the point (0, 1) of order 2 is on the curve and refused. */
+static void
+test_ecdh_small_order(void **state)
+{
+	struct kh_request r = { 0 };
+	struct kh_reply out;
+	EVP_PKEY *key = EVP_EC_gen("sect163k1");
+
+	if (key == NULL)
+		skip();	/* an OpenSSL without binary curves: no such key can be stored either */
+	r.op = KH_OP_ECDH;
+	r.len = 1 + 2 * 21;	/* uncompressed: 04 || x (21 bytes) || y (21 bytes) */
+	r.data[0] = 4;
+	r.data[r.len - 1] = 1;
+	assert_int_equal(khop_perform(key, &r, &out, NULL), KH_FAILED);
+	/* Such a key gets the full check (the point above may also fail for other reasons). */
+	assert_false(khop_cofactor_one(key));
+	EVP_PKEY_free(key);
+	assert_non_null(key = EVP_EC_gen("P-256"));
+	assert_true(khop_cofactor_one(key));
+	EVP_PKEY_free(key);
+}
+
 /* A good point (P-256: cofactor 1, no order check) gives the secret the other side computes. */
 static void
 test_ecdh_good_point(void **state)
@@ -371,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_no_raw_oracle),
 		cmocka_unit_test(test_ecdh_bad_point),
 		cmocka_unit_test(test_ecdh_good_point),
+		cmocka_unit_test(test_ecdh_small_order),
 		cmocka_unit_test(test_proto_strict),
 		cmocka_unit_test(test_hidden_unwrap_failure),
 	};

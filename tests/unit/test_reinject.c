@@ -355,6 +355,13 @@ test_the_queue_id_is_what_the_server_said(void **state)
 		{ "250-one\r\n250 Ok: queued as LAST7\r\n", "LAST7", 64 },
 		{ "250 Ok\r\n", "", 64 },
 		{ "250 Ok: queued as 0123456789012345678901234567890123456789\r\n", "0123456789", 11 },
+		/* Sendmail's wording. */
+		{ "250 2.0.0 6B3DvgVh019675 Message accepted for delivery\r\n", "6B3DvgVh019675", 64 },
+		{ "250 6B3DvgVh019675 Message accepted for delivery\r\n", "6B3DvgVh019675", 64 },
+		{ "250 2.0.0 6B3DvgVh019675 Message accepted for delivery\r\n", "6B3D", 5 },
+		{ "250 2.0.0 Message accepted for delivery\r\n", "", 64 },
+		{ "250 2.0.0 6B3D/../x Message accepted for delivery\r\n", "", 64 },
+		{ "250 2.0.0 ID accepted\r\n", "", 64 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
