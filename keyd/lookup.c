@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "addr.h"
 #include "keydproto.h"
 #include "keydstats.h"
@@ -696,26 +698,39 @@ keyd_metrics(struct keyd *k, struct buf *out)
 /* ---- The key-exchange endpoint's source ---- */
 
 /*
- * The address's current S/MIME epoch key (the one valid now that expires
- * last), made by cables-keyholder, into out->epochs: a sender that
+ * The address's current S/MIME epoch key into out->epochs: a sender that
  * understands it encrypts to it alone (doc/key-exchange.md, "Forward
  * secrecy: epoch keys").  Served next to the long-term keys that vouch
- * for it, never instead of them.
+ * for it, never instead of them.  Which one is cables-keyholder's word
+ * (keyd_set_epoch_check): the milter can write epoch rows, only the
+ * keyholder can tell one it made (sealed with KeyStoreKey, issued by the
+ * current long-term certificate); keyd serves the row whose certificate
+ * has the digest it names, and nothing when it cannot be asked.
  */
 static void
 current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out)
 {
 	struct key_list epochs;
 	const struct key_record *best = NULL;
+	uint8_t want[32], got[32];
+	struct cables_err err = { "" };
+	bool found = false;
 
-	if (keystore_epoch_list(k->ks, norm, true, &epochs, NULL) != CABLES_OK)
+	if (k->epoch_check == NULL)
 		return;
-	for (size_t i = 0; i < epochs.count; i++) {
+	if (k->epoch_check(k->epoch_arg, norm, want, &found, &err) != CABLES_OK) {
+		log_warnx("keyd: %s: no epoch key served: %s", norm, err.msg);
+		return;
+	}
+	if (!found || keystore_epoch_list(k->ks, norm, true, &epochs, NULL) != CABLES_OK)
+		return;
+	for (size_t i = 0; i < epochs.count && best == NULL; i++) {
 		const struct key_record *r = &epochs.items[i];
 
+		SHA256(r->public_data, r->public_len, got);
 		if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) == 0 && strcmp(r->format, "smime") == 0 &&
 		    r->not_before <= (long long)now && (long long)now < r->not_after &&
-		    r->public_len <= X_KEY_MAX && (best == NULL || r->not_after > best->not_after))
+		    r->public_len <= X_KEY_MAX && memcmp(got, want, sizeof(got)) == 0)
 			best = r;
 	}
 	if (best != NULL) {
@@ -728,6 +743,13 @@ current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out
 		out->nepochs = 1;
 	}
 	key_list_release(&epochs);
+}
+
+void
+keyd_set_epoch_check(struct keyd *k, keyd_epoch_fn *fn, void *arg)
+{
+	k->epoch_check = fn;
+	k->epoch_arg = arg;
 }
 
 bool

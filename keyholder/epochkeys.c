@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "epochkeys.h"
@@ -125,6 +126,92 @@ is_parent(const struct epochkeys_env *e, const struct key_record *r, long long n
 	    domain_list_match(e->local_domains, addr_domain(r->address));
 }
 
+/*
+ * Is r an epoch key this keyholder made for parent's address from parent,
+ * the address's current long-term certificate?  Its fingerprint is its
+ * certificate's, its seal opens with the store key (under that
+ * fingerprint), the private key inside matches the certificate, and
+ * parent's key signed the certificate.  The store is writable by the
+ * milter, so nothing else a row says is taken on trust.  On false, why
+ * says what failed and *planted tells a row no keyholder made (a bad seal
+ * or key) from one merely issued by another certificate.
+ */
+bool
+epochkeys_genuine(const struct epochkeys_env *e, const struct key_record *parent, const struct key_record *r,
+    bool *planted, char *why, size_t whylen)
+{
+	X509 *cert = NULL, *pcert = NULL;
+	EVP_PKEY *key = NULL;
+	uint8_t *secret = NULL;
+	size_t secret_len = 0;
+	char fpr[65];
+	struct cables_err err;
+	bool ok = false;
+
+	*planted = true;
+	if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) != 0 || strcmp(r->format, "smime") != 0 ||
+	    strcmp(r->address, parent->address) != 0 || r->secret_data == NULL) {
+		snprintf(why, whylen, "not an S/MIME epoch key of %s with a private key", parent->address);
+		goto out;
+	}
+	if ((cert = smime_cert_from_der(r->public_data, r->public_len)) == NULL) {
+		snprintf(why, whylen, "its certificate cannot be decoded");
+		goto out;
+	}
+	smime_cert_fingerprint(cert, fpr);
+	if (strcmp(fpr, r->fingerprint) != 0) {
+		snprintf(why, whylen, "its fingerprint is not its certificate's");
+		goto out;
+	}
+	if (seal_open(e->store_key, fpr, r->secret_data, r->secret_len, &secret, &secret_len, &err) != CABLES_OK) {
+		snprintf(why, whylen, "its seal does not open with the store key");
+		goto out;
+	}
+	key = smime_key_from_der(secret, secret_len);
+	seal_free_secret(secret, secret_len);
+	if (key == NULL || X509_check_private_key(cert, key) != 1) {
+		snprintf(why, whylen, "its private key does not match its certificate");
+		goto out;
+	}
+	*planted = false;
+	if ((pcert = smime_cert_from_der(parent->public_data, parent->public_len)) == NULL ||
+	    X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(pcert)) != 0 ||
+	    X509_verify(cert, X509_get0_pubkey(pcert)) != 1) {
+		snprintf(why, whylen, "not issued by the current long-term certificate %.16s", parent->fingerprint);
+		goto out;
+	}
+	ok = true;
+out:
+	X509_free(cert);
+	X509_free(pcert);
+	EVP_PKEY_free(key);
+	return ok;
+}
+
+/*
+ * Keep in epochs only the genuine epoch keys of parent (epochkeys_genuine),
+ * reporting each planted one (EPOCHKEYS_IGNORED); those of an earlier
+ * long-term certificate go quietly: they still decrypt until deleted, but
+ * are neither served nor counted as current.
+ */
+static void
+keep_genuine(const struct epochkeys_env *e, const struct key_record *parent, struct key_list *epochs)
+{
+	char why[CABLES_ERR_MAX];
+	bool planted;
+
+	for (size_t i = epochs->count; i-- > 0;) {
+		if (epochkeys_genuine(e, parent, &epochs->items[i], &planted, why, sizeof(why)))
+			continue;
+		if (planted)
+			report(e, EPOCHKEYS_IGNORED, epochs->items[i].address, epochs->items[i].fingerprint,
+			    epochs->items[i].not_after, why);
+		key_record_release(&epochs->items[i]);
+		memmove(&epochs->items[i], &epochs->items[i + 1], (epochs->count - i - 1) * sizeof(epochs->items[0]));
+		epochs->count--;
+	}
+}
+
 /* A new epoch key for the address of parent when one is due. */
 static void
 make_due(const struct epochkeys_env *e, const struct key_record *parent, long long now,
@@ -136,17 +223,13 @@ make_due(const struct epochkeys_env *e, const struct key_record *parent, long lo
 	char fpr[65];
 	long long not_after;
 
-	if (keystore_epoch_list(e->ks, parent->address, false, &mine, &err) != CABLES_OK) {
+	if (keystore_epoch_list(e->ks, parent->address, true, &mine, &err) != CABLES_OK) {
 		report(e, EPOCHKEYS_FAILED, parent->address, "-", 0, err.msg);
 		n->failed++;
 		return;
 	}
-	/* Only the keys made here (a peer's are never on a local address anyway). */
-	for (size_t i = mine.count; i-- > 0;)
-		if (strcmp(mine.items[i].source, KEYSTORE_EPOCH_SOURCE) != 0) {
-			key_record_release(&mine.items[i]);
-			mine.items[i] = mine.items[--mine.count];
-		}
+	/* Only the keys made here from this certificate: a planted row, or one of a replaced certificate, is no reason to wait. */
+	keep_genuine(e, parent, &mine);
 	epoch_plan_make(&mine, "smime", now, &e->times, &p);
 	key_list_release(&mine);
 	if (p.make) {
@@ -189,5 +272,43 @@ epochkeys_maintain(const struct epochkeys_env *e, long long now, struct epochkey
 		done = r->address;
 	}
 	key_list_release(&all);
+	return CABLES_OK;
+}
+
+cables_status
+epochkeys_current(const struct epochkeys_env *e, const char *address, long long now, uint8_t digest[32], bool *found,
+    struct cables_err *err)
+{
+	struct key_list lt, mine;
+	const struct key_record *parent = NULL, *best = NULL;
+
+	*found = false;
+	if (keystore_lookup(e->ks, address, "smime", &lt, err) != CABLES_OK)
+		return CABLES_ERR_DB;
+	/* Newest expiry first, as epochkeys_maintain picks the parent. */
+	for (size_t i = 0; i < lt.count && parent == NULL; i++)
+		if (is_parent(e, &lt.items[i], now))
+			parent = &lt.items[i];
+	if (parent == NULL) {
+		key_list_release(&lt);
+		return CABLES_OK;
+	}
+	if (keystore_epoch_list(e->ks, address, true, &mine, err) != CABLES_OK) {
+		key_list_release(&lt);
+		return CABLES_ERR_DB;
+	}
+	keep_genuine(e, parent, &mine);
+	for (size_t i = 0; i < mine.count; i++) {
+		const struct key_record *r = &mine.items[i];
+
+		if (r->not_before <= now && now < r->not_after && (best == NULL || r->not_after > best->not_after))
+			best = r;
+	}
+	if (best != NULL) {
+		SHA256(best->public_data, best->public_len, digest);
+		*found = true;
+	}
+	key_list_release(&mine);
+	key_list_release(&lt);
 	return CABLES_OK;
 }

@@ -26,6 +26,7 @@ enum epochkeys_event {
 	EPOCHKEYS_MADE,		/* when: its expiry */
 	EPOCHKEYS_DELETED,	/* when: its expiry */
 	EPOCHKEYS_FAILED,	/* why says what; the others go on */
+	EPOCHKEYS_IGNORED,	/* an epoch row no keyholder made (written by someone else): why says what is wrong */
 };
 
 struct epochkeys_env {
@@ -49,5 +50,27 @@ struct epochkeys_counts {
  */
 cables_status epochkeys_maintain(const struct epochkeys_env *e, long long now, struct epochkeys_counts *n,
     struct cables_err *err);
+
+/*
+ * Is r a genuine epoch key of parent (an address's current long-term
+ * certificate): its seal opens with the store key under its certificate's
+ * fingerprint, its private key matches, and parent issued it?  The store
+ * may be written by the milter, so serving or counting an epoch key needs
+ * this.  On false, why says what and *planted is true when no keyholder
+ * made the row (false: merely issued by another certificate).
+ */
+bool epochkeys_genuine(const struct epochkeys_env *e, const struct key_record *parent, const struct key_record *r,
+    bool *planted, char *why, size_t whylen);
+
+/*
+ * The current epoch key of address at now, for keyd to serve
+ * (KH_OP_EPOCH_CURRENT): of the genuine ones issued by the address's
+ * current long-term certificate and valid at now, the one that expires
+ * last; digest is the SHA-256 of its certificate's DER and *found says
+ * whether there is one.  Planted rows met are reported (EPOCHKEYS_IGNORED).
+ * Fails only when the store cannot be read.
+ */
+cables_status epochkeys_current(const struct epochkeys_env *e, const char *address, long long now, uint8_t digest[32],
+    bool *found, struct cables_err *err);
 
 #endif

@@ -652,6 +652,51 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 	return KH_OK;
 }
 
+static void epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char *fpr, long long when,
+    const char *why);
+
+/*
+ * KH_OP_EPOCH_CURRENT, for keyd's KeydUser and root only: the digest of
+ * the address's current epoch certificate as checked here
+ * (epochkeys_current), so that keyd serves no epoch row the milter wrote.
+ * An empty answer: there is none.
+ */
+static enum kh_status
+epoch_current(const struct client *c, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
+	struct epochkeys_env e;
+	enum kh_status st;
+	bool found = false;
+
+	if (c->uid != 0 && !(keyd_uid_set && c->uid == keyd_uid)) {
+		free(norm);
+		cables_fail(err, CABLES_ERR_UNUSABLE, "epoch keys are asked for by keyd's KeydUser only%s",
+		    keyd_uid_set ? "" : " (KeydUser is not set, or is the milter's User)");
+		return KH_REFUSED;
+	}
+	if (norm == NULL || strcmp(norm, req->address) != 0 || !domain_list_match(&cfg->local_domains,
+	    addr_domain(norm)) || req->len != 1 || req->data[0] != 0 || strspn(req->fingerprint, "0") != KH_FPR_LEN) {
+		free(norm);
+		cables_fail(err, CABLES_ERR_UNUSABLE, "not a local address, or not a 0 byte and a zero fingerprint");
+		return KH_REFUSED;
+	}
+	free(norm);
+	memset(&e, 0, sizeof(e));
+	e.local_domains = &cfg->local_domains;
+	e.report = epoch_report;
+	pthread_mutex_lock(&state_lock);
+	if ((st = store_ready(err)) == KH_OK) {
+		e.ks = ks;
+		e.store_key = store_key;
+		if (epochkeys_current(&e, req->address, (long long)time(NULL), rep->data, &found, err) != CABLES_OK)
+			st = KH_UNAVAILABLE;
+	}
+	pthread_mutex_unlock(&state_lock);
+	rep->len = st == KH_OK && found ? 32 : 0;
+	return st;
+}
+
 /*
  * A decryption req performed failed.  While the failure bucket has a token
  * it is answered "failed", charged to that bucket, and gives its decrypt
@@ -706,9 +751,11 @@ serve(struct client *c)
 	memset(&rep, 0, sizeof(rep));
 	if (req.op == KH_OP_EXCHANGE_SIGN) {
 		rep.status = exchange_sign(c, &req, &rep, &err);
+	} else if (req.op == KH_OP_EPOCH_CURRENT) {
+		rep.status = epoch_current(c, &req, &rep, &err);
 	} else if (c->uid != 0 && !(milter_uid_set && c->uid == milter_uid)) {
-		rep.status = KH_REFUSED;	/* keyd's user: exchange signatures only */
-		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only");
+		rep.status = KH_REFUSED;	/* keyd's user: exchange signatures and current epoch keys only */
+		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only (and epoch keys)");
 	} else {
 		pthread_mutex_lock(&state_lock);
 		rep.status = authorise(&req, &key, &up, &err);
@@ -984,6 +1031,10 @@ epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char
 		break;
 	case EPOCHKEYS_FAILED:
 		log_warnx("epoch keys: %s: %.16s: %s", address, fpr, why);
+		break;
+	case EPOCHKEYS_IGNORED:
+		log_warnx("epoch keys: %s: %.16s ignored (neither served nor counted; not made here?): %s", address, fpr,
+		    why);
 		break;
 	}
 }

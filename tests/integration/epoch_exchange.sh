@@ -5,7 +5,8 @@
 # signed with the rest; a.test's keyd checks it against bob's long-term
 # certificate in the same answer and keeps it; alice's mail to bob leaves
 # a.test encrypted to the epoch key alone and reaches bob decrypted.
-# carol's domain offers no epoch key for her: under ForwardSecrecy prefer
+# carol's domain offers no epoch key for her (the forged one a compromised
+# milter planted in b's store is not served): under ForwardSecrecy prefer
 # her long-term key is used, under require her mail waits (4xx) and
 # nothing leaves.  A message waiting in a.test's queue while b.test is
 # down across a rotation (b's keyholder a week ahead under faketime) is
@@ -61,6 +62,33 @@ check "b's keyholder made bob's epoch key" wait_for 30 grep -q 'epoch key [0-9a-
 check "b's keyd serves keys" wait_for 10 grep -q "serving keys on inet:$XB@127.0.0.1" "$T/b/milter.log"
 # carol's and zoe's epoch keys are taken away: their answers carry none.
 $PY -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute(\"DELETE FROM keys WHERE source='epoch' AND address IN ('carol@b.test', 'zoe@b.test')\"); d.commit()" "$T/b/keys.db"
+# A compromised milter, which can write keys.db and have carol's long-term key sign any digest, plants an
+# epoch key of its own for her: issued by her certificate, expiring late, with a seal it cannot make.
+inst_keyctl b export carol@b.test --private > "$T/carol-lt.key"
+inst_keyctl b export carol@b.test > "$T/carol-lt.pem"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/forged.key" -subj "/CN=carol@b.test" \
+	-addext "subjectAltName=email:carol@b.test" -out "$T/forged.csr" 2>/dev/null
+openssl x509 -req -in "$T/forged.csr" -CA "$T/carol-lt.pem" -CAkey "$T/carol-lt.key" -CAcreateserial -days 40 \
+	-copy_extensions copy -outform DER -out "$T/forged.der" 2>/dev/null
+$PY -c "
+import hashlib, sqlite3, sys, time
+der = open(sys.argv[2], 'rb').read()
+d = sqlite3.connect(sys.argv[1]); now = int(time.time())
+d.execute(\"INSERT INTO keys (address, format, fingerprint, public_data, secret_data, not_before, not_after, source, first_seen, last_seen) VALUES ('carol@b.test', 'smime', ?, ?, ?, ?, ?, 'epoch', ?, ?)\",
+          (hashlib.sha256(der).hexdigest(), der, b'garbage, not sealed', now - 60, now + 30 * 86400, now, now))
+d.commit()" "$T/b/keys.db" "$T/forged.der"
+# shellcheck disable=SC2016
+check "a forged epoch row for carol is planted (her long-term key signed it)" $PY -c '
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+lt = x509.load_pem_x509_certificate(open(sys.argv[1], "rb").read()).public_key()
+f = x509.load_der_x509_certificate(open(sys.argv[2], "rb").read())
+if isinstance(lt, rsa.RSAPublicKey):
+    lt.verify(f.signature, f.tbs_certificate_bytes, padding.PKCS1v15(), f.signature_hash_algorithm)
+else:
+    lt.verify(f.signature, f.tbs_certificate_bytes, ec.ECDSA(f.signature_hash_algorithm))
+' "$T/carol-lt.pem" "$T/forged.der"
 BOB_EPOCH=$($PY -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT substr(fingerprint,1,16) FROM keys WHERE source='epoch' AND address='bob@b.test'\").fetchone()[0])" "$T/b/keys.db")
 
 # What b's endpoint says, asked by hand: the epoch key next to the long-term one, inside the signed payload.
@@ -85,6 +113,8 @@ assert len(r["bob@b.test"]["keys"]) == 1, r
 assert len(r["bob@b.test"]["epoch"]) == 1 and r["bob@b.test"]["epoch"][0]["format"] == "smime", r
 assert "epoch" not in r["carol@b.test"] and len(r["carol@b.test"]["keys"]) == 1, r
 ' "$T/payload.json"
+check "the planted epoch row is not served: the keyholder ignored it" \
+	grep -q 'epoch keys: carol@b.test: [0-9a-f]\{16\} ignored .*seal does not open' "$T/b/keyholder.log"
 
 keyd_start a
 keyd_ask "$T/a/keyd.sock" request=lookup address=bob@b.test

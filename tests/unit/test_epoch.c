@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "dispatch.h"
@@ -113,7 +114,7 @@ test_plan_without_keys_makes_one(void **state)
 }
 
 struct events {
-	size_t made, deleted, failed;
+	size_t made, deleted, failed, ignored;
 	char last_fpr[65];
 	char deleted_fpr[65];
 	char why[CABLES_ERR_MAX];
@@ -132,7 +133,10 @@ count_event(void *arg, enum epochkeys_event ev, const char *address, const char 
 		e->deleted++;
 		strlcpy_c(e->deleted_fpr, fpr, sizeof(e->deleted_fpr));
 	}
-	else {
+	else if (ev == EPOCHKEYS_IGNORED) {
+		e->ignored++;
+		return;
+	} else {
 		e->failed++;
 		strlcpy_c(e->why, why, sizeof(e->why));
 	}
@@ -203,6 +207,126 @@ test_rotation_over_weeks(void **state)
 		assert_string_not_equal(l.items[i].fingerprint, first);
 	key_list_release(&l);
 	milter_fixture_free(fx);
+}
+
+/* The epoch key keyd may serve for addr at now (KH_OP_EPOCH_CURRENT): its certificate's digest, or all zeros. */
+static void
+current_of(struct milter_fixture *fx, const char *addr, long long now, struct events *ev, uint8_t digest[32])
+{
+	struct epochkeys_env e = { fx->ks, fx->seal_key, &fx->cfg->local_domains, week, count_event, ev };
+	bool found;
+
+	memset(digest, 0, 32);
+	memset(ev, 0, sizeof(*ev));
+	assert_int_equal(epochkeys_current(&e, addr, now, digest, &found, NULL), CABLES_OK);
+	if (!found)
+		memset(digest, 0, 32);
+}
+
+/* The SHA-256 of the DER of the epoch row of addr with fingerprint fpr. */
+static void
+digest_of(struct milter_fixture *fx, const char *addr, const char *fpr, uint8_t digest[32])
+{
+	struct key_list l = epochs_of(fx, addr);
+	bool seen = false;
+
+	for (size_t i = 0; i < l.count; i++)
+		if (strcmp(l.items[i].fingerprint, fpr) == 0) {
+			SHA256(l.items[i].public_data, l.items[i].public_len, digest);
+			seen = true;
+		}
+	key_list_release(&l);
+	assert_true(seen);
+}
+
+/*
+ * A compromised milter can write keys.db, and have bob's long-term key
+ * sign any digest: an epoch certificate for a key of its own, issued by
+ * bob's certificate, stored as an epoch row expiring late.  Without
+ * KeyStoreKey it cannot seal the private key, so the keyholder neither
+ * names that row to keyd nor lets it stop the rotation.  The plants: a
+ * garbage seal; a genuine row's seal and fingerprint with the forged
+ * certificate; a correct seal of a key that is not the certificate's.
+ */
+static void
+test_a_planted_epoch_row_is_neither_served_nor_counted(void **state)
+{
+	enum { GARBAGE, COPIED_SEAL, OTHER_KEY, NPLANTS };
+	static const char *const what[NPLANTS] = { "a garbage seal", "a genuine row's seal", "another key's seal" };
+
+	for (int plant = 0; plant < NPLANTS; plant++) {
+		struct milter_fixture *fx = milter_fixture_new("", (time_t)NOW);
+		struct events ev;
+		struct key_list l;
+		struct key_record r;
+		uint8_t genuine[32], got[32], forged_digest[32], *der = NULL;
+		size_t der_len = 0;
+		char genuine_fpr[65];
+		X509 *forged, *other;
+		EVP_PKEY *forged_key, *other_key;
+
+		milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+		maintain(fx, NOW, &ev);
+		assert_int_equal(ev.made, 1);
+		strlcpy_c(genuine_fpr, ev.last_fpr, sizeof(genuine_fpr));
+		digest_of(fx, "bob@a.test", genuine_fpr, genuine);
+		/* What the milter gets: bob's long-term key's signature on a certificate of its own. */
+		assert_int_equal(smime_epoch_issue(bob_cert, bob_key, "bob@a.test", NOW, NOW + 40 * DAY, &forged,
+		    &forged_key, NULL), CABLES_OK);
+		assert_int_equal(smime_epoch_issue(bob_cert, bob_key, "bob@a.test", NOW, NOW + 40 * DAY, &other,
+		    &other_key, NULL), CABLES_OK);
+		memset(&r, 0, sizeof(r));
+		r.address = (char *)"bob@a.test";
+		strcpy(r.format, "smime");
+		r.source = (char *)KEYSTORE_EPOCH_SOURCE;
+		r.public_data = smime_cert_to_der(forged, &r.public_len);
+		SHA256(r.public_data, r.public_len, forged_digest);
+		smime_cert_fingerprint(forged, r.fingerprint);
+		r.not_before = NOW;
+		r.not_after = NOW + 40 * DAY;
+		l = epochs_of(fx, "bob@a.test");
+		if (plant == GARBAGE) {
+			r.secret_data = (uint8_t *)xstrdup("garbage, not sealed with KeyStoreKey");
+			r.secret_len = strlen((char *)r.secret_data);
+		} else if (plant == COPIED_SEAL) {
+			r.secret_data = xmalloc(l.items[0].secret_len);
+			memcpy(r.secret_data, l.items[0].secret_data, l.items[0].secret_len);
+			r.secret_len = l.items[0].secret_len;
+			strlcpy_c(r.fingerprint, genuine_fpr, sizeof(r.fingerprint));
+		} else {
+			/* Sealed right (as if the store key leaked a seal of a key of its choosing): not the certificate's key. */
+			assert_int_equal(smime_key_to_der(other_key, &der, &der_len, NULL), CABLES_OK);
+			assert_int_equal(seal_close(fx->seal_key, r.fingerprint, der, der_len, &r.secret_data,
+			    &r.secret_len, NULL), CABLES_OK);
+			seal_free_secret(der, der_len);
+		}
+		key_list_release(&l);
+		if (plant == COPIED_SEAL)
+			assert_int_equal(keystore_delete(fx->ks, "bob@a.test", genuine_fpr, &der_len, NULL), CABLES_OK);
+		assert_int_equal(keystore_put(fx->ks, &r, (time_t)NOW, NULL), CABLES_OK);
+		free(r.public_data);
+		free(r.secret_data);
+
+		current_of(fx, "bob@a.test", NOW + 60, &ev, got);
+		if (memcmp(got, forged_digest, 32) == 0)
+			fail_msg("%s: the planted epoch certificate is named for keyd to serve", what[plant]);
+		assert_int_equal(ev.ignored, 1);
+		if (plant != COPIED_SEAL)
+			assert_memory_equal(got, genuine, 32);	/* the genuine one still is */
+		/* A week on the genuine one is in its overlap: the planted one, expiring later, does not stop the next. */
+		maintain(fx, NOW + 7 * DAY, &ev);
+		if (ev.made != 1)
+			fail_msg("%s: no new epoch key a week on (%zu made)", what[plant], ev.made);
+		assert_int_equal(ev.ignored, 1);
+		current_of(fx, "bob@a.test", NOW + 7 * DAY + 60, &ev, got);
+		digest_of(fx, "bob@a.test", ev.last_fpr[0] != '\0' ? ev.last_fpr : genuine_fpr, genuine);
+		assert_memory_not_equal(got, forged_digest, 32);
+		X509_free(forged);
+		X509_free(other);
+		EVP_PKEY_free(forged_key);
+		EVP_PKEY_free(other_key);
+		milter_fixture_free(fx);
+	}
 }
 
 /* Epoch keys turned off (EpochKeyLifetime 0): none made, and those made before still deleted on time. */
@@ -525,6 +649,7 @@ main(void)
 		cmocka_unit_test(test_plan_makes_and_deletes_on_time),
 		cmocka_unit_test(test_plan_without_keys_makes_one),
 		cmocka_unit_test(test_rotation_over_weeks),
+		cmocka_unit_test(test_a_planted_epoch_row_is_neither_served_nor_counted),
 		cmocka_unit_test(test_turned_off_makes_none_but_still_deletes),
 		cmocka_unit_test(test_no_epoch_key_without_a_usable_private_key),
 		cmocka_unit_test(test_epoch_certificate_binds_address_and_long_term_key),
