@@ -329,6 +329,55 @@ test_a_planted_epoch_row_is_neither_served_nor_counted(void **state)
 	}
 }
 
+/*
+ * bob's long-term certificate replaced: the epoch key its predecessor
+ * issued is no longer served nor counted as current (senders would refuse
+ * it: it does not chain to what they are sent), a new one is made at the
+ * next round, and the old one stays, for decryption, until its grace ends.
+ */
+static void
+test_a_replaced_long_term_key_gets_a_new_epoch_key_at_once(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", (time_t)NOW);
+	struct events ev;
+	struct key_list l;
+	uint8_t old_digest[32], new_digest[32], got[32];
+	char old_fpr[65];
+	X509 *renewed;
+	EVP_PKEY *renewed_key;
+
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	maintain(fx, NOW, &ev);
+	assert_int_equal(ev.made, 1);
+	strlcpy_c(old_fpr, ev.last_fpr, sizeof(old_fpr));
+	digest_of(fx, "bob@a.test", old_fpr, old_digest);
+	current_of(fx, "bob@a.test", NOW + 60, &ev, got);
+	assert_memory_equal(got, old_digest, 32);
+	/* A day later bob gets a new certificate (it expires later, so it is the current one). */
+	assert_int_equal(smime_generate("bob@a.test", SMIME_ALGO_P256, 400, (time_t)(NOW + DAY), &renewed,
+	    &renewed_key, NULL), CABLES_OK);
+	milter_fixture_store(fx, "bob@a.test", renewed, renewed_key);
+	current_of(fx, "bob@a.test", NOW + DAY + 60, &ev, got);
+	assert_memory_equal(got, (uint8_t[32]){ 0 }, 32);	/* the old one is not served */
+	assert_int_equal(ev.ignored, 0);			/* nor is it taken for a plant */
+	maintain(fx, NOW + DAY + 60, &ev);
+	assert_int_equal(ev.made, 1);				/* not a week later */
+	digest_of(fx, "bob@a.test", ev.last_fpr, new_digest);
+	current_of(fx, "bob@a.test", NOW + DAY + 120, &ev, got);
+	assert_memory_equal(got, new_digest, 32);
+	maintain(fx, NOW + DAY + 180, &ev);
+	assert_int_equal(ev.made + ev.deleted, 0);
+	l = epochs_of(fx, "bob@a.test");
+	assert_int_equal(l.count, 2);				/* the old one still decrypts */
+	key_list_release(&l);
+	maintain(fx, NOW + 8 * DAY + 6 * DAY, &ev);		/* until its grace ends */
+	assert_int_equal(ev.deleted, 1);
+	assert_string_equal(ev.deleted_fpr, old_fpr);
+	X509_free(renewed);
+	EVP_PKEY_free(renewed_key);
+	milter_fixture_free(fx);
+}
+
 /* Epoch keys turned off (EpochKeyLifetime 0): none made, and those made before still deleted on time. */
 static void
 test_turned_off_makes_none_but_still_deletes(void **state)
@@ -650,6 +699,7 @@ main(void)
 		cmocka_unit_test(test_plan_without_keys_makes_one),
 		cmocka_unit_test(test_rotation_over_weeks),
 		cmocka_unit_test(test_a_planted_epoch_row_is_neither_served_nor_counted),
+		cmocka_unit_test(test_a_replaced_long_term_key_gets_a_new_epoch_key_at_once),
 		cmocka_unit_test(test_turned_off_makes_none_but_still_deletes),
 		cmocka_unit_test(test_no_epoch_key_without_a_usable_private_key),
 		cmocka_unit_test(test_epoch_certificate_binds_address_and_long_term_key),
