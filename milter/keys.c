@@ -100,7 +100,7 @@ peer_epoch_cert(const struct milter_env *env, const char *addr, cables_status *s
 }
 
 X509 *
-keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char **why,
+keys_cert(const struct milter_env *env, const char *addr, enum key_use use, bool *epoch, char **why,
     cables_status *st, struct cables_err *err)
 {
 	struct key_list keys;
@@ -110,9 +110,12 @@ keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char
 	enum fs_policy fs = use == KEY_ENCRYPT ? forward_secrecy(env, addr) : FS_OFF;
 
 	*why = NULL;
+	*epoch = false;
 	/* The epoch key alone: adding the long-term key would give the forward secrecy away. */
-	if (fs != FS_OFF && ((found = peer_epoch_cert(env, addr, st, err)) != NULL || *st != CABLES_OK))
+	if (fs != FS_OFF && ((found = peer_epoch_cert(env, addr, st, err)) != NULL || *st != CABLES_OK)) {
+		*epoch = found != NULL;
 		return found;
+	}
 	if (fs == FS_REQUIRE) {
 		*why = xstrdup("no epoch key from the recipient's Cables server (ForwardSecrecy require)");
 		return NULL;

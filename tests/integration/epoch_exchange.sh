@@ -42,10 +42,11 @@ B_FPR=$(sed -n 's/.*fp=\([0-9a-f]\{64\}\).*/\1/p' "$T/b.txt")
 inst_keyctl b generate bob@b.test --smime >/dev/null
 inst_keyctl b generate carol@b.test --smime >/dev/null
 inst_keyctl b generate zoe@b.test --smime >/dev/null
+inst_keyctl b generate erin@b.test --smime >/dev/null
 
 inst_config a a.test "Peer b.test https://127.0.0.1:$XB ExchangeKey=$B_FPR TLSPin=sha256//$BPIN" \
 	"Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s" "Policy b.test require" \
-	"Policy zoe@b.test ForwardSecrecy=require"
+	"Policy zoe@b.test ForwardSecrecy=require" "Policy erin@b.test ForwardSecrecy=require"
 sed -i "s|^KeydSocket none|KeydSocket $T/a/keyd.sock|" "$T/a/cables.conf"
 
 keyd_start() {	# NAME, with its keyholder
@@ -133,14 +134,17 @@ check "carol: no epoch key line" sh -c "! grep -q 'source=peer-epoch' $T/reply"
 rig_sink
 inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \
 	"transport_maps = inline:{ tap.test=smtp:[127.0.0.1]:$SINK_PORT }"
-inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob carol zoe"
+inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob carol zoe erin"
 inst_milter a
 inst_milter b
-send() {	# ID TO: a message from alice, found later by its Message-ID
+send() {	# ID TO...: a message from alice, found later by its Message-ID
+	id=$1
+	shift
+	to=$(echo "$@" | sed 's/ /, /g')
 	printf 'From: Alice <alice@a.test>\r\nTo: %s\r\nSubject: epoch\r\nMessage-ID: <%s@a.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nDear %s, PLAINTEXT-MARKER\r\n' \
-		"$2" "$1" "$2" > "$T/$1.eml"
-	$MAILTOOL entity "$T/$1.eml" > "$T/$1.entity"
-	inst_send "$APORT" "$T/$1.eml" alice@a.test "$2"
+		"$to" "$id" "$to" > "$T/$id.eml"
+	$MAILTOOL entity "$T/$id.eml" > "$T/$id.entity"
+	inst_send "$APORT" "$T/$id.eml" alice@a.test "$@"
 }
 wire() {	# ID: the wire copy's file
 	wait_for 60 sh -c "grep -l '^Message-ID: <$1@a.test>' $SINK/* >/dev/null 2>&1" || return 1
@@ -193,6 +197,47 @@ send m3 zoe@b.test
 check "alice -> zoe (ForwardSecrecy require, no epoch key): 4xx" test "$(printf %s "$REPLY" | cut -c1)" = 4
 check "alice -> zoe: the reason names ForwardSecrecy" grep -q 'zoe@b.test.*ForwardSecrecy require' "$T/a/milter.log"
 check "alice -> zoe: nothing went out" sh -c "[ \$(ls $SINK | wc -l) = $before ] && ! grep -l 'Message-ID: <m3@a.test>' $SINK/* 2>/dev/null | grep -q ."
+
+# One copy for bob (epoch key) and carol (long-term key only): a's milter has
+# no ReinjectTo to split it, and carol's long-term key beside bob's epoch key
+# would open bob's copy once stolen.  Under prefer bob falls back to his
+# long-term key, logged; erin's require makes the message wait.
+inst_keyctl b export carol@b.test > "$T/carol-lt.pem"
+send m5 bob@b.test carol@b.test
+if w=$(wire m5); then
+	recipients_of "$w" > "$T/m5.rcpts"
+	check "bob and carol in one copy: no epoch key in it" sh -c "! grep -qx $(serial_of "$T/bob-epoch.pem") $T/m5.rcpts"
+	check "... bob's and carol's long-term keys" sh -c \
+		"grep -qx $(serial_of "$T/bob-lt.pem") $T/m5.rcpts && grep -qx $(serial_of "$T/carol-lt.pem") $T/m5.rcpts"
+	check "... logged: forward secrecy given up for bob" \
+		grep -q "encrypted: .*fs=long-term for bob@b.test (forward secrecy not possible" "$T/a/milter.log"
+else
+	not_ok "bob and carol in one copy: the wire copy was captured" "$REPLY"
+fi
+keyd_ask "$T/a/keyd.sock" request=lookup address=erin@b.test
+check "erin (ForwardSecrecy require) has an epoch key at a" grep -q '^key=erin@b.test format=smime source=peer-epoch' "$T/reply"
+before=$(ls "$SINK" | wc -l)
+send m6 erin@b.test carol@b.test
+check "erin (require) and carol in one copy: 4xx" test "$(printf %s "$REPLY" | cut -c1)" = 4
+check "... the reason: forward secrecy not possible for erin" \
+	grep -q 'forward secrecy not possible for erin@b.test (ForwardSecrecy require)' "$T/a/milter.log"
+check "... nothing went out" sh -c "[ \$(ls $SINK | wc -l) = $before ]"
+
+# With split delivery (ReinjectTo: a's Postfix's second smtpd, which skips the milter) bob's epoch key
+# gets a copy of its own and carol's long-term key another.
+printf 'ReinjectTo inet:%s@127.0.0.1\nReinjectKey %s\n' "$((APORT + 1))" "$T/a/reinject.key" >> "$T/a/cables.conf"
+inst_milter a
+send m7 bob@b.test carol@b.test
+check "split: two copies of bob's and carol's message on the wire" wait_for 60 sh -c \
+	"[ \$(grep -l '^Message-ID: <m7@a.test>' $SINK/* 2>/dev/null | wc -l) -ge 2 ]"
+for f in $(grep -l '^Message-ID: <m7@a.test>' "$SINK"/*); do
+	sink_message "$f" > "$T/m7.wire"
+	recipients_of "$T/m7.wire" | sort | tr '\n' ' '
+	echo
+done > "$T/m7.copies"
+check "split: bob's copy names his epoch key alone" grep -qx "$(serial_of "$T/bob-epoch.pem") " "$T/m7.copies"
+check "split: carol's copy names her long-term key, not bob's epoch key" sh -c \
+	"grep -q '$(serial_of "$T/carol-lt.pem")' $T/m7.copies && [ \$(grep -c '$(serial_of "$T/bob-epoch.pem")' $T/m7.copies) = 1 ]"
 
 # Rotation with a message in a's queue across it: b's Postfix and keyd are
 # down, alice's mail to bob (encrypted to his epoch key at a) waits at

@@ -650,6 +650,7 @@ test_sending_follows_forward_secrecy(void **state)
 		struct keyd_found found;
 		cables_status st;
 		char *why = NULL;
+		bool epoch;
 
 		store_public(fx, "dave@c.test", lt, "peer", lt_fpr);
 		store_public(fx, "dave@c.test", ep, KEYSTORE_PEER_EPOCH_SOURCE, ep_fpr);
@@ -658,7 +659,7 @@ test_sending_follows_forward_secrecy(void **state)
 		if (cases[i].confirm_epoch)
 			strcpy(found.fpr[found.n++], ep_fpr);
 		fx->env.confirmed = &found;
-		got = keys_cert(&fx->env, "dave@c.test", KEY_ENCRYPT, &why, &st, NULL);
+		got = keys_cert(&fx->env, "dave@c.test", KEY_ENCRYPT, &epoch, &why, &st, NULL);
 		assert_int_equal(st, CABLES_OK);
 		if (cases[i].want == NULL) {
 			if (got != NULL || why == NULL || strstr(why, cases[i].why) == NULL)
@@ -669,6 +670,7 @@ test_sending_follows_forward_secrecy(void **state)
 			smime_cert_fingerprint(got, fpr);
 			if (strcmp(fpr, strcmp(cases[i].want, "epoch") == 0 ? ep_fpr : lt_fpr) != 0)
 				fail_msg("%s: not the %s key", cases[i].what, cases[i].want);
+			assert_int_equal(epoch, strcmp(cases[i].want, "epoch") == 0);
 		}
 		/* Signing and local addresses know no ForwardSecrecy; OpenPGP has no epoch keys yet. */
 		X509_free(got);
