@@ -214,9 +214,15 @@ keep_peer_epoch(struct keyd *k, const char *addr, const struct x_result *res, co
 	for (size_t i = 0; i < old.count; i++) {
 		size_t deleted;
 
-		if (strcmp(old.items[i].source, KEYSTORE_PEER_EPOCH_SOURCE) == 0 &&
-		    strcmp(old.items[i].fingerprint, fpr) != 0)
-			(void)keystore_delete(k->ks, addr, old.items[i].fingerprint, &deleted, NULL);
+		if (strcmp(old.items[i].source, KEYSTORE_PEER_EPOCH_SOURCE) != 0 ||
+		    strcmp(old.items[i].fingerprint, fpr) == 0 ||
+		    keystore_delete(k->ks, addr, old.items[i].fingerprint, &deleted, NULL) != CABLES_OK)
+			continue;
+		/* A downgrade an attacker on the path cannot cause (the answer is signed), but one worth seeing. */
+		if (fpr[0] == '\0')
+			log_warnx("keyd: %s: the key server's answer has no usable epoch key: stored epoch key %.16s "
+			    "removed (ForwardSecrecy decides: prefer falls back to the long-term key)", addr,
+			    old.items[i].fingerprint);
 	}
 	key_list_release(&old);
 }

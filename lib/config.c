@@ -806,6 +806,17 @@ config_parse(const char *name, const char *text, size_t len, struct cables_err *
 		    seen[(size_t)(find_key("EpochKeyLifetime") - keys)]);
 		goto fail;
 	}
+	/*
+	 * A sender's MTA may hold mail encrypted to an epoch key until its queue
+	 * lifetime ends (Postfix's maximal_queue_lifetime: 5 days): deleted
+	 * sooner, such mail arrives undecryptable.  No epoch keys, no matter.
+	 */
+	if (c->epoch_key_lifetime_ms != 0 && c->epoch_key_grace_ms < 5UL * 86400 * 1000) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: EpochKeyGrace: at least 5d (Postfix's default "
+		    "maximal_queue_lifetime: mail queued for an epoch key must still be decryptable when it arrives)", name,
+		    seen[(size_t)(find_key("EpochKeyGrace") - keys)]);
+		goto fail;
+	}
 	/* KeyholderRateLimit is what the sign and decrypt buckets hold unless they are set themselves. */
 	if (seen[(size_t)(find_key("KeyholderSignRateLimit") - keys)] == 0)
 		c->keyholder_sign_rate_limit = c->keyholder_rate_limit;

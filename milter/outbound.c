@@ -557,7 +557,6 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 struct encrypted {
 	int nrecipients;	/* not counting the sender */
 	bool with_self;
-	bool self_omitted;	/* EncryptToSelf, but the copy holds epoch keys */
 	bool signed_;
 	struct handler_result res;
 };
@@ -715,14 +714,11 @@ encrypt_for(const struct message *m, const struct milter_env *env, const struct 
 			keys[n++] = key;
 	}
 	enc->nrecipients = (int)n;
-	enc->self_omitted = false;
 	if (m->sender[0] != '\0') {
 		char *norm = addr_normalize(m->sender, &env->cfg->addr), *why = NULL;
 		cables_status lst;
 
-		if (norm != NULL && policy_get(&env->cfg->policy, norm, PA_SELF, NULL) && g->epoch)
-			enc->self_omitted = true;
-		else if (norm != NULL && policy_get(&env->cfg->policy, norm, PA_SELF, NULL))
+		if (norm != NULL && !g->epoch && policy_get(&env->cfg->policy, norm, PA_SELF, NULL))
 			self = h->find_key(env, norm, KEY_ENCRYPT, &why, &lst, NULL);
 		free(why);
 		free(norm);
@@ -790,11 +786,10 @@ encrypt_in_place(struct message *m, const struct milter_env *env, const struct m
 
 		snprintf(note + len, sizeof(note) - len, " pad=%zu", enc.res.padded);
 	}
-	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s%s%s size=%zu%s%s%s%s%s", enc.res.log,
-	    enc.nrecipients, enc.with_self ? " +self" : "", enc.self_omitted ? " fs=epoch (no self: forward secrecy)" :
-	    g->epoch ? " fs=epoch" : "", enc.signed_ ? " signed" : "", g->bcc ? " bcc" : "",
+	outcome_set(out, VERDICT_MODIFIED, "encrypted", "%s recipients=%d%s%s%s size=%zu%s%s%s", enc.res.log,
+	    enc.nrecipients, enc.with_self ? " +self" : "", enc.signed_ ? " signed" : "", g->bcc ? " bcc" : "",
 	    spool_size(m->body), note,
-	    m->sign_note[0] != '\0' ? " " : "", m->sign_note, m->fs_note[0] != '\0' ? " " : "", m->fs_note);
+	    m->sign_note[0] != '\0' ? " " : "", m->sign_note);
 	outcome_classify(out, CLASS_ENCRYPTED, g->h->name);
 out:
 	protect_release(&pr);
@@ -973,6 +968,46 @@ needs_clear_sign(const struct message *m)
 	return false;
 }
 
+/*
+ * Forward secrecy of an encrypted message, for its log line: "fs=epoch"
+ * when a recipient got an epoch key (with "no self" when EncryptToSelf was
+ * left out for it), "fs=long-term" when one whose ForwardSecrecy is prefer
+ * got a long-term key (its domain offered no epoch key, or no longer does:
+ * a downgrade an operator may want to see), and m->fs_note.
+ */
+static void
+fs_log(const struct message *m, const struct milter_env *env, struct outcome *out)
+{
+	bool epoch = false, long_term = false, self = false;
+	size_t len = strlen(out->detail);
+	char *norm;
+
+	if (out->verdict != VERDICT_MODIFIED)
+		return;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		if (r->local || r->policy == POLICY_NEVER || r->key == NULL || r->norm == NULL)
+			continue;
+		if (handler_key_epoch(r->key))
+			epoch = true;
+		else if (policy_get(&env->cfg->policy, r->norm, PA_FORWARD_SECRECY, NULL) == FS_PREFER)
+			long_term = true;
+	}
+	if (epoch && m->sender[0] != '\0' && (norm = addr_normalize(m->sender, &env->cfg->addr)) != NULL) {
+		self = policy_get(&env->cfg->policy, norm, PA_SELF, NULL);
+		free(norm);
+	}
+	if (m->fs_note[0] != '\0')
+		snprintf(out->detail + len, sizeof(out->detail) - len, " %s", m->fs_note);
+	else if (epoch || long_term)
+		snprintf(out->detail + len, sizeof(out->detail) - len, " fs=%s%s%s", epoch ? "epoch" : "",
+		    epoch && long_term ? "," : "", long_term ? "long-term" : "");
+	len = strlen(out->detail);
+	if (self)
+		snprintf(out->detail + len, sizeof(out->detail) - len, " (no self copy beside epoch keys)");
+}
+
 /* The plan at end of message, for content that is not yet encrypted. */
 static void
 outbound_transform(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
@@ -1020,6 +1055,7 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 		break;
 	}
 	}
+	fs_log(m, env, out);
 	if (clear)
 		handler_signed_release(&sig);
 }

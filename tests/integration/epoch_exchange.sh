@@ -178,6 +178,7 @@ fi
 if f=$(at bob m1); then
 	$MAILTOOL entity "$f" > "$T/m1.got"
 	check "bob's mailbox: what alice sent, byte for byte" cmp "$T/m1.entity" "$T/m1.got"
+	check "alice -> bob: logged fs=epoch" grep -q "encrypted: .* fs=epoch\$" "$T/a/milter.log"
 	check "bob's mailbox: decrypted with the epoch key" grep -q "^X-Cables: decrypted; format=smime; key=$BOB_EPOCH" "$f"
 else
 	not_ok "bob's copy arrived"
@@ -188,6 +189,7 @@ if w=$(wire m2); then
 	recipients_of "$w" > "$T/m2.rcpts"
 	inst_keyctl b export carol@b.test > "$T/carol-lt.pem"
 	check "alice -> carol (prefer, no epoch key): her long-term key" grep -qx "$(serial_of "$T/carol-lt.pem")" "$T/m2.rcpts"
+	check "... logged: fs=long-term" grep -q "encrypted: .* fs=long-term\$" "$T/a/milter.log"
 else
 	not_ok "alice -> carol: the wire copy was captured" "$REPLY"
 fi
@@ -222,6 +224,14 @@ check "erin (require) and carol in one copy: 4xx" test "$(printf %s "$REPLY" | c
 check "... the reason: forward secrecy not possible for erin" \
 	grep -q 'forward secrecy not possible for erin@b.test (ForwardSecrecy require)' "$T/a/milter.log"
 check "... nothing went out" sh -c "[ \$(ls $SINK | wc -l) = $before ]"
+
+# b.test stops offering erin an epoch key: a's keyd, asking again (her long-term key gone from a's store,
+# her epoch key kept), removes the stored one and says so.
+$PY -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute(\"DELETE FROM keys WHERE source='epoch' AND address='erin@b.test'\"); d.commit()" "$T/b/keys.db"
+$PY -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute(\"DELETE FROM keys WHERE source='peer' AND address='erin@b.test'\"); d.commit()" "$T/a/keys.db"
+keyd_ask "$T/a/keyd.sock" request=lookup address=erin@b.test
+check "erin's answer without an epoch key: a's keyd logs the removal of the stored one" \
+	grep -q "keyd: erin@b.test: the key server's answer has no usable epoch key: stored epoch key [0-9a-f]\{16\} removed" "$T/a/milter.log"
 
 # With split delivery (ReinjectTo: a's Postfix's second smtpd, which skips the milter) bob's epoch key
 # gets a copy of its own and carol's long-term key another.

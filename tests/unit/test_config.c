@@ -688,7 +688,21 @@ static const struct {
 	{ "# a\0comment\n", 12, "t.conf:1: NUL byte in line" },
 	{ "\0", 1, "t.conf:1: NUL byte in line" },
 	{ "Cipher aes256-gcm\n\n\0Cipher", 26, "t.conf:3: NUL byte in line" },
+	/* Epoch keys deleted before a sender's queue gives up on mail encrypted to them. */
+	{ "EpochKeyGrace 4d\n", 0, "t.conf:1: EpochKeyGrace: at least 5d (Postfix's default maximal_queue_lifetime" },
+	{ "\nEpochKeyLifetime 2d\nEpochKeyGrace 119h\n", 0, "t.conf:3: EpochKeyGrace: at least 5d" },
 };
+
+/* EpochKeyGrace of 5 days is enough; below that only with epoch keys turned off. */
+static void
+test_epoch_key_grace_of_five_days_or_none(void **state)
+{
+	static const char *const ok[] = { "EpochKeyGrace 5d\n", "EpochKeyLifetime 0\nEpochKeyGrace 1d\n",
+	    "EpochKeyGrace 0\nEpochKeyLifetime 0\n" };
+
+	for (size_t i = 0; i < N_ELEMENTS(ok); i++)
+		config_free(parse_ok(ok[i]));
+}
 
 static void
 test_every_error_names_file_line_and_cause(void **state)
@@ -1134,6 +1148,7 @@ main(void)
 		cmocka_unit_test(test_policy_lines_build_the_policy_table),
 		cmocka_unit_test(test_case_sensitive_local_parts_keep_policy_targets_apart),
 		cmocka_unit_test(test_every_error_names_file_line_and_cause),
+		cmocka_unit_test(test_epoch_key_grace_of_five_days_or_none),
 		cmocka_unit_test(test_load_of_a_missing_file),
 		cmocka_unit_test(test_load_of_a_real_file),
 		cmocka_unit_test(test_load_refuses_what_is_not_a_config_file),
