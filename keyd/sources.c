@@ -212,11 +212,9 @@ keep_peer_epoch(struct keyd *k, const char *addr, const struct x_result *res, co
 	if (keystore_epoch_list(k->ks, addr, false, &old, NULL) != CABLES_OK)
 		return;
 	for (size_t i = 0; i < old.count; i++) {
-		size_t deleted;
-
 		if (strcmp(old.items[i].source, KEYSTORE_PEER_EPOCH_SOURCE) != 0 ||
 		    strcmp(old.items[i].fingerprint, fpr) == 0 ||
-		    keystore_delete(k->ks, addr, old.items[i].fingerprint, &deleted, NULL) != CABLES_OK)
+		    keystore_delete_epoch(k->ks, old.items[i].id, NULL) != CABLES_OK)
 			continue;
 		/* A downgrade an attacker on the path cannot cause (the answer is signed), but one worth seeing. */
 		if (fpr[0] == '\0')

@@ -35,11 +35,10 @@ delete_expired(const struct epochkeys_env *e, long long now, struct epochkeys_co
 	}
 	for (size_t i = 0; i < all.count; i++) {
 		const struct key_record *r = &all.items[i];
-		size_t deleted;
 
 		if (now < epoch_delete_at(r->not_after, &e->times))
 			continue;
-		if (keystore_delete(e->ks, r->address, r->fingerprint, &deleted, &err) != CABLES_OK) {
+		if (keystore_delete_epoch(e->ks, r->id, &err) != CABLES_OK) {
 			report(e, EPOCHKEYS_FAILED, r->address, r->fingerprint, r->not_after, err.msg);
 			n->failed++;
 			continue;

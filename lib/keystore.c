@@ -401,6 +401,31 @@ out:
 }
 
 cables_status
+keystore_delete_epoch(struct keystore *ks, long long id, struct cables_err *err)
+{
+	static const char sql[] = "DELETE FROM keys WHERE id = ?1 AND source IN " EPOCH_SOURCES;
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing delete");
+		goto out;
+	}
+	sqlite3_bind_int64(stmt, 1, id);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		st = db_fail(ks, err, "deleting");
+		goto out;
+	}
+	if (sqlite3_changes(ks->db) == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no epoch key in row %lld", id);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
 keystore_epoch_list(struct keystore *ks, const char *address, bool with_data, struct key_list *out,
     struct cables_err *err)
 {

@@ -115,6 +115,14 @@ cables_status keystore_delete(struct keystore *ks, const char *address, const ch
     size_t *deleted, struct cables_err *err);
 
 /*
+ * Delete the epoch key (source epoch or peer-epoch) in row id, that row
+ * alone: a fingerprint (which rows a compromised milter may have written
+ * could share, or be a prefix of) never decides which rows go.  None is
+ * CABLES_ERR_NOTFOUND.
+ */
+cables_status keystore_delete_epoch(struct keystore *ks, long long id, struct cables_err *err);
+
+/*
  * Pins (schema 2): per address and format, the first key discovered for it
  * (DNS, a key server), so that a later, different key is noticed
  * (doc/key-exchange.md, On-KeyChange).  offered is a different key held

@@ -117,6 +117,8 @@ holds() {
 }
 check "before: the sealed epoch key is in the store's files (the search works)" \
 	holds "$T/sealed.hex" "$T/b/keys.db" "$T/b/keys.db-wal"
+mkdir -p "$T/sealed-copy"
+xxd -r -p "$T/sealed.hex" > "$T/sealed-copy/blob"
 stop_keyholder "$T/b/cables.conf"
 KEYHOLDER_WRAPPER=$(clock_ahead +15d) start_keyholder "$T/b/cables.conf"
 if wait_for 30 grep -q "epoch key $(echo "$FPR" | cut -c1-16) of bob@b.test deleted" "$T/b/keyholder.log"; then
@@ -124,9 +126,39 @@ if wait_for 30 grep -q "epoch key $(echo "$FPR" | cut -c1-16) of bob@b.test dele
 else
 	not_ok "15 days on, the keyholder deleted the epoch key" "$(tail -n 20 "$T/b/keyholder.log")"
 fi
+# none_holds HEXFILE DIR: 0 when no regular file under DIR (under 64 MB) holds the bytes HEXFILE spells,
+# 1 when one does, 2 when the search itself fails (an unreadable file is no evidence of absence).
+none_holds() {
+	$PY - "$@" <<-'PY'
+	import os, stat, sys
+	try:
+	    needle = bytes.fromhex(open(sys.argv[1]).read().strip())
+	    assert needle
+	    for root, dirs, files in os.walk(sys.argv[2], onerror=lambda e: (_ for _ in ()).throw(e)):
+	        for name in files:
+	            path = os.path.join(root, name)
+	            try:
+	                st = os.lstat(path)
+	                if not stat.S_ISREG(st.st_mode) or st.st_size >= 64 << 20:
+	                    continue
+	                data = open(path, "rb").read()
+	            except FileNotFoundError:
+	                continue	# gone since it was listed: it holds nothing now
+	            if needle in data:
+	                print("found in", path)
+	                sys.exit(1)
+	except SystemExit:
+	    raise
+	except BaseException as e:
+	    print("search failed:", e)
+	    sys.exit(2)
+	PY
+}
 # Every file b keeps (store, WAL, GnuPG home, logs, spool): no trace of the sealed key.
-check "no file under b's directory holds the old epoch key's sealed bytes" sh -c \
-	"! find $T/b -type f -size -64M -exec $PY -c 'import sys; n=bytes.fromhex(open(\"$T/sealed.hex\").read().strip()); sys.exit(0 if any(n in open(f,\"rb\").read() for f in sys.argv[1:]) else 1)' {} + "
+check "no file under b's directory holds the old epoch key's sealed bytes" none_holds "$T/sealed.hex" "$T/b"
+exits_with() { want=$1; shift; "$@"; [ $? = "$want" ]; }
+check "... a search that cannot search says so (2), it does not pass" exits_with 2 none_holds "$T/sealed.hex" "$T/no-such-dir"
+check "... and one that finds the bytes says so (1)" exits_with 1 none_holds "$T/sealed.hex" "$T/sealed-copy"
 check "keyctl list no longer shows it" sh -c "! $KEYCTL -c $T/b/cables.conf list | grep -q $(echo "$FPR" | cut -c1-16)"
 inst_send "$BPORT" "$T/aes-256-gcm.eml" alice@a.test bob@b.test
 if wait_for 60 delivered_in "$T/b/pf" "$(qid_of_reply)"; then

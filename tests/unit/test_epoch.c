@@ -378,6 +378,41 @@ test_a_replaced_long_term_key_gets_a_new_epoch_key_at_once(void **state)
 	milter_fixture_free(fx);
 }
 
+/*
+ * An expired epoch row goes by its row id alone: one whose fingerprint
+ * column is a prefix of bob's long-term certificate's (the milter can
+ * write rows) takes nothing else with it.
+ */
+static void
+test_an_expired_epoch_row_goes_alone(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", (time_t)NOW);
+	struct events ev;
+	struct key_list l;
+	struct key_record r;
+	char lt_fpr[65];
+
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	smime_cert_fingerprint(bob_cert, lt_fpr);
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)"bob@a.test";
+	strcpy(r.format, "smime");
+	strlcpy_c(r.fingerprint, lt_fpr, 9);
+	r.public_data = smime_cert_to_der(bob_cert, &r.public_len);
+	r.not_before = NOW - 30 * DAY;
+	r.not_after = NOW - 20 * DAY;		/* long past expiry and grace */
+	r.source = (char *)KEYSTORE_EPOCH_SOURCE;
+	assert_int_equal(keystore_put(fx->ks, &r, (time_t)NOW, NULL), CABLES_OK);
+	free(r.public_data);
+	maintain(fx, NOW, &ev);
+	assert_int_equal(ev.deleted, 1);
+	assert_int_equal(keystore_lookup(fx->ks, "bob@a.test", NULL, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 1);		/* the long-term key stays */
+	assert_string_equal(l.items[0].fingerprint, lt_fpr);
+	key_list_release(&l);
+	milter_fixture_free(fx);
+}
+
 /* Epoch keys turned off (EpochKeyLifetime 0): none made, and those made before still deleted on time. */
 static void
 test_turned_off_makes_none_but_still_deletes(void **state)
@@ -702,6 +737,7 @@ main(void)
 		cmocka_unit_test(test_rotation_over_weeks),
 		cmocka_unit_test(test_a_planted_epoch_row_is_neither_served_nor_counted),
 		cmocka_unit_test(test_a_replaced_long_term_key_gets_a_new_epoch_key_at_once),
+		cmocka_unit_test(test_an_expired_epoch_row_goes_alone),
 		cmocka_unit_test(test_turned_off_makes_none_but_still_deletes),
 		cmocka_unit_test(test_no_epoch_key_without_a_usable_private_key),
 		cmocka_unit_test(test_epoch_certificate_binds_address_and_long_term_key),
