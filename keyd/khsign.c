@@ -35,9 +35,14 @@ take_answer(const struct kh_reply *rep, const char *domain, uint8_t sig[X_SIG_LE
 	return CABLES_OK;
 }
 
-/* One request to the keyholder at k's path and its reply (counted when there is none). */
+/*
+ * One request to the keyholder at k's path and its reply; with count, no
+ * reply is counted (cables_keyd_keyholder_operations_total is about
+ * exchange signatures).
+ */
 static cables_status
-ask(struct khsign *k, const struct kh_request *req, struct kh_reply *rep, const char *what, struct cables_err *err)
+ask(struct khsign *k, const struct kh_request *req, struct kh_reply *rep, bool count, const char *what,
+    struct cables_err *err)
 {
 	uint8_t out[KH_REQUEST_SIZE], in[KH_REPLY_SIZE];
 	cables_status st;
@@ -46,15 +51,18 @@ ask(struct khsign *k, const struct kh_request *req, struct kh_reply *rep, const 
 	if (kh_request_encode(out, req, err) != CABLES_OK)
 		return CABLES_ERR_ARG;
 	if ((fd = unix_connect(k->path, 0)) < 0) {
-		keydstats_keyholder(KH_STATUS_MAX);
+		if (count)
+			keydstats_keyholder(KH_STATUS_MAX);
 		return cables_fail(err, CABLES_ERR_IO, "%s: keyholder %s: %s", what, k->path, strerror(errno));
 	}
 	if (!send_fully(fd, out, sizeof(out)) ||
 	    !recv_exactly(fd, in, sizeof(in), monotonic_ms() + KHSIGN_TIMEOUT_MS)) {
-		keydstats_keyholder(KH_STATUS_MAX);
+		if (count)
+			keydstats_keyholder(KH_STATUS_MAX);
 		st = cables_fail(err, CABLES_ERR_IO, "%s: keyholder %s: no answer", what, k->path);
 	} else if (kh_reply_decode(rep, in, err) != CABLES_OK) {
-		keydstats_keyholder(KH_STATUS_MAX);	/* a broken reply: as good as none */
+		if (count)
+			keydstats_keyholder(KH_STATUS_MAX);	/* a broken reply: as good as none */
 		st = CABLES_ERR_IO;
 	} else {
 		st = CABLES_OK;
@@ -81,7 +89,7 @@ sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN]
 	req.data[0] = (uint8_t)kind;
 	memcpy(req.data + 1, digest, X_DIGEST_LEN);
 	req.len = 1 + X_DIGEST_LEN;
-	if (ask(k, &req, &rep, "exchange signature", err) != CABLES_OK)
+	if (ask(k, &req, &rep, true, "exchange signature", err) != CABLES_OK)
 		return CABLES_ERR_IO;
 	return take_answer(&rep, domain, sig, pub, err);
 }
@@ -100,9 +108,8 @@ khsign_epoch(void *arg, const char *addr, uint8_t digest[32], bool *found, struc
 	if ((size_t)snprintf(req.address, sizeof(req.address), "%s", addr) >= sizeof(req.address))
 		return cables_fail(err, CABLES_ERR_ARG, "epoch key: address too long");
 	req.len = 1;		/* one 0 byte */
-	if (ask(k, &req, &rep, "epoch key", err) != CABLES_OK)
+	if (ask(k, &req, &rep, false, "epoch key", err) != CABLES_OK)
 		return CABLES_ERR_IO;
-	keydstats_keyholder(rep.status);
 	if (rep.status != KH_OK)
 		return cables_fail(err, rep.status == KH_REFUSED ? CABLES_ERR_UNUSABLE : CABLES_ERR_IO,
 		    "epoch key: keyholder says %s (its log says why)", kh_status_name(rep.status));
