@@ -46,8 +46,9 @@ inst_keyctl b generate erin@b.test --smime >/dev/null
 
 inst_config a a.test "Peer b.test https://127.0.0.1:$XB ExchangeKey=$B_FPR TLSPin=sha256//$BPIN" \
 	"Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s" "Policy b.test require" \
-	"Policy zoe@b.test ForwardSecrecy=require" "Policy erin@b.test ForwardSecrecy=require"
+	"Policy zoe@b.test ForwardSecrecy=require" "Policy erin@b.test ForwardSecrecy=require" "EncryptToSelf yes"
 sed -i "s|^KeydSocket none|KeydSocket $T/a/keyd.sock|" "$T/a/cables.conf"
+inst_keyctl a generate alice@a.test --smime >/dev/null	# EncryptToSelf: her key, never beside an epoch key
 
 keyd_start() {	# NAME, with its keyholder
 	start_keyholder "$T/$1/cables.conf"
@@ -174,13 +175,15 @@ if w=$(wire m1); then
 	check "alice -> bob: ... and only it (not his long-term key)" sh -c \
 		"[ \$(wc -l < $T/m1.rcpts) = 1 ] && ! grep -qx $(serial_of "$T/bob-lt.pem") $T/m1.rcpts"
 	check "alice -> bob: no plaintext on the wire" sh -c "! grep -q PLAINTEXT-MARKER $w"
+	check "alice -> bob: EncryptToSelf left out beside the epoch key, logged" \
+		grep -q "encrypted: .* fs=epoch (no self copy beside epoch keys)\$" "$T/a/milter.log"
 else
 	not_ok "alice -> bob: the wire copy was captured" "$REPLY"
 fi
 if f=$(at bob m1); then
 	$MAILTOOL entity "$f" > "$T/m1.got"
 	check "bob's mailbox: what alice sent, byte for byte" cmp "$T/m1.entity" "$T/m1.got"
-	check "alice -> bob: logged fs=epoch" grep -q "encrypted: .* fs=epoch\$" "$T/a/milter.log"
+	check "alice -> bob: logged fs=epoch" grep -q "encrypted: .* fs=epoch" "$T/a/milter.log"
 	check "bob's mailbox: decrypted with the epoch key" grep -q "^X-Cables: decrypted; format=smime; key=$BOB_EPOCH" "$f"
 else
 	not_ok "bob's copy arrived"
@@ -191,6 +194,7 @@ if w=$(wire m2); then
 	recipients_of "$w" > "$T/m2.rcpts"
 	inst_keyctl b export carol@b.test > "$T/carol-lt.pem"
 	check "alice -> carol (prefer, no epoch key): her long-term key" grep -qx "$(serial_of "$T/carol-lt.pem")" "$T/m2.rcpts"
+	check "... and alice's own (EncryptToSelf)" test "$(wc -l < "$T/m2.rcpts")" = 2
 	check "... logged: fs=long-term" grep -q "encrypted: .* fs=long-term\$" "$T/a/milter.log"
 else
 	not_ok "alice -> carol: the wire copy was captured" "$REPLY"
