@@ -490,6 +490,9 @@ x_answer_release(struct x_answer *a)
 		for (size_t j = 0; j < a->results[i].n; j++)
 			free(a->results[i].keys[j].data);
 		free(a->results[i].keys);
+		for (size_t j = 0; j < a->results[i].nepochs; j++)
+			free(a->results[i].epochs[j].data);
+		free(a->results[i].epochs);
 		free(a->results[i].address);
 	}
 	free(a->results);
@@ -497,6 +500,24 @@ x_answer_release(struct x_answer *a)
 	a->n = 0;
 }
 
+/* A JSON list of n keys. */
+static json_t *
+keys_json(const struct x_key *keys, size_t n)
+{
+	json_t *ks = json_array();
+
+	for (size_t j = 0; j < n; j++) {
+		json_t *jk = json_object();
+		char *d = b64_encode(keys[j].data, keys[j].len);
+
+		json_object_set_new(jk, "format", json_string(keys[j].format));
+		json_object_set_new(jk, "data", json_string(d));
+		json_object_set_new(jk, "not_after", json_integer(keys[j].not_after));
+		json_array_append_new(ks, jk);
+		free(d);
+	}
+	return ks;
+}
 
 cables_status
 x_answer_make(const struct x_signer *signer, const struct x_request *req, const struct x_answer *results, time_t now,
@@ -508,21 +529,13 @@ x_answer_make(const struct x_signer *signer, const struct x_request *req, const 
 	cables_status st;
 
 	for (size_t i = 0; i < results->n; i++) {
-		json_t *r = json_object(), *ks = json_array();
+		const struct x_result *res = &results->results[i];
+		json_t *r = json_object();
 
-		for (size_t j = 0; j < results->results[i].n; j++) {
-			const struct x_key *k = &results->results[i].keys[j];
-			json_t *jk = json_object();
-			char *d = b64_encode(k->data, k->len);
-
-			json_object_set_new(jk, "format", json_string(k->format));
-			json_object_set_new(jk, "data", json_string(d));
-			json_object_set_new(jk, "not_after", json_integer(k->not_after));
-			json_array_append_new(ks, jk);
-			free(d);
-		}
-		json_object_set_new(r, "address", json_string(results->results[i].address));
-		json_object_set_new(r, "keys", ks);
+		json_object_set_new(r, "address", json_string(res->address));
+		json_object_set_new(r, "keys", keys_json(res->keys, res->n));
+		if (res->nepochs > 0)
+			json_object_set_new(r, "epoch", keys_json(res->epochs, res->nepochs));
 		json_array_append_new(rs, r);
 	}
 	json_object_set_new(p, "v", json_integer(1));
@@ -546,6 +559,29 @@ asked(const struct x_request *req, const char *addr)
 	return false;
 }
 
+/* The keys of list ks (at most max) into *keys, *n; false when one is malformed. */
+static bool
+read_keys(json_t *ks, size_t max, struct x_key **keys, size_t *n)
+{
+	if (!json_is_array(ks) || json_array_size(ks) > max)
+		return false;
+	*keys = xcalloc(json_array_size(ks) + 1, sizeof(**keys));
+	for (size_t j = 0; j < json_array_size(ks); j++) {
+		json_t *k = json_array_get(ks, j), *f = json_object_get(k, "format"), *d = json_object_get(k, "data");
+		json_t *na = json_object_get(k, "not_after");
+		struct x_key *xk = &(*keys)[*n];
+
+		if (!json_is_string(f) || (strcmp(json_string_value(f), "smime") != 0 &&
+		    strcmp(json_string_value(f), "pgp") != 0) || !json_is_string(d) || !json_is_integer(na) ||
+		    (xk->data = b64_decode(json_string_value(d), X_KEY_MAX, &xk->len)) == NULL)
+			return false;
+		strcpy(xk->format, json_string_value(f));
+		xk->not_after = json_integer_value(na);
+		(*n)++;
+	}
+	return true;
+}
+
 /* The results of a verified payload into out. */
 static cables_status
 read_results(json_t *rs, const struct x_request *req, struct x_answer *out, struct cables_err *err)
@@ -555,6 +591,7 @@ read_results(json_t *rs, const struct x_request *req, struct x_answer *out, stru
 	out->results = xcalloc(json_array_size(rs) + 1, sizeof(*out->results));
 	for (size_t i = 0; i < json_array_size(rs); i++) {
 		json_t *r = json_array_get(rs, i), *a = json_object_get(r, "address"), *ks = json_object_get(r, "keys");
+		json_t *es = json_object_get(r, "epoch");
 		struct x_result *res = &out->results[out->n];
 
 		if (!json_is_string(a) || !asked(req, json_string_value(a)))
@@ -563,22 +600,14 @@ read_results(json_t *rs, const struct x_request *req, struct x_answer *out, stru
 			return cables_fail(err, CABLES_ERR_SYNTAX, "the answer's keys for %s are not a list of at most %d",
 			    json_string_value(a), KEYS_PER_ADDRESS);
 		res->address = xstrdup(json_string_value(a));
-		res->keys = xcalloc(json_array_size(ks) + 1, sizeof(*res->keys));
 		out->n++;
-		for (size_t j = 0; j < json_array_size(ks); j++) {
-			json_t *k = json_array_get(ks, j), *f = json_object_get(k, "format"), *d = json_object_get(k, "data");
-			json_t *na = json_object_get(k, "not_after");
-			struct x_key *xk = &res->keys[res->n];
-
-			if (!json_is_string(f) || (strcmp(json_string_value(f), "smime") != 0 &&
-			    strcmp(json_string_value(f), "pgp") != 0) || !json_is_string(d) || !json_is_integer(na) ||
-			    (xk->data = b64_decode(json_string_value(d), X_KEY_MAX, &xk->len)) == NULL)
-				return cables_fail(err, CABLES_ERR_SYNTAX, "a key for %s in the answer is malformed",
-				    res->address);
-			strcpy(xk->format, json_string_value(f));
-			xk->not_after = json_integer_value(na);
-			res->n++;
-		}
+		if (!read_keys(ks, KEYS_PER_ADDRESS, &res->keys, &res->n))
+			return cables_fail(err, CABLES_ERR_SYNTAX, "a key for %s in the answer is malformed",
+			    res->address);
+		/* A broken epoch key is a broken answer, as a broken key is: the domain signed it. */
+		if (es != NULL && !read_keys(es, X_EPOCHS_MAX, &res->epochs, &res->nepochs))
+			return cables_fail(err, CABLES_ERR_SYNTAX, "the epoch keys for %s in the answer are malformed",
+			    res->address);
 	}
 	return CABLES_OK;
 }

@@ -17,6 +17,9 @@
  * is over the payload octets (context "cables-keys-v1"), and the payload is
  * {"v":1,"domain":D,"nonce":N,"issued":T,"results":[{"address":A,
  * "keys":[{"format":"smime"|"pgp","data":B64,"not_after":T}]}]}.
+ * A result may also carry "epoch":[KEY], the address's current epoch key
+ * in the same shape (doc/key-exchange.md, "Forward secrecy: epoch keys");
+ * older clients ignore the field.
  */
 #ifndef CABLES_EXCHANGE_H
 #define CABLES_EXCHANGE_H
@@ -109,10 +112,14 @@ struct x_key {
 	long long not_after;
 };
 
+#define X_EPOCHS_MAX 2		/* epoch keys per result: one per format */
+
 struct x_result {
 	char *address;
 	struct x_key *keys;
 	size_t n;
+	struct x_key *epochs;	/* "epoch": not yet checked as keys (x_epoch_check) */
+	size_t nepochs;
 };
 
 struct x_answer {
@@ -134,5 +141,29 @@ cables_status x_answer_make(const struct x_signer *signer, const struct x_reques
  */
 cables_status x_answer_verify(const char *body, size_t len, const struct x_request *req, const char (*fprs)[65],
     size_t nfprs, time_t now, struct x_answer *out, struct cables_err *err);
+
+/*
+ * Longest validity an epoch certificate may have: the longest
+ * EpochKeyLifetime (30 days) and its overlap.  A "short-lived" key valid
+ * for a year would give a sender no forward secrecy.
+ */
+#define X_EPOCH_VALIDITY_MAX ((30 + 30 / 7 + 1) * 86400LL)
+
+struct addr_opts;
+
+/*
+ * May epoch, offered in result res of a verified answer, be used for
+ * res->address at now?  An S/MIME certificate (OpenPGP epoch keys are not
+ * supported yet) whose not_after is the one declared, that names the
+ * address, is valid now for at most X_EPOCH_VALIDITY_MAX, allows key
+ * agreement only, is no CA, and is issued and signed by one of the
+ * result's own usable long-term certificates (doc/key-exchange.md: the
+ * domain's signature over the answer and the user's over the epoch key).
+ * parent_fpr (may be NULL) gets that certificate's fingerprint: the
+ * caller uses the epoch key only if it accepted that very key.
+ * CABLES_ERR_UNUSABLE with the reason otherwise.
+ */
+cables_status x_epoch_check(const struct x_result *res, const struct x_key *epoch, const struct addr_opts *ao,
+    time_t now, char parent_fpr[65], struct cables_err *err);
 
 #endif

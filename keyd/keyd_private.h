@@ -21,6 +21,7 @@
 #include "dns.h"
 #include "keydproto.h"
 #include "keystore.h"
+#include "lookup.h"
 #include "status.h"
 #include "unresponsive.h"
 
@@ -91,6 +92,8 @@ struct keyd {
 	unsigned int retests;	/* re-tests running (keyd_free waits for them; landed is signalled) */
 	/* The resolver's probe (unresponsive.h, condition 2): dns_probe(), or a test's. */
 	keyd_probe_fn *probe;
+	keyd_epoch_fn *epoch_check;	/* keyd_set_epoch_check(); NULL: no epoch key is served */
+	void *epoch_arg;
 	pthread_mutex_t probe_lock;	/* the four below: one probe at a time */
 	long long probe_sent_ms;	/* monotonic_ms() when the last probe was sent; -1: none yet */
 	long long probe_answered_ms;	/* and when it ended */

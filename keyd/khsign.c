@@ -35,6 +35,42 @@ take_answer(const struct kh_reply *rep, const char *domain, uint8_t sig[X_SIG_LE
 	return CABLES_OK;
 }
 
+/*
+ * One request to the keyholder at k's path and its reply; with count, no
+ * reply is counted (cables_keyd_keyholder_operations_total is about
+ * exchange signatures).
+ */
+static cables_status
+ask(struct khsign *k, const struct kh_request *req, struct kh_reply *rep, bool count, const char *what,
+    struct cables_err *err)
+{
+	uint8_t out[KH_REQUEST_SIZE], in[KH_REPLY_SIZE];
+	cables_status st;
+	int fd;
+
+	if (kh_request_encode(out, req, err) != CABLES_OK)
+		return CABLES_ERR_ARG;
+	if ((fd = unix_connect(k->path, 0)) < 0) {
+		if (count)
+			keydstats_keyholder(KH_STATUS_MAX);
+		return cables_fail(err, CABLES_ERR_IO, "%s: keyholder %s: %s", what, k->path, strerror(errno));
+	}
+	if (!send_fully(fd, out, sizeof(out)) ||
+	    !recv_exactly(fd, in, sizeof(in), monotonic_ms() + KHSIGN_TIMEOUT_MS)) {
+		if (count)
+			keydstats_keyholder(KH_STATUS_MAX);
+		st = cables_fail(err, CABLES_ERR_IO, "%s: keyholder %s: no answer", what, k->path);
+	} else if (kh_reply_decode(rep, in, err) != CABLES_OK) {
+		if (count)
+			keydstats_keyholder(KH_STATUS_MAX);	/* a broken reply: as good as none */
+		st = CABLES_ERR_IO;
+	} else {
+		st = CABLES_OK;
+	}
+	close(fd);
+	return st;
+}
+
 static cables_status
 sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN], uint8_t sig[X_SIG_LEN],
     uint8_t pub[X_PUB_LEN], struct cables_err *err)
@@ -42,9 +78,6 @@ sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN]
 	struct khsign *k = arg;
 	struct kh_request req;
 	struct kh_reply rep;
-	uint8_t out[KH_REQUEST_SIZE], in[KH_REPLY_SIZE];
-	cables_status st;
-	int fd;
 
 	memset(&req, 0, sizeof(req));
 	req.op = KH_OP_EXCHANGE_SIGN;
@@ -56,24 +89,37 @@ sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN]
 	req.data[0] = (uint8_t)kind;
 	memcpy(req.data + 1, digest, X_DIGEST_LEN);
 	req.len = 1 + X_DIGEST_LEN;
-	if (kh_request_encode(out, &req, err) != CABLES_OK)
-		return CABLES_ERR_ARG;
-	if ((fd = unix_connect(k->path, 0)) < 0) {
-		keydstats_keyholder(KH_STATUS_MAX);
-		return cables_fail(err, CABLES_ERR_IO, "exchange signature: keyholder %s: %s", k->path, strerror(errno));
+	if (ask(k, &req, &rep, true, "exchange signature", err) != CABLES_OK)
+		return CABLES_ERR_IO;
+	return take_answer(&rep, domain, sig, pub, err);
+}
+
+cables_status
+khsign_epoch(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err)
+{
+	struct khsign *k = arg;
+	struct kh_request req;
+	struct kh_reply rep;
+
+	*found = false;
+	memset(&req, 0, sizeof(req));
+	req.op = KH_OP_EPOCH_CURRENT;
+	memset(req.fingerprint, '0', KH_FPR_LEN);
+	if ((size_t)snprintf(req.address, sizeof(req.address), "%s", addr) >= sizeof(req.address))
+		return cables_fail(err, CABLES_ERR_ARG, "epoch key: address too long");
+	req.len = 1;		/* one 0 byte */
+	if (ask(k, &req, &rep, false, "epoch key", err) != CABLES_OK)
+		return CABLES_ERR_IO;
+	if (rep.status != KH_OK)
+		return cables_fail(err, rep.status == KH_REFUSED ? CABLES_ERR_UNUSABLE : CABLES_ERR_IO,
+		    "epoch key: keyholder says %s (its log says why)", kh_status_name(rep.status));
+	if (rep.len != 0 && rep.len != 32)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "epoch key: keyholder answered %zu bytes, not 32", rep.len);
+	if (rep.len == 32) {
+		memcpy(digest, rep.data, 32);
+		*found = true;
 	}
-	if (!send_fully(fd, out, sizeof(out)) ||
-	    !recv_exactly(fd, in, sizeof(in), monotonic_ms() + KHSIGN_TIMEOUT_MS)) {
-		keydstats_keyholder(KH_STATUS_MAX);
-		st = cables_fail(err, CABLES_ERR_IO, "exchange signature: keyholder %s: no answer", k->path);
-	} else if (kh_reply_decode(&rep, in, err) != CABLES_OK) {
-		keydstats_keyholder(KH_STATUS_MAX);	/* a broken reply: as good as none */
-		st = CABLES_ERR_IO;
-	} else {
-		st = take_answer(&rep, domain, sig, pub, err);
-	}
-	close(fd);
-	return st;
+	return CABLES_OK;
 }
 
 struct khsign *

@@ -5,6 +5,7 @@
  * (lib/xsign.h) and the domain go to the keyholder, which checks that the
  * domain is local and that the peer is keyd's user, builds the signed
  * message itself and answers the signature and the key's public half.
+ * The same way keyd asks which epoch key of a local user it may serve.
  *
  * The signer keeps a copy of path; x_signer.arg points into it, so it must
  * outlive the signer it fills.
@@ -22,5 +23,7 @@ struct khsign *khsign_new(const char *path);
 void khsign_free(struct khsign *k);
 /* The x_signer that asks the keyholder at k's path. */
 struct x_signer khsign_signer(struct khsign *k);
+/* A keyd_epoch_fn (lookup.h) asking the keyholder (KH_OP_EPOCH_CURRENT); arg is a struct khsign. */
+cables_status khsign_epoch(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err);
 
 #endif

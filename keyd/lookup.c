@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "addr.h"
 #include "keydproto.h"
 #include "keydstats.h"
@@ -211,6 +213,33 @@ struct answered {
 };
 
 /*
+ * The epoch key of norm that the key server gave with the long-term key
+ * just answered, as a "key=" line with source peer-epoch: only if the same
+ * discovery confirmed it (last_seen since then) and it is usable now.  The
+ * milter encrypts to it alone as ForwardSecrecy says.
+ */
+static size_t
+peer_epoch_line(struct keyd *k, struct keyd_conf *c, const char *norm, time_t since, time_t now, struct buf *out)
+{
+	struct key_list keys;
+	size_t n = 0;
+
+	if (keystore_epoch_list(k->ks, norm, true, &keys, NULL) != CABLES_OK)
+		return 0;
+	for (size_t i = 0; i < keys.count && n == 0; i++) {
+		const struct key_record *r = &keys.items[i];
+		char why[CABLES_ERR_MAX];
+
+		if (strcmp(r->source, KEYSTORE_PEER_EPOCH_SOURCE) == 0 && r->last_seen >= (long long)since &&
+		    keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)) &&
+		    key_line(norm, r, false, out))
+			n++;
+	}
+	key_list_release(&keys);
+	return n;
+}
+
+/*
  * The usable keys of norm in the store of rank, as "key=" lines; keys from
  * DNS only while their TTL lasts, a harvested one only while pinned.
  * answer: NULL when the lines are not handed out (request=check).
@@ -223,6 +252,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 	size_t n = 0;
 	int fresh = -1;
 	time_t since = 0;
+	bool peer_answered = false;
 
 	if (keystore_lookup(k->ks, norm, NULL, &keys, NULL) != CABLES_OK)
 		return 0;
@@ -244,9 +274,12 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 			continue;
 		if (discovered && answer != NULL)
 			answer->discovered = true;
+		peer_answered |= strcmp(r->source, "peer") == 0 && strcmp(r->format, "smime") == 0;
 		n++;
 	}
 	key_list_release(&keys);
+	if (peer_answered)
+		n += peer_epoch_line(k, c, norm, since, now, out);
 	return n;
 }
 
@@ -664,6 +697,61 @@ keyd_metrics(struct keyd *k, struct buf *out)
 
 /* ---- The key-exchange endpoint's source ---- */
 
+/*
+ * The address's current S/MIME epoch key into out->epochs: a sender that
+ * understands it encrypts to it alone (doc/key-exchange.md, "Forward
+ * secrecy: epoch keys").  Served next to the long-term keys that vouch
+ * for it, never instead of them.  Which one is cables-keyholder's word
+ * (keyd_set_epoch_check): the milter can write epoch rows, only the
+ * keyholder can tell one it made (sealed with KeyStoreKey, issued by the
+ * current long-term certificate); keyd serves the row whose certificate
+ * has the digest it names, and nothing when it cannot be asked.
+ */
+static void
+current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out)
+{
+	struct key_list epochs;
+	const struct key_record *best = NULL;
+	uint8_t want[32], got[32];
+	struct cables_err err = { "" };
+	bool found = false;
+
+	if (k->epoch_check == NULL)
+		return;
+	if (k->epoch_check(k->epoch_arg, norm, want, &found, &err) != CABLES_OK) {
+		log_warnx("keyd: %s: no epoch key served: %s", norm, err.msg);
+		return;
+	}
+	if (!found || keystore_epoch_list(k->ks, norm, true, &epochs, NULL) != CABLES_OK)
+		return;
+	for (size_t i = 0; i < epochs.count && best == NULL; i++) {
+		const struct key_record *r = &epochs.items[i];
+
+		SHA256(r->public_data, r->public_len, got);
+		if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) == 0 && strcmp(r->format, "smime") == 0 &&
+		    r->not_before <= (long long)now && (long long)now < r->not_after &&
+		    r->public_len <= X_KEY_MAX && memcmp(got, want, sizeof(got)) == 0)
+			best = r;
+	}
+	if (best != NULL) {
+		out->epochs = xcalloc(1, sizeof(*out->epochs));
+		strlcpy_c(out->epochs[0].format, best->format, sizeof(out->epochs[0].format));
+		out->epochs[0].data = xmalloc(best->public_len);
+		memcpy(out->epochs[0].data, best->public_data, best->public_len);
+		out->epochs[0].len = best->public_len;
+		out->epochs[0].not_after = best->not_after;
+		out->nepochs = 1;
+	}
+	key_list_release(&epochs);
+}
+
+void
+keyd_set_epoch_check(struct keyd *k, keyd_epoch_fn *fn, void *arg)
+{
+	k->epoch_check = fn;
+	k->epoch_arg = arg;
+}
+
 bool
 keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out)
 {
@@ -695,6 +783,8 @@ keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *
 			out->n++;
 		}
 		key_list_release(&keys);
+		if (local && out->n > 0)
+			current_epoch(k, norm, now, out);
 	}
 	free(norm);
 	keyd_conf_put(k, c);

@@ -160,6 +160,71 @@ forget_replaced(struct keyd *k, const char *norm, const char *format, const char
 	key_list_release(&keys);
 }
 
+/*
+ * The epoch key the key server gave for addr, if it checks out
+ * (x_epoch_check) and the long-term certificate that issued it is one we
+ * kept (so pins decide for it too), replaces addr's stored peer epoch
+ * keys; an answer without one (or with a refused one) removes them, so
+ * that ForwardSecrecy decides what happens then (doc/key-exchange.md).
+ * The answer being authoritative and fresh is what keeps the epoch key
+ * current: keyd asks again when the peer keys' cache time runs out.
+ */
+static void
+keep_peer_epoch(struct keyd *k, const char *addr, const struct x_result *res, const struct kept *kept, time_t now,
+    const struct addr_opts *ao)
+{
+	struct key_list old;
+	struct key_record r;
+	char parent[65], fpr[65] = "";
+	struct cables_err err;
+	X509 *cert = NULL;
+
+	for (size_t j = 0; j < res->nepochs && fpr[0] == '\0'; j++) {
+		bool parent_kept = false;
+
+		if (x_epoch_check(res, &res->epochs[j], ao, now, parent, &err) != CABLES_OK) {
+			log_warnx("keyd: %s: epoch key offered by the key server refused: %s", addr, err.msg);
+			continue;
+		}
+		for (size_t i = 0; i < kept->n && !parent_kept; i++)
+			parent_kept = strcmp(kept->fpr[i], parent) == 0;
+		if (!parent_kept || (cert = smime_cert_from_der(res->epochs[j].data, res->epochs[j].len)) == NULL) {
+			log_warnx("keyd: %s: epoch key offered by the key server not used: the certificate that issued it "
+			    "was not accepted", addr);
+			continue;
+		}
+		memset(&r, 0, sizeof(r));
+		r.address = (char *)addr;
+		strlcpy_c(r.format, "smime", sizeof(r.format));
+		smime_cert_fingerprint(cert, r.fingerprint);
+		r.public_data = res->epochs[j].data;
+		r.public_len = res->epochs[j].len;
+		smime_cert_validity(cert, &r.not_before, &r.not_after);
+		r.source = (char *)KEYSTORE_PEER_EPOCH_SOURCE;
+		X509_free(cert);
+		if (keystore_put(k->ks, &r, now, &err) != CABLES_OK) {
+			log_warnx("keyd: %s: storing the epoch key: %s", addr, err.msg);
+			continue;
+		}
+		strlcpy_c(fpr, r.fingerprint, sizeof(fpr));
+		log_info("keyd: %s: epoch key %.16s from the key server, valid until %lld", addr, fpr, r.not_after);
+	}
+	if (keystore_epoch_list(k->ks, addr, false, &old, NULL) != CABLES_OK)
+		return;
+	for (size_t i = 0; i < old.count; i++) {
+		if (strcmp(old.items[i].source, KEYSTORE_PEER_EPOCH_SOURCE) != 0 ||
+		    strcmp(old.items[i].fingerprint, fpr) == 0 ||
+		    keystore_delete_epoch(k->ks, old.items[i].id, NULL) != CABLES_OK)
+			continue;
+		/* A downgrade an attacker on the path cannot cause (the answer is signed), but one worth seeing. */
+		if (fpr[0] == '\0')
+			log_warnx("keyd: %s: the key server's answer has no usable epoch key: stored epoch key %.16s "
+			    "removed (ForwardSecrecy decides: prefer falls back to the long-term key)", addr,
+			    old.items[i].fingerprint);
+	}
+	key_list_release(&old);
+}
+
 /* The keys a key server gave for addr (normalised) into the store (pins permitting); kept gets them. */
 static void
 keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const struct x_result *res, time_t now,
@@ -184,6 +249,7 @@ keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const stru
 	}
 	forget_replaced(k, addr, "smime", "peer", &kept[0]);
 	forget_replaced(k, addr, "pgp", "peer", &kept[1]);
+	keep_peer_epoch(k, addr, res, &kept[0], now, &c->cfg->addr);
 }
 
 /*

@@ -64,6 +64,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "epochkeys.h"
 #include "keystore.h"
 #include "khop.h"
 #include "khproto.h"
@@ -79,6 +80,7 @@
 #define FRAME_TIMEOUT_MS 10000	/* a request begun must be complete within this */
 #define KEYS_MAX 64
 #define BUCKETS_MAX 1024
+#define EPOCH_ROUND_SECS 3600	/* how often epoch keys are looked after */
 
 struct client {
 	int fd;
@@ -112,6 +114,7 @@ struct unwrap_params {
 };
 
 static volatile sig_atomic_t stopping, flushing;
+static _Atomic int epoch_busy;		/* a round of epoch key upkeep is running */
 static const struct config *cfg;
 static struct keystore *ks;
 static uint8_t store_key[SEAL_KEY_LEN];
@@ -498,7 +501,7 @@ static enum kh_status
 authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up, struct cables_err *err)
 {
 	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
-	struct key_list list;
+	struct key_list list, epochs;
 	const struct key_record *r = NULL;
 	enum kh_status st;
 	enum bucket_class class = is_decryption(req->op) ? BUCKET_DECRYPT : BUCKET_SIGN;
@@ -516,8 +519,15 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up
 		return st;
 	if (keystore_lookup(ks, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", &list, err) != CABLES_OK)
 		return KH_UNAVAILABLE;
+	/* The address's epoch keys too (they decrypt; an epoch certificate's key usage allows no signing). */
+	if (keystore_epoch_list(ks, req->address, true, &epochs, err) != CABLES_OK) {
+		key_list_release(&list);
+		return KH_UNAVAILABLE;
+	}
+	key_list_take(&list, &epochs);
 	for (size_t i = 0; i < list.count && r == NULL; i++)
-		if (names_record(req, &list.items[i]))
+		if (names_record(req, &list.items[i]) && strcmp(list.items[i].format,
+		    req->key == KH_KEY_PGP ? "pgp" : "smime") == 0)
 			r = &list.items[i];
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
 	if (r != NULL && req->op == KH_OP_PGP_ECDH_UNWRAP && unwrap_params(r, req, up, err) != KH_OK)
@@ -642,6 +652,51 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 	return KH_OK;
 }
 
+static void epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char *fpr, long long when,
+    const char *why);
+
+/*
+ * KH_OP_EPOCH_CURRENT, for keyd's KeydUser and root only: the digest of
+ * the address's current epoch certificate as checked here
+ * (epochkeys_current), so that keyd serves no epoch row the milter wrote.
+ * An empty answer: there is none.
+ */
+static enum kh_status
+epoch_current(const struct client *c, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
+	struct epochkeys_env e;
+	enum kh_status st;
+	bool found = false;
+
+	if (c->uid != 0 && !(keyd_uid_set && c->uid == keyd_uid)) {
+		free(norm);
+		cables_fail(err, CABLES_ERR_UNUSABLE, "epoch keys are asked for by keyd's KeydUser only%s",
+		    keyd_uid_set ? "" : " (KeydUser is not set, or is the milter's User)");
+		return KH_REFUSED;
+	}
+	if (norm == NULL || strcmp(norm, req->address) != 0 || !domain_list_match(&cfg->local_domains,
+	    addr_domain(norm)) || req->len != 1 || req->data[0] != 0 || strspn(req->fingerprint, "0") != KH_FPR_LEN) {
+		free(norm);
+		cables_fail(err, CABLES_ERR_UNUSABLE, "not a local address, or not a 0 byte and a zero fingerprint");
+		return KH_REFUSED;
+	}
+	free(norm);
+	memset(&e, 0, sizeof(e));
+	e.local_domains = &cfg->local_domains;
+	e.report = epoch_report;
+	pthread_mutex_lock(&state_lock);
+	if ((st = store_ready(err)) == KH_OK) {
+		e.ks = ks;
+		e.store_key = store_key;
+		if (epochkeys_current(&e, req->address, (long long)time(NULL), rep->data, &found, err) != CABLES_OK)
+			st = KH_UNAVAILABLE;
+	}
+	pthread_mutex_unlock(&state_lock);
+	rep->len = st == KH_OK && found ? 32 : 0;
+	return st;
+}
+
 /*
  * A decryption req performed failed.  While the failure bucket has a token
  * it is answered "failed", charged to that bucket, and gives its decrypt
@@ -696,9 +751,11 @@ serve(struct client *c)
 	memset(&rep, 0, sizeof(rep));
 	if (req.op == KH_OP_EXCHANGE_SIGN) {
 		rep.status = exchange_sign(c, &req, &rep, &err);
+	} else if (req.op == KH_OP_EPOCH_CURRENT) {
+		rep.status = epoch_current(c, &req, &rep, &err);
 	} else if (c->uid != 0 && !(milter_uid_set && c->uid == milter_uid)) {
-		rep.status = KH_REFUSED;	/* keyd's user: exchange signatures only */
-		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only");
+		rep.status = KH_REFUSED;	/* keyd's user: exchange signatures and current epoch keys only */
+		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only (and epoch keys)");
 	} else {
 		pthread_mutex_lock(&state_lock);
 		rep.status = authorise(&req, &key, &up, &err);
@@ -950,17 +1007,116 @@ accept_client(int lfd)
 	pthread_detach(tid);
 }
 
+/* A deleted epoch key's unsealed copy goes at once; the store no longer names it anyway. */
+static void
+epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char *fpr, long long when,
+    const char *why)
+{
+	(void)arg;
+	switch (ev) {
+	case EPOCHKEYS_MADE:
+		log_info("epoch key %.16s made for %s, expires %lld, deleted after %lld", fpr, address, when,
+		    when + (long long)(cfg->epoch_key_grace_ms / 1000));
+		break;
+	case EPOCHKEYS_DELETED:
+		pthread_mutex_lock(&state_lock);
+		for (size_t i = 0; i < nkeys; i++)
+			if (keys[i].kind == KH_KEY_SMIME && strcmp(keys[i].fingerprint, fpr) == 0) {
+				EVP_PKEY_free(keys[i].key);
+				keys[i] = keys[--nkeys];
+				break;
+			}
+		pthread_mutex_unlock(&state_lock);
+		log_info("epoch key %.16s of %s deleted (expired %lld)", fpr, address, when);
+		break;
+	case EPOCHKEYS_FAILED:
+		log_warnx("epoch keys: %s: %.16s: %s", address, fpr, why);
+		break;
+	case EPOCHKEYS_IGNORED:
+		log_warnx("epoch keys: %s: %.16s ignored (neither served nor counted; not made here?): %s", address, fpr,
+		    why);
+		break;
+	}
+}
+
+/*
+ * One round of epoch key upkeep (doc/key-exchange.md, "Forward secrecy:
+ * epoch keys"), in a thread of its own: making a week's keys for
+ * thousands of users takes seconds, and neither new connections nor
+ * requests wait for it.  It works with its own copy of the store key (a
+ * SIGHUP may wipe the shared one meanwhile), wiped when it is done.
+ */
+static void *
+epoch_round(void *arg)
+{
+	uint8_t key[SEAL_KEY_LEN];
+	struct epochkeys_env e;
+	struct epochkeys_counts n;
+	struct cables_err err;
+	enum kh_status st;
+
+	(void)arg;
+	pthread_mutex_lock(&state_lock);
+	if ((st = store_ready(&err)) == KH_OK)
+		memcpy(key, store_key, sizeof(key));
+	pthread_mutex_unlock(&state_lock);
+	if (st != KH_OK) {
+		log_warnx("epoch keys: not looked after: %s", err.msg);
+		epoch_busy = 0;
+		return NULL;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ks = ks;
+	e.store_key = key;
+	e.local_domains = &cfg->local_domains;
+	e.times.lifetime = (long long)(cfg->epoch_key_lifetime_ms / 1000);
+	e.times.grace = (long long)(cfg->epoch_key_grace_ms / 1000);
+	e.report = epoch_report;
+	if (epochkeys_maintain(&e, (long long)time(NULL), &n, &err) != CABLES_OK)
+		log_warnx("epoch keys: %s", err.msg);
+	else
+		log_info("epoch keys looked after: %zu made, %zu deleted, %zu failed", n.made, n.deleted, n.failed);
+	OPENSSL_cleanse(key, sizeof(key));
+	epoch_busy = 0;
+	return NULL;
+}
+
+/* Start a round unless one is still running (a slow one is not doubled); false when none was started. */
+static bool
+epoch_round_start(void)
+{
+	pthread_t tid;
+	int rc;
+
+	if (epoch_busy)
+		return false;
+	epoch_busy = 1;
+	if ((rc = pthread_create(&tid, NULL, epoch_round, NULL)) != 0) {
+		epoch_busy = 0;
+		log_warnx("epoch keys: cannot start a round: %s", strerror(rc));
+		return false;
+	}
+	pthread_detach(tid);
+	return true;
+}
+
 static void
 run(int lfd)
 {
+	time_t next_epoch_round = 0;
+
 	while (!stopping) {
 		struct pollfd p = { lfd, POLLIN, 0 };
 
+		/* A round asked for (SIGHUP) while one runs starts when that one is done. */
+		if (time(NULL) >= next_epoch_round && epoch_round_start())
+			next_epoch_round = time(NULL) + EPOCH_ROUND_SECS;
 		if (poll(&p, 1, 1000) > 0 && (p.revents & POLLIN))
 			accept_client(lfd);
 		if (flushing) {
 			/* SIGHUP: forget unsealed keys and the store key (rotated?); both are read again when needed. */
 			flushing = 0;
+			next_epoch_round = 0;	/* and look after epoch keys now: keys generated meanwhile get theirs */
 			pthread_mutex_lock(&state_lock);
 			keys_flush();
 			OPENSSL_cleanse(store_key, sizeof(store_key));

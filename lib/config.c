@@ -82,6 +82,7 @@ static const struct key keys[] = {
 	{ "On-KeyChange",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_KEY_CHANGE },
 	{ "HeaderProtection",	T_ATTR,		"baseline",		OFF(policy), NULL, false, PA_HEADER_PROTECTION },
 	{ "Padding",		T_ATTR,		"buckets",		OFF(policy), NULL, false, PA_PADDING },
+	{ "ForwardSecrecy",	T_ATTR,		"prefer",		OFF(policy), NULL, false, PA_FORWARD_SECRECY },
 	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true, 0 },
 	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false, 0 },
 	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false, 0 },
@@ -111,6 +112,8 @@ static const struct key keys[] = {
 	{ "KeyholderFailureRateLimit", T_SIZE,	"60",			OFF(keyholder_failure_rate_limit), NULL, false, 0 },
 	{ "KeyholderClients",	T_SIZE,		"128",			OFF(keyholder_clients), NULL, false, 0 },
 	{ "KeyholderIdleTimeout", T_SECONDS,	"5m",			OFF(keyholder_idle_timeout_ms), NULL, false, 0 },
+	{ "EpochKeyLifetime",	T_SECONDS,	"7d",			OFF(epoch_key_lifetime_ms), NULL, false, 0 },
+	{ "EpochKeyGrace",	T_SECONDS,	"6d",			OFF(epoch_key_grace_ms), NULL, false, 0 },
 	{ "Resolver",		T_RESOLVER,	"system",		OFF(resolver), NULL, false, 0 },
 	{ "DNSSECTrustAnchor",	T_PATH,		"/usr/share/dns/root.ds", OFF(dnssec_anchor), NULL, false, 0 },
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
@@ -797,6 +800,23 @@ config_parse(const char *name, const char *text, size_t len, struct cables_err *
 	}
 	if (seen[(size_t)(find_key("KeydAdminSocket") - keys)] == 0)
 		derive_admin_socket(c);
+	/* An overlap (a seventh of the lifetime) shorter than a few minutes would rotate faster than keyd can publish. */
+	if (c->epoch_key_lifetime_ms != 0 && c->epoch_key_lifetime_ms < 3600UL * 1000) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: EpochKeyLifetime: at least 1h (or 0: no epoch keys)", name,
+		    seen[(size_t)(find_key("EpochKeyLifetime") - keys)]);
+		goto fail;
+	}
+	/*
+	 * A sender's MTA may hold mail encrypted to an epoch key until its queue
+	 * lifetime ends (Postfix's maximal_queue_lifetime: 5 days): deleted
+	 * sooner, such mail arrives undecryptable.  No epoch keys, no matter.
+	 */
+	if (c->epoch_key_lifetime_ms != 0 && c->epoch_key_grace_ms < 5UL * 86400 * 1000) {
+		cables_fail(err, CABLES_ERR_SYNTAX, "%s:%u: EpochKeyGrace: at least 5d (Postfix's default "
+		    "maximal_queue_lifetime: mail queued for an epoch key must still be decryptable when it arrives)", name,
+		    seen[(size_t)(find_key("EpochKeyGrace") - keys)]);
+		goto fail;
+	}
 	/* KeyholderRateLimit is what the sign and decrypt buckets hold unless they are set themselves. */
 	if (seen[(size_t)(find_key("KeyholderSignRateLimit") - keys)] == 0)
 		c->keyholder_sign_rate_limit = c->keyholder_rate_limit;

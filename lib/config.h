@@ -93,6 +93,8 @@ struct config {
 	size_t keyholder_failure_rate_limit;	/* KeyholderFailureRateLimit: failed decryptions answered as such a minute per address */
 	size_t keyholder_clients;	/* KeyholderClients: connections served at once (1..4096, cables-keyholder checks) */
 	unsigned long keyholder_idle_timeout_ms;	/* KeyholderIdleTimeout: a connection idle this long is closed; 0 = never */
+	unsigned long epoch_key_lifetime_ms;	/* EpochKeyLifetime: a new epoch key this often; 0 = none (doc/key-exchange.md) */
+	unsigned long epoch_key_grace_ms;	/* EpochKeyGrace: an epoch private key is deleted this long after its expiry */
 	char *resolver;			/* Resolver: ADDRESS[@PORT]; NULL = /etc/resolv.conf */
 	char *dnssec_anchor;		/* DNSSECTrustAnchor: DS/DNSKEY records */
 	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */

@@ -38,7 +38,7 @@ static const char *const request_names[] = { "lookup", "stats", "import", "delet
 static const char *const outcome_names[] = { "found", "none", "tempfail", "reject" };
 static const char *const format_names[] = { "smime", "pgp" };
 static const char *const source_names[] = { "generated", "imported", "harvested", "dns-dnssec", "dns-insecure", "peer",
-	"wkd" };
+	"wkd", "peer-epoch" };
 static const char *const trust_names[] = { "local", "dnssec", "insecure" };
 static const char *const check_names[] = { "cached", "lookup", "unresponsive" };
 

@@ -53,6 +53,8 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (address, format));",
 };
 
+#define EPOCH_SOURCES "('" KEYSTORE_EPOCH_SOURCE "', '" KEYSTORE_PEER_EPOCH_SOURCE "')"
+
 #define COLUMNS "id, address, format, fingerprint, public_data, secret_data, " \
 	"not_before, not_after, source, first_seen, last_seen"
 
@@ -138,8 +140,13 @@ keystore_open(struct keystore **out, const char *path, bool create, struct cable
 		return st;
 	}
 	sqlite3_busy_timeout(ks->db, 5000);
+	/*
+	 * secure_delete: a deleted row (an expired epoch key, a key deleted by
+	 * the administrator) is overwritten with zeros in the file rather than
+	 * left in a free cell or page for whoever takes the file later.
+	 */
 	if (sqlite3_exec(ks->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-	    "PRAGMA foreign_keys = ON;", NULL, NULL, NULL) != SQLITE_OK) {
+	    "PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;", NULL, NULL, NULL) != SQLITE_OK) {
 		st = db_fail(ks, err, "setting up");
 		keystore_close(ks);
 		return st;
@@ -191,6 +198,19 @@ key_list_release(struct key_list *l)
 	free(l->items);
 	l->items = NULL;
 	l->count = 0;
+}
+
+void
+key_list_take(struct key_list *to, struct key_list *from)
+{
+	if (from->count == 0)
+		return;
+	to->items = xreallocarray(to->items, to->count + from->count, sizeof(*to->items));
+	memcpy(to->items + to->count, from->items, from->count * sizeof(*from->items));
+	to->count += from->count;
+	free(from->items);
+	from->items = NULL;
+	from->count = 0;
 }
 
 static uint8_t *
@@ -305,7 +325,8 @@ keystore_lookup(struct keystore *ks, const char *address, const char *format,
     struct key_list *out, struct cables_err *err)
 {
 	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE address = ?1"
-	    " AND (?2 IS NULL OR format = ?2) ORDER BY not_after DESC, id DESC";
+	    " AND (?2 IS NULL OR format = ?2) AND source NOT IN " EPOCH_SOURCES
+	    " ORDER BY not_after DESC, id DESC";
 	cables_status st;
 
 	out->items = NULL;
@@ -330,7 +351,8 @@ keystore_lookup(struct keystore *ks, const char *address, const char *format,
 cables_status
 keystore_list(struct keystore *ks, bool with_data, struct key_list *out, struct cables_err *err)
 {
-	static const char sql[] = "SELECT " COLUMNS " FROM keys ORDER BY address, format, not_after DESC";
+	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source NOT IN " EPOCH_SOURCES
+	    " ORDER BY address, format, not_after DESC";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st;
 
@@ -374,6 +396,72 @@ keystore_delete(struct keystore *ks, const char *address, const char *fpr_prefix
 		    fpr_prefix != NULL ? " with fingerprint " : "", fpr_prefix != NULL ? fpr_prefix : "");
 out:
 	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_delete_epoch(struct keystore *ks, long long id, struct cables_err *err)
+{
+	static const char sql[] = "DELETE FROM keys WHERE id = ?1 AND source IN " EPOCH_SOURCES;
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing delete");
+		goto out;
+	}
+	sqlite3_bind_int64(stmt, 1, id);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		st = db_fail(ks, err, "deleting");
+		goto out;
+	}
+	if (sqlite3_changes(ks->db) == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no epoch key in row %lld", id);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_epoch_list(struct keystore *ks, const char *address, bool with_data, struct key_list *out,
+    struct cables_err *err)
+{
+	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source IN " EPOCH_SOURCES
+	    " AND (?1 IS NULL OR address = ?1) ORDER BY address, format, not_after DESC, id DESC";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st;
+
+	out->items = NULL;
+	out->count = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		st = db_fail(ks, err, "preparing epoch key list");
+	else {
+		if (address != NULL)
+			sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
+		st = collect(ks, stmt, with_data, out, err);
+	}
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_wal_truncate(struct keystore *ks, struct cables_err *err)
+{
+	int logged, done, rc;
+	cables_status st = CABLES_OK;
+
+	pthread_mutex_lock(&ks->lock);
+	rc = sqlite3_wal_checkpoint_v2(ks->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &logged, &done);
+	if (rc == SQLITE_BUSY)
+		st = cables_fail(err, CABLES_ERR_DB, "key store %s: the write-ahead log is in use by a reader",
+		    ks->path);
+	else if (rc != SQLITE_OK)
+		st = db_fail(ks, err, "checkpointing the write-ahead log");
 	pthread_mutex_unlock(&ks->lock);
 	return st;
 }

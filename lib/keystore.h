@@ -63,6 +63,8 @@ void key_record_release(struct key_record *r);
  */
 bool key_source_discovered(const char *source);
 void key_list_release(struct key_list *l);
+/* Move every record of from to the end of to; from is left empty. */
+void key_list_take(struct key_list *to, struct key_list *from);
 
 /* Open (creating when create is true) the store at path. */
 cables_status keystore_open(struct keystore **ks, const char *path, bool create,
@@ -73,13 +75,37 @@ void keystore_close(struct keystore *ks);
 cables_status keystore_put(struct keystore *ks, const struct key_record *r, time_t now,
     struct cables_err *err);
 
-/* Keys of one address; format NULL means every format.  Newest first. */
+/*
+ * Source of the epoch keys cables-keyholder makes for local users
+ * (doc/key-exchange.md, "Forward secrecy").  They are no long-term keys:
+ * keystore_lookup() and keystore_list() leave them out, and only code that
+ * knows them asks keystore_epoch_list().
+ */
+#define KEYSTORE_EPOCH_SOURCE "epoch"
+/* An epoch key of a remote address, from its domain's key exchange answer (public only). */
+#define KEYSTORE_PEER_EPOCH_SOURCE "peer-epoch"
+
+/* Keys of one address but epoch keys; format NULL means every format.  Newest first. */
 cables_status keystore_lookup(struct keystore *ks, const char *address, const char *format,
     struct key_list *out, struct cables_err *err);
 
-/* Every key, ordered by address; with_data false leaves the blobs out. */
+/* Every key but epoch keys, ordered by address; with_data false leaves the blobs out. */
 cables_status keystore_list(struct keystore *ks, bool with_data, struct key_list *out,
     struct cables_err *err);
+
+/*
+ * The epoch keys, local and remote (either source above), of address (NULL:
+ * of every address), by address, newest first.
+ */
+cables_status keystore_epoch_list(struct keystore *ks, const char *address, bool with_data,
+    struct key_list *out, struct cables_err *err);
+
+/*
+ * Copy the write-ahead log into the file and truncate it, so that pages of
+ * deleted rows do not survive in the -wal file; it fails when a
+ * reader holds it (CABLES_ERR_DB; the next checkpoint will do).
+ */
+cables_status keystore_wal_truncate(struct keystore *ks, struct cables_err *err);
 
 /*
  * Delete the keys of address whose fingerprint starts with fpr_prefix
@@ -87,6 +113,14 @@ cables_status keystore_list(struct keystore *ks, bool with_data, struct key_list
  */
 cables_status keystore_delete(struct keystore *ks, const char *address, const char *fpr_prefix,
     size_t *deleted, struct cables_err *err);
+
+/*
+ * Delete the epoch key (source epoch or peer-epoch) in row id, that row
+ * alone: a fingerprint (which rows a compromised milter may have written
+ * could share, or be a prefix of) never decides which rows go.  None is
+ * CABLES_ERR_NOTFOUND.
+ */
+cables_status keystore_delete_epoch(struct keystore *ks, long long id, struct cables_err *err);
 
 /*
  * Pins (schema 2): per address and format, the first key discovered for it

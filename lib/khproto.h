@@ -49,6 +49,10 @@ enum kh_op {
 				 * the wrapped session key; the keyholder does ECDH, the RFC 6637 KDF and the AES
 				 * key unwrap, so it sees a junk session-key packet fail; the answer: the
 				 * unwrapped algo || key || checksum || PKCS#5 padding */
+	KH_OP_EPOCH_CURRENT,	/* keyd only: the address's current epoch key as the keyholder checked it (its seal
+				 * opens with KeyStoreKey, its private key matches, the current long-term
+				 * certificate issued it); data one 0 byte, fingerprint 64 '0's; the answer:
+				 * SHA-256 of that epoch certificate's DER (32), or nothing when there is none */
 	KH_OP_MAX
 };
 

@@ -19,6 +19,7 @@ static const char *const action_words[] = { "tempfail", "reject", "accept", "qua
 /* In the order of enum hp_policy (hp.h) and enum pad_mode (pad.h). */
 static const char *const hcp_words[] = { "none", "baseline", "shy", "off", NULL };
 static const char *const padding_words[] = { "none", "buckets", NULL };
+static const char *const fs_words[] = { "require", "prefer", "off", NULL };
 _Static_assert(HP_POLICY_NONE == 0 && HP_POLICY_BASELINE == 1 && HP_POLICY_SHY == 2 && HP_POLICY_OFF == 3,
     "hcp_words order");
 _Static_assert(PAD_NONE == 0 && PAD_BUCKETS == 1, "padding_words order");
@@ -41,6 +42,7 @@ static const struct {
 	[PA_ON_KEY_CHANGE] = { "On-KeyChange", action_words, 07, ACTION_ACCEPT },
 	[PA_HEADER_PROTECTION] = { "HeaderProtection", hcp_words, 017, HP_POLICY_BASELINE },
 	[PA_PADDING] = { "Padding", padding_words, 03, PAD_BUCKETS },
+	[PA_FORWARD_SECRECY] = { "ForwardSecrecy", fs_words, 07, FS_PREFER },
 };
 
 const char *

@@ -40,6 +40,13 @@ enum fail_action {
 
 enum key_format { FORMAT_SMIME, FORMAT_PGP, FORMAT_AUTO };
 
+/* ForwardSecrecy: encrypt to the recipient's epoch key (doc/key-exchange.md, "Forward secrecy"). */
+enum fs_policy {
+	FS_REQUIRE,		/* an epoch key or nothing: without one the message waits (4xx) */
+	FS_PREFER,		/* the epoch key when the recipient's domain offers one, else the long-term key */
+	FS_OFF,			/* long-term keys only */
+};
+
 enum policy_attr {
 	PA_POLICY,		/* enum enc_policy */
 	PA_FORMAT,		/* enum key_format */
@@ -52,6 +59,7 @@ enum policy_attr {
 	PA_ON_KEY_CHANGE,	/* accept|tempfail|reject: a discovered or harvested key differs from the pinned one */
 	PA_HEADER_PROTECTION,	/* enum hp_policy (hp.h): none|baseline|shy|off */
 	PA_PADDING,		/* enum pad_mode (pad.h): none|buckets */
+	PA_FORWARD_SECRECY,	/* enum fs_policy: require|prefer|off */
 	PA_COUNT
 };
 

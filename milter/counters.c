@@ -104,7 +104,7 @@ counters_render(struct buf *out, struct smime_cache *certs)
 	metric_family(out, "cables_keyholder_operations_total", "counter",
 	    "Private-key operations cables-milter asked of cables-keyholder, by operation and answer.");
 	for (int op = KH_OP_RSA_DECRYPT; op < KH_OP_MAX; op++) {
-		if (op == KH_OP_EXCHANGE_SIGN)
+		if (op == KH_OP_EXCHANGE_SIGN || op == KH_OP_EPOCH_CURRENT)
 			continue;	/* keyd's alone */
 		for (int r = 0; r <= KH_STATUS_MAX; r++) {
 			snprintf(labels, sizeof(labels), "operation=\"%s\",result=\"%s\"", kh_op_name((enum kh_op)op),

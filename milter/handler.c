@@ -22,6 +22,18 @@ handler_key_handler(const struct handler_key *k)
 	return k->h;
 }
 
+bool
+handler_key_epoch(const struct handler_key *k)
+{
+	return k->epoch;
+}
+
+bool
+handler_key_drop_epoch(struct handler_key *k)
+{
+	return k->epoch && k->drop_epoch != NULL && k->drop_epoch(k);
+}
+
 void
 handler_key_free(struct handler_key *k)
 {

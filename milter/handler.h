@@ -76,6 +76,10 @@ struct handler_key;
 
 /* The handler that found k. */
 const struct body_handler *handler_key_handler(const struct handler_key *k);
+/* Is k a recipient's epoch key (doc/key-exchange.md, "Forward secrecy")?  A copy with one holds no long-term key. */
+bool handler_key_epoch(const struct handler_key *k);
+/* An epoch key k becomes the recipient's long-term key found with it; false when there was none. */
+bool handler_key_drop_epoch(struct handler_key *k);
 void handler_key_free(struct handler_key *k);
 
 /* A header field (name and value) a handler produced. */

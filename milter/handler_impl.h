@@ -12,6 +12,8 @@
 
 struct handler_key {
 	const struct body_handler *h;	/* the handler that found it, which frees it */
+	bool epoch;			/* a recipient's epoch key (forward secrecy), not a long-term one */
+	bool (*drop_epoch)(struct handler_key *k);	/* to the long-term key found with it; NULL: none */
 };
 
 #endif

@@ -19,6 +19,7 @@ struct cert_key {
 	struct handler_key base;	/* first: a struct handler_key * points here */
 	X509 *cert;
 	EVP_PKEY *pkey;
+	X509 *long_term;	/* cert an epoch key: the recipient's long-term certificate, or NULL */
 };
 
 static const struct cert_key *
@@ -33,8 +34,24 @@ smime_key_free(struct handler_key *k)
 	struct cert_key *ck = (struct cert_key *)k;
 
 	X509_free(ck->cert);
+	X509_free(ck->long_term);
 	EVP_PKEY_free(ck->pkey);
 	free(ck);
+}
+
+/* An epoch key becomes the recipient's long-term certificate, found with it (its keyd confirmation is gone since). */
+static bool
+smime_key_drop_epoch(struct handler_key *k)
+{
+	struct cert_key *ck = (struct cert_key *)k;
+
+	if (ck->long_term == NULL)
+		return false;
+	X509_free(ck->cert);
+	ck->cert = ck->long_term;
+	ck->long_term = NULL;
+	k->epoch = false;
+	return true;
 }
 
 static struct handler_key *
@@ -43,13 +60,24 @@ smime_find_key(const struct milter_env *env, const char *addr, enum key_use use,
 {
 	struct cert_key *k;
 	struct key_pair *pairs;
-	X509 *cert = keys_cert(env, addr, use, why, st, err);
+	bool epoch;
+	X509 *cert = keys_cert(env, addr, use, &epoch, why, st, err);
 	size_t n;
 
 	if (cert == NULL)
 		return NULL;
 	k = xcalloc(1, sizeof(*k));
 	k->base.h = &handler_smime;
+	k->base.epoch = epoch;
+	k->base.drop_epoch = smime_key_drop_epoch;
+	if (epoch) {
+		char *lwhy = NULL;
+		cables_status lst;
+
+		/* Kept for a copy that cannot hold the epoch key alone (outbound.c); none is no error here. */
+		k->long_term = keys_cert(env, addr, KEY_ENCRYPT_LONG_TERM, &epoch, &lwhy, &lst, NULL);
+		free(lwhy);
+	}
 	k->cert = cert;
 	if (use != KEY_SIGN)
 		return &k->base;
@@ -261,9 +289,26 @@ smime_names(struct handler_msg *hm, const struct milter_env *env, const char *ad
 		pairs[j - 1].cert = NULL;
 		pairs[j - 1].key = NULL;
 	}
+	if (!*named) {
+		bool gone = false;
+
+		/*
+		 * Encrypted to a certificate issued under the name of one of the
+		 * user's certificates, which is not here: most likely an epoch
+		 * key deleted EpochKeyGrace after its expiry (forward secrecy:
+		 * nobody can open this now), or a key the administrator deleted.
+		 * The name alone cannot tell which, so the reason says both.
+		 */
+		for (j = 0; j < n && !gone; j++)
+			gone = smime_envelope_names_issuer(hm->e, pairs[j].cert);
+		if (gone)
+			snprintf(why, why_len, "encrypted to a key of %s that is no longer held (an expired epoch key "
+			    "deleted after EpochKeyGrace, or a deleted key)", addr);
+		else
+			snprintf(why, why_len, n == 0 ? "no private key for %s" : "%s is not a recipient of the encryption",
+			    addr);
+	}
 	key_pairs_free(pairs, n);
-	if (!*named)
-		snprintf(why, why_len, n == 0 ? "no private key for %s" : "%s is not a recipient of the encryption", addr);
 	return CABLES_OK;
 }
 

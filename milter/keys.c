@@ -57,16 +57,69 @@ confirmed(const struct milter_env *env, const struct key_record *r)
 	return !key_source_discovered(r->source) || keyd_confirmed(env, r);
 }
 
+/*
+ * ForwardSecrecy for encrypting to addr: a remote recipient's policy
+ * (a local address has no peer's epoch key; its own copies are not sent).
+ */
+static enum fs_policy
+forward_secrecy(const struct milter_env *env, const char *addr)
+{
+	if (domain_list_match(&env->cfg->local_domains, addr_domain(addr)))
+		return FS_OFF;
+	return (enum fs_policy)policy_get(&env->cfg->policy, addr, PA_FORWARD_SECRECY, NULL);
+}
+
+/*
+ * The epoch key of addr that cables-keyd has just confirmed (it came with
+ * the long-term key from the recipient domain's signed key-exchange
+ * answer, doc/key-exchange.md "Forward secrecy"), usable now; NULL when
+ * there is none.
+ */
+static X509 *
+peer_epoch_cert(const struct milter_env *env, const char *addr, cables_status *st, struct cables_err *err)
+{
+	struct key_list keys;
+	X509 *found = NULL;
+
+	if ((*st = keystore_epoch_list(env->ks, addr, true, &keys, err)) != CABLES_OK)
+		return NULL;
+	for (size_t i = 0; i < keys.count && found == NULL; i++) {
+		const struct key_record *r = &keys.items[i];
+
+		if (strcmp(r->source, KEYSTORE_PEER_EPOCH_SOURCE) != 0 || strcmp(r->format, "smime") != 0 ||
+		    !keyd_confirmed(env, r))
+			continue;
+		found = smime_cache_cert(env->certs, r->public_data, r->public_len);
+		if (found != NULL && smime_cert_check(found, addr, &env->cfg->addr, env->now, NULL) != CABLES_OK) {
+			X509_free(found);
+			found = NULL;
+		}
+	}
+	key_list_release(&keys);
+	return found;
+}
+
 X509 *
-keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char **why,
+keys_cert(const struct milter_env *env, const char *addr, enum key_use use, bool *epoch, char **why,
     cables_status *st, struct cables_err *err)
 {
 	struct key_list keys;
 	struct cables_err reason;
 	X509 *found = NULL;
 	size_t considered;
+	enum fs_policy fs = use == KEY_ENCRYPT ? forward_secrecy(env, addr) : FS_OFF;
 
 	*why = NULL;
+	*epoch = false;
+	/* The epoch key alone: adding the long-term key would give the forward secrecy away. */
+	if (fs != FS_OFF && ((found = peer_epoch_cert(env, addr, st, err)) != NULL || *st != CABLES_OK)) {
+		*epoch = found != NULL;
+		return found;
+	}
+	if (fs == FS_REQUIRE) {
+		*why = xstrdup("no epoch key from the recipient's Cables server (ForwardSecrecy require)");
+		return NULL;
+	}
 	*st = keystore_lookup(env->ks, addr, "smime", &keys, err);
 	if (*st != CABLES_OK)
 		return NULL;
@@ -112,6 +165,11 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 	size_t considered;
 
 	*why = NULL;
+	*st = CABLES_OK;
+	if (use == KEY_ENCRYPT && forward_secrecy(env, addr) == FS_REQUIRE) {
+		*why = xstrdup("no OpenPGP epoch keys yet (ForwardSecrecy require)");
+		return false;
+	}
 	*st = keystore_lookup(env->ks, addr, "pgp", &keys, err);
 	if (*st != CABLES_OK)
 		return false;
@@ -179,19 +237,25 @@ cables_status
 keys_private(const struct milter_env *env, const char *addr, struct key_pair **pairs, size_t *n,
     struct cables_err *err)
 {
-	struct key_list keys;
+	struct key_list keys, epochs;
 	cables_status st;
 
 	*pairs = NULL;
 	*n = 0;
 	if ((st = keystore_lookup(env->ks, addr, "smime", &keys, err)) != CABLES_OK)
 		return st;
+	/* Epoch keys decrypt what senders encrypted to them (doc/key-exchange.md, "Forward secrecy"). */
+	if ((st = keystore_epoch_list(env->ks, addr, true, &epochs, err)) != CABLES_OK) {
+		key_list_release(&keys);
+		return st;
+	}
+	key_list_take(&keys, &epochs);
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
 		X509 *cert;
 		EVP_PKEY *key;
 
-		if (r->secret_data == NULL)
+		if (r->secret_data == NULL || strcmp(r->format, "smime") != 0)
 			continue;
 		if (env->keyholder == NULL && env->seal_key == NULL) {
 			st = cables_fail(err, CABLES_ERR_UNUSABLE, "private keys unavailable: KeyholderSocket is none");

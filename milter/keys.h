@@ -49,13 +49,15 @@ struct milter_env {
 	const struct kh_transport *keyholder;
 };
 
-enum key_use { KEY_ENCRYPT, KEY_SIGN };
+/* KEY_ENCRYPT_LONG_TERM: to encrypt, ForwardSecrecy aside (a copy that must hold long-term keys only). */
+enum key_use { KEY_ENCRYPT, KEY_SIGN, KEY_ENCRYPT_LONG_TERM };
 
 /*
  * The newest certificate of addr usable for use, or NULL with *why set (a
- * malloc'd reason) when there is none.  *st is the key store status.
+ * malloc'd reason) when there is none.  *st is the key store status;
+ * *epoch tells a peer's epoch key (ForwardSecrecy) from a long-term one.
  */
-X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use, char **why,
+X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use, bool *epoch, char **why,
     cables_status *st, struct cables_err *err);
 
 /*

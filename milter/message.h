@@ -58,6 +58,7 @@ enum plan {
 struct group {
 	bool encrypt;		/* encrypted to its members' certificates; else as it is */
 	bool bcc;		/* a Bcc recipient alone */
+	bool epoch;		/* its members' keys are epoch keys (forward secrecy): no long-term key beside them */
 	const struct body_handler *h;	/* encrypted: through this handler (handler.h) */
 	size_t *members;	/* indexes into rcpts */
 	size_t n;
@@ -109,6 +110,7 @@ struct message {
 	enum fail_action on_decrypt_error;	/* combined over the local recipients */
 	struct handler_key *signers[2];	/* the sender's signing key of each format (enum key_format), or NULL */
 	char sign_note[CABLES_ERR_MAX];	/* why a wanted signature is missing */
+	char fs_note[CABLES_ERR_MAX];	/* for the log line: forward secrecy given up for recipients, and why */
 };
 
 struct message *message_new(const struct config *cfg, const char *sender, bool sender_local,

@@ -110,13 +110,13 @@ clear_signer(const struct message *m)
 }
 
 static void
-group_add(struct message *m, bool encrypt, bool bcc, const struct body_handler *h, size_t member)
+group_add(struct message *m, bool encrypt, bool bcc, bool epoch, const struct body_handler *h, size_t member)
 {
 	struct group *g;
 
 	for (size_t i = 0; i < m->ngroups && !bcc; i++) {
 		g = &m->groups[i];
-		if (g->encrypt == encrypt && !g->bcc && (!encrypt || g->h == h)) {
+		if (g->encrypt == encrypt && !g->bcc && g->epoch == epoch && (!encrypt || g->h == h)) {
 			g->members = xreallocarray(g->members, g->n + 1, sizeof(*g->members));
 			g->members[g->n++] = member;
 			return;
@@ -126,6 +126,7 @@ group_add(struct message *m, bool encrypt, bool bcc, const struct body_handler *
 	g = &m->groups[m->ngroups++];
 	g->encrypt = encrypt;
 	g->bcc = bcc;
+	g->epoch = epoch;
 	g->h = h;
 	g->members = xmalloc(sizeof(*g->members));
 	g->members[0] = member;
@@ -143,7 +144,9 @@ keep_rank(const struct group *g)
  * Recipients into groups (split delivery): as it is (local, policy never,
  * encrypt without a key), encrypted for the visible recipients with keys,
  * and encrypted alone for each Bcc recipient with a key, so that no copy's
- * RecipientInfos reveal a Bcc recipient.  The group kept in the transaction
+ * RecipientInfos reveal a Bcc recipient.  Recipients with epoch keys get a
+ * copy of their own: a long-term key beside theirs would open it once
+ * stolen, and the forward secrecy would be gone.  The group kept in the transaction
  * goes first: the visible encrypted one, else the as-is one.
  */
 static void
@@ -155,9 +158,9 @@ make_groups(struct message *m)
 		const struct rcpt *r = &m->rcpts[i];
 
 		if (r->local || r->policy == POLICY_NEVER || r->key == NULL)
-			group_add(m, false, false, NULL, i);
+			group_add(m, false, false, false, NULL, i);
 		else
-			group_add(m, true, r->bcc, handler_key_handler(r->key), i);
+			group_add(m, true, r->bcc, handler_key_epoch(r->key), handler_key_handler(r->key), i);
 	}
 	for (size_t i = 1; i < m->ngroups; i++)
 		if (keep_rank(&m->groups[i]) > keep_rank(&m->groups[0])) {
@@ -352,6 +355,63 @@ out:
 	return go_on;
 }
 
+/*
+ * Without split delivery (ReinjectTo) every recipient shares one copy, and
+ * an epoch key beside a long-term one would give the forward secrecy away
+ * (the long-term key, stolen later, opens the copy).  Then the recipients
+ * with epoch keys fall back to their long-term keys under ForwardSecrecy
+ * prefer (noted in m->fs_note for the log line; one without a usable
+ * long-term key is left keyless); under require *fs_require names the
+ * first one, and the message waits.
+ */
+static void
+shared_copy_forward_secrecy(struct message *m, const struct milter_env *env, const char **fs_require)
+{
+	size_t nepoch = 0, nlong = 0, len;
+
+	*fs_require = NULL;
+	m->fs_note[0] = '\0';
+	if (env->reinject_key != NULL)
+		return;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		if (r->local || r->policy == POLICY_NEVER || r->key == NULL)
+			continue;
+		if (handler_key_epoch(r->key))
+			nepoch++;
+		else
+			nlong++;
+	}
+	if (nepoch == 0 || nlong == 0)
+		return;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		struct rcpt *r = &m->rcpts[i];
+		const struct body_handler *h;
+
+		if (r->local || r->policy == POLICY_NEVER || r->key == NULL || !handler_key_epoch(r->key))
+			continue;
+		if (policy_get(&env->cfg->policy, r->norm, PA_FORWARD_SECRECY, NULL) == FS_REQUIRE) {
+			if (*fs_require == NULL)
+				*fs_require = r->addr;
+			continue;
+		}
+		h = handler_key_handler(r->key);
+		if (!handler_key_drop_epoch(r->key)) {
+			handler_key_free(r->key);
+			r->key = NULL;
+			r->why_what = h->key_noun;
+			r->why_no_key = xstrdup("no usable long-term key beside the epoch key");
+		}
+		len = strlen(m->fs_note);
+		snprintf(m->fs_note + len, sizeof(m->fs_note) - len, "%s%s", len == 0 ? "fs=long-term for " : ",", r->addr);
+	}
+	len = strlen(m->fs_note);
+	if (len > 0)
+		snprintf(m->fs_note + len, sizeof(m->fs_note) - len,
+		    " (forward secrecy not possible: one copy with long-term keys, no ReinjectTo for split delivery)");
+}
+
 void
 outbound_plan(struct message *m, const struct milter_env *env, struct outcome *out)
 {
@@ -361,6 +421,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 	struct cables_err err;
 	cables_status st;
 	char *blocked = NULL, *keyless = NULL, note[300];
+	const char *fs_require;
 
 	m->plan = PLAN_NONE;
 	m->blocked_bcc = false;
@@ -381,6 +442,10 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		}
 		nremote++;
 		r->policy = (enum enc_policy)policy_get(&cfg->policy, r->norm, PA_POLICY, NULL);
+		/* ForwardSecrecy require: encrypted to an epoch key or not sent; never plaintext. */
+		if (r->policy == POLICY_ENCRYPT && r->norm != NULL &&
+		    policy_get(&cfg->policy, r->norm, PA_FORWARD_SECRECY, NULL) == FS_REQUIRE)
+			r->policy = POLICY_REQUIRE;
 		if (r->policy == POLICY_NEVER)
 			nnever++;
 		if (r->policy == POLICY_REQUIRE)
@@ -407,6 +472,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 	}
 	if (!ask_keyd(m, env, out))
 		return;
+	shared_copy_forward_secrecy(m, env, &fs_require);
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		struct rcpt *r = &m->rcpts[i];
 
@@ -425,6 +491,12 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		} else if (keyless == NULL) {
 			keyless = xasprintf("no usable %s for %s: %s", r->why_what, r->addr, r->why_no_key);
 		}
+	}
+	if (blocked == NULL && fs_require != NULL) {
+		/* ForwardSecrecy require: an epoch key alone in its copy, or the message waits. */
+		blocked = xasprintf("forward secrecy not possible for %s (ForwardSecrecy require): its copy would hold "
+		    "long-term keys too (no ReinjectTo for split delivery)", fs_require);
+		m->on_key_not_found = ACTION_TEMPFAIL;
 	}
 	make_groups(m);
 	if (blocked == NULL && formats == 3u && (m->ngroups == 1 || env->reinject_key == NULL) && m->has_require) {
@@ -493,12 +565,14 @@ struct encrypted {
 static struct group
 whole_message(const struct message *m, size_t *storage)
 {
-	struct group g = { true, false, &handler_smime, storage, m->nrcpts };
+	struct group g = { true, false, false, &handler_smime, storage, m->nrcpts };
 
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		storage[i] = i;
-		if (m->rcpts[i].key != NULL)
+		if (m->rcpts[i].key != NULL) {
 			g.h = handler_key_handler(m->rcpts[i].key);
+			g.epoch |= handler_key_epoch(m->rcpts[i].key);
+		}
 	}
 	return g;
 }
@@ -612,7 +686,9 @@ already_signed(const struct message *m)
 
 /*
  * Encrypt the content entity for group g through its handler: to the
- * members' keys (each once) and the sender's (EncryptToSelf), signed with
+ * members' keys (each once) and the sender's (EncryptToSelf, but never
+ * beside epoch keys: the sender's long-term key would open the copy once
+ * stolen, and the recipients' forward secrecy would be gone), signed with
  * the sender's key of the same format when signing, naming no key on a Bcc
  * recipient's copy.
  */
@@ -642,7 +718,7 @@ encrypt_for(const struct message *m, const struct milter_env *env, const struct 
 		char *norm = addr_normalize(m->sender, &env->cfg->addr), *why = NULL;
 		cables_status lst;
 
-		if (norm != NULL && policy_get(&env->cfg->policy, norm, PA_SELF, NULL))
+		if (norm != NULL && !g->epoch && policy_get(&env->cfg->policy, norm, PA_SELF, NULL))
 			self = h->find_key(env, norm, KEY_ENCRYPT, &why, &lst, NULL);
 		free(why);
 		free(norm);
@@ -892,6 +968,46 @@ needs_clear_sign(const struct message *m)
 	return false;
 }
 
+/*
+ * Forward secrecy of an encrypted message, for its log line: "fs=epoch"
+ * when a recipient got an epoch key (with "no self" when EncryptToSelf was
+ * left out for it), "fs=long-term" when one whose ForwardSecrecy is prefer
+ * got a long-term key (its domain offered no epoch key, or no longer does:
+ * a downgrade an operator may want to see), and m->fs_note.
+ */
+static void
+fs_log(const struct message *m, const struct milter_env *env, struct outcome *out)
+{
+	bool epoch = false, long_term = false, self = false;
+	size_t len = strlen(out->detail);
+	char *norm;
+
+	if (out->verdict != VERDICT_MODIFIED)
+		return;
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		if (r->local || r->policy == POLICY_NEVER || r->key == NULL || r->norm == NULL)
+			continue;
+		if (handler_key_epoch(r->key))
+			epoch = true;
+		else if (policy_get(&env->cfg->policy, r->norm, PA_FORWARD_SECRECY, NULL) == FS_PREFER)
+			long_term = true;
+	}
+	if (epoch && m->sender[0] != '\0' && (norm = addr_normalize(m->sender, &env->cfg->addr)) != NULL) {
+		self = policy_get(&env->cfg->policy, norm, PA_SELF, NULL);
+		free(norm);
+	}
+	if (m->fs_note[0] != '\0')
+		snprintf(out->detail + len, sizeof(out->detail) - len, " %s", m->fs_note);
+	else if (epoch || long_term)
+		snprintf(out->detail + len, sizeof(out->detail) - len, " fs=%s%s%s", epoch ? "epoch" : "",
+		    epoch && long_term ? "," : "", long_term ? "long-term" : "");
+	len = strlen(out->detail);
+	if (self)
+		snprintf(out->detail + len, sizeof(out->detail) - len, " (no self copy beside epoch keys)");
+}
+
 /* The plan at end of message, for content that is not yet encrypted. */
 static void
 outbound_transform(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
@@ -939,6 +1055,7 @@ outbound_transform(struct message *m, const struct milter_env *env, const struct
 		break;
 	}
 	}
+	fs_log(m, env, out);
 	if (clear)
 		handler_signed_release(&sig);
 }

@@ -124,6 +124,15 @@ cables_status smime_generate(const char *addr, enum smime_algo algo, unsigned in
     time_t now, X509 **cert, EVP_PKEY **key, struct cables_err *err);
 
 /*
+ * An epoch key for addr (doc/key-exchange.md, "Forward secrecy"): a new
+ * P-256 key for key agreement in a certificate valid from not_before to
+ * not_after, issued by the long-term certificate parent and signed with
+ * its private key parent_key.
+ */
+cables_status smime_epoch_issue(X509 *parent, EVP_PKEY *parent_key, const char *addr,
+    long long not_before, long long not_after, X509 **cert, EVP_PKEY **key, struct cables_err *err);
+
+/*
  * Read certificates and at most one private key from a file: PEM
  * (certificates and/or a private key), DER certificate, or PKCS#12
  * (passphrase may be NULL for none).
@@ -227,6 +236,13 @@ cables_status smime_envelope_check(struct smime_envelope *e, struct cables_err *
 
 /* True when a RecipientInfo names cert (issuer and serial, or subject key identifier). */
 bool smime_envelope_names(const struct smime_envelope *e, X509 *cert);
+/*
+ * Does a recipient of e name a certificate that issuer issued (by issuer
+ * and serial number)?  The milter asks, for mail it cannot open, whether
+ * it was encrypted to an epoch key its user's long-term certificate issued
+ * and that is gone (doc/key-exchange.md, "Forward secrecy: epoch keys").
+ */
+bool smime_envelope_names_issuer(const struct smime_envelope *e, X509 *issuer);
 
 /* Content-encryption algorithm as OpenSSL names it ("aes-256-cbc"), or "". */
 const char *smime_envelope_algorithm(const struct smime_envelope *e);

@@ -157,6 +157,47 @@ smime_envelope_names(const struct smime_envelope *e, X509 *cert)
 	return false;
 }
 
+/* Is the recipient identifier of ri (or, for key agreement, of one of its keys) by issuer's subject? */
+static bool
+ri_issued_by(CMS_RecipientInfo *ri, X509_NAME *issuer)
+{
+	X509_NAME *name;
+	ASN1_INTEGER *sno;
+	ASN1_OCTET_STRING *keyid;
+
+	switch (CMS_RecipientInfo_type(ri)) {
+	case CMS_RECIPINFO_TRANS:
+		name = NULL;
+		return CMS_RecipientInfo_ktri_get0_signer_id(ri, &keyid, &name, &sno) == 1 && name != NULL &&
+		    X509_NAME_cmp(name, issuer) == 0;
+	case CMS_RECIPINFO_AGREE: {
+		STACK_OF(CMS_RecipientEncryptedKey) *reks = CMS_RecipientInfo_kari_get0_reks(ri);
+
+		for (int j = 0; j < sk_CMS_RecipientEncryptedKey_num(reks); j++) {
+			name = NULL;
+			if (CMS_RecipientEncryptedKey_get0_id(sk_CMS_RecipientEncryptedKey_value(reks, j), &keyid, NULL, NULL,
+			    &name, &sno) == 1 && name != NULL && X509_NAME_cmp(name, issuer) == 0)
+				return true;
+		}
+		return false;
+	}
+	default:
+		return false;
+	}
+}
+
+bool
+smime_envelope_names_issuer(const struct smime_envelope *e, X509 *issuer)
+{
+	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(e->cms);
+	bool found = false;
+
+	for (int i = 0; i < sk_CMS_RecipientInfo_num(ris) && !found; i++)
+		found = ri_issued_by(sk_CMS_RecipientInfo_value(ris, i), X509_get_subject_name(issuer));
+	ERR_clear_error();
+	return found;
+}
+
 cables_status
 smime_envelope_decrypt(struct smime_envelope *e, X509 *cert, EVP_PKEY *key, struct spool **plain,
     struct cables_err *err)

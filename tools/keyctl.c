@@ -466,6 +466,55 @@ cmd_export(struct ctx *c, int argc, char **argv)
 	return 0;
 }
 
+/* A time to the minute, UTC, for keys that live days. */
+static void
+format_minute(long long t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%dT%H:%MZ", &tm);
+}
+
+/*
+ * The epoch keys cables-keyholder keeps (doc/key-exchange.md, "Forward
+ * secrecy"), read from the store itself: keyd's list leaves them out, as
+ * they are no long-term keys.  A store this user cannot read is said so.
+ */
+static void
+list_epoch_keys(struct ctx *c)
+{
+	struct keystore *ks = c->ks;
+	struct key_list keys;
+	struct cables_err err;
+	char until[32], gone[32];
+
+	if (ks == NULL && keystore_open(&ks, c->cfg->key_store, false, &err) != CABLES_OK) {
+		fprintf(stderr, "cables-keyctl: epoch keys not listed: %s\n", err.msg);
+		return;
+	}
+	if (keystore_epoch_list(ks, NULL, false, &keys, &err) != CABLES_OK)
+		fprintf(stderr, "cables-keyctl: epoch keys not listed: %s\n", err.msg);
+	else if (keys.count > 0) {
+		/* Lines start with "epoch", not the address: scripts that read the table above by address stay right. */
+		printf("\n%-6s %-32s %-6s %-16s %-17s %-17s %-10s %s\n", "EPOCH", "ADDRESS", "FORMAT", "FINGERPRINT",
+		    "EXPIRES", "DELETED AFTER", "SOURCE", "PRIVATE");
+		for (size_t i = 0; i < keys.count; i++) {
+			const struct key_record *r = &keys.items[i];
+
+			format_minute(r->not_after, until, sizeof(until));
+			format_minute(r->not_after + (long long)(c->cfg->epoch_key_grace_ms / 1000), gone,
+			    sizeof(gone));
+			printf("%-6s %-32s %-6s %-16.16s %-17s %-17s %-10s %s\n", "epoch", r->address, r->format,
+			    r->fingerprint, until, gone, r->source, r->secret_len > 0 ? "yes" : "no");
+		}
+	}
+	key_list_release(&keys);
+	if (ks != c->ks)
+		keystore_close(ks);
+}
+
 static int
 cmd_list(struct ctx *c, int argc, char **argv)
 {
@@ -489,6 +538,7 @@ cmd_list(struct ctx *c, int argc, char **argv)
 		    until, r->source, r->secret_len > 0 ? "yes" : "no");
 	}
 	key_list_release(&keys);
+	list_epoch_keys(c);
 	return 0;
 }
 

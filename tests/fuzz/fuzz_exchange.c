@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "addr.h"
 #include "exchange.h"
 #include "fuzz.h"
 
@@ -133,9 +134,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	}
 	if (st == CABLES_OK) {
-		for (size_t i = 0; i < a.n; i++)
+		struct addr_opts ao = { 0 };
+
+		for (size_t i = 0; i < a.n; i++) {
 			if (strcasecmp(a.results[i].address, "bob@b.test") != 0 && strcasecmp(a.results[i].address, "carol@b.test") != 0)
 				abort();
+			/* Epoch keys the domain signed are still checked as keys: refused with a reason, never a crash. */
+			for (size_t j = 0; j < a.results[i].nepochs; j++) {
+				err.msg[0] = '\0';
+				if (x_epoch_check(&a.results[i], &a.results[i].epochs[j], &ao, 1800000000, NULL, &err) != CABLES_OK &&
+				    err.msg[0] == '\0')
+					abort();
+			}
+		}
 		x_answer_release(&a);
 	} else if (err.msg[0] == '\0' || a.n != 0) {
 		abort();

@@ -177,6 +177,16 @@ start_keyholder() {
 	exit 1
 }
 
+# clock_ahead OFFSET (e.g. +15d): a KEYHOLDER_WRAPPER that runs the keyholder with its
+# clock OFFSET ahead (libfaketime, package faketime).  env execs the
+# program, so the pid the rig records and kills is the keyholder's (the
+# faketime command forks and would leave it behind); the sanitizer
+# runtime is told not to insist on coming first.
+FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n 1)
+clock_ahead() {
+	echo "env LD_PRELOAD=$FAKETIME_LIB FAKETIME=$1 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+}
+
 # stop_keyholder CONF: stop CONF's keyholder (SIGKILL) and wait for it.
 stop_keyholder() {
 	kh_sock=$(sed -n 's/^KeyholderSocket[[:space:]]*//p' "$1" | tail -n 1)

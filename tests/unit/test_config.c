@@ -189,11 +189,11 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"Socket", "SocketMode", "SocketGroup", "User", "PidFile", "KeyStore", "KeyStoreKey",
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "SenderLogins", "SignUnauthenticated", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
-		"HeaderProtection", "Padding", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
+		"HeaderProtection", "Padding", "ForwardSecrecy", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
 		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "KeydUser",
 		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderSignRateLimit",
 		"KeyholderDecryptRateLimit", "KeyholderFailureRateLimit", "KeyholderClients",
-		"KeyholderIdleTimeout", "Resolver",
+		"KeyholderIdleTimeout", "EpochKeyLifetime", "EpochKeyGrace", "Resolver",
 		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "UnresponsiveTime", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "ExchangeAnonymousAddresses", "ExchangeAnonymousRateLimit", "KeyExchange",
 		"Peer", "WKD", "MetricsListen", "KeydMetricsListen", "AuthservID",
@@ -221,10 +221,10 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	}
 	assert_null(config_key_name(n));
 	assert_null(config_key_default(n));
-	assert_string_equal(config_key_default(25), "aes256-cbc");	/* Cipher */
+	assert_string_equal(config_key_default(26), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
 	assert_null(config_key_default(7));				/* LocalDomains */
-	assert_null(config_key_default(32));				/* ReinjectTo */
+	assert_null(config_key_default(33));				/* ReinjectTo */
 	assert_string_equal(fail_action_name(ACTION_TEMPFAIL), "tempfail");
 	assert_string_equal(fail_action_name(ACTION_REJECT), "reject");
 	assert_string_equal(fail_action_name(ACTION_ACCEPT), "accept");
@@ -688,7 +688,21 @@ static const struct {
 	{ "# a\0comment\n", 12, "t.conf:1: NUL byte in line" },
 	{ "\0", 1, "t.conf:1: NUL byte in line" },
 	{ "Cipher aes256-gcm\n\n\0Cipher", 26, "t.conf:3: NUL byte in line" },
+	/* Epoch keys deleted before a sender's queue gives up on mail encrypted to them. */
+	{ "EpochKeyGrace 4d\n", 0, "t.conf:1: EpochKeyGrace: at least 5d (Postfix's default maximal_queue_lifetime" },
+	{ "\nEpochKeyLifetime 2d\nEpochKeyGrace 119h\n", 0, "t.conf:3: EpochKeyGrace: at least 5d" },
 };
+
+/* EpochKeyGrace of 5 days is enough; below that only with epoch keys turned off. */
+static void
+test_epoch_key_grace_of_five_days_or_none(void **state)
+{
+	static const char *const ok[] = { "EpochKeyGrace 5d\n", "EpochKeyLifetime 0\nEpochKeyGrace 1d\n",
+	    "EpochKeyGrace 0\nEpochKeyLifetime 0\n" };
+
+	for (size_t i = 0; i < N_ELEMENTS(ok); i++)
+		config_free(parse_ok(ok[i]));
+}
 
 static void
 test_every_error_names_file_line_and_cause(void **state)
@@ -1096,6 +1110,24 @@ test_header_protection_and_padding_per_entry(void **state)
 	(void)state;
 }
 
+/* ForwardSecrecy: default prefer, globally and per entry, bad words named. */
+static void
+test_forward_secrecy_per_entry(void **state)
+{
+	struct config *c = parse_ok("ForwardSecrecy off\nPolicy b.test ForwardSecrecy=require\n");
+	struct config *d = parse_ok("");
+	struct cables_err err;
+
+	assert_int_equal(policy_get(&d->policy, "x@y.test", PA_FORWARD_SECRECY, NULL), FS_PREFER);
+	assert_int_equal(policy_get(&c->policy, "x@y.test", PA_FORWARD_SECRECY, NULL), FS_OFF);
+	assert_int_equal(policy_get(&c->policy, "bob@b.test", PA_FORWARD_SECRECY, NULL), FS_REQUIRE);
+	config_free(c);
+	config_free(d);
+	assert_null(config_parse("t.conf", "Policy b.test ForwardSecrecy=always\n", 36, &err));
+	assert_non_null(strstr(err.msg, "'always' is not require, prefer or off"));
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -1116,12 +1148,14 @@ main(void)
 		cmocka_unit_test(test_policy_lines_build_the_policy_table),
 		cmocka_unit_test(test_case_sensitive_local_parts_keep_policy_targets_apart),
 		cmocka_unit_test(test_every_error_names_file_line_and_cause),
+		cmocka_unit_test(test_epoch_key_grace_of_five_days_or_none),
 		cmocka_unit_test(test_load_of_a_missing_file),
 		cmocka_unit_test(test_load_of_a_real_file),
 		cmocka_unit_test(test_load_refuses_what_is_not_a_config_file),
 		cmocka_unit_test(test_milter_needs_local_domains),
 		cmocka_unit_test(test_every_key_is_documented),
 		cmocka_unit_test(test_header_protection_and_padding_per_entry),
+		cmocka_unit_test(test_forward_secrecy_per_entry),
 		cmocka_unit_test(test_peers),
 	};
 

@@ -12,8 +12,10 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "addr.h"
 #include "exchange.h"
 #include "helpers.h"
+#include "smime.h"
 #include "ratelimit.h"
 #include "wkd.h"
 
@@ -47,7 +49,7 @@ exchange(EVP_PKEY *k, time_t t, struct x_request *req, struct buf *answer)
 	static const char *const addrs[] = { "bob@b.test", "carol@b.test" };
 	static uint8_t cert[] = { 0x30, 0x03, 0x02, 0x01, 0x05 };
 	struct x_key bobs = { "smime", cert, sizeof(cert), 1830000000 };
-	struct x_result res[2] = { { (char *)"bob@b.test", &bobs, 1 }, { (char *)"carol@b.test", NULL, 0 } };
+	struct x_result res[2] = { { (char *)"bob@b.test", &bobs, 1, NULL, 0 }, { (char *)"carol@b.test", NULL, 0, NULL, 0 } };
 	struct x_answer a = { res, 2 };
 	struct buf body;
 
@@ -412,11 +414,243 @@ test_rate_limit_buckets_are_per_client(void **state)
 	assert_string_equal(ratelimit_verdict_name(RATELIMIT_FULL), "full");
 }
 
+
+/* ---- epoch keys (doc/key-exchange.md, "Forward secrecy: epoch keys") ---- */
+
+/* EK: one well-formed epoch key entry (the data need not be a certificate for the list's checks). */
+#define EK "{\"format\":\"smime\",\"data\":\"AAAA\",\"not_after\":1}"
+
+/* The answer wrapper of payload (JSON text), signed with k as a domain would. */
+static void
+sign_payload(EVP_PKEY *k, const char *payload, struct buf *out)
+{
+	uint8_t digest[X_DIGEST_LEN], msg[X_SIGN_MSG_MAX], sig[X_SIG_LEN], pub[X_PUB_LEN];
+	size_t mlen, siglen = sizeof(sig), publen = sizeof(pub);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char b64p[8192], b64k[64], b64s[128];
+	char *text;
+
+	assert_true(x_sign_digest(X_SIGN_ANSWER, payload, strlen(payload), digest));
+	mlen = x_sign_message(X_SIGN_ANSWER, digest, msg);
+	assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(ctx, sig, &siglen, msg, mlen), 1);
+	EVP_MD_CTX_free(ctx);
+	assert_int_equal(EVP_PKEY_get_raw_public_key(k, pub, &publen), 1);
+	assert_true(strlen(payload) < 6000);
+	EVP_EncodeBlock(b64p, (const unsigned char *)payload, (int)strlen(payload));
+	EVP_EncodeBlock(b64k, pub, (int)publen);
+	EVP_EncodeBlock(b64s, sig, (int)siglen);
+	text = xasprintf("{\"payload\":\"%s\",\"key\":\"%s\",\"signature\":\"%s\"}", b64p, b64k, b64s);
+	buf_init(out);
+	buf_appends(out, text);
+	free(text);
+}
+
+#define DAY 86400L
+
+/* DER of cert as an x_key (data malloc'd). */
+static struct x_key
+cert_key(X509 *cert)
+{
+	struct x_key k;
+	long long nb;
+
+	memset(&k, 0, sizeof(k));
+	strcpy(k.format, "smime");
+	k.data = smime_cert_to_der(cert, &k.len);
+	smime_cert_validity(cert, &nb, &k.not_after);
+	return k;
+}
+
+/* An epoch certificate for addr issued by parent, valid [nb, na]. */
+static X509 *
+epoch_cert(X509 *parent, EVP_PKEY *pkey, const char *addr, long long nb, long long na)
+{
+	X509 *c;
+	EVP_PKEY *k;
+
+	assert_int_equal(smime_epoch_issue(parent, pkey, addr, nb, na, &c, &k, NULL), CABLES_OK);
+	EVP_PKEY_free(k);
+	return c;
+}
+
+static void
+test_an_epoch_key_travels_in_the_signed_answer(void **state)
+{
+	static const char *const addrs[] = { "bob@b.test" };
+	X509 *lt, *ep;
+	EVP_PKEY *ltk;
+	struct x_key keys[1], epochs[1];
+	struct x_result res[1];
+	struct x_answer a, got;
+	struct x_request req;
+	struct buf body, answer;
+	struct x_signer signer = x_signer_local(key);
+	struct cables_err err = { "" };
+
+	assert_int_equal(smime_generate("bob@b.test", SMIME_ALGO_P256, 365, NOW, &lt, &ltk, NULL), CABLES_OK);
+	ep = epoch_cert(lt, ltk, "bob@b.test", NOW, NOW + 8 * DAY);
+	keys[0] = cert_key(lt);
+	epochs[0] = cert_key(ep);
+	res[0] = (struct x_result){ (char *)"bob@b.test", keys, 1, epochs, 1 };
+	a = (struct x_answer){ res, 1 };
+	x_request_make("b.test", addrs, 1, &req, &body);
+	buf_release(&body);
+	assert_int_equal(x_answer_make(&signer, &req, &a, NOW, &answer, NULL), CABLES_OK);
+	if (x_answer_verify(answer.data, answer.len, &req, (const char (*)[65])fpr, 1, NOW, &got, &err) != CABLES_OK)
+		fail_msg("%s", err.msg);
+	assert_int_equal(got.n, 1);
+	assert_int_equal(got.results[0].n, 1);
+	assert_int_equal(got.results[0].nepochs, 1);
+	assert_int_equal(got.results[0].epochs[0].len, epochs[0].len);
+	assert_memory_equal(got.results[0].epochs[0].data, epochs[0].data, epochs[0].len);
+	assert_int_equal(got.results[0].epochs[0].not_after, NOW + 8 * DAY);
+	{
+		struct addr_opts ao = { 0 };
+
+		if (x_epoch_check(&got.results[0], &got.results[0].epochs[0], &ao, NOW + 60, NULL, &err) != CABLES_OK)
+			fail_msg("%s", err.msg);
+	}
+	x_answer_release(&got);
+	buf_release(&answer);
+	x_request_release(&req);
+	free(keys[0].data);
+	free(epochs[0].data);
+	X509_free(lt);
+	X509_free(ep);
+	EVP_PKEY_free(ltk);
+}
+
+static void
+test_bad_epoch_keys_are_refused(void **state)
+{
+	X509 *lt, *lt2, *eves, *ep, *foreign, *longlived, *carols, *signing;
+	EVP_PKEY *ltk, *lt2k, *evek, *sk;
+	struct addr_opts ao = { 0 };
+	struct x_key keys[1];
+	struct x_key good, tampered, expired_na, lying, foreign_k, long_k, carol_k, signing_k, pgp;
+
+	assert_int_equal(smime_generate("bob@b.test", SMIME_ALGO_P256, 365, NOW, &lt, &ltk, NULL), CABLES_OK);
+	/* Another certificate for bob, not in the answer: an attacker's, say, with ExchangeKey but not bob's key. */
+	assert_int_equal(smime_generate("bob@b.test", SMIME_ALGO_P256, 365, NOW, &lt2, &lt2k, NULL), CABLES_OK);
+	assert_int_equal(smime_generate("eve@e.test", SMIME_ALGO_P256, 365, NOW, &eves, &evek, NULL), CABLES_OK);
+	ep = epoch_cert(lt, ltk, "bob@b.test", NOW, NOW + 8 * DAY);
+	foreign = epoch_cert(lt2, lt2k, "bob@b.test", NOW, NOW + 8 * DAY);
+	longlived = epoch_cert(lt, ltk, "bob@b.test", NOW, NOW + 365 * DAY);
+	carols = epoch_cert(lt, ltk, "carol@b.test", NOW, NOW + 8 * DAY);
+	/* A certificate bob's key issued that may sign: no epoch key. */
+	assert_int_equal(smime_generate("bob@b.test", SMIME_ALGO_P256, 8, NOW, &signing, &sk, NULL), CABLES_OK);
+	X509_set_issuer_name(signing, X509_get_subject_name(lt));
+	X509_sign(signing, ltk, EVP_sha256());
+	keys[0] = cert_key(lt);
+	good = cert_key(ep);
+	tampered = cert_key(ep);
+	tampered.data[tampered.len - 10] ^= 0x01;	/* inside the signature */
+	expired_na = cert_key(ep);
+	lying = cert_key(ep);
+	lying.not_after += 30 * DAY;
+	foreign_k = cert_key(foreign);
+	long_k = cert_key(longlived);
+	carol_k = cert_key(carols);
+	signing_k = cert_key(signing);
+	pgp = cert_key(ep);
+	strcpy(pgp.format, "pgp");
+	{
+		struct x_result res = { (char *)"bob@b.test", keys, 1, NULL, 0 };
+		struct x_result none = { (char *)"bob@b.test", NULL, 0, NULL, 0 };
+		const struct {
+			const char *what;
+			const struct x_result *res;
+			const struct x_key *k;
+			time_t now;
+			const char *reason;	/* NULL: accepted */
+		} cases[] = {
+			{ "good", &res, &good, NOW + 60, NULL },
+			{ "tampered", &res, &tampered, NOW + 60, "not issued by a long-term certificate" },
+			{ "expired", &res, &expired_na, NOW + 8 * DAY + 1, "the epoch certificate: " },
+			{ "not yet valid", &res, &good, NOW - DAY, "the epoch certificate: " },
+			{ "its expiry misstated", &res, &lying, NOW + 60, "not at" },
+			{ "foreign-signed", &res, &foreign_k, NOW + 60, "not issued by a long-term certificate" },
+			{ "no long-term key in the answer", &none, &good, NOW + 60, "not issued by a long-term certificate" },
+			{ "valid for a year", &res, &long_k, NOW + 60, "no short-lived key" },
+			{ "for another address", &res, &carol_k, NOW + 60, "the epoch certificate: " },
+			{ "may sign", &res, &signing_k, NOW + 60, "key agreement only" },
+			{ "OpenPGP", &res, &pgp, NOW + 60, "not supported" },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			struct cables_err err = { "" };
+			cables_status st = x_epoch_check(cases[i].res, cases[i].k, &ao, cases[i].now, NULL, &err);
+
+			if (cases[i].reason == NULL ? st != CABLES_OK :
+			    st == CABLES_OK || strstr(err.msg, cases[i].reason) == NULL)
+				fail_msg("%s: status %d: %s", cases[i].what, st, err.msg);
+		}
+	}
+	free(keys[0].data);
+	free(good.data);
+	free(tampered.data);
+	free(expired_na.data);
+	free(lying.data);
+	free(foreign_k.data);
+	free(long_k.data);
+	free(carol_k.data);
+	free(signing_k.data);
+	free(pgp.data);
+	X509_free(lt);
+	X509_free(lt2);
+	X509_free(eves);
+	X509_free(ep);
+	X509_free(foreign);
+	X509_free(longlived);
+	X509_free(carols);
+	X509_free(signing);
+	EVP_PKEY_free(ltk);
+	EVP_PKEY_free(lt2k);
+	EVP_PKEY_free(evek);
+	EVP_PKEY_free(sk);
+}
+
+static void
+test_a_malformed_epoch_list_refuses_the_answer(void **state)
+{
+	static const char *const addrs[] = { "bob@b.test" };
+	const char *bad[] = {
+		"{\"address\":\"bob@b.test\",\"keys\":[],\"epoch\":{}}",
+		"{\"address\":\"bob@b.test\",\"keys\":[],\"epoch\":[{\"format\":\"smime\",\"data\":\"!!\",\"not_after\":1}]}",
+		"{\"address\":\"bob@b.test\",\"keys\":[],\"epoch\":[{\"format\":\"x\",\"data\":\"AAAA\",\"not_after\":1}]}",
+		"{\"address\":\"bob@b.test\",\"keys\":[],\"epoch\":[" EK "," EK "," EK "]}",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct x_request req;
+		struct buf body, answer;
+		struct x_answer got;
+		struct cables_err err = { "" };
+		char *payload;
+
+		x_request_make("b.test", addrs, 1, &req, &body);
+		buf_release(&body);
+		payload = xasprintf("{\"v\":1,\"domain\":\"b.test\",\"nonce\":\"%s\",\"issued\":%ld,\"results\":[%s]}",
+		    req.nonce, NOW, bad[i]);
+		sign_payload(key, payload, &answer);
+		if (x_answer_verify(answer.data, answer.len, &req, (const char (*)[65])fpr, 1, NOW, &got, &err) !=
+		    CABLES_ERR_SYNTAX || strstr(err.msg, "epoch keys for bob@b.test") == NULL)
+			fail_msg("case %zu: %s", i, err.msg);
+		free(payload);
+		buf_release(&answer);
+		x_request_release(&req);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_a_signed_answer_verifies),
+		cmocka_unit_test(test_an_epoch_key_travels_in_the_signed_answer),
+		cmocka_unit_test(test_bad_epoch_keys_are_refused),
+		cmocka_unit_test(test_a_malformed_epoch_list_refuses_the_answer),
 		cmocka_unit_test(test_what_is_refused),
 		cmocka_unit_test(test_answers_only_for_what_was_asked),
 		cmocka_unit_test(test_requests),

@@ -1066,7 +1066,8 @@ encrypts_to(struct milter_fixture *fx, const char *addr, char fpr[65])
 {
 	cables_status st;
 	char *why = NULL;
-	X509 *c = keys_cert(&fx->env, addr, KEY_ENCRYPT, &why, &st, NULL);
+	bool epoch;
+	X509 *c = keys_cert(&fx->env, addr, KEY_ENCRYPT, &epoch, &why, &st, NULL);
 
 	assert_int_equal(st, CABLES_OK);
 	fpr[0] = '\0';
