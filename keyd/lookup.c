@@ -705,9 +705,11 @@ keyd_metrics(struct keyd *k, struct buf *out)
  * (keyd_set_epoch_check): the milter can write epoch rows, only the
  * keyholder can tell one it made (sealed with KeyStoreKey, issued by the
  * current long-term certificate); keyd serves the row whose certificate
- * has the digest it names, and nothing when it cannot be asked.
+ * has the digest it names.  False when it cannot be asked (the answer is
+ * then refused whole: one without the epoch key would make the asker drop
+ * the one it holds, and fall back to the long-term key).
  */
-static void
+static bool
 current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out)
 {
 	struct key_list epochs;
@@ -717,13 +719,15 @@ current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out
 	bool found = false;
 
 	if (k->epoch_check == NULL)
-		return;
+		return true;
 	if (k->epoch_check(k->epoch_arg, norm, want, &found, &err) != CABLES_OK) {
-		log_warnx("keyd: %s: no epoch key served: %s", norm, err.msg);
-		return;
+		log_warnx("keyd: %s: the key process could not vouch for an epoch key: %s", norm, err.msg);
+		return false;
 	}
-	if (!found || keystore_epoch_list(k->ks, norm, true, &epochs, NULL) != CABLES_OK)
-		return;
+	if (!found)
+		return true;
+	if (keystore_epoch_list(k->ks, norm, true, &epochs, NULL) != CABLES_OK)
+		return false;
 	for (size_t i = 0; i < epochs.count && best == NULL; i++) {
 		const struct key_record *r = &epochs.items[i];
 
@@ -743,6 +747,7 @@ current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out
 		out->nepochs = 1;
 	}
 	key_list_release(&epochs);
+	return true;
 }
 
 void
@@ -753,7 +758,7 @@ keyd_set_epoch_check(struct keyd *k, keyd_epoch_fn *fn, void *arg)
 }
 
 bool
-keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out)
+keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out, bool *incomplete)
 {
 	struct keyd_conf *c = keyd_conf_get(k);
 	char *norm = addr_normalize(addr, &c->cfg->addr);
@@ -783,8 +788,9 @@ keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *
 			out->n++;
 		}
 		key_list_release(&keys);
-		if (local && out->n > 0)
-			current_epoch(k, norm, now, out);
+		/* An answer without the epoch key would make the asker drop the one it holds: none at all. */
+		if (local && out->n > 0 && !current_epoch(k, norm, now, out))
+			*incomplete = true;
 	}
 	free(norm);
 	keyd_conf_put(k, c);

@@ -93,7 +93,7 @@ void keyd_list(struct keyd *k, struct buf *out);
  * address is addr as asked).  False when addr is not in LocalDomains (out
  * then has no keys).  The cost is the same whether the address exists.
  */
-bool keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out);
+bool keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out, bool *incomplete);
 
 /*
  * Which epoch key of local user addr may be served (KH_OP_EPOCH_CURRENT:

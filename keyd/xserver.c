@@ -296,7 +296,7 @@ answer(struct xserver *x, struct MHD_Connection *c, struct body *b)
 	struct cables_err err;
 	struct buf out;
 	time_t now = time(NULL);
-	bool any_local = false;
+	bool any_local = false, incomplete = false;
 	const char *why = NULL;
 	unsigned int status;
 	enum MHD_Result ret;
@@ -310,7 +310,12 @@ answer(struct xserver *x, struct MHD_Connection *c, struct body *b)
 	results.results = xcalloc(req.n + 1, sizeof(*results.results));
 	results.n = req.n;
 	for (size_t i = 0; i < req.n; i++)
-		any_local |= keyd_public_keys(x->keyd, req.addresses[i], now, &results.results[i]);
+		any_local |= keyd_public_keys(x->keyd, req.addresses[i], now, &results.results[i], &incomplete);
+	if (incomplete) {
+		x_answer_release(&results);
+		x_request_release(&req);
+		return refuse(x, c, MHD_HTTP_SERVICE_UNAVAILABLE, "the key process could not vouch for an epoch key");
+	}
 	if (!any_local) {
 		x_answer_release(&results);
 		x_request_release(&req);

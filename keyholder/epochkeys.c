@@ -116,13 +116,44 @@ out:
 	return st;
 }
 
-/* Does r hold a local user's long-term S/MIME key, with its private key, valid at now? */
+/*
+ * Does r's sealed private key belong to its certificate?  The store is
+ * writable by the milter: a row it planted (its own certificate, a junk
+ * seal, a later expiry) must not become the parent that every genuine
+ * epoch key then fails against.
+ */
+static bool
+holds_its_key(const struct epochkeys_env *e, const struct key_record *r)
+{
+	X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+	EVP_PKEY *key = NULL;
+	uint8_t *secret = NULL;
+	size_t secret_len = 0;
+	char fpr[65];
+	struct cables_err err;
+	bool ok = false;
+
+	if (cert == NULL)
+		return false;
+	smime_cert_fingerprint(cert, fpr);
+	if (strcmp(fpr, r->fingerprint) == 0 &&
+	    seal_open(e->store_key, fpr, r->secret_data, r->secret_len, &secret, &secret_len, &err) == CABLES_OK) {
+		key = smime_key_from_der(secret, secret_len);
+		seal_free_secret(secret, secret_len);
+		ok = key != NULL && X509_check_private_key(cert, key) == 1;
+	}
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return ok;
+}
+
+/* Does r hold a local user's long-term S/MIME key, with its own private key, valid at now? */
 static bool
 is_parent(const struct epochkeys_env *e, const struct key_record *r, long long now)
 {
 	return strcmp(r->format, "smime") == 0 && r->secret_data != NULL && !key_source_discovered(r->source) &&
 	    r->not_before <= now && now < r->not_after &&
-	    domain_list_match(e->local_domains, addr_domain(r->address));
+	    domain_list_match(e->local_domains, addr_domain(r->address)) && holds_its_key(e, r);
 }
 
 /*

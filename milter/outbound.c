@@ -361,7 +361,7 @@ out:
  * (the long-term key, stolen later, opens the copy).  Then the recipients
  * with epoch keys fall back to their long-term keys under ForwardSecrecy
  * prefer (noted in m->fs_note for the log line; one without a usable
- * long-term key is left keyless); under require *fs_require names the
+ * long-term key keeps its epoch key, noted too); under require *fs_require names the
  * first one, and the message waits.
  */
 static void
@@ -387,7 +387,6 @@ shared_copy_forward_secrecy(struct message *m, const struct milter_env *env, con
 		return;
 	for (size_t i = 0; i < m->nrcpts; i++) {
 		struct rcpt *r = &m->rcpts[i];
-		const struct body_handler *h;
 
 		if (r->local || r->policy == POLICY_NEVER || r->key == NULL || !handler_key_epoch(r->key))
 			continue;
@@ -396,15 +395,19 @@ shared_copy_forward_secrecy(struct message *m, const struct milter_env *env, con
 				*fs_require = r->addr;
 			continue;
 		}
-		h = handler_key_handler(r->key);
-		if (!handler_key_drop_epoch(r->key)) {
-			handler_key_free(r->key);
-			r->key = NULL;
-			r->why_what = h->key_noun;
-			r->why_no_key = xstrdup("no usable long-term key beside the epoch key");
-		}
+		/*
+		 * No usable long-term key beside the epoch key: keep the epoch
+		 * key in the shared copy (its forward secrecy is lost to the
+		 * others' long-term keys, and the log says so) rather than leave
+		 * the recipient keyless, which could send the copy in plaintext.
+		 */
 		len = strlen(m->fs_note);
-		snprintf(m->fs_note + len, sizeof(m->fs_note) - len, "%s%s", len == 0 ? "fs=long-term for " : ",", r->addr);
+		if (!handler_key_drop_epoch(r->key)) {
+			snprintf(m->fs_note + len, sizeof(m->fs_note) - len, "%sepoch key kept beside long-term keys for %s",
+			    len == 0 ? "fs=" : ", ", r->addr);
+			continue;
+		}
+		snprintf(m->fs_note + len, sizeof(m->fs_note) - len, "%slong-term for %s", len == 0 ? "fs=" : ", ", r->addr);
 	}
 	len = strlen(m->fs_note);
 	if (len > 0)

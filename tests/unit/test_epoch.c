@@ -330,6 +330,53 @@ test_a_planted_epoch_row_is_neither_served_nor_counted(void **state)
 }
 
 /*
+ * A long-term row the milter plants for bob (a certificate of its own,
+ * expiring later than bob's, a junk seal) is not taken for bob's current
+ * certificate: the genuine epoch key is still the one named to keyd, and
+ * no epoch key is issued under the planted row.
+ */
+static void
+test_a_planted_long_term_row_is_no_parent(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", (time_t)NOW);
+	struct events ev;
+	struct key_record r;
+	uint8_t genuine[32], got[32];
+	char genuine_fpr[65];
+	X509 *mallory_cert;
+	EVP_PKEY *mallory_key;
+
+	milter_fixture_store(fx, "bob@a.test", bob_cert, bob_key);
+	maintain(fx, NOW, &ev);
+	assert_int_equal(ev.made, 1);
+	strlcpy_c(genuine_fpr, ev.last_fpr, sizeof(genuine_fpr));
+	digest_of(fx, "bob@a.test", genuine_fpr, genuine);
+	assert_int_equal(smime_generate("bob@a.test", SMIME_ALGO_P256, 700, (time_t)NOW, &mallory_cert, &mallory_key,
+	    NULL), CABLES_OK);
+	memset(&r, 0, sizeof(r));
+	r.address = (char *)"bob@a.test";
+	strcpy(r.format, "smime");
+	r.source = (char *)"import";
+	r.public_data = smime_cert_to_der(mallory_cert, &r.public_len);
+	smime_cert_fingerprint(mallory_cert, r.fingerprint);
+	r.secret_data = (uint8_t *)xstrdup("junk, not sealed with KeyStoreKey");
+	r.secret_len = strlen((char *)r.secret_data);
+	r.not_before = NOW;
+	r.not_after = NOW + 700 * DAY;
+	assert_int_equal(keystore_put(fx->ks, &r, (time_t)NOW, NULL), CABLES_OK);
+	free(r.public_data);
+	free(r.secret_data);
+	current_of(fx, "bob@a.test", NOW + 60, &ev, got);
+	assert_memory_equal(got, genuine, 32);
+	maintain(fx, NOW + 60, &ev);
+	assert_int_equal(ev.made, 0);
+	X509_free(mallory_cert);
+	EVP_PKEY_free(mallory_key);
+	milter_fixture_free(fx);
+	(void)state;
+}
+
+/*
  * bob's long-term certificate replaced: the epoch key its predecessor
  * issued is no longer served nor counted as current (senders would refuse
  * it: it does not chain to what they are sent), a new one is made at the
@@ -736,6 +783,7 @@ main(void)
 		cmocka_unit_test(test_plan_without_keys_makes_one),
 		cmocka_unit_test(test_rotation_over_weeks),
 		cmocka_unit_test(test_a_planted_epoch_row_is_neither_served_nor_counted),
+		cmocka_unit_test(test_a_planted_long_term_row_is_no_parent),
 		cmocka_unit_test(test_a_replaced_long_term_key_gets_a_new_epoch_key_at_once),
 		cmocka_unit_test(test_an_expired_epoch_row_goes_alone),
 		cmocka_unit_test(test_turned_off_makes_none_but_still_deletes),

@@ -29,6 +29,7 @@
 
 #include "config.h"
 #include "dns.h"
+#include "exchange.h"
 #include "keyd_private.h"
 #include "keystore.h"
 #include "lookup.h"
@@ -466,6 +467,61 @@ answers_with(const char *r, const char *addr, const char *source, const char *fp
 		fail_msg("want %s%s..., got:\n%s", want, fpr, r);
 }
 
+static cables_status
+epoch_check_fails(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err)
+{
+	(void)arg;
+	(void)addr;
+	(void)digest;
+	*found = false;
+	return cables_fail(err, CABLES_ERR_IO, "keyholder: no answer");
+}
+
+static cables_status
+epoch_check_none(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err)
+{
+	(void)arg;
+	(void)addr;
+	(void)digest;
+	(void)err;
+	*found = false;
+	return CABLES_OK;
+}
+
+/*
+ * A local user's keys for the key exchange: when the key process cannot
+ * say which epoch key is current, the answer is incomplete (the server then
+ * refuses it whole, so that the asker keeps the epoch key it holds); when
+ * it says there is none, the answer is whole, without one.
+ */
+static void
+test_exchange_answer_incomplete_without_the_keyholder(void **state)
+{
+	struct keyd *k = new_keyd();
+	struct x_answer a;
+	X509 *cert = cert_for("bob@a.test");
+	char fpr[65];
+	bool incomplete = false;
+
+	store_as(k, "bob@a.test", cert, "generated", false, fpr);
+	keyd_set_epoch_check(k, epoch_check_none, NULL);
+	a.results = xcalloc(1, sizeof(*a.results));
+	a.n = 1;
+	assert_true(keyd_public_keys(k, "bob@a.test", time(NULL), &a.results[0], &incomplete));
+	assert_int_equal(a.results[0].n, 1);
+	assert_false(incomplete);
+	x_answer_release(&a);
+	keyd_set_epoch_check(k, epoch_check_fails, NULL);
+	a.results = xcalloc(1, sizeof(*a.results));
+	a.n = 1;
+	assert_true(keyd_public_keys(k, "bob@a.test", time(NULL), &a.results[0], &incomplete));
+	assert_true(incomplete);
+	x_answer_release(&a);
+	X509_free(cert);
+	free_keyd(k);
+	(void)state;
+}
+
 /*
  * Someone with a certificate naming bob got it harvested before bob was
  * looked up: keyd still asks DNS, and the key bob's domain publishes is the
@@ -616,6 +672,7 @@ main(void)
 		cmocka_unit_test(test_tempfail_is_not_cached_and_stops_later_sources),
 		cmocka_unit_test(test_lookups_at_once_share_one_discovery),
 		cmocka_unit_test(test_harvested_key_ranks_below_a_discovered_one),
+		cmocka_unit_test(test_exchange_answer_incomplete_without_the_keyholder),
 		cmocka_unit_test(test_harvested_key_answers_when_discovery_finds_none),
 		cmocka_unit_test(test_harvested_key_is_no_fallback_on_failure),
 		cmocka_unit_test(test_held_key_is_answered_without_discovery),
