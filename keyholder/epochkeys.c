@@ -123,7 +123,7 @@ out:
  * epoch key then fails against.
  */
 static bool
-holds_its_key(const struct epochkeys_env *e, const struct key_record *r)
+holds_its_key(const struct epochkeys_env *e, const struct key_record *r, char *why, size_t whylen)
 {
 	X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
 	EVP_PKEY *key = NULL;
@@ -133,14 +133,21 @@ holds_its_key(const struct epochkeys_env *e, const struct key_record *r)
 	struct cables_err err;
 	bool ok = false;
 
-	if (cert == NULL)
+	if (cert == NULL) {
+		snprintf(why, whylen, "its certificate cannot be decoded");
 		return false;
+	}
 	smime_cert_fingerprint(cert, fpr);
-	if (strcmp(fpr, r->fingerprint) == 0 &&
-	    seal_open(e->store_key, fpr, r->secret_data, r->secret_len, &secret, &secret_len, &err) == CABLES_OK) {
+	if (strcmp(fpr, r->fingerprint) != 0) {
+		snprintf(why, whylen, "its fingerprint is not its certificate's");
+	} else if (seal_open(e->store_key, fpr, r->secret_data, r->secret_len, &secret, &secret_len, &err) !=
+	    CABLES_OK) {
+		snprintf(why, whylen, "its seal does not open with the store key");
+	} else {
 		key = smime_key_from_der(secret, secret_len);
 		seal_free_secret(secret, secret_len);
-		ok = key != NULL && X509_check_private_key(cert, key) == 1;
+		if (!(ok = key != NULL && X509_check_private_key(cert, key) == 1))
+			snprintf(why, whylen, "its private key does not match its certificate");
 	}
 	EVP_PKEY_free(key);
 	X509_free(cert);
@@ -151,9 +158,11 @@ holds_its_key(const struct epochkeys_env *e, const struct key_record *r)
 static bool
 is_parent(const struct epochkeys_env *e, const struct key_record *r, long long now)
 {
+	char why[CABLES_ERR_MAX];
+
 	return strcmp(r->format, "smime") == 0 && r->secret_data != NULL && !key_source_discovered(r->source) &&
 	    r->not_before <= now && now < r->not_after &&
-	    domain_list_match(e->local_domains, addr_domain(r->address)) && holds_its_key(e, r);
+	    domain_list_match(e->local_domains, addr_domain(r->address)) && holds_its_key(e, r, why, sizeof(why));
 }
 
 /*
@@ -171,50 +180,26 @@ epochkeys_genuine(const struct epochkeys_env *e, const struct key_record *parent
     bool *planted, char *why, size_t whylen)
 {
 	X509 *cert = NULL, *pcert = NULL;
-	EVP_PKEY *key = NULL;
-	uint8_t *secret = NULL;
-	size_t secret_len = 0;
-	char fpr[65];
-	struct cables_err err;
 	bool ok = false;
 
 	*planted = true;
 	if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) != 0 || strcmp(r->format, "smime") != 0 ||
 	    strcmp(r->address, parent->address) != 0 || r->secret_data == NULL) {
 		snprintf(why, whylen, "not an S/MIME epoch key of %s with a private key", parent->address);
-		goto out;
+		return false;
 	}
-	if ((cert = smime_cert_from_der(r->public_data, r->public_len)) == NULL) {
-		snprintf(why, whylen, "its certificate cannot be decoded");
-		goto out;
-	}
-	smime_cert_fingerprint(cert, fpr);
-	if (strcmp(fpr, r->fingerprint) != 0) {
-		snprintf(why, whylen, "its fingerprint is not its certificate's");
-		goto out;
-	}
-	if (seal_open(e->store_key, fpr, r->secret_data, r->secret_len, &secret, &secret_len, &err) != CABLES_OK) {
-		snprintf(why, whylen, "its seal does not open with the store key");
-		goto out;
-	}
-	key = smime_key_from_der(secret, secret_len);
-	seal_free_secret(secret, secret_len);
-	if (key == NULL || X509_check_private_key(cert, key) != 1) {
-		snprintf(why, whylen, "its private key does not match its certificate");
-		goto out;
-	}
+	if (!holds_its_key(e, r, why, whylen))
+		return false;
 	*planted = false;
-	if ((pcert = smime_cert_from_der(parent->public_data, parent->public_len)) == NULL ||
+	if ((cert = smime_cert_from_der(r->public_data, r->public_len)) == NULL ||
+	    (pcert = smime_cert_from_der(parent->public_data, parent->public_len)) == NULL ||
 	    X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(pcert)) != 0 ||
-	    X509_verify(cert, X509_get0_pubkey(pcert)) != 1) {
+	    X509_verify(cert, X509_get0_pubkey(pcert)) != 1)
 		snprintf(why, whylen, "not issued by the current long-term certificate %.16s", parent->fingerprint);
-		goto out;
-	}
-	ok = true;
-out:
+	else
+		ok = true;
 	X509_free(cert);
 	X509_free(pcert);
-	EVP_PKEY_free(key);
 	return ok;
 }
 

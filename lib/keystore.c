@@ -348,11 +348,11 @@ keystore_lookup(struct keystore *ks, const char *address, const char *format,
 	return st;
 }
 
-cables_status
-keystore_list(struct keystore *ks, bool with_data, struct key_list *out, struct cables_err *err)
+/* The rows sql selects (?1 bound to address when there is one) into out; what names it in an error. */
+static cables_status
+list_rows(struct keystore *ks, const char *sql, const char *address, bool with_data, const char *what,
+    struct key_list *out, struct cables_err *err)
 {
-	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source NOT IN " EPOCH_SOURCES
-	    " ORDER BY address, format, not_after DESC";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st;
 
@@ -360,12 +360,24 @@ keystore_list(struct keystore *ks, bool with_data, struct key_list *out, struct 
 	out->count = 0;
 	pthread_mutex_lock(&ks->lock);
 	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK)
-		st = db_fail(ks, err, "preparing list");
-	else
+		st = db_fail(ks, err, what);
+	else {
+		if (address != NULL)
+			sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
 		st = collect(ks, stmt, with_data, out, err);
+	}
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&ks->lock);
 	return st;
+}
+
+cables_status
+keystore_list(struct keystore *ks, bool with_data, struct key_list *out, struct cables_err *err)
+{
+	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source NOT IN " EPOCH_SOURCES
+	    " ORDER BY address, format, not_after DESC";
+
+	return list_rows(ks, sql, NULL, with_data, "preparing list", out, err);
 }
 
 cables_status
@@ -431,22 +443,8 @@ keystore_epoch_list(struct keystore *ks, const char *address, bool with_data, st
 {
 	static const char sql[] = "SELECT " COLUMNS " FROM keys WHERE source IN " EPOCH_SOURCES
 	    " AND (?1 IS NULL OR address = ?1) ORDER BY address, format, not_after DESC, id DESC";
-	sqlite3_stmt *stmt = NULL;
-	cables_status st;
 
-	out->items = NULL;
-	out->count = 0;
-	pthread_mutex_lock(&ks->lock);
-	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK)
-		st = db_fail(ks, err, "preparing epoch key list");
-	else {
-		if (address != NULL)
-			sqlite3_bind_text(stmt, 1, address, -1, SQLITE_STATIC);
-		st = collect(ks, stmt, with_data, out, err);
-	}
-	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&ks->lock);
-	return st;
+	return list_rows(ks, sql, address, with_data, "preparing epoch key list", out, err);
 }
 
 cables_status
