@@ -101,6 +101,20 @@ struct cached_key {
 	EVP_PKEY *key;
 };
 
+/*
+ * What the store said of one request's address and key: the record that
+ * holds it, kept while the store's data version stays the same (another
+ * process's change flushes every entry; the keyholder's own writes, epoch
+ * keys made and deleted, flush them as they are reported).  Two store
+ * queries per operation were a fifth of the keyholder's time.
+ */
+struct cached_auth {
+	enum kh_key kind;
+	char address[KH_ADDR_MAX];
+	char fingerprint[KH_FPR_LEN + 1];
+	struct key_record rec;
+};
+
 struct bucket {
 	char address[KH_ADDR_MAX];
 	double tokens[3];		/* per enum bucket_class */
@@ -131,6 +145,9 @@ static struct cached_key keys[KEYS_MAX];
 static size_t nkeys;
 static struct bucket buckets[BUCKETS_MAX];
 static size_t nbuckets;
+static struct cached_auth auths[KEYS_MAX];
+static size_t nauths, next_auth;	/* next_auth: the slot a new entry takes when all are used */
+static long long auths_version;		/* the store's data version the entries are from */
 
 static void
 on_stop(int sig)
@@ -291,12 +308,58 @@ store_ready(struct cables_err *err)
 	return KH_OK;
 }
 
+/* Forget what the store said; under state_lock. */
+static void
+auths_flush(void)
+{
+	for (size_t i = 0; i < nauths; i++)
+		key_record_release(&auths[i].rec);	/* clears the sealed blob */
+	nauths = next_auth = 0;
+}
+
 static void
 keys_flush(void)
 {
 	for (size_t i = 0; i < nkeys; i++)
 		EVP_PKEY_free(keys[i].key);	/* OpenSSL clears private components as it frees them */
 	nkeys = 0;
+}
+
+/* The record kept for req, if the store has not changed since; under state_lock. */
+static const struct key_record *
+auth_cached(const struct kh_request *req, long long version)
+{
+	if (version != auths_version) {
+		auths_flush();
+		auths_version = version;
+		return NULL;
+	}
+	for (size_t i = 0; i < nauths; i++)
+		if (auths[i].kind == req->key && strcmp(auths[i].fingerprint, req->fingerprint) == 0 &&
+		    strcmp(auths[i].address, req->address) == 0)
+			return &auths[i].rec;
+	return NULL;
+}
+
+/* Keep *r (taken: *r is left empty) as what the store holds for req; the kept copy.  Under state_lock. */
+static const struct key_record *
+auth_keep(const struct kh_request *req, struct key_record *r)
+{
+	struct cached_auth *a;
+
+	if (nauths < KEYS_MAX)
+		a = &auths[nauths++];
+	else {
+		a = &auths[next_auth];
+		next_auth = (next_auth + 1) % KEYS_MAX;
+		key_record_release(&a->rec);
+	}
+	a->kind = req->key;
+	strlcpy_c(a->address, req->address, sizeof(a->address));
+	strlcpy_c(a->fingerprint, req->fingerprint, sizeof(a->fingerprint));
+	a->rec = *r;
+	memset(r, 0, sizeof(*r));
+	return &a->rec;
 }
 
 /*
@@ -506,6 +569,7 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up
 	enum kh_status st;
 	enum bucket_class class = is_decryption(req->op) ? BUCKET_DECRYPT : BUCKET_SIGN;
 	unsigned int algo, use;
+	long long version;
 
 	*key = NULL;
 	if (norm == NULL || strcmp(norm, req->address) != 0 ||
@@ -517,18 +581,23 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up
 	free(norm);
 	if ((st = store_ready(err)) != KH_OK)
 		return st;
-	if (keystore_lookup(ks, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", &list, err) != CABLES_OK)
+	if (keystore_data_version(ks, &version, err) != CABLES_OK)
 		return KH_UNAVAILABLE;
-	/* The address's epoch keys too (they decrypt; an epoch certificate's key usage allows no signing). */
-	if (keystore_epoch_list(ks, req->address, true, &epochs, err) != CABLES_OK) {
+	if ((r = auth_cached(req, version)) == NULL) {
+		if (keystore_lookup(ks, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", &list, err) != CABLES_OK)
+			return KH_UNAVAILABLE;
+		/* The address's epoch keys too (they decrypt; an epoch certificate's key usage allows no signing). */
+		if (keystore_epoch_list(ks, req->address, true, &epochs, err) != CABLES_OK) {
+			key_list_release(&list);
+			return KH_UNAVAILABLE;
+		}
+		key_list_take(&list, &epochs);
+		for (size_t i = 0; i < list.count && r == NULL; i++)
+			if (names_record(req, &list.items[i]) && strcmp(list.items[i].format,
+			    req->key == KH_KEY_PGP ? "pgp" : "smime") == 0)
+				r = auth_keep(req, &list.items[i]);
 		key_list_release(&list);
-		return KH_UNAVAILABLE;
 	}
-	key_list_take(&list, &epochs);
-	for (size_t i = 0; i < list.count && r == NULL; i++)
-		if (names_record(req, &list.items[i]) && strcmp(list.items[i].format,
-		    req->key == KH_KEY_PGP ? "pgp" : "smime") == 0)
-			r = &list.items[i];
 	/* Only an address with this very key spends (or gets) a bucket: made-up ones cannot crowd the table. */
 	if (r != NULL && req->op == KH_OP_PGP_ECDH_UNWRAP && unwrap_params(r, req, up, err) != KH_OK)
 		st = KH_REFUSED;
@@ -553,7 +622,6 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up
 		if (st != KH_OK && class == BUCKET_DECRYPT)
 			bucket_give(req->address, BUCKET_DECRYPT);
 	}
-	key_list_release(&list);
 	return st;
 }
 
@@ -1020,6 +1088,7 @@ epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char
 		break;
 	case EPOCHKEYS_DELETED:
 		pthread_mutex_lock(&state_lock);
+		auths_flush();	/* the keyholder's own write: the data version does not tell */
 		for (size_t i = 0; i < nkeys; i++)
 			if (keys[i].kind == KH_KEY_SMIME && strcmp(keys[i].fingerprint, fpr) == 0) {
 				EVP_PKEY_free(keys[i].key);
@@ -1119,6 +1188,7 @@ run(int lfd)
 			next_epoch_round = 0;	/* and look after epoch keys now: keys generated meanwhile get theirs */
 			pthread_mutex_lock(&state_lock);
 			keys_flush();
+			auths_flush();
 			OPENSSL_cleanse(store_key, sizeof(store_key));
 			store_key_loaded = false;
 			EVP_PKEY_free(exchange_key);
@@ -1273,6 +1343,7 @@ main(int argc, char **argv)
 	/* Client threads see stopping within a second; the process ends with them, keys freed and wiped first. */
 	pthread_mutex_lock(&state_lock);
 	keys_flush();
+	auths_flush();
 	OPENSSL_cleanse(store_key, sizeof(store_key));
 	store_key_loaded = false;
 	EVP_PKEY_free(exchange_key);

@@ -21,6 +21,7 @@ struct keystore {
 	char *path;
 	pthread_mutex_t lock;
 	sqlite3_stmt *lookup;	/* prepared once: lookups are per message */
+	sqlite3_stmt *data_version;	/* prepared on first use (keystore_data_version) */
 };
 
 /* Migrations from version i to i+1; index 0 creates the first schema. */
@@ -166,6 +167,7 @@ keystore_close(struct keystore *ks)
 	if (ks == NULL)
 		return;
 	sqlite3_finalize(ks->lookup);
+	sqlite3_finalize(ks->data_version);
 	sqlite3_close(ks->db);
 	pthread_mutex_destroy(&ks->lock);
 	free(ks->path);
@@ -613,6 +615,27 @@ keystore_pin_delete(struct keystore *ks, const char *address, size_t *deleted, s
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no pin for %s", address);
 out:
 	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+/* ---- change detection ---- */
+
+cables_status
+keystore_data_version(struct keystore *ks, long long *version, struct cables_err *err)
+{
+	cables_status st = CABLES_OK;
+
+	pthread_mutex_lock(&ks->lock);
+	if (ks->data_version == NULL &&
+	    sqlite3_prepare_v2(ks->db, "PRAGMA data_version", -1, &ks->data_version, NULL) != SQLITE_OK)
+		st = db_fail(ks, err, "preparing the data version");
+	else if (sqlite3_step(ks->data_version) != SQLITE_ROW)
+		st = db_fail(ks, err, "reading the data version");
+	else
+		*version = sqlite3_column_int64(ks->data_version, 0);
+	if (ks->data_version != NULL)
+		sqlite3_reset(ks->data_version);
 	pthread_mutex_unlock(&ks->lock);
 	return st;
 }

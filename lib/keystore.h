@@ -152,4 +152,12 @@ cables_status keystore_pin_list(struct keystore *ks, struct key_pin **out, size_
 /* Forget the pins of address; *deleted says how many (none is CABLES_ERR_NOTFOUND). */
 cables_status keystore_pin_delete(struct keystore *ks, const char *address, size_t *deleted, struct cables_err *err);
 
+/*
+ * A number that changes whenever another connection (another process, or
+ * another keystore handle) commits a change to the store; changes made
+ * through ks itself leave it as it is.  A cache of what the store said may
+ * be kept while it stays the same.
+ */
+cables_status keystore_data_version(struct keystore *ks, long long *version, struct cables_err *err);
+
 #endif
