@@ -534,8 +534,10 @@ main(int argc, char **argv)
 	if (pgp_temp_home(cfg->temp_dir, home, &err) != CABLES_OK)
 		fatalx("%s", err.msg);
 	keyd = keyd_new(cfg, ks, res, anchors, home);
-	if (khsign != NULL)
+	if (khsign != NULL) {
 		keyd_set_epoch_check(keyd, khsign_epoch, khsign);
+		keyd_set_vouch(keyd, khsign_vouch, khsign);
+	}
 	if (xserver != NULL) {
 		if (xserver_start(xserver, keyd, &err) != CABLES_OK)
 			fatalx("%s", err.msg);

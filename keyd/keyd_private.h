@@ -94,6 +94,8 @@ struct keyd {
 	keyd_probe_fn *probe;
 	keyd_epoch_fn *epoch_check;	/* keyd_set_epoch_check(); NULL: no epoch key is served */
 	void *epoch_arg;
+	keyd_vouch_fn *vouch;		/* keyd_set_vouch(); NULL: no local user's key is served */
+	void *vouch_arg;
 	pthread_mutex_t probe_lock;	/* the four below: one probe at a time */
 	long long probe_sent_ms;	/* monotonic_ms() when the last probe was sent; -1: none yet */
 	long long probe_answered_ms;	/* and when it ended */

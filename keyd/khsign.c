@@ -122,6 +122,32 @@ khsign_epoch(void *arg, const char *addr, uint8_t digest[32], bool *found, struc
 	return CABLES_OK;
 }
 
+cables_status
+khsign_vouch(void *arg, const char *addr, uint8_t (*digests)[32], size_t *n, struct cables_err *err)
+{
+	struct khsign *k = arg;
+	struct kh_request req;
+	struct kh_reply rep;
+
+	*n = 0;
+	memset(&req, 0, sizeof(req));
+	req.op = KH_OP_VOUCH;
+	memset(req.fingerprint, '0', KH_FPR_LEN);
+	if ((size_t)snprintf(req.address, sizeof(req.address), "%s", addr) >= sizeof(req.address))
+		return cables_fail(err, CABLES_ERR_ARG, "vouch: address too long");
+	req.len = 1;		/* one 0 byte */
+	if (ask(k, &req, &rep, false, "vouch", err) != CABLES_OK)
+		return CABLES_ERR_IO;
+	if (rep.status != KH_OK)
+		return cables_fail(err, rep.status == KH_REFUSED ? CABLES_ERR_UNUSABLE : CABLES_ERR_IO,
+		    "vouch: keyholder says %s (its log says why)", kh_status_name(rep.status));
+	if (rep.len % 32 != 0 || rep.len / 32 > KH_VOUCH_MAX)
+		return cables_fail(err, CABLES_ERR_SYNTAX, "vouch: keyholder answered %zu bytes", rep.len);
+	memcpy(digests, rep.data, rep.len);
+	*n = rep.len / 32;
+	return CABLES_OK;
+}
+
 struct khsign *
 khsign_new(const char *path)
 {

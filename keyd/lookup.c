@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "keydproto.h"
 #include "keydstats.h"
+#include "khproto.h"
 #include "log.h"
 #include "lookup.h"
 #include "metrics.h"
@@ -757,6 +758,26 @@ keyd_set_epoch_check(struct keyd *k, keyd_epoch_fn *fn, void *arg)
 	k->epoch_arg = arg;
 }
 
+void
+keyd_set_vouch(struct keyd *k, keyd_vouch_fn *fn, void *arg)
+{
+	k->vouch = fn;
+	k->vouch_arg = arg;
+}
+
+/* Does the keyholder vouch for r (its digest is among the n in digests)? */
+static bool
+vouched(const struct key_record *r, const uint8_t (*digests)[32], size_t n)
+{
+	uint8_t got[32];
+
+	SHA256(r->public_data, r->public_len, got);
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(got, digests[i], sizeof(got)) == 0)
+			return true;
+	return false;
+}
+
 bool
 keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *out, bool *incomplete)
 {
@@ -764,20 +785,31 @@ keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *
 	char *norm = addr_normalize(addr, &c->cfg->addr);
 	const char *at = norm != NULL ? strrchr(norm, '@') : NULL;
 	struct key_list keys;
-	bool local = at != NULL && domain_list_match(&c->cfg->local_domains, at + 1);
+	uint8_t digests[KH_VOUCH_MAX][32];
+	size_t ndigests = 0;
+	struct cables_err err;
+	bool local = at != NULL && domain_list_match(&c->cfg->local_domains, at + 1), serve = local;
 
 	memset(out, 0, sizeof(*out));
 	out->address = xstrdup(addr);
 	/* Every address costs one store lookup, whether it exists or not. */
 	if (norm != NULL && keystore_lookup(k->ks, norm, NULL, &keys, NULL) == CABLES_OK) {
 		out->keys = xcalloc(keys.count + 1, sizeof(*out->keys));
-		for (size_t i = 0; local && i < keys.count && out->n < 8; i++) {
+		/* The milter can write the store: only keys the keyholder holds are the user's own. */
+		if (local && keys.count > 0 && k->vouch != NULL &&
+		    k->vouch(k->vouch_arg, norm, digests, &ndigests, &err) != CABLES_OK) {
+			log_warnx("keyd: %s: the key process could not vouch for its keys: %s", norm, err.msg);
+			*incomplete = true;
+			serve = false;
+		}
+		for (size_t i = 0; serve && k->vouch != NULL && i < keys.count && out->n < KH_VOUCH_MAX; i++) {
 			const struct key_record *r = &keys.items[i];
 			char why[CABLES_ERR_MAX];
 			struct x_key *xk = &out->keys[out->n];
 
 			/* A local user's own keys only (never what was learned from elsewhere), none a client would refuse. */
 			if (key_source_discovered(r->source) || r->public_len > X_KEY_MAX ||
+			    !vouched(r, (const uint8_t (*)[32])digests, ndigests) ||
 			    !keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)))
 				continue;
 			strlcpy_c(xk->format, r->format, sizeof(xk->format));

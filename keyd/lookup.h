@@ -106,6 +106,17 @@ typedef cables_status keyd_epoch_fn(void *arg, const char *addr, uint8_t digest[
     struct cables_err *err);
 void keyd_set_epoch_check(struct keyd *k, keyd_epoch_fn *fn, void *arg);
 
+/*
+ * Which long-term keys of local user addr may be served (KH_OP_VOUCH:
+ * cables-keyholder checks that it holds each one's private key, which keyd
+ * cannot): the SHA-256 of each one's public data into digests (room for
+ * KH_VOUCH_MAX), *n how many.  The store is writable by the milter, so keyd
+ * serves a local user's key only when this names it; with none set, none.
+ */
+typedef cables_status keyd_vouch_fn(void *arg, const char *addr, uint8_t (*digests)[32], size_t *n,
+    struct cables_err *err);
+void keyd_set_vouch(struct keyd *k, keyd_vouch_fn *fn, void *arg);
+
 /* The LookupTimeout in force, in ms. */
 unsigned long keyd_lookup_timeout_ms(struct keyd *k);
 

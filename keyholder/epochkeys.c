@@ -327,3 +327,9 @@ epochkeys_current(const struct epochkeys_env *e, const char *address, long long 
 	key_list_release(&lt);
 	return CABLES_OK;
 }
+
+bool
+epochkeys_holds_key(const struct epochkeys_env *e, const struct key_record *r, char *why, size_t whylen)
+{
+	return holds_its_key(e, r, why, whylen);
+}

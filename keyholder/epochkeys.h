@@ -73,4 +73,11 @@ bool epochkeys_genuine(const struct epochkeys_env *e, const struct key_record *p
 cables_status epochkeys_current(const struct epochkeys_env *e, const char *address, long long now, uint8_t digest[32],
     bool *found, struct cables_err *err);
 
+/*
+ * Does S/MIME row r hold its own key: its fingerprint is its certificate's,
+ * its seal opens with e->store_key under that fingerprint and the private
+ * key inside matches the certificate?  On false, why says which failed.
+ */
+bool epochkeys_holds_key(const struct epochkeys_env *e, const struct key_record *r, char *why, size_t whylen);
+
 #endif

@@ -61,6 +61,7 @@
 #include <openssl/crypto.h>
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
 #include "addr.h"
 #include "config.h"
@@ -729,27 +730,40 @@ static void epoch_report(void *arg, enum epochkeys_event ev, const char *address
  * (epochkeys_current), so that keyd serves no epoch row the milter wrote.
  * An empty answer: there is none.
  */
+/*
+ * May c ask what keyd asks (KH_OP_EPOCH_CURRENT, KH_OP_VOUCH) of req's
+ * address: c is keyd's KeydUser or root, the address a normalised local
+ * one, the data one 0 byte and the fingerprint all zeros?
+ */
+static enum kh_status
+keyd_asks(const struct client *c, const struct kh_request *req, const char *what, struct cables_err *err)
+{
+	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
+	bool ok = norm != NULL && strcmp(norm, req->address) == 0 && domain_list_match(&cfg->local_domains,
+	    addr_domain(norm)) && req->len == 1 && req->data[0] == 0 && strspn(req->fingerprint, "0") == KH_FPR_LEN;
+
+	free(norm);
+	if (c->uid != 0 && !(keyd_uid_set && c->uid == keyd_uid)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "%s are asked for by keyd's KeydUser only%s", what,
+		    keyd_uid_set ? "" : " (KeydUser is not set, or is the milter's User)");
+		return KH_REFUSED;
+	}
+	if (!ok) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "not a local address, or not a 0 byte and a zero fingerprint");
+		return KH_REFUSED;
+	}
+	return KH_OK;
+}
+
 static enum kh_status
 epoch_current(const struct client *c, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
 {
-	char *norm = addr_valid(req->address) ? addr_normalize(req->address, &cfg->addr) : NULL;
 	struct epochkeys_env e;
 	enum kh_status st;
 	bool found = false;
 
-	if (c->uid != 0 && !(keyd_uid_set && c->uid == keyd_uid)) {
-		free(norm);
-		cables_fail(err, CABLES_ERR_UNUSABLE, "epoch keys are asked for by keyd's KeydUser only%s",
-		    keyd_uid_set ? "" : " (KeydUser is not set, or is the milter's User)");
-		return KH_REFUSED;
-	}
-	if (norm == NULL || strcmp(norm, req->address) != 0 || !domain_list_match(&cfg->local_domains,
-	    addr_domain(norm)) || req->len != 1 || req->data[0] != 0 || strspn(req->fingerprint, "0") != KH_FPR_LEN) {
-		free(norm);
-		cables_fail(err, CABLES_ERR_UNUSABLE, "not a local address, or not a 0 byte and a zero fingerprint");
-		return KH_REFUSED;
-	}
-	free(norm);
+	if ((st = keyd_asks(c, req, "epoch keys", err)) != KH_OK)
+		return st;
 	memset(&e, 0, sizeof(e));
 	e.local_domains = &cfg->local_domains;
 	e.report = epoch_report;
@@ -762,6 +776,132 @@ epoch_current(const struct client *c, const struct kh_request *req, struct kh_re
 	}
 	pthread_mutex_unlock(&state_lock);
 	rep->len = st == KH_OK && found ? 32 : 0;
+	return st;
+}
+
+/*
+ * Does OpenPGP row r hold its own key: its public data's primary key has
+ * the row's fingerprint, and its seal opens with the store key under that
+ * fingerprint on a secret key of the same primary?  Under state_lock.
+ */
+static bool
+pgp_holds_key(const struct key_record *r, char *why, size_t whylen)
+{
+	struct pgp_keypkt pub, sec;
+	char hex[41];
+	uint8_t *secret = NULL;
+	size_t secret_len = 0;
+	struct cables_err err;
+	bool ok = false;
+
+	if (strlen(r->fingerprint) != 40 || pgp_key_find(r->public_data, r->public_len, r->fingerprint + 24, &pub,
+	    &err) != CABLES_OK || pub.tag != 6) {
+		snprintf(why, whylen, "its public data has no primary key %.16s", r->fingerprint);
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(pub.fpr); i++)
+		snprintf(hex + 2 * i, 3, "%02x", pub.fpr[i]);
+	if (strcmp(hex, r->fingerprint) != 0) {
+		snprintf(why, whylen, "its fingerprint is not its primary key's");
+		return false;
+	}
+	if (seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &secret, &secret_len, &err) !=
+	    CABLES_OK) {
+		snprintf(why, whylen, "its seal does not open with the store key");
+		return false;
+	}
+	if (pgp_key_find(secret, secret_len, r->fingerprint + 24, &sec, &err) != CABLES_OK || sec.tag != 5 ||
+	    memcmp(sec.fpr, pub.fpr, sizeof(pub.fpr)) != 0)
+		snprintf(why, whylen, "its secret key is not its primary key's");
+	else
+		ok = true;
+	seal_free_secret(secret, secret_len);
+	return ok;
+}
+
+/*
+ * What a KH_OP_VOUCH answer says of one address, kept while the store's
+ * data version stays the same (auths_version): checking a seal and a key
+ * costs more than the decryption it protects, and an exchange answer asks
+ * for every address it names.  Under state_lock.
+ */
+struct vouched {
+	char address[KH_ADDR_MAX];
+	uint8_t digests[KH_VOUCH_MAX][32];
+	size_t n;
+};
+
+static struct vouched vouches[KEYS_MAX];
+static size_t nvouches, next_vouch;
+static long long vouches_version;
+
+/*
+ * KH_OP_VOUCH, for keyd's KeydUser and root only: the digests of the
+ * address's long-term keys this keyholder holds (doc/privsep.md), so that
+ * keyd serves peers no key the milter planted in the store it can write:
+ * a row whose seal does not open, or opens on another key, is logged and
+ * left out.  Rows discovered elsewhere, or without a private key, are not
+ * the address's own.
+ */
+static enum kh_status
+vouch(const struct client *c, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	struct epochkeys_env e;
+	struct key_list list;
+	struct vouched *v = NULL;
+	char why[CABLES_ERR_MAX];
+	long long version;
+	enum kh_status st;
+
+	if ((st = keyd_asks(c, req, "vouches", err)) != KH_OK)
+		return st;
+	memset(&e, 0, sizeof(e));
+	pthread_mutex_lock(&state_lock);
+	if ((st = store_ready(err)) != KH_OK)
+		goto out;
+	if (keystore_data_version(ks, &version, err) != CABLES_OK) {
+		st = KH_UNAVAILABLE;
+		goto out;
+	}
+	if (version != vouches_version)
+		nvouches = next_vouch = 0, vouches_version = version;
+	for (size_t i = 0; i < nvouches && v == NULL; i++)
+		if (strcmp(vouches[i].address, req->address) == 0)
+			v = &vouches[i];
+	if (v == NULL) {
+		if (keystore_lookup(ks, req->address, NULL, &list, err) != CABLES_OK) {
+			st = KH_UNAVAILABLE;
+			goto out;
+		}
+		if (nvouches < KEYS_MAX)
+			v = &vouches[nvouches++];
+		else {
+			v = &vouches[next_vouch];
+			next_vouch = (next_vouch + 1) % KEYS_MAX;
+		}
+		memset(v, 0, sizeof(*v));
+		strlcpy_c(v->address, req->address, sizeof(v->address));
+		e.store_key = store_key;
+		for (size_t i = 0; i < list.count && v->n < KH_VOUCH_MAX; i++) {
+			const struct key_record *r = &list.items[i];
+			bool held;
+
+			if (key_source_discovered(r->source) || r->secret_data == NULL)
+				continue;
+			held = strcmp(r->format, "pgp") == 0 ? pgp_holds_key(r, why, sizeof(why)) :
+			    epochkeys_holds_key(&e, r, why, sizeof(why));
+			if (held)
+				SHA256(r->public_data, r->public_len, v->digests[v->n++]);
+			else
+				log_warnx("%s: key %.16s not vouched for (not made or imported here?): %s", r->address,
+				    r->fingerprint, why);
+		}
+		key_list_release(&list);
+	}
+	memcpy(rep->data, v->digests, v->n * 32);
+	rep->len = v->n * 32;
+out:
+	pthread_mutex_unlock(&state_lock);
 	return st;
 }
 
@@ -821,9 +961,11 @@ serve(struct client *c)
 		rep.status = exchange_sign(c, &req, &rep, &err);
 	} else if (req.op == KH_OP_EPOCH_CURRENT) {
 		rep.status = epoch_current(c, &req, &rep, &err);
+	} else if (req.op == KH_OP_VOUCH) {
+		rep.status = vouch(c, &req, &rep, &err);
 	} else if (c->uid != 0 && !(milter_uid_set && c->uid == milter_uid)) {
 		rep.status = KH_REFUSED;	/* keyd's user: exchange signatures and current epoch keys only */
-		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures only (and epoch keys)");
+		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures, epoch keys and vouches only");
 	} else {
 		pthread_mutex_lock(&state_lock);
 		rep.status = authorise(&req, &key, &up, &err);
@@ -1189,6 +1331,7 @@ run(int lfd)
 			pthread_mutex_lock(&state_lock);
 			keys_flush();
 			auths_flush();
+			nvouches = next_vouch = 0;	/* a new store key may open other seals */
 			OPENSSL_cleanse(store_key, sizeof(store_key));
 			store_key_loaded = false;
 			EVP_PKEY_free(exchange_key);

@@ -36,6 +36,7 @@
 #define KH_DATA_MAX 1024	/* an RSA-8192 block */
 #define KH_REQUEST_SIZE (4 + 1 + 1 + 2 + 2 + 2 + KH_FPR_LEN + KH_ADDR_MAX + KH_DATA_MAX)
 #define KH_REPLY_SIZE (4 + 1 + 1 + 2 + KH_DATA_MAX)
+#define KH_VOUCH_MAX 8		/* digests in a KH_OP_VOUCH answer: what keyd serves of one address */
 
 enum kh_op {
 	KH_OP_RSA_DECRYPT = 1,	/* PKCS#1 v1.5 decryption of one block; the result is the unpadded key */
@@ -53,6 +54,11 @@ enum kh_op {
 				 * opens with KeyStoreKey, its private key matches, the current long-term
 				 * certificate issued it); data one 0 byte, fingerprint 64 '0's; the answer:
 				 * SHA-256 of that epoch certificate's DER (32), or nothing when there is none */
+	KH_OP_VOUCH,		/* keyd only: which long-term keys of a local address the keyholder holds (its
+				 * row's seal opens with KeyStoreKey under its fingerprint, the fingerprint is its
+				 * public key's, the private key matches); data one 0 byte, fingerprint 64 '0's;
+				 * the answer: SHA-256 of each such key's public data (32 each, at most
+				 * KH_VOUCH_MAX), newest first */
 	KH_OP_MAX
 };
 

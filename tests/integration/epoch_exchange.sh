@@ -93,6 +93,21 @@ if isinstance(lt, rsa.RSAPublicKey):
 else:
     lt.verify(f.signature, f.tbs_certificate_bytes, ec.ECDSA(f.signature_hash_algorithm))
 ' "$T/carol-lt.pem" "$T/forged.der"
+# It plants long-term keys for carol too, whose private keys it holds: one with a seal it cannot make,
+# one with none.  Peers would take either from b's signed answer and encrypt carol's mail to it.
+openssl req -x509 -new -key "$T/forged.key" -subj "/CN=carol@b.test" -addext "subjectAltName=email:carol@b.test" \
+	-addext "extendedKeyUsage=emailProtection" -days 1400 -outform DER -out "$T/forged-lt.der" 2>/dev/null
+openssl req -x509 -new -key "$T/forged.key" -subj "/CN=carol@b.test" -addext "subjectAltName=email:carol@b.test" \
+	-addext "extendedKeyUsage=emailProtection" -days 1401 -outform DER -out "$T/forged-lt2.der" 2>/dev/null
+$PY -c "
+import hashlib, sqlite3, sys, time
+d = sqlite3.connect(sys.argv[1]); now = int(time.time())
+for f, secret, source in ((sys.argv[2], b'garbage, not sealed', 'generated'), (sys.argv[3], None, 'imported')):
+    der = open(f, 'rb').read()
+    d.execute(\"INSERT INTO keys (address, format, fingerprint, public_data, secret_data, not_before, not_after, source, first_seen, last_seen) VALUES ('carol@b.test', 'smime', ?, ?, ?, ?, ?, ?, ?, ?)\",
+              (hashlib.sha256(der).hexdigest(), der, secret, now - 60, now + 1400 * 86400, source, now, now))
+d.commit()" "$T/b/keys.db" "$T/forged-lt.der" "$T/forged-lt2.der"
+FORGED_LT=$($PY -c "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest()[:16])" "$T/forged-lt.der")
 BOB_EPOCH=$($PY -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT substr(fingerprint,1,16) FROM keys WHERE source='epoch' AND address='bob@b.test'\").fetchone()[0])" "$T/b/keys.db")
 
 # What b's endpoint says, asked by hand: the epoch key next to the long-term one, inside the signed payload.
@@ -117,8 +132,20 @@ assert len(r["bob@b.test"]["keys"]) == 1, r
 assert len(r["bob@b.test"]["epoch"]) == 1 and r["bob@b.test"]["epoch"][0]["format"] == "smime", r
 assert "epoch" not in r["carol@b.test"] and len(r["carol@b.test"]["keys"]) == 1, r
 ' "$T/payload.json"
+# shellcheck disable=SC2016
+check "carol's key in the answer is her own, not one of the planted ones" $PY -c '
+import base64, json, ssl, sys
+p = json.load(open(sys.argv[1]))
+r = {x["address"]: x for x in p["results"]}
+own = ssl.PEM_cert_to_DER_cert(open(sys.argv[2]).read())
+assert base64.b64decode(r["carol@b.test"]["keys"][0]["data"]) == own, "a planted key was served"
+' "$T/payload.json" "$T/carol-lt.pem"
 check "the planted epoch row is not served: the keyholder ignored it" \
 	grep -q 'epoch keys: carol@b.test: [0-9a-f]\{16\} ignored .*seal does not open' "$T/b/keyholder.log"
+check "carol's planted long-term key is not served: the keyholder does not vouch for it" \
+	grep -q "carol@b.test: key $FORGED_LT not vouched for .*seal does not open" "$T/b/keyholder.log"
+# The planted long-term rows go again: what follows reads carol's key from b's store.
+$PY -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute(\"DELETE FROM keys WHERE address='carol@b.test' AND source IN ('generated', 'imported') AND not_after > strftime('%s','now') + 1000 * 86400\"); d.commit()" "$T/b/keys.db"
 
 keyd_start a
 keyd_ask "$T/a/keyd.sock" request=lookup address=bob@b.test

@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/sha.h>
+
 #include "config.h"
 #include "dns.h"
 #include "exchange.h"
@@ -488,6 +490,43 @@ epoch_check_none(void *arg, const char *addr, uint8_t digest[32], bool *found, s
 	return CABLES_OK;
 }
 
+/* The keyholder's word on which long-term keys are the user's own: the one in vouched_digest, or none. */
+static uint8_t vouched_digest[32];
+static size_t nvouched;
+
+static cables_status
+vouch_these(void *arg, const char *addr, uint8_t (*digests)[32], size_t *n, struct cables_err *err)
+{
+	(void)arg;
+	(void)addr;
+	(void)err;
+	memcpy(digests[0], vouched_digest, sizeof(vouched_digest));
+	*n = nvouched;
+	return CABLES_OK;
+}
+
+static cables_status
+vouch_fails(void *arg, const char *addr, uint8_t (*digests)[32], size_t *n, struct cables_err *err)
+{
+	(void)arg;
+	(void)addr;
+	(void)digests;
+	*n = 0;
+	return cables_fail(err, CABLES_ERR_IO, "keyholder: no answer");
+}
+
+static void
+vouch_for(X509 *cert)
+{
+	uint8_t *der = NULL;
+	int len = i2d_X509(cert, &der);
+
+	assert_true(len > 0);
+	SHA256(der, (size_t)len, vouched_digest);
+	nvouched = 1;
+	OPENSSL_free(der);
+}
+
 /*
  * A local user's keys for the key exchange: when the key process cannot
  * say which epoch key is current, the answer is incomplete (the server then
@@ -505,6 +544,8 @@ test_exchange_answer_incomplete_without_the_keyholder(void **state)
 
 	store_as(k, "bob@a.test", cert, "generated", false, fpr);
 	keyd_set_epoch_check(k, epoch_check_none, NULL);
+	vouch_for(cert);
+	keyd_set_vouch(k, vouch_these, NULL);
 	a.results = xcalloc(1, sizeof(*a.results));
 	a.n = 1;
 	assert_true(keyd_public_keys(k, "bob@a.test", time(NULL), &a.results[0], &incomplete));
@@ -518,6 +559,58 @@ test_exchange_answer_incomplete_without_the_keyholder(void **state)
 	assert_true(incomplete);
 	x_answer_release(&a);
 	X509_free(cert);
+	free_keyd(k);
+	(void)state;
+}
+
+/*
+ * The milter can write the store: a local user's key the keyholder does
+ * not vouch for (it holds no private key of it) is not served, and one it
+ * cannot be asked about makes the answer incomplete.
+ */
+static void
+test_exchange_answer_serves_only_vouched_keys(void **state)
+{
+	struct keyd *k = new_keyd();
+	struct x_answer a;
+	X509 *own = cert_for("bob@a.test"), *planted = cert_for("bob@a.test");
+	char fpr[65];
+	bool incomplete = false;
+
+	store_as(k, "bob@a.test", own, "generated", false, fpr);
+	store_as(k, "bob@a.test", planted, "generated", false, fpr);
+	keyd_set_epoch_check(k, epoch_check_none, NULL);
+	vouch_for(own);
+	keyd_set_vouch(k, vouch_these, NULL);
+	a.results = xcalloc(1, sizeof(*a.results));
+	a.n = 1;
+	assert_true(keyd_public_keys(k, "bob@a.test", time(NULL), &a.results[0], &incomplete));
+	assert_false(incomplete);
+	assert_int_equal(a.results[0].n, 1);
+	{
+		uint8_t *der = NULL;
+		int len = i2d_X509(own, &der);
+
+		assert_int_equal(a.results[0].keys[0].len, (size_t)len);
+		assert_memory_equal(a.results[0].keys[0].data, der, (size_t)len);
+		OPENSSL_free(der);
+	}
+	x_answer_release(&a);
+	nvouched = 0;
+	a.results = xcalloc(1, sizeof(*a.results));
+	a.n = 1;
+	assert_true(keyd_public_keys(k, "bob@a.test", time(NULL), &a.results[0], &incomplete));
+	assert_int_equal(a.results[0].n, 0);
+	x_answer_release(&a);
+	keyd_set_vouch(k, vouch_fails, NULL);
+	a.results = xcalloc(1, sizeof(*a.results));
+	a.n = 1;
+	assert_true(keyd_public_keys(k, "bob@a.test", time(NULL), &a.results[0], &incomplete));
+	assert_true(incomplete);
+	assert_int_equal(a.results[0].n, 0);
+	x_answer_release(&a);
+	X509_free(own);
+	X509_free(planted);
 	free_keyd(k);
 	(void)state;
 }
@@ -673,6 +766,7 @@ main(void)
 		cmocka_unit_test(test_lookups_at_once_share_one_discovery),
 		cmocka_unit_test(test_harvested_key_ranks_below_a_discovered_one),
 		cmocka_unit_test(test_exchange_answer_incomplete_without_the_keyholder),
+		cmocka_unit_test(test_exchange_answer_serves_only_vouched_keys),
 		cmocka_unit_test(test_harvested_key_answers_when_discovery_finds_none),
 		cmocka_unit_test(test_harvested_key_is_no_fallback_on_failure),
 		cmocka_unit_test(test_held_key_is_answered_without_discovery),
