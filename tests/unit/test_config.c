@@ -559,7 +559,9 @@ static const struct {
 	    "t.conf:3: DefaultPolicy: already set at line 1" },
 	{ "PidFile none\nPidFile /run/x.pid\n", 0, "t.conf:2: PidFile: already set at line 1" },
 	/* Paths. */
-	{ "KeyStore var/lib/keys.db\n", 0, "t.conf:1: KeyStore: 'var/lib/keys.db' is not an absolute path" },
+	{ "KeyStore var/lib/keys.db\n", 0, "t.conf:1: KeyStore: not an absolute path or a postgresql:// URL" },
+	/* The value is not echoed: a URL may carry a password. */
+	{ "KeyStore mysql://u:secret@h/db\n", 0, "t.conf:1: KeyStore: not an absolute path or a postgresql:// URL" },
 	{ "KeyStoreKey ~/keystore.key\n", 0, "t.conf:1: KeyStoreKey: '~/keystore.key' is not an absolute path" },
 	{ "TempDir tmp\n", 0, "t.conf:1: TempDir: 'tmp' is not an absolute path" },
 	{ "TempDir none\n", 0, "t.conf:1: TempDir: 'none' is not an absolute path" },
