@@ -93,6 +93,12 @@ pg_fail(struct pg_store *s, struct cables_err *err, const char *what, const PGre
 	    n > 0 ? msg : "connection lost");
 }
 
+/* Library code never prints: notices ("already exists, skipping") go nowhere. */
+static void
+quiet(void *arg, const char *message)
+{
+}
+
 /* Connect, or reconnect after a loss, and renew LISTEN; lock held. */
 static cables_status
 pg_connect(struct pg_store *s, struct cables_err *err)
@@ -113,6 +119,7 @@ pg_connect(struct pg_store *s, struct cables_err *err)
 		return cables_fail(err, CABLES_ERR_DB, "key store %s: out of memory", s->ks.name);
 	if (PQstatus(s->conn) != CONNECTION_OK)
 		return pg_fail(s, err, "connecting", NULL);
+	PQsetNoticeProcessor(s->conn, quiet, NULL);
 	if (s->listening) {
 		res = PQexec(s->conn, "LISTEN " CHANNEL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
