@@ -278,6 +278,22 @@ migrate(struct pg_store *s, struct cables_err *err)
 	int version;
 
 	pthread_mutex_lock(&s->lock);
+	/*
+	 * The schema as this program wants it: no DDL, no lock.  Daemons whose
+	 * roles may not CREATE (README, "A key store shared by several MTAs")
+	 * open it so; only the owner's role makes or migrates it.
+	 */
+	res = NULL;
+	if (pg_connect(s, err) == CABLES_OK) {
+		res = PQexecParams(s->conn, "SELECT version::bigint FROM cables_schema", 0, NULL, NULL, NULL, NULL, 1);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		    int8_col(res, 0, 0) == KEYSTORE_SCHEMA_VERSION) {
+			PQclear(res);
+			pthread_mutex_unlock(&s->lock);
+			return CABLES_OK;
+		}
+	}
+	PQclear(res);
 	if ((st = pg_run(s, "BEGIN", 0, NULL, NULL, "starting the schema check", &res, err)) != CABLES_OK)
 		goto unlock;
 	PQclear(res);
