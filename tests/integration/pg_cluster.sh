@@ -123,6 +123,12 @@ for f in $(grep -l '^X-Rcpt-Args: <carol@b.test>' "$SINK"/*); do
 		sh -c "openssl cms -decrypt -in '$T/w.eml' -inkey '$T/carol.pem' | grep -q PLAINTEXT-MARKER"
 done
 
+# A reload that sees KeyStore changed logs both URLs, without their passwords.
+sed -i "s|^KeyStore .*|KeyStore postgresql://postgres:$SECRET-2@127.0.0.1:$PGPORT/cables|" "$T/m1/cables.conf"
+kill -USR1 "$(cat "$T/m1/milter.pid")"
+check "m1 reloaded: KeyStore changed, logged without passwords" \
+	wait_for 10 grep -q "KeyStore changed (postgresql://postgres:\*\*\*@127.0.0.1:$PGPORT/cables -> postgresql://postgres:\*\*\*@" "$T/m1/milter.log"
+
 # The password: in no log, no ps line.
 check "the URL's password is in no log" sh -c "! grep -rq '$SECRET' $T/m1/*.log $T/m2/*.log $T/m1/*.stderr $T/m2/*.stderr"
 check "the URL's password is in no command line (ps)" sh -c "! ps -eo args | grep -v grep | grep -q '$SECRET'"
