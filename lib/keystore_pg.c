@@ -3,8 +3,10 @@
  * the schema and behaviour of keystore_sqlite.c in one database that several
  * MTAs share.  See keystore.h.
  *
- * One libpq connection per handle, serialised by a mutex like the SQLite
- * handle.  Results come in binary form (no text parsing of integers or
+ * A handle keeps a small pool of libpq connections (made as the threads
+ * sharing it need them, up to POOL), each used by one thread at a time, so
+ * that a milter's threads do not wait for one another's round trips; and
+ * one more that only listens for changes.  Results come in binary form (no text parsing of integers or
  * bytea).  A statement that fails with the connection gone reconnects once
  * and runs again; every statement is idempotent or reports its own count,
  * so running one twice never stores a key twice.
@@ -30,13 +32,24 @@
 
 #define CHANNEL "cables_keystore"
 
-struct pg_store {
-	struct keystore ks;	/* first: the front end's handle */
+/* One connection and what it is doing. */
+struct pg_link {
 	PGconn *conn;
-	char *url;		/* with its password: never in a message */
-	pthread_mutex_t lock;
+	bool busy;		/* taken by a thread (pool) */
 	bool listening;		/* LISTEN asked for: renewed on each reconnect */
 	bool reconnected;	/* notifications may have been missed */
+};
+
+#define POOL 4
+
+struct pg_store {
+	struct keystore ks;	/* first: the front end's handle */
+	char *url;		/* with its password: never in a message */
+	pthread_mutex_t lock;	/* the pool's busy flags */
+	pthread_cond_t freed;
+	struct pg_link pool[POOL];
+	pthread_mutex_t watch_lock;
+	struct pg_link watch;	/* LISTENs (keystore_changes_take) */
 };
 
 /*
@@ -81,13 +94,13 @@ static const char *const migrations[] = {
 #define SCHEMA_LOCK "4242190400"
 
 static cables_status
-pg_fail(struct pg_store *s, struct cables_err *err, const char *what, const PGresult *res)
+pg_fail(struct pg_store *s, struct pg_link *l, struct cables_err *err, const char *what, const PGresult *res)
 {
 	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
 	size_t n;
 
 	if (msg[0] == '\0')
-		msg = s->conn != NULL ? PQerrorMessage(s->conn) : "not connected";
+		msg = l->conn != NULL ? PQerrorMessage(l->conn) : "not connected";
 	n = strcspn(msg, "\n");
 	return cables_fail(err, CABLES_ERR_DB, "key store %s: %s: %.*s", s->ks.name, what, (int)n,
 	    n > 0 ? msg : "connection lost");
@@ -99,31 +112,31 @@ quiet(void *arg, const char *message)
 {
 }
 
-/* Connect, or reconnect after a loss, and renew LISTEN; lock held. */
+/* Connect l, or reconnect it after a loss, and renew its LISTEN; l is the caller's. */
 static cables_status
-pg_connect(struct pg_store *s, struct cables_err *err)
+pg_connect(struct pg_store *s, struct pg_link *l, struct cables_err *err)
 {
 	/* The URL's own connect_timeout wins: expand_dbname applies it after ours. */
 	const char *const keys[] = { "connect_timeout", "dbname", NULL };
 	const char *const values[] = { "3", s->url, NULL };
 	PGresult *res;
 
-	if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK)
+	if (l->conn != NULL && PQstatus(l->conn) == CONNECTION_OK)
 		return CABLES_OK;
-	if (s->conn != NULL) {
-		PQfinish(s->conn);
-		s->reconnected = true;
+	if (l->conn != NULL) {
+		PQfinish(l->conn);
+		l->reconnected = true;
 	}
-	s->conn = PQconnectdbParams(keys, values, 1);
-	if (s->conn == NULL)
+	l->conn = PQconnectdbParams(keys, values, 1);
+	if (l->conn == NULL)
 		return cables_fail(err, CABLES_ERR_DB, "key store %s: out of memory", s->ks.name);
-	if (PQstatus(s->conn) != CONNECTION_OK)
-		return pg_fail(s, err, "connecting", NULL);
-	PQsetNoticeProcessor(s->conn, quiet, NULL);
-	if (s->listening) {
-		res = PQexec(s->conn, "LISTEN " CHANNEL);
+	if (PQstatus(l->conn) != CONNECTION_OK)
+		return pg_fail(s, l, err, "connecting", NULL);
+	PQsetNoticeProcessor(l->conn, quiet, NULL);
+	if (l->listening) {
+		res = PQexec(l->conn, "LISTEN " CHANNEL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			cables_status st = pg_fail(s, err, "listening for changes", res);
+			cables_status st = pg_fail(s, l, err, "listening for changes", res);
 
 			PQclear(res);
 			return st;
@@ -133,14 +146,46 @@ pg_connect(struct pg_store *s, struct cables_err *err)
 	return CABLES_OK;
 }
 
+/* A connection of the pool for this thread alone: a connected one if one is free. */
+static struct pg_link *
+link_take(struct pg_store *s)
+{
+	struct pg_link *l = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		for (int i = 0; i < POOL && l == NULL; i++)
+			if (!s->pool[i].busy && s->pool[i].conn != NULL)
+				l = &s->pool[i];
+		for (int i = 0; i < POOL && l == NULL; i++)
+			if (!s->pool[i].busy)
+				l = &s->pool[i];
+		if (l != NULL)
+			break;
+		pthread_cond_wait(&s->freed, &s->lock);
+	}
+	l->busy = true;
+	pthread_mutex_unlock(&s->lock);
+	return l;
+}
+
+static void
+link_give(struct pg_store *s, struct pg_link *l)
+{
+	pthread_mutex_lock(&s->lock);
+	l->busy = false;
+	pthread_cond_signal(&s->freed);
+	pthread_mutex_unlock(&s->lock);
+}
+
 /*
  * Run sql with n text parameters (values[i] NULL is SQL NULL; a parameter
- * with a nonzero length in lens is binary, for bytea), results binary.
- * Once more after a reconnect when the connection was found gone.  Lock
- * held; *out is the result on CABLES_OK (PQclear it).
+ * with a nonzero length in lens is binary, for bytea), results binary,
+ * on l.  Once more after a reconnect when the connection was found gone.
+ * *out is the result on CABLES_OK (PQclear it).
  */
 static cables_status
-pg_run(struct pg_store *s, const char *sql, int n, const char *const *values, const int *lens,
+pg_run(struct pg_store *s, struct pg_link *l, const char *sql, int n, const char *const *values, const int *lens,
     const char *what, PGresult **out, struct cables_err *err)
 {
 	int formats[12];
@@ -153,17 +198,17 @@ pg_run(struct pg_store *s, const char *sql, int n, const char *const *values, co
 		PGresult *res;
 		ExecStatusType rs;
 
-		if ((st = pg_connect(s, err)) != CABLES_OK)
+		if ((st = pg_connect(s, l, err)) != CABLES_OK)
 			return st;
-		res = PQexecParams(s->conn, sql, n, NULL, values, lens, formats, 1);
+		res = PQexecParams(l->conn, sql, n, NULL, values, lens, formats, 1);
 		rs = PQresultStatus(res);
 		if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
 			*out = res;
 			return CABLES_OK;
 		}
-		st = pg_fail(s, err, what, res);
+		st = pg_fail(s, l, err, what, res);
 		PQclear(res);
-		if (PQstatus(s->conn) == CONNECTION_OK)
+		if (PQstatus(l->conn) == CONNECTION_OK)
 			break;
 	}
 	return st;
@@ -241,16 +286,17 @@ static cables_status
 select_keys(struct pg_store *s, const char *sql, int n, const char *const *values, bool with_data,
     const char *what, struct key_list *out, struct cables_err *err)
 {
+	struct pg_link *l;
 	PGresult *res;
 	cables_status st;
 
 	out->items = NULL;
 	out->count = 0;
-	pthread_mutex_lock(&s->lock);
-	if ((st = pg_run(s, sql, n, values, NULL, what, &res, err)) == CABLES_OK)
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, n, values, NULL, what, &res, err)) == CABLES_OK)
 		collect(res, with_data, out);
 	PQclear(res);
-	pthread_mutex_unlock(&s->lock);
+	link_give(s, l);
 	return st;
 }
 
@@ -259,53 +305,55 @@ static cables_status
 change_rows(struct pg_store *s, const char *sql, int n, const char *const *values, const int *lens,
     const char *what, size_t *changed, struct cables_err *err)
 {
+	struct pg_link *l;
 	PGresult *res;
 	cables_status st;
 
-	pthread_mutex_lock(&s->lock);
-	if ((st = pg_run(s, sql, n, values, lens, what, &res, err)) == CABLES_OK && changed != NULL)
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, n, values, lens, what, &res, err)) == CABLES_OK && changed != NULL)
 		*changed = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
-	pthread_mutex_unlock(&s->lock);
+	link_give(s, l);
 	return st;
 }
 
 static cables_status
 migrate(struct pg_store *s, struct cables_err *err)
 {
+	struct pg_link *l;
 	PGresult *res;
 	cables_status st;
 	int version;
 
-	pthread_mutex_lock(&s->lock);
+	l = link_take(s);
 	/*
 	 * The schema as this program wants it: no DDL, no lock.  Daemons whose
 	 * roles may not CREATE (README, "A key store shared by several MTAs")
 	 * open it so; only the owner's role makes or migrates it.
 	 */
 	res = NULL;
-	if (pg_connect(s, err) == CABLES_OK) {
-		res = PQexecParams(s->conn, "SELECT version::bigint FROM cables_schema", 0, NULL, NULL, NULL, NULL, 1);
+	if (pg_connect(s, l, err) == CABLES_OK) {
+		res = PQexecParams(l->conn, "SELECT version::bigint FROM cables_schema", 0, NULL, NULL, NULL, NULL, 1);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 		    int8_col(res, 0, 0) == KEYSTORE_SCHEMA_VERSION) {
 			PQclear(res);
-			pthread_mutex_unlock(&s->lock);
+			link_give(s, l);
 			return CABLES_OK;
 		}
 	}
 	PQclear(res);
-	if ((st = pg_run(s, "BEGIN", 0, NULL, NULL, "starting the schema check", &res, err)) != CABLES_OK)
+	if ((st = pg_run(s, l, "BEGIN", 0, NULL, NULL, "starting the schema check", &res, err)) != CABLES_OK)
 		goto unlock;
 	PQclear(res);
-	if ((st = pg_run(s, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", 0, NULL, NULL,
+	if ((st = pg_run(s, l, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", 0, NULL, NULL,
 	    "locking for schema check", &res, err)) != CABLES_OK)
 		goto out;
 	PQclear(res);
-	if ((st = pg_run(s, "CREATE TABLE IF NOT EXISTS cables_schema (version INTEGER NOT NULL)", 0, NULL, NULL,
+	if ((st = pg_run(s, l, "CREATE TABLE IF NOT EXISTS cables_schema (version INTEGER NOT NULL)", 0, NULL, NULL,
 	    "making the schema table", &res, err)) != CABLES_OK)
 		goto out;
 	PQclear(res);
-	if ((st = pg_run(s, "SELECT version::bigint FROM cables_schema", 0, NULL, NULL, "reading schema version",
+	if ((st = pg_run(s, l, "SELECT version::bigint FROM cables_schema", 0, NULL, NULL, "reading schema version",
 	    &res, err)) != CABLES_OK)
 		goto out;
 	version = PQntuples(res) == 0 ? 0 : PQntuples(res) == 1 ? (int)int8_col(res, 0, 0) : -1;
@@ -320,28 +368,28 @@ migrate(struct pg_store *s, struct cables_err *err)
 		char set[96];
 
 		/* Several statements in one string: the simple query protocol. */
-		res = PQexec(s->conn, migrations[version]);
+		res = PQexec(l->conn, migrations[version]);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			char what[64];
 
 			snprintf(what, sizeof(what), "migrating to version %d", version + 1);
-			st = pg_fail(s, err, what, res);
+			st = pg_fail(s, l, err, what, res);
 		}
 		PQclear(res);
 		snprintf(set, sizeof(set), "DELETE FROM cables_schema; INSERT INTO cables_schema VALUES (%d)",
 		    version + 1);
-		res = PQexec(s->conn, set);
+		res = PQexec(l->conn, set);
 		if (st == CABLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-			st = pg_fail(s, err, "setting schema version", res);
+			st = pg_fail(s, l, err, "setting schema version", res);
 		PQclear(res);
 	}
 out:
-	res = PQexec(s->conn, st == CABLES_OK ? "COMMIT" : "ROLLBACK");
+	res = PQexec(l->conn, st == CABLES_OK ? "COMMIT" : "ROLLBACK");
 	if (st == CABLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
-		st = pg_fail(s, err, "committing the schema", res);
+		st = pg_fail(s, l, err, "committing the schema", res);
 	PQclear(res);
 unlock:
-	pthread_mutex_unlock(&s->lock);
+	link_give(s, l);
 	return st;
 }
 
@@ -350,8 +398,12 @@ pg_close(struct keystore *base)
 {
 	struct pg_store *s = (struct pg_store *)base;
 
-	PQfinish(s->conn);
+	for (int i = 0; i < POOL; i++)
+		PQfinish(s->pool[i].conn);
+	PQfinish(s->watch.conn);
 	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->freed);
+	pthread_mutex_destroy(&s->watch_lock);
 	OPENSSL_clear_free(s->url, strlen(s->url));
 	free(s->ks.name);
 	free(s);
@@ -371,20 +423,22 @@ keystore_pg_open(struct keystore **out, const char *url, bool create, struct cab
 	s->ks.name = xstrdup(name);
 	s->url = xstrdup(url);
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->freed, NULL);
+	pthread_mutex_init(&s->watch_lock, NULL);
 	/* Without create the tables must be there: the schema check creates nothing then. */
 	if (create)
 		st = migrate(s, err);
 	else {
+		struct pg_link *l = link_take(s);
 		PGresult *res;
 
-		pthread_mutex_lock(&s->lock);
-		st = pg_run(s, "SELECT version::bigint FROM cables_schema", 0, NULL, NULL, "reading schema version",
+		st = pg_run(s, l, "SELECT version::bigint FROM cables_schema", 0, NULL, NULL, "reading schema version",
 		    &res, err);
 		if (st == CABLES_OK && (PQntuples(res) != 1 || int8_col(res, 0, 0) != KEYSTORE_SCHEMA_VERSION))
 			st = cables_fail(err, CABLES_ERR_DB, "key store %s: schema version is not %d",
 			    s->ks.name, KEYSTORE_SCHEMA_VERSION);
 		PQclear(res);
-		pthread_mutex_unlock(&s->lock);
+		link_give(s, l);
 	}
 	if (st != CABLES_OK) {
 		pg_close(&s->ks);
@@ -546,19 +600,20 @@ pg_pin_get(struct keystore *base, const char *address, const char *format, struc
 	static const char sql[] = "SELECT " KEYSTORE_PIN_COLUMNS " FROM pins WHERE address = $1 AND format = $2";
 	struct pg_store *s = (struct pg_store *)base;
 	const char *v[2] = { address, format };
+	struct pg_link *l;
 	PGresult *res;
 	cables_status st;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&s->lock);
-	if ((st = pg_run(s, sql, 2, v, NULL, "looking up a pin", &res, err)) == CABLES_OK) {
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, 2, v, NULL, "looking up a pin", &res, err)) == CABLES_OK) {
 		if (PQntuples(res) > 0)
 			pin_from_row(res, 0, out);
 		else
 			st = cables_fail(err, CABLES_ERR_NOTFOUND, "no pin for %s (%s)", address, format);
 	}
 	PQclear(res);
-	pthread_mutex_unlock(&s->lock);
+	link_give(s, l);
 	return st;
 }
 
@@ -586,20 +641,21 @@ pg_pin_list(struct keystore *base, struct key_pin **out, size_t *n, struct cable
 {
 	static const char sql[] = "SELECT " KEYSTORE_PIN_COLUMNS " FROM pins ORDER BY address, format";
 	struct pg_store *s = (struct pg_store *)base;
+	struct pg_link *l;
 	PGresult *res;
 	cables_status st;
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&s->lock);
-	if ((st = pg_run(s, sql, 0, NULL, NULL, "listing pins", &res, err)) == CABLES_OK && PQntuples(res) > 0) {
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, 0, NULL, NULL, "listing pins", &res, err)) == CABLES_OK && PQntuples(res) > 0) {
 		*out = xcalloc((size_t)PQntuples(res), sizeof(**out));
 		for (int i = 0; i < PQntuples(res); i++)
 			pin_from_row(res, i, &(*out)[i]);
 		*n = (size_t)PQntuples(res);
 	}
 	PQclear(res);
-	pthread_mutex_unlock(&s->lock);
+	link_give(s, l);
 	return st;
 }
 
@@ -623,11 +679,12 @@ static int
 pg_changes_fd(struct keystore *base)
 {
 	struct pg_store *s = (struct pg_store *)base;
+	struct pg_link *w = &s->watch;
 	int fd;
 
-	pthread_mutex_lock(&s->lock);
-	fd = s->listening && s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK ? PQsocket(s->conn) : -1;
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_lock(&s->watch_lock);
+	fd = w->listening && w->conn != NULL && PQstatus(w->conn) == CONNECTION_OK ? PQsocket(w->conn) : -1;
+	pthread_mutex_unlock(&s->watch_lock);
 	return fd;
 }
 
@@ -635,40 +692,36 @@ static cables_status
 pg_changes_take(struct keystore *base, keystore_change_fn *fn, void *arg, struct cables_err *err)
 {
 	struct pg_store *s = (struct pg_store *)base;
+	struct pg_link *w = &s->watch;
 	cables_status st = CABLES_OK;
 	PGnotify *note;
 	bool all;
 
-	pthread_mutex_lock(&s->lock);
-	if (!s->listening) {
-		PGresult *res;
-
-		s->listening = true;
-		/* Connecting LISTENs; on a live connection ask now. */
-		if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK &&
-		    (st = pg_run(s, "LISTEN " CHANNEL, 0, NULL, NULL, "listening for changes", &res, err)) == CABLES_OK)
-			PQclear(res);
+	pthread_mutex_lock(&s->watch_lock);
+	/* The first call connects the listening link (pg_connect LISTENs on it). */
+	w->listening = true;
+	if (w->conn != NULL && PQstatus(w->conn) == CONNECTION_OK)
+		(void)PQconsumeInput(w->conn);	/* a failure shows in the status */
+	if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK) {
+		/* Gone (or never there): reconnect now, so that the next change is heard. */
+		if (w->conn != NULL) {
+			PQfinish(w->conn);
+			w->reconnected = true;
+		}
+		w->conn = NULL;
+		st = pg_connect(s, w, err);
 	}
-	if (st == CABLES_OK && (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK ||
-	    PQconsumeInput(s->conn) == 0)) {
-		/* Gone: reconnect (and LISTEN) now, so that the next change is heard. */
-		if (s->conn != NULL)
-			PQfinish(s->conn);
-		s->conn = NULL;
-		s->reconnected = true;
-		st = pg_connect(s, err);
-	}
-	all = s->reconnected && st == CABLES_OK;
+	all = w->reconnected && st == CABLES_OK;
 	if (all)
-		s->reconnected = false;
-	pthread_mutex_unlock(&s->lock);
+		w->reconnected = false;
+	pthread_mutex_unlock(&s->watch_lock);
 	/* fn runs unlocked: it may use the store. */
 	if (all)
 		fn(arg, NULL);
 	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		note = s->conn != NULL ? PQnotifies(s->conn) : NULL;
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_lock(&s->watch_lock);
+		note = w->conn != NULL ? PQnotifies(w->conn) : NULL;
+		pthread_mutex_unlock(&s->watch_lock);
 		if (note == NULL)
 			break;
 		if (!all)
