@@ -45,6 +45,30 @@ slot(const char *addr, size_t n)
 	return h % n;
 }
 
+void
+keyd_store_changed(struct keyd *k, const char *norm)
+{
+	struct neg_entry *n;
+	struct pos_entry *p;
+
+	pthread_mutex_lock(&k->lock);
+	if (norm == NULL) {
+		keyd_cache_clear(k);
+	} else {
+		n = &k->neg[slot(norm, NEG_CACHE)];
+		p = &k->pos[slot(norm, POS_CACHE)];
+		if (n->addr != NULL && strcmp(n->addr, norm) == 0) {
+			free(n->addr);
+			n->addr = NULL;
+		}
+		if (p->addr != NULL && strcmp(p->addr, norm) == 0) {
+			free(p->addr);
+			p->addr = NULL;
+		}
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
 bool
 keyd_cache_fresh(struct keyd *k, const char *norm, time_t now, time_t *since)
 {

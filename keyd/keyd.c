@@ -336,6 +336,33 @@ admin_allowed(uid_t uid, gid_t gid)
 	return member;
 }
 
+static void
+store_changed(void *arg, const char *norm)
+{
+	keyd_store_changed(keyd, norm);
+}
+
+/*
+ * Hear of keys deleted and pins changed by the other MTAs sharing the key
+ * store (PostgreSQL; nothing with SQLite): their cached answers go.  A lost
+ * connection is logged once, and once more when it is back.
+ */
+static void
+watch_store(struct keystore *ks)
+{
+	static bool lost;
+	struct cables_err err = { "" };
+
+	if (keystore_changes_take(ks, store_changed, NULL, &err) != CABLES_OK) {
+		if (!lost)
+			log_warnx("%s; lookups answer tempfail until it is back", err.msg);
+		lost = true;
+	} else if (lost) {
+		log_info("key store %s is reachable again", keystore_name(ks));
+		lost = false;
+	}
+}
+
 /* Accept one client on lfd (admin: KeydAdminSocket), learn who it is, and serve it in a thread of its own. */
 static void
 accept_client(int lfd, bool admin)
@@ -557,15 +584,18 @@ main(int argc, char **argv)
 		    "cables-keyholder makes no exchange signatures; give keyd a KeydUser of its own", cfg->user);
 	log_info("listening on %s, administration on %s (config %s)", cfg->keyd_socket,
 	    cfg->keyd_admin_socket != NULL ? cfg->keyd_admin_socket : "none", cfg->path);
+	watch_store(ks);
 	while (!stopping) {
-		struct pollfd p[2] = { { lfd, POLLIN, 0 }, { afd, POLLIN, 0 } };
+		struct pollfd p[3] = { { lfd, POLLIN, 0 }, { afd, POLLIN, 0 }, { keystore_changes_fd(ks), POLLIN, 0 } };
 
 		if (reloading) {
 			reloading = 0;
 			reload(config_path, &cfg);
 		}
-		if (poll(p, afd >= 0 ? 2 : 1, 500) <= 0)
+		/* A shared store's changes wake us; without a connection to it, try again within the timeout. */
+		if (poll(p, 3, 500) < 0)
 			continue;
+		watch_store(ks);
 		if (p[0].revents & POLLIN)
 			accept_client(lfd, false);
 		if (afd >= 0 && (p[1].revents & POLLIN))

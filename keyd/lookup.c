@@ -211,6 +211,8 @@ enum store_rank { STORE_HELD, STORE_HARVESTED };
  */
 struct answered {
 	bool discovered;
+	bool store_failed;	/* the key store did not answer (PostgreSQL down) */
+	char why[CABLES_ERR_MAX];
 };
 
 /*
@@ -250,13 +252,19 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
     struct buf *out, struct answered *answer)
 {
 	struct key_list keys;
+	struct cables_err err = { "" };
 	size_t n = 0;
 	int fresh = -1;
 	time_t since = 0;
 	bool peer_answered = false;
 
-	if (keystore_lookup(k->ks, norm, NULL, &keys, NULL) != CABLES_OK)
+	if (keystore_lookup(k->ks, norm, NULL, &keys, &err) != CABLES_OK) {
+		if (answer != NULL) {
+			answer->store_failed = true;
+			strlcpy_c(answer->why, err.msg, sizeof(answer->why));
+		}
 		return 0;
+	}
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
 		bool discovered = key_source_discovered(r->source);
@@ -446,6 +454,12 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		if (held.discovered)
 			keydstats_cache_hit(true);
 		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
+		goto out;
+	}
+	/* A store that cannot say whether it holds a key is no "no key": never plaintext on its account. */
+	if (held.store_failed) {
+		keyd_count(k, &k->tempfail);
+		answer(out, norm, KEYD_OUTCOME_TEMPFAIL, held.why);
 		goto out;
 	}
 	pthread_mutex_lock(&k->lock);

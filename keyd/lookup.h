@@ -49,6 +49,13 @@ struct keyd *keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolv
     const char *gpg_home);
 void keyd_free(struct keyd *k);
 
+/*
+ * Another process sharing the key store deleted a key of norm or changed
+ * its pin (NULL: any address may have changed): forget what the caches say
+ * of it, so that the next lookup reads the store again.
+ */
+void keyd_store_changed(struct keyd *k, const char *norm);
+
 /* A new configuration (SIGHUP), taken over as keyd_new() does. */
 void keyd_reconfigure(struct keyd *k, struct config *cfg, struct dns_resolver *res, X509_STORE *anchors);
 

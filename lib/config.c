@@ -12,12 +12,14 @@
 
 #include "authres.h"
 #include "config.h"
+#include "keystore.h"
 #include "metrics.h"
 #include "util.h"
 
 enum key_type {
 	T_STRING,	/* any non-empty string */
 	T_PATH,		/* an absolute path */
+	T_STORE,	/* an absolute path (SQLite) or a postgresql:// URL (keystore.h) */
 	T_OPTPATH,	/* an absolute path, or "none" */
 	T_SOCKET,	/* unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST */
 	T_BOOL,		/* yes/no/true/false/1/0 */
@@ -65,7 +67,7 @@ static const struct key keys[] = {
 	{ "SocketGroup",	T_OPTSTRING,	NULL,			OFF(socket_group), NULL, false, 0 },
 	{ "User",		T_OPTSTRING,	NULL,			OFF(user), NULL, false, 0 },
 	{ "PidFile",		T_OPTPATH,	NULL,			OFF(pid_file), NULL, false, 0 },
-	{ "KeyStore",		T_PATH,		"/var/lib/cables/keys.db", OFF(key_store), NULL, false, 0 },
+	{ "KeyStore",		T_STORE,		"/var/lib/cables/keys.db", OFF(key_store), NULL, false, 0 },
 	{ "KeyStoreKey",	T_PATH,		"/etc/cables/keystore.key", OFF(key_store_key), NULL, false, 0 },
 	{ "LocalDomains",	T_DOMAINS,	NULL,			OFF(local_domains), NULL, true, 0 },
 	{ "InternalHosts",	T_HOSTS,	"127.0.0.0/8, ::1",	OFF(internal_hosts), NULL, true, 0 },
@@ -511,6 +513,12 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 	case T_PATH:
 		if (v[0] != '/')
 			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not an absolute path", k->name, v);
+		break;
+	case T_STORE:
+		/* Never echoed: a URL may hold a password. */
+		if (v[0] != '/' && !keystore_spec_is_url(v))
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: not an absolute path or a postgresql:// URL", k->name);
 		break;
 	case T_OPTPATH:
 		if (str_ieq(v, "none")) {

@@ -1,10 +1,12 @@
 /*
- * keystore - the SQLite key store: public keys (X.509 certificates now,
- * OpenPGP keys later) per normalised address, and sealed private keys of
- * local users.
+ * keystore - the key store: public keys (X.509 certificates, OpenPGP
+ * keys) per normalised address, sealed private keys of local users, pins.
  *
- * One file, WAL journal, schema version in PRAGMA user_version and migrated
- * forward on open.  Every write is one transaction, so a crash leaves either
+ * Two backends with the same schema and behaviour (keystore_backend.h):
+ * SQLite, the default (KeyStore is a path: one file, WAL journal, schema
+ * version in PRAGMA user_version), and PostgreSQL (KeyStore is a
+ * postgresql:// URL, libpq: one store shared by several MTAs, the version
+ * in table cables_schema).  Either is migrated forward on open.  Every write is one transaction, so a crash leaves either
  * the old or the new row, never half a key.  A key is identified by
  * (address, format, fingerprint); putting it again refreshes last_seen,
  * replaces the public data and validity (an OpenPGP key with the same
@@ -66,10 +68,47 @@ void key_list_release(struct key_list *l);
 /* Move every record of from to the end of to; from is left empty. */
 void key_list_take(struct key_list *to, struct key_list *from);
 
-/* Open (creating when create is true) the store at path. */
-cables_status keystore_open(struct keystore **ks, const char *path, bool create,
+/*
+ * Open (creating when create is true) the store named by spec: a
+ * postgresql:// or postgres:// URL (the database must exist; create makes
+ * the tables), else the path of a SQLite file.  A PostgreSQL store
+ * reconnects by itself: an operation that finds the connection gone
+ * reconnects once and fails (CABLES_ERR_DB) if the server is still away.
+ */
+cables_status keystore_open(struct keystore **ks, const char *spec, bool create,
     struct cables_err *err);
 void keystore_close(struct keystore *ks);
+
+/* Is spec a PostgreSQL URL rather than a path? */
+bool keystore_spec_is_url(const char *spec);
+/* spec for logs and messages: a URL's password replaced by "***" (truncated to fit out). */
+void keystore_spec_redact(const char *spec, char *out, size_t outlen);
+/* The backend: "sqlite" or "postgresql". */
+const char *keystore_type(const struct keystore *ks);
+/* The store's name for messages: the path, or the URL without its password. */
+const char *keystore_name(const struct keystore *ks);
+
+/*
+ * Copy r in as it is (first_seen and last_seen kept; id new) unless the
+ * store holds (address, format, fingerprint) already: then nothing changes
+ * and *added is false.  For cables-keyctl migrate.
+ */
+cables_status keystore_restore(struct keystore *ks, const struct key_record *r, bool *added,
+    struct cables_err *err);
+
+/*
+ * Changes made by other processes (PostgreSQL: LISTEN/NOTIFY; a key
+ * deleted or a pin changed by any of the MTAs sharing the store).  The fd
+ * becomes readable when one may be pending; -1 when the backend does not
+ * tell (SQLite, or no connection right now: poll with a timeout and call
+ * keystore_changes_take() anyway).  keystore_changes_take() calls fn once
+ * per changed address (NULL: every address may have changed, as after a
+ * reconnect) and never blocks.
+ */
+typedef void keystore_change_fn(void *arg, const char *address);
+int keystore_changes_fd(struct keystore *ks);
+cables_status keystore_changes_take(struct keystore *ks, keystore_change_fn *fn, void *arg,
+    struct cables_err *err);
 
 /* Insert, or refresh (last_seen, source, missing secret) an existing key. */
 cables_status keystore_put(struct keystore *ks, const struct key_record *r, time_t now,
@@ -156,7 +195,8 @@ cables_status keystore_pin_delete(struct keystore *ks, const char *address, size
  * A number that changes whenever another connection (another process, or
  * another keystore handle) commits a change to the store; changes made
  * through ks itself leave it as it is.  A cache of what the store said may
- * be kept while it stays the same.
+ * be kept while it stays the same.  PostgreSQL has no cheap equivalent: there
+ * it changes on every call, so such a cache never hits.
  */
 cables_status keystore_data_version(struct keystore *ks, long long *version, struct cables_err *err);
 

@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "message.h"
 #include "keydclient.h"
+#include "keystore.h"
 #include "khclient.h"
 #include "policy.h"
 #include "milter.h"
@@ -158,7 +159,7 @@ milter_reload(void)
 	struct config *n, *o;
 	X509_STORE *anchors = NULL;
 	struct cables_err err;
-	char mode_old[16], mode_new[16];
+	char mode_old[16], mode_new[16], store_old[512], store_new[512];
 
 	o = current->cfg;	/* only this thread replaces current */
 	n = config_load(o->path, true, &err);
@@ -178,7 +179,13 @@ milter_reload(void)
 	restart_only("SocketGroup", o->socket_group, n->socket_group);
 	restart_only("User", o->user, n->user);
 	restart_only("PidFile", o->pid_file, n->pid_file);
-	restart_only("KeyStore", o->key_store, n->key_store);
+	/* Compared as written, logged without a password (a changed password alone shows as the same URL). */
+	if (strcmp(o->key_store, n->key_store) != 0) {
+		keystore_spec_redact(o->key_store, store_old, sizeof(store_old));
+		keystore_spec_redact(n->key_store, store_new, sizeof(store_new));
+		log_warnx("configuration: KeyStore changed (%s -> %s%s); it takes effect when cables-milter restarts",
+		    store_old, store_new, strcmp(store_old, store_new) == 0 ? ", its password" : "");
+	}
 	restart_only("LogFile", o->log_file, n->log_file);
 	restart_only("LogFacility", o->log_facility, n->log_facility);
 	restart_only("ReinjectKey", o->reinject_key, n->reinject_key);

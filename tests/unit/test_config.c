@@ -288,6 +288,23 @@ test_keys_are_case_insensitive(void **state)
 	config_free(c);
 }
 
+/* KeyStore: a path (SQLite) or a PostgreSQL URL, kept as written (the password too: libpq needs it). */
+static void
+test_key_store_path_or_postgresql_url(void **state)
+{
+	static const char *const ok[] = { "/var/lib/cables/keys.db", "postgresql://cables@db.example/cables",
+	    "postgres://cables:pw@127.0.0.1:5432/cables?sslmode=verify-full", "PostgreSQL://h/d" };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char *text = xasprintf("KeyStore %s\n", ok[i]);
+		struct config *c = parse_ok(text);
+
+		assert_string_equal(c->key_store, ok[i]);
+		config_free(c);
+		free(text);
+	}
+}
+
 static void
 test_keys_and_values_are_trimmed(void **state)
 {
@@ -559,7 +576,9 @@ static const struct {
 	    "t.conf:3: DefaultPolicy: already set at line 1" },
 	{ "PidFile none\nPidFile /run/x.pid\n", 0, "t.conf:2: PidFile: already set at line 1" },
 	/* Paths. */
-	{ "KeyStore var/lib/keys.db\n", 0, "t.conf:1: KeyStore: 'var/lib/keys.db' is not an absolute path" },
+	{ "KeyStore var/lib/keys.db\n", 0, "t.conf:1: KeyStore: not an absolute path or a postgresql:// URL" },
+	/* The value is not echoed: a URL may carry a password. */
+	{ "KeyStore mysql://u:secret@h/db\n", 0, "t.conf:1: KeyStore: not an absolute path or a postgresql:// URL" },
 	{ "KeyStoreKey ~/keystore.key\n", 0, "t.conf:1: KeyStoreKey: '~/keystore.key' is not an absolute path" },
 	{ "TempDir tmp\n", 0, "t.conf:1: TempDir: 'tmp' is not an absolute path" },
 	{ "TempDir none\n", 0, "t.conf:1: TempDir: 'none' is not an absolute path" },
@@ -1138,6 +1157,7 @@ main(void)
 		cmocka_unit_test(test_key_table_is_complete_and_its_defaults_parse),
 		cmocka_unit_test(test_comments_and_blank_lines_are_ignored),
 		cmocka_unit_test(test_keys_are_case_insensitive),
+		cmocka_unit_test(test_key_store_path_or_postgresql_url),
 		cmocka_unit_test(test_keys_and_values_are_trimmed),
 		cmocka_unit_test(test_sizes_take_k_m_g_suffixes),
 		cmocka_unit_test(test_bools_accept_yes_no_words),

@@ -1,4 +1,9 @@
-/* test_keystore - the SQLite key store: schema, round trips, refresh rules, threads. */
+/*
+ * test_keystore - the key store: schema, round trips, refresh rules, threads;
+ * against SQLite always, and against PostgreSQL too when CABLES_TEST_PG_URL
+ * names an empty database (tests/integration/keystore_pg.sh starts one and
+ * runs this program; the database is wiped before each test).
+ */
 #include "autoconfig.h"
 
 #include <pthread.h>
@@ -11,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "helpers.h"
@@ -35,12 +41,48 @@ setup_store_dir(void **state)
 	return 0;
 }
 
+static const char *pg_url;	/* CABLES_TEST_PG_URL */
+
+/* Run sql on the test database; NULL result unless it is a single value (then its text, to free). */
+static char *
+pg_exec(const char *sql)
+{
+	PGconn *conn = PQconnectdb(pg_url);
+	PGresult *res;
+	char *v = NULL;
+
+	if (PQstatus(conn) != CONNECTION_OK)
+		fail_msg("connecting to %s: %s", pg_url, PQerrorMessage(conn));
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 1)
+		v = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(conn);
+	return v;
+}
+
+/* The same tests on an empty PostgreSQL database: fx->path is its URL. */
+static int
+setup_pg(void **state)
+{
+	struct fixture *fx = xcalloc(1, sizeof(*fx));
+
+	pg_exec("SET client_min_messages = warning;"
+	    "DROP TABLE IF EXISTS keys, pins, cables_schema CASCADE; DROP FUNCTION IF EXISTS cables_notify() CASCADE");
+	fx->path = xstrdup(pg_url);
+	*state = fx;
+	return 0;
+}
+
 static int
 teardown_store_dir(void **state)
 {
 	struct fixture *fx = *state;
 
-	test_rmdir(fx->dir);
+	if (fx->dir != NULL)
+		test_rmdir(fx->dir);
 	free(fx->dir);
 	free(fx->path);
 	free(fx);
@@ -148,6 +190,22 @@ exec_sql(const char *path, const char *sql)
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
+}
+
+/* The store's schema version, whichever backend. */
+static long long
+schema_version(const struct fixture *fx)
+{
+	char *v;
+	long long n;
+
+	if (fx->dir != NULL)
+		return pragma_int(fx->path, "PRAGMA user_version");
+	v = pg_exec("SELECT version FROM cables_schema");
+	assert_non_null(v);
+	n = atoll(v);
+	free(v);
+	return n;
 }
 
 static void
@@ -569,7 +627,7 @@ test_reopen_keeps_keys(void **state)
 	/* Opening with create on an existing store neither wipes nor duplicates. */
 	ks = open_store(fx->path, true);
 	assert_int_equal(count_keys(ks, "hal@example.org"), 1);
-	assert_int_equal(pragma_int(fx->path, "PRAGMA user_version"), KEYSTORE_SCHEMA_VERSION);
+	assert_int_equal(schema_version(fx), KEYSTORE_SCHEMA_VERSION);
 	keystore_close(ks);
 	key_record_release(&r);
 }
@@ -677,7 +735,227 @@ test_threads_share_one_handle(void **state)
 	keystore_close(ks);
 }
 
+/* ---- both backends: copies, names ---- */
+
+static void
+test_restore_keeps_times_and_is_idempotent(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record r, other;
+	struct key_list l;
+	bool added = false;
+
+	make_record(&r, "jo@example.org", "pgp", 70, NOW + 10, true);
+	r.first_seen = NOW - 1000;
+	r.last_seen = NOW - 10;
+	assert_int_equal(keystore_restore(ks, &r, &added, NULL), CABLES_OK);
+	assert_true(added);
+	assert_int_equal(keystore_restore(ks, &r, &added, NULL), CABLES_OK);
+	assert_false(added);
+	/* A row it holds is never overwritten by a copy. */
+	make_record(&other, "jo@example.org", "pgp", 70, NOW + 99, false);
+	assert_int_equal(keystore_restore(ks, &other, &added, NULL), CABLES_OK);
+	assert_false(added);
+	assert_int_equal(keystore_lookup(ks, "jo@example.org", NULL, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 1);
+	assert_same_key(&l.items[0], &r);
+	assert_int_equal(l.items[0].first_seen, NOW - 1000);
+	assert_int_equal(l.items[0].last_seen, NOW - 10);
+	key_list_release(&l);
+	key_record_release(&r);
+	key_record_release(&other);
+	keystore_close(ks);
+}
+
+static void
+test_spec_redaction_hides_passwords(void **state)
+{
+	static const struct { const char *spec, *want; } cases[] = {
+		{ "/var/lib/cables/keys.db", "/var/lib/cables/keys.db" },
+		{ "postgresql://cables@db.example/cables", "postgresql://cables@db.example/cables" },
+		{ "postgresql://cables:s3cret@db.example:5432/cables", "postgresql://cables:***@db.example:5432/cables" },
+		{ "postgres://u:p%40ss@h/d?sslmode=require", "postgres://u:***@h/d?sslmode=require" },
+		{ "postgresql://h/d?user=u&password=s3cret", "postgresql://h/d?user=u&password=***" },
+		{ "POSTGRESQL://u:a:b@c@h/d", "POSTGRESQL://u:***@h/d" },
+	};
+	char out[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		keystore_spec_redact(cases[i].spec, out, sizeof(out));
+		assert_string_equal(out, cases[i].want);
+	}
+	assert_true(keystore_spec_is_url("postgres://h/d"));
+	assert_false(keystore_spec_is_url("/postgresql://h/d"));
+}
+
+struct heard {
+	char addr[64][64];
+	size_t n;
+	bool all;
+};
+
+static void
+hear(void *arg, const char *address)
+{
+	struct heard *h = arg;
+
+	if (address == NULL)
+		h->all = true;
+	else if (h->n < 64)
+		strlcpy_c(h->addr[h->n++], address, sizeof(h->addr[0]));
+}
+
+static bool
+heard_of(const struct heard *h, const char *address)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (strcmp(h->addr[i], address) == 0)
+			return true;
+	return false;
+}
+
+/* SQLite tells of no changes, and says so: keyd then relies on reading the store per lookup. */
+static void
+test_sqlite_tells_no_changes(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct heard h = { .n = 0 };
+	size_t deleted;
+	struct key_record r;
+
+	make_record(&r, "mo@example.org", "smime", 95, NOW + 10, false);
+	put(ks, &r, NOW);
+	assert_int_equal(keystore_delete(ks, "mo@example.org", NULL, &deleted, NULL), CABLES_OK);
+	assert_int_equal(keystore_changes_fd(ks), -1);
+	assert_int_equal(keystore_changes_take(ks, hear, &h, NULL), CABLES_OK);
+	assert_int_equal(h.n, 0);
+	assert_string_equal(keystore_type(ks), "sqlite");
+	key_record_release(&r);
+	keystore_close(ks);
+}
+
+/* ---- PostgreSQL only ---- */
+
+static void
+test_pg_newer_schema_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct cables_err err = { "" };
+	char sql[96];
+
+	keystore_close(ks);
+	snprintf(sql, sizeof(sql), "UPDATE cables_schema SET version = %d", KEYSTORE_SCHEMA_VERSION + 1);
+	free(pg_exec(sql));
+	ks = NULL;
+	assert_int_equal(keystore_open(&ks, fx->path, true, &err), CABLES_ERR_DB);
+	assert_null(ks);
+	assert_non_null(strstr(err.msg, "newer than this program"));
+	assert_int_equal(keystore_open(&ks, fx->path, false, &err), CABLES_ERR_DB);
+	assert_int_equal(schema_version(fx), KEYSTORE_SCHEMA_VERSION + 1);
+}
+
+static void
+test_pg_open_without_create_needs_the_schema(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = NULL;
+	struct cables_err err = { "" };
+
+	assert_int_equal(keystore_open(&ks, fx->path, false, &err), CABLES_ERR_DB);
+	assert_null(ks);
+	assert_non_null(strstr(err.msg, "cables_schema"));
+}
+
+static void
+test_pg_password_never_in_a_message(void **state)
+{
+	const char *at = strchr(pg_url, '@');
+	const char *slash = strrchr(pg_url, '/');
+	struct keystore *ks = NULL;
+	struct cables_err err = { "" };
+	char *url;
+
+	assert_non_null(at);
+	url = xasprintf("%.*s:hunter2%.*s/no_such_db", (int)(at - pg_url), pg_url, (int)(slash - at), at);
+	assert_int_equal(keystore_open(&ks, url, true, &err), CABLES_ERR_DB);
+	assert_null(ks);
+	assert_null(strstr(err.msg, "hunter2"));
+	assert_non_null(strstr(err.msg, ":***@"));
+	assert_non_null(strstr(err.msg, "no_such_db"));
+	free(url);
+}
+
+/* What one handle deletes, another that listens hears of (keyd's caches follow it). */
+static void
+test_pg_deletes_and_pins_are_told_to_other_handles(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *a = open_store(fx->path, true), *b = open_store(fx->path, true);
+	struct heard h = { .n = 0 };
+	struct key_pin pin = { .address = "pat@example.org", .format = "smime", .source = "dns-smimea" };
+	struct key_record r;
+	size_t deleted;
+
+	assert_int_equal(keystore_changes_take(b, hear, &h, NULL), CABLES_OK);
+	assert_true(keystore_changes_fd(b) >= 0);
+	assert_int_equal(h.n, 0);
+	make_record(&r, "kim@example.org", "smime", 80, NOW + 10, false);
+	put(a, &r, NOW);
+	strlcpy_c(pin.fingerprint, r.fingerprint, sizeof(pin.fingerprint));
+	assert_int_equal(keystore_pin_set(a, &pin, NULL), CABLES_OK);
+	assert_int_equal(keystore_delete(a, "kim@example.org", NULL, &deleted, NULL), CABLES_OK);
+	/* Bounded: NOTIFY is delivered at commit; give it up to 2 s of 20 ms polls. */
+	for (int i = 0; i < 100 && !(heard_of(&h, "kim@example.org") && heard_of(&h, "pat@example.org")); i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		assert_int_equal(keystore_changes_take(b, hear, &h, NULL), CABLES_OK);
+		nanosleep(&ts, NULL);
+	}
+	assert_true(heard_of(&h, "kim@example.org"));
+	assert_true(heard_of(&h, "pat@example.org"));
+	assert_false(h.all);
+	key_record_release(&r);
+	keystore_close(a);
+	keystore_close(b);
+}
+
+/* A connection the server dropped is made again by the next operation, which succeeds. */
+static void
+test_pg_reconnects_after_losing_the_connection(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record r;
+	struct heard h = { .n = 0 };
+
+	make_record(&r, "lee@example.org", "smime", 90, NOW + 10, false);
+	put(ks, &r, NOW);
+	assert_int_equal(keystore_changes_take(ks, hear, &h, NULL), CABLES_OK);
+	free(pg_exec("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	    " WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+	assert_int_equal(count_keys(ks, "lee@example.org"), 1);
+	/*
+	 * After a reconnect anything may have changed unheard: the listener is
+	 * told so.  The server ends the connections a moment after it said it
+	 * would: up to 2 s of 20 ms polls, as keyd polls.
+	 */
+	for (int i = 0; i < 100 && !h.all; i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		assert_int_equal(keystore_changes_take(ks, hear, &h, NULL), CABLES_OK);
+		nanosleep(&ts, NULL);
+	}
+	assert_true(h.all);
+	key_record_release(&r);
+	keystore_close(ks);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup_store_dir, teardown_store_dir)
+
+#define PG(t) cmocka_unit_test_setup_teardown(t, setup_pg, teardown_store_dir)
 
 int
 main(void)
@@ -699,7 +977,34 @@ main(void)
 		FX(test_reopen_keeps_keys),
 		FX(test_put_rejects_unknown_format),
 		FX(test_threads_share_one_handle),
+		FX(test_restore_keeps_times_and_is_idempotent),
+		FX(test_sqlite_tells_no_changes),
+		cmocka_unit_test(test_spec_redaction_hides_passwords),
 	};
+	/* The backend-neutral tests again, on PostgreSQL, and its own. */
+	const struct CMUnitTest pg_tests[] = {
+		PG(test_put_and_lookup_round_trip_every_field),
+		PG(test_lookup_filters_by_format),
+		PG(test_lookup_orders_newest_not_after_first),
+		PG(test_put_again_refreshes_but_keeps_first_seen_and_secret),
+		PG(test_list_with_and_without_data),
+		PG(test_list_of_empty_store),
+		PG(test_delete_all_by_prefix_and_not_found),
+		PG(test_reopen_keeps_keys),
+		PG(test_put_rejects_unknown_format),
+		PG(test_threads_share_one_handle),
+		PG(test_restore_keeps_times_and_is_idempotent),
+		PG(test_pg_newer_schema_is_refused),
+		PG(test_pg_open_without_create_needs_the_schema),
+		PG(test_pg_password_never_in_a_message),
+		PG(test_pg_deletes_and_pins_are_told_to_other_handles),
+		PG(test_pg_reconnects_after_losing_the_connection),
+	};
+	int failed;
 
-	return cmocka_run_group_tests_name("keystore", tests, NULL, NULL);
+	pg_url = getenv("CABLES_TEST_PG_URL");
+	if (pg_url != NULL && pg_url[0] != '\0')
+		return cmocka_run_group_tests_name("keystore-postgresql", pg_tests, NULL, NULL);
+	failed = cmocka_run_group_tests_name("keystore", tests, NULL, NULL);
+	return failed;
 }
