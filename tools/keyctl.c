@@ -54,6 +54,7 @@ static const char usage_text[] =
     "  exchange-key generate|show [--domain DOMAIN]\n"
     "  pins [list] | pins clear ADDRESS  (keys first seen: DNS, key servers, harvested)\n"
     "  stats                            (cables-keyd's and cables-milter's counters)\n"
+    "  held [list] | held show|release|return ID  (messages waiting for keys: On-KeyNotFound hold)\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
     "  policy unset TARGET [Attribute ...]\n";
@@ -675,6 +676,7 @@ static const struct command {
 	{ "exchange-key", keyctl_exchange_key },
 	{ "pins", keyctl_pins },
 	{ "stats", keyctl_stats },
+	{ "held", keyctl_held },
 };
 
 int

@@ -52,5 +52,6 @@ int keyctl_lookup(struct ctx *c, int argc, char **argv);
 int keyctl_exchange_key(struct ctx *c, int argc, char **argv);
 int keyctl_pins(struct ctx *c, int argc, char **argv);
 int keyctl_stats(struct ctx *c, int argc, char **argv);
+int keyctl_held(struct ctx *c, int argc, char **argv);
 
 #endif
