@@ -586,6 +586,7 @@ mlfi_eom(SMFICTX *ctx)
 	env = env_of(c);
 	mta.leadspc = c->leadspc;
 	mta.addrcpt = c->can_hold ? mta_addrcpt : NULL;
+	queue_id(ctx, c->msg);	/* a hold records it */
 	khclient_outage_clear();	/* decryption and signing happen in this callback, on this thread */
 	if (c->gate)
 		gate_check(c->msg, &env, &out);
