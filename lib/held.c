@@ -31,28 +31,37 @@ held_backoff(int tries)
 	return s < 600 ? s : 600;
 }
 
-/* The lines of text (split in place), at most max; how many. */
-static size_t
-split_lines(char *text, char **lines, size_t max)
+/* The lines of text (split in place): a malloc'd array of *n pointers into it. */
+static char **
+split_lines(char *text, size_t *n)
 {
-	size_t n = 0;
+	char **lines = NULL;
+	size_t cap = 0;
 
-	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l != NULL && n < max; l = strtok_r(NULL, "\n", &save))
-		lines[n++] = l;
-	return n;
+	*n = 0;
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+		if (*n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			lines = xreallocarray(lines, cap, sizeof(*lines));
+		}
+		lines[(*n)++] = l;
+	}
+	return lines;
 }
 
 /* "a@x, b@y" from the recipients of h, for notices. */
 static char *
 recipient_text(const struct held_record *h)
 {
-	char *copy = xstrdup(h->recipients), *lines[64];
-	size_t n = split_lines(copy, lines, 64);
+	char *copy = xstrdup(h->recipients), **lines;
+	size_t n;
 	struct buf b;
 
+	lines = split_lines(copy, &n);
 	buf_init(&b);
 	for (size_t i = 0; i < n; i++)
 		buf_printf(&b, "%s%s", i == 0 ? "" : ", ", lines[i]);
+	free(lines);
 	free(copy);
 	return b.data != NULL ? b.data : xstrdup("");
 }
@@ -109,11 +118,13 @@ static cables_status
 do_return(const struct held_env *env, struct held_record *h, const char *why, struct held_result *res,
     struct cables_err *err)
 {
-	struct notice_failed failed[64];
-	char *waiting = xstrdup(h->waiting), *lines[64], *explanation, *to = recipient_text(h);
-	size_t n = split_lines(waiting, lines, 64);
+	char *waiting = xstrdup(h->waiting), **lines, *explanation, *to = recipient_text(h);
+	struct notice_failed *failed;
+	size_t n;
 	cables_status st;
 
+	lines = split_lines(waiting, &n);
+	failed = xcalloc(n + 1, sizeof(*failed));
 	for (size_t i = 0; i < n; i++) {
 		char *tab = strchr(lines[i], '\t');
 
@@ -137,6 +148,8 @@ do_return(const struct held_env *env, struct held_record *h, const char *why, st
 		    "MailCommand failed");
 	}
 	free(explanation);
+	free(failed);
+	free(lines);
 	free(waiting);
 	free(to);
 	return st;
@@ -146,9 +159,10 @@ do_return(const struct held_env *env, struct held_record *h, const char *why, st
 static size_t
 still_waiting(const struct held_env *env, const struct held_record *h, struct buf *still, struct buf *shown)
 {
-	char *copy = xstrdup(h->waiting), *lines[256], why[CABLES_ERR_MAX];
-	size_t n = split_lines(copy, lines, 256), missing = 0;
+	char *copy = xstrdup(h->waiting), **lines, why[CABLES_ERR_MAX];
+	size_t n, missing = 0;
 
+	lines = split_lines(copy, &n);
 	for (size_t i = 0; i < n; i++) {
 		char *tab = strchr(lines[i], '\t');
 
@@ -164,6 +178,7 @@ still_waiting(const struct held_env *env, const struct held_record *h, struct bu
 		buf_printf(shown, "%s%s (%s)", missing == 0 ? "" : ", ", lines[i], why[0] != '\0' ? why : "no usable key");
 		missing++;
 	}
+	free(lines);
 	free(copy);
 	return missing;
 }
@@ -173,18 +188,19 @@ static cables_status
 release(const struct held_env *env, struct held_record *h, time_t now, struct held_result *res, struct cables_err *err)
 {
 	struct held_record full;
-	char *copy, *rcpts[1024], *first;
+	char *copy, **rcpts, *first;
 	size_t n;
 	cables_status st;
 
 	if ((st = keystore_held_get(env->ks, h->id, true, &full, err)) != CABLES_OK)
 		return st;
 	copy = xstrdup(full.recipients);
-	n = split_lines(copy, rcpts, 1024);
+	rcpts = split_lines(copy, &n);
 	first = xasprintf("X-Cables-Release: %s %s", full.id, full.token);
 	st = notice_resubmit(env->mail_command, full.sender, (const char *const *)rcpts, n, first, full.message,
 	    full.message_len, err);
 	free(first);
+	free(rcpts);
 	free(copy);
 	held_record_release(&full);
 	if (st != CABLES_OK) {

@@ -189,7 +189,9 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 		h.message = (uint8_t *)content.data;
 		h.message_len = content.len;
 		norm = addr_normalize(m->sender, &cfg->addr);
-		h.notify = m->sender_local && norm != NULL && policy_get(&cfg->policy, norm, PA_HOLD_NOTICE, NULL);
+		/* Only a sender of ours is told: never a remote address a trusted client put in MAIL FROM. */
+		h.notify = norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm)) &&
+		    policy_get(&cfg->policy, norm, PA_HOLD_NOTICE, NULL);
 		free(norm);
 		strlcpy_c(h.state, "held", sizeof(h.state));
 		h.held_at = h.next_try = (long long)env->now;
