@@ -30,6 +30,7 @@
 #include "config.h"
 #include "dns.h"
 #include "exchange.h"
+#include "holds.h"
 #include "keydproto.h"
 #include "keystore.h"
 #include "khsign.h"
@@ -209,6 +210,7 @@ render_metrics(struct buf *out, void *arg)
 	(void)arg;
 	keyd_metrics(keyd, out);
 	xserver_metrics(xserver, out);
+	holds_metrics(out);
 }
 
 static void
@@ -228,6 +230,7 @@ answer(const struct client *cl, const char *text, size_t len, struct buf *out)
 
 		keyd_stats(keyd, out);
 		xserver_stats(xserver, out);
+		holds_stats(out);
 		/* The same numbers as KeydMetricsListen's, from the same renderer, for cables-keyctl stats. */
 		buf_init(&exposition);
 		render_metrics(&exposition, NULL);
@@ -577,6 +580,8 @@ main(int argc, char **argv)
 	}
 	if (metrics != NULL)
 		log_info("serving metrics on %s (GET /metrics)", cfg->keyd_metrics_listen);
+	if (holds_start(keyd, ks, &err) != CABLES_OK)
+		fatalx("%s", err.msg);
 	if (cfg->keyd_pid_file != NULL)
 		write_pid(cfg->keyd_pid_file);
 	if (cfg->exchange_key != NULL && cfg->keyd_user == NULL && cfg->user != NULL)
@@ -612,6 +617,7 @@ main(int argc, char **argv)
 		unlink(cfg->keyd_pid_file);
 	metrics_server_stop(metrics);
 	xserver_stop(xserver);
+	holds_stop();
 	khsign_free(khsign);
 	pgp_temp_home_remove(home);
 	keyd_free(keyd);	/* and with it cfg */

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "keystore.h"
 #include "metrics.h"
+#include "notice.h"
 #include "util.h"
 
 enum key_type {
@@ -40,6 +41,7 @@ enum key_type {
 	T_PEER,		/* "DOMAIN https://URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]", may repeat */
 	T_TOKEN,	/* an RFC 2045 token (what an authserv-id may be unquoted) */
 	T_LOOPBACK,	/* ADDRESS:PORT on a loopback address (metrics.h), or "none" */
+	T_COMMAND,	/* a command line: an absolute program path and its arguments (notice.h) */
 };
 
 struct key {
@@ -77,7 +79,7 @@ static const struct key keys[] = {
 	{ "SenderLogins",	T_OPTPATH,	NULL,			OFF(sender_logins_path), NULL, false, 0 },
 	{ "SignUnauthenticated", T_BOOL,	"no",			OFF(sign_unauthenticated), bool_words, false, 0 },
 	{ "EncryptToSelf",	T_ATTR,		"no",			OFF(policy), NULL, false, PA_SELF },
-	{ "On-KeyNotFound",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEY_NOT_FOUND },
+	{ "On-KeyNotFound",	T_ATTR,		"hold",		OFF(policy), NULL, false, PA_ON_KEY_NOT_FOUND },
 	{ "On-InternalError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_INTERNAL_ERROR },
 	{ "On-DecryptError",	T_ATTR,		"accept",		OFF(policy), NULL, false, PA_ON_DECRYPT_ERROR },
 	{ "On-KeydError",	T_ATTR,		"tempfail",		OFF(policy), NULL, false, PA_ON_KEYD_ERROR },
@@ -85,6 +87,10 @@ static const struct key keys[] = {
 	{ "HeaderProtection",	T_ATTR,		"baseline",		OFF(policy), NULL, false, PA_HEADER_PROTECTION },
 	{ "Padding",		T_ATTR,		"buckets",		OFF(policy), NULL, false, PA_PADDING },
 	{ "ForwardSecrecy",	T_ATTR,		"prefer",		OFF(policy), NULL, false, PA_FORWARD_SECRECY },
+	{ "HoldNotice",		T_ATTR,		"yes",			OFF(policy), NULL, false, PA_HOLD_NOTICE },
+	{ "HoldTime",		T_SECONDS,	"7d",			OFF(hold_time_ms), NULL, false, 0 },
+	{ "HoldAddress",	T_OPTSTRING,	"postmaster",		OFF(hold_address), NULL, false, 0 },
+	{ "MailCommand",	T_COMMAND,	"/usr/sbin/sendmail",	OFF(mail_command), NULL, false, 0 },
 	{ "Policy",		T_POLICY,	NULL,			OFF(policy), NULL, true, 0 },
 	{ "TrustAnchors",	T_ANCHORS,	NULL,			OFF(trust_anchors), NULL, false, 0 },
 	{ "HarvestCertificates", T_BOOL,	"yes",			OFF(harvest_certificates), bool_words, false, 0 },
@@ -529,6 +535,11 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 		if (v[0] != '/')
 			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not an absolute path or 'none'", k->name, v);
 		break;
+	case T_COMMAND:
+		if (notice_command_check(v, NULL) != CABLES_OK)
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not a command line (an absolute program "
+			    "path and at most %d arguments)", k->name, v, NOTICE_COMMAND_WORDS - 1);
+		break;
 	case T_OPTSTRING:
 		if (str_ieq(v, "none")) {
 			free(*(char **)field);
@@ -923,6 +934,8 @@ config_free(struct config *c)
 	free(c->resolver);
 	free(c->dnssec_anchor);
 	free(c->reinject_to);
+	free(c->hold_address);
+	free(c->mail_command);
 	free(c->authserv_id);
 	free(c->reinject_key);
 	free(c->sender_logins_path);

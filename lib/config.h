@@ -99,6 +99,9 @@ struct config {
 	char *dnssec_anchor;		/* DNSSECTrustAnchor: DS/DNSKEY records */
 	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */
 	unsigned long lookup_timeout_ms;	/* LookupTimeout */
+	unsigned long hold_time_ms;	/* HoldTime: how long a held message waits for keys before it is returned */
+	char *hold_address;	/* HoldAddress: the only recipient of a held copy in the MTA's queue */
+	char *mail_command;	/* MailCommand: sends notices and resubmits released messages (notice.h) */
 	unsigned long unresponsive_time_ms;	/* UnresponsiveTime: how long a domain that did not answer is marked */
 	unsigned long cache_min_ttl_ms;	/* CacheMinTTL */
 	unsigned long cache_max_ttl_ms;	/* CacheMaxTTL */

@@ -175,6 +175,51 @@ keystore_data_version(struct keystore *ks, long long *version, struct cables_err
 	return ks->ops->data_version(ks, version, err);
 }
 
+cables_status
+keystore_held_add(struct keystore *ks, const struct held_record *h, struct cables_err *err)
+{
+	return ks->ops->held_add(ks, h, err);
+}
+
+cables_status
+keystore_held_get(struct keystore *ks, const char *id, bool with_message, struct held_record *out,
+    struct cables_err *err)
+{
+	return ks->ops->held_get(ks, id, with_message, out, err);
+}
+
+cables_status
+keystore_held_list(struct keystore *ks, bool due, time_t now, struct held_record **out, size_t *n,
+    struct cables_err *err)
+{
+	return ks->ops->held_list(ks, due, now, out, n, err);
+}
+
+cables_status
+keystore_held_claim(struct keystore *ks, const char *id, time_t now, bool due, time_t until, bool *claimed,
+    struct cables_err *err)
+{
+	return ks->ops->held_claim(ks, id, now, due, until, claimed, err);
+}
+
+cables_status
+keystore_held_update(struct keystore *ks, const struct held_record *h, struct cables_err *err)
+{
+	return ks->ops->held_update(ks, h, err);
+}
+
+cables_status
+keystore_held_delete(struct keystore *ks, const char *id, struct cables_err *err)
+{
+	return ks->ops->held_delete(ks, id, err);
+}
+
+cables_status
+keystore_held_prune(struct keystore *ks, time_t before, struct cables_err *err)
+{
+	return ks->ops->held_prune(ks, before, err);
+}
+
 bool
 key_source_discovered(const char *source)
 {
@@ -226,3 +271,22 @@ key_pin_release(struct key_pin *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void
+held_record_release(struct held_record *h)
+{
+	free(h->sender);
+	free(h->recipients);
+	free(h->waiting);
+	if (h->message != NULL)
+		OPENSSL_clear_free(h->message, h->message_len);
+	free(h->last_error);
+	memset(h, 0, sizeof(*h));
+}
+
+void
+held_list_release(struct held_record *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		held_record_release(&list[i]);
+	free(list);
+}

@@ -28,7 +28,7 @@
 
 #include "status.h"
 
-#define KEYSTORE_SCHEMA_VERSION 2
+#define KEYSTORE_SCHEMA_VERSION 3
 
 /* not_after of a key that does not expire (9999-12-31T23:59:59Z). */
 #define KEYSTORE_NEVER_EXPIRES 253402300799LL
@@ -199,5 +199,66 @@ cables_status keystore_pin_delete(struct keystore *ks, const char *address, size
  * it changes on every call, so such a cache never hits.
  */
 cables_status keystore_data_version(struct keystore *ks, long long *version, struct cables_err *err);
+
+/*
+ * Held messages (schema 3; doc/hold.md): a message On-KeyNotFound hold took
+ * in, as it arrived, with its envelope and the recipients still waiting
+ * for a key.  The milter adds a row before it answers the MTA; cables-keyd
+ * (or cables-keyctl held) resubmits the message when the keys are there
+ * and marks it released, or returns it to its sender and deletes it.  A
+ * released row stays a while (keystore_held_prune) so that the
+ * resubmitted copy's "X-Cables-Release: ID TOKEN" field still names it.
+ */
+#define KEYSTORE_HELD_ID_LEN 16		/* hex digits */
+#define KEYSTORE_HELD_TOKEN_LEN 32
+
+struct held_record {
+	char id[KEYSTORE_HELD_ID_LEN + 1];
+	char token[KEYSTORE_HELD_TOKEN_LEN + 1];
+	char queue_id[64];	/* the MTA's queue ID of the held copy */
+	char *sender;		/* "" for the null sender */
+	char *recipients;	/* every original recipient, one per line */
+	char *waiting;		/* "ADDRESS<TAB>why" lines: recipients without a usable key */
+	uint8_t *message;	/* as received (header fields, empty line, body); NULL when not asked for */
+	size_t message_len;
+	int notify;		/* tell the sender (HoldNotice) */
+	char state[12];		/* "held" or "released" */
+	long long held_at;
+	long long next_try;	/* when to look for the keys again */
+	int tries;
+	int notified;		/* the sender was told it is held */
+	char *last_error;	/* NULL when none */
+};
+
+void held_record_release(struct held_record *h);
+void held_list_release(struct held_record *list, size_t n);
+cables_status keystore_held_add(struct keystore *ks, const struct held_record *h, struct cables_err *err);
+/* The row of id (with the message when with_message); CABLES_ERR_NOTFOUND when there is none. */
+cables_status keystore_held_get(struct keystore *ks, const char *id, bool with_message, struct held_record *out,
+    struct cables_err *err);
+/* Rows in state "held", without their messages; only those due at now when due is true. */
+cables_status keystore_held_list(struct keystore *ks, bool due, time_t now, struct held_record **out, size_t *n,
+    struct cables_err *err);
+/*
+ * Take the held row id for one look (held_try, held_return) until until,
+ * atomically, so that of several cables-keyd (one per MTA on a shared
+ * store, or two on one host) and cables-keyctl held only one releases or
+ * returns it: only while it is held, no one else's claim runs (claimed
+ * until now or earlier) and, when due, its next_try has come.  *claimed is
+ * false when it was not taken (another process has it, or it is not held
+ * or not due).  keystore_held_update() and keystore_held_delete() end the
+ * claim; a claimant that dies leaves it to expire at until.
+ */
+cables_status keystore_held_claim(struct keystore *ks, const char *id, time_t now, bool due, time_t until,
+    bool *claimed, struct cables_err *err);
+/*
+ * Write back the fields that change: queue_id, waiting, state, next_try, tries, notified, last_error;
+ * and end a claim.
+ */
+cables_status keystore_held_update(struct keystore *ks, const struct held_record *h, struct cables_err *err);
+/* Delete the row of id; CABLES_ERR_NOTFOUND when there is none. */
+cables_status keystore_held_delete(struct keystore *ks, const char *id, struct cables_err *err);
+/* Delete released rows whose next_try (the time of release) is before before. */
+cables_status keystore_held_prune(struct keystore *ks, time_t before, struct cables_err *err);
 
 #endif

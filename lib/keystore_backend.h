@@ -44,6 +44,15 @@ struct keystore_ops {
 	int (*changes_fd)(struct keystore *);
 	cables_status (*changes_take)(struct keystore *, keystore_change_fn *, void *, struct cables_err *);
 	cables_status (*data_version)(struct keystore *, long long *, struct cables_err *);
+	cables_status (*held_add)(struct keystore *, const struct held_record *, struct cables_err *);
+	cables_status (*held_get)(struct keystore *, const char *, bool, struct held_record *, struct cables_err *);
+	cables_status (*held_list)(struct keystore *, bool, time_t, struct held_record **, size_t *,
+	    struct cables_err *);
+	cables_status (*held_claim)(struct keystore *, const char *, time_t, bool, time_t, bool *,
+	    struct cables_err *);
+	cables_status (*held_update)(struct keystore *, const struct held_record *, struct cables_err *);
+	cables_status (*held_delete)(struct keystore *, const char *, struct cables_err *);
+	cables_status (*held_prune)(struct keystore *, time_t, struct cables_err *);
 };
 
 extern const struct keystore_ops keystore_sqlite_ops, keystore_pg_ops;
@@ -53,10 +62,12 @@ cables_status keystore_sqlite_open(struct keystore **ks, const char *path, bool 
 cables_status keystore_pg_open(struct keystore **ks, const char *url, bool create,
     struct cables_err *err);
 
-/* Shared by the backends: the SQL names of the epoch sources, and the columns of a key row. */
+/* Shared by the backends: the SQL names of the epoch sources, and the columns of a key, a held message and a pin. */
 #define KEYSTORE_EPOCH_SOURCES "('" KEYSTORE_EPOCH_SOURCE "', '" KEYSTORE_PEER_EPOCH_SOURCE "')"
 #define KEYSTORE_COLUMNS "id, address, format, fingerprint, public_data, secret_data, " \
 	"not_before, not_after, source, first_seen, last_seen"
+#define KEYSTORE_HELD_COLUMNS "id, token, queue_id, sender, recipients, waiting, notify, state, held_at, " \
+	"next_try, tries, notified, last_error"
 #define KEYSTORE_PIN_COLUMNS "address, format, fingerprint, source, first_seen, last_seen, offered, " \
 	"offered_source, offered_at, changes"
 

@@ -89,6 +89,23 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (address, format));"
 	"CREATE TRIGGER pins_changed AFTER INSERT OR UPDATE OR DELETE ON pins FOR EACH ROW"
 	" EXECUTE FUNCTION cables_notify();",
+	"CREATE TABLE IF NOT EXISTS held ("
+	"  id TEXT PRIMARY KEY,"
+	"  token TEXT NOT NULL,"
+	"  queue_id TEXT NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  recipients TEXT NOT NULL,"
+	"  waiting TEXT NOT NULL,"
+	"  message BYTEA NOT NULL,"
+	"  notify BIGINT NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('held', 'released')),"
+	"  held_at BIGINT NOT NULL,"
+	"  next_try BIGINT NOT NULL,"
+	"  tries BIGINT NOT NULL DEFAULT 0,"
+	"  notified BIGINT NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  claimed_until BIGINT NOT NULL DEFAULT 0);"
+	"CREATE INDEX IF NOT EXISTS held_by_next_try ON held (state, next_try);",
 };
 
 /* Arbitrary: the advisory lock that serialises schema checks of the MTAs sharing the store. */
@@ -180,7 +197,7 @@ link_give(struct pg_store *s, struct pg_link *l)
 }
 
 /*
- * Run sql with n text parameters (values[i] NULL is SQL NULL; a parameter
+ * Run sql with n (up to 16) text parameters (values[i] NULL is SQL NULL; a parameter
  * with a nonzero length in lens is binary, for bytea), results binary,
  * on l.  Once more after a reconnect when the connection was found gone.
  * *out is the result on CABLES_OK (PQclear it).
@@ -189,7 +206,7 @@ static cables_status
 pg_run(struct pg_store *s, struct pg_link *l, const char *sql, int n, const char *const *values, const int *lens,
     const char *what, PGresult **out, struct cables_err *err)
 {
-	int formats[12];
+	int formats[16];
 	cables_status st;
 
 	*out = NULL;
@@ -750,6 +767,167 @@ pg_data_version(struct keystore *base, long long *version, struct cables_err *er
 	return CABLES_OK;
 }
 
+/* ---- held messages (schema 3; doc/hold.md) ---- */
+
+static void
+held_from_row(const PGresult *res, int row, struct held_record *h)
+{
+	const char *t;
+
+	memset(h, 0, sizeof(*h));
+	strlcpy_c(h->id, (t = text_col(res, row, 0)) != NULL ? t : "", sizeof(h->id));
+	strlcpy_c(h->token, (t = text_col(res, row, 1)) != NULL ? t : "", sizeof(h->token));
+	strlcpy_c(h->queue_id, (t = text_col(res, row, 2)) != NULL ? t : "", sizeof(h->queue_id));
+	h->sender = xstrdup((t = text_col(res, row, 3)) != NULL ? t : "");
+	h->recipients = xstrdup((t = text_col(res, row, 4)) != NULL ? t : "");
+	h->waiting = xstrdup((t = text_col(res, row, 5)) != NULL ? t : "");
+	h->notify = (int)int8_col(res, row, 6);
+	strlcpy_c(h->state, (t = text_col(res, row, 7)) != NULL ? t : "", sizeof(h->state));
+	h->held_at = int8_col(res, row, 8);
+	h->next_try = int8_col(res, row, 9);
+	h->tries = (int)int8_col(res, row, 10);
+	h->notified = (int)int8_col(res, row, 11);
+	h->last_error = (t = text_col(res, row, 12)) != NULL ? xstrdup(t) : NULL;
+	if (PQnfields(res) > 13)
+		h->message = blob_dup(res, row, 13, &h->message_len);
+}
+
+static cables_status
+pg_held_add(struct keystore *base, const struct held_record *h, struct cables_err *err)
+{
+	static const char sql[] = "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, state, "
+	    "last_error, notify, held_at, next_try, tries, notified, message) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+	char no[24], ha[24], nt[24], tr[24], nd[24];
+	const char *v[14] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
+	    h->last_error, num(no, sizeof(no), h->notify), num(ha, sizeof(ha), h->held_at),
+	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified),
+	    h->message_len > 0 ? (const char *)h->message : "" };
+	int lens[14] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)h->message_len };
+
+	if (h->message == NULL || h->message_len > INT32_MAX)
+		return cables_fail(err, CABLES_ERR_TOOBIG, "key store %s: a held message must have 1 to 2 GB",
+		    base->name);
+	return change_rows((struct pg_store *)base, sql, 14, v, lens, "adding a held message", NULL, err);
+}
+
+static cables_status
+pg_held_get(struct keystore *base, const char *id, bool with_message, struct held_record *out,
+    struct cables_err *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	const char *sql = with_message ? "SELECT " KEYSTORE_HELD_COLUMNS ", message FROM held WHERE id = $1" :
+	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE id = $1";
+	const char *v[1] = { id };
+	struct pg_link *l;
+	PGresult *res;
+	cables_status st;
+
+	memset(out, 0, sizeof(*out));
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, 1, v, NULL, "reading a held message", &res, err)) == CABLES_OK) {
+		if (PQntuples(res) > 0)
+			held_from_row(res, 0, out);
+		else
+			st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", id);
+	}
+	PQclear(res);
+	link_give(s, l);
+	return st;
+}
+
+static cables_status
+pg_held_list(struct keystore *base, bool due, time_t now, struct held_record **out, size_t *n,
+    struct cables_err *err)
+{
+	struct pg_store *s = (struct pg_store *)base;
+	const char *sql = due ? "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' AND next_try <= $1 "
+	    "ORDER BY next_try LIMIT 1000" :
+	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' ORDER BY held_at";
+	char nw[24];
+	const char *v[1] = { num(nw, sizeof(nw), (long long)now) };
+	struct pg_link *l;
+	PGresult *res;
+	cables_status st;
+
+	*out = NULL;
+	*n = 0;
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, due ? 1 : 0, v, NULL, "listing held messages", &res, err)) == CABLES_OK &&
+	    PQntuples(res) > 0) {
+		*out = xcalloc((size_t)PQntuples(res), sizeof(**out));
+		for (int i = 0; i < PQntuples(res); i++)
+			held_from_row(res, i, &(*out)[i]);
+		*n = (size_t)PQntuples(res);
+	}
+	PQclear(res);
+	link_give(s, l);
+	return st;
+}
+
+/*
+ * One UPDATE, which row locks make atomic: of the keyds of several MTAs
+ * asking at once, one changes the row and the others' see it claimed (a
+ * statement that waited for the lock checks its WHERE again on the new row).
+ */
+static cables_status
+pg_held_claim(struct keystore *base, const char *id, time_t now, bool due, time_t until, bool *claimed,
+    struct cables_err *err)
+{
+	static const char sql[] = "UPDATE held SET claimed_until = $2 WHERE id = $1 AND state = 'held' "
+	    "AND claimed_until <= $3 AND ($4 = 0 OR next_try <= $3)";
+	char un[24], nw[24];
+	const char *v[4] = { id, num(un, sizeof(un), (long long)until), num(nw, sizeof(nw), (long long)now),
+	    due ? "1" : "0" };
+	size_t n = 0;
+	cables_status st;
+
+	st = change_rows((struct pg_store *)base, sql, 4, v, NULL, "claiming a held message", &n, err);
+	*claimed = st == CABLES_OK && n == 1;
+	return st;
+}
+
+static cables_status
+pg_held_update(struct keystore *base, const struct held_record *h, struct cables_err *err)
+{
+	static const char sql[] = "UPDATE held SET queue_id = $1, waiting = $2, state = $3, last_error = $4, "
+	    "next_try = $6, tries = $7, notified = $8, claimed_until = 0 WHERE id = $5";
+	char nt[24], tr[24], nd[24];
+	const char *v[8] = { h->queue_id, h->waiting, h->state, h->last_error, h->id,
+	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified) };
+	size_t n = 0;
+	cables_status st;
+
+	st = change_rows((struct pg_store *)base, sql, 8, v, NULL, "updating a held message", &n, err);
+	if (st == CABLES_OK && n == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", h->id);
+	return st;
+}
+
+static cables_status
+pg_held_delete(struct keystore *base, const char *id, struct cables_err *err)
+{
+	const char *v[1] = { id };
+	size_t n = 0;
+	cables_status st;
+
+	st = change_rows((struct pg_store *)base, "DELETE FROM held WHERE id = $1", 1, v, NULL,
+	    "deleting a held message", &n, err);
+	if (st == CABLES_OK && n == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", id);
+	return st;
+}
+
+static cables_status
+pg_held_prune(struct keystore *base, time_t before, struct cables_err *err)
+{
+	char bf[24];
+	const char *v[1] = { num(bf, sizeof(bf), (long long)before) };
+
+	return change_rows((struct pg_store *)base, "DELETE FROM held WHERE state = 'released' AND next_try < $1",
+	    1, v, NULL, "pruning held messages", NULL, err);
+}
+
 const struct keystore_ops keystore_pg_ops = {
 	.type = "postgresql",
 	.close = pg_close,
@@ -768,4 +946,11 @@ const struct keystore_ops keystore_pg_ops = {
 	.changes_fd = pg_changes_fd,
 	.changes_take = pg_changes_take,
 	.data_version = pg_data_version,
+	.held_add = pg_held_add,
+	.held_get = pg_held_get,
+	.held_list = pg_held_list,
+	.held_claim = pg_held_claim,
+	.held_update = pg_held_update,
+	.held_delete = pg_held_delete,
+	.held_prune = pg_held_prune,
 };

@@ -52,6 +52,27 @@ static const char *const migrations[] = {
 	"  offered_at INTEGER,"
 	"  changes INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (address, format));",
+	/*
+	 * Schema 3: messages held for keys (On-KeyNotFound hold, doc/hold.md);
+	 * claimed_until: a look at a row (keystore_held_claim) runs until then.
+	 */
+	"CREATE TABLE IF NOT EXISTS held ("
+	"  id TEXT PRIMARY KEY,"
+	"  token TEXT NOT NULL,"
+	"  queue_id TEXT NOT NULL,"
+	"  sender TEXT NOT NULL,"
+	"  recipients TEXT NOT NULL,"
+	"  waiting TEXT NOT NULL,"
+	"  message BLOB NOT NULL,"
+	"  notify INTEGER NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('held', 'released')),"
+	"  held_at INTEGER NOT NULL,"
+	"  next_try INTEGER NOT NULL,"
+	"  tries INTEGER NOT NULL DEFAULT 0,"
+	"  notified INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  claimed_until INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX IF NOT EXISTS held_by_next_try ON held (state, next_try);",
 };
 
 static cables_status
@@ -651,6 +672,203 @@ sqlite_data_version(struct keystore *base, long long *version, struct cables_err
 	return st;
 }
 
+/* ---- held messages (schema 3; doc/hold.md) ---- */
+
+static void
+held_from_row(sqlite3_stmt *stmt, struct held_record *h)
+{
+	memset(h, 0, sizeof(*h));
+	strlcpy_c(h->id, text_col(stmt, 0), sizeof(h->id));
+	strlcpy_c(h->token, text_col(stmt, 1), sizeof(h->token));
+	strlcpy_c(h->queue_id, text_col(stmt, 2), sizeof(h->queue_id));
+	h->sender = xstrdup(text_col(stmt, 3));
+	h->recipients = xstrdup(text_col(stmt, 4));
+	h->waiting = xstrdup(text_col(stmt, 5));
+	h->notify = sqlite3_column_int(stmt, 6);
+	strlcpy_c(h->state, text_col(stmt, 7), sizeof(h->state));
+	h->held_at = sqlite3_column_int64(stmt, 8);
+	h->next_try = sqlite3_column_int64(stmt, 9);
+	h->tries = sqlite3_column_int(stmt, 10);
+	h->notified = sqlite3_column_int(stmt, 11);
+	h->last_error = sqlite3_column_type(stmt, 12) == SQLITE_NULL ? NULL : xstrdup(text_col(stmt, 12));
+	if (sqlite3_column_count(stmt) > 13)
+		h->message = blob_dup(stmt, 13, &h->message_len);
+}
+
+/* Run one statement with bound text/integer parameters; changes in *changed when not NULL. */
+static cables_status
+held_exec(struct sqlite_store *ks, const char *sql, const char *what, const char *const *texts, size_t ntexts,
+    const long long *ints, size_t nints, const struct held_record *blob, int *changed, struct cables_err *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	int i = 1;
+
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, what);
+		goto out;
+	}
+	for (size_t k = 0; k < ntexts; k++, i++)
+		if (texts[k] != NULL)
+			sqlite3_bind_text(stmt, i, texts[k], -1, SQLITE_STATIC);
+	for (size_t k = 0; k < nints; k++, i++)
+		sqlite3_bind_int64(stmt, i, ints[k]);
+	if (blob != NULL)
+		sqlite3_bind_blob(stmt, i, blob->message, (int)blob->message_len, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_DONE)
+		st = db_fail(ks, err, what);
+	else if (changed != NULL)
+		*changed = sqlite3_changes(ks->db);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+static cables_status
+sqlite_held_add(struct keystore *base, const struct held_record *h, struct cables_err *err)
+{
+	static const char sql[] = "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, state, "
+	    "last_error, notify, held_at, next_try, tries, notified, message) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+	const char *texts[] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
+	    h->last_error };
+	long long ints[] = { h->notify, h->held_at, h->next_try, h->tries, h->notified };
+
+	if (h->message == NULL || h->message_len > INT32_MAX)
+		return cables_fail(err, CABLES_ERR_TOOBIG, "key store %s: a held message must have 1 to 2 GB",
+		    base->name);
+	return held_exec((struct sqlite_store *)base, sql, "adding a held message", texts, 8, ints, 5, h, NULL,
+	    err);
+}
+
+static cables_status
+sqlite_held_get(struct keystore *base, const char *id, bool with_message, struct held_record *out,
+    struct cables_err *err)
+{
+	struct sqlite_store *ks = (struct sqlite_store *)base;
+	const char *sql = with_message ? "SELECT " KEYSTORE_HELD_COLUMNS ", message FROM held WHERE id = ?1" :
+	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE id = ?1";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing held message lookup");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		held_from_row(stmt, out);
+	else if (rc == SQLITE_DONE)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", id);
+	else
+		st = db_fail(ks, err, "reading a held message");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+static cables_status
+sqlite_held_list(struct keystore *base, bool due, time_t now, struct held_record **out, size_t *n,
+    struct cables_err *err)
+{
+	struct sqlite_store *ks = (struct sqlite_store *)base;
+	const char *sql = due ? "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' AND next_try <= ?1 "
+	    "ORDER BY next_try LIMIT 1000" :
+	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' ORDER BY held_at";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing held message list");
+		goto out;
+	}
+	if (due)
+		sqlite3_bind_int64(stmt, 1, (long long)now);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		held_from_row(stmt, &(*out)[(*n)++]);
+	}
+	if (rc != SQLITE_DONE)
+		st = db_fail(ks, err, "listing held messages");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+/* One UPDATE: of two keyds (two connections to one file) only one changes the row. */
+static cables_status
+sqlite_held_claim(struct keystore *base, const char *id, time_t now, bool due, time_t until, bool *claimed,
+    struct cables_err *err)
+{
+	static const char sql[] = "UPDATE held SET claimed_until = ?2 WHERE id = ?1 AND state = 'held' "
+	    "AND claimed_until <= ?3 AND (?4 = 0 OR next_try <= ?3)";
+	const char *texts[] = { id };
+	long long ints[] = { (long long)until, (long long)now, due };
+	int changed = 0;
+	cables_status st;
+
+	st = held_exec((struct sqlite_store *)base, sql, "claiming a held message", texts, 1, ints, 3, NULL,
+	    &changed, err);
+	*claimed = st == CABLES_OK && changed == 1;
+	return st;
+}
+
+static cables_status
+sqlite_held_update(struct keystore *base, const struct held_record *h, struct cables_err *err)
+{
+	static const char sql[] = "UPDATE held SET queue_id = ?1, waiting = ?2, state = ?3, last_error = ?4, "
+	    "next_try = ?6, tries = ?7, notified = ?8, claimed_until = 0 WHERE id = ?5";
+	const char *texts[] = { h->queue_id, h->waiting, h->state, h->last_error, h->id };
+	long long ints[] = { h->next_try, h->tries, h->notified };
+	int changed = 0;
+	cables_status st;
+
+	st = held_exec((struct sqlite_store *)base, sql, "updating a held message", texts, 5, ints, 3, NULL,
+	    &changed, err);
+	if (st == CABLES_OK && changed == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", h->id);
+	return st;
+}
+
+static cables_status
+sqlite_held_delete(struct keystore *base, const char *id, struct cables_err *err)
+{
+	const char *texts[] = { id };
+	int changed = 0;
+	cables_status st;
+
+	st = held_exec((struct sqlite_store *)base, "DELETE FROM held WHERE id = ?1", "deleting a held message",
+	    texts, 1, NULL, 0, NULL, &changed, err);
+	if (st == CABLES_OK && changed == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", id);
+	return st;
+}
+
+static cables_status
+sqlite_held_prune(struct keystore *base, time_t before, struct cables_err *err)
+{
+	long long ints[] = { (long long)before };
+
+	return held_exec((struct sqlite_store *)base, "DELETE FROM held WHERE state = 'released' AND next_try < ?1",
+	    "pruning held messages", NULL, 0, ints, 1, NULL, NULL, err);
+}
+
 const struct keystore_ops keystore_sqlite_ops = {
 	.type = "sqlite",
 	.close = sqlite_close,
@@ -669,4 +887,11 @@ const struct keystore_ops keystore_sqlite_ops = {
 	.changes_fd = sqlite_changes_fd,
 	.changes_take = sqlite_changes_take,
 	.data_version = sqlite_data_version,
+	.held_add = sqlite_held_add,
+	.held_get = sqlite_held_get,
+	.held_list = sqlite_held_list,
+	.held_claim = sqlite_held_claim,
+	.held_update = sqlite_held_update,
+	.held_delete = sqlite_held_delete,
+	.held_prune = sqlite_held_prune,
 };

@@ -15,7 +15,7 @@
 static const char *const policy_words[] = { "never", "encrypt", "require", NULL };
 static const char *const format_words[] = { "smime", "pgp", "auto", NULL };
 static const char *const bool_words[] = { "no", "yes", NULL };
-static const char *const action_words[] = { "tempfail", "reject", "accept", "quarantine", NULL };
+static const char *const action_words[] = { "tempfail", "reject", "accept", "quarantine", "hold", NULL };
 /* In the order of enum hp_policy (hp.h) and enum pad_mode (pad.h). */
 static const char *const hcp_words[] = { "none", "baseline", "shy", "off", NULL };
 static const char *const padding_words[] = { "none", "buckets", NULL };
@@ -35,7 +35,7 @@ static const struct {
 	[PA_FORMAT] = { "Format", format_words, 07, FORMAT_AUTO },
 	[PA_SIGN] = { "Sign", bool_words, 03, 0 },
 	[PA_SELF] = { "EncryptToSelf", bool_words, 03, 0 },
-	[PA_ON_KEY_NOT_FOUND] = { "On-KeyNotFound", action_words, 03, ACTION_TEMPFAIL },
+	[PA_ON_KEY_NOT_FOUND] = { "On-KeyNotFound", action_words, 023, ACTION_HOLD },
 	[PA_ON_INTERNAL_ERROR] = { "On-InternalError", action_words, 07, ACTION_TEMPFAIL },
 	[PA_ON_DECRYPT_ERROR] = { "On-DecryptError", action_words, 017, ACTION_ACCEPT },
 	[PA_ON_KEYD_ERROR] = { "On-KeydError", action_words, 07, ACTION_TEMPFAIL },
@@ -43,6 +43,7 @@ static const struct {
 	[PA_HEADER_PROTECTION] = { "HeaderProtection", hcp_words, 017, HP_POLICY_BASELINE },
 	[PA_PADDING] = { "Padding", padding_words, 03, PAD_BUCKETS },
 	[PA_FORWARD_SECRECY] = { "ForwardSecrecy", fs_words, 07, FS_PREFER },
+	[PA_HOLD_NOTICE] = { "HoldNotice", bool_words, 03, 1 },
 };
 
 const char *

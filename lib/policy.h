@@ -36,6 +36,7 @@ enum fail_action {
 	ACTION_REJECT,		/* 5xx: the sender gets a bounce */
 	ACTION_ACCEPT,		/* pass the message as it is (never plaintext to a require recipient) */
 	ACTION_QUARANTINE,	/* accept into the MTA's hold queue (On-DecryptError only) */
+	ACTION_HOLD,		/* accept and hold until the keys are found (On-KeyNotFound only; doc/hold.md) */
 };
 
 enum key_format { FORMAT_SMIME, FORMAT_PGP, FORMAT_AUTO };
@@ -52,7 +53,7 @@ enum policy_attr {
 	PA_FORMAT,		/* enum key_format */
 	PA_SIGN,		/* 0/1, by sender */
 	PA_SELF,		/* EncryptToSelf 0/1, by sender */
-	PA_ON_KEY_NOT_FOUND,	/* tempfail|reject */
+	PA_ON_KEY_NOT_FOUND,	/* tempfail|reject|hold */
 	PA_ON_INTERNAL_ERROR,	/* tempfail|reject|accept */
 	PA_ON_DECRYPT_ERROR,	/* accept|tempfail|reject|quarantine */
 	PA_ON_KEYD_ERROR,	/* accept|tempfail|reject: cables-keyd could not be asked */
@@ -60,6 +61,7 @@ enum policy_attr {
 	PA_HEADER_PROTECTION,	/* enum hp_policy (hp.h): none|baseline|shy|off */
 	PA_PADDING,		/* enum pad_mode (pad.h): none|buckets */
 	PA_FORWARD_SECRECY,	/* enum fs_policy: require|prefer|off */
+	PA_HOLD_NOTICE,		/* 0/1, by sender: tell the sender a message is held, released, returned */
 	PA_COUNT
 };
 

@@ -48,10 +48,14 @@ strip_forged(struct message *m, const struct mta *mta, char *note, size_t len)
 	for (unsigned int i = m->outer[OUTER_X_CABLES]; i > 0; i--)
 		if (mta->chgheader(mta->ctx, "X-Cables", (int)i, NULL) != 0)
 			return -1;
+	/* Our own resubmission's field too: it was read at end of header (hold.h), and goes no further. */
+	for (unsigned int i = m->outer[OUTER_RELEASE]; i > 0; i--)
+		if (mta->chgheader(mta->ctx, "X-Cables-Release", (int)i, NULL) != 0)
+			return -1;
 	for (size_t i = m->nauthres_ours; i > 0; i--)
 		if (mta->chgheader(mta->ctx, "Authentication-Results", (int)m->authres_ours[i - 1], NULL) != 0)
 			return -1;
-	if (message_forged_fields(m) > 0)
+	if (m->outer[OUTER_X_CABLES] + m->nauthres_ours > 0)
 		snprintf(note, len, "; forged fields removed: %u X-Cables, %zu Authentication-Results (%s)",
 		    m->outer[OUTER_X_CABLES], m->nauthres_ours, m->authserv_id);
 	return 0;

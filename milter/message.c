@@ -12,7 +12,7 @@
 #include "util.h"
 
 const char *const outer_field_names[OUTER_COUNT] = {
-	"X-Cables", "X-Cables-Reinjected", "Subject", "From", "To", "Cc", "Reply-To", "Date", "Message-ID", "In-Reply-To",
+	"X-Cables", "X-Cables-Reinjected", "X-Cables-Release", "Subject", "From", "To", "Cc", "Reply-To", "Date", "Message-ID", "In-Reply-To",
 	"References",
 };
 
@@ -60,6 +60,7 @@ message_free(struct message *m)
 	free(m->content);
 	free(m->from);
 	free(m->marker);
+	free(m->release);
 	free(m->authres_ours);
 	spool_free(m->headers);
 	buf_release(&m->visible);
@@ -199,6 +200,8 @@ message_add_header(struct message *m, const char *name, const char *value)
 				m->from = xstrdup(value);
 			if (i == OUTER_MARKER && m->outer[i] == 0)
 				m->marker = xstrdup(value);
+			if (i == OUTER_RELEASE && m->outer[i] == 0)
+				m->release = xstrdup(value);
 			m->outer[i]++;
 		}
 	if (!mime_is_content_header(name, strlen(name)))
@@ -225,7 +228,7 @@ enum fail_action
 fail_action_combine(enum fail_action a, enum fail_action b)
 {
 	static const int rank[] = {
-		[ACTION_TEMPFAIL] = 3, [ACTION_REJECT] = 2, [ACTION_QUARANTINE] = 1, [ACTION_ACCEPT] = 0,
+		[ACTION_TEMPFAIL] = 4, [ACTION_REJECT] = 3, [ACTION_HOLD] = 2, [ACTION_QUARANTINE] = 1, [ACTION_ACCEPT] = 0,
 	};
 
 	return rank[a] >= rank[b] ? a : b;
@@ -245,7 +248,7 @@ message_combine_actions(struct message *m, const struct config *cfg)
 unsigned int
 message_forged_fields(const struct message *m)
 {
-	return m->outer[OUTER_X_CABLES] + (unsigned int)m->nauthres_ours;
+	return m->outer[OUTER_X_CABLES] + m->outer[OUTER_RELEASE] + (unsigned int)m->nauthres_ours;
 }
 
 bool

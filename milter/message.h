@@ -66,7 +66,7 @@ struct group {
 
 /* Outer header fields counted, for anti-forgery and header protection. */
 enum outer_field {
-	OUTER_X_CABLES, OUTER_MARKER, OUTER_SUBJECT, OUTER_FROM, OUTER_TO, OUTER_CC, OUTER_REPLY_TO,
+	OUTER_X_CABLES, OUTER_MARKER, OUTER_RELEASE, OUTER_SUBJECT, OUTER_FROM, OUTER_TO, OUTER_CC, OUTER_REPLY_TO,
 	OUTER_DATE, OUTER_MESSAGE_ID, OUTER_IN_REPLY_TO, OUTER_REFERENCES, OUTER_COUNT
 };
 
@@ -93,6 +93,7 @@ struct message {
 	size_t nauthres_ours;
 	char *from;		/* value of the first From field */
 	char *marker;		/* value of the first re-injection marker field */
+	char *release;		/* value of the first X-Cables-Release field (a held message resubmitted; hold.h) */
 	char marker_note[128];	/* for the log line: a marker field was removed */
 	bool have_early;	/* decided at end of header, but a marker needs the body */
 	struct outcome early;
@@ -137,7 +138,8 @@ void message_add_body(struct message *m, const void *p, size_t n);
 
 /*
  * The strictest of two actions for one message with several recipients:
- * tempfail (nothing lost) before reject before quarantine before accept.
+ * tempfail (nothing lost) before reject before hold before quarantine
+ * before accept.
  */
 enum fail_action fail_action_combine(enum fail_action a, enum fail_action b);
 

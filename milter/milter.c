@@ -64,6 +64,7 @@ struct conn {
 	bool have_client;
 	bool leadspc;		/* SMFIP_HDR_LEADSPC negotiated */
 	bool can_delrcpt;	/* the MTA lets us remove recipients (split delivery) */
+	bool can_hold;		/* and add them, and quarantine (On-KeyNotFound hold) */
 	bool gate;		/* the re-injection listener ({daemon_name} is ReinjectDaemonName) */
 	bool no_rcpt_check;	/* keyd failed an RCPT check of this message: no more of them */
 	struct message *msg;
@@ -249,6 +250,12 @@ mta_delrcpt(void *arg, const char *rcpt)
 }
 
 static int
+mta_addrcpt(void *arg, const char *rcpt)
+{
+	return smfi_addrcpt(arg, (char *)rcpt) == MI_SUCCESS ? 0 : -1;
+}
+
+static int
 mta_quarantine(void *arg, const char *reason)
 {
 	return smfi_quarantine(arg, (char *)reason) == MI_SUCCESS ? 0 : -1;
@@ -329,7 +336,8 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
     unsigned long *pf3)
 {
 	const unsigned long actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
-	const unsigned long optional = SMFIF_DELRCPT | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
+	const unsigned long optional = SMFIF_DELRCPT | SMFIF_ADDRCPT | SMFIF_QUARANTINE | SMFIF_SETSYMLIST;
+	const unsigned long hold = SMFIF_DELRCPT | SMFIF_ADDRCPT | SMFIF_QUARANTINE;
 	/* Fewer round trips: no replies where we always continue, no unused events. */
 	/* RCPT is answered: a recipient that cannot be classified is temp-failed alone. */
 	const unsigned long wanted = SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN |
@@ -355,6 +363,7 @@ mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f
 	c = xcalloc(1, sizeof(*c));
 	c->leadspc = (*pf1 & SMFIP_HDR_LEADSPC) != 0;
 	c->can_delrcpt = (*pf0 & SMFIF_DELRCPT) != 0;
+	c->can_hold = (*pf0 & hold) == hold;
 	smfi_setpriv(ctx, c);
 	return SMFIS_CONTINUE;
 }
@@ -571,7 +580,7 @@ mlfi_eom(SMFICTX *ctx)
 	struct conn *c = conn_of(ctx);
 	struct milter_env env;
 	struct mta mta = { mta_chgheader, mta_addheader, mta_insheader, mta_replacebody, mta_delrcpt,
-	    mta_quarantine, ctx, false };
+	    mta_quarantine, ctx, false, NULL };
 	struct outcome out;
 	sfsistat rc;
 	uint64_t start = metric_now_ns();
@@ -583,6 +592,8 @@ mlfi_eom(SMFICTX *ctx)
 	}
 	env = env_of(c);
 	mta.leadspc = c->leadspc;
+	mta.addrcpt = c->can_hold ? mta_addrcpt : NULL;
+	queue_id(ctx, c->msg);	/* a hold records it */
 	khclient_outage_clear();	/* decryption and signing happen in this callback, on this thread */
 	if (c->gate)
 		gate_check(c->msg, &env, &out);
@@ -620,7 +631,7 @@ mlfi_close(SMFICTX *ctx)
 struct smfiDesc milter_desc = {
 	.xxfi_name = "cables",
 	.xxfi_version = SMFI_VERSION,
-	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_DELRCPT | SMFIF_QUARANTINE |
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY | SMFIF_DELRCPT | SMFIF_ADDRCPT | SMFIF_QUARANTINE |
 	    SMFIF_SETSYMLIST,
 	.xxfi_connect = mlfi_connect,
 	.xxfi_helo = NULL,

@@ -25,6 +25,8 @@ struct mta {
 	int (*quarantine)(void *ctx, const char *reason);	/* hold queue */
 	void *ctx;
 	bool leadspc;
+	/* Add a recipient ("<addr>"); NULL when the MTA does not let the milter add, remove and quarantine (hold.h). */
+	int (*addrcpt)(void *ctx, const char *rcpt);
 };
 
 /*

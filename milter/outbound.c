@@ -11,6 +11,7 @@
 #include "copies.h"
 #include "mime.h"
 #include "handler.h"
+#include "hold.h"
 #include "keydclient.h"
 #include "log.h"
 #include "outbound.h"
@@ -1115,7 +1116,9 @@ outbound_finish(struct message *m, const struct milter_env *env, const struct mt
 		outcome_set(out, VERDICT_ACCEPT, "pass", "already encrypted (%s)", mime_crypto_name(crypto));
 		return;
 	}
-	if (m->plan == PLAN_BLOCKED)
+	if (m->plan == PLAN_BLOCKED && !m->blocked_bcc && m->on_key_not_found == ACTION_HOLD)
+		hold_message(m, env, mta, out);
+	else if (m->plan == PLAN_BLOCKED)
 		refuse_no_key(out, m->on_key_not_found, m->blocked_reason, m->blocked_bcc);
 	else
 		outbound_transform(m, env, mta, out);

@@ -76,7 +76,7 @@ outcome_internal_error(struct outcome *out, enum fail_action a, bool accept_allo
 		outcome_reply(out, "451", "4.3.0", "Cables: private-key service unavailable, please try again later");
 		return;
 	}
-	if (a == ACTION_QUARANTINE || (a == ACTION_ACCEPT && (!accept_allowed || has_require)))
+	if (a == ACTION_QUARANTINE || a == ACTION_HOLD || (a == ACTION_ACCEPT && (!accept_allowed || has_require)))
 		a = ACTION_TEMPFAIL;
 	switch (a) {
 	case ACTION_ACCEPT:
@@ -89,6 +89,7 @@ outcome_internal_error(struct outcome *out, enum fail_action a, bool accept_allo
 		break;
 	case ACTION_TEMPFAIL:
 	case ACTION_QUARANTINE:
+	case ACTION_HOLD:
 		outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "internal error: %s", reason);
 		outcome_reply(out, "451", "4.3.0", "Cables: internal error, please try again later");
 		break;

@@ -55,6 +55,7 @@ static const char usage_text[] =
     "  pins [list] | pins clear ADDRESS  (keys first seen: DNS, key servers, harvested)\n"
     "  stats                            (cables-keyd's and cables-milter's counters)\n"
     "  migrate --from FILE [--force]    (copy a SQLite key store into KeyStore postgresql://...)\n"
+    "  held [list] | held show|release|return ID  (messages waiting for keys: On-KeyNotFound hold)\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
     "  policy unset TARGET [Attribute ...]\n";
@@ -677,6 +678,7 @@ static const struct command {
 	{ "pins", keyctl_pins },
 	{ "stats", keyctl_stats },
 	{ "migrate", keyctl_migrate },
+	{ "held", keyctl_held },
 };
 
 int

@@ -53,5 +53,6 @@ int keyctl_exchange_key(struct ctx *c, int argc, char **argv);
 int keyctl_pins(struct ctx *c, int argc, char **argv);
 int keyctl_stats(struct ctx *c, int argc, char **argv);
 int keyctl_migrate(struct ctx *c, int argc, char **argv);
+int keyctl_held(struct ctx *c, int argc, char **argv);
 
 #endif

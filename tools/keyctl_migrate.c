@@ -1,13 +1,14 @@
 /*
  * keyctl_migrate - cables-keyctl migrate: copy a SQLite key store (keys,
- * sealed private keys, epoch keys, pins) into the store KeyStore names,
- * a PostgreSQL database shared by several MTAs.
+ * sealed private keys, epoch keys, pins, messages held for keys) into the
+ * store KeyStore names, a PostgreSQL database shared by several MTAs.
  *
  * The target comes from the configuration, never from the command line,
  * so that a password in its URL is not shown by ps.  Sealed private keys
  * are copied sealed: the target works with the same KeyStoreKey.  A copy
  * is idempotent: rows the target holds already (same address, format and
- * fingerprint; a pin of the same address and format) are left as they are.
+ * fingerprint; a pin of the same address and format; a held message of the
+ * same ID) are left as they are.
  */
 #include "autoconfig.h"
 
@@ -70,21 +71,58 @@ copy_pins(struct ctx *c, struct keystore *from, struct tally *t)
 	free(pins);
 }
 
+/*
+ * The messages waiting for keys.  Released ones stay behind: they are kept a
+ * day only so that their resubmitted copies find them, and those copies pass
+ * the milter of the MTA that still uses the old store or are held anew.
+ */
+static void
+copy_held(struct ctx *c, struct keystore *from, struct tally *t)
+{
+	struct held_record *list, h;
+	struct cables_err err;
+	cables_status st;
+	size_t n;
+
+	if (keystore_held_list(from, false, 0, &list, &n, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		st = keystore_held_get(c->ks, list[i].id, false, &h, &err);
+		if (st == CABLES_OK) {
+			held_record_release(&h);
+			t->kept++;
+			continue;
+		}
+		if (st != CABLES_ERR_NOTFOUND || keystore_held_get(from, list[i].id, true, &h, &err) != CABLES_OK)
+			keyctl_die("copying the held message %s: %s", list[i].id, err.msg);
+		st = keystore_held_add(c->ks, &h, &err);
+		held_record_release(&h);
+		if (st != CABLES_OK)
+			keyctl_die("copying the held message %s: %s", list[i].id, err.msg);
+		t->copied++;
+	}
+	held_list_release(list, n);
+}
+
 /* Does the target hold anything at all? */
 static bool
 store_empty(struct keystore *ks)
 {
 	struct key_list keys, epochs;
 	struct key_pin *pins;
+	struct held_record *held;
 	struct cables_err err;
-	size_t n;
+	size_t n, nheld;
 	bool empty;
 
 	if (keystore_list(ks, false, &keys, &err) != CABLES_OK ||
 	    keystore_epoch_list(ks, NULL, false, &epochs, &err) != CABLES_OK ||
 	    keystore_pin_list(ks, &pins, &n, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
-	empty = keys.count == 0 && epochs.count == 0 && n == 0;
+	if (keystore_held_list(ks, false, 0, &held, &nheld, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	empty = keys.count == 0 && epochs.count == 0 && n == 0 && nheld == 0;
+	held_list_release(held, nheld);
 	key_list_release(&keys);
 	key_list_release(&epochs);
 	for (size_t i = 0; i < n; i++)
@@ -99,7 +137,7 @@ keyctl_migrate(struct ctx *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'f' }, { "force", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 } };
-	struct tally keys = { 0, 0 }, pins = { 0, 0 };
+	struct tally keys = { 0, 0 }, pins = { 0, 0 }, held = { 0, 0 };
 	const char *from_path = NULL;
 	struct keystore *from;
 	struct cables_err err;
@@ -131,9 +169,13 @@ keyctl_migrate(struct ctx *c, int argc, char **argv)
 	copy_keys(c, from, false, &keys);
 	copy_keys(c, from, true, &keys);
 	copy_pins(c, from, &pins);
+	copy_held(c, from, &held);
 	keystore_close(from);
 	printf("copied %zu key%s and %zu pin%s from %s into %s (%zu and %zu were there already)\n",
 	    keys.copied, keys.copied == 1 ? "" : "s", pins.copied, pins.copied == 1 ? "" : "s", from_path,
 	    keystore_name(c->ks), keys.kept, pins.kept);
+	if (held.copied + held.kept > 0)
+		printf("copied %zu held message%s (%zu were there already)\n", held.copied,
+		    held.copied == 1 ? "" : "s", held.kept);
 	return 0;
 }

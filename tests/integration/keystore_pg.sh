@@ -2,7 +2,8 @@
 # The key store on a real PostgreSQL 15: the unit tests of the store
 # (tests/unit/test_keystore) against it, and cables-keyctl migrate copying
 # a SQLite store into it (keys with their sealed private keys, epoch keys,
-# pins), refusing a non-empty target without --force, idempotent with it.
+# pins, held messages), refusing a non-empty target without --force,
+# idempotent with it.
 RIG_PORT=12920
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/pg.sh"
@@ -12,8 +13,8 @@ pg_start "$T/pg" "$PGPORT" || { echo "Bail out! PostgreSQL does not start"; exit
 ok "a private PostgreSQL 15 runs on 127.0.0.1:$PGPORT"
 
 if CABLES_TEST_PG_URL=$PG_URL CMOCKA_MESSAGE_OUTPUT=STDOUT "$BUILD/tests/unit/test_keystore" > "$T/unit.log" 2>&1 &&
-    grep -q '^\[  PASSED  \] 16 test(s)' "$T/unit.log"; then
-	ok "test_keystore passes against PostgreSQL (16 tests)"
+    grep -q '^\[  PASSED  \] 19 test(s)' "$T/unit.log"; then
+	ok "test_keystore passes against PostgreSQL (19 tests)"
 else
 	not_ok "test_keystore passes against PostgreSQL" "$(grep -v '^\[ *\(OK\|RUN\)' "$T/unit.log" | head -n 30)"
 fi
@@ -36,6 +37,10 @@ d = sqlite3.connect(sys.argv[1])
 fpr = d.execute("SELECT fingerprint FROM keys WHERE address = 'bob@b.test'").fetchone()[0]
 d.execute("INSERT INTO pins (address, format, fingerprint, source, first_seen, last_seen, changes)"
           " VALUES ('bob@b.test', 'smime', ?, 'dns-dnssec', 1700000000, 1700000100, 2)", (fpr,))
+d.execute("INSERT INTO held (id, token, queue_id, sender, recipients, waiting, message, notify, state, held_at,"
+          " next_try) VALUES ('00000000000000c3', '0123456789abcdef0123456789abcdef', '4QxY', 'alice@a.test',"
+          " 'carol@c.test', 'carol@c.test\tno key', ?, 1, 'held', 1700000000, 1700000005)",
+          (b"Subject: held\r\n\r\n\x00\xffbody",))
 d.commit()
 PY
 keyctl -o list > "$T/sqlite.list"
@@ -61,6 +66,10 @@ check "migrate: the sealed private keys came along sealed" \
 	test "$(pg_sql "SELECT count(*) FROM keys WHERE secret_data IS NOT NULL")" = 2
 check "... and open with the same KeyStoreKey (export --private)" \
 	sh -c "'$KEYCTL' -c '$CONF' -o export alice@a.test --private | grep -q 'PRIVATE KEY'"
+check "migrate: the held message came along, its message byte for byte" \
+	test "$(pg_sql "SELECT encode(message, 'hex') || ' ' || waiting FROM held")" = \
+	"$(printf 'Subject: held\r\n\r\n\000\377body' | od -An -tx1 | tr -d ' \n') $(printf 'carol@c.test\tno key')"
+check "... and is counted" grep -q "^copied 1 held message (0 were there already)" "$T/m1.out"
 
 keyctl migrate --from "$T/keys.db" > "$T/m2.out" 2>&1
 check "migrate again: a non-empty target is refused (1)" test $? = 1
@@ -69,6 +78,7 @@ keyctl migrate --from "$T/keys.db" --force > "$T/m3.out" 2>&1
 check "migrate --force again: idempotent (nothing copied twice)" \
 	grep -q "^copied 0 keys and 0 pins .*(3 and 1 were there already)" "$T/m3.out"
 check "migrate --force again: still 3 keys" test "$(pg_sql "SELECT count(*) FROM keys")" = 3
+check "migrate --force again: the held message not twice" grep -q "^copied 0 held messages (1 were there already)" "$T/m3.out"
 keyctl migrate --from "$T/nonexistent.db" > "$T/m4.out" 2>&1
 check "migrate from a missing file: exit 1" test $? = 1
 check "... naming it" grep -q "key store $T/nonexistent.db: No such file" "$T/m4.out"

@@ -131,6 +131,8 @@ rig_sink_stop() {
 # (replacing the default line for the same key).  Header protection and
 # padding are off here so that a test can compare what it decrypts with the
 # entity it sent; hp_*.sh and padding.sh turn them on (the shipped defaults).
+# On-KeyNotFound is tempfail here, as before hold became the default, so
+# that tests of a 4xx need not say so; hold_*.sh set hold.
 rig_config() {
 	cat > "$CONF.defaults" <<-CF
 	Socket unix:$T/milter.sock
@@ -148,6 +150,8 @@ rig_config() {
 	KeyholderLogFile $T/keyholder.log
 	HeaderProtection off
 	Padding none
+	On-KeyNotFound tempfail
+	MailCommand /usr/sbin/sendmail -C $PF
 	CF
 	: > "$CONF"
 	while read -r key value; do
@@ -417,6 +421,7 @@ inst_config() {
 	ReinjectDaemonName cables-reinject
 	KeyholderSocket $T/$name/keyholder.sock
 	KeyholderLogFile $T/$name/keyholder.log
+	On-KeyNotFound tempfail
 	CF
 	for line in "$@"; do printf '%s\n' "$line" >> "$T/$name/cables.conf"; done
 }

@@ -198,6 +198,23 @@ fake_quarantine(void *ctx, const char *reason)
 	return 0;
 }
 
+static int
+fake_addrcpt(void *ctx, const char *rcpt)
+{
+	struct fake_mta *f = ctx;
+
+	if (f->fail_headers)
+		return -1;
+	buf_printf(&f->ops, "addrcpt %s\n", rcpt);
+	return 0;
+}
+
+void
+fake_mta_allow_hold(struct fake_mta *f)
+{
+	f->mta.addrcpt = fake_addrcpt;
+}
+
 void
 fake_mta_init(struct fake_mta *f, bool leadspc)
 {
@@ -205,7 +222,7 @@ fake_mta_init(struct fake_mta *f, bool leadspc)
 	buf_init(&f->body);
 	buf_init(&f->ops);
 	f->mta = (struct mta){ fake_chgheader, fake_addheader, fake_insheader, fake_replacebody, fake_delrcpt,
-	    fake_quarantine, f, leadspc };
+	    fake_quarantine, f, leadspc, NULL };
 }
 
 void

@@ -49,6 +49,8 @@ struct fake_mta {
 
 void fake_mta_init(struct fake_mta *f, bool leadspc);
 void fake_mta_release(struct fake_mta *f);
+/* Let the milter add recipients too (what On-KeyNotFound hold needs; off by default, as an MTA may refuse). */
+void fake_mta_allow_hold(struct fake_mta *f);
 
 /*
  * A milter environment for tests: a config (LocalDomains a.test, TempDir

@@ -102,7 +102,11 @@ assert_default_values(const struct config *c)
 	assert_true(c->harvest_certificates);
 	assert_int_equal(c->cipher, CIPHER_AES256_CBC);
 	assert_int_equal(c->rsa_padding, RSA_PAD_PKCS1);
-	assert_int_equal(c->policy.dflt[PA_ON_KEY_NOT_FOUND], ACTION_TEMPFAIL);
+	assert_int_equal(c->policy.dflt[PA_ON_KEY_NOT_FOUND], ACTION_HOLD);
+	assert_int_equal(c->policy.dflt[PA_HOLD_NOTICE], 1);
+	assert_int_equal(c->hold_time_ms, 7UL * 24 * 3600 * 1000);
+	assert_string_equal(c->hold_address, "postmaster");
+	assert_string_equal(c->mail_command, "/usr/sbin/sendmail");
 	assert_int_equal(c->policy.dflt[PA_ON_INTERNAL_ERROR], ACTION_TEMPFAIL);
 	assert_string_equal(c->log_facility, "mail");
 	assert_null(c->log_file);
@@ -189,7 +193,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"Socket", "SocketMode", "SocketGroup", "User", "PidFile", "KeyStore", "KeyStoreKey",
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "SenderLogins", "SignUnauthenticated", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
-		"HeaderProtection", "Padding", "ForwardSecrecy", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
+		"HeaderProtection", "Padding", "ForwardSecrecy", "HoldNotice", "HoldTime", "HoldAddress", "MailCommand", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
 		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "KeydUser",
 		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderSignRateLimit",
 		"KeyholderDecryptRateLimit", "KeyholderFailureRateLimit", "KeyholderClients",
@@ -221,7 +225,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	}
 	assert_null(config_key_name(n));
 	assert_null(config_key_default(n));
-	assert_string_equal(config_key_default(26), "aes256-cbc");	/* Cipher */
+	assert_string_equal(config_key_default(30), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
 	assert_null(config_key_default(7));				/* LocalDomains */
 	assert_null(config_key_default(33));				/* ReinjectTo */
@@ -428,6 +432,15 @@ test_string_values_of_each_type(void **state)
 	assert_int_equal(c->rsa_padding, RSA_PAD_PKCS1);
 	assert_int_equal(c->policy.dflt[PA_ON_KEY_NOT_FOUND], ACTION_TEMPFAIL);
 	config_free(c);
+
+	c = parse_ok("MailCommand /usr/sbin/sendmail -C /etc/postfix-out\nHoldTime 2h\nHoldAddress held@a.test\n"
+	    "HoldNotice no\nPolicy b.test On-KeyNotFound=hold\n");
+	assert_string_equal(c->mail_command, "/usr/sbin/sendmail -C /etc/postfix-out");
+	assert_int_equal(c->hold_time_ms, 2UL * 3600 * 1000);
+	assert_string_equal(c->hold_address, "held@a.test");
+	assert_int_equal(c->policy.dflt[PA_HOLD_NOTICE], 0);
+	assert_int_equal(policy_get(&c->policy, "x@b.test", PA_ON_KEY_NOT_FOUND, NULL), ACTION_HOLD);
+	config_free(c);
 }
 
 static void
@@ -624,7 +637,9 @@ static const struct {
 	/* Choices list the allowed words. */
 	{ "Cipher aes128-cbc\n", 0, "t.conf:1: Cipher: 'aes128-cbc' is not aes256-cbc or aes256-gcm" },
 	{ "RSAPadding pss\n", 0, "t.conf:1: RSAPadding: 'pss' is not pkcs1 or oaep" },
-	{ "On-KeyNotFound accept\n", 0, "t.conf:1: On-KeyNotFound: 'accept' is not tempfail or reject" },
+	{ "MailCommand sendmail -t\n", 0, "t.conf:1: MailCommand: 'sendmail -t' is not a command line" },
+	{ "On-DecryptError hold\n", 0, "t.conf:1: On-DecryptError: 'hold' is not" },
+	{ "On-KeyNotFound accept\n", 0, "t.conf:1: On-KeyNotFound: 'accept' is not tempfail, reject or hold" },
 	{ "On-InternalError drop\n", 0, "t.conf:1: On-InternalError: 'drop' is not tempfail, reject or accept" },
 	{ "DefaultPolicy maybe\n", 0, "t.conf:1: DefaultPolicy: 'maybe' is not require, encrypt or never" },
 	/* Domains. */
@@ -656,7 +671,7 @@ static const struct {
 	{ "Policy a.test Colour=blue\n", 0, "t.conf:1: Policy: unknown attribute 'Colour'" },
 	{ "Policy a.test Sign=maybe\n", 0, "t.conf:1: Policy: Sign 'maybe' is not yes or no" },
 	{ "Policy a.test Policy=require\n", 0, "t.conf:1: Policy: unknown attribute 'Policy'" },
-	{ "Policy a.test On-KeyNotFound=accept\n", 0, "t.conf:1: Policy: On-KeyNotFound 'accept' is not tempfail or reject" },
+	{ "Policy a.test On-KeyNotFound=accept\n", 0, "t.conf:1: Policy: On-KeyNotFound 'accept' is not tempfail, reject or hold" },
 	{ "TrustAnchors certs\n", 0, "t.conf:1: TrustAnchors: 'certs' is not an absolute path or 'none'" },
 	{ "HarvestCertificates sometimes\n", 0, "t.conf:1: HarvestCertificates: 'sometimes' is not yes or no" },
 	/* Policy targets take the address options, wherever those are set. */

@@ -70,7 +70,7 @@ setup_pg(void **state)
 	struct fixture *fx = xcalloc(1, sizeof(*fx));
 
 	pg_exec("SET client_min_messages = warning;"
-	    "DROP TABLE IF EXISTS keys, pins, cables_schema CASCADE; DROP FUNCTION IF EXISTS cables_notify() CASCADE");
+	    "DROP TABLE IF EXISTS keys, pins, held, cables_schema CASCADE; DROP FUNCTION IF EXISTS cables_notify() CASCADE");
 	fx->path = xstrdup(pg_url);
 	*state = fx;
 	return 0;
@@ -735,6 +735,189 @@ test_threads_share_one_handle(void **state)
 	keystore_close(ks);
 }
 
+/* ---- both backends: held messages (schema 3, On-KeyNotFound hold) ---- */
+
+static void
+make_held(struct held_record *h, const char *id, long long next_try)
+{
+	static const uint8_t message[] = "Subject: x\r\n\r\n\0body\xff";
+
+	memset(h, 0, sizeof(*h));
+	strlcpy_c(h->id, id, sizeof(h->id));
+	strlcpy_c(h->token, "0123456789abcdef0123456789abcdef", sizeof(h->token));
+	strlcpy_c(h->queue_id, "4AbCdE", sizeof(h->queue_id));
+	h->sender = xstrdup("alice@a.test");
+	h->recipients = xstrdup("carol@c.test\ndan@c.test\n");
+	h->waiting = xstrdup("carol@c.test\tno key\n");
+	h->message = xmalloc(sizeof(message));
+	memcpy(h->message, message, sizeof(message));
+	h->message_len = sizeof(message);
+	h->notify = 1;
+	strlcpy_c(h->state, "held", sizeof(h->state));
+	h->held_at = NOW;
+	h->next_try = next_try;
+}
+
+static void
+test_held_round_trip_list_update_prune(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct held_record h, got, *list;
+	size_t n;
+
+	make_held(&h, "00000000000000a1", NOW + 5);
+	assert_int_equal(keystore_held_add(ks, &h, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_get(ks, h.id, true, &got, NULL), CABLES_OK);
+	assert_string_equal(got.token, h.token);
+	assert_string_equal(got.queue_id, "4AbCdE");
+	assert_string_equal(got.sender, "alice@a.test");
+	assert_string_equal(got.recipients, h.recipients);
+	assert_string_equal(got.waiting, h.waiting);
+	assert_int_equal(got.message_len, h.message_len);
+	assert_memory_equal(got.message, h.message, h.message_len);
+	assert_int_equal(got.notify, 1);
+	assert_string_equal(got.state, "held");
+	assert_int_equal(got.held_at, NOW);
+	assert_int_equal(got.next_try, NOW + 5);
+	assert_null(got.last_error);
+	held_record_release(&got);
+	assert_int_equal(keystore_held_get(ks, h.id, false, &got, NULL), CABLES_OK);
+	assert_null(got.message);
+	held_record_release(&got);
+	/* Due only from next_try on. */
+	assert_int_equal(keystore_held_list(ks, true, NOW, &list, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 0);
+	held_list_release(list, n);
+	assert_int_equal(keystore_held_list(ks, true, NOW + 5, &list, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 1);
+	held_list_release(list, n);
+	/* Released: no longer listed, pruned once its time of release is older than asked. */
+	strlcpy_c(h.state, "released", sizeof(h.state));
+	h.next_try = NOW + 10;
+	h.tries = 2;
+	h.last_error = xstrdup("resubmission failed");
+	assert_int_equal(keystore_held_update(ks, &h, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_list(ks, false, NOW, &list, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 0);
+	held_list_release(list, n);
+	assert_int_equal(keystore_held_get(ks, h.id, false, &got, NULL), CABLES_OK);
+	assert_int_equal(got.tries, 2);
+	assert_string_equal(got.last_error, "resubmission failed");
+	held_record_release(&got);
+	assert_int_equal(keystore_held_prune(ks, NOW + 10, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_get(ks, h.id, false, &got, NULL), CABLES_OK);
+	held_record_release(&got);
+	assert_int_equal(keystore_held_prune(ks, NOW + 11, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_get(ks, h.id, false, &got, NULL), CABLES_ERR_NOTFOUND);
+	assert_int_equal(keystore_held_delete(ks, h.id, NULL), CABLES_ERR_NOTFOUND);
+	held_record_release(&h);
+	keystore_close(ks);
+}
+
+static void
+test_held_claim_rules(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true), *other = open_store(fx->path, false);
+	struct held_record h;
+	bool claimed = true;
+
+	make_held(&h, "00000000000000b2", NOW + 5);
+	assert_int_equal(keystore_held_add(ks, &h, NULL), CABLES_OK);
+	/* Not due yet: keyd's loop leaves it; cables-keyctl held may take it. */
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW, true, NOW + 60, &claimed, NULL), CABLES_OK);
+	assert_false(claimed);
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW, false, NOW + 60, &claimed, NULL), CABLES_OK);
+	assert_true(claimed);
+	/* Claimed: nobody else, through any handle, until it ends or runs out. */
+	assert_int_equal(keystore_held_claim(other, h.id, NOW + 5, true, NOW + 65, &claimed, NULL), CABLES_OK);
+	assert_false(claimed);
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW + 59, false, NOW + 120, &claimed, NULL), CABLES_OK);
+	assert_false(claimed);
+	assert_int_equal(keystore_held_claim(other, h.id, NOW + 60, true, NOW + 120, &claimed, NULL), CABLES_OK);
+	assert_true(claimed);
+	/* An update ends it. */
+	h.tries = 1;
+	assert_int_equal(keystore_held_update(other, &h, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW + 61, true, NOW + 120, &claimed, NULL), CABLES_OK);
+	assert_true(claimed);
+	/* A released (or missing) record is never claimed. */
+	strlcpy_c(h.state, "released", sizeof(h.state));
+	assert_int_equal(keystore_held_update(ks, &h, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_claim(other, h.id, NOW + 62, false, NOW + 120, &claimed, NULL), CABLES_OK);
+	assert_false(claimed);
+	assert_int_equal(keystore_held_claim(other, "00000000000000ff", NOW, false, NOW + 60, &claimed, NULL),
+	    CABLES_OK);
+	assert_false(claimed);
+	held_record_release(&h);
+	keystore_close(other);
+	keystore_close(ks);
+}
+
+#define CLAIMERS 6
+
+struct claimer {
+	pthread_t tid;
+	const char *path;
+	pthread_barrier_t *start;
+	int claimed;		/* how many of the records it took */
+	cables_status st;
+};
+
+/* One process's keyd: its own handle, every record due at once. */
+static void *
+claimer_run(void *arg)
+{
+	struct claimer *c = arg;
+	struct keystore *ks = NULL;
+	struct cables_err err;
+	char id[KEYSTORE_HELD_ID_LEN + 1];
+	bool claimed;
+
+	c->st = keystore_open(&ks, c->path, false, &err);
+	pthread_barrier_wait(c->start);
+	for (int i = 0; i < 20 && c->st == CABLES_OK; i++) {
+		snprintf(id, sizeof(id), "%016x", (unsigned)i);
+		c->st = keystore_held_claim(ks, id, NOW, true, NOW + 600, &claimed, &err);
+		c->claimed += claimed;
+	}
+	keystore_close(ks);
+	return NULL;
+}
+
+static void
+test_held_claim_is_won_once_among_stores(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct claimer c[CLAIMERS];
+	pthread_barrier_t start;
+	struct held_record h;
+	char id[KEYSTORE_HELD_ID_LEN + 1];
+	int total = 0;
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "%016x", (unsigned)i);
+		make_held(&h, id, NOW);
+		assert_int_equal(keystore_held_add(ks, &h, NULL), CABLES_OK);
+		held_record_release(&h);
+	}
+	pthread_barrier_init(&start, NULL, CLAIMERS);
+	for (int i = 0; i < CLAIMERS; i++) {
+		c[i] = (struct claimer){ .path = fx->path, .start = &start };
+		assert_int_equal(pthread_create(&c[i].tid, NULL, claimer_run, &c[i]), 0);
+	}
+	for (int i = 0; i < CLAIMERS; i++) {
+		assert_int_equal(pthread_join(c[i].tid, NULL), 0);
+		assert_int_equal(c[i].st, CABLES_OK);
+		total += c[i].claimed;
+	}
+	pthread_barrier_destroy(&start);
+	assert_int_equal(total, 20);	/* each record by exactly one */
+	keystore_close(ks);
+}
+
 /* ---- both backends: copies, names ---- */
 
 static void
@@ -978,6 +1161,9 @@ main(void)
 		FX(test_put_rejects_unknown_format),
 		FX(test_threads_share_one_handle),
 		FX(test_restore_keeps_times_and_is_idempotent),
+		FX(test_held_round_trip_list_update_prune),
+		FX(test_held_claim_rules),
+		FX(test_held_claim_is_won_once_among_stores),
 		FX(test_sqlite_tells_no_changes),
 		cmocka_unit_test(test_spec_redaction_hides_passwords),
 	};
@@ -994,6 +1180,9 @@ main(void)
 		PG(test_put_rejects_unknown_format),
 		PG(test_threads_share_one_handle),
 		PG(test_restore_keeps_times_and_is_idempotent),
+		PG(test_held_round_trip_list_update_prune),
+		PG(test_held_claim_rules),
+		PG(test_held_claim_is_won_once_among_stores),
 		PG(test_pg_newer_schema_is_refused),
 		PG(test_pg_open_without_create_needs_the_schema),
 		PG(test_pg_password_never_in_a_message),

@@ -1,0 +1,349 @@
+/* held - releasing and returning held messages; see held.h. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "held.h"
+#include "notice.h"
+#include "util.h"
+
+const char *
+held_outcome_name(enum held_outcome o)
+{
+	static const char *const names[] = {
+		[HELD_WAITING] = "waiting", [HELD_RELEASED] = "released", [HELD_RETURNED] = "returned",
+		[HELD_FAILED] = "failed", [HELD_TAKEN] = "taken",
+	};
+
+	return names[o];
+}
+
+long long
+held_backoff(int tries)
+{
+	long long s = 5;
+
+	for (int i = 1; i < tries && s < 600; i++)
+		s *= 2;
+	return s < 600 ? s : 600;
+}
+
+/* The lines of text (split in place): a malloc'd array of *n pointers into it. */
+static char **
+split_lines(char *text, size_t *n)
+{
+	char **lines = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (char *save = NULL, *l = strtok_r(text, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+		if (*n == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			lines = xreallocarray(lines, cap, sizeof(*lines));
+		}
+		lines[(*n)++] = l;
+	}
+	return lines;
+}
+
+/* "a@x, b@y" from the recipients of h, for notices. */
+static char *
+recipient_text(const struct held_record *h)
+{
+	char *copy = xstrdup(h->recipients), **lines;
+	size_t n;
+	struct buf b;
+
+	lines = split_lines(copy, &n);
+	buf_init(&b);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "%s%s", i == 0 ? "" : ", ", lines[i]);
+	free(lines);
+	free(copy);
+	return b.data != NULL ? b.data : xstrdup("");
+}
+
+static void
+when_text(long long t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+/* The notice that a message is held: who waits for which key, and until when. */
+static cables_status
+notice_held(const struct held_env *env, const struct held_record *h, struct cables_err *err)
+{
+	char *to = recipient_text(h), until[40];
+	struct buf text;
+	cables_status st;
+
+	when_text(h->held_at + env->hold_time, until, sizeof(until));
+	buf_init(&text);
+	buf_printf(&text, "Your message to %s (queue ID %s, held as %s) waits for encryption keys:\n\n", to,
+	    h->queue_id, h->id);
+	for (const char *p = h->waiting; *p != '\0'; p++)
+		buf_appends(&text, *p == '\t' ? ": " : *p == '\n' ? "\n" : (char[]){ *p, '\0' });
+	buf_printf(&text, "\nThe policy for these recipients is to send mail to them encrypted only. Your message "
+	    "will go, encrypted, as soon as their keys are found. If they are not found by %s, it will come back "
+	    "to you. It will never be sent unencrypted.\n", until);
+	st = notice_send(env->mail_command, h->sender, "Your message waits for an encryption key", text.data, err);
+	buf_release(&text);
+	free(to);
+	return st;
+}
+
+static cables_status
+notice_released(const struct held_env *env, const struct held_record *h, struct cables_err *err)
+{
+	char *to = recipient_text(h), *text;
+	cables_status st;
+
+	text = xasprintf("Your message to %s (held as %s) has now been sent, encrypted: the encryption keys it "
+	    "waited for were found.\n", to, h->id);
+	st = notice_send(env->mail_command, h->sender, "Your message has been sent, encrypted", text, err);
+	free(text);
+	free(to);
+	return st;
+}
+
+/* Send the record's message back as a DSN naming the keyless recipients; then delete it. */
+static cables_status
+do_return(const struct held_env *env, struct held_record *h, const char *why, struct held_result *res,
+    struct cables_err *err)
+{
+	char *waiting = xstrdup(h->waiting), **lines, *explanation, *to = recipient_text(h);
+	struct notice_failed *failed;
+	size_t n;
+	cables_status st;
+
+	lines = split_lines(waiting, &n);
+	failed = xcalloc(n + 1, sizeof(*failed));
+	for (size_t i = 0; i < n; i++) {
+		char *tab = strchr(lines[i], '\t');
+
+		failed[i].addr = lines[i];
+		failed[i].why = tab != NULL ? tab + 1 : "no usable key";
+		if (tab != NULL)
+			*tab = '\0';
+	}
+	explanation = xasprintf("Your message to %s (queue ID %s, held as %s) could not be sent: %s.\n"
+	    "These recipients must receive mail encrypted, and no usable encryption key was found for them. The "
+	    "message was not sent to anyone, and never unencrypted. It is attached.\n", to, h->queue_id, h->id, why);
+	st = notice_return(env->mail_command, h->sender, env->reporting_host, failed, n, explanation, h->message,
+	    h->message_len, err);
+	if (st == CABLES_OK) {
+		st = keystore_held_delete(env->ks, h->id, err);
+		res->outcome = HELD_RETURNED;
+		snprintf(res->detail, sizeof(res->detail), "returned to %s: %s", h->sender, why);
+	} else {
+		res->outcome = HELD_FAILED;
+		snprintf(res->detail, sizeof(res->detail), "cannot return it to %s: %s", h->sender, err != NULL ? err->msg :
+		    "MailCommand failed");
+	}
+	free(explanation);
+	free(failed);
+	free(lines);
+	free(waiting);
+	free(to);
+	return st;
+}
+
+/* Which waiting recipients still have no key: "ADDRESS<TAB>why" lines into still; how many. */
+static size_t
+still_waiting(const struct held_env *env, const struct held_record *h, struct buf *still, struct buf *shown)
+{
+	char *copy = xstrdup(h->waiting), **lines, why[CABLES_ERR_MAX];
+	size_t n, missing = 0;
+
+	lines = split_lines(copy, &n);
+	for (size_t i = 0; i < n; i++) {
+		char *tab = strchr(lines[i], '\t');
+
+		if (tab != NULL)
+			*tab = '\0';
+		why[0] = '\0';
+		if (env->has_key(env->arg, lines[i], why, sizeof(why)))
+			continue;
+		for (char *p = why; *p != '\0'; p++)
+			if ((unsigned char)*p < ' ')
+				*p = ' ';
+		buf_printf(still, "%s\t%s\n", lines[i], why[0] != '\0' ? why : tab != NULL ? tab + 1 : "no usable key");
+		buf_printf(shown, "%s%s (%s)", missing == 0 ? "" : ", ", lines[i], why[0] != '\0' ? why : "no usable key");
+		missing++;
+	}
+	free(lines);
+	free(copy);
+	return missing;
+}
+
+/* Resubmit h (its message read now) with its release field first; mark it released. */
+static cables_status
+release(const struct held_env *env, struct held_record *h, time_t now, struct held_result *res, struct cables_err *err)
+{
+	struct held_record full;
+	char *copy, **rcpts, *first;
+	size_t n;
+	cables_status st;
+
+	if ((st = keystore_held_get(env->ks, h->id, true, &full, err)) != CABLES_OK)
+		return st;
+	copy = xstrdup(full.recipients);
+	rcpts = split_lines(copy, &n);
+	first = xasprintf("X-Cables-Release: %s %s", full.id, full.token);
+	st = notice_resubmit(env->mail_command, full.sender, (const char *const *)rcpts, n, first, full.message,
+	    full.message_len, err);
+	free(first);
+	free(rcpts);
+	free(copy);
+	held_record_release(&full);
+	if (st != CABLES_OK) {
+		res->outcome = HELD_FAILED;
+		snprintf(res->detail, sizeof(res->detail), "resubmission failed: %s", err != NULL ? err->msg : "?");
+		free(h->last_error);
+		h->last_error = xstrdup(res->detail);
+		h->tries++;
+		h->next_try = (long long)now + held_backoff(h->tries);
+		return keystore_held_update(env->ks, h, err);
+	}
+	res->outcome = HELD_RELEASED;
+	snprintf(res->detail, sizeof(res->detail), "resubmitted to %zu recipient%s (every key found)", n,
+	    n == 1 ? "" : "s");
+	strlcpy_c(h->state, "released", sizeof(h->state));
+	h->next_try = (long long)now;	/* the time of release: released records are pruned after a while */
+	if ((st = keystore_held_update(env->ks, h, err)) != CABLES_OK)
+		return st;
+	if (h->notify && notice_released(env, h, err) != CABLES_OK) {
+		res->notice_failed = true;
+		snprintf(res->detail + strlen(res->detail), sizeof(res->detail) - strlen(res->detail),
+		    "; the release notice could not be sent: %s", err != NULL ? err->msg : "?");
+	}
+	return CABLES_OK;
+}
+
+/*
+ * Take id for this look (keystore_held_claim): CABLES_OK with res->outcome
+ * HELD_TAKEN when another process has it or it is not due; a record not
+ * held is CABLES_ERR_NOTFOUND, as before the claim.
+ */
+static cables_status
+claim(const struct held_env *env, const char *id, time_t now, bool due, struct held_result *res,
+    struct cables_err *err)
+{
+	struct held_record h;
+	cables_status st;
+	bool claimed;
+
+	if ((st = keystore_held_claim(env->ks, id, now, due, now + HELD_CLAIM_TIME, &claimed, err)) != CABLES_OK)
+		return st;
+	if (claimed)
+		return CABLES_OK;
+	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
+		return st;
+	if (strcmp(h.state, "held") != 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "message %s is not held (%s)", id, h.state);
+	else {
+		res->outcome = HELD_TAKEN;
+		snprintf(res->detail, sizeof(res->detail), "another process (cables-keyd, cables-keyctl held) is "
+		    "looking at it, or it is not due; left alone");
+	}
+	held_record_release(&h);
+	return st;
+}
+
+static cables_status
+try_claimed(const struct held_env *env, const char *id, time_t now, bool due, struct held_result *res,
+    struct cables_err *err)
+{
+	struct held_record h;
+	struct buf still, shown;
+	struct cables_err nerr;
+	cables_status st;
+	size_t missing;
+
+	memset(res, 0, sizeof(*res));
+	if ((st = claim(env, id, now, due, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
+		return st;
+	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
+		return st;
+	if ((long long)now >= h.held_at + env->hold_time) {
+		held_record_release(&h);
+		if ((st = keystore_held_get(env->ks, id, true, &h, err)) != CABLES_OK)
+			return st;
+		st = do_return(env, &h, "no encryption key was found within HoldTime", res, err);
+		if (st != CABLES_OK) {
+			h.tries++;
+			h.next_try = (long long)now + held_backoff(h.tries);
+			keystore_held_update(env->ks, &h, NULL);
+		}
+		held_record_release(&h);
+		return st;
+	}
+	if (h.notify && !h.notified) {
+		if (notice_held(env, &h, &nerr) == CABLES_OK)
+			h.notified = 1;
+		else
+			res->notice_failed = true;
+	}
+	buf_init(&still);
+	buf_init(&shown);
+	missing = still_waiting(env, &h, &still, &shown);
+	if (missing == 0) {
+		st = release(env, &h, now, res, err);
+	} else {
+		res->outcome = HELD_WAITING;
+		snprintf(res->detail, sizeof(res->detail), "still waiting: %s", shown.data);
+		free(h.waiting);
+		h.waiting = xstrdup(still.data);
+		h.tries++;
+		h.next_try = (long long)now + held_backoff(h.tries);
+		st = keystore_held_update(env->ks, &h, err);
+	}
+	if (res->notice_failed && !h.notified) {
+		size_t len = strlen(res->detail);
+
+		snprintf(res->detail + len, sizeof(res->detail) - len, "; the held notice could not be sent: %s",
+		    nerr.msg);
+	}
+	buf_release(&still);
+	buf_release(&shown);
+	held_record_release(&h);
+	return st;
+}
+
+cables_status
+held_try(const struct held_env *env, const char *id, time_t now, struct held_result *res, struct cables_err *err)
+{
+	return try_claimed(env, id, now, false, res, err);
+}
+
+cables_status
+held_try_due(const struct held_env *env, const char *id, time_t now, struct held_result *res,
+    struct cables_err *err)
+{
+	return try_claimed(env, id, now, true, res, err);
+}
+
+cables_status
+held_return(const struct held_env *env, const char *id, const char *why, struct held_result *res,
+    struct cables_err *err)
+{
+	struct held_record h;
+	cables_status st;
+
+	memset(res, 0, sizeof(*res));
+	if ((st = claim(env, id, time(NULL), false, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
+		return st;
+	if ((st = keystore_held_get(env->ks, id, true, &h, err)) != CABLES_OK)
+		return st;
+	if ((st = do_return(env, &h, why, res, err)) != CABLES_OK)
+		keystore_held_update(env->ks, &h, NULL);	/* ends the claim: keyd tries again */
+	held_record_release(&h);
+	return st;
+}

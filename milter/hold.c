@@ -1,0 +1,224 @@
+/* hold - On-KeyNotFound hold in the milter; see hold.h. */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "addr.h"
+#include "hold.h"
+#include "reinject.h"
+#include "util.h"
+
+/* Seconds before the next look for a record held again: the longer it waited, the longer (at most an hour). */
+static long long
+backoff(int tries)
+{
+	long long s = 30;
+
+	for (int i = 0; i < tries && s < 3600; i++)
+		s *= 2;
+	return s < 3600 ? s : 3600;
+}
+
+/* The record a resubmitted copy's X-Cables-Release field names, when its token is the record's. */
+static bool
+release_record(const struct message *m, const struct milter_env *env, struct held_record *h)
+{
+	char id[KEYSTORE_HELD_ID_LEN + 1], token[KEYSTORE_HELD_TOKEN_LEN + 1];
+	const char *v = m->release;
+
+	if (v == NULL || m->outer[OUTER_RELEASE] != 1)
+		return false;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (sscanf(v, "%16[0-9a-f] %32[0-9a-f]", id, token) != 2 || strlen(id) != KEYSTORE_HELD_ID_LEN ||
+	    strlen(token) != KEYSTORE_HELD_TOKEN_LEN)
+		return false;
+	if (keystore_held_get(env->ks, id, false, h, NULL) != CABLES_OK)
+		return false;
+	if (CRYPTO_memcmp(h->token, token, KEYSTORE_HELD_TOKEN_LEN) != 0 || strcmp(h->sender, m->sender) != 0) {
+		held_record_release(h);
+		return false;
+	}
+	return true;
+}
+
+/* The message as it arrived: header fields but ours, the empty line, the body. */
+static cables_status
+stored_message(const struct message *m, struct buf *out, struct cables_err *err)
+{
+	struct spool_lines *lines = xmalloc(sizeof(*lines));
+	const char *line;
+	size_t n;
+	off_t off;
+	bool at_start, whole, skip = false;
+	cables_status st;
+
+	spool_lines_init(lines, m->headers, 0, -1);
+	for (;;) {
+		if ((st = spool_lines_next(lines, &line, &n, &off, &at_start, &whole, err)) != CABLES_OK || n == 0)
+			break;
+		if (at_start && line[0] != ' ' && line[0] != '\t') {
+			const char *colon = memchr(line, ':', n);
+			size_t name = colon != NULL ? (size_t)(colon - line) : n;
+
+			skip = (name == 8 && str_nieq(line, "X-Cables", 8)) ||
+			    (name == strlen(REINJECT_MARKER) && str_nieq(line, REINJECT_MARKER, name)) ||
+			    (name == strlen(HOLD_RELEASE_FIELD) && str_nieq(line, HOLD_RELEASE_FIELD, name));
+		}
+		if (!skip)
+			buf_append(out, line, n);
+	}
+	free(lines);
+	if (st != CABLES_OK)
+		return st;
+	buf_append(out, "\r\n", 2);
+	return spool_read_buf(m->body, 0, spool_size(m->body), out, err);
+}
+
+/* "ADDRESS<TAB>why" lines for the remote require recipients without a key; how many. */
+static size_t
+waiting_list(const struct message *m, struct buf *out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		const struct rcpt *r = &m->rcpts[i];
+
+		if (r->local || r->policy != POLICY_REQUIRE || r->key != NULL)
+			continue;
+		buf_printf(out, "%s\tno usable %s: ", r->norm != NULL ? r->norm : r->addr, r->why_what);
+		for (const char *p = r->why_no_key != NULL ? r->why_no_key : "no key"; *p != '\0'; p++)
+			if ((unsigned char)*p >= ' ' && *p != 0x7f)
+				buf_append(out, p, 1);
+		buf_appends(out, "\n");
+		n++;
+	}
+	return n;
+}
+
+/* Every recipient out, HoldAddress in, into the hold queue. */
+static int
+make_harmless(const struct message *m, const struct milter_env *env, const struct mta *mta, const char *id)
+{
+	char *hold = xasprintf("<%s>", env->cfg->hold_address), *reason;
+	int rc = 0;
+
+	for (size_t i = 0; i < m->nrcpts && rc == 0; i++)
+		rc = mta->delrcpt(mta->ctx, m->rcpts[i].arg);
+	if (rc == 0)
+		rc = mta->addrcpt(mta->ctx, hold);
+	reason = xasprintf("Cables: held for encryption keys (cables-keyctl held show %s)", id);
+	if (rc == 0)
+		rc = mta->quarantine(mta->ctx, reason);
+	free(reason);
+	free(hold);
+	return rc;
+}
+
+static void
+cannot_hold(struct message *m, struct outcome *out, const char *why)
+{
+	char text[300];
+
+	snprintf(text, sizeof(text), "Cables: cannot encrypt as policy requires: %s", m->blocked_reason);
+	outcome_set(out, VERDICT_TEMPFAIL, "tempfail", "not held (%s): %s (policy require)", why, m->blocked_reason);
+	outcome_reply(out, "451", "4.7.1", text);
+}
+
+void
+hold_message(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
+{
+	const struct config *cfg = env->cfg;
+	struct held_record h;
+	struct buf waiting, rcpts, content;
+	struct cables_err err;
+	uint8_t rnd[KEYSTORE_HELD_ID_LEN / 2 + KEYSTORE_HELD_TOKEN_LEN / 2];
+	bool again;
+	char *norm;
+
+	if (mta->addrcpt == NULL || env->ks == NULL || cfg->hold_address == NULL) {
+		cannot_hold(m, out, mta->addrcpt == NULL ? "the MTA does not let the milter change recipients or "
+		    "quarantine" : "HoldAddress is none");
+		return;
+	}
+	if (m->sender[0] == '\0') {
+		/* A bounce cannot be returned when its time is up: it waits in the MTA's queue instead. */
+		cannot_hold(m, out, "the null sender could not be told or given the message back");
+		return;
+	}
+	buf_init(&waiting);
+	buf_init(&rcpts);
+	buf_init(&content);
+	waiting_list(m, &waiting);
+	again = release_record(m, env, &h);
+	if (again) {
+		/* Resubmitted, and a key is missing again: the same record waits on, without a second notice. */
+		free(h.waiting);
+		h.waiting = xstrdup(waiting.data != NULL ? waiting.data : "");
+		strlcpy_c(h.queue_id, m->queue_id != NULL ? m->queue_id : "", sizeof(h.queue_id));
+		strlcpy_c(h.state, "held", sizeof(h.state));
+		h.next_try = (long long)env->now + backoff(h.tries);
+		if (keystore_held_update(env->ks, &h, &err) != CABLES_OK) {
+			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+			goto out;
+		}
+	} else {
+		memset(&h, 0, sizeof(h));
+		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+			outcome_internal_error(out, m->on_internal_error, false, true, "no random bytes for a hold ID");
+			goto out;
+		}
+		hex_encode(rnd, KEYSTORE_HELD_ID_LEN / 2, h.id);
+		hex_encode(rnd + KEYSTORE_HELD_ID_LEN / 2, KEYSTORE_HELD_TOKEN_LEN / 2, h.token);
+		OPENSSL_cleanse(rnd, sizeof(rnd));
+		strlcpy_c(h.queue_id, m->queue_id != NULL ? m->queue_id : "", sizeof(h.queue_id));
+		for (size_t i = 0; i < m->nrcpts; i++)
+			buf_printf(&rcpts, "%s\n", m->rcpts[i].addr);
+		if (stored_message(m, &content, &err) != CABLES_OK) {
+			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+			goto out;
+		}
+		h.sender = xstrdup(m->sender);
+		h.recipients = xstrdup(rcpts.data);
+		h.waiting = xstrdup(waiting.data != NULL ? waiting.data : "");
+		h.message = (uint8_t *)content.data;
+		h.message_len = content.len;
+		norm = addr_normalize(m->sender, &cfg->addr);
+		/* Only a sender of ours is told: never a remote address a trusted client put in MAIL FROM. */
+		h.notify = norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm)) &&
+		    policy_get(&cfg->policy, norm, PA_HOLD_NOTICE, NULL);
+		free(norm);
+		strlcpy_c(h.state, "held", sizeof(h.state));
+		h.held_at = h.next_try = (long long)env->now;
+		if (keystore_held_add(env->ks, &h, &err) != CABLES_OK) {
+			h.message = NULL;
+			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+			goto out;
+		}
+		h.message = NULL;	/* content's */
+	}
+	if (make_harmless(m, env, mta, h.id) != 0) {
+		/* Temp-failed: the MTA drops every change, the client keeps the message; the record goes. */
+		if (!again)
+			keystore_held_delete(env->ks, h.id, NULL);
+		outcome_internal_error(out, m->on_internal_error, false, true,
+		    "the MTA refused a recipient change or the quarantine for a hold");
+		goto out;
+	}
+	outcome_set(out, VERDICT_MODIFIED, "held", "%s%s for keys: %s (policy require, On-KeyNotFound hold; "
+	    "recipients replaced by %s in the MTA's hold queue)", again ? "held again " : "", h.id, m->blocked_reason,
+	    cfg->hold_address);
+	outcome_classify(out, CLASS_HELD, NULL);
+out:
+	held_record_release(&h);
+	buf_release(&waiting);
+	buf_release(&rcpts);
+	if (content.data != NULL)
+		OPENSSL_cleanse(content.data, content.len);
+	buf_release(&content);
+}

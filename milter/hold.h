@@ -1,0 +1,32 @@
+/*
+ * hold - On-KeyNotFound hold: a message whose require recipient has no
+ * usable key is accepted and held until the key is found (doc/hold.md).
+ *
+ * hold_message() stores the message as it arrived, its envelope and the
+ * recipients that wait (keystore.h, the held table), then makes the MTA's
+ * copy harmless before it is quarantined: every recipient is removed and
+ * HoldAddress (local) added, so that a release from the MTA's hold queue
+ * that skips the milter (postsuper -H) can never send the plaintext to a
+ * remote recipient.  cables-keyd resubmits the stored message when the
+ * keys are there, with "X-Cables-Release: ID TOKEN" first; a resubmitted
+ * copy that still finds a recipient keyless is held again under its own
+ * record (no second notice).  The token is in the key store only, so a
+ * local user cannot make a message look resubmitted; and nothing but the
+ * notices depends on it: policy applies to a resubmitted copy in full.
+ *
+ * Any failure (the store, the MTA refusing a change) temp-fails the
+ * message and removes the record: the client keeps it, nothing is lost.
+ */
+#ifndef CABLES_HOLD_H
+#define CABLES_HOLD_H
+
+#include "keys.h"
+#include "message.h"
+#include "mta.h"
+#include "outcome.h"
+
+#define HOLD_RELEASE_FIELD "X-Cables-Release"
+
+void hold_message(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out);
+
+#endif

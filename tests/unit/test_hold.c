@@ -1,0 +1,462 @@
+/*
+ * test_hold - On-KeyNotFound hold without an MTA: the milter's hold (the
+ * record first, every recipient out, HoldAddress in, quarantine; a failure
+ * leaves no record and temp-fails), a resubmitted copy held again under its
+ * own record, and lib/held.c's release, return and notices with a recording
+ * MailCommand and a fixed clock.
+ */
+#include "autoconfig.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dispatch.h"
+#include "held.h"
+#include "helpers.h"
+#include "hold.h"
+#include "message.h"
+#include "notice.h"
+#include "outbound.h"
+#include "util.h"
+
+#define NOW ((time_t)1790000000)
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The file's text, or NULL when there is none. */
+static char *
+read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf_init(&b);
+	buf_appends(&b, "");
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	return b.data;
+}
+
+static void
+touch(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fclose(f);
+	free(path);
+}
+
+static void
+untouch(const char *dir, const char *name)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+
+	unlink(path);
+	free(path);
+}
+
+static struct message *
+new_message(struct milter_fixture *fx, const char *sender, const char *rcpts, const char *release)
+{
+	struct message *m = message_new(fx->cfg, sender, true, true);
+	char *copy = xstrdup(rcpts), *save = NULL;
+
+	message_set_queue_id(m, "QID1");
+	for (char *r = strtok_r(copy, ",", &save); r != NULL; r = strtok_r(NULL, ",", &save))
+		assert_true(message_add_rcpt(m, fx->cfg, r, NULL));
+	free(copy);
+	if (release != NULL)
+		message_add_header(m, HOLD_RELEASE_FIELD, release);
+	message_add_header(m, "From", "alice@a.test");
+	message_add_header(m, "X-Cables", "forged");
+	message_add_header(m, "Subject", "hello");
+	message_add_body(m, "Hello Carol.\r\nPLAINTEXT-MARKER\r\n", 32);
+	return m;
+}
+
+static void
+run(struct milter_fixture *fx, struct message *m, struct outcome *out)
+{
+	outbound_plan(m, &fx->env, out);
+	assert_int_equal(out->verdict, VERDICT_CONTINUE);
+	dispatch_eom(m, &fx->env, &fx->fake.mta, out);
+}
+
+static size_t
+held_rows(struct milter_fixture *fx, struct held_record **list)
+{
+	struct held_record *l;
+	size_t n;
+
+	assert_int_equal(keystore_held_list(fx->ks, false, NOW, &l, &n, NULL), CABLES_OK);
+	if (list != NULL)
+		*list = l;
+	else
+		held_list_release(l, n);
+	return n;
+}
+
+static void
+test_keyless_require_recipient_is_held_with_its_recipients_replaced(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\nHoldAddress held@a.test\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>,<dan@c.test>", NULL);
+	struct held_record *list, full;
+	struct outcome out;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_MODIFIED);
+	assert_int_equal(out.cls, CLASS_HELD);
+	assert_string_equal(out.what, "held");
+	assert_non_null(strstr(out.detail, "no usable S/MIME certificate for carol@c.test"));
+	/* Our forged field goes, every recipient goes, HoldAddress comes, then the quarantine. */
+	assert_non_null(strstr(fx->fake.ops.data, "chg X-Cables 1"));
+	assert_non_null(strstr(fx->fake.ops.data, "del <carol@c.test>\ndel <dan@c.test>\naddrcpt <held@a.test>\n"
+	    "quarantine Cables: held for encryption keys (cables-keyctl held show "));
+	assert_int_equal(fx->fake.body.len, 0);	/* the body is left alone */
+	assert_int_equal(held_rows(fx, &list), 1);
+	assert_string_equal(list[0].sender, "alice@a.test");
+	assert_string_equal(list[0].recipients, "carol@c.test\ndan@c.test\n");
+	assert_non_null(strstr(list[0].waiting, "carol@c.test\tno usable S/MIME certificate: "));
+	assert_non_null(strstr(list[0].waiting, "dan@c.test\t"));
+	assert_string_equal(list[0].queue_id, "QID1");
+	assert_string_equal(list[0].state, "held");
+	assert_int_equal(list[0].next_try, NOW);	/* keyd looks at once */
+	assert_int_equal(list[0].notify, 1);
+	assert_int_equal(strlen(list[0].token), KEYSTORE_HELD_TOKEN_LEN);
+	assert_non_null(strstr(out.detail, list[0].id));
+	assert_int_equal(keystore_held_get(fx->ks, list[0].id, true, &full, NULL), CABLES_OK);
+	/* The message as it came, but for our fields. */
+	assert_memory_equal(full.message, "From: alice@a.test\r\nSubject: hello\r\n\r\nHello Carol.\r\nPLAINTEXT-MARKER\r\n",
+	    full.message_len);
+	held_record_release(&full);
+	held_list_release(list, 1);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_no_hold_without_the_mta_or_a_sender(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct outcome out;
+
+	(void)state;
+	/* An MTA that does not let the milter add recipients: temp-failed, as before hold. */
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_string_equal(out.rcode, "451");
+	assert_non_null(strstr(out.detail, "not held (the MTA does not let the milter change recipients"));
+	assert_int_equal(held_rows(fx, NULL), 0);
+	message_free(m);
+	/* The null sender: nobody to tell or return it to. */
+	fake_mta_allow_hold(&fx->fake);
+	m = new_message(fx, "", "<carol@c.test>", NULL);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_non_null(strstr(out.detail, "not held (the null sender"));
+	assert_int_equal(held_rows(fx, NULL), 0);
+	message_free(m);
+	/* On-KeyNotFound tempfail: no hold. */
+	milter_fixture_free(fx);
+	fx = milter_fixture_new("DefaultPolicy require\nOn-KeyNotFound tempfail\n", NOW);
+	fake_mta_allow_hold(&fx->fake);
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	run(fx, m, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_int_equal(held_rows(fx, NULL), 0);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_a_refused_change_leaves_no_record(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct outcome out;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	outbound_plan(m, &fx->env, &out);
+	fx->fake.fail_headers = true;	/* delrcpt and addrcpt refused */
+	outbound_finish(m, &fx->env, &fx->fake.mta, &out);
+	assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+	assert_int_equal(held_rows(fx, NULL), 0);
+	message_free(m);
+	milter_fixture_free(fx);
+}
+
+static void
+test_a_resubmitted_copy_is_held_again_under_its_record(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct held_record *list;
+	struct outcome out;
+	char *release, *forged;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	message_free(m);
+	assert_int_equal(held_rows(fx, &list), 1);
+	list[0].notified = 1;
+	strlcpy_c(list[0].state, "released", sizeof(list[0].state));
+	assert_int_equal(keystore_held_update(fx->ks, &list[0], NULL), CABLES_OK);
+	release = xasprintf(" %s %s", list[0].id, list[0].token);
+	forged = xasprintf(" %s %032d", list[0].id, 7);
+	/* The copy keyd resubmitted finds carol keyless again: the same record, no new notice. */
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", release);
+	run(fx, m, &out);
+	assert_int_equal(out.cls, CLASS_HELD);
+	assert_non_null(strstr(out.detail, "held again"));
+	assert_non_null(strstr(fx->fake.ops.data, "chg X-Cables-Release 1"));
+	message_free(m);
+	held_list_release(list, 1);
+	assert_int_equal(held_rows(fx, &list), 1);
+	assert_string_equal(list[0].state, "held");
+	assert_int_equal(list[0].notified, 1);
+	assert_true(list[0].next_try > NOW);
+	held_list_release(list, 1);
+	/* A field with a wrong token (a local user's forgery) is no resubmission: a record of its own. */
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", forged);
+	run(fx, m, &out);
+	assert_null(strstr(out.detail, "held again"));
+	assert_int_equal(held_rows(fx, NULL), 2);
+	message_free(m);
+	/* Nor is the right token from another sender. */
+	m = new_message(fx, "mallory@a.test", "<carol@c.test>", release);
+	run(fx, m, &out);
+	assert_null(strstr(out.detail, "held again"));
+	assert_int_equal(held_rows(fx, NULL), 3);
+	message_free(m);
+	free(release);
+	free(forged);
+	milter_fixture_free(fx);
+}
+
+/* --- lib/held.c, with a MailCommand that records what it is given --- */
+
+struct mailer {
+	char *dir;
+	char *command;
+	bool key;		/* what has_key answers */
+	unsigned int asked;
+};
+
+static bool
+fake_has_key(void *arg, const char *addr, char *why, size_t why_len)
+{
+	struct mailer *ml = arg;
+
+	(void)addr;
+	ml->asked++;
+	if (!ml->key)
+		snprintf(why, why_len, "none: SMIMEA: secure-none");
+	return ml->key;
+}
+
+static struct mailer *
+mailer_new(struct milter_fixture *fx)
+{
+	struct mailer *ml = xcalloc(1, sizeof(*ml));
+	char *script = xasprintf("%s/mailer", fx->dir);
+	FILE *f = fopen(script, "w");
+
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\nd=%s\nn=$(ls $d/in.* 2>/dev/null | wc -l)\nprintf '%%s\\n' \"$@\" > $d/args.$n\n"
+	    "cat > $d/in.$n\n[ -e $d/fail ] && exit 75\nexit 0\n", fx->dir);
+	fclose(f);
+	chmod(script, 0755);
+	ml->dir = fx->dir;
+	ml->command = xasprintf("%s -X x", script);
+	free(script);
+	return ml;
+}
+
+static char *
+mailed(const struct mailer *ml, const char *what, int n)
+{
+	char *path = xasprintf("%s/%s.%d", ml->dir, what, n), *text;
+
+	text = read_text(path);
+	free(path);
+	return text;
+}
+
+static void
+test_held_release_return_and_notices(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct mailer *ml = mailer_new(fx);
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_record *list, h;
+	struct held_result res;
+	struct outcome out;
+	struct cables_err err;
+	char id[KEYSTORE_HELD_ID_LEN + 1], *args, *in, *first;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	message_free(m);
+	assert_int_equal(held_rows(fx, &list), 1);
+	strlcpy_c(id, list[0].id, sizeof(id));
+	first = xasprintf("X-Cables-Release: %s %s\r\n", list[0].id, list[0].token);
+	held_list_release(list, 1);
+
+	/* First look: no key; the sender is told once; the next look in 5 s. */
+	assert_int_equal(held_try(&env, id, NOW, &res, &err), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_WAITING);
+	assert_non_null(strstr(res.detail, "still waiting: carol@c.test (none: SMIMEA: secure-none)"));
+	args = mailed(ml, "args", 0);
+	assert_string_equal(args, "-X\nx\n-i\n-f\n<>\n--\nalice@a.test\n");
+	in = mailed(ml, "in", 0);
+	assert_non_null(strstr(in, "Subject: Your message waits for an encryption key\n"));
+	assert_non_null(strstr(in, "Auto-Submitted: auto-generated\n"));
+	assert_non_null(strstr(in, "Content-Type: text/plain; charset=utf-8\n"));
+	assert_non_null(strstr(in, "carol@c.test: no usable S/MIME certificate"));
+	assert_non_null(strstr(in, "never be sent unencrypted"));
+	free(args);
+	free(in);
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_int_equal(h.notified, 1);
+	assert_int_equal(h.tries, 1);
+	assert_int_equal(h.next_try, NOW + 5);
+	held_record_release(&h);
+	assert_int_equal(held_try(&env, id, NOW + 5, &res, &err), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_WAITING);
+	assert_null(mailed(ml, "in", 1));	/* no second notice */
+	assert_int_equal(held_backoff(2), 10);
+	assert_int_equal(held_backoff(30), 600);
+
+	/* The key is there but MailCommand fails: still held, tried again later, nothing lost. */
+	ml->key = true;
+	touch(fx->dir, "fail");
+	assert_int_equal(held_try(&env, id, NOW + 20, &res, &err), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_FAILED);
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.state, "held");
+	assert_non_null(strstr(h.last_error, "exited with status 75"));
+	held_record_release(&h);
+	untouch(fx->dir, "fail");
+
+	/* Then it goes: resubmitted with the original envelope, our field first; the sender told. */
+	assert_int_equal(held_try(&env, id, NOW + 60, &res, &err), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	args = mailed(ml, "args", 2);
+	assert_string_equal(args, "-X\nx\n-i\n-f\nalice@a.test\n--\ncarol@c.test\n");
+	in = mailed(ml, "in", 2);
+	assert_true(strncmp(in, first, strlen(first)) == 0);
+	assert_non_null(strstr(in, "PLAINTEXT-MARKER"));
+	free(args);
+	free(in);
+	in = mailed(ml, "in", 3);
+	assert_non_null(strstr(in, "Subject: Your message has been sent, encrypted\n"));
+	free(in);
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.state, "released");
+	held_record_release(&h);
+	/* A released message is not held: neither tried nor returned again. */
+	assert_int_equal(held_try(&env, id, NOW + 61, &res, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(held_return(&env, id, "x", &res, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(keystore_held_prune(fx->ks, NOW + 100, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_ERR_NOTFOUND);
+	free(first);
+	free(ml->command);
+	free(ml);
+	milter_fixture_free(fx);
+}
+
+static void
+test_hold_time_returns_a_dsn_naming_the_recipient(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\nHoldNotice no\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct mailer *ml = mailer_new(fx);
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_record *list;
+	struct held_result res;
+	struct outcome out;
+	char id[KEYSTORE_HELD_ID_LEN + 1], *args, *in;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	message_free(m);
+	assert_int_equal(held_rows(fx, &list), 1);
+	assert_int_equal(list[0].notify, 0);	/* HoldNotice no */
+	strlcpy_c(id, list[0].id, sizeof(id));
+	held_list_release(list, 1);
+	assert_int_equal(held_try(&env, id, NOW, &res, NULL), CABLES_OK);
+	assert_null(mailed(ml, "in", 0));	/* not told */
+	/* HoldTime passes: the DSN, keys not even looked for, the record gone; never to carol. */
+	ml->asked = 0;
+	assert_int_equal(held_try(&env, id, NOW + 3600, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RETURNED);
+	assert_int_equal(ml->asked, 0);
+	args = mailed(ml, "args", 0);
+	assert_string_equal(args, "-X\nx\n-i\n-f\n<>\n--\nalice@a.test\n");
+	in = mailed(ml, "in", 0);
+	assert_non_null(strstr(in, "Content-Type: multipart/report; report-type=delivery-status;"));
+	assert_non_null(strstr(in, "Final-Recipient: rfc822; carol@c.test\nAction: failed\nStatus: 5.7.1\n"
+	    "Diagnostic-Code: X-Cables; none: SMIMEA: secure-none\n"));
+	assert_non_null(strstr(in, "within HoldTime"));
+	assert_non_null(strstr(in, "Content-Type: message/rfc822\n\nFrom: alice@a.test\r\n"));
+	free(args);
+	free(in);
+	assert_int_equal(held_rows(fx, NULL), 0);
+	free(ml->command);
+	free(ml);
+	milter_fixture_free(fx);
+}
+
+static void
+test_notice_refuses_what_is_not_an_address(void **state)
+{
+	struct cables_err err;
+	static const char *const bad[] = { "-oQ/tmp", "", "a b@c.test", "a\n@c.test" };
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMENTS(bad); i++)
+		assert_int_equal(notice_send("/bin/true", bad[i], "s", "t", &err), CABLES_ERR_ARG);
+	assert_int_equal(notice_command_check("sendmail", NULL), CABLES_ERR_ARG);
+	assert_int_equal(notice_command_check("/usr/sbin/sendmail -C /etc/postfix", NULL), CABLES_OK);
+	assert_int_equal(notice_send("/nonexistent/sendmail", "a@b.test", "s", "t", &err), CABLES_ERR_IO);
+	assert_non_null(strstr(err.msg, "/nonexistent/sendmail"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_keyless_require_recipient_is_held_with_its_recipients_replaced),
+		cmocka_unit_test(test_no_hold_without_the_mta_or_a_sender),
+		cmocka_unit_test(test_a_refused_change_leaves_no_record),
+		cmocka_unit_test(test_a_resubmitted_copy_is_held_again_under_its_record),
+		cmocka_unit_test(test_held_release_return_and_notices),
+		cmocka_unit_test(test_hold_time_returns_a_dsn_naming_the_recipient),
+		cmocka_unit_test(test_notice_refuses_what_is_not_an_address),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

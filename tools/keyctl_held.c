@@ -1,0 +1,159 @@
+/*
+ * keyctl_held - "cables-keyctl held [list]", "held show ID", "held release
+ * ID", "held return ID": the messages On-KeyNotFound hold keeps
+ * (doc/hold.md), read from the key store.  release checks the waiting
+ * recipients' keys through cables-keyd at once and resubmits only when
+ * every one has a key (the milter decides again then: never plaintext); a
+ * message still without a key stays held, and the command says why and
+ * exits 1.  return sends the message back to its sender now.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "held.h"
+#include "keyctl.h"
+#include "keydproto.h"
+#include "util.h"
+
+/* cables-keyd's lookup, as held_try()'s key check. */
+static bool
+has_key(void *arg, const char *addr, char *why, size_t why_len)
+{
+	const struct ctx *c = arg;
+	struct keyd_lookup_reply answer = { NULL, 0 };
+	struct buf req, reply;
+	struct cables_err err;
+	bool found = false;
+
+	buf_init(&req);
+	buf_init(&reply);
+	if (c->cfg->keyd_socket == NULL)
+		snprintf(why, why_len, "KeydSocket is none: no cables-keyd to ask");
+	else if (keyd_lookup_request_format(&req, &addr, 1, &err) != CABLES_OK ||
+	    keyd_call(c->cfg->keyd_socket, &req, c->cfg->lookup_timeout_ms * 2 + 1000, &reply, &err) != CABLES_OK ||
+	    keyd_lookup_reply_parse(reply.data, reply.len, &answer, &err) != CABLES_OK)
+		snprintf(why, why_len, "%s", err.msg);
+	else if (answer.n == 1 && answer.results[0].outcome == KEYD_OUTCOME_FOUND)
+		found = true;
+	else if (answer.n == 1)
+		snprintf(why, why_len, "%s%s%s", keyd_outcome_name(answer.results[0].outcome),
+		    answer.results[0].reason[0] != '\0' ? ": " : "", answer.results[0].reason);
+	keyd_lookup_reply_release(&answer);
+	buf_release(&req);
+	buf_release(&reply);
+	return found;
+}
+
+static void
+when(long long t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* The waiting lines, "ADDRESS<TAB>why", as "  ADDRESS: why". */
+static void
+print_waiting(const char *waiting)
+{
+	for (const char *p = waiting; *p != '\0'; p++) {
+		if (p == waiting || p[-1] == '\n')
+			fputs("  ", stdout);
+		if (*p == '\t')
+			fputs(": ", stdout);
+		else
+			putchar((unsigned char)*p >= ' ' || *p == '\n' ? *p : '?');
+	}
+}
+
+static int
+held_list(struct ctx *c)
+{
+	struct held_record *list;
+	struct cables_err err;
+	size_t n;
+	char at[32], next[32];
+
+	if (keystore_held_list(c->ks, false, c->now, &list, &n, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		const struct held_record *h = &list[i];
+		long long left = h->held_at + (long long)(c->cfg->hold_time_ms / 1000) - (long long)c->now;
+
+		when(h->held_at, at, sizeof(at));
+		when(h->next_try, next, sizeof(next));
+		printf("%s queue=%s from=<%s> held=%s next-try=%s tries=%d returned-in=%llds\n", h->id, h->queue_id,
+		    h->sender, at, next, h->tries, left > 0 ? left : 0);
+		print_waiting(h->waiting);
+	}
+	printf("%zu held message%s\n", n, n == 1 ? "" : "s");
+	held_list_release(list, n);
+	return 0;
+}
+
+static int
+held_show(struct ctx *c, const char *id)
+{
+	struct held_record h;
+	struct cables_err err;
+	char at[32], next[32];
+
+	if (keystore_held_get(c->ks, id, false, &h, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	when(h.held_at, at, sizeof(at));
+	when(h.next_try, next, sizeof(next));
+	printf("id: %s\nstate: %s\nqueue id: %s\nsender: <%s>\nheld: %s UTC\nnext try: %s UTC\ntries: %d\n"
+	    "notify sender: %s\nrecipients:\n", h.id, h.state, h.queue_id, h.sender, at, next, h.tries,
+	    h.notify ? (h.notified ? "yes (told)" : "yes") : "no");
+	print_waiting(h.recipients);
+	printf("waiting for keys:\n");
+	print_waiting(h.waiting);
+	if (h.last_error != NULL)
+		printf("last error: %s\n", h.last_error);
+	held_record_release(&h);
+	return 0;
+}
+
+int
+keyctl_held(struct ctx *c, int argc, char **argv)
+{
+	const char *sub = argc >= 2 ? argv[1] : "list";
+	char host[256] = "localhost";
+	struct held_env env;
+	struct held_result res;
+	struct cables_err err;
+	cables_status st;
+
+	open_store(c, false);
+	if (strcmp(sub, "list") == 0) {
+		if (argc > 2)
+			keyctl_usage("held list takes no arguments");
+		return held_list(c);
+	}
+	if (strcmp(sub, "show") != 0 && strcmp(sub, "release") != 0 && strcmp(sub, "return") != 0)
+		keyctl_usage("held: unknown subcommand '%s' (list, show, release or return)", sub);
+	if (argc != 3)
+		keyctl_usage("held %s needs exactly one ID", sub);
+	if (strlen(argv[2]) != KEYSTORE_HELD_ID_LEN || strspn(argv[2], "0123456789abcdef") != KEYSTORE_HELD_ID_LEN)
+		keyctl_die("'%s' is not a held message's ID (%d hex digits; see cables-keyctl held list)", argv[2],
+		    KEYSTORE_HELD_ID_LEN);
+	if (strcmp(sub, "show") == 0)
+		return held_show(c, argv[2]);
+	gethostname(host, sizeof(host) - 1);
+	env = (struct held_env){ c->ks, c->cfg->mail_command, host, (long long)(c->cfg->hold_time_ms / 1000),
+	    has_key, c };
+	if (strcmp(sub, "return") == 0)
+		st = held_return(&env, argv[2], "returned by the administrator", &res, &err);
+	else
+		st = held_try(&env, argv[2], c->now, &res, &err);
+	if (st != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	printf("%s: %s: %s\n", argv[2], held_outcome_name(res.outcome), res.detail);
+	return res.outcome == HELD_RELEASED || res.outcome == HELD_RETURNED ? 0 : 1;
+}
