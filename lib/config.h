@@ -100,6 +100,9 @@ struct config {
 	enum dnssec_mode dnssec;	/* DNSSEC require|prefer */
 	unsigned long lookup_timeout_ms;	/* LookupTimeout */
 	unsigned long unresponsive_time_ms;	/* UnresponsiveTime: how long a domain that did not answer is marked */
+	unsigned long downgrade_memory_s;	/* DowngradeMemory: a domain seen encrypting is remembered this long; 0 = not */
+	char *admin_address;		/* AdminAddress: where notices to the administrator go; NULL = none */
+	char *mail_command;		/* MailCommand: sendmail(1) command line for notices (notice.h) */
 	unsigned long cache_min_ttl_ms;	/* CacheMinTTL */
 	unsigned long cache_max_ttl_ms;	/* CacheMaxTTL */
 	struct addr_opts addr;		/* RecipientDelimiter, LocalPartCaseSensitive */

@@ -23,6 +23,26 @@ struct keystore {
 	sqlite3_stmt *lookup;	/* prepared once: lookups are per message */
 };
 
+/*
+ * Schema 3, downgrade protection (see the block at the end): domains
+ * remembered as encrypting, and the key changes the administrator was
+ * told about.  IF NOT EXISTS: other tables join schema 3 beside these.
+ */
+#define ENCRYPTING_SCHEMA \
+	"CREATE TABLE IF NOT EXISTS encrypting_domains (" \
+	"  domain TEXT PRIMARY KEY," \
+	"  source TEXT NOT NULL," \
+	"  first_seen INTEGER NOT NULL," \
+	"  last_seen INTEGER NOT NULL," \
+	"  told INTEGER NOT NULL DEFAULT 0);" \
+	"CREATE TABLE IF NOT EXISTS key_change_alerts (" \
+	"  address TEXT NOT NULL," \
+	"  format TEXT NOT NULL," \
+	"  old TEXT NOT NULL," \
+	"  new TEXT NOT NULL," \
+	"  told INTEGER NOT NULL," \
+	"  PRIMARY KEY (address, format, old, new));"
+
 /* Migrations from version i to i+1; index 0 creates the first schema. */
 static const char *const migrations[] = {
 	"CREATE TABLE keys ("
@@ -51,6 +71,7 @@ static const char *const migrations[] = {
 	"  offered_at INTEGER,"
 	"  changes INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (address, format));",
+	ENCRYPTING_SCHEMA,
 };
 
 #define EPOCH_SOURCES "('" KEYSTORE_EPOCH_SOURCE "', '" KEYSTORE_PEER_EPOCH_SOURCE "')"
@@ -614,5 +635,169 @@ keystore_pin_delete(struct keystore *ks, const char *address, size_t *deleted, s
 out:
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+/* ---- downgrade protection (schema 3) ---- */
+
+/*
+ * A refresh writes last_seen only when it moved by this much, so that a
+ * domain's every lookup is not a write; the memory lasts months.
+ */
+#define ENCRYPTING_REFRESH_S 60
+
+#define ENCRYPTING_COLUMNS "domain, source, first_seen, last_seen, told"
+
+/* Run one statement with text and integer parameters (NULL ends texts); *changed: rows changed. */
+static cables_status
+encrypting_exec(struct keystore *ks, const char *sql, const char *const *texts, const long long *ints, size_t nints,
+    const char *what, size_t *changed, struct cables_err *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	int i = 1;
+
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, what);
+		goto out;
+	}
+	for (; texts[i - 1] != NULL; i++)
+		sqlite3_bind_text(stmt, i, texts[i - 1], -1, SQLITE_STATIC);
+	for (size_t k = 0; k < nints; k++)
+		sqlite3_bind_int64(stmt, i + (int)k, ints[k]);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		st = db_fail(ks, err, what);
+		goto out;
+	}
+	if (changed != NULL)
+		*changed = (size_t)sqlite3_changes(ks->db);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_encrypting_note(struct keystore *ks, const char *domain, const char *source, time_t now,
+    struct cables_err *err)
+{
+	static const char sql[] = "INSERT INTO encrypting_domains (" ENCRYPTING_COLUMNS ") VALUES (?1, ?2, ?3, ?3, 0) "
+	    "ON CONFLICT (domain) DO UPDATE SET last_seen = excluded.last_seen, source = excluded.source, told = 0 "
+	    "WHERE told != 0 OR last_seen <= excluded.last_seen - ?4";
+	const char *texts[] = { domain, source, NULL };
+	const long long ints[] = { (long long)now, ENCRYPTING_REFRESH_S };
+
+	return encrypting_exec(ks, sql, texts, ints, 2, "remembering an encrypting domain", NULL, err);
+}
+
+static void
+encrypting_from_row(sqlite3_stmt *stmt, struct encrypting_domain *d)
+{
+	memset(d, 0, sizeof(*d));
+	strlcpy_c(d->domain, (const char *)sqlite3_column_text(stmt, 0), sizeof(d->domain));
+	strlcpy_c(d->source, (const char *)sqlite3_column_text(stmt, 1), sizeof(d->source));
+	d->first_seen = sqlite3_column_int64(stmt, 2);
+	d->last_seen = sqlite3_column_int64(stmt, 3);
+	d->told = sqlite3_column_int64(stmt, 4);
+}
+
+cables_status
+keystore_encrypting_list(struct keystore *ks, const char *domain, struct encrypting_domain **out, size_t *n,
+    struct cables_err *err)
+{
+	static const char all[] = "SELECT " ENCRYPTING_COLUMNS " FROM encrypting_domains ORDER BY domain";
+	static const char one[] = "SELECT " ENCRYPTING_COLUMNS " FROM encrypting_domains WHERE domain = ?1";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, domain != NULL ? one : all, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing the encrypting domains' list");
+		goto out;
+	}
+	if (domain != NULL)
+		sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		encrypting_from_row(stmt, &(*out)[(*n)++]);
+	}
+	if (rc != SQLITE_DONE)
+		st = db_fail(ks, err, "listing encrypting domains");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+cables_status
+keystore_encrypting_get(struct keystore *ks, const char *domain, struct encrypting_domain *out, struct cables_err *err)
+{
+	struct encrypting_domain *rows;
+	size_t n;
+	cables_status st;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = keystore_encrypting_list(ks, domain, &rows, &n, err)) != CABLES_OK)
+		return st;
+	if (n == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "%s is not remembered as encrypting", domain);
+	else
+		*out = rows[0];
+	free(rows);
+	return st;
+}
+
+cables_status
+keystore_encrypting_forget(struct keystore *ks, const char *domain, struct cables_err *err)
+{
+	static const char sql[] = "DELETE FROM encrypting_domains WHERE domain = ?1";
+	const char *texts[] = { domain, NULL };
+	size_t changed = 0;
+	cables_status st;
+
+	if ((st = encrypting_exec(ks, sql, texts, NULL, 0, "forgetting an encrypting domain", &changed, err)) != CABLES_OK)
+		return st;
+	if (changed == 0)
+		return cables_fail(err, CABLES_ERR_NOTFOUND, "%s is not remembered as encrypting", domain);
+	return CABLES_OK;
+}
+
+cables_status
+keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, bool *first, struct cables_err *err)
+{
+	static const char sql[] = "UPDATE encrypting_domains SET told = ?2 WHERE domain = ?1 AND told = 0";
+	const char *texts[] = { domain, NULL };
+	const long long ints[] = { (long long)now };
+	size_t changed = 0;
+	cables_status st;
+
+	*first = false;
+	st = encrypting_exec(ks, sql, texts, ints, 1, "noting that the administrator was told", &changed, err);
+	*first = st == CABLES_OK && changed == 1;
+	return st;
+}
+
+cables_status
+keystore_key_change_tell(struct keystore *ks, const char *address, const char *format, const char *old,
+    const char *new, time_t now, bool *first, struct cables_err *err)
+{
+	static const char sql[] = "INSERT OR IGNORE INTO key_change_alerts (address, format, old, new, told) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)";
+	const char *texts[] = { address, format, old, new, NULL };
+	const long long ints[] = { (long long)now };
+	size_t changed = 0;
+	cables_status st;
+
+	*first = false;
+	st = encrypting_exec(ks, sql, texts, ints, 1, "noting a key change alert", &changed, err);
+	*first = st == CABLES_OK && changed == 1;
 	return st;
 }

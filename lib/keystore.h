@@ -26,7 +26,7 @@
 
 #include "status.h"
 
-#define KEYSTORE_SCHEMA_VERSION 2
+#define KEYSTORE_SCHEMA_VERSION 3
 
 /* not_after of a key that does not expire (9999-12-31T23:59:59Z). */
 #define KEYSTORE_NEVER_EXPIRES 253402300799LL
@@ -151,5 +151,44 @@ cables_status keystore_pin_set(struct keystore *ks, const struct key_pin *p, str
 cables_status keystore_pin_list(struct keystore *ks, struct key_pin **out, size_t *n, struct cables_err *err);
 /* Forget the pins of address; *deleted says how many (none is CABLES_ERR_NOTFOUND). */
 cables_status keystore_pin_delete(struct keystore *ks, const char *address, size_t *deleted, struct cables_err *err);
+
+/*
+ * Downgrade protection (schema 3; doc/key-exchange.md, "No downgrade"): a
+ * domain that offered a usable key through DNSSEC-validated DNS or the
+ * key exchange is remembered as encrypting, with the source that last
+ * proved it; told is when the administrator was told that its recipients
+ * went without keys (0: not since it last offered one).
+ */
+struct encrypting_domain {
+	char domain[256];
+	char source[16];
+	long long first_seen;
+	long long last_seen;
+	long long told;
+};
+
+/*
+ * Remember domain as encrypting (seen at now through source), or refresh
+ * it: last_seen moves (at most once a minute), and told goes back to 0.
+ */
+cables_status keystore_encrypting_note(struct keystore *ks, const char *domain, const char *source, time_t now,
+    struct cables_err *err);
+/* The memory of domain; CABLES_ERR_NOTFOUND when there is none. */
+cables_status keystore_encrypting_get(struct keystore *ks, const char *domain, struct encrypting_domain *out,
+    struct cables_err *err);
+/* Every remembered domain (domain NULL) or that one, by name; *out is the caller's (free()). */
+cables_status keystore_encrypting_list(struct keystore *ks, const char *domain, struct encrypting_domain **out,
+    size_t *n, struct cables_err *err);
+/* Forget domain; CABLES_ERR_NOTFOUND when it was not remembered. */
+cables_status keystore_encrypting_forget(struct keystore *ks, const char *domain, struct cables_err *err);
+/* Mark domain's administrator notice as sent at now; *first: only this call marked it (tell now). */
+cables_status keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, bool *first,
+    struct cables_err *err);
+/*
+ * Record that the change of address's format key from old to new was told
+ * at now; *first: it had not been told before (tell now).
+ */
+cables_status keystore_key_change_tell(struct keystore *ks, const char *address, const char *format, const char *old,
+    const char *new, time_t now, bool *first, struct cables_err *err);
 
 #endif
