@@ -160,6 +160,21 @@ answer(struct buf *out, const char *addr, enum keyd_outcome o, const char *reaso
 }
 
 /*
+ * A lookup's result= line without keys: with encrypting= when norm's
+ * domain must not get plaintext (downgrade.c).
+ */
+static void
+answer_keyless(struct keyd *k, struct keyd_conf *c, struct buf *out, const char *norm, enum keyd_outcome o,
+    const char *reason, time_t now)
+{
+	long long since;
+	enum keyd_encrypting e = keyd_downgrade_check(k, c, norm, o, reason, now, &since);
+
+	keydstats_lookup(o);
+	keyd_result_encrypting_format(out, norm, o, e, since, reason);
+}
+
+/*
  * Append r's "key=" line (keydproto.h) to out, counted (keydstats.h) when
  * it goes into an answer; false for a row whose format or source keyd does
  * not know.
@@ -210,6 +225,7 @@ enum store_rank { STORE_HELD, STORE_HARVESTED };
  */
 struct answered {
 	bool discovered;
+	const char *proof;	/* a key's source that proves its domain encrypts (downgrade.c), or NULL */
 };
 
 /*
@@ -274,6 +290,8 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 			continue;
 		if (discovered && answer != NULL)
 			answer->discovered = true;
+		if (answer != NULL && answer->proof == NULL && keyd_source_proves_encrypting(r->source))
+			answer->proof = strcmp(r->source, "peer") == 0 ? "peer" : "dns-dnssec";
 		peer_answered |= strcmp(r->source, "peer") == 0 && strcmp(r->format, "smime") == 0;
 		n++;
 	}
@@ -416,7 +434,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 static bool
 harvested_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
 {
-	if (store_keys(k, c, norm, STORE_HARVESTED, now, out, &(struct answered){ false }) == 0)
+	if (store_keys(k, c, norm, STORE_HARVESTED, now, out, &(struct answered){ false, NULL }) == 0)
 		return false;
 	keyd_count(k, &k->from_harvest);
 	answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
@@ -432,7 +450,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	struct timespec start;
 	char why[sizeof(((struct neg_entry *)0)->reason)], cached[sizeof(why) + 16];
 	struct flight *f;
-	struct answered held = { false };
+	struct answered held = { false, NULL };
 
 	clock_gettime(CLOCK_REALTIME, &start);
 	keyd_count(k, &k->lookups);
@@ -441,6 +459,8 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		goto out;
 	}
 	if (store_keys(k, c, norm, STORE_HELD, now, out, &held) > 0) {
+		if (held.proof != NULL)
+			keyd_downgrade_seen(k, c, norm, held.proof, now);
 		keyd_count(k, &k->from_store);
 		if (held.discovered)
 			keydstats_cache_hit(true);
@@ -456,7 +476,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 			goto out;
 		keyd_count(k, &k->none);
 		snprintf(cached, sizeof(cached), "%s (cached)", why);
-		answer(out, norm, KEYD_OUTCOME_NONE, cached);
+		answer_keyless(k, c, out, norm, KEYD_OUTCOME_NONE, cached, now);
 		goto out;
 	}
 	/* One DNS query per address at a time: later lookups wait for its outcome. */
@@ -479,7 +499,9 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	}
 	keyd_flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
-	if (store_keys(k, c, norm, STORE_HELD, now, out, &(struct answered){ false }) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out, &held) > 0) {
+		if (held.proof != NULL)
+			keyd_downgrade_seen(k, c, norm, held.proof, now);
 		keyd_count(k, &k->from_dns);
 		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
@@ -493,7 +515,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	else
 		k->none++;
 	pthread_mutex_unlock(&k->lock);
-	answer(out, norm, v.outcome, v.reason);
+	answer_keyless(k, c, out, norm, v.outcome, v.reason, now);
 out:
 	keyd_conf_put(k, c);
 	free(norm);
