@@ -93,8 +93,8 @@ published_require(struct keyd_conf *c, const char *domain, time_t now)
 			log_warnx("keyd: %s: %zu v=cables1 records: ignored", name, statements);
 			require = false;
 		}
-	} else if (a.status == DNS_BOGUS || a.status == DNS_INSECURE) {
-		log_debug("keyd: %s: %s answer ignored", name, dns_status_name(a.status));
+	} else if (a.status == DNS_BOGUS) {
+		log_info("keyd: %s: %s answer ignored", name, dns_status_name(a.status));
 	}
 	dns_answer_release(&a);
 	free(name);
@@ -110,7 +110,9 @@ tell_downgrade(struct keyd *k, struct keyd_conf *c, const char *norm, const stru
 	struct cables_err err;
 	bool tell;
 
-	if (keystore_encrypting_tell(k->ks, d->domain, now, &tell, &err) != CABLES_OK) {
+	/* Once per DowngradeMemory: a domain with keyless and keyed users would otherwise be told of again and again. */
+	if (keystore_encrypting_tell(k->ks, d->domain, now, now - (time_t)c->cfg->downgrade_memory_s, &tell, &err) !=
+	    CABLES_OK) {
 		log_warnx("keyd: %s: %s", d->domain, err.msg);
 		return;
 	}
@@ -130,9 +132,8 @@ tell_downgrade(struct keyd *k, struct keyd_conf *c, const char *norm, const stru
 	    "DowngradeMemory (%lu days) has passed since they were last seen.\n\n"
 	    "If %s stopped encrypting on purpose, let plaintext go now with\n"
 	    "  cables-keyctl encrypting forget %s\n\n"
-	    "You are told once; you will be told again if the domain offers keys and\n"
-	    "then stops again.\n", d->domain, d->source, first, last, norm, reason, d->domain,
-	    c->cfg->downgrade_memory_s / 86400, d->domain, d->domain);
+	    "You are told of %s once in DowngradeMemory.\n", d->domain, d->source, first, last, norm, reason, d->domain,
+	    c->cfg->downgrade_memory_s / 86400, d->domain, d->domain, d->domain);
 	tell_admin(c, subject, text);
 	free(subject);
 	free(text);

@@ -683,8 +683,8 @@ keystore_encrypting_note(struct keystore *ks, const char *domain, const char *so
     struct cables_err *err)
 {
 	static const char sql[] = "INSERT INTO encrypting_domains (" ENCRYPTING_COLUMNS ") VALUES (?1, ?2, ?3, ?3, 0) "
-	    "ON CONFLICT (domain) DO UPDATE SET last_seen = excluded.last_seen, source = excluded.source, told = 0 "
-	    "WHERE told != 0 OR last_seen <= excluded.last_seen - ?4";
+	    "ON CONFLICT (domain) DO UPDATE SET last_seen = excluded.last_seen, source = excluded.source "
+	    "WHERE last_seen <= excluded.last_seen - ?4";
 	const char *texts[] = { domain, source, NULL };
 	const long long ints[] = { (long long)now, ENCRYPTING_REFRESH_S };
 
@@ -771,16 +771,17 @@ keystore_encrypting_forget(struct keystore *ks, const char *domain, struct cable
 }
 
 cables_status
-keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, bool *first, struct cables_err *err)
+keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, time_t told_before, bool *first,
+    struct cables_err *err)
 {
-	static const char sql[] = "UPDATE encrypting_domains SET told = ?2 WHERE domain = ?1 AND told = 0";
+	static const char sql[] = "UPDATE encrypting_domains SET told = ?2 WHERE domain = ?1 AND told < ?3";
 	const char *texts[] = { domain, NULL };
-	const long long ints[] = { (long long)now };
+	const long long ints[] = { (long long)now, (long long)told_before };
 	size_t changed = 0;
 	cables_status st;
 
 	*first = false;
-	st = encrypting_exec(ks, sql, texts, ints, 1, "noting that the administrator was told", &changed, err);
+	st = encrypting_exec(ks, sql, texts, ints, 2, "noting that the administrator was told", &changed, err);
 	*first = st == CABLES_OK && changed == 1;
 	return st;
 }

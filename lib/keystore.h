@@ -156,8 +156,8 @@ cables_status keystore_pin_delete(struct keystore *ks, const char *address, size
  * Downgrade protection (schema 3; doc/key-exchange.md, "No downgrade"): a
  * domain that offered a usable key through DNSSEC-validated DNS or the
  * key exchange is remembered as encrypting, with the source that last
- * proved it; told is when the administrator was told that its recipients
- * went without keys (0: not since it last offered one).
+ * proved it; told is when the administrator was last told that its
+ * recipients went without keys (0: never).
  */
 struct encrypting_domain {
 	char domain[256];
@@ -169,7 +169,8 @@ struct encrypting_domain {
 
 /*
  * Remember domain as encrypting (seen at now through source), or refresh
- * it: last_seen moves (at most once a minute), and told goes back to 0.
+ * it: last_seen moves (at most once a minute, so that lookups are not
+ * writes).
  */
 cables_status keystore_encrypting_note(struct keystore *ks, const char *domain, const char *source, time_t now,
     struct cables_err *err);
@@ -181,9 +182,13 @@ cables_status keystore_encrypting_list(struct keystore *ks, const char *domain, 
     size_t *n, struct cables_err *err);
 /* Forget domain; CABLES_ERR_NOTFOUND when it was not remembered. */
 cables_status keystore_encrypting_forget(struct keystore *ks, const char *domain, struct cables_err *err);
-/* Mark domain's administrator notice as sent at now; *first: only this call marked it (tell now). */
-cables_status keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, bool *first,
-    struct cables_err *err);
+/*
+ * Mark domain's administrator notice as sent at now unless it was sent at
+ * told_before or later; *first: this call marked it (tell now).  One
+ * writer wins when lookups race.
+ */
+cables_status keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, time_t told_before,
+    bool *first, struct cables_err *err);
 /*
  * Record that the change of address's format key from old to new was told
  * at now; *first: it had not been told before (tell now).

@@ -53,6 +53,7 @@ static const char usage_text[] =
     "  lookup ADDRESS...                (through cables-keyd)\n"
     "  exchange-key generate|show [--domain DOMAIN]\n"
     "  pins [list] | pins clear ADDRESS  (keys first seen: DNS, key servers, harvested)\n"
+    "  encrypting [list] | encrypting forget DOMAIN  (domains remembered as encrypting)\n"
     "  stats                            (cables-keyd's and cables-milter's counters)\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
@@ -674,6 +675,7 @@ static const struct command {
 	{ "lookup", keyctl_lookup },
 	{ "exchange-key", keyctl_exchange_key },
 	{ "pins", keyctl_pins },
+	{ "encrypting", keyctl_encrypting },
 	{ "stats", keyctl_stats },
 };
 
