@@ -47,7 +47,7 @@ unquote(const char *rdata, size_t len, char *text, size_t room, const char **why
 					ch = (unsigned char)rdata[i++];
 				}
 			}
-			if (ch < 0x20 || ch > 0x7e)
+			if ((ch < 0x20 && ch != '\t') || ch > 0x7e)
 				return *why = "a character that is not printable ASCII", false;
 			if (n + 1 >= room)
 				return *why = "too long", false;
@@ -95,6 +95,8 @@ domainpolicy_parse(const char *rdata, size_t len, enum domainpolicy *out, struct
 
 	if (!unquote(rdata, len, text, sizeof(text), &why))
 		return cables_fail(err, CABLES_ERR_SYNTAX, "_cables-policy: %s", why);
+	if (text[0] == '\0')
+		return cables_fail(err, CABLES_ERR_SYNTAX, "_cables-policy: an empty record");
 	p = text;
 	while (p != NULL) {
 		char key[DOMAINPOLICY_TEXT_MAX + 3];
@@ -127,8 +129,6 @@ domainpolicy_parse(const char *rdata, size_t len, enum domainpolicy *out, struct
 			have_p = true;
 		}
 	}
-	if (first)
-		return cables_fail(err, CABLES_ERR_SYNTAX, "_cables-policy: an empty record");
 	if (!have_p)
 		return cables_fail(err, CABLES_ERR_SYNTAX, "_cables-policy: no p= tag");
 	*out = DOMAINPOLICY_REQUIRE;

@@ -677,6 +677,69 @@ test_threads_share_one_handle(void **state)
 	keystore_close(ks);
 }
 
+/*
+ * Downgrade protection (schema 3): a domain remembered, refreshed at most
+ * once a minute with first_seen kept; told once until told_before passes;
+ * forgotten; key change alerts once per pair; all kept over a reopen.
+ */
+static void
+test_encrypting_domains_and_alerts(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct encrypting_domain d, *rows;
+	struct cables_err err;
+	size_t n;
+	bool first;
+
+	assert_int_equal(keystore_encrypting_get(ks, "b.test", &d, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(keystore_encrypting_note(ks, "b.test", "dns-dnssec", NOW, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_note(ks, "b.test", "peer", NOW + 30, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_get(ks, "b.test", &d, NULL), CABLES_OK);
+	assert_int_equal(d.last_seen, NOW);	/* within a minute: not written */
+	assert_string_equal(d.source, "dns-dnssec");
+	assert_int_equal(keystore_encrypting_note(ks, "b.test", "peer", NOW + 61, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_get(ks, "b.test", &d, NULL), CABLES_OK);
+	assert_int_equal(d.first_seen, NOW);
+	assert_int_equal(d.last_seen, NOW + 61);
+	assert_string_equal(d.source, "peer");
+	assert_int_equal(d.told, 0);
+
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 100, NOW + 100 - 86400, &first, NULL), CABLES_OK);
+	assert_true(first);
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 200, NOW + 200 - 86400, &first, NULL), CABLES_OK);
+	assert_false(first);
+	assert_int_equal(keystore_encrypting_tell(ks, "c.test", NOW + 200, NOW, &first, NULL), CABLES_OK);
+	assert_false(first);	/* not remembered: nothing to tell */
+	keystore_close(ks);
+
+	ks = open_store(fx->path, false);
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 300, NOW + 300 - 86400, &first, NULL), CABLES_OK);
+	assert_false(first);	/* told before the restart */
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 90000, NOW + 90000 - 86400, &first, NULL),
+	    CABLES_OK);
+	assert_true(first);	/* told longer ago than told_before */
+	assert_int_equal(keystore_encrypting_note(ks, "a.test", "dns-dnssec", NOW, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_list(ks, NULL, &rows, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].domain, "a.test");
+	assert_string_equal(rows[1].domain, "b.test");
+	free(rows);
+	assert_int_equal(keystore_encrypting_forget(ks, "b.test", NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_forget(ks, "b.test", &err), CABLES_ERR_NOTFOUND);
+	assert_string_equal(err.msg, "b.test is not remembered as encrypting");
+
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "aa", "bb", NOW, &first, NULL), CABLES_OK);
+	assert_true(first);
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "aa", "bb", NOW + 1, &first, NULL), CABLES_OK);
+	assert_false(first);
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "bb", "cc", NOW + 2, &first, NULL), CABLES_OK);
+	assert_true(first);
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "pgp", "aa", "bb", NOW + 2, &first, NULL), CABLES_OK);
+	assert_true(first);
+	keystore_close(ks);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup_store_dir, teardown_store_dir)
 
 int
@@ -699,6 +762,7 @@ main(void)
 		FX(test_reopen_keeps_keys),
 		FX(test_put_rejects_unknown_format),
 		FX(test_threads_share_one_handle),
+		FX(test_encrypting_domains_and_alerts),
 	};
 
 	return cmocka_run_group_tests_name("keystore", tests, NULL, NULL);
