@@ -55,6 +55,7 @@ struct pos_entry {
 /* What a discovery answers when it found nothing usable. */
 struct keyd_verdict {
 	enum keyd_outcome outcome;
+	bool key_change;	/* a key change held back by On-KeyChange: its action decides, not DowngradeMemory */
 	char reason[CABLES_ERR_MAX + 192];
 };
 

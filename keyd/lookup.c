@@ -413,9 +413,11 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	if (!d.any && d.held.action != ACTION_ACCEPT) {
 		keyd_sanitize(d.held.why);
 		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
+		v->key_change = true;
 		snprintf(v->reason, sizeof(v->reason), "%s", d.held.why);
 	} else {
 		v->outcome = d.tempfail ? KEYD_OUTCOME_TEMPFAIL : KEYD_OUTCOME_NONE;
+		v->key_change = false;
 		snprintf(v->reason, sizeof(v->reason), "%s", d.reason);
 	}
 }
@@ -495,6 +497,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		v = f->verdict;
 	} else {
 		v.outcome = KEYD_OUTCOME_TEMPFAIL;
+		v.key_change = false;
 		snprintf(v.reason, sizeof(v.reason), "the DNS lookup under way took longer than LookupTimeout");
 	}
 	keyd_flight_leave(k, f);
@@ -515,7 +518,10 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	else
 		k->none++;
 	pthread_mutex_unlock(&k->lock);
-	answer_keyless(k, c, out, norm, v.outcome, v.reason, now);
+	if (v.key_change)
+		answer(out, norm, v.outcome, v.reason);	/* On-KeyChange decided */
+	else
+		answer_keyless(k, c, out, norm, v.outcome, v.reason, now);
 out:
 	keyd_conf_put(k, c);
 	free(norm);
