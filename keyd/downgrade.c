@@ -5,7 +5,8 @@
  * DowngradeMemory after it last did; a domain that publishes a signed
  * _cables-policy p=require says so itself.  A lookup that finds no key
  * for an address there says "encrypting=" in its result (keydproto.h),
- * and the milter then treats the recipient as one under require.  The
+ * (a failed lookup there, or none for an address that had a key), and
+ * the milter then treats the recipient as one under require.  The
  * administrator (AdminAddress) is told once per such episode, and once
  * per pinned key that changes.  Declared in keyd_private.h.
  *
@@ -74,7 +75,11 @@ published_require(struct keyd_conf *c, const char *domain, time_t now)
 	bool require = false;
 
 	memset(&a, 0, sizeof(a));
-	if (dns_lookup_name(c->res, name, DNS_RR_TXT, now, (unsigned int)c->cfg->lookup_timeout_ms, &a, &err) ==
+	/*
+	 * Half of LookupTimeout: the lookup already spent some of it, and its
+	 * answer ("none") says the domain's servers answer.
+	 */
+	if (dns_lookup_name(c->res, name, DNS_RR_TXT, now, (unsigned int)c->cfg->lookup_timeout_ms / 2, &a, &err) ==
 	    CABLES_OK && a.status == DNS_SECURE) {
 		for (size_t i = 0; i < a.n; i++) {
 			enum domainpolicy p;
@@ -139,6 +144,24 @@ tell_downgrade(struct keyd *k, struct keyd_conf *c, const char *norm, const stru
 	free(text);
 }
 
+/* Was a key that proves its domain encrypts ever found for norm?  Its pin says so (pins outlive keys). */
+static bool
+had_key(struct keyd *k, const char *norm)
+{
+	static const char *const formats[] = { "smime", "pgp" };
+	bool had = false;
+
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]) && !had; i++) {
+		struct key_pin p;
+
+		if (keystore_pin_get(k->ks, norm, formats[i], &p, NULL) != CABLES_OK)
+			continue;
+		had = keyd_source_proves_encrypting(p.source);
+		key_pin_release(&p);
+	}
+	return had;
+}
+
 enum keyd_encrypting
 keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum keyd_outcome o, const char *reason,
     time_t now, long long *since)
@@ -150,8 +173,16 @@ keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum
 	if (at == NULL || o == KEYD_OUTCOME_FOUND || o == KEYD_OUTCOME_REJECT ||
 	    domain_list_match(&c->cfg->local_domains, at + 1))
 		return KEYD_ENCRYPTING_NO;
+	/*
+	 * At a remembered domain: a failed lookup (bogus, no answer: what an
+	 * attacker on the path can cause) for any address, and "none" for an
+	 * address that had a key (withdrawn).  An address never seen with a
+	 * key whose absence DNSSEC proves is the domain's own word: domains
+	 * that give keys to some users only stay usable for the others.
+	 */
 	if (c->cfg->downgrade_memory_s > 0 && keystore_encrypting_get(k->ks, at + 1, &d, NULL) == CABLES_OK &&
-	    d.last_seen + (long long)c->cfg->downgrade_memory_s >= (long long)now) {
+	    d.last_seen + (long long)c->cfg->downgrade_memory_s >= (long long)now &&
+	    (o == KEYD_OUTCOME_TEMPFAIL || had_key(k, norm))) {
 		*since = d.first_seen;
 		tell_downgrade(k, c, norm, &d, reason != NULL ? reason : "no key", now);
 		return KEYD_ENCRYPTING_REMEMBERED;

@@ -128,8 +128,9 @@ void keyd_downgrade_seen(struct keyd *k, struct keyd_conf *c, const char *norm, 
 /*
  * A lookup of norm (a remote address) ends with outcome o and no key:
  * must its domain not get plaintext?  KEYD_ENCRYPTING_REMEMBERED (*since:
- * first seen; the administrator is told once, with reason) when remembered
- * within DowngradeMemory, else KEYD_ENCRYPTING_PUBLISHED for a signed
+ * first seen; the administrator is told once, with reason) when its domain
+ * is remembered within DowngradeMemory and the lookup failed or norm had a
+ * key (its pin), else KEYD_ENCRYPTING_PUBLISHED for a signed
  * _cables-policy p=require (asked on "none" only), else _NO.
  */
 enum keyd_encrypting keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum keyd_outcome o,

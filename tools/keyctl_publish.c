@@ -267,6 +267,15 @@ keyctl_lookup(struct ctx *c, int argc, char **argv)
 		if (res->outcome != KEYD_OUTCOME_FOUND) {
 			printf("%s: %s%s%s\n", res->address, keyd_outcome_name(res->outcome),
 			    res->reason[0] != '\0' ? " reason=" : "", res->reason);
+			if (res->encrypting == KEYD_ENCRYPTING_REMEMBERED) {
+				char since[32];
+
+				format_day(res->since, since, sizeof(since));
+				printf("%s: no plaintext: its domain is remembered as encrypting since %s (DowngradeMemory)\n",
+				    res->address, since);
+			} else if (res->encrypting == KEYD_ENCRYPTING_PUBLISHED) {
+				printf("%s: no plaintext: its domain publishes _cables-policy p=require\n", res->address);
+			}
 			rc = 1;
 		}
 	}

@@ -4,7 +4,8 @@
 # r.test publishes carol's SMIMEA, keyd remembers it as encrypting; the
 # record withdrawn (zone re-signed, keyd's cache expired), mail to carol
 # under policy encrypt is held back as under require, never sent in
-# plaintext, and AdminAddress is told once (restart included);
+# plaintext, and AdminAddress is told once (restart included); an address
+# there that never had a key (proven absent) still gets plaintext;
 # p.test, never seen, publishes a signed _cables-policy p=require: its
 # keyless recipient is held back too; an unsigned (i.test) or unsigned-in-
 # a-signed-zone (x.test, bogus) _cables-policy is ignored; a pinned key
@@ -112,6 +113,9 @@ ask request=lookup address=carol@r.test
 check "keyd: carol's key withdrawn (NSEC), her domain remembered as encrypting" \
 	grep -q '^result=carol@r.test none encrypting=remembered since=[0-9]* reason=.*NSEC' "$T/reply"
 wait_for 30 sh -c "[ \$(grep -l '^X-Rcpt-Args: <$ADMIN>' $SINK/* 2>/dev/null | wc -l) -ge 1 ]"
+keyctl lookup carol@r.test > "$T/lookup.out" 2>&1
+check "keyctl lookup: exit 1, and says carol gets no plaintext, and why" sh -c \
+	"[ $? = 1 ] && grep -q '^carol@r.test: no plaintext: its domain is remembered as encrypting since [0-9-]* (DowngradeMemory)$' $T/lookup.out"
 leaks_before=$(leaks r.test)
 for i in 1 2; do
 	rig_send "$T/plain.eml" alice@a.test carol@r.test
@@ -143,6 +147,18 @@ check "after keyd's restart: still 4xx" test $? = 4
 wait_for 30 settled
 check "after keyd's restart: still one notice" test "$(notices 'r.test offers no encryption key')" = 1
 
+# At r.test, an address never seen with a key (DNSSEC proves it has none): r.test's own word, plaintext
+# under encrypt, so that a domain that gives keys to some users only stays usable for the others.
+ask request=lookup address=nemo@r.test
+check "keyd: nemo@r.test never had a key: no encrypting=" sh -c \
+	"grep -q '^result=nemo@r.test none reason=.*NSEC' $T/reply && ! grep -q encrypting= $T/reply"
+rig_send "$T/plain.eml" alice@a.test nemo@r.test
+check "remembered domain, an address that never had a key: accepted" test $? = 0
+if wire=$(capture); then
+	check "remembered domain, an address that never had a key: sent as it is" grep -q PLAINTEXT-MARKER "$wire"
+else
+	not_ok "nemo's message delivered"
+fi
 # Never seen, nothing published: plaintext under encrypt (the control).
 rig_send "$T/plain.eml" alice@a.test nick@n.test
 check "never-seen keyless domain: accepted" test $? = 0
