@@ -55,6 +55,7 @@ struct pos_entry {
 /* What a discovery answers when it found nothing usable. */
 struct keyd_verdict {
 	enum keyd_outcome outcome;
+	bool key_change;	/* a key change held back by On-KeyChange: its action decides, not DowngradeMemory */
 	char reason[CABLES_ERR_MAX + 192];
 };
 
@@ -118,6 +119,27 @@ struct held {
  * holds k->pin_lock (a pin's read, decision and write, with the key's store).
  */
 bool keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now, struct held *held);
+
+/*
+ * downgrade.c: "No downgrade" (doc/key-exchange.md).  A key from source
+ * proves its domain encrypts (dns-dnssec, peer, peer-epoch); such a key
+ * handed out for norm remembers (or refreshes) its domain.
+ */
+bool keyd_source_proves_encrypting(const char *source);
+void keyd_downgrade_seen(struct keyd *k, struct keyd_conf *c, const char *norm, const char *source, time_t now);
+/*
+ * A lookup of norm (a remote address) ends with outcome o and no key:
+ * must its domain not get plaintext?  KEYD_ENCRYPTING_REMEMBERED (*since:
+ * first seen; the administrator is told once, with reason) when its domain
+ * is remembered within DowngradeMemory and the lookup failed or norm had a
+ * key (its pin), else KEYD_ENCRYPTING_PUBLISHED for a signed
+ * _cables-policy p=require (asked on "none" only), else _NO.
+ */
+enum keyd_encrypting keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum keyd_outcome o,
+    const char *reason, time_t now, long long *since);
+/* The pinned key was (from was_source) changed to r (On-KeyChange action): tell AdminAddress once per pair. */
+void keyd_key_change_alert(struct keyd *k, struct keyd_conf *c, const struct key_record *r, const char *was,
+    const char *was_source, const char *action, time_t now);
 
 /* One address's discovery: what its sources found so far. */
 struct discovery {

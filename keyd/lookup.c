@@ -161,6 +161,21 @@ answer(struct buf *out, const char *addr, enum keyd_outcome o, const char *reaso
 }
 
 /*
+ * A lookup's result= line without keys: with encrypting= when norm's
+ * domain must not get plaintext (downgrade.c).
+ */
+static void
+answer_keyless(struct keyd *k, struct keyd_conf *c, struct buf *out, const char *norm, enum keyd_outcome o,
+    const char *reason, time_t now)
+{
+	long long since;
+	enum keyd_encrypting e = keyd_downgrade_check(k, c, norm, o, reason, now, &since);
+
+	keydstats_lookup(o);
+	keyd_result_encrypting_format(out, norm, o, e, since, reason);
+}
+
+/*
  * Append r's "key=" line (keydproto.h) to out, counted (keydstats.h) when
  * it goes into an answer; false for a row whose format or source keyd does
  * not know.
@@ -213,6 +228,7 @@ struct answered {
 	bool discovered;
 	bool store_failed;	/* the key store did not answer (PostgreSQL down) */
 	char why[CABLES_ERR_MAX];
+	const char *proof;	/* a key's source that proves its domain encrypts (downgrade.c), or NULL */
 };
 
 /*
@@ -283,6 +299,8 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 			continue;
 		if (discovered && answer != NULL)
 			answer->discovered = true;
+		if (answer != NULL && answer->proof == NULL && keyd_source_proves_encrypting(r->source))
+			answer->proof = strcmp(r->source, "peer") == 0 ? "peer" : "dns-dnssec";
 		peer_answered |= strcmp(r->source, "peer") == 0 && strcmp(r->format, "smime") == 0;
 		n++;
 	}
@@ -404,9 +422,11 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	if (!d.any && d.held.action != ACTION_ACCEPT) {
 		keyd_sanitize(d.held.why);
 		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
+		v->key_change = true;
 		snprintf(v->reason, sizeof(v->reason), "%s", d.held.why);
 	} else {
 		v->outcome = d.tempfail ? KEYD_OUTCOME_TEMPFAIL : KEYD_OUTCOME_NONE;
+		v->key_change = false;
 		snprintf(v->reason, sizeof(v->reason), "%s", d.reason);
 	}
 }
@@ -450,6 +470,8 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		goto out;
 	}
 	if (store_keys(k, c, norm, STORE_HELD, now, out, &held) > 0) {
+		if (held.proof != NULL)
+			keyd_downgrade_seen(k, c, norm, held.proof, now);
 		keyd_count(k, &k->from_store);
 		if (held.discovered)
 			keydstats_cache_hit(true);
@@ -471,7 +493,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 			goto out;
 		keyd_count(k, &k->none);
 		snprintf(cached, sizeof(cached), "%s (cached)", why);
-		answer(out, norm, KEYD_OUTCOME_NONE, cached);
+		answer_keyless(k, c, out, norm, KEYD_OUTCOME_NONE, cached, now);
 		goto out;
 	}
 	/* One DNS query per address at a time: later lookups wait for its outcome. */
@@ -490,11 +512,14 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		v = f->verdict;
 	} else {
 		v.outcome = KEYD_OUTCOME_TEMPFAIL;
+		v.key_change = false;
 		snprintf(v.reason, sizeof(v.reason), "the DNS lookup under way took longer than LookupTimeout");
 	}
 	keyd_flight_leave(k, f);
 	pthread_mutex_unlock(&k->lock);
-	if (store_keys(k, c, norm, STORE_HELD, now, out, &(struct answered){ false }) > 0) {
+	if (store_keys(k, c, norm, STORE_HELD, now, out, &held) > 0) {
+		if (held.proof != NULL)
+			keyd_downgrade_seen(k, c, norm, held.proof, now);
 		keyd_count(k, &k->from_dns);
 		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
 		goto out;
@@ -508,7 +533,10 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 	else
 		k->none++;
 	pthread_mutex_unlock(&k->lock);
-	answer(out, norm, v.outcome, v.reason);
+	if (v.key_change)
+		answer(out, norm, v.outcome, v.reason);	/* On-KeyChange decided */
+	else
+		answer_keyless(k, c, out, norm, v.outcome, v.reason, now);
 out:
 	keyd_conf_put(k, c);
 	free(norm);

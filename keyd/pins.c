@@ -77,6 +77,7 @@ keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record *r, 
 	pthread_mutex_lock(&k->lock);
 	k->key_changes++;
 	pthread_mutex_unlock(&k->lock);
+	keyd_key_change_alert(k, c, r, res.was, res.was_source, fail_action_name(res.action), now);
 	if (res.verdict == PIN_CHANGED) {
 		forget_harvested(k, r, &res);
 		return true;

@@ -37,6 +37,7 @@ enum key_type {
 	T_ATTR,		/* the default of a policy attribute (key->attr) */
 	T_SMTP,		/* inet:PORT@ADDRESS or inet6:PORT@ADDRESS (numeric), or "none" */
 	T_SECONDS,	/* a duration: seconds, or a number with ms, s, m, h or d; stored in milliseconds */
+	T_PERIOD,	/* a long duration as T_SECONDS, up to 3650d; stored in seconds */
 	T_RESOLVER,	/* a numeric address, optionally @PORT, or "system" (/etc/resolv.conf) */
 	T_PEER,		/* "DOMAIN https://URL [ExchangeKey=FPR] [TLSPin=sha256//BASE64]", may repeat */
 	T_TOKEN,	/* an RFC 2045 token (what an authserv-id may be unquoted) */
@@ -127,6 +128,8 @@ static const struct key keys[] = {
 	{ "DNSSEC",		T_CHOICE,	"require",		OFF(dnssec), dnssec_words, false, 0 },
 	{ "LookupTimeout",	T_SECONDS,	"5s",			OFF(lookup_timeout_ms), NULL, false, 0 },
 	{ "UnresponsiveTime",	T_SECONDS,	"10m",			OFF(unresponsive_time_ms), NULL, false, 0 },
+	{ "DowngradeMemory",	T_PERIOD,	"90d",			OFF(downgrade_memory_s), NULL, false, 0 },
+	{ "AdminAddress",	T_OPTSTRING,	NULL,			OFF(admin_address), NULL, false, 0 },
 	{ "CacheMinTTL",	T_SECONDS,	"60s",			OFF(cache_min_ttl_ms), NULL, false, 0 },
 	{ "CacheMaxTTL",	T_SECONDS,	"1d",			OFF(cache_max_ttl_ms), NULL, false, 0 },
 	{ "RecipientDelimiter",	T_DELIMS,	"+",			OFF(addr.delimiters), NULL, false, 0 },
@@ -257,6 +260,18 @@ parse_seconds(const char *v, unsigned long *out)
 	if (parse_scaled(v, time_units, 30ULL * 86400000, &n) != CABLES_OK)
 		return CABLES_ERR_SYNTAX;
 	*out = (unsigned long)n;
+	return CABLES_OK;
+}
+
+/* A long duration in seconds (memories kept for months), as parse_seconds() reads it; at most 3650 days. */
+static cables_status
+parse_period(const char *v, unsigned long *out)
+{
+	unsigned long long n;
+
+	if (parse_scaled(v, time_units, 3650ULL * 86400000, &n) != CABLES_OK)
+		return CABLES_ERR_SYNTAX;
+	*out = (unsigned long)(n / 1000);
 	return CABLES_OK;
 }
 
@@ -548,6 +563,8 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 		}
 		if (strpbrk(v, " \t") != NULL)
 			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not a single word", k->name, v);
+		if (strcmp(k->name, "AdminAddress") == 0 && (!addr_valid(v) || strpbrk(v, "<>") != NULL || v[0] == '-'))
+			return cables_fail(err, CABLES_ERR_SYNTAX, "%s: '%s' is not a mail address", k->name, v);
 		break;
 	case T_MODE: {
 		char *end;
@@ -576,6 +593,11 @@ set_value(struct config *c, const struct key *k, const char *v, unsigned int lin
 		if (parse_seconds(v, field) != CABLES_OK)
 			return cables_fail(err, CABLES_ERR_SYNTAX,
 			    "%s: '%s' is not a duration (seconds, or a number with ms, s, m, h or d; at most 30d)", k->name, v);
+		return CABLES_OK;
+	case T_PERIOD:
+		if (parse_period(v, field) != CABLES_OK)
+			return cables_fail(err, CABLES_ERR_SYNTAX,
+			    "%s: '%s' is not a duration (seconds, or a number with s, m, h or d; at most 3650d)", k->name, v);
 		return CABLES_OK;
 	case T_RESOLVER:
 		if (!resolver_valid(v))
@@ -933,6 +955,7 @@ config_free(struct config *c)
 	free(c->keyd_pid_file);
 	free(c->resolver);
 	free(c->dnssec_anchor);
+	free(c->admin_address);
 	free(c->reinject_to);
 	free(c->hold_address);
 	free(c->mail_command);

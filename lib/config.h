@@ -103,6 +103,8 @@ struct config {
 	char *hold_address;	/* HoldAddress: the only recipient of a held copy in the MTA's queue */
 	char *mail_command;	/* MailCommand: sends notices and resubmits released messages (notice.h) */
 	unsigned long unresponsive_time_ms;	/* UnresponsiveTime: how long a domain that did not answer is marked */
+	unsigned long downgrade_memory_s;	/* DowngradeMemory: a domain seen encrypting is remembered this long; 0 = not */
+	char *admin_address;		/* AdminAddress: where notices to the administrator go; NULL = none */
 	unsigned long cache_min_ttl_ms;	/* CacheMinTTL */
 	unsigned long cache_max_ttl_ms;	/* CacheMaxTTL */
 	struct addr_opts addr;		/* RecipientDelimiter, LocalPartCaseSensitive */

@@ -348,14 +348,46 @@ keyd_key_format(struct buf *out, const struct keyd_key *k)
 void
 keyd_result_format(struct buf *out, const char *address, enum keyd_outcome o, const char *reason)
 {
+	keyd_result_encrypting_format(out, address, o, KEYD_ENCRYPTING_NO, 0, reason);
+}
+
+static const char *const encrypting_names[] = { "no", "remembered", "published" };
+
+const char *
+keyd_encrypting_name(enum keyd_encrypting e)
+{
+	return (size_t)e < sizeof(encrypting_names) / sizeof(encrypting_names[0]) ? encrypting_names[e] : "?";
+}
+
+bool
+keyd_encrypting_parse(const char *word, enum keyd_encrypting *out)
+{
+	/* "no" is never written: only the other two are words of the wire. */
+	for (size_t i = 1; i < sizeof(encrypting_names) / sizeof(encrypting_names[0]); i++)
+		if (strcmp(word, encrypting_names[i]) == 0) {
+			*out = (enum keyd_encrypting)i;
+			return true;
+		}
+	return false;
+}
+
+void
+keyd_result_encrypting_format(struct buf *out, const char *address, enum keyd_outcome o, enum keyd_encrypting e,
+    long long since, const char *reason)
+{
 	char *clean;
 
+	buf_printf(out, "result=%s %s", address, keyd_outcome_name(o));
+	if (e == KEYD_ENCRYPTING_REMEMBERED)
+		buf_printf(out, " encrypting=%s since=%lld", keyd_encrypting_name(e), since);
+	else if (e != KEYD_ENCRYPTING_NO)
+		buf_printf(out, " encrypting=%s", keyd_encrypting_name(e));
 	if (reason == NULL || reason[0] == '\0') {
-		buf_printf(out, "result=%s %s\n", address, keyd_outcome_name(o));
+		buf_printf(out, "\n");
 		return;
 	}
 	keyd_sanitize(clean = xstrdup(reason));
-	buf_printf(out, "result=%s %s reason=%s\n", address, keyd_outcome_name(o), clean);
+	buf_printf(out, " reason=%s\n", clean);
 	free(clean);
 }
 
@@ -410,13 +442,31 @@ parse_result(char *line, struct keyd_result *r)
 		return false;
 	*word++ = '\0';
 	strlcpy_c(r->address, line, sizeof(r->address));
-	if ((rest = strchr(word, ' ')) != NULL) {
+	if ((rest = strchr(word, ' ')) != NULL)
 		*rest++ = '\0';
+	if (!keyd_outcome_parse(word, &r->outcome))
+		return false;
+	if (rest != NULL && strncmp(rest, "encrypting=", 11) == 0) {
+		const char *value, *since;
+		char *end;
+
+		if (!token(&rest, "encrypting", &value) || !keyd_encrypting_parse(value, &r->encrypting) ||
+		    r->outcome == KEYD_OUTCOME_FOUND)
+			return false;
+		if (r->encrypting == KEYD_ENCRYPTING_REMEMBERED) {
+			if (!token(&rest, "since", &since))
+				return false;
+			r->since = strtoll(since, &end, 10);
+			if (*since == '\0' || *end != '\0' || r->since < 0)
+				return false;
+		}
+	}
+	if (rest != NULL) {
 		if (strncmp(rest, "reason=", 7) != 0)
 			return false;
 		strlcpy_c(r->reason, rest + 7, sizeof(r->reason));
 	}
-	return keyd_outcome_parse(word, &r->outcome);
+	return true;
 }
 
 void

@@ -15,7 +15,16 @@
  *   result=bob@b.test found
  *   result=carol@c.test none reason=no such record (proven by NSEC)
  *   result=dave@d.test tempfail reason=no answer: ...
+ *   result=erin@e.test none encrypting=remembered since=1780000000 reason=...
+ *   result=fay@f.test none encrypting=published reason=...
  *   (empty line)
+ *
+ * "encrypting=" (after the outcome, on a result without keys) says that
+ * the address's domain must not get plaintext (doc/key-exchange.md, "No
+ * downgrade"): keyd remembers it offering keys (since when), or it
+ * publishes _cables-policy p=require.  A client treats such a recipient
+ * under policy encrypt as one under require.  Replies without it are
+ * those of older keyds, and parse as before.
  *
  * cables-keyd is the key store's writer for public keys:
  *
@@ -180,10 +189,18 @@ struct keyd_key {
 	long long expires;
 };
 
-/* "result=ADDRESS OUTCOME [reason=...]", with the key= lines just before it. */
+/* Why a result without keys must not mean plaintext (see above). */
+enum keyd_encrypting { KEYD_ENCRYPTING_NO, KEYD_ENCRYPTING_REMEMBERED, KEYD_ENCRYPTING_PUBLISHED };
+
+const char *keyd_encrypting_name(enum keyd_encrypting e);
+bool keyd_encrypting_parse(const char *word, enum keyd_encrypting *out);
+
+/* "result=ADDRESS OUTCOME [encrypting=WHY [since=T]] [reason=...]", with the key= lines just before it. */
 struct keyd_result {
 	char address[KEYD_ADDRESS_MAX];
 	enum keyd_outcome outcome;
+	enum keyd_encrypting encrypting;	/* KEYD_ENCRYPTING_NO when the line has none */
+	long long since;	/* remembered: since when the domain is; else 0 */
 	char reason[KEYD_REASON_MAX];	/* "" when keyd gave none */
 	struct keyd_key *keys;
 	size_t nkeys;
@@ -197,6 +214,9 @@ struct keyd_lookup_reply {
 /* Append one key= line, or one result= line (reason may be NULL; it is sanitized), to out. */
 void keyd_key_format(struct buf *out, const struct keyd_key *k);
 void keyd_result_format(struct buf *out, const char *address, enum keyd_outcome o, const char *reason);
+/* The same with encrypting= (and since= for KEYD_ENCRYPTING_REMEMBERED); KEYD_ENCRYPTING_NO writes neither. */
+void keyd_result_encrypting_format(struct buf *out, const char *address, enum keyd_outcome o,
+    enum keyd_encrypting e, long long since, const char *reason);
 
 /*
  * Parse the reply to a lookup (up to and without its empty line).  An

@@ -220,6 +220,72 @@ keystore_held_prune(struct keystore *ks, time_t before, struct cables_err *err)
 	return ks->ops->held_prune(ks, before, err);
 }
 
+cables_status
+keystore_encrypting_note(struct keystore *ks, const char *domain, const char *source, time_t now,
+    struct cables_err *err)
+{
+	return ks->ops->encrypting_note(ks, domain, source, now, err);
+}
+
+cables_status
+keystore_encrypting_list(struct keystore *ks, const char *domain, struct encrypting_domain **out, size_t *n,
+    struct cables_err *err)
+{
+	return ks->ops->encrypting_list(ks, domain, out, n, err);
+}
+
+cables_status
+keystore_encrypting_restore(struct keystore *ks, const struct encrypting_domain *d, bool *added,
+    struct cables_err *err)
+{
+	return ks->ops->encrypting_restore(ks, d, added, err);
+}
+
+cables_status
+keystore_encrypting_forget(struct keystore *ks, const char *domain, struct cables_err *err)
+{
+	return ks->ops->encrypting_forget(ks, domain, err);
+}
+
+cables_status
+keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, time_t told_before, bool *first,
+    struct cables_err *err)
+{
+	return ks->ops->encrypting_tell(ks, domain, now, told_before, first, err);
+}
+
+cables_status
+keystore_key_change_tell(struct keystore *ks, const char *address, const char *format, const char *old,
+    const char *new, time_t now, bool *first, struct cables_err *err)
+{
+	return ks->ops->key_change_tell(ks, address, format, old, new, now, first, err);
+}
+
+cables_status
+keystore_key_change_list(struct keystore *ks, struct key_change_alert **out, size_t *n, struct cables_err *err)
+{
+	return ks->ops->key_change_list(ks, out, n, err);
+}
+
+/* One row of keystore_encrypting_list(), for every backend. */
+cables_status
+keystore_encrypting_get(struct keystore *ks, const char *domain, struct encrypting_domain *out, struct cables_err *err)
+{
+	struct encrypting_domain *rows;
+	size_t n;
+	cables_status st;
+
+	memset(out, 0, sizeof(*out));
+	if ((st = keystore_encrypting_list(ks, domain, &rows, &n, err)) != CABLES_OK)
+		return st;
+	if (n == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "%s is not remembered as encrypting", domain);
+	else
+		*out = rows[0];
+	free(rows);
+	return st;
+}
+
 bool
 key_source_discovered(const char *source)
 {

@@ -28,7 +28,7 @@
 
 #include "status.h"
 
-#define KEYSTORE_SCHEMA_VERSION 3
+#define KEYSTORE_SCHEMA_VERSION 4
 
 /* not_after of a key that does not expire (9999-12-31T23:59:59Z). */
 #define KEYSTORE_NEVER_EXPIRES 253402300799LL
@@ -260,5 +260,65 @@ cables_status keystore_held_update(struct keystore *ks, const struct held_record
 cables_status keystore_held_delete(struct keystore *ks, const char *id, struct cables_err *err);
 /* Delete released rows whose next_try (the time of release) is before before. */
 cables_status keystore_held_prune(struct keystore *ks, time_t before, struct cables_err *err);
+
+/*
+ * Downgrade protection (schema 4; doc/key-exchange.md, "No downgrade"): a
+ * domain that offered a usable key through DNSSEC-validated DNS or the
+ * key exchange is remembered as encrypting, with the source that last
+ * proved it; told is when the administrator was last told that its
+ * recipients went without keys (0: never).
+ */
+struct encrypting_domain {
+	char domain[256];
+	char source[16];
+	long long first_seen;
+	long long last_seen;
+	long long told;
+};
+
+/*
+ * Remember domain as encrypting (seen at now through source), or refresh
+ * it: last_seen moves (at most once a minute, so that lookups are not
+ * writes).
+ */
+cables_status keystore_encrypting_note(struct keystore *ks, const char *domain, const char *source, time_t now,
+    struct cables_err *err);
+/* The memory of domain; CABLES_ERR_NOTFOUND when there is none. */
+cables_status keystore_encrypting_get(struct keystore *ks, const char *domain, struct encrypting_domain *out,
+    struct cables_err *err);
+/* Every remembered domain (domain NULL) or that one, by name; *out is the caller's (free()). */
+cables_status keystore_encrypting_list(struct keystore *ks, const char *domain, struct encrypting_domain **out,
+    size_t *n, struct cables_err *err);
+/* Copy d as it is (cables-keyctl migrate); *added false: the domain was remembered already, and stays so. */
+cables_status keystore_encrypting_restore(struct keystore *ks, const struct encrypting_domain *d, bool *added,
+    struct cables_err *err);
+/* Forget domain; CABLES_ERR_NOTFOUND when it was not remembered. */
+cables_status keystore_encrypting_forget(struct keystore *ks, const char *domain, struct cables_err *err);
+/*
+ * Mark domain's administrator notice as sent at now unless it was sent at
+ * told_before or later; *first: this call marked it (tell now).  One
+ * writer wins when lookups race.
+ */
+cables_status keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, time_t told_before,
+    bool *first, struct cables_err *err);
+/*
+ * Record that the change of address's format key from old to new was told
+ * at now; *first: it had not been told before (tell now).
+ */
+cables_status keystore_key_change_tell(struct keystore *ks, const char *address, const char *format, const char *old,
+    const char *new, time_t now, bool *first, struct cables_err *err);
+
+/* A key change the administrator was told of (key_change_alerts). */
+struct key_change_alert {
+	char address[321];	/* 320 octets at most (RFC 5321) */
+	char format[8];
+	char old[65];
+	char new[65];
+	long long told;
+};
+
+/* Every alert told, by address (cables-keyctl migrate copies them with keystore_key_change_tell). */
+cables_status keystore_key_change_list(struct keystore *ks, struct key_change_alert **out, size_t *n,
+    struct cables_err *err);
 
 #endif

@@ -53,6 +53,16 @@ struct keystore_ops {
 	cables_status (*held_update)(struct keystore *, const struct held_record *, struct cables_err *);
 	cables_status (*held_delete)(struct keystore *, const char *, struct cables_err *);
 	cables_status (*held_prune)(struct keystore *, time_t, struct cables_err *);
+	cables_status (*encrypting_note)(struct keystore *, const char *, const char *, time_t, struct cables_err *);
+	cables_status (*encrypting_list)(struct keystore *, const char *, struct encrypting_domain **, size_t *,
+	    struct cables_err *);
+	cables_status (*encrypting_restore)(struct keystore *, const struct encrypting_domain *, bool *,
+	    struct cables_err *);
+	cables_status (*encrypting_forget)(struct keystore *, const char *, struct cables_err *);
+	cables_status (*encrypting_tell)(struct keystore *, const char *, time_t, time_t, bool *, struct cables_err *);
+	cables_status (*key_change_tell)(struct keystore *, const char *, const char *, const char *, const char *,
+	    time_t, bool *, struct cables_err *);
+	cables_status (*key_change_list)(struct keystore *, struct key_change_alert **, size_t *, struct cables_err *);
 };
 
 extern const struct keystore_ops keystore_sqlite_ops, keystore_pg_ops;
@@ -62,12 +72,22 @@ cables_status keystore_sqlite_open(struct keystore **ks, const char *path, bool 
 cables_status keystore_pg_open(struct keystore **ks, const char *url, bool create,
     struct cables_err *err);
 
-/* Shared by the backends: the SQL names of the epoch sources, and the columns of a key, a held message and a pin. */
+/*
+ * Shared by the backends: the SQL names of the epoch sources, and the
+ * columns of a key, a held message, an encrypting domain and a pin.
+ */
 #define KEYSTORE_EPOCH_SOURCES "('" KEYSTORE_EPOCH_SOURCE "', '" KEYSTORE_PEER_EPOCH_SOURCE "')"
 #define KEYSTORE_COLUMNS "id, address, format, fingerprint, public_data, secret_data, " \
 	"not_before, not_after, source, first_seen, last_seen"
 #define KEYSTORE_HELD_COLUMNS "id, token, queue_id, sender, recipients, waiting, notify, state, held_at, " \
 	"next_try, tries, notified, last_error"
+#define KEYSTORE_ENCRYPTING_COLUMNS "domain, source, first_seen, last_seen, told"
+/*
+ * keystore_encrypting_note() writes last_seen only when it moved by this
+ * much, so that a domain's every lookup is not a write; the memory lasts
+ * months.
+ */
+#define KEYSTORE_ENCRYPTING_REFRESH_S 60
 #define KEYSTORE_PIN_COLUMNS "address, format, fingerprint, source, first_seen, last_seen, offered, " \
 	"offered_source, offered_at, changes"
 

@@ -106,6 +106,19 @@ static const char *const migrations[] = {
 	"  last_error TEXT,"
 	"  claimed_until BIGINT NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS held_by_next_try ON held (state, next_try);",
+	"CREATE TABLE IF NOT EXISTS encrypting_domains ("
+	"  domain TEXT PRIMARY KEY,"
+	"  source TEXT NOT NULL,"
+	"  first_seen BIGINT NOT NULL,"
+	"  last_seen BIGINT NOT NULL,"
+	"  told BIGINT NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS key_change_alerts ("
+	"  address TEXT NOT NULL,"
+	"  format TEXT NOT NULL,"
+	"  old TEXT NOT NULL,"
+	"  new TEXT NOT NULL,"
+	"  told BIGINT NOT NULL,"
+	"  PRIMARY KEY (address, format, old, new));",
 };
 
 /* Arbitrary: the advisory lock that serialises schema checks of the MTAs sharing the store. */
@@ -928,6 +941,153 @@ pg_held_prune(struct keystore *base, time_t before, struct cables_err *err)
 	    1, v, NULL, "pruning held messages", NULL, err);
 }
 
+/* ---- downgrade protection (schema 4) ---- */
+
+static cables_status
+pg_encrypting_note(struct keystore *base, const char *domain, const char *source, time_t now,
+    struct cables_err *err)
+{
+	static const char sql[] = "INSERT INTO encrypting_domains (" KEYSTORE_ENCRYPTING_COLUMNS ") "
+	    "VALUES ($1, $2, $3, $3, 0) "
+	    "ON CONFLICT (domain) DO UPDATE SET last_seen = excluded.last_seen, source = excluded.source "
+	    "WHERE encrypting_domains.last_seen <= excluded.last_seen - $4";
+	char nw[24], rf[24];
+	const char *v[4] = { domain, source, num(nw, sizeof(nw), (long long)now),
+	    num(rf, sizeof(rf), KEYSTORE_ENCRYPTING_REFRESH_S) };
+
+	return change_rows((struct pg_store *)base, sql, 4, v, NULL, "remembering an encrypting domain", NULL, err);
+}
+
+static cables_status
+pg_encrypting_list(struct keystore *base, const char *domain, struct encrypting_domain **out, size_t *n,
+    struct cables_err *err)
+{
+	static const char all[] = "SELECT " KEYSTORE_ENCRYPTING_COLUMNS " FROM encrypting_domains ORDER BY domain";
+	static const char one[] = "SELECT " KEYSTORE_ENCRYPTING_COLUMNS " FROM encrypting_domains WHERE domain = $1";
+	struct pg_store *s = (struct pg_store *)base;
+	const char *v[1] = { domain }, *t;
+	struct pg_link *l;
+	PGresult *res;
+	cables_status st;
+
+	*out = NULL;
+	*n = 0;
+	l = link_take(s);
+	if ((st = pg_run(s, l, domain != NULL ? one : all, domain != NULL ? 1 : 0, v, NULL,
+	    "listing encrypting domains", &res, err)) == CABLES_OK && PQntuples(res) > 0) {
+		*out = xcalloc((size_t)PQntuples(res), sizeof(**out));
+		for (int i = 0; i < PQntuples(res); i++) {
+			struct encrypting_domain *d = &(*out)[i];
+
+			strlcpy_c(d->domain, (t = text_col(res, i, 0)) != NULL ? t : "", sizeof(d->domain));
+			strlcpy_c(d->source, (t = text_col(res, i, 1)) != NULL ? t : "", sizeof(d->source));
+			d->first_seen = int8_col(res, i, 2);
+			d->last_seen = int8_col(res, i, 3);
+			d->told = int8_col(res, i, 4);
+		}
+		*n = (size_t)PQntuples(res);
+	}
+	PQclear(res);
+	link_give(s, l);
+	return st;
+}
+
+static cables_status
+pg_encrypting_restore(struct keystore *base, const struct encrypting_domain *d, bool *added,
+    struct cables_err *err)
+{
+	static const char sql[] = "INSERT INTO encrypting_domains (" KEYSTORE_ENCRYPTING_COLUMNS ") "
+	    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (domain) DO NOTHING";
+	char fs[24], ls[24], tl[24];
+	const char *v[5] = { d->domain, d->source, num(fs, sizeof(fs), d->first_seen),
+	    num(ls, sizeof(ls), d->last_seen), num(tl, sizeof(tl), d->told) };
+	size_t n = 0;
+	cables_status st;
+
+	st = change_rows((struct pg_store *)base, sql, 5, v, NULL, "copying an encrypting domain", &n, err);
+	*added = st == CABLES_OK && n == 1;
+	return st;
+}
+
+static cables_status
+pg_encrypting_forget(struct keystore *base, const char *domain, struct cables_err *err)
+{
+	const char *v[1] = { domain };
+	size_t n = 0;
+	cables_status st;
+
+	st = change_rows((struct pg_store *)base, "DELETE FROM encrypting_domains WHERE domain = $1", 1, v, NULL,
+	    "forgetting an encrypting domain", &n, err);
+	if (st == CABLES_OK && n == 0)
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "%s is not remembered as encrypting", domain);
+	return st;
+}
+
+/* One UPDATE: of several keyds told of one domain at once, one changes the row and tells. */
+static cables_status
+pg_encrypting_tell(struct keystore *base, const char *domain, time_t now, time_t told_before, bool *first,
+    struct cables_err *err)
+{
+	static const char sql[] = "UPDATE encrypting_domains SET told = $2 WHERE domain = $1 AND told < $3";
+	char nw[24], tb[24];
+	const char *v[3] = { domain, num(nw, sizeof(nw), (long long)now), num(tb, sizeof(tb), (long long)told_before) };
+	size_t n = 0;
+	cables_status st;
+
+	st = change_rows((struct pg_store *)base, sql, 3, v, NULL, "noting that the administrator was told", &n, err);
+	*first = st == CABLES_OK && n == 1;
+	return st;
+}
+
+static cables_status
+pg_key_change_tell(struct keystore *base, const char *address, const char *format, const char *old,
+    const char *new, time_t now, bool *first, struct cables_err *err)
+{
+	static const char sql[] = "INSERT INTO key_change_alerts (address, format, old, new, told) "
+	    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (address, format, old, new) DO NOTHING";
+	char nw[24];
+	const char *v[5] = { address, format, old, new, num(nw, sizeof(nw), (long long)now) };
+	size_t n = 0;
+	cables_status st;
+
+	st = change_rows((struct pg_store *)base, sql, 5, v, NULL, "noting a key change alert", &n, err);
+	*first = st == CABLES_OK && n == 1;
+	return st;
+}
+
+static cables_status
+pg_key_change_list(struct keystore *base, struct key_change_alert **out, size_t *n, struct cables_err *err)
+{
+	static const char sql[] = "SELECT address, format, old, new, told FROM key_change_alerts "
+	    "ORDER BY address, format, told";
+	struct pg_store *s = (struct pg_store *)base;
+	struct pg_link *l;
+	PGresult *res;
+	const char *t;
+	cables_status st;
+
+	*out = NULL;
+	*n = 0;
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, 0, NULL, NULL, "listing key change alerts", &res, err)) == CABLES_OK &&
+	    PQntuples(res) > 0) {
+		*out = xcalloc((size_t)PQntuples(res), sizeof(**out));
+		for (int i = 0; i < PQntuples(res); i++) {
+			struct key_change_alert *a = &(*out)[i];
+
+			strlcpy_c(a->address, (t = text_col(res, i, 0)) != NULL ? t : "", sizeof(a->address));
+			strlcpy_c(a->format, (t = text_col(res, i, 1)) != NULL ? t : "", sizeof(a->format));
+			strlcpy_c(a->old, (t = text_col(res, i, 2)) != NULL ? t : "", sizeof(a->old));
+			strlcpy_c(a->new, (t = text_col(res, i, 3)) != NULL ? t : "", sizeof(a->new));
+			a->told = int8_col(res, i, 4);
+		}
+		*n = (size_t)PQntuples(res);
+	}
+	PQclear(res);
+	link_give(s, l);
+	return st;
+}
+
 const struct keystore_ops keystore_pg_ops = {
 	.type = "postgresql",
 	.close = pg_close,
@@ -953,4 +1113,11 @@ const struct keystore_ops keystore_pg_ops = {
 	.held_update = pg_held_update,
 	.held_delete = pg_held_delete,
 	.held_prune = pg_held_prune,
+	.encrypting_note = pg_encrypting_note,
+	.encrypting_list = pg_encrypting_list,
+	.encrypting_restore = pg_encrypting_restore,
+	.encrypting_forget = pg_encrypting_forget,
+	.encrypting_tell = pg_encrypting_tell,
+	.key_change_tell = pg_key_change_tell,
+	.key_change_list = pg_key_change_list,
 };

@@ -73,6 +73,24 @@ static const char *const migrations[] = {
 	"  last_error TEXT,"
 	"  claimed_until INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS held_by_next_try ON held (state, next_try);",
+	/*
+	 * Schema 4, downgrade protection (doc/key-exchange.md, "No downgrade"):
+	 * domains remembered as encrypting, and the key changes the
+	 * administrator was told about.
+	 */
+	"CREATE TABLE IF NOT EXISTS encrypting_domains ("
+	"  domain TEXT PRIMARY KEY,"
+	"  source TEXT NOT NULL,"
+	"  first_seen INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL,"
+	"  told INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS key_change_alerts ("
+	"  address TEXT NOT NULL,"
+	"  format TEXT NOT NULL,"
+	"  old TEXT NOT NULL,"
+	"  new TEXT NOT NULL,"
+	"  told INTEGER NOT NULL,"
+	"  PRIMARY KEY (address, format, old, new));",
 };
 
 static cables_status
@@ -869,6 +887,209 @@ sqlite_held_prune(struct keystore *base, time_t before, struct cables_err *err)
 	    "pruning held messages", NULL, 0, ints, 1, NULL, NULL, err);
 }
 
+/* ---- downgrade protection (schema 4) ---- */
+
+/* Run one statement with text and integer parameters (NULL ends texts); *changed: rows changed. */
+static cables_status
+encrypting_exec(struct sqlite_store *ks, const char *sql, const char *const *texts, const long long *ints,
+    size_t nints, const char *what, size_t *changed, struct cables_err *err)
+{
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	int i = 1;
+
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, what);
+		goto out;
+	}
+	for (; texts[i - 1] != NULL; i++)
+		sqlite3_bind_text(stmt, i, texts[i - 1], -1, SQLITE_STATIC);
+	for (size_t k = 0; k < nints; k++)
+		sqlite3_bind_int64(stmt, i + (int)k, ints[k]);
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		st = db_fail(ks, err, what);
+		goto out;
+	}
+	if (changed != NULL)
+		*changed = (size_t)sqlite3_changes(ks->db);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+static cables_status
+sqlite_encrypting_note(struct keystore *base, const char *domain, const char *source, time_t now,
+    struct cables_err *err)
+{
+	static const char sql[] = "INSERT INTO encrypting_domains (" KEYSTORE_ENCRYPTING_COLUMNS ") "
+	    "VALUES (?1, ?2, ?3, ?3, 0) "
+	    "ON CONFLICT (domain) DO UPDATE SET last_seen = excluded.last_seen, source = excluded.source "
+	    "WHERE last_seen <= excluded.last_seen - ?4";
+	const char *texts[] = { domain, source, NULL };
+	const long long ints[] = { (long long)now, KEYSTORE_ENCRYPTING_REFRESH_S };
+
+	return encrypting_exec((struct sqlite_store *)base, sql, texts, ints, 2, "remembering an encrypting domain",
+	    NULL, err);
+}
+
+static void
+encrypting_from_row(sqlite3_stmt *stmt, struct encrypting_domain *d)
+{
+	memset(d, 0, sizeof(*d));
+	strlcpy_c(d->domain, text_col(stmt, 0), sizeof(d->domain));
+	strlcpy_c(d->source, text_col(stmt, 1), sizeof(d->source));
+	d->first_seen = sqlite3_column_int64(stmt, 2);
+	d->last_seen = sqlite3_column_int64(stmt, 3);
+	d->told = sqlite3_column_int64(stmt, 4);
+}
+
+static cables_status
+sqlite_encrypting_list(struct keystore *base, const char *domain, struct encrypting_domain **out, size_t *n,
+    struct cables_err *err)
+{
+	struct sqlite_store *ks = (struct sqlite_store *)base;
+	static const char all[] = "SELECT " KEYSTORE_ENCRYPTING_COLUMNS " FROM encrypting_domains ORDER BY domain";
+	static const char one[] = "SELECT " KEYSTORE_ENCRYPTING_COLUMNS " FROM encrypting_domains WHERE domain = ?1";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, domain != NULL ? one : all, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing the encrypting domains' list");
+		goto out;
+	}
+	if (domain != NULL)
+		sqlite3_bind_text(stmt, 1, domain, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		encrypting_from_row(stmt, &(*out)[(*n)++]);
+	}
+	if (rc != SQLITE_DONE)
+		st = db_fail(ks, err, "listing encrypting domains");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+static cables_status
+sqlite_encrypting_restore(struct keystore *base, const struct encrypting_domain *d, bool *added,
+    struct cables_err *err)
+{
+	static const char sql[] = "INSERT OR IGNORE INTO encrypting_domains (" KEYSTORE_ENCRYPTING_COLUMNS ") "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)";
+	const char *texts[] = { d->domain, d->source, NULL };
+	const long long ints[] = { d->first_seen, d->last_seen, d->told };
+	size_t changed = 0;
+	cables_status st;
+
+	st = encrypting_exec((struct sqlite_store *)base, sql, texts, ints, 3, "copying an encrypting domain",
+	    &changed, err);
+	*added = st == CABLES_OK && changed == 1;
+	return st;
+}
+
+static cables_status
+sqlite_encrypting_forget(struct keystore *base, const char *domain, struct cables_err *err)
+{
+	static const char sql[] = "DELETE FROM encrypting_domains WHERE domain = ?1";
+	const char *texts[] = { domain, NULL };
+	size_t changed = 0;
+	cables_status st;
+
+	if ((st = encrypting_exec((struct sqlite_store *)base, sql, texts, NULL, 0, "forgetting an encrypting domain",
+	    &changed, err)) != CABLES_OK)
+		return st;
+	if (changed == 0)
+		return cables_fail(err, CABLES_ERR_NOTFOUND, "%s is not remembered as encrypting", domain);
+	return CABLES_OK;
+}
+
+static cables_status
+sqlite_encrypting_tell(struct keystore *base, const char *domain, time_t now, time_t told_before, bool *first,
+    struct cables_err *err)
+{
+	static const char sql[] = "UPDATE encrypting_domains SET told = ?2 WHERE domain = ?1 AND told < ?3";
+	const char *texts[] = { domain, NULL };
+	const long long ints[] = { (long long)now, (long long)told_before };
+	size_t changed = 0;
+	cables_status st;
+
+	*first = false;
+	st = encrypting_exec((struct sqlite_store *)base, sql, texts, ints, 2,
+	    "noting that the administrator was told", &changed, err);
+	*first = st == CABLES_OK && changed == 1;
+	return st;
+}
+
+static cables_status
+sqlite_key_change_tell(struct keystore *base, const char *address, const char *format, const char *old,
+    const char *new, time_t now, bool *first, struct cables_err *err)
+{
+	static const char sql[] = "INSERT OR IGNORE INTO key_change_alerts (address, format, old, new, told) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)";
+	const char *texts[] = { address, format, old, new, NULL };
+	const long long ints[] = { (long long)now };
+	size_t changed = 0;
+	cables_status st;
+
+	*first = false;
+	st = encrypting_exec((struct sqlite_store *)base, sql, texts, ints, 1, "noting a key change alert", &changed,
+	    err);
+	*first = st == CABLES_OK && changed == 1;
+	return st;
+}
+
+static cables_status
+sqlite_key_change_list(struct keystore *base, struct key_change_alert **out, size_t *n, struct cables_err *err)
+{
+	struct sqlite_store *ks = (struct sqlite_store *)base;
+	static const char sql[] = "SELECT address, format, old, new, told FROM key_change_alerts "
+	    "ORDER BY address, format, told";
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing the key change alerts' list");
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct key_change_alert *a;
+
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		a = &(*out)[(*n)++];
+		memset(a, 0, sizeof(*a));
+		strlcpy_c(a->address, text_col(stmt, 0), sizeof(a->address));
+		strlcpy_c(a->format, text_col(stmt, 1), sizeof(a->format));
+		strlcpy_c(a->old, text_col(stmt, 2), sizeof(a->old));
+		strlcpy_c(a->new, text_col(stmt, 3), sizeof(a->new));
+		a->told = sqlite3_column_int64(stmt, 4);
+	}
+	if (rc != SQLITE_DONE)
+		st = db_fail(ks, err, "listing key change alerts");
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
 const struct keystore_ops keystore_sqlite_ops = {
 	.type = "sqlite",
 	.close = sqlite_close,
@@ -894,4 +1115,11 @@ const struct keystore_ops keystore_sqlite_ops = {
 	.held_update = sqlite_held_update,
 	.held_delete = sqlite_held_delete,
 	.held_prune = sqlite_held_prune,
+	.encrypting_note = sqlite_encrypting_note,
+	.encrypting_list = sqlite_encrypting_list,
+	.encrypting_restore = sqlite_encrypting_restore,
+	.encrypting_forget = sqlite_encrypting_forget,
+	.encrypting_tell = sqlite_encrypting_tell,
+	.key_change_tell = sqlite_key_change_tell,
+	.key_change_list = sqlite_key_change_list,
 };

@@ -47,8 +47,12 @@ parse_reply(struct batch_call *bc, const struct buf *reply)
 		bc->answers[i] = res->outcome;
 		for (size_t k = 0; found != NULL && k < res->nkeys && found->n < KEYD_FOUND_MAX; k++)
 			strlcpy_c(found->fpr[found->n++], res->keys[k].fingerprint, sizeof(found->fpr[0]));
-		if (found != NULL && res->outcome == KEYD_OUTCOME_NONE)
+		if (found != NULL && res->outcome != KEYD_OUTCOME_FOUND)
 			strlcpy_c(found->reason, res->reason, sizeof(found->reason));
+		if (found != NULL) {
+			found->encrypting = res->encrypting;
+			found->since = res->since;
+		}
 		if ((res->outcome == KEYD_OUTCOME_TEMPFAIL || res->outcome == KEYD_OUTCOME_REJECT) && bc->why[0] == '\0') {
 			struct buf why;
 
@@ -96,6 +100,8 @@ keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned l
 		if (found != NULL) {
 			found[i].n = 0;
 			found[i].reason[0] = '\0';
+			found[i].encrypting = KEYD_ENCRYPTING_NO;
+			found[i].since = 0;
 		}
 	}
 	/* The batches side by side: keyd answers each within LookupTimeout, so the whole message waits no longer. */

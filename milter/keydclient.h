@@ -29,6 +29,8 @@ struct keyd_found {
 	char fpr[KEYD_FOUND_MAX][65];
 	size_t n;
 	char reason[192];	/* keyd's reason when it found none, or "" */
+	enum keyd_encrypting encrypting;	/* no key, and the domain must not get plaintext (keydproto.h) */
+	long long since;	/* KEYD_ENCRYPTING_REMEMBERED: since when */
 };
 
 cables_status keyd_ask(const char *socket_path, const char *const *addrs, size_t n, unsigned long timeout_ms,

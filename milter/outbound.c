@@ -254,6 +254,35 @@ find_key(struct rcpt *r, const struct milter_env *env, struct cables_err *err)
 }
 
 /*
+ * keyd says r's domain must not get plaintext (remembered as encrypting,
+ * or its _cables-policy p=require): r, under policy encrypt, is treated
+ * exactly as a require recipient without a key (On-KeyNotFound), and its
+ * reason says why.
+ */
+static void
+no_downgrade(struct message *m, struct rcpt *r, const struct keyd_found *f)
+{
+	char *was = r->why_no_key, since[32];
+	const char *at = strrchr(r->norm, '@');
+
+	r->policy = POLICY_REQUIRE;
+	m->has_require = true;
+	if (f->encrypting == KEYD_ENCRYPTING_REMEMBERED) {
+		format_day(f->since, since, sizeof(since));
+		r->why_no_key = xasprintf("%s%s%s%s; %s is remembered as encrypting since %s (DowngradeMemory)",
+		    was != NULL ? was : "no key", f->reason[0] != '\0' ? " (cables-keyd: " : "", f->reason,
+		    f->reason[0] != '\0' ? ")" : "", at != NULL ? at + 1 : r->norm, since);
+	} else {
+		r->why_no_key = xasprintf("%s%s%s%s; %s publishes _cables-policy p=require",
+		    was != NULL ? was : "no key", f->reason[0] != '\0' ? " (cables-keyd: " : "", f->reason,
+		    f->reason[0] != '\0' ? ")" : "", at != NULL ? at + 1 : r->norm);
+	}
+	free(was);
+	if (r->why_what == NULL)
+		r->why_what = "key";
+}
+
+/*
  * Recipients the store has no key for: ask cables-keyd, which looks in DNS
  * and stores what it finds, then look in the store again.  When keyd cannot
  * be asked (or cannot answer for someone), On-KeydError decides: tempfail
@@ -322,6 +351,9 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 				go_on = false;
 				goto out;
 			}
+		} else if (st == CABLES_OK && found[k].encrypting != KEYD_ENCRYPTING_NO && r->policy == POLICY_ENCRYPT) {
+			/* A domain that encrypts gets no plaintext: the recipient is one under require without a key. */
+			no_downgrade(m, r, &found[k]);
 		} else if (st == CABLES_OK && ans[k] == KEYD_OUTCOME_NONE && found[k].reason[0] != '\0' &&
 		    r->why_no_key != NULL) {
 			char *was = r->why_no_key;

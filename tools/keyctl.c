@@ -53,6 +53,7 @@ static const char usage_text[] =
     "  lookup ADDRESS...                (through cables-keyd)\n"
     "  exchange-key generate|show [--domain DOMAIN]\n"
     "  pins [list] | pins clear ADDRESS  (keys first seen: DNS, key servers, harvested)\n"
+    "  encrypting [list] | encrypting forget DOMAIN  (domains remembered as encrypting)\n"
     "  stats                            (cables-keyd's and cables-milter's counters)\n"
     "  migrate --from FILE [--force]    (copy a SQLite key store into KeyStore postgresql://...)\n"
     "  held [list] | held show|release|return ID  (messages waiting for keys: On-KeyNotFound hold)\n"
@@ -676,6 +677,7 @@ static const struct command {
 	{ "lookup", keyctl_lookup },
 	{ "exchange-key", keyctl_exchange_key },
 	{ "pins", keyctl_pins },
+	{ "encrypting", keyctl_encrypting },
 	{ "stats", keyctl_stats },
 	{ "migrate", keyctl_migrate },
 	{ "held", keyctl_held },

@@ -51,6 +51,7 @@ int keyctl_publish(struct ctx *c, int argc, char **argv);
 int keyctl_lookup(struct ctx *c, int argc, char **argv);
 int keyctl_exchange_key(struct ctx *c, int argc, char **argv);
 int keyctl_pins(struct ctx *c, int argc, char **argv);
+int keyctl_encrypting(struct ctx *c, int argc, char **argv);
 int keyctl_stats(struct ctx *c, int argc, char **argv);
 int keyctl_migrate(struct ctx *c, int argc, char **argv);
 int keyctl_held(struct ctx *c, int argc, char **argv);

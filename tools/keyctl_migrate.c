@@ -1,14 +1,15 @@
 /*
  * keyctl_migrate - cables-keyctl migrate: copy a SQLite key store (keys,
- * sealed private keys, epoch keys, pins, messages held for keys) into the
- * store KeyStore names, a PostgreSQL database shared by several MTAs.
+ * sealed private keys, epoch keys, pins, messages held for keys, domains
+ * remembered as encrypting and the key change alerts told) into the store
+ * KeyStore names, a PostgreSQL database shared by several MTAs.
  *
  * The target comes from the configuration, never from the command line,
  * so that a password in its URL is not shown by ps.  Sealed private keys
  * are copied sealed: the target works with the same KeyStoreKey.  A copy
  * is idempotent: rows the target holds already (same address, format and
  * fingerprint; a pin of the same address and format; a held message of the
- * same ID) are left as they are.
+ * same ID; a remembered domain; an alert) are left as they are.
  */
 #include "autoconfig.h"
 
@@ -104,6 +105,41 @@ copy_held(struct ctx *c, struct keystore *from, struct tally *t)
 	held_list_release(list, n);
 }
 
+/* Downgrade protection: what was remembered (and when the administrator was told) goes along. */
+static void
+copy_downgrade(struct ctx *c, struct keystore *from, struct tally *domain_tally, struct tally *alert_tally)
+{
+	struct encrypting_domain *domains;
+	struct key_change_alert *alerts;
+	struct cables_err err;
+	size_t n;
+	bool added;
+
+	if (keystore_encrypting_list(from, NULL, &domains, &n, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		if (keystore_encrypting_restore(c->ks, &domains[i], &added, &err) != CABLES_OK)
+			keyctl_die("copying the encrypting domain %s: %s", domains[i].domain, err.msg);
+		if (added)
+			domain_tally->copied++;
+		else
+			domain_tally->kept++;
+	}
+	free(domains);
+	if (keystore_key_change_list(from, &alerts, &n, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	for (size_t i = 0; i < n; i++) {
+		if (keystore_key_change_tell(c->ks, alerts[i].address, alerts[i].format, alerts[i].old, alerts[i].new,
+		    (time_t)alerts[i].told, &added, &err) != CABLES_OK)
+			keyctl_die("copying the key change alert of %s: %s", alerts[i].address, err.msg);
+		if (added)
+			alert_tally->copied++;
+		else
+			alert_tally->kept++;
+	}
+	free(alerts);
+}
+
 /* Does the target hold anything at all? */
 static bool
 store_empty(struct keystore *ks)
@@ -111,18 +147,24 @@ store_empty(struct keystore *ks)
 	struct key_list keys, epochs;
 	struct key_pin *pins;
 	struct held_record *held;
+	struct encrypting_domain *domains;
+	struct key_change_alert *alerts;
 	struct cables_err err;
-	size_t n, nheld;
+	size_t n, nheld, ndomains, nalerts;
 	bool empty;
 
 	if (keystore_list(ks, false, &keys, &err) != CABLES_OK ||
 	    keystore_epoch_list(ks, NULL, false, &epochs, &err) != CABLES_OK ||
 	    keystore_pin_list(ks, &pins, &n, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
-	if (keystore_held_list(ks, false, 0, &held, &nheld, &err) != CABLES_OK)
+	if (keystore_held_list(ks, false, 0, &held, &nheld, &err) != CABLES_OK ||
+	    keystore_encrypting_list(ks, NULL, &domains, &ndomains, &err) != CABLES_OK ||
+	    keystore_key_change_list(ks, &alerts, &nalerts, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
-	empty = keys.count == 0 && epochs.count == 0 && n == 0 && nheld == 0;
+	empty = keys.count == 0 && epochs.count == 0 && n == 0 && nheld == 0 && ndomains == 0 && nalerts == 0;
 	held_list_release(held, nheld);
+	free(domains);
+	free(alerts);
 	key_list_release(&keys);
 	key_list_release(&epochs);
 	for (size_t i = 0; i < n; i++)
@@ -137,7 +179,8 @@ keyctl_migrate(struct ctx *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'f' }, { "force", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 } };
-	struct tally keys = { 0, 0 }, pins = { 0, 0 }, held = { 0, 0 };
+	struct tally keys = { 0, 0 }, pins = { 0, 0 }, held = { 0, 0 }, domains = { 0, 0 },
+	    alerts = { 0, 0 };
 	const char *from_path = NULL;
 	struct keystore *from;
 	struct cables_err err;
@@ -170,6 +213,7 @@ keyctl_migrate(struct ctx *c, int argc, char **argv)
 	copy_keys(c, from, true, &keys);
 	copy_pins(c, from, &pins);
 	copy_held(c, from, &held);
+	copy_downgrade(c, from, &domains, &alerts);
 	keystore_close(from);
 	printf("copied %zu key%s and %zu pin%s from %s into %s (%zu and %zu were there already)\n",
 	    keys.copied, keys.copied == 1 ? "" : "s", pins.copied, pins.copied == 1 ? "" : "s", from_path,
@@ -177,5 +221,9 @@ keyctl_migrate(struct ctx *c, int argc, char **argv)
 	if (held.copied + held.kept > 0)
 		printf("copied %zu held message%s (%zu were there already)\n", held.copied,
 		    held.copied == 1 ? "" : "s", held.kept);
+	if (domains.copied + domains.kept + alerts.copied + alerts.kept > 0)
+		printf("copied %zu encrypting domain%s and %zu key change alert%s (%zu and %zu were there already)\n",
+		    domains.copied, domains.copied == 1 ? "" : "s", alerts.copied, alerts.copied == 1 ? "" : "s",
+		    domains.kept, alerts.kept);
 	return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "addr.h"
 #include "dns.h"
+#include "domainpolicy.h"
 #include "exchange.h"
 #include "keyctl.h"
 #include "keydproto.h"
@@ -126,6 +127,32 @@ publish_wkd(struct ctx *c, const char *dir, const char *only)
 	return 0;
 }
 
+/*
+ * The _cables-policy TXT record (domainpolicy.h) of each local domain (or
+ * only) whose policy is require: peers then never send its users
+ * plaintext, even before they saw a key.  How many were printed.
+ */
+static int
+publish_policy(const struct ctx *c, const char *only)
+{
+	int printed = 0;
+
+	for (size_t i = 0; i < c->cfg->local_domains.count; i++) {
+		const char *d = c->cfg->local_domains.names[i];
+		/* "@DOMAIN" matches no address entry: the domain's own policy (or the default). */
+		char *at_domain = xasprintf("@%s", d);
+		bool require = policy_get(&c->cfg->policy, at_domain, PA_POLICY, NULL) == POLICY_REQUIRE;
+
+		free(at_domain);
+		if (d[0] == '.' || !require || (only != NULL && strcmp(only, d) != 0))
+			continue;
+		if (printed++ == 0)
+			printf("; Cables: local domains whose policy is require (doc/key-exchange.md, \"No downgrade\").\n");
+		printf("%s.%s. IN TXT \"%s\"\n", DOMAINPOLICY_LABEL, d, DOMAINPOLICY_REQUIRE_TEXT);
+	}
+	return printed;
+}
+
 int
 keyctl_publish(struct ctx *c, int argc, char **argv)
 {
@@ -193,6 +220,7 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 		printed++;
 	}
 	key_list_release(&keys);
+	printed += publish_policy(c, only);
 	if (printed == 0)
 		keyctl_die("no usable key of a local user to publish%s%s", only != NULL ? " for " : "",
 		    only != NULL ? only : "");
@@ -239,6 +267,15 @@ keyctl_lookup(struct ctx *c, int argc, char **argv)
 		if (res->outcome != KEYD_OUTCOME_FOUND) {
 			printf("%s: %s%s%s\n", res->address, keyd_outcome_name(res->outcome),
 			    res->reason[0] != '\0' ? " reason=" : "", res->reason);
+			if (res->encrypting == KEYD_ENCRYPTING_REMEMBERED) {
+				char since[32];
+
+				format_day(res->since, since, sizeof(since));
+				printf("%s: no plaintext: its domain is remembered as encrypting since %s (DowngradeMemory)\n",
+				    res->address, since);
+			} else if (res->encrypting == KEYD_ENCRYPTING_PUBLISHED) {
+				printf("%s: no plaintext: its domain publishes _cables-policy p=require\n", res->address);
+			}
 			rc = 1;
 		}
 	}
@@ -346,5 +383,52 @@ keyctl_pins(struct ctx *c, int argc, char **argv)
 		keyctl_die("%s", err.msg);
 	printf("cleared %zu pin%s of %s: the next lookup pins what it finds\n", deleted, deleted == 1 ? "" : "s", addr);
 	free(addr);
+	return 0;
+}
+
+/*
+ * "cables-keyctl encrypting [list]" and "encrypting forget DOMAIN": the
+ * domains cables-keyd remembers as encrypting (DowngradeMemory), since
+ * when, through what, until when, and whether the administrator was told
+ * that they went without keys.  Forgetting a domain lets plaintext go to
+ * it under policy encrypt until it offers a key again.
+ */
+int
+keyctl_encrypting(struct ctx *c, int argc, char **argv)
+{
+	struct encrypting_domain *rows;
+	struct cables_err err;
+	size_t n;
+	char *domain;
+
+	if (argc == 1 || (argc == 2 && strcmp(argv[1], "list") == 0)) {
+		open_store(c, false);
+		if (keystore_encrypting_list(c->ks, NULL, &rows, &n, &err) != CABLES_OK)
+			keyctl_die("%s", err.msg);
+		printf("%-32s %-10s %-10s %-10s %-10s %s\n", "DOMAIN", "SOURCE", "SINCE", "LAST", "UNTIL", "TOLD");
+		for (size_t i = 0; i < n; i++) {
+			char since[32], last[32], until[32], told[32];
+			long long end = rows[i].last_seen + (long long)c->cfg->downgrade_memory_s;
+
+			format_day(rows[i].first_seen, since, sizeof(since));
+			format_day(rows[i].last_seen, last, sizeof(last));
+			format_day(end, until, sizeof(until));
+			format_day(rows[i].told, told, sizeof(told));
+			printf("%-32s %-10s %-10s %-10s %-10s %s\n", rows[i].domain, rows[i].source, since, last,
+			    end < (long long)c->now ? "expired" : until, rows[i].told != 0 ? told : "-");
+		}
+		free(rows);
+		return 0;
+	}
+	if (argc != 3 || strcmp(argv[1], "forget") != 0)
+		keyctl_usage("encrypting takes list, or forget DOMAIN");
+	if ((domain = addr_domain_normalize(argv[2])) == NULL)
+		keyctl_die("'%s' is not a domain", argv[2]);
+	open_store(c, false);
+	if (keystore_encrypting_forget(c->ks, domain, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	printf("forgot %s: mail to it under policy encrypt goes in plaintext when no key is found, until it offers "
+	    "one again\n", domain);
+	free(domain);
 	return 0;
 }

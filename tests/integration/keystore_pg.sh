@@ -2,8 +2,8 @@
 # The key store on a real PostgreSQL 15: the unit tests of the store
 # (tests/unit/test_keystore) against it, and cables-keyctl migrate copying
 # a SQLite store into it (keys with their sealed private keys, epoch keys,
-# pins, held messages), refusing a non-empty target without --force,
-# idempotent with it.
+# pins, held messages, encrypting domains, key change alerts), refusing a
+# non-empty target without --force, idempotent with it.
 RIG_PORT=12920
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/pg.sh"
@@ -13,8 +13,8 @@ pg_start "$T/pg" "$PGPORT" || { echo "Bail out! PostgreSQL does not start"; exit
 ok "a private PostgreSQL 15 runs on 127.0.0.1:$PGPORT"
 
 if CABLES_TEST_PG_URL=$PG_URL CMOCKA_MESSAGE_OUTPUT=STDOUT "$BUILD/tests/unit/test_keystore" > "$T/unit.log" 2>&1 &&
-    grep -q '^\[  PASSED  \] 19 test(s)' "$T/unit.log"; then
-	ok "test_keystore passes against PostgreSQL (19 tests)"
+    grep -q '^\[  PASSED  \] 21 test(s)' "$T/unit.log"; then
+	ok "test_keystore passes against PostgreSQL (21 tests)"
 else
 	not_ok "test_keystore passes against PostgreSQL" "$(grep -v '^\[ *\(OK\|RUN\)' "$T/unit.log" | head -n 30)"
 fi
@@ -41,6 +41,10 @@ d.execute("INSERT INTO held (id, token, queue_id, sender, recipients, waiting, m
           " next_try) VALUES ('00000000000000c3', '0123456789abcdef0123456789abcdef', '4QxY', 'alice@a.test',"
           " 'carol@c.test', 'carol@c.test\tno key', ?, 1, 'held', 1700000000, 1700000005)",
           (b"Subject: held\r\n\r\n\x00\xffbody",))
+d.execute("INSERT INTO encrypting_domains (domain, source, first_seen, last_seen, told)"
+          " VALUES ('r.test', 'peer', 1700000000, 1700000300, 1700000400)")
+d.execute("INSERT INTO key_change_alerts (address, format, old, new, told)"
+          " VALUES ('dave@r.test', 'pgp', 'aa11', 'bb22', 1700000500)")
 d.commit()
 PY
 keyctl -o list > "$T/sqlite.list"
@@ -70,6 +74,13 @@ check "migrate: the held message came along, its message byte for byte" \
 	test "$(pg_sql "SELECT encode(message, 'hex') || ' ' || waiting FROM held")" = \
 	"$(printf 'Subject: held\r\n\r\n\000\377body' | od -An -tx1 | tr -d ' \n') $(printf 'carol@c.test\tno key')"
 check "... and is counted" grep -q "^copied 1 held message (0 were there already)" "$T/m1.out"
+check "migrate: the encrypting domain came along with its times" \
+	test "$(pg_sql "SELECT domain || ' ' || source || ' ' || first_seen || ' ' || last_seen || ' ' || told FROM encrypting_domains")" = \
+	"r.test peer 1700000000 1700000300 1700000400"
+check "migrate: the key change alert came along (not told twice)" \
+	test "$(pg_sql "SELECT address || ' ' || format || ' ' || old || ' ' || new || ' ' || told FROM key_change_alerts")" = \
+	"dave@r.test pgp aa11 bb22 1700000500"
+check "... and are counted" grep -q "^copied 1 encrypting domain and 1 key change alert (0 and 0 were there already)" "$T/m1.out"
 
 keyctl migrate --from "$T/keys.db" > "$T/m2.out" 2>&1
 check "migrate again: a non-empty target is refused (1)" test $? = 1
@@ -79,6 +90,8 @@ check "migrate --force again: idempotent (nothing copied twice)" \
 	grep -q "^copied 0 keys and 0 pins .*(3 and 1 were there already)" "$T/m3.out"
 check "migrate --force again: still 3 keys" test "$(pg_sql "SELECT count(*) FROM keys")" = 3
 check "migrate --force again: the held message not twice" grep -q "^copied 0 held messages (1 were there already)" "$T/m3.out"
+check "migrate --force again: the domain and the alert not twice" \
+	grep -q "^copied 0 encrypting domains and 0 key change alerts (1 and 1 were there already)" "$T/m3.out"
 keyctl migrate --from "$T/nonexistent.db" > "$T/m4.out" 2>&1
 check "migrate from a missing file: exit 1" test $? = 1
 check "... naming it" grep -q "key store $T/nonexistent.db: No such file" "$T/m4.out"

@@ -122,6 +122,9 @@ assert_default_values(const struct config *c)
 	assert_int_equal(c->dnssec, DNSSEC_REQUIRE);
 	assert_int_equal(c->lookup_timeout_ms, 5000);
 	assert_int_equal(c->cache_min_ttl_ms, 60000);
+	assert_int_equal(c->downgrade_memory_s, 90 * 86400);
+	assert_null(c->admin_address);
+	assert_string_equal(c->mail_command, "/usr/sbin/sendmail");
 	assert_int_equal(c->cache_max_ttl_ms, 86400000);
 	assert_null(c->reinject_to);
 	assert_string_equal(c->reinject_key, "/etc/cables/reinject.key");
@@ -198,7 +201,7 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderSignRateLimit",
 		"KeyholderDecryptRateLimit", "KeyholderFailureRateLimit", "KeyholderClients",
 		"KeyholderIdleTimeout", "EpochKeyLifetime", "EpochKeyGrace", "Resolver",
-		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "UnresponsiveTime", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
+		"DNSSECTrustAnchor", "DNSSEC", "LookupTimeout", "UnresponsiveTime", "DowngradeMemory", "AdminAddress", "CacheMinTTL", "CacheMaxTTL", "RecipientDelimiter", "LocalPartCaseSensitive",
 		"ExchangeListen", "ExchangeCertificate", "ExchangeCertificateKey", "ExchangeKey", "ExchangeCAFile", "ExchangeRateLimit", "ExchangeAnonymousAddresses", "ExchangeAnonymousRateLimit", "KeyExchange",
 		"Peer", "WKD", "MetricsListen", "KeydMetricsListen", "AuthservID",
 	};

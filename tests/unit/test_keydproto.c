@@ -763,6 +763,49 @@ test_error_format(void **state)
 	buf_release(&out);
 }
 
+/* encrypting= (No downgrade): formatted and parsed back; old replies parse as before; misuse refused. */
+static void
+test_encrypting_results(void **state)
+{
+	static const char *const bad[] = {
+		"result=a@b.test none encrypting=remembered reason=x",		/* remembered without since= */
+		"result=a@b.test none encrypting=remembered since=x",
+		"result=a@b.test none encrypting=remembered since=-1",
+		"result=a@b.test none encrypting=no",				/* "no" is not a wire word */
+		"result=a@b.test none encrypting=maybe",
+		"result=a@b.test found encrypting=published",			/* only results without keys */
+		"result=a@b.test none encrypting=published since=5",
+	};
+	struct keyd_lookup_reply r;
+	struct cables_err err;
+	struct buf out;
+
+	(void)state;
+	buf_init(&out);
+	keyd_result_encrypting_format(&out, "a@b.test", KEYD_OUTCOME_NONE, KEYD_ENCRYPTING_REMEMBERED, 1780000000,
+	    "no such record");
+	keyd_result_encrypting_format(&out, "c@d.test", KEYD_OUTCOME_TEMPFAIL, KEYD_ENCRYPTING_PUBLISHED, 0, NULL);
+	keyd_result_encrypting_format(&out, "e@f.test", KEYD_OUTCOME_NONE, KEYD_ENCRYPTING_NO, 0, "x");
+	assert_string_equal(out.data, "result=a@b.test none encrypting=remembered since=1780000000 reason=no such record\n"
+	    "result=c@d.test tempfail encrypting=published\nresult=e@f.test none reason=x\n");
+	assert_int_equal(keyd_lookup_reply_parse(out.data, out.len, &r, &err), CABLES_OK);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.results[0].encrypting, KEYD_ENCRYPTING_REMEMBERED);
+	assert_int_equal(r.results[0].since, 1780000000);
+	assert_string_equal(r.results[0].reason, "no such record");
+	assert_int_equal(r.results[1].outcome, KEYD_OUTCOME_TEMPFAIL);
+	assert_int_equal(r.results[1].encrypting, KEYD_ENCRYPTING_PUBLISHED);
+	assert_string_equal(r.results[1].reason, "");
+	assert_int_equal(r.results[2].encrypting, KEYD_ENCRYPTING_NO);
+	keyd_lookup_reply_release(&r);
+	buf_release(&out);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (keyd_lookup_reply_parse(bad[i], strlen(bad[i]), &r, &err) != CABLES_ERR_SYNTAX)
+			fail_msg("'%s' was taken", bad[i]);
+		keyd_lookup_reply_release(&r);
+	}
+}
+
 int
 main(void)
 {
@@ -789,6 +832,7 @@ main(void)
 		cmocka_unit_test(test_check_request),
 		cmocka_unit_test(test_check_reply_round_trip),
 		cmocka_unit_test(test_bad_check_replies_refused),
+		cmocka_unit_test(test_encrypting_results),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -70,7 +70,8 @@ setup_pg(void **state)
 	struct fixture *fx = xcalloc(1, sizeof(*fx));
 
 	pg_exec("SET client_min_messages = warning;"
-	    "DROP TABLE IF EXISTS keys, pins, held, cables_schema CASCADE; DROP FUNCTION IF EXISTS cables_notify() CASCADE");
+	    "DROP TABLE IF EXISTS keys, pins, held, encrypting_domains, key_change_alerts, cables_schema CASCADE;"
+	    " DROP FUNCTION IF EXISTS cables_notify() CASCADE");
 	fx->path = xstrdup(pg_url);
 	*state = fx;
 	return 0;
@@ -1136,6 +1137,111 @@ test_pg_reconnects_after_losing_the_connection(void **state)
 	keystore_close(ks);
 }
 
+/*
+ * Downgrade protection (schema 4): a domain remembered, refreshed at most
+ * once a minute with first_seen kept; told once until told_before passes;
+ * forgotten; key change alerts once per pair; all kept over a reopen.
+ */
+static void
+test_encrypting_domains_and_alerts(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct encrypting_domain d, *rows;
+	struct cables_err err;
+	size_t n;
+	bool first;
+
+	assert_int_equal(keystore_encrypting_get(ks, "b.test", &d, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(keystore_encrypting_note(ks, "b.test", "dns-dnssec", NOW, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_note(ks, "b.test", "peer", NOW + 30, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_get(ks, "b.test", &d, NULL), CABLES_OK);
+	assert_int_equal(d.last_seen, NOW);	/* within a minute: not written */
+	assert_string_equal(d.source, "dns-dnssec");
+	assert_int_equal(keystore_encrypting_note(ks, "b.test", "peer", NOW + 61, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_get(ks, "b.test", &d, NULL), CABLES_OK);
+	assert_int_equal(d.first_seen, NOW);
+	assert_int_equal(d.last_seen, NOW + 61);
+	assert_string_equal(d.source, "peer");
+	assert_int_equal(d.told, 0);
+
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 100, NOW + 100 - 86400, &first, NULL), CABLES_OK);
+	assert_true(first);
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 200, NOW + 200 - 86400, &first, NULL), CABLES_OK);
+	assert_false(first);
+	assert_int_equal(keystore_encrypting_tell(ks, "c.test", NOW + 200, NOW, &first, NULL), CABLES_OK);
+	assert_false(first);	/* not remembered: nothing to tell */
+	keystore_close(ks);
+
+	ks = open_store(fx->path, false);
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 300, NOW + 300 - 86400, &first, NULL), CABLES_OK);
+	assert_false(first);	/* told before the restart */
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 90000, NOW + 90000 - 86400, &first, NULL),
+	    CABLES_OK);
+	assert_true(first);	/* told longer ago than told_before */
+	assert_int_equal(keystore_encrypting_note(ks, "a.test", "dns-dnssec", NOW, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_list(ks, NULL, &rows, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].domain, "a.test");
+	assert_string_equal(rows[1].domain, "b.test");
+	free(rows);
+	assert_int_equal(keystore_encrypting_forget(ks, "b.test", NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_forget(ks, "b.test", &err), CABLES_ERR_NOTFOUND);
+	assert_string_equal(err.msg, "b.test is not remembered as encrypting");
+
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "aa", "bb", NOW, &first, NULL), CABLES_OK);
+	assert_true(first);
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "aa", "bb", NOW + 1, &first, NULL), CABLES_OK);
+	assert_false(first);
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "bb", "cc", NOW + 2, &first, NULL), CABLES_OK);
+	assert_true(first);
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "pgp", "aa", "bb", NOW + 2, &first, NULL), CABLES_OK);
+	assert_true(first);
+	keystore_close(ks);
+}
+
+/*
+ * A store of schema 2 (keys and pins: what a release before the held and
+ * downgrade tables made) is migrated on open, its keys kept, and the new
+ * tables work; both backends.
+ */
+static void
+test_store_of_schema_2_is_migrated(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct key_record r;
+	struct key_list l;
+	struct held_record h;
+	bool first;
+
+	make_record(&r, "old@example.org", "smime", 90, NOW + 10, false);
+	assert_int_equal(keystore_put(ks, &r, NOW, NULL), CABLES_OK);
+	keystore_close(ks);
+	/* Back to version 2, as that release left it. */
+	if (fx->dir != NULL)
+		exec_sql(fx->path, "DROP TABLE held; DROP TABLE encrypting_domains; DROP TABLE key_change_alerts;"
+		    "PRAGMA user_version = 2");
+	else
+		free(pg_exec("DROP TABLE held, encrypting_domains, key_change_alerts;"
+		    " UPDATE cables_schema SET version = 2"));
+	assert_int_equal(schema_version(fx), 2);
+	ks = open_store(fx->path, true);
+	assert_int_equal(schema_version(fx), KEYSTORE_SCHEMA_VERSION);
+	assert_int_equal(keystore_lookup(ks, "old@example.org", NULL, &l, NULL), CABLES_OK);
+	assert_int_equal(l.count, 1);
+	key_list_release(&l);
+	make_held(&h, "00000000000000d4", NOW);
+	assert_int_equal(keystore_held_add(ks, &h, NULL), CABLES_OK);
+	held_record_release(&h);
+	assert_int_equal(keystore_encrypting_note(ks, "example.org", "dns-dnssec", NOW, NULL), CABLES_OK);
+	assert_int_equal(keystore_key_change_tell(ks, "old@example.org", "smime", "aa", "bb", NOW, &first, NULL),
+	    CABLES_OK);
+	assert_true(first);
+	key_record_release(&r);
+	keystore_close(ks);
+}
+
 #define FX(t) cmocka_unit_test_setup_teardown(t, setup_store_dir, teardown_store_dir)
 
 #define PG(t) cmocka_unit_test_setup_teardown(t, setup_pg, teardown_store_dir)
@@ -1164,6 +1270,8 @@ main(void)
 		FX(test_held_round_trip_list_update_prune),
 		FX(test_held_claim_rules),
 		FX(test_held_claim_is_won_once_among_stores),
+		FX(test_encrypting_domains_and_alerts),
+		FX(test_store_of_schema_2_is_migrated),
 		FX(test_sqlite_tells_no_changes),
 		cmocka_unit_test(test_spec_redaction_hides_passwords),
 	};
@@ -1183,6 +1291,8 @@ main(void)
 		PG(test_held_round_trip_list_update_prune),
 		PG(test_held_claim_rules),
 		PG(test_held_claim_is_won_once_among_stores),
+		PG(test_encrypting_domains_and_alerts),
+		PG(test_store_of_schema_2_is_migrated),
 		PG(test_pg_newer_schema_is_refused),
 		PG(test_pg_open_without_create_needs_the_schema),
 		PG(test_pg_password_never_in_a_message),

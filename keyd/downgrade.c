@@ -1,0 +1,228 @@
+/*
+ * downgrade - cables-keyd's side of "No downgrade" (doc/key-exchange.md):
+ * a domain that offered a usable key through DNSSEC-validated DNS or the
+ * key exchange is remembered in the key store (keystore.h, schema 4) for
+ * DowngradeMemory after it last did; a domain that publishes a signed
+ * _cables-policy p=require says so itself.  A lookup that finds no key
+ * for an address there says "encrypting=" in its result (keydproto.h),
+ * (a failed lookup there, or none for an address that had a key), and
+ * the milter then treats the recipient as one under require.  The
+ * administrator (AdminAddress) is told once per such episode, and once
+ * per pinned key that changes.  Declared in keyd_private.h.
+ *
+ * Who can plant a memory: only a key keyd stored as dns-dnssec (a signed
+ * answer for the address's own domain) or peer (an answer signed by the
+ * domain's exchange key, for addresses of that domain); an unsigned or
+ * bogus answer, WKD, a harvested certificate or an import never do, so a
+ * forged answer on the path cannot make a domain's mail wait.  Who can
+ * erase one: nobody on the network (a withdrawn key or a failed lookup is
+ * exactly what it guards against); the memory runs out DowngradeMemory
+ * after the last key, or the administrator forgets it (cables-keyctl
+ * encrypting forget).
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "domainpolicy.h"
+#include "keyd_private.h"
+#include "log.h"
+#include "notice.h"
+#include "util.h"
+
+/* Does a key from source prove that its domain encrypts? */
+bool
+keyd_source_proves_encrypting(const char *source)
+{
+	return strcmp(source, "dns-dnssec") == 0 || strcmp(source, "peer") == 0 ||
+	    strcmp(source, KEYSTORE_PEER_EPOCH_SOURCE) == 0;
+}
+
+void
+keyd_downgrade_seen(struct keyd *k, struct keyd_conf *c, const char *norm, const char *source, time_t now)
+{
+	const char *at = strrchr(norm, '@');
+	struct cables_err err;
+
+	if (at == NULL || c->cfg->downgrade_memory_s == 0)
+		return;
+	if (keystore_encrypting_note(k->ks, at + 1, source, now, &err) != CABLES_OK)
+		log_warnx("keyd: %s: cannot remember it as encrypting: %s", at + 1, err.msg);
+}
+
+/* Send text to AdminAddress, if set; a failure is logged. */
+static void
+tell_admin(struct keyd_conf *c, const char *subject, const char *text)
+{
+	struct cables_err err;
+
+	if (c->cfg->admin_address == NULL)
+		return;
+	if (notice_send(c->cfg->mail_command, c->cfg->admin_address, subject, text, &err) != CABLES_OK)
+		log_warnx("keyd: cannot tell %s (AdminAddress): %s", c->cfg->admin_address, err.msg);
+}
+
+/* Does domain publish a DNSSEC-signed _cables-policy p=require?  Anything but a secure answer is no. */
+static bool
+published_require(struct keyd_conf *c, const char *domain, time_t now)
+{
+	struct dns_answer a;
+	struct cables_err err;
+	char *name = xasprintf(DOMAINPOLICY_LABEL ".%s", domain);
+	size_t statements = 0;
+	bool require = false;
+
+	memset(&a, 0, sizeof(a));
+	/*
+	 * Half of LookupTimeout: the lookup already spent some of it, and its
+	 * answer ("none") says the domain's servers answer.
+	 */
+	if (dns_lookup_name(c->res, name, DNS_RR_TXT, now, (unsigned int)c->cfg->lookup_timeout_ms / 2, &a, &err) ==
+	    CABLES_OK && a.status == DNS_SECURE) {
+		for (size_t i = 0; i < a.n; i++) {
+			enum domainpolicy p;
+			const char *text = (const char *)a.recs[i].data;
+
+			if (strncmp(text, "\"v=cables1", 10) != 0)
+				continue;	/* another kind of TXT record at the name */
+			statements++;
+			if (domainpolicy_parse(text, strlen(text), &p, &err) == CABLES_OK)
+				require = true;
+			else
+				log_warnx("keyd: %s: ignored: %s", name, err.msg);
+		}
+		/* Two statements contradict or repeat each other: neither counts. */
+		if (statements > 1) {
+			log_warnx("keyd: %s: %zu v=cables1 records: ignored", name, statements);
+			require = false;
+		}
+	} else if (a.status == DNS_BOGUS) {
+		log_info("keyd: %s: %s answer ignored", name, dns_status_name(a.status));
+	}
+	dns_answer_release(&a);
+	free(name);
+	return require;
+}
+
+/* The administrator hears once that domain's recipients go without keys (logged either way). */
+static void
+tell_downgrade(struct keyd *k, struct keyd_conf *c, const char *norm, const struct encrypting_domain *d,
+    const char *reason, time_t now)
+{
+	char first[32], last[32], *subject, *text;
+	struct cables_err err;
+	bool tell;
+
+	/* Once per DowngradeMemory: a domain with keyless and keyed users would otherwise be told of again and again. */
+	if (keystore_encrypting_tell(k->ks, d->domain, now, now - (time_t)c->cfg->downgrade_memory_s, &tell, &err) !=
+	    CABLES_OK) {
+		log_warnx("keyd: %s: %s", d->domain, err.msg);
+		return;
+	}
+	if (!tell)
+		return;
+	format_day(d->first_seen, first, sizeof(first));
+	format_day(d->last_seen, last, sizeof(last));
+	log_warnx("keyd: %s: remembered as encrypting since %s (%s, last %s) but no usable key for %s (%s): its "
+	    "recipients under policy encrypt are treated as under require (DowngradeMemory)%s%s", d->domain, first,
+	    d->source, last, norm, reason, c->cfg->admin_address != NULL ? "; telling " : "",
+	    c->cfg->admin_address != NULL ? c->cfg->admin_address : "");
+	subject = xasprintf("Cables: %s offers no encryption key now; its mail waits", d->domain);
+	text = xasprintf("The domain %s offered encryption keys (through %s) since %s, last on %s.\n"
+	    "Now Cables finds no usable key for %s:\n  %s\n\n"
+	    "Mail to %s under policy encrypt is not sent in plaintext: it is treated as\n"
+	    "under policy require (On-KeyNotFound) until keys are found again, or until\n"
+	    "DowngradeMemory (%lu days) has passed since they were last seen.\n\n"
+	    "If %s stopped encrypting on purpose, let plaintext go now with\n"
+	    "  cables-keyctl encrypting forget %s\n\n"
+	    "You are told of %s once in DowngradeMemory.\n", d->domain, d->source, first, last, norm, reason, d->domain,
+	    c->cfg->downgrade_memory_s / 86400, d->domain, d->domain, d->domain);
+	tell_admin(c, subject, text);
+	free(subject);
+	free(text);
+}
+
+/* Was a key that proves its domain encrypts ever found for norm?  Its pin says so (pins outlive keys). */
+static bool
+had_key(struct keyd *k, const char *norm)
+{
+	static const char *const formats[] = { "smime", "pgp" };
+	bool had = false;
+
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]) && !had; i++) {
+		struct key_pin p;
+
+		if (keystore_pin_get(k->ks, norm, formats[i], &p, NULL) != CABLES_OK)
+			continue;
+		had = keyd_source_proves_encrypting(p.source);
+		key_pin_release(&p);
+	}
+	return had;
+}
+
+enum keyd_encrypting
+keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum keyd_outcome o, const char *reason,
+    time_t now, long long *since)
+{
+	const char *at = strrchr(norm, '@');
+	struct encrypting_domain d;
+
+	*since = 0;
+	if (at == NULL || o == KEYD_OUTCOME_FOUND || o == KEYD_OUTCOME_REJECT ||
+	    domain_list_match(&c->cfg->local_domains, at + 1))
+		return KEYD_ENCRYPTING_NO;
+	/*
+	 * At a remembered domain: a failed lookup (bogus, no answer: what an
+	 * attacker on the path can cause) for any address, and "none" for an
+	 * address that had a key (withdrawn).  An address never seen with a
+	 * key whose absence DNSSEC proves is the domain's own word: domains
+	 * that give keys to some users only stay usable for the others.
+	 */
+	if (c->cfg->downgrade_memory_s > 0 && keystore_encrypting_get(k->ks, at + 1, &d, NULL) == CABLES_OK &&
+	    d.last_seen + (long long)c->cfg->downgrade_memory_s >= (long long)now &&
+	    (o == KEYD_OUTCOME_TEMPFAIL || had_key(k, norm))) {
+		*since = d.first_seen;
+		tell_downgrade(k, c, norm, &d, reason != NULL ? reason : "no key", now);
+		return KEYD_ENCRYPTING_REMEMBERED;
+	}
+	/* A failed lookup says nothing the TXT query would not fail on too: no second wait. */
+	if (o == KEYD_OUTCOME_NONE && published_require(c, at + 1, now))
+		return KEYD_ENCRYPTING_PUBLISHED;
+	return KEYD_ENCRYPTING_NO;
+}
+
+void
+keyd_key_change_alert(struct keyd *k, struct keyd_conf *c, const struct key_record *r, const char *was,
+    const char *was_source, const char *action, time_t now)
+{
+	char *subject, *text;
+	struct cables_err err;
+	bool tell;
+
+	/* Recorded only when told: an AdminAddress set later hears of the next change. */
+	if (c->cfg->admin_address == NULL)
+		return;
+	if (keystore_key_change_tell(k->ks, r->address, r->format, was, r->fingerprint, now, &tell, &err) != CABLES_OK) {
+		log_warnx("keyd: %s: %s", r->address, err.msg);
+		return;
+	}
+	if (!tell)
+		return;
+	log_info("keyd: %s: telling %s (AdminAddress) of the key change %.16s -> %.16s", r->address,
+	    c->cfg->admin_address, was, r->fingerprint);
+	subject = xasprintf("Cables: the %s key of %s changed", strcmp(r->format, "pgp") == 0 ? "OpenPGP" : "S/MIME",
+	    r->address);
+	text = xasprintf("The pinned key of %s changed.\n\n"
+	    "  pinned (old): %s (from %s)\n"
+	    "  offered (new): %s (from %s)\n\n"
+	    "On-KeyChange is %s for this address: %s\n\n"
+	    "If the new key is genuine, accept it with\n  cables-keyctl pins clear %s\n\n"
+	    "You are told once for this pair of keys.\n", r->address, was, was_source, r->fingerprint, r->source,
+	    action, strcmp(action, "accept") == 0 ? "the new key is used and pinned." :
+	    "the new key is not used; mail to the address waits (tempfail) or is refused (reject).", r->address);
+	tell_admin(c, subject, text);
+	free(subject);
+	free(text);
+}
