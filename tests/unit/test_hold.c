@@ -430,6 +430,59 @@ test_hold_time_returns_a_dsn_naming_the_recipient(void **state)
 	milter_fixture_free(fx);
 }
 
+/*
+ * Several keyds on one store, and keyctl held: a record another process
+ * has claimed is left alone by held_try, held_try_due and held_return
+ * (nothing mailed, nothing changed); keyd's loop leaves one not due.
+ */
+static void
+test_a_claimed_record_is_left_to_its_claimant(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct mailer *ml = mailer_new(fx);
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_record *list, h;
+	struct held_result res;
+	struct outcome out;
+	char id[KEYSTORE_HELD_ID_LEN + 1];
+	bool claimed;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	message_free(m);
+	assert_int_equal(held_rows(fx, &list), 1);
+	strlcpy_c(id, list[0].id, sizeof(id));
+	held_list_release(list, 1);
+	ml->key = true;
+	/* Another keyd took it, for a minute of the real clock too (held_return's). */
+	assert_int_equal(keystore_held_claim(fx->ks, id, NOW, true, time(NULL) + 60, &claimed, NULL), CABLES_OK);
+	assert_true(claimed);
+	assert_int_equal(held_try_due(&env, id, NOW + 1, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TAKEN);
+	assert_int_equal(held_try(&env, id, NOW + 1, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TAKEN);
+	assert_int_equal(held_return(&env, id, "x", &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TAKEN);
+	assert_null(mailed(ml, "in", 0));
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.state, "held");
+	assert_int_equal(h.tries, 0);
+	/* It ends its look (an update): the next due look is this one's, and it releases. */
+	h.next_try = NOW + 5;
+	assert_int_equal(keystore_held_update(fx->ks, &h, NULL), CABLES_OK);
+	held_record_release(&h);
+	assert_int_equal(held_try_due(&env, id, NOW + 1, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TAKEN);	/* not due */
+	assert_int_equal(held_try_due(&env, id, NOW + 5, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	assert_int_equal(held_try_due(&env, id, NOW + 6, &res, NULL), CABLES_ERR_NOTFOUND);
+	free(ml->command);
+	free(ml);
+	milter_fixture_free(fx);
+}
+
 static void
 test_notice_refuses_what_is_not_an_address(void **state)
 {
@@ -455,6 +508,7 @@ main(void)
 		cmocka_unit_test(test_a_resubmitted_copy_is_held_again_under_its_record),
 		cmocka_unit_test(test_held_release_return_and_notices),
 		cmocka_unit_test(test_hold_time_returns_a_dsn_naming_the_recipient),
+		cmocka_unit_test(test_a_claimed_record_is_left_to_its_claimant),
 		cmocka_unit_test(test_notice_refuses_what_is_not_an_address),
 	};
 
