@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
@@ -33,8 +34,12 @@
 #define CHANNEL "cables_keystore"
 
 /* One connection and what it is doing. */
+#define PREPARED 48
+
 struct pg_link {
 	PGconn *conn;
+	const char *prepared[PREPARED];	/* statements prepared on conn ("s<index>"), by their SQL's address */
+	int nprepared;
 	bool busy;		/* taken by a thread (pool) */
 	bool listening;		/* LISTEN asked for: renewed on each reconnect */
 	bool reconnected;	/* notifications may have been missed */
@@ -51,7 +56,12 @@ struct pg_store {
 	pthread_mutex_t watch_lock;
 	struct pg_link watch;	/* LISTENs (keystore_changes_take) */
 	long long data_version;	/* counts calls of pg_data_version (watch_lock) */
+	/* Under lock: after a failed connect, others fail at once until then (a server that drops packets). */
+	struct timespec retry_at;
+	char down[CABLES_ERR_MAX];
 };
+
+#define RETRY_MS 1000
 
 /*
  * Migrations from version i to i+1, as in keystore_sqlite.c; index 0 also
@@ -152,23 +162,53 @@ pg_connect(struct pg_store *s, struct pg_link *l, struct cables_err *err)
 	const char *const values[] = { "3", s->url, NULL };
 	PGresult *res;
 
+	struct timespec now;
+	cables_status st;
+
 	if (l->conn != NULL && PQstatus(l->conn) == CONNECTION_OK)
 		return CABLES_OK;
 	if (l->conn != NULL) {
 		PQfinish(l->conn);
+		l->conn = NULL;
 		l->reconnected = true;
 	}
+	/* Each message need not wait connect_timeout again while the server is away. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&s->lock);
+	if (now.tv_sec < s->retry_at.tv_sec ||
+	    (now.tv_sec == s->retry_at.tv_sec && now.tv_nsec < s->retry_at.tv_nsec)) {
+		st = cables_fail(err, CABLES_ERR_DB, "%s", s->down);
+		pthread_mutex_unlock(&s->lock);
+		return st;
+	}
+	pthread_mutex_unlock(&s->lock);
+	l->nprepared = 0;
 	l->conn = PQconnectdbParams(keys, values, 1);
 	if (l->conn == NULL)
 		return cables_fail(err, CABLES_ERR_DB, "key store %s: out of memory", s->ks.name);
-	if (PQstatus(l->conn) != CONNECTION_OK)
-		return pg_fail(s, l, err, "connecting", NULL);
+	if (PQstatus(l->conn) != CONNECTION_OK) {
+		struct cables_err e;
+
+		st = pg_fail(s, l, &e, "connecting", NULL);
+		if (err != NULL)
+			*err = e;
+		PQfinish(l->conn);
+		l->conn = NULL;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		pthread_mutex_lock(&s->lock);
+		s->retry_at = now;
+		s->retry_at.tv_nsec += (long)RETRY_MS % 1000 * 1000000L;
+		s->retry_at.tv_sec += RETRY_MS / 1000 + s->retry_at.tv_nsec / 1000000000L;
+		s->retry_at.tv_nsec %= 1000000000L;
+		strlcpy_c(s->down, e.msg, sizeof(s->down));
+		pthread_mutex_unlock(&s->lock);
+		return st;
+	}
 	PQsetNoticeProcessor(l->conn, quiet, NULL);
 	if (l->listening) {
 		res = PQexec(l->conn, "LISTEN " CHANNEL);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			cables_status st = pg_fail(s, l, err, "listening for changes", res);
-
+			st = pg_fail(s, l, err, "listening for changes", res);
 			PQclear(res);
 			return st;
 		}
@@ -210,16 +250,46 @@ link_give(struct pg_store *s, struct pg_link *l)
 }
 
 /*
+ * The index of sql's prepared statement on l, preparing it first; -1 when
+ * it cannot be (then it runs unprepared, and fails there if it must).
+ * Every statement is a string constant, so its address names it; parsing
+ * and planning once per connection is what a lookup per message saves.
+ */
+static int
+statement(struct pg_link *l, const char *sql, int n)
+{
+	char name[16];
+	PGresult *res;
+	bool ok;
+
+	for (int i = 0; i < l->nprepared; i++)
+		if (l->prepared[i] == sql)
+			return i;
+	if (l->nprepared == PREPARED)
+		return -1;
+	snprintf(name, sizeof(name), "s%d", l->nprepared);
+	res = PQprepare(l->conn, name, sql, n, NULL);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok)
+		return -1;
+	l->prepared[l->nprepared] = sql;
+	return l->nprepared++;
+}
+
+/*
  * Run sql with n (up to 16) text parameters (values[i] NULL is SQL NULL; a parameter
  * with a nonzero length in lens is binary, for bytea), results binary,
- * on l.  Once more after a reconnect when the connection was found gone.
+ * on l, prepared (statement()).  Once more after a reconnect when the
+ * connection was found gone.
  * *out is the result on CABLES_OK (PQclear it).
  */
 static cables_status
 pg_run(struct pg_store *s, struct pg_link *l, const char *sql, int n, const char *const *values, const int *lens,
     const char *what, PGresult **out, struct cables_err *err)
 {
-	int formats[16];
+	int formats[16], q;
+	char name[16];
 	cables_status st;
 
 	*out = NULL;
@@ -231,7 +301,12 @@ pg_run(struct pg_store *s, struct pg_link *l, const char *sql, int n, const char
 
 		if ((st = pg_connect(s, l, err)) != CABLES_OK)
 			return st;
-		res = PQexecParams(l->conn, sql, n, NULL, values, lens, formats, 1);
+		if ((q = statement(l, sql, n)) >= 0) {
+			snprintf(name, sizeof(name), "s%d", q);
+			res = PQexecPrepared(l->conn, name, n, values, lens, formats, 1);
+		} else {
+			res = PQexecParams(l->conn, sql, n, NULL, values, lens, formats, 1);
+		}
 		rs = PQresultStatus(res);
 		if (rs == PGRES_COMMAND_OK || rs == PGRES_TUPLES_OK) {
 			*out = res;
