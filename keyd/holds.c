@@ -54,31 +54,41 @@ has_key(void *arg, const char *addr, char *why, size_t why_len)
 	return found;
 }
 
-static void
-look_once(void)
+/*
+ * Records looked at side by side: each release is a sendmail(1) process
+ * that mostly waits for Postfix.  Two doubled the release rate in
+ * bench/hold; four doubled it again but took a third of the milter's
+ * throughput for mail that was never held.
+ */
+#define HOLDS_WORKERS 2
+
+/* One pass over the due records, shared by the workers. */
+struct pass {
+	struct held_env env;
+	struct held_record *due;
+	size_t n;
+	atomic_size_t next;
+	time_t now;
+};
+
+static void *
+work(void *arg)
 {
-	struct keyd_conf *c = keyd_conf_get(holds.k);
-	struct held_env env = { holds.ks, c->cfg->mail_command, holds.hostname,
-	    (long long)(c->cfg->hold_time_ms / 1000), has_key, holds.k };
-	struct held_record *due = NULL;
+	struct pass *p = arg;
 	struct held_result res;
 	struct cables_err err;
-	size_t n = 0, all = 0;
-	time_t now = time(NULL);
 	cables_status st;
+	size_t i;
 
-	if (keystore_held_list(holds.ks, true, now, &due, &n, &err) != CABLES_OK) {
-		log_warnx("held messages: %s", err.msg);
-		keyd_conf_put(holds.k, c);
-		return;
-	}
-	for (size_t i = 0; i < n && !holds.stopping; i++) {
-		st = held_try_due(&env, due[i].id, now, &res, &err);
+	while (!holds.stopping && (i = atomic_fetch_add(&p->next, 1)) < p->n) {
+		const struct held_record *h = &p->due[i];
+
+		st = held_try_due(&p->env, h->id, p->now, &res, &err);
 		/* Another keyd on the store (or keyctl held) took it, released or returned it meanwhile. */
 		if (st == CABLES_ERR_NOTFOUND || (st == CABLES_OK && res.outcome == HELD_TAKEN))
 			continue;
 		if (st != CABLES_OK) {
-			log_warnx("%s: held %s: %s", due[i].queue_id, due[i].id, err.msg);
+			log_warnx("%s: held %s: %s", h->queue_id, h->id, err.msg);
 			if (res.outcome == HELD_FAILED)
 				atomic_fetch_add(&n_failed, 1);
 			continue;
@@ -89,14 +99,39 @@ look_once(void)
 			atomic_fetch_add(&n_returned, 1);
 		else if (res.outcome == HELD_FAILED)
 			atomic_fetch_add(&n_failed, 1);
-		if (res.outcome != HELD_WAITING || due[i].tries == 0 || res.notice_failed)
-			log_info("%s: held %s: %s: %s", due[i].queue_id, due[i].id, held_outcome_name(res.outcome),
-			    res.detail);
+		if (res.outcome != HELD_WAITING || h->tries == 0 || res.notice_failed)
+			log_info("%s: held %s: %s: %s", h->queue_id, h->id, held_outcome_name(res.outcome), res.detail);
 	}
-	held_list_release(due, n);
-	keystore_held_prune(holds.ks, now - RELEASED_KEPT, NULL);
-	if (keystore_held_list(holds.ks, false, now, &due, &all, NULL) == CABLES_OK)
-		held_list_release(due, all);
+	return NULL;
+}
+
+static void
+look_once(void)
+{
+	struct keyd_conf *c = keyd_conf_get(holds.k);
+	struct pass p = { { holds.ks, c->cfg->mail_command, holds.hostname, (long long)(c->cfg->hold_time_ms / 1000),
+	    has_key, holds.k }, NULL, 0, 0, time(NULL) };
+	pthread_t workers[HOLDS_WORKERS];
+	size_t started = 0, all = 0;
+	struct held_record *list;
+	struct cables_err err;
+
+	if (keystore_held_list(holds.ks, true, p.now, &p.due, &p.n, &err) != CABLES_OK) {
+		log_warnx("held messages: %s", err.msg);
+		keyd_conf_put(holds.k, c);
+		return;
+	}
+	/* A worker that cannot start is no loss: the others, or this thread, take its share. */
+	for (size_t i = 1; i < HOLDS_WORKERS && p.n > i; i++)
+		if (pthread_create(&workers[started], NULL, work, &p) == 0)
+			started++;
+	work(&p);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(workers[i], NULL);
+	held_list_release(p.due, p.n);
+	keystore_held_prune(holds.ks, p.now - RELEASED_KEPT, NULL);
+	if (keystore_held_list(holds.ks, false, p.now, &list, &all, NULL) == CABLES_OK)
+		held_list_release(list, all);
 	atomic_store(&n_waiting, all);
 	keyd_conf_put(holds.k, c);
 }
