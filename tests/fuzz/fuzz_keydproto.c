@@ -55,13 +55,15 @@ check_reply(const uint8_t *data, size_t size)
 			abort();
 		for (size_t k = 0; k < r.results[i].nkeys; k++)
 			keyd_key_format(&out, &r.results[i].keys[k]);
-		keyd_result_format(&out, r.results[i].address, r.results[i].outcome, r.results[i].reason);
+		keyd_result_encrypting_format(&out, r.results[i].address, r.results[i].outcome, r.results[i].encrypting,
+		    r.results[i].since, r.results[i].reason);
 	}
 	buf_appends(&out, "");
 	if (keyd_lookup_reply_parse(out.data, out.len, &again, &err) != CABLES_OK || again.n != r.n)
 		abort();
 	for (size_t i = 0; i < r.n; i++)
-		if (again.results[i].outcome != r.results[i].outcome || again.results[i].nkeys != r.results[i].nkeys)
+		if (again.results[i].outcome != r.results[i].outcome || again.results[i].nkeys != r.results[i].nkeys ||
+		    again.results[i].encrypting != r.results[i].encrypting || again.results[i].since != r.results[i].since)
 			abort();
 	keyd_lookup_reply_release(&again);
 	keyd_lookup_reply_release(&r);
