@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -62,6 +63,7 @@
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include "addr.h"
 #include "config.h"
@@ -605,6 +607,12 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up
 	else if (r == NULL)
 		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this %s for the address",
 		    req->key == KH_KEY_PGP ? "OpenPGP key" : "certificate");
+	/* Past its grace an epoch key is used no more, deleted or not yet (the next round deletes it). */
+	else if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) == 0 && (long long)time(NULL) >= epoch_delete_at(r->not_after,
+	    &(struct epoch_times){ (long long)(cfg->epoch_key_lifetime_ms / 1000),
+	    (long long)(cfg->epoch_key_grace_ms / 1000) }))
+		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "epoch key %.16s is past its grace: no longer held",
+		    r->fingerprint);
 	else if (req->op == KH_OP_SIGN && req->key != KH_KEY_PGP && !may_sign(r, req->address, err))
 		st = KH_REFUSED;
 	else if (req->op == KH_OP_SIGN && req->key == KH_KEY_PGP && !pgp_may_sign(r, err))
@@ -820,6 +828,23 @@ pgp_holds_key(const struct key_record *r, char *why, size_t whylen)
 }
 
 /*
+ * Is S/MIME row r shaped as an epoch certificate (key agreement alone)?
+ * Such a key is no long-term key whatever its row says: a compromised
+ * milter could copy an epoch row under a long-term source, and it would
+ * outlive the epoch key's deletion.
+ */
+static bool
+epoch_shaped(const struct key_record *r)
+{
+	X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+	bool shaped = cert == NULL || ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) &&
+	    X509_get_key_usage(cert) == KU_KEY_AGREEMENT);
+
+	X509_free(cert);
+	return shaped;
+}
+
+/*
  * What a KH_OP_VOUCH answer says of one address, kept while the store's
  * data version stays the same (auths_version): checking a seal and a key
  * costs more than the decryption it protects, and an exchange answer asks
@@ -888,6 +913,11 @@ vouch(const struct client *c, const struct kh_request *req, struct kh_reply *rep
 
 			if (key_source_discovered(r->source) || r->secret_data == NULL)
 				continue;
+			if (strcmp(r->format, "pgp") != 0 && epoch_shaped(r)) {
+				log_warnx("%s: key %.16s not vouched for: an epoch certificate (key agreement only) in a "
+				    "long-term row", r->address, r->fingerprint);
+				continue;
+			}
 			held = strcmp(r->format, "pgp") == 0 ? pgp_holds_key(r, why, sizeof(why)) :
 			    epochkeys_holds_key(&e, r, why, sizeof(why));
 			if (held)
@@ -1414,6 +1444,53 @@ check(const struct config *c)
 	return 0;
 }
 
+/*
+ * OpenSSL's allocations, wiped as they are freed.  Decoding a private key
+ * leaves copies of it in buffers OpenSSL frees without clearing (the
+ * ECPrivateKey's octet string, P-256's scalar digits, ...); freed heap is
+ * part of this process's memory, so an epoch key deleted for forward
+ * secrecy would live on in it until the block happened to be reused.
+ * Every block OpenSSL frees (or moves, in realloc) is overwritten first.
+ */
+static void
+wiping_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (p != NULL) {
+		explicit_bzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void *
+plain_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return malloc(n);
+}
+
+static void *
+wiping_realloc(void *p, size_t n, const char *file, int line)
+{
+	size_t old;
+	void *q;
+
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		wiping_free(p, file, line);
+		return NULL;
+	}
+	old = malloc_usable_size(p);
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	wiping_free(p, file, line);
+	return q;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1426,6 +1503,11 @@ main(int argc, char **argv)
 	struct passwd *pw;
 	int ch, lfd;
 
+	/* Before OpenSSL allocates anything (it refuses a change after). */
+	if (!CRYPTO_set_mem_functions(plain_malloc, wiping_realloc, wiping_free)) {
+		fprintf(stderr, "cables-keyholder: cannot make OpenSSL wipe what it frees\n");
+		return 1;
+	}
 	/* Before anything is read: this process never dumps core. */
 	setrlimit(RLIMIT_CORE, &nocore);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -288,7 +288,7 @@ check "exchange-sign: a domain that is not local is refused" test "$(xsign sys @
 # shellcheck disable=SC2086
 check "keyd's KeydUser may not sign as a local user (exchange signatures only)" \
 	test "$(KH_AS="setpriv --reuid=$KEYD_UID --regid=$MGID --clear-groups" kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST")" = status=1
-check "... and that refusal is logged" grep -q "uid=$KEYD_UID alice@a.test sign .*refused: keyd's KeydUser may ask for exchange signatures only" "$KH_LOG"
+check "... and that refusal is logged" grep -q "uid=$KEYD_UID alice@a.test sign .*refused: keyd's KeydUser may ask for exchange signatures, epoch keys and vouches only" "$KH_LOG"
 
 KH_PID=$(cat "$T/kh/keyholder.sock.rigpid")
 kill -HUP "$KH_PID"
