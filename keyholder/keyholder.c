@@ -689,7 +689,8 @@ epoch_current(const struct client *c, const struct kh_request *req, struct kh_re
 	if ((st = store_ready(err)) == KH_OK) {
 		e.ks = ks;
 		e.store_key = store_key;
-		if (epochkeys_current(&e, req->address, (long long)time(NULL), rep->data, &found, err) != CABLES_OK)
+		if (epochkeys_current_format(&e, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", (long long)time(NULL),
+		    rep->data, &found, err) != CABLES_OK)
 			st = KH_UNAVAILABLE;
 	}
 	pthread_mutex_unlock(&state_lock);
