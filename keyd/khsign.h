@@ -24,6 +24,6 @@ void khsign_free(struct khsign *k);
 /* The x_signer that asks the keyholder at k's path. */
 struct x_signer khsign_signer(struct khsign *k);
 /* A keyd_epoch_fn (lookup.h) asking the keyholder (KH_OP_EPOCH_CURRENT); arg is a struct khsign. */
-cables_status khsign_epoch(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err);
+cables_status khsign_epoch(void *arg, const char *addr, const char *format, uint8_t digest[32], bool *found, struct cables_err *err);
 
 #endif
