@@ -223,19 +223,21 @@ peer_epoch_line(struct keyd *k, struct keyd_conf *c, const char *norm, time_t si
 {
 	struct key_list keys;
 	size_t n = 0;
+	bool done[2] = { false, false };	/* one S/MIME, one OpenPGP epoch key */
 
 	if (keystore_epoch_list(k->ks, norm, true, &keys, NULL) != CABLES_OK)
 		return 0;
-	for (size_t i = 0; i < keys.count && n == 0; i++) {
+	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
+		size_t f = strcmp(r->format, "pgp") == 0;
 		char why[CABLES_ERR_MAX];
 
-		/* S/MIME only: the milter does not encrypt to OpenPGP epoch keys yet (doc/key-exchange.md). */
-		if (strcmp(r->source, KEYSTORE_PEER_EPOCH_SOURCE) == 0 && strcmp(r->format, "smime") == 0 &&
-		    r->last_seen >= (long long)since &&
+		if (!done[f] && strcmp(r->source, KEYSTORE_PEER_EPOCH_SOURCE) == 0 && r->last_seen >= (long long)since &&
 		    keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)) &&
-		    key_line(norm, r, false, out))
+		    key_line(norm, r, false, out)) {
+			done[f] = true;
 			n++;
+		}
 	}
 	key_list_release(&keys);
 	return n;

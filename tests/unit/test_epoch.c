@@ -757,15 +757,17 @@ test_sending_follows_forward_secrecy(void **state)
 				fail_msg("%s: not the %s key", cases[i].what, cases[i].want);
 			assert_int_equal(epoch, strcmp(cases[i].want, "epoch") == 0);
 		}
-		/* Signing and local addresses know no ForwardSecrecy; OpenPGP has no epoch keys yet. */
+		/* Signing and local addresses know no ForwardSecrecy; dave has no OpenPGP key of any kind. */
 		X509_free(got);
 		free(why);
 		why = NULL;
 		{
-			char pfpr[41];
-			bool pgp = keys_pgp(&fx->env, "dave@c.test", KEY_ENCRYPT, pfpr, &why, &st, NULL);
+			char pfpr[42];
+			bool pgp_epoch = true;
+			bool pgp = keys_pgp(&fx->env, "dave@c.test", KEY_ENCRYPT, pfpr, &pgp_epoch, &why, &st, NULL);
 
 			assert_false(pgp);
+			assert_false(pgp_epoch);
 			if (strstr(cases[i].config, "require") != NULL)
 				assert_non_null(strstr(why, "ForwardSecrecy require"));
 			free(why);
