@@ -278,7 +278,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 			continue;
 		if (discovered && answer != NULL)
 			answer->discovered = true;
-		peer_answered |= strcmp(r->source, "peer") == 0 && strcmp(r->format, "smime") == 0;
+		peer_answered |= strcmp(r->source, "peer") == 0;
 		n++;
 	}
 	key_list_release(&keys);

@@ -37,7 +37,7 @@ issued_by(X509 *cert, const struct x_key *k, const char *address, const struct a
 /*
  * An OpenPGP epoch key: bound (pgp_epoch_check) by the primary key of one
  * of the result's OpenPGP keys, its expiry the one the answer states.
- * parent_fpr: that key's primary fingerprint (uppercase, as gpg writes it).
+ * parent_fpr: that key's primary fingerprint (lowercase hex).
  */
 static cables_status
 pgp_epoch_of(const struct x_result *res, const struct x_key *epoch, time_t now, char parent_fpr[65],

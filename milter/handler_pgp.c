@@ -371,6 +371,11 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 	*named = false;
 	if ((st = keystore_lookup(env->ks, addr, "pgp", &keys, err)) != CABLES_OK)
 		return st;
+	/* Then its OpenPGP epoch keys (rows named by the epoch subkey; the keyholder holds their secrets). */
+	if ((st = keys_pgp_epochs(env, addr, &keys, err)) != CABLES_OK) {
+		key_list_release(&keys);
+		return st;
+	}
 	for (size_t j = 0; j < keys.count && !*named; j++) {
 		struct pgp_key_info info;
 
@@ -398,7 +403,8 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 	if (!*named)
 		snprintf(why, why_len, nsecret == 0 ? "no OpenPGP secret key for %s" : hm->hidden ?
 		    "the message hides its recipients' key IDs, and names no key of %s" :
-		    "%s is not a recipient of the encryption", addr);
+		    "%s is not a recipient of the encryption (no key held for it has the key IDs the message names: "
+		    "another recipient's, or an epoch key deleted after EpochKeyGrace)", addr);
 	return st;
 }
 

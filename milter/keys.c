@@ -251,6 +251,25 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 	return found;
 }
 
+cables_status
+keys_pgp_epochs(const struct milter_env *env, const char *addr, struct key_list *keys, struct cables_err *err)
+{
+	struct key_list epochs;
+	cables_status st;
+
+	if ((st = keystore_epoch_list(env->ks, addr, true, &epochs, err)) != CABLES_OK)
+		return st;
+	for (size_t i = epochs.count; i-- > 0;) {
+		if (strcmp(epochs.items[i].format, "pgp") == 0 && strcmp(epochs.items[i].source, KEYSTORE_EPOCH_SOURCE) == 0)
+			continue;
+		key_record_release(&epochs.items[i]);
+		memmove(&epochs.items[i], &epochs.items[i + 1], (epochs.count - i - 1) * sizeof(epochs.items[0]));
+		epochs.count--;
+	}
+	key_list_take(keys, &epochs);
+	return CABLES_OK;
+}
+
 /* The unsealed private key of record r (cached by fingerprint). */
 static EVP_PKEY *
 open_key(const struct milter_env *env, const struct key_record *r, struct cables_err *err)

@@ -72,6 +72,14 @@ X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use
 bool keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[42], bool *epoch, char **why,
     cables_status *st, struct cables_err *err);
 
+/*
+ * Append to keys addr's own OpenPGP epoch keys (source epoch: the
+ * keyholder made them and holds their secrets; public form pgp_epoch.h),
+ * for inbound decryption.  The store's status.
+ */
+cables_status keys_pgp_epochs(const struct milter_env *env, const char *addr, struct key_list *keys,
+    struct cables_err *err);
+
 struct key_pair {
 	X509 *cert;
 	EVP_PKEY *key;

@@ -231,13 +231,11 @@ binding(const struct pkt *primary, const struct pgp_keypkt *k, EVP_PKEY *key, co
 	return st;
 }
 
+/* Lowercase hex, as the key store names OpenPGP keys (pgp.h) and the keyholder protocol wants them. */
 static void
 fpr_hex(const uint8_t fpr[20], char out[41])
 {
 	hex_encode(fpr, 20, out);
-	for (size_t i = 0; i < 40; i++)
-		if (out[i] >= 'a' && out[i] <= 'f')
-			out[i] = (char)(out[i] - 'a' + 'A');
 	out[40] = '\0';
 }
 

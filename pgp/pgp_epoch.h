@@ -42,9 +42,9 @@
 #include "util.h"
 
 struct pgp_epoch_info {
-	char fpr[41];		/* the epoch subkey's v4 fingerprint, uppercase hex as gpg writes it */
+	char fpr[41];		/* the epoch subkey's v4 fingerprint, lowercase hex as the store has them */
 	char keyid[17];		/* its key ID, lowercase hex (pgp_key.h) */
-	char primary[41];	/* the long-term primary key's fingerprint, uppercase hex */
+	char primary[41];	/* the long-term primary key's fingerprint, lowercase hex */
 	long long created;	/* the subkey's creation time */
 	long long not_after;	/* creation time + key expiration time */
 };

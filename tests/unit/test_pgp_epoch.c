@@ -134,7 +134,7 @@ test_make_and_check(void **state)
 		assert_int_equal(got.created, T0);
 		assert_int_equal(got.not_after, T0 + 8 * DAY);
 		for (size_t j = 0; j <= PGP_FPR_LEN; j++)
-			lower[j] = (char)(u->fpr[j] >= 'a' && u->fpr[j] <= 'f' ? u->fpr[j] - 'a' + 'A' : u->fpr[j]);
+			lower[j] = (char)(u->fpr[j] >= 'A' && u->fpr[j] <= 'F' ? u->fpr[j] - 'A' + 'a' : u->fpr[j]);
 		assert_string_equal(got.primary, lower);
 		/* The secret is the subkey's, read as the keyholder reads it, and matches the public point. */
 		assert_int_equal(pgp_key_find(secret, secret_len, info.keyid, &k, &err), CABLES_OK);
