@@ -233,8 +233,8 @@ keep_peer_epoch(struct keyd *k, const char *addr, const struct x_result *res, co
 			continue;
 		}
 		strlcpy_c(fpr[pgp], r.fingerprint, sizeof(fpr[pgp]));
-		log_info("keyd: %s: %s epoch key %.16s from the key server, valid until %lld", addr,
-		    pgp ? "OpenPGP" : "S/MIME", fpr[pgp], r.not_after);
+		log_info("keyd: %s: %sepoch key %.16s from the key server, valid until %lld", addr, pgp ? "OpenPGP " : "",
+		    fpr[pgp], r.not_after);
 	}
 	if (keystore_epoch_list(k->ks, addr, false, &old, NULL) != CABLES_OK)
 		return;
