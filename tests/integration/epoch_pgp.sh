@@ -95,6 +95,16 @@ gpg --homedir "$T/g1" --batch --with-colons --fixed-list-mode --with-subkey-fing
 check "gpg takes the served epoch key: its subkey valid for encryption, expiring" sh -c \
 	"grep -qi '^sub:[-uf]:.*:$BOB_EPOCH_ID:[0-9]*:[0-9][0-9]*:.*:e:' $T/g1.list && [ \$(grep -c '^sub:' $T/g1.list) = 1 ]"
 gpgconf --homedir "$T/g1" --kill gpg-agent 2>/dev/null
+# publish --dns --epoch: the epoch key the keyholder vouches for, as an OPENPGPKEY record, TTL half the overlap.
+inst_keyctl b publish --dns --epoch > "$T/epoch.zone" 2> "$T/epoch.zone.err"
+# shellcheck disable=SC2016
+check "publish --dns --epoch: bob's OpenPGP epoch key as served, TTL 43200 (half of one day's overlap)" $PY -c '
+import base64, re, sys
+z = open(sys.argv[1]).read()
+m = re.search(r"^(\S+)\._openpgpkey\.b\.test\. (\d+) IN OPENPGPKEY \(([^)]*)\)", z, re.M)
+assert m and m.group(2) == "43200", z
+assert base64.b64decode("".join(m.group(3).split())) == open(sys.argv[2], "rb").read(), "not the served key"
+' "$T/epoch.zone" "$T/served-epoch.pgp"
 
 keyd_start a
 keyd_ask "$T/a/keyd.sock" request=lookup address=bob@b.test
