@@ -16,6 +16,7 @@
 
 #include "pgp_epoch.h"
 #include "pgp_packet.h"
+#include "pgp_sign.h"
 
 #define SIG_SUBKEY_BINDING 0x18
 #define HASH_SHA256 8
@@ -27,21 +28,6 @@
 #define CREATED_SKEW 300	/* a subkey made this far ahead of our clock is still taken */
 
 static const uint8_t cv25519_oid[] = { 0x2b, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01 };
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* A new-format packet header for a body of len bytes. */
 static void
@@ -59,27 +45,9 @@ put_header(struct buf *b, unsigned int tag, size_t len)
 		buf_append(b, h, 3);
 	} else {
 		h[1] = 0xff;
-		put32(h + 2, (uint32_t)len);
+		pgp_be32_put(h + 2, (uint32_t)len);
 		buf_append(b, h, 6);
 	}
-}
-
-/* An MPI of big-endian v[0..n): leading zeros dropped, the bit count first. */
-static void
-put_mpi(struct buf *b, const uint8_t *v, size_t n)
-{
-	size_t bits;
-	uint8_t h[2];
-
-	while (n > 1 && v[0] == 0)
-		v++, n--;
-	bits = n * 8;
-	for (uint8_t top = v[0]; bits > 0 && !(top & 0x80); top <<= 1)
-		bits--;
-	h[0] = (uint8_t)(bits >> 8);
-	h[1] = (uint8_t)bits;
-	buf_append(b, h, 2);
-	buf_append(b, v, n);
 }
 
 struct pkt {
@@ -142,7 +110,7 @@ binding_digest(const struct pkt *primary, const uint8_t *sub, size_t sub_len, co
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	bool ok;
 
-	put32(trailer + 2, (uint32_t)hlen);
+	pgp_be32_put(trailer + 2, (uint32_t)hlen);
 	ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
 	h[1] = (uint8_t)(primary->len >> 8), h[2] = (uint8_t)primary->len;
 	ok = ok && EVP_DigestUpdate(c, h, 3) == 1 && EVP_DigestUpdate(c, primary->body, primary->len) == 1;
@@ -170,14 +138,14 @@ sign_digest(const struct pgp_keypkt *k, EVP_PKEY *key, const uint8_t md[32], str
 		    EVP_DigestSign(mc, sig, &slen, md, 32) != 1 || slen != 64)
 			st = cables_fail_ssl(err, CABLES_ERR_CRYPTO, "signing the epoch subkey with Ed25519");
 		else
-			put_mpi(b, sig, 32), put_mpi(b, sig + 32, 32);
+			pgp_mpi_append(b, sig, 32), pgp_mpi_append(b, sig + 32, 32);
 	} else if (k->algo == PGP_PK_RSA || k->algo == PGP_PK_RSA_S) {
 		if ((pc = EVP_PKEY_CTX_new(key, NULL)) == NULL || EVP_PKEY_sign_init(pc) != 1 ||
 		    EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PADDING) != 1 ||
 		    EVP_PKEY_CTX_set_signature_md(pc, EVP_sha256()) != 1 || EVP_PKEY_sign(pc, sig, &slen, md, 32) != 1)
 			st = cables_fail_ssl(err, CABLES_ERR_CRYPTO, "signing the epoch subkey with RSA");
 		else
-			put_mpi(b, sig, slen);
+			pgp_mpi_append(b, sig, slen);
 	} else if (k->algo == PGP_PK_ECDSA) {
 		const unsigned char *p = sig;
 		uint8_t rs[64];
@@ -187,7 +155,7 @@ sign_digest(const struct pgp_keypkt *k, EVP_PKEY *key, const uint8_t md[32], str
 		    BN_bn2binpad(ECDSA_SIG_get0_r(es), rs, 32) != 32 || BN_bn2binpad(ECDSA_SIG_get0_s(es), rs + 32, 32) != 32)
 			st = cables_fail_ssl(err, CABLES_ERR_CRYPTO, "signing the epoch subkey with ECDSA");
 		else
-			put_mpi(b, rs, 32), put_mpi(b, rs + 32, 32);
+			pgp_mpi_append(b, rs, 32), pgp_mpi_append(b, rs + 32, 32);
 	} else {
 		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP primary key algorithm %u cannot bind an epoch subkey "
 		    "(EdDSA, RSA and ECDSA can)", k->algo);
@@ -209,9 +177,9 @@ binding(const struct pkt *primary, const struct pgp_keypkt *k, EVP_PKEY *key, co
 
 	hashed[0] = 4, hashed[1] = SIG_SUBKEY_BINDING, hashed[2] = (uint8_t)k->algo, hashed[3] = HASH_SHA256;
 	*p++ = 5, *p++ = SUB_CREATED;
-	put32(p, (uint32_t)created), p += 4;
+	pgp_be32_put(p, (uint32_t)created), p += 4;
 	*p++ = 5, *p++ = SUB_KEY_EXPIRES;
-	put32(p, (uint32_t)(not_after - created)), p += 4;
+	pgp_be32_put(p, (uint32_t)(not_after - created)), p += 4;
 	*p++ = 2, *p++ = SUB_KEY_FLAGS, *p++ = PGP_FLAG_ENCRYPT;
 	*p++ = 22, *p++ = SUB_ISSUER_FPR, *p++ = 4;
 	memcpy(p, k->fpr, 20), p += 20;
@@ -288,10 +256,10 @@ pgp_epoch_make(const uint8_t *lt, size_t lt_len, const struct pgp_keypkt *primar
 	buf_init(&sub);
 	buf_append(&sub, "\004", 1);
 	buf_append(&sub, (uint8_t[4]){ 0 }, 4);
-	put32((uint8_t *)sub.data + 1, (uint32_t)created);
+	pgp_be32_put((uint8_t *)sub.data + 1, (uint32_t)created);
 	buf_append(&sub, (uint8_t[2]){ PGP_PK_ECDH, sizeof(cv25519_oid) }, 2);
 	buf_append(&sub, cv25519_oid, sizeof(cv25519_oid));
-	put_mpi(&sub, point, sizeof(point));
+	pgp_mpi_append(&sub, point, sizeof(point));
 	buf_append(&sub, kdf, sizeof(kdf));
 
 	/* The secret packet in one fixed buffer, so no reallocation leaves a copy of the scalar behind. */
@@ -480,7 +448,7 @@ read_subpackets(const uint8_t *p, size_t n, bool hashed, struct binding_facts *f
 		} else {
 			if (n - pos < 5)
 				return false;
-			len = get32(p + pos + 1);
+			len = pgp_be32_get(p + pos + 1);
 			pos += 5;
 		}
 		if (len == 0 || len > n - pos)
@@ -488,9 +456,9 @@ read_subpackets(const uint8_t *p, size_t n, bool hashed, struct binding_facts *f
 		type = p[pos] & 0x7f;
 		v = p + pos + 1;
 		if (type == SUB_CREATED && len == 5 && hashed)
-			f->created = get32(v), f->has_created = true;
+			f->created = pgp_be32_get(v), f->has_created = true;
 		else if (type == SUB_KEY_EXPIRES && len == 5 && hashed)
-			f->expires = get32(v), f->has_expiry = true;
+			f->expires = pgp_be32_get(v), f->has_expiry = true;
 		else if (type == SUB_KEY_FLAGS && len >= 2 && hashed)
 			f->flags = v[0], f->has_flags = true;
 		else if (type == SUB_ISSUER && len == 9)
@@ -582,7 +550,7 @@ pgp_epoch_check(const uint8_t *data, size_t len, const uint8_t *lt, size_t lt_le
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "the epoch subkey (algorithm %u) cannot encrypt", sk.algo);
 	if ((st = check_binding(&primary, &pk, &sub, &sig, &f, err)) != CABLES_OK)
 		return st;
-	created = get32(sub.body + 1);
+	created = pgp_be32_get(sub.body + 1);
 	if (!f.has_flags || (f.flags & ~PGP_FLAG_ENCRYPT) != 0 || (f.flags & PGP_FLAG_ENCRYPT) == 0)
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "the epoch subkey's key flags (0x%02x) are not encryption "
 		    "only", f.has_flags ? f.flags : 0);
