@@ -10,7 +10,9 @@
 # ahead (faketime): the epoch subkey's secret is deleted, no file under
 # b's directory holds its sealed bytes, and the recorded wire copy,
 # offered to b again, no longer opens (delivered undecrypted, no
-# plaintext), nor with bob's long-term secret key in gpg.
+# plaintext), nor with bob's long-term secret key in gpg.  carol (no epoch
+# key, ForwardSecrecy prefer) gets her long-term key; zoe (none, require)
+# waits (4xx) and nothing leaves.
 RIG_PORT=12780
 . "$top_srcdir/tests/integration/rig.sh"
 . "$top_srcdir/tests/integration/dnszone.sh"
@@ -39,9 +41,12 @@ sed -i "s|^KeydSocket none|KeydSocket $T/b/keyd.sock|" "$T/b/cables.conf"
 inst_keyctl b exchange-key generate > "$T/b.txt" 2>/dev/null
 B_FPR=$(sed -n 's/.*fp=\([0-9a-f]\{64\}\).*/\1/p' "$T/b.txt")
 inst_keyctl b generate bob@b.test --pgp >/dev/null
+inst_keyctl b generate carol@b.test --pgp >/dev/null
+inst_keyctl b generate zoe@b.test --pgp >/dev/null
 
 inst_config a a.test "Peer b.test https://127.0.0.1:$XB ExchangeKey=$B_FPR TLSPin=sha256//$BPIN" \
-	"Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s" "Policy b.test require"
+	"Resolver 127.0.0.1@$DNSPORT" "DNSSECTrustAnchor $T/anchors" "LookupTimeout 2s" "Policy b.test require" \
+	"Policy zoe@b.test ForwardSecrecy=require"
 sed -i "s|^KeydSocket none|KeydSocket $T/a/keyd.sock|" "$T/a/cables.conf"
 
 keyd_start() {	# NAME, with its keyholder
@@ -56,6 +61,8 @@ check "b's keyholder's first round of epoch keys is over" wait_for 30 grep -q 'e
 check "b's keyholder made bob's OpenPGP epoch key" \
 	grep -q 'epoch key [0-9A-Fa-f]\{16\} made for bob@b.test' "$T/b/keyholder.log"
 check "b's keyd serves keys" wait_for 10 grep -q "serving keys on inet:$XB@127.0.0.1" "$T/b/milter.log"
+# carol's and zoe's epoch keys are taken away: their answers carry none.
+$PY -c "import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute(\"DELETE FROM keys WHERE source='epoch' AND address IN ('carol@b.test', 'zoe@b.test')\"); d.commit()" "$T/b/keys.db"
 BOB_EPOCH=$($PY -c "import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute(\"SELECT fingerprint FROM keys WHERE source='epoch' AND format='pgp' AND address='bob@b.test'\").fetchone(); print(r[0] if r else '')" "$T/b/keys.db")
 check "b's store: one OpenPGP epoch row for bob" test -n "$BOB_EPOCH"
 BOB_EPOCH_ID=$(echo "$BOB_EPOCH" | cut -c25-40)
@@ -115,7 +122,7 @@ check "a's keyd refused no epoch key" sh -c "! grep -q 'epoch key offered by the
 rig_sink
 inst_postfix a a.test "$APORT" "$BPORT" "alice" "always_bcc = tap@tap.test" \
 	"transport_maps = inline:{ tap.test=smtp:[127.0.0.1]:$SINK_PORT }"
-inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob"
+inst_postfix b b.test "$BPORT" "$SINK_PORT" "bob carol zoe"
 inst_milter a
 inst_milter b
 printf 'From: Alice <alice@a.test>\r\nTo: bob@b.test\r\nSubject: epoch\r\nMessage-ID: <p1@a.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nDear Bob, PLAINTEXT-MARKER\r\n' > "$T/p1.eml"
@@ -125,7 +132,7 @@ check "alice -> bob: accepted at a.test" test "$(printf %s "$REPLY" | cut -c1)" 
 if wait_for 60 sh -c "grep -l '^Message-ID: <p1@a.test>' $SINK/* >/dev/null 2>&1"; then
 	sink_message "$(grep -l '^Message-ID: <p1@a.test>' "$SINK"/* | head -n 1)" > "$T/p1.wire"
 	sed -n '/^-----BEGIN PGP MESSAGE-----/,/^-----END PGP MESSAGE-----/p' "$T/p1.wire" | tr -d '\r' > "$T/p1.asc"
-	mkdir -m 700 "$T/g2"
+	mkdir -p -m 700 "$T/g2"
 	gpg --homedir "$T/g2" --batch --list-packets "$T/p1.asc" > "$T/p1.packets" 2>&1
 	gpgconf --homedir "$T/g2" --kill gpg-agent 2>/dev/null
 	sed -n 's/.*:pubkey enc packet: .*keyid \([0-9A-F]*\).*/\1/p' "$T/p1.packets" > "$T/p1.keyids"
@@ -152,6 +159,32 @@ if wait_for 60 sh -c "grep -l '^Message-ID: <p1@a.test>' $T/b/mail/bob/Maildir/n
 else
 	not_ok "bob's copy arrived" "$(tail -n 5 "$T/b/pf/maillog")"
 fi
+
+# carol (ForwardSecrecy prefer, the default) has no epoch key: her long-term key, as before.
+printf 'From: alice@a.test\r\nTo: carol@b.test\r\nSubject: x\r\nMessage-ID: <p2@a.test>\r\n\r\nDear Carol, PLAINTEXT-MARKER\r\n' > "$T/p2.eml"
+inst_send "$APORT" "$T/p2.eml" alice@a.test carol@b.test
+if wait_for 60 sh -c "grep -l '^Message-ID: <p2@a.test>' $SINK/* >/dev/null 2>&1"; then
+	sink_message "$(grep -l '^Message-ID: <p2@a.test>' "$SINK"/* | head -n 1)" > "$T/p2.wire"
+	mkdir -p -m 700 "$T/g2"
+	sed -n '/^-----BEGIN PGP MESSAGE-----/,/^-----END PGP MESSAGE-----/p' "$T/p2.wire" | tr -d '\r' > "$T/p2.asc"
+	gpg --homedir "$T/g2" --batch --list-packets "$T/p2.asc" 2>&1 | sed -n 's/.*:pubkey enc packet: .*keyid \([0-9A-F]*\).*/\1/p' > "$T/p2.keyids"
+	inst_keyctl b export carol@b.test > "$T/carol-lt.asc"
+	gpg --homedir "$T/g2" --batch --with-colons --import-options show-only --import "$T/carol-lt.asc" 2>/dev/null |
+		awk -F: '$1 == "sub" { print $5 }' > "$T/carol-lt.keyids"
+	gpgconf --homedir "$T/g2" --kill gpg-agent 2>/dev/null
+	check "alice -> carol (prefer, no epoch key): her long-term encryption subkey" sh -c \
+		"[ -s $T/carol-lt.keyids ] && [ \$(wc -l < $T/p2.keyids) = 1 ] && grep -qixf $T/carol-lt.keyids $T/p2.keyids"
+	check "... logged fs=long-term" grep -q "encrypted: .* fs=long-term" "$T/a/milter.log"
+else
+	not_ok "alice -> carol: the wire copy was captured" "$(tail -n 5 "$T/a/pf/maillog")"
+fi
+# zoe (ForwardSecrecy require) has no epoch key: the message waits, nothing leaves.
+before=$(ls "$SINK" | wc -l)
+printf 'From: alice@a.test\r\nTo: zoe@b.test\r\nSubject: x\r\nMessage-ID: <p3@a.test>\r\n\r\nDear Zoe, PLAINTEXT-MARKER\r\n' > "$T/p3.eml"
+inst_send "$APORT" "$T/p3.eml" alice@a.test zoe@b.test
+check "alice -> zoe (ForwardSecrecy require, no OpenPGP epoch key): 4xx" test "$(printf %s "$REPLY" | cut -c1)" = 4
+check "... the reason names ForwardSecrecy" grep -q 'zoe@b.test.*ForwardSecrecy require' "$T/a/milter.log"
+check "... nothing went out" sh -c "[ \$(ls $SINK | wc -l) = $before ] && ! grep -l 'Message-ID: <p3@a.test>' $SINK/* 2>/dev/null | grep -q ."
 
 if [ -z "$FAKETIME_LIB" ]; then
 	diag "faketime (Debian package faketime, tools/install-deps) is missing: deletion not tested"
