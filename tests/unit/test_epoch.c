@@ -842,6 +842,47 @@ test_pgp_epoch_keys_rotate_are_named_and_go(void **state)
 	assert_memory_equal(digest, want, 32);
 	assert_int_equal(epochkeys_current(&e, "bob@a.test", NOW + 60, digest, &found, &err), CABLES_OK);
 	assert_false(found);		/* bob has no S/MIME key */
+	{
+		/*
+		 * A planted row (the milter can write keys.db): a well-formed epoch
+		 * key expiring later, with a seal no keyholder made.  Ignored, and
+		 * the genuine one is still the one named.
+		 */
+		struct pgp_keypkt primary;
+		struct buf ppub;
+		struct key_record pr;
+		struct pgp_epoch_info pinfo;
+		uint8_t *psec;
+		size_t psec_len;
+		EVP_PKEY *pkey;
+
+		assert_int_equal(pgp_key_find((const uint8_t *)sec.data, sec.len, NULL, &primary, &err), CABLES_OK);
+		assert_non_null(pkey = pgp_key_private(&primary, &err));
+		assert_int_equal(pgp_epoch_make((const uint8_t *)pub.data, pub.len, &primary, pkey, NOW, NOW + 20 * DAY, &ppub,
+		    &psec, &psec_len, &pinfo, &err), CABLES_OK);
+		EVP_PKEY_free(pkey);
+		pgp_epoch_secret_free(psec, psec_len);
+		memset(&pr, 0, sizeof(pr));
+		pr.address = "bob@a.test";
+		strlcpy_c(pr.format, "pgp", sizeof(pr.format));
+		strlcpy_c(pr.fingerprint, pinfo.fpr, sizeof(pr.fingerprint));
+		pr.public_data = (uint8_t *)ppub.data;
+		pr.public_len = ppub.len;
+		pr.secret_data = (uint8_t *)"garbage, not sealed";
+		pr.secret_len = 19;
+		pr.not_before = NOW;
+		pr.not_after = NOW + 20 * DAY;
+		pr.source = KEYSTORE_EPOCH_SOURCE;
+		assert_int_equal(keystore_put(fx->ks, &pr, (time_t)NOW, &err), CABLES_OK);
+		buf_release(&ppub);
+		memset(&ev, 0, sizeof(ev));
+		assert_int_equal(epochkeys_current_format(&e, "bob@a.test", "pgp", NOW + 60, digest, &found, &err),
+		    CABLES_OK);
+		assert_true(found);
+		assert_memory_equal(digest, want, 32);
+		assert_int_equal(ev.ignored, 1);
+		assert_int_equal(keystore_delete(fx->ks, "bob@a.test", pinfo.fpr, &psec_len, &err), CABLES_OK);
+	}
 
 	maintain(fx, NOW + 7 * DAY, &ev);		/* in its overlap: the next one */
 	assert_int_equal(ev.made, 1);
