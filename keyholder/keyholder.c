@@ -779,7 +779,8 @@ epoch_current(const struct client *c, const struct kh_request *req, struct kh_re
 	if ((st = store_ready(err)) == KH_OK) {
 		e.ks = ks;
 		e.store_key = store_key;
-		if (epochkeys_current(&e, req->address, (long long)time(NULL), rep->data, &found, err) != CABLES_OK)
+		if (epochkeys_current_format(&e, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", (long long)time(NULL),
+		    rep->data, &found, err) != CABLES_OK)
 			st = KH_UNAVAILABLE;
 	}
 	pthread_mutex_unlock(&state_lock);
@@ -1247,6 +1248,28 @@ accept_client(int lfd)
 	pthread_detach(tid);
 }
 
+/*
+ * Forget the unsealed copies of the deleted epoch key fpr: an S/MIME one
+ * is cached under its certificate's fingerprint, an OpenPGP one under
+ * "primary || key ID", whose primary part is the epoch row's name (the
+ * epoch subkey's fingerprint).
+ */
+static void
+forget_epoch_key(const char *fpr)
+{
+	size_t len = strlen(fpr);
+
+	pthread_mutex_lock(&state_lock);
+	auths_flush();	/* the keyholder's own write: the data version does not tell */
+	for (size_t i = nkeys; i-- > 0;)
+		if ((keys[i].kind == KH_KEY_SMIME && strcmp(keys[i].fingerprint, fpr) == 0) ||
+		    (keys[i].kind == KH_KEY_PGP && len == 40 && strncmp(keys[i].fingerprint, fpr, 40) == 0)) {
+			EVP_PKEY_free(keys[i].key);
+			keys[i] = keys[--nkeys];
+		}
+	pthread_mutex_unlock(&state_lock);
+}
+
 /* A deleted epoch key's unsealed copy goes at once; the store no longer names it anyway. */
 static void
 epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char *fpr, long long when,
@@ -1259,15 +1282,7 @@ epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char
 		    when + (long long)(cfg->epoch_key_grace_ms / 1000));
 		break;
 	case EPOCHKEYS_DELETED:
-		pthread_mutex_lock(&state_lock);
-		auths_flush();	/* the keyholder's own write: the data version does not tell */
-		for (size_t i = 0; i < nkeys; i++)
-			if (keys[i].kind == KH_KEY_SMIME && strcmp(keys[i].fingerprint, fpr) == 0) {
-				EVP_PKEY_free(keys[i].key);
-				keys[i] = keys[--nkeys];
-				break;
-			}
-		pthread_mutex_unlock(&state_lock);
+		forget_epoch_key(fpr);
 		log_info("epoch key %.16s of %s deleted (expired %lld)", fpr, address, when);
 		break;
 	case EPOCHKEYS_FAILED:
