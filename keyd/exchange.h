@@ -153,8 +153,11 @@ struct addr_opts;
 
 /*
  * May epoch, offered in result res of a verified answer, be used for
- * res->address at now?  An S/MIME certificate (OpenPGP epoch keys are not
- * supported yet) whose not_after is the one declared, that names the
+ * res->address at now?  An OpenPGP epoch key (pgp_epoch_check(): one
+ * encryption subkey bound by the primary key of one of the result's
+ * OpenPGP keys, expiring as declared, valid now, for at most
+ * X_EPOCH_VALIDITY_MAX; parent_fpr: that primary's fingerprint), or an
+ * S/MIME certificate whose not_after is the one declared, that names the
  * address, is valid now for at most X_EPOCH_VALIDITY_MAX, allows key
  * agreement only, is no CA, and is issued and signed by one of the
  * result's own usable long-term certificates (doc/key-exchange.md: the

@@ -95,7 +95,8 @@ sign(void *arg, const char *domain, int kind, const uint8_t digest[X_DIGEST_LEN]
 }
 
 cables_status
-khsign_epoch(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err)
+khsign_epoch(void *arg, const char *addr, const char *format, uint8_t digest[32], bool *found,
+    struct cables_err *err)
 {
 	struct khsign *k = arg;
 	struct kh_request req;
@@ -104,6 +105,7 @@ khsign_epoch(void *arg, const char *addr, uint8_t digest[32], bool *found, struc
 	*found = false;
 	memset(&req, 0, sizeof(req));
 	req.op = KH_OP_EPOCH_CURRENT;
+	req.key = strcmp(format, "pgp") == 0 ? KH_KEY_PGP : KH_KEY_SMIME;
 	memset(req.fingerprint, '0', KH_FPR_LEN);
 	if ((size_t)snprintf(req.address, sizeof(req.address), "%s", addr) >= sizeof(req.address))
 		return cables_fail(err, CABLES_ERR_ARG, "epoch key: address too long");

@@ -24,7 +24,7 @@ void khsign_free(struct khsign *k);
 /* The x_signer that asks the keyholder at k's path. */
 struct x_signer khsign_signer(struct khsign *k);
 /* A keyd_epoch_fn (lookup.h) asking the keyholder (KH_OP_EPOCH_CURRENT); arg is a struct khsign. */
-cables_status khsign_epoch(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err);
+cables_status khsign_epoch(void *arg, const char *addr, const char *format, uint8_t digest[32], bool *found, struct cables_err *err);
 /* A keyd_vouch_fn (lookup.h) asking the keyholder (KH_OP_VOUCH); arg is a struct khsign. */
 cables_status khsign_vouch(void *arg, const char *addr, uint8_t (*digests)[32], size_t *n, struct cables_err *err);
 

@@ -242,17 +242,21 @@ peer_epoch_line(struct keyd *k, struct keyd_conf *c, const char *norm, time_t si
 {
 	struct key_list keys;
 	size_t n = 0;
+	bool done[2] = { false, false };	/* one S/MIME, one OpenPGP epoch key */
 
 	if (keystore_epoch_list(k->ks, norm, true, &keys, NULL) != CABLES_OK)
 		return 0;
-	for (size_t i = 0; i < keys.count && n == 0; i++) {
+	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
+		size_t f = strcmp(r->format, "pgp") == 0;
 		char why[CABLES_ERR_MAX];
 
-		if (strcmp(r->source, KEYSTORE_PEER_EPOCH_SOURCE) == 0 && r->last_seen >= (long long)since &&
+		if (!done[f] && strcmp(r->source, KEYSTORE_PEER_EPOCH_SOURCE) == 0 && r->last_seen >= (long long)since &&
 		    keyd_record_usable(r, &c->cfg->addr, k->certs, now, why, sizeof(why)) &&
-		    key_line(norm, r, false, out))
+		    key_line(norm, r, false, out)) {
+			done[f] = true;
 			n++;
+		}
 	}
 	key_list_release(&keys);
 	return n;
@@ -301,7 +305,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 			answer->discovered = true;
 		if (answer != NULL && answer->proof == NULL && keyd_source_proves_encrypting(r->source))
 			answer->proof = strcmp(r->source, "peer") == 0 ? "peer" : "dns-dnssec";
-		peer_answered |= strcmp(r->source, "peer") == 0 && strcmp(r->format, "smime") == 0;
+		peer_answered |= strcmp(r->source, "peer") == 0;
 		n++;
 	}
 	key_list_release(&keys);
@@ -753,7 +757,7 @@ keyd_metrics(struct keyd *k, struct buf *out)
  * the one it holds, and fall back to the long-term key).
  */
 static bool
-current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out)
+current_epoch(struct keyd *k, const char *norm, const char *format, time_t now, struct x_result *out)
 {
 	struct key_list epochs;
 	const struct key_record *best = NULL;
@@ -763,7 +767,7 @@ current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out
 
 	if (k->epoch_check == NULL)
 		return true;
-	if (k->epoch_check(k->epoch_arg, norm, want, &found, &err) != CABLES_OK) {
+	if (k->epoch_check(k->epoch_arg, norm, format, want, &found, &err) != CABLES_OK) {
 		log_warnx("keyd: %s: the key process could not vouch for an epoch key: %s", norm, err.msg);
 		return false;
 	}
@@ -775,19 +779,22 @@ current_epoch(struct keyd *k, const char *norm, time_t now, struct x_result *out
 		const struct key_record *r = &epochs.items[i];
 
 		SHA256(r->public_data, r->public_len, got);
-		if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) == 0 && strcmp(r->format, "smime") == 0 &&
+		if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) == 0 && strcmp(r->format, format) == 0 &&
 		    r->not_before <= (long long)now && (long long)now < r->not_after &&
 		    r->public_len <= X_KEY_MAX && memcmp(got, want, sizeof(got)) == 0)
 			best = r;
 	}
 	if (best != NULL) {
-		out->epochs = xcalloc(1, sizeof(*out->epochs));
-		strlcpy_c(out->epochs[0].format, best->format, sizeof(out->epochs[0].format));
-		out->epochs[0].data = xmalloc(best->public_len);
-		memcpy(out->epochs[0].data, best->public_data, best->public_len);
-		out->epochs[0].len = best->public_len;
-		out->epochs[0].not_after = best->not_after;
-		out->nepochs = 1;
+		struct x_key *xk;
+
+		out->epochs = xreallocarray(out->epochs, out->nepochs + 1, sizeof(*out->epochs));
+		xk = &out->epochs[out->nepochs++];
+		memset(xk, 0, sizeof(*xk));
+		strlcpy_c(xk->format, best->format, sizeof(xk->format));
+		xk->data = xmalloc(best->public_len);
+		memcpy(xk->data, best->public_data, best->public_len);
+		xk->len = best->public_len;
+		xk->not_after = best->not_after;
 	}
 	key_list_release(&epochs);
 	return true;
@@ -863,8 +870,15 @@ keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_result *
 		}
 		key_list_release(&keys);
 		/* An answer without the epoch key would make the asker drop the one it holds: none at all. */
-		if (local && out->n > 0 && !current_epoch(k, norm, now, out))
-			*incomplete = true;
+		if (local && out->n > 0) {
+			bool vouched = current_epoch(k, norm, "smime", now, out), pgp = false;
+
+			/* The OpenPGP one only beside a served OpenPGP key (the one whose primary binds it). */
+			for (size_t i = 0; i < out->n; i++)
+				pgp = pgp || strcmp(out->keys[i].format, "pgp") == 0;
+			if (!vouched || (pgp && !current_epoch(k, norm, "pgp", now, out)))
+				*incomplete = true;
+		}
 	}
 	free(norm);
 	keyd_conf_put(k, c);

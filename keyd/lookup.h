@@ -106,10 +106,11 @@ bool keyd_public_keys(struct keyd *k, const char *addr, time_t now, struct x_res
  * Which epoch key of local user addr may be served (KH_OP_EPOCH_CURRENT:
  * cables-keyholder checks the row's seal, private key and issuer, which
  * keyd cannot): digest is the SHA-256 of that certificate's DER; *found
- * false when there is none.  The store is writable by the milter, so keyd
+ * false when there is none.  format: "smime", or "pgp" for the OpenPGP
+ * epoch key (digest: of its public form, pgp_epoch.h).  The store is writable by the milter, so keyd
  * serves an epoch row only when this names it; with no check set, none.
  */
-typedef cables_status keyd_epoch_fn(void *arg, const char *addr, uint8_t digest[32], bool *found,
+typedef cables_status keyd_epoch_fn(void *arg, const char *addr, const char *format, uint8_t digest[32], bool *found,
     struct cables_err *err);
 void keyd_set_epoch_check(struct keyd *k, keyd_epoch_fn *fn, void *arg);
 

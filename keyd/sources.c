@@ -18,6 +18,7 @@
 #include "log.h"
 #include "peer.h"
 #include "pgp.h"
+#include "pgp_epoch.h"
 #include "policy.h"
 #include "smime.h"
 #include "smimea.h"
@@ -169,55 +170,83 @@ forget_replaced(struct keyd *k, const char *norm, const char *format, const char
  * The answer being authoritative and fresh is what keeps the epoch key
  * current: keyd asks again when the peer keys' cache time runs out.
  */
+/* The public row of a checked OpenPGP epoch key (x_epoch_check()); false if it cannot be read again. */
+static bool
+pgp_epoch_row(const struct x_result *res, const struct x_key *xk, time_t now, struct key_record *r)
+{
+	struct pgp_epoch_info info;
+
+	for (size_t i = 0; i < res->n; i++)
+		if (strcmp(res->keys[i].format, "pgp") == 0 && pgp_epoch_check(xk->data, xk->len, res->keys[i].data,
+		    res->keys[i].len, (long long)now, X_EPOCH_VALIDITY_MAX, &info, NULL) == CABLES_OK) {
+			strlcpy_c(r->format, "pgp", sizeof(r->format));
+			strlcpy_c(r->fingerprint, info.fpr, sizeof(r->fingerprint));
+			r->not_before = info.created;
+			r->not_after = info.not_after;
+			return true;
+		}
+	return false;
+}
+
 static void
-keep_peer_epoch(struct keyd *k, const char *addr, const struct x_result *res, const struct kept *kept, time_t now,
+keep_peer_epoch(struct keyd *k, const char *addr, const struct x_result *res, const struct kept kept[2], time_t now,
     const struct addr_opts *ao)
 {
 	struct key_list old;
 	struct key_record r;
-	char parent[65], fpr[65] = "";
+	char parent[65], fpr[2][65] = { "", "" };	/* the S/MIME and the OpenPGP one kept */
 	struct cables_err err;
 	X509 *cert = NULL;
 
-	for (size_t j = 0; j < res->nepochs && fpr[0] == '\0'; j++) {
-		bool parent_kept = false;
+	for (size_t j = 0; j < res->nepochs; j++) {
+		bool parent_kept = false, pgp = strcmp(res->epochs[j].format, "pgp") == 0;
+		const struct kept *kp = &kept[pgp];
 
+		if (fpr[pgp][0] != '\0')
+			continue;	/* one per format */
 		if (x_epoch_check(res, &res->epochs[j], ao, now, parent, &err) != CABLES_OK) {
 			log_warnx("keyd: %s: epoch key offered by the key server refused: %s", addr, err.msg);
 			continue;
 		}
-		for (size_t i = 0; i < kept->n && !parent_kept; i++)
-			parent_kept = strcmp(kept->fpr[i], parent) == 0;
-		if (!parent_kept || (cert = smime_cert_from_der(res->epochs[j].data, res->epochs[j].len)) == NULL) {
-			log_warnx("keyd: %s: epoch key offered by the key server not used: the certificate that issued it "
-			    "was not accepted", addr);
+		for (size_t i = 0; i < kp->n && !parent_kept; i++)
+			parent_kept = strcasecmp(kp->fpr[i], parent) == 0;
+		memset(&r, 0, sizeof(r));
+		if (!parent_kept || (pgp ? !pgp_epoch_row(res, &res->epochs[j], now, &r) :
+		    (cert = smime_cert_from_der(res->epochs[j].data, res->epochs[j].len)) == NULL)) {
+			log_warnx("keyd: %s: epoch key offered by the key server not used: the %s that issued it "
+			    "was not accepted", addr, pgp ? "OpenPGP key" : "certificate");
 			continue;
 		}
-		memset(&r, 0, sizeof(r));
 		r.address = (char *)addr;
-		strlcpy_c(r.format, "smime", sizeof(r.format));
-		smime_cert_fingerprint(cert, r.fingerprint);
+		if (!pgp) {
+			strlcpy_c(r.format, "smime", sizeof(r.format));
+			smime_cert_fingerprint(cert, r.fingerprint);
+			smime_cert_validity(cert, &r.not_before, &r.not_after);
+			X509_free(cert);
+			cert = NULL;
+		}
 		r.public_data = res->epochs[j].data;
 		r.public_len = res->epochs[j].len;
-		smime_cert_validity(cert, &r.not_before, &r.not_after);
 		r.source = (char *)KEYSTORE_PEER_EPOCH_SOURCE;
-		X509_free(cert);
 		if (keystore_put(k->ks, &r, now, &err) != CABLES_OK) {
 			log_warnx("keyd: %s: storing the epoch key: %s", addr, err.msg);
 			continue;
 		}
-		strlcpy_c(fpr, r.fingerprint, sizeof(fpr));
-		log_info("keyd: %s: epoch key %.16s from the key server, valid until %lld", addr, fpr, r.not_after);
+		strlcpy_c(fpr[pgp], r.fingerprint, sizeof(fpr[pgp]));
+		log_info("keyd: %s: %sepoch key %.16s from the key server, valid until %lld", addr, pgp ? "OpenPGP " : "",
+		    fpr[pgp], r.not_after);
 	}
 	if (keystore_epoch_list(k->ks, addr, false, &old, NULL) != CABLES_OK)
 		return;
 	for (size_t i = 0; i < old.count; i++) {
+		size_t f = strcmp(old.items[i].format, "pgp") == 0;
+
 		if (strcmp(old.items[i].source, KEYSTORE_PEER_EPOCH_SOURCE) != 0 ||
-		    strcmp(old.items[i].fingerprint, fpr) == 0 ||
+		    strcmp(old.items[i].fingerprint, fpr[f]) == 0 ||
 		    keystore_delete_epoch(k->ks, old.items[i].id, NULL) != CABLES_OK)
 			continue;
 		/* A downgrade an attacker on the path cannot cause (the answer is signed), but one worth seeing. */
-		if (fpr[0] == '\0')
+		if (fpr[f][0] == '\0')
 			log_warnx("keyd: %s: the key server's answer has no usable epoch key: stored epoch key %.16s "
 			    "removed (ForwardSecrecy decides: prefer falls back to the long-term key)", addr,
 			    old.items[i].fingerprint);
@@ -249,7 +278,7 @@ keep_peer_keys(struct keyd *k, struct keyd_conf *c, const char *addr, const stru
 	}
 	forget_replaced(k, addr, "smime", "peer", &kept[0]);
 	forget_replaced(k, addr, "pgp", "peer", &kept[1]);
-	keep_peer_epoch(k, addr, res, &kept[0], now, &c->cfg->addr);
+	keep_peer_epoch(k, addr, res, kept, now, &c->cfg->addr);
 }
 
 /*

@@ -11,6 +11,7 @@
 
 #include "addr.h"
 #include "exchange.h"
+#include "pgp_epoch.h"
 #include "smime.h"
 #include "util.h"
 
@@ -33,6 +34,39 @@ issued_by(X509 *cert, const struct x_key *k, const char *address, const struct a
 	return ok;
 }
 
+/*
+ * An OpenPGP epoch key: bound (pgp_epoch_check) by the primary key of one
+ * of the result's OpenPGP keys, its expiry the one the answer states.
+ * parent_fpr: that key's primary fingerprint (lowercase hex).
+ */
+static cables_status
+pgp_epoch_of(const struct x_result *res, const struct x_key *epoch, time_t now, char parent_fpr[65],
+    struct cables_err *err)
+{
+	struct pgp_epoch_info info;
+	struct cables_err why = { "" };
+	bool any = false;
+
+	for (size_t i = 0; i < res->n; i++) {
+		if (strcmp(res->keys[i].format, "pgp") != 0)
+			continue;
+		any = true;
+		if (pgp_epoch_check(epoch->data, epoch->len, res->keys[i].data, res->keys[i].len, (long long)now,
+		    X_EPOCH_VALIDITY_MAX, &info, &why) != CABLES_OK)
+			continue;
+		if (info.not_after != epoch->not_after)
+			return cables_fail(err, CABLES_ERR_UNUSABLE, "the OpenPGP epoch subkey expires at %lld, not at %lld as "
+			    "the answer says", info.not_after, epoch->not_after);
+		if (parent_fpr != NULL)
+			strlcpy_c(parent_fpr, info.primary, 65);
+		return CABLES_OK;
+	}
+	if (!any)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "an OpenPGP epoch key without an OpenPGP key of %s in the "
+		    "answer", res->address);
+	return cables_fail(err, CABLES_ERR_UNUSABLE, "the OpenPGP epoch key: %s", why.msg);
+}
+
 cables_status
 x_epoch_check(const struct x_result *res, const struct x_key *epoch, const struct addr_opts *ao, time_t now,
     char parent_fpr[65], struct cables_err *err)
@@ -44,6 +78,8 @@ x_epoch_check(const struct x_result *res, const struct x_key *epoch, const struc
 	cables_status st = CABLES_ERR_UNUSABLE;
 	bool signed_by_user = false;
 
+	if (strcmp(epoch->format, "pgp") == 0)
+		return pgp_epoch_of(res, epoch, now, parent_fpr, err);
 	if (strcmp(epoch->format, "smime") != 0)
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "epoch keys of format %s are not supported", epoch->format);
 	if ((cert = smime_cert_from_der(epoch->data, epoch->len)) == NULL)

@@ -2,7 +2,8 @@
  * epochkeys - cables-keyholder's upkeep of local users' epoch keys
  * (doc/key-exchange.md, "Forward secrecy: epoch keys"): makes a new S/MIME
  * epoch key when one is due (lib/epoch.h), issued by the user's long-term
- * certificate, sealed with the store key and stored with source
+ * certificate, and an OpenPGP epoch subkey bound by the user's primary key
+ * (pgp_epoch.h), sealed with the store key and stored with source
  * KEYSTORE_EPOCH_SOURCE; deletes those past expiry and grace and then
  * truncates the store's write-ahead log.
  *
@@ -72,6 +73,15 @@ bool epochkeys_genuine(const struct epochkeys_env *e, const struct key_record *p
  */
 cables_status epochkeys_current(const struct epochkeys_env *e, const char *address, long long now, uint8_t digest[32],
     bool *found, struct cables_err *err);
+
+/*
+ * The same for format "smime" or "pgp" (epochkeys_current() is "smime"):
+ * for OpenPGP, digest is the SHA-256 of the epoch key's public form
+ * (pgp_epoch.h), bound by the primary key of the address's current
+ * long-term OpenPGP key.
+ */
+cables_status epochkeys_current_format(const struct epochkeys_env *e, const char *address, const char *format,
+    long long now, uint8_t digest[32], bool *found, struct cables_err *err);
 
 /*
  * Does S/MIME row r hold its own key: its fingerprint is its certificate's,

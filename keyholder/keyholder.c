@@ -44,6 +44,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -62,6 +63,7 @@
 #include <openssl/obj_mac.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 
 #include "addr.h"
 #include "config.h"
@@ -605,6 +607,12 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up
 	else if (r == NULL)
 		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "no private key of this %s for the address",
 		    req->key == KH_KEY_PGP ? "OpenPGP key" : "certificate");
+	/* Past its grace an epoch key is used no more, deleted or not yet (the next round deletes it). */
+	else if (strcmp(r->source, KEYSTORE_EPOCH_SOURCE) == 0 && (long long)time(NULL) >= epoch_delete_at(r->not_after,
+	    &(struct epoch_times){ (long long)(cfg->epoch_key_lifetime_ms / 1000),
+	    (long long)(cfg->epoch_key_grace_ms / 1000) }))
+		st = KH_REFUSED, cables_fail(err, CABLES_ERR_NOTFOUND, "epoch key %.16s is past its grace: no longer held",
+		    r->fingerprint);
 	else if (req->op == KH_OP_SIGN && req->key != KH_KEY_PGP && !may_sign(r, req->address, err))
 		st = KH_REFUSED;
 	else if (req->op == KH_OP_SIGN && req->key == KH_KEY_PGP && !pgp_may_sign(r, err))
@@ -771,7 +779,8 @@ epoch_current(const struct client *c, const struct kh_request *req, struct kh_re
 	if ((st = store_ready(err)) == KH_OK) {
 		e.ks = ks;
 		e.store_key = store_key;
-		if (epochkeys_current(&e, req->address, (long long)time(NULL), rep->data, &found, err) != CABLES_OK)
+		if (epochkeys_current_format(&e, req->address, req->key == KH_KEY_PGP ? "pgp" : "smime", (long long)time(NULL),
+		    rep->data, &found, err) != CABLES_OK)
 			st = KH_UNAVAILABLE;
 	}
 	pthread_mutex_unlock(&state_lock);
@@ -817,6 +826,23 @@ pgp_holds_key(const struct key_record *r, char *why, size_t whylen)
 		ok = true;
 	seal_free_secret(secret, secret_len);
 	return ok;
+}
+
+/*
+ * Is S/MIME row r shaped as an epoch certificate (key agreement alone)?
+ * Such a key is no long-term key whatever its row says: a compromised
+ * milter could copy an epoch row under a long-term source, and it would
+ * outlive the epoch key's deletion.
+ */
+static bool
+epoch_shaped(const struct key_record *r)
+{
+	X509 *cert = smime_cert_from_der(r->public_data, r->public_len);
+	bool shaped = cert == NULL || ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) &&
+	    X509_get_key_usage(cert) == KU_KEY_AGREEMENT);
+
+	X509_free(cert);
+	return shaped;
 }
 
 /*
@@ -888,6 +914,11 @@ vouch(const struct client *c, const struct kh_request *req, struct kh_reply *rep
 
 			if (key_source_discovered(r->source) || r->secret_data == NULL)
 				continue;
+			if (strcmp(r->format, "pgp") != 0 && epoch_shaped(r)) {
+				log_warnx("%s: key %.16s not vouched for: an epoch certificate (key agreement only) in a "
+				    "long-term row", r->address, r->fingerprint);
+				continue;
+			}
 			held = strcmp(r->format, "pgp") == 0 ? pgp_holds_key(r, why, sizeof(why)) :
 			    epochkeys_holds_key(&e, r, why, sizeof(why));
 			if (held)
@@ -1217,6 +1248,28 @@ accept_client(int lfd)
 	pthread_detach(tid);
 }
 
+/*
+ * Forget the unsealed copies of the deleted epoch key fpr: an S/MIME one
+ * is cached under its certificate's fingerprint, an OpenPGP one under
+ * "primary || key ID", whose primary part is the epoch row's name (the
+ * epoch subkey's fingerprint).
+ */
+static void
+forget_epoch_key(const char *fpr)
+{
+	size_t len = strlen(fpr);
+
+	pthread_mutex_lock(&state_lock);
+	auths_flush();	/* the keyholder's own write: the data version does not tell */
+	for (size_t i = nkeys; i-- > 0;)
+		if ((keys[i].kind == KH_KEY_SMIME && strcmp(keys[i].fingerprint, fpr) == 0) ||
+		    (keys[i].kind == KH_KEY_PGP && len == 40 && strncmp(keys[i].fingerprint, fpr, 40) == 0)) {
+			EVP_PKEY_free(keys[i].key);
+			keys[i] = keys[--nkeys];
+		}
+	pthread_mutex_unlock(&state_lock);
+}
+
 /* A deleted epoch key's unsealed copy goes at once; the store no longer names it anyway. */
 static void
 epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char *fpr, long long when,
@@ -1229,15 +1282,7 @@ epoch_report(void *arg, enum epochkeys_event ev, const char *address, const char
 		    when + (long long)(cfg->epoch_key_grace_ms / 1000));
 		break;
 	case EPOCHKEYS_DELETED:
-		pthread_mutex_lock(&state_lock);
-		auths_flush();	/* the keyholder's own write: the data version does not tell */
-		for (size_t i = 0; i < nkeys; i++)
-			if (keys[i].kind == KH_KEY_SMIME && strcmp(keys[i].fingerprint, fpr) == 0) {
-				EVP_PKEY_free(keys[i].key);
-				keys[i] = keys[--nkeys];
-				break;
-			}
-		pthread_mutex_unlock(&state_lock);
+		forget_epoch_key(fpr);
 		log_info("epoch key %.16s of %s deleted (expired %lld)", fpr, address, when);
 		break;
 	case EPOCHKEYS_FAILED:
@@ -1414,6 +1459,53 @@ check(const struct config *c)
 	return 0;
 }
 
+/*
+ * OpenSSL's allocations, wiped as they are freed.  Decoding a private key
+ * leaves copies of it in buffers OpenSSL frees without clearing (the
+ * ECPrivateKey's octet string, P-256's scalar digits, ...); freed heap is
+ * part of this process's memory, so an epoch key deleted for forward
+ * secrecy would live on in it until the block happened to be reused.
+ * Every block OpenSSL frees (or moves, in realloc) is overwritten first.
+ */
+static void
+wiping_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (p != NULL) {
+		explicit_bzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+static void *
+plain_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return malloc(n);
+}
+
+static void *
+wiping_realloc(void *p, size_t n, const char *file, int line)
+{
+	size_t old;
+	void *q;
+
+	if (p == NULL)
+		return malloc(n);
+	if (n == 0) {
+		wiping_free(p, file, line);
+		return NULL;
+	}
+	old = malloc_usable_size(p);
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	wiping_free(p, file, line);
+	return q;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1426,6 +1518,11 @@ main(int argc, char **argv)
 	struct passwd *pw;
 	int ch, lfd;
 
+	/* Before OpenSSL allocates anything (it refuses a change after). */
+	if (!CRYPTO_set_mem_functions(plain_malloc, wiping_realloc, wiping_free)) {
+		fprintf(stderr, "cables-keyholder: cannot make OpenSSL wipe what it frees\n");
+		return 1;
+	}
 	/* Before anything is read: this process never dumps core. */
 	setrlimit(RLIMIT_CORE, &nocore);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

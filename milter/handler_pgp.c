@@ -19,7 +19,8 @@
 /* An OpenPGP key: its fingerprint (gpg finds the key by it), and for signing its address. */
 struct openpgp_key {
 	struct handler_key base;	/* first: a struct handler_key * points here */
-	char fpr[PGP_FPR_LEN + 1];
+	char fpr[PGP_FPR_LEN + 2];	/* an epoch subkey's ends in "!" */
+	char long_term[PGP_FPR_LEN + 2];	/* fpr an epoch subkey: the recipient's long-term key, or "" */
 	char *addr;			/* signing: whose key (the keyholder checks it), or NULL */
 };
 
@@ -38,17 +39,44 @@ pgp_key_free(struct handler_key *k)
 	free(pk);
 }
 
+/* An epoch subkey becomes the recipient's long-term key, found with it. */
+static bool
+pgp_key_drop_epoch(struct handler_key *k)
+{
+	struct openpgp_key *pk = (struct openpgp_key *)k;
+
+	if (pk->long_term[0] == '\0')
+		return false;
+	strlcpy_c(pk->fpr, pk->long_term, sizeof(pk->fpr));
+	pk->long_term[0] = '\0';
+	k->epoch = false;
+	return true;
+}
+
 static struct handler_key *
 pgp_find_key(const struct milter_env *env, const char *addr, enum key_use use, char **why, cables_status *st,
     struct cables_err *err)
 {
 	struct openpgp_key *k;
-	char fpr[PGP_FPR_LEN + 1];
+	char fpr[PGP_FPR_LEN + 2];
+	bool epoch;
 
-	if (!keys_pgp(env, addr, use, fpr, why, st, err))
+	if (!keys_pgp(env, addr, use, fpr, &epoch, why, st, err))
 		return NULL;
 	k = xcalloc(1, sizeof(*k));
 	k->base.h = &handler_pgp;
+	k->base.epoch = epoch;
+	k->base.drop_epoch = pgp_key_drop_epoch;
+	if (epoch) {
+		char *lwhy = NULL;
+		cables_status lst;
+		bool e2;
+
+		/* Kept for a copy that cannot hold the epoch subkey alone (outbound.c); none is no error here. */
+		if (!keys_pgp(env, addr, KEY_ENCRYPT_LONG_TERM, k->long_term, &e2, &lwhy, &lst, NULL))
+			k->long_term[0] = '\0';
+		free(lwhy);
+	}
 	strlcpy_c(k->fpr, fpr, sizeof(k->fpr));
 	if (use == KEY_SIGN)
 		k->addr = xstrdup(addr);
@@ -343,6 +371,11 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 	*named = false;
 	if ((st = keystore_lookup(env->ks, addr, "pgp", &keys, err)) != CABLES_OK)
 		return st;
+	/* Then its OpenPGP epoch keys (rows named by the epoch subkey; the keyholder holds their secrets). */
+	if ((st = keys_pgp_epochs(env, addr, &keys, err)) != CABLES_OK) {
+		key_list_release(&keys);
+		return st;
+	}
 	for (size_t j = 0; j < keys.count && !*named; j++) {
 		struct pgp_key_info info;
 
@@ -370,7 +403,8 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 	if (!*named)
 		snprintf(why, why_len, nsecret == 0 ? "no OpenPGP secret key for %s" : hm->hidden ?
 		    "the message hides its recipients' key IDs, and names no key of %s" :
-		    "%s is not a recipient of the encryption", addr);
+		    "%s is not a recipient of the encryption (no key held for it has the key IDs the message names: "
+		    "another recipient's, or an epoch key deleted after EpochKeyGrace)", addr);
 	return st;
 }
 

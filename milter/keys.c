@@ -155,19 +155,59 @@ keys_cert(const struct milter_env *env, const char *addr, enum key_use use, bool
 	return found;
 }
 
+/*
+ * The OpenPGP epoch subkey of addr that cables-keyd has just confirmed
+ * (checked by keyd against the long-term key of the same signed answer),
+ * valid now, and readable by gpg as a key of addr that can encrypt: its
+ * subkey fingerprint with "!" (gpg encrypts to that subkey alone) into
+ * fpr.  False when there is none (*st says whether the store failed).
+ */
+static bool
+peer_epoch_pgp(const struct milter_env *env, const char *addr, char fpr[PGP_FPR_LEN + 2], cables_status *st,
+    struct cables_err *err)
+{
+	struct key_list keys;
+	char primary[PGP_FPR_LEN + 1];
+	bool found = false;
+
+	if ((*st = keystore_epoch_list(env->ks, addr, true, &keys, err)) != CABLES_OK)
+		return false;
+	for (size_t i = 0; i < keys.count && !found; i++) {
+		const struct key_record *r = &keys.items[i];
+
+		if (strcmp(r->source, KEYSTORE_PEER_EPOCH_SOURCE) != 0 || strcmp(r->format, "pgp") != 0 ||
+		    strlen(r->fingerprint) != PGP_FPR_LEN || !keyd_confirmed(env, r) || r->not_before > (long long)env->now ||
+		    (long long)env->now >= r->not_after ||
+		    pgp_check(env->cfg->gnupg_home, r->public_data, r->public_len, addr, &env->cfg->addr, PGP_USE_ENCRYPT,
+		    env->now, primary, NULL) != CABLES_OK)
+			continue;
+		snprintf(fpr, PGP_FPR_LEN + 2, "%s!", r->fingerprint);
+		found = true;
+	}
+	key_list_release(&keys);
+	return found;
+}
+
 bool
-keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[41], char **why,
-    cables_status *st, struct cables_err *err)
+keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[PGP_FPR_LEN + 2], bool *epoch,
+    char **why, cables_status *st, struct cables_err *err)
 {
 	struct key_list keys;
 	struct cables_err reason;
 	bool found = false;
 	size_t considered;
+	enum fs_policy fs = use == KEY_ENCRYPT ? forward_secrecy(env, addr) : FS_OFF;
 
 	*why = NULL;
 	*st = CABLES_OK;
-	if (use == KEY_ENCRYPT && forward_secrecy(env, addr) == FS_REQUIRE) {
-		*why = xstrdup("no OpenPGP epoch keys yet (ForwardSecrecy require)");
+	*epoch = false;
+	/* The epoch subkey alone: adding the long-term key would give the forward secrecy away. */
+	if (fs != FS_OFF && (peer_epoch_pgp(env, addr, fpr, st, err) || *st != CABLES_OK)) {
+		*epoch = *st == CABLES_OK;
+		return *epoch;
+	}
+	if (fs == FS_REQUIRE) {
+		*why = xstrdup("no OpenPGP epoch key from the recipient's Cables server (ForwardSecrecy require)");
 		return false;
 	}
 	*st = keystore_lookup(env->ks, addr, "pgp", &keys, err);
@@ -209,6 +249,25 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 		    reason.msg[0] == '\0' ? xstrdup("no OpenPGP secret key") : xstrdup(reason.msg);
 	key_list_release(&keys);
 	return found;
+}
+
+cables_status
+keys_pgp_epochs(const struct milter_env *env, const char *addr, struct key_list *keys, struct cables_err *err)
+{
+	struct key_list epochs;
+	cables_status st;
+
+	if ((st = keystore_epoch_list(env->ks, addr, true, &epochs, err)) != CABLES_OK)
+		return st;
+	for (size_t i = epochs.count; i-- > 0;) {
+		if (strcmp(epochs.items[i].format, "pgp") == 0 && strcmp(epochs.items[i].source, KEYSTORE_EPOCH_SOURCE) == 0)
+			continue;
+		key_record_release(&epochs.items[i]);
+		memmove(&epochs.items[i], &epochs.items[i + 1], (epochs.count - i - 1) * sizeof(epochs.items[0]));
+		epochs.count--;
+	}
+	key_list_take(keys, &epochs);
+	return CABLES_OK;
 }
 
 /* The unsealed private key of record r (cached by fingerprint). */

@@ -64,10 +64,21 @@ X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use
  * The OpenPGP counterpart of keys_cert(): the fingerprint of the newest key
  * of addr usable for use, or false with *why set.  For KEY_SIGN the store
  * must hold the secret key and there must be a keyholder to sign with it
- * (the secret never comes into the milter or its GnuPG home).
+ * (the secret never comes into the milter or its GnuPG home).  For
+ * KEY_ENCRYPT, ForwardSecrecy first: a peer's OpenPGP epoch subkey that
+ * keyd just confirmed, as its fingerprint followed by "!" (gpg encrypts to
+ * that subkey alone), *epoch true.
  */
-bool keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[41], char **why,
+bool keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[42], bool *epoch, char **why,
     cables_status *st, struct cables_err *err);
+
+/*
+ * Append to keys addr's own OpenPGP epoch keys (source epoch: the
+ * keyholder made them and holds their secrets; public form pgp_epoch.h),
+ * for inbound decryption.  The store's status.
+ */
+cables_status keys_pgp_epochs(const struct milter_env *env, const char *addr, struct key_list *keys,
+    struct cables_err *err);
 
 struct key_pair {
 	X509 *cert;

@@ -27,6 +27,22 @@
 
 #define PGP_PACKET_PREFIX_MAX (256 * 1024)
 
+/* Big-endian 32-bit fields (times, lengths) in packets. */
+static inline void
+pgp_be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint32_t
+pgp_be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 enum pgp_length_kind {
 	PGP_LENGTH_DEFINITE,		/* body_len is the whole body */
 	PGP_LENGTH_PARTIAL,		/* body_len is the first chunk; more length headers follow */

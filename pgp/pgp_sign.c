@@ -12,6 +12,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "pgp_packet.h"
 #include "pgp_sign.h"
 
 #define SIG_TYPE_BINARY 0x00
@@ -25,21 +26,6 @@
 #define REQ_TAIL 41
 #define REQ_HASHED 105
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* The hashed part: version, type, algorithms, hashed subpackets (creation time, issuer fingerprint, issuer). */
 static size_t
 hashed_part(const struct pgp_keypkt *k, time_t now, uint8_t out[64])
@@ -51,7 +37,7 @@ hashed_part(const struct pgp_keypkt *k, time_t now, uint8_t out[64])
 	out[2] = (uint8_t)k->algo;
 	out[3] = HASH_SHA256;
 	*p++ = 5, *p++ = 2;			/* signature creation time */
-	put32(p, (uint32_t)now);
+	pgp_be32_put(p, (uint32_t)now);
 	p += 4;
 	*p++ = 22, *p++ = 33, *p++ = 4;		/* issuer fingerprint, v4 */
 	memcpy(p, k->fpr, 20);
@@ -75,18 +61,18 @@ static void
 request_finish(const uint8_t req[PGP_SIGN_REQ_LEN], uint8_t md[32])
 {
 	uint8_t trailer[6] = { 4, 0xff };
-	uint64_t bytes = (uint64_t)get32(req + REQ_BYTES) << 32 | get32(req + REQ_BYTES + 4);
+	uint64_t bytes = (uint64_t)pgp_be32_get(req + REQ_BYTES) << 32 | pgp_be32_get(req + REQ_BYTES + 4);
 	SHA256_CTX c;
 
 	SHA256_Init(&c);
 	for (size_t i = 0; i < 8; i++)
-		c.h[i] = get32(req + REQ_STATE + 4 * i);
+		c.h[i] = pgp_be32_get(req + REQ_STATE + 4 * i);
 	c.Nl = (SHA_LONG)(bytes << 3);
 	c.Nh = (SHA_LONG)(bytes >> 29);
 	c.num = 0;
 	SHA256_Update(&c, req + REQ_TAIL, req[REQ_TAIL_LEN]);
 	SHA256_Update(&c, req + REQ_HASHED, PGP_SIGN_HASHED_LEN);
-	put32(trailer + 2, PGP_SIGN_HASHED_LEN);
+	pgp_be32_put(trailer + 2, PGP_SIGN_HASHED_LEN);
 	SHA256_Update(&c, trailer, sizeof(trailer));
 	SHA256_Final(md, &c);
 	OPENSSL_cleanse(&c, sizeof(c));
@@ -111,9 +97,9 @@ request(const struct entity_src *content, const uint8_t hashed[PGP_SIGN_HASHED_L
 		return st;
 	bytes = ((uint64_t)c.Nh << 29 | c.Nl >> 3) - c.num;
 	for (size_t i = 0; i < 8; i++)
-		put32(req + REQ_STATE + 4 * i, c.h[i]);
-	put32(req + REQ_BYTES, (uint32_t)(bytes >> 32));
-	put32(req + REQ_BYTES + 4, (uint32_t)bytes);
+		pgp_be32_put(req + REQ_STATE + 4 * i, c.h[i]);
+	pgp_be32_put(req + REQ_BYTES, (uint32_t)(bytes >> 32));
+	pgp_be32_put(req + REQ_BYTES + 4, (uint32_t)bytes);
 	req[REQ_TAIL_LEN] = (uint8_t)c.num;
 	memcpy(req + REQ_TAIL, c.data, c.num);
 	memcpy(req + REQ_HASHED, hashed, PGP_SIGN_HASHED_LEN);
@@ -134,7 +120,7 @@ pgp_sign_request_digest(const uint8_t *req, size_t len, const char keyid[17], ti
 	if (len != PGP_SIGN_REQ_LEN)
 		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signing request of %zu bytes (not %d)", len,
 		    PGP_SIGN_REQ_LEN);
-	bytes = (uint64_t)get32(req + REQ_BYTES) << 32 | get32(req + REQ_BYTES + 4);
+	bytes = (uint64_t)pgp_be32_get(req + REQ_BYTES) << 32 | pgp_be32_get(req + REQ_BYTES + 4);
 	if (bytes % 64 != 0 || bytes >> 61 != 0 || req[REQ_TAIL_LEN] >= 64)
 		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signing request with a malformed hash state");
 	for (size_t i = req[REQ_TAIL_LEN]; i < 64; i++)
@@ -153,7 +139,7 @@ pgp_sign_request_digest(const uint8_t *req, size_t len, const char keyid[17], ti
 	if (strcmp(issuer, keyid) != 0)
 		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signature naming issuer %s, not key %s", issuer,
 		    keyid);
-	skew = (long long)get32(h + 8) - (long long)now;
+	skew = (long long)pgp_be32_get(h + 8) - (long long)now;
 	if (skew > PGP_SIGN_SKEW || skew < -PGP_SIGN_SKEW)
 		return cables_fail(err, CABLES_ERR_ARG, "an OpenPGP signature created %lld s from now", skew);
 	*algo = h[2];
@@ -162,8 +148,8 @@ pgp_sign_request_digest(const uint8_t *req, size_t len, const char keyid[17], ti
 }
 
 /* An MPI of the big-endian bytes v[0..n): leading zeros dropped, the bit count first. */
-static void
-put_mpi(struct buf *b, const uint8_t *v, size_t n)
+void
+pgp_mpi_append(struct buf *b, const uint8_t *v, size_t n)
 {
 	size_t bits;
 	uint8_t h[2];
@@ -210,10 +196,10 @@ packet(const struct pgp_keypkt *k, const uint8_t *hashed, size_t hlen, const uin
 	buf_append(&body, "\0\0", 2);		/* no unhashed subpackets */
 	buf_append(&body, md, 2);		/* the digest's left 16 bits */
 	if (k->algo == PGP_PK_EDDSA || k->algo == PGP_PK_ECDSA) {
-		put_mpi(&body, sig, 32);
-		put_mpi(&body, sig + 32, 32);
+		pgp_mpi_append(&body, sig, 32);
+		pgp_mpi_append(&body, sig + 32, 32);
 	} else {
-		put_mpi(&body, sig, slen);
+		pgp_mpi_append(&body, sig, slen);
 	}
 	h[0] = 0xc2;
 	if (body.len < 192) {
@@ -225,7 +211,7 @@ packet(const struct pgp_keypkt *k, const uint8_t *hashed, size_t hlen, const uin
 		buf_append(pkt, h, 3);
 	} else {
 		h[1] = 0xff;
-		put32(h + 2, (uint32_t)body.len);
+		pgp_be32_put(h + 2, (uint32_t)body.len);
 		buf_append(pkt, h, 6);
 	}
 	buf_append(pkt, body.data, body.len);

@@ -66,4 +66,7 @@ cables_status pgp_sign_mime(const struct pgp_keypkt *k, time_t now, const struct
     void *arg, struct pgp_signed *out, struct cables_err *err);
 void pgp_signed_release(struct pgp_signed *s);
 
+/* Append an OpenPGP MPI of the big-endian bytes v[0..n) (leading zeros dropped, the bit count first) to b. */
+void pgp_mpi_append(struct buf *b, const uint8_t *v, size_t n);
+
 #endif

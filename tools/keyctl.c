@@ -48,7 +48,7 @@ static const char usage_text[] =
     "  list\n"
     "  show ADDRESS\n"
     "  delete ADDRESS [--fingerprint PREFIX]\n"
-    "  publish --dns [--domain DOMAIN]\n"
+    "  publish --dns [--epoch] [--domain DOMAIN]\n"
     "  publish --wkd DIR [--domain DOMAIN]   (a Web Key Directory of local OpenPGP keys)\n"
     "  lookup ADDRESS...                (through cables-keyd)\n"
     "  exchange-key generate|show [--domain DOMAIN]\n"

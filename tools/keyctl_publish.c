@@ -18,11 +18,14 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "addr.h"
 #include "dns.h"
 #include "domainpolicy.h"
+#include "epoch.h"
 #include "exchange.h"
+#include "khsign.h"
 #include "keyctl.h"
 #include "keydproto.h"
 #include "keystore.h"
@@ -153,16 +156,118 @@ publish_policy(const struct ctx *c, const char *only)
 	return printed;
 }
 
+/* One zone-file record for store row r at owner, with its TTL (< 0: the zone's default). */
+static void
+print_record(const struct key_record *r, const char *owner, bool pgp, long long ttl)
+{
+	printf("; %s %s%s %s\n%s ", r->address, pgp ? "OpenPGP" : "S/MIME", ttl >= 0 ? " epoch key" : "", r->fingerprint,
+	    owner);
+	if (ttl >= 0)
+		printf("%lld ", ttl);
+	printf("IN ");
+	if (pgp) {
+		/* Base64 in lines of 64, inside parentheses (zone-file syntax). */
+		size_t blen = 4 * ((r->public_len + 2) / 3) + 1;
+		char *b64 = xmalloc(blen);
+		size_t n = (size_t)EVP_EncodeBlock((unsigned char *)b64, r->public_data, (int)r->public_len);
+
+		printf("OPENPGPKEY (");
+		for (size_t k = 0; k < n; k += 64)
+			printf("\n\t%.64s", b64 + k);
+		printf(" )\n");
+		free(b64);
+	} else {
+		printf("SMIMEA 3 0 0 (");
+		for (size_t k = 0; k < r->public_len; k++)
+			printf("%s%02x", k % 32 == 0 ? "\n\t" : "", r->public_data[k]);
+		printf(" )\n");
+	}
+}
+
+/*
+ * "publish --dns --epoch": the current epoch key of each local user and
+ * format, the very one keyd serves in exchange answers: the one
+ * cables-keyholder vouches for (epoch-current; the milter can write epoch
+ * rows, so the store alone is not enough), with a TTL of half the overlap
+ * (doc/key-exchange.md): a resolver's copy then outlives a rotation by at
+ * most that, if the zone is updated within the other half.
+ */
+static int
+publish_epoch_dns(struct ctx *c, const char *only)
+{
+	long long lifetime = (long long)(c->cfg->epoch_key_lifetime_ms / 1000);
+	struct epoch_times t = { lifetime, 0 };
+	long long ttl = epoch_overlap(&t) / 2;
+	struct key_list keys;
+	struct cables_err err;
+	struct khsign *kh;
+	int printed = 0;
+
+	if (lifetime <= 0)
+		keyctl_die("EpochKeyLifetime is 0: no epoch keys to publish");
+	if (c->cfg->keyholder_socket == NULL)
+		keyctl_die("publishing epoch keys needs cables-keyholder (KeyholderSocket is none): it says which are genuine");
+	open_store(c, false);
+	if (keystore_list(c->ks, true, &keys, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	kh = khsign_new(c->cfg->keyholder_socket);
+	printf("; Cables: current epoch keys of local users, for DNS (OPENPGPKEY, RFC 7929; SMIMEA 3 0 0, RFC 8162),\n"
+	    "; TTL %lld s (half of the epoch keys' overlap).  Replace them at every rotation (EpochKeyLifetime), within\n"
+	    "; %lld s of it, and sign the zone with DNSSEC.\n", ttl, epoch_overlap(&t) - ttl);
+	for (size_t i = 0; i < keys.count; i++) {
+		const struct key_record *r = &keys.items[i];
+		const char *at = strrchr(r->address, '@');
+		bool pgp = strcmp(r->format, "pgp") == 0, found = false;
+		uint8_t want[32], got[32];
+		struct key_list epochs;
+		const struct key_record *e = NULL;
+		char *local, *owner;
+
+		/* Once per address and format (rows come by address and format), for a local user's own key. */
+		if ((i > 0 && strcmp(keys.items[i - 1].address, r->address) == 0 &&
+		    strcmp(keys.items[i - 1].format, r->format) == 0) || r->secret_data == NULL ||
+		    !publishable(c, r, NULL, only))
+			continue;
+		if (khsign_epoch(kh, r->address, r->format, want, &found, &err) != CABLES_OK)
+			keyctl_die("%s: %s", r->address, err.msg);
+		if (!found || keystore_epoch_list(c->ks, r->address, true, &epochs, &err) != CABLES_OK)
+			continue;
+		for (size_t j = 0; j < epochs.count && e == NULL; j++) {
+			SHA256(epochs.items[j].public_data, epochs.items[j].public_len, got);
+			if (strcmp(epochs.items[j].source, KEYSTORE_EPOCH_SOURCE) == 0 &&
+			    strcmp(epochs.items[j].format, r->format) == 0 && memcmp(got, want, 32) == 0)
+				e = &epochs.items[j];
+		}
+		if (e != NULL) {
+			local = xstrndup(r->address, (size_t)(at - r->address));
+			owner = dns_owner_name(local, at + 1, pgp ? DNS_OPENPGPKEY : DNS_SMIMEA);
+			free(local);
+			if (owner == NULL)
+				keyctl_die("cannot hash the local part of %s", r->address);
+			print_record(e, owner, pgp, ttl);
+			free(owner);
+			printed++;
+		}
+		key_list_release(&epochs);
+	}
+	khsign_free(kh);
+	key_list_release(&keys);
+	if (printed == 0)
+		keyctl_die("no current epoch key of a local user to publish%s%s", only != NULL ? " for " : "",
+		    only != NULL ? only : "");
+	return 0;
+}
+
 int
 keyctl_publish(struct ctx *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dns", no_argument, NULL, 'd' }, { "domain", required_argument, NULL, 'D' },
-		{ "wkd", required_argument, NULL, 'w' }, { NULL, 0, NULL, 0 } };
+		{ "wkd", required_argument, NULL, 'w' }, { "epoch", no_argument, NULL, 'e' }, { NULL, 0, NULL, 0 } };
 	const char *only = NULL, *wkd = NULL;
 	struct key_list keys;
 	struct cables_err err;
-	bool dns = false;
+	bool dns = false, epoch = false;
 	int ch, printed = 0;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -170,6 +275,7 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 		case 'd': dns = true; break;
 		case 'D': only = optarg; break;
 		case 'w': wkd = optarg; break;
+		case 'e': epoch = true; break;
 		default: keyctl_usage(NULL);
 		}
 	}
@@ -177,8 +283,12 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 		keyctl_usage("publish needs --dns or --wkd DIR");
 	if (optind != argc)
 		keyctl_usage("publish takes no arguments besides its options");
+	if (epoch && !dns)
+		keyctl_usage("--epoch goes with publish --dns");
 	if (wkd != NULL)
 		return publish_wkd(c, wkd, only);
+	if (epoch)
+		return publish_epoch_dns(c, only);
 	open_store(c, false);
 	if (keystore_list(c->ks, true, &keys, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
@@ -197,25 +307,7 @@ keyctl_publish(struct ctx *c, int argc, char **argv)
 		free(local);
 		if (owner == NULL)
 			keyctl_die("cannot hash the local part of %s", r->address);
-		printf("; %s %s %s\n%s IN ", r->address, pgp ? "OpenPGP" : "S/MIME", r->fingerprint, owner);
-		if (pgp) {
-			/* Base64 in lines of 64, inside parentheses (zone-file syntax). */
-			size_t blen = 4 * ((r->public_len + 2) / 3) + 1;
-			char *b64 = xmalloc(blen);
-
-			size_t n = (size_t)EVP_EncodeBlock((unsigned char *)b64, r->public_data, (int)r->public_len);
-
-			printf("OPENPGPKEY (");
-			for (size_t k = 0; k < n; k += 64)
-				printf("\n\t%.64s", b64 + k);
-			printf(" )\n");
-			free(b64);
-		} else {
-			printf("SMIMEA 3 0 0 (");
-			for (size_t k = 0; k < r->public_len; k++)
-				printf("%s%02x", k % 32 == 0 ? "\n\t" : "", r->public_data[k]);
-			printf(" )\n");
-		}
+		print_record(r, owner, pgp, -1);
 		free(owner);
 		printed++;
 	}

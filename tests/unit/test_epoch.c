@@ -26,6 +26,9 @@
 #include "keydclient.h"
 #include "keys.h"
 #include "mime.h"
+#include "pgp.h"
+#include "pgp_epoch.h"
+#include "seal.h"
 #include "smime.h"
 
 #define NOW 1790000000LL
@@ -754,15 +757,17 @@ test_sending_follows_forward_secrecy(void **state)
 				fail_msg("%s: not the %s key", cases[i].what, cases[i].want);
 			assert_int_equal(epoch, strcmp(cases[i].want, "epoch") == 0);
 		}
-		/* Signing and local addresses know no ForwardSecrecy; OpenPGP has no epoch keys yet. */
+		/* Signing and local addresses know no ForwardSecrecy; dave has no OpenPGP key of any kind. */
 		X509_free(got);
 		free(why);
 		why = NULL;
 		{
-			char pfpr[41];
-			bool pgp = keys_pgp(&fx->env, "dave@c.test", KEY_ENCRYPT, pfpr, &why, &st, NULL);
+			char pfpr[42];
+			bool pgp_epoch = true;
+			bool pgp = keys_pgp(&fx->env, "dave@c.test", KEY_ENCRYPT, pfpr, &pgp_epoch, &why, &st, NULL);
 
 			assert_false(pgp);
+			assert_false(pgp_epoch);
 			if (strstr(cases[i].config, "require") != NULL)
 				assert_non_null(strstr(why, "ForwardSecrecy require"));
 			free(why);
@@ -773,6 +778,128 @@ test_sending_follows_forward_secrecy(void **state)
 	X509_free(ep);
 	EVP_PKEY_free(ltk);
 	EVP_PKEY_free(epk);
+}
+
+/*
+ * OpenPGP: bob's long-term key (gpg-made, its secret sealed in the store as
+ * cables-keyctl stores it) gets an epoch subkey bound by its primary, one
+ * that checks against the long-term key; it is the one the keyholder names
+ * for keyd (its public form's digest), rotated a week on and deleted after
+ * expiry and grace, as S/MIME ones are.  The S/MIME side names none.
+ */
+static void
+test_pgp_epoch_keys_rotate_are_named_and_go(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("", (time_t)NOW);
+	struct epochkeys_env e = { fx->ks, fx->seal_key, &fx->cfg->local_domains, week, count_event, NULL };
+	struct events ev;
+	struct key_list l;
+	struct key_record r;
+	struct buf pub, sec;
+	struct pgp_epoch_info info;
+	struct cables_err err;
+	char home[64], fpr[PGP_FPR_LEN + 1], first[65];
+	uint8_t digest[32], want[32];
+	bool found;
+
+	(void)state;
+	buf_init(&pub);
+	buf_init(&sec);
+	assert_int_equal(pgp_temp_home("/tmp", home, &err), CABLES_OK);
+	assert_int_equal(pgp_generate(home, "bob@a.test", PGP_ALGO_ED25519, 0, fpr, &err), CABLES_OK);
+	assert_int_equal(pgp_export(home, fpr, false, false, &pub, &err), CABLES_OK);
+	assert_int_equal(pgp_export(home, fpr, true, false, &sec, &err), CABLES_OK);
+	memset(&r, 0, sizeof(r));
+	r.address = "bob@a.test";
+	strlcpy_c(r.format, "pgp", sizeof(r.format));
+	strlcpy_c(r.fingerprint, fpr, sizeof(r.fingerprint));
+	r.public_data = (uint8_t *)pub.data;
+	r.public_len = pub.len;
+	assert_int_equal(seal_close(fx->seal_key, r.fingerprint, (const uint8_t *)sec.data, sec.len, &r.secret_data,
+	    &r.secret_len, &err), CABLES_OK);
+	r.not_before = NOW - DAY;
+	r.not_after = KEYSTORE_NEVER_EXPIRES;
+	r.source = "generated";
+	assert_int_equal(keystore_put(fx->ks, &r, (time_t)NOW, &err), CABLES_OK);
+	free(r.secret_data);
+
+	maintain(fx, NOW, &ev);
+	assert_int_equal(ev.made, 1);
+	strlcpy_c(first, ev.last_fpr, sizeof(first));
+	l = epochs_of(fx, "bob@a.test");
+	assert_int_equal(l.count, 1);
+	assert_string_equal(l.items[0].format, "pgp");
+	assert_string_equal(l.items[0].fingerprint, first);
+	assert_int_equal(l.items[0].not_after, NOW + 8 * DAY);
+	assert_int_equal(pgp_epoch_check(l.items[0].public_data, l.items[0].public_len, (const uint8_t *)pub.data, pub.len,
+	    NOW + 60, 35 * DAY, &info, &err), CABLES_OK);
+	assert_string_equal(info.fpr, first);
+	SHA256(l.items[0].public_data, l.items[0].public_len, want);
+	key_list_release(&l);
+	e.arg = &ev;
+	assert_int_equal(epochkeys_current_format(&e, "bob@a.test", "pgp", NOW + 60, digest, &found, &err), CABLES_OK);
+	assert_true(found);
+	assert_memory_equal(digest, want, 32);
+	assert_int_equal(epochkeys_current(&e, "bob@a.test", NOW + 60, digest, &found, &err), CABLES_OK);
+	assert_false(found);		/* bob has no S/MIME key */
+	{
+		/*
+		 * A planted row (the milter can write keys.db): a well-formed epoch
+		 * key expiring later, with a seal no keyholder made.  Ignored, and
+		 * the genuine one is still the one named.
+		 */
+		struct pgp_keypkt primary;
+		struct buf ppub;
+		struct key_record pr;
+		struct pgp_epoch_info pinfo;
+		uint8_t *psec;
+		size_t psec_len;
+		EVP_PKEY *pkey;
+
+		assert_int_equal(pgp_key_find((const uint8_t *)sec.data, sec.len, NULL, &primary, &err), CABLES_OK);
+		assert_non_null(pkey = pgp_key_private(&primary, &err));
+		assert_int_equal(pgp_epoch_make((const uint8_t *)pub.data, pub.len, &primary, pkey, NOW, NOW + 20 * DAY, &ppub,
+		    &psec, &psec_len, &pinfo, &err), CABLES_OK);
+		EVP_PKEY_free(pkey);
+		pgp_epoch_secret_free(psec, psec_len);
+		memset(&pr, 0, sizeof(pr));
+		pr.address = "bob@a.test";
+		strlcpy_c(pr.format, "pgp", sizeof(pr.format));
+		strlcpy_c(pr.fingerprint, pinfo.fpr, sizeof(pr.fingerprint));
+		pr.public_data = (uint8_t *)ppub.data;
+		pr.public_len = ppub.len;
+		pr.secret_data = (uint8_t *)"garbage, not sealed";
+		pr.secret_len = 19;
+		pr.not_before = NOW;
+		pr.not_after = NOW + 20 * DAY;
+		pr.source = KEYSTORE_EPOCH_SOURCE;
+		assert_int_equal(keystore_put(fx->ks, &pr, (time_t)NOW, &err), CABLES_OK);
+		buf_release(&ppub);
+		memset(&ev, 0, sizeof(ev));
+		assert_int_equal(epochkeys_current_format(&e, "bob@a.test", "pgp", NOW + 60, digest, &found, &err),
+		    CABLES_OK);
+		assert_true(found);
+		assert_memory_equal(digest, want, 32);
+		assert_int_equal(ev.ignored, 1);
+		assert_int_equal(keystore_delete(fx->ks, "bob@a.test", pinfo.fpr, &psec_len, &err), CABLES_OK);
+	}
+
+	maintain(fx, NOW + 7 * DAY, &ev);		/* in its overlap: the next one */
+	assert_int_equal(ev.made, 1);
+	assert_string_not_equal(ev.last_fpr, first);
+	maintain(fx, NOW + 14 * DAY, &ev);		/* the first expired at +8d and goes 6 days later */
+	assert_int_equal(ev.deleted, 1);
+	assert_string_equal(ev.deleted_fpr, first);
+	l = epochs_of(fx, "bob@a.test");
+	for (size_t i = 0; i < l.count; i++) {
+		assert_string_equal(l.items[i].format, "pgp");
+		assert_string_not_equal(l.items[i].fingerprint, first);
+	}
+	key_list_release(&l);
+	pgp_temp_home_remove(home);
+	buf_release(&pub);
+	buf_release(&sec);
+	milter_fixture_free(fx);
 }
 
 int
@@ -791,6 +918,7 @@ main(void)
 		cmocka_unit_test(test_epoch_certificate_binds_address_and_long_term_key),
 		cmocka_unit_test(test_inbound_decrypts_with_the_epoch_key_until_it_is_deleted),
 		cmocka_unit_test(test_sending_follows_forward_secrecy),
+		cmocka_unit_test(test_pgp_epoch_keys_rotate_are_named_and_go),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -575,7 +575,7 @@ test_bad_epoch_keys_are_refused(void **state)
 			{ "valid for a year", &res, &long_k, NOW + 60, "no short-lived key" },
 			{ "for another address", &res, &carol_k, NOW + 60, "the epoch certificate: " },
 			{ "may sign", &res, &signing_k, NOW + 60, "key agreement only" },
-			{ "OpenPGP", &res, &pgp, NOW + 60, "not supported" },
+			{ "a certificate called OpenPGP", &res, &pgp, NOW + 60, "without an OpenPGP key" },
 		};
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -470,20 +470,22 @@ answers_with(const char *r, const char *addr, const char *source, const char *fp
 }
 
 static cables_status
-epoch_check_fails(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err)
+epoch_check_fails(void *arg, const char *addr, const char *format, uint8_t digest[32], bool *found, struct cables_err *err)
 {
 	(void)arg;
 	(void)addr;
+	(void)format;
 	(void)digest;
 	*found = false;
 	return cables_fail(err, CABLES_ERR_IO, "keyholder: no answer");
 }
 
 static cables_status
-epoch_check_none(void *arg, const char *addr, uint8_t digest[32], bool *found, struct cables_err *err)
+epoch_check_none(void *arg, const char *addr, const char *format, uint8_t digest[32], bool *found, struct cables_err *err)
 {
 	(void)arg;
 	(void)addr;
+	(void)format;
 	(void)digest;
 	(void)err;
 	*found = false;
