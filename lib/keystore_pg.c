@@ -97,8 +97,10 @@ static const char *const migrations[] = {
 	"  offered_at BIGINT,"
 	"  changes BIGINT NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (address, format));"
-	"CREATE TRIGGER pins_changed AFTER INSERT OR UPDATE OR DELETE ON pins FOR EACH ROW"
-	" EXECUTE FUNCTION cables_notify();",
+	/* Not on every update: each discovery rewrites last_seen, and each NOTIFY drops a cached answer. */
+	"CREATE TRIGGER pins_deleted AFTER DELETE ON pins FOR EACH ROW EXECUTE FUNCTION cables_notify();"
+	"CREATE TRIGGER pins_changed AFTER UPDATE OF fingerprint ON pins FOR EACH ROW"
+	" WHEN (OLD.fingerprint IS DISTINCT FROM NEW.fingerprint) EXECUTE FUNCTION cables_notify();",
 	"CREATE TABLE IF NOT EXISTS held ("
 	"  id TEXT PRIMARY KEY,"
 	"  token TEXT NOT NULL,"
