@@ -517,14 +517,74 @@ pg_close(struct keystore *base)
 	free(s);
 }
 
+/*
+ * url's options as libpq parses them, or NULL.  Also NULL for an '@' in
+ * the path: a password with a '/' in it, which libpq would take for host,
+ * port and dbname and quote in its errors (a '/' must be written %2F).
+ */
+static PQconninfoOption *
+url_parse(const char *url)
+{
+	const char *rest = strstr(url, "://");
+	size_t auth;
+	char *parse_err = NULL;
+	PQconninfoOption *opts;
+
+	if (rest != NULL) {
+		rest += 3;
+		auth = strcspn(rest, "/?#");
+		if (rest[auth] == '/' && memchr(rest + auth, '@', strcspn(rest + auth, "?#")) != NULL)
+			return NULL;
+	}
+	opts = PQconninfoParse(url, &parse_err);
+	PQfreemem(parse_err);
+	return opts;
+}
+
+void
+keystore_pg_redact(const char *url, char *out, size_t outlen)
+{
+	PQconninfoOption *opts = url_parse(url);
+	const char *user = "", *host = "", *port = "", *dbname = "";
+	bool password = false;
+
+	if (opts == NULL) {
+		strlcpy_c(out, "postgresql://(a URL libpq cannot parse)", outlen);
+		return;
+	}
+	for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			dbname = o->val;
+		else if (strcmp(o->keyword, "password") == 0)
+			password = true;
+	}
+	snprintf(out, outlen, "postgresql://%s%s%s%s%s%s/%s", user, password ? ":***" : "",
+	    user[0] != '\0' || password ? "@" : "", host, port[0] != '\0' ? ":" : "", port, dbname);
+	PQconninfoFree(opts);
+}
+
 cables_status
 keystore_pg_open(struct keystore **out, const char *url, bool create, struct cables_err *err)
 {
 	struct pg_store *s;
+	PQconninfoOption *opts;
 	char name[512];
 	cables_status st;
 
 	*out = NULL;
+	/* libpq's parse errors quote the URL, password and all: say only that it failed. */
+	if ((opts = url_parse(url)) == NULL)
+		return cables_fail(err, CABLES_ERR_DB, "key store: KeyStore is not a URL libpq can parse (not shown: it "
+		    "may hold a password; write a '/', '%%' or '@' in it as %%2F, %%25, %%40)");
+	PQconninfoFree(opts);
 	s = xcalloc(1, sizeof(*s));
 	s->ks.ops = &keystore_pg_ops;
 	keystore_spec_redact(url, name, sizeof(name));

@@ -959,15 +959,31 @@ test_spec_redaction_hides_passwords(void **state)
 		{ "/var/lib/cables/keys.db", "/var/lib/cables/keys.db" },
 		{ "postgresql://cables@db.example/cables", "postgresql://cables@db.example/cables" },
 		{ "postgresql://cables:s3cret@db.example:5432/cables", "postgresql://cables:***@db.example:5432/cables" },
-		{ "postgres://u:p%40ss@h/d?sslmode=require", "postgres://u:***@h/d?sslmode=require" },
-		{ "postgresql://h/d?user=u&password=s3cret", "postgresql://h/d?user=u&password=***" },
-		{ "POSTGRESQL://u:a:b@c@h/d", "POSTGRESQL://u:***@h/d" },
+		{ "postgres://u:p%40ss@h/d?sslmode=require", "postgresql://u:***@h/d" },
+		{ "postgresql://h/d?user=u&password=s3cret", "postgresql://u:***@h/d" },
+		/* libpq's errors would quote these whole (bad percent-encoding; a '/' in the password). */
+		{ "postgresql://cables:50%off@h/db", "postgresql://(a URL libpq cannot parse)" },
+		{ "postgresql://cables:Ab/cd+ef@h/db", "postgresql://(a URL libpq cannot parse)" },
+	};
+	static const char *const unparsable[] = {
+		"postgresql://cables:50%off@h/db",
+		"postgresql://cables:Ab/cd+ef@h/db",
 	};
 	char out[256];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		keystore_spec_redact(cases[i].spec, out, sizeof(out));
 		assert_string_equal(out, cases[i].want);
+	}
+	/* Opening one fails without quoting it. */
+	for (size_t i = 0; i < sizeof(unparsable) / sizeof(unparsable[0]); i++) {
+		struct keystore *ks = NULL;
+		struct cables_err err = { "" };
+
+		assert_int_equal(keystore_open(&ks, unparsable[i], true, &err), CABLES_ERR_DB);
+		assert_null(ks);
+		assert_null(strstr(err.msg, "off"));
+		assert_null(strstr(err.msg, "cd+ef"));
 	}
 	assert_true(keystore_spec_is_url("postgres://h/d"));
 	assert_false(keystore_spec_is_url("/postgresql://h/d"));
