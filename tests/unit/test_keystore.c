@@ -1173,6 +1173,30 @@ test_pg_reconnects_after_losing_the_connection(void **state)
 }
 
 /*
+ * A delete run again after its connection was lost that finds nothing may
+ * have deleted it the first time (the reply was lost): outcome unknown,
+ * not "no such key".
+ */
+static void
+test_pg_delete_run_again_is_no_notfound(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	struct cables_err err = { "" };
+	size_t deleted = 7;
+
+	free(pg_exec("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	    " WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+	nanosleep(&ts, NULL);	/* the server ends them a moment after it said it would */
+	assert_int_equal(keystore_delete(ks, "nobody@example.org", NULL, &deleted, &err), CABLES_ERR_DB);
+	assert_non_null(strstr(err.msg, "outcome unknown"));
+	/* On a connection that stays, "no such key" is that. */
+	assert_int_equal(keystore_delete(ks, "nobody@example.org", NULL, &deleted, NULL), CABLES_ERR_NOTFOUND);
+	keystore_close(ks);
+}
+
+/*
  * Downgrade protection (schema 4): a domain remembered, refreshed at most
  * once a minute with first_seen kept; told once until told_before passes;
  * forgotten; key change alerts once per pair; all kept over a reopen.
@@ -1333,6 +1357,7 @@ main(void)
 		PG(test_pg_password_never_in_a_message),
 		PG(test_pg_deletes_and_pins_are_told_to_other_handles),
 		PG(test_pg_reconnects_after_losing_the_connection),
+		PG(test_pg_delete_run_again_is_no_notfound),
 	};
 	int failed;
 
