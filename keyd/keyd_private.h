@@ -56,6 +56,7 @@ struct pos_entry {
 struct keyd_verdict {
 	enum keyd_outcome outcome;
 	bool key_change;	/* a key change held back by On-KeyChange: its action decides, not DowngradeMemory */
+	bool found;		/* discovery stored keys: the store must answer with them, never "no key" */
 	char reason[CABLES_ERR_MAX + 192];
 };
 

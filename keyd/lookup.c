@@ -198,15 +198,18 @@ key_line(const char *norm, const struct key_record *r, bool answer, struct buf *
 	return true;
 }
 
-/* Is r the pinned key of its address and format? */
+/* Is r the pinned key of its address and format?  *failed (err) when the store could not say. */
 static bool
-pinned(struct keyd *k, const char *norm, const struct key_record *r)
+pinned(struct keyd *k, const char *norm, const struct key_record *r, bool *failed, struct cables_err *err)
 {
 	struct key_pin p;
+	cables_status st;
 	bool is;
 
-	if (keystore_pin_get(k->ks, norm, r->format, &p, NULL) != CABLES_OK)
+	if ((st = keystore_pin_get(k->ks, norm, r->format, &p, err)) != CABLES_OK) {
+		*failed |= st != CABLES_ERR_NOTFOUND;
 		return false;
+	}
 	is = strcmp(p.fingerprint, r->fingerprint) == 0;
 	key_pin_release(&p);
 	return is;
@@ -276,7 +279,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 	size_t n = 0;
 	int fresh = -1;
 	time_t since = 0;
-	bool peer_answered = false;
+	bool peer_answered = false, pin_failed = false;
 
 	if (keystore_lookup(k->ks, norm, NULL, &keys, &err) != CABLES_OK) {
 		if (answer != NULL) {
@@ -291,7 +294,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 		bool harvested = strcmp(r->source, "harvested") == 0;
 		char why[CABLES_ERR_MAX];
 
-		if (harvested != (rank == STORE_HARVESTED) || (harvested && !pinned(k, norm, r)))
+		if (harvested != (rank == STORE_HARVESTED) || (harvested && !pinned(k, norm, r, &pin_failed, &err)))
 			continue;
 		if (discovered && fresh < 0)
 			fresh = keyd_cache_fresh(k, norm, now, &since);
@@ -309,6 +312,10 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 		n++;
 	}
 	key_list_release(&keys);
+	if (pin_failed && n == 0 && answer != NULL) {
+		answer->store_failed = true;
+		strlcpy_c(answer->why, err.msg, sizeof(answer->why));
+	}
 	if (peer_answered)
 		n += peer_epoch_line(k, c, norm, since, now, out);
 	return n;
@@ -423,6 +430,7 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 	keyd_sanitize(d.reason);
 	keyd_cache_remember(&d);
 	note_unanswered(k, c, &d);
+	v->found = d.any;
 	if (!d.any && d.held.action != ACTION_ACCEPT) {
 		keyd_sanitize(d.held.why);
 		v->outcome = d.held.action == ACTION_REJECT ? KEYD_OUTCOME_REJECT : KEYD_OUTCOME_TEMPFAIL;
@@ -449,10 +457,17 @@ discover(struct keyd *k, struct keyd_conf *c, const char *norm, const char *cons
 static bool
 harvested_keys(struct keyd *k, struct keyd_conf *c, const char *norm, time_t now, struct buf *out)
 {
-	if (store_keys(k, c, norm, STORE_HARVESTED, now, out, &(struct answered){ false }) == 0)
+	struct answered harvested = { false };
+
+	if (store_keys(k, c, norm, STORE_HARVESTED, now, out, &harvested) > 0) {
+		keyd_count(k, &k->from_harvest);
+		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
+		return true;
+	}
+	if (!harvested.store_failed)
 		return false;
-	keyd_count(k, &k->from_harvest);
-	answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
+	keyd_count(k, &k->tempfail);
+	answer(out, norm, KEYD_OUTCOME_TEMPFAIL, harvested.why);
 	return true;
 }
 
@@ -516,7 +531,7 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 		v = f->verdict;
 	} else {
 		v.outcome = KEYD_OUTCOME_TEMPFAIL;
-		v.key_change = false;
+		v.key_change = v.found = false;
 		snprintf(v.reason, sizeof(v.reason), "the DNS lookup under way took longer than LookupTimeout");
 	}
 	keyd_flight_leave(k, f);
@@ -526,6 +541,16 @@ keyd_lookup(struct keyd *k, const char *addr, const char *const *others, size_t 
 			keyd_downgrade_seen(k, c, norm, held.proof, now);
 		keyd_count(k, &k->from_dns);
 		answer(out, norm, KEYD_OUTCOME_FOUND, NULL);
+		goto out;
+	}
+	/*
+	 * Keys discovery stored and the store does not give back (it failed, or
+	 * a NOTIFY dropped their cache entry in between) are no "no key" either.
+	 */
+	if (held.store_failed || v.found) {
+		keyd_count(k, &k->tempfail);
+		answer(out, norm, KEYD_OUTCOME_TEMPFAIL, held.store_failed ? held.why :
+		    "the keys discovery found are not in the key store any more");
 		goto out;
 	}
 	/* Never after a failure (bogus, no answer, a key server down): see harvested_keys(). */

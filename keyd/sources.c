@@ -26,28 +26,46 @@
 #include "keyd_private.h"
 #include "keydstats.h"
 
-/* Put r into the store; a failure is logged (the lookup then answers from what the store has). */
-static bool
-put(struct keyd *k, const struct key_record *r, time_t now)
-{
-	struct cables_err err;
-
-	if (keystore_put(k->ks, r, now, &err) == CABLES_OK)
-		return true;
-	log_warnx("keyd: cannot store the %s key of %s found in DNS: %s", r->format, r->address, err.msg);
-	return false;
-}
-
 /*
  * The fingerprints of the keys one answer (DNS, a key server) gave, kept to
  * tell which stored ones the source no longer has; held, if not NULL, gets
- * a key change that was held back.
+ * a key change that was held back.  store_failed: a key could not be
+ * stored (store_why), so the answer is not known to the store: the lookup
+ * fails temporarily (store_failed()) and nothing is deleted on its account.
  */
 struct kept {
 	char fpr[8][65];
 	size_t n;
 	struct held *held;
+	bool store_failed;
+	char store_why[CABLES_ERR_MAX];
 };
+
+/* Put r into the store; a failure is logged and noted in kept. */
+static bool
+put(struct keyd *k, const struct key_record *r, time_t now, struct kept *kept)
+{
+	struct cables_err err;
+
+	if (keystore_put(k->ks, r, now, &err) == CABLES_OK)
+		return true;
+	log_warnx("keyd: cannot store the %s key of %s found by discovery: %s", r->format, r->address, err.msg);
+	kept->store_failed = true;
+	snprintf(kept->store_why, sizeof(kept->store_why), "cannot store a key found: %.200s", err.msg);
+	return false;
+}
+
+/* A key found could not be stored: a temporary failure, never cached as "no key". */
+static void
+store_failed(struct discovery *d, const struct kept *kept)
+{
+	if (!kept->store_failed)
+		return;
+	d->tempfail = true;
+	d->cacheable = false;
+	d->proven_none = false;
+	snprintf(d->reason, sizeof(d->reason), "%s", kept->store_why);
+}
 
 /* Store discovered key r (pins permitting) and keep its fingerprint; one discovery at a time decides pins. */
 static void
@@ -56,7 +74,7 @@ keep(struct keyd *k, struct keyd_conf *c, const struct key_record *r, time_t now
 	bool ok;
 
 	pthread_mutex_lock(&k->pin_lock);
-	ok = keyd_pin_check(k, c, r, now, kept->held) && put(k, r, now);
+	ok = keyd_pin_check(k, c, r, now, kept->held) && put(k, r, now, kept);
 	pthread_mutex_unlock(&k->pin_lock);
 	if (ok && kept->n < 8)
 		strlcpy_c(kept->fpr[kept->n++], r->fingerprint, 65);
@@ -143,7 +161,7 @@ forget_replaced(struct keyd *k, const char *norm, const char *format, const char
 {
 	struct key_list keys;
 
-	if (keystore_lookup(k->ks, norm, format, &keys, NULL) != CABLES_OK)
+	if (kept->store_failed || keystore_lookup(k->ks, norm, format, &keys, NULL) != CABLES_OK)
 		return;
 	for (size_t i = 0; i < keys.count; i++) {
 		const struct key_record *r = &keys.items[i];
@@ -364,6 +382,8 @@ ask_peer(struct discovery *d)
 	} else if (po.status == PEER_ANSWERED) {
 		snprintf(d->reason, sizeof(d->reason), "key server of %s: %s", domain, why[0] != '\0' ? why : "no key for this address");
 	}
+	store_failed(d, &kept[0]);
+	store_failed(d, &kept[1]);
 	for (size_t i = 0; i < nn; i++)
 		free(normed[i]);
 	peer_outcome_release(&po);
@@ -516,6 +536,7 @@ source_dns(struct discovery *d, enum dns_key_type type)
 		    why[0] != '\0' ? why : a.reason);
 		d->best = rank;
 	}
+	store_failed(d, &kept);
 	dns_answer_release(&a);
 }
 
@@ -560,6 +581,7 @@ source_wkd(struct discovery *d)
 			log_info("keyd: %s: OpenPGP key from the Web Key Directory", d->norm);
 		}
 		forget_replaced(d->k, d->norm, "pgp", "wkd", &kept);
+		store_failed(d, &kept);
 	}
 }
 

@@ -24,34 +24,10 @@ keystore_spec_is_url(const char *spec)
 void
 keystore_spec_redact(const char *spec, char *out, size_t outlen)
 {
-	const char *rest, *at, *colon;
-
-	if (!keystore_spec_is_url(spec)) {
+	if (keystore_spec_is_url(spec))
+		keystore_pg_redact(spec, out, outlen);
+	else
 		strlcpy_c(out, spec, outlen);
-		return;
-	}
-	rest = strstr(spec, "://") + 3;
-	/* user:password@host: the userinfo ends at the last '@' before the path. */
-	at = NULL;
-	for (const char *p = rest; *p != '\0' && *p != '/' && *p != '?'; p++)
-		if (*p == '@')
-			at = p;
-	colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
-	if (colon == NULL) {
-		/* A password may also come as a query parameter. */
-		const char *q = strcasestr(spec, "password=");
-
-		strlcpy_c(out, spec, outlen);
-		if (q != NULL && (size_t)(q - spec) + 9 < outlen)
-			strlcpy_c(out + (q - spec) + 9, "***", outlen - (size_t)(q - spec) - 9);
-		return;
-	}
-	snprintf(out, outlen, "%.*s***%s", (int)(colon + 1 - spec), spec, at);
-	if (strcasestr(out, "password=") != NULL) {
-		char *q = strcasestr(out, "password=");
-
-		strlcpy_c(q + 9, "***", outlen - (size_t)(q + 9 - out));
-	}
 }
 
 cables_status

@@ -71,6 +71,11 @@ cables_status keystore_sqlite_open(struct keystore **ks, const char *path, bool 
     struct cables_err *err);
 cables_status keystore_pg_open(struct keystore **ks, const char *url, bool create,
     struct cables_err *err);
+/*
+ * url for logs: rebuilt from what libpq parses (user, host, port, dbname,
+ * "***" for a password), never libpq's own text, which may quote it.
+ */
+void keystore_pg_redact(const char *url, char *out, size_t outlen);
 
 /*
  * Shared by the backends: the SQL names of the epoch sources, and the

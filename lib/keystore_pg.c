@@ -12,7 +12,7 @@
  * so running one twice never stores a key twice.
  *
  * Changes: triggers NOTIFY channel cables_keystore with the address of a
- * deleted key or a changed pin; keystore_changes_take() hands them out
+ * deleted key or a pin deleted or moved; keystore_changes_take() hands them out
  * once the handle LISTENs (its first call does).
  */
 #include "autoconfig.h"
@@ -43,6 +43,8 @@ struct pg_link {
 	bool busy;		/* taken by a thread (pool) */
 	bool listening;		/* LISTEN asked for: renewed on each reconnect */
 	bool reconnected;	/* notifications may have been missed */
+	bool in_tx;		/* in a transaction: a lost connection is a failure, never reconnected under it */
+	bool retried;		/* pg_run's statement ran again after the connection was lost under it */
 };
 
 #define POOL 4
@@ -59,9 +61,15 @@ struct pg_store {
 	/* Under lock: after a failed connect, others fail at once until then (a server that drops packets). */
 	struct timespec retry_at;
 	char down[CABLES_ERR_MAX];
+	/* watch_lock: the next reconnect of watch, backed off so keyd's main loop is not held in connects. */
+	struct timespec watch_retry_at;
+	int watch_backoff_s;
 };
 
 #define RETRY_MS 1000
+#define WATCH_BACKOFF_MAX_S 16
+/* How long a thread waits for one of the POOL connections before it fails. */
+#define LINK_WAIT_S 10
 
 /*
  * Migrations from version i to i+1, as in keystore_sqlite.c; index 0 also
@@ -97,8 +105,10 @@ static const char *const migrations[] = {
 	"  offered_at BIGINT,"
 	"  changes BIGINT NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (address, format));"
-	"CREATE TRIGGER pins_changed AFTER INSERT OR UPDATE OR DELETE ON pins FOR EACH ROW"
-	" EXECUTE FUNCTION cables_notify();",
+	/* Not on every update: each discovery rewrites last_seen, and each NOTIFY drops a cached answer. */
+	"CREATE TRIGGER pins_deleted AFTER DELETE ON pins FOR EACH ROW EXECUTE FUNCTION cables_notify();"
+	"CREATE TRIGGER pins_changed AFTER UPDATE OF fingerprint ON pins FOR EACH ROW"
+	" WHEN (OLD.fingerprint IS DISTINCT FROM NEW.fingerprint) EXECUTE FUNCTION cables_notify();",
 	"CREATE TABLE IF NOT EXISTS held ("
 	"  id TEXT PRIMARY KEY,"
 	"  token TEXT NOT NULL,"
@@ -157,9 +167,14 @@ quiet(void *arg, const char *message)
 static cables_status
 pg_connect(struct pg_store *s, struct pg_link *l, struct cables_err *err)
 {
-	/* The URL's own connect_timeout wins: expand_dbname applies it after ours. */
-	const char *const keys[] = { "connect_timeout", "dbname", NULL };
-	const char *const values[] = { "3", s->url, NULL };
+	/*
+	 * Bounds on a database that stalls or a network that drops packets:
+	 * the URL's own settings win (expand_dbname applies them after ours).
+	 */
+	const char *const keys[] = { "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL };
+	const char *const values[] = { "3", "1", "30", "10", "3", "15000", "-c statement_timeout=15000", s->url,
+	    NULL };
 	PGresult *res;
 
 	struct timespec now;
@@ -217,12 +232,19 @@ pg_connect(struct pg_store *s, struct pg_link *l, struct cables_err *err)
 	return CABLES_OK;
 }
 
-/* A connection of the pool for this thread alone: a connected one if one is free. */
+/*
+ * A connection of the pool for this thread alone: a connected one if one
+ * is free; NULL when none was freed within LINK_WAIT_S (statements that
+ * stall hold them all: pg_run() then fails).
+ */
 static struct pg_link *
 link_take(struct pg_store *s)
 {
 	struct pg_link *l = NULL;
+	struct timespec until;
 
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += LINK_WAIT_S;
 	pthread_mutex_lock(&s->lock);
 	for (;;) {
 		for (int i = 0; i < POOL && l == NULL; i++)
@@ -231,11 +253,11 @@ link_take(struct pg_store *s)
 		for (int i = 0; i < POOL && l == NULL; i++)
 			if (!s->pool[i].busy)
 				l = &s->pool[i];
-		if (l != NULL)
+		if (l != NULL || pthread_cond_timedwait(&s->freed, &s->lock, &until) != 0)
 			break;
-		pthread_cond_wait(&s->freed, &s->lock);
 	}
-	l->busy = true;
+	if (l != NULL)
+		l->busy = true;
 	pthread_mutex_unlock(&s->lock);
 	return l;
 }
@@ -243,6 +265,8 @@ link_take(struct pg_store *s)
 static void
 link_give(struct pg_store *s, struct pg_link *l)
 {
+	if (l == NULL)
+		return;
 	pthread_mutex_lock(&s->lock);
 	l->busy = false;
 	pthread_cond_signal(&s->freed);
@@ -293,14 +317,21 @@ pg_run(struct pg_store *s, struct pg_link *l, const char *sql, int n, const char
 	cables_status st;
 
 	*out = NULL;
+	if (l == NULL)
+		return cables_fail(err, CABLES_ERR_DB, "key store %s: %s: no connection was free within %d s", s->ks.name,
+		    what, LINK_WAIT_S);
 	for (int i = 0; i < n; i++)
 		formats[i] = lens != NULL && lens[i] != 0;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		PGresult *res;
 		ExecStatusType rs;
 
+		/* A transaction does not survive its connection: never run its statements on a new one. */
+		if (l->in_tx && (attempt > 0 || l->conn == NULL || PQstatus(l->conn) != CONNECTION_OK))
+			return pg_fail(s, l, err, what, NULL);
 		if ((st = pg_connect(s, l, err)) != CABLES_OK)
 			return st;
+		l->retried = attempt > 0;
 		if ((q = statement(l, sql, n)) >= 0) {
 			snprintf(name, sizeof(name), "s%d", q);
 			res = PQexecPrepared(l->conn, name, n, values, lens, formats, 1);
@@ -418,6 +449,10 @@ change_rows(struct pg_store *s, const char *sql, int n, const char *const *value
 	l = link_take(s);
 	if ((st = pg_run(s, l, sql, n, values, lens, what, &res, err)) == CABLES_OK && changed != NULL)
 		*changed = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	/* The first run may have changed them before its reply was lost: not "none". */
+	if (st == CABLES_OK && changed != NULL && *changed == 0 && l->retried)
+		st = cables_fail(err, CABLES_ERR_DB, "key store %s: %s: the connection was lost before the reply, and "
+		    "run again it changed nothing: outcome unknown", s->ks.name, what);
 	PQclear(res);
 	link_give(s, l);
 	return st;
@@ -431,7 +466,9 @@ migrate(struct pg_store *s, struct cables_err *err)
 	cables_status st;
 	int version;
 
-	l = link_take(s);
+	if ((l = link_take(s)) == NULL)
+		return cables_fail(err, CABLES_ERR_DB, "key store %s: no connection was free within %d s", s->ks.name,
+		    LINK_WAIT_S);
 	/*
 	 * The schema as this program wants it: no DDL, no lock.  Daemons whose
 	 * roles may not CREATE (README, "A key store shared by several MTAs")
@@ -451,6 +488,7 @@ migrate(struct pg_store *s, struct cables_err *err)
 	if ((st = pg_run(s, l, "BEGIN", 0, NULL, NULL, "starting the schema check", &res, err)) != CABLES_OK)
 		goto unlock;
 	PQclear(res);
+	l->in_tx = true;
 	if ((st = pg_run(s, l, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", 0, NULL, NULL,
 	    "locking for schema check", &res, err)) != CABLES_OK)
 		goto out;
@@ -482,6 +520,9 @@ migrate(struct pg_store *s, struct cables_err *err)
 			st = pg_fail(s, l, err, what, res);
 		}
 		PQclear(res);
+		/* A failed migration writes no new version (the transaction is rolled back anyway). */
+		if (st != CABLES_OK)
+			break;
 		snprintf(set, sizeof(set), "DELETE FROM cables_schema; INSERT INTO cables_schema VALUES (%d)",
 		    version + 1);
 		res = PQexec(l->conn, set);
@@ -494,6 +535,7 @@ out:
 	if (st == CABLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK)
 		st = pg_fail(s, l, err, "committing the schema", res);
 	PQclear(res);
+	l->in_tx = false;
 unlock:
 	link_give(s, l);
 	return st;
@@ -515,14 +557,74 @@ pg_close(struct keystore *base)
 	free(s);
 }
 
+/*
+ * url's options as libpq parses them, or NULL.  Also NULL for an '@' in
+ * the path: a password with a '/' in it, which libpq would take for host,
+ * port and dbname and quote in its errors (a '/' must be written %2F).
+ */
+static PQconninfoOption *
+url_parse(const char *url)
+{
+	const char *rest = strstr(url, "://");
+	size_t auth;
+	char *parse_err = NULL;
+	PQconninfoOption *opts;
+
+	if (rest != NULL) {
+		rest += 3;
+		auth = strcspn(rest, "/?#");
+		if (rest[auth] == '/' && memchr(rest + auth, '@', strcspn(rest + auth, "?#")) != NULL)
+			return NULL;
+	}
+	opts = PQconninfoParse(url, &parse_err);
+	PQfreemem(parse_err);
+	return opts;
+}
+
+void
+keystore_pg_redact(const char *url, char *out, size_t outlen)
+{
+	PQconninfoOption *opts = url_parse(url);
+	const char *user = "", *host = "", *port = "", *dbname = "";
+	bool password = false;
+
+	if (opts == NULL) {
+		strlcpy_c(out, "postgresql://(a URL libpq cannot parse)", outlen);
+		return;
+	}
+	for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+		else if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			dbname = o->val;
+		else if (strcmp(o->keyword, "password") == 0)
+			password = true;
+	}
+	snprintf(out, outlen, "postgresql://%s%s%s%s%s%s/%s", user, password ? ":***" : "",
+	    user[0] != '\0' || password ? "@" : "", host, port[0] != '\0' ? ":" : "", port, dbname);
+	PQconninfoFree(opts);
+}
+
 cables_status
 keystore_pg_open(struct keystore **out, const char *url, bool create, struct cables_err *err)
 {
 	struct pg_store *s;
+	PQconninfoOption *opts;
 	char name[512];
 	cables_status st;
 
 	*out = NULL;
+	/* libpq's parse errors quote the URL, password and all: say only that it failed. */
+	if ((opts = url_parse(url)) == NULL)
+		return cables_fail(err, CABLES_ERR_DB, "key store: KeyStore is not a URL libpq can parse (not shown: it "
+		    "may hold a password; write a '/', '%%' or '@' in it as %%2F, %%25, %%40)");
+	PQconninfoFree(opts);
 	s = xcalloc(1, sizeof(*s));
 	s->ks.ops = &keystore_pg_ops;
 	keystore_spec_redact(url, name, sizeof(name));
@@ -809,13 +911,29 @@ pg_changes_take(struct keystore *base, keystore_change_fn *fn, void *arg, struct
 	if (w->conn != NULL && PQstatus(w->conn) == CONNECTION_OK)
 		(void)PQconsumeInput(w->conn);	/* a failure shows in the status */
 	if (w->conn == NULL || PQstatus(w->conn) != CONNECTION_OK) {
+		struct timespec now;
+
 		/* Gone (or never there): reconnect now, so that the next change is heard. */
 		if (w->conn != NULL) {
 			PQfinish(w->conn);
 			w->reconnected = true;
 		}
 		w->conn = NULL;
-		st = pg_connect(s, w, err);
+		/* Each try may take connect_timeout: back off (1, 2, 4 ... 16 s) so the caller's loop runs between. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (s->watch_backoff_s > 0 && now.tv_sec < s->watch_retry_at.tv_sec)
+			st = cables_fail(err, CABLES_ERR_DB, "key store %s: not listening for changes (reconnecting)",
+			    s->ks.name);
+		else if ((st = pg_connect(s, w, err)) == CABLES_OK)
+			s->watch_backoff_s = 0;
+		else {
+			s->watch_backoff_s = s->watch_backoff_s == 0 ? 1 : s->watch_backoff_s * 2;
+			if (s->watch_backoff_s > WATCH_BACKOFF_MAX_S)
+				s->watch_backoff_s = WATCH_BACKOFF_MAX_S;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			s->watch_retry_at = now;
+			s->watch_retry_at.tv_sec += s->watch_backoff_s;
+		}
 	}
 	all = w->reconnected && st == CABLES_OK;
 	if (all)

@@ -959,15 +959,31 @@ test_spec_redaction_hides_passwords(void **state)
 		{ "/var/lib/cables/keys.db", "/var/lib/cables/keys.db" },
 		{ "postgresql://cables@db.example/cables", "postgresql://cables@db.example/cables" },
 		{ "postgresql://cables:s3cret@db.example:5432/cables", "postgresql://cables:***@db.example:5432/cables" },
-		{ "postgres://u:p%40ss@h/d?sslmode=require", "postgres://u:***@h/d?sslmode=require" },
-		{ "postgresql://h/d?user=u&password=s3cret", "postgresql://h/d?user=u&password=***" },
-		{ "POSTGRESQL://u:a:b@c@h/d", "POSTGRESQL://u:***@h/d" },
+		{ "postgres://u:p%40ss@h/d?sslmode=require", "postgresql://u:***@h/d" },
+		{ "postgresql://h/d?user=u&password=s3cret", "postgresql://u:***@h/d" },
+		/* libpq's errors would quote these whole (bad percent-encoding; a '/' in the password). */
+		{ "postgresql://cables:50%off@h/db", "postgresql://(a URL libpq cannot parse)" },
+		{ "postgresql://cables:Ab/cd+ef@h/db", "postgresql://(a URL libpq cannot parse)" },
+	};
+	static const char *const unparsable[] = {
+		"postgresql://cables:50%off@h/db",
+		"postgresql://cables:Ab/cd+ef@h/db",
 	};
 	char out[256];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		keystore_spec_redact(cases[i].spec, out, sizeof(out));
 		assert_string_equal(out, cases[i].want);
+	}
+	/* Opening one fails without quoting it. */
+	for (size_t i = 0; i < sizeof(unparsable) / sizeof(unparsable[0]); i++) {
+		struct keystore *ks = NULL;
+		struct cables_err err = { "" };
+
+		assert_int_equal(keystore_open(&ks, unparsable[i], true, &err), CABLES_ERR_DB);
+		assert_null(ks);
+		assert_null(strstr(err.msg, "off"));
+		assert_null(strstr(err.msg, "cd+ef"));
 	}
 	assert_true(keystore_spec_is_url("postgres://h/d"));
 	assert_false(keystore_spec_is_url("/postgresql://h/d"));
@@ -1072,7 +1088,25 @@ test_pg_password_never_in_a_message(void **state)
 	free(url);
 }
 
-/* What one handle deletes, another that listens hears of (keyd's caches follow it). */
+/* Take b's notifications until addr is heard of: up to 2 s of 20 ms polls (NOTIFY is delivered at commit). */
+static void
+hear_of(struct keystore *b, struct heard *h, const char *addr)
+{
+	for (int i = 0; i < 100 && !heard_of(h, addr); i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		assert_int_equal(keystore_changes_take(b, hear, h, NULL), CABLES_OK);
+		nanosleep(&ts, NULL);
+	}
+	assert_true(heard_of(h, addr));
+}
+
+/*
+ * What one handle deletes, or a pin that moves to another key, another that
+ * listens hears of (keyd's caches follow it); a new pin, or one whose
+ * last_seen a discovery refreshes, is not told (each NOTIFY drops cached
+ * answers, and any discovery refreshes a pin).
+ */
 static void
 test_pg_deletes_and_pins_are_told_to_other_handles(void **state)
 {
@@ -1080,28 +1114,29 @@ test_pg_deletes_and_pins_are_told_to_other_handles(void **state)
 	struct keystore *a = open_store(fx->path, true), *b = open_store(fx->path, true);
 	struct heard h = { .n = 0 };
 	struct key_pin pin = { .address = "pat@example.org", .format = "smime", .source = "dns-smimea" };
-	struct key_record r;
+	struct key_record r, other;
 	size_t deleted;
 
 	assert_int_equal(keystore_changes_take(b, hear, &h, NULL), CABLES_OK);
 	assert_true(keystore_changes_fd(b) >= 0);
 	assert_int_equal(h.n, 0);
 	make_record(&r, "kim@example.org", "smime", 80, NOW + 10, false);
+	make_record(&other, "pat@example.org", "smime", 81, NOW + 10, false);
 	put(a, &r, NOW);
 	strlcpy_c(pin.fingerprint, r.fingerprint, sizeof(pin.fingerprint));
 	assert_int_equal(keystore_pin_set(a, &pin, NULL), CABLES_OK);
+	pin.last_seen = NOW + 5;
+	assert_int_equal(keystore_pin_set(a, &pin, NULL), CABLES_OK);
 	assert_int_equal(keystore_delete(a, "kim@example.org", NULL, &deleted, NULL), CABLES_OK);
-	/* Bounded: NOTIFY is delivered at commit; give it up to 2 s of 20 ms polls. */
-	for (int i = 0; i < 100 && !(heard_of(&h, "kim@example.org") && heard_of(&h, "pat@example.org")); i++) {
-		struct timespec ts = { 0, 20 * 1000 * 1000 };
-
-		assert_int_equal(keystore_changes_take(b, hear, &h, NULL), CABLES_OK);
-		nanosleep(&ts, NULL);
-	}
-	assert_true(heard_of(&h, "kim@example.org"));
-	assert_true(heard_of(&h, "pat@example.org"));
+	/* Notifications come in commit order: by the delete's, the pin's would have come. */
+	hear_of(b, &h, "kim@example.org");
+	assert_false(heard_of(&h, "pat@example.org"));
+	strlcpy_c(pin.fingerprint, other.fingerprint, sizeof(pin.fingerprint));
+	assert_int_equal(keystore_pin_set(a, &pin, NULL), CABLES_OK);
+	hear_of(b, &h, "pat@example.org");
 	assert_false(h.all);
 	key_record_release(&r);
+	key_record_release(&other);
 	keystore_close(a);
 	keystore_close(b);
 }
@@ -1134,6 +1169,30 @@ test_pg_reconnects_after_losing_the_connection(void **state)
 	}
 	assert_true(h.all);
 	key_record_release(&r);
+	keystore_close(ks);
+}
+
+/*
+ * A delete run again after its connection was lost that finds nothing may
+ * have deleted it the first time (the reply was lost): outcome unknown,
+ * not "no such key".
+ */
+static void
+test_pg_delete_run_again_is_no_notfound(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	struct cables_err err = { "" };
+	size_t deleted = 7;
+
+	free(pg_exec("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	    " WHERE datname = current_database() AND pid <> pg_backend_pid()"));
+	nanosleep(&ts, NULL);	/* the server ends them a moment after it said it would */
+	assert_int_equal(keystore_delete(ks, "nobody@example.org", NULL, &deleted, &err), CABLES_ERR_DB);
+	assert_non_null(strstr(err.msg, "outcome unknown"));
+	/* On a connection that stays, "no such key" is that. */
+	assert_int_equal(keystore_delete(ks, "nobody@example.org", NULL, &deleted, NULL), CABLES_ERR_NOTFOUND);
 	keystore_close(ks);
 }
 
@@ -1298,6 +1357,7 @@ main(void)
 		PG(test_pg_password_never_in_a_message),
 		PG(test_pg_deletes_and_pins_are_told_to_other_handles),
 		PG(test_pg_reconnects_after_losing_the_connection),
+		PG(test_pg_delete_run_again_is_no_notfound),
 	};
 	int failed;
 

@@ -11,7 +11,9 @@
  * with the evidence of keyd/unresponsive.h: not when another lookup there
  * got an answer meanwhile (slow, not dead), not when the resolver's probe
  * goes unanswered (the resolver, not the domain); a bogus answer marks
- * nothing; an answer clears the mark.
+ * nothing; an answer clears the mark.  Keys discovery stored that the
+ * store does not give back (a NOTIFY dropped their cache entry, the store
+ * failed) are a temporary failure, never "no key".
  */
 #include "autoconfig.h"
 
@@ -34,6 +36,7 @@
 #include "exchange.h"
 #include "keyd_private.h"
 #include "keystore.h"
+#include "keystore_backend.h"
 #include "lookup.h"
 #include "pins.h"
 #include "smime.h"
@@ -167,7 +170,56 @@ static const struct discovery_source unanswered_sources[] = { { "unanswered", fa
 static const struct discovery_source bogus_sources[] = { { "bogus", fake_bogus } };
 static const struct discovery_source answered_sources[] = { { "none", fake_none_answered } };
 static const struct discovery_source slow_domain_sources[] = { { "slow domain", fake_slow_domain } };
+/*
+ * A store whose reads fail once failing_reads is set (PostgreSQL gone in
+ * the middle of a lookup), and whose next read, once notified is set, comes
+ * after a NOTIFY for its address (keyd_store_changed() on keyd's main thread).
+ */
+static struct keystore_ops flaky_ops;
+static bool failing_reads;
+static struct keyd *notified;
+
+static cables_status
+flaky_lookup(struct keystore *ks, const char *addr, const char *format, struct key_list *out, struct cables_err *err)
+{
+	if (failing_reads)
+		return cables_fail(err, CABLES_ERR_DB, "key store %s: connection lost", ks->name);
+	if (notified != NULL) {
+		keyd_store_changed(notified, addr);
+		notified = NULL;
+	}
+	return keystore_sqlite_ops.lookup(ks, addr, format, out, err);
+}
+
+static void
+flaky_store(struct keyd *k)
+{
+	flaky_ops = keystore_sqlite_ops;
+	flaky_ops.lookup = flaky_lookup;
+	k->ks->ops = &flaky_ops;
+	failing_reads = false;
+	notified = NULL;
+}
+
+/* Like fake_dnssec, and a NOTIFY for the address arrives before keyd reads the store again. */
+static void
+fake_dnssec_notified(struct discovery *d)
+{
+	fake_dnssec(d);
+	notified = d->k;
+}
+
+/* Discovery finds no key, and the store fails from then on. */
+static void
+fake_none_store_fails(struct discovery *d)
+{
+	fake_none(d);
+	failing_reads = true;
+}
+
 static const struct discovery_source dnssec_sources[] = { { "dnssec", fake_dnssec } };
+static const struct discovery_source notified_sources[] = { { "dnssec, notified", fake_dnssec_notified } };
+static const struct discovery_source store_fails_sources[] = { { "none, store fails", fake_none_store_fails } };
 static const struct discovery_source none_sources[] = { { "none", fake_none } };
 static const struct discovery_source failing_sources[] = { { "tempfail", fake_tempfail }, { "after", fake_after } };
 static const struct discovery_source slow_sources[] = { { "slow", fake_slow } };
@@ -721,6 +773,46 @@ test_harvested_key_is_no_fallback_on_failure(void **state)
 	free_keyd(k);
 }
 
+/*
+ * A NOTIFY between discovery and keyd's second read of the store drops the
+ * positive cache entry of the key just found: the answer is a temporary
+ * failure, never "no key" (plaintext to whom the policy says encrypt).
+ */
+static void
+test_notify_after_discovery_is_no_none(void **state)
+{
+	struct keyd *k = new_keyd();
+	char *r;
+
+	published = cert_for("ida@i.test");
+	flaky_store(k);
+	keyd_set_sources(k, notified_sources, 1);
+	r = lookup(k, "ida@i.test");
+	assert_string_equal(r, "result=ida@i.test tempfail reason=the keys discovery found are not in the key store any "
+	    "more\n");
+	free(r);
+	X509_free(published);
+	free_keyd(k);
+}
+
+/* The store fails after its first read: the lookup fails temporarily, never "no key". */
+static void
+test_store_failure_after_discovery_is_tempfail(void **state)
+{
+	struct keyd *k = new_keyd();
+	char *r;
+
+	flaky_store(k);
+	keyd_set_sources(k, store_fails_sources, 1);
+	memset(calls, 0, sizeof(calls));
+	r = lookup(k, "jo@j.test");
+	assert_non_null(strstr(r, "result=jo@j.test tempfail reason="));
+	assert_non_null(strstr(r, "connection lost"));
+	free(r);
+	failing_reads = false;
+	free_keyd(k);
+}
+
 /* A key held locally (imported) is answered from the store, without discovery; a harvested one beside it is not. */
 static void
 test_held_key_is_answered_without_discovery(void **state)
@@ -772,6 +864,8 @@ main(void)
 		cmocka_unit_test(test_harvested_key_answers_when_discovery_finds_none),
 		cmocka_unit_test(test_harvested_key_is_no_fallback_on_failure),
 		cmocka_unit_test(test_held_key_is_answered_without_discovery),
+		cmocka_unit_test(test_notify_after_discovery_is_no_none),
+		cmocka_unit_test(test_store_failure_after_discovery_is_tempfail),
 		cmocka_unit_test(test_unanswered_domain_is_marked),
 		cmocka_unit_test(test_marked_domain_is_retested),
 		cmocka_unit_test(test_no_mark_without_evidence),
