@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -498,6 +499,38 @@ test_notice_refuses_what_is_not_an_address(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/sendmail"));
 }
 
+/* A MailCommand that never ends (a sendmail retrying a read-only maildrop) is killed at the deadline. */
+static void
+test_a_mail_command_that_hangs_is_killed_at_the_deadline(void **state)
+{
+	char dir[] = "/tmp/test_hold.XXXXXX", *script, *command;
+	struct cables_err err;
+	struct timespec t0, t1;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	script = xasprintf("%s/hang", dir);
+	f = fopen(script, "w");
+	assert_non_null(f);
+	/* Its child keeps the group alive too: the whole group goes. */
+	fprintf(f, "#!/bin/sh\nsleep 30 &\nwait\n");
+	fclose(f);
+	chmod(script, 0755);
+	command = xasprintf("%s", script);
+	notice_set_deadline(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(notice_send(command, "a@b.test", "s", "t", &err), CABLES_ERR_IO);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	notice_set_deadline(0);
+	assert_true(t1.tv_sec - t0.tv_sec < 10);
+	assert_non_null(strstr(err.msg, "did not finish"));
+	unlink(script);
+	rmdir(dir);
+	free(script);
+	free(command);
+}
+
 int
 main(void)
 {
@@ -510,6 +543,7 @@ main(void)
 		cmocka_unit_test(test_hold_time_returns_a_dsn_naming_the_recipient),
 		cmocka_unit_test(test_a_claimed_record_is_left_to_its_claimant),
 		cmocka_unit_test(test_notice_refuses_what_is_not_an_address),
+		cmocka_unit_test(test_a_mail_command_that_hangs_is_killed_at_the_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
