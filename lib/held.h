@@ -26,8 +26,17 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "keydproto.h"
 #include "keystore.h"
+#include "policy.h"
 #include "status.h"
+
+/*
+ * Is key one the milter would encrypt to with Format want (any under
+ * auto), not expired at now?  A lookup's FOUND is not enough: a message
+ * released to a recipient whose Format has no key is only held again.
+ */
+bool held_key_usable(const struct keyd_key *key, enum key_format want, time_t now);
 
 /* Does addr have a usable key now?  why gets the reason when not. */
 typedef bool held_has_key_fn(void *arg, const char *addr, char *why, size_t why_len);

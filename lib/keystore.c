@@ -205,7 +205,14 @@ keystore_held_claim(struct keystore *ks, const char *id, time_t now, bool due, t
 cables_status
 keystore_held_update(struct keystore *ks, const struct held_record *h, struct cables_err *err)
 {
-	return ks->ops->held_update(ks, h, err);
+	return ks->ops->held_update(ks, h, 0, err);
+}
+
+cables_status
+keystore_held_update_claimed(struct keystore *ks, const struct held_record *h, time_t claimed_until,
+    struct cables_err *err)
+{
+	return ks->ops->held_update(ks, h, claimed_until, err);
 }
 
 cables_status

@@ -976,19 +976,22 @@ pg_held_claim(struct keystore *base, const char *id, time_t now, bool due, time_
 }
 
 static cables_status
-pg_held_update(struct keystore *base, const struct held_record *h, struct cables_err *err)
+pg_held_update(struct keystore *base, const struct held_record *h, time_t claimed_until, struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET queue_id = $1, waiting = $2, state = $3, last_error = $4, "
-	    "next_try = $6, tries = $7, notified = $8, claimed_until = 0 WHERE id = $5";
-	char nt[24], tr[24], nd[24];
-	const char *v[8] = { h->queue_id, h->waiting, h->state, h->last_error, h->id,
-	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified) };
+	    "next_try = $6, tries = $7, notified = $8, claimed_until = 0 WHERE id = $5 "
+	    "AND ($9::bigint = 0 OR claimed_until = $9::bigint)";
+	char nt[24], tr[24], nd[24], cu[24];
+	const char *v[9] = { h->queue_id, h->waiting, h->state, h->last_error, h->id,
+	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified),
+	    num(cu, sizeof(cu), (long long)claimed_until) };
 	size_t n = 0;
 	cables_status st;
 
-	st = change_rows((struct pg_store *)base, sql, 8, v, NULL, "updating a held message", &n, err);
+	st = change_rows((struct pg_store *)base, sql, 9, v, NULL, "updating a held message", &n, err);
 	if (st == CABLES_OK && n == 0)
-		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", h->id);
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s%s", h->id,
+		    claimed_until != 0 ? " under this claim" : "");
 	return st;
 }
 

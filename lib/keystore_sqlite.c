@@ -848,19 +848,20 @@ sqlite_held_claim(struct keystore *base, const char *id, time_t now, bool due, t
 }
 
 static cables_status
-sqlite_held_update(struct keystore *base, const struct held_record *h, struct cables_err *err)
+sqlite_held_update(struct keystore *base, const struct held_record *h, time_t claimed_until, struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET queue_id = ?1, waiting = ?2, state = ?3, last_error = ?4, "
-	    "next_try = ?6, tries = ?7, notified = ?8, claimed_until = 0 WHERE id = ?5";
+	    "next_try = ?7, tries = ?8, notified = ?9, claimed_until = 0 WHERE id = ?5 AND (?6 = 0 OR claimed_until = ?6)";
 	const char *texts[] = { h->queue_id, h->waiting, h->state, h->last_error, h->id };
-	long long ints[] = { h->next_try, h->tries, h->notified };
+	long long ints[] = { (long long)claimed_until, h->next_try, h->tries, h->notified };
 	int changed = 0;
 	cables_status st;
 
-	st = held_exec((struct sqlite_store *)base, sql, "updating a held message", texts, 5, ints, 3, NULL,
+	st = held_exec((struct sqlite_store *)base, sql, "updating a held message", texts, 5, ints, 4, NULL,
 	    &changed, err);
 	if (st == CABLES_OK && changed == 0)
-		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", h->id);
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s%s", h->id,
+		    claimed_until != 0 ? " under this claim" : "");
 	return st;
 }
 

@@ -130,6 +130,25 @@ cannot_hold(struct message *m, struct outcome *out, const char *why)
 	outcome_reply(out, "451", "4.7.1", text);
 }
 
+/*
+ * Resubmitted, and a key is missing again: the same record waits on,
+ * without a second notice.  A plain update, whatever keyd wrote: it ends
+ * keyd's claim, so keyd's own "released" (compare-and-set on that claim)
+ * can no longer overwrite it; tries counts the release that came back.
+ */
+static bool
+rehold(const struct message *m, const struct milter_env *env, struct held_record *h, const char *waiting,
+    struct cables_err *err)
+{
+	free(h->waiting);
+	h->waiting = xstrdup(waiting);
+	strlcpy_c(h->queue_id, m->queue_id != NULL ? m->queue_id : "", sizeof(h->queue_id));
+	strlcpy_c(h->state, "held", sizeof(h->state));
+	h->tries++;
+	h->next_try = (long long)env->now + backoff(h->tries);
+	return keystore_held_update(env->ks, h, err) == CABLES_OK;
+}
+
 void
 hold_message(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
 {
@@ -156,18 +175,10 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 	buf_init(&content);
 	waiting_list(m, &waiting);
 	again = release_record(m, env, &h);
-	if (again) {
-		/* Resubmitted, and a key is missing again: the same record waits on, without a second notice. */
-		free(h.waiting);
-		h.waiting = xstrdup(waiting.data != NULL ? waiting.data : "");
-		strlcpy_c(h.queue_id, m->queue_id != NULL ? m->queue_id : "", sizeof(h.queue_id));
-		strlcpy_c(h.state, "held", sizeof(h.state));
-		h.next_try = (long long)env->now + backoff(h.tries);
-		if (keystore_held_update(env->ks, &h, &err) != CABLES_OK) {
-			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
-			goto out;
-		}
-	} else {
+	if (again && !rehold(m, env, &h, waiting.data != NULL ? waiting.data : "", &err)) {
+		outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+		goto out;
+	} else if (!again) {
 		memset(&h, 0, sizeof(h));
 		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 			outcome_internal_error(out, m->on_internal_error, false, true, "no random bytes for a hold ID");

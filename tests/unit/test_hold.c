@@ -261,7 +261,23 @@ struct mailer {
 	char *command;
 	bool key;		/* what has_key answers */
 	unsigned int asked;
+	struct keystore *rehold;	/* when set: the milter's re-hold of rehold_id lands during the look */
+	const char *rehold_id;
 };
+
+/* What milter/hold.c does with a resubmitted copy that finds a key missing again: a plain update. */
+static void
+milter_rehold(struct keystore *ks, const char *id)
+{
+	struct held_record h;
+
+	assert_int_equal(keystore_held_get(ks, id, false, &h, NULL), CABLES_OK);
+	strlcpy_c(h.state, "held", sizeof(h.state));
+	strlcpy_c(h.queue_id, "QID2", sizeof(h.queue_id));
+	h.next_try = NOW + 3600;
+	assert_int_equal(keystore_held_update(ks, &h, NULL), CABLES_OK);
+	held_record_release(&h);
+}
 
 static bool
 fake_has_key(void *arg, const char *addr, char *why, size_t why_len)
@@ -270,6 +286,8 @@ fake_has_key(void *arg, const char *addr, char *why, size_t why_len)
 
 	(void)addr;
 	ml->asked++;
+	if (ml->rehold != NULL)
+		milter_rehold(ml->rehold, ml->rehold_id);
 	if (!ml->key)
 		snprintf(why, why_len, "none: SMIMEA: secure-none");
 	return ml->key;
@@ -499,6 +517,91 @@ test_notice_refuses_what_is_not_an_address(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/sendmail"));
 }
 
+/* keyd's has_key: a key of the Format the recipient's policy asks for, not expired (as the milter's find_key). */
+static void
+test_only_a_key_the_milter_would_use_counts(void **state)
+{
+	static const struct {
+		enum keyd_format format;
+		long long expires;
+		enum key_format want;
+		bool usable;
+	} cases[] = {
+		{ KEYD_FORMAT_PGP, 0, FORMAT_SMIME, false },	/* Format=smime, an OpenPGP key only */
+		{ KEYD_FORMAT_SMIME, 0, FORMAT_PGP, false },
+		{ KEYD_FORMAT_SMIME, 0, FORMAT_SMIME, true },
+		{ KEYD_FORMAT_PGP, 0, FORMAT_AUTO, true },
+		{ KEYD_FORMAT_SMIME, NOW - 1, FORMAT_AUTO, false },	/* expired */
+		{ KEYD_FORMAT_PGP, NOW + 1, FORMAT_PGP, true },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct keyd_key k = { .format = cases[i].format, .expires = cases[i].expires };
+
+		assert_int_equal(held_key_usable(&k, cases[i].want, NOW), cases[i].usable);
+	}
+}
+
+/*
+ * The milter holds the resubmitted copy again while keyd releases it: keyd's
+ * "released" must not overwrite that (a released record is pruned, the
+ * message lost), and the sender is told "sent" at most once.
+ */
+static void
+test_a_copy_held_again_during_its_release_stays_held(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct mailer *ml = mailer_new(fx);
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_record *list, h;
+	struct held_result res;
+	struct outcome out;
+	char id[KEYSTORE_HELD_ID_LEN + 1], *in;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	message_free(m);
+	assert_int_equal(held_rows(fx, &list), 1);
+	strlcpy_c(id, list[0].id, sizeof(id));
+	held_list_release(list, 1);
+	ml->key = true;
+	ml->rehold = fx->ks;
+	ml->rehold_id = id;
+	/* in.0 the held notice, in.1 the resubmission; the re-hold lands before keyd writes "released". */
+	assert_int_equal(held_try(&env, id, NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	assert_non_null(strstr(res.detail, "held again"));
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.state, "held");
+	assert_string_equal(h.queue_id, "QID2");
+	held_record_release(&h);
+	assert_null(mailed(ml, "in", 2));	/* no "sent" notice */
+	/* Released for good: told once; held again after that and released again: not told twice. */
+	ml->rehold = NULL;
+	assert_int_equal(held_try(&env, id, NOW + 1, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	in = mailed(ml, "in", 3);
+	assert_non_null(in);
+	assert_non_null(strstr(in, "Subject: Your message has been sent, encrypted\n"));
+	free(in);
+	milter_rehold(fx->ks, id);
+	assert_int_equal(held_try(&env, id, NOW + 2, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	assert_non_null(in = mailed(ml, "in", 4));	/* the resubmission */
+	free(in);
+	assert_null(mailed(ml, "in", 5));
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.state, "released");
+	assert_true(h.tries >= 2);	/* every release counts */
+	held_record_release(&h);
+	free(ml->command);
+	free(ml);
+	milter_fixture_free(fx);
+}
+
 /* A MailCommand that never ends (a sendmail retrying a read-only maildrop) is killed at the deadline. */
 static void
 test_a_mail_command_that_hangs_is_killed_at_the_deadline(void **state)
@@ -544,6 +647,8 @@ main(void)
 		cmocka_unit_test(test_a_claimed_record_is_left_to_its_claimant),
 		cmocka_unit_test(test_notice_refuses_what_is_not_an_address),
 		cmocka_unit_test(test_a_mail_command_that_hangs_is_killed_at_the_deadline),
+		cmocka_unit_test(test_only_a_key_the_milter_would_use_counts),
+		cmocka_unit_test(test_a_copy_held_again_during_its_release_stays_held),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -838,9 +838,16 @@ test_held_claim_rules(void **state)
 	assert_false(claimed);
 	assert_int_equal(keystore_held_claim(other, h.id, NOW + 60, true, NOW + 120, &claimed, NULL), CABLES_OK);
 	assert_true(claimed);
-	/* An update ends it. */
+	/* An update ends it; an update under a claim that ended (the milter's re-hold came first) changes nothing. */
 	h.tries = 1;
 	assert_int_equal(keystore_held_update(other, &h, NULL), CABLES_OK);
+	strlcpy_c(h.state, "released", sizeof(h.state));
+	assert_int_equal(keystore_held_update_claimed(ks, &h, NOW + 120, NULL), CABLES_ERR_NOTFOUND);
+	strlcpy_c(h.state, "held", sizeof(h.state));
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW + 61, true, NOW + 120, &claimed, NULL), CABLES_OK);
+	assert_true(claimed);
+	assert_int_equal(keystore_held_update_claimed(ks, &h, NOW + 121, NULL), CABLES_ERR_NOTFOUND);
+	assert_int_equal(keystore_held_update_claimed(ks, &h, NOW + 120, NULL), CABLES_OK);
 	assert_int_equal(keystore_held_claim(ks, h.id, NOW + 61, true, NOW + 120, &claimed, NULL), CABLES_OK);
 	assert_true(claimed);
 	/* A released (or missing) record is never claimed. */
