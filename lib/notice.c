@@ -70,9 +70,8 @@ notice_command_check(const char *command, struct cables_err *err)
 	return CABLES_OK;
 }
 
-/* An envelope address safe to pass as an argument: no blank, control character or leading '-'. */
-static bool
-address_arg_ok(const char *a)
+bool
+notice_address_ok(const char *a)
 {
 	if (a == NULL || a[0] == '\0' || a[0] == '-' || strlen(a) > 320)
 		return false;
@@ -224,7 +223,7 @@ notice_send(const char *command, const char *to, const char *subject, const char
 	struct buf b;
 	cables_status st;
 
-	if (!address_arg_ok(to))
+	if (!notice_address_ok(to))
 		return cables_fail(err, CABLES_ERR_ARG, "notice: '%s' is not an address to send to", to != NULL ? to : "");
 	buf_init(&b);
 	common_fields(&b, to, subject);
@@ -242,7 +241,7 @@ notice_resubmit(const char *command, const char *sender, const char *const *rcpt
 	struct buf b;
 	cables_status st;
 
-	if (sender[0] != '\0' && !address_arg_ok(sender)) {
+	if (sender[0] != '\0' && !notice_address_ok(sender)) {
 		free(args);
 		return cables_fail(err, CABLES_ERR_ARG, "resubmission: sender '%s' is not an address", sender);
 	}
@@ -251,7 +250,7 @@ notice_resubmit(const char *command, const char *sender, const char *const *rcpt
 	args[2] = sender[0] != '\0' ? sender : "<>";
 	args[3] = "--";
 	for (size_t i = 0; i < n; i++) {
-		if (!address_arg_ok(rcpts[i])) {
+		if (!notice_address_ok(rcpts[i])) {
 			free(args);
 			return cables_fail(err, CABLES_ERR_ARG, "resubmission: recipient '%s' is not an address", rcpts[i]);
 		}
@@ -277,7 +276,7 @@ notice_return(const char *command, const char *to, const char *reporting_host, c
 	struct buf b;
 	cables_status st;
 
-	if (!address_arg_ok(to))
+	if (!notice_address_ok(to))
 		return cables_fail(err, CABLES_ERR_ARG, "return: '%s' is not an address to send to", to != NULL ? to : "");
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);

@@ -19,6 +19,7 @@
 #ifndef CABLES_NOTICE_H
 #define CABLES_NOTICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "status.h"
@@ -32,6 +33,13 @@
 
 /* Set that limit for this process (tests); seconds <= 0 restores NOTICE_DEADLINE. */
 void notice_set_deadline(int seconds);
+
+/*
+ * Is a an envelope address MailCommand can be given: not empty, no blank
+ * or control character, no leading '-', at most 320 characters?  What is
+ * held must pass, or it could never be resubmitted or returned.
+ */
+bool notice_address_ok(const char *a);
 
 /* Is command a usable MailCommand (an absolute program path, at most NOTICE_COMMAND_WORDS words)? */
 cables_status notice_command_check(const char *command, struct cables_err *err);

@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "hold.h"
+#include "notice.h"
 #include "reinject.h"
 #include "util.h"
 
@@ -170,6 +171,16 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 		cannot_hold(m, out, "the null sender could not be told or given the message back");
 		return;
 	}
+	if (!notice_address_ok(m->sender)) {
+		cannot_hold(m, out, "the sender could not be given to MailCommand");
+		return;
+	}
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (!notice_address_ok(m->rcpts[i].addr)) {
+			/* Accepted now, it could never be resubmitted nor returned. */
+			cannot_hold(m, out, "a recipient could not be given to MailCommand");
+			return;
+		}
 	buf_init(&waiting);
 	buf_init(&rcpts);
 	buf_init(&content);

@@ -187,6 +187,37 @@ test_no_hold_without_the_mta_or_a_sender(void **state)
 	milter_fixture_free(fx);
 }
 
+/*
+ * A sender or recipient MailCommand refuses (notice_address_ok) would make
+ * every resubmission and return fail after the client got 250: temp-failed.
+ */
+static void
+test_no_hold_for_an_address_mail_command_refuses(void **state)
+{
+	static const struct {
+		const char *sender, *rcpts;
+	} cases[] = {
+		{ "-oQ/tmp@a.test", "<carol@c.test>" },
+		{ "alice@a.test", "<-oQ/tmp@c.test>" },
+		{ "alice@a.test", "<carol@c.test>,<\"dave x\"@c.test>" },
+	};
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct outcome out;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct message *m = new_message(fx, cases[i].sender, cases[i].rcpts, NULL);
+
+		run(fx, m, &out);
+		assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+		assert_non_null(strstr(out.detail, "could not be given to MailCommand"));
+		assert_int_equal(held_rows(fx, NULL), 0);
+		message_free(m);
+	}
+	milter_fixture_free(fx);
+}
+
 static void
 test_a_refused_change_leaves_no_record(void **state)
 {
@@ -640,6 +671,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keyless_require_recipient_is_held_with_its_recipients_replaced),
 		cmocka_unit_test(test_no_hold_without_the_mta_or_a_sender),
+		cmocka_unit_test(test_no_hold_for_an_address_mail_command_refuses),
 		cmocka_unit_test(test_a_refused_change_leaves_no_record),
 		cmocka_unit_test(test_a_resubmitted_copy_is_held_again_under_its_record),
 		cmocka_unit_test(test_held_release_return_and_notices),
