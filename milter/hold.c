@@ -102,12 +102,43 @@ waiting_list(const struct message *m, struct buf *out)
 	return n;
 }
 
-/* Every recipient out, HoldAddress in, into the hold queue. */
+/*
+ * The quarantined copy says where the message is, and nothing of it: an
+ * administrator's postsuper -H delivers it to HoldAddress (often aliased
+ * off-site), and the record holds the real message.
+ */
+static int
+make_stub(const struct message *m, const struct mta *mta, const char *id)
+{
+	char *body = xasprintf("This message is held by Cables until its recipients' encryption keys are found,\r\n"
+	    "as %s.  Its content is not in this copy: cables-keyctl held show %s\r\n", id, id);
+	char *subject = mta_value(mta, " Message held by Cables for encryption keys");
+	char *type = mta_value(mta, " text/plain; charset=us-ascii"), *cte = mta_value(mta, " 7bit");
+	int rc = mta->replacebody(mta->ctx, body, strlen(body));
+
+	for (unsigned int i = m->outer[OUTER_SUBJECT]; i > 1 && rc == 0; i--)
+		rc = mta->chgheader(mta->ctx, "Subject", (int)i, NULL);
+	if (rc == 0)
+		rc = m->outer[OUTER_SUBJECT] > 0 ? mta->chgheader(mta->ctx, "Subject", 1, subject) :
+		    mta->addheader(mta->ctx, "Subject", subject);
+	/* The stub is plain text, whatever the message was. */
+	if (rc == 0)
+		rc = mta->chgheader(mta->ctx, "Content-Type", 1, type);
+	if (rc == 0)
+		rc = mta->chgheader(mta->ctx, "Content-Transfer-Encoding", 1, cte);
+	free(cte);
+	free(type);
+	free(subject);
+	free(body);
+	return rc;
+}
+
+/* The content replaced by a stub, every recipient out, HoldAddress in, into the hold queue. */
 static int
 make_harmless(const struct message *m, const struct milter_env *env, const struct mta *mta, const char *id)
 {
 	char *hold = xasprintf("<%s>", env->cfg->hold_address), *reason;
-	int rc = 0;
+	int rc = make_stub(m, mta, id);
 
 	for (size_t i = 0; i < m->nrcpts && rc == 0; i++)
 		rc = mta->delrcpt(mta->ctx, m->rcpts[i].arg);
