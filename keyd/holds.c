@@ -47,15 +47,8 @@ has_key(void *arg, const char *addr, char *why, size_t why_len)
 	keyd_lookup(k, addr, &addr, 1, now, &out);
 	if (keyd_lookup_reply_parse(out.data, out.len, &reply, &err) != CABLES_OK)
 		snprintf(why, why_len, "%s", err.msg);
-	else if (reply.n == 1 && reply.results[0].outcome == KEYD_OUTCOME_FOUND) {
-		for (size_t i = 0; i < reply.results[0].nkeys && !found; i++)
-			found = held_key_usable(&reply.results[0].keys[i], want, now);
-		if (!found)
-			snprintf(why, why_len, "no usable %skey (keys of another format or expired only)",
-			    want == FORMAT_SMIME ? "S/MIME " : want == FORMAT_PGP ? "OpenPGP " : "");
-	} else if (reply.n == 1)
-		snprintf(why, why_len, "%s%s%s", keyd_outcome_name(reply.results[0].outcome),
-		    reply.results[0].reason[0] != '\0' ? ": " : "", reply.results[0].reason);
+	else
+		found = held_reply_has_key(&reply, want, now, why, why_len);
 	keyd_lookup_reply_release(&reply);
 	buf_release(&out);
 	keyd_conf_put(k, c);

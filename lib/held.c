@@ -40,6 +40,29 @@ held_key_usable(const struct keyd_key *key, enum key_format want, time_t now)
 	return key->expires == 0 || key->expires > (long long)now;
 }
 
+bool
+held_reply_has_key(const struct keyd_lookup_reply *reply, enum key_format want, time_t now, char *why,
+    size_t why_len)
+{
+	const struct keyd_result *r = reply->n == 1 ? &reply->results[0] : NULL;
+
+	if (r == NULL) {
+		snprintf(why, why_len, "cables-keyd answered for %zu addresses, not one", reply->n);
+		return false;
+	}
+	if (r->outcome != KEYD_OUTCOME_FOUND) {
+		snprintf(why, why_len, "%s%s%s", keyd_outcome_name(r->outcome), r->reason[0] != '\0' ? ": " : "",
+		    r->reason);
+		return false;
+	}
+	for (size_t i = 0; i < r->nkeys; i++)
+		if (held_key_usable(&r->keys[i], want, now))
+			return true;
+	snprintf(why, why_len, "no usable %skey (keys of another format or expired only)",
+	    want == FORMAT_SMIME ? "S/MIME " : want == FORMAT_PGP ? "OpenPGP " : "");
+	return false;
+}
+
 /* The lines of text (split in place): a malloc'd array of *n pointers into it. */
 static char **
 split_lines(char *text, size_t *n)

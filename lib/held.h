@@ -37,6 +37,13 @@
  * released to a recipient whose Format has no key is only held again.
  */
 bool held_key_usable(const struct keyd_key *key, enum key_format want, time_t now);
+/*
+ * The key check of cables-keyd and cables-keyctl held on keyd's reply to a
+ * lookup of one address: FOUND with a key held_key_usable() takes; else
+ * false with why (keyd's outcome and reason, or the keys' shortcoming).
+ */
+bool held_reply_has_key(const struct keyd_lookup_reply *reply, enum key_format want, time_t now, char *why,
+    size_t why_len);
 
 /* Does addr have a usable key now?  why gets the reason when not. */
 typedef bool held_has_key_fn(void *arg, const char *addr, char *why, size_t why_len);

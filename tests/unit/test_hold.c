@@ -579,6 +579,23 @@ test_only_a_key_the_milter_would_use_counts(void **state)
 	}
 }
 
+/* keyd's and keyctl's check on a whole reply: Policy b.test require Format=smime and an OpenPGP key only. */
+static void
+test_a_found_key_of_another_format_is_no_key(void **state)
+{
+	struct keyd_key pgp = { .format = KEYD_FORMAT_PGP };
+	struct keyd_result r = { .address = "bob@b.test", .outcome = KEYD_OUTCOME_FOUND, .keys = &pgp, .nkeys = 1 };
+	struct keyd_lookup_reply reply = { &r, 1 };
+	char why[200] = "";
+
+	(void)state;
+	assert_false(held_reply_has_key(&reply, FORMAT_SMIME, NOW, why, sizeof(why)));
+	assert_non_null(strstr(why, "no usable S/MIME key"));
+	assert_true(held_reply_has_key(&reply, FORMAT_AUTO, NOW, why, sizeof(why)));
+	r.outcome = KEYD_OUTCOME_NONE;
+	assert_false(held_reply_has_key(&reply, FORMAT_AUTO, NOW, why, sizeof(why)));
+}
+
 /*
  * The milter holds the resubmitted copy again while keyd releases it: keyd's
  * "released" must not overwrite that (a released record is pruned, the
@@ -685,6 +702,7 @@ main(void)
 		cmocka_unit_test(test_notice_refuses_what_is_not_an_address),
 		cmocka_unit_test(test_a_mail_command_that_hangs_is_killed_at_the_deadline),
 		cmocka_unit_test(test_only_a_key_the_milter_would_use_counts),
+		cmocka_unit_test(test_a_found_key_of_another_format_is_no_key),
 		cmocka_unit_test(test_a_copy_held_again_during_its_release_stays_held),
 	};
 
