@@ -228,6 +228,12 @@ keystore_held_prune(struct keystore *ks, time_t before, struct cables_err *err)
 }
 
 cables_status
+keystore_held_usage(struct keystore *ks, const char *sender, struct held_usage *out, struct cables_err *err)
+{
+	return ks->ops->held_usage(ks, sender, out, err);
+}
+
+cables_status
 keystore_encrypting_note(struct keystore *ks, const char *domain, const char *source, time_t now,
     struct cables_err *err)
 {

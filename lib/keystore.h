@@ -270,6 +270,13 @@ cables_status keystore_held_update_claimed(struct keystore *ks, const struct hel
     struct cables_err *err);
 /* Delete the row of id; CABLES_ERR_NOTFOUND when there is none. */
 cables_status keystore_held_delete(struct keystore *ks, const char *id, struct cables_err *err);
+/* What the rows in state "held" take: all of them, and sender's (for HoldMax*). */
+struct held_usage {
+	long long messages, bytes;
+	long long sender_messages, sender_bytes;
+};
+cables_status keystore_held_usage(struct keystore *ks, const char *sender, struct held_usage *out,
+    struct cables_err *err);
 /* Delete released rows whose next_try (the time of release) is before before. */
 cables_status keystore_held_prune(struct keystore *ks, time_t before, struct cables_err *err);
 

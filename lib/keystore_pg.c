@@ -1010,6 +1010,32 @@ pg_held_delete(struct keystore *base, const char *id, struct cables_err *err)
 }
 
 static cables_status
+pg_held_usage(struct keystore *base, const char *sender, struct held_usage *out, struct cables_err *err)
+{
+	static const char sql[] = "SELECT COUNT(*), COALESCE(SUM(octet_length(message)), 0)::bigint, "
+	    "COUNT(*) FILTER (WHERE sender = $1), "
+	    "COALESCE(SUM(octet_length(message)) FILTER (WHERE sender = $1), 0)::bigint FROM held WHERE state = 'held'";
+	struct pg_store *s = (struct pg_store *)base;
+	const char *v[1] = { sender };
+	struct pg_link *l;
+	PGresult *res;
+	cables_status st;
+
+	memset(out, 0, sizeof(*out));
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, 1, v, NULL, "reading the held messages' usage", &res, err)) == CABLES_OK &&
+	    PQntuples(res) == 1) {
+		out->messages = int8_col(res, 0, 0);
+		out->bytes = int8_col(res, 0, 1);
+		out->sender_messages = int8_col(res, 0, 2);
+		out->sender_bytes = int8_col(res, 0, 3);
+	}
+	PQclear(res);
+	link_give(s, l);
+	return st;
+}
+
+static cables_status
 pg_held_prune(struct keystore *base, time_t before, struct cables_err *err)
 {
 	char bf[24];
@@ -1191,6 +1217,7 @@ const struct keystore_ops keystore_pg_ops = {
 	.held_update = pg_held_update,
 	.held_delete = pg_held_delete,
 	.held_prune = pg_held_prune,
+	.held_usage = pg_held_usage,
 	.encrypting_note = pg_encrypting_note,
 	.encrypting_list = pg_encrypting_list,
 	.encrypting_restore = pg_encrypting_restore,

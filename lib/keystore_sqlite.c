@@ -880,6 +880,37 @@ sqlite_held_delete(struct keystore *base, const char *id, struct cables_err *err
 }
 
 static cables_status
+sqlite_held_usage(struct keystore *base, const char *sender, struct held_usage *out, struct cables_err *err)
+{
+	static const char sql[] = "SELECT COUNT(*), COALESCE(SUM(length(message)), 0), "
+	    "COALESCE(SUM(sender = ?1), 0), COALESCE(SUM(CASE WHEN sender = ?1 THEN length(message) ELSE 0 END), 0) "
+	    "FROM held WHERE state = 'held'";
+	struct sqlite_store *ks = (struct sqlite_store *)base;
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing the held messages' usage");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, sender, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		st = db_fail(ks, err, "reading the held messages' usage");
+		goto out;
+	}
+	out->messages = sqlite3_column_int64(stmt, 0);
+	out->bytes = sqlite3_column_int64(stmt, 1);
+	out->sender_messages = sqlite3_column_int64(stmt, 2);
+	out->sender_bytes = sqlite3_column_int64(stmt, 3);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
+	return st;
+}
+
+static cables_status
 sqlite_held_prune(struct keystore *base, time_t before, struct cables_err *err)
 {
 	long long ints[] = { (long long)before };
@@ -1116,6 +1147,7 @@ const struct keystore_ops keystore_sqlite_ops = {
 	.held_update = sqlite_held_update,
 	.held_delete = sqlite_held_delete,
 	.held_prune = sqlite_held_prune,
+	.held_usage = sqlite_held_usage,
 	.encrypting_note = sqlite_encrypting_note,
 	.encrypting_list = sqlite_encrypting_list,
 	.encrypting_restore = sqlite_encrypting_restore,

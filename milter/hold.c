@@ -181,6 +181,35 @@ rehold(const struct message *m, const struct milter_env *env, struct held_record
 	return keystore_held_update(env->ks, h, err) == CABLES_OK;
 }
 
+/*
+ * Would holding len more bytes from m's sender go over HoldMax*?  *over
+ * names the limit, or is NULL.  The store is bounded: a sender (or a flood)
+ * that holds without end gets 4xx, as before hold, not a full disk.
+ */
+static cables_status
+over_limit(const struct message *m, const struct milter_env *env, size_t len, const char **over,
+    struct cables_err *err)
+{
+	const struct config *cfg = env->cfg;
+	struct held_usage u;
+	cables_status st;
+
+	*over = NULL;
+	if ((st = keystore_held_usage(env->ks, m->sender, &u, err)) != CABLES_OK)
+		return st;
+	if (cfg->hold_max_messages != 0 && (unsigned long long)u.messages + 1 > cfg->hold_max_messages)
+		*over = "HoldMaxMessages messages are held";
+	else if (cfg->hold_max_bytes != 0 && (unsigned long long)u.bytes + len > cfg->hold_max_bytes)
+		*over = "the held messages would take more than HoldMaxBytes";
+	else if (cfg->hold_max_sender_messages != 0 &&
+	    (unsigned long long)u.sender_messages + 1 > cfg->hold_max_sender_messages)
+		*over = "HoldMaxMessagesPerSender messages of this sender are held";
+	else if (cfg->hold_max_sender_bytes != 0 &&
+	    (unsigned long long)u.sender_bytes + len > cfg->hold_max_sender_bytes)
+		*over = "this sender's held messages would take more than HoldMaxBytesPerSender";
+	return CABLES_OK;
+}
+
 void
 hold_message(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
 {
@@ -191,6 +220,8 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 	uint8_t rnd[KEYSTORE_HELD_ID_LEN / 2 + KEYSTORE_HELD_TOKEN_LEN / 2];
 	bool again;
 	char *norm;
+	const char *over;
+	cables_status st;
 
 	if (mta->addrcpt == NULL || env->ks == NULL || cfg->hold_address == NULL) {
 		cannot_hold(m, out, mta->addrcpt == NULL ? "the MTA does not let the milter change recipients or "
@@ -234,6 +265,14 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 			buf_printf(&rcpts, "%s\n", m->rcpts[i].addr);
 		if (stored_message(m, &content, &err) != CABLES_OK) {
 			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+			goto out;
+		}
+		if ((st = over_limit(m, env, content.len, &over, &err)) != CABLES_OK) {
+			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+			goto out;
+		}
+		if (over != NULL) {
+			cannot_hold(m, out, over);
 			goto out;
 		}
 		h.sender = xstrdup(m->sender);

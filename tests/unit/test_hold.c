@@ -223,6 +223,46 @@ test_no_hold_for_an_address_mail_command_refuses(void **state)
 	milter_fixture_free(fx);
 }
 
+/* HoldMax*: the key store is bounded; over a limit a message is temp-failed, not held. */
+static void
+test_hold_limits_temp_fail_over_them(void **state)
+{
+	static const struct {
+		const char *config, *limit;
+	} cases[] = {
+		{ "HoldMaxMessagesPerSender 1\n", "HoldMaxMessagesPerSender" },
+		{ "HoldMaxMessages 1\n", "HoldMaxMessages messages" },
+		{ "HoldMaxBytesPerSender 10\n", "HoldMaxBytesPerSender" },
+		{ "HoldMaxBytes 10\n", "HoldMaxBytes" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		char *config = xasprintf("DefaultPolicy require\n%s", cases[i].config);
+		struct milter_fixture *fx = milter_fixture_new(config, NOW);
+		struct message *m;
+		struct outcome out;
+
+		fake_mta_allow_hold(&fx->fake);
+		m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+		run(fx, m, &out);
+		message_free(m);
+		if (strstr(cases[i].config, "Bytes") == NULL) {
+			/* The first fits. */
+			assert_int_equal(out.verdict, VERDICT_MODIFIED);
+			m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+			run(fx, m, &out);
+			message_free(m);
+		}
+		assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+		assert_string_equal(out.rcode, "451");
+		assert_non_null(strstr(out.detail, cases[i].limit));
+		assert_int_equal(held_rows(fx, NULL), strstr(cases[i].config, "Bytes") == NULL ? 1 : 0);
+		milter_fixture_free(fx);
+		free(config);
+	}
+}
+
 static void
 test_a_refused_change_leaves_no_record(void **state)
 {
@@ -694,6 +734,7 @@ main(void)
 		cmocka_unit_test(test_keyless_require_recipient_is_held_with_its_recipients_replaced),
 		cmocka_unit_test(test_no_hold_without_the_mta_or_a_sender),
 		cmocka_unit_test(test_no_hold_for_an_address_mail_command_refuses),
+		cmocka_unit_test(test_hold_limits_temp_fail_over_them),
 		cmocka_unit_test(test_a_refused_change_leaves_no_record),
 		cmocka_unit_test(test_a_resubmitted_copy_is_held_again_under_its_record),
 		cmocka_unit_test(test_held_release_return_and_notices),
