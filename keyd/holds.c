@@ -35,22 +35,23 @@ static bool
 has_key(void *arg, const char *addr, char *why, size_t why_len)
 {
 	struct keyd *k = arg;
+	struct keyd_conf *c = keyd_conf_get(k);
+	enum key_format want = (enum key_format)policy_get(&c->cfg->policy, addr, PA_FORMAT, NULL);
 	struct keyd_lookup_reply reply = { NULL, 0 };
 	struct buf out;
 	struct cables_err err;
+	time_t now = time(NULL);
 	bool found = false;
 
 	buf_init(&out);
-	keyd_lookup(k, addr, &addr, 1, time(NULL), &out);
+	keyd_lookup(k, addr, &addr, 1, now, &out);
 	if (keyd_lookup_reply_parse(out.data, out.len, &reply, &err) != CABLES_OK)
 		snprintf(why, why_len, "%s", err.msg);
-	else if (reply.n == 1 && reply.results[0].outcome == KEYD_OUTCOME_FOUND)
-		found = true;
-	else if (reply.n == 1)
-		snprintf(why, why_len, "%s%s%s", keyd_outcome_name(reply.results[0].outcome),
-		    reply.results[0].reason[0] != '\0' ? ": " : "", reply.results[0].reason);
+	else
+		found = held_reply_has_key(&reply, want, now, why, why_len);
 	keyd_lookup_reply_release(&reply);
 	buf_release(&out);
+	keyd_conf_put(k, c);
 	return found;
 }
 

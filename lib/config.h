@@ -101,6 +101,8 @@ struct config {
 	unsigned long lookup_timeout_ms;	/* LookupTimeout */
 	unsigned long hold_time_ms;	/* HoldTime: how long a held message waits for keys before it is returned */
 	char *hold_address;	/* HoldAddress: the only recipient of a held copy in the MTA's queue */
+	/* HoldMax*: what the held messages may take in the key store (all, one sender's); 0 = unlimited */
+	size_t hold_max_messages, hold_max_bytes, hold_max_sender_messages, hold_max_sender_bytes;
 	char *mail_command;	/* MailCommand: sends notices and resubmits released messages (notice.h) */
 	unsigned long unresponsive_time_ms;	/* UnresponsiveTime: how long a domain that did not answer is marked */
 	unsigned long downgrade_memory_s;	/* DowngradeMemory: a domain seen encrypting is remembered this long; 0 = not */

@@ -31,6 +31,38 @@ held_backoff(int tries)
 	return s < 600 ? s : 600;
 }
 
+bool
+held_key_usable(const struct keyd_key *key, enum key_format want, time_t now)
+{
+	if ((want == FORMAT_SMIME && key->format != KEYD_FORMAT_SMIME) ||
+	    (want == FORMAT_PGP && key->format != KEYD_FORMAT_PGP))
+		return false;
+	return key->expires == 0 || key->expires > (long long)now;
+}
+
+bool
+held_reply_has_key(const struct keyd_lookup_reply *reply, enum key_format want, time_t now, char *why,
+    size_t why_len)
+{
+	const struct keyd_result *r = reply->n == 1 ? &reply->results[0] : NULL;
+
+	if (r == NULL) {
+		snprintf(why, why_len, "cables-keyd answered for %zu addresses, not one", reply->n);
+		return false;
+	}
+	if (r->outcome != KEYD_OUTCOME_FOUND) {
+		snprintf(why, why_len, "%s%s%s", keyd_outcome_name(r->outcome), r->reason[0] != '\0' ? ": " : "",
+		    r->reason);
+		return false;
+	}
+	for (size_t i = 0; i < r->nkeys; i++)
+		if (held_key_usable(&r->keys[i], want, now))
+			return true;
+	snprintf(why, why_len, "no usable %skey (keys of another format or expired only)",
+	    want == FORMAT_SMIME ? "S/MIME " : want == FORMAT_PGP ? "OpenPGP " : "");
+	return false;
+}
+
 /* The lines of text (split in place): a malloc'd array of *n pointers into it. */
 static char **
 split_lines(char *text, size_t *n)
@@ -183,12 +215,36 @@ still_waiting(const struct held_env *env, const struct held_record *h, struct bu
 	return missing;
 }
 
-/* Resubmit h (its message read now) with its release field first; mark it released. */
+/* The re-held record remembers the held notice this look sent, so that it is not sent twice. */
+static void
+keep_held_notice(const struct held_env *env, const struct held_record *h)
+{
+	struct held_record now;
+
+	if (!(h->notified & HELD_NOTIFIED_HELD) || keystore_held_get(env->ks, h->id, false, &now, NULL) != CABLES_OK)
+		return;
+	if (!(now.notified & HELD_NOTIFIED_HELD)) {
+		now.notified |= HELD_NOTIFIED_HELD;
+		keystore_held_update(env->ks, &now, NULL);
+	}
+	held_record_release(&now);
+}
+
+/*
+ * Resubmit h (its message read now) with its release field first; mark it
+ * released.  Our claim (until claimed_until) is the "releasing" mark: the
+ * milter's re-hold of the resubmitted copy ends it, so every write after
+ * MailCommand is compare-and-set on it, and a re-held record is never
+ * overwritten as released (released records are pruned: the message
+ * would be lost).
+ */
 static cables_status
-release(const struct held_env *env, struct held_record *h, time_t now, struct held_result *res, struct cables_err *err)
+release(const struct held_env *env, struct held_record *h, time_t now, time_t claimed_until,
+    struct held_result *res, struct cables_err *err)
 {
 	struct held_record full;
 	char *copy, **rcpts, *first;
+	bool tell;
 	size_t n;
 	cables_status st;
 
@@ -210,16 +266,29 @@ release(const struct held_env *env, struct held_record *h, time_t now, struct he
 		h->last_error = xstrdup(res->detail);
 		h->tries++;
 		h->next_try = (long long)now + held_backoff(h->tries);
-		return keystore_held_update(env->ks, h, err);
+		st = keystore_held_update_claimed(env->ks, h, claimed_until, err);
+		return st == CABLES_ERR_NOTFOUND ? CABLES_OK : st;	/* a copy got through and was held again */
 	}
 	res->outcome = HELD_RELEASED;
 	snprintf(res->detail, sizeof(res->detail), "resubmitted to %zu recipient%s (every key found)", n,
 	    n == 1 ? "" : "s");
+	tell = h->notify && !(h->notified & HELD_NOTIFIED_RELEASED);
 	strlcpy_c(h->state, "released", sizeof(h->state));
+	h->tries++;
 	h->next_try = (long long)now;	/* the time of release: released records are pruned after a while */
-	if ((st = keystore_held_update(env->ks, h, err)) != CABLES_OK)
+	h->notified |= tell ? HELD_NOTIFIED_RELEASED : 0;
+	st = keystore_held_update_claimed(env->ks, h, claimed_until, err);
+	if (st == CABLES_ERR_NOTFOUND) {
+		/* The milter held the copy again meanwhile: it waits on, and its sender is told nothing. */
+		keep_held_notice(env, h);
+		strlcpy_c(h->state, "held", sizeof(h->state));
+		snprintf(res->detail + strlen(res->detail), sizeof(res->detail) - strlen(res->detail),
+		    "; held again by the milter");
+		return CABLES_OK;
+	}
+	if (st != CABLES_OK)
 		return st;
-	if (h->notify && notice_released(env, h, err) != CABLES_OK) {
+	if (tell && notice_released(env, h, err) != CABLES_OK) {
 		res->notice_failed = true;
 		snprintf(res->detail + strlen(res->detail), sizeof(res->detail) - strlen(res->detail),
 		    "; the release notice could not be sent: %s", err != NULL ? err->msg : "?");
@@ -285,9 +354,9 @@ try_claimed(const struct held_env *env, const char *id, time_t now, bool due, st
 		held_record_release(&h);
 		return st;
 	}
-	if (h.notify && !h.notified) {
+	if (h.notify && !(h.notified & HELD_NOTIFIED_HELD)) {
 		if (notice_held(env, &h, &nerr) == CABLES_OK)
-			h.notified = 1;
+			h.notified |= HELD_NOTIFIED_HELD;
 		else
 			res->notice_failed = true;
 	}
@@ -295,7 +364,7 @@ try_claimed(const struct held_env *env, const char *id, time_t now, bool due, st
 	buf_init(&shown);
 	missing = still_waiting(env, &h, &still, &shown);
 	if (missing == 0) {
-		st = release(env, &h, now, res, err);
+		st = release(env, &h, now, now + HELD_CLAIM_TIME, res, err);
 	} else {
 		res->outcome = HELD_WAITING;
 		snprintf(res->detail, sizeof(res->detail), "still waiting: %s", shown.data);
@@ -305,7 +374,7 @@ try_claimed(const struct held_env *env, const char *id, time_t now, bool due, st
 		h.next_try = (long long)now + held_backoff(h.tries);
 		st = keystore_held_update(env->ks, &h, err);
 	}
-	if (res->notice_failed && !h.notified) {
+	if (res->notice_failed && !(h.notified & HELD_NOTIFIED_HELD)) {
 		size_t len = strlen(res->detail);
 
 		snprintf(res->detail + len, sizeof(res->detail) - len, "; the held notice could not be sent: %s",

@@ -26,8 +26,24 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "keydproto.h"
 #include "keystore.h"
+#include "policy.h"
 #include "status.h"
+
+/*
+ * Is key one the milter would encrypt to with Format want (any under
+ * auto), not expired at now?  A lookup's FOUND is not enough: a message
+ * released to a recipient whose Format has no key is only held again.
+ */
+bool held_key_usable(const struct keyd_key *key, enum key_format want, time_t now);
+/*
+ * The key check of cables-keyd and cables-keyctl held on keyd's reply to a
+ * lookup of one address: FOUND with a key held_key_usable() takes; else
+ * false with why (keyd's outcome and reason, or the keys' shortcoming).
+ */
+bool held_reply_has_key(const struct keyd_lookup_reply *reply, enum key_format want, time_t now, char *why,
+    size_t why_len);
 
 /* Does addr have a usable key now?  why gets the reason when not. */
 typedef bool held_has_key_fn(void *arg, const char *addr, char *why, size_t why_len);

@@ -181,7 +181,14 @@ keystore_held_claim(struct keystore *ks, const char *id, time_t now, bool due, t
 cables_status
 keystore_held_update(struct keystore *ks, const struct held_record *h, struct cables_err *err)
 {
-	return ks->ops->held_update(ks, h, err);
+	return ks->ops->held_update(ks, h, 0, err);
+}
+
+cables_status
+keystore_held_update_claimed(struct keystore *ks, const struct held_record *h, time_t claimed_until,
+    struct cables_err *err)
+{
+	return ks->ops->held_update(ks, h, claimed_until, err);
 }
 
 cables_status
@@ -194,6 +201,12 @@ cables_status
 keystore_held_prune(struct keystore *ks, time_t before, struct cables_err *err)
 {
 	return ks->ops->held_prune(ks, before, err);
+}
+
+cables_status
+keystore_held_usage(struct keystore *ks, const char *sender, struct held_usage *out, struct cables_err *err)
+{
+	return ks->ops->held_usage(ks, sender, out, err);
 }
 
 cables_status

@@ -226,9 +226,13 @@ struct held_record {
 	long long held_at;
 	long long next_try;	/* when to look for the keys again */
 	int tries;
-	int notified;		/* the sender was told it is held */
+	int notified;		/* HELD_NOTIFIED_*: what the sender was told */
 	char *last_error;	/* NULL when none */
 };
+
+/* Bits of held_record.notified: one notice of each kind per record. */
+#define HELD_NOTIFIED_HELD 1
+#define HELD_NOTIFIED_RELEASED 2
 
 void held_record_release(struct held_record *h);
 void held_list_release(struct held_record *list, size_t n);
@@ -256,8 +260,23 @@ cables_status keystore_held_claim(struct keystore *ks, const char *id, time_t no
  * and end a claim.
  */
 cables_status keystore_held_update(struct keystore *ks, const struct held_record *h, struct cables_err *err);
+/*
+ * The same, only while the row is still under the claim that runs until
+ * claimed_until (compare and set: keyd's release and the milter's re-hold
+ * of the resubmitted copy race, and the re-hold, a plain update, ends the
+ * claim); CABLES_ERR_NOTFOUND when there is no such row or the claim ended.
+ */
+cables_status keystore_held_update_claimed(struct keystore *ks, const struct held_record *h, time_t claimed_until,
+    struct cables_err *err);
 /* Delete the row of id; CABLES_ERR_NOTFOUND when there is none. */
 cables_status keystore_held_delete(struct keystore *ks, const char *id, struct cables_err *err);
+/* What the rows in state "held" take: all of them, and sender's (for HoldMax*). */
+struct held_usage {
+	long long messages, bytes;
+	long long sender_messages, sender_bytes;
+};
+cables_status keystore_held_usage(struct keystore *ks, const char *sender, struct held_usage *out,
+    struct cables_err *err);
 /* Delete released rows whose next_try (the time of release) is before before. */
 cables_status keystore_held_prune(struct keystore *ks, time_t before, struct cables_err *err);
 

@@ -50,9 +50,10 @@ struct keystore_ops {
 	    struct cables_err *);
 	cables_status (*held_claim)(struct keystore *, const char *, time_t, bool, time_t, bool *,
 	    struct cables_err *);
-	cables_status (*held_update)(struct keystore *, const struct held_record *, struct cables_err *);
+	cables_status (*held_update)(struct keystore *, const struct held_record *, time_t, struct cables_err *);
 	cables_status (*held_delete)(struct keystore *, const char *, struct cables_err *);
 	cables_status (*held_prune)(struct keystore *, time_t, struct cables_err *);
+	cables_status (*held_usage)(struct keystore *, const char *, struct held_usage *, struct cables_err *);
 	cables_status (*encrypting_note)(struct keystore *, const char *, const char *, time_t, struct cables_err *);
 	cables_status (*encrypting_list)(struct keystore *, const char *, struct encrypting_domain **, size_t *,
 	    struct cables_err *);

@@ -1094,19 +1094,22 @@ pg_held_claim(struct keystore *base, const char *id, time_t now, bool due, time_
 }
 
 static cables_status
-pg_held_update(struct keystore *base, const struct held_record *h, struct cables_err *err)
+pg_held_update(struct keystore *base, const struct held_record *h, time_t claimed_until, struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET queue_id = $1, waiting = $2, state = $3, last_error = $4, "
-	    "next_try = $6, tries = $7, notified = $8, claimed_until = 0 WHERE id = $5";
-	char nt[24], tr[24], nd[24];
-	const char *v[8] = { h->queue_id, h->waiting, h->state, h->last_error, h->id,
-	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified) };
+	    "next_try = $6, tries = $7, notified = $8, claimed_until = 0 WHERE id = $5 "
+	    "AND ($9::bigint = 0 OR claimed_until = $9::bigint)";
+	char nt[24], tr[24], nd[24], cu[24];
+	const char *v[9] = { h->queue_id, h->waiting, h->state, h->last_error, h->id,
+	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified),
+	    num(cu, sizeof(cu), (long long)claimed_until) };
 	size_t n = 0;
 	cables_status st;
 
-	st = change_rows((struct pg_store *)base, sql, 8, v, NULL, "updating a held message", &n, err);
+	st = change_rows((struct pg_store *)base, sql, 9, v, NULL, "updating a held message", &n, err);
 	if (st == CABLES_OK && n == 0)
-		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", h->id);
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s%s", h->id,
+		    claimed_until != 0 ? " under this claim" : "");
 	return st;
 }
 
@@ -1121,6 +1124,32 @@ pg_held_delete(struct keystore *base, const char *id, struct cables_err *err)
 	    "deleting a held message", &n, err);
 	if (st == CABLES_OK && n == 0)
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", id);
+	return st;
+}
+
+static cables_status
+pg_held_usage(struct keystore *base, const char *sender, struct held_usage *out, struct cables_err *err)
+{
+	static const char sql[] = "SELECT COUNT(*), COALESCE(SUM(octet_length(message)), 0)::bigint, "
+	    "COUNT(*) FILTER (WHERE sender = $1), "
+	    "COALESCE(SUM(octet_length(message)) FILTER (WHERE sender = $1), 0)::bigint FROM held WHERE state = 'held'";
+	struct pg_store *s = (struct pg_store *)base;
+	const char *v[1] = { sender };
+	struct pg_link *l;
+	PGresult *res;
+	cables_status st;
+
+	memset(out, 0, sizeof(*out));
+	l = link_take(s);
+	if ((st = pg_run(s, l, sql, 1, v, NULL, "reading the held messages' usage", &res, err)) == CABLES_OK &&
+	    PQntuples(res) == 1) {
+		out->messages = int8_col(res, 0, 0);
+		out->bytes = int8_col(res, 0, 1);
+		out->sender_messages = int8_col(res, 0, 2);
+		out->sender_bytes = int8_col(res, 0, 3);
+	}
+	PQclear(res);
+	link_give(s, l);
 	return st;
 }
 
@@ -1306,6 +1335,7 @@ const struct keystore_ops keystore_pg_ops = {
 	.held_update = pg_held_update,
 	.held_delete = pg_held_delete,
 	.held_prune = pg_held_prune,
+	.held_usage = pg_held_usage,
 	.encrypting_note = pg_encrypting_note,
 	.encrypting_list = pg_encrypting_list,
 	.encrypting_restore = pg_encrypting_restore,

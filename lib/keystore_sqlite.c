@@ -848,19 +848,20 @@ sqlite_held_claim(struct keystore *base, const char *id, time_t now, bool due, t
 }
 
 static cables_status
-sqlite_held_update(struct keystore *base, const struct held_record *h, struct cables_err *err)
+sqlite_held_update(struct keystore *base, const struct held_record *h, time_t claimed_until, struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET queue_id = ?1, waiting = ?2, state = ?3, last_error = ?4, "
-	    "next_try = ?6, tries = ?7, notified = ?8, claimed_until = 0 WHERE id = ?5";
+	    "next_try = ?7, tries = ?8, notified = ?9, claimed_until = 0 WHERE id = ?5 AND (?6 = 0 OR claimed_until = ?6)";
 	const char *texts[] = { h->queue_id, h->waiting, h->state, h->last_error, h->id };
-	long long ints[] = { h->next_try, h->tries, h->notified };
+	long long ints[] = { (long long)claimed_until, h->next_try, h->tries, h->notified };
 	int changed = 0;
 	cables_status st;
 
-	st = held_exec((struct sqlite_store *)base, sql, "updating a held message", texts, 5, ints, 3, NULL,
+	st = held_exec((struct sqlite_store *)base, sql, "updating a held message", texts, 5, ints, 4, NULL,
 	    &changed, err);
 	if (st == CABLES_OK && changed == 0)
-		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", h->id);
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s%s", h->id,
+		    claimed_until != 0 ? " under this claim" : "");
 	return st;
 }
 
@@ -875,6 +876,37 @@ sqlite_held_delete(struct keystore *base, const char *id, struct cables_err *err
 	    texts, 1, NULL, 0, NULL, &changed, err);
 	if (st == CABLES_OK && changed == 0)
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s", id);
+	return st;
+}
+
+static cables_status
+sqlite_held_usage(struct keystore *base, const char *sender, struct held_usage *out, struct cables_err *err)
+{
+	static const char sql[] = "SELECT COUNT(*), COALESCE(SUM(length(message)), 0), "
+	    "COALESCE(SUM(sender = ?1), 0), COALESCE(SUM(CASE WHEN sender = ?1 THEN length(message) ELSE 0 END), 0) "
+	    "FROM held WHERE state = 'held'";
+	struct sqlite_store *ks = (struct sqlite_store *)base;
+	sqlite3_stmt *stmt = NULL;
+	cables_status st = CABLES_OK;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&ks->lock);
+	if (sqlite3_prepare_v2(ks->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		st = db_fail(ks, err, "preparing the held messages' usage");
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, sender, -1, SQLITE_STATIC);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		st = db_fail(ks, err, "reading the held messages' usage");
+		goto out;
+	}
+	out->messages = sqlite3_column_int64(stmt, 0);
+	out->bytes = sqlite3_column_int64(stmt, 1);
+	out->sender_messages = sqlite3_column_int64(stmt, 2);
+	out->sender_bytes = sqlite3_column_int64(stmt, 3);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&ks->lock);
 	return st;
 }
 
@@ -1115,6 +1147,7 @@ const struct keystore_ops keystore_sqlite_ops = {
 	.held_update = sqlite_held_update,
 	.held_delete = sqlite_held_delete,
 	.held_prune = sqlite_held_prune,
+	.held_usage = sqlite_held_usage,
 	.encrypting_note = sqlite_encrypting_note,
 	.encrypting_list = sqlite_encrypting_list,
 	.encrypting_restore = sqlite_encrypting_restore,

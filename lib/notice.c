@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,6 +20,26 @@
 #include "util.h"
 
 extern char **environ;
+
+static int deadline_seconds = NOTICE_DEADLINE;
+
+void
+notice_set_deadline(int seconds)
+{
+	deadline_seconds = seconds > 0 ? seconds : NOTICE_DEADLINE;
+}
+
+/* Milliseconds left until deadline (CLOCK_MONOTONIC seconds), 0 when it has passed. */
+static int
+ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? (int)ms : 0;
+}
 
 /* MailCommand split on blanks into words (pointing into copy); their count, or -1. */
 static int
@@ -48,9 +70,8 @@ notice_command_check(const char *command, struct cables_err *err)
 	return CABLES_OK;
 }
 
-/* An envelope address safe to pass as an argument: no blank, control character or leading '-'. */
-static bool
-address_arg_ok(const char *a)
+bool
+notice_address_ok(const char *a)
 {
 	if (a == NULL || a[0] == '\0' || a[0] == '-' || strlen(a) > 320)
 		return false;
@@ -60,9 +81,12 @@ address_arg_ok(const char *a)
 	return true;
 }
 
-/* Write all of p to fd (a socket: no SIGPIPE when the program died). */
+/*
+ * Write all of p to fd (a non-blocking socket: no SIGPIPE when the program
+ * died) before deadline; a program that stops reading must not stop us.
+ */
 static bool
-send_all(int fd, const void *p, size_t n)
+send_all(int fd, const void *p, size_t n, const struct timespec *deadline)
 {
 	const char *c = p;
 
@@ -71,6 +95,14 @@ send_all(int fd, const void *p, size_t n)
 
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = { fd, POLLOUT, 0 };
+			int ms = ms_left(deadline);
+
+			if (ms == 0 || (poll(&pfd, 1, ms) < 0 && errno != EINTR))
+				return false;
+			continue;
+		}
 		if (w <= 0)
 			return false;
 		c += w;
@@ -80,8 +112,31 @@ send_all(int fd, const void *p, size_t n)
 }
 
 /*
+ * Reap pid by deadline; past it, kill its process group (a sendmail that
+ * retries forever, and whatever it started) and reap it.  true when it
+ * ended on its own, with its status in *status.
+ */
+static bool
+reap_by(pid_t pid, const struct timespec *deadline, int *status)
+{
+	const struct timespec pause = { 0, 20 * 1000 * 1000 };
+	pid_t r;
+
+	while ((r = waitpid(pid, status, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) {
+		if (ms_left(deadline) == 0) {
+			kill(-pid, SIGKILL);
+			while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+				;
+			return false;
+		}
+		nanosleep(&pause, NULL);
+	}
+	return r == pid;
+}
+
+/*
  * Run MailCommand with args after its own words, head then body on its
- * standard input; CABLES_OK when it exits 0.
+ * standard input; CABLES_OK when it exits 0 within the deadline.
  */
 static cables_status
 run_command(const char *command, const char *const *args, size_t nargs, const struct buf *head, const void *body,
@@ -92,6 +147,8 @@ run_command(const char *command, const char *const *args, size_t nargs, const st
 	char **argv;
 	int n, sv[2], status, rc;
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	struct timespec deadline;
 	pid_t pid;
 	bool wrote;
 
@@ -111,7 +168,12 @@ run_command(const char *command, const char *const *args, size_t nargs, const st
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	/* Nothing of the caller's (keyd's sockets, the key store) goes to the program. */
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	/* A group of its own, so that the deadline ends whatever it started too. */
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	free(argv);
 	close(sv[1]);
@@ -119,11 +181,14 @@ run_command(const char *command, const char *const *args, size_t nargs, const st
 		close(sv[0]);
 		return cables_fail(err, CABLES_ERR_IO, "MailCommand %s: %s", words[0], strerror(rc));
 	}
-	wrote = send_all(sv[0], head->data, head->len) && send_all(sv[0], body, len);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += deadline_seconds;
+	fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
+	wrote = send_all(sv[0], head->data, head->len, &deadline) && send_all(sv[0], body, len, &deadline);
 	close(sv[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return cables_fail(err, CABLES_ERR_IO, "MailCommand %s: waitpid: %s", words[0], strerror(errno));
+	if (!reap_by(pid, &deadline, &status))
+		return cables_fail(err, CABLES_ERR_IO, "MailCommand %s did not finish within %d seconds: killed",
+		    words[0], deadline_seconds);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return cables_fail(err, CABLES_ERR_IO, "MailCommand %s %s %d", words[0],
 		    WIFEXITED(status) ? "exited with status" : "was killed by signal",
@@ -158,7 +223,7 @@ notice_send(const char *command, const char *to, const char *subject, const char
 	struct buf b;
 	cables_status st;
 
-	if (!address_arg_ok(to))
+	if (!notice_address_ok(to))
 		return cables_fail(err, CABLES_ERR_ARG, "notice: '%s' is not an address to send to", to != NULL ? to : "");
 	buf_init(&b);
 	common_fields(&b, to, subject);
@@ -176,7 +241,7 @@ notice_resubmit(const char *command, const char *sender, const char *const *rcpt
 	struct buf b;
 	cables_status st;
 
-	if (sender[0] != '\0' && !address_arg_ok(sender)) {
+	if (sender[0] != '\0' && !notice_address_ok(sender)) {
 		free(args);
 		return cables_fail(err, CABLES_ERR_ARG, "resubmission: sender '%s' is not an address", sender);
 	}
@@ -185,7 +250,7 @@ notice_resubmit(const char *command, const char *sender, const char *const *rcpt
 	args[2] = sender[0] != '\0' ? sender : "<>";
 	args[3] = "--";
 	for (size_t i = 0; i < n; i++) {
-		if (!address_arg_ok(rcpts[i])) {
+		if (!notice_address_ok(rcpts[i])) {
 			free(args);
 			return cables_fail(err, CABLES_ERR_ARG, "resubmission: recipient '%s' is not an address", rcpts[i]);
 		}
@@ -211,7 +276,7 @@ notice_return(const char *command, const char *to, const char *reporting_host, c
 	struct buf b;
 	cables_status st;
 
-	if (!address_arg_ok(to))
+	if (!notice_address_ok(to))
 		return cables_fail(err, CABLES_ERR_ARG, "return: '%s' is not an address to send to", to != NULL ? to : "");
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);

@@ -10,11 +10,16 @@
  * so no notice is ever answered by another.  No shell is involved: the
  * addresses are arguments after "--", and an address that could be read
  * as something else (empty, a control character, a leading '-') is
- * refused with CABLES_ERR_ARG.  Nothing here logs.
+ * refused with CABLES_ERR_ARG.  A program that has not finished within
+ * NOTICE_DEADLINE seconds (a Postfix sendmail that cannot write its
+ * maildrop retries forever) is killed with its process group and counts
+ * as failed (CABLES_ERR_IO), so no caller waits for it for ever.  Nothing
+ * here logs.
  */
 #ifndef CABLES_NOTICE_H
 #define CABLES_NOTICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "status.h"
@@ -22,6 +27,19 @@
 /* Longest MailCommand, and most words in it. */
 #define NOTICE_COMMAND_MAX 1024
 #define NOTICE_COMMAND_WORDS 16
+
+/* Seconds a MailCommand may take (writing its input and exiting). */
+#define NOTICE_DEADLINE 60
+
+/* Set that limit for this process (tests); seconds <= 0 restores NOTICE_DEADLINE. */
+void notice_set_deadline(int seconds);
+
+/*
+ * Is a an envelope address MailCommand can be given: not empty, no blank
+ * or control character, no leading '-', at most 320 characters?  What is
+ * held must pass, or it could never be resubmitted or returned.
+ */
+bool notice_address_ok(const char *a);
 
 /* Is command a usable MailCommand (an absolute program path, at most NOTICE_COMMAND_WORDS words)? */
 cables_status notice_command_check(const char *command, struct cables_err *err);

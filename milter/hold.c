@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "hold.h"
+#include "notice.h"
 #include "reinject.h"
 #include "util.h"
 
@@ -101,12 +102,43 @@ waiting_list(const struct message *m, struct buf *out)
 	return n;
 }
 
-/* Every recipient out, HoldAddress in, into the hold queue. */
+/*
+ * The quarantined copy says where the message is, and nothing of it: an
+ * administrator's postsuper -H delivers it to HoldAddress (often aliased
+ * off-site), and the record holds the real message.
+ */
+static int
+make_stub(const struct message *m, const struct mta *mta, const char *id)
+{
+	char *body = xasprintf("This message is held by Cables until its recipients' encryption keys are found,\r\n"
+	    "as %s.  Its content is not in this copy: cables-keyctl held show %s\r\n", id, id);
+	char *subject = mta_value(mta, " Message held by Cables for encryption keys");
+	char *type = mta_value(mta, " text/plain; charset=us-ascii"), *cte = mta_value(mta, " 7bit");
+	int rc = mta->replacebody(mta->ctx, body, strlen(body));
+
+	for (unsigned int i = m->outer[OUTER_SUBJECT]; i > 1 && rc == 0; i--)
+		rc = mta->chgheader(mta->ctx, "Subject", (int)i, NULL);
+	if (rc == 0)
+		rc = m->outer[OUTER_SUBJECT] > 0 ? mta->chgheader(mta->ctx, "Subject", 1, subject) :
+		    mta->addheader(mta->ctx, "Subject", subject);
+	/* The stub is plain text, whatever the message was. */
+	if (rc == 0)
+		rc = mta->chgheader(mta->ctx, "Content-Type", 1, type);
+	if (rc == 0)
+		rc = mta->chgheader(mta->ctx, "Content-Transfer-Encoding", 1, cte);
+	free(cte);
+	free(type);
+	free(subject);
+	free(body);
+	return rc;
+}
+
+/* The content replaced by a stub, every recipient out, HoldAddress in, into the hold queue. */
 static int
 make_harmless(const struct message *m, const struct milter_env *env, const struct mta *mta, const char *id)
 {
 	char *hold = xasprintf("<%s>", env->cfg->hold_address), *reason;
-	int rc = 0;
+	int rc = make_stub(m, mta, id);
 
 	for (size_t i = 0; i < m->nrcpts && rc == 0; i++)
 		rc = mta->delrcpt(mta->ctx, m->rcpts[i].arg);
@@ -130,6 +162,54 @@ cannot_hold(struct message *m, struct outcome *out, const char *why)
 	outcome_reply(out, "451", "4.7.1", text);
 }
 
+/*
+ * Resubmitted, and a key is missing again: the same record waits on,
+ * without a second notice.  A plain update, whatever keyd wrote: it ends
+ * keyd's claim, so keyd's own "released" (compare-and-set on that claim)
+ * can no longer overwrite it; tries counts the release that came back.
+ */
+static bool
+rehold(const struct message *m, const struct milter_env *env, struct held_record *h, const char *waiting,
+    struct cables_err *err)
+{
+	free(h->waiting);
+	h->waiting = xstrdup(waiting);
+	strlcpy_c(h->queue_id, m->queue_id != NULL ? m->queue_id : "", sizeof(h->queue_id));
+	strlcpy_c(h->state, "held", sizeof(h->state));
+	h->tries++;
+	h->next_try = (long long)env->now + backoff(h->tries);
+	return keystore_held_update(env->ks, h, err) == CABLES_OK;
+}
+
+/*
+ * Would holding len more bytes from m's sender go over HoldMax*?  *over
+ * names the limit, or is NULL.  The store is bounded: a sender (or a flood)
+ * that holds without end gets 4xx, as before hold, not a full disk.
+ */
+static cables_status
+over_limit(const struct message *m, const struct milter_env *env, size_t len, const char **over,
+    struct cables_err *err)
+{
+	const struct config *cfg = env->cfg;
+	struct held_usage u;
+	cables_status st;
+
+	*over = NULL;
+	if ((st = keystore_held_usage(env->ks, m->sender, &u, err)) != CABLES_OK)
+		return st;
+	if (cfg->hold_max_messages != 0 && (unsigned long long)u.messages + 1 > cfg->hold_max_messages)
+		*over = "HoldMaxMessages messages are held";
+	else if (cfg->hold_max_bytes != 0 && (unsigned long long)u.bytes + len > cfg->hold_max_bytes)
+		*over = "the held messages would take more than HoldMaxBytes";
+	else if (cfg->hold_max_sender_messages != 0 &&
+	    (unsigned long long)u.sender_messages + 1 > cfg->hold_max_sender_messages)
+		*over = "HoldMaxMessagesPerSender messages of this sender are held";
+	else if (cfg->hold_max_sender_bytes != 0 &&
+	    (unsigned long long)u.sender_bytes + len > cfg->hold_max_sender_bytes)
+		*over = "this sender's held messages would take more than HoldMaxBytesPerSender";
+	return CABLES_OK;
+}
+
 void
 hold_message(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out)
 {
@@ -140,6 +220,8 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 	uint8_t rnd[KEYSTORE_HELD_ID_LEN / 2 + KEYSTORE_HELD_TOKEN_LEN / 2];
 	bool again;
 	char *norm;
+	const char *over;
+	cables_status st;
 
 	if (mta->addrcpt == NULL || env->ks == NULL || cfg->hold_address == NULL) {
 		cannot_hold(m, out, mta->addrcpt == NULL ? "the MTA does not let the milter change recipients or "
@@ -151,23 +233,25 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 		cannot_hold(m, out, "the null sender could not be told or given the message back");
 		return;
 	}
+	if (!notice_address_ok(m->sender)) {
+		cannot_hold(m, out, "the sender could not be given to MailCommand");
+		return;
+	}
+	for (size_t i = 0; i < m->nrcpts; i++)
+		if (!notice_address_ok(m->rcpts[i].addr)) {
+			/* Accepted now, it could never be resubmitted nor returned. */
+			cannot_hold(m, out, "a recipient could not be given to MailCommand");
+			return;
+		}
 	buf_init(&waiting);
 	buf_init(&rcpts);
 	buf_init(&content);
 	waiting_list(m, &waiting);
 	again = release_record(m, env, &h);
-	if (again) {
-		/* Resubmitted, and a key is missing again: the same record waits on, without a second notice. */
-		free(h.waiting);
-		h.waiting = xstrdup(waiting.data != NULL ? waiting.data : "");
-		strlcpy_c(h.queue_id, m->queue_id != NULL ? m->queue_id : "", sizeof(h.queue_id));
-		strlcpy_c(h.state, "held", sizeof(h.state));
-		h.next_try = (long long)env->now + backoff(h.tries);
-		if (keystore_held_update(env->ks, &h, &err) != CABLES_OK) {
-			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
-			goto out;
-		}
-	} else {
+	if (again && !rehold(m, env, &h, waiting.data != NULL ? waiting.data : "", &err)) {
+		outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+		goto out;
+	} else if (!again) {
 		memset(&h, 0, sizeof(h));
 		if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 			outcome_internal_error(out, m->on_internal_error, false, true, "no random bytes for a hold ID");
@@ -181,6 +265,14 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 			buf_printf(&rcpts, "%s\n", m->rcpts[i].addr);
 		if (stored_message(m, &content, &err) != CABLES_OK) {
 			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+			goto out;
+		}
+		if ((st = over_limit(m, env, content.len, &over, &err)) != CABLES_OK) {
+			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
+			goto out;
+		}
+		if (over != NULL) {
+			cannot_hold(m, out, over);
 			goto out;
 		}
 		h.sender = xstrdup(m->sender);

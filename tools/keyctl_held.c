@@ -19,11 +19,12 @@
 #include "keydproto.h"
 #include "util.h"
 
-/* cables-keyd's lookup, as held_try()'s key check. */
+/* cables-keyd's lookup, as held_try()'s key check: a key of the recipient's Format, as keyd's. */
 static bool
 has_key(void *arg, const char *addr, char *why, size_t why_len)
 {
 	const struct ctx *c = arg;
+	enum key_format want = (enum key_format)policy_get(&c->cfg->policy, addr, PA_FORMAT, NULL);
 	struct keyd_lookup_reply answer = { NULL, 0 };
 	struct buf req, reply;
 	struct cables_err err;
@@ -37,11 +38,8 @@ has_key(void *arg, const char *addr, char *why, size_t why_len)
 	    keyd_call(c->cfg->keyd_socket, &req, c->cfg->lookup_timeout_ms * 2 + 1000, &reply, &err) != CABLES_OK ||
 	    keyd_lookup_reply_parse(reply.data, reply.len, &answer, &err) != CABLES_OK)
 		snprintf(why, why_len, "%s", err.msg);
-	else if (answer.n == 1 && answer.results[0].outcome == KEYD_OUTCOME_FOUND)
-		found = true;
-	else if (answer.n == 1)
-		snprintf(why, why_len, "%s%s%s", keyd_outcome_name(answer.results[0].outcome),
-		    answer.results[0].reason[0] != '\0' ? ": " : "", answer.results[0].reason);
+	else
+		found = held_reply_has_key(&answer, want, time(NULL), why, why_len);
 	keyd_lookup_reply_release(&answer);
 	buf_release(&req);
 	buf_release(&reply);

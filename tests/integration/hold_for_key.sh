@@ -3,8 +3,9 @@
 # nsd serving a DNSSEC-signed zone: a message to a keyless require
 # recipient is accepted (250) and held (its MTA copy quarantined, its
 # recipients replaced by HoldAddress), the sender is told; an admin's
-# postsuper -H sends nothing to the remote recipient; the key appears in
-# DNS and the message leaves encrypted within the backoff, the sender is
+# postsuper -H sends nothing to the remote recipient, and HoldAddress gets
+# a stub without the message's text; the key appears in DNS and the
+# message leaves encrypted within the backoff, the sender is
 # told again; nothing reached the wire before.  "held release" while the
 # key is missing keeps it held, "held return" bounces it with a DSN;
 # HoldTime passing (set shorter, keyd restarted) returns a message; the
@@ -73,6 +74,11 @@ check "the notice is from the null sender, auto-generated" sh -c \
 postsuper -c "$PF" -H ALL >/dev/null 2>&1
 check "postsuper -H: the copy goes to HoldAddress" wait_for 30 sh -c "ls $MAIL/postmaster/Maildir/new/* >/dev/null 2>&1"
 check "postsuper -H: nothing reached the wire" test "$(sink_count)" = 0
+# HoldAddress is often aliased off-site: what it gets is a stub naming the record, none of the message.
+pm=$(ls "$MAIL"/postmaster/Maildir/new/* 2>/dev/null | head -n 1)
+check "postsuper -H: HoldAddress's copy has none of the message's text" sh -c \
+	"! grep -q -e PLAINTEXT-MARKER -e 'meeting is at noon' -e '^Subject: test plain' '$pm'"
+check "postsuper -H: HoldAddress's copy names the record" grep -q "cables-keyctl held show $id1" "$pm"
 check "postsuper -H: Cables still holds the message" is_held "$id1"
 
 # 3. Restarts while held: nothing lost, nothing sent.

@@ -196,7 +196,8 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 		"Socket", "SocketMode", "SocketGroup", "User", "PidFile", "KeyStore", "KeyStoreKey",
 		"LocalDomains", "InternalHosts", "DefaultPolicy", "Format", "Sign", "SenderLogins", "SignUnauthenticated", "EncryptToSelf",
 		"On-KeyNotFound", "On-InternalError", "On-DecryptError", "On-KeydError", "On-KeyChange",
-		"HeaderProtection", "Padding", "ForwardSecrecy", "HoldNotice", "HoldTime", "HoldAddress", "MailCommand", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
+		"HeaderProtection", "Padding", "ForwardSecrecy", "HoldNotice", "HoldTime", "HoldAddress", "HoldMaxMessages", "HoldMaxBytes", "HoldMaxMessagesPerSender",
+		"HoldMaxBytesPerSender", "MailCommand", "Policy", "TrustAnchors", "HarvestCertificates", "Cipher", "RSAPadding", "LogFacility",
 		"LogFile", "TempDir", "GnuPGHome", "FormatPreference", "ReinjectTo", "ReinjectDaemonName", "ReinjectKey", "ExitDaemonName", "MaxMessageSize", "KeydSocket", "KeydPidFile", "KeydAdminSocket", "AdminGroup", "KeydUser",
 		"KeyholderSocket", "KeyholderUser", "KeyholderLogFile", "KeyholderRateLimit", "KeyholderSignRateLimit",
 		"KeyholderDecryptRateLimit", "KeyholderFailureRateLimit", "KeyholderClients",
@@ -228,10 +229,10 @@ test_key_table_is_complete_and_its_defaults_parse(void **state)
 	}
 	assert_null(config_key_name(n));
 	assert_null(config_key_default(n));
-	assert_string_equal(config_key_default(30), "aes256-cbc");	/* Cipher */
+	assert_string_equal(config_key_default(34), "aes256-cbc");	/* Cipher */
 	assert_null(config_key_default(2));				/* SocketGroup */
 	assert_null(config_key_default(7));				/* LocalDomains */
-	assert_null(config_key_default(33));				/* ReinjectTo */
+	assert_null(config_key_default(41));				/* ReinjectTo */
 	assert_string_equal(fail_action_name(ACTION_TEMPFAIL), "tempfail");
 	assert_string_equal(fail_action_name(ACTION_REJECT), "reject");
 	assert_string_equal(fail_action_name(ACTION_ACCEPT), "accept");

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -129,8 +130,13 @@ test_keyless_require_recipient_is_held_with_its_recipients_replaced(void **state
 	assert_non_null(strstr(fx->fake.ops.data, "chg X-Cables 1"));
 	assert_non_null(strstr(fx->fake.ops.data, "del <carol@c.test>\ndel <dan@c.test>\naddrcpt <held@a.test>\n"
 	    "quarantine Cables: held for encryption keys (cables-keyctl held show "));
-	assert_int_equal(fx->fake.body.len, 0);	/* the body is left alone */
+	/* The quarantined copy is a stub: no word of the message (postsuper -H delivers it to HoldAddress). */
+	assert_non_null(strstr(fx->fake.ops.data, "chg Subject 1 Message held by Cables for encryption keys\n"));
+	assert_non_null(strstr(fx->fake.ops.data, "chg Content-Type 1 text/plain; charset=us-ascii\n"));
+	assert_null(strstr(fx->fake.body.data, "PLAINTEXT-MARKER"));
+	assert_null(strstr(fx->fake.ops.data, "hello"));
 	assert_int_equal(held_rows(fx, &list), 1);
+	assert_non_null(strstr(fx->fake.body.data, list[0].id));
 	assert_string_equal(list[0].sender, "alice@a.test");
 	assert_string_equal(list[0].recipients, "carol@c.test\ndan@c.test\n");
 	assert_non_null(strstr(list[0].waiting, "carol@c.test\tno usable S/MIME certificate: "));
@@ -184,6 +190,77 @@ test_no_hold_without_the_mta_or_a_sender(void **state)
 	assert_int_equal(held_rows(fx, NULL), 0);
 	message_free(m);
 	milter_fixture_free(fx);
+}
+
+/*
+ * A sender or recipient MailCommand refuses (notice_address_ok) would make
+ * every resubmission and return fail after the client got 250: temp-failed.
+ */
+static void
+test_no_hold_for_an_address_mail_command_refuses(void **state)
+{
+	static const struct {
+		const char *sender, *rcpts;
+	} cases[] = {
+		{ "-oQ/tmp@a.test", "<carol@c.test>" },
+		{ "alice@a.test", "<-oQ/tmp@c.test>" },
+		{ "alice@a.test", "<carol@c.test>,<\"dave x\"@c.test>" },
+	};
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct outcome out;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct message *m = new_message(fx, cases[i].sender, cases[i].rcpts, NULL);
+
+		run(fx, m, &out);
+		assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+		assert_non_null(strstr(out.detail, "could not be given to MailCommand"));
+		assert_int_equal(held_rows(fx, NULL), 0);
+		message_free(m);
+	}
+	milter_fixture_free(fx);
+}
+
+/* HoldMax*: the key store is bounded; over a limit a message is temp-failed, not held. */
+static void
+test_hold_limits_temp_fail_over_them(void **state)
+{
+	static const struct {
+		const char *config, *limit;
+	} cases[] = {
+		{ "HoldMaxMessagesPerSender 1\n", "HoldMaxMessagesPerSender" },
+		{ "HoldMaxMessages 1\n", "HoldMaxMessages messages" },
+		{ "HoldMaxBytesPerSender 10\n", "HoldMaxBytesPerSender" },
+		{ "HoldMaxBytes 10\n", "HoldMaxBytes" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		char *config = xasprintf("DefaultPolicy require\n%s", cases[i].config);
+		struct milter_fixture *fx = milter_fixture_new(config, NOW);
+		struct message *m;
+		struct outcome out;
+
+		fake_mta_allow_hold(&fx->fake);
+		m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+		run(fx, m, &out);
+		message_free(m);
+		if (strstr(cases[i].config, "Bytes") == NULL) {
+			/* The first fits. */
+			assert_int_equal(out.verdict, VERDICT_MODIFIED);
+			m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+			run(fx, m, &out);
+			message_free(m);
+		}
+		assert_int_equal(out.verdict, VERDICT_TEMPFAIL);
+		assert_string_equal(out.rcode, "451");
+		assert_non_null(strstr(out.detail, cases[i].limit));
+		assert_int_equal(held_rows(fx, NULL), strstr(cases[i].config, "Bytes") == NULL ? 1 : 0);
+		milter_fixture_free(fx);
+		free(config);
+	}
 }
 
 static void
@@ -260,7 +337,23 @@ struct mailer {
 	char *command;
 	bool key;		/* what has_key answers */
 	unsigned int asked;
+	struct keystore *rehold;	/* when set: the milter's re-hold of rehold_id lands during the look */
+	const char *rehold_id;
 };
+
+/* What milter/hold.c does with a resubmitted copy that finds a key missing again: a plain update. */
+static void
+milter_rehold(struct keystore *ks, const char *id)
+{
+	struct held_record h;
+
+	assert_int_equal(keystore_held_get(ks, id, false, &h, NULL), CABLES_OK);
+	strlcpy_c(h.state, "held", sizeof(h.state));
+	strlcpy_c(h.queue_id, "QID2", sizeof(h.queue_id));
+	h.next_try = NOW + 3600;
+	assert_int_equal(keystore_held_update(ks, &h, NULL), CABLES_OK);
+	held_record_release(&h);
+}
 
 static bool
 fake_has_key(void *arg, const char *addr, char *why, size_t why_len)
@@ -269,6 +362,8 @@ fake_has_key(void *arg, const char *addr, char *why, size_t why_len)
 
 	(void)addr;
 	ml->asked++;
+	if (ml->rehold != NULL)
+		milter_rehold(ml->rehold, ml->rehold_id);
 	if (!ml->key)
 		snprintf(why, why_len, "none: SMIMEA: secure-none");
 	return ml->key;
@@ -498,18 +593,158 @@ test_notice_refuses_what_is_not_an_address(void **state)
 	assert_non_null(strstr(err.msg, "/nonexistent/sendmail"));
 }
 
+/* keyd's has_key: a key of the Format the recipient's policy asks for, not expired (as the milter's find_key). */
+static void
+test_only_a_key_the_milter_would_use_counts(void **state)
+{
+	static const struct {
+		enum keyd_format format;
+		long long expires;
+		enum key_format want;
+		bool usable;
+	} cases[] = {
+		{ KEYD_FORMAT_PGP, 0, FORMAT_SMIME, false },	/* Format=smime, an OpenPGP key only */
+		{ KEYD_FORMAT_SMIME, 0, FORMAT_PGP, false },
+		{ KEYD_FORMAT_SMIME, 0, FORMAT_SMIME, true },
+		{ KEYD_FORMAT_PGP, 0, FORMAT_AUTO, true },
+		{ KEYD_FORMAT_SMIME, NOW - 1, FORMAT_AUTO, false },	/* expired */
+		{ KEYD_FORMAT_PGP, NOW + 1, FORMAT_PGP, true },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct keyd_key k = { .format = cases[i].format, .expires = cases[i].expires };
+
+		assert_int_equal(held_key_usable(&k, cases[i].want, NOW), cases[i].usable);
+	}
+}
+
+/* keyd's and keyctl's check on a whole reply: Policy b.test require Format=smime and an OpenPGP key only. */
+static void
+test_a_found_key_of_another_format_is_no_key(void **state)
+{
+	struct keyd_key pgp = { .format = KEYD_FORMAT_PGP };
+	struct keyd_result r = { .address = "bob@b.test", .outcome = KEYD_OUTCOME_FOUND, .keys = &pgp, .nkeys = 1 };
+	struct keyd_lookup_reply reply = { &r, 1 };
+	char why[200] = "";
+
+	(void)state;
+	assert_false(held_reply_has_key(&reply, FORMAT_SMIME, NOW, why, sizeof(why)));
+	assert_non_null(strstr(why, "no usable S/MIME key"));
+	assert_true(held_reply_has_key(&reply, FORMAT_AUTO, NOW, why, sizeof(why)));
+	r.outcome = KEYD_OUTCOME_NONE;
+	assert_false(held_reply_has_key(&reply, FORMAT_AUTO, NOW, why, sizeof(why)));
+}
+
+/*
+ * The milter holds the resubmitted copy again while keyd releases it: keyd's
+ * "released" must not overwrite that (a released record is pruned, the
+ * message lost), and the sender is told "sent" at most once.
+ */
+static void
+test_a_copy_held_again_during_its_release_stays_held(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct mailer *ml = mailer_new(fx);
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_record *list, h;
+	struct held_result res;
+	struct outcome out;
+	char id[KEYSTORE_HELD_ID_LEN + 1], *in;
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	message_free(m);
+	assert_int_equal(held_rows(fx, &list), 1);
+	strlcpy_c(id, list[0].id, sizeof(id));
+	held_list_release(list, 1);
+	ml->key = true;
+	ml->rehold = fx->ks;
+	ml->rehold_id = id;
+	/* in.0 the held notice, in.1 the resubmission; the re-hold lands before keyd writes "released". */
+	assert_int_equal(held_try(&env, id, NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	assert_non_null(strstr(res.detail, "held again"));
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.state, "held");
+	assert_string_equal(h.queue_id, "QID2");
+	held_record_release(&h);
+	assert_null(mailed(ml, "in", 2));	/* no "sent" notice */
+	/* Released for good: told once; held again after that and released again: not told twice. */
+	ml->rehold = NULL;
+	assert_int_equal(held_try(&env, id, NOW + 1, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	in = mailed(ml, "in", 3);
+	assert_non_null(in);
+	assert_non_null(strstr(in, "Subject: Your message has been sent, encrypted\n"));
+	free(in);
+	milter_rehold(fx->ks, id);
+	assert_int_equal(held_try(&env, id, NOW + 2, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	assert_non_null(in = mailed(ml, "in", 4));	/* the resubmission */
+	free(in);
+	assert_null(mailed(ml, "in", 5));
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.state, "released");
+	assert_true(h.tries >= 2);	/* every release counts */
+	held_record_release(&h);
+	free(ml->command);
+	free(ml);
+	milter_fixture_free(fx);
+}
+
+/* A MailCommand that never ends (a sendmail retrying a read-only maildrop) is killed at the deadline. */
+static void
+test_a_mail_command_that_hangs_is_killed_at_the_deadline(void **state)
+{
+	char dir[] = "/tmp/test_hold.XXXXXX", *script, *command;
+	struct cables_err err;
+	struct timespec t0, t1;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	script = xasprintf("%s/hang", dir);
+	f = fopen(script, "w");
+	assert_non_null(f);
+	/* Its child keeps the group alive too: the whole group goes. */
+	fprintf(f, "#!/bin/sh\nsleep 30 &\nwait\n");
+	fclose(f);
+	chmod(script, 0755);
+	command = xasprintf("%s", script);
+	notice_set_deadline(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(notice_send(command, "a@b.test", "s", "t", &err), CABLES_ERR_IO);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	notice_set_deadline(0);
+	assert_true(t1.tv_sec - t0.tv_sec < 10);
+	assert_non_null(strstr(err.msg, "did not finish"));
+	unlink(script);
+	rmdir(dir);
+	free(script);
+	free(command);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keyless_require_recipient_is_held_with_its_recipients_replaced),
 		cmocka_unit_test(test_no_hold_without_the_mta_or_a_sender),
+		cmocka_unit_test(test_no_hold_for_an_address_mail_command_refuses),
+		cmocka_unit_test(test_hold_limits_temp_fail_over_them),
 		cmocka_unit_test(test_a_refused_change_leaves_no_record),
 		cmocka_unit_test(test_a_resubmitted_copy_is_held_again_under_its_record),
 		cmocka_unit_test(test_held_release_return_and_notices),
 		cmocka_unit_test(test_hold_time_returns_a_dsn_naming_the_recipient),
 		cmocka_unit_test(test_a_claimed_record_is_left_to_its_claimant),
 		cmocka_unit_test(test_notice_refuses_what_is_not_an_address),
+		cmocka_unit_test(test_a_mail_command_that_hangs_is_killed_at_the_deadline),
+		cmocka_unit_test(test_only_a_key_the_milter_would_use_counts),
+		cmocka_unit_test(test_a_found_key_of_another_format_is_no_key),
+		cmocka_unit_test(test_a_copy_held_again_during_its_release_stays_held),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

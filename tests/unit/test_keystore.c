@@ -816,6 +816,37 @@ test_held_round_trip_list_update_prune(void **state)
 	keystore_close(ks);
 }
 
+/* HoldMax*'s count: held rows only, all and one sender's, messages and bytes. */
+static void
+test_held_usage_counts_held_rows(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct held_record a, b, c;
+	struct held_usage u;
+
+	assert_int_equal(keystore_held_usage(ks, "alice@a.test", &u, NULL), CABLES_OK);
+	assert_int_equal(u.messages + u.bytes + u.sender_messages + u.sender_bytes, 0);
+	make_held(&a, "00000000000000c1", NOW);
+	make_held(&b, "00000000000000c2", NOW);
+	make_held(&c, "00000000000000c3", NOW);
+	free(b.sender);
+	b.sender = xstrdup("bob@a.test");
+	strlcpy_c(c.state, "released", sizeof(c.state));
+	assert_int_equal(keystore_held_add(ks, &a, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_add(ks, &b, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_add(ks, &c, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_usage(ks, "alice@a.test", &u, NULL), CABLES_OK);
+	assert_int_equal(u.messages, 2);
+	assert_int_equal(u.bytes, (long long)(a.message_len + b.message_len));
+	assert_int_equal(u.sender_messages, 1);
+	assert_int_equal(u.sender_bytes, (long long)a.message_len);
+	held_record_release(&a);
+	held_record_release(&b);
+	held_record_release(&c);
+	keystore_close(ks);
+}
+
 static void
 test_held_claim_rules(void **state)
 {
@@ -838,9 +869,16 @@ test_held_claim_rules(void **state)
 	assert_false(claimed);
 	assert_int_equal(keystore_held_claim(other, h.id, NOW + 60, true, NOW + 120, &claimed, NULL), CABLES_OK);
 	assert_true(claimed);
-	/* An update ends it. */
+	/* An update ends it; an update under a claim that ended (the milter's re-hold came first) changes nothing. */
 	h.tries = 1;
 	assert_int_equal(keystore_held_update(other, &h, NULL), CABLES_OK);
+	strlcpy_c(h.state, "released", sizeof(h.state));
+	assert_int_equal(keystore_held_update_claimed(ks, &h, NOW + 120, NULL), CABLES_ERR_NOTFOUND);
+	strlcpy_c(h.state, "held", sizeof(h.state));
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW + 61, true, NOW + 120, &claimed, NULL), CABLES_OK);
+	assert_true(claimed);
+	assert_int_equal(keystore_held_update_claimed(ks, &h, NOW + 121, NULL), CABLES_ERR_NOTFOUND);
+	assert_int_equal(keystore_held_update_claimed(ks, &h, NOW + 120, NULL), CABLES_OK);
 	assert_int_equal(keystore_held_claim(ks, h.id, NOW + 61, true, NOW + 120, &claimed, NULL), CABLES_OK);
 	assert_true(claimed);
 	/* A released (or missing) record is never claimed. */
@@ -1328,6 +1366,7 @@ main(void)
 		FX(test_restore_keeps_times_and_is_idempotent),
 		FX(test_held_round_trip_list_update_prune),
 		FX(test_held_claim_rules),
+		FX(test_held_usage_counts_held_rows),
 		FX(test_held_claim_is_won_once_among_stores),
 		FX(test_encrypting_domains_and_alerts),
 		FX(test_store_of_schema_2_is_migrated),
@@ -1349,6 +1388,7 @@ main(void)
 		PG(test_restore_keeps_times_and_is_idempotent),
 		PG(test_held_round_trip_list_update_prune),
 		PG(test_held_claim_rules),
+		PG(test_held_usage_counts_held_rows),
 		PG(test_held_claim_is_won_once_among_stores),
 		PG(test_encrypting_domains_and_alerts),
 		PG(test_store_of_schema_2_is_migrated),
