@@ -64,23 +64,34 @@ tell_admin(struct keyd_conf *c, const char *subject, const char *text)
 		log_warnx("keyd: cannot tell %s (AdminAddress): %s", c->cfg->admin_address, err.msg);
 }
 
-/* Does domain publish a DNSSEC-signed _cables-policy p=require?  Anything but a secure answer is no. */
-static bool
-published_require(struct keyd_conf *c, const char *domain, time_t now)
+/* What a domain's _cables-policy says, as far as DNSSEC lets keyd know. */
+enum published { PUBLISHED_NONE, PUBLISHED_REQUIRE, PUBLISHED_UNKNOWN };
+
+/*
+ * Does domain publish a DNSSEC-signed _cables-policy p=require?  A secure
+ * answer is the domain's word either way, and so is a proven absence or a
+ * zone proven unsigned; a bogus answer or none is PUBLISHED_UNKNOWN (why
+ * says so): an attacker on the path could have stripped the statement.
+ */
+static enum published
+published_policy(struct keyd_conf *c, const char *domain, time_t now, struct cables_err *why)
 {
 	struct dns_answer a;
 	struct cables_err err;
 	char *name = xasprintf(DOMAINPOLICY_LABEL ".%s", domain);
 	size_t statements = 0;
-	bool require = false;
+	enum published result = PUBLISHED_NONE;
 
 	memset(&a, 0, sizeof(a));
 	/*
 	 * Half of LookupTimeout: the lookup already spent some of it, and its
 	 * answer ("none") says the domain's servers answer.
 	 */
-	if (dns_lookup_name(c->res, name, DNS_RR_TXT, now, (unsigned int)c->cfg->lookup_timeout_ms / 2, &a, &err) ==
-	    CABLES_OK && a.status == DNS_SECURE) {
+	if (dns_lookup_name(c->res, name, DNS_RR_TXT, now, (unsigned int)c->cfg->lookup_timeout_ms / 2, &a, &err) !=
+	    CABLES_OK) {
+		cables_fail(why, CABLES_ERR_IO, "%s: %s", name, err.msg);
+		result = PUBLISHED_UNKNOWN;
+	} else if (a.status == DNS_SECURE) {
 		for (size_t i = 0; i < a.n; i++) {
 			enum domainpolicy p;
 			const char *text = (const char *)a.recs[i].data;
@@ -89,21 +100,24 @@ published_require(struct keyd_conf *c, const char *domain, time_t now)
 				continue;	/* another kind of TXT record at the name */
 			statements++;
 			if (domainpolicy_parse(text, strlen(text), &p, &err) == CABLES_OK)
-				require = true;
+				result = PUBLISHED_REQUIRE;
 			else
 				log_warnx("keyd: %s: ignored: %s", name, err.msg);
 		}
 		/* Two statements contradict or repeat each other: neither counts. */
 		if (statements > 1) {
 			log_warnx("keyd: %s: %zu v=cables1 records: ignored", name, statements);
-			require = false;
+			result = PUBLISHED_NONE;
 		}
-	} else if (a.status == DNS_BOGUS) {
-		log_info("keyd: %s: %s answer ignored", name, dns_status_name(a.status));
+	} else if (a.status == DNS_BOGUS || a.status == DNS_TEMPFAIL) {
+		log_info("keyd: %s: %s answer: cannot tell whether %s publishes p=require", name,
+		    dns_status_name(a.status), domain);
+		cables_fail(why, CABLES_ERR_IO, "%s: %s answer (%s)", name, dns_status_name(a.status), a.reason);
+		result = PUBLISHED_UNKNOWN;
 	}
 	dns_answer_release(&a);
 	free(name);
-	return require;
+	return result;
 }
 
 /* The administrator hears once that domain's recipients go without keys (logged either way). */
@@ -164,12 +178,13 @@ had_key(struct keyd *k, const char *norm)
 
 enum keyd_encrypting
 keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum keyd_outcome o, const char *reason,
-    time_t now, long long *since)
+    time_t now, long long *since, bool *failed, struct cables_err *why)
 {
 	const char *at = strrchr(norm, '@');
 	struct encrypting_domain d;
 
 	*since = 0;
+	*failed = false;
 	if (at == NULL || o == KEYD_OUTCOME_FOUND || o == KEYD_OUTCOME_REJECT ||
 	    domain_list_match(&c->cfg->local_domains, at + 1))
 		return KEYD_ENCRYPTING_NO;
@@ -188,8 +203,19 @@ keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum
 		return KEYD_ENCRYPTING_REMEMBERED;
 	}
 	/* A failed lookup says nothing the TXT query would not fail on too: no second wait. */
-	if (o == KEYD_OUTCOME_NONE && published_require(c, at + 1, now))
+	if (o != KEYD_OUTCOME_NONE)
+		return KEYD_ENCRYPTING_NO;
+	switch (published_policy(c, at + 1, now, why)) {
+	case PUBLISHED_REQUIRE:
+		/* Remembered too, so that a lookup that fails later is covered (DowngradeMemory). */
+		keyd_downgrade_seen(k, c, norm, "policy", now);
 		return KEYD_ENCRYPTING_PUBLISHED;
+	case PUBLISHED_UNKNOWN:
+		*failed = true;
+		return KEYD_ENCRYPTING_NO;
+	case PUBLISHED_NONE:
+		break;
+	}
 	return KEYD_ENCRYPTING_NO;
 }
 

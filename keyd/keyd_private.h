@@ -133,10 +133,13 @@ void keyd_downgrade_seen(struct keyd *k, struct keyd_conf *c, const char *norm, 
  * first seen; the administrator is told once, with reason) when its domain
  * is remembered within DowngradeMemory and the lookup failed or norm had a
  * key (its pin), else KEYD_ENCRYPTING_PUBLISHED for a signed
- * _cables-policy p=require (asked on "none" only), else _NO.
+ * _cables-policy p=require (asked on "none" only; remembered as source
+ * "policy"), else _NO.  When that query gets a bogus answer or none,
+ * *failed is set and why says so: the lookup is a tempfail, as the
+ * statement may have been stripped on the path.
  */
 enum keyd_encrypting keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum keyd_outcome o,
-    const char *reason, time_t now, long long *since);
+    const char *reason, time_t now, long long *since, bool *failed, struct cables_err *why);
 /* The pinned key was (from was_source) changed to r (On-KeyChange action): tell AdminAddress once per pair. */
 void keyd_key_change_alert(struct keyd *k, struct keyd_conf *c, const struct key_record *r, const char *was,
     const char *was_source, const char *action, time_t now);

@@ -169,8 +169,15 @@ answer_keyless(struct keyd *k, struct keyd_conf *c, struct buf *out, const char 
     const char *reason, time_t now)
 {
 	long long since;
-	enum keyd_encrypting e = keyd_downgrade_check(k, c, norm, o, reason, now, &since);
+	bool failed;
+	struct cables_err why;
+	enum keyd_encrypting e = keyd_downgrade_check(k, c, norm, o, reason, now, &since, &failed, &why);
 
+	if (failed) {
+		/* No key, and no telling whether the domain requires encryption: the MTA asks again. */
+		o = KEYD_OUTCOME_TEMPFAIL;
+		reason = why.msg;
+	}
 	keydstats_lookup(o);
 	keyd_result_encrypting_format(out, norm, o, e, since, reason);
 }
