@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "domainpolicy.h"
 #include "keyd_private.h"
@@ -219,6 +220,35 @@ keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum
 	return KEYD_ENCRYPTING_NO;
 }
 
+/* What the key change alerts already told say of a change of r's key from was. */
+enum alerted { ALERTED_NOT, ALERTED_PAIR, ALERTED_DOMAIN };
+
+/* One alert a day per domain at most: a flood of changes (a domain's rekeying, an attack) is one mail. */
+#define KEY_CHANGE_ALERT_EVERY (24 * 3600)
+
+static enum alerted
+key_change_alerted(struct keyd *k, const struct key_record *r, const char *was, time_t now)
+{
+	const char *at = strrchr(r->address, '@');
+	struct key_change_alert *a = NULL;
+	enum alerted result = ALERTED_NOT;
+	size_t n = 0;
+
+	if (at == NULL || keystore_key_change_list(k->ks, &a, &n, NULL) != CABLES_OK)
+		return ALERTED_NOT;
+	for (size_t i = 0; i < n && result != ALERTED_PAIR; i++) {
+		const char *other = strrchr(a[i].address, '@');
+
+		if (strcmp(a[i].address, r->address) == 0 && strcmp(a[i].format, r->format) == 0 &&
+		    strcmp(a[i].old, was) == 0 && strcmp(a[i].new, r->fingerprint) == 0)
+			result = ALERTED_PAIR;
+		else if (other != NULL && strcasecmp(other + 1, at + 1) == 0 && a[i].told > now - KEY_CHANGE_ALERT_EVERY)
+			result = ALERTED_DOMAIN;
+	}
+	free(a);
+	return result;
+}
+
 void
 keyd_key_change_alert(struct keyd *k, struct keyd_conf *c, const struct key_record *r, const char *was,
     const char *was_source, const char *action, time_t now)
@@ -230,6 +260,21 @@ keyd_key_change_alert(struct keyd *k, struct keyd_conf *c, const struct key_reco
 	/* Recorded only when told: an AdminAddress set later hears of the next change. */
 	if (c->cfg->admin_address == NULL)
 		return;
+	/* Alerts are kept for DowngradeMemory (a day at least): after that a pair may be told again. */
+	if (keystore_key_change_prune(k->ks, now - (time_t)(c->cfg->downgrade_memory_s > KEY_CHANGE_ALERT_EVERY ?
+	    c->cfg->downgrade_memory_s : KEY_CHANGE_ALERT_EVERY), &err) != CABLES_OK)
+		log_warnx("keyd: %s", err.msg);
+	switch (key_change_alerted(k, r, was, now)) {
+	case ALERTED_PAIR:
+		return;
+	case ALERTED_DOMAIN:
+		log_warnx("keyd: %s: key change %.16s -> %.16s (from %s, On-KeyChange %s): not mailed, %s (AdminAddress) "
+		    "was told of a key change at its domain within a day", r->address, was, r->fingerprint, r->source,
+		    action, c->cfg->admin_address);
+		return;
+	case ALERTED_NOT:
+		break;
+	}
 	if (keystore_key_change_tell(k->ks, r->address, r->format, was, r->fingerprint, now, &tell, &err) != CABLES_OK) {
 		log_warnx("keyd: %s: %s", r->address, err.msg);
 		return;
@@ -245,7 +290,8 @@ keyd_key_change_alert(struct keyd *k, struct keyd_conf *c, const struct key_reco
 	    "  offered (new): %s (from %s)\n\n"
 	    "On-KeyChange is %s for this address: %s\n\n"
 	    "If the new key is genuine, accept it with\n  cables-keyctl pins clear %s\n\n"
-	    "You are told once for this pair of keys.\n", r->address, was, was_source, r->fingerprint, r->source,
+	    "You are told once for this pair of keys, and of one key change per domain\n"
+	    "a day (later ones are logged).\n", r->address, was, was_source, r->fingerprint, r->source,
 	    action, strcmp(action, "accept") == 0 ? "the new key is used and pinned." :
 	    "the new key is not used; mail to the address waits (tempfail) or is refused (reject).", r->address);
 	tell_admin(c, subject, text);

@@ -267,6 +267,12 @@ keystore_key_change_list(struct keystore *ks, struct key_change_alert **out, siz
 	return ks->ops->key_change_list(ks, out, n, err);
 }
 
+cables_status
+keystore_key_change_prune(struct keystore *ks, time_t before, struct cables_err *err)
+{
+	return ks->ops->key_change_prune(ks, before, err);
+}
+
 /* One row of keystore_encrypting_list(), for every backend. */
 cables_status
 keystore_encrypting_get(struct keystore *ks, const char *domain, struct encrypting_domain *out, struct cables_err *err)

@@ -308,6 +308,9 @@ cables_status keystore_encrypting_tell(struct keystore *ks, const char *domain, 
 cables_status keystore_key_change_tell(struct keystore *ks, const char *address, const char *format, const char *old,
     const char *new, time_t now, bool *first, struct cables_err *err);
 
+/* Forget the key change alerts told before before (DowngradeMemory): the table does not grow for ever. */
+cables_status keystore_key_change_prune(struct keystore *ks, time_t before, struct cables_err *err);
+
 /* A key change the administrator was told of (key_change_alerts). */
 struct key_change_alert {
 	char address[321];	/* 320 octets at most (RFC 5321) */

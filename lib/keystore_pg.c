@@ -1131,6 +1131,16 @@ pg_key_change_tell(struct keystore *base, const char *address, const char *forma
 }
 
 static cables_status
+pg_key_change_prune(struct keystore *base, time_t before, struct cables_err *err)
+{
+	char bf[24];
+	const char *v[1] = { num(bf, sizeof(bf), (long long)before) };
+
+	return change_rows((struct pg_store *)base, "DELETE FROM key_change_alerts WHERE told < $1", 1, v, NULL,
+	    "pruning key change alerts", NULL, err);
+}
+
+static cables_status
 pg_key_change_list(struct keystore *base, struct key_change_alert **out, size_t *n, struct cables_err *err)
 {
 	static const char sql[] = "SELECT address, format, old, new, told FROM key_change_alerts "
@@ -1195,4 +1205,5 @@ const struct keystore_ops keystore_pg_ops = {
 	.encrypting_tell = pg_encrypting_tell,
 	.key_change_tell = pg_key_change_tell,
 	.key_change_list = pg_key_change_list,
+	.key_change_prune = pg_key_change_prune,
 };

@@ -1050,6 +1050,16 @@ sqlite_key_change_tell(struct keystore *base, const char *address, const char *f
 }
 
 static cables_status
+sqlite_key_change_prune(struct keystore *base, time_t before, struct cables_err *err)
+{
+	const char *texts[] = { NULL };
+	const long long ints[] = { (long long)before };
+
+	return encrypting_exec((struct sqlite_store *)base, "DELETE FROM key_change_alerts WHERE told < ?1", texts,
+	    ints, 1, "pruning key change alerts", NULL, err);
+}
+
+static cables_status
 sqlite_key_change_list(struct keystore *base, struct key_change_alert **out, size_t *n, struct cables_err *err)
 {
 	struct sqlite_store *ks = (struct sqlite_store *)base;
@@ -1122,4 +1132,5 @@ const struct keystore_ops keystore_sqlite_ops = {
 	.encrypting_tell = sqlite_encrypting_tell,
 	.key_change_tell = sqlite_key_change_tell,
 	.key_change_list = sqlite_key_change_list,
+	.key_change_prune = sqlite_key_change_prune,
 };

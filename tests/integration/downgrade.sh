@@ -11,7 +11,7 @@
 # unsigned (i.test) _cables-policy is ignored, one unsigned in a signed
 # zone (x.test, bogus) makes the lookup a tempfail; a pinned key
 # that changes tells AdminAddress once with both fingerprints and the
-# source; DowngradeMemory set short lets plaintext go again, and
+# source, and a second change the same day is logged only; DowngradeMemory set short lets plaintext go again, and
 # cables-keyctl encrypting lists and forgets remembered domains.
 RIG_PORT=12890
 . "$top_srcdir/tests/integration/rig.sh"
@@ -224,6 +224,19 @@ check "key change: told once" test "$(notices 'key of dave@r.test changed')" = 1
 alert=$(grep -l '^Subject: .*key of dave@r.test changed' "$SINK"/* | head -n 1)
 check "key change alert: the old and the new fingerprint, and where the new key came from" sh -c \
 	"grep -q 'pinned (old): $old_dave' $alert && grep -q 'offered (new): $new_dave (from dns-dnssec)' $alert"
+# Changed again the same day: logged, not mailed (one key change alert per domain a day).
+"$KEYCTL" -c "$R/conf" delete dave@r.test >/dev/null
+"$KEYCTL" -c "$R/conf" generate dave@r.test --smime >/dev/null
+newer_dave=$(fpr_in dave@r.test)
+r_zone
+restart_nsd
+sleep 1.1
+ask request=lookup address=dave@r.test
+check "second key change: the newer key" grep -q "fingerprint=$newer_dave" "$T/reply"
+check "second key change at r.test within a day: logged, not mailed" \
+	grep -q "dave@r.test: key change .* not mailed" "$T/milter.log"
+wait_for 30 settled
+check "second key change: still one alert" test "$(notices 'key of dave@r.test changed')" = 1
 
 # DowngradeMemory set short: r.test's memory (last refreshed with carol's key) runs out.
 reloads=$(grep -c 'configuration reloaded' "$MILTER_LOG")

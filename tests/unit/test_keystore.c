@@ -1197,6 +1197,19 @@ test_encrypting_domains_and_alerts(void **state)
 	assert_true(first);
 	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "pgp", "aa", "bb", NOW + 2, &first, NULL), CABLES_OK);
 	assert_true(first);
+	/* Pruned: the alerts told before NOW + 2 go, and that pair may be told again. */
+	assert_int_equal(keystore_key_change_prune(ks, NOW + 2, NULL), CABLES_OK);
+	{
+		struct key_change_alert *alerts;
+
+		assert_int_equal(keystore_key_change_list(ks, &alerts, &n, NULL), CABLES_OK);
+		assert_int_equal(n, 2);
+		assert_int_equal(alerts[0].told, NOW + 2);
+		assert_int_equal(alerts[1].told, NOW + 2);
+		free(alerts);
+	}
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "aa", "bb", NOW + 3, &first, NULL), CABLES_OK);
+	assert_true(first);
 	keystore_close(ks);
 }
 
