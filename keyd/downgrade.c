@@ -53,16 +53,19 @@ keyd_downgrade_seen(struct keyd *k, struct keyd_conf *c, const char *norm, const
 		log_warnx("keyd: %s: cannot remember it as encrypting: %s", at + 1, err.msg);
 }
 
-/* Send text to AdminAddress, if set; a failure is logged. */
-static void
+/* Send text to AdminAddress, if set; false (logged) when it could not be sent. */
+static bool
 tell_admin(struct keyd_conf *c, const char *subject, const char *text)
 {
 	struct cables_err err;
 
 	if (c->cfg->admin_address == NULL)
-		return;
-	if (notice_send(c->cfg->mail_command, c->cfg->admin_address, subject, text, &err) != CABLES_OK)
+		return true;
+	if (notice_send(c->cfg->mail_command, c->cfg->admin_address, subject, text, &err) != CABLES_OK) {
 		log_warnx("keyd: cannot tell %s (AdminAddress): %s", c->cfg->admin_address, err.msg);
+		return false;
+	}
+	return true;
 }
 
 /* What a domain's _cables-policy says, as far as DNSSEC lets keyd know. */
@@ -75,7 +78,7 @@ enum published { PUBLISHED_NONE, PUBLISHED_REQUIRE, PUBLISHED_UNKNOWN };
  * says so): an attacker on the path could have stripped the statement.
  */
 static enum published
-published_policy(struct keyd_conf *c, const char *domain, time_t now, struct cables_err *why)
+published_policy(struct keyd *k, struct keyd_conf *c, const char *domain, time_t now, struct cables_err *why)
 {
 	struct dns_answer a;
 	struct cables_err err;
@@ -88,8 +91,7 @@ published_policy(struct keyd_conf *c, const char *domain, time_t now, struct cab
 	 * Half of LookupTimeout: the lookup already spent some of it, and its
 	 * answer ("none") says the domain's servers answer.
 	 */
-	if (dns_lookup_name(c->res, name, DNS_RR_TXT, now, (unsigned int)c->cfg->lookup_timeout_ms / 2, &a, &err) !=
-	    CABLES_OK) {
+	if (k->txt(c, name, now, (unsigned int)c->cfg->lookup_timeout_ms / 2, &a, &err) != CABLES_OK) {
 		cables_fail(why, CABLES_ERR_IO, "%s: %s", name, err.msg);
 		result = PUBLISHED_UNKNOWN;
 	} else if (a.status == DNS_SECURE) {
@@ -154,7 +156,13 @@ tell_downgrade(struct keyd *k, struct keyd_conf *c, const char *norm, const stru
 	    "  cables-keyctl encrypting forget %s\n\n"
 	    "You are told of %s once in DowngradeMemory.\n", d->domain, d->source, first, last, norm, reason, d->domain,
 	    c->cfg->downgrade_memory_s / 86400, d->domain, d->domain, d->domain);
-	tell_admin(c, subject, text);
+	/* Not sent: not told, so that the next occurrence tries again. */
+	if (!tell_admin(c, subject, text)) {
+		if (keystore_encrypting_untell(k->ks, d->domain, now, (time_t)d->told, &err) != CABLES_OK)
+			log_warnx("keyd: %s: %s", d->domain, err.msg);
+		else
+			log_info("keyd: %s: the notice will be sent on the next occurrence", d->domain);
+	}
 	free(subject);
 	free(text);
 }
@@ -206,7 +214,7 @@ keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum
 	/* A failed lookup says nothing the TXT query would not fail on too: no second wait. */
 	if (o != KEYD_OUTCOME_NONE)
 		return KEYD_ENCRYPTING_NO;
-	switch (published_policy(c, at + 1, now, why)) {
+	switch (published_policy(k, c, at + 1, now, why)) {
 	case PUBLISHED_REQUIRE:
 		/* Remembered too, so that a lookup that fails later is covered (DowngradeMemory). */
 		keyd_downgrade_seen(k, c, norm, "policy", now);
@@ -294,7 +302,13 @@ keyd_key_change_alert(struct keyd *k, struct keyd_conf *c, const struct key_reco
 	    "a day (later ones are logged).\n", r->address, was, was_source, r->fingerprint, r->source,
 	    action, strcmp(action, "accept") == 0 ? "the new key is used and pinned." :
 	    "the new key is not used; mail to the address waits (tempfail) or is refused (reject).", r->address);
-	tell_admin(c, subject, text);
+	/* Not sent: not told, so that the next occurrence tries again. */
+	if (!tell_admin(c, subject, text)) {
+		if (keystore_key_change_untell(k->ks, r->address, r->format, was, r->fingerprint, &err) != CABLES_OK)
+			log_warnx("keyd: %s: %s", r->address, err.msg);
+		else
+			log_info("keyd: %s: the key change alert will be sent on the next occurrence", r->address);
+	}
 	free(subject);
 	free(text);
 }

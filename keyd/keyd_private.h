@@ -73,6 +73,10 @@ struct discovery_source;
 /* Did the resolver answer a random name under zone ("" the root) within timeout_ms?  why says what happened. */
 typedef bool keyd_probe_fn(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char *why, size_t why_len);
 
+/* Look up the TXT records at name (a domain's _cables-policy, downgrade.c), as dns_lookup_name() does. */
+typedef cables_status keyd_txt_fn(struct keyd_conf *c, const char *name, time_t now, unsigned int timeout_ms,
+    struct dns_answer *out, struct cables_err *err);
+
 struct keyd {
 	struct keyd_conf *conf;
 	const struct discovery_source *sources;	/* discovery_sources, or a test's */
@@ -93,6 +97,7 @@ struct keyd {
 	unsigned int retests;	/* re-tests running (keyd_free waits for them; landed is signalled) */
 	/* The resolver's probe (unresponsive.h, condition 2): dns_probe(), or a test's. */
 	keyd_probe_fn *probe;
+	keyd_txt_fn *txt;	/* _cables-policy lookups: the resolver's, or a test's */
 	keyd_epoch_fn *epoch_check;	/* keyd_set_epoch_check(); NULL: no epoch key is served */
 	void *epoch_arg;
 	keyd_vouch_fn *vouch;		/* keyd_set_vouch(); NULL: no local user's key is served */
@@ -213,6 +218,8 @@ void keyd_set_sources(struct keyd *k, const struct discovery_source *sources, si
 
 /* Tests: probe the resolver with this instead of dns_probe(). */
 void keyd_set_probe(struct keyd *k, keyd_probe_fn *probe);
+/* Tests: look up TXT records (_cables-policy) with this instead of dns_lookup_name(). */
+void keyd_set_txt(struct keyd *k, keyd_txt_fn *txt);
 /* Re-test marked domains in the background at most every every_s (60 by default; 0: never). */
 void keyd_set_retest(struct keyd *k, unsigned long every_s);
 /* Until no re-test runs (keyd_free waits so too). */
