@@ -33,12 +33,22 @@
 #include "notice.h"
 #include "util.h"
 
-/* Does a key from source prove that its domain encrypts? */
+/* The sources whose keys prove that their domain encrypts. */
+const char *
+keyd_source_proves_encrypting_name(const char *source)
+{
+	static const char *const names[] = { "dns-dnssec", "peer", KEYSTORE_PEER_EPOCH_SOURCE };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(source, names[i]) == 0)
+			return names[i];
+	return NULL;
+}
+
 bool
 keyd_source_proves_encrypting(const char *source)
 {
-	return strcmp(source, "dns-dnssec") == 0 || strcmp(source, "peer") == 0 ||
-	    strcmp(source, KEYSTORE_PEER_EPOCH_SOURCE) == 0;
+	return keyd_source_proves_encrypting_name(source) != NULL;
 }
 
 void

@@ -131,6 +131,8 @@ bool keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record
  * handed out for norm remembers (or refreshes) its domain.
  */
 bool keyd_source_proves_encrypting(const char *source);
+/* The same source as a constant (it outlives the key it came from: the memory's source), or NULL. */
+const char *keyd_source_proves_encrypting_name(const char *source);
 void keyd_downgrade_seen(struct keyd *k, struct keyd_conf *c, const char *norm, const char *source, time_t now);
 /*
  * A lookup of norm (a remote address) ends with outcome o and no key:

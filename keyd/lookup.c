@@ -316,7 +316,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 		if (discovered && answer != NULL)
 			answer->discovered = true;
 		if (answer != NULL && answer->proof == NULL && keyd_source_proves_encrypting(r->source))
-			answer->proof = strcmp(r->source, "peer") == 0 ? "peer" : "dns-dnssec";
+			answer->proof = keyd_source_proves_encrypting_name(r->source);
 		peer_answered |= strcmp(r->source, "peer") == 0 && strcmp(r->format, "smime") == 0;
 		n++;
 	}

@@ -9,9 +9,10 @@
 # p.test, never seen, publishes a signed _cables-policy p=require: its
 # keyless recipient is held back too, and p.test is remembered; an
 # unsigned (i.test) _cables-policy is ignored, one unsigned in a signed
-# zone (x.test, bogus) makes the lookup a tempfail; a pinned key
-# that changes tells AdminAddress once with both fingerprints and the
-# source, and a second change the same day is logged only; DowngradeMemory set short lets plaintext go again, and
+# zone (x.test, bogus) makes the lookup a tempfail; a pinned key that
+# changes tells AdminAddress once with both fingerprints and the source,
+# and a second change the same day is logged only; DowngradeMemory set
+# short lets plaintext go again, and
 # cables-keyctl encrypting lists and forgets remembered domains.
 RIG_PORT=12890
 . "$top_srcdir/tests/integration/rig.sh"
