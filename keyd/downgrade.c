@@ -3,16 +3,20 @@
  * a domain that offered a usable key through DNSSEC-validated DNS or the
  * key exchange is remembered in the key store (keystore.h, schema 4) for
  * DowngradeMemory after it last did; a domain that publishes a signed
- * _cables-policy p=require says so itself.  A lookup that finds no key
- * for an address there says "encrypting=" in its result (keydproto.h),
- * (a failed lookup there, or none for an address that had a key), and
- * the milter then treats the recipient as one under require.  The
- * administrator (AdminAddress) is told once per such episode, and once
- * per pinned key that changes.  Declared in keyd_private.h.
+ * _cables-policy p=require says so itself (a bogus or missing answer to
+ * that query is a tempfail: it may have been stripped).  A lookup that
+ * finds no key for an address there says "encrypting=" in its result
+ * (keydproto.h), (a failed lookup there, or none for an address that had
+ * a key), and the milter then treats the recipient as one under require.
+ * The administrator (AdminAddress) is told once per such episode, and
+ * once per pinned key that changes (at most once a day per domain).  A
+ * notice that could not be sent is not recorded as told.  Declared in
+ * keyd_private.h.
  *
  * Who can plant a memory: only a key keyd stored as dns-dnssec (a signed
  * answer for the address's own domain) or peer (an answer signed by the
- * domain's exchange key, for addresses of that domain); an unsigned or
+ * domain's exchange key, for addresses of that domain), or the domain's
+ * signed _cables-policy p=require (source "policy"); an unsigned or
  * bogus answer, WKD, a harvested certificate or an import never do, so a
  * forged answer on the path cannot make a domain's mail wait.  Who can
  * erase one: nobody on the network (a withdrawn key or a failed lookup is
