@@ -74,6 +74,10 @@ struct discovery_source;
 /* Did the resolver answer a random name under zone ("" the root) within timeout_ms?  why says what happened. */
 typedef bool keyd_probe_fn(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char *why, size_t why_len);
 
+/* Look up the TXT records at name (a domain's _cables-policy, downgrade.c), as dns_lookup_name() does. */
+typedef cables_status keyd_txt_fn(struct keyd_conf *c, const char *name, time_t now, unsigned int timeout_ms,
+    struct dns_answer *out, struct cables_err *err);
+
 struct keyd {
 	struct keyd_conf *conf;
 	const struct discovery_source *sources;	/* discovery_sources, or a test's */
@@ -94,6 +98,7 @@ struct keyd {
 	unsigned int retests;	/* re-tests running (keyd_free waits for them; landed is signalled) */
 	/* The resolver's probe (unresponsive.h, condition 2): dns_probe(), or a test's. */
 	keyd_probe_fn *probe;
+	keyd_txt_fn *txt;	/* _cables-policy lookups: the resolver's, or a test's */
 	keyd_epoch_fn *epoch_check;	/* keyd_set_epoch_check(); NULL: no epoch key is served */
 	void *epoch_arg;
 	keyd_vouch_fn *vouch;		/* keyd_set_vouch(); NULL: no local user's key is served */
@@ -127,6 +132,8 @@ bool keyd_pin_check(struct keyd *k, struct keyd_conf *c, const struct key_record
  * handed out for norm remembers (or refreshes) its domain.
  */
 bool keyd_source_proves_encrypting(const char *source);
+/* The same source as a constant (it outlives the key it came from: the memory's source), or NULL. */
+const char *keyd_source_proves_encrypting_name(const char *source);
 void keyd_downgrade_seen(struct keyd *k, struct keyd_conf *c, const char *norm, const char *source, time_t now);
 /*
  * A lookup of norm (a remote address) ends with outcome o and no key:
@@ -134,10 +141,13 @@ void keyd_downgrade_seen(struct keyd *k, struct keyd_conf *c, const char *norm, 
  * first seen; the administrator is told once, with reason) when its domain
  * is remembered within DowngradeMemory and the lookup failed or norm had a
  * key (its pin), else KEYD_ENCRYPTING_PUBLISHED for a signed
- * _cables-policy p=require (asked on "none" only), else _NO.
+ * _cables-policy p=require (asked on "none" only; remembered as source
+ * "policy"), else _NO.  When that query gets a bogus answer or none,
+ * *failed is set and why says so: the lookup is a tempfail, as the
+ * statement may have been stripped on the path.
  */
 enum keyd_encrypting keyd_downgrade_check(struct keyd *k, struct keyd_conf *c, const char *norm, enum keyd_outcome o,
-    const char *reason, time_t now, long long *since);
+    const char *reason, time_t now, long long *since, bool *failed, struct cables_err *why);
 /* The pinned key was (from was_source) changed to r (On-KeyChange action): tell AdminAddress once per pair. */
 void keyd_key_change_alert(struct keyd *k, struct keyd_conf *c, const struct key_record *r, const char *was,
     const char *was_source, const char *action, time_t now);
@@ -211,6 +221,8 @@ void keyd_set_sources(struct keyd *k, const struct discovery_source *sources, si
 
 /* Tests: probe the resolver with this instead of dns_probe(). */
 void keyd_set_probe(struct keyd *k, keyd_probe_fn *probe);
+/* Tests: look up TXT records (_cables-policy) with this instead of dns_lookup_name(). */
+void keyd_set_txt(struct keyd *k, keyd_txt_fn *txt);
 /* Re-test marked domains in the background at most every every_s (60 by default; 0: never). */
 void keyd_set_retest(struct keyd *k, unsigned long every_s);
 /* Until no re-test runs (keyd_free waits so too). */

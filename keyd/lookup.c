@@ -79,6 +79,14 @@ probe_dns(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char *
 	return dns_probe(c->res, zone, timeout_ms, why, why_len);
 }
 
+/* The default TXT lookup (keyd_set_txt()): the resolver's. */
+static cables_status
+txt_dns(struct keyd_conf *c, const char *name, time_t now, unsigned int timeout_ms, struct dns_answer *out,
+    struct cables_err *err)
+{
+	return dns_lookup_name(c->res, name, DNS_RR_TXT, now, timeout_ms, out, err);
+}
+
 struct keyd *
 keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509_STORE *anchors, const char *gpg_home)
 {
@@ -91,6 +99,7 @@ keyd_new(struct config *cfg, struct keystore *ks, struct dns_resolver *res, X509
 	k->sources = discovery_sources;
 	k->nsources = discovery_nsources;
 	k->probe = probe_dns;
+	k->txt = txt_dns;
 	k->retest_every_s = RETEST_EVERY_S;
 	k->probe_sent_ms = -1;
 	pthread_mutex_init(&k->lock, NULL);
@@ -169,8 +178,15 @@ answer_keyless(struct keyd *k, struct keyd_conf *c, struct buf *out, const char 
     const char *reason, time_t now)
 {
 	long long since;
-	enum keyd_encrypting e = keyd_downgrade_check(k, c, norm, o, reason, now, &since);
+	bool failed;
+	struct cables_err why;
+	enum keyd_encrypting e = keyd_downgrade_check(k, c, norm, o, reason, now, &since, &failed, &why);
 
+	if (failed) {
+		/* No key, and no telling whether the domain requires encryption: the MTA asks again. */
+		o = KEYD_OUTCOME_TEMPFAIL;
+		reason = why.msg;
+	}
 	keydstats_lookup(o);
 	keyd_result_encrypting_format(out, norm, o, e, since, reason);
 }
@@ -307,7 +323,7 @@ store_keys(struct keyd *k, struct keyd_conf *c, const char *norm, enum store_ran
 		if (discovered && answer != NULL)
 			answer->discovered = true;
 		if (answer != NULL && answer->proof == NULL && keyd_source_proves_encrypting(r->source))
-			answer->proof = strcmp(r->source, "peer") == 0 ? "peer" : "dns-dnssec";
+			answer->proof = keyd_source_proves_encrypting_name(r->source);
 		peer_answered |= strcmp(r->source, "peer") == 0;
 		n++;
 	}
@@ -677,6 +693,12 @@ void
 keyd_set_probe(struct keyd *k, keyd_probe_fn *probe)
 {
 	k->probe = probe;
+}
+
+void
+keyd_set_txt(struct keyd *k, keyd_txt_fn *txt)
+{
+	k->txt = txt;
 }
 
 void

@@ -256,6 +256,25 @@ keystore_key_change_list(struct keystore *ks, struct key_change_alert **out, siz
 	return ks->ops->key_change_list(ks, out, n, err);
 }
 
+cables_status
+keystore_encrypting_untell(struct keystore *ks, const char *domain, time_t now, time_t was, struct cables_err *err)
+{
+	return ks->ops->encrypting_untell(ks, domain, now, was, err);
+}
+
+cables_status
+keystore_key_change_untell(struct keystore *ks, const char *address, const char *format, const char *old,
+    const char *new, struct cables_err *err)
+{
+	return ks->ops->key_change_untell(ks, address, format, old, new, err);
+}
+
+cables_status
+keystore_key_change_prune(struct keystore *ks, time_t before, struct cables_err *err)
+{
+	return ks->ops->key_change_prune(ks, before, err);
+}
+
 /* One row of keystore_encrypting_list(), for every backend. */
 cables_status
 keystore_encrypting_get(struct keystore *ks, const char *domain, struct encrypting_domain *out, struct cables_err *err)

@@ -320,12 +320,21 @@ cables_status keystore_encrypting_forget(struct keystore *ks, const char *domain
  */
 cables_status keystore_encrypting_tell(struct keystore *ks, const char *domain, time_t now, time_t told_before,
     bool *first, struct cables_err *err);
+/* Undo keystore_encrypting_tell at now (the notice could not be sent): told is was again. */
+cables_status keystore_encrypting_untell(struct keystore *ks, const char *domain, time_t now, time_t was,
+    struct cables_err *err);
 /*
  * Record that the change of address's format key from old to new was told
  * at now; *first: it had not been told before (tell now).
  */
 cables_status keystore_key_change_tell(struct keystore *ks, const char *address, const char *format, const char *old,
     const char *new, time_t now, bool *first, struct cables_err *err);
+
+/* Undo keystore_key_change_tell (the alert could not be sent): the pair is told of next time. */
+cables_status keystore_key_change_untell(struct keystore *ks, const char *address, const char *format,
+    const char *old, const char *new, struct cables_err *err);
+/* Forget the key change alerts told before before (DowngradeMemory): the table does not grow for ever. */
+cables_status keystore_key_change_prune(struct keystore *ks, time_t before, struct cables_err *err);
 
 /* A key change the administrator was told of (key_change_alerts). */
 struct key_change_alert {

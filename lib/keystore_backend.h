@@ -64,6 +64,10 @@ struct keystore_ops {
 	cables_status (*key_change_tell)(struct keystore *, const char *, const char *, const char *, const char *,
 	    time_t, bool *, struct cables_err *);
 	cables_status (*key_change_list)(struct keystore *, struct key_change_alert **, size_t *, struct cables_err *);
+	cables_status (*key_change_prune)(struct keystore *, time_t, struct cables_err *);
+	cables_status (*encrypting_untell)(struct keystore *, const char *, time_t, time_t, struct cables_err *);
+	cables_status (*key_change_untell)(struct keystore *, const char *, const char *, const char *, const char *,
+	    struct cables_err *);
 };
 
 extern const struct keystore_ops keystore_sqlite_ops, keystore_pg_ops;

@@ -1278,6 +1278,38 @@ pg_key_change_tell(struct keystore *base, const char *address, const char *forma
 }
 
 static cables_status
+pg_encrypting_untell(struct keystore *base, const char *domain, time_t now, time_t was, struct cables_err *err)
+{
+	char nw[24], ws[24];
+	const char *v[3] = { domain, num(nw, sizeof(nw), (long long)now), num(ws, sizeof(ws), (long long)was) };
+
+	return change_rows((struct pg_store *)base,
+	    "UPDATE encrypting_domains SET told = $3 WHERE domain = $1 AND told = $2", 3, v, NULL,
+	    "undoing that the administrator was told", NULL, err);
+}
+
+static cables_status
+pg_key_change_untell(struct keystore *base, const char *address, const char *format, const char *old,
+    const char *new, struct cables_err *err)
+{
+	const char *v[4] = { address, format, old, new };
+
+	return change_rows((struct pg_store *)base, "DELETE FROM key_change_alerts "
+	    "WHERE address = $1 AND format = $2 AND old = $3 AND new = $4", 4, v, NULL,
+	    "undoing a key change alert", NULL, err);
+}
+
+static cables_status
+pg_key_change_prune(struct keystore *base, time_t before, struct cables_err *err)
+{
+	char bf[24];
+	const char *v[1] = { num(bf, sizeof(bf), (long long)before) };
+
+	return change_rows((struct pg_store *)base, "DELETE FROM key_change_alerts WHERE told < $1", 1, v, NULL,
+	    "pruning key change alerts", NULL, err);
+}
+
+static cables_status
 pg_key_change_list(struct keystore *base, struct key_change_alert **out, size_t *n, struct cables_err *err)
 {
 	static const char sql[] = "SELECT address, format, old, new, told FROM key_change_alerts "
@@ -1343,4 +1375,7 @@ const struct keystore_ops keystore_pg_ops = {
 	.encrypting_tell = pg_encrypting_tell,
 	.key_change_tell = pg_key_change_tell,
 	.key_change_list = pg_key_change_list,
+	.key_change_prune = pg_key_change_prune,
+	.encrypting_untell = pg_encrypting_untell,
+	.key_change_untell = pg_key_change_untell,
 };

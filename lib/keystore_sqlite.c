@@ -1082,6 +1082,38 @@ sqlite_key_change_tell(struct keystore *base, const char *address, const char *f
 }
 
 static cables_status
+sqlite_encrypting_untell(struct keystore *base, const char *domain, time_t now, time_t was, struct cables_err *err)
+{
+	const char *texts[] = { domain, NULL };
+	const long long ints[] = { (long long)now, (long long)was };
+
+	return encrypting_exec((struct sqlite_store *)base,
+	    "UPDATE encrypting_domains SET told = ?3 WHERE domain = ?1 AND told = ?2", texts, ints, 2,
+	    "undoing that the administrator was told", NULL, err);
+}
+
+static cables_status
+sqlite_key_change_untell(struct keystore *base, const char *address, const char *format, const char *old,
+    const char *new, struct cables_err *err)
+{
+	const char *texts[] = { address, format, old, new, NULL };
+
+	return encrypting_exec((struct sqlite_store *)base, "DELETE FROM key_change_alerts "
+	    "WHERE address = ?1 AND format = ?2 AND old = ?3 AND new = ?4", texts, NULL, 0,
+	    "undoing a key change alert", NULL, err);
+}
+
+static cables_status
+sqlite_key_change_prune(struct keystore *base, time_t before, struct cables_err *err)
+{
+	const char *texts[] = { NULL };
+	const long long ints[] = { (long long)before };
+
+	return encrypting_exec((struct sqlite_store *)base, "DELETE FROM key_change_alerts WHERE told < ?1", texts,
+	    ints, 1, "pruning key change alerts", NULL, err);
+}
+
+static cables_status
 sqlite_key_change_list(struct keystore *base, struct key_change_alert **out, size_t *n, struct cables_err *err)
 {
 	struct sqlite_store *ks = (struct sqlite_store *)base;
@@ -1155,4 +1187,7 @@ const struct keystore_ops keystore_sqlite_ops = {
 	.encrypting_tell = sqlite_encrypting_tell,
 	.key_change_tell = sqlite_key_change_tell,
 	.key_change_list = sqlite_key_change_list,
+	.key_change_prune = sqlite_key_change_prune,
+	.encrypting_untell = sqlite_encrypting_untell,
+	.key_change_untell = sqlite_key_change_untell,
 };

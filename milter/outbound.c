@@ -283,6 +283,34 @@ no_downgrade(struct message *m, struct rcpt *r, const struct keyd_found *f)
 }
 
 /*
+ * keyd could not answer for r (a lookup that failed or ran late, keyd
+ * unreachable, a key change held back) and said nothing of its domain:
+ * when the store remembers the domain as encrypting (within
+ * DowngradeMemory), r is one under require without a key, whatever
+ * On-KeydError says, as keyd would have said (downgrade.c).
+ */
+static bool
+remembered_encrypting(struct message *m, struct rcpt *r, const struct milter_env *env, const char *why)
+{
+	const char *at = strrchr(r->norm, '@');
+	struct encrypting_domain d;
+	struct keyd_found f;
+
+	if (r->policy != POLICY_ENCRYPT || at == NULL || env->cfg->downgrade_memory_s == 0 ||
+	    keystore_encrypting_get(env->ks, at + 1, &d, NULL) != CABLES_OK ||
+	    d.last_seen + (long long)env->cfg->downgrade_memory_s < (long long)env->now)
+		return false;
+	memset(&f, 0, sizeof(f));
+	f.encrypting = KEYD_ENCRYPTING_REMEMBERED;
+	f.since = d.first_seen;
+	strlcpy_c(f.reason, why, sizeof(f.reason));
+	log_info("key lookup: %s: cables-keyd cannot answer (%s), and %s is remembered as encrypting: as under require",
+	    r->norm, why, d.domain);
+	no_downgrade(m, r, &f);
+	return true;
+}
+
+/*
  * Recipients the store has no key for: ask cables-keyd, which looks in DNS
  * and stores what it finds, then look in the store again.  When keyd cannot
  * be asked (or cannot answer for someone), On-KeydError decides: tempfail
@@ -317,6 +345,8 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 		 * would fail the whole batch, and so every recipient of the
 		 * message: it alone gets On-KeydError, as a lookup that failed.
 		 */
+		if (remembered_encrypting(m, &m->rcpts[i], env, "cables-keyd cannot look up this address form"))
+			continue;
 		{
 			enum fail_action a = (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL);
 			char shown[65], what[CABLES_ERR_MAX];
@@ -362,7 +392,8 @@ ask_keyd(struct message *m, const struct milter_env *env, struct outcome *out)
 			free(was);
 		} else if (st == CABLES_OK && ans[k] == KEYD_OUTCOME_REJECT) {
 			action = fail_action_combine(action, ACTION_REJECT);
-		} else if (st != CABLES_OK || ans[k] == KEYD_OUTCOME_TEMPFAIL) {
+		} else if ((st != CABLES_OK || ans[k] == KEYD_OUTCOME_TEMPFAIL) &&
+		    !remembered_encrypting(m, r, env, st == CABLES_OK ? found[k].reason : why)) {
 			action = fail_action_combine(action,
 			    (enum fail_action)policy_get(&cfg->policy, r->norm, PA_ON_KEYD_ERROR, NULL));
 		}

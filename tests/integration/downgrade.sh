@@ -7,10 +7,12 @@
 # plaintext, and AdminAddress is told once (restart included); an address
 # there that never had a key (proven absent) still gets plaintext;
 # p.test, never seen, publishes a signed _cables-policy p=require: its
-# keyless recipient is held back too; an unsigned (i.test) or unsigned-in-
-# a-signed-zone (x.test, bogus) _cables-policy is ignored; a pinned key
-# that changes tells AdminAddress once with both fingerprints and the
-# source; DowngradeMemory set short lets plaintext go again, and
+# keyless recipient is held back too, and p.test is remembered; an
+# unsigned (i.test) _cables-policy is ignored, one unsigned in a signed
+# zone (x.test, bogus) makes the lookup a tempfail; a pinned key that
+# changes tells AdminAddress once with both fingerprints and the source,
+# and a second change the same day is logged only; DowngradeMemory set
+# short lets plaintext go again, and
 # cables-keyctl encrypting lists and forgets remembered domains.
 RIG_PORT=12890
 . "$top_srcdir/tests/integration/rig.sh"
@@ -176,21 +178,32 @@ check "_cables-policy p=require, never seen: 4xx as under require" test $? = 4
 check "_cables-policy p=require: the log says why" \
 	grep -q 'tempfail: no usable .* for pat@p.test: .*p\.test publishes _cables-policy p=require (policy require)' "$MILTER_LOG"
 check "_cables-policy p=require: nothing on the wire for p.test" test "$(to_sink pat@p.test)" = 0
-# An unsigned statement (insecure zone) and one slipped into a signed zone (bogus) count for nothing.
-for d in i x; do
-	ask request=lookup address=ida@$d.test
-	check "keyd: $d.test's unsigned _cables-policy is ignored" sh -c \
-		"grep -q '^result=ida@$d.test none' $T/reply && ! grep -q encrypting= $T/reply"
-	rig_send "$T/plain.eml" alice@a.test ida@$d.test
-	check "unsigned _cables-policy at $d.test: plaintext under encrypt as before" test $? = 0
-	if wire=$(capture); then
-		check "unsigned _cables-policy at $d.test: sent as it is" grep -q PLAINTEXT-MARKER "$wire"
-	else
-		not_ok "ida@$d.test's message delivered"
-	fi
-done
-check "x.test's slipped-in statement is bogus, and keyd says so" grep -q '_cables-policy.x.test: bogus answer ignored' "$T/milter.log" ||
+# An unsigned statement (insecure zone) counts for nothing.
+ask request=lookup address=ida@i.test
+check "keyd: i.test's unsigned _cables-policy is ignored" sh -c \
+	"grep -q '^result=ida@i.test none' $T/reply && ! grep -q encrypting= $T/reply"
+rig_send "$T/plain.eml" alice@a.test ida@i.test
+check "unsigned _cables-policy at i.test: plaintext under encrypt as before" test $? = 0
+if wire=$(capture); then
+	check "unsigned _cables-policy at i.test: sent as it is" grep -q PLAINTEXT-MARKER "$wire"
+else
+	not_ok "ida@i.test's message delivered"
+fi
+# One slipped into a signed zone (bogus: what stripping the genuine statement's signatures looks like)
+# leaves keyd unable to tell: a tempfail, never plaintext, though the key's absence is proven.
+ask request=lookup address=ida@x.test
+check "keyd: x.test's bogus _cables-policy: tempfail" \
+	grep -q '^result=ida@x.test tempfail reason=_cables-policy.x.test: bogus answer' "$T/reply"
+leaks_before=$(leaks x.test)
+rig_send "$T/plain.eml" alice@a.test ida@x.test
+check "bogus _cables-policy at x.test: 4xx" test $? = 4
+check "bogus _cables-policy at x.test: no plaintext on the wire" test "$(leaks x.test)" = "$leaks_before"
+check "x.test's slipped-in statement is bogus, and keyd says so" \
+	grep -q '_cables-policy.x.test: bogus answer: cannot tell whether x.test publishes p=require' "$T/milter.log" ||
 	diag "$(grep -i 'cables-policy' "$T/milter.log" | tail -n 3)"
+# A signed p=require is remembered, so that a later failed lookup there is covered.
+keyctl encrypting > "$T/enc.out"
+check "keyctl encrypting: p.test remembered through its policy" grep -q '^p\.test  *policy ' "$T/enc.out"
 
 # Key change: dave's pinned key replaced in DNS; the administrator hears once, with both fingerprints.
 ask request=lookup address=dave@r.test
@@ -212,6 +225,19 @@ check "key change: told once" test "$(notices 'key of dave@r.test changed')" = 1
 alert=$(grep -l '^Subject: .*key of dave@r.test changed' "$SINK"/* | head -n 1)
 check "key change alert: the old and the new fingerprint, and where the new key came from" sh -c \
 	"grep -q 'pinned (old): $old_dave' $alert && grep -q 'offered (new): $new_dave (from dns-dnssec)' $alert"
+# Changed again the same day: logged, not mailed (one key change alert per domain a day).
+"$KEYCTL" -c "$R/conf" delete dave@r.test >/dev/null
+"$KEYCTL" -c "$R/conf" generate dave@r.test --smime >/dev/null
+newer_dave=$(fpr_in dave@r.test)
+r_zone
+restart_nsd
+sleep 1.1
+ask request=lookup address=dave@r.test
+check "second key change: the newer key" grep -q "fingerprint=$newer_dave" "$T/reply"
+check "second key change at r.test within a day: logged, not mailed" \
+	grep -q "dave@r.test: key change .* not mailed" "$T/milter.log"
+wait_for 30 settled
+check "second key change: still one alert" test "$(notices 'key of dave@r.test changed')" = 1
 
 # DowngradeMemory set short: r.test's memory (last refreshed with carol's key) runs out.
 reloads=$(grep -c 'configuration reloaded' "$MILTER_LOG")

@@ -1276,6 +1276,13 @@ test_encrypting_domains_and_alerts(void **state)
 	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 90000, NOW + 90000 - 86400, &first, NULL),
 	    CABLES_OK);
 	assert_true(first);	/* told longer ago than told_before */
+	/* The notice could not be sent: told is what it was, and the next occurrence tells. */
+	assert_int_equal(keystore_encrypting_untell(ks, "b.test", NOW + 90000, NOW + 100, NULL), CABLES_OK);
+	assert_int_equal(keystore_encrypting_get(ks, "b.test", &d, NULL), CABLES_OK);
+	assert_int_equal(d.told, NOW + 100);
+	assert_int_equal(keystore_encrypting_tell(ks, "b.test", NOW + 90001, NOW + 90001 - 86400, &first, NULL),
+	    CABLES_OK);
+	assert_true(first);
 	assert_int_equal(keystore_encrypting_note(ks, "a.test", "dns-dnssec", NOW, NULL), CABLES_OK);
 	assert_int_equal(keystore_encrypting_list(ks, NULL, &rows, &n, NULL), CABLES_OK);
 	assert_int_equal(n, 2);
@@ -1293,6 +1300,23 @@ test_encrypting_domains_and_alerts(void **state)
 	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "bb", "cc", NOW + 2, &first, NULL), CABLES_OK);
 	assert_true(first);
 	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "pgp", "aa", "bb", NOW + 2, &first, NULL), CABLES_OK);
+	assert_true(first);
+	/* Not sent after all: undone, told next time. */
+	assert_int_equal(keystore_key_change_untell(ks, "x@b.test", "pgp", "aa", "bb", NULL), CABLES_OK);
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "pgp", "aa", "bb", NOW + 2, &first, NULL), CABLES_OK);
+	assert_true(first);
+	/* Pruned: the alerts told before NOW + 2 go, and that pair may be told again. */
+	assert_int_equal(keystore_key_change_prune(ks, NOW + 2, NULL), CABLES_OK);
+	{
+		struct key_change_alert *alerts;
+
+		assert_int_equal(keystore_key_change_list(ks, &alerts, &n, NULL), CABLES_OK);
+		assert_int_equal(n, 2);
+		assert_int_equal(alerts[0].told, NOW + 2);
+		assert_int_equal(alerts[1].told, NOW + 2);
+		free(alerts);
+	}
+	assert_int_equal(keystore_key_change_tell(ks, "x@b.test", "smime", "aa", "bb", NOW + 3, &first, NULL), CABLES_OK);
 	assert_true(first);
 	keystore_close(ks);
 }

@@ -17,6 +17,8 @@
  */
 #include "autoconfig.h"
 
+#include <sys/stat.h>
+
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -166,6 +168,29 @@ fake_probe(struct keyd_conf *c, const char *zone, unsigned int timeout_ms, char 
 	return probe_answers;
 }
 
+/* The _cables-policy TXT answer: txt_status, with the statement p=require when secure or insecure. */
+static enum dns_status txt_status = DNS_SECURE_NONE;
+
+static cables_status
+fake_txt(struct keyd_conf *c, const char *name, time_t now, unsigned int timeout_ms, struct dns_answer *out,
+    struct cables_err *err)
+{
+	(void)c;
+	(void)name;
+	(void)now;
+	(void)timeout_ms;
+	(void)err;
+	memset(out, 0, sizeof(*out));
+	out->status = txt_status;
+	if (txt_status == DNS_SECURE || txt_status == DNS_INSECURE) {
+		out->recs = xcalloc(1, sizeof(*out->recs));
+		out->recs[0].data = (uint8_t *)xstrdup("\"v=cables1; p=require\"");
+		out->n = 1;
+	}
+	snprintf(out->reason, sizeof(out->reason), "fake");
+	return CABLES_OK;
+}
+
 static const struct discovery_source unanswered_sources[] = { { "unanswered", fake_unanswered } };
 static const struct discovery_source bogus_sources[] = { { "bogus", fake_bogus } };
 static const struct discovery_source answered_sources[] = { { "none", fake_none_answered } };
@@ -252,6 +277,8 @@ new_keyd(void)
 		fail_msg("resolver: %s", err.msg);
 	k = keyd_new(cfg, ks, res, NULL, dir);
 	keyd_set_probe(k, fake_probe);
+	keyd_set_txt(k, fake_txt);
+	txt_status = DNS_SECURE_NONE;
 	probe_answers = true;
 	probes = 0;
 	return k;
@@ -275,6 +302,125 @@ lookup(struct keyd *k, const char *addr)
 	keyd_lookup(k, addr, &addr, 1, time(NULL), &out);
 	buf_appends(&out, "");
 	return out.data;
+}
+
+/*
+ * No key, DNSSEC says: a domain's signed _cables-policy p=require makes it
+ * encrypting=published (and remembered); a proven absence or an unsigned
+ * zone's statement is no statement; a bogus answer or none is a tempfail
+ * (the statement may have been stripped), never "none".
+ */
+static void
+test_cables_policy_decides_or_fails(void **state)
+{
+	const struct {
+		enum dns_status txt;
+		const char *addr, *result;
+	} cases[] = {
+		{ DNS_SECURE_NONE, "a@n.test", "result=a@n.test none reason=fake: no such record\n" },
+		{ DNS_INSECURE, "a@i.test", "result=a@i.test none reason=fake: no such record\n" },
+		{ DNS_BOGUS, "a@x.test", "result=a@x.test tempfail reason=_cables-policy.x.test: bogus answer (fake)\n" },
+		{ DNS_TEMPFAIL, "a@t.test", "result=a@t.test tempfail reason=_cables-policy.t.test: tempfail answer (fake)\n" },
+		{ DNS_SECURE, "a@p.test", "result=a@p.test none encrypting=published reason=fake: no such record\n" },
+	};
+	struct keyd *k = new_keyd();
+	struct encrypting_domain d;
+
+	keyd_set_sources(k, none_sources, 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r;
+
+		txt_status = cases[i].txt;
+		r = lookup(k, cases[i].addr);
+		if (strcmp(r, cases[i].result) != 0)
+			fail_msg("%s: %s", cases[i].addr, r);
+		free(r);
+	}
+	assert_int_equal(keystore_encrypting_get(k->ks, "p.test", &d, NULL), CABLES_OK);
+	assert_string_equal(d.source, "policy");
+	assert_int_equal(keystore_encrypting_get(k->ks, "i.test", &d, NULL), CABLES_ERR_NOTFOUND);
+	free_keyd(k);
+}
+
+/* Key change alerts mailed by MailCommand (a script that keeps them in dir/sent); how many were sent. */
+static int
+alerts_sent(void)
+{
+	char path[128], line[256];
+	FILE *fp;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/sent", dir);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		n += strncmp(line, "Subject: ", 9) == 0;
+	fclose(fp);
+	return n;
+}
+
+static size_t
+alerts_kept(struct keyd *k)
+{
+	struct key_change_alert *a;
+	size_t n = 0;
+
+	assert_int_equal(keystore_key_change_list(k->ks, &a, &n, NULL), CABLES_OK);
+	free(a);
+	return n;
+}
+
+/*
+ * An alert that could not be sent is not recorded (the next occurrence
+ * tells); one per domain a day (later pairs logged only); alerts go after
+ * DowngradeMemory.
+ */
+static void
+test_key_change_alerts(void **state)
+{
+	const time_t now = 1790000000;
+	struct keyd *k = new_keyd();
+	struct keyd_conf *c = keyd_conf_get(k);
+	struct key_record r;
+	char script[128];
+	FILE *fp;
+
+	snprintf(script, sizeof(script), "%s/mail.sh", dir);
+	fp = fopen(script, "w");
+	fprintf(fp, "#!/bin/sh\ncat >> %s/sent\n", dir);
+	fclose(fp);
+	chmod(script, 0700);
+	free(c->cfg->admin_address);
+	c->cfg->admin_address = xstrdup("admin@a.test");
+	free(c->cfg->mail_command);
+	c->cfg->mail_command = xstrdup("/bin/false");
+	memset(&r, 0, sizeof(r));
+	r.address = "x@b.test";
+	strlcpy_c(r.format, "smime", sizeof(r.format));
+	strlcpy_c(r.fingerprint, "bb", sizeof(r.fingerprint));
+	r.source = "dns-dnssec";
+
+	keyd_key_change_alert(k, c, &r, "aa", "dns-dnssec", "accept", now);
+	assert_int_equal(alerts_kept(k), 0);	/* not sent: not told */
+	free(c->cfg->mail_command);
+	c->cfg->mail_command = xstrdup(script);
+	keyd_key_change_alert(k, c, &r, "aa", "dns-dnssec", "accept", now + 1);
+	assert_int_equal(alerts_sent(), 1);
+	keyd_key_change_alert(k, c, &r, "aa", "dns-dnssec", "accept", now + 2);
+	assert_int_equal(alerts_sent(), 1);	/* that pair was told */
+	r.address = "y@b.test";
+	strlcpy_c(r.fingerprint, "dd", sizeof(r.fingerprint));
+	keyd_key_change_alert(k, c, &r, "cc", "dns-dnssec", "accept", now + 60);
+	assert_int_equal(alerts_sent(), 1);	/* b.test was told of one today */
+	assert_int_equal(alerts_kept(k), 1);
+	keyd_key_change_alert(k, c, &r, "cc", "dns-dnssec", "accept", now + 86400 + 2);
+	assert_int_equal(alerts_sent(), 2);	/* a day later */
+	r.address = "z@c.test";
+	keyd_key_change_alert(k, c, &r, "cc", "dns-dnssec", "accept", now + 1 + (time_t)c->cfg->downgrade_memory_s + 1);
+	assert_int_equal(alerts_sent(), 3);
+	assert_int_equal(alerts_kept(k), 2);	/* x@b.test's, told DowngradeMemory ago, went */
+	keyd_conf_put(k, c);
+	free_keyd(k);
 }
 
 static void
@@ -856,6 +1002,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_key_is_cached),
+		cmocka_unit_test(test_key_change_alerts),
+		cmocka_unit_test(test_cables_policy_decides_or_fails),
 		cmocka_unit_test(test_tempfail_is_not_cached_and_stops_later_sources),
 		cmocka_unit_test(test_lookups_at_once_share_one_discovery),
 		cmocka_unit_test(test_harvested_key_ranks_below_a_discovered_one),

@@ -363,6 +363,53 @@ test_missing_key_under_encrypt_sends_plaintext_and_says_why(void **state)
 	milter_fixture_free(fx);
 }
 
+/*
+ * keyd cannot be asked (no socket) and On-KeydError says accept: a domain
+ * the store remembers as encrypting still gets no plaintext; one never
+ * remembered, or whose memory ran out, does.
+ */
+static void
+test_keyd_error_at_a_remembered_domain_is_as_under_require(void **state)
+{
+	const struct {
+		const char *what;
+		long long last_seen;	/* of c.test; 0: not remembered */
+		enum verdict verdict;
+	} cases[] = {
+		{ "remembered", NOW - 86400, VERDICT_TEMPFAIL },
+		{ "not remembered", 0, VERDICT_ACCEPT },
+		{ "memory ran out", NOW - 91 * 86400LL, VERDICT_ACCEPT },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct milter_fixture *fx = fixture_new("DefaultPolicy encrypt\nOn-KeydError accept");
+		struct message *m;
+		struct outcome out;
+
+		/* The fixture's config has KeydSocket none: a socket nobody listens on instead. */
+		fx->cfg->keyd_socket = xasprintf("%s/no-keyd.sock", fx->dir);
+		if (cases[i].last_seen != 0)
+			assert_int_equal(keystore_encrypting_note(fx->ks, "c.test", "dns-dnssec", (time_t)cases[i].last_seen,
+			    NULL), CABLES_OK);
+		m = new_message(fx, "alice@a.test", true, "carol@c.test");
+		outbound_plan(m, &fx->env, &out);
+		if (out.verdict == VERDICT_CONTINUE)
+			outbound_finish(m, &fx->env, &fx->fake.mta, &out);
+		if (out.verdict != cases[i].verdict)
+			fail_msg("case '%s': verdict %d what %s detail '%s'", cases[i].what, out.verdict, out.what, out.detail);
+		if (cases[i].verdict == VERDICT_TEMPFAIL) {
+			assert_string_equal(out.rcode, "451");
+			assert_non_null(strstr(out.detail, "c.test is remembered as encrypting since"));
+			assert_non_null(strstr(out.detail, "(policy require)"));
+			assert_int_equal(fx->fake.body.len, 0);
+		} else {
+			assert_string_equal(out.what, "plaintext");
+		}
+		message_free(m);
+		milter_fixture_free(fx);
+	}
+}
+
 static void
 test_missing_key_under_require_is_refused(void **state)
 {
@@ -777,6 +824,7 @@ main(void)
 		cmocka_unit_test(test_leading_space_values_are_kept_exactly),
 		cmocka_unit_test(test_passes_what_it_should_not_touch),
 		cmocka_unit_test(test_missing_key_under_encrypt_sends_plaintext_and_says_why),
+		cmocka_unit_test(test_keyd_error_at_a_remembered_domain_is_as_under_require),
 		cmocka_unit_test(test_missing_key_under_require_is_refused),
 		cmocka_unit_test(test_mixed_recipients_under_require_are_refused),
 		cmocka_unit_test(test_already_encrypted_content_passes_under_require),
