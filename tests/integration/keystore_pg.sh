@@ -13,8 +13,8 @@ pg_start "$T/pg" "$PGPORT" || { echo "Bail out! PostgreSQL does not start"; exit
 ok "a private PostgreSQL 15 runs on 127.0.0.1:$PGPORT"
 
 if CABLES_TEST_PG_URL=$PG_URL CMOCKA_MESSAGE_OUTPUT=STDOUT "$BUILD/tests/unit/test_keystore" > "$T/unit.log" 2>&1 &&
-    grep -q '^\[  PASSED  \] 22 test(s)' "$T/unit.log"; then
-	ok "test_keystore passes against PostgreSQL (22 tests)"
+    grep -q '^\[  PASSED  \] 23 test(s)' "$T/unit.log"; then
+	ok "test_keystore passes against PostgreSQL (23 tests)"
 else
 	not_ok "test_keystore passes against PostgreSQL" "$(grep -v '^\[ *\(OK\|RUN\)' "$T/unit.log" | head -n 30)"
 fi
