@@ -13,6 +13,7 @@
 #include "khpgp.h"
 #include "mime.h"
 #include "pgp.h"
+#include "pgp_key.h"
 
 #define MAX_KEYIDS 256
 
@@ -378,6 +379,7 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 	}
 	for (size_t j = 0; j < keys.count && !*named; j++) {
 		struct pgp_key_info info;
+		struct pgp_keypkt pk;
 
 		if (keys.items[j].secret_data == NULL)
 			continue;
@@ -385,9 +387,12 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 		if (pgp_inspect(env->cfg->gnupg_home, keys.items[j].public_data, keys.items[j].public_len, &info, NULL) !=
 		    CABLES_OK)
 			continue;
+		/* The row's own bytes must hold the key: the keyholder opens the session key with that row alone. */
 		for (size_t s = 0; s < info.nsubkeys && !*named; s++)
 			for (size_t k = 0; k < hm->nids && !*named; k++)
-				*named = strcmp(info.subkeys[s] + PGP_FPR_LEN - 16, hm->ids[k]) == 0;
+				*named = strcmp(info.subkeys[s] + PGP_FPR_LEN - 16, hm->ids[k]) == 0 &&
+				    pgp_key_find(keys.items[j].public_data, keys.items[j].public_len, hm->ids[k], &pk,
+				    NULL) == CABLES_OK;
 		if (*named)
 			target_add(hm, &info);
 		pgp_key_info_release(&info);

@@ -341,6 +341,54 @@ test_gpg_made(void **state)
 	buf_release(&pub);
 }
 
+/*
+ * In a shared home gpg merges an epoch key's public form into the
+ * long-term key (same primary); each store row is still listed with its
+ * own subkeys only, whichever was imported first: the long-term row never
+ * names the epoch subkey (inbound mail for it is the epoch row's) nor
+ * encrypts to it (an EncryptToSelf copy would go to a secret deleted
+ * after grace).
+ */
+static void
+test_rows_own_subkeys(void **state)
+{
+	struct pgp_epoch_info info;
+	struct pgp_key_info lt, ep;
+	struct buf pub;
+	struct cables_err err;
+	char home[64], lt_sub[PGP_FPR_LEN + 1];
+	uint8_t *secret;
+	size_t secret_len;
+	long long now = (long long)time(NULL);
+
+	(void)state;
+	assert_int_equal(pgp_temp_home("/tmp", home, &err), CABLES_OK);
+	assert_int_equal(pgp_inspect(home, (const uint8_t *)alice.pub.data, alice.pub.len, &lt, &err), CABLES_OK);
+	assert_int_equal(lt.nsubkeys, 2);
+	strlcpy_c(lt_sub, lt.subkeys[1], sizeof(lt_sub));
+	assert_string_equal(lt.encrypt_fpr, lt_sub);
+	pgp_key_info_release(&lt);
+	assert_int_equal(pgp_epoch_make((const uint8_t *)alice.pub.data, alice.pub.len, &alice.primary, alice.key,
+	    now, now + 8 * DAY, &pub, &secret, &secret_len, &info, &err), CABLES_OK);
+	pgp_epoch_secret_free(secret, secret_len);
+	assert_int_equal(pgp_inspect(home, (const uint8_t *)pub.data, pub.len, &ep, &err), CABLES_OK);
+	assert_int_equal(ep.nsubkeys, 2);
+	assert_string_equal(ep.subkeys[1], info.fpr);
+	assert_string_equal(ep.encrypt_fpr, info.fpr);
+	pgp_key_info_release(&ep);
+	/* The long-term row's facts computed again (a restart, an eviction) after the merge. */
+	pgp_cache_clear();
+	assert_int_equal(pgp_inspect(home, (const uint8_t *)alice.pub.data, alice.pub.len, &lt, &err), CABLES_OK);
+	assert_int_equal(lt.nsubkeys, 2);
+	for (size_t i = 0; i < lt.nsubkeys; i++)
+		assert_string_not_equal(lt.subkeys[i], info.fpr);
+	assert_string_equal(lt.encrypt_fpr, lt_sub);
+	pgp_key_info_release(&lt);
+	assert_false(pgp_key_has(home, (const uint8_t *)alice.pub.data, alice.pub.len, info.fpr));
+	pgp_temp_home_remove(home);
+	buf_release(&pub);
+}
+
 int
 main(void)
 {
@@ -349,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_gpg_accepts),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_gpg_made),
+		cmocka_unit_test(test_rows_own_subkeys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
