@@ -230,6 +230,44 @@ first_subkey(const struct buf *b)
 	return 0;
 }
 
+/*
+ * pub with a subpacket (type, a 4-byte value) put first in the binding
+ * signature's hashed area: a second key expiration time or creation time,
+ * which GnuPG would read before ours (the signature no longer verifies:
+ * the check must refuse the repetition before it looks).
+ */
+static void
+with_subpacket(const struct buf *pub, uint8_t type, uint32_t value, struct buf *out)
+{
+	struct pgp_packet_header h;
+	size_t pos = first_subkey(pub), hl;
+	const uint8_t *b;
+	uint8_t sub[6] = { 5, type, (uint8_t)(value >> 24), (uint8_t)(value >> 16), (uint8_t)(value >> 8), (uint8_t)value };
+	uint8_t head[3];
+	size_t blen;
+
+	assert_int_equal(pgp_packet_header_read((const uint8_t *)pub->data + pos, pub->len - pos, &h, NULL), CABLES_OK);
+	pos += h.header_len + h.body_len;
+	assert_int_equal(pgp_packet_header_read((const uint8_t *)pub->data + pos, pub->len - pos, &h, NULL), CABLES_OK);
+	assert_int_equal(h.tag, 2);
+	b = (const uint8_t *)pub->data + pos + h.header_len;
+	hl = (size_t)b[4] << 8 | b[5];
+	blen = h.body_len + sizeof(sub);
+	assert_true(blen < 8384);
+	buf_init(out);
+	buf_append(out, pub->data, pos);
+	head[0] = 0xc2;
+	head[1] = blen < 192 ? (uint8_t)blen : (uint8_t)(((blen - 192) >> 8) + 192);
+	head[2] = (uint8_t)(blen - 192);
+	buf_append(out, head, blen < 192 ? 2 : 3);
+	head[0] = (uint8_t)((hl + sizeof(sub)) >> 8);
+	head[1] = (uint8_t)(hl + sizeof(sub));
+	buf_append(out, b, 4);
+	buf_append(out, head, 2);
+	buf_append(out, sub, sizeof(sub));
+	buf_append(out, b + 6, h.body_len - 6);
+}
+
 static void
 test_refused(void **state)
 {
@@ -278,6 +316,13 @@ test_refused(void **state)
 	at = first_subkey(&pub);
 	buf_append(&bad, pub.data + at, pub.len - at);
 	expect_refused(&bad, &alice, T0 + DAY, "one subkey with one binding signature (it has 2 and 2)");
+	buf_release(&bad);
+	/* A repeated key expiration time or creation time in the binding (GnuPG reads the first). */
+	with_subpacket(&pub, 9, 365 * 86400, &bad);
+	expect_refused(&bad, &alice, T0 + DAY, "repeated");
+	buf_release(&bad);
+	with_subpacket(&pub, 2, (uint32_t)T0, &bad);
+	expect_refused(&bad, &alice, T0 + DAY, "repeated");
 	buf_release(&bad);
 	/* A secret packet is never part of one. */
 	expect_refused(&alice.sec, &alice, T0 + DAY, "");
