@@ -6,7 +6,9 @@
  * encrypt and expires when we said); a subkey gpg bound checks too.
  * Refused, each with its reason: another primary key, a foreign primary's
  * binding, a tampered subkey or signature, expired, not yet valid, valid
- * too long, signing flags, no expiry, two subkeys, a secret packet.
+ * too long, signing flags, no expiry, two subkeys, a secret packet, a
+ * repeated expiry or creation time.  In a home where gpg merged an epoch
+ * key into the long-term key, each store row lists its own subkeys only.
  */
 #include "autoconfig.h"
 
