@@ -170,6 +170,9 @@ if [ -s "$T/p1.wire" ]; then
 		f=$(maildir_file b bob)
 		check "after b's milter restarts: the wire copy still decrypted with the epoch subkey" sh -c \
 			"grep -qi '^X-Cables: decrypted; format=pgp; key=$(echo "$BOB_EPOCH" | cut -c1-16)' $f && grep -q PLAINTEXT-MARKER $f"
+		gpg --homedir "$T/b/gnupg" --batch --no-auto-check-trustdb --trust-model always --with-colons --list-keys bob@b.test > "$T/b-home.list" 2>/dev/null
+		check "... and b's GnuPG home never took bob's epoch key (rows read as their own bytes)" sh -c \
+			"grep -q '^pub:' $T/b-home.list && ! grep -qi ':$BOB_EPOCH_ID:' $T/b-home.list"
 	else
 		not_ok "after b's milter restarts: the wire copy delivered" "$REPLY $(tail -n 5 "$T/b/pf/maillog")"
 	fi
