@@ -74,6 +74,7 @@
 #include "log.h"
 #include "privdrop.h"
 #include "pgp_key.h"
+#include "pgp_packet.h"
 #include "seal.h"
 #include "smime.h"
 #include "util.h"
@@ -373,9 +374,10 @@ auth_keep(const struct kh_request *req, struct key_record *r)
 #define PGP_USE_REVOKED 0x100	/* the primary revoked the (sub)key */
 
 static EVP_PKEY *
-pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, unsigned int *algo, unsigned int *use,
-    struct cables_err *err)
+pgp_private(const uint8_t *sec, size_t len, bool epoch, const struct kh_request *req, unsigned int *algo,
+    unsigned int *use, struct cables_err *err)
 {
+	struct pgp_packet_header h;
 	struct pgp_keypkt k;
 	char keyid[17];
 	unsigned int flags;
@@ -383,6 +385,16 @@ pgp_private(const uint8_t *sec, size_t len, const struct kh_request *req, unsign
 
 	memcpy(keyid, req->fingerprint + 40, 16);
 	keyid[16] = '\0';
+	/*
+	 * A long-term row's secret is a whole key, its primary first (as
+	 * pgp_holds_key requires): an epoch subkey's seal copied into a row of
+	 * another source would escape the grace check and the deletion.
+	 */
+	if (!epoch && (pgp_packet_header_read(sec, len, &h, NULL) != CABLES_OK || h.tag != 5)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %.16s: its secret is no primary secret key, and "
+		    "it is no epoch key", req->fingerprint);
+		return NULL;
+	}
 	if (pgp_key_find(sec, len, keyid, &k, err) != CABLES_OK)
 		return NULL;
 	if (!k.secret) {
@@ -419,7 +431,8 @@ key_of(const struct key_record *r, const struct kh_request *req, unsigned int *a
 		}
 	if (seal_open(store_key, r->fingerprint, r->secret_data, r->secret_len, &der, &len, err) != CABLES_OK)
 		return NULL;
-	key = req->key == KH_KEY_PGP ? pgp_private(der, len, req, algo, use, err) : smime_key_from_der(der, len);
+	key = req->key == KH_KEY_PGP ? pgp_private(der, len, strcmp(r->source, KEYSTORE_EPOCH_SOURCE) == 0, req, algo,
+	    use, err) : smime_key_from_der(der, len);
 	seal_free_secret(der, len);
 	if (key == NULL) {
 		if (req->key != KH_KEY_PGP)

@@ -13,6 +13,7 @@
 #include "khpgp.h"
 #include "mime.h"
 #include "pgp.h"
+#include "pgp_key.h"
 
 #define MAX_KEYIDS 256
 
@@ -356,6 +357,35 @@ check_decryption_key(const struct handler_msg *hm, struct cables_err *err)
 }
 
 /*
+ * What an epoch row (pgp_epoch.h: the primary key, then the epoch subkey)
+ * holds, read from its own bytes: not imported into the GnuPG home, where
+ * gpg would merge it into the long-term key.  CABLES_ERR_NOTFOUND when it
+ * is not two readable keys.
+ */
+static cables_status
+epoch_row_info(const struct key_record *r, struct pgp_key_info *info)
+{
+	struct pgp_keypkt primary, sub;
+	char id[17];
+
+	memset(info, 0, sizeof(*info));
+	if (strlen(r->fingerprint) != PGP_FPR_LEN || pgp_key_find(r->public_data, r->public_len, NULL, &primary,
+	    NULL) != CABLES_OK || primary.tag != 6)
+		return CABLES_ERR_NOTFOUND;
+	strlcpy_c(id, r->fingerprint + PGP_FPR_LEN - 16, sizeof(id));
+	if (pgp_key_find(r->public_data, r->public_len, id, &sub, NULL) != CABLES_OK || sub.tag != 14)
+		return CABLES_ERR_NOTFOUND;
+	info->subkeys = xcalloc(2, sizeof(*info->subkeys));
+	hex_encode(primary.fpr, sizeof(primary.fpr), info->subkeys[0]);
+	hex_encode(sub.fpr, sizeof(sub.fpr), info->subkeys[1]);
+	info->subkeys[0][PGP_FPR_LEN] = info->subkeys[1][PGP_FPR_LEN] = '\0';
+	str_lower(info->subkeys[0]);
+	str_lower(info->subkeys[1]);
+	info->nsubkeys = 2;
+	return CABLES_OK;
+}
+
+/*
  * Named when one of addr's OpenPGP keys with a secret has a (sub)key whose
  * key ID the message names.  The first such key is the one the session key
  * is opened with (by the keyholder: its secret never comes here).
@@ -378,16 +408,21 @@ pgp_names(struct handler_msg *hm, const struct milter_env *env, const char *addr
 	}
 	for (size_t j = 0; j < keys.count && !*named; j++) {
 		struct pgp_key_info info;
+		struct pgp_keypkt pk;
 
 		if (keys.items[j].secret_data == NULL)
 			continue;
 		nsecret++;
-		if (pgp_inspect(env->cfg->gnupg_home, keys.items[j].public_data, keys.items[j].public_len, &info, NULL) !=
+		if ((strcmp(keys.items[j].source, KEYSTORE_EPOCH_SOURCE) == 0 ? epoch_row_info(&keys.items[j], &info) :
+		    pgp_inspect(env->cfg->gnupg_home, keys.items[j].public_data, keys.items[j].public_len, &info, NULL)) !=
 		    CABLES_OK)
 			continue;
+		/* The row's own bytes must hold the key: the keyholder opens the session key with that row alone. */
 		for (size_t s = 0; s < info.nsubkeys && !*named; s++)
 			for (size_t k = 0; k < hm->nids && !*named; k++)
-				*named = strcmp(info.subkeys[s] + PGP_FPR_LEN - 16, hm->ids[k]) == 0;
+				*named = strcmp(info.subkeys[s] + PGP_FPR_LEN - 16, hm->ids[k]) == 0 &&
+				    pgp_key_find(keys.items[j].public_data, keys.items[j].public_len, hm->ids[k], &pk,
+				    NULL) == CABLES_OK;
 		if (*named)
 			target_add(hm, &info);
 		pgp_key_info_release(&info);

@@ -188,6 +188,29 @@ peer_epoch_pgp(const struct milter_env *env, const char *addr, char fpr[PGP_FPR_
 	return found;
 }
 
+/*
+ * gpg encrypts to the newest encryption subkey of a key in its home, where
+ * an epoch key's public form merges into the long-term key (same primary):
+ * name the store row's own encryption subkey instead, with "!", so that no
+ * copy goes to an epoch subkey the long-term row does not hold.
+ */
+static cables_status
+own_encryption_subkey(const struct milter_env *env, const struct key_record *r, char fpr[PGP_FPR_LEN + 2],
+    struct cables_err *err)
+{
+	struct pgp_key_info info;
+	cables_status st;
+
+	if ((st = pgp_inspect(env->cfg->gnupg_home, r->public_data, r->public_len, &info, err)) != CABLES_OK)
+		return st;
+	if (info.encrypt_fpr[0] == '\0')
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "OpenPGP key %s has no valid encryption key", info.fpr);
+	else
+		snprintf(fpr, PGP_FPR_LEN + 2, "%s!", info.encrypt_fpr);
+	pgp_key_info_release(&info);
+	return st;
+}
+
 bool
 keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[PGP_FPR_LEN + 2], bool *epoch,
     char **why, cables_status *st, struct cables_err *err)
@@ -227,6 +250,8 @@ keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char 
 			continue;
 		usable = pgp_check(env->cfg->gnupg_home, r->public_data, r->public_len, addr, &env->cfg->addr,
 		    use == KEY_SIGN ? PGP_USE_SIGN : PGP_USE_ENCRYPT, env->now, fpr, &reason);
+		if (usable == CABLES_OK && use != KEY_SIGN)
+			usable = own_encryption_subkey(env, r, fpr, &reason);
 		if (usable == CABLES_ERR_UNUSABLE || usable == CABLES_ERR_SYNTAX)
 			continue;
 		if (usable == CABLES_OK && use == KEY_SIGN && env->keyholder == NULL) {

@@ -67,7 +67,9 @@ X509 *keys_cert(const struct milter_env *env, const char *addr, enum key_use use
  * (the secret never comes into the milter or its GnuPG home).  For
  * KEY_ENCRYPT, ForwardSecrecy first: a peer's OpenPGP epoch subkey that
  * keyd just confirmed, as its fingerprint followed by "!" (gpg encrypts to
- * that subkey alone), *epoch true.
+ * that subkey alone), *epoch true.  A long-term key to encrypt to is named
+ * the same way, by the store row's own newest encryption subkey (gpg's home
+ * may list an epoch subkey under the same primary).
  */
 bool keys_pgp(const struct milter_env *env, const char *addr, enum key_use use, char fpr[42], bool *epoch, char **why,
     cables_status *st, struct cables_err *err);

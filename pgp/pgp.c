@@ -233,14 +233,57 @@ pgp_key_info_release(struct pgp_key_info *k)
 	k->nsubkeys = 0;
 }
 
-/* Latest expiry of the subkeys usable for a purpose: -1 none, 0 never, else Unix time. */
+/*
+ * Does the store row (data, len) itself hold the (sub)key with fingerprint
+ * fpr?  gpg merges keys with the same primary in the home (an epoch key's
+ * public form into the long-term key), so its listing of a row may show
+ * subkeys that another row brought.  A row that is not binary packets
+ * (armored) is taken as gpg lists it.
+ */
+static bool
+row_holds(const uint8_t *data, size_t len, const char *fpr)
+{
+	struct pgp_packet_header h;
+	size_t pos = 0;
+
+	if (data == NULL || fpr == NULL)
+		return data == NULL;
+	while (pos < len) {
+		if (pgp_packet_header_read(data + pos, len - pos, &h, NULL) != CABLES_OK ||
+		    h.kind != PGP_LENGTH_DEFINITE || h.body_len > len - pos - h.header_len)
+			return pos == 0;
+		if ((h.tag == 6 || h.tag == 14) && h.body_len > 0 && h.body_len <= 0xffff &&
+		    data[pos + h.header_len] == 4) {
+			uint8_t head[3] = { 0x99, (uint8_t)(h.body_len >> 8), (uint8_t)h.body_len }, md[20];
+			char hex[41];
+			EVP_MD_CTX *c = EVP_MD_CTX_new();
+			bool ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha1(), NULL) == 1 &&
+			    EVP_DigestUpdate(c, head, sizeof(head)) == 1 &&
+			    EVP_DigestUpdate(c, data + pos + h.header_len, h.body_len) == 1 &&
+			    EVP_DigestFinal_ex(c, md, NULL) == 1;
+
+			EVP_MD_CTX_free(c);
+			if (ok) {
+				hex_encode(md, sizeof(md), hex);
+				hex[40] = '\0';
+				if (str_ieq(hex, fpr))
+					return true;
+			}
+		}
+		pos += h.header_len + h.body_len;
+	}
+	return false;
+}
+
+/* Latest expiry of the row's own subkeys usable for a purpose: -1 none, 0 never, else Unix time. */
 static long long
-usable_until(gpgme_key_t key, bool encrypt)
+usable_until(gpgme_key_t key, const uint8_t *data, size_t len, bool encrypt)
 {
 	long long until = -1;
 
 	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next) {
-		if (sk->revoked || sk->invalid || sk->disabled || !(encrypt ? sk->can_encrypt : sk->can_sign))
+		if (sk->revoked || sk->invalid || sk->disabled || !(encrypt ? sk->can_encrypt : sk->can_sign) ||
+		    (sk != key->subkeys && !row_holds(data, len, sk->fpr)))
 			continue;
 		if (sk->expires == 0)
 			return 0;
@@ -255,12 +298,22 @@ struct key_facts {
 	long long encrypt_until, sign_until;
 };
 
+/* Is sk the row's own (the primary, or a subkey the row's bytes hold; data NULL: any)? */
+static bool
+own_subkey(gpgme_key_t key, gpgme_subkey_t sk, const uint8_t *data, size_t len)
+{
+	return sk == key->subkeys || row_holds(data, len, sk->fpr);
+}
+
+/* What gpg lists of key, limited to the (sub)keys of the store row (data, len; NULL: all of them). */
 static void
-facts_from_key(gpgme_key_t key, struct key_facts *f)
+facts_from_key(gpgme_key_t key, const uint8_t *data, size_t len, struct key_facts *f)
 {
 	memset(f, 0, sizeof(*f));
 	fpr_copy(f->info.fpr, key->subkeys != NULL ? key->subkeys->fpr : key->fpr);
 	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next) {
+		if (!own_subkey(key, sk, data, len))
+			continue;
 		char *a = gpgme_pubkey_algo_string(sk);
 
 		f->info.subkeys = xreallocarray(f->info.subkeys, f->info.nsubkeys + 1, sizeof(*f->info.subkeys));
@@ -271,16 +324,23 @@ facts_from_key(gpgme_key_t key, struct key_facts *f)
 		    a != NULL ? a : "?");
 		gpgme_free(a);
 	}
-	/* What gpg would sign with: the newest valid signing (sub)key. */
-	long newest = -1;
+	/* What gpg would sign with: the newest valid signing (sub)key; and the newest encryption one. */
+	long newest = -1, newest_enc = -1;
 
-	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next)
-		if (sk->can_sign && !sk->revoked && !sk->expired && !sk->invalid && !sk->disabled && sk->fpr != NULL &&
-		    strlen(sk->fpr) == PGP_FPR_LEN && sk->timestamp > newest) {
+	for (gpgme_subkey_t sk = key->subkeys; sk != NULL; sk = sk->next) {
+		if (sk->revoked || sk->expired || sk->invalid || sk->disabled || sk->fpr == NULL ||
+		    strlen(sk->fpr) != PGP_FPR_LEN || !own_subkey(key, sk, data, len))
+			continue;
+		if (sk->can_sign && sk->timestamp > newest) {
 			newest = sk->timestamp;
 			strlcpy_c(f->info.sign_keyid, sk->fpr + PGP_FPR_LEN - 16, sizeof(f->info.sign_keyid));
 			str_lower(f->info.sign_keyid);
 		}
+		if (sk->can_encrypt && sk->timestamp > newest_enc) {
+			newest_enc = sk->timestamp;
+			fpr_copy(f->info.encrypt_fpr, sk->fpr);
+		}
+	}
 	if (key->subkeys != NULL) {
 		f->info.created = key->subkeys->timestamp;
 		f->info.expires = key->subkeys->expires;
@@ -289,8 +349,8 @@ facts_from_key(gpgme_key_t key, struct key_facts *f)
 	f->info.expired = key->expired;
 	f->info.disabled = key->disabled;
 	f->info.invalid = key->invalid;
-	f->encrypt_until = usable_until(key, true);
-	f->sign_until = usable_until(key, false);
+	f->encrypt_until = usable_until(key, data, len, true);
+	f->sign_until = usable_until(key, data, len, false);
 	f->info.can_encrypt = f->encrypt_until >= 0;
 	f->info.can_sign = f->sign_until >= 0;
 	for (gpgme_user_id_t u = key->uids; u != NULL; u = u->next) {
@@ -329,7 +389,7 @@ pgp_key_get(const char *home, const char *fpr, struct pgp_key_info *info, struct
 	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
 		return st;
 	if ((st = get_key(ctx, fpr, false, &key, err)) == CABLES_OK) {
-		facts_from_key(key, &f);
+		facts_from_key(key, NULL, 0, &f);
 		*info = f.info;
 		gpgme_key_unref(key);
 		if (get_key(ctx, fpr, true, &key, NULL) == CABLES_OK) {
@@ -600,7 +660,7 @@ key_facts(const char *home, const uint8_t *data, size_t len, struct key_facts *f
 	if ((st = ctx_new(home, &ctx, err)) != CABLES_OK)
 		return st;
 	if ((st = get_key(ctx, fprs[0], false, &key, err)) == CABLES_OK) {
-		facts_from_key(key, f);
+		facts_from_key(key, data, len, f);
 		gpgme_key_unref(key);
 		pthread_mutex_lock(&check_lock);
 		entry_clear(c);

@@ -46,6 +46,7 @@ struct pgp_key_info {
 	char (*subkeys)[PGP_FPR_LEN + 1];	/* every (sub)key's fingerprint, primary first */
 	size_t nsubkeys;
 	char sign_keyid[17];		/* the newest valid signing (sub)key's key ID, lowercase; "" none */
+	char encrypt_fpr[PGP_FPR_LEN + 1];	/* the newest valid encryption (sub)key's fingerprint; "" none */
 };
 
 void pgp_key_info_release(struct pgp_key_info *k);
@@ -115,7 +116,12 @@ enum pgp_use { PGP_USE_ENCRYPT, PGP_USE_SIGN };
 cables_status pgp_check(const char *home, const uint8_t *data, size_t len, const char *addr,
     const struct addr_opts *ao, enum pgp_use use, time_t now, char fpr[PGP_FPR_LEN + 1], struct cables_err *err);
 
-/* What the key in a store row is (imported into the home, or from the cache). */
+/*
+ * What the key in a store row is (imported into the home, or from the
+ * cache).  Only the row's own (sub)keys count: gpg merges keys with the same
+ * primary in the home (a user's epoch key into the long-term key), and a
+ * subkey another row brought is not listed, encrypted to or checked here.
+ */
 cables_status pgp_inspect(const char *home, const uint8_t *data, size_t len, struct pgp_key_info *info,
     struct cables_err *err);
 

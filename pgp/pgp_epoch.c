@@ -426,7 +426,9 @@ struct binding_facts {
 
 /*
  * A subpacket area into f (hashed: expiry and flags count only there);
- * false when malformed or when it holds a critical subpacket we do not know.
+ * false when malformed, when it holds a critical subpacket we do not know,
+ * or when the hashed area repeats a creation time, key expiration time or
+ * key flags (GnuPG reads the first of two: we would check another).
  */
 static bool
 read_subpackets(const uint8_t *p, size_t n, bool hashed, struct binding_facts *f)
@@ -455,6 +457,10 @@ read_subpackets(const uint8_t *p, size_t n, bool hashed, struct binding_facts *f
 			return false;
 		type = p[pos] & 0x7f;
 		v = p + pos + 1;
+		if (hashed && ((type == SUB_CREATED && (f->has_created || len != 5)) ||
+		    (type == SUB_KEY_EXPIRES && (f->has_expiry || len != 5)) ||
+		    (type == SUB_KEY_FLAGS && (f->has_flags || len < 2))))
+			return false;
 		if (type == SUB_CREATED && len == 5 && hashed)
 			f->created = pgp_be32_get(v), f->has_created = true;
 		else if (type == SUB_KEY_EXPIRES && len == 5 && hashed)
@@ -493,8 +499,8 @@ check_binding(const struct pkt *primary, const struct pgp_keypkt *pk, const stru
 	hl = (size_t)b[4] << 8 | b[5];
 	if (6 + hl + 2 > sig->len || 8 + hl + (ul = (size_t)b[6 + hl] << 8 | b[7 + hl]) + 2 > sig->len ||
 	    !read_subpackets(b + 6, hl, true, f) || !read_subpackets(b + 8 + hl, ul, false, f))
-		return cables_fail(err, CABLES_ERR_UNUSABLE, "the epoch subkey binding's subpackets are malformed or "
-		    "hold a critical one not understood");
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "the epoch subkey binding's subpackets are malformed, "
+		    "repeated or hold a critical one not understood");
 	if (!f->has_issuer || memcmp(f->issuer, pk->fpr + 12, 8) != 0)
 		return cables_fail(err, CABLES_ERR_UNUSABLE, "the epoch subkey binding is not issued by the long-term "
 		    "primary key %s", pk->keyid);

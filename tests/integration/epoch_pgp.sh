@@ -159,6 +159,24 @@ if wait_for 60 sh -c "grep -l '^Message-ID: <p1@a.test>' $T/b/mail/bob/Maildir/n
 else
 	not_ok "bob's copy arrived" "$(tail -n 5 "$T/b/pf/maillog")"
 fi
+# b's milter restarted (its key facts computed again, after the first message put bob's epoch
+# key into its GnuPG home, where gpg merges it into his long-term key): the wire copy, offered
+# again, still opens with the epoch row (the long-term row does not claim its subkey).
+if [ -s "$T/p1.wire" ]; then
+	inst_milter b
+	sed 's/^Message-ID: <p1@a.test>/Message-ID: <p1-restart@a.test>/' "$T/p1.wire" > "$T/p1-restart.eml"
+	inst_send "$BPORT" "$T/p1-restart.eml" alice@a.test bob@b.test
+	if wait_for 60 delivered_in "$T/b/pf" "$(qid_of_reply)"; then
+		f=$(maildir_file b bob)
+		check "after b's milter restarts: the wire copy still decrypted with the epoch subkey" sh -c \
+			"grep -qi '^X-Cables: decrypted; format=pgp; key=$(echo "$BOB_EPOCH" | cut -c1-16)' $f && grep -q PLAINTEXT-MARKER $f"
+		gpg --homedir "$T/b/gnupg" --batch --no-auto-check-trustdb --trust-model always --with-colons --list-keys bob@b.test > "$T/b-home.list" 2>/dev/null
+		check "... and b's GnuPG home never took bob's epoch key (rows read as their own bytes)" sh -c \
+			"grep -q '^pub:' $T/b-home.list && ! grep -qi ':$BOB_EPOCH_ID:' $T/b-home.list"
+	else
+		not_ok "after b's milter restarts: the wire copy delivered" "$REPLY $(tail -n 5 "$T/b/pf/maillog")"
+	fi
+fi
 
 # carol (ForwardSecrecy prefer, the default) has no epoch key: her long-term key, as before.
 printf 'From: alice@a.test\r\nTo: carol@b.test\r\nSubject: x\r\nMessage-ID: <p2@a.test>\r\n\r\nDear Carol, PLAINTEXT-MARKER\r\n' > "$T/p2.eml"

@@ -8,7 +8,8 @@
 # the secret keys' bytes, while the keyholder's does (the search works); the
 # keyholder refuses OpenPGP requests for a remote address, another address's
 # key, a key ID not in the key, an operation the key's algorithm is not for,
-# a small-order X25519 point, a malformed fingerprint field; with the keyholder down the milter temp-fails (inbound
+# a small-order X25519 point, a malformed fingerprint field, an epoch subkey's seal in a row of another source;
+# with the keyholder down the milter temp-fails (inbound
 # and signing), and it recovers when the keyholder is back; after
 # cables-keyctl delete the key is refused at once and no copy of it is left.
 RIG_PORT=12600
@@ -291,6 +292,32 @@ check "keyholder: an unknown key kind drops the peer" \
 	test "$(kh_ask 4 7 0 alice@a.test "$(field alice)" "$DIGEST")" = closed
 check "keyholder: the refusals are logged with the key ID" \
 	grep -q 'bob@b.test pgp-sign keyid=[0-9a-f]*: refused: not a local address' "$KH_LOG"
+
+# An epoch subkey's seal in a row of another source (a copy, not the keyholder's epoch row): its secret is
+# no primary key, so no grace check or deletion would ever apply to it: refused.
+epoch_row() {	# SOURCE-NOW [SOURCE-NEW]: print alice's OpenPGP epoch row's fingerprint, or move it to SOURCE-NEW
+	as_milter_user $PY - "$T/store/keys.db" "$@" <<-'PY'
+	import sqlite3, sys
+	db = sqlite3.connect(sys.argv[1])
+	q = " WHERE address = 'alice@a.test' AND format = 'pgp' AND source = ?"
+	if len(sys.argv) > 3:
+	    db.execute("UPDATE keys SET source = ?" + q, (sys.argv[3], sys.argv[2]))
+	    db.commit()
+	else:
+	    r = db.execute("SELECT fingerprint FROM keys" + q, (sys.argv[2],)).fetchone()
+	    print(r[0] if r else "")
+	PY
+}
+efpr=$(epoch_row epoch)
+if [ -n "$efpr" ]; then
+	epoch_row epoch imported
+	kh_ask 6 1 0 alice@a.test "$efpr$(echo "$efpr" | cut -c25-40)00000000" "$(junk_unwrap)" > "$T/copied.status"
+	epoch_row imported epoch
+	check "keyholder: an epoch subkey's seal in a non-epoch row is refused (its secret is no primary key)" sh -c \
+		"[ \"\$(cat $T/copied.status)\" != status=0 ] && grep -q 'alice@a.test pgp-ecdh-unwrap keyid=[0-9a-f]*: .*its secret is no primary secret key' $KH_LOG"
+else
+	not_ok "keyholder: alice has an OpenPGP epoch row" "$(keyctl list)"
+fi
 
 # --- Keyholder down: temp-fail, never plaintext, never dropped; back: works again. ---
 stop_keyholder "$CONF"

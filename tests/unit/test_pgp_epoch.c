@@ -6,7 +6,9 @@
  * encrypt and expires when we said); a subkey gpg bound checks too.
  * Refused, each with its reason: another primary key, a foreign primary's
  * binding, a tampered subkey or signature, expired, not yet valid, valid
- * too long, signing flags, no expiry, two subkeys, a secret packet.
+ * too long, signing flags, no expiry, two subkeys, a secret packet, a
+ * repeated expiry or creation time.  In a home where gpg merged an epoch
+ * key into the long-term key, each store row lists its own subkeys only.
  */
 #include "autoconfig.h"
 
@@ -230,6 +232,44 @@ first_subkey(const struct buf *b)
 	return 0;
 }
 
+/*
+ * pub with a subpacket (type, a 4-byte value) put first in the binding
+ * signature's hashed area: a second key expiration time or creation time,
+ * which GnuPG would read before ours (the signature no longer verifies:
+ * the check must refuse the repetition before it looks).
+ */
+static void
+with_subpacket(const struct buf *pub, uint8_t type, uint32_t value, struct buf *out)
+{
+	struct pgp_packet_header h;
+	size_t pos = first_subkey(pub), hl;
+	const uint8_t *b;
+	uint8_t sub[6] = { 5, type, (uint8_t)(value >> 24), (uint8_t)(value >> 16), (uint8_t)(value >> 8), (uint8_t)value };
+	uint8_t head[3];
+	size_t blen;
+
+	assert_int_equal(pgp_packet_header_read((const uint8_t *)pub->data + pos, pub->len - pos, &h, NULL), CABLES_OK);
+	pos += h.header_len + h.body_len;
+	assert_int_equal(pgp_packet_header_read((const uint8_t *)pub->data + pos, pub->len - pos, &h, NULL), CABLES_OK);
+	assert_int_equal(h.tag, 2);
+	b = (const uint8_t *)pub->data + pos + h.header_len;
+	hl = (size_t)b[4] << 8 | b[5];
+	blen = h.body_len + sizeof(sub);
+	assert_true(blen < 8384);
+	buf_init(out);
+	buf_append(out, pub->data, pos);
+	head[0] = 0xc2;
+	head[1] = blen < 192 ? (uint8_t)blen : (uint8_t)(((blen - 192) >> 8) + 192);
+	head[2] = (uint8_t)(blen - 192);
+	buf_append(out, head, blen < 192 ? 2 : 3);
+	head[0] = (uint8_t)((hl + sizeof(sub)) >> 8);
+	head[1] = (uint8_t)(hl + sizeof(sub));
+	buf_append(out, b, 4);
+	buf_append(out, head, 2);
+	buf_append(out, sub, sizeof(sub));
+	buf_append(out, b + 6, h.body_len - 6);
+}
+
 static void
 test_refused(void **state)
 {
@@ -278,6 +318,13 @@ test_refused(void **state)
 	at = first_subkey(&pub);
 	buf_append(&bad, pub.data + at, pub.len - at);
 	expect_refused(&bad, &alice, T0 + DAY, "one subkey with one binding signature (it has 2 and 2)");
+	buf_release(&bad);
+	/* A repeated key expiration time or creation time in the binding (GnuPG reads the first). */
+	with_subpacket(&pub, 9, 365 * 86400, &bad);
+	expect_refused(&bad, &alice, T0 + DAY, "repeated");
+	buf_release(&bad);
+	with_subpacket(&pub, 2, (uint32_t)T0, &bad);
+	expect_refused(&bad, &alice, T0 + DAY, "repeated");
 	buf_release(&bad);
 	/* A secret packet is never part of one. */
 	expect_refused(&alice.sec, &alice, T0 + DAY, "");
@@ -341,6 +388,54 @@ test_gpg_made(void **state)
 	buf_release(&pub);
 }
 
+/*
+ * In a shared home gpg merges an epoch key's public form into the
+ * long-term key (same primary); each store row is still listed with its
+ * own subkeys only, whichever was imported first: the long-term row never
+ * names the epoch subkey (inbound mail for it is the epoch row's) nor
+ * encrypts to it (an EncryptToSelf copy would go to a secret deleted
+ * after grace).
+ */
+static void
+test_rows_own_subkeys(void **state)
+{
+	struct pgp_epoch_info info;
+	struct pgp_key_info lt, ep;
+	struct buf pub;
+	struct cables_err err;
+	char home[64], lt_sub[PGP_FPR_LEN + 1];
+	uint8_t *secret;
+	size_t secret_len;
+	long long now = (long long)time(NULL);
+
+	(void)state;
+	assert_int_equal(pgp_temp_home("/tmp", home, &err), CABLES_OK);
+	assert_int_equal(pgp_inspect(home, (const uint8_t *)alice.pub.data, alice.pub.len, &lt, &err), CABLES_OK);
+	assert_int_equal(lt.nsubkeys, 2);
+	strlcpy_c(lt_sub, lt.subkeys[1], sizeof(lt_sub));
+	assert_string_equal(lt.encrypt_fpr, lt_sub);
+	pgp_key_info_release(&lt);
+	assert_int_equal(pgp_epoch_make((const uint8_t *)alice.pub.data, alice.pub.len, &alice.primary, alice.key,
+	    now, now + 8 * DAY, &pub, &secret, &secret_len, &info, &err), CABLES_OK);
+	pgp_epoch_secret_free(secret, secret_len);
+	assert_int_equal(pgp_inspect(home, (const uint8_t *)pub.data, pub.len, &ep, &err), CABLES_OK);
+	assert_int_equal(ep.nsubkeys, 2);
+	assert_string_equal(ep.subkeys[1], info.fpr);
+	assert_string_equal(ep.encrypt_fpr, info.fpr);
+	pgp_key_info_release(&ep);
+	/* The long-term row's facts computed again (a restart, an eviction) after the merge. */
+	pgp_cache_clear();
+	assert_int_equal(pgp_inspect(home, (const uint8_t *)alice.pub.data, alice.pub.len, &lt, &err), CABLES_OK);
+	assert_int_equal(lt.nsubkeys, 2);
+	for (size_t i = 0; i < lt.nsubkeys; i++)
+		assert_string_not_equal(lt.subkeys[i], info.fpr);
+	assert_string_equal(lt.encrypt_fpr, lt_sub);
+	pgp_key_info_release(&lt);
+	assert_false(pgp_key_has(home, (const uint8_t *)alice.pub.data, alice.pub.len, info.fpr));
+	pgp_temp_home_remove(home);
+	buf_release(&pub);
+}
+
 int
 main(void)
 {
@@ -349,6 +444,7 @@ main(void)
 		cmocka_unit_test(test_gpg_accepts),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_gpg_made),
+		cmocka_unit_test(test_rows_own_subkeys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
