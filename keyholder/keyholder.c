@@ -23,7 +23,7 @@
  * malformed is dropped, never answered best-effort.  Every operation is
  * logged (peer uid, address, operation, fingerprint prefix, outcome) and
  * charged to one of the address's token buckets: signatures, successful
- * decryptions, failed decryptions (bucket_take below; doc/privsep.md,
+ * decryptions, failed decryptions (khbuckets.c; doc/privsep.md,
  * "Rate buckets").
  * At most KeyholderClients connections at once: when all are taken the one
  * idle the longest, of the peer uid holding the most, makes room (a client
@@ -44,7 +44,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -69,7 +68,9 @@
 #include "config.h"
 #include "epochkeys.h"
 #include "keystore.h"
+#include "khbuckets.h"
 #include "khop.h"
+#include "khwipe.h"
 #include "khproto.h"
 #include "log.h"
 #include "privdrop.h"
@@ -83,7 +84,6 @@
 #define CLIENTS_MAX 4096		/* KeyholderClients at most */
 #define FRAME_TIMEOUT_MS 10000	/* a request begun must be complete within this */
 #define KEYS_MAX 64
-#define BUCKETS_MAX 1024
 #define EPOCH_ROUND_SECS 3600	/* how often epoch keys are looked after */
 
 struct client {
@@ -119,12 +119,6 @@ struct cached_auth {
 	struct key_record rec;
 };
 
-struct bucket {
-	char address[KH_ADDR_MAX];
-	double tokens[3];		/* per enum bucket_class */
-	long long at_ms;
-};
-
 /* KH_OP_PGP_ECDH_UNWRAP: the recipient (sub)key's public packet, for the RFC 6637 KDF; the OID copied. */
 struct unwrap_params {
 	struct pgp_keypkt k;
@@ -147,8 +141,6 @@ static struct client **clients;	/* KeyholderClients slots; NULL = free */
 static size_t nclients;
 static struct cached_key keys[KEYS_MAX];
 static size_t nkeys;
-static struct bucket buckets[BUCKETS_MAX];
-static size_t nbuckets;
 static struct cached_auth auths[KEYS_MAX];
 static size_t nauths, next_auth;	/* next_auth: the slot a new entry takes when all are used */
 static long long auths_version;		/* the store's data version the entries are from */
@@ -170,125 +162,6 @@ usage(void)
 {
 	fprintf(stderr, "usage: cables-keyholder [-c FILE] [-f] [-n]\n");
 	exit(2);
-}
-
-/*
- * Rate buckets, three per address (doc/privsep.md, "Authorisation"): a
- * signature takes a token from the address's sign bucket (an exchange
- * signature from its domain's, "@DOMAIN"); a decryption (RSA, OAEP, ECDH)
- * needs a token in the decrypt bucket, which it keeps only when it
- * succeeds: a failed one gives it back and takes one from the failure
- * bucket instead.  So junk that fails to unwrap, which anyone can send,
- * never spends what the user's valid mail and outgoing signatures need.
- * Each holds its limit a minute, as much in a burst; a limit of 0 = none.
- */
-enum bucket_class {
-	BUCKET_SIGN,
-	BUCKET_DECRYPT,
-	BUCKET_FAILURE,
-	BUCKET_CLASSES
-};
-
-static double
-bucket_cap(enum bucket_class k)
-{
-	switch (k) {
-	case BUCKET_SIGN: return (double)cfg->keyholder_sign_rate_limit;
-	case BUCKET_DECRYPT: return (double)cfg->keyholder_decrypt_rate_limit;
-	default: return (double)cfg->keyholder_failure_rate_limit;
-	}
-}
-
-static const char *
-bucket_limit_name(enum bucket_class k)
-{
-	switch (k) {
-	case BUCKET_SIGN: return "KeyholderSignRateLimit";
-	case BUCKET_DECRYPT: return "KeyholderDecryptRateLimit";
-	default: return "KeyholderFailureRateLimit";
-	}
-}
-
-/* Tokens b would hold at now in class k, refilled at its limit a minute. */
-static double
-bucket_level(const struct bucket *b, enum bucket_class k, long long now)
-{
-	double cap = bucket_cap(k), t = b->tokens[k] + (double)(now - b->at_ms) * cap / 60000.0;
-
-	return t > cap ? cap : t;
-}
-
-/*
- * address's buckets, refilled to now; made (full) when it has none.  NULL
- * when the table is full and no address's buckets are all full: then
- * refuse, rather than hand an address a fresh budget by evicting a live one
- * (forgetting full buckets loses nothing).  Under state_lock.
- */
-static struct bucket *
-bucket_of(const char *address)
-{
-	long long now = monotonic_ms();
-	struct bucket *b = NULL;
-	size_t slot;
-
-	for (size_t i = 0; i < nbuckets && b == NULL; i++)
-		if (strcmp(buckets[i].address, address) == 0)
-			b = &buckets[i];
-	if (b == NULL) {
-		slot = nbuckets < BUCKETS_MAX ? nbuckets++ : BUCKETS_MAX;
-		for (size_t i = 0; i < BUCKETS_MAX && slot == BUCKETS_MAX; i++) {
-			size_t k;
-
-			for (k = 0; k < BUCKET_CLASSES && bucket_level(&buckets[i], k, now) >= bucket_cap(k); k++)
-				;
-			if (k == BUCKET_CLASSES)
-				slot = i;
-		}
-		if (slot == BUCKETS_MAX)
-			return NULL;
-		b = &buckets[slot];
-		strlcpy_c(b->address, address, sizeof(b->address));
-		for (size_t k = 0; k < BUCKET_CLASSES; k++)
-			b->tokens[k] = bucket_cap(k);
-		b->at_ms = now;
-	}
-	for (size_t k = 0; k < BUCKET_CLASSES; k++)
-		b->tokens[k] = bucket_level(b, k, now);
-	b->at_ms = now;
-	return b;
-}
-
-/* May address spend one more operation of class k?  Takes the token.  Under state_lock. */
-static bool
-bucket_take(const char *address, enum bucket_class k)
-{
-	struct bucket *b;
-
-	if (bucket_cap(k) == 0)
-		return true;
-	if ((b = bucket_of(address)) == NULL || b->tokens[k] < 1.0)
-		return false;
-	b->tokens[k] -= 1.0;
-	return true;
-}
-
-/* Give back a token of class k that bucket_take() took.  Under state_lock. */
-static void
-bucket_give(const char *address, enum bucket_class k)
-{
-	struct bucket *b;
-
-	if (bucket_cap(k) != 0 && (b = bucket_of(address)) != NULL && (b->tokens[k] += 1.0) > bucket_cap(k))
-		b->tokens[k] = bucket_cap(k);
-}
-
-static enum kh_status
-limited(enum bucket_class k, struct cables_err *err)
-{
-	cables_fail(err, CABLES_ERR_UNUSABLE, "more than %.0f %s a minute (%s)", bucket_cap(k),
-	    k == BUCKET_SIGN ? "signatures" : k == BUCKET_DECRYPT ? "decryptions" : "failed decryptions",
-	    bucket_limit_name(k));
-	return KH_LIMITED;
 }
 
 static bool
@@ -631,7 +504,7 @@ authorise(const struct kh_request *req, EVP_PKEY **key, struct unwrap_params *up
 	else if (req->op == KH_OP_SIGN && req->key == KH_KEY_PGP && !pgp_may_sign(r, err))
 		st = KH_REFUSED;
 	else if (!bucket_take(req->address, class))
-		st = limited(class, err);
+		st = bucket_limited(class, err);
 	else {
 		if ((*key = key_of(r, req, &algo, &use, err)) == NULL)
 			st = KH_FAILED;
@@ -721,7 +594,7 @@ exchange_sign(const struct client *c, const struct kh_request *req, struct kh_re
 	if ((st = exchange_key_ready(err)) == KH_OK && fresh)
 		log_info("exchange key %s loaded", cfg->exchange_key);
 	if (st == KH_OK && !bucket_take(req->address, BUCKET_SIGN))
-		st = limited(BUCKET_SIGN, err);
+		st = bucket_limited(BUCKET_SIGN, err);
 	if (st == KH_OK && EVP_PKEY_up_ref(exchange_key) == 1)
 		key = exchange_key;
 	pthread_mutex_unlock(&state_lock);
@@ -1472,53 +1345,6 @@ check(const struct config *c)
 	return 0;
 }
 
-/*
- * OpenSSL's allocations, wiped as they are freed.  Decoding a private key
- * leaves copies of it in buffers OpenSSL frees without clearing (the
- * ECPrivateKey's octet string, P-256's scalar digits, ...); freed heap is
- * part of this process's memory, so an epoch key deleted for forward
- * secrecy would live on in it until the block happened to be reused.
- * Every block OpenSSL frees (or moves, in realloc) is overwritten first.
- */
-static void
-wiping_free(void *p, const char *file, int line)
-{
-	(void)file;
-	(void)line;
-	if (p != NULL) {
-		explicit_bzero(p, malloc_usable_size(p));
-		free(p);
-	}
-}
-
-static void *
-plain_malloc(size_t n, const char *file, int line)
-{
-	(void)file;
-	(void)line;
-	return malloc(n);
-}
-
-static void *
-wiping_realloc(void *p, size_t n, const char *file, int line)
-{
-	size_t old;
-	void *q;
-
-	if (p == NULL)
-		return malloc(n);
-	if (n == 0) {
-		wiping_free(p, file, line);
-		return NULL;
-	}
-	old = malloc_usable_size(p);
-	if ((q = malloc(n)) == NULL)
-		return NULL;
-	memcpy(q, p, old < n ? old : n);
-	wiping_free(p, file, line);
-	return q;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1532,7 +1358,7 @@ main(int argc, char **argv)
 	int ch, lfd;
 
 	/* Before OpenSSL allocates anything (it refuses a change after). */
-	if (!CRYPTO_set_mem_functions(plain_malloc, wiping_realloc, wiping_free)) {
+	if (!khwipe_install()) {
 		fprintf(stderr, "cables-keyholder: cannot make OpenSSL wipe what it frees\n");
 		return 1;
 	}
@@ -1560,6 +1386,7 @@ main(int argc, char **argv)
 		return ch;
 	}
 	cfg = c;
+	buckets_init(c);
 	clients = xcalloc(c->keyholder_clients, sizeof(*clients));
 	if (log_open("cables-keyholder", c->log_facility, c->keyholder_log_file, foreground, &err) != CABLES_OK) {
 		fprintf(stderr, "cables-keyholder: %s\n", err.msg);
