@@ -19,7 +19,7 @@
 #define ROFF_DATA 8
 
 static const char *const op_names[KH_OP_MAX] = { "none", "rsa-decrypt", "rsa-decrypt-oaep", "ecdh", "sign",
-    "exchange-sign", "ecdh-unwrap", "epoch-current", "vouch" };
+    "exchange-sign", "ecdh-unwrap", "epoch-current", "vouch", "held-key" };
 static const char *const status_names[KH_STATUS_MAX] = { "ok", "refused", "failed", "rate-limited",
     "unavailable" };
 

@@ -59,6 +59,9 @@ enum kh_op {
 				 * public key's, the private key matches); data one 0 byte, fingerprint 64 '0's;
 				 * the answer: SHA-256 of each such key's public data (32 each, at most
 				 * KH_VOUCH_MAX), newest first */
+	KH_OP_HELD_KEY,		/* the milter's User and root only: the key that seals one held message
+				 * (lib/heldseal.h); address "@held", fingerprint 64 '0's, data the record's
+				 * ID (16 hex digits) || salt (32); the answer: the key (32) */
 	KH_OP_MAX
 };
 

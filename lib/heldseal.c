@@ -1,0 +1,105 @@
+/* heldseal - held messages sealed for the milter; see heldseal.h. */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "heldseal.h"
+#include "util.h"
+
+#define MAGIC "CH1"
+#define MAGIC_LEN 3
+
+void
+held_key_derive(const uint8_t store_key[SEAL_KEY_LEN], const char *id, const uint8_t salt[HELD_SALT_LEN],
+    uint8_t out[HELD_KEY_LEN])
+{
+	static const char label[] = "cables held-message keys v1";
+	uint8_t master[HELD_KEY_LEN], msg[KEYSTORE_HELD_ID_LEN + HELD_SALT_LEN];
+	unsigned int n = 0;
+
+	HMAC(EVP_sha256(), store_key, SEAL_KEY_LEN, (const uint8_t *)label, sizeof(label) - 1, master, &n);
+	memcpy(msg, id, KEYSTORE_HELD_ID_LEN);
+	memcpy(msg + KEYSTORE_HELD_ID_LEN, salt, HELD_SALT_LEN);
+	HMAC(EVP_sha256(), master, sizeof(master), msg, sizeof(msg), out, &n);
+	OPENSSL_cleanse(master, sizeof(master));
+}
+
+/* "cables held v1", the ID, the sender and the recipients (one per line; no address has a line break). */
+static char *
+aad_of(const struct held_record *h)
+{
+	return xasprintf("cables held v1\n%s\n%s\n%s", h->id, h->sender != NULL ? h->sender : "",
+	    h->recipients != NULL ? h->recipients : "");
+}
+
+static bool
+id_ok(const char *id)
+{
+	return strlen(id) == KEYSTORE_HELD_ID_LEN && strspn(id, "0123456789abcdef") == KEYSTORE_HELD_ID_LEN;
+}
+
+cables_status
+held_seal(held_key_fn *key_fn, void *arg, const struct held_record *h, const uint8_t *plain, size_t plain_len,
+    uint8_t **blob, size_t *blob_len, struct cables_err *err)
+{
+	uint8_t salt[HELD_SALT_LEN], key[HELD_KEY_LEN], *inner = NULL;
+	size_t inner_len = 0;
+	char *aad;
+	cables_status st;
+
+	*blob = NULL;
+	*blob_len = 0;
+	if (!id_ok(h->id))
+		return cables_fail(err, CABLES_ERR_ARG, "held message ID '%s' is malformed", h->id);
+	if (RAND_bytes(salt, sizeof(salt)) != 1)
+		return cables_fail(err, CABLES_ERR_CRYPTO, "no random bytes to seal a held message");
+	if ((st = key_fn(arg, h->id, salt, key, err)) != CABLES_OK)
+		return st;
+	aad = aad_of(h);
+	st = seal_close(key, aad, plain, plain_len, &inner, &inner_len, err);
+	OPENSSL_cleanse(key, sizeof(key));
+	free(aad);
+	if (st != CABLES_OK)
+		return st;
+	*blob_len = MAGIC_LEN + HELD_SALT_LEN + inner_len;
+	*blob = xmalloc(*blob_len);
+	memcpy(*blob, MAGIC, MAGIC_LEN);
+	memcpy(*blob + MAGIC_LEN, salt, HELD_SALT_LEN);
+	memcpy(*blob + MAGIC_LEN + HELD_SALT_LEN, inner, inner_len);
+	free(inner);
+	return CABLES_OK;
+}
+
+cables_status
+held_unseal(held_key_fn *key_fn, void *arg, const struct held_record *h, uint8_t **plain, size_t *plain_len,
+    struct cables_err *err)
+{
+	uint8_t key[HELD_KEY_LEN];
+	char *aad;
+	cables_status st;
+
+	*plain = NULL;
+	*plain_len = 0;
+	if (h->message == NULL || h->message_len <= MAGIC_LEN + HELD_SALT_LEN ||
+	    memcmp(h->message, MAGIC, MAGIC_LEN) != 0)
+		return cables_fail(err, CABLES_ERR_CRYPTO, "held message %s: not a sealed message", h->id);
+	if (!id_ok(h->id))
+		return cables_fail(err, CABLES_ERR_ARG, "held message ID '%s' is malformed", h->id);
+	if ((st = key_fn(arg, h->id, h->message + MAGIC_LEN, key, err)) != CABLES_OK)
+		return st;
+	aad = aad_of(h);
+	st = seal_open(key, aad, h->message + MAGIC_LEN + HELD_SALT_LEN, h->message_len - MAGIC_LEN - HELD_SALT_LEN,
+	    plain, plain_len, err);
+	OPENSSL_cleanse(key, sizeof(key));
+	free(aad);
+	if (st != CABLES_OK)
+		return cables_fail(err, CABLES_ERR_CRYPTO, "held message %s does not open: it was changed, belongs "
+		    "to another record, or KeyStoreKey is not the one it was held under", h->id);
+	return CABLES_OK;
+}
