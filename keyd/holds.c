@@ -56,10 +56,10 @@ has_key(void *arg, const char *addr, char *why, size_t why_len)
 }
 
 /*
- * Records looked at side by side: each release is a sendmail(1) process
- * that mostly waits for Postfix.  Two doubled the release rate in
- * bench/hold; four doubled it again but took a third of the milter's
- * throughput for mail that was never held.
+ * Records looked at side by side: each look is lookups (DNS, peers) and
+ * maybe a held notice (a sendmail(1) process that mostly waits for
+ * Postfix).  Four took a third of the milter's throughput for mail that
+ * was never held (bench/hold).
  */
 #define HOLDS_WORKERS 2
 
@@ -90,18 +90,16 @@ work(void *arg)
 			continue;
 		if (st != CABLES_OK) {
 			log_warnx("%s: held %s: %s", h->queue_id, h->id, err.msg);
-			if (res.outcome == HELD_FAILED)
-				atomic_fetch_add(&n_failed, 1);
+			atomic_fetch_add(&n_failed, 1);
 			continue;
 		}
-		if (res.outcome == HELD_RELEASED)
+		/* keyd only hands the message to the milter (held.h): it never reads it. */
+		if (res.outcome == HELD_TO_RELEASE)
 			atomic_fetch_add(&n_released, 1);
-		else if (res.outcome == HELD_RETURNED)
+		else if (res.outcome == HELD_TO_RETURN)
 			atomic_fetch_add(&n_returned, 1);
-		else if (res.outcome == HELD_FAILED)
-			atomic_fetch_add(&n_failed, 1);
-		if (res.outcome != HELD_WAITING || h->tries == 0 || res.notice_failed)
-			log_info("%s: held %s: %s: %s", h->queue_id, h->id, held_outcome_name(res.outcome), res.detail);
+		/* Every look is logged: with the backoff, at most one line per record every 10 minutes. */
+		log_info("%s: held %s: %s: %s", h->queue_id, h->id, held_outcome_name(res.outcome), res.detail);
 	}
 	return NULL;
 }
@@ -111,13 +109,13 @@ look_once(void)
 {
 	struct keyd_conf *c = keyd_conf_get(holds.k);
 	struct pass p = { { holds.ks, c->cfg->mail_command, holds.hostname, (long long)(c->cfg->hold_time_ms / 1000),
-	    has_key, holds.k }, NULL, 0, 0, time(NULL) };
+	    has_key, holds.k, NULL, NULL }, NULL, 0, 0, time(NULL) };
 	pthread_t workers[HOLDS_WORKERS];
 	size_t started = 0, all = 0;
 	struct held_record *list;
 	struct cables_err err;
 
-	if (keystore_held_list(holds.ks, true, p.now, &p.due, &p.n, &err) != CABLES_OK) {
+	if (keystore_held_list(holds.ks, HELD_DUE, p.now, &p.due, &p.n, &err) != CABLES_OK) {
 		log_warnx("held messages: %s", err.msg);
 		keyd_conf_put(holds.k, c);
 		return;
@@ -131,7 +129,7 @@ look_once(void)
 		pthread_join(workers[i], NULL);
 	held_list_release(p.due, p.n);
 	keystore_held_prune(holds.ks, p.now - RELEASED_KEPT, NULL);
-	if (keystore_held_list(holds.ks, false, p.now, &list, &all, NULL) == CABLES_OK)
+	if (keystore_held_list(holds.ks, HELD_ALL, p.now, &list, &all, NULL) == CABLES_OK)
 		held_list_release(list, all);
 	atomic_store(&n_waiting, all);
 	keyd_conf_put(holds.k, c);
@@ -212,8 +210,8 @@ holds_metrics(struct buf *out)
 	    "Messages held for encryption keys (On-KeyNotFound hold), as of keyd's last look.");
 	metric_sample(out, "cables_keyd_held_messages", "", atomic_load(&n_waiting));
 	metric_family(out, "cables_keyd_held_total", "counter",
-	    "Held messages released (resubmitted with every key), returned to their senders (HoldTime), or whose "
-	    "resubmission or return failed (tried again later).");
+	    "Held messages cables-keyd found every key for (released: handed to cables-milter, which resubmits "
+	    "them) or whose HoldTime passed (returned: cables-milter sends them back), and failed looks.");
 	metric_sample(out, "cables_keyd_held_total", "outcome=\"released\"", atomic_load(&n_released));
 	metric_sample(out, "cables_keyd_held_total", "outcome=\"returned\"", atomic_load(&n_returned));
 	metric_sample(out, "cables_keyd_held_total", "outcome=\"failed\"", atomic_load(&n_failed));

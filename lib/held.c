@@ -15,7 +15,8 @@ held_outcome_name(enum held_outcome o)
 {
 	static const char *const names[] = {
 		[HELD_WAITING] = "waiting", [HELD_RELEASED] = "released", [HELD_RETURNED] = "returned",
-		[HELD_FAILED] = "failed", [HELD_TAKEN] = "taken",
+		[HELD_FAILED] = "failed", [HELD_TAKEN] = "taken", [HELD_TO_RELEASE] = "to-release",
+		[HELD_TO_RETURN] = "to-return",
 	};
 
 	return names[o];
@@ -145,10 +146,14 @@ notice_released(const struct held_env *env, const struct held_record *h, struct 
 	return st;
 }
 
-/* Send the record's message back as a DSN naming the keyless recipients; then delete it. */
+/*
+ * Send h's message (opened) back as a DSN naming the keyless recipients,
+ * with why as the reason; then delete the record, only while our claim
+ * (until claimed_until) still stands.
+ */
 static cables_status
-do_return(const struct held_env *env, struct held_record *h, const char *why, struct held_result *res,
-    struct cables_err *err)
+do_return(const struct held_env *env, struct held_record *h, const uint8_t *message, size_t message_len,
+    const char *why, time_t claimed_until, struct held_result *res, struct cables_err *err)
 {
 	char *waiting = xstrdup(h->waiting), **lines, *explanation, *to = recipient_text(h);
 	struct notice_failed *failed;
@@ -168,16 +173,20 @@ do_return(const struct held_env *env, struct held_record *h, const char *why, st
 	explanation = xasprintf("Your message to %s (queue ID %s, held as %s) could not be sent: %s.\n"
 	    "These recipients must receive mail encrypted, and no usable encryption key was found for them. The "
 	    "message was not sent to anyone, and never unencrypted. It is attached.\n", to, h->queue_id, h->id, why);
-	st = notice_return(env->mail_command, h->sender, env->reporting_host, failed, n, explanation, h->message,
-	    h->message_len, err);
+	st = notice_return(env->mail_command, h->sender, env->reporting_host, failed, n, explanation, message,
+	    message_len, err);
 	if (st == CABLES_OK) {
-		st = keystore_held_delete(env->ks, h->id, err);
 		res->outcome = HELD_RETURNED;
 		snprintf(res->detail, sizeof(res->detail), "returned to %s: %s", h->sender, why);
+		/* Only under our claim: a record another process took over meanwhile is its business. */
+		strlcpy_c(h->state, "released", sizeof(h->state));
+		h->action[0] = '\0';
+		if (keystore_held_update_claimed(env->ks, h, claimed_until, NULL) == CABLES_OK)
+			st = keystore_held_delete(env->ks, h->id, err);
 	} else {
 		res->outcome = HELD_FAILED;
-		snprintf(res->detail, sizeof(res->detail), "cannot return it to %s: %s", h->sender, err != NULL ? err->msg :
-		    "MailCommand failed");
+		snprintf(res->detail, sizeof(res->detail), "cannot return it to %s: %s", h->sender, err != NULL ?
+		    err->msg : "MailCommand failed");
 	}
 	free(explanation);
 	free(failed);
@@ -231,7 +240,7 @@ keep_held_notice(const struct held_env *env, const struct held_record *h)
 }
 
 /*
- * Resubmit h (its message read now) with its release field first; mark it
+ * Resubmit h's message (opened) with its release field first; mark it
  * released.  Our claim (until claimed_until) is the "releasing" mark: the
  * milter's re-hold of the resubmitted copy ends it, so every write after
  * MailCommand is compare-and-set on it, and a re-held record is never
@@ -239,41 +248,33 @@ keep_held_notice(const struct held_env *env, const struct held_record *h)
  * would be lost).
  */
 static cables_status
-release(const struct held_env *env, struct held_record *h, time_t now, time_t claimed_until,
-    struct held_result *res, struct cables_err *err)
+release(const struct held_env *env, struct held_record *h, const uint8_t *message, size_t message_len,
+    time_t now, time_t claimed_until, struct held_result *res, struct cables_err *err)
 {
-	struct held_record full;
 	char *copy, **rcpts, *first;
 	bool tell;
 	size_t n;
 	cables_status st;
 
-	if ((st = keystore_held_get(env->ks, h->id, true, &full, err)) != CABLES_OK)
-		return st;
-	copy = xstrdup(full.recipients);
+	copy = xstrdup(h->recipients);
 	rcpts = split_lines(copy, &n);
-	first = xasprintf("X-Cables-Release: %s %s", full.id, full.token);
-	st = notice_resubmit(env->mail_command, full.sender, (const char *const *)rcpts, n, first, full.message,
-	    full.message_len, err);
+	first = xasprintf("X-Cables-Release: %s %s", h->id, h->token);
+	st = notice_resubmit(env->mail_command, h->sender, (const char *const *)rcpts, n, first, message,
+	    message_len, err);
 	free(first);
 	free(rcpts);
 	free(copy);
-	held_record_release(&full);
 	if (st != CABLES_OK) {
 		res->outcome = HELD_FAILED;
 		snprintf(res->detail, sizeof(res->detail), "resubmission failed: %s", err != NULL ? err->msg : "?");
-		free(h->last_error);
-		h->last_error = xstrdup(res->detail);
-		h->tries++;
-		h->next_try = (long long)now + held_backoff(h->tries);
-		st = keystore_held_update_claimed(env->ks, h, claimed_until, err);
-		return st == CABLES_ERR_NOTFOUND ? CABLES_OK : st;	/* a copy got through and was held again */
+		return CABLES_OK;	/* the caller keeps the action for a later try */
 	}
 	res->outcome = HELD_RELEASED;
 	snprintf(res->detail, sizeof(res->detail), "resubmitted to %zu recipient%s (every key found)", n,
 	    n == 1 ? "" : "s");
 	tell = h->notify && !(h->notified & HELD_NOTIFIED_RELEASED);
 	strlcpy_c(h->state, "released", sizeof(h->state));
+	h->action[0] = '\0';
 	h->tries++;
 	h->next_try = (long long)now;	/* the time of release: released records are pruned after a while */
 	h->notified |= tell ? HELD_NOTIFIED_RELEASED : 0;
@@ -302,14 +303,14 @@ release(const struct held_env *env, struct held_record *h, time_t now, time_t cl
  * held is CABLES_ERR_NOTFOUND, as before the claim.
  */
 static cables_status
-claim(const struct held_env *env, const char *id, time_t now, bool due, struct held_result *res,
+claim(const struct held_env *env, const char *id, time_t now, int which, struct held_result *res,
     struct cables_err *err)
 {
 	struct held_record h;
 	cables_status st;
 	bool claimed;
 
-	if ((st = keystore_held_claim(env->ks, id, now, due, now + HELD_CLAIM_TIME, &claimed, err)) != CABLES_OK)
+	if ((st = keystore_held_claim(env->ks, id, now, which, now + HELD_CLAIM_TIME, &claimed, err)) != CABLES_OK)
 		return st;
 	if (claimed)
 		return CABLES_OK;
@@ -317,6 +318,9 @@ claim(const struct held_env *env, const char *id, time_t now, bool due, struct h
 		return st;
 	if (strcmp(h.state, "held") != 0)
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "message %s is not held (%s)", id, h.state);
+	else if (which != HELD_DUE_ACTIONS && h.action[0] != '\0')
+		st = cables_fail(err, CABLES_ERR_NOTFOUND, "message %s is already handed to cables-milter to %s", id,
+		    h.action);
 	else {
 		res->outcome = HELD_TAKEN;
 		snprintf(res->detail, sizeof(res->detail), "another process (cables-keyd, cables-keyctl held) is "
@@ -326,8 +330,21 @@ claim(const struct held_env *env, const char *id, time_t now, bool due, struct h
 	return st;
 }
 
+/*
+ * Hand the claimed record h to the milter: action (release or return);
+ * ends the claim.  A return's reason is the milter's to say: HoldTime
+ * passed, or else the administrator asked (held_act_due).
+ */
 static cables_status
-try_claimed(const struct held_env *env, const char *id, time_t now, bool due, struct held_result *res,
+hand_over(const struct held_env *env, struct held_record *h, const char *action, time_t now, struct cables_err *err)
+{
+	strlcpy_c(h->action, action, sizeof(h->action));
+	h->next_try = (long long)now;
+	return keystore_held_update(env->ks, h, err);
+}
+
+static cables_status
+try_claimed(const struct held_env *env, const char *id, time_t now, int which, struct held_result *res,
     struct cables_err *err)
 {
 	struct held_record h;
@@ -337,20 +354,14 @@ try_claimed(const struct held_env *env, const char *id, time_t now, bool due, st
 	size_t missing;
 
 	memset(res, 0, sizeof(*res));
-	if ((st = claim(env, id, now, due, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
+	if ((st = claim(env, id, now, which, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
 		return st;
 	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
 		return st;
 	if ((long long)now >= h.held_at + env->hold_time) {
-		held_record_release(&h);
-		if ((st = keystore_held_get(env->ks, id, true, &h, err)) != CABLES_OK)
-			return st;
-		st = do_return(env, &h, "no encryption key was found within HoldTime", res, err);
-		if (st != CABLES_OK) {
-			h.tries++;
-			h.next_try = (long long)now + held_backoff(h.tries);
-			keystore_held_update(env->ks, &h, NULL);
-		}
+		res->outcome = HELD_TO_RETURN;
+		snprintf(res->detail, sizeof(res->detail), "HoldTime passed: cables-milter returns it to %s", h.sender);
+		st = hand_over(env, &h, "return", now, err);
 		held_record_release(&h);
 		return st;
 	}
@@ -364,7 +375,9 @@ try_claimed(const struct held_env *env, const char *id, time_t now, bool due, st
 	buf_init(&shown);
 	missing = still_waiting(env, &h, &still, &shown);
 	if (missing == 0) {
-		st = release(env, &h, now, now + HELD_CLAIM_TIME, res, err);
+		res->outcome = HELD_TO_RELEASE;
+		snprintf(res->detail, sizeof(res->detail), "every key found: cables-milter resubmits it");
+		st = hand_over(env, &h, "release", now, err);
 	} else {
 		res->outcome = HELD_WAITING;
 		snprintf(res->detail, sizeof(res->detail), "still waiting: %s", shown.data);
@@ -389,30 +402,95 @@ try_claimed(const struct held_env *env, const char *id, time_t now, bool due, st
 cables_status
 held_try(const struct held_env *env, const char *id, time_t now, struct held_result *res, struct cables_err *err)
 {
-	return try_claimed(env, id, now, false, res, err);
+	return try_claimed(env, id, now, HELD_ALL, res, err);
 }
 
 cables_status
 held_try_due(const struct held_env *env, const char *id, time_t now, struct held_result *res,
     struct cables_err *err)
 {
-	return try_claimed(env, id, now, true, res, err);
+	return try_claimed(env, id, now, HELD_DUE, res, err);
 }
 
 cables_status
-held_return(const struct held_env *env, const char *id, const char *why, struct held_result *res,
-    struct cables_err *err)
+held_return(const struct held_env *env, const char *id, struct held_result *res, struct cables_err *err)
 {
 	struct held_record h;
+	time_t now = time(NULL);
 	cables_status st;
 
 	memset(res, 0, sizeof(*res));
-	if ((st = claim(env, id, time(NULL), false, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
+	if ((st = claim(env, id, now, HELD_ALL, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
+		return st;
+	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
+		return st;
+	res->outcome = HELD_TO_RETURN;
+	snprintf(res->detail, sizeof(res->detail), "cables-milter returns it to %s", h.sender);
+	st = hand_over(env, &h, "return", now, err);
+	held_record_release(&h);
+	return st;
+}
+
+/* The claimed record h's message, opened: *plain (to wipe with seal_free_secret) or h's own bytes. */
+static cables_status
+open_message(const struct held_env *env, const struct held_record *h, uint8_t **plain, size_t *plain_len,
+    struct cables_err *err)
+{
+	*plain = NULL;
+	*plain_len = 0;
+	if (!h->sealed)
+		return CABLES_OK;	/* held before schema 5, in the clear */
+	if (env->open_key == NULL)
+		return cables_fail(err, CABLES_ERR_UNUSABLE, "held message %s is sealed for the milter", h->id);
+	return held_unseal(env->open_key, env->open_arg, h, plain, plain_len, err);
+}
+
+cables_status
+held_act_due(const struct held_env *env, const char *id, time_t now, struct held_result *res,
+    struct cables_err *err)
+{
+	struct held_record h;
+	uint8_t *plain = NULL;
+	size_t plain_len = 0;
+	time_t claimed_until = now + HELD_CLAIM_TIME;
+	struct cables_err oerr;
+	char why[CABLES_ERR_MAX];
+	cables_status st;
+
+	memset(res, 0, sizeof(*res));
+	if ((st = claim(env, id, now, HELD_DUE_ACTIONS, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
 		return st;
 	if ((st = keystore_held_get(env->ks, id, true, &h, err)) != CABLES_OK)
 		return st;
-	if ((st = do_return(env, &h, why, res, err)) != CABLES_OK)
-		keystore_held_update(env->ks, &h, NULL);	/* ends the claim: keyd tries again */
+	if (open_message(env, &h, &plain, &plain_len, &oerr) != CABLES_OK) {
+		res->outcome = HELD_FAILED;
+		snprintf(res->detail, sizeof(res->detail), "cannot open the held message: %s", oerr.msg);
+	} else if (strcmp(h.action, "release") == 0) {
+		st = release(env, &h, plain != NULL ? plain : h.message, plain != NULL ? plain_len : h.message_len, now,
+		    claimed_until, res, err);
+	} else if (strcmp(h.action, "return") == 0) {
+		strlcpy_c(why, (long long)now >= h.held_at + env->hold_time ? "no encryption key was found within "
+		    "HoldTime" : "returned by the administrator", sizeof(why));
+		st = do_return(env, &h, plain != NULL ? plain : h.message, plain != NULL ? plain_len : h.message_len,
+		    why, claimed_until, res, err);
+		if (st != CABLES_OK && res->outcome == HELD_FAILED)
+			st = CABLES_OK;	/* tried again later */
+	} else {
+		res->outcome = HELD_FAILED;
+		snprintf(res->detail, sizeof(res->detail), "unknown action '%s'", h.action);
+	}
+	if (plain != NULL)
+		seal_free_secret(plain, plain_len);
+	if (st == CABLES_OK && res->outcome == HELD_FAILED) {
+		/* The action stays: tried again after the backoff, under a new claim. */
+		free(h.last_error);
+		h.last_error = xstrdup(res->detail);
+		h.tries++;
+		h.next_try = (long long)now + held_backoff(h.tries);
+		st = keystore_held_update_claimed(env->ks, &h, claimed_until, err);
+		if (st == CABLES_ERR_NOTFOUND)
+			st = CABLES_OK;	/* a copy got through and was held again, or another process took it */
+	}
 	held_record_release(&h);
 	return st;
 }

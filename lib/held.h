@@ -2,9 +2,19 @@
  * held - what happens to a message On-KeyNotFound hold took in (doc/hold.md):
  * its keys are looked for again, and it is released (resubmitted through
  * MailCommand, so that it passes the milter again and leaves encrypted),
- * kept waiting, or returned to its sender when HoldTime has passed.  Used
- * by cables-keyd (every due record, with backoff) and cables-keyctl held
- * (one record, at once).  Nothing here logs: the caller gets a held_result.
+ * kept waiting, or returned to its sender when HoldTime has passed.  Nothing
+ * here logs: the caller gets a held_result.
+ *
+ * Two sides, so that the process that faces the network never reads a held
+ * message (heldseal.h):
+ *   - looking: cables-keyd (every due record, with backoff) and
+ *     cables-keyctl held (one record, at once) check the waiting
+ *     recipients' keys and, when each has one or HoldTime has passed, set
+ *     the record's action ("release", "return"); they read the envelope
+ *     only, never the message;
+ *   - acting: the milter (milter/release.c) takes the records with an
+ *     action, opens the sealed message with the keyholder's key for it and
+ *     resubmits or returns it.
  *
  * Never plaintext: releasing only resubmits the message to the MTA, whose
  * milter decides again with the keys it finds then; a copy that still
@@ -26,6 +36,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "heldseal.h"
 #include "keydproto.h"
 #include "keystore.h"
 #include "policy.h"
@@ -53,8 +64,10 @@ struct held_env {
 	const char *mail_command;	/* MailCommand */
 	const char *reporting_host;	/* for DSNs */
 	long long hold_time;		/* HoldTime, seconds */
-	held_has_key_fn *has_key;
+	held_has_key_fn *has_key;	/* looking side */
 	void *arg;
+	held_key_fn *open_key;	/* acting side: the key of a sealed message; NULL elsewhere */
+	void *open_arg;
 };
 
 /* How long a look at a record may take before another process may take it over. */
@@ -64,8 +77,10 @@ enum held_outcome {
 	HELD_WAITING,		/* a recipient is still without a key: next try later */
 	HELD_RELEASED,		/* resubmitted */
 	HELD_RETURNED,		/* HoldTime passed (or the admin said so): returned to the sender, deleted */
-	HELD_FAILED,		/* MailCommand failed: next try later */
+	HELD_FAILED,		/* MailCommand failed, or the message did not open: next try later */
 	HELD_TAKEN,		/* another process looks at it now (or it is no longer due): left alone */
+	HELD_TO_RELEASE,	/* every key is there: the milter is asked to resubmit it */
+	HELD_TO_RETURN,		/* HoldTime passed (or the admin said so): the milter is asked to return it */
 };
 
 struct held_result {
@@ -80,11 +95,12 @@ const char *held_outcome_name(enum held_outcome o);
 long long held_backoff(int tries);
 
 /*
- * One look at the record id: returned when its HoldTime has passed, else
- * its held notice sent when due, its keys checked and, when each waiting
- * recipient has one, resubmitted.  The record is updated (next try,
- * reasons, notified).  A record not held is CABLES_ERR_NOTFOUND; one another
- * process has claimed is HELD_TAKEN.
+ * One look at the record id (looking side): HELD_TO_RETURN when its
+ * HoldTime has passed, else its held notice sent when due, its keys
+ * checked and, when each waiting recipient has one, HELD_TO_RELEASE.  The
+ * record is updated (next try, reasons, notified, action).  A record not
+ * held (or already handed to the milter) is CABLES_ERR_NOTFOUND; one
+ * another process has claimed is HELD_TAKEN.
  */
 cables_status held_try(const struct held_env *env, const char *id, time_t now, struct held_result *res,
     struct cables_err *err);
@@ -92,8 +108,19 @@ cables_status held_try(const struct held_env *env, const char *id, time_t now, s
 cables_status held_try_due(const struct held_env *env, const char *id, time_t now, struct held_result *res,
     struct cables_err *err);
 
-/* Return the record id to its sender now (cables-keyctl held return), with why as the reason. */
-cables_status held_return(const struct held_env *env, const char *id, const char *why, struct held_result *res,
+/*
+ * Have the milter return the record id to its sender now (cables-keyctl
+ * held return; the DSN says the administrator returned it).
+ */
+cables_status held_return(const struct held_env *env, const char *id, struct held_result *res,
+    struct cables_err *err);
+
+/*
+ * The acting side (the milter): do what the due record id's action asks:
+ * open its message (env->open_key) and resubmit it (HELD_RELEASED) or send
+ * it back (HELD_RETURNED).  HELD_FAILED keeps the action for a later try.
+ */
+cables_status held_act_due(const struct held_env *env, const char *id, time_t now, struct held_result *res,
     struct cables_err *err);
 
 #endif

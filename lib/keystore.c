@@ -165,17 +165,17 @@ keystore_held_get(struct keystore *ks, const char *id, bool with_message, struct
 }
 
 cables_status
-keystore_held_list(struct keystore *ks, bool due, time_t now, struct held_record **out, size_t *n,
+keystore_held_list(struct keystore *ks, int which, time_t now, struct held_record **out, size_t *n,
     struct cables_err *err)
 {
-	return ks->ops->held_list(ks, due, now, out, n, err);
+	return ks->ops->held_list(ks, which, now, out, n, err);
 }
 
 cables_status
-keystore_held_claim(struct keystore *ks, const char *id, time_t now, bool due, time_t until, bool *claimed,
+keystore_held_claim(struct keystore *ks, const char *id, time_t now, int which, time_t until, bool *claimed,
     struct cables_err *err)
 {
-	return ks->ops->held_claim(ks, id, now, due, until, claimed, err);
+	return ks->ops->held_claim(ks, id, now, which, until, claimed, err);
 }
 
 cables_status

@@ -28,7 +28,7 @@
 
 #include "status.h"
 
-#define KEYSTORE_SCHEMA_VERSION 4
+#define KEYSTORE_SCHEMA_VERSION 5
 
 /* not_after of a key that does not expire (9999-12-31T23:59:59Z). */
 #define KEYSTORE_NEVER_EXPIRES 253402300799LL
@@ -223,6 +223,8 @@ struct held_record {
 	size_t message_len;
 	int notify;		/* tell the sender (HoldNotice) */
 	char state[12];		/* "held" or "released" */
+	char action[8];		/* "" (cables-keyd looks for keys), or what it asked the milter: "release", "return" */
+	int sealed;		/* message is sealed for the milter (heldseal.h); 0: a record of schema 4, in the clear */
 	long long held_at;
 	long long next_try;	/* when to look for the keys again */
 	int tries;
@@ -240,8 +242,17 @@ cables_status keystore_held_add(struct keystore *ks, const struct held_record *h
 /* The row of id (with the message when with_message); CABLES_ERR_NOTFOUND when there is none. */
 cables_status keystore_held_get(struct keystore *ks, const char *id, bool with_message, struct held_record *out,
     struct cables_err *err);
-/* Rows in state "held", without their messages; only those due at now when due is true. */
-cables_status keystore_held_list(struct keystore *ks, bool due, time_t now, struct held_record **out, size_t *n,
+/*
+ * Which held rows a list or a claim takes: every row in state "held"
+ * (cables-keyctl; a claim then takes one without an action, not checking
+ * next_try); those due at now without an action (cables-keyd looks for
+ * their keys); those due at now with one (the milter releases or returns
+ * them).
+ */
+enum held_which { HELD_ALL = 0, HELD_DUE = 1, HELD_DUE_ACTIONS = 2 };
+
+/* Rows in state "held" (which), without their messages. */
+cables_status keystore_held_list(struct keystore *ks, int which, time_t now, struct held_record **out, size_t *n,
     struct cables_err *err);
 /*
  * Take the held row id for one look (held_try, held_return) until until,
@@ -253,10 +264,10 @@ cables_status keystore_held_list(struct keystore *ks, bool due, time_t now, stru
  * or not due).  keystore_held_update() and keystore_held_delete() end the
  * claim; a claimant that dies leaves it to expire at until.
  */
-cables_status keystore_held_claim(struct keystore *ks, const char *id, time_t now, bool due, time_t until,
+cables_status keystore_held_claim(struct keystore *ks, const char *id, time_t now, int which, time_t until,
     bool *claimed, struct cables_err *err);
 /*
- * Write back the fields that change: queue_id, waiting, state, next_try, tries, notified, last_error;
+ * Write back the fields that change: queue_id, waiting, state, action, next_try, tries, notified, last_error;
  * and end a claim.
  */
 cables_status keystore_held_update(struct keystore *ks, const struct held_record *h, struct cables_err *err);

@@ -46,9 +46,9 @@ struct keystore_ops {
 	cables_status (*data_version)(struct keystore *, long long *, struct cables_err *);
 	cables_status (*held_add)(struct keystore *, const struct held_record *, struct cables_err *);
 	cables_status (*held_get)(struct keystore *, const char *, bool, struct held_record *, struct cables_err *);
-	cables_status (*held_list)(struct keystore *, bool, time_t, struct held_record **, size_t *,
+	cables_status (*held_list)(struct keystore *, int, time_t, struct held_record **, size_t *,
 	    struct cables_err *);
-	cables_status (*held_claim)(struct keystore *, const char *, time_t, bool, time_t, bool *,
+	cables_status (*held_claim)(struct keystore *, const char *, time_t, int, time_t, bool *,
 	    struct cables_err *);
 	cables_status (*held_update)(struct keystore *, const struct held_record *, time_t, struct cables_err *);
 	cables_status (*held_delete)(struct keystore *, const char *, struct cables_err *);
@@ -90,7 +90,7 @@ void keystore_pg_redact(const char *url, char *out, size_t outlen);
 #define KEYSTORE_COLUMNS "id, address, format, fingerprint, public_data, secret_data, " \
 	"not_before, not_after, source, first_seen, last_seen"
 #define KEYSTORE_HELD_COLUMNS "id, token, queue_id, sender, recipients, waiting, notify, state, held_at, " \
-	"next_try, tries, notified, last_error"
+	"next_try, tries, notified, last_error, action, sealed"
 #define KEYSTORE_ENCRYPTING_COLUMNS "domain, source, first_seen, last_seen, told"
 /*
  * keystore_encrypting_note() writes last_seen only when it moved by this

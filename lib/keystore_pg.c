@@ -139,6 +139,9 @@ static const char *const migrations[] = {
 	"  new TEXT NOT NULL,"
 	"  told BIGINT NOT NULL,"
 	"  PRIMARY KEY (address, format, old, new));",
+	/* Schema 5 (doc/hold.md, "Who reads a held message"): keyd's ask of the milter, and sealed messages. */
+	"ALTER TABLE held ADD COLUMN action TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE held ADD COLUMN sealed BIGINT NOT NULL DEFAULT 0;",
 };
 
 /* Arbitrary: the advisory lock that serialises schema checks of the MTAs sharing the store. */
@@ -994,27 +997,29 @@ held_from_row(const PGresult *res, int row, struct held_record *h)
 	h->tries = (int)int8_col(res, row, 10);
 	h->notified = (int)int8_col(res, row, 11);
 	h->last_error = (t = text_col(res, row, 12)) != NULL ? xstrdup(t) : NULL;
-	if (PQnfields(res) > 13)
-		h->message = blob_dup(res, row, 13, &h->message_len);
+	strlcpy_c(h->action, (t = text_col(res, row, 13)) != NULL ? t : "", sizeof(h->action));
+	h->sealed = (int)int8_col(res, row, 14);
+	if (PQnfields(res) > 15)
+		h->message = blob_dup(res, row, 15, &h->message_len);
 }
 
 static cables_status
 pg_held_add(struct keystore *base, const struct held_record *h, struct cables_err *err)
 {
 	static const char sql[] = "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, state, "
-	    "last_error, notify, held_at, next_try, tries, notified, message) "
-	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-	char no[24], ha[24], nt[24], tr[24], nd[24];
-	const char *v[14] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
+	    "last_error, notify, held_at, next_try, tries, notified, message, action, sealed) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+	char no[24], ha[24], nt[24], tr[24], nd[24], se[24];
+	const char *v[16] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
 	    h->last_error, num(no, sizeof(no), h->notify), num(ha, sizeof(ha), h->held_at),
 	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified),
-	    h->message_len > 0 ? (const char *)h->message : "" };
-	int lens[14] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)h->message_len };
+	    h->message_len > 0 ? (const char *)h->message : "", h->action, num(se, sizeof(se), h->sealed) };
+	int lens[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)h->message_len, 0, 0 };
 
 	if (h->message == NULL || h->message_len > INT32_MAX)
 		return cables_fail(err, CABLES_ERR_TOOBIG, "key store %s: a held message must have 1 to 2 GB",
 		    base->name);
-	return change_rows((struct pg_store *)base, sql, 14, v, lens, "adding a held message", NULL, err);
+	return change_rows((struct pg_store *)base, sql, 16, v, lens, "adding a held message", NULL, err);
 }
 
 static cables_status
@@ -1043,15 +1048,15 @@ pg_held_get(struct keystore *base, const char *id, bool with_message, struct hel
 }
 
 static cables_status
-pg_held_list(struct keystore *base, bool due, time_t now, struct held_record **out, size_t *n,
+pg_held_list(struct keystore *base, int which, time_t now, struct held_record **out, size_t *n,
     struct cables_err *err)
 {
 	struct pg_store *s = (struct pg_store *)base;
-	const char *sql = due ? "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' AND next_try <= $1 "
-	    "ORDER BY next_try LIMIT 1000" :
+	const char *sql = which != HELD_ALL ? "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' "
+	    "AND next_try <= $1 AND ($2::integer = 2) = (action <> '') ORDER BY next_try LIMIT 1000" :
 	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' ORDER BY held_at";
-	char nw[24];
-	const char *v[1] = { num(nw, sizeof(nw), (long long)now) };
+	char nw[24], wh[24];
+	const char *v[2] = { num(nw, sizeof(nw), (long long)now), num(wh, sizeof(wh), which) };
 	struct pg_link *l;
 	PGresult *res;
 	cables_status st;
@@ -1059,7 +1064,8 @@ pg_held_list(struct keystore *base, bool due, time_t now, struct held_record **o
 	*out = NULL;
 	*n = 0;
 	l = link_take(s);
-	if ((st = pg_run(s, l, sql, due ? 1 : 0, v, NULL, "listing held messages", &res, err)) == CABLES_OK &&
+	if ((st = pg_run(s, l, sql, which != HELD_ALL ? 2 : 0, v, NULL, "listing held messages", &res, err)) ==
+	    CABLES_OK &&
 	    PQntuples(res) > 0) {
 		*out = xcalloc((size_t)PQntuples(res), sizeof(**out));
 		for (int i = 0; i < PQntuples(res); i++)
@@ -1077,14 +1083,14 @@ pg_held_list(struct keystore *base, bool due, time_t now, struct held_record **o
  * statement that waited for the lock checks its WHERE again on the new row).
  */
 static cables_status
-pg_held_claim(struct keystore *base, const char *id, time_t now, bool due, time_t until, bool *claimed,
+pg_held_claim(struct keystore *base, const char *id, time_t now, int which, time_t until, bool *claimed,
     struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET claimed_until = $2 WHERE id = $1 AND state = 'held' "
-	    "AND claimed_until <= $3 AND ($4 = 0 OR next_try <= $3)";
-	char un[24], nw[24];
+	    "AND claimed_until <= $3 AND ($4::integer = 0 OR next_try <= $3) AND ($4::integer = 2) = (action <> '')";
+	char un[24], nw[24], wh[24];
 	const char *v[4] = { id, num(un, sizeof(un), (long long)until), num(nw, sizeof(nw), (long long)now),
-	    due ? "1" : "0" };
+	    num(wh, sizeof(wh), which) };
 	size_t n = 0;
 	cables_status st;
 
@@ -1097,16 +1103,16 @@ static cables_status
 pg_held_update(struct keystore *base, const struct held_record *h, time_t claimed_until, struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET queue_id = $1, waiting = $2, state = $3, last_error = $4, "
-	    "next_try = $6, tries = $7, notified = $8, claimed_until = 0 WHERE id = $5 "
+	    "next_try = $6, tries = $7, notified = $8, action = $10, claimed_until = 0 WHERE id = $5 "
 	    "AND ($9::bigint = 0 OR claimed_until = $9::bigint)";
 	char nt[24], tr[24], nd[24], cu[24];
-	const char *v[9] = { h->queue_id, h->waiting, h->state, h->last_error, h->id,
+	const char *v[10] = { h->queue_id, h->waiting, h->state, h->last_error, h->id,
 	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified),
-	    num(cu, sizeof(cu), (long long)claimed_until) };
+	    num(cu, sizeof(cu), (long long)claimed_until), h->action };
 	size_t n = 0;
 	cables_status st;
 
-	st = change_rows((struct pg_store *)base, sql, 9, v, NULL, "updating a held message", &n, err);
+	st = change_rows((struct pg_store *)base, sql, 10, v, NULL, "updating a held message", &n, err);
 	if (st == CABLES_OK && n == 0)
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s%s", h->id,
 		    claimed_until != 0 ? " under this claim" : "");

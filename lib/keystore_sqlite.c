@@ -91,6 +91,13 @@ static const char *const migrations[] = {
 	"  new TEXT NOT NULL,"
 	"  told INTEGER NOT NULL,"
 	"  PRIMARY KEY (address, format, old, new));",
+	/*
+	 * Schema 5 (doc/hold.md, "Who reads a held message"): what cables-keyd
+	 * asks the milter to do with a held message (release, return), and
+	 * whether the message is sealed for the milter.
+	 */
+	"ALTER TABLE held ADD COLUMN action TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE held ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;",
 };
 
 static cables_status
@@ -709,8 +716,10 @@ held_from_row(sqlite3_stmt *stmt, struct held_record *h)
 	h->tries = sqlite3_column_int(stmt, 10);
 	h->notified = sqlite3_column_int(stmt, 11);
 	h->last_error = sqlite3_column_type(stmt, 12) == SQLITE_NULL ? NULL : xstrdup(text_col(stmt, 12));
-	if (sqlite3_column_count(stmt) > 13)
-		h->message = blob_dup(stmt, 13, &h->message_len);
+	strlcpy_c(h->action, text_col(stmt, 13), sizeof(h->action));
+	h->sealed = sqlite3_column_int(stmt, 14);
+	if (sqlite3_column_count(stmt) > 15)
+		h->message = blob_dup(stmt, 15, &h->message_len);
 }
 
 /* Run one statement with bound text/integer parameters; changes in *changed when not NULL. */
@@ -748,16 +757,16 @@ static cables_status
 sqlite_held_add(struct keystore *base, const struct held_record *h, struct cables_err *err)
 {
 	static const char sql[] = "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, state, "
-	    "last_error, notify, held_at, next_try, tries, notified, message) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+	    "last_error, action, notify, held_at, next_try, tries, notified, sealed, message) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 	const char *texts[] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
-	    h->last_error };
-	long long ints[] = { h->notify, h->held_at, h->next_try, h->tries, h->notified };
+	    h->last_error, h->action };
+	long long ints[] = { h->notify, h->held_at, h->next_try, h->tries, h->notified, h->sealed };
 
 	if (h->message == NULL || h->message_len > INT32_MAX)
 		return cables_fail(err, CABLES_ERR_TOOBIG, "key store %s: a held message must have 1 to 2 GB",
 		    base->name);
-	return held_exec((struct sqlite_store *)base, sql, "adding a held message", texts, 8, ints, 5, h, NULL,
+	return held_exec((struct sqlite_store *)base, sql, "adding a held message", texts, 9, ints, 6, h, NULL,
 	    err);
 }
 
@@ -793,12 +802,12 @@ out:
 }
 
 static cables_status
-sqlite_held_list(struct keystore *base, bool due, time_t now, struct held_record **out, size_t *n,
+sqlite_held_list(struct keystore *base, int which, time_t now, struct held_record **out, size_t *n,
     struct cables_err *err)
 {
 	struct sqlite_store *ks = (struct sqlite_store *)base;
-	const char *sql = due ? "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' AND next_try <= ?1 "
-	    "ORDER BY next_try LIMIT 1000" :
+	const char *sql = which != HELD_ALL ? "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' "
+	    "AND next_try <= ?1 AND (?2 = 2) = (action <> '') ORDER BY next_try LIMIT 1000" :
 	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' ORDER BY held_at";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st = CABLES_OK;
@@ -812,8 +821,10 @@ sqlite_held_list(struct keystore *base, bool due, time_t now, struct held_record
 		st = db_fail(ks, err, "preparing held message list");
 		goto out;
 	}
-	if (due)
+	if (which != HELD_ALL) {
 		sqlite3_bind_int64(stmt, 1, (long long)now);
+		sqlite3_bind_int(stmt, 2, which);
+	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
@@ -831,13 +842,13 @@ out:
 
 /* One UPDATE: of two keyds (two connections to one file) only one changes the row. */
 static cables_status
-sqlite_held_claim(struct keystore *base, const char *id, time_t now, bool due, time_t until, bool *claimed,
+sqlite_held_claim(struct keystore *base, const char *id, time_t now, int which, time_t until, bool *claimed,
     struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET claimed_until = ?2 WHERE id = ?1 AND state = 'held' "
-	    "AND claimed_until <= ?3 AND (?4 = 0 OR next_try <= ?3)";
+	    "AND claimed_until <= ?3 AND (?4 = 0 OR next_try <= ?3) AND (?4 = 2) = (action <> '')";
 	const char *texts[] = { id };
-	long long ints[] = { (long long)until, (long long)now, due };
+	long long ints[] = { (long long)until, (long long)now, which };
 	int changed = 0;
 	cables_status st;
 
@@ -851,13 +862,14 @@ static cables_status
 sqlite_held_update(struct keystore *base, const struct held_record *h, time_t claimed_until, struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET queue_id = ?1, waiting = ?2, state = ?3, last_error = ?4, "
-	    "next_try = ?7, tries = ?8, notified = ?9, claimed_until = 0 WHERE id = ?5 AND (?6 = 0 OR claimed_until = ?6)";
-	const char *texts[] = { h->queue_id, h->waiting, h->state, h->last_error, h->id };
+	    "action = ?6, next_try = ?8, tries = ?9, notified = ?10, claimed_until = 0 "
+	    "WHERE id = ?5 AND (?7 = 0 OR claimed_until = ?7)";
+	const char *texts[] = { h->queue_id, h->waiting, h->state, h->last_error, h->id, h->action };
 	long long ints[] = { (long long)claimed_until, h->next_try, h->tries, h->notified };
 	int changed = 0;
 	cables_status st;
 
-	st = held_exec((struct sqlite_store *)base, sql, "updating a held message", texts, 5, ints, 4, NULL,
+	st = held_exec((struct sqlite_store *)base, sql, "updating a held message", texts, 6, ints, 4, NULL,
 	    &changed, err);
 	if (st == CABLES_OK && changed == 0)
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "no held message %s%s", h->id,

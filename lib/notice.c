@@ -148,6 +148,7 @@ run_command(const char *command, const char *const *args, size_t nargs, const st
 	int n, sv[2], status, rc;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
+	sigset_t none;
 	struct timespec deadline;
 	pid_t pid;
 	bool wrote;
@@ -170,7 +171,14 @@ run_command(const char *command, const char *const *args, size_t nargs, const st
 	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	/* A group of its own, so that the deadline ends whatever it started too. */
 	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	/*
+	 * And no blocked signal of ours: the milter's threads block SIGTERM
+	 * and friends for libmilter's signal thread; sendmail(1) must not
+	 * inherit that.
+	 */
+	sigemptyset(&none);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
 	posix_spawnattr_setpgroup(&attr, 0);
 	rc = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);

@@ -9,7 +9,9 @@
 #include <openssl/rand.h>
 
 #include "addr.h"
+#include "heldseal.h"
 #include "hold.h"
+#include "khclient.h"
 #include "notice.h"
 #include "reinject.h"
 #include "util.h"
@@ -23,6 +25,39 @@ backoff(int tries)
 	for (int i = 0; i < tries && s < 3600; i++)
 		s *= 2;
 	return s < 3600 ? s : 3600;
+}
+
+cables_status
+hold_message_key(void *arg, const char *id, const uint8_t *salt, uint8_t *key, struct cables_err *err)
+{
+	const struct hold_keysrc *src = arg;
+	struct kh_request req;
+	struct kh_reply rep;
+	cables_status st;
+
+	if (src->keyholder == NULL) {
+		if (src->seal_key == NULL)
+			return cables_fail(err, CABLES_ERR_UNUSABLE, "no cables-keyholder (KeyholderSocket) to seal held "
+			    "messages with");
+		held_key_derive(src->seal_key, id, salt, key);
+		return CABLES_OK;
+	}
+	memset(&req, 0, sizeof(req));
+	req.op = KH_OP_HELD_KEY;
+	req.key = KH_KEY_SMIME;
+	memset(req.fingerprint, '0', KH_FPR_LEN);
+	strlcpy_c(req.address, "@held", sizeof(req.address));
+	memcpy(req.data, id, KEYSTORE_HELD_ID_LEN);
+	memcpy(req.data + KEYSTORE_HELD_ID_LEN, salt, HELD_SALT_LEN);
+	req.len = HELD_KEY_REQUEST_LEN;
+	st = src->keyholder->call(src->keyholder->arg, &req, &rep, err);
+	if (st == CABLES_OK && (rep.status != KH_OK || rep.len != HELD_KEY_LEN))
+		st = cables_fail(err, rep.status == KH_UNAVAILABLE ? CABLES_ERR_IO : CABLES_ERR_CRYPTO,
+		    "cables-keyholder gave no held-message key: %s", kh_status_name(rep.status));
+	if (st == CABLES_OK)
+		memcpy(key, rep.data, HELD_KEY_LEN);
+	OPENSSL_cleanse(&rep, sizeof(rep));
+	return st;
 }
 
 /* The record a resubmitted copy's X-Cables-Release field names, when its token is the record's. */
@@ -176,6 +211,7 @@ rehold(const struct message *m, const struct milter_env *env, struct held_record
 	h->waiting = xstrdup(waiting);
 	strlcpy_c(h->queue_id, m->queue_id != NULL ? m->queue_id : "", sizeof(h->queue_id));
 	strlcpy_c(h->state, "held", sizeof(h->state));
+	h->action[0] = '\0';	/* keyd looks for the keys again */
 	h->tries++;
 	h->next_try = (long long)env->now + backoff(h->tries);
 	return keystore_held_update(env->ks, h, err) == CABLES_OK;
@@ -278,8 +314,13 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 		h.sender = xstrdup(m->sender);
 		h.recipients = xstrdup(rcpts.data);
 		h.waiting = xstrdup(waiting.data != NULL ? waiting.data : "");
-		h.message = (uint8_t *)content.data;
-		h.message_len = content.len;
+		/* Sealed for the milter alone (heldseal.h): keyd, which faces the network, cannot read it. */
+		if (held_seal(hold_message_key, &(struct hold_keysrc){ env->keyholder, env->seal_key }, &h,
+		    (const uint8_t *)content.data, content.len, &h.message, &h.message_len, &err) != CABLES_OK) {
+			cannot_hold(m, out, err.msg);
+			goto out;
+		}
+		h.sealed = 1;
 		norm = addr_normalize(m->sender, &cfg->addr);
 		/* Only a sender of ours is told: never a remote address a trusted client put in MAIL FROM. */
 		h.notify = norm != NULL && domain_list_match(&cfg->local_domains, addr_domain(norm)) &&
@@ -288,11 +329,9 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 		strlcpy_c(h.state, "held", sizeof(h.state));
 		h.held_at = h.next_try = (long long)env->now;
 		if (keystore_held_add(env->ks, &h, &err) != CABLES_OK) {
-			h.message = NULL;
 			outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
 			goto out;
 		}
-		h.message = NULL;	/* content's */
 	}
 	if (make_harmless(m, env, mta, h.id) != 0) {
 		/* Temp-failed: the MTA drops every change, the client keeps the message; the record goes. */

@@ -7,8 +7,10 @@
  * copy harmless before it is quarantined: every recipient is removed and
  * HoldAddress (local) added, so that a release from the MTA's hold queue
  * that skips the milter (postsuper -H) can never send the plaintext to a
- * remote recipient.  cables-keyd resubmits the stored message when the
- * keys are there, with "X-Cables-Release: ID TOKEN" first; a resubmitted
+ * remote recipient.  The stored message is sealed (heldseal.h): cables-keyd
+ * cannot read it.  When keyd has found the keys, the milter's release
+ * thread (release.h) resubmits it with "X-Cables-Release: ID TOKEN" first;
+ * a resubmitted
  * copy that still finds a recipient keyless is held again under its own
  * record (no second notice).  The token is in the key store only, so a
  * local user cannot make a message look resubmitted; and nothing but the
@@ -21,6 +23,7 @@
 #define CABLES_HOLD_H
 
 #include "keys.h"
+#include "khkey.h"
 #include "message.h"
 #include "mta.h"
 #include "outcome.h"
@@ -28,5 +31,19 @@
 #define HOLD_RELEASE_FIELD "X-Cables-Release"
 
 void hold_message(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out);
+
+/*
+ * Where the milter gets a held message's key (heldseal.h): from
+ * cables-keyholder (KH_OP_HELD_KEY), or, in unit tests without one, derived
+ * from the in-process store key.
+ */
+struct hold_keysrc {
+	const struct kh_transport *keyholder;
+	const uint8_t *seal_key;
+};
+
+/* A held_key_fn; arg is a struct hold_keysrc. */
+cables_status hold_message_key(void *arg, const char *id, const uint8_t *salt, uint8_t *key,
+    struct cables_err *err);
 
 #endif

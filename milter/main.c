@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics_server.h"
 #include "milter.h"
+#include "release.h"
 #include "mime.h"
 #include "pgp.h"
 #include "privdrop.h"
@@ -422,6 +423,13 @@ main(int argc, char **argv)
 		log_warnx("MetricsListen %s: running without metrics", metrics_why);
 	milter_setup(cfg, ks, anchors);	/* the milter owns cfg and anchors now */
 	start_reload_thread();
+	/*
+	 * Held messages keyd handed over (release.h); without the thread they
+	 * wait, which loses nothing.  After start_reload_thread(), for the
+	 * blocked stop signals.
+	 */
+	if (release_start(cfg, milter_keyholder(), &err) != CABLES_OK)
+		log_warnx("held messages will not be released or returned by this milter: %s", err.msg);
 	/* After start_reload_thread(): its thread inherits the blocked stop signals. */
 	if (metrics != NULL && metrics_server_start(metrics, milter_render_metrics, NULL, &err) != CABLES_OK) {
 		log_warnx("MetricsListen: %s: running without metrics", err.msg);
@@ -429,6 +437,7 @@ main(int argc, char **argv)
 		metrics = NULL;
 	}
 	rc = smfi_main();
+	release_stop();
 	log_info("stopped");
 	metrics_server_stop(metrics);
 	milter_teardown();

@@ -112,6 +112,27 @@ runtime_release(struct runtime *rt)
 	}
 }
 
+const struct config *
+milter_config_get(void **ref)
+{
+	struct runtime *rt = runtime_acquire();
+
+	*ref = rt;
+	return rt->cfg;
+}
+
+void
+milter_config_put(void *ref)
+{
+	runtime_release(ref);
+}
+
+const struct kh_transport *
+milter_keyholder(void)
+{
+	return keyholder != NULL ? khclient_transport(keyholder) : NULL;
+}
+
 void
 milter_load_reinject_key(const struct config *c)
 {

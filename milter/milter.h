@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "keystore.h"
+#include "khkey.h"
 #include "util.h"
 
 #include <stdint.h>
@@ -38,6 +39,13 @@ void milter_reload(void);
 
 /* The counters (counters.h) as Prometheus text: the metrics server's render function (arg unused). */
 void milter_render_metrics(struct buf *out, void *arg);
+
+/* The configuration in force, kept until milter_config_put(ref) (a reload may replace it meanwhile). */
+const struct config *milter_config_get(void **ref);
+void milter_config_put(void *ref);
+
+/* The keyholder's transport (khclient), or NULL without KeyholderSocket. */
+const struct kh_transport *milter_keyholder(void);
 
 /* Release everything (wiping the store key), before exit. */
 void milter_teardown(void);

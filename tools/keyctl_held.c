@@ -2,10 +2,12 @@
  * keyctl_held - "cables-keyctl held [list]", "held show ID", "held release
  * ID", "held return ID": the messages On-KeyNotFound hold keeps
  * (doc/hold.md), read from the key store.  release checks the waiting
- * recipients' keys through cables-keyd at once and resubmits only when
- * every one has a key (the milter decides again then: never plaintext); a
- * message still without a key stays held, and the command says why and
- * exits 1.  return sends the message back to its sender now.
+ * recipients' keys through cables-keyd at once and, only when every one has
+ * a key, hands the message to cables-milter, which resubmits it (and
+ * decides again then: never plaintext); a message still without a key
+ * stays held, and the command says why and exits 1.  return has the milter
+ * send the message back to its sender now.  Both wait for the milter (it
+ * alone can open a held message: heldseal.h) up to WAIT_FOR_MILTER seconds.
  */
 #include "autoconfig.h"
 
@@ -18,6 +20,8 @@
 #include "keyctl.h"
 #include "keydproto.h"
 #include "util.h"
+
+#define WAIT_FOR_MILTER 60
 
 /* cables-keyd's lookup, as held_try()'s key check: a key of the recipient's Format, as keyd's. */
 static bool
@@ -78,7 +82,7 @@ held_list(struct ctx *c)
 	size_t n;
 	char at[32], next[32];
 
-	if (keystore_held_list(c->ks, false, c->now, &list, &n, &err) != CABLES_OK)
+	if (keystore_held_list(c->ks, HELD_ALL, c->now, &list, &n, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
 	for (size_t i = 0; i < n; i++) {
 		const struct held_record *h = &list[i];
@@ -86,8 +90,9 @@ held_list(struct ctx *c)
 
 		when(h->held_at, at, sizeof(at));
 		when(h->next_try, next, sizeof(next));
-		printf("%s queue=%s from=<%s> held=%s next-try=%s tries=%d returned-in=%llds\n", h->id, h->queue_id,
-		    h->sender, at, next, h->tries, left > 0 ? left : 0);
+		printf("%s queue=%s from=<%s> held=%s next-try=%s tries=%d returned-in=%llds%s%s\n", h->id, h->queue_id,
+		    h->sender, at, next, h->tries, left > 0 ? left : 0, h->action[0] != '\0' ? " milter-to=" : "",
+		    h->action);
 		print_waiting(h->waiting);
 	}
 	printf("%zu held message%s\n", n, n == 1 ? "" : "s");
@@ -106,9 +111,12 @@ held_show(struct ctx *c, const char *id)
 		keyctl_die("%s", err.msg);
 	when(h.held_at, at, sizeof(at));
 	when(h.next_try, next, sizeof(next));
-	printf("id: %s\nstate: %s\nqueue id: %s\nsender: <%s>\nheld: %s UTC\nnext try: %s UTC\ntries: %d\n"
-	    "notify sender: %s\nrecipients:\n", h.id, h.state, h.queue_id, h.sender, at, next, h.tries,
-	    h.notify ? (h.notified ? "yes (told)" : "yes") : "no");
+	printf("id: %s\nstate: %s%s%s\nqueue id: %s\nsender: <%s>\nheld: %s UTC\nnext try: %s UTC\ntries: %d\n"
+	    "notify sender: %s\nmessage: %s\nrecipients:\n", h.id, h.state,
+	    h.action[0] != '\0' ? ", cables-milter to " : "", h.action, h.queue_id, h.sender, at, next, h.tries,
+	    h.notify ? (h.notified ? "yes (told)" : "yes") : "no",
+	    h.sealed ? "sealed for cables-milter (only it and the keyholder can open it)" : "in the clear (held before "
+	    "schema 5)");
 	print_waiting(h.recipients);
 	printf("waiting for keys:\n");
 	print_waiting(h.waiting);
@@ -116,6 +124,53 @@ held_show(struct ctx *c, const char *id)
 		printf("last error: %s\n", h.last_error);
 	held_record_release(&h);
 	return 0;
+}
+
+/*
+ * The milter acts on a handed-over record within a second or so: say what
+ * it did (released, returned, held again, failed), or that it has not yet.
+ */
+static int
+wait_for_milter(struct ctx *c, const char *id, bool releasing)
+{
+	struct held_record h;
+	struct cables_err err;
+	cables_status st;
+	int tries = -1;
+
+	for (int i = 0; i < WAIT_FOR_MILTER * 5; i++) {
+		if ((st = keystore_held_get(c->ks, id, false, &h, &err)) == CABLES_ERR_NOTFOUND) {
+			printf("%s: returned: sent back to its sender by cables-milter\n", id);
+			return 0;
+		}
+		if (st != CABLES_OK)
+			keyctl_die("%s", err.msg);
+		if (tries < 0)
+			tries = h.tries;
+		if (strcmp(h.state, "released") == 0) {
+			printf("%s: %s by cables-milter\n", id, releasing ? "released: resubmitted, encrypted," :
+			    "returned: sent back to its sender");
+			held_record_release(&h);
+			return 0;
+		}
+		if (h.action[0] == '\0') {
+			printf("%s: held again: a recipient's key was missing when the milter decided on the resubmitted "
+			    "copy\n", id);
+			held_record_release(&h);
+			return 1;
+		}
+		if (h.tries != tries) {
+			printf("%s: failed: %s (cables-milter tries again later)\n", id, h.last_error != NULL ?
+			    h.last_error : "?");
+			held_record_release(&h);
+			return 1;
+		}
+		held_record_release(&h);
+		usleep(200 * 1000);
+	}
+	printf("%s: handed to cables-milter, which has not %s it within %d seconds (is it running?); it will "
+	    "when it can\n", id, releasing ? "resubmitted" : "returned", WAIT_FOR_MILTER);
+	return 1;
 }
 
 int
@@ -145,13 +200,16 @@ keyctl_held(struct ctx *c, int argc, char **argv)
 		return held_show(c, argv[2]);
 	gethostname(host, sizeof(host) - 1);
 	env = (struct held_env){ c->ks, c->cfg->mail_command, host, (long long)(c->cfg->hold_time_ms / 1000),
-	    has_key, c };
+	    has_key, c, NULL, NULL };
 	if (strcmp(sub, "return") == 0)
-		st = held_return(&env, argv[2], "returned by the administrator", &res, &err);
+		st = held_return(&env, argv[2], &res, &err);
 	else
 		st = held_try(&env, argv[2], c->now, &res, &err);
 	if (st != CABLES_OK)
 		keyctl_die("%s", err.msg);
-	printf("%s: %s: %s\n", argv[2], held_outcome_name(res.outcome), res.detail);
-	return res.outcome == HELD_RELEASED || res.outcome == HELD_RETURNED ? 0 : 1;
+	if (res.outcome != HELD_TO_RELEASE && res.outcome != HELD_TO_RETURN) {
+		printf("%s: %s: %s\n", argv[2], held_outcome_name(res.outcome), res.detail);
+		return 1;
+	}
+	return wait_for_milter(c, argv[2], res.outcome == HELD_TO_RELEASE);
 }

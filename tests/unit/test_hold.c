@@ -118,6 +118,8 @@ test_keyless_require_recipient_is_held_with_its_recipients_replaced(void **state
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>,<dan@c.test>", NULL);
 	struct held_record *list, full;
 	struct outcome out;
+	uint8_t *plain;
+	size_t plain_len;
 
 	(void)state;
 	fake_mta_allow_hold(&fx->fake);
@@ -148,9 +150,22 @@ test_keyless_require_recipient_is_held_with_its_recipients_replaced(void **state
 	assert_int_equal(strlen(list[0].token), KEYSTORE_HELD_TOKEN_LEN);
 	assert_non_null(strstr(out.detail, list[0].id));
 	assert_int_equal(keystore_held_get(fx->ks, list[0].id, true, &full, NULL), CABLES_OK);
-	/* The message as it came, but for our fields. */
-	assert_memory_equal(full.message, "From: alice@a.test\r\nSubject: hello\r\n\r\nHello Carol.\r\nPLAINTEXT-MARKER\r\n",
-	    full.message_len);
+	/* Sealed in the store: keyd, which reads the same table, sees none of it. */
+	assert_int_equal(full.sealed, 1);
+	assert_null(memmem(full.message, full.message_len, "PLAINTEXT-MARKER", 16));
+	assert_null(memmem(full.message, full.message_len, "hello", 5));
+	/* The message as it came, but for our fields, for whoever has the key. */
+	assert_int_equal(held_unseal(hold_message_key, &(struct hold_keysrc){ NULL, fx->seal_key }, &full, &plain,
+	    &plain_len, NULL), CABLES_OK);
+	assert_memory_equal(plain, "From: alice@a.test\r\nSubject: hello\r\n\r\nHello Carol.\r\nPLAINTEXT-MARKER\r\n",
+	    plain_len);
+	seal_free_secret(plain, plain_len);
+	/* Moved to a record with other recipients (an attacker's), it does not open. */
+	free(full.recipients);
+	full.recipients = xstrdup("mallory@evil.test\n");
+	assert_int_equal(held_unseal(hold_message_key, &(struct hold_keysrc){ NULL, fx->seal_key }, &full, &plain,
+	    &plain_len, NULL), CABLES_ERR_CRYPTO);
+	assert_null(plain);
 	held_record_release(&full);
 	held_list_release(list, 1);
 	message_free(m);
@@ -337,8 +352,9 @@ struct mailer {
 	char *command;
 	bool key;		/* what has_key answers */
 	unsigned int asked;
-	struct keystore *rehold;	/* when set: the milter's re-hold of rehold_id lands during the look */
+	struct keystore *rehold;	/* when set: the milter's re-hold of rehold_id lands during the release */
 	const char *rehold_id;
+	struct hold_keysrc keys;	/* the held messages' keys, from the fixture's store key */
 };
 
 /* What milter/hold.c does with a resubmitted copy that finds a key missing again: a plain update. */
@@ -349,6 +365,7 @@ milter_rehold(struct keystore *ks, const char *id)
 
 	assert_int_equal(keystore_held_get(ks, id, false, &h, NULL), CABLES_OK);
 	strlcpy_c(h.state, "held", sizeof(h.state));
+	h.action[0] = '\0';
 	strlcpy_c(h.queue_id, "QID2", sizeof(h.queue_id));
 	h.next_try = NOW + 3600;
 	assert_int_equal(keystore_held_update(ks, &h, NULL), CABLES_OK);
@@ -362,11 +379,20 @@ fake_has_key(void *arg, const char *addr, char *why, size_t why_len)
 
 	(void)addr;
 	ml->asked++;
-	if (ml->rehold != NULL)
-		milter_rehold(ml->rehold, ml->rehold_id);
 	if (!ml->key)
 		snprintf(why, why_len, "none: SMIMEA: secure-none");
 	return ml->key;
+}
+
+/* The milter's key for a held message; the re-hold, when asked for, lands here: claimed, before the resubmission. */
+static cables_status
+open_key(void *arg, const char *id, const uint8_t *salt, uint8_t *key, struct cables_err *err)
+{
+	struct mailer *ml = arg;
+
+	if (ml->rehold != NULL)
+		milter_rehold(ml->rehold, ml->rehold_id);
+	return hold_message_key(&ml->keys, id, salt, key, err);
 }
 
 static struct mailer *
@@ -382,6 +408,7 @@ mailer_new(struct milter_fixture *fx)
 	fclose(f);
 	chmod(script, 0755);
 	ml->dir = fx->dir;
+	ml->keys.seal_key = fx->seal_key;
 	ml->command = xasprintf("%s -X x", script);
 	free(script);
 	return ml;
@@ -403,7 +430,7 @@ test_held_release_return_and_notices(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -444,19 +471,34 @@ test_held_release_return_and_notices(void **state)
 	assert_int_equal(held_backoff(2), 10);
 	assert_int_equal(held_backoff(30), 600);
 
-	/* The key is there but MailCommand fails: still held, tried again later, nothing lost. */
+	/* The key is there: keyd hands it to the milter, and mails nothing itself. */
 	ml->key = true;
-	touch(fx->dir, "fail");
 	assert_int_equal(held_try(&env, id, NOW + 20, &res, &err), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TO_RELEASE);
+	assert_null(mailed(ml, "in", 1));
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.action, "release");
+	held_record_release(&h);
+	/* Handed over, it is no longer keyd's: neither looked at again nor returned by it. */
+	assert_int_equal(held_try(&env, id, NOW + 20, &res, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(held_return(&env, id, &res, &err), CABLES_ERR_NOTFOUND);
+	/* The milter's MailCommand fails: still held, the action kept, tried again later, nothing lost. */
+	touch(fx->dir, "fail");
+	assert_int_equal(held_act_due(&env, id, NOW + 20, &res, &err), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_FAILED);
 	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
 	assert_string_equal(h.state, "held");
+	assert_string_equal(h.action, "release");
+	assert_true(h.next_try > NOW + 20);
 	assert_non_null(strstr(h.last_error, "exited with status 75"));
 	held_record_release(&h);
 	untouch(fx->dir, "fail");
+	/* Not due yet: the milter leaves it. */
+	assert_int_equal(held_act_due(&env, id, NOW + 21, &res, &err), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TAKEN);
 
 	/* Then it goes: resubmitted with the original envelope, our field first; the sender told. */
-	assert_int_equal(held_try(&env, id, NOW + 60, &res, &err), CABLES_OK);
+	assert_int_equal(held_act_due(&env, id, NOW + 60, &res, &err), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_RELEASED);
 	args = mailed(ml, "args", 2);
 	assert_string_equal(args, "-X\nx\n-i\n-f\nalice@a.test\n--\ncarol@c.test\n");
@@ -473,7 +515,8 @@ test_held_release_return_and_notices(void **state)
 	held_record_release(&h);
 	/* A released message is not held: neither tried nor returned again. */
 	assert_int_equal(held_try(&env, id, NOW + 61, &res, &err), CABLES_ERR_NOTFOUND);
-	assert_int_equal(held_return(&env, id, "x", &res, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(held_return(&env, id, &res, &err), CABLES_ERR_NOTFOUND);
+	assert_int_equal(held_act_due(&env, id, NOW + 61, &res, &err), CABLES_ERR_NOTFOUND);
 	assert_int_equal(keystore_held_prune(fx->ks, NOW + 100, NULL), CABLES_OK);
 	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_ERR_NOTFOUND);
 	free(first);
@@ -488,7 +531,7 @@ test_hold_time_returns_a_dsn_naming_the_recipient(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\nHoldNotice no\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml };
 	struct held_record *list;
 	struct held_result res;
 	struct outcome out;
@@ -504,11 +547,14 @@ test_hold_time_returns_a_dsn_naming_the_recipient(void **state)
 	held_list_release(list, 1);
 	assert_int_equal(held_try(&env, id, NOW, &res, NULL), CABLES_OK);
 	assert_null(mailed(ml, "in", 0));	/* not told */
-	/* HoldTime passes: the DSN, keys not even looked for, the record gone; never to carol. */
+	/* HoldTime passes: keys not even looked for; the milter sends the DSN, the record goes; never to carol. */
 	ml->asked = 0;
 	assert_int_equal(held_try(&env, id, NOW + 3600, &res, NULL), CABLES_OK);
-	assert_int_equal(res.outcome, HELD_RETURNED);
+	assert_int_equal(res.outcome, HELD_TO_RETURN);
 	assert_int_equal(ml->asked, 0);
+	assert_null(mailed(ml, "in", 0));
+	assert_int_equal(held_act_due(&env, id, NOW + 3600, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RETURNED);
 	args = mailed(ml, "args", 0);
 	assert_string_equal(args, "-X\nx\n-i\n-f\n<>\n--\nalice@a.test\n");
 	in = mailed(ml, "in", 0);
@@ -536,7 +582,7 @@ test_a_claimed_record_is_left_to_its_claimant(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -558,7 +604,10 @@ test_a_claimed_record_is_left_to_its_claimant(void **state)
 	assert_int_equal(res.outcome, HELD_TAKEN);
 	assert_int_equal(held_try(&env, id, NOW + 1, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_TAKEN);
-	assert_int_equal(held_return(&env, id, "x", &res, NULL), CABLES_OK);
+	assert_int_equal(held_return(&env, id, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TAKEN);
+	/* And the milter leaves a record without an action (keyd's to look at). */
+	assert_int_equal(held_act_due(&env, id, NOW + 1, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_TAKEN);
 	assert_null(mailed(ml, "in", 0));
 	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
@@ -571,8 +620,15 @@ test_a_claimed_record_is_left_to_its_claimant(void **state)
 	assert_int_equal(held_try_due(&env, id, NOW + 1, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_TAKEN);	/* not due */
 	assert_int_equal(held_try_due(&env, id, NOW + 5, &res, NULL), CABLES_OK);
-	assert_int_equal(res.outcome, HELD_RELEASED);
+	assert_int_equal(res.outcome, HELD_TO_RELEASE);
 	assert_int_equal(held_try_due(&env, id, NOW + 6, &res, NULL), CABLES_ERR_NOTFOUND);
+	/* Another milter took the release: this one leaves it. */
+	assert_int_equal(keystore_held_claim(fx->ks, id, NOW + 6, HELD_DUE_ACTIONS, time(NULL) + 60, &claimed, NULL),
+	    CABLES_OK);
+	assert_true(claimed);
+	assert_int_equal(held_act_due(&env, id, NOW + 6, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TAKEN);
+	assert_null(mailed(ml, "in", 1));	/* in.0 is keyd's held notice; nothing resubmitted */
 	free(ml->command);
 	free(ml);
 	milter_fixture_free(fx);
@@ -647,7 +703,7 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -663,8 +719,10 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	ml->key = true;
 	ml->rehold = fx->ks;
 	ml->rehold_id = id;
-	/* in.0 the held notice, in.1 the resubmission; the re-hold lands before keyd writes "released". */
+	/* in.0 the held notice, in.1 the resubmission; the re-hold lands before the milter writes "released". */
 	assert_int_equal(held_try(&env, id, NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TO_RELEASE);
+	assert_int_equal(held_act_due(&env, id, NOW, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_RELEASED);
 	assert_non_null(strstr(res.detail, "held again"));
 	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
@@ -675,6 +733,8 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	/* Released for good: told once; held again after that and released again: not told twice. */
 	ml->rehold = NULL;
 	assert_int_equal(held_try(&env, id, NOW + 1, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TO_RELEASE);
+	assert_int_equal(held_act_due(&env, id, NOW + 1, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_RELEASED);
 	in = mailed(ml, "in", 3);
 	assert_non_null(in);
@@ -682,6 +742,8 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	free(in);
 	milter_rehold(fx->ks, id);
 	assert_int_equal(held_try(&env, id, NOW + 2, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TO_RELEASE);
+	assert_int_equal(held_act_due(&env, id, NOW + 2, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_RELEASED);
 	assert_non_null(in = mailed(ml, "in", 4));	/* the resubmission */
 	free(in);

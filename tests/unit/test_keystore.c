@@ -847,6 +847,61 @@ test_held_usage_counts_held_rows(void **state)
 	keystore_close(ks);
 }
 
+/*
+ * Schema 5: records keyd looks at (no action) and those it handed to the
+ * milter (an action) are listed and claimed apart; sealed is kept.
+ */
+static void
+test_held_actions_split_keyd_and_milter(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct held_record h, got, *list;
+	bool claimed = true;
+	size_t n;
+
+	make_held(&h, "00000000000000d1", NOW);
+	h.sealed = 1;
+	assert_int_equal(keystore_held_add(ks, &h, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_get(ks, h.id, false, &got, NULL), CABLES_OK);
+	assert_int_equal(got.sealed, 1);
+	assert_string_equal(got.action, "");
+	held_record_release(&got);
+	assert_int_equal(keystore_held_list(ks, HELD_DUE, NOW, &list, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 1);
+	held_list_release(list, n);
+	assert_int_equal(keystore_held_list(ks, HELD_DUE_ACTIONS, NOW, &list, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 0);
+	held_list_release(list, n);
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW, HELD_DUE_ACTIONS, NOW + 60, &claimed, NULL), CABLES_OK);
+	assert_false(claimed);
+	/* Handed over: the milter's now, keyd's and keyctl's no longer. */
+	strlcpy_c(h.action, "release", sizeof(h.action));
+	assert_int_equal(keystore_held_update(ks, &h, NULL), CABLES_OK);
+	assert_int_equal(keystore_held_get(ks, h.id, false, &got, NULL), CABLES_OK);
+	assert_string_equal(got.action, "release");
+	held_record_release(&got);
+	assert_int_equal(keystore_held_list(ks, HELD_DUE, NOW, &list, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 0);
+	held_list_release(list, n);
+	assert_int_equal(keystore_held_list(ks, HELD_DUE_ACTIONS, NOW, &list, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 1);
+	held_list_release(list, n);
+	assert_int_equal(keystore_held_list(ks, HELD_ALL, NOW, &list, &n, NULL), CABLES_OK);
+	assert_int_equal(n, 1);
+	held_list_release(list, n);
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW, HELD_DUE, NOW + 60, &claimed, NULL), CABLES_OK);
+	assert_false(claimed);
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW, HELD_ALL, NOW + 60, &claimed, NULL), CABLES_OK);
+	assert_false(claimed);
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW - 1, HELD_DUE_ACTIONS, NOW + 60, &claimed, NULL), CABLES_OK);
+	assert_false(claimed);	/* not due */
+	assert_int_equal(keystore_held_claim(ks, h.id, NOW, HELD_DUE_ACTIONS, NOW + 60, &claimed, NULL), CABLES_OK);
+	assert_true(claimed);
+	held_record_release(&h);
+	keystore_close(ks);
+}
+
 static void
 test_held_claim_rules(void **state)
 {
@@ -1390,6 +1445,7 @@ main(void)
 		FX(test_restore_keeps_times_and_is_idempotent),
 		FX(test_held_round_trip_list_update_prune),
 		FX(test_held_claim_rules),
+		FX(test_held_actions_split_keyd_and_milter),
 		FX(test_held_usage_counts_held_rows),
 		FX(test_held_claim_is_won_once_among_stores),
 		FX(test_encrypting_domains_and_alerts),
@@ -1412,6 +1468,7 @@ main(void)
 		PG(test_restore_keeps_times_and_is_idempotent),
 		PG(test_held_round_trip_list_update_prune),
 		PG(test_held_claim_rules),
+		PG(test_held_actions_split_keyd_and_milter),
 		PG(test_held_usage_counts_held_rows),
 		PG(test_held_claim_is_won_once_among_stores),
 		PG(test_encrypting_domains_and_alerts),
