@@ -331,9 +331,8 @@ claim(const struct held_env *env, const char *id, time_t now, int which, struct 
 }
 
 /*
- * Hand the claimed record h to the milter: action (release or return);
- * ends the claim.  A return's reason is the milter's to say: HoldTime
- * passed, or else the administrator asked (held_act_due).
+ * Hand the claimed record h to the milter: action "release", "expire"
+ * (HoldTime passed) or "return" (the administrator asked); ends the claim.
  */
 static cables_status
 hand_over(const struct held_env *env, struct held_record *h, const char *action, time_t now, struct cables_err *err)
@@ -361,7 +360,7 @@ try_claimed(const struct held_env *env, const char *id, time_t now, int which, s
 	if ((long long)now >= h.held_at + env->hold_time) {
 		res->outcome = HELD_TO_RETURN;
 		snprintf(res->detail, sizeof(res->detail), "HoldTime passed: cables-milter returns it to %s", h.sender);
-		st = hand_over(env, &h, "return", now, err);
+		st = hand_over(env, &h, "expire", now, err);
 		held_record_release(&h);
 		return st;
 	}
@@ -468,9 +467,9 @@ held_act_due(const struct held_env *env, const char *id, time_t now, struct held
 	} else if (strcmp(h.action, "release") == 0) {
 		st = release(env, &h, plain != NULL ? plain : h.message, plain != NULL ? plain_len : h.message_len, now,
 		    claimed_until, res, err);
-	} else if (strcmp(h.action, "return") == 0) {
-		strlcpy_c(why, (long long)now >= h.held_at + env->hold_time ? "no encryption key was found within "
-		    "HoldTime" : "returned by the administrator", sizeof(why));
+	} else if (strcmp(h.action, "expire") == 0 || strcmp(h.action, "return") == 0) {
+		strlcpy_c(why, h.action[0] == 'e' ? "no encryption key was found within HoldTime" :
+		    "returned by the administrator", sizeof(why));
 		st = do_return(env, &h, plain != NULL ? plain : h.message, plain != NULL ? plain_len : h.message_len,
 		    why, claimed_until, res, err);
 		if (st != CABLES_OK && res->outcome == HELD_FAILED)

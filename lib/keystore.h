@@ -223,7 +223,8 @@ struct held_record {
 	size_t message_len;
 	int notify;		/* tell the sender (HoldNotice) */
 	char state[12];		/* "held" or "released" */
-	char action[8];		/* "" (cables-keyd looks for keys), or what it asked the milter: "release", "return" */
+	char action[8];		/* "" (cables-keyd looks for keys), or what the milter is asked: "release",
+				 * "expire" (return: HoldTime passed), "return" (the administrator's) */
 	int sealed;		/* message is sealed for the milter (heldseal.h); 0: a record of schema 4, in the clear */
 	long long held_at;
 	long long next_try;	/* when to look for the keys again */
