@@ -7,7 +7,7 @@
  * sign a digest, for a LOCAL address and a certificate (or OpenPGP key,
  * named by primary fingerprint and key ID) the store holds with a private
  * key for that very address.  OpenPGP secrets are gpg's export, read by
- * pgp_key.c: no gpg runs here.  It never answers with a key.  It talks
+ * pgp_key.c: no gpg runs here.  It never answers with a private key.  It talks
  * to nothing but its UNIX socket (KeyholderSocket), parses no mail, and runs
  * as KeyholderUser; the milter runs as User and holds no private key.  The
  * model is OpenSMTPD's "ca" process; doc/privsep.md says what a compromised
@@ -17,8 +17,9 @@
  * (lib/xsign.h) for cables-keyd, which never reads that key.
  *
  * Clients: root, the milter's User, and keyd's KeydUser (SO_PEERCRED at
- * accept); keyd's user gets exchange signatures only, the milter's user
- * never gets them.  A request is
+ * accept); keyd's user gets exchange signatures, epoch keys and vouches
+ * only, the milter's user never gets them; held messages' keys
+ * (lib/heldseal.h) are for the milter's user only.  A request is
  * exactly KH_REQUEST_SIZE bytes (khproto.h); a peer that sends anything
  * malformed is dropped, never answered best-effort.  Every operation is
  * logged (peer uid, address, operation, fingerprint prefix, outcome) and
@@ -67,6 +68,7 @@
 #include "addr.h"
 #include "config.h"
 #include "epochkeys.h"
+#include "heldseal.h"
 #include "keystore.h"
 #include "khbuckets.h"
 #include "khop.h"
@@ -170,12 +172,10 @@ is_decryption(enum kh_op op)
 	return op == KH_OP_RSA_DECRYPT || op == KH_OP_RSA_DECRYPT_OAEP || op == KH_OP_ECDH || op == KH_OP_PGP_ECDH_UNWRAP;
 }
 
-/* The store and its key, opened on first use and again after a failure (the operator may fix them). */
+/* The store key, read on first use and again after a failure or SIGHUP; under state_lock. */
 static enum kh_status
-store_ready(struct cables_err *err)
+store_key_ready(struct cables_err *err)
 {
-	if (ks == NULL && keystore_open(&ks, cfg->key_store, false, err) != CABLES_OK)
-		return KH_UNAVAILABLE;
 	if (!store_key_loaded) {
 		if (seal_key_load(cfg->key_store_key, false, store_key, err) != CABLES_OK)
 			return KH_UNAVAILABLE;
@@ -183,6 +183,15 @@ store_ready(struct cables_err *err)
 		log_info("store key %s loaded", cfg->key_store_key);
 	}
 	return KH_OK;
+}
+
+/* The store and its key, opened on first use and again after a failure (the operator may fix them). */
+static enum kh_status
+store_ready(struct cables_err *err)
+{
+	if (ks == NULL && keystore_open(&ks, cfg->key_store, false, err) != CABLES_OK)
+		return KH_UNAVAILABLE;
+	return store_key_ready(err);
 }
 
 /* Forget what the store said; under state_lock. */
@@ -822,6 +831,56 @@ out:
 	return st;
 }
 
+/* Is req a held-key request (khproto.h)?  The record's ID copied to id. */
+static bool
+held_request_ok(const struct kh_request *req, char id[KEYSTORE_HELD_ID_LEN + 1], struct cables_err *err)
+{
+	if (req->key != KH_KEY_SMIME || req->md_nid != 0 || strcmp(req->address, "@held") != 0 ||
+	    strspn(req->fingerprint, "0") != KH_FPR_LEN || req->len != HELD_KEY_REQUEST_LEN) {
+		cables_fail(err, CABLES_ERR_ARG, "not \"@held\", NID 0, a zero fingerprint, an ID and a %d-byte salt",
+		    HELD_SALT_LEN);
+		return false;
+	}
+	memcpy(id, req->data, KEYSTORE_HELD_ID_LEN);
+	id[KEYSTORE_HELD_ID_LEN] = '\0';
+	if (strspn(id, "0123456789abcdef") != KEYSTORE_HELD_ID_LEN) {
+		cables_fail(err, CABLES_ERR_ARG, "not a held message ID (16 lowercase hex digits)");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * KH_OP_HELD_KEY: the key that seals one held message (lib/heldseal.h),
+ * for the milter's User and root only.  keyd's KeydUser resubmits held
+ * messages but must not read them (doc/hold.md), so it is refused here
+ * although it may ask for other things.  Not charged to a bucket: there
+ * is no address to charge, and the key opens only a message the milter
+ * had in the clear when it held it.
+ */
+static enum kh_status
+held_key(const struct client *c, const struct kh_request *req, struct kh_reply *rep, struct cables_err *err)
+{
+	char id[KEYSTORE_HELD_ID_LEN + 1];
+	enum kh_status st;
+
+	if (c->uid != 0 && !(milter_uid_set && c->uid == milter_uid)) {
+		cables_fail(err, CABLES_ERR_UNUSABLE, "held-message keys are for the milter's User only "
+		    "(cables-keyd must not read held messages)");
+		return KH_REFUSED;
+	}
+	if (!held_request_ok(req, id, err))
+		return KH_REFUSED;
+	/* Two HMACs: derived under the lock rather than copying the store key out. */
+	pthread_mutex_lock(&state_lock);
+	if ((st = store_key_ready(err)) == KH_OK)
+		held_key_derive(store_key, id, req->data + KEYSTORE_HELD_ID_LEN, rep->data);
+	pthread_mutex_unlock(&state_lock);
+	if (st == KH_OK)
+		rep->len = HELD_KEY_LEN;
+	return st;
+}
+
 /*
  * A decryption req performed failed.  While the failure bucket has a token
  * it is answered "failed", charged to that bucket, and gives its decrypt
@@ -880,6 +939,8 @@ serve(struct client *c)
 		rep.status = epoch_current(c, &req, &rep, &err);
 	} else if (req.op == KH_OP_VOUCH) {
 		rep.status = vouch(c, &req, &rep, &err);
+	} else if (req.op == KH_OP_HELD_KEY) {
+		rep.status = held_key(c, &req, &rep, &err);
 	} else if (c->uid != 0 && !(milter_uid_set && c->uid == milter_uid)) {
 		rep.status = KH_REFUSED;	/* keyd's user: exchange signatures and current epoch keys only */
 		cables_fail(&err, CABLES_ERR_UNUSABLE, "keyd's KeydUser may ask for exchange signatures, epoch keys and vouches only");

@@ -290,6 +290,50 @@ check "keyd's KeydUser may not sign as a local user (exchange signatures only)" 
 	test "$(KH_AS="setpriv --reuid=$KEYD_UID --regid=$MGID --clear-groups" kh_ask 4 672 alice@a.test "$FPR_alice" "$DIGEST")" = status=1
 check "... and that refusal is logged" grep -q "uid=$KEYD_UID alice@a.test sign .*refused: keyd's KeydUser may ask for exchange signatures, epoch keys and vouches only" "$KH_LOG"
 
+# --- Held messages' keys (lib/heldseal.h): the milter's User and root only, never keyd's KeydUser. ---
+# held_ask [USER] ADDRESS DATA-HEX [NID]: a held-key request (op 9, fingerprint zeros), as USER (root by default).
+HELD_ID=0123456789abcdef
+HELD_SALT=$(seq 0 31 | xargs printf '%02x')
+held_ask() {
+	as=""
+	if [ $# -ge 3 ] && [ "${2#@}" != "$2" ]; then
+		as="setpriv --reuid=$(id -u "$1") --regid=$MGID --clear-groups"
+		shift
+	fi
+	KH_AS=$as KH_DATA=1 kh_ask 9 "${3:-0}" "$1" "$(printf '%064d' 0)" "$2"
+}
+hexof() { printf '%s' "$1" | xxd -p | tr -d '\n'; }
+# The expected key, computed apart from lib/heldseal.c: M = HMAC-SHA256(KeyStoreKey, label), K = HMAC-SHA256(M, ID || salt).
+HELD_WANT=$($PY - "$T/store.key" "$HELD_ID" "$HELD_SALT" <<-'PY'
+	import hashlib, hmac, sys
+	key = bytes.fromhex(open(sys.argv[1]).read().strip())
+	m = hmac.new(key, b"cables held-message keys v1", hashlib.sha256).digest()
+	print(hmac.new(m, sys.argv[2].encode() + bytes.fromhex(sys.argv[3]), hashlib.sha256).hexdigest())
+	PY
+)
+HELD_DATA=$(hexof $HELD_ID)$HELD_SALT
+check "held-key: the milter's User ($MUSER) gets the record's key, as derived from KeyStoreKey" \
+	test "$(held_ask $MUSER @held "$HELD_DATA")" = "status=0 data=$HELD_WANT"
+check "held-key: root too" test "$(held_ask @held "$HELD_DATA")" = "status=0 data=$HELD_WANT"
+check "held-key: another salt, another key" \
+	test "$(held_ask $MUSER @held "$(hexof $HELD_ID)$(printf '%064d' 0)" | cut -d' ' -f1) $(held_ask $MUSER @held "$(hexof $HELD_ID)$(printf '%064d' 0)" | grep -c "$HELD_WANT")" = "status=0 0"
+check "held-key: keyd's KeydUser (sys) is refused" test "$(held_ask sys @held "$HELD_DATA")" = "status=1 data="
+check "held-key: ... logged with keyd's uid and why" \
+	grep -q "uid=$KEYD_UID @held held-key fingerprint=0000000000000000: refused: held-message keys are for the milter's User only (cables-keyd must not read held messages)" "$KH_LOG"
+check "held-key: an address other than @held is refused" test "$(held_ask $MUSER @a.test "$HELD_DATA")" = "status=1 data="
+check "held-key: an ID with capitals is refused" \
+	test "$(held_ask $MUSER @held "$(hexof 0123456789ABCDEF)$HELD_SALT")" = "status=1 data="
+check "held-key: an ID that is not hex is refused" \
+	test "$(held_ask $MUSER @held "$(hexof 0123456789abcdeg)$HELD_SALT")" = "status=1 data="
+check "held-key: ... logged with why" \
+	grep -q "uid=$MUID @held held-key fingerprint=0000000000000000: refused: not a held message ID (16 lowercase hex digits)" "$KH_LOG"
+check "held-key: a salt one byte short is refused" \
+	test "$(held_ask $MUSER @held "$(echo "$HELD_DATA" | cut -c1-94)")" = "status=1 data="
+check "held-key: a byte too many is refused" test "$(held_ask $MUSER @held "${HELD_DATA}00")" = "status=1 data="
+check "held-key: a digest NID is refused" test "$(held_ask $MUSER @held "$HELD_DATA" 672)" = "status=1 data="
+check "held-key: neither the key nor the salt is logged" \
+	test "$(grep -c -e "$HELD_WANT" -e "$HELD_SALT" "$KH_LOG")" = 0
+
 KH_PID=$(cat "$T/kh/keyholder.sock.rigpid")
 kill -HUP "$KH_PID"
 wait_for 10 grep -q 'SIGHUP: unsealed keys, the store key and the exchange key forgotten' "$KH_LOG"
