@@ -76,6 +76,7 @@ keyd_config() {	# [LINE]: the configuration, plus LINE
 keyd_config
 rig_keyd
 check "keyd listens" test -S "$SOCK"
+rig_store_key
 rig_milter
 $MAILTOOL make "$T/plain.eml" plain
 ask() { keyd_ask "$SOCK" "$@"; }

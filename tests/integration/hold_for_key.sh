@@ -36,6 +36,7 @@ hold_config "HoldTime 1h"
 postfix_instance_maildir "$PF" "$SMTP_PORT" "$REINJECT_PORT" "$SINK_PORT" "unix:$T/milter.sock" a.test "$MAIL" \
 	"alice postmaster" || { echo "Bail out! postfix does not start"; exit 1; }
 rig_sink
+rig_store_key
 rig_milter
 rig_keyd
 $MAILTOOL make "$T/plain.eml" plain
@@ -81,11 +82,20 @@ check "postsuper -H: HoldAddress's copy has none of the message's text" sh -c \
 check "postsuper -H: HoldAddress's copy names the record" grep -q "cables-keyctl held show $id1" "$pm"
 check "postsuper -H: Cables still holds the message" is_held "$id1"
 
+# The stored message is sealed for the milter: keyd reads the same store, and finds none of it there.
+check "the key store holds none of the message's text (sealed)" sh -c \
+	"! cat $T/keys.db* 2>/dev/null | grep -a -q -e PLAINTEXT-MARKER -e 'meeting is at noon'"
+check "... and its row is marked sealed" sh -c "$KEYCTL -c $CONF held show $id1 | grep -q '^message: sealed for cables-milter'"
+check "the milter got the held message's key from the keyholder" \
+	grep -q "uid=$(id -u) @held held-key fingerprint=0000000000000000: ok" "$T/keyholder.log"
+
 # 3. Restarts while held: nothing lost, nothing sent.
 rig_milter_restart
 kill "$KEYD_PID"; wait "$KEYD_PID" 2>/dev/null
 rig_keyd
-sleep 2
+# The restarted keyd looks at once (through its lookup socket) and finds no key: it stays held.
+keyctl held release "$id1" > "$T/restart.out" 2>&1
+check "milter and keyd restarted: a look finds bob still waiting" grep -q "^$id1: waiting: still waiting: bob@b.test" "$T/restart.out"
 check "milter and keyd restarted: the message is still held" is_held "$id1"
 check "milter and keyd restarted: nothing on the wire" test "$(sink_count)" = 0
 check "keyd restarted: no second held notice" test "$(notices alice 'Your message waits for an encryption key')" = 1
@@ -103,7 +113,8 @@ check "it went to bob" grep -q '^X-Rcpt-Args: <bob@b.test>' "$wire"
 check "it left encrypted" grep -q '^Content-Type: application/pkcs7-mime' "$wire"
 check "no plaintext on the wire" sh -c "! grep -q PLAINTEXT-MARKER $wire"
 check "no release field on the wire" sh -c "! grep -qi '^X-Cables-Release' $wire"
-check "keyd logs the release" grep -q "held $id1: released" "$MILTER_LOG" "$T/keyd.stderr"
+check "keyd hands it to the milter" grep -q "cables-keyd.*held $id1: to-release: every key found" "$MILTER_LOG" "$T/keyd.stderr"
+check "the milter logs the release" grep -q "held $id1: released: resubmitted" "$MILTER_LOG"
 check "the sender is told it was sent" wait_for 30 has_notices alice 'Your message has been sent, encrypted' 1
 check "the release is not held again: nothing held" held_none
 check "exactly one copy on the wire" test "$(sink_count)" = 1

@@ -275,6 +275,11 @@ held_back() {
 }
 
 keyctl() { "$KEYCTL" -c "$CONF" "$@"; }
+# rig_store_key: KeyStoreKey, as the package's postinst makes it, for a host without private keys
+# (cables-keyctl makes it with the first one): holding a message needs it (doc/hold.md).
+rig_store_key() {
+	[ -e "$T/store.key" ] || (umask 077 && od -An -vtx1 -N32 /dev/urandom | tr -d ' \n' >"$T/store.key" && echo >>"$T/store.key")
+}
 
 # rig_send FILE FROM TO...: over SMTP; the reply is in $REPLY, the exit code says 2/4/5xx.
 rig_send() {
