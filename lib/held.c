@@ -251,14 +251,24 @@ static cables_status
 release(const struct held_env *env, struct held_record *h, const uint8_t *message, size_t message_len,
     time_t now, time_t claimed_until, struct held_result *res, struct cables_err *err)
 {
-	char *copy, **rcpts, *first;
+	char *copy, **rcpts, *first, token[KEYSTORE_HELD_TOKEN_LEN + 1];
+	struct cables_err terr;
 	bool tell;
 	size_t n;
 	cables_status st;
 
+	/* A sealed record's token is one only the milter can make (heldseal.h); an older one's is stored. */
+	strlcpy_c(token, h->token, sizeof(token));
+	if (h->sealed && (env->open_key == NULL ||
+	    held_release_token(env->open_key, env->open_arg, h, token, &terr) != CABLES_OK)) {
+		res->outcome = HELD_FAILED;
+		snprintf(res->detail, sizeof(res->detail), "no release token: %s", env->open_key == NULL ?
+		    "not the milter" : terr.msg);
+		return CABLES_OK;
+	}
 	copy = xstrdup(h->recipients);
 	rcpts = split_lines(copy, &n);
-	first = xasprintf("X-Cables-Release: %s %s", h->id, h->token);
+	first = xasprintf("X-Cables-Release: %s %s", h->id, token);
 	st = notice_resubmit(env->mail_command, h->sender, (const char *const *)rcpts, n, first, message,
 	    message_len, err);
 	free(first);

@@ -30,12 +30,28 @@ held_key_derive(const uint8_t store_key[SEAL_KEY_LEN], const char *id, const uin
 	OPENSSL_cleanse(master, sizeof(master));
 }
 
-/* "cables held v1", the ID, the sender and the recipients (one per line; no address has a line break). */
+/*
+ * "cables held v1", the ID, the sender, the SASL login and the recipients
+ * (one per line; no address nor login has a line break: held_login_ok).
+ */
 static char *
 aad_of(const struct held_record *h)
 {
-	return xasprintf("cables held v1\n%s\n%s\n%s", h->id, h->sender != NULL ? h->sender : "",
-	    h->recipients != NULL ? h->recipients : "");
+	return xasprintf("cables held v1\n%s\n%s\n%s\n%s", h->id, h->sender != NULL ? h->sender : "",
+	    h->auth_login != NULL ? h->auth_login : "", h->recipients != NULL ? h->recipients : "");
+}
+
+bool
+held_login_ok(const char *login)
+{
+	size_t n = strlen(login);
+
+	if (n == 0 || n > HELD_LOGIN_MAX)
+		return false;
+	for (const char *p = login; *p != '\0'; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			return false;
+	return true;
 }
 
 static bool
@@ -73,6 +89,32 @@ held_seal(held_key_fn *key_fn, void *arg, const struct held_record *h, const uin
 	memcpy(*blob + MAGIC_LEN, salt, HELD_SALT_LEN);
 	memcpy(*blob + MAGIC_LEN + HELD_SALT_LEN, inner, inner_len);
 	free(inner);
+	return CABLES_OK;
+}
+
+cables_status
+held_release_token(held_key_fn *key_fn, void *arg, const struct held_record *h, char out[KEYSTORE_HELD_TOKEN_LEN + 1],
+    struct cables_err *err)
+{
+	uint8_t key[HELD_KEY_LEN], mac[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	char *msg;
+	cables_status st;
+
+	if (h->message == NULL || h->message_len <= MAGIC_LEN + HELD_SALT_LEN ||
+	    memcmp(h->message, MAGIC, MAGIC_LEN) != 0)
+		return cables_fail(err, CABLES_ERR_CRYPTO, "held message %s: not a sealed message", h->id);
+	if (!id_ok(h->id))
+		return cables_fail(err, CABLES_ERR_ARG, "held message ID '%s' is malformed", h->id);
+	if ((st = key_fn(arg, h->id, h->message + MAGIC_LEN, key, err)) != CABLES_OK)
+		return st;
+	msg = xasprintf("cables release v1\n%s\n%s\n%s", h->id, h->sender != NULL ? h->sender : "",
+	    h->auth_login != NULL ? h->auth_login : "");
+	HMAC(EVP_sha256(), key, sizeof(key), (const uint8_t *)msg, strlen(msg), mac, &n);
+	OPENSSL_cleanse(key, sizeof(key));
+	free(msg);
+	hex_encode(mac, KEYSTORE_HELD_TOKEN_LEN / 2, out);
+	OPENSSL_cleanse(mac, sizeof(mac));
 	return CABLES_OK;
 }
 

@@ -351,6 +351,7 @@ held_record_release(struct held_record *h)
 	free(h->sender);
 	free(h->recipients);
 	free(h->waiting);
+	free(h->auth_login);
 	if (h->message != NULL)
 		OPENSSL_clear_free(h->message, h->message_len);
 	free(h->last_error);

@@ -226,6 +226,7 @@ struct held_record {
 	char action[8];		/* "" (cables-keyd looks for keys), or what the milter is asked: "release",
 				 * "expire" (return: HoldTime passed), "return" (the administrator's) */
 	int sealed;		/* message is sealed for the milter (heldseal.h); 0: a record of schema 4, in the clear */
+	char *auth_login;	/* the SASL login the message came with, "" (or NULL) for none; sealed with it */
 	long long held_at;
 	long long next_try;	/* when to look for the keys again */
 	int tries;

@@ -90,7 +90,7 @@ void keystore_pg_redact(const char *url, char *out, size_t outlen);
 #define KEYSTORE_COLUMNS "id, address, format, fingerprint, public_data, secret_data, " \
 	"not_before, not_after, source, first_seen, last_seen"
 #define KEYSTORE_HELD_COLUMNS "id, token, queue_id, sender, recipients, waiting, notify, state, held_at, " \
-	"next_try, tries, notified, last_error, action, sealed"
+	"next_try, tries, notified, last_error, action, sealed, auth_login"
 #define KEYSTORE_ENCRYPTING_COLUMNS "domain, source, first_seen, last_seen, told"
 /*
  * keystore_encrypting_note() writes last_seen only when it moved by this

@@ -141,7 +141,8 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (address, format, old, new));",
 	/* Schema 5 (doc/hold.md, "Who reads a held message"): keyd's ask of the milter, and sealed messages. */
 	"ALTER TABLE held ADD COLUMN action TEXT NOT NULL DEFAULT '';"
-	"ALTER TABLE held ADD COLUMN sealed BIGINT NOT NULL DEFAULT 0;",
+	"ALTER TABLE held ADD COLUMN sealed BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE held ADD COLUMN auth_login TEXT NOT NULL DEFAULT '';",
 };
 
 /* Arbitrary: the advisory lock that serialises schema checks of the MTAs sharing the store. */
@@ -999,27 +1000,29 @@ held_from_row(const PGresult *res, int row, struct held_record *h)
 	h->last_error = (t = text_col(res, row, 12)) != NULL ? xstrdup(t) : NULL;
 	strlcpy_c(h->action, (t = text_col(res, row, 13)) != NULL ? t : "", sizeof(h->action));
 	h->sealed = (int)int8_col(res, row, 14);
-	if (PQnfields(res) > 15)
-		h->message = blob_dup(res, row, 15, &h->message_len);
+	h->auth_login = xstrdup((t = text_col(res, row, 15)) != NULL ? t : "");
+	if (PQnfields(res) > 16)
+		h->message = blob_dup(res, row, 16, &h->message_len);
 }
 
 static cables_status
 pg_held_add(struct keystore *base, const struct held_record *h, struct cables_err *err)
 {
 	static const char sql[] = "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, state, "
-	    "last_error, notify, held_at, next_try, tries, notified, message, action, sealed) "
-	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+	    "last_error, notify, held_at, next_try, tries, notified, message, action, sealed, auth_login) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 	char no[24], ha[24], nt[24], tr[24], nd[24], se[24];
-	const char *v[16] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
+	const char *v[17] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
 	    h->last_error, num(no, sizeof(no), h->notify), num(ha, sizeof(ha), h->held_at),
 	    num(nt, sizeof(nt), h->next_try), num(tr, sizeof(tr), h->tries), num(nd, sizeof(nd), h->notified),
-	    h->message_len > 0 ? (const char *)h->message : "", h->action, num(se, sizeof(se), h->sealed) };
-	int lens[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)h->message_len, 0, 0 };
+	    h->message_len > 0 ? (const char *)h->message : "", h->action, num(se, sizeof(se), h->sealed),
+	    h->auth_login != NULL ? h->auth_login : "" };
+	int lens[17] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (int)h->message_len, 0, 0, 0 };
 
 	if (h->message == NULL || h->message_len > INT32_MAX)
 		return cables_fail(err, CABLES_ERR_TOOBIG, "key store %s: a held message must have 1 to 2 GB",
 		    base->name);
-	return change_rows((struct pg_store *)base, sql, 16, v, lens, "adding a held message", NULL, err);
+	return change_rows((struct pg_store *)base, sql, 17, v, lens, "adding a held message", NULL, err);
 }
 
 static cables_status

@@ -93,11 +93,12 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (address, format, old, new));",
 	/*
 	 * Schema 5 (doc/hold.md, "Who reads a held message"): what cables-keyd
-	 * asks the milter to do with a held message (release, return), and
-	 * whether the message is sealed for the milter.
+	 * asks the milter to do with a held message (release, return), whether
+	 * the message is sealed for the milter, and the SASL login it came with.
 	 */
 	"ALTER TABLE held ADD COLUMN action TEXT NOT NULL DEFAULT '';"
-	"ALTER TABLE held ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;",
+	"ALTER TABLE held ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE held ADD COLUMN auth_login TEXT NOT NULL DEFAULT '';",
 };
 
 static cables_status
@@ -718,8 +719,9 @@ held_from_row(sqlite3_stmt *stmt, struct held_record *h)
 	h->last_error = sqlite3_column_type(stmt, 12) == SQLITE_NULL ? NULL : xstrdup(text_col(stmt, 12));
 	strlcpy_c(h->action, text_col(stmt, 13), sizeof(h->action));
 	h->sealed = sqlite3_column_int(stmt, 14);
-	if (sqlite3_column_count(stmt) > 15)
-		h->message = blob_dup(stmt, 15, &h->message_len);
+	h->auth_login = xstrdup(text_col(stmt, 15));
+	if (sqlite3_column_count(stmt) > 16)
+		h->message = blob_dup(stmt, 16, &h->message_len);
 }
 
 /* Run one statement with bound text/integer parameters; changes in *changed when not NULL. */
@@ -757,16 +759,16 @@ static cables_status
 sqlite_held_add(struct keystore *base, const struct held_record *h, struct cables_err *err)
 {
 	static const char sql[] = "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, state, "
-	    "last_error, action, notify, held_at, next_try, tries, notified, sealed, message) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+	    "last_error, action, auth_login, notify, held_at, next_try, tries, notified, sealed, message) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 	const char *texts[] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
-	    h->last_error, h->action };
+	    h->last_error, h->action, h->auth_login != NULL ? h->auth_login : "" };
 	long long ints[] = { h->notify, h->held_at, h->next_try, h->tries, h->notified, h->sealed };
 
 	if (h->message == NULL || h->message_len > INT32_MAX)
 		return cables_fail(err, CABLES_ERR_TOOBIG, "key store %s: a held message must have 1 to 2 GB",
 		    base->name);
-	return held_exec((struct sqlite_store *)base, sql, "adding a held message", texts, 9, ints, 6, h, NULL,
+	return held_exec((struct sqlite_store *)base, sql, "adding a held message", texts, 10, ints, 6, h, NULL,
 	    err);
 }
 

@@ -60,12 +60,19 @@ hold_message_key(void *arg, const char *id, const uint8_t *salt, uint8_t *key, s
 	return st;
 }
 
-/* The record a resubmitted copy's X-Cables-Release field names, when its token is the record's. */
+/*
+ * The record a resubmitted copy's X-Cables-Release field names, when its
+ * token is the record's: for a sealed record, the one only the milter can
+ * make from the message's key (held_release_token), so that keyd, which
+ * reads and writes the row, cannot pass a message of its own off as a
+ * release; for an older record, the stored one.
+ */
 static bool
 release_record(const struct message *m, const struct milter_env *env, struct held_record *h)
 {
-	char id[KEYSTORE_HELD_ID_LEN + 1], token[KEYSTORE_HELD_TOKEN_LEN + 1];
+	char id[KEYSTORE_HELD_ID_LEN + 1], token[KEYSTORE_HELD_TOKEN_LEN + 1], want[KEYSTORE_HELD_TOKEN_LEN + 1];
 	const char *v = m->release;
+	bool ok;
 
 	if (v == NULL || m->outer[OUTER_RELEASE] != 1)
 		return false;
@@ -74,13 +81,38 @@ release_record(const struct message *m, const struct milter_env *env, struct hel
 	if (sscanf(v, "%16[0-9a-f] %32[0-9a-f]", id, token) != 2 || strlen(id) != KEYSTORE_HELD_ID_LEN ||
 	    strlen(token) != KEYSTORE_HELD_TOKEN_LEN)
 		return false;
-	if (keystore_held_get(env->ks, id, false, h, NULL) != CABLES_OK)
+	if (keystore_held_get(env->ks, id, true, h, NULL) != CABLES_OK)
 		return false;
-	if (CRYPTO_memcmp(h->token, token, KEYSTORE_HELD_TOKEN_LEN) != 0 || strcmp(h->sender, m->sender) != 0) {
+	strlcpy_c(want, h->token, sizeof(want));
+	ok = strcmp(h->sender, m->sender) == 0 && (!h->sealed || held_release_token(hold_message_key,
+	    &(struct hold_keysrc){ env->keyholder, env->seal_key }, h, want, NULL) == CABLES_OK) &&
+	    CRYPTO_memcmp(want, token, KEYSTORE_HELD_TOKEN_LEN) == 0;
+	OPENSSL_cleanse(want, sizeof(want));
+	if (!ok) {
 		held_record_release(h);
 		return false;
 	}
 	return true;
+}
+
+void
+hold_release_check(struct message *m, const struct milter_env *env)
+{
+	struct held_record h;
+
+	if (m->release_checked)
+		return;
+	m->release_checked = true;
+	if (!release_record(m, env, &h))
+		return;
+	m->release_valid = true;
+	strlcpy_c(m->release_id, h.id, sizeof(m->release_id));
+	/* The original submission's login: the copy comes through pickup without one. */
+	if (m->auth_login == NULL && h.auth_login != NULL && h.auth_login[0] != '\0') {
+		m->auth_login = xstrdup(h.auth_login);
+		m->auth_from_release = true;
+	}
+	held_record_release(&h);
 }
 
 /* The message as it arrived: header fields but ours, the empty line, the body. */
@@ -283,7 +315,8 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 	buf_init(&rcpts);
 	buf_init(&content);
 	waiting_list(m, &waiting);
-	again = release_record(m, env, &h);
+	hold_release_check(m, env);
+	again = m->release_valid && keystore_held_get(env->ks, m->release_id, false, &h, NULL) == CABLES_OK;
 	if (again && !rehold(m, env, &h, waiting.data != NULL ? waiting.data : "", &err)) {
 		outcome_internal_error(out, m->on_internal_error, false, true, err.msg);
 		goto out;
@@ -313,6 +346,8 @@ hold_message(struct message *m, const struct milter_env *env, const struct mta *
 		}
 		h.sender = xstrdup(m->sender);
 		h.recipients = xstrdup(rcpts.data);
+		/* Kept (and sealed with the message) so that the released copy is signed as this one would be. */
+		h.auth_login = xstrdup(m->auth_login != NULL && held_login_ok(m->auth_login) ? m->auth_login : "");
 		h.waiting = xstrdup(waiting.data != NULL ? waiting.data : "");
 		/* Sealed for the milter alone (heldseal.h): keyd, which faces the network, cannot read it. */
 		if (held_seal(hold_message_key, &(struct hold_keysrc){ env->keyholder, env->seal_key }, &h,

@@ -33,6 +33,16 @@
 void hold_message(struct message *m, const struct milter_env *env, const struct mta *mta, struct outcome *out);
 
 /*
+ * Is m the resubmitted copy of a held message (its X-Cables-Release field
+ * names a record, with the token only the milter makes)?  Sets
+ * m->release_valid and m->release_id, and, when the original submission
+ * was authenticated, m->auth_login to its login (the copy comes through
+ * pickup without one), so that it is signed as the original would have
+ * been.  Once per message; before the signature is planned.
+ */
+void hold_release_check(struct message *m, const struct milter_env *env);
+
+/*
  * Where the milter gets a held message's key (heldseal.h): from
  * cables-keyholder (KH_OP_HELD_KEY), or, in unit tests without one, derived
  * from the in-process store key.

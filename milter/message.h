@@ -94,6 +94,10 @@ struct message {
 	char *from;		/* value of the first From field */
 	char *marker;		/* value of the first re-injection marker field */
 	char *release;		/* value of the first X-Cables-Release field (a held message resubmitted; hold.h) */
+	bool release_checked;	/* hold_release_check() ran: */
+	bool release_valid;	/* the field names a held record, with its token: this is its resubmitted copy */
+	char release_id[17];	/* that record's ID */
+	bool auth_from_release;	/* auth_login is the held record's (the original submission's SASL login) */
 	char marker_note[128];	/* for the log line: a marker field was removed */
 	bool have_early;	/* decided at end of header, but a marker needs the body */
 	struct outcome early;

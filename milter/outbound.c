@@ -522,6 +522,7 @@ outbound_plan(struct message *m, const struct milter_env *env, struct outcome *o
 		outcome_set(out, VERDICT_ACCEPT, "pass", "no remote recipients");
 		return;
 	}
+	hold_release_check(m, env);	/* a released copy signs with its original's login */
 	if ((st = plan_signature(m, env, &err)) != CABLES_OK) {
 		outcome_internal_error(out, m->on_internal_error, true, m->has_require, err.msg);
 		return;

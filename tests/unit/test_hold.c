@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "dispatch.h"
 #include "held.h"
@@ -301,20 +302,30 @@ test_a_resubmitted_copy_is_held_again_under_its_record(void **state)
 {
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
-	struct held_record *list;
+	struct held_record *list, full;
 	struct outcome out;
-	char *release, *forged;
+	char *release, *forged, *stored, token[KEYSTORE_HELD_TOKEN_LEN + 1];
 
 	(void)state;
 	fake_mta_allow_hold(&fx->fake);
+	m->auth_login = xstrdup("alice");
 	run(fx, m, &out);
 	message_free(m);
 	assert_int_equal(held_rows(fx, &list), 1);
 	list[0].notified = 1;
 	strlcpy_c(list[0].state, "released", sizeof(list[0].state));
 	assert_int_equal(keystore_held_update(fx->ks, &list[0], NULL), CABLES_OK);
-	release = xasprintf(" %s %s", list[0].id, list[0].token);
+	/* The token the milter's release thread puts in the field: only it can make it (heldseal.h). */
+	assert_int_equal(keystore_held_get(fx->ks, list[0].id, true, &full, NULL), CABLES_OK);
+	assert_string_equal(full.auth_login, "alice");
+	assert_int_equal(held_release_token(hold_message_key, &(struct hold_keysrc){ NULL, fx->seal_key }, &full, token,
+	    NULL), CABLES_OK);
+	assert_string_not_equal(token, full.token);
+	held_record_release(&full);
+	release = xasprintf(" %s %s", list[0].id, token);
 	forged = xasprintf(" %s %032d", list[0].id, 7);
+	/* The row's own token is what keyd can read: for a sealed record it makes no release. */
+	stored = xasprintf(" %s %s", list[0].id, list[0].token);
 	/* The copy keyd resubmitted finds carol keyless again: the same record, no new notice. */
 	m = new_message(fx, "alice@a.test", "<carol@c.test>", release);
 	run(fx, m, &out);
@@ -328,6 +339,40 @@ test_a_resubmitted_copy_is_held_again_under_its_record(void **state)
 	assert_int_equal(list[0].notified, 1);
 	assert_true(list[0].next_try > NOW);
 	held_list_release(list, 1);
+	/* The released copy (through pickup, no login of its own) counts as its original's submission: signed as alice. */
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", release);
+	hold_release_check(m, &fx->env);
+	assert_true(m->release_valid);
+	assert_true(m->auth_from_release);
+	assert_string_equal(m->auth_login, "alice");
+	message_free(m);
+	/* The row's stored token: no release, no login. */
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", stored);
+	hold_release_check(m, &fx->env);
+	assert_false(m->release_valid);
+	assert_null(m->auth_login);
+	message_free(m);
+	/* keyd changes the row's login (to sign as someone else): the token no longer matches. */
+	assert_int_equal(held_rows(fx, &list), 1);
+	assert_int_equal(keystore_held_get(fx->ks, list[0].id, true, &full, NULL), CABLES_OK);
+	held_list_release(list, 1);
+	held_record_release(&full);
+	{
+		/* Straight into the row, as keyd's handle on the store could. */
+		char *path = xasprintf("%s/keys.db", fx->dir);
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "UPDATE held SET auth_login = 'bob'", NULL, NULL, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_changes(db), 1);
+		sqlite3_close(db);
+		free(path);
+	}
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", release);
+	hold_release_check(m, &fx->env);
+	assert_false(m->release_valid);
+	assert_null(m->auth_login);
+	message_free(m);
 	/* A field with a wrong token (a local user's forgery) is no resubmission: a record of its own. */
 	m = new_message(fx, "alice@a.test", "<carol@c.test>", forged);
 	run(fx, m, &out);
@@ -342,6 +387,7 @@ test_a_resubmitted_copy_is_held_again_under_its_record(void **state)
 	message_free(m);
 	free(release);
 	free(forged);
+	free(stored);
 	milter_fixture_free(fx);
 }
 
@@ -435,7 +481,7 @@ test_held_release_return_and_notices(void **state)
 	struct held_result res;
 	struct outcome out;
 	struct cables_err err;
-	char id[KEYSTORE_HELD_ID_LEN + 1], *args, *in, *first;
+	char id[KEYSTORE_HELD_ID_LEN + 1], *args, *in, *first, token[KEYSTORE_HELD_TOKEN_LEN + 1];
 
 	(void)state;
 	fake_mta_allow_hold(&fx->fake);
@@ -443,8 +489,12 @@ test_held_release_return_and_notices(void **state)
 	message_free(m);
 	assert_int_equal(held_rows(fx, &list), 1);
 	strlcpy_c(id, list[0].id, sizeof(id));
-	first = xasprintf("X-Cables-Release: %s %s\r\n", list[0].id, list[0].token);
 	held_list_release(list, 1);
+	/* The field's token is the one only the milter makes (not the row's, which keyd can read). */
+	assert_int_equal(keystore_held_get(fx->ks, id, true, &h, NULL), CABLES_OK);
+	assert_int_equal(held_release_token(hold_message_key, &ml->keys, &h, token, NULL), CABLES_OK);
+	held_record_release(&h);
+	first = xasprintf("X-Cables-Release: %s %s\r\n", id, token);
 
 	/* First look: no key; the sender is told once; the next look in 5 s. */
 	assert_int_equal(held_try(&env, id, NOW, &res, &err), CABLES_OK);
