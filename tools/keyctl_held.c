@@ -120,6 +120,8 @@ held_show(struct ctx *c, const char *id)
 	print_waiting(h.recipients);
 	printf("waiting for keys:\n");
 	print_waiting(h.waiting);
+	if (h.auth_login != NULL && h.auth_login[0] != '\0')
+		printf("submitted by: %s (SASL login)\n", h.auth_login);
 	if (h.last_error != NULL)
 		printf("last error: %s\n", h.last_error);
 	held_record_release(&h);

@@ -91,6 +91,45 @@ rig_submit "$T/plain.eml" alice@a.test carol@c.test
 check "sendmail(1) -f alice: not signed, and the log says why" \
 	wait_for 60 sh -c "[ \$(grep -c 'unsigned: not authenticated' $MILTER_LOG) -gt $before ]"
 
+# A message alice (authenticated) sends to dan, who has no key, under On-KeyNotFound hold: held,
+# then released when dan's key is there.  The released copy comes through pickup with no login
+# of its own; it is signed with its original's (doc/hold.md, "The loop, the login and forgery").
+D=$T/d
+mkdir -p "$D"
+printf 'KeyStore %s/keys.db\nKeyStoreKey %s/store.key\nTempDir %s\nLocalDomains d.test\nKeydSocket none\n' \
+	"$D" "$D" "$D" > "$D/conf"
+"$KEYCTL" -c "$D/conf" generate dan@d.test --smime >/dev/null
+"$KEYCTL" -c "$D/conf" export dan@d.test --private --out "$T/dan.pem"
+rig_config "Policy a.test Sign=yes" "SenderLogins $T/logins" "Policy d.test require" "On-KeyNotFound hold" \
+	"HoldAddress alice@a.test"
+rig_milter_restart
+# keyd (for cables-keyctl held release) with no DNS to ask: dan's key is an imported one.
+sed -e "s|^KeydSocket none|KeydSocket $T/keyd.sock|" "$CONF" > "$T/keyd.conf"
+printf 'KeydAdminSocket %s/keyd-admin.sock\nLookupTimeout 2s\nResolver 127.0.0.1@9\n' "$T" >> "$T/keyd.conf"
+"$BUILD/cables-keyd" -f -c "$T/keyd.conf" 2>>"$T/keyd.stderr" &
+echo "$!" >> "$T/pids"
+wait_for 10 test -S "$T/keyd.sock"
+REPLY=$($MAILTOOL send --port "$SMTP_PORT" --auth "alice@a.test:pw-alice" --from alice@a.test --to dan@d.test \
+	"$T/plain.eml")
+check "alice (authenticated) to dan, who has no key: 250" test $? = 0
+qid=$(qid_of_reply)
+check "... held" wait_for 10 grep -q "$qid: held: [0-9a-f]\{16\} for keys" "$MILTER_LOG"
+id=$(sed -n "s/.*$qid: held: \([0-9a-f]\{16\}\) for keys.*/\1/p" "$MILTER_LOG" | head -n 1)
+check "... with alice's login kept" sh -c "$KEYCTL -c $CONF held show $id | grep -qx 'submitted by: alice@a.test (SASL login)'"
+"$KEYCTL" -o -c "$CONF" import "$T/dan.pem" >/dev/null
+before=$(sink_count)
+"$KEYCTL" -c "$T/keyd.conf" held release "$id" > "$T/release.out" 2>&1
+check "held release: resubmitted by the milter" grep -q "^$id: released" "$T/release.out"
+to_dan() { for f in $(sink_files); do grep -q '^X-Rcpt-Args: <dan@d.test>' "$f" && echo "$f"; done | tail -n 1; }
+check "the released copy reaches the wire" wait_for 60 sh -c "[ \$(find $SINK -type f | wc -l) -gt $before ]"
+wire=$(to_dan)
+check "... encrypted to dan" grep -qi '^Content-Type: application/pkcs7-mime' "$wire"
+sink_message "$wire" > "$T/dan.eml"
+openssl cms -decrypt -in "$T/dan.eml" -recip "$T/dan.pem" -inkey "$T/dan.pem" -out "$T/dan.dec" 2>/dev/null
+check "... and, inside, signed as alice (the original's login), not 'not authenticated'" \
+	grep -qi -e '^Content-Type: multipart/signed' -e 'smime-type=signed-data' "$T/dan.dec"
+check "... the milter logs it encrypted and signed" grep -q ": encrypted: .* signed" "$MILTER_LOG"
+
 # The admin may say unauthenticated submitters are trusted to sign.
 rig_config "Policy a.test Sign=yes" "SenderLogins $T/logins" "SignUnauthenticated yes"
 kill -USR1 "$MILTER_PID"
