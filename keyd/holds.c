@@ -84,7 +84,8 @@ work(void *arg)
 	while (!holds.stopping && (i = atomic_fetch_add(&p->next, 1)) < p->n) {
 		const struct held_record *h = &p->due[i];
 
-		st = held_try_due(&p->env, h->id, p->now, &res, &err);
+		/* The time of this look: a pass of slow lookups must not write claims and backoffs from its start. */
+		st = held_try_due(&p->env, h->id, time(NULL), &res, &err);
 		/* Another keyd on the store (or keyctl held) took it, released or returned it meanwhile. */
 		if (st == CABLES_ERR_NOTFOUND || (st == CABLES_OK && res.outcome == HELD_TAKEN))
 			continue;
@@ -109,7 +110,7 @@ look_once(void)
 {
 	struct keyd_conf *c = keyd_conf_get(holds.k);
 	struct pass p = { { holds.ks, c->cfg->mail_command, holds.hostname, (long long)(c->cfg->hold_time_ms / 1000),
-	    has_key, holds.k, NULL, NULL }, NULL, 0, 0, time(NULL) };
+	    has_key, holds.k, NULL, NULL, 0, false }, NULL, 0, 0, time(NULL) };
 	pthread_t workers[HOLDS_WORKERS];
 	size_t started = 0, all = 0;
 	struct held_record *list;

@@ -239,6 +239,13 @@ keep_held_notice(const struct held_env *env, const struct held_record *h)
 	held_record_release(&now);
 }
 
+/* Is s exactly n lowercase hex digits? */
+static bool
+hex_ok(const char *s, size_t n)
+{
+	return strlen(s) == n && strspn(s, "0123456789abcdef") == n;
+}
+
 /*
  * Resubmit h's message (opened) with its release field first; mark it
  * released.  Our claim (until claimed_until) is the "releasing" mark: the
@@ -257,13 +264,22 @@ release(const struct held_env *env, struct held_record *h, const uint8_t *messag
 	size_t n;
 	cables_status st;
 
-	/* A sealed record's token is one only the milter can make (heldseal.h); an older one's is stored. */
+	/*
+	 * A sealed record's token is one only the milter can make (heldseal.h);
+	 * an older one's is the row's, which is written into the field only
+	 * when it is what the milter wrote (hex: no line break to inject).
+	 */
 	strlcpy_c(token, h->token, sizeof(token));
 	if (h->sealed && (env->open_key == NULL ||
 	    held_release_token(env->open_key, env->open_arg, h, token, &terr) != CABLES_OK)) {
 		res->outcome = HELD_FAILED;
 		snprintf(res->detail, sizeof(res->detail), "no release token: %s", env->open_key == NULL ?
 		    "not the milter" : terr.msg);
+		return CABLES_OK;
+	}
+	if (!hex_ok(h->id, KEYSTORE_HELD_ID_LEN) || !hex_ok(token, KEYSTORE_HELD_TOKEN_LEN)) {
+		res->outcome = HELD_FAILED;
+		snprintf(res->detail, sizeof(res->detail), "the record's ID or token is malformed");
 		return CABLES_OK;
 	}
 	copy = xstrdup(h->recipients);
@@ -328,7 +344,7 @@ claim(const struct held_env *env, const char *id, time_t now, int which, struct 
 		return st;
 	if (strcmp(h.state, "held") != 0)
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "message %s is not held (%s)", id, h.state);
-	else if (which != HELD_DUE_ACTIONS && h.action[0] != '\0')
+	else if (which != HELD_DUE_ACTIONS && which != HELD_ANY && h.action[0] != '\0')
 		st = cables_fail(err, CABLES_ERR_NOTFOUND, "message %s is already handed to cables-milter to %s", id,
 		    h.action);
 	else {
@@ -352,6 +368,51 @@ hand_over(const struct held_env *env, struct held_record *h, const char *action,
 	return keystore_held_update(env->ks, h, err);
 }
 
+#define CLEAR_WHY "held in the clear by a version before schema 5: cables-milter sends only what it sealed " \
+	"(cables-keyd could have written this row); as root, cables-keyctl held release or return sends it"
+
+/*
+ * The claimed record h is one in the clear (held before schema 5): the
+ * milter never acts on such a row, since keyd, which writes the store,
+ * could have made it.  Run as root (env->act_on_clear), cables-keyctl
+ * releases or returns it itself now (action), under this claim; otherwise
+ * it waits, saying why.
+ */
+static cables_status
+act_on_clear(const struct held_env *env, struct held_record *h, const char *action, time_t now,
+    struct held_result *res, struct cables_err *err)
+{
+	struct held_record full;
+	cables_status st;
+
+	if (!env->act_on_clear) {
+		res->outcome = HELD_WAITING;
+		snprintf(res->detail, sizeof(res->detail), "%s", CLEAR_WHY);
+		free(h->last_error);
+		h->last_error = xstrdup(CLEAR_WHY);
+		h->tries++;
+		h->next_try = (long long)now + held_backoff(h->tries);
+		return keystore_held_update(env->ks, h, err);
+	}
+	if ((st = keystore_held_get(env->ks, h->id, true, &full, err)) != CABLES_OK)
+		return st;
+	if (strcmp(action, "release") == 0)
+		st = release(env, &full, full.message, full.message_len, now, now + HELD_CLAIM_TIME, res, err);
+	else
+		st = do_return(env, &full, full.message, full.message_len, strcmp(action, "expire") == 0 ?
+		    "no encryption key was found within HoldTime" : "returned by the administrator",
+		    now + HELD_CLAIM_TIME, res, err);
+	if (st == CABLES_OK && res->outcome == HELD_FAILED) {
+		free(full.last_error);
+		full.last_error = xstrdup(res->detail);
+		full.tries++;
+		full.next_try = (long long)now + held_backoff(full.tries);
+		keystore_held_update(env->ks, &full, NULL);
+	}
+	held_record_release(&full);
+	return st;
+}
+
 static cables_status
 try_claimed(const struct held_env *env, const char *id, time_t now, int which, struct held_result *res,
     struct cables_err *err)
@@ -368,9 +429,14 @@ try_claimed(const struct held_env *env, const char *id, time_t now, int which, s
 	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
 		return st;
 	if ((long long)now >= h.held_at + env->hold_time) {
-		res->outcome = HELD_TO_RETURN;
-		snprintf(res->detail, sizeof(res->detail), "HoldTime passed: cables-milter returns it to %s", h.sender);
-		st = hand_over(env, &h, "expire", now, err);
+		if (!h.sealed)
+			st = act_on_clear(env, &h, "expire", now, res, err);
+		else {
+			res->outcome = HELD_TO_RETURN;
+			snprintf(res->detail, sizeof(res->detail), "HoldTime passed: cables-milter returns it to %s",
+			    h.sender);
+			st = hand_over(env, &h, "expire", now, err);
+		}
 		held_record_release(&h);
 		return st;
 	}
@@ -383,7 +449,9 @@ try_claimed(const struct held_env *env, const char *id, time_t now, int which, s
 	buf_init(&still);
 	buf_init(&shown);
 	missing = still_waiting(env, &h, &still, &shown);
-	if (missing == 0) {
+	if (missing == 0 && !h.sealed) {
+		st = act_on_clear(env, &h, "release", now, res, err);
+	} else if (missing == 0) {
 		res->outcome = HELD_TO_RELEASE;
 		snprintf(res->detail, sizeof(res->detail), "every key found: cables-milter resubmits it");
 		st = hand_over(env, &h, "release", now, err);
@@ -429,29 +497,20 @@ held_return(const struct held_env *env, const char *id, struct held_result *res,
 	cables_status st;
 
 	memset(res, 0, sizeof(*res));
-	if ((st = claim(env, id, now, HELD_ALL, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
+	/* With or without an action: a release the milter cannot make (MailCommand broken) may still be returned. */
+	if ((st = claim(env, id, now, HELD_ANY, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
 		return st;
 	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
 		return st;
-	res->outcome = HELD_TO_RETURN;
-	snprintf(res->detail, sizeof(res->detail), "cables-milter returns it to %s", h.sender);
-	st = hand_over(env, &h, "return", now, err);
+	if (!h.sealed)
+		st = act_on_clear(env, &h, "return", now, res, err);
+	else {
+		res->outcome = HELD_TO_RETURN;
+		snprintf(res->detail, sizeof(res->detail), "cables-milter returns it to %s", h.sender);
+		st = hand_over(env, &h, "return", now, err);
+	}
 	held_record_release(&h);
 	return st;
-}
-
-/* The claimed record h's message, opened: *plain (to wipe with seal_free_secret) or h's own bytes. */
-static cables_status
-open_message(const struct held_env *env, const struct held_record *h, uint8_t **plain, size_t *plain_len,
-    struct cables_err *err)
-{
-	*plain = NULL;
-	*plain_len = 0;
-	if (!h->sealed)
-		return CABLES_OK;	/* held before schema 5, in the clear */
-	if (env->open_key == NULL)
-		return cables_fail(err, CABLES_ERR_UNUSABLE, "held message %s is sealed for the milter", h->id);
-	return held_unseal(env->open_key, env->open_arg, h, plain, plain_len, err);
 }
 
 cables_status
@@ -469,33 +528,51 @@ held_act_due(const struct held_env *env, const char *id, time_t now, struct held
 	memset(res, 0, sizeof(*res));
 	if ((st = claim(env, id, now, HELD_DUE_ACTIONS, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
 		return st;
-	if ((st = keystore_held_get(env->ks, id, true, &h, err)) != CABLES_OK)
+	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
 		return st;
-	if (open_message(env, &h, &plain, &plain_len, &oerr) != CABLES_OK) {
+	/* What the store says it takes, before reading it: a row keyd made huge must not take the milter down. */
+	if (!h.sealed || env->open_key == NULL) {
 		res->outcome = HELD_FAILED;
-		snprintf(res->detail, sizeof(res->detail), "cannot open the held message: %s", oerr.msg);
-	} else if (strcmp(h.action, "release") == 0) {
-		st = release(env, &h, plain != NULL ? plain : h.message, plain != NULL ? plain_len : h.message_len, now,
-		    claimed_until, res, err);
-	} else if (strcmp(h.action, "expire") == 0 || strcmp(h.action, "return") == 0) {
-		strlcpy_c(why, h.action[0] == 'e' ? "no encryption key was found within HoldTime" :
-		    "returned by the administrator", sizeof(why));
-		st = do_return(env, &h, plain != NULL ? plain : h.message, plain != NULL ? plain_len : h.message_len,
-		    why, claimed_until, res, err);
-		if (st != CABLES_OK && res->outcome == HELD_FAILED)
-			st = CABLES_OK;	/* tried again later */
+		snprintf(res->detail, sizeof(res->detail), "%s", !h.sealed ? CLEAR_WHY : "not sealed for this process");
+	} else if (env->max_len != 0 && h.stored_len > env->max_len) {
+		res->outcome = HELD_FAILED;
+		snprintf(res->detail, sizeof(res->detail), "the stored message takes %zu bytes, more than a message "
+		    "this milter takes (MaxMessageSize): not read", h.stored_len);
 	} else {
-		res->outcome = HELD_FAILED;
-		snprintf(res->detail, sizeof(res->detail), "unknown action '%s'", h.action);
+		held_record_release(&h);
+		if ((st = keystore_held_get(env->ks, id, true, &h, err)) != CABLES_OK)
+			return st;
+		if (held_unseal(env->open_key, env->open_arg, &h, &plain, &plain_len, &oerr) != CABLES_OK) {
+			res->outcome = HELD_FAILED;
+			snprintf(res->detail, sizeof(res->detail), "cannot open the held message: %s", oerr.msg);
+		} else if (strcmp(h.action, "release") == 0) {
+			st = release(env, &h, plain, plain_len, now, claimed_until, res, err);
+		} else if (strcmp(h.action, "expire") == 0 || strcmp(h.action, "return") == 0) {
+			strlcpy_c(why, h.action[0] == 'e' ? "no encryption key was found within HoldTime" :
+			    "returned by the administrator", sizeof(why));
+			st = do_return(env, &h, plain, plain_len, why, claimed_until, res, err);
+			if (st != CABLES_OK && res->outcome == HELD_FAILED)
+				st = CABLES_OK;	/* tried again later */
+		} else {
+			res->outcome = HELD_FAILED;
+			snprintf(res->detail, sizeof(res->detail), "unknown action '%.16s'", h.action);
+		}
+		if (plain != NULL)
+			seal_free_secret(plain, plain_len);
 	}
-	if (plain != NULL)
-		seal_free_secret(plain, plain_len);
 	if (st == CABLES_OK && res->outcome == HELD_FAILED) {
-		/* The action stays: tried again after the backoff, under a new claim. */
+		/*
+		 * The action stays: tried again after the backoff, under a new
+		 * claim.  A release still not made when HoldTime has passed
+		 * becomes a return, as keyd would have made it: the sender was
+		 * told it comes back by then.
+		 */
 		free(h.last_error);
 		h.last_error = xstrdup(res->detail);
 		h.tries++;
 		h.next_try = (long long)now + held_backoff(h.tries);
+		if (strcmp(h.action, "release") == 0 && (long long)now >= h.held_at + env->hold_time)
+			strlcpy_c(h.action, "expire", sizeof(h.action));
 		st = keystore_held_update_claimed(env->ks, &h, claimed_until, err);
 		if (st == CABLES_ERR_NOTFOUND)
 			st = CABLES_OK;	/* a copy got through and was held again, or another process took it */

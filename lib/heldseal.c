@@ -92,6 +92,19 @@ held_seal(held_key_fn *key_fn, void *arg, const struct held_record *h, const uin
 	return CABLES_OK;
 }
 
+/* The key of h's sealed message (h->message read), from its salt. */
+static cables_status
+message_key(held_key_fn *key_fn, void *arg, const struct held_record *h, uint8_t key[HELD_KEY_LEN],
+    struct cables_err *err)
+{
+	if (h->message == NULL || h->message_len <= MAGIC_LEN + HELD_SALT_LEN ||
+	    memcmp(h->message, MAGIC, MAGIC_LEN) != 0)
+		return cables_fail(err, CABLES_ERR_CRYPTO, "held message %s: not a sealed message", h->id);
+	if (!id_ok(h->id))
+		return cables_fail(err, CABLES_ERR_ARG, "held message ID '%s' is malformed", h->id);
+	return key_fn(arg, h->id, h->message + MAGIC_LEN, key, err);
+}
+
 cables_status
 held_release_token(held_key_fn *key_fn, void *arg, const struct held_record *h, char out[KEYSTORE_HELD_TOKEN_LEN + 1],
     struct cables_err *err)
@@ -101,12 +114,7 @@ held_release_token(held_key_fn *key_fn, void *arg, const struct held_record *h, 
 	char *msg;
 	cables_status st;
 
-	if (h->message == NULL || h->message_len <= MAGIC_LEN + HELD_SALT_LEN ||
-	    memcmp(h->message, MAGIC, MAGIC_LEN) != 0)
-		return cables_fail(err, CABLES_ERR_CRYPTO, "held message %s: not a sealed message", h->id);
-	if (!id_ok(h->id))
-		return cables_fail(err, CABLES_ERR_ARG, "held message ID '%s' is malformed", h->id);
-	if ((st = key_fn(arg, h->id, h->message + MAGIC_LEN, key, err)) != CABLES_OK)
+	if ((st = message_key(key_fn, arg, h, key, err)) != CABLES_OK)
 		return st;
 	msg = xasprintf("cables release v1\n%s\n%s\n%s", h->id, h->sender != NULL ? h->sender : "",
 	    h->auth_login != NULL ? h->auth_login : "");
@@ -128,12 +136,7 @@ held_unseal(held_key_fn *key_fn, void *arg, const struct held_record *h, uint8_t
 
 	*plain = NULL;
 	*plain_len = 0;
-	if (h->message == NULL || h->message_len <= MAGIC_LEN + HELD_SALT_LEN ||
-	    memcmp(h->message, MAGIC, MAGIC_LEN) != 0)
-		return cables_fail(err, CABLES_ERR_CRYPTO, "held message %s: not a sealed message", h->id);
-	if (!id_ok(h->id))
-		return cables_fail(err, CABLES_ERR_ARG, "held message ID '%s' is malformed", h->id);
-	if ((st = key_fn(arg, h->id, h->message + MAGIC_LEN, key, err)) != CABLES_OK)
+	if ((st = message_key(key_fn, arg, h, key, err)) != CABLES_OK)
 		return st;
 	aad = aad_of(h);
 	st = seal_open(key, aad, h->message + MAGIC_LEN + HELD_SALT_LEN, h->message_len - MAGIC_LEN - HELD_SALT_LEN,

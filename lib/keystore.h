@@ -221,6 +221,7 @@ struct held_record {
 	char *waiting;		/* "ADDRESS<TAB>why" lines: recipients without a usable key */
 	uint8_t *message;	/* as received (header fields, empty line, body); NULL when not asked for */
 	size_t message_len;
+	size_t stored_len;	/* what the stored message takes, as the store counts it (asked for or not) */
 	int notify;		/* tell the sender (HoldNotice) */
 	char state[12];		/* "held" or "released" */
 	char action[8];		/* "" (cables-keyd looks for keys), or what the milter is asked: "release",
@@ -249,9 +250,11 @@ cables_status keystore_held_get(struct keystore *ks, const char *id, bool with_m
  * (cables-keyctl; a claim then takes one without an action, not checking
  * next_try); those due at now without an action (cables-keyd looks for
  * their keys); those due at now with one (the milter releases or returns
- * them).
+ * them); for a claim only, HELD_ANY: one with or without an action, due or
+ * not (cables-keyctl held return takes back a release the milter could not
+ * make).
  */
-enum held_which { HELD_ALL = 0, HELD_DUE = 1, HELD_DUE_ACTIONS = 2 };
+enum held_which { HELD_ALL = 0, HELD_DUE = 1, HELD_DUE_ACTIONS = 2, HELD_ANY = 3 };
 
 /* Rows in state "held" (which), without their messages. */
 cables_status keystore_held_list(struct keystore *ks, int which, time_t now, struct held_record **out, size_t *n,

@@ -142,7 +142,8 @@ static const char *const migrations[] = {
 	/* Schema 5 (doc/hold.md, "Who reads a held message"): keyd's ask of the milter, and sealed messages. */
 	"ALTER TABLE held ADD COLUMN action TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE held ADD COLUMN sealed BIGINT NOT NULL DEFAULT 0;"
-	"ALTER TABLE held ADD COLUMN auth_login TEXT NOT NULL DEFAULT '';",
+	"ALTER TABLE held ADD COLUMN auth_login TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE held RENAME COLUMN message TO content;",
 };
 
 /* Arbitrary: the advisory lock that serialises schema checks of the MTAs sharing the store. */
@@ -979,6 +980,9 @@ pg_data_version(struct keystore *base, long long *version, struct cables_err *er
 
 /* ---- held messages (schema 3; doc/hold.md) ---- */
 
+/* The columns, and what the stored message takes (the store's count, not a column anyone writes). */
+#define HELD_SELECT "SELECT " KEYSTORE_HELD_COLUMNS ", octet_length(content)::bigint"
+
 static void
 held_from_row(const PGresult *res, int row, struct held_record *h)
 {
@@ -1001,15 +1005,16 @@ held_from_row(const PGresult *res, int row, struct held_record *h)
 	strlcpy_c(h->action, (t = text_col(res, row, 13)) != NULL ? t : "", sizeof(h->action));
 	h->sealed = (int)int8_col(res, row, 14);
 	h->auth_login = xstrdup((t = text_col(res, row, 15)) != NULL ? t : "");
-	if (PQnfields(res) > 16)
-		h->message = blob_dup(res, row, 16, &h->message_len);
+	h->stored_len = (size_t)int8_col(res, row, 16);
+	if (PQnfields(res) > 17)
+		h->message = blob_dup(res, row, 17, &h->message_len);
 }
 
 static cables_status
 pg_held_add(struct keystore *base, const struct held_record *h, struct cables_err *err)
 {
 	static const char sql[] = "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, state, "
-	    "last_error, notify, held_at, next_try, tries, notified, message, action, sealed, auth_login) "
+	    "last_error, notify, held_at, next_try, tries, notified, content, action, sealed, auth_login) "
 	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 	char no[24], ha[24], nt[24], tr[24], nd[24], se[24];
 	const char *v[17] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
@@ -1030,8 +1035,8 @@ pg_held_get(struct keystore *base, const char *id, bool with_message, struct hel
     struct cables_err *err)
 {
 	struct pg_store *s = (struct pg_store *)base;
-	const char *sql = with_message ? "SELECT " KEYSTORE_HELD_COLUMNS ", message FROM held WHERE id = $1" :
-	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE id = $1";
+	const char *sql = with_message ? HELD_SELECT ", content FROM held WHERE id = $1" :
+	    HELD_SELECT " FROM held WHERE id = $1";
 	const char *v[1] = { id };
 	struct pg_link *l;
 	PGresult *res;
@@ -1055,9 +1060,9 @@ pg_held_list(struct keystore *base, int which, time_t now, struct held_record **
     struct cables_err *err)
 {
 	struct pg_store *s = (struct pg_store *)base;
-	const char *sql = which != HELD_ALL ? "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' "
+	const char *sql = which != HELD_ALL ? HELD_SELECT " FROM held WHERE state = 'held' "
 	    "AND next_try <= $1 AND ($2::integer = 2) = (action <> '') ORDER BY next_try LIMIT 1000" :
-	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' ORDER BY held_at";
+	    HELD_SELECT " FROM held WHERE state = 'held' ORDER BY held_at";
 	char nw[24], wh[24];
 	const char *v[2] = { num(nw, sizeof(nw), (long long)now), num(wh, sizeof(wh), which) };
 	struct pg_link *l;
@@ -1090,7 +1095,8 @@ pg_held_claim(struct keystore *base, const char *id, time_t now, int which, time
     struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET claimed_until = $2 WHERE id = $1 AND state = 'held' "
-	    "AND claimed_until <= $3 AND ($4::integer = 0 OR next_try <= $3) AND ($4::integer = 2) = (action <> '')";
+	    "AND claimed_until <= $3 AND ($4::integer IN (0, 3) OR next_try <= $3) "
+	    "AND ($4::integer = 3 OR ($4::integer = 2) = (action <> ''))";
 	char un[24], nw[24], wh[24];
 	const char *v[4] = { id, num(un, sizeof(un), (long long)until), num(nw, sizeof(nw), (long long)now),
 	    num(wh, sizeof(wh), which) };
@@ -1139,9 +1145,9 @@ pg_held_delete(struct keystore *base, const char *id, struct cables_err *err)
 static cables_status
 pg_held_usage(struct keystore *base, const char *sender, struct held_usage *out, struct cables_err *err)
 {
-	static const char sql[] = "SELECT COUNT(*), COALESCE(SUM(octet_length(message)), 0)::bigint, "
+	static const char sql[] = "SELECT COUNT(*), COALESCE(SUM(octet_length(content)), 0)::bigint, "
 	    "COUNT(*) FILTER (WHERE sender = $1), "
-	    "COALESCE(SUM(octet_length(message)) FILTER (WHERE sender = $1), 0)::bigint FROM held WHERE state = 'held'";
+	    "COALESCE(SUM(octet_length(content)) FILTER (WHERE sender = $1), 0)::bigint FROM held WHERE state = 'held'";
 	struct pg_store *s = (struct pg_store *)base;
 	const char *v[1] = { sender };
 	struct pg_link *l;

@@ -98,7 +98,9 @@ static const char *const migrations[] = {
 	 */
 	"ALTER TABLE held ADD COLUMN action TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE held ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE held ADD COLUMN auth_login TEXT NOT NULL DEFAULT '';",
+	"ALTER TABLE held ADD COLUMN auth_login TEXT NOT NULL DEFAULT '';"
+	/* Renamed so that a program of schema 4 still running on the store fails loudly, not sends a sealed blob. */
+	"ALTER TABLE held RENAME COLUMN message TO content;",
 };
 
 static cables_status
@@ -700,6 +702,9 @@ sqlite_data_version(struct keystore *base, long long *version, struct cables_err
 
 /* ---- held messages (schema 3; doc/hold.md) ---- */
 
+/* The columns, and what the stored message takes (the store's count, not a column anyone writes). */
+#define HELD_SELECT "SELECT " KEYSTORE_HELD_COLUMNS ", length(content)"
+
 static void
 held_from_row(sqlite3_stmt *stmt, struct held_record *h)
 {
@@ -720,8 +725,9 @@ held_from_row(sqlite3_stmt *stmt, struct held_record *h)
 	strlcpy_c(h->action, text_col(stmt, 13), sizeof(h->action));
 	h->sealed = sqlite3_column_int(stmt, 14);
 	h->auth_login = xstrdup(text_col(stmt, 15));
-	if (sqlite3_column_count(stmt) > 16)
-		h->message = blob_dup(stmt, 16, &h->message_len);
+	h->stored_len = (size_t)sqlite3_column_int64(stmt, 16);
+	if (sqlite3_column_count(stmt) > 17)
+		h->message = blob_dup(stmt, 17, &h->message_len);
 }
 
 /* Run one statement with bound text/integer parameters; changes in *changed when not NULL. */
@@ -759,7 +765,7 @@ static cables_status
 sqlite_held_add(struct keystore *base, const struct held_record *h, struct cables_err *err)
 {
 	static const char sql[] = "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, state, "
-	    "last_error, action, auth_login, notify, held_at, next_try, tries, notified, sealed, message) "
+	    "last_error, action, auth_login, notify, held_at, next_try, tries, notified, sealed, content) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 	const char *texts[] = { h->id, h->token, h->queue_id, h->sender, h->recipients, h->waiting, h->state,
 	    h->last_error, h->action, h->auth_login != NULL ? h->auth_login : "" };
@@ -777,8 +783,8 @@ sqlite_held_get(struct keystore *base, const char *id, bool with_message, struct
     struct cables_err *err)
 {
 	struct sqlite_store *ks = (struct sqlite_store *)base;
-	const char *sql = with_message ? "SELECT " KEYSTORE_HELD_COLUMNS ", message FROM held WHERE id = ?1" :
-	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE id = ?1";
+	const char *sql = with_message ? HELD_SELECT ", content FROM held WHERE id = ?1" :
+	    HELD_SELECT " FROM held WHERE id = ?1";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st = CABLES_OK;
 	int rc;
@@ -808,9 +814,9 @@ sqlite_held_list(struct keystore *base, int which, time_t now, struct held_recor
     struct cables_err *err)
 {
 	struct sqlite_store *ks = (struct sqlite_store *)base;
-	const char *sql = which != HELD_ALL ? "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' "
+	const char *sql = which != HELD_ALL ? HELD_SELECT " FROM held WHERE state = 'held' "
 	    "AND next_try <= ?1 AND (?2 = 2) = (action <> '') ORDER BY next_try LIMIT 1000" :
-	    "SELECT " KEYSTORE_HELD_COLUMNS " FROM held WHERE state = 'held' ORDER BY held_at";
+	    HELD_SELECT " FROM held WHERE state = 'held' ORDER BY held_at";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st = CABLES_OK;
 	size_t cap = 0;
@@ -848,7 +854,7 @@ sqlite_held_claim(struct keystore *base, const char *id, time_t now, int which, 
     struct cables_err *err)
 {
 	static const char sql[] = "UPDATE held SET claimed_until = ?2 WHERE id = ?1 AND state = 'held' "
-	    "AND claimed_until <= ?3 AND (?4 = 0 OR next_try <= ?3) AND (?4 = 2) = (action <> '')";
+	    "AND claimed_until <= ?3 AND (?4 IN (0, 3) OR next_try <= ?3) AND (?4 = 3 OR (?4 = 2) = (action <> ''))";
 	const char *texts[] = { id };
 	long long ints[] = { (long long)until, (long long)now, which };
 	int changed = 0;
@@ -896,8 +902,8 @@ sqlite_held_delete(struct keystore *base, const char *id, struct cables_err *err
 static cables_status
 sqlite_held_usage(struct keystore *base, const char *sender, struct held_usage *out, struct cables_err *err)
 {
-	static const char sql[] = "SELECT COUNT(*), COALESCE(SUM(length(message)), 0), "
-	    "COALESCE(SUM(sender = ?1), 0), COALESCE(SUM(CASE WHEN sender = ?1 THEN length(message) ELSE 0 END), 0) "
+	static const char sql[] = "SELECT COUNT(*), COALESCE(SUM(length(content)), 0), "
+	    "COALESCE(SUM(sender = ?1), 0), COALESCE(SUM(CASE WHEN sender = ?1 THEN length(content) ELSE 0 END), 0) "
 	    "FROM held WHERE state = 'held'";
 	struct sqlite_store *ks = (struct sqlite_store *)base;
 	sqlite3_stmt *stmt = NULL;

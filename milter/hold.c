@@ -62,10 +62,9 @@ hold_message_key(void *arg, const char *id, const uint8_t *salt, uint8_t *key, s
 
 /*
  * The record a resubmitted copy's X-Cables-Release field names, when its
- * token is the record's: for a sealed record, the one only the milter can
- * make from the message's key (held_release_token), so that keyd, which
- * reads and writes the row, cannot pass a message of its own off as a
- * release; for an older record, the stored one.
+ * token is the record's: the one only the milter can make from the sealed
+ * message's key (held_release_token), so that keyd, which reads and writes
+ * the row, cannot pass a message of its own off as a release.
  */
 static bool
 release_record(const struct message *m, const struct milter_env *env, struct held_record *h)
@@ -83,9 +82,9 @@ release_record(const struct message *m, const struct milter_env *env, struct hel
 		return false;
 	if (keystore_held_get(env->ks, id, true, h, NULL) != CABLES_OK)
 		return false;
-	strlcpy_c(want, h->token, sizeof(want));
-	ok = strcmp(h->sender, m->sender) == 0 && (!h->sealed || held_release_token(hold_message_key,
-	    &(struct hold_keysrc){ env->keyholder, env->seal_key }, h, want, NULL) == CABLES_OK) &&
+	/* A row in the clear (held before schema 5) is what keyd could have written: never a release. */
+	ok = h->sealed && strcmp(h->sender, m->sender) == 0 && held_release_token(hold_message_key,
+	    &(struct hold_keysrc){ env->keyholder, env->seal_key }, h, want, NULL) == CABLES_OK &&
 	    CRYPTO_memcmp(want, token, KEYSTORE_HELD_TOKEN_LEN) == 0;
 	OPENSSL_cleanse(want, sizeof(want));
 	if (!ok) {

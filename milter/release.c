@@ -31,8 +31,9 @@ act_once(void)
 {
 	void *ref;
 	const struct config *cfg = milter_config_get(&ref);
+	/* A message the milter takes is at most MaxMessageSize; the seal adds a few dozen bytes. */
 	struct held_env env = { rel.ks, cfg->mail_command, rel.hostname, (long long)(cfg->hold_time_ms / 1000), NULL,
-	    NULL, hold_message_key, &rel.keys };
+	    NULL, hold_message_key, &rel.keys, cfg->max_message_size != 0 ? cfg->max_message_size + 4096 : 0, false };
 	struct held_record *due = NULL;
 	struct held_result res;
 	struct cables_err err;
@@ -48,7 +49,8 @@ act_once(void)
 	for (size_t i = 0; i < n && !rel.stopping; i++) {
 		const struct held_record *h = &due[i];
 
-		st = held_act_due(&env, h->id, now, &res, &err);
+		/* The time of this act: after slow ones, claims and backoffs must not be written from the pass's start. */
+		st = held_act_due(&env, h->id, time(NULL), &res, &err);
 		if (st == CABLES_ERR_NOTFOUND || (st == CABLES_OK && res.outcome == HELD_TAKEN))
 			continue;	/* another milter took it, or it was held again meanwhile */
 		if (st != CABLES_OK)

@@ -13,8 +13,8 @@ pg_start "$T/pg" "$PGPORT" || { echo "Bail out! PostgreSQL does not start"; exit
 ok "a private PostgreSQL 15 runs on 127.0.0.1:$PGPORT"
 
 if CABLES_TEST_PG_URL=$PG_URL CMOCKA_MESSAGE_OUTPUT=STDOUT "$BUILD/tests/unit/test_keystore" > "$T/unit.log" 2>&1 &&
-    grep -q '^\[  PASSED  \] 23 test(s)' "$T/unit.log"; then
-	ok "test_keystore passes against PostgreSQL (23 tests)"
+    grep -q '^\[  PASSED  \] 25 test(s)' "$T/unit.log"; then
+	ok "test_keystore passes against PostgreSQL (25 tests)"
 else
 	not_ok "test_keystore passes against PostgreSQL" "$(grep -v '^\[ *\(OK\|RUN\)' "$T/unit.log" | head -n 30)"
 fi
@@ -37,9 +37,10 @@ d = sqlite3.connect(sys.argv[1])
 fpr = d.execute("SELECT fingerprint FROM keys WHERE address = 'bob@b.test'").fetchone()[0]
 d.execute("INSERT INTO pins (address, format, fingerprint, source, first_seen, last_seen, changes)"
           " VALUES ('bob@b.test', 'smime', ?, 'dns-dnssec', 1700000000, 1700000100, 2)", (fpr,))
-d.execute("INSERT INTO held (id, token, queue_id, sender, recipients, waiting, message, notify, state, held_at,"
-          " next_try) VALUES ('00000000000000c3', '0123456789abcdef0123456789abcdef', '4QxY', 'alice@a.test',"
-          " 'carol@c.test', 'carol@c.test\tno key', ?, 1, 'held', 1700000000, 1700000005)",
+d.execute("INSERT INTO held (id, token, queue_id, sender, recipients, waiting, content, notify, state, held_at,"
+          " next_try, sealed, auth_login) VALUES ('00000000000000c3', '0123456789abcdef0123456789abcdef', '4QxY',"
+          " 'alice@a.test', 'carol@c.test', 'carol@c.test\tno key', ?, 1, 'held', 1700000000, 1700000005, 1,"
+          " 'alice')",
           (b"Subject: held\r\n\r\n\x00\xffbody",))
 d.execute("INSERT INTO encrypting_domains (domain, source, first_seen, last_seen, told)"
           " VALUES ('r.test', 'peer', 1700000000, 1700000300, 1700000400)")
@@ -71,8 +72,8 @@ check "migrate: the sealed private keys came along sealed" \
 check "... and open with the same KeyStoreKey (export --private)" \
 	sh -c "'$KEYCTL' -c '$CONF' -o export alice@a.test --private | grep -q 'PRIVATE KEY'"
 check "migrate: the held message came along, its message byte for byte" \
-	test "$(pg_sql "SELECT encode(message, 'hex') || ' ' || waiting FROM held")" = \
-	"$(printf 'Subject: held\r\n\r\n\000\377body' | od -An -tx1 | tr -d ' \n') $(printf 'carol@c.test\tno key')"
+	test "$(pg_sql "SELECT encode(content, 'hex') || ' ' || waiting || ' ' || sealed || ' ' || auth_login FROM held")" = \
+	"$(printf 'Subject: held\r\n\r\n\000\377body' | od -An -tx1 | tr -d ' \n') $(printf 'carol@c.test\tno key') 1 alice"
 check "... and is counted" grep -q "^copied 1 held message (0 were there already)" "$T/m1.out"
 check "migrate: the encrypting domain came along with its times" \
 	test "$(pg_sql "SELECT domain || ' ' || source || ' ' || first_seen || ' ' || last_seen || ' ' || told FROM encrypting_domains")" = \

@@ -398,8 +398,6 @@ struct mailer {
 	char *command;
 	bool key;		/* what has_key answers */
 	unsigned int asked;
-	struct keystore *rehold;	/* when set: the milter's re-hold of rehold_id lands during the release */
-	const char *rehold_id;
 	struct hold_keysrc keys;	/* the held messages' keys, from the fixture's store key */
 };
 
@@ -430,15 +428,26 @@ fake_has_key(void *arg, const char *addr, char *why, size_t why_len)
 	return ml->key;
 }
 
-/* The milter's key for a held message; the re-hold, when asked for, lands here: claimed, before the resubmission. */
+/* The milter's key for a held message, from the fixture's store key. */
 static cables_status
 open_key(void *arg, const char *id, const uint8_t *salt, uint8_t *key, struct cables_err *err)
 {
 	struct mailer *ml = arg;
 
-	if (ml->rehold != NULL)
-		milter_rehold(ml->rehold, ml->rehold_id);
 	return hold_message_key(&ml->keys, id, salt, key, err);
+}
+
+/* The next MailCommand (the resubmission) finds the milter has held id's copy again meanwhile, as it would. */
+static void
+rehold_during_mail_command(struct milter_fixture *fx, const char *id)
+{
+	char *path = xasprintf("%s/rehold", fx->dir);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f, "%s\n", id);
+	fclose(f);
+	free(path);
 }
 
 static struct mailer *
@@ -449,13 +458,22 @@ mailer_new(struct milter_fixture *fx)
 	FILE *f = fopen(script, "w");
 
 	assert_non_null(f);
+	/* With a file "rehold" naming a record: the milter's re-hold of it lands while MailCommand runs. */
 	fprintf(f, "#!/bin/sh\nd=%s\nn=$(ls $d/in.* 2>/dev/null | wc -l)\nprintf '%%s\\n' \"$@\" > $d/args.$n\n"
-	    "cat > $d/in.$n\n[ -e $d/fail ] && exit 75\nexit 0\n", fx->dir);
+	    "cat > $d/in.$n\n[ -e $d/fail ] && exit 75\n"
+	    "[ -e $d/rehold ] && python3 $d/rehold.py $d/keys.db $(cat $d/rehold) && rm -f $d/rehold\nexit 0\n", fx->dir);
 	fclose(f);
 	chmod(script, 0755);
+	ml->command = xasprintf("%s -X x", script);
+	free(script);
+	script = xasprintf("%s/rehold.py", fx->dir);
+	assert_non_null(f = fopen(script, "w"));
+	fputs("import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1])\n"
+	    "db.execute(\"UPDATE held SET state = 'held', action = '', queue_id = 'QID2', next_try = next_try + 3600, "
+	    "claimed_until = 0 WHERE id = ?\", (sys.argv[2],))\ndb.commit()\n", f);
+	fclose(f);
 	ml->dir = fx->dir;
 	ml->keys.seal_key = fx->seal_key;
-	ml->command = xasprintf("%s -X x", script);
 	free(script);
 	return ml;
 }
@@ -476,7 +494,7 @@ test_held_release_return_and_notices(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0, false };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -529,9 +547,8 @@ test_held_release_return_and_notices(void **state)
 	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
 	assert_string_equal(h.action, "release");
 	held_record_release(&h);
-	/* Handed over, it is no longer keyd's: neither looked at again nor returned by it. */
+	/* Handed over, it is no longer keyd's to look at. */
 	assert_int_equal(held_try(&env, id, NOW + 20, &res, &err), CABLES_ERR_NOTFOUND);
-	assert_int_equal(held_return(&env, id, &res, &err), CABLES_ERR_NOTFOUND);
 	/* The milter's MailCommand fails: still held, the action kept, tried again later, nothing lost. */
 	touch(fx->dir, "fail");
 	assert_int_equal(held_act_due(&env, id, NOW + 20, &res, &err), CABLES_OK);
@@ -581,7 +598,7 @@ test_hold_time_returns_a_dsn_naming_the_recipient(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\nHoldNotice no\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0, false };
 	struct held_record *list;
 	struct held_result res;
 	struct outcome out;
@@ -632,7 +649,7 @@ test_a_claimed_record_is_left_to_its_claimant(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0, false };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -753,7 +770,7 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0, false };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -767,11 +784,10 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	strlcpy_c(id, list[0].id, sizeof(id));
 	held_list_release(list, 1);
 	ml->key = true;
-	ml->rehold = fx->ks;
-	ml->rehold_id = id;
 	/* in.0 the held notice, in.1 the resubmission; the re-hold lands before the milter writes "released". */
 	assert_int_equal(held_try(&env, id, NOW, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_TO_RELEASE);
+	rehold_during_mail_command(fx, id);
 	assert_int_equal(held_act_due(&env, id, NOW, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_RELEASED);
 	assert_non_null(strstr(res.detail, "held again"));
@@ -781,7 +797,6 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	held_record_release(&h);
 	assert_null(mailed(ml, "in", 2));	/* no "sent" notice */
 	/* Released for good: told once; held again after that and released again: not told twice. */
-	ml->rehold = NULL;
 	assert_int_equal(held_try(&env, id, NOW + 1, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_TO_RELEASE);
 	assert_int_equal(held_act_due(&env, id, NOW + 1, &res, NULL), CABLES_OK);
@@ -801,6 +816,156 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
 	assert_string_equal(h.state, "released");
 	assert_true(h.tries >= 2);	/* every release counts */
+	held_record_release(&h);
+	free(ml->command);
+	free(ml);
+	milter_fixture_free(fx);
+}
+
+/* A row as cables-keyd could write it straight into the store: in the clear, with whatever it likes. */
+static void
+keyd_row(struct milter_fixture *fx, const char *id, const char *token, const char *action, const char *login)
+{
+	static const char text[] = "From: ceo@a.test\r\nSubject: pay\r\n\r\nPay mallory.\r\n";
+	struct held_record h;
+
+	memset(&h, 0, sizeof(h));
+	strlcpy_c(h.id, id, sizeof(h.id));
+	strlcpy_c(h.token, token, sizeof(h.token));
+	strlcpy_c(h.queue_id, "QK", sizeof(h.queue_id));
+	h.sender = xstrdup("ceo@a.test");
+	h.recipients = xstrdup("bank@c.test\n");
+	h.waiting = xstrdup("bank@c.test\tno key\n");
+	h.message = (uint8_t *)xstrdup(text);
+	h.message_len = sizeof(text) - 1;
+	h.auth_login = xstrdup(login);
+	strlcpy_c(h.state, "held", sizeof(h.state));
+	strlcpy_c(h.action, action, sizeof(h.action));
+	h.held_at = NOW;
+	h.next_try = NOW;
+	assert_int_equal(keystore_held_add(fx->ks, &h, NULL), CABLES_OK);
+	held_record_release(&h);
+}
+
+/*
+ * What keyd (which writes the store) could put there is not trusted: the
+ * milter acts on no row in the clear, keyd hands none over, and only root
+ * (cables-keyctl) sends one, unsigned, its token checked before it goes
+ * into a header field; a resubmitted copy of such a row is no release.
+ */
+static void
+test_rows_keyd_could_have_written_are_not_trusted(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct mailer *ml = mailer_new(fx);
+	struct held_env milter = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, open_key, ml, 0, false };
+	struct held_env keyd = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, NULL, NULL, 0, false };
+	struct held_env root = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, NULL, NULL, 0, true };
+	struct held_record h;
+	struct held_result res;
+	struct message *m;
+	char *release;
+
+	(void)state;
+	ml->key = true;
+	/* An unsealed row keyd marked for release: the milter does not send it. */
+	keyd_row(fx, "00000000000000f1", "0123456789abcdef0123456789abcdef", "release", "ceo@a.test");
+	assert_int_equal(held_act_due(&milter, "00000000000000f1", NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_FAILED);
+	assert_non_null(strstr(res.detail, "held in the clear"));
+	assert_null(mailed(ml, "in", 0));
+	/* Nor does keyd hand one over; it says why. */
+	keyd_row(fx, "00000000000000f2", "0123456789abcdef0123456789abcdef", "", "ceo@a.test");
+	assert_int_equal(held_try(&keyd, "00000000000000f2", NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_WAITING);
+	assert_non_null(strstr(res.detail, "as root, cables-keyctl held release or return sends it"));
+	assert_int_equal(keystore_held_get(fx->ks, "00000000000000f2", false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.action, "");
+	held_record_release(&h);
+	assert_null(mailed(ml, "in", 0));
+	/* Root sends it (an admin's decision), with its stored token... */
+	assert_int_equal(held_try(&root, "00000000000000f2", NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	assert_non_null(mailed(ml, "in", 0));
+	/* ... whose copy is no release: not signed with the row's login, held under a record of its own. */
+	release = xasprintf(" %s %s", "00000000000000f2", "0123456789abcdef0123456789abcdef");
+	m = new_message(fx, "ceo@a.test", "<bank@c.test>", release);
+	hold_release_check(m, &fx->env);
+	assert_false(m->release_valid);
+	assert_null(m->auth_login);
+	message_free(m);
+	free(release);
+	/* A token that would write a header field of keyd's into the copy: refused, nothing sent. */
+	keyd_row(fx, "00000000000000f3", "x\r\nReply-To: mallory@evil.t", "", "");
+	assert_int_equal(held_try(&root, "00000000000000f3", NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_FAILED);
+	assert_non_null(strstr(res.detail, "malformed"));
+	assert_null(mailed(ml, "in", 1));
+	free(ml->command);
+	free(ml);
+	milter_fixture_free(fx);
+}
+
+/*
+ * A release the milter cannot make: one it cannot read (no key, or larger
+ * than any message it takes) fails and is kept; past HoldTime it becomes a
+ * return; the administrator may return it before that.
+ */
+static void
+test_a_release_the_milter_cannot_make_is_kept_then_returned(void **state)
+{
+	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\nHoldNotice no\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	struct mailer *ml = mailer_new(fx);
+	struct held_env keyd = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, NULL, NULL, 0, false };
+	struct held_env nokey = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, NULL, NULL, 0, false };
+	struct held_env small = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, open_key, ml, 16, false };
+	struct held_record *list, h;
+	struct held_result res;
+	struct outcome out;
+	char id[KEYSTORE_HELD_ID_LEN + 1];
+
+	(void)state;
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	message_free(m);
+	assert_int_equal(held_rows(fx, &list), 1);
+	strlcpy_c(id, list[0].id, sizeof(id));
+	held_list_release(list, 1);
+	ml->key = true;
+	assert_int_equal(held_try(&keyd, id, NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TO_RELEASE);
+	/* A process without the key cannot open it: kept, with the action, for a later try. */
+	assert_int_equal(held_act_due(&nokey, id, NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_FAILED);
+	/* Larger than a message the milter takes (keyd could make a row huge): not even read. */
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_true(h.stored_len > 16);
+	assert_string_equal(h.action, "release");
+	h.next_try = NOW;
+	assert_int_equal(keystore_held_update(fx->ks, &h, NULL), CABLES_OK);
+	held_record_release(&h);
+	assert_int_equal(held_act_due(&small, id, NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_FAILED);
+	assert_non_null(strstr(res.detail, "not read"));
+	assert_null(mailed(ml, "in", 0));
+	/* Still failing when HoldTime has passed: it becomes a return, as the sender was told. */
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	h.next_try = NOW + 3600;
+	assert_int_equal(keystore_held_update(fx->ks, &h, NULL), CABLES_OK);
+	held_record_release(&h);
+	assert_int_equal(held_act_due(&small, id, NOW + 3600, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_FAILED);
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.action, "expire");
+	/* And the administrator may take back any handed-over record to return it now. */
+	strlcpy_c(h.action, "release", sizeof(h.action));
+	assert_int_equal(keystore_held_update(fx->ks, &h, NULL), CABLES_OK);
+	held_record_release(&h);
+	assert_int_equal(held_return(&keyd, id, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TO_RETURN);
+	assert_int_equal(keystore_held_get(fx->ks, id, false, &h, NULL), CABLES_OK);
+	assert_string_equal(h.action, "return");
 	held_record_release(&h);
 	free(ml->command);
 	free(ml);
@@ -857,6 +1022,8 @@ main(void)
 		cmocka_unit_test(test_only_a_key_the_milter_would_use_counts),
 		cmocka_unit_test(test_a_found_key_of_another_format_is_no_key),
 		cmocka_unit_test(test_a_copy_held_again_during_its_release_stays_held),
+		cmocka_unit_test(test_rows_keyd_could_have_written_are_not_trusted),
+		cmocka_unit_test(test_a_release_the_milter_cannot_make_is_kept_then_returned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

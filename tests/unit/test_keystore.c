@@ -1377,6 +1377,54 @@ test_encrypting_domains_and_alerts(void **state)
 }
 
 /*
+ * A store of schema 4 with a message held in the clear is migrated on
+ * open: the row is kept (its message byte for byte, under the column's new
+ * name), marked not sealed, without an action or a login; both backends.
+ */
+static void
+test_store_of_schema_4_keeps_held_rows(void **state)
+{
+	struct fixture *fx = *state;
+	struct keystore *ks = open_store(fx->path, true);
+	struct held_record h;
+
+	keystore_close(ks);
+	if (fx->dir != NULL)
+		exec_sql(fx->path, "DROP TABLE held; CREATE TABLE held (id TEXT PRIMARY KEY, token TEXT NOT NULL, "
+		    "queue_id TEXT NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL, waiting TEXT NOT NULL, "
+		    "message BLOB NOT NULL, notify INTEGER NOT NULL, state TEXT NOT NULL CHECK (state IN ('held', "
+		    "'released')), held_at INTEGER NOT NULL, next_try INTEGER NOT NULL, tries INTEGER NOT NULL DEFAULT 0, "
+		    "notified INTEGER NOT NULL DEFAULT 0, last_error TEXT, claimed_until INTEGER NOT NULL DEFAULT 0);"
+		    "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, message, notify, state, held_at, "
+		    "next_try) VALUES ('00000000000000e1', '0123456789abcdef0123456789abcdef', 'Q4', 'alice@a.test', "
+		    "'carol@c.test\n', 'carol@c.test\tno key\n', X'4869000d0a', 1, 'held', 1, 2);"
+		    "PRAGMA user_version = 4");
+	else
+		free(pg_exec("DROP TABLE held; CREATE TABLE held (id TEXT PRIMARY KEY, token TEXT NOT NULL, "
+		    "queue_id TEXT NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL, waiting TEXT NOT NULL, "
+		    "message BYTEA NOT NULL, notify BIGINT NOT NULL, state TEXT NOT NULL CHECK (state IN ('held', "
+		    "'released')), held_at BIGINT NOT NULL, next_try BIGINT NOT NULL, tries BIGINT NOT NULL DEFAULT 0, "
+		    "notified BIGINT NOT NULL DEFAULT 0, last_error TEXT, claimed_until BIGINT NOT NULL DEFAULT 0);"
+		    "INSERT INTO held (id, token, queue_id, sender, recipients, waiting, message, notify, state, held_at, "
+		    "next_try) VALUES ('00000000000000e1', '0123456789abcdef0123456789abcdef', 'Q4', 'alice@a.test', "
+		    "'carol@c.test\n', 'carol@c.test\tno key\n', decode('4869000d0a', 'hex'), 1, 'held', 1, 2);"
+		    "UPDATE cables_schema SET version = 4"));
+	assert_int_equal(schema_version(fx), 4);
+	ks = open_store(fx->path, true);
+	assert_int_equal(schema_version(fx), KEYSTORE_SCHEMA_VERSION);
+	assert_int_equal(keystore_held_get(ks, "00000000000000e1", true, &h, NULL), CABLES_OK);
+	assert_int_equal(h.sealed, 0);
+	assert_string_equal(h.action, "");
+	assert_string_equal(h.auth_login, "");
+	assert_int_equal(h.message_len, 5);
+	assert_int_equal(h.stored_len, 5);
+	assert_memory_equal(h.message, "Hi\0\r\n", 5);
+	assert_string_equal(h.queue_id, "Q4");
+	held_record_release(&h);
+	keystore_close(ks);
+}
+
+/*
  * A store of schema 2 (keys and pins: what a release before the held and
  * downgrade tables made) is migrated on open, its keys kept, and the new
  * tables work; both backends.
@@ -1446,6 +1494,7 @@ main(void)
 		FX(test_held_round_trip_list_update_prune),
 		FX(test_held_claim_rules),
 		FX(test_held_actions_split_keyd_and_milter),
+		FX(test_store_of_schema_4_keeps_held_rows),
 		FX(test_held_usage_counts_held_rows),
 		FX(test_held_claim_is_won_once_among_stores),
 		FX(test_encrypting_domains_and_alerts),
@@ -1469,6 +1518,7 @@ main(void)
 		PG(test_held_round_trip_list_update_prune),
 		PG(test_held_claim_rules),
 		PG(test_held_actions_split_keyd_and_milter),
+		PG(test_store_of_schema_4_keeps_held_rows),
 		PG(test_held_usage_counts_held_rows),
 		PG(test_held_claim_is_won_once_among_stores),
 		PG(test_encrypting_domains_and_alerts),
