@@ -110,7 +110,7 @@ look_once(void)
 {
 	struct keyd_conf *c = keyd_conf_get(holds.k);
 	struct pass p = { { holds.ks, c->cfg->mail_command, holds.hostname, (long long)(c->cfg->hold_time_ms / 1000),
-	    has_key, holds.k, NULL, NULL, 0, false }, NULL, 0, 0, time(NULL) };
+	    has_key, holds.k, NULL, NULL, 0 }, NULL, 0, 0, time(NULL) };
 	pthread_t workers[HOLDS_WORKERS];
 	size_t started = 0, all = 0;
 	struct held_record *list;

@@ -2,11 +2,11 @@
  * holds - cables-keyd's part of On-KeyNotFound hold (doc/hold.md): a
  * thread that looks at the held messages that are due (keystore.h), each
  * through held_try() (held.h) with keyd's own lookups as the key check, so
- * a key that appears in DNS or at a peer releases the message within the
- * backoff; it returns those whose HoldTime passed and sends the notices.
- * keyd runs without privileges: releasing is a resubmission through
- * MailCommand (sendmail(1), which any local user may run), never a change
- * to the MTA's queue.
+ * a key that appears in DNS or at a peer has the message released within
+ * the backoff: keyd hands the record to the milter (action "release", or
+ * "expire" when HoldTime passed), whose release thread (milter/release.h)
+ * opens the sealed message and resubmits or returns it.  keyd reads the
+ * envelope only, never the message, and sends the held notice.
  *
  * holds_start() takes the key store handle and the lookups (lookup.h),
  * which must outlive holds_stop().  The counters are for request=stats

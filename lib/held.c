@@ -271,7 +271,7 @@ release(const struct held_env *env, struct held_record *h, const uint8_t *messag
 	 */
 	strlcpy_c(token, h->token, sizeof(token));
 	if (h->sealed && (env->open_key == NULL ||
-	    held_release_token(env->open_key, env->open_arg, h, token, &terr) != CABLES_OK)) {
+	    held_release_token(env->open_key, env->open_arg, h, (long long)now, token, &terr) != CABLES_OK)) {
 		res->outcome = HELD_FAILED;
 		snprintf(res->detail, sizeof(res->detail), "no release token: %s", env->open_key == NULL ?
 		    "not the milter" : terr.msg);
@@ -284,7 +284,7 @@ release(const struct held_env *env, struct held_record *h, const uint8_t *messag
 	}
 	copy = xstrdup(h->recipients);
 	rcpts = split_lines(copy, &n);
-	first = xasprintf("X-Cables-Release: %s %s", h->id, token);
+	first = xasprintf("X-Cables-Release: %s %lld %s", h->id, (long long)now, token);
 	st = notice_resubmit(env->mail_command, h->sender, (const char *const *)rcpts, n, first, message,
 	    message_len, err);
 	free(first);
@@ -368,49 +368,25 @@ hand_over(const struct held_env *env, struct held_record *h, const char *action,
 	return keystore_held_update(env->ks, h, err);
 }
 
-#define CLEAR_WHY "held in the clear by a version before schema 5: cables-milter sends only what it sealed " \
-	"(cables-keyd could have written this row); as root, cables-keyctl held release or return sends it"
+#define CLEAR_WHY "in the clear (held before schema 5, or written by cables-keyd): never sent, since cables-keyd " \
+	"could have written it; see it with cables-keyctl held show, remove it with cables-keyctl held delete"
 
 /*
- * The claimed record h is one in the clear (held before schema 5): the
- * milter never acts on such a row, since keyd, which writes the store,
- * could have made it.  Run as root (env->act_on_clear), cables-keyctl
- * releases or returns it itself now (action), under this claim; otherwise
- * it waits, saying why.
+ * The claimed record h is in the clear: nothing sends such a row (a row
+ * keyd wrote looks the same as one held before schema 5); it waits, the
+ * reason in its last error, until an administrator deletes it.
  */
 static cables_status
-act_on_clear(const struct held_env *env, struct held_record *h, const char *action, time_t now,
-    struct held_result *res, struct cables_err *err)
+clear_row(const struct held_env *env, struct held_record *h, time_t now, struct held_result *res,
+    struct cables_err *err)
 {
-	struct held_record full;
-	cables_status st;
-
-	if (!env->act_on_clear) {
-		res->outcome = HELD_WAITING;
-		snprintf(res->detail, sizeof(res->detail), "%s", CLEAR_WHY);
-		free(h->last_error);
-		h->last_error = xstrdup(CLEAR_WHY);
-		h->tries++;
-		h->next_try = (long long)now + held_backoff(h->tries);
-		return keystore_held_update(env->ks, h, err);
-	}
-	if ((st = keystore_held_get(env->ks, h->id, true, &full, err)) != CABLES_OK)
-		return st;
-	if (strcmp(action, "release") == 0)
-		st = release(env, &full, full.message, full.message_len, now, now + HELD_CLAIM_TIME, res, err);
-	else
-		st = do_return(env, &full, full.message, full.message_len, strcmp(action, "expire") == 0 ?
-		    "no encryption key was found within HoldTime" : "returned by the administrator",
-		    now + HELD_CLAIM_TIME, res, err);
-	if (st == CABLES_OK && res->outcome == HELD_FAILED) {
-		free(full.last_error);
-		full.last_error = xstrdup(res->detail);
-		full.tries++;
-		full.next_try = (long long)now + held_backoff(full.tries);
-		keystore_held_update(env->ks, &full, NULL);
-	}
-	held_record_release(&full);
-	return st;
+	res->outcome = HELD_WAITING;
+	snprintf(res->detail, sizeof(res->detail), "%s", CLEAR_WHY);
+	free(h->last_error);
+	h->last_error = xstrdup(CLEAR_WHY);
+	h->tries++;
+	h->next_try = (long long)now + held_backoff(h->tries);
+	return keystore_held_update(env->ks, h, err);
 }
 
 static cables_status
@@ -430,7 +406,7 @@ try_claimed(const struct held_env *env, const char *id, time_t now, int which, s
 		return st;
 	if ((long long)now >= h.held_at + env->hold_time) {
 		if (!h.sealed)
-			st = act_on_clear(env, &h, "expire", now, res, err);
+			st = clear_row(env, &h, now, res, err);
 		else {
 			res->outcome = HELD_TO_RETURN;
 			snprintf(res->detail, sizeof(res->detail), "HoldTime passed: cables-milter returns it to %s",
@@ -450,7 +426,7 @@ try_claimed(const struct held_env *env, const char *id, time_t now, int which, s
 	buf_init(&shown);
 	missing = still_waiting(env, &h, &still, &shown);
 	if (missing == 0 && !h.sealed) {
-		st = act_on_clear(env, &h, "release", now, res, err);
+		st = clear_row(env, &h, now, res, err);
 	} else if (missing == 0) {
 		res->outcome = HELD_TO_RELEASE;
 		snprintf(res->detail, sizeof(res->detail), "every key found: cables-milter resubmits it");
@@ -503,7 +479,7 @@ held_return(const struct held_env *env, const char *id, struct held_result *res,
 	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
 		return st;
 	if (!h.sealed)
-		st = act_on_clear(env, &h, "return", now, res, err);
+		st = cables_fail(err, CABLES_ERR_UNUSABLE, "message %s is %s", id, CLEAR_WHY);
 	else {
 		res->outcome = HELD_TO_RETURN;
 		snprintf(res->detail, sizeof(res->detail), "cables-milter returns it to %s", h.sender);
@@ -528,20 +504,17 @@ held_act_due(const struct held_env *env, const char *id, time_t now, struct held
 	memset(res, 0, sizeof(*res));
 	if ((st = claim(env, id, now, HELD_DUE_ACTIONS, res, err)) != CABLES_OK || res->outcome == HELD_TAKEN)
 		return st;
-	if ((st = keystore_held_get(env->ks, id, false, &h, err)) != CABLES_OK)
+	/* Read only when the store says it takes no more than max_len: a row keyd made huge must not take the milter down. */
+	if ((st = keystore_held_get_bounded(env->ks, id, env->max_len, &h, err)) != CABLES_OK)
 		return st;
-	/* What the store says it takes, before reading it: a row keyd made huge must not take the milter down. */
 	if (!h.sealed || env->open_key == NULL) {
 		res->outcome = HELD_FAILED;
 		snprintf(res->detail, sizeof(res->detail), "%s", !h.sealed ? CLEAR_WHY : "not sealed for this process");
-	} else if (env->max_len != 0 && h.stored_len > env->max_len) {
+	} else if (h.message == NULL) {
 		res->outcome = HELD_FAILED;
 		snprintf(res->detail, sizeof(res->detail), "the stored message takes %zu bytes, more than a message "
 		    "this milter takes (MaxMessageSize): not read", h.stored_len);
 	} else {
-		held_record_release(&h);
-		if ((st = keystore_held_get(env->ks, id, true, &h, err)) != CABLES_OK)
-			return st;
 		if (held_unseal(env->open_key, env->open_arg, &h, &plain, &plain_len, &oerr) != CABLES_OK) {
 			res->outcome = HELD_FAILED;
 			snprintf(res->detail, sizeof(res->detail), "cannot open the held message: %s", oerr.msg);

@@ -69,7 +69,6 @@ struct held_env {
 	held_key_fn *open_key;	/* acting side: the key of a sealed message; NULL elsewhere */
 	void *open_arg;
 	size_t max_len;		/* acting side: a stored message larger than this is not read (0: no limit) */
-	bool act_on_clear;	/* cables-keyctl as root: release and return rows held in the clear itself */
 };
 
 /* How long a look at a record may take before another process may take it over. */

@@ -30,15 +30,28 @@ held_key_derive(const uint8_t store_key[SEAL_KEY_LEN], const char *id, const uin
 	OPENSSL_cleanse(master, sizeof(master));
 }
 
-/*
- * "cables held v1", the ID, the sender, the SASL login and the recipients
- * (one per line; no address nor login has a line break: held_login_ok).
- */
+/* "LENGTH:TEXT," onto b: fields that cannot run into one another, whatever they hold. */
+static void
+field(struct buf *b, const char *text)
+{
+	if (text == NULL)
+		text = "";
+	buf_printf(b, "%zu:%s,", strlen(text), text);
+}
+
+/* "cables held v2", then the ID, the sender, the SASL login and the recipients, each length-prefixed. */
 static char *
 aad_of(const struct held_record *h)
 {
-	return xasprintf("cables held v1\n%s\n%s\n%s\n%s", h->id, h->sender != NULL ? h->sender : "",
-	    h->auth_login != NULL ? h->auth_login : "", h->recipients != NULL ? h->recipients : "");
+	struct buf b;
+
+	buf_init(&b);
+	buf_appends(&b, "cables held v2\n");
+	field(&b, h->id);
+	field(&b, h->sender);
+	field(&b, h->auth_login);
+	field(&b, h->recipients);
+	return b.data;
 }
 
 bool
@@ -106,18 +119,25 @@ message_key(held_key_fn *key_fn, void *arg, const struct held_record *h, uint8_t
 }
 
 cables_status
-held_release_token(held_key_fn *key_fn, void *arg, const struct held_record *h, char out[KEYSTORE_HELD_TOKEN_LEN + 1],
-    struct cables_err *err)
+held_release_token(held_key_fn *key_fn, void *arg, const struct held_record *h, long long when,
+    char out[KEYSTORE_HELD_TOKEN_LEN + 1], struct cables_err *err)
 {
 	uint8_t key[HELD_KEY_LEN], mac[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
-	char *msg;
+	char *msg, num[32];
+	struct buf b;
 	cables_status st;
 
 	if ((st = message_key(key_fn, arg, h, key, err)) != CABLES_OK)
 		return st;
-	msg = xasprintf("cables release v1\n%s\n%s\n%s", h->id, h->sender != NULL ? h->sender : "",
-	    h->auth_login != NULL ? h->auth_login : "");
+	buf_init(&b);
+	buf_appends(&b, "cables release v2\n");
+	snprintf(num, sizeof(num), "%lld", when);
+	field(&b, num);
+	field(&b, h->id);
+	field(&b, h->sender);
+	field(&b, h->auth_login);
+	msg = b.data;
 	HMAC(EVP_sha256(), key, sizeof(key), (const uint8_t *)msg, strlen(msg), mac, &n);
 	OPENSSL_cleanse(key, sizeof(key));
 	free(msg);

@@ -51,14 +51,17 @@ cables_status held_seal(held_key_fn *key_fn, void *arg, const struct held_record
     size_t plain_len, uint8_t **blob, size_t *blob_len, struct cables_err *err);
 
 /*
- * The token of the resubmitted copy's "X-Cables-Release: ID TOKEN" field
- * for the sealed record h (its message read): HMAC-SHA256 under the
- * message's key of the ID, the sender and the login, 32 hex digits.  Only
- * the milter (through the keyholder) can make it, so keyd, which reads and
- * writes the record, cannot make a message of its own pass for a release
- * (whose login the milter signs with), nor change the login it names.
+ * The token of the resubmitted copy's "X-Cables-Release: ID WHEN TOKEN"
+ * field for the sealed record h (its message read), released at when (a
+ * Unix time): HMAC-SHA256 under the message's key of when, the ID, the
+ * sender and the login, 32 hex digits.  Only the milter (through the
+ * keyholder) can make it, so keyd, which reads and writes the record,
+ * cannot make a message of its own pass for a release (whose login the
+ * milter signs with), nor change the login it names; and one that leaked
+ * is good for HELD_RELEASE_VALID seconds after when only.
  */
-cables_status held_release_token(held_key_fn *key_fn, void *arg, const struct held_record *h,
+#define HELD_RELEASE_VALID 3600
+cables_status held_release_token(held_key_fn *key_fn, void *arg, const struct held_record *h, long long when,
     char out[KEYSTORE_HELD_TOKEN_LEN + 1], struct cables_err *err);
 
 /*

@@ -161,7 +161,14 @@ cables_status
 keystore_held_get(struct keystore *ks, const char *id, bool with_message, struct held_record *out,
     struct cables_err *err)
 {
-	return ks->ops->held_get(ks, id, with_message, out, err);
+	return ks->ops->held_get(ks, id, with_message, 0, out, err);
+}
+
+cables_status
+keystore_held_get_bounded(struct keystore *ks, const char *id, size_t max, struct held_record *out,
+    struct cables_err *err)
+{
+	return ks->ops->held_get(ks, id, true, max, out, err);
 }
 
 cables_status

@@ -246,6 +246,13 @@ cables_status keystore_held_add(struct keystore *ks, const struct held_record *h
 cables_status keystore_held_get(struct keystore *ks, const char *id, bool with_message, struct held_record *out,
     struct cables_err *err);
 /*
+ * The same with the message only when the store says it takes at most max
+ * bytes (0: any), in one statement: a row cables-keyd made huge is never
+ * read into memory (out->message NULL, out->stored_len what it takes).
+ */
+cables_status keystore_held_get_bounded(struct keystore *ks, const char *id, size_t max, struct held_record *out,
+    struct cables_err *err);
+/*
  * Which held rows a list or a claim takes: every row in state "held"
  * (cables-keyctl; a claim then takes one without an action, not checking
  * next_try); those due at now without an action (cables-keyd looks for

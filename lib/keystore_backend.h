@@ -45,7 +45,8 @@ struct keystore_ops {
 	cables_status (*changes_take)(struct keystore *, keystore_change_fn *, void *, struct cables_err *);
 	cables_status (*data_version)(struct keystore *, long long *, struct cables_err *);
 	cables_status (*held_add)(struct keystore *, const struct held_record *, struct cables_err *);
-	cables_status (*held_get)(struct keystore *, const char *, bool, struct held_record *, struct cables_err *);
+	cables_status (*held_get)(struct keystore *, const char *, bool, size_t, struct held_record *,
+	    struct cables_err *);
 	cables_status (*held_list)(struct keystore *, int, time_t, struct held_record **, size_t *,
 	    struct cables_err *);
 	cables_status (*held_claim)(struct keystore *, const char *, time_t, int, time_t, bool *,

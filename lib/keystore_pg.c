@@ -1031,20 +1031,21 @@ pg_held_add(struct keystore *base, const struct held_record *h, struct cables_er
 }
 
 static cables_status
-pg_held_get(struct keystore *base, const char *id, bool with_message, struct held_record *out,
+pg_held_get(struct keystore *base, const char *id, bool with_message, size_t max, struct held_record *out,
     struct cables_err *err)
 {
 	struct pg_store *s = (struct pg_store *)base;
-	const char *sql = with_message ? HELD_SELECT ", content FROM held WHERE id = $1" :
-	    HELD_SELECT " FROM held WHERE id = $1";
-	const char *v[1] = { id };
+	const char *sql = with_message ? HELD_SELECT ", CASE WHEN $2::bigint = 0 OR octet_length(content) <= $2::bigint "
+	    "THEN content END FROM held WHERE id = $1" : HELD_SELECT " FROM held WHERE id = $1";
+	char mx[24];
+	const char *v[2] = { id, num(mx, sizeof(mx), (long long)max) };
 	struct pg_link *l;
 	PGresult *res;
 	cables_status st;
 
 	memset(out, 0, sizeof(*out));
 	l = link_take(s);
-	if ((st = pg_run(s, l, sql, 1, v, NULL, "reading a held message", &res, err)) == CABLES_OK) {
+	if ((st = pg_run(s, l, sql, with_message ? 2 : 1, v, NULL, "reading a held message", &res, err)) == CABLES_OK) {
 		if (PQntuples(res) > 0)
 			held_from_row(res, 0, out);
 		else

@@ -779,12 +779,12 @@ sqlite_held_add(struct keystore *base, const struct held_record *h, struct cable
 }
 
 static cables_status
-sqlite_held_get(struct keystore *base, const char *id, bool with_message, struct held_record *out,
+sqlite_held_get(struct keystore *base, const char *id, bool with_message, size_t max, struct held_record *out,
     struct cables_err *err)
 {
 	struct sqlite_store *ks = (struct sqlite_store *)base;
-	const char *sql = with_message ? HELD_SELECT ", content FROM held WHERE id = ?1" :
-	    HELD_SELECT " FROM held WHERE id = ?1";
+	const char *sql = with_message ? HELD_SELECT ", CASE WHEN ?2 = 0 OR length(content) <= ?2 THEN content END "
+	    "FROM held WHERE id = ?1" : HELD_SELECT " FROM held WHERE id = ?1";
 	sqlite3_stmt *stmt = NULL;
 	cables_status st = CABLES_OK;
 	int rc;
@@ -796,6 +796,8 @@ sqlite_held_get(struct keystore *base, const char *id, bool with_message, struct
 		goto out;
 	}
 	sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+	if (with_message)
+		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)max);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		held_from_row(stmt, out);

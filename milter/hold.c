@@ -71,21 +71,27 @@ release_record(const struct message *m, const struct milter_env *env, struct hel
 {
 	char id[KEYSTORE_HELD_ID_LEN + 1], token[KEYSTORE_HELD_TOKEN_LEN + 1], want[KEYSTORE_HELD_TOKEN_LEN + 1];
 	const char *v = m->release;
+	size_t max = env->cfg->max_message_size != 0 ? env->cfg->max_message_size + 4096 : 0;
+	long long when;
 	bool ok;
 
 	if (v == NULL || m->outer[OUTER_RELEASE] != 1)
 		return false;
 	while (*v == ' ' || *v == '\t')
 		v++;
-	if (sscanf(v, "%16[0-9a-f] %32[0-9a-f]", id, token) != 2 || strlen(id) != KEYSTORE_HELD_ID_LEN ||
-	    strlen(token) != KEYSTORE_HELD_TOKEN_LEN)
+	if (sscanf(v, "%16[0-9a-f] %11lld %32[0-9a-f]", id, &when, token) != 3 ||
+	    strlen(id) != KEYSTORE_HELD_ID_LEN || strlen(token) != KEYSTORE_HELD_TOKEN_LEN)
 		return false;
-	if (keystore_held_get(env->ks, id, true, h, NULL) != CABLES_OK)
+	/* Made at release, good for a while: a token that leaked does not stay a key to signing. */
+	if (when > (long long)env->now + 300 || when < (long long)env->now - HELD_RELEASE_VALID)
+		return false;
+	/* The message is read only to find its salt, and only when no larger than a message we take. */
+	if (keystore_held_get_bounded(env->ks, id, max, h, NULL) != CABLES_OK)
 		return false;
 	/* A row in the clear (held before schema 5) is what keyd could have written: never a release. */
-	ok = h->sealed && strcmp(h->sender, m->sender) == 0 && held_release_token(hold_message_key,
-	    &(struct hold_keysrc){ env->keyholder, env->seal_key }, h, want, NULL) == CABLES_OK &&
-	    CRYPTO_memcmp(want, token, KEYSTORE_HELD_TOKEN_LEN) == 0;
+	ok = h->sealed && h->message != NULL && strcmp(h->sender, m->sender) == 0 &&
+	    held_release_token(hold_message_key, &(struct hold_keysrc){ env->keyholder, env->seal_key }, h, when,
+	    want, NULL) == CABLES_OK && CRYPTO_memcmp(want, token, KEYSTORE_HELD_TOKEN_LEN) == 0;
 	OPENSSL_cleanse(want, sizeof(want));
 	if (!ok) {
 		held_record_release(h);
@@ -107,7 +113,7 @@ hold_release_check(struct message *m, const struct milter_env *env)
 	m->release_valid = true;
 	strlcpy_c(m->release_id, h.id, sizeof(m->release_id));
 	/* The original submission's login: the copy comes through pickup without one. */
-	if (m->auth_login == NULL && h.auth_login != NULL && h.auth_login[0] != '\0') {
+	if (m->auth_login == NULL && h.auth_login != NULL && held_login_ok(h.auth_login)) {
 		m->auth_login = xstrdup(h.auth_login);
 		m->auth_from_release = true;
 	}

@@ -56,7 +56,7 @@ static const char usage_text[] =
     "  encrypting [list] | encrypting forget DOMAIN  (domains remembered as encrypting)\n"
     "  stats                            (cables-keyd's and cables-milter's counters)\n"
     "  migrate --from FILE [--force]    (copy a SQLite key store into KeyStore postgresql://...)\n"
-    "  held [list] | held show|release|return ID  (messages waiting for keys: On-KeyNotFound hold)\n"
+    "  held [list] | held show|release|return|delete ID  (messages waiting for keys: On-KeyNotFound hold)\n"
     "  policy show ADDRESS\n"
     "  policy set TARGET [require|encrypt|never] [Attribute=value ...]\n"
     "  policy unset TARGET [Attribute ...]\n";

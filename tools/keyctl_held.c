@@ -74,13 +74,29 @@ print_waiting(const char *waiting)
 	}
 }
 
+/*
+ * s as printed: a control character is '?', so that a row cables-keyd
+ * wrote (it writes the store) cannot move the cursor or redraw a line on
+ * the administrator's terminal.  Returns buf.
+ */
+static const char *
+clean(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; s != NULL && *s != '\0' && i + 1 < len; s++)
+		buf[i++] = (unsigned char)*s < ' ' || *s == 0x7f ? '?' : *s;
+	buf[i] = '\0';
+	return buf;
+}
+
 static int
 held_list(struct ctx *c)
 {
 	struct held_record *list;
 	struct cables_err err;
 	size_t n;
-	char at[32], next[32];
+	char at[32], next[32], a[32], b[80], d[300], e[16];
 
 	if (keystore_held_list(c->ks, HELD_ALL, c->now, &list, &n, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
@@ -90,9 +106,10 @@ held_list(struct ctx *c)
 
 		when(h->held_at, at, sizeof(at));
 		when(h->next_try, next, sizeof(next));
-		printf("%s queue=%s from=<%s> held=%s next-try=%s tries=%d returned-in=%llds%s%s\n", h->id, h->queue_id,
-		    h->sender, at, next, h->tries, left > 0 ? left : 0, h->action[0] != '\0' ? " milter-to=" : "",
-		    h->action);
+		printf("%s queue=%s from=<%s> held=%s next-try=%s tries=%d returned-in=%llds%s%s%s\n", clean(h->id, a, sizeof(a)),
+		    clean(h->queue_id, b, sizeof(b)), clean(h->sender, d, sizeof(d)), at, next, h->tries, left > 0 ? left : 0,
+		    h->action[0] != '\0' ? " milter-to=" : "", clean(h->action, e, sizeof(e)),
+		    h->sealed ? "" : " [IN THE CLEAR: never sent]");
 		print_waiting(h->waiting);
 	}
 	printf("%zu held message%s\n", n, n == 1 ? "" : "s");
@@ -105,25 +122,26 @@ held_show(struct ctx *c, const char *id)
 {
 	struct held_record h;
 	struct cables_err err;
-	char at[32], next[32];
+	char at[32], next[32], st[32], ac[16], q[80], snd[300], lg[300], le[CABLES_ERR_MAX];
 
 	if (keystore_held_get(c->ks, id, false, &h, &err) != CABLES_OK)
 		keyctl_die("%s", err.msg);
 	when(h.held_at, at, sizeof(at));
 	when(h.next_try, next, sizeof(next));
 	printf("id: %s\nstate: %s%s%s\nqueue id: %s\nsender: <%s>\nheld: %s UTC\nnext try: %s UTC\ntries: %d\n"
-	    "notify sender: %s\nmessage: %s\nrecipients:\n", h.id, h.state,
-	    h.action[0] != '\0' ? ", cables-milter to " : "", h.action, h.queue_id, h.sender, at, next, h.tries,
+	    "notify sender: %s\nmessage: %s\nrecipients:\n", h.id, clean(h.state, st, sizeof(st)),
+	    h.action[0] != '\0' ? ", cables-milter to " : "", clean(h.action, ac, sizeof(ac)),
+	    clean(h.queue_id, q, sizeof(q)), clean(h.sender, snd, sizeof(snd)), at, next, h.tries,
 	    h.notify ? (h.notified ? "yes (told)" : "yes") : "no",
-	    h.sealed ? "sealed for cables-milter (only it and the keyholder can open it)" : "in the clear (held before "
-	    "schema 5)");
+	    h.sealed ? "sealed for cables-milter (only it and the keyholder can open it)" : "IN THE CLEAR: never sent "
+	    "(held before schema 5, or written by cables-keyd); remove it with cables-keyctl held delete");
 	print_waiting(h.recipients);
 	printf("waiting for keys:\n");
 	print_waiting(h.waiting);
 	if (h.auth_login != NULL && h.auth_login[0] != '\0')
-		printf("submitted by: %s (SASL login)\n", h.auth_login);
+		printf("submitted by: %s (SASL login)\n", clean(h.auth_login, lg, sizeof(lg)));
 	if (h.last_error != NULL)
-		printf("last error: %s\n", h.last_error);
+		printf("last error: %s\n", clean(h.last_error, le, sizeof(le)));
 	held_record_release(&h);
 	return 0;
 }
@@ -175,6 +193,31 @@ wait_for_milter(struct ctx *c, const char *id, bool releasing)
 	return 1;
 }
 
+/*
+ * Remove a row in the clear (held before schema 5, or written by keyd):
+ * nothing sends one.  A sealed message is never just deleted: held return
+ * gives it back to its sender.
+ */
+static int
+held_delete(struct ctx *c, const char *id)
+{
+	struct held_record h;
+	struct cables_err err;
+	bool sealed;
+
+	if (keystore_held_get(c->ks, id, false, &h, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	sealed = h.sealed;
+	held_record_release(&h);
+	if (sealed)
+		keyctl_die("message %s is sealed: it is returned to its sender with cables-keyctl held return %s, "
+		    "never just deleted", id, id);
+	if (keystore_held_delete(c->ks, id, &err) != CABLES_OK)
+		keyctl_die("%s", err.msg);
+	printf("%s: deleted (it was in the clear, never sent)\n", id);
+	return 0;
+}
+
 int
 keyctl_held(struct ctx *c, int argc, char **argv)
 {
@@ -191,8 +234,9 @@ keyctl_held(struct ctx *c, int argc, char **argv)
 			keyctl_usage("held list takes no arguments");
 		return held_list(c);
 	}
-	if (strcmp(sub, "show") != 0 && strcmp(sub, "release") != 0 && strcmp(sub, "return") != 0)
-		keyctl_usage("held: unknown subcommand '%s' (list, show, release or return)", sub);
+	if (strcmp(sub, "show") != 0 && strcmp(sub, "release") != 0 && strcmp(sub, "return") != 0 &&
+	    strcmp(sub, "delete") != 0)
+		keyctl_usage("held: unknown subcommand '%s' (list, show, release, return or delete)", sub);
 	if (argc != 3)
 		keyctl_usage("held %s needs exactly one ID", sub);
 	if (strlen(argv[2]) != KEYSTORE_HELD_ID_LEN || strspn(argv[2], "0123456789abcdef") != KEYSTORE_HELD_ID_LEN)
@@ -200,9 +244,11 @@ keyctl_held(struct ctx *c, int argc, char **argv)
 		    KEYSTORE_HELD_ID_LEN);
 	if (strcmp(sub, "show") == 0)
 		return held_show(c, argv[2]);
+	if (strcmp(sub, "delete") == 0)
+		return held_delete(c, argv[2]);
 	gethostname(host, sizeof(host) - 1);
 	env = (struct held_env){ c->ks, c->cfg->mail_command, host, (long long)(c->cfg->hold_time_ms / 1000),
-	    has_key, c, NULL, NULL, 0, geteuid() == 0 };
+	    has_key, c, NULL, NULL, 0 };
 	if (strcmp(sub, "return") == 0)
 		st = held_return(&env, argv[2], &res, &err);
 	else
@@ -210,9 +256,8 @@ keyctl_held(struct ctx *c, int argc, char **argv)
 	if (st != CABLES_OK)
 		keyctl_die("%s", err.msg);
 	if (res.outcome != HELD_TO_RELEASE && res.outcome != HELD_TO_RETURN) {
-		/* Released or returned here: a row in the clear, by root (held.h). */
 		printf("%s: %s: %s\n", argv[2], held_outcome_name(res.outcome), res.detail);
-		return res.outcome == HELD_RELEASED || res.outcome == HELD_RETURNED ? 0 : 1;
+		return 1;
 	}
 	return wait_for_milter(c, argv[2], res.outcome == HELD_TO_RELEASE);
 }

@@ -118,9 +118,11 @@ id=$(sed -n "s/.*$qid: held: \([0-9a-f]\{16\}\) for keys.*/\1/p" "$MILTER_LOG" |
 check "... with alice's login kept" sh -c "$KEYCTL -c $CONF held show $id | grep -qx 'submitted by: alice@a.test (SASL login)'"
 "$KEYCTL" -o -c "$CONF" import "$T/dan.pem" >/dev/null
 before=$(sink_count)
+signed_before=$(grep -c ': encrypted: .* signed' "$MILTER_LOG")
 "$KEYCTL" -c "$T/keyd.conf" held release "$id" > "$T/release.out" 2>&1
 check "held release: resubmitted by the milter" grep -q "^$id: released" "$T/release.out"
-to_dan() { for f in $(sink_files); do grep -q '^X-Rcpt-Args: <dan@d.test>' "$f" && echo "$f"; done | tail -n 1; }
+# The newest copy at the sink to dan (names do not sort by time).
+to_dan() { for f in $(ls -t "$SINK"/*); do grep -q '^X-Rcpt-Args: <dan@d.test>' "$f" && { echo "$f"; break; }; done; }
 check "the released copy reaches the wire" wait_for 60 sh -c "[ \$(find $SINK -type f | wc -l) -gt $before ]"
 wire=$(to_dan)
 check "... encrypted to dan" grep -qi '^Content-Type: application/pkcs7-mime' "$wire"
@@ -128,7 +130,20 @@ sink_message "$wire" > "$T/dan.eml"
 openssl cms -decrypt -in "$T/dan.eml" -recip "$T/dan.pem" -inkey "$T/dan.pem" -out "$T/dan.dec" 2>/dev/null
 check "... and, inside, signed as alice (the original's login), not 'not authenticated'" \
 	grep -qi -e '^Content-Type: multipart/signed' -e 'smime-type=signed-data' "$T/dan.dec"
-check "... the milter logs it encrypted and signed" grep -q ": encrypted: .* signed" "$MILTER_LOG"
+check "... the milter logs it encrypted and signed" \
+	test "$(grep -c ': encrypted: .* signed' "$MILTER_LOG")" -gt "$signed_before"
+check "... with no release field on the wire" sh -c "! grep -qi '^X-Cables-Release' $wire"
+# A local user's copy with a release field of its own (no token only the milter makes): not signed.
+before=$(sink_count)
+{ printf 'X-Cables-Release: %s %s %s\n' "$id" "$(date +%s)" 0123456789abcdef0123456789abcdef; cat "$T/plain.eml"; } \
+	> "$T/forged.eml"
+rig_submit "$T/forged.eml" alice@a.test dan@d.test
+check "a forged release field, sendmail -f alice: delivered" wait_for 60 sh -c "[ \$(find $SINK -type f | wc -l) -gt $before ]"
+wire=$(to_dan)
+sink_message "$wire" > "$T/forged.out"
+openssl cms -decrypt -in "$T/forged.out" -recip "$T/dan.pem" -inkey "$T/dan.pem" -out "$T/forged.dec" 2>/dev/null
+check "... encrypted to dan, and not signed" sh -c \
+	"grep -q PLAINTEXT-MARKER $T/forged.dec && ! grep -qi -e '^Content-Type: multipart/signed' -e 'smime-type=signed-data' $T/forged.dec"
 
 # The admin may say unauthenticated submitters are trusted to sign.
 rig_config "Policy a.test Sign=yes" "SenderLogins $T/logins" "SignUnauthenticated yes"

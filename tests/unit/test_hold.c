@@ -304,7 +304,7 @@ test_a_resubmitted_copy_is_held_again_under_its_record(void **state)
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct held_record *list, full;
 	struct outcome out;
-	char *release, *forged, *stored, token[KEYSTORE_HELD_TOKEN_LEN + 1];
+	char *release, *forged, *stored, *old, *moved, token[KEYSTORE_HELD_TOKEN_LEN + 1];
 
 	(void)state;
 	fake_mta_allow_hold(&fx->fake);
@@ -318,14 +318,19 @@ test_a_resubmitted_copy_is_held_again_under_its_record(void **state)
 	/* The token the milter's release thread puts in the field: only it can make it (heldseal.h). */
 	assert_int_equal(keystore_held_get(fx->ks, list[0].id, true, &full, NULL), CABLES_OK);
 	assert_string_equal(full.auth_login, "alice");
-	assert_int_equal(held_release_token(hold_message_key, &(struct hold_keysrc){ NULL, fx->seal_key }, &full, token,
-	    NULL), CABLES_OK);
+	assert_int_equal(held_release_token(hold_message_key, &(struct hold_keysrc){ NULL, fx->seal_key }, &full,
+	    (long long)NOW - 60, token, NULL), CABLES_OK);
 	assert_string_not_equal(token, full.token);
+	release = xasprintf(" %s %lld %s", list[0].id, (long long)NOW - 60, token);
+	forged = xasprintf(" %s %lld %032d", list[0].id, (long long)NOW - 60, 7);
+	/* The row's own token is what keyd can read: it makes no release. */
+	stored = xasprintf(" %s %lld %s", list[0].id, (long long)NOW - 60, list[0].token);
+	/* A real token, but made more than an hour ago (or another time put in the field): no release. */
+	assert_int_equal(held_release_token(hold_message_key, &(struct hold_keysrc){ NULL, fx->seal_key }, &full,
+	    (long long)NOW - HELD_RELEASE_VALID - 1, token, NULL), CABLES_OK);
+	old = xasprintf(" %s %lld %s", list[0].id, (long long)NOW - HELD_RELEASE_VALID - 1, token);
+	moved = xasprintf(" %s %lld %s", list[0].id, (long long)NOW - 30, token);
 	held_record_release(&full);
-	release = xasprintf(" %s %s", list[0].id, token);
-	forged = xasprintf(" %s %032d", list[0].id, 7);
-	/* The row's own token is what keyd can read: for a sealed record it makes no release. */
-	stored = xasprintf(" %s %s", list[0].id, list[0].token);
 	/* The copy keyd resubmitted finds carol keyless again: the same record, no new notice. */
 	m = new_message(fx, "alice@a.test", "<carol@c.test>", release);
 	run(fx, m, &out);
@@ -346,11 +351,19 @@ test_a_resubmitted_copy_is_held_again_under_its_record(void **state)
 	assert_true(m->auth_from_release);
 	assert_string_equal(m->auth_login, "alice");
 	message_free(m);
-	/* The row's stored token: no release, no login. */
+	/* The row's stored token, an expired one, one moved to another time: no release, no login. */
 	m = new_message(fx, "alice@a.test", "<carol@c.test>", stored);
 	hold_release_check(m, &fx->env);
 	assert_false(m->release_valid);
 	assert_null(m->auth_login);
+	message_free(m);
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", old);
+	hold_release_check(m, &fx->env);
+	assert_false(m->release_valid);
+	message_free(m);
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", moved);
+	hold_release_check(m, &fx->env);
+	assert_false(m->release_valid);
 	message_free(m);
 	/* keyd changes the row's login (to sign as someone else): the token no longer matches. */
 	assert_int_equal(held_rows(fx, &list), 1);
@@ -388,6 +401,8 @@ test_a_resubmitted_copy_is_held_again_under_its_record(void **state)
 	free(release);
 	free(forged);
 	free(stored);
+	free(old);
+	free(moved);
 	milter_fixture_free(fx);
 }
 
@@ -494,7 +509,7 @@ test_held_release_return_and_notices(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0, false };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0 };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -510,9 +525,10 @@ test_held_release_return_and_notices(void **state)
 	held_list_release(list, 1);
 	/* The field's token is the one only the milter makes (not the row's, which keyd can read). */
 	assert_int_equal(keystore_held_get(fx->ks, id, true, &h, NULL), CABLES_OK);
-	assert_int_equal(held_release_token(hold_message_key, &ml->keys, &h, token, NULL), CABLES_OK);
+	assert_int_equal(held_release_token(hold_message_key, &ml->keys, &h, (long long)NOW + 60, token, NULL),
+	    CABLES_OK);
 	held_record_release(&h);
-	first = xasprintf("X-Cables-Release: %s %s\r\n", id, token);
+	first = xasprintf("X-Cables-Release: %s %lld %s\r\n", id, (long long)NOW + 60, token);
 
 	/* First look: no key; the sender is told once; the next look in 5 s. */
 	assert_int_equal(held_try(&env, id, NOW, &res, &err), CABLES_OK);
@@ -598,7 +614,7 @@ test_hold_time_returns_a_dsn_naming_the_recipient(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\nHoldNotice no\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0, false };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0 };
 	struct held_record *list;
 	struct held_result res;
 	struct outcome out;
@@ -649,7 +665,7 @@ test_a_claimed_record_is_left_to_its_claimant(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0, false };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0 };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -770,7 +786,7 @@ test_a_copy_held_again_during_its_release_stays_held(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0, false };
+	struct held_env env = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, open_key, ml, 0 };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
@@ -848,23 +864,24 @@ keyd_row(struct milter_fixture *fx, const char *id, const char *token, const cha
 }
 
 /*
- * What keyd (which writes the store) could put there is not trusted: the
- * milter acts on no row in the clear, keyd hands none over, and only root
- * (cables-keyctl) sends one, unsigned, its token checked before it goes
- * into a header field; a resubmitted copy of such a row is no release.
+ * What keyd (which writes the store) could put there is not trusted: a row
+ * in the clear is sent by nothing (the milter refuses it, keyd hands it
+ * not over, held return refuses it), a copy naming it is no release, and
+ * a sealed row's own token column never reaches a header field.
  */
 static void
 test_rows_keyd_could_have_written_are_not_trusted(void **state)
 {
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\n", NOW);
+	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env milter = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, open_key, ml, 0, false };
-	struct held_env keyd = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, NULL, NULL, 0, false };
-	struct held_env root = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, NULL, NULL, 0, true };
-	struct held_record h;
+	struct held_env milter = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, open_key, ml, 0 };
+	struct held_env keyd = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, NULL, NULL, 0 };
+	struct held_record h, *list;
 	struct held_result res;
-	struct message *m;
-	char *release;
+	struct outcome out;
+	struct cables_err err;
+	char *release, *in, id[KEYSTORE_HELD_ID_LEN + 1];
 
 	(void)state;
 	ml->key = true;
@@ -872,35 +889,56 @@ test_rows_keyd_could_have_written_are_not_trusted(void **state)
 	keyd_row(fx, "00000000000000f1", "0123456789abcdef0123456789abcdef", "release", "ceo@a.test");
 	assert_int_equal(held_act_due(&milter, "00000000000000f1", NOW, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_FAILED);
-	assert_non_null(strstr(res.detail, "held in the clear"));
-	assert_null(mailed(ml, "in", 0));
-	/* Nor does keyd hand one over; it says why. */
+	assert_non_null(strstr(res.detail, "in the clear"));
+	/* Nor does keyd hand one over (it says why), nor may the administrator return it. */
 	keyd_row(fx, "00000000000000f2", "0123456789abcdef0123456789abcdef", "", "ceo@a.test");
 	assert_int_equal(held_try(&keyd, "00000000000000f2", NOW, &res, NULL), CABLES_OK);
 	assert_int_equal(res.outcome, HELD_WAITING);
-	assert_non_null(strstr(res.detail, "as root, cables-keyctl held release or return sends it"));
+	assert_non_null(strstr(res.detail, "never sent"));
 	assert_int_equal(keystore_held_get(fx->ks, "00000000000000f2", false, &h, NULL), CABLES_OK);
 	assert_string_equal(h.action, "");
 	held_record_release(&h);
+	assert_int_equal(held_return(&keyd, "00000000000000f2", &res, &err), CABLES_ERR_UNUSABLE);
+	assert_non_null(strstr(err.msg, "never sent"));
 	assert_null(mailed(ml, "in", 0));
-	/* Root sends it (an admin's decision), with its stored token... */
-	assert_int_equal(held_try(&root, "00000000000000f2", NOW, &res, NULL), CABLES_OK);
-	assert_int_equal(res.outcome, HELD_RELEASED);
-	assert_non_null(mailed(ml, "in", 0));
-	/* ... whose copy is no release: not signed with the row's login, held under a record of its own. */
-	release = xasprintf(" %s %s", "00000000000000f2", "0123456789abcdef0123456789abcdef");
+	/* A copy naming it with its stored token is no release: no login taken from it. */
+	release = xasprintf(" %s %lld %s", "00000000000000f2", (long long)NOW, "0123456789abcdef0123456789abcdef");
+	message_free(m);
 	m = new_message(fx, "ceo@a.test", "<bank@c.test>", release);
 	hold_release_check(m, &fx->env);
 	assert_false(m->release_valid);
 	assert_null(m->auth_login);
 	message_free(m);
 	free(release);
-	/* A token that would write a header field of keyd's into the copy: refused, nothing sent. */
-	keyd_row(fx, "00000000000000f3", "x\r\nReply-To: mallory@evil.t", "", "");
-	assert_int_equal(held_try(&root, "00000000000000f3", NOW, &res, NULL), CABLES_OK);
-	assert_int_equal(res.outcome, HELD_FAILED);
-	assert_non_null(strstr(res.detail, "malformed"));
-	assert_null(mailed(ml, "in", 1));
+	/* A sealed row whose token column keyd filled with a header line of its own: not in the copy. */
+	m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
+	fake_mta_allow_hold(&fx->fake);
+	run(fx, m, &out);
+	message_free(m);
+	assert_int_equal(held_rows(fx, &list), 3);
+	for (size_t i = 0; i < 3; i++)
+		if (list[i].sealed)
+			strlcpy_c(id, list[i].id, sizeof(id));
+	held_list_release(list, 3);
+	assert_int_equal(held_try(&keyd, id, NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_TO_RELEASE);
+	{
+		char *path = xasprintf("%s/keys.db", fx->dir);
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "UPDATE held SET token = 'x' || char(13, 10) || 'Reply-To: m@evil.test' "
+		    "WHERE sealed = 1", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+		free(path);
+	}
+	assert_int_equal(held_act_due(&milter, id, NOW, &res, NULL), CABLES_OK);
+	assert_int_equal(res.outcome, HELD_RELEASED);
+	in = mailed(ml, "in", 1);	/* in.0: the held notice */
+	assert_non_null(in);
+	assert_null(strstr(in, "Reply-To"));
+	assert_true(strncmp(in, "X-Cables-Release: ", 18) == 0);
+	free(in);
 	free(ml->command);
 	free(ml);
 	milter_fixture_free(fx);
@@ -917,9 +955,9 @@ test_a_release_the_milter_cannot_make_is_kept_then_returned(void **state)
 	struct milter_fixture *fx = milter_fixture_new("DefaultPolicy require\nHoldNotice no\n", NOW);
 	struct message *m = new_message(fx, "alice@a.test", "<carol@c.test>", NULL);
 	struct mailer *ml = mailer_new(fx);
-	struct held_env keyd = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, NULL, NULL, 0, false };
-	struct held_env nokey = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, NULL, NULL, 0, false };
-	struct held_env small = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, open_key, ml, 16, false };
+	struct held_env keyd = { fx->ks, ml->command, "mx.a.test", 3600, fake_has_key, ml, NULL, NULL, 0 };
+	struct held_env nokey = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, NULL, NULL, 0 };
+	struct held_env small = { fx->ks, ml->command, "mx.a.test", 3600, NULL, NULL, open_key, ml, 16 };
 	struct held_record *list, h;
 	struct held_result res;
 	struct outcome out;
