@@ -307,21 +307,27 @@ statement(struct pg_link *l, const char *sql, int n)
 }
 
 /*
- * Run sql with n (up to 16) text parameters (values[i] NULL is SQL NULL; a parameter
+ * Run sql with n (up to PG_MAX_PARAMS) text parameters (values[i] NULL is SQL NULL; a parameter
  * with a nonzero length in lens is binary, for bytea), results binary,
  * on l, prepared (statement()).  Once more after a reconnect when the
  * connection was found gone.
  * *out is the result on CABLES_OK (PQclear it).
  */
+/* The most parameters a statement here takes (a held message's row has 17). */
+#define PG_MAX_PARAMS 24
+
 static cables_status
 pg_run(struct pg_store *s, struct pg_link *l, const char *sql, int n, const char *const *values, const int *lens,
     const char *what, PGresult **out, struct cables_err *err)
 {
-	int formats[16], q;
+	int formats[PG_MAX_PARAMS], q;
 	char name[16];
 	cables_status st;
 
 	*out = NULL;
+	if (n < 0 || n > PG_MAX_PARAMS)
+		return cables_fail(err, CABLES_ERR_INTERNAL, "key store %s: %s: %d parameters, more than %d", s->ks.name,
+		    what, n, PG_MAX_PARAMS);
 	if (l == NULL)
 		return cables_fail(err, CABLES_ERR_DB, "key store %s: %s: no connection was free within %d s", s->ks.name,
 		    what, LINK_WAIT_S);
